@@ -1,0 +1,170 @@
+# Weir build. Plain GNU make: two entry points for people (`make run`, `make test`), the rest
+# for developers. Every source file is found by wildcard, so adding a file to a module or a test
+# to a tier needs no edit here.
+#
+#   build/            release build (-O2 -g): build/weir, build/libweir-broker.a, build/libweir.{a,so}
+#   build/asan/       the same built by clang with ASan+UBSan, used by the second test pass
+#   build/fuzz/       libFuzzer targets (clang)
+
+SHELL := /bin/bash
+BUILD ?= build
+SAN ?= 0
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+# Debian packages the build, the tests and `make run` need. `make deps` installs only what is
+# missing and says nothing when all is there.
+DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-config \
+	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
+	libsqlite3-dev sqlite3 libmicrohttpd-dev
+DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc
+DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
+	gnuplot-nox
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wvla -Wimplicit-fallthrough -Wno-unused-parameter
+CSTD := -std=c11 -D_GNU_SOURCE
+INC := -Iinclude -Isrc
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+OPT := -O2 -g
+endif
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
+LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
+LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
+	-lpthread -lm
+
+BROKER_SRC := $(wildcard src/base/*.c src/storage/*.c src/net/*.c src/kafka/*.c src/broker/*.c \
+	src/http/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+SDK_SRC := $(wildcard src/sdk/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+SIM_SRC := $(wildcard tests/sim/*.c)
+ITEST_SRC := $(wildcard tests/integration/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+EXAMPLE_SRC := $(wildcard examples/order-flow/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+BROKER_LIB := $(BUILD)/libweir-broker.a
+SDK_LIB := $(BUILD)/libweir.a
+SDK_SO := $(BUILD)/libweir.so
+WEIR := $(BUILD)/weir
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+SIM_BIN := $(patsubst tests/sim/%.c,$(BUILD)/tests/sim/%,$(SIM_SRC))
+ITEST_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(ITEST_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# Each examples/order-flow/<name>.c with a main() is a program; shared code lives in *_lib.c.
+EXAMPLE_MAIN := $(filter-out %_lib.c,$(EXAMPLE_SRC))
+EXAMPLE_LIBSRC := $(filter %_lib.c,$(EXAMPLE_SRC))
+EXAMPLE_BIN := $(patsubst examples/order-flow/%.c,$(BUILD)/examples/%,$(EXAMPLE_MAIN))
+
+.PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan \
+	demo-load
+
+all: build
+
+.SECONDARY:
+
+build: deps
+	@$(MAKE) --no-print-directory binaries
+
+binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
+	$(BENCH_BIN) $(EXAMPLE_BIN)
+
+deps:
+	@scripts/deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+deps-bench:
+	@scripts/deps.sh $(DEB_BUILD) $(DEB_TEST) $(DEB_BENCH)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BROKER_LIB): $(call obj,$(BROKER_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BROKER_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BROKER_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(WEIR): $(call obj,$(CLI_SRC)) $(BROKER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(BROKER_LIB) $(LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(SDK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS)
+
+$(BUILD)/tests/sim/%: $(BUILD)/obj/tests/sim/%.o $(BROKER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(BROKER_LIB) $(LIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(SDK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(SDK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS) $(BENCH_LIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
+
+# The ASan+UBSan build: same sources, clang, its own tree.
+asan:
+	@$(MAKE) --no-print-directory binaries BUILD=build/asan SAN=1 CC=clang
+
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c, each linked with the broker sources.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(INC) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DWEIR_FUZZ=1
+fuzz: deps $(FUZZ_BIN)
+build/fuzz/%: tests/fuzz/%.c $(BROKER_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(BROKER_SRC) $(LIBS)
+
+run: build
+	@scripts/run.sh
+
+demo-load: build
+	@scripts/demo-load.sh $(RATE) $(COUNT)
+
+# Every tier, twice: release build, then ASan+UBSan; then the fuzzers. Ends with one line
+# "N passed, N failed" for the whole run.
+test: build
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz
+	@tests/run.sh
+
+# One pass over the release build only (for quick local iteration).
+test-fast: build
+	@WEIR_TEST_PASSES=release WEIR_FUZZ_SECONDS=0 tests/run.sh
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory binaries
+	@bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check: deps
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,316 @@
+/*
+ * storage: the partition log, and the Kafka v2 record batch format it stores.
+ *
+ * On disk, as Kafka lays it out: <data-dir>/<topic>-<partition>/<base offset, 20 digits>.log
+ * holding v2 record batches verbatim (with the broker-assigned base offset), plus a sparse
+ * .index (offset -> file position) and .timeindex (max timestamp -> offset) per segment.
+ *
+ * Durability. An append returns as soon as the bytes are written (page cache). A group-commit
+ * flusher thread fdatasyncs dirty logs, advances each log's durable offset and fires the
+ * callbacks registered with storage_log_on_durable(); many appends share one fdatasync. An
+ * fdatasync error takes the log offline: it refuses appends and never reports durability past
+ * the last good sync.
+ *
+ * Threads. A storage_log_t has its own mutex: append, read and the offset getters may be called
+ * from any thread. Durable callbacks run on the flusher thread and must not block.
+ *
+ * All file I/O goes through storage_io_t, so tests can swap in the simulated disk
+ * (storage_io_sim_*), which keeps written and synced bytes apart and, at a crash, drops, tears
+ * or reorders what was not synced.
+ *
+ * This header has three parts: record batches (format, validation, compression), the I/O
+ * interface, and the partition log.
+ */
+#ifndef WEIR_STORAGE_H
+#define WEIR_STORAGE_H
+
+#include "base/base.h"
+
+#include <pthread.h>
+#include <sys/types.h>
+
+/* =================================== record batches ========================================== */
+
+/* Byte offsets of the v2 record batch header (Kafka's DefaultRecordBatch). */
+enum {
+    BATCH_BASE_OFFSET = 0,
+    BATCH_LENGTH = 8, /* bytes after this field */
+    BATCH_LEADER_EPOCH = 12,
+    BATCH_MAGIC = 16,
+    BATCH_CRC = 17, /* CRC-32C of attributes .. end */
+    BATCH_ATTRIBUTES = 21,
+    BATCH_LAST_OFFSET_DELTA = 23,
+    BATCH_BASE_TIMESTAMP = 27,
+    BATCH_MAX_TIMESTAMP = 35,
+    BATCH_PRODUCER_ID = 43,
+    BATCH_PRODUCER_EPOCH = 51,
+    BATCH_BASE_SEQUENCE = 53,
+    BATCH_RECORD_COUNT = 57,
+    BATCH_HEADER_SIZE = 61, /* records start here */
+    BATCH_LOG_OVERHEAD = 12 /* base offset + length */
+};
+
+enum {
+    BATCH_COMPRESSION_MASK = 0x07, /* 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd */
+    BATCH_TIMESTAMP_LOG_APPEND = 0x08,
+    BATCH_TRANSACTIONAL = 0x10,
+    BATCH_CONTROL = 0x20,
+    BATCH_DELETE_HORIZON = 0x40
+};
+
+typedef enum {
+    CODEC_NONE = 0,
+    CODEC_GZIP = 1,
+    CODEC_SNAPPY = 2,
+    CODEC_LZ4 = 3,
+    CODEC_ZSTD = 4
+} storage_codec_t;
+
+/* The header fields of one batch, decoded (host byte order). */
+typedef struct {
+    int64_t base_offset;
+    int32_t length; /* batchLength field */
+    int32_t leader_epoch;
+    int8_t magic;
+    uint32_t crc;
+    int16_t attributes;
+    int32_t last_offset_delta;
+    int64_t base_timestamp;
+    int64_t max_timestamp;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int32_t record_count;
+} storage_batch_header_t;
+
+/* Reads the header of the batch at p[0..avail). Checks only that the header is present and the
+ * length field is sane (>= BATCH_HEADER_SIZE - 12); returns the batch's total size
+ * (length + 12) via *total. -WEIR_EAGAIN if avail is too short for the header or the batch.
+ * -WEIR_ECORRUPT if the length field is impossible. Does not check magic or CRC. */
+int storage_batch_header_read(const uint8_t *p, size_t avail, storage_batch_header_t *h,
+                              size_t *total);
+
+/* Full header validation, as append and recovery do it: length within avail, magic 2, CRC-32C
+ * over attributes..end, record_count == last_offset_delta + 1 (and >= 0, except control
+ * batches, which hold exactly one record). Returns 0, -WEIR_EAGAIN (batch runs past avail),
+ * -WEIR_ECORRUPT (bad length or CRC) or -WEIR_EUNSUPPORTED (magic 0/1 or > 2). */
+int storage_batch_validate_header(const uint8_t *p, size_t avail, size_t *total);
+
+/* Recomputes and writes the CRC field after the broker changed attributes or timestamps. */
+void storage_batch_crc_update(uint8_t *batch, size_t total);
+
+/* One record of a batch, as views into the (decompressed) records bytes. */
+typedef struct {
+    int8_t attributes;
+    int64_t timestamp_delta;
+    int32_t offset_delta;
+    const uint8_t *key; /* NULL if null */
+    int32_t key_len;    /* -1 if null */
+    const uint8_t *value;
+    int32_t value_len;
+    int32_t header_count;
+    const uint8_t *headers; /* raw header bytes, header_count entries */
+    size_t headers_len;
+} storage_record_t;
+
+/* Iterates the records of one batch. For a compressed batch the records are decompressed into
+ * an internal buffer bounded by max_decompressed bytes (a bomb gives -WEIR_ETOOBIG). */
+typedef struct {
+    const uint8_t *p, *end; /* records bytes */
+    int32_t remaining;      /* records not yet returned */
+    buf_t scratch;          /* decompressed bytes */
+} storage_record_iter_t;
+
+int storage_record_iter_init(storage_record_iter_t *it, const uint8_t *batch, size_t total,
+                             size_t max_decompressed);
+/* Returns 1 and fills *rec, 0 at the end, or -WEIR_ECORRUPT. */
+int storage_record_iter_next(storage_record_iter_t *it, storage_record_t *rec);
+void storage_record_iter_deinit(storage_record_iter_t *it);
+
+/* Deep validation for Produce: header (as above) plus every record parsed (decompressing once,
+ * bounded by max_decompressed): record count matches the header, offset deltas are 0..n-1 in
+ * order, lengths consistent, no trailing bytes. Returns 0, -WEIR_ECORRUPT (with a reason in
+ * *why, a static string), -WEIR_ETOOBIG or -WEIR_EUNSUPPORTED (unknown codec). */
+int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t max_decompressed,
+                                   const char **why);
+
+/* Codecs, as Kafka uses them: gzip stream, snappy raw or xerial-framed (both read; raw
+ * written), lz4 frame, zstd frame. decompress appends to out and fails with -WEIR_ETOOBIG
+ * past max_out bytes. */
+int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out,
+                             size_t max_out);
+int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out);
+
+/* Builds an uncompressed v2 batch from records (for the broker's own internal topics and for
+ * tests). Keys/values NULL mean null. Header fields not given are -1 / 0 as a plain producer
+ * sends them. Appends to out. */
+typedef struct {
+    const void *key;
+    int32_t key_len; /* -1 = null */
+    const void *value;
+    int32_t value_len; /* -1 = null */
+    int64_t timestamp;
+    const void *headers; /* raw encoded headers (count not included) */
+    size_t headers_len;
+    int32_t header_count;
+} storage_record_in_t;
+
+typedef struct {
+    int64_t producer_id; /* -1 */
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int16_t attributes; /* compression bits honoured: records are compressed with that codec */
+} storage_batch_opts_t;
+
+void storage_batch_build(buf_t *out, const storage_record_in_t *recs, size_t n,
+                         const storage_batch_opts_t *opts);
+
+/* ===================================== I/O interface ========================================= */
+
+/* File operations the log needs, as a vtable. Return 0 or a negative WEIR_ code (the real
+ * implementation logs errno). Offsets and sizes are bytes. */
+typedef struct storage_io storage_io_t;
+typedef struct storage_io_ops {
+    int (*open)(storage_io_t *io, const char *path, int flags, int *fd); /* O_ flags */
+    int (*close)(storage_io_t *io, int fd);
+    int (*pwrite)(storage_io_t *io, int fd, const void *p, size_t n, uint64_t off);
+    int (*pread)(storage_io_t *io, int fd, void *p, size_t n, uint64_t off, size_t *got);
+    int (*fdatasync)(storage_io_t *io, int fd);
+    int (*ftruncate)(storage_io_t *io, int fd, uint64_t size);
+    int (*fsize)(storage_io_t *io, int fd, uint64_t *size);
+    int (*rename)(storage_io_t *io, const char *from, const char *to);
+    int (*unlink)(storage_io_t *io, const char *path);
+    int (*mkdir)(storage_io_t *io, const char *path);
+    int (*rmdir)(storage_io_t *io, const char *path);
+    int (*fsync_dir)(storage_io_t *io, const char *path);
+    /* Lists names in dir (not . and ..), calling fn for each; stops early if fn returns != 0. */
+    int (*list)(storage_io_t *io, const char *dir, int (*fn)(const char *name, void *arg),
+                void *arg);
+    bool (*exists)(storage_io_t *io, const char *path);
+} storage_io_ops_t;
+
+struct storage_io {
+    const storage_io_ops_t *ops;
+};
+
+storage_io_t *storage_io_real(void); /* the process-wide real file system */
+
+/* The simulated disk (for tests): an in-memory file system that tracks, per file, the bytes
+ * written and the bytes synced, and per directory, whether entries are synced. */
+typedef struct storage_io_sim storage_io_sim_t;
+storage_io_sim_t *storage_io_sim_new(uint64_t seed);
+void storage_io_sim_free(storage_io_sim_t *sim);
+storage_io_t *storage_io_sim_io(storage_io_sim_t *sim);
+/* Crash: every unsynced write is, by the seeded random choice, kept, dropped, torn (a prefix
+ * kept) or applied out of order; unsynced directory changes may be lost. Open fds become
+ * invalid. */
+void storage_io_sim_crash(storage_io_sim_t *sim);
+/* Makes the next fdatasync (after `after` more successful ones) fail with -WEIR_EIO. */
+void storage_io_sim_fail_sync(storage_io_sim_t *sim, int after);
+
+/* ===================================== partition log ========================================= */
+
+typedef struct storage_log storage_log_t;
+
+typedef struct {
+    uint64_t segment_bytes;        /* segment.bytes, default 1 GiB */
+    int64_t segment_ms;            /* segment.ms, default 7 days */
+    int64_t retention_bytes;       /* retention.bytes, default -1 (unlimited) */
+    int64_t retention_ms;          /* retention.ms, default 7 days; -1 unlimited */
+    bool cleanup_delete;           /* cleanup.policy contains delete (default) */
+    bool cleanup_compact;          /* cleanup.policy contains compact */
+    int64_t delete_retention_ms;   /* delete.retention.ms, default 1 day */
+    int64_t min_compaction_lag_ms; /* min.compaction.lag.ms, default 0 */
+    uint32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
+    size_t max_decompressed_bytes; /* bound for compaction's decompression, default 64 MiB */
+} storage_log_config_t;
+
+void storage_log_config_default(storage_log_config_t *cfg);
+
+/* Opens (creating if needed) the log in dir and recovers it: past the recovery point, batches
+ * are scanned and verified; a torn tail is truncated (and logged); a bad batch below the
+ * recovery point gives -WEIR_ECORRUPT (the partition must stay offline). Missing or
+ * inconsistent indexes are rebuilt. */
+int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config_t *cfg,
+                     storage_log_t **out);
+/* Flushes, writes the recovery point and the clean-shutdown marker, frees. */
+void storage_log_close(storage_log_t *log);
+/* Closes without flushing or marking clean (simulates a crash in tests; frees memory). */
+void storage_log_abandon(storage_log_t *log);
+/* Closes and removes the directory and all its files (topic deletion). */
+int storage_log_destroy(storage_log_t *log);
+
+void storage_log_set_config(storage_log_t *log, const storage_log_config_t *cfg);
+
+/* Appends one v2 batch. Validates its header (storage_batch_validate_header), assigns the base
+ * offset by writing bytes 0..7 of `batch` in place, and writes it. On success *base_offset is
+ * the first offset and the end offset has advanced by last_offset_delta + 1.
+ * -WEIR_EOFFLINE if the log is offline. */
+int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *base_offset);
+
+int64_t storage_log_start_offset(storage_log_t *log);   /* first readable offset */
+int64_t storage_log_end_offset(storage_log_t *log);     /* next offset to assign (HWM) */
+int64_t storage_log_durable_offset(storage_log_t *log); /* everything below is fsynced */
+uint64_t storage_log_size_bytes(storage_log_t *log);
+bool storage_log_offline(storage_log_t *log);
+
+/* A byte range of one segment file, holding a reference on that file so it stays open while
+ * the range is sent (retention may delete the segment meanwhile). */
+typedef struct storage_file storage_file_t;
+typedef struct {
+    storage_file_t *file;
+    int fd;
+    uint64_t pos;
+    size_t len; /* 0: nothing at this offset yet */
+} storage_slice_t;
+
+/* The range of whole batches starting at the batch that contains `offset`, up to max_bytes
+ * (at least one whole batch, even if larger, as Kafka does). Only the segment holding
+ * `offset` is read; the caller asks again for the rest. offset == end offset gives an empty
+ * slice; offset outside [start, end] gives -WEIR_ERANGE. */
+int storage_log_read(storage_log_t *log, int64_t offset, size_t max_bytes, storage_slice_t *out);
+/* Copies a slice's bytes into dst (which must have slice->len bytes). */
+int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *dst);
+void storage_slice_release(storage_log_t *log, storage_slice_t *s);
+
+/* The first offset whose batch max timestamp >= ts (and that batch's max timestamp), through
+ * the time index. -WEIR_ENOENT if no such batch. */
+int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
+                                int64_t *timestamp);
+
+/* Flushes now (fdatasync of the active segment and the directory if needed) and advances the
+ * durable offset. The flusher calls this; tests may too. */
+int storage_log_flush(storage_log_t *log);
+
+/* Calls cb(arg, err) once `offset` (an end offset, exclusive) is durable, from the flusher
+ * thread, or at once (on the caller's thread) if it already is. err is 0, or -WEIR_EOFFLINE if
+ * the log went offline, or -WEIR_ECLOSED if the log was closed first. */
+typedef void (*storage_durable_fn)(void *arg, int err);
+void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg);
+
+/* Deletes whole segments past retention.bytes / retention.ms, rolls a segment past
+ * segment.ms, runs compaction when cleanup.policy=compact. */
+int storage_log_maintain(storage_log_t *log, int64_t now_ms);
+/* Advances the log start offset (DeleteRecords); whole segments below it are deleted. */
+int storage_log_delete_records(storage_log_t *log, int64_t before_offset);
+/* Runs one compaction pass now. */
+int storage_log_compact(storage_log_t *log, int64_t now_ms);
+
+/* Visits every batch header from `from_offset` (recovery of producer state, offsets topic
+ * replay). cb returns 0 to go on, != 0 to stop. The batch bytes are valid during the call. */
+typedef int (*storage_scan_fn)(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
+                               size_t total);
+int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg);
+
+/* ---- the group-commit flusher ------------------------------------------------------------------
+ * One thread. storage_log_append marks the log dirty and wakes the flusher; it syncs every dirty
+ * log, then fires their durable callbacks. While a sync runs, new appends gather for the next,
+ * so the number of fdatasync calls adapts to the load (group commit). */
+typedef struct storage_flusher storage_flusher_t;
+int storage_flusher_start(storage_flusher_t **out);
+void storage_flusher_stop(storage_flusher_t *f); /* flushes what is dirty, joins the thread */
+/* Attaches a log: from then on its appends are flushed by this flusher. */
+void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);
+void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log);
+
+#endif

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The test runner. Runs every tier against the release build, then again against the ASan+UBSan
+# build, then the fuzzers, and ends with one line "N passed, N failed".
+#
+# Each test is a program (tests/unit, tests/sim, tests/integration/*.c built by make) or a script
+# (tests/integration/*.sh, *.py, *.mjs). Tests print TAP lines ("ok N - name", "not ok N - name");
+# a program that exits non-zero without printing a "not ok" counts as one failure.
+#
+#   WEIR_TEST_PASSES="release asan"   which builds to test (default both)
+#   WEIR_TEST_FILTER=regex            only tests whose path matches
+#   WEIR_FUZZ_SECONDS=60              time per fuzz target (0 skips fuzzing)
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+passes=${WEIR_TEST_PASSES:-release asan}
+filter=${WEIR_TEST_FILTER:-.}
+fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
+logdir=$top/build/test-logs
+mkdir -p "$logdir"
+total_pass=0
+total_fail=0
+failed_names=()
+
+run_one() { # pass label, command...
+    local pass=$1 name=$2
+    shift 2
+    local log="$logdir/$pass-$(echo "$name" | tr '/' '_').log"
+    local t0=$SECONDS
+    "$@" >"$log" 2>&1 </dev/null
+    local rc=$?
+    local ok notok
+    ok=$(grep -cE '^ok [0-9]+' "$log")
+    notok=$(grep -cE '^not ok [0-9]+' "$log")
+    if ((rc != 0 && notok == 0)); then notok=1; fi
+    if ((ok == 0 && notok == 0)); then ok=1; fi
+    total_pass=$((total_pass + ok))
+    total_fail=$((total_fail + notok))
+    local status=PASS
+    if ((notok > 0)); then
+        status=FAIL
+        failed_names+=("$pass:$name")
+    fi
+    printf '%-4s %-7s %-50s %4d ok %3d failed %4ds\n' "$status" "$pass" "$name" "$ok" "$notok" \
+        $((SECONDS - t0))
+    if [[ $status == FAIL ]]; then
+        grep -E '^not ok|failed|error|ERROR|Assertion|Sanitizer|runtime error' "$log" | head -20 |
+            sed 's/^/     | /'
+        echo "     | (full log: $log)"
+    fi
+}
+
+for pass in $passes; do
+    case $pass in
+    release) build=$top/build ;;
+    asan) build=$top/build/asan ;;
+    *) echo "unknown pass $pass"; exit 2 ;;
+    esac
+    export WEIR_BUILD=$build WEIR_BIN=$build/weir WEIR_PASS=$pass
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    for t in "$build"/tests/unit/* "$build"/tests/sim/*; do
+        [[ -x $t && ! -d $t ]] || continue
+        name=${t#"$build"/}
+        [[ $name =~ $filter ]] || continue
+        run_one "$pass" "$name" "$t"
+    done
+    for t in tests/integration/*; do
+        name=$t
+        [[ $name =~ $filter ]] || continue
+        case $t in
+        *.sh) run_one "$pass" "$name" bash "$t" ;;
+        *.py) run_one "$pass" "$name" /usr/bin/python3 "$t" ;;
+        *.mjs) run_one "$pass" "$name" node "$t" ;;
+        esac
+    done
+done
+
+if ((fuzz_seconds > 0)); then
+    for f in build/fuzz/fuzz_*; do
+        [[ -x $f ]] || continue
+        name=${f#build/}
+        [[ $name =~ $filter ]] || continue
+        corpus=tests/fuzz/corpus/${name#fuzz/fuzz_}
+        work=$(mktemp -d)
+        [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+        run_one fuzz "$name" "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
+            -malloc_limit_mb=512 -timeout=10 -print_final_stats=1 "$work"
+        rm -rf "$work"
+    done
+fi
+
+if ((${#failed_names[@]})); then
+    echo "failed: ${failed_names[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+((total_fail == 0))
