@@ -22,6 +22,9 @@ DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-conf
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
+# The peers' C clients link only into bench/peers/*.c, which only `make bench` builds, so
+# `make build` and `make test` never need the peer packages.
+PEER_LIBS := -lhiredis -lnats -lrabbitmq
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wvla -Wimplicit-fallthrough -Wno-unused-parameter
@@ -119,6 +122,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS) $(BENCH_LIBS)
 
+PEER_BIN := $(patsubst bench/peers/%.c,$(BUILD)/bench/peers/%,$(wildcard bench/peers/*.c))
+$(BUILD)/bench/peers/%: $(BUILD)/obj/bench/peers/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(PEER_LIBS) -lpthread
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
@@ -155,8 +163,8 @@ test-fast: build
 	@WEIR_TEST_PASSES=release WEIR_FUZZ_SECONDS=0 tests/run.sh
 
 bench: deps-bench
-	@$(MAKE) --no-print-directory binaries
-	@bench/run.sh
+	@$(MAKE) --no-print-directory binaries $(PEER_BIN)
+	@QUICK=$(QUICK) bench/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

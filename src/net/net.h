@@ -20,7 +20,24 @@
  *
  * Backpressure: when a connection has max_inflight uncompleted slots or more than
  * max_outbuf_bytes unsent, it stops being read until it drains; other connections are not
- * affected.
+ * affected. No further frame is handed to on_frame while a connection is over a bound, so the
+ * unsent bytes of one connection stay below max_outbuf_bytes plus the responses of the slots
+ * that were already in flight when the bound was hit (at most max_inflight of them).
+ *
+ * Ownership. A connection, its slots and its buffers belong to its loop's thread. The handler
+ * owns a slot from on_frame until it completes it; after that the connection owns the bytes.
+ * net_conn_close() may be called from on_frame, from on_close of another connection, from a
+ * timer or a posted function: it closes the socket at once, drops unsent responses, calls
+ * on_close synchronously, and frees the connection later, at a point where no callback of the
+ * loop is running and all its slots are completed.
+ *
+ * Peer half-close (EOF on read): the connection stops reading, answers what it already read,
+ * then closes. Socket errors and EPOLLHUP close at once.
+ *
+ * Shutdown order: net_loop_stop(), join the loop thread, net_listener_close() for listeners on
+ * that loop, complete (or have completed) every parked slot, then net_loop_free(). A slot left
+ * uncompleted at net_loop_free() is freed with a warning; completing it afterwards is a
+ * use-after-free, as is posting to a freed loop.
  */
 #ifndef WEIR_NET_H
 #define WEIR_NET_H
@@ -41,17 +58,23 @@ int net_loop_new(net_loop_t **out);
 void net_loop_free(net_loop_t *loop); /* after net_loop_run returned; closes what is left */
 int net_loop_run(net_loop_t *loop);   /* blocks until net_loop_stop; returns 0 */
 void net_loop_stop(net_loop_t *loop); /* any thread */
-/* Runs fn(arg) on the loop's thread, soon. Any thread. FIFO per posting thread. */
+/* Runs fn(arg) on the loop's thread, soon. Any thread. FIFO per posting thread. One mutex and,
+ * only when the queue was empty, one eventfd write. Posts still queued at net_loop_free() run
+ * there, on the freeing thread. */
 void net_loop_post(net_loop_t *loop, net_fn fn, void *arg);
-bool net_loop_is_current(const net_loop_t *loop); /* true on the loop's own thread */
+bool net_loop_is_current(const net_loop_t *loop); /* true on the thread inside net_loop_run */
 int64_t net_loop_now_ms(const net_loop_t *loop);  /* monotonic ms cached per iteration */
 
 /* ---- timers ------------------------------------------------------------------------------------
  * Caller-owned storage; one-shot; loop thread only. A min-heap, so 10,000 timers cost memory
- * only. Stopping a timer that is not armed is a no-op. */
+ * only; start and stop are O(log n). Timers due at the same ms fire in the order they were
+ * started. Starting an armed timer re-arms it; stopping a timer that is not armed is a no-op.
+ * A timer may be re-armed or its storage freed from inside its own fn. Delays count from
+ * net_loop_now_ms(). */
 typedef struct net_timer {
     int64_t due_ms;
     size_t heap_index; /* internal; SIZE_MAX when not armed */
+    uint64_t seq;      /* internal; start order, breaks ties between equal due_ms */
     net_fn fn;
     void *arg;
 } net_timer_t;
@@ -61,9 +84,12 @@ void net_timer_start(net_loop_t *loop, net_timer_t *t, int64_t delay_ms);
 void net_timer_stop(net_loop_t *loop, net_timer_t *t);
 bool net_timer_armed(const net_timer_t *t);
 
-/* ---- connections ------------------------------------------------------------------------------ */
+/* ---- connections ----------------------------------------------------------------------------- */
+/* A zero in any of the first three fields means its default. A connection is idle when no byte
+ * moved in either direction for idle_timeout_ms and it has no uncompleted slot (a long poll in
+ * progress is not idle; a peer that stopped reading its responses is). */
 typedef struct {
-    size_t max_frame_bytes;  /* socket.request.max.bytes, default 100 MiB */
+    size_t max_frame_bytes;  /* socket.request.max.bytes, default 100 MiB, at most INT32_MAX */
     size_t max_inflight;     /* uncompleted slots before reading pauses, default 64 */
     size_t max_outbuf_bytes; /* unsent response bytes before reading pauses, default 8 MiB */
     int64_t idle_timeout_ms; /* connections.max.idle.ms, default 600000; 0 = never */
@@ -87,9 +113,14 @@ typedef struct {
     net_conn_limits_t limits;
 } net_conn_handler_t;
 
-/* Adopts a connected non-blocking socket on `loop`. Loop thread only. */
+/* Adopts a connected non-blocking socket on `loop`. Loop thread only (or before the loop runs).
+ * On error the fd is left open and is still the caller's. */
 int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_conn_t **out);
 void net_conn_close(net_conn_t *conn); /* loop thread; idempotent */
+/* Stops reading (frames already read but not yet handed over are dropped), sends the responses
+ * of the frames already handed over as their slots complete, then closes: for an error answer
+ * that ends the connection (a failed authentication). Loop thread; idempotent. */
+void net_conn_close_after_flush(net_conn_t *conn);
 net_loop_t *net_conn_loop(const net_conn_t *conn);
 void *net_conn_user(const net_conn_t *conn);
 void net_conn_set_user(net_conn_t *conn, void *user);
@@ -97,11 +128,25 @@ bool net_conn_closed(const net_conn_t *conn);
 const char *net_conn_peer(const net_conn_t *conn); /* "127.0.0.1:53412" */
 uint64_t net_conn_id(const net_conn_t *conn);
 
+/* A snapshot of one connection's counters, for metrics and tests. Loop thread only. */
+typedef struct {
+    size_t inflight;         /* slots handed to on_frame and not completed */
+    size_t outbuf_bytes;     /* completed response bytes not yet sent */
+    size_t inbuf_bytes;      /* capacity of the connection's own input buffer (0 when idle) */
+    size_t inbuf_peak_bytes; /* the largest that capacity has been */
+    uint64_t bytes_in, bytes_out, frames_in;
+    bool reading; /* read interest on: not over a bound, not draining, not closed */
+} net_conn_stats_t;
+void net_conn_stats(const net_conn_t *conn, net_conn_stats_t *st);
+
 /* Completes a slot with response bytes (ownership of *resp's buffer moves to the connection;
  * *resp is left empty). resp may be NULL or empty: no bytes are sent for this request (acks=0).
- * The bytes must include the 4-byte size prefix. Loop thread of the slot's connection only. */
+ * The bytes must include the 4-byte size prefix; they are sent from this buffer (sendmsg, no
+ * copy). Never calls back into the handler; safe inside on_frame and on_close. Completing a
+ * slot of a closed connection frees the bytes. Loop thread of the slot's connection only. */
 void net_slot_complete(net_slot_t *slot, buf_t *resp);
-/* The same from any thread: posts to the connection's loop. */
+/* The same from any thread: the bytes wait in the slot and a post to the connection's loop
+ * completes it there. */
 void net_slot_complete_async(net_slot_t *slot, buf_t *resp);
 net_conn_t *net_slot_conn(const net_slot_t *slot);
 
@@ -109,15 +154,17 @@ net_conn_t *net_slot_conn(const net_slot_t *slot);
  * Accepts on `loop` and hands each new socket to one of `loops[n]` in turn (through
  * net_loop_post), where it is opened with `h`. host:port with port 0 picks a free port;
  * net_listener_port() tells which. max_conns caps open connections across all loops (extra
- * accepts are closed at once). */
+ * accepts are closed at once; 0 = no cap). Accepted sockets get TCP_NODELAY. Open and close on
+ * the listener loop's thread (or before it runs). If accept fails for lack of descriptors, the
+ * listener pauses accepting for 100 ms instead of spinning. */
 int net_listener_open(net_loop_t *loop, net_loop_t **loops, size_t n, const char *host,
                       uint16_t port, const net_conn_handler_t *h, size_t max_conns,
                       net_listener_t **out);
 void net_listener_close(net_listener_t *lst); /* loop thread of the listener */
 uint16_t net_listener_port(const net_listener_t *lst);
-size_t net_listener_conn_count(const net_listener_t *lst);
+size_t net_listener_conn_count(const net_listener_t *lst); /* any thread; includes queued */
 
-/* Splits "host:port" (host may be empty for 0.0.0.0; "[::1]:9092" not supported). */
+/* Splits "host:port" (host may be empty for 0.0.0.0; "[::1]:9092" gives host "::1"). */
 int net_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port);
 
 #endif

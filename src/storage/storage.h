@@ -86,7 +86,8 @@ typedef struct {
 /* Reads the header of the batch at p[0..avail). Checks only that the header is present and the
  * length field is sane (>= BATCH_HEADER_SIZE - 12); returns the batch's total size
  * (length + 12) via *total. -WEIR_EAGAIN if avail is too short for the header or the batch.
- * -WEIR_ECORRUPT if the length field is impossible. Does not check magic or CRC. */
+ * -WEIR_ECORRUPT if the length field is impossible. Does not check magic or CRC. *total is set as soon as the length field is read and sane, even with -WEIR_EAGAIN (so a
+ * reader knows how many bytes the batch needs); *h is filled whenever avail holds the header. */
 int storage_batch_header_read(const uint8_t *p, size_t avail, storage_batch_header_t *h,
                               size_t *total);
 
@@ -119,11 +120,22 @@ typedef struct {
     const uint8_t *p, *end; /* records bytes */
     int32_t remaining;      /* records not yet returned */
     buf_t scratch;          /* decompressed bytes */
+    const char *why;        /* why the last call failed: a static string, or NULL */
 } storage_record_iter_t;
 
+/* total must be the batch's exact size (length field + 12). Checks the header fields iteration
+ * relies on (length, magic, record count >= 0, codec) but not the CRC: validate first.
+ * Returns 0, -WEIR_ECORRUPT, -WEIR_EUNSUPPORTED (magic != 2, codec 5-7), -WEIR_ETOOBIG or
+ * -WEIR_ENOMEM. Whatever it returns, storage_record_iter_deinit must be called. Uncompressed
+ * records are views into `batch`, which must outlive the iteration. */
 int storage_record_iter_init(storage_record_iter_t *it, const uint8_t *batch, size_t total,
                              size_t max_decompressed);
-/* Returns 1 and fills *rec, 0 at the end, or -WEIR_ECORRUPT. */
+/* Points an iterator that was initialised (and not yet deinitialised) at another batch, keeping
+ * the memory of its scratch buffer: iterating many compressed batches allocates once. */
+int storage_record_iter_reset(storage_record_iter_t *it, const uint8_t *batch, size_t total,
+                              size_t max_decompressed);
+/* Returns 1 and fills *rec, 0 at the end (after record_count records; bytes left over are not
+ * checked here), or -WEIR_ECORRUPT with it->why set. */
 int storage_record_iter_next(storage_record_iter_t *it, storage_record_t *rec);
 void storage_record_iter_deinit(storage_record_iter_t *it);
 
@@ -133,6 +145,10 @@ void storage_record_iter_deinit(storage_record_iter_t *it);
  * *why, a static string), -WEIR_ETOOBIG or -WEIR_EUNSUPPORTED (unknown codec). */
 int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t max_decompressed,
                                    const char **why);
+/* For a `why` from the functions above: true if it names a damaged batch (length field, CRC),
+ * which Kafka answers with CORRUPT_MESSAGE; false if the batch is intact but its records are
+ * invalid (INVALID_RECORD). */
+bool storage_batch_why_corrupt(const char *why);
 
 /* Codecs, as Kafka uses them: gzip stream, snappy raw or xerial-framed (both read; raw
  * written), lz4 frame, zstd frame. decompress appends to out and fails with -WEIR_ETOOBIG
@@ -141,9 +157,11 @@ int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in
                              size_t max_out);
 int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out);
 
-/* Builds an uncompressed v2 batch from records (for the broker's own internal topics and for
- * tests). Keys/values NULL mean null. Header fields not given are -1 / 0 as a plain producer
- * sends them. Appends to out. */
+/* Builds a v2 batch from records (for the broker's own internal topics, compaction and tests),
+ * with base offset 0, partition leader epoch -1, baseTimestamp = the first record's timestamp,
+ * maxTimestamp = the largest, and a correct CRC. Keys/values NULL mean null. opts may be NULL:
+ * producer id, epoch and base sequence -1, attributes 0, as a plain producer sends them.
+ * Appends to out. */
 typedef struct {
     const void *key;
     int32_t key_len; /* -1 = null */
@@ -207,6 +225,13 @@ storage_io_t *storage_io_sim_io(storage_io_sim_t *sim);
 void storage_io_sim_crash(storage_io_sim_t *sim);
 /* Makes the next fdatasync (after `after` more successful ones) fail with -WEIR_EIO. */
 void storage_io_sim_fail_sync(storage_io_sim_t *sim, int after);
+/* Kills the simulated machine after `ops` more mutating calls (writes, truncations, syncs,
+ * creates, renames, unlinks): from then on they fail with -WEIR_EIO and change nothing, so a
+ * test can stop the code at any point of a multi-step operation and then crash. */
+void storage_io_sim_crash_after(storage_io_sim_t *sim, int64_t ops);
+bool storage_io_sim_frozen(storage_io_sim_t *sim);
+uint64_t storage_io_sim_sync_count(storage_io_sim_t *sim);     /* successful fdatasyncs */
+uint64_t storage_io_sim_mutation_count(storage_io_sim_t *sim); /* mutating calls so far */
 
 /* ===================================== partition log ========================================= */
 
@@ -223,6 +248,12 @@ typedef struct {
     int64_t min_compaction_lag_ms; /* min.compaction.lag.ms, default 0 */
     uint32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
     size_t max_decompressed_bytes; /* bound for compaction's decompression, default 64 MiB */
+    size_t cleaner_map_bytes;      /* bound for compaction's key map, default 128 MiB */
+    /* The recovery-point checkpoint is rewritten after a flush once this many ms have passed
+     * since the last write, or when the durable offset has crossed into a newer segment;
+     * 0 = after every flush. Default 10 s. A lagging checkpoint only means a longer scan at
+     * the next unclean start, never lost data. */
+    int64_t recovery_checkpoint_ms;
 } storage_log_config_t;
 
 void storage_log_config_default(storage_log_config_t *cfg);

@@ -1,0 +1,172 @@
+/*
+ * bench_limits: the machine's own limits, measured in the same run as the brokers so every
+ * broker figure can be read as a fraction of what the hardware gave at that moment.
+ *
+ *   bench_limits write_nosync    --dir D [--mib N] [--seconds S]   1 MiB write() loop, no sync
+ *   bench_limits write_fdatasync --dir D [--mib N] [--seconds S]   1 MiB write() + fdatasync
+ *   bench_limits loopback        [--seconds S] [--chunk-kib K]     one TCP stream on 127.0.0.1
+ *
+ * Each prints one RESULT line (see bench_common.h) where a "message" is one chunk, so mb_per_s is
+ * the bandwidth in 1e6 bytes/s. The write tests use a fresh file in D (the directory the brokers
+ * use, so the same filesystem) and delete it; write_nosync also reports the rate including one
+ * fdatasync at the end ("with_final_sync_mb_per_s"), since a buffered loop alone measures the
+ * page cache more than the disk. Every loop stops at its byte count or its deadline, whichever
+ * comes first.
+ */
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHUNK (1 << 20)
+
+static int write_test(const bench_args_t *a, bool sync_each)
+{
+    const char *dir = bench_arg_str(a, "--dir", NULL);
+    if (!dir)
+        bench_die("--dir is required");
+    int64_t mib = bench_arg_i64(a, "--mib", sync_each ? 512 : 1024);
+    double secs_max = bench_arg_f64(a, "--seconds", 4.0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/bench-limits-%d.tmp", dir, (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        bench_die("open %s: %s", path, strerror(errno));
+    uint8_t *chunk = bench_xmalloc(CHUNK);
+    bench_payload_init(chunk, CHUNK);
+
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(secs_max * 1e9), n = 0, errors = 0;
+    bool capped = false;
+    for (; n < mib; n++) {
+        if (bench_now_ns() > deadline) {
+            capped = true;
+            break;
+        }
+        if (write(fd, chunk, CHUNK) != CHUNK || (sync_each && fdatasync(fd) != 0)) {
+            errors++;
+            break;
+        }
+    }
+    int64_t t1 = bench_now_ns();
+    if (fdatasync(fd) != 0)
+        errors++;
+    int64_t t2 = bench_now_ns();
+    close(fd);
+    unlink(path);
+    free(chunk);
+
+    char extra[128];
+    snprintf(extra, sizeof(extra), "\"with_final_sync_mb_per_s\":%.1f",
+             (double)n * CHUNK / ((double)(t2 - t0) / 1e9) / 1e6);
+    bench_result_t r = {
+        .workload = sync_each ? "write_fdatasync" : "write_nosync",
+        .config = sync_each ? "1 MiB write + fdatasync each" : "1 MiB buffered writes, no sync",
+        .expected = mib,
+        .msgs = n,
+        .errors = errors,
+        .msg_bytes = CHUNK,
+        .partitions = 1,
+        .secs = (double)(t1 - t0) / 1e9,
+        .capped = capped,
+        .extra = extra,
+    };
+    bench_result_print(&r);
+    return bench_result_status(&r);
+}
+
+typedef struct {
+    int listen_fd;
+    size_t chunk;
+    int64_t bytes;
+} sink_t;
+
+static void *sink_main(void *arg)
+{
+    sink_t *s = arg;
+    int fd = accept(s->listen_fd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    uint8_t *buf = bench_xmalloc(s->chunk);
+    ssize_t got;
+    while ((got = read(fd, buf, s->chunk)) > 0)
+        s->bytes += got;
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static int loopback_test(const bench_args_t *a)
+{
+    double secs_max = bench_arg_f64(a, "--seconds", 3.0);
+    size_t chunk = (size_t)bench_arg_i64(a, "--chunk-kib", 128) * 1024;
+    if (chunk < 1024 || chunk > CHUNK * 16)
+        bench_die("--chunk-kib out of range");
+
+    sink_t s = {.chunk = chunk};
+    s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    if (s.listen_fd < 0 || bind(s.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(s.listen_fd, 1) != 0 || getsockname(s.listen_fd, (struct sockaddr *)&sa, &slen) != 0)
+        bench_die("listen on 127.0.0.1:0: %s", strerror(errno));
+    pthread_t th;
+    pthread_create(&th, NULL, sink_main, &s);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        bench_die("connect: %s", strerror(errno));
+    uint8_t *buf = bench_xmalloc(chunk);
+    bench_payload_init(buf, chunk);
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(secs_max * 1e9), sent = 0;
+    int64_t errors = 0;
+    while (bench_now_ns() < deadline) {
+        ssize_t w = write(fd, buf, chunk);
+        if (w <= 0) {
+            errors++;
+            break;
+        }
+        sent += w;
+    }
+    close(fd);
+    pthread_join(th, NULL);
+    int64_t t1 = bench_now_ns();
+    close(s.listen_fd);
+    free(buf);
+    if (s.bytes != sent)
+        errors++;
+
+    char config[96];
+    snprintf(config, sizeof(config), "one TCP stream on 127.0.0.1, %zu KiB writes", chunk / 1024);
+    bench_result_t r = {
+        .workload = "loopback",
+        .config = config,
+        .expected = s.bytes / (int64_t)chunk,
+        .msgs = s.bytes / (int64_t)chunk,
+        .errors = errors,
+        .msg_bytes = (int64_t)chunk,
+        .partitions = 1,
+        .secs = (double)(t1 - t0) / 1e9,
+    };
+    bench_result_print(&r);
+    return bench_result_status(&r);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const known[] = {"--dir", "--mib", "--seconds", "--chunk-kib", NULL};
+    bench_args_t a = {argc, argv};
+    if (argc < 2)
+        bench_die("usage: bench_limits write_nosync|write_fdatasync|loopback [--options]");
+    bench_args_check(&a, known);
+    if (strcmp(argv[1], "write_nosync") == 0)
+        return write_test(&a, false);
+    if (strcmp(argv[1], "write_fdatasync") == 0)
+        return write_test(&a, true);
+    if (strcmp(argv[1], "loopback") == 0)
+        return loopback_test(&a);
+    bench_die("unknown workload %s", argv[1]);
+}

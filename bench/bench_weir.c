@@ -1,0 +1,883 @@
+/*
+ * bench_weir: the Weir side of `make bench`, driving the broker through librdkafka like any Kafka
+ * application would. bench/harness.py starts `weir serve` and calls this once per run:
+ *
+ *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
+ *                          --acks 1|-1 [--idempotent 0|1] [--linger-ms L] [--seconds S]
+ *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
+ *   bench_weir latency_ack --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
+ *   bench_weir latency_e2e --addr H:P --topic T --partitions P --rate R --msg-bytes B --acks A
+ *   bench_weir group       --addr H:P --topic T --partitions P --count N --members M
+ *   bench_weir rebalance   --addr H:P --topic T --partitions P --members M [--rate R]
+ *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
+ *
+ * Message i goes to partition i % P (explicit, so every partition gets the same share whatever the
+ * client's partitioner does), its value is the bench payload (bench_common.h), no key, no
+ * compression. Publishing workloads create their topic with CreateTopics first and wait until the
+ * metadata shows every partition with a leader.
+ *
+ * Throughput settings follow librdkafka's INTRODUCTION.md ("High throughput"): batching through
+ * linger.ms (10 ms here) with batch.size 1 MB and a deep local queue; the consumer prefetches up
+ * to 1M messages and fetches up to 4 MiB per partition. Latency runs use linger.ms=0.
+ * Threads: main drives; librdkafka runs its own; delivery reports are served by whichever thread
+ * calls rd_kafka_poll (main, or the one poller thread of latency_e2e).
+ */
+#include "bench_common.h"
+
+#include <arpa/inet.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *addr, *topic, *group;
+    int partitions;
+    int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
+    double seconds;
+} opts_t;
+
+static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+        bench_die("librdkafka config %s=%s: %s", k, v, err);
+}
+
+static rd_kafka_conf_t *conf_base(const opts_t *o)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "bootstrap.servers", o->addr);
+    conf_set(conf, "client.id", "weir-bench");
+    conf_set(conf, "log_level", "4");
+    return conf;
+}
+
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
+{
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    if (!rk)
+        bench_die("rd_kafka_new: %s", err);
+    return rk;
+}
+
+/* ---- topics ---------------------------------------------------------------------------------
+ * CreateTopics, TOPIC_ALREADY_EXISTS accepted, then Metadata until every partition has a leader
+ * (the broker may answer LEADER_NOT_AVAILABLE for a moment after creation). */
+static void topic_wait(rd_kafka_t *rk, const char *name, int partitions)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
+    int64_t deadline = bench_now_ns() + 10000000000LL;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        bool ready = false;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ready = md->topic_cnt == 1 && md->topics[0].err == 0 &&
+                    md->topics[0].partition_cnt == partitions;
+            for (int i = 0; ready && i < md->topics[0].partition_cnt; i++)
+                ready = md->topics[0].partitions[i].leader >= 0;
+            rd_kafka_metadata_destroy(md);
+        }
+        if (ready)
+            break;
+        if (bench_now_ns() > deadline)
+            bench_die("topic %s: no metadata with %d partitions after 10 s", name, partitions);
+        bench_sleep_until_ns(bench_now_ns() + 50000000);
+    }
+    rd_kafka_topic_destroy(rkt);
+}
+
+static void topic_create(rd_kafka_t *rk, const char *name, int partitions)
+{
+    char err[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, err, sizeof(err));
+    if (!nt)
+        bench_die("NewTopic: %s", err);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    if (!ev)
+        bench_die("CreateTopics %s: no answer in 15 s", name);
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    if (!res)
+        bench_die("CreateTopics %s: %s", name, rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            bench_die("CreateTopics %s: %s", name, rd_kafka_err2str(e));
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    topic_wait(rk, name, partitions);
+}
+
+/* ---- producing ---------------------------------------------------------------------------- */
+typedef struct {
+    atomic_int_fast64_t acked, failed;
+    bench_lat_t *ack_lat; /* when set: publish->ack latency from the payload's send time */
+} dr_t;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    dr_t *d = opaque;
+    if (m->err) {
+        if (atomic_fetch_add(&d->failed, 1) < 5)
+            fprintf(stderr, "bench_weir: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        return;
+    }
+    atomic_fetch_add(&d->acked, 1);
+    if (d->ack_lat && m->len >= BENCH_HDR_BYTES)
+        bench_lat_add(d->ack_lat, bench_now_ns() - bench_payload_time(m->payload));
+}
+
+static rd_kafka_t *producer_new(const opts_t *o, dr_t *d, int64_t linger_ms)
+{
+    rd_kafka_conf_t *conf = conf_base(o);
+    char v[32];
+    snprintf(v, sizeof(v), "%" PRId64, o->acks);
+    conf_set(conf, "acks", v);
+    snprintf(v, sizeof(v), "%" PRId64, linger_ms);
+    conf_set(conf, "linger.ms", v);
+    conf_set(conf, "batch.size", "1000000");
+    conf_set(conf, "batch.num.messages", "100000");
+    conf_set(conf, "queue.buffering.max.messages", "2000000");
+    conf_set(conf, "queue.buffering.max.kbytes", "2097151");
+    conf_set(conf, "compression.codec", "none");
+    conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false");
+    rd_kafka_conf_set_opaque(conf, d);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    return client_new(RD_KAFKA_PRODUCER, conf);
+}
+
+/* Produces one message, waiting for queue space if the local queue is full. */
+static bool produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, const void *p,
+                        size_t n)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_VALUE((void *)p, n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return true;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fprintf(stderr, "bench_weir: produce: %s\n", rd_kafka_err2str(e));
+            return false;
+        }
+        rd_kafka_poll(rk, 1);
+    }
+}
+
+static void config_describe(char *out, size_t cap, const opts_t *o, int64_t linger_ms)
+{
+    snprintf(out, cap, "librdkafka %s, acks=%" PRId64 "%s, linger.ms=%" PRId64 "%s",
+             rd_kafka_version_str(), o->acks, o->idempotent ? ", idempotent" : "", linger_ms,
+             linger_ms ? ", batch.size=1000000, no compression" : "");
+}
+
+static int run_publish(const opts_t *o)
+{
+    dr_t d = {0};
+    rd_kafka_t *rk = producer_new(o, &d, o->linger_ms);
+    topic_create(rk, o->topic, o->partitions);
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), sent = 0;
+    int64_t errors = 0;
+    bool capped = false;
+    for (; sent < o->count; sent++) {
+        if ((sent & 1023) == 0) {
+            if (bench_now_ns() > deadline) {
+                capped = true;
+                break;
+            }
+            rd_kafka_poll(rk, 0);
+        }
+        bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
+        if (!produce_one(rk, o->topic, (int32_t)(sent % o->partitions), payload,
+                         (size_t)o->msg_bytes))
+            errors++;
+    }
+    if (rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        errors++;
+    int64_t t1 = bench_now_ns();
+    char config[192];
+    config_describe(config, sizeof(config), o, o->linger_ms);
+    bench_result_t r = {.workload = "publish", .config = config,
+                        .expected = capped ? sent : o->count, .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed), .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions, .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped};
+    bench_result_print(&r);
+    rd_kafka_destroy(rk);
+    free(payload);
+    return bench_result_status(&r);
+}
+
+/* ---- consuming a backlog with the partition-queue consumer --------------------------------
+ * No group: the backlog is read from offset 0 of every partition into one queue. */
+typedef struct {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    rd_kafka_queue_t *q;
+    int partitions;
+} reader_t;
+
+static void reader_open(reader_t *rd, const opts_t *o, bool for_latency)
+{
+    rd_kafka_conf_t *conf = conf_base(o);
+    conf_set(conf, "enable.partition.eof", "false");
+    conf_set(conf, "queued.min.messages", for_latency ? "1000" : "1000000");
+    conf_set(conf, "fetch.message.max.bytes", "4194304");
+    conf_set(conf, "fetch.wait.max.ms", "100");
+    conf_set(conf, "fetch.error.backoff.ms", "10");
+    rd->rk = client_new(RD_KAFKA_CONSUMER, conf);
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    char err[256];
+    if (rd_kafka_topic_conf_set(tconf, "auto.commit.enable", "false", err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK)
+        bench_die("topic config: %s", err);
+    rd->rkt = rd_kafka_topic_new(rd->rk, o->topic, tconf);
+    rd->q = rd_kafka_queue_new(rd->rk);
+    rd->partitions = o->partitions;
+    for (int p = 0; p < o->partitions; p++)
+        if (rd_kafka_consume_start_queue(rd->rkt, p, RD_KAFKA_OFFSET_BEGINNING, rd->q) != 0)
+            bench_die("consume_start partition %d: %s", p,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+}
+
+static void reader_close(reader_t *rd)
+{
+    for (int p = 0; p < rd->partitions; p++)
+        rd_kafka_consume_stop(rd->rkt, p);
+    rd_kafka_queue_destroy(rd->q);
+    rd_kafka_topic_destroy(rd->rkt);
+    rd_kafka_destroy(rd->rk);
+}
+
+static int run_consume(const opts_t *o)
+{
+    reader_t rd;
+    bench_order_t ord;
+    bench_order_init(&ord, o->partitions);
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), t_last = t0;
+    reader_open(&rd, o, false);
+    rd_kafka_message_t *batch[4096];
+    int64_t got = 0, errors = 0;
+    bool capped = false;
+    while (got < o->count) {
+        int64_t now = bench_now_ns();
+        if (now > deadline) {
+            capped = true;
+            break;
+        }
+        if (now - t_last > 5000000000LL)
+            break; /* 5 s without a message: the backlog is shorter than asked */
+        ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, BENCH_ARRAY_LEN(batch));
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = batch[i];
+            if (m->err) {
+                if (errors++ < 5)
+                    fprintf(stderr, "bench_weir: consume: %s\n", rd_kafka_message_errstr(m));
+            } else if ((int64_t)m->len != o->msg_bytes ||
+                       !bench_order_check(&ord, m->partition, bench_payload_seq(m->payload))) {
+                errors++;
+            } else {
+                got++;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (n > 0)
+            t_last = bench_now_ns();
+    }
+    reader_close(&rd);
+    bench_result_t r = {.workload = "consume",
+                        .config = "partition queues from offset 0, fetch 4 MiB/partition, "
+                                  "prefetch 1M messages",
+                        .expected = o->count, .msgs = got, .errors = errors,
+                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
+                        .secs = (double)(t_last - t0) / 1e9, .capped = capped};
+    bench_result_print(&r);
+    return bench_result_status(&r);
+}
+
+/* ---- latency ------------------------------------------------------------------------------ */
+static int run_latency_ack(const opts_t *o)
+{
+    dr_t d = {0};
+    bench_lat_t lat = {0};
+    d.ack_lat = &lat;
+    rd_kafka_t *rk = producer_new(o, &d, 0);
+    topic_create(rk, o->topic, o->partitions);
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), n = 0, errors = 0;
+    bool capped = false;
+    for (; n < o->count; n++) {
+        int64_t ts = bench_now_ns();
+        if (ts > deadline) {
+            capped = true;
+            break;
+        }
+        bench_payload_stamp(payload, (uint64_t)n, ts);
+        int64_t done = atomic_load(&d.acked) + atomic_load(&d.failed);
+        if (!produce_one(rk, o->topic, (int32_t)(n % o->partitions), payload,
+                         (size_t)o->msg_bytes)) {
+            errors++;
+            continue;
+        }
+        while (atomic_load(&d.acked) + atomic_load(&d.failed) == done)
+            rd_kafka_poll(rk, 100);
+    }
+    int64_t t1 = bench_now_ns();
+    char config[192];
+    config_describe(config, sizeof(config), o, 0);
+    strncat(config, ", one in flight", sizeof(config) - strlen(config) - 1);
+    bench_result_t r = {.workload = "latency_ack", .config = config,
+                        .expected = capped ? n : o->count, .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed), .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions, .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped, .lat = &lat};
+    bench_result_print(&r);
+    bench_lat_free(&lat);
+    rd_kafka_destroy(rk);
+    free(payload);
+    return bench_result_status(&r);
+}
+
+typedef struct {
+    const opts_t *o;
+    rd_kafka_t *producer;
+    atomic_bool stop;
+    int64_t total, deadline;
+    bench_lat_t e2e;
+    int64_t got, errors;
+} e2e_t;
+
+static void *e2e_poller(void *arg)
+{
+    e2e_t *e = arg;
+    while (!atomic_load(&e->stop))
+        rd_kafka_poll(e->producer, 50);
+    return NULL;
+}
+
+static void *e2e_consumer(void *arg)
+{
+    e2e_t *e = arg;
+    reader_t rd;
+    bench_order_t ord;
+    bench_order_init(&ord, e->o->partitions);
+    reader_open(&rd, e->o, true);
+    rd_kafka_message_t *batch[1024];
+    while (e->got < e->total && bench_now_ns() < e->deadline) {
+        ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, BENCH_ARRAY_LEN(batch));
+        int64_t now = bench_now_ns();
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = batch[i];
+            if (m->err || (int64_t)m->len != e->o->msg_bytes ||
+                !bench_order_check(&ord, m->partition, bench_payload_seq(m->payload))) {
+                e->errors++;
+            } else {
+                bench_lat_add(&e->e2e, now - bench_payload_time(m->payload));
+                e->got++;
+            }
+            rd_kafka_message_destroy(m);
+        }
+    }
+    reader_close(&rd);
+    return NULL;
+}
+
+static int run_latency_e2e(const opts_t *o)
+{
+    dr_t d = {0};
+    bench_lat_t ack_lat = {0};
+    d.ack_lat = &ack_lat;
+    e2e_t e = {.o = o, .total = (int64_t)(o->seconds * (double)o->rate)};
+    e.producer = producer_new(o, &d, 0);
+    topic_create(e.producer, o->topic, o->partitions);
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+    pthread_t poller, consumer;
+    e.deadline = bench_now_ns() + (int64_t)(o->seconds * 1e9) + 10000000000LL;
+    pthread_create(&consumer, NULL, e2e_consumer, &e);
+    pthread_create(&poller, NULL, e2e_poller, &e);
+    /* Give the consumer time to connect and start its fetches before the first message. */
+    int64_t t_start = bench_now_ns() + 500000000, errors = 0;
+    for (int64_t i = 0; i < e.total; i++) {
+        /* The intended send time, not the actual one: a stall delays the messages behind it and
+         * their latency counts the stall (no coordinated omission). */
+        int64_t t_i = t_start + i * 1000000000 / o->rate;
+        bench_sleep_until_ns(t_i);
+        bench_payload_stamp(payload, (uint64_t)i, t_i);
+        if (!produce_one(e.producer, o->topic, (int32_t)(i % o->partitions), payload,
+                         (size_t)o->msg_bytes))
+            errors++;
+    }
+    if (rd_kafka_flush(e.producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        errors++;
+    pthread_join(consumer, NULL);
+    atomic_store(&e.stop, true);
+    pthread_join(poller, NULL);
+
+    char config[192];
+    config_describe(config, sizeof(config), o, 0);
+    char tail[64];
+    snprintf(tail, sizeof(tail), ", %" PRId64 " msg/s paced", o->rate);
+    strncat(config, tail, sizeof(config) - strlen(config) - 1);
+    bench_result_t r = {.workload = "latency_e2e", .config = config, .expected = e.total,
+                        .msgs = e.got, .errors = errors + e.errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
+                        .secs = o->seconds, .lat = &e.e2e, .ack_lat = &ack_lat};
+    if (atomic_load(&d.acked) != e.total)
+        r.errors++;
+    bench_result_print(&r);
+    bench_lat_free(&e.e2e);
+    bench_lat_free(&ack_lat);
+    rd_kafka_destroy(e.producer);
+    free(payload);
+    return bench_result_status(&r);
+}
+
+/* ---- consumer groups (issue 4) -------------------------------------------------------------
+ * Members are threads, each with its own high-level consumer (rd_kafka_consumer_poll, eager
+ * rebalancing with librdkafka's default range,roundrobin assignors). The group workload counts
+ * unique sequence numbers in a shared bitmap, so a message read twice (possible around a
+ * rebalance before a commit) shows as a duplicate instead of inflating the rate. */
+typedef struct group group_t;
+
+typedef struct {
+    group_t *g;
+    int idx;
+    atomic_bool leave;
+    atomic_int_fast64_t got, t_assigned, assigned_cnt;
+} member_t;
+
+struct group {
+    const opts_t *o;
+    member_t m[16];
+    atomic_uchar *seen; /* group: one byte per sequence number */
+    atomic_int_fast64_t unique, dups, errors, t_first, t_last;
+    atomic_bool stop;
+    atomic_int_fast64_t t_leave;         /* rebalance: when the last member was told to leave */
+    atomic_int_fast64_t part_resume[64]; /* rebalance: first message per partition after it */
+};
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    member_t *m = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        atomic_store(&m->assigned_cnt, parts->cnt);
+        atomic_store(&m->t_assigned, bench_now_ns());
+    } else {
+        rd_kafka_assign(rk, NULL);
+        atomic_store(&m->assigned_cnt, 0);
+    }
+}
+
+static void member_take(member_t *m, const rd_kafka_message_t *msg)
+{
+    group_t *g = m->g;
+    int64_t now = bench_now_ns();
+    if ((int64_t)msg->len != g->o->msg_bytes || msg->partition < 0 ||
+        msg->partition >= g->o->partitions) {
+        atomic_fetch_add(&g->errors, 1);
+        return;
+    }
+    atomic_fetch_add(&m->got, 1);
+    int64_t zero = 0;
+    atomic_compare_exchange_strong(&g->t_first, &zero, now);
+    atomic_store(&g->t_last, now);
+    if (g->seen) {
+        uint64_t seq = bench_payload_seq(msg->payload);
+        if (seq >= (uint64_t)g->o->count) {
+            atomic_fetch_add(&g->errors, 1);
+        } else if (atomic_exchange(&g->seen[seq], 1)) {
+            atomic_fetch_add(&g->dups, 1);
+        } else {
+            atomic_fetch_add(&g->unique, 1);
+        }
+    }
+    /* Rebalance: a partition counts as consuming again once a member that was reassigned after
+     * the leave receives from it. */
+    int64_t t_leave = atomic_load(&g->t_leave);
+    if (t_leave && atomic_load(&m->t_assigned) > t_leave) {
+        int64_t none = 0;
+        atomic_compare_exchange_strong(&g->part_resume[msg->partition], &none, now);
+    }
+}
+
+static void *member_main(void *arg)
+{
+    member_t *m = arg;
+    const opts_t *o = m->g->o;
+    rd_kafka_conf_t *conf = conf_base(o);
+    char v[32];
+    conf_set(conf, "group.id", o->group);
+    conf_set(conf, "auto.offset.reset", "earliest");
+    conf_set(conf, "enable.partition.eof", "false");
+    conf_set(conf, "queued.min.messages", "1000000");
+    conf_set(conf, "fetch.message.max.bytes", "4194304");
+    conf_set(conf, "fetch.wait.max.ms", "100");
+    snprintf(v, sizeof(v), "%" PRId64, o->heartbeat_ms);
+    conf_set(conf, "heartbeat.interval.ms", v);
+    conf_set(conf, "session.timeout.ms", "10000");
+    rd_kafka_conf_set_opaque(conf, m);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, conf);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, o->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e)
+        bench_die("subscribe: %s", rd_kafka_err2str(e));
+    while (!atomic_load(&m->g->stop) && !atomic_load(&m->leave)) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
+        if (!msg)
+            continue;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                atomic_fetch_add(&m->g->errors, 1) < 5)
+                fprintf(stderr, "bench_weir: member %d: %s\n", m->idx,
+                        rd_kafka_message_errstr(msg));
+        } else {
+            member_take(m, msg);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    rd_kafka_consumer_close(rk); /* LeaveGroup */
+    rd_kafka_destroy(rk);
+    return NULL;
+}
+
+static void group_start(group_t *g, pthread_t *th)
+{
+    for (int i = 0; i < g->o->members; i++) {
+        g->m[i].g = g;
+        g->m[i].idx = i;
+        pthread_create(&th[i], NULL, member_main, &g->m[i]);
+    }
+}
+
+static int run_group(const opts_t *o)
+{
+    group_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        bench_die("out of memory");
+    g->o = o;
+    g->seen = calloc((size_t)o->count, 1);
+    if (!g->seen)
+        bench_die("out of memory for %" PRId64 " sequence flags", o->count);
+    pthread_t th[16];
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9);
+    group_start(g, th);
+    bool capped = false;
+    while (atomic_load(&g->unique) < o->count) {
+        if (bench_now_ns() > deadline) {
+            capped = true;
+            break;
+        }
+        bench_sleep_until_ns(bench_now_ns() + 1000000);
+    }
+    atomic_store(&g->stop, true);
+    for (int i = 0; i < o->members; i++)
+        pthread_join(th[i], NULL);
+    int64_t t_first = atomic_load(&g->t_first), t_last = atomic_load(&g->t_last);
+    char config[160], extra[256];
+    snprintf(config, sizeof(config),
+             "%" PRId64 " member(s), one thread each, rd_kafka_consumer_poll, eager rebalance",
+             o->members);
+    snprintf(extra, sizeof(extra),
+             "\"members\":%" PRId64 ",\"join_ms\":%.1f,\"duplicates\":%" PRId64
+             ",\"per_member\":[",
+             o->members, t_first ? (double)(t_first - t0) / 1e6 : -1.0,
+             (int64_t)atomic_load(&g->dups));
+    for (int i = 0; i < o->members; i++)
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%s%" PRId64,
+                 i ? "," : "", (int64_t)atomic_load(&g->m[i].got));
+    strncat(extra, "]", sizeof(extra) - strlen(extra) - 1);
+    bench_result_t r = {.workload = "group", .config = config, .expected = o->count,
+                        .msgs = atomic_load(&g->unique), .errors = atomic_load(&g->errors),
+                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
+                        .secs = t_first ? (double)(t_last - t_first) / 1e9 : 0,
+                        .capped = capped, .extra = extra};
+    bench_result_print(&r);
+    free(g->seen);
+    free(g);
+    return bench_result_status(&r);
+}
+
+typedef struct {
+    const opts_t *o;
+    atomic_bool stop;
+    atomic_int_fast64_t sent;
+} feeder_t;
+
+/* Keeps the topic flowing at o->rate so the remaining members have something to consume. */
+static void *feeder_main(void *arg)
+{
+    feeder_t *f = arg;
+    dr_t d = {0};
+    rd_kafka_t *rk = producer_new(f->o, &d, 1);
+    uint8_t *payload = bench_xmalloc((size_t)f->o->msg_bytes);
+    bench_payload_init(payload, (size_t)f->o->msg_bytes);
+    int64_t t_start = bench_now_ns();
+    for (int64_t i = 0; !atomic_load(&f->stop); i++) {
+        int64_t t_i = t_start + i * 1000000000 / f->o->rate;
+        bench_sleep_until_ns(t_i);
+        bench_payload_stamp(payload, (uint64_t)i, t_i);
+        produce_one(rk, f->o->topic, (int32_t)(i % f->o->partitions), payload,
+                    (size_t)f->o->msg_bytes);
+        rd_kafka_poll(rk, 0);
+        atomic_store(&f->sent, i + 1);
+    }
+    rd_kafka_flush(rk, 10000);
+    rd_kafka_destroy(rk);
+    free(payload);
+    return NULL;
+}
+
+static int run_rebalance(const opts_t *o)
+{
+    if (o->members < 2)
+        bench_die("rebalance needs at least 2 members");
+    {
+        dr_t d = {0};
+        rd_kafka_t *rk = producer_new(o, &d, 1);
+        topic_create(rk, o->topic, o->partitions);
+        rd_kafka_destroy(rk);
+    }
+    group_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        bench_die("out of memory");
+    g->o = o;
+    feeder_t f = {.o = o};
+    pthread_t feeder, th[16];
+    pthread_create(&feeder, NULL, feeder_main, &f);
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9);
+    group_start(g, th);
+
+    /* Steady state first: every member assigned and receiving, for half a second. */
+    int64_t steady_since = 0;
+    bool ok = false;
+    while (bench_now_ns() < deadline) {
+        bool all = true;
+        for (int i = 0; i < o->members; i++)
+            all = all && atomic_load(&g->m[i].assigned_cnt) > 0 && atomic_load(&g->m[i].got) > 0;
+        int64_t now = bench_now_ns();
+        steady_since = all ? (steady_since ? steady_since : now) : 0;
+        if (steady_since && now - steady_since > 500000000) {
+            ok = true;
+            break;
+        }
+        bench_sleep_until_ns(now + 10000000);
+    }
+    int64_t t_leave = 0, t_assigned = 0, t_resumed = 0;
+    if (ok) {
+        t_leave = bench_now_ns();
+        atomic_store(&g->t_leave, t_leave);
+        atomic_store(&g->m[o->members - 1].leave, true);
+        while (bench_now_ns() < deadline) {
+            bool all = true;
+            for (int p = 0; p < o->partitions; p++)
+                all = all && atomic_load(&g->part_resume[p]) > 0;
+            if (all)
+                break;
+            bench_sleep_until_ns(bench_now_ns() + 1000000);
+        }
+        for (int i = 0; i + 1 < o->members; i++)
+            t_assigned = BENCH_MAX(t_assigned, (int64_t)atomic_load(&g->m[i].t_assigned));
+        for (int p = 0; p < o->partitions; p++) {
+            int64_t t = atomic_load(&g->part_resume[p]);
+            t_resumed = t && t_resumed >= 0 ? BENCH_MAX(t_resumed, t) : -1;
+        }
+    }
+    atomic_store(&g->stop, true);
+    for (int i = 0; i < o->members; i++)
+        pthread_join(th[i], NULL);
+    atomic_store(&f.stop, true);
+    pthread_join(feeder, NULL);
+
+    char config[192], extra[192];
+    snprintf(config, sizeof(config),
+             "%" PRId64 " members, one leaves (LeaveGroup) while %" PRId64
+             " msg/s flow; heartbeat.interval.ms=%" PRId64,
+             o->members, o->rate, o->heartbeat_ms);
+    bool resumed = ok && t_resumed > 0 && t_assigned > t_leave;
+    snprintf(extra, sizeof(extra), "\"leave_to_assign_ms\":%.1f,\"leave_to_consume_ms\":%.1f",
+             resumed ? (double)(t_assigned - t_leave) / 1e6 : -1.0,
+             resumed ? (double)(t_resumed - t_leave) / 1e6 : -1.0);
+    int64_t got = 0;
+    for (int i = 0; i < o->members; i++)
+        got += atomic_load(&g->m[i].got);
+    bench_result_t r = {.workload = "rebalance", .config = config, .expected = got, .msgs = got,
+                        .errors = atomic_load(&g->errors) + (resumed ? 0 : 1),
+                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
+                        .secs = (double)(bench_now_ns() - t0) / 1e9, .extra = extra};
+    if (!ok)
+        fprintf(stderr, "bench_weir: the group never reached a steady state\n");
+    bench_result_print(&r);
+    free(g);
+    return bench_result_status(&r);
+}
+
+/* ---- idle connections (issue 3: RSS per idle connection) ----------------------------------
+ * Opens N plain TCP connections, sends each an ApiVersions v0 request so the broker has set up a
+ * real Kafka connection (not just an accepted socket), reads every answer, prints "READY n" and
+ * holds them until stdin closes or the deadline passes; the runner reads the broker's RSS
+ * meanwhile. */
+static bool send_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool read_frame(int fd)
+{
+    uint8_t hdr[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(fd, hdr + got, 4 - got);
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    int64_t size = (int64_t)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+                             (uint32_t)hdr[2] << 8 | hdr[3]);
+    if (size <= 0 || size > (1 << 20))
+        return false;
+    uint8_t buf[4096];
+    while (size > 0) {
+        ssize_t r = read(fd, buf, (size_t)BENCH_MIN(size, (int64_t)sizeof(buf)));
+        if (r <= 0)
+            return false;
+        size -= r;
+    }
+    return true;
+}
+
+static int run_idle_conns(const opts_t *o)
+{
+    char host[256];
+    int port;
+    bench_split_addr(o->addr, host, sizeof(host), &port);
+    bench_raise_nofile();
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        bench_die("idle_conns needs a numeric IPv4 address, got %s", host);
+    /* ApiVersions v0: size, api_key 18, version 0, correlation id, client id "bench". */
+    static const uint8_t req[] = {0, 0, 0, 15, 0, 18, 0, 0, 0, 0, 0, 1, 0, 5,
+                                  'b', 'e', 'n', 'c', 'h'};
+    int *fds = bench_xmalloc((size_t)o->conns * sizeof(int));
+    int64_t open_ok = 0, errors = 0, t0 = bench_now_ns();
+    for (int64_t i = 0; i < o->conns; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            !send_all(fds[i], req, sizeof(req)) || !read_frame(fds[i])) {
+            if (errors++ < 5)
+                fprintf(stderr, "bench_weir: connection %" PRId64 ": %s\n", i, strerror(errno));
+            continue;
+        }
+        open_ok++;
+    }
+    int64_t t1 = bench_now_ns();
+    printf("READY %" PRId64 "\n", open_ok);
+    fflush(stdout);
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    int64_t deadline = t1 + (int64_t)(o->seconds * 1e9);
+    while (bench_now_ns() < deadline) {
+        int left_ms = (int)((deadline - bench_now_ns()) / 1000000);
+        if (poll(&pfd, 1, left_ms > 0 ? left_ms : 1) > 0) {
+            char c;
+            if (read(0, &c, 1) <= 0)
+                break;
+        }
+    }
+    /* Still open at the end means the broker did not close idle connections under us. */
+    int64_t still_open = 0;
+    for (int64_t i = 0; i < o->conns; i++) {
+        if (fds[i] < 0)
+            continue;
+        struct pollfd q = {.fd = fds[i], .events = POLLIN};
+        if (poll(&q, 1, 0) == 0)
+            still_open++;
+        close(fds[i]);
+    }
+    free(fds);
+    char extra[96];
+    snprintf(extra, sizeof(extra), "\"still_open\":%" PRId64, still_open);
+    bench_result_t r = {.workload = "idle_conns", .config = "ApiVersions v0 then idle",
+                        .expected = o->conns, .msgs = open_ok, .errors = errors,
+                        .msg_bytes = sizeof(req), .partitions = 0,
+                        .secs = (double)(t1 - t0) / 1e9, .extra = extra};
+    bench_result_print(&r);
+    return bench_result_status(&r);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const known[] = {
+        "--addr",    "--topic",      "--partitions", "--count",   "--msg-bytes", "--acks",
+        "--seconds", "--idempotent", "--linger-ms",  "--rate",    "--members",   "--conns",
+        "--group",   "--heartbeat-ms", NULL};
+    bench_args_t a = {argc, argv};
+    if (argc < 2)
+        bench_die("usage: bench_weir publish|consume|latency_ack|latency_e2e|group|rebalance|"
+                  "idle_conns --addr H:P ...");
+    bench_args_check(&a, known);
+    opts_t o = {
+        .addr = bench_arg_str(&a, "--addr", "127.0.0.1:9092"),
+        .topic = bench_arg_str(&a, "--topic", "bench"),
+        .group = bench_arg_str(&a, "--group", "weir-bench"),
+        .partitions = (int)bench_arg_i64(&a, "--partitions", 1),
+        .count = bench_arg_i64(&a, "--count", 100000),
+        .msg_bytes = bench_arg_i64(&a, "--msg-bytes", 100),
+        .acks = bench_arg_i64(&a, "--acks", 1),
+        .idempotent = bench_arg_i64(&a, "--idempotent", 0),
+        .linger_ms = bench_arg_i64(&a, "--linger-ms", 10),
+        .rate = bench_arg_i64(&a, "--rate", 10000),
+        .members = bench_arg_i64(&a, "--members", 1),
+        .conns = bench_arg_i64(&a, "--conns", 1000),
+        .heartbeat_ms = bench_arg_i64(&a, "--heartbeat-ms", 500),
+        .seconds = bench_arg_f64(&a, "--seconds", 10),
+    };
+    if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
+        o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
+        o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
+        o.seconds <= 0 || o.linger_ms < 0)
+        bench_die("option out of range");
+    const char *w = argv[1];
+    if (strcmp(w, "publish") == 0)
+        return run_publish(&o);
+    if (strcmp(w, "consume") == 0)
+        return run_consume(&o);
+    if (strcmp(w, "latency_ack") == 0)
+        return run_latency_ack(&o);
+    if (strcmp(w, "latency_e2e") == 0)
+        return run_latency_e2e(&o);
+    if (strcmp(w, "group") == 0)
+        return run_group(&o);
+    if (strcmp(w, "rebalance") == 0)
+        return run_rebalance(&o);
+    if (strcmp(w, "idle_conns") == 0)
+        return run_idle_conns(&o);
+    bench_die("unknown workload %s", w);
+}

@@ -1,0 +1,1446 @@
+#!/usr/bin/python3
+"""The `make bench` runner: Weir side by side with Redis Streams, NATS JetStream and RabbitMQ.
+
+bench/run.sh calls this. It measures the machine's limits, then, for each repetition and each
+system in turn (the order rotates every repetition), starts the server on 127.0.0.1 with a fresh
+data directory on private ports, runs every workload against it through that system's own C
+client (bench/bench_weir.c on librdkafka, bench/peers/bench_{redis,nats,rabbitmq}.c), samples
+the server's CPU time and peak RSS from /proc around each workload, stops the server by its pid
+and deletes its data. Then it aggregates the runs (median, min-max, Weir/peer ratio run by
+run), writes bench/results/<date>-<host>.md, one PNG chart per workload (gnuplot) and
+bench/results/latest.json, and prints the table.
+
+Invariants: every process it starts is recorded at once and stopped by its pid on every exit
+path (normal, error, Ctrl-C); every driver run has a deadline of its own and a hard timeout here;
+nothing listens anywhere but 127.0.0.1.
+
+    bench/run.sh [--quick] [--smoke] [--systems weir,redis,nats,rabbitmq] [--reps N]
+                 [--out DIR] [--build DIR]
+
+QUICK=1 in the environment means --quick. --smoke runs every workload against Weir alone with
+small counts and checks counts, not speed (tests/integration/test_bench_smoke.sh).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+WORKLOADS = ["durable_publish", "fast_publish", "consume", "latency_ack", "latency_e2e"]
+SYSTEMS = ["weir", "redis", "nats", "rabbitmq"]
+THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
+
+# Run sizes per profile. count: messages per throughput run (the fast-publish run of each size
+# and partition count is the backlog the consume run reads back); cap_s: deadline of one
+# throughput run; lat_s / e2e_s: length of a latency run; rate: the fixed e2e rate.
+PROFILES = {
+    "default": dict(reps=3, count=1_000_000, cap_s=8.0, lat_s=1.5, e2e_s=2.0, rate=10_000,
+                    sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
+                    rebalance_rate=20_000, rebalance_s=20.0, extra_timeout_s=90,
+                    budget_s=570),
+    "quick": dict(reps=1, count=200_000, cap_s=4.0, lat_s=1.0, e2e_s=1.0, rate=10_000,
+                  sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
+                  rebalance_rate=20_000, rebalance_s=15.0, extra_timeout_s=20, budget_s=110),
+    "smoke": dict(reps=1, count=20_000, cap_s=10.0, lat_s=0.5, e2e_s=1.0, rate=2_000,
+                  sizes=[100], weir_partitions=[1, 6], conns=50, group_count=20_000,
+                  rebalance_rate=2_000, rebalance_s=20.0, extra_timeout_s=0, budget_s=240),
+}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+class Procs:
+    """Every process the runner starts, so each can be stopped by its pid whatever happens."""
+
+    def __init__(self):
+        self.live = []
+
+    def spawn(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.live.append(p)
+        return p
+
+    def stop(self, p, grace_s=10.0):
+        """SIGTERM, wait up to grace_s, then SIGKILL; returns the exit status."""
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.live:
+            self.live.remove(p)
+        return p.returncode
+
+    def stop_all(self):
+        for p in reversed(list(self.live)):
+            self.stop(p, grace_s=5.0)
+
+
+PROCS = Procs()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout_s, proc=None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid):
+    out = []
+    for c in children(pid):
+        out.append(c)
+        out.extend(descendants(c))
+    return out
+
+
+class ProcStat:
+    """CPU time and memory of a server process from /proc."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def cpu_s(self):
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def status_kb(self, key):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def rss_mb(self):
+        kb = self.status_kb("VmRSS")
+        return kb / 1024 if kb is not None else None
+
+    def peak_mb(self):
+        kb = self.status_kb("VmHWM")
+        return kb / 1024 if kb is not None else None
+
+    def reset_peak(self):
+        """Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0)."""
+        try:
+            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+
+# ---- servers ----------------------------------------------------------------------------------
+
+class Server:
+    name = "?"
+    label = ""
+
+    def __init__(self, root, logdir):
+        self.root = root
+        self.logdir = logdir
+        self.proc = None
+        self.addr = None
+        self.stat_pid = None
+
+    def log_file(self, what):
+        return open(os.path.join(self.logdir, f"{self.name}-{what}.log"), "ab")
+
+    def stop(self):
+        if self.proc is not None:
+            PROCS.stop(self.proc, grace_s=20.0)
+            self.proc = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class WeirServer(Server):
+    name = "weir"
+
+    def __init__(self, root, logdir, weir_bin, sets):
+        super().__init__(root, logdir)
+        self.bin = weir_bin
+        self.sets = sets
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        cmd = [self.bin, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+               "--data-dir", os.path.join(self.root, "data")]
+        for kv in self.sets:
+            cmd += ["--set", kv]
+        self.proc = PROCS.spawn(cmd, stdout=subprocess.PIPE, stderr=self.log_file("server"),
+                                stdin=subprocess.DEVNULL)
+        line = [None]
+
+        def first_line():
+            line[0] = self.proc.stdout.readline().decode(errors="replace").strip()
+            for _ in self.proc.stdout:  # keep draining so the broker never blocks on stdout
+                pass
+
+        threading.Thread(target=first_line, daemon=True).start()
+        deadline = time.monotonic() + 15
+        while line[0] is None and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.02)
+        if not line[0] or not line[0].startswith("listening on "):
+            raise RuntimeError(f"weir serve did not print 'listening on' (got {line[0]!r}); "
+                               f"see {self.logdir}/weir-server.log")
+        self.addr = line[0][len("listening on "):]
+        self.stat_pid = self.proc.pid
+        self.label = "weir serve"
+
+    @staticmethod
+    def version(weir_bin):
+        try:
+            out = subprocess.run([weir_bin, "--version"], capture_output=True, timeout=5)
+            v = out.stdout.decode().strip() or out.stderr.decode().strip()
+            if out.returncode == 0 and v:
+                return v.splitlines()[0]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        try:
+            rev = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, timeout=5).stdout.decode().strip()
+            dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--", "src"],
+                                   capture_output=True, timeout=10).stdout.decode().strip()
+            return f"weir (git {rev}{' + uncommitted changes' if dirty else ''})"
+        except (OSError, subprocess.TimeoutExpired):
+            return "weir (unknown revision)"
+
+
+class RedisServer(Server):
+    name = "redis"
+    MODES = {
+        "noaof": (["--appendonly", "no"], "no persistence"),
+        "everysec": (["--appendonly", "yes", "--appendfsync", "everysec"], "AOF, fsync every second"),
+        "always": (["--appendonly", "yes", "--appendfsync", "always"], "AOF, fsync always"),
+    }
+
+    def __init__(self, root, logdir, mode):
+        super().__init__(root, logdir)
+        self.mode = mode
+        self.label = self.MODES[mode][1]
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        port = free_port()
+        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", self.root,
+               "--save", "", "--daemonize", "no", "--protected-mode", "no",
+               "--logfile", "", "--maxmemory", "0"] + self.MODES[self.mode][0]
+        self.proc = PROCS.spawn(cmd, stdout=self.log_file("server"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        if not wait_port(port, 10, self.proc):
+            raise RuntimeError("redis-server did not start")
+        self.addr = f"127.0.0.1:{port}"
+        self.stat_pid = self.proc.pid
+
+    @staticmethod
+    def version():
+        return cmd_first_line(["redis-server", "--version"])
+
+
+class NatsServer(Server):
+    name = "nats"
+    label = "JetStream, file storage"
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        port = free_port()
+        cmd = ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js",
+               "-sd", os.path.join(self.root, "js")]
+        self.proc = PROCS.spawn(cmd, stdout=self.log_file("server"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        if not wait_port(port, 10, self.proc):
+            raise RuntimeError("nats-server did not start")
+        self.addr = f"127.0.0.1:{port}"
+        self.stat_pid = self.proc.pid
+
+    @staticmethod
+    def version():
+        return cmd_first_line(["nats-server", "--version"])
+
+
+class RabbitServer(Server):
+    """rabbitmq-server with its own epmd, node name, ports, config and data under root."""
+    name = "rabbitmq"
+    label = "AMQP 0-9-1"
+    SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+    def __init__(self, root, logdir):
+        super().__init__(root, logdir)
+        self.epmd = None
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        amqp, dist, epmd_port = free_port(), free_port(), free_port()
+        with open(os.path.join(self.root, "rabbitmq.conf"), "w") as f:
+            f.write(f"listeners.tcp.default = 127.0.0.1:{amqp}\nloopback_users = none\n"
+                    "disk_free_limit.absolute = 50MB\n")
+        with open(os.path.join(self.root, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        env = dict(os.environ)
+        env.update({
+            "HOME": self.root,
+            "RABBITMQ_NODENAME": f"weirbench{amqp}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(amqp),
+            "RABBITMQ_DIST_PORT": str(dist),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.root, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.root, "log"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(self.root, "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(self.root, "advanced.config"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.root, "rabbitmq-env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.root, "enabled_plugins"),
+            "RABBITMQ_PID_FILE": os.path.join(self.root, "pid"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false",
+        })
+        # Our own epmd in the foreground, so it is our child and is stopped by its pid (a
+        # daemonised epmd would outlive the run).
+        self.epmd = PROCS.spawn(["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
+                                stdout=self.log_file("epmd"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env)
+        wait_port(epmd_port, 5, self.epmd)
+        self.proc = PROCS.spawn([self.SCRIPT], stdout=self.log_file("server"),
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        if not wait_port(amqp, 60, self.proc):
+            raise RuntimeError("rabbitmq-server did not open its AMQP port within 60 s")
+        self.addr = f"127.0.0.1:{amqp}"
+        beams = [p for p in descendants(self.proc.pid) if proc_comm(p) == "beam.smp"]
+        self.stat_pid = beams[0] if beams else self.proc.pid
+
+    def stop(self):
+        # The script forwards SIGTERM to the Erlang VM and waits for it; anything of the VM left
+        # after that (a stuck shutdown) is killed by pid.
+        if self.proc is not None:
+            tree = descendants(self.proc.pid)
+            PROCS.stop(self.proc, grace_s=30.0)
+            self.proc = None
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.epmd is not None:
+            PROCS.stop(self.epmd)
+            self.epmd = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def version():
+        v = dpkg_version("rabbitmq-server")
+        e = dpkg_version("erlang-base")
+        return f"RabbitMQ {v} (Erlang {e})"
+
+
+def proc_comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def cmd_first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, timeout=10)
+        return (out.stdout.decode() or out.stderr.decode()).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def dpkg_version(pkg):
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                             timeout=10)
+        return out.stdout.decode().strip() or "not installed"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+# ---- runs -------------------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args, prof, build, out_dir, work):
+        self.args = args
+        self.p = prof
+        self.build = build
+        self.out_dir = out_dir
+        self.work = work
+        self.logdir = os.path.join(work, "logs")
+        os.makedirs(self.logdir, exist_ok=True)
+        self.runs = []       # every run: dict with the RESULT fields and our own
+        self.failures = []   # (what, detail)
+        self.notes = []
+        self.extra_outputs = []  # (program, text) of other bench programs
+        self.t0 = time.monotonic()
+        self.raw = open(os.path.join(out_dir, "runs.jsonl") if args.smoke else
+                        os.path.join(work, "runs.jsonl"), "w")
+
+    def elapsed(self):
+        return time.monotonic() - self.t0
+
+    def driver(self, system):
+        if system == "weir":
+            return os.path.join(self.build, "bench", "bench_weir")
+        return os.path.join(self.build, "bench", "peers", f"bench_{system}")
+
+    def run(self, system, workload, argv, timeout_s, row=None, server=None, stdin_hook=None):
+        """Runs one driver; returns its RESULT dict (plus our fields) or None on failure."""
+        cmd = [self.driver(system), argv[0]] + [str(x) for x in argv[1:]]
+        stat = ProcStat(server.stat_pid) if server is not None and server.stat_pid else None
+        cpu0 = stat.cpu_s() if stat else None
+        peak_ok = stat.reset_peak() if stat else False
+        t0 = time.monotonic()
+        errlog = os.path.join(self.logdir, f"{system}-{workload}.stderr")
+        with open(errlog, "ab") as err:
+            err.write(f"\n$ {' '.join(cmd)}\n".encode())
+            err.flush()
+            p = PROCS.spawn(cmd, stdout=subprocess.PIPE, stderr=err,
+                            stdin=subprocess.PIPE if stdin_hook else subprocess.DEVNULL)
+            try:
+                if stdin_hook:
+                    stdin_hook(p)
+                out, _ = p.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                PROCS.stop(p, grace_s=2)
+                out = p.stdout.read() if p.stdout else b""
+                self.fail(f"{system} {workload} {row or ''}", f"timed out after {timeout_s:.0f} s")
+                return None
+            finally:
+                if p in PROCS.live:
+                    PROCS.live.remove(p)
+        wall = time.monotonic() - t0
+        res = None
+        for line in out.decode(errors="replace").splitlines():
+            if line.startswith("RESULT "):
+                try:
+                    res = json.loads(line[7:])
+                except ValueError:
+                    pass
+        if res is None or p.returncode != 0:
+            tail = open(errlog, "rb").read().decode(errors="replace").strip().splitlines()[-6:]
+            detail = f"exit {p.returncode}" + (f", result {json.dumps(res)}" if res else "")
+            self.fail(f"{system} {workload} {row or ''}", detail + "\n" + "\n".join(tail))
+            if res is None:
+                return None
+            res["failed"] = True
+        res["system"] = system
+        res["wall_s"] = wall
+        if stat:
+            cpu1 = stat.cpu_s()
+            if cpu0 is not None and cpu1 is not None:
+                res["server_cpu_s"] = cpu1 - cpu0
+            if peak_ok:
+                res["server_peak_mb"] = stat.peak_mb()
+            res["server_rss_mb"] = stat.rss_mb()
+        return res
+
+    def fail(self, what, detail):
+        self.failures.append((what, detail))
+        log(f"  FAILED {what}: {detail.splitlines()[0] if detail else ''}")
+
+    def record(self, rep, workload, system, config, msg_bytes, partitions, cls, res):
+        """Stores one measured run as a row sample."""
+        if res is None:
+            return
+        r = dict(res)
+        r.update(rep=rep, row_workload=workload, row_system=system, row_config=config,
+                 row_bytes=msg_bytes, row_partitions=partitions, cls=cls)
+        self.runs.append(r)
+        self.raw.write(json.dumps(r) + "\n")
+        self.raw.flush()
+        if workload in THROUGHPUT or workload in ("group", "idempotent_publish"):
+            shown = f"{r['msgs_per_s']:>12,.0f} msg/s {r['mb_per_s']:8.1f} MB/s"
+        elif "p99_us" in r:
+            shown = (f"p50 {r['p50_us']:8.1f} p99 {r['p99_us']:8.1f} "
+                     f"p99.9 {r['p999_us']:8.1f} us")
+        else:
+            shown = ""
+        cap = " (capped)" if r.get("capped") else ""
+        fail = " FAILED" if r.get("failed") else ""
+        log(f"[{self.elapsed():5.0f}s] rep {rep} {system:8} {workload:16} {msg_bytes:5} B "
+            f"p{partitions} {config[:34]:34} {shown}{cap}{fail}")
+
+    # ---- machine limits ----
+
+    def limits(self):
+        d = os.path.join(self.work, "limits")
+        os.makedirs(d, exist_ok=True)
+        prog = os.path.join(self.build, "bench", "bench_limits")
+        secs = 3.0 if self.args.profile == "default" else 1.5
+        if self.args.profile == "smoke":
+            secs = 0.5
+        out = {}
+        for w, extra in (("write_nosync", ["--mib", "1024"]), ("write_fdatasync", ["--mib", "512"]),
+                         ("loopback", [])):
+            argv = [prog, w, "--seconds", str(secs)] + (["--dir", d] if w != "loopback" else [])
+            try:
+                cp = subprocess.run(argv + extra, capture_output=True, timeout=secs + 60)
+            except subprocess.TimeoutExpired:
+                self.fail(f"limits {w}", "timed out")
+                continue
+            for line in cp.stdout.decode().splitlines():
+                if line.startswith("RESULT "):
+                    out[w] = json.loads(line[7:])
+            if w not in out:
+                self.fail(f"limits {w}", cp.stderr.decode()[-300:])
+        shutil.rmtree(d, ignore_errors=True)
+        self.limits_result = out
+        if out:
+            log(f"[{self.elapsed():5.0f}s] machine limits: " + ", ".join(
+                f"{k} {v['mb_per_s']:.0f} MB/s" for k, v in out.items()))
+        return out
+
+    # ---- per-system blocks ----
+
+    def cap(self):
+        return self.p["cap_s"]
+
+    def hard(self, secs):
+        return secs + 45
+
+    def weir_block(self, rep):
+        p = self.p
+        srv = WeirServer(os.path.join(self.work, f"weir-{rep}"), self.logdir,
+                         self.weir_bin, ["group.initial.rebalance.delay.ms=300"])
+        srv.start()
+        try:
+            st = ProcStat(srv.stat_pid)
+            time.sleep(0.5)
+            self.weir_idle.append(dict(rep=rep, idle_rss_mb=st.rss_mb()))
+            self.weir_idle_conns(rep, srv, st)
+            for size in p["sizes"]:
+                for parts in p["weir_partitions"]:
+                    self.weir_throughput(rep, srv, size, parts)
+            for size in p["sizes"]:
+                for acks, cls in ((1, "fast"), (-1, "durable")):
+                    topic = f"la{acks + 1}-{size}-r{rep}"
+                    res = self.run("weir", "latency_ack",
+                                   ["latency_ack", "--addr", srv.addr, "--topic", topic,
+                                    "--count", 10_000_000, "--msg-bytes", size, "--acks", acks,
+                                    "--seconds", p["lat_s"]],
+                                   self.hard(p["lat_s"]), server=srv)
+                    self.record(rep, "latency_ack", "weir", f"acks={acks}, linger.ms=0", size, 1,
+                                cls, res)
+                for acks, cls in ((1, "fast"), (-1, "durable")):
+                    for parts in p["weir_partitions"]:
+                        if acks == -1 and parts != 1:
+                            continue
+                        topic = f"le{acks + 1}-{size}-p{parts}-r{rep}"
+                        res = self.run("weir", "latency_e2e",
+                                       ["latency_e2e", "--addr", srv.addr, "--topic", topic,
+                                        "--partitions", parts, "--rate", p["rate"],
+                                        "--msg-bytes", size, "--acks", acks,
+                                        "--seconds", p["e2e_s"]],
+                                       self.hard(p["e2e_s"]), server=srv)
+                        self.record(rep, "latency_e2e", "weir",
+                                    f"acks={acks}, linger.ms=0, {p['rate']} msg/s", size, parts,
+                                    cls, res)
+            self.weir_groups(rep, srv)
+        finally:
+            srv.stop()
+
+    def weir_idle_conns(self, rep, srv, st):
+        n = self.p["conns"]
+        sample = {}
+
+        def hook(proc):
+            line = proc.stdout.readline().decode().strip()
+            if line.startswith("READY"):
+                time.sleep(0.5)
+                sample["rss_mb"] = st.rss_mb()
+                sample["open"] = int(line.split()[1])
+            proc.stdin.close()
+
+        res = self.run("weir", "idle_conns", ["idle_conns", "--addr", srv.addr, "--conns", n,
+                                              "--seconds", 30], 60, server=srv, stdin_hook=hook)
+        if res is not None and "rss_mb" in sample:
+            idle = self.weir_idle[-1]
+            idle["conns"] = sample["open"]
+            idle["conns_rss_mb"] = sample["rss_mb"]
+            idle["still_open"] = res.get("still_open")
+            if idle["idle_rss_mb"] is not None and sample["open"]:
+                idle["kib_per_conn"] = ((sample["rss_mb"] - idle["idle_rss_mb"]) * 1024 /
+                                        sample["open"])
+            log(f"[{self.elapsed():5.0f}s] rep {rep} weir     idle RSS {idle['idle_rss_mb']:.1f} MB,"
+                f" with {sample['open']} connections {sample['rss_mb']:.1f} MB")
+            self.runs.append(dict(res, rep=rep, row_workload="idle_conns", row_system="weir",
+                                  row_config="", row_bytes=0, row_partitions=0, cls="",
+                                  system="weir"))
+            self.raw.write(json.dumps(self.runs[-1]) + "\n")
+
+    def weir_throughput(self, rep, srv, size, parts):
+        p = self.p
+        base = ["--addr", srv.addr, "--partitions", parts, "--msg-bytes", size,
+                "--seconds", self.cap()]
+        d_topic = f"d-{size}-p{parts}-r{rep}"
+        res = self.run("weir", "durable_publish",
+                       ["publish", "--topic", d_topic, "--count", p["count"], "--acks", -1] + base,
+                       self.hard(self.cap()), server=srv)
+        self.record(rep, "durable_publish", "weir", "acks=-1, linger.ms=10", size, parts,
+                    "durable", res)
+        f_topic = f"f-{size}-p{parts}-r{rep}"
+        res = self.run("weir", "fast_publish",
+                       ["publish", "--topic", f_topic, "--count", p["count"], "--acks", 1] + base,
+                       self.hard(self.cap()), server=srv)
+        self.record(rep, "fast_publish", "weir", "acks=1, linger.ms=10", size, parts, "fast", res)
+        backlog = res["msgs"] if res and not res.get("failed") else 0
+        if backlog:
+            self.backlogs[(size, parts)] = (f_topic, backlog)
+            res = self.run("weir", "consume",
+                           ["consume", "--topic", f_topic, "--count", backlog] + base,
+                           self.hard(self.cap()), server=srv)
+            self.record(rep, "consume", "weir", "fetch 4 MiB/partition", size, parts, "fast", res)
+        if size == 100:
+            i_topic = f"i-{size}-p{parts}-r{rep}"
+            res = self.run("weir", "idempotent_publish",
+                           ["publish", "--topic", i_topic, "--count", p["count"], "--acks", -1,
+                            "--idempotent", 1] + base, self.hard(self.cap()), server=srv)
+            self.record(rep, "idempotent_publish", "weir", "acks=-1, enable.idempotence=true",
+                        size, parts, "durable", res)
+
+    def weir_groups(self, rep, srv):
+        p = self.p
+        parts = max(p["weir_partitions"])
+        if (100, parts) not in self.backlogs:
+            self.notes.append("group benchmark skipped: no 100-byte backlog on "
+                              f"{parts} partitions")
+            return
+        topic, backlog = self.backlogs[(100, parts)]
+        for members in (1, 3):
+            res = self.run("weir", "group",
+                           ["group", "--addr", srv.addr, "--topic", topic, "--partitions", parts,
+                            "--msg-bytes", 100, "--count", min(backlog, p["group_count"]),
+                            "--members", members, "--group", f"g{members}-r{rep}",
+                            "--seconds", self.cap() + 10],
+                           self.hard(self.cap() + 10), server=srv)
+            self.record(rep, "group", "weir", f"{members} member(s)", 100, parts, "fast", res)
+        res = self.run("weir", "rebalance",
+                       ["rebalance", "--addr", srv.addr, "--topic", f"rb-r{rep}",
+                        "--partitions", parts, "--msg-bytes", 100, "--members", 3,
+                        "--rate", p["rebalance_rate"], "--group", f"rb-r{rep}",
+                        "--seconds", p["rebalance_s"]],
+                       self.hard(p["rebalance_s"]), server=srv)
+        self.record(rep, "rebalance", "weir", "3 members, 1 leaves", 100, parts, "fast", res)
+
+    def redis_block(self, rep):
+        p = self.p
+        for mode in ("noaof", "everysec", "always"):
+            srv = RedisServer(os.path.join(self.work, f"redis-{mode}-{rep}"), self.logdir, mode)
+            srv.start()
+            try:
+                for size in p["sizes"]:
+                    base = ["--addr", srv.addr, "--msg-bytes", size]
+                    if mode in ("noaof", "everysec"):
+                        topic = f"f-{size}-{mode}"
+                        res = self.run("redis", "fast_publish",
+                                       ["publish", "--topic", topic, "--count", p["count"],
+                                        "--seconds", self.cap(), "--pipeline", 1000] + base,
+                                       self.hard(self.cap()), server=srv)
+                        self.record(rep, "fast_publish", "redis", srv.label, size, 1, "fast",
+                                    res)
+                        if mode == "noaof" and res and not res.get("failed"):
+                            res = self.run("redis", "consume",
+                                           ["consume", "--topic", topic, "--count", res["msgs"],
+                                            "--seconds", self.cap(), "--batch", 1000] + base,
+                                           self.hard(self.cap()), server=srv)
+                            self.record(rep, "consume", "redis", "XRANGE COUNT 1000", size, 1,
+                                        "fast", res)
+                    if mode == "always":
+                        res = self.run("redis", "durable_publish",
+                                       ["publish", "--topic", f"d-{size}", "--count", p["count"],
+                                        "--seconds", self.cap(), "--pipeline", 1000] + base,
+                                       self.hard(self.cap()), server=srv)
+                        self.record(rep, "durable_publish", "redis", srv.label, size, 1,
+                                    "durable", res)
+                    if mode in ("everysec", "always"):
+                        cls = "fast" if mode == "everysec" else "durable"
+                        res = self.run("redis", "latency_ack",
+                                       ["latency_ack", "--topic", f"la-{size}", "--count",
+                                        10_000_000, "--seconds", p["lat_s"]] + base,
+                                       self.hard(p["lat_s"]), server=srv)
+                        self.record(rep, "latency_ack", "redis", srv.label, size, 1, cls, res)
+                        res = self.run("redis", "latency_e2e",
+                                       ["latency_e2e", "--topic", f"le-{size}", "--rate",
+                                        p["rate"], "--seconds", p["e2e_s"]] + base,
+                                       self.hard(p["e2e_s"]), server=srv)
+                        self.record(rep, "latency_e2e", "redis", srv.label, size, 1, cls, res)
+            finally:
+                srv.stop()
+
+    def nats_block(self, rep):
+        p = self.p
+        srv = NatsServer(os.path.join(self.work, f"nats-{rep}"), self.logdir)
+        srv.start()
+        try:
+            for size in p["sizes"]:
+                base = ["--addr", srv.addr, "--msg-bytes", size]
+                topic = f"f-{size}"
+                res = self.run("nats", "fast_publish",
+                               ["publish", "--topic", topic, "--count", p["count"], "--seconds",
+                                self.cap(), "--pipeline", 4096] + base,
+                               self.hard(self.cap()), server=srv)
+                self.record(rep, "fast_publish", "nats", srv.label, size, 1, "fast", res)
+                if res and not res.get("failed"):
+                    res = self.run("nats", "consume",
+                                   ["consume", "--topic", topic, "--count", res["msgs"],
+                                    "--seconds", self.cap(), "--consumer", "ordered"] + base,
+                                   self.hard(self.cap()), server=srv)
+                    self.record(rep, "consume", "nats", "ordered push consumer", size, 1,
+                                "fast", res)
+                res = self.run("nats", "latency_ack",
+                               ["latency_ack", "--topic", f"la-{size}", "--count", 10_000_000,
+                                "--seconds", p["lat_s"]] + base, self.hard(p["lat_s"]),
+                               server=srv)
+                self.record(rep, "latency_ack", "nats", srv.label, size, 1, "fast", res)
+                res = self.run("nats", "latency_e2e",
+                               ["latency_e2e", "--topic", f"le-{size}", "--rate", p["rate"],
+                                "--seconds", p["e2e_s"]] + base, self.hard(p["e2e_s"]),
+                               server=srv)
+                self.record(rep, "latency_e2e", "nats", srv.label, size, 1, "fast", res)
+        finally:
+            srv.stop()
+
+    def rabbitmq_block(self, rep):
+        p = self.p
+        srv = RabbitServer(os.path.join(self.work, f"rabbitmq-{rep}"), self.logdir)
+        srv.start()
+        try:
+            for size in p["sizes"]:
+                base = ["--addr", srv.addr, "--msg-bytes", size]
+                res = self.run("rabbitmq", "durable_publish",
+                               ["publish", "--topic", f"d-{size}", "--queue-type", "quorum",
+                                "--count", p["count"], "--seconds", self.cap(),
+                                "--pipeline", 5000] + base, self.hard(self.cap()), server=srv)
+                self.record(rep, "durable_publish", "rabbitmq", "quorum queue, confirms", size, 1,
+                            "durable", res)
+                topic = f"f-{size}"
+                res = self.run("rabbitmq", "fast_publish",
+                               ["publish", "--topic", topic, "--queue-type", "stream",
+                                "--count", p["count"], "--seconds", self.cap(),
+                                "--pipeline", 5000] + base, self.hard(self.cap()), server=srv)
+                self.record(rep, "fast_publish", "rabbitmq", "stream queue, confirms", size, 1,
+                            "fast", res)
+                if res and not res.get("failed"):
+                    res = self.run("rabbitmq", "consume",
+                                   ["consume", "--topic", topic, "--count", res["msgs"],
+                                    "--seconds", self.cap(), "--batch", 2000] + base,
+                                   self.hard(self.cap()), server=srv)
+                    self.record(rep, "consume", "rabbitmq", "stream queue, prefetch 2000", size,
+                                1, "fast", res)
+                for qt, cls in (("stream", "fast"), ("quorum", "durable")):
+                    res = self.run("rabbitmq", "latency_ack",
+                                   ["latency_ack", "--topic", f"la-{qt}-{size}", "--queue-type",
+                                    qt, "--count", 10_000_000, "--seconds", p["lat_s"]] + base,
+                                   self.hard(p["lat_s"]), server=srv)
+                    self.record(rep, "latency_ack", "rabbitmq", f"{qt} queue, confirms", size, 1,
+                                cls, res)
+                    res = self.run("rabbitmq", "latency_e2e",
+                                   ["latency_e2e", "--topic", f"le-{qt}-{size}", "--queue-type",
+                                    qt, "--rate", p["rate"], "--seconds", p["e2e_s"],
+                                    "--pipeline", 1000, "--batch", 10] + base,
+                                   self.hard(p["e2e_s"] + 10), server=srv)
+                    self.record(rep, "latency_e2e", "rabbitmq", f"{qt} queue, confirms", size, 1,
+                                cls, res)
+        finally:
+            srv.stop()
+
+    # ---- other engineers' bench programs ----
+
+    def others(self):
+        """bench/bench_storage, bench_net, bench_sdk and any other bench/*.c program that is not
+        one of ours: run with no arguments, WEIR_BENCH_QUICK=1 in quick mode and a scratch
+        directory in WEIR_BENCH_DIR; stdout goes into the report verbatim."""
+        ours = {"bench_weir", "bench_limits"}
+        bdir = os.path.join(self.build, "bench")
+        if not os.path.isdir(bdir):
+            return
+        for name in sorted(os.listdir(bdir)):
+            path = os.path.join(bdir, name)
+            if name in ours or not name.startswith("bench_") or not os.access(path, os.X_OK) \
+                    or os.path.isdir(path):
+                continue
+            left = self.p["budget_s"] - self.elapsed()
+            timeout = min(self.p["extra_timeout_s"], max(left, 0))
+            if timeout < 5:
+                self.notes.append(f"{name} not run: the time budget was spent")
+                continue
+            scratch = os.path.join(self.work, f"scratch-{name}")
+            os.makedirs(scratch, exist_ok=True)
+            env = dict(os.environ, WEIR_BENCH_DIR=scratch, WEIR_BIN=self.weir_bin,
+                       WEIR_BENCH_QUICK="1" if self.args.profile != "default" else "0")
+            log(f"[{self.elapsed():5.0f}s] running {name} (at most {timeout:.0f} s)")
+            p = PROCS.spawn([path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=scratch, env=env)
+            try:
+                out, _ = p.communicate(timeout=timeout)
+                text = out.decode(errors="replace")
+                if p.returncode != 0:
+                    self.fail(name, f"exit {p.returncode}")
+            except subprocess.TimeoutExpired:
+                PROCS.stop(p, grace_s=2)
+                text = (p.stdout.read() or b"").decode(errors="replace")
+                self.fail(name, f"timed out after {timeout:.0f} s")
+            finally:
+                if p in PROCS.live:
+                    PROCS.live.remove(p)
+            self.extra_outputs.append((name, text))
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    # ---- the whole run ----
+
+    def main(self):
+        self.weir_bin = self.args.weir_bin or os.path.join(self.build, "weir")
+        self.weir_idle = []
+        self.backlogs = {}
+        systems = self.args.systems
+        self.limits()
+        reps = self.p["reps"]
+        block_times = {}
+        for rep in range(1, reps + 1):
+            # Alternate: each repetition starts with the next system.
+            order = systems[(rep - 1) % len(systems):] + systems[:(rep - 1) % len(systems)]
+            if rep > 1:
+                needed = sum(block_times.values())
+                if self.elapsed() + needed > self.p["budget_s"]:
+                    self.notes.append(f"stopped after {rep - 1} repetition(s) of {reps}: "
+                                      f"another would pass the {self.p['budget_s']} s budget")
+                    log(f"[{self.elapsed():5.0f}s] {self.notes[-1]}")
+                    break
+            for system in order:
+                t = time.monotonic()
+                log(f"[{self.elapsed():5.0f}s] rep {rep}/{reps}: {system}")
+                try:
+                    getattr(self, f"{system}_block")(rep)
+                except Exception as e:  # a server that will not start fails its block only
+                    self.fail(f"{system} rep {rep}", f"{type(e).__name__}: {e}")
+                block_times[system] = time.monotonic() - t
+        if not self.args.smoke:
+            self.others()
+        self.raw.close()
+
+
+# ---- aggregation ------------------------------------------------------------------------------
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def aggregate(runs):
+    """Groups runs into rows keyed by (workload, system, config, bytes, partitions)."""
+    rows = {}
+    for r in runs:
+        if r["row_workload"] not in WORKLOADS + ["idempotent_publish", "group", "rebalance"]:
+            continue
+        key = (r["row_workload"], r["row_system"], r["row_config"], r["row_bytes"],
+               r["row_partitions"])
+        rows.setdefault(key, []).append(r)
+    out = []
+    for key, rs in rows.items():
+        ok = [r for r in rs if not r.get("failed")]
+        row = dict(workload=key[0], system=key[1], config=key[2], msg_bytes=key[3],
+                   partitions=key[4], cls=rs[0]["cls"], samples=ok, failed=len(rs) - len(ok))
+        for f in ("msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us", "ack_p50_us",
+                  "ack_p99_us", "ack_p999_us", "server_cpu_s", "server_peak_mb", "msgs",
+                  "leave_to_assign_ms", "leave_to_consume_ms", "join_ms", "duplicates"):
+            vals = [r.get(f) for r in ok if r.get(f) is not None]
+            row[f] = med(vals)
+            row[f + "_min"] = min(vals) if vals else None
+            row[f + "_max"] = max(vals) if vals else None
+        row["capped"] = any(r.get("capped") for r in ok)
+        row["driver_config"] = ok[0]["config"] if ok else ""
+        out.append(row)
+    order = {w: i for i, w in enumerate(WORKLOADS + ["idempotent_publish", "group", "rebalance"])}
+    sysorder = {s: i for i, s in enumerate(SYSTEMS)}
+    out.sort(key=lambda r: (order[r["workload"]], r["msg_bytes"], r["cls"],
+                            sysorder[r["system"]], r["partitions"], r["config"]))
+    return out
+
+
+def pair_ratios(rows):
+    """Weir/peer ratio run by run for each peer row, against the Weir row of the same workload,
+    size, durability class and partition count (peers have one partition)."""
+    weir = {(r["workload"], r["msg_bytes"], r["cls"], r["partitions"]): r
+            for r in rows if r["system"] == "weir"}
+    for r in rows:
+        r["ratio"] = r["ratio_min"] = r["ratio_max"] = None
+        if r["system"] == "weir":
+            continue
+        w = weir.get((r["workload"], r["msg_bytes"], r["cls"], r["partitions"]))
+        if not w:
+            continue
+        field = "msgs_per_s" if r["workload"] in THROUGHPUT else "p99_us"
+        wr = {s["rep"]: s.get(field) for s in w["samples"]}
+        ratios = []
+        for s in r["samples"]:
+            a, b = wr.get(s["rep"]), s.get(field)
+            if a and b:
+                ratios.append(a / b)
+        if ratios:
+            r["ratio"], r["ratio_min"], r["ratio_max"] = med(ratios), min(ratios), max(ratios)
+
+
+def json_rows(rows, not_comparable):
+    out = []
+    for r in rows:
+        if r["workload"] not in WORKLOADS:
+            continue
+        lat = r["workload"] not in THROUGHPUT
+        out.append(dict(
+            workload=r["workload"], system=r["system"], msg_bytes=r["msg_bytes"],
+            partitions=r["partitions"], config=short_config(r),
+            msgs_per_s=rnd(r["msgs_per_s"]), mb_per_s=rnd(r["mb_per_s"], 3),
+            p50_us=rnd(r["p50_us"], 1) if lat else None,
+            p99_us=rnd(r["p99_us"], 1) if lat else None,
+            p999_us=rnd(r["p999_us"], 1) if lat else None,
+            runs=len(r["samples"]), ratio_vs_weir=rnd(r["ratio"], 3)))
+    for nc in not_comparable:
+        out.append(dict(workload=nc["workload"], system=nc["system"], msg_bytes=nc["msg_bytes"],
+                        partitions=1, config=nc["config"], msgs_per_s=None, mb_per_s=None,
+                        p50_us=None, p99_us=None, p999_us=None, runs=0, ratio_vs_weir=None))
+    return out
+
+
+def rnd(x, nd=1):
+    return None if x is None else round(x, nd)
+
+
+def short_config(r):
+    return r["config"] if r["system"] == "weir" else f"{r['config']}; {r['driver_config']}"
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+def fmt_rate(r, f="msgs_per_s", unit=""):
+    v = r.get(f)
+    if v is None:
+        return "–"
+    lo, hi = r.get(f + "_min"), r.get(f + "_max")
+    if f == "msgs_per_s":
+        s = f"{v:,.0f}"
+        if len(r["samples"]) > 1:
+            s += f" [{lo:,.0f}–{hi:,.0f}]"
+    else:
+        s = f"{v:,.1f}"
+        if len(r["samples"]) > 1:
+            s += f" [{lo:,.1f}–{hi:,.1f}]"
+    return s + unit
+
+
+def fmt_ratio(r, lower_better):
+    if r.get("ratio") is None:
+        return "–"
+    s = f"{r['ratio']:.2f}"
+    if len(r["samples"]) > 1:
+        s += f" [{r['ratio_min']:.2f}–{r['ratio_max']:.2f}]"
+    return s
+
+
+def fmt(v, nd=1, unit=""):
+    return "–" if v is None else f"{v:,.{nd}f}{unit}"
+
+
+def host_info():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30
+    return dict(host=socket.gethostname(), cpu=cpu, cores=os.cpu_count(), mem_gib=mem,
+                kernel=os.uname().release)
+
+
+def versions(runner):
+    v = {"weir": WeirServer.version(runner.weir_bin),
+         "librdkafka (Weir's client)": dpkg_version("librdkafka1")}
+    if "redis" in runner.args.systems:
+        v["redis"] = RedisServer.version()
+        v["hiredis"] = dpkg_version("libhiredis-dev")
+    if "nats" in runner.args.systems:
+        v["nats"] = NatsServer.version()
+        v["libnats"] = dpkg_version("libnats-dev")
+    if "rabbitmq" in runner.args.systems:
+        v["rabbitmq"] = RabbitServer.version()
+        v["librabbitmq"] = dpkg_version("librabbitmq-dev")
+    v["gnuplot"] = dpkg_version("gnuplot-nox")
+    return v
+
+
+def best_peer(rows, workload, size, cls):
+    peers = [r for r in rows if r["system"] != "weir" and r["workload"] == workload and
+             r["msg_bytes"] == size and r["cls"] == cls and r["samples"]]
+    if not peers:
+        return None
+    if workload in THROUGHPUT:
+        return max(peers, key=lambda r: r["msgs_per_s"] or 0)
+    return min(peers, key=lambda r: r["p99_us"] if r["p99_us"] is not None else 1e18)
+
+
+def write_report(runner, rows, not_comparable, path, charts):
+    prof = runner.p
+    hi = host_info()
+    lim = runner.limits_result
+    L = []
+    w = L.append
+    now = datetime.datetime.now().astimezone()
+    w(f"# Weir benchmark, {now:%Y-%m-%d %H:%M %Z}, {hi['host']}\n")
+    w(f"Profile **{runner.args.profile}**: {len(set(r['rep'] for r in runner.runs))} "
+      f"repetition(s) (systems alternate, the starting system rotates), "
+      f"{prof['count']:,} messages per throughput run (each run also stops at "
+      f"{prof['cap_s']:.0f} s: rows marked *capped* sent fewer), latency runs of "
+      f"{prof['lat_s']} s (one in flight) and {prof['e2e_s']} s at {prof['rate']:,} msg/s. "
+      f"Total time {runner.elapsed():.0f} s.\n")
+    w(f"Machine: {hi['cpu']}, {hi['cores']} cores, {hi['mem_gib']:.0f} GiB RAM, Linux "
+      f"{hi['kernel']}. Servers and clients share the cores; everything runs on 127.0.0.1 "
+      "with fresh data directories. MB = 10^6 bytes of message payload.\n")
+
+    w("## Machine limits (measured in this run)\n")
+    w("| What | MB/s | Notes |\n|---|---|---|")
+    if "write_nosync" in lim:
+        x = lim["write_nosync"]
+        w(f"| Sequential write, 1 MiB, no sync | {x['mb_per_s']:,.0f} | "
+          f"{x.get('with_final_sync_mb_per_s', 0):,.0f} MB/s counting one fdatasync at the end |")
+    if "write_fdatasync" in lim:
+        w(f"| Sequential write, 1 MiB + fdatasync each | {lim['write_fdatasync']['mb_per_s']:,.0f}"
+          f" | {lim['write_fdatasync']['msgs_per_s']:,.0f} syncs/s |")
+    if "loopback" in lim:
+        w(f"| Loopback TCP, one stream | {lim['loopback']['mb_per_s']:,.0f} | 128 KiB writes |")
+    w("")
+
+    w("## Versions\n")
+    for k, v in versions(runner).items():
+        w(f"- {k}: {v}")
+    w("")
+
+    w("## Settings\n")
+    w("- **Weir** (librdkafka): throughput runs use linger.ms=10, batch.size=1000000, "
+      "batch.num.messages=100000, no compression, message i to partition i % P; acks=-1 for "
+      "durable (the broker fsyncs before answering, group commit), acks=1 for fast. Consumers "
+      "read from offset 0 with fetch.message.max.bytes=4 MiB, queued.min.messages=1M. Latency "
+      "runs use linger.ms=0. The broker runs with group.initial.rebalance.delay.ms=300.")
+    w("- **Redis Streams** (hiredis): `XADD key * f <payload>`, pipelined 1000 commands at a "
+      "time (Redis's documented way to amortise round trips); durable = `appendonly yes, "
+      "appendfsync always` (one write+fsync per event-loop pass before replies); fast = no "
+      "persistence, and AOF with `appendfsync everysec`; reads with `XRANGE key (last + COUNT "
+      "1000`. One stream: Redis has no partitions.")
+    w("- **NATS JetStream** (libnats): file storage, one replica; async publish with 4096 "
+      "acks pending (the NATS docs' and `nats bench` way); reads with an ordered push "
+      "consumer (AckNone). One stream, no partitions.")
+    w("- **RabbitMQ** (rabbitmq-c, AMQP 0-9-1): durable = quorum queue, persistent messages, "
+      "publisher confirms handled asynchronously with a window of 5000 unconfirmed (the "
+      "publisher-confirms guide's fastest strategy); fast = stream queue with confirms; reads "
+      "from the stream queue with basic.consume, x-stream-offset=first, prefetch 2000, acks "
+      "multiple. Debian has no client for the stream protocol, so streams are driven over AMQP.")
+    w("- Latency: `latency_ack` = one message in flight, publish→acknowledgement. "
+      "`latency_e2e` = a producer paced at a fixed rate and a consumer reading at the same "
+      "time; latency is measured from each message's *intended* send time (no coordinated "
+      "omission), on the same clock, from a timestamp inside the payload.")
+    for nc in not_comparable:
+        w(f"- {nc['system']} {nc['workload']}: **not comparable**: {nc['config']}")
+    w("")
+
+    w("## Results\n")
+    w("Median of the runs, [min–max] when there are several. *Weir/peer*: Weir's value over "
+      "the peer's, computed run by run (same repetition), then the median: higher is better "
+      "for Weir on throughput, lower is better on latency (p99).\n")
+    for wl in WORKLOADS:
+        rs = [r for r in rows if r["workload"] == wl]
+        if not rs:
+            continue
+        w(f"### {wl}\n")
+        if charts.get(wl):
+            w(f"![{wl}]({os.path.basename(charts[wl])})\n")
+        if wl in THROUGHPUT:
+            w("| System | Config | Msg B | Part. | msg/s | MB/s | Weir/peer | Notes |")
+            w("|---|---|---|---|---|---|---|---|")
+            for r in rs:
+                notes = []
+                if r["capped"]:
+                    notes.append(f"capped: {fmt(r['msgs'], 0)} msgs")
+                if r["failed"]:
+                    notes.append(f"{r['failed']} run(s) failed")
+                w(f"| {r['system']} | {r['config']} | {r['msg_bytes']} | {r['partitions']} | "
+                  f"{fmt_rate(r)} | {fmt_rate(r, 'mb_per_s')} | {fmt_ratio(r, False)} | "
+                  f"{'; '.join(notes)} |")
+        else:
+            w("| System | Config | Msg B | Part. | p50 µs | p99 µs | p99.9 µs | msg/s | "
+              "Weir/peer (p99) | ack p50 / p99 / p99.9 µs | Notes |")
+            w("|---|---|---|---|---|---|---|---|---|---|---|")
+            for r in rs:
+                ack = (f"{fmt(r['ack_p50_us'])} / {fmt(r['ack_p99_us'])} / "
+                       f"{fmt(r['ack_p999_us'])}" if r.get("ack_p50_us") is not None else "–")
+                notes = f"{r['failed']} run(s) failed" if r["failed"] else ""
+                w(f"| {r['system']} | {r['config']} | {r['msg_bytes']} | {r['partitions']} | "
+                  f"{fmt_rate(r, 'p50_us')} | {fmt_rate(r, 'p99_us')} | "
+                  f"{fmt_rate(r, 'p999_us')} | {fmt(r['msgs_per_s'], 0)} | "
+                  f"{fmt_ratio(r, True)} | {ack} | {notes} |")
+        w("")
+    for nc in not_comparable:
+        w(f"*{nc['system']} {nc['workload']}*: not comparable ({nc['config']}).\n")
+
+    write_targets(L, rows, lim)
+    write_weir_costs(L, rows, lim)
+    write_issue3(L, rows, runner)
+    write_issue4(L, rows)
+    for name, text in runner.extra_outputs:
+        w(f"## {name}\n")
+        w("Output of `build/bench/" + name + "`, run by the bench runner:\n")
+        w("```\n" + text.strip() + "\n```\n")
+    if runner.notes or runner.failures:
+        w("## Notes and failures\n")
+        for n in runner.notes:
+            w(f"- {n}")
+        for what, detail in runner.failures:
+            w(f"- **{what}**: " + detail.replace("\n", " / ")[:600])
+        w("")
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def write_targets(L, rows, lim):
+    w = L.append
+    w("## Targets (issue 7)\n")
+    w("Weir ≥ 1.5× the best peer on every throughput row (Weir on 1 partition, as the peers), "
+      "Weir's p99 ≤ the best peer's p99 on every latency row; fast publish of 1 KiB at ≥ 50% "
+      "of min(loopback, disk).\n")
+    w("| Row | Weir | Best peer | Ratio | Target | Met |\n|---|---|---|---|---|---|")
+    for wl in WORKLOADS:
+        for size in sorted({r["msg_bytes"] for r in rows if r["workload"] == wl}):
+            for cls in ("durable", "fast"):
+                weir = [r for r in rows if r["system"] == "weir" and r["workload"] == wl and
+                        r["msg_bytes"] == size and r["cls"] == cls and r["partitions"] == 1 and
+                        r["samples"]]
+                bp = best_peer(rows, wl, size, cls)
+                if not weir or not bp:
+                    continue
+                wr = weir[0]
+                if wl in THROUGHPUT:
+                    ratio = wr["msgs_per_s"] / bp["msgs_per_s"]
+                    met = ratio >= 1.5
+                    w(f"| {wl} {size} B ({cls}) | {fmt(wr['msgs_per_s'], 0)} msg/s | "
+                      f"{bp['system']} ({bp['config']}) {fmt(bp['msgs_per_s'], 0)} | "
+                      f"{ratio:.2f}× | ≥ 1.5× | {'yes' if met else '**no**'} |")
+                else:
+                    ratio = wr["p99_us"] / bp["p99_us"] if bp["p99_us"] else None
+                    met = ratio is not None and ratio <= 1.0
+                    w(f"| {wl} {size} B ({cls}) | p99 {fmt(wr['p99_us'])} µs | "
+                      f"{bp['system']} ({bp['config']}) p99 {fmt(bp['p99_us'])} µs | "
+                      f"{fmt(ratio, 2)}× | ≤ 1× | {'yes' if met else '**no**'} |")
+    disk = (lim.get("write_nosync") or {}).get("with_final_sync_mb_per_s")
+    loop = (lim.get("loopback") or {}).get("mb_per_s")
+    fast1k = [r for r in rows if r["system"] == "weir" and r["workload"] == "fast_publish" and
+              r["msg_bytes"] == 1024 and r["samples"]]
+    if disk and loop and fast1k:
+        limit = min(disk, loop)
+        for r in fast1k:
+            frac = r["mb_per_s"] / limit
+            w(f"| fast_publish 1 KiB, {r['partitions']} part. vs min(loopback, disk) = "
+              f"{limit:,.0f} MB/s | {r['mb_per_s']:,.1f} MB/s | – | {frac:.0%} | ≥ 50% | "
+              f"{'yes' if frac >= 0.5 else '**no**'} |")
+    w("")
+
+
+def write_weir_costs(L, rows, lim):
+    w = L.append
+    w("## Weir against the machine, and what each workload cost the server\n")
+    w("Server CPU = user+system time of the server process during the run (from /proc), "
+      "peak RSS = VmHWM after resetting it before the run. Disk (no sync) is the 1 MiB "
+      "write loop including one final fdatasync; disk (fdatasync) syncs every 1 MiB.\n")
+    disk = (lim.get("write_nosync") or {}).get("with_final_sync_mb_per_s")
+    dsync = (lim.get("write_fdatasync") or {}).get("mb_per_s")
+    loop = (lim.get("loopback") or {}).get("mb_per_s")
+    w("| System | Workload | Msg B | Part. | MB/s | of disk (no sync) | of disk (fdatasync) | "
+      "of loopback | server CPU s | CPU µs/msg | peak RSS MB |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r["workload"] not in THROUGHPUT and r["workload"] != "idempotent_publish":
+            continue
+        if not r["samples"]:
+            continue
+        mb = r["mb_per_s"]
+        n = r["msgs"]
+        cpu = r["server_cpu_s"]
+        per = cpu / n * 1e6 if cpu is not None and n else None
+        w(f"| {r['system']} | {r['workload']} | {r['msg_bytes']} | {r['partitions']} | "
+          f"{fmt(mb)} | {fmt(mb / disk * 100 if disk else None, 0, '%')} | "
+          f"{fmt(mb / dsync * 100 if dsync else None, 0, '%')} | "
+          f"{fmt(mb / loop * 100 if loop else None, 1, '%')} | {fmt(cpu, 2)} | {fmt(per, 2)} | "
+          f"{fmt(r['server_peak_mb'])} |")
+    w("")
+
+
+def find(rows, workload, system="weir", size=100, parts=None, cls=None, config=None):
+    for r in rows:
+        if r["workload"] == workload and r["system"] == system and r["msg_bytes"] == size and \
+                (parts is None or r["partitions"] == parts) and (cls is None or r["cls"] == cls) \
+                and (config is None or config in r["config"]) and r["samples"]:
+            return r
+    return None
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def write_issue3(L, rows, runner):
+    w = L.append
+    w("## Issue 3: the Kafka-protocol broker (librdkafka, 100-byte messages)\n")
+    w("| Measure | Part. | Result | Target | Met |\n|---|---|---|---|---|")
+    for parts in runner.p["weir_partitions"]:
+        for wl, target, label in (("fast_publish", 800_000, "produce acks=1"),
+                                  ("durable_publish", 500_000, "produce acks=-1"),
+                                  ("consume", 1_500_000, "consume")):
+            r = find(rows, wl, parts=parts)
+            if r:
+                w(f"| {label} | {parts} | {fmt_rate(r)} msg/s, {fmt(r['mb_per_s'])} MB/s | "
+                  f"≥ {target:,} msg/s | {verdict(r['msgs_per_s'] >= target)} |")
+    for acks, target in ((1, 1000), (-1, 2000)):
+        r = find(rows, "latency_e2e", parts=1, config=f"acks={acks},")
+        if r and r.get("ack_p99_us") is not None:
+            w(f"| produce latency at {runner.p['rate']:,} msg/s, acks={acks}, linger.ms=0: "
+              f"p50 / p99 / p99.9 | 1 | {fmt(r['ack_p50_us'])} / {fmt(r['ack_p99_us'])} / "
+              f"{fmt(r['ack_p999_us'])} µs | p99 ≤ {target} µs | "
+              f"{verdict(r['ack_p99_us'] <= target)} |")
+    idle = [x for x in runner.weir_idle if x.get("idle_rss_mb") is not None]
+    if idle:
+        rss = med([x["idle_rss_mb"] for x in idle])
+        w(f"| broker idle RSS | – | {rss:.1f} MB | ≤ 20 MB | {verdict(rss <= 20)} |")
+        per = [x["kib_per_conn"] for x in idle if x.get("kib_per_conn") is not None]
+        if per:
+            conns = idle[0].get("conns")
+            crss = med([x["conns_rss_mb"] for x in idle if x.get("conns_rss_mb")])
+            kib = med(per)
+            w(f"| RSS with {conns} idle connections | – | {crss:.1f} MB, {kib:.1f} KiB per "
+              f"connection | ≤ 16 KiB per connection | {verdict(kib <= 16)} |")
+    w("")
+
+
+def write_issue4(L, rows):
+    w = L.append
+    w("## Issue 4: consumer groups and the idempotent producer (100-byte messages)\n")
+    w("| Measure | Result | Target |\n|---|---|---|")
+    for members in (1, 3):
+        r = find(rows, "group", config=f"{members} member")
+        if r:
+            w(f"| group of {members} over {r['partitions']} partitions, consume | "
+              f"{fmt_rate(r)} msg/s (join {fmt(r['join_ms'], 0)} ms, "
+              f"duplicates {fmt(r['duplicates'], 0)}) | – |")
+    r = find(rows, "rebalance")
+    if r:
+        w(f"| one of 3 members leaves (LeaveGroup): until the others are reassigned | "
+          f"{fmt_rate(r, 'leave_to_assign_ms')} ms | – |")
+        w(f"| ... until every partition is consumed again | "
+          f"{fmt_rate(r, 'leave_to_consume_ms')} ms | – |")
+    for r in rows:
+        if r["workload"] != "idempotent_publish" or r["system"] != "weir" or not r["samples"]:
+            continue
+        plain = find(rows, "durable_publish", size=r["msg_bytes"], parts=r["partitions"])
+        cost = None
+        if plain:
+            cost = (1 - r["msgs_per_s"] / plain["msgs_per_s"]) * 100
+        w(f"| idempotent producer (acks=-1), {r['partitions']} part. | {fmt_rate(r)} msg/s vs "
+          f"plain acks=-1 {fmt(plain['msgs_per_s'] if plain else None, 0)}: cost "
+          f"{fmt(cost, 1, '%')} | ≤ 5% ({verdict(cost is not None and cost <= 5)}) |")
+    w("")
+
+
+# ---- charts -----------------------------------------------------------------------------------
+
+def charts(rows, stem, work):
+    """One PNG per workload with gnuplot; returns {workload: path}."""
+    if not shutil.which("gnuplot"):
+        return {}
+    out = {}
+    for wl in WORKLOADS:
+        rs = [r for r in rows if r["workload"] == wl and r["samples"]]
+        if not rs:
+            continue
+        png = f"{stem}-{wl}.png"
+        dat = os.path.join(work, f"{wl}.dat")
+        gp = os.path.join(work, f"{wl}.gp")
+        with open(dat, "w") as f:
+            if wl in THROUGHPUT:
+                f.write("label median min max\n")
+                for r in rs:
+                    lab = f"{r['system']} {r['config'][:22]} {r['msg_bytes']}B p{r['partitions']}"
+                    f.write(f"\"{lab}\" {r['msgs_per_s']:.0f} {r['msgs_per_s_min']:.0f} "
+                            f"{r['msgs_per_s_max']:.0f}\n")
+            else:
+                f.write("label p50 p99 p999\n")
+                for r in rs:
+                    lab = f"{r['system']} {r['config'][:22]} {r['msg_bytes']}B p{r['partitions']}"
+                    f.write(f"\"{lab}\" {r['p50_us']:.1f} {r['p99_us']:.1f} "
+                            f"{r['p999_us']:.1f}\n")
+        height = max(400, 28 * len(rs) + 150)
+        with open(gp, "w") as f:
+            f.write(f"set terminal pngcairo size 1100,{height} font 'sans,9'\n")
+            f.write(f"set output '{png}'\n")
+            f.write("set style fill solid 0.8 border -1\n")
+            f.write("set key outside bottom center horizontal\nset grid xtics\n")
+            f.write("set ytics nomirror\nset datafile columnheaders\n")
+            n = len(rs)
+            f.write(f"set yrange [{n - 0.3}:-0.7]\n")  # reversed: first row on top
+            if wl in THROUGHPUT:
+                f.write(f"set title '{wl}: messages/s (median, bars min–max)'\n")
+                f.write("set xlabel 'messages/s'\nset xrange [0:*]\n")
+                f.write(f"plot '{dat}' using (0):0:(0):2:($0-0.35):($0+0.35):ytic(1) "
+                        "with boxxyerror title 'median', "
+                        f"'' using 2:0:3:4 with xerrorbars lc rgb 'black' pt 0 title 'min–max'\n")
+            else:
+                f.write(f"set title '{wl}: latency µs (log scale)'\n")
+                f.write("set xlabel 'microseconds'\nset logscale x\nset xrange [1:*]\n")
+                f.write(f"plot '{dat}' using (1):0:(1):4:($0-0.35):($0-0.12):ytic(1) "
+                        "with boxxyerror title 'p99.9', "
+                        "'' using (1):0:(1):3:($0-0.11):($0+0.11) with boxxyerror title 'p99', "
+                        "'' using (1):0:(1):2:($0+0.12):($0+0.35) with boxxyerror title 'p50'\n")
+        cp = subprocess.run(["gnuplot", gp], capture_output=True, timeout=30)
+        if cp.returncode == 0 and os.path.exists(png):
+            out[wl] = png
+        else:
+            log(f"gnuplot failed for {wl}: {cp.stderr.decode()[-300:]}")
+    return out
+
+
+def print_table(rows):
+    log("")
+    log(f"{'workload':16} {'system':8} {'config':36} {'B':>5} {'P':>2} {'msg/s':>12} "
+        f"{'MB/s':>8} {'p50us':>9} {'p99us':>9} {'p99.9us':>9} {'weir/peer':>9}")
+    for r in rows:
+        if r["workload"] not in WORKLOADS:
+            continue
+        lat = r["workload"] not in THROUGHPUT
+        log(f"{r['workload']:16} {r['system']:8} {r['config'][:36]:36} {r['msg_bytes']:5} "
+            f"{r['partitions']:2} {fmt(r['msgs_per_s'], 0):>12} {fmt(r['mb_per_s']):>8} "
+            f"{fmt(r['p50_us'] if lat else None):>9} {fmt(r['p99_us'] if lat else None):>9} "
+            f"{fmt(r['p999_us'] if lat else None):>9} {fmt(r['ratio'], 2):>9}")
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--systems", default=None)
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--build", default=os.environ.get("WEIR_BUILD", os.path.join(TOP, "build")))
+    ap.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
+    args = ap.parse_args()
+    if os.environ.get("QUICK") not in (None, "", "0"):
+        args.quick = True
+    args.profile = "smoke" if args.smoke else "quick" if args.quick else "default"
+    prof = dict(PROFILES[args.profile])
+    if args.reps:
+        prof["reps"] = args.reps
+    args.systems = (args.systems.split(",") if args.systems else
+                    ["weir"] if args.smoke else list(SYSTEMS))
+    for s in args.systems:
+        if s not in SYSTEMS:
+            sys.exit(f"unknown system {s}")
+    out_dir = args.out or os.path.join(TOP, "bench", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    build = os.path.abspath(args.build)
+
+    missing = [s for s in args.systems if s != "weir" and
+               not os.access(os.path.join(build, "bench", "peers", f"bench_{s}"), os.X_OK)]
+    if missing:
+        sys.exit(f"peer drivers not built: {', '.join(missing)} (run `make bench`, which builds "
+                 "build/bench/peers/*)")
+    work = tempfile.mkdtemp(prefix="weir-bench-", dir=os.environ.get("TMPDIR", "/tmp"))
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    runner = Runner(args, prof, build, out_dir, work)
+    ok = False
+    try:
+        runner.main()
+        ok = True
+    except KeyboardInterrupt:
+        log("interrupted: stopping servers")
+    finally:
+        PROCS.stop_all()
+
+    rows = aggregate(runner.runs)
+    pair_ratios(rows)
+    not_comparable = []
+    if "nats" in args.systems:
+        for size in prof["sizes"]:
+            not_comparable.append(dict(
+                workload="durable_publish", system="nats", msg_bytes=size,
+                config="JetStream " + NatsServer.version().split()[-1] +
+                       " has no setting to fsync every write (sync_interval came in 2.10)"))
+    stamp = f"{datetime.date.today():%Y-%m-%d}-{socket.gethostname()}"
+    stem = os.path.join(out_dir, stamp)
+    pngs = {} if args.smoke else charts(rows, stem, work)
+    report = stem + ".md"
+    write_report(runner, rows, not_comparable, report, pngs)
+    with open(os.path.join(out_dir, "latest.json" if not args.smoke else "smoke.json"), "w") as f:
+        json.dump(json_rows(rows, not_comparable), f, indent=1)
+        f.write("\n")
+    print_table(rows)
+    log(f"\nreport: {report}")
+    if runner.failures:
+        log(f"{len(runner.failures)} failure(s):")
+        for what, detail in runner.failures:
+            log(f"  {what}: {detail.splitlines()[0] if detail else ''}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok and not runner.failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+/*
+ * libweir: the C SDK for event-driven services, on librdkafka.
+ *
+ * A service is an app that owns one consumer (in a consumer group) and one producer, and a set of
+ * routes from a topic and an event type to a handler:
+ *
+ *   static weir_result on_order(weir_ctx *ctx, const weir_event *ev, void *user)
+ *   {
+ *       size_t n;
+ *       const char *json = weir_event_value(ev, &n);
+ *       ...
+ *       weir_emit(ctx, "payments", "PaymentSucceeded", weir_event_key_str(ev), "{...}");
+ *       return WEIR_RESULT_OK;       // or WEIR_RESULT_RETRY, WEIR_RESULT_FAIL
+ *   }
+ *
+ *   weir_app_config cfg;
+ *   weir_app_config_init(&cfg);
+ *   cfg.bootstrap = "127.0.0.1:9092";
+ *   cfg.group = "payment-service";
+ *   cfg.db_path = "payment.db";        // dedup store, inbox, outbox (SQLite)
+ *   weir_app *app;
+ *   char err[256];
+ *   if (weir_app_new(&cfg, &app, err, sizeof(err)) != 0) ...
+ *   weir_app_route(app, "orders", "OrderPlaced", on_order, NULL, NULL);
+ *   int rc = weir_app_run(app);        // until SIGINT/SIGTERM or weir_app_stop()
+ *   weir_app_free(app);
+ *
+ * What the app does for the handler:
+ * - Events follow the CloudEvents Kafka binary binding: the attributes travel in the headers
+ *   ce_specversion, ce_id, ce_type, ce_source, ce_time and content-type; the value is the payload
+ *   (JSON by default). Routes match the topic and, when given, ce_type.
+ * - At least once: a partition's offset is committed only past events whose handler returned OK
+ *   (or that were dead-lettered), and only once what the handler emitted has been acknowledged.
+ *   Events of one partition are handled one after another, in offset order, also while retrying.
+ * - Retries: RETRY runs the same event again after a backoff from the route's policy (initial,
+ *   multiplier, maximum, jitter). Meanwhile its partition is paused; other partitions flow.
+ * - Dead letters: FAIL, or RETRY on the last attempt, sends the event to the route's dead-letter
+ *   topic ("<topic>.dlq" by default) with key, value and headers unchanged plus the provenance
+ *   headers weir.dlq.original.topic, weir.dlq.original.partition, weir.dlq.original.offset,
+ *   weir.dlq.original.timestamp, weir.dlq.group, weir.dlq.attempts and weir.dlq.error (all
+ *   UTF-8 text, numbers in decimal). The event's traceparent stays among its headers (the
+ *   handler's is added when the event had none).
+ * - Idempotent consumer: with a store (db_path), an event whose ce_id was handled OK within the
+ *   TTL is skipped. A transactional route (the inbox) runs its handler inside a SQLite
+ *   transaction on the store that also holds the dedup record, so the handler's own writes
+ *   (through weir_ctx_db()) and "this event was handled" commit together or not at all.
+ * - Transactional outbox: in a transactional route weir_emit() writes to the outbox table in the
+ *   same transaction; outside handlers weir_outbox_add() does the same inside the caller's own
+ *   transaction. A relay thread publishes outbox rows with the idempotent producer in order and
+ *   marks them sent.
+ * - Projections: an app with cfg.projection set joins no group; it reads every partition of its
+ *   topics, runs each handler in a store transaction and stores the next offset in the same
+ *   transaction, so the read model is exactly once and rebuilt by weir_projection_reset() and a
+ *   replay from offset 0.
+ * - Backpressure: at most cfg.max_in_flight events per partition are held; at the bound the
+ *   partition is paused until the handler has caught up to half of it.
+ * - Tracing: the W3C traceparent header of each event is read, the handler gets a child span
+ *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on.
+ * - Graceful shutdown: stop fetching, let running handlers finish, flush the producer, commit,
+ *   leave the group, close.
+ *
+ * Errors: functions return 0 or a negative WEIR_ERR_* code; weir_strerror() names a code, and
+ * weir_app_errmsg() says what went wrong in words. The library never exits the process and never
+ * writes to stdout; it logs through cfg.log (default: warnings and errors on stderr).
+ *
+ * Threads: weir_app_run() runs on the caller's thread and starts cfg.workers handler threads, a
+ * delivery thread and (with a store) the outbox relay. A handler runs on a worker thread; all
+ * events of one partition go to the same worker. Each function says who may call it.
+ */
+#ifndef WEIR_WEIR_H
+#define WEIR_WEIR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sqlite3 sqlite3;
+typedef struct weir_app weir_app;
+typedef struct weir_ctx weir_ctx;
+typedef struct weir_event weir_event;
+typedef struct weir_test_broker weir_test_broker;
+
+/* ---- errors -----------------------------------------------------------------------------------
+ * The same numbers as the broker's own codes, negated. */
+#define WEIR_ERR_AGAIN (-1)       /* try again later */
+#define WEIR_ERR_INVAL (-2)       /* bad argument or malformed input */
+#define WEIR_ERR_NOMEM (-3)       /* a memory bound was hit */
+#define WEIR_ERR_IO (-4)          /* the broker, the network or the store failed */
+#define WEIR_ERR_CORRUPT (-5)     /* stored data failed a check */
+#define WEIR_ERR_NOENT (-6)       /* no such thing */
+#define WEIR_ERR_EXIST (-7)       /* already exists */
+#define WEIR_ERR_RANGE (-8)       /* value out of range */
+#define WEIR_ERR_CLOSED (-9)      /* the app is stopping or not running */
+#define WEIR_ERR_TIMEDOUT (-10)   /* a deadline passed */
+#define WEIR_ERR_TOOBIG (-11)     /* a size bound was exceeded */
+#define WEIR_ERR_UNSUPPORTED (-13) /* known but not available */
+
+/* Any thread. Accepts a code or its negation; never NULL. */
+const char *weir_strerror(int err);
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+typedef enum weir_result {
+    WEIR_RESULT_OK = 0,    /* done: commit past it */
+    WEIR_RESULT_RETRY = 1, /* transient: run again after a backoff (dead letter after the last) */
+    WEIR_RESULT_FAIL = 2   /* permanent: dead-letter now */
+} weir_result;
+
+/* Runs on a worker thread. `ev` and `ctx` are valid only during the call. */
+typedef weir_result (*weir_handler)(weir_ctx *ctx, const weir_event *ev, void *user);
+
+/* Log levels for weir_log_fn. */
+enum { WEIR_LOG_DEBUG = 0, WEIR_LOG_INFO = 1, WEIR_LOG_WARN = 2, WEIR_LOG_ERROR = 3 };
+/* Called from any of the app's threads (and librdkafka's) at once: must be thread safe. */
+typedef void (*weir_log_fn)(int level, const char *message, void *user);
+
+/* ---- the app ---------------------------------------------------------------------------------- */
+typedef struct weir_app_config {
+    const char *bootstrap;  /* "host:port[,host:port]"; required */
+    const char *group;      /* consumer group id; required unless projection is set */
+    const char *projection; /* projection name: no group, offsets kept in the store */
+    const char *client_id;  /* default: the group (or projection) name */
+    const char *source;     /* ce_source of emitted events; default "/weir/<client_id>" */
+    const char *db_path;    /* SQLite store (dedup, inbox, outbox, projection offsets); NULL: none.
+                               Journal in WAL mode with synchronous=NORMAL: a commit survives a
+                               process crash, not a power loss. */
+    int64_t dedup_ttl_ms;   /* how long a handled ce_id is remembered; default 7 days */
+    int max_in_flight;      /* events held per partition before it is paused; default 1000 */
+    int workers;            /* handler threads; default 1 */
+    int batch_max;          /* events per store transaction; default 64 */
+    int commit_interval_ms; /* how often offsets are committed; default 500 */
+    int session_timeout_ms; /* group session timeout; default 10000 */
+    int outbox_poll_ms;     /* relay looks for unsent rows at least this often; default 200 */
+    int create_topic_partitions; /* >0: weir_app_run() creates missing routed topics and their
+                                    dead-letter topics with this many partitions; default 0 */
+    bool handle_signals; /* default true: SIGINT/SIGTERM stop weir_app_run() */
+    /* librdkafka settings, NULL-terminated "key=value": plain keys go to both the consumer and the
+     * producer, "consumer.key=value" or "producer.key=value" to one of them. */
+    const char *const *settings;
+    weir_log_fn log; /* default: WARN and ERROR lines on stderr */
+    void *log_user;
+    int log_level;   /* lowest level passed to log; default WEIR_LOG_WARN */
+} weir_app_config;
+
+/* Any thread. Fills the defaults above. */
+void weir_app_config_init(weir_app_config *cfg);
+
+/* Any thread. Creates the app, its consumer and producer, and opens (and creates the tables of)
+ * the store. The config strings are copied. On error *out is NULL and errbuf says why. */
+int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_t errlen);
+
+/* The thread that created the app, after weir_app_run() has returned (or was never called). */
+void weir_app_free(weir_app *app);
+
+typedef struct weir_retry_policy {
+    int max_attempts;           /* attempts in all, the first included; default 3; 1: no retry */
+    int64_t initial_backoff_ms; /* delay before the second attempt; default 100 */
+    double multiplier;          /* each next delay is this times the last; default 2.0 */
+    int64_t max_backoff_ms;     /* cap on a delay; default 10000 */
+    double jitter;              /* 0..1: a delay d is drawn from [d*(1-jitter), d*(1+jitter)],
+                                   then capped; default 0.2 */
+} weir_retry_policy;
+
+typedef struct weir_route_options {
+    weir_retry_policy retry;
+    const char *dlq_topic; /* default "<topic>.dlq" */
+    bool dedup;            /* skip events whose ce_id was handled; default true (needs a store) */
+    bool transactional;    /* the inbox: run the handler inside a store transaction with the dedup
+                              record; weir_emit() goes through the outbox; default false */
+} weir_route_options;
+
+void weir_retry_policy_init(weir_retry_policy *p);
+void weir_route_options_init(weir_route_options *opt);
+
+/* Before weir_app_run(), on the thread that owns the app. `type` NULL matches any ce_type of the
+ * topic; a route with a type wins over one without. Events that no route matches are skipped
+ * and committed. `opt` NULL means the defaults; it is copied. */
+int weir_app_route(weir_app *app, const char *topic, const char *type, weir_handler fn,
+                   void *user, const weir_route_options *opt);
+
+/* Blocks until weir_app_stop(), SIGINT/SIGTERM (cfg.handle_signals), or a fatal error. Returns 0
+ * after a clean stop, else a negative code (weir_app_errmsg() says why). One call per app. */
+int weir_app_run(weir_app *app);
+
+/* Any thread, also a signal handler: asks weir_app_run() to stop. */
+void weir_app_stop(weir_app *app);
+
+/* Any thread: true between the first successful assignment and the stop. */
+bool weir_app_ready(const weir_app *app);
+
+/* Any thread. The last error message; "" if none. Valid until the next error. */
+const char *weir_app_errmsg(const weir_app *app);
+
+typedef struct weir_stats {
+    uint64_t received;          /* events taken from the consumer */
+    uint64_t handled;           /* handler calls that returned OK */
+    uint64_t handler_calls;     /* every handler call, retries included */
+    uint64_t retried;           /* RETRY results followed by another attempt */
+    uint64_t dead_lettered;     /* events sent to a dead-letter topic */
+    uint64_t deduplicated;      /* events skipped because their ce_id was handled */
+    uint64_t unrouted;          /* events no route matched */
+    uint64_t emitted;           /* events produced or written to the outbox by handlers */
+    uint64_t outbox_published;  /* outbox rows the relay published and marked sent */
+    uint64_t commits;           /* offset commits acknowledged by the group coordinator */
+    uint64_t offsets_committed; /* partition offsets that moved forward in those commits */
+    uint64_t paused;            /* times a partition was paused (retry or backpressure) */
+    uint64_t rebalances;        /* assignments received */
+} weir_stats;
+
+/* Any thread. A snapshot of the counters. */
+void weir_app_stats(const weir_app *app, weir_stats *out);
+
+/* Any thread, while the app exists: creates a topic (no error if it exists). */
+int weir_app_create_topic(weir_app *app, const char *topic, int partitions);
+
+/* Any thread: a new connection to the app's store (WAL, busy timeout set), for the caller's
+ * thread only. Close it with sqlite3_close(). -WEIR_ERR_NOENT without a store. */
+int weir_app_db_open(weir_app *app, sqlite3 **out);
+
+/* ---- events -----------------------------------------------------------------------------------
+ * Read-only views, valid during the handler call. Strings are NUL-terminated; a CloudEvents
+ * attribute that is absent (or longer than the SDK keeps: 255 bytes) reads as NULL. */
+const char *weir_event_topic(const weir_event *ev);
+int32_t weir_event_partition(const weir_event *ev);
+int64_t weir_event_offset(const weir_event *ev);
+int64_t weir_event_timestamp(const weir_event *ev); /* ms since the epoch; -1 if none */
+const void *weir_event_key(const weir_event *ev, size_t *len); /* NULL for a null key */
+/* The key as a string (keys here are ids); NULL when null, too long or containing a NUL. */
+const char *weir_event_key_str(const weir_event *ev);
+/* The value; always followed by a NUL byte that is not counted, so JSON text can be parsed as
+ * a C string. NULL for a null value (tombstone). */
+const char *weir_event_value(const weir_event *ev, size_t *len);
+const char *weir_event_id(const weir_event *ev);           /* ce_id */
+const char *weir_event_type(const weir_event *ev);         /* ce_type */
+const char *weir_event_source(const weir_event *ev);       /* ce_source */
+const char *weir_event_time(const weir_event *ev);         /* ce_time (RFC 3339) */
+const char *weir_event_specversion(const weir_event *ev);  /* ce_specversion */
+const char *weir_event_content_type(const weir_event *ev); /* content-type */
+const char *weir_event_traceparent(const weir_event *ev);  /* as received, if valid */
+/* Any header: 0 and its last value, or -WEIR_ERR_NOENT. */
+int weir_event_header(const weir_event *ev, const char *name, const void **value, size_t *len);
+
+/* ---- the handler's context -------------------------------------------------------------------- */
+int weir_ctx_attempt(const weir_ctx *ctx);      /* 1 on the first call for an event */
+int weir_ctx_max_attempts(const weir_ctx *ctx); /* the route's policy */
+/* "00-<trace id>-<span id>-<flags>": the handler's own span, a child of the event's traceparent
+ * (or the root of a new trace when the event had none). */
+const char *weir_ctx_traceparent(const weir_ctx *ctx);
+const char *weir_ctx_group(const weir_ctx *ctx);
+/* In a transactional route or a projection: the store connection, inside the transaction that
+ * commits with the dedup record (or the projection offset) when the handler returns OK and is
+ * rolled back otherwise. Do not BEGIN/COMMIT on it. NULL in other routes. */
+sqlite3 *weir_ctx_db(weir_ctx *ctx);
+/* The error text carried in weir.dlq.error if this attempt ends in the dead-letter topic. */
+void weir_ctx_set_error(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* An event to publish. Zero the struct with weir_message_init() and set what you need. */
+typedef struct weir_message {
+    const char *topic;        /* required */
+    const char *type;         /* ce_type; required */
+    const void *key;          /* NULL: null key */
+    size_t key_len;           /* 0 with a non-NULL key: strlen(key) */
+    const void *value;        /* the payload; NULL: null value */
+    size_t value_len;         /* 0 with a non-NULL value: strlen(value) */
+    const char *id;           /* ce_id; NULL: a fresh random UUID */
+    const char *source;       /* ce_source; NULL: the app's */
+    const char *content_type; /* NULL: "application/json" */
+    const char *subject;      /* ce_subject; optional */
+    const char *traceparent;  /* NULL: the handler's span, or a new trace outside handlers */
+    int32_t partition;        /* -1: by key */
+    const char *const *headers; /* optional extra NULL-terminated name, value, name, value, ... */
+} weir_message;
+
+void weir_message_init(weir_message *m);
+
+/* From a handler (the worker thread running it). Non-transactional route: the event is held and
+ * produced when the handler returns OK (dropped on RETRY/FAIL), and the offset is committed only
+ * after the broker acknowledged it. Transactional route: the event goes to the outbox in the
+ * handler's transaction. `key` and `json` are strings (NULL for null). */
+int weir_emit(weir_ctx *ctx, const char *topic, const char *type, const char *key,
+              const char *json);
+int weir_emit_message(weir_ctx *ctx, const weir_message *m);
+
+/* Any thread, with its own connection to the app's store, inside the caller's transaction:
+ * queues an event in the outbox. Call weir_app_outbox_kick() after COMMIT so the relay publishes
+ * at once rather than at its next poll. */
+int weir_outbox_add(weir_app *app, sqlite3 *db, const weir_message *m);
+void weir_app_outbox_kick(weir_app *app);
+
+/* On a connection to a projection's store, outside a transaction: forgets the projection's
+ * offsets so the next run replays from offset 0 (truncate the read model tables in the same
+ * transaction if you like: BEGIN; DELETE ...; then this; COMMIT is done by the caller). */
+int weir_projection_reset(sqlite3 *db, const char *projection);
+
+/* Any thread: a random UUID (version 4) as 36 characters and a NUL. */
+void weir_uuid(char out[37]);
+
+/* ---- test support -----------------------------------------------------------------------------
+ * A complete Weir broker inside the calling process, on 127.0.0.1 with a free port and a fresh
+ * temporary data directory that weir_test_broker_stop() removes. `settings` is an optional
+ * NULL-terminated list of broker "key=value" settings. Any thread, not concurrently for one
+ * broker. */
+int weir_test_broker_start(const char *const *settings, weir_test_broker **out);
+const char *weir_test_broker_bootstrap(const weir_test_broker *tb); /* "127.0.0.1:PORT" */
+void weir_test_broker_stop(weir_test_broker *tb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,635 @@
+/*
+ * The broker's life: start (settings, data dir, cluster id, topics, flusher, event loops,
+ * listener, HTTP), stop (stop accepting, answer what is parked, flush, close every log with
+ * its clean-shutdown marker) and the few things that belong to the whole broker: dynamic
+ * broker configs and the maintenance timer.
+ *
+ * Data dir layout: meta.properties (cluster.id and node.id, written once, like Kafka's),
+ * dynamic.properties (broker configs changed at run time), topics/<name>.conf (see topics.c),
+ * <topic>-<n>/ (partition logs), .lock (flock: one broker per data dir).
+ *
+ * Invariant: several brokers can run in one process: all state hangs off broker_t, nothing
+ * is global except the log level.
+ */
+#include "broker/broker.h"
+
+#include "http/http.h"
+#include "kafka/kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- small helpers ------------------------------------------------------------------------------ */
+
+int32_t broker_node_id(const broker_t *b)
+{
+    return b->node_id;
+}
+
+size_t broker_max_decompressed(const broker_t *b)
+{
+    return (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES);
+}
+
+void broker_parked_inc(broker_t *b)
+{
+    atomic_fetch_add(&b->parked, 1);
+}
+
+void broker_parked_dec(broker_t *b)
+{
+    atomic_fetch_sub(&b->parked, 1);
+}
+
+/* Runs fn(arg) on `loop` and waits for it. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    void (*fn)(void *);
+    void *arg;
+} sync_call_t;
+
+static void sync_call_run(void *p)
+{
+    sync_call_t *s = p;
+    if (s->fn)
+        s->fn(s->arg);
+    pthread_mutex_lock(&s->mu);
+    s->done = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void call_on_loop(net_loop_t *loop, void (*fn)(void *), void *arg)
+{
+    sync_call_t s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg};
+    net_loop_post(loop, sync_call_run, &s);
+    pthread_mutex_lock(&s.mu);
+    while (!s.done)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -WEIR_EIO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -WEIR_EIO;
+    return 0;
+}
+
+/* Reads "key=value" lines; calls fn for each. */
+static int read_properties(const char *path, int (*fn)(void *arg, char *key, char *val),
+                           void *arg)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? -WEIR_ENOENT : -WEIR_EIO;
+    char line[1024];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *eq = strchr(line, '=');
+        if (line[0] == '#' || !eq)
+            continue;
+        *eq = 0;
+        rc = fn(arg, line, eq + 1);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- meta.properties: the cluster id ------------------------------------------------------------ */
+
+typedef struct {
+    char cluster_id[32];
+    long node_id;
+} meta_t;
+
+static int meta_line(void *arg, char *key, char *val)
+{
+    meta_t *m = arg;
+    if (strcmp(key, "cluster.id") == 0)
+        snprintf(m->cluster_id, sizeof(m->cluster_id), "%s", val);
+    else if (strcmp(key, "node.id") == 0)
+        m->node_id = strtol(val, NULL, 10);
+    return 0;
+}
+
+/* 16 random bytes in URL-safe base64 without padding: 22 characters, as Kafka's ids. */
+static void cluster_id_new(char *out)
+{
+    static const char alpha[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20;
+        for (size_t i = 0; i < sizeof(r); i++, x = x * 6364136223846793005ULL + 1)
+            r[i] = (uint8_t)(x >> 56);
+    }
+    uint32_t acc = 0;
+    int bits = 0, n = 0;
+    for (size_t i = 0; i < sizeof(r); i++) {
+        acc = acc << 8 | r[i];
+        bits += 8;
+        while (bits >= 6) {
+            out[n++] = alpha[(acc >> (bits - 6)) & 63];
+            bits -= 6;
+        }
+    }
+    if (bits)
+        out[n++] = alpha[(acc << (6 - bits)) & 63];
+    out[n] = 0;
+}
+
+static int meta_load(broker_t *b)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/meta.properties", b->data_dir);
+    meta_t m = {{0}, -1};
+    int rc = read_properties(path, meta_line, &m);
+    if (rc == 0 && m.cluster_id[0]) {
+        if (m.node_id >= 0 && m.node_id != b->node_id) {
+            log_error("broker", "%s says node.id=%ld but the settings say %d", path, m.node_id,
+                      b->node_id);
+            return -WEIR_EINVAL;
+        }
+        snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", m.cluster_id);
+        return 0;
+    }
+    if (rc < 0 && rc != -WEIR_ENOENT) {
+        log_error("broker", "cannot read %s", path);
+        return rc;
+    }
+    cluster_id_new(b->cluster_id);
+    buf_t c = {0};
+    buf_printf(&c, "# written once by weir; like Kafka's meta.properties\nversion=1\n"
+                   "cluster.id=%s\nnode.id=%d\n",
+               b->cluster_id, b->node_id);
+    rc = broker_write_file_atomic(b->data_dir, "meta.properties", &c);
+    buf_deinit(&c);
+    if (rc == 0)
+        log_info("broker", "new cluster id %s", b->cluster_id);
+    return rc;
+}
+
+/* ---- dynamic broker configs ---------------------------------------------------------------------- */
+
+static bool source_dynamic(int source)
+{
+    return source == CFG_SOURCE_DYNAMIC_BROKER || source == CFG_SOURCE_DYNAMIC_DEFAULT_BROKER;
+}
+
+static int dynamic_line(void *arg, char *key, char *val)
+{
+    broker_t *b = arg;
+    int k = broker_cfg_find(key, strlen(key));
+    char err[256];
+    if (k < 0 || !broker_cfg_defs[k].dynamic) {
+        log_error("broker", "dynamic.properties: '%s' is not a dynamic broker setting", key);
+        return -WEIR_EINVAL;
+    }
+    if (broker_settings_set(&b->set, k, val, CFG_SOURCE_DYNAMIC_BROKER, err, sizeof(err)) < 0) {
+        log_error("broker", "dynamic.properties: %s", err);
+        return -WEIR_EINVAL;
+    }
+    return 0;
+}
+
+static int dynamic_save(broker_t *b)
+{
+    buf_t c = {0};
+    buf_append_str(&c, "# broker configs changed at run time (AlterConfigs)\n");
+    for (int k = 0; k < BCFG__COUNT; k++)
+        if (source_dynamic(b->set.source[k]) && b->set.sval[k])
+            buf_printf(&c, "%s=%s\n", broker_cfg_defs[k].name, b->set.sval[k]);
+    int rc = broker_write_file_atomic(b->data_dir, "dynamic.properties", &c);
+    buf_deinit(&c);
+    return rc;
+}
+
+static void revert_to_static(broker_t *b, int k)
+{
+    char err[256];
+    int rc = broker_settings_set(&b->set, k, b->static_sval[k], b->static_source[k], err,
+                                 sizeof(err));
+    WEIR_ASSERT(rc == 0); /* it passed the same checks at start */
+}
+
+int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
+                             bool validate_only, char *msg, size_t msg_len)
+{
+    /* Check everything first, on a scratch copy, so a bad entry changes nothing. */
+    broker_settings_t scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    int16_t err = KAFKA_NONE;
+    for (size_t i = 0; i < n && !err; i++) {
+        const broker_cfg_def_t *d = &broker_cfg_defs[ch[i].key];
+        char e[256];
+        if (!d->dynamic) {
+            snprintf(msg, msg_len, "Cannot update these configs dynamically: %s", d->name);
+            err = KAFKA_INVALID_REQUEST;
+        } else if (ch[i].value &&
+                   broker_settings_set(&scratch, ch[i].key, ch[i].value,
+                                       CFG_SOURCE_DYNAMIC_BROKER, e, sizeof(e)) < 0) {
+            snprintf(msg, msg_len, "%s", e);
+            err = KAFKA_INVALID_CONFIG;
+        }
+    }
+    broker_settings_free(&scratch);
+    if (err || validate_only)
+        return err;
+    broker_topics_wrlock(b);
+    if (replace)
+        for (int k = 0; k < BCFG__COUNT; k++)
+            if (source_dynamic(b->set.source[k]))
+                revert_to_static(b, k);
+    for (size_t i = 0; i < n; i++) {
+        char e[256];
+        if (!ch[i].value)
+            revert_to_static(b, ch[i].key);
+        else if (broker_settings_set(&b->set, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER,
+                                     e, sizeof(e)) < 0)
+            WEIR_ASSERT(!"checked above");
+    }
+    if (dynamic_save(b) < 0) {
+        snprintf(msg, msg_len, "cannot persist dynamic configs");
+        err = KAFKA_KAFKA_STORAGE_ERROR;
+    }
+    broker_topics_reconfigure(b);
+    broker_topics_unlock(b);
+    log_info("broker", "dynamic broker configs changed");
+    return err;
+}
+
+/* ---- maintenance (loop 0) ------------------------------------------------------------------------ */
+
+static void maint_tick(void *arg)
+{
+    broker_t *b = arg;
+    if (atomic_load(&b->stopping))
+        return;
+    int64_t now = clock_wall_ms();
+    broker_topics_rdlock(b);
+    for (size_t i = 0; i < b->nbuckets; i++) {
+        for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext) {
+            for (int32_t j = 0; j < t->npart; j++) {
+                broker_partition_t *p = t->parts[j];
+                if (!p->log)
+                    continue;
+                int rc = storage_log_maintain(p->log, now);
+                if (rc < 0)
+                    log_warn("broker", "maintenance of %s-%d: %s", t->name, j,
+                             weir_strerror(rc));
+            }
+        }
+    }
+    broker_topics_unlock(b);
+    net_timer_start(b->loops[0], &b->maint_timer,
+                    broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------------------ */
+
+static void http_health(void *arg, const http_request_t *req, http_response_t *resp)
+{
+    broker_t *b = arg;
+    (void)req;
+    broker_topics_rdlock(b);
+    size_t n = broker_topics_count(b);
+    broker_topics_unlock(b);
+    buf_printf(&resp->body, "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
+               b->cluster_id, b->node_id, n);
+}
+
+/* ---- start --------------------------------------------------------------------------------------- */
+
+static void *loop_main(void *arg)
+{
+    net_loop_run(arg);
+    return NULL;
+}
+
+static void conn_closed(net_conn_t *conn, void *user)
+{
+    (void)conn;
+    (void)user;
+}
+
+typedef struct {
+    broker_t *b;
+    const char *host;
+    uint16_t port;
+    int rc;
+} listen_call_t;
+
+static void listen_on_loop0(void *arg)
+{
+    listen_call_t *lc = arg;
+    broker_t *b = lc->b;
+    net_conn_handler_t h;
+    memset(&h, 0, sizeof(h));
+    h.on_frame = kafka_on_frame;
+    h.on_close = conn_closed;
+    h.user = b;
+    net_conn_limits_default(&h.limits);
+    h.limits.max_frame_bytes = (size_t)broker_settings_int(&b->set, BCFG_SOCKET_REQUEST_MAX_BYTES);
+    h.limits.max_inflight = (size_t)broker_settings_int(&b->set, BCFG_QUEUED_MAX_REQUESTS);
+    h.limits.idle_timeout_ms = broker_settings_int(&b->set, BCFG_CONNECTIONS_MAX_IDLE_MS);
+    lc->rc = net_listener_open(b->loops[0], b->loops, (size_t)b->nloops, lc->host, lc->port, &h,
+                               (size_t)broker_settings_int(&b->set, BCFG_MAX_CONNECTIONS),
+                               &b->listener);
+    if (lc->rc == 0) {
+        net_timer_init(&b->maint_timer, maint_tick, b);
+        net_timer_start(b->loops[0], &b->maint_timer,
+                        broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
+    }
+}
+
+static void unlisten_on_loop0(void *arg)
+{
+    broker_t *b = arg;
+    if (b->listener)
+        net_listener_close(b->listener);
+    b->listener = NULL;
+    net_timer_stop(b->loops[0], &b->maint_timer);
+}
+
+/* "PLAINTEXT://host:port" or "host:port" -> host, port. */
+static int parse_listener(const char *s, char *host, size_t host_len, uint16_t *port)
+{
+    const char *p = strstr(s, "://");
+    if (p) {
+        if (strncmp(s, "PLAINTEXT://", 12) != 0) {
+            log_error("broker", "listener '%s': only PLAINTEXT is supported", s);
+            return -WEIR_EINVAL;
+        }
+        s = p + 3;
+    }
+    if (net_parse_hostport(s, host, host_len, port) < 0) {
+        log_error("broker", "bad address '%s': expected HOST:PORT", s);
+        return -WEIR_EINVAL;
+    }
+    return 0;
+}
+
+static void broker_teardown(broker_t *b);
+
+static int start_data_dir(broker_t *b)
+{
+    if (mkdir_p(b->data_dir) < 0) {
+        log_error("broker", "cannot create data dir %s: %s", b->data_dir, strerror(errno));
+        return -WEIR_EIO;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/.lock", b->data_dir);
+    b->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (b->lock_fd < 0 || flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("broker", "data dir %s is in use by another broker", b->data_dir);
+        return -WEIR_EEXIST;
+    }
+    int rc = meta_load(b);
+    if (rc < 0)
+        return rc;
+    for (int k = 0; k < BCFG__COUNT; k++) {
+        b->static_sval[k] = b->set.sval[k] ? weir_strdup(b->set.sval[k]) : NULL;
+        b->static_source[k] = b->set.source[k];
+    }
+    snprintf(path, sizeof(path), "%s/dynamic.properties", b->data_dir);
+    rc = read_properties(path, dynamic_line, b);
+    return rc == -WEIR_ENOENT ? 0 : rc;
+}
+
+static int start_loops(broker_t *b, int io_threads)
+{
+    int n = io_threads > 0 ? io_threads : (int)broker_settings_int(&b->set, BCFG_NUM_IO_THREADS);
+    if (n <= 0)
+        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    n = WEIR_MAX(1, WEIR_MIN(n, 64));
+    b->loops = weir_calloc((size_t)n, sizeof(*b->loops));
+    b->threads = weir_calloc((size_t)n, sizeof(*b->threads));
+    for (int i = 0; i < n; i++) {
+        int rc = net_loop_new(&b->loops[i]);
+        if (rc < 0)
+            return rc;
+        b->nloops = i + 1;
+        if (pthread_create(&b->threads[i], NULL, loop_main, b->loops[i]) != 0) {
+            net_loop_free(b->loops[i]);
+            b->loops[i] = NULL;
+            b->nloops = i;
+            return -WEIR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int start_http(broker_t *b, const char *addr)
+{
+    char host[256];
+    uint16_t port;
+    if (net_parse_hostport(addr, host, sizeof(host), &port) < 0) {
+        log_error("broker", "bad HTTP address '%s'", addr);
+        return -WEIR_EINVAL;
+    }
+    http_server_t *h;
+    http_server_new(&h);
+    http_server_route(h, "GET", "/health", http_health, b);
+    int rc = http_server_start(h, host, port);
+    if (rc < 0) {
+        http_server_free(h);
+        return rc;
+    }
+    b->http = h;
+    snprintf(b->http_addr, sizeof(b->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
+             http_server_port(h));
+    return 0;
+}
+
+void weir_broker_config_init(weir_broker_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->http_listen = "127.0.0.1:8081";
+}
+
+int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
+{
+    broker_t *b = weir_calloc(1, sizeof(*b));
+    b->lock_fd = -1;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Writers (create/delete topic) must not starve behind a steady stream of produces. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->topics_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    char err[256] = "";
+    int rc = broker_settings_load(&b->set, cfg->config_file, cfg->settings, err, sizeof(err));
+    if (rc < 0) {
+        log_error("broker", "%s", err);
+        goto out_fail;
+    }
+    b->node_id = (int32_t)broker_settings_int(&b->set, BCFG_NODE_ID);
+    b->data_dir = weir_strdup(cfg->data_dir ? cfg->data_dir : b->set.sval[BCFG_LOG_DIRS]);
+    rc = parse_listener(cfg->listen ? cfg->listen : b->set.sval[BCFG_LISTENERS], b->listen_host,
+                        sizeof(b->listen_host), &b->listen_port);
+    if (rc < 0)
+        goto out_fail;
+    rc = start_data_dir(b);
+    if (rc < 0)
+        goto out_fail;
+    b->io = storage_io_real();
+    rc = storage_flusher_start(&b->flusher);
+    if (rc < 0)
+        goto out_fail;
+    rc = broker_topics_load(b);
+    if (rc < 0)
+        goto out_fail;
+    rc = start_loops(b, cfg->io_threads);
+    if (rc < 0)
+        goto out_fail;
+    listen_call_t lc = {b, b->listen_host, b->listen_port, 0};
+    call_on_loop(b->loops[0], listen_on_loop0, &lc);
+    if ((rc = lc.rc) < 0) {
+        log_error("broker", "cannot listen on %s:%u: %s", b->listen_host, b->listen_port,
+                  weir_strerror(rc));
+        goto out_fail;
+    }
+    uint16_t port = net_listener_port(b->listener);
+    snprintf(b->bootstrap, sizeof(b->bootstrap), "%s:%u",
+             b->listen_host[0] ? b->listen_host : "0.0.0.0", port);
+
+    const char *adv = cfg->advertise;
+    if (!adv && b->set.sval[BCFG_ADVERTISED_LISTENERS] && b->set.sval[BCFG_ADVERTISED_LISTENERS][0])
+        adv = b->set.sval[BCFG_ADVERTISED_LISTENERS];
+    if (adv) {
+        uint16_t ap;
+        if ((rc = parse_listener(adv, b->adv_host, sizeof(b->adv_host), &ap)) < 0)
+            goto out_fail;
+        b->adv_port = ap ? ap : port;
+    } else {
+        bool any = !b->listen_host[0] || strcmp(b->listen_host, "0.0.0.0") == 0;
+        if (any)
+            log_warn("broker", "listening on all addresses: advertising 127.0.0.1; set "
+                               "--advertise to an address clients can reach");
+        snprintf(b->adv_host, sizeof(b->adv_host), "%s", any ? "127.0.0.1" : b->listen_host);
+        b->adv_port = port;
+    }
+    if (cfg->http_listen && *cfg->http_listen && (rc = start_http(b, cfg->http_listen)) < 0)
+        goto out_fail;
+    log_info("broker", "node %d of cluster %s: Kafka on %s (advertised %s:%d), %d io thread(s), "
+                       "data in %s",
+             b->node_id, b->cluster_id, b->bootstrap, b->adv_host, b->adv_port, b->nloops,
+             b->data_dir);
+    *out = (weir_broker *)b;
+    return 0;
+
+out_fail:
+    if (rc >= 0)
+        rc = -WEIR_EINVAL;
+    if (b->listener)
+        call_on_loop(b->loops[0], unlisten_on_loop0, b);
+    broker_teardown(b);
+    return rc;
+}
+
+/* ---- stop ------------------------------------------------------------------------------------------ */
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+/* Frees everything start built, whatever stage it reached. Loops must have no listener. */
+static void broker_teardown(broker_t *b)
+{
+    for (int i = 0; i < b->nloops; i++)
+        net_loop_stop(b->loops[i]);
+    for (int i = 0; i < b->nloops; i++)
+        pthread_join(b->threads[i], NULL);
+    http_server_free(b->http);
+    b->http = NULL;
+    if (b->flusher) {
+        broker_topics_close(b);
+        storage_flusher_stop(b->flusher);
+    }
+    for (int i = 0; i < b->nloops; i++)
+        net_loop_free(b->loops[i]);
+    free(b->loops);
+    free(b->threads);
+    for (int k = 0; k < BCFG__COUNT; k++)
+        free(b->static_sval[k]);
+    broker_settings_free(&b->set);
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* releases the flock */
+    pthread_rwlock_destroy(&b->topics_lock);
+    free(b->data_dir);
+    free(b);
+}
+
+static void wake_all_waiters(broker_t *b)
+{
+    broker_topics_rdlock(b);
+    for (size_t i = 0; i < b->nbuckets; i++)
+        for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
+            for (int32_t j = 0; j < t->npart; j++)
+                broker_waiters_notify(t->parts[j]);
+    broker_topics_unlock(b);
+}
+
+void weir_broker_stop(weir_broker *wb)
+{
+    broker_t *b = (broker_t *)wb;
+    if (!b)
+        return;
+    log_info("broker", "stopping");
+    atomic_store(&b->stopping, true);
+    call_on_loop(b->loops[0], unlisten_on_loop0, b);
+    /* Answer what is parked: fetches at once (stopping), acks=-1 produces when the flusher
+     * has synced them, which it does promptly. Bounded, in case a disk hangs. */
+    wake_all_waiters(b);
+    for (int i = 0; i < 30000 && atomic_load(&b->parked) > 0; i++) {
+        if (i % 100 == 0)
+            wake_all_waiters(b);
+        usleep(1000);
+    }
+    if (atomic_load(&b->parked) > 0)
+        log_warn("broker", "%d request(s) still parked at shutdown", atomic_load(&b->parked));
+    /* Let every loop run what was posted to it (completions, their writes). */
+    for (int i = 0; i < b->nloops; i++)
+        call_on_loop(b->loops[i], noop, NULL);
+    broker_teardown(b);
+    log_info("broker", "stopped");
+}
+
+const char *weir_broker_bootstrap(const weir_broker *wb)
+{
+    return ((const broker_t *)wb)->bootstrap;
+}
+
+const char *weir_broker_http_address(const weir_broker *wb)
+{
+    const broker_t *b = (const broker_t *)wb;
+    return b->http ? b->http_addr : NULL;
+}
+
+const char *weir_broker_strerror(int err)
+{
+    return weir_strerror(err);
+}

@@ -1,0 +1,338 @@
+/*
+ * group: the group coordinator (Kafka's classic rebalance protocol) and the committed-offsets
+ * store in the internal compacted topic __consumer_offsets. Internal to src/broker and
+ * src/kafka: nothing outside the broker includes this header.
+ *
+ * The coordinator (group.c) keeps every group in memory: its state (Empty, PreparingRebalance,
+ * CompletingRebalance, Stable, Dead), generation, chosen protocol, leader, members with their
+ * opaque subscription and assignment bytes, and the group's committed offsets. It knows
+ * nothing of sockets or of the disk: what it needs from outside comes through group_env_t (a
+ * clock, timers, a durable writer for __consumer_offsets records, topic existence, and the
+ * completions of parked JoinGroup/SyncGroup/commit requests), so unit tests drive it with a
+ * fake clock and fake timers.
+ *
+ * offsets.c holds the record schemas of __consumer_offsets (Kafka's own key and value layouts:
+ * key version 1 = offset commit [group, topic, partition], key version 2 = group metadata;
+ * values versioned), the replay that rebuilds the coordinator at start, and the writer that
+ * appends records to the topic's log and reports back once they are durable.
+ *
+ * Threads. The coordinator is single-threaded: every group_* call, every timer it arms and
+ * every env callback runs on one thread, the coordinator thread (in the broker: the thread of
+ * one event loop, to which the io loops post group requests). That keeps the state machine
+ * free of locks; group requests are rare next to produce and fetch, so one thread is plenty.
+ *
+ * Callbacks. Each request handed to group_join / group_sync / group_offset_commit /
+ * group_delete / group_offset_delete with a `waiter` is completed exactly once through the
+ * env (join_done, sync_done or done), possibly before the call returns. Env callbacks must not
+ * call back into the coordinator.
+ */
+#ifndef WEIR_BROKER_GROUP_H
+#define WEIR_BROKER_GROUP_H
+
+#include "base/base.h"
+#include "net/net.h"
+
+typedef struct group_coord group_coord_t;
+
+typedef enum {
+    GROUP_EMPTY = 0,
+    GROUP_PREPARING_REBALANCE,
+    GROUP_COMPLETING_REBALANCE,
+    GROUP_STABLE,
+    GROUP_DEAD
+} group_state_t;
+
+const char *group_state_name(group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
+
+/* Broker settings, named as Kafka names them. */
+typedef struct {
+    int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms, 6000 */
+    int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms, 1800000 */
+    int32_t initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, 3000 */
+    int32_t max_size;                   /* group.max.size, members per group, 1000 */
+    int64_t offsets_retention_ms;       /* offsets.retention.minutes, 7 days */
+    int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms, 600000 */
+    int32_t offset_metadata_max_bytes;           /* offset.metadata.max.bytes, 4096 */
+} group_config_t;
+
+void group_config_default(group_config_t *cfg);
+
+/* ---- records of __consumer_offsets ------------------------------------------------------------ */
+
+/* One record to append: key and value bytes (value_len -1 = tombstone). */
+typedef struct {
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value;
+    int32_t value_len;
+} group_record_t;
+
+/* A committed offset, as stored. */
+typedef struct {
+    int64_t offset;
+    int32_t leader_epoch;    /* -1 unknown */
+    const char *metadata;    /* never NULL in results ("" when none) */
+    int64_t commit_ts_ms;    /* wall clock */
+    int64_t expire_ts_ms;    /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
+} group_offset_t;
+
+/* Group metadata, as stored (what a restart needs to resume a Stable group). */
+typedef struct {
+    const char *member_id;
+    const char *instance_id; /* NULL: dynamic */
+    const char *client_id;
+    const char *client_host;
+    int32_t rebalance_timeout_ms;
+    int32_t session_timeout_ms;
+    const uint8_t *subscription; /* metadata of the chosen protocol */
+    size_t subscription_len;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} group_meta_member_t;
+
+typedef struct {
+    const char *protocol_type; /* "" for a group that only stores offsets */
+    int32_t generation;
+    const char *protocol_name; /* NULL when Empty */
+    const char *leader_id;     /* NULL when Empty */
+    int64_t state_ts_ms;       /* wall clock of the last state change */
+    size_t member_count;
+    const group_meta_member_t *members;
+} group_meta_t;
+
+/* offsets.c: encoders append to out. */
+void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part);
+void offsets_key_group_encode(buf_t *out, const char *group);
+void offsets_value_offset_encode(buf_t *out, const group_offset_t *o);
+void offsets_value_group_encode(buf_t *out, const group_meta_t *m);
+
+/* Applies one record of __consumer_offsets (key, value; value NULL with len -1 = tombstone)
+ * to a coordinator being loaded. Unknown key versions are skipped (a later Weir may write
+ * more kinds); malformed records give -WEIR_ECORRUPT and change nothing. */
+int offsets_replay_record(group_coord_t *c, const uint8_t *key, size_t key_len,
+                          const uint8_t *value, int32_t value_len);
+
+/* Kafka's partition for a group: abs(Java String.hashCode(group)) % partitions. */
+int32_t offsets_partition_for(const char *group, int32_t partitions);
+
+/* ---- environment ------------------------------------------------------------------------------ */
+
+typedef struct group_join_member {
+    const char *member_id;
+    const char *instance_id; /* NULL: dynamic */
+    const uint8_t *metadata;
+    size_t metadata_len;
+} group_join_member_t;
+
+/* A JoinGroup answer. Pointers are valid only during the join_done call. */
+typedef struct {
+    int16_t error;
+    int32_t generation_id;     /* -1 with errors */
+    const char *protocol_type; /* NULL with errors */
+    const char *protocol_name; /* NULL with errors */
+    const char *leader_id;     /* "" with errors */
+    const char *member_id;     /* "" or the id assigned (MEMBER_ID_REQUIRED carries one) */
+    size_t member_count;       /* only the leader gets the members */
+    const group_join_member_t *members;
+} group_join_result_t;
+
+typedef void (*group_write_done_fn)(void *arg, int err);
+
+typedef struct group_env {
+    void *ctx;
+    int64_t (*now_ms)(void *ctx); /* monotonic */
+    void (*timer_init)(void *ctx, net_timer_t *t, net_fn fn, void *arg);
+    void (*timer_start)(void *ctx, net_timer_t *t, int64_t delay_ms);
+    void (*timer_stop)(void *ctx, net_timer_t *t);
+    /* Appends recs (for group_id's partition of __consumer_offsets) and calls done(arg, err)
+     * on the coordinator thread once they are durable (err 0) or failed (negative WEIR_ code),
+     * possibly before returning. */
+    void (*write)(void *ctx, const char *group_id, const group_record_t *recs, size_t n,
+                  group_write_done_fn done, void *arg);
+    /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
+    bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
+    void (*join_done)(void *ctx, void *waiter, const group_join_result_t *res);
+    /* assignment is valid only during the call; len 0 is a valid empty assignment */
+    void (*sync_done)(void *ctx, void *waiter, int16_t error, const uint8_t *assignment,
+                      size_t len);
+    /* commit / delete / offset-delete finished: results are in the caller's request struct */
+    void (*done)(void *ctx, void *waiter);
+} group_env_t;
+
+/* ---- the coordinator ---------------------------------------------------------------------------- */
+
+int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coord_t **out);
+/* Completes every parked request with COORDINATOR_NOT_AVAILABLE and frees everything. Writes
+ * still in flight must have called back first (group_coord_writes_pending() == 0). */
+void group_coord_free(group_coord_t *c);
+size_t group_coord_writes_pending(const group_coord_t *c);
+size_t group_coord_group_count(const group_coord_t *c);
+void group_coord_set_config(group_coord_t *c, const group_config_t *cfg);
+
+/* Loading (before serving): offsets_replay_record calls these; group_coord_load_finish
+ * then makes groups with members Stable (their session timers start now) and starts the
+ * offsets-expiry timer. */
+void group_coord_load_offset(group_coord_t *c, const char *group, const char *topic,
+                             int32_t partition, const group_offset_t *o); /* o NULL: delete */
+void group_coord_load_group(group_coord_t *c, const char *group,
+                            const group_meta_t *m); /* m NULL: delete */
+void group_coord_load_finish(group_coord_t *c);
+
+/* Runs the offsets-expiry pass now (the timer runs it every check interval). */
+void group_coord_expire_offsets(group_coord_t *c);
+
+/* ---- requests ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    const uint8_t *metadata;
+    size_t metadata_len;
+} group_protocol_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms; /* JoinGroup v0: pass the session timeout */
+    const char *member_id;        /* "" for a new member */
+    const char *instance_id;      /* NULL: dynamic membership */
+    const char *protocol_type;
+    size_t protocol_count;
+    const group_protocol_t *protocols; /* in the member's order of preference */
+    const char *client_id;
+    const char *client_host;
+    bool require_known_member_id; /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
+} group_join_req_t;
+
+void group_join(group_coord_t *c, const group_join_req_t *req, void *waiter);
+
+typedef struct {
+    const char *member_id;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} group_assignment_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t generation_id;
+    const char *member_id;
+    const char *instance_id;   /* NULL */
+    const char *protocol_type; /* SyncGroup v5+, else NULL */
+    const char *protocol_name; /* SyncGroup v5+, else NULL */
+    size_t assignment_count;   /* the leader's assignments; followers send none */
+    const group_assignment_t *assignments;
+} group_sync_req_t;
+
+void group_sync(group_coord_t *c, const group_sync_req_t *req, void *waiter);
+
+int16_t group_heartbeat(group_coord_t *c, const char *group_id, int32_t generation_id,
+                        const char *member_id, const char *instance_id);
+
+/* LeaveGroup: v0-2 leave one member; v3+ a batch, each identified by member id and/or
+ * instance id. Fills each member's error; returns the group-level error. */
+typedef struct {
+    const char *member_id;   /* "" with an instance id: leave by instance id */
+    const char *instance_id; /* NULL */
+    int16_t error;           /* out */
+} group_leave_member_t;
+
+int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t *members,
+                    size_t n);
+
+/* OffsetCommit. The request struct and its strings must stay valid until env->done(waiter);
+ * each part's error is filled by then. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;  /* -1 */
+    const char *metadata;  /* NULL = null metadata, stored as "" */
+    int64_t commit_ts_ms;  /* -1: now (OffsetCommit v1 may carry one) */
+    int16_t error;         /* out */
+} group_commit_part_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
+    const char *member_id;
+    const char *instance_id;
+    int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
+    size_t part_count;
+    group_commit_part_t *parts;
+} group_commit_req_t;
+
+void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter);
+
+/* OffsetFetch of one partition: offset -1 and metadata "" when nothing is committed. Returns
+ * the group-level error (only INVALID_GROUP_ID / COORDINATOR_NOT_AVAILABLE). */
+int16_t group_offset_fetch(group_coord_t *c, const char *group_id, const char *topic,
+                           int32_t partition, group_offset_t *out);
+/* Every committed offset of a group (OffsetFetch with null topics), in no set order. */
+typedef void (*group_offset_fn)(void *arg, const char *topic, int32_t partition,
+                                const group_offset_t *o);
+void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_fn fn, void *arg);
+
+/* ListGroups. */
+typedef void (*group_list_fn)(void *arg, const char *group_id, const char *protocol_type,
+                              group_state_t state);
+void group_list(group_coord_t *c, group_list_fn fn, void *arg);
+
+/* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their
+ * metadata and assignment only in the Stable state, as Kafka does. An unknown group is
+ * described as Dead with no error. */
+typedef struct {
+    const char *member_id;
+    const char *instance_id;
+    const char *client_id;
+    const char *client_host;
+    const uint8_t *metadata;
+    size_t metadata_len;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} group_member_summary_t;
+
+typedef struct {
+    int16_t error;
+    group_state_t state;
+    const char *protocol_type; /* "" */
+    const char *protocol_name; /* "" unless Stable/CompletingRebalance */
+    int32_t generation;
+    size_t member_count;
+    group_member_summary_t *members;
+} group_summary_t;
+
+void group_describe(group_coord_t *c, const char *group_id, group_summary_t *out);
+void group_summary_deinit(group_summary_t *s);
+
+/* DeleteGroups: each group must be Empty (NON_EMPTY_GROUP) and known (GROUP_ID_NOT_FOUND);
+ * its offsets and metadata get tombstones, and done(waiter) comes once they are durable. */
+typedef struct {
+    const char *group_id;
+    int16_t error; /* out */
+} group_delete_item_t;
+
+typedef struct {
+    size_t count;
+    group_delete_item_t *items;
+} group_delete_req_t;
+
+void group_delete(group_coord_t *c, group_delete_req_t *req, void *waiter);
+
+/* OffsetDelete (v0): removes committed offsets of partitions the group is not subscribed to. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int16_t error; /* out */
+} group_offset_delete_part_t;
+
+typedef struct {
+    const char *group_id;
+    int16_t error; /* out: group-level */
+    size_t part_count;
+    group_offset_delete_part_t *parts;
+} group_offset_delete_req_t;
+
+void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void *waiter);
+
+/* ---- the log binding (offsets.c) -------------------------------------------------------------- */
+
+#endif

@@ -1,0 +1,662 @@
+/*
+ * The topic registry: name -> topic, each topic an array of partitions, each partition a
+ * storage_log_t in <data>/<topic>-<n>/. Topic metadata (partition count, config overrides)
+ * lives in <data>/topics/<topic>.conf ("partitions=N" then "key=value" lines), written to a
+ * temporary file, fsynced and renamed over the old one, so a crash leaves the old or the new
+ * file whole.
+ *
+ * Invariants: a topic is in the hash table iff it is live (not deleted); the table holds one
+ * reference; every partition of a live topic has an open log or is offline (log NULL, logged
+ * loudly at start). Creating writes the .conf before the partition directories, deleting
+ * removes the .conf before the directories: at start, a partition directory that no .conf
+ * accounts for is a leftover of an interrupted delete and is removed, so a re-created topic
+ * never resurrects old data.
+ */
+#include "broker/broker.h"
+
+#include "kafka/kafka.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_PARTITIONS_PER_TOPIC 10000
+
+/* ---- locking and lookup ------------------------------------------------------------------------ */
+
+void broker_topics_rdlock(broker_t *b)
+{
+    pthread_rwlock_rdlock(&b->topics_lock);
+}
+
+void broker_topics_wrlock(broker_t *b)
+{
+    pthread_rwlock_wrlock(&b->topics_lock);
+}
+
+void broker_topics_unlock(broker_t *b)
+{
+    pthread_rwlock_unlock(&b->topics_lock);
+}
+
+static uint64_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+broker_topic_t *broker_topic_find(broker_t *b, const char *name, size_t len)
+{
+    if (!b->nbuckets)
+        return NULL;
+    broker_topic_t *t = b->buckets[name_hash(name, len) & (b->nbuckets - 1)];
+    for (; t; t = t->hnext)
+        if (strlen(t->name) == len && memcmp(t->name, name, len) == 0)
+            return t;
+    return NULL;
+}
+
+broker_partition_t *broker_partition_find(broker_t *b, const char *name, size_t len, int32_t idx)
+{
+    broker_topic_t *t = broker_topic_find(b, name, len);
+    if (!t || idx < 0 || idx >= t->npart)
+        return NULL;
+    return t->parts[idx];
+}
+
+static void table_insert(broker_t *b, broker_topic_t *t)
+{
+    if (b->ntopics + 1 > b->nbuckets / 2) {
+        size_t n = b->nbuckets ? b->nbuckets * 2 : 64;
+        broker_topic_t **nb = weir_calloc(n, sizeof(*nb));
+        for (size_t i = 0; i < b->nbuckets; i++) {
+            for (broker_topic_t *x = b->buckets[i], *next; x; x = next) {
+                next = x->hnext;
+                size_t j = name_hash(x->name, strlen(x->name)) & (n - 1);
+                x->hnext = nb[j];
+                nb[j] = x;
+            }
+        }
+        free(b->buckets);
+        b->buckets = nb;
+        b->nbuckets = n;
+    }
+    size_t j = name_hash(t->name, strlen(t->name)) & (b->nbuckets - 1);
+    t->hnext = b->buckets[j];
+    b->buckets[j] = t;
+    b->ntopics++;
+}
+
+static void table_remove(broker_t *b, broker_topic_t *t)
+{
+    size_t j = name_hash(t->name, strlen(t->name)) & (b->nbuckets - 1);
+    for (broker_topic_t **pp = &b->buckets[j]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == t) {
+            *pp = t->hnext;
+            t->hnext = NULL;
+            b->ntopics--;
+            return;
+        }
+    }
+    WEIR_ASSERT(!"topic not in its bucket");
+}
+
+static int topic_cmp(const void *a, const void *b)
+{
+    return strcmp((*(broker_topic_t *const *)a)->name, (*(broker_topic_t *const *)b)->name);
+}
+
+broker_topic_t **broker_topics_list(broker_t *b, size_t *n)
+{
+    broker_topic_t **v = weir_calloc(b->ntopics + 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < b->nbuckets; i++)
+        for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
+            v[k++] = t;
+    qsort(v, k, sizeof(*v), topic_cmp);
+    *n = k;
+    return v;
+}
+
+size_t broker_topics_count(broker_t *b)
+{
+    return b->ntopics;
+}
+
+/* ---- topic objects ------------------------------------------------------------------------------ */
+
+static void partition_free(broker_partition_t *p)
+{
+    WEIR_ASSERT(p->waiters == NULL);
+    pthread_mutex_destroy(&p->append_mu);
+    pthread_mutex_destroy(&p->wait_mu);
+    free(p);
+}
+
+void broker_topic_ref(broker_topic_t *t)
+{
+    atomic_fetch_add(&t->refs, 1);
+}
+
+void broker_topic_unref(broker_topic_t *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    for (int32_t i = 0; i < t->npart; i++)
+        partition_free(t->parts[i]);
+    free(t->parts);
+    topic_overrides_free(&t->over);
+    free(t->name);
+    free(t);
+}
+
+bool broker_topic_name_internal(const char *name)
+{
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
+bool broker_topic_name_valid(const char *name, size_t len, const char **why)
+{
+    if (len == 0) {
+        *why = "Topic name is illegal, it can't be empty";
+        return false;
+    }
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+        *why = "Topic name cannot be \".\" or \"..\"";
+        return false;
+    }
+    if (len > 249) {
+        *why = "Topic name is illegal, it can't be longer than 249 characters";
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            *why = "Topic name contains a character other than ASCII alphanumerics, '.', '_' "
+                   "and '-'";
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Recomputes a topic's effective settings from its overrides and the broker's. */
+static void topic_effective(broker_t *b, broker_topic_t *t)
+{
+    storage_log_config_t *c = &t->log_cfg;
+    storage_log_config_default(c);
+    const topic_overrides_t *o = &t->over;
+    c->segment_bytes = (uint64_t)topic_cfg_int(b, o, TCFG_SEGMENT_BYTES);
+    c->segment_ms = topic_cfg_int(b, o, TCFG_SEGMENT_MS);
+    c->retention_bytes = topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
+    c->retention_ms = topic_cfg_int(b, o, TCFG_RETENTION_MS);
+    int64_t policy = topic_cfg_int(b, o, TCFG_CLEANUP_POLICY);
+    c->cleanup_delete = (policy & 1) != 0;
+    c->cleanup_compact = (policy & 2) != 0;
+    c->delete_retention_ms = topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
+    c->min_compaction_lag_ms = topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
+    c->index_interval_bytes = (uint32_t)topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
+    c->max_decompressed_bytes = broker_max_decompressed(b);
+    atomic_store(&t->max_message_bytes, topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
+    atomic_store(&t->log_append_time, topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
+}
+
+static broker_topic_t *topic_new(broker_t *b, const char *name, const topic_overrides_t *over)
+{
+    broker_topic_t *t = weir_calloc(1, sizeof(*t));
+    t->name = weir_strdup(name);
+    atomic_init(&t->refs, 1);
+    t->internal = broker_topic_name_internal(name);
+    topic_overrides_copy(&t->over, over);
+    topic_effective(b, t);
+    return t;
+}
+
+static char *partition_dir(const broker_t *b, const char *topic, int32_t idx)
+{
+    buf_t p = {0};
+    buf_printf(&p, "%s/%s-%d", b->data_dir, topic, idx);
+    buf_append_u8(&p, 0);
+    return (char *)p.data;
+}
+
+/* Opens (creating) the log of partition idx; an unrecoverable log leaves it offline. */
+static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_t idx)
+{
+    broker_partition_t *p = weir_calloc(1, sizeof(*p));
+    p->topic = t;
+    p->index = idx;
+    pthread_mutex_init(&p->append_mu, NULL);
+    pthread_mutex_init(&p->wait_mu, NULL);
+    atomic_init(&p->nwaiters, 0);
+    char *dir = partition_dir(b, t->name, idx);
+    int rc = storage_log_open(b->io, dir, &t->log_cfg, &p->log);
+    if (rc < 0) {
+        log_error("broker", "partition %s-%d is OFFLINE: cannot open %s: %s", t->name, idx, dir,
+                  weir_strerror(rc));
+        p->log = NULL;
+    } else {
+        storage_flusher_attach(b->flusher, p->log);
+    }
+    free(dir);
+    return p;
+}
+
+static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
+{
+    if (!p->log)
+        return;
+    storage_flusher_detach(b->flusher, p->log);
+    if (destroy) {
+        int rc = storage_log_destroy(p->log);
+        if (rc < 0)
+            log_error("broker", "deleting partition %s-%d: %s", p->topic->name, p->index,
+                      weir_strerror(rc));
+    } else {
+        storage_log_close(p->log);
+    }
+    p->log = NULL;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -WEIR_EIO;
+    int rc = fsync(fd);
+    close(fd);
+    return rc ? -WEIR_EIO : 0;
+}
+
+/* Writes path atomically: path.tmp, fsync, rename, fsync of the directory. */
+int broker_write_file_atomic(const char *dir, const char *name, const buf_t *content)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_error("broker", "cannot write %s: %s", tmp, strerror(errno));
+        return -WEIR_EIO;
+    }
+    size_t off = 0;
+    while (off < content->len) {
+        ssize_t n = write(fd, content->data + off, content->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            log_error("broker", "cannot write %s: %s", tmp, strerror(errno));
+            close(fd);
+            return -WEIR_EIO;
+        }
+        off += (size_t)n;
+    }
+    if (fdatasync(fd) != 0 || close(fd) != 0) {
+        log_error("broker", "cannot sync %s: %s", tmp, strerror(errno));
+        return -WEIR_EIO;
+    }
+    if (rename(tmp, path) != 0) {
+        log_error("broker", "cannot rename %s: %s", tmp, strerror(errno));
+        return -WEIR_EIO;
+    }
+    return fsync_path(dir);
+}
+
+static char *topics_dir(const broker_t *b)
+{
+    buf_t p = {0};
+    buf_printf(&p, "%s/topics", b->data_dir);
+    buf_append_u8(&p, 0);
+    return (char *)p.data;
+}
+
+static int topic_save(broker_t *b, const char *name, int32_t npart, const topic_overrides_t *o)
+{
+    buf_t c = {0};
+    buf_printf(&c, "partitions=%d\n", npart);
+    for (int k = 0; k < TCFG__COUNT; k++)
+        if (o && o->val[k])
+            buf_printf(&c, "%s=%s\n", topic_cfg_defs[k].name, o->val[k]);
+    char *dir = topics_dir(b), file[300];
+    snprintf(file, sizeof(file), "%s.conf", name);
+    int rc = broker_write_file_atomic(dir, file, &c);
+    free(dir);
+    buf_deinit(&c);
+    return rc;
+}
+
+static int topic_unsave(broker_t *b, const char *name)
+{
+    char *dir = topics_dir(b);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.conf", dir, name);
+    int rc = 0;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        log_error("broker", "cannot remove %s: %s", path, strerror(errno));
+        rc = -WEIR_EIO;
+    } else {
+        rc = fsync_path(dir);
+    }
+    free(dir);
+    return rc;
+}
+
+/* ---- create, delete, grow, configure ------------------------------------------------------------ */
+
+int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
+                            const topic_overrides_t *over, bool validate_only, char *msg,
+                            size_t msg_len)
+{
+    const char *why;
+    if (!broker_topic_name_valid(name, strlen(name), &why)) {
+        snprintf(msg, msg_len, "%s", why);
+        return KAFKA_INVALID_TOPIC_EXCEPTION;
+    }
+    if (nparts == -1)
+        nparts = (int32_t)broker_settings_int(&b->set, BCFG_NUM_PARTITIONS);
+    if (nparts <= 0 || nparts > MAX_PARTITIONS_PER_TOPIC) {
+        snprintf(msg, msg_len, "Number of partitions must be in [1, %d]",
+                 MAX_PARTITIONS_PER_TOPIC);
+        return KAFKA_INVALID_PARTITIONS;
+    }
+    broker_topics_wrlock(b);
+    int16_t err = KAFKA_NONE;
+    if (broker_topic_find(b, name, strlen(name))) {
+        snprintf(msg, msg_len, "Topic '%s' already exists.", name);
+        err = KAFKA_TOPIC_ALREADY_EXISTS;
+        goto out_unlock;
+    }
+    if (validate_only)
+        goto out_unlock;
+    if (topic_save(b, name, nparts, over) < 0) {
+        snprintf(msg, msg_len, "cannot write the topic's metadata");
+        err = KAFKA_KAFKA_STORAGE_ERROR;
+        goto out_unlock;
+    }
+    broker_topic_t *t = topic_new(b, name, over);
+    t->parts = weir_calloc((size_t)nparts, sizeof(*t->parts));
+    for (int32_t i = 0; i < nparts; i++)
+        t->parts[i] = partition_open(b, t, i);
+    t->npart = nparts;
+    table_insert(b, t);
+    log_info("broker", "created topic %s with %d partition(s)", name, nparts);
+out_unlock:
+    broker_topics_unlock(b);
+    return err;
+}
+
+/* Deletes a topic's logs and takes it out of the table (write lock held). */
+static void topic_remove_locked(broker_t *b, broker_topic_t *t)
+{
+    table_remove(b, t);
+    t->deleted = true;
+    for (int32_t i = 0; i < t->npart; i++) {
+        broker_partition_t *p = t->parts[i];
+        broker_waiters_notify(p); /* waiting fetches answer UNKNOWN_TOPIC_OR_PARTITION */
+        partition_close(b, p, true);
+    }
+    broker_topic_unref(t);
+}
+
+int16_t broker_topic_delete(broker_t *b, const char *name, char *msg, size_t msg_len)
+{
+    if (!broker_settings_int(&b->set, BCFG_DELETE_TOPIC_ENABLE)) {
+        snprintf(msg, msg_len, "Topic deletion is disabled.");
+        return KAFKA_TOPIC_DELETION_DISABLED;
+    }
+    broker_topics_wrlock(b);
+    int16_t err = KAFKA_NONE;
+    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    if (!t) {
+        snprintf(msg, msg_len, "This server does not host this topic-partition.");
+        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        goto out_unlock;
+    }
+    if (topic_unsave(b, name) < 0) {
+        snprintf(msg, msg_len, "cannot remove the topic's metadata");
+        err = KAFKA_KAFKA_STORAGE_ERROR;
+        goto out_unlock;
+    }
+    topic_remove_locked(b, t);
+    log_info("broker", "deleted topic %s", name);
+out_unlock:
+    broker_topics_unlock(b);
+    return err;
+}
+
+int16_t broker_topic_add_partitions(broker_t *b, const char *name, int32_t count,
+                                    bool validate_only, char *msg, size_t msg_len)
+{
+    broker_topics_wrlock(b);
+    int16_t err = KAFKA_NONE;
+    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    if (!t) {
+        snprintf(msg, msg_len, "The topic '%s' does not exist.", name);
+        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        goto out_unlock;
+    }
+    if (count <= t->npart) {
+        snprintf(msg, msg_len,
+                 count == t->npart ? "Topic already has %d partitions."
+                                   : "Topic currently has %d partitions, which is higher than "
+                                     "the requested %d.",
+                 t->npart, count);
+        err = KAFKA_INVALID_PARTITIONS;
+        goto out_unlock;
+    }
+    if (count > MAX_PARTITIONS_PER_TOPIC) {
+        snprintf(msg, msg_len, "Number of partitions must be at most %d",
+                 MAX_PARTITIONS_PER_TOPIC);
+        err = KAFKA_INVALID_PARTITIONS;
+        goto out_unlock;
+    }
+    if (validate_only)
+        goto out_unlock;
+    if (topic_save(b, name, count, &t->over) < 0) {
+        snprintf(msg, msg_len, "cannot write the topic's metadata");
+        err = KAFKA_KAFKA_STORAGE_ERROR;
+        goto out_unlock;
+    }
+    t->parts = weir_realloc(t->parts, (size_t)count * sizeof(*t->parts));
+    for (int32_t i = t->npart; i < count; i++)
+        t->parts[i] = partition_open(b, t, i);
+    log_info("broker", "topic %s: %d -> %d partitions", name, t->npart, count);
+    t->npart = count;
+out_unlock:
+    broker_topics_unlock(b);
+    return err;
+}
+
+static void topic_apply_config(broker_t *b, broker_topic_t *t)
+{
+    topic_effective(b, t);
+    for (int32_t i = 0; i < t->npart; i++)
+        if (t->parts[i]->log)
+            storage_log_set_config(t->parts[i]->log, &t->log_cfg);
+}
+
+int16_t broker_topic_set_configs(broker_t *b, const char *name, const topic_overrides_t *over,
+                                 bool validate_only, char *msg, size_t msg_len)
+{
+    broker_topics_wrlock(b);
+    int16_t err = KAFKA_NONE;
+    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    if (!t) {
+        snprintf(msg, msg_len, "Topic %s does not exist", name);
+        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        goto out_unlock;
+    }
+    if (validate_only)
+        goto out_unlock;
+    if (topic_save(b, name, t->npart, over) < 0) {
+        snprintf(msg, msg_len, "cannot write the topic's metadata");
+        err = KAFKA_KAFKA_STORAGE_ERROR;
+        goto out_unlock;
+    }
+    topic_overrides_free(&t->over);
+    topic_overrides_copy(&t->over, over);
+    topic_apply_config(b, t);
+    log_info("broker", "topic %s: configs changed", name);
+out_unlock:
+    broker_topics_unlock(b);
+    return err;
+}
+
+void broker_topics_reconfigure(broker_t *b)
+{
+    for (size_t i = 0; i < b->nbuckets; i++)
+        for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
+            topic_apply_config(b, t);
+}
+
+/* ---- load at start, close at stop ------------------------------------------------------------------ */
+
+/* Reads one <topic>.conf. */
+static int topic_load_one(broker_t *b, const char *dir, const char *file)
+{
+    size_t flen = strlen(file);
+    char name[256];
+    if (flen <= 5 || flen - 5 >= sizeof(name) || strcmp(file + flen - 5, ".conf") != 0)
+        return 0; /* .tmp leftovers and foreign files */
+    memcpy(name, file, flen - 5);
+    name[flen - 5] = 0;
+    const char *why;
+    if (!broker_topic_name_valid(name, strlen(name), &why)) {
+        log_warn("broker", "ignoring %s/%s: %s", dir, file, why);
+        return 0;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_error("broker", "cannot read %s: %s", path, strerror(errno));
+        return -WEIR_EIO;
+    }
+    topic_overrides_t over = {0};
+    int32_t npart = -1;
+    char line[1024];
+    int rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        const char *val = eq + 1;
+        if (strcmp(line, "partitions") == 0) {
+            npart = atoi(val);
+            continue;
+        }
+        int k = topic_cfg_find(line, strlen(line));
+        char norm[256], err[256];
+        if (k < 0 || topic_cfg_check(k, val, norm, sizeof(norm), err, sizeof(err)) < 0) {
+            log_error("broker", "%s: bad config '%s=%s'", path, line, val);
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
+        free(over.val[k]);
+        over.val[k] = weir_strdup(norm);
+    }
+    fclose(f);
+    if (rc == 0 && (npart <= 0 || npart > MAX_PARTITIONS_PER_TOPIC)) {
+        log_error("broker", "%s: bad or missing partitions=", path);
+        rc = -WEIR_ECORRUPT;
+    }
+    if (rc == 0) {
+        broker_topic_t *t = topic_new(b, name, &over);
+        t->parts = weir_calloc((size_t)npart, sizeof(*t->parts));
+        for (int32_t i = 0; i < npart; i++)
+            t->parts[i] = partition_open(b, t, i);
+        t->npart = npart;
+        table_insert(b, t);
+    }
+    topic_overrides_free(&over);
+    return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* A directory "<topic>-<n>" that no topic accounts for: removed (see the invariant above). */
+static void orphan_check(broker_t *b, const char *entry)
+{
+    const char *dash = strrchr(entry, '-');
+    if (!dash || dash == entry || !dash[1] || strspn(dash + 1, "0123456789") != strlen(dash + 1))
+        return;
+    long idx = strtol(dash + 1, NULL, 10);
+    broker_topic_t *t = broker_topic_find(b, entry, (size_t)(dash - entry));
+    if (t && idx < t->npart)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", b->data_dir, entry);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    log_warn("broker", "removing %s: left over from a deleted topic", path);
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int broker_topics_load(broker_t *b)
+{
+    char *dir = topics_dir(b);
+    int rc = 0;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        log_error("broker", "cannot create %s: %s", dir, strerror(errno));
+        free(dir);
+        return -WEIR_EIO;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        log_error("broker", "cannot list %s: %s", dir, strerror(errno));
+        free(dir);
+        return -WEIR_EIO;
+    }
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            rc = topic_load_one(b, dir, e->d_name);
+    closedir(d);
+    free(dir);
+    if (rc < 0)
+        return rc;
+    d = opendir(b->data_dir);
+    if (d) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                orphan_check(b, e->d_name);
+        closedir(d);
+    }
+    log_info("broker", "loaded %zu topic(s) from %s", b->ntopics, b->data_dir);
+    return 0;
+}
+
+void broker_topics_close(broker_t *b)
+{
+    for (size_t i = 0; i < b->nbuckets; i++) {
+        for (broker_topic_t *t = b->buckets[i], *next; t; t = next) {
+            next = t->hnext;
+            for (int32_t j = 0; j < t->npart; j++)
+                partition_close(b, t->parts[j], false);
+            t->hnext = NULL;
+            broker_topic_unref(t);
+        }
+    }
+    free(b->buckets);
+    b->buckets = NULL;
+    b->nbuckets = b->ntopics = 0;
+}

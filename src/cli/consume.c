@@ -1,0 +1,445 @@
+/*
+ * `weir consume <topic>...`: prints records, one JSON object a line by default or as -f says.
+ *
+ * Without -g it reads every partition (or -p) from the -o offset with librdkafka's simple
+ * consumer: no group, nothing committed. With -g it joins the group; the group's committed
+ * offsets say where to start unless -o is given, and the offsets of printed records are
+ * committed every second and when it stops (Ctrl-C, -n, -e or a closed stdout).
+ *
+ * Invariants: an offset is committed only after the record's line has been written to stdout
+ * (the output buffer is flushed before each commit), so a crash may print a record twice but
+ * never commits one that was not printed. Memory is bounded: librdkafka's prefetch queue is
+ * capped (queued.max.messages.kbytes) and our output buffer is flushed at 64 KiB, so a slow
+ * reader on the pipe slows the consumer down instead of filling memory.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define OUT_FLUSH_BYTES 65536
+#define COMMIT_INTERVAL_MS 1000
+
+enum { O_OFFSET = 1, O_NUM, O_GROUP, O_FORMAT, O_EXIT, O_PARTITION };
+
+typedef struct {
+    cli_global_t *g;
+    cli_client_t c;
+    char **topics;
+    int ntopics;
+    const char *group;
+    const char *offset_arg;
+    cli_offset_spec_t spec;
+    int64_t partition; /* -1: all */
+    int64_t max_count, count;
+    bool exit_at_end;
+    cli_format_t fmt;
+    bool use_fmt;
+    buf_t out;
+    bool out_broken; /* stdout closed (EPIPE): stop quietly */
+    /* partitions being read, with their end-of-partition flags for -e */
+    rd_kafka_topic_partition_list_t *assigned;
+    bool *at_eof;
+    bool ever_assigned;
+    /* headers of the record being rendered */
+    cli_header_t *hdrs;
+    size_t hdrs_cap;
+    bool stored; /* offsets stored since the last commit */
+    rd_kafka_resp_err_t last_warned;
+    int exit_code;
+} consume_t;
+
+/* Writes the output buffer to stdout. A reader that went away ends the run, not an error. */
+static void out_flush(consume_t *cs)
+{
+    size_t off = 0;
+    while (off < cs->out.len && !cs->out_broken) {
+        ssize_t n = write(STDOUT_FILENO, cs->out.data + off, cs->out.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (errno != EPIPE) {
+                cli_err(cs->g, "writing to stdout failed: %s", strerror(errno));
+                cs->exit_code = CLI_ERROR;
+            }
+            cs->out_broken = true;
+            break;
+        }
+        off += (size_t)n;
+    }
+    buf_reset(&cs->out);
+}
+
+/* Commits the stored offsets, after flushing what they stand for. */
+static void commit(consume_t *cs, bool sync)
+{
+    if (!cs->group || !cs->stored)
+        return;
+    out_flush(cs);
+    rd_kafka_resp_err_t err = rd_kafka_commit(cs->c.rk, NULL, sync ? 0 : 1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        cli_err(cs->g, "committing offsets of group '%s' failed: %s", cs->group,
+                rd_kafka_err2str(err));
+        cs->exit_code = CLI_ERROR;
+    }
+    cs->stored = false;
+}
+
+static int find_assigned(const consume_t *cs, const char *topic, int32_t partition)
+{
+    if (!cs->assigned)
+        return -1;
+    for (int i = 0; i < cs->assigned->cnt; i++)
+        if (cs->assigned->elems[i].partition == partition &&
+            strcmp(cs->assigned->elems[i].topic, topic) == 0)
+            return i;
+    return -1;
+}
+
+static bool all_at_eof(const consume_t *cs)
+{
+    if (!cs->ever_assigned || !cs->assigned || cs->assigned->cnt == 0)
+        return false;
+    for (int i = 0; i < cs->assigned->cnt; i++)
+        if (!cs->at_eof[i])
+            return false;
+    return true;
+}
+
+static void set_assigned(consume_t *cs, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (cs->assigned)
+        rd_kafka_topic_partition_list_destroy(cs->assigned);
+    free(cs->at_eof);
+    cs->assigned = parts ? rd_kafka_topic_partition_list_copy(parts) : NULL;
+    cs->at_eof = weir_calloc(parts ? (size_t)parts->cnt + 1 : 1, sizeof(bool));
+    cs->ever_assigned = cs->ever_assigned || parts;
+}
+
+static void render(consume_t *cs, const rd_kafka_message_t *m)
+{
+    cli_record_t rec = {0};
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_timestamp_type_t tstype;
+    rec.topic = topic;
+    rec.topic_len = strlen(topic);
+    rec.partition = m->partition;
+    rec.offset = m->offset;
+    rec.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    rec.key = m->key;
+    rec.key_len = m->key ? (ssize_t)m->key_len : -1;
+    rec.value = m->payload;
+    rec.value_len = m->payload ? (ssize_t)m->len : -1;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h) {
+        size_t n = rd_kafka_header_cnt(h);
+        if (n > cs->hdrs_cap) {
+            cs->hdrs_cap = n;
+            cs->hdrs = weir_realloc(cs->hdrs, n * sizeof(*cs->hdrs));
+        }
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t i = 0; i < n && !rd_kafka_header_get_all(h, i, &name, &val, &size); i++)
+            cs->hdrs[rec.header_count++] =
+                (cli_header_t){name, strlen(name), val, val ? (ssize_t)size : -1};
+        rec.headers = cs->hdrs;
+    }
+    if (cs->use_fmt)
+        cli_format_render(&cs->fmt, &rec, &cs->out);
+    else
+        cli_record_render_json(&rec, &cs->out);
+}
+
+/* One message or event from librdkafka. Returns false when the run should stop. */
+static bool handle(consume_t *cs, rd_kafka_message_t *m)
+{
+    int idx = m->rkt ? find_assigned(cs, rd_kafka_topic_name(m->rkt), m->partition) : -1;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (idx >= 0)
+            cs->at_eof[idx] = true;
+        return !(cs->exit_at_end && all_at_eof(cs));
+    }
+    if (m->err) {
+        rd_kafka_resp_err_t err = m->err;
+        const char *what = m->rkt ? rd_kafka_topic_name(m->rkt) : cs->g->brokers;
+        if (cli_kafka_exit(err) == CLI_NOT_FOUND || rd_kafka_fatal_error(cs->c.rk, NULL, 0)) {
+            cli_err(cs->g, "%s: %s", what, rd_kafka_message_errstr(m));
+            cs->exit_code = cli_kafka_exit(err);
+            return false;
+        }
+        /* Transient (a broker restarting, no group coordinator yet): librdkafka retries.
+         * Say so once per kind of error, so a stuck consumer is not silent. */
+        if (err != cs->last_warned || cs->g->verbose)
+            fprintf(stderr, "weir consume: warning: %s: %s (retrying)\n", what,
+                    rd_kafka_message_errstr(m));
+        cs->last_warned = err;
+        return true;
+    }
+    if (idx >= 0)
+        cs->at_eof[idx] = false;
+    render(cs, m);
+    if (cs->group) {
+        rd_kafka_offset_store(m->rkt, m->partition, m->offset); /* commits offset + 1 */
+        cs->stored = true;
+    }
+    if (cs->out.len >= OUT_FLUSH_BYTES)
+        out_flush(cs);
+    cs->count++;
+    return !(cs->max_count > 0 && cs->count >= cs->max_count) && !cs->out_broken;
+}
+
+static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
+{
+    static const cli_opt_t opts[] = {
+        {'o', "offset", true, O_OFFSET}, {'n', "num", true, O_NUM},
+        {'g', "group", true, O_GROUP},   {'f', "format", true, O_FORMAT},
+        {'e', "exit", false, O_EXIT},    {'p', "partition", true, O_PARTITION},
+        {0, NULL, false, 0}};
+    int id, rc;
+    const char *arg, *format = NULL;
+    char err[256];
+    while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
+        switch (id) {
+        case CLI_OPT_HELP:
+            return -1;
+        case O_OFFSET:
+            cs->offset_arg = arg;
+            if (cli_offset_spec_parse(arg, clock_wall_ms(), &cs->spec) != 0)
+                return cli_usage_err(g, "-o is where to start: start, end, N, +N, -N or @TIME, "
+                                        "got '%s' (records print as JSON lines by default; -f "
+                                        "sets a format)",
+                                     arg);
+            break;
+        case O_NUM:
+            if (cli_parse_i64(arg, 1, INT64_MAX, &cs->max_count) != 0)
+                return cli_usage_err(g, "-n wants a count >= 1, got '%s'", arg);
+            break;
+        case O_GROUP: cs->group = arg; break;
+        case O_FORMAT: format = arg; break;
+        case O_EXIT: cs->exit_at_end = true; break;
+        case O_PARTITION:
+            if (cli_parse_i64(arg, 0, INT32_MAX, &cs->partition) != 0)
+                return cli_usage_err(g, "-p wants a partition number, got '%s'", arg);
+            break;
+        }
+    }
+    if (rc < 0)
+        return CLI_USAGE;
+    if (g->output_set)
+        return cli_usage_err(g, "consume prints JSON lines; use -f FORMAT for other output");
+    if (a->npos < 1)
+        return cli_usage_err(g, "which topic? give at least one");
+    if (cs->group && cs->partition >= 0)
+        return cli_usage_err(g, "-p and -g do not mix: a group assigns partitions itself");
+    if (format) {
+        if (cli_format_parse(&cs->fmt, format, false, err, sizeof(err)) != 0)
+            return cli_usage_err(g, "bad -f format: %s", err);
+        cs->use_fmt = true;
+    }
+    cs->topics = a->pos;
+    cs->ntopics = a->npos;
+    return 0;
+}
+
+/* ---- without a group: the simple consumer ---------------------------------------------------- */
+
+static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **out)
+{
+    const rd_kafka_metadata_t *md;
+    int rc = cli_client_metadata(&cs->c, &md);
+    if (rc != 0)
+        return rc;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
+    for (int i = 0; i < cs->ntopics && rc == 0; i++) {
+        const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, cs->topics[i]);
+        if (!t) {
+            cli_err(cs->g, "topic '%s' not found", cs->topics[i]);
+            rc = CLI_NOT_FOUND;
+            break;
+        }
+        int before = parts->cnt;
+        for (int j = 0; j < t->partition_cnt; j++)
+            if (cs->partition < 0 || t->partitions[j].id == cs->partition)
+                rd_kafka_topic_partition_list_add(parts, t->topic, t->partitions[j].id);
+        if (parts->cnt == before) {
+            cli_err(cs->g, "topic '%s' has no partition %" PRId64, t->topic, cs->partition);
+            rc = CLI_NOT_FOUND;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (rc == 0) {
+        rd_kafka_topic_partition_list_sort(parts, NULL, NULL);
+        rc = cli_offsets_resolve(&cs->c, parts, &cs->spec, NULL, NULL);
+    }
+    if (rc != 0) {
+        rd_kafka_topic_partition_list_destroy(parts);
+        return rc;
+    }
+    *out = parts;
+    return 0;
+}
+
+static int run_simple(consume_t *cs)
+{
+    rd_kafka_topic_partition_list_t *parts;
+    int rc = simple_partitions(cs, &parts);
+    if (rc != 0)
+        return rc;
+    set_assigned(cs, parts);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(cs->c.rk);
+    rd_kafka_topic_t **rkts = weir_calloc((size_t)parts->cnt + 1, sizeof(*rkts));
+    bool go = !(cs->exit_at_end && parts->cnt == 0);
+    for (int i = 0; i < parts->cnt; i++) {
+        rkts[i] = rd_kafka_topic_new(cs->c.rk, parts->elems[i].topic, NULL);
+        if (rd_kafka_consume_start_queue(rkts[i], parts->elems[i].partition,
+                                         parts->elems[i].offset, q) != 0) {
+            cli_err(cs->g, "reading %s/%" PRId32 " failed: %s", parts->elems[i].topic,
+                    parts->elems[i].partition, rd_kafka_err2str(rd_kafka_last_error()));
+            cs->exit_code = CLI_ERROR;
+            go = false;
+        }
+    }
+    while (go && !cli_stop) {
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 100);
+        if (!m) {
+            out_flush(cs); /* idle: let the reader see what we have */
+            go = !cs->out_broken;
+            continue;
+        }
+        go = handle(cs, m);
+        rd_kafka_message_destroy(m);
+    }
+    out_flush(cs);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_consume_stop(rkts[i], parts->elems[i].partition);
+        rd_kafka_topic_destroy(rkts[i]);
+    }
+    free(rkts);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return cs->exit_code;
+}
+
+/* ---- with a group ---------------------------------------------------------------------------- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    /* The client's opaque is the cli_client_t embedded in consume_t: step back to it. */
+    cli_client_t *c = opaque;
+    consume_t *cs = (consume_t *)(void *)((char *)c - offsetof(consume_t, c));
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* An explicit -o wins over the committed offsets. */
+        if (cs->offset_arg && cli_offsets_resolve(&cs->c, parts, &cs->spec, NULL, NULL) != 0)
+            cs->exit_code = CLI_ERROR;
+        rd_kafka_assign(rk, parts);
+        set_assigned(cs, parts);
+    } else {
+        commit(cs, true); /* what we printed from these partitions, before they go */
+        rd_kafka_assign(rk, NULL);
+        set_assigned(cs, NULL);
+    }
+}
+
+static int check_topics(consume_t *cs)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    int rc = cli_client_metadata(&cs->c, &md);
+    for (int i = 0; rc == 0 && i < cs->ntopics; i++) {
+        if (!cli_metadata_topic(md, cs->topics[i])) {
+            cli_err(cs->g, "topic '%s' not found", cs->topics[i]);
+            rc = CLI_NOT_FOUND;
+        }
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+static int run_group(consume_t *cs)
+{
+    int rc = check_topics(cs);
+    if (rc != 0)
+        return rc;
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(cs->ntopics);
+    for (int i = 0; i < cs->ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, cs->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_poll_set_consumer(cs->c.rk);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(cs->c.rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (err) {
+        cli_err(cs->g, "joining group '%s' failed: %s", cs->group, rd_kafka_err2str(err));
+        return CLI_ERROR;
+    }
+    int64_t next_commit = clock_mono_ms() + COMMIT_INTERVAL_MS;
+    bool go = true;
+    while (go && !cli_stop && cs->exit_code == 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cs->c.rk, 100);
+        if (m) {
+            go = handle(cs, m);
+            rd_kafka_message_destroy(m);
+        } else {
+            out_flush(cs);
+            go = !cs->out_broken;
+        }
+        if (clock_mono_ms() >= next_commit) {
+            commit(cs, false);
+            next_commit = clock_mono_ms() + COMMIT_INTERVAL_MS;
+        }
+    }
+    commit(cs, true);
+    rd_kafka_consumer_close(cs->c.rk);
+    return cs->exit_code;
+}
+
+static int consume_open(consume_t *cs)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *const simple_kv[] = {"enable.partition.eof", cs->exit_at_end ? "true" : "false",
+                                     "queued.max.messages.kbytes", "16384",
+                                     "allow.auto.create.topics", "false", NULL};
+    const char *const group_kv[] = {"group.id", cs->group, "enable.auto.commit", "false",
+                                    "enable.auto.offset.store", "false", "auto.offset.reset",
+                                    "earliest", "enable.partition.eof",
+                                    cs->exit_at_end ? "true" : "false",
+                                    "queued.max.messages.kbytes", "16384",
+                                    "allow.auto.create.topics", "false", NULL};
+    if (cs->group)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    int rc = cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf,
+                             cs->group ? group_kv : simple_kv);
+    if (rc == 0 && (rc = cli_client_connect(&cs->c)) != 0)
+        cli_client_close(&cs->c);
+    return rc;
+}
+
+int cli_consume_main(cli_global_t *g, int argc, char **argv)
+{
+    cli_set_cmd(g, "consume", NULL);
+    consume_t *cs = weir_calloc(1, sizeof(*cs));
+    cs->g = g;
+    cs->partition = -1;
+    cs->spec = (cli_offset_spec_t){CLI_OFF_START, 0};
+    buf_init(&cs->out);
+    cli_args_t a;
+    cli_args_init(&a, g, argc - 1, argv + 1);
+    int rc = parse_flags(g, &a, cs);
+    if (rc < 0)
+        rc = cli_help_current(g);
+    else if (rc == 0 && (rc = consume_open(cs)) == 0) {
+        cli_signals_install();
+        rc = cs->group ? run_group(cs) : run_simple(cs);
+        cli_client_close(&cs->c);
+    }
+    cli_format_deinit(&cs->fmt);
+    buf_deinit(&cs->out);
+    set_assigned(cs, NULL);
+    free(cs->at_eof);
+    free(cs->hdrs);
+    free(cs);
+    cli_args_deinit(&a);
+    return rc;
+}

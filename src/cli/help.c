@@ -1,0 +1,277 @@
+/*
+ * Help pages for every `weir` client command: `weir help`, `weir help <command> [<sub>]` and
+ * `--help` anywhere print the same text, each with examples. Pages are plain strings kept under
+ * 100 columns so they read well in any terminal.
+ *
+ * Invariant: every command and subcommand that the dispatchers accept has a page here (the
+ * test test_cli_help.sh walks them all).
+ */
+#include "cli/cli.h"
+
+typedef struct {
+    const char *family;
+    const char *sub; /* NULL: the family's page */
+    const char *text;
+} page_t;
+
+#define GLOBAL_FLAGS                                                                               \
+    "Global flags (before or after the command):\n"                                                \
+    "  -b, --brokers HOST:PORT[,...]  brokers to bootstrap from (default $WEIR_BROKERS, else\n"    \
+    "                                 127.0.0.1:9092)\n"                                          \
+    "  -X KEY=VALUE                   any librdkafka setting (TLS, SASL, timeouts); repeatable\n" \
+    "  -o, --output table|json        output of listing commands (not consume: see -f)\n"         \
+    "      --timeout DURATION         wait this long for each broker answer (default 10s)\n"     \
+    "  -v, --verbose                  show librdkafka's log lines\n"
+
+static const page_t pages[] = {
+    {"topic", NULL,
+     "usage: weir topic <subcommand> [flags]\n\n"
+     "Create, list, inspect, change and delete topics.\n\n"
+     "Subcommands:\n"
+     "  create <topic>... [-p N] [-r N] [-c KEY=VALUE]... [--if-not-exists]\n"
+     "  list [--internal] [-q]\n"
+     "  describe <topic> [-p]\n"
+     "  delete <topic>... [--yes]\n"
+     "  alter-config <topic> [--set KEY=VALUE]... [--delete KEY]...\n"
+     "  add-partitions <topic>... -n N\n"
+     "  trim <topic> --before OFFSET|TIME [-p PARTITION] [--yes]\n\n"
+     "Examples:\n"
+     "  weir topic create orders -p 3 -c retention.ms=86400000\n"
+     "  weir topic list -o json\n"
+     "  weir topic describe orders -p\n\n"
+     "Run 'weir help topic <subcommand>' for its flags.\n"},
+    {"topic", "create",
+     "usage: weir topic create <topic>... [flags]\n\n"
+     "Creates topics. Fails (exit 1) when one already exists, unless --if-not-exists.\n\n"
+     "Flags:\n"
+     "  -p, --partitions N       partitions (default: the broker's default)\n"
+     "  -r, --replicas N         replication factor (default: the broker's default)\n"
+     "  -c, --config KEY=VALUE   a topic setting; repeatable\n"
+     "      --if-not-exists      an existing topic is not an error\n\n"
+     "Examples:\n"
+     "  weir topic create orders -p 3\n"
+     "  weir topic create events -c cleanup.policy=compact -c retention.ms=-1\n"},
+    {"topic", "list",
+     "usage: weir topic list [flags]\n\n"
+     "Lists topics with their partition count and replication factor, sorted by name.\n"
+     "Internal topics (names starting with \"__\", like __consumer_offsets) are hidden.\n\n"
+     "Flags:\n"
+     "  --internal    include internal topics\n"
+     "  -q, --quiet   names only, one a line\n\n"
+     "JSON: [{\"name\", \"partition_count\", \"replication_factor\", \"internal\"}]\n\n"
+     "Examples:\n"
+     "  weir topic list\n"
+     "  weir topic list -o json | jq -r '.[].name'\n"},
+    {"topic", "describe",
+     "usage: weir topic describe <topic> [-p]\n\n"
+     "Shows a topic's summary and its settings; with -p its partitions instead: leader,\n"
+     "replicas, log start offset and high watermark. JSON always has all of them.\n\n"
+     "Flags:\n"
+     "  -p, --partitions   show partitions rather than settings\n\n"
+     "Examples:\n"
+     "  weir topic describe orders\n"
+     "  weir topic describe orders -p -o json\n"},
+    {"topic", "delete",
+     "usage: weir topic delete <topic>... [--yes]\n\n"
+     "Deletes topics and all their records. Asks on a terminal; needs --yes otherwise.\n\n"
+     "Flags:\n"
+     "  -y, --yes   do not ask\n\n"
+     "Examples:\n"
+     "  weir topic delete orders --yes\n"},
+    {"topic", "alter-config",
+     "usage: weir topic alter-config <topic> [--set KEY=VALUE]... [--delete KEY]...\n\n"
+     "Changes topic settings: --set gives a value, --delete returns a setting to its default.\n"
+     "Settings not named are kept. Prints each change (old and new value).\n\n"
+     "Flags:\n"
+     "  -s, --set KEY=VALUE   set a value; repeatable\n"
+     "  -d, --delete KEY      back to the default; repeatable\n\n"
+     "Examples:\n"
+     "  weir topic alter-config orders --set retention.ms=3600000\n"
+     "  weir topic alter-config orders --delete retention.ms\n"},
+    {"topic", "add-partitions",
+     "usage: weir topic add-partitions <topic>... -n N\n\n"
+     "Adds N partitions to each topic. Keys hash to other partitions afterwards.\n\n"
+     "Flags:\n"
+     "  -n, --num N   partitions to add\n\n"
+     "Examples:\n"
+     "  weir topic add-partitions orders -n 2\n"},
+    {"topic", "trim",
+     "usage: weir topic trim <topic> --before OFFSET|TIME [-p PARTITION] [--yes]\n\n"
+     "Deletes the records before an offset, or older than a time, by moving each partition's\n"
+     "log start offset. TIME is RFC 3339 (2024-05-01T12:00:00Z), @<epoch ms>, or relative\n"
+     "(-1h, -30m, -2d). Asks on a terminal; needs --yes otherwise.\n\n"
+     "Flags:\n"
+     "      --before OFFSET|TIME   where the log should start\n"
+     "  -p, --partition N          only this partition (default: all)\n"
+     "  -y, --yes                  do not ask\n\n"
+     "Examples:\n"
+     "  weir topic trim orders --before 1000 -p 0 --yes\n"
+     "  weir topic trim orders --before -7d --yes\n"},
+    {"produce", NULL,
+     "usage: weir produce <topic> [flags] < input\n\n"
+     "Writes records read from stdin: one record per line by default (the line without its\n"
+     "newline is the value), or as parsed by -f. Streams: input of any size is never held in\n"
+     "memory. Ctrl-C stops reading and delivers what was read.\n\n"
+     "Flags:\n"
+     "  -k, --key KEY            the key of every record (unless -f reads %k)\n"
+     "  -H, --header KEY=VALUE   a header on every record; repeatable\n"
+     "  -p, --partition N        write to this partition (default: by key hash)\n"
+     "  -f, --format FORMAT      how to parse input, e.g. '%k\\t%v\\n' (tokens below)\n"
+     "      --acks 0|1|all       acknowledgement to wait for (default all)\n"
+     "  -z, --compression none|gzip|snappy|lz4|zstd\n\n"
+     "Format tokens (as in 'weir help consume'): %t topic, %p partition, %k key, %K key\n"
+     "length, %v value, %V value length, %h headers k=v,k=v, %T timestamp (ms); %o and %H are\n"
+     "read and ignored. A field ends at the literal that follows it, or after its length when\n"
+     "%K / %V came first (binary safe). A length of -1 is a null key or value.\n\n"
+     "Examples:\n"
+     "  echo hello | weir produce orders\n"
+     "  printf 'k1\\tv1\\nk2\\tv2\\n' | weir produce orders -f '%k\\t%v\\n'\n"
+     "  weir produce orders -k user-7 -H source=cli < events.txt\n"},
+    {"consume", NULL,
+     "usage: weir consume <topic>... [flags]\n\n"
+     "Prints records. By default one JSON object a line with the fields topic, partition,\n"
+     "offset, timestamp (ms), time (RFC 3339), key, value, headers ([{key, value}]); keys and\n"
+     "values that are not UTF-8 are base64 with \"key_encoding\"/\"value_encoding\": \"base64\".\n"
+     "Without -g every partition is read from -o. With -g the group's committed offsets are\n"
+     "used (partitions with none start at the start) unless -o is given, and the offsets of\n"
+     "printed records are committed every second and on exit, Ctrl-C included.\n\n"
+     "Flags:\n"
+     "  -o, --offset SPEC     where to start (default start):\n"
+     "                          start | end | N (exact offset) | +N (N after start)\n"
+     "                          | -N (N before end) | @TIME (RFC 3339, epoch ms, or -1h)\n"
+     "  -n, --num N           stop after N records\n"
+     "  -e, --exit            stop at the end of every partition\n"
+     "  -g, --group GROUP     consume as a member of this consumer group\n"
+     "  -p, --partition N     only this partition\n"
+     "  -f, --format FORMAT   print with a format instead of JSON\n\n"
+     "Format tokens: %t topic  %p partition  %o offset  %k key  %K key length  %v value (also\n"
+     "%s)  %V value length (also %S)  %h headers k=v,k=v  %H header count  %T timestamp (ms)\n"
+     "%d time (RFC 3339)  %% a percent sign; %k{hex} %v{base64} encode; escapes \\n \\t \\r \\0\n"
+     "\\\\ \\xHH.\n\n"
+     "Examples:\n"
+     "  weir consume orders -e\n"
+     "  weir consume orders -o -10 -e -f '%p:%o %k=%v\\n'\n"
+     "  weir consume orders -o @-1h -n 100\n"
+     "  weir consume orders -g billing\n"},
+    {"group", NULL,
+     "usage: weir group <subcommand> [flags]\n\n"
+     "Inspect consumer groups, move their committed offsets, delete them.\n\n"
+     "Subcommands:\n"
+     "  list [-q]\n"
+     "  describe <group>\n"
+     "  seek <group> --to start|end|OFFSET|TIME [--topics T,...] [--execute]\n"
+     "  delete <group>... [--yes]\n\n"
+     "Examples:\n"
+     "  weir group list\n"
+     "  weir group describe billing\n"
+     "  weir group seek billing --to -1h --execute\n"},
+    {"group", "list",
+     "usage: weir group list [-q]\n\n"
+     "Lists consumer groups and their state, sorted by name.\n\n"
+     "Flags:\n"
+     "  -q, --quiet   names only, one a line\n\n"
+     "JSON: [{\"group\", \"state\", \"simple\"}]\n\n"
+     "Examples:\n"
+     "  weir group list -o json\n"},
+    {"group", "describe",
+     "usage: weir group describe <group>\n\n"
+     "Shows a group's state and members, and per partition: the committed offset, the log end\n"
+     "offset (high watermark), the lag between them and the member the partition is assigned\n"
+     "to. Exit 3 when the group does not exist.\n\n"
+     "Examples:\n"
+     "  weir group describe billing\n"
+     "  weir group describe billing -o json | jq '.total_lag'\n"},
+    {"group", "seek",
+     "usage: weir group seek <group> --to SPEC [--topics T,...] [--execute]\n\n"
+     "Moves a group's committed offsets. Prints, per partition, the offset before and after\n"
+     "and the lag after; changes nothing unless --execute. The group must have no active\n"
+     "members. SPEC: start | end | OFFSET | +N | -N | TIME (RFC 3339, @<epoch ms>, -1h).\n"
+     "Without --topics the partitions the group has committed offsets for are moved.\n\n"
+     "Flags:\n"
+     "      --to SPEC         target offsets\n"
+     "  -t, --topics T,...    topics to move (all their partitions); repeatable\n"
+     "      --execute         apply the change\n\n"
+     "Examples:\n"
+     "  weir group seek billing --to start\n"
+     "  weir group seek billing --to 2024-05-01T00:00:00Z --topics orders --execute\n"},
+    {"group", "delete",
+     "usage: weir group delete <group>... [--yes]\n\n"
+     "Deletes groups and their committed offsets. The groups must have no active members.\n"
+     "Asks on a terminal; needs --yes otherwise.\n\n"
+     "Flags:\n"
+     "  -y, --yes   do not ask\n\n"
+     "Examples:\n"
+     "  weir group delete billing --yes\n"},
+    {"cluster", NULL,
+     "usage: weir cluster info\n\n"
+     "Shows the cluster id, the controller, the brokers, the topic and partition counts and\n"
+     "this client's version (brokers do not report theirs over the Kafka protocol).\n\n"
+     "Examples:\n"
+     "  weir cluster info\n"
+     "  weir cluster info -o json\n"},
+    {"cluster", "info", NULL},
+    {"completion", NULL,
+     "usage: weir completion bash\n\n"
+     "Prints a bash completion script: commands, flags, and topic and group names asked of\n"
+     "the broker.\n\n"
+     "Examples:\n"
+     "  source <(weir completion bash)\n"
+     "  weir completion bash > /etc/bash_completion.d/weir\n"},
+    {"completion", "bash", NULL},
+    {"version", NULL, "usage: weir version\n\nPrints the version of weir and librdkafka.\n"},
+    {"serve", NULL,
+     "usage: weir serve [flags]\n\nRuns the broker. See 'weir serve --help' and docs/broker.md.\n"},
+};
+
+void cli_help_overview(FILE *f)
+{
+    fprintf(f, "usage: weir [-b HOST:PORT] [-X KEY=VALUE]... [-o table|json] <command> ...\n\n"
+               "Commands:\n"
+               "  serve        run the broker\n"
+               "  topic        create, list, describe, delete, alter-config, add-partitions, trim\n"
+               "  produce      write records from stdin\n"
+               "  consume      print records\n"
+               "  group        list, describe, seek, delete consumer groups\n"
+               "  cluster      info: brokers, cluster id, counts\n"
+               "  completion   bash completion script\n"
+               "  version      print the version\n"
+               "  help         help on a command: weir help topic create\n\n" GLOBAL_FLAGS
+               "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found.\n");
+}
+
+int cli_help_print(FILE *f, const char *family, const char *sub)
+{
+    const page_t *fam = NULL;
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(pages); i++) {
+        const page_t *p = &pages[i];
+        if (strcmp(p->family, family) != 0)
+            continue;
+        if (!p->sub)
+            fam = p;
+        if (sub && p->sub && strcmp(p->sub, sub) == 0) {
+            fputs(p->text ? p->text : fam->text, f);
+            fputs("\n" GLOBAL_FLAGS, f);
+            return 0;
+        }
+    }
+    if (!fam || sub)
+        return -WEIR_ENOENT;
+    fputs(fam->text, f);
+    fputs("\n" GLOBAL_FLAGS, f);
+    return 0;
+}
+
+int cli_help_main(cli_global_t *g, int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_help_overview(stdout);
+        return CLI_OK;
+    }
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    if (cli_help_print(stdout, argv[1], sub) != 0) {
+        fprintf(stderr, "weir help: no help for '%s%s%s' (see 'weir help')\n", argv[1],
+                sub ? " " : "", sub ? sub : "");
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}

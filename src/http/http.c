@@ -1,0 +1,179 @@
+/*
+ * The HTTP server on libmicrohttpd: routes, request bodies gathered up to HTTP_BODY_MAX, and
+ * responses built by the route handlers.
+ *
+ * Invariant: a request's body buffer (the per-request context libmicrohttpd keeps for us) is
+ * freed in the completion callback whatever happened, and never grows past HTTP_BODY_MAX.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#define MAX_ROUTES 64
+
+typedef struct {
+    const char *method;
+    const char *path;
+    bool prefix;
+    http_handler_fn fn;
+    void *arg;
+} http_route_t;
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_route_t routes[MAX_ROUTES];
+    size_t nroutes;
+    uint16_t port;
+};
+
+typedef struct {
+    buf_t body;
+    bool too_big;
+} http_ctx_t;
+
+int http_server_new(http_server_t **out)
+{
+    *out = weir_calloc(1, sizeof(**out));
+    return 0;
+}
+
+void http_server_route(http_server_t *s, const char *method, const char *path, http_handler_fn fn,
+                       void *arg)
+{
+    WEIR_ASSERT(s->d == NULL && s->nroutes < MAX_ROUTES);
+    size_t n = strlen(path);
+    s->routes[s->nroutes++] = (http_route_t){method, path, n > 1 && path[n - 1] == '/', fn, arg};
+}
+
+static const http_route_t *route_find(const http_server_t *s, const char *method,
+                                      const char *path, bool *method_mismatch)
+{
+    *method_mismatch = false;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const http_route_t *r = &s->routes[i];
+        bool match = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+                               : strcmp(path, r->path) == 0;
+        if (!match)
+            continue;
+        if (r->method && strcmp(r->method, method) != 0) {
+            *method_mismatch = true;
+            continue;
+        }
+        return r;
+    }
+    return NULL;
+}
+
+const char *http_request_arg(const http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->mhd_conn,
+                                       MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, http_response_t *resp)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        resp->body.len, resp->body.data ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type",
+                            resp->content_type ? resp->content_type : "application/json");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    buf_deinit(&resp->body);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_server_t *s = cls;
+    http_ctx_t *ctx = *con_cls;
+    if (!ctx) { /* first call: headers only */
+        *con_cls = weir_calloc(1, sizeof(http_ctx_t));
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (ctx->body.len + *upload_size > HTTP_BODY_MAX)
+            ctx->too_big = true;
+        else
+            buf_append(&ctx->body, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    http_response_t resp = {.status = 200};
+    if (ctx->too_big) {
+        resp.status = 413;
+        buf_append_str(&resp.body, "{\"error\":\"request body too large\"}");
+        return send_response(c, &resp);
+    }
+    bool wrong_method;
+    const http_route_t *r = route_find(s, method, url, &wrong_method);
+    if (!r) {
+        resp.status = wrong_method ? 405 : 404;
+        buf_append_str(&resp.body, wrong_method ? "{\"error\":\"method not allowed\"}"
+                                                : "{\"error\":\"not found\"}");
+        return send_response(c, &resp);
+    }
+    http_request_t req = {method, url, ctx->body.data, ctx->body.len, c};
+    r->fn(r->arg, &req, &resp);
+    return send_response(c, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    http_ctx_t *ctx = *con_cls;
+    if (ctx) {
+        buf_deinit(&ctx->body);
+        free(ctx);
+        *con_cls = NULL;
+    }
+}
+
+int http_server_start(http_server_t *s, const char *host, uint16_t port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (!host || !*host)
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
+                       &sa.sin_addr) != 1) {
+        log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
+        return -WEIR_EINVAL;
+    }
+    s->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    if (!s->d) {
+        log_error("http", "cannot listen on %s:%u", host ? host : "", port);
+        return -WEIR_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
+    return 0;
+}
+
+uint16_t http_server_port(const http_server_t *s)
+{
+    return s->port;
+}
+
+void http_server_free(http_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    free(s);
+}

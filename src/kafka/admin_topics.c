@@ -1,0 +1,297 @@
+/*
+ * Topic administration: CreateTopics (key 19, v0-4), DeleteTopics (20, v0-3),
+ * CreatePartitions (37, v0-1) and DeleteRecords (21, v0-1).
+ *
+ * Each handler reads its request twice: a first pass only decodes (so a malformed request
+ * changes nothing and closes the connection), the second acts and writes the response.
+ * Errors are per topic (or per partition) with Kafka's codes and messages; one node means a
+ * replication factor of 1 (or -1, the default) and assignments naming only this node.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_TOPICS 100000
+#define MAX_ITEMS 1000000
+
+/* ---- CreateTopics -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int16_t err;
+    char msg[256];
+} admin_result_t;
+
+/* Records the first problem found (the one reported): `prefix` followed by arg. */
+static void result_set(admin_result_t *res, int16_t err, const char *prefix, const char *arg)
+{
+    if (res->err)
+        return;
+    res->err = err;
+    snprintf(res->msg, sizeof(res->msg), "%s%s", prefix, arg);
+}
+
+/* Reads one CreatableTopic; when act, checks and creates it. */
+static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_writer_t *w)
+{
+    kafka_reader_t *r = &req->r;
+    broker_t *b = req->b;
+    admin_result_t res = {0};
+    kafka_str_t name = kafka_read_str(r);
+    int32_t nparts = kafka_read_i32(r);
+    int16_t rf = kafka_read_i16(r);
+    int32_t nassign = kafka_read_array(r, r->flexible ? 2 : 8, MAX_ITEMS);
+    int32_t node = broker_node_id(b), assigned = 0;
+    for (int32_t i = 0; i < nassign && kafka_reader_ok(r); i++) {
+        int32_t pidx = kafka_read_i32(r);
+        int32_t nb = kafka_read_array(r, 4, MAX_ITEMS);
+        bool ok = nb == 1 && pidx == assigned;
+        for (int32_t j = 0; j < nb && kafka_reader_ok(r); j++)
+            ok &= kafka_read_i32(r) == node;
+        kafka_read_tags(r);
+        if (!ok)
+            result_set(&res, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+                       "Replica assignments must name partitions 0..n-1 in order, each on "
+                       "this broker only",
+                       "");
+        assigned++;
+    }
+    topic_overrides_t over = {0};
+    int32_t nconf = kafka_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS);
+    for (int32_t i = 0; i < nconf && kafka_reader_ok(r); i++) {
+        kafka_str_t key = kafka_read_str(r);
+        kafka_str_t val = kafka_read_nstr(r);
+        kafka_read_tags(r);
+        if (!act || !kafka_reader_ok(r))
+            continue;
+        int k = topic_cfg_find(key.s, (size_t)key.len);
+        char *ks = kafka_str_dup(key), *vs = kafka_str_dup(val), norm[256], err[256];
+        if (k < 0)
+            result_set(&res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ks);
+        else if (topic_cfg_check(k, vs, norm, sizeof(norm), err, sizeof(err)) < 0)
+            result_set(&res, KAFKA_INVALID_CONFIG, "", err);
+        else {
+            free(over.val[k]);
+            over.val[k] = weir_strdup(norm);
+        }
+        free(ks);
+        free(vs);
+    }
+    kafka_read_tags(r);
+    if (!act || !kafka_reader_ok(r)) {
+        topic_overrides_free(&over);
+        return;
+    }
+    if (nassign > 0) {
+        if (nparts != -1 || rf != -1)
+            result_set(&res, KAFKA_INVALID_REQUEST,
+                       "Both numPartitions or replicationFactor and replicasAssignments were "
+                       "set",
+                       "");
+        nparts = nassign;
+    } else if (rf != -1 && rf != 1) {
+        result_set(&res, KAFKA_INVALID_REPLICATION_FACTOR,
+                   "Replication factor must be 1 (or -1 for the default): this cluster has ",
+                   "one broker");
+    }
+    char *ns = kafka_str_dup(name);
+    if (res.err == KAFKA_NONE)
+        res.err = broker_topic_create(b, ns, nparts, &over, validate_only, res.msg,
+                                      sizeof(res.msg));
+    free(ns);
+    topic_overrides_free(&over);
+    kafka_write_view(w, name);
+    kafka_write_i16(w, res.err);
+    if (req->hdr.api_version >= 1)
+        kafka_write_cstr(w, res.err ? res.msg : NULL);
+    kafka_write_tags(w);
+}
+
+int kafka_handle_create_topics(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r, start = *r;
+    int16_t v = req->hdr.api_version;
+    /* Pass 1 only decodes, and finds validate_only, which follows the topics. */
+    int32_t n = kafka_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
+    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+        create_one(req, false, false, NULL);
+    (void)kafka_read_i32(r); /* timeout_ms: creation is synchronous */
+    bool validate_only = v >= 1 ? kafka_read_bool(r) : false;
+    kafka_read_tags(r);
+    if (n < 0 || !kafka_reader_ok(r))
+        return -WEIR_EINVAL;
+    /* Pass 2 acts. */
+    *r = start;
+    n = kafka_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
+    if (v >= 2)
+        kafka_write_i32(&req->w, 0); /* throttle_time_ms */
+    kafka_write_array_len(&req->w, n);
+    for (int32_t i = 0; i < n; i++)
+        create_one(req, true, validate_only, &req->w);
+    kafka_write_tags(&req->w);
+    return KAFKA_RESPOND;
+}
+
+/* ---- DeleteTopics --------------------------------------------------------------------------------- */
+
+int kafka_handle_delete_topics(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r, start = *r;
+    kafka_writer_t *w = &req->w;
+    int32_t n = kafka_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
+    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+        (void)kafka_read_str(r);
+    (void)kafka_read_i32(r);
+    kafka_read_tags(r);
+    if (n < 0 || !kafka_reader_ok(r))
+        return -WEIR_EINVAL;
+    *r = start;
+    n = kafka_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
+    if (req->hdr.api_version >= 1)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_array_len(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        kafka_str_t name = kafka_read_str(r);
+        char *ns = kafka_str_dup(name), msg[256];
+        int16_t err = broker_topic_delete(req->b, ns, msg, sizeof(msg));
+        free(ns);
+        kafka_write_view(w, name);
+        kafka_write_i16(w, err);
+        kafka_write_tags(w);
+    }
+    kafka_write_tags(w);
+    return KAFKA_RESPOND;
+}
+
+/* ---- CreatePartitions ------------------------------------------------------------------------------ */
+
+static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only)
+{
+    kafka_reader_t *r = &req->r;
+    kafka_writer_t *w = &req->w;
+    admin_result_t res = {0};
+    kafka_str_t name = kafka_read_str(r);
+    int32_t count = kafka_read_i32(r);
+    int32_t nassign = kafka_read_array(r, 4, MAX_ITEMS); /* null = automatic */
+    int32_t node = broker_node_id(req->b);
+    for (int32_t i = 0; i < nassign && kafka_reader_ok(r); i++) {
+        int32_t nb = kafka_read_array(r, 4, MAX_ITEMS);
+        bool ok = nb == 1;
+        for (int32_t j = 0; j < nb && kafka_reader_ok(r); j++)
+            ok &= kafka_read_i32(r) == node;
+        kafka_read_tags(r);
+        if (!ok)
+            result_set(&res, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+                       "New partitions can only be assigned to this broker", "");
+    }
+    kafka_read_tags(r);
+    if (!act || !kafka_reader_ok(r))
+        return;
+    char *ns = kafka_str_dup(name);
+    if (res.err == KAFKA_NONE)
+        res.err = broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg,
+                                              sizeof(res.msg));
+    free(ns);
+    kafka_write_view(w, name);
+    kafka_write_i16(w, res.err);
+    kafka_write_cstr(w, res.err ? res.msg : NULL);
+    kafka_write_tags(w);
+}
+
+int kafka_handle_create_partitions(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r, start = *r;
+    int32_t n = kafka_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
+    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+        create_partitions_one(req, false, false);
+    (void)kafka_read_i32(r); /* timeout_ms */
+    bool validate_only = kafka_read_bool(r);
+    kafka_read_tags(r);
+    if (n < 0 || !kafka_reader_ok(r))
+        return -WEIR_EINVAL;
+    *r = start;
+    n = kafka_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
+    kafka_write_i32(&req->w, 0); /* throttle_time_ms */
+    kafka_write_array_len(&req->w, n);
+    for (int32_t i = 0; i < n; i++)
+        create_partitions_one(req, true, validate_only);
+    kafka_write_tags(&req->w);
+    return KAFKA_RESPOND;
+}
+
+/* ---- DeleteRecords ----------------------------------------------------------------------------------- */
+
+static int16_t delete_records_one(broker_partition_t *p, int64_t offset, int64_t *low)
+{
+    *low = -1;
+    if (!p)
+        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    if (!p->log || storage_log_offline(p->log))
+        return KAFKA_KAFKA_STORAGE_ERROR;
+    int64_t hwm = broker_partition_hwm(p);
+    if (offset == -1)
+        offset = hwm;
+    if (offset < 0 || offset > hwm)
+        return KAFKA_OFFSET_OUT_OF_RANGE;
+    if (offset > broker_partition_log_start(p)) {
+        int rc = storage_log_delete_records(p->log, offset);
+        if (rc < 0)
+            return KAFKA_KAFKA_STORAGE_ERROR;
+        broker_waiters_notify(p); /* waiting fetches below the new start get OFFSET_OUT_OF_RANGE */
+    }
+    *low = broker_partition_log_start(p);
+    return KAFKA_NONE;
+}
+
+int kafka_handle_delete_records(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r, start = *r;
+    kafka_writer_t *w = &req->w;
+    broker_t *b = req->b;
+    for (int pass = 0; pass < 2; pass++) {
+        *r = start;
+        int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+        if (n < 0)
+            return -WEIR_EINVAL;
+        if (pass == 1) {
+            kafka_write_i32(w, 0); /* throttle_time_ms */
+            kafka_write_array_len(w, n);
+            broker_topics_rdlock(b);
+        }
+        for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
+            kafka_str_t name = kafka_read_str(r);
+            int32_t np = kafka_read_array(r, 12, MAX_ITEMS);
+            if (pass == 1) {
+                kafka_write_view(w, name);
+                kafka_write_array_len(w, np);
+            }
+            for (int32_t j = 0; j < np && kafka_reader_ok(r); j++) {
+                int32_t idx = kafka_read_i32(r);
+                int64_t offset = kafka_read_i64(r);
+                kafka_read_tags(r);
+                if (pass == 0)
+                    continue;
+                int64_t low;
+                int16_t err = delete_records_one(
+                    broker_partition_find(b, name.s, (size_t)name.len, idx), offset, &low);
+                kafka_write_i32(w, idx);
+                kafka_write_i64(w, low);
+                kafka_write_i16(w, err);
+                kafka_write_tags(w);
+            }
+            kafka_read_tags(r);
+            if (pass == 1)
+                kafka_write_tags(w);
+        }
+        (void)kafka_read_i32(r); /* timeout_ms */
+        kafka_read_tags(r);
+        if (pass == 1)
+            broker_topics_unlock(b);
+        if (!kafka_reader_ok(r))
+            return -WEIR_EINVAL;
+    }
+    kafka_write_tags(w);
+    return KAFKA_RESPOND;
+}

@@ -1,0 +1,176 @@
+/*
+ * The API table and the request dispatcher. kafka_on_frame runs on the connection's loop
+ * thread for every complete frame: it reads the request header, finds the API and version in
+ * the table, starts the response (size placeholder, correlation id, response header v1 for
+ * flexible versions except ApiVersions, which always answers with header v0) and runs the
+ * handler.
+ *
+ * Invariant: every frame's slot is completed exactly once: by this file (a response, an empty
+ * completion before closing the connection, or acks=0) or by a handler that returned
+ * KAFKA_PARKED and took the slot. Unknown API keys, unsupported versions (other than
+ * ApiVersions, which gets the KIP-511 answer) and undecodable requests close the connection,
+ * as Kafka does; nothing here trusts a length before checking it.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+/* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
+ * in its family's file and add one row. */
+const kafka_api_t kafka_apis[] = {
+    {KAFKA_API_PRODUCE, 3, 8, INT16_MAX, kafka_handle_produce, "Produce"},
+    {KAFKA_API_FETCH, 4, 11, INT16_MAX, kafka_handle_fetch, "Fetch"},
+    {KAFKA_API_LIST_OFFSETS, 0, 5, INT16_MAX, kafka_handle_list_offsets, "ListOffsets"},
+    {KAFKA_API_METADATA, 0, 8, INT16_MAX, kafka_handle_metadata, "Metadata"},
+    {KAFKA_API_API_VERSIONS, 0, 3, 3, kafka_handle_api_versions, "ApiVersions"},
+    {KAFKA_API_CREATE_TOPICS, 0, 4, INT16_MAX, kafka_handle_create_topics, "CreateTopics"},
+    {KAFKA_API_DELETE_TOPICS, 0, 3, INT16_MAX, kafka_handle_delete_topics, "DeleteTopics"},
+    {KAFKA_API_DELETE_RECORDS, 0, 1, INT16_MAX, kafka_handle_delete_records, "DeleteRecords"},
+    {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, INT16_MAX, kafka_handle_describe_configs,
+     "DescribeConfigs"},
+    {KAFKA_API_ALTER_CONFIGS, 0, 1, INT16_MAX, kafka_handle_alter_configs, "AlterConfigs"},
+    {KAFKA_API_CREATE_PARTITIONS, 0, 1, INT16_MAX, kafka_handle_create_partitions,
+     "CreatePartitions"},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, INT16_MAX,
+     kafka_handle_incremental_alter_configs, "IncrementalAlterConfigs"},
+};
+const size_t kafka_apis_count = WEIR_ARRAY_LEN(kafka_apis);
+
+const kafka_api_t *kafka_api_find(int16_t key)
+{
+    for (size_t i = 0; i < kafka_apis_count; i++)
+        if (kafka_apis[i].key == key)
+            return &kafka_apis[i];
+    return NULL;
+}
+
+void kafka_req_take_resp(kafka_req_t *req, buf_t *out)
+{
+    *out = req->resp;
+    buf_init(&req->resp);
+}
+
+void kafka_parked_complete(net_slot_t *slot, buf_t *resp, bool async)
+{
+    kafka_resp_finish(resp);
+    if (async)
+        net_slot_complete_async(slot, resp);
+    else
+        net_slot_complete(slot, resp);
+}
+
+static void refuse(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t key,
+                   int16_t version)
+{
+    log_debug("kafka", "closing %s: %s (api key %d version %d)", net_conn_peer(conn), why, key,
+              version);
+    net_slot_complete(slot, NULL);
+    net_conn_close(conn);
+}
+
+/* KIP-511: an ApiVersions request newer than we know gets a v0-format answer with
+ * UNSUPPORTED_VERSION and our table, so the client can retry with a version we speak. Only
+ * the classic header is read: the body's layout is unknown. */
+static void api_versions_fallback(net_conn_t *conn, net_slot_t *slot, const uint8_t *frame,
+                                  size_t len)
+{
+    kafka_reader_t r;
+    kafka_req_header_t h;
+    kafka_reader_init(&r, frame, len, false);
+    if (kafka_req_header_read(&r, &h) < 0) {
+        refuse(conn, slot, "truncated header", KAFKA_API_API_VERSIONS, -1);
+        return;
+    }
+    buf_t resp = {0};
+    kafka_writer_t w;
+    kafka_resp_begin(&resp, h.correlation_id, false);
+    kafka_writer_init(&w, &resp, false);
+    kafka_api_versions_write(&w, 0, KAFKA_UNSUPPORTED_VERSION);
+    kafka_resp_finish(&resp);
+    net_slot_complete(slot, &resp);
+}
+
+void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user)
+{
+    if (len < 8) { /* api_key, api_version, correlation_id at least */
+        refuse(conn, slot, "frame shorter than a request header", -1, -1);
+        return;
+    }
+    int16_t key = (int16_t)be16_read(frame);
+    int16_t version = (int16_t)be16_read(frame + 2);
+    const kafka_api_t *api = kafka_api_find(key);
+    if (!api) {
+        refuse(conn, slot, "unknown api key", key, version);
+        return;
+    }
+    if (version < api->min_version || version > api->max_version) {
+        if (key == KAFKA_API_API_VERSIONS && version > api->max_version)
+            api_versions_fallback(conn, slot, frame, len);
+        else
+            refuse(conn, slot, "unsupported version", key, version);
+        return;
+    }
+    kafka_req_t req;
+    memset(&req, 0, sizeof(req));
+    req.b = user;
+    req.conn = conn;
+    req.slot = slot;
+    req.flexible = version >= api->first_flexible;
+    kafka_reader_init(&req.r, frame, len, req.flexible);
+    if (kafka_req_header_read(&req.r, &req.hdr) < 0) {
+        refuse(conn, slot, "bad request header", key, version);
+        return;
+    }
+    bool header_v1 = req.flexible && key != KAFKA_API_API_VERSIONS;
+    buf_init(&req.resp);
+    kafka_resp_begin(&req.resp, req.hdr.correlation_id, header_v1);
+    kafka_writer_init(&req.w, &req.resp, req.flexible);
+
+    int rc = api->handler(&req);
+    switch (rc) {
+    case KAFKA_RESPOND:
+        kafka_resp_finish(&req.resp);
+        net_slot_complete(slot, &req.resp);
+        break;
+    case KAFKA_NO_RESPONSE:
+        net_slot_complete(slot, NULL);
+        break;
+    case KAFKA_PARKED:
+        break;
+    default:
+        WEIR_ASSERT(rc < 0);
+        refuse(conn, slot, "malformed request", key, version);
+        break;
+    }
+    buf_deinit(&req.resp);
+}
+
+/* ---- ApiVersions ------------------------------------------------------------------------------ */
+
+void kafka_api_versions_write(kafka_writer_t *w, int16_t version, int16_t error_code)
+{
+    kafka_write_i16(w, error_code);
+    kafka_write_array_len(w, (int32_t)kafka_apis_count);
+    for (size_t i = 0; i < kafka_apis_count; i++) {
+        kafka_write_i16(w, kafka_apis[i].key);
+        kafka_write_i16(w, kafka_apis[i].min_version);
+        kafka_write_i16(w, kafka_apis[i].max_version);
+        kafka_write_tags(w);
+    }
+    if (version >= 1)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_tags(w);
+}
+
+int kafka_handle_api_versions(kafka_req_t *req)
+{
+    if (req->hdr.api_version >= 3) {
+        (void)kafka_read_str(&req->r); /* client_software_name */
+        (void)kafka_read_str(&req->r); /* client_software_version */
+        kafka_read_tags(&req->r);
+        if (!kafka_reader_ok(&req->r))
+            return -WEIR_EINVAL;
+    }
+    kafka_api_versions_write(&req->w, req->hdr.api_version, KAFKA_NONE);
+    return KAFKA_RESPOND;
+}

@@ -1,0 +1,108 @@
+/*
+ * ListOffsets (key 2), versions 0-5: -1 latest (the high watermark; for read_committed the
+ * last stable offset, equal to it until transactions exist), -2 earliest (the log start
+ * offset), otherwise the first offset whose batch max timestamp is >= the timestamp, through
+ * the time index (offset -1, timestamp -1 when there is none). v0 answers with an array of
+ * offsets.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+#include <stdlib.h>
+
+#define MAX_TOPICS 100000
+#define MAX_PARTITIONS 1000000
+
+typedef struct {
+    int16_t err;
+    int64_t offset, timestamp;
+} lo_result_t;
+
+static lo_result_t lookup(broker_partition_t *p, int64_t ts, int8_t isolation)
+{
+    lo_result_t res = {KAFKA_NONE, -1, -1};
+    if (!p) {
+        res.err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return res;
+    }
+    if (!p->log || storage_log_offline(p->log)) {
+        res.err = KAFKA_KAFKA_STORAGE_ERROR;
+        return res;
+    }
+    if (ts == -1) {
+        res.offset = isolation == 1 ? broker_partition_lso(p) : broker_partition_hwm(p);
+    } else if (ts == -2) {
+        res.offset = broker_partition_log_start(p);
+    } else if (ts < 0) {
+        res.err = KAFKA_INVALID_REQUEST; /* -3 (max timestamp) needs v7 */
+    } else {
+        int64_t off, t;
+        int rc = storage_log_offset_for_time(p->log, ts, &off, &t);
+        if (rc == 0) {
+            res.offset = off;
+            res.timestamp = t;
+        } else if (rc != -WEIR_ENOENT) {
+            res.err = KAFKA_KAFKA_STORAGE_ERROR;
+        }
+    }
+    return res;
+}
+
+int kafka_handle_list_offsets(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    kafka_writer_t *w = &req->w;
+    broker_t *b = req->b;
+    int16_t v = req->hdr.api_version;
+    (void)kafka_read_i32(r); /* replica_id */
+    int8_t isolation = v >= 2 ? kafka_read_i8(r) : 0;
+    int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+    if (n < 0 || !kafka_reader_ok(r))
+        return -WEIR_EINVAL;
+    /* The response is written as the request is read; on a decode error it is dropped and the
+     * connection closed, and nothing was changed. */
+    if (v >= 2)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_array_len(w, n);
+    size_t min_part = 4 + 8 + (v == 0 ? 4 : 0) + (v >= 4 ? 4 : 0);
+    broker_topics_rdlock(b);
+    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
+        kafka_str_t name = kafka_read_str(r);
+        int32_t np = kafka_read_array(r, min_part, MAX_PARTITIONS);
+        if (np < 0)
+            break;
+        kafka_write_view(w, name);
+        kafka_write_array_len(w, np);
+        for (int32_t j = 0; j < np && kafka_reader_ok(r); j++) {
+            int32_t idx = kafka_read_i32(r);
+            if (v >= 4)
+                (void)kafka_read_i32(r); /* current_leader_epoch */
+            int64_t ts = kafka_read_i64(r);
+            int32_t max_num = v == 0 ? kafka_read_i32(r) : 1;
+            kafka_read_tags(r);
+            if (!kafka_reader_ok(r))
+                break;
+            lo_result_t res =
+                lookup(broker_partition_find(b, name.s, (size_t)name.len, idx), ts, isolation);
+            kafka_write_i32(w, idx);
+            kafka_write_i16(w, res.err);
+            if (v == 0) {
+                bool one = res.err == KAFKA_NONE && res.offset >= 0 && max_num > 0;
+                kafka_write_array_len(w, one ? 1 : 0);
+                if (one)
+                    kafka_write_i64(w, res.offset);
+            } else {
+                kafka_write_i64(w, res.timestamp);
+                kafka_write_i64(w, res.offset);
+                if (v >= 4)
+                    kafka_write_i32(w, res.err == KAFKA_NONE ? 0 : -1); /* leader_epoch */
+            }
+            kafka_write_tags(w);
+        }
+        kafka_write_tags(w);
+    }
+    broker_topics_unlock(b);
+    kafka_read_tags(r);
+    return kafka_reader_ok(r) ? KAFKA_RESPOND : -WEIR_EINVAL;
+}

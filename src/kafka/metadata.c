@@ -1,0 +1,163 @@
+/*
+ * Metadata (key 3), versions 0-8: this node as the only broker and the controller, the
+ * cluster id, and the requested topics (all of them for a v0 empty list or a v1+ null list),
+ * creating unknown ones when auto.create.topics.enable (and, v4+, allow_auto_topic_creation)
+ * say so.
+ *
+ * Invariant: the node id, host and port written here are the ones FindCoordinator and
+ * controller_id use (broker_node_id, b->adv_host, b->adv_port), so clients see one broker.
+ * Topics are created before the response is written, under the registry's write lock, then
+ * the response is written under the read lock: a topic created here appears whole at once.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+#include <stdlib.h>
+
+#define MAX_TOPICS_PER_REQUEST 100000
+
+static void write_partition(kafka_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
+{
+    kafka_write_i16(w, offline ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE);
+    kafka_write_i32(w, idx);
+    kafka_write_i32(w, node); /* leader */
+    if (v >= 7)
+        kafka_write_i32(w, 0); /* leader_epoch */
+    kafka_write_array_len(w, 1);
+    kafka_write_i32(w, node); /* replicas */
+    kafka_write_array_len(w, offline ? 0 : 1);
+    if (!offline)
+        kafka_write_i32(w, node); /* isr */
+    if (v >= 5) {
+        kafka_write_array_len(w, offline ? 1 : 0);
+        if (offline)
+            kafka_write_i32(w, node);
+    }
+    kafka_write_tags(w);
+}
+
+static void write_topic(kafka_writer_t *w, int16_t v, int32_t node, int16_t err, const char *name,
+                        size_t name_len, broker_topic_t *t)
+{
+    kafka_write_i16(w, err);
+    kafka_write_str(w, name, name_len);
+    if (v >= 1)
+        kafka_write_bool(w, t ? t->internal : false);
+    int32_t n = t ? t->npart : 0;
+    kafka_write_array_len(w, n);
+    for (int32_t i = 0; i < n; i++)
+        write_partition(w, v, node, i, t->parts[i]->log == NULL);
+    if (v >= 8)
+        kafka_write_i32(w, INT32_MIN); /* topic_authorized_operations: not requested/supported */
+    kafka_write_tags(w);
+}
+
+static void write_head(kafka_req_t *req)
+{
+    kafka_writer_t *w = &req->w;
+    broker_t *b = req->b;
+    int16_t v = req->hdr.api_version;
+    if (v >= 3)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_array_len(w, 1);
+    kafka_write_i32(w, broker_node_id(b));
+    kafka_write_cstr(w, b->adv_host);
+    kafka_write_i32(w, b->adv_port);
+    if (v >= 1)
+        kafka_write_cstr(w, NULL); /* rack */
+    kafka_write_tags(w);
+    if (v >= 2)
+        kafka_write_cstr(w, b->cluster_id);
+    if (v >= 1)
+        kafka_write_i32(w, broker_node_id(b)); /* controller_id */
+}
+
+static void write_all_topics(kafka_req_t *req)
+{
+    broker_t *b = req->b;
+    broker_topics_rdlock(b);
+    size_t n;
+    broker_topic_t **all = broker_topics_list(b, &n);
+    kafka_write_array_len(&req->w, (int32_t)n);
+    for (size_t i = 0; i < n; i++)
+        write_topic(&req->w, req->hdr.api_version, broker_node_id(b), KAFKA_NONE, all[i]->name,
+                    strlen(all[i]->name), all[i]);
+    broker_topics_unlock(b);
+    free(all);
+}
+
+/* Creates the unknown, valid names when auto-creation applies. */
+static void auto_create(broker_t *b, const kafka_str_t *names, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        const char *why;
+        if (!broker_topic_name_valid(names[i].s, (size_t)names[i].len, &why))
+            continue;
+        broker_topics_rdlock(b);
+        bool exists = broker_topic_find(b, names[i].s, (size_t)names[i].len) != NULL;
+        broker_topics_unlock(b);
+        if (exists)
+            continue;
+        char *name = kafka_str_dup(names[i]), msg[256];
+        int16_t err = broker_topic_create(b, name, -1, NULL, false, msg, sizeof(msg));
+        if (err && err != KAFKA_TOPIC_ALREADY_EXISTS)
+            log_warn("kafka", "auto-creating topic %s: %s", name, msg);
+        free(name);
+    }
+}
+
+int kafka_handle_metadata(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    broker_t *b = req->b;
+    int16_t v = req->hdr.api_version;
+    int32_t n = kafka_read_array(r, r->flexible ? 2 : 3, MAX_TOPICS_PER_REQUEST);
+    if (!kafka_reader_ok(r) || (n < 0 && v == 0))
+        return -WEIR_EINVAL;
+    kafka_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;
+    for (int32_t i = 0; i < n; i++) {
+        names[i] = kafka_read_str(r);
+        kafka_read_tags(r);
+    }
+    bool allow_auto = true;
+    if (v >= 4)
+        allow_auto = kafka_read_bool(r);
+    if (v >= 8) {
+        (void)kafka_read_bool(r); /* include_cluster_authorized_operations */
+        (void)kafka_read_bool(r); /* include_topic_authorized_operations */
+    }
+    kafka_read_tags(r);
+    if (!kafka_reader_ok(r)) {
+        free(names);
+        return -WEIR_EINVAL;
+    }
+    bool all = (v == 0 && n == 0) || n < 0;
+    bool create = allow_auto && broker_settings_int(&b->set, BCFG_AUTO_CREATE_TOPICS_ENABLE);
+    if (!all && create)
+        auto_create(b, names, n);
+
+    write_head(req);
+    if (all) {
+        write_all_topics(req);
+    } else {
+        broker_topics_rdlock(b);
+        kafka_write_array_len(&req->w, n);
+        for (int32_t i = 0; i < n; i++) {
+            const char *why;
+            broker_topic_t *t = broker_topic_find(b, names[i].s, (size_t)names[i].len);
+            int16_t err = KAFKA_NONE;
+            if (!t)
+                err = broker_topic_name_valid(names[i].s, (size_t)names[i].len, &why)
+                          ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+                          : KAFKA_INVALID_TOPIC_EXCEPTION;
+            write_topic(&req->w, v, broker_node_id(b), err, names[i].s, (size_t)names[i].len, t);
+        }
+        broker_topics_unlock(b);
+    }
+    if (v >= 8)
+        kafka_write_i32(&req->w, INT32_MIN); /* cluster_authorized_operations */
+    kafka_write_tags(&req->w);
+    free(names);
+    return KAFKA_RESPOND;
+}

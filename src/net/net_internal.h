@@ -1,0 +1,132 @@
+/*
+ * net_internal: the structures loop.c, conn.c and listener.c share. Other modules include only
+ * net.h; nothing here is part of the API.
+ *
+ * Ownership, by thread. Everything in struct net_loop except post_mu/postq/stop belongs to the
+ * thread inside net_loop_run (before the loop runs: the thread that set it up; during
+ * net_loop_free: the freeing thread). postq is guarded by post_mu and is the only field other
+ * threads write. A connection, its slots and its input buffer belong to its loop's thread; the
+ * one exception is slot->resp of an uncompleted slot, which net_slot_complete_async fills from
+ * another thread just before posting (the post's mutex orders that write before the loop
+ * reads it).
+ */
+#ifndef WEIR_NET_INTERNAL_H
+#define WEIR_NET_INTERNAL_H
+
+#include "net.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* The loop's shared read buffer: every connection reads into it, frames that arrive whole are
+ * handed to on_frame straight from it, and only a partial frame's bytes are kept by the
+ * connection. So an idle connection owns no read buffer at all. */
+#define NET_RBUF_BYTES (64 * 1024)
+/* Bytes one connection may read per readable event before others get their turn. */
+#define NET_READ_BUDGET_BYTES (256 * 1024)
+/* Recycled slots kept per loop. */
+#define NET_SLOT_CACHE 1024
+
+#define NET_ASSERT_LOOP_THREAD(loop) WEIR_DASSERT(net_loop_owns(loop))
+
+/* One epoll registration. data.ptr points here; on_event gets the epoll event bits. */
+typedef struct net_io net_io_t;
+struct net_io {
+    int fd;
+    uint32_t events; /* current interest, so unchanged interest costs no epoll_ctl */
+    void (*on_event)(net_io_t *io, uint32_t events);
+};
+
+typedef struct {
+    net_fn fn;
+    void *arg;
+} net_post_t;
+
+typedef struct {
+    net_post_t *items;
+    size_t len, cap;
+} net_postq_t;
+
+struct net_slot {
+    net_conn_t *conn;
+    net_slot_t *prev, *next; /* the connection's queue, in request order */
+    buf_t resp;              /* the response once completed (or while an async post is queued) */
+    bool done;
+};
+
+/* Shared by a listener and the connections it accepted: the open count and the handler outlive
+ * the listener while connections (or queued accepts) still refer to them. */
+typedef struct net_accept_ctx {
+    _Atomic size_t open; /* accepted and not yet closed, across all loops */
+    _Atomic size_t refs; /* listener + each queued accept + each open connection */
+    net_conn_handler_t h;
+} net_accept_ctx_t;
+
+void net_accept_ctx_unref(net_accept_ctx_t *ctx);
+
+struct net_conn {
+    net_io_t io; /* first: the epoll event's data.ptr is the connection */
+    net_loop_t *loop;
+    uint64_t id;
+    net_conn_handler_t h;
+    net_accept_ctx_t *accept; /* counted by a listener until closed, or NULL */
+
+    net_conn_t *prev, *next; /* loop->conns: every connection not yet freed */
+    net_conn_t *flush_next;  /* loop->flush list */
+    net_conn_t *free_next;   /* loop->free list */
+    bool in_flush, in_free;  /* on those lists */
+    bool closed, want_write;
+    bool draining; /* reads no more (peer EOF or close_after_flush); closes once answered */
+
+    buf_t in;       /* unparsed input: one partial frame, or frames left while paused */
+    size_t in_peak; /* the largest in.cap has been */
+    net_slot_t *head, *tail;
+    size_t nslots;   /* in the queue: uncompleted, plus completed and not yet sent */
+    size_t inflight; /* uncompleted */
+    size_t outbuf;   /* completed bytes not yet sent */
+    size_t head_off; /* bytes of head->resp already sent */
+
+    int64_t last_active_ms;
+    net_timer_t idle;
+    uint64_t bytes_in, bytes_out, frames_in;
+    char peer[64];
+};
+
+struct net_loop {
+    int epfd;
+    net_io_t wake; /* eventfd: posts and stop */
+    _Atomic bool stop;
+    _Atomic bool running;
+    int64_t now_ms;
+
+    net_timer_t **heap;
+    size_t heap_len, heap_cap;
+    uint64_t timer_seq;
+
+    pthread_mutex_t post_mu;
+    net_postq_t postq; /* guarded by post_mu */
+    net_postq_t spare; /* loop thread: the drained array, kept for reuse */
+
+    net_conn_t *conns; /* every connection not yet freed (open, or closed awaiting slots) */
+    net_conn_t *flush_head, *flush_tail;
+    net_conn_t *free_head;
+    net_slot_t *slot_cache;
+    size_t slot_cache_len;
+    uint8_t *rbuf;
+};
+
+/* loop.c */
+bool net_loop_owns(const net_loop_t *loop); /* current thread, or the loop is not running */
+int net_io_add(net_loop_t *loop, net_io_t *io, uint32_t events);
+int net_io_mod(net_loop_t *loop, net_io_t *io, uint32_t events);
+void net_io_del(net_loop_t *loop, net_io_t *io);
+void net_loop_flush_add(net_loop_t *loop, net_conn_t *conn);
+void net_loop_free_add(net_loop_t *loop, net_conn_t *conn);
+net_slot_t *net_loop_slot_get(net_loop_t *loop);
+void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot);
+
+/* conn.c */
+void net_conn_flush(net_conn_t *conn);
+void net_conn_destroy(net_conn_t *conn);
+
+#endif

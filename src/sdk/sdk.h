@@ -1,0 +1,346 @@
+/*
+ * sdk: libweir's insides, behind include/weir/weir.h. This header is what the SDK's files share
+ * and what its unit tests call; users include only weir.h.
+ *
+ * Parts, one file each:
+ *   rng.c       per-thread random numbers (jitter, ids, span ids)
+ *   retry.c     the backoff schedule of a retry policy
+ *   trace.c     W3C traceparent: parse, format, child span
+ *   ce.c        CloudEvents Kafka binary binding: read and build headers; the outbox header blob
+ *   store.c     the SQLite store: schema, dedup records, outbox rows, projection offsets
+ *   app.c       the app: config, routes, consumer loop, rebalances, commits, pause/resume, stop
+ *   worker.c    handler threads: per-partition queues, batches, retries, dead letters, emits
+ *   relay.c     the outbox relay thread and the delivery-report thread
+ *   event.c     the weir_event / weir_ctx accessors and weir_emit
+ *   testbroker.c  weir_test_broker_*
+ *
+ * Locking: one mutex per app (app->lock) guards the partition table, every partition's queue and
+ * state, and the pending-delivery lists. Handlers and all librdkafka and SQLite calls run outside
+ * it. Counters are atomics.
+ */
+#ifndef WEIR_SDK_H
+#define WEIR_SDK_H
+
+#include "base/base.h"
+#include "weir/weir.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+/* ---- random numbers (rng.c) ----------------------------------------------------------------
+ * splitmix64: fast, good enough for jitter and ids, not for secrets. Each thread seeds its own
+ * state from getrandom() on first use. */
+uint64_t sdk_rng_next(uint64_t *state);
+double sdk_rng_unit(uint64_t *state); /* [0, 1) */
+uint64_t *sdk_rng_thread(void);       /* this thread's state */
+void sdk_uuid_format(uint64_t hi, uint64_t lo, char out[37]);
+
+/* ---- retry policy (retry.c) ------------------------------------------------------------------
+ * attempt is the number of attempts made so far (>= 1); the result is the delay before the next.
+ * base(a) = min(initial * multiplier^(a-1), max); with jitter j the delay is drawn uniformly from
+ * [base*(1-j), base*(1+j)] and capped at max. */
+int sdk_retry_policy_check(const weir_retry_policy *p); /* 0 or -WEIR_EINVAL */
+int64_t sdk_backoff_base_ms(const weir_retry_policy *p, int attempt);
+int64_t sdk_backoff_ms(const weir_retry_policy *p, int attempt, uint64_t *rng);
+
+/* ---- trace context (trace.c) -----------------------------------------------------------------
+ * "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lower-case hex. Parsing follows the
+ * W3C rules: version ff is invalid, all-zero ids are invalid, a higher version may carry more
+ * fields after a '-'. */
+#define SDK_TRACEPARENT_LEN 55
+typedef struct {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t flags;
+} sdk_trace_t;
+
+int sdk_trace_parse(const void *s, size_t len, sdk_trace_t *out); /* 0 or -WEIR_EINVAL */
+void sdk_trace_format(const sdk_trace_t *t, char out[SDK_TRACEPARENT_LEN + 1]);
+/* The child of parent (same trace, new span id, same flags); a new sampled root without one. */
+void sdk_trace_child(const sdk_trace_t *parent, uint64_t *rng, sdk_trace_t *child);
+
+/* ---- CloudEvents (ce.c) -----------------------------------------------------------------------
+ * Kafka binary binding: attributes are headers "ce_<name>" with UTF-8 values, the data content
+ * type is "content-type". Attribute values longer than SDK_CE_ATTR_MAX bytes, or holding a NUL,
+ * are treated as absent. When a header repeats, the last one counts (as Kafka's lastHeader). */
+#define SDK_CE_ATTR_MAX 255
+#define SDK_CE_SPECVERSION "1.0"
+#define SDK_CE_JSON "application/json"
+typedef struct {
+    char specversion[SDK_CE_ATTR_MAX + 1];
+    char id[SDK_CE_ATTR_MAX + 1];
+    char type[SDK_CE_ATTR_MAX + 1];
+    char source[SDK_CE_ATTR_MAX + 1];
+    char time[SDK_CE_ATTR_MAX + 1];
+    char subject[SDK_CE_ATTR_MAX + 1];
+    char content_type[SDK_CE_ATTR_MAX + 1];
+    char traceparent[SDK_TRACEPARENT_LEN + 1]; /* only when it parses */
+    sdk_trace_t trace;
+    bool has_trace;
+} sdk_ce_t;
+
+void sdk_ce_read(const rd_kafka_headers_t *h, sdk_ce_t *ce); /* h may be NULL */
+/* Required attributes present (specversion 1.x, id, source, type). */
+bool sdk_ce_valid(const sdk_ce_t *ce);
+/* Adds the CloudEvents headers of m (and traceparent, m->headers) to h. id and source must be
+ * set by the caller (defaults resolved). -WEIR_EINVAL when a required field is missing or an
+ * attribute is too long. */
+int sdk_ce_headers_add(rd_kafka_headers_t *h, const weir_message *m, const char *id,
+                       const char *source, const char *traceparent, int64_t now_ms);
+/* RFC 3339 UTC with milliseconds: "2026-11-26T14:00:00.123Z". */
+void sdk_time_format(int64_t ms, char out[32]);
+
+/* The outbox keeps a record's headers as one blob: 'W', 1, count (be16), then per header
+ * name length (be16), name, value length (be32, 0xffffffff for null), value. */
+#define SDK_HDRBLOB_HEADERS_MAX 1024
+#define SDK_MSG_HEADERS_MAX 256 /* extra headers of one weir_message */
+#define SDK_HDRBLOB_BYTES_MAX (1u << 20)
+void sdk_hdrblob_encode(const rd_kafka_headers_t *h, buf_t *out);
+int sdk_hdrblob_decode(const void *p, size_t n, rd_kafka_headers_t **out); /* -WEIR_ECORRUPT */
+
+/* ---- the store (store.c) ------------------------------------------------------------------------
+ * One SQLite connection with its prepared statements. Connections opened by the SDK cache their
+ * statements; a wrapped user connection prepares and finalizes each time. */
+enum {
+    SDK_ST_BEGIN = 0,
+    SDK_ST_COMMIT,
+    SDK_ST_ROLLBACK,
+    SDK_ST_SAVEPOINT,
+    SDK_ST_RELEASE,
+    SDK_ST_ROLLBACK_TO,
+    SDK_ST_DEDUP_SEEN,
+    SDK_ST_DEDUP_PUT,
+    SDK_ST_DEDUP_PURGE,
+    SDK_ST_OUTBOX_PUT,
+    SDK_ST_OUTBOX_FETCH,
+    SDK_ST_OUTBOX_SENT,
+    SDK_ST_OUTBOX_PURGE,
+    SDK_ST_OFFSET_GET,
+    SDK_ST_OFFSET_PUT,
+    SDK_ST_COUNT
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[SDK_ST_COUNT];
+    bool owned; /* opened by sdk_db_open: closes db and caches statements */
+    char err[256];
+} sdk_db_t;
+
+int sdk_db_open(const char *path, sdk_db_t *d);  /* d->err says why on failure */
+int sdk_db_schema(sqlite3 *db, char *err, size_t errlen); /* creates the weir_* tables */
+void sdk_db_wrap(sdk_db_t *d, sqlite3 *db);
+void sdk_db_close(sdk_db_t *d);
+int sdk_db_exec(sdk_db_t *d, int which); /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, SAVEPOINT ... */
+
+int sdk_dedup_seen(sdk_db_t *d, const char *id, int64_t now_ms, int64_t ttl_ms, bool *seen);
+int sdk_dedup_put(sdk_db_t *d, const char *id, int64_t now_ms);
+int sdk_dedup_purge(sdk_db_t *d, int64_t now_ms, int64_t ttl_ms, int *purged);
+
+typedef struct {
+    int64_t id;
+    char *topic;
+    int32_t partition;
+    bool key_null, value_null;
+    buf_t key, value, headers;
+} sdk_outbox_row_t;
+
+int sdk_outbox_put(sdk_db_t *d, const char *topic, int32_t partition, const void *key,
+                   ssize_t key_len, const void *value, ssize_t value_len, const buf_t *hdrblob,
+                   int64_t now_ms); /* lengths -1: null */
+/* Up to max unsent rows in id order; rows[] are filled and must be deinited. */
+int sdk_outbox_fetch(sdk_db_t *d, size_t max, sdk_outbox_row_t *rows, size_t *n);
+void sdk_outbox_row_deinit(sdk_outbox_row_t *r);
+int sdk_outbox_mark_sent(sdk_db_t *d, int64_t id, int64_t now_ms);
+int sdk_outbox_purge(sdk_db_t *d, int64_t sent_before_ms, int *purged);
+int sdk_outbox_unsent(sqlite3 *db, int64_t *count);
+
+int sdk_offset_get(sdk_db_t *d, const char *name, const char *topic, int32_t partition,
+                   int64_t *next); /* -WEIR_ENOENT when none is stored */
+int sdk_offset_put(sdk_db_t *d, const char *name, const char *topic, int32_t partition,
+                   int64_t next);
+
+/* ---- the app (app.c, worker.c, relay.c, event.c) ------------------------------------------------ */
+#define SDK_ERRMSG_MAX 512
+#define SDK_EMITS_MAX 1024 /* events one handler call may emit */
+
+typedef struct sdk_route {
+    char *topic;
+    char *type; /* NULL: any */
+    char *dlq_topic;
+    weir_handler fn;
+    void *user;
+    weir_route_options opt;
+} sdk_route_t;
+
+struct sdk_part;
+
+/* What a produced record's delivery report must update. */
+enum { SDK_DR_PEND = 1, SDK_DR_RELAY };
+typedef struct sdk_dr {
+    int kind;
+} sdk_dr_t;
+
+/* Records produced on behalf of the event at offset_next - 1 (its emits or its dead letter):
+ * the partition's commit may not pass that event until remaining is 0. Kept in offset order. */
+typedef struct sdk_pend {
+    sdk_dr_t dr;
+    struct sdk_pend *next;
+    struct sdk_part *part;
+    int64_t offset_next;
+    int remaining;
+    bool failed;
+} sdk_pend_t;
+
+typedef struct sdk_part {
+    char *topic;
+    int32_t partition;
+    int worker;
+    rd_kafka_message_t **q; /* ring of received, unfinished events */
+    size_t q_head, q_len, q_cap;
+    int attempts;        /* attempts made on the head event */
+    int64_t retry_at_ms; /* monotonic; meaningful while retrying */
+    bool retrying;
+    bool busy;    /* a worker is running a batch from it */
+    bool revoked; /* being taken away: workers leave it alone */
+    bool paused;  /* as the consumer was last told */
+    int64_t done;      /* offset after the last event finished in order; -1: none yet */
+    int64_t committed;   /* last offset the coordinator acknowledged; -1: none */
+    int64_t commit_sent; /* last offset sent in a commit; back to committed if it failed */
+    sdk_pend_t *pend_head, *pend_tail;
+} sdk_part_t;
+
+typedef struct sdk_emit {
+    char *topic;
+    int32_t partition;
+    bool key_null, value_null;
+    buf_t key, value;
+    rd_kafka_headers_t *headers;
+} sdk_emit_t;
+
+struct weir_event {
+    const rd_kafka_message_t *msg;
+    sdk_ce_t ce;
+    char *key_str; /* lazily made by weir_event_key_str */
+    buf_t key_buf;
+    buf_t value_buf; /* NUL-terminated copy of the payload, made on first use */
+    bool value_ready;
+};
+
+struct weir_ctx {
+    weir_app *app;
+    const sdk_route_t *route;
+    int attempt;
+    sdk_db_t *db; /* transactional routes and projections */
+    char traceparent[SDK_TRACEPARENT_LEN + 1];
+    char error[SDK_ERRMSG_MAX];
+    sdk_emit_t *emits; /* non-transactional routes: held until OK */
+    size_t nemits, emits_cap;
+    size_t outboxed; /* rows written to the outbox by this call */
+};
+
+typedef struct sdk_worker {
+    weir_app *app;
+    int index;
+    pthread_t thread;
+    bool started;
+    pthread_cond_t cond;
+    bool waiting;
+    sdk_db_t db;
+    size_t rr; /* round-robin position among this worker's partitions */
+    rd_kafka_message_t **batch;
+    weir_event ev;
+    weir_ctx ctx;
+    buf_t dedup_ids; /* NUL-separated ids handled OK in the current plain batch */
+    int64_t purge_at_ms;
+} sdk_worker_t;
+
+typedef struct sdk_stats {
+    _Atomic uint64_t received, handled, handler_calls, retried, dead_lettered, deduplicated,
+        unrouted, emitted, outbox_published, commits, offsets_committed, paused, rebalances;
+} sdk_stats_t;
+
+struct weir_app {
+    /* config (strings owned) */
+    char *bootstrap, *group, *projection, *client_id, *source, *db_path;
+    weir_app_config cfg;
+    char **settings;
+
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *cq; /* the consumer queue, to wake the loop */
+    sdk_route_t *routes;
+    size_t nroutes;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a partition went idle, a delivery landed */
+    sdk_part_t **parts;
+    size_t nparts;
+    sdk_part_t *last_part; /* lookup cache of the consumer loop */
+    sdk_worker_t *workers;
+    bool workers_stop;
+
+    pthread_t dr_thread, relay_thread;
+    bool dr_started, relay_started;
+    atomic_bool dr_stop, relay_stop;
+    pthread_mutex_t relay_lock;
+    pthread_cond_t relay_cond;
+    bool relay_kicked;
+    int relay_inflight;
+    bool relay_failed;
+
+    atomic_bool stop;
+    atomic_bool ctl_dirty; /* pause/resume needs a look */
+    atomic_bool ready;
+    atomic_bool running;
+    bool consumer_closed; /* weir_app_run() has run: the consumer cannot rejoin */
+    atomic_int fatal; /* first fatal error, 0 if none */
+    sdk_stats_t stats;
+    sdk_db_t db; /* the consumer loop's own connection (projection offsets) */
+
+    pthread_mutex_t err_lock;
+    char errmsg[SDK_ERRMSG_MAX];
+};
+
+/* app.c */
+void sdk_app_log(weir_app *app, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sdk_app_set_error(weir_app *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records a fatal error (the first one wins) and asks the app to stop. */
+void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, const char *type);
+void sdk_app_wake(weir_app *app); /* the consumer loop should look at pause/resume */
+
+/* worker.c */
+int sdk_workers_start(weir_app *app);
+void sdk_workers_stop(weir_app *app); /* lets running batches finish, joins */
+/* Under app->lock: the number of events a partition holds becomes known to its worker. */
+void sdk_worker_notify(weir_app *app, sdk_part_t *p);
+int64_t sdk_part_committable(const sdk_part_t *p); /* under app->lock */
+void sdk_part_free(sdk_part_t *p);                  /* under app->lock, nothing pending */
+
+/* Producing (relay.c). Takes ownership of hdrs (also on error). Blocks while the producer queue
+ * is full. key_len / value_len -1: null. */
+int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void *key,
+                ssize_t key_len, const void *value, ssize_t value_len, rd_kafka_headers_t *hdrs,
+                sdk_dr_t *dr);
+void sdk_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+int sdk_dr_thread_start(weir_app *app);
+void sdk_dr_thread_stop(weir_app *app);
+int sdk_relay_start(weir_app *app);
+void sdk_relay_stop(weir_app *app); /* publishes what it has taken, then stops */
+
+/* event.c */
+void sdk_event_init(weir_event *ev);
+void sdk_event_deinit(weir_event *ev);
+void sdk_event_set(weir_event *ev, const rd_kafka_message_t *msg);
+void sdk_ctx_reset(weir_ctx *ctx); /* drops held emits */
+void sdk_ctx_deinit(weir_ctx *ctx);
+/* A record's headers for m: CloudEvents attributes with the defaults resolved. */
+int sdk_message_headers(weir_app *app, const weir_message *m, const char *traceparent,
+                        rd_kafka_headers_t **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,886 @@
+/*
+ * log: the partition log's front door. Append, read, lookups by time, flush (group commit),
+ * durability callbacks, the checkpoint file, and the open/close lifecycle (recovery itself is
+ * recovery.c; retention, DeleteRecords and compaction are retention.c and compact.c).
+ *
+ * Invariants, all under log->mu:
+ *   start_offset <= durable_offset <= end_offset (durable may trail start only when nothing
+ *   has been written since DeleteRecords moved start; it never passes end);
+ *   durable_offset only moves forward, and only after fdatasync of every byte below it and
+ *   of the directory entries of every segment holding them succeeded;
+ *   once offline, nothing is appended and durable_offset never moves again.
+ * Appends write under mu (so offsets follow file order); fdatasync runs without mu, so new
+ * appends gather for the next flush while one is on the disk: that is the group commit.
+ */
+#include "log_internal.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void storage_log_config_default(storage_log_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->segment_bytes = 1ull << 30;
+    cfg->segment_ms = 7ll * 24 * 3600 * 1000;
+    cfg->retention_bytes = -1;
+    cfg->retention_ms = 7ll * 24 * 3600 * 1000;
+    cfg->cleanup_delete = true;
+    cfg->cleanup_compact = false;
+    cfg->delete_retention_ms = 24ll * 3600 * 1000;
+    cfg->min_compaction_lag_ms = 0;
+    cfg->index_interval_bytes = 4096;
+    cfg->max_decompressed_bytes = 64u << 20;
+    cfg->cleaner_map_bytes = 128u << 20;
+    cfg->recovery_checkpoint_ms = 10000;
+}
+
+/* Bad settings are clamped, not refused: the broker validates topic configs for the user. */
+static void config_sanitize(storage_log_config_t *cfg)
+{
+    if (cfg->segment_bytes < 64)
+        cfg->segment_bytes = 64;
+    if (cfg->segment_bytes > INT32_MAX)
+        cfg->segment_bytes = INT32_MAX; /* index positions are 32 bits, as in Kafka */
+    if (cfg->index_interval_bytes == 0)
+        cfg->index_interval_bytes = 1;
+    if (cfg->max_decompressed_bytes == 0)
+        cfg->max_decompressed_bytes = 64u << 20;
+    if (cfg->cleaner_map_bytes < 4096)
+        cfg->cleaner_map_bytes = 4096;
+}
+
+void storage_log_path(storage_log_t *log, char *out, size_t cap, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", log->dir, name);
+    WEIR_ASSERT(n > 0 && (size_t)n < cap);
+}
+
+/* ---- segment list ---------------------------------------------------------------------------- */
+
+void storage_log_segs_insert(storage_log_t *log, size_t at, storage_segment_t *seg)
+{
+    WEIR_ASSERT(at <= log->nsegs);
+    if (log->nsegs == log->capsegs) {
+        log->capsegs = log->capsegs ? log->capsegs * 2 : 8;
+        log->segs = weir_realloc(log->segs, log->capsegs * sizeof(*log->segs));
+    }
+    memmove(log->segs + at + 1, log->segs + at, (log->nsegs - at) * sizeof(*log->segs));
+    log->segs[at] = seg;
+    log->nsegs++;
+}
+
+/* Removes (does not free) segs[at .. at+n). */
+void storage_log_segs_remove(storage_log_t *log, size_t at, size_t n)
+{
+    WEIR_ASSERT(at + n <= log->nsegs);
+    memmove(log->segs + at, log->segs + at + n, (log->nsegs - at - n) * sizeof(*log->segs));
+    log->nsegs -= n;
+}
+
+size_t storage_log_seg_floor(storage_log_t *log, int64_t offset)
+{
+    size_t lo = 0, hi = log->nsegs; /* first seg with base > offset */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid]->base <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? 0 : lo - 1;
+}
+
+/* ---- waiters --------------------------------------------------------------------------------- */
+
+typedef struct {
+    storage_waiter_t *v;
+    size_t n;
+} waiter_list_t;
+
+/* Takes out the waiters whose offset is <= upto (all of them if all), mu held. */
+static waiter_list_t waiters_take(storage_log_t *log, int64_t upto, bool all)
+{
+    waiter_list_t out = {NULL, 0};
+    size_t k = 0;
+    for (size_t i = 0; i < log->nwaiters; i++) {
+        storage_waiter_t *w = &log->waiters[i];
+        if (all || w->offset <= upto) {
+            if (!out.v)
+                out.v = weir_malloc(log->nwaiters * sizeof(*out.v));
+            out.v[out.n++] = *w;
+        } else {
+            log->waiters[k++] = *w;
+        }
+    }
+    log->nwaiters = k;
+    return out;
+}
+
+static void waiters_fire(waiter_list_t *wl, int err)
+{
+    for (size_t i = 0; i < wl->n; i++)
+        wl->v[i].cb(wl->v[i].arg, err);
+    free(wl->v);
+    wl->v = NULL;
+    wl->n = 0;
+}
+
+void storage_log_fail_waiters(storage_log_t *log, int err)
+{
+    pthread_mutex_lock(&log->mu);
+    waiter_list_t wl = waiters_take(log, 0, true);
+    pthread_mutex_unlock(&log->mu);
+    waiters_fire(&wl, err);
+}
+
+void storage_log_go_offline_locked(storage_log_t *log, const char *why)
+{
+    if (!log->offline)
+        log_error(LOG_MOD, "%s: log taken offline: %s (durable offset stays %" PRId64 ")",
+                  log->dir, why, log->durable_offset);
+    log->offline = true;
+}
+
+void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg)
+{
+    pthread_mutex_lock(&log->mu);
+    int err = 1;
+    if (log->offline) {
+        err = -WEIR_EOFFLINE;
+    } else if (offset <= log->durable_offset) {
+        err = 0;
+    } else {
+        if (log->nwaiters == log->capwaiters) {
+            log->capwaiters = log->capwaiters ? log->capwaiters * 2 : 16;
+            log->waiters = weir_realloc(log->waiters, log->capwaiters * sizeof(*log->waiters));
+        }
+        log->waiters[log->nwaiters++] = (storage_waiter_t){offset, cb, arg};
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (err != 1)
+        cb(arg, err);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+static void log_free(storage_log_t *log)
+{
+    for (size_t i = 0; i < log->nsegs; i++)
+        storage_segment_free(log->segs[i]);
+    free(log->segs);
+    free(log->waiters);
+    free(log->dir);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->flush_mu);
+    pthread_mutex_destroy(&log->maint_mu);
+    pthread_mutex_destroy(&log->ckpt_mu);
+    free(log);
+}
+
+int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config_t *cfg,
+                     storage_log_t **out)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n == 0 || n > PATH_MAX_LEN - 64)
+        return -WEIR_EINVAL;
+    storage_log_t *log = weir_calloc(1, sizeof(*log));
+    log->io = io;
+    log->dir = weir_strndup(dir, n);
+    log->compact_end = -1;
+    if (cfg)
+        log->cfg = *cfg;
+    else
+        storage_log_config_default(&log->cfg);
+    config_sanitize(&log->cfg);
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->flush_mu, NULL);
+    pthread_mutex_init(&log->maint_mu, NULL);
+    pthread_mutex_init(&log->ckpt_mu, NULL);
+    int rc = storage_log_recover(log);
+    if (rc) {
+        log_free(log);
+        return rc;
+    }
+    *out = log;
+    return 0;
+}
+
+static void log_detach_flusher(storage_log_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    storage_flusher_t *f = log->flusher;
+    pthread_mutex_unlock(&log->mu);
+    if (f)
+        storage_flusher_detach(f, log);
+}
+
+/* Writes and syncs the active segment's indexes, the checkpoint and the clean marker. */
+static int log_close_clean(storage_log_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    storage_segment_t *seg = log_active(log);
+    storage_segment_seal_timeindex(seg);
+    pthread_mutex_unlock(&log->mu);
+    int rc = storage_segment_write_indexes(log->io, log->dir, seg);
+    if (rc == 0)
+        rc = storage_segment_sync_indexes(log->io, log->dir, seg->base);
+    if (rc == 0)
+        rc = storage_log_checkpoint_write(log);
+    if (rc)
+        return rc;
+    char path[PATH_MAX_LEN];
+    storage_log_path(log, path, sizeof(path), CLEAN_MARKER_NAME);
+    int fd;
+    rc = log->io->ops->open(log->io, path, O_CREAT | O_RDWR | O_TRUNC, &fd);
+    if (rc == 0) {
+        log->io->ops->close(log->io, fd);
+        rc = log->io->ops->fsync_dir(log->io, log->dir);
+    }
+    return rc;
+}
+
+void storage_log_close(storage_log_t *log)
+{
+    if (!log)
+        return;
+    log_detach_flusher(log);
+    pthread_mutex_lock(&log->maint_mu);
+    int rc = storage_log_flush(log);
+    if (rc == 0)
+        rc = log_close_clean(log);
+    if (rc)
+        log_warn(LOG_MOD, "%s: closed without a clean-shutdown marker (%s): the next open "
+                          "recovers",
+                 log->dir, weir_strerror(rc));
+    storage_log_fail_waiters(log, storage_log_offline(log) ? -WEIR_EOFFLINE : -WEIR_ECLOSED);
+    pthread_mutex_unlock(&log->maint_mu);
+    log_free(log);
+}
+
+void storage_log_abandon(storage_log_t *log)
+{
+    if (!log)
+        return;
+    log_detach_flusher(log);
+    pthread_mutex_lock(&log->maint_mu);
+    storage_log_fail_waiters(log, -WEIR_ECLOSED);
+    pthread_mutex_unlock(&log->maint_mu);
+    log_free(log);
+}
+
+static int destroy_one(const char *name, void *arg)
+{
+    storage_log_t *log = arg;
+    char path[PATH_MAX_LEN];
+    storage_log_path(log, path, sizeof(path), name);
+    log->io->ops->unlink(log->io, path);
+    return 0;
+}
+
+int storage_log_destroy(storage_log_t *log)
+{
+    log_detach_flusher(log);
+    pthread_mutex_lock(&log->maint_mu);
+    storage_log_fail_waiters(log, -WEIR_ECLOSED);
+    pthread_mutex_unlock(&log->maint_mu);
+    storage_io_t *io = log->io;
+    for (size_t i = 0; i < log->nsegs; i++)
+        storage_segment_free(log->segs[i]);
+    log->nsegs = 0;
+    int rc = io->ops->list(io, log->dir, destroy_one, log);
+    if (rc == 0)
+        rc = io->ops->rmdir(io, log->dir);
+    if (rc == 0) {
+        char parent[PATH_MAX_LEN];
+        snprintf(parent, sizeof(parent), "%s", log->dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent)
+            *slash = 0;
+        else
+            snprintf(parent, sizeof(parent), slash ? "/" : ".");
+        rc = io->ops->fsync_dir(io, parent);
+    }
+    log_free(log);
+    return rc;
+}
+
+void storage_log_set_config(storage_log_t *log, const storage_log_config_t *cfg)
+{
+    pthread_mutex_lock(&log->mu);
+    log->cfg = *cfg;
+    config_sanitize(&log->cfg);
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* ---- getters --------------------------------------------------------------------------------- */
+
+#define LOG_GETTER(type, name, expr)                                                               \
+    type name(storage_log_t *log)                                                                  \
+    {                                                                                              \
+        pthread_mutex_lock(&log->mu);                                                              \
+        type v = (expr);                                                                           \
+        pthread_mutex_unlock(&log->mu);                                                            \
+        return v;                                                                                  \
+    }
+
+LOG_GETTER(int64_t, storage_log_start_offset, log->start_offset)
+LOG_GETTER(int64_t, storage_log_end_offset, log->end_offset)
+LOG_GETTER(int64_t, storage_log_durable_offset, log->durable_offset)
+LOG_GETTER(bool, storage_log_offline, log->offline)
+
+uint64_t storage_log_size_bytes(storage_log_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t n = 0;
+    for (size_t i = 0; i < log->nsegs; i++)
+        n += log->segs[i]->size;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+/* ---- append ---------------------------------------------------------------------------------- */
+
+int storage_log_roll_locked(storage_log_t *log)
+{
+    storage_segment_t *old = log_active(log);
+    if (old->size == 0)
+        return 0;
+    storage_segment_seal_timeindex(old);
+    int rc = storage_segment_write_indexes(log->io, log->dir, old);
+    if (rc)
+        return rc;
+    storage_segment_t *seg;
+    rc = storage_segment_create(log->io, log->dir, log->end_offset, &seg);
+    if (rc)
+        return rc;
+    old->index_unsynced = true;
+    storage_log_segs_insert(log, log->nsegs, seg);
+    log->dir_dirty = true;
+    log_debug(LOG_MOD, "%s: rolled segment at offset %" PRId64, log->dir, seg->base);
+    return 0;
+}
+
+static bool need_roll(storage_log_t *log, const storage_segment_t *seg, size_t len,
+                      int32_t last_delta, int64_t now_ms)
+{
+    if (seg->size == 0)
+        return false;
+    if (seg->size + len > log->cfg.segment_bytes || seg->size + len > UINT32_MAX)
+        return true;
+    if (log->end_offset + last_delta - seg->base > INT32_MAX)
+        return true; /* relative offsets in the index are 32 bits */
+    return log->cfg.segment_ms >= 0 && seg->roll_base_ms >= 0 &&
+           now_ms - seg->roll_base_ms >= log->cfg.segment_ms;
+}
+
+int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *base_offset)
+{
+    size_t total;
+    int rc = storage_batch_validate_header(batch, len, &total);
+    if (rc)
+        return rc;
+    if (total != len)
+        return -WEIR_EINVAL; /* exactly one batch */
+    storage_batch_header_t h;
+    if ((rc = storage_batch_header_read(batch, len, &h, &total)) != 0)
+        return rc;
+    if (h.last_offset_delta < 0)
+        return -WEIR_EINVAL; /* an empty batch would own no offset */
+    int64_t now_ms = clock_wall_ms();
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        rc = -WEIR_EOFFLINE;
+        goto out_unlock;
+    }
+    storage_segment_t *seg = log_active(log);
+    if (need_roll(log, seg, len, h.last_offset_delta, now_ms)) {
+        if ((rc = storage_log_roll_locked(log)) != 0)
+            goto out_unlock;
+        seg = log_active(log);
+    }
+    h.base_offset = log->end_offset;
+    be64_write(batch + BATCH_BASE_OFFSET, (uint64_t)h.base_offset);
+    rc = log->io->ops->pwrite(log->io, seg->file->fd, batch, len, seg->size);
+    if (rc) {
+        /* Nothing is accounted; a partial write past seg->size is overwritten by the next
+         * append or cut by recovery. */
+        log->io->ops->ftruncate(log->io, seg->file->fd, seg->size);
+        goto out_unlock;
+    }
+    storage_segment_note_batch(seg, &h, len, log->cfg.index_interval_bytes);
+    if (seg->roll_base_ms < 0)
+        seg->roll_base_ms = now_ms;
+    log->end_offset = seg->next;
+    if (log->flusher)
+        storage_flusher_notify(log->flusher, log);
+    *base_offset = h.base_offset;
+out_unlock:
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+/* The header fields reads need, from the first BATCH_HEADER_SIZE bytes (or fewer: only what
+ * is asked for must be present). */
+typedef struct {
+    int64_t base, last, max_ts;
+    uint64_t total;
+} hdr_t;
+
+/* Reads the header of the batch at pos (below size) of a segment file. */
+static int hdr_at(storage_io_t *io, int fd, uint64_t pos, uint64_t size, hdr_t *h)
+{
+    uint8_t p[BATCH_PRODUCER_ID];
+    if (pos + sizeof(p) > size)
+        return -WEIR_ECORRUPT;
+    size_t got;
+    int rc = io->ops->pread(io, fd, p, sizeof(p), pos, &got);
+    if (rc)
+        return rc;
+    if (got != sizeof(p))
+        return -WEIR_ECORRUPT;
+    int32_t len = (int32_t)be32_read(p + BATCH_LENGTH);
+    int32_t delta = (int32_t)be32_read(p + BATCH_LAST_OFFSET_DELTA);
+    if (len < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD || delta < 0 ||
+        pos + BATCH_LOG_OVERHEAD + (uint64_t)len > size)
+        return -WEIR_ECORRUPT;
+    h->base = (int64_t)be64_read(p + BATCH_BASE_OFFSET);
+    h->last = h->base + delta;
+    h->max_ts = (int64_t)be64_read(p + BATCH_MAX_TIMESTAMP);
+    h->total = BATCH_LOG_OVERHEAD + (uint64_t)len;
+    return 0;
+}
+
+typedef struct {
+    storage_file_t *file;
+    uint64_t size, pos;
+    int64_t base;
+} seg_snap_t;
+
+/* Snapshot of the first segment at or after index i for reading from `offset`, mu held. */
+static void snap_take(storage_log_t *log, size_t i, int64_t offset, seg_snap_t *s)
+{
+    storage_segment_t *seg = log->segs[i];
+    s->file = storage_file_ref(seg->file);
+    s->size = seg->size;
+    s->pos = storage_segment_index_floor(seg, offset);
+    s->base = seg->base;
+}
+
+/* Moves the snapshot to the segment after s->base; false if there is none. */
+static bool snap_next(storage_log_t *log, seg_snap_t *s)
+{
+    storage_file_unref(s->file);
+    s->file = NULL;
+    pthread_mutex_lock(&log->mu);
+    size_t i = storage_log_seg_floor(log, s->base);
+    while (i < log->nsegs && log->segs[i]->base <= s->base)
+        i++;
+    bool ok = i < log->nsegs;
+    if (ok)
+        snap_take(log, i, log->segs[i]->base, s);
+    pthread_mutex_unlock(&log->mu);
+    return ok;
+}
+
+static int corrupt_read(storage_log_t *log, int64_t base, uint64_t pos)
+{
+    pthread_mutex_lock(&log->mu);
+    char why[160];
+    snprintf(why, sizeof(why), "bad batch header at position %" PRIu64 " of segment %020" PRId64,
+             pos, base);
+    storage_log_go_offline_locked(log, why);
+    pthread_mutex_unlock(&log->mu);
+    storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+    return -WEIR_ECORRUPT;
+}
+
+int storage_log_read(storage_log_t *log, int64_t offset, size_t max_bytes, storage_slice_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fd = -1;
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_EOFFLINE;
+    }
+    if (offset < log->start_offset || offset > log->end_offset) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_ERANGE;
+    }
+    if (offset == log->end_offset) {
+        pthread_mutex_unlock(&log->mu);
+        return 0;
+    }
+    seg_snap_t s;
+    snap_take(log, storage_log_seg_floor(log, offset), offset, &s);
+    pthread_mutex_unlock(&log->mu);
+    do {
+        uint64_t pos = s.pos, first = UINT64_MAX, len = 0;
+        while (pos < s.size) {
+            hdr_t h;
+            int rc = hdr_at(log->io, s.file->fd, pos, s.size, &h);
+            if (rc) {
+                storage_file_unref(s.file);
+                return rc == -WEIR_ECORRUPT ? corrupt_read(log, s.base, pos) : rc;
+            }
+            if (first == UINT64_MAX) {
+                if (h.last >= offset) {
+                    first = pos;
+                    len = h.total;
+                }
+            } else if (len + h.total > max_bytes) {
+                break;
+            } else {
+                len += h.total;
+            }
+            pos += h.total;
+        }
+        if (first != UINT64_MAX) {
+            out->file = s.file;
+            out->fd = s.file->fd;
+            out->pos = first;
+            out->len = (size_t)len;
+            return 0;
+        }
+        /* Compaction may have emptied the rest of this segment: the batch is further on. */
+    } while (snap_next(log, &s));
+    return 0;
+}
+
+int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *dst)
+{
+    if (s->len == 0)
+        return 0;
+    size_t got;
+    int rc = log->io->ops->pread(log->io, s->fd, dst, s->len, s->pos, &got);
+    if (rc)
+        return rc;
+    if (got != s->len)
+        return -WEIR_EIO;
+    /* Check right after reading back (TIGER_STYLE): a batch that fails its CRC is never
+     * served, even if the disk rotted it after recovery verified it. */
+    size_t off = 0;
+    while (off < s->len) {
+        size_t t;
+        rc = storage_batch_validate_header(dst + off, s->len - off, &t);
+        if (rc) {
+            log_error(LOG_MOD, "%s: batch at file position %" PRIu64 " fails verification on "
+                               "read (%s)",
+                      log->dir, s->pos + off, weir_strerror(rc));
+            pthread_mutex_lock(&log->mu);
+            storage_log_go_offline_locked(log, "corrupt batch read back");
+            pthread_mutex_unlock(&log->mu);
+            storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+            return -WEIR_ECORRUPT;
+        }
+        off += t;
+    }
+    return 0;
+}
+
+void storage_slice_release(storage_log_t *log, storage_slice_t *s)
+{
+    (void)log;
+    storage_file_unref(s->file);
+    s->file = NULL;
+    s->fd = -1;
+    s->len = 0;
+}
+
+int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
+                                int64_t *timestamp)
+{
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_EOFFLINE;
+    }
+    size_t i = 0;
+    while (i < log->nsegs && log->segs[i]->max_ts < ts)
+        i++;
+    if (i == log->nsegs) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_ENOENT;
+    }
+    seg_snap_t s;
+    snap_take(log, i, 0, &s);
+    s.pos = storage_segment_time_floor(log->segs[i], ts);
+    int64_t start = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+    do {
+        for (uint64_t pos = s.pos; pos < s.size;) {
+            hdr_t h;
+            int rc = hdr_at(log->io, s.file->fd, pos, s.size, &h);
+            if (rc) {
+                storage_file_unref(s.file);
+                return rc == -WEIR_ECORRUPT ? corrupt_read(log, s.base, pos) : rc;
+            }
+            if (h.max_ts >= ts && h.last >= start) {
+                storage_file_unref(s.file);
+                *offset = WEIR_MAX(h.base, start);
+                *timestamp = h.max_ts;
+                return 0;
+            }
+            pos += h.total;
+        }
+    } while (snap_next(log, &s));
+    return -WEIR_ENOENT;
+}
+
+int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg)
+{
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_EOFFLINE;
+    }
+    if (from_offset < log->start_offset)
+        from_offset = log->start_offset;
+    if (from_offset >= log->end_offset) {
+        pthread_mutex_unlock(&log->mu);
+        return 0;
+    }
+    seg_snap_t s;
+    snap_take(log, storage_log_seg_floor(log, from_offset), from_offset, &s);
+    pthread_mutex_unlock(&log->mu);
+    int rc = 0;
+    do {
+        storage_scan_t sc;
+        storage_scan_init(&sc, log->io, s.file->fd, s.size, s.pos);
+        const uint8_t *batch;
+        size_t total;
+        storage_batch_header_t h;
+        while ((rc = storage_scan_next(&sc, true, &batch, &total, &h)) == 1) {
+            if (h.base_offset + h.last_offset_delta < from_offset)
+                continue;
+            if (cb(arg, &h, batch, total) != 0)
+                break;
+        }
+        storage_scan_deinit(&sc);
+        if (rc < 0) {
+            storage_file_unref(s.file);
+            return corrupt_read(log, s.base, sc.pos);
+        }
+        if (rc == 1) {
+            storage_file_unref(s.file);
+            return 0;
+        }
+    } while (snap_next(log, &s));
+    return 0;
+}
+
+/* ---- flush (group commit) ----------------------------------------------------------------- */
+
+typedef struct {
+    storage_file_t *file;
+    uint64_t size;
+} sync_item_t;
+
+static void flush_mark_synced(storage_log_t *log, sync_item_t *items, size_t n, int64_t *bases,
+                              size_t nb)
+{
+    for (size_t i = 0; i < log->nsegs; i++) {
+        storage_segment_t *seg = log->segs[i];
+        for (size_t k = 0; k < n; k++)
+            if (items[k].file == seg->file && items[k].size > seg->synced)
+                seg->synced = items[k].size;
+        for (size_t k = 0; k < nb; k++)
+            if (bases[k] == seg->base)
+                seg->index_unsynced = false;
+    }
+}
+
+static bool checkpoint_due(storage_log_t *log)
+{
+    if (log->durable_offset <= log->recovery_point)
+        return false;
+    if (log->cfg.recovery_checkpoint_ms == 0)
+        return true;
+    if (log->segs[storage_log_seg_floor(log, log->durable_offset)]->base > log->ckpt_seg_base)
+        return true;
+    return clock_mono_ms() - log->ckpt_mono_ms >= log->cfg.recovery_checkpoint_ms;
+}
+
+int storage_log_flush(storage_log_t *log)
+{
+    pthread_mutex_lock(&log->flush_mu);
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->flush_mu);
+        return -WEIR_EOFFLINE;
+    }
+    int64_t target = log->end_offset;
+    sync_item_t *items = weir_malloc(log->nsegs * sizeof(*items));
+    int64_t *bases = weir_malloc(log->nsegs * sizeof(*bases));
+    size_t n = 0, nb = 0;
+    for (size_t i = 0; i < log->nsegs; i++) {
+        storage_segment_t *seg = log->segs[i];
+        if (seg->synced < seg->size)
+            items[n++] = (sync_item_t){storage_file_ref(seg->file), seg->size};
+        if (seg->index_unsynced)
+            bases[nb++] = seg->base;
+    }
+    bool dir = log->dir_dirty;
+    log->dir_dirty = false;
+    pthread_mutex_unlock(&log->mu);
+
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++)
+        rc = log->io->ops->fdatasync(log->io, items[k].file->fd);
+    for (size_t k = 0; k < nb && rc == 0; k++) {
+        rc = storage_segment_sync_indexes(log->io, log->dir, bases[k]);
+        if (rc == -WEIR_ENOENT)
+            rc = 0; /* deleted by retention meanwhile */
+    }
+    if (dir && rc == 0)
+        rc = log->io->ops->fsync_dir(log->io, log->dir);
+
+    pthread_mutex_lock(&log->mu);
+    waiter_list_t wl;
+    bool ckpt = false;
+    if (rc) {
+        log->dir_dirty = log->dir_dirty || dir;
+        storage_log_go_offline_locked(log, "fdatasync failed");
+        wl = waiters_take(log, 0, true);
+    } else {
+        flush_mark_synced(log, items, n, bases, nb);
+        if (target > log->durable_offset)
+            log->durable_offset = target;
+        wl = waiters_take(log, log->durable_offset, false);
+        ckpt = checkpoint_due(log);
+    }
+    pthread_mutex_unlock(&log->mu);
+    waiters_fire(&wl, rc ? -WEIR_EOFFLINE : 0);
+    for (size_t k = 0; k < n; k++)
+        storage_file_unref(items[k].file);
+    free(items);
+    free(bases);
+    /* A checkpoint that cannot be written is logged (and a failed sync there takes the log
+     * offline) but does not undo this flush: the data is on disk. */
+    if (ckpt)
+        storage_log_checkpoint_write(log);
+    pthread_mutex_unlock(&log->flush_mu);
+    return rc ? -WEIR_EOFFLINE : 0;
+}
+
+/* ---- the checkpoint file ------------------------------------------------------------------
+ * Text, so people can read it, with a CRC so a damaged one is not believed:
+ *   weir-log-checkpoint 1
+ *   recovery-point <offset>
+ *   log-start-offset <offset>
+ *   crc32c <8 hex digits over the lines above>
+ * Written to a temporary name, fdatasynced, renamed over, and the directory fsynced. */
+
+int storage_log_checkpoint_write(storage_log_t *log)
+{
+    pthread_mutex_lock(&log->ckpt_mu);
+    pthread_mutex_lock(&log->mu);
+    int64_t rp = log->durable_offset, so = log->start_offset;
+    int64_t seg_base = log->segs[storage_log_seg_floor(log, rp)]->base;
+    pthread_mutex_unlock(&log->mu);
+
+    char text[256];
+    int n = snprintf(text, sizeof(text),
+                     "weir-log-checkpoint 1\nrecovery-point %" PRId64 "\nlog-start-offset %" PRId64
+                     "\n",
+                     rp, so);
+    uint32_t crc = crc32c(0, text, (size_t)n);
+    n += snprintf(text + n, sizeof(text) - (size_t)n, "crc32c %08x\n", crc);
+
+    char tmp[PATH_MAX_LEN], final[PATH_MAX_LEN];
+    storage_log_path(log, tmp, sizeof(tmp), CHECKPOINT_TMP_NAME);
+    storage_log_path(log, final, sizeof(final), CHECKPOINT_NAME);
+    storage_io_t *io = log->io;
+    int fd;
+    bool sync_failed = false;
+    int rc = io->ops->open(io, tmp, O_CREAT | O_RDWR | O_TRUNC, &fd);
+    if (rc == 0) {
+        rc = io->ops->pwrite(io, fd, text, (size_t)n, 0);
+        if (rc == 0) {
+            rc = io->ops->fdatasync(io, fd);
+            sync_failed = rc != 0;
+        }
+        io->ops->close(io, fd);
+    }
+    if (rc == 0)
+        rc = io->ops->rename(io, tmp, final);
+    if (rc == 0) {
+        rc = io->ops->fsync_dir(io, log->dir);
+        sync_failed = rc != 0;
+    }
+    pthread_mutex_lock(&log->mu);
+    if (rc == 0) {
+        if (rp > log->recovery_point)
+            log->recovery_point = rp;
+        log->ckpt_seg_base = seg_base;
+        log->ckpt_mono_ms = clock_mono_ms();
+    } else if (sync_failed) {
+        storage_log_go_offline_locked(log, "fdatasync of the checkpoint failed");
+    } else {
+        log_warn(LOG_MOD, "%s: could not write the checkpoint: %s", log->dir, weir_strerror(rc));
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (sync_failed)
+        storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+    pthread_mutex_unlock(&log->ckpt_mu);
+    return rc;
+}
+
+static bool parse_i64_line(const char **p, const char *key, int64_t *v)
+{
+    size_t k = strlen(key);
+    if (strncmp(*p, key, k) != 0 || (*p)[k] != ' ')
+        return false;
+    const char *q = *p + k + 1;
+    char *end;
+    long long x = strtoll(q, &end, 10);
+    if (end == q || *end != '\n' || x < 0)
+        return false;
+    *v = x;
+    *p = end + 1;
+    return true;
+}
+
+int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
+                                int64_t *start_offset)
+{
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
+    int fd;
+    int rc = io->ops->open(io, path, O_RDONLY, &fd);
+    if (rc)
+        return rc;
+    char text[257];
+    size_t got = 0;
+    rc = io->ops->pread(io, fd, text, sizeof(text) - 1, 0, &got);
+    io->ops->close(io, fd);
+    if (rc)
+        return rc;
+    text[got] = 0;
+    const char *p = text;
+    const char *magic = "weir-log-checkpoint 1\n";
+    if (strncmp(p, magic, strlen(magic)) != 0)
+        return -WEIR_ECORRUPT;
+    p += strlen(magic);
+    int64_t rp, so, crc;
+    if (!parse_i64_line(&p, "recovery-point", &rp) || !parse_i64_line(&p, "log-start-offset", &so))
+        return -WEIR_ECORRUPT;
+    size_t body = (size_t)(p - text);
+    unsigned int c;
+    int used = 0;
+    if (sscanf(p, "crc32c %8x\n%n", &c, &used) != 1 || used == 0 || p[used] != 0)
+        return -WEIR_ECORRUPT;
+    crc = c;
+    if ((uint32_t)crc != crc32c(0, text, body))
+        return -WEIR_ECORRUPT;
+    *recovery_point = rp;
+    *start_offset = so;
+    return 0;
+}

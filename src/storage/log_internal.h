@@ -1,0 +1,206 @@
+/*
+ * log_internal: what the partition-log files of src/storage share (segment, index, log,
+ * recovery, retention, compaction, flusher). Not for other modules: they use storage.h.
+ *
+ * Locks of one log, always taken in this order (a thread holding a later one never takes an
+ * earlier one):
+ *   maint_mu  serializes maintenance: retention, DeleteRecords, compaction, close
+ *   flush_mu  serializes flushes, so durable_offset only moves forward and callbacks fire in order
+ *   ckpt_mu   serializes writes of the checkpoint file
+ *   mu        the in-memory state: segment list, offsets, waiters, flags. Held for appends and for
+ *             the short bookkeeping steps of everything else; never across an fdatasync.
+ */
+#ifndef WEIR_STORAGE_LOG_INTERNAL_H
+#define WEIR_STORAGE_LOG_INTERNAL_H
+
+#include "storage.h"
+
+#include <stdatomic.h>
+
+#define LOG_MOD "storage"
+#define SEG_NAME_DIGITS 20
+#define CHECKPOINT_NAME "weir.checkpoint"
+#define CHECKPOINT_TMP_NAME "weir.checkpoint.tmp"
+#define CLEAN_MARKER_NAME "weir.clean-shutdown"
+#define PATH_MAX_LEN 4096
+
+/* Kafka's on-disk index entries, big endian: .index = relative offset (4) + position (4);
+ * .timeindex = timestamp (8) + relative offset (4). */
+enum { INDEX_ENTRY_SIZE = 8, TIMEINDEX_ENTRY_SIZE = 12 };
+
+typedef struct {
+    uint32_t rel; /* offset - segment base */
+    uint32_t pos; /* byte position of the batch in the .log */
+} storage_index_entry_t;
+
+typedef struct {
+    int64_t ts;   /* the largest batch max timestamp up to and including this batch */
+    uint32_t rel; /* relative base offset of the batch holding that timestamp */
+} storage_time_entry_t;
+
+/* An open .log file shared by the log and the slices handed to readers: the last reference
+ * closes it, so a segment deleted while a fetch sends from it stays readable until then. */
+struct storage_file {
+    storage_io_t *io;
+    int fd;
+    atomic_int refs;
+};
+
+storage_file_t *storage_file_new(storage_io_t *io, int fd);
+storage_file_t *storage_file_ref(storage_file_t *f);
+void storage_file_unref(storage_file_t *f);
+
+/* One segment: a .log of whole batches plus its sparse indexes, kept in memory and written to
+ * .index / .timeindex when the segment stops being active (roll, close) or is rebuilt.
+ * Invariant: size is the end of the last whole batch; idx and tidx entries increase strictly
+ * (offsets, positions, timestamps) and point at batch starts below size. */
+typedef struct {
+    int64_t base;          /* base offset, the file name */
+    int64_t next;          /* offset after the last batch (base if empty) */
+    storage_file_t *file;  /* the .log */
+    uint64_t size;         /* bytes of whole batches */
+    uint64_t synced;       /* bytes known to be fdatasynced */
+    storage_index_entry_t *idx;
+    size_t nidx, capidx;
+    storage_time_entry_t *tidx;
+    size_t ntidx, captidx;
+    uint64_t bytes_since_index;
+    int64_t max_ts;        /* largest batch max timestamp, -1 if none */
+    int64_t max_ts_offset; /* base offset of the batch holding it */
+    int64_t roll_base_ms;  /* segment.ms counts from here (first append, or first batch's ts) */
+    bool index_unsynced;   /* index files written but not yet fdatasynced */
+} storage_segment_t;
+
+/* ---- segment.c ------------------------------------------------------------------------------ */
+
+/* <dir>/<20-digit base><ext>, ext like ".log" or ".log.swap". */
+void storage_segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext);
+/* Parses "<20 digits><ext>" exactly; false otherwise. */
+bool storage_segment_parse_name(const char *name, const char *ext, int64_t *base);
+/* Creates a new empty segment (.log, .index, .timeindex; an existing .log is truncated). */
+int storage_segment_create(storage_io_t *io, const char *dir, int64_t base,
+                           storage_segment_t **out);
+/* Opens an existing .log (indexes are loaded or rebuilt by recovery). */
+int storage_segment_open(storage_io_t *io, const char *dir, int64_t base, const char *ext,
+                         storage_segment_t **out);
+void storage_segment_free(storage_segment_t *seg);
+/* Deletes the segment's three files (the .log first, so a half-deleted segment is clearly gone). */
+int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base);
+
+/* Bookkeeping for a batch just written at seg->size: offsets, timestamps, index entries. */
+void storage_segment_note_batch(storage_segment_t *seg, const storage_batch_header_t *h,
+                                size_t total, uint32_t index_interval_bytes);
+/* Adds the final time index entry (max timestamp so far), as Kafka does on roll and close. */
+void storage_segment_seal_timeindex(storage_segment_t *seg);
+/* Byte position to start scanning for `offset`: the floor index entry, or 0. */
+uint64_t storage_segment_index_floor(const storage_segment_t *seg, int64_t offset);
+/* Byte position to start scanning for the first batch with max timestamp >= ts. */
+uint64_t storage_segment_time_floor(const storage_segment_t *seg, int64_t ts);
+/* Forgets the indexes and the batches' bookkeeping (before a rebuild by scanning). */
+void storage_segment_index_reset(storage_segment_t *seg);
+
+/* Writes .index and .timeindex from memory (no sync), or fdatasyncs them. The _as forms add
+ * a suffix to the names (compaction writes ".cleaned" files first). */
+int storage_segment_write_indexes(storage_io_t *io, const char *dir, storage_segment_t *seg);
+int storage_segment_sync_indexes(storage_io_t *io, const char *dir, int64_t base);
+int storage_segment_write_indexes_as(storage_io_t *io, const char *dir, storage_segment_t *seg,
+                                     const char *suffix);
+int storage_segment_sync_indexes_as(storage_io_t *io, const char *dir, int64_t base,
+                                    const char *suffix);
+/* A segment object over an already open fd (compaction's output). */
+storage_segment_t *storage_segment_new(int64_t base, storage_file_t *file);
+/* Loads the index files and checks them against the .log (size multiple of the entry, strictly
+ * increasing, positions inside the file, the last entry naming a batch with that offset).
+ * -WEIR_ECORRUPT or -WEIR_ENOENT means: rebuild by scanning. */
+int storage_segment_load_indexes(storage_io_t *io, const char *dir, storage_segment_t *seg,
+                                 uint64_t file_size);
+
+/* ---- scanning batches in a file ---------------------------------------------------------- */
+
+/* A buffered reader over one .log, for recovery and compaction: returns whole verified batches. */
+typedef struct {
+    storage_io_t *io;
+    int fd;
+    uint64_t file_size;
+    uint64_t pos; /* next batch starts here */
+    buf_t buf;    /* holds [buf_pos, buf_pos + buf.len) of the file */
+    uint64_t buf_pos;
+} storage_scan_t;
+
+void storage_scan_init(storage_scan_t *sc, storage_io_t *io, int fd, uint64_t file_size,
+                       uint64_t pos);
+void storage_scan_deinit(storage_scan_t *sc);
+/* The next batch: 1 with *batch, *total and *h set (valid until the next call), 0 at a clean end of
+ * file, or a negative code: -WEIR_EAGAIN (a batch runs past the end: torn), -WEIR_ECORRUPT
+ * (impossible length, bad CRC or count), -WEIR_EUNSUPPORTED (bad magic), -WEIR_EIO.
+ * With verify false only the length is checked (headers of already verified data). */
+int storage_scan_next(storage_scan_t *sc, bool verify, const uint8_t **batch, size_t *total,
+                      storage_batch_header_t *h);
+
+/* ---- the log ------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t offset;
+    storage_durable_fn cb;
+    void *arg;
+} storage_waiter_t;
+
+struct storage_log {
+    storage_io_t *io;
+    char *dir;
+    storage_log_config_t cfg;
+    pthread_mutex_t mu, flush_mu, maint_mu, ckpt_mu;
+
+    storage_segment_t **segs; /* sorted by base; the last one is active */
+    size_t nsegs, capsegs;
+    int64_t start_offset;   /* log start offset */
+    int64_t end_offset;     /* next offset to assign */
+    int64_t durable_offset; /* everything below is fdatasynced */
+    int64_t recovery_point; /* as last written to the checkpoint */
+    int64_t ckpt_seg_base;  /* base of the segment holding recovery_point at that write */
+    int64_t ckpt_mono_ms;   /* when the checkpoint was last written */
+    bool offline;
+    bool dir_dirty; /* a segment was created, renamed or deleted since the last fsync_dir */
+    int64_t compact_end;     /* cleanable end offset at the last compaction pass, -1 never */
+    bool compact_tombstones; /* that pass kept tombstones that will expire later */
+
+    storage_waiter_t *waiters;
+    size_t nwaiters, capwaiters;
+
+    /* Guarded by the flusher's own mutex. */
+    storage_flusher_t *flusher;
+    bool fl_queued;
+    struct storage_log *fl_next;
+};
+
+static inline storage_segment_t *log_active(storage_log_t *log)
+{
+    return log->segs[log->nsegs - 1];
+}
+
+/* log.c */
+void storage_log_path(storage_log_t *log, char *out, size_t cap, const char *name);
+int storage_log_roll_locked(storage_log_t *log); /* mu held */
+void storage_log_segs_insert(storage_log_t *log, size_t at, storage_segment_t *seg);
+void storage_log_segs_remove(storage_log_t *log, size_t at, size_t n);
+size_t storage_log_seg_floor(storage_log_t *log, int64_t offset); /* last seg with base <= off */
+int storage_log_checkpoint_write(storage_log_t *log);
+int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
+                                int64_t *start_offset);
+/* Marks the log offline (mu held) and returns its waiters to be failed by the caller. */
+void storage_log_go_offline_locked(storage_log_t *log, const char *why);
+void storage_log_fail_waiters(storage_log_t *log, int err); /* mu NOT held */
+
+/* recovery.c: loads segments from disk into an empty log (during open). */
+int storage_log_recover(storage_log_t *log);
+
+/* retention.c */
+int storage_log_retention(storage_log_t *log, int64_t now_ms);
+
+/* compact.c */
+int storage_log_compact_locked(storage_log_t *log, int64_t now_ms); /* maint_mu held */
+
+/* flusher.c: called by append (mu held) to queue the log for the next group commit. */
+void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log);
+
+#endif

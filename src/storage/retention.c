@@ -1,0 +1,147 @@
+/*
+ * retention: deletes whole segments from the front of the log, by retention.ms,
+ * retention.bytes and the log start offset (DeleteRecords), and drives maintenance.
+ *
+ * Invariants: only a prefix of the segment list is ever deleted, oldest first, so what
+ * survives a crash in the middle is still a contiguous log; the active segment is never
+ * deleted while it is active (when retention.ms has expired all of it, it is rolled first, as
+ * Kafka does); the log start offset only moves forward and is persisted (with a flush before,
+ * so it never points past what a crash leaves) when DeleteRecords moves it.
+ */
+#include "log_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+/* How many leading segments retention and the start offset allow to delete, mu held. The
+ * result can be nsegs: then the active segment expired too and must be rolled first. */
+static size_t deletable_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
+{
+    size_t n = 0;
+    const storage_log_config_t *cfg = &log->cfg;
+    if (by_policy && cfg->retention_ms >= 0) {
+        while (n < log->nsegs) {
+            storage_segment_t *seg = log->segs[n];
+            if (seg->size == 0 || seg->max_ts < 0 || seg->max_ts >= now_ms - cfg->retention_ms)
+                break;
+            n++;
+        }
+    }
+    if (by_policy && cfg->retention_bytes >= 0) {
+        int64_t excess = -cfg->retention_bytes;
+        for (size_t i = 0; i < log->nsegs; i++)
+            excess += (int64_t)log->segs[i]->size;
+        for (size_t i = 0; i < n; i++)
+            excess -= (int64_t)log->segs[i]->size;
+        while (n + 1 < log->nsegs && excess - (int64_t)log->segs[n]->size >= 0) {
+            excess -= (int64_t)log->segs[n]->size;
+            n++;
+        }
+    }
+    while (n + 1 < log->nsegs && log->segs[n + 1]->base <= log->start_offset)
+        n++;
+    return n;
+}
+
+/* Deletes what deletable_prefix allows. maint_mu held. */
+static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
+{
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_EOFFLINE;
+    }
+    size_t n = deletable_prefix(log, now_ms, by_policy);
+    if (n == log->nsegs) {
+        if (storage_log_roll_locked(log) != 0)
+            n--; /* keep the active one; try again next time */
+    }
+    if (n == 0) {
+        pthread_mutex_unlock(&log->mu);
+        return 0;
+    }
+    storage_segment_t **gone = weir_malloc(n * sizeof(*gone));
+    memcpy(gone, log->segs, n * sizeof(*gone));
+    storage_log_segs_remove(log, 0, n);
+    if (log->segs[0]->base > log->start_offset)
+        log->start_offset = log->segs[0]->base;
+    int64_t start = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+
+    int rc = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        bytes += gone[i]->size;
+        int r = storage_segment_unlink(log->io, log->dir, gone[i]->base);
+        if (r && !rc)
+            rc = r;
+        storage_segment_free(gone[i]); /* readers' slices keep the file open */
+    }
+    free(gone);
+    int r = log->io->ops->fsync_dir(log->io, log->dir);
+    if (r && !rc)
+        rc = r;
+    log_info(LOG_MOD, "%s: deleted %zu segment(s), %" PRIu64 " bytes; log start offset %" PRId64,
+             log->dir, n, bytes, start);
+    return rc;
+}
+
+int storage_log_retention(storage_log_t *log, int64_t now_ms)
+{
+    return delete_prefix(log, now_ms, true);
+}
+
+int storage_log_maintain(storage_log_t *log, int64_t now_ms)
+{
+    pthread_mutex_lock(&log->maint_mu);
+    pthread_mutex_lock(&log->mu);
+    int rc = log->offline ? -WEIR_EOFFLINE : 0;
+    storage_segment_t *seg = log_active(log);
+    if (rc == 0 && seg->size > 0 && log->cfg.segment_ms >= 0 && seg->roll_base_ms >= 0 &&
+        now_ms - seg->roll_base_ms >= log->cfg.segment_ms)
+        rc = storage_log_roll_locked(log);
+    bool del = log->cfg.cleanup_delete, compact = log->cfg.cleanup_compact;
+    pthread_mutex_unlock(&log->mu);
+    if (rc == 0)
+        rc = delete_prefix(log, now_ms, del);
+    if (rc == 0 && compact)
+        rc = storage_log_compact_locked(log, now_ms);
+    pthread_mutex_unlock(&log->maint_mu);
+    return rc;
+}
+
+int storage_log_delete_records(storage_log_t *log, int64_t before_offset)
+{
+    pthread_mutex_lock(&log->maint_mu);
+    pthread_mutex_lock(&log->mu);
+    int rc = 0;
+    if (log->offline)
+        rc = -WEIR_EOFFLINE;
+    else if (before_offset < 0 || before_offset > log->end_offset)
+        rc = -WEIR_ERANGE;
+    bool noop = rc == 0 && before_offset <= log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+    if (rc || noop)
+        goto out;
+    /* Durable first: a persisted start offset must never point past what a crash leaves. */
+    if ((rc = storage_log_flush(log)) != 0)
+        goto out;
+    pthread_mutex_lock(&log->mu);
+    if (before_offset > log->start_offset)
+        log->start_offset = before_offset;
+    pthread_mutex_unlock(&log->mu);
+    if ((rc = storage_log_checkpoint_write(log)) != 0)
+        goto out;
+    rc = delete_prefix(log, 0, false);
+out:
+    pthread_mutex_unlock(&log->maint_mu);
+    return rc;
+}
+
+int storage_log_compact(storage_log_t *log, int64_t now_ms)
+{
+    pthread_mutex_lock(&log->maint_mu);
+    int rc = storage_log_compact_locked(log, now_ms);
+    pthread_mutex_unlock(&log->maint_mu);
+    return rc;
+}
