@@ -248,7 +248,16 @@ static void reader_open(reader_t *rd, const opts_t *o, bool for_latency)
     rd->rkt = rd_kafka_topic_new(rd->rk, o->topic, tconf);
     rd->q = rd_kafka_queue_new(rd->rk);
     rd->partitions = o->partitions;
-    for (int p = 0; p < o->partitions; p++)
+    /* Connected before the clock starts, as the peers' drivers are: metadata needs the link. */
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rd->rk, 0, rd->rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        bench_die("consumer: no metadata for %s", o->topic);
+    rd_kafka_metadata_destroy(md);
+}
+
+static void reader_start(reader_t *rd)
+{
+    for (int p = 0; p < rd->partitions; p++)
         if (rd_kafka_consume_start_queue(rd->rkt, p, RD_KAFKA_OFFSET_BEGINNING, rd->q) != 0)
             bench_die("consume_start partition %d: %s", p,
                       rd_kafka_err2str(rd_kafka_last_error()));
@@ -268,8 +277,9 @@ static int run_consume(const opts_t *o)
     reader_t rd;
     bench_order_t ord;
     bench_order_init(&ord, o->partitions);
-    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), t_last = t0;
     reader_open(&rd, o, false);
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), t_last = t0;
+    reader_start(&rd);
     rd_kafka_message_t *batch[4096];
     int64_t got = 0, errors = 0;
     bool capped = false;
@@ -377,6 +387,7 @@ static void *e2e_consumer(void *arg)
     bench_order_t ord;
     bench_order_init(&ord, e->o->partitions);
     reader_open(&rd, e->o, true);
+    reader_start(&rd);
     rd_kafka_message_t *batch[1024];
     while (e->got < e->total && bench_now_ns() < e->deadline) {
         ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, BENCH_ARRAY_LEN(batch));

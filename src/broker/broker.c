@@ -504,6 +504,9 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     rc = start_loops(b, cfg->io_threads);
     if (rc < 0)
         goto out_fail;
+    rc = broker_groups_start(b); /* group coordinator, __consumer_offsets, producer ids */
+    if (rc < 0)
+        goto out_fail;
     listen_call_t lc = {b, b->listen_host, b->listen_port, 0};
     call_on_loop(b->loops[0], listen_on_loop0, &lc);
     if ((rc = lc.rc) < 0) {
@@ -559,6 +562,7 @@ static void noop(void *arg)
 /* Frees everything start built, whatever stage it reached. Loops must have no listener. */
 static void broker_teardown(broker_t *b)
 {
+    broker_groups_stop(b); /* while the loops still run: it answers parked group requests */
     for (int i = 0; i < b->nloops; i++)
         net_loop_stop(b->loops[i]);
     for (int i = 0; i < b->nloops; i++)

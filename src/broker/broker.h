@@ -82,6 +82,11 @@ typedef enum {
     BCFG_OFFSETS_RETENTION_MINUTES,
     BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
     BCFG_OFFSET_METADATA_MAX_BYTES,
+    /* added by the groups/idempotence work (src/broker/coordinator.c) */
+    BCFG_OFFSETS_TOPIC_NUM_PARTITIONS,
+    BCFG_PRODUCER_ID_EXPIRATION_MS,
+    BCFG_TRANSACTION_MAX_TIMEOUT_MS,
+    BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,
     BCFG__COUNT
 } broker_cfg_key_t;
 
@@ -334,6 +339,10 @@ void broker_waiters_notify(broker_partition_t *p);
 int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset,
                                size_t max_bytes, bool first, bool allow_zstd, buf_t *out,
                                bool flexible, size_t *got);
+/* ListOffsets by time: the first record (offset and its timestamp) whose timestamp is >= ts.
+ * -WEIR_ENOENT if none. Registry read lock held. */
+int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
+                           int64_t *timestamp);
 /* Bytes readable at offset without reading them (for min_bytes), 0 if none; -1 on error. */
 int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes);
 
@@ -375,6 +384,14 @@ struct broker {
     void *groups; /* the group coordinator (issue 4) */
     void *txn;    /* the transaction coordinator (issue 4) */
 };
+
+/* ======================= group coordinator and idempotent producer ============================
+ * coordinator.c (the groups/idempotence work). The coordinator runs on loop 0; see group.h. */
+int broker_groups_start(broker_t *b); /* after the loops run, before the listener opens */
+void broker_groups_stop(broker_t *b); /* before the loops stop; idempotent, safe if not started */
+/* A partition's producer state (p->producer_state), opened after its log, closed before it. */
+void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char *dir);
+void broker_partition_state_close(broker_t *b, broker_partition_t *p, bool destroy);
 
 /* The broker a request runs in; parked-request accounting for a clean stop. */
 void broker_parked_inc(broker_t *b);

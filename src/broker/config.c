@@ -100,6 +100,15 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             "600000", 1, I64MAX, false, "how often expired offsets are removed"),
     ROW_INT(BCFG_OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", "4096", 0, I32MAX,
             false, "largest metadata string of an offset commit"),
+    ROW_INT(BCFG_OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", "1", 1, 1000,
+            false, "partitions of __consumer_offsets when it is created (fixed afterwards)"),
+    ROW_INT(BCFG_PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", "86400000", 1, I64MAX,
+            false, "forget an idempotent producer's sequences after this long without a batch"),
+    ROW_INT(BCFG_TRANSACTION_MAX_TIMEOUT_MS, "transaction.max.timeout.ms", "900000", 1, I32MAX,
+            false, "largest transaction.timeout.ms InitProducerId accepts"),
+    ROW_INT(BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS, "weir.producer.snapshot.interval.offsets",
+            "100000", 0, I64MAX, false,
+            "offsets between producer-state snapshots (a shorter scan after a crash); 0 = never"),
 };
 
 #define TROW(k, n, bk, t, d, lo, hi, vals, list, doc) [k] = {n, bk, t, d, lo, hi, vals, list, doc}

@@ -16,6 +16,8 @@
 
 #include "kafka/kafka.h"
 
+#include <stdlib.h>
+
 void broker_waiter_add(broker_partition_t *p, broker_waiter_t *w)
 {
     WEIR_ASSERT(w->part == NULL);
@@ -193,4 +195,48 @@ int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offse
 out:
     prefix_fill(out, at, flexible, *got);
     return err;
+}
+
+/* Kafka answers a time lookup with the exact record: the first batch (in offset order) whose
+ * max timestamp reaches ts, then the first record in it whose own timestamp does. The time
+ * index finds the batch; the records of that one batch are read here. */
+int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
+                           int64_t *timestamp)
+{
+    int64_t off, t;
+    int rc = storage_log_offset_for_time(p->log, ts, &off, &t);
+    if (rc < 0)
+        return rc;
+    *offset = off;
+    *timestamp = t;
+    storage_slice_t s;
+    if (storage_log_read(p->log, off, 1, &s) < 0 || s.len == 0)
+        return 0; /* the batch-level answer is still a correct lower bound */
+    uint8_t *batch = weir_malloc(s.len);
+    size_t slen = s.len;
+    rc = storage_slice_pread(p->log, &s, batch);
+    storage_slice_release(p->log, &s);
+    storage_batch_header_t h;
+    size_t total;
+    if (rc < 0 || storage_batch_header_read(batch, slen, &h, &total) < 0 ||
+        (h.attributes & BATCH_TIMESTAMP_LOG_APPEND)) {
+        free(batch); /* LogAppendTime: every record has the batch's time */
+        return 0;
+    }
+    storage_record_iter_t it;
+    if (storage_record_iter_init(&it, batch, total, broker_max_decompressed(b)) == 0) {
+        storage_record_t rec;
+        while (storage_record_iter_next(&it, &rec) == 1) {
+            int64_t roff = h.base_offset + rec.offset_delta;
+            int64_t rts = h.base_timestamp + rec.timestamp_delta;
+            if (roff >= off && rts >= ts) {
+                *offset = roff;
+                *timestamp = rts;
+                break;
+            }
+        }
+    }
+    storage_record_iter_deinit(&it);
+    free(batch);
+    return 0;
 }

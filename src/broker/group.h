@@ -31,6 +31,7 @@
 
 #include "base/base.h"
 #include "net/net.h"
+#include "storage/storage.h"
 
 typedef struct group_coord group_coord_t;
 
@@ -333,6 +334,55 @@ typedef struct {
 
 void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void *waiter);
 
-/* ---- the log binding (offsets.c) -------------------------------------------------------------- */
+/* ---- __consumer_offsets on the partition log (offsets_log.c) ---------------------------------- */
+
+typedef struct offsets_log offsets_log_t;
+
+typedef struct {
+    storage_log_t **logs; /* the partitions of __consumer_offsets, in order (or acquire) */
+    int32_t count;
+    /* Optional, instead of logs: returns partition part's log (NULL if unavailable) with
+     * whatever lock keeps it alive held until release(ctx). */
+    storage_log_t *(*acquire)(void *ctx, int32_t part);
+    void (*release)(void *ctx);
+    /* Runs fn(arg) on the coordinator thread (the broker: net_loop_post to its loop). Called
+     * from the storage flusher thread when records become durable. */
+    void (*post)(void *ctx, net_fn fn, void *arg);
+    /* Optional: records were appended to partition `part` (the broker wakes fetchers); runs
+     * before release. */
+    void (*appended)(void *ctx, int32_t part);
+    void *ctx;
+    size_t max_decompressed_bytes; /* bound when reading compressed batches back, 64 MiB */
+} offsets_log_config_t;
+
+int offsets_log_new(const offsets_log_config_t *cfg, offsets_log_t **out);
+/* Every write must have called back first (flush the logs, run the posted callbacks). */
+void offsets_log_free(offsets_log_t *ol);
+/* group_env_t.write with ctx = the offsets_log_t: one batch per call, appended to the group's
+ * partition, reported once durable (through cfg->post). */
+void offsets_log_write(void *ol, const char *group_id, const group_record_t *recs, size_t n,
+                       group_write_done_fn done, void *arg);
+/* Replays every partition into c (then call group_coord_load_finish). Malformed records are
+ * logged and skipped; returns a storage error only if a log cannot be read. */
+int offsets_log_load(offsets_log_t *ol, group_coord_t *c);
+size_t offsets_log_writes_pending(offsets_log_t *ol);
+
+/* ---- inside the broker (coordinator.c) ---------------------------------------------------------
+ * The env the broker gives the coordinator completes waiters through this interface: a Kafka
+ * handler embeds a group_waiter_t first in its parked request and fills the callbacks it needs. */
+typedef struct group_waiter group_waiter_t;
+struct group_waiter {
+    void (*on_join)(group_waiter_t *w, const group_join_result_t *r);
+    void (*on_sync)(group_waiter_t *w, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_done)(group_waiter_t *w);
+};
+
+struct broker;
+struct producer_ids;
+/* Runs fn(arg) on the coordinator thread: at once when called there, else posted. */
+void broker_groups_run(struct broker *b, net_fn fn, void *arg);
+/* The coordinator (coordinator thread only); NULL before start and once stopping. */
+group_coord_t *broker_groups_coord(struct broker *b);
+struct producer_ids *broker_producer_ids(struct broker *b); /* any thread; NULL if not started */
 
 #endif

@@ -128,6 +128,8 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
         if (dup) {
             if (first)
                 res->base_offset = dup_base;
+            /* acks=-1 answers a retried batch only once its original is durable */
+            res->end_offset = WEIR_MAX(res->end_offset, dup_base + h.last_offset_delta + 1);
             return true;
         }
     }

@@ -42,7 +42,8 @@ void producer_state_config_default(producer_state_config_t *cfg);
  * replays the batch headers from there to the end. */
 int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
                         const producer_state_config_t *cfg, producer_state_t **out);
-/* Writes a final snapshot at the log end (fsynced), then frees. */
+/* Writes a final snapshot at the log end (fsynced) unless one is there already, then frees:
+ * a clean restart loads it and scans nothing. */
 void producer_state_close(producer_state_t *ps, storage_log_t *log);
 /* Frees without writing anything (crash simulation, deleted partition). */
 void producer_state_free(producer_state_t *ps);
@@ -64,8 +65,12 @@ void producer_state_update(producer_state_t *ps, const storage_batch_header_t *h
                            int64_t base_offset, int64_t log_end);
 /* Forgets producers idle for expiration_ms (by their batches' timestamps). */
 void producer_state_expire(producer_state_t *ps, int64_t now_wall_ms);
-/* Writes a snapshot of the state as of log_end now; with sync, fsynced. */
+/* Writes a snapshot of the state as of log_end now; with sync, fsynced. The caller makes
+ * sure no append runs meanwhile (the partition's append lock). */
 int producer_state_snapshot(producer_state_t *ps, int64_t log_end, bool sync);
+/* The same when the log end moved at least interval offsets since the last snapshot (also
+ * with no producers: it bounds the scan after a crash for any partition). */
+int producer_state_maybe_snapshot(producer_state_t *ps, int64_t log_end, int64_t interval);
 size_t producer_state_count(producer_state_t *ps);
 /* The offset of the snapshot loaded at open (-1: none) and the batches replayed after it. */
 int64_t producer_state_loaded_snapshot(producer_state_t *ps);

@@ -25,7 +25,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef WEIR_FUZZ
+/* The request fuzzer creates topics from random frames: keep its file count bounded. */
+#define MAX_PARTITIONS_PER_TOPIC 4
+#define MAX_TOPICS 64
+#else
 #define MAX_PARTITIONS_PER_TOPIC 10000
+#define MAX_TOPICS SIZE_MAX
+#endif
 
 /* ---- locking and lookup ------------------------------------------------------------------------ */
 
@@ -245,6 +252,7 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
         p->log = NULL;
     } else {
         storage_flusher_attach(b->flusher, p->log);
+        broker_partition_state_open(b, p, dir); /* idempotent producers (coordinator.c) */
     }
     free(dir);
     return p;
@@ -254,6 +262,7 @@ static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
 {
     if (!p->log)
         return;
+    broker_partition_state_close(b, p, destroy);
     storage_flusher_detach(b->flusher, p->log);
     if (destroy) {
         int rc = storage_log_destroy(p->log);
@@ -281,10 +290,12 @@ static int fsync_path(const char *path)
 /* Writes path atomically: path.tmp, fsync, rename, fsync of the directory. */
 int broker_write_file_atomic(const char *dir, const char *name, const buf_t *content)
 {
+    /* The temporary name is short: a 249-character topic's "<name>.conf" plus a suffix would
+     * pass the file system's 255-byte name limit. */
     char path[4096], tmp[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir);
+    int fd = mkstemp(tmp);
     if (fd < 0) {
         log_error("broker", "cannot write %s: %s", tmp, strerror(errno));
         return -WEIR_EIO;
@@ -297,16 +308,19 @@ int broker_write_file_atomic(const char *dir, const char *name, const buf_t *con
         if (n <= 0) {
             log_error("broker", "cannot write %s: %s", tmp, strerror(errno));
             close(fd);
+            unlink(tmp);
             return -WEIR_EIO;
         }
         off += (size_t)n;
     }
-    if (fdatasync(fd) != 0 || close(fd) != 0) {
+    if (fchmod(fd, 0644) != 0 || fdatasync(fd) != 0 || close(fd) != 0) {
         log_error("broker", "cannot sync %s: %s", tmp, strerror(errno));
+        unlink(tmp);
         return -WEIR_EIO;
     }
     if (rename(tmp, path) != 0) {
         log_error("broker", "cannot rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
         return -WEIR_EIO;
     }
     return fsync_path(dir);
@@ -374,6 +388,11 @@ int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
     if (broker_topic_find(b, name, strlen(name))) {
         snprintf(msg, msg_len, "Topic '%s' already exists.", name);
         err = KAFKA_TOPIC_ALREADY_EXISTS;
+        goto out_unlock;
+    }
+    if (b->ntopics >= MAX_TOPICS) {
+        snprintf(msg, msg_len, "Too many topics");
+        err = KAFKA_POLICY_VIOLATION;
         goto out_unlock;
     }
     if (validate_only)
@@ -627,18 +646,24 @@ int broker_topics_load(broker_t *b)
         return -WEIR_EIO;
     }
     struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, ".tmp-", 5) == 0) /* a write a crash interrupted */
+            unlinkat(dirfd(d), e->d_name, 0);
+        else if (e->d_name[0] != '.')
             rc = topic_load_one(b, dir, e->d_name);
+    }
     closedir(d);
     free(dir);
     if (rc < 0)
         return rc;
     d = opendir(b->data_dir);
     if (d) {
-        while ((e = readdir(d)) != NULL)
-            if (e->d_name[0] != '.')
+        while ((e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, ".tmp-", 5) == 0)
+                unlinkat(dirfd(d), e->d_name, 0);
+            else if (e->d_name[0] != '.')
                 orphan_check(b, e->d_name);
+        }
         closedir(d);
     }
     log_info("broker", "loaded %zu topic(s) from %s", b->ntopics, b->data_dir);

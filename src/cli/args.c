@@ -251,16 +251,15 @@ int cli_args_next(cli_args_t *a, const cli_opt_t *opts, int *id, const char **ar
     }
 }
 
-int cli_confirm(const cli_global_t *g, bool yes, const char *question)
+int cli_confirm(const cli_global_t *g, bool yes, const char *action)
 {
     if (yes)
         return 0;
     if (!isatty(STDIN_FILENO)) {
-        cli_err(g, "refusing to go on without --yes (%s; stdin is not a terminal to ask)",
-                question);
+        cli_err(g, "refusing to %s without --yes (stdin is not a terminal to ask)", action);
         return CLI_USAGE;
     }
-    fprintf(stderr, "%s [y/N] ", question);
+    fprintf(stderr, "%s? [y/N] ", action);
     fflush(stderr);
     char line[64];
     if (fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y'))

@@ -103,10 +103,10 @@ int cli_usage_err(const cli_global_t *g, const char *fmt, ...) __attribute__((fo
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int cli_kv_split(const char *s, char **key, char **value); /* heap copies; '=' required */
 
-/* Destructive commands: 0 when --yes was given, or stdin is a terminal and the user typed y.
- * Otherwise it prints why and returns the exit code: CLI_USAGE without a terminal and without
- * --yes, CLI_ERROR when the user said no. */
-int cli_confirm(const cli_global_t *g, bool yes, const char *question);
+/* Destructive commands: 0 when --yes was given, or stdin is a terminal and the user typed y
+ * to "<action>? [y/N]". Otherwise it prints why and returns the exit code: CLI_USAGE without a
+ * terminal and without --yes, CLI_ERROR when the user said no. action: "delete topic t". */
+int cli_confirm(const cli_global_t *g, bool yes, const char *action);
 
 /* ---- times and offsets (spec.c, pure) --------------------------------------------------------- */
 /* "2024-05-01T12:00:00.123Z" (UTC, always milliseconds). out needs 32 bytes. */

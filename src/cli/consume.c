@@ -246,14 +246,20 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
 
 /* ---- without a group: the simple consumer ---------------------------------------------------- */
 
+/* The partitions to read and their start offsets, asked with a short-lived admin client: the
+ * consumer's prefetch bound depends on how many there are (see consume_open). */
 static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **out)
 {
-    const rd_kafka_metadata_t *md;
-    int rc = cli_client_metadata(&cs->c, &md);
+    static const char *const kv[] = {"allow.auto.create.topics", "false", NULL};
+    cli_client_t c;
+    const rd_kafka_metadata_t *md = NULL;
+    int rc = cli_client_open(&c, cs->g, RD_KAFKA_PRODUCER, NULL, kv);
     if (rc != 0)
         return rc;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
-    for (int i = 0; i < cs->ntopics && rc == 0; i++) {
+    if ((rc = cli_client_connect(&c)) == 0)
+        rc = cli_client_metadata(&c, &md);
+    for (int i = 0; rc == 0 && i < cs->ntopics; i++) {
         const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, cs->topics[i]);
         if (!t) {
             cli_err(cs->g, "topic '%s' not found", cs->topics[i]);
@@ -269,11 +275,13 @@ static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **ou
             rc = CLI_NOT_FOUND;
         }
     }
-    rd_kafka_metadata_destroy(md);
+    if (md)
+        rd_kafka_metadata_destroy(md);
     if (rc == 0) {
         rd_kafka_topic_partition_list_sort(parts, NULL, NULL);
-        rc = cli_offsets_resolve(&cs->c, parts, &cs->spec, NULL, NULL);
+        rc = cli_offsets_resolve(&c, parts, &cs->spec, NULL, NULL);
     }
+    cli_client_close(&c);
     if (rc != 0) {
         rd_kafka_topic_partition_list_destroy(parts);
         return rc;
@@ -282,12 +290,8 @@ static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **ou
     return 0;
 }
 
-static int run_simple(consume_t *cs)
+static int run_simple(consume_t *cs, rd_kafka_topic_partition_list_t *parts)
 {
-    rd_kafka_topic_partition_list_t *parts;
-    int rc = simple_partitions(cs, &parts);
-    if (rc != 0)
-        return rc;
     set_assigned(cs, parts);
     rd_kafka_queue_t *q = rd_kafka_queue_new(cs->c.rk);
     rd_kafka_topic_t **rkts = weir_calloc((size_t)parts->cnt + 1, sizeof(*rkts));
@@ -319,7 +323,6 @@ static int run_simple(consume_t *cs)
     }
     free(rkts);
     rd_kafka_queue_destroy(q);
-    rd_kafka_topic_partition_list_destroy(parts);
     return cs->exit_code;
 }
 
@@ -375,8 +378,16 @@ static int run_group(consume_t *cs)
         return CLI_ERROR;
     }
     int64_t next_commit = clock_mono_ms() + COMMIT_INTERVAL_MS;
+    int64_t warn_at = clock_mono_ms() + cs->g->timeout_ms;
     bool go = true;
     while (go && !cli_stop && cs->exit_code == 0) {
+        if (!cs->ever_assigned && warn_at && clock_mono_ms() >= warn_at) {
+            /* Not silent when the group never forms (no coordinator, a broker without
+             * group support): say what we wait for, and keep waiting. */
+            fprintf(stderr, "weir consume: warning: still waiting to join group '%s' after %"
+                            PRId64 " ms\n", cs->group, cs->g->timeout_ms);
+            warn_at = 0;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cs->c.rk, 100);
         if (m) {
             go = handle(cs, m);
@@ -395,24 +406,47 @@ static int run_group(consume_t *cs)
     return cs->exit_code;
 }
 
-static int consume_open(consume_t *cs)
+/* The prefetch bound: librdkafka's simple consumer keeps up to queued.min.messages and
+ * queued.max.messages.kbytes *per partition*, so both are split among the partitions read:
+ * about 64 MB and 100,000 records in all, whatever the number of partitions. (Much smaller
+ * bounds make librdkafka 2.0 stall after each refill: 16 MB reads 3 times slower.) In a group
+ * the kbytes bound already covers the whole consumer queue. */
+static int consume_open(consume_t *cs, int nparts)
 {
+    char kbytes[24], min_msgs[24];
+    int n = WEIR_MAX(nparts, 1);
+    snprintf(kbytes, sizeof(kbytes), "%d", WEIR_MAX(65536 / n, 1024));
+    snprintf(min_msgs, sizeof(min_msgs), "%d", WEIR_MAX(100000 / n, 1000));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *const simple_kv[] = {"enable.partition.eof", cs->exit_at_end ? "true" : "false",
-                                     "queued.max.messages.kbytes", "16384",
+                                     "queued.max.messages.kbytes", kbytes,
+                                     "queued.min.messages", min_msgs,
                                      "allow.auto.create.topics", "false", NULL};
     const char *const group_kv[] = {"group.id", cs->group, "enable.auto.commit", "false",
                                     "enable.auto.offset.store", "false", "auto.offset.reset",
                                     "earliest", "enable.partition.eof",
                                     cs->exit_at_end ? "true" : "false",
-                                    "queued.max.messages.kbytes", "16384",
                                     "allow.auto.create.topics", "false", NULL};
     if (cs->group)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     int rc = cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf,
                              cs->group ? group_kv : simple_kv);
-    if (rc == 0 && (rc = cli_client_connect(&cs->c)) != 0)
+    if (rc == 0 && cs->group && (rc = cli_client_connect(&cs->c)) != 0)
         cli_client_close(&cs->c);
+    return rc;
+}
+
+/* Without a group: partitions and offsets first, then the consumer sized for them. */
+static int consume_simple(consume_t *cs)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int rc = simple_partitions(cs, &parts);
+    if (rc == 0 && (rc = consume_open(cs, parts->cnt)) == 0) {
+        rc = run_simple(cs, parts);
+        cli_client_close(&cs->c);
+    }
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
     return rc;
 }
 
@@ -429,9 +463,12 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv)
     int rc = parse_flags(g, &a, cs);
     if (rc < 0)
         rc = cli_help_current(g);
-    else if (rc == 0 && (rc = consume_open(cs)) == 0) {
+    else if (rc == 0 && !cs->group) {
         cli_signals_install();
-        rc = cs->group ? run_group(cs) : run_simple(cs);
+        rc = consume_simple(cs);
+    } else if (rc == 0 && (rc = consume_open(cs, 0)) == 0) {
+        cli_signals_install();
+        rc = run_group(cs);
         cli_client_close(&cs->c);
     }
     cli_format_deinit(&cs->fmt);

@@ -717,11 +717,16 @@ static int group_delete(cli_global_t *g, int argc, char **argv)
         goto out;
     if ((rc = groups_exist(&c, a.pos, a.npos)) != 0)
         goto out;
-    char q[512];
-    snprintf(q, sizeof(q), "delete %s%s and %s committed offsets?",
-             a.npos > 1 ? "groups " : "group ", a.npos > 1 ? "(several)" : a.pos[0],
-             a.npos > 1 ? "their" : "its");
-    if ((rc = cli_confirm(g, yes, q)) == 0)
+    buf_t q;
+    buf_init(&q);
+    buf_printf(&q, "delete group%s", a.npos > 1 ? "s" : "");
+    for (int i = 0; i < a.npos; i++)
+        buf_printf(&q, "%s %s", i ? "," : "", a.pos[i]);
+    buf_printf(&q, " and %s committed offsets", a.npos > 1 ? "their" : "its");
+    buf_append_u8(&q, '\0');
+    rc = cli_confirm(g, yes, (const char *)q.data);
+    buf_deinit(&q);
+    if (rc == 0)
         rc = delete_run(&c, a.pos, a.npos);
 out:
     if (c.rk)

@@ -381,6 +381,19 @@ static void describe_json(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
                    stdout);
 }
 
+/* Table-friendly names of librdkafka's config sources (JSON keeps librdkafka's names). */
+static const char *source_short(rd_kafka_ConfigSource_t src)
+{
+    switch (src) {
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG: return "topic";
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG: return "broker";
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: return "cluster";
+    case RD_KAFKA_CONFIG_SOURCE_STATIC_BROKER_CONFIG: return "broker-file";
+    case RD_KAFKA_CONFIG_SOURCE_DEFAULT_CONFIG: return "default";
+    default: return "unknown";
+    }
+}
+
 static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
                            const rd_kafka_ConfigEntry_t **ce, size_t nce, bool show_parts)
 {
@@ -410,7 +423,7 @@ static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
             cli_table_addf(&tab, "%s\t%s\t%s", rd_kafka_ConfigEntry_name(ce[i]),
                            v ? v : (rd_kafka_ConfigEntry_is_sensitive(ce[i]) == 1 ? "(hidden)"
                                                                                   : "-"),
-                           rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(ce[i])));
+                           source_short(rd_kafka_ConfigEntry_source(ce[i])));
         }
     }
     cli_table_print(&tab, stdout);
@@ -546,7 +559,7 @@ static int topic_delete(cli_global_t *g, int argc, char **argv)
     buf_printf(&q, "delete topic%s", a.npos > 1 ? "s" : "");
     for (int i = 0; i < a.npos; i++)
         buf_printf(&q, "%s %s", i ? "," : "", a.pos[i]);
-    buf_printf(&q, " and all their records?");
+    buf_printf(&q, " and all %s records", a.npos > 1 ? "their" : "its");
     buf_append_u8(&q, '\0');
     rc = cli_confirm(g, yes, (const char *)q.data);
     buf_deinit(&q);
@@ -947,7 +960,7 @@ static int topic_trim(cli_global_t *g, int argc, char **argv)
     if ((rc = cli_offsets_resolve(&c, parts, &spec, low, NULL)) != 0)
         goto out;
     char q[512];
-    snprintf(q, sizeof(q), "delete the records of '%s' before %s%s?", t->topic, ta.before,
+    snprintf(q, sizeof(q), "delete the records of '%s' before %s%s", t->topic, ta.before,
              ta.partition < 0 ? " in every partition" : "");
     if ((rc = cli_confirm(g, ta.yes, q)) == 0)
         rc = trim_run(&c, parts, low);

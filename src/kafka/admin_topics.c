@@ -96,6 +96,9 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_wri
                    "Replication factor must be 1 (or -1 for the default): this cluster has ",
                    "one broker");
     }
+    const char *why;
+    if (!broker_topic_name_valid(name.s, (size_t)name.len, &why)) /* before any C string */
+        result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
     char *ns = kafka_str_dup(name);
     if (res.err == KAFKA_NONE)
         res.err = broker_topic_create(b, ns, nparts, &over, validate_only, res.msg,
@@ -155,7 +158,8 @@ int kafka_handle_delete_topics(kafka_req_t *req)
     for (int32_t i = 0; i < n; i++) {
         kafka_str_t name = kafka_read_str(r);
         char *ns = kafka_str_dup(name), msg[256];
-        int16_t err = broker_topic_delete(req->b, ns, msg, sizeof(msg));
+        int16_t err = kafka_str_has_nul(name) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+                                              : broker_topic_delete(req->b, ns, msg, sizeof(msg));
         free(ns);
         kafka_write_view(w, name);
         kafka_write_i16(w, err);
@@ -189,6 +193,8 @@ static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only
     kafka_read_tags(r);
     if (!act || !kafka_reader_ok(r))
         return;
+    if (kafka_str_has_nul(name))
+        result_set(&res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "No such topic", "");
     char *ns = kafka_str_dup(name);
     if (res.err == KAFKA_NONE)
         res.err = broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg,

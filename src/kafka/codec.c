@@ -224,7 +224,15 @@ char *kafka_str_dup(kafka_str_t s)
 {
     if (s.len < 0)
         return NULL;
-    return weir_strndup(s.s, (size_t)s.len);
+    char *p = weir_malloc((size_t)s.len + 1); /* every byte, embedded NULs included */
+    memcpy(p, s.s, (size_t)s.len);
+    p[s.len] = 0;
+    return p;
+}
+
+bool kafka_str_has_nul(kafka_str_t s)
+{
+    return s.len > 0 && memchr(s.s, 0, (size_t)s.len) != NULL;
 }
 
 /* ---- writer ------------------------------------------------------------------------------------ */

@@ -253,6 +253,10 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
 {
     broker_t *b = req->b;
     topic_overrides_t over = {0};
+    if (kafka_str_has_nul(name)) {
+        alter_fail(res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "Topic does not exist: ", name);
+        return;
+    }
     if (incremental) {
         broker_topics_rdlock(b);
         broker_topic_t *t = broker_topic_find(b, name.s, (size_t)name.len);

@@ -37,7 +37,8 @@ typedef struct {
 } fetch_part_t;
 
 typedef struct {
-    char *name;
+    char *name; /* may hold NULs (then no topic matches it) */
+    size_t name_len;
     broker_topic_t *t; /* referenced while parked */
     int32_t nparts;
     fetch_part_t *parts;
@@ -94,6 +95,9 @@ static int decode(kafka_reader_t *r, fetch_t *f)
     }
     if (session_id != 0 || epoch > 0)
         f->session_error = KAFKA_FETCH_SESSION_ID_NOT_FOUND;
+#ifdef WEIR_FUZZ
+    f->max_wait_ms = WEIR_MIN(f->max_wait_ms, 5); /* the fuzzer waits for every answer */
+#endif
     int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
     if (n < 0)
         return -WEIR_EINVAL;
@@ -107,6 +111,7 @@ static int decode(kafka_reader_t *r, fetch_t *f)
         if (np < 0)
             break;
         ft->name = kafka_str_dup(name);
+        ft->name_len = (size_t)name.len;
         ft->parts = weir_calloc((size_t)np + 1, sizeof(*ft->parts));
         ft->nparts = np;
         f->ntopics = i + 1;
@@ -150,8 +155,7 @@ static bool fetch_ready(fetch_t *f)
         fetch_topic_t *ft = &f->topics[i];
         for (int32_t j = 0; j < ft->nparts; j++) {
             fetch_part_t *fp = &ft->parts[j];
-            broker_partition_t *p = broker_partition_find(b, ft->name, strlen(ft->name),
-                                                          fp->index);
+            broker_partition_t *p = broker_partition_find(b, ft->name, ft->name_len, fp->index);
             if (!p)
                 return true; /* an error to report */
             int64_t n = broker_fetch_available(p, fp->offset,
@@ -190,12 +194,11 @@ static void fetch_write(fetch_t *f)
     kafka_write_array_len(&w, f->ntopics);
     for (int32_t i = 0; i < f->ntopics; i++) {
         fetch_topic_t *ft = &f->topics[i];
-        kafka_write_str(&w, ft->name, strlen(ft->name));
+        kafka_write_str(&w, ft->name, ft->name_len);
         kafka_write_array_len(&w, ft->nparts);
         for (int32_t j = 0; j < ft->nparts; j++) {
             fetch_part_t *fp = &ft->parts[j];
-            broker_partition_t *p =
-                broker_partition_find(b, ft->name, strlen(ft->name), fp->index);
+            broker_partition_t *p = broker_partition_find(b, ft->name, ft->name_len, fp->index);
             kafka_write_i32(&w, fp->index);
             size_t err_at = f->resp.len;
             kafka_write_i16(&w, p ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
@@ -300,7 +303,7 @@ static void fetch_park(fetch_t *f)
     broker_t *b = f->b;
     for (int32_t i = 0; i < f->ntopics; i++) {
         fetch_topic_t *ft = &f->topics[i];
-        broker_topic_t *t = broker_topic_find(b, ft->name, strlen(ft->name));
+        broker_topic_t *t = broker_topic_find(b, ft->name, ft->name_len);
         if (!t)
             continue;
         broker_topic_ref(t);

@@ -194,8 +194,11 @@ void kafka_read_tags(kafka_reader_t *r);
 
 /* True if the view equals the C string. */
 bool kafka_str_eq(kafka_str_t s, const char *c);
-/* Copies a view into a fresh NUL-terminated string (caller frees); NULL for null. */
+/* Copies a view into a fresh NUL-terminated string (caller frees); NULL for null. Embedded
+ * NULs are copied too: a caller that goes on with C-string functions must first refuse names
+ * for which kafka_str_has_nul is true (a "nul\0x" topic must never become "nul"). */
 char *kafka_str_dup(kafka_str_t s);
+bool kafka_str_has_nul(kafka_str_t s);
 
 /* ---- writer ------------------------------------------------------------------------------------ */
 typedef struct {
@@ -302,6 +305,20 @@ int kafka_handle_delete_records(kafka_req_t *req);    /* admin_topics.c */
 int kafka_handle_describe_configs(kafka_req_t *req);  /* configs.c */
 int kafka_handle_alter_configs(kafka_req_t *req);     /* configs.c */
 int kafka_handle_incremental_alter_configs(kafka_req_t *req); /* configs.c */
+
+/* the groups/idempotence work (issue 4) */
+int kafka_handle_find_coordinator(kafka_req_t *req);  /* api_group.c */
+int kafka_handle_join_group(kafka_req_t *req);        /* api_group.c */
+int kafka_handle_sync_group(kafka_req_t *req);        /* api_group.c */
+int kafka_handle_heartbeat(kafka_req_t *req);         /* api_group.c */
+int kafka_handle_leave_group(kafka_req_t *req);       /* api_group.c */
+int kafka_handle_list_groups(kafka_req_t *req);       /* api_group.c */
+int kafka_handle_describe_groups(kafka_req_t *req);   /* api_group.c */
+int kafka_handle_delete_groups(kafka_req_t *req);     /* api_group.c */
+int kafka_handle_offset_commit(kafka_req_t *req);     /* api_offset.c */
+int kafka_handle_offset_fetch(kafka_req_t *req);      /* api_offset.c */
+int kafka_handle_offset_delete(kafka_req_t *req);     /* api_offset.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);  /* api_producer.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(kafka_writer_t *w, int16_t version, int16_t error_code);

@@ -19,7 +19,7 @@ typedef struct {
     int64_t offset, timestamp;
 } lo_result_t;
 
-static lo_result_t lookup(broker_partition_t *p, int64_t ts, int8_t isolation)
+static lo_result_t lookup(broker_t *b, broker_partition_t *p, int64_t ts, int8_t isolation)
 {
     lo_result_t res = {KAFKA_NONE, -1, -1};
     if (!p) {
@@ -38,7 +38,7 @@ static lo_result_t lookup(broker_partition_t *p, int64_t ts, int8_t isolation)
         res.err = KAFKA_INVALID_REQUEST; /* -3 (max timestamp) needs v7 */
     } else {
         int64_t off, t;
-        int rc = storage_log_offset_for_time(p->log, ts, &off, &t);
+        int rc = broker_offset_for_time(b, p, ts, &off, &t);
         if (rc == 0) {
             res.offset = off;
             res.timestamp = t;
@@ -84,7 +84,7 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             if (!kafka_reader_ok(r))
                 break;
             lo_result_t res =
-                lookup(broker_partition_find(b, name.s, (size_t)name.len, idx), ts, isolation);
+                lookup(b, broker_partition_find(b, name.s, (size_t)name.len, idx), ts, isolation);
             kafka_write_i32(w, idx);
             kafka_write_i16(w, res.err);
             if (v == 0) {

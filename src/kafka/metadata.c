@@ -112,7 +112,7 @@ int kafka_handle_metadata(kafka_req_t *req)
     kafka_reader_t *r = &req->r;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
-    int32_t n = kafka_read_array(r, r->flexible ? 2 : 3, MAX_TOPICS_PER_REQUEST);
+    int32_t n = kafka_read_array(r, 2, MAX_TOPICS_PER_REQUEST);
     if (!kafka_reader_ok(r) || (n < 0 && v == 0))
         return -WEIR_EINVAL;
     kafka_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;

@@ -258,6 +258,12 @@ static int app_make_consumer(weir_app *app, char *err, size_t errlen)
         r = conf_set(conf, "group.id", app->group, err, errlen) ||
             conf_set(conf, "session.timeout.ms", session, err, errlen) ||
             conf_set(conf, "heartbeat.interval.ms", heartbeat, err, errlen);
+    } else if (!r) {
+        /* librdkafka's assign() needs a group id even when nothing joins or commits; a
+         * projection never subscribes, so the id only names the client's offsets scope. */
+        char gid[300];
+        snprintf(gid, sizeof(gid), "weir-projection-%s", app->projection);
+        r = conf_set(conf, "group.id", gid, err, errlen);
     }
     if (r || conf_apply_settings(app, conf, "consumer", err, errlen)) {
         rd_kafka_conf_destroy(conf);
@@ -1110,6 +1116,7 @@ int weir_app_run(weir_app *app)
     } else {
         int none = 0;
         atomic_compare_exchange_strong(&app->fatal, &none, r);
+        sdk_app_log(app, WEIR_LOG_ERROR, "cannot start: %s", app->errmsg);
     }
     app_shutdown(app);
     app->consumer_closed = true;

@@ -93,8 +93,7 @@ static int batch_check_header(const uint8_t *p, size_t avail, size_t *total, con
         *why = why_neg_length;
         return -WEIR_ECORRUPT;
     }
-    if (avail > BATCH_MAGIC && length > BATCH_MAGIC - BATCH_LOG_OVERHEAD &&
-        p[BATCH_MAGIC] != 2) {
+    if (avail > BATCH_MAGIC && length > BATCH_MAGIC - BATCH_LOG_OVERHEAD && p[BATCH_MAGIC] != 2) {
         *why = why_magic;
         return -WEIR_EUNSUPPORTED;
     }
@@ -140,7 +139,7 @@ void storage_batch_crc_update(uint8_t *batch, size_t total)
     be32_write(batch + BATCH_CRC, crc32c(0, batch + BATCH_ATTRIBUTES, total - BATCH_ATTRIBUTES));
 }
 
-/* ---- records ---------------------------------------------------------------------------------- */
+/* ---- records --------------------------------------------------------------------------------- */
 
 /* Points the iterator at the records of batch; it->scratch must be a valid buffer. Checks what
  * iteration relies on (length, magic, count, codec), not the CRC. */
@@ -457,7 +456,7 @@ int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t ma
     return rc;
 }
 
-/* ---- building ---------------------------------------------------------------------------------- */
+/* ---- building -------------------------------------------------------------------------------- */
 
 static size_t batch_record_body_size(const storage_record_in_t *r, int64_t ts_delta, int32_t i)
 {
@@ -501,8 +500,8 @@ void storage_batch_build(buf_t *out, const storage_record_in_t *recs, size_t n,
                          const storage_batch_opts_t *opts)
 {
     WEIR_ASSERT(n <= INT32_MAX);
-    storage_batch_opts_t defaults = {.producer_id = -1, .producer_epoch = -1,
-                                     .base_sequence = -1, .attributes = 0};
+    storage_batch_opts_t defaults = {
+        .producer_id = -1, .producer_epoch = -1, .base_sequence = -1, .attributes = 0};
     if (!opts)
         opts = &defaults;
     int codec = opts->attributes & BATCH_COMPRESSION_MASK;

@@ -175,7 +175,7 @@ static int codec_gzip_compress(const uint8_t *in, size_t in_len, buf_t *out)
     return 0;
 }
 
-/* ---- snappy ----------------------------------------------------------------------------------- */
+/* ---- snappy ---------------------------------------------------------------------------------- */
 
 static const uint8_t codec_xerial_magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
 enum { CODEC_XERIAL_HEADER = 16 }; /* magic, i32 version, i32 compatible version */
@@ -197,9 +197,7 @@ static int codec_snappy_block(const uint8_t *in, size_t in_len, buf_t *out, size
     char empty; /* an empty block still gets a valid destination pointer */
     char *dst = n ? (char *)out->data + out->len : &empty;
     size_t got = n;
-    if (snappy_uncompress((const char *)in, in_len, dst, &got) !=
-            SNAPPY_OK ||
-        got != n)
+    if (snappy_uncompress((const char *)in, in_len, dst, &got) != SNAPPY_OK || got != n)
         return -WEIR_ECORRUPT;
     out->len += n;
     return 0;
@@ -237,7 +235,7 @@ static int codec_snappy_compress(const uint8_t *in, size_t in_len, buf_t *out)
     return 0;
 }
 
-/* ---- lz4 frame -------------------------------------------------------------------------------- */
+/* ---- lz4 frame ------------------------------------------------------------------------------- */
 
 static int codec_lz4_decompress(const uint8_t *in, size_t in_len, buf_t *out, size_t limit)
 {
@@ -301,7 +299,7 @@ static int codec_lz4_compress(const uint8_t *in, size_t in_len, buf_t *out)
     return 0;
 }
 
-/* ---- zstd ------------------------------------------------------------------------------------- */
+/* ---- zstd ------------------------------------------------------------------------------------ */
 
 /* The largest window a frame may ask for: no more than the output bound needs, but at least
  * 8 MiB (the window every zstd decoder is expected to support, and what streaming writers such
@@ -322,8 +320,8 @@ static int codec_zstd_decompress(const uint8_t *in, size_t in_len, buf_t *out, s
         return -WEIR_ENOMEM;
     ZSTD_DCtx *dctx = cache->zstd;
     ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
-    if (ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
-                                            codec_zstd_window_log(max_out))))
+    if (ZSTD_isError(
+            ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, codec_zstd_window_log(max_out))))
         return -WEIR_EINVAL;
     /* With the frame's content size known and within the bound, room for all of it lets zstd
      * decode in one pass without its own window buffer. */
@@ -345,7 +343,7 @@ static int codec_zstd_decompress(const uint8_t *in, size_t in_len, buf_t *out, s
         ret = ZSTD_decompressStream(dctx, &ob, &ib);
         if (ZSTD_isError(ret)) {
             rc = ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation ? -WEIR_ENOMEM
-                                                                          : -WEIR_ECORRUPT;
+                                                                        : -WEIR_ECORRUPT;
             break;
         }
         out->len += ob.pos;
@@ -372,7 +370,7 @@ static int codec_zstd_compress(const uint8_t *in, size_t in_len, buf_t *out)
     return 0;
 }
 
-/* ---- entry points ------------------------------------------------------------------------------ */
+/* ---- entry points ---------------------------------------------------------------------------- */
 
 int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out,
                              size_t max_out)

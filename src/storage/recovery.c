@@ -160,7 +160,10 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
     int r;
     while ((r = storage_scan_next(&sc, true, &batch, &total, &h)) == 1) {
         int64_t last = h.base_offset + h.last_offset_delta;
-        if (h.last_offset_delta < 0 || h.base_offset < expect || last >= cx->limit || h.base_offset - seg->base > INT32_MAX ||
+        /* Base offsets are outside the CRC: without compaction they must be exactly dense. */
+        bool gap_ok = log->cfg.cleanup_compact;
+        if (h.last_offset_delta < 0 || h.base_offset < expect ||
+            (!gap_ok && h.base_offset != expect) || last >= cx->limit || h.base_offset - seg->base > INT32_MAX ||
             last - seg->base > INT32_MAX) {
             r = -WEIR_ECORRUPT; /* offsets going backwards or into the next segment */
             sc.pos -= total;
@@ -175,18 +178,21 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
         return 0;
     if (r == -WEIR_EIO)
         return r;
+    const char *why = r == -WEIR_EAGAIN        ? "batch cut short by the end of the file"
+                      : r == -WEIR_EUNSUPPORTED ? "bad magic byte"
+                                                : "bad length, CRC, count or offset";
     if (expect < cx->rp) {
         log_error(LOG_MOD,
                   "%s: segment %020" PRId64 ": bad batch at position %" PRIu64 " (offset %" PRId64
                   ") below the recovery point %" PRId64 " (%s): this data was fsynced, so the "
                   "disk or something else corrupted it; refusing to open the log",
-                  log->dir, seg->base, bad_pos, expect, cx->rp, weir_strerror(r));
+                  log->dir, seg->base, bad_pos, expect, cx->rp, why);
         return -WEIR_ECORRUPT;
     }
     log_warn(LOG_MOD,
              "%s: segment %020" PRId64 ": truncating %" PRIu64 " bytes of torn tail at position %" PRIu64
              " (offset %" PRId64 "): %s",
-             log->dir, seg->base, file_size - bad_pos, bad_pos, expect, weir_strerror(r));
+             log->dir, seg->base, file_size - bad_pos, bad_pos, expect, why);
     int rc = log->io->ops->ftruncate(log->io, seg->file->fd, bad_pos);
     if (rc)
         return rc;
@@ -402,6 +408,9 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
         rc = trusted ? load_trusted(log, seg, size, &cx) : scan_all(log, seg, size, &cx);
         if (rc)
             return rc;
+        log_debug(LOG_MOD, "%s: segment %020" PRId64 " %s: %" PRIu64 " bytes, offsets up to %" PRId64
+                           " (recovery point %" PRId64 ")",
+                  log->dir, base, trusted ? "trusted" : "verified", seg->size, seg->next, rp);
         seg->synced = cx.changed ? 0 : seg->size; /* 0: recovery syncs it below */
         seg->index_unsynced = cx.changed;
         *changed = *changed || cx.changed;
@@ -537,8 +546,8 @@ int storage_log_recover(storage_log_t *log)
             goto out;
     }
     log_info(LOG_MOD, "%s: opened (%s): %zu segment(s), offsets [%" PRId64 ", %" PRId64 ")",
-             log->dir, clean ? "clean" : "recovered", log->nsegs, log->start_offset,
-             log->end_offset);
+             log->dir, clean ? "clean" : l.logs.n || have_ckpt ? "recovered" : "new", log->nsegs,
+             log->start_offset, log->end_offset);
 out:
     listing_free(&l);
     return rc;

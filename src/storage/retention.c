@@ -52,8 +52,10 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
         return -WEIR_EOFFLINE;
     }
     size_t n = deletable_prefix(log, now_ms, by_policy);
+    bool rolled = false;
     if (n == log->nsegs) {
-        if (storage_log_roll_locked(log) != 0)
+        rolled = storage_log_roll_locked(log) == 0;
+        if (!rolled)
             n--; /* keep the active one; try again next time */
     }
     if (n == 0) {
@@ -68,19 +70,21 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
     int64_t start = log->start_offset;
     pthread_mutex_unlock(&log->mu);
 
-    int rc = 0;
+    /* One directory fsync per segment: without it a file system may persist a later unlink
+     * before an earlier one, and a crash would leave a hole in the middle of the log. */
+    /* The new active segment must exist on disk before its predecessors go, or a crash could
+     * leave no segment to say where the log ends. */
+    int rc = rolled ? log->io->ops->fsync_dir(log->io, log->dir) : 0;
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         bytes += gone[i]->size;
-        int r = storage_segment_unlink(log->io, log->dir, gone[i]->base);
-        if (r && !rc)
-            rc = r;
+        if (rc == 0)
+            rc = storage_segment_unlink(log->io, log->dir, gone[i]->base);
+        if (rc == 0)
+            rc = log->io->ops->fsync_dir(log->io, log->dir);
         storage_segment_free(gone[i]); /* readers' slices keep the file open */
     }
     free(gone);
-    int r = log->io->ops->fsync_dir(log->io, log->dir);
-    if (r && !rc)
-        rc = r;
     log_info(LOG_MOD, "%s: deleted %zu segment(s), %" PRIu64 " bytes; log start offset %" PRId64,
              log->dir, n, bytes, start);
     return rc;

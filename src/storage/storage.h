@@ -94,7 +94,11 @@ int storage_batch_header_read(const uint8_t *p, size_t avail, storage_batch_head
 /* Full header validation, as append and recovery do it: length within avail, magic 2, CRC-32C
  * over attributes..end, record_count == last_offset_delta + 1 (and >= 0, except control
  * batches, which hold exactly one record). Returns 0, -WEIR_EAGAIN (batch runs past avail),
- * -WEIR_ECORRUPT (bad length or CRC) or -WEIR_EUNSUPPORTED (magic 0/1 or > 2). */
+ * -WEIR_ECORRUPT (bad length or CRC) or -WEIR_EUNSUPPORTED (magic 0/1 or > 2).
+ * Also -WEIR_ECORRUPT: an uncompressed batch whose record_count cannot fit in its bytes (7 bytes
+ * a record at least). The magic byte is judged before the length, so an old v0/v1 message set
+ * (magic at the same offset 16, but shorter than a v2 header) gives -WEIR_EUNSUPPORTED; a
+ * zero-filled tail (length 0) gives -WEIR_ECORRUPT. The codec id is not checked here. */
 int storage_batch_validate_header(const uint8_t *p, size_t avail, size_t *total);
 
 /* Recomputes and writes the CRC field after the broker changed attributes or timestamps. */
@@ -152,7 +156,11 @@ bool storage_batch_why_corrupt(const char *why);
 
 /* Codecs, as Kafka uses them: gzip stream, snappy raw or xerial-framed (both read; raw
  * written), lz4 frame, zstd frame. decompress appends to out and fails with -WEIR_ETOOBIG
- * past max_out bytes. */
+ * past max_out bytes. Concatenated gzip members / lz4 frames / zstd frames decode as one.
+ * Errors: -WEIR_ECORRUPT (bad or truncated data, trailing garbage), -WEIR_ETOOBIG,
+ * -WEIR_EUNSUPPORTED (CODEC_NONE or ids 5-7); on error out->len is as it was. The output grows
+ * only as bytes come out, to at most about 2 * max_out. Any thread may call (decoder contexts
+ * are cached per thread). */
 int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out,
                              size_t max_out);
 int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out);

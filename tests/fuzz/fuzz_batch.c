@@ -77,10 +77,13 @@ static void fuzz_rebuild(const uint8_t *b, size_t total, int codec)
     size_t n = 0;
     while (n < FUZZ_MAX_REBUILD && storage_record_iter_next(&it, &recs[n]) == 1) {
         storage_record_t *r = &recs[n];
-        in[n] = (storage_record_in_t){.key = r->key, .key_len = r->key_len, .value = r->value,
+        in[n] = (storage_record_in_t){.key = r->key,
+                                      .key_len = r->key_len,
+                                      .value = r->value,
                                       .value_len = r->value_len,
                                       .timestamp = fuzz_ts(h.base_timestamp, r->timestamp_delta),
-                                      .headers = r->headers, .headers_len = r->headers_len,
+                                      .headers = r->headers,
+                                      .headers_len = r->headers_len,
                                       .header_count = r->header_count};
         n++;
     }
@@ -96,15 +99,14 @@ static void fuzz_rebuild(const uint8_t *b, size_t total, int codec)
         buf_init(&out);
         storage_batch_build(&out, in, n, &opts);
         const char *why = NULL;
-        int rc = storage_batch_validate_records(out.data, out.len, 4 * FUZZ_MAX_DECOMPRESSED,
-                                                &why);
+        int rc = storage_batch_validate_records(out.data, out.len, 4 * FUZZ_MAX_DECOMPRESSED, &why);
         WEIR_ASSERT(rc == 0);
         storage_batch_header_t h2;
         WEIR_ASSERT(storage_batch_header_read(out.data, out.len, &h2, &t) == 0);
         storage_record_iter_t it2;
         storage_record_t r2;
-        WEIR_ASSERT(storage_record_iter_init(&it2, out.data, out.len,
-                                             4 * FUZZ_MAX_DECOMPRESSED) == 0);
+        WEIR_ASSERT(storage_record_iter_init(&it2, out.data, out.len, 4 * FUZZ_MAX_DECOMPRESSED) ==
+                    0);
         for (size_t i = 0; i < n; i++) {
             WEIR_ASSERT(storage_record_iter_next(&it2, &r2) == 1);
             WEIR_ASSERT(fuzz_same_record(&recs[i], in[i].timestamp, &r2,

@@ -20,6 +20,7 @@ static const int all_codecs[] = {CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4
  *   record 0: key "k", value "v1", timestamp 1700000000000, no headers
  *   record 1: key null, value "hello", timestamp +5, one header "h" = "x"
  * Producer fields -1 (a plain producer), leader epoch -1, CRC-32C over attributes..end. */
+/* clang-format off */
 static const uint8_t golden[] = {
     /* baseOffset */ 0, 0, 0, 0, 0, 0, 0, 0,
     /* batchLength = 87 - 12 */ 0, 0, 0, 0x4b,
@@ -44,6 +45,7 @@ static const uint8_t golden[] = {
     0x01, 0x0a, 'h', 'e', 'l', 'l', 'o',
     /* headerCount 1, keyLength 1 "h", valueLength 1 "x" */
     0x02, 0x02, 'h', 0x02, 'x'};
+/* clang-format on */
 
 TEST(golden_header_and_crc)
 {
@@ -105,8 +107,13 @@ TEST(build_reproduces_golden)
 {
     storage_record_in_t recs[2] = {
         {.key = "k", .key_len = 1, .value = "v1", .value_len = 2, .timestamp = 1700000000000LL},
-        {.key = NULL, .key_len = -1, .value = "hello", .value_len = 5,
-         .timestamp = 1700000000005LL, .headers = "\x02h\x02x", .headers_len = 4,
+        {.key = NULL,
+         .key_len = -1,
+         .value = "hello",
+         .value_len = 5,
+         .timestamp = 1700000000005LL,
+         .headers = "\x02h\x02x",
+         .headers_len = 4,
          .header_count = 1}};
     buf_t b;
     buf_init(&b);
@@ -214,7 +221,7 @@ static int fixture_load(const char *name, buf_t *out)
 }
 
 /* What tests/fixtures/capture_batches.py sends (RECORDS there). */
-#define FIX_TS0 1700000000000LL
+#define FIX_TS0     1700000000000LL
 #define FIX_BIG_LEN 33000
 struct fix_header {
     const char *key, *value;
@@ -245,8 +252,7 @@ static void check_headers(const storage_record_t *r, const struct fix_header *wa
         p += n + (size_t)kl;
         n = varint_decode_i32(p, end, &vl);
         REQUIRE(n && vl >= 0 && (size_t)vl <= (size_t)(end - p) - n);
-        CHECK((size_t)vl == strlen(want[i].value) &&
-              memcmp(p + n, want[i].value, (size_t)vl) == 0);
+        CHECK((size_t)vl == strlen(want[i].value) && memcmp(p + n, want[i].value, (size_t)vl) == 0);
         p += n + (size_t)vl;
     }
     CHECK(p == end);
@@ -344,7 +350,7 @@ TEST(fixture_kafka_python_snappy_xerial)
     check_fixture("kafka-python-snappy.bin", CODEC_SNAPPY, true);
 }
 
-/* ---- building with every codec ---------------------------------------------------------------- */
+/* ---- building with every codec --------------------------------------------------------------- */
 
 TEST(build_round_trip_every_codec)
 {
@@ -355,12 +361,20 @@ TEST(build_round_trip_every_codec)
     storage_record_in_t recs[4] = {
         {.key = "a", .key_len = 1, .value = "1", .value_len = 1, .timestamp = 5000},
         {.key = NULL, .key_len = 0, .value = NULL, .value_len = 3, .timestamp = 4000},
-        {.key = "", .key_len = 0, .value = big, .value_len = sizeof(big), .timestamp = 9000,
-         .headers = hdrs, .headers_len = sizeof(hdrs) - 1, .header_count = 2},
+        {.key = "",
+         .key_len = 0,
+         .value = big,
+         .value_len = sizeof(big),
+         .timestamp = 9000,
+         .headers = hdrs,
+         .headers_len = sizeof(hdrs) - 1,
+         .header_count = 2},
         {.key = "d", .key_len = 1, .value = "", .value_len = 0, .timestamp = -1},
     };
     for (size_t c = 0; c < WEIR_ARRAY_LEN(all_codecs); c++) {
-        storage_batch_opts_t opts = {.producer_id = 77, .producer_epoch = 3, .base_sequence = 10,
+        storage_batch_opts_t opts = {.producer_id = 77,
+                                     .producer_epoch = 3,
+                                     .base_sequence = 10,
                                      .attributes = (int16_t)all_codecs[c]};
         buf_t b;
         buf_init(&b);
@@ -518,7 +532,7 @@ static size_t unhex(const char *s, uint8_t *out, size_t cap)
     return n;
 }
 
-#define R0 "12 00 00 00 02 6b 04 76 31 00"                     /* key "k", value "v1", delta 0 */
+#define R0 "12 00 00 00 02 6b 04 76 31 00"                   /* key "k", value "v1", delta 0 */
 #define R1 "1e 00 0a 02 01 0a 68 65 6c 6c 6f 02 02 68 02 78" /* as golden record 1, delta 1 */
 
 static const struct {
@@ -555,9 +569,8 @@ static const struct {
     {"over-long record length varint", "80 80 80 80 80 00 00 00 00 02 6b 04 76 31 00", 1,
      "malformed record length varint"},
     {"record length above int32", "ff ff ff ff 1f", 1, "malformed record length varint"},
-    {"over-long timestamp varlong",
-     "26 00 80 80 80 80 80 80 80 80 80 80 00 00 02 6b 04 76 31 00", 1,
-     "malformed or truncated record field"},
+    {"over-long timestamp varlong", "26 00 80 80 80 80 80 80 80 80 80 80 00 00 02 6b 04 76 31 00",
+     1, "malformed or truncated record field"},
     {"record cut inside a varint", "12 00 80", 1, "record length runs past the records"},
     {"empty record body", "00", 1, "malformed or truncated record field"},
 };
@@ -631,8 +644,8 @@ TEST(malformed_headers)
         storage_record_iter_deinit(&it);
     }
     /* a v1 message shorter than a v2 header is still "unsupported", not "corrupt" */
-    const uint8_t v1[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 22, 1, 2, 3, 4, 1, 0,
-                          0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+    const uint8_t v1[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    0,    22,   1,    2, 3, 4, 1,
+                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
     CHECK_EQ(storage_batch_validate_header(v1, sizeof(v1), &total), -WEIR_EUNSUPPORTED);
 
     struct {
@@ -668,7 +681,7 @@ TEST(malformed_headers)
         }
         int hrc = storage_batch_validate_header(b, n, &total);
         CHECK_EQ(hrc, fields[i].v == 0x7fffffff && fields[i].off == BATCH_LENGTH ? -WEIR_EAGAIN
-                                                                                  : fields[i].rc);
+                                                                                 : fields[i].rc);
     }
 
     /* huge count with a matching lastOffsetDelta: more records than the bytes can hold */
@@ -710,8 +723,7 @@ TEST(unknown_codec_ids)
         size_t total;
         CHECK_EQ(storage_batch_validate_header(b.data, b.len, &total), 0);
         const char *why;
-        CHECK_EQ(storage_batch_validate_records(b.data, b.len, 1 << 20, &why),
-                 -WEIR_EUNSUPPORTED);
+        CHECK_EQ(storage_batch_validate_records(b.data, b.len, 1 << 20, &why), -WEIR_EUNSUPPORTED);
         CHECK_STR(why, "unknown compression codec");
         storage_record_iter_t it;
         CHECK_EQ(storage_record_iter_init(&it, b.data, b.len, 1 << 20), -WEIR_EUNSUPPORTED);

@@ -71,8 +71,8 @@ TEST(parse_escapes_and_percent)
 {
     cli_format_t f = parse_ok("a\\tb\\\\c\\x41\\0%%\\r", false);
     CHECK_EQ(f.ntoks, 1);
-    CHECK_EQ(f.toks[0].lit_len, 10);
-    CHECK_MEM(f.lit.data, "a\tb\\cA\0%\r", 10);
+    CHECK_EQ(f.toks[0].lit_len, 9);
+    CHECK_MEM(f.lit.data, "a\tb\\cA\0%\r", 9);
     cli_format_deinit(&f);
 }
 

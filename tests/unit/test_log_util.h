@@ -77,16 +77,17 @@ static inline int64_t tl_read_all(storage_log_t *log, buf_t *out)
             return rc;
         if (s.len == 0)
             break;
-        uint8_t *p = buf_extend(out, s.len);
+        size_t len = s.len;
+        uint8_t *p = buf_extend(out, len);
         rc = storage_slice_pread(log, &s, p);
         storage_slice_release(log, &s);
         if (rc)
             return rc;
         size_t pos = 0;
-        while (pos < s.len) {
+        while (pos < len) {
             storage_batch_header_t h;
             size_t t;
-            if (storage_batch_header_read(p + pos, s.len - pos, &h, &t) != 0)
+            if (storage_batch_header_read(p + pos, len - pos, &h, &t) != 0)
                 return -WEIR_ECORRUPT;
             off = h.base_offset + h.last_offset_delta + 1;
             pos += t;

@@ -1,0 +1,119 @@
+/*
+ * The order flow: three services on libweir and a load generator, sharing this header and the
+ * *_lib.c files that the Makefile links into each program.
+ *
+ *   order-service      HTTP API; orders table (state + read model); OrderPlaced through the
+ *                      outbox; reacts to payment and stock results with OrderConfirmed or
+ *                      OrderCancelled (the saga's decisions)
+ *   payment-service    charges on OrderPlaced (simulated gateway), refunds on OrderCancelled
+ *   inventory-service  reserves stock on OrderPlaced, releases it on OrderCancelled
+ *   order-demo         places orders at a rate and prints a one-line summary every second
+ *
+ * Topics (all keyed by order id, so one order's events stay in order):
+ *   orders      OrderPlaced, OrderConfirmed, OrderCancelled        (order-service writes)
+ *   payments    PaymentSucceeded, PaymentFailed, PaymentRefunded   (payment-service writes)
+ *   inventory   StockReserved, StockRejected, StockReleased        (inventory-service writes)
+ * Every handler is transactional (libweir's inbox): its database writes, the events it emits
+ * (outbox) and the dedup record of the event it handled commit together.
+ */
+#ifndef ORDER_FLOW_H
+#define ORDER_FLOW_H
+
+#include "weir/weir.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define OF_TOPIC_ORDERS "orders"
+#define OF_TOPIC_PAYMENTS "payments"
+#define OF_TOPIC_INVENTORY "inventory"
+
+#define OF_GROUP_ORDER "order-service"
+#define OF_GROUP_PAYMENT "payment-service"
+#define OF_GROUP_INVENTORY "inventory-service"
+
+/* ---- common options (common_lib.c) -------------------------------------------------------------
+ * Every service takes --bootstrap, --db, --partitions, --instance-id, --session-timeout-ms,
+ * --workers, --log-level; of_opts_parse() handles those and hands the others back. */
+typedef struct {
+    const char *name; /* program name, also the group id */
+    const char *bootstrap;
+    const char *db_path;
+    int partitions;
+    const char *instance_id;
+    int session_timeout_ms;
+    int workers;
+    int log_level;
+} of_opts_t;
+
+void of_opts_init(of_opts_t *o, const char *name);
+/* Returns 1 when argv[*i] was a common option (consumed, *i advanced past its value), 0 when it
+ * is not one, -1 on a bad value (message printed). */
+int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i);
+const char *of_opts_usage(void);
+/* The value of the option at argv[*i] ("--x v" or "--x=v"); NULL if missing. */
+const char *of_opt_value(int argc, char **argv, int *i);
+bool of_opt_is(const char *arg, const char *name);
+
+/* An app for a service: group = name, store = db, topics created with the partition count,
+ * transactional routes get the retry policy given. */
+weir_app *of_app_new(const of_opts_t *o);
+int of_topics_create(weir_app *app, int partitions);
+weir_route_options of_route_tx(int max_attempts, int64_t initial_backoff_ms);
+/* Runs the app to the end and prints its counters on stderr. Returns the exit code. */
+int of_app_run_and_report(weir_app *app, const char *name);
+
+/* Emits a JSON object built by json_pack-like helpers; the object is consumed. */
+int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char *order_id,
+                 json_t *obj);
+/* Parses the event's value as a JSON object; NULL (and weir_ctx_set_error) if it is not one. */
+json_t *of_event_json(weir_ctx *ctx, const weir_event *ev);
+/* A string member or NULL. */
+const char *of_json_str(const json_t *obj, const char *key);
+
+void of_log(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t of_now_ms(void);
+/* Runs a statement without results; prints the SQLite error. 0 or -1. */
+int of_exec(sqlite3 *db, const char *sql);
+/* Binds "?" parameters from a format of 't' (text), 'i' (int64), 'd' (double) and runs the
+ * statement; for a SELECT, step_row gets called per row. Returns 0 or -1. */
+typedef void (*of_row_fn)(sqlite3_stmt *st, void *arg);
+int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void *arg, ...);
+
+/* ---- the simulated payment gateway (gateway_lib.c) -------------------------------------------
+ * Its ledger lives in the payment service's database and is written inside the handler's
+ * transaction, so a capture commits exactly when the event is recorded as handled. (A real
+ * gateway is external: there the order id would go as the gateway's idempotency key.) */
+typedef struct {
+    double failure_rate;   /* share of orders the gateway declines (decided by order id) */
+    double transient_rate; /* share of calls that fail with a transient error */
+    uint64_t seed;
+} of_gateway_t;
+
+enum { OF_GW_CAPTURED = 0, OF_GW_DECLINED = 1, OF_GW_TRANSIENT = 2, OF_GW_REFUNDED = 3 };
+
+int of_gateway_schema(sqlite3 *db);
+/* OF_GW_CAPTURED, OF_GW_DECLINED, OF_GW_TRANSIENT or -1 (database error). */
+int of_gateway_charge(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount);
+/* OF_GW_REFUNDED, OF_GW_TRANSIENT or -1. */
+int of_gateway_refund(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount);
+bool of_gateway_declines(const of_gateway_t *gw, const char *order_id);
+
+/* ---- a small HTTP/1.1 client (http_lib.c) ----------------------------------------------------- */
+typedef struct {
+    char host[64];
+    int port;
+    int fd; /* -1 when not connected; reconnects on demand */
+} of_http_t;
+
+int of_http_init(of_http_t *c, const char *url); /* "http://127.0.0.1:8080" */
+/* Sends one request (keep-alive) and reads the answer; body may be NULL. Returns the status or
+ * -1; *resp (malloc'd, NUL-terminated) holds the body. */
+int of_http_request(of_http_t *c, const char *method, const char *path, const char *body,
+                    char **resp);
+void of_http_close(of_http_t *c);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * offsets_log.c: __consumer_offsets on the partition log (see group.h).
+ *
+ * A write turns the coordinator's records into one v2 batch (storage_batch_build), appends it
+ * to the group's partition (offsets_partition_for) and registers a durability callback for its
+ * end offset. The callback comes on the storage flusher thread; it only posts the completion
+ * to the coordinator thread, which is where the coordinator's done callback runs. So a commit
+ * is acknowledged only once its record is fdatasynced, and the coordinator's state is touched
+ * by its own thread only.
+ *
+ * Loading replays every record of every partition in log order through
+ * offsets_replay_record: later records of a key replace earlier ones and tombstones delete,
+ * which is the same result compaction leaves on disk.
+ *
+ * Invariant: every write calls `done` exactly once (an append that fails does so at once, with
+ * the error); writes_pending counts the writes whose callback has not run yet.
+ */
+#include "broker/group.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct offsets_log {
+    offsets_log_config_t cfg;
+    _Atomic size_t pending;
+};
+
+typedef struct {
+    offsets_log_t *ol;
+    group_write_done_fn done;
+    void *arg;
+    int err;
+} offsets_write_t;
+
+int offsets_log_new(const offsets_log_config_t *cfg, offsets_log_t **out)
+{
+    if ((!cfg->logs && !cfg->acquire) || cfg->count <= 0 || !cfg->post)
+        return -WEIR_EINVAL;
+    offsets_log_t *ol = weir_calloc(1, sizeof(*ol));
+    ol->cfg = *cfg;
+    ol->cfg.logs = NULL;
+    if (cfg->logs) {
+        ol->cfg.logs = weir_calloc((size_t)cfg->count, sizeof(*ol->cfg.logs));
+        memcpy(ol->cfg.logs, cfg->logs, (size_t)cfg->count * sizeof(*cfg->logs));
+    }
+    if (!ol->cfg.max_decompressed_bytes)
+        ol->cfg.max_decompressed_bytes = 64u << 20;
+    atomic_init(&ol->pending, 0);
+    *out = ol;
+    return 0;
+}
+
+void offsets_log_free(offsets_log_t *ol)
+{
+    if (!ol)
+        return;
+    WEIR_ASSERT(atomic_load(&ol->pending) == 0);
+    free(ol->cfg.logs);
+    free(ol);
+}
+
+size_t offsets_log_writes_pending(offsets_log_t *ol)
+{
+    return atomic_load(&ol->pending);
+}
+
+/* On the coordinator thread. */
+static void write_complete(void *arg)
+{
+    offsets_write_t *w = arg;
+    atomic_fetch_sub(&w->ol->pending, 1);
+    w->done(w->arg, w->err);
+    free(w);
+}
+
+/* On the flusher thread (or the appending thread if already durable): hand over. */
+static void write_durable(void *arg, int err)
+{
+    offsets_write_t *w = arg;
+    w->err = err;
+    w->ol->cfg.post(w->ol->cfg.ctx, write_complete, w);
+}
+
+static storage_log_t *log_acquire(offsets_log_t *ol, int32_t part)
+{
+    return ol->cfg.acquire ? ol->cfg.acquire(ol->cfg.ctx, part) : ol->cfg.logs[part];
+}
+
+static void log_release(offsets_log_t *ol)
+{
+    if (ol->cfg.release)
+        ol->cfg.release(ol->cfg.ctx);
+}
+
+void offsets_log_write(void *ctx, const char *group_id, const group_record_t *recs, size_t n,
+                       group_write_done_fn done, void *arg)
+{
+    offsets_log_t *ol = ctx;
+    WEIR_ASSERT(n > 0);
+    int32_t part = offsets_partition_for(group_id, ol->cfg.count);
+    storage_log_t *log = log_acquire(ol, part);
+    if (!log || storage_log_offline(log)) {
+        log_release(ol);
+        done(arg, -WEIR_EOFFLINE);
+        return;
+    }
+    storage_record_in_t *in = weir_calloc(n, sizeof(*in));
+    int64_t now = clock_wall_ms();
+    for (size_t i = 0; i < n; i++)
+        in[i] = (storage_record_in_t){.key = recs[i].key,
+                                      .key_len = (int32_t)recs[i].key_len,
+                                      .value = recs[i].value,
+                                      .value_len = recs[i].value_len,
+                                      .timestamp = now};
+    buf_t batch = {0};
+    storage_batch_build(&batch, in, n, NULL);
+    free(in);
+    int64_t base;
+    int rc = storage_log_append(log, batch.data, batch.len, &base);
+    buf_deinit(&batch);
+    if (rc < 0) {
+        log_release(ol);
+        log_warn("group", "append to __consumer_offsets-%d: %s", part, weir_strerror(rc));
+        done(arg, rc);
+        return;
+    }
+    if (ol->cfg.appended)
+        ol->cfg.appended(ol->cfg.ctx, part);
+    offsets_write_t *w = weir_calloc(1, sizeof(*w));
+    w->ol = ol;
+    w->done = done;
+    w->arg = arg;
+    atomic_fetch_add(&ol->pending, 1);
+    storage_log_on_durable(log, base + (int64_t)n, write_durable, w);
+    log_release(ol);
+}
+
+typedef struct {
+    group_coord_t *c;
+    offsets_log_t *ol;
+    int32_t part;
+    storage_record_iter_t it;
+    bool it_init;
+    uint64_t records, bad;
+} offsets_load_t;
+
+static int load_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
+                      size_t total)
+{
+    offsets_load_t *ld = arg;
+    if (h->attributes & BATCH_CONTROL)
+        return 0;
+    size_t max = ld->ol->cfg.max_decompressed_bytes;
+    int rc = ld->it_init ? storage_record_iter_reset(&ld->it, batch, total, max)
+                         : storage_record_iter_init(&ld->it, batch, total, max);
+    ld->it_init = true;
+    storage_record_t rec;
+    while (rc == 0 && (rc = storage_record_iter_next(&ld->it, &rec)) == 1) {
+        ld->records++;
+        if (offsets_replay_record(ld->c, rec.key, rec.key_len < 0 ? 0 : (size_t)rec.key_len,
+                                  rec.value, rec.value_len) < 0)
+            ld->bad++;
+        rc = 0;
+    }
+    if (rc < 0) {
+        log_warn("group", "__consumer_offsets-%d: unreadable batch at offset %" PRId64 ": %s",
+                 ld->part, h->base_offset, weir_strerror(rc));
+        ld->bad++;
+    }
+    return 0;
+}
+
+int offsets_log_load(offsets_log_t *ol, group_coord_t *c)
+{
+    uint64_t records = 0, bad = 0;
+    for (int32_t i = 0; i < ol->cfg.count; i++) {
+        storage_log_t *log = log_acquire(ol, i);
+        if (!log) {
+            log_release(ol);
+            continue;
+        }
+        offsets_load_t ld = {.c = c, .ol = ol, .part = i};
+        int rc = storage_log_scan(log, storage_log_start_offset(log), load_batch, &ld);
+        log_release(ol);
+        if (ld.it_init)
+            storage_record_iter_deinit(&ld.it);
+        records += ld.records;
+        bad += ld.bad;
+        if (rc < 0) {
+            log_error("group", "__consumer_offsets-%d cannot be read: %s", i, weir_strerror(rc));
+            return rc;
+        }
+    }
+    if (bad)
+        log_warn("group", "__consumer_offsets: %" PRIu64 " malformed records skipped", bad);
+    log_info("group", "__consumer_offsets: replayed %" PRIu64 " records", records);
+    return 0;
+}

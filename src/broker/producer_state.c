@@ -1,0 +1,737 @@
+/*
+ * producer_state.c: idempotent-producer state per partition, and producer id allocation (see
+ * producer_state.h).
+ *
+ * Per partition, a map from producer id to its entry: the current epoch and the last
+ * PRODUCER_STATE_BATCHES batches (first and last sequence, first offset, offset delta, max
+ * timestamp), oldest first. A batch passes when its producer is new and it starts at sequence
+ * 0, or its epoch is newer and it starts at 0, or it continues the last batch's sequence
+ * (wrapping from INT32_MAX to 0); a batch equal to one of the cached ones is a duplicate.
+ *
+ * Invariant: the state reflects exactly the batches of the log below the offset it was last
+ * updated at. A snapshot file records that offset; at open, a snapshot above the recovered log
+ * end (the log lost its tail in a crash) is discarded, so the state never remembers a batch
+ * the log does not hold.
+ *
+ * Snapshot file (big-endian): "WPS1", crc32c u32 of everything after it, offset i64,
+ * count u32, then per producer: pid i64, epoch i16, nbatches u8, then nbatches times
+ * first_seq i32, last_seq i32, first_offset i64, offset_delta i32, timestamp i64.
+ */
+#include "broker/producer_state.h"
+
+#include "broker/kvmap.h"
+#include "kafka/kafka.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    int32_t first_seq, last_seq;
+    int64_t first_offset;
+    int32_t offset_delta;
+    int64_t timestamp;
+} pbatch_t;
+
+typedef struct {
+    int64_t pid;
+    int16_t epoch;
+    int nbatches;
+    pbatch_t batches[PRODUCER_STATE_BATCHES]; /* oldest first */
+} pentry_t;
+
+struct producer_state {
+    pthread_mutex_t mu;
+    storage_io_t *io;
+    char *dir;
+    producer_state_config_t cfg;
+    broker_kvmap_t producers; /* be64(pid) -> pentry_t */
+    int64_t last_snapshot;    /* offset of the newest snapshot written or loaded, -1 */
+    int64_t loaded_snapshot;
+    uint64_t replayed;
+};
+
+enum { SNAP_HEADER = 4 + 4 + 8 + 4, SNAP_ENTRY = 8 + 2 + 1, SNAP_BATCH = 4 + 4 + 8 + 4 + 8 };
+enum { SNAP_KEEP = 2 }; /* snapshots kept on disk */
+static const char SNAP_MAGIC[4] = {'W', 'P', 'S', '1'};
+
+void producer_state_config_default(producer_state_config_t *cfg)
+{
+    cfg->snapshot_interval_offsets = 100000;
+    cfg->expiration_ms = 86400000;
+    cfg->max_producers = 100000;
+}
+
+/* Sequences live in [0, INT32_MAX] and wrap to 0. */
+static int32_t seq_add(int32_t seq, int64_t n)
+{
+    int64_t v = ((int64_t)seq + n) % ((int64_t)INT32_MAX + 1);
+    return (int32_t)(v < 0 ? v + (int64_t)INT32_MAX + 1 : v);
+}
+
+static pentry_t *entry_find(producer_state_t *ps, int64_t pid)
+{
+    uint8_t k[8];
+    be64_write(k, (uint64_t)pid);
+    return broker_kvmap_get(&ps->producers, k, 8);
+}
+
+static void entry_remove(producer_state_t *ps, int64_t pid)
+{
+    uint8_t k[8];
+    be64_write(k, (uint64_t)pid);
+    free(broker_kvmap_del(&ps->producers, k, 8));
+}
+
+static int64_t entry_last_ts(const pentry_t *e)
+{
+    return e->nbatches ? e->batches[e->nbatches - 1].timestamp : INT64_MIN;
+}
+
+/* At the bound, the producer idle longest is forgotten (its next batch, if any, then gets
+ * UNKNOWN_PRODUCER_ID unless it starts a new sequence): memory stays bounded. */
+static void evict_oldest(producer_state_t *ps)
+{
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &ps->producers);
+    pentry_t *oldest = NULL;
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        pentry_t *x = e->value;
+        if (!oldest || entry_last_ts(x) < entry_last_ts(oldest))
+            oldest = x;
+    }
+    if (oldest)
+        entry_remove(ps, oldest->pid);
+}
+
+static pentry_t *entry_get_or_add(producer_state_t *ps, int64_t pid, int16_t epoch)
+{
+    pentry_t *e = entry_find(ps, pid);
+    if (e)
+        return e;
+    if (ps->producers.count >= ps->cfg.max_producers)
+        evict_oldest(ps);
+    e = weir_calloc(1, sizeof(*e));
+    e->pid = pid;
+    e->epoch = epoch;
+    uint8_t k[8];
+    be64_write(k, (uint64_t)pid);
+    broker_kvmap_put(&ps->producers, k, 8, e);
+    return e;
+}
+
+/* Applies one appended batch to the state (lock held). */
+static void state_apply(producer_state_t *ps, const storage_batch_header_t *h, int64_t base)
+{
+    pentry_t *e = entry_get_or_add(ps, h->producer_id, h->producer_epoch);
+    if (h->producer_epoch != e->epoch) {
+        e->epoch = h->producer_epoch;
+        e->nbatches = 0;
+    }
+    if (e->nbatches == PRODUCER_STATE_BATCHES) {
+        memmove(&e->batches[0], &e->batches[1], (PRODUCER_STATE_BATCHES - 1) * sizeof(pbatch_t));
+        e->nbatches--;
+    }
+    e->batches[e->nbatches++] = (pbatch_t){
+        .first_seq = h->base_sequence,
+        .last_seq = seq_add(h->base_sequence, h->last_offset_delta),
+        .first_offset = base,
+        .offset_delta = h->last_offset_delta,
+        .timestamp = h->max_timestamp};
+}
+
+/* ---- the check ---------------------------------------------------------------------------------- */
+
+static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, int32_t last,
+                           producer_check_t *out)
+{
+    if (h->producer_epoch < e->epoch)
+        return KAFKA_INVALID_PRODUCER_EPOCH;
+    if (h->producer_epoch > e->epoch || e->nbatches == 0)
+        return h->base_sequence == 0 ? KAFKA_NONE : KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    for (int i = 0; i < e->nbatches; i++) {
+        const pbatch_t *b = &e->batches[i];
+        if (b->first_seq == h->base_sequence && b->last_seq == last) {
+            out->duplicate = true;
+            out->dup_base_offset = b->first_offset;
+            out->dup_last_offset = b->first_offset + b->offset_delta;
+            return KAFKA_NONE;
+        }
+    }
+    int32_t next = seq_add(e->batches[e->nbatches - 1].last_seq, 1);
+    return h->base_sequence == next ? KAFKA_NONE : KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+}
+
+void producer_state_check(producer_state_t *ps, const storage_batch_header_t *h,
+                          producer_check_t *out)
+{
+    *out = (producer_check_t){.error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
+    if (h->producer_id < 0)
+        return;
+    if (h->producer_epoch < 0 || h->base_sequence < 0 || h->last_offset_delta < 0) {
+        out->error = KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        return;
+    }
+    int32_t last = seq_add(h->base_sequence, h->last_offset_delta);
+    pthread_mutex_lock(&ps->mu);
+    const pentry_t *e = entry_find(ps, h->producer_id);
+    if (!e)
+        out->error = h->base_sequence == 0 ? KAFKA_NONE : KAFKA_UNKNOWN_PRODUCER_ID;
+    else
+        out->error = check_entry(e, h, last, out);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+void producer_state_update(producer_state_t *ps, const storage_batch_header_t *h,
+                           int64_t base_offset, int64_t log_end)
+{
+    if (h->producer_id < 0 || (h->attributes & BATCH_CONTROL))
+        return;
+    pthread_mutex_lock(&ps->mu);
+    state_apply(ps, h, base_offset);
+    bool due = ps->cfg.snapshot_interval_offsets > 0 &&
+               log_end - WEIR_MAX(ps->last_snapshot, 0) >= ps->cfg.snapshot_interval_offsets;
+    pthread_mutex_unlock(&ps->mu);
+    if (due)
+        producer_state_snapshot(ps, log_end, false);
+}
+
+void producer_state_expire(producer_state_t *ps, int64_t now_wall_ms)
+{
+    pthread_mutex_lock(&ps->mu);
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &ps->producers);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        pentry_t *x = e->value;
+        if (now_wall_ms - entry_last_ts(x) > ps->cfg.expiration_ms)
+            entry_remove(ps, x->pid);
+    }
+    pthread_mutex_unlock(&ps->mu);
+}
+
+size_t producer_state_count(producer_state_t *ps)
+{
+    pthread_mutex_lock(&ps->mu);
+    size_t n = ps->producers.count;
+    pthread_mutex_unlock(&ps->mu);
+    return n;
+}
+
+int64_t producer_state_loaded_snapshot(producer_state_t *ps)
+{
+    return ps->loaded_snapshot;
+}
+
+uint64_t producer_state_replayed_batches(producer_state_t *ps)
+{
+    return ps->replayed;
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------------- */
+
+static void snap_path(const producer_state_t *ps, char *out, size_t cap, int64_t offset,
+                      const char *ext)
+{
+    snprintf(out, cap, "%s/%020" PRId64 ".snapshot%s", ps->dir, offset, ext);
+}
+
+static void snap_encode(producer_state_t *ps, int64_t offset, buf_t *b)
+{
+    buf_append(b, SNAP_MAGIC, 4);
+    buf_append_be32(b, 0); /* crc, filled below */
+    buf_append_be64(b, (uint64_t)offset);
+    buf_append_be32(b, (uint32_t)ps->producers.count);
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &ps->producers);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        const pentry_t *x = e->value;
+        buf_append_be64(b, (uint64_t)x->pid);
+        buf_append_be16(b, (uint16_t)x->epoch);
+        buf_append_u8(b, (uint8_t)x->nbatches);
+        for (int i = 0; i < x->nbatches; i++) {
+            const pbatch_t *y = &x->batches[i];
+            buf_append_be32(b, (uint32_t)y->first_seq);
+            buf_append_be32(b, (uint32_t)y->last_seq);
+            buf_append_be64(b, (uint64_t)y->first_offset);
+            buf_append_be32(b, (uint32_t)y->offset_delta);
+            buf_append_be64(b, (uint64_t)y->timestamp);
+        }
+    }
+    be32_write(b->data + 4, crc32c(0, b->data + 8, b->len - 8));
+}
+
+static int write_all(storage_io_t *io, const char *path, const buf_t *b, bool sync)
+{
+    int fd;
+    int rc = io->ops->open(io, path, O_CREAT | O_RDWR | O_TRUNC, &fd);
+    if (rc < 0)
+        return rc;
+    rc = io->ops->pwrite(io, fd, b->data, b->len, 0);
+    if (rc == 0 && sync)
+        rc = io->ops->fdatasync(io, fd);
+    io->ops->close(io, fd);
+    return rc;
+}
+
+typedef struct {
+    int64_t offs[64];
+    size_t n;
+    producer_state_t *ps;
+} snap_list_t;
+
+static int snap_list_one(const char *name, void *arg)
+{
+    snap_list_t *l = arg;
+    size_t len = strlen(name);
+    static const char ext[] = ".snapshot";
+    if (len == 20 + sizeof(ext) - 1 && strcmp(name + 20, ext) == 0) {
+        char *end;
+        long long off = strtoll(name, &end, 10);
+        if (end == name + 20 && off >= 0 && l->n < WEIR_ARRAY_LEN(l->offs))
+            l->offs[l->n++] = off;
+    } else if (len > 4 && strcmp(name + len - 4, ".tmp") == 0 && strstr(name, ".snapshot")) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", l->ps->dir, name);
+        l->ps->io->ops->unlink(l->ps->io, path); /* an interrupted snapshot */
+    }
+    return 0;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void snap_list(producer_state_t *ps, snap_list_t *l)
+{
+    l->n = 0;
+    l->ps = ps;
+    ps->io->ops->list(ps->io, ps->dir, snap_list_one, l);
+    qsort(l->offs, l->n, sizeof(l->offs[0]), cmp_desc);
+}
+
+int producer_state_snapshot(producer_state_t *ps, int64_t log_end, bool sync)
+{
+    buf_t b = {0};
+    pthread_mutex_lock(&ps->mu);
+    snap_encode(ps, log_end, &b);
+    ps->last_snapshot = log_end;
+    pthread_mutex_unlock(&ps->mu);
+    char tmp[4096], path[4096];
+    snap_path(ps, tmp, sizeof(tmp), log_end, ".tmp");
+    snap_path(ps, path, sizeof(path), log_end, "");
+    int rc = write_all(ps->io, tmp, &b, sync);
+    if (rc == 0)
+        rc = ps->io->ops->rename(ps->io, tmp, path);
+    if (rc == 0 && sync)
+        rc = ps->io->ops->fsync_dir(ps->io, ps->dir);
+    buf_deinit(&b);
+    if (rc < 0) {
+        log_warn("producer", "%s: snapshot at %" PRId64 " failed: %s", ps->dir, log_end,
+                 weir_strerror(rc));
+        ps->io->ops->unlink(ps->io, tmp);
+        return rc;
+    }
+    snap_list_t l;
+    snap_list(ps, &l);
+    for (size_t i = SNAP_KEEP; i < l.n; i++) {
+        snap_path(ps, path, sizeof(path), l.offs[i], "");
+        ps->io->ops->unlink(ps->io, path);
+    }
+    return 0;
+}
+
+int producer_state_maybe_snapshot(producer_state_t *ps, int64_t log_end, int64_t interval)
+{
+    pthread_mutex_lock(&ps->mu);
+    int64_t last = ps->last_snapshot;
+    pthread_mutex_unlock(&ps->mu);
+    if (interval <= 0 || log_end == last || log_end - WEIR_MAX(last, 0) < interval)
+        return 0;
+    return producer_state_snapshot(ps, log_end, false);
+}
+
+/* Reads and checks a whole snapshot file; loads it only if every byte checks out. */
+static int snap_load(producer_state_t *ps, int64_t offset)
+{
+    char path[4096];
+    snap_path(ps, path, sizeof(path), offset, "");
+    storage_io_t *io = ps->io;
+    int fd;
+    int rc = io->ops->open(io, path, O_RDONLY, &fd);
+    if (rc < 0)
+        return rc;
+    uint64_t size = 0;
+    rc = io->ops->fsize(io, fd, &size);
+    if (rc == 0 && (size < SNAP_HEADER || size > (uint64_t)64 << 20))
+        rc = -WEIR_ECORRUPT;
+    uint8_t *p = NULL;
+    size_t got = 0;
+    if (rc == 0) {
+        p = weir_malloc((size_t)size);
+        rc = io->ops->pread(io, fd, p, (size_t)size, 0, &got);
+        if (rc == 0 && got != size)
+            rc = -WEIR_ECORRUPT;
+    }
+    io->ops->close(io, fd);
+    if (rc == 0 && (memcmp(p, SNAP_MAGIC, 4) != 0 ||
+                    be32_read(p + 4) != crc32c(0, p + 8, (size_t)size - 8) ||
+                    (int64_t)be64_read(p + 8) != offset))
+        rc = -WEIR_ECORRUPT;
+    size_t off = SNAP_HEADER;
+    uint32_t count = rc == 0 ? be32_read(p + 16) : 0;
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        if (size - off < SNAP_ENTRY) {
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
+        pentry_t e = {.pid = (int64_t)be64_read(p + off),
+                      .epoch = (int16_t)be16_read(p + off + 8),
+                      .nbatches = p[off + 10]};
+        off += SNAP_ENTRY;
+        if (e.nbatches > PRODUCER_STATE_BATCHES ||
+            size - off < (size_t)e.nbatches * SNAP_BATCH) {
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
+        for (int j = 0; j < e.nbatches; j++, off += SNAP_BATCH)
+            e.batches[j] = (pbatch_t){.first_seq = (int32_t)be32_read(p + off),
+                                      .last_seq = (int32_t)be32_read(p + off + 4),
+                                      .first_offset = (int64_t)be64_read(p + off + 8),
+                                      .offset_delta = (int32_t)be32_read(p + off + 16),
+                                      .timestamp = (int64_t)be64_read(p + off + 20)};
+        pentry_t *x = entry_get_or_add(ps, e.pid, e.epoch);
+        *x = e;
+    }
+    free(p);
+    if (rc < 0) { /* a half-loaded snapshot must not leak into the state */
+        broker_kvmap_iter_t it;
+        broker_kvmap_iter_init(&it, &ps->producers);
+        for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
+            entry_remove(ps, ((pentry_t *)e->value)->pid);
+    }
+    return rc;
+}
+
+/* ---- open / close -------------------------------------------------------------------------------- */
+
+static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
+                        size_t total)
+{
+    producer_state_t *ps = arg;
+    if (h->producer_id >= 0 && !(h->attributes & BATCH_CONTROL)) {
+        state_apply(ps, h, h->base_offset);
+        ps->replayed++;
+    }
+    return 0;
+}
+
+int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
+                        const producer_state_config_t *cfg, producer_state_t **out)
+{
+    producer_state_t *ps = weir_calloc(1, sizeof(*ps));
+    pthread_mutex_init(&ps->mu, NULL);
+    ps->io = io;
+    ps->dir = weir_strdup(dir);
+    ps->cfg = *cfg;
+    ps->last_snapshot = -1;
+    ps->loaded_snapshot = -1;
+    broker_kvmap_init(&ps->producers);
+    int64_t end = storage_log_end_offset(log);
+    int64_t from = storage_log_start_offset(log);
+    snap_list_t l;
+    snap_list(ps, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.offs[i] > end) { /* the log lost its tail after this snapshot was taken */
+            char path[4096];
+            snap_path(ps, path, sizeof(path), l.offs[i], "");
+            io->ops->unlink(io, path);
+            continue;
+        }
+        if (snap_load(ps, l.offs[i]) == 0) {
+            ps->loaded_snapshot = ps->last_snapshot = l.offs[i];
+            from = WEIR_MAX(from, l.offs[i]);
+            break;
+        }
+        log_warn("producer", "%s: snapshot %" PRId64 " is unreadable, trying an older one", dir,
+                 l.offs[i]);
+    }
+    int rc = from < end ? storage_log_scan(log, from, replay_batch, ps) : 0;
+    if (rc < 0) {
+        producer_state_free(ps);
+        return rc;
+    }
+    if (ps->replayed > 0 || ps->loaded_snapshot >= 0)
+        log_info("producer", "%s: %zu producers (snapshot %" PRId64 ", %" PRIu64
+                 " batches replayed)",
+                 dir, ps->producers.count, ps->loaded_snapshot, ps->replayed);
+    *out = ps;
+    return 0;
+}
+
+void producer_state_free(producer_state_t *ps)
+{
+    if (!ps)
+        return;
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &ps->producers);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
+        free(e->value);
+    broker_kvmap_deinit(&ps->producers);
+    pthread_mutex_destroy(&ps->mu);
+    free(ps->dir);
+    free(ps);
+}
+
+void producer_state_close(producer_state_t *ps, storage_log_t *log)
+{
+    if (!ps)
+        return;
+    int64_t end = log ? storage_log_end_offset(log) : 0;
+    if (end > 0 && end != ps->last_snapshot)
+        producer_state_snapshot(ps, end, true);
+    producer_state_free(ps);
+}
+
+/* ---- producer ids --------------------------------------------------------------------------------- */
+
+typedef struct {
+    char *tid;
+    int64_t pid;
+    int16_t epoch;
+    int32_t timeout_ms;
+} txn_id_t;
+
+struct producer_ids {
+    pthread_mutex_t mu;
+    storage_io_t *io;
+    char *dir;
+    int64_t next;      /* the next id to hand out */
+    int64_t block_end; /* ids below this are durable as "used" */
+    broker_kvmap_t tids; /* transactional id -> txn_id_t */
+};
+
+static const char IDS_FILE[] = "producer-ids";
+static const char TIDS_FILE[] = "transactional-ids";
+
+/* Writes dir/name atomically and durably through io: tmp, fdatasync, rename, fsync of dir. */
+static int write_file_atomic(storage_io_t *io, const char *dir, const char *name, const buf_t *b)
+{
+    char tmp[4096], path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    int rc = write_all(io, tmp, b, true);
+    if (rc == 0)
+        rc = io->ops->rename(io, tmp, path);
+    if (rc == 0)
+        rc = io->ops->fsync_dir(io, dir);
+    return rc;
+}
+
+/* Reads dir/name whole, checking its "crc32c u32, body" framing. -WEIR_ENOENT if absent. */
+static int read_file_checked(storage_io_t *io, const char *dir, const char *name, buf_t *out)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (!io->ops->exists(io, path))
+        return -WEIR_ENOENT;
+    int fd;
+    int rc = io->ops->open(io, path, O_RDONLY, &fd);
+    if (rc < 0)
+        return rc;
+    uint64_t size = 0;
+    rc = io->ops->fsize(io, fd, &size);
+    if (rc == 0 && (size < 4 || size > (uint64_t)256 << 20))
+        rc = -WEIR_ECORRUPT;
+    size_t got = 0;
+    if (rc == 0) {
+        uint8_t *p = buf_extend(out, (size_t)size);
+        rc = io->ops->pread(io, fd, p, (size_t)size, 0, &got);
+        if (rc == 0 && (got != size || be32_read(p) != crc32c(0, p + 4, (size_t)size - 4)))
+            rc = -WEIR_ECORRUPT;
+    }
+    io->ops->close(io, fd);
+    return rc;
+}
+
+static int ids_persist_block(producer_ids_t *p, int64_t block_end)
+{
+    buf_t b = {0};
+    buf_append_be32(&b, 0);
+    buf_append_be64(&b, (uint64_t)block_end);
+    be32_write(b.data, crc32c(0, b.data + 4, b.len - 4));
+    int rc = write_file_atomic(p->io, p->dir, IDS_FILE, &b);
+    buf_deinit(&b);
+    if (rc == 0)
+        p->block_end = block_end;
+    return rc;
+}
+
+static int tids_persist(producer_ids_t *p)
+{
+    buf_t b = {0};
+    buf_append_be32(&b, 0);
+    buf_append_be32(&b, (uint32_t)p->tids.count);
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &p->tids);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        const txn_id_t *t = e->value;
+        size_t n = strlen(t->tid);
+        buf_append_be16(&b, (uint16_t)n);
+        buf_append(&b, t->tid, n);
+        buf_append_be64(&b, (uint64_t)t->pid);
+        buf_append_be16(&b, (uint16_t)t->epoch);
+        buf_append_be32(&b, (uint32_t)t->timeout_ms);
+    }
+    be32_write(b.data, crc32c(0, b.data + 4, b.len - 4));
+    int rc = write_file_atomic(p->io, p->dir, TIDS_FILE, &b);
+    buf_deinit(&b);
+    return rc;
+}
+
+static txn_id_t *tid_put(producer_ids_t *p, const char *tid, size_t len)
+{
+    txn_id_t *t = broker_kvmap_get(&p->tids, tid, len);
+    if (!t) {
+        t = weir_calloc(1, sizeof(*t));
+        t->tid = weir_strndup(tid, len);
+        broker_kvmap_put(&p->tids, tid, len, t);
+    }
+    return t;
+}
+
+static int tids_load(producer_ids_t *p)
+{
+    buf_t b = {0};
+    int rc = read_file_checked(p->io, p->dir, TIDS_FILE, &b);
+    if (rc == -WEIR_ENOENT)
+        return 0;
+    size_t off = 8;
+    uint32_t count = rc == 0 && b.len >= 8 ? be32_read(b.data + 4) : 0;
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        if (b.len - off < 2 || b.len - off - 2 < (size_t)be16_read(b.data + off) + 14) {
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
+        size_t n = be16_read(b.data + off);
+        txn_id_t *t = tid_put(p, (const char *)b.data + off + 2, n);
+        off += 2 + n;
+        t->pid = (int64_t)be64_read(b.data + off);
+        t->epoch = (int16_t)be16_read(b.data + off + 8);
+        t->timeout_ms = (int32_t)be32_read(b.data + off + 10);
+        off += 14;
+    }
+    buf_deinit(&b);
+    return rc;
+}
+
+int producer_ids_open(storage_io_t *io, const char *data_dir, producer_ids_t **out)
+{
+    producer_ids_t *p = weir_calloc(1, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    p->io = io;
+    p->dir = weir_strdup(data_dir);
+    broker_kvmap_init(&p->tids);
+    buf_t b = {0};
+    int rc = read_file_checked(io, data_dir, IDS_FILE, &b);
+    if (rc == 0 && b.len == 12)
+        p->next = p->block_end = (int64_t)be64_read(b.data + 4);
+    else if (rc != -WEIR_ENOENT)
+        rc = rc < 0 ? rc : -WEIR_ECORRUPT;
+    else
+        rc = 0;
+    buf_deinit(&b);
+    if (rc == 0)
+        rc = tids_load(p);
+    if (rc < 0) {
+        /* Handing out ids that may repeat would let two producers share sequences: refuse. */
+        log_error("producer", "%s/%s or %s is unreadable: %s", data_dir, IDS_FILE, TIDS_FILE,
+                  weir_strerror(rc));
+        producer_ids_close(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void producer_ids_close(producer_ids_t *p)
+{
+    if (!p)
+        return;
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &p->tids);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        txn_id_t *t = e->value;
+        free(t->tid);
+        free(t);
+    }
+    broker_kvmap_deinit(&p->tids);
+    pthread_mutex_destroy(&p->mu);
+    free(p->dir);
+    free(p);
+}
+
+/* The next never-used id (mutex held). */
+static int ids_next(producer_ids_t *p, int64_t *pid)
+{
+    if (p->next >= p->block_end) {
+        int rc = ids_persist_block(p, p->next + PRODUCER_IDS_BLOCK);
+        if (rc < 0)
+            return rc;
+    }
+    *pid = p->next++;
+    return 0;
+}
+
+int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id,
+                          int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
+                          int16_t *epoch)
+{
+    *pid = -1;
+    *epoch = -1;
+    if (transactional_id && (txn_timeout_ms <= 0 || txn_timeout_ms > max_txn_timeout_ms))
+        return KAFKA_INVALID_TRANSACTION_TIMEOUT;
+    int16_t err = KAFKA_NONE;
+    pthread_mutex_lock(&p->mu);
+    if (!transactional_id) {
+        if (ids_next(p, pid) < 0)
+            err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+        else
+            *epoch = 0;
+        pthread_mutex_unlock(&p->mu);
+        return err;
+    }
+    size_t len = strlen(transactional_id);
+    txn_id_t *t = broker_kvmap_get(&p->tids, transactional_id, len);
+    txn_id_t old = t ? *t : (txn_id_t){0};
+    bool fresh = !t || t->epoch >= INT16_MAX - 1;
+    int64_t id = fresh ? -1 : t->pid;
+    if (fresh && ids_next(p, &id) < 0) {
+        pthread_mutex_unlock(&p->mu);
+        return KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    t = tid_put(p, transactional_id, len);
+    t->pid = id;
+    t->epoch = fresh ? 0 : (int16_t)(old.epoch + 1);
+    t->timeout_ms = txn_timeout_ms;
+    if (tids_persist(p) < 0) { /* not durable: as if it never happened */
+        if (old.tid) {
+            t->pid = old.pid;
+            t->epoch = old.epoch;
+            t->timeout_ms = old.timeout_ms;
+        } else {
+            broker_kvmap_del(&p->tids, transactional_id, len);
+            free(t->tid);
+            free(t);
+        }
+        err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        *pid = t->pid;
+        *epoch = t->epoch;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return err;
+}

@@ -1,0 +1,369 @@
+/*
+ * The committed-offset APIs: OffsetCommit 0-7, OffsetFetch 0-5, OffsetDelete 0.
+ *
+ * OffsetCommit is answered only once its records in __consumer_offsets are durable (the
+ * coordinator calls back then). Members commit with their generation and member id; a
+ * standalone consumer (generation -1, empty member id; OffsetCommit v0 has neither) commits to
+ * a group with no members. OffsetFetch answers offset -1 with metadata "" and no error for a
+ * partition without a commit; v2+ with a null topic list returns every committed partition.
+ *
+ * Layouts by version (Kafka's):
+ *   OffsetCommit  v1: per-partition commit timestamp; v2-4: retention_time_ms; v5 drops it;
+ *                 v6: committed_leader_epoch; v7: group_instance_id; v3+: throttle first.
+ *   OffsetFetch   v2+: null topics = all, top-level error_code last; v3+: throttle first;
+ *                 v5: committed_leader_epoch.
+ */
+#include "kafka/group_req.h"
+
+#include <stdlib.h>
+
+enum { MAX_TOPICS = 100000, MAX_PARTITIONS = 1000000 };
+
+/* A topic of a request: its name and its partitions' range in the flat part array. */
+typedef struct {
+    char *name;
+    size_t first, count;
+} topic_span_t;
+
+/* ---- OffsetCommit -------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_greq_t g;
+    group_commit_req_t cr;
+    size_t ntopics;
+    topic_span_t *topics;
+} commit_greq_t;
+
+static void commit_answer(group_waiter_t *gw)
+{
+    commit_greq_t *cm = (commit_greq_t *)gw;
+    kafka_writer_t *w = &cm->g.w;
+    if (cm->g.version >= 3)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_array_len(w, (int32_t)cm->ntopics);
+    for (size_t i = 0; i < cm->ntopics; i++) {
+        const topic_span_t *t = &cm->topics[i];
+        kafka_write_cstr(w, t->name);
+        kafka_write_array_len(w, (int32_t)t->count);
+        for (size_t j = t->first; j < t->first + t->count; j++) {
+            kafka_write_i32(w, cm->cr.parts[j].partition);
+            kafka_write_i16(w, cm->cr.parts[j].error);
+        }
+    }
+    kafka_greq_finish(&cm->g);
+}
+
+static void commit_run(kafka_greq_t *g, group_coord_t *c)
+{
+    commit_greq_t *cm = (commit_greq_t *)g;
+    if (!c) {
+        for (size_t i = 0; i < cm->cr.part_count; i++)
+            cm->cr.parts[i].error = KAFKA_COORDINATOR_NOT_AVAILABLE;
+        commit_answer(&g->gw);
+        return;
+    }
+    group_offset_commit(c, &cm->cr, &g->gw);
+}
+
+/* The smallest encoded partition entry of an OffsetCommit request. */
+static size_t commit_part_min(int16_t v)
+{
+    size_t n = 4 + 8 + 2; /* partition, offset, metadata (an empty or null string) */
+    if (v == 1)
+        n += 8; /* commit timestamp */
+    if (v >= 6)
+        n += 4; /* committed leader epoch */
+    return n;
+}
+
+static void commit_read_parts(kafka_reader_t *r, commit_greq_t *cm, int16_t v)
+{
+    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    cm->ntopics = nt > 0 ? (size_t)nt : 0;
+    cm->topics = kafka_greq_alloc(&cm->g, (cm->ntopics ? cm->ntopics : 1) * sizeof(*cm->topics));
+    /* Partitions are counted as they come: grow the flat array by doubling. */
+    size_t cap = 0;
+    group_commit_part_t *parts = NULL;
+    for (size_t i = 0; i < cm->ntopics && kafka_reader_ok(r); i++) {
+        topic_span_t *t = &cm->topics[i];
+        t->name = kafka_greq_str(&cm->g, kafka_read_str(r));
+        int32_t np = kafka_read_array(r, commit_part_min(v), MAX_PARTITIONS);
+        t->first = cm->cr.part_count;
+        t->count = np > 0 ? (size_t)np : 0;
+        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
+            if (cm->cr.part_count == cap) {
+                cap = cap ? cap * 2 : 16;
+                parts = weir_realloc(parts, cap * sizeof(*parts));
+            }
+            group_commit_part_t *p = &parts[cm->cr.part_count++];
+            *p = (group_commit_part_t){.topic = t->name, .leader_epoch = -1, .commit_ts_ms = -1};
+            p->partition = kafka_read_i32(r);
+            p->offset = kafka_read_i64(r);
+            if (v == 1)
+                p->commit_ts_ms = kafka_read_i64(r);
+            if (v >= 6)
+                p->leader_epoch = kafka_read_i32(r);
+            p->metadata = kafka_greq_str(&cm->g, kafka_read_nstr(r));
+        }
+    }
+    cm->cr.parts = parts ? kafka_greq_alloc(&cm->g, cm->cr.part_count * sizeof(*parts)) : NULL;
+    if (parts)
+        memcpy(cm->cr.parts, parts, cm->cr.part_count * sizeof(*parts));
+    free(parts);
+}
+
+int kafka_handle_offset_commit(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    int16_t v = req->hdr.api_version;
+    commit_greq_t *cm = kafka_greq_new(req, sizeof(*cm), commit_run);
+    kafka_greq_t *g = &cm->g;
+    g->gw.on_done = commit_answer;
+    group_commit_req_t *cr = &cm->cr;
+    cr->group_id = kafka_greq_str(g, kafka_read_str(r));
+    cr->generation_id = -1;
+    cr->member_id = "";
+    cr->retention_ms = -1;
+    if (v >= 1) {
+        cr->generation_id = kafka_read_i32(r);
+        cr->member_id = kafka_greq_str(g, kafka_read_str(r));
+    }
+    if (v >= 7)
+        cr->instance_id = kafka_greq_str(g, kafka_read_nstr(r));
+    if (v >= 2 && v <= 4)
+        cr->retention_ms = kafka_read_i64(r);
+    if (cr->instance_id && !*cr->instance_id)
+        cr->instance_id = NULL;
+    commit_read_parts(r, cm, v);
+    return kafka_greq_park(req, g);
+}
+
+/* ---- OffsetFetch --------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_greq_t g;
+    char *group_id;
+    bool all; /* v2+ null topics */
+    size_t ntopics;
+    topic_span_t *topics;
+    int32_t *parts;
+} fetch_greq_t;
+
+static void fetch_write_part(kafka_writer_t *w, int16_t v, int32_t partition,
+                             const group_offset_t *o, int16_t err)
+{
+    kafka_write_i32(w, partition);
+    kafka_write_i64(w, o->offset);
+    if (v >= 5)
+        kafka_write_i32(w, o->leader_epoch);
+    kafka_write_cstr(w, o->metadata ? o->metadata : "");
+    kafka_write_i16(w, err);
+}
+
+/* Every committed offset of the group, grouped by topic (OffsetFetch with null topics). */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    group_offset_t o;
+    char *metadata;
+} fetch_row_t;
+
+typedef struct {
+    fetch_row_t *rows;
+    size_t n, cap;
+} fetch_rows_t;
+
+static void fetch_collect(void *arg, const char *topic, int32_t partition, const group_offset_t *o)
+{
+    fetch_rows_t *fr = arg;
+    if (fr->n == fr->cap) {
+        fr->cap = fr->cap ? fr->cap * 2 : 16;
+        fr->rows = weir_realloc(fr->rows, fr->cap * sizeof(*fr->rows));
+    }
+    fetch_row_t *row = &fr->rows[fr->n++];
+    row->topic = weir_strdup(topic);
+    row->partition = partition;
+    row->o = *o;
+    row->metadata = weir_strdup(o->metadata ? o->metadata : "");
+    row->o.metadata = row->metadata;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const fetch_row_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
+{
+    kafka_writer_t *w = &g->w;
+    fetch_rows_t fr = {0};
+    group_offset_foreach(c, group_id, fetch_collect, &fr);
+    qsort(fr.rows, fr.n, sizeof(*fr.rows), row_cmp);
+    int32_t ntopics = 0;
+    for (size_t i = 0; i < fr.n; i++)
+        ntopics += i == 0 || strcmp(fr.rows[i].topic, fr.rows[i - 1].topic) != 0;
+    kafka_write_array_len(w, ntopics);
+    for (size_t i = 0; i < fr.n;) {
+        size_t j = i;
+        while (j < fr.n && strcmp(fr.rows[j].topic, fr.rows[i].topic) == 0)
+            j++;
+        kafka_write_cstr(w, fr.rows[i].topic);
+        kafka_write_array_len(w, (int32_t)(j - i));
+        for (size_t k = i; k < j; k++)
+            fetch_write_part(w, g->version, fr.rows[k].partition, &fr.rows[k].o, KAFKA_NONE);
+        i = j;
+    }
+    for (size_t i = 0; i < fr.n; i++) {
+        free(fr.rows[i].topic);
+        free(fr.rows[i].metadata);
+    }
+    free(fr.rows);
+}
+
+static void fetch_run(kafka_greq_t *g, group_coord_t *c)
+{
+    fetch_greq_t *f = (fetch_greq_t *)g;
+    kafka_writer_t *w = &g->w;
+    int16_t v = g->version;
+    int16_t top = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    if (c && (!f->group_id || !*f->group_id))
+        top = KAFKA_INVALID_GROUP_ID;
+    if (v >= 3)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
+    if (f->all && !top) {
+        fetch_all(g, c, f->group_id);
+    } else {
+        kafka_write_array_len(w, (int32_t)f->ntopics);
+        for (size_t i = 0; i < f->ntopics; i++) {
+            const topic_span_t *t = &f->topics[i];
+            kafka_write_cstr(w, t->name);
+            kafka_write_array_len(w, (int32_t)t->count);
+            for (size_t j = t->first; j < t->first + t->count; j++) {
+                group_offset_t o = {.offset = -1, .leader_epoch = -1, .metadata = ""};
+                if (!top)
+                    group_offset_fetch(c, f->group_id, t->name, f->parts[j], &o);
+                /* before v2 there is no top-level error: it goes to every partition */
+                fetch_write_part(w, v, f->parts[j], &o, v < 2 ? top : KAFKA_NONE);
+            }
+        }
+    }
+    if (v >= 2)
+        kafka_write_i16(w, top);
+    kafka_greq_finish(g);
+}
+
+int kafka_handle_offset_fetch(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    int16_t v = req->hdr.api_version;
+    fetch_greq_t *f = kafka_greq_new(req, sizeof(*f), fetch_run);
+    kafka_greq_t *g = &f->g;
+    f->group_id = kafka_greq_str(g, kafka_read_str(r));
+    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    if (nt < 0 && kafka_reader_ok(r)) {
+        if (v < 2)
+            kafka_reader_fail(r); /* a null list means "all" only from v2 */
+        f->all = true;
+        return kafka_greq_park(req, g);
+    }
+    f->ntopics = nt > 0 ? (size_t)nt : 0;
+    f->topics = kafka_greq_alloc(g, (f->ntopics ? f->ntopics : 1) * sizeof(*f->topics));
+    size_t total = 0, cap = 0;
+    int32_t *parts = NULL;
+    for (size_t i = 0; i < f->ntopics && kafka_reader_ok(r); i++) {
+        topic_span_t *t = &f->topics[i];
+        t->name = kafka_greq_str(g, kafka_read_str(r));
+        int32_t np = kafka_read_array(r, 4, MAX_PARTITIONS);
+        t->first = total;
+        t->count = np > 0 ? (size_t)np : 0;
+        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
+            if (total == cap) {
+                cap = cap ? cap * 2 : 16;
+                parts = weir_realloc(parts, cap * sizeof(*parts));
+            }
+            parts[total++] = kafka_read_i32(r);
+        }
+    }
+    f->parts = kafka_greq_alloc(g, (total ? total : 1) * sizeof(*f->parts));
+    if (total)
+        memcpy(f->parts, parts, total * sizeof(*parts));
+    free(parts);
+    return kafka_greq_park(req, g);
+}
+
+/* ---- OffsetDelete -------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_greq_t g;
+    group_offset_delete_req_t od;
+    size_t ntopics;
+    topic_span_t *topics;
+} odel_greq_t;
+
+static void odel_answer(group_waiter_t *gw)
+{
+    odel_greq_t *d = (odel_greq_t *)gw;
+    kafka_writer_t *w = &d->g.w;
+    kafka_write_i16(w, d->od.error);
+    kafka_write_i32(w, 0); /* throttle_time_ms */
+    size_t nt = d->od.error ? 0 : d->ntopics;
+    kafka_write_array_len(w, (int32_t)nt);
+    for (size_t i = 0; i < nt; i++) {
+        const topic_span_t *t = &d->topics[i];
+        kafka_write_cstr(w, t->name);
+        kafka_write_array_len(w, (int32_t)t->count);
+        for (size_t j = t->first; j < t->first + t->count; j++) {
+            kafka_write_i32(w, d->od.parts[j].partition);
+            kafka_write_i16(w, d->od.parts[j].error);
+        }
+    }
+    kafka_greq_finish(&d->g);
+}
+
+static void odel_run(kafka_greq_t *g, group_coord_t *c)
+{
+    odel_greq_t *d = (odel_greq_t *)g;
+    if (!c) {
+        d->od.error = KAFKA_COORDINATOR_NOT_AVAILABLE;
+        odel_answer(&g->gw);
+        return;
+    }
+    group_offset_delete(c, &d->od, &g->gw);
+}
+
+int kafka_handle_offset_delete(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    odel_greq_t *d = kafka_greq_new(req, sizeof(*d), odel_run);
+    kafka_greq_t *g = &d->g;
+    g->gw.on_done = odel_answer;
+    d->od.group_id = kafka_greq_str(g, kafka_read_str(r));
+    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    d->ntopics = nt > 0 ? (size_t)nt : 0;
+    d->topics = kafka_greq_alloc(g, (d->ntopics ? d->ntopics : 1) * sizeof(*d->topics));
+    size_t total = 0, cap = 0;
+    group_offset_delete_part_t *parts = NULL;
+    for (size_t i = 0; i < d->ntopics && kafka_reader_ok(r); i++) {
+        topic_span_t *t = &d->topics[i];
+        t->name = kafka_greq_str(g, kafka_read_str(r));
+        int32_t np = kafka_read_array(r, 4, MAX_PARTITIONS);
+        t->first = total;
+        t->count = np > 0 ? (size_t)np : 0;
+        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
+            if (total == cap) {
+                cap = cap ? cap * 2 : 16;
+                parts = weir_realloc(parts, cap * sizeof(*parts));
+            }
+            parts[total++] = (group_offset_delete_part_t){.topic = t->name,
+                                                          .partition = kafka_read_i32(r)};
+        }
+    }
+    d->od.parts = kafka_greq_alloc(g, (total ? total : 1) * sizeof(*parts));
+    if (total)
+        memcpy(d->od.parts, parts, total * sizeof(*parts));
+    d->od.part_count = total;
+    free(parts);
+    return kafka_greq_park(req, g);
+}

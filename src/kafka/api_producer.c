@@ -1,0 +1,45 @@
+/*
+ * InitProducerId (key 22), versions 0-1: a producer id and epoch for an idempotent producer.
+ *
+ * Without a transactional id every call gets a fresh id with epoch 0: ids come from blocks
+ * made durable before use (producer_state.c), so they never repeat across restarts and a
+ * restarted producer can never be mistaken for an old one. With a transactional id the id is
+ * kept and the epoch goes up, fencing the previous incarnation; it is stored for the
+ * transactions work, which is not advertised yet. Answered at once on the request's loop
+ * (producer_ids_t has its own lock; a new block costs one fsync per 1000 ids).
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+#include "broker/group.h"
+#include "broker/producer_state.h"
+
+#include <stdlib.h>
+
+int kafka_handle_init_producer_id(kafka_req_t *req)
+{
+    kafka_reader_t *r = &req->r;
+    kafka_writer_t *w = &req->w;
+    kafka_str_t tid = kafka_read_nstr(r);
+    int32_t timeout_ms = kafka_read_i32(r);
+    if (!kafka_reader_ok(r))
+        return -WEIR_EINVAL;
+    int64_t pid = -1;
+    int16_t epoch = -1;
+    int16_t err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+    producer_ids_t *ids = broker_producer_ids(req->b);
+    if (tid.len >= 0 && memchr(tid.s, 0, (size_t)tid.len)) {
+        err = KAFKA_INVALID_REQUEST;
+    } else if (ids) {
+        char *t = kafka_str_dup(tid); /* NULL for a null (or absent) transactional id */
+        int32_t max_ms =
+            (int32_t)broker_settings_int(&req->b->set, BCFG_TRANSACTION_MAX_TIMEOUT_MS);
+        err = producer_ids_init(ids, t && *t ? t : NULL, timeout_ms, max_ms, &pid, &epoch);
+        free(t);
+    }
+    kafka_write_i32(w, 0); /* throttle_time_ms */
+    kafka_write_i16(w, err);
+    kafka_write_i64(w, pid);
+    kafka_write_i16(w, epoch);
+    return KAFKA_RESPOND;
+}
