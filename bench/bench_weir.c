@@ -3,7 +3,8 @@
  * application would. bench/harness.py starts `weir serve` and calls this once per run:
  *
  *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
- *                          --acks 1|-1 [--idempotent 0|1] [--linger-ms L] [--seconds S]
+ *                          --acks 1|-1 [--idempotent 0|1] [--max-in-flight N] [--linger-ms L]
+ *                          [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *   bench_weir latency_ack --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
  *   bench_weir latency_e2e --addr H:P --topic T --partitions P --rate R --msg-bytes B --acks A
@@ -37,6 +38,7 @@ typedef struct {
     const char *addr, *topic, *group;
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
+    int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
     double seconds;
 } opts_t;
 
@@ -151,6 +153,10 @@ static rd_kafka_t *producer_new(const opts_t *o, dr_t *d, int64_t linger_ms)
     conf_set(conf, "queue.buffering.max.kbytes", "2097151");
     conf_set(conf, "compression.codec", "none");
     conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false");
+    if (o->max_in_flight > 0) {
+        snprintf(v, sizeof(v), "%" PRId64, o->max_in_flight);
+        conf_set(conf, "max.in.flight.requests.per.connection", v);
+    }
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     return client_new(RD_KAFKA_PRODUCER, conf);
@@ -177,9 +183,12 @@ static bool produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, co
 
 static void config_describe(char *out, size_t cap, const opts_t *o, int64_t linger_ms)
 {
-    snprintf(out, cap, "librdkafka %s, acks=%" PRId64 "%s, linger.ms=%" PRId64 "%s",
-             rd_kafka_version_str(), o->acks, o->idempotent ? ", idempotent" : "", linger_ms,
-             linger_ms ? ", batch.size=1000000, no compression" : "");
+    char inflight[64] = "";
+    if (o->max_in_flight > 0)
+        snprintf(inflight, sizeof(inflight), ", max.in.flight=%" PRId64, o->max_in_flight);
+    snprintf(out, cap, "librdkafka %s, acks=%" PRId64 "%s%s, linger.ms=%" PRId64 "%s",
+             rd_kafka_version_str(), o->acks, o->idempotent ? ", idempotent" : "", inflight,
+             linger_ms, linger_ms ? ", batch.size=1000000, no compression" : "");
 }
 
 static int run_publish(const opts_t *o)
@@ -291,7 +300,10 @@ static int run_consume(const opts_t *o)
         }
         if (now - t_last > 5000000000LL)
             break; /* 5 s without a message: the backlog is shorter than asked */
-        ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, BENCH_ARRAY_LEN(batch));
+        /* consume_batch waits until it has all it asked for or the timeout passes: never ask
+         * for more than is left, or the last call would add its timeout to the run. */
+        size_t want = (size_t)BENCH_MIN((int64_t)BENCH_ARRAY_LEN(batch), o->count - got);
+        ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, want);
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = batch[i];
             if (m->err) {
@@ -388,21 +400,20 @@ static void *e2e_consumer(void *arg)
     bench_order_init(&ord, e->o->partitions);
     reader_open(&rd, e->o, true);
     reader_start(&rd);
-    rd_kafka_message_t *batch[1024];
     while (e->got < e->total && bench_now_ns() < e->deadline) {
-        ssize_t n = rd_kafka_consume_batch_queue(rd.q, 100, batch, BENCH_ARRAY_LEN(batch));
+        /* One message at a time: a batch call would hold messages back until the batch fills. */
+        rd_kafka_message_t *m = rd_kafka_consume_queue(rd.q, 100);
+        if (!m)
+            continue;
         int64_t now = bench_now_ns();
-        for (ssize_t i = 0; i < n; i++) {
-            rd_kafka_message_t *m = batch[i];
-            if (m->err || (int64_t)m->len != e->o->msg_bytes ||
-                !bench_order_check(&ord, m->partition, bench_payload_seq(m->payload))) {
-                e->errors++;
-            } else {
-                bench_lat_add(&e->e2e, now - bench_payload_time(m->payload));
-                e->got++;
-            }
-            rd_kafka_message_destroy(m);
+        if (m->err || (int64_t)m->len != e->o->msg_bytes ||
+            !bench_order_check(&ord, m->partition, bench_payload_seq(m->payload))) {
+            e->errors++;
+        } else {
+            bench_lat_add(&e->e2e, now - bench_payload_time(m->payload));
+            e->got++;
         }
+        rd_kafka_message_destroy(m);
     }
     reader_close(&rd);
     return NULL;
@@ -848,7 +859,7 @@ int main(int argc, char **argv)
     static const char *const known[] = {
         "--addr",    "--topic",      "--partitions", "--count",   "--msg-bytes", "--acks",
         "--seconds", "--idempotent", "--linger-ms",  "--rate",    "--members",   "--conns",
-        "--group",   "--heartbeat-ms", NULL};
+        "--group",   "--heartbeat-ms", "--max-in-flight", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir publish|consume|latency_ack|latency_e2e|group|rebalance|"
@@ -868,12 +879,13 @@ int main(int argc, char **argv)
         .members = bench_arg_i64(&a, "--members", 1),
         .conns = bench_arg_i64(&a, "--conns", 1000),
         .heartbeat_ms = bench_arg_i64(&a, "--heartbeat-ms", 500),
+        .max_in_flight = bench_arg_i64(&a, "--max-in-flight", 0),
         .seconds = bench_arg_f64(&a, "--seconds", 10),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
-        o.seconds <= 0 || o.linger_ms < 0)
+        o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000)
         bench_die("option out of range");
     const char *w = argv[1];
     if (strcmp(w, "publish") == 0)

@@ -80,7 +80,14 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, produce_t *p)
             return -1;
         case O_KEY: p->key = arg; break;
         case O_FORMAT: p->format = arg; break;
-        case O_COMPRESSION: p->compression = arg; break;
+        case O_COMPRESSION:
+            if (strcmp(arg, "none") != 0 && strcmp(arg, "gzip") != 0 &&
+                strcmp(arg, "snappy") != 0 && strcmp(arg, "lz4") != 0 &&
+                strcmp(arg, "zstd") != 0)
+                return cli_usage_err(g, "-z wants none, gzip, snappy, lz4 or zstd, got '%s'",
+                                     arg);
+            p->compression = arg;
+            break;
         case O_PARTITION:
             if (cli_parse_i64(arg, 0, INT32_MAX, &p->partition) != 0)
                 return cli_usage_err(g, "-p wants a partition number, got '%s'", arg);

@@ -326,6 +326,7 @@ int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_
     pthread_mutex_init(&app->err_lock, NULL);
     pthread_mutex_init(&app->relay_lock, NULL);
     pthread_cond_init(&app->relay_cond, NULL);
+    pthread_mutex_init(&app->topics_lock, NULL);
 
     if (app->db_path && (r = sdk_db_open(app->db_path, &app->db)) != 0) {
         snprintf(errbuf, errlen, "%s", app->db.err);
@@ -387,6 +388,9 @@ void weir_app_free(weir_app *app)
     pthread_mutex_destroy(&app->err_lock);
     pthread_mutex_destroy(&app->relay_lock);
     pthread_cond_destroy(&app->relay_cond);
+    for (size_t i = 0; i < app->ntopics; i++)
+        free(app->topics[i]);
+    pthread_mutex_destroy(&app->topics_lock);
     free(app);
 }
 

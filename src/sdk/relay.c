@@ -27,10 +27,36 @@ typedef struct {
     int state; /* 0 in flight, 1 acknowledged, -1 failed */
 } relay_item_t;
 
+/* librdkafka looks up the metadata of a topic it has not produced to yet only at its next
+ * one-second scan, so the first record to each new topic would wait up to a second. Asking for
+ * the topic's metadata once, right away, costs one round trip instead. */
+static void topic_warm(weir_app *app, const char *topic)
+{
+    pthread_mutex_lock(&app->topics_lock);
+    for (size_t i = 0; i < app->ntopics; i++) {
+        if (strcmp(app->topics[i], topic) == 0) {
+            pthread_mutex_unlock(&app->topics_lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&app->topics_lock);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(app->producer, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(app->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    pthread_mutex_lock(&app->topics_lock);
+    if (app->ntopics < SDK_TOPICS_WARM_MAX)
+        app->topics[app->ntopics++] = weir_strdup(topic);
+    pthread_mutex_unlock(&app->topics_lock);
+}
+
 int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void *key,
                 ssize_t key_len, const void *value, ssize_t value_len, rd_kafka_headers_t *hdrs,
                 sdk_dr_t *dr)
 {
+    topic_warm(app, topic);
     /* NULL pointer: a null key or value; a non-NULL one with length 0: empty. */
     const void *k = key_len < 0 ? NULL : key ? key : "";
     size_t klen = key_len < 0 ? 0 : (size_t)key_len;
@@ -157,6 +183,7 @@ static void relay_wait(weir_app *app, int ms)
 static int relay_pass(weir_app *app, sdk_db_t *db, sdk_outbox_row_t *rows, relay_item_t *items)
 {
     size_t n = 0;
+    int64_t t0 = clock_mono_ms();
     int r = sdk_outbox_fetch(db, SDK_RELAY_BATCH, rows, &n);
     if (r) {
         sdk_app_fatal(app, r, "%s", db->err);
@@ -196,10 +223,12 @@ static int relay_pass(weir_app *app, sdk_db_t *db, sdk_outbox_row_t *rows, relay
         produced++;
     }
     /* Every produced row gets a report (success, failure, or purge at destroy). */
+    int64_t t1 = clock_mono_ms();
     pthread_mutex_lock(&app->relay_lock);
     while (app->relay_inflight > 0)
         pthread_cond_wait(&app->relay_cond, &app->relay_lock);
     pthread_mutex_unlock(&app->relay_lock);
+    int64_t t2 = clock_mono_ms();
 
     size_t sent = 0;
     int64_t now = clock_wall_ms();
@@ -222,6 +251,10 @@ static int relay_pass(weir_app *app, sdk_db_t *db, sdk_outbox_row_t *rows, relay
         return r;
     }
     atomic_fetch_add(&app->stats.outbox_published, sent);
+    sdk_app_log(app, WEIR_LOG_DEBUG,
+                "outbox: %zu rows published (fetch+produce %lld ms, acks %lld ms, mark %lld ms)",
+                sent, (long long)(t1 - t0), (long long)(t2 - t1),
+                (long long)(clock_mono_ms() - t2));
     return (int)n;
 }
 

@@ -166,6 +166,7 @@ int sdk_offset_put(sdk_db_t *d, const char *name, const char *topic, int32_t par
 /* ---- the app (app.c, worker.c, relay.c, event.c) ------------------------------------------------ */
 #define SDK_ERRMSG_MAX 512
 #define SDK_EMITS_MAX 1024 /* events one handler call may emit */
+#define SDK_TOPICS_WARM_MAX 256
 
 typedef struct sdk_route {
     char *topic;
@@ -299,6 +300,10 @@ struct weir_app {
     atomic_int fatal; /* first fatal error, 0 if none */
     sdk_stats_t stats;
     sdk_db_t db; /* the consumer loop's own connection (projection offsets) */
+
+    pthread_mutex_t topics_lock;
+    char *topics[SDK_TOPICS_WARM_MAX]; /* topics the producer has metadata for */
+    size_t ntopics;
 
     pthread_mutex_t err_lock;
     char errmsg[SDK_ERRMSG_MAX];

@@ -237,30 +237,22 @@ static int codec_snappy_compress(const uint8_t *in, size_t in_len, buf_t *out)
 
 /* ---- lz4 frame ------------------------------------------------------------------------------- */
 
-static int codec_lz4_decompress(const uint8_t *in, size_t in_len, buf_t *out, size_t limit)
+static int codec_lz4_run(LZ4F_dctx *dctx, const uint8_t *in, size_t in_len, buf_t *out,
+                         size_t limit)
 {
-    codec_cache_t *cache = codec_cache();
-    if (!cache->lz4) {
-        if (LZ4F_isError(LZ4F_createDecompressionContext(&cache->lz4, LZ4F_VERSION))) {
-            cache->lz4 = NULL;
-            return -WEIR_ENOMEM;
-        }
-    } else {
-        LZ4F_resetDecompressionContext(cache->lz4);
-    }
     size_t start = out->len, pos = 0, ret = 1;
     while (pos < in_len) {
         size_t room = codec_room(out, start, limit, in_len * 4);
         if (room == 0)
             return -WEIR_ETOOBIG;
         size_t src_n = in_len - pos, dst_n = room;
-        ret = LZ4F_decompress(cache->lz4, out->data + out->len, &dst_n, in + pos, &src_n, NULL);
+        ret = LZ4F_decompress(dctx, out->data + out->len, &dst_n, in + pos, &src_n, NULL);
         if (LZ4F_isError(ret)) {
-            LZ4F_resetDecompressionContext(cache->lz4);
+            LZ4F_resetDecompressionContext(dctx);
             return -WEIR_ECORRUPT;
         }
         if (src_n == 0 && dst_n == 0) {
-            LZ4F_resetDecompressionContext(cache->lz4);
+            LZ4F_resetDecompressionContext(dctx);
             return -WEIR_ECORRUPT; /* no progress: cannot happen with input and room */
         }
         pos += src_n;
@@ -273,14 +265,42 @@ static int codec_lz4_decompress(const uint8_t *in, size_t in_len, buf_t *out, si
         if (room == 0)
             return -WEIR_ETOOBIG;
         size_t src_n = 0, dst_n = room;
-        ret = LZ4F_decompress(cache->lz4, out->data + out->len, &dst_n, in + pos, &src_n, NULL);
+        ret = LZ4F_decompress(dctx, out->data + out->len, &dst_n, in + pos, &src_n, NULL);
         if (LZ4F_isError(ret) || dst_n == 0) {
-            LZ4F_resetDecompressionContext(cache->lz4);
+            LZ4F_resetDecompressionContext(dctx);
             return -WEIR_ECORRUPT; /* truncated frame */
         }
         out->len += dst_n;
     }
     return 0;
+}
+
+/* The block size a frame asks for (its BD byte): 4 (64 KiB) .. 7 (4 MiB); 0 if not a frame. */
+static int codec_lz4_block_id(const uint8_t *in, size_t in_len)
+{
+    static const uint8_t magic[4] = {0x04, 0x22, 0x4d, 0x18}; /* 0x184D2204, little endian */
+    if (in_len < 6 || memcmp(in, magic, 4) != 0)
+        return 0;
+    return (in[5] >> 4) & 7;
+}
+
+static int codec_lz4_decompress(const uint8_t *in, size_t in_len, buf_t *out, size_t limit)
+{
+    codec_cache_t *cache = codec_cache();
+    if (!cache->lz4) {
+        if (LZ4F_isError(LZ4F_createDecompressionContext(&cache->lz4, LZ4F_VERSION))) {
+            cache->lz4 = NULL;
+            return -WEIR_ENOMEM;
+        }
+    }
+    LZ4F_resetDecompressionContext(cache->lz4);
+    int rc = codec_lz4_run(cache->lz4, in, in_len, out, limit);
+    /* A context that decoded 1 MiB or 4 MiB blocks keeps buffers that large: drop it. */
+    if (codec_lz4_block_id(in, in_len) >= 6) {
+        LZ4F_freeDecompressionContext(cache->lz4);
+        cache->lz4 = NULL;
+    }
+    return rc;
 }
 
 static int codec_lz4_compress(const uint8_t *in, size_t in_len, buf_t *out)
@@ -376,6 +396,10 @@ int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in
                              size_t max_out)
 {
     size_t start = out->len, limit = codec_limit(max_out);
+    if (codec < CODEC_GZIP || codec > CODEC_ZSTD)
+        return -WEIR_EUNSUPPORTED;
+    if (in_len == 0)
+        return -WEIR_ECORRUPT; /* no codec has an empty encoding */
     int rc;
     switch (codec) {
     case CODEC_GZIP:

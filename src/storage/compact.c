@@ -77,7 +77,7 @@ static kmap_slot_t *kmap_find(kmap_t *m, const uint8_t *k, size_t n, uint64_t h)
         kmap_slot_t *s = &m->slots[i];
         if (s->offset < 0)
             return s;
-        if (s->hash == h && s->klen == n && memcmp(m->keys.data + s->koff, k, n) == 0)
+        if (s->hash == h && s->klen == n && (n == 0 || memcmp(m->keys.data + s->koff, k, n) == 0))
             return s;
         i = (i + 1) & (m->cap - 1);
     }

@@ -217,6 +217,8 @@ static void journal_commit(storage_io_sim_t *sim, size_t n)
         free(sim->journal[i].path);
         free(sim->journal[i].path2);
     }
+    if (n == 0)
+        return;
     memmove(sim->journal, sim->journal + n, (sim->njournal - n) * sizeof(*sim->journal));
     sim->njournal -= n;
 }

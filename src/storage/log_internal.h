@@ -171,6 +171,12 @@ struct storage_log {
     storage_flusher_t *flusher;
     bool fl_queued;
     struct storage_log *fl_next;
+    /* Group-commit statistics the flusher uses to decide how long to gather appends:
+     * appends since the last flush took its snapshot (read without locks), and, under mu,
+     * how many waiters the last flush released and how long its syncs took. */
+    atomic_uint fl_appends;
+    uint32_t fl_last_fired;
+    int64_t fl_last_sync_ns;
 };
 
 static inline storage_segment_t *log_active(storage_log_t *log)

@@ -303,7 +303,8 @@ static int clean_leftovers(storage_log_t *log, listing_t *l)
         if (rc && rc != -WEIR_ENOENT)
             return rc;
     }
-    qsort(l->swaps.v, l->swaps.n, sizeof(int64_t), cmp_i64);
+    if (l->swaps.n > 1)
+        qsort(l->swaps.v, l->swaps.n, sizeof(int64_t), cmp_i64);
     for (size_t i = 0; i < l->swaps.n; i++) {
         int rc = finish_swap(log, l, l->swaps.v[i]);
         if (rc)
@@ -370,7 +371,8 @@ static void set_roll_base(storage_log_t *log, storage_segment_t *seg)
 static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clean,
                          bool *changed)
 {
-    qsort(l->logs.v, l->logs.n, sizeof(int64_t), cmp_i64);
+    if (l->logs.n > 1)
+        qsort(l->logs.v, l->logs.n, sizeof(int64_t), cmp_i64);
     for (size_t i = 0; i < l->logs.n; i++) {
         int64_t base = l->logs.v[i];
         storage_segment_t *seg;

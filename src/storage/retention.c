@@ -62,6 +62,7 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
         pthread_mutex_unlock(&log->mu);
         return 0;
     }
+    bool created = log->dir_dirty; /* a newer segment's entry may not be on disk yet */
     storage_segment_t **gone = weir_malloc(n * sizeof(*gone));
     memcpy(gone, log->segs, n * sizeof(*gone));
     storage_log_segs_remove(log, 0, n);
@@ -72,9 +73,9 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
 
     /* One directory fsync per segment: without it a file system may persist a later unlink
      * before an earlier one, and a crash would leave a hole in the middle of the log. */
-    /* The new active segment must exist on disk before its predecessors go, or a crash could
-     * leave no segment to say where the log ends. */
-    int rc = rolled ? log->io->ops->fsync_dir(log->io, log->dir) : 0;
+    /* Newer segments (a roll just now, or one not yet flushed) must exist on disk before
+     * their predecessors go, or a crash could leave no segment to say where the log ends. */
+    int rc = rolled || created ? log->io->ops->fsync_dir(log->io, log->dir) : 0;
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         bytes += gone[i]->size;

@@ -283,8 +283,10 @@ void storage_log_set_config(storage_log_t *log, const storage_log_config_t *cfg)
 
 /* Appends one v2 batch. Validates its header (storage_batch_validate_header), assigns the base
  * offset by writing bytes 0..7 of `batch` in place, and writes it. On success *base_offset is
- * the first offset and the end offset has advanced by last_offset_delta + 1.
- * -WEIR_EOFFLINE if the log is offline. */
+ * the first offset and the end offset has advanced by last_offset_delta + 1. The batch is in
+ * the page cache when this returns; storage_log_on_durable() says when it is on disk.
+ * Errors: those of storage_batch_validate_header, -WEIR_EINVAL (bytes after the batch, or a
+ * batch without records), -WEIR_EOFFLINE if the log is offline, -WEIR_EIO. */
 int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *base_offset);
 
 int64_t storage_log_start_offset(storage_log_t *log);   /* first readable offset */
@@ -306,9 +308,13 @@ typedef struct {
 /* The range of whole batches starting at the batch that contains `offset`, up to max_bytes
  * (at least one whole batch, even if larger, as Kafka does). Only the segment holding
  * `offset` is read; the caller asks again for the rest. offset == end offset gives an empty
- * slice; offset outside [start, end] gives -WEIR_ERANGE. */
+ * slice; offset outside [start, end] gives -WEIR_ERANGE; an offline log -WEIR_EOFFLINE. If
+ * compaction removed `offset`, the slice starts at the next batch after it. */
 int storage_log_read(storage_log_t *log, int64_t offset, size_t max_bytes, storage_slice_t *out);
-/* Copies a slice's bytes into dst (which must have slice->len bytes). */
+/* Copies a slice's bytes into dst (which must have slice->len bytes) and verifies every batch
+ * in it (length, magic, CRC): a batch that fails is never served; -WEIR_ECORRUPT, and the log
+ * goes offline with an error logged. A caller that sends the slice with sendfile instead skips
+ * this check (the batches were verified by append or recovery). */
 int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *dst);
 void storage_slice_release(storage_log_t *log, storage_slice_t *s);
 
@@ -318,7 +324,8 @@ int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
                                 int64_t *timestamp);
 
 /* Flushes now (fdatasync of the active segment and the directory if needed) and advances the
- * durable offset. The flusher calls this; tests may too. */
+ * durable offset, then fires the callbacks now durable. The flusher calls this; tests may too.
+ * A failed sync takes the log offline: -WEIR_EOFFLINE, and every waiter gets -WEIR_EOFFLINE. */
 int storage_log_flush(storage_log_t *log);
 
 /* Calls cb(arg, err) once `offset` (an end offset, exclusive) is durable, from the flusher
@@ -328,9 +335,12 @@ typedef void (*storage_durable_fn)(void *arg, int err);
 void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg);
 
 /* Deletes whole segments past retention.bytes / retention.ms, rolls a segment past
- * segment.ms, runs compaction when cleanup.policy=compact. */
+ * segment.ms, runs compaction when cleanup.policy=compact. Call it periodically (Kafka's
+ * log.retention.check.interval.ms is 5 minutes; every few seconds is fine). */
 int storage_log_maintain(storage_log_t *log, int64_t now_ms);
-/* Advances the log start offset (DeleteRecords); whole segments below it are deleted. */
+/* Advances the log start offset (DeleteRecords); whole segments below it are deleted. The log
+ * is flushed and the new start offset checkpointed before this returns, so it survives a
+ * restart. -WEIR_ERANGE past the end offset; an offset at or below the start is a no-op. */
 int storage_log_delete_records(storage_log_t *log, int64_t before_offset);
 /* Runs one compaction pass now. */
 int storage_log_compact(storage_log_t *log, int64_t now_ms);
@@ -344,7 +354,10 @@ int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb
 /* ---- the group-commit flusher ------------------------------------------------------------------
  * One thread. storage_log_append marks the log dirty and wakes the flusher; it syncs every dirty
  * log, then fires their durable callbacks. While a sync runs, new appends gather for the next,
- * so the number of fdatasync calls adapts to the load (group commit). */
+ * so the number of fdatasync calls adapts to the load (group commit); when the last sync
+ * released several waiters, it waits (at most half a sync's time) for them to append again
+ * before the next sync. Closing a log detaches it; a log still attached when the flusher
+ * stops just stops being flushed automatically. */
 typedef struct storage_flusher storage_flusher_t;
 int storage_flusher_start(storage_flusher_t **out);
 void storage_flusher_stop(storage_flusher_t *f); /* flushes what is dirty, joins the thread */

@@ -17,14 +17,17 @@
 #include "weir/broker.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,14 +39,26 @@ static uint32_t g_sentinel = 0x5e000000;
 
 static int connect_broker(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&g_addr, sizeof(g_addr)) != 0) {
-        perror("fuzz_request: connect");
-        abort();
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            perror("fuzz_request: socket");
+            abort();
+        }
+        if (connect(fd, (struct sockaddr *)&g_addr, sizeof(g_addr)) == 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            return fd;
+        }
+        int e = errno;
+        close(fd);
+        if (e != EINTR) { /* SIGALRM from libFuzzer's -timeout: try again */
+            errno = e;
+            perror("fuzz_request: connect");
+            abort();
+        }
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
+    abort();
 }
 
 static void send_all(int fd, const void *p, size_t n)
@@ -51,6 +66,8 @@ static void send_all(int fd, const void *p, size_t n)
     const uint8_t *b = p;
     while (n) {
         ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return; /* the broker closed: the read side notices */
         b += w;
@@ -58,16 +75,28 @@ static void send_all(int fd, const void *p, size_t n)
     }
 }
 
-/* Reads exactly n bytes; false if the connection closed. Aborts after 10 s: a hang. */
+/* Reads exactly n bytes; false if the connection closed. Aborts after 10 s: a hang.
+ * libFuzzer's -timeout works with SIGALRM, which interrupts poll and recv: retried. */
 static bool read_all(int fd, uint8_t *p, size_t n)
 {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (n) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        if (poll(&pfd, 1, 10000) != 1) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long waited_ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (waited_ms > 10000) {
             fprintf(stderr, "fuzz_request: no answer within 10 s\n");
             abort();
         }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)(10000 - waited_ms));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr != 1)
+            continue; /* the deadline check above decides */
         ssize_t r = recv(fd, p, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return false;
         p += r;

@@ -351,6 +351,29 @@ def garbage():
     return B.p.poll() is None
 
 
+def limits():
+    """max.connections caps open connections; connections.max.idle.ms closes idle ones."""
+    b = Broker("--set", "max.connections=3", "--set", "connections.max.idle.ms=500")
+    try:
+        socks = [connect(b) for _ in range(3)]
+        for s in socks:
+            s.sendall(frame(hdr(18, 0, 1)))
+            read_frame(s)
+        extra = connect(b)
+        over = closed_by_broker(extra, timeout=2)
+        extra.close()
+        t0 = time.time()
+        idle_closed = all(closed_by_broker(s, timeout=5) for s in socks)
+        dt = time.time() - t0
+        for s in socks:
+            s.close()
+        print("  # 4th connection closed: %s; idle closed after %.2f s" % (over, dt))
+        return over and idle_closed and dt < 3 and good_client_ok(b)
+    finally:
+        b.stop()
+        shutil.rmtree(b.dir, ignore_errors=True)
+
+
 def main():
     global B
     B = Broker("--set", "weir.max.decompressed.bytes=1048576")
@@ -367,6 +390,7 @@ def main():
               topic_names)
         check("decompression bomb: INVALID_RECORD", bomb)
         check("300 frames of seeded random garbage", garbage)
+        check("max.connections and connections.max.idle.ms", limits)
     finally:
         rc = B.stop()
         tap(rc == 0, "broker still exits cleanly on SIGTERM")

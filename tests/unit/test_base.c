@@ -50,6 +50,32 @@ TEST(crc32c_hw_matches_sw)
     CHECK_EQ(inc, crc32c_sw(0, data, sizeof(data)));
 }
 
+/* The hardware path cuts buffers of 3 * 256 and 3 * 8192 bytes and more into three interleaved
+ * blocks, and folds buffers of 4096 bytes and more with VPCLMULQDQ where the CPU has it: check
+ * it at and around those sizes, at every alignment, with a running CRC. */
+TEST(crc32c_hw_interleaved_blocks)
+{
+    if (!crc32c_hw_available())
+        return;
+    size_t cap = 3 * 8192 * 2 + 64;
+    uint8_t *data = weir_malloc(cap);
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (size_t i = 0; i < cap; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data[i] = (uint8_t)x;
+    }
+    size_t lens[] = {767, 768, 769, 1535, 1536, 4095, 4096, 4097, 4111, 4352,
+                     24575, 24576, 24577, 3 * 8192 * 2 + 7};
+    for (size_t k = 0; k < WEIR_ARRAY_LEN(lens); k++)
+        for (size_t off = 0; off < 9; off++)
+            for (uint32_t init = 0; init < 2; init++)
+                CHECK_EQ(crc32c_hw(init * 0x9e3779b9u, data + off, lens[k]),
+                         crc32c_sw(init * 0x9e3779b9u, data + off, lens[k]));
+    free(data);
+}
+
 struct varint_case {
     int64_t value;
     uint8_t bytes[10];

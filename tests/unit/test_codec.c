@@ -7,6 +7,7 @@
 #include "storage/storage.h"
 #include "test.h"
 
+#include <lz4frame.h>
 #include <pthread.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -152,6 +153,37 @@ TEST(concatenated_frames)
         buf_deinit(&z);
         buf_deinit(&d);
     }
+}
+
+/* Writers other than ours may use big lz4 blocks (up to 4 MiB) and linked blocks. */
+TEST(lz4_big_linked_blocks)
+{
+    size_t n = 3 << 20;
+    uint8_t *in = weir_malloc(n);
+    fill_pattern(in, n, 21);
+    LZ4F_preferences_t prefs;
+    memset(&prefs, 0, sizeof(prefs));
+    prefs.frameInfo.blockSizeID = LZ4F_max4MB;
+    prefs.frameInfo.blockMode = LZ4F_blockLinked;
+    prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    size_t cap = LZ4F_compressFrameBound(n, &prefs);
+    uint8_t *z = weir_malloc(cap);
+    size_t zn = LZ4F_compressFrame(z, cap, in, n, &prefs);
+    REQUIRE(!LZ4F_isError(zn));
+    for (int round = 0; round < 2; round++) { /* the second call gets a fresh context */
+        buf_t d;
+        buf_init(&d);
+        CHECK_EQ(storage_codec_decompress(CODEC_LZ4, z, zn, &d, n), 0);
+        CHECK(d.len == n && memcmp(d.data, in, n) == 0);
+        buf_deinit(&d);
+    }
+    z[zn - 2] ^= 1; /* the content checksum catches a flipped byte */
+    buf_t d;
+    buf_init(&d);
+    CHECK_EQ(storage_codec_decompress(CODEC_LZ4, z, zn, &d, n), -WEIR_ECORRUPT);
+    buf_deinit(&d);
+    free(z);
+    free(in);
 }
 
 TEST(gzip_accepts_zlib_wrapping)
@@ -301,6 +333,8 @@ TEST(unknown_codecs)
     }
     CHECK_EQ(storage_codec_decompress(CODEC_NONE, (const uint8_t *)"x", 1, &d, 10),
              -WEIR_EUNSUPPORTED);
+    for (size_t c = 0; c < WEIR_ARRAY_LEN(all_codecs); c++) /* no codec encodes as nothing */
+        CHECK_EQ(storage_codec_decompress(all_codecs[c], NULL, 0, &d, 10), -WEIR_ECORRUPT);
     CHECK_EQ(d.len, 0);
     buf_deinit(&d);
 }

@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""The order flow end to end: a Weir broker, order-service, payment-service and
+inventory-service (examples/order-flow), 1,000 orders through the HTTP API.
+
+Payments fail for about 10% of orders (declined by the simulated gateway), 5% of the orders ask
+for an SKU that is out of stock, and 10% of gateway calls fail transiently (retried by libweir).
+Checked at the end, from the services' own databases:
+  - every order is CONFIRMED or CANCELLED, and CONFIRMED exactly when its payment succeeded and
+    its stock was reserved; the out-of-stock and declined orders are the cancelled ones;
+  - stock is conserved: initial = left + reserved by confirmed orders, per SKU;
+  - no order is charged twice, no cancelled order is left charged (captures == refunds);
+  - nothing was dead-lettered.
+Scenario "kill": the same while payment-service is killed with SIGKILL mid-run and restarted.
+
+Usage: test_order_flow.py [normal|kill] (both by default). TAP on stdout.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("WEIR_BUILD", os.path.join(TOP, "build"))
+WEIR = os.environ.get("WEIR_BIN", os.path.join(BUILD, "weir"))
+EXAMPLES = os.path.join(BUILD, "examples")
+ORDERS = 1000
+OOS_EVERY = 20
+SKUS = {"SKU-1": 100000, "SKU-2": 100000, "SKU-3": 100000, "SKU-OOS": 0}
+STOCK_ARG = ",".join("%s=%d" % kv for kv in SKUS.items())
+ASAN = "asan" in BUILD
+WAIT_S = 240 if ASAN else 120
+
+
+class Flow:
+    """Starts the broker and the services in a temporary directory; stop() ends them all."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix="weir-flow-%s-" % name)
+        self.procs = {}
+        self.bootstrap = None
+        self.http = None
+
+    def spawn(self, name, args, wait_line=None):
+        out = open(os.path.join(self.dir, name + ".out"), "ab")
+        err = open(os.path.join(self.dir, name + ".err"), "ab")
+        p = subprocess.Popen(args, stdout=subprocess.PIPE if wait_line else out, stderr=err,
+                             stdin=subprocess.DEVNULL, cwd=self.dir)
+        self.procs[name] = p
+        if not wait_line:
+            return None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = p.stdout.readline().decode()
+            if not line:
+                break
+            m = re.match(wait_line, line)
+            if m:
+                # keep draining stdout so the child never blocks on a full pipe
+                threading.Thread(target=lambda: [out.write(l) for l in p.stdout],
+                                 daemon=True).start()
+                return m.group(1)
+        raise RuntimeError("%s did not start (see %s)" % (name, self.dir))
+
+    def start_broker(self):
+        args = [WEIR, "serve", "--listen", "127.0.0.1:0", "--http-listen", "off",
+                "--data-dir", os.path.join(self.dir, "data"), "--log-level", "warn",
+                "--set", "group.initial.rebalance.delay.ms=0"]
+        self.bootstrap = self.spawn("broker", args, r"listening on (\S+)")
+
+    def service_args(self, name):
+        return ["--bootstrap", self.bootstrap, "--db", os.path.join(self.dir, name + ".db"),
+                "--partitions", "4", "--session-timeout-ms", "6000",
+                "--instance-id", name + "-1"]
+
+    def start_payment(self):
+        self.spawn("payment-service",
+                   [os.path.join(EXAMPLES, "payment-service")] + self.service_args("payment")
+                   + ["--failure-rate", "0.10", "--transient-rate", "0.10", "--seed", "7"])
+
+    def start_all(self):
+        self.start_broker()
+        self.spawn("inventory-service",
+                   [os.path.join(EXAMPLES, "inventory-service")] + self.service_args("inventory")
+                   + ["--stock", STOCK_ARG])
+        self.start_payment()
+        self.http = self.spawn("order-service",
+                               [os.path.join(EXAMPLES, "order-service")]
+                               + self.service_args("order") + ["--port", "0"],
+                               r"listening on (\S+)")
+
+    def db(self, name):
+        c = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, name + ".db"), uri=True,
+                            timeout=10)
+        return c
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=20):
+        p = self.procs.get(name)
+        if not p or p.poll() is not None:
+            return p.returncode if p else None
+        p.send_signal(sig)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def stop_all(self):
+        for name in ("order-service", "payment-service", "inventory-service", "broker"):
+            self.stop(name)
+
+    def stats_line(self, name):
+        try:
+            text = open(os.path.join(self.dir, name + ".err")).read()
+        except OSError:
+            return ""
+        lines = [l for l in text.splitlines() if ": stopped" in l]
+        return lines[-1] if lines else ""
+
+    def cleanup(self, keep):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if keep:
+            print("# kept %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def get_json(conn, path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    return r.status, json.loads(r.read() or b"null")
+
+
+def place_orders(flow, count, rate=0):
+    """POSTs count orders from 8 threads (at most rate per second if rate);
+    returns {order_id: oos?} and the errors."""
+    host, port = flow.http.split(":")
+    placed = {}
+    lock = threading.Lock()
+    errors = []
+    counter = iter(range(count))
+    t0 = time.time()
+
+    def worker():
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                break
+            if rate:
+                time.sleep(max(0.0, t0 + n / rate - time.time()))
+            oos = n % OOS_EVERY == OOS_EVERY - 1
+            items = [{"sku": "SKU-%d" % (1 + n % 3), "qty": 1 + n % 2}]
+            if oos:
+                items.append({"sku": "SKU-OOS", "qty": 1})
+            body = json.dumps({"user_id": "U%03d" % (n % 100), "items": items,
+                               "amount": 10.0 + n % 50})
+            try:
+                conn.request("POST", "/orders", body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = json.loads(r.read())
+                if r.status != 201:
+                    raise RuntimeError("%d %s" % (r.status, data))
+                with lock:
+                    placed[data["order_id"]] = oos
+            except Exception as e:  # noqa: BLE001 - any failure is a test failure
+                with lock:
+                    errors.append(str(e))
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return placed, errors
+
+
+def wait_decided(flow, count):
+    host, port = flow.http.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    deadline = time.time() + WAIT_S
+    stats = {}
+    while time.time() < deadline:
+        status, stats = get_json(conn, "/stats")
+        if status == 200 and stats["placed"] == count and stats["pending"] == 0:
+            break
+        time.sleep(0.2)
+    conn.close()
+    return stats
+
+
+def violations(flow, placed):
+    """Every broken invariant, as text; [] when all hold."""
+    bad = []
+    o = flow.db("order")
+    p = flow.db("payment")
+    i = flow.db("inventory")
+    orders = {r[0]: r[1:] for r in o.execute(
+        "SELECT order_id, status, reason, payment, stock FROM orders")}
+    if set(orders) != set(placed):
+        bad.append("orders table has %d orders, %d were placed" % (len(orders), len(placed)))
+    payments = {r[0]: r[1:] for r in p.execute(
+        "SELECT order_id, status, refunded FROM payments")}
+    ledger = {}
+    for oid, kind, n in p.execute(
+            "SELECT order_id, kind, count(*) FROM gateway_ledger GROUP BY order_id, kind"):
+        ledger.setdefault(oid, {})[kind] = n
+    reserved = {}
+    for oid, status in i.execute("SELECT DISTINCT order_id, status FROM reservations"):
+        reserved.setdefault(oid, set()).add(status)
+    rejected = {r[0] for r in i.execute("SELECT order_id FROM rejections")}
+    for oid, oos in placed.items():
+        st = orders.get(oid)
+        if not st:
+            continue
+        status, reason, pay, stock = st
+        led = ledger.get(oid, {})
+        captures, refunds, declines = (led.get("capture", 0), led.get("refund", 0),
+                                       led.get("decline", 0))
+        if status not in ("CONFIRMED", "CANCELLED"):
+            bad.append("%s is %s" % (oid, status))
+            continue
+        if captures > 1:
+            bad.append("%s charged %d times" % (oid, captures))
+        if refunds > captures:
+            bad.append("%s refunded %d times for %d captures" % (oid, refunds, captures))
+        pay_row = payments.get(oid)
+        if not pay_row:
+            bad.append("%s has no payment" % oid)
+            continue
+        if status == "CONFIRMED":
+            if oos:
+                bad.append("%s asked for SKU-OOS but is CONFIRMED" % oid)
+            if pay_row[0] != "SUCCEEDED" or captures != 1 or refunds != 0:
+                bad.append("%s CONFIRMED with payment %s, %d captures, %d refunds"
+                           % (oid, pay_row[0], captures, refunds))
+            if reserved.get(oid) != {"RESERVED"}:
+                bad.append("%s CONFIRMED with reservation %s" % (oid, reserved.get(oid)))
+        else:
+            if captures != refunds:
+                bad.append("%s CANCELLED but charged (%d captures, %d refunds)"
+                           % (oid, captures, refunds))
+            if "RESERVED" in reserved.get(oid, set()):
+                bad.append("%s CANCELLED but its stock is still reserved" % oid)
+            if oos and oid not in rejected:
+                bad.append("%s asked for SKU-OOS but was not rejected" % oid)
+            if not oos and declines == 0 and pay_row[0] == "SUCCEEDED":
+                bad.append("%s CANCELLED without a reason (%s)" % (oid, reason))
+    # Stock: initial = left + reserved by confirmed orders.
+    held = {}
+    for oid, sku, qty in i.execute(
+            "SELECT order_id, sku, qty FROM reservations WHERE status = 'RESERVED'"):
+        if orders.get(oid, ("",))[0] == "CONFIRMED":
+            held[sku] = held.get(sku, 0) + qty
+    for sku, qty, initial in i.execute("SELECT sku, qty, initial FROM stock"):
+        if initial != qty + held.get(sku, 0):
+            bad.append("%s: initial %d != left %d + reserved %d"
+                       % (sku, initial, qty, held.get(sku, 0)))
+    for c in (o, p, i):
+        c.close()
+    return bad
+
+
+def check(flow, placed, tap, n):
+    """Waits for the flow to settle, then reports the invariants as TAP lines from n."""
+    stats = wait_decided(flow, len(placed))
+    ok = stats.get("pending") == 0 and stats.get("placed") == len(placed)
+    tap(ok, n, "every order decided: %s" % json.dumps(stats))
+    # Compensations (refunds, releases) follow the decisions: give them time to land.
+    deadline = time.time() + 60
+    bad = violations(flow, placed)
+    while bad and time.time() < deadline:
+        time.sleep(0.5)
+        bad = violations(flow, placed)
+    for line in bad[:20]:
+        print("#   %s" % line)
+    tap(not bad, n + 1, "stock conserved, nobody charged twice or left charged "
+        "(%d violations)" % len(bad))
+    p = flow.db("payment")
+    declined = p.execute("SELECT count(*) FROM gateway_ledger WHERE kind='decline'").fetchone()[0]
+    refunds = p.execute("SELECT count(*) FROM gateway_ledger WHERE kind='refund'").fetchone()[0]
+    p.close()
+    o = flow.db("order")
+    confirmed, cancelled, oos_cancelled = o.execute(
+        "SELECT sum(status='CONFIRMED'), sum(status='CANCELLED'), "
+        "sum(reason='out of stock: SKU-OOS') FROM orders").fetchone()
+    o.close()
+    oos = sum(1 for v in placed.values() if v)
+    print("# confirmed %s, cancelled %s (out of stock %s, declined %d), refunds %d"
+          % (confirmed, cancelled, oos_cancelled, declined, refunds))
+    tap(oos_cancelled is not None and oos_cancelled >= oos - declined and 50 <= declined <= 150
+        and refunds > 0, n + 2, "the failures happened as configured (%d out of stock asked, "
+        "%d declined)" % (oos, declined))
+    return n + 3
+
+
+def stopped_counters(flow, name):
+    line = flow.stats_line(name)
+    m = re.search(r"retried (\d+), dead-lettered (\d+), deduplicated (\d+)", line)
+    return (tuple(int(x) for x in m.groups()), line) if m else (None, line)
+
+
+def scenario(name, kill, tap, n):
+    flow = Flow(name)
+    failed_before = tap.failed
+    try:
+        flow.start_all()
+        killed = {}
+
+        def kill_and_restart():
+            # Once payment-service has charged about a third of the orders, while orders are
+            # still coming in, kill it hard and start it again.
+            deadline = time.time() + WAIT_S
+            while time.time() < deadline:
+                pdb = flow.db("payment")
+                try:
+                    done = pdb.execute("SELECT count(*) FROM payments").fetchone()[0]
+                except sqlite3.Error:
+                    done = 0
+                pdb.close()
+                if done >= ORDERS // 3:
+                    break
+                time.sleep(0.02)
+            killed["payments_before"] = done
+            killed["rc"] = flow.stop("payment-service", signal.SIGKILL)
+            time.sleep(0.5)
+            flow.start_payment()
+
+        if kill:
+            threading.Thread(target=kill_and_restart, daemon=True).start()
+        placed, errors = place_orders(flow, ORDERS, rate=300 if kill else 0)
+        for e in errors[:5]:
+            print("#   POST failed: %s" % e)
+        tap(not errors and len(placed) == ORDERS, n,
+            "%s: %d orders placed over HTTP" % (name, len(placed)))
+        n += 1
+        if kill:
+            deadline = time.time() + 10
+            while "rc" not in killed and time.time() < deadline:
+                time.sleep(0.1)
+            tap(killed.get("rc") == -signal.SIGKILL, n,
+                "%s: payment-service killed with SIGKILL after %s payments and restarted"
+                % (name, killed.get("payments_before")))
+            n += 1
+        n = check(flow, placed, tap, n)
+        flow.stop_all()
+        dead = 0
+        for svc in ("order-service", "payment-service", "inventory-service"):
+            counters, line = stopped_counters(flow, svc)
+            print("# %s" % line.strip())
+            dead += counters[1] if counters else 1
+        retried = (stopped_counters(flow, "payment-service")[0] or (0,))[0]
+        tap(dead == 0 and retried > 0, n,
+            "%s: nothing dead-lettered, transient gateway errors retried (%d)" % (name, retried))
+        n += 1
+    except Exception as e:  # noqa: BLE001
+        tap(False, n, "%s: %s" % (name, e))
+        n += 1
+    finally:
+        flow.cleanup(keep=tap.failed > failed_before)
+    return n
+
+
+class Tap:
+    def __init__(self):
+        self.failed = 0
+
+    def __call__(self, ok, n, text):
+        if not ok:
+            self.failed += 1
+        print("%s %d - %s" % ("ok" if ok else "not ok", n, text), flush=True)
+
+
+def main():
+    which = sys.argv[1:] or ["normal", "kill"]
+    tap = Tap()
+    n = 1
+    for name in which:
+        t0 = time.time()
+        n = scenario(name, name == "kill", tap, n)
+        print("# %s took %.1f s" % (name, time.time() - t0))
+    print("1..%d" % (n - 1))
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
