@@ -444,7 +444,7 @@ int main(int argc, char **argv)
     printf("Partition log append throughput, %s (%s run, %.0f s). Batches of %d-byte records: "
            "%zu B (%d records) and %zu B (%d records).\n\n",
            base_dir, quick ? "quick" : "full", (double)(clock_mono_ms() - t0) / 1000.0,
-           RECORD_BYTES, batch[0].len, (int)be32_read(batch[0].data + BATCH_RECORD_COUNT) ,
+           RECORD_BYTES, batch[0].len, (int)be32_read(batch[0].data + BATCH_RECORD_COUNT),
            batch[1].len, (int)be32_read(batch[1].data + BATCH_RECORD_COUNT));
     printf("| workload | batch | MB/s | batches/s | compared with | notes |\n");
     printf("|---|---|---:|---:|---|---|\n");
@@ -453,11 +453,13 @@ int main(int argc, char **argv)
         row("raw write() loop", sizes[s], &raw[s], "-", "page cache, no sync");
         snprintf(vs, sizeof(vs), "%.0f%% of raw write", 100.0 * mbps(&nf[s]) / mbps(&raw[s]));
         row("log append, no flush", sizes[s], &nf[s], vs, "validates header + CRC per batch");
-        snprintf(extra, sizeof(extra), "%.2f ms per batch", 1000.0 * rs[s].secs / (double)rs[s].batches);
+        snprintf(extra, sizeof(extra), "%.2f ms per batch",
+                 1000.0 * rs[s].secs / (double)rs[s].batches);
         row("raw write+fdatasync per batch", sizes[s], &rs[s], "-", extra);
         snprintf(vs, sizeof(vs), "%.1fx write+fdatasync", bps(&gc[s]) / bps(&rs[s]));
-        snprintf(extra, sizeof(extra), "%d appenders wait for durability; %.1f batches per fdatasync",
-                 APPENDERS, gc[s].syncs ? (double)gc[s].batches / (double)gc[s].syncs : 0);
+        snprintf(extra, sizeof(extra),
+                 "%d appenders wait for durability; %.1f batches per fdatasync", APPENDERS,
+                 gc[s].syncs ? (double)gc[s].batches / (double)gc[s].syncs : 0);
         row("log group commit", sizes[s], &gc[s], vs, extra);
         snprintf(vs, sizeof(vs), "%.1fx write+fdatasync", bps(&rg[s]) / bps(&rs[s]));
         row("raw group commit, no log", sizes[s], &rg[s], vs,
@@ -465,7 +467,8 @@ int main(int argc, char **argv)
     }
     double t1 = 100.0 * mbps(&nf[1]) / mbps(&raw[1]), t2 = bps(&gc[0]) / bps(&rs[0]);
     printf("\nTargets: no flush at 1 MiB >= 85%% of raw write: %.1f%% (%s); group commit at 16 KiB "
-           ">= 5x write+fdatasync: %.1fx (%s; a bare write+shared-fdatasync group commit gets %.1fx here).\n",
+           ">= 5x write+fdatasync: %.1fx (%s; a bare write+shared-fdatasync group commit gets "
+           "%.1fx here).\n",
            t1, t1 >= 85 ? "met" : "MISSED", t2, t2 >= 5 ? "met" : "MISSED",
            bps(&rg[0]) / bps(&rs[0]));
     for (int s = 0; s < 2; s++)

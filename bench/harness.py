@@ -49,9 +49,9 @@ THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 # budget_s bounds the whole run; others_s of it is kept for the other bench programs (a
 # repetition that would eat into it is not started).
 PROFILES = {
-    "default": dict(reps=3, count=1_000_000, cap_s=6.0, lat_s=1.5, e2e_s=2.0, rate=10_000,
+    "default": dict(reps=3, count=1_000_000, cap_s=6.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
                     sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
-                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=50),
+                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=110),
     "quick": dict(reps=1, count=200_000, cap_s=3.0, lat_s=0.7, e2e_s=1.0, rate=10_000,
                   sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
                   rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15),
@@ -479,10 +479,24 @@ class Runner:
     def elapsed(self):
         return time.monotonic() - self.t0
 
+    def freeze_binaries(self):
+        """Copies the broker and the drivers into the scratch directory and runs the copies:
+        other people rebuilding build/ in the shared tree during a run must not swap the broker
+        between repetitions or catch a driver half written."""
+        self.bin = os.path.join(self.work, "bin")
+        os.makedirs(self.bin, exist_ok=True)
+        srcs = {"weir": self.args.weir_bin or os.path.join(self.build, "weir"),
+                "bench_weir": os.path.join(self.build, "bench", "bench_weir"),
+                "bench_limits": os.path.join(self.build, "bench", "bench_limits")}
+        for s in self.args.systems:
+            if s != "weir":
+                srcs[f"bench_{s}"] = os.path.join(self.build, "bench", "peers", f"bench_{s}")
+        for name, src in srcs.items():
+            shutil.copy2(src, os.path.join(self.bin, name))
+        self.weir_bin = os.path.join(self.bin, "weir")
+
     def driver(self, system):
-        if system == "weir":
-            return os.path.join(self.build, "bench", "bench_weir")
-        return os.path.join(self.build, "bench", "peers", f"bench_{system}")
+        return os.path.join(self.bin, f"bench_{system}")
 
     def run(self, system, workload, argv, timeout_s, row=None, server=None, stdin_hook=None):
         """Runs one driver; returns its RESULT dict (plus our fields) or None on failure."""
@@ -572,7 +586,7 @@ class Runner:
     def limits(self):
         d = os.path.join(self.work, "limits")
         os.makedirs(d, exist_ok=True)
-        prog = os.path.join(self.build, "bench", "bench_limits")
+        prog = os.path.join(self.bin, "bench_limits")
         secs = {"default": 3.0, "quick": 1.5, "smoke": 0.3}[self.args.profile]
         mib = 64 if self.args.smoke else 1024
         out = {}
@@ -939,7 +953,7 @@ class Runner:
     # ---- the whole run ----
 
     def main(self):
-        self.weir_bin = self.args.weir_bin or os.path.join(self.build, "weir")
+        self.freeze_binaries()
         self.weir_idle = []
         self.backlogs = {}
         systems = self.args.systems

@@ -71,6 +71,12 @@ for pass in $passes; do
         *.sh) run_one "$pass" "$name" bash "$t" ;;
         *.py) run_one "$pass" "$name" /usr/bin/python3 "$t" ;;
         *.mjs) run_one "$pass" "$name" node "$t" ;;
+        *.c)
+            # A C program is a test of its own unless a script of the same name drives it.
+            base=${t%.c}
+            [[ -e $base.sh || -e $base.py || -e $base.mjs ]] && continue
+            run_one "$pass" "$name" "$build/tests/integration/$(basename "$base")"
+            ;;
         esac
     done
 done

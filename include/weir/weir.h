@@ -209,6 +209,7 @@ typedef struct weir_stats {
     uint64_t offsets_committed; /* partition offsets that moved forward in those commits */
     uint64_t paused;            /* times a partition was paused (retry or backpressure) */
     uint64_t rebalances;        /* assignments received */
+    uint64_t fetched_ahead_max; /* most events librdkafka held fetched for one worker */
 } weir_stats;
 
 /* Any thread. A snapshot of the counters. */

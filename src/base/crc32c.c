@@ -113,7 +113,7 @@ static inline uint32_t crc32c_shift(uint32_t t[4][256], uint32_t c)
 
 /* Three interleaved chains over 3 * len bytes (len a multiple of 8). */
 __attribute__((target("sse4.2"))) static uint64_t crc32c_3way(uint64_t c, const uint8_t *p,
-                                                               size_t len, uint32_t t[4][256])
+                                                              size_t len, uint32_t t[4][256])
 {
     uint64_t c0 = c, c1 = 0, c2 = 0;
     const uint8_t *a = p, *b = p + len, *d = p + 2 * len;
@@ -179,7 +179,7 @@ static void crc32c_vpclmul_init(void)
 }
 
 __attribute__((target("pclmul,sse4.2"))) static __m128i crc32c_fold128(__m128i x, __m128i k,
-                                                                      __m128i next)
+                                                                       __m128i next)
 {
     __m128i a = _mm_clmulepi64_si128(x, k, 0x00);
     __m128i b = _mm_clmulepi64_si128(x, k, 0x11);
@@ -190,7 +190,8 @@ __attribute__((target("pclmul,sse4.2"))) static __m128i crc32c_fold128(__m128i x
 __attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.2"))) static uint32_t
 crc32c_vpclmul(uint32_t c, const uint8_t *p, size_t n)
 {
-    __m512i z0 = _mm512_loadu_si512((const void *)p), z1 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i z0 = _mm512_loadu_si512((const void *)p),
+            z1 = _mm512_loadu_si512((const void *)(p + 64));
     __m512i z2 = _mm512_loadu_si512((const void *)(p + 128));
     __m512i z3 = _mm512_loadu_si512((const void *)(p + 192));
     z0 = _mm512_xor_si512(z0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)c)));
@@ -199,8 +200,8 @@ crc32c_vpclmul(uint32_t c, const uint8_t *p, size_t n)
     __m512i k = _mm512_broadcast_i32x4(
         _mm_set_epi64x((long long)crc32c_k2048[1], (long long)crc32c_k2048[0]));
 #define CRC32C_FOLD512(z, off)                                                                     \
-    z = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(z, k, 0x00),                           \
-                                  _mm512_clmulepi64_epi128(z, k, 0x11),                           \
+    z = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(z, k, 0x00),                            \
+                                  _mm512_clmulepi64_epi128(z, k, 0x11),                            \
                                   _mm512_loadu_si512((const void *)(p + (off))), 0x96)
     while (n >= 256) {
         CRC32C_FOLD512(z0, 0);

@@ -246,7 +246,9 @@ typedef struct {
 void cli_table_init(cli_table_t *t, size_t ncols, const char *const *headers);
 void cli_table_deinit(cli_table_t *t);
 void cli_table_add(cli_table_t *t, const char *const *cells); /* ncols cells, copied */
-void cli_table_addf(cli_table_t *t, const char *fmt, ...); /* cells separated by '\t' */
+/* Cells separated by tabs in the formatted text. */
+void cli_table_addf(cli_table_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void cli_table_render(const cli_table_t *t, size_t max_width, buf_t *out);
 void cli_table_print(const cli_table_t *t, FILE *f);
 size_t cli_text_width(const char *s); /* display columns (UTF-8 code points) */

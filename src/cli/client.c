@@ -60,7 +60,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     cli_client_t *c = rd_kafka_opaque(rk);
     if (c && c->g->verbose)
-        fprintf(stderr, "weir: librdkafka %s: %s\n", fac, line);
+        fprintf(stderr, "weir: librdkafka %s %s: %s\n", rd_kafka_name(rk), fac, line);
 }
 
 static int conf_set(cli_client_t *c, rd_kafka_conf_t *conf, const char *k, const char *v,

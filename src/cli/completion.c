@@ -32,6 +32,7 @@ static const char script[] =
     "        esac\n"
     "    done\n"
     "    local global='-b --brokers -X -o --output --timeout -v --verbose -h --help'\n"
+    "    [[ $cmd == consume ]] && global='-b --brokers -X --timeout -v --verbose -h --help'\n"
     "    case $prev in\n"
     "    -o | --output) [[ $cmd != consume ]] && { COMPREPLY=($(compgen -W 'table json' -- \"$cur\")); return; } ;;\n"
     "    --acks) COMPREPLY=($(compgen -W '0 1 all' -- \"$cur\")); return ;;\n"

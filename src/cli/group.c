@@ -53,16 +53,52 @@ static int describe_group(cli_client_t *c, const char *group, rd_kafka_event_t *
     return 0;
 }
 
-/* ListConsumerGroupOffsets: every committed offset of the group. *parts lives in *ev. */
+/* Every partition of every topic but the internal ones. */
+static int all_partitions(cli_client_t *c, rd_kafka_topic_partition_list_t **out)
+{
+    const rd_kafka_metadata_t *md;
+    int rc = cli_client_metadata(c, &md);
+    if (rc != 0)
+        return rc;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *t = &md->topics[i];
+        if (t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || cli_topic_internal(t->topic))
+            continue;
+        for (int j = 0; j < t->partition_cnt; j++)
+            rd_kafka_topic_partition_list_add(parts, t->topic, t->partitions[j].id);
+    }
+    rd_kafka_metadata_destroy(md);
+    *out = parts;
+    return 0;
+}
+
+/* ListConsumerGroupOffsets: every committed offset of the group. *parts lives in *ev.
+ *
+ * The request names every partition of every topic: librdkafka 2.0 sends "no partitions"
+ * as an empty topic array rather than the null array that asks a broker for all of them, and
+ * an empty array rightly gets an empty answer. Partitions without a commit come back with
+ * offset -1 and are skipped by the callers. */
 static int group_offsets(cli_client_t *c, const char *group, rd_kafka_event_t **ev,
                          const rd_kafka_topic_partition_list_t **parts)
 {
-    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+    rd_kafka_topic_partition_list_t *all;
+    int rc = all_partitions(c, &all);
+    if (rc != 0)
+        return rc;
+    if (all->cnt == 0) { /* no topics, so no offsets: answer without asking */
+        rd_kafka_topic_partition_list_destroy(all);
+        *ev = NULL;
+        *parts = NULL;
+        return 0;
+    }
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, all);
+    rd_kafka_topic_partition_list_destroy(all);
     rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
     rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, c->q);
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
-    int rc = cli_admin_result(c, "reading committed offsets", ev);
+    rc = cli_admin_result(c, "reading committed offsets", ev);
     if (rc != 0)
         return rc;
     size_t n;
@@ -111,8 +147,42 @@ static int cmp_listing(const void *a, const void *b)
         rd_kafka_ConsumerGroupListing_group_id(*(const rd_kafka_ConsumerGroupListing_t *const *)b));
 }
 
+/* ListGroups answers before v4 (Kafka < 2.6, and brokers that stop at v2) carry no state, which
+ * librdkafka reports as Unknown: ask DescribeGroups for those. states[i] is for ls[i]. */
+static void list_states(cli_client_t *c, const rd_kafka_ConsumerGroupListing_t **ls, size_t n,
+                        const char **states, rd_kafka_event_t **ev)
+{
+    const char **names = weir_calloc(n + 1, sizeof(char *));
+    size_t nn = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupListing_state(ls[i]);
+        states[i] = rd_kafka_consumer_group_state_name(st);
+        if (st == RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN)
+            names[nn++] = rd_kafka_ConsumerGroupListing_group_id(ls[i]);
+    }
+    *ev = NULL;
+    if (nn > 0) {
+        rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+        rd_kafka_DescribeConsumerGroups(c->rk, names, nn, o, c->q);
+        rd_kafka_AdminOptions_destroy(o);
+        if (cli_admin_result(c, "describing groups", ev) == 0) {
+            size_t nd;
+            const rd_kafka_ConsumerGroupDescription_t **ds =
+                rd_kafka_DescribeConsumerGroups_result_groups(
+                    rd_kafka_event_DescribeConsumerGroups_result(*ev), &nd);
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < nd; j++)
+                    if (!rd_kafka_ConsumerGroupDescription_error(ds[j]) &&
+                        strcmp(rd_kafka_ConsumerGroupDescription_group_id(ds[j]),
+                               rd_kafka_ConsumerGroupListing_group_id(ls[i])) == 0)
+                        states[i] = state_name(ds[j]);
+        }
+    }
+    free(names);
+}
+
 static void list_print(const cli_global_t *g, const rd_kafka_ConsumerGroupListing_t **ls,
-                       size_t n, bool quiet)
+                       const char **states, size_t n, bool quiet)
 {
     if (quiet) {
         for (size_t i = 0; i < n; i++)
@@ -122,9 +192,7 @@ static void list_print(const cli_global_t *g, const rd_kafka_ConsumerGroupListin
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:b}", "group",
-                               rd_kafka_ConsumerGroupListing_group_id(ls[i]), "state",
-                               rd_kafka_consumer_group_state_name(
-                                   rd_kafka_ConsumerGroupListing_state(ls[i])),
+                               rd_kafka_ConsumerGroupListing_group_id(ls[i]), "state", states[i],
                                "simple",
                                rd_kafka_ConsumerGroupListing_is_simple_consumer_group(ls[i])));
         cli_json_print(arr, stdout);
@@ -134,9 +202,7 @@ static void list_print(const cli_global_t *g, const rd_kafka_ConsumerGroupListin
         cli_table_init(&t, 2, hdr);
         t.shrinkable = 1;
         for (size_t i = 0; i < n; i++)
-            cli_table_addf(&t, "%s\t%s", rd_kafka_ConsumerGroupListing_group_id(ls[i]),
-                           rd_kafka_consumer_group_state_name(
-                               rd_kafka_ConsumerGroupListing_state(ls[i])));
+            cli_table_addf(&t, "%s\t%s", rd_kafka_ConsumerGroupListing_group_id(ls[i]), states[i]);
         cli_table_print(&t, stdout);
         cli_table_deinit(&t);
     }
@@ -183,7 +249,14 @@ static int group_list(cli_global_t *g, int argc, char **argv)
         const rd_kafka_ConsumerGroupListing_t **sorted = weir_calloc(n + 1, sizeof(*sorted));
         memcpy(sorted, ls, n * sizeof(*sorted));
         qsort(sorted, n, sizeof(*sorted), cmp_listing);
-        list_print(g, sorted, n, quiet);
+        const char **states = weir_calloc(n + 1, sizeof(char *));
+        rd_kafka_event_t *ev_d = NULL;
+        if (!quiet)
+            list_states(&c, sorted, n, states, &ev_d);
+        list_print(g, sorted, states, n, quiet);
+        if (ev_d)
+            rd_kafka_event_destroy(ev_d);
+        free(states);
         free(sorted);
         rd_kafka_event_destroy(ev);
     }

@@ -91,7 +91,6 @@ const char *weir_app_errmsg(const weir_app *app)
 
 void sdk_app_wake(weir_app *app)
 {
-    atomic_store(&app->ctl_dirty, true);
     if (app->cq)
         rd_kafka_queue_yield(app->cq);
 }
@@ -493,6 +492,7 @@ void weir_app_stats(const weir_app *app, weir_stats *out)
     out->offsets_committed = atomic_load(&s->offsets_committed);
     out->paused = atomic_load(&s->paused);
     out->rebalances = atomic_load(&s->rebalances);
+    out->fetched_ahead_max = atomic_load(&s->fetched_ahead_max);
 }
 
 int weir_app_db_open(weir_app *app, sqlite3 **out)
@@ -596,24 +596,19 @@ static void app_create_topics(weir_app *app)
 
 /* ---- partitions ------------------------------------------------------------------------------- */
 
-static sdk_part_t *part_find(weir_app *app, const char *topic, int32_t partition)
+sdk_part_t *sdk_part_find(weir_app *app, const char *topic, int32_t partition)
 {
-    sdk_part_t *p = app->last_part;
-    if (p && p->partition == partition && strcmp(p->topic, topic) == 0)
-        return p;
     for (size_t i = 0; i < app->nparts; i++) {
-        p = app->parts[i];
-        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
-            app->last_part = p;
+        sdk_part_t *p = app->parts[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
             return p;
-        }
     }
     return NULL;
 }
 
 static sdk_part_t *part_add(weir_app *app, const char *topic, int32_t partition)
 {
-    sdk_part_t *p = part_find(app, topic, partition);
+    sdk_part_t *p = sdk_part_find(app, topic, partition);
     if (p)
         return p;
     p = weir_calloc(1, sizeof(*p));
@@ -638,8 +633,6 @@ static void part_remove(weir_app *app, sdk_part_t *p)
             break;
         }
     }
-    if (app->last_part == p)
-        app->last_part = NULL;
 }
 
 /* ---- commits ---------------------------------------------------------------------------------- */
@@ -654,7 +647,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     pthread_mutex_lock(&app->lock);
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &offsets->elems[i];
-        sdk_part_t *p = part_find(app, tp->topic, tp->partition);
+        sdk_part_t *p = sdk_part_find(app, tp->topic, tp->partition);
         if (!p)
             continue;
         if (err || tp->err) {
@@ -702,88 +695,47 @@ static void app_commit(weir_app *app, bool sync)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* ---- pause / resume --------------------------------------------------------------------------- */
-
-static bool part_want_paused(const weir_app *app, const sdk_part_t *p)
-{
-    size_t max = (size_t)app->cfg.max_in_flight;
-    /* Hysteresis: paused at the bound, resumed at half of it, so a busy partition does not
-     * flap between the two on every event. */
-    return p->retrying || p->q_len >= max || (p->paused && p->q_len > max / 2);
-}
-
-static void app_apply_pauses(weir_app *app)
-{
-    rd_kafka_topic_partition_list_t *pause = rd_kafka_topic_partition_list_new(4);
-    rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(4);
-    pthread_mutex_lock(&app->lock);
-    for (size_t i = 0; i < app->nparts; i++) {
-        sdk_part_t *p = app->parts[i];
-        if (p->revoked)
-            continue;
-        bool want = part_want_paused(app, p);
-        if (want == p->paused)
-            continue;
-        p->paused = want;
-        rd_kafka_topic_partition_list_add(want ? pause : resume, p->topic, p->partition);
-    }
-    pthread_mutex_unlock(&app->lock);
-    /* Pausing drops what librdkafka prefetched for the partition; resuming fetches again from
-     * the offset after the last message we polled, so nothing is skipped or doubled. */
-    if (pause->cnt) {
-        rd_kafka_pause_partitions(app->consumer, pause);
-        atomic_fetch_add(&app->stats.paused, (uint64_t)pause->cnt);
-    }
-    if (resume->cnt)
-        rd_kafka_resume_partitions(app->consumer, resume);
-    rd_kafka_topic_partition_list_destroy(pause);
-    rd_kafka_topic_partition_list_destroy(resume);
-}
-
 /* ---- rebalances ------------------------------------------------------------------------------- */
 
+/* New partitions: each gets its state and its own queue, read by its worker, before the
+ * consumer is told to fetch them, so no event of theirs lands anywhere else. */
 static void app_assign(weir_app *app, rd_kafka_topic_partition_list_t *list)
 {
     pthread_mutex_lock(&app->lock);
     for (int i = 0; i < list->cnt; i++) {
         sdk_part_t *p = part_add(app, list->elems[i].topic, list->elems[i].partition);
         p->revoked = false;
+        if (!p->rkqu) {
+            /* Its own queue, not forwarded to the consumer's: librdkafka's fetch-ahead bounds
+             * then apply per partition, and the worker is woken through its eventfd. */
+            p->rkqu = rd_kafka_queue_get_partition(app->consumer, p->topic, p->partition);
+            if (p->rkqu) {
+                static const uint64_t one = 1;
+                rd_kafka_queue_forward(p->rkqu, NULL);
+                rd_kafka_queue_io_event_enable(p->rkqu, app->workers[p->worker].evfd, &one,
+                                               sizeof(one));
+            }
+        }
     }
     pthread_mutex_unlock(&app->lock);
     atomic_fetch_add(&app->stats.rebalances, 1);
     atomic_store(&app->ready, true);
 }
 
-/* Takes partitions away: waits for their running batches, drops what is queued, waits for
- * their records to be acknowledged, commits (unless the assignment was lost), and frees them. */
+/* Takes partitions away: parks the workers between batches, drops what waits in the
+ * partitions' stashes, waits for their records to be acknowledged, commits (unless the
+ * assignment was lost), and frees them. */
 static void app_revoke(weir_app *app, rd_kafka_topic_partition_list_t *list, bool lost)
 {
+    sdk_workers_hold(app);
     rd_kafka_topic_partition_list_t *resume = rd_kafka_topic_partition_list_new(4);
     pthread_mutex_lock(&app->lock);
     for (int i = 0; i < list->cnt; i++) {
-        sdk_part_t *p = part_find(app, list->elems[i].topic, list->elems[i].partition);
-        if (p)
-            p->revoked = true;
-    }
-    for (;;) {
-        bool busy = false;
-        for (size_t i = 0; i < app->nparts; i++)
-            busy |= app->parts[i]->revoked && app->parts[i]->busy;
-        if (!busy)
-            break;
-        pthread_cond_wait(&app->cond, &app->lock);
-    }
-    for (size_t i = 0; i < app->nparts; i++) {
-        sdk_part_t *p = app->parts[i];
-        if (!p->revoked)
+        sdk_part_t *p = sdk_part_find(app, list->elems[i].topic, list->elems[i].partition);
+        if (!p)
             continue;
-        while (p->q_len) {
-            rd_kafka_message_destroy(p->q[p->q_head]);
-            p->q_head = (p->q_head + 1) % p->q_cap;
-            p->q_len--;
-        }
-        p->retrying = false;
-        p->attempts = 0;
+        p->revoked = true;
+        sdk_part_stash_clear(p);
         /* A paused partition stays paused in librdkafka across assignments: resume it now so
          * that it flows again when it comes back. */
         if (p->paused) {
@@ -814,6 +766,7 @@ static void app_revoke(weir_app *app, rd_kafka_topic_partition_list_t *list, boo
         }
     }
     pthread_mutex_unlock(&app->lock);
+    sdk_workers_release(app);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -932,37 +885,22 @@ static int app_subscribe(weir_app *app)
 
 /* ---- the consumer loop ------------------------------------------------------------------------ */
 
+/* Events normally go from the partition queues straight to the workers; one that comes
+ * through the consumer queue instead joins its partition's stash, in order. */
 static void app_enqueue(weir_app *app, rd_kafka_message_t *m)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    bool pause = false;
     pthread_mutex_lock(&app->lock);
-    sdk_part_t *p = part_find(app, topic, m->partition);
+    sdk_part_t *p = sdk_part_find(app, rd_kafka_topic_name(m->rkt), m->partition);
     if (!p || p->revoked) {
-        /* A straggler from a partition we no longer own: its new owner reads it. */
         pthread_mutex_unlock(&app->lock);
         rd_kafka_message_destroy(m);
         return;
     }
-    if (p->q_len == p->q_cap) {
-        size_t cap = p->q_cap ? p->q_cap * 2 : 64;
-        rd_kafka_message_t **q = weir_malloc(cap * sizeof(*q));
-        for (size_t i = 0; i < p->q_len; i++)
-            q[i] = p->q[(p->q_head + i) % p->q_cap];
-        free(p->q);
-        p->q = q;
-        p->q_cap = cap;
-        p->q_head = 0;
-    }
-    p->q[(p->q_head + p->q_len) % p->q_cap] = m;
-    p->q_len++;
-    if (!p->paused && p->q_len >= (size_t)app->cfg.max_in_flight)
-        pause = true;
-    sdk_worker_notify(app, p);
-    pthread_mutex_unlock(&app->lock);
     atomic_fetch_add_explicit(&app->stats.received, 1, memory_order_relaxed);
+    bool pause = sdk_part_stash(app, p, m);
+    pthread_mutex_unlock(&app->lock);
     if (pause)
-        app_apply_pauses(app);
+        sdk_part_pause(app, p, true);
 }
 
 static void app_consumer_error(weir_app *app, rd_kafka_message_t *m)
@@ -1046,8 +984,6 @@ static void app_loop(weir_app *app)
                 app_enqueue(app, m);
             }
         }
-        if (atomic_exchange(&app->ctl_dirty, false))
-            app_apply_pauses(app);
         int64_t now = clock_mono_ms();
         if (now >= next_commit) {
             app_commit(app, false);
@@ -1074,17 +1010,12 @@ static void app_shutdown(weir_app *app)
         rd_kafka_assign(app->consumer, NULL);
     }
     sdk_dr_thread_stop(app);
-    /* Drop whatever is still queued so no message outlives the run. */
+    /* Drop whatever is still held so no message outlives the run. */
     pthread_mutex_lock(&app->lock);
-    for (size_t i = 0; i < app->nparts; i++) {
-        sdk_part_t *p = app->parts[i];
-        while (p->q_len) {
-            rd_kafka_message_destroy(p->q[p->q_head]);
-            p->q_head = (p->q_head + 1) % p->q_cap;
-            p->q_len--;
-        }
-    }
+    for (size_t i = 0; i < app->nparts; i++)
+        sdk_part_stash_clear(app->parts[i]);
     pthread_mutex_unlock(&app->lock);
+    sdk_workers_free(app);
 }
 
 int weir_app_run(weir_app *app)

@@ -200,15 +200,19 @@ typedef struct sdk_part {
     char *topic;
     int32_t partition;
     int worker;
-    rd_kafka_message_t **q; /* ring of received, unfinished events */
-    size_t q_head, q_len, q_cap;
-    int attempts;        /* attempts made on the head event */
+    rd_kafka_queue_t *rkqu; /* the partition's own queue, read by its worker */
+    /* Events taken from librdkafka that must wait their turn: the partition is retrying, or
+     * they came through the consumer queue. While it is not empty, new events of the partition
+     * join its end, so the partition's order holds. A ring. */
+    rd_kafka_message_t **stash;
+    size_t stash_head, stash_len, stash_cap;
+    int attempts;        /* attempts made on the first stashed event while retrying */
     int64_t retry_at_ms; /* monotonic; meaningful while retrying */
     bool retrying;
-    bool busy;    /* a worker is running a batch from it */
+    bool busy;    /* a worker is running a batch of it */
     bool revoked; /* being taken away: workers leave it alone */
     bool paused;  /* as the consumer was last told */
-    int64_t done;      /* offset after the last event finished in order; -1: none yet */
+    int64_t done;        /* offset after the last event finished in order; -1: none yet */
     int64_t committed;   /* last offset the coordinator acknowledged; -1: none */
     int64_t commit_sent; /* last offset sent in a commit; back to committed if it failed */
     sdk_pend_t *pend_head, *pend_tail;
@@ -248,11 +252,15 @@ typedef struct sdk_worker {
     int index;
     pthread_t thread;
     bool started;
+    bool running; /* started and not yet returned */
+    bool parked;  /* holding still for a rebalance */
     pthread_cond_t cond;
-    bool waiting;
+    int evfd; /* written when one of its partitions' queues gets events */
     sdk_db_t db;
-    size_t rr; /* round-robin position among this worker's partitions */
-    rd_kafka_message_t **batch;
+    size_t rr;       /* round-robin position of stash runs */
+    size_t rr_queue; /* and of queue takes */
+    rd_kafka_message_t **batch;   /* the batch being run from a stash */
+    rd_kafka_message_t **fetched; /* what the last take from a partition queue gave */
     weir_event ev;
     weir_ctx ctx;
     buf_t dedup_ids; /* NUL-separated ids handled OK in the current plain batch */
@@ -261,7 +269,8 @@ typedef struct sdk_worker {
 
 typedef struct sdk_stats {
     _Atomic uint64_t received, handled, handler_calls, retried, dead_lettered, deduplicated,
-        unrouted, emitted, outbox_published, commits, offsets_committed, paused, rebalances;
+        unrouted, emitted, outbox_published, commits, offsets_committed, paused, rebalances,
+        fetched_ahead_max;
 } sdk_stats_t;
 
 struct weir_app {
@@ -279,9 +288,9 @@ struct weir_app {
     pthread_cond_t cond; /* a partition went idle, a delivery landed */
     sdk_part_t **parts;
     size_t nparts;
-    sdk_part_t *last_part; /* lookup cache of the consumer loop */
     sdk_worker_t *workers;
     bool workers_stop;
+    bool workers_hold; /* a rebalance wants them parked between batches */
 
     pthread_t dr_thread, relay_thread;
     bool dr_started, relay_started;
@@ -293,7 +302,6 @@ struct weir_app {
     bool relay_failed;
 
     atomic_bool stop;
-    atomic_bool ctl_dirty; /* pause/resume needs a look */
     atomic_bool ready;
     atomic_bool running;
     bool consumer_closed; /* weir_app_run() has run: the consumer cannot rejoin */
@@ -317,13 +325,24 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...) __attribute__((forma
 void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, const char *type);
-void sdk_app_wake(weir_app *app); /* the consumer loop should look at pause/resume */
+void sdk_app_wake(weir_app *app); /* out of the consumer loop's wait */
+sdk_part_t *sdk_part_find(weir_app *app, const char *topic, int32_t partition); /* app->lock */
 
 /* worker.c */
 int sdk_workers_start(weir_app *app);
 void sdk_workers_stop(weir_app *app); /* lets running batches finish, joins */
-/* Under app->lock: the number of events a partition holds becomes known to its worker. */
-void sdk_worker_notify(weir_app *app, sdk_part_t *p);
+void sdk_workers_free(weir_app *app); /* their queues; after the consumer is closed */
+/* Parks every running worker between batches (the caller then owns all partitions), and lets
+ * them go again. From the consumer loop's thread. */
+void sdk_workers_hold(weir_app *app);
+void sdk_worker_wake(sdk_worker_t *w); /* any thread */
+void sdk_workers_release(weir_app *app);
+/* Under app->lock: adds a message to the end of p's stash and wakes its worker. True when the
+ * stash reached max_in_flight and p is now to be paused: call sdk_part_pause() after unlocking
+ * (p->paused is already set). */
+bool sdk_part_stash(weir_app *app, sdk_part_t *p, rd_kafka_message_t *m);
+void sdk_part_pause(weir_app *app, const sdk_part_t *p, bool pause); /* not under app->lock */
+void sdk_part_stash_clear(sdk_part_t *p);
 int64_t sdk_part_committable(const sdk_part_t *p); /* under app->lock */
 void sdk_part_free(sdk_part_t *p);                  /* under app->lock, nothing pending */
 

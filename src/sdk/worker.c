@@ -1,14 +1,17 @@
 /*
- * Handler threads. Each worker owns a fixed share of the partitions (by hash) and runs their
- * queued events in batches: one partition at a time, in offset order, round robin among its
- * partitions that have events and are not waiting out a retry backoff.
+ * Handler threads. Each worker owns a fixed share of the partitions (by hash) and takes their
+ * events straight from each partition's own librdkafka queue (no thread in between), round
+ * robin, up to batch_max at a time. An eventfd, written by librdkafka when one of its queues
+ * stops being empty, wakes it. Backpressure is librdkafka's: it fetches ahead per partition
+ * up to queued.min.messages / queued.max.messages.kbytes and no further until the worker has
+ * taken events off that partition's queue.
  *
- * A batch is up to batch_max events from the head of one partition's queue. When the app has a
- * store and the batch needs it (dedup, inbox, projection), the whole batch runs in one SQLite
- * transaction and each transactional handler in a savepoint, so a RETRY or FAIL rolls back just
- * that handler's writes. The batch stops at the first RETRY that has attempts left: the events
- * before it are finished, it stays at the head, and the partition waits out the backoff
- * (paused) while the worker serves other partitions.
+ * Each partition's share runs as a batch. When the app has a store and
+ * the batch needs it (dedup, inbox, projection), the batch runs in one SQLite transaction and
+ * each transactional handler in a savepoint, so a RETRY or FAIL rolls back just that handler's
+ * writes. A batch stops at the first RETRY that has attempts left: the events before it are
+ * finished; it and the partition's later events wait in the partition's stash, the partition
+ * is paused, and the worker serves its other partitions until the backoff has passed.
  *
  * Invariant: a partition's `done` moves past an event only after its handler returned OK (and
  * the batch transaction committed), or it was skipped (duplicate, unrouted), or it was handed to
@@ -18,7 +21,10 @@
 #include "sdk/sdk.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -50,12 +56,12 @@ int64_t sdk_part_committable(const sdk_part_t *p)
 
 void sdk_part_free(sdk_part_t *p)
 {
-    while (p->q_len) {
-        rd_kafka_message_destroy(p->q[p->q_head]);
-        p->q_head = (p->q_head + 1) % p->q_cap;
-        p->q_len--;
+    sdk_part_stash_clear(p);
+    free(p->stash);
+    if (p->rkqu) {
+        rd_kafka_queue_forward(p->rkqu, NULL);
+        rd_kafka_queue_destroy(p->rkqu);
     }
-    free(p->q);
     while (p->pend_head) {
         sdk_pend_t *e = p->pend_head;
         p->pend_head = e->next;
@@ -386,18 +392,134 @@ abort:
     return r;
 }
 
-/* ---- the worker loop ------------------------------------------------------------------------- */
+/* ---- stashes ---------------------------------------------------------------------------------- */
 
-void sdk_worker_notify(weir_app *app, sdk_part_t *p)
+bool sdk_part_stash(weir_app *app, sdk_part_t *p, rd_kafka_message_t *m)
 {
-    sdk_worker_t *w = &app->workers[p->worker];
-    if (w->waiting)
-        pthread_cond_signal(&w->cond);
+    if (p->stash_len == p->stash_cap) {
+        size_t cap = p->stash_cap ? p->stash_cap * 2 : 64;
+        rd_kafka_message_t **q = weir_malloc(cap * sizeof(*q));
+        for (size_t i = 0; i < p->stash_len; i++)
+            q[i] = p->stash[(p->stash_head + i) % p->stash_cap];
+        free(p->stash);
+        p->stash = q;
+        p->stash_cap = cap;
+        p->stash_head = 0;
+    }
+    p->stash[(p->stash_head + p->stash_len) % p->stash_cap] = m;
+    p->stash_len++;
+    if (app->workers)
+        sdk_worker_wake(&app->workers[p->worker]);
+    if (p->paused || p->stash_len < (size_t)app->cfg.max_in_flight)
+        return false;
+    p->paused = true;
+    return true;
 }
 
-/* Under app->lock: the next runnable partition of this worker, or NULL and *wake_ms, the
- * monotonic time the earliest backoff ends. */
-static sdk_part_t *pick(sdk_worker_t *w, int64_t now_ms, int64_t *wake_ms)
+static rd_kafka_message_t *stash_pop(sdk_part_t *p)
+{
+    rd_kafka_message_t *m = p->stash[p->stash_head];
+    p->stash_head = (p->stash_head + 1) % p->stash_cap;
+    p->stash_len--;
+    return m;
+}
+
+void sdk_part_stash_clear(sdk_part_t *p)
+{
+    while (p->stash_len)
+        rd_kafka_message_destroy(stash_pop(p));
+    p->retrying = false;
+    p->attempts = 0;
+}
+
+/* ---- the worker loop --------------------------------------------------------------------------- */
+
+void sdk_part_pause(weir_app *app, const sdk_part_t *p, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    if (pause) {
+        rd_kafka_pause_partitions(app->consumer, l);
+        atomic_fetch_add(&app->stats.paused, 1);
+    } else {
+        rd_kafka_resume_partitions(app->consumer, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Under app->lock, after a batch of p: msgs[0..res->done) are finished, msgs[res->done..n) are
+ * not. from_stash: the batch was the head of p's stash (else it came from the queue). Returns
+ * +1 if p must be paused, -1 resumed, 0 neither (the caller does it outside the lock). */
+static int finish_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, size_t n,
+                        bool from_stash, const batch_res_t *res)
+{
+    weir_app *app = w->app;
+    for (size_t i = 0; i < res->done; i++) {
+        p->done = msgs[i]->offset + 1;
+        if (from_stash)
+            stash_pop(p);
+        rd_kafka_message_destroy(msgs[i]);
+    }
+    int action = 0;
+    if (!from_stash) {
+        /* What the batch did not finish waits its turn at the front of the stash. Only a
+         * retry leaves events behind (or a fatal stop, when nothing matters any more). */
+        for (size_t i = res->done; i < n; i++)
+            if (sdk_part_stash(app, p, msgs[i]))
+                action = 1;
+    }
+    if (res->done)
+        p->attempts = 0;
+    if (res->retry) {
+        p->attempts = res->attempts;
+        p->retry_at_ms = clock_mono_ms() + res->backoff_ms;
+        if (!p->retrying) {
+            p->retrying = true;
+            if (!p->paused) {
+                p->paused = true;
+                action = 1;
+            }
+        }
+    } else if (res->done && p->retrying) {
+        p->retrying = false;
+    }
+    /* Resumed once it is not retrying and its stash is down to half the bound, so a busy
+     * partition does not flap between the two on every event. */
+    if (!p->retrying && p->paused && p->stash_len <= (size_t)app->cfg.max_in_flight / 2) {
+        p->paused = false;
+        action = -1;
+    }
+    p->busy = false;
+    if (p->revoked)
+        pthread_cond_broadcast(&app->cond);
+    return action;
+}
+
+/* Runs one partition's batch (from the stash or from the queue) with the lock released. */
+static void run_part(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, size_t n,
+                     int attempts, bool from_stash)
+{
+    weir_app *app = w->app;
+    p->busy = true;
+    pthread_mutex_unlock(&app->lock);
+    batch_res_t res;
+    run_batch(w, p, msgs, n, attempts, &res);
+    if (res.kick_relay)
+        weir_app_outbox_kick(app);
+    pthread_mutex_lock(&app->lock);
+    int action = finish_batch(w, p, msgs, n, from_stash, &res);
+    if (action) {
+        /* Safe without the lock: the consumer loop changes partitions only while workers are
+         * parked, and this one is not. */
+        pthread_mutex_unlock(&app->lock);
+        sdk_part_pause(app, p, action > 0);
+        pthread_mutex_lock(&app->lock);
+    }
+}
+
+/* Under app->lock: a partition of this worker whose stash may run now, or NULL and *wake_ms,
+ * the monotonic time the earliest backoff ends. */
+static sdk_part_t *pick_stash(sdk_worker_t *w, int64_t now_ms, int64_t *wake_ms)
 {
     weir_app *app = w->app;
     size_t n = app->nparts;
@@ -405,7 +527,7 @@ static sdk_part_t *pick(sdk_worker_t *w, int64_t now_ms, int64_t *wake_ms)
     for (size_t k = 0; k < n; k++) {
         size_t i = (w->rr + k) % n;
         sdk_part_t *p = app->parts[i];
-        if (p->worker != w->index || p->busy || p->revoked || p->q_len == 0)
+        if (p->worker != w->index || p->busy || p->revoked || p->stash_len == 0)
             continue;
         if (p->retrying && p->retry_at_ms > now_ms) {
             if (p->retry_at_ms < *wake_ms)
@@ -418,58 +540,86 @@ static sdk_part_t *pick(sdk_worker_t *w, int64_t now_ms, int64_t *wake_ms)
     return NULL;
 }
 
-static void finish_batch(sdk_worker_t *w, sdk_part_t *p, const batch_res_t *res)
+static void run_stash(sdk_worker_t *w, sdk_part_t *p)
 {
-    weir_app *app = w->app;
-    bool wake = false;
-    for (size_t i = 0; i < res->done; i++) {
-        rd_kafka_message_t *m = p->q[p->q_head];
-        p->done = m->offset + 1;
-        rd_kafka_message_destroy(m);
-        p->q_head = (p->q_head + 1) % p->q_cap;
-        p->q_len--;
-    }
-    if (res->done) {
-        p->attempts = 0;
-        if (p->retrying) {
-            p->retrying = false;
-            wake = true;
-        }
-    }
-    if (res->retry) {
-        p->attempts = res->attempts;
-        p->retry_at_ms = clock_mono_ms() + res->backoff_ms;
-        if (!p->retrying) {
-            p->retrying = true;
-            wake = true;
-        }
-    }
-    p->busy = false;
-    if (p->revoked)
-        pthread_cond_broadcast(&app->cond);
-    if (p->paused && !p->retrying && p->q_len <= (size_t)app->cfg.max_in_flight / 2)
-        wake = true;
-    if (wake)
-        sdk_app_wake(app);
+    size_t n = WEIR_MIN(p->stash_len, (size_t)w->app->cfg.batch_max);
+    for (size_t i = 0; i < n; i++)
+        w->batch[i] = p->stash[(p->stash_head + i) % p->stash_cap];
+    run_part(w, p, w->batch, n, p->retrying ? p->attempts : 0, true);
 }
 
-static void wait_until(sdk_worker_t *w, int64_t wake_mono_ms)
+/* Under app->lock: takes what p's queue holds (up to batch_max) and runs it. Returns whether
+ * there was anything. A partition with a stash is left alone: its new events wait in
+ * librdkafka's queue until the stash has run, which keeps its order. */
+static bool run_queue(sdk_worker_t *w, sdk_part_t *p)
 {
-    int64_t now = clock_mono_ms();
-    int64_t delta = wake_mono_ms == INT64_MAX ? 1000 : WEIR_MIN(wake_mono_ms - now, 1000);
-    if (delta <= 0)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += delta / 1000;
-    ts.tv_nsec += (delta % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
+    weir_app *app = w->app;
+    if (p->worker != w->index || p->busy || p->revoked || p->stash_len || !p->rkqu)
+        return false;
+    ssize_t n = rd_kafka_consume_batch_queue(p->rkqu, 0, w->fetched,
+                                             (size_t)app->cfg.batch_max);
+    if (n <= 0)
+        return false;
+    size_t ok = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = w->fetched[i];
+        if (m->err) {
+            /* Fetch errors (offset out of range, ...) come in the queue; librdkafka handles
+             * them (auto.offset.reset) and we say so. */
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sdk_app_log(app, WEIR_LOG_WARN, "consume %s [%d]: %s", p->topic, p->partition,
+                            rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        w->fetched[ok++] = m;
     }
-    w->waiting = true;
-    pthread_cond_timedwait(&w->cond, &w->app->lock, &ts);
-    w->waiting = false;
+    if (ok) {
+        atomic_fetch_add_explicit(&app->stats.received, ok, memory_order_relaxed);
+        run_part(w, p, w->fetched, ok, 0, false);
+    }
+    return true;
+}
+
+/* Under app->lock: one pass over this worker's partitions. */
+static bool run_queues(sdk_worker_t *w)
+{
+    weir_app *app = w->app;
+    bool any = false;
+    /* Partitions change only while workers are parked, so the array holds still while
+     * run_part lets go of the lock. */
+    size_t n = app->nparts;
+    size_t start = w->rr_queue++;
+    for (size_t k = 0; k < n && !app->workers_hold && !app->workers_stop; k++)
+        any |= run_queue(w, app->parts[(start + k) % n]);
+    return any;
+}
+
+void sdk_worker_wake(sdk_worker_t *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof(one));
+    (void)r; /* a full counter still wakes the reader */
+}
+
+static void wait_events(sdk_worker_t *w, int timeout_ms)
+{
+    struct pollfd pfd = {w->evfd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+        uint64_t v;
+        ssize_t r = read(w->evfd, &v, sizeof(v));
+        (void)r;
+    }
+}
+
+static void park(sdk_worker_t *w)
+{
+    weir_app *app = w->app;
+    w->parked = true;
+    pthread_cond_broadcast(&app->cond);
+    while (app->workers_hold && !app->workers_stop)
+        pthread_cond_wait(&w->cond, &app->lock);
+    w->parked = false;
 }
 
 static void maybe_purge(sdk_worker_t *w)
@@ -491,33 +641,70 @@ static void *worker_main(void *arg)
     sdk_worker_t *w = arg;
     weir_app *app = w->app;
     pthread_mutex_lock(&app->lock);
-    while (!app->workers_stop) {
-        int64_t wake;
-        sdk_part_t *p = pick(w, clock_mono_ms(), &wake);
-        if (!p) {
-            wait_until(w, wake);
+    while (!app->workers_stop && !atomic_load(&app->fatal)) {
+        if (app->workers_hold) {
+            park(w);
             continue;
         }
-        p->busy = true;
-        size_t n = WEIR_MIN(p->q_len, (size_t)app->cfg.batch_max);
-        for (size_t i = 0; i < n; i++)
-            w->batch[i] = p->q[(p->q_head + i) % p->q_cap];
-        int attempts = p->attempts;
+        int64_t wake;
+        sdk_part_t *p = pick_stash(w, clock_mono_ms(), &wake);
+        if (p) {
+            run_stash(w, p);
+            continue;
+        }
+        if (run_queues(w))
+            continue;
         pthread_mutex_unlock(&app->lock);
-
-        batch_res_t res;
-        run_batch(w, p, w->batch, n, attempts, &res);
-        if (res.kick_relay)
-            weir_app_outbox_kick(app);
         maybe_purge(w);
-
+        int64_t now = clock_mono_ms();
+        int timeout = wake == INT64_MAX ? 100 : (int)WEIR_MAX(0, WEIR_MIN(wake - now, 100));
+        wait_events(w, timeout);
         pthread_mutex_lock(&app->lock);
-        finish_batch(w, p, &res);
-        if (atomic_load(&app->fatal))
-            break; /* the app is stopping; nothing more may be marked done */
     }
+    w->running = false;
+    pthread_cond_broadcast(&app->cond);
     pthread_mutex_unlock(&app->lock);
     return NULL;
+}
+
+void sdk_workers_hold(weir_app *app)
+{
+    if (!app->workers)
+        return;
+    pthread_mutex_lock(&app->lock);
+    app->workers_hold = true;
+    for (;;) {
+        bool moving = false;
+        for (int i = 0; i < app->cfg.workers; i++) {
+            sdk_worker_t *w = &app->workers[i];
+            if (w->running && !w->parked) {
+                moving = true;
+                sdk_worker_wake(w); /* out of its wait for events */
+            }
+        }
+        if (!moving)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&app->cond, &app->lock, &ts);
+    }
+    pthread_mutex_unlock(&app->lock);
+}
+
+void sdk_workers_release(weir_app *app)
+{
+    if (!app->workers)
+        return;
+    pthread_mutex_lock(&app->lock);
+    app->workers_hold = false;
+    for (int i = 0; i < app->cfg.workers; i++)
+        pthread_cond_signal(&app->workers[i].cond);
+    pthread_mutex_unlock(&app->lock);
 }
 
 int sdk_workers_start(weir_app *app)
@@ -528,12 +715,14 @@ int sdk_workers_start(weir_app *app)
         sdk_worker_t *w = &app->workers[i];
         w->app = app;
         w->index = i;
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&w->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_cond_init(&w->cond, NULL);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->evfd < 0) {
+            sdk_app_set_error(app, "eventfd: %s", strerror(errno));
+            return -WEIR_EIO;
+        }
         w->batch = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->batch));
+        w->fetched = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->fetched));
         sdk_event_init(&w->ev);
         if (app->db_path && sdk_db_open(app->db_path, &w->db) != 0) {
             sdk_app_set_error(app, "%s", w->db.err);
@@ -542,7 +731,9 @@ int sdk_workers_start(weir_app *app)
     }
     for (int i = 0; i < n; i++) {
         sdk_worker_t *w = &app->workers[i];
+        w->running = true;
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            w->running = false;
             sdk_app_set_error(app, "worker thread: %s", strerror(errno));
             return -WEIR_EIO;
         }
@@ -557,19 +748,35 @@ void sdk_workers_stop(weir_app *app)
         return;
     pthread_mutex_lock(&app->lock);
     app->workers_stop = true;
-    for (int i = 0; i < app->cfg.workers; i++)
+    for (int i = 0; i < app->cfg.workers; i++) {
         pthread_cond_signal(&app->workers[i].cond);
+        sdk_worker_wake(&app->workers[i]);
+    }
     pthread_mutex_unlock(&app->lock);
     for (int i = 0; i < app->cfg.workers; i++) {
         sdk_worker_t *w = &app->workers[i];
         if (w->started)
             pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void sdk_workers_free(weir_app *app)
+{
+    if (!app->workers)
+        return;
+    for (int i = 0; i < app->cfg.workers; i++) {
+        sdk_worker_t *w = &app->workers[i];
+        WEIR_ASSERT(!w->started);
+        if (w->evfd >= 0)
+            close(w->evfd);
         pthread_cond_destroy(&w->cond);
         sdk_db_close(&w->db);
         sdk_event_deinit(&w->ev);
         sdk_ctx_deinit(&w->ctx);
         buf_deinit(&w->dedup_ids);
         free(w->batch);
+        free(w->fetched);
     }
     free(app->workers);
     app->workers = NULL;

@@ -284,7 +284,8 @@ static int out_runs(cleaner_t *c, const storage_batch_header_t *h)
         if (c->built.len < BATCH_HEADER_SIZE)
             return -WEIR_ECORRUPT;
         /* Neither field is covered by the CRC. */
-        be64_write(c->built.data + BATCH_BASE_OFFSET, (uint64_t)(h->base_offset + c->keep_delta[i]));
+        be64_write(c->built.data + BATCH_BASE_OFFSET,
+                   (uint64_t)(h->base_offset + c->keep_delta[i]));
         be32_write(c->built.data + BATCH_LEADER_EPOCH, (uint32_t)h->leader_epoch);
         int rc = out_batch(c, c->built.data, c->built.len);
         if (rc)
@@ -352,8 +353,9 @@ static int walk_segment(cleaner_t *c, const cseg_t *s, batch_visit_fn fn, void *
             break;
     storage_scan_deinit(&sc);
     if (rc < 0) {
-        log_error(LOG_MOD, "%s: compaction found a bad batch in segment %020" PRId64
-                           " at position %" PRIu64 " (%s)",
+        log_error(LOG_MOD,
+                  "%s: compaction found a bad batch in segment %020" PRId64 " at position %" PRIu64
+                  " (%s)",
                   c->log->dir, s->base, sc.pos, weir_strerror(rc));
         return -WEIR_ECORRUPT;
     }
@@ -493,8 +495,8 @@ static int clean_group(cleaner_t *c, const cseg_t *g, size_t ng)
     uint64_t before = 0;
     for (size_t i = 0; i < ng; i++)
         before += g[i].size;
-    log_info(LOG_MOD, "%s: compacted %zu segment(s) at %020" PRId64 ": %" PRIu64 " -> %" PRIu64
-                      " bytes",
+    log_info(LOG_MOD,
+             "%s: compacted %zu segment(s) at %020" PRId64 ": %" PRIu64 " -> %" PRIu64 " bytes",
              log->dir, ng, base, before, seg->size);
     return 0;
 }

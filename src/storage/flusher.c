@@ -144,8 +144,8 @@ void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log)
             f->head = log;
         f->tail = log;
         pthread_cond_signal(&f->work);
-    } else if (f->gathering == log && atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >=
-                                          f->gather_target) {
+    } else if (f->gathering == log &&
+               atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= f->gather_target) {
         pthread_cond_signal(&f->work); /* only the append that completes the group wakes it */
     }
     pthread_mutex_unlock(&f->mu);

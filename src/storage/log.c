@@ -138,8 +138,8 @@ void storage_log_fail_waiters(storage_log_t *log, int err)
 void storage_log_go_offline_locked(storage_log_t *log, const char *why)
 {
     if (!log->offline)
-        log_error(LOG_MOD, "%s: log taken offline: %s (durable offset stays %" PRId64 ")",
-                  log->dir, why, log->durable_offset);
+        log_error(LOG_MOD, "%s: log taken offline: %s (durable offset stays %" PRId64 ")", log->dir,
+                  why, log->durable_offset);
     log->offline = true;
 }
 
@@ -259,8 +259,9 @@ void storage_log_close(storage_log_t *log)
     if (rc == 0)
         rc = log_close_clean(log);
     if (rc)
-        log_warn(LOG_MOD, "%s: closed without a clean-shutdown marker (%s): the next open "
-                          "recovers",
+        log_warn(LOG_MOD,
+                 "%s: closed without a clean-shutdown marker (%s): the next open "
+                 "recovers",
                  log->dir, weir_strerror(rc));
     storage_log_fail_waiters(log, storage_log_offline(log) ? -WEIR_EOFFLINE : -WEIR_ECLOSED);
     pthread_mutex_unlock(&log->maint_mu);
@@ -577,8 +578,9 @@ int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *d
         size_t t;
         rc = storage_batch_validate_header(dst + off, s->len - off, &t);
         if (rc) {
-            log_error(LOG_MOD, "%s: batch at file position %" PRIu64 " fails verification on "
-                               "read (%s)",
+            log_error(LOG_MOD,
+                      "%s: batch at file position %" PRIu64 " fails verification on "
+                      "read (%s)",
                       log->dir, s->pos + off, weir_strerror(rc));
             pthread_mutex_lock(&log->mu);
             storage_log_go_offline_locked(log, "corrupt batch read back");
@@ -600,8 +602,7 @@ void storage_slice_release(storage_log_t *log, storage_slice_t *s)
     s->len = 0;
 }
 
-int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
-                                int64_t *timestamp)
+int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset, int64_t *timestamp)
 {
     pthread_mutex_lock(&log->mu);
     if (log->offline) {

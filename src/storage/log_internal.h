@@ -17,12 +17,12 @@
 
 #include <stdatomic.h>
 
-#define LOG_MOD "storage"
-#define SEG_NAME_DIGITS 20
-#define CHECKPOINT_NAME "weir.checkpoint"
+#define LOG_MOD             "storage"
+#define SEG_NAME_DIGITS     20
+#define CHECKPOINT_NAME     "weir.checkpoint"
 #define CHECKPOINT_TMP_NAME "weir.checkpoint.tmp"
-#define CLEAN_MARKER_NAME "weir.clean-shutdown"
-#define PATH_MAX_LEN 4096
+#define CLEAN_MARKER_NAME   "weir.clean-shutdown"
+#define PATH_MAX_LEN        4096
 
 /* Kafka's on-disk index entries, big endian: .index = relative offset (4) + position (4);
  * .timeindex = timestamp (8) + relative offset (4). */
@@ -55,11 +55,11 @@ void storage_file_unref(storage_file_t *f);
  * Invariant: size is the end of the last whole batch; idx and tidx entries increase strictly
  * (offsets, positions, timestamps) and point at batch starts below size. */
 typedef struct {
-    int64_t base;          /* base offset, the file name */
-    int64_t next;          /* offset after the last batch (base if empty) */
-    storage_file_t *file;  /* the .log */
-    uint64_t size;         /* bytes of whole batches */
-    uint64_t synced;       /* bytes known to be fdatasynced */
+    int64_t base;         /* base offset, the file name */
+    int64_t next;         /* offset after the last batch (base if empty) */
+    storage_file_t *file; /* the .log */
+    uint64_t size;        /* bytes of whole batches */
+    uint64_t synced;      /* bytes known to be fdatasynced */
     storage_index_entry_t *idx;
     size_t nidx, capidx;
     storage_time_entry_t *tidx;
@@ -160,8 +160,8 @@ struct storage_log {
     int64_t ckpt_seg_base;  /* base of the segment holding recovery_point at that write */
     int64_t ckpt_mono_ms;   /* when the checkpoint was last written */
     bool offline;
-    bool dir_dirty; /* a segment was created, renamed or deleted since the last fsync_dir */
-    int64_t compact_end;     /* cleanable end offset at the last compaction pass, -1 never */
+    bool dir_dirty;      /* a segment was created, renamed or deleted since the last fsync_dir */
+    int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
 
     storage_waiter_t *waiters;

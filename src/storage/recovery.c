@@ -3,8 +3,8 @@
  * refuses loudly.
  *
  * Order of work in storage_log_recover():
- *   1. leftovers of interrupted work are removed (the .cleaned files, the checkpoint's tmp file) and an
- *      interrupted compaction swap (<base>.log.swap) is finished: the swap file was complete and
+ *   1. leftovers of interrupted work are removed (the .cleaned files, the checkpoint's tmp file)
+ * and an interrupted compaction swap (<base>.log.swap) is finished: the swap file was complete and
  *      synced before it got that name, so the old segments it replaces are deleted and it takes
  *      its final name. Index files without a .log are deleted.
  *   2. the checkpoint gives the recovery point (rp) and the log start offset; the clean-shutdown
@@ -141,10 +141,10 @@ static int ensure_dir(storage_log_t *log)
 /* ---- scanning one segment ------------------------------------------------------------------- */
 
 typedef struct {
-    int64_t rp;        /* recovery point */
-    int64_t limit;     /* base of the next segment (INT64_MAX for the last) */
-    bool truncated;    /* the segment was cut: later segments must go */
-    bool changed;      /* file or indexes differ from what was on disk */
+    int64_t rp;     /* recovery point */
+    int64_t limit;  /* base of the next segment (INT64_MAX for the last) */
+    bool truncated; /* the segment was cut: later segments must go */
+    bool changed;   /* file or indexes differ from what was on disk */
 } scan_ctx_t;
 
 /* Verifies the batches of seg from byte pos on (seg's bookkeeping must already describe
@@ -163,8 +163,8 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
         /* Base offsets are outside the CRC: without compaction they must be exactly dense. */
         bool gap_ok = log->cfg.cleanup_compact;
         if (h.last_offset_delta < 0 || h.base_offset < expect ||
-            (!gap_ok && h.base_offset != expect) || last >= cx->limit || h.base_offset - seg->base > INT32_MAX ||
-            last - seg->base > INT32_MAX) {
+            (!gap_ok && h.base_offset != expect) || last >= cx->limit ||
+            h.base_offset - seg->base > INT32_MAX || last - seg->base > INT32_MAX) {
             r = -WEIR_ECORRUPT; /* offsets going backwards or into the next segment */
             sc.pos -= total;
             break;
@@ -178,7 +178,7 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
         return 0;
     if (r == -WEIR_EIO)
         return r;
-    const char *why = r == -WEIR_EAGAIN        ? "batch cut short by the end of the file"
+    const char *why = r == -WEIR_EAGAIN         ? "batch cut short by the end of the file"
                       : r == -WEIR_EUNSUPPORTED ? "bad magic byte"
                                                 : "bad length, CRC, count or offset";
     if (expect < cx->rp) {
@@ -190,8 +190,8 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
         return -WEIR_ECORRUPT;
     }
     log_warn(LOG_MOD,
-             "%s: segment %020" PRId64 ": truncating %" PRIu64 " bytes of torn tail at position %" PRIu64
-             " (offset %" PRId64 "): %s",
+             "%s: segment %020" PRId64 ": truncating %" PRIu64
+             " bytes of torn tail at position %" PRIu64 " (offset %" PRId64 "): %s",
              log->dir, seg->base, file_size - bad_pos, bad_pos, expect, why);
     int rc = log->io->ops->ftruncate(log->io, seg->file->fd, bad_pos);
     if (rc)
@@ -201,8 +201,7 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
     return 0;
 }
 
-static int scan_all(storage_log_t *log, storage_segment_t *seg, uint64_t file_size,
-                    scan_ctx_t *cx)
+static int scan_all(storage_log_t *log, storage_segment_t *seg, uint64_t file_size, scan_ctx_t *cx)
 {
     storage_segment_index_reset(seg);
     cx->changed = true; /* indexes rebuilt */
@@ -285,8 +284,9 @@ static int finish_swap(storage_log_t *log, listing_t *l, int64_t base)
     if ((rc = io->ops->fsync_dir(io, log->dir)) != 0)
         return rc;
     list_add(&l->logs, base);
-    log_warn(LOG_MOD, "%s: finished an interrupted compaction: segment %020" PRId64
-                      " replaces %zu old segment(s)",
+    log_warn(LOG_MOD,
+             "%s: finished an interrupted compaction: segment %020" PRId64
+             " replaces %zu old segment(s)",
              log->dir, base, replaced);
     return 0;
 }
@@ -327,8 +327,8 @@ static void drop_segments_from(storage_log_t *log, size_t from)
 {
     for (size_t i = from; i < log->nsegs; i++) {
         storage_segment_t *seg = log->segs[i];
-        log_warn(LOG_MOD, "%s: deleting segment %020" PRId64 " (%" PRIu64
-                          " bytes) after a truncated one",
+        log_warn(LOG_MOD,
+                 "%s: deleting segment %020" PRId64 " (%" PRIu64 " bytes) after a truncated one",
                  log->dir, seg->base, seg->size);
         storage_segment_unlink(log->io, log->dir, seg->base);
         storage_segment_free(seg);
@@ -368,8 +368,7 @@ static void set_roll_base(storage_log_t *log, storage_segment_t *seg)
     }
 }
 
-static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clean,
-                         bool *changed)
+static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clean, bool *changed)
 {
     if (l->logs.n > 1)
         qsort(l->logs.v, l->logs.n, sizeof(int64_t), cmp_i64);
@@ -392,14 +391,16 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
             /* Without compaction offsets are dense: a gap means a segment went missing. */
             int64_t gap = log->segs[i - 1]->next;
             if (gap < rp) {
-                log_error(LOG_MOD, "%s: offsets %" PRId64 "..%" PRId64 " are missing (a segment "
-                                   "was lost) below the recovery point %" PRId64
-                                   "; refusing to open the log",
+                log_error(LOG_MOD,
+                          "%s: offsets %" PRId64 "..%" PRId64 " are missing (a segment "
+                          "was lost) below the recovery point %" PRId64
+                          "; refusing to open the log",
                           log->dir, gap, base - 1, rp);
                 return -WEIR_ECORRUPT;
             }
-            log_warn(LOG_MOD, "%s: offsets %" PRId64 "..%" PRId64 " are missing past the recovery "
-                              "point: dropping the segments after the gap",
+            log_warn(LOG_MOD,
+                     "%s: offsets %" PRId64 "..%" PRId64 " are missing past the recovery "
+                     "point: dropping the segments after the gap",
                      log->dir, gap, base - 1);
             drop_listed_from(log, l, i + 1, i);
             *changed = true;
@@ -410,8 +411,9 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
         rc = trusted ? load_trusted(log, seg, size, &cx) : scan_all(log, seg, size, &cx);
         if (rc)
             return rc;
-        log_debug(LOG_MOD, "%s: segment %020" PRId64 " %s: %" PRIu64 " bytes, offsets up to %" PRId64
-                           " (recovery point %" PRId64 ")",
+        log_debug(LOG_MOD,
+                  "%s: segment %020" PRId64 " %s: %" PRIu64 " bytes, offsets up to %" PRId64
+                  " (recovery point %" PRId64 ")",
                   log->dir, base, trusted ? "trusted" : "verified", seg->size, seg->next, rp);
         seg->synced = cx.changed ? 0 : seg->size; /* 0: recovery syncs it below */
         seg->index_unsynced = cx.changed;
@@ -451,8 +453,9 @@ static int read_checkpoint(storage_log_t *log, bool have_segments, int64_t *rp, 
     *so = 0;
     int rc = storage_log_checkpoint_read(log->io, log->dir, rp, so);
     if (rc == -WEIR_ECORRUPT) {
-        log_warn(LOG_MOD, "%s: checkpoint file is damaged: ignoring it and verifying every "
-                          "segment",
+        log_warn(LOG_MOD,
+                 "%s: checkpoint file is damaged: ignoring it and verifying every "
+                 "segment",
                  log->dir);
     } else if (rc == -WEIR_ENOENT) {
         if (have_segments)
@@ -481,8 +484,9 @@ static int settle_offsets(storage_log_t *log, int64_t rp, int64_t so)
     storage_segment_t *last = log_active(log);
     log->end_offset = last->next;
     if (log->end_offset < rp && !log->cfg.cleanup_compact) {
-        log_error(LOG_MOD, "%s: the log ends at offset %" PRId64 ", below its recovery point %" PRId64
-                           ": fsynced data is missing; refusing to open the log",
+        log_error(LOG_MOD,
+                  "%s: the log ends at offset %" PRId64 ", below its recovery point %" PRId64
+                  ": fsynced data is missing; refusing to open the log",
                   log->dir, log->end_offset, rp);
         return -WEIR_ECORRUPT;
     }
@@ -490,8 +494,9 @@ static int settle_offsets(storage_log_t *log, int64_t rp, int64_t so)
     if (log->start_offset > log->end_offset) {
         /* DeleteRecords flushes before it persists the start offset, so this takes damage
          * from outside; Kafka's answer is the same: an empty log at the start offset. */
-        log_warn(LOG_MOD, "%s: log start offset %" PRId64 " is past the end %" PRId64
-                          ": starting empty there",
+        log_warn(LOG_MOD,
+                 "%s: log start offset %" PRId64 " is past the end %" PRId64
+                 ": starting empty there",
                  log->dir, log->start_offset, log->end_offset);
         drop_segments_from(log, 0);
         storage_segment_t *seg;
@@ -548,8 +553,11 @@ int storage_log_recover(storage_log_t *log)
             goto out;
     }
     log_info(LOG_MOD, "%s: opened (%s): %zu segment(s), offsets [%" PRId64 ", %" PRId64 ")",
-             log->dir, clean ? "clean" : l.logs.n || have_ckpt ? "recovered" : "new", log->nsegs,
-             log->start_offset, log->end_offset);
+             log->dir,
+             clean                   ? "clean"
+             : l.logs.n || have_ckpt ? "recovered"
+                                     : "new",
+             log->nsegs, log->start_offset, log->end_offset);
 out:
     listing_free(&l);
     return rc;

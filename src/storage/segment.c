@@ -41,7 +41,8 @@ void storage_file_unref(storage_file_t *f)
     }
 }
 
-/* ---- names ------------------------------------------------------------------------------------ */
+/* ---- names ------------------------------------------------------------------------------------
+ */
 
 void storage_segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext)
 {
@@ -89,8 +90,7 @@ static int touch_empty(storage_io_t *io, const char *path)
     return rc;
 }
 
-int storage_segment_create(storage_io_t *io, const char *dir, int64_t base,
-                           storage_segment_t **out)
+int storage_segment_create(storage_io_t *io, const char *dir, int64_t base, storage_segment_t **out)
 {
     char path[PATH_MAX_LEN];
     storage_segment_path(path, sizeof(path), dir, base, ".log");
@@ -434,7 +434,8 @@ int storage_segment_load_indexes(storage_io_t *io, const char *dir, storage_segm
     return rc;
 }
 
-/* ---- the scanner ------------------------------------------------------------------------------ */
+/* ---- the scanner ------------------------------------------------------------------------------
+ */
 
 enum { SCAN_CHUNK = 256 * 1024 };
 

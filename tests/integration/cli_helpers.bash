@@ -69,9 +69,10 @@ check() {
     fi
 }
 
-# run CMD...: runs it with stdout in $work/out, stderr in $work/err, exit code in $rc.
+# run CMD...: runs it with stdout in $work/out, stderr in $work/err, exit code in $rc. A
+# command that hangs is killed after 120 s (exit 124) so a bug cannot stall the suite.
 run() {
-    "$@" >"$work/out" 2>"$work/err" </dev/null
+    timeout -k 5 120 "$@" >"$work/out" 2>"$work/err"
     rc=$?
 }
 

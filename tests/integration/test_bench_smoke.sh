@@ -85,7 +85,10 @@ for parts in (1, 6):
     check(f"consume on {parts} partition(s): the {COUNT}-message backlog read once, in order",
           find("consume", parts), COUNT)
     check(f"idempotent producer on {parts} partition(s): {COUNT} acknowledged",
-          find("idempotent_publish", parts), COUNT, "idempotent_publish")
+          find("idempotent_publish", parts, "idempotence"), COUNT, "idempotent_publish")
+    check(f"its control (plain, 5 requests in flight) on {parts} partition(s): {COUNT} "
+          "acknowledged", find("idempotent_publish", parts, "max.in.flight=5"), COUNT,
+          "idempotent_publish")
 for acks in ("1", "-1"):
     rs = find("latency_ack", 1, f"acks={acks},")
     r = rs[0] if len(rs) == 1 else {}

@@ -640,13 +640,27 @@ def main():
         addr = line.split()[-1]
         for t in TESTS:
             t(addr)
+        # A fetch parked for 30 s is answered at once when the broker stops.
+        c = Conn(addr)
+        metadata(c, 1, ["stop-wait"])
+        cid = c.send(1, 11, fetch_body(11, [("stop-wait", 0, 0, 1000)], wait=30000))
+        time.sleep(0.2)
     finally:
+        t0 = time.time()
         p.send_signal(signal.SIGTERM)
+        answered = False
+        try:
+            c.recv(cid)
+            answered = True
+        except Exception:
+            traceback.print_exc()
         try:
             rc = p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
             rc = p.wait()
+        dt = time.time() - t0
+        tap(answered and dt < 5, "SIGTERM answers a parked fetch at once (%.2f s)" % dt)
         tap(rc == 0, "SIGTERM: clean exit 0")
         err.close()
         shutil.rmtree(d, ignore_errors=True)

@@ -91,7 +91,8 @@ static void fail(sim_t *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- the model -------------------------------------------------------------------------------- */
+/* ---- the model --------------------------------------------------------------------------------
+ */
 
 static mbatch_t *model_batch(model_t *m, int64_t base)
 {
@@ -160,7 +161,8 @@ static void op_append(sim_t *s)
     char keys[5][16];
     for (int i = 0; i < n; i++) {
         memset(&mr[i], 0, sizeof(mr[i]));
-        mr[i].key = s->compact ? (int)rnd_in(s, 0, KEYS - 1) : (rnd(s) % 4 ? -1 : (int)rnd_in(s, 0, 99));
+        mr[i].key =
+            s->compact ? (int)rnd_in(s, 0, KEYS - 1) : (rnd(s) % 4 ? -1 : (int)rnd_in(s, 0, 99));
         mr[i].tomb = s->compact && rnd(s) % 8 == 0;
         mr[i].vlen = mr[i].tomb ? -1 : (int)rnd_in(s, 0, MAX_VAL);
         for (int k = 0; k < mr[i].vlen; k++)
@@ -221,8 +223,8 @@ static void op_flush(sim_t *s)
     if (rc && rc != -WEIR_EOFFLINE)
         fail(s, "flush: %s", weir_strerror(rc));
     if (s->m.durable > storage_log_durable_offset(s->log))
-        fail(s, "reported durable %" PRId64 " past the log's durable offset %" PRId64,
-             s->m.durable, storage_log_durable_offset(s->log));
+        fail(s, "reported durable %" PRId64 " past the log's durable offset %" PRId64, s->m.durable,
+             storage_log_durable_offset(s->log));
 }
 
 static void op_maintain(sim_t *s)
@@ -318,10 +320,11 @@ static void check_records(walk_t *w, const uint8_t *p, size_t len, const storage
         }
         char key[16];
         int kl = mr->key >= 0 ? snprintf(key, sizeof(key), "key-%d", mr->key) : -1;
-        bool same = r.key_len == kl && (kl < 0 || memcmp(r.key, key, (size_t)kl) == 0) &&
-                    (mr->tomb ? r.value == NULL || r.value_len < 0
-                              : r.value_len == mr->vlen &&
-                                    (mr->vlen == 0 || memcmp(r.value, mr->val, (size_t)mr->vlen) == 0));
+        bool same =
+            r.key_len == kl && (kl < 0 || memcmp(r.key, key, (size_t)kl) == 0) &&
+            (mr->tomb ? r.value == NULL || r.value_len < 0
+                      : r.value_len == mr->vlen &&
+                            (mr->vlen == 0 || memcmp(r.value, mr->val, (size_t)mr->vlen) == 0));
         if (!same) {
             fail(s, "record at %" PRId64 " differs from what was appended", off);
             break;
@@ -396,8 +399,9 @@ static void check_durable(sim_t *s, walk_t *w, int64_t start)
         for (size_t i = 0; i < m->nr; i++) {
             mrec_t *r = &m->r[i];
             if (r->offset >= start && r->offset < m->durable && !w->present[i]) {
-                fail(s, "durable record at offset %" PRId64 " is missing (durable end %" PRId64
-                        ", start %" PRId64 ")",
+                fail(s,
+                     "durable record at offset %" PRId64 " is missing (durable end %" PRId64
+                     ", start %" PRId64 ")",
                      r->offset, m->durable, start);
                 return;
             }
@@ -420,10 +424,11 @@ static void check_durable(sim_t *s, walk_t *w, int64_t start)
             return;
         }
         for (size_t i = 0; i < m->nr; i++)
-            if (m->r[i].key == key && m->r[i].offset >= start &&
-                m->r[i].offset < latest->offset && w->present[i]) {
-                fail(s, "key %d: tombstone at %" PRId64 " dropped but older record at %" PRId64
-                        " is still there",
+            if (m->r[i].key == key && m->r[i].offset >= start && m->r[i].offset < latest->offset &&
+                w->present[i]) {
+                fail(s,
+                     "key %d: tombstone at %" PRId64 " dropped but older record at %" PRId64
+                     " is still there",
                      key, latest->offset, m->r[i].offset);
                 return;
             }
@@ -475,7 +480,8 @@ static void verify(sim_t *s, int64_t start_before)
     s->m.durable = end;
 }
 
-/* ---- one seed --------------------------------------------------------------------------------- */
+/* ---- one seed ---------------------------------------------------------------------------------
+ */
 
 static void random_config(sim_t *s)
 {
@@ -655,8 +661,8 @@ int main(int argc, char **argv)
     int64_t t0 = clock_mono_ms();
     for (uint64_t seed = 1; seed <= nseeds; seed++)
         failed += (uint64_t)run_seed(seed, false, &cycles);
-    printf("# %" PRIu64 " seeds, %" PRIu64 " crash/reopen cycles, %" PRId64 " ms\n", nseeds,
-           cycles, clock_mono_ms() - t0);
+    printf("# %" PRIu64 " seeds, %" PRIu64 " crash/reopen cycles, %" PRId64 " ms\n", nseeds, cycles,
+           clock_mono_ms() - t0);
     printf("%s 1 - %" PRIu64 " seeds, %" PRIu64 " cycles, %" PRIu64 " failed\n",
            failed ? "not ok" : "ok", nseeds, cycles, failed);
     printf("%s 2 - at least 10000 cycles\n", cycles >= 10000 ? "ok" : "not ok");

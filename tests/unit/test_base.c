@@ -66,8 +66,8 @@ TEST(crc32c_hw_interleaved_blocks)
         x ^= x << 17;
         data[i] = (uint8_t)x;
     }
-    size_t lens[] = {767, 768, 769, 1535, 1536, 4095, 4096, 4097, 4111, 4352,
-                     24575, 24576, 24577, 3 * 8192 * 2 + 7};
+    size_t lens[] = {767,  768,  769,  1535,  1536,  4095,  4096,
+                     4097, 4111, 4352, 24575, 24576, 24577, 3 * 8192 * 2 + 7};
     for (size_t k = 0; k < WEIR_ARRAY_LEN(lens); k++)
         for (size_t off = 0; off < 9; off++)
             for (uint32_t init = 0; init < 2; init++)

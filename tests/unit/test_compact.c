@@ -9,8 +9,8 @@
 
 typedef struct {
     int64_t offset;
-    char key[16];  /* "" for a null key */
-    char val[32];  /* "" with tomb set for a null value */
+    char key[16]; /* "" for a null key */
+    char val[32]; /* "" with tomb set for a null value */
     bool tomb;
 } rec_t;
 
@@ -332,8 +332,8 @@ TEST(compressed_and_transactional_batches)
     storage_log_t *log = open_log(&cfg);
     REQUIRE(log);
     int a[4] = {0, 1, 2, 3}, b[4] = {4, 5, 6, 7};
-    CHECK_EQ(put(log, 4, a, NULL, CODEC_GZIP), 0); /* k1, k3 superseded below */
-    CHECK_EQ(put(log, 4, b, NULL, CODEC_LZ4), 4);  /* nothing superseded */
+    CHECK_EQ(put(log, 4, a, NULL, CODEC_GZIP), 0);          /* k1, k3 superseded below */
+    CHECK_EQ(put(log, 4, b, NULL, CODEC_LZ4), 4);           /* nothing superseded */
     CHECK_EQ(put(log, 4, a, NULL, BATCH_TRANSACTIONAL), 8); /* kept whole, supersedes nothing */
     put1(log, 1);
     put1(log, 3);

@@ -119,8 +119,9 @@ TEST(crash_keeps_synced_and_damages_the_rest)
         garbage += any_other;
         holes += zero_then_b; /* a later write survived an earlier one: reordering */
     }
-    fprintf(stderr, "  400 crashes: %d whole, %d nothing, %d torn, %d with zeros, %d garbage, "
-                    "%d reordered\n",
+    fprintf(stderr,
+            "  400 crashes: %d whole, %d nothing, %d torn, %d with zeros, %d garbage, "
+            "%d reordered\n",
             whole, none, torn, zeros, garbage, holes);
     CHECK(whole > 0);
     CHECK(none > 0);

@@ -209,8 +209,8 @@ TEST(sigkill_rounds)
             fprintf(stderr, "  round %d failed (durable %lld)\n", round, (long long)durable);
         durable = WEIR_MAX(durable, end); /* the reopen synced what it found */
     }
-    fprintf(stderr, "  %d rounds, %d killed mid-append, log end %lld\n", ROUNDS,
-            killed_during_work, (long long)end);
+    fprintf(stderr, "  %d rounds, %d killed mid-append, log end %lld\n", ROUNDS, killed_during_work,
+            (long long)end);
     CHECK_EQ(failures, 0);
     CHECK(killed_during_work > ROUNDS / 3);
     tl_rmrf(tmp);

@@ -158,8 +158,9 @@ TEST(tail_truncated_on_closed_log_refuses)
 TEST(flipped_byte_in_last_batch)
 {
     /* Base offset, length, leader epoch, magic, CRC, attributes, count, a record byte. */
-    long at[] = {7, 10, 13, BATCH_MAGIC, BATCH_CRC + 2, BATCH_ATTRIBUTES + 1,
-                 BATCH_RECORD_COUNT + 3, 100, -1};
+    long at[] = {
+        7,   10, 13, BATCH_MAGIC, BATCH_CRC + 2, BATCH_ATTRIBUTES + 1, BATCH_RECORD_COUNT + 3,
+        100, -1};
     for (size_t k = 0; k < WEIR_ARRAY_LEN(at); k++) {
         fixture_t f;
         fixture_build(&f, false);

@@ -18,11 +18,10 @@
 
 /* A batch of n records: key "k<key0+i>" (or null if key0 < 0), value of value_len bytes
  * derived from (seed, i), timestamp ts + i. Appended to out; returns its size. */
-static inline size_t tl_batch(buf_t *out, int n, int key0, int value_len, int64_t ts,
-                              uint64_t seed)
+static inline size_t tl_batch(buf_t *out, int n, int key0, int value_len, int64_t ts, uint64_t seed)
 {
     storage_record_in_t *recs = weir_calloc((size_t)n, sizeof(*recs));
-    char (*keys)[24] = weir_calloc((size_t)n, sizeof(*keys));
+    char(*keys)[24] = weir_calloc((size_t)n, sizeof(*keys));
     uint8_t *vals = weir_malloc((size_t)n * (size_t)(value_len > 0 ? value_len : 1));
     for (int i = 0; i < n; i++) {
         if (key0 >= 0) {
@@ -53,8 +52,7 @@ static inline size_t tl_batch(buf_t *out, int n, int key0, int value_len, int64_
 }
 
 /* Appends a fresh batch; returns the base offset (or the negative error). */
-static inline int64_t tl_append(storage_log_t *log, int n, int value_len, int64_t ts,
-                                uint64_t seed)
+static inline int64_t tl_append(storage_log_t *log, int n, int value_len, int64_t ts, uint64_t seed)
 {
     buf_t b;
     buf_init(&b);
@@ -127,7 +125,8 @@ static inline void tl_rmrf(char *dir)
     free(dir);
 }
 
-/* ---- files ------------------------------------------------------------------------------------ */
+/* ---- files ------------------------------------------------------------------------------------
+ */
 
 static inline long tl_file_size(const char *path)
 {

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `weir help`, --help on every command, `weir version` and `weir completion bash`: every page
+# exists with examples and fits 100 columns; the completion script is valid bash, completes
+# commands, subcommands, flags and (asking the broker) topic and group names, and every flag it
+# offers is one the command accepts.
+. "$(dirname "$0")/cli_helpers.bash"
+cli_start_broker
+
+pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topic alter-config"
+    "topic add-partitions" "topic trim" "produce" "consume" "group" "group list"
+    "group describe" "group seek" "group delete" "cluster" "cluster info" "completion"
+    "completion bash")
+for p in "${pages[@]}"; do
+    # shellcheck disable=SC2086
+    run "$WEIR" help $p
+    if [[ $rc == 0 ]] && grep -q '^Examples:' "$work/out" && grep -q '^usage: weir' "$work/out" &&
+        awk 'length($0) > 100 {exit 1}' "$work/out"; then
+        ok "weir help $p: usage, examples, <= 100 columns"
+    else
+        not_ok "weir help $p" "rc $rc" "$(head -5 "$work/out")" "$(cat "$work/err")"
+    fi
+    cp "$work/out" "$work/help.txt"
+    # shellcheck disable=SC2086
+    run "$WEIR" $p --help
+    check "  weir $p --help prints the same page" cmp "$work/out" "$work/help.txt"
+done
+run "$WEIR" help
+check "weir help: the overview, exit 0" test "$rc" == 0 -a "$(grep -c '^  [a-z]' "$work/out")" -ge 9
+run "$WEIR" --help
+check "weir --help: the same" test "$rc" == 0 -a -s "$work/out"
+run "$WEIR" group -h
+check "weir group -h: the group page" grep -q '^usage: weir group' "$work/out"
+run "$WEIR" consume orders -o start -h
+check "weir consume ... -h among other flags: the consume page" grep -q '^usage: weir consume' \
+    "$work/out"
+expect_rc "weir help nope: exit 2" 2 "$WEIR" help nope
+expect_rc "weir help topic nope: exit 2" 2 "$WEIR" help topic nope
+expect_rc "weir version" 0 "$WEIR" version
+check "  ... weir and librdkafka versions" grep -Eq '^weir [0-9.]+ \(librdkafka [0-9.]+\)$' \
+    "$work/out"
+expect_rc "weir version -o json" 0 "$WEIR" -o json version
+jcheck "  ... fields" 'set(d) == {"version", "librdkafka"}'
+
+# ---- completion -----------------------------------------------------------------------------
+expect_rc "weir completion bash" 0 "$WEIR" completion bash
+cp "$work/out" "$work/completion.bash"
+check "  ... is valid bash" bash -n "$work/completion.bash"
+"$WEIR" topic create orders >/dev/null
+"$WEIR" topic create payments >/dev/null
+echo y | "$WEIR" produce orders
+"$WEIR" consume orders -g billing -n 1 >/dev/null
+
+# complete WORDS...: what bash completion offers for the last word (PATH has weir first).
+mkdir -p "$work/bin"
+ln -sf "$WEIR" "$work/bin/weir"
+complete_words() {
+    PATH="$work/bin:$PATH" bash -c '
+        source "$1"; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        _weir; printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' _ "$work/completion.bash" "$@"
+}
+for c in "weir t|topic" "weir topic de|delete describe" "weir topic describe |orders payments" \
+    "weir consume p|payments" "weir group |delete describe list seek" \
+    "weir group describe |billing" "weir cluster |info" "weir -o |json table" \
+    "weir produce orders --acks |0 1 all" "weir consume orders --gr|--group" \
+    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute"; do
+    words=${c%%|*}
+    want=${c#*|}
+    read -ra arr <<<"$words"
+    [[ $words == *' ' ]] && arr+=("") # completing an empty word
+    got=$(complete_words "${arr[@]}")
+    if [[ $got == "$want" ]]; then
+        ok "completion of '$words': $want"
+    else
+        not_ok "completion of '$words'" "got '$got', want '$want'"
+    fi
+done
+
+# Every flag completion offers is accepted by its command (with a plausible value).
+value_for() { # flag command
+    case $1 in
+    -c | --config | -s | --set | -H | --header | -X) echo a=b ;;
+    -z | --compression) echo lz4 ;;
+    --timeout) echo 1s ;;
+    -o | --output) [[ $2 == consume* ]] && echo start || echo json ;;
+    --to) echo start ;;
+    -f | --format) echo '%v' ;;
+    *) echo 1 ;;
+    esac
+}
+takes_value() { # flag command
+    case $1 in
+    --if-not-exists | --internal | -q | --quiet | -y | --yes | -e | --exit | --execute | -v | \
+        --verbose | -h | --help) return 1 ;;
+    -p | --partitions) [[ $2 == "topic describe" ]] && return 1 || return 0 ;;
+    esac
+    return 0
+}
+bad=()
+for cmd in "topic create" "topic list" "topic describe" "topic delete" "topic alter-config" \
+    "topic add-partitions" "topic trim" "produce" "consume" "group list" "group describe" \
+    "group seek" "group delete" "cluster info"; do
+    # shellcheck disable=SC2086
+    flags=$(complete_words weir $cmd x -)
+    for f in $flags; do
+        args=("$f")
+        takes_value "$f" "$cmd" && args+=("$(value_for "$f" "$cmd")")
+        # shellcheck disable=SC2086
+        if ! "$WEIR" $cmd x "${args[@]}" --help >/dev/null 2>"$work/flag.err"; then
+            bad+=("$cmd ${args[*]}: $(cat "$work/flag.err")")
+        fi
+    done
+done
+if ((${#bad[@]} == 0)); then
+    ok "every flag offered by completion is accepted"
+else
+    not_ok "every flag offered by completion is accepted" "${bad[@]}"
+fi
+
+cli_finish
