@@ -5,7 +5,9 @@
  *   1. a plain librdkafka consumer loop (subscribe, poll, auto commit), events/s;
  *   2. a libweir app with a no-op handler (target: at least 85% of 1);
  *   3. the same with dedup on (SQLite store; target: at least 50% of 1);
- *   4. the plain loop again, to see the noise between runs.
+ *   4. the plain loop again, to see the noise between runs;
+ * once with librdkafka's default fetch-ahead and (not in quick mode) once with a fetch-ahead
+ * so large that librdkafka 2.0 never pauses fetching, to compare the per-event cost alone.
  * Rates are taken from the first event received to the last, so joining the group is not
  * counted. Then the order flow: the three services (build/examples) and order-demo, first as
  * fast as it goes (orders/s until every order is decided), then at a steady rate for the
@@ -137,10 +139,14 @@ static double produce_events(long n)
 
 /* ---- 1. plain librdkafka ------------------------------------------------------------------------ */
 
+/* The fetch-ahead settings of a comparison; NULL values: librdkafka's defaults. */
+static const char *ahead_msgs, *ahead_kb;
+
 static double plain_loop(long n, const char *group)
 {
     const char *kv[] = {"group.id", group, "auto.offset.reset", "earliest", "fetch.wait.max.ms",
-                        "100", NULL};
+                        "100", ahead_msgs ? "queued.min.messages" : NULL, ahead_msgs,
+                        "queued.max.messages.kbytes", ahead_kb, NULL};
     rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, kv);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -212,6 +218,15 @@ static double sdk_run(long n, const char *group, const char *db_path, weir_stats
     cfg.handle_signals = false;
     cfg.batch_max = 256;
     cfg.log = sdk_log;
+    char s1[64], s2[64];
+    const char *settings[3] = {NULL};
+    if (ahead_msgs) {
+        snprintf(s1, sizeof(s1), "consumer.queued.min.messages=%s", ahead_msgs);
+        snprintf(s2, sizeof(s2), "consumer.queued.max.messages.kbytes=%s", ahead_kb);
+        settings[0] = s1;
+        settings[1] = s2;
+        cfg.settings = settings;
+    }
     weir_app *app;
     char err[256];
     if (weir_app_new(&cfg, &app, err, sizeof(err)) != 0) {
@@ -345,11 +360,11 @@ static void order_flow(long orders, bool quick)
     int rc = order_demo(full, "0", orders, res, sizeof(res));
     printf("order flow, as fast as it goes (%ld orders, 8 concurrent clients): %s%s\n", orders,
            res, rc ? " [order-demo failed]" : "");
-    long steady = quick ? 100 : 1000;
-    const char *rate = quick ? "50" : "100";
-    rc = order_demo(full, rate, steady, res, sizeof(res));
-    printf("order flow, steady %s orders/s (%ld orders): %s%s\n", rate, steady, res,
-           rc ? " [order-demo failed]" : "");
+    if (!quick) {
+        rc = order_demo(full, "100", 1000, res, sizeof(res));
+        printf("order flow, steady 100 orders/s (1000 orders): %s%s\n", res,
+               rc ? " [order-demo failed]" : "");
+    }
 out:
     for (int i = 2; i >= 0; i--)
         stop_pid(pids[i]);
@@ -397,24 +412,46 @@ int main(void)
     }
     printf("# produced at %.0f events/s\n", produce_events(events));
 
-    double plain1 = plain_loop(events, "bench-plain-1");
-    weir_stats s1, s2;
-    double sdk = sdk_run(events, "bench-sdk", NULL, &s1);
-    char db[300];
-    snprintf(db, sizeof(db), "%s/bench-dedup.db", scratch);
-    double dedup = sdk_run(events, "bench-sdk-dedup", db, &s2);
-    double plain2 = plain_loop(events, "bench-plain-2");
-    double plain = (plain1 + plain2) / 2;
-    printf("plain librdkafka consumer loop: %.0f events/s (runs: %.0f, %.0f)\n", plain, plain1,
-           plain2);
-    printf("libweir, no-op handler: %.0f events/s = %.0f%% of plain (target >= 85%%)\n", sdk,
-           plain > 0 ? 100 * sdk / plain : 0);
-    printf("libweir, no-op handler, dedup on (SQLite): %.0f events/s = %.0f%% of plain "
-           "(target >= 50%%)\n",
-           dedup, plain > 0 ? 100 * dedup / plain : 0);
-    printf("# sdk runs handled %llu and %llu events, committed %llu and %llu offsets\n",
-           (unsigned long long)s1.handled, (unsigned long long)s2.handled,
-           (unsigned long long)s1.offsets_committed, (unsigned long long)s2.offsets_committed);
+    double plain = 0, sdk = 0, dedup = 0;
+    for (int round = 0; round < (quick ? 1 : 2); round++) {
+        /* Round 0: librdkafka's defaults. Round 1: a fetch-ahead large enough that librdkafka
+         * 2.0 never stops fetching (when its queue is full it waits a whole second before the
+         * next fetch), so the comparison is of the per-event cost alone. */
+        ahead_msgs = round ? "1000000" : NULL;
+        ahead_kb = round ? "1048576" : NULL;
+        printf("%s\n", round ? "fetch-ahead 1,000,000 events / 1 GiB (no refill pauses):"
+                              : "fetch-ahead: librdkafka defaults (100,000 events / 64 MiB):");
+        char g[64];
+        snprintf(g, sizeof(g), "bench-plain-a%d", round);
+        double plain1 = plain_loop(events, g);
+        weir_stats s1, s2;
+        snprintf(g, sizeof(g), "bench-sdk-%d", round);
+        double r_sdk = sdk_run(events, g, NULL, &s1);
+        char db[300];
+        snprintf(db, sizeof(db), "%s/bench-dedup-%d.db", scratch, round);
+        snprintf(g, sizeof(g), "bench-sdk-dedup-%d", round);
+        double r_dedup = sdk_run(events, g, db, &s2);
+        snprintf(g, sizeof(g), "bench-plain-b%d", round);
+        double plain2 = plain_loop(events, g);
+        double r_plain = (plain1 + plain2) / 2;
+        printf("  plain librdkafka consumer loop: %.0f events/s (runs before and after: %.0f, "
+               "%.0f)\n",
+               r_plain, plain1, plain2);
+        printf("  libweir, no-op handler: %.0f events/s = %.0f%% of plain (target >= 85%%)\n",
+               r_sdk, r_plain > 0 ? 100 * r_sdk / r_plain : 0);
+        printf("  libweir, no-op handler, dedup on (SQLite): %.0f events/s = %.0f%% of plain "
+               "(target >= 50%%)\n",
+               r_dedup, r_plain > 0 ? 100 * r_dedup / r_plain : 0);
+        printf("# sdk runs handled %llu and %llu events, committed %llu and %llu offsets\n",
+               (unsigned long long)s1.handled, (unsigned long long)s2.handled,
+               (unsigned long long)s1.offsets_committed,
+               (unsigned long long)s2.offsets_committed);
+        if (round == 0) {
+            plain = r_plain;
+            sdk = r_sdk;
+            dedup = r_dedup;
+        }
+    }
 
     order_flow(orders, quick);
     printf("RESULT {\"plain_events_per_s\": %.0f, \"sdk_events_per_s\": %.0f, "

@@ -410,7 +410,7 @@ int main(int argc, char **argv)
     }
     log_set_level(LOG_WARN);
     uint64_t total = quick ? (128ull << 20) : (512ull << 20);
-    double sync_secs = quick ? 0.7 : 2.0;
+    double sync_secs = quick ? 0.7 : 1.5;
     int reps = quick ? 2 : 3;
     size_t sizes[2] = {16u << 10, 1u << 20};
     result_t raw[2], nf[2], rs[2], gc[2], rg[2];

@@ -473,8 +473,7 @@ class Runner:
         self.notes = []
         self.extra_outputs = []  # (program, text) of other bench programs
         self.t0 = time.monotonic()
-        self.raw = open(os.path.join(out_dir, "runs.jsonl") if args.smoke else
-                        os.path.join(work, "runs.jsonl"), "w")
+        self.raw = open(os.path.join(out_dir if args.smoke else self.logdir, "runs.jsonl"), "w")
 
     def elapsed(self):
         return time.monotonic() - self.t0
@@ -1337,23 +1336,24 @@ def write_weir_costs(L, rows, lim):
     disk = (lim.get("write_nosync") or {}).get("with_final_sync_mb_per_s")
     dsync = (lim.get("write_fdatasync") or {}).get("mb_per_s")
     loop = (lim.get("loopback") or {}).get("mb_per_s")
-    w("| System | Workload | Msg B | Part. | MB/s | of disk (no sync) | of disk (fdatasync) | "
-      "of loopback | server CPU s | CPU µs/msg | peak RSS MB |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| System | Workload | Config | Msg B | Part. | MB/s | of disk (no sync) | "
+      "of disk (fdatasync) | of loopback | server CPU s | CPU µs/msg | peak RSS MB |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        if r["workload"] not in THROUGHPUT and r["workload"] != "idempotent_publish":
+        if not r["samples"] or r["workload"] == "rebalance":
             continue
-        if not r["samples"]:
-            continue
+        tput = r["workload"] not in ("latency_ack", "latency_e2e")
         mb = r["mb_per_s"]
         n = r["msgs"]
         cpu = r["server_cpu_s"]
         per = cpu / n * 1e6 if cpu is not None and n else None
-        w(f"| {r['system']} | {r['workload']} | {r['msg_bytes']} | {r['partitions']} | "
-          f"{fmt(mb)} | {fmt(mb / disk * 100 if disk else None, 0, '%')} | "
-          f"{fmt(mb / dsync * 100 if dsync else None, 0, '%')} | "
-          f"{fmt(mb / loop * 100 if loop else None, 1, '%')} | {fmt(cpu, 2)} | {fmt(per, 2)} | "
-          f"{fmt(r['server_peak_mb'])} |")
+
+        def frac(limit, nd):
+            return fmt(mb / limit * 100 if limit and tput else None, nd, "%")
+
+        w(f"| {r['system']} | {r['workload']} | {r['config']} | {r['msg_bytes']} | "
+          f"{r['partitions']} | {fmt(mb)} | {frac(disk, 0)} | {frac(dsync, 0)} | "
+          f"{frac(loop, 1)} | {fmt(cpu, 2)} | {fmt(per, 2)} | {fmt(r['server_peak_mb'])} |")
     w("")
 
 

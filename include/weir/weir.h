@@ -52,8 +52,11 @@
  *   topics, runs each handler in a store transaction and stores the next offset in the same
  *   transaction, so the read model is exactly once and rebuilt by weir_projection_reset() and a
  *   replay from offset 0.
- * - Backpressure: at most cfg.max_in_flight events per partition are held; at the bound the
- *   partition is paused until the handler has caught up to half of it.
+ * - Backpressure: handlers pull. A worker takes events off each partition's librdkafka queue
+ *   only as fast as it handles them, and librdkafka fetches ahead per partition only up to its
+ *   queued.min.messages / queued.max.messages.kbytes (settable in cfg.settings), then stops
+ *   until the handler catches up. Events the SDK itself holds for a partition (behind a retry)
+ *   are bounded by cfg.max_in_flight: at the bound the partition is paused.
  * - Tracing: the W3C traceparent header of each event is read, the handler gets a child span
  *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on.
  * - Graceful shutdown: stop fetching, let running handlers finish, flush the producer, commit,
@@ -63,9 +66,10 @@
  * weir_app_errmsg() says what went wrong in words. The library never exits the process and never
  * writes to stdout; it logs through cfg.log (default: warnings and errors on stderr).
  *
- * Threads: weir_app_run() runs on the caller's thread and starts cfg.workers handler threads, a
- * delivery thread and (with a store) the outbox relay. A handler runs on a worker thread; all
- * events of one partition go to the same worker. Each function says who may call it.
+ * Threads: weir_app_run() runs on the caller's thread (the consumer loop: rebalances, commits)
+ * and starts cfg.workers handler threads, a delivery thread and (with a store) the outbox
+ * relay. A handler runs on a worker thread; all events of one partition go to the same worker,
+ * one batch at a time. Each function says who may call it.
  */
 #ifndef WEIR_WEIR_H
 #define WEIR_WEIR_H
@@ -129,7 +133,8 @@ typedef struct weir_app_config {
                                Journal in WAL mode with synchronous=NORMAL: a commit survives a
                                process crash, not a power loss. */
     int64_t dedup_ttl_ms;   /* how long a handled ce_id is remembered; default 7 days */
-    int max_in_flight;      /* events held per partition before it is paused; default 1000 */
+    int max_in_flight;      /* events held per partition behind a retry before it is paused;
+                               default 1000 */
     int workers;            /* handler threads; default 1 */
     int batch_max;          /* events per store transaction; default 64 */
     int commit_interval_ms; /* how often offsets are committed; default 500 */
@@ -209,7 +214,7 @@ typedef struct weir_stats {
     uint64_t offsets_committed; /* partition offsets that moved forward in those commits */
     uint64_t paused;            /* times a partition was paused (retry or backpressure) */
     uint64_t rebalances;        /* assignments received */
-    uint64_t fetched_ahead_max; /* most events librdkafka held fetched for one worker */
+    uint64_t fetched_ahead_max; /* most events librdkafka held fetched for one partition */
 } weir_stats;
 
 /* Any thread. A snapshot of the counters. */
@@ -241,7 +246,7 @@ const char *weir_event_source(const weir_event *ev);       /* ce_source */
 const char *weir_event_time(const weir_event *ev);         /* ce_time (RFC 3339) */
 const char *weir_event_specversion(const weir_event *ev);  /* ce_specversion */
 const char *weir_event_content_type(const weir_event *ev); /* content-type */
-const char *weir_event_traceparent(const weir_event *ev);  /* as received, if valid */
+const char *weir_event_traceparent(const weir_event *ev);  /* as received (version 00 form) */
 /* Any header: 0 and its last value, or -WEIR_ERR_NOENT. */
 int weir_event_header(const weir_event *ev, const char *name, const void **value, size_t *len);
 

@@ -17,9 +17,12 @@
 enum { GOPT_BROKERS = 2000, GOPT_X, GOPT_OUTPUT, GOPT_TIMEOUT, GOPT_VERBOSE };
 
 static const cli_opt_t global_opts[] = {
-    {'b', "brokers", true, GOPT_BROKERS}, {'X', NULL, true, GOPT_X},
-    {'o', "output", true, GOPT_OUTPUT},   {0, "timeout", true, GOPT_TIMEOUT},
-    {'v', "verbose", false, GOPT_VERBOSE}, {'h', "help", false, CLI_OPT_HELP},
+    {'b', "brokers", true, GOPT_BROKERS},
+    {'X', NULL, true, GOPT_X},
+    {'o', "output", true, GOPT_OUTPUT},
+    {0, "timeout", true, GOPT_TIMEOUT},
+    {'v', "verbose", false, GOPT_VERBOSE},
+    {'h', "help", false, CLI_OPT_HELP},
     {0, NULL, false, 0},
 };
 
@@ -52,8 +55,7 @@ int cli_usage_err(const cli_global_t *g, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'weir help%s%s')\n", g && g->cmd ? " " : "",
-            g && g->cmd ? g->cmd : "");
+    fprintf(stderr, " (see 'weir help%s%s')\n", g && g->cmd ? " " : "", g && g->cmd ? g->cmd : "");
     return CLI_USAGE;
 }
 
@@ -141,8 +143,7 @@ static int global_apply(cli_args_t *a, int id, const char *arg)
         return 0;
     case GOPT_TIMEOUT:
         if (cli_duration_parse(arg, &ms) != 0 || ms <= 0)
-            return -cli_usage_err(g, "--timeout wants a duration like 10s or 500ms, got '%s'",
-                                  arg);
+            return -cli_usage_err(g, "--timeout wants a duration like 10s or 500ms, got '%s'", arg);
         g->timeout_ms = ms;
         return 0;
     case GOPT_VERBOSE:
@@ -194,8 +195,7 @@ static int next_short(cli_args_t *a, const cli_opt_t *opts, int *id, const char 
     return deliver(a, o, val, id, arg);
 }
 
-static int next_long(cli_args_t *a, const char *s, const cli_opt_t *opts, int *id,
-                     const char **arg)
+static int next_long(cli_args_t *a, const char *s, const cli_opt_t *opts, int *id, const char **arg)
 {
     const char *eq = strchr(s, '=');
     size_t n = eq ? (size_t)(eq - s) : strlen(s);
@@ -283,8 +283,8 @@ int cli_help_current(const cli_global_t *g)
     return CLI_OK;
 }
 
-int cli_dispatch(cli_global_t *g, const char *family, const cli_sub_t *subs, size_t nsubs,
-                 int argc, char **argv)
+int cli_dispatch(cli_global_t *g, const char *family, const cli_sub_t *subs, size_t nsubs, int argc,
+                 char **argv)
 {
     cli_set_cmd(g, family, NULL);
     /* Global flags may come between the family and the subcommand: weir topic -b h:p list. */

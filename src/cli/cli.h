@@ -24,7 +24,7 @@
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_NOT_FOUND = 3 };
 
-#define CLI_VERSION "0.1.0"
+#define CLI_VERSION         "0.1.0"
 #define CLI_DEFAULT_BROKERS "127.0.0.1:9092"
 #define CLI_TABLE_WIDTH_MAX 100
 
@@ -37,16 +37,16 @@ typedef enum { CLI_OUT_TABLE = 0, CLI_OUT_JSON } cli_output_t;
 
 #define CLI_XCONF_MAX 64
 typedef struct {
-    const char *brokers;                /* -b, else $WEIR_BROKERS, else 127.0.0.1:9092 */
-    const char *xconf[CLI_XCONF_MAX];   /* -X key=value, in order given */
+    const char *brokers;              /* -b, else $WEIR_BROKERS, else 127.0.0.1:9092 */
+    const char *xconf[CLI_XCONF_MAX]; /* -X key=value, in order given */
     size_t xconf_len;
-    cli_output_t output;                /* -o table|json */
-    int64_t timeout_ms;                 /* --timeout: each broker round trip */
-    bool verbose;                       /* -v: librdkafka logs on stderr */
-    bool output_set;                    /* -o seen (consume rejects it with a hint) */
-    const char *cmd;                    /* "topic create", for messages */
-    const char *family;                 /* "topic" */
-    const char *sub;                    /* "create", or NULL */
+    cli_output_t output; /* -o table|json */
+    int64_t timeout_ms;  /* --timeout: each broker round trip */
+    bool verbose;        /* -v: librdkafka logs on stderr */
+    bool output_set;     /* -o seen (consume rejects it with a hint) */
+    const char *cmd;     /* "topic create", for messages */
+    const char *family;  /* "topic" */
+    const char *sub;     /* "create", or NULL */
     char cmd_buf[64];
 } cli_global_t;
 
@@ -68,9 +68,9 @@ enum { CLI_OPT_HELP = 1000 }; /* -h/--help: every command gets it */
 typedef struct {
     int argc;
     char **argv;
-    int i;           /* next argv index */
+    int i;               /* next argv index */
     const char *cluster; /* rest of a clustered short flag group, or NULL */
-    char **pos;      /* positionals (pointers into argv) */
+    char **pos;          /* positionals (pointers into argv) */
     int npos;
     bool stop_at_positional; /* main.c: stop at the command word, leaving a->i on it */
     cli_global_t *g;
@@ -88,8 +88,8 @@ typedef struct {
     const char *name;
     int (*fn)(cli_global_t *g, int argc, char **argv);
 } cli_sub_t;
-int cli_dispatch(cli_global_t *g, const char *family, const cli_sub_t *subs, size_t nsubs,
-                 int argc, char **argv);
+int cli_dispatch(cli_global_t *g, const char *family, const cli_sub_t *subs, size_t nsubs, int argc,
+                 char **argv);
 /* Prints the help page of the current command (g->family, g->sub) and returns CLI_OK. */
 int cli_help_current(const cli_global_t *g);
 /* Sets g->family / g->sub / g->cmd. */
@@ -97,7 +97,8 @@ void cli_set_cmd(cli_global_t *g, const char *family, const char *sub);
 
 /* Messages, all prefixed "weir <cmd>: ". */
 void cli_err(const cli_global_t *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cli_usage_err(const cli_global_t *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_err(const cli_global_t *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Number and key=value parsing. 0 or -WEIR_EINVAL / -WEIR_ERANGE. */
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
@@ -108,7 +109,8 @@ int cli_kv_split(const char *s, char **key, char **value); /* heap copies; '=' r
  * terminal and without --yes, CLI_ERROR when the user said no. action: "delete topic t". */
 int cli_confirm(const cli_global_t *g, bool yes, const char *action);
 
-/* ---- times and offsets (spec.c, pure) --------------------------------------------------------- */
+/* ---- times and offsets (spec.c, pure) ---------------------------------------------------------
+ */
 /* "2024-05-01T12:00:00.123Z" (UTC, always milliseconds). out needs 32 bytes. */
 void cli_time_format(int64_t ms, char *out, size_t out_size);
 /* RFC 3339 ("2024-05-01T12:00:00Z", "...:00.5+02:00", "2024-05-01"), epoch ms ("1714564800000"),
@@ -179,8 +181,8 @@ typedef enum { CLI_ENC_RAW = 0, CLI_ENC_HEX, CLI_ENC_BASE64 } cli_enc_t;
 
 typedef struct {
     cli_tok_kind_t kind;
-    cli_enc_t enc;     /* %k{hex}, %v{base64} */
-    size_t lit_off;    /* literal bytes in fmt->lit */
+    cli_enc_t enc;  /* %k{hex}, %v{base64} */
+    size_t lit_off; /* literal bytes in fmt->lit */
     size_t lit_len;
 } cli_tok_t;
 
@@ -217,10 +219,10 @@ typedef struct {
     cli_read_fn read;
     void *ctx;
     buf_t buf;
-    size_t pos;        /* start of the unparsed bytes in buf */
+    size_t pos; /* start of the unparsed bytes in buf */
     bool eof;
     size_t max_record_bytes;
-    buf_t decoded;     /* hex/base64-decoded fields, reset per record */
+    buf_t decoded; /* hex/base64-decoded fields, reset per record */
     cli_header_t headers[64];
 } cli_reader_t;
 
@@ -247,8 +249,7 @@ void cli_table_init(cli_table_t *t, size_t ncols, const char *const *headers);
 void cli_table_deinit(cli_table_t *t);
 void cli_table_add(cli_table_t *t, const char *const *cells); /* ncols cells, copied */
 /* Cells separated by tabs in the formatted text. */
-void cli_table_addf(cli_table_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void cli_table_addf(cli_table_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_table_render(const cli_table_t *t, size_t max_width, buf_t *out);
 void cli_table_print(const cli_table_t *t, FILE *f);
 size_t cli_text_width(const char *s); /* display columns (UTF-8 code points) */
@@ -270,8 +271,8 @@ typedef struct {
 
 /* kv: extra settings as key, value, ..., NULL (the command's defaults; -X wins over them).
  * Returns 0 or an exit code after printing why. */
-int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type,
-                    rd_kafka_conf_t *conf, const char *const *kv);
+int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                    const char *const *kv);
 void cli_client_close(cli_client_t *c);
 /* One metadata round trip within --timeout; fails fast when the brokers refuse connections. */
 int cli_client_connect(cli_client_t *c);

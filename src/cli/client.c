@@ -63,8 +63,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
         fprintf(stderr, "weir: librdkafka %s %s: %s\n", rd_kafka_name(rk), fac, line);
 }
 
-static int conf_set(cli_client_t *c, rd_kafka_conf_t *conf, const char *k, const char *v,
-                    bool user)
+static int conf_set(cli_client_t *c, rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
 {
     char errstr[256];
     if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
@@ -75,8 +74,8 @@ static int conf_set(cli_client_t *c, rd_kafka_conf_t *conf, const char *k, const
     return CLI_ERROR;
 }
 
-int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type,
-                    rd_kafka_conf_t *conf, const char *const *kv)
+int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                    const char *const *kv)
 {
     memset(c, 0, sizeof(*c));
     c->g = g;
@@ -177,8 +176,7 @@ int cli_client_metadata(cli_client_t *c, const rd_kafka_metadata_t **md)
     return 0;
 }
 
-const rd_kafka_metadata_topic_t *cli_metadata_topic(const rd_kafka_metadata_t *md,
-                                                    const char *name)
+const rd_kafka_metadata_topic_t *cli_metadata_topic(const rd_kafka_metadata_t *md, const char *name)
 {
     for (int i = 0; i < md->topic_cnt; i++)
         if (strcmp(md->topics[i].topic, name) == 0 &&
@@ -241,8 +239,8 @@ int cli_admin_result(cli_client_t *c, const char *what, rd_kafka_event_t **ev)
 int cli_watermarks(cli_client_t *c, const char *topic, int32_t partition, int64_t *low,
                    int64_t *high)
 {
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, topic, partition, low,
-                                                               high, (int)c->g->timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(c->rk, topic, partition, low, high, (int)c->g->timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         cli_err(c->g, "reading the offsets of %s/%" PRId32 " failed: %s", topic, partition,
                 rd_kafka_err2str(err));

@@ -42,8 +42,8 @@ static void info_print(const cli_global_t *g, const rd_kafka_metadata_t *md, con
         cli_json_print(json_pack("{s:s?, s:i, s:o, s:i, s:i, s:i, s:s, s:s}", "cluster_id", cid,
                                  "controller_id", controller, "brokers", brokers, "topic_count",
                                  topics, "internal_topic_count", internal, "partition_count",
-                                 partitions, "client_version", CLI_VERSION,
-                                 "librdkafka_version", rd_kafka_version_str()),
+                                 partitions, "client_version", CLI_VERSION, "librdkafka_version",
+                                 rd_kafka_version_str()),
                        stdout);
     } else {
         printf("%-12s%s\n%-12s%" PRId32 "\n%-12s%d\n%-12s%d (and %d internal)\n%-12s%d\n"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define OUT_FLUSH_BYTES 65536
+#define OUT_FLUSH_BYTES    65536
 #define COMMIT_INTERVAL_MS 1000
 
 enum { O_OFFSET = 1, O_NUM, O_GROUP, O_FORMAT, O_EXIT, O_PARTITION };
@@ -193,11 +193,13 @@ static bool handle(consume_t *cs, rd_kafka_message_t *m)
 
 static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
 {
-    static const cli_opt_t opts[] = {
-        {'o', "offset", true, O_OFFSET}, {'n', "num", true, O_NUM},
-        {'g', "group", true, O_GROUP},   {'f', "format", true, O_FORMAT},
-        {'e', "exit", false, O_EXIT},    {'p', "partition", true, O_PARTITION},
-        {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {{'o', "offset", true, O_OFFSET},
+                                     {'n', "num", true, O_NUM},
+                                     {'g', "group", true, O_GROUP},
+                                     {'f', "format", true, O_FORMAT},
+                                     {'e', "exit", false, O_EXIT},
+                                     {'p', "partition", true, O_PARTITION},
+                                     {0, NULL, false, 0}};
     int id, rc;
     const char *arg, *format = NULL;
     char err[256];
@@ -208,18 +210,25 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
         case O_OFFSET:
             cs->offset_arg = arg;
             if (cli_offset_spec_parse(arg, clock_wall_ms(), &cs->spec) != 0)
-                return cli_usage_err(g, "-o is where to start: start, end, N, +N, -N or @TIME, "
-                                        "got '%s' (records print as JSON lines by default; -f "
-                                        "sets a format)",
+                return cli_usage_err(g,
+                                     "-o is where to start: start, end, N, +N, -N or @TIME, "
+                                     "got '%s' (records print as JSON lines by default; -f "
+                                     "sets a format)",
                                      arg);
             break;
         case O_NUM:
             if (cli_parse_i64(arg, 1, INT64_MAX, &cs->max_count) != 0)
                 return cli_usage_err(g, "-n wants a count >= 1, got '%s'", arg);
             break;
-        case O_GROUP: cs->group = arg; break;
-        case O_FORMAT: format = arg; break;
-        case O_EXIT: cs->exit_at_end = true; break;
+        case O_GROUP:
+            cs->group = arg;
+            break;
+        case O_FORMAT:
+            format = arg;
+            break;
+        case O_EXIT:
+            cs->exit_at_end = true;
+            break;
         case O_PARTITION:
             if (cli_parse_i64(arg, 0, INT32_MAX, &cs->partition) != 0)
                 return cli_usage_err(g, "-p wants a partition number, got '%s'", arg);
@@ -298,8 +307,8 @@ static int run_simple(consume_t *cs, rd_kafka_topic_partition_list_t *parts)
     bool go = !(cs->exit_at_end && parts->cnt == 0);
     for (int i = 0; i < parts->cnt; i++) {
         rkts[i] = rd_kafka_topic_new(cs->c.rk, parts->elems[i].topic, NULL);
-        if (rd_kafka_consume_start_queue(rkts[i], parts->elems[i].partition,
-                                         parts->elems[i].offset, q) != 0) {
+        if (rd_kafka_consume_start_queue(rkts[i], parts->elems[i].partition, parts->elems[i].offset,
+                                         q) != 0) {
             cli_err(cs->g, "reading %s/%" PRId32 " failed: %s", parts->elems[i].topic,
                     parts->elems[i].partition, rd_kafka_err2str(rd_kafka_last_error()));
             cs->exit_code = CLI_ERROR;
@@ -384,8 +393,10 @@ static int run_group(consume_t *cs)
         if (!cs->ever_assigned && warn_at && clock_mono_ms() >= warn_at) {
             /* Not silent when the group never forms (no coordinator, a broker without
              * group support): say what we wait for, and keep waiting. */
-            fprintf(stderr, "weir consume: warning: still waiting to join group '%s' after %"
-                            PRId64 " ms\n", cs->group, cs->g->timeout_ms);
+            fprintf(stderr,
+                    "weir consume: warning: still waiting to join group '%s' after %" PRId64
+                    " ms\n",
+                    cs->group, cs->g->timeout_ms);
             warn_at = 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cs->c.rk, 100);
@@ -418,19 +429,32 @@ static int consume_open(consume_t *cs, int nparts)
     snprintf(kbytes, sizeof(kbytes), "%d", WEIR_MAX(65536 / n, 1024));
     snprintf(min_msgs, sizeof(min_msgs), "%d", WEIR_MAX(100000 / n, 1000));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *const simple_kv[] = {"enable.partition.eof", cs->exit_at_end ? "true" : "false",
-                                     "queued.max.messages.kbytes", kbytes,
-                                     "queued.min.messages", min_msgs,
-                                     "allow.auto.create.topics", "false", NULL};
-    const char *const group_kv[] = {"group.id", cs->group, "enable.auto.commit", "false",
-                                    "enable.auto.offset.store", "false", "auto.offset.reset",
-                                    "earliest", "enable.partition.eof",
+    const char *const simple_kv[] = {"enable.partition.eof",
+                                     cs->exit_at_end ? "true" : "false",
+                                     "queued.max.messages.kbytes",
+                                     kbytes,
+                                     "queued.min.messages",
+                                     min_msgs,
+                                     "allow.auto.create.topics",
+                                     "false",
+                                     NULL};
+    const char *const group_kv[] = {"group.id",
+                                    cs->group,
+                                    "enable.auto.commit",
+                                    "false",
+                                    "enable.auto.offset.store",
+                                    "false",
+                                    "auto.offset.reset",
+                                    "earliest",
+                                    "enable.partition.eof",
                                     cs->exit_at_end ? "true" : "false",
-                                    "allow.auto.create.topics", "false", NULL};
+                                    "allow.auto.create.topics",
+                                    "false",
+                                    NULL};
     if (cs->group)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    int rc = cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf,
-                             cs->group ? group_kv : simple_kv);
+    int rc =
+        cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf, cs->group ? group_kv : simple_kv);
     if (rc == 0 && cs->group && (rc = cli_client_connect(&cs->c)) != 0)
         cli_client_close(&cs->c);
     return rc;

@@ -18,7 +18,8 @@
 
 #define READ_CHUNK_BYTES 65536
 
-/* ---- bytes: UTF-8, JSON strings, base64, hex --------------------------------------------------- */
+/* ---- bytes: UTF-8, JSON strings, base64, hex ---------------------------------------------------
+ */
 
 bool cli_utf8_valid(const void *p, size_t n)
 {
@@ -76,13 +77,27 @@ void cli_json_escape(buf_t *out, const void *p, size_t n)
         char esc[7] = {'\\', 0};
         size_t elen = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -99,6 +114,8 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 void cli_base64_encode(buf_t *out, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     const uint8_t *s = p;
     uint8_t *o = buf_extend(out, (n + 2) / 3 * 4);
     size_t i = 0;
@@ -138,8 +155,8 @@ int cli_base64_decode(buf_t *out, const void *p, size_t n)
                     pad ? 0 : b64_value(s[i + 3])};
         if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
             return -WEIR_EINVAL;
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         buf_append_u8(out, (uint8_t)(w >> 16));
         if (pad < 2)
             buf_append_u8(out, (uint8_t)(w >> 8));
@@ -153,6 +170,8 @@ void cli_hex_encode(buf_t *out, const void *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *s = p;
+    if (n == 0)
+        return;
     uint8_t *o = buf_extend(out, n * 2);
     for (size_t i = 0; i < n; i++) {
         o[2 * i] = (uint8_t)hex[s[i] >> 4];
@@ -220,11 +239,21 @@ static int parse_escape(const char *src, size_t *i, uint8_t *byte)
     char c = src[*i + 1];
     *i += 2;
     switch (c) {
-    case 'n': *byte = '\n'; return 0;
-    case 't': *byte = '\t'; return 0;
-    case 'r': *byte = '\r'; return 0;
-    case '0': *byte = '\0'; return 0;
-    case '\\': *byte = '\\'; return 0;
+    case 'n':
+        *byte = '\n';
+        return 0;
+    case 't':
+        *byte = '\t';
+        return 0;
+    case 'r':
+        *byte = '\r';
+        return 0;
+    case '0':
+        *byte = '\0';
+        return 0;
+    case '\\':
+        *byte = '\\';
+        return 0;
     case 'x': {
         int hi = hex_value((uint8_t)src[*i]), lo = hi < 0 ? -1 : hex_value((uint8_t)src[*i + 1]);
         if (hi < 0 || lo < 0)
@@ -240,17 +269,41 @@ static int parse_escape(const char *src, size_t *i, uint8_t *byte)
 static int token_kind(char c, cli_tok_kind_t *kind)
 {
     switch (c) {
-    case 't': *kind = CLI_TOK_TOPIC; return 0;
-    case 'p': *kind = CLI_TOK_PARTITION; return 0;
-    case 'o': *kind = CLI_TOK_OFFSET; return 0;
-    case 'k': *kind = CLI_TOK_KEY; return 0;
-    case 'K': *kind = CLI_TOK_KEY_LEN; return 0;
-    case 'v': case 's': *kind = CLI_TOK_VALUE; return 0;
-    case 'V': case 'S': *kind = CLI_TOK_VALUE_LEN; return 0;
-    case 'h': *kind = CLI_TOK_HEADERS; return 0;
-    case 'H': *kind = CLI_TOK_HEADER_COUNT; return 0;
-    case 'T': *kind = CLI_TOK_TIMESTAMP; return 0;
-    case 'd': *kind = CLI_TOK_TIME; return 0;
+    case 't':
+        *kind = CLI_TOK_TOPIC;
+        return 0;
+    case 'p':
+        *kind = CLI_TOK_PARTITION;
+        return 0;
+    case 'o':
+        *kind = CLI_TOK_OFFSET;
+        return 0;
+    case 'k':
+        *kind = CLI_TOK_KEY;
+        return 0;
+    case 'K':
+        *kind = CLI_TOK_KEY_LEN;
+        return 0;
+    case 'v':
+    case 's':
+        *kind = CLI_TOK_VALUE;
+        return 0;
+    case 'V':
+    case 'S':
+        *kind = CLI_TOK_VALUE_LEN;
+        return 0;
+    case 'h':
+        *kind = CLI_TOK_HEADERS;
+        return 0;
+    case 'H':
+        *kind = CLI_TOK_HEADER_COUNT;
+        return 0;
+    case 'T':
+        *kind = CLI_TOK_TIMESTAMP;
+        return 0;
+    case 'd':
+        *kind = CLI_TOK_TIME;
+        return 0;
     }
     return -1;
 }
@@ -312,8 +365,7 @@ static int check_input(const cli_format_t *fmt, char *err, size_t err_size)
     return 0;
 }
 
-int cli_format_parse(cli_format_t *fmt, const char *src, bool for_input, char *err,
-                     size_t err_size)
+int cli_format_parse(cli_format_t *fmt, const char *src, bool for_input, char *err, size_t err_size)
 {
     memset(fmt, 0, sizeof(*fmt));
     buf_init(&fmt->lit);
@@ -580,8 +632,7 @@ typedef struct {
 
 /* Finds the delimiter `d` at or after ps->c. Sets *end to where the field ends; 0 if found,
  * 1 if the input ended first, <0 error. */
-static int scan_to(cli_reader_t *r, const parse_t *ps, const uint8_t *d, size_t dlen,
-                   size_t *end)
+static int scan_to(cli_reader_t *r, const parse_t *ps, const uint8_t *d, size_t dlen, size_t *end)
 {
     size_t from = ps->c;
     for (;;) {
@@ -651,11 +702,16 @@ static int decode_span(cli_reader_t *r, span_t *sp, cli_enc_t enc)
 static span_t *field_span(parse_t *ps, cli_tok_kind_t k)
 {
     switch (k) {
-    case CLI_TOK_TOPIC: return &ps->topic;
-    case CLI_TOK_KEY: return &ps->key;
-    case CLI_TOK_VALUE: return &ps->value;
-    case CLI_TOK_HEADERS: return &ps->headers;
-    default: return NULL;
+    case CLI_TOK_TOPIC:
+        return &ps->topic;
+    case CLI_TOK_KEY:
+        return &ps->key;
+    case CLI_TOK_VALUE:
+        return &ps->value;
+    case CLI_TOK_HEADERS:
+        return &ps->headers;
+    default:
+        return NULL;
     }
 }
 
@@ -788,7 +844,10 @@ static int split_headers(cli_reader_t *r, const uint8_t *p, size_t n, cli_record
 
 static const void *span_ptr(const cli_reader_t *r, const span_t *sp)
 {
-    return sp->decoded ? r->decoded.data + sp->off : r->buf.data + r->pos + sp->off;
+    const uint8_t *base = sp->decoded ? r->decoded.data : r->buf.data;
+    if (!base) /* an empty field decoded into a never-used buffer: still not null */
+        return "";
+    return sp->decoded ? base + sp->off : base + r->pos + sp->off;
 }
 
 static int fill_record(cli_reader_t *r, const parse_t *ps, cli_record_t *rec)
@@ -833,20 +892,18 @@ int cli_format_read(const cli_format_t *fmt, cli_reader_t *r, cli_record_t *rec,
         else
             rc = ps.done ? -WEIR_EINVAL : read_field(fmt, i, r, &ps);
         if (rc < 0 && rc != -WEIR_ECLOSED) {
-            const char *why = rc == -WEIR_ETOOBIG ? "record larger than the limit"
-                              : rc == -WEIR_EIO   ? "read failed"
+            const char *why = rc == -WEIR_ETOOBIG  ? "record larger than the limit"
+                              : rc == -WEIR_EIO    ? "read failed"
                               : rc == -WEIR_ERANGE ? "number out of range"
-                                                  : "input does not match the format";
-            snprintf(err, err_size, "%s (token %zu, byte %zu of the record)", why, i + 1,
-                     ps.c + 1);
+                                                   : "input does not match the format";
+            snprintf(err, err_size, "%s (token %zu, byte %zu of the record)", why, i + 1, ps.c + 1);
         }
     }
     if (rc < 0)
         return rc;
     rc = fill_record(r, &ps, rec);
     if (rc < 0) {
-        snprintf(err, err_size, "more than %zu headers in one record",
-                 WEIR_ARRAY_LEN(r->headers));
+        snprintf(err, err_size, "more than %zu headers in one record", WEIR_ARRAY_LEN(r->headers));
         return rc;
     }
     r->pos += ps.c;

@@ -129,8 +129,7 @@ static bool group_missing(const rd_kafka_ConsumerGroupDescription_t *d,
                           const rd_kafka_topic_partition_list_t *offsets)
 {
     return rd_kafka_ConsumerGroupDescription_state(d) == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD &&
-           rd_kafka_ConsumerGroupDescription_member_count(d) == 0 &&
-           committed_count(offsets) == 0;
+           rd_kafka_ConsumerGroupDescription_member_count(d) == 0 && committed_count(offsets) == 0;
 }
 
 static const char *state_name(const rd_kafka_ConsumerGroupDescription_t *d)
@@ -191,10 +190,10 @@ static void list_print(const cli_global_t *g, const rd_kafka_ConsumerGroupListin
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:b}", "group",
-                               rd_kafka_ConsumerGroupListing_group_id(ls[i]), "state", states[i],
-                               "simple",
-                               rd_kafka_ConsumerGroupListing_is_simple_consumer_group(ls[i])));
+                arr,
+                json_pack("{s:s, s:s, s:b}", "group", rd_kafka_ConsumerGroupListing_group_id(ls[i]),
+                          "state", states[i], "simple",
+                          rd_kafka_ConsumerGroupListing_is_simple_consumer_group(ls[i])));
         cli_json_print(arr, stdout);
     } else {
         static const char *const hdr[] = {"GROUP", "STATE"};
@@ -245,7 +244,8 @@ static int group_list(cli_global_t *g, int argc, char **argv)
             cli_err(g, "%s", rd_kafka_error_string(errs[i]));
             rc = CLI_ERROR;
         }
-        const rd_kafka_ConsumerGroupListing_t **ls = rd_kafka_ListConsumerGroups_result_valid(res, &n);
+        const rd_kafka_ConsumerGroupListing_t **ls =
+            rd_kafka_ListConsumerGroups_result_valid(res, &n);
         const rd_kafka_ConsumerGroupListing_t **sorted = weir_calloc(n + 1, sizeof(*sorted));
         memcpy(sorted, ls, n * sizeof(*sorted));
         qsort(sorted, n, sizeof(*sorted), cmp_listing);
@@ -333,11 +333,11 @@ static json_t *members_json(const rd_kafka_ConsumerGroupDescription_t *d)
         for (int i = 0; as && i < as->cnt; i++)
             json_array_append_new(asj, json_pack("{s:s, s:i}", "topic", as->elems[i].topic,
                                                  "partition", as->elems[i].partition));
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:o}", "member_id",
-                           rd_kafka_MemberDescription_consumer_id(md), "client_id",
-                           rd_kafka_MemberDescription_client_id(md), "host",
-                           rd_kafka_MemberDescription_host(md), "assignments", asj));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:s, s:o}", "member_id",
+                                        rd_kafka_MemberDescription_consumer_id(md), "client_id",
+                                        rd_kafka_MemberDescription_client_id(md), "host",
+                                        rd_kafka_MemberDescription_host(md), "assignments", asj));
     }
     return arr;
 }
@@ -360,34 +360,33 @@ static void describe_print(const cli_global_t *g, const char *group,
         for (size_t i = 0; i < n; i++) {
             const row_t *r = &rows[i];
             json_array_append_new(
-                offs, json_pack("{s:s, s:i, s:o, s:I, s:o, s:s?}", "topic", r->topic,
-                                "partition", r->partition, "committed_offset",
-                                opt_int(r->committed), "log_end_offset", (json_int_t)r->high,
-                                "lag", opt_int(r->committed >= 0 ? WEIR_MAX(0, r->high -
-                                                                              r->committed)
-                                                                 : -1),
-                                "member_id", r->member_id));
+                offs,
+                json_pack("{s:s, s:i, s:o, s:I, s:o, s:s?}", "topic", r->topic, "partition",
+                          r->partition, "committed_offset", opt_int(r->committed), "log_end_offset",
+                          (json_int_t)r->high, "lag",
+                          opt_int(r->committed >= 0 ? WEIR_MAX(0, r->high - r->committed) : -1),
+                          "member_id", r->member_id));
         }
-        cli_json_print(
-            json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:I}", "group", group, "state",
-                      state_name(d), "coordinator",
-                      coord ? json_pack("{s:i, s:s, s:i}", "id", rd_kafka_Node_id(coord), "host",
-                                        rd_kafka_Node_host(coord), "port",
-                                        (int)rd_kafka_Node_port(coord))
-                            : json_null(),
-                      "partition_assignor", rd_kafka_ConsumerGroupDescription_partition_assignor(d)
-                          ? rd_kafka_ConsumerGroupDescription_partition_assignor(d)
-                          : "",
-                      "members", members_json(d), "offsets", offs, "total_lag",
-                      (json_int_t)total_lag),
-            stdout);
+        cli_json_print(json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:I}", "group", group, "state",
+                                 state_name(d), "coordinator",
+                                 coord ? json_pack("{s:i, s:s, s:i}", "id", rd_kafka_Node_id(coord),
+                                                   "host", rd_kafka_Node_host(coord), "port",
+                                                   (int)rd_kafka_Node_port(coord))
+                                       : json_null(),
+                                 "partition_assignor",
+                                 rd_kafka_ConsumerGroupDescription_partition_assignor(d)
+                                     ? rd_kafka_ConsumerGroupDescription_partition_assignor(d)
+                                     : "",
+                                 "members", members_json(d), "offsets", offs, "total_lag",
+                                 (json_int_t)total_lag),
+                       stdout);
         return;
     }
     printf("%-13s%s\n%-13s%s\n%-13s%zu\n%-13s%" PRId64 "\n\n", "GROUP", group, "STATE",
-           state_name(d), "MEMBERS", rd_kafka_ConsumerGroupDescription_member_count(d),
-           "TOTAL-LAG", total_lag);
-    static const char *const hdr[] = {"TOPIC",     "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET",
-                                      "LAG",       "MEMBER-ID", "CLIENT-ID",      "HOST"};
+           state_name(d), "MEMBERS", rd_kafka_ConsumerGroupDescription_member_count(d), "TOTAL-LAG",
+           total_lag);
+    static const char *const hdr[] = {"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET",
+                                      "LAG",   "MEMBER-ID", "CLIENT-ID",      "HOST"};
     cli_table_t t;
     cli_table_init(&t, 8, hdr);
     t.shrinkable = 1u << 0 | 1u << 5 | 1u << 6 | 1u << 7;
@@ -487,8 +486,10 @@ typedef struct {
 
 static int seek_parse(cli_global_t *g, cli_args_t *a, seek_args_t *sa)
 {
-    static const cli_opt_t opts[] = {{0, "to", true, O_TO}, {'t', "topics", true, O_TOPICS},
-                                     {0, "execute", false, O_EXECUTE}, {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {{0, "to", true, O_TO},
+                                     {'t', "topics", true, O_TOPICS},
+                                     {0, "execute", false, O_EXECUTE},
+                                     {0, NULL, false, 0}};
     int id, rc;
     const char *arg;
     while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
@@ -579,8 +580,8 @@ static int seek_apply(cli_client_t *c, const char *group, rd_kafka_topic_partiti
         cli_err(c->g, "moving offsets of '%s' failed: %s", group, rd_kafka_error_string(err));
         rc = cli_kafka_exit(rd_kafka_error_code(err));
     }
-    const rd_kafka_topic_partition_list_t *res = n == 1 ? rd_kafka_group_result_partitions(gr[0])
-                                                        : NULL;
+    const rd_kafka_topic_partition_list_t *res =
+        n == 1 ? rd_kafka_group_result_partitions(gr[0]) : NULL;
     for (int i = 0; rc == 0 && res && i < res->cnt; i++) {
         if (res->elems[i].err) {
             cli_err(c->g, "moving %s/%" PRId32 " failed: %s", res->elems[i].topic,
@@ -612,12 +613,12 @@ static void seek_print(const cli_global_t *g, const char *group, bool executed,
                 arr, json_pack("{s:s, s:i, s:o, s:I, s:I, s:I}", "topic", p->topic, "partition",
                                p->partition, "before",
                                opt_int(committed_of(offsets, p->topic, p->partition)), "after",
-                               (json_int_t)p->offset, "log_end_offset", (json_int_t)high[i],
-                               "lag", (json_int_t)WEIR_MAX(0, high[i] - p->offset)));
+                               (json_int_t)p->offset, "log_end_offset", (json_int_t)high[i], "lag",
+                               (json_int_t)WEIR_MAX(0, high[i] - p->offset)));
         }
-        cli_json_print(json_pack("{s:s, s:b, s:o}", "group", group, "executed", executed,
-                                 "partitions", arr),
-                       stdout);
+        cli_json_print(
+            json_pack("{s:s, s:b, s:o}", "group", group, "executed", executed, "partitions", arr),
+            stdout);
         return;
     }
     static const char *const hdr[] = {"TOPIC", "PARTITION", "BEFORE", "AFTER", "LAG"};
@@ -630,8 +631,8 @@ static void seek_print(const cli_global_t *g, const char *group, bool executed,
         char b[24] = "-";
         if (before >= 0)
             snprintf(b, sizeof(b), "%" PRId64, before);
-        cli_table_addf(&t, "%s\t%" PRId32 "\t%s\t%" PRId64 "\t%" PRId64, p->topic, p->partition,
-                       b, p->offset, WEIR_MAX(0, high[i] - p->offset));
+        cli_table_addf(&t, "%s\t%" PRId32 "\t%s\t%" PRId64 "\t%" PRId64, p->topic, p->partition, b,
+                       p->offset, WEIR_MAX(0, high[i] - p->offset));
     }
     cli_table_print(&t, stdout);
     cli_table_deinit(&t);
@@ -759,8 +760,8 @@ static int delete_run(cli_client_t *c, char **groups, int n)
             }
         }
         cli_table_addf(&t, "%s\t%s%s%s", groups[i], status, msg ? ": " : "", msg ? msg : "");
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s?}", "group", groups[i], "status",
-                                             status, "error", msg));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s?}", "group", groups[i], "status", status, "error", msg));
     }
     if (c->g->output == CLI_OUT_JSON) {
         cli_json_print(arr, stdout);
@@ -811,8 +812,8 @@ out:
 int cli_group_main(cli_global_t *g, int argc, char **argv)
 {
     static const cli_sub_t subs[] = {
-        {"list", group_list},     {"ls", group_list},         {"describe", group_describe},
-        {"seek", group_seek},     {"delete", group_delete},
+        {"list", group_list}, {"ls", group_list},       {"describe", group_describe},
+        {"seek", group_seek}, {"delete", group_delete},
     };
     return cli_dispatch(g, "group", subs, WEIR_ARRAY_LEN(subs), argc, argv);
 }

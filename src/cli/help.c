@@ -17,10 +17,10 @@ typedef struct {
 #define GLOBAL_FLAGS                                                                               \
     "Global flags (before or after the command):\n"                                                \
     "  -b, --brokers HOST:PORT[,...]  brokers to bootstrap from (default $WEIR_BROKERS, else\n"    \
-    "                                 127.0.0.1:9092)\n"                                          \
-    "  -X KEY=VALUE                   any librdkafka setting (TLS, SASL, timeouts); repeatable\n" \
-    "  -o, --output table|json        output of listing commands (not consume: see -f)\n"         \
-    "      --timeout DURATION         wait this long for each broker answer (default 10s)\n"     \
+    "                                 127.0.0.1:9092)\n"                                           \
+    "  -X KEY=VALUE                   any librdkafka setting (TLS, SASL, timeouts); repeatable\n"  \
+    "  -o, --output table|json        output of listing commands (not consume: see -f)\n"          \
+    "      --timeout DURATION         wait this long for each broker answer (default 10s)\n"       \
     "  -v, --verbose                  show librdkafka's log lines\n"
 
 static const page_t pages[] = {

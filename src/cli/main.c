@@ -19,9 +19,9 @@ typedef struct {
 static int version_main(cli_global_t *g, int argc, char **argv)
 {
     if (g->output == CLI_OUT_JSON) {
-        cli_json_print(json_pack("{s:s, s:s}", "version", CLI_VERSION, "librdkafka",
-                                 rd_kafka_version_str()),
-                       stdout);
+        cli_json_print(
+            json_pack("{s:s, s:s}", "version", CLI_VERSION, "librdkafka", rd_kafka_version_str()),
+            stdout);
     } else {
         printf("weir %s (librdkafka %s)\n", CLI_VERSION, rd_kafka_version_str());
     }
@@ -29,10 +29,9 @@ static int version_main(cli_global_t *g, int argc, char **argv)
 }
 
 static const family_t families[] = {
-    {"topic", cli_topic_main},          {"produce", cli_produce_main},
-    {"consume", cli_consume_main},      {"group", cli_group_main},
-    {"cluster", cli_cluster_main},      {"completion", cli_completion_main},
-    {"help", cli_help_main},            {"version", version_main},
+    {"topic", cli_topic_main}, {"produce", cli_produce_main}, {"consume", cli_consume_main},
+    {"group", cli_group_main}, {"cluster", cli_cluster_main}, {"completion", cli_completion_main},
+    {"help", cli_help_main},   {"version", version_main},
 };
 
 int main(int argc, char **argv)

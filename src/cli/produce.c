@@ -66,11 +66,13 @@ static ssize_t read_stdin(void *ctx, void *buf, size_t n)
 
 static int parse_flags(cli_global_t *g, cli_args_t *a, produce_t *p)
 {
-    static const cli_opt_t opts[] = {
-        {'k', "key", true, O_KEY},         {'H', "header", true, O_HEADER},
-        {'p', "partition", true, O_PARTITION}, {'f', "format", true, O_FORMAT},
-        {0, "acks", true, O_ACKS},         {'z', "compression", true, O_COMPRESSION},
-        {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {{'k', "key", true, O_KEY},
+                                     {'H', "header", true, O_HEADER},
+                                     {'p', "partition", true, O_PARTITION},
+                                     {'f', "format", true, O_FORMAT},
+                                     {0, "acks", true, O_ACKS},
+                                     {'z', "compression", true, O_COMPRESSION},
+                                     {0, NULL, false, 0}};
     int id, rc;
     const char *arg;
     char *k, *v;
@@ -78,14 +80,16 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, produce_t *p)
         switch (id) {
         case CLI_OPT_HELP:
             return -1;
-        case O_KEY: p->key = arg; break;
-        case O_FORMAT: p->format = arg; break;
+        case O_KEY:
+            p->key = arg;
+            break;
+        case O_FORMAT:
+            p->format = arg;
+            break;
         case O_COMPRESSION:
             if (strcmp(arg, "none") != 0 && strcmp(arg, "gzip") != 0 &&
-                strcmp(arg, "snappy") != 0 && strcmp(arg, "lz4") != 0 &&
-                strcmp(arg, "zstd") != 0)
-                return cli_usage_err(g, "-z wants none, gzip, snappy, lz4 or zstd, got '%s'",
-                                     arg);
+                strcmp(arg, "snappy") != 0 && strcmp(arg, "lz4") != 0 && strcmp(arg, "zstd") != 0)
+                return cli_usage_err(g, "-z wants none, gzip, snappy, lz4 or zstd, got '%s'", arg);
             p->compression = arg;
             break;
         case O_PARTITION:
@@ -140,8 +144,7 @@ static int produce_one(cli_client_t *c, produce_t *p, const cli_record_t *rec)
 {
     char topic[256];
     if (rec->topic_len == 0 || rec->topic_len >= sizeof(topic)) {
-        cli_err(p->g, "record %" PRIu64 ": bad topic name length %zu", p->sent + 1,
-                rec->topic_len);
+        cli_err(p->g, "record %" PRIu64 ": bad topic name length %zu", p->sent + 1, rec->topic_len);
         return CLI_ERROR;
     }
     memcpy(topic, rec->topic, rec->topic_len);
@@ -165,11 +168,10 @@ static int produce_one(cli_client_t *c, produce_t *p, const cli_record_t *rec)
     int64_t ts = rec->timestamp_ms >= 0 ? rec->timestamp_ms : 0;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            c->rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, value_len),
-            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(p),
-            RD_KAFKA_V_END);
+            c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             p->sent++;
             rd_kafka_poll(c->rk, 0);
@@ -192,10 +194,16 @@ static int produce_loop(cli_client_t *c, produce_t *p, const cli_format_t *fmt)
     int rc = 0;
     char err[256];
     /* What a record is when the format does not say: -k, -p, the topic argument. */
-    cli_record_t dflt = {
-        .topic = p->topic, .topic_len = strlen(p->topic), .partition = (int32_t)p->partition,
-        .timestamp_ms = -1, .key = p->key, .key_len = p->key ? (ssize_t)strlen(p->key) : -1,
-        .value = NULL, .value_len = -1, .headers = NULL, .header_count = 0};
+    cli_record_t dflt = {.topic = p->topic,
+                         .topic_len = strlen(p->topic),
+                         .partition = (int32_t)p->partition,
+                         .timestamp_ms = -1,
+                         .key = p->key,
+                         .key_len = p->key ? (ssize_t)strlen(p->key) : -1,
+                         .value = NULL,
+                         .value_len = -1,
+                         .headers = NULL,
+                         .header_count = 0};
     for (;;) {
         cli_record_t rec = dflt;
         int got = cli_format_read(fmt, &r, &rec, err, sizeof(err));
@@ -230,8 +238,7 @@ static rd_kafka_conf_t *produce_conf(produce_t *p)
 int cli_produce_main(cli_global_t *g, int argc, char **argv)
 {
     cli_set_cmd(g, "produce", NULL);
-    produce_t p = {.g = g, .partition = -1, .format = "%v\\n", .acks = "-1",
-                   .compression = "none"};
+    produce_t p = {.g = g, .partition = -1, .format = "%v\\n", .acks = "-1", .compression = "none"};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
     cli_format_t fmt = {0};
@@ -248,9 +255,15 @@ int cli_produce_main(cli_global_t *g, int argc, char **argv)
         rc = cli_usage_err(g, "bad -f format: %s", err);
         goto out;
     }
-    const char *const kv[] = {"acks", p.acks, "compression.codec", p.compression,
-                              "queue.buffering.max.kbytes", "32768", "message.timeout.ms",
-                              "30000", NULL};
+    const char *const kv[] = {"acks",
+                              p.acks,
+                              "compression.codec",
+                              p.compression,
+                              "queue.buffering.max.kbytes",
+                              "32768",
+                              "message.timeout.ms",
+                              "30000",
+                              NULL};
     if ((rc = cli_client_open(&c, g, RD_KAFKA_PRODUCER, produce_conf(&p), kv)) != 0)
         goto out;
     if ((rc = cli_client_connect(&c)) != 0 || (rc = topic_check(&c, p.topic)) != 0)

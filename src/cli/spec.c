@@ -26,8 +26,8 @@ void cli_time_format(int64_t ms, char *out, size_t out_size)
         snprintf(out, out_size, "%" PRId64, ms);
         return;
     }
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
+    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
 
 /* Reads exactly n digits at *p. */
@@ -106,8 +106,12 @@ static int parse_rfc3339(const char *s, int64_t *ms)
         return -WEIR_EINVAL;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
         return -WEIR_ERANGE;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-                    .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     /* timegm normalises 31 February into March: refuse dates that moved. */
     if (tm.tm_mday != D || tm.tm_mon != M - 1)

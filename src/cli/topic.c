@@ -85,10 +85,23 @@ static void print_status(const cli_global_t *g, char **names, const char **statu
     cli_table_deinit(&t);
 }
 
-/* ---- create ----------------------------------------------------------------------------------- */
+/* ---- create -----------------------------------------------------------------------------------
+ */
 
-enum { O_PARTITIONS = 1, O_REPLICAS, O_CONFIG, O_IF_NOT_EXISTS, O_INTERNAL, O_QUIET, O_YES,
-       O_SET, O_DELETE, O_NUM, O_BEFORE, O_PARTITION };
+enum {
+    O_PARTITIONS = 1,
+    O_REPLICAS,
+    O_CONFIG,
+    O_IF_NOT_EXISTS,
+    O_INTERNAL,
+    O_QUIET,
+    O_YES,
+    O_SET,
+    O_DELETE,
+    O_NUM,
+    O_BEFORE,
+    O_PARTITION
+};
 
 typedef struct {
     int64_t partitions, replicas;
@@ -99,10 +112,11 @@ typedef struct {
 
 static int create_parse(cli_global_t *g, cli_args_t *a, create_args_t *ca)
 {
-    static const cli_opt_t opts[] = {
-        {'p', "partitions", true, O_PARTITIONS}, {'r', "replicas", true, O_REPLICAS},
-        {'c', "config", true, O_CONFIG}, {0, "if-not-exists", false, O_IF_NOT_EXISTS},
-        {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {{'p', "partitions", true, O_PARTITIONS},
+                                     {'r', "replicas", true, O_REPLICAS},
+                                     {'c', "config", true, O_CONFIG},
+                                     {0, "if-not-exists", false, O_IF_NOT_EXISTS},
+                                     {0, NULL, false, 0}};
     int id, rc;
     const char *arg;
     while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
@@ -142,9 +156,9 @@ static int create_send(cli_client_t *c, const create_args_t *ca, char **names, i
     rd_kafka_NewTopic_t **nt = weir_calloc((size_t)n, sizeof(*nt));
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        nt[i] = rd_kafka_NewTopic_new(names[i], ca->partitions ? (int)ca->partitions : -1,
-                                      ca->replicas ? (int)ca->replicas : -1, errstr,
-                                      sizeof(errstr));
+        nt[i] =
+            rd_kafka_NewTopic_new(names[i], ca->partitions ? (int)ca->partitions : -1,
+                                  ca->replicas ? (int)ca->replicas : -1, errstr, sizeof(errstr));
         if (!nt[i]) {
             rc = cli_usage_err(c->g, "topic '%s': %s", names[i], errstr);
             break;
@@ -230,8 +244,8 @@ static int topic_create(cli_global_t *g, int argc, char **argv)
 
 static int topic_list(cli_global_t *g, int argc, char **argv)
 {
-    static const cli_opt_t opts[] = {{0, "internal", false, O_INTERNAL},
-                                     {'q', "quiet", false, O_QUIET}, {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {
+        {0, "internal", false, O_INTERNAL}, {'q', "quiet", false, O_QUIET}, {0, NULL, false, 0}};
     bool internal = false, quiet = false;
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
@@ -273,11 +287,10 @@ static int topic_list(cli_global_t *g, int argc, char **argv)
     } else if (g->output == CLI_OUT_JSON) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                arr, json_pack("{s:s, s:i, s:i, s:b}", "name", ts[i]->topic, "partition_count",
-                               ts[i]->partition_cnt, "replication_factor",
-                               replication_factor(ts[i]), "internal",
-                               cli_topic_internal(ts[i]->topic)));
+            json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:b}", "name", ts[i]->topic,
+                                                 "partition_count", ts[i]->partition_cnt,
+                                                 "replication_factor", replication_factor(ts[i]),
+                                                 "internal", cli_topic_internal(ts[i]->topic)));
         cli_json_print(arr, stdout);
     } else {
         static const char *const hdr[] = {"NAME", "PARTITIONS", "REPLICAS"};
@@ -311,11 +324,10 @@ static int describe_configs(cli_client_t *c, const char *topic, rd_kafka_event_t
     if (rc != 0)
         return rc;
     size_t nres;
-    const rd_kafka_ConfigResource_t **rs =
-        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(*ev),
-                                                  &nres);
-    rd_kafka_resp_err_t err = nres ? rd_kafka_ConfigResource_error(rs[0])
-                                   : RD_KAFKA_RESP_ERR__BAD_MSG;
+    const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+        rd_kafka_event_DescribeConfigs_result(*ev), &nres);
+    rd_kafka_resp_err_t err =
+        nres ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *msg = nres ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
         cli_err(c->g, "describing settings of '%s' failed: %s", topic,
@@ -358,13 +370,12 @@ static void describe_json(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
     for (size_t i = 0; i < nce; i++) {
         const char *v = rd_kafka_ConfigEntry_value(ce[i]);
         json_array_append_new(
-            configs,
-            json_pack("{s:s, s:s?, s:s, s:b, s:b, s:b}", "name", rd_kafka_ConfigEntry_name(ce[i]),
-                      "value", v, "source",
-                      rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(ce[i])), "default",
-                      rd_kafka_ConfigEntry_is_default(ce[i]) == 1, "read_only",
-                      rd_kafka_ConfigEntry_is_read_only(ce[i]) == 1, "sensitive",
-                      rd_kafka_ConfigEntry_is_sensitive(ce[i]) == 1));
+            configs, json_pack("{s:s, s:s?, s:s, s:b, s:b, s:b}", "name",
+                               rd_kafka_ConfigEntry_name(ce[i]), "value", v, "source",
+                               rd_kafka_ConfigSource_name(rd_kafka_ConfigEntry_source(ce[i])),
+                               "default", rd_kafka_ConfigEntry_is_default(ce[i]) == 1, "read_only",
+                               rd_kafka_ConfigEntry_is_read_only(ce[i]) == 1, "sensitive",
+                               rd_kafka_ConfigEntry_is_sensitive(ce[i]) == 1));
     }
     for (int i = 0; i < t->partition_cnt; i++) {
         const rd_kafka_metadata_partition_t *p = pi[i].p;
@@ -385,12 +396,18 @@ static void describe_json(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
 static const char *source_short(rd_kafka_ConfigSource_t src)
 {
     switch (src) {
-    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG: return "topic";
-    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG: return "broker";
-    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: return "cluster";
-    case RD_KAFKA_CONFIG_SOURCE_STATIC_BROKER_CONFIG: return "broker-file";
-    case RD_KAFKA_CONFIG_SOURCE_DEFAULT_CONFIG: return "default";
-    default: return "unknown";
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG:
+        return "topic";
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG:
+        return "broker";
+    case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG:
+        return "cluster";
+    case RD_KAFKA_CONFIG_SOURCE_STATIC_BROKER_CONFIG:
+        return "broker-file";
+    case RD_KAFKA_CONFIG_SOURCE_DEFAULT_CONFIG:
+        return "default";
+    default:
+        return "unknown";
     }
 }
 
@@ -402,8 +419,8 @@ static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
            "REPLICAS", replication_factor(t));
     cli_table_t tab;
     if (show_parts) {
-        static const char *const hdr[] = {"PARTITION", "LEADER", "REPLICAS", "ISR",
-                                          "LOG-START", "HIGH-WATERMARK"};
+        static const char *const hdr[] = {"PARTITION", "LEADER",    "REPLICAS",
+                                          "ISR",       "LOG-START", "HIGH-WATERMARK"};
         cli_table_init(&tab, 6, hdr);
         tab.shrinkable = 1u << 2 | 1u << 3;
         for (int i = 0; i < t->partition_cnt; i++) {
@@ -421,8 +438,8 @@ static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
         for (size_t i = 0; i < nce; i++) {
             const char *v = rd_kafka_ConfigEntry_value(ce[i]);
             cli_table_addf(&tab, "%s\t%s\t%s", rd_kafka_ConfigEntry_name(ce[i]),
-                           v ? v : (rd_kafka_ConfigEntry_is_sensitive(ce[i]) == 1 ? "(hidden)"
-                                                                                  : "-"),
+                           v ? v
+                             : (rd_kafka_ConfigEntry_is_sensitive(ce[i]) == 1 ? "(hidden)" : "-"),
                            source_short(rd_kafka_ConfigEntry_source(ce[i])));
         }
     }
@@ -432,8 +449,7 @@ static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
 
 static int topic_describe(cli_global_t *g, int argc, char **argv)
 {
-    static const cli_opt_t opts[] = {{'p', "partitions", false, O_PARTITIONS},
-                                     {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {{'p', "partitions", false, O_PARTITIONS}, {0, NULL, false, 0}};
     bool show_parts = false;
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
@@ -469,8 +485,8 @@ static int topic_describe(cli_global_t *g, int argc, char **argv)
         goto out;
     }
     pi = weir_calloc((size_t)t->partition_cnt + 1, sizeof(*pi));
-    const rd_kafka_metadata_partition_t **ps = weir_calloc((size_t)t->partition_cnt + 1,
-                                                           sizeof(*ps));
+    const rd_kafka_metadata_partition_t **ps =
+        weir_calloc((size_t)t->partition_cnt + 1, sizeof(*ps));
     for (int i = 0; i < t->partition_cnt; i++)
         ps[i] = &t->partitions[i];
     qsort(ps, (size_t)t->partition_cnt, sizeof(*ps), cmp_partition);
@@ -629,8 +645,8 @@ static int alter_send(cli_client_t *c, const char *topic, const alter_args_t *aa
     size_t nres;
     const rd_kafka_ConfigResource_t **rs =
         rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &nres);
-    rd_kafka_resp_err_t err = nres ? rd_kafka_ConfigResource_error(rs[0])
-                                   : RD_KAFKA_RESP_ERR__BAD_MSG;
+    rd_kafka_resp_err_t err =
+        nres ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *msg = nres ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
         cli_err(c->g, "changing settings of '%s' failed: %s", topic,
@@ -671,8 +687,8 @@ static void alter_print(const cli_global_t *g, const char *topic, const alter_ar
 
 static int alter_parse(cli_global_t *g, cli_args_t *a, alter_args_t *aa)
 {
-    static const cli_opt_t opts[] = {{'s', "set", true, O_SET}, {'d', "delete", true, O_DELETE},
-                                     {0, NULL, false, 0}};
+    static const cli_opt_t opts[] = {
+        {'s', "set", true, O_SET}, {'d', "delete", true, O_DELETE}, {0, NULL, false, 0}};
     int id, rc;
     const char *arg;
     while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
@@ -741,16 +757,16 @@ out:
 
 /* ---- add-partitions -------------------------------------------------------------------------- */
 
-static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, char **names,
-                              int n, int64_t add)
+static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, char **names, int n,
+                              int64_t add)
 {
     char errstr[256];
     rd_kafka_NewPartitions_t **np = weir_calloc((size_t)n, sizeof(*np));
     int *before = weir_calloc((size_t)n, sizeof(int));
     for (int i = 0; i < n; i++) {
         before[i] = cli_metadata_topic(md, names[i])->partition_cnt;
-        np[i] = rd_kafka_NewPartitions_new(names[i], (size_t)(before[i] + add), errstr,
-                                           sizeof(errstr));
+        np[i] =
+            rd_kafka_NewPartitions_new(names[i], (size_t)(before[i] + add), errstr, sizeof(errstr));
     }
     rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
     rd_kafka_CreatePartitions(c->rk, np, (size_t)n, o, c->q);
@@ -764,8 +780,8 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
         return rc;
     }
     size_t nres;
-    const rd_kafka_topic_result_t **res = rd_kafka_CreatePartitions_result_topics(
-        rd_kafka_event_CreatePartitions_result(ev), &nres);
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &nres);
     static const char *const hdr[] = {"TOPIC", "OLD", "NEW"};
     cli_table_t t;
     cli_table_init(&t, 3, hdr);
@@ -778,7 +794,8 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
             rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[j]);
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 const char *msg = rd_kafka_topic_result_error_string(res[j]);
-                cli_err(c->g, "topic '%s': %s", names[i], msg && *msg ? msg : rd_kafka_err2str(err));
+                cli_err(c->g, "topic '%s': %s", names[i],
+                        msg && *msg ? msg : rd_kafka_err2str(err));
                 rc = WEIR_MAX(rc, cli_kafka_exit(err));
                 continue;
             }
@@ -872,12 +889,12 @@ static int trim_run(cli_client_t *c, rd_kafka_topic_partition_list_t *parts, con
             rc = WEIR_MAX(rc, cli_kafka_exit(err));
             continue;
         }
-        cli_table_addf(&t, "%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64, p->topic, p->partition,
-                       low[i], r->offset);
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "topic", p->topic,
-                                             "partition", p->partition, "old_log_start_offset",
-                                             (json_int_t)low[i], "log_start_offset",
-                                             (json_int_t)r->offset));
+        cli_table_addf(&t, "%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64, p->topic, p->partition, low[i],
+                       r->offset);
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:i, s:I, s:I}", "topic", p->topic, "partition",
+                                        p->partition, "old_log_start_offset", (json_int_t)low[i],
+                                        "log_start_offset", (json_int_t)r->offset));
     }
     if (c->g->output == CLI_OUT_JSON) {
         cli_json_print(arr, stdout);
@@ -979,10 +996,14 @@ out:
 int cli_topic_main(cli_global_t *g, int argc, char **argv)
 {
     static const cli_sub_t subs[] = {
-        {"create", topic_create},        {"list", topic_list},
-        {"ls", topic_list},              {"describe", topic_describe},
-        {"delete", topic_delete},        {"alter-config", topic_alter_config},
-        {"add-partitions", topic_add_partitions}, {"trim", topic_trim},
+        {"create", topic_create},
+        {"list", topic_list},
+        {"ls", topic_list},
+        {"describe", topic_describe},
+        {"delete", topic_delete},
+        {"alter-config", topic_alter_config},
+        {"add-partitions", topic_add_partitions},
+        {"trim", topic_trim},
     };
     return cli_dispatch(g, "topic", subs, WEIR_ARRAY_LEN(subs), argc, argv);
 }

@@ -464,6 +464,32 @@ const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, c
     return any;
 }
 
+const sdk_route_t *sdk_app_route_for(const weir_app *app, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    const sdk_route_t *any = NULL;
+    const char *type = NULL;
+    size_t tlen = 0;
+    bool type_read = false;
+    for (size_t i = 0; i < app->nroutes; i++) {
+        const sdk_route_t *r = &app->routes[i];
+        if (strcmp(r->topic, topic) != 0)
+            continue;
+        if (!r->type) {
+            any = r;
+            continue;
+        }
+        /* The type is read only when some route of the topic asks for one. */
+        if (!type_read) {
+            tlen = sdk_msg_attr(m, "ce_type", &type);
+            type_read = true;
+        }
+        if (tlen && strlen(r->type) == tlen && memcmp(r->type, type, tlen) == 0)
+            return r;
+    }
+    return any;
+}
+
 bool weir_app_ready(const weir_app *app)
 {
     return atomic_load(&((weir_app *)app)->ready);

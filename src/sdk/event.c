@@ -30,10 +30,32 @@ void sdk_event_set(weir_event *ev, const rd_kafka_message_t *msg)
     ev->msg = msg;
     ev->key_str = NULL;
     ev->value_ready = false;
+    ev->ce_ready = false;
+}
+
+const sdk_ce_t *sdk_event_ce(weir_event *ev)
+{
+    if (!ev->ce_ready) {
+        rd_kafka_headers_t *h = NULL;
+        if (rd_kafka_message_headers(ev->msg, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            h = NULL;
+        sdk_ce_read(h, &ev->ce);
+        ev->ce_ready = true;
+    }
+    return &ev->ce;
+}
+
+size_t sdk_msg_attr(const rd_kafka_message_t *m, const char *name, const char **val)
+{
     rd_kafka_headers_t *h = NULL;
-    if (rd_kafka_message_headers(msg, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        h = NULL;
-    sdk_ce_read(h, &ev->ce);
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h ||
+        rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
+        n == 0 || n > SDK_CE_ATTR_MAX || memchr(v, '\0', n))
+        return 0;
+    *val = v;
+    return n;
 }
 
 const char *weir_event_topic(const weir_event *ev)
@@ -109,37 +131,37 @@ static const char *attr_or_null(const char *s)
 
 const char *weir_event_id(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.id);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->id);
 }
 
 const char *weir_event_type(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.type);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->type);
 }
 
 const char *weir_event_source(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.source);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->source);
 }
 
 const char *weir_event_time(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.time);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->time);
 }
 
 const char *weir_event_specversion(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.specversion);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->specversion);
 }
 
 const char *weir_event_content_type(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.content_type);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->content_type);
 }
 
 const char *weir_event_traceparent(const weir_event *ev)
 {
-    return attr_or_null(ev->ce.traceparent);
+    return attr_or_null(sdk_event_ce((weir_event *)ev)->traceparent);
 }
 
 int weir_event_header(const weir_event *ev, const char *name, const void **value, size_t *len)
@@ -170,9 +192,20 @@ int weir_ctx_max_attempts(const weir_ctx *ctx)
     return ctx->route->opt.retry.max_attempts;
 }
 
+const char *sdk_ctx_span(weir_ctx *ctx)
+{
+    if (!ctx->traceparent[0]) {
+        const sdk_ce_t *ce = sdk_event_ce(ctx->ev);
+        sdk_trace_t child;
+        sdk_trace_child(ce->has_trace ? &ce->trace : NULL, sdk_rng_thread(), &child);
+        sdk_trace_format(&child, ctx->traceparent);
+    }
+    return ctx->traceparent;
+}
+
 const char *weir_ctx_traceparent(const weir_ctx *ctx)
 {
-    return ctx->traceparent;
+    return sdk_ctx_span((weir_ctx *)ctx); /* made on first use; the cache is invisible */
 }
 
 const char *weir_ctx_group(const weir_ctx *ctx)
@@ -210,6 +243,7 @@ void sdk_ctx_reset(weir_ctx *ctx)
     ctx->nemits = 0;
     ctx->outboxed = 0;
     ctx->error[0] = '\0';
+    ctx->traceparent[0] = '\0';
 }
 
 void sdk_ctx_deinit(weir_ctx *ctx)
@@ -276,7 +310,7 @@ int weir_emit_message(weir_ctx *ctx, const weir_message *m)
         return -WEIR_EINVAL;
     rd_kafka_headers_t *h;
     char err[SDK_ERRMSG_MAX];
-    int r = sdk_message_headers(ctx->app, m, m->traceparent ? m->traceparent : ctx->traceparent,
+    int r = sdk_message_headers(ctx->app, m, m->traceparent ? m->traceparent : sdk_ctx_span(ctx),
                                 &h, err, sizeof(err));
     if (r) {
         sdk_app_set_error(ctx->app, "weir_emit: %s", err);

@@ -114,6 +114,7 @@ enum {
     SDK_ST_DEDUP_SEEN,
     SDK_ST_DEDUP_PUT,
     SDK_ST_DEDUP_PURGE,
+    SDK_ST_DEDUP_SEEN_MANY,
     SDK_ST_OUTBOX_PUT,
     SDK_ST_OUTBOX_FETCH,
     SDK_ST_OUTBOX_SENT,
@@ -137,6 +138,11 @@ void sdk_db_close(sdk_db_t *d);
 int sdk_db_exec(sdk_db_t *d, int which); /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, SAVEPOINT ... */
 
 int sdk_dedup_seen(sdk_db_t *d, const char *id, int64_t now_ms, int64_t ttl_ms, bool *seen);
+/* Looks up n ids (lengths given, n <= SDK_DEDUP_LOOKUP_MAX) in one query; seen[i] is set for
+ * each found within the TTL. */
+#define SDK_DEDUP_LOOKUP_MAX 64
+int sdk_dedup_seen_many(sdk_db_t *d, const char *const *ids, const size_t *lens, size_t n,
+                        int64_t now_ms, int64_t ttl_ms, bool *seen);
 int sdk_dedup_put(sdk_db_t *d, const char *id, int64_t now_ms);
 int sdk_dedup_purge(sdk_db_t *d, int64_t now_ms, int64_t ttl_ms, int *purged);
 
@@ -178,6 +184,14 @@ typedef struct sdk_route {
 } sdk_route_t;
 
 struct sdk_part;
+
+/* What a worker knows about each event of a batch before running handlers. */
+typedef struct sdk_slot {
+    const sdk_route_t *route; /* NULL: unrouted */
+    const char *id;           /* ce_id in the message's headers, if dedup applies */
+    size_t id_len;
+    bool seen; /* the store already has the id */
+} sdk_slot_t;
 
 /* What a produced record's delivery report must update. */
 enum { SDK_DR_PEND = 1, SDK_DR_RELAY };
@@ -228,6 +242,7 @@ typedef struct sdk_emit {
 
 struct weir_event {
     const rd_kafka_message_t *msg;
+    bool ce_ready; /* ce is read from the headers on first use */
     sdk_ce_t ce;
     char *key_str; /* lazily made by weir_event_key_str */
     buf_t key_buf;
@@ -238,9 +253,10 @@ struct weir_event {
 struct weir_ctx {
     weir_app *app;
     const sdk_route_t *route;
+    weir_event *ev;
     int attempt;
     sdk_db_t *db; /* transactional routes and projections */
-    char traceparent[SDK_TRACEPARENT_LEN + 1];
+    char traceparent[SDK_TRACEPARENT_LEN + 1]; /* the handler's span, made on first use */
     char error[SDK_ERRMSG_MAX];
     sdk_emit_t *emits; /* non-transactional routes: held until OK */
     size_t nemits, emits_cap;
@@ -263,7 +279,11 @@ typedef struct sdk_worker {
     rd_kafka_message_t **fetched; /* what the last take from a partition queue gave */
     weir_event ev;
     weir_ctx ctx;
-    buf_t dedup_ids; /* NUL-separated ids handled OK in the current plain batch */
+    struct sdk_slot *slots; /* per event of the batch: route, kind, dedup */
+    int32_t *done_set;      /* hash set of slots whose id was handled OK in this batch */
+    size_t done_cap;
+    int32_t *done_list; /* the same slots in order */
+    size_t ndone;
     int64_t purge_at_ms;
 } sdk_worker_t;
 
@@ -325,6 +345,7 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...) __attribute__((forma
 void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, const char *type);
+const sdk_route_t *sdk_app_route_for(const weir_app *app, const rd_kafka_message_t *m);
 void sdk_app_wake(weir_app *app); /* out of the consumer loop's wait */
 sdk_part_t *sdk_part_find(weir_app *app, const char *topic, int32_t partition); /* app->lock */
 
@@ -361,6 +382,11 @@ void sdk_relay_stop(weir_app *app); /* publishes what it has taken, then stops *
 void sdk_event_init(weir_event *ev);
 void sdk_event_deinit(weir_event *ev);
 void sdk_event_set(weir_event *ev, const rd_kafka_message_t *msg);
+const sdk_ce_t *sdk_event_ce(weir_event *ev); /* reads the CloudEvents headers once */
+const char *sdk_ctx_span(weir_ctx *ctx);       /* the handler's traceparent, made once */
+/* A header's value straight from the message, if it is a usable attribute (1..255 bytes, no
+ * NUL): its length, else 0. */
+size_t sdk_msg_attr(const rd_kafka_message_t *m, const char *name, const char **val);
 void sdk_ctx_reset(weir_ctx *ctx); /* drops held emits */
 void sdk_ctx_deinit(weir_ctx *ctx);
 /* A record's headers for m: CloudEvents attributes with the defaults resolved. */

@@ -25,6 +25,12 @@ static const char *const sdk_sql[SDK_ST_COUNT] = {
     [SDK_ST_DEDUP_PUT] = "INSERT INTO weir_dedup(id, seen_ms) VALUES (?1, ?2) "
                          "ON CONFLICT(id) DO UPDATE SET seen_ms = excluded.seen_ms",
     [SDK_ST_DEDUP_PURGE] = "DELETE FROM weir_dedup WHERE seen_ms <= ?1",
+    /* ?1 the oldest time that counts, then SDK_DEDUP_LOOKUP_MAX ids (unused ones NULL). */
+    [SDK_ST_DEDUP_SEEN_MANY] =
+        "SELECT id FROM weir_dedup WHERE seen_ms > ?1 AND id IN ("
+        "?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,"
+        "?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,"
+        "?46,?47,?48,?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64,?65)",
     [SDK_ST_OUTBOX_PUT] = "INSERT INTO weir_outbox(topic, partition, key, value, headers, "
                           "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SDK_ST_OUTBOX_FETCH] = "SELECT id, topic, partition, key, value, headers FROM weir_outbox "
@@ -178,6 +184,34 @@ int sdk_dedup_seen(sdk_db_t *d, const char *id, int64_t now_ms, int64_t ttl_ms, 
         r = db_fail(d, rc, "dedup lookup");
     }
     stmt_put(d, st);
+    return r;
+}
+
+int sdk_dedup_seen_many(sdk_db_t *d, const char *const *ids, const size_t *lens, size_t n,
+                        int64_t now_ms, int64_t ttl_ms, bool *seen)
+{
+    WEIR_ASSERT(n <= SDK_DEDUP_LOOKUP_MAX);
+    _Static_assert(SDK_DEDUP_LOOKUP_MAX == 64, "the statement has 64 id slots");
+    sqlite3_stmt *st;
+    int r = stmt_get(d, SDK_ST_DEDUP_SEEN_MANY, &st);
+    if (r)
+        return r;
+    sqlite3_bind_int64(st, 1, now_ms - ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        seen[i] = false;
+        sqlite3_bind_text(st, (int)i + 2, ids[i], (int)lens[i], SQLITE_STATIC);
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *found = (const char *)sqlite3_column_text(st, 0);
+        size_t flen = (size_t)sqlite3_column_bytes(st, 0);
+        for (size_t i = 0; i < n; i++)
+            if (lens[i] == flen && memcmp(ids[i], found, flen) == 0)
+                seen[i] = true;
+    }
+    if (rc != SQLITE_DONE)
+        r = db_fail(d, rc, "dedup lookup");
+    stmt_put(d, st); /* also clears the bindings: the next call's unused slots are NULL */
     return r;
 }
 

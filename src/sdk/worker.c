@@ -159,8 +159,8 @@ static int dead_letter(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_t 
     rd_kafka_header_add(h, "weir.dlq.error", -1, error, -1);
     /* The failed event's own traceparent is among the copied headers; one that had none gets
      * the handler's span, so the dead letter still leads back to this consumer's trace. */
-    if (!w->ev.ce.has_trace)
-        rd_kafka_header_add(h, "traceparent", -1, w->ctx.traceparent, -1);
+    if (!sdk_event_ce(&w->ev)->has_trace)
+        rd_kafka_header_add(h, "traceparent", -1, sdk_ctx_span(&w->ctx), -1);
 
     sdk_pend_t *e = pend_add(app, p, m->offset + 1, 1);
     int r = sdk_produce(app, route->dlq_topic, RD_KAFKA_PARTITION_UA, m->key,
@@ -208,9 +208,7 @@ static void ctx_prepare(sdk_worker_t *w, const sdk_route_t *route, int attempt, 
     ctx->route = route;
     ctx->attempt = attempt;
     ctx->db = tx ? &w->db : NULL;
-    sdk_trace_t child;
-    sdk_trace_child(w->ev.ce.has_trace ? &w->ev.ce.trace : NULL, sdk_rng_thread(), &child);
-    sdk_trace_format(&child, ctx->traceparent);
+    ctx->ev = &w->ev;
 }
 
 static int store_fail(sdk_worker_t *w, int r)
@@ -219,98 +217,203 @@ static int store_fail(sdk_worker_t *w, int r)
     return r;
 }
 
-/* Ids handled OK in a plain batch, recorded together at its end (so the write lock of the
- * store is held only for that short transaction, never across plain handlers). */
-static bool pending_has(const sdk_worker_t *w, const char *id)
+/* Ids handled OK in this batch, in a small open-addressing set of slot indexes: a repeat
+ * later in the same batch is a duplicate too (a plain batch records its ids only at its end). */
+static uint32_t id_hash(const char *id, size_t len)
 {
-    for (size_t off = 0; off < w->dedup_ids.len;) {
-        const char *s = (const char *)w->dedup_ids.data + off;
-        if (strcmp(s, id) == 0)
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)id[i]) * 16777619u;
+    return h;
+}
+
+static bool pending_has(const sdk_worker_t *w, const char *id, size_t len)
+{
+    size_t mask = w->done_cap - 1;
+    for (size_t k = id_hash(id, len) & mask;; k = (k + 1) & mask) {
+        int32_t i = w->done_set[k];
+        if (i < 0)
+            return false;
+        const sdk_slot_t *sl = &w->slots[i];
+        if (sl->id_len == len && memcmp(sl->id, id, len) == 0)
             return true;
-        off += strlen(s) + 1;
     }
-    return false;
+}
+
+static void pending_add(sdk_worker_t *w, int32_t slot)
+{
+    const sdk_slot_t *sl = &w->slots[slot];
+    size_t mask = w->done_cap - 1;
+    size_t k = id_hash(sl->id, sl->id_len) & mask;
+    while (w->done_set[k] >= 0)
+        k = (k + 1) & mask;
+    w->done_set[k] = slot;
+    w->done_list[w->ndone++] = slot;
 }
 
 static int pending_flush(sdk_worker_t *w, int64_t now_ms)
 {
-    for (size_t off = 0; off < w->dedup_ids.len;) {
-        const char *s = (const char *)w->dedup_ids.data + off;
-        int r = sdk_dedup_put(&w->db, s, now_ms);
+    char id[SDK_CE_ATTR_MAX + 1];
+    for (size_t j = 0; j < w->ndone; j++) {
+        const sdk_slot_t *sl = &w->slots[w->done_list[j]];
+        memcpy(id, sl->id, sl->id_len);
+        id[sl->id_len] = '\0';
+        int r = sdk_dedup_put(&w->db, id, now_ms);
         if (r)
             return r;
-        off += strlen(s) + 1;
     }
     return 0;
 }
 
-/* Runs msgs[0..n) of p. A batch is either transactional (projection, inbox routes: one store
- * transaction around everything) or plain (handlers outside any transaction); it ends early
- * where the kind changes. Returns 0, or a negative code after a fatal error (then res->done is
- * what may still be marked finished: nothing when the batch transaction did not commit). */
-static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, size_t n,
-                     int attempts0, batch_res_t *res)
+/* Routes msgs[0..n) and decides how far the batch goes: every event up to the first whose
+ * kind (transactional or plain) differs from the first routed one. Returns that count. */
+static size_t plan_batch(sdk_worker_t *w, rd_kafka_message_t **msgs, size_t n, bool *tx_out)
 {
     weir_app *app = w->app;
-    memset(res, 0, sizeof(*res));
-    buf_reset(&w->dedup_ids);
-    bool txn = false, dlq_in_txn = false, kind_set = false, batch_tx = false;
-    int r = 0;
-    int64_t now_ms = clock_wall_ms();
-    if (app->projection) {
-        /* Every event moves the projection's offset, routed or not. */
-        if ((r = sdk_db_exec(&w->db, SDK_ST_BEGIN)) != 0)
-            return store_fail(w, r);
-        txn = true;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = msgs[i];
-        sdk_event_set(&w->ev, m);
-        const sdk_route_t *route = sdk_app_route_match(app, rd_kafka_topic_name(m->rkt),
-                                                       w->ev.ce.type);
-        if (!route) {
-            atomic_fetch_add_explicit(&app->stats.unrouted, 1, memory_order_relaxed);
-            res->done++;
+    bool kind_set = false, batch_tx = app->projection != NULL;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        sdk_slot_t *sl = &w->slots[i];
+        memset(sl, 0, sizeof(*sl));
+        sl->route = sdk_app_route_for(app, msgs[i]);
+        if (!sl->route)
             continue;
-        }
-        bool tx = app->projection || route->opt.transactional;
+        bool tx = app->projection || sl->route->opt.transactional;
         if (!kind_set) {
             kind_set = true;
             batch_tx = tx;
         } else if (tx != batch_tx) {
             break;
         }
-        if (tx && !txn) {
+        if (sl->route->opt.dedup)
+            sl->id_len = sdk_msg_attr(msgs[i], "ce_id", &sl->id);
+    }
+    *tx_out = batch_tx;
+    return i;
+}
+
+/* Asks the store, SDK_DEDUP_LOOKUP_MAX ids per query, which ids of the batch it has seen. */
+static int lookup_batch(sdk_worker_t *w, size_t n, int64_t now_ms)
+{
+    const char *ids[SDK_DEDUP_LOOKUP_MAX];
+    size_t lens[SDK_DEDUP_LOOKUP_MAX], idx[SDK_DEDUP_LOOKUP_MAX];
+    bool seen[SDK_DEDUP_LOOKUP_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && w->slots[i].id_len) {
+            ids[k] = w->slots[i].id;
+            lens[k] = w->slots[i].id_len;
+            idx[k++] = i;
+        }
+        if (k && (k == SDK_DEDUP_LOOKUP_MAX || i == n)) {
+            int r = sdk_dedup_seen_many(&w->db, ids, lens, k, now_ms, w->app->cfg.dedup_ttl_ms,
+                                        seen);
+            if (r)
+                return r;
+            for (size_t j = 0; j < k; j++)
+                w->slots[idx[j]].seen = seen[j];
+            k = 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    uint64_t handled, calls, retried, unrouted, deduplicated;
+} batch_counts_t;
+
+static void counts_add(weir_app *app, const batch_counts_t *c)
+{
+    sdk_stats_t *s = &app->stats;
+    if (c->handled)
+        atomic_fetch_add_explicit(&s->handled, c->handled, memory_order_relaxed);
+    if (c->calls)
+        atomic_fetch_add_explicit(&s->handler_calls, c->calls, memory_order_relaxed);
+    if (c->retried)
+        atomic_fetch_add_explicit(&s->retried, c->retried, memory_order_relaxed);
+    if (c->unrouted)
+        atomic_fetch_add_explicit(&s->unrouted, c->unrouted, memory_order_relaxed);
+    if (c->deduplicated)
+        atomic_fetch_add_explicit(&s->deduplicated, c->deduplicated, memory_order_relaxed);
+}
+
+static void dead_letter_reason(char *why, size_t len, const weir_ctx *ctx, weir_result result,
+                               int attempt, int max)
+{
+    if (ctx->error[0])
+        snprintf(why, len, "%s", ctx->error);
+    else if (result == WEIR_RESULT_RETRY)
+        snprintf(why, len, "handler returned RETRY on the last attempt (%d of %d)", attempt, max);
+    else if (result == WEIR_RESULT_FAIL)
+        snprintf(why, len, "handler returned FAIL");
+    else
+        snprintf(why, len, "handler returned an invalid result (%d)", (int)result);
+}
+
+/* Runs msgs[0..n) of p. A batch is either transactional (projection, inbox routes: one store
+ * transaction around everything, a savepoint around each handler) or plain (handlers outside
+ * any transaction, their dedup records written together at the end); it ends early where the
+ * kind changes. Returns 0, or a negative code after a fatal error (then res->done is what may
+ * still be marked finished: nothing when the batch transaction did not commit). */
+static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, size_t n,
+                     int attempts0, batch_res_t *res)
+{
+    weir_app *app = w->app;
+    memset(res, 0, sizeof(*res));
+    memset(w->done_set, 0xff, w->done_cap * sizeof(*w->done_set));
+    w->ndone = 0;
+    bool batch_tx, txn = false, dlq_in_txn = false, any_dedup = false;
+    batch_counts_t cnt = {0};
+    int r = 0;
+    int64_t now_ms = clock_wall_ms();
+    n = plan_batch(w, msgs, n, &batch_tx);
+    for (size_t i = 0; i < n; i++)
+        any_dedup |= w->slots[i].id_len > 0;
+    if (batch_tx || any_dedup) {
+        /* A plain batch reads the dedup records outside any transaction; a transactional one
+         * reads them in the transaction its handlers write in. */
+        if (batch_tx) {
             if ((r = sdk_db_exec(&w->db, SDK_ST_BEGIN)) != 0)
                 return store_fail(w, r);
             txn = true;
         }
-        bool dedup = route->opt.dedup && w->ev.ce.id[0];
-        if (dedup) {
-            bool seen = false;
-            if ((r = sdk_dedup_seen(&w->db, w->ev.ce.id, now_ms, app->cfg.dedup_ttl_ms, &seen)))
-                goto store_error;
-            if (seen || (!tx && pending_has(w, w->ev.ce.id))) {
-                atomic_fetch_add_explicit(&app->stats.deduplicated, 1, memory_order_relaxed);
-                res->done++;
-                continue;
-            }
+        if (any_dedup && (r = lookup_batch(w, n, now_ms)) != 0)
+            goto store_error;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = msgs[i];
+        sdk_slot_t *sl = &w->slots[i];
+        const sdk_route_t *route = sl->route;
+        if (!route) {
+            cnt.unrouted++;
+            res->done++;
+            continue;
         }
+        if (sl->id_len && (sl->seen || pending_has(w, sl->id, sl->id_len))) {
+            cnt.deduplicated++;
+            res->done++;
+            continue;
+        }
+        sdk_event_set(&w->ev, m);
         int attempt = (i == 0 ? attempts0 : 0) + 1;
-        ctx_prepare(w, route, attempt, tx);
-        if (tx && (r = sdk_db_exec(&w->db, SDK_ST_SAVEPOINT)) != 0)
+        ctx_prepare(w, route, attempt, batch_tx);
+        if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_SAVEPOINT)) != 0)
             goto store_error;
         weir_result result = route->fn(&w->ctx, &w->ev, route->user);
-        atomic_fetch_add_explicit(&app->stats.handler_calls, 1, memory_order_relaxed);
+        cnt.calls++;
 
         if (result == WEIR_RESULT_OK) {
-            if (tx && (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0)
+            if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0)
                 goto store_error;
-            if (dedup && tx && (r = sdk_dedup_put(&w->db, w->ev.ce.id, now_ms)) != 0)
-                goto store_error;
-            if (dedup && !tx)
-                buf_append(&w->dedup_ids, w->ev.ce.id, strlen(w->ev.ce.id) + 1);
-            atomic_fetch_add_explicit(&app->stats.handled, 1, memory_order_relaxed);
+            if (sl->id_len) {
+                char id[SDK_CE_ATTR_MAX + 1];
+                memcpy(id, sl->id, sl->id_len);
+                id[sl->id_len] = '\0';
+                if (batch_tx && (r = sdk_dedup_put(&w->db, id, now_ms)) != 0)
+                    goto store_error;
+                pending_add(w, (int32_t)i);
+            }
+            cnt.handled++;
             if (w->ctx.outboxed) {
                 res->kick_relay = true;
                 atomic_fetch_add(&app->stats.emitted, w->ctx.outboxed);
@@ -324,27 +427,19 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
             res->done++;
             continue;
         }
-        if (tx && ((r = sdk_db_exec(&w->db, SDK_ST_ROLLBACK_TO)) != 0 ||
-                   (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0))
+        if (batch_tx && ((r = sdk_db_exec(&w->db, SDK_ST_ROLLBACK_TO)) != 0 ||
+                         (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0))
             goto store_error;
         int max = route->opt.retry.max_attempts;
         if (result == WEIR_RESULT_RETRY && attempt < max) {
-            atomic_fetch_add_explicit(&app->stats.retried, 1, memory_order_relaxed);
+            cnt.retried++;
             res->retry = true;
             res->attempts = attempt;
             res->backoff_ms = sdk_backoff_ms(&route->opt.retry, attempt, sdk_rng_thread());
             break;
         }
         char why[SDK_ERRMSG_MAX];
-        if (w->ctx.error[0])
-            snprintf(why, sizeof(why), "%s", w->ctx.error);
-        else if (result == WEIR_RESULT_RETRY)
-            snprintf(why, sizeof(why), "handler returned RETRY on the last attempt (%d of %d)",
-                     attempt, max);
-        else if (result == WEIR_RESULT_FAIL)
-            snprintf(why, sizeof(why), "handler returned FAIL");
-        else
-            snprintf(why, sizeof(why), "handler returned an invalid result (%d)", (int)result);
+        dead_letter_reason(why, sizeof(why), &w->ctx, result, attempt, max);
         if ((r = dead_letter(w, p, m, route, attempt, why)) != 0) {
             sdk_app_fatal(app, r, "dead letter to %s: %s", route->dlq_topic, app->errmsg);
             goto abort;
@@ -352,14 +447,14 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
         dlq_in_txn |= txn;
         res->done++;
     }
-    if (w->dedup_ids.len && !txn) {
+    if (!batch_tx && w->ndone) {
         if ((r = sdk_db_exec(&w->db, SDK_ST_BEGIN)) != 0)
             goto store_error;
         txn = true;
-    }
-    if (txn) {
         if ((r = pending_flush(w, now_ms)) != 0)
             goto store_error;
+    }
+    if (txn) {
         if (app->projection && res->done > 0) {
             const rd_kafka_message_t *last = msgs[res->done - 1];
             if ((r = sdk_offset_put(&w->db, app->projection, p->topic, p->partition,
@@ -376,11 +471,13 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
         if ((r = sdk_db_exec(&w->db, SDK_ST_COMMIT)) != 0)
             goto store_error;
     }
+    counts_add(app, &cnt);
     sdk_ctx_reset(&w->ctx);
     return 0;
 store_error:
     store_fail(w, r);
 abort:
+    counts_add(app, &cnt);
     sdk_ctx_reset(&w->ctx);
     if (txn) {
         sdk_db_exec(&w->db, SDK_ST_ROLLBACK);
@@ -556,10 +653,15 @@ static bool run_queue(sdk_worker_t *w, sdk_part_t *p)
     weir_app *app = w->app;
     if (p->worker != w->index || p->busy || p->revoked || p->stash_len || !p->rkqu)
         return false;
+    size_t ahead = rd_kafka_queue_length(p->rkqu);
     ssize_t n = rd_kafka_consume_batch_queue(p->rkqu, 0, w->fetched,
                                              (size_t)app->cfg.batch_max);
     if (n <= 0)
         return false;
+    uint64_t seen = atomic_load_explicit(&app->stats.fetched_ahead_max, memory_order_relaxed);
+    while (ahead > seen &&
+           !atomic_compare_exchange_weak(&app->stats.fetched_ahead_max, &seen, (uint64_t)ahead))
+        continue;
     size_t ok = 0;
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = w->fetched[i];
@@ -723,6 +825,12 @@ int sdk_workers_start(weir_app *app)
         }
         w->batch = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->batch));
         w->fetched = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->fetched));
+        w->slots = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->slots));
+        /* A power of two at least twice the batch: the set never fills. */
+        for (w->done_cap = 16; w->done_cap < 2 * (size_t)app->cfg.batch_max;)
+            w->done_cap *= 2;
+        w->done_set = weir_calloc(w->done_cap, sizeof(*w->done_set));
+        w->done_list = weir_calloc((size_t)app->cfg.batch_max, sizeof(*w->done_list));
         sdk_event_init(&w->ev);
         if (app->db_path && sdk_db_open(app->db_path, &w->db) != 0) {
             sdk_app_set_error(app, "%s", w->db.err);
@@ -774,9 +882,11 @@ void sdk_workers_free(weir_app *app)
         sdk_db_close(&w->db);
         sdk_event_deinit(&w->ev);
         sdk_ctx_deinit(&w->ctx);
-        buf_deinit(&w->dedup_ids);
+        free(w->done_set);
+        free(w->done_list);
         free(w->batch);
         free(w->fetched);
+        free(w->slots);
     }
     free(app->workers);
     app->workers = NULL;

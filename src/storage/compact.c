@@ -171,7 +171,18 @@ static int64_t record_ts(const storage_batch_header_t *h, const storage_record_t
 {
     if (h->attributes & BATCH_TIMESTAMP_LOG_APPEND)
         return h->max_timestamp;
-    return h->base_timestamp + r->timestamp_delta;
+    return (int64_t)((uint64_t)h->base_timestamp + (uint64_t)r->timestamp_delta); /* no UB */
+}
+
+/* Offset deltas must increase inside [0, lastOffsetDelta]: rewritten batches take their base
+ * offsets from them. Append checks only the header, so a batch that breaks this is kept whole
+ * rather than trusted. */
+static bool delta_ok(const storage_batch_header_t *h, int32_t *prev, const storage_record_t *r)
+{
+    if (r->offset_delta <= *prev || r->offset_delta > h->last_offset_delta)
+        return false;
+    *prev = r->offset_delta;
+    return true;
 }
 
 static void keep_reserve(cleaner_t *c)
@@ -205,7 +216,12 @@ static bool map_batch(cleaner_t *c, const uint8_t *batch, size_t total,
         storage_record_t r;
         int rc;
         c->nkeep = 0;
+        int32_t prev = -1;
         while ((rc = storage_record_iter_next(&it, &r)) == 1) {
+            if (!delta_ok(h, &prev, &r)) {
+                rc = -WEIR_ECORRUPT;
+                break;
+            }
             if (r.key_len < 0 || !r.key)
                 continue;
             keep_reserve(c);
@@ -308,7 +324,12 @@ static int clean_batch(cleaner_t *c, const uint8_t *batch, size_t total,
         storage_record_t r;
         int rc;
         bool pending = false;
+        int32_t prev = -1;
         while ((rc = storage_record_iter_next(&it, &r)) == 1) {
+            if (!delta_ok(h, &prev, &r)) {
+                rc = -WEIR_ECORRUPT;
+                break;
+            }
             int64_t off = h->base_offset + r.offset_delta;
             bool keep = true;
             if (r.key && r.key_len >= 0) {
@@ -444,6 +465,17 @@ static int write_cleaned(cleaner_t *c, const cseg_t *g, size_t ng)
         rc = storage_segment_write_indexes_as(io, log->dir, c->out, ".cleaned");
     if (rc == 0)
         rc = storage_segment_sync_indexes_as(io, log->dir, base, ".cleaned");
+    if (rc == 0) {
+        /* Recovery must know offsets may skip below here, even if the policy changes later;
+         * saying so before the commit point is harmless if the compaction does not finish. */
+        pthread_mutex_lock(&log->mu);
+        bool raise = g[ng - 1].next > log->compacted_until;
+        if (raise)
+            log->compacted_until = g[ng - 1].next;
+        pthread_mutex_unlock(&log->mu);
+        if (raise)
+            rc = storage_log_checkpoint_write(log);
+    }
     if (rc == 0)
         rc = rename_ext(log, base, ".log.cleaned", ".log.swap");
     return rc;

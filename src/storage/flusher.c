@@ -123,6 +123,8 @@ void storage_flusher_stop(storage_flusher_t *f)
         storage_log_t *log = f->attached[i];
         pthread_mutex_lock(&log->mu);
         log->flusher = NULL;
+        log->fl_queued = false; /* queued after the thread ended: nothing will take it off */
+        log->fl_next = NULL;
         pthread_mutex_unlock(&log->mu);
     }
     free(f->attached);

@@ -256,8 +256,10 @@ static void inode_free(sim_inode_t *ino)
 /* Applies a write to an image, zero-filling any hole before it. */
 static void image_write(buf_t *b, uint64_t off, const uint8_t *p, size_t n)
 {
-    if (off > b->len)
-        memset(buf_extend(b, (size_t)off - b->len), 0, (size_t)off - b->len);
+    if (off > b->len) {
+        size_t hole = (size_t)off - b->len; /* before buf_extend changes b->len */
+        memset(buf_extend(b, hole), 0, hole);
+    }
     size_t end = (size_t)off + n;
     if (end > b->len)
         buf_extend(b, end - b->len);
@@ -269,10 +271,12 @@ static void image_write(buf_t *b, uint64_t off, const uint8_t *p, size_t n)
 
 static void image_trunc(buf_t *b, uint64_t size)
 {
-    if (size <= b->len)
+    if (size <= b->len) {
         b->len = (size_t)size;
-    else
-        memset(buf_extend(b, (size_t)size - b->len), 0, (size_t)size - b->len);
+    } else {
+        size_t grow = (size_t)size - b->len;
+        memset(buf_extend(b, grow), 0, grow);
+    }
 }
 
 static void inode_push_op(sim_inode_t *ino, sim_op_t op)

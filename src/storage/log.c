@@ -788,6 +788,7 @@ int storage_log_flush(storage_log_t *log)
  *   weir-log-checkpoint 1
  *   recovery-point <offset>
  *   log-start-offset <offset>
+ *   compacted-until <offset>     (compaction may have left offset gaps below it)
  *   crc32c <8 hex digits over the lines above>
  * Written to a temporary name, fdatasynced, renamed over, and the directory fsynced. */
 
@@ -795,15 +796,15 @@ int storage_log_checkpoint_write(storage_log_t *log)
 {
     pthread_mutex_lock(&log->ckpt_mu);
     pthread_mutex_lock(&log->mu);
-    int64_t rp = log->durable_offset, so = log->start_offset;
+    int64_t rp = log->durable_offset, so = log->start_offset, cu = log->compacted_until;
     int64_t seg_base = log->segs[storage_log_seg_floor(log, rp)]->base;
     pthread_mutex_unlock(&log->mu);
 
     char text[256];
     int n = snprintf(text, sizeof(text),
                      "weir-log-checkpoint 1\nrecovery-point %" PRId64 "\nlog-start-offset %" PRId64
-                     "\n",
-                     rp, so);
+                     "\ncompacted-until %" PRId64 "\n",
+                     rp, so, cu);
     uint32_t crc = crc32c(0, text, (size_t)n);
     n += snprintf(text + n, sizeof(text) - (size_t)n, "crc32c %08x\n", crc);
 
@@ -862,7 +863,7 @@ static bool parse_i64_line(const char **p, const char *key, int64_t *v)
 }
 
 int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
-                                int64_t *start_offset)
+                                int64_t *start_offset, int64_t *compacted_until)
 {
     char path[PATH_MAX_LEN];
     snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
@@ -882,8 +883,10 @@ int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *reco
     if (strncmp(p, magic, strlen(magic)) != 0)
         return -WEIR_ECORRUPT;
     p += strlen(magic);
-    int64_t rp, so, crc;
+    int64_t rp, so, cu = 0, crc;
     if (!parse_i64_line(&p, "recovery-point", &rp) || !parse_i64_line(&p, "log-start-offset", &so))
+        return -WEIR_ECORRUPT;
+    if (strncmp(p, "compacted-until ", 16) == 0 && !parse_i64_line(&p, "compacted-until", &cu))
         return -WEIR_ECORRUPT;
     size_t body = (size_t)(p - text);
     unsigned int c;
@@ -895,5 +898,6 @@ int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *reco
         return -WEIR_ECORRUPT;
     *recovery_point = rp;
     *start_offset = so;
+    *compacted_until = cu;
     return 0;
 }

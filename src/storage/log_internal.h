@@ -163,6 +163,7 @@ struct storage_log {
     bool dir_dirty;      /* a segment was created, renamed or deleted since the last fsync_dir */
     int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
+    int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
 
     storage_waiter_t *waiters;
     size_t nwaiters, capwaiters;
@@ -192,7 +193,7 @@ void storage_log_segs_remove(storage_log_t *log, size_t at, size_t n);
 size_t storage_log_seg_floor(storage_log_t *log, int64_t offset); /* last seg with base <= off */
 int storage_log_checkpoint_write(storage_log_t *log);
 int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
-                                int64_t *start_offset);
+                                int64_t *start_offset, int64_t *compacted_until);
 /* Marks the log offline (mu held) and returns its waiters to be failed by the caller. */
 void storage_log_go_offline_locked(storage_log_t *log, const char *why);
 void storage_log_fail_waiters(storage_log_t *log, int err); /* mu NOT held */

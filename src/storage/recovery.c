@@ -142,6 +142,7 @@ static int ensure_dir(storage_log_t *log)
 
 typedef struct {
     int64_t rp;     /* recovery point */
+    bool gaps_ok;   /* a compaction output: offsets may skip anywhere */
     int64_t limit;  /* base of the next segment (INT64_MAX for the last) */
     bool truncated; /* the segment was cut: later segments must go */
     bool changed;   /* file or indexes differ from what was on disk */
@@ -160,8 +161,8 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
     int r;
     while ((r = storage_scan_next(&sc, true, &batch, &total, &h)) == 1) {
         int64_t last = h.base_offset + h.last_offset_delta;
-        /* Base offsets are outside the CRC: without compaction they must be exactly dense. */
-        bool gap_ok = log->cfg.cleanup_compact;
+        /* Base offsets are outside the CRC: where compaction never ran, they must be dense. */
+        bool gap_ok = cx->gaps_ok || h.base_offset <= log->compacted_until;
         if (h.last_offset_delta < 0 || h.base_offset < expect ||
             (!gap_ok && h.base_offset != expect) || last >= cx->limit ||
             h.base_offset - seg->base > INT32_MAX || last - seg->base > INT32_MAX) {
@@ -247,7 +248,7 @@ static int finish_swap(storage_log_t *log, listing_t *l, int64_t base)
         return rc;
     uint64_t size;
     rc = io->ops->fsize(io, seg->file->fd, &size);
-    scan_ctx_t cx = {.rp = INT64_MAX, .limit = INT64_MAX};
+    scan_ctx_t cx = {.rp = INT64_MAX, .gaps_ok = true, .limit = INT64_MAX};
     if (rc == 0)
         rc = scan_from(log, seg, size, 0, base, &cx); /* any bad batch: rp = max refuses */
     int64_t end = seg->next;
@@ -387,8 +388,8 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
                       base);
             return -WEIR_ECORRUPT;
         }
-        if (i > 0 && log->segs[i - 1]->next < base && !log->cfg.cleanup_compact) {
-            /* Without compaction offsets are dense: a gap means a segment went missing. */
+        if (i > 0 && log->segs[i - 1]->next < base && base > log->compacted_until) {
+            /* Where compaction never ran offsets are dense: a gap means a segment went missing. */
             int64_t gap = log->segs[i - 1]->next;
             if (gap < rp) {
                 log_error(LOG_MOD,
@@ -451,7 +452,7 @@ static int read_checkpoint(storage_log_t *log, bool have_segments, int64_t *rp, 
 {
     *rp = 0;
     *so = 0;
-    int rc = storage_log_checkpoint_read(log->io, log->dir, rp, so);
+    int rc = storage_log_checkpoint_read(log->io, log->dir, rp, so, &log->compacted_until);
     if (rc == -WEIR_ECORRUPT) {
         log_warn(LOG_MOD,
                  "%s: checkpoint file is damaged: ignoring it and verifying every "
@@ -464,8 +465,11 @@ static int read_checkpoint(storage_log_t *log, bool have_segments, int64_t *rp, 
         return rc;
     }
     if (rc) {
+        /* Without the checkpoint the log's history is unknown: accept offset gaps (compaction
+         * may have made them) rather than cut data at one; from the end on, they are checked. */
         *rp = 0;
         *so = 0;
+        log->compacted_until = have_segments ? INT64_MAX : 0;
     }
     return rc == 0 ? 1 : 0;
 }
@@ -483,7 +487,7 @@ static int settle_offsets(storage_log_t *log, int64_t rp, int64_t so)
     }
     storage_segment_t *last = log_active(log);
     log->end_offset = last->next;
-    if (log->end_offset < rp && !log->cfg.cleanup_compact) {
+    if (log->end_offset < rp && rp > log->compacted_until) {
         log_error(LOG_MOD,
                   "%s: the log ends at offset %" PRId64 ", below its recovery point %" PRId64
                   ": fsynced data is missing; refusing to open the log",
@@ -537,6 +541,8 @@ int storage_log_recover(storage_log_t *log)
     log->dir_dirty = false;
     log->durable_offset = log->end_offset;
     log->recovery_point = rp;
+    if (log->compacted_until == INT64_MAX)
+        log->compacted_until = log->end_offset;
     if (changed || !have_ckpt || rp != log->end_offset) {
         if ((rc = storage_log_checkpoint_write(log)) != 0)
             goto out;

@@ -111,7 +111,8 @@ cli_mask() {
         -e 's/^(1 +127\.0\.0\.1 +)[0-9]+$/\1PORT/' \
         -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z/TIME/g' \
         -e 's/weir-cli-[0-9a-f-]+/MEMBER-ID/g' \
-        -e 's/librdkafka [0-9.]+/librdkafka VERSION/'
+        -e 's/librdkafka [0-9.]+/librdkafka VERSION/' \
+        -e 's/^(TOPICS +[0-9]+) \(and [0-9]+ internal\)$/\1 (and N internal)/'
 }
 
 # golden NAME FILE: the masked file equals tests/integration/golden/cli/NAME.txt.

@@ -84,7 +84,8 @@ expect_rc "seek --topics with an unknown topic: exit 3" 3 "$WEIR" group seek g1 
 mpid=$!
 for _ in $(seq 100); do
     "$WEIR" group describe g1 -o json >"$work/d.json" 2>/dev/null &&
-        $PY -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["members"] else 1)' \
+        $PY -c 'import json,sys; d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["state"] == "Stable" and d["members"] and d["members"][0]["assignments"] else 1)' \
             "$work/d.json" && break
     sleep 0.1
 done

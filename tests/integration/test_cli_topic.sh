@@ -114,6 +114,27 @@ jcheck "  ... fields" 'd["topic_count"] == 2 and d["partition_count"] == 6 and
 # ---- delete ------------------------------------------------------------------------------------
 expect_rc "delete without --yes and no terminal: refused" 2 "$WEIR" topic delete audit
 expect_rc "  ... still there" 0 "$WEIR" topic describe audit
+# On a terminal it asks: "n" keeps the topic (exit 1), "y" deletes it.
+tty_answer() { # answer, command...: runs the command with a pseudo-terminal as stdin
+    $PY - "$@" <<'EOF'
+import os, subprocess, sys
+master, slave = os.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+os.write(master, sys.argv[1].encode() + b"\n")
+out, err = p.communicate(timeout=60)
+sys.stderr.write(err.decode())
+sys.exit(p.returncode)
+EOF
+}
+"$WEIR" topic create asked -p 1 >/dev/null
+tty_answer n "$WEIR" topic delete asked 2>"$work/err"
+check "delete on a terminal, answer n: exit 1" test $? == 1
+check "  ... it asked" grep -q "delete topic asked and all its records? \[y/N\]" "$work/err"
+expect_rc "  ... the topic is still there" 0 "$WEIR" topic describe asked
+tty_answer y "$WEIR" topic delete asked 2>"$work/err"
+check "delete on a terminal, answer y: exit 0" test $? == 0
+expect_rc "  ... the topic is gone" 3 "$WEIR" topic describe asked
+
 expect_rc "delete --yes" 0 "$WEIR" topic delete audit orders --yes
 golden topic_delete
 expect_rc "  ... gone" 0 "$WEIR" topic list -q

@@ -126,13 +126,19 @@ TEST(offset_spec_resolve)
         cli_offset_spec_t s;
         int64_t time_off, want;
     } cases[] = {
-        {{CLI_OFF_START, 0}, -1, 10},      {{CLI_OFF_END, 0}, -1, 20},
-        {{CLI_OFF_EXACT, 15}, -1, 15},     {{CLI_OFF_EXACT, 3}, -1, 10},
-        {{CLI_OFF_EXACT, 99}, -1, 20},     {{CLI_OFF_FROM_START, 4}, -1, 14},
-        {{CLI_OFF_FROM_START, 50}, -1, 20}, {{CLI_OFF_FROM_END, 3}, -1, 17},
-        {{CLI_OFF_FROM_END, 50}, -1, 10},  {{CLI_OFF_FROM_END, INT64_MAX}, -1, 10},
+        {{CLI_OFF_START, 0}, -1, 10},
+        {{CLI_OFF_END, 0}, -1, 20},
+        {{CLI_OFF_EXACT, 15}, -1, 15},
+        {{CLI_OFF_EXACT, 3}, -1, 10},
+        {{CLI_OFF_EXACT, 99}, -1, 20},
+        {{CLI_OFF_FROM_START, 4}, -1, 14},
+        {{CLI_OFF_FROM_START, 50}, -1, 20},
+        {{CLI_OFF_FROM_END, 3}, -1, 17},
+        {{CLI_OFF_FROM_END, 50}, -1, 10},
+        {{CLI_OFF_FROM_END, INT64_MAX}, -1, 10},
         {{CLI_OFF_FROM_START, INT64_MAX}, -1, 20},
-        {{CLI_OFF_TIME, NOW}, 12, 12},     {{CLI_OFF_TIME, NOW}, -1, 20},
+        {{CLI_OFF_TIME, NOW}, 12, 12},
+        {{CLI_OFF_TIME, NOW}, -1, 20},
         {{CLI_OFF_TIME, NOW}, 5, 10},
     };
     for (size_t i = 0; i < WEIR_ARRAY_LEN(cases); i++) {
@@ -147,8 +153,10 @@ TEST(offset_spec_resolve)
 /* ---- argument parsing ------------------------------------------------------------------------ */
 
 enum { T_P = 1, T_YES, T_SET };
-static const cli_opt_t topts[] = {{'p', "partitions", true, T_P}, {'y', "yes", false, T_YES},
-                                  {0, "set", true, T_SET}, {0, NULL, false, 0}};
+static const cli_opt_t topts[] = {{'p', "partitions", true, T_P},
+                                  {'y', "yes", false, T_YES},
+                                  {0, "set", true, T_SET},
+                                  {0, NULL, false, 0}};
 
 typedef struct {
     int ids[16];
@@ -174,8 +182,9 @@ TEST(args_forms)
     cli_global_t g;
     cli_global_init(&g);
     cli_args_t a;
-    char *argv[] = {"t1", "-p", "3", "-p4", "--partitions=5", "--partitions", "6", "-yv",
-                    "--set", "a=b", "t2", "--", "-p", NULL};
+    char *argv[] = {"t1",           "-p", "3",   "-p4",   "--partitions=5",
+                    "--partitions", "6",  "-yv", "--set", "a=b",
+                    "t2",           "--", "-p",  NULL};
     seen_t s = run_args(&g, &a, 13, argv);
     CHECK_EQ(s.rc, 0);
     CHECK_EQ(s.n, 6);
@@ -199,8 +208,8 @@ TEST(args_globals_anywhere)
     cli_global_t g;
     cli_global_init(&g);
     cli_args_t a;
-    char *argv[] = {"-b", "h:1", "x", "-X", "linger.ms=1", "-o", "json", "--timeout", "3s",
-                    "--brokers=h:2", NULL};
+    char *argv[] = {"-b", "h:1",           "x", "-X", "linger.ms=1", "-o", "json", "--timeout",
+                    "3s", "--brokers=h:2", NULL};
     seen_t s = run_args(&g, &a, 10, argv);
     CHECK_EQ(s.rc, 0);
     CHECK_EQ(s.n, 0);
@@ -284,12 +293,24 @@ TEST(parse_numbers_and_kv)
 TEST(help_pages_exist)
 {
     static const char *const subs[][2] = {
-        {"topic", NULL},          {"topic", "create"},   {"topic", "list"},
-        {"topic", "describe"},    {"topic", "delete"},   {"topic", "alter-config"},
-        {"topic", "add-partitions"}, {"topic", "trim"}, {"produce", NULL},
-        {"consume", NULL},        {"group", NULL},       {"group", "list"},
-        {"group", "describe"},    {"group", "seek"},     {"group", "delete"},
-        {"cluster", NULL},        {"cluster", "info"},   {"completion", "bash"},
+        {"topic", NULL},
+        {"topic", "create"},
+        {"topic", "list"},
+        {"topic", "describe"},
+        {"topic", "delete"},
+        {"topic", "alter-config"},
+        {"topic", "add-partitions"},
+        {"topic", "trim"},
+        {"produce", NULL},
+        {"consume", NULL},
+        {"group", NULL},
+        {"group", "list"},
+        {"group", "describe"},
+        {"group", "seek"},
+        {"group", "delete"},
+        {"cluster", NULL},
+        {"cluster", "info"},
+        {"completion", "bash"},
     };
     FILE *f = fopen("/dev/null", "w");
     for (size_t i = 0; i < WEIR_ARRAY_LEN(subs); i++)
