@@ -1,7 +1,7 @@
 /*
  * bench_common.h: what every benchmark driver shares (bench/bench_weir.c, bench/bench_limits.c and
- * the peer drivers in bench/peers/). Header-only on purpose: the Makefile links each bench/NAME.c as
- * a program of its own, and the peer drivers are built without libweir, so there is no shared
+ * the peer drivers in bench/peers/). Header-only on purpose: the Makefile links each bench/NAME.c
+ * as a program of its own, and the peer drivers are built without libweir, so there is no shared
  * object file to put this in. Everything is static inline, so a driver that does not use a helper
  * pays nothing and the compiler does not warn.
  *
@@ -32,11 +32,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define BENCH_HDR_BYTES 16
+#define BENCH_HDR_BYTES     16
 #define BENCH_MSG_BYTES_MAX (16 << 20)
-#define BENCH_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define BENCH_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define BENCH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define BENCH_MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define BENCH_MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define BENCH_ARRAY_LEN(a)  (sizeof(a) / sizeof((a)[0]))
 
 /* ---- clocks ------------------------------------------------------------------------------- */
 static inline int64_t bench_now_ns(void)
@@ -231,10 +231,10 @@ static inline void bench_lat_free(bench_lat_t *l)
  * One RESULT line per run, a flat JSON object the runner parses. */
 typedef struct {
     const char *workload;
-    const char *config;   /* settings that matter for the reading, human words */
-    int64_t expected;     /* messages the run was asked for */
-    int64_t msgs;         /* messages sent and acknowledged, or received and verified */
-    int64_t errors;       /* failed deliveries, gaps, duplicates, bad payloads */
+    const char *config; /* settings that matter for the reading, human words */
+    int64_t expected;   /* messages the run was asked for */
+    int64_t msgs;       /* messages sent and acknowledged, or received and verified */
+    int64_t errors;     /* failed deliveries, gaps, duplicates, bad payloads */
     int64_t msg_bytes;
     int partitions;
     double secs;          /* wall time of the measured part */

@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOPIC "bench-events"
-#define PARTITIONS 4
+#define TOPIC       "bench-events"
+#define PARTITIONS  4
 #define VALUE_BYTES 100
 
 static const char *bootstrap;
@@ -95,8 +95,9 @@ static int create_topic(const char *name, int partitions)
 /* N CloudEvents with unique ids, spread over the partitions by key. */
 static double produce_events(long n)
 {
-    const char *kv[] = {"linger.ms", "5", "batch.num.messages", "10000",
-                        "queue.buffering.max.messages", "1000000", NULL};
+    const char *kv[] = {
+        "linger.ms", "5", "batch.num.messages", "10000", "queue.buffering.max.messages",
+        "1000000",   NULL};
     rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, kv);
     char value[VALUE_BYTES + 1];
     memset(value, 'x', VALUE_BYTES);
@@ -137,16 +138,24 @@ static double produce_events(long n)
     return (double)n / secs;
 }
 
-/* ---- 1. plain librdkafka ------------------------------------------------------------------------ */
+/* ---- 1. plain librdkafka -------------------------------------------------------------------- */
 
 /* The fetch-ahead settings of a comparison; NULL values: librdkafka's defaults. */
 static const char *ahead_msgs, *ahead_kb;
 
 static double plain_loop(long n, const char *group)
 {
-    const char *kv[] = {"group.id", group, "auto.offset.reset", "earliest", "fetch.wait.max.ms",
-                        "100", ahead_msgs ? "queued.min.messages" : NULL, ahead_msgs,
-                        "queued.max.messages.kbytes", ahead_kb, NULL};
+    const char *kv[] = {"group.id",
+                        group,
+                        "auto.offset.reset",
+                        "earliest",
+                        "fetch.wait.max.ms",
+                        "100",
+                        ahead_msgs ? "queued.min.messages" : NULL,
+                        ahead_msgs,
+                        "queued.max.messages.kbytes",
+                        ahead_kb,
+                        NULL};
     rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, kv);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -179,7 +188,8 @@ static double plain_loop(long n, const char *group)
     return (double)(n - 1) / ((double)(last - first) / 1e9);
 }
 
-/* ---- 2, 3. libweir ------------------------------------------------------------------------------- */
+/* ---- 2, 3. libweir
+ * ------------------------------------------------------------------------------- */
 
 static _Atomic int64_t sdk_first_ns;
 
@@ -262,7 +272,8 @@ static double sdk_run(long n, const char *group, const char *db_path, weir_stats
     return (double)(n - 1) / ((double)(last - atomic_load(&sdk_first_ns)) / 1e9);
 }
 
-/* ---- 4. the order flow --------------------------------------------------------------------------- */
+/* ---- 4. the order flow
+ * --------------------------------------------------------------------------- */
 
 static pid_t spawn(char *const argv[], const char *out_path)
 {
@@ -320,8 +331,9 @@ static int order_demo(const char *url, const char *rate, long count, char *resul
     snprintf(exe, sizeof(exe), "%s/../examples/order-demo", bindir);
     snprintf(cnt, sizeof(cnt), "%ld", count);
     snprintf(out, sizeof(out), "%s/demo-%s.out", scratch, rate);
-    char *argv[] = {exe, "--url", (char *)url, "--bootstrap", (char *)bootstrap, "--rate",
-                    (char *)rate, "--count", cnt, "--threads", "8", NULL};
+    char *argv[] = {exe,      "--url",      (char *)url, "--bootstrap", (char *)bootstrap,
+                    "--rate", (char *)rate, "--count",   cnt,           "--threads",
+                    "8",      NULL};
     pid_t pid = spawn(argv, out);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -358,8 +370,8 @@ static void order_flow(long orders, bool quick)
     snprintf(full, sizeof(full), "http://%s", url);
     char res[512];
     int rc = order_demo(full, "0", orders, res, sizeof(res));
-    printf("order flow, as fast as it goes (%ld orders, 8 concurrent clients): %s%s\n", orders,
-           res, rc ? " [order-demo failed]" : "");
+    printf("order flow, as fast as it goes (%ld orders, 8 concurrent clients): %s%s\n", orders, res,
+           rc ? " [order-demo failed]" : "");
     if (!quick) {
         rc = order_demo(full, "100", 1000, res, sizeof(res));
         printf("order flow, steady 100 orders/s (1000 orders): %s%s\n", res,
@@ -420,7 +432,7 @@ int main(void)
         ahead_msgs = round ? "1000000" : NULL;
         ahead_kb = round ? "1048576" : NULL;
         printf("%s\n", round ? "fetch-ahead 1,000,000 events / 1 GiB (no refill pauses):"
-                              : "fetch-ahead: librdkafka defaults (100,000 events / 64 MiB):");
+                             : "fetch-ahead: librdkafka defaults (100,000 events / 64 MiB):");
         char g[64];
         snprintf(g, sizeof(g), "bench-plain-a%d", round);
         double plain1 = plain_loop(events, g);
@@ -444,8 +456,7 @@ int main(void)
                r_dedup, r_plain > 0 ? 100 * r_dedup / r_plain : 0);
         printf("# sdk runs handled %llu and %llu events, committed %llu and %llu offsets\n",
                (unsigned long long)s1.handled, (unsigned long long)s2.handled,
-               (unsigned long long)s1.offsets_committed,
-               (unsigned long long)s2.offsets_committed);
+               (unsigned long long)s1.offsets_committed, (unsigned long long)s2.offsets_committed);
         if (round == 0) {
             plain = r_plain;
             sdk = r_sdk;

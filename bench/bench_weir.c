@@ -167,10 +167,10 @@ static bool produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, co
                         size_t n)
 {
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_VALUE((void *)p, n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_VALUE((void *)p, n),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return true;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -220,10 +220,14 @@ static int run_publish(const opts_t *o)
     int64_t t1 = bench_now_ns();
     char config[192];
     config_describe(config, sizeof(config), o, o->linger_ms);
-    bench_result_t r = {.workload = "publish", .config = config,
-                        .expected = capped ? sent : o->count, .msgs = atomic_load(&d.acked),
-                        .errors = errors + atomic_load(&d.failed), .msg_bytes = o->msg_bytes,
-                        .partitions = o->partitions, .secs = (double)(t1 - t0) / 1e9,
+    bench_result_t r = {.workload = "publish",
+                        .config = config,
+                        .expected = capped ? sent : o->count,
+                        .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = (double)(t1 - t0) / 1e9,
                         .capped = capped};
     bench_result_print(&r);
     rd_kafka_destroy(rk);
@@ -268,8 +272,7 @@ static void reader_start(reader_t *rd)
 {
     for (int p = 0; p < rd->partitions; p++)
         if (rd_kafka_consume_start_queue(rd->rkt, p, RD_KAFKA_OFFSET_BEGINNING, rd->q) != 0)
-            bench_die("consume_start partition %d: %s", p,
-                      rd_kafka_err2str(rd_kafka_last_error()));
+            bench_die("consume_start partition %d: %s", p, rd_kafka_err2str(rd_kafka_last_error()));
 }
 
 static void reader_close(reader_t *rd)
@@ -324,9 +327,13 @@ static int run_consume(const opts_t *o)
     bench_result_t r = {.workload = "consume",
                         .config = "partition queues from offset 0, fetch 4 MiB/partition, "
                                   "prefetch 1M messages",
-                        .expected = o->count, .msgs = got, .errors = errors,
-                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
-                        .secs = (double)(t_last - t0) / 1e9, .capped = capped};
+                        .expected = o->count,
+                        .msgs = got,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = (double)(t_last - t0) / 1e9,
+                        .capped = capped};
     bench_result_print(&r);
     return bench_result_status(&r);
 }
@@ -363,11 +370,16 @@ static int run_latency_ack(const opts_t *o)
     char config[192];
     config_describe(config, sizeof(config), o, 0);
     strncat(config, ", one in flight", sizeof(config) - strlen(config) - 1);
-    bench_result_t r = {.workload = "latency_ack", .config = config,
-                        .expected = capped ? n : o->count, .msgs = atomic_load(&d.acked),
-                        .errors = errors + atomic_load(&d.failed), .msg_bytes = o->msg_bytes,
-                        .partitions = o->partitions, .secs = (double)(t1 - t0) / 1e9,
-                        .capped = capped, .lat = &lat};
+    bench_result_t r = {.workload = "latency_ack",
+                        .config = config,
+                        .expected = capped ? n : o->count,
+                        .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &lat};
     bench_result_print(&r);
     bench_lat_free(&lat);
     rd_kafka_destroy(rk);
@@ -456,10 +468,16 @@ static int run_latency_e2e(const opts_t *o)
     char tail[64];
     snprintf(tail, sizeof(tail), ", %" PRId64 " msg/s paced", o->rate);
     strncat(config, tail, sizeof(config) - strlen(config) - 1);
-    bench_result_t r = {.workload = "latency_e2e", .config = config, .expected = e.total,
-                        .msgs = e.got, .errors = errors + e.errors + atomic_load(&d.failed),
-                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
-                        .secs = o->seconds, .lat = &e.e2e, .ack_lat = &ack_lat};
+    bench_result_t r = {.workload = "latency_e2e",
+                        .config = config,
+                        .expected = e.total,
+                        .msgs = e.got,
+                        .errors = errors + e.errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = o->seconds,
+                        .lat = &e.e2e,
+                        .ack_lat = &ack_lat};
     if (atomic_load(&d.acked) != e.total)
         r.errors++;
     bench_result_print(&r);
@@ -622,19 +640,23 @@ static int run_group(const opts_t *o)
              "%" PRId64 " member(s), one thread each, rd_kafka_consumer_poll, eager rebalance",
              o->members);
     snprintf(extra, sizeof(extra),
-             "\"members\":%" PRId64 ",\"join_ms\":%.1f,\"duplicates\":%" PRId64
-             ",\"per_member\":[",
+             "\"members\":%" PRId64 ",\"join_ms\":%.1f,\"duplicates\":%" PRId64 ",\"per_member\":[",
              o->members, t_first ? (double)(t_first - t0) / 1e6 : -1.0,
              (int64_t)atomic_load(&g->dups));
     for (int i = 0; i < o->members; i++)
-        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%s%" PRId64,
-                 i ? "," : "", (int64_t)atomic_load(&g->m[i].got));
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%s%" PRId64, i ? "," : "",
+                 (int64_t)atomic_load(&g->m[i].got));
     strncat(extra, "]", sizeof(extra) - strlen(extra) - 1);
-    bench_result_t r = {.workload = "group", .config = config, .expected = o->count,
-                        .msgs = atomic_load(&g->unique), .errors = atomic_load(&g->errors),
-                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
+    bench_result_t r = {.workload = "group",
+                        .config = config,
+                        .expected = o->count,
+                        .msgs = atomic_load(&g->unique),
+                        .errors = atomic_load(&g->errors),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
                         .secs = t_first ? (double)(t_last - t_first) / 1e9 : 0,
-                        .capped = capped, .extra = extra};
+                        .capped = capped,
+                        .extra = extra};
     bench_result_print(&r);
     free(g->seen);
     free(g);
@@ -744,10 +766,15 @@ static int run_rebalance(const opts_t *o)
     int64_t got = 0;
     for (int i = 0; i < o->members; i++)
         got += atomic_load(&g->m[i].got);
-    bench_result_t r = {.workload = "rebalance", .config = config, .expected = got, .msgs = got,
+    bench_result_t r = {.workload = "rebalance",
+                        .config = config,
+                        .expected = got,
+                        .msgs = got,
                         .errors = atomic_load(&g->errors) + (resumed ? 0 : 1),
-                        .msg_bytes = o->msg_bytes, .partitions = o->partitions,
-                        .secs = (double)(bench_now_ns() - t0) / 1e9, .extra = extra};
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = (double)(bench_now_ns() - t0) / 1e9,
+                        .extra = extra};
     if (!ok)
         fprintf(stderr, "bench_weir: the group never reached a steady state\n");
     bench_result_print(&r);
@@ -782,8 +809,8 @@ static bool read_frame(int fd)
             return false;
         got += (size_t)r;
     }
-    int64_t size = (int64_t)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-                             (uint32_t)hdr[2] << 8 | hdr[3]);
+    int64_t size =
+        (int64_t)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3]);
     if (size <= 0 || size > (1 << 20))
         return false;
     uint8_t buf[4096];
@@ -806,8 +833,8 @@ static int run_idle_conns(const opts_t *o)
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         bench_die("idle_conns needs a numeric IPv4 address, got %s", host);
     /* ApiVersions v0: size, api_key 18, version 0, correlation id, client id "bench". */
-    static const uint8_t req[] = {0, 0, 0, 15, 0, 18, 0, 0, 0, 0, 0, 1, 0, 5,
-                                  'b', 'e', 'n', 'c', 'h'};
+    static const uint8_t req[] = {0, 0, 0, 15, 0,   18,  0,   0,   0,  0,
+                                  0, 1, 0, 5,  'b', 'e', 'n', 'c', 'h'};
     int *fds = bench_xmalloc((size_t)o->conns * sizeof(int));
     int64_t open_ok = 0, errors = 0, t0 = bench_now_ns();
     for (int64_t i = 0; i < o->conns; i++) {
@@ -846,10 +873,15 @@ static int run_idle_conns(const opts_t *o)
     free(fds);
     char extra[96];
     snprintf(extra, sizeof(extra), "\"still_open\":%" PRId64, still_open);
-    bench_result_t r = {.workload = "idle_conns", .config = "ApiVersions v0 then idle",
-                        .expected = o->conns, .msgs = open_ok, .errors = errors,
-                        .msg_bytes = sizeof(req), .partitions = 0,
-                        .secs = (double)(t1 - t0) / 1e9, .extra = extra};
+    bench_result_t r = {.workload = "idle_conns",
+                        .config = "ApiVersions v0 then idle",
+                        .expected = o->conns,
+                        .msgs = open_ok,
+                        .errors = errors,
+                        .msg_bytes = sizeof(req),
+                        .partitions = 0,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .extra = extra};
     bench_result_print(&r);
     return bench_result_status(&r);
 }
@@ -857,8 +889,8 @@ static int run_idle_conns(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr",    "--topic",      "--partitions", "--count",   "--msg-bytes", "--acks",
-        "--seconds", "--idempotent", "--linger-ms",  "--rate",    "--members",   "--conns",
+        "--addr",    "--topic",        "--partitions",    "--count", "--msg-bytes", "--acks",
+        "--seconds", "--idempotent",   "--linger-ms",     "--rate",  "--members",   "--conns",
         "--group",   "--heartbeat-ms", "--max-in-flight", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)

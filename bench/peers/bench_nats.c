@@ -136,10 +136,15 @@ static int run_publish(const opts_t *o)
     int64_t t1 = bench_now_ns();
     char config[96];
     snprintf(config, sizeof(config), "async publish, max pending %" PRId64, o->pipeline);
-    bench_result_t r = {.workload = "publish", .config = config, .expected = o->count,
+    bench_result_t r = {.workload = "publish",
+                        .config = config,
+                        .expected = o->count,
                         .msgs = atomic_load(&acks.acked),
-                        .errors = errors + atomic_load(&acks.errors), .msg_bytes = o->msg_bytes,
-                        .partitions = 1, .secs = (double)(t1 - t0) / 1e9, .capped = capped};
+                        .errors = errors + atomic_load(&acks.errors),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped};
     if (capped)
         r.expected = sent; /* what was sent must all be acknowledged */
     bench_result_print(&r);
@@ -230,10 +235,15 @@ static int run_consume(const opts_t *o)
         snprintf(config, sizeof(config), "ordered push consumer, AckNone");
     else
         snprintf(config, sizeof(config), "pull consumer, AckNone, fetch %" PRId64, o->batch);
-    bench_result_t r = {.workload = "consume", .config = config, .expected = o->count,
-                        .msgs = atomic_load(&k.got), .errors = atomic_load(&k.errors),
-                        .msg_bytes = o->msg_bytes, .partitions = 1,
-                        .secs = (double)(t1 - t0) / 1e9, .capped = capped};
+    bench_result_t r = {.workload = "consume",
+                        .config = config,
+                        .expected = o->count,
+                        .msgs = atomic_load(&k.got),
+                        .errors = atomic_load(&k.errors),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped};
     bench_result_print(&r);
     conn_close(&c);
     return bench_result_status(&r);
@@ -264,10 +274,16 @@ static int run_latency_ack(const opts_t *o)
         jsPubAck_Destroy(pa);
     }
     int64_t t1 = bench_now_ns();
-    bench_result_t r = {.workload = "latency_ack", .config = "sync publish, one in flight",
-                        .expected = o->count, .msgs = n - errors, .errors = errors,
-                        .msg_bytes = o->msg_bytes, .partitions = 1,
-                        .secs = (double)(t1 - t0) / 1e9, .capped = capped, .lat = &lat};
+    bench_result_t r = {.workload = "latency_ack",
+                        .config = "sync publish, one in flight",
+                        .expected = o->count,
+                        .msgs = n - errors,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &lat};
     bench_result_print(&r);
     bench_lat_free(&lat);
     conn_close(&c);
@@ -347,11 +363,16 @@ static int run_latency_e2e(const opts_t *o)
     char config[96];
     snprintf(config, sizeof(config), "async publish at %" PRId64 "/s; ordered push consumer",
              o->rate);
-    bench_result_t r = {.workload = "latency_e2e", .config = config, .expected = total,
+    bench_result_t r = {.workload = "latency_e2e",
+                        .config = config,
+                        .expected = total,
                         .msgs = atomic_load(&k.got),
                         .errors = errors + atomic_load(&k.errors) + atomic_load(&acks.errors),
-                        .msg_bytes = o->msg_bytes, .partitions = 1, .secs = o->seconds,
-                        .lat = &k.lat, .ack_lat = &ack_lat};
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = o->seconds,
+                        .lat = &k.lat,
+                        .ack_lat = &ack_lat};
     if (atomic_load(&acks.acked) != total)
         r.errors++;
     bench_result_print(&r);
@@ -365,9 +386,9 @@ static int run_latency_e2e(const opts_t *o)
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {
-        "--addr",  "--topic", "--count",    "--msg-bytes",  "--seconds", "--pipeline",
-        "--batch", "--rate",  "--consumer", "--partitions", NULL};
+    static const char *const known[] = {"--addr",     "--topic",      "--count", "--msg-bytes",
+                                        "--seconds",  "--pipeline",   "--batch", "--rate",
+                                        "--consumer", "--partitions", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_nats publish|consume|latency_ack|latency_e2e --addr H:P ...");

@@ -77,9 +77,9 @@ static void rclose(amqp_connection_state_t conn)
 /* Declares a durable queue of the given x-queue-type ("quorum" or "stream"). */
 static void queue_declare(amqp_connection_state_t conn, const char *name, const char *type)
 {
-    amqp_table_entry_t e = {.key = amqp_cstring_bytes("x-queue-type"),
-                            .value = {.kind = AMQP_FIELD_KIND_UTF8,
-                                      .value.bytes = amqp_cstring_bytes(type)}};
+    amqp_table_entry_t e = {
+        .key = amqp_cstring_bytes("x-queue-type"),
+        .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(type)}};
     amqp_table_t args = {.num_entries = 1, .entries = &e};
     amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
     rpc_check(conn, "queue.declare");
@@ -118,8 +118,8 @@ static void pub_settle(pub_t *p, uint64_t tag, bool multiple, bool ok)
 static bool pub_wait(pub_t *p, const struct timeval *tv)
 {
     amqp_frame_t f;
-    int rc = tv ? amqp_simple_wait_frame_noblock(p->conn, &f, tv)
-                : amqp_simple_wait_frame(p->conn, &f);
+    int rc =
+        tv ? amqp_simple_wait_frame_noblock(p->conn, &f, tv) : amqp_simple_wait_frame(p->conn, &f);
     if (rc == AMQP_STATUS_TIMEOUT)
         return false;
     if (rc != AMQP_STATUS_OK)
@@ -127,8 +127,7 @@ static bool pub_wait(pub_t *p, const struct timeval *tv)
     if (f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
         amqp_basic_ack_t *a = f.payload.method.decoded;
         pub_settle(p, a->delivery_tag, a->multiple, true);
-    } else if (f.frame_type == AMQP_FRAME_METHOD &&
-               f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+    } else if (f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
         amqp_basic_nack_t *a = f.payload.method.decoded;
         pub_settle(p, a->delivery_tag, a->multiple, false);
     } else if (f.frame_type == AMQP_FRAME_METHOD &&
@@ -184,10 +183,15 @@ static int run_publish(const opts_t *o)
     char config[128];
     snprintf(config, sizeof(config), "%s queue, %s messages, confirms window %" PRId64,
              o->queue_type, durable ? "persistent" : "transient", o->pipeline);
-    bench_result_t r = {.workload = "publish", .config = config,
-                        .expected = capped ? (int64_t)p.published : o->count, .msgs = p.acked,
-                        .errors = p.nacked, .msg_bytes = o->msg_bytes, .partitions = 1,
-                        .secs = (double)(t1 - t0) / 1e9, .capped = capped};
+    bench_result_t r = {.workload = "publish",
+                        .config = config,
+                        .expected = capped ? (int64_t)p.published : o->count,
+                        .msgs = p.acked,
+                        .errors = p.nacked,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped};
     bench_result_print(&r);
     rclose(p.conn);
     free(payload);
@@ -265,9 +269,15 @@ static int run_consume(const opts_t *o)
     snprintf(config, sizeof(config),
              "stream queue, basic.consume from first, prefetch %" PRId64 ", ack multiple",
              o->batch);
-    bench_result_t r = {.workload = "consume", .config = config, .expected = o->count,
-                        .msgs = got, .errors = errors, .msg_bytes = o->msg_bytes,
-                        .partitions = 1, .secs = (double)(t_last - t0) / 1e9, .capped = capped};
+    bench_result_t r = {.workload = "consume",
+                        .config = config,
+                        .expected = o->count,
+                        .msgs = got,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t_last - t0) / 1e9,
+                        .capped = capped};
     bench_result_print(&r);
     rclose(conn);
     return bench_result_status(&r);
@@ -301,10 +311,16 @@ static int run_latency_ack(const opts_t *o)
     int64_t t1 = bench_now_ns();
     char config[128];
     snprintf(config, sizeof(config), "%s queue, confirms, one in flight", o->queue_type);
-    bench_result_t r = {.workload = "latency_ack", .config = config,
-                        .expected = capped ? (int64_t)p.published : o->count, .msgs = p.acked,
-                        .errors = p.nacked, .msg_bytes = o->msg_bytes, .partitions = 1,
-                        .secs = (double)(t1 - t0) / 1e9, .capped = capped, .lat = &lat};
+    bench_result_t r = {.workload = "latency_ack",
+                        .config = config,
+                        .expected = capped ? (int64_t)p.published : o->count,
+                        .msgs = p.acked,
+                        .errors = p.nacked,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &lat};
     bench_result_print(&r);
     bench_lat_free(&lat);
     rclose(p.conn);
@@ -352,7 +368,10 @@ static void *e2e_consumer(void *arg)
 
 static int run_latency_e2e(const opts_t *o)
 {
-    e2e_sink_t k = {.o = o, .total = (int64_t)(o->seconds * (double)o->rate), .ack_every = o->batch, .prefetch = o->pipeline};
+    e2e_sink_t k = {.o = o,
+                    .total = (int64_t)(o->seconds * (double)o->rate),
+                    .ack_every = o->batch,
+                    .prefetch = o->pipeline};
     k.deadline = bench_now_ns() + (int64_t)(o->seconds * 1e9) + 10000000000LL;
     int64_t *t_sched = bench_xmalloc((size_t)(k.total + 1) * sizeof(int64_t));
     bench_lat_t ack_lat = {0};
@@ -391,10 +410,16 @@ static int run_latency_e2e(const opts_t *o)
     snprintf(config, sizeof(config),
              "%s queue, publish at %" PRId64 "/s with confirms; basic.consume prefetch %" PRId64,
              o->queue_type, o->rate, o->pipeline);
-    bench_result_t r = {.workload = "latency_e2e", .config = config, .expected = k.total,
+    bench_result_t r = {.workload = "latency_e2e",
+                        .config = config,
+                        .expected = k.total,
                         .msgs = atomic_load(&k.got) - atomic_load(&k.errors),
-                        .errors = atomic_load(&k.errors) + p.nacked, .msg_bytes = o->msg_bytes,
-                        .partitions = 1, .secs = o->seconds, .lat = &k.lat, .ack_lat = &ack_lat};
+                        .errors = atomic_load(&k.errors) + p.nacked,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = o->seconds,
+                        .lat = &k.lat,
+                        .ack_lat = &ack_lat};
     if (p.acked != k.total)
         r.errors++;
     bench_result_print(&r);
@@ -409,8 +434,8 @@ static int run_latency_e2e(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr", "--topic", "--queue-type", "--count",      "--msg-bytes", "--seconds",
-        "--pipeline", "--batch", "--rate",   "--partitions", NULL};
+        "--addr",     "--topic", "--queue-type", "--count",      "--msg-bytes", "--seconds",
+        "--pipeline", "--batch", "--rate",       "--partitions", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_rabbitmq publish|consume|latency_ack|latency_e2e --addr H:P ...");

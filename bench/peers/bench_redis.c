@@ -98,9 +98,15 @@ static int run_publish(const opts_t *o)
     int64_t t1 = bench_now_ns();
     char config[96];
     snprintf(config, sizeof(config), "XADD, pipeline %" PRId64, o->pipeline);
-    bench_result_t r = {.workload = "publish", .config = config, .expected = o->count,
-                        .msgs = acked, .errors = errors, .msg_bytes = o->msg_bytes,
-                        .partitions = 1, .secs = (double)(t1 - t0) / 1e9, .capped = capped};
+    bench_result_t r = {.workload = "publish",
+                        .config = config,
+                        .expected = o->count,
+                        .msgs = acked,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped};
     bench_result_print(&r);
     redisFree(c);
     free(payload);
@@ -162,9 +168,15 @@ static int run_consume(const opts_t *o)
     int64_t t1 = bench_now_ns();
     char config[96];
     snprintf(config, sizeof(config), "XRANGE COUNT %" PRId64, o->batch);
-    bench_result_t res = {.workload = "consume", .config = config, .expected = o->count,
-                          .msgs = got, .errors = errors, .msg_bytes = o->msg_bytes,
-                          .partitions = 1, .secs = (double)(t1 - t0) / 1e9, .capped = capped};
+    bench_result_t res = {.workload = "consume",
+                          .config = config,
+                          .expected = o->count,
+                          .msgs = got,
+                          .errors = errors,
+                          .msg_bytes = o->msg_bytes,
+                          .partitions = 1,
+                          .secs = (double)(t1 - t0) / 1e9,
+                          .capped = capped};
     bench_result_print(&res);
     redisFree(c);
     return bench_result_status(&res);
@@ -192,10 +204,16 @@ static int run_latency_ack(const opts_t *o)
         bench_lat_add(&lat, bench_now_ns() - ts);
     }
     int64_t t1 = bench_now_ns();
-    bench_result_t r = {.workload = "latency_ack", .config = "XADD, one in flight",
-                        .expected = o->count, .msgs = n - errors, .errors = errors,
-                        .msg_bytes = o->msg_bytes, .partitions = 1,
-                        .secs = (double)(t1 - t0) / 1e9, .capped = capped, .lat = &lat};
+    bench_result_t r = {.workload = "latency_ack",
+                        .config = "XADD, one in flight",
+                        .expected = o->count,
+                        .msgs = n - errors,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &lat};
     bench_result_print(&r);
     bench_lat_free(&lat);
     redisFree(c);
@@ -245,9 +263,9 @@ static void aev_poll(aev_t *ev, int64_t until_ns)
 {
     if (!ev->ac)
         return;
-    struct pollfd pfd = {.fd = ev->ac->c.fd,
-                         .events = (short)((ev->want_read ? POLLIN : 0) |
-                                           (ev->want_write ? POLLOUT : 0))};
+    struct pollfd pfd = {
+        .fd = ev->ac->c.fd,
+        .events = (short)((ev->want_read ? POLLIN : 0) | (ev->want_write ? POLLOUT : 0))};
     int64_t left = BENCH_MAX(until_ns - bench_now_ns(), 0);
     struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
     if (ppoll(&pfd, 1, &ts, NULL) <= 0)
@@ -361,10 +379,16 @@ static int run_latency_e2e(const opts_t *o)
     int64_t received = atomic_load(&e.received);
     char config[96];
     snprintf(config, sizeof(config), "async XADD at %" PRId64 "/s; XREAD BLOCK", o->rate);
-    bench_result_t r = {.workload = "latency_e2e", .config = config, .expected = e.total,
-                        .msgs = received, .errors = atomic_load(&e.errors),
-                        .msg_bytes = o->msg_bytes, .partitions = 1, .secs = o->seconds,
-                        .lat = &e.e2e, .ack_lat = &e.ack};
+    bench_result_t r = {.workload = "latency_e2e",
+                        .config = config,
+                        .expected = e.total,
+                        .msgs = received,
+                        .errors = atomic_load(&e.errors),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = o->seconds,
+                        .lat = &e.e2e,
+                        .ack_lat = &e.ack};
     if (atomic_load(&e.acked) != e.total)
         r.errors++;
     bench_result_print(&r);
@@ -375,8 +399,8 @@ static int run_latency_e2e(const opts_t *o)
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {"--addr",     "--topic",    "--count", "--msg-bytes",
-                                        "--seconds",  "--pipeline", "--batch", "--rate",
+    static const char *const known[] = {"--addr",       "--topic",    "--count", "--msg-bytes",
+                                        "--seconds",    "--pipeline", "--batch", "--rate",
                                         "--partitions", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)

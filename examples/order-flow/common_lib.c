@@ -77,9 +77,8 @@ int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i)
     if (of_opt_is(a, "--partitions"))
         return parse_int(a, of_opt_value(argc, argv, i), 1, 1000, &o->partitions) ? -1 : 1;
     if (of_opt_is(a, "--session-timeout-ms"))
-        return parse_int(a, of_opt_value(argc, argv, i), 1000, 600000, &o->session_timeout_ms)
-                   ? -1
-                   : 1;
+        return parse_int(a, of_opt_value(argc, argv, i), 1000, 600000, &o->session_timeout_ms) ? -1
+                                                                                               : 1;
     if (of_opt_is(a, "--workers"))
         return parse_int(a, of_opt_value(argc, argv, i), 1, 64, &o->workers) ? -1 : 1;
     if (of_opt_is(a, "--log-level")) {
@@ -123,8 +122,7 @@ static const char *log_names[] = {"debug", "info", "warn", "error"};
 
 static void app_log(int level, const char *message, void *user)
 {
-    of_log((const char *)user, "%s: %s", log_names[level < 0 ? 0 : level > 3 ? 3 : level],
-           message);
+    of_log((const char *)user, "%s: %s", log_names[level < 0 ? 0 : level > 3 ? 3 : level], message);
 }
 
 weir_app *of_app_new(const of_opts_t *o)

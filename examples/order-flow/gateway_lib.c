@@ -52,8 +52,7 @@ static bool transient_now(const of_gateway_t *gw)
 
 static int ledger(sqlite3 *db, const char *order_id, const char *kind, double amount)
 {
-    return of_sql(db,
-                  "INSERT INTO gateway_ledger(order_id, kind, amount, at_ms) VALUES (?,?,?,?)",
+    return of_sql(db, "INSERT INTO gateway_ledger(order_id, kind, amount, at_ms) VALUES (?,?,?,?)",
                   "ttdi", NULL, NULL, order_id, kind, amount, of_now_ms());
 }
 

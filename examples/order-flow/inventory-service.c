@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME OF_GROUP_INVENTORY
+#define NAME          OF_GROUP_INVENTORY
 #define DEFAULT_STOCK "SKU-1=100000,SKU-2=100000,SKU-3=100000,SKU-4=100000,SKU-5=100000,SKU-OOS=0"
 
 static const char schema[] =
@@ -42,7 +42,8 @@ static int check_items(sqlite3 *db, json_t *items, char *why, size_t whylen)
 {
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         const char *sku = of_json_str(it, "sku");
         json_t *q = json_object_get(it, "qty");
         if (!sku || !json_is_integer(q) || json_integer_value(q) < 1) {
@@ -52,7 +53,8 @@ static int check_items(sqlite3 *db, json_t *items, char *why, size_t whylen)
         int64_t want = 0;
         size_t k;
         json_t *other;
-        json_array_foreach(items, k, other) {
+        json_array_foreach(items, k, other)
+        {
             const char *s2 = of_json_str(other, "sku");
             if (s2 && strcmp(s2, sku) == 0)
                 want += json_integer_value(json_object_get(other, "qty"));
@@ -97,8 +99,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     if (r < 0)
         goto out;
     if (r > 0) {
-        if (of_sql(db, "INSERT INTO rejections(order_id, reason) VALUES (?, ?)", "tt", NULL,
-                   NULL, order_id, why) != 0 ||
+        if (of_sql(db, "INSERT INTO rejections(order_id, reason) VALUES (?, ?)", "tt", NULL, NULL,
+                   order_id, why) != 0 ||
             of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockRejected", order_id,
                          json_pack("{s:s, s:s}", "order_id", order_id, "reason", why)) != 0)
             goto out;
@@ -107,7 +109,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     }
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         const char *sku = of_json_str(it, "sku");
         int64_t qty = json_integer_value(json_object_get(it, "qty"));
         if (of_sql(db, "UPDATE stock SET qty = qty - ? WHERE sku = ?", "it", NULL, NULL, qty,
@@ -225,8 +228,7 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     sqlite3 *db;
-    if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0 ||
-        seed_stock(db, stock) != 0) {
+    if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0 || seed_stock(db, stock) != 0) {
         of_log(NAME, "cannot prepare the database");
         weir_app_free(app);
         return 1;

@@ -114,7 +114,7 @@ static void *generator(void *arg)
     return NULL;
 }
 
-/* ---- what the broker knows: dead letters and lag ----------------------------------------------- */
+/* ---- what the broker knows: dead letters and lag -------------------------------------------- */
 
 typedef struct {
     rd_kafka_t *rk[3]; /* one per group, for its committed offsets */
@@ -122,9 +122,7 @@ typedef struct {
 
 static const char *const groups[3] = {OF_GROUP_ORDER, OF_GROUP_PAYMENT, OF_GROUP_INVENTORY};
 
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-}
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {}
 
 static int view_open(broker_view_t *v)
 {
@@ -222,7 +220,8 @@ static void view_sample(broker_view_t *v, long *dead, long *lag)
     }
 }
 
-/* ---- the summary --------------------------------------------------------------------------------- */
+/* ---- the summary
+ * --------------------------------------------------------------------------------- */
 
 typedef struct {
     long placed, pending, confirmed, cancelled;
@@ -389,8 +388,8 @@ int main(int argc, char **argv)
         if (have_view)
             view_sample(&view, &dead, &lag);
         double secs = (double)(of_now_ms() - start_ms) / 1000.0;
-        double post_secs = (double)((placed_done_ms ? placed_done_ms : of_now_ms()) - start_ms) /
-                           1000.0;
+        double post_secs =
+            (double)((placed_done_ms ? placed_done_ms : of_now_ms()) - start_ms) / 1000.0;
         printf("%s: %ld orders placed in %.1f s, all decided after %.1f s (%.1f orders/s); "
                "confirmed %ld, cancelled %ld, pending %ld, dead-lettered %ld; "
                "POST to CONFIRMED p50 %ld ms, p99 %ld ms\n",

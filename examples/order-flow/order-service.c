@@ -13,8 +13,8 @@
  *
  * It consumes the payments and inventory topics and decides: both PaymentSucceeded and
  * StockReserved -> CONFIRMED (OrderConfirmed); PaymentFailed or StockRejected -> CANCELLED
- * (OrderCancelled, which makes the other services compensate). Decisions are made once, in the handler's transaction
- * (libweir's inbox), so a redelivered event cannot decide twice.
+ * (OrderCancelled, which makes the other services compensate). Decisions are made once, in the
+ * handler's transaction (libweir's inbox), so a redelivered event cannot decide twice.
  *
  * HTTP runs on libmicrohttpd's thread pool, each thread with its own connection to the store;
  * the handlers run on libweir's worker thread.
@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME OF_GROUP_ORDER
-#define BODY_MAX (64 * 1024)
+#define NAME      OF_GROUP_ORDER
+#define BODY_MAX  (64 * 1024)
 #define ITEMS_MAX 50
-#define LIST_MAX 1000
+#define LIST_MAX  1000
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS orders("
@@ -45,7 +45,7 @@ static const char schema[] =
 static weir_app *app;
 static pthread_key_t db_key;
 
-/* ---- the store, one connection per HTTP thread ------------------------------------------------ */
+/* ---- the store, one connection per HTTP thread ---------------------------------------------- */
 
 static void db_close(void *p)
 {
@@ -60,7 +60,7 @@ static sqlite3 *thread_db(void)
     return db;
 }
 
-/* ---- HTTP helpers ------------------------------------------------------------------------------ */
+/* ---- HTTP helpers --------------------------------------------------------------------------- */
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *body)
 {
@@ -83,7 +83,7 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
     return reply(c, status, json_pack("{s:s}", "error", msg));
 }
 
-/* ---- POST /orders ------------------------------------------------------------------------------ */
+/* ---- POST /orders --------------------------------------------------------------------------- */
 
 static bool id_ok(const char *s, size_t max)
 {
@@ -126,7 +126,8 @@ static json_t *validate_order(json_t *j, const char **user_id, double *amount, c
     json_t *norm = json_array();
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         const char *sku = json_is_object(it) ? of_json_str(it, "sku") : NULL;
         json_t *q = json_is_object(it) ? json_object_get(it, "qty") : NULL;
         if (!id_ok(sku, 64) || !json_is_integer(q) || json_integer_value(q) < 1 ||
@@ -136,8 +137,8 @@ static json_t *validate_order(json_t *j, const char **user_id, double *amount, c
                    "qty of 1-1000";
             return NULL;
         }
-        json_array_append_new(norm, json_pack("{s:s, s:I}", "sku", sku, "qty",
-                                              (json_int_t)json_integer_value(q)));
+        json_array_append_new(
+            norm, json_pack("{s:s, s:I}", "sku", sku, "qty", (json_int_t)json_integer_value(q)));
     }
     return norm;
 }
@@ -193,7 +194,7 @@ static enum MHD_Result post_order(struct MHD_Connection *c, const char *body, si
     return reply(c, MHD_HTTP_CREATED, json_pack("{s:s}", "order_id", order_id));
 }
 
-/* ---- GET --------------------------------------------------------------------------------------- */
+/* ---- GET ------------------------------------------------------------------------------------ */
 
 static json_t *order_json(sqlite3_stmt *st)
 {
@@ -264,16 +265,15 @@ static enum MHD_Result list_orders(struct MHD_Connection *c)
     }
     sqlite3 *db = thread_db();
     json_t *arr = json_array();
-    int rc = !db ? -1
-             : status
-                 ? of_sql(db,
-                          "SELECT order_id, status, reason FROM orders WHERE status = ? "
-                          "ORDER BY created_ms LIMIT ?",
-                          "ti", row_append, arr, status, (int64_t)limit)
-                 : of_sql(db,
-                          "SELECT order_id, status, reason FROM orders ORDER BY created_ms "
-                          "LIMIT ?",
-                          "i", row_append, arr, (int64_t)limit);
+    int rc = !db      ? -1
+             : status ? of_sql(db,
+                               "SELECT order_id, status, reason FROM orders WHERE status = ? "
+                               "ORDER BY created_ms LIMIT ?",
+                               "ti", row_append, arr, status, (int64_t)limit)
+                      : of_sql(db,
+                               "SELECT order_id, status, reason FROM orders ORDER BY created_ms "
+                               "LIMIT ?",
+                               "i", row_append, arr, (int64_t)limit);
     if (rc != 0) {
         json_decref(arr);
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable");
@@ -347,7 +347,7 @@ static enum MHD_Result get_stats(struct MHD_Connection *c)
                            "latency_ms", l));
 }
 
-/* ---- the request callback -------------------------------------------------------------------- */
+/* ---- the request callback ------------------------------------------------------------------- */
 
 typedef struct {
     char *data;
@@ -356,8 +356,8 @@ typedef struct {
 } body_t;
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state)
 {
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     if (post && !*state) {
@@ -410,7 +410,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
     }
 }
 
-/* ---- the saga's decisions ---------------------------------------------------------------------- */
+/* ---- the saga's decisions ------------------------------------------------------------------- */
 
 typedef struct {
     bool found;
@@ -457,8 +457,8 @@ static weir_result on_outcome(weir_ctx *ctx, const weir_event *ev, void *user)
     weir_result res = WEIR_RESULT_RETRY;
     const char *order_id = of_json_str(j, "order_id");
     order_state_t o = {0};
-    if (!order_id || of_sql(db, "SELECT status, payment, stock FROM orders WHERE order_id = ?",
-                            "t", row_state, &o, order_id) != 0)
+    if (!order_id || of_sql(db, "SELECT status, payment, stock FROM orders WHERE order_id = ?", "t",
+                            row_state, &o, order_id) != 0)
         goto out;
     if (!o.found) {
         weir_ctx_set_error(ctx, "%s for unknown order %s", oc->type, order_id);
@@ -488,8 +488,7 @@ static weir_result on_outcome(weir_ctx *ctx, const weir_event *ev, void *user)
                                    reason ? reason : oc->type)) != 0)
             goto out;
     } else if (strcmp(o.payment, "SUCCEEDED") == 0 && strcmp(o.stock, "RESERVED") == 0) {
-        if (of_sql(db,
-                   "UPDATE orders SET status = 'CONFIRMED', decided_ms = ? WHERE order_id = ?",
+        if (of_sql(db, "UPDATE orders SET status = 'CONFIRMED', decided_ms = ? WHERE order_id = ?",
                    "it", NULL, NULL, of_now_ms(), order_id) != 0 ||
             of_emit_json(ctx, OF_TOPIC_ORDERS, "OrderConfirmed", order_id,
                          json_pack("{s:s}", "order_id", order_id)) != 0)
@@ -501,7 +500,7 @@ out:
     return res;
 }
 
-/* ---- main ------------------------------------------------------------------------------------- */
+/* ---- main ----------------------------------------------------------------------------------- */
 
 static int usage(FILE *f)
 {

@@ -27,12 +27,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define OF_TOPIC_ORDERS "orders"
-#define OF_TOPIC_PAYMENTS "payments"
+#define OF_TOPIC_ORDERS    "orders"
+#define OF_TOPIC_PAYMENTS  "payments"
 #define OF_TOPIC_INVENTORY "inventory"
 
-#define OF_GROUP_ORDER "order-service"
-#define OF_GROUP_PAYMENT "payment-service"
+#define OF_GROUP_ORDER     "order-service"
+#define OF_GROUP_PAYMENT   "payment-service"
 #define OF_GROUP_INVENTORY "inventory-service"
 
 /* ---- common options (common_lib.c) -------------------------------------------------------------
@@ -102,7 +102,7 @@ int of_gateway_charge(sqlite3 *db, const of_gateway_t *gw, const char *order_id,
 int of_gateway_refund(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount);
 bool of_gateway_declines(const of_gateway_t *gw, const char *order_id);
 
-/* ---- a small HTTP/1.1 client (http_lib.c) ----------------------------------------------------- */
+/* ---- a small HTTP/1.1 client (http_lib.c) --------------------------------------------------- */
 typedef struct {
     char host[64];
     int port;

@@ -88,8 +88,7 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     const char *status = reason ? "FAILED" : "SUCCEEDED";
     if (of_sql(db,
                "INSERT INTO payments(order_id, amount, status, reason, at_ms) VALUES (?,?,?,?,?)",
-               "tdtti", NULL, NULL, order_id, amount, status, reason,
-               of_now_ms()) != 0)
+               "tdtti", NULL, NULL, order_id, amount, status, reason, of_now_ms()) != 0)
         goto out;
     json_t *out = json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount);
     if (reason)
@@ -130,8 +129,8 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
         weir_ctx_set_error(ctx, "gateway: transient error on refund");
         goto out; /* a refund must happen: RETRY, and the dead-letter topic if it never does */
     }
-    if (r < 0 || of_sql(db, "UPDATE payments SET refunded = 1 WHERE order_id = ?", "t", NULL,
-                        NULL, order_id) != 0)
+    if (r < 0 || of_sql(db, "UPDATE payments SET refunded = 1 WHERE order_id = ?", "t", NULL, NULL,
+                        order_id) != 0)
         goto out;
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, "PaymentRefunded", order_id,
                      json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0)
@@ -203,8 +202,7 @@ int main(int argc, char **argv)
     if (!app)
         return 1;
     sqlite3 *db;
-    if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0 ||
-        of_gateway_schema(db) != 0) {
+    if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0 || of_gateway_schema(db) != 0) {
         of_log(NAME, "cannot prepare the database");
         weir_app_free(app);
         return 1;

@@ -91,17 +91,17 @@ typedef struct weir_test_broker weir_test_broker;
 
 /* ---- errors -----------------------------------------------------------------------------------
  * The same numbers as the broker's own codes, negated. */
-#define WEIR_ERR_AGAIN (-1)       /* try again later */
-#define WEIR_ERR_INVAL (-2)       /* bad argument or malformed input */
-#define WEIR_ERR_NOMEM (-3)       /* a memory bound was hit */
-#define WEIR_ERR_IO (-4)          /* the broker, the network or the store failed */
-#define WEIR_ERR_CORRUPT (-5)     /* stored data failed a check */
-#define WEIR_ERR_NOENT (-6)       /* no such thing */
-#define WEIR_ERR_EXIST (-7)       /* already exists */
-#define WEIR_ERR_RANGE (-8)       /* value out of range */
-#define WEIR_ERR_CLOSED (-9)      /* the app is stopping or not running */
-#define WEIR_ERR_TIMEDOUT (-10)   /* a deadline passed */
-#define WEIR_ERR_TOOBIG (-11)     /* a size bound was exceeded */
+#define WEIR_ERR_AGAIN       (-1)  /* try again later */
+#define WEIR_ERR_INVAL       (-2)  /* bad argument or malformed input */
+#define WEIR_ERR_NOMEM       (-3)  /* a memory bound was hit */
+#define WEIR_ERR_IO          (-4)  /* the broker, the network or the store failed */
+#define WEIR_ERR_CORRUPT     (-5)  /* stored data failed a check */
+#define WEIR_ERR_NOENT       (-6)  /* no such thing */
+#define WEIR_ERR_EXIST       (-7)  /* already exists */
+#define WEIR_ERR_RANGE       (-8)  /* value out of range */
+#define WEIR_ERR_CLOSED      (-9)  /* the app is stopping or not running */
+#define WEIR_ERR_TIMEDOUT    (-10) /* a deadline passed */
+#define WEIR_ERR_TOOBIG      (-11) /* a size bound was exceeded */
 #define WEIR_ERR_UNSUPPORTED (-13) /* known but not available */
 
 /* Any thread. Accepts a code or its negation; never NULL. */
@@ -122,7 +122,7 @@ enum { WEIR_LOG_DEBUG = 0, WEIR_LOG_INFO = 1, WEIR_LOG_WARN = 2, WEIR_LOG_ERROR 
 /* Called from any of the app's threads (and librdkafka's) at once: must be thread safe. */
 typedef void (*weir_log_fn)(int level, const char *message, void *user);
 
-/* ---- the app ---------------------------------------------------------------------------------- */
+/* ---- the app -------------------------------------------------------------------------------- */
 typedef struct weir_app_config {
     const char *bootstrap;  /* "host:port[,host:port]"; required */
     const char *group;      /* consumer group id; required unless projection is set */
@@ -142,13 +142,13 @@ typedef struct weir_app_config {
     int outbox_poll_ms;     /* relay looks for unsent rows at least this often; default 200 */
     int create_topic_partitions; /* >0: weir_app_run() creates missing routed topics and their
                                     dead-letter topics with this many partitions; default 0 */
-    bool handle_signals; /* default true: SIGINT/SIGTERM stop weir_app_run() */
+    bool handle_signals;         /* default true: SIGINT/SIGTERM stop weir_app_run() */
     /* librdkafka settings, NULL-terminated "key=value": plain keys go to both the consumer and the
      * producer, "consumer.key=value" or "producer.key=value" to one of them. */
     const char *const *settings;
     weir_log_fn log; /* default: WARN and ERROR lines on stderr */
     void *log_user;
-    int log_level;   /* lowest level passed to log; default WEIR_LOG_WARN */
+    int log_level; /* lowest level passed to log; default WEIR_LOG_WARN */
 } weir_app_config;
 
 /* Any thread. Fills the defaults above. */
@@ -184,8 +184,8 @@ void weir_route_options_init(weir_route_options *opt);
 /* Before weir_app_run(), on the thread that owns the app. `type` NULL matches any ce_type of the
  * topic; a route with a type wins over one without. Events that no route matches are skipped
  * and committed. `opt` NULL means the defaults; it is copied. */
-int weir_app_route(weir_app *app, const char *topic, const char *type, weir_handler fn,
-                   void *user, const weir_route_options *opt);
+int weir_app_route(weir_app *app, const char *topic, const char *type, weir_handler fn, void *user,
+                   const weir_route_options *opt);
 
 /* Blocks until weir_app_stop(), SIGINT/SIGTERM (cfg.handle_signals), or a fatal error. Returns 0
  * after a clean stop, else a negative code (weir_app_errmsg() says why). One call per app. */
@@ -233,7 +233,7 @@ int weir_app_db_open(weir_app *app, sqlite3 **out);
 const char *weir_event_topic(const weir_event *ev);
 int32_t weir_event_partition(const weir_event *ev);
 int64_t weir_event_offset(const weir_event *ev);
-int64_t weir_event_timestamp(const weir_event *ev); /* ms since the epoch; -1 if none */
+int64_t weir_event_timestamp(const weir_event *ev);            /* ms since the epoch; -1 if none */
 const void *weir_event_key(const weir_event *ev, size_t *len); /* NULL for a null key */
 /* The key as a string (keys here are ids); NULL when null, too long or containing a NUL. */
 const char *weir_event_key_str(const weir_event *ev);
@@ -250,13 +250,14 @@ const char *weir_event_traceparent(const weir_event *ev);  /* as received (versi
 /* Any header: 0 and its last value, or -WEIR_ERR_NOENT. */
 int weir_event_header(const weir_event *ev, const char *name, const void **value, size_t *len);
 
-/* ---- the handler's context -------------------------------------------------------------------- */
+/* ---- the handler's context ------------------------------------------------------------------ */
 int weir_ctx_attempt(const weir_ctx *ctx);      /* 1 on the first call for an event */
 int weir_ctx_max_attempts(const weir_ctx *ctx); /* the route's policy */
 /* "00-<trace id>-<span id>-<flags>": the handler's own span, a child of the event's traceparent
  * (or the root of a new trace when the event had none). */
 const char *weir_ctx_traceparent(const weir_ctx *ctx);
 const char *weir_ctx_group(const weir_ctx *ctx);
+weir_app *weir_ctx_app(weir_ctx *ctx); /* e.g. to weir_app_stop() it from a handler */
 /* In a transactional route or a projection: the store connection, inside the transaction that
  * commits with the dedup record (or the projection offset) when the handler returns OK and is
  * rolled back otherwise. Do not BEGIN/COMMIT on it. NULL in other routes. */
@@ -266,18 +267,18 @@ void weir_ctx_set_error(weir_ctx *ctx, const char *fmt, ...) __attribute__((form
 
 /* An event to publish. Zero the struct with weir_message_init() and set what you need. */
 typedef struct weir_message {
-    const char *topic;        /* required */
-    const char *type;         /* ce_type; required */
-    const void *key;          /* NULL: null key */
-    size_t key_len;           /* 0 with a non-NULL key: strlen(key) */
-    const void *value;        /* the payload; NULL: null value */
-    size_t value_len;         /* 0 with a non-NULL value: strlen(value) */
-    const char *id;           /* ce_id; NULL: a fresh random UUID */
-    const char *source;       /* ce_source; NULL: the app's */
-    const char *content_type; /* NULL: "application/json" */
-    const char *subject;      /* ce_subject; optional */
-    const char *traceparent;  /* NULL: the handler's span, or a new trace outside handlers */
-    int32_t partition;        /* -1: by key */
+    const char *topic;          /* required */
+    const char *type;           /* ce_type; required */
+    const void *key;            /* NULL: null key */
+    size_t key_len;             /* 0 with a non-NULL key: strlen(key) */
+    const void *value;          /* the payload; NULL: null value */
+    size_t value_len;           /* 0 with a non-NULL value: strlen(value) */
+    const char *id;             /* ce_id; NULL: a fresh random UUID */
+    const char *source;         /* ce_source; NULL: the app's */
+    const char *content_type;   /* NULL: "application/json" */
+    const char *subject;        /* ce_subject; optional */
+    const char *traceparent;    /* NULL: the handler's span, or a new trace outside handlers */
+    int32_t partition;          /* -1: by key */
     const char *const *headers; /* optional extra NULL-terminated name, value, name, value, ... */
 } weir_message;
 

@@ -567,6 +567,7 @@ static void broker_teardown(broker_t *b)
         net_loop_stop(b->loops[i]);
     for (int i = 0; i < b->nloops; i++)
         pthread_join(b->threads[i], NULL);
+    broker_groups_free(b); /* no loop runs any more: nothing can reach it */
     http_server_free(b->http);
     b->http = NULL;
     if (b->flusher) {

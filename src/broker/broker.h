@@ -389,6 +389,7 @@ struct broker {
  * coordinator.c (the groups/idempotence work). The coordinator runs on loop 0; see group.h. */
 int broker_groups_start(broker_t *b); /* after the loops run, before the listener opens */
 void broker_groups_stop(broker_t *b); /* before the loops stop; idempotent, safe if not started */
+void broker_groups_free(broker_t *b); /* after the loop threads were joined */
 /* A partition's producer state (p->producer_state), opened after its log, closed before it. */
 void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char *dir);
 void broker_partition_state_close(broker_t *b, broker_partition_t *p, bool destroy);

@@ -365,6 +365,8 @@ static void pending_on_loop0(void *arg)
 static void stop_on_loop0(void *arg)
 {
     broker_groups_t *g = arg;
+    if (!g->coord && !g->olog)
+        return; /* stopped already */
     net_timer_stop(g->loop, &g->producer_timer);
     if (g->coord && group_coord_writes_pending(g->coord) == 0) {
         group_coord_free(g->coord); /* parked requests: COORDINATOR_NOT_AVAILABLE */
@@ -396,8 +398,17 @@ void broker_groups_stop(broker_t *b)
         }
         call_on(g->loop, stop_on_loop0, g);
     }
-    /* The produce hooks stay: io loops may still run them; they only touch partition state,
-     * which the topics' close frees after the loops stopped. */
+}
+
+/* The struct itself, the producer ids and the produce hooks outlive the coordinator: io loops
+ * may run InitProducerId or a produce until they are joined, and a group request posted to
+ * loop 0 late finds g->coord NULL and answers COORDINATOR_NOT_AVAILABLE. */
+void broker_groups_free(broker_t *b)
+{
+    broker_groups_t *g = groups_of(b);
+    if (!g)
+        return;
+    WEIR_ASSERT(!g->coord || b->nloops == 0);
     producer_ids_close(g->ids);
     free(g);
     b->groups = NULL;

@@ -31,10 +31,10 @@ _Static_assert(WEIR_ERR_TIMEDOUT == -WEIR_ETIMEDOUT, "codes");
 _Static_assert(WEIR_ERR_TOOBIG == -WEIR_ETOOBIG, "codes");
 _Static_assert(WEIR_ERR_UNSUPPORTED == -WEIR_EUNSUPPORTED, "codes");
 
-#define SDK_POLL_MS 50
+#define SDK_POLL_MS  50
 #define SDK_FLUSH_MS 30000
 
-/* ---- logging and errors ------------------------------------------------------------------- */
+/* ---- logging and errors --------------------------------------------------------------------- */
 
 void sdk_app_log(weir_app *app, int level, const char *fmt, ...)
 {
@@ -50,12 +50,14 @@ void sdk_app_log(weir_app *app, int level, const char *fmt, ...)
         return;
     }
     static const log_level_t map[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
-    log_write(map[level < 0 ? 0 : level > 3 ? 3 : level], "weir-sdk", "%s: %s",
-              app->client_id, msg);
+    log_write(map[level < 0   ? 0
+                  : level > 3 ? 3
+                              : level],
+              "weir-sdk", "%s: %s", app->client_id, msg);
 }
 
-__attribute__((format(printf, 2, 0))) static void app_set_error_v(weir_app *app,
-                                                               const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void app_set_error_v(weir_app *app, const char *fmt,
+                                                                  va_list ap)
 {
     pthread_mutex_lock(&app->err_lock);
     vsnprintf(app->errmsg, sizeof(app->errmsg), fmt, ap);
@@ -95,7 +97,7 @@ void sdk_app_wake(weir_app *app)
         rd_kafka_queue_yield(app->cq);
 }
 
-/* ---- config ---------------------------------------------------------------------------------- */
+/* ---- config --------------------------------------------------------------------------------- */
 
 void weir_app_config_init(weir_app_config *cfg)
 {
@@ -155,8 +157,10 @@ static int config_check(const weir_app_config *c, char *err, size_t errlen)
 static void rk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     weir_app *app = rd_kafka_opaque(rk);
-    int l = level <= 3 ? WEIR_LOG_ERROR : level == 4 ? WEIR_LOG_WARN
-                                      : level <= 6 ? WEIR_LOG_INFO : WEIR_LOG_DEBUG;
+    int l = level <= 3   ? WEIR_LOG_ERROR
+            : level == 4 ? WEIR_LOG_WARN
+            : level <= 6 ? WEIR_LOG_INFO
+                         : WEIR_LOG_DEBUG;
     sdk_app_log(app, l, "rdkafka %s: %s", fac, buf);
 }
 
@@ -298,7 +302,8 @@ int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_
     app->group = dup_or_null(cfg->group);
     app->projection = dup_or_null(cfg->projection);
     app->client_id = weir_strdup(cfg->client_id ? cfg->client_id
-                                                : cfg->group ? cfg->group : cfg->projection);
+                                 : cfg->group   ? cfg->group
+                                                : cfg->projection);
     if (cfg->source) {
         app->source = weir_strdup(cfg->source);
     } else {
@@ -393,8 +398,8 @@ void weir_app_free(weir_app *app)
     free(app);
 }
 
-int weir_app_route(weir_app *app, const char *topic, const char *type, weir_handler fn,
-                   void *user, const weir_route_options *opt)
+int weir_app_route(weir_app *app, const char *topic, const char *type, weir_handler fn, void *user,
+                   const weir_route_options *opt)
 {
     if (!app || !topic || !topic[0] || strlen(topic) > 245 || !fn) {
         if (app)
@@ -539,7 +544,7 @@ int weir_app_db_open(weir_app *app, sqlite3 **out)
     return 0;
 }
 
-/* ---- topics ----------------------------------------------------------------------------------- */
+/* ---- topics --------------------------------------------------------------------------------- */
 
 static int create_topic_rf(weir_app *app, const char *topic, int partitions, int rf, int *kerr)
 {
@@ -550,8 +555,8 @@ static int create_topic_rf(weir_app *app, const char *topic, int partitions, int
         return -WEIR_EINVAL;
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(app->producer);
-    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(app->producer,
-                                                           RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(app->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(o, 10000, errstr, sizeof(errstr));
     rd_kafka_CreateTopics(app->producer, &nt, 1, o, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
@@ -620,7 +625,7 @@ static void app_create_topics(weir_app *app)
     }
 }
 
-/* ---- partitions ------------------------------------------------------------------------------- */
+/* ---- partitions ----------------------------------------------------------------------------- */
 
 sdk_part_t *sdk_part_find(weir_app *app, const char *topic, int32_t partition)
 {
@@ -661,7 +666,7 @@ static void part_remove(weir_app *app, sdk_part_t *p)
     }
 }
 
-/* ---- commits ---------------------------------------------------------------------------------- */
+/* ---- commits -------------------------------------------------------------------------------- */
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -713,15 +718,15 @@ static void app_commit(weir_app *app, bool sync)
     }
     pthread_mutex_unlock(&app->lock);
     if (list->cnt > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_commit_queue(app->consumer, list, sync ? NULL : app->cq,
-                                                        commit_cb, app);
+        rd_kafka_resp_err_t err =
+            rd_kafka_commit_queue(app->consumer, list, sync ? NULL : app->cq, commit_cb, app);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             sdk_app_log(app, WEIR_LOG_WARN, "offset commit: %s", rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* ---- rebalances ------------------------------------------------------------------------------- */
+/* ---- rebalances ----------------------------------------------------------------------------- */
 
 /* New partitions: each gets its state and its own queue, read by its worker, before the
  * consumer is told to fetch them, so no event of theirs lands anywhere else. */
@@ -828,7 +833,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, NULL);
 }
 
-/* ---- projections: every partition, offsets from the store --------------------------------------- */
+/* ---- projections: every partition, offsets from the store ----------------------------------- */
 
 static int topic_partition_count(weir_app *app, const char *topic, int *count)
 {
@@ -838,8 +843,7 @@ static int topic_partition_count(weir_app *app, const char *topic, int *count)
     while (clock_mono_ms() < deadline && !atomic_load(&app->stop)) {
         const struct rd_kafka_metadata *md;
         if (rd_kafka_metadata(app->consumer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            bool ok = md->topic_cnt == 1 && !md->topics[0].err &&
-                      md->topics[0].partition_cnt > 0;
+            bool ok = md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0;
             if (ok)
                 *count = md->topics[0].partition_cnt;
             rd_kafka_metadata_destroy(md);
@@ -909,7 +913,7 @@ static int app_subscribe(weir_app *app)
     return 0;
 }
 
-/* ---- the consumer loop ------------------------------------------------------------------------ */
+/* ---- the consumer loop ---------------------------------------------------------------------- */
 
 /* Events normally go from the partition queues straight to the workers; one that comes
  * through the consumer queue instead joins its partition's stash, in order. */

@@ -65,8 +65,8 @@ void sdk_ce_read(const rd_kafka_headers_t *h, sdk_ce_t *ce)
 
 bool sdk_ce_valid(const sdk_ce_t *ce)
 {
-    return ce->specversion[0] == '1' && ce->specversion[1] == '.' && ce->id[0] &&
-           ce->source[0] && ce->type[0];
+    return ce->specversion[0] == '1' && ce->specversion[1] == '.' && ce->id[0] && ce->source[0] &&
+           ce->type[0];
 }
 
 void sdk_time_format(int64_t ms, char out[32])
@@ -122,8 +122,7 @@ int sdk_ce_headers_add(rd_kafka_headers_t *h, const weir_message *m, const char 
     rd_kafka_header_add(h, "ce_time", -1, tbuf, -1);
     if (m->subject)
         rd_kafka_header_add(h, "ce_subject", -1, m->subject, -1);
-    rd_kafka_header_add(h, "content-type", -1, m->content_type ? m->content_type : SDK_CE_JSON,
-                        -1);
+    rd_kafka_header_add(h, "content-type", -1, m->content_type ? m->content_type : SDK_CE_JSON, -1);
     if (traceparent)
         rd_kafka_header_add(h, "traceparent", -1, traceparent, -1);
     if (m->headers) {
@@ -137,7 +136,7 @@ int sdk_ce_headers_add(rd_kafka_headers_t *h, const weir_message *m, const char 
     return 0;
 }
 
-/* ---- header blob ------------------------------------------------------------------------------ */
+/* ---- header blob ---------------------------------------------------------------------------- */
 
 void sdk_hdrblob_encode(const rd_kafka_headers_t *h, buf_t *out)
 {

@@ -51,8 +51,8 @@ size_t sdk_msg_attr(const rd_kafka_message_t *m, const char *name, const char **
     const void *v;
     size_t n;
     if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h ||
-        rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v ||
-        n == 0 || n > SDK_CE_ATTR_MAX || memchr(v, '\0', n))
+        rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v || n == 0 ||
+        n > SDK_CE_ATTR_MAX || memchr(v, '\0', n))
         return 0;
     *val = v;
     return n;
@@ -180,7 +180,7 @@ int weir_event_header(const weir_event *ev, const char *name, const void **value
     return 0;
 }
 
-/* ---- ctx ----------------------------------------------------------------------------------- */
+/* ---- ctx ------------------------------------------------------------------------------------ */
 
 int weir_ctx_attempt(const weir_ctx *ctx)
 {
@@ -211,6 +211,11 @@ const char *weir_ctx_traceparent(const weir_ctx *ctx)
 const char *weir_ctx_group(const weir_ctx *ctx)
 {
     return ctx->app->group ? ctx->app->group : ctx->app->projection;
+}
+
+weir_app *weir_ctx_app(weir_ctx *ctx)
+{
+    return ctx->app;
 }
 
 sqlite3 *weir_ctx_db(weir_ctx *ctx)
@@ -356,8 +361,7 @@ int weir_emit_message(weir_ctx *ctx, const weir_message *m)
     return 0;
 }
 
-int weir_emit(weir_ctx *ctx, const char *topic, const char *type, const char *key,
-              const char *json)
+int weir_emit(weir_ctx *ctx, const char *topic, const char *type, const char *key, const char *json)
 {
     weir_message m;
     weir_message_init(&m);

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define SDK_RELAY_BATCH 256
-#define SDK_OUTBOX_KEEP_MS (3600 * 1000) /* sent rows are kept an hour, for inspection */
+#define SDK_RELAY_BATCH              256
+#define SDK_OUTBOX_KEEP_MS           (3600 * 1000) /* sent rows are kept an hour, for inspection */
 #define SDK_OUTBOX_PURGE_INTERVAL_MS 60000
-#define SDK_RELAY_DRAIN_MS 5000 /* at stop: how long the relay keeps publishing */
+#define SDK_RELAY_DRAIN_MS           5000 /* at stop: how long the relay keeps publishing */
 
 typedef struct {
     sdk_dr_t dr;
@@ -120,7 +120,7 @@ void sdk_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
                       rd_kafka_err2str(msg->err));
 }
 
-/* ---- the delivery thread ------------------------------------------------------------------------ */
+/* ---- the delivery thread -------------------------------------------------------------------- */
 
 static void *dr_main(void *arg)
 {
@@ -151,7 +151,7 @@ void sdk_dr_thread_stop(weir_app *app)
     app->dr_started = false;
 }
 
-/* ---- the outbox relay --------------------------------------------------------------------------- */
+/* ---- the outbox relay ----------------------------------------------------------------------- */
 
 void weir_app_outbox_kick(weir_app *app)
 {

@@ -66,9 +66,9 @@ void sdk_trace_child(const sdk_trace_t *parent, uint64_t *rng, sdk_trace_t *chil
  * Kafka binary binding: attributes are headers "ce_<name>" with UTF-8 values, the data content
  * type is "content-type". Attribute values longer than SDK_CE_ATTR_MAX bytes, or holding a NUL,
  * are treated as absent. When a header repeats, the last one counts (as Kafka's lastHeader). */
-#define SDK_CE_ATTR_MAX 255
+#define SDK_CE_ATTR_MAX    255
 #define SDK_CE_SPECVERSION "1.0"
-#define SDK_CE_JSON "application/json"
+#define SDK_CE_JSON        "application/json"
 typedef struct {
     char specversion[SDK_CE_ATTR_MAX + 1];
     char id[SDK_CE_ATTR_MAX + 1];
@@ -96,8 +96,8 @@ void sdk_time_format(int64_t ms, char out[32]);
 /* The outbox keeps a record's headers as one blob: 'W', 1, count (be16), then per header
  * name length (be16), name, value length (be32, 0xffffffff for null), value. */
 #define SDK_HDRBLOB_HEADERS_MAX 1024
-#define SDK_MSG_HEADERS_MAX 256 /* extra headers of one weir_message */
-#define SDK_HDRBLOB_BYTES_MAX (1u << 20)
+#define SDK_MSG_HEADERS_MAX     256 /* extra headers of one weir_message */
+#define SDK_HDRBLOB_BYTES_MAX   (1u << 20)
 void sdk_hdrblob_encode(const rd_kafka_headers_t *h, buf_t *out);
 int sdk_hdrblob_decode(const void *p, size_t n, rd_kafka_headers_t **out); /* -WEIR_ECORRUPT */
 
@@ -131,7 +131,7 @@ typedef struct {
     char err[256];
 } sdk_db_t;
 
-int sdk_db_open(const char *path, sdk_db_t *d);  /* d->err says why on failure */
+int sdk_db_open(const char *path, sdk_db_t *d);           /* d->err says why on failure */
 int sdk_db_schema(sqlite3 *db, char *err, size_t errlen); /* creates the weir_* tables */
 void sdk_db_wrap(sdk_db_t *d, sqlite3 *db);
 void sdk_db_close(sdk_db_t *d);
@@ -169,9 +169,9 @@ int sdk_offset_get(sdk_db_t *d, const char *name, const char *topic, int32_t par
 int sdk_offset_put(sdk_db_t *d, const char *name, const char *topic, int32_t partition,
                    int64_t next);
 
-/* ---- the app (app.c, worker.c, relay.c, event.c) ------------------------------------------------ */
-#define SDK_ERRMSG_MAX 512
-#define SDK_EMITS_MAX 1024 /* events one handler call may emit */
+/* ---- the app (app.c, worker.c, relay.c, event.c) -------------------------------------------- */
+#define SDK_ERRMSG_MAX      512
+#define SDK_EMITS_MAX       1024 /* events one handler call may emit */
 #define SDK_TOPICS_WARM_MAX 256
 
 typedef struct sdk_route {
@@ -223,9 +223,9 @@ typedef struct sdk_part {
     int attempts;        /* attempts made on the first stashed event while retrying */
     int64_t retry_at_ms; /* monotonic; meaningful while retrying */
     bool retrying;
-    bool busy;    /* a worker is running a batch of it */
-    bool revoked; /* being taken away: workers leave it alone */
-    bool paused;  /* as the consumer was last told */
+    bool busy;           /* a worker is running a batch of it */
+    bool revoked;        /* being taken away: workers leave it alone */
+    bool paused;         /* as the consumer was last told */
     int64_t done;        /* offset after the last event finished in order; -1: none yet */
     int64_t committed;   /* last offset the coordinator acknowledged; -1: none */
     int64_t commit_sent; /* last offset sent in a commit; back to committed if it failed */
@@ -255,7 +255,7 @@ struct weir_ctx {
     const sdk_route_t *route;
     weir_event *ev;
     int attempt;
-    sdk_db_t *db; /* transactional routes and projections */
+    sdk_db_t *db;                              /* transactional routes and projections */
     char traceparent[SDK_TRACEPARENT_LEN + 1]; /* the handler's span, made on first use */
     char error[SDK_ERRMSG_MAX];
     sdk_emit_t *emits; /* non-transactional routes: held until OK */
@@ -273,8 +273,8 @@ typedef struct sdk_worker {
     pthread_cond_t cond;
     int evfd; /* written when one of its partitions' queues gets events */
     sdk_db_t db;
-    size_t rr;       /* round-robin position of stash runs */
-    size_t rr_queue; /* and of queue takes */
+    size_t rr;                    /* round-robin position of stash runs */
+    size_t rr_queue;              /* and of queue takes */
     rd_kafka_message_t **batch;   /* the batch being run from a stash */
     rd_kafka_message_t **fetched; /* what the last take from a partition queue gave */
     weir_event ev;
@@ -325,7 +325,7 @@ struct weir_app {
     atomic_bool ready;
     atomic_bool running;
     bool consumer_closed; /* weir_app_run() has run: the consumer cannot rejoin */
-    atomic_int fatal; /* first fatal error, 0 if none */
+    atomic_int fatal;     /* first fatal error, 0 if none */
     sdk_stats_t stats;
     sdk_db_t db; /* the consumer loop's own connection (projection offsets) */
 
@@ -365,7 +365,7 @@ bool sdk_part_stash(weir_app *app, sdk_part_t *p, rd_kafka_message_t *m);
 void sdk_part_pause(weir_app *app, const sdk_part_t *p, bool pause); /* not under app->lock */
 void sdk_part_stash_clear(sdk_part_t *p);
 int64_t sdk_part_committable(const sdk_part_t *p); /* under app->lock */
-void sdk_part_free(sdk_part_t *p);                  /* under app->lock, nothing pending */
+void sdk_part_free(sdk_part_t *p);                 /* under app->lock, nothing pending */
 
 /* Producing (relay.c). Takes ownership of hdrs (also on error). Blocks while the producer queue
  * is full. key_len / value_len -1: null. */
@@ -383,7 +383,7 @@ void sdk_event_init(weir_event *ev);
 void sdk_event_deinit(weir_event *ev);
 void sdk_event_set(weir_event *ev, const rd_kafka_message_t *msg);
 const sdk_ce_t *sdk_event_ce(weir_event *ev); /* reads the CloudEvents headers once */
-const char *sdk_ctx_span(weir_ctx *ctx);       /* the handler's traceparent, made once */
+const char *sdk_ctx_span(weir_ctx *ctx);      /* the handler's traceparent, made once */
 /* A header's value straight from the message, if it is a usable attribute (1..255 bytes, no
  * NUL): its length, else 0. */
 size_t sdk_msg_attr(const rd_kafka_message_t *m, const char *name, const char **val);

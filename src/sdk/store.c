@@ -80,9 +80,8 @@ int sdk_db_open(const char *path, sdk_db_t *d)
 {
     memset(d, 0, sizeof(*d));
     d->owned = true;
-    int rc = sqlite3_open_v2(path, &d->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int r = db_fail(d, rc, path);
         sdk_db_close(d);
@@ -131,8 +130,8 @@ static int stmt_get(sdk_db_t *d, int which, sqlite3_stmt **out)
         *out = d->st[which];
         return 0;
     }
-    int rc = sqlite3_prepare_v3(d->db, sdk_sql[which], -1,
-                                d->owned ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
+    int rc = sqlite3_prepare_v3(d->db, sdk_sql[which], -1, d->owned ? SQLITE_PREPARE_PERSISTENT : 0,
+                                out, NULL);
     if (rc != SQLITE_OK)
         return db_fail(d, rc, sdk_sql[which]);
     if (d->owned)

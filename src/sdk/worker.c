@@ -38,7 +38,7 @@ typedef struct {
     bool kick_relay;    /* the batch wrote outbox rows */
 } batch_res_t;
 
-/* ---- partitions and pending deliveries -------------------------------------------------------- */
+/* ---- partitions and pending deliveries ------------------------------------------------------ */
 
 int64_t sdk_part_committable(const sdk_part_t *p)
 {
@@ -130,7 +130,7 @@ static int pend_wait_empty(weir_app *app, sdk_part_t *p)
     return r;
 }
 
-/* ---- one event -------------------------------------------------------------------------------- */
+/* ---- one event ------------------------------------------------------------------------------ */
 
 static void hdr_add_i64(rd_kafka_headers_t *h, const char *name, int64_t v)
 {
@@ -172,8 +172,8 @@ static int dead_letter(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_t 
     }
     atomic_fetch_add(&app->stats.dead_lettered, 1);
     sdk_app_log(app, WEIR_LOG_INFO, "dead-lettered %s [%d] offset %lld to %s: %s",
-                rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
-                route->dlq_topic, error);
+                rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, route->dlq_topic,
+                error);
     return 0;
 }
 
@@ -306,8 +306,8 @@ static int lookup_batch(sdk_worker_t *w, size_t n, int64_t now_ms)
             idx[k++] = i;
         }
         if (k && (k == SDK_DEDUP_LOOKUP_MAX || i == n)) {
-            int r = sdk_dedup_seen_many(&w->db, ids, lens, k, now_ms, w->app->cfg.dedup_ttl_ms,
-                                        seen);
+            int r =
+                sdk_dedup_seen_many(&w->db, ids, lens, k, now_ms, w->app->cfg.dedup_ttl_ms, seen);
             if (r)
                 return r;
             for (size_t j = 0; j < k; j++)
@@ -489,7 +489,7 @@ abort:
     return r;
 }
 
-/* ---- stashes ---------------------------------------------------------------------------------- */
+/* ---- stashes -------------------------------------------------------------------------------- */
 
 bool sdk_part_stash(weir_app *app, sdk_part_t *p, rd_kafka_message_t *m)
 {
@@ -529,7 +529,7 @@ void sdk_part_stash_clear(sdk_part_t *p)
     p->attempts = 0;
 }
 
-/* ---- the worker loop --------------------------------------------------------------------------- */
+/* ---- the worker loop ------------------------------------------------------------------------ */
 
 void sdk_part_pause(weir_app *app, const sdk_part_t *p, bool pause)
 {
@@ -654,8 +654,7 @@ static bool run_queue(sdk_worker_t *w, sdk_part_t *p)
     if (p->worker != w->index || p->busy || p->revoked || p->stash_len || !p->rkqu)
         return false;
     size_t ahead = rd_kafka_queue_length(p->rkqu);
-    ssize_t n = rd_kafka_consume_batch_queue(p->rkqu, 0, w->fetched,
-                                             (size_t)app->cfg.batch_max);
+    ssize_t n = rd_kafka_consume_batch_queue(p->rkqu, 0, w->fetched, (size_t)app->cfg.batch_max);
     if (n <= 0)
         return false;
     uint64_t seen = atomic_load_explicit(&app->stats.fetched_ahead_max, memory_order_relaxed);

@@ -23,11 +23,12 @@ cli_cleanup() {
 }
 trap cli_cleanup EXIT
 
-# Starts `weir serve` on 127.0.0.1:0; sets BROKER and exports WEIR_BROKERS.
+# Starts `weir serve` on 127.0.0.1:0 (extra serve flags may follow); sets BROKER and exports
+# WEIR_BROKERS.
 cli_start_broker() {
     mkdir -p "$work/data"
     "$WEIR" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-        --set group.initial.rebalance.delay.ms=0 >"$work/broker.out" 2>"$work/broker.err" &
+        --set group.initial.rebalance.delay.ms=0 "$@" >"$work/broker.out" 2>"$work/broker.err" &
     broker_pid=$!
     for _ in $(seq 100); do
         grep -q '^listening on ' "$work/broker.out" 2>/dev/null && break

@@ -68,8 +68,13 @@ check "  ... says no answer" grep -q "no answer from $mute within 1500 ms" "$wor
 kill $mute_pid 2>/dev/null
 wait $mute_pid 2>/dev/null
 
+# ---- a broker that does not create topics on first use -------------------------------------
+cli_start_broker --set auto.create.topics.enable=false
+expect_rc "produce to a topic the broker does not create: exit 3" 3 bash -c \
+    "echo x | '$WEIR' produce never-created"
+check "  ... says so" grep -q "topic 'never-created' not found" "$work/err"
+
 # ---- -X reaches librdkafka ------------------------------------------------------------------
-cli_start_broker
 expect_rc "-X with an unknown setting: exit 2" 2 "$WEIR" -X no.such.setting=1 topic list
 check "  ... librdkafka's reason" grep -q 'No such configuration property' "$work/err"
 expect_rc "-X with a bad value: exit 2" 2 "$WEIR" -X socket.timeout.ms=abc topic list

@@ -55,7 +55,7 @@ static void exec_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* ---- duplicates skipped ------------------------------------------------------------------------ */
+/* ---- duplicates skipped --------------------------------------------------------------------- */
 
 static int dup_calls;
 
@@ -96,7 +96,7 @@ TEST(duplicate_ids_skipped)
     rm_db(db);
 }
 
-/* ---- inbox: RETRY rolls back ----------------------------------------------------------------- */
+/* ---- inbox: RETRY rolls back ---------------------------------------------------------------- */
 
 static weir_result inbox_handler(weir_ctx *ctx, const weir_event *ev, void *user)
 {
@@ -171,7 +171,7 @@ TEST(inbox_retry_rolls_back)
     rm_db(db);
 }
 
-/* ---- SIGKILL after the effect, before the commit ------------------------------------------------ */
+/* ---- SIGKILL after the effect, before the commit -------------------------------------------- */
 
 static const char *const kill_settings[] = {"consumer.group.instance.id=kill-member", NULL};
 static int kill_calls;
@@ -180,11 +180,10 @@ static weir_result effect_handler(weir_ctx *ctx, const weir_event *ev, void *use
 {
     kill_calls++;
     char sql[256];
-    snprintf(sql, sizeof(sql), "INSERT INTO effects(id, pid) VALUES ('%s', %d)",
-             weir_event_id(ev), (int)getpid());
-    return sqlite3_exec(weir_ctx_db(ctx), sql, NULL, NULL, NULL) == SQLITE_OK
-               ? WEIR_RESULT_OK
-               : WEIR_RESULT_RETRY;
+    snprintf(sql, sizeof(sql), "INSERT INTO effects(id, pid) VALUES ('%s', %d)", weir_event_id(ev),
+             (int)getpid());
+    return sqlite3_exec(weir_ctx_db(ctx), sql, NULL, NULL, NULL) == SQLITE_OK ? WEIR_RESULT_OK
+                                                                              : WEIR_RESULT_RETRY;
 }
 
 static weir_app *kill_app(const char *db)
@@ -253,9 +252,9 @@ TEST(sigkill_before_commit_no_second_effect)
     CHECK_EQ(it_stop(&run), 0);
     weir_stats s;
     weir_app_stats(app, &s);
-    CHECK_EQ(s.received, 3);       /* delivered again... */
-    CHECK_EQ(s.deduplicated, 3);   /* ...and recognised */
-    CHECK_EQ(kill_calls, 0);       /* no second effect */
+    CHECK_EQ(s.received, 3);     /* delivered again... */
+    CHECK_EQ(s.deduplicated, 3); /* ...and recognised */
+    CHECK_EQ(kill_calls, 0);     /* no second effect */
     CHECK_EQ(query_i64(db, "SELECT count(*) FROM effects"), 3);
     CHECK_EQ(query_i64(db, "SELECT count(DISTINCT id) FROM effects"), 3);
     CHECK_EQ(it_committed("g-kill-1", "kill-1", 0), 3);

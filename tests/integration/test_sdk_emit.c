@@ -130,8 +130,7 @@ TEST(outbox_from_another_thread)
     weir_app_stats(app, &s);
     CHECK_EQ(s.outbox_published, 8);
     sqlite3_stmt *st;
-    REQUIRE(sqlite3_prepare_v2(conn,
-                               "SELECT count(*), count(sent_ms) FROM weir_outbox", -1, &st,
+    REQUIRE(sqlite3_prepare_v2(conn, "SELECT count(*), count(sent_ms) FROM weir_outbox", -1, &st,
                                NULL) == SQLITE_OK);
     REQUIRE(sqlite3_step(st) == SQLITE_ROW);
     CHECK_EQ(sqlite3_column_int(st, 0), 8);
@@ -204,15 +203,14 @@ TEST(backpressure_bounded_fetch_ahead)
      * once, in order. */
     REQUIRE(it_create_topic("bp-1", 1) == 0);
     for (int i = 0; i < 60; i++) {
-        it_event_t e = {"bp-1", 0, "k", "{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", NULL,
-                        "Thing", NULL};
+        it_event_t e = {"bp-1", 0,       "k", "{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+                        NULL,   "Thing", NULL};
         REQUIRE(it_produce(&e) == 0);
     }
     bp.last = -1;
-    const char *settings[] = {"consumer.queued.min.messages=10",
-                              "consumer.max.partition.fetch.bytes=1024",
-                              "consumer.fetch.max.bytes=1024", "consumer.message.max.bytes=1024",
-                              NULL};
+    const char *settings[] = {
+        "consumer.queued.min.messages=10", "consumer.max.partition.fetch.bytes=1024",
+        "consumer.fetch.max.bytes=1024", "consumer.message.max.bytes=1024", NULL};
     weir_app *app = it_app("g-bp-1", NULL, 100, settings);
     REQUIRE(app);
     REQUIRE(weir_app_route(app, "bp-1", NULL, slow_handler, NULL, NULL) == 0);

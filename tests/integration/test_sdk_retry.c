@@ -11,7 +11,7 @@
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
-/* ---- fail twice, then OK ---------------------------------------------------------------------- */
+/* ---- fail twice, then OK -------------------------------------------------------------------- */
 
 static struct {
     int calls;
@@ -84,7 +84,7 @@ TEST(fail_twice_then_ok)
     weir_app_free(app);
 }
 
-/* ---- poison event ------------------------------------------------------------------------------ */
+/* ---- poison event --------------------------------------------------------------------------- */
 
 static struct {
     int64_t offsets[32];
@@ -167,7 +167,7 @@ TEST(poison_to_dlq_and_the_rest_flows)
     weir_app_free(app);
 }
 
-/* ---- retries exhausted ------------------------------------------------------------------------- */
+/* ---- retries exhausted ---------------------------------------------------------------------- */
 
 static int always_calls;
 
@@ -211,7 +211,7 @@ TEST(retries_exhausted_to_dlq)
     weir_app_free(app);
 }
 
-/* ---- one partition retries, the other flows ---------------------------------------------------- */
+/* ---- one partition retries, the other flows ------------------------------------------------- */
 
 static struct {
     pthread_mutex_t lock;

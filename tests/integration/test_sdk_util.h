@@ -103,15 +103,15 @@ IT_FN int it_create_topic(const char *topic, int partitions)
         const rd_kafka_topic_result_t **tr =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
         r = n == 1 && (rd_kafka_topic_result_error(tr[0]) == 0 ||
-                       rd_kafka_topic_result_error(tr[0]) ==
-                           RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                       rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                 ? 0
                 : -1;
         if (r)
             fprintf(stderr, "  create %s: %s\n", topic,
                     n ? rd_kafka_err2str(rd_kafka_topic_result_error(tr[0])) : "no result");
     } else {
-        fprintf(stderr, "  create %s: %s\n", topic, ev ? rd_kafka_event_error_string(ev) : "timeout");
+        fprintf(stderr, "  create %s: %s\n", topic,
+                ev ? rd_kafka_event_error_string(ev) : "timeout");
     }
     if (ev)
         rd_kafka_event_destroy(ev);
@@ -165,8 +165,8 @@ IT_FN int it_produce(const it_event_t *e)
         it_producer, RD_KAFKA_V_TOPIC(e->topic), RD_KAFKA_V_PARTITION(e->partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(e->key, e->key ? strlen(e->key) : 0),
-        RD_KAFKA_V_VALUE((void *)e->value, e->value ? strlen(e->value) : 0),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)e->value, e->value ? strlen(e->value) : 0), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
         return -1;
@@ -220,18 +220,18 @@ IT_FN const char *it_hdr(const it_record_t *r, const char *name)
 }
 
 IT_FN size_t it_read(const char *topic, int32_t partition, it_record_t *out, size_t max,
-                      int timeout_ms)
+                     int timeout_ms)
 {
     /* assign() wants a group id; this reader never joins or commits. */
     rd_kafka_t *rk = it_client(RD_KAFKA_CONSUMER, "it-reader");
     int64_t lo = 0, hi = 0;
     int64_t deadline = it_now_ms() + timeout_ms;
     size_t n = 0;
-    rd_kafka_resp_err_t werr = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi,
-                                                                5000);
+    rd_kafka_resp_err_t werr =
+        rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 5000);
     if (getenv("WEIR_TEST_VERBOSE"))
-        fprintf(stderr, "  %s [%d]: watermarks %lld..%lld (%s)\n", topic, partition,
-                (long long)lo, (long long)hi, rd_kafka_err2str(werr));
+        fprintf(stderr, "  %s [%d]: watermarks %lld..%lld (%s)\n", topic, partition, (long long)lo,
+                (long long)hi, rd_kafka_err2str(werr));
     if (werr != 0 || hi == 0) {
         rd_kafka_destroy(rk);
         return 0;
@@ -286,7 +286,7 @@ IT_FN void it_records_free(it_record_t *r, size_t n)
 
 /* An app configured for tests: fast commits, short sessions, quiet logs. */
 IT_FN weir_app *it_app(const char *group, const char *db_path, int commit_interval_ms,
-                        const char *const *settings)
+                       const char *const *settings)
 {
     weir_app_config cfg;
     weir_app_config_init(&cfg);

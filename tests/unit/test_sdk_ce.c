@@ -88,8 +88,8 @@ TEST(read_treats_bad_values_as_absent)
     char big[SDK_CE_ATTR_MAX + 1];
     memset(big, 'x', sizeof(big));
     rd_kafka_header_add(h, "ce_id", -1, big, sizeof(big)); /* one byte too long */
-    rd_kafka_header_add(h, "ce_type", -1, "A\0B", 3);       /* NUL inside */
-    rd_kafka_header_add(h, "ce_source", -1, NULL, 0);       /* null value */
+    rd_kafka_header_add(h, "ce_type", -1, "A\0B", 3);      /* NUL inside */
+    rd_kafka_header_add(h, "ce_source", -1, NULL, 0);      /* null value */
     rd_kafka_header_add(h, "ce_specversion", -1, "1.0", -1);
     rd_kafka_header_add(h, "traceparent", -1, "garbage", -1);
     sdk_ce_t ce;
@@ -164,10 +164,10 @@ TEST(hdrblob_round_trip)
     buf_t b;
     buf_init(&b);
     sdk_hdrblob_encode(h, &b);
-    const uint8_t want[] = {'W', 1, 0, 4, 0, 5, 'c', 'e', '_', 'i', 'd', 0, 0, 0, 3, 'a', 'b',
-                            'c', 0, 5, 'e', 'm', 'p', 't', 'y', 0, 0, 0, 0, 0, 4, 'n', 'u',
-                            'l', 'l', 0xff, 0xff, 0xff, 0xff, 0, 3, 'b', 'i', 'n', 0, 0, 0, 3,
-                            0x00, 0x01, 0xff};
+    const uint8_t want[] = {'W', 1, 0,   4,   0,   5,   'c', 'e', '_', 'i',  'd',  0,    0,
+                            0,   3, 'a', 'b', 'c', 0,   5,   'e', 'm', 'p',  't',  'y',  0,
+                            0,   0, 0,   0,   4,   'n', 'u', 'l', 'l', 0xff, 0xff, 0xff, 0xff,
+                            0,   3, 'b', 'i', 'n', 0,   0,   0,   3,   0x00, 0x01, 0xff};
     CHECK_EQ(b.len, sizeof(want));
     CHECK_MEM(b.data, want, WEIR_MIN(b.len, sizeof(want)));
     rd_kafka_headers_t *back;

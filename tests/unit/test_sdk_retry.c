@@ -103,10 +103,10 @@ TEST(policy_check_rejects)
     weir_retry_policy ok = policy(3, 100, 2.0, 1000, 0.2);
     CHECK_EQ(sdk_retry_policy_check(&ok), 0);
     weir_retry_policy bad[] = {
-        policy(0, 100, 2.0, 1000, 0.2),  policy(-1, 100, 2.0, 1000, 0.2),
-        policy(3, -1, 2.0, 1000, 0.2),   policy(3, 100, 2.0, -1, 0.2),
-        policy(3, 100, 0.5, 1000, 0.2),  policy(3, 100, 2.0, 1000, -0.1),
-        policy(3, 100, 2.0, 1000, 1.5),  policy(3, 100, NAN, 1000, 0.2),
+        policy(0, 100, 2.0, 1000, 0.2), policy(-1, 100, 2.0, 1000, 0.2),
+        policy(3, -1, 2.0, 1000, 0.2),  policy(3, 100, 2.0, -1, 0.2),
+        policy(3, 100, 0.5, 1000, 0.2), policy(3, 100, 2.0, 1000, -0.1),
+        policy(3, 100, 2.0, 1000, 1.5), policy(3, 100, NAN, 1000, 0.2),
         policy(3, 100, 2.0, 1000, NAN),
     };
     for (size_t i = 0; i < WEIR_ARRAY_LEN(bad); i++)
