@@ -491,7 +491,16 @@ class Runner:
             if s != "weir":
                 srcs[f"bench_{s}"] = os.path.join(self.build, "bench", "peers", f"bench_{s}")
         for name, src in srcs.items():
-            shutil.copy2(src, os.path.join(self.bin, name))
+            dst = os.path.join(self.bin, name)
+            for _ in range(60):  # a program being relinked is briefly not executable
+                st = os.stat(src)
+                time.sleep(0.2)
+                if os.access(src, os.X_OK) and os.stat(src).st_mtime_ns == st.st_mtime_ns:
+                    shutil.copy2(src, dst)
+                    if os.access(dst, os.X_OK) and os.stat(src).st_mtime_ns == st.st_mtime_ns:
+                        break
+            else:
+                raise RuntimeError(f"{src} did not settle as an executable file")
         self.weir_bin = os.path.join(self.bin, "weir")
 
     def driver(self, system):

@@ -279,7 +279,8 @@ typedef struct weir_message {
     const char *subject;        /* ce_subject; optional */
     const char *traceparent;    /* NULL: the handler's span, or a new trace outside handlers */
     int32_t partition;          /* -1: by key */
-    const char *const *headers; /* optional extra NULL-terminated name, value, name, value, ... */
+    const char *const *headers; /* optional extra NULL-terminated name, value, name, value, ...;
+                                   at most 256 pairs, names of 1..255 bytes */
 } weir_message;
 
 void weir_message_init(weir_message *m);

@@ -47,7 +47,8 @@ static broker_groups_t *groups_of(broker_t *b)
     return b->groups;
 }
 
-/* ---- running on loop 0 --------------------------------------------------------------------------- */
+/* ---- running on loop 0
+ * --------------------------------------------------------------------------- */
 
 typedef struct {
     net_fn fn;
@@ -103,7 +104,8 @@ producer_ids_t *broker_producer_ids(broker_t *b)
     return g ? g->ids : NULL;
 }
 
-/* ---- the coordinator's environment ----------------------------------------------------------------- */
+/* ---- the coordinator's environment
+ * ----------------------------------------------------------------- */
 
 static int64_t env_now(void *ctx)
 {
@@ -163,14 +165,15 @@ static void env_done(void *ctx, void *waiter)
     w->on_done(w);
 }
 
-/* ---- __consumer_offsets ---------------------------------------------------------------------------- */
+/* ---- __consumer_offsets
+ * ---------------------------------------------------------------------------- */
 
 static storage_log_t *olog_acquire(void *ctx, int32_t part)
 {
     broker_groups_t *g = ctx;
     broker_topics_rdlock(g->b);
-    broker_partition_t *p = broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1,
-                                                  part);
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
     return p ? p->log : NULL;
 }
 
@@ -190,8 +193,8 @@ static void olog_post(void *ctx, net_fn fn, void *arg)
 static void olog_appended(void *ctx, int32_t part)
 {
     broker_groups_t *g = ctx;
-    broker_partition_t *p = broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1,
-                                                  part);
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
     if (p)
         broker_waiters_notify(p);
 }
@@ -239,7 +242,8 @@ static void group_config_from(broker_t *b, group_config_t *cfg)
         (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
 }
 
-/* ---- producer state: periodic snapshots and expiry (loop 0) ---------------------------------------- */
+/* ---- producer state: periodic snapshots and expiry (loop 0)
+ * ---------------------------------------- */
 
 static void producer_tick(void *arg)
 {
@@ -269,7 +273,8 @@ static void producer_tick(void *arg)
     net_timer_start(g->loop, &g->producer_timer, PRODUCER_TICK_MS);
 }
 
-/* ---- start / stop ------------------------------------------------------------------------------------ */
+/* ---- start / stop
+ * ------------------------------------------------------------------------------------ */
 
 static int16_t hook_before_append(void *arg, broker_partition_t *p, const broker_produce_ctx_t *ctx,
                                   const storage_batch_header_t *h, bool *duplicate,
@@ -414,7 +419,8 @@ void broker_groups_free(broker_t *b)
     b->groups = NULL;
 }
 
-/* ---- the produce hooks and partition state ------------------------------------------------------- */
+/* ---- the produce hooks and partition state
+ * ------------------------------------------------------- */
 
 static int16_t hook_before_append(void *arg, broker_partition_t *p, const broker_produce_ctx_t *ctx,
                                   const storage_batch_header_t *h, bool *duplicate,
@@ -457,8 +463,9 @@ void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char 
     producer_state_t *ps = NULL;
     int rc = producer_state_open(b->io, dir, p->log, &cfg, &ps);
     if (rc < 0)
-        log_error("producer", "%s: producer state unreadable (%s): idempotent batches to it "
-                              "will fail",
+        log_error("producer",
+                  "%s: producer state unreadable (%s): idempotent batches to it "
+                  "will fail",
                   dir, weir_strerror(rc));
     p->producer_state = ps;
 }

@@ -132,9 +132,8 @@ static void prefix_fill(buf_t *out, size_t at, bool flexible, size_t n)
     p[4] = (uint8_t)(v & 0x7f);
 }
 
-int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset,
-                               size_t max_bytes, bool first, bool allow_zstd, buf_t *out,
-                               bool flexible, size_t *got)
+int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset, size_t max_bytes,
+                               bool first, bool allow_zstd, buf_t *out, bool flexible, size_t *got)
 {
     (void)b;
     *got = 0;

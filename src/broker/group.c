@@ -116,16 +116,22 @@ struct group_coord {
     net_timer_t expire_timer;
 };
 
-/* ---- small helpers ----------------------------------------------------------------------------- */
+/* ---- small helpers -----------------------------------------------------------------------------
+ */
 
 const char *group_state_name(group_state_t s)
 {
     switch (s) {
-    case GROUP_EMPTY: return "Empty";
-    case GROUP_PREPARING_REBALANCE: return "PreparingRebalance";
-    case GROUP_COMPLETING_REBALANCE: return "CompletingRebalance";
-    case GROUP_STABLE: return "Stable";
-    case GROUP_DEAD: return "Dead";
+    case GROUP_EMPTY:
+        return "Empty";
+    case GROUP_PREPARING_REBALANCE:
+        return "PreparingRebalance";
+    case GROUP_COMPLETING_REBALANCE:
+        return "CompletingRebalance";
+    case GROUP_STABLE:
+        return "Stable";
+    case GROUP_DEAD:
+        return "Dead";
     }
     return "Unknown";
 }
@@ -217,7 +223,8 @@ static int16_t write_err_code(int err)
     }
 }
 
-/* ---- env shorthands ------------------------------------------------------------------------------ */
+/* ---- env shorthands
+ * ------------------------------------------------------------------------------ */
 
 static void timer_start(group_coord_t *c, net_timer_t *t, int64_t delay_ms)
 {
@@ -238,13 +245,13 @@ static void join_error(group_coord_t *c, void *waiter, int16_t error, const char
     c->env.join_done(c->env.ctx, waiter, &r);
 }
 
-static void sync_reply(group_coord_t *c, void *waiter, int16_t error, const uint8_t *a,
-                       size_t len)
+static void sync_reply(group_coord_t *c, void *waiter, int16_t error, const uint8_t *a, size_t len)
 {
     c->env.sync_done(c->env.ctx, waiter, error, error ? NULL : a, error ? 0 : len);
 }
 
-/* ---- records ------------------------------------------------------------------------------------- */
+/* ---- records
+ * ------------------------------------------------------------------------------------- */
 
 /* A set of records being prepared for one write; pointers are materialised only at the end
  * because the byte buffer moves as it grows. */
@@ -254,7 +261,7 @@ typedef struct {
     struct {
         size_t koff, klen, voff;
         int32_t vlen;
-    } *r;
+    } * r;
 } recset_t;
 
 static void recset_init(recset_t *rs)
@@ -327,8 +334,8 @@ typedef struct group_write {
     void *waiter;
     int32_t generation;
     group_commit_req_t *commit;
-    char *member_id;   /* W_STATIC_JOIN: the new member id */
-    char *leader_id;   /* W_STATIC_JOIN: the leader before the replacement */
+    char *member_id;    /* W_STATIC_JOIN: the new member id */
+    char *leader_id;    /* W_STATIC_JOIN: the leader before the replacement */
     int16_t *error_out; /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
     struct group_multi *multi;
 } group_write_t;
@@ -386,7 +393,8 @@ static void group_store(group_t *g, group_write_t *w)
     recset_write(g->c, &rs, w ? w : write_new(g->c, g, W_PLAIN, NULL));
 }
 
-/* ---- members ------------------------------------------------------------------------------------- */
+/* ---- members
+ * ------------------------------------------------------------------------------------- */
 
 static void protos_free(group_member_t *m)
 {
@@ -541,7 +549,8 @@ static bool member_fenced(group_t *g, const char *member_id, const char *instanc
     return m && !str_eq(m->id, member_id);
 }
 
-/* ---- groups -------------------------------------------------------------------------------------- */
+/* ---- groups
+ * -------------------------------------------------------------------------------------- */
 
 static void group_join_timer_fired(void *arg);
 static void group_sync_timer_fired(void *arg);
@@ -572,8 +581,8 @@ static group_t *group_create(group_coord_t *c, const char *id)
 static void group_set_state(group_t *g, group_state_t s)
 {
     if (g->state != s)
-        log_debug("group", "group %s: %s -> %s (generation %d)", g->id,
-                  group_state_name(g->state), group_state_name(s), g->generation);
+        log_debug("group", "group %s: %s -> %s (generation %d)", g->id, group_state_name(g->state),
+                  group_state_name(s), g->generation);
     g->state = s;
     g->state_ts_ms = clock_wall_ms();
 }
@@ -660,8 +669,7 @@ static bool all_members_support(const group_t *g, const char *name)
 
 /* Kafka's rule: an Empty group takes any non-empty protocol type and list; otherwise the type
  * must match and one of the offered protocols must be supported by every current member. */
-static bool group_supports(const group_t *g, const char *type, const group_protocol_t *p,
-                           size_t n)
+static bool group_supports(const group_t *g, const char *type, const group_protocol_t *p, size_t n)
 {
     if (!type || !*type || n == 0)
         return false;
@@ -729,7 +737,8 @@ static void group_meta_fill(group_t *g, group_meta_t *m, group_meta_member_t *mm
                         .members = mm};
 }
 
-/* ---- the rebalance ------------------------------------------------------------------------------- */
+/* ---- the rebalance
+ * ------------------------------------------------------------------------------- */
 
 static void group_complete_join(group_t *g);
 
@@ -771,8 +780,7 @@ static void group_prepare_rebalance(group_t *g, const char *reason)
     if (g->state == GROUP_EMPTY && c->cfg.initial_rebalance_delay_ms > 0) {
         g->initial_join = true;
         g->new_member_added = false;
-        g->initial_remaining_ms =
-            WEIR_MAX(rebalance_ms - c->cfg.initial_rebalance_delay_ms, 0);
+        g->initial_remaining_ms = WEIR_MAX(rebalance_ms - c->cfg.initial_rebalance_delay_ms, 0);
         timer_start(c, &g->join_timer, c->cfg.initial_rebalance_delay_ms);
     } else {
         g->initial_join = false;
@@ -938,10 +946,11 @@ static void pending_expired(void *arg)
     group_maybe_drop(g);
 }
 
-/* ---- JoinGroup ----------------------------------------------------------------------------------- */
+/* ---- JoinGroup
+ * ----------------------------------------------------------------------------------- */
 
-static void group_add_member_and_rebalance(group_t *g, const char *id,
-                                           const group_join_req_t *req, void *waiter)
+static void group_add_member_and_rebalance(group_t *g, const char *id, const group_join_req_t *req,
+                                           void *waiter)
 {
     group_member_t *m = member_add(g, id, req);
     member_set_join_waiter(m, waiter);
@@ -993,8 +1002,8 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const group_join_
     broker_kvmap_sdel(&g->members, m->id);
     if (str_eq(g->leader_id, m->id))
         replace_str(&g->leader_id, new_id);
-    log_info("group", "group %s: static member %s rejoined as %s (was %s)", g->id,
-             m->instance_id, new_id, m->id);
+    log_info("group", "group %s: static member %s rejoined as %s (was %s)", g->id, m->instance_id,
+             new_id, m->id);
     free(m->id);
     m->id = new_id;
     broker_kvmap_sput(&g->members, m->id, m);
@@ -1118,7 +1127,8 @@ void group_join(group_coord_t *c, const group_join_req_t *req, void *waiter)
     group_maybe_drop(g);
 }
 
-/* ---- SyncGroup, Heartbeat, LeaveGroup -------------------------------------------------------------- */
+/* ---- SyncGroup, Heartbeat, LeaveGroup
+ * -------------------------------------------------------------- */
 
 static int16_t group_sync_check(group_t *g, group_member_t *m, const group_sync_req_t *req)
 {
@@ -1132,10 +1142,14 @@ static int16_t group_sync_check(group_t *g, group_member_t *m, const group_sync_
         (req->protocol_name && g->protocol_name && !str_eq(req->protocol_name, g->protocol_name)))
         return KAFKA_INCONSISTENT_GROUP_PROTOCOL;
     switch (g->state) {
-    case GROUP_EMPTY: return KAFKA_UNKNOWN_MEMBER_ID;
-    case GROUP_PREPARING_REBALANCE: return KAFKA_REBALANCE_IN_PROGRESS;
-    case GROUP_DEAD: return KAFKA_COORDINATOR_NOT_AVAILABLE;
-    default: return KAFKA_NONE;
+    case GROUP_EMPTY:
+        return KAFKA_UNKNOWN_MEMBER_ID;
+    case GROUP_PREPARING_REBALANCE:
+        return KAFKA_REBALANCE_IN_PROGRESS;
+    case GROUP_DEAD:
+        return KAFKA_COORDINATOR_NOT_AVAILABLE;
+    default:
+        return KAFKA_NONE;
     }
 }
 
@@ -1252,8 +1266,7 @@ static int16_t group_leave_one(group_t *g, const group_leave_member_t *lm)
     return KAFKA_NONE;
 }
 
-int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t *members,
-                    size_t n)
+int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t *members, size_t n)
 {
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
@@ -1263,7 +1276,8 @@ int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t
     return KAFKA_NONE;
 }
 
-/* ---- committed offsets --------------------------------------------------------------------------- */
+/* ---- committed offsets
+ * --------------------------------------------------------------------------- */
 
 static group_offset_entry_t *offset_find(group_t *g, const char *topic, int32_t partition)
 {
@@ -1316,8 +1330,7 @@ static group_offset_t offset_view(const group_offset_entry_t *e)
 /* Who may commit (Kafka's doCommitOffsets): a standalone consumer (generation < 0) to a group
  * with no members, or a member of the current generation outside CompletingRebalance. A
  * standalone commit to an unknown group creates it. */
-static int16_t group_commit_check(group_coord_t *c, const group_commit_req_t *req,
-                                  group_t **out)
+static int16_t group_commit_check(group_coord_t *c, const group_commit_req_t *req, group_t **out)
 {
     *out = NULL;
     if (!req->group_id || !*req->group_id)
@@ -1350,9 +1363,8 @@ static group_offset_t commit_value(const group_commit_req_t *req, const group_co
                             .leader_epoch = p->leader_epoch,
                             .metadata = p->metadata ? p->metadata : "",
                             .commit_ts_ms = p->commit_ts_ms,
-                            .expire_ts_ms = req->retention_ms > 0
-                                                ? p->commit_ts_ms + req->retention_ms
-                                                : -1};
+                            .expire_ts_ms =
+                                req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
 }
 
 void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter)
@@ -1410,11 +1422,8 @@ static void group_commit_stored(group_t *g, group_commit_req_t *req, int err)
 int16_t group_offset_fetch(group_coord_t *c, const char *group_id, const char *topic,
                            int32_t partition, group_offset_t *out)
 {
-    *out = (group_offset_t){.offset = -1,
-                            .leader_epoch = -1,
-                            .metadata = "",
-                            .commit_ts_ms = -1,
-                            .expire_ts_ms = -1};
+    *out = (group_offset_t){
+        .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
     group_t *g = group_get(c, group_id);
@@ -1438,7 +1447,8 @@ void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_f
     }
 }
 
-/* ---- ListGroups, DescribeGroups, DeleteGroups, OffsetDelete --------------------------------------- */
+/* ---- ListGroups, DescribeGroups, DeleteGroups, OffsetDelete
+ * --------------------------------------- */
 
 void group_list(group_coord_t *c, group_list_fn fn, void *arg)
 {
@@ -1474,15 +1484,14 @@ void group_describe(group_coord_t *c, const char *group_id, group_summary_t *out
     size_t i = 0;
     for (group_member_t *m = g->head; m; m = m->next, i++) {
         const group_proto_t *p = full ? member_proto(m, g->protocol_name) : NULL;
-        out->members[i] = (group_member_summary_t){
-            .member_id = m->id,
-            .instance_id = m->instance_id,
-            .client_id = m->client_id,
-            .client_host = m->client_host,
-            .metadata = p ? p->meta : NULL,
-            .metadata_len = p ? p->meta_len : 0,
-            .assignment = full ? m->assignment : NULL,
-            .assignment_len = full ? m->assignment_len : 0};
+        out->members[i] = (group_member_summary_t){.member_id = m->id,
+                                                   .instance_id = m->instance_id,
+                                                   .client_id = m->client_id,
+                                                   .client_host = m->client_host,
+                                                   .metadata = p ? p->meta : NULL,
+                                                   .metadata_len = p ? p->meta_len : 0,
+                                                   .assignment = full ? m->assignment : NULL,
+                                                   .assignment_len = full ? m->assignment_len : 0};
     }
 }
 
@@ -1620,7 +1629,8 @@ void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void 
     recset_write(c, &rs, w);
 }
 
-/* ---- write completion ---------------------------------------------------------------------------- */
+/* ---- write completion
+ * ---------------------------------------------------------------------------- */
 
 static void write_done(void *arg, int err)
 {
@@ -1671,7 +1681,8 @@ static void write_done(void *arg, int err)
     free(w);
 }
 
-/* ---- offsets expiry ------------------------------------------------------------------------------ */
+/* ---- offsets expiry
+ * ------------------------------------------------------------------------------ */
 
 /* Offsets of a group with no members expire offsets.retention.minutes after the later of the
  * commit and the group becoming Empty (KIP-211), or at the expiry time a v2-4 commit asked for.
@@ -1727,7 +1738,8 @@ static void expire_timer_fired(void *arg)
     timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
 }
 
-/* ---- loading ------------------------------------------------------------------------------------- */
+/* ---- loading
+ * ------------------------------------------------------------------------------------- */
 
 void group_coord_load_offset(group_coord_t *c, const char *group, const char *topic,
                              int32_t partition, const group_offset_t *o)
@@ -1802,7 +1814,8 @@ void group_coord_load_finish(group_coord_t *c)
     log_info("group", "loaded %zu groups (%zu stable)", c->groups.count, stable);
 }
 
-/* ---- the coordinator ----------------------------------------------------------------------------- */
+/* ---- the coordinator
+ * ----------------------------------------------------------------------------- */
 
 int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coord_t **out)
 {

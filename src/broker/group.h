@@ -47,18 +47,19 @@ const char *group_state_name(group_state_t s); /* Kafka's spelling: "PreparingRe
 
 /* Broker settings, named as Kafka names them. */
 typedef struct {
-    int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms, 6000 */
-    int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms, 1800000 */
-    int32_t initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, 3000 */
-    int32_t max_size;                   /* group.max.size, members per group, 1000 */
-    int64_t offsets_retention_ms;       /* offsets.retention.minutes, 7 days */
+    int32_t min_session_timeout_ms;              /* group.min.session.timeout.ms, 6000 */
+    int32_t max_session_timeout_ms;              /* group.max.session.timeout.ms, 1800000 */
+    int32_t initial_rebalance_delay_ms;          /* group.initial.rebalance.delay.ms, 3000 */
+    int32_t max_size;                            /* group.max.size, members per group, 1000 */
+    int64_t offsets_retention_ms;                /* offsets.retention.minutes, 7 days */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms, 600000 */
     int32_t offset_metadata_max_bytes;           /* offset.metadata.max.bytes, 4096 */
 } group_config_t;
 
 void group_config_default(group_config_t *cfg);
 
-/* ---- records of __consumer_offsets ------------------------------------------------------------ */
+/* ---- records of __consumer_offsets ------------------------------------------------------------
+ */
 
 /* One record to append: key and value bytes (value_len -1 = tombstone). */
 typedef struct {
@@ -71,10 +72,10 @@ typedef struct {
 /* A committed offset, as stored. */
 typedef struct {
     int64_t offset;
-    int32_t leader_epoch;    /* -1 unknown */
-    const char *metadata;    /* never NULL in results ("" when none) */
-    int64_t commit_ts_ms;    /* wall clock */
-    int64_t expire_ts_ms;    /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
+    int32_t leader_epoch; /* -1 unknown */
+    const char *metadata; /* never NULL in results ("" when none) */
+    int64_t commit_ts_ms; /* wall clock */
+    int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
 } group_offset_t;
 
 /* Group metadata, as stored (what a restart needs to resume a Stable group). */
@@ -116,7 +117,8 @@ int offsets_replay_record(group_coord_t *c, const uint8_t *key, size_t key_len,
 /* Kafka's partition for a group: abs(Java String.hashCode(group)) % partitions. */
 int32_t offsets_partition_for(const char *group, int32_t partitions);
 
-/* ---- environment ------------------------------------------------------------------------------ */
+/* ---- environment ------------------------------------------------------------------------------
+ */
 
 typedef struct group_join_member {
     const char *member_id;
@@ -160,7 +162,8 @@ typedef struct group_env {
     void (*done)(void *ctx, void *waiter);
 } group_env_t;
 
-/* ---- the coordinator ---------------------------------------------------------------------------- */
+/* ---- the coordinator ----------------------------------------------------------------------------
+ */
 
 int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coord_t **out);
 /* Completes every parked request with COORDINATOR_NOT_AVAILABLE and frees everything. Writes
@@ -182,7 +185,8 @@ void group_coord_load_finish(group_coord_t *c);
 /* Runs the offsets-expiry pass now (the timer runs it every check interval). */
 void group_coord_expire_offsets(group_coord_t *c);
 
-/* ---- requests ------------------------------------------------------------------------------------ */
+/* ---- requests
+ * ------------------------------------------------------------------------------------ */
 
 typedef struct {
     const char *name;
@@ -245,10 +249,10 @@ typedef struct {
     const char *topic;
     int32_t partition;
     int64_t offset;
-    int32_t leader_epoch;  /* -1 */
-    const char *metadata;  /* NULL = null metadata, stored as "" */
-    int64_t commit_ts_ms;  /* -1: now (OffsetCommit v1 may carry one) */
-    int16_t error;         /* out */
+    int32_t leader_epoch; /* -1 */
+    const char *metadata; /* NULL = null metadata, stored as "" */
+    int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
+    int16_t error;        /* out */
 } group_commit_part_t;
 
 typedef struct {
@@ -334,7 +338,8 @@ typedef struct {
 
 void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void *waiter);
 
-/* ---- __consumer_offsets on the partition log (offsets_log.c) ---------------------------------- */
+/* ---- __consumer_offsets on the partition log (offsets_log.c) ----------------------------------
+ */
 
 typedef struct offsets_log offsets_log_t;
 

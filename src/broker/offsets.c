@@ -28,7 +28,8 @@
 
 enum { KEY_OFFSET_V0 = 0, KEY_OFFSET_V1 = 1, KEY_GROUP = 2 };
 
-/* ---- encoders ------------------------------------------------------------------------------------ */
+/* ---- encoders
+ * ------------------------------------------------------------------------------------ */
 
 void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part)
 {
@@ -104,7 +105,8 @@ int32_t offsets_partition_for(const char *group, int32_t partitions)
     return partitions > 0 ? abs % partitions : 0;
 }
 
-/* ---- decoders ------------------------------------------------------------------------------------ */
+/* ---- decoders
+ * ------------------------------------------------------------------------------------ */
 
 /* Strings decoded from a record are views; the coordinator wants C strings. A small arena of
  * copies, freed after the record is applied. */
@@ -199,8 +201,7 @@ static int decode_group_value(kafka_reader_t *r, strpool_t *sp, group_meta_t *m,
     int64_t ts = v >= 2 ? kafka_read_i64(r) : -1;
     /* the smallest member (v0): three i16-length strings, one i32, two i32-length bytes */
     int32_t n = kafka_read_array(r, 6 + 4 + 8, INT32_MAX);
-    if (!kafka_reader_ok(r) || n < 0 || !str_clean(type) || !str_clean(proto) ||
-        !str_clean(leader))
+    if (!kafka_reader_ok(r) || n < 0 || !str_clean(type) || !str_clean(proto) || !str_clean(leader))
         return -WEIR_ECORRUPT;
     *members = weir_calloc(n ? (size_t)n : 1, sizeof(**members));
     for (int32_t i = 0; i < n; i++)

@@ -62,8 +62,7 @@ static bool validate_batch(broker_t *b, const broker_produce_ctx_t *ctx, int64_t
     }
     *total = (size_t)blen + BATCH_LOG_OVERHEAD;
     if ((int64_t)*total > max_message) {
-        result_error(res, KAFKA_MESSAGE_TOO_LARGE,
-                     "record batch larger than max.message.bytes");
+        result_error(res, KAFKA_MESSAGE_TOO_LARGE, "record batch larger than max.message.bytes");
         return false;
     }
     int16_t attrs = (int16_t)be16_read(p + BATCH_ATTRIBUTES);
@@ -158,6 +157,10 @@ void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     res->end_offset = -1;
     res->log_append_time = -1;
     res->log_start_offset = -1;
+    if (p->topic->internal) { /* the broker writes those itself; clients may not (Kafka) */
+        result_error(res, KAFKA_INVALID_TOPIC_EXCEPTION, "Cannot append to internal topic");
+        return;
+    }
     if (!p->log || storage_log_offline(p->log)) {
         result_error(res, KAFKA_KAFKA_STORAGE_ERROR, "the partition's log is offline");
         return;

@@ -134,15 +134,16 @@ static void state_apply(producer_state_t *ps, const storage_batch_header_t *h, i
         memmove(&e->batches[0], &e->batches[1], (PRODUCER_STATE_BATCHES - 1) * sizeof(pbatch_t));
         e->nbatches--;
     }
-    e->batches[e->nbatches++] = (pbatch_t){
-        .first_seq = h->base_sequence,
-        .last_seq = seq_add(h->base_sequence, h->last_offset_delta),
-        .first_offset = base,
-        .offset_delta = h->last_offset_delta,
-        .timestamp = h->max_timestamp};
+    e->batches[e->nbatches++] =
+        (pbatch_t){.first_seq = h->base_sequence,
+                   .last_seq = seq_add(h->base_sequence, h->last_offset_delta),
+                   .first_offset = base,
+                   .offset_delta = h->last_offset_delta,
+                   .timestamp = h->max_timestamp};
 }
 
-/* ---- the check ---------------------------------------------------------------------------------- */
+/* ---- the check ----------------------------------------------------------------------------------
+ */
 
 static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, int32_t last,
                            producer_check_t *out)
@@ -229,7 +230,8 @@ uint64_t producer_state_replayed_batches(producer_state_t *ps)
     return ps->replayed;
 }
 
-/* ---- snapshots ---------------------------------------------------------------------------------- */
+/* ---- snapshots ----------------------------------------------------------------------------------
+ */
 
 static void snap_path(const producer_state_t *ps, char *out, size_t cap, int64_t offset,
                       const char *ext)
@@ -377,9 +379,9 @@ static int snap_load(producer_state_t *ps, int64_t offset)
             rc = -WEIR_ECORRUPT;
     }
     io->ops->close(io, fd);
-    if (rc == 0 && (memcmp(p, SNAP_MAGIC, 4) != 0 ||
-                    be32_read(p + 4) != crc32c(0, p + 8, (size_t)size - 8) ||
-                    (int64_t)be64_read(p + 8) != offset))
+    if (rc == 0 &&
+        (memcmp(p, SNAP_MAGIC, 4) != 0 || be32_read(p + 4) != crc32c(0, p + 8, (size_t)size - 8) ||
+         (int64_t)be64_read(p + 8) != offset))
         rc = -WEIR_ECORRUPT;
     size_t off = SNAP_HEADER;
     uint32_t count = rc == 0 ? be32_read(p + 16) : 0;
@@ -392,8 +394,7 @@ static int snap_load(producer_state_t *ps, int64_t offset)
                       .epoch = (int16_t)be16_read(p + off + 8),
                       .nbatches = p[off + 10]};
         off += SNAP_ENTRY;
-        if (e.nbatches > PRODUCER_STATE_BATCHES ||
-            size - off < (size_t)e.nbatches * SNAP_BATCH) {
+        if (e.nbatches > PRODUCER_STATE_BATCHES || size - off < (size_t)e.nbatches * SNAP_BATCH) {
             rc = -WEIR_ECORRUPT;
             break;
         }
@@ -416,7 +417,8 @@ static int snap_load(producer_state_t *ps, int64_t offset)
     return rc;
 }
 
-/* ---- open / close -------------------------------------------------------------------------------- */
+/* ---- open / close
+ * -------------------------------------------------------------------------------- */
 
 static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
                         size_t total)
@@ -465,9 +467,9 @@ int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
         return rc;
     }
     if (ps->replayed > 0 || ps->loaded_snapshot >= 0)
-        log_info("producer", "%s: %zu producers (snapshot %" PRId64 ", %" PRIu64
-                 " batches replayed)",
-                 dir, ps->producers.count, ps->loaded_snapshot, ps->replayed);
+        log_info("producer",
+                 "%s: %zu producers (snapshot %" PRId64 ", %" PRIu64 " batches replayed)", dir,
+                 ps->producers.count, ps->loaded_snapshot, ps->replayed);
     *out = ps;
     return 0;
 }
@@ -496,7 +498,8 @@ void producer_state_close(producer_state_t *ps, storage_log_t *log)
     producer_state_free(ps);
 }
 
-/* ---- producer ids --------------------------------------------------------------------------------- */
+/* ---- producer ids
+ * --------------------------------------------------------------------------------- */
 
 typedef struct {
     char *tid;
@@ -509,8 +512,8 @@ struct producer_ids {
     pthread_mutex_t mu;
     storage_io_t *io;
     char *dir;
-    int64_t next;      /* the next id to hand out */
-    int64_t block_end; /* ids below this are durable as "used" */
+    int64_t next;        /* the next id to hand out */
+    int64_t block_end;   /* ids below this are durable as "used" */
     broker_kvmap_t tids; /* transactional id -> txn_id_t */
 };
 
@@ -686,9 +689,8 @@ static int ids_next(producer_ids_t *p, int64_t *pid)
     return 0;
 }
 
-int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id,
-                          int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
-                          int16_t *epoch)
+int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id, int32_t txn_timeout_ms,
+                          int32_t max_txn_timeout_ms, int64_t *pid, int16_t *epoch)
 {
     *pid = -1;
     *epoch = -1;

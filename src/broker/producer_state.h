@@ -50,8 +50,8 @@ void producer_state_free(producer_state_t *ps);
 
 /* The answer of the check for one batch. */
 typedef struct {
-    int16_t error;         /* Kafka ErrorCode; NONE = append it (unless duplicate) */
-    bool duplicate;        /* already in the log: answer with its original offsets */
+    int16_t error;  /* Kafka ErrorCode; NONE = append it (unless duplicate) */
+    bool duplicate; /* already in the log: answer with its original offsets */
     int64_t dup_base_offset;
     int64_t dup_last_offset;
 } producer_check_t;
@@ -76,7 +76,8 @@ size_t producer_state_count(producer_state_t *ps);
 int64_t producer_state_loaded_snapshot(producer_state_t *ps);
 uint64_t producer_state_replayed_batches(producer_state_t *ps);
 
-/* ---- InitProducerId --------------------------------------------------------------------------- */
+/* ---- InitProducerId ---------------------------------------------------------------------------
+ */
 
 typedef struct producer_ids producer_ids_t;
 
@@ -90,8 +91,7 @@ void producer_ids_close(producer_ids_t *p);
  * the epoch would overflow). Returns a Kafka ErrorCode: INVALID_TRANSACTION_TIMEOUT for a
  * transactional id with a timeout outside 1..max_txn_timeout_ms, COORDINATOR_NOT_AVAILABLE if
  * the ids could not be made durable. */
-int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id,
-                          int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
-                          int16_t *epoch);
+int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id, int32_t txn_timeout_ms,
+                          int32_t max_txn_timeout_ms, int64_t *pid, int16_t *epoch);
 
 #endif

@@ -28,13 +28,14 @@
 #ifdef WEIR_FUZZ
 /* The request fuzzer creates topics from random frames: keep its file count bounded. */
 #define MAX_PARTITIONS_PER_TOPIC 4
-#define MAX_TOPICS 64
+#define MAX_TOPICS               64
 #else
 #define MAX_PARTITIONS_PER_TOPIC 10000
-#define MAX_TOPICS SIZE_MAX
+#define MAX_TOPICS               SIZE_MAX
 #endif
 
-/* ---- locking and lookup ------------------------------------------------------------------------ */
+/* ---- locking and lookup ------------------------------------------------------------------------
+ */
 
 void broker_topics_rdlock(broker_t *b)
 {
@@ -137,7 +138,8 @@ size_t broker_topics_count(broker_t *b)
     return b->ntopics;
 }
 
-/* ---- topic objects ------------------------------------------------------------------------------ */
+/* ---- topic objects ------------------------------------------------------------------------------
+ */
 
 static void partition_free(broker_partition_t *p)
 {
@@ -275,7 +277,8 @@ static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
     p->log = NULL;
 }
 
-/* ---- persistence ------------------------------------------------------------------------------- */
+/* ---- persistence -------------------------------------------------------------------------------
+ */
 
 static int fsync_path(const char *path)
 {
@@ -365,7 +368,8 @@ static int topic_unsave(broker_t *b, const char *name)
     return rc;
 }
 
-/* ---- create, delete, grow, configure ------------------------------------------------------------ */
+/* ---- create, delete, grow, configure ------------------------------------------------------------
+ */
 
 int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
                             const topic_overrides_t *over, bool validate_only, char *msg,
@@ -379,8 +383,7 @@ int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
     if (nparts == -1)
         nparts = (int32_t)broker_settings_int(&b->set, BCFG_NUM_PARTITIONS);
     if (nparts <= 0 || nparts > MAX_PARTITIONS_PER_TOPIC) {
-        snprintf(msg, msg_len, "Number of partitions must be in [1, %d]",
-                 MAX_PARTITIONS_PER_TOPIC);
+        snprintf(msg, msg_len, "Number of partitions must be in [1, %d]", MAX_PARTITIONS_PER_TOPIC);
         return KAFKA_INVALID_PARTITIONS;
     }
     broker_topics_wrlock(b);
@@ -474,8 +477,7 @@ int16_t broker_topic_add_partitions(broker_t *b, const char *name, int32_t count
         goto out_unlock;
     }
     if (count > MAX_PARTITIONS_PER_TOPIC) {
-        snprintf(msg, msg_len, "Number of partitions must be at most %d",
-                 MAX_PARTITIONS_PER_TOPIC);
+        snprintf(msg, msg_len, "Number of partitions must be at most %d", MAX_PARTITIONS_PER_TOPIC);
         err = KAFKA_INVALID_PARTITIONS;
         goto out_unlock;
     }
@@ -538,7 +540,8 @@ void broker_topics_reconfigure(broker_t *b)
             topic_apply_config(b, t);
 }
 
-/* ---- load at start, close at stop ------------------------------------------------------------------ */
+/* ---- load at start, close at stop
+ * ------------------------------------------------------------------ */
 
 /* Reads one <topic>.conf. */
 static int topic_load_one(broker_t *b, const char *dir, const char *file)

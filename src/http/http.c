@@ -49,14 +49,14 @@ void http_server_route(http_server_t *s, const char *method, const char *path, h
     s->routes[s->nroutes++] = (http_route_t){method, path, n > 1 && path[n - 1] == '/', fn, arg};
 }
 
-static const http_route_t *route_find(const http_server_t *s, const char *method,
-                                      const char *path, bool *method_mismatch)
+static const http_route_t *route_find(const http_server_t *s, const char *method, const char *path,
+                                      bool *method_mismatch)
 {
     *method_mismatch = false;
     for (size_t i = 0; i < s->nroutes; i++) {
         const http_route_t *r = &s->routes[i];
-        bool match = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
-                               : strcmp(path, r->path) == 0;
+        bool match =
+            r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
         if (!match)
             continue;
         if (r->method && strcmp(r->method, method) != 0) {
@@ -87,8 +87,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response_t *
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     http_server_t *s = cls;

@@ -15,9 +15,10 @@
 #include <stdlib.h>
 
 #define MAX_TOPICS 100000
-#define MAX_ITEMS 1000000
+#define MAX_ITEMS  1000000
 
-/* ---- CreateTopics -------------------------------------------------------------------------------- */
+/* ---- CreateTopics
+ * -------------------------------------------------------------------------------- */
 
 typedef struct {
     int16_t err;
@@ -101,8 +102,8 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_wri
         result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
     char *ns = kafka_str_dup(name);
     if (res.err == KAFKA_NONE)
-        res.err = broker_topic_create(b, ns, nparts, &over, validate_only, res.msg,
-                                      sizeof(res.msg));
+        res.err =
+            broker_topic_create(b, ns, nparts, &over, validate_only, res.msg, sizeof(res.msg));
     free(ns);
     topic_overrides_free(&over);
     kafka_write_view(w, name);
@@ -137,7 +138,8 @@ int kafka_handle_create_topics(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- DeleteTopics --------------------------------------------------------------------------------- */
+/* ---- DeleteTopics
+ * --------------------------------------------------------------------------------- */
 
 int kafka_handle_delete_topics(kafka_req_t *req)
 {
@@ -169,7 +171,8 @@ int kafka_handle_delete_topics(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- CreatePartitions ------------------------------------------------------------------------------ */
+/* ---- CreatePartitions
+ * ------------------------------------------------------------------------------ */
 
 static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only)
 {
@@ -197,8 +200,8 @@ static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only
         result_set(&res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "No such topic", "");
     char *ns = kafka_str_dup(name);
     if (res.err == KAFKA_NONE)
-        res.err = broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg,
-                                              sizeof(res.msg));
+        res.err =
+            broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg, sizeof(res.msg));
     free(ns);
     kafka_write_view(w, name);
     kafka_write_i16(w, res.err);
@@ -227,7 +230,8 @@ int kafka_handle_create_partitions(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- DeleteRecords ----------------------------------------------------------------------------------- */
+/* ---- DeleteRecords
+ * ----------------------------------------------------------------------------------- */
 
 static int16_t delete_records_one(broker_partition_t *p, int64_t offset, int64_t *low)
 {

@@ -25,7 +25,8 @@ enum {
     GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) /* READ, DELETE, DESCRIBE */
 };
 
-/* ---- the parked group request ----------------------------------------------------------------- */
+/* ---- the parked group request -----------------------------------------------------------------
+ */
 
 void *kafka_greq_new(kafka_req_t *req, size_t size, kafka_greq_run_fn run)
 {
@@ -118,7 +119,8 @@ static char *client_host(kafka_greq_t *g, net_conn_t *conn)
     return h;
 }
 
-/* ---- FindCoordinator ---------------------------------------------------------------------------- */
+/* ---- FindCoordinator ----------------------------------------------------------------------------
+ */
 
 int kafka_handle_find_coordinator(kafka_req_t *req)
 {
@@ -149,7 +151,8 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- JoinGroup ----------------------------------------------------------------------------------- */
+/* ---- JoinGroup
+ * ----------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -227,7 +230,8 @@ int kafka_handle_join_group(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- SyncGroup ----------------------------------------------------------------------------------- */
+/* ---- SyncGroup
+ * ----------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -284,7 +288,8 @@ int kafka_handle_sync_group(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- Heartbeat ----------------------------------------------------------------------------------- */
+/* ---- Heartbeat
+ * ----------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -295,8 +300,7 @@ typedef struct {
 static void heartbeat_run(kafka_greq_t *g, group_coord_t *c)
 {
     hb_greq_t *h = (hb_greq_t *)g;
-    int16_t err = c ? group_heartbeat(c, h->group_id, h->generation, h->member_id,
-                                      h->instance_id)
+    int16_t err = c ? group_heartbeat(c, h->group_id, h->generation, h->member_id, h->instance_id)
                     : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
         kafka_write_i32(&g->w, 0); /* throttle_time_ms */
@@ -317,7 +321,8 @@ int kafka_handle_heartbeat(kafka_req_t *req)
     return kafka_greq_park(req, &h->g);
 }
 
-/* ---- LeaveGroup ---------------------------------------------------------------------------------- */
+/* ---- LeaveGroup
+ * ---------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -330,11 +335,11 @@ static void leave_run(kafka_greq_t *g, group_coord_t *c)
 {
     leave_greq_t *l = (leave_greq_t *)g;
     kafka_writer_t *w = &g->w;
-    int16_t err = c ? group_leave(c, l->group_id, l->members, l->n)
-                    : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t err =
+        c ? group_leave(c, l->group_id, l->members, l->n) : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
         kafka_write_i32(w, 0); /* throttle_time_ms */
-    if (g->version < 3) { /* one member: its error is the answer */
+    if (g->version < 3) {      /* one member: its error is the answer */
         kafka_write_i16(w, err ? err : l->members[0].error);
     } else {
         kafka_write_i16(w, err);
@@ -370,7 +375,8 @@ int kafka_handle_leave_group(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- ListGroups ---------------------------------------------------------------------------------- */
+/* ---- ListGroups
+ * ---------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_writer_t *w;
@@ -409,7 +415,8 @@ int kafka_handle_list_groups(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- DescribeGroups ------------------------------------------------------------------------------ */
+/* ---- DescribeGroups
+ * ------------------------------------------------------------------------------ */
 
 typedef struct {
     kafka_greq_t g;
@@ -477,7 +484,8 @@ int kafka_handle_describe_groups(kafka_req_t *req)
     return kafka_greq_park(req, &d->g);
 }
 
-/* ---- DeleteGroups -------------------------------------------------------------------------------- */
+/* ---- DeleteGroups
+ * -------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;

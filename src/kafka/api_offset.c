@@ -25,7 +25,8 @@ typedef struct {
     size_t first, count;
 } topic_span_t;
 
-/* ---- OffsetCommit -------------------------------------------------------------------------------- */
+/* ---- OffsetCommit
+ * -------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -138,7 +139,8 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- OffsetFetch --------------------------------------------------------------------------------- */
+/* ---- OffsetFetch
+ * --------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -293,7 +295,8 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
     return kafka_greq_park(req, g);
 }
 
-/* ---- OffsetDelete -------------------------------------------------------------------------------- */
+/* ---- OffsetDelete
+ * -------------------------------------------------------------------------------- */
 
 typedef struct {
     kafka_greq_t g;
@@ -356,8 +359,8 @@ int kafka_handle_offset_delete(kafka_req_t *req)
                 cap = cap ? cap * 2 : 16;
                 parts = weir_realloc(parts, cap * sizeof(*parts));
             }
-            parts[total++] = (group_offset_delete_part_t){.topic = t->name,
-                                                          .partition = kafka_read_i32(r)};
+            parts[total++] =
+                (group_offset_delete_part_t){.topic = t->name, .partition = kafka_read_i32(r)};
         }
     }
     d->od.parts = kafka_greq_alloc(g, (total ? total : 1) * sizeof(*parts));

@@ -235,7 +235,8 @@ bool kafka_str_has_nul(kafka_str_t s)
     return s.len > 0 && memchr(s.s, 0, (size_t)s.len) != NULL;
 }
 
-/* ---- writer ------------------------------------------------------------------------------------ */
+/* ---- writer ------------------------------------------------------------------------------------
+ */
 
 void kafka_write_i8(kafka_writer_t *w, int8_t v)
 {
@@ -326,7 +327,8 @@ void kafka_write_tags(kafka_writer_t *w)
         buf_append_u8(w->b, 0);
 }
 
-/* ---- headers ------------------------------------------------------------------------------------ */
+/* ---- headers ------------------------------------------------------------------------------------
+ */
 
 int kafka_req_header_read(kafka_reader_t *r, kafka_req_header_t *h)
 {
@@ -353,35 +355,61 @@ void kafka_resp_finish(buf_t *b)
     be32_write(b->data, (uint32_t)(b->len - 4));
 }
 
-/* ---- error names --------------------------------------------------------------------------------- */
+/* ---- error names
+ * --------------------------------------------------------------------------------- */
 
 const char *kafka_err_name(int16_t code)
 {
     switch (code) {
-    case KAFKA_UNKNOWN_SERVER_ERROR: return "UNKNOWN_SERVER_ERROR";
-    case KAFKA_NONE: return "NONE";
-    case KAFKA_OFFSET_OUT_OF_RANGE: return "OFFSET_OUT_OF_RANGE";
-    case KAFKA_CORRUPT_MESSAGE: return "CORRUPT_MESSAGE";
-    case KAFKA_UNKNOWN_TOPIC_OR_PARTITION: return "UNKNOWN_TOPIC_OR_PARTITION";
-    case KAFKA_LEADER_NOT_AVAILABLE: return "LEADER_NOT_AVAILABLE";
-    case KAFKA_REQUEST_TIMED_OUT: return "REQUEST_TIMED_OUT";
-    case KAFKA_MESSAGE_TOO_LARGE: return "MESSAGE_TOO_LARGE";
-    case KAFKA_INVALID_TOPIC_EXCEPTION: return "INVALID_TOPIC_EXCEPTION";
-    case KAFKA_INVALID_REQUIRED_ACKS: return "INVALID_REQUIRED_ACKS";
-    case KAFKA_UNSUPPORTED_VERSION: return "UNSUPPORTED_VERSION";
-    case KAFKA_TOPIC_ALREADY_EXISTS: return "TOPIC_ALREADY_EXISTS";
-    case KAFKA_INVALID_PARTITIONS: return "INVALID_PARTITIONS";
-    case KAFKA_INVALID_REPLICATION_FACTOR: return "INVALID_REPLICATION_FACTOR";
-    case KAFKA_INVALID_REPLICA_ASSIGNMENT: return "INVALID_REPLICA_ASSIGNMENT";
-    case KAFKA_INVALID_CONFIG: return "INVALID_CONFIG";
-    case KAFKA_INVALID_REQUEST: return "INVALID_REQUEST";
-    case KAFKA_UNSUPPORTED_FOR_MESSAGE_FORMAT: return "UNSUPPORTED_FOR_MESSAGE_FORMAT";
-    case KAFKA_POLICY_VIOLATION: return "POLICY_VIOLATION";
-    case KAFKA_KAFKA_STORAGE_ERROR: return "KAFKA_STORAGE_ERROR";
-    case KAFKA_FETCH_SESSION_ID_NOT_FOUND: return "FETCH_SESSION_ID_NOT_FOUND";
-    case KAFKA_TOPIC_DELETION_DISABLED: return "TOPIC_DELETION_DISABLED";
-    case KAFKA_UNSUPPORTED_COMPRESSION_TYPE: return "UNSUPPORTED_COMPRESSION_TYPE";
-    case KAFKA_INVALID_RECORD: return "INVALID_RECORD";
-    default: return "UNKNOWN";
+    case KAFKA_UNKNOWN_SERVER_ERROR:
+        return "UNKNOWN_SERVER_ERROR";
+    case KAFKA_NONE:
+        return "NONE";
+    case KAFKA_OFFSET_OUT_OF_RANGE:
+        return "OFFSET_OUT_OF_RANGE";
+    case KAFKA_CORRUPT_MESSAGE:
+        return "CORRUPT_MESSAGE";
+    case KAFKA_UNKNOWN_TOPIC_OR_PARTITION:
+        return "UNKNOWN_TOPIC_OR_PARTITION";
+    case KAFKA_LEADER_NOT_AVAILABLE:
+        return "LEADER_NOT_AVAILABLE";
+    case KAFKA_REQUEST_TIMED_OUT:
+        return "REQUEST_TIMED_OUT";
+    case KAFKA_MESSAGE_TOO_LARGE:
+        return "MESSAGE_TOO_LARGE";
+    case KAFKA_INVALID_TOPIC_EXCEPTION:
+        return "INVALID_TOPIC_EXCEPTION";
+    case KAFKA_INVALID_REQUIRED_ACKS:
+        return "INVALID_REQUIRED_ACKS";
+    case KAFKA_UNSUPPORTED_VERSION:
+        return "UNSUPPORTED_VERSION";
+    case KAFKA_TOPIC_ALREADY_EXISTS:
+        return "TOPIC_ALREADY_EXISTS";
+    case KAFKA_INVALID_PARTITIONS:
+        return "INVALID_PARTITIONS";
+    case KAFKA_INVALID_REPLICATION_FACTOR:
+        return "INVALID_REPLICATION_FACTOR";
+    case KAFKA_INVALID_REPLICA_ASSIGNMENT:
+        return "INVALID_REPLICA_ASSIGNMENT";
+    case KAFKA_INVALID_CONFIG:
+        return "INVALID_CONFIG";
+    case KAFKA_INVALID_REQUEST:
+        return "INVALID_REQUEST";
+    case KAFKA_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+        return "UNSUPPORTED_FOR_MESSAGE_FORMAT";
+    case KAFKA_POLICY_VIOLATION:
+        return "POLICY_VIOLATION";
+    case KAFKA_KAFKA_STORAGE_ERROR:
+        return "KAFKA_STORAGE_ERROR";
+    case KAFKA_FETCH_SESSION_ID_NOT_FOUND:
+        return "FETCH_SESSION_ID_NOT_FOUND";
+    case KAFKA_TOPIC_DELETION_DISABLED:
+        return "TOPIC_DELETION_DISABLED";
+    case KAFKA_UNSUPPORTED_COMPRESSION_TYPE:
+        return "UNSUPPORTED_COMPRESSION_TYPE";
+    case KAFKA_INVALID_RECORD:
+        return "INVALID_RECORD";
+    default:
+        return "UNKNOWN";
     }
 }

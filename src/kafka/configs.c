@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 #define MAX_RESOURCES 10000
-#define MAX_CONFIGS 100000
+#define MAX_CONFIGS   100000
 
 enum { RES_TOPIC = 2, RES_BROKER = 4, RES_BROKER_LOGGER = 8 };
 enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
@@ -30,7 +30,8 @@ static bool broker_name_ok(broker_t *b, kafka_str_t name)
     return name.len == 0 || kafka_str_eq(name, id);
 }
 
-/* ---- DescribeConfigs ----------------------------------------------------------------------------- */
+/* ---- DescribeConfigs
+ * ----------------------------------------------------------------------------- */
 
 /* Is `name` among the requested keys (NULL keys = all)? */
 static bool key_wanted(const kafka_str_t *keys, int32_t nkeys, const char *name)
@@ -192,7 +193,8 @@ int kafka_handle_describe_configs(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- AlterConfigs and IncrementalAlterConfigs ------------------------------------------------- */
+/* ---- AlterConfigs and IncrementalAlterConfigs -------------------------------------------------
+ */
 
 typedef struct {
     kafka_str_t name;
@@ -271,8 +273,7 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
     for (int32_t i = 0; i < n && !res->err; i++) {
         int k = topic_cfg_find(ops[i].name.s, (size_t)ops[i].name.len);
         if (k < 0) {
-            alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ",
-                       ops[i].name);
+            alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ops[i].name);
             break;
         }
         char *val = kafka_str_dup(ops[i].value), norm[256], err[256], lbuf[256];
@@ -285,9 +286,9 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
         }
         if (ops[i].op == OP_APPEND || ops[i].op == OP_SUBTRACT) {
             if (!topic_cfg_defs[k].is_list || !val) {
-                alter_fail(res, KAFKA_INVALID_CONFIG,
-                           "Config value append/subtract is not allowed for config key: ",
-                           ops[i].name);
+                alter_fail(
+                    res, KAFKA_INVALID_CONFIG,
+                    "Config value append/subtract is not allowed for config key: ", ops[i].name);
                 free(val);
                 break;
             }
@@ -297,8 +298,7 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
             list_op(cur, val, ops[i].op == OP_APPEND, lbuf, sizeof(lbuf));
             check = lbuf;
         } else if (ops[i].op != OP_SET) {
-            alter_fail(res, KAFKA_INVALID_REQUEST, "Unknown config operation for ",
-                       ops[i].name);
+            alter_fail(res, KAFKA_INVALID_REQUEST, "Unknown config operation for ", ops[i].name);
             free(val);
             break;
         }
@@ -313,8 +313,8 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
     }
     if (!res->err) {
         char *ns = kafka_str_dup(name);
-        res->err = broker_topic_set_configs(b, ns, &over, validate_only, res->msg,
-                                            sizeof(res->msg));
+        res->err =
+            broker_topic_set_configs(b, ns, &over, validate_only, res->msg, sizeof(res->msg));
         free(ns);
     }
     topic_overrides_free(&over);
@@ -329,12 +329,11 @@ static void alter_broker(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops
         return;
     }
     broker_cfg_change_t *ch = weir_calloc((size_t)n + 1, sizeof(*ch));
-    char (*vals)[256] = weir_calloc((size_t)n + 1, 256);
+    char(*vals)[256] = weir_calloc((size_t)n + 1, 256);
     for (int32_t i = 0; i < n && !res->err; i++) {
         int k = broker_cfg_find(ops[i].name.s, (size_t)ops[i].name.len);
         if (k < 0) {
-            alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown broker config name: ",
-                       ops[i].name);
+            alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown broker config name: ", ops[i].name);
             break;
         }
         ch[i].key = k;
@@ -349,9 +348,9 @@ static void alter_broker(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops
         snprintf(vals[i], 256, "%.*s", ops[i].value.len, ops[i].value.s);
         if (ops[i].op == OP_APPEND || ops[i].op == OP_SUBTRACT) {
             if (k != BCFG_LOG_CLEANUP_POLICY) {
-                alter_fail(res, KAFKA_INVALID_CONFIG,
-                           "Config value append/subtract is not allowed for config key: ",
-                           ops[i].name);
+                alter_fail(
+                    res, KAFKA_INVALID_CONFIG,
+                    "Config value append/subtract is not allowed for config key: ", ops[i].name);
                 break;
             }
             char out[256];
@@ -360,8 +359,7 @@ static void alter_broker(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops
             broker_topics_unlock(b);
             snprintf(vals[i], 256, "%s", out);
         } else if (ops[i].op != OP_SET) {
-            alter_fail(res, KAFKA_INVALID_REQUEST, "Unknown config operation for ",
-                       ops[i].name);
+            alter_fail(res, KAFKA_INVALID_REQUEST, "Unknown config operation for ", ops[i].name);
             break;
         }
         ch[i].value = vals[i];

@@ -24,7 +24,7 @@
 
 #include <stdlib.h>
 
-#define MAX_TOPICS 100000
+#define MAX_TOPICS     100000
 #define MAX_PARTITIONS 1000000
 
 typedef struct fetch fetch_t;
@@ -187,8 +187,8 @@ static void fetch_write(fetch_t *f)
         kafka_write_tags(&w);
         return;
     }
-    int64_t limit = WEIR_MIN((int64_t)f->max_bytes,
-                             broker_settings_int(&b->set, BCFG_FETCH_MAX_BYTES));
+    int64_t limit =
+        WEIR_MIN((int64_t)f->max_bytes, broker_settings_int(&b->set, BCFG_FETCH_MAX_BYTES));
     size_t remaining = limit > 0 ? (size_t)limit : 0;
     bool first = true;
     kafka_write_array_len(&w, f->ntopics);
@@ -239,7 +239,8 @@ static void fetch_answer(fetch_t *f)
     kafka_parked_complete(f->slot, &f->resp, false);
 }
 
-/* ---- parking ----------------------------------------------------------------------------------- */
+/* ---- parking -----------------------------------------------------------------------------------
+ */
 
 static void fetch_on_wake(void *arg);
 

@@ -27,9 +27,9 @@ struct kafka_greq {
     buf_t resp;
     kafka_writer_t w;
     int16_t version;
-    bool bad;          /* a string held a NUL: the request is refused */
+    bool bad; /* a string held a NUL: the request is refused */
     kafka_greq_run_fn run;
-    void **owned;      /* copies freed with the request */
+    void **owned; /* copies freed with the request */
     size_t nowned, capowned;
 };
 

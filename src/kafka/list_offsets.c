@@ -11,7 +11,7 @@
 
 #include <stdlib.h>
 
-#define MAX_TOPICS 100000
+#define MAX_TOPICS     100000
 #define MAX_PARTITIONS 1000000
 
 typedef struct {

@@ -21,7 +21,7 @@
 
 #include <stdlib.h>
 
-#define MAX_TOPICS 100000
+#define MAX_TOPICS     100000
 #define MAX_PARTITIONS 1000000
 
 typedef struct produce_wait produce_wait_t;
@@ -50,8 +50,8 @@ struct produce_wait {
     bool flexible;
     int32_t ntopics;
     pp_topic_t *topics;
-    char *names;        /* the topic names, copied out of the frame */
-    int outstanding;    /* durable callbacks not yet back (loop thread only) */
+    char *names;     /* the topic names, copied out of the frame */
+    int outstanding; /* durable callbacks not yet back (loop thread only) */
     bool answered;
     net_timer_t timer;
 };
@@ -120,7 +120,8 @@ static void write_response(kafka_writer_t *w, int16_t v, const pp_topic_t *topic
     kafka_write_tags(w);
 }
 
-/* ---- acks=-1 ------------------------------------------------------------------------------------ */
+/* ---- acks=-1 ------------------------------------------------------------------------------------
+ */
 
 static void wait_maybe_free(produce_wait_t *pw)
 {
@@ -231,9 +232,8 @@ static int park(kafka_req_t *req, pp_topic_t *topics, int32_t n, int32_t timeout
             pp->records = (kafka_bytes_t){NULL, 0};
             if (pp->res.error_code || pp->res.end_offset < 0)
                 continue;
-            broker_partition_t *p =
-                broker_partition_find(req->b, topics[i].name.s, (size_t)topics[i].name.len,
-                                      pp->index);
+            broker_partition_t *p = broker_partition_find(req->b, topics[i].name.s,
+                                                          (size_t)topics[i].name.len, pp->index);
             if (!p || !p->log)
                 continue;
             pp->wait = pw;
@@ -251,7 +251,8 @@ static int park(kafka_req_t *req, pp_topic_t *topics, int32_t n, int32_t timeout
     return KAFKA_PARKED;
 }
 
-/* ---- the handler -------------------------------------------------------------------------------- */
+/* ---- the handler --------------------------------------------------------------------------------
+ */
 
 int kafka_handle_produce(kafka_req_t *req)
 {
@@ -283,11 +284,13 @@ int kafka_handle_produce(kafka_req_t *req)
                                                 pp->index)
                         : NULL;
             if (!acks_ok || !p) {
-                *res = (broker_produce_result_t){
-                    .error_code = acks_ok ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
-                                          : KAFKA_INVALID_REQUIRED_ACKS,
-                    .base_offset = -1, .end_offset = -1, .log_append_time = -1,
-                    .log_start_offset = -1};
+                *res = (broker_produce_result_t){.error_code =
+                                                     acks_ok ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+                                                             : KAFKA_INVALID_REQUIRED_ACKS,
+                                                 .base_offset = -1,
+                                                 .end_offset = -1,
+                                                 .log_append_time = -1,
+                                                 .log_start_offset = -1};
             } else {
                 broker_produce_partition(b, p, &ctx, (uint8_t *)pp->records.p,
                                          pp->records.len > 0 ? (size_t)pp->records.len : 0, res);

@@ -640,8 +640,12 @@ sdk_part_t *sdk_part_find(weir_app *app, const char *topic, int32_t partition)
 static sdk_part_t *part_add(weir_app *app, const char *topic, int32_t partition)
 {
     sdk_part_t *p = sdk_part_find(app, topic, partition);
-    if (p)
+    if (p) {
+        /* Back after a revoke whose deliveries never all landed: start over from what the
+         * coordinator has; the old pending entries still hold commits back. */
+        p->done = p->committed = p->commit_sent = -1;
         return p;
+    }
     p = weir_calloc(1, sizeof(*p));
     p->topic = weir_strdup(topic);
     p->partition = partition;
@@ -1033,13 +1037,27 @@ static void app_shutdown(weir_app *app)
         sdk_app_log(app, WEIR_LOG_WARN, "stop: records still unacknowledged after %d ms",
                     SDK_FLUSH_MS);
     app_commit(app, true);
+    sdk_dr_thread_stop(app); /* from here on only this thread serves the producer */
+    /* librdkafka wants every queue handle of the consumer gone before it closes. */
+    pthread_mutex_lock(&app->lock);
+    for (size_t i = 0; i < app->nparts; i++) {
+        sdk_part_t *p = app->parts[i];
+        if (p->rkqu) {
+            rd_kafka_queue_io_event_enable(p->rkqu, -1, NULL, 0);
+            rd_kafka_queue_destroy(p->rkqu);
+            p->rkqu = NULL;
+        }
+    }
+    pthread_mutex_unlock(&app->lock);
+    rd_kafka_queue_t *cq = app->cq;
+    app->cq = NULL;
+    rd_kafka_queue_destroy(cq);
     if (app->group) {
         /* Leaves the group; our rebalance callback runs for the last revoke. */
         rd_kafka_consumer_close(app->consumer);
     } else {
         rd_kafka_assign(app->consumer, NULL);
     }
-    sdk_dr_thread_stop(app);
     /* Drop whatever is still held so no message outlives the run. */
     pthread_mutex_lock(&app->lock);
     for (size_t i = 0; i < app->nparts; i++)

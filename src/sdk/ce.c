@@ -104,8 +104,11 @@ int sdk_ce_headers_add(rd_kafka_headers_t *h, const weir_message *m, const char 
     }
     if (m->headers) {
         for (size_t i = 0; m->headers[i]; i += 2) {
-            if (m->headers[i][0] == '\0')
+            size_t nlen = strlen(m->headers[i]);
+            if (nlen == 0 || nlen > SDK_CE_ATTR_MAX)
                 return -WEIR_EINVAL;
+            if (m->headers[i + 1] && strlen(m->headers[i + 1]) > SDK_HDRBLOB_BYTES_MAX / 2)
+                return -WEIR_ETOOBIG;
             if (i / 2 >= SDK_MSG_HEADERS_MAX)
                 return -WEIR_ETOOBIG;
             /* A name without its value slot is a NULL value, and also the end of the list. */

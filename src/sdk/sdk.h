@@ -137,6 +137,7 @@ void sdk_db_wrap(sdk_db_t *d, sqlite3 *db);
 void sdk_db_close(sdk_db_t *d);
 int sdk_db_exec(sdk_db_t *d, int which); /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, SAVEPOINT ... */
 
+int64_t sdk_dedup_hash(const char *id, size_t len); /* the table's key */
 int sdk_dedup_seen(sdk_db_t *d, const char *id, int64_t now_ms, int64_t ttl_ms, bool *seen);
 /* Looks up n ids (lengths given, n <= SDK_DEDUP_LOOKUP_MAX) in one query; seen[i] is set for
  * each found within the TTL. */

@@ -59,7 +59,7 @@ void sdk_part_free(sdk_part_t *p)
     sdk_part_stash_clear(p);
     free(p->stash);
     if (p->rkqu) {
-        rd_kafka_queue_forward(p->rkqu, NULL);
+        rd_kafka_queue_io_event_enable(p->rkqu, -1, NULL, 0);
         rd_kafka_queue_destroy(p->rkqu);
     }
     while (p->pend_head) {

@@ -117,18 +117,19 @@ static void send_frame(int fd, const uint8_t *body, size_t n)
 static bool sync_point(int fd)
 {
     uint32_t id = ++g_sentinel;
-    uint8_t req[10] = {0, 18, 0, 0, (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
-                       (uint8_t)id, 0xff, 0xff};
+    uint8_t req[10] = {
+        0,           18,   0,   0, (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
+        (uint8_t)id, 0xff, 0xff};
     send_frame(fd, req, sizeof(req));
     static uint8_t buf[64 << 20];
     for (;;) {
         uint8_t hdr[8];
         if (!read_all(fd, hdr, 8))
             return false;
-        uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
-                       hdr[3];
-        uint32_t corr = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 |
-                        hdr[7];
+        uint32_t len =
+            (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+        uint32_t corr =
+            (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
         if (len < 4 || len - 4 > sizeof(buf)) {
             fprintf(stderr, "fuzz_request: bad response size %u\n", len);
             abort();
@@ -143,12 +144,13 @@ static bool sync_point(int fd)
 /* Frames that make the starting state: two topics with a few batches. */
 static void seed_state(int fd)
 {
-    static const uint8_t create[] = {
-        0, 19, 0, 1, 0, 0, 0, 1, 0xff, 0xff, /* CreateTopics v1 */
-        0, 0, 0, 2,                          /* 2 topics */
-        0, 2, 'f', 'z', 0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 3, 'c', 'k', '1', 0, 0, 0, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0x13, 0x88, 0 /* timeout, validate_only */};
+    static const uint8_t
+        create[] =
+            {0, 19, 0,   1,   0, 0,   0,   1,   0xff, 0xff, /* CreateTopics v1 */
+             0, 0,  0,   2,                                 /* 2 topics */
+             0, 2,  'f', 'z', 0, 0,   0,   2,   0,    1,    0,    0, 0, 0, 0,
+             0, 0,  0,   0,   3, 'c', 'k', '1', 0,    0,    0,    3, 0, 1, 0,
+             0, 0,  0,   0,   0, 0,   0,   0,   0,    0x13, 0x88, 0 /* timeout, validate_only */};
     send_frame(fd, create, sizeof(create));
     if (!sync_point(fd)) {
         fprintf(stderr, "fuzz_request: setup failed\n");

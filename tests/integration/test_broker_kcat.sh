@@ -3,6 +3,11 @@
 # settings refused at start, produce and consume with keys and headers, partitions, offsets by
 # time (-Q), relative offsets, metadata (-L), GET /health, SIGINT. TAP.
 set -uo pipefail
+# Every kcat call is bounded: a broker that stopped answering fails the test, never hangs it.
+KCAT=$(type -P kcat)
+export KCAT
+kcat() { timeout 30 "$KCAT" -m 10 "$@"; }
+export -f kcat
 top=$(cd "$(dirname "$0")/../.." && pwd)
 weir=${WEIR_BIN:-$top/build/weir}
 work=$(mktemp -d)
@@ -47,6 +52,11 @@ for _ in $(seq 100); do
     [[ $(wc -l <"$work/out") -ge 2 ]] && break
     sleep 0.1
 done
+if ! grep -q '^listening on ' "$work/out"; then
+    echo "not ok 1 - broker did not start"
+    sed 's/^/    # /' "$work/err" | tail -20
+    exit 1
+fi
 line1=$(sed -n 1p "$work/out")
 line2=$(sed -n 2p "$work/out")
 check "first stdout line: listening on HOST:PORT" \

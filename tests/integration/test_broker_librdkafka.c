@@ -72,7 +72,8 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *const *kv, rd_kafka_
     return rk;
 }
 
-/* ---- admin helpers ------------------------------------------------------------------------------- */
+/* ---- admin helpers
+ * ------------------------------------------------------------------------------- */
 
 static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type)
 {
@@ -138,7 +139,8 @@ static int partition_count(rd_kafka_t *rk, const char *topic)
     return n;
 }
 
-/* ---- producing and consuming ---------------------------------------------------------------------- */
+/* ---- producing and consuming
+ * ---------------------------------------------------------------------- */
 
 typedef struct {
     int32_t partition;
@@ -205,9 +207,10 @@ static void consumer_close(rd_kafka_t *rk)
     rd_kafka_destroy(rk);
 }
 
-/* ---- tests --------------------------------------------------------------------------------------- */
+/* ---- tests
+ * --------------------------------------------------------------------------------------- */
 
-#define KEYED_N 100000
+#define KEYED_N    100000
 #define KEYED_KEYS 1000
 
 static void test_keyed_100k(void)
@@ -308,8 +311,8 @@ static void test_codec(const char *codec)
     snprintf(topic, sizeof(topic), "codec-%s", codec);
     const int n = 3000;
     const int64_t ts0 = 1600000000000LL;
-    rd_kafka_t *p = producer((const char *const[]){"compression.codec", codec, "linger.ms", "20",
-                                                   "acks", "1", NULL});
+    rd_kafka_t *p = producer(
+        (const char *const[]){"compression.codec", codec, "linger.ms", "20", "acks", "1", NULL});
     EXPECT(create_topic(p, topic, 2, 1, NULL, NULL, 0) == 0);
     g_dr_count = g_dr_errors = 0;
     for (int i = 0; i < n; i++) {
@@ -352,13 +355,12 @@ static void test_codec(const char *codec)
         size_t hl = 0;
         char want_h[32];
         snprintf(want_h, sizeof(want_h), "hv%d", i);
-        bool hok = rd_kafka_message_headers(m, &hdrs) == 0 &&
-                   rd_kafka_header_cnt(hdrs) == 2 &&
+        bool hok = rd_kafka_message_headers(m, &hdrs) == 0 && rd_kafka_header_cnt(hdrs) == 2 &&
                    rd_kafka_header_get_last(hdrs, "h1", &hv, &hl) == 0 && hl == strlen(want_h) &&
                    memcmp(hv, want_h, hl) == 0 &&
                    rd_kafka_header_get_last(hdrs, "h2", &hv, &hl) == 0 && hv == NULL;
-        if (m->len != strlen(v) || memcmp(m->payload, v, m->len) != 0 ||
-            m->offset != i / 2 || ts != ts0 + i || tt != RD_KAFKA_TIMESTAMP_CREATE_TIME || !hok)
+        if (m->len != strlen(v) || memcmp(m->payload, v, m->len) != 0 || m->offset != i / 2 ||
+            ts != ts0 + i || tt != RD_KAFKA_TIMESTAMP_CREATE_TIME || !hok)
             bad++;
         got++;
         rd_kafka_message_destroy(m);
@@ -391,8 +393,14 @@ static void test_offsets_for_times(void)
     EXPECT(g_dr_count == 200 && g_dr_errors == 0);
     struct {
         int64_t ts, want;
-    } cases[] = {{0, 0}, {ts0, 0}, {ts0 + 50500, 51}, {ts0 + 99000, 99}, {ts0 + 99001, 100},
-                 {ts0 + 250000, 150}, {ts0 + 299000, 199}, {ts0 + 299001, -1}};
+    } cases[] = {{0, 0},
+                 {ts0, 0},
+                 {ts0 + 50500, 51},
+                 {ts0 + 99000, 99},
+                 {ts0 + 99001, 100},
+                 {ts0 + 250000, 150},
+                 {ts0 + 299000, 199},
+                 {ts0 + 299001, -1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, "times", 0)->offset = cases[i].ts;
@@ -453,8 +461,8 @@ static void test_message_too_large(void)
 {
     bool ok = true;
     rd_kafka_t *p = producer((const char *const[]){"acks", "all", NULL});
-    EXPECT(create_topic(p, "small", 1, 1,
-                        (const char *const[]){"max.message.bytes", "2000", NULL}, NULL, 0) == 0);
+    EXPECT(create_topic(p, "small", 1, 1, (const char *const[]){"max.message.bytes", "2000", NULL},
+                        NULL, 0) == 0);
     char big[5000];
     memset(big, 'b', sizeof(big));
     g_dr_count = g_dr_errors = 0;
@@ -475,7 +483,8 @@ static void test_message_too_large(void)
     tap(ok, "max.message.bytes: a bigger batch is refused, nothing appended");
 }
 
-/* ---- admin ------------------------------------------------------------------------------------------ */
+/* ---- admin
+ * ------------------------------------------------------------------------------------------ */
 
 static const char *describe_one(rd_kafka_t *rk, const char *topic, const char *key, char *out,
                                 size_t out_len, int *source)
@@ -487,8 +496,8 @@ static const char *describe_one(rd_kafka_t *rk, const char *topic, const char *k
     const char *ret = NULL;
     if (ev && !rd_kafka_event_error(ev)) {
         size_t n;
-        const rd_kafka_ConfigResource_t **rs =
-            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &n);
         if (n == 1 && rd_kafka_ConfigResource_error(rs[0]) == 0) {
             size_t ne;
             const rd_kafka_ConfigEntry_t **es = rd_kafka_ConfigResource_configs(rs[0], &ne);
@@ -536,16 +545,16 @@ static rd_kafka_resp_err_t alter_one(rd_kafka_t *rk, const char *topic, const ch
 static rd_kafka_resp_err_t add_partitions(rd_kafka_t *rk, const char *topic, int count)
 {
     char err[256];
-    rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(topic, (size_t)count, err,
-                                                              sizeof(err));
+    rd_kafka_NewPartitions_t *np =
+        rd_kafka_NewPartitions_new(topic, (size_t)count, err, sizeof(err));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreatePartitions(rk, &np, 1, NULL, q);
     rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATEPARTITIONS_RESULT);
     rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR__TIMED_OUT;
     if (ev) {
         size_t n;
-        const rd_kafka_topic_result_t **r = rd_kafka_CreatePartitions_result_topics(
-            rd_kafka_event_CreatePartitions_result(ev), &n);
+        const rd_kafka_topic_result_t **r =
+            rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
         rc = rd_kafka_event_error(ev);
         if (!rc && n == 1)
             rc = rd_kafka_topic_result_error(r[0]);
@@ -583,8 +592,8 @@ static void test_admin(void)
     rd_kafka_t *rk = producer(NULL);
     char msg[256], val[64];
     int src = -1;
-    EXPECT(create_topic(rk, "adm", 2, 1, (const char *const[]){"retention.ms", "123456", NULL},
-                        msg, sizeof(msg)) == 0);
+    EXPECT(create_topic(rk, "adm", 2, 1, (const char *const[]){"retention.ms", "123456", NULL}, msg,
+                        sizeof(msg)) == 0);
     EXPECT(partition_count(rk, "adm") == 2);
     EXPECT(describe_one(rk, "adm", "retention.ms", val, sizeof(val), &src) &&
            strcmp(val, "123456") == 0 && src == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG);

@@ -452,6 +452,16 @@ def t_produce_errors(addr):
     c.close()
 
 
+@case("internal topics: listed with is_internal, clients may not produce to them (17)")
+def t_internal(addr):
+    c = Conn(addr)
+    _, _, _, t = metadata(c, 1, None)
+    assert t["__consumer_offsets"][2] == 1, t.get("__consumer_offsets")
+    assert all(v[2] == 0 for k, v in t.items() if k != "__consumer_offsets")
+    assert produce(c, 8, "__consumer_offsets", 0, batch([b"x"]))[0] == 17
+    c.close()
+
+
 @case("Produce acks=0: no response at all; the next request is answered with its own id")
 def t_produce_acks0(addr):
     c = Conn(addr)
@@ -635,8 +645,13 @@ def main():
     p = subprocess.Popen([WEIR, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
                           "127.0.0.1:0", "--http-listen", "off"],
                          stdout=subprocess.PIPE, stderr=err, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("listening on "):
+        print("not ok 1 - broker did not start")
+        p.kill()
+        sys.exit(1)
+    c = cid = None
     try:
-        line = p.stdout.readline()
         addr = line.split()[-1]
         for t in TESTS:
             t(addr)

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NMSG 100000
+#define NMSG  100000
 #define NPART 6
 #define TOPIC "orders"
 #define GROUP "workers"
@@ -44,7 +44,8 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- worker ------------------------------------------------------------------------------------ */
+/* ---- worker ------------------------------------------------------------------------------------
+ */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -73,14 +74,10 @@ static int worker(const char *bootstrap, const char *out_path)
     signal(SIGUSR1, on_signal);
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", bootstrap},
-                           {"group.id", GROUP},
-                           {"enable.auto.commit", "false"},
-                           {"auto.offset.reset", "earliest"},
-                           {"session.timeout.ms", "6000"},
-                           {"heartbeat.interval.ms", "300"},
-                           {"fetch.wait.max.ms", "50"},
-                           {"log_level", "4"}};
+    const char *kv[][2] = {{"bootstrap.servers", bootstrap}, {"group.id", GROUP},
+                           {"enable.auto.commit", "false"},  {"auto.offset.reset", "earliest"},
+                           {"session.timeout.ms", "6000"},   {"heartbeat.interval.ms", "300"},
+                           {"fetch.wait.max.ms", "50"},      {"log_level", "4"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
             fprintf(stderr, "%s\n", err);
@@ -104,8 +101,8 @@ static int worker(const char *bootstrap, const char *out_path)
             continue;
         }
         if (!m->err) {
-            fprintf(out, "%d %lld %.*s\n", (int)m->partition, (long long)m->offset,
-                    (int)m->len, (const char *)m->payload);
+            fprintf(out, "%d %lld %.*s\n", (int)m->partition, (long long)m->offset, (int)m->len,
+                    (const char *)m->payload);
             if (++n % 500 == 0) {
                 rd_kafka_commit(rk, NULL, 0);
                 fflush(out);
@@ -123,7 +120,8 @@ static int worker(const char *bootstrap, const char *out_path)
     return 0;
 }
 
-/* ---- the test ----------------------------------------------------------------------------------- */
+/* ---- the test -----------------------------------------------------------------------------------
+ */
 
 static pid_t broker_pid = -1;
 static pid_t workers[4] = {-1, -1, -1, -1};
@@ -138,7 +136,7 @@ static void cleanup(void)
         kill(broker_pid, SIGTERM);
         waitpid(broker_pid, NULL, 0);
     }
-    if (workdir[0]) {
+    if (workdir[0] && !getenv("WEIR_KEEP")) {
         char cmd[512];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
         if (system(cmd) != 0)
@@ -208,7 +206,8 @@ static int produce_all(const char *bootstrap)
         char v[16];
         int n = snprintf(v, sizeof(v), "m%06d", i);
         while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(i % NPART),
-                                 RD_KAFKA_V_VALUE(v, (size_t)n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_VALUE(v, (size_t)n),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
     }
@@ -311,6 +310,7 @@ static int run_test(const char *self)
     snprintf(workdir, sizeof(workdir), "/tmp/weir-test-group-XXXXXX");
     if (!mkdtemp(workdir))
         return 1;
+    printf("# work dir %s\n", workdir);
     atexit(cleanup);
     char bootstrap[256];
     bool started = start_broker(bootstrap, sizeof(bootstrap)) == 0;
@@ -324,8 +324,8 @@ static int run_test(const char *self)
     double t0 = now_s();
     /* Mid-stream: once everyone has read something and about a third is done, worker 0 leaves
      * and worker 3 joins. */
-    while (now_s() - t0 < 60 && (lines_of(0) == 0 || lines_of(1) == 0 || lines_of(2) == 0 ||
-                                 total_lines() < NMSG / 3))
+    while (now_s() - t0 < 60 &&
+           (lines_of(0) == 0 || lines_of(1) == 0 || lines_of(2) == 0 || total_lines() < NMSG / 3))
         usleep(50000);
     long before_churn = total_lines();
     kill(workers[0], SIGUSR1);

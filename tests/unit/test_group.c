@@ -7,7 +7,8 @@
 
 #include <stdint.h>
 
-/* ---- fake environment ------------------------------------------------------------------------- */
+/* ---- fake environment -------------------------------------------------------------------------
+ */
 
 enum { MAX_TIMERS = 20000, MAX_RECS = 32768, MAX_WRITES = 256 };
 
@@ -234,7 +235,8 @@ static void coord_free(group_coord_t *c)
     clock_wall_set_override(-1);
 }
 
-/* ---- request helpers ------------------------------------------------------------------------------ */
+/* ---- request helpers
+ * ------------------------------------------------------------------------------ */
 
 static const group_protocol_t range_proto[] = {{"range", (const uint8_t *)"R", 1}};
 
@@ -290,7 +292,8 @@ static group_state_t state_of(group_coord_t *c, const char *group)
     return st;
 }
 
-/* ---- tests ---------------------------------------------------------------------------------------- */
+/* ---- tests
+ * ---------------------------------------------------------------------------------------- */
 
 TEST(single_member_join_sync_heartbeat)
 {
@@ -806,7 +809,8 @@ TEST(static_member_absent_during_rebalance_keeps_its_place)
     coord_free(c);
 }
 
-/* ---- offsets ------------------------------------------------------------------------------------- */
+/* ---- offsets
+ * ------------------------------------------------------------------------------------- */
 
 static void commit1(group_coord_t *c, const char *group, int32_t gen, const char *member,
                     int32_t part, int64_t offset, const char *meta, int16_t *err, int *done)
@@ -860,10 +864,14 @@ TEST(commit_visible_only_when_durable)
 {
     group_coord_t *c = coord_new(0);
     defer_writes = true;
-    group_commit_part_t p = {.topic = "t", .partition = 0, .offset = 10, .leader_epoch = 5,
-                             .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = "g", .generation_id = -1, .member_id = "",
-                            .retention_ms = -1, .part_count = 1, .parts = &p};
+    group_commit_part_t p = {
+        .topic = "t", .partition = 0, .offset = 10, .leader_epoch = 5, .commit_ts_ms = -1};
+    group_commit_req_t r = {.group_id = "g",
+                            .generation_id = -1,
+                            .member_id = "",
+                            .retention_ms = -1,
+                            .part_count = 1,
+                            .parts = &p};
     done_res_t d = {0};
     group_offset_commit(c, &r, &d);
     CHECK_EQ(d.calls, 0);
@@ -1035,10 +1043,14 @@ TEST(offsets_expire_for_empty_groups_only)
 TEST(commit_retention_time_v2)
 {
     group_coord_t *c = coord_new(0);
-    group_commit_part_t p = {.topic = "t", .partition = 0, .offset = 10, .leader_epoch = -1,
-                             .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = "g", .generation_id = -1, .member_id = "",
-                            .retention_ms = 60000, .part_count = 1, .parts = &p};
+    group_commit_part_t p = {
+        .topic = "t", .partition = 0, .offset = 10, .leader_epoch = -1, .commit_ts_ms = -1};
+    group_commit_req_t r = {.group_id = "g",
+                            .generation_id = -1,
+                            .member_id = "",
+                            .retention_ms = 60000,
+                            .part_count = 1,
+                            .parts = &p};
     done_res_t d = {0};
     group_offset_commit(c, &r, &d);
     group_offset_t o;
@@ -1051,7 +1063,8 @@ TEST(commit_retention_time_v2)
     coord_free(c);
 }
 
-/* ---- restart: replay what was written -------------------------------------------------------------- */
+/* ---- restart: replay what was written
+ * -------------------------------------------------------------- */
 
 static group_coord_t *restart(group_coord_t *c)
 {
@@ -1135,7 +1148,8 @@ TEST(restart_after_static_replacement)
     coord_free(c);
 }
 
-/* ---- ListGroups, DescribeGroups --------------------------------------------------------------------- */
+/* ---- ListGroups, DescribeGroups
+ * --------------------------------------------------------------------- */
 
 static void list_cb(void *arg, const char *id, const char *type, group_state_t st)
 {

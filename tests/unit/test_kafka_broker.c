@@ -63,9 +63,9 @@ TEST(settings_file_and_overrides)
     char err[256];
     REQUIRE(broker_settings_load(&s, path, over, err, sizeof(err)) == 0);
     CHECK_EQ(broker_settings_int(&s, BCFG_NUM_PARTITIONS), 4);
-    CHECK_EQ(broker_settings_int(&s, BCFG_NODE_ID), 7); /* broker.id is an alias */
-    CHECK_EQ(broker_settings_retention_ms(&s), 600000); /* minutes, since ms is unset */
-    CHECK_EQ(broker_settings_int(&s, BCFG_LOG_CLEANUP_POLICY), 3); /* both bits */
+    CHECK_EQ(broker_settings_int(&s, BCFG_NODE_ID), 7);             /* broker.id is an alias */
+    CHECK_EQ(broker_settings_retention_ms(&s), 600000);             /* minutes, since ms is unset */
+    CHECK_EQ(broker_settings_int(&s, BCFG_LOG_CLEANUP_POLICY), 3);  /* both bits */
     CHECK_EQ(broker_settings_int(&s, BCFG_MESSAGE_MAX_BYTES), 200); /* --set wins */
     CHECK_EQ(broker_settings_int(&s, BCFG_AUTO_CREATE_TOPICS_ENABLE), 0);
     CHECK_EQ(s.source[BCFG_NUM_PARTITIONS], CFG_SOURCE_STATIC_BROKER);
@@ -128,8 +128,8 @@ TEST(topic_configs)
     CHECK(topic_cfg_check(TCFG_RETENTION_MS, "-2", out, sizeof(out), err, sizeof(err)) < 0);
     CHECK(topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,delete", out, sizeof(out), err,
                           sizeof(err)) == 0);
-    CHECK(topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,nope", out, sizeof(out), err,
-                          sizeof(err)) < 0);
+    CHECK(topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,nope", out, sizeof(out), err, sizeof(err)) <
+          0);
     CHECK(topic_cfg_check(TCFG_MESSAGE_TIMESTAMP_TYPE, "LogAppendTime", out, sizeof(out), err,
                           sizeof(err)) == 0);
     CHECK(topic_cfg_check(TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, "TRUE", out, sizeof(out), err,

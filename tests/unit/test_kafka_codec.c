@@ -171,8 +171,8 @@ TEST(write_classic_golden)
     kafka_write_nbytes(&w, "x", 1);
     kafka_write_nbytes(&w, NULL, -1);
     kafka_write_tags(&w); /* nothing in classic */
-    const uint8_t want[] = {0, 18, 0, 2, 'a', 'b', 0xff, 0xff, 0, 0, 0, 2,
-                            0, 0, 0, 1, 'x', 0xff, 0xff, 0xff, 0xff};
+    const uint8_t want[] = {0, 18, 0, 2, 'a', 'b', 0xff, 0xff, 0,    0,   0,
+                            2, 0,  0, 0, 1,   'x', 0xff, 0xff, 0xff, 0xff};
     CHECK_EQ(b.len, sizeof(want));
     CHECK_MEM(b.data, want, sizeof(want));
     buf_deinit(&b);
@@ -263,7 +263,7 @@ TEST(api_versions_from_table)
 {
     static const struct {
         int16_t key, min, max;
-    } want[] = {{0, 3, 8},  {1, 4, 11}, {2, 0, 5},  {3, 0, 8},  {18, 0, 3},  {19, 0, 4},
+    } want[] = {{0, 3, 8},  {1, 4, 11}, {2, 0, 5},  {3, 0, 8},  {18, 0, 3}, {19, 0, 4},
                 {20, 0, 3}, {21, 0, 1}, {32, 0, 2}, {33, 0, 1}, {37, 0, 1}, {44, 0, 0}};
     for (size_t i = 0; i < WEIR_ARRAY_LEN(want); i++) {
         const kafka_api_t *a = kafka_api_find(want[i].key);

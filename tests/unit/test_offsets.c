@@ -10,7 +10,8 @@
 
 #include <pthread.h>
 
-/* ---- a minimal coordinator environment --------------------------------------------------------- */
+/* ---- a minimal coordinator environment ---------------------------------------------------------
+ */
 
 static void t_init(void *ctx, net_timer_t *t, net_fn fn, void *arg)
 {
@@ -96,15 +97,15 @@ TEST(offset_value_layouts)
                         .commit_ts_ms = 0x1122,
                         .expire_ts_ms = -1};
     offsets_value_offset_encode(&b, &o);
-    static const uint8_t v3[] = {0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 7, 0, 1, 'm',
-                                 0, 0, 0, 0, 0, 0, 0x11, 0x22};
+    static const uint8_t v3[] = {0, 3, 1, 2,   3, 4, 5, 6, 7, 8, 0,    0,   0,
+                                 7, 0, 1, 'm', 0, 0, 0, 0, 0, 0, 0x11, 0x22};
     CHECK_EQ(b.len, sizeof(v3));
     CHECK_MEM(b.data, v3, sizeof(v3));
     buf_reset(&b);
     o.expire_ts_ms = 0x33;
     offsets_value_offset_encode(&b, &o); /* an explicit expiry is stored as v1 */
-    static const uint8_t v1[] = {0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 'm', 0, 0, 0, 0,
-                                 0, 0, 0x11, 0x22, 0, 0, 0, 0, 0, 0, 0, 0x33};
+    static const uint8_t v1[] = {0, 1, 1, 2, 3,    4,    5, 6, 7, 8, 0, 1, 'm', 0,   0,
+                                 0, 0, 0, 0, 0x11, 0x22, 0, 0, 0, 0, 0, 0, 0,   0x33};
     CHECK_EQ(b.len, sizeof(v1));
     CHECK_MEM(b.data, v1, sizeof(v1));
     buf_deinit(&b);
@@ -132,14 +133,15 @@ TEST(group_value_layout)
     buf_t b = {0};
     offsets_value_group_encode(&b, &g);
     static const uint8_t want[] = {
-        0, 3,                                                   /* version */
-        0, 8, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',           /* protocol type */
-        0, 0, 0, 2,                                             /* generation */
-        0, 5, 'r', 'a', 'n', 'g', 'e', 0, 2, 'm', '1',          /* protocol, leader */
-        0, 0, 0, 0, 0, 0, 0, 9,                                 /* state timestamp */
-        0, 0, 0, 1,                                             /* members */
-        0, 2, 'm', '1', 0xff, 0xff, 0, 1, 'c', 0, 1, 'h',       /* id, instance, client, host */
-        0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 1, 'S', 0, 0, 0, 0};  /* timeouts, bytes */
+        0,   3,                                                     /* version */
+        0,   8, 'c', 'o', 'n',  's',  'u', 'm', 'e', 'r',           /* protocol type */
+        0,   0, 0,   2,                                             /* generation */
+        0,   5, 'r', 'a', 'n',  'g',  'e', 0,   2,   'm', '1',      /* protocol, leader */
+        0,   0, 0,   0,   0,    0,    0,   9,                       /* state timestamp */
+        0,   0, 0,   1,                                             /* members */
+        0,   2, 'm', '1', 0xff, 0xff, 0,   1,   'c', 0,   1,   'h', /* id, instance, client, host */
+        0,   0, 0,   5,   0,    0,    0,   6,   0,   0,   0,   1,
+        'S', 0, 0,   0,   0}; /* timeouts, bytes */
     CHECK_EQ(b.len, sizeof(want));
     CHECK_MEM(b.data, want, sizeof(want));
     buf_deinit(&b);
@@ -297,11 +299,19 @@ TEST(malformed_records)
     buf_append_be32(&gv, 0x7fffffff);
     CHECK(offsets_replay_record(c, gk.data, gk.len, gv.data, (int32_t)gv.len) < 0);
     /* random flips over a valid group value */
-    group_meta_member_t m = {.member_id = "m", .client_id = "c", .client_host = "h",
-                             .subscription = (const uint8_t *)"sub", .subscription_len = 3,
-                             .assignment = (const uint8_t *)"asg", .assignment_len = 3};
-    group_meta_t g = {.protocol_type = "consumer", .generation = 1, .protocol_name = "range",
-                      .leader_id = "m", .member_count = 1, .members = &m};
+    group_meta_member_t m = {.member_id = "m",
+                             .client_id = "c",
+                             .client_host = "h",
+                             .subscription = (const uint8_t *)"sub",
+                             .subscription_len = 3,
+                             .assignment = (const uint8_t *)"asg",
+                             .assignment_len = 3};
+    group_meta_t g = {.protocol_type = "consumer",
+                      .generation = 1,
+                      .protocol_name = "range",
+                      .leader_id = "m",
+                      .member_count = 1,
+                      .members = &m};
     buf_reset(&gv);
     offsets_value_group_encode(&gv, &g);
     uint64_t x = 88172645463325252ull;
@@ -326,7 +336,8 @@ TEST(malformed_records)
     group_coord_free(c);
 }
 
-/* ---- the log binding on the simulated disk ------------------------------------------------------- */
+/* ---- the log binding on the simulated disk
+ * ------------------------------------------------------- */
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -383,8 +394,8 @@ static void world_open(world_t *w, bool compact)
         snprintf(dir, sizeof(dir), "/__consumer_offsets-%d", i);
         WEIR_ASSERT(storage_log_open(storage_io_sim_io(w->sim), dir, &lc, &w->logs[i]) == 0);
     }
-    offsets_log_config_t oc = {.logs = w->logs, .count = 3, .post = q_post,
-                               .appended = on_appended};
+    offsets_log_config_t oc = {
+        .logs = w->logs, .count = 3, .post = q_post, .appended = on_appended};
     WEIR_ASSERT(offsets_log_new(&oc, &w->ol) == 0);
     group_env_t env = env_base();
     env.ctx = w->ol;
@@ -417,10 +428,18 @@ static void world_close(world_t *w, bool crash)
 /* A standalone commit of one partition, flushed and acknowledged. */
 static void commit(world_t *w, const char *g, int32_t p, int64_t off, int *done)
 {
-    group_commit_part_t part = {.topic = "orders", .partition = p, .offset = off,
-                                .leader_epoch = -1, .metadata = "x", .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = g, .generation_id = -1, .member_id = "",
-                            .retention_ms = -1, .part_count = 1, .parts = &part};
+    group_commit_part_t part = {.topic = "orders",
+                                .partition = p,
+                                .offset = off,
+                                .leader_epoch = -1,
+                                .metadata = "x",
+                                .commit_ts_ms = -1};
+    group_commit_req_t r = {.group_id = g,
+                            .generation_id = -1,
+                            .member_id = "",
+                            .retention_ms = -1,
+                            .part_count = 1,
+                            .parts = &part};
     group_offset_commit(w->c, &r, done);
     flush_all(w);
     WEIR_ASSERT(*done == 1);
@@ -431,10 +450,14 @@ TEST(commit_acknowledged_only_once_durable)
 {
     world_t w = {.sim = storage_io_sim_new(2)};
     world_open(&w, false);
-    group_commit_part_t part = {.topic = "orders", .partition = 0, .offset = 77,
-                                .leader_epoch = -1, .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = "g1", .generation_id = -1, .member_id = "",
-                            .retention_ms = -1, .part_count = 1, .parts = &part};
+    group_commit_part_t part = {
+        .topic = "orders", .partition = 0, .offset = 77, .leader_epoch = -1, .commit_ts_ms = -1};
+    group_commit_req_t r = {.group_id = "g1",
+                            .generation_id = -1,
+                            .member_id = "",
+                            .retention_ms = -1,
+                            .part_count = 1,
+                            .parts = &part};
     int done = 0;
     appended_calls = 0;
     group_offset_commit(w.c, &r, &done);
@@ -526,10 +549,17 @@ TEST(crash_loses_only_unacknowledged_commits)
         int done = 0;
         commit(&w, "g", 0, 10, &done); /* acknowledged (flushed) */
         CHECK_EQ(done, 1);
-        group_commit_part_t part = {.topic = "orders", .partition = 0, .offset = 20,
-                                    .leader_epoch = -1, .commit_ts_ms = -1};
-        group_commit_req_t r = {.group_id = "g", .generation_id = -1, .member_id = "",
-                                .retention_ms = -1, .part_count = 1, .parts = &part};
+        group_commit_part_t part = {.topic = "orders",
+                                    .partition = 0,
+                                    .offset = 20,
+                                    .leader_epoch = -1,
+                                    .commit_ts_ms = -1};
+        group_commit_req_t r = {.group_id = "g",
+                                .generation_id = -1,
+                                .member_id = "",
+                                .retention_ms = -1,
+                                .part_count = 1,
+                                .parts = &part};
         int done2 = 0;
         group_offset_commit(w.c, &r, &done2); /* never acknowledged: the machine dies */
         CHECK_EQ(done2, 0);

@@ -106,7 +106,7 @@ TEST(sequences)
     CHECK(r.duplicate);
     CHECK_EQ(r.base, 3);
     CHECK_EQ(storage_log_end_offset(plog), 5); /* nothing written twice */
-    r = produce(1, 0, 7, 1, 1000); /* gap: 5 expected */
+    r = produce(1, 0, 7, 1, 1000);             /* gap: 5 expected */
     CHECK_EQ(r.error, KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER);
     r = produce(1, 0, 1, 2, 1000); /* overlaps, not a cached batch */
     CHECK_EQ(r.error, KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER);

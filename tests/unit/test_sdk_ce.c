@@ -72,6 +72,13 @@ TEST(required_and_limits)
     memset(long_id, 'a', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
     CHECK_EQ(sdk_ce_headers_add(h, &m, long_id, "/s", NULL, 0), -WEIR_EINVAL);
+    const char *bad_headers[] = {"", "v", NULL};
+    m.headers = bad_headers;
+    CHECK_EQ(sdk_ce_headers_add(h, &m, "id", "/s", NULL, 0), -WEIR_EINVAL);
+    const char *long_name[] = {long_id, "v", NULL};
+    m.headers = long_name;
+    CHECK_EQ(sdk_ce_headers_add(h, &m, "id", "/s", NULL, 0), -WEIR_EINVAL);
+    m.headers = NULL;
     long_id[SDK_CE_ATTR_MAX] = '\0'; /* exactly the maximum is fine */
     CHECK_EQ(rd_kafka_header_cnt(h), 0);
     CHECK_EQ(sdk_ce_headers_add(h, &m, long_id, "/s", NULL, 0), 0);

@@ -63,6 +63,43 @@ TEST(dedup_with_ttl)
     remove_db();
 }
 
+TEST(dedup_batched_lookup)
+{
+    /* One query for many ids: the ones recorded within the TTL are found, by exact bytes. */
+    sdk_db_t d;
+    REQUIRE(open_fresh(&d) == 0);
+    CHECK_EQ(sdk_dedup_put(&d, "a", 1000), 0);
+    CHECK_EQ(sdk_dedup_put(&d, "abc", 1000), 0);
+    CHECK_EQ(sdk_dedup_put(&d, "old", 100), 0);
+    const char *ids[SDK_DEDUP_LOOKUP_MAX];
+    size_t lens[SDK_DEDUP_LOOKUP_MAX];
+    bool seen[SDK_DEDUP_LOOKUP_MAX];
+    char names[SDK_DEDUP_LOOKUP_MAX][16];
+    for (int i = 0; i < SDK_DEDUP_LOOKUP_MAX; i++) {
+        snprintf(names[i], sizeof(names[i]), "x%d", i);
+        ids[i] = names[i];
+        lens[i] = strlen(names[i]);
+    }
+    ids[3] = "abcdef"; /* only its first three bytes are the id: "abc" */
+    lens[3] = 3;
+    ids[10] = "a";
+    lens[10] = 1;
+    ids[20] = "old"; /* past the TTL */
+    lens[20] = 3;
+    ids[63] = "ab"; /* a prefix of a recorded id is another id */
+    lens[63] = 2;
+    REQUIRE(sdk_dedup_seen_many(&d, ids, lens, SDK_DEDUP_LOOKUP_MAX, 1200, 500, seen) == 0);
+    for (int i = 0; i < SDK_DEDUP_LOOKUP_MAX; i++)
+        CHECK_EQ(seen[i], i == 3 || i == 10);
+    /* Fewer ids than slots: the unused ones match nothing. */
+    REQUIRE(sdk_dedup_seen_many(&d, ids + 10, lens + 10, 1, 1200, 500, seen) == 0);
+    CHECK(seen[0]);
+    REQUIRE(sdk_dedup_seen_many(&d, ids, lens, 2, 1200, 500, seen) == 0);
+    CHECK(!seen[0] && !seen[1]);
+    sdk_db_close(&d);
+    remove_db();
+}
+
 TEST(dedup_record_rolls_back_with_handler_writes)
 {
     /* The inbox: the handler's write and the dedup record are in one transaction; a RETRY
