@@ -304,7 +304,9 @@ void weir_app_outbox_kick(weir_app *app);
  * transaction if you like: BEGIN; DELETE ...; then this; COMMIT is done by the caller). */
 int weir_projection_reset(sqlite3 *db, const char *projection);
 
-/* Any thread: a random UUID (version 4) as 36 characters and a NUL. */
+/* Any thread: a UUID as 36 characters and a NUL, version 7 (RFC 9562: the time in ms, then
+ * random bits), the default ce_id. Ids that sort by creation time keep a dedup store's inserts
+ * together instead of all over its index. */
 void weir_uuid(char out[37]);
 
 /* ---- test support -----------------------------------------------------------------------------

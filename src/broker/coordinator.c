@@ -240,6 +240,10 @@ static void group_config_from(broker_t *b, group_config_t *cfg)
         broker_settings_int(s, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
     cfg->offset_metadata_max_bytes =
         (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
+#ifdef WEIR_FUZZ
+    cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
+    cfg->min_session_timeout_ms = 1;
+#endif
 }
 
 /* ---- producer state: periodic snapshots and expiry (loop 0)

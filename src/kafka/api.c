@@ -18,7 +18,7 @@
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
-    {KAFKA_API_PRODUCE, 3, 8, INT16_MAX, kafka_handle_produce, "Produce"},
+    {KAFKA_API_PRODUCE, 0, 8, INT16_MAX, kafka_handle_produce, "Produce"},
     {KAFKA_API_FETCH, 4, 11, INT16_MAX, kafka_handle_fetch, "Fetch"},
     {KAFKA_API_LIST_OFFSETS, 0, 5, INT16_MAX, kafka_handle_list_offsets, "ListOffsets"},
     {KAFKA_API_METADATA, 0, 8, INT16_MAX, kafka_handle_metadata, "Metadata"},

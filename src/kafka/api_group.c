@@ -225,6 +225,9 @@ int kafka_handle_join_group(kafka_req_t *req)
         jr->client_id = "";
     jr->client_host = client_host(g, req->conn);
     jr->require_known_member_id = v >= 4;
+#ifdef WEIR_FUZZ
+    jr->rebalance_timeout_ms = WEIR_MIN(jr->rebalance_timeout_ms, 50); /* answers come quickly */
+#endif
     if (jr->instance_id && !*jr->instance_id)
         jr->instance_id = NULL; /* an empty group.instance.id means dynamic membership */
     return kafka_greq_park(req, g);

@@ -202,7 +202,8 @@ static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
     kafka_writer_t *w = &g->w;
     fetch_rows_t fr = {0};
     group_offset_foreach(c, group_id, fetch_collect, &fr);
-    qsort(fr.rows, fr.n, sizeof(*fr.rows), row_cmp);
+    if (fr.n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(fr.rows, fr.n, sizeof(*fr.rows), row_cmp);
     int32_t ntopics = 0;
     for (size_t i = 0; i < fr.n; i++)
         ntopics += i == 0 || strcmp(fr.rows[i].topic, fr.rows[i - 1].topic) != 0;

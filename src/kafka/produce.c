@@ -1,5 +1,9 @@
 /*
- * Produce (key 0), versions 3-8. Decodes the whole request first (so a malformed request
+ * Produce (key 0), versions 0-8. Versions 0-2 carry message sets of magic 0/1, which Weir does
+ * not store: their partitions get UNSUPPORTED_FOR_MESSAGE_FORMAT. They are advertised anyway
+ * because librdkafka up to 2.11 enables gzip, snappy and lz4 only for a broker whose Produce
+ * range includes v0 (rd_kafka_msgset_writer_select_MsgVersion); real clients then send v3+.
+ * Decodes the whole request first (so a malformed request
  * appends nothing), appends partition by partition through broker_produce_partition, then
  * answers by acks:
  *   acks=0   no response at all (and the connection is closed if any partition failed, as
@@ -105,7 +109,8 @@ static void write_response(kafka_writer_t *w, int16_t v, const pp_topic_t *topic
             kafka_write_i32(w, pp->index);
             kafka_write_i16(w, pp->res.error_code);
             kafka_write_i64(w, pp->res.base_offset);
-            kafka_write_i64(w, pp->res.log_append_time);
+            if (v >= 2)
+                kafka_write_i64(w, pp->res.log_append_time);
             if (v >= 5)
                 kafka_write_i64(w, pp->res.log_start_offset);
             if (v >= 8) {
@@ -116,7 +121,8 @@ static void write_response(kafka_writer_t *w, int16_t v, const pp_topic_t *topic
         }
         kafka_write_tags(w);
     }
-    kafka_write_i32(w, 0); /* throttle_time_ms */
+    if (v >= 1)
+        kafka_write_i32(w, 0); /* throttle_time_ms */
     kafka_write_tags(w);
 }
 
@@ -258,7 +264,9 @@ int kafka_handle_produce(kafka_req_t *req)
 {
     kafka_reader_t *r = &req->r;
     broker_t *b = req->b;
-    kafka_str_t txn_id = kafka_read_nstr(r);
+    kafka_str_t txn_id = {NULL, -1};
+    if (req->hdr.api_version >= 3)
+        txn_id = kafka_read_nstr(r);
     int16_t acks = kafka_read_i16(r);
     int32_t timeout_ms = kafka_read_i32(r);
     int32_t n;

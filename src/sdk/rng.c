@@ -52,9 +52,21 @@ void sdk_uuid_format(uint64_t hi, uint64_t lo, char out[37])
              (unsigned long long)(lo & 0xffffffffffffull));
 }
 
+void sdk_uuid7_format(int64_t ms, uint64_t r1, uint64_t r2, char out[37])
+{
+    /* RFC 9562 version 7: 48 bits of Unix time in ms, version 7, 12 random bits, variant 10,
+     * 62 random bits. Ids made later sort later (to the ms), so a store keyed by them appends
+     * instead of writing all over its index. */
+    uint64_t hi = ((uint64_t)ms << 16) | 0x7000u | (r1 & 0x0fffu);
+    uint64_t lo = (r2 & ~(0xc000ull << 48)) | (0x8000ull << 48);
+    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
+             (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff), (unsigned)(lo >> 48),
+             (unsigned long long)(lo & 0xffffffffffffull));
+}
+
 void weir_uuid(char out[37])
 {
     uint64_t *rng = sdk_rng_thread();
-    uint64_t hi = sdk_rng_next(rng), lo = sdk_rng_next(rng);
-    sdk_uuid_format(hi, lo, out);
+    uint64_t r1 = sdk_rng_next(rng), r2 = sdk_rng_next(rng);
+    sdk_uuid7_format(clock_wall_ms(), r1, r2, out);
 }

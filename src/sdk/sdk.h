@@ -34,9 +34,10 @@
  * splitmix64: fast, good enough for jitter and ids, not for secrets. Each thread seeds its own
  * state from getrandom() on first use. */
 uint64_t sdk_rng_next(uint64_t *state);
-double sdk_rng_unit(uint64_t *state); /* [0, 1) */
-uint64_t *sdk_rng_thread(void);       /* this thread's state */
-void sdk_uuid_format(uint64_t hi, uint64_t lo, char out[37]);
+double sdk_rng_unit(uint64_t *state);                         /* [0, 1) */
+uint64_t *sdk_rng_thread(void);                               /* this thread's state */
+void sdk_uuid_format(uint64_t hi, uint64_t lo, char out[37]); /* version 4 */
+void sdk_uuid7_format(int64_t ms, uint64_t r1, uint64_t r2, char out[37]);
 
 /* ---- retry policy (retry.c) ------------------------------------------------------------------
  * attempt is the number of attempts made so far (>= 1); the result is the delay before the next.
@@ -137,7 +138,6 @@ void sdk_db_wrap(sdk_db_t *d, sqlite3 *db);
 void sdk_db_close(sdk_db_t *d);
 int sdk_db_exec(sdk_db_t *d, int which); /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, SAVEPOINT ... */
 
-int64_t sdk_dedup_hash(const char *id, size_t len); /* the table's key */
 int sdk_dedup_seen(sdk_db_t *d, const char *id, int64_t now_ms, int64_t ttl_ms, bool *seen);
 /* Looks up n ids (lengths given, n <= SDK_DEDUP_LOOKUP_MAX) in one query; seen[i] is set for
  * each found within the TTL. */

@@ -21,6 +21,31 @@
 
 static int tap_n, tap_failed;
 static char bootstrap[128];
+static char data_dir[64];
+
+/* Counts the batches stored in <data_dir>/<topic>-<part>/00000000000000000000.log and how many
+ * of them carry compression codec `codec` in their attributes: proof that the client really
+ * compressed (librdkafka silently sends uncompressed to a broker it thinks can't decompress). */
+static void stored_codecs(const char *topic, int part, int codec, int *batches, int *with_codec)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s-%d/00000000000000000000.log", data_dir, topic, part);
+    *batches = *with_codec = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    unsigned char hdr[23];
+    long pos = 0;
+    while (fseek(f, pos, SEEK_SET) == 0 && fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
+        long len = (long)((uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 | hdr[10] << 8 | hdr[11]);
+        if (len <= 0)
+            break;
+        (*batches)++;
+        *with_codec += (hdr[22] & 7) == codec;
+        pos += 12 + len;
+    }
+    fclose(f);
+}
 
 static void tap(bool ok, const char *name)
 {
@@ -330,6 +355,17 @@ static void test_codec(const char *codec)
     drain(p);
     EXPECT(g_dr_count == n && g_dr_errors == 0);
     rd_kafka_destroy(p);
+    static const char *const codec_names[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    int codec_id = 0;
+    for (int k = 0; k < 5; k++)
+        if (strcmp(codec, codec_names[k]) == 0)
+            codec_id = k;
+    int batches, with_codec;
+    stored_codecs(topic, 0, codec_id, &batches, &with_codec);
+    EXPECT(batches > 0 && with_codec == batches);
+    if (batches == 0 || with_codec != batches)
+        fprintf(stderr, "  %s: %d of %d stored batches use the codec\n", codec, with_codec,
+                batches);
 
     rd_kafka_t *c = consumer(topic, 2, NULL);
     int got = 0, bad = 0, next[2] = {0, 1};
@@ -709,6 +745,7 @@ int main(void)
     weir_broker_config cfg;
     weir_broker_config_init(&cfg);
     cfg.data_dir = dir;
+    snprintf(data_dir, sizeof(data_dir), "%s", dir);
     cfg.listen = "127.0.0.1:0";
     cfg.http_listen = NULL;
     const char *settings[] = {"num.partitions=1", NULL};

@@ -155,25 +155,39 @@ class Conn:
         self.s.close()
 
 
-def produce_body(topic, part, records, acks=1, timeout=5000):
-    return (struct.pack(">h", -1) + struct.pack(">hi", acks, timeout) +
+def produce_body(topic, part, records, acks=1, timeout=5000, ver=3):
+    txn = struct.pack(">h", -1) if ver >= 3 else b""
+    return (txn + struct.pack(">hi", acks, timeout) +
             arr([s16(topic) + arr([struct.pack(">i", part) + struct.pack(">i", len(records)) +
                                    records])]))
 
 
 def produce(c, ver, topic, part, records, acks=1):
-    r = c.req(0, ver, produce_body(topic, part, records, acks))
+    r = c.req(0, ver, produce_body(topic, part, records, acks, ver=ver))
     assert r.i32() == 1 and r.str() == topic and r.i32() == 1
     assert r.i32() == part
-    err, base, lat = r.i16(), r.i64(), r.i64()
+    err, base = r.i16(), r.i64()
+    lat = r.i64() if ver >= 2 else None
     lso = r.i64() if ver >= 5 else None
     msg = None
     if ver >= 8:
         assert r.i32() == 0
         msg = r.str()
-    assert r.i32() == 0  # throttle
+    if ver >= 1:
+        assert r.i32() == 0  # throttle
     assert r.left() == 0
     return err, base, lat, lso, msg
+
+
+def message_set_v0(value):
+    """One magic-0 message (offset, size, crc, magic, attributes, key, value), as Produce v0-v2
+    carry them: CRC-32 (IEEE) over magic..end."""
+    import zlib
+    body = struct.pack(">bb", 0, 0) + struct.pack(">i", -1) + struct.pack(">i", len(value)) + value
+    msg = struct.pack(">I", zlib.crc32(body)) + body
+    return struct.pack(">qi", 0, len(msg)) + msg
+
+
 
 
 def fetch_body(ver, parts, max_bytes=1 << 20, wait=0, min_bytes=1, iso=0):
@@ -452,6 +466,20 @@ def t_produce_errors(addr):
     c.close()
 
 
+@case("Produce v0..v2 (advertised for librdkafka's codec check): message sets get 43, nothing stored")
+def t_produce_old_versions(addr):
+    c = Conn(addr)
+    metadata(c, 1, ["pr-old"])
+    for v in (0, 1, 2):
+        err, base, lat, _, _ = produce(c, v, "pr-old", 0, message_set_v0(b"old"))
+        assert err == 43 and base == -1, (v, err, base)
+        assert lat == (-1 if v >= 2 else None), (v, lat)
+    assert produce(c, 1, "pr-none-old", 0, message_set_v0(b"x"))[0] == 3
+    _, parts = fetch(c, 11, [("pr-old", 0, 0, 1 << 20)])
+    assert parts[0]["hwm"] == 0 and parts[0]["records"] == b""
+    c.close()
+
+
 @case("internal topics: listed with is_internal, clients may not produce to them (17)")
 def t_internal(addr):
     c = Conn(addr)
@@ -629,7 +657,7 @@ def t_unknown(addr):
     c.send(99, 0, b"")
     assert c.closed()
     c = Conn(addr)
-    c.send(0, 2, produce_body("x", 0, b""))  # Produce v2 is not advertised
+    c.send(0, 9, produce_body("x", 0, b""))  # Produce v9 is not advertised
     assert c.closed()
     c = Conn(addr)
     c.send(1, 12, b"")

@@ -74,10 +74,11 @@ static int worker(const char *bootstrap, const char *out_path)
     signal(SIGUSR1, on_signal);
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", bootstrap}, {"group.id", GROUP},
-                           {"enable.auto.commit", "false"},  {"auto.offset.reset", "earliest"},
-                           {"session.timeout.ms", "6000"},   {"heartbeat.interval.ms", "300"},
-                           {"fetch.wait.max.ms", "50"},      {"log_level", "4"}};
+    const char *kv[][2] = {
+        {"bootstrap.servers", bootstrap}, {"group.id", GROUP},
+        {"enable.auto.commit", "false"},  {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", "6000"},   {"heartbeat.interval.ms", "300"},
+        {"fetch.wait.max.ms", "50"},      {"debug", "cgrp"}}; /* to workerN.err */
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
             fprintf(stderr, "%s\n", err);
@@ -136,12 +137,37 @@ static void cleanup(void)
         kill(broker_pid, SIGTERM);
         waitpid(broker_pid, NULL, 0);
     }
-    if (workdir[0] && !getenv("WEIR_KEEP")) {
+    if (workdir[0] && (getenv("WEIR_KEEP") || tap_failed)) {
+        printf("# kept %s (broker.log, workerN.txt, workerN.err)\n", workdir);
+    } else if (workdir[0]) {
         char cmd[512];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
         if (system(cmd) != 0)
             fprintf(stderr, "cleanup of %s failed\n", workdir);
     }
+}
+
+static void on_outer_timeout(int sig)
+{
+    printf("not ok %d - the test was stopped from outside (signal %d)\n", ++tap_n, sig);
+    tap_failed++;
+    exit(1); /* runs cleanup(): nothing started here outlives the test */
+}
+
+/* Waits up to seconds for pid; SIGKILLs it after that. True if it exited 0 in time. */
+static bool wait_exit(pid_t pid, double seconds)
+{
+    int st;
+    double t0 = now_s();
+    while (now_s() - t0 < seconds) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        usleep(20000);
+    }
+    fprintf(stderr, "process %d did not exit in %.0f s: killed\n", (int)pid, seconds);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return false;
 }
 
 /* Starts `weir serve` on port 0; fills bootstrap from its first stdout line. */
@@ -220,8 +246,13 @@ static pid_t spawn_worker(const char *self, const char *bootstrap, int idx)
 {
     char out[300];
     snprintf(out, sizeof(out), "%s/worker%d.txt", workdir, idx);
+    char errpath[310];
+    snprintf(errpath, sizeof(errpath), "%s/worker%d.err", workdir, idx);
     pid_t pid = fork();
     if (pid == 0) {
+        FILE *e = fopen(errpath, "w");
+        if (e)
+            dup2(fileno(e), 2);
         execl(self, self, "consume", bootstrap, out, (char *)NULL);
         _exit(127);
     }
@@ -312,6 +343,8 @@ static int run_test(const char *self)
         return 1;
     printf("# work dir %s\n", workdir);
     atexit(cleanup);
+    signal(SIGTERM, on_outer_timeout);
+    signal(SIGINT, on_outer_timeout);
     char bootstrap[256];
     bool started = start_broker(bootstrap, sizeof(bootstrap)) == 0;
     tap(started, "broker starts on port 0");
@@ -329,10 +362,8 @@ static int run_test(const char *self)
         usleep(50000);
     long before_churn = total_lines();
     kill(workers[0], SIGUSR1);
-    int st = -1;
-    waitpid(workers[0], &st, 0);
+    tap(wait_exit(workers[0], 20), "worker 0 left the group cleanly");
     workers[0] = -1;
-    tap(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker 0 left the group cleanly");
     workers[3] = spawn_worker(self, bootstrap, 3);
     while (now_s() - t0 < 90 && total_lines() < NMSG)
         usleep(50000);
@@ -341,8 +372,7 @@ static int run_test(const char *self)
         kill(workers[i], SIGTERM);
     bool clean = true;
     for (int i = 1; i < 4; i++) {
-        waitpid(workers[i], &st, 0);
-        clean &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        clean &= wait_exit(workers[i], 20);
         workers[i] = -1;
     }
     tap(clean, "workers 1-3 stopped cleanly");

@@ -140,7 +140,7 @@ TEST(time_format)
     CHECK_STR(out, "1970-01-01T00:00:00.000Z");
 }
 
-TEST(uuid_v4)
+TEST(uuid_v7)
 {
     char a[37], b[37];
     weir_uuid(a);
@@ -148,11 +148,19 @@ TEST(uuid_v4)
     CHECK_EQ(strlen(a), 36);
     CHECK(strcmp(a, b) != 0);
     CHECK(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
-    CHECK(a[14] == '4');
+    CHECK(a[14] == '7');
     CHECK(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
+    /* The first 48 bits are the time in ms: ids made later sort later. */
     char c[37];
-    sdk_uuid_format(0, 0, c);
-    CHECK_STR(c, "00000000-0000-4000-8000-000000000000");
+    sdk_uuid7_format(0x0123456789abLL, 0xfff, 0, c);
+    CHECK_STR(c, "01234567-89ab-7fff-8000-000000000000");
+    char d[37];
+    sdk_uuid7_format(0x0123456789acLL, 0, ~0ull, d);
+    CHECK_STR(d, "01234567-89ac-7000-bfff-ffffffffffff");
+    CHECK(strcmp(c, d) < 0);
+    char v4[37];
+    sdk_uuid_format(0, 0, v4);
+    CHECK_STR(v4, "00000000-0000-4000-8000-000000000000");
 }
 
 static rd_kafka_headers_t *sample_headers(void)
