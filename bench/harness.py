@@ -49,9 +49,9 @@ THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 # budget_s bounds the whole run; others_s of it is kept for the other bench programs (a
 # repetition that would eat into it is not started).
 PROFILES = {
-    "default": dict(reps=3, count=1_000_000, cap_s=6.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
+    "default": dict(reps=3, count=1_000_000, cap_s=5.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
                     sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
-                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=110),
+                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45),
     "quick": dict(reps=1, count=200_000, cap_s=3.0, lat_s=0.7, e2e_s=1.0, rate=10_000,
                   sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
                   rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15),
@@ -935,7 +935,12 @@ class Runner:
                 continue
             scratch = os.path.join(self.work, f"scratch-{name}")
             os.makedirs(scratch, exist_ok=True)
-            quick = self.args.profile != "default"
+            # Full runs when the budget allows, their quick variants otherwise: the three
+            # repetitions of the comparison come first.
+            quick = self.args.profile != "default" or timeout < 150
+            if quick and self.args.profile == "default":
+                self.notes.append(f"{name} ran in its quick mode: {timeout:.0f} s of the "
+                                  "budget were left")
             env = dict(os.environ, WEIR_BENCH_DIR=scratch, WEIR_BIN=self.weir_bin,
                        WEIR_BENCH_QUICK="1" if quick else "0")
             argv = [path] + OTHER_ARGS.get(name, lambda d, q: [])(scratch, quick)

@@ -68,7 +68,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     if (payment_get(db, order_id, &prev) != 0)
         goto out;
     if (prev.found) {
-        /* Already decided (a copy of the event under another id): answer nothing new. */
+        /* Already decided. libweir's dedup skips a redelivered event before it gets here; this
+         * catches a copy under another ce_id, so that even then nobody is charged twice. */
         res = WEIR_RESULT_OK;
         goto out;
     }

@@ -436,6 +436,10 @@ int16_t broker_topic_delete(broker_t *b, const char *name, char *msg, size_t msg
         snprintf(msg, msg_len, "Topic deletion is disabled.");
         return KAFKA_TOPIC_DELETION_DISABLED;
     }
+    if (broker_topic_name_internal(name)) { /* it holds every group's committed offsets */
+        snprintf(msg, msg_len, "Topic %s is an internal topic and cannot be deleted.", name);
+        return KAFKA_INVALID_TOPIC_EXCEPTION;
+    }
     broker_topics_wrlock(b);
     int16_t err = KAFKA_NONE;
     broker_topic_t *t = broker_topic_find(b, name, strlen(name));

@@ -8,15 +8,17 @@
  *   trace.c     W3C traceparent: parse, format, child span
  *   ce.c        CloudEvents Kafka binary binding: read and build headers; the outbox header blob
  *   store.c     the SQLite store: schema, dedup records, outbox rows, projection offsets
- *   app.c       the app: config, routes, consumer loop, rebalances, commits, pause/resume, stop
- *   worker.c    handler threads: per-partition queues, batches, retries, dead letters, emits
- *   relay.c     the outbox relay thread and the delivery-report thread
+ *   app.c       the app: config, routes, consumer loop, rebalances, commits, stop
+ *   worker.c    handler threads: partition queues, stashes, batches, retries, dead letters
+ *   relay.c     producing, the delivery-report thread and the outbox relay thread
  *   event.c     the weir_event / weir_ctx accessors and weir_emit
  *   testbroker.c  weir_test_broker_*
  *
- * Locking: one mutex per app (app->lock) guards the partition table, every partition's queue and
- * state, and the pending-delivery lists. Handlers and all librdkafka and SQLite calls run outside
- * it. Counters are atomics.
+ * Locking: one mutex per app (app->lock) guards the partition table, every partition's state
+ * and stash, and the pending-delivery lists. Handlers and the SQLite and producer calls run
+ * outside it; a worker takes events off its partitions' librdkafka queues (non-blocking) while
+ * holding it. The partition table changes only while every worker is parked
+ * (sdk_workers_hold) or, for additions, under the lock. Counters are atomics.
  */
 #ifndef WEIR_SDK_H
 #define WEIR_SDK_H

@@ -143,6 +143,43 @@ def get_json(conn, path):
     return r.status, json.loads(r.read() or b"null")
 
 
+def check_api(flow):
+    """The HTTP API's refusals: (method, path, body, expected status, text in the error)."""
+    host, port = flow.http.split(":")
+    cases = [
+        ("POST", "/orders", "not json", 400, "invalid JSON"),
+        ("POST", "/orders", "[1]", 400, "JSON object"),
+        ("POST", "/orders", '{"items":[{"sku":"SKU-1","qty":1}],"amount":1}', 400, "user_id"),
+        ("POST", "/orders", '{"user_id":"U1","items":[],"amount":1}', 400, "items"),
+        ("POST", "/orders", '{"user_id":"U1","items":[{"sku":"SKU-1","qty":0}],"amount":1}',
+         400, "qty"),
+        ("POST", "/orders", '{"user_id":"U1","items":[{"sku":"SKU-1","qty":1}],"amount":-5}',
+         400, "amount"),
+        ("POST", "/orders", '{"user_id":"U 1","items":[{"sku":"SKU-1","qty":1}],"amount":1}',
+         400, "user_id"),
+        ("POST", "/orders", "x" * 70000, 413, "64 KiB"),
+        ("GET", "/orders?status=NOPE", None, 400, "status"),
+        ("GET", "/orders?limit=0", None, 400, "limit"),
+        ("GET", "/orders/does-not-exist", None, 404, "no such order"),
+        ("GET", "/nope", None, 404, "no such resource"),
+        ("DELETE", "/orders", None, 405, "use GET or POST"),
+    ]
+    bad = []
+    for method, path, body, status, text in cases:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request(method, path, body, {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read().decode()
+        conn.close()
+        try:
+            err = json.loads(data).get("error", "")
+        except ValueError:
+            err = None
+        if r.status != status or err is None or text not in err:
+            bad.append("%s %s -> %d %s" % (method, path[:40], r.status, data[:80]))
+    return bad
+
+
 def place_orders(flow, count, rate=0):
     """POSTs count orders from 8 threads (at most rate per second if rate);
     returns {order_id: oos?} and the errors."""
@@ -342,6 +379,12 @@ def scenario(name, kill, tap, n):
             time.sleep(0.5)
             flow.start_payment()
 
+        if not kill:
+            bad = check_api(flow)
+            for line in bad:
+                print("#   %s" % line)
+            tap(not bad, n, "%s: bad requests get 400/404/405/413 with a JSON error" % name)
+            n += 1
         if kill:
             threading.Thread(target=kill_and_restart, daemon=True).start()
         placed, errors = place_orders(flow, ORDERS, rate=300 if kill else 0)

@@ -50,9 +50,6 @@ static weir_app *projection_app(void)
     cfg.db_path = db_path;
     cfg.handle_signals = false;
     cfg.log = it_quiet_log;
-    static const char *const no_idem[] = {"producer.enable.idempotence=false", NULL};
-    if (getenv("WEIR_TEST_NO_IDEMPOTENCE"))
-        cfg.settings = no_idem;
     weir_app *app;
     char err[256];
     if (weir_app_new(&cfg, &app, err, sizeof(err)) != 0) {

@@ -299,9 +299,6 @@ IT_FN weir_app *it_app(const char *group, const char *db_path, int commit_interv
     cfg.log = it_quiet_log;
     cfg.log_level = getenv("WEIR_TEST_VERBOSE") ? WEIR_LOG_DEBUG : WEIR_LOG_WARN;
     cfg.settings = settings;
-    static const char *const no_idem[] = {"producer.enable.idempotence=false", NULL};
-    if (!settings && getenv("WEIR_TEST_NO_IDEMPOTENCE")) /* local debugging only */
-        cfg.settings = no_idem;
     weir_app *app;
     char err[256];
     if (weir_app_new(&cfg, &app, err, sizeof(err)) != 0) {
