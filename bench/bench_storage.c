@@ -2,19 +2,34 @@
  * bench_storage: the partition log's append throughput beside the disk's own limits, measured by
  * the same program in the same run.
  *
- *   build/bench/bench_storage DIR [--quick]
+ *   build/bench/bench_storage DIR [--quick] [--reps N] [--secs S] [--only ROW] [--size 16k|1m]
+ *                                 [--timeline] [--wait futex|cond]
  *
- * Batches are Kafka v2 batches of 100-byte records, 16 KiB and 1 MiB. Four rows per size:
- *   raw write          plain write() loop of batch-sized buffers into one file (page cache)
- *   log, no flush      storage_log_append, nothing waits for the disk
- *   raw write+fdatasync  one thread, write then fdatasync for every batch
- *   log, group commit  8 appender threads, each appends and waits for its batch to be durable
- *                      (storage_log_on_durable) before the next; the flusher thread syncs
- *   raw group commit   the same 8 threads with a bare write() + shared fdatasync and no log:
- *                      what the disk and the scheduler allow without any log logic
- * and prints a markdown table (MB/s, batches/s, and for the log the ratio to its raw row).
- * Targets (reported, not asserted): log without flush >= 85% of the raw write loop at 1 MiB;
- * group commit at 16 KiB >= 5x write+fdatasync per batch.
+ * Batches are Kafka v2 batches of 100-byte records, 16 KiB and 1 MiB. Six rows per size:
+ *   write    raw write() loop         one thread, plain write() of batch-sized buffers into one
+ *                                     file (page cache, no sync)
+ *   nf       log append, no flush     one thread, storage_log_append, nothing waits for the disk
+ *   sync1    raw write+fdatasync x1   ONE thread: write() one batch, fdatasync, repeat. This is
+ *                                     "one fdatasync per append", the issue's baseline: the
+ *                                     group-commit target (>= 5x) is measured against this row
+ *   sync8    raw write+fdatasync x8   the same 8 threads as group commit, each write()s its
+ *                                     batch (under a mutex, so the file stays sequential) and then
+ *                                     calls fdatasync itself: still one fdatasync per append, but
+ *                                     the kernel may merge concurrent ones (ext4's journal does)
+ *   gc       log group commit         8 appender threads, each appends and waits for its batch to
+ *                                     be durable (storage_log_on_durable) before the next; the
+ *                                     flusher thread syncs
+ *   rawgc    raw group commit         the same 8 threads with a bare write() + one syncing thread
+ *                                     and no log: what the disk and the scheduler allow without
+ *                                     any log logic
+ *
+ * Each row runs --reps times (3 by default), rows interleaved so drift in this shared machine
+ * (its fdatasync latency wanders by 10x within a minute) hits all rows alike; the table gives
+ * the median and [min-max]. The sync rows are closed loops measured in steady state: threads
+ * start, run for a warm-up that is not counted, then are counted for --secs seconds.
+ * --timeline adds, for the group-commit rows, where one cycle's time goes: time in fdatasync,
+ * the gap between one sync ending and the next starting, how long a waiter takes to run
+ * after its callback fired, and how long its append takes.
  *
  * Between rows the page cache is written back (syncfs, not timed) so one row's writeback does
  * not slow the next.
@@ -24,17 +39,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-enum { RECORD_BYTES = 100, APPENDERS = 8 };
+enum { RECORD_BYTES = 100, APPENDERS = 8, REPS_MAX = 15, NROWS = 6 };
+enum { ROW_WRITE, ROW_NF, ROW_SYNC1, ROW_SYNC8, ROW_GC, ROW_RAWGC };
+static const char *row_keys[NROWS] = {"write", "nf", "sync1", "sync8", "gc", "rawgc"};
 
 static const char *base_dir;
-static bool quick;
+static double warm_secs, run_secs;
+static bool timeline;
+static bool wait_cond; /* --wait cond: appenders wait on a mutex + condvar (the bench's old way) */
 
 static void die(const char *what, int rc)
 {
@@ -83,12 +105,25 @@ static void fresh_dir(char *out, size_t cap, const char *name)
         die(out, errno);
 }
 
-static void settle(const char *dir)
+/* Writes the page cache back (not timed) and removes the row's directory. */
+static void settle_and_remove(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         syncfs(fd);
         close(fd);
+    }
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_all(int fd, const buf_t *b)
+{
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(fd, b->data + off, b->len - off);
+        if (w < 0)
+            die("write", errno);
+        off += (size_t)w;
     }
 }
 
@@ -109,9 +144,67 @@ static double bps(const result_t *r)
     return r->secs > 0 ? (double)r->batches / r->secs : 0;
 }
 
+/* ---- counting fdatasync (and the timeline of syncs) --------------------------------------- */
+
+enum { TL_SYNCS_MAX = 1 << 18, TL_EVENTS_MAX = 1 << 17 };
+
+typedef struct {
+    int64_t start_ns, end_ns;
+} span_t;
+
+static atomic_ulong fdatasyncs;
+static atomic_bool tl_on;
+static span_t *tl_syncs;
+static atomic_size_t tl_nsyncs;
+
+static int timed_fdatasync(int fd)
+{
+    int64_t t0 = clock_mono_ns();
+    int rc = fdatasync(fd);
+    atomic_fetch_add_explicit(&fdatasyncs, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&tl_on, memory_order_relaxed)) {
+        size_t i = atomic_fetch_add(&tl_nsyncs, 1);
+        if (i < TL_SYNCS_MAX)
+            tl_syncs[i] = (span_t){t0, clock_mono_ns()};
+    }
+    return rc;
+}
+
+/* ---- closed-loop rows: warm up, then count for run_secs ----------------------------------- */
+
+typedef struct {
+    atomic_bool stop;
+    atomic_ulong batches; /* summed over the threads */
+} loop_t;
+
+/* Lets `threads` run (they count into l->batches and stop at l->stop), and measures their
+ * rate in steady state: the warm-up and the stopping are not counted. */
+static result_t loop_measure(loop_t *l, size_t bytes_per_batch)
+{
+    struct timespec w = {(time_t)warm_secs, (long)((warm_secs - (time_t)warm_secs) * 1e9)};
+    nanosleep(&w, NULL);
+    uint64_t b0 = atomic_load(&l->batches);
+    unsigned long s0 = atomic_load(&fdatasyncs);
+    int64_t t0 = clock_mono_ns();
+    if (timeline) {
+        atomic_store(&tl_nsyncs, 0);
+        atomic_store(&tl_on, true);
+    }
+    struct timespec r = {(time_t)run_secs, (long)((run_secs - (time_t)run_secs) * 1e9)};
+    nanosleep(&r, NULL);
+    atomic_store(&tl_on, false);
+    result_t res = {0};
+    res.batches = atomic_load(&l->batches) - b0;
+    res.syncs = atomic_load(&fdatasyncs) - s0;
+    res.secs = (double)(clock_mono_ns() - t0) / 1e9;
+    res.bytes = res.batches * bytes_per_batch;
+    atomic_store(&l->stop, true);
+    return res;
+}
+
 /* ---- raw disk ------------------------------------------------------------------------------ */
 
-static result_t raw_write(const buf_t *b, uint64_t total, bool sync_each, double max_secs)
+static result_t raw_write(const buf_t *b, uint64_t total)
 {
     char dir[512], path[600];
     fresh_dir(dir, sizeof(dir), "raw");
@@ -122,27 +215,57 @@ static result_t raw_write(const buf_t *b, uint64_t total, bool sync_each, double
     result_t r = {0};
     int64_t t0 = clock_mono_ns();
     while (r.bytes < total) {
-        size_t off = 0;
-        while (off < b->len) {
-            ssize_t w = write(fd, b->data + off, b->len - off);
-            if (w < 0)
-                die("write", errno);
-            off += (size_t)w;
-        }
-        if (sync_each) {
-            if (fdatasync(fd) != 0)
-                die("fdatasync", errno);
-            r.syncs++;
-        }
+        write_all(fd, b);
         r.bytes += b->len;
         r.batches++;
-        if ((r.batches & 15) == 0 && (double)(clock_mono_ns() - t0) / 1e9 > max_secs)
-            break;
     }
     r.secs = (double)(clock_mono_ns() - t0) / 1e9;
     close(fd);
-    settle(dir);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    settle_and_remove(dir);
+    return r;
+}
+
+/* One fdatasync per append, by `nthreads` threads on one file. */
+typedef struct {
+    loop_t loop;
+    int fd;
+    const buf_t *b;
+    pthread_mutex_t mu; /* write() order = file order, as in a log */
+} rawsync_t;
+
+static void *rawsync_thread(void *arg)
+{
+    rawsync_t *g = arg;
+    while (!atomic_load_explicit(&g->loop.stop, memory_order_relaxed)) {
+        pthread_mutex_lock(&g->mu);
+        write_all(g->fd, g->b);
+        pthread_mutex_unlock(&g->mu);
+        if (timed_fdatasync(g->fd) != 0)
+            die("fdatasync", errno);
+        atomic_fetch_add_explicit(&g->loop.batches, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static result_t raw_sync_each(const buf_t *b, int nthreads)
+{
+    char dir[512], path[600];
+    fresh_dir(dir, sizeof(dir), "rawsync");
+    snprintf(path, sizeof(path), "%s/raw.bin", dir);
+    rawsync_t g = {.b = b};
+    g.fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (g.fd < 0)
+        die(path, errno);
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_t t[APPENDERS];
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&t[i], NULL, rawsync_thread, &g);
+    result_t r = loop_measure(&g.loop, b->len);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    close(g.fd);
+    pthread_mutex_destroy(&g.mu);
+    settle_and_remove(dir);
     return r;
 }
 
@@ -150,25 +273,25 @@ static result_t raw_write(const buf_t *b, uint64_t total, bool sync_each, double
  * under one mutex and sleeps until a syncing thread's fdatasync covers it. No log, no CRC,
  * no callbacks, no gathering: what the disk and the scheduler allow without any log logic. */
 typedef struct {
+    loop_t loop;
     int fd;
     const buf_t *b;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
-    uint64_t written, synced, batches;
-    int64_t deadline_ns;
-    bool stop;
+    uint64_t written, synced;
+    bool syncer_stop;
 } rawgc_t;
 
 static void *rawgc_syncer(void *arg)
 {
     rawgc_t *g = arg;
     pthread_mutex_lock(&g->mu);
-    while (!g->stop) {
-        while (g->written == g->synced && !g->stop)
+    while (!g->syncer_stop) {
+        while (g->written == g->synced && !g->syncer_stop)
             pthread_cond_wait(&g->work, &g->mu);
         uint64_t w = g->written;
         pthread_mutex_unlock(&g->mu);
-        if (fdatasync(g->fd) != 0)
+        if (timed_fdatasync(g->fd) != 0)
             die("fdatasync", errno);
         pthread_mutex_lock(&g->mu);
         g->synced = w;
@@ -181,21 +304,20 @@ static void *rawgc_syncer(void *arg)
 static void *rawgc_appender(void *arg)
 {
     rawgc_t *g = arg;
-    while (clock_mono_ns() < g->deadline_ns) {
+    while (!atomic_load_explicit(&g->loop.stop, memory_order_relaxed)) {
         pthread_mutex_lock(&g->mu);
-        if (write(g->fd, g->b->data, g->b->len) != (ssize_t)g->b->len)
-            die("write", errno);
+        write_all(g->fd, g->b);
         uint64_t me = ++g->written;
         pthread_cond_signal(&g->work);
         while (g->synced < me)
             pthread_cond_wait(&g->done, &g->mu);
-        g->batches++;
         pthread_mutex_unlock(&g->mu);
+        atomic_fetch_add_explicit(&g->loop.batches, 1, memory_order_relaxed);
     }
     return NULL;
 }
 
-static result_t raw_group_commit(const buf_t *b, double secs)
+static result_t raw_group_commit(const buf_t *b)
 {
     char dir[512], path[600];
     fresh_dir(dir, sizeof(dir), "rawgc");
@@ -207,42 +329,35 @@ static result_t raw_group_commit(const buf_t *b, double secs)
     pthread_mutex_init(&g.mu, NULL);
     pthread_cond_init(&g.work, NULL);
     pthread_cond_init(&g.done, NULL);
-    int64_t t0 = clock_mono_ns();
-    g.deadline_ns = t0 + (int64_t)(secs * 1e9);
     pthread_t syncer, t[APPENDERS];
     pthread_create(&syncer, NULL, rawgc_syncer, &g);
     for (int i = 0; i < APPENDERS; i++)
         pthread_create(&t[i], NULL, rawgc_appender, &g);
+    result_t r = loop_measure(&g.loop, b->len);
     for (int i = 0; i < APPENDERS; i++)
         pthread_join(t[i], NULL);
-    result_t r = {0};
-    r.secs = (double)(clock_mono_ns() - t0) / 1e9;
     pthread_mutex_lock(&g.mu);
-    g.stop = true;
+    g.syncer_stop = true;
     pthread_cond_signal(&g.work);
-    r.batches = g.batches;
     pthread_mutex_unlock(&g.mu);
     pthread_join(syncer, NULL);
-    r.bytes = r.batches * b->len;
     close(g.fd);
     pthread_mutex_destroy(&g.mu);
     pthread_cond_destroy(&g.work);
     pthread_cond_destroy(&g.done);
-    settle(dir);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    settle_and_remove(dir);
     return r;
 }
 
 /* ---- the log ----------------------------------------------------------------------------- */
 
-/* The real file system, counting fdatasyncs (how many batches share one). */
+/* The real file system, counting (and timing) fdatasyncs: how many batches share one. */
 static storage_io_ops_t counting_ops;
-static atomic_ulong fdatasyncs;
 
 static int counting_fdatasync(storage_io_t *io, int fd)
 {
-    atomic_fetch_add(&fdatasyncs, 1);
-    return storage_io_real()->ops->fdatasync(io, fd);
+    (void)io;
+    return timed_fdatasync(fd) == 0 ? 0 : -WEIR_EIO;
 }
 
 static storage_io_t *counting_io(void)
@@ -287,30 +402,65 @@ static result_t log_no_flush(const buf_t *b, uint64_t total)
     r.secs = (double)(clock_mono_ns() - t0) / 1e9;
     free(batch);
     storage_log_abandon(log); /* the close's flush is not part of the measurement */
-    settle(dir);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    settle_and_remove(dir);
     return r;
 }
 
+/* One appender: appends, registers for durability, sleeps until the callback says so. The
+ * callback (on the flusher thread) only stores the result and wakes this thread's futex: no
+ * mutex the two would pass back and forth. Timeline events: when the callback fired, when this
+ * thread ran again, when its next append returned. */
 typedef struct {
     storage_log_t *log;
     const buf_t *b;
-    int64_t deadline_ns;
-    uint64_t batches;
-    pthread_mutex_t mu;
+    loop_t *loop;
+    _Atomic uint32_t state; /* 0 waiting, 1 done */
+    atomic_int err;
+    pthread_mutex_t mu; /* --wait cond only: the old way, a mutex and condvar per appender */
     pthread_cond_t cv;
-    bool done;
-    int err;
+    int64_t *ev; /* timeline: triples (fired, running, appended) */
+    size_t nev;
+    _Atomic int64_t fired_ns;
 } appender_t;
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static void appender_durable(void *arg, int err)
 {
     appender_t *a = arg;
-    pthread_mutex_lock(&a->mu);
-    a->done = true;
-    a->err = err;
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
+    if (timeline)
+        atomic_store_explicit(&a->fired_ns, clock_mono_ns(), memory_order_relaxed);
+    atomic_store_explicit(&a->err, err, memory_order_relaxed);
+    if (wait_cond) {
+        pthread_mutex_lock(&a->mu);
+        atomic_store_explicit(&a->state, 1, memory_order_release);
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    atomic_store_explicit(&a->state, 1, memory_order_release);
+    futex_wake(&a->state);
+}
+
+static void appender_wait(appender_t *a)
+{
+    if (wait_cond) {
+        pthread_mutex_lock(&a->mu);
+        while (atomic_load_explicit(&a->state, memory_order_acquire) == 0)
+            pthread_cond_wait(&a->cv, &a->mu);
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    while (atomic_load_explicit(&a->state, memory_order_acquire) == 0)
+        futex_wait(&a->state, 0);
 }
 
 static void *appender_main(void *arg)
@@ -318,29 +468,144 @@ static void *appender_main(void *arg)
     appender_t *a = arg;
     uint8_t *batch = weir_malloc(a->b->len);
     memcpy(batch, a->b->data, a->b->len);
-    while (clock_mono_ns() < a->deadline_ns) {
+    int32_t delta = (int32_t)be32_read(batch + BATCH_LAST_OFFSET_DELTA);
+    int64_t running_ns = 0;
+    while (!atomic_load_explicit(&a->loop->stop, memory_order_relaxed)) {
         int64_t base;
         int rc = storage_log_append(a->log, batch, a->b->len, &base);
         if (rc)
             die("append", rc);
-        int32_t delta = (int32_t)be32_read(batch + BATCH_LAST_OFFSET_DELTA);
-        pthread_mutex_lock(&a->mu);
-        a->done = false;
-        pthread_mutex_unlock(&a->mu);
+        if (running_ns && atomic_load_explicit(&tl_on, memory_order_relaxed) &&
+            a->nev + 3 <= TL_EVENTS_MAX) {
+            a->ev[a->nev++] = atomic_load_explicit(&a->fired_ns, memory_order_relaxed);
+            a->ev[a->nev++] = running_ns;
+            a->ev[a->nev++] = clock_mono_ns();
+        }
+        atomic_store_explicit(&a->state, 0, memory_order_relaxed);
         storage_log_on_durable(a->log, base + delta + 1, appender_durable, a);
-        pthread_mutex_lock(&a->mu);
-        while (!a->done)
-            pthread_cond_wait(&a->cv, &a->mu);
-        pthread_mutex_unlock(&a->mu);
-        if (a->err)
-            die("durability", a->err);
-        a->batches++;
+        appender_wait(a);
+        if (timeline)
+            running_ns = clock_mono_ns();
+        if (atomic_load_explicit(&a->err, memory_order_relaxed))
+            die("durability", atomic_load(&a->err));
+        atomic_fetch_add_explicit(&a->loop->batches, 1, memory_order_relaxed);
     }
     free(batch);
     return NULL;
 }
 
-static result_t log_group_commit(const buf_t *b, double secs)
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Median and 90th percentile of v[0..n) in microseconds (sorts v). */
+static void pct_us(int64_t *v, size_t n, double *p50, double *p90)
+{
+    *p50 = *p90 = 0;
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof(*v), cmp_i64);
+    *p50 = (double)v[n / 2] / 1e3;
+    *p90 = (double)v[n * 9 / 10] / 1e3;
+}
+
+/* Where one group-commit cycle's time goes, from the syncs' spans and the appenders' events. */
+static void timeline_print(const char *what, appender_t *a, int n)
+{
+    size_t ns = WEIR_MIN(atomic_load(&tl_nsyncs), (size_t)TL_SYNCS_MAX);
+    if (ns < 2)
+        return;
+    int64_t *sync = weir_malloc(ns * sizeof(*sync)), *gap = weir_malloc(ns * sizeof(*gap));
+    double total_sync = 0, total_gap = 0;
+    for (size_t i = 0; i < ns; i++) {
+        sync[i] = tl_syncs[i].end_ns - tl_syncs[i].start_ns;
+        total_sync += (double)sync[i];
+        if (i + 1 < ns) {
+            gap[i] = tl_syncs[i + 1].start_ns - tl_syncs[i].end_ns;
+            total_gap += (double)gap[i];
+        }
+    }
+    size_t nev = 0;
+    for (int i = 0; i < n; i++)
+        nev += a[i].nev / 3;
+    int64_t *fire = weir_malloc((nev + 1) * sizeof(*fire));
+    int64_t *wake = weir_malloc((nev + 1) * sizeof(*wake));
+    int64_t *app = weir_malloc((nev + 1) * sizeof(*app));
+    size_t k = 0, kf = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t e = 0; e + 2 < a[i].nev; e += 3, k++) {
+            int64_t fired = a[i].ev[e], running = a[i].ev[e + 1], appended = a[i].ev[e + 2];
+            wake[k] = running - fired;
+            app[k] = appended - running;
+            /* the sync whose end released it: the last one that ended before it fired */
+            size_t lo = 0, hi = ns;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (tl_syncs[mid].end_ns <= fired)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo > 0)
+                fire[kf++] = fired - tl_syncs[lo - 1].end_ns;
+        }
+    /* Per gap between two syncs: when the last callback fired, when the last append landed,
+     * and how long the flusher then took to start the next sync. */
+    int64_t *lastfire = weir_malloc(ns * sizeof(int64_t)), *lastapp = weir_malloc(ns * sizeof(int64_t));
+    int64_t *react = weir_malloc(ns * sizeof(int64_t));
+    size_t ng = 0;
+    for (size_t i = 0; i + 1 < ns; i++) {
+        int64_t e = tl_syncs[i].end_ns, st = tl_syncs[i + 1].start_ns, lf = 0, la = 0;
+        for (int j = 0; j < n; j++)
+            for (size_t q = 0; q + 2 < a[j].nev; q += 3) {
+                if (a[j].ev[q] > e && a[j].ev[q] < st && a[j].ev[q] > lf)
+                    lf = a[j].ev[q];
+                if (a[j].ev[q + 2] > e && a[j].ev[q + 2] < st && a[j].ev[q + 2] > la)
+                    la = a[j].ev[q + 2];
+            }
+        if (lf && la) {
+            lastfire[ng] = lf - e;
+            lastapp[ng] = la - e;
+            react[ng++] = st - la;
+        }
+        if (i > 2000)
+            break; /* quadratic: a sample is enough */
+    }
+    double lf50, lf90, la50, la90, r50, r90;
+    pct_us(lastfire, ng, &lf50, &lf90);
+    pct_us(lastapp, ng, &la50, &la90);
+    pct_us(react, ng, &r50, &r90);
+    free(lastfire);
+    free(lastapp);
+    free(react);
+    double s50, s90, g50, g90, f50, f90, w50, w90, a50, a90;
+    pct_us(sync, ns, &s50, &s90);
+    pct_us(gap, ns - 1, &g50, &g90);
+    pct_us(fire, kf, &f50, &f90);
+    pct_us(wake, k, &w50, &w90);
+    pct_us(app, k, &a50, &a90);
+    printf("  timeline %s: %zu syncs; disk busy %.0f%% of the time (in fdatasync %.0f us/sync, "
+           "between syncs %.0f us)\n",
+           what, ns, 100.0 * total_sync / (total_sync + total_gap), total_sync / (double)ns / 1e3,
+           total_gap / (double)(ns - 1) / 1e3);
+    printf("    fdatasync p50 %.0f p90 %.0f us | sync end -> next sync start p50 %.0f p90 %.0f us"
+           " | sync end -> callback p50 %.0f p90 %.0f us | callback -> waiter runs p50 %.0f "
+           "p90 %.0f us | waiter runs -> append done p50 %.0f p90 %.0f us\n",
+           s50, s90, g50, g90, f50, f90, w50, w90, a50, a90);
+    printf("    within a gap: last callback fired p50 %.0f p90 %.0f us after the sync ended; last "
+           "append done p50 %.0f p90 %.0f us after; next sync started p50 %.0f p90 %.0f us after "
+           "that last append\n",
+           lf50, lf90, la50, la90, r50, r90);
+    free(sync);
+    free(gap);
+    free(fire);
+    free(wake);
+    free(app);
+}
+
+static result_t log_group_commit(const buf_t *b)
 {
     char dir[512];
     storage_log_t *log = open_log("gc", dir, sizeof(dir));
@@ -349,71 +614,205 @@ static result_t log_group_commit(const buf_t *b, double secs)
     if (rc)
         die("flusher", rc);
     storage_flusher_attach(f, log);
+    loop_t loop = {0};
     appender_t a[APPENDERS];
     pthread_t t[APPENDERS];
-    unsigned long syncs0 = atomic_load(&fdatasyncs);
-    int64_t t0 = clock_mono_ns();
     for (int i = 0; i < APPENDERS; i++) {
-        a[i] = (appender_t){.log = log, .b = b, .deadline_ns = t0 + (int64_t)(secs * 1e9)};
+        a[i] = (appender_t){.log = log, .b = b, .loop = &loop};
         pthread_mutex_init(&a[i].mu, NULL);
         pthread_cond_init(&a[i].cv, NULL);
+        if (timeline)
+            a[i].ev = weir_malloc(TL_EVENTS_MAX * sizeof(int64_t));
         pthread_create(&t[i], NULL, appender_main, &a[i]);
     }
-    result_t r = {0};
-    for (int i = 0; i < APPENDERS; i++) {
+    result_t r = loop_measure(&loop, b->len);
+    for (int i = 0; i < APPENDERS; i++)
         pthread_join(t[i], NULL);
-        r.batches += a[i].batches;
+    if (timeline)
+        timeline_print(b->len >= (1u << 20) ? "log gc 1 MiB" : "log gc 16 KiB", a, APPENDERS);
+    for (int i = 0; i < APPENDERS; i++) {
+        free(a[i].ev);
         pthread_mutex_destroy(&a[i].mu);
         pthread_cond_destroy(&a[i].cv);
     }
-    r.secs = (double)(clock_mono_ns() - t0) / 1e9;
-    r.bytes = r.batches * b->len;
-    r.syncs = atomic_load(&fdatasyncs) - syncs0;
     storage_flusher_detach(f, log);
     storage_flusher_stop(f);
     storage_log_close(log);
-    settle(dir);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    settle_and_remove(dir);
     return r;
 }
 
 /* ---- the table ----------------------------------------------------------------------------- */
+
+static int cmp_dbl(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The run whose batches/s is the median (runs are sorted by it), and the range. */
+typedef struct {
+    result_t r[REPS_MAX];
+    int n;
+} runs_t;
+
+static double runs_median(const runs_t *rs, double (*f)(const result_t *), double *lo, double *hi)
+{
+    double v[REPS_MAX];
+    for (int i = 0; i < rs->n; i++)
+        v[i] = f(&rs->r[i]);
+    qsort(v, (size_t)rs->n, sizeof(v[0]), cmp_dbl);
+    *lo = v[0];
+    *hi = v[rs->n - 1];
+    return rs->n % 2 ? v[rs->n / 2] : (v[rs->n / 2 - 1] + v[rs->n / 2]) / 2;
+}
 
 static const char *size_name(size_t n)
 {
     return n >= (1u << 20) ? "1 MiB" : "16 KiB";
 }
 
-static void row(const char *what, size_t bsize, const result_t *r, const char *vs,
+static void row(const char *what, size_t bsize, const runs_t *rs, const char *vs,
                 const char *extra)
 {
-    printf("| %s | %s | %.0f | %.0f | %s | %s |\n", what, size_name(bsize), mbps(r), bps(r), vs,
-           extra ? extra : "");
+    if (rs->n == 0)
+        return;
+    double mlo, mhi, blo, bhi;
+    double m = runs_median(rs, mbps, &mlo, &mhi), b = runs_median(rs, bps, &blo, &bhi);
+    printf("| %s | %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] | %s | %s |\n", what,
+           size_name(bsize), m, mlo, mhi, b, blo, bhi, vs, extra ? extra : "");
+}
+
+static double med_bps(const runs_t *rs)
+{
+    double lo, hi;
+    return rs->n ? runs_median(rs, bps, &lo, &hi) : 0;
+}
+
+static double med_mbps(const runs_t *rs)
+{
+    double lo, hi;
+    return rs->n ? runs_median(rs, mbps, &lo, &hi) : 0;
+}
+
+static double batches_per_sync(const runs_t *rs)
+{
+    uint64_t b = 0, s = 0;
+    for (int i = 0; i < rs->n; i++) {
+        b += rs->r[i].batches;
+        s += rs->r[i].syncs;
+    }
+    return s ? (double)b / (double)s : 0;
+}
+
+static void print_table(const size_t *sizes, int nsizes, const buf_t *batch, runs_t rs[][NROWS])
+{
+    printf("| workload | batch | MB/s median [min-max] | batches/s median [min-max] | compared "
+           "with | notes |\n");
+    printf("|---|---|---:|---:|---|---|\n");
+    for (int s = 0; s < nsizes; s++) {
+        runs_t *r = rs[s];
+        char vs[160], extra[200];
+        size_t sz = batch[s].len;
+        (void)sizes;
+        row("raw write() loop", sz, &r[ROW_WRITE], "-", "1 thread, page cache, no sync");
+        snprintf(vs, sizeof(vs), "%.0f%% of raw write",
+                 100.0 * med_mbps(&r[ROW_NF]) / med_mbps(&r[ROW_WRITE]));
+        row("log append, no flush", sz, &r[ROW_NF], r[ROW_WRITE].n ? vs : "-",
+            "1 thread; validates header + CRC per batch");
+        snprintf(extra, sizeof(extra), "1 thread: write() then fdatasync() for every batch; "
+                                       "%.3f ms per batch",
+                 med_bps(&r[ROW_SYNC1]) > 0 ? 1000.0 / med_bps(&r[ROW_SYNC1]) : 0);
+        row("raw write+fdatasync per batch, 1 thread", sz, &r[ROW_SYNC1], "baseline", extra);
+        snprintf(vs, sizeof(vs), "%.1fx 1-thread", med_bps(&r[ROW_SYNC8]) / med_bps(&r[ROW_SYNC1]));
+        row("raw write+fdatasync per batch, 8 threads", sz, &r[ROW_SYNC8],
+            r[ROW_SYNC1].n ? vs : "-",
+            "each thread write()s (under a mutex) then fdatasyncs its own batch; the kernel may "
+            "merge concurrent syncs");
+        snprintf(vs, sizeof(vs), "%.1fx 1-thread; %.1fx 8-thread",
+                 med_bps(&r[ROW_GC]) / med_bps(&r[ROW_SYNC1]),
+                 med_bps(&r[ROW_GC]) / med_bps(&r[ROW_SYNC8]));
+        snprintf(extra, sizeof(extra),
+                 "%d appenders, each waits for durability before its next append; %.1f batches "
+                 "per fdatasync",
+                 APPENDERS, batches_per_sync(&r[ROW_GC]));
+        row("log group commit", sz, &r[ROW_GC], vs, extra);
+        snprintf(vs, sizeof(vs), "%.1fx 1-thread; %.1fx 8-thread",
+                 med_bps(&r[ROW_RAWGC]) / med_bps(&r[ROW_SYNC1]),
+                 med_bps(&r[ROW_RAWGC]) / med_bps(&r[ROW_SYNC8]));
+        snprintf(extra, sizeof(extra),
+                 "same 8 threads: write() + one syncing thread, no log; %.1f batches per "
+                 "fdatasync",
+                 batches_per_sync(&r[ROW_RAWGC]));
+        row("raw group commit, no log", sz, &r[ROW_RAWGC], vs, extra);
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_storage DIR [--quick] [--reps N] [--secs S] [--only "
+                    "write|nf|sync1|sync8|gc|rawgc[,...]] [--size 16k|1m] [--timeline] [--wait futex|cond]\n");
+    exit(2);
 }
 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    bool quick = false, want[NROWS];
+    int reps = 3, want_size = -1;
+    double secs = -1;
+    for (int i = 0; i < NROWS; i++)
+        want[i] = true;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
+        if (strcmp(argv[i], "--quick") == 0) {
             quick = true;
-        else if (!base_dir && argv[i][0] != '-')
+        } else if (strcmp(argv[i], "--timeline") == 0) {
+            timeline = true;
+        } else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
+            i++;
+            if (strcmp(argv[i], "cond") == 0)
+                wait_cond = true;
+            else if (strcmp(argv[i], "futex") != 0)
+                usage();
+        } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+            if (reps < 1 || reps > REPS_MAX)
+                usage();
+        } else if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc) {
+            secs = atof(argv[++i]);
+            if (secs <= 0 || secs > 600)
+                usage();
+        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
+            i++;
+            want_size = strcmp(argv[i], "16k") == 0 ? 0 : strcmp(argv[i], "1m") == 0 ? 1 : -2;
+            if (want_size == -2)
+                usage();
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            char *list = argv[++i];
+            for (int r = 0; r < NROWS; r++) {
+                want[r] = false;
+                for (char *p = list; (p = strstr(p, row_keys[r])) != NULL; p++) {
+                    size_t k = strlen(row_keys[r]);
+                    if ((p == list || p[-1] == ',') && (p[k] == 0 || p[k] == ','))
+                        want[r] = true;
+                }
+            }
+        } else if (!base_dir && argv[i][0] != '-') {
             base_dir = argv[i];
-        else {
-            fprintf(stderr, "usage: bench_storage DIR [--quick]\n");
-            return 2;
+        } else {
+            usage();
         }
     }
-    if (!base_dir) {
-        fprintf(stderr, "usage: bench_storage DIR [--quick]\n");
-        return 2;
-    }
+    if (!base_dir)
+        usage();
     log_set_level(LOG_WARN);
     uint64_t total = quick ? (128ull << 20) : (512ull << 20);
-    double sync_secs = quick ? 0.7 : 1.5;
-    int reps = quick ? 2 : 3;
+    run_secs = secs > 0 ? secs : quick ? 0.7 : 2.5;
+    warm_secs = quick ? 0.15 : 0.3;
+    if (timeline)
+        tl_syncs = weir_malloc(TL_SYNCS_MAX * sizeof(*tl_syncs));
     size_t sizes[2] = {16u << 10, 1u << 20};
-    result_t raw[2], nf[2], rs[2], gc[2], rg[2];
+    static runs_t rs[2][NROWS];
     buf_t batch[2];
     for (int s = 0; s < 2; s++) {
         buf_init(&batch[s]);
@@ -421,57 +820,45 @@ int main(int argc, char **argv)
     }
     int64_t t0 = clock_mono_ms();
     for (int s = 0; s < 2; s++) {
-        /* Raw and log rows alternate and the best repetition of each counts, so drift in the
-         * machine (this disk's fdatasync latency wanders by 10x) hits both alike. */
+        if (want_size >= 0 && want_size != s)
+            continue;
+        /* Rows alternate within each repetition, so drift in the machine hits them alike. */
         for (int rep = 0; rep < reps; rep++) {
-            result_t r = raw_write(&batch[s], total, false, 1e9);
-            if (rep == 0 || mbps(&r) > mbps(&raw[s]))
-                raw[s] = r;
-            r = log_no_flush(&batch[s], total);
-            if (rep == 0 || mbps(&r) > mbps(&nf[s]))
-                nf[s] = r;
-            r = raw_write(&batch[s], UINT64_MAX, true, sync_secs);
-            if (rep == 0 || mbps(&r) > mbps(&rs[s]))
-                rs[s] = r;
-            r = log_group_commit(&batch[s], sync_secs);
-            if (rep == 0 || mbps(&r) > mbps(&gc[s]))
-                gc[s] = r;
-            r = raw_group_commit(&batch[s], sync_secs);
-            if (rep == 0 || mbps(&r) > mbps(&rg[s]))
-                rg[s] = r;
+            for (int r = 0; r < NROWS; r++) {
+                if (!want[r])
+                    continue;
+                result_t res;
+                switch (r) {
+                case ROW_WRITE: res = raw_write(&batch[s], total); break;
+                case ROW_NF: res = log_no_flush(&batch[s], total); break;
+                case ROW_SYNC1: res = raw_sync_each(&batch[s], 1); break;
+                case ROW_SYNC8: res = raw_sync_each(&batch[s], APPENDERS); break;
+                case ROW_GC: res = log_group_commit(&batch[s]); break;
+                default: res = raw_group_commit(&batch[s]); break;
+                }
+                rs[s][r].r[rs[s][r].n++] = res;
+            }
         }
     }
-    printf("Partition log append throughput, %s (%s run, %.0f s). Batches of %d-byte records: "
-           "%zu B (%d records) and %zu B (%d records).\n\n",
-           base_dir, quick ? "quick" : "full", (double)(clock_mono_ms() - t0) / 1000.0,
-           RECORD_BYTES, batch[0].len, (int)be32_read(batch[0].data + BATCH_RECORD_COUNT),
-           batch[1].len, (int)be32_read(batch[1].data + BATCH_RECORD_COUNT));
-    printf("| workload | batch | MB/s | batches/s | compared with | notes |\n");
-    printf("|---|---|---:|---:|---|---|\n");
-    for (int s = 0; s < 2; s++) {
-        char vs[128], extra[128];
-        row("raw write() loop", sizes[s], &raw[s], "-", "page cache, no sync");
-        snprintf(vs, sizeof(vs), "%.0f%% of raw write", 100.0 * mbps(&nf[s]) / mbps(&raw[s]));
-        row("log append, no flush", sizes[s], &nf[s], vs, "validates header + CRC per batch");
-        snprintf(extra, sizeof(extra), "%.2f ms per batch",
-                 1000.0 * rs[s].secs / (double)rs[s].batches);
-        row("raw write+fdatasync per batch", sizes[s], &rs[s], "-", extra);
-        snprintf(vs, sizeof(vs), "%.1fx write+fdatasync", bps(&gc[s]) / bps(&rs[s]));
-        snprintf(extra, sizeof(extra),
-                 "%d appenders wait for durability; %.1f batches per fdatasync", APPENDERS,
-                 gc[s].syncs ? (double)gc[s].batches / (double)gc[s].syncs : 0);
-        row("log group commit", sizes[s], &gc[s], vs, extra);
-        snprintf(vs, sizeof(vs), "%.1fx write+fdatasync", bps(&rg[s]) / bps(&rs[s]));
-        row("raw group commit, no log", sizes[s], &rg[s], vs,
-            "same 8 threads: write() + one shared fdatasync, no log");
+    printf("Partition log append throughput, %s (%s run, %.0f s; %d runs of each row, sync rows "
+           "counted for %.1f s after %.2f s of warm-up). Batches of %d-byte records: %zu B (%d "
+           "records) and %zu B (%d records).\n\n",
+           base_dir, quick ? "quick" : "full", (double)(clock_mono_ms() - t0) / 1000.0, reps,
+           run_secs, warm_secs, RECORD_BYTES, batch[0].len,
+           (int)be32_read(batch[0].data + BATCH_RECORD_COUNT), batch[1].len,
+           (int)be32_read(batch[1].data + BATCH_RECORD_COUNT));
+    print_table(sizes, 2, batch, rs);
+    if (rs[1][ROW_NF].n && rs[1][ROW_WRITE].n && rs[0][ROW_GC].n && rs[0][ROW_SYNC1].n) {
+        double t1 = 100.0 * med_mbps(&rs[1][ROW_NF]) / med_mbps(&rs[1][ROW_WRITE]);
+        double t2 = med_bps(&rs[0][ROW_GC]) / med_bps(&rs[0][ROW_SYNC1]);
+        printf("\nTargets: no flush at 1 MiB >= 85%% of raw write: %.1f%% (%s); group commit at "
+               "16 KiB >= 5x one fdatasync per append (1 thread): %.1fx (%s; a bare "
+               "write+shared-fdatasync group commit gets %.1fx here).\n",
+               t1, t1 >= 85 ? "met" : "MISSED", t2, t2 >= 5 ? "met" : "MISSED",
+               med_bps(&rs[0][ROW_RAWGC]) / med_bps(&rs[0][ROW_SYNC1]));
     }
-    double t1 = 100.0 * mbps(&nf[1]) / mbps(&raw[1]), t2 = bps(&gc[0]) / bps(&rs[0]);
-    printf("\nTargets: no flush at 1 MiB >= 85%% of raw write: %.1f%% (%s); group commit at 16 KiB "
-           ">= 5x write+fdatasync: %.1fx (%s; a bare write+shared-fdatasync group commit gets "
-           "%.1fx here).\n",
-           t1, t1 >= 85 ? "met" : "MISSED", t2, t2 >= 5 ? "met" : "MISSED",
-           bps(&rg[0]) / bps(&rs[0]));
     for (int s = 0; s < 2; s++)
         buf_deinit(&batch[s]);
+    free(tl_syncs);
     return 0;
 }
