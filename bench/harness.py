@@ -1086,7 +1086,9 @@ def rnd(x, nd=1):
 
 
 def short_config(r):
-    return r["config"] if r["system"] == "weir" else f"{r['config']}; {r['driver_config']}"
+    if r["system"] == "weir" or not r["driver_config"] or r["driver_config"] == r["config"]:
+        return r["config"]
+    return f"{r['config']}; {r['driver_config']}"
 
 
 # ---- report -----------------------------------------------------------------------------------

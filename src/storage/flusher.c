@@ -1,10 +1,23 @@
 /*
  * flusher: the group-commit thread. storage_log_append() queues its log (once, however many
- * appends arrive); the thread takes logs off the queue one at a time and calls
- * storage_log_flush(), which fdatasyncs everything appended so far and fires the durability
- * callbacks. Appends that arrive while an fdatasync is on the disk queue the log again and
- * share the next one, so the number of syncs per second adapts to the load: one append alone
- * pays one sync, a hundred concurrent appends share a few.
+ * appends arrive); the thread takes a log off the queue and calls storage_log_flush_ex(), which
+ * fdatasyncs everything appended so far and fires the durability callbacks. Appends that arrive
+ * while an fdatasync is on the disk queue the log again and share the next one.
+ *
+ * Gathering. Producers that wait for durability before sending more (acks=-1 with one request
+ * in flight, the benchmark's appenders) come back right after a flush releases them. Syncing
+ * the moment the first of them has appended would leave the others for the sync after, and
+ * the log would settle into two half-size groups taking turns. So when a flush released
+ * several waiters, the log's next sync waits until as many appends have come back, or until a
+ * deadline (about one sync's time, at most 1 ms) passes: a straggler costs the others less than
+ * a whole extra sync would. A lone producer never waits, and a log that gathers never holds up
+ * another: while any queued log is ready, the thread syncs that one, so the disk does not idle
+ * while there is work.
+ *
+ * Wake-ups. The thread sleeps on its condition variable and is woken only when there is
+ * something to do: a log queued that is ready at once, or the append that completes a gathered
+ * group. Appends in between do not wake it (one futex call per group instead of one per
+ * append), and it takes no log mutex between flushes, so appenders never queue behind it.
  *
  * Invariants: a log is in the queue at most once (log->fl_queued); after detach returns, the
  * thread neither holds nor will touch that log, so it may be closed and freed.
@@ -16,47 +29,91 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* Bounds of the gathering wait: never longer than this, however slow the disk. */
+#define GATHER_MIN_NS 20000
+#define GATHER_MAX_NS 1000000
+
 struct storage_flusher {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t work; /* queue not empty, stop, or an append to the log being gathered */
+    pthread_cond_t work; /* something to do: a ready log, or stop */
     pthread_cond_t idle; /* busy changed */
     storage_log_t *head, *tail;
-    storage_log_t *busy;      /* being flushed now */
-    storage_log_t *gathering; /* the log whose appends the thread is waiting for */
-    uint32_t gather_target;   /* ... and how many of them */
+    storage_log_t *busy; /* being flushed now */
+    bool sleeping;       /* the thread waits on work: notify must signal it */
     storage_log_t **attached;
     size_t nattached, capattached;
     bool stop;
 };
 
-/* Group commit's gathering step. The waiters the last flush released are usually about to
- * append again; syncing the moment the first of them has appended would leave the rest for the
- * sync after, so wait until as many appends as waiters were released have arrived, but never
- * longer than half the last sync took (bounded to 20 us .. 1 ms): a lone writer never waits,
- * and the wait costs less than the sync it saves. f->mu held. */
-static void flusher_gather(storage_flusher_t *f, storage_log_t *log)
+/* A queued log may be synced now: it gathers nothing, its group is complete, or time is up. */
+static bool log_ready(storage_flusher_t *f, storage_log_t *log, int64_t now_ns)
 {
-    pthread_mutex_unlock(&f->mu);
-    pthread_mutex_lock(&log->mu);
-    uint32_t expected = log->fl_last_fired;
-    int64_t wait_ns = log->fl_last_sync_ns / 2;
-    pthread_mutex_unlock(&log->mu);
-    pthread_mutex_lock(&f->mu);
-    if (expected <= 1)
+    if (f->stop || log->fl_gather == 0)
+        return true;
+    return atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= log->fl_gather ||
+           now_ns >= log->fl_gather_until_ns;
+}
+
+/* Takes the first ready log off the queue; NULL if none, with *wake_ns the earliest deadline
+ * of the gathering ones (INT64_MAX if nothing is queued). f->mu held. */
+static storage_log_t *flusher_pick(storage_flusher_t *f, int64_t *wake_ns)
+{
+    *wake_ns = INT64_MAX;
+    int64_t now = f->head ? clock_mono_ns() : 0;
+    storage_log_t *prev = NULL;
+    for (storage_log_t *log = f->head; log; prev = log, log = log->fl_next) {
+        if (!log_ready(f, log, now)) {
+            *wake_ns = WEIR_MIN(*wake_ns, log->fl_gather_until_ns);
+            continue;
+        }
+        if (prev)
+            prev->fl_next = log->fl_next;
+        else
+            f->head = log->fl_next;
+        if (f->tail == log)
+            f->tail = prev;
+        log->fl_next = NULL;
+        log->fl_queued = false; /* appends from here on queue it again */
+        return log;
+    }
+    return NULL;
+}
+
+/* After a flush: how the log's next sync gathers. f->mu held. */
+static int xp_pct = -1, xp_strag = 0;
+static void flusher_plan(storage_log_t *log, const storage_flush_result_t *res)
+{
+    if (xp_pct < 0) {
+        const char *e = getenv("XP_PCT");
+        xp_pct = e ? atoi(e) : 100;
+        e = getenv("XP_STRAG");
+        xp_strag = e ? atoi(e) : 0;
+    }
+    if (res->sync_ns > 0) /* a moving average: one slow sync does not stretch the next wait */
+        log->fl_sync_ns = log->fl_sync_ns ? (log->fl_sync_ns * 3 + res->sync_ns) / 4 : res->sync_ns;
+    log->fl_gather = 0;
+    if (res->released <= 1)
+        return; /* a lone producer: sync its next append at once */
+    if (xp_strag && res->stragglers >= res->released)
         return;
-    wait_ns = WEIR_MAX(20000, WEIR_MIN(wait_ns, 1000000));
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += wait_ns;
-    until.tv_sec += until.tv_nsec / 1000000000;
-    until.tv_nsec %= 1000000000;
-    f->gathering = log;
-    f->gather_target = expected;
-    while (atomic_load_explicit(&log->fl_appends, memory_order_relaxed) < expected && !f->stop)
-        if (pthread_cond_timedwait(&f->work, &f->mu, &until) != 0)
-            break;
-    f->gathering = NULL;
+    if (xp_pct == 0)
+        return;
+    int64_t wait_ns = WEIR_MAX(GATHER_MIN_NS, WEIR_MIN(log->fl_sync_ns * xp_pct / 100, GATHER_MAX_NS));
+    log->fl_gather = res->released;
+    log->fl_gather_until_ns = clock_mono_ns() + wait_ns;
+}
+
+static void flusher_sleep(storage_flusher_t *f, int64_t wake_ns)
+{
+    f->sleeping = true;
+    if (wake_ns == INT64_MAX) {
+        pthread_cond_wait(&f->work, &f->mu);
+    } else {
+        struct timespec until = {.tv_sec = wake_ns / 1000000000, .tv_nsec = wake_ns % 1000000000};
+        pthread_cond_timedwait(&f->work, &f->mu, &until);
+    }
+    f->sleeping = false;
 }
 
 static void *flusher_main(void *arg)
@@ -64,22 +121,21 @@ static void *flusher_main(void *arg)
     storage_flusher_t *f = arg;
     pthread_mutex_lock(&f->mu);
     for (;;) {
-        while (!f->head && !f->stop)
-            pthread_cond_wait(&f->work, &f->mu);
-        if (!f->head)
-            break; /* stopping, and nothing left to flush */
-        storage_log_t *log = f->head;
-        f->head = log->fl_next;
-        if (!f->head)
-            f->tail = NULL;
-        log->fl_next = NULL;
+        int64_t wake_ns;
+        storage_log_t *log = flusher_pick(f, &wake_ns);
+        if (!log) {
+            if (f->stop && !f->head)
+                break; /* stopping, and nothing left to flush */
+            flusher_sleep(f, wake_ns);
+            continue;
+        }
         f->busy = log;
-        flusher_gather(f, log);
-        log->fl_queued = false; /* appends from here on queue it again */
         pthread_mutex_unlock(&f->mu);
         /* Errors take the log offline and fail its waiters inside; nothing more to do here. */
-        storage_log_flush(log);
+        storage_flush_result_t res;
+        storage_log_flush_ex(log, &res);
         pthread_mutex_lock(&f->mu);
+        flusher_plan(log, &res);
         f->busy = NULL;
         pthread_cond_broadcast(&f->idle);
     }
@@ -93,7 +149,7 @@ int storage_flusher_start(storage_flusher_t **out)
     pthread_mutex_init(&f->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* clock_mono_ns() deadlines */
     pthread_cond_init(&f->work, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&f->idle, NULL);
@@ -114,7 +170,7 @@ void storage_flusher_stop(storage_flusher_t *f)
     if (!f)
         return;
     pthread_mutex_lock(&f->mu);
-    f->stop = true;
+    f->stop = true; /* from now on every queued log is ready: nothing gathers */
     pthread_cond_signal(&f->work);
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->thread, NULL);
@@ -125,6 +181,7 @@ void storage_flusher_stop(storage_flusher_t *f)
         log->flusher = NULL;
         log->fl_queued = false; /* queued after the thread ended: nothing will take it off */
         log->fl_next = NULL;
+        log->fl_gather = 0;
         pthread_mutex_unlock(&log->mu);
     }
     free(f->attached);
@@ -145,12 +202,16 @@ void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log)
         else
             f->head = log;
         f->tail = log;
-        pthread_cond_signal(&f->work);
-    } else if (f->gathering == log &&
-               atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= f->gather_target) {
-        pthread_cond_signal(&f->work); /* only the append that completes the group wakes it */
     }
+    /* A busy thread looks at the queue again before it sleeps; a sleeping one is woken only
+     * when this log can be synced now (a passing deadline is its timer's business). */
+    bool wake = f->sleeping && (log->fl_gather == 0 ||
+                 atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= log->fl_gather);
+    if (wake)
+        f->sleeping = false; /* one signal is enough */
     pthread_mutex_unlock(&f->mu);
+    if (wake)
+        pthread_cond_signal(&f->work);
 }
 
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log)
@@ -197,5 +258,6 @@ void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log)
         }
     while (f->busy == log)
         pthread_cond_wait(&f->idle, &f->mu);
+    log->fl_gather = 0;
     pthread_mutex_unlock(&f->mu);
 }

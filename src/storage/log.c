@@ -92,46 +92,56 @@ size_t storage_log_seg_floor(storage_log_t *log, int64_t offset)
     return lo == 0 ? 0 : lo - 1;
 }
 
-/* ---- waiters --------------------------------------------------------------------------------- */
+/* ---- waiters ---------------------------------------------------------------------------------
+ * Waiters live under wait_mu, not mu, so that registering one (right after an append) never
+ * queues behind other producers' appends. They are fired without any lock held: a callback
+ * may append again at once. */
 
 typedef struct {
     storage_waiter_t *v;
     size_t n;
+    storage_waiter_t local[16]; /* a group commit releases a handful: no malloc for those */
 } waiter_list_t;
 
-/* Takes out the waiters whose offset is <= upto (all of them if all), mu held. */
-static waiter_list_t waiters_take(storage_log_t *log, int64_t upto, bool all)
+/* Takes out the waiters whose offset is <= upto (all of them if all), wait_mu held. */
+static void waiters_take(storage_log_t *log, int64_t upto, bool all, waiter_list_t *out)
 {
-    waiter_list_t out = {NULL, 0};
-    size_t k = 0;
+    out->v = out->local;
+    out->n = 0;
+    size_t k = 0, cap = sizeof(out->local) / sizeof(out->local[0]);
     for (size_t i = 0; i < log->nwaiters; i++) {
         storage_waiter_t *w = &log->waiters[i];
         if (all || w->offset <= upto) {
-            if (!out.v)
-                out.v = weir_malloc(log->nwaiters * sizeof(*out.v));
-            out.v[out.n++] = *w;
+            if (out->n == cap) {
+                storage_waiter_t *v = weir_malloc(log->nwaiters * sizeof(*v));
+                memcpy(v, out->v, out->n * sizeof(*v));
+                out->v = v;
+                cap = log->nwaiters;
+            }
+            out->v[out->n++] = *w;
         } else {
             log->waiters[k++] = *w;
         }
     }
     log->nwaiters = k;
-    return out;
 }
 
 static void waiters_fire(waiter_list_t *wl, int err)
 {
     for (size_t i = 0; i < wl->n; i++)
         wl->v[i].cb(wl->v[i].arg, err);
-    free(wl->v);
+    if (wl->v != wl->local)
+        free(wl->v);
     wl->v = NULL;
     wl->n = 0;
 }
 
 void storage_log_fail_waiters(storage_log_t *log, int err)
 {
-    pthread_mutex_lock(&log->mu);
-    waiter_list_t wl = waiters_take(log, 0, true);
-    pthread_mutex_unlock(&log->mu);
+    waiter_list_t wl;
+    pthread_mutex_lock(&log->wait_mu);
+    waiters_take(log, 0, true, &wl);
+    pthread_mutex_unlock(&log->wait_mu);
     waiters_fire(&wl, err);
 }
 
@@ -140,12 +150,14 @@ void storage_log_go_offline_locked(storage_log_t *log, const char *why)
     if (!log->offline)
         log_error(LOG_MOD, "%s: log taken offline: %s (durable offset stays %" PRId64 ")", log->dir,
                   why, log->durable_offset);
+    pthread_mutex_lock(&log->wait_mu);
     log->offline = true;
+    pthread_mutex_unlock(&log->wait_mu);
 }
 
 void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg)
 {
-    pthread_mutex_lock(&log->mu);
+    pthread_mutex_lock(&log->wait_mu);
     int err = 1;
     if (log->offline) {
         err = -WEIR_EOFFLINE;
@@ -158,7 +170,7 @@ void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_
         }
         log->waiters[log->nwaiters++] = (storage_waiter_t){offset, cb, arg};
     }
-    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->wait_mu);
     if (err != 1)
         cb(arg, err);
 }
@@ -176,6 +188,7 @@ static void log_free(storage_log_t *log)
     pthread_mutex_destroy(&log->flush_mu);
     pthread_mutex_destroy(&log->maint_mu);
     pthread_mutex_destroy(&log->ckpt_mu);
+    pthread_mutex_destroy(&log->wait_mu);
     free(log);
 }
 
@@ -206,6 +219,7 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     pthread_mutex_init(&log->flush_mu, NULL);
     pthread_mutex_init(&log->maint_mu, NULL);
     pthread_mutex_init(&log->ckpt_mu, NULL);
+    pthread_mutex_init(&log->wait_mu, NULL);
     int rc = storage_log_recover(log);
     if (rc) {
         log_free(log);
@@ -715,8 +729,37 @@ static bool checkpoint_due(storage_log_t *log)
     return clock_mono_ms() - log->ckpt_mono_ms >= log->cfg.recovery_checkpoint_ms;
 }
 
+/* Moves durable_offset to target and takes out the waiters that are now durable, or, after a
+ * failed sync, takes the log offline and takes out every waiter. mu held. Returns how many
+ * appends arrived after the snapshot (not covered), and restarts that count. */
+static uint32_t flush_settle_locked(storage_log_t *log, int rc, int64_t target, waiter_list_t *wl)
+{
+    uint32_t stragglers = atomic_exchange_explicit(&log->fl_appends, 0, memory_order_relaxed);
+    if (rc) {
+        storage_log_go_offline_locked(log, "fdatasync failed");
+        pthread_mutex_lock(&log->wait_mu);
+        waiters_take(log, 0, true, wl);
+    } else {
+        pthread_mutex_lock(&log->wait_mu);
+        if (target > log->durable_offset)
+            log->durable_offset = target;
+        waiters_take(log, log->durable_offset, false, wl);
+    }
+    pthread_mutex_unlock(&log->wait_mu);
+    return stragglers;
+}
+
 int storage_log_flush(storage_log_t *log)
 {
+    return storage_log_flush_ex(log, NULL);
+}
+
+enum { FLUSH_LOCAL_ITEMS = 4 };
+
+int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
+{
+    if (res)
+        *res = (storage_flush_result_t){0, 0, 0};
     pthread_mutex_lock(&log->flush_mu);
     pthread_mutex_lock(&log->mu);
     if (log->offline) {
@@ -724,9 +767,15 @@ int storage_log_flush(storage_log_t *log)
         pthread_mutex_unlock(&log->flush_mu);
         return -WEIR_EOFFLINE;
     }
+    /* The snapshot: everything written so far (appends write under mu) is covered by the
+     * syncs below, which all start after this point. */
     int64_t target = log->end_offset;
-    sync_item_t *items = weir_malloc(log->nsegs * sizeof(*items));
-    int64_t *bases = weir_malloc(log->nsegs * sizeof(*bases));
+    sync_item_t items_local[FLUSH_LOCAL_ITEMS], *items = items_local;
+    int64_t bases_local[FLUSH_LOCAL_ITEMS], *bases = bases_local;
+    if (log->nsegs > FLUSH_LOCAL_ITEMS) {
+        items = weir_malloc(log->nsegs * sizeof(*items));
+        bases = weir_malloc(log->nsegs * sizeof(*bases));
+    }
     size_t n = 0, nb = 0;
     for (size_t i = 0; i < log->nsegs; i++) {
         storage_segment_t *seg = log->segs[i];
@@ -751,30 +800,28 @@ int storage_log_flush(storage_log_t *log)
     }
     if (dir && rc == 0)
         rc = log->io->ops->fsync_dir(log->io, log->dir);
+    int64_t sync_ns = n || nb || dir ? clock_mono_ns() - t0 : 0;
 
     pthread_mutex_lock(&log->mu);
     waiter_list_t wl;
     bool ckpt = false;
-    if (rc) {
+    if (rc)
         log->dir_dirty = log->dir_dirty || dir;
-        storage_log_go_offline_locked(log, "fdatasync failed");
-        wl = waiters_take(log, 0, true);
-    } else {
+    else
         flush_mark_synced(log, items, n, bases, nb);
-        if (target > log->durable_offset)
-            log->durable_offset = target;
-        wl = waiters_take(log, log->durable_offset, false);
+    uint32_t stragglers = flush_settle_locked(log, rc, target, &wl);
+    if (rc == 0)
         ckpt = checkpoint_due(log);
-        log->fl_last_fired = (uint32_t)wl.n;
-        if (n || nb || dir)
-            log->fl_last_sync_ns = clock_mono_ns() - t0;
-    }
     pthread_mutex_unlock(&log->mu);
+    if (res)
+        *res = (storage_flush_result_t){(uint32_t)wl.n, stragglers, sync_ns};
     waiters_fire(&wl, rc ? -WEIR_EOFFLINE : 0);
     for (size_t k = 0; k < n; k++)
         storage_file_unref(items[k].file);
-    free(items);
-    free(bases);
+    if (items != items_local) {
+        free(items);
+        free(bases);
+    }
     /* A checkpoint that cannot be written is logged (and a failed sync there takes the log
      * offline) but does not undo this flush: the data is on disk. */
     if (ckpt)

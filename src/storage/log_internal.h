@@ -7,8 +7,14 @@
  *   maint_mu  serializes maintenance: retention, DeleteRecords, compaction, close
  *   flush_mu  serializes flushes, so durable_offset only moves forward and callbacks fire in order
  *   ckpt_mu   serializes writes of the checkpoint file
- *   mu        the in-memory state: segment list, offsets, waiters, flags. Held for appends and for
+ *   mu        the in-memory state: segment list, offsets, flags. Held for appends and for
  *             the short bookkeeping steps of everything else; never across an fdatasync.
+ *   wait_mu   the durability waiters. Kept apart from mu so that registering a waiter
+ *             (storage_log_on_durable, right after every acks=-1 append) does not queue
+ *             behind other producers' appends, which hold mu for a whole pwrite.
+ *             durable_offset and offline are written under both mu and wait_mu, so holding
+ *             either one is enough to read them.
+ * The flusher's own mutex (flusher.c) comes after mu: an append notifies it with mu held.
  */
 #ifndef WEIR_STORAGE_LOG_INTERNAL_H
 #define WEIR_STORAGE_LOG_INTERNAL_H
@@ -165,19 +171,24 @@ struct storage_log {
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
     int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
 
-    storage_waiter_t *waiters;
+    pthread_mutex_t wait_mu;
+    storage_waiter_t *waiters; /* under wait_mu, in registration order */
     size_t nwaiters, capwaiters;
 
-    /* Guarded by the flusher's own mutex. */
+    /* The flusher this log is attached to: written under mu (appends read it there). */
     storage_flusher_t *flusher;
+    /* Guarded by the flusher's own mutex: the log's place in its queue, and the group being
+     * gathered: after a flush released fl_gather (> 1) waiters, the next sync waits until
+     * that many appends have come back or fl_gather_until_ns passes (see flusher.c). */
     bool fl_queued;
     struct storage_log *fl_next;
-    /* Group-commit statistics the flusher uses to decide how long to gather appends:
-     * appends since the last flush took its snapshot (read without locks), and, under mu,
-     * how many waiters the last flush released and how long its syncs took. */
+    uint32_t fl_gather;
+    int64_t fl_gather_until_ns;
+    int64_t fl_sync_ns; /* moving average of this log's sync time, 0 before the first */
+    /* Appends since the last flush released its waiters (or, between a flush's snapshot and
+     * its release, since that snapshot). Written under mu by append and flush, read by the
+     * flusher without mu. */
     atomic_uint fl_appends;
-    uint32_t fl_last_fired;
-    int64_t fl_last_sync_ns;
 };
 
 static inline storage_segment_t *log_active(storage_log_t *log)
@@ -206,6 +217,16 @@ int storage_log_retention(storage_log_t *log, int64_t now_ms);
 
 /* compact.c */
 int storage_log_compact_locked(storage_log_t *log, int64_t now_ms); /* maint_mu held */
+
+/* What one flush did, for the flusher's group-commit decisions. */
+typedef struct {
+    uint32_t released;   /* waiters it told their offset is durable */
+    uint32_t stragglers; /* appends that arrived while it was syncing (not covered by it) */
+    int64_t sync_ns;     /* time in fdatasync, 0 if there was nothing to sync */
+} storage_flush_result_t;
+
+/* storage_log_flush, reporting what it did (res may be NULL). */
+int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res);
 
 /* flusher.c: called by append (mu held) to queue the log for the next group commit. */
 void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log);
