@@ -84,6 +84,14 @@ int cli_kv_split(const char *s, char **key, char **value)
     return 0;
 }
 
+void cli_kv_free(char **keys, char **values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        free(values[i]);
+    }
+}
+
 void cli_args_init(cli_args_t *a, cli_global_t *g, int argc, char **argv)
 {
     memset(a, 0, sizeof(*a));
@@ -249,6 +257,46 @@ int cli_args_next(cli_args_t *a, const cli_opt_t *opts, int *id, const char **ar
             continue;
         return rc;
     }
+}
+
+int cli_args_switches(cli_args_t *a, const cli_opt_t *opts, bool *seen)
+{
+    int id, rc;
+    const char *arg;
+    while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
+        if (id == CLI_OPT_HELP)
+            return -1;
+        seen[id] = true;
+    }
+    return rc < 0 ? CLI_USAGE : 0;
+}
+
+int cli_args_none(cli_args_t *a)
+{
+    static const cli_opt_t none[] = {{0, NULL, false, 0}};
+    int id, rc;
+    const char *arg;
+    bool help = false;
+    while ((rc = cli_args_next(a, none, &id, &arg)) == 1)
+        help = true;
+    if (help)
+        return -1;
+    return rc < 0 ? CLI_USAGE : 0;
+}
+
+int cli_confirm_names(const cli_global_t *g, bool yes, const char *verb, const char *noun,
+                      char *const *names, int n, const char *tail_one, const char *tail_many)
+{
+    buf_t q;
+    buf_init(&q);
+    buf_printf(&q, "%s %s%s", verb, noun, n > 1 ? "s" : "");
+    for (int i = 0; i < n; i++)
+        buf_printf(&q, "%s %s", i ? "," : "", names[i]);
+    buf_append_str(&q, n > 1 ? tail_many : tail_one);
+    buf_append_u8(&q, '\0');
+    int rc = cli_confirm(g, yes, (const char *)q.data);
+    buf_deinit(&q);
+    return rc;
 }
 
 int cli_confirm(const cli_global_t *g, bool yes, const char *action)

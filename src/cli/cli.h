@@ -81,6 +81,13 @@ void cli_args_deinit(cli_args_t *a);
 /* Returns 1 and sets *id and *arg for a command flag, 0 when argv is done, or -CLI_USAGE after
  * printing one line on stderr. */
 int cli_args_next(cli_args_t *a, const cli_opt_t *opts, int *id, const char **arg);
+/* The flags of a command whose own flags take no value (--quiet, --yes): seen[id] is set for
+ * each one given (seen has an element for every id in opts). Stops at --help. Returns 0,
+ * CLI_USAGE after the one-line message, or -1 for --help. */
+int cli_args_switches(cli_args_t *a, const cli_opt_t *opts, bool *seen);
+/* The flags of a command with none of its own. Returns -1 for --help (even when a bad flag
+ * follows it, which is still reported), 0, or CLI_USAGE after the one-line message. */
+int cli_args_none(cli_args_t *a);
 
 /* A family's subcommands: cli_dispatch() picks one by argv[1], sets g->cmd, and runs it with
  * argv[0] = the subcommand's name. Handles a missing or unknown subcommand and --help. */
@@ -103,11 +110,16 @@ int cli_usage_err(const cli_global_t *g, const char *fmt, ...)
 /* Number and key=value parsing. 0 or -WEIR_EINVAL / -WEIR_ERANGE. */
 int cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int cli_kv_split(const char *s, char **key, char **value); /* heap copies; '=' required */
+void cli_kv_free(char **keys, char **values, size_t n);    /* what n cli_kv_split calls made */
 
 /* Destructive commands: 0 when --yes was given, or stdin is a terminal and the user typed y
  * to "<action>? [y/N]". Otherwise it prints why and returns the exit code: CLI_USAGE without a
  * terminal and without --yes, CLI_ERROR when the user said no. action: "delete topic t". */
 int cli_confirm(const cli_global_t *g, bool yes, const char *action);
+/* cli_confirm for an action on n named things: "<verb>[s] a, b<tail>", where noun is "topic" and
+ * tail is " and all its records" for one name, tail_many (" and all their records") for more. */
+int cli_confirm_names(const cli_global_t *g, bool yes, const char *verb, const char *noun,
+                      char *const *names, int n, const char *tail_one, const char *tail_many);
 
 /* ---- times and offsets (spec.c, pure) ---------------------------------------------------------
  */
@@ -256,6 +268,9 @@ size_t cli_text_width(const char *s); /* display columns (UTF-8 code points) */
 
 /* Prints a JSON document (2-space indent, keys in insertion order) and a newline; takes j. */
 void cli_json_print(json_t *j, FILE *f);
+/* A command that builds both forms of its answer prints the one -o asks for on stdout: j (with
+ * -o json) or the table t. Takes j and deinits t either way. */
+void cli_output_print(const cli_global_t *g, json_t *j, cli_table_t *t);
 
 /* ---- librdkafka clients (client.c) -------------------------------------------------------------
  * One client per command: the bootstrap servers and -X settings applied, librdkafka's own log
@@ -264,7 +279,8 @@ void cli_json_print(json_t *j, FILE *f);
 typedef struct {
     rd_kafka_t *rk;
     cli_global_t *g;
-    rd_kafka_queue_t *q; /* admin results */
+    rd_kafka_queue_t *q;           /* admin results */
+    rd_kafka_AdminOptions_t *opts; /* of the last admin request (cli_admin_options) */
     char last_error[512];
     int all_down; /* times librdkafka said all brokers are down */
 } cli_client_t;
@@ -273,6 +289,10 @@ typedef struct {
  * Returns 0 or an exit code after printing why. */
 int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type, rd_kafka_conf_t *conf,
                     const char *const *kv);
+/* The client of the admin commands (topic, group, cluster): opened and connected, and set never
+ * to create a topic by asking about it. 0, or an exit code after printing why (c is closed). */
+int cli_admin_open(cli_client_t *c, cli_global_t *g);
+/* Safe on a zeroed or already closed client. */
 void cli_client_close(cli_client_t *c);
 /* One metadata round trip within --timeout; fails fast when the brokers refuse connections. */
 int cli_client_connect(cli_client_t *c);
@@ -280,6 +300,9 @@ int cli_client_metadata(cli_client_t *c, const rd_kafka_metadata_t **md); /* all
 const rd_kafka_metadata_topic_t *cli_metadata_topic(const rd_kafka_metadata_t *md,
                                                     const char *name);
 bool cli_topic_internal(const char *name); /* "__consumer_offsets" and the like */
+/* Options for one admin request of kind op, with --timeout: owned by c and valid until the next
+ * call or cli_client_close(), so they can be passed straight into the request (librdkafka reads
+ * them when the request is made). */
 rd_kafka_AdminOptions_t *cli_admin_options(cli_client_t *c, rd_kafka_admin_op_t op);
 /* Waits for the admin result on c->q. 0 and *ev, or an exit code after printing why. */
 int cli_admin_result(cli_client_t *c, const char *what, rd_kafka_event_t **ev);

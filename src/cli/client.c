@@ -44,6 +44,17 @@ void cli_json_print(json_t *j, FILE *f)
     json_decref(j);
 }
 
+void cli_output_print(const cli_global_t *g, json_t *j, cli_table_t *t)
+{
+    if (g->output == CLI_OUT_JSON) {
+        cli_json_print(j, stdout);
+    } else {
+        json_decref(j);
+        cli_table_print(t, stdout);
+    }
+    cli_table_deinit(t);
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     cli_client_t *c = opaque;
@@ -114,8 +125,20 @@ int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type, rd_k
     return 0;
 }
 
+int cli_admin_open(cli_client_t *c, cli_global_t *g)
+{
+    static const char *const kv[] = {"allow.auto.create.topics", "false", NULL};
+    int rc = cli_client_open(c, g, RD_KAFKA_PRODUCER, NULL, kv);
+    if (rc == 0 && (rc = cli_client_connect(c)) != 0)
+        cli_client_close(c);
+    return rc;
+}
+
 void cli_client_close(cli_client_t *c)
 {
+    if (c->opts)
+        rd_kafka_AdminOptions_destroy(c->opts);
+    c->opts = NULL;
     if (c->q)
         rd_kafka_queue_destroy(c->q);
     if (c->rk)
@@ -193,12 +216,15 @@ bool cli_topic_internal(const char *name)
 rd_kafka_AdminOptions_t *cli_admin_options(cli_client_t *c, rd_kafka_admin_op_t op)
 {
     char errstr[256];
+    if (c->opts)
+        rd_kafka_AdminOptions_destroy(c->opts);
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(c->rk, op);
     rd_kafka_AdminOptions_set_request_timeout(o, (int)c->g->timeout_ms, errstr, sizeof(errstr));
     if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS ||
         op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS || op == RD_KAFKA_ADMIN_OP_DELETERECORDS)
         rd_kafka_AdminOptions_set_operation_timeout(o, (int)c->g->timeout_ms, errstr,
                                                     sizeof(errstr));
+    c->opts = o;
     return o;
 }
 

@@ -65,29 +65,23 @@ static void info_print(const cli_global_t *g, const rd_kafka_metadata_t *md, con
 
 static int cluster_info(cli_global_t *g, int argc, char **argv)
 {
-    static const cli_opt_t none[] = {{0, NULL, false, 0}};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int id, rc;
-    const char *arg;
-    bool help = false;
-    while ((rc = cli_args_next(&a, none, &id, &arg)) == 1)
-        help = true;
+    int rc = cli_args_none(&a);
     int npos = a.npos;
     cli_args_deinit(&a);
-    if (help)
-        return cli_help_current(g);
     if (rc < 0)
-        return CLI_USAGE;
+        return cli_help_current(g);
+    if (rc != 0)
+        return rc;
     if (npos)
         return cli_usage_err(g, "takes no arguments");
 
-    static const char *const kv[] = {"allow.auto.create.topics", "false", NULL};
     cli_client_t c;
     const rd_kafka_metadata_t *md;
-    if ((rc = cli_client_open(&c, g, RD_KAFKA_PRODUCER, NULL, kv)) != 0)
+    if ((rc = cli_admin_open(&c, g)) != 0)
         return rc;
-    if ((rc = cli_client_connect(&c)) == 0 && (rc = cli_client_metadata(&c, &md)) == 0) {
+    if ((rc = cli_client_metadata(&c, &md)) == 0) {
         char *cid = rd_kafka_clusterid(c.rk, (int)g->timeout_ms);
         int32_t controller = rd_kafka_controllerid(c.rk, (int)g->timeout_ms);
         info_print(g, md, cid, controller);

@@ -94,19 +94,14 @@ static const char script[] =
 
 static int completion_bash(cli_global_t *g, int argc, char **argv)
 {
-    static const cli_opt_t none[] = {{0, NULL, false, 0}};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int id, rc;
-    const char *arg;
-    bool help = false;
-    while ((rc = cli_args_next(&a, none, &id, &arg)) == 1)
-        help = true;
+    int rc = cli_args_none(&a);
     cli_args_deinit(&a);
-    if (help)
-        return cli_help_current(g);
     if (rc < 0)
-        return CLI_USAGE;
+        return cli_help_current(g);
+    if (rc != 0)
+        return rc;
     fputs(script, stdout);
     return CLI_OK;
 }

@@ -13,27 +13,31 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-static const char *const admin_conf[] = {"allow.auto.create.topics", "false", NULL};
-
-enum { O_QUIET = 1, O_TO, O_TOPICS, O_EXECUTE, O_YES };
-
-static int admin_open(cli_client_t *c, cli_global_t *g)
-{
-    int rc = cli_client_open(c, g, RD_KAFKA_PRODUCER, NULL, admin_conf);
-    if (rc == 0 && (rc = cli_client_connect(c)) != 0)
-        cli_client_close(c);
-    return rc;
-}
+enum { O_QUIET = 1, O_TO, O_TOPICS, O_EXECUTE, O_YES, O_COUNT };
 
 /* ---- requests -------------------------------------------------------------------------------- */
+
+/* The one-group answers of describe and committed offsets: n results and the error of the first.
+ * Anything but one clean result is a failure: printed, *ev released, the exit code returned. */
+static int group_answer(cli_client_t *c, const char *what, const char *group, size_t n,
+                        const rd_kafka_error_t *err, rd_kafka_event_t **ev)
+{
+    if (n == 1 && !err)
+        return 0;
+    rd_kafka_resp_err_t code = err ? rd_kafka_error_code(err) : RD_KAFKA_RESP_ERR__BAD_MSG;
+    cli_err(c->g, "%s '%s' failed: %s", what, group,
+            err ? rd_kafka_error_string(err) : "no answer for it");
+    rd_kafka_event_destroy(*ev);
+    *ev = NULL;
+    return cli_kafka_exit(code);
+}
 
 /* DescribeConsumerGroups for one group; *desc lives in *ev. */
 static int describe_group(cli_client_t *c, const char *group, rd_kafka_event_t **ev,
                           const rd_kafka_ConsumerGroupDescription_t **desc)
 {
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-    rd_kafka_DescribeConsumerGroups(c->rk, &group, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DescribeConsumerGroups(
+        c->rk, &group, 1, cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS), c->q);
     int rc = cli_admin_result(c, "describing the group", ev);
     if (rc != 0)
         return rc;
@@ -41,14 +45,8 @@ static int describe_group(cli_client_t *c, const char *group, rd_kafka_event_t *
     const rd_kafka_ConsumerGroupDescription_t **ds = rd_kafka_DescribeConsumerGroups_result_groups(
         rd_kafka_event_DescribeConsumerGroups_result(*ev), &n);
     const rd_kafka_error_t *err = n == 1 ? rd_kafka_ConsumerGroupDescription_error(ds[0]) : NULL;
-    if (n != 1 || err) {
-        rd_kafka_resp_err_t code = err ? rd_kafka_error_code(err) : RD_KAFKA_RESP_ERR__BAD_MSG;
-        cli_err(c->g, "describing group '%s' failed: %s", group,
-                err ? rd_kafka_error_string(err) : "no answer for it");
-        rd_kafka_event_destroy(*ev);
-        *ev = NULL;
-        return cli_kafka_exit(code);
-    }
+    if ((rc = group_answer(c, "describing group", group, n, err, ev)) != 0)
+        return rc;
     *desc = ds[0];
     return 0;
 }
@@ -94,9 +92,8 @@ static int group_offsets(cli_client_t *c, const char *group, rd_kafka_event_t **
     }
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, all);
     rd_kafka_topic_partition_list_destroy(all);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-    rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_ListConsumerGroupOffsets(
+        c->rk, &req, 1, cli_admin_options(c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS), c->q);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
     rc = cli_admin_result(c, "reading committed offsets", ev);
     if (rc != 0)
@@ -105,14 +102,8 @@ static int group_offsets(cli_client_t *c, const char *group, rd_kafka_event_t **
     const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
         rd_kafka_event_ListConsumerGroupOffsets_result(*ev), &n);
     const rd_kafka_error_t *err = n == 1 ? rd_kafka_group_result_error(gr[0]) : NULL;
-    if (n != 1 || err) {
-        rd_kafka_resp_err_t code = err ? rd_kafka_error_code(err) : RD_KAFKA_RESP_ERR__BAD_MSG;
-        cli_err(c->g, "reading committed offsets of '%s' failed: %s", group,
-                err ? rd_kafka_error_string(err) : "no answer for it");
-        rd_kafka_event_destroy(*ev);
-        *ev = NULL;
-        return cli_kafka_exit(code);
-    }
+    if ((rc = group_answer(c, "reading committed offsets of", group, n, err, ev)) != 0)
+        return rc;
     *parts = rd_kafka_group_result_partitions(gr[0]);
     return 0;
 }
@@ -161,9 +152,8 @@ static void list_states(cli_client_t *c, const rd_kafka_ConsumerGroupListing_t *
     }
     *ev = NULL;
     if (nn > 0) {
-        rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
-        rd_kafka_DescribeConsumerGroups(c->rk, names, nn, o, c->q);
-        rd_kafka_AdminOptions_destroy(o);
+        rd_kafka_DescribeConsumerGroups(
+            c->rk, names, nn, cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS), c->q);
         if (cli_admin_result(c, "describing groups", ev) == 0) {
             size_t nd;
             const rd_kafka_ConsumerGroupDescription_t **ds =
@@ -210,31 +200,25 @@ static void list_print(const cli_global_t *g, const rd_kafka_ConsumerGroupListin
 static int group_list(cli_global_t *g, int argc, char **argv)
 {
     static const cli_opt_t opts[] = {{'q', "quiet", false, O_QUIET}, {0, NULL, false, 0}};
-    bool quiet = false;
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int id, rc;
-    const char *arg;
-    while ((rc = cli_args_next(&a, opts, &id, &arg)) == 1) {
-        if (id == CLI_OPT_HELP) {
-            cli_args_deinit(&a);
-            return cli_help_current(g);
-        }
-        quiet = true;
-    }
+    int rc = cli_args_switches(&a, opts, seen);
     int npos = a.npos;
     cli_args_deinit(&a);
     if (rc < 0)
-        return CLI_USAGE;
+        return cli_help_current(g);
+    if (rc != 0)
+        return rc;
     if (npos)
         return cli_usage_err(g, "takes no arguments");
+    bool quiet = seen[O_QUIET];
     cli_client_t c;
     rd_kafka_event_t *ev;
-    if ((rc = admin_open(&c, g)) != 0)
+    if ((rc = cli_admin_open(&c, g)) != 0)
         return rc;
-    rd_kafka_AdminOptions_t *o = cli_admin_options(&c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
-    rd_kafka_ListConsumerGroups(c.rk, o, c.q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_ListConsumerGroups(c.rk, cli_admin_options(&c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS),
+                                c.q);
     if ((rc = cli_admin_result(&c, "listing groups", &ev)) == 0) {
         const rd_kafka_ListConsumerGroups_result_t *res =
             rd_kafka_event_ListConsumerGroups_result(ev);
@@ -412,27 +396,13 @@ static void rows_free(row_t *rows, size_t n)
     free(rows);
 }
 
-/* Flags of describe / delete: only --yes (delete) and --help. -1: help. */
-static int parse_simple(cli_global_t *g, cli_args_t *a, bool *yes)
-{
-    static const cli_opt_t with_yes[] = {{'y', "yes", false, O_YES}, {0, NULL, false, 0}};
-    static const cli_opt_t none[] = {{0, NULL, false, 0}};
-    int id, rc;
-    const char *arg;
-    while ((rc = cli_args_next(a, yes ? with_yes : none, &id, &arg)) == 1) {
-        if (id == CLI_OPT_HELP)
-            return -1;
-        if (yes)
-            *yes = true;
-    }
-    return rc < 0 ? CLI_USAGE : 0;
-}
-
 static int group_describe(cli_global_t *g, int argc, char **argv)
 {
+    static const cli_opt_t none[] = {{0, NULL, false, 0}};
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int rc = parse_simple(g, &a, NULL);
+    int rc = cli_args_switches(&a, none, seen);
     cli_client_t c = {0};
     rd_kafka_event_t *ev_d = NULL, *ev_o = NULL;
     const rd_kafka_ConsumerGroupDescription_t *d;
@@ -445,7 +415,7 @@ static int group_describe(cli_global_t *g, int argc, char **argv)
     }
     if (rc == 0 && a.npos != 1)
         rc = cli_usage_err(g, "give exactly one group");
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     const char *group = a.pos[0];
     if ((rc = describe_group(&c, group, &ev_d, &d)) != 0 ||
@@ -464,12 +434,9 @@ static int group_describe(cli_global_t *g, int argc, char **argv)
         describe_print(g, group, d, rows, n);
 out:
     rows_free(rows, n);
-    if (ev_d)
-        rd_kafka_event_destroy(ev_d);
-    if (ev_o)
-        rd_kafka_event_destroy(ev_o);
-    if (c.rk)
-        cli_client_close(&c);
+    rd_kafka_event_destroy(ev_d);
+    rd_kafka_event_destroy(ev_o);
+    cli_client_close(&c);
     cli_args_deinit(&a);
     return rc;
 }
@@ -564,9 +531,8 @@ static int seek_apply(cli_client_t *c, const char *group, rd_kafka_topic_partiti
 {
     rd_kafka_AlterConsumerGroupOffsets_t *req =
         rd_kafka_AlterConsumerGroupOffsets_new(group, parts);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
-    rd_kafka_AlterConsumerGroupOffsets(c->rk, &req, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_AlterConsumerGroupOffsets(
+        c->rk, &req, 1, cli_admin_options(c, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS), c->q);
     rd_kafka_AlterConsumerGroupOffsets_destroy(req);
     rd_kafka_event_t *ev;
     int rc = cli_admin_result(c, "moving committed offsets", &ev);
@@ -654,7 +620,7 @@ static int group_seek(cli_global_t *g, int argc, char **argv)
         rc = cli_help_current(g);
         goto out;
     }
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     const char *group = a.pos[0];
     if ((rc = describe_group(&c, group, &ev_d, &d)) != 0 ||
@@ -687,12 +653,9 @@ out:
     free(high);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
-    if (ev_d)
-        rd_kafka_event_destroy(ev_d);
-    if (ev_o)
-        rd_kafka_event_destroy(ev_o);
-    if (c.rk)
-        cli_client_close(&c);
+    rd_kafka_event_destroy(ev_d);
+    rd_kafka_event_destroy(ev_o);
+    cli_client_close(&c);
     for (int i = 0; i < sa.ntopics; i++)
         free(sa.topics[i]);
     cli_args_deinit(&a);
@@ -714,10 +677,8 @@ static int groups_exist(cli_client_t *c, char **groups, int n)
             cli_err(c->g, "group '%s' not found", groups[i]);
             rc = CLI_NOT_FOUND;
         }
-        if (ev_d)
-            rd_kafka_event_destroy(ev_d);
-        if (ev_o)
-            rd_kafka_event_destroy(ev_o);
+        rd_kafka_event_destroy(ev_d);
+        rd_kafka_event_destroy(ev_o);
         if (rc != 0)
             return rc;
     }
@@ -729,9 +690,8 @@ static int delete_run(cli_client_t *c, char **groups, int n)
     rd_kafka_DeleteGroup_t **dg = weir_calloc((size_t)n, sizeof(*dg));
     for (int i = 0; i < n; i++)
         dg[i] = rd_kafka_DeleteGroup_new(groups[i]);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETEGROUPS);
-    rd_kafka_DeleteGroups(c->rk, dg, (size_t)n, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DeleteGroups(c->rk, dg, (size_t)n,
+                          cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETEGROUPS), c->q);
     rd_kafka_DeleteGroup_destroy_array(dg, (size_t)n);
     free(dg);
     rd_kafka_event_t *ev;
@@ -763,23 +723,18 @@ static int delete_run(cli_client_t *c, char **groups, int n)
         json_array_append_new(
             arr, json_pack("{s:s, s:s, s:s?}", "group", groups[i], "status", status, "error", msg));
     }
-    if (c->g->output == CLI_OUT_JSON) {
-        cli_json_print(arr, stdout);
-    } else {
-        json_decref(arr);
-        cli_table_print(&t, stdout);
-    }
-    cli_table_deinit(&t);
+    cli_output_print(c->g, arr, &t);
     rd_kafka_event_destroy(ev);
     return rc;
 }
 
 static int group_delete(cli_global_t *g, int argc, char **argv)
 {
-    bool yes = false;
+    static const cli_opt_t opts[] = {{'y', "yes", false, O_YES}, {0, NULL, false, 0}};
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int rc = parse_simple(g, &a, &yes);
+    int rc = cli_args_switches(&a, opts, seen);
     cli_client_t c = {0};
     if (rc < 0) {
         rc = cli_help_current(g);
@@ -787,24 +742,16 @@ static int group_delete(cli_global_t *g, int argc, char **argv)
     }
     if (rc == 0 && a.npos < 1)
         rc = cli_usage_err(g, "which group? give at least one");
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     if ((rc = groups_exist(&c, a.pos, a.npos)) != 0)
         goto out;
-    buf_t q;
-    buf_init(&q);
-    buf_printf(&q, "delete group%s", a.npos > 1 ? "s" : "");
-    for (int i = 0; i < a.npos; i++)
-        buf_printf(&q, "%s %s", i ? "," : "", a.pos[i]);
-    buf_printf(&q, " and %s committed offsets", a.npos > 1 ? "their" : "its");
-    buf_append_u8(&q, '\0');
-    rc = cli_confirm(g, yes, (const char *)q.data);
-    buf_deinit(&q);
+    rc = cli_confirm_names(g, seen[O_YES], "delete", "group", a.pos, a.npos,
+                           " and its committed offsets", " and their committed offsets");
     if (rc == 0)
         rc = delete_run(&c, a.pos, a.npos);
 out:
-    if (c.rk)
-        cli_client_close(&c);
+    cli_client_close(&c);
     cli_args_deinit(&a);
     return rc;
 }

@@ -13,17 +13,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-/* Admin and metadata clients never create topics by asking about them. */
-static const char *const admin_conf[] = {"allow.auto.create.topics", "false", NULL};
-
-static int admin_open(cli_client_t *c, cli_global_t *g)
-{
-    int rc = cli_client_open(c, g, RD_KAFKA_PRODUCER, NULL, admin_conf);
-    if (rc == 0 && (rc = cli_client_connect(c)) != 0)
-        cli_client_close(c);
-    return rc;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -60,6 +49,13 @@ static int topics_exist(cli_client_t *c, const rd_kafka_metadata_t *md, char **n
         }
     }
     return 0;
+}
+
+/* Why a topic of a create, delete or add-partitions request failed, in one line. */
+static const char *topic_result_why(const rd_kafka_topic_result_t *r)
+{
+    const char *msg = rd_kafka_topic_result_error_string(r);
+    return msg && *msg ? msg : rd_kafka_err2str(rd_kafka_topic_result_error(r));
 }
 
 /* Prints the per-name outcome of create / delete: a NAME STATUS table or JSON. */
@@ -100,7 +96,8 @@ enum {
     O_DELETE,
     O_NUM,
     O_BEFORE,
-    O_PARTITION
+    O_PARTITION,
+    O_COUNT
 };
 
 typedef struct {
@@ -167,9 +164,8 @@ static int create_send(cli_client_t *c, const create_args_t *ca, char **names, i
             rd_kafka_NewTopic_set_config(nt[i], ca->keys[j], ca->values[j]);
     }
     if (rc == 0) {
-        rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_CreateTopics(c->rk, nt, (size_t)n, o, c->q);
-        rd_kafka_AdminOptions_destroy(o);
+        rd_kafka_CreateTopics(c->rk, nt, (size_t)n,
+                              cli_admin_options(c, RD_KAFKA_ADMIN_OP_CREATETOPICS), c->q);
         rc = cli_admin_result(c, "creating topics", ev);
     }
     for (int i = 0; i < n; i++)
@@ -192,13 +188,12 @@ static int topic_results(cli_global_t *g, const rd_kafka_topic_result_t **res, s
             if (strcmp(rd_kafka_topic_result_name(res[j]), names[i]) != 0)
                 continue;
             rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[j]);
-            const char *msg = rd_kafka_topic_result_error_string(res[j]);
             status[i] = ok_status;
             if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && exists_ok) {
                 status[i] = "exists";
             } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 status[i] = "failed";
-                errors[i] = msg && *msg ? msg : rd_kafka_err2str(err);
+                errors[i] = topic_result_why(res[j]);
                 cli_err(g, "topic '%s': %s", names[i], errors[i]);
                 int code = cli_kafka_exit(err);
                 worst = WEIR_MAX(worst, code);
@@ -221,21 +216,16 @@ static int topic_create(cli_global_t *g, int argc, char **argv)
     rd_kafka_event_t *ev = NULL;
     if (rc < 0)
         rc = cli_help_current(g);
-    else if (rc == 0 && (rc = admin_open(&c, g)) == 0 &&
+    else if (rc == 0 && (rc = cli_admin_open(&c, g)) == 0 &&
              (rc = create_send(&c, &ca, a.pos, a.npos, &ev)) == 0) {
         size_t nres;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
         rc = topic_results(g, res, nres, a.pos, a.npos, "created", ca.if_not_exists);
     }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    if (c.rk)
-        cli_client_close(&c);
-    for (size_t i = 0; i < ca.nconf; i++) {
-        free(ca.keys[i]);
-        free(ca.values[i]);
-    }
+    rd_kafka_event_destroy(ev);
+    cli_client_close(&c);
+    cli_kv_free(ca.keys, ca.values, ca.nconf);
     cli_args_deinit(&a);
     return rc;
 }
@@ -246,29 +236,23 @@ static int topic_list(cli_global_t *g, int argc, char **argv)
 {
     static const cli_opt_t opts[] = {
         {0, "internal", false, O_INTERNAL}, {'q', "quiet", false, O_QUIET}, {0, NULL, false, 0}};
-    bool internal = false, quiet = false;
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int id, rc;
-    const char *arg;
-    while ((rc = cli_args_next(&a, opts, &id, &arg)) == 1) {
-        if (id == CLI_OPT_HELP) {
-            cli_args_deinit(&a);
-            return cli_help_current(g);
-        }
-        internal = internal || id == O_INTERNAL;
-        quiet = quiet || id == O_QUIET;
-    }
+    int rc = cli_args_switches(&a, opts, seen);
     int npos = a.npos;
     cli_args_deinit(&a);
     if (rc < 0)
-        return CLI_USAGE;
+        return cli_help_current(g);
+    if (rc != 0)
+        return rc;
     if (npos > 0)
         return cli_usage_err(g, "takes no arguments");
+    bool internal = seen[O_INTERNAL], quiet = seen[O_QUIET];
 
     cli_client_t c;
     const rd_kafka_metadata_t *md;
-    if ((rc = admin_open(&c, g)) != 0)
+    if ((rc = cli_admin_open(&c, g)) != 0)
         return rc;
     if ((rc = cli_client_metadata(&c, &md)) != 0) {
         cli_client_close(&c);
@@ -311,14 +295,27 @@ static int topic_list(cli_global_t *g, int argc, char **argv)
 
 /* ---- describe -------------------------------------------------------------------------------- */
 
+/* The one-resource answer of DescribeConfigs and AlterConfigs: 0, or the exit code after
+ * saying "<what> '<topic>' failed: why". */
+static int config_answer(cli_client_t *c, const char *what, const char *topic,
+                         const rd_kafka_ConfigResource_t **rs, size_t nres)
+{
+    rd_kafka_resp_err_t err =
+        nres ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    const char *msg = nres ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
+    cli_err(c->g, "%s '%s' failed: %s", what, topic, msg && *msg ? msg : rd_kafka_err2str(err));
+    return cli_kafka_exit(err);
+}
+
 /* DescribeConfigs for one topic. On success *ev holds the result (the entries live in it). */
 static int describe_configs(cli_client_t *c, const char *topic, rd_kafka_event_t **ev,
                             const rd_kafka_ConfigEntry_t ***entries, size_t *n)
 {
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    rd_kafka_DescribeConfigs(c->rk, &res, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DescribeConfigs(c->rk, &res, 1,
+                             cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS), c->q);
     rd_kafka_ConfigResource_destroy(res);
     int rc = cli_admin_result(c, "describing topic settings", ev);
     if (rc != 0)
@@ -326,15 +323,10 @@ static int describe_configs(cli_client_t *c, const char *topic, rd_kafka_event_t
     size_t nres;
     const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
         rd_kafka_event_DescribeConfigs_result(*ev), &nres);
-    rd_kafka_resp_err_t err =
-        nres ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *msg = nres ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
-        cli_err(c->g, "describing settings of '%s' failed: %s", topic,
-                msg && *msg ? msg : rd_kafka_err2str(err));
+    if ((rc = config_answer(c, "describing settings of", topic, rs, nres)) != 0) {
         rd_kafka_event_destroy(*ev);
         *ev = NULL;
-        return cli_kafka_exit(err);
+        return rc;
     }
     *entries = (const rd_kafka_ConfigEntry_t **)rd_kafka_ConfigResource_configs(rs[0], n);
     return 0;
@@ -450,23 +442,17 @@ static void describe_table(const rd_kafka_metadata_topic_t *t, part_info_t *pi,
 static int topic_describe(cli_global_t *g, int argc, char **argv)
 {
     static const cli_opt_t opts[] = {{'p', "partitions", false, O_PARTITIONS}, {0, NULL, false, 0}};
-    bool show_parts = false;
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int id, rc;
-    const char *arg;
-    while ((rc = cli_args_next(&a, opts, &id, &arg)) == 1) {
-        if (id == CLI_OPT_HELP) {
-            cli_args_deinit(&a);
-            return cli_help_current(g);
-        }
-        show_parts = true;
-    }
+    int rc = cli_args_switches(&a, opts, seen);
     const char *name = a.npos == 1 ? a.pos[0] : NULL;
     int npos = a.npos;
     cli_args_deinit(&a);
     if (rc < 0)
-        return CLI_USAGE;
+        return cli_help_current(g);
+    if (rc != 0)
+        return rc;
     if (npos != 1)
         return cli_usage_err(g, "give exactly one topic");
 
@@ -474,7 +460,7 @@ static int topic_describe(cli_global_t *g, int argc, char **argv)
     const rd_kafka_metadata_t *md = NULL;
     rd_kafka_event_t *ev = NULL;
     part_info_t *pi = NULL;
-    if ((rc = admin_open(&c, g)) != 0)
+    if ((rc = cli_admin_open(&c, g)) != 0)
         return rc;
     if ((rc = cli_client_metadata(&c, &md)) != 0)
         goto out;
@@ -502,11 +488,10 @@ static int topic_describe(cli_global_t *g, int argc, char **argv)
     if (rc == 0 && g->output == CLI_OUT_JSON)
         describe_json(t, pi, ce, nce);
     else if (rc == 0)
-        describe_table(t, pi, ce, nce, show_parts);
+        describe_table(t, pi, ce, nce, seen[O_PARTITIONS]);
 out:
     free(pi);
-    if (ev)
-        rd_kafka_event_destroy(ev);
+    rd_kafka_event_destroy(ev);
     if (md)
         rd_kafka_metadata_destroy(md);
     cli_client_close(&c);
@@ -515,28 +500,13 @@ out:
 
 /* ---- delete ---------------------------------------------------------------------------------- */
 
-/* Flags of the commands that take only --yes. Returns 0, CLI_USAGE, or -1 for --help. */
-static int parse_yes(cli_global_t *g, cli_args_t *a, bool *yes)
-{
-    static const cli_opt_t opts[] = {{'y', "yes", false, O_YES}, {0, NULL, false, 0}};
-    int id, rc;
-    const char *arg;
-    while ((rc = cli_args_next(a, opts, &id, &arg)) == 1) {
-        if (id == CLI_OPT_HELP)
-            return -1;
-        *yes = true;
-    }
-    return rc < 0 ? CLI_USAGE : 0;
-}
-
 static int delete_run(cli_client_t *c, char **names, int n)
 {
     rd_kafka_DeleteTopic_t **dt = weir_calloc((size_t)n, sizeof(*dt));
     for (int i = 0; i < n; i++)
         dt[i] = rd_kafka_DeleteTopic_new(names[i]);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETETOPICS);
-    rd_kafka_DeleteTopics(c->rk, dt, (size_t)n, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DeleteTopics(c->rk, dt, (size_t)n,
+                          cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETETOPICS), c->q);
     rd_kafka_DeleteTopic_destroy_array(dt, (size_t)n);
     free(dt);
     rd_kafka_event_t *ev;
@@ -553,10 +523,11 @@ static int delete_run(cli_client_t *c, char **names, int n)
 
 static int topic_delete(cli_global_t *g, int argc, char **argv)
 {
-    bool yes = false;
+    static const cli_opt_t opts[] = {{'y', "yes", false, O_YES}, {0, NULL, false, 0}};
+    bool seen[O_COUNT] = {0};
     cli_args_t a;
     cli_args_init(&a, g, argc - 1, argv + 1);
-    int rc = parse_yes(g, &a, &yes);
+    int rc = cli_args_switches(&a, opts, seen);
     cli_client_t c = {0};
     const rd_kafka_metadata_t *md = NULL;
     if (rc < 0) {
@@ -565,27 +536,19 @@ static int topic_delete(cli_global_t *g, int argc, char **argv)
     }
     if (rc == 0 && a.npos < 1)
         rc = cli_usage_err(g, "which topic? give at least one name");
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     if ((rc = cli_client_metadata(&c, &md)) != 0 || (rc = topics_exist(&c, md, a.pos, a.npos)))
         goto out;
     qsort(a.pos, (size_t)a.npos, sizeof(char *), cmp_str);
-    buf_t q;
-    buf_init(&q);
-    buf_printf(&q, "delete topic%s", a.npos > 1 ? "s" : "");
-    for (int i = 0; i < a.npos; i++)
-        buf_printf(&q, "%s %s", i ? "," : "", a.pos[i]);
-    buf_printf(&q, " and all %s records", a.npos > 1 ? "their" : "its");
-    buf_append_u8(&q, '\0');
-    rc = cli_confirm(g, yes, (const char *)q.data);
-    buf_deinit(&q);
+    rc = cli_confirm_names(g, seen[O_YES], "delete", "topic", a.pos, a.npos, " and all its records",
+                           " and all their records");
     if (rc == 0)
         rc = delete_run(&c, a.pos, a.npos);
 out:
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (c.rk)
-        cli_client_close(&c);
+    cli_client_close(&c);
     cli_args_deinit(&a);
     return rc;
 }
@@ -634,9 +597,8 @@ static int alter_send(cli_client_t *c, const char *topic, const alter_args_t *aa
     }
     for (size_t i = 0; i < aa->nsets; i++)
         rd_kafka_ConfigResource_set_config(res, aa->sets_k[i], aa->sets_v[i]);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
-    rd_kafka_AlterConfigs(c->rk, &res, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_AlterConfigs(c->rk, &res, 1, cli_admin_options(c, RD_KAFKA_ADMIN_OP_ALTERCONFIGS),
+                          c->q);
     rd_kafka_ConfigResource_destroy(res);
     rd_kafka_event_t *ev;
     int rc = cli_admin_result(c, "changing topic settings", &ev);
@@ -645,14 +607,7 @@ static int alter_send(cli_client_t *c, const char *topic, const alter_args_t *aa
     size_t nres;
     const rd_kafka_ConfigResource_t **rs =
         rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &nres);
-    rd_kafka_resp_err_t err =
-        nres ? rd_kafka_ConfigResource_error(rs[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *msg = nres ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
-        cli_err(c->g, "changing settings of '%s' failed: %s", topic,
-                msg && *msg ? msg : rd_kafka_err2str(err));
-        rc = cli_kafka_exit(err);
-    }
+    rc = config_answer(c, "changing settings of", topic, rs, nres);
     rd_kafka_event_destroy(ev);
     return rc;
 }
@@ -676,13 +631,7 @@ static void alter_print(const cli_global_t *g, const char *topic, const alter_ar
         json_array_append_new(changes,
                               json_pack("{s:s, s:s?, s:s?}", "name", name, "old", ov, "new", nv));
     }
-    if (g->output == CLI_OUT_JSON) {
-        cli_json_print(json_pack("{s:s, s:o}", "name", topic, "changes", changes), stdout);
-    } else {
-        json_decref(changes);
-        cli_table_print(&t, stdout);
-    }
-    cli_table_deinit(&t);
+    cli_output_print(g, json_pack("{s:s, s:o}", "name", topic, "changes", changes), &t);
 }
 
 static int alter_parse(cli_global_t *g, cli_args_t *a, alter_args_t *aa)
@@ -727,7 +676,7 @@ static int topic_alter_config(cli_global_t *g, int argc, char **argv)
         rc = cli_help_current(g);
         goto out;
     }
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     if ((rc = cli_client_metadata(&c, &md)) != 0 || (rc = topics_exist(&c, md, a.pos, 1)) != 0)
         goto out;
@@ -739,18 +688,12 @@ static int topic_alter_config(cli_global_t *g, int argc, char **argv)
         goto out;
     alter_print(g, a.pos[0], &aa, before, nb, after, na);
 out:
-    if (ev_before)
-        rd_kafka_event_destroy(ev_before);
-    if (ev_after)
-        rd_kafka_event_destroy(ev_after);
+    rd_kafka_event_destroy(ev_before);
+    rd_kafka_event_destroy(ev_after);
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (c.rk)
-        cli_client_close(&c);
-    for (size_t i = 0; i < aa.nsets; i++) {
-        free(aa.sets_k[i]);
-        free(aa.sets_v[i]);
-    }
+    cli_client_close(&c);
+    cli_kv_free(aa.sets_k, aa.sets_v, aa.nsets);
     cli_args_deinit(&a);
     return rc;
 }
@@ -768,9 +711,8 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
         np[i] =
             rd_kafka_NewPartitions_new(names[i], (size_t)(before[i] + add), errstr, sizeof(errstr));
     }
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
-    rd_kafka_CreatePartitions(c->rk, np, (size_t)n, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_CreatePartitions(c->rk, np, (size_t)n,
+                              cli_admin_options(c, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS), c->q);
     rd_kafka_NewPartitions_destroy_array(np, (size_t)n);
     free(np);
     rd_kafka_event_t *ev;
@@ -793,9 +735,7 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
                 continue;
             rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[j]);
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                const char *msg = rd_kafka_topic_result_error_string(res[j]);
-                cli_err(c->g, "topic '%s': %s", names[i],
-                        msg && *msg ? msg : rd_kafka_err2str(err));
+                cli_err(c->g, "topic '%s': %s", names[i], topic_result_why(res[j]));
                 rc = WEIR_MAX(rc, cli_kafka_exit(err));
                 continue;
             }
@@ -805,13 +745,7 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
                                                  "partition_count", (int)(before[i] + add)));
         }
     }
-    if (c->g->output == CLI_OUT_JSON) {
-        cli_json_print(arr, stdout);
-    } else {
-        json_decref(arr);
-        cli_table_print(&t, stdout);
-    }
-    cli_table_deinit(&t);
+    cli_output_print(c->g, arr, &t);
     rd_kafka_event_destroy(ev);
     free(before);
     return rc;
@@ -845,15 +779,14 @@ static int topic_add_partitions(cli_global_t *g, int argc, char **argv)
         rc = cli_usage_err(g, a.npos < 1 ? "which topic?" : "how many? give -n N");
         goto out;
     }
-    if ((rc = admin_open(&c, g)) != 0)
+    if ((rc = cli_admin_open(&c, g)) != 0)
         goto out;
     if ((rc = cli_client_metadata(&c, &md)) == 0 && (rc = topics_exist(&c, md, a.pos, a.npos)) == 0)
         rc = add_partitions_run(&c, md, a.pos, a.npos, add);
 out:
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (c.rk)
-        cli_client_close(&c);
+    cli_client_close(&c);
     cli_args_deinit(&a);
     return rc;
 }
@@ -863,9 +796,8 @@ out:
 static int trim_run(cli_client_t *c, rd_kafka_topic_partition_list_t *parts, const int64_t *low)
 {
     rd_kafka_DeleteRecords_t *dr = rd_kafka_DeleteRecords_new(parts);
-    rd_kafka_AdminOptions_t *o = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETERECORDS);
-    rd_kafka_DeleteRecords(c->rk, &dr, 1, o, c->q);
-    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DeleteRecords(c->rk, &dr, 1, cli_admin_options(c, RD_KAFKA_ADMIN_OP_DELETERECORDS),
+                           c->q);
     rd_kafka_DeleteRecords_destroy(dr);
     rd_kafka_event_t *ev;
     int rc = cli_admin_result(c, "deleting records", &ev);
@@ -896,13 +828,7 @@ static int trim_run(cli_client_t *c, rd_kafka_topic_partition_list_t *parts, con
                                         p->partition, "old_log_start_offset", (json_int_t)low[i],
                                         "log_start_offset", (json_int_t)r->offset));
     }
-    if (c->g->output == CLI_OUT_JSON) {
-        cli_json_print(arr, stdout);
-    } else {
-        json_decref(arr);
-        cli_table_print(&t, stdout);
-    }
-    cli_table_deinit(&t);
+    cli_output_print(c->g, arr, &t);
     rd_kafka_event_destroy(ev);
     return rc;
 }
@@ -958,7 +884,7 @@ static int topic_trim(cli_global_t *g, int argc, char **argv)
     }
     if (rc == 0 && cli_offset_spec_parse(ta.before, clock_wall_ms(), &spec) != 0)
         rc = cli_usage_err(g, "--before wants an offset or a time, got '%s'", ta.before);
-    if (rc != 0 || (rc = admin_open(&c, g)) != 0)
+    if (rc != 0 || (rc = cli_admin_open(&c, g)) != 0)
         goto out;
     if ((rc = cli_client_metadata(&c, &md)) != 0 || (rc = topics_exist(&c, md, a.pos, 1)) != 0)
         goto out;
@@ -987,8 +913,7 @@ out:
         rd_kafka_topic_partition_list_destroy(parts);
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (c.rk)
-        cli_client_close(&c);
+    cli_client_close(&c);
     cli_args_deinit(&a);
     return rc;
 }

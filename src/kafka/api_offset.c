@@ -25,6 +25,66 @@ typedef struct {
     size_t first, count;
 } topic_span_t;
 
+/* Decodes one partition entry of a request into *part (an element of the flat array). */
+typedef void (*part_read_fn)(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part);
+
+/* The topics array the three requests share, after its count nt: per topic a name and an array
+ * of partitions, at least part_min bytes each on the wire (kafka_read_array checks every count
+ * against the bytes present before anything grows). Entries of `size` bytes are decoded by
+ * read_part into one flat array, in request order, grown by doubling as they come and then
+ * copied into the request. Returns that array (never NULL) and its length in *total. */
+static void *read_topics(kafka_greq_t *g, kafka_reader_t *r, int32_t nt, size_t part_min,
+                         size_t size, part_read_fn read_part, topic_span_t **topics,
+                         size_t *ntopics, size_t *total)
+{
+    *ntopics = nt > 0 ? (size_t)nt : 0;
+    *topics = kafka_greq_alloc(g, (*ntopics ? *ntopics : 1) * sizeof(**topics));
+    size_t n = 0, cap = 0;
+    uint8_t *flat = NULL;
+    for (size_t i = 0; i < *ntopics && kafka_reader_ok(r); i++) {
+        topic_span_t *t = &(*topics)[i];
+        t->name = kafka_greq_str(g, kafka_read_str(r));
+        int32_t np = kafka_read_array(r, part_min, MAX_PARTITIONS);
+        t->first = n;
+        t->count = np > 0 ? (size_t)np : 0;
+        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                flat = weir_realloc(flat, cap * size);
+            }
+            read_part(g, r, t->name, flat + n++ * size);
+        }
+    }
+    void *out = kafka_greq_alloc(g, (n ? n : 1) * size);
+    if (n)
+        memcpy(out, flat, n * size);
+    free(flat);
+    *total = n;
+    return out;
+}
+
+/* Writes the (partition, error_code) answers of OffsetCommit and OffsetDelete topic by topic;
+ * part(parts, j, ...) reads entry j of the request's flat array. */
+typedef void (*part_result_fn)(const void *parts, size_t j, int32_t *partition, int16_t *error);
+
+static void write_part_errors(kafka_writer_t *w, const topic_span_t *topics, size_t ntopics,
+                              const void *parts, part_result_fn part)
+{
+    kafka_write_array_len(w, (int32_t)ntopics);
+    for (size_t i = 0; i < ntopics; i++) {
+        const topic_span_t *t = &topics[i];
+        kafka_write_cstr(w, t->name);
+        kafka_write_array_len(w, (int32_t)t->count);
+        for (size_t j = t->first; j < t->first + t->count; j++) {
+            int32_t partition;
+            int16_t error;
+            part(parts, j, &partition, &error);
+            kafka_write_i32(w, partition);
+            kafka_write_i16(w, error);
+        }
+    }
+}
+
 /* ---- OffsetCommit
  * -------------------------------------------------------------------------------- */
 
@@ -35,22 +95,20 @@ typedef struct {
     topic_span_t *topics;
 } commit_greq_t;
 
+static void commit_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
+{
+    const group_commit_part_t *p = &((const group_commit_part_t *)parts)[j];
+    *partition = p->partition;
+    *error = p->error;
+}
+
 static void commit_answer(group_waiter_t *gw)
 {
     commit_greq_t *cm = (commit_greq_t *)gw;
     kafka_writer_t *w = &cm->g.w;
     if (cm->g.version >= 3)
         kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_array_len(w, (int32_t)cm->ntopics);
-    for (size_t i = 0; i < cm->ntopics; i++) {
-        const topic_span_t *t = &cm->topics[i];
-        kafka_write_cstr(w, t->name);
-        kafka_write_array_len(w, (int32_t)t->count);
-        for (size_t j = t->first; j < t->first + t->count; j++) {
-            kafka_write_i32(w, cm->cr.parts[j].partition);
-            kafka_write_i16(w, cm->cr.parts[j].error);
-        }
-    }
+    write_part_errors(w, cm->topics, cm->ntopics, cm->cr.parts, commit_result);
     kafka_greq_finish(&cm->g);
 }
 
@@ -77,40 +135,17 @@ static size_t commit_part_min(int16_t v)
     return n;
 }
 
-static void commit_read_parts(kafka_reader_t *r, commit_greq_t *cm, int16_t v)
+static void commit_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
 {
-    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
-    cm->ntopics = nt > 0 ? (size_t)nt : 0;
-    cm->topics = kafka_greq_alloc(&cm->g, (cm->ntopics ? cm->ntopics : 1) * sizeof(*cm->topics));
-    /* Partitions are counted as they come: grow the flat array by doubling. */
-    size_t cap = 0;
-    group_commit_part_t *parts = NULL;
-    for (size_t i = 0; i < cm->ntopics && kafka_reader_ok(r); i++) {
-        topic_span_t *t = &cm->topics[i];
-        t->name = kafka_greq_str(&cm->g, kafka_read_str(r));
-        int32_t np = kafka_read_array(r, commit_part_min(v), MAX_PARTITIONS);
-        t->first = cm->cr.part_count;
-        t->count = np > 0 ? (size_t)np : 0;
-        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
-            if (cm->cr.part_count == cap) {
-                cap = cap ? cap * 2 : 16;
-                parts = weir_realloc(parts, cap * sizeof(*parts));
-            }
-            group_commit_part_t *p = &parts[cm->cr.part_count++];
-            *p = (group_commit_part_t){.topic = t->name, .leader_epoch = -1, .commit_ts_ms = -1};
-            p->partition = kafka_read_i32(r);
-            p->offset = kafka_read_i64(r);
-            if (v == 1)
-                p->commit_ts_ms = kafka_read_i64(r);
-            if (v >= 6)
-                p->leader_epoch = kafka_read_i32(r);
-            p->metadata = kafka_greq_str(&cm->g, kafka_read_nstr(r));
-        }
-    }
-    cm->cr.parts = parts ? kafka_greq_alloc(&cm->g, cm->cr.part_count * sizeof(*parts)) : NULL;
-    if (parts)
-        memcpy(cm->cr.parts, parts, cm->cr.part_count * sizeof(*parts));
-    free(parts);
+    group_commit_part_t *p = part;
+    *p = (group_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
+    p->partition = kafka_read_i32(r);
+    p->offset = kafka_read_i64(r);
+    if (g->version == 1)
+        p->commit_ts_ms = kafka_read_i64(r);
+    if (g->version >= 6)
+        p->leader_epoch = kafka_read_i32(r);
+    p->metadata = kafka_greq_str(g, kafka_read_nstr(r));
 }
 
 int kafka_handle_offset_commit(kafka_req_t *req)
@@ -135,7 +170,9 @@ int kafka_handle_offset_commit(kafka_req_t *req)
         cr->retention_ms = kafka_read_i64(r);
     if (cr->instance_id && !*cr->instance_id)
         cr->instance_id = NULL;
-    commit_read_parts(r, cm, v);
+    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
+                            &cm->topics, &cm->ntopics, &cr->part_count);
     return kafka_greq_park(req, g);
 }
 
@@ -257,6 +294,11 @@ static void fetch_run(kafka_greq_t *g, group_coord_t *c)
     kafka_greq_finish(g);
 }
 
+static void fetch_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
+{
+    *(int32_t *)part = kafka_read_i32(r);
+}
+
 int kafka_handle_offset_fetch(kafka_req_t *req)
 {
     kafka_reader_t *r = &req->r;
@@ -271,28 +313,9 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
         f->all = true;
         return kafka_greq_park(req, g);
     }
-    f->ntopics = nt > 0 ? (size_t)nt : 0;
-    f->topics = kafka_greq_alloc(g, (f->ntopics ? f->ntopics : 1) * sizeof(*f->topics));
-    size_t total = 0, cap = 0;
-    int32_t *parts = NULL;
-    for (size_t i = 0; i < f->ntopics && kafka_reader_ok(r); i++) {
-        topic_span_t *t = &f->topics[i];
-        t->name = kafka_greq_str(g, kafka_read_str(r));
-        int32_t np = kafka_read_array(r, 4, MAX_PARTITIONS);
-        t->first = total;
-        t->count = np > 0 ? (size_t)np : 0;
-        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
-            if (total == cap) {
-                cap = cap ? cap * 2 : 16;
-                parts = weir_realloc(parts, cap * sizeof(*parts));
-            }
-            parts[total++] = kafka_read_i32(r);
-        }
-    }
-    f->parts = kafka_greq_alloc(g, (total ? total : 1) * sizeof(*f->parts));
-    if (total)
-        memcpy(f->parts, parts, total * sizeof(*parts));
-    free(parts);
+    size_t total;
+    f->parts = read_topics(g, r, nt, 4, sizeof(*f->parts), fetch_read_part, &f->topics, &f->ntopics,
+                           &total);
     return kafka_greq_park(req, g);
 }
 
@@ -306,24 +329,27 @@ typedef struct {
     topic_span_t *topics;
 } odel_greq_t;
 
+static void odel_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
+{
+    const group_offset_delete_part_t *p = &((const group_offset_delete_part_t *)parts)[j];
+    *partition = p->partition;
+    *error = p->error;
+}
+
 static void odel_answer(group_waiter_t *gw)
 {
     odel_greq_t *d = (odel_greq_t *)gw;
     kafka_writer_t *w = &d->g.w;
     kafka_write_i16(w, d->od.error);
     kafka_write_i32(w, 0); /* throttle_time_ms */
-    size_t nt = d->od.error ? 0 : d->ntopics;
-    kafka_write_array_len(w, (int32_t)nt);
-    for (size_t i = 0; i < nt; i++) {
-        const topic_span_t *t = &d->topics[i];
-        kafka_write_cstr(w, t->name);
-        kafka_write_array_len(w, (int32_t)t->count);
-        for (size_t j = t->first; j < t->first + t->count; j++) {
-            kafka_write_i32(w, d->od.parts[j].partition);
-            kafka_write_i16(w, d->od.parts[j].error);
-        }
-    }
+    write_part_errors(w, d->topics, d->od.error ? 0 : d->ntopics, d->od.parts, odel_result);
     kafka_greq_finish(&d->g);
+}
+
+static void odel_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
+{
+    *(group_offset_delete_part_t *)part =
+        (group_offset_delete_part_t){.topic = topic, .partition = kafka_read_i32(r)};
 }
 
 static void odel_run(kafka_greq_t *g, group_coord_t *c)
@@ -345,29 +371,7 @@ int kafka_handle_offset_delete(kafka_req_t *req)
     g->gw.on_done = odel_answer;
     d->od.group_id = kafka_greq_str(g, kafka_read_str(r));
     int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
-    d->ntopics = nt > 0 ? (size_t)nt : 0;
-    d->topics = kafka_greq_alloc(g, (d->ntopics ? d->ntopics : 1) * sizeof(*d->topics));
-    size_t total = 0, cap = 0;
-    group_offset_delete_part_t *parts = NULL;
-    for (size_t i = 0; i < d->ntopics && kafka_reader_ok(r); i++) {
-        topic_span_t *t = &d->topics[i];
-        t->name = kafka_greq_str(g, kafka_read_str(r));
-        int32_t np = kafka_read_array(r, 4, MAX_PARTITIONS);
-        t->first = total;
-        t->count = np > 0 ? (size_t)np : 0;
-        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
-            if (total == cap) {
-                cap = cap ? cap * 2 : 16;
-                parts = weir_realloc(parts, cap * sizeof(*parts));
-            }
-            parts[total++] =
-                (group_offset_delete_part_t){.topic = t->name, .partition = kafka_read_i32(r)};
-        }
-    }
-    d->od.parts = kafka_greq_alloc(g, (total ? total : 1) * sizeof(*parts));
-    if (total)
-        memcpy(d->od.parts, parts, total * sizeof(*parts));
-    d->od.part_count = total;
-    free(parts);
+    d->od.parts = read_topics(g, r, nt, 4, sizeof(*d->od.parts), odel_read_part, &d->topics,
+                              &d->ntopics, &d->od.part_count);
     return kafka_greq_park(req, g);
 }

@@ -272,21 +272,5 @@ TEST(retrying_partition_paused_others_flow)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    it_broker_start();
-    int failed = 0, n = 0;
-    for (int i = 0; i < test_count; i++) {
-        if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)
-            continue;
-        test_failed_now = 0;
-        int64_t t0 = it_now_ms();
-        test_cases[i].fn();
-        n++;
-        printf("%s %d - %s (%lld ms)\n", test_failed_now ? "not ok" : "ok", n, test_cases[i].name,
-               (long long)(it_now_ms() - t0));
-        failed += test_failed_now;
-    }
-    printf("1..%d\n", n);
-    it_producer_close();
-    it_broker_stop();
-    return failed ? 1 : 0;
+    return it_main(argc, argv);
 }

@@ -1,7 +1,8 @@
 /*
  * Helpers shared by the SDK's integration tests (tests/integration/test_sdk_*.c): an embedded
  * broker, a plain librdkafka producer and reader to set up and inspect topics from outside the
- * app, committed offsets as the group coordinator has them, and running an app on a thread.
+ * app, committed offsets as the group coordinator has them, running an app on a thread, and the
+ * main that runs a program's cases against one broker (it_main).
  * Header-only (static functions) so each test stays one program.
  */
 #ifndef WEIR_TEST_SDK_UTIL_H
@@ -370,6 +371,30 @@ IT_FN bool it_ready(void *arg)
 IT_FN bool it_wait_ready(weir_app *app, int timeout_ms)
 {
     return it_wait(it_ready, app, timeout_ms);
+}
+
+/* The main of every SDK test program after stdout is set up: starts the embedded broker, runs
+ * every case (or only the one named by argv[1]) printing a TAP line with its time, stops what it
+ * started, and returns the exit code (1 when any case failed). */
+IT_FN int it_main(int argc, char **argv)
+{
+    it_broker_start();
+    int failed = 0, n = 0;
+    for (int i = 0; i < test_count; i++) {
+        if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)
+            continue;
+        test_failed_now = 0;
+        int64_t t0 = it_now_ms();
+        test_cases[i].fn();
+        n++;
+        printf("%s %d - %s (%lld ms)\n", test_failed_now ? "not ok" : "ok", n, test_cases[i].name,
+               (long long)(it_now_ms() - t0));
+        failed += test_failed_now;
+    }
+    printf("1..%d\n", n);
+    it_producer_close();
+    it_broker_stop();
+    return failed ? 1 : 0;
 }
 
 #endif
