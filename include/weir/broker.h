@@ -28,12 +28,12 @@ extern "C" {
 typedef struct weir_broker weir_broker;
 
 typedef struct weir_broker_config {
-    const char *data_dir;    /* default "./data" */
-    const char *listen;      /* Kafka listener, default "127.0.0.1:9092" */
-    const char *advertise;   /* advertised host:port, default = listen (with the real port) */
-    const char *http_listen; /* HTTP (health, metrics, admin), default "127.0.0.1:8081";
-                                NULL or "" disables it */
-    const char *config_file; /* optional "key = value" file, Kafka's names */
+    const char *data_dir;        /* default "./data" */
+    const char *listen;          /* Kafka listener, default "127.0.0.1:9092" */
+    const char *advertise;       /* advertised host:port, default = listen (with the real port) */
+    const char *http_listen;     /* HTTP (health, metrics, admin), default "127.0.0.1:8081";
+                                    NULL or "" disables it */
+    const char *config_file;     /* optional "key = value" file, Kafka's names */
     const char *const *settings; /* optional NULL-terminated "key=value" overrides */
     int io_threads;              /* event loops; 0 = one per core */
 } weir_broker_config;
@@ -43,7 +43,7 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out);
 /* Stops accepting, answers in-flight requests, flushes every log, writes the clean-shutdown
  * markers and frees the broker. */
 void weir_broker_stop(weir_broker *b);
-const char *weir_broker_bootstrap(const weir_broker *b); /* "host:port" of the Kafka listener */
+const char *weir_broker_bootstrap(const weir_broker *b);    /* "host:port" of the Kafka listener */
 const char *weir_broker_http_address(const weir_broker *b); /* "host:port" or NULL */
 const char *weir_broker_strerror(int err);
 

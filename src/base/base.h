@@ -43,16 +43,16 @@ void weir_assert_fail(const char *expr, const char *file, int line) __attribute_
 #define WEIR_ASSERT(c) ((c) ? (void)0 : weir_assert_fail(#c, __FILE__, __LINE__))
 #ifdef NDEBUG
 #define WEIR_DASSERT(c) ((void)0)
-#define ALWAYS(x) (x)
-#define NEVER(x) (x)
+#define ALWAYS(x)       (x)
+#define NEVER(x)        (x)
 #else
 #define WEIR_DASSERT(c) WEIR_ASSERT(c)
-#define ALWAYS(x) ((x) ? 1 : (weir_assert_fail(#x, __FILE__, __LINE__), 0))
-#define NEVER(x) ((x) ? (weir_assert_fail(#x, __FILE__, __LINE__), 1) : 0)
+#define ALWAYS(x)       ((x) ? 1 : (weir_assert_fail(#x, __FILE__, __LINE__), 0))
+#define NEVER(x)        ((x) ? (weir_assert_fail(#x, __FILE__, __LINE__), 1) : 0)
 #endif
 #define WEIR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define WEIR_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define WEIR_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define WEIR_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define WEIR_MAX(a, b)    ((a) > (b) ? (a) : (b))
 
 /* Allocation that never returns NULL: running out of memory for a bounded structure is not a
  * condition the broker can serve through, so it aborts with a message. Sizes from the wire must
@@ -168,8 +168,8 @@ void log_write(log_level_t level, const char *module, const char *fmt, ...)
         if (log_get_level() <= LOG_DEBUG)                                                          \
             log_write(LOG_DEBUG, mod, __VA_ARGS__);                                                \
     } while (0)
-#define log_info(mod, ...) log_write(LOG_INFO, mod, __VA_ARGS__)
-#define log_warn(mod, ...) log_write(LOG_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_write(LOG_INFO, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_write(LOG_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_write(LOG_ERROR, mod, __VA_ARGS__)
 
 #endif

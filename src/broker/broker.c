@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- small helpers ------------------------------------------------------------------------------ */
+/* ---- small helpers ------------------------------------------------------------------------------
+ */
 
 int32_t broker_node_id(const broker_t *b)
 {
@@ -97,8 +98,7 @@ static int mkdir_p(const char *path)
 }
 
 /* Reads "key=value" lines; calls fn for each. */
-static int read_properties(const char *path, int (*fn)(void *arg, char *key, char *val),
-                           void *arg)
+static int read_properties(const char *path, int (*fn)(void *arg, char *key, char *val), void *arg)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -117,7 +117,8 @@ static int read_properties(const char *path, int (*fn)(void *arg, char *key, cha
     return rc;
 }
 
-/* ---- meta.properties: the cluster id ------------------------------------------------------------ */
+/* ---- meta.properties: the cluster id ------------------------------------------------------------
+ */
 
 typedef struct {
     char cluster_id[32];
@@ -137,8 +138,7 @@ static int meta_line(void *arg, char *key, char *val)
 /* 16 random bytes in URL-safe base64 without padding: 22 characters, as Kafka's ids. */
 static void cluster_id_new(char *out)
 {
-    static const char alpha[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t r[16];
     if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
         uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20;
@@ -181,8 +181,9 @@ static int meta_load(broker_t *b)
     }
     cluster_id_new(b->cluster_id);
     buf_t c = {0};
-    buf_printf(&c, "# written once by weir; like Kafka's meta.properties\nversion=1\n"
-                   "cluster.id=%s\nnode.id=%d\n",
+    buf_printf(&c,
+               "# written once by weir; like Kafka's meta.properties\nversion=1\n"
+               "cluster.id=%s\nnode.id=%d\n",
                b->cluster_id, b->node_id);
     rc = broker_write_file_atomic(b->data_dir, "meta.properties", &c);
     buf_deinit(&c);
@@ -191,7 +192,8 @@ static int meta_load(broker_t *b)
     return rc;
 }
 
-/* ---- dynamic broker configs ---------------------------------------------------------------------- */
+/* ---- dynamic broker configs
+ * ---------------------------------------------------------------------- */
 
 static bool source_dynamic(int source)
 {
@@ -229,8 +231,8 @@ static int dynamic_save(broker_t *b)
 static void revert_to_static(broker_t *b, int k)
 {
     char err[256];
-    int rc = broker_settings_set(&b->set, k, b->static_sval[k], b->static_source[k], err,
-                                 sizeof(err));
+    int rc =
+        broker_settings_set(&b->set, k, b->static_sval[k], b->static_source[k], err, sizeof(err));
     WEIR_ASSERT(rc == 0); /* it passed the same checks at start */
 }
 
@@ -248,8 +250,8 @@ int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t 
             snprintf(msg, msg_len, "Cannot update these configs dynamically: %s", d->name);
             err = KAFKA_INVALID_REQUEST;
         } else if (ch[i].value &&
-                   broker_settings_set(&scratch, ch[i].key, ch[i].value,
-                                       CFG_SOURCE_DYNAMIC_BROKER, e, sizeof(e)) < 0) {
+                   broker_settings_set(&scratch, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER,
+                                       e, sizeof(e)) < 0) {
             snprintf(msg, msg_len, "%s", e);
             err = KAFKA_INVALID_CONFIG;
         }
@@ -266,8 +268,8 @@ int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t 
         char e[256];
         if (!ch[i].value)
             revert_to_static(b, ch[i].key);
-        else if (broker_settings_set(&b->set, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER,
-                                     e, sizeof(e)) < 0)
+        else if (broker_settings_set(&b->set, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER, e,
+                                     sizeof(e)) < 0)
             WEIR_ASSERT(!"checked above");
     }
     if (dynamic_save(b) < 0) {
@@ -280,7 +282,8 @@ int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t 
     return err;
 }
 
-/* ---- maintenance (loop 0) ------------------------------------------------------------------------ */
+/* ---- maintenance (loop 0)
+ * ------------------------------------------------------------------------ */
 
 static void maint_tick(void *arg)
 {
@@ -297,8 +300,7 @@ static void maint_tick(void *arg)
                     continue;
                 int rc = storage_log_maintain(p->log, now);
                 if (rc < 0)
-                    log_warn("broker", "maintenance of %s-%d: %s", t->name, j,
-                             weir_strerror(rc));
+                    log_warn("broker", "maintenance of %s-%d: %s", t->name, j, weir_strerror(rc));
             }
         }
     }
@@ -307,7 +309,8 @@ static void maint_tick(void *arg)
                     broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
 }
 
-/* ---- HTTP ------------------------------------------------------------------------------------------ */
+/* ---- HTTP
+ * ------------------------------------------------------------------------------------------ */
 
 static void http_health(void *arg, const http_request_t *req, http_response_t *resp)
 {
@@ -316,11 +319,13 @@ static void http_health(void *arg, const http_request_t *req, http_response_t *r
     broker_topics_rdlock(b);
     size_t n = broker_topics_count(b);
     broker_topics_unlock(b);
-    buf_printf(&resp->body, "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
+    buf_printf(&resp->body,
+               "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
                b->cluster_id, b->node_id, n);
 }
 
-/* ---- start --------------------------------------------------------------------------------------- */
+/* ---- start
+ * --------------------------------------------------------------------------------------- */
 
 static void *loop_main(void *arg)
 {
@@ -354,9 +359,9 @@ static void listen_on_loop0(void *arg)
     h.limits.max_frame_bytes = (size_t)broker_settings_int(&b->set, BCFG_SOCKET_REQUEST_MAX_BYTES);
     h.limits.max_inflight = (size_t)broker_settings_int(&b->set, BCFG_QUEUED_MAX_REQUESTS);
     h.limits.idle_timeout_ms = broker_settings_int(&b->set, BCFG_CONNECTIONS_MAX_IDLE_MS);
-    lc->rc = net_listener_open(b->loops[0], b->loops, (size_t)b->nloops, lc->host, lc->port, &h,
-                               (size_t)broker_settings_int(&b->set, BCFG_MAX_CONNECTIONS),
-                               &b->listener);
+    lc->rc =
+        net_listener_open(b->loops[0], b->loops, (size_t)b->nloops, lc->host, lc->port, &h,
+                          (size_t)broker_settings_int(&b->set, BCFG_MAX_CONNECTIONS), &b->listener);
     if (lc->rc == 0) {
         net_timer_init(&b->maint_timer, maint_tick, b);
         net_timer_start(b->loops[0], &b->maint_timer,
@@ -536,8 +541,9 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     }
     if (cfg->http_listen && *cfg->http_listen && (rc = start_http(b, cfg->http_listen)) < 0)
         goto out_fail;
-    log_info("broker", "node %d of cluster %s: Kafka on %s (advertised %s:%d), %d io thread(s), "
-                       "data in %s",
+    log_info("broker",
+             "node %d of cluster %s: Kafka on %s (advertised %s:%d), %d io thread(s), "
+             "data in %s",
              b->node_id, b->cluster_id, b->bootstrap, b->adv_host, b->adv_port, b->nloops,
              b->data_dir);
     *out = (weir_broker *)b;
@@ -552,7 +558,8 @@ out_fail:
     return rc;
 }
 
-/* ---- stop ------------------------------------------------------------------------------------------ */
+/* ---- stop
+ * ------------------------------------------------------------------------------------------ */
 
 static void noop(void *arg)
 {

@@ -208,12 +208,12 @@ int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t 
 struct broker_partition {
     broker_topic_t *topic;
     int32_t index;
-    storage_log_t *log;         /* NULL once the topic is deleted (under the write lock) */
-    pthread_mutex_t append_mu;  /* produce hooks + append, atomically */
-    pthread_mutex_t wait_mu;    /* the fetch waiter list */
+    storage_log_t *log;            /* NULL once the topic is deleted (under the write lock) */
+    pthread_mutex_t append_mu;     /* produce hooks + append, atomically */
+    pthread_mutex_t wait_mu;       /* the fetch waiter list */
     struct broker_waiter *waiters; /* under wait_mu */
-    _Atomic int nwaiters;       /* read without the lock on the append path */
-    void *producer_state;       /* owned by the idempotence module (issue 4) */
+    _Atomic int nwaiters;          /* read without the lock on the append path */
+    void *producer_state;          /* owned by the idempotence module (issue 4) */
 };
 
 struct broker_topic {
@@ -336,9 +336,8 @@ void broker_waiters_notify(broker_partition_t *p);
  * partition is returned whole). Batches compressed with zstd stop the read when !allow_zstd.
  * Registry read lock held. Returns the Kafka ErrorCode for the partition and the bytes written
  * in *got (0 when there is nothing at offset yet). */
-int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset,
-                               size_t max_bytes, bool first, bool allow_zstd, buf_t *out,
-                               bool flexible, size_t *got);
+int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset, size_t max_bytes,
+                               bool first, bool allow_zstd, buf_t *out, bool flexible, size_t *got);
 /* ListOffsets by time: the first record (offset and its timestamp) whose timestamp is >= ts.
  * -WEIR_ENOENT if none. Registry read lock held. */
 int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,

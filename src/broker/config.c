@@ -17,14 +17,14 @@
 #include <strings.h>
 
 #define BCFG_UNSET INT64_MIN
-#define I32MAX 2147483647LL
-#define I64MAX INT64_MAX
+#define I32MAX     2147483647LL
+#define I64MAX     INT64_MAX
 
 #define ROW_INT(k, n, d, lo, hi, dyn, doc) [k] = {n, BCFG_TYPE_INT, d, lo, hi, NULL, dyn, -1, doc}
-#define ROW_BOOL(k, n, d, dyn, doc) [k] = {n, BCFG_TYPE_BOOL, d, 0, 1, NULL, dyn, -1, doc}
-#define ROW_STR(k, n, d, doc) [k] = {n, BCFG_TYPE_STRING, d, 0, 0, NULL, false, -1, doc}
-#define ROW_ENUM(k, n, d, vals, dyn, doc) [k] = {n, BCFG_TYPE_ENUM, d, 0, 0, vals, dyn, -1, doc}
-#define ROW_ALIAS(k, n, of) [k] = {n, BCFG_TYPE_STRING, NULL, 0, 0, NULL, false, of, NULL}
+#define ROW_BOOL(k, n, d, dyn, doc)        [k] = {n, BCFG_TYPE_BOOL, d, 0, 1, NULL, dyn, -1, doc}
+#define ROW_STR(k, n, d, doc)              [k] = {n, BCFG_TYPE_STRING, d, 0, 0, NULL, false, -1, doc}
+#define ROW_ENUM(k, n, d, vals, dyn, doc)  [k] = {n, BCFG_TYPE_ENUM, d, 0, 0, vals, dyn, -1, doc}
+#define ROW_ALIAS(k, n, of)                [k] = {n, BCFG_TYPE_STRING, NULL, 0, 0, NULL, false, of, NULL}
 
 const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
     ROW_INT(BCFG_NODE_ID, "node.id", "1", 0, I32MAX, false,
@@ -44,8 +44,7 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             "always 1: one node"),
     ROW_BOOL(BCFG_AUTO_CREATE_TOPICS_ENABLE, "auto.create.topics.enable", "true", false,
              "create topics on Metadata requests for unknown names"),
-    ROW_BOOL(BCFG_DELETE_TOPIC_ENABLE, "delete.topic.enable", "true", false,
-             "allow DeleteTopics"),
+    ROW_BOOL(BCFG_DELETE_TOPIC_ENABLE, "delete.topic.enable", "true", false, "allow DeleteTopics"),
     ROW_INT(BCFG_LOG_RETENTION_MS, "log.retention.ms", NULL, -1, I64MAX, true,
             "retention time; unset = log.retention.minutes, then hours; -1 = forever"),
     ROW_INT(BCFG_LOG_RETENTION_MINUTES, "log.retention.minutes", NULL, -1, I32MAX, false,
@@ -62,8 +61,8 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             "roll a segment after this many hours"),
     ROW_ENUM(BCFG_LOG_CLEANUP_POLICY, "log.cleanup.policy", "delete", "delete|compact", true,
              "delete, compact, or both (comma-separated)"),
-    ROW_INT(BCFG_LOG_CLEANER_DELETE_RETENTION_MS, "log.cleaner.delete.retention.ms", "86400000",
-            0, I64MAX, true, "how long compaction keeps tombstones"),
+    ROW_INT(BCFG_LOG_CLEANER_DELETE_RETENTION_MS, "log.cleaner.delete.retention.ms", "86400000", 0,
+            I64MAX, true, "how long compaction keeps tombstones"),
     ROW_INT(BCFG_LOG_CLEANER_MIN_COMPACTION_LAG_MS, "log.cleaner.min.compaction.lag.ms", "0", 0,
             I64MAX, true, "minimum age of a record before compaction may remove it"),
     ROW_INT(BCFG_LOG_INDEX_INTERVAL_BYTES, "log.index.interval.bytes", "4096", 0, I32MAX, true,
@@ -84,24 +83,24 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             "most client connections at once; more are closed at accept"),
     ROW_INT(BCFG_QUEUED_MAX_REQUESTS, "queued.max.requests", "500", 1, 1000000, false,
             "requests in flight per connection before it stops being read"),
-    ROW_INT(BCFG_MAX_DECOMPRESSED_BYTES, "weir.max.decompressed.bytes", "134217728", 1024,
-            I32MAX, false, "bound on a batch's decompressed size during validation"),
+    ROW_INT(BCFG_MAX_DECOMPRESSED_BYTES, "weir.max.decompressed.bytes", "134217728", 1024, I32MAX,
+            false, "bound on a batch's decompressed size during validation"),
     ROW_INT(BCFG_GROUP_MIN_SESSION_TIMEOUT_MS, "group.min.session.timeout.ms", "6000", 0, I32MAX,
             false, "smallest session timeout a group member may ask for"),
-    ROW_INT(BCFG_GROUP_MAX_SESSION_TIMEOUT_MS, "group.max.session.timeout.ms", "1800000", 0,
-            I32MAX, false, "largest session timeout a group member may ask for"),
+    ROW_INT(BCFG_GROUP_MAX_SESSION_TIMEOUT_MS, "group.max.session.timeout.ms", "1800000", 0, I32MAX,
+            false, "largest session timeout a group member may ask for"),
     ROW_INT(BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", "3000", 0,
             I32MAX, false, "how long the first rebalance of an empty group waits for members"),
     ROW_INT(BCFG_GROUP_MAX_SIZE, "group.max.size", "1000", 1, I32MAX, false,
             "most members in one consumer group"),
-    ROW_INT(BCFG_OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", "10080", 1, I32MAX,
-            false, "committed offsets of an empty group expire after this"),
+    ROW_INT(BCFG_OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", "10080", 1, I32MAX, false,
+            "committed offsets of an empty group expire after this"),
     ROW_INT(BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS, "offsets.retention.check.interval.ms",
             "600000", 1, I64MAX, false, "how often expired offsets are removed"),
-    ROW_INT(BCFG_OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", "4096", 0, I32MAX,
-            false, "largest metadata string of an offset commit"),
-    ROW_INT(BCFG_OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", "1", 1, 1000,
-            false, "partitions of __consumer_offsets when it is created (fixed afterwards)"),
+    ROW_INT(BCFG_OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", "4096", 0, I32MAX, false,
+            "largest metadata string of an offset commit"),
+    ROW_INT(BCFG_OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", "1", 1, 1000, false,
+            "partitions of __consumer_offsets when it is created (fixed afterwards)"),
     ROW_INT(BCFG_PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", "86400000", 1, I64MAX,
             false, "forget an idempotent producer's sequences after this long without a batch"),
     ROW_INT(BCFG_TRANSACTION_MAX_TIMEOUT_MS, "transaction.max.timeout.ms", "900000", 1, I32MAX,
@@ -116,14 +115,14 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
 const topic_cfg_def_t topic_cfg_defs[TCFG__COUNT] = {
     TROW(TCFG_RETENTION_MS, "retention.ms", BCFG_LOG_RETENTION_MS, BCFG_TYPE_INT, NULL, -1, I64MAX,
          NULL, false, "delete segments older than this; -1 = forever"),
-    TROW(TCFG_RETENTION_BYTES, "retention.bytes", BCFG_LOG_RETENTION_BYTES, BCFG_TYPE_INT, NULL,
-         -1, I64MAX, NULL, false, "delete old segments above this size; -1 = no limit"),
+    TROW(TCFG_RETENTION_BYTES, "retention.bytes", BCFG_LOG_RETENTION_BYTES, BCFG_TYPE_INT, NULL, -1,
+         I64MAX, NULL, false, "delete old segments above this size; -1 = no limit"),
     TROW(TCFG_SEGMENT_BYTES, "segment.bytes", BCFG_LOG_SEGMENT_BYTES, BCFG_TYPE_INT, NULL, 100,
          I32MAX, NULL, false, "segment file size"),
     TROW(TCFG_SEGMENT_MS, "segment.ms", BCFG_LOG_ROLL_MS, BCFG_TYPE_INT, NULL, 1, I64MAX, NULL,
          false, "roll the active segment after this age"),
-    TROW(TCFG_CLEANUP_POLICY, "cleanup.policy", BCFG_LOG_CLEANUP_POLICY, BCFG_TYPE_ENUM, NULL, 0,
-         0, "delete|compact", true, "delete, compact, or both"),
+    TROW(TCFG_CLEANUP_POLICY, "cleanup.policy", BCFG_LOG_CLEANUP_POLICY, BCFG_TYPE_ENUM, NULL, 0, 0,
+         "delete|compact", true, "delete, compact, or both"),
     TROW(TCFG_MAX_MESSAGE_BYTES, "max.message.bytes", BCFG_MESSAGE_MAX_BYTES, BCFG_TYPE_INT, NULL,
          0, I32MAX, NULL, false, "largest record batch accepted"),
     TROW(TCFG_MESSAGE_TIMESTAMP_TYPE, "message.timestamp.type", BCFG_LOG_MESSAGE_TIMESTAMP_TYPE,
@@ -140,10 +139,10 @@ const topic_cfg_def_t topic_cfg_defs[TCFG__COUNT] = {
          false, "accepted, no effect (one node)"),
     TROW(TCFG_COMPRESSION_TYPE, "compression.type", -1, BCFG_TYPE_ENUM, "producer", 0, 0,
          "producer", false, "only 'producer': batches are stored as they arrive"),
-    TROW(TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", -1,
-         BCFG_TYPE_BOOL, "false", 0, 1, NULL, false, "accepted, no effect (one node)"),
-    TROW(TCFG_FLUSH_MESSAGES, "flush.messages", -1, BCFG_TYPE_INT, "9223372036854775807", 1,
-         I64MAX, NULL, false, "accepted, no effect (group commit flushes)"),
+    TROW(TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, "unclean.leader.election.enable", -1, BCFG_TYPE_BOOL,
+         "false", 0, 1, NULL, false, "accepted, no effect (one node)"),
+    TROW(TCFG_FLUSH_MESSAGES, "flush.messages", -1, BCFG_TYPE_INT, "9223372036854775807", 1, I64MAX,
+         NULL, false, "accepted, no effect (group commit flushes)"),
     TROW(TCFG_FLUSH_MS, "flush.ms", -1, BCFG_TYPE_INT, "9223372036854775807", 0, I64MAX, NULL,
          false, "accepted, no effect (group commit flushes)"),
 };
@@ -260,8 +259,8 @@ static void range_msg(char *err, size_t err_len, const char *name, const char *v
 {
     switch (type) {
     case BCFG_TYPE_INT:
-        snprintf(err, err_len, "invalid value '%s' for %s: an integer in [%lld, %lld]", value,
-                 name, (long long)lo, (long long)hi);
+        snprintf(err, err_len, "invalid value '%s' for %s: an integer in [%lld, %lld]", value, name,
+                 (long long)lo, (long long)hi);
         break;
     case BCFG_TYPE_BOOL:
         snprintf(err, err_len, "invalid value '%s' for %s: true or false", value, name);
@@ -279,8 +278,8 @@ int broker_settings_set(broker_settings_t *s, int key, const char *value, int so
     const broker_cfg_def_t *d = &broker_cfg_defs[key];
     int64_t v = BCFG_UNSET;
     if (value) {
-        if (parse_value(d->type, d->min, d->max, d->values, broker_key_is_list(key), value,
-                        &v) < 0) {
+        if (parse_value(d->type, d->min, d->max, d->values, broker_key_is_list(key), value, &v) <
+            0) {
             range_msg(err, err_len, d->name, value, d->type, d->min, d->max, d->values);
             return -WEIR_EINVAL;
         }
@@ -295,8 +294,8 @@ int broker_settings_set(broker_settings_t *s, int key, const char *value, int so
 void broker_settings_reset(broker_settings_t *s, int key)
 {
     char err[256];
-    int rc = broker_settings_set(s, key, broker_cfg_defs[key].def, CFG_SOURCE_DEFAULT, err,
-                                 sizeof(err));
+    int rc =
+        broker_settings_set(s, key, broker_cfg_defs[key].def, CFG_SOURCE_DEFAULT, err, sizeof(err));
     WEIR_ASSERT(rc == 0); /* defaults pass their own checks */
 }
 
@@ -410,7 +409,8 @@ int64_t broker_settings_roll_ms(const broker_settings_t *s)
     return broker_settings_int(s, BCFG_LOG_ROLL_HOURS) * 3600000;
 }
 
-/* ---- topic configs ----------------------------------------------------------------------------- */
+/* ---- topic configs -----------------------------------------------------------------------------
+ */
 
 int topic_cfg_find(const char *name, size_t len)
 {

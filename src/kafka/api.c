@@ -24,8 +24,7 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_METADATA, 0, 8, INT16_MAX, kafka_handle_metadata, "Metadata"},
     {KAFKA_API_OFFSET_COMMIT, 0, 7, INT16_MAX, kafka_handle_offset_commit, "OffsetCommit"},
     {KAFKA_API_OFFSET_FETCH, 0, 5, INT16_MAX, kafka_handle_offset_fetch, "OffsetFetch"},
-    {KAFKA_API_FIND_COORDINATOR, 0, 2, INT16_MAX, kafka_handle_find_coordinator,
-     "FindCoordinator"},
+    {KAFKA_API_FIND_COORDINATOR, 0, 2, INT16_MAX, kafka_handle_find_coordinator, "FindCoordinator"},
     {KAFKA_API_JOIN_GROUP, 0, 5, INT16_MAX, kafka_handle_join_group, "JoinGroup"},
     {KAFKA_API_HEARTBEAT, 0, 3, INT16_MAX, kafka_handle_heartbeat, "Heartbeat"},
     {KAFKA_API_LEAVE_GROUP, 0, 3, INT16_MAX, kafka_handle_leave_group, "LeaveGroup"},
@@ -36,16 +35,14 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_CREATE_TOPICS, 0, 4, INT16_MAX, kafka_handle_create_topics, "CreateTopics"},
     {KAFKA_API_DELETE_TOPICS, 0, 3, INT16_MAX, kafka_handle_delete_topics, "DeleteTopics"},
     {KAFKA_API_DELETE_RECORDS, 0, 1, INT16_MAX, kafka_handle_delete_records, "DeleteRecords"},
-    {KAFKA_API_INIT_PRODUCER_ID, 0, 1, INT16_MAX, kafka_handle_init_producer_id,
-     "InitProducerId"},
-    {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, INT16_MAX, kafka_handle_describe_configs,
-     "DescribeConfigs"},
+    {KAFKA_API_INIT_PRODUCER_ID, 0, 1, INT16_MAX, kafka_handle_init_producer_id, "InitProducerId"},
+    {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, INT16_MAX, kafka_handle_describe_configs, "DescribeConfigs"},
     {KAFKA_API_ALTER_CONFIGS, 0, 1, INT16_MAX, kafka_handle_alter_configs, "AlterConfigs"},
     {KAFKA_API_CREATE_PARTITIONS, 0, 1, INT16_MAX, kafka_handle_create_partitions,
      "CreatePartitions"},
     {KAFKA_API_DELETE_GROUPS, 0, 1, INT16_MAX, kafka_handle_delete_groups, "DeleteGroups"},
-    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, INT16_MAX,
-     kafka_handle_incremental_alter_configs, "IncrementalAlterConfigs"},
+    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, INT16_MAX, kafka_handle_incremental_alter_configs,
+     "IncrementalAlterConfigs"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
 };
 const size_t kafka_apis_count = WEIR_ARRAY_LEN(kafka_apis);
@@ -159,7 +156,8 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     buf_deinit(&req.resp);
 }
 
-/* ---- ApiVersions ------------------------------------------------------------------------------ */
+/* ---- ApiVersions ------------------------------------------------------------------------------
+ */
 
 void kafka_api_versions_write(kafka_writer_t *w, int16_t version, int16_t error_code)
 {

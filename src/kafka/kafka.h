@@ -141,7 +141,8 @@ enum {
 };
 const char *kafka_err_name(int16_t code); /* "UNKNOWN_TOPIC_OR_PARTITION", or "UNKNOWN" */
 
-/* ---- reader ------------------------------------------------------------------------------------ */
+/* ---- reader ------------------------------------------------------------------------------------
+ */
 typedef struct {
     const uint8_t *p, *end;
     bool flexible; /* compact strings/arrays and tagged fields */
@@ -200,7 +201,8 @@ bool kafka_str_eq(kafka_str_t s, const char *c);
 char *kafka_str_dup(kafka_str_t s);
 bool kafka_str_has_nul(kafka_str_t s);
 
-/* ---- writer ------------------------------------------------------------------------------------ */
+/* ---- writer ------------------------------------------------------------------------------------
+ */
 typedef struct {
     buf_t *b;
     bool flexible;
@@ -217,16 +219,17 @@ void kafka_write_i16(kafka_writer_t *w, int16_t v);
 void kafka_write_i32(kafka_writer_t *w, int32_t v);
 void kafka_write_i64(kafka_writer_t *w, int64_t v);
 void kafka_write_uvarint(kafka_writer_t *w, uint32_t v);
-void kafka_write_str(kafka_writer_t *w, const char *s, size_t len); /* non-null */
-void kafka_write_cstr(kafka_writer_t *w, const char *s);            /* NULL writes null */
-void kafka_write_view(kafka_writer_t *w, kafka_str_t s);            /* len -1 writes null */
+void kafka_write_str(kafka_writer_t *w, const char *s, size_t len);     /* non-null */
+void kafka_write_cstr(kafka_writer_t *w, const char *s);                /* NULL writes null */
+void kafka_write_view(kafka_writer_t *w, kafka_str_t s);                /* len -1 writes null */
 void kafka_write_nbytes(kafka_writer_t *w, const void *p, int32_t len); /* len -1 = null */
 /* The length prefix of a BYTES/RECORDS field whose len bytes the caller appends next. */
 void kafka_write_bytes_len(kafka_writer_t *w, int32_t len);
 void kafka_write_array_len(kafka_writer_t *w, int32_t n); /* -1 = null */
 void kafka_write_tags(kafka_writer_t *w);                 /* an empty tagged-field section */
 
-/* ---- request and response headers ---------------------------------------------------------------- */
+/* ---- request and response headers
+ * ---------------------------------------------------------------- */
 typedef struct {
     int16_t api_key;
     int16_t api_version;
@@ -293,32 +296,32 @@ void kafka_req_take_resp(kafka_req_t *req, buf_t *out);
 void kafka_parked_complete(net_slot_t *slot, buf_t *resp, bool async);
 
 /* ---- handlers (one file per API family) ------------------------------------------------------ */
-int kafka_handle_api_versions(kafka_req_t *req);      /* api_versions.c */
-int kafka_handle_metadata(kafka_req_t *req);          /* metadata.c */
-int kafka_handle_produce(kafka_req_t *req);           /* produce.c */
-int kafka_handle_fetch(kafka_req_t *req);             /* fetch.c */
-int kafka_handle_list_offsets(kafka_req_t *req);      /* list_offsets.c */
-int kafka_handle_create_topics(kafka_req_t *req);     /* admin_topics.c */
-int kafka_handle_delete_topics(kafka_req_t *req);     /* admin_topics.c */
-int kafka_handle_create_partitions(kafka_req_t *req); /* admin_topics.c */
-int kafka_handle_delete_records(kafka_req_t *req);    /* admin_topics.c */
-int kafka_handle_describe_configs(kafka_req_t *req);  /* configs.c */
-int kafka_handle_alter_configs(kafka_req_t *req);     /* configs.c */
+int kafka_handle_api_versions(kafka_req_t *req);              /* api_versions.c */
+int kafka_handle_metadata(kafka_req_t *req);                  /* metadata.c */
+int kafka_handle_produce(kafka_req_t *req);                   /* produce.c */
+int kafka_handle_fetch(kafka_req_t *req);                     /* fetch.c */
+int kafka_handle_list_offsets(kafka_req_t *req);              /* list_offsets.c */
+int kafka_handle_create_topics(kafka_req_t *req);             /* admin_topics.c */
+int kafka_handle_delete_topics(kafka_req_t *req);             /* admin_topics.c */
+int kafka_handle_create_partitions(kafka_req_t *req);         /* admin_topics.c */
+int kafka_handle_delete_records(kafka_req_t *req);            /* admin_topics.c */
+int kafka_handle_describe_configs(kafka_req_t *req);          /* configs.c */
+int kafka_handle_alter_configs(kafka_req_t *req);             /* configs.c */
 int kafka_handle_incremental_alter_configs(kafka_req_t *req); /* configs.c */
 
 /* the groups/idempotence work (issue 4) */
-int kafka_handle_find_coordinator(kafka_req_t *req);  /* api_group.c */
-int kafka_handle_join_group(kafka_req_t *req);        /* api_group.c */
-int kafka_handle_sync_group(kafka_req_t *req);        /* api_group.c */
-int kafka_handle_heartbeat(kafka_req_t *req);         /* api_group.c */
-int kafka_handle_leave_group(kafka_req_t *req);       /* api_group.c */
-int kafka_handle_list_groups(kafka_req_t *req);       /* api_group.c */
-int kafka_handle_describe_groups(kafka_req_t *req);   /* api_group.c */
-int kafka_handle_delete_groups(kafka_req_t *req);     /* api_group.c */
-int kafka_handle_offset_commit(kafka_req_t *req);     /* api_offset.c */
-int kafka_handle_offset_fetch(kafka_req_t *req);      /* api_offset.c */
-int kafka_handle_offset_delete(kafka_req_t *req);     /* api_offset.c */
-int kafka_handle_init_producer_id(kafka_req_t *req);  /* api_producer.c */
+int kafka_handle_find_coordinator(kafka_req_t *req); /* api_group.c */
+int kafka_handle_join_group(kafka_req_t *req);       /* api_group.c */
+int kafka_handle_sync_group(kafka_req_t *req);       /* api_group.c */
+int kafka_handle_heartbeat(kafka_req_t *req);        /* api_group.c */
+int kafka_handle_leave_group(kafka_req_t *req);      /* api_group.c */
+int kafka_handle_list_groups(kafka_req_t *req);      /* api_group.c */
+int kafka_handle_describe_groups(kafka_req_t *req);  /* api_group.c */
+int kafka_handle_delete_groups(kafka_req_t *req);    /* api_group.c */
+int kafka_handle_offset_commit(kafka_req_t *req);    /* api_offset.c */
+int kafka_handle_offset_fetch(kafka_req_t *req);     /* api_offset.c */
+int kafka_handle_offset_delete(kafka_req_t *req);    /* api_offset.c */
+int kafka_handle_init_producer_id(kafka_req_t *req); /* api_producer.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(kafka_writer_t *w, int16_t version, int16_t error_code);

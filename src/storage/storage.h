@@ -86,8 +86,9 @@ typedef struct {
 /* Reads the header of the batch at p[0..avail). Checks only that the header is present and the
  * length field is sane (>= BATCH_HEADER_SIZE - 12); returns the batch's total size
  * (length + 12) via *total. -WEIR_EAGAIN if avail is too short for the header or the batch.
- * -WEIR_ECORRUPT if the length field is impossible. Does not check magic or CRC. *total is set as soon as the length field is read and sane, even with -WEIR_EAGAIN (so a
- * reader knows how many bytes the batch needs); *h is filled whenever avail holds the header. */
+ * -WEIR_ECORRUPT if the length field is impossible. Does not check magic or CRC. *total is set as
+ * soon as the length field is read and sane, even with -WEIR_EAGAIN (so a reader knows how many
+ * bytes the batch needs); *h is filled whenever avail holds the header. */
 int storage_batch_header_read(const uint8_t *p, size_t avail, storage_batch_header_t *h,
                               size_t *total);
 
