@@ -553,33 +553,41 @@ static void timeline_print(const char *what, appender_t *a, int n)
         }
     /* Per gap between two syncs: when the last callback fired, when the last append landed,
      * and how long the flusher then took to start the next sync. */
-    int64_t *lastfire = weir_malloc(ns * sizeof(int64_t)), *lastapp = weir_malloc(ns * sizeof(int64_t));
-    int64_t *react = weir_malloc(ns * sizeof(int64_t));
+    int64_t *lastfire = weir_malloc(ns * sizeof(int64_t)),
+            *lastapp = weir_malloc(ns * sizeof(int64_t));
+    int64_t *react = weir_malloc(ns * sizeof(int64_t)),
+            *firstapp = weir_malloc(ns * sizeof(int64_t));
     size_t ng = 0;
     for (size_t i = 0; i + 1 < ns; i++) {
         int64_t e = tl_syncs[i].end_ns, st = tl_syncs[i + 1].start_ns, lf = 0, la = 0;
+        int64_t fa = INT64_MAX;
         for (int j = 0; j < n; j++)
             for (size_t q = 0; q + 2 < a[j].nev; q += 3) {
                 if (a[j].ev[q] > e && a[j].ev[q] < st && a[j].ev[q] > lf)
                     lf = a[j].ev[q];
                 if (a[j].ev[q + 2] > e && a[j].ev[q + 2] < st && a[j].ev[q + 2] > la)
                     la = a[j].ev[q + 2];
+                if (a[j].ev[q + 2] > e && a[j].ev[q + 2] < st && a[j].ev[q + 2] < fa)
+                    fa = a[j].ev[q + 2];
             }
         if (lf && la) {
             lastfire[ng] = lf - e;
             lastapp[ng] = la - e;
+            firstapp[ng] = fa - e;
             react[ng++] = st - la;
         }
         if (i > 2000)
             break; /* quadratic: a sample is enough */
     }
-    double lf50, lf90, la50, la90, r50, r90;
+    double lf50, lf90, la50, la90, r50, r90, fa50, fa90;
+    pct_us(firstapp, ng, &fa50, &fa90);
     pct_us(lastfire, ng, &lf50, &lf90);
     pct_us(lastapp, ng, &la50, &la90);
     pct_us(react, ng, &r50, &r90);
     free(lastfire);
     free(lastapp);
     free(react);
+    free(firstapp);
     double s50, s90, g50, g90, f50, f90, w50, w90, a50, a90;
     pct_us(sync, ns, &s50, &s90);
     pct_us(gap, ns - 1, &g50, &g90);
@@ -594,10 +602,10 @@ static void timeline_print(const char *what, appender_t *a, int n)
            " | sync end -> callback p50 %.0f p90 %.0f us | callback -> waiter runs p50 %.0f "
            "p90 %.0f us | waiter runs -> append done p50 %.0f p90 %.0f us\n",
            s50, s90, g50, g90, f50, f90, w50, w90, a50, a90);
-    printf("    within a gap: last callback fired p50 %.0f p90 %.0f us after the sync ended; last "
-           "append done p50 %.0f p90 %.0f us after; next sync started p50 %.0f p90 %.0f us after "
-           "that last append\n",
-           lf50, lf90, la50, la90, r50, r90);
+    printf("    within a gap: last callback fired p50 %.0f p90 %.0f us after the sync ended; first "
+           "append done p50 %.0f p90 %.0f us after, last p50 %.0f p90 %.0f us after; next sync "
+           "started p50 %.0f p90 %.0f us after that last append\n",
+           lf50, lf90, fa50, fa90, la50, la90, r50, r90);
     free(sync);
     free(gap);
     free(fire);
@@ -672,15 +680,14 @@ static const char *size_name(size_t n)
     return n >= (1u << 20) ? "1 MiB" : "16 KiB";
 }
 
-static void row(const char *what, size_t bsize, const runs_t *rs, const char *vs,
-                const char *extra)
+static void row(const char *what, size_t bsize, const runs_t *rs, const char *vs, const char *extra)
 {
     if (rs->n == 0)
         return;
     double mlo, mhi, blo, bhi;
     double m = runs_median(rs, mbps, &mlo, &mhi), b = runs_median(rs, bps, &blo, &bhi);
-    printf("| %s | %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] | %s | %s |\n", what,
-           size_name(bsize), m, mlo, mhi, b, blo, bhi, vs, extra ? extra : "");
+    printf("| %s | %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] | %s | %s |\n", what, size_name(bsize),
+           m, mlo, mhi, b, blo, bhi, vs, extra ? extra : "");
 }
 
 static double med_bps(const runs_t *rs)
@@ -705,6 +712,21 @@ static double batches_per_sync(const runs_t *rs)
     return s ? (double)b / (double)s : 0;
 }
 
+/* "4.1x 1-thread; 1.6x 8-thread": a row's median batches/s against the two baselines that
+ * ran (a baseline that did not run is left out). */
+static void ratio(char *out, size_t cap, const runs_t *r, const runs_t *one, const runs_t *eight)
+{
+    int n = 0;
+    out[0] = 0;
+    if (r->n && one->n)
+        n = snprintf(out, cap, "%.1fx 1-thread", med_bps(r) / med_bps(one));
+    if (r->n && eight && eight->n)
+        snprintf(out + n, cap - (size_t)n, "%s%.1fx 8-thread", n ? "; " : "",
+                 med_bps(r) / med_bps(eight));
+    if (!out[0])
+        snprintf(out, cap, "-");
+}
+
 static void print_table(const size_t *sizes, int nsizes, const buf_t *batch, runs_t rs[][NROWS])
 {
     printf("| workload | batch | MB/s median [min-max] | batches/s median [min-max] | compared "
@@ -720,26 +742,23 @@ static void print_table(const size_t *sizes, int nsizes, const buf_t *batch, run
                  100.0 * med_mbps(&r[ROW_NF]) / med_mbps(&r[ROW_WRITE]));
         row("log append, no flush", sz, &r[ROW_NF], r[ROW_WRITE].n ? vs : "-",
             "1 thread; validates header + CRC per batch");
-        snprintf(extra, sizeof(extra), "1 thread: write() then fdatasync() for every batch; "
-                                       "%.3f ms per batch",
+        snprintf(extra, sizeof(extra),
+                 "1 thread: write() then fdatasync() for every batch; "
+                 "%.3f ms per batch",
                  med_bps(&r[ROW_SYNC1]) > 0 ? 1000.0 / med_bps(&r[ROW_SYNC1]) : 0);
         row("raw write+fdatasync per batch, 1 thread", sz, &r[ROW_SYNC1], "baseline", extra);
-        snprintf(vs, sizeof(vs), "%.1fx 1-thread", med_bps(&r[ROW_SYNC8]) / med_bps(&r[ROW_SYNC1]));
+        ratio(vs, sizeof(vs), &r[ROW_SYNC8], &r[ROW_SYNC1], NULL);
         row("raw write+fdatasync per batch, 8 threads", sz, &r[ROW_SYNC8],
             r[ROW_SYNC1].n ? vs : "-",
             "each thread write()s (under a mutex) then fdatasyncs its own batch; the kernel may "
             "merge concurrent syncs");
-        snprintf(vs, sizeof(vs), "%.1fx 1-thread; %.1fx 8-thread",
-                 med_bps(&r[ROW_GC]) / med_bps(&r[ROW_SYNC1]),
-                 med_bps(&r[ROW_GC]) / med_bps(&r[ROW_SYNC8]));
+        ratio(vs, sizeof(vs), &r[ROW_GC], &r[ROW_SYNC1], &r[ROW_SYNC8]);
         snprintf(extra, sizeof(extra),
                  "%d appenders, each waits for durability before its next append; %.1f batches "
                  "per fdatasync",
                  APPENDERS, batches_per_sync(&r[ROW_GC]));
         row("log group commit", sz, &r[ROW_GC], vs, extra);
-        snprintf(vs, sizeof(vs), "%.1fx 1-thread; %.1fx 8-thread",
-                 med_bps(&r[ROW_RAWGC]) / med_bps(&r[ROW_SYNC1]),
-                 med_bps(&r[ROW_RAWGC]) / med_bps(&r[ROW_SYNC8]));
+        ratio(vs, sizeof(vs), &r[ROW_RAWGC], &r[ROW_SYNC1], &r[ROW_SYNC8]);
         snprintf(extra, sizeof(extra),
                  "same 8 threads: write() + one syncing thread, no log; %.1f batches per "
                  "fdatasync",
@@ -750,8 +769,10 @@ static void print_table(const size_t *sizes, int nsizes, const buf_t *batch, run
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_storage DIR [--quick] [--reps N] [--secs S] [--only "
-                    "write|nf|sync1|sync8|gc|rawgc[,...]] [--size 16k|1m] [--timeline] [--wait futex|cond]\n");
+    fprintf(
+        stderr,
+        "usage: bench_storage DIR [--quick] [--reps N] [--secs S] [--only "
+        "write|nf|sync1|sync8|gc|rawgc[,...]] [--size 16k|1m] [--timeline] [--wait futex|cond]\n");
     exit(2);
 }
 
@@ -829,12 +850,24 @@ int main(int argc, char **argv)
                     continue;
                 result_t res;
                 switch (r) {
-                case ROW_WRITE: res = raw_write(&batch[s], total); break;
-                case ROW_NF: res = log_no_flush(&batch[s], total); break;
-                case ROW_SYNC1: res = raw_sync_each(&batch[s], 1); break;
-                case ROW_SYNC8: res = raw_sync_each(&batch[s], APPENDERS); break;
-                case ROW_GC: res = log_group_commit(&batch[s]); break;
-                default: res = raw_group_commit(&batch[s]); break;
+                case ROW_WRITE:
+                    res = raw_write(&batch[s], total);
+                    break;
+                case ROW_NF:
+                    res = log_no_flush(&batch[s], total);
+                    break;
+                case ROW_SYNC1:
+                    res = raw_sync_each(&batch[s], 1);
+                    break;
+                case ROW_SYNC8:
+                    res = raw_sync_each(&batch[s], APPENDERS);
+                    break;
+                case ROW_GC:
+                    res = log_group_commit(&batch[s]);
+                    break;
+                default:
+                    res = raw_group_commit(&batch[s]);
+                    break;
                 }
                 rs[s][r].r[rs[s][r].n++] = res;
             }

@@ -9,10 +9,12 @@
  * the moment the first of them has appended would leave the others for the sync after, and
  * the log would settle into two half-size groups taking turns. So when a flush released
  * several waiters, the log's next sync waits until as many appends have come back, or until a
- * deadline (about one sync's time, at most 1 ms) passes: a straggler costs the others less than
- * a whole extra sync would. A lone producer never waits, and a log that gathers never holds up
- * another: while any queued log is ready, the thread syncs that one, so the disk does not idle
- * while there is work.
+ * deadline (one sync's time on average, at most 1 ms) passes: a producer that misses a sync
+ * waits a whole extra one, so waiting up to that long for it costs the group no more. Nothing
+ * waits when it would only idle the disk: a lone producer is synced at once; so are appends
+ * that arrived during the last sync in at least the number it released (they have waited a
+ * sync already, and producers that append independently do not come back as a group); and
+ * while any queued log is ready, the thread syncs that one instead of waiting for another.
  *
  * Wake-ups. The thread sleeps on its condition variable and is woken only when there is
  * something to do: a log queued that is ready at once, or the append that completes a gathered
@@ -32,6 +34,14 @@
 /* Bounds of the gathering wait: never longer than this, however slow the disk. */
 #define GATHER_MIN_NS 20000
 #define GATHER_MAX_NS 1000000
+/* Gathering saves the stragglers one sync's fixed cost (the device's flush and round trips,
+ * a few hundred microseconds). A sync that moves more than this spends most of its time
+ * moving bytes, which gathering does not save, while the producers' own appends (copying
+ * those bytes) keep the disk idle: then two groups taking turns, each appending while the
+ * other syncs, get more through. Measured on this project's VM (bench/bench_storage): fdatasync
+ * of 16 KiB 0.17 ms, 128 KiB 0.21 ms; 8 appenders of 1 MiB batches got 11% more batches/s
+ * without gathering, 8 of 16 KiB 7% more with it. */
+#define GATHER_BYTES_MAX (256u << 10)
 
 struct storage_flusher {
     pthread_t thread;
@@ -39,8 +49,10 @@ struct storage_flusher {
     pthread_cond_t work; /* something to do: a ready log, or stop */
     pthread_cond_t idle; /* busy changed */
     storage_log_t *head, *tail;
-    storage_log_t *busy; /* being flushed now */
-    bool sleeping;       /* the thread waits on work: notify must signal it */
+    storage_log_t *busy;    /* being flushed now */
+    bool sleeping;          /* the thread waits on work: notify must signal it */
+    int64_t sleep_until_ns; /* ... until then at the latest (INT64_MAX: until signalled) */
+    int64_t armed_until_ns; /* earliest deadline of a gathering log not queued yet */
     storage_log_t **attached;
     size_t nattached, capattached;
     bool stop;
@@ -81,32 +93,34 @@ static storage_log_t *flusher_pick(storage_flusher_t *f, int64_t *wake_ns)
 }
 
 /* After a flush: how the log's next sync gathers. f->mu held. */
-static int xp_pct = -1, xp_strag = 0;
-static void flusher_plan(storage_log_t *log, const storage_flush_result_t *res)
+static void flusher_plan(storage_flusher_t *f, storage_log_t *log,
+                         const storage_flush_result_t *res)
 {
-    if (xp_pct < 0) {
-        const char *e = getenv("XP_PCT");
-        xp_pct = e ? atoi(e) : 100;
-        e = getenv("XP_STRAG");
-        xp_strag = e ? atoi(e) : 0;
-    }
     if (res->sync_ns > 0) /* a moving average: one slow sync does not stretch the next wait */
         log->fl_sync_ns = log->fl_sync_ns ? (log->fl_sync_ns * 3 + res->sync_ns) / 4 : res->sync_ns;
     log->fl_gather = 0;
-    if (res->released <= 1)
-        return; /* a lone producer: sync its next append at once */
-    if (xp_strag && res->stragglers >= res->released)
+    /* A lone producer is synced at once; so are appends that queued up during this sync in
+     * at least the number it released: they have waited a whole sync already, and that many
+     * arrivals mean producers that do not wait for each other (or enough of them to fill the
+     * next sync), so waiting would only idle the disk. So are big groups (GATHER_BYTES_MAX). */
+    if (res->released <= 1 || res->stragglers >= res->released || res->bytes > GATHER_BYTES_MAX)
         return;
-    if (xp_pct == 0)
-        return;
-    int64_t wait_ns = WEIR_MAX(GATHER_MIN_NS, WEIR_MIN(log->fl_sync_ns * xp_pct / 100, GATHER_MAX_NS));
+    int64_t now = clock_mono_ns();
     log->fl_gather = res->released;
-    log->fl_gather_until_ns = clock_mono_ns() + wait_ns;
+    log->fl_gather_until_ns =
+        now + WEIR_MAX(GATHER_MIN_NS, WEIR_MIN(log->fl_sync_ns, GATHER_MAX_NS));
+    /* The thread will sleep until then even before the first append queues the log, so that
+     * append need not wake it. */
+    if (f->armed_until_ns <= now || log->fl_gather_until_ns < f->armed_until_ns)
+        f->armed_until_ns = log->fl_gather_until_ns;
 }
 
 static void flusher_sleep(storage_flusher_t *f, int64_t wake_ns)
 {
+    if (wake_ns == INT64_MAX && f->armed_until_ns > clock_mono_ns())
+        wake_ns = f->armed_until_ns;
     f->sleeping = true;
+    f->sleep_until_ns = wake_ns;
     if (wake_ns == INT64_MAX) {
         pthread_cond_wait(&f->work, &f->mu);
     } else {
@@ -135,7 +149,7 @@ static void *flusher_main(void *arg)
         storage_flush_result_t res;
         storage_log_flush_ex(log, &res);
         pthread_mutex_lock(&f->mu);
-        flusher_plan(log, &res);
+        flusher_plan(f, log, &res);
         f->busy = NULL;
         pthread_cond_broadcast(&f->idle);
     }
@@ -204,9 +218,12 @@ void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log)
         f->tail = log;
     }
     /* A busy thread looks at the queue again before it sleeps; a sleeping one is woken only
-     * when this log can be synced now (a passing deadline is its timer's business). */
-    bool wake = f->sleeping && (log->fl_gather == 0 ||
-                 atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= log->fl_gather);
+     * when this log can be synced now, or when its timer would ring after this log's
+     * gathering deadline. */
+    bool wake = f->sleeping &&
+                (log->fl_gather == 0 ||
+                 atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= log->fl_gather ||
+                 log->fl_gather_until_ns < f->sleep_until_ns);
     if (wake)
         f->sleeping = false; /* one signal is enough */
     pthread_mutex_unlock(&f->mu);

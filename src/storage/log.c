@@ -759,7 +759,7 @@ enum { FLUSH_LOCAL_ITEMS = 4 };
 int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
 {
     if (res)
-        *res = (storage_flush_result_t){0, 0, 0};
+        *res = (storage_flush_result_t){0, 0, 0, 0};
     pthread_mutex_lock(&log->flush_mu);
     pthread_mutex_lock(&log->mu);
     if (log->offline) {
@@ -777,10 +777,13 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
         bases = weir_malloc(log->nsegs * sizeof(*bases));
     }
     size_t n = 0, nb = 0;
+    uint64_t bytes = 0;
     for (size_t i = 0; i < log->nsegs; i++) {
         storage_segment_t *seg = log->segs[i];
-        if (seg->synced < seg->size)
+        if (seg->synced < seg->size) {
             items[n++] = (sync_item_t){storage_file_ref(seg->file), seg->size};
+            bytes += seg->size - seg->synced;
+        }
         if (seg->index_unsynced)
             bases[nb++] = seg->base;
     }
@@ -814,7 +817,7 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
         ckpt = checkpoint_due(log);
     pthread_mutex_unlock(&log->mu);
     if (res)
-        *res = (storage_flush_result_t){(uint32_t)wl.n, stragglers, sync_ns};
+        *res = (storage_flush_result_t){(uint32_t)wl.n, stragglers, sync_ns, bytes};
     waiters_fire(&wl, rc ? -WEIR_EOFFLINE : 0);
     for (size_t k = 0; k < n; k++)
         storage_file_unref(items[k].file);

@@ -223,6 +223,7 @@ typedef struct {
     uint32_t released;   /* waiters it told their offset is durable */
     uint32_t stragglers; /* appends that arrived while it was syncing (not covered by it) */
     int64_t sync_ns;     /* time in fdatasync, 0 if there was nothing to sync */
+    uint64_t bytes;      /* bytes of segment data it synced */
 } storage_flush_result_t;
 
 /* storage_log_flush, reporting what it did (res may be NULL). */
