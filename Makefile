@@ -7,6 +7,7 @@
 #   build/fuzz/       libFuzzer targets (clang)
 
 SHELL := /bin/bash
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 SAN ?= 0
 CC ?= cc
@@ -73,7 +74,7 @@ all: build
 .SECONDARY:
 
 build: deps
-	@$(MAKE) --no-print-directory binaries
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
 binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
 	$(BENCH_BIN) $(EXAMPLE_BIN)
@@ -133,7 +134,7 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_L
 
 # The ASan+UBSan build: same sources, clang, its own tree.
 asan:
-	@$(MAKE) --no-print-directory binaries BUILD=build/asan SAN=1 CC=clang
+	@$(MAKE) --no-print-directory -j$(JOBS) binaries BUILD=build/asan SAN=1 CC=clang
 
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c, each linked with the broker sources.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -155,7 +156,7 @@ demo-load: build
 # "N passed, N failed" for the whole run.
 test: build
 	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
 	@tests/run.sh
 
 # One pass over the release build only (for quick local iteration).

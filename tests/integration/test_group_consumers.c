@@ -368,11 +368,14 @@ static int run_test(const char *self)
     while (now_s() - t0 < 90 && total_lines() < NMSG)
         usleep(50000);
     usleep(500000); /* anything read twice would show up now */
-    for (int i = 1; i < 4; i++)
-        kill(workers[i], SIGTERM);
+    /* One after another: librdkafka 2.0.2 can hang in rd_kafka_consumer_close when its group
+     * is torn down by a rebalance while it closes (seen once in ~25 runs with all three
+     * stopping at the same moment, the LeaveGroup answered and the client's group
+     * sub-system already terminated). Each stop still commits and leaves. */
     bool clean = true;
     for (int i = 1; i < 4; i++) {
-        clean &= wait_exit(workers[i], 20);
+        kill(workers[i], SIGTERM);
+        clean &= wait_exit(workers[i], 30);
         workers[i] = -1;
     }
     tap(clean, "workers 1-3 stopped cleanly");
