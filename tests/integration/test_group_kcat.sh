@@ -66,8 +66,10 @@ check "401 messages read between the two members" bash -c "[[ \$(cat '$work/c1' 
 check "each message exactly once" \
     bash -c "diff <(cut -d' ' -f3 '$work/c1' '$work/c2' | sort) <(sort '$work/want')"
 check "both members read (balanced)" bash -c "[[ -s '$work/c1' && -s '$work/c2' ]]"
+# The warmup message may be read by the first member before the second joins (a generation
+# earlier); the 400 produced once the two-member generation is stable split by partition.
 check "no partition was read by both" \
-    bash -c "[[ -z \$(comm -12 <(cut -d' ' -f1 '$work/c1' | sort -u) <(cut -d' ' -f1 '$work/c2' | sort -u)) ]]"
+    bash -c "[[ -z \$(comm -12 <(grep -v ' warmup$' '$work/c1' | cut -d' ' -f1 | sort -u) <(grep -v ' warmup$' '$work/c2' | cut -d' ' -f1 | sort -u)) ]]"
 
 # kcat committed on close: a new run of the group reads only what comes after.
 for i in $(seq 0 39); do echo "k$i:late$i"; done | kcat -P -b "$B" -t kg -K:
