@@ -618,7 +618,7 @@ static result_t log_group_commit(const buf_t *b)
     char dir[512];
     storage_log_t *log = open_log("gc", dir, sizeof(dir));
     storage_flusher_t *f;
-    int rc = storage_flusher_start(&f);
+    int rc = storage_flusher_start(&f, 1000);
     if (rc)
         die("flusher", rc);
     storage_flusher_attach(f, log);

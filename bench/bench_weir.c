@@ -8,6 +8,7 @@
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *   bench_weir latency_ack --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
  *   bench_weir latency_e2e --addr H:P --topic T --partitions P --rate R --msg-bytes B --acks A
+ *   bench_weir latency_ack_raw --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
  *   bench_weir group       --addr H:P --topic T --partitions P --count N --members M
  *   bench_weir rebalance   --addr H:P --topic T --partitions P --members M [--rate R]
  *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
@@ -22,12 +23,19 @@
  * to 1M messages and fetches up to 4 MiB per partition. Latency runs use linger.ms=0.
  * Threads: main drives; librdkafka runs its own; delivery reports are served by whichever thread
  * calls rd_kafka_poll (main, or the one poller thread of latency_e2e).
+ *
+ * latency_ack_raw is the one workload without librdkafka: a synchronous client on a blocking
+ * socket (as hiredis is for Redis) that writes a ProduceRequest v7 with one record and reads
+ * the response, so the round trip has no client-library threads in it. It measures the
+ * broker's own share of latency_ack. Its batches are encoded here, by hand, not with Weir's
+ * code, so a codec mistake in the broker cannot cancel out.
  */
 #include "bench_common.h"
 
 #include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -886,6 +894,235 @@ static int run_idle_conns(const opts_t *o)
     return bench_result_status(&r);
 }
 
+/* ---- latency_ack_raw: a synchronous Kafka client ------------------------------------------- */
+
+static uint32_t crc32c_table[256];
+
+static uint32_t raw_crc32c(const uint8_t *p, size_t n)
+{
+    if (!crc32c_table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            crc32c_table[i] = c;
+        }
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--)
+        c = crc32c_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} raw_buf_t;
+
+static void raw_put(raw_buf_t *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap)
+        bench_die("raw request buffer too small");
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void raw_be(raw_buf_t *b, uint64_t v, int bytes)
+{
+    uint8_t t[8];
+    for (int i = 0; i < bytes; i++)
+        t[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+    raw_put(b, t, (size_t)bytes);
+}
+
+static void raw_varint(raw_buf_t *b, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    do {
+        uint8_t c = (uint8_t)(z & 0x7F);
+        z >>= 7;
+        if (z)
+            c |= 0x80;
+        raw_put(b, &c, 1);
+    } while (z);
+}
+
+static void raw_patch32(uint8_t *at, uint32_t v)
+{
+    at[0] = (uint8_t)(v >> 24);
+    at[1] = (uint8_t)(v >> 16);
+    at[2] = (uint8_t)(v >> 8);
+    at[3] = (uint8_t)v;
+}
+
+/* A whole ProduceRequest v7 frame: one topic, partition 0, one v2 batch of one record. */
+static void raw_produce_frame(raw_buf_t *b, const opts_t *o, int32_t corr, const uint8_t *value,
+                              size_t n, int64_t ts_ms)
+{
+    b->n = 0;
+    raw_be(b, 0, 4); /* frame size, patched */
+    raw_be(b, 0, 2); /* Produce */
+    raw_be(b, 7, 2);
+    raw_be(b, (uint32_t)corr, 4);
+    raw_be(b, 9, 2);
+    raw_put(b, "bench-raw", 9);
+    raw_be(b, 0xFFFF, 2); /* transactional_id null */
+    raw_be(b, (uint16_t)(int16_t)o->acks, 2);
+    raw_be(b, 30000, 4);
+    raw_be(b, 1, 4);
+    size_t tlen = strlen(o->topic);
+    raw_be(b, tlen, 2);
+    raw_put(b, o->topic, tlen);
+    raw_be(b, 1, 4);
+    raw_be(b, 0, 4); /* partition 0 */
+    size_t records_len_at = b->n;
+    raw_be(b, 0, 4); /* records bytes, patched */
+    size_t batch_at = b->n;
+    raw_be(b, 0, 8);           /* base offset */
+    raw_be(b, 0, 4);           /* batch length, patched */
+    raw_be(b, 0xFFFFFFFFu, 4); /* partition leader epoch */
+    raw_be(b, 2, 1);           /* magic */
+    raw_be(b, 0, 4);           /* crc, patched */
+    size_t crc_from = b->n;
+    raw_be(b, 0, 2);               /* attributes */
+    raw_be(b, 0, 4);               /* last offset delta */
+    raw_be(b, (uint64_t)ts_ms, 8); /* base timestamp */
+    raw_be(b, (uint64_t)ts_ms, 8); /* max timestamp */
+    raw_be(b, UINT64_MAX, 8);      /* producer id -1 */
+    raw_be(b, 0xFFFF, 2);          /* producer epoch -1 */
+    raw_be(b, 0xFFFFFFFFu, 4);     /* base sequence -1 */
+    raw_be(b, 1, 4);               /* one record */
+    uint8_t rec[16];
+    raw_buf_t r = {rec, 0, sizeof(rec)};
+    raw_be(&r, 0, 1);   /* attributes */
+    raw_varint(&r, 0);  /* timestamp delta */
+    raw_varint(&r, 0);  /* offset delta */
+    raw_varint(&r, -1); /* key null */
+    raw_varint(&r, (int64_t)n);
+    size_t body = r.n + n + 1; /* + headers count (0) */
+    raw_varint(b, (int64_t)body);
+    raw_put(b, rec, r.n);
+    raw_put(b, value, n);
+    raw_varint(b, 0);
+    raw_patch32(b->p + batch_at + 8, (uint32_t)(b->n - batch_at - 12));
+    raw_patch32(b->p + batch_at + 17, raw_crc32c(b->p + crc_from, b->n - crc_from));
+    raw_patch32(b->p + records_len_at, (uint32_t)(b->n - batch_at));
+    raw_patch32(b->p, (uint32_t)(b->n - 4));
+}
+
+static bool raw_read_all(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+static uint64_t raw_get(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Reads a ProduceResponse v7 for one topic and one partition; false unless it has the
+ * correlation id and error code 0. *base is the partition's base offset. */
+static bool raw_read_produce_response(int fd, int32_t corr, const opts_t *o, int64_t *base)
+{
+    uint8_t hdr[4], body[512];
+    if (!raw_read_all(fd, hdr, 4))
+        return false;
+    size_t size = (size_t)raw_get(hdr, 4);
+    size_t tlen = strlen(o->topic);
+    /* corr, topics count, name, partitions count, index, error, base, append time, start. */
+    size_t want = 4 + 4 + 2 + tlen + 4 + 4 + 2 + 8 + 8 + 8;
+    if (size < want || size > sizeof(body) || !raw_read_all(fd, body, size))
+        return false;
+    const uint8_t *q = body;
+    if ((int32_t)raw_get(q, 4) != corr || raw_get(q + 4, 4) != 1 || raw_get(q + 8, 2) != tlen)
+        return false;
+    q += 10 + tlen;
+    if (raw_get(q, 4) != 1 || raw_get(q + 4, 4) != 0)
+        return false;
+    int16_t err = (int16_t)raw_get(q + 8, 2);
+    if (err != 0) {
+        fprintf(stderr, "bench_weir: ProduceResponse error %d\n", err);
+        return false;
+    }
+    *base = (int64_t)raw_get(q + 10, 8);
+    return true;
+}
+
+static int run_latency_ack_raw(const opts_t *o)
+{
+    if (o->acks == 0)
+        bench_die("latency_ack_raw needs acks 1 or -1 (acks=0 has no response)");
+    rd_kafka_conf_t *conf = conf_base(o);
+    rd_kafka_t *admin = client_new(RD_KAFKA_PRODUCER, conf);
+    topic_create(admin, o->topic, 1);
+    rd_kafka_destroy(admin);
+
+    char host[256];
+    int port;
+    bench_split_addr(o->addr, host, sizeof(host), &port);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        bench_die("latency_ack_raw needs a numeric IPv4 address, got %s", host);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        bench_die("connect %s: %s", o->addr, strerror(errno));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+    raw_buf_t req = {bench_xmalloc((size_t)o->msg_bytes + 512), 0, (size_t)o->msg_bytes + 512};
+    bench_lat_t lat = {0};
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), n = 0, errors = 0;
+    int64_t expect_base = -1;
+    bool capped = false;
+    for (; n < o->count; n++) {
+        int64_t ts = bench_now_ns();
+        if (ts > deadline) {
+            capped = true;
+            break;
+        }
+        bench_payload_stamp(payload, (uint64_t)n, ts);
+        raw_produce_frame(&req, o, (int32_t)n, payload, (size_t)o->msg_bytes, ts / 1000000);
+        int64_t base;
+        if (!send_all(fd, req.p, req.n) || !raw_read_produce_response(fd, (int32_t)n, o, &base))
+            bench_die("latency_ack_raw: request %" PRId64 " failed", n);
+        bench_lat_add(&lat, bench_now_ns() - ts);
+        if (expect_base >= 0 && base != expect_base)
+            errors++; /* offsets must be dense: one record per request */
+        expect_base = base + 1;
+    }
+    int64_t t1 = bench_now_ns();
+    close(fd);
+    char config[128];
+    snprintf(config, sizeof(config),
+             "synchronous raw Kafka client, ProduceRequest v7, acks=%" PRId64 ", one in flight",
+             o->acks);
+    bench_result_t r = {.workload = "latency_ack_raw",
+                        .config = config,
+                        .expected = n,
+                        .msgs = n - errors,
+                        .errors = errors,
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &lat};
+    bench_result_print(&r);
+    bench_lat_free(&lat);
+    free(req.p);
+    free(payload);
+    return bench_result_status(&r);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
@@ -894,7 +1131,8 @@ int main(int argc, char **argv)
         "--group",   "--heartbeat-ms", "--max-in-flight", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
-        bench_die("usage: bench_weir publish|consume|latency_ack|latency_e2e|group|rebalance|"
+        bench_die("usage: bench_weir "
+                  "publish|consume|latency_ack|latency_ack_raw|latency_e2e|group|rebalance|"
                   "idle_conns --addr H:P ...");
     bench_args_check(&a, known);
     opts_t o = {
@@ -928,6 +1166,8 @@ int main(int argc, char **argv)
         return run_latency_ack(&o);
     if (strcmp(w, "latency_e2e") == 0)
         return run_latency_e2e(&o);
+    if (strcmp(w, "latency_ack_raw") == 0)
+        return run_latency_ack_raw(&o);
     if (strcmp(w, "group") == 0)
         return run_group(&o);
     if (strcmp(w, "rebalance") == 0)

@@ -40,6 +40,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 WORKLOADS = ["durable_publish", "fast_publish", "consume", "latency_ack", "latency_e2e"]
+# Weir-only rows outside the five compared workloads (not in latest.json).
+EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance"]
 SYSTEMS = ["weir", "redis", "nats", "rabbitmq"]
 THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 
@@ -658,6 +660,15 @@ class Runner:
                             "--seconds", p["lat_s"]],
                            self.hard(p["lat_s"]), server=srv)
             self.record(rep, "latency_ack", "weir", f"acks={acks}, linger.ms=0", size, 1, cls, res)
+            # The broker's own share: the same round trip from a synchronous client on a raw
+            # socket, as hiredis is for Redis (no client-library threads in the path).
+            res = self.run("weir", "latency_ack_raw",
+                           ["latency_ack_raw", "--addr", srv.addr, "--topic", topic + "-raw",
+                            "--count", 10_000_000, "--msg-bytes", size, "--acks", acks,
+                            "--seconds", p["lat_s"]],
+                           self.hard(p["lat_s"]), server=srv)
+            self.record(rep, "latency_ack_raw", "weir", f"acks={acks}, raw synchronous client",
+                        size, 1, cls, res)
         for acks, cls in ((1, "fast"), (-1, "durable")):
             for parts in p["weir_partitions"]:
                 if acks == -1 and parts != 1:
@@ -1009,7 +1020,7 @@ def aggregate(runs):
     """Groups runs into rows keyed by (workload, system, config, bytes, partitions)."""
     rows = {}
     for r in runs:
-        if r["row_workload"] not in WORKLOADS + ["idempotent_publish", "group", "rebalance"]:
+        if r["row_workload"] not in WORKLOADS + EXTRA_WORKLOADS:
             continue
         key = (r["row_workload"], r["row_system"], r["row_config"], r["row_bytes"],
                r["row_partitions"])
@@ -1030,7 +1041,7 @@ def aggregate(runs):
         row["capped"] = any(r.get("capped") for r in ok)
         row["driver_config"] = ok[0]["config"] if ok else ""
         out.append(row)
-    order = {w: i for i, w in enumerate(WORKLOADS + ["idempotent_publish", "group", "rebalance"])}
+    order = {w: i for i, w in enumerate(WORKLOADS + EXTRA_WORKLOADS)}
     sysorder = {s: i for i, s in enumerate(SYSTEMS)}
     out.sort(key=lambda r: (order[r["workload"]], r["msg_bytes"], r["cls"],
                             sysorder[r["system"]], r["partitions"], r["config"]))
@@ -1282,6 +1293,7 @@ def write_report(runner, rows, not_comparable, path, charts):
         w("")
 
     write_targets(L, rows, lim)
+    write_raw_latency(L, rows)
     write_weir_costs(L, rows, lim)
     write_issue3(L, rows, runner)
     write_issue4(L, rows)
@@ -1343,6 +1355,36 @@ def write_targets(L, rows, lim):
     w("")
 
 
+def write_raw_latency(L, rows):
+    raw = [r for r in rows if r["workload"] == "latency_ack_raw" and r["samples"]]
+    if not raw:
+        return
+    w = L.append
+    w("## The broker's own share of latency_ack\n")
+    w("librdkafka hands every message between threads twice on its way (the application "
+      "thread to its broker thread, the delivery report back), and on this VM each hand-off "
+      "to a sleeping core costs tens of microseconds; the peers' clients (hiredis, libnats, "
+      "rabbitmq-c) answer on the calling thread. These rows send the same one-record "
+      "ProduceRequest from a synchronous client on a blocking socket (bench_weir "
+      "latency_ack_raw, encoded by hand, not with Weir's code), against the same broker in "
+      "the same repetition: the round trip with no client-library threads in it.\n")
+    w("| Msg B | Class | Weir, raw client p50 / p99 / p99.9 µs | Weir, librdkafka p50 / p99 µs "
+      "| Best peer p50 / p99 µs | Raw p99 vs best peer |")
+    w("|---|---|---|---|---|---|")
+    for r in raw:
+        lib = [x for x in rows if x["workload"] == "latency_ack" and x["system"] == "weir" and
+               x["msg_bytes"] == r["msg_bytes"] and x["cls"] == r["cls"] and x["samples"]]
+        bp = best_peer(rows, "latency_ack", r["msg_bytes"], r["cls"])
+        libs = f"{fmt(lib[0]['p50_us'])} / {fmt(lib[0]['p99_us'])}" if lib else "–"
+        bps = (f"{bp['system']} ({bp['config']}) {fmt(bp['p50_us'])} / {fmt(bp['p99_us'])}"
+               if bp else "–")
+        ratio = (f"{r['p99_us'] / bp['p99_us']:.2f}×" if bp and bp["p99_us"] and r["p99_us"]
+                 else "–")
+        w(f"| {r['msg_bytes']} | {r['cls']} ({r['config']}) | {fmt_rate(r, 'p50_us')} / "
+          f"{fmt_rate(r, 'p99_us')} / {fmt_rate(r, 'p999_us')} | {libs} | {bps} | {ratio} |")
+    w("")
+
+
 def write_weir_costs(L, rows, lim):
     w = L.append
     w("## Weir against the machine, and what each workload cost the server\n")
@@ -1358,7 +1400,7 @@ def write_weir_costs(L, rows, lim):
     for r in rows:
         if not r["samples"] or r["workload"] == "rebalance":
             continue
-        tput = r["workload"] not in ("latency_ack", "latency_e2e")
+        tput = r["workload"] not in ("latency_ack", "latency_e2e", "latency_ack_raw")
         mb = r["mb_per_s"]
         n = r["msgs"]
         cpu = r["server_cpu_s"]

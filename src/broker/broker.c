@@ -500,7 +500,8 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     if (rc < 0)
         goto out_fail;
     b->io = storage_io_real();
-    rc = storage_flusher_start(&b->flusher);
+    rc = storage_flusher_start(&b->flusher,
+                               broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS));
     if (rc < 0)
         goto out_fail;
     rc = broker_topics_load(b);

@@ -71,6 +71,8 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
              "CreateTime|LogAppendTime", true, "CreateTime or LogAppendTime"),
     ROW_INT(BCFG_LOG_RETENTION_CHECK_INTERVAL_MS, "log.retention.check.interval.ms", "300000", 1,
             I64MAX, false, "how often retention, segment.ms and compaction run"),
+    ROW_INT(BCFG_LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", "1000", 1, I32MAX, false,
+            "acks=0/1 data is fsynced once it has waited this long (acks=-1: before the ack)"),
     ROW_INT(BCFG_MESSAGE_MAX_BYTES, "message.max.bytes", "1048588", 0, I32MAX, true,
             "largest record batch accepted (MESSAGE_TOO_LARGE above)"),
     ROW_INT(BCFG_FETCH_MAX_BYTES, "fetch.max.bytes", "57671680", 1024, I32MAX, false,

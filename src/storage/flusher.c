@@ -1,8 +1,15 @@
 /*
- * flusher: the group-commit thread. storage_log_append() queues its log (once, however many
- * appends arrive); the thread takes a log off the queue and calls storage_log_flush_ex(), which
- * fdatasyncs everything appended so far and fires the durability callbacks. Appends that arrive
- * while an fdatasync is on the disk queue the log again and share the next one.
+ * flusher: the group-commit thread. A durability waiter (storage_log_on_durable, after every
+ * acks=-1 append) queues its log (once, however many arrive); the thread takes a log off the
+ * queue and calls storage_log_flush_ex(), which fdatasyncs everything appended so far and fires
+ * the durability callbacks. Waiters that arrive while an fdatasync is on the disk queue the log
+ * again and share the next one.
+ *
+ * Background pass. Appends nobody waits for (acks=1, acks=0) queue nothing: syncing them at
+ * once would put an fdatasync on the disk, and a thread on the CPU, per request of traffic
+ * that did not ask for it. Every `interval_ms` the thread queues the attached logs that have
+ * held unsynced data for that long, so such data reaches the disk within about two intervals
+ * (like Redis's appendfsync everysec) and the recovery point keeps up.
  *
  * Gathering. Producers that wait for durability before sending more (acks=-1 with one request
  * in flight, the benchmark's appenders) come back right after a flush releases them. Syncing
@@ -23,8 +30,8 @@
  *
  * Invariants: a log is in the queue at most once (log->fl_queued); after detach returns, the
  * thread neither holds nor will touch that log, so it may be closed and freed.
- * Lock order: log->mu before f->mu (append notifies with its log locked); the thread never
- * holds f->mu while it flushes.
+ * Lock order: log->mu and log->wait_mu before f->mu (append and on_durable notify with their
+ * lock held); the thread never holds f->mu while it flushes.
  */
 #include "log_internal.h"
 
@@ -55,6 +62,8 @@ struct storage_flusher {
     int64_t armed_until_ns; /* earliest deadline of a gathering log not queued yet */
     storage_log_t **attached;
     size_t nattached, capattached;
+    int64_t interval_ms;  /* background pass period */
+    int64_t next_pass_ms; /* monotonic ms of the next background pass */
     bool stop;
 };
 
@@ -65,6 +74,33 @@ static bool log_ready(storage_flusher_t *f, storage_log_t *log, int64_t now_ns)
         return true;
     return atomic_load_explicit(&log->fl_appends, memory_order_relaxed) >= log->fl_gather ||
            now_ns >= log->fl_gather_until_ns;
+}
+
+/* Puts a log at the end of the queue unless it is there already. f->mu held. */
+static void flusher_queue(storage_flusher_t *f, storage_log_t *log)
+{
+    if (log->fl_queued)
+        return;
+    log->fl_queued = true;
+    log->fl_next = NULL;
+    if (f->tail)
+        f->tail->fl_next = log;
+    else
+        f->head = log;
+    f->tail = log;
+}
+
+/* Queues every attached log that has held unsynced data for at least min_age_ms (all dirty
+ * ones with 0). f->mu held. */
+static void flusher_queue_dirty(storage_flusher_t *f, int64_t min_age_ms)
+{
+    int64_t now = clock_mono_ms();
+    for (size_t i = 0; i < f->nattached; i++) {
+        storage_log_t *log = f->attached[i];
+        int64_t since = atomic_load_explicit(&log->dirty_since_ms, memory_order_relaxed);
+        if (since != 0 && now - since >= min_age_ms)
+            flusher_queue(f, log);
+    }
 }
 
 /* Takes the first ready log off the queue; NULL if none, with *wake_ns the earliest deadline
@@ -119,6 +155,7 @@ static void flusher_sleep(storage_flusher_t *f, int64_t wake_ns)
 {
     if (wake_ns == INT64_MAX && f->armed_until_ns > clock_mono_ns())
         wake_ns = f->armed_until_ns;
+    wake_ns = WEIR_MIN(wake_ns, f->next_pass_ms * 1000000);
     f->sleeping = true;
     f->sleep_until_ns = wake_ns;
     if (wake_ns == INT64_MAX) {
@@ -135,6 +172,10 @@ static void *flusher_main(void *arg)
     storage_flusher_t *f = arg;
     pthread_mutex_lock(&f->mu);
     for (;;) {
+        if (clock_mono_ms() >= f->next_pass_ms) {
+            flusher_queue_dirty(f, f->interval_ms);
+            f->next_pass_ms = clock_mono_ms() + f->interval_ms;
+        }
         int64_t wake_ns;
         storage_log_t *log = flusher_pick(f, &wake_ns);
         if (!log) {
@@ -157,9 +198,11 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-int storage_flusher_start(storage_flusher_t **out)
+int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms)
 {
     storage_flusher_t *f = weir_calloc(1, sizeof(*f));
+    f->interval_ms = WEIR_MAX(interval_ms, 1);
+    f->next_pass_ms = clock_mono_ms() + f->interval_ms;
     pthread_mutex_init(&f->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -185,6 +228,7 @@ void storage_flusher_stop(storage_flusher_t *f)
         return;
     pthread_mutex_lock(&f->mu);
     f->stop = true; /* from now on every queued log is ready: nothing gathers */
+    flusher_queue_dirty(f, 0);
     pthread_cond_signal(&f->work);
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->thread, NULL);
@@ -192,7 +236,9 @@ void storage_flusher_stop(storage_flusher_t *f)
     for (size_t i = 0; i < f->nattached; i++) {
         storage_log_t *log = f->attached[i];
         pthread_mutex_lock(&log->mu);
+        pthread_mutex_lock(&log->wait_mu);
         log->flusher = NULL;
+        pthread_mutex_unlock(&log->wait_mu);
         log->fl_queued = false; /* queued after the thread ended: nothing will take it off */
         log->fl_next = NULL;
         log->fl_gather = 0;
@@ -208,15 +254,7 @@ void storage_flusher_stop(storage_flusher_t *f)
 void storage_flusher_notify(storage_flusher_t *f, storage_log_t *log)
 {
     pthread_mutex_lock(&f->mu);
-    if (!log->fl_queued) {
-        log->fl_queued = true;
-        log->fl_next = NULL;
-        if (f->tail)
-            f->tail->fl_next = log;
-        else
-            f->head = log;
-        f->tail = log;
-    }
+    flusher_queue(f, log);
     /* A busy thread looks at the queue again before it sleeps; a sleeping one is woken only
      * when this log can be synced now, or when its timer would ring after this log's
      * gathering deadline. */
@@ -242,7 +280,9 @@ void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log)
     pthread_mutex_unlock(&f->mu);
     pthread_mutex_lock(&log->mu);
     WEIR_ASSERT(log->flusher == NULL || log->flusher == f);
+    pthread_mutex_lock(&log->wait_mu);
     log->flusher = f;
+    pthread_mutex_unlock(&log->wait_mu);
     if (log->durable_offset < log->end_offset)
         storage_flusher_notify(f, log); /* appended before attaching */
     pthread_mutex_unlock(&log->mu);
@@ -251,7 +291,9 @@ void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log)
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log)
 {
     pthread_mutex_lock(&log->mu);
-    log->flusher = NULL; /* no more notifications from appends */
+    pthread_mutex_lock(&log->wait_mu);
+    log->flusher = NULL; /* no more notifications from appends or waiters */
+    pthread_mutex_unlock(&log->wait_mu);
     pthread_mutex_unlock(&log->mu);
     pthread_mutex_lock(&f->mu);
     if (log->fl_queued) {

@@ -124,6 +124,7 @@ static void waiters_take(storage_log_t *log, int64_t upto, bool all, waiter_list
         }
     }
     log->nwaiters = k;
+    atomic_store_explicit(&log->fl_waiting, (unsigned)k, memory_order_relaxed);
 }
 
 static void waiters_fire(waiter_list_t *wl, int err)
@@ -155,6 +156,9 @@ void storage_log_go_offline_locked(storage_log_t *log, const char *why)
     pthread_mutex_unlock(&log->wait_mu);
 }
 
+/* A waiter is what makes the flusher sync a log now: appends nobody waits for are left to
+ * the background pass (storage_flusher_start's interval), so acks=1 traffic costs no
+ * fdatasync on its way. The waiter counts towards the group the flusher gathers. */
 void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg)
 {
     pthread_mutex_lock(&log->wait_mu);
@@ -169,6 +173,10 @@ void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_
             log->waiters = weir_realloc(log->waiters, log->capwaiters * sizeof(*log->waiters));
         }
         log->waiters[log->nwaiters++] = (storage_waiter_t){offset, cb, arg};
+        atomic_store_explicit(&log->fl_waiting, (unsigned)log->nwaiters, memory_order_relaxed);
+        atomic_fetch_add_explicit(&log->fl_appends, 1, memory_order_relaxed);
+        if (log->flusher)
+            storage_flusher_notify(log->flusher, log);
     }
     pthread_mutex_unlock(&log->wait_mu);
     if (err != 1)
@@ -436,8 +444,11 @@ int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *
     if (seg->roll_base_ms < 0)
         seg->roll_base_ms = now_ms;
     log->end_offset = seg->next;
-    atomic_fetch_add_explicit(&log->fl_appends, 1, memory_order_relaxed);
-    if (log->flusher)
+    if (atomic_load_explicit(&log->dirty_since_ms, memory_order_relaxed) == 0)
+        atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
+    /* Someone waits for an offset this append may have reached (a waiter can register
+     * before its data is appended): the sync must not wait for the background pass. */
+    if (log->flusher && atomic_load_explicit(&log->fl_waiting, memory_order_relaxed) > 0)
         storage_flusher_notify(log->flusher, log);
     *base_offset = h.base_offset;
 out_unlock:
@@ -735,6 +746,10 @@ static bool checkpoint_due(storage_log_t *log)
 static uint32_t flush_settle_locked(storage_log_t *log, int rc, int64_t target, waiter_list_t *wl)
 {
     uint32_t stragglers = atomic_exchange_explicit(&log->fl_appends, 0, memory_order_relaxed);
+    if (rc == 0 && target >= log->end_offset)
+        atomic_store_explicit(&log->dirty_since_ms, 0, memory_order_relaxed);
+    else if (rc == 0)
+        atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
     if (rc) {
         storage_log_go_offline_locked(log, "fdatasync failed");
         pthread_mutex_lock(&log->wait_mu);

@@ -175,7 +175,8 @@ struct storage_log {
     storage_waiter_t *waiters; /* under wait_mu, in registration order */
     size_t nwaiters, capwaiters;
 
-    /* The flusher this log is attached to: written under mu (appends read it there). */
+    /* The flusher this log is attached to: written under mu and wait_mu (appends read it
+     * under mu, new waiters under wait_mu). */
     storage_flusher_t *flusher;
     /* Guarded by the flusher's own mutex: the log's place in its queue, and the group being
      * gathered: after a flush released fl_gather (> 1) waiters, the next sync waits until
@@ -185,10 +186,17 @@ struct storage_log {
     uint32_t fl_gather;
     int64_t fl_gather_until_ns;
     int64_t fl_sync_ns; /* moving average of this log's sync time, 0 before the first */
-    /* Appends since the last flush released its waiters (or, between a flush's snapshot and
-     * its release, since that snapshot). Written under mu by append and flush, read by the
-     * flusher without mu. */
+    /* Waiters registered since the last flush released its waiters (or, between a flush's
+     * snapshot and its release, since that snapshot): the flusher gathers these. Written
+     * under wait_mu or mu, read by the flusher without either. */
     atomic_uint fl_appends;
+    /* Waiters not yet released; an append notifies the flusher only while this is non-zero
+     * (data nobody waits for is synced in the background). Under wait_mu; read without. */
+    atomic_uint fl_waiting;
+    /* Monotonic ms of the oldest append not yet synced, 0 when the log is clean: the
+     * flusher's background pass syncs logs dirty for longer than its interval. Written under
+     * mu, read by the flusher without it. */
+    atomic_int_fast64_t dirty_since_ms;
 };
 
 static inline storage_segment_t *log_active(storage_log_t *log)

@@ -353,14 +353,15 @@ typedef int (*storage_scan_fn)(void *arg, const storage_batch_header_t *h, const
 int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg);
 
 /* ---- the group-commit flusher ------------------------------------------------------------------
- * One thread. storage_log_append marks the log dirty and wakes the flusher; it syncs every dirty
- * log, then fires their durable callbacks. While a sync runs, new appends gather for the next,
- * so the number of fdatasync calls adapts to the load (group commit); when the last sync
- * released several waiters, it waits (at most half a sync's time) for them to append again
- * before the next sync. Closing a log detaches it; a log still attached when the flusher
- * stops just stops being flushed automatically. */
+ * One thread. storage_log_on_durable wakes it for the waiter's log; it syncs that log, then fires
+ * its durable callbacks. While a sync runs, new waiters gather for the next, so the number of
+ * fdatasync calls adapts to the load (group commit); when the last sync released several
+ * waiters, it waits (at most one sync's time) for them to come back before the next sync.
+ * Appends nobody waits for are synced by a background pass every interval_ms (logs dirty for
+ * that long), so they are on disk within about two intervals. Closing a log detaches it; a log
+ * still attached when the flusher stops just stops being flushed automatically. */
 typedef struct storage_flusher storage_flusher_t;
-int storage_flusher_start(storage_flusher_t **out);
+int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms);
 void storage_flusher_stop(storage_flusher_t *f); /* flushes what is dirty, joins the thread */
 /* Attaches a log: from then on its appends are flushed by this flusher. */
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);

@@ -96,6 +96,13 @@ for acks in ("1", "-1"):
           and r.get("samples") == r.get("msgs") and r.get("p50_us", 0) > 0)
     tap(ok, f"latency_ack acks={acks}: every message acknowledged and timed",
         f"{len(rs)} runs; msgs={r.get('msgs')} samples={r.get('samples')} errors={r.get('errors')}")
+    rs = find("latency_ack_raw", 1, f"acks={acks},")
+    r = rs[0] if len(rs) == 1 else {}
+    ok = (len(rs) == 1 and not r.get("failed") and r.get("errors") == 0 and r.get("msgs", 0) > 0
+          and r.get("samples") == r.get("msgs") and r.get("expected") == r.get("msgs"))
+    tap(ok, f"latency_ack_raw acks={acks}: every raw ProduceRequest answered at the next "
+        "offset and timed",
+        f"{len(rs)} runs; msgs={r.get('msgs')} samples={r.get('samples')} errors={r.get('errors')}")
 for acks, parts in (("1", 1), ("1", 6), ("-1", 1)):
     want = int(RATE * E2E_S)
     r = check(f"latency_e2e acks={acks} on {parts} partition(s): all {want} paced messages "

@@ -9,7 +9,10 @@
  *     the others);
  *   - after a group of producers stops, a lone append is still synced (the thread sleeping
  *     with a gathering deadline armed must not miss it: a lost wake-up would hang here);
- *   - waiters share syncs (fewer fdatasyncs than appends). */
+ *   - waiters share syncs (fewer fdatasyncs than appends);
+ *   - appends nobody waits for cost no fdatasync at once: the background pass syncs them
+ *     once they have waited the interval, and stopping the flusher syncs what is left;
+ *   - a waiter registered before its data is appended is synced when the append comes. */
 #include "test.h"
 #include "test_log_util.h"
 
@@ -180,7 +183,7 @@ TEST(callbacks_fire_only_after_a_covering_sync)
     storage_log_t *log = open_watched(&dir, -1);
     REQUIRE(log);
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     storage_flusher_attach(f, log);
     enum { THREADS = 8, PER = 60 };
     appender_t a[THREADS];
@@ -208,7 +211,7 @@ TEST(failed_sync_takes_log_offline_for_every_waiter)
     storage_log_t *log = open_watched(&dir, 25); /* the 26th fdatasync fails */
     REQUIRE(log);
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     storage_flusher_attach(f, log);
     enum { THREADS = 8, PER = 100 };
     appender_t a[THREADS];
@@ -256,7 +259,7 @@ TEST(several_logs_on_one_thread)
         REQUIRE(storage_log_open(&watch_io, path, NULL, &logs[i]) == 0);
     }
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     for (int i = 0; i < LOGS; i++)
         storage_flusher_attach(f, logs[i]);
     appender_t a[7];
@@ -296,7 +299,7 @@ TEST(lone_append_after_a_group_is_synced)
     storage_log_t *log = open_watched(&dir, -1);
     REQUIRE(log);
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     storage_flusher_attach(f, log);
     for (int round = 0; round < 20; round++) {
         /* A group of four releases together, so the flusher arms a gathering deadline for
@@ -312,6 +315,85 @@ TEST(lone_append_after_a_group_is_synced)
     }
     CHECK_EQ(storage_log_durable_offset(log), storage_log_end_offset(log));
     CHECK_EQ(storage_log_end_offset(log), 20 * (4 * 3 + 1) * RECS);
+    storage_flusher_detach(f, log);
+    storage_flusher_stop(f);
+    storage_log_close(log);
+    tl_rmrf(dir);
+}
+
+/* Appends without a waiter, then the number of fdatasyncs they caused by `ms` later. */
+static int append_unwaited(storage_log_t *log, int n, int wait_ms)
+{
+    for (int i = 0; i < n; i++) {
+        buf_t b;
+        buf_init(&b);
+        tl_batch(&b, RECS, -1, VALUE_BYTES, 1, (uint64_t)i);
+        int64_t base;
+        int rc = storage_log_append(log, b.data, b.len, &base);
+        buf_deinit(&b);
+        if (rc)
+            return -1;
+    }
+    struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return atomic_load(&syncs);
+}
+
+TEST(unwaited_appends_are_synced_by_the_background_pass)
+{
+    char *dir;
+    storage_log_t *log = open_watched(&dir, -1);
+    REQUIRE(log);
+    storage_flusher_t *f;
+    REQUIRE(storage_flusher_start(&f, 400) == 0);
+    storage_flusher_attach(f, log);
+    /* 50 appends, nobody waits: nothing is synced within 100 ms (the pass is 400 ms away). */
+    int opened = atomic_load(&syncs); /* creating the log synced its files */
+    CHECK_EQ(append_unwaited(log, 50, 100), opened);
+    CHECK_EQ(storage_log_durable_offset(log), 0);
+    /* Within two intervals the pass has synced them all. */
+    int64_t until = clock_mono_ms() + 2000;
+    while (storage_log_durable_offset(log) < 50 * RECS && clock_mono_ms() < until) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(storage_log_durable_offset(log), 50 * RECS);
+    CHECK(atomic_load(&syncs) >= 1);
+    CHECK_EQ(atomic_load(&covered), atomic_load(&written));
+    /* A clean log costs nothing: no sync in the next pass. */
+    int before = atomic_load(&syncs);
+    struct timespec ts = {0, 900000000};
+    nanosleep(&ts, NULL);
+    CHECK_EQ(atomic_load(&syncs), before);
+    /* Stopping syncs what is still dirty. */
+    CHECK_EQ(append_unwaited(log, 5, 0), before);
+    storage_flusher_stop(f);
+    CHECK_EQ(storage_log_durable_offset(log), 55 * RECS);
+    storage_log_close(log);
+    tl_rmrf(dir);
+}
+
+TEST(waiter_registered_before_its_append)
+{
+    char *dir;
+    storage_log_t *log = open_watched(&dir, -1);
+    REQUIRE(log);
+    storage_flusher_t *f;
+    REQUIRE(storage_flusher_start(&f, 100000) == 0); /* no background pass in this test */
+    storage_flusher_attach(f, log);
+    appender_t w = {.log = log};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    storage_log_on_durable(log, RECS, appender_cb, &w);
+    CHECK(!w.done);
+    int64_t t0 = clock_mono_ms();
+    CHECK(append_unwaited(log, 1, 0) >= 0);
+    CHECK(appender_wait(&w));
+    CHECK_EQ(w.err, 0);
+    CHECK(clock_mono_ms() - t0 < 5000);
+    CHECK_EQ(storage_log_durable_offset(log), RECS);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
     storage_flusher_detach(f, log);
     storage_flusher_stop(f);
     storage_log_close(log);

@@ -706,7 +706,7 @@ TEST(flusher_group_commit)
     storage_log_t *log = open_sim(NULL);
     REQUIRE(log);
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     storage_flusher_attach(f, log);
     uint64_t syncs0 = storage_io_sim_sync_count(sim);
     enum { THREADS = 6, PER = 100 };
@@ -743,7 +743,7 @@ TEST(flusher_sync_failure_fails_waiters)
     storage_log_t *log = open_sim(NULL);
     REQUIRE(log);
     storage_flusher_t *f;
-    REQUIRE(storage_flusher_start(&f) == 0);
+    REQUIRE(storage_flusher_start(&f, 1000) == 0);
     storage_flusher_attach(f, log);
     storage_io_sim_fail_sync(sim, 0);
     struct appender a = {.log = log, .n = 5};

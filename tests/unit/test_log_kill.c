@@ -59,7 +59,7 @@ static void child_main(const char *dir, int fd)
     if (storage_log_open(storage_io_real(), dir, &cfg, &log) != 0)
         _exit(3);
     storage_flusher_t *f;
-    if (storage_flusher_start(&f) != 0)
+    if (storage_flusher_start(&f, 1000) != 0)
         _exit(4);
     storage_flusher_attach(f, log);
     buf_t b;
