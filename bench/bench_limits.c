@@ -5,13 +5,16 @@
  *   bench_limits write_nosync    --dir D [--mib N] [--seconds S]   1 MiB write() loop, no sync
  *   bench_limits write_fdatasync --dir D [--mib N] [--seconds S]   1 MiB write() + fdatasync
  *   bench_limits loopback        [--seconds S] [--chunk-kib K]     one TCP stream on 127.0.0.1
+ *   bench_limits rtt             [--seconds S] [--msg-bytes B]     TCP ping-pong on 127.0.0.1
  *
  * Each prints one RESULT line (see bench_common.h) where a "message" is one chunk, so mb_per_s is
  * the bandwidth in 1e6 bytes/s. The write tests use a fresh file in D (the directory the brokers
  * use, so the same filesystem) and delete it; write_nosync also reports the rate including one
  * fdatasync at the end ("with_final_sync_mb_per_s"), since a buffered loop alone measures the
  * page cache more than the disk. Every loop stops at its byte count or its deadline, whichever
- * comes first.
+ * comes first. rtt is the floor under every latency_ack row: two processes (a client and an
+ * echo server, like a client and a broker) pass one message back and forth over blocking
+ * sockets with TCP_NODELAY, one in flight; it reports the round trip's p50/p99/p99.9.
  */
 #include "bench_common.h"
 
@@ -19,7 +22,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CHUNK (1 << 20)
@@ -155,12 +160,89 @@ static int loopback_test(const bench_args_t *a)
     return bench_result_status(&r);
 }
 
+static bool read_exact(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+static int rtt_test(const bench_args_t *a)
+{
+    double secs = bench_arg_f64(a, "--seconds", 3.0);
+    size_t n = (size_t)bench_arg_i64(a, "--msg-bytes", 100);
+    if (n < 1 || n > CHUNK)
+        bench_die("--msg-bytes out of range");
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &slen) != 0)
+        bench_die("listen on 127.0.0.1:0: %s", strerror(errno));
+    uint8_t *buf = bench_xmalloc(n);
+    bench_payload_init(buf, n);
+    pid_t echo = fork();
+    if (echo < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (echo == 0) { /* the echo server: answers each message with itself */
+        int c = accept(lfd, NULL, NULL);
+        if (c < 0)
+            _exit(1);
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        while (read_exact(c, buf, n))
+            if (write(c, buf, n) != (ssize_t)n)
+                _exit(1);
+        _exit(0);
+    }
+    close(lfd);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        bench_die("connect: %s", strerror(errno));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    bench_lat_t lat = {0};
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(secs * 1e9), count = 0, errors = 0;
+    while (bench_now_ns() < deadline) {
+        int64_t t = bench_now_ns();
+        if (write(fd, buf, n) != (ssize_t)n || !read_exact(fd, buf, n)) {
+            errors++;
+            break;
+        }
+        bench_lat_add(&lat, bench_now_ns() - t);
+        count++;
+    }
+    int64_t t1 = bench_now_ns();
+    close(fd);
+    int status;
+    waitpid(echo, &status, 0);
+    free(buf);
+    char config[96];
+    snprintf(config, sizeof(config), "TCP ping-pong on 127.0.0.1, two processes, %zu B", n);
+    bench_result_t r = {.workload = "rtt",
+                        .config = config,
+                        .expected = count,
+                        .msgs = count,
+                        .errors = errors,
+                        .msg_bytes = (int64_t)n,
+                        .partitions = 1,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .lat = &lat};
+    bench_result_print(&r);
+    bench_lat_free(&lat);
+    return bench_result_status(&r);
+}
+
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {"--dir", "--mib", "--seconds", "--chunk-kib", NULL};
+    static const char *const known[] = {"--dir", "--mib", "--seconds", "--chunk-kib",
+                                        "--msg-bytes", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
-        bench_die("usage: bench_limits write_nosync|write_fdatasync|loopback [--options]");
+        bench_die("usage: bench_limits write_nosync|write_fdatasync|loopback|rtt [--options]");
     bench_args_check(&a, known);
     if (strcmp(argv[1], "write_nosync") == 0)
         return write_test(&a, false);
@@ -168,5 +250,7 @@ int main(int argc, char **argv)
         return write_test(&a, true);
     if (strcmp(argv[1], "loopback") == 0)
         return loopback_test(&a);
+    if (strcmp(argv[1], "rtt") == 0)
+        return rtt_test(&a);
     bench_die("unknown workload %s", argv[1]);
 }

@@ -601,8 +601,10 @@ class Runner:
         mib = 64 if self.args.smoke else 1024
         out = {}
         for w, extra in (("write_nosync", ["--mib", str(mib)]),
-                         ("write_fdatasync", ["--mib", str(mib // 2)]), ("loopback", [])):
-            argv = [prog, w, "--seconds", str(secs)] + (["--dir", d] if w != "loopback" else [])
+                         ("write_fdatasync", ["--mib", str(mib // 2)]), ("loopback", []),
+                         ("rtt", ["--msg-bytes", "100"])):
+            argv = [prog, w, "--seconds", str(secs)] + (
+                ["--dir", d] if w not in ("loopback", "rtt") else [])
             try:
                 cp = subprocess.run(argv + extra, capture_output=True, timeout=secs + 60)
             except subprocess.TimeoutExpired:
@@ -617,7 +619,8 @@ class Runner:
         self.limits_result = out
         if out:
             log(f"[{self.elapsed():5.0f}s] machine limits: " + ", ".join(
-                f"{k} {v['mb_per_s']:.0f} MB/s" for k, v in out.items()))
+                f"{k} {v['mb_per_s']:.0f} MB/s" if k != "rtt" else
+                f"rtt p50 {v['p50_us']:.1f} p99 {v['p99_us']:.1f} us" for k, v in out.items()))
         return out
 
     # ---- per-system blocks ----
@@ -1219,6 +1222,11 @@ def write_report(runner, rows, not_comparable, path, charts):
     if "loopback" in lim:
         w(f"| Loopback TCP, one stream | {lim['loopback']['mb_per_s']:,.0f} | 128 KiB writes |")
     w("")
+    if "rtt" in lim:
+        x = lim["rtt"]
+        w(f"Loopback round trip (the floor under every latency_ack row: two processes passing "
+          f"one 100-byte message back and forth over TCP, blocking sockets, TCP_NODELAY): "
+          f"p50 {x['p50_us']:.1f} µs, p99 {x['p99_us']:.1f} µs, p99.9 {x['p999_us']:.1f} µs.\n")
 
     w("## Versions\n")
     for k, v in versions(runner).items():
@@ -1293,7 +1301,7 @@ def write_report(runner, rows, not_comparable, path, charts):
         w("")
 
     write_targets(L, rows, lim)
-    write_raw_latency(L, rows)
+    write_raw_latency(L, rows, lim)
     write_weir_costs(L, rows, lim)
     write_issue3(L, rows, runner)
     write_issue4(L, rows)
@@ -1355,7 +1363,7 @@ def write_targets(L, rows, lim):
     w("")
 
 
-def write_raw_latency(L, rows):
+def write_raw_latency(L, rows, lim):
     raw = [r for r in rows if r["workload"] == "latency_ack_raw" and r["samples"]]
     if not raw:
         return
@@ -1368,6 +1376,11 @@ def write_raw_latency(L, rows):
       "ProduceRequest from a synchronous client on a blocking socket (bench_weir "
       "latency_ack_raw, encoded by hand, not with Weir's code), against the same broker in "
       "the same repetition: the round trip with no client-library threads in it.\n")
+    rtt = lim.get("rtt")
+    if rtt:
+        w(f"The machine's floor, measured at the start of this run: a bare loopback round trip "
+          f"of 100 bytes between two processes, p50 {rtt['p50_us']:.1f} µs, p99 "
+          f"{rtt['p99_us']:.1f} µs.\n")
     w("| Msg B | Class | Weir, raw client p50 / p99 / p99.9 µs | Weir, librdkafka p50 / p99 µs "
       "| Best peer p50 / p99 µs | Raw p99 vs best peer |")
     w("|---|---|---|---|---|---|")
