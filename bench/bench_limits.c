@@ -238,8 +238,8 @@ static int rtt_test(const bench_args_t *a)
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {"--dir", "--mib", "--seconds", "--chunk-kib",
-                                        "--msg-bytes", NULL};
+    static const char *const known[] = {"--dir",       "--mib",       "--seconds",
+                                        "--chunk-kib", "--msg-bytes", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_limits write_nosync|write_fdatasync|loopback|rtt [--options]");

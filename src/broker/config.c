@@ -73,6 +73,8 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             I64MAX, false, "how often retention, segment.ms and compaction run"),
     ROW_INT(BCFG_LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", "1000", 1, I32MAX, false,
             "acks=0/1 data is fsynced once it has waited this long (acks=-1: before the ack)"),
+    ROW_INT(BCFG_LOG_PREALLOCATE_BYTES, "weir.log.preallocate.bytes", "1048576", 0, I32MAX, false,
+            "the active segment's file is extended this far ahead of its data (0: off)"),
     ROW_INT(BCFG_MESSAGE_MAX_BYTES, "message.max.bytes", "1048588", 0, I32MAX, true,
             "largest record batch accepted (MESSAGE_TOO_LARGE above)"),
     ROW_INT(BCFG_FETCH_MAX_BYTES, "fetch.max.bytes", "57671680", 1024, I32MAX, false,

@@ -214,6 +214,7 @@ static void topic_effective(broker_t *b, broker_topic_t *t)
     c->min_compaction_lag_ms = topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
     c->index_interval_bytes = (uint32_t)topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
     c->max_decompressed_bytes = broker_max_decompressed(b);
+    c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
     atomic_store(&t->max_message_bytes, topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
     atomic_store(&t->log_append_time, topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
 }

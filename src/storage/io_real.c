@@ -102,6 +102,17 @@ static int io_real_ftruncate(storage_io_t *io, int fd, uint64_t size)
     return 0;
 }
 
+static int io_real_preallocate(storage_io_t *io, int fd, uint64_t off, uint64_t len)
+{
+    (void)io;
+    int rc = fallocate(fd, 0, (off_t)off, (off_t)len);
+    if (rc != 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
+        return -WEIR_EUNSUPPORTED;
+    if (rc != 0)
+        return io_real_err("fallocate", NULL);
+    return 0;
+}
+
 static int io_real_fsize(storage_io_t *io, int fd, uint64_t *size)
 {
     (void)io;
@@ -194,6 +205,7 @@ static const storage_io_ops_t io_real_ops = {
     .pread = io_real_pread,
     .fdatasync = io_real_fdatasync,
     .ftruncate = io_real_ftruncate,
+    .preallocate = io_real_preallocate,
     .fsize = io_real_fsize,
     .rename = io_real_rename,
     .unlink = io_real_unlink,

@@ -510,6 +510,17 @@ static int sim_ftruncate(storage_io_t *io, int fd, uint64_t size)
     return rc;
 }
 
+/* Modelled as a write of zeros: like any unsynced write, a crash may keep, drop or tear it. */
+static int sim_preallocate(storage_io_t *io, int fd, uint64_t off, uint64_t len)
+{
+    if (len > (64u << 20))
+        return -WEIR_EINVAL; /* the simulated disk lives in memory */
+    void *zeros = weir_calloc(1, (size_t)len);
+    int rc = sim_pwrite(io, fd, zeros, (size_t)len, off);
+    free(zeros);
+    return rc;
+}
+
 static int sim_fsize(storage_io_t *io, int fd, uint64_t *size)
 {
     storage_io_sim_t *sim = sim_of(io);
@@ -677,6 +688,7 @@ static const storage_io_ops_t sim_ops = {
     .pread = sim_pread,
     .fdatasync = sim_fdatasync,
     .ftruncate = sim_ftruncate,
+    .preallocate = sim_preallocate,
     .fsize = sim_fsize,
     .rename = sim_rename,
     .unlink = sim_unlink,

@@ -34,6 +34,7 @@ void storage_log_config_default(storage_log_config_t *cfg)
     cfg->max_decompressed_bytes = 64u << 20;
     cfg->cleaner_map_bytes = 128u << 20;
     cfg->recovery_checkpoint_ms = 10000;
+    cfg->preallocate_bytes = 1u << 20;
 }
 
 /* Bad settings are clamped, not refused: the broker validates topic configs for the user. */
@@ -200,6 +201,71 @@ static void log_free(storage_log_t *log)
     free(log);
 }
 
+/* ---- preallocation ---------------------------------------------------------------------------
+ * The active segment's file runs ahead of its data by up to preallocate_bytes (see storage.h);
+ * alloc_end is the file's size. Everything that reads a segment stops at seg->size, and
+ * recovery cuts a zero tail like a torn one, so the space past the data is never served. A
+ * segment is trimmed back to its data when it stops being active: a later segment must never
+ * follow a zero tail (recovery would take it for the end of the log). */
+
+static bool prealloc_on(const storage_log_t *log)
+{
+    uint64_t step = log->cfg.preallocate_bytes;
+    return step > 0 && !log->prealloc_unsupported && log->cfg.segment_bytes / 4 >= step;
+}
+
+/* Makes room for len more bytes in the active segment's file. Failing to preallocate is not
+ * an error: the append then extends the file itself. mu held. */
+static void prealloc_room(storage_log_t *log, storage_segment_t *seg, size_t len)
+{
+    if (!prealloc_on(log) || seg->size + len <= seg->alloc_end)
+        return;
+    uint64_t from = WEIR_MAX(seg->alloc_end, seg->size);
+    uint64_t to = WEIR_MAX(seg->size + len, from + log->cfg.preallocate_bytes);
+    to = WEIR_MIN(to, WEIR_MAX(log->cfg.segment_bytes, seg->size + len));
+    int rc = log->io->ops->preallocate(log->io, seg->file->fd, from, to - from);
+    if (rc == 0) {
+        seg->alloc_end = to;
+        return;
+    }
+    if (rc == -WEIR_EUNSUPPORTED) {
+        log_info(LOG_MOD, "%s: the file system cannot preallocate; appending without", log->dir);
+        log->prealloc_unsupported = true;
+    }
+    uint64_t fsize; /* a failed fallocate may have allocated part of the range */
+    if (log->io->ops->fsize(log->io, seg->file->fd, &fsize) == 0)
+        seg->alloc_end = WEIR_MAX(fsize, seg->size);
+}
+
+/* Cuts the segment's file back to its data and syncs that, so no zero tail outlives its time
+ * as the active segment. A failed sync takes the log offline. mu held. */
+static int prealloc_trim(storage_log_t *log, storage_segment_t *seg)
+{
+    if (seg->alloc_end <= seg->size)
+        return 0;
+    int rc = log->io->ops->ftruncate(log->io, seg->file->fd, seg->size);
+    if (rc)
+        return rc;
+    seg->alloc_end = seg->size;
+    rc = log->io->ops->fdatasync(log->io, seg->file->fd);
+    if (rc)
+        storage_log_go_offline_locked(log, "fdatasync after trimming a segment failed");
+    return rc ? -WEIR_EOFFLINE : 0;
+}
+
+/* After recovery: the active segment's file ends at its data (recovery cut any torn or zero
+ * tail; a clean close trimmed it), so appends start preallocating from there. */
+static int open_active_file(storage_log_t *log)
+{
+    storage_segment_t *seg = log_active(log);
+    uint64_t fsize;
+    int rc = log->io->ops->fsize(log->io, seg->file->fd, &fsize);
+    if (rc == 0 && fsize > seg->size)
+        rc = log->io->ops->ftruncate(log->io, seg->file->fd, seg->size);
+    seg->alloc_end = seg->size;
+    return rc;
+}
+
 int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config_t *cfg,
                      storage_log_t **out)
 {
@@ -229,6 +295,8 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     pthread_mutex_init(&log->ckpt_mu, NULL);
     pthread_mutex_init(&log->wait_mu, NULL);
     int rc = storage_log_recover(log);
+    if (rc == 0)
+        rc = open_active_file(log);
     if (rc) {
         log_free(log);
         return rc;
@@ -251,9 +319,12 @@ static int log_close_clean(storage_log_t *log)
 {
     pthread_mutex_lock(&log->mu);
     storage_segment_t *seg = log_active(log);
+    int rc = prealloc_trim(log, seg);
     storage_segment_seal_timeindex(seg);
     pthread_mutex_unlock(&log->mu);
-    int rc = storage_segment_write_indexes(log->io, log->dir, seg);
+    if (rc)
+        return rc;
+    rc = storage_segment_write_indexes(log->io, log->dir, seg);
     if (rc == 0)
         rc = storage_segment_sync_indexes(log->io, log->dir, seg->base);
     if (rc == 0)
@@ -378,8 +449,11 @@ int storage_log_roll_locked(storage_log_t *log)
     storage_segment_t *old = log_active(log);
     if (old->size == 0)
         return 0;
+    int rc = prealloc_trim(log, old);
+    if (rc)
+        return rc;
     storage_segment_seal_timeindex(old);
-    int rc = storage_segment_write_indexes(log->io, log->dir, old);
+    rc = storage_segment_write_indexes(log->io, log->dir, old);
     if (rc)
         return rc;
     storage_segment_t *seg;
@@ -433,14 +507,17 @@ int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *
     }
     h.base_offset = log->end_offset;
     be64_write(batch + BATCH_BASE_OFFSET, (uint64_t)h.base_offset);
+    prealloc_room(log, seg, len);
     rc = log->io->ops->pwrite(log->io, seg->file->fd, batch, len, seg->size);
     if (rc) {
         /* Nothing is accounted; a partial write past seg->size is overwritten by the next
          * append or cut by recovery. */
         log->io->ops->ftruncate(log->io, seg->file->fd, seg->size);
+        seg->alloc_end = seg->size;
         goto out_unlock;
     }
     storage_segment_note_batch(seg, &h, len, log->cfg.index_interval_bytes);
+    seg->alloc_end = WEIR_MAX(seg->alloc_end, seg->size);
     if (seg->roll_base_ms < 0)
         seg->roll_base_ms = now_ms;
     log->end_offset = seg->next;

@@ -66,6 +66,7 @@ typedef struct {
     storage_file_t *file; /* the .log */
     uint64_t size;        /* bytes of whole batches */
     uint64_t synced;      /* bytes known to be fdatasynced */
+    uint64_t alloc_end;   /* file size: >= size, the bytes past size preallocated (zeros) */
     storage_index_entry_t *idx;
     size_t nidx, capidx;
     storage_time_entry_t *tidx;
@@ -166,6 +167,7 @@ struct storage_log {
     int64_t ckpt_seg_base;  /* base of the segment holding recovery_point at that write */
     int64_t ckpt_mono_ms;   /* when the checkpoint was last written */
     bool offline;
+    bool prealloc_unsupported; /* the file system refused fallocate: append without it */
     bool dir_dirty;      /* a segment was created, renamed or deleted since the last fsync_dir */
     int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */

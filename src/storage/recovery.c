@@ -148,6 +148,24 @@ typedef struct {
     bool changed;   /* file or indexes differ from what was on disk */
 } scan_ctx_t;
 
+/* True if the file holds only zero bytes from pos on (up to 64 KiB looked at): space the log
+ * preallocated ahead of its appends, not a torn batch. */
+static bool zero_tail(storage_io_t *io, int fd, uint64_t pos, uint64_t file_size)
+{
+    uint8_t buf[4096];
+    uint64_t end = WEIR_MIN(file_size, pos + (64u << 10));
+    while (pos < end) {
+        size_t want = (size_t)WEIR_MIN(sizeof(buf), end - pos), got;
+        if (io->ops->pread(io, fd, buf, want, pos, &got) != 0 || got != want)
+            return false;
+        for (size_t i = 0; i < got; i++)
+            if (buf[i])
+                return false;
+        pos += got;
+    }
+    return true;
+}
+
 /* Verifies the batches of seg from byte pos on (seg's bookkeeping must already describe
  * [0, pos)), appending to its indexes; cuts a torn tail, refuses corruption below rp. */
 static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_size, uint64_t pos,
@@ -190,10 +208,17 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
                   log->dir, seg->base, bad_pos, expect, cx->rp, why);
         return -WEIR_ECORRUPT;
     }
-    log_warn(LOG_MOD,
-             "%s: segment %020" PRId64 ": truncating %" PRIu64
-             " bytes of torn tail at position %" PRIu64 " (offset %" PRId64 "): %s",
-             log->dir, seg->base, file_size - bad_pos, bad_pos, expect, why);
+    if (zero_tail(log->io, seg->file->fd, bad_pos, file_size))
+        log_info(LOG_MOD,
+                 "%s: segment %020" PRId64 ": cutting %" PRIu64
+                 " bytes of zeros (preallocated space) at position %" PRIu64 " (offset %" PRId64
+                 ")",
+                 log->dir, seg->base, file_size - bad_pos, bad_pos, expect);
+    else
+        log_warn(LOG_MOD,
+                 "%s: segment %020" PRId64 ": truncating %" PRIu64
+                 " bytes of torn tail at position %" PRIu64 " (offset %" PRId64 "): %s",
+                 log->dir, seg->base, file_size - bad_pos, bad_pos, expect, why);
     int rc = log->io->ops->ftruncate(log->io, seg->file->fd, bad_pos);
     if (rc)
         return rc;

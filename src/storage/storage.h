@@ -204,6 +204,9 @@ typedef struct storage_io_ops {
     int (*pread)(storage_io_t *io, int fd, void *p, size_t n, uint64_t off, size_t *got);
     int (*fdatasync)(storage_io_t *io, int fd);
     int (*ftruncate)(storage_io_t *io, int fd, uint64_t size);
+    /* Allocates [off, off+len) and extends the file to cover it; the new bytes read as zeros
+     * (fallocate mode 0). -WEIR_EUNSUPPORTED if the file system cannot. */
+    int (*preallocate)(storage_io_t *io, int fd, uint64_t off, uint64_t len);
     int (*fsize)(storage_io_t *io, int fd, uint64_t *size);
     int (*rename)(storage_io_t *io, const char *from, const char *to);
     int (*unlink)(storage_io_t *io, const char *path);
@@ -263,6 +266,14 @@ typedef struct {
      * 0 = after every flush. Default 10 s. A lagging checkpoint only means a longer scan at
      * the next unclean start, never lost data. */
     int64_t recovery_checkpoint_ms;
+    /* The active segment's file is extended this many bytes at a time, ahead of the appends
+     * (fallocate; the space reads as zeros), so an append overwrites allocated space and the
+     * fdatasync after it writes the data without the file's size and extent map (measured on
+     * ext4: 86 instead of 128 us for 170 bytes, 96 instead of 195 us for 16 KiB). 0 = off;
+     * only used when segment_bytes is at least 4 times as large. A segment is cut back to its
+     * data (and synced) when it stops being active, and at close; recovery cuts a zero tail.
+     * Default 1 MiB. */
+    uint64_t preallocate_bytes;
 } storage_log_config_t;
 
 void storage_log_config_default(storage_log_config_t *cfg);

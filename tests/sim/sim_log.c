@@ -490,6 +490,8 @@ static void random_config(sim_t *s)
     storage_log_config_t *c = &s->cfg;
     storage_log_config_default(c);
     c->segment_bytes = (uint64_t)rnd_in(s, 300, 4000);
+    /* Preallocation in steps of a quarter segment or less (zero tails to cut), or none. */
+    c->preallocate_bytes = rnd(s) % 3 ? (uint64_t)rnd_in(s, 64, (int64_t)c->segment_bytes / 4) : 0;
     c->index_interval_bytes = (uint32_t)rnd_in(s, 1, 1500);
     c->recovery_checkpoint_ms = rnd(s) % 2 ? 0 : 1ll << 40; /* every flush, or at rolls */
     c->segment_ms = rnd(s) % 3 ? -1 : rnd_in(s, 1000, 10000);

@@ -2,7 +2,9 @@
  * one, ranges), the sparse indexes, lookups by time, segment rolls by size and time,
  * retention by bytes and time, DeleteRecords (persisted), flush and durability callbacks,
  * group commit through the flusher thread, fdatasync failure (offline), clean close and
- * reopen, scan, destroy. Most run on the simulated disk; a few on real files. */
+ * reopen, scan, destroy, preallocation of the active segment (its zero tail is never read,
+ * is cut at a roll, at close and by recovery after a crash). Most run on the simulated disk;
+ * a few on real files. */
 #include "test.h"
 #include "test_log_util.h"
 
@@ -793,6 +795,116 @@ TEST(real_files_round_trip)
     buf_deinit(&all);
     CHECK_EQ(storage_log_destroy(log), 0);
     CHECK_EQ(tl_file_size(pdir), -1);
+    tl_rmrf(dir);
+}
+
+/* Preallocation on real files: the active segment's file runs ahead of its data in steps. */
+static void cfg_prealloc(storage_log_config_t *cfg)
+{
+    cfg_small(cfg);
+    cfg->segment_bytes = 64 << 10;
+    cfg->preallocate_bytes = 8 << 10;
+}
+
+TEST(preallocation_runs_ahead_and_is_trimmed)
+{
+    char *dir = tl_tmpdir();
+    char pdir[600], seg0[800], seg1[800];
+    snprintf(pdir, sizeof(pdir), "%s/p-0", dir);
+    storage_log_config_t cfg;
+    cfg_prealloc(&cfg);
+    storage_log_t *log;
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    tl_seg_path(seg0, sizeof(seg0), pdir, 0, ".log");
+    CHECK_EQ(tl_append(log, 2, 100, 1, 1), 0);
+    uint64_t data = storage_log_size_bytes(log);
+    CHECK(data > 0 && data < (8 << 10));
+    CHECK_EQ(tl_file_size(seg0), 8 << 10); /* one step ahead */
+    /* Reads stop at the data, never at the file's end. */
+    buf_t all;
+    buf_init(&all);
+    CHECK_EQ(tl_read_all(log, &all), 1);
+    /* Fill past the first step: the file grows by steps. */
+    int n = 1;
+    while (storage_log_size_bytes(log) < (10 << 10)) {
+        CHECK_EQ(tl_append(log, 2, 100, 1, (uint64_t)n), 2 * n);
+        n++;
+    }
+    CHECK_EQ(tl_file_size(seg0), 16 << 10);
+    /* A roll cuts the old segment back to its data. */
+    pthread_mutex_lock(&log->mu);
+    CHECK_EQ(storage_log_roll_locked(log), 0);
+    int64_t base1 = log_active(log)->base;
+    uint64_t size0 = log->segs[0]->size;
+    pthread_mutex_unlock(&log->mu);
+    CHECK_EQ(tl_file_size(seg0), (long)size0);
+    CHECK_EQ(tl_append(log, 2, 100, 1, 99), base1);
+    tl_seg_path(seg1, sizeof(seg1), pdir, base1, ".log");
+    CHECK_EQ(tl_file_size(seg1), 8 << 10);
+    /* Close trims the active one too; reopening gives every batch back. */
+    storage_log_close(log);
+    CHECK(tl_file_size(seg1) > 0 && tl_file_size(seg1) < (8 << 10));
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    buf_reset(&all);
+    CHECK_EQ(tl_read_all(log, &all), n + 1);
+    CHECK_EQ(storage_log_end_offset(log), base1 + 2);
+    storage_log_close(log);
+    buf_deinit(&all);
+    tl_rmrf(dir);
+}
+
+TEST(preallocated_zero_tail_after_a_crash_is_cut)
+{
+    char *dir = tl_tmpdir();
+    char pdir[600], seg0[800];
+    snprintf(pdir, sizeof(pdir), "%s/p-0", dir);
+    storage_log_config_t cfg;
+    cfg_prealloc(&cfg);
+    storage_log_t *log;
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(tl_append(log, 2, 100, 1, (uint64_t)i), 2 * i);
+    CHECK_EQ(storage_log_flush(log), 0);
+    uint64_t data = storage_log_size_bytes(log);
+    storage_log_abandon(log); /* a crash: no trim, no clean marker */
+    tl_seg_path(seg0, sizeof(seg0), pdir, 0, ".log");
+    CHECK_EQ(tl_file_size(seg0), 8 << 10);
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    CHECK_EQ(storage_log_end_offset(log), 10);
+    CHECK_EQ(storage_log_durable_offset(log), 10);
+    CHECK_EQ(tl_file_size(seg0), (long)data); /* the zeros were cut, nothing else */
+    CHECK_EQ(tl_append(log, 2, 100, 1, 7), 10);
+    buf_t all;
+    buf_init(&all);
+    CHECK_EQ(tl_read_all(log, &all), 6);
+    buf_deinit(&all);
+    storage_log_close(log);
+    tl_rmrf(dir);
+}
+
+static int no_prealloc(storage_io_t *io, int fd, uint64_t off, uint64_t len)
+{
+    (void)io, (void)fd, (void)off, (void)len;
+    return -WEIR_EUNSUPPORTED;
+}
+
+TEST(preallocation_unsupported_appends_anyway)
+{
+    char *dir = tl_tmpdir();
+    char pdir[600], seg0[800];
+    snprintf(pdir, sizeof(pdir), "%s/p-0", dir);
+    storage_io_ops_t ops = *storage_io_real()->ops;
+    ops.preallocate = no_prealloc;
+    storage_io_t io = {&ops};
+    storage_log_config_t cfg;
+    cfg_prealloc(&cfg);
+    storage_log_t *log;
+    REQUIRE(storage_log_open(&io, pdir, &cfg, &log) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(tl_append(log, 2, 100, 1, (uint64_t)i), 2 * i);
+    tl_seg_path(seg0, sizeof(seg0), pdir, 0, ".log");
+    CHECK_EQ(tl_file_size(seg0), (long)storage_log_size_bytes(log));
+    storage_log_close(log);
     tl_rmrf(dir);
 }
 
