@@ -32,6 +32,7 @@ static void cfg_kill(storage_log_config_t *cfg)
 {
     storage_log_config_default(cfg);
     cfg->segment_bytes = 48 * 1024;
+    cfg->preallocate_bytes = 4096; /* zero tails to cut after a kill, trims at every roll */
     cfg->retention_bytes = 400 * 1024;
     cfg->retention_ms = -1;
     cfg->index_interval_bytes = 1024;
