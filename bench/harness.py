@@ -602,9 +602,9 @@ class Runner:
         out = {}
         for w, extra in (("write_nosync", ["--mib", str(mib)]),
                          ("write_fdatasync", ["--mib", str(mib // 2)]), ("loopback", []),
-                         ("rtt", ["--msg-bytes", "100"])):
-            argv = [prog, w, "--seconds", str(secs)] + (
-                ["--dir", d] if w not in ("loopback", "rtt") else [])
+                         ("rtt", ["--msg-bytes", "100"]), ("memory", ["--mib", str(mib * 2)])):
+            argv = [prog, w] + (["--seconds", str(secs)] if w != "memory" else []) + (
+                ["--dir", d] if w.startswith("write") else [])
             try:
                 cp = subprocess.run(argv + extra, capture_output=True, timeout=secs + 60)
             except subprocess.TimeoutExpired:
@@ -1221,7 +1221,18 @@ def write_report(runner, rows, not_comparable, path, charts):
           f" | {lim['write_fdatasync']['msgs_per_s']:,.0f} syncs/s |")
     if "loopback" in lim:
         w(f"| Loopback TCP, one stream | {lim['loopback']['mb_per_s']:,.0f} | 128 KiB writes |")
+    if "memory" in lim:
+        x = lim["memory"]
+        w(f"| Fresh memory, first touch | {x['mb_per_s']:,.0f} | "
+          f"{x['msgs']:,} MiB; {x.get('retouch_mb_per_s', 0):,.0f} MB/s writing it again |")
     w("")
+    if "memory" in lim:
+        w("Every byte a broker writes lands in page-cache pages, and a page used for the first "
+          "time costs what the first-touch row says: on a VM whose host backs guest memory "
+          "lazily, that can be a fraction of memory bandwidth, and it varies with what the "
+          "machine touched before. A write run whose data goes into pages not used since boot "
+          "is capped near it (the broker's time then goes into the kernel's copy into the "
+          "page cache), whatever the broker does.\n")
     if "rtt" in lim:
         x = lim["rtt"]
         w(f"Loopback round trip (the floor under every latency_ack row: two processes passing "

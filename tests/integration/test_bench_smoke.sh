@@ -133,6 +133,12 @@ else:
 # The report files and the JSON rows with exactly the fields issue 7 lists.
 md = glob.glob(os.path.join(out, "*.md"))
 tap(len(md) == 1 and "## Results" in open(md[0]).read(), "the markdown report is written")
+text = open(md[0]).read() if len(md) == 1 else ""
+limits = ("| Sequential write, 1 MiB, no sync |", "| Sequential write, 1 MiB + fdatasync each |",
+          "| Loopback TCP, one stream |", "| Fresh memory, first touch |", "Loopback round trip")
+missing = [k for k in limits if k not in text]
+tap(not missing, "the report gives the machine's limits measured in the run (disk, loopback, "
+    "round trip, first touch of memory)", f"missing {missing}")
 FIELDS = {"workload", "system", "msg_bytes", "partitions", "config", "msgs_per_s", "mb_per_s",
           "p50_us", "p99_us", "p999_us", "runs", "ratio_vs_weir"}
 rows = json.load(open(os.path.join(out, "smoke.json"))) if os.path.exists(

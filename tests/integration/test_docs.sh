@@ -10,9 +10,11 @@ work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/data"
 ln -s "$weir" "$work/bin/weir"
-# The bench driver too (docs/bench.md runs one workload by hand).
-for b in "${WEIR_BUILD:-$top/build}/bench/bench_weir" "$top/build/bench/bench_weir"; do
-    [[ -x $b ]] && { ln -s "$b" "$work/bin/bench_weir"; break; }
+# The bench drivers too (docs/bench.md runs a workload and a machine limit by hand).
+for prog in bench_weir bench_limits; do
+    for b in "${WEIR_BUILD:-$top/build}/bench/$prog" "$top/build/bench/$prog"; do
+        [[ -x $b ]] && { ln -s "$b" "$work/bin/$prog"; break; }
+    done
 done
 "$weir" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     --set group.initial.rebalance.delay.ms=0 >"$work/out" 2>"$work/err" &
