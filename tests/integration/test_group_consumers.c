@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -242,6 +243,7 @@ static int start_broker(char *bootstrap, size_t len)
         return -1;
     broker_pid = fork();
     if (broker_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* the broker never outlives a killed test */
         dup2(fds[1], 1);
         close(fds[0]);
         FILE *e = fopen(errlog, "w");
@@ -310,6 +312,7 @@ static pid_t spawn_worker(const char *self, const char *bootstrap, int idx)
     snprintf(errpath, sizeof(errpath), "%s/worker%d.err", workdir, idx);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         FILE *e = fopen(errpath, "w");
         if (e)
             dup2(fileno(e), 2);
