@@ -14,6 +14,11 @@
  * then just removing EPOLLIN from the interest set; EPOLLOUT is in the set only while a write
  * hit EAGAIN. The cost, an epoll_ctl on each pause/resume transition, is paid rarely.
  *
+ * The kept buffer: a sent response's buffer of 1 to 64 MiB is kept (the largest one) for the next
+ * large response (net_loop_take_buf, used by Fetch), and freed once no response of 1 MiB or more
+ * has gone out for NET_KEEP_IDLE_MS. Without it every multi-megabyte fetch maps fresh pages and
+ * faults them in, which costs more than copying the records.
+ *
  * Invariants: the heap holds exactly the armed timers, each at its heap_index; a connection is
  * on the free list only when closed with no slot left; deferred lists are empty when the loop
  * sleeps. Thread ownership is described in net_internal.h.
@@ -28,6 +33,8 @@
 #include <unistd.h>
 
 static _Thread_local const net_loop_t *net_loop_current;
+
+static void loop_kept_expire(void *arg);
 
 #define NET_EVENTS_PER_WAIT 256
 
@@ -90,6 +97,7 @@ int net_loop_new(net_loop_t **out)
     atomic_init(&loop->stop, false);
     atomic_init(&loop->running, false);
     loop->rbuf = weir_malloc(NET_RBUF_BYTES);
+    net_timer_init(&loop->kept_timer, loop_kept_expire, loop);
     loop->now_ms = clock_mono_ms();
     *out = loop;
     return 0;
@@ -235,9 +243,57 @@ net_slot_t *net_loop_slot_get(net_loop_t *loop)
     return slot;
 }
 
+/* ---- the kept response buffer -----------------------------------------------------------------
+ */
+
+static void loop_kept_expire(void *arg)
+{
+    net_loop_t *loop = arg;
+    int64_t idle = loop->now_ms - loop->kept_used_ms;
+    if (idle >= NET_KEEP_IDLE_MS)
+        buf_deinit(&loop->kept);
+    else if (loop->kept.cap)
+        net_timer_start(loop, &loop->kept_timer, NET_KEEP_IDLE_MS - idle);
+}
+
+/* A sent response's buffer: kept if it is the largest candidate and a large response went out
+ * in the last NET_KEEP_IDLE_MS (small responses may borrow the buffer but do not keep it
+ * alive); freed otherwise. */
+static void loop_buf_release(net_loop_t *loop, buf_t *b)
+{
+    if (b->len >= NET_KEEP_MIN_BYTES)
+        loop->kept_used_ms = loop->now_ms;
+    if (b->cap < NET_KEEP_MIN_BYTES || b->cap > NET_KEEP_MAX_BYTES || b->cap <= loop->kept.cap ||
+        loop->now_ms - loop->kept_used_ms >= NET_KEEP_IDLE_MS) {
+        buf_deinit(b);
+        return;
+    }
+    buf_deinit(&loop->kept);
+    loop->kept = *b;
+    loop->kept.len = 0;
+    buf_init(b);
+    if (!net_timer_armed(&loop->kept_timer))
+        net_timer_start(loop, &loop->kept_timer,
+                        NET_KEEP_IDLE_MS - (loop->now_ms - loop->kept_used_ms));
+}
+
+void net_loop_take_buf(net_loop_t *loop, buf_t *b)
+{
+    NET_ASSERT_LOOP_THREAD(loop);
+    if (loop->kept.cap <= b->cap)
+        return;
+    buf_t k = loop->kept;
+    buf_init(&loop->kept);
+    if (b->len)
+        memcpy(k.data, b->data, b->len);
+    k.len = b->len;
+    buf_deinit(b);
+    *b = k;
+}
+
 void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot)
 {
-    buf_deinit(&slot->resp);
+    loop_buf_release(loop, &slot->resp);
     if (loop->slot_cache_len >= NET_SLOT_CACHE) {
         free(slot);
         return;
@@ -424,6 +480,7 @@ void net_loop_free(net_loop_t *loop)
     close(loop->wake.fd);
     close(loop->epfd);
     free(loop->rbuf);
+    buf_deinit(&loop->kept);
     free(loop);
     net_loop_current = prev;
 }

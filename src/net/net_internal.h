@@ -26,6 +26,12 @@
 #define NET_READ_BUDGET_BYTES (256 * 1024)
 /* Recycled slots kept per loop. */
 #define NET_SLOT_CACHE 1024
+/* The kept response buffer (net_loop_take_buf): sent responses with a buffer of at least
+ * NET_KEEP_MIN_BYTES and at most NET_KEEP_MAX_BYTES are candidates; the loop keeps the largest
+ * and frees it after NET_KEEP_IDLE_MS without use. */
+#define NET_KEEP_MIN_BYTES (1u << 20)
+#define NET_KEEP_MAX_BYTES (64u << 20)
+#define NET_KEEP_IDLE_MS   5000
 
 #define NET_ASSERT_LOOP_THREAD(loop) WEIR_DASSERT(net_loop_owns(loop))
 
@@ -113,6 +119,10 @@ struct net_loop {
     net_slot_t *slot_cache;
     size_t slot_cache_len;
     uint8_t *rbuf;
+
+    buf_t kept; /* a large sent response's buffer, for the next large response */
+    int64_t kept_used_ms;
+    net_timer_t kept_timer;
 };
 
 /* loop.c */

@@ -4,8 +4,9 @@
  * Frame ops: 'e' echo the frame back at once; 'z' complete empty (acks=0); 'p' park the slot
  * (the test completes it later from another thread); 'c' complete empty and close the
  * connection; 'q' echo, then close after flushing; 'r' mark this connection for stats queries, then
- * echo; 'l' answer which loop serves the connection. A response is the request frame with its size
- * prefix, except 'l'. */
+ * echo; 'l' answer which loop serves the connection; 'B' answer BIG_RESP bytes of 'B' in a buffer
+ * that starts from net_loop_take_buf (recording what that gave). A response is the request
+ * frame with its size prefix, except 'l' and 'B'. */
 #include "net/net.h"
 #include "test.h"
 
@@ -33,6 +34,9 @@ static int g_nparked;
 static net_conn_t *g_marked;               /* loop thread */
 static _Atomic size_t g_marked_outbuf_max; /* largest queue the marked connection had */
 static net_loop_t *g_loops[2];
+#define BIG_RESP (2u << 20)
+static _Atomic size_t g_big_taken_cap; /* 'B': capacity net_loop_take_buf handed over */
+static uint8_t *_Atomic g_big_data;    /* 'B': the buffer the response was built in */
 
 typedef struct {
     net_loop_t *loops[2];
@@ -90,6 +94,15 @@ static void on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t 
     case 'r':
         g_marked = conn;
         break;
+    case 'B':
+        buf_init(&r);
+        net_loop_take_buf(net_conn_loop(conn), &r);
+        atomic_store(&g_big_taken_cap, r.cap);
+        buf_append_be32(&r, BIG_RESP);
+        memset(buf_extend(&r, BIG_RESP), 'B', BIG_RESP);
+        atomic_store(&g_big_data, r.data);
+        net_slot_complete(slot, &r);
+        return;
     case 'q':
         echo_resp(&r, frame, len);
         net_slot_complete(slot, &r);
@@ -372,6 +385,38 @@ TEST(pipelined_frames_answered_in_order)
     CHECK_EQ(atomic_load(&g_frames), 300);
     CHECK(quiet_for(fd, 20));
     buf_deinit(&b);
+    close(fd);
+    server_stop(&s);
+}
+
+/* Sends a 'B' frame and reads its BIG_RESP-byte answer. */
+static bool big_round_trip(int fd)
+{
+    buf_t b = {0};
+    frame_add(&b, 'B', 0, 0);
+    uint8_t *got = malloc(4 + BIG_RESP);
+    bool ok = send_all(fd, b.data, b.len) == 0 && recv_all(fd, got, 4 + BIG_RESP) == 0 &&
+              got[0] == 0 && got[1] == 0x20 && got[4] == 'B' && got[3 + BIG_RESP] == 'B';
+    free(got);
+    buf_deinit(&b);
+    return ok;
+}
+
+TEST(large_response_buffer_is_kept_for_the_next_and_freed_when_idle)
+{
+    server_t s;
+    server_start(&s, 1, NULL, 0);
+    int fd = cli_connect(s.port);
+    CHECK(big_round_trip(fd));
+    CHECK_EQ(atomic_load(&g_big_taken_cap), 0); /* nothing kept yet */
+    uint8_t *first = atomic_load(&g_big_data);
+    CHECK(round_trip(fd, 'e', 1, 100)); /* a small response neither takes nor drops it */
+    CHECK(big_round_trip(fd));
+    CHECK(atomic_load(&g_big_taken_cap) >= 4 + BIG_RESP); /* the first one's buffer, reused */
+    CHECK(atomic_load(&g_big_data) == first);
+    usleep(5400 * 1000); /* NET_KEEP_IDLE_MS without a large response: the loop frees it */
+    CHECK(big_round_trip(fd));
+    CHECK_EQ(atomic_load(&g_big_taken_cap), 0);
     close(fd);
     server_stop(&s);
 }
