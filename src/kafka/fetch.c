@@ -175,8 +175,7 @@ static void fetch_write(fetch_t *f)
 {
     broker_t *b = f->b;
     int16_t v = f->version;
-    if (f->max_bytes >= (1 << 20)) /* may be megabytes: reuse the loop's kept buffer */
-        net_loop_take_buf(f->loop, &f->resp);
+    net_loop_take_buf(f->loop, &f->resp, f->max_bytes > 0 ? (size_t)f->max_bytes : 0);
     kafka_writer_t w;
     kafka_writer_init(&w, &f->resp, f->flexible);
     kafka_write_i32(&w, 0); /* throttle_time_ms */

@@ -277,10 +277,10 @@ static void loop_buf_release(net_loop_t *loop, buf_t *b)
                         NET_KEEP_IDLE_MS - (loop->now_ms - loop->kept_used_ms));
 }
 
-void net_loop_take_buf(net_loop_t *loop, buf_t *b)
+void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need)
 {
     NET_ASSERT_LOOP_THREAD(loop);
-    if (loop->kept.cap <= b->cap)
+    if (may_need < NET_KEEP_MIN_BYTES || loop->kept.cap <= b->cap)
         return;
     buf_t k = loop->kept;
     buf_init(&loop->kept);

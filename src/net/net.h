@@ -63,11 +63,11 @@ void net_loop_stop(net_loop_t *loop); /* any thread */
  * there, on the freeing thread. */
 void net_loop_post(net_loop_t *loop, net_fn fn, void *arg);
 bool net_loop_is_current(const net_loop_t *loop); /* true on the thread inside net_loop_run */
-/* For a response that may be megabytes (a fetch): swaps in the loop's kept buffer, the largest
- * recently sent response's (1 to 64 MiB, freed after 5 s unused), if it is larger than b,
- * keeping b's bytes. Reusing it spares mapping and faulting in fresh pages for every response.
- * Loop thread only. */
-void net_loop_take_buf(net_loop_t *loop, buf_t *b);
+/* For a response that may grow to may_need bytes (a fetch): when that is 1 MiB or more, swaps
+ * in the loop's kept buffer, the largest recently sent response's (1 to 64 MiB, freed after 5 s
+ * unused), if it is larger than b, keeping b's bytes. Reusing it spares mapping and faulting in
+ * fresh pages for every response. Loop thread only. */
+void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need);
 int64_t net_loop_now_ms(const net_loop_t *loop); /* monotonic ms cached per iteration */
 
 /* ---- timers ------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ static void on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t 
         break;
     case 'B':
         buf_init(&r);
-        net_loop_take_buf(net_conn_loop(conn), &r);
+        net_loop_take_buf(net_conn_loop(conn), &r, BIG_RESP);
         atomic_store(&g_big_taken_cap, r.cap);
         buf_append_be32(&r, BIG_RESP);
         memset(buf_extend(&r, BIG_RESP), 'B', BIG_RESP);
