@@ -41,7 +41,7 @@ LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lpthread -lm
 
-BROKER_SRC := $(wildcard src/base/*.c src/storage/*.c src/net/*.c src/kafka/*.c src/broker/*.c \
+BROKER_SRC := $(wildcard src/base/*.c src/storage/*.c src/net/*.c src/kafka/*.c src/kafka/wire/*.c src/broker/*.c \
 	src/http/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)

@@ -22,7 +22,7 @@
 
 #include "broker/group.h"
 #include "broker/producer_state.h"
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -217,7 +217,7 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     int16_t err = broker_topic_create(b, OFFSETS_TOPIC, n, &over, false, msg, sizeof(msg));
     topic_overrides_free(&over);
     if (err && err != KAFKA_TOPIC_ALREADY_EXISTS) {
-        log_error("group", "cannot create %s: %s (%s)", OFFSETS_TOPIC, kafka_err_name(err), msg);
+        log_error("group", "cannot create %s: %s (%s)", OFFSETS_TOPIC, wire_err_name(err), msg);
         return -WEIR_EIO;
     }
     *nparts = n;

@@ -30,7 +30,7 @@
 #include "broker/group.h"
 
 #include "broker/kvmap.h"
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,7 +22,7 @@
  */
 #include "broker/group.h"
 
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <stdlib.h>
 
@@ -33,64 +33,64 @@ enum { KEY_OFFSET_V0 = 0, KEY_OFFSET_V1 = 1, KEY_GROUP = 2 };
 
 void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part)
 {
-    kafka_writer_t w;
-    kafka_writer_init(&w, out, false);
-    kafka_write_i16(&w, KEY_OFFSET_V1);
-    kafka_write_cstr(&w, group);
-    kafka_write_cstr(&w, topic);
-    kafka_write_i32(&w, part);
+    wire_writer_t w;
+    wire_writer_init(&w, out, false);
+    wire_write_i16(&w, KEY_OFFSET_V1);
+    wire_write_cstr(&w, group);
+    wire_write_cstr(&w, topic);
+    wire_write_i32(&w, part);
 }
 
 void offsets_key_group_encode(buf_t *out, const char *group)
 {
-    kafka_writer_t w;
-    kafka_writer_init(&w, out, false);
-    kafka_write_i16(&w, KEY_GROUP);
-    kafka_write_cstr(&w, group);
+    wire_writer_t w;
+    wire_writer_init(&w, out, false);
+    wire_write_i16(&w, KEY_GROUP);
+    wire_write_cstr(&w, group);
 }
 
 void offsets_value_offset_encode(buf_t *out, const group_offset_t *o)
 {
-    kafka_writer_t w;
-    kafka_writer_init(&w, out, false);
+    wire_writer_t w;
+    wire_writer_init(&w, out, false);
     const char *meta = o->metadata ? o->metadata : "";
     if (o->expire_ts_ms >= 0) {
-        kafka_write_i16(&w, 1);
-        kafka_write_i64(&w, o->offset);
-        kafka_write_cstr(&w, meta);
-        kafka_write_i64(&w, o->commit_ts_ms);
-        kafka_write_i64(&w, o->expire_ts_ms);
+        wire_write_i16(&w, 1);
+        wire_write_i64(&w, o->offset);
+        wire_write_cstr(&w, meta);
+        wire_write_i64(&w, o->commit_ts_ms);
+        wire_write_i64(&w, o->expire_ts_ms);
         return;
     }
-    kafka_write_i16(&w, 3);
-    kafka_write_i64(&w, o->offset);
-    kafka_write_i32(&w, o->leader_epoch);
-    kafka_write_cstr(&w, meta);
-    kafka_write_i64(&w, o->commit_ts_ms);
+    wire_write_i16(&w, 3);
+    wire_write_i64(&w, o->offset);
+    wire_write_i32(&w, o->leader_epoch);
+    wire_write_cstr(&w, meta);
+    wire_write_i64(&w, o->commit_ts_ms);
 }
 
 void offsets_value_group_encode(buf_t *out, const group_meta_t *m)
 {
-    kafka_writer_t w;
-    kafka_writer_init(&w, out, false);
-    kafka_write_i16(&w, 3);
-    kafka_write_cstr(&w, m->protocol_type ? m->protocol_type : "");
-    kafka_write_i32(&w, m->generation);
-    kafka_write_cstr(&w, m->protocol_name);
-    kafka_write_cstr(&w, m->leader_id);
-    kafka_write_i64(&w, m->state_ts_ms);
-    kafka_write_array_len(&w, (int32_t)m->member_count);
+    wire_writer_t w;
+    wire_writer_init(&w, out, false);
+    wire_write_i16(&w, 3);
+    wire_write_cstr(&w, m->protocol_type ? m->protocol_type : "");
+    wire_write_i32(&w, m->generation);
+    wire_write_cstr(&w, m->protocol_name);
+    wire_write_cstr(&w, m->leader_id);
+    wire_write_i64(&w, m->state_ts_ms);
+    wire_write_array_len(&w, (int32_t)m->member_count);
     for (size_t i = 0; i < m->member_count; i++) {
         const group_meta_member_t *x = &m->members[i];
-        kafka_write_cstr(&w, x->member_id);
-        kafka_write_cstr(&w, x->instance_id);
-        kafka_write_cstr(&w, x->client_id ? x->client_id : "");
-        kafka_write_cstr(&w, x->client_host ? x->client_host : "");
-        kafka_write_i32(&w, x->rebalance_timeout_ms);
-        kafka_write_i32(&w, x->session_timeout_ms);
-        kafka_write_nbytes(&w, x->subscription ? x->subscription : (const uint8_t *)"",
+        wire_write_cstr(&w, x->member_id);
+        wire_write_cstr(&w, x->instance_id);
+        wire_write_cstr(&w, x->client_id ? x->client_id : "");
+        wire_write_cstr(&w, x->client_host ? x->client_host : "");
+        wire_write_i32(&w, x->rebalance_timeout_ms);
+        wire_write_i32(&w, x->session_timeout_ms);
+        wire_write_nbytes(&w, x->subscription ? x->subscription : (const uint8_t *)"",
                            (int32_t)x->subscription_len);
-        kafka_write_nbytes(&w, x->assignment ? x->assignment : (const uint8_t *)"",
+        wire_write_nbytes(&w, x->assignment ? x->assignment : (const uint8_t *)"",
                            (int32_t)x->assignment_len);
     }
 }
@@ -115,7 +115,7 @@ typedef struct {
     size_t n, cap;
 } strpool_t;
 
-static const char *pool_dup(strpool_t *sp, kafka_str_t v)
+static const char *pool_dup(strpool_t *sp, wire_str_t v)
 {
     if (v.len < 0)
         return NULL;
@@ -123,7 +123,7 @@ static const char *pool_dup(strpool_t *sp, kafka_str_t v)
         sp->cap = sp->cap ? sp->cap * 2 : 16;
         sp->s = weir_realloc(sp->s, sp->cap * sizeof(*sp->s));
     }
-    char *d = kafka_str_dup(v);
+    char *d = wire_str_dup(v);
     sp->s[sp->n++] = d;
     return d;
 }
@@ -136,41 +136,41 @@ static void pool_free(strpool_t *sp)
 }
 
 /* A string that must not hold a NUL (it becomes a C string and a map key). */
-static bool str_clean(kafka_str_t v)
+static bool str_clean(wire_str_t v)
 {
     return v.len < 0 || memchr(v.s, 0, (size_t)v.len) == NULL;
 }
 
-static int decode_offset_value(kafka_reader_t *r, strpool_t *sp, group_offset_t *o)
+static int decode_offset_value(wire_reader_t *r, strpool_t *sp, group_offset_t *o)
 {
-    int16_t v = kafka_read_i16(r);
+    int16_t v = wire_read_i16(r);
     *o = (group_offset_t){.leader_epoch = -1, .expire_ts_ms = -1};
     if (v < 0 || v > 3)
-        return kafka_reader_ok(r) ? -WEIR_EUNSUPPORTED : -WEIR_ECORRUPT;
-    o->offset = kafka_read_i64(r);
+        return wire_reader_ok(r) ? -WEIR_EUNSUPPORTED : -WEIR_ECORRUPT;
+    o->offset = wire_read_i64(r);
     if (v == 3)
-        o->leader_epoch = kafka_read_i32(r);
-    kafka_str_t meta = kafka_read_str(r);
-    o->commit_ts_ms = kafka_read_i64(r);
+        o->leader_epoch = wire_read_i32(r);
+    wire_str_t meta = wire_read_str(r);
+    o->commit_ts_ms = wire_read_i64(r);
     if (v == 1)
-        o->expire_ts_ms = kafka_read_i64(r);
-    if (!kafka_reader_ok(r) || !str_clean(meta))
+        o->expire_ts_ms = wire_read_i64(r);
+    if (!wire_reader_ok(r) || !str_clean(meta))
         return -WEIR_ECORRUPT;
     o->metadata = pool_dup(sp, meta);
     return 0;
 }
 
-static int decode_member(kafka_reader_t *r, int16_t v, strpool_t *sp, group_meta_member_t *x)
+static int decode_member(wire_reader_t *r, int16_t v, strpool_t *sp, group_meta_member_t *x)
 {
-    kafka_str_t id = kafka_read_str(r);
-    kafka_str_t inst = v >= 3 ? kafka_read_nstr(r) : (kafka_str_t){NULL, -1};
-    kafka_str_t client = kafka_read_str(r);
-    kafka_str_t host = kafka_read_str(r);
-    int32_t rebalance = v >= 1 ? kafka_read_i32(r) : -1;
-    int32_t session = kafka_read_i32(r);
-    kafka_bytes_t sub = kafka_read_bytes(r);
-    kafka_bytes_t asg = kafka_read_bytes(r);
-    if (!kafka_reader_ok(r) || id.len <= 0 || !str_clean(id) || !str_clean(inst) ||
+    wire_str_t id = wire_read_str(r);
+    wire_str_t inst = v >= 3 ? wire_read_nstr(r) : (wire_str_t){NULL, -1};
+    wire_str_t client = wire_read_str(r);
+    wire_str_t host = wire_read_str(r);
+    int32_t rebalance = v >= 1 ? wire_read_i32(r) : -1;
+    int32_t session = wire_read_i32(r);
+    wire_bytes_t sub = wire_read_bytes(r);
+    wire_bytes_t asg = wire_read_bytes(r);
+    if (!wire_reader_ok(r) || id.len <= 0 || !str_clean(id) || !str_clean(inst) ||
         !str_clean(client) || !str_clean(host))
         return -WEIR_ECORRUPT;
     *x = (group_meta_member_t){.member_id = pool_dup(sp, id),
@@ -187,21 +187,21 @@ static int decode_member(kafka_reader_t *r, int16_t v, strpool_t *sp, group_meta
 }
 
 /* members must be freed by the caller (also on error). */
-static int decode_group_value(kafka_reader_t *r, strpool_t *sp, group_meta_t *m,
+static int decode_group_value(wire_reader_t *r, strpool_t *sp, group_meta_t *m,
                               group_meta_member_t **members)
 {
     *members = NULL;
-    int16_t v = kafka_read_i16(r);
+    int16_t v = wire_read_i16(r);
     if (v < 0 || v > 3)
-        return kafka_reader_ok(r) ? -WEIR_EUNSUPPORTED : -WEIR_ECORRUPT;
-    kafka_str_t type = kafka_read_str(r);
-    int32_t generation = kafka_read_i32(r);
-    kafka_str_t proto = kafka_read_nstr(r);
-    kafka_str_t leader = kafka_read_nstr(r);
-    int64_t ts = v >= 2 ? kafka_read_i64(r) : -1;
+        return wire_reader_ok(r) ? -WEIR_EUNSUPPORTED : -WEIR_ECORRUPT;
+    wire_str_t type = wire_read_str(r);
+    int32_t generation = wire_read_i32(r);
+    wire_str_t proto = wire_read_nstr(r);
+    wire_str_t leader = wire_read_nstr(r);
+    int64_t ts = v >= 2 ? wire_read_i64(r) : -1;
     /* the smallest member (v0): three i16-length strings, one i32, two i32-length bytes */
-    int32_t n = kafka_read_array(r, 6 + 4 + 8, INT32_MAX);
-    if (!kafka_reader_ok(r) || n < 0 || !str_clean(type) || !str_clean(proto) || !str_clean(leader))
+    int32_t n = wire_read_array(r, 6 + 4 + 8, INT32_MAX);
+    if (!wire_reader_ok(r) || n < 0 || !str_clean(type) || !str_clean(proto) || !str_clean(leader))
         return -WEIR_ECORRUPT;
     *members = weir_calloc(n ? (size_t)n : 1, sizeof(**members));
     for (int32_t i = 0; i < n; i++)
@@ -217,13 +217,13 @@ static int decode_group_value(kafka_reader_t *r, strpool_t *sp, group_meta_t *m,
     return 0;
 }
 
-static int replay_offset(group_coord_t *c, kafka_reader_t *kr, const uint8_t *value,
+static int replay_offset(group_coord_t *c, wire_reader_t *kr, const uint8_t *value,
                          int32_t value_len, strpool_t *sp)
 {
-    kafka_str_t group = kafka_read_str(kr);
-    kafka_str_t topic = kafka_read_str(kr);
-    int32_t part = kafka_read_i32(kr);
-    if (!kafka_reader_ok(kr) || group.len <= 0 || topic.len <= 0 || topic.len > 249 ||
+    wire_str_t group = wire_read_str(kr);
+    wire_str_t topic = wire_read_str(kr);
+    int32_t part = wire_read_i32(kr);
+    if (!wire_reader_ok(kr) || group.len <= 0 || topic.len <= 0 || topic.len > 249 ||
         !str_clean(group) || !str_clean(topic))
         return -WEIR_ECORRUPT;
     const char *g = pool_dup(sp, group), *t = pool_dup(sp, topic);
@@ -231,8 +231,8 @@ static int replay_offset(group_coord_t *c, kafka_reader_t *kr, const uint8_t *va
         group_coord_load_offset(c, g, t, part, NULL);
         return 0;
     }
-    kafka_reader_t vr;
-    kafka_reader_init(&vr, value, (size_t)value_len, false);
+    wire_reader_t vr;
+    wire_reader_init(&vr, value, (size_t)value_len, false);
     group_offset_t o;
     int rc = decode_offset_value(&vr, sp, &o);
     if (rc < 0)
@@ -241,19 +241,19 @@ static int replay_offset(group_coord_t *c, kafka_reader_t *kr, const uint8_t *va
     return 0;
 }
 
-static int replay_group(group_coord_t *c, kafka_reader_t *kr, const uint8_t *value,
+static int replay_group(group_coord_t *c, wire_reader_t *kr, const uint8_t *value,
                         int32_t value_len, strpool_t *sp)
 {
-    kafka_str_t group = kafka_read_str(kr);
-    if (!kafka_reader_ok(kr) || group.len <= 0 || !str_clean(group))
+    wire_str_t group = wire_read_str(kr);
+    if (!wire_reader_ok(kr) || group.len <= 0 || !str_clean(group))
         return -WEIR_ECORRUPT;
     const char *g = pool_dup(sp, group);
     if (value_len < 0) {
         group_coord_load_group(c, g, NULL);
         return 0;
     }
-    kafka_reader_t vr;
-    kafka_reader_init(&vr, value, (size_t)value_len, false);
+    wire_reader_t vr;
+    wire_reader_init(&vr, value, (size_t)value_len, false);
     group_meta_t m;
     group_meta_member_t *members;
     int rc = decode_group_value(&vr, sp, &m, &members);
@@ -268,10 +268,10 @@ int offsets_replay_record(group_coord_t *c, const uint8_t *key, size_t key_len,
 {
     if (!key)
         return -WEIR_ECORRUPT;
-    kafka_reader_t kr;
-    kafka_reader_init(&kr, key, key_len, false);
-    int16_t kv = kafka_read_i16(&kr);
-    if (!kafka_reader_ok(&kr))
+    wire_reader_t kr;
+    wire_reader_init(&kr, key, key_len, false);
+    int16_t kv = wire_read_i16(&kr);
+    if (!wire_reader_ok(&kr))
         return -WEIR_ECORRUPT;
     strpool_t sp = {0};
     int rc = 0;

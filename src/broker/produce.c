@@ -16,7 +16,7 @@
  */
 #include "broker/broker.h"
 
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 static void result_error(broker_produce_result_t *res, int16_t code, const char *msg)
 {

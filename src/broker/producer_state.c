@@ -20,7 +20,7 @@
 #include "broker/producer_state.h"
 
 #include "broker/kvmap.h"
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -14,7 +14,7 @@
  */
 #include "broker/broker.h"
 
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -35,23 +35,23 @@ static void result_set(admin_result_t *res, int16_t err, const char *prefix, con
 }
 
 /* Reads one CreatableTopic; when act, checks and creates it. */
-static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_writer_t *w)
+static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writer_t *w)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     broker_t *b = req->b;
     admin_result_t res = {0};
-    kafka_str_t name = kafka_read_str(r);
-    int32_t nparts = kafka_read_i32(r);
-    int16_t rf = kafka_read_i16(r);
-    int32_t nassign = kafka_read_array(r, r->flexible ? 2 : 8, MAX_ITEMS);
+    wire_str_t name = wire_read_str(r);
+    int32_t nparts = wire_read_i32(r);
+    int16_t rf = wire_read_i16(r);
+    int32_t nassign = wire_read_array(r, r->flexible ? 2 : 8, MAX_ITEMS);
     int32_t node = broker_node_id(b), assigned = 0;
-    for (int32_t i = 0; i < nassign && kafka_reader_ok(r); i++) {
-        int32_t pidx = kafka_read_i32(r);
-        int32_t nb = kafka_read_array(r, 4, MAX_ITEMS);
+    for (int32_t i = 0; i < nassign && wire_reader_ok(r); i++) {
+        int32_t pidx = wire_read_i32(r);
+        int32_t nb = wire_read_array(r, 4, MAX_ITEMS);
         bool ok = nb == 1 && pidx == assigned;
-        for (int32_t j = 0; j < nb && kafka_reader_ok(r); j++)
-            ok &= kafka_read_i32(r) == node;
-        kafka_read_tags(r);
+        for (int32_t j = 0; j < nb && wire_reader_ok(r); j++)
+            ok &= wire_read_i32(r) == node;
+        wire_read_tags(r);
         if (!ok)
             result_set(&res, KAFKA_INVALID_REPLICA_ASSIGNMENT,
                        "Replica assignments must name partitions 0..n-1 in order, each on "
@@ -60,15 +60,15 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_wri
         assigned++;
     }
     topic_overrides_t over = {0};
-    int32_t nconf = kafka_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS);
-    for (int32_t i = 0; i < nconf && kafka_reader_ok(r); i++) {
-        kafka_str_t key = kafka_read_str(r);
-        kafka_str_t val = kafka_read_nstr(r);
-        kafka_read_tags(r);
-        if (!act || !kafka_reader_ok(r))
+    int32_t nconf = wire_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS);
+    for (int32_t i = 0; i < nconf && wire_reader_ok(r); i++) {
+        wire_str_t key = wire_read_str(r);
+        wire_str_t val = wire_read_nstr(r);
+        wire_read_tags(r);
+        if (!act || !wire_reader_ok(r))
             continue;
         int k = topic_cfg_find(key.s, (size_t)key.len);
-        char *ks = kafka_str_dup(key), *vs = kafka_str_dup(val), norm[256], err[256];
+        char *ks = wire_str_dup(key), *vs = wire_str_dup(val), norm[256], err[256];
         if (k < 0)
             result_set(&res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ks);
         else if (topic_cfg_check(k, vs, norm, sizeof(norm), err, sizeof(err)) < 0)
@@ -80,8 +80,8 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_wri
         free(ks);
         free(vs);
     }
-    kafka_read_tags(r);
-    if (!act || !kafka_reader_ok(r)) {
+    wire_read_tags(r);
+    if (!act || !wire_reader_ok(r)) {
         topic_overrides_free(&over);
         return;
     }
@@ -100,41 +100,41 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, kafka_wri
     const char *why;
     if (!broker_topic_name_valid(name.s, (size_t)name.len, &why)) /* before any C string */
         result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
-    char *ns = kafka_str_dup(name);
+    char *ns = wire_str_dup(name);
     if (res.err == KAFKA_NONE)
         res.err =
             broker_topic_create(b, ns, nparts, &over, validate_only, res.msg, sizeof(res.msg));
     free(ns);
     topic_overrides_free(&over);
-    kafka_write_view(w, name);
-    kafka_write_i16(w, res.err);
+    wire_write_view(w, name);
+    wire_write_i16(w, res.err);
     if (req->hdr.api_version >= 1)
-        kafka_write_cstr(w, res.err ? res.msg : NULL);
-    kafka_write_tags(w);
+        wire_write_cstr(w, res.err ? res.msg : NULL);
+    wire_write_tags(w);
 }
 
 int kafka_handle_create_topics(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r, start = *r;
+    wire_reader_t *r = &req->r, start = *r;
     int16_t v = req->hdr.api_version;
     /* Pass 1 only decodes, and finds validate_only, which follows the topics. */
-    int32_t n = kafka_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+    int32_t n = wire_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
         create_one(req, false, false, NULL);
-    (void)kafka_read_i32(r); /* timeout_ms: creation is synchronous */
-    bool validate_only = v >= 1 ? kafka_read_bool(r) : false;
-    kafka_read_tags(r);
-    if (n < 0 || !kafka_reader_ok(r))
+    (void)wire_read_i32(r); /* timeout_ms: creation is synchronous */
+    bool validate_only = v >= 1 ? wire_read_bool(r) : false;
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     /* Pass 2 acts. */
     *r = start;
-    n = kafka_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
+    n = wire_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
     if (v >= 2)
-        kafka_write_i32(&req->w, 0); /* throttle_time_ms */
-    kafka_write_array_len(&req->w, n);
+        wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
         create_one(req, true, validate_only, &req->w);
-    kafka_write_tags(&req->w);
+    wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
 
@@ -143,31 +143,31 @@ int kafka_handle_create_topics(kafka_req_t *req)
 
 int kafka_handle_delete_topics(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r, start = *r;
-    kafka_writer_t *w = &req->w;
-    int32_t n = kafka_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
-        (void)kafka_read_str(r);
-    (void)kafka_read_i32(r);
-    kafka_read_tags(r);
-    if (n < 0 || !kafka_reader_ok(r))
+    wire_reader_t *r = &req->r, start = *r;
+    wire_writer_t *w = &req->w;
+    int32_t n = wire_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
+        (void)wire_read_str(r);
+    (void)wire_read_i32(r);
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     *r = start;
-    n = kafka_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
+    n = wire_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
     if (req->hdr.api_version >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_array_len(w, n);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
-        kafka_str_t name = kafka_read_str(r);
-        char *ns = kafka_str_dup(name), msg[256];
-        int16_t err = kafka_str_has_nul(name) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+        wire_str_t name = wire_read_str(r);
+        char *ns = wire_str_dup(name), msg[256];
+        int16_t err = wire_str_has_nul(name) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
                                               : broker_topic_delete(req->b, ns, msg, sizeof(msg));
         free(ns);
-        kafka_write_view(w, name);
-        kafka_write_i16(w, err);
-        kafka_write_tags(w);
+        wire_write_view(w, name);
+        wire_write_i16(w, err);
+        wire_write_tags(w);
     }
-    kafka_write_tags(w);
+    wire_write_tags(w);
     return KAFKA_RESPOND;
 }
 
@@ -176,57 +176,57 @@ int kafka_handle_delete_topics(kafka_req_t *req)
 
 static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only)
 {
-    kafka_reader_t *r = &req->r;
-    kafka_writer_t *w = &req->w;
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
     admin_result_t res = {0};
-    kafka_str_t name = kafka_read_str(r);
-    int32_t count = kafka_read_i32(r);
-    int32_t nassign = kafka_read_array(r, 4, MAX_ITEMS); /* null = automatic */
+    wire_str_t name = wire_read_str(r);
+    int32_t count = wire_read_i32(r);
+    int32_t nassign = wire_read_array(r, 4, MAX_ITEMS); /* null = automatic */
     int32_t node = broker_node_id(req->b);
-    for (int32_t i = 0; i < nassign && kafka_reader_ok(r); i++) {
-        int32_t nb = kafka_read_array(r, 4, MAX_ITEMS);
+    for (int32_t i = 0; i < nassign && wire_reader_ok(r); i++) {
+        int32_t nb = wire_read_array(r, 4, MAX_ITEMS);
         bool ok = nb == 1;
-        for (int32_t j = 0; j < nb && kafka_reader_ok(r); j++)
-            ok &= kafka_read_i32(r) == node;
-        kafka_read_tags(r);
+        for (int32_t j = 0; j < nb && wire_reader_ok(r); j++)
+            ok &= wire_read_i32(r) == node;
+        wire_read_tags(r);
         if (!ok)
             result_set(&res, KAFKA_INVALID_REPLICA_ASSIGNMENT,
                        "New partitions can only be assigned to this broker", "");
     }
-    kafka_read_tags(r);
-    if (!act || !kafka_reader_ok(r))
+    wire_read_tags(r);
+    if (!act || !wire_reader_ok(r))
         return;
-    if (kafka_str_has_nul(name))
+    if (wire_str_has_nul(name))
         result_set(&res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "No such topic", "");
-    char *ns = kafka_str_dup(name);
+    char *ns = wire_str_dup(name);
     if (res.err == KAFKA_NONE)
         res.err =
             broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg, sizeof(res.msg));
     free(ns);
-    kafka_write_view(w, name);
-    kafka_write_i16(w, res.err);
-    kafka_write_cstr(w, res.err ? res.msg : NULL);
-    kafka_write_tags(w);
+    wire_write_view(w, name);
+    wire_write_i16(w, res.err);
+    wire_write_cstr(w, res.err ? res.msg : NULL);
+    wire_write_tags(w);
 }
 
 int kafka_handle_create_partitions(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r, start = *r;
-    int32_t n = kafka_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+    wire_reader_t *r = &req->r, start = *r;
+    int32_t n = wire_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
         create_partitions_one(req, false, false);
-    (void)kafka_read_i32(r); /* timeout_ms */
-    bool validate_only = kafka_read_bool(r);
-    kafka_read_tags(r);
-    if (n < 0 || !kafka_reader_ok(r))
+    (void)wire_read_i32(r); /* timeout_ms */
+    bool validate_only = wire_read_bool(r);
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     *r = start;
-    n = kafka_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
-    kafka_write_i32(&req->w, 0); /* throttle_time_ms */
-    kafka_write_array_len(&req->w, n);
+    n = wire_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
         create_partitions_one(req, true, validate_only);
-    kafka_write_tags(&req->w);
+    wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
 
@@ -257,51 +257,51 @@ static int16_t delete_records_one(broker_partition_t *p, int64_t offset, int64_t
 
 int kafka_handle_delete_records(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r, start = *r;
-    kafka_writer_t *w = &req->w;
+    wire_reader_t *r = &req->r, start = *r;
+    wire_writer_t *w = &req->w;
     broker_t *b = req->b;
     for (int pass = 0; pass < 2; pass++) {
         *r = start;
-        int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+        int32_t n = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
         if (n < 0)
             return -WEIR_EINVAL;
         if (pass == 1) {
-            kafka_write_i32(w, 0); /* throttle_time_ms */
-            kafka_write_array_len(w, n);
+            wire_write_i32(w, 0); /* throttle_time_ms */
+            wire_write_array_len(w, n);
             broker_topics_rdlock(b);
         }
-        for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-            kafka_str_t name = kafka_read_str(r);
-            int32_t np = kafka_read_array(r, 12, MAX_ITEMS);
+        for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+            wire_str_t name = wire_read_str(r);
+            int32_t np = wire_read_array(r, 12, MAX_ITEMS);
             if (pass == 1) {
-                kafka_write_view(w, name);
-                kafka_write_array_len(w, np);
+                wire_write_view(w, name);
+                wire_write_array_len(w, np);
             }
-            for (int32_t j = 0; j < np && kafka_reader_ok(r); j++) {
-                int32_t idx = kafka_read_i32(r);
-                int64_t offset = kafka_read_i64(r);
-                kafka_read_tags(r);
+            for (int32_t j = 0; j < np && wire_reader_ok(r); j++) {
+                int32_t idx = wire_read_i32(r);
+                int64_t offset = wire_read_i64(r);
+                wire_read_tags(r);
                 if (pass == 0)
                     continue;
                 int64_t low;
                 int16_t err = delete_records_one(
                     broker_partition_find(b, name.s, (size_t)name.len, idx), offset, &low);
-                kafka_write_i32(w, idx);
-                kafka_write_i64(w, low);
-                kafka_write_i16(w, err);
-                kafka_write_tags(w);
+                wire_write_i32(w, idx);
+                wire_write_i64(w, low);
+                wire_write_i16(w, err);
+                wire_write_tags(w);
             }
-            kafka_read_tags(r);
+            wire_read_tags(r);
             if (pass == 1)
-                kafka_write_tags(w);
+                wire_write_tags(w);
         }
-        (void)kafka_read_i32(r); /* timeout_ms */
-        kafka_read_tags(r);
+        (void)wire_read_i32(r); /* timeout_ms */
+        wire_read_tags(r);
         if (pass == 1)
             broker_topics_unlock(b);
-        if (!kafka_reader_ok(r))
+        if (!wire_reader_ok(r))
             return -WEIR_EINVAL;
     }
-    kafka_write_tags(w);
+    wire_write_tags(w);
     return KAFKA_RESPOND;
 }

@@ -63,7 +63,7 @@ void kafka_req_take_resp(kafka_req_t *req, buf_t *out)
 
 void kafka_parked_complete(net_slot_t *slot, buf_t *resp, bool async)
 {
-    kafka_resp_finish(resp);
+    wire_resp_finish(resp);
     if (async)
         net_slot_complete_async(slot, resp);
     else
@@ -85,19 +85,19 @@ static void refuse(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t 
 static void api_versions_fallback(net_conn_t *conn, net_slot_t *slot, const uint8_t *frame,
                                   size_t len)
 {
-    kafka_reader_t r;
-    kafka_req_header_t h;
-    kafka_reader_init(&r, frame, len, false);
-    if (kafka_req_header_read(&r, &h) < 0) {
+    wire_reader_t r;
+    wire_req_header_t h;
+    wire_reader_init(&r, frame, len, false);
+    if (wire_req_header_read(&r, &h) < 0) {
         refuse(conn, slot, "truncated header", KAFKA_API_API_VERSIONS, -1);
         return;
     }
     buf_t resp = {0};
-    kafka_writer_t w;
-    kafka_resp_begin(&resp, h.correlation_id, false);
-    kafka_writer_init(&w, &resp, false);
+    wire_writer_t w;
+    wire_resp_begin(&resp, h.correlation_id, false);
+    wire_writer_init(&w, &resp, false);
     kafka_api_versions_write(&w, 0, KAFKA_UNSUPPORTED_VERSION);
-    kafka_resp_finish(&resp);
+    wire_resp_finish(&resp);
     net_slot_complete(slot, &resp);
 }
 
@@ -127,20 +127,20 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     req.conn = conn;
     req.slot = slot;
     req.flexible = version >= api->first_flexible;
-    kafka_reader_init(&req.r, frame, len, req.flexible);
-    if (kafka_req_header_read(&req.r, &req.hdr) < 0) {
+    wire_reader_init(&req.r, frame, len, req.flexible);
+    if (wire_req_header_read(&req.r, &req.hdr) < 0) {
         refuse(conn, slot, "bad request header", key, version);
         return;
     }
     bool header_v1 = req.flexible && key != KAFKA_API_API_VERSIONS;
     buf_init(&req.resp);
-    kafka_resp_begin(&req.resp, req.hdr.correlation_id, header_v1);
-    kafka_writer_init(&req.w, &req.resp, req.flexible);
+    wire_resp_begin(&req.resp, req.hdr.correlation_id, header_v1);
+    wire_writer_init(&req.w, &req.resp, req.flexible);
 
     int rc = api->handler(&req);
     switch (rc) {
     case KAFKA_RESPOND:
-        kafka_resp_finish(&req.resp);
+        wire_resp_finish(&req.resp);
         net_slot_complete(slot, &req.resp);
         break;
     case KAFKA_NO_RESPONSE:
@@ -159,28 +159,28 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
 /* ---- ApiVersions ------------------------------------------------------------------------------
  */
 
-void kafka_api_versions_write(kafka_writer_t *w, int16_t version, int16_t error_code)
+void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code)
 {
-    kafka_write_i16(w, error_code);
-    kafka_write_array_len(w, (int32_t)kafka_apis_count);
+    wire_write_i16(w, error_code);
+    wire_write_array_len(w, (int32_t)kafka_apis_count);
     for (size_t i = 0; i < kafka_apis_count; i++) {
-        kafka_write_i16(w, kafka_apis[i].key);
-        kafka_write_i16(w, kafka_apis[i].min_version);
-        kafka_write_i16(w, kafka_apis[i].max_version);
-        kafka_write_tags(w);
+        wire_write_i16(w, kafka_apis[i].key);
+        wire_write_i16(w, kafka_apis[i].min_version);
+        wire_write_i16(w, kafka_apis[i].max_version);
+        wire_write_tags(w);
     }
     if (version >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_tags(w);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_tags(w);
 }
 
 int kafka_handle_api_versions(kafka_req_t *req)
 {
     if (req->hdr.api_version >= 3) {
-        (void)kafka_read_str(&req->r); /* client_software_name */
-        (void)kafka_read_str(&req->r); /* client_software_version */
-        kafka_read_tags(&req->r);
-        if (!kafka_reader_ok(&req->r))
+        (void)wire_read_str(&req->r); /* client_software_name */
+        (void)wire_read_str(&req->r); /* client_software_version */
+        wire_read_tags(&req->r);
+        if (!wire_reader_ok(&req->r))
             return -WEIR_EINVAL;
     }
     kafka_api_versions_write(&req->w, req->hdr.api_version, KAFKA_NONE);

@@ -9,7 +9,7 @@
  * stay parked until the rebalance lets them go.
  *
  * Invariant: decoding checks every length and count against the bytes present before anything
- * is allocated (kafka_read_array), and a request that fails to decode changes nothing and
+ * is allocated (wire_read_array), and a request that fails to decode changes nothing and
  * closes the connection. Strings holding a NUL are refused the same way: ids become C strings,
  * so two wire ids must never map to one.
  */
@@ -53,16 +53,16 @@ void *kafka_greq_alloc(kafka_greq_t *g, size_t n)
     return greq_own(g, weir_calloc(1, n ? n : 1));
 }
 
-char *kafka_greq_str(kafka_greq_t *g, kafka_str_t s)
+char *kafka_greq_str(kafka_greq_t *g, wire_str_t s)
 {
     if (s.len < 0)
         return NULL;
     if (memchr(s.s, 0, (size_t)s.len))
         g->bad = true;
-    return greq_own(g, kafka_str_dup(s));
+    return greq_own(g, wire_str_dup(s));
 }
 
-uint8_t *kafka_greq_bytes(kafka_greq_t *g, kafka_bytes_t b)
+uint8_t *kafka_greq_bytes(kafka_greq_t *g, wire_bytes_t b)
 {
     size_t n = b.len > 0 ? (size_t)b.len : 0;
     uint8_t *p = greq_own(g, weir_malloc(n ? n : 1));
@@ -88,12 +88,12 @@ static void greq_run(void *arg)
 
 int kafka_greq_park(kafka_req_t *req, kafka_greq_t *g)
 {
-    if (!kafka_reader_ok(&req->r) || g->bad) {
+    if (!wire_reader_ok(&req->r) || g->bad) {
         greq_free(g);
         return -WEIR_EINVAL;
     }
     kafka_req_take_resp(req, &g->resp);
-    kafka_writer_init(&g->w, &g->resp, req->flexible);
+    wire_writer_init(&g->w, &g->resp, req->flexible);
     g->slot = req->slot;
     broker_groups_run(req->b, greq_run, g);
     return KAFKA_PARKED;
@@ -124,12 +124,12 @@ static char *client_host(kafka_greq_t *g, net_conn_t *conn)
 
 int kafka_handle_find_coordinator(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
-    kafka_writer_t *w = &req->w;
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
     int16_t v = req->hdr.api_version;
-    kafka_str_t key = kafka_read_str(r);
-    int8_t key_type = v >= 1 ? kafka_read_i8(r) : 0;
-    if (!kafka_reader_ok(r))
+    wire_str_t key = wire_read_str(r);
+    int8_t key_type = v >= 1 ? wire_read_i8(r) : 0;
+    if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
     int16_t err = KAFKA_NONE;
     const char *msg = NULL;
@@ -141,13 +141,13 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
         msg = "the group id is empty";
     }
     if (v >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_i16(w, err);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, err);
     if (v >= 1)
-        kafka_write_cstr(w, msg);
-    kafka_write_i32(w, err ? -1 : broker_node_id(req->b));
-    kafka_write_cstr(w, err ? "" : req->b->adv_host);
-    kafka_write_i32(w, err ? -1 : req->b->adv_port);
+        wire_write_cstr(w, msg);
+    wire_write_i32(w, err ? -1 : broker_node_id(req->b));
+    wire_write_cstr(w, err ? "" : req->b->adv_host);
+    wire_write_i32(w, err ? -1 : req->b->adv_port);
     return KAFKA_RESPOND;
 }
 
@@ -162,22 +162,22 @@ typedef struct {
 static void join_answer(group_waiter_t *gw, const group_join_result_t *r)
 {
     join_greq_t *j = (join_greq_t *)gw;
-    kafka_writer_t *w = &j->g.w;
+    wire_writer_t *w = &j->g.w;
     int16_t v = j->g.version;
     if (v >= 2)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_i16(w, r->error);
-    kafka_write_i32(w, r->generation_id);
-    kafka_write_cstr(w, r->protocol_name ? r->protocol_name : "");
-    kafka_write_cstr(w, r->leader_id ? r->leader_id : "");
-    kafka_write_cstr(w, r->member_id ? r->member_id : "");
-    kafka_write_array_len(w, (int32_t)r->member_count);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, r->error);
+    wire_write_i32(w, r->generation_id);
+    wire_write_cstr(w, r->protocol_name ? r->protocol_name : "");
+    wire_write_cstr(w, r->leader_id ? r->leader_id : "");
+    wire_write_cstr(w, r->member_id ? r->member_id : "");
+    wire_write_array_len(w, (int32_t)r->member_count);
     for (size_t i = 0; i < r->member_count; i++) {
         const group_join_member_t *m = &r->members[i];
-        kafka_write_cstr(w, m->member_id);
+        wire_write_cstr(w, m->member_id);
         if (v >= 5)
-            kafka_write_cstr(w, m->instance_id);
-        kafka_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
+            wire_write_cstr(w, m->instance_id);
+        wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
                            (int32_t)m->metadata_len);
     }
     kafka_greq_finish(&j->g);
@@ -196,24 +196,24 @@ static void join_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_join_group(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
     join_greq_t *j = kafka_greq_new(req, sizeof(*j), join_run);
     kafka_greq_t *g = &j->g;
     g->gw.on_join = join_answer;
     group_join_req_t *jr = &j->jr;
-    jr->group_id = kafka_greq_str(g, kafka_read_str(r));
-    jr->session_timeout_ms = kafka_read_i32(r);
-    jr->rebalance_timeout_ms = v >= 1 ? kafka_read_i32(r) : jr->session_timeout_ms;
-    jr->member_id = kafka_greq_str(g, kafka_read_str(r));
-    jr->instance_id = v >= 5 ? kafka_greq_str(g, kafka_read_nstr(r)) : NULL;
-    jr->protocol_type = kafka_greq_str(g, kafka_read_str(r));
-    int32_t n = kafka_read_array(r, 2 + 4, MAX_PROTOCOLS);
+    jr->group_id = kafka_greq_str(g, wire_read_str(r));
+    jr->session_timeout_ms = wire_read_i32(r);
+    jr->rebalance_timeout_ms = v >= 1 ? wire_read_i32(r) : jr->session_timeout_ms;
+    jr->member_id = kafka_greq_str(g, wire_read_str(r));
+    jr->instance_id = v >= 5 ? kafka_greq_str(g, wire_read_nstr(r)) : NULL;
+    jr->protocol_type = kafka_greq_str(g, wire_read_str(r));
+    int32_t n = wire_read_array(r, 2 + 4, MAX_PROTOCOLS);
     if (n > 0) {
         group_protocol_t *p = kafka_greq_alloc(g, (size_t)n * sizeof(*p));
-        for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-            p[i].name = kafka_greq_str(g, kafka_read_str(r));
-            kafka_bytes_t meta = kafka_read_bytes(r);
+        for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+            p[i].name = kafka_greq_str(g, wire_read_str(r));
+            wire_bytes_t meta = wire_read_bytes(r);
             p[i].metadata = kafka_greq_bytes(g, meta);
             p[i].metadata_len = meta.len > 0 ? (size_t)meta.len : 0;
         }
@@ -244,11 +244,11 @@ typedef struct {
 static void sync_answer(group_waiter_t *gw, int16_t error, const uint8_t *a, size_t len)
 {
     sync_greq_t *s = (sync_greq_t *)gw;
-    kafka_writer_t *w = &s->g.w;
+    wire_writer_t *w = &s->g.w;
     if (s->g.version >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_i16(w, error);
-    kafka_write_nbytes(w, a ? a : (const uint8_t *)"", a ? (int32_t)len : 0);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, error);
+    wire_write_nbytes(w, a ? a : (const uint8_t *)"", a ? (int32_t)len : 0);
     kafka_greq_finish(&s->g);
 }
 
@@ -264,22 +264,22 @@ static void sync_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_sync_group(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
     sync_greq_t *s = kafka_greq_new(req, sizeof(*s), sync_run);
     kafka_greq_t *g = &s->g;
     g->gw.on_sync = sync_answer;
     group_sync_req_t *sr = &s->sr;
-    sr->group_id = kafka_greq_str(g, kafka_read_str(r));
-    sr->generation_id = kafka_read_i32(r);
-    sr->member_id = kafka_greq_str(g, kafka_read_str(r));
-    sr->instance_id = v >= 3 ? kafka_greq_str(g, kafka_read_nstr(r)) : NULL;
-    int32_t n = kafka_read_array(r, 2 + 4, MAX_MEMBERS);
+    sr->group_id = kafka_greq_str(g, wire_read_str(r));
+    sr->generation_id = wire_read_i32(r);
+    sr->member_id = kafka_greq_str(g, wire_read_str(r));
+    sr->instance_id = v >= 3 ? kafka_greq_str(g, wire_read_nstr(r)) : NULL;
+    int32_t n = wire_read_array(r, 2 + 4, MAX_MEMBERS);
     if (n > 0) {
         group_assignment_t *a = kafka_greq_alloc(g, (size_t)n * sizeof(*a));
-        for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-            a[i].member_id = kafka_greq_str(g, kafka_read_str(r));
-            kafka_bytes_t b = kafka_read_bytes(r);
+        for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+            a[i].member_id = kafka_greq_str(g, wire_read_str(r));
+            wire_bytes_t b = wire_read_bytes(r);
             a[i].assignment = kafka_greq_bytes(g, b);
             a[i].assignment_len = b.len > 0 ? (size_t)b.len : 0;
         }
@@ -306,19 +306,19 @@ static void heartbeat_run(kafka_greq_t *g, group_coord_t *c)
     int16_t err = c ? group_heartbeat(c, h->group_id, h->generation, h->member_id, h->instance_id)
                     : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
-        kafka_write_i32(&g->w, 0); /* throttle_time_ms */
-    kafka_write_i16(&g->w, err);
+        wire_write_i32(&g->w, 0); /* throttle_time_ms */
+    wire_write_i16(&g->w, err);
     kafka_greq_finish(g);
 }
 
 int kafka_handle_heartbeat(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     hb_greq_t *h = kafka_greq_new(req, sizeof(*h), heartbeat_run);
-    h->group_id = kafka_greq_str(&h->g, kafka_read_str(r));
-    h->generation = kafka_read_i32(r);
-    h->member_id = kafka_greq_str(&h->g, kafka_read_str(r));
-    h->instance_id = req->hdr.api_version >= 3 ? kafka_greq_str(&h->g, kafka_read_nstr(r)) : NULL;
+    h->group_id = kafka_greq_str(&h->g, wire_read_str(r));
+    h->generation = wire_read_i32(r);
+    h->member_id = kafka_greq_str(&h->g, wire_read_str(r));
+    h->instance_id = req->hdr.api_version >= 3 ? kafka_greq_str(&h->g, wire_read_nstr(r)) : NULL;
     if (h->instance_id && !*h->instance_id)
         h->instance_id = NULL;
     return kafka_greq_park(req, &h->g);
@@ -337,20 +337,20 @@ typedef struct {
 static void leave_run(kafka_greq_t *g, group_coord_t *c)
 {
     leave_greq_t *l = (leave_greq_t *)g;
-    kafka_writer_t *w = &g->w;
+    wire_writer_t *w = &g->w;
     int16_t err =
         c ? group_leave(c, l->group_id, l->members, l->n) : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
+        wire_write_i32(w, 0); /* throttle_time_ms */
     if (g->version < 3) {      /* one member: its error is the answer */
-        kafka_write_i16(w, err ? err : l->members[0].error);
+        wire_write_i16(w, err ? err : l->members[0].error);
     } else {
-        kafka_write_i16(w, err);
-        kafka_write_array_len(w, err ? 0 : (int32_t)l->n);
+        wire_write_i16(w, err);
+        wire_write_array_len(w, err ? 0 : (int32_t)l->n);
         for (size_t i = 0; !err && i < l->n; i++) {
-            kafka_write_cstr(w, l->members[i].member_id);
-            kafka_write_cstr(w, l->members[i].instance_id);
-            kafka_write_i16(w, l->members[i].error);
+            wire_write_cstr(w, l->members[i].member_id);
+            wire_write_cstr(w, l->members[i].instance_id);
+            wire_write_i16(w, l->members[i].error);
         }
     }
     kafka_greq_finish(g);
@@ -358,22 +358,22 @@ static void leave_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_leave_group(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     leave_greq_t *l = kafka_greq_new(req, sizeof(*l), leave_run);
     kafka_greq_t *g = &l->g;
-    l->group_id = kafka_greq_str(g, kafka_read_str(r));
+    l->group_id = kafka_greq_str(g, wire_read_str(r));
     if (req->hdr.api_version < 3) {
         l->n = 1;
         l->members = kafka_greq_alloc(g, sizeof(*l->members));
-        l->members[0].member_id = kafka_greq_str(g, kafka_read_str(r));
+        l->members[0].member_id = kafka_greq_str(g, wire_read_str(r));
         return kafka_greq_park(req, g);
     }
-    int32_t n = kafka_read_array(r, 2 + 2, MAX_MEMBERS);
+    int32_t n = wire_read_array(r, 2 + 2, MAX_MEMBERS);
     l->n = n > 0 ? (size_t)n : 0;
     l->members = kafka_greq_alloc(g, (l->n ? l->n : 1) * sizeof(*l->members));
-    for (size_t i = 0; i < l->n && kafka_reader_ok(r); i++) {
-        l->members[i].member_id = kafka_greq_str(g, kafka_read_str(r));
-        l->members[i].instance_id = kafka_greq_str(g, kafka_read_nstr(r));
+    for (size_t i = 0; i < l->n && wire_reader_ok(r); i++) {
+        l->members[i].member_id = kafka_greq_str(g, wire_read_str(r));
+        l->members[i].instance_id = kafka_greq_str(g, wire_read_nstr(r));
     }
     return kafka_greq_park(req, g);
 }
@@ -382,7 +382,7 @@ int kafka_handle_leave_group(kafka_req_t *req)
  * ---------------------------------------------------------------------------------- */
 
 typedef struct {
-    kafka_writer_t *w;
+    wire_writer_t *w;
     int32_t n;
 } list_ctx_t;
 
@@ -390,22 +390,22 @@ static void list_one(void *arg, const char *id, const char *type, group_state_t 
 {
     list_ctx_t *lc = arg;
     if (lc->w) {
-        kafka_write_cstr(lc->w, id);
-        kafka_write_cstr(lc->w, type);
+        wire_write_cstr(lc->w, id);
+        wire_write_cstr(lc->w, type);
     }
     lc->n++;
 }
 
 static void list_run(kafka_greq_t *g, group_coord_t *c)
 {
-    kafka_writer_t *w = &g->w;
+    wire_writer_t *w = &g->w;
     if (g->version >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_i16(w, c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE);
     list_ctx_t lc = {NULL, 0};
     if (c)
         group_list(c, list_one, &lc); /* count first: the array length comes first */
-    kafka_write_array_len(w, lc.n);
+    wire_write_array_len(w, lc.n);
     lc.w = w;
     if (c)
         group_list(c, list_one, &lc);
@@ -430,7 +430,7 @@ typedef struct {
 
 static void describe_one(kafka_greq_t *g, group_coord_t *c, const char *id, bool with_ops)
 {
-    kafka_writer_t *w = &g->w;
+    wire_writer_t *w = &g->w;
     group_summary_t s;
     if (c) {
         group_describe(c, id, &s);
@@ -440,26 +440,26 @@ static void describe_one(kafka_greq_t *g, group_coord_t *c, const char *id, bool
         s.state = GROUP_DEAD;
         s.protocol_type = s.protocol_name = "";
     }
-    kafka_write_i16(w, s.error);
-    kafka_write_cstr(w, id);
-    kafka_write_cstr(w, group_state_name(s.state));
-    kafka_write_cstr(w, s.protocol_type);
-    kafka_write_cstr(w, s.protocol_name);
-    kafka_write_array_len(w, (int32_t)s.member_count);
+    wire_write_i16(w, s.error);
+    wire_write_cstr(w, id);
+    wire_write_cstr(w, group_state_name(s.state));
+    wire_write_cstr(w, s.protocol_type);
+    wire_write_cstr(w, s.protocol_name);
+    wire_write_array_len(w, (int32_t)s.member_count);
     for (size_t i = 0; i < s.member_count; i++) {
         const group_member_summary_t *m = &s.members[i];
-        kafka_write_cstr(w, m->member_id);
+        wire_write_cstr(w, m->member_id);
         if (g->version >= 4)
-            kafka_write_cstr(w, m->instance_id);
-        kafka_write_cstr(w, m->client_id);
-        kafka_write_cstr(w, m->client_host);
-        kafka_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
+            wire_write_cstr(w, m->instance_id);
+        wire_write_cstr(w, m->client_id);
+        wire_write_cstr(w, m->client_host);
+        wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
                            (int32_t)m->metadata_len);
-        kafka_write_nbytes(w, m->assignment ? m->assignment : (const uint8_t *)"",
+        wire_write_nbytes(w, m->assignment ? m->assignment : (const uint8_t *)"",
                            (int32_t)m->assignment_len);
     }
     if (g->version >= 3)
-        kafka_write_i32(w, with_ops ? GROUP_OPERATIONS : INT32_MIN);
+        wire_write_i32(w, with_ops ? GROUP_OPERATIONS : INT32_MIN);
     group_summary_deinit(&s);
 }
 
@@ -467,8 +467,8 @@ static void describe_run(kafka_greq_t *g, group_coord_t *c)
 {
     describe_greq_t *d = (describe_greq_t *)g;
     if (g->version >= 1)
-        kafka_write_i32(&g->w, 0); /* throttle_time_ms */
-    kafka_write_array_len(&g->w, (int32_t)d->n);
+        wire_write_i32(&g->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&g->w, (int32_t)d->n);
     for (size_t i = 0; i < d->n; i++)
         describe_one(g, c, d->ids[i], d->with_ops);
     kafka_greq_finish(g);
@@ -476,14 +476,14 @@ static void describe_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_describe_groups(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     describe_greq_t *d = kafka_greq_new(req, sizeof(*d), describe_run);
-    int32_t n = kafka_read_array(r, 2, MAX_GROUPS);
+    int32_t n = wire_read_array(r, 2, MAX_GROUPS);
     d->n = n > 0 ? (size_t)n : 0;
     d->ids = kafka_greq_alloc(&d->g, (d->n ? d->n : 1) * sizeof(*d->ids));
-    for (size_t i = 0; i < d->n && kafka_reader_ok(r); i++)
-        d->ids[i] = kafka_greq_str(&d->g, kafka_read_str(r));
-    d->with_ops = req->hdr.api_version >= 3 ? kafka_read_bool(r) : false;
+    for (size_t i = 0; i < d->n && wire_reader_ok(r); i++)
+        d->ids[i] = kafka_greq_str(&d->g, wire_read_str(r));
+    d->with_ops = req->hdr.api_version >= 3 ? wire_read_bool(r) : false;
     return kafka_greq_park(req, &d->g);
 }
 
@@ -498,12 +498,12 @@ typedef struct {
 static void delete_answer(group_waiter_t *gw)
 {
     delete_greq_t *d = (delete_greq_t *)gw;
-    kafka_writer_t *w = &d->g.w;
-    kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_array_len(w, (int32_t)d->dr.count);
+    wire_writer_t *w = &d->g.w;
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, (int32_t)d->dr.count);
     for (size_t i = 0; i < d->dr.count; i++) {
-        kafka_write_cstr(w, d->dr.items[i].group_id);
-        kafka_write_i16(w, d->dr.items[i].error);
+        wire_write_cstr(w, d->dr.items[i].group_id);
+        wire_write_i16(w, d->dr.items[i].error);
     }
     kafka_greq_finish(&d->g);
 }
@@ -522,13 +522,13 @@ static void delete_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_delete_groups(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     delete_greq_t *d = kafka_greq_new(req, sizeof(*d), delete_run);
     d->g.gw.on_done = delete_answer;
-    int32_t n = kafka_read_array(r, 2, MAX_GROUPS);
+    int32_t n = wire_read_array(r, 2, MAX_GROUPS);
     d->dr.count = n > 0 ? (size_t)n : 0;
     d->dr.items = kafka_greq_alloc(&d->g, (d->dr.count ? d->dr.count : 1) * sizeof(*d->dr.items));
-    for (size_t i = 0; i < d->dr.count && kafka_reader_ok(r); i++)
-        d->dr.items[i].group_id = kafka_greq_str(&d->g, kafka_read_str(r));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
+        d->dr.items[i].group_id = kafka_greq_str(&d->g, wire_read_str(r));
     return kafka_greq_park(req, &d->g);
 }

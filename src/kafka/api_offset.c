@@ -26,14 +26,14 @@ typedef struct {
 } topic_span_t;
 
 /* Decodes one partition entry of a request into *part (an element of the flat array). */
-typedef void (*part_read_fn)(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part);
+typedef void (*part_read_fn)(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part);
 
 /* The topics array the three requests share, after its count nt: per topic a name and an array
- * of partitions, at least part_min bytes each on the wire (kafka_read_array checks every count
+ * of partitions, at least part_min bytes each on the wire (wire_read_array checks every count
  * against the bytes present before anything grows). Entries of `size` bytes are decoded by
  * read_part into one flat array, in request order, grown by doubling as they come and then
  * copied into the request. Returns that array (never NULL) and its length in *total. */
-static void *read_topics(kafka_greq_t *g, kafka_reader_t *r, int32_t nt, size_t part_min,
+static void *read_topics(kafka_greq_t *g, wire_reader_t *r, int32_t nt, size_t part_min,
                          size_t size, part_read_fn read_part, topic_span_t **topics,
                          size_t *ntopics, size_t *total)
 {
@@ -41,13 +41,13 @@ static void *read_topics(kafka_greq_t *g, kafka_reader_t *r, int32_t nt, size_t 
     *topics = kafka_greq_alloc(g, (*ntopics ? *ntopics : 1) * sizeof(**topics));
     size_t n = 0, cap = 0;
     uint8_t *flat = NULL;
-    for (size_t i = 0; i < *ntopics && kafka_reader_ok(r); i++) {
+    for (size_t i = 0; i < *ntopics && wire_reader_ok(r); i++) {
         topic_span_t *t = &(*topics)[i];
-        t->name = kafka_greq_str(g, kafka_read_str(r));
-        int32_t np = kafka_read_array(r, part_min, MAX_PARTITIONS);
+        t->name = kafka_greq_str(g, wire_read_str(r));
+        int32_t np = wire_read_array(r, part_min, MAX_PARTITIONS);
         t->first = n;
         t->count = np > 0 ? (size_t)np : 0;
-        for (size_t j = 0; j < t->count && kafka_reader_ok(r); j++) {
+        for (size_t j = 0; j < t->count && wire_reader_ok(r); j++) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
                 flat = weir_realloc(flat, cap * size);
@@ -67,20 +67,20 @@ static void *read_topics(kafka_greq_t *g, kafka_reader_t *r, int32_t nt, size_t 
  * part(parts, j, ...) reads entry j of the request's flat array. */
 typedef void (*part_result_fn)(const void *parts, size_t j, int32_t *partition, int16_t *error);
 
-static void write_part_errors(kafka_writer_t *w, const topic_span_t *topics, size_t ntopics,
+static void write_part_errors(wire_writer_t *w, const topic_span_t *topics, size_t ntopics,
                               const void *parts, part_result_fn part)
 {
-    kafka_write_array_len(w, (int32_t)ntopics);
+    wire_write_array_len(w, (int32_t)ntopics);
     for (size_t i = 0; i < ntopics; i++) {
         const topic_span_t *t = &topics[i];
-        kafka_write_cstr(w, t->name);
-        kafka_write_array_len(w, (int32_t)t->count);
+        wire_write_cstr(w, t->name);
+        wire_write_array_len(w, (int32_t)t->count);
         for (size_t j = t->first; j < t->first + t->count; j++) {
             int32_t partition;
             int16_t error;
             part(parts, j, &partition, &error);
-            kafka_write_i32(w, partition);
-            kafka_write_i16(w, error);
+            wire_write_i32(w, partition);
+            wire_write_i16(w, error);
         }
     }
 }
@@ -105,9 +105,9 @@ static void commit_result(const void *parts, size_t j, int32_t *partition, int16
 static void commit_answer(group_waiter_t *gw)
 {
     commit_greq_t *cm = (commit_greq_t *)gw;
-    kafka_writer_t *w = &cm->g.w;
+    wire_writer_t *w = &cm->g.w;
     if (cm->g.version >= 3)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
+        wire_write_i32(w, 0); /* throttle_time_ms */
     write_part_errors(w, cm->topics, cm->ntopics, cm->cr.parts, commit_result);
     kafka_greq_finish(&cm->g);
 }
@@ -135,42 +135,42 @@ static size_t commit_part_min(int16_t v)
     return n;
 }
 
-static void commit_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
+static void commit_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
 {
     group_commit_part_t *p = part;
     *p = (group_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
-    p->partition = kafka_read_i32(r);
-    p->offset = kafka_read_i64(r);
+    p->partition = wire_read_i32(r);
+    p->offset = wire_read_i64(r);
     if (g->version == 1)
-        p->commit_ts_ms = kafka_read_i64(r);
+        p->commit_ts_ms = wire_read_i64(r);
     if (g->version >= 6)
-        p->leader_epoch = kafka_read_i32(r);
-    p->metadata = kafka_greq_str(g, kafka_read_nstr(r));
+        p->leader_epoch = wire_read_i32(r);
+    p->metadata = kafka_greq_str(g, wire_read_nstr(r));
 }
 
 int kafka_handle_offset_commit(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
     commit_greq_t *cm = kafka_greq_new(req, sizeof(*cm), commit_run);
     kafka_greq_t *g = &cm->g;
     g->gw.on_done = commit_answer;
     group_commit_req_t *cr = &cm->cr;
-    cr->group_id = kafka_greq_str(g, kafka_read_str(r));
+    cr->group_id = kafka_greq_str(g, wire_read_str(r));
     cr->generation_id = -1;
     cr->member_id = "";
     cr->retention_ms = -1;
     if (v >= 1) {
-        cr->generation_id = kafka_read_i32(r);
-        cr->member_id = kafka_greq_str(g, kafka_read_str(r));
+        cr->generation_id = wire_read_i32(r);
+        cr->member_id = kafka_greq_str(g, wire_read_str(r));
     }
     if (v >= 7)
-        cr->instance_id = kafka_greq_str(g, kafka_read_nstr(r));
+        cr->instance_id = kafka_greq_str(g, wire_read_nstr(r));
     if (v >= 2 && v <= 4)
-        cr->retention_ms = kafka_read_i64(r);
+        cr->retention_ms = wire_read_i64(r);
     if (cr->instance_id && !*cr->instance_id)
         cr->instance_id = NULL;
-    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
     cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
     return kafka_greq_park(req, g);
@@ -188,15 +188,15 @@ typedef struct {
     int32_t *parts;
 } fetch_greq_t;
 
-static void fetch_write_part(kafka_writer_t *w, int16_t v, int32_t partition,
+static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
                              const group_offset_t *o, int16_t err)
 {
-    kafka_write_i32(w, partition);
-    kafka_write_i64(w, o->offset);
+    wire_write_i32(w, partition);
+    wire_write_i64(w, o->offset);
     if (v >= 5)
-        kafka_write_i32(w, o->leader_epoch);
-    kafka_write_cstr(w, o->metadata ? o->metadata : "");
-    kafka_write_i16(w, err);
+        wire_write_i32(w, o->leader_epoch);
+    wire_write_cstr(w, o->metadata ? o->metadata : "");
+    wire_write_i16(w, err);
 }
 
 /* Every committed offset of the group, grouped by topic (OffsetFetch with null topics). */
@@ -236,7 +236,7 @@ static int row_cmp(const void *a, const void *b)
 
 static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
 {
-    kafka_writer_t *w = &g->w;
+    wire_writer_t *w = &g->w;
     fetch_rows_t fr = {0};
     group_offset_foreach(c, group_id, fetch_collect, &fr);
     if (fr.n > 1) /* qsort(NULL, 0) is undefined */
@@ -244,13 +244,13 @@ static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
     int32_t ntopics = 0;
     for (size_t i = 0; i < fr.n; i++)
         ntopics += i == 0 || strcmp(fr.rows[i].topic, fr.rows[i - 1].topic) != 0;
-    kafka_write_array_len(w, ntopics);
+    wire_write_array_len(w, ntopics);
     for (size_t i = 0; i < fr.n;) {
         size_t j = i;
         while (j < fr.n && strcmp(fr.rows[j].topic, fr.rows[i].topic) == 0)
             j++;
-        kafka_write_cstr(w, fr.rows[i].topic);
-        kafka_write_array_len(w, (int32_t)(j - i));
+        wire_write_cstr(w, fr.rows[i].topic);
+        wire_write_array_len(w, (int32_t)(j - i));
         for (size_t k = i; k < j; k++)
             fetch_write_part(w, g->version, fr.rows[k].partition, &fr.rows[k].o, KAFKA_NONE);
         i = j;
@@ -265,21 +265,21 @@ static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
 static void fetch_run(kafka_greq_t *g, group_coord_t *c)
 {
     fetch_greq_t *f = (fetch_greq_t *)g;
-    kafka_writer_t *w = &g->w;
+    wire_writer_t *w = &g->w;
     int16_t v = g->version;
     int16_t top = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (c && (!f->group_id || !*f->group_id))
         top = KAFKA_INVALID_GROUP_ID;
     if (v >= 3)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
+        wire_write_i32(w, 0); /* throttle_time_ms */
     if (f->all && !top) {
         fetch_all(g, c, f->group_id);
     } else {
-        kafka_write_array_len(w, (int32_t)f->ntopics);
+        wire_write_array_len(w, (int32_t)f->ntopics);
         for (size_t i = 0; i < f->ntopics; i++) {
             const topic_span_t *t = &f->topics[i];
-            kafka_write_cstr(w, t->name);
-            kafka_write_array_len(w, (int32_t)t->count);
+            wire_write_cstr(w, t->name);
+            wire_write_array_len(w, (int32_t)t->count);
             for (size_t j = t->first; j < t->first + t->count; j++) {
                 group_offset_t o = {.offset = -1, .leader_epoch = -1, .metadata = ""};
                 if (!top)
@@ -290,26 +290,26 @@ static void fetch_run(kafka_greq_t *g, group_coord_t *c)
         }
     }
     if (v >= 2)
-        kafka_write_i16(w, top);
+        wire_write_i16(w, top);
     kafka_greq_finish(g);
 }
 
-static void fetch_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
+static void fetch_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
 {
-    *(int32_t *)part = kafka_read_i32(r);
+    *(int32_t *)part = wire_read_i32(r);
 }
 
 int kafka_handle_offset_fetch(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
     fetch_greq_t *f = kafka_greq_new(req, sizeof(*f), fetch_run);
     kafka_greq_t *g = &f->g;
-    f->group_id = kafka_greq_str(g, kafka_read_str(r));
-    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
-    if (nt < 0 && kafka_reader_ok(r)) {
+    f->group_id = kafka_greq_str(g, wire_read_str(r));
+    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
+    if (nt < 0 && wire_reader_ok(r)) {
         if (v < 2)
-            kafka_reader_fail(r); /* a null list means "all" only from v2 */
+            wire_reader_fail(r); /* a null list means "all" only from v2 */
         f->all = true;
         return kafka_greq_park(req, g);
     }
@@ -339,17 +339,17 @@ static void odel_result(const void *parts, size_t j, int32_t *partition, int16_t
 static void odel_answer(group_waiter_t *gw)
 {
     odel_greq_t *d = (odel_greq_t *)gw;
-    kafka_writer_t *w = &d->g.w;
-    kafka_write_i16(w, d->od.error);
-    kafka_write_i32(w, 0); /* throttle_time_ms */
+    wire_writer_t *w = &d->g.w;
+    wire_write_i16(w, d->od.error);
+    wire_write_i32(w, 0); /* throttle_time_ms */
     write_part_errors(w, d->topics, d->od.error ? 0 : d->ntopics, d->od.parts, odel_result);
     kafka_greq_finish(&d->g);
 }
 
-static void odel_read_part(kafka_greq_t *g, kafka_reader_t *r, const char *topic, void *part)
+static void odel_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
 {
     *(group_offset_delete_part_t *)part =
-        (group_offset_delete_part_t){.topic = topic, .partition = kafka_read_i32(r)};
+        (group_offset_delete_part_t){.topic = topic, .partition = wire_read_i32(r)};
 }
 
 static void odel_run(kafka_greq_t *g, group_coord_t *c)
@@ -365,12 +365,12 @@ static void odel_run(kafka_greq_t *g, group_coord_t *c)
 
 int kafka_handle_offset_delete(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     odel_greq_t *d = kafka_greq_new(req, sizeof(*d), odel_run);
     kafka_greq_t *g = &d->g;
     g->gw.on_done = odel_answer;
-    d->od.group_id = kafka_greq_str(g, kafka_read_str(r));
-    int32_t nt = kafka_read_array(r, 2 + 4, MAX_TOPICS);
+    d->od.group_id = kafka_greq_str(g, wire_read_str(r));
+    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
     d->od.parts = read_topics(g, r, nt, 4, sizeof(*d->od.parts), odel_read_part, &d->topics,
                               &d->ntopics, &d->od.part_count);
     return kafka_greq_park(req, g);

@@ -18,11 +18,11 @@
 
 int kafka_handle_init_producer_id(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
-    kafka_writer_t *w = &req->w;
-    kafka_str_t tid = kafka_read_nstr(r);
-    int32_t timeout_ms = kafka_read_i32(r);
-    if (!kafka_reader_ok(r))
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    wire_str_t tid = wire_read_nstr(r);
+    int32_t timeout_ms = wire_read_i32(r);
+    if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
     int64_t pid = -1;
     int16_t epoch = -1;
@@ -31,15 +31,15 @@ int kafka_handle_init_producer_id(kafka_req_t *req)
     if (tid.len >= 0 && memchr(tid.s, 0, (size_t)tid.len)) {
         err = KAFKA_INVALID_REQUEST;
     } else if (ids) {
-        char *t = kafka_str_dup(tid); /* NULL for a null (or absent) transactional id */
+        char *t = wire_str_dup(tid); /* NULL for a null (or absent) transactional id */
         int32_t max_ms =
             (int32_t)broker_settings_int(&req->b->set, BCFG_TRANSACTION_MAX_TIMEOUT_MS);
         err = producer_ids_init(ids, t && *t ? t : NULL, timeout_ms, max_ms, &pid, &epoch);
         free(t);
     }
-    kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_i16(w, err);
-    kafka_write_i64(w, pid);
-    kafka_write_i16(w, epoch);
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, err);
+    wire_write_i64(w, pid);
+    wire_write_i16(w, epoch);
     return KAFKA_RESPOND;
 }

@@ -23,77 +23,77 @@
 enum { RES_TOPIC = 2, RES_BROKER = 4, RES_BROKER_LOGGER = 8 };
 enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
 
-static bool broker_name_ok(broker_t *b, kafka_str_t name)
+static bool broker_name_ok(broker_t *b, wire_str_t name)
 {
     char id[16];
     snprintf(id, sizeof(id), "%d", broker_node_id(b));
-    return name.len == 0 || kafka_str_eq(name, id);
+    return name.len == 0 || wire_str_eq(name, id);
 }
 
 /* ---- DescribeConfigs
  * ----------------------------------------------------------------------------- */
 
 /* Is `name` among the requested keys (NULL keys = all)? */
-static bool key_wanted(const kafka_str_t *keys, int32_t nkeys, const char *name)
+static bool key_wanted(const wire_str_t *keys, int32_t nkeys, const char *name)
 {
     if (nkeys < 0)
         return true;
     for (int32_t i = 0; i < nkeys; i++)
-        if (kafka_str_eq(keys[i], name))
+        if (wire_str_eq(keys[i], name))
             return true;
     return false;
 }
 
-static void write_entry(kafka_writer_t *w, int16_t v, const char *name, const char *value,
+static void write_entry(wire_writer_t *w, int16_t v, const char *name, const char *value,
                         bool read_only, int source, bool synonyms, const char *syn_name,
                         const char *syn_value, int syn_source, const char *def_name,
                         const char *def_value)
 {
-    kafka_write_cstr(w, name);
-    kafka_write_cstr(w, value);
-    kafka_write_bool(w, read_only);
+    wire_write_cstr(w, name);
+    wire_write_cstr(w, value);
+    wire_write_bool(w, read_only);
     if (v == 0)
-        kafka_write_bool(w, source == CFG_SOURCE_DEFAULT); /* is_default */
+        wire_write_bool(w, source == CFG_SOURCE_DEFAULT); /* is_default */
     else
-        kafka_write_i8(w, (int8_t)source);
-    kafka_write_bool(w, false); /* is_sensitive */
+        wire_write_i8(w, (int8_t)source);
+    wire_write_bool(w, false); /* is_sensitive */
     if (v >= 1) {
         int32_t n = 0;
         if (synonyms)
             n = (source != CFG_SOURCE_DEFAULT && syn_name ? 1 : 0) + (def_name ? 1 : 0);
-        kafka_write_array_len(w, n);
+        wire_write_array_len(w, n);
         if (n && source != CFG_SOURCE_DEFAULT && syn_name) {
-            kafka_write_cstr(w, syn_name);
-            kafka_write_cstr(w, syn_value);
-            kafka_write_i8(w, (int8_t)syn_source);
-            kafka_write_tags(w);
+            wire_write_cstr(w, syn_name);
+            wire_write_cstr(w, syn_value);
+            wire_write_i8(w, (int8_t)syn_source);
+            wire_write_tags(w);
         }
         if (n && def_name) {
-            kafka_write_cstr(w, def_name);
-            kafka_write_cstr(w, def_value);
-            kafka_write_i8(w, CFG_SOURCE_DEFAULT);
-            kafka_write_tags(w);
+            wire_write_cstr(w, def_name);
+            wire_write_cstr(w, def_value);
+            wire_write_i8(w, CFG_SOURCE_DEFAULT);
+            wire_write_tags(w);
         }
     }
-    kafka_write_tags(w);
+    wire_write_tags(w);
 }
 
-static void describe_topic(kafka_req_t *req, kafka_str_t name, const kafka_str_t *keys,
+static void describe_topic(kafka_req_t *req, wire_str_t name, const wire_str_t *keys,
                            int32_t nkeys, bool synonyms)
 {
-    kafka_writer_t *w = &req->w;
+    wire_writer_t *w = &req->w;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
     broker_topics_rdlock(b);
     broker_topic_t *t = broker_topic_find(b, name.s, (size_t)name.len);
-    kafka_write_i16(w, t ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
-    kafka_write_cstr(w, t ? NULL : "Topic does not exist");
-    kafka_write_i8(w, RES_TOPIC);
-    kafka_write_view(w, name);
+    wire_write_i16(w, t ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    wire_write_cstr(w, t ? NULL : "Topic does not exist");
+    wire_write_i8(w, RES_TOPIC);
+    wire_write_view(w, name);
     int32_t n = 0;
     for (int k = 0; t && k < TCFG__COUNT; k++)
         n += key_wanted(keys, nkeys, topic_cfg_defs[k].name);
-    kafka_write_array_len(w, n);
+    wire_write_array_len(w, n);
     for (int k = 0; t && k < TCFG__COUNT; k++) {
         const topic_cfg_def_t *d = &topic_cfg_defs[k];
         if (!key_wanted(keys, nkeys, d->name))
@@ -115,22 +115,22 @@ static void describe_topic(kafka_req_t *req, kafka_str_t name, const kafka_str_t
     broker_topics_unlock(b);
 }
 
-static void describe_broker(kafka_req_t *req, kafka_str_t name, const kafka_str_t *keys,
+static void describe_broker(kafka_req_t *req, wire_str_t name, const wire_str_t *keys,
                             int32_t nkeys, bool synonyms)
 {
-    kafka_writer_t *w = &req->w;
+    wire_writer_t *w = &req->w;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
     bool ok = broker_name_ok(b, name);
-    kafka_write_i16(w, ok ? KAFKA_NONE : KAFKA_INVALID_REQUEST);
-    kafka_write_cstr(w, ok ? NULL : "Unknown broker id");
-    kafka_write_i8(w, RES_BROKER);
-    kafka_write_view(w, name);
+    wire_write_i16(w, ok ? KAFKA_NONE : KAFKA_INVALID_REQUEST);
+    wire_write_cstr(w, ok ? NULL : "Unknown broker id");
+    wire_write_i8(w, RES_BROKER);
+    wire_write_view(w, name);
     broker_topics_rdlock(b); /* dynamic values change under the write lock */
     int32_t n = 0;
     for (int k = 0; ok && k < BCFG__COUNT; k++)
         n += broker_cfg_defs[k].alias_of < 0 && key_wanted(keys, nkeys, broker_cfg_defs[k].name);
-    kafka_write_array_len(w, n);
+    wire_write_array_len(w, n);
     for (int k = 0; ok && k < BCFG__COUNT; k++) {
         const broker_cfg_def_t *d = &broker_cfg_defs[k];
         if (d->alias_of >= 0 || !key_wanted(keys, nkeys, d->name))
@@ -145,27 +145,27 @@ static void describe_broker(kafka_req_t *req, kafka_str_t name, const kafka_str_
 /* Reads one DescribeConfigsResource; when act, writes its result. */
 static void describe_one(kafka_req_t *req, bool act, bool synonyms)
 {
-    kafka_reader_t *r = &req->r;
-    int8_t type = kafka_read_i8(r);
-    kafka_str_t name = kafka_read_str(r);
-    int32_t nkeys = kafka_read_array(r, r->flexible ? 1 : 2, MAX_CONFIGS);
-    kafka_str_t *keys = nkeys > 0 ? weir_calloc((size_t)nkeys, sizeof(*keys)) : NULL;
-    for (int32_t j = 0; j < nkeys && kafka_reader_ok(r); j++)
-        keys[j] = kafka_read_str(r);
-    kafka_read_tags(r);
-    if (act && kafka_reader_ok(r)) {
+    wire_reader_t *r = &req->r;
+    int8_t type = wire_read_i8(r);
+    wire_str_t name = wire_read_str(r);
+    int32_t nkeys = wire_read_array(r, r->flexible ? 1 : 2, MAX_CONFIGS);
+    wire_str_t *keys = nkeys > 0 ? weir_calloc((size_t)nkeys, sizeof(*keys)) : NULL;
+    for (int32_t j = 0; j < nkeys && wire_reader_ok(r); j++)
+        keys[j] = wire_read_str(r);
+    wire_read_tags(r);
+    if (act && wire_reader_ok(r)) {
         if (type == RES_TOPIC) {
             describe_topic(req, name, keys, nkeys, synonyms);
         } else if (type == RES_BROKER) {
             describe_broker(req, name, keys, nkeys, synonyms);
         } else {
-            kafka_writer_t *w = &req->w;
-            kafka_write_i16(w, KAFKA_INVALID_REQUEST);
-            kafka_write_cstr(w, "Unsupported resource type");
-            kafka_write_i8(w, type);
-            kafka_write_view(w, name);
-            kafka_write_array_len(w, 0);
-            kafka_write_tags(w);
+            wire_writer_t *w = &req->w;
+            wire_write_i16(w, KAFKA_INVALID_REQUEST);
+            wire_write_cstr(w, "Unsupported resource type");
+            wire_write_i8(w, type);
+            wire_write_view(w, name);
+            wire_write_array_len(w, 0);
+            wire_write_tags(w);
         }
     }
     free(keys);
@@ -173,23 +173,23 @@ static void describe_one(kafka_req_t *req, bool act, bool synonyms)
 
 int kafka_handle_describe_configs(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r, start = *r;
+    wire_reader_t *r = &req->r, start = *r;
     int16_t v = req->hdr.api_version;
     /* Pass 1 decodes, and finds include_synonyms, which follows the resources. */
-    int32_t n = kafka_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+    int32_t n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
         describe_one(req, false, false);
-    bool synonyms = v >= 1 ? kafka_read_bool(r) : false;
-    kafka_read_tags(r);
-    if (n < 0 || !kafka_reader_ok(r))
+    bool synonyms = v >= 1 ? wire_read_bool(r) : false;
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     *r = start;
-    n = kafka_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
-    kafka_write_i32(&req->w, 0); /* throttle_time_ms */
-    kafka_write_array_len(&req->w, n);
+    n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
         describe_one(req, true, synonyms);
-    kafka_write_tags(&req->w);
+    wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
 
@@ -197,9 +197,9 @@ int kafka_handle_describe_configs(kafka_req_t *req)
  */
 
 typedef struct {
-    kafka_str_t name;
+    wire_str_t name;
     int8_t op;
-    kafka_str_t value;
+    wire_str_t value;
 } cfg_op_t;
 
 typedef struct {
@@ -208,7 +208,7 @@ typedef struct {
 } alter_result_t;
 
 /* Records the first error: the message is `prefix` followed by the name. */
-static void alter_fail(alter_result_t *res, int16_t err, const char *prefix, kafka_str_t arg)
+static void alter_fail(alter_result_t *res, int16_t err, const char *prefix, wire_str_t arg)
 {
     if (res->err)
         return;
@@ -250,12 +250,12 @@ static void list_op(const char *cur, const char *val, bool append, char *out, si
     buf_deinit(&res);
 }
 
-static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops, int32_t n,
+static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, int32_t n,
                         bool incremental, bool validate_only, alter_result_t *res)
 {
     broker_t *b = req->b;
     topic_overrides_t over = {0};
-    if (kafka_str_has_nul(name)) {
+    if (wire_str_has_nul(name)) {
         alter_fail(res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "Topic does not exist: ", name);
         return;
     }
@@ -276,7 +276,7 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
             alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ops[i].name);
             break;
         }
-        char *val = kafka_str_dup(ops[i].value), norm[256], err[256], lbuf[256];
+        char *val = wire_str_dup(ops[i].value), norm[256], err[256], lbuf[256];
         const char *check = val;
         if (ops[i].op == OP_DELETE) {
             free(over.val[k]);
@@ -312,7 +312,7 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
         free(val);
     }
     if (!res->err) {
-        char *ns = kafka_str_dup(name);
+        char *ns = wire_str_dup(name);
         res->err =
             broker_topic_set_configs(b, ns, &over, validate_only, res->msg, sizeof(res->msg));
         free(ns);
@@ -320,7 +320,7 @@ static void alter_topic(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops,
     topic_overrides_free(&over);
 }
 
-static void alter_broker(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops, int32_t n,
+static void alter_broker(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, int32_t n,
                          bool incremental, bool validate_only, alter_result_t *res)
 {
     broker_t *b = req->b;
@@ -374,22 +374,22 @@ static void alter_broker(kafka_req_t *req, kafka_str_t name, const cfg_op_t *ops
 /* Reads one resource; when act, applies it and writes its result. */
 static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validate_only)
 {
-    kafka_reader_t *r = &req->r;
-    kafka_writer_t *w = &req->w;
-    int8_t type = kafka_read_i8(r);
-    kafka_str_t name = kafka_read_str(r);
-    int32_t n = kafka_read_array(r, r->flexible ? 2 : (incremental ? 5 : 4), MAX_CONFIGS);
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int8_t type = wire_read_i8(r);
+    wire_str_t name = wire_read_str(r);
+    int32_t n = wire_read_array(r, r->flexible ? 2 : (incremental ? 5 : 4), MAX_CONFIGS);
     cfg_op_t *ops = weir_calloc(n > 0 ? (size_t)n : 1, sizeof(*ops));
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-        ops[i].name = kafka_read_str(r);
-        ops[i].op = incremental ? kafka_read_i8(r) : OP_SET;
-        ops[i].value = kafka_read_nstr(r);
-        kafka_read_tags(r);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        ops[i].name = wire_read_str(r);
+        ops[i].op = incremental ? wire_read_i8(r) : OP_SET;
+        ops[i].value = wire_read_nstr(r);
+        wire_read_tags(r);
         if (!incremental && ops[i].value.len < 0)
             ops[i].op = -1; /* null values are not allowed in AlterConfigs */
     }
-    kafka_read_tags(r);
-    if (act && kafka_reader_ok(r)) {
+    wire_read_tags(r);
+    if (act && wire_reader_ok(r)) {
         alter_result_t res = {0};
         if (type == RES_TOPIC)
             alter_topic(req, name, ops, n, incremental, validate_only, &res);
@@ -397,32 +397,32 @@ static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validat
             alter_broker(req, name, ops, n, incremental, validate_only, &res);
         else
             alter_fail(&res, KAFKA_INVALID_REQUEST, "Unsupported resource type for ", name);
-        kafka_write_i16(w, res.err);
-        kafka_write_cstr(w, res.err ? res.msg : NULL);
-        kafka_write_i8(w, type);
-        kafka_write_view(w, name);
-        kafka_write_tags(w);
+        wire_write_i16(w, res.err);
+        wire_write_cstr(w, res.err ? res.msg : NULL);
+        wire_write_i8(w, type);
+        wire_write_view(w, name);
+        wire_write_tags(w);
     }
     free(ops);
 }
 
 static int handle_alter(kafka_req_t *req, bool incremental)
 {
-    kafka_reader_t *r = &req->r, start = *r;
-    int32_t n = kafka_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++)
+    wire_reader_t *r = &req->r, start = *r;
+    int32_t n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
         alter_one(req, false, incremental, false);
-    bool validate_only = kafka_read_bool(r);
-    kafka_read_tags(r);
-    if (n < 0 || !kafka_reader_ok(r))
+    bool validate_only = wire_read_bool(r);
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     *r = start;
-    n = kafka_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
-    kafka_write_i32(&req->w, 0); /* throttle_time_ms */
-    kafka_write_array_len(&req->w, n);
+    n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
         alter_one(req, true, incremental, validate_only);
-    kafka_write_tags(&req->w);
+    wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
 

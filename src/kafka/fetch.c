@@ -80,68 +80,68 @@ static void fetch_unref(fetch_t *f)
         fetch_free(f);
 }
 
-static int decode(kafka_reader_t *r, fetch_t *f)
+static int decode(wire_reader_t *r, fetch_t *f)
 {
     int16_t v = f->version;
-    (void)kafka_read_i32(r); /* replica_id */
-    f->max_wait_ms = kafka_read_i32(r);
-    f->min_bytes = kafka_read_i32(r);
-    f->max_bytes = kafka_read_i32(r);
-    f->isolation = kafka_read_i8(r);
+    (void)wire_read_i32(r); /* replica_id */
+    f->max_wait_ms = wire_read_i32(r);
+    f->min_bytes = wire_read_i32(r);
+    f->max_bytes = wire_read_i32(r);
+    f->isolation = wire_read_i8(r);
     int32_t session_id = 0, epoch = -1;
     if (v >= 7) {
-        session_id = kafka_read_i32(r);
-        epoch = kafka_read_i32(r);
+        session_id = wire_read_i32(r);
+        epoch = wire_read_i32(r);
     }
     if (session_id != 0 || epoch > 0)
         f->session_error = KAFKA_FETCH_SESSION_ID_NOT_FOUND;
 #ifdef WEIR_FUZZ
     f->max_wait_ms = WEIR_MIN(f->max_wait_ms, 5); /* the fuzzer waits for every answer */
 #endif
-    int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+    int32_t n = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
     if (n < 0)
         return -WEIR_EINVAL;
     f->topics = weir_calloc((size_t)n + 1, sizeof(*f->topics));
     f->ntopics = 0;
     size_t min_part = 4 + 8 + 4 + (v >= 9 ? 4 : 0) + (v >= 5 ? 8 : 0);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
         fetch_topic_t *ft = &f->topics[i];
-        kafka_str_t name = kafka_read_str(r);
-        int32_t np = kafka_read_array(r, min_part, MAX_PARTITIONS);
+        wire_str_t name = wire_read_str(r);
+        int32_t np = wire_read_array(r, min_part, MAX_PARTITIONS);
         if (np < 0)
             break;
-        ft->name = kafka_str_dup(name);
+        ft->name = wire_str_dup(name);
         ft->name_len = (size_t)name.len;
         ft->parts = weir_calloc((size_t)np + 1, sizeof(*ft->parts));
         ft->nparts = np;
         f->ntopics = i + 1;
         for (int32_t j = 0; j < np; j++) {
             fetch_part_t *fp = &ft->parts[j];
-            fp->index = kafka_read_i32(r);
+            fp->index = wire_read_i32(r);
             if (v >= 9)
-                (void)kafka_read_i32(r); /* current_leader_epoch */
-            fp->offset = kafka_read_i64(r);
+                (void)wire_read_i32(r); /* current_leader_epoch */
+            fp->offset = wire_read_i64(r);
             if (v >= 5)
-                (void)kafka_read_i64(r); /* log_start_offset (followers only) */
-            fp->max_bytes = kafka_read_i32(r);
-            kafka_read_tags(r);
+                (void)wire_read_i64(r); /* log_start_offset (followers only) */
+            fp->max_bytes = wire_read_i32(r);
+            wire_read_tags(r);
         }
-        kafka_read_tags(r);
+        wire_read_tags(r);
     }
     if (v >= 7) { /* forgotten_topics_data: meaningful only with sessions */
-        int32_t nf = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
-        for (int32_t i = 0; i < nf && kafka_reader_ok(r); i++) {
-            (void)kafka_read_str(r);
-            int32_t np = kafka_read_array(r, 4, MAX_PARTITIONS);
-            for (int32_t j = 0; j < np && kafka_reader_ok(r); j++)
-                (void)kafka_read_i32(r);
-            kafka_read_tags(r);
+        int32_t nf = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+        for (int32_t i = 0; i < nf && wire_reader_ok(r); i++) {
+            (void)wire_read_str(r);
+            int32_t np = wire_read_array(r, 4, MAX_PARTITIONS);
+            for (int32_t j = 0; j < np && wire_reader_ok(r); j++)
+                (void)wire_read_i32(r);
+            wire_read_tags(r);
         }
     }
     if (v >= 11)
-        (void)kafka_read_str(r); /* rack_id */
-    kafka_read_tags(r);
-    return kafka_reader_ok(r) ? 0 : -WEIR_EINVAL;
+        (void)wire_read_str(r); /* rack_id */
+    wire_read_tags(r);
+    return wire_reader_ok(r) ? 0 : -WEIR_EINVAL;
 }
 
 /* Looks at the data: true if the fetch should be answered now. Registry read lock held. */
@@ -176,42 +176,42 @@ static void fetch_write(fetch_t *f)
     broker_t *b = f->b;
     int16_t v = f->version;
     net_loop_take_buf(f->loop, &f->resp, f->max_bytes > 0 ? (size_t)f->max_bytes : 0);
-    kafka_writer_t w;
-    kafka_writer_init(&w, &f->resp, f->flexible);
-    kafka_write_i32(&w, 0); /* throttle_time_ms */
+    wire_writer_t w;
+    wire_writer_init(&w, &f->resp, f->flexible);
+    wire_write_i32(&w, 0); /* throttle_time_ms */
     if (v >= 7) {
-        kafka_write_i16(&w, f->session_error);
-        kafka_write_i32(&w, 0); /* session_id: none kept */
+        wire_write_i16(&w, f->session_error);
+        wire_write_i32(&w, 0); /* session_id: none kept */
     }
     if (f->session_error) {
-        kafka_write_array_len(&w, 0);
-        kafka_write_tags(&w);
+        wire_write_array_len(&w, 0);
+        wire_write_tags(&w);
         return;
     }
     int64_t limit =
         WEIR_MIN((int64_t)f->max_bytes, broker_settings_int(&b->set, BCFG_FETCH_MAX_BYTES));
     size_t remaining = limit > 0 ? (size_t)limit : 0;
     bool first = true;
-    kafka_write_array_len(&w, f->ntopics);
+    wire_write_array_len(&w, f->ntopics);
     for (int32_t i = 0; i < f->ntopics; i++) {
         fetch_topic_t *ft = &f->topics[i];
-        kafka_write_str(&w, ft->name, ft->name_len);
-        kafka_write_array_len(&w, ft->nparts);
+        wire_write_str(&w, ft->name, ft->name_len);
+        wire_write_array_len(&w, ft->nparts);
         for (int32_t j = 0; j < ft->nparts; j++) {
             fetch_part_t *fp = &ft->parts[j];
             broker_partition_t *p = broker_partition_find(b, ft->name, ft->name_len, fp->index);
-            kafka_write_i32(&w, fp->index);
+            wire_write_i32(&w, fp->index);
             size_t err_at = f->resp.len;
-            kafka_write_i16(&w, p ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
-            kafka_write_i64(&w, p ? broker_partition_hwm(p) : -1);
-            kafka_write_i64(&w, p ? broker_partition_lso(p) : -1);
+            wire_write_i16(&w, p ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+            wire_write_i64(&w, p ? broker_partition_hwm(p) : -1);
+            wire_write_i64(&w, p ? broker_partition_lso(p) : -1);
             if (v >= 5)
-                kafka_write_i64(&w, p ? broker_partition_log_start(p) : -1);
-            kafka_write_array_len(&w, f->isolation == 1 ? 0 : -1); /* aborted_transactions */
+                wire_write_i64(&w, p ? broker_partition_log_start(p) : -1);
+            wire_write_array_len(&w, f->isolation == 1 ? 0 : -1); /* aborted_transactions */
             if (v >= 11)
-                kafka_write_i32(&w, -1); /* preferred_read_replica */
+                wire_write_i32(&w, -1); /* preferred_read_replica */
             if (!p) {
-                kafka_write_bytes_len(&w, 0);
+                wire_write_bytes_len(&w, 0);
             } else {
                 size_t pmax = fp->max_bytes > 0 ? WEIR_MIN((size_t)fp->max_bytes, remaining) : 0;
                 size_t got;
@@ -224,11 +224,11 @@ static void fetch_write(fetch_t *f)
                     remaining = got < remaining ? remaining - got : 0;
                 }
             }
-            kafka_write_tags(&w);
+            wire_write_tags(&w);
         }
-        kafka_write_tags(&w);
+        wire_write_tags(&w);
     }
-    kafka_write_tags(&w);
+    wire_write_tags(&w);
 }
 
 /* Answers now (loop thread). */

@@ -25,7 +25,7 @@ struct kafka_greq {
     broker_t *b;
     net_slot_t *slot;
     buf_t resp;
-    kafka_writer_t w;
+    wire_writer_t w;
     int16_t version;
     bool bad; /* a string held a NUL: the request is refused */
     kafka_greq_run_fn run;
@@ -36,8 +36,8 @@ struct kafka_greq {
 /* Allocates a zeroed request of `size` bytes (a struct whose first member is kafka_greq_t). */
 void *kafka_greq_new(kafka_req_t *req, size_t size, kafka_greq_run_fn run);
 /* Owned copies: a C string (NULL for a null string), bytes (never NULL), zeroed memory. */
-char *kafka_greq_str(kafka_greq_t *g, kafka_str_t s);
-uint8_t *kafka_greq_bytes(kafka_greq_t *g, kafka_bytes_t b);
+char *kafka_greq_str(kafka_greq_t *g, wire_str_t s);
+uint8_t *kafka_greq_bytes(kafka_greq_t *g, wire_bytes_t b);
 void *kafka_greq_alloc(kafka_greq_t *g, size_t n);
 /* Hands the decoded request to the coordinator: takes req's response buffer and slot. Returns
  * KAFKA_PARKED, or a negative code (the request is discarded) if decoding failed. */

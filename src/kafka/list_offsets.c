@@ -51,58 +51,58 @@ static lo_result_t lookup(broker_t *b, broker_partition_t *p, int64_t ts, int8_t
 
 int kafka_handle_list_offsets(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
-    kafka_writer_t *w = &req->w;
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
-    (void)kafka_read_i32(r); /* replica_id */
-    int8_t isolation = v >= 2 ? kafka_read_i8(r) : 0;
-    int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
-    if (n < 0 || !kafka_reader_ok(r))
+    (void)wire_read_i32(r); /* replica_id */
+    int8_t isolation = v >= 2 ? wire_read_i8(r) : 0;
+    int32_t n = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+    if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     /* The response is written as the request is read; on a decode error it is dropped and the
      * connection closed, and nothing was changed. */
     if (v >= 2)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_array_len(w, n);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, n);
     size_t min_part = 4 + 8 + (v == 0 ? 4 : 0) + (v >= 4 ? 4 : 0);
     broker_topics_rdlock(b);
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-        kafka_str_t name = kafka_read_str(r);
-        int32_t np = kafka_read_array(r, min_part, MAX_PARTITIONS);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        wire_str_t name = wire_read_str(r);
+        int32_t np = wire_read_array(r, min_part, MAX_PARTITIONS);
         if (np < 0)
             break;
-        kafka_write_view(w, name);
-        kafka_write_array_len(w, np);
-        for (int32_t j = 0; j < np && kafka_reader_ok(r); j++) {
-            int32_t idx = kafka_read_i32(r);
+        wire_write_view(w, name);
+        wire_write_array_len(w, np);
+        for (int32_t j = 0; j < np && wire_reader_ok(r); j++) {
+            int32_t idx = wire_read_i32(r);
             if (v >= 4)
-                (void)kafka_read_i32(r); /* current_leader_epoch */
-            int64_t ts = kafka_read_i64(r);
-            int32_t max_num = v == 0 ? kafka_read_i32(r) : 1;
-            kafka_read_tags(r);
-            if (!kafka_reader_ok(r))
+                (void)wire_read_i32(r); /* current_leader_epoch */
+            int64_t ts = wire_read_i64(r);
+            int32_t max_num = v == 0 ? wire_read_i32(r) : 1;
+            wire_read_tags(r);
+            if (!wire_reader_ok(r))
                 break;
             lo_result_t res =
                 lookup(b, broker_partition_find(b, name.s, (size_t)name.len, idx), ts, isolation);
-            kafka_write_i32(w, idx);
-            kafka_write_i16(w, res.err);
+            wire_write_i32(w, idx);
+            wire_write_i16(w, res.err);
             if (v == 0) {
                 bool one = res.err == KAFKA_NONE && res.offset >= 0 && max_num > 0;
-                kafka_write_array_len(w, one ? 1 : 0);
+                wire_write_array_len(w, one ? 1 : 0);
                 if (one)
-                    kafka_write_i64(w, res.offset);
+                    wire_write_i64(w, res.offset);
             } else {
-                kafka_write_i64(w, res.timestamp);
-                kafka_write_i64(w, res.offset);
+                wire_write_i64(w, res.timestamp);
+                wire_write_i64(w, res.offset);
                 if (v >= 4)
-                    kafka_write_i32(w, res.err == KAFKA_NONE ? 0 : -1); /* leader_epoch */
+                    wire_write_i32(w, res.err == KAFKA_NONE ? 0 : -1); /* leader_epoch */
             }
-            kafka_write_tags(w);
+            wire_write_tags(w);
         }
-        kafka_write_tags(w);
+        wire_write_tags(w);
     }
     broker_topics_unlock(b);
-    kafka_read_tags(r);
-    return kafka_reader_ok(r) ? KAFKA_RESPOND : -WEIR_EINVAL;
+    wire_read_tags(r);
+    return wire_reader_ok(r) ? KAFKA_RESPOND : -WEIR_EINVAL;
 }

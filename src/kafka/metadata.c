@@ -17,60 +17,60 @@
 
 #define MAX_TOPICS_PER_REQUEST 100000
 
-static void write_partition(kafka_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
+static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
 {
-    kafka_write_i16(w, offline ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE);
-    kafka_write_i32(w, idx);
-    kafka_write_i32(w, node); /* leader */
+    wire_write_i16(w, offline ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE);
+    wire_write_i32(w, idx);
+    wire_write_i32(w, node); /* leader */
     if (v >= 7)
-        kafka_write_i32(w, 0); /* leader_epoch */
-    kafka_write_array_len(w, 1);
-    kafka_write_i32(w, node); /* replicas */
-    kafka_write_array_len(w, offline ? 0 : 1);
+        wire_write_i32(w, 0); /* leader_epoch */
+    wire_write_array_len(w, 1);
+    wire_write_i32(w, node); /* replicas */
+    wire_write_array_len(w, offline ? 0 : 1);
     if (!offline)
-        kafka_write_i32(w, node); /* isr */
+        wire_write_i32(w, node); /* isr */
     if (v >= 5) {
-        kafka_write_array_len(w, offline ? 1 : 0);
+        wire_write_array_len(w, offline ? 1 : 0);
         if (offline)
-            kafka_write_i32(w, node);
+            wire_write_i32(w, node);
     }
-    kafka_write_tags(w);
+    wire_write_tags(w);
 }
 
-static void write_topic(kafka_writer_t *w, int16_t v, int32_t node, int16_t err, const char *name,
+static void write_topic(wire_writer_t *w, int16_t v, int32_t node, int16_t err, const char *name,
                         size_t name_len, broker_topic_t *t)
 {
-    kafka_write_i16(w, err);
-    kafka_write_str(w, name, name_len);
+    wire_write_i16(w, err);
+    wire_write_str(w, name, name_len);
     if (v >= 1)
-        kafka_write_bool(w, t ? t->internal : false);
+        wire_write_bool(w, t ? t->internal : false);
     int32_t n = t ? t->npart : 0;
-    kafka_write_array_len(w, n);
+    wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++)
         write_partition(w, v, node, i, t->parts[i]->log == NULL);
     if (v >= 8)
-        kafka_write_i32(w, INT32_MIN); /* topic_authorized_operations: not requested/supported */
-    kafka_write_tags(w);
+        wire_write_i32(w, INT32_MIN); /* topic_authorized_operations: not requested/supported */
+    wire_write_tags(w);
 }
 
 static void write_head(kafka_req_t *req)
 {
-    kafka_writer_t *w = &req->w;
+    wire_writer_t *w = &req->w;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
     if (v >= 3)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_array_len(w, 1);
-    kafka_write_i32(w, broker_node_id(b));
-    kafka_write_cstr(w, b->adv_host);
-    kafka_write_i32(w, b->adv_port);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, 1);
+    wire_write_i32(w, broker_node_id(b));
+    wire_write_cstr(w, b->adv_host);
+    wire_write_i32(w, b->adv_port);
     if (v >= 1)
-        kafka_write_cstr(w, NULL); /* rack */
-    kafka_write_tags(w);
+        wire_write_cstr(w, NULL); /* rack */
+    wire_write_tags(w);
     if (v >= 2)
-        kafka_write_cstr(w, b->cluster_id);
+        wire_write_cstr(w, b->cluster_id);
     if (v >= 1)
-        kafka_write_i32(w, broker_node_id(b)); /* controller_id */
+        wire_write_i32(w, broker_node_id(b)); /* controller_id */
 }
 
 static void write_all_topics(kafka_req_t *req)
@@ -79,7 +79,7 @@ static void write_all_topics(kafka_req_t *req)
     broker_topics_rdlock(b);
     size_t n;
     broker_topic_t **all = broker_topics_list(b, &n);
-    kafka_write_array_len(&req->w, (int32_t)n);
+    wire_write_array_len(&req->w, (int32_t)n);
     for (size_t i = 0; i < n; i++)
         write_topic(&req->w, req->hdr.api_version, broker_node_id(b), KAFKA_NONE, all[i]->name,
                     strlen(all[i]->name), all[i]);
@@ -88,7 +88,7 @@ static void write_all_topics(kafka_req_t *req)
 }
 
 /* Creates the unknown, valid names when auto-creation applies. */
-static void auto_create(broker_t *b, const kafka_str_t *names, int32_t n)
+static void auto_create(broker_t *b, const wire_str_t *names, int32_t n)
 {
     for (int32_t i = 0; i < n; i++) {
         const char *why;
@@ -99,7 +99,7 @@ static void auto_create(broker_t *b, const kafka_str_t *names, int32_t n)
         broker_topics_unlock(b);
         if (exists)
             continue;
-        char *name = kafka_str_dup(names[i]), msg[256];
+        char *name = wire_str_dup(names[i]), msg[256];
         int16_t err = broker_topic_create(b, name, -1, NULL, false, msg, sizeof(msg));
         if (err && err != KAFKA_TOPIC_ALREADY_EXISTS)
             log_warn("kafka", "auto-creating topic %s: %s", name, msg);
@@ -109,26 +109,26 @@ static void auto_create(broker_t *b, const kafka_str_t *names, int32_t n)
 
 int kafka_handle_metadata(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
-    int32_t n = kafka_read_array(r, 2, MAX_TOPICS_PER_REQUEST);
-    if (!kafka_reader_ok(r) || (n < 0 && v == 0))
+    int32_t n = wire_read_array(r, 2, MAX_TOPICS_PER_REQUEST);
+    if (!wire_reader_ok(r) || (n < 0 && v == 0))
         return -WEIR_EINVAL;
-    kafka_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;
+    wire_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;
     for (int32_t i = 0; i < n; i++) {
-        names[i] = kafka_read_str(r);
-        kafka_read_tags(r);
+        names[i] = wire_read_str(r);
+        wire_read_tags(r);
     }
     bool allow_auto = true;
     if (v >= 4)
-        allow_auto = kafka_read_bool(r);
+        allow_auto = wire_read_bool(r);
     if (v >= 8) {
-        (void)kafka_read_bool(r); /* include_cluster_authorized_operations */
-        (void)kafka_read_bool(r); /* include_topic_authorized_operations */
+        (void)wire_read_bool(r); /* include_cluster_authorized_operations */
+        (void)wire_read_bool(r); /* include_topic_authorized_operations */
     }
-    kafka_read_tags(r);
-    if (!kafka_reader_ok(r)) {
+    wire_read_tags(r);
+    if (!wire_reader_ok(r)) {
         free(names);
         return -WEIR_EINVAL;
     }
@@ -142,7 +142,7 @@ int kafka_handle_metadata(kafka_req_t *req)
         write_all_topics(req);
     } else {
         broker_topics_rdlock(b);
-        kafka_write_array_len(&req->w, n);
+        wire_write_array_len(&req->w, n);
         for (int32_t i = 0; i < n; i++) {
             const char *why;
             broker_topic_t *t = broker_topic_find(b, names[i].s, (size_t)names[i].len);
@@ -156,8 +156,8 @@ int kafka_handle_metadata(kafka_req_t *req)
         broker_topics_unlock(b);
     }
     if (v >= 8)
-        kafka_write_i32(&req->w, INT32_MIN); /* cluster_authorized_operations */
-    kafka_write_tags(&req->w);
+        wire_write_i32(&req->w, INT32_MIN); /* cluster_authorized_operations */
+    wire_write_tags(&req->w);
     free(names);
     return KAFKA_RESPOND;
 }

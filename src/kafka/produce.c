@@ -32,7 +32,7 @@ typedef struct produce_wait produce_wait_t;
 
 typedef struct {
     int32_t index;
-    kafka_bytes_t records;
+    wire_bytes_t records;
     broker_produce_result_t res;
     /* acks=-1 */
     produce_wait_t *wait;
@@ -40,7 +40,7 @@ typedef struct {
 } pp_part_t;
 
 typedef struct {
-    kafka_str_t name; /* into the frame, or into produce_wait_t.names once parked */
+    wire_str_t name; /* into the frame, or into produce_wait_t.names once parked */
     int32_t nparts;
     pp_part_t *parts;
 } pp_topic_t;
@@ -67,30 +67,30 @@ static void topics_free(pp_topic_t *topics, int32_t n)
     free(topics);
 }
 
-static int decode(kafka_reader_t *r, int32_t *ntopics, pp_topic_t **out)
+static int decode(wire_reader_t *r, int32_t *ntopics, pp_topic_t **out)
 {
-    int32_t n = kafka_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+    int32_t n = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
     if (n < 0)
         return -WEIR_EINVAL;
     pp_topic_t *topics = weir_calloc((size_t)n + 1, sizeof(*topics));
-    for (int32_t i = 0; i < n && kafka_reader_ok(r); i++) {
-        topics[i].name = kafka_read_str(r);
-        int32_t np = kafka_read_array(r, r->flexible ? 5 : 8, MAX_PARTITIONS);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        topics[i].name = wire_read_str(r);
+        int32_t np = wire_read_array(r, r->flexible ? 5 : 8, MAX_PARTITIONS);
         if (np < 0)
             break;
         topics[i].nparts = np;
         topics[i].parts = weir_calloc((size_t)np + 1, sizeof(pp_part_t));
         for (int32_t j = 0; j < np; j++) {
-            topics[i].parts[j].index = kafka_read_i32(r);
-            topics[i].parts[j].records = kafka_read_nbytes(r);
-            kafka_read_tags(r);
+            topics[i].parts[j].index = wire_read_i32(r);
+            topics[i].parts[j].records = wire_read_nbytes(r);
+            wire_read_tags(r);
         }
-        kafka_read_tags(r);
+        wire_read_tags(r);
     }
-    kafka_read_tags(r);
+    wire_read_tags(r);
     *ntopics = n;
     *out = topics;
-    if (!kafka_reader_ok(r)) {
+    if (!wire_reader_ok(r)) {
         topics_free(topics, n);
         *out = NULL;
         return -WEIR_EINVAL;
@@ -98,32 +98,32 @@ static int decode(kafka_reader_t *r, int32_t *ntopics, pp_topic_t **out)
     return 0;
 }
 
-static void write_response(kafka_writer_t *w, int16_t v, const pp_topic_t *topics, int32_t n)
+static void write_response(wire_writer_t *w, int16_t v, const pp_topic_t *topics, int32_t n)
 {
-    kafka_write_array_len(w, n);
+    wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
-        kafka_write_view(w, topics[i].name);
-        kafka_write_array_len(w, topics[i].nparts);
+        wire_write_view(w, topics[i].name);
+        wire_write_array_len(w, topics[i].nparts);
         for (int32_t j = 0; j < topics[i].nparts; j++) {
             const pp_part_t *pp = &topics[i].parts[j];
-            kafka_write_i32(w, pp->index);
-            kafka_write_i16(w, pp->res.error_code);
-            kafka_write_i64(w, pp->res.base_offset);
+            wire_write_i32(w, pp->index);
+            wire_write_i16(w, pp->res.error_code);
+            wire_write_i64(w, pp->res.base_offset);
             if (v >= 2)
-                kafka_write_i64(w, pp->res.log_append_time);
+                wire_write_i64(w, pp->res.log_append_time);
             if (v >= 5)
-                kafka_write_i64(w, pp->res.log_start_offset);
+                wire_write_i64(w, pp->res.log_start_offset);
             if (v >= 8) {
-                kafka_write_array_len(w, 0); /* record_errors */
-                kafka_write_cstr(w, pp->res.error_code ? pp->res.error_message : NULL);
+                wire_write_array_len(w, 0); /* record_errors */
+                wire_write_cstr(w, pp->res.error_code ? pp->res.error_message : NULL);
             }
-            kafka_write_tags(w);
+            wire_write_tags(w);
         }
-        kafka_write_tags(w);
+        wire_write_tags(w);
     }
     if (v >= 1)
-        kafka_write_i32(w, 0); /* throttle_time_ms */
-    kafka_write_tags(w);
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_tags(w);
 }
 
 /* ---- acks=-1 ------------------------------------------------------------------------------------
@@ -143,8 +143,8 @@ static void wait_maybe_free(produce_wait_t *pw)
 
 static void wait_answer(produce_wait_t *pw)
 {
-    kafka_writer_t w;
-    kafka_writer_init(&w, &pw->resp, pw->flexible);
+    wire_writer_t w;
+    wire_writer_init(&w, &pw->resp, pw->flexible);
     write_response(&w, pw->version, pw->topics, pw->ntopics);
     kafka_parked_complete(pw->slot, &pw->resp, false);
     pw->answered = true;
@@ -235,7 +235,7 @@ static int park(kafka_req_t *req, pp_topic_t *topics, int32_t n, int32_t timeout
     for (int32_t i = 0; i < n; i++) {
         for (int32_t j = 0; j < topics[i].nparts; j++) {
             pp_part_t *pp = &topics[i].parts[j];
-            pp->records = (kafka_bytes_t){NULL, 0};
+            pp->records = (wire_bytes_t){NULL, 0};
             if (pp->res.error_code || pp->res.end_offset < 0)
                 continue;
             broker_partition_t *p = broker_partition_find(req->b, topics[i].name.s,
@@ -262,16 +262,16 @@ static int park(kafka_req_t *req, pp_topic_t *topics, int32_t n, int32_t timeout
 
 int kafka_handle_produce(kafka_req_t *req)
 {
-    kafka_reader_t *r = &req->r;
+    wire_reader_t *r = &req->r;
     broker_t *b = req->b;
-    kafka_str_t txn_id = {NULL, -1};
+    wire_str_t txn_id = {NULL, -1};
     if (req->hdr.api_version >= 3)
-        txn_id = kafka_read_nstr(r);
-    int16_t acks = kafka_read_i16(r);
-    int32_t timeout_ms = kafka_read_i32(r);
+        txn_id = wire_read_nstr(r);
+    int16_t acks = wire_read_i16(r);
+    int32_t timeout_ms = wire_read_i32(r);
     int32_t n;
     pp_topic_t *topics;
-    if (!kafka_reader_ok(r) || decode(r, &n, &topics) < 0)
+    if (!wire_reader_ok(r) || decode(r, &n, &topics) < 0)
         return -WEIR_EINVAL;
 
     broker_produce_ctx_t ctx = {

@@ -7,11 +7,11 @@
  * bytes actually left before anything is sized from them, so a caller that allocates from a
  * returned count allocates at most (bytes left / min element size) elements.
  */
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <stdlib.h>
 
-void kafka_reader_init(kafka_reader_t *r, const uint8_t *p, size_t n, bool flexible)
+void wire_reader_init(wire_reader_t *r, const uint8_t *p, size_t n, bool flexible)
 {
     r->p = p;
     r->end = p + n;
@@ -19,36 +19,36 @@ void kafka_reader_init(kafka_reader_t *r, const uint8_t *p, size_t n, bool flexi
     r->err = 0;
 }
 
-void kafka_reader_fail(kafka_reader_t *r)
+void wire_reader_fail(wire_reader_t *r)
 {
     r->err = -WEIR_EINVAL;
     r->p = r->end;
 }
 
-static inline bool reader_need(kafka_reader_t *r, size_t n)
+static inline bool reader_need(wire_reader_t *r, size_t n)
 {
     if (r->err)
         return false;
     if ((size_t)(r->end - r->p) < n) {
-        kafka_reader_fail(r);
+        wire_reader_fail(r);
         return false;
     }
     return true;
 }
 
-int8_t kafka_read_i8(kafka_reader_t *r)
+int8_t wire_read_i8(wire_reader_t *r)
 {
     if (!reader_need(r, 1))
         return 0;
     return (int8_t)*r->p++;
 }
 
-bool kafka_read_bool(kafka_reader_t *r)
+bool wire_read_bool(wire_reader_t *r)
 {
-    return kafka_read_i8(r) != 0;
+    return wire_read_i8(r) != 0;
 }
 
-int16_t kafka_read_i16(kafka_reader_t *r)
+int16_t wire_read_i16(wire_reader_t *r)
 {
     if (!reader_need(r, 2))
         return 0;
@@ -57,7 +57,7 @@ int16_t kafka_read_i16(kafka_reader_t *r)
     return v;
 }
 
-int32_t kafka_read_i32(kafka_reader_t *r)
+int32_t wire_read_i32(wire_reader_t *r)
 {
     if (!reader_need(r, 4))
         return 0;
@@ -66,7 +66,7 @@ int32_t kafka_read_i32(kafka_reader_t *r)
     return v;
 }
 
-int64_t kafka_read_i64(kafka_reader_t *r)
+int64_t wire_read_i64(wire_reader_t *r)
 {
     if (!reader_need(r, 8))
         return 0;
@@ -75,14 +75,14 @@ int64_t kafka_read_i64(kafka_reader_t *r)
     return v;
 }
 
-uint32_t kafka_read_uvarint(kafka_reader_t *r)
+uint32_t wire_read_uvarint(wire_reader_t *r)
 {
     if (r->err)
         return 0;
     uint32_t v;
     size_t n = varint_decode_u32(r->p, r->end, &v);
     if (n == 0) {
-        kafka_reader_fail(r);
+        wire_reader_fail(r);
         return 0;
     }
     r->p += n;
@@ -91,37 +91,37 @@ uint32_t kafka_read_uvarint(kafka_reader_t *r)
 
 /* Reads a length prefix: i16 (strings) or i32 (bytes) classic, uvarint N+1 compact. Returns
  * -1 for null, -2 after a failure. The length is checked against the bytes left. */
-static int32_t read_len(kafka_reader_t *r, bool wide, bool compact)
+static int32_t read_len(wire_reader_t *r, bool wide, bool compact)
 {
     int64_t len;
     if (compact) {
-        uint32_t u = kafka_read_uvarint(r);
+        uint32_t u = wire_read_uvarint(r);
         len = (int64_t)u - 1;
     } else {
-        len = wide ? kafka_read_i32(r) : kafka_read_i16(r);
+        len = wide ? wire_read_i32(r) : wire_read_i16(r);
     }
     if (r->err)
         return -2;
     if (len < -1) {
-        kafka_reader_fail(r);
+        wire_reader_fail(r);
         return -2;
     }
-    if (len >= 0 && (uint64_t)len > kafka_reader_left(r)) {
-        kafka_reader_fail(r);
+    if (len >= 0 && (uint64_t)len > wire_reader_left(r)) {
+        wire_reader_fail(r);
         return -2;
     }
     return (int32_t)len;
 }
 
-static kafka_str_t read_string(kafka_reader_t *r, bool compact, bool nullable)
+static wire_str_t read_string(wire_reader_t *r, bool compact, bool nullable)
 {
-    kafka_str_t s = {NULL, -1};
+    wire_str_t s = {NULL, -1};
     int32_t len = read_len(r, false, compact);
     if (len == -2)
         return s;
     if (len == -1) {
         if (!nullable)
-            kafka_reader_fail(r);
+            wire_reader_fail(r);
         return s;
     }
     s.s = (const char *)r->p;
@@ -130,27 +130,27 @@ static kafka_str_t read_string(kafka_reader_t *r, bool compact, bool nullable)
     return s;
 }
 
-kafka_str_t kafka_read_str(kafka_reader_t *r)
+wire_str_t wire_read_str(wire_reader_t *r)
 {
-    kafka_str_t s = read_string(r, r->flexible, false);
+    wire_str_t s = read_string(r, r->flexible, false);
     if (s.len < 0)
-        s = (kafka_str_t){"", 0}; /* only after a failure: keep callers' views valid */
+        s = (wire_str_t){"", 0}; /* only after a failure: keep callers' views valid */
     return s;
 }
 
-kafka_str_t kafka_read_nstr(kafka_reader_t *r)
+wire_str_t wire_read_nstr(wire_reader_t *r)
 {
     return read_string(r, r->flexible, true);
 }
 
-kafka_str_t kafka_read_nstr_classic(kafka_reader_t *r)
+wire_str_t wire_read_nstr_classic(wire_reader_t *r)
 {
     return read_string(r, false, true);
 }
 
-kafka_bytes_t kafka_read_nbytes(kafka_reader_t *r)
+wire_bytes_t wire_read_nbytes(wire_reader_t *r)
 {
-    kafka_bytes_t b = {NULL, -1};
+    wire_bytes_t b = {NULL, -1};
     int32_t len = read_len(r, true, r->flexible);
     if (len < 0)
         return b;
@@ -160,67 +160,67 @@ kafka_bytes_t kafka_read_nbytes(kafka_reader_t *r)
     return b;
 }
 
-kafka_bytes_t kafka_read_bytes(kafka_reader_t *r)
+wire_bytes_t wire_read_bytes(wire_reader_t *r)
 {
-    kafka_bytes_t b = kafka_read_nbytes(r);
+    wire_bytes_t b = wire_read_nbytes(r);
     if (b.len < 0) {
-        kafka_reader_fail(r);
+        wire_reader_fail(r);
         b.p = NULL;
         b.len = 0;
     }
     return b;
 }
 
-int32_t kafka_read_array(kafka_reader_t *r, size_t min_elem_bytes, int32_t max_count)
+int32_t wire_read_array(wire_reader_t *r, size_t min_elem_bytes, int32_t max_count)
 {
     int64_t n;
     if (r->flexible)
-        n = (int64_t)kafka_read_uvarint(r) - 1;
+        n = (int64_t)wire_read_uvarint(r) - 1;
     else
-        n = kafka_read_i32(r);
+        n = wire_read_i32(r);
     if (r->err)
         return -1;
     if (n < -1 || n > max_count) {
-        kafka_reader_fail(r);
+        wire_reader_fail(r);
         return -1;
     }
-    if (n > 0 && (uint64_t)n * (uint64_t)min_elem_bytes > kafka_reader_left(r)) {
-        kafka_reader_fail(r);
+    if (n > 0 && (uint64_t)n * (uint64_t)min_elem_bytes > wire_reader_left(r)) {
+        wire_reader_fail(r);
         return -1;
     }
     return (int32_t)n;
 }
 
-void kafka_read_tags(kafka_reader_t *r)
+void wire_read_tags(wire_reader_t *r)
 {
     if (!r->flexible || r->err)
         return;
-    uint32_t n = kafka_read_uvarint(r);
+    uint32_t n = wire_read_uvarint(r);
     /* Each field takes at least two bytes (tag and size), which bounds the loop. */
-    if (n > kafka_reader_left(r) / 2) {
-        kafka_reader_fail(r);
+    if (n > wire_reader_left(r) / 2) {
+        wire_reader_fail(r);
         return;
     }
     for (uint32_t i = 0; i < n && !r->err; i++) {
-        (void)kafka_read_uvarint(r); /* tag */
-        uint32_t size = kafka_read_uvarint(r);
+        (void)wire_read_uvarint(r); /* tag */
+        uint32_t size = wire_read_uvarint(r);
         if (r->err)
             return;
-        if (size > kafka_reader_left(r)) {
-            kafka_reader_fail(r);
+        if (size > wire_reader_left(r)) {
+            wire_reader_fail(r);
             return;
         }
         r->p += size;
     }
 }
 
-bool kafka_str_eq(kafka_str_t s, const char *c)
+bool wire_str_eq(wire_str_t s, const char *c)
 {
     size_t n = strlen(c);
     return s.len >= 0 && (size_t)s.len == n && memcmp(s.s, c, n) == 0;
 }
 
-char *kafka_str_dup(kafka_str_t s)
+char *wire_str_dup(wire_str_t s)
 {
     if (s.len < 0)
         return NULL;
@@ -230,7 +230,7 @@ char *kafka_str_dup(kafka_str_t s)
     return p;
 }
 
-bool kafka_str_has_nul(kafka_str_t s)
+bool wire_str_has_nul(wire_str_t s)
 {
     return s.len > 0 && memchr(s.s, 0, (size_t)s.len) != NULL;
 }
@@ -238,37 +238,37 @@ bool kafka_str_has_nul(kafka_str_t s)
 /* ---- writer ------------------------------------------------------------------------------------
  */
 
-void kafka_write_i8(kafka_writer_t *w, int8_t v)
+void wire_write_i8(wire_writer_t *w, int8_t v)
 {
     buf_append_u8(w->b, (uint8_t)v);
 }
 
-void kafka_write_bool(kafka_writer_t *w, bool v)
+void wire_write_bool(wire_writer_t *w, bool v)
 {
     buf_append_u8(w->b, v ? 1 : 0);
 }
 
-void kafka_write_i16(kafka_writer_t *w, int16_t v)
+void wire_write_i16(wire_writer_t *w, int16_t v)
 {
     buf_append_be16(w->b, (uint16_t)v);
 }
 
-void kafka_write_i32(kafka_writer_t *w, int32_t v)
+void wire_write_i32(wire_writer_t *w, int32_t v)
 {
     buf_append_be32(w->b, (uint32_t)v);
 }
 
-void kafka_write_i64(kafka_writer_t *w, int64_t v)
+void wire_write_i64(wire_writer_t *w, int64_t v)
 {
     buf_append_be64(w->b, (uint64_t)v);
 }
 
-void kafka_write_uvarint(kafka_writer_t *w, uint32_t v)
+void wire_write_uvarint(wire_writer_t *w, uint32_t v)
 {
     buf_append_uvarint(w->b, v);
 }
 
-void kafka_write_str(kafka_writer_t *w, const char *s, size_t len)
+void wire_write_str(wire_writer_t *w, const char *s, size_t len)
 {
     WEIR_ASSERT(w->flexible || len <= INT16_MAX); /* names we write come from such fields */
     if (w->flexible)
@@ -278,7 +278,7 @@ void kafka_write_str(kafka_writer_t *w, const char *s, size_t len)
     buf_append(w->b, s, len);
 }
 
-void kafka_write_cstr(kafka_writer_t *w, const char *s)
+void wire_write_cstr(wire_writer_t *w, const char *s)
 {
     if (!s) {
         if (w->flexible)
@@ -287,18 +287,18 @@ void kafka_write_cstr(kafka_writer_t *w, const char *s)
             buf_append_be16(w->b, 0xffff);
         return;
     }
-    kafka_write_str(w, s, strlen(s));
+    wire_write_str(w, s, strlen(s));
 }
 
-void kafka_write_view(kafka_writer_t *w, kafka_str_t s)
+void wire_write_view(wire_writer_t *w, wire_str_t s)
 {
     if (s.len < 0)
-        kafka_write_cstr(w, NULL);
+        wire_write_cstr(w, NULL);
     else
-        kafka_write_str(w, s.s, (size_t)s.len);
+        wire_write_str(w, s.s, (size_t)s.len);
 }
 
-void kafka_write_bytes_len(kafka_writer_t *w, int32_t len)
+void wire_write_bytes_len(wire_writer_t *w, int32_t len)
 {
     if (w->flexible)
         buf_append_uvarint(w->b, (uint64_t)((int64_t)len + 1));
@@ -306,14 +306,14 @@ void kafka_write_bytes_len(kafka_writer_t *w, int32_t len)
         buf_append_be32(w->b, (uint32_t)len);
 }
 
-void kafka_write_nbytes(kafka_writer_t *w, const void *p, int32_t len)
+void wire_write_nbytes(wire_writer_t *w, const void *p, int32_t len)
 {
-    kafka_write_bytes_len(w, len);
+    wire_write_bytes_len(w, len);
     if (len > 0)
         buf_append(w->b, p, (size_t)len);
 }
 
-void kafka_write_array_len(kafka_writer_t *w, int32_t n)
+void wire_write_array_len(wire_writer_t *w, int32_t n)
 {
     if (w->flexible)
         buf_append_uvarint(w->b, (uint64_t)((int64_t)n + 1));
@@ -321,7 +321,7 @@ void kafka_write_array_len(kafka_writer_t *w, int32_t n)
         buf_append_be32(w->b, (uint32_t)n);
 }
 
-void kafka_write_tags(kafka_writer_t *w)
+void wire_write_tags(wire_writer_t *w)
 {
     if (w->flexible)
         buf_append_u8(w->b, 0);
@@ -330,26 +330,26 @@ void kafka_write_tags(kafka_writer_t *w)
 /* ---- headers ------------------------------------------------------------------------------------
  */
 
-int kafka_req_header_read(kafka_reader_t *r, kafka_req_header_t *h)
+int wire_req_header_read(wire_reader_t *r, wire_req_header_t *h)
 {
-    h->api_key = kafka_read_i16(r);
-    h->api_version = kafka_read_i16(r);
-    h->correlation_id = kafka_read_i32(r);
+    h->api_key = wire_read_i16(r);
+    h->api_version = wire_read_i16(r);
+    h->correlation_id = wire_read_i32(r);
     /* client_id keeps the classic i16 length even in header v2. */
-    h->client_id = kafka_read_nstr_classic(r);
-    kafka_read_tags(r);
+    h->client_id = wire_read_nstr_classic(r);
+    wire_read_tags(r);
     return r->err;
 }
 
-void kafka_resp_begin(buf_t *b, int32_t correlation_id, bool header_v1)
+void wire_resp_begin(buf_t *b, int32_t correlation_id, bool header_v1)
 {
-    buf_append_be32(b, 0); /* the size, filled by kafka_resp_finish */
+    buf_append_be32(b, 0); /* the size, filled by wire_resp_finish */
     buf_append_be32(b, (uint32_t)correlation_id);
     if (header_v1)
         buf_append_u8(b, 0);
 }
 
-void kafka_resp_finish(buf_t *b)
+void wire_resp_finish(buf_t *b)
 {
     WEIR_ASSERT(b->len >= 8);
     be32_write(b->data, (uint32_t)(b->len - 4));
@@ -358,7 +358,7 @@ void kafka_resp_finish(buf_t *b)
 /* ---- error names
  * --------------------------------------------------------------------------------- */
 
-const char *kafka_err_name(int16_t code)
+const char *wire_err_name(int16_t code)
 {
     switch (code) {
     case KAFKA_UNKNOWN_SERVER_ERROR:

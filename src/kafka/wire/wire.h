@@ -1,0 +1,239 @@
+/*
+ * wire: the Kafka wire codec alone. A reader and a writer for the protocol's primitive types
+ * (both know the flexible encodings of KIP-482: compact strings and arrays, unsigned varints,
+ * tagged fields), the request and response headers, Kafka's API keys and ErrorCodes with their
+ * names. It depends on base only, so every layer above (the broker core, which encodes the
+ * records of its internal topics, and the protocol handlers) can speak it.
+ *
+ * Bounds. Every read checks the bytes remaining; string, bytes and array lengths are checked
+ * against the remaining bytes (arrays: count * minimum element size) and against a cap before
+ * the caller allocates anything. A failed read sets a sticky error and returns zero values, so
+ * a caller may read a whole structure and check wire_reader_ok() once at the end.
+ *
+ * Threads: stateless; a reader or writer belongs to the thread using it.
+ */
+#ifndef WEIR_KAFKA_WIRE_H
+#define WEIR_KAFKA_WIRE_H
+
+#include "base/base.h"
+
+/* ---- API keys (Kafka's numbering) ------------------------------------------------------------ */
+enum {
+    KAFKA_API_PRODUCE = 0,
+    KAFKA_API_FETCH = 1,
+    KAFKA_API_LIST_OFFSETS = 2,
+    KAFKA_API_METADATA = 3,
+    KAFKA_API_OFFSET_COMMIT = 8,
+    KAFKA_API_OFFSET_FETCH = 9,
+    KAFKA_API_FIND_COORDINATOR = 10,
+    KAFKA_API_JOIN_GROUP = 11,
+    KAFKA_API_HEARTBEAT = 12,
+    KAFKA_API_LEAVE_GROUP = 13,
+    KAFKA_API_SYNC_GROUP = 14,
+    KAFKA_API_DESCRIBE_GROUPS = 15,
+    KAFKA_API_LIST_GROUPS = 16,
+    KAFKA_API_SASL_HANDSHAKE = 17,
+    KAFKA_API_API_VERSIONS = 18,
+    KAFKA_API_CREATE_TOPICS = 19,
+    KAFKA_API_DELETE_TOPICS = 20,
+    KAFKA_API_DELETE_RECORDS = 21,
+    KAFKA_API_INIT_PRODUCER_ID = 22,
+    KAFKA_API_ADD_PARTITIONS_TO_TXN = 24,
+    KAFKA_API_ADD_OFFSETS_TO_TXN = 25,
+    KAFKA_API_END_TXN = 26,
+    KAFKA_API_TXN_OFFSET_COMMIT = 28,
+    KAFKA_API_DESCRIBE_ACLS = 29,
+    KAFKA_API_CREATE_ACLS = 30,
+    KAFKA_API_DELETE_ACLS = 31,
+    KAFKA_API_DESCRIBE_CONFIGS = 32,
+    KAFKA_API_ALTER_CONFIGS = 33,
+    KAFKA_API_SASL_AUTHENTICATE = 36,
+    KAFKA_API_CREATE_PARTITIONS = 37,
+    KAFKA_API_DELETE_GROUPS = 42,
+    KAFKA_API_INCREMENTAL_ALTER_CONFIGS = 44,
+    KAFKA_API_OFFSET_DELETE = 47,
+    KAFKA_API_KEY_MAX = 127 /* keys above this are refused before any lookup */
+};
+
+/* ---- ErrorCodes (response data, never C return values) --------------------------------------- */
+enum {
+    KAFKA_UNKNOWN_SERVER_ERROR = -1,
+    KAFKA_NONE = 0,
+    KAFKA_OFFSET_OUT_OF_RANGE = 1,
+    KAFKA_CORRUPT_MESSAGE = 2,
+    KAFKA_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KAFKA_INVALID_FETCH_SIZE = 4,
+    KAFKA_LEADER_NOT_AVAILABLE = 5,
+    KAFKA_NOT_LEADER_OR_FOLLOWER = 6,
+    KAFKA_REQUEST_TIMED_OUT = 7,
+    KAFKA_MESSAGE_TOO_LARGE = 10,
+    KAFKA_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    KAFKA_COORDINATOR_NOT_AVAILABLE = 15,
+    KAFKA_NOT_COORDINATOR = 16,
+    KAFKA_INVALID_TOPIC_EXCEPTION = 17,
+    KAFKA_RECORD_LIST_TOO_LARGE = 18,
+    KAFKA_INVALID_REQUIRED_ACKS = 21,
+    KAFKA_ILLEGAL_GENERATION = 22,
+    KAFKA_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KAFKA_INVALID_GROUP_ID = 24,
+    KAFKA_UNKNOWN_MEMBER_ID = 25,
+    KAFKA_INVALID_SESSION_TIMEOUT = 26,
+    KAFKA_REBALANCE_IN_PROGRESS = 27,
+    KAFKA_INVALID_COMMIT_OFFSET_SIZE = 28,
+    KAFKA_TOPIC_AUTHORIZATION_FAILED = 29,
+    KAFKA_GROUP_AUTHORIZATION_FAILED = 30,
+    KAFKA_CLUSTER_AUTHORIZATION_FAILED = 31,
+    KAFKA_INVALID_TIMESTAMP = 32,
+    KAFKA_UNSUPPORTED_SASL_MECHANISM = 33,
+    KAFKA_ILLEGAL_SASL_STATE = 34,
+    KAFKA_UNSUPPORTED_VERSION = 35,
+    KAFKA_TOPIC_ALREADY_EXISTS = 36,
+    KAFKA_INVALID_PARTITIONS = 37,
+    KAFKA_INVALID_REPLICATION_FACTOR = 38,
+    KAFKA_INVALID_REPLICA_ASSIGNMENT = 39,
+    KAFKA_INVALID_CONFIG = 40,
+    KAFKA_NOT_CONTROLLER = 41,
+    KAFKA_INVALID_REQUEST = 42,
+    KAFKA_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    KAFKA_POLICY_VIOLATION = 44,
+    KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KAFKA_DUPLICATE_SEQUENCE_NUMBER = 46,
+    KAFKA_INVALID_PRODUCER_EPOCH = 47,
+    KAFKA_INVALID_TXN_STATE = 48,
+    KAFKA_INVALID_PRODUCER_ID_MAPPING = 49,
+    KAFKA_INVALID_TRANSACTION_TIMEOUT = 50,
+    KAFKA_CONCURRENT_TRANSACTIONS = 51,
+    KAFKA_TRANSACTION_COORDINATOR_FENCED = 52,
+    KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+    KAFKA_SECURITY_DISABLED = 54,
+    KAFKA_OPERATION_NOT_ATTEMPTED = 55,
+    KAFKA_KAFKA_STORAGE_ERROR = 56,
+    KAFKA_LOG_DIR_NOT_FOUND = 57,
+    KAFKA_SASL_AUTHENTICATION_FAILED = 58,
+    KAFKA_UNKNOWN_PRODUCER_ID = 59,
+    KAFKA_REASSIGNMENT_IN_PROGRESS = 60,
+    KAFKA_NON_EMPTY_GROUP = 68,
+    KAFKA_GROUP_ID_NOT_FOUND = 69,
+    KAFKA_FETCH_SESSION_ID_NOT_FOUND = 70,
+    KAFKA_INVALID_FETCH_SESSION_EPOCH = 71,
+    KAFKA_TOPIC_DELETION_DISABLED = 73,
+    KAFKA_FENCED_LEADER_EPOCH = 74,
+    KAFKA_UNKNOWN_LEADER_EPOCH = 75,
+    KAFKA_UNSUPPORTED_COMPRESSION_TYPE = 76,
+    KAFKA_OFFSET_NOT_AVAILABLE = 78,
+    KAFKA_MEMBER_ID_REQUIRED = 79,
+    KAFKA_GROUP_MAX_SIZE_REACHED = 81,
+    KAFKA_FENCED_INSTANCE_ID = 82,
+    KAFKA_INVALID_RECORD = 87,
+    KAFKA_UNSTABLE_OFFSET_COMMIT = 88,
+    KAFKA_THROTTLING_QUOTA_EXCEEDED = 89,
+    KAFKA_PRODUCER_FENCED = 90
+};
+const char *wire_err_name(int16_t code); /* "UNKNOWN_TOPIC_OR_PARTITION", or "UNKNOWN" */
+
+/* ---- reader ------------------------------------------------------------------------------------
+ */
+typedef struct {
+    const uint8_t *p, *end;
+    bool flexible; /* compact strings/arrays and tagged fields */
+    int err;       /* sticky: 0, or -WEIR_EINVAL once a read ran past the end or a bound */
+} wire_reader_t;
+
+/* A view into the request bytes (valid while the frame is); len -1 = null. Not NUL-terminated. */
+typedef struct {
+    const char *s;
+    int32_t len;
+} wire_str_t;
+
+typedef struct {
+    const uint8_t *p;
+    int32_t len;
+} wire_bytes_t;
+
+void wire_reader_init(wire_reader_t *r, const uint8_t *p, size_t n, bool flexible);
+static inline bool wire_reader_ok(const wire_reader_t *r)
+{
+    return r->err == 0;
+}
+static inline size_t wire_reader_left(const wire_reader_t *r)
+{
+    return (size_t)(r->end - r->p);
+}
+void wire_reader_fail(wire_reader_t *r);
+
+int8_t wire_read_i8(wire_reader_t *r);
+bool wire_read_bool(wire_reader_t *r);
+int16_t wire_read_i16(wire_reader_t *r);
+int32_t wire_read_i32(wire_reader_t *r);
+int64_t wire_read_i64(wire_reader_t *r);
+uint32_t wire_read_uvarint(wire_reader_t *r);
+/* STRING (or COMPACT_STRING when flexible); null is a decode error. */
+wire_str_t wire_read_str(wire_reader_t *r);
+/* NULLABLE_STRING (or COMPACT_NULLABLE_STRING). */
+wire_str_t wire_read_nstr(wire_reader_t *r);
+/* The classic i16-length NULLABLE_STRING whatever the flexibility (request header client_id). */
+wire_str_t wire_read_nstr_classic(wire_reader_t *r);
+/* BYTES / NULLABLE_BYTES / RECORDS (compact when flexible); null allowed. */
+wire_bytes_t wire_read_nbytes(wire_reader_t *r);
+wire_bytes_t wire_read_bytes(wire_reader_t *r); /* null is a decode error */
+/* An array's element count: -1 for a null array, else 0..max_count with
+ * count * min_elem_bytes <= bytes left. Anything else fails the reader (returns -1 then too,
+ * so callers must check wire_reader_ok before trusting a -1). */
+int32_t wire_read_array(wire_reader_t *r, size_t min_elem_bytes, int32_t max_count);
+/* Skips a tagged-field section (flexible only; a no-op otherwise). */
+void wire_read_tags(wire_reader_t *r);
+
+/* True if the view equals the C string. */
+bool wire_str_eq(wire_str_t s, const char *c);
+/* Copies a view into a fresh NUL-terminated string (caller frees); NULL for null. Embedded
+ * NULs are copied too: a caller that goes on with C-string functions must first refuse names
+ * for which wire_str_has_nul is true (a "nul\0x" topic must never become "nul"). */
+char *wire_str_dup(wire_str_t s);
+bool wire_str_has_nul(wire_str_t s);
+
+/* ---- writer ------------------------------------------------------------------------------------
+ */
+typedef struct {
+    buf_t *b;
+    bool flexible;
+} wire_writer_t;
+
+static inline void wire_writer_init(wire_writer_t *w, buf_t *b, bool flexible)
+{
+    w->b = b;
+    w->flexible = flexible;
+}
+void wire_write_i8(wire_writer_t *w, int8_t v);
+void wire_write_bool(wire_writer_t *w, bool v);
+void wire_write_i16(wire_writer_t *w, int16_t v);
+void wire_write_i32(wire_writer_t *w, int32_t v);
+void wire_write_i64(wire_writer_t *w, int64_t v);
+void wire_write_uvarint(wire_writer_t *w, uint32_t v);
+void wire_write_str(wire_writer_t *w, const char *s, size_t len);     /* non-null */
+void wire_write_cstr(wire_writer_t *w, const char *s);                /* NULL writes null */
+void wire_write_view(wire_writer_t *w, wire_str_t s);                /* len -1 writes null */
+void wire_write_nbytes(wire_writer_t *w, const void *p, int32_t len); /* len -1 = null */
+/* The length prefix of a BYTES/RECORDS field whose len bytes the caller appends next. */
+void wire_write_bytes_len(wire_writer_t *w, int32_t len);
+void wire_write_array_len(wire_writer_t *w, int32_t n); /* -1 = null */
+void wire_write_tags(wire_writer_t *w);                 /* an empty tagged-field section */
+
+/* ---- request and response headers
+ * ---------------------------------------------------------------- */
+typedef struct {
+    int16_t api_key;
+    int16_t api_version;
+    int32_t correlation_id;
+    wire_str_t client_id;
+} wire_req_header_t;
+
+/* Reads request header v1 (v2 when flexible: plus a tagged-field section). */
+int wire_req_header_read(wire_reader_t *r, wire_req_header_t *h);
+
+/* Starts a response buffer: reserves the 4-byte size, writes the correlation id and, for
+ * response header v1, an empty tagged-field section. */
+void wire_resp_begin(buf_t *b, int32_t correlation_id, bool header_v1);
+/* Fills the reserved size. */
+void wire_resp_finish(buf_t *b);
+
+#endif
