@@ -38,13 +38,20 @@ OPT := -O2 -g
 endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
+# libweir.so needs only these (no broker inside it).
+SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lpthread -lm
 
-BROKER_SRC := $(wildcard src/base/*.c src/storage/*.c src/net/*.c src/kafka/*.c src/kafka/wire/*.c src/broker/*.c \
-	src/http/*.c)
+# The broker and everything it is made of (the server composes the modules); the SDK is
+# libweir on the base vocabulary and librdkafka only; the embedded test broker is its own small
+# library on top of the broker's.
+BASE_SRC := $(wildcard src/base/*.c)
+BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/kafka/wire/*.c \
+	src/broker/*.c src/kafka/*.c src/http/*.c src/server/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
+TESTBROKER_SRC := $(wildcard src/testbroker/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 SIM_SRC := $(wildcard tests/sim/*.c)
 ITEST_SRC := $(wildcard tests/integration/*.c)
@@ -56,6 +63,9 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 BROKER_LIB := $(BUILD)/libweir-broker.a
 SDK_LIB := $(BUILD)/libweir.a
 SDK_SO := $(BUILD)/libweir.so
+TESTBROKER_LIB := $(BUILD)/libweir-testbroker.a
+# What a test or benchmark program links: the SDK, the embedded test broker and the broker.
+TEST_LIBS := $(SDK_LIB) $(TESTBROKER_LIB) $(BROKER_LIB)
 WEIR := $(BUILD)/weir
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 SIM_BIN := $(patsubst tests/sim/%.c,$(BUILD)/tests/sim/%,$(SIM_SRC))
@@ -73,10 +83,11 @@ all: build
 
 .SECONDARY:
 
-build: deps
+# `make build` never installs anything: only deps, run and test do.
+build:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
-binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
+binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(TESTBROKER_LIB) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
 	$(BENCH_BIN) $(EXAMPLE_BIN)
 
 deps:
@@ -94,34 +105,39 @@ $(BROKER_LIB): $(call obj,$(BROKER_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BROKER_SRC))
+$(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BROKER_SRC))
+$(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(SDK_LINK)
+
+$(TESTBROKER_LIB): $(call obj,$(TESTBROKER_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
 
 $(WEIR): $(call obj,$(CLI_SRC)) $(BROKER_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(BROKER_LIB) $(LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(SDK_LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
 
 $(BUILD)/tests/sim/%: $(BUILD)/obj/tests/sim/%.o $(BROKER_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(BROKER_LIB) $(LIBS)
 
-$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(SDK_LIB)
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(SDK_LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(SDK_LIB) $(LIBS) $(BENCH_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS) $(BENCH_LIBS)
 
 PEER_BIN := $(patsubst bench/peers/%.c,$(BUILD)/bench/peers/%,$(wildcard bench/peers/*.c))
 $(BUILD)/bench/peers/%: $(BUILD)/obj/bench/peers/%.o
@@ -141,26 +157,29 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(INC) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DWEIR_FUZZ=1
-fuzz: deps $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(BROKER_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(BROKER_SRC) $(LIBS)
 
-run: build
+run: deps
+	@$(MAKE) --no-print-directory build
 	@scripts/run.sh
 
-demo-load: build
+demo-load: deps build
 	@scripts/demo-load.sh $(RATE) $(COUNT)
 
 # Every tier, twice: release build, then ASan+UBSan; then the fuzzers. Ends with one line
 # "N passed, N failed" for the whole run.
-test: build
+test: deps
+	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
 	@tests/run.sh
 
 # One pass over the release build only (for quick local iteration).
-test-fast: build
+test-fast: deps
+	@$(MAKE) --no-print-directory build
 	@WEIR_TEST_PASSES=release WEIR_FUZZ_SECONDS=0 tests/run.sh
 
 bench: deps-bench
@@ -170,7 +189,7 @@ bench: deps-bench
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check: deps
+format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:

@@ -1,8 +1,9 @@
 /*
- * The broker's life: start (settings, data dir, cluster id, topics, flusher, event loops,
- * listener, HTTP), stop (stop accepting, answer what is parked, flush, close every log with
- * its clean-shutdown marker) and the few things that belong to the whole broker: dynamic
- * broker configs and the maintenance timer.
+ * The broker's life and what belongs to the whole broker: open (data dir and its lock, the
+ * cluster id, dynamic configs, topics, the flusher, the group coordinator, the maintenance
+ * timer), quiesce (answer what is parked), close (every log with its clean-shutdown marker);
+ * dynamic broker configs and the maintenance timer. The event loops and listeners are the
+ * server's (src/server): the broker runs on loops it is given.
  *
  * Data dir layout: meta.properties (cluster.id and node.id, written once, like Kafka's),
  * dynamic.properties (broker configs changed at run time), topics/<name>.conf (see topics.c),
@@ -13,8 +14,7 @@
  */
 #include "broker/broker.h"
 
-#include "http/http.h"
-#include "kafka/kafka.h"
+#include "kafka/wire/wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,38 +46,6 @@ void broker_parked_inc(broker_t *b)
 void broker_parked_dec(broker_t *b)
 {
     atomic_fetch_sub(&b->parked, 1);
-}
-
-/* Runs fn(arg) on `loop` and waits for it. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    void (*fn)(void *);
-    void *arg;
-} sync_call_t;
-
-static void sync_call_run(void *p)
-{
-    sync_call_t *s = p;
-    if (s->fn)
-        s->fn(s->arg);
-    pthread_mutex_lock(&s->mu);
-    s->done = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void call_on_loop(net_loop_t *loop, void (*fn)(void *), void *arg)
-{
-    sync_call_t s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg};
-    net_loop_post(loop, sync_call_run, &s);
-    pthread_mutex_lock(&s.mu);
-    while (!s.done)
-        pthread_cond_wait(&s.cv, &s.mu);
-    pthread_mutex_unlock(&s.mu);
-    pthread_mutex_destroy(&s.mu);
-    pthread_cond_destroy(&s.cv);
 }
 
 static int mkdir_p(const char *path)
@@ -309,96 +277,23 @@ static void maint_tick(void *arg)
                     broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
 }
 
-/* ---- HTTP
- * ------------------------------------------------------------------------------------------ */
+/* ---- open and close
+ * ------------------------------------------------------------------------------ */
 
-static void http_health(void *arg, const http_request_t *req, http_response_t *resp)
+static void maint_start_on_loop0(void *arg)
 {
     broker_t *b = arg;
-    (void)req;
-    broker_topics_rdlock(b);
-    size_t n = broker_topics_count(b);
-    broker_topics_unlock(b);
-    buf_printf(&resp->body,
-               "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
-               b->cluster_id, b->node_id, n);
+    net_timer_start(b->loops[0], &b->maint_timer,
+                    broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
 }
 
-/* ---- start
- * --------------------------------------------------------------------------------------- */
-
-static void *loop_main(void *arg)
-{
-    net_loop_run(arg);
-    return NULL;
-}
-
-static void conn_closed(net_conn_t *conn, void *user)
-{
-    (void)conn;
-    (void)user;
-}
-
-typedef struct {
-    broker_t *b;
-    const char *host;
-    uint16_t port;
-    int rc;
-} listen_call_t;
-
-static void listen_on_loop0(void *arg)
-{
-    listen_call_t *lc = arg;
-    broker_t *b = lc->b;
-    net_conn_handler_t h;
-    memset(&h, 0, sizeof(h));
-    h.on_frame = kafka_on_frame;
-    h.on_close = conn_closed;
-    h.user = b;
-    net_conn_limits_default(&h.limits);
-    h.limits.max_frame_bytes = (size_t)broker_settings_int(&b->set, BCFG_SOCKET_REQUEST_MAX_BYTES);
-    h.limits.max_inflight = (size_t)broker_settings_int(&b->set, BCFG_QUEUED_MAX_REQUESTS);
-    h.limits.idle_timeout_ms = broker_settings_int(&b->set, BCFG_CONNECTIONS_MAX_IDLE_MS);
-    lc->rc =
-        net_listener_open(b->loops[0], b->loops, (size_t)b->nloops, lc->host, lc->port, &h,
-                          (size_t)broker_settings_int(&b->set, BCFG_MAX_CONNECTIONS), &b->listener);
-    if (lc->rc == 0) {
-        net_timer_init(&b->maint_timer, maint_tick, b);
-        net_timer_start(b->loops[0], &b->maint_timer,
-                        broker_settings_int(&b->set, BCFG_LOG_RETENTION_CHECK_INTERVAL_MS));
-    }
-}
-
-static void unlisten_on_loop0(void *arg)
+static void maint_stop_on_loop0(void *arg)
 {
     broker_t *b = arg;
-    if (b->listener)
-        net_listener_close(b->listener);
-    b->listener = NULL;
     net_timer_stop(b->loops[0], &b->maint_timer);
 }
 
-/* "PLAINTEXT://host:port" or "host:port" -> host, port. */
-static int parse_listener(const char *s, char *host, size_t host_len, uint16_t *port)
-{
-    const char *p = strstr(s, "://");
-    if (p) {
-        if (strncmp(s, "PLAINTEXT://", 12) != 0) {
-            log_error("broker", "listener '%s': only PLAINTEXT is supported", s);
-            return -WEIR_EINVAL;
-        }
-        s = p + 3;
-    }
-    if (net_parse_hostport(s, host, host_len, port) < 0) {
-        log_error("broker", "bad address '%s': expected HOST:PORT", s);
-        return -WEIR_EINVAL;
-    }
-    return 0;
-}
-
-static void broker_teardown(broker_t *b);
-
-static int start_data_dir(broker_t *b)
+static int open_data_dir(broker_t *b)
 {
     if (mkdir_p(b->data_dir) < 0) {
         log_error("broker", "cannot create data dir %s: %s", b->data_dir, strerror(errno));
@@ -423,80 +318,25 @@ static int start_data_dir(broker_t *b)
     return rc == -WEIR_ENOENT ? 0 : rc;
 }
 
-static int start_loops(broker_t *b, int io_threads)
+int broker_open(const broker_open_args_t *a, broker_t **out)
 {
-    int n = io_threads > 0 ? io_threads : (int)broker_settings_int(&b->set, BCFG_NUM_IO_THREADS);
-    if (n <= 0)
-        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    n = WEIR_MAX(1, WEIR_MIN(n, 64));
-    b->loops = weir_calloc((size_t)n, sizeof(*b->loops));
-    b->threads = weir_calloc((size_t)n, sizeof(*b->threads));
-    for (int i = 0; i < n; i++) {
-        int rc = net_loop_new(&b->loops[i]);
-        if (rc < 0)
-            return rc;
-        b->nloops = i + 1;
-        if (pthread_create(&b->threads[i], NULL, loop_main, b->loops[i]) != 0) {
-            net_loop_free(b->loops[i]);
-            b->loops[i] = NULL;
-            b->nloops = i;
-            return -WEIR_ENOMEM;
-        }
-    }
-    return 0;
-}
-
-static int start_http(broker_t *b, const char *addr)
-{
-    char host[256];
-    uint16_t port;
-    if (net_parse_hostport(addr, host, sizeof(host), &port) < 0) {
-        log_error("broker", "bad HTTP address '%s'", addr);
-        return -WEIR_EINVAL;
-    }
-    http_server_t *h;
-    http_server_new(&h);
-    http_server_route(h, "GET", "/health", http_health, b);
-    int rc = http_server_start(h, host, port);
-    if (rc < 0) {
-        http_server_free(h);
-        return rc;
-    }
-    b->http = h;
-    snprintf(b->http_addr, sizeof(b->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
-             http_server_port(h));
-    return 0;
-}
-
-void weir_broker_config_init(weir_broker_config *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->http_listen = "127.0.0.1:8081";
-}
-
-int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
-{
+    WEIR_ASSERT(a->nloops > 0);
     broker_t *b = weir_calloc(1, sizeof(*b));
     b->lock_fd = -1;
+    net_timer_init(&b->maint_timer, maint_tick, b);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
     /* Writers (create/delete topic) must not starve behind a steady stream of produces. */
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&b->topics_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    char err[256] = "";
-    int rc = broker_settings_load(&b->set, cfg->config_file, cfg->settings, err, sizeof(err));
-    if (rc < 0) {
-        log_error("broker", "%s", err);
-        goto out_fail;
-    }
+    b->set = *a->settings; /* moved: the caller's copy is no longer freed */
+    memset(a->settings, 0, sizeof(*a->settings));
+    b->loops = a->loops;
+    b->nloops = a->nloops;
     b->node_id = (int32_t)broker_settings_int(&b->set, BCFG_NODE_ID);
-    b->data_dir = weir_strdup(cfg->data_dir ? cfg->data_dir : b->set.sval[BCFG_LOG_DIRS]);
-    rc = parse_listener(cfg->listen ? cfg->listen : b->set.sval[BCFG_LISTENERS], b->listen_host,
-                        sizeof(b->listen_host), &b->listen_port);
-    if (rc < 0)
-        goto out_fail;
-    rc = start_data_dir(b);
+    b->data_dir = weir_strdup(a->data_dir ? a->data_dir : b->set.sval[BCFG_LOG_DIRS]);
+    int rc = open_data_dir(b);
     if (rc < 0)
         goto out_fail;
     b->io = storage_io_real();
@@ -507,93 +347,18 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     rc = broker_topics_load(b);
     if (rc < 0)
         goto out_fail;
-    rc = start_loops(b, cfg->io_threads);
-    if (rc < 0)
-        goto out_fail;
     rc = broker_groups_start(b); /* group coordinator, __consumer_offsets, producer ids */
     if (rc < 0)
         goto out_fail;
-    listen_call_t lc = {b, b->listen_host, b->listen_port, 0};
-    call_on_loop(b->loops[0], listen_on_loop0, &lc);
-    if ((rc = lc.rc) < 0) {
-        log_error("broker", "cannot listen on %s:%u: %s", b->listen_host, b->listen_port,
-                  weir_strerror(rc));
-        goto out_fail;
-    }
-    uint16_t port = net_listener_port(b->listener);
-    snprintf(b->bootstrap, sizeof(b->bootstrap), "%s:%u",
-             b->listen_host[0] ? b->listen_host : "0.0.0.0", port);
-
-    const char *adv = cfg->advertise;
-    if (!adv && b->set.sval[BCFG_ADVERTISED_LISTENERS] && b->set.sval[BCFG_ADVERTISED_LISTENERS][0])
-        adv = b->set.sval[BCFG_ADVERTISED_LISTENERS];
-    if (adv) {
-        uint16_t ap;
-        if ((rc = parse_listener(adv, b->adv_host, sizeof(b->adv_host), &ap)) < 0)
-            goto out_fail;
-        b->adv_port = ap ? ap : port;
-    } else {
-        bool any = !b->listen_host[0] || strcmp(b->listen_host, "0.0.0.0") == 0;
-        if (any)
-            log_warn("broker", "listening on all addresses: advertising 127.0.0.1; set "
-                               "--advertise to an address clients can reach");
-        snprintf(b->adv_host, sizeof(b->adv_host), "%s", any ? "127.0.0.1" : b->listen_host);
-        b->adv_port = port;
-    }
-    if (cfg->http_listen && *cfg->http_listen && (rc = start_http(b, cfg->http_listen)) < 0)
-        goto out_fail;
-    log_info("broker",
-             "node %d of cluster %s: Kafka on %s (advertised %s:%d), %d io thread(s), "
-             "data in %s",
-             b->node_id, b->cluster_id, b->bootstrap, b->adv_host, b->adv_port, b->nloops,
-             b->data_dir);
-    *out = (weir_broker *)b;
+    net_loop_call(b->loops[0], maint_start_on_loop0, b);
+    log_info("broker", "node %d of cluster %s: data in %s", b->node_id, b->cluster_id, b->data_dir);
+    *out = b;
     return 0;
 
 out_fail:
-    if (rc >= 0)
-        rc = -WEIR_EINVAL;
-    if (b->listener)
-        call_on_loop(b->loops[0], unlisten_on_loop0, b);
-    broker_teardown(b);
+    broker_quiesce(b);
+    broker_close(b);
     return rc;
-}
-
-/* ---- stop
- * ------------------------------------------------------------------------------------------ */
-
-static void noop(void *arg)
-{
-    (void)arg;
-}
-
-/* Frees everything start built, whatever stage it reached. Loops must have no listener. */
-static void broker_teardown(broker_t *b)
-{
-    broker_groups_stop(b); /* while the loops still run: it answers parked group requests */
-    for (int i = 0; i < b->nloops; i++)
-        net_loop_stop(b->loops[i]);
-    for (int i = 0; i < b->nloops; i++)
-        pthread_join(b->threads[i], NULL);
-    broker_groups_free(b); /* no loop runs any more: nothing can reach it */
-    http_server_free(b->http);
-    b->http = NULL;
-    if (b->flusher) {
-        broker_topics_close(b);
-        storage_flusher_stop(b->flusher);
-    }
-    for (int i = 0; i < b->nloops; i++)
-        net_loop_free(b->loops[i]);
-    free(b->loops);
-    free(b->threads);
-    for (int k = 0; k < BCFG__COUNT; k++)
-        free(b->static_sval[k]);
-    broker_settings_free(&b->set);
-    if (b->lock_fd >= 0)
-        close(b->lock_fd); /* releases the flock */
-    pthread_rwlock_destroy(&b->topics_lock);
-    free(b->data_dir);
-    free(b);
 }
 
 static void wake_all_waiters(broker_t *b)
@@ -606,14 +371,11 @@ static void wake_all_waiters(broker_t *b)
     broker_topics_unlock(b);
 }
 
-void weir_broker_stop(weir_broker *wb)
+void broker_quiesce(broker_t *b)
 {
-    broker_t *b = (broker_t *)wb;
-    if (!b)
+    if (atomic_exchange(&b->stopping, true))
         return;
-    log_info("broker", "stopping");
-    atomic_store(&b->stopping, true);
-    call_on_loop(b->loops[0], unlisten_on_loop0, b);
+    net_loop_call(b->loops[0], maint_stop_on_loop0, b);
     /* Answer what is parked: fetches at once (stopping), acks=-1 produces when the flusher
      * has synced them, which it does promptly. Bounded, in case a disk hangs. */
     wake_all_waiters(b);
@@ -626,23 +388,40 @@ void weir_broker_stop(weir_broker *wb)
         log_warn("broker", "%d request(s) still parked at shutdown", atomic_load(&b->parked));
     /* Let every loop run what was posted to it (completions, their writes). */
     for (int i = 0; i < b->nloops; i++)
-        call_on_loop(b->loops[i], noop, NULL);
-    broker_teardown(b);
-    log_info("broker", "stopped");
+        net_loop_call(b->loops[i], NULL, NULL);
+    broker_groups_stop(b); /* while the loops still run: it answers parked group requests */
 }
 
-const char *weir_broker_bootstrap(const weir_broker *wb)
+void broker_close(broker_t *b)
 {
-    return ((const broker_t *)wb)->bootstrap;
+    if (!b)
+        return;
+    broker_groups_free(b); /* no loop runs requests any more: nothing can reach it */
+    if (b->flusher) {
+        broker_topics_close(b);
+        storage_flusher_stop(b->flusher);
+    }
+    for (int k = 0; k < BCFG__COUNT; k++)
+        free(b->static_sval[k]);
+    broker_settings_free(&b->set);
+    if (b->lock_fd >= 0)
+        close(b->lock_fd); /* releases the flock */
+    pthread_rwlock_destroy(&b->topics_lock);
+    free(b->data_dir);
+    free(b);
 }
 
-const char *weir_broker_http_address(const weir_broker *wb)
+const broker_settings_t *broker_settings(const broker_t *b)
 {
-    const broker_t *b = (const broker_t *)wb;
-    return b->http ? b->http_addr : NULL;
+    return &b->set;
 }
 
-const char *weir_broker_strerror(int err)
+const char *broker_cluster_id(const broker_t *b)
 {
-    return weir_strerror(err);
+    return b->cluster_id;
+}
+
+bool broker_stopping(const broker_t *b)
+{
+    return atomic_load(&b->stopping);
 }

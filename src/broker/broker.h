@@ -27,7 +27,6 @@
 #include "base/base.h"
 #include "net/net.h"
 #include "storage/storage.h"
-#include "weir/broker.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,7 +34,6 @@
 typedef struct broker broker_t;
 typedef struct broker_topic broker_topic_t;
 typedef struct broker_partition broker_partition_t;
-struct http_server;
 
 /* ====================================== settings ============================================ */
 
@@ -355,24 +353,14 @@ struct broker {
     int static_source[BCFG__COUNT];
     int lock_fd; /* flock on <data>/.lock: one broker per data dir */
     char *data_dir;
-    char listen_host[256];
-    uint16_t listen_port;
-    char adv_host[256];
-    int32_t adv_port;
-    char bootstrap[300];
-    char http_addr[300];
     char cluster_id[32];
     int32_t node_id;
 
-    net_loop_t **loops;
-    pthread_t *threads;
+    net_loop_t **loops; /* the server's event loops (not owned); loop 0 is the coordinator's */
     int nloops;
-    _Atomic unsigned next_loop;
-    net_listener_t *listener;
     net_timer_t maint_timer; /* loop 0 */
     storage_flusher_t *flusher;
     storage_io_t *io;
-    struct http_server *http;
 
     pthread_rwlock_t topics_lock;
     broker_topic_t **buckets;
@@ -385,6 +373,31 @@ struct broker {
     void *groups; /* the group coordinator (issue 4) */
     void *txn;    /* the transaction coordinator (issue 4) */
 };
+
+/* ======================================== life ================================================
+ * The server (src/server) owns the event loops and listeners; the broker runs on them. */
+typedef struct {
+    broker_settings_t *settings; /* loaded (broker_settings_load); moved into the broker */
+    const char *data_dir;        /* NULL: log.dirs */
+    net_loop_t **loops;          /* running loops, alive until broker_close; loop 0 runs the
+                                    group coordinator and the maintenance timer */
+    int nloops;
+} broker_open_args_t;
+
+/* Opens the data dir (one broker per dir), loads topics, starts the flusher and the group
+ * coordinator. Loop threads must be running. On error everything is undone. */
+int broker_open(const broker_open_args_t *a, broker_t **out);
+/* Stops serving: waiting fetches answer, acks=-1 produces are answered once durable, parked
+ * group requests get COORDINATOR_NOT_AVAILABLE. The loops must still run; call it after the
+ * listeners are closed. Idempotent. */
+void broker_quiesce(broker_t *b);
+/* After broker_quiesce and once no loop runs any more: closes every log (clean shutdown
+ * marker) and frees the broker. */
+void broker_close(broker_t *b);
+
+const broker_settings_t *broker_settings(const broker_t *b);
+const char *broker_cluster_id(const broker_t *b);
+bool broker_stopping(const broker_t *b);
 
 /* ======================= group coordinator and idempotent producer ============================
  * coordinator.c (the groups/idempotence work). The coordinator runs on loop 0; see group.h. */

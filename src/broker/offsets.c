@@ -89,9 +89,9 @@ void offsets_value_group_encode(buf_t *out, const group_meta_t *m)
         wire_write_i32(&w, x->rebalance_timeout_ms);
         wire_write_i32(&w, x->session_timeout_ms);
         wire_write_nbytes(&w, x->subscription ? x->subscription : (const uint8_t *)"",
-                           (int32_t)x->subscription_len);
+                          (int32_t)x->subscription_len);
         wire_write_nbytes(&w, x->assignment ? x->assignment : (const uint8_t *)"",
-                           (int32_t)x->assignment_len);
+                          (int32_t)x->assignment_len);
     }
 }
 

@@ -135,7 +135,10 @@ broker_topic_t **broker_topics_list(broker_t *b, size_t *n)
 
 size_t broker_topics_count(broker_t *b)
 {
-    return b->ntopics;
+    broker_topics_rdlock(b);
+    size_t n = b->ntopics;
+    broker_topics_unlock(b);
+    return n;
 }
 
 /* ---- topic objects ------------------------------------------------------------------------------

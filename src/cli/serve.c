@@ -7,7 +7,7 @@
  */
 #include "cli/cli.h"
 
-#include "weir/broker.h"
+#include "weir/embed.h"
 
 #include <signal.h>
 #include <stdio.h>

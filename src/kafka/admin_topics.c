@@ -161,7 +161,7 @@ int kafka_handle_delete_topics(kafka_req_t *req)
         wire_str_t name = wire_read_str(r);
         char *ns = wire_str_dup(name), msg[256];
         int16_t err = wire_str_has_nul(name) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
-                                              : broker_topic_delete(req->b, ns, msg, sizeof(msg));
+                                             : broker_topic_delete(req->b, ns, msg, sizeof(msg));
         free(ns);
         wire_write_view(w, name);
         wire_write_i16(w, err);

@@ -123,7 +123,8 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     }
     kafka_req_t req;
     memset(&req, 0, sizeof(req));
-    req.b = user;
+    req.lst = user;
+    req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;
     req.flexible = version >= api->first_flexible;

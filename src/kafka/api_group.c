@@ -146,8 +146,8 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     if (v >= 1)
         wire_write_cstr(w, msg);
     wire_write_i32(w, err ? -1 : broker_node_id(req->b));
-    wire_write_cstr(w, err ? "" : req->b->adv_host);
-    wire_write_i32(w, err ? -1 : req->b->adv_port);
+    wire_write_cstr(w, err ? "" : req->lst->adv_host);
+    wire_write_i32(w, err ? -1 : req->lst->adv_port);
     return KAFKA_RESPOND;
 }
 
@@ -178,7 +178,7 @@ static void join_answer(group_waiter_t *gw, const group_join_result_t *r)
         if (v >= 5)
             wire_write_cstr(w, m->instance_id);
         wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
-                           (int32_t)m->metadata_len);
+                          (int32_t)m->metadata_len);
     }
     kafka_greq_finish(&j->g);
 }
@@ -342,7 +342,7 @@ static void leave_run(kafka_greq_t *g, group_coord_t *c)
         c ? group_leave(c, l->group_id, l->members, l->n) : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
-    if (g->version < 3) {      /* one member: its error is the answer */
+    if (g->version < 3) {     /* one member: its error is the answer */
         wire_write_i16(w, err ? err : l->members[0].error);
     } else {
         wire_write_i16(w, err);
@@ -454,9 +454,9 @@ static void describe_one(kafka_greq_t *g, group_coord_t *c, const char *id, bool
         wire_write_cstr(w, m->client_id);
         wire_write_cstr(w, m->client_host);
         wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
-                           (int32_t)m->metadata_len);
+                          (int32_t)m->metadata_len);
         wire_write_nbytes(w, m->assignment ? m->assignment : (const uint8_t *)"",
-                           (int32_t)m->assignment_len);
+                          (int32_t)m->assignment_len);
     }
     if (g->version >= 3)
         wire_write_i32(w, with_ops ? GROUP_OPERATIONS : INT32_MIN);

@@ -78,8 +78,8 @@ static void write_entry(wire_writer_t *w, int16_t v, const char *name, const cha
     wire_write_tags(w);
 }
 
-static void describe_topic(kafka_req_t *req, wire_str_t name, const wire_str_t *keys,
-                           int32_t nkeys, bool synonyms)
+static void describe_topic(kafka_req_t *req, wire_str_t name, const wire_str_t *keys, int32_t nkeys,
+                           bool synonyms)
 {
     wire_writer_t *w = &req->w;
     broker_t *b = req->b;

@@ -30,14 +30,23 @@
 /* ---- requests, handlers and the API table --------------------------------------------------- */
 struct broker;
 
+/* One Kafka listener's context (the `user` of its connections): the broker it serves and the
+ * address it advertises in Metadata and FindCoordinator. Owned by the server. */
+typedef struct kafka_listener {
+    struct broker *b;
+    char adv_host[256];
+    int32_t adv_port;
+} kafka_listener_t;
+
 typedef struct kafka_req {
     struct broker *b;
+    const kafka_listener_t *lst; /* the listener the request came in on */
     net_conn_t *conn;
     net_slot_t *slot;
     wire_req_header_t hdr; /* hdr.client_id is valid only during the handler call */
     bool flexible;
     wire_reader_t r; /* the request body */
-    buf_t resp;       /* response so far: size placeholder + response header */
+    buf_t resp;      /* response so far: size placeholder + response header */
     wire_writer_t w; /* writes into resp */
 } kafka_req_t;
 
@@ -66,7 +75,7 @@ extern const size_t kafka_apis_count;
 const kafka_api_t *kafka_api_find(int16_t key);
 
 /* The connection's frame callback (net_frame_fn): decodes the header and runs the handler.
- * `user` is the struct broker. */
+ * `user` is the connection's kafka_listener_t. */
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user);
 
 /* Handler helpers. */

@@ -5,8 +5,8 @@
  * say so.
  *
  * Invariant: the node id, host and port written here are the ones FindCoordinator and
- * controller_id use (broker_node_id, b->adv_host, b->adv_port), so clients see one broker.
- * Topics are created before the response is written, under the registry's write lock, then
+ * controller_id use (broker_node_id, req->lst->adv_host, req->lst->adv_port), so clients see one
+ * broker. Topics are created before the response is written, under the registry's write lock, then
  * the response is written under the read lock: a topic created here appears whole at once.
  */
 #include "kafka/kafka.h"
@@ -62,8 +62,8 @@ static void write_head(kafka_req_t *req)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_array_len(w, 1);
     wire_write_i32(w, broker_node_id(b));
-    wire_write_cstr(w, b->adv_host);
-    wire_write_i32(w, b->adv_port);
+    wire_write_cstr(w, req->lst->adv_host);
+    wire_write_i32(w, req->lst->adv_port);
     if (v >= 1)
         wire_write_cstr(w, NULL); /* rack */
     wire_write_tags(w);

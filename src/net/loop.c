@@ -151,6 +151,45 @@ void net_loop_post(net_loop_t *loop, net_fn fn, void *arg)
         loop_wake(loop);
 }
 
+/* The caller's side of net_loop_call: a stack frame the loop signals when fn has run. */
+typedef struct {
+    net_fn fn;
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} net_call_t;
+
+static void loop_call_run(void *p)
+{
+    net_call_t *c = p;
+    if (c->fn)
+        c->fn(c->arg);
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void net_loop_call(net_loop_t *loop, net_fn fn, void *arg)
+{
+    if (net_loop_is_current(loop)) {
+        if (fn)
+            fn(arg);
+        return;
+    }
+    net_call_t c = {.fn = fn, .arg = arg, .done = false};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    net_loop_post(loop, loop_call_run, &c);
+    pthread_mutex_lock(&c.mu);
+    while (!c.done)
+        pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+}
+
 /* Runs what was posted so far. Posts made while it runs wait for the next call, so a function
  * that posts itself cannot keep the loop here forever. Returns how many ran. */
 static size_t loop_run_posts(net_loop_t *loop)

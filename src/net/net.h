@@ -62,6 +62,10 @@ void net_loop_stop(net_loop_t *loop); /* any thread */
  * only when the queue was empty, one eventfd write. Posts still queued at net_loop_free() run
  * there, on the freeing thread. */
 void net_loop_post(net_loop_t *loop, net_fn fn, void *arg);
+/* Runs fn(arg) on the loop's thread and returns once it has run (fn NULL: once everything
+ * posted before has run). On the loop's own thread it runs fn at once. Any other thread; the
+ * loop must be running. */
+void net_loop_call(net_loop_t *loop, net_fn fn, void *arg);
 bool net_loop_is_current(const net_loop_t *loop); /* true on the thread inside net_loop_run */
 /* For a response that may grow to may_need bytes (a fetch): when that is 1 MiB or more, swaps
  * in the loop's kept buffer, the largest recently sent response's (1 to 64 MiB, freed after 5 s

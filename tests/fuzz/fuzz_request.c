@@ -14,7 +14,7 @@
  * Seeds: tests/fuzz/corpus/request/, frames captured from kcat, librdkafka, confluent-kafka and
  * kafka-python, plus hand-made frames for the versions those clients did not send.
  */
-#include "weir/broker.h"
+#include "weir/embed.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

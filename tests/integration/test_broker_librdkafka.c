@@ -6,7 +6,7 @@
  * add partitions, delete, and their errors); a long-poll fetch woken by an append; acks=0.
  * Run by test_broker_librdkafka.sh. TAP output.
  */
-#include "weir/broker.h"
+#include "weir/embed.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * that is in use refused, the cluster id kept across restarts, topics and their configs
  * reloaded from the data dir.
  */
-#include "broker/broker.h"
+#include "server/server.h"
 #include "kafka/kafka.h"
 #include "test.h"
 
@@ -162,7 +162,7 @@ TEST(two_brokers_one_process_and_the_data_dir_lock)
     CHECK(strcmp(weir_broker_bootstrap(a), weir_broker_bootstrap(b)) != 0);
     CHECK(weir_broker_http_address(a) == NULL);
     CHECK(start(d1, NULL) == NULL); /* in use */
-    broker_t *ba = (broker_t *)a, *bb = (broker_t *)b;
+    broker_t *ba = server_broker(a), *bb = server_broker(b);
     CHECK(strcmp(ba->cluster_id, bb->cluster_id) != 0);
     weir_broker_stop(a);
     weir_broker_stop(b);
@@ -176,7 +176,7 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
     snprintf(d, sizeof(d), "%s", mktemp_dir());
     weir_broker *w = start(d, NULL);
     REQUIRE(w);
-    broker_t *b = (broker_t *)w;
+    broker_t *b = server_broker(w);
     char cid[32], msg[256];
     snprintf(cid, sizeof(cid), "%s", b->cluster_id);
     topic_overrides_t over = {0};
@@ -200,7 +200,7 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
 
     w = start(d, NULL);
     REQUIRE(w);
-    b = (broker_t *)w;
+    b = server_broker(w);
     CHECK_STR(b->cluster_id, cid);
     broker_topics_rdlock(b);
     broker_topic_t *t = broker_topic_find(b, "keep", 4);
@@ -218,7 +218,7 @@ TEST(dynamic_configs_persist_and_apply)
     snprintf(d, sizeof(d), "%s", mktemp_dir());
     weir_broker *w = start(d, NULL);
     REQUIRE(w);
-    broker_t *b = (broker_t *)w;
+    broker_t *b = server_broker(w);
     char msg[256];
     CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, false, msg, sizeof(msg)), 0);
     broker_cfg_change_t ch[] = {{BCFG_LOG_RETENTION_BYTES, "12345"}};
@@ -235,7 +235,7 @@ TEST(dynamic_configs_persist_and_apply)
     weir_broker_stop(w);
     w = start(d, NULL);
     REQUIRE(w);
-    b = (broker_t *)w;
+    b = server_broker(w);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), 12345);
     CHECK_EQ(b->set.source[BCFG_LOG_RETENTION_BYTES], CFG_SOURCE_DYNAMIC_BROKER);
     broker_cfg_change_t back[] = {{BCFG_LOG_RETENTION_BYTES, NULL}};

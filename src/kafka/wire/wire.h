@@ -211,7 +211,7 @@ void wire_write_i64(wire_writer_t *w, int64_t v);
 void wire_write_uvarint(wire_writer_t *w, uint32_t v);
 void wire_write_str(wire_writer_t *w, const char *s, size_t len);     /* non-null */
 void wire_write_cstr(wire_writer_t *w, const char *s);                /* NULL writes null */
-void wire_write_view(wire_writer_t *w, wire_str_t s);                /* len -1 writes null */
+void wire_write_view(wire_writer_t *w, wire_str_t s);                 /* len -1 writes null */
 void wire_write_nbytes(wire_writer_t *w, const void *p, int32_t len); /* len -1 = null */
 /* The length prefix of a BYTES/RECORDS field whose len bytes the caller appends next. */
 void wire_write_bytes_len(wire_writer_t *w, int32_t len);

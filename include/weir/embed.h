@@ -16,8 +16,8 @@
  * Errors are negative codes; weir_broker_strerror() names them. The broker runs on its own
  * threads; these calls may come from any thread but not concurrently for one broker.
  */
-#ifndef WEIR_BROKER_H
-#define WEIR_BROKER_H
+#ifndef WEIR_EMBED_H
+#define WEIR_EMBED_H
 
 #include <stdint.h>
 

@@ -4,7 +4,7 @@
  * own file so that only programs calling it link the broker in from libweir.a.
  */
 #include "sdk/sdk.h"
-#include "weir/broker.h"
+#include "weir/embed.h"
 
 #include <ftw.h>
 #include <stdio.h>

@@ -1,0 +1,320 @@
+/*
+ * server: the composition root, the one place that knows every module. It implements the
+ * embedding API (include/weir/embed.h): settings, the event loops and their threads, the
+ * broker core on those loops, the Kafka listener wired to the protocol handlers, and the HTTP
+ * listener with the routes of the modules that own them.
+ *
+ * Start order: settings -> loops (running) -> broker_open (data dir, topics, flusher, group
+ * coordinator) -> Kafka listener on loop 0 -> HTTP. Stop is the reverse: the listener closes
+ * first so no new request arrives, broker_quiesce answers what is parked while the loops still
+ * run, the loops stop and are joined, HTTP stops, and broker_close writes the clean-shutdown
+ * markers.
+ *
+ * Invariant: several brokers can run in one process: all state hangs off weir_broker, nothing
+ * is global except the log level.
+ */
+#include "server/server.h"
+
+#include "http/http.h"
+#include "kafka/kafka.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct weir_broker {
+    broker_t *broker;
+    net_loop_t **loops;
+    pthread_t *threads;
+    int nloops;
+    net_listener_t *listener; /* on loop 0 */
+    kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
+    http_server_t *http;
+    char listen_host[256];
+    uint16_t listen_port;
+    char bootstrap[300];
+    char http_addr[300];
+};
+
+/* ---- HTTP routes owned by the server -----------------------------------------------------------
+ */
+
+static void http_health(void *arg, const http_request_t *req, http_response_t *resp)
+{
+    weir_broker *s = arg;
+    (void)req;
+    buf_printf(&resp->body,
+               "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
+               broker_cluster_id(s->broker), broker_node_id(s->broker),
+               broker_topics_count(s->broker));
+}
+
+static int start_http(weir_broker *s, const char *addr)
+{
+    char host[256];
+    uint16_t port;
+    if (net_parse_hostport(addr, host, sizeof(host), &port) < 0) {
+        log_error("server", "bad HTTP address '%s'", addr);
+        return -WEIR_EINVAL;
+    }
+    http_server_t *h;
+    http_server_new(&h);
+    http_server_route(h, "GET", "/health", http_health, s);
+    int rc = http_server_start(h, host, port);
+    if (rc < 0) {
+        http_server_free(h);
+        return rc;
+    }
+    s->http = h;
+    snprintf(s->http_addr, sizeof(s->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
+             http_server_port(h));
+    return 0;
+}
+
+/* ---- loops ------------------------------------------------------------------------------------- */
+
+static void *loop_main(void *arg)
+{
+    net_loop_run(arg);
+    return NULL;
+}
+
+static int start_loops(weir_broker *s, int n)
+{
+    if (n <= 0)
+        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    n = WEIR_MAX(1, WEIR_MIN(n, 64));
+    s->loops = weir_calloc((size_t)n, sizeof(*s->loops));
+    s->threads = weir_calloc((size_t)n, sizeof(*s->threads));
+    for (int i = 0; i < n; i++) {
+        int rc = net_loop_new(&s->loops[i]);
+        if (rc < 0)
+            return rc;
+        s->nloops = i + 1;
+        if (pthread_create(&s->threads[i], NULL, loop_main, s->loops[i]) != 0) {
+            net_loop_free(s->loops[i]);
+            s->loops[i] = NULL;
+            s->nloops = i;
+            return -WEIR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static void stop_loops(weir_broker *s)
+{
+    for (int i = 0; i < s->nloops; i++)
+        net_loop_stop(s->loops[i]);
+    for (int i = 0; i < s->nloops; i++)
+        pthread_join(s->threads[i], NULL);
+}
+
+static void free_loops(weir_broker *s)
+{
+    for (int i = 0; i < s->nloops; i++)
+        net_loop_free(s->loops[i]);
+    free(s->loops);
+    free(s->threads);
+    s->loops = NULL;
+    s->nloops = 0;
+}
+
+/* ---- the Kafka listener ------------------------------------------------------------------------
+ */
+
+typedef struct {
+    weir_broker *s;
+    int rc;
+} listen_call_t;
+
+static void conn_closed(net_conn_t *conn, void *user)
+{
+    (void)conn;
+    (void)user;
+}
+
+static void listen_on_loop0(void *arg)
+{
+    listen_call_t *lc = arg;
+    weir_broker *s = lc->s;
+    const broker_settings_t *set = broker_settings(s->broker);
+    net_conn_handler_t h;
+    memset(&h, 0, sizeof(h));
+    h.on_frame = kafka_on_frame;
+    h.on_close = conn_closed;
+    h.user = &s->kafka;
+    net_conn_limits_default(&h.limits);
+    h.limits.max_frame_bytes = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
+    h.limits.max_inflight = (size_t)broker_settings_int(set, BCFG_QUEUED_MAX_REQUESTS);
+    h.limits.idle_timeout_ms = broker_settings_int(set, BCFG_CONNECTIONS_MAX_IDLE_MS);
+    lc->rc = net_listener_open(s->loops[0], s->loops, (size_t)s->nloops, s->listen_host,
+                               s->listen_port, &h,
+                               (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS),
+                               &s->listener);
+}
+
+static void unlisten_on_loop0(void *arg)
+{
+    weir_broker *s = arg;
+    if (s->listener)
+        net_listener_close(s->listener);
+    s->listener = NULL;
+}
+
+/* "PLAINTEXT://host:port" or "host:port" -> host, port. */
+static int parse_listener(const char *s, char *host, size_t host_len, uint16_t *port)
+{
+    const char *p = strstr(s, "://");
+    if (p) {
+        if (strncmp(s, "PLAINTEXT://", 12) != 0) {
+            log_error("server", "listener '%s': only PLAINTEXT is supported", s);
+            return -WEIR_EINVAL;
+        }
+        s = p + 3;
+    }
+    if (net_parse_hostport(s, host, host_len, port) < 0) {
+        log_error("server", "bad address '%s': expected HOST:PORT", s);
+        return -WEIR_EINVAL;
+    }
+    return 0;
+}
+
+/* The address clients are told to use: --advertise, advertised.listeners, else the listen
+ * address (127.0.0.1 when listening on every address). */
+static int advertise(weir_broker *s, const char *adv, uint16_t port)
+{
+    kafka_listener_t *k = &s->kafka;
+    if (adv) {
+        uint16_t ap;
+        int rc = parse_listener(adv, k->adv_host, sizeof(k->adv_host), &ap);
+        if (rc < 0)
+            return rc;
+        k->adv_port = ap ? ap : port;
+        return 0;
+    }
+    bool any = !s->listen_host[0] || strcmp(s->listen_host, "0.0.0.0") == 0;
+    if (any)
+        log_warn("server", "listening on all addresses: advertising 127.0.0.1; set "
+                           "--advertise to an address clients can reach");
+    snprintf(k->adv_host, sizeof(k->adv_host), "%s", any ? "127.0.0.1" : s->listen_host);
+    k->adv_port = port;
+    return 0;
+}
+
+/* ---- start and stop ----------------------------------------------------------------------------
+ */
+
+void weir_broker_config_init(weir_broker_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->http_listen = "127.0.0.1:8081";
+}
+
+static void server_free(weir_broker *s)
+{
+    if (s->broker)
+        broker_quiesce(s->broker);
+    stop_loops(s);
+    http_server_free(s->http);
+    broker_close(s->broker);
+    free_loops(s);
+    free(s);
+}
+
+static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
+{
+    broker_settings_t set;
+    char err[256] = "";
+    int rc = broker_settings_load(&set, cfg->config_file, cfg->settings, err, sizeof(err));
+    if (rc < 0) {
+        log_error("server", "%s", err);
+        broker_settings_free(&set);
+        return rc;
+    }
+    rc = parse_listener(cfg->listen ? cfg->listen : set.sval[BCFG_LISTENERS], s->listen_host,
+                        sizeof(s->listen_host), &s->listen_port);
+    if (rc == 0) {
+        int n = cfg->io_threads > 0 ? cfg->io_threads
+                                    : (int)broker_settings_int(&set, BCFG_NUM_IO_THREADS);
+        rc = start_loops(s, n);
+    }
+    if (rc == 0) {
+        broker_open_args_t a = {.settings = &set,
+                                .data_dir = cfg->data_dir,
+                                .loops = s->loops,
+                                .nloops = s->nloops};
+        rc = broker_open(&a, &s->broker);
+    }
+    broker_settings_free(&set); /* a no-op once broker_open took it */
+    return rc;
+}
+
+int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
+{
+    weir_broker *s = weir_calloc(1, sizeof(*s));
+    int rc = server_open_broker(s, cfg);
+    if (rc < 0)
+        goto out_fail;
+    s->kafka.b = s->broker;
+    listen_call_t lc = {s, 0};
+    net_loop_call(s->loops[0], listen_on_loop0, &lc);
+    if ((rc = lc.rc) < 0) {
+        log_error("server", "cannot listen on %s:%u: %s", s->listen_host, s->listen_port,
+                  weir_strerror(rc));
+        goto out_fail;
+    }
+    uint16_t port = net_listener_port(s->listener);
+    snprintf(s->bootstrap, sizeof(s->bootstrap), "%s:%u",
+             s->listen_host[0] ? s->listen_host : "0.0.0.0", port);
+    const broker_settings_t *set = broker_settings(s->broker);
+    const char *adv = cfg->advertise;
+    if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])
+        adv = set->sval[BCFG_ADVERTISED_LISTENERS];
+    if ((rc = advertise(s, adv, port)) < 0)
+        goto out_fail;
+    if (cfg->http_listen && *cfg->http_listen && (rc = start_http(s, cfg->http_listen)) < 0)
+        goto out_fail;
+    log_info("server", "Kafka on %s (advertised %s:%d), %d io thread(s)", s->bootstrap,
+             s->kafka.adv_host, s->kafka.adv_port, s->nloops);
+    *out = s;
+    return 0;
+
+out_fail:
+    if (rc >= 0)
+        rc = -WEIR_EINVAL;
+    if (s->listener)
+        net_loop_call(s->loops[0], unlisten_on_loop0, s);
+    server_free(s);
+    return rc;
+}
+
+void weir_broker_stop(weir_broker *s)
+{
+    if (!s)
+        return;
+    log_info("broker", "stopping");
+    net_loop_call(s->loops[0], unlisten_on_loop0, s);
+    server_free(s);
+    log_info("broker", "stopped");
+}
+
+const char *weir_broker_bootstrap(const weir_broker *s)
+{
+    return s->bootstrap;
+}
+
+const char *weir_broker_http_address(const weir_broker *s)
+{
+    return s->http ? s->http_addr : NULL;
+}
+
+broker_t *server_broker(weir_broker *s)
+{
+    return s->broker;
+}
+
+const char *weir_broker_strerror(int err)
+{
+    return weir_strerror(err);
+}
