@@ -159,7 +159,7 @@ typedef enum {
     TCFG_FLUSH_MESSAGES,
     TCFG_FLUSH_MS,
     TCFG__COUNT
-} topic_cfg_key_t;
+} broker_topic_cfg_key_t;
 
 typedef struct {
     const char *name;
@@ -170,27 +170,28 @@ typedef struct {
     const char *values; /* ENUM values, as in broker_cfg_def_t */
     bool is_list;       /* APPEND/SUBTRACT allowed (IncrementalAlterConfigs) */
     const char *doc;
-} topic_cfg_def_t;
+} broker_topic_cfg_def_t;
 
-extern const topic_cfg_def_t topic_cfg_defs[TCFG__COUNT];
-int topic_cfg_find(const char *name, size_t len); /* key or -1 */
+extern const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT];
+int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */
 /* Checks one value for a topic config, normalizing it into out (256 bytes). */
-int topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
-                    size_t err_len);
+int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
+                           size_t err_len);
 
 /* A topic's overrides: text values, NULL = not set (the broker default applies). */
 typedef struct {
     char *val[TCFG__COUNT];
-} topic_overrides_t;
+} broker_topic_overrides_t;
 
-void topic_overrides_free(topic_overrides_t *o);
-void topic_overrides_copy(topic_overrides_t *dst, const topic_overrides_t *src);
+void broker_topic_overrides_free(broker_topic_overrides_t *o);
+void broker_topic_overrides_copy(broker_topic_overrides_t *dst,
+                                 const broker_topic_overrides_t *src);
 /* The effective value of a topic config as text (override, else broker setting, else default)
  * and its source; buf holds 64 bytes. */
-const char *topic_cfg_value(const broker_t *b, const topic_overrides_t *o, int key, char *buf,
-                            size_t len, int *source);
+const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
+                                   char *buf, size_t len, int *source);
 /* The effective value parsed: INT as is, BOOL 0/1, ENUM its index, a list a bitmask. */
-int64_t topic_cfg_int(const broker_t *b, const topic_overrides_t *o, int key);
+int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key);
 
 /* Dynamic broker configs (AlterConfigs on the broker resource). value NULL = back to the
  * static value. replace (AlterConfigs) first resets every dynamic setting not listed. Checks
@@ -223,7 +224,7 @@ struct broker_topic {
     bool internal; /* __consumer_offsets, __transaction_state */
     int32_t npart;
     broker_partition_t **parts; /* npart entries; grows under the write lock */
-    topic_overrides_t over;
+    broker_topic_overrides_t over;
     /* effective settings, recomputed under the write lock when configs change */
     storage_log_config_t log_cfg;
     _Atomic int64_t max_message_bytes;
@@ -252,14 +253,15 @@ bool broker_topic_name_valid(const char *name, size_t len, const char **why);
  * ErrorCode (0 on success) and, on error, a message in msg (256 bytes). With validate_only,
  * checks everything and creates nothing. */
 int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
-                            const topic_overrides_t *over, bool validate_only, char *msg,
+                            const broker_topic_overrides_t *over, bool validate_only, char *msg,
                             size_t msg_len);
 int16_t broker_topic_delete(broker_t *b, const char *name, char *msg, size_t msg_len);
 int16_t broker_topic_add_partitions(broker_t *b, const char *name, int32_t count,
                                     bool validate_only, char *msg, size_t msg_len);
 /* Replaces (incremental=false) or merges the overrides of a topic. Takes the write lock. */
-int16_t broker_topic_set_configs(broker_t *b, const char *name, const topic_overrides_t *over,
-                                 bool validate_only, char *msg, size_t msg_len);
+int16_t broker_topic_set_configs(broker_t *b, const char *name,
+                                 const broker_topic_overrides_t *over, bool validate_only,
+                                 char *msg, size_t msg_len);
 /* Recomputes every topic's effective config after a broker setting changed (write lock held). */
 void broker_topics_reconfigure(broker_t *b);
 

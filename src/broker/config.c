@@ -116,7 +116,7 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
 
 #define TROW(k, n, bk, t, d, lo, hi, vals, list, doc) [k] = {n, bk, t, d, lo, hi, vals, list, doc}
 
-const topic_cfg_def_t topic_cfg_defs[TCFG__COUNT] = {
+const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT] = {
     TROW(TCFG_RETENTION_MS, "retention.ms", BCFG_LOG_RETENTION_MS, BCFG_TYPE_INT, NULL, -1, I64MAX,
          NULL, false, "delete segments older than this; -1 = forever"),
     TROW(TCFG_RETENTION_BYTES, "retention.bytes", BCFG_LOG_RETENTION_BYTES, BCFG_TYPE_INT, NULL, -1,
@@ -416,18 +416,19 @@ int64_t broker_settings_roll_ms(const broker_settings_t *s)
 /* ---- topic configs -----------------------------------------------------------------------------
  */
 
-int topic_cfg_find(const char *name, size_t len)
+int broker_topic_cfg_find(const char *name, size_t len)
 {
     for (int k = 0; k < TCFG__COUNT; k++)
-        if (strlen(topic_cfg_defs[k].name) == len && memcmp(topic_cfg_defs[k].name, name, len) == 0)
+        if (strlen(broker_topic_cfg_defs[k].name) == len &&
+            memcmp(broker_topic_cfg_defs[k].name, name, len) == 0)
             return k;
     return -1;
 }
 
-int topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
-                    size_t err_len)
+int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
+                           size_t err_len)
 {
-    const topic_cfg_def_t *d = &topic_cfg_defs[key];
+    const broker_topic_cfg_def_t *d = &broker_topic_cfg_defs[key];
     int64_t v;
     if (!value) {
         snprintf(err, err_len, "null value not supported for %s", d->name);
@@ -444,7 +445,7 @@ int topic_cfg_check(int key, const char *value, char *out, size_t out_len, char 
     return 0;
 }
 
-void topic_overrides_free(topic_overrides_t *o)
+void broker_topic_overrides_free(broker_topic_overrides_t *o)
 {
     for (int k = 0; k < TCFG__COUNT; k++) {
         free(o->val[k]);
@@ -452,16 +453,16 @@ void topic_overrides_free(topic_overrides_t *o)
     }
 }
 
-void topic_overrides_copy(topic_overrides_t *dst, const topic_overrides_t *src)
+void broker_topic_overrides_copy(broker_topic_overrides_t *dst, const broker_topic_overrides_t *src)
 {
     for (int k = 0; k < TCFG__COUNT; k++)
         dst->val[k] = src && src->val[k] ? weir_strdup(src->val[k]) : NULL;
 }
 
-const char *topic_cfg_value(const broker_t *b, const topic_overrides_t *o, int key, char *buf,
-                            size_t len, int *source)
+const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
+                                   char *buf, size_t len, int *source)
 {
-    const topic_cfg_def_t *d = &topic_cfg_defs[key];
+    const broker_topic_cfg_def_t *d = &broker_topic_cfg_defs[key];
     if (o && o->val[key]) {
         *source = CFG_SOURCE_DYNAMIC_TOPIC;
         return o->val[key];
@@ -490,9 +491,9 @@ const char *topic_cfg_value(const broker_t *b, const topic_overrides_t *o, int k
     return s->sval[d->broker_key] ? s->sval[d->broker_key] : "";
 }
 
-int64_t topic_cfg_int(const broker_t *b, const topic_overrides_t *o, int key)
+int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key)
 {
-    const topic_cfg_def_t *d = &topic_cfg_defs[key];
+    const broker_topic_cfg_def_t *d = &broker_topic_cfg_defs[key];
     int64_t v = 0;
     const char *text = o ? o->val[key] : NULL;
     if (!text && d->broker_key >= 0) {

@@ -11,7 +11,7 @@
  *
  * The idempotent producer's state lives in each partition (p->producer_state), checked and
  * updated by the produce hooks under the partition's append lock, so check-then-append is
- * atomic. Producer ids (InitProducerId) come from producer_ids_t, which has its own lock.
+ * atomic. Producer ids (InitProducerId) come from broker_producer_ids_t, which has its own lock.
  *
  * Start: __consumer_offsets is created (compacted, offsets.topic.num.partitions) if missing,
  * then replayed into a new coordinator on loop 0 before the listener opens, so no client ever
@@ -35,10 +35,10 @@ enum { PRODUCER_TICK_MS = 30000 };
 typedef struct broker_groups {
     broker_t *b;
     net_loop_t *loop; /* loop 0: the coordinator thread */
-    group_coord_t *coord;
-    offsets_log_t *olog;
+    broker_coord_t *coord;
+    broker_coord_log_t *olog;
     int32_t offsets_parts;
-    producer_ids_t *ids;
+    broker_producer_ids_t *ids;
     net_timer_t producer_timer;
 } broker_groups_t;
 
@@ -92,13 +92,13 @@ void broker_groups_run(broker_t *b, net_fn fn, void *arg)
         net_loop_post(loop, fn, arg);
 }
 
-group_coord_t *broker_groups_coord(broker_t *b)
+broker_coord_t *broker_groups_coord(broker_t *b)
 {
     broker_groups_t *g = groups_of(b);
     return g ? g->coord : NULL;
 }
 
-producer_ids_t *broker_producer_ids(broker_t *b)
+broker_producer_ids_t *broker_producer_ids(broker_t *b)
 {
     broker_groups_t *g = groups_of(b);
     return g ? g->ids : NULL;
@@ -130,11 +130,11 @@ static void env_timer_stop(void *ctx, net_timer_t *t)
     net_timer_stop(g->loop, t);
 }
 
-static void env_write(void *ctx, const char *group_id, const group_record_t *recs, size_t n,
-                      group_write_done_fn done, void *arg)
+static void env_write(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
+                      broker_coord_write_done_fn done, void *arg)
 {
     broker_groups_t *g = ctx;
-    offsets_log_write(g->olog, group_id, recs, n, done, arg);
+    broker_coord_log_write(g->olog, group_id, recs, n, done, arg);
 }
 
 static bool env_partition_exists(void *ctx, const char *topic, int32_t partition)
@@ -147,21 +147,21 @@ static bool env_partition_exists(void *ctx, const char *topic, int32_t partition
     return ok;
 }
 
-static void env_join_done(void *ctx, void *waiter, const group_join_result_t *r)
+static void env_join_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
 {
-    group_waiter_t *w = waiter;
+    broker_group_op_t *w = waiter;
     w->on_join(w, r);
 }
 
 static void env_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
 {
-    group_waiter_t *w = waiter;
+    broker_group_op_t *w = waiter;
     w->on_sync(w, error, a, len);
 }
 
 static void env_done(void *ctx, void *waiter)
 {
-    group_waiter_t *w = waiter;
+    broker_group_op_t *w = waiter;
     w->on_done(w);
 }
 
@@ -208,14 +208,14 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     broker_topics_unlock(b);
     if (t)
         return 0;
-    topic_overrides_t over;
+    broker_topic_overrides_t over;
     memset(&over, 0, sizeof(over));
     over.val[TCFG_CLEANUP_POLICY] = weir_strdup("compact");
     over.val[TCFG_SEGMENT_BYTES] = weir_strdup("104857600");
     char msg[256] = "";
     int32_t n = (int32_t)broker_settings_int(&b->set, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
     int16_t err = broker_topic_create(b, OFFSETS_TOPIC, n, &over, false, msg, sizeof(msg));
-    topic_overrides_free(&over);
+    broker_topic_overrides_free(&over);
     if (err && err != KAFKA_TOPIC_ALREADY_EXISTS) {
         log_error("group", "cannot create %s: %s (%s)", OFFSETS_TOPIC, wire_err_name(err), msg);
         return -WEIR_EIO;
@@ -224,10 +224,10 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     return 0;
 }
 
-static void group_config_from(broker_t *b, group_config_t *cfg)
+static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
 {
     const broker_settings_t *s = &b->set;
-    group_config_default(cfg);
+    broker_coord_config_default(cfg);
     cfg->min_session_timeout_ms =
         (int32_t)broker_settings_int(s, BCFG_GROUP_MIN_SESSION_TIMEOUT_MS);
     cfg->max_session_timeout_ms =
@@ -261,13 +261,14 @@ static void producer_tick(void *arg)
             for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext) {
                 for (int32_t j = 0; j < t->npart; j++) {
                     broker_partition_t *p = t->parts[j];
-                    producer_state_t *ps = p->producer_state;
+                    broker_producer_state_t *ps = p->producer_state;
                     if (!ps || !p->log)
                         continue;
-                    producer_state_expire(ps, now);
+                    broker_producer_state_expire(ps, now);
                     /* Under the append lock the state and the log end agree exactly. */
                     pthread_mutex_lock(&p->append_mu);
-                    producer_state_maybe_snapshot(ps, storage_log_end_offset(p->log), interval);
+                    broker_producer_state_maybe_snapshot(ps, storage_log_end_offset(p->log),
+                                                         interval);
                     pthread_mutex_unlock(&p->append_mu);
                 }
             }
@@ -295,22 +296,22 @@ static void start_on_loop0(void *arg)
 {
     start_call_t *sc = arg;
     broker_groups_t *g = sc->g;
-    group_config_t cfg;
+    broker_coord_config_t cfg;
     group_config_from(g->b, &cfg);
-    group_env_t env = {.ctx = g,
-                       .now_ms = env_now,
-                       .timer_init = env_timer_init,
-                       .timer_start = env_timer_start,
-                       .timer_stop = env_timer_stop,
-                       .write = env_write,
-                       .partition_exists = env_partition_exists,
-                       .join_done = env_join_done,
-                       .sync_done = env_sync_done,
-                       .done = env_done};
-    group_coord_new(&cfg, &env, &g->coord);
-    sc->rc = offsets_log_load(g->olog, g->coord);
+    broker_coord_env_t env = {.ctx = g,
+                              .now_ms = env_now,
+                              .timer_init = env_timer_init,
+                              .timer_start = env_timer_start,
+                              .timer_stop = env_timer_stop,
+                              .write = env_write,
+                              .partition_exists = env_partition_exists,
+                              .join_done = env_join_done,
+                              .sync_done = env_sync_done,
+                              .done = env_done};
+    broker_coord_new(&cfg, &env, &g->coord);
+    sc->rc = broker_coord_log_load(g->olog, g->coord);
     if (sc->rc == 0)
-        group_coord_load_finish(g->coord);
+        broker_coord_load_finish(g->coord);
     net_timer_init(&g->producer_timer, producer_tick, g);
     net_timer_start(g->loop, &g->producer_timer, PRODUCER_TICK_MS);
 }
@@ -321,20 +322,20 @@ int broker_groups_start(broker_t *b)
     g->b = b;
     g->loop = b->loops[0];
     b->groups = g;
-    int rc = producer_ids_open(b->io, b->data_dir, &g->ids);
+    int rc = broker_producer_ids_open(b->io, b->data_dir, &g->ids);
     if (rc < 0)
         return rc;
     rc = offsets_topic_ensure(b, &g->offsets_parts);
     if (rc < 0)
         return rc;
-    offsets_log_config_t oc = {.count = g->offsets_parts,
-                               .acquire = olog_acquire,
-                               .release = olog_release,
-                               .post = olog_post,
-                               .appended = olog_appended,
-                               .ctx = g,
-                               .max_decompressed_bytes = broker_max_decompressed(b)};
-    rc = offsets_log_new(&oc, &g->olog);
+    broker_coord_log_config_t oc = {.count = g->offsets_parts,
+                                    .acquire = olog_acquire,
+                                    .release = olog_release,
+                                    .post = olog_post,
+                                    .appended = olog_appended,
+                                    .ctx = g,
+                                    .max_decompressed_bytes = broker_max_decompressed(b)};
+    rc = broker_coord_log_new(&oc, &g->olog);
     if (rc < 0)
         return rc;
     start_call_t sc = {g, 0};
@@ -368,7 +369,7 @@ typedef struct {
 static void pending_on_loop0(void *arg)
 {
     pending_call_t *pc = arg;
-    pc->pending = pc->g->coord ? group_coord_writes_pending(pc->g->coord) : 0;
+    pc->pending = pc->g->coord ? broker_coord_writes_pending(pc->g->coord) : 0;
 }
 
 static void stop_on_loop0(void *arg)
@@ -377,15 +378,15 @@ static void stop_on_loop0(void *arg)
     if (!g->coord && !g->olog)
         return; /* stopped already */
     net_timer_stop(g->loop, &g->producer_timer);
-    if (g->coord && group_coord_writes_pending(g->coord) == 0) {
-        group_coord_free(g->coord); /* parked requests: COORDINATOR_NOT_AVAILABLE */
-        offsets_log_free(g->olog);
+    if (g->coord && broker_coord_writes_pending(g->coord) == 0) {
+        broker_coord_free(g->coord); /* parked requests: COORDINATOR_NOT_AVAILABLE */
+        broker_coord_log_free(g->olog);
     } else if (g->coord) {
         /* A disk that never answers: leave the memory rather than free what callbacks use. */
         log_warn("group", "%zu writes to __consumer_offsets never completed",
-                 group_coord_writes_pending(g->coord));
+                 broker_coord_writes_pending(g->coord));
     } else {
-        offsets_log_free(g->olog);
+        broker_coord_log_free(g->olog);
     }
     g->coord = NULL;
     g->olog = NULL;
@@ -418,7 +419,7 @@ void broker_groups_free(broker_t *b)
     if (!g)
         return;
     WEIR_ASSERT(!g->coord || b->nloops == 0);
-    producer_ids_close(g->ids);
+    broker_producer_ids_close(g->ids);
     free(g);
     b->groups = NULL;
 }
@@ -436,11 +437,11 @@ static int16_t hook_before_append(void *arg, broker_partition_t *p, const broker
         return KAFKA_NONE;
     if (h->attributes & BATCH_TRANSACTIONAL)
         return KAFKA_INVALID_TXN_STATE; /* transactions are not offered yet */
-    producer_state_t *ps = p->producer_state;
+    broker_producer_state_t *ps = p->producer_state;
     if (!ps)
         return KAFKA_KAFKA_STORAGE_ERROR;
-    producer_check_t ck;
-    producer_state_check(ps, h, &ck);
+    broker_producer_check_t ck;
+    broker_producer_state_check(ps, h, &ck);
     if (ck.error == KAFKA_NONE && ck.duplicate) {
         *duplicate = true;
         *dup_base_offset = ck.dup_base_offset;
@@ -452,20 +453,21 @@ static void hook_after_append(void *arg, broker_partition_t *p, const broker_pro
                               const storage_batch_header_t *h, int64_t base_offset)
 {
     if (p->producer_state && h->producer_id >= 0)
-        producer_state_update(p->producer_state, h, base_offset, storage_log_end_offset(p->log));
+        broker_producer_state_update(p->producer_state, h, base_offset,
+                                     storage_log_end_offset(p->log));
 }
 
 void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char *dir)
 {
     if (!p->log || p->topic->internal)
         return;
-    producer_state_config_t cfg;
-    producer_state_config_default(&cfg);
+    broker_producer_state_config_t cfg;
+    broker_producer_state_config_default(&cfg);
     cfg.expiration_ms = broker_settings_int(&b->set, BCFG_PRODUCER_ID_EXPIRATION_MS);
     cfg.snapshot_interval_offsets =
         broker_settings_int(&b->set, BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS);
-    producer_state_t *ps = NULL;
-    int rc = producer_state_open(b->io, dir, p->log, &cfg, &ps);
+    broker_producer_state_t *ps = NULL;
+    int rc = broker_producer_state_open(b->io, dir, p->log, &cfg, &ps);
     if (rc < 0)
         log_error("producer",
                   "%s: producer state unreadable (%s): idempotent batches to it "
@@ -476,10 +478,10 @@ void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char 
 
 void broker_partition_state_close(broker_t *b, broker_partition_t *p, bool destroy)
 {
-    producer_state_t *ps = p->producer_state;
+    broker_producer_state_t *ps = p->producer_state;
     p->producer_state = NULL;
     if (destroy || !p->log)
-        producer_state_free(ps);
+        broker_producer_state_free(ps);
     else
-        producer_state_close(ps, p->log);
+        broker_producer_state_close(ps, p->log);
 }

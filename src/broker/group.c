@@ -84,9 +84,9 @@ typedef struct {
 } group_offset_entry_t;
 
 struct group {
-    group_coord_t *c;
+    broker_coord_t *c;
     char *id;
-    group_state_t state;
+    broker_group_state_t state;
     int32_t generation;
     char *protocol_type; /* NULL until a member joined once */
     char *protocol_name; /* NULL unless CompletingRebalance/Stable */
@@ -108,9 +108,9 @@ struct group {
     int refs;               /* the map's reference + one per write in flight */
 };
 
-struct group_coord {
-    group_config_t cfg;
-    group_env_t env;
+struct broker_coord {
+    broker_coord_config_t cfg;
+    broker_coord_env_t env;
     broker_kvmap_t groups; /* id -> group_t, never Dead */
     size_t writes_pending;
     net_timer_t expire_timer;
@@ -119,24 +119,24 @@ struct group_coord {
 /* ---- small helpers -----------------------------------------------------------------------------
  */
 
-const char *group_state_name(group_state_t s)
+const char *broker_group_state_name(broker_group_state_t s)
 {
     switch (s) {
-    case GROUP_EMPTY:
+    case BROKER_GROUP_EMPTY:
         return "Empty";
-    case GROUP_PREPARING_REBALANCE:
+    case BROKER_GROUP_PREPARING_REBALANCE:
         return "PreparingRebalance";
-    case GROUP_COMPLETING_REBALANCE:
+    case BROKER_GROUP_COMPLETING_REBALANCE:
         return "CompletingRebalance";
-    case GROUP_STABLE:
+    case BROKER_GROUP_STABLE:
         return "Stable";
-    case GROUP_DEAD:
+    case BROKER_GROUP_DEAD:
         return "Dead";
     }
     return "Unknown";
 }
 
-void group_config_default(group_config_t *cfg)
+void broker_coord_config_default(broker_coord_config_t *cfg)
 {
     cfg->min_session_timeout_ms = 6000;
     cfg->max_session_timeout_ms = 1800000;
@@ -226,26 +226,26 @@ static int16_t write_err_code(int err)
 /* ---- env shorthands
  * ------------------------------------------------------------------------------ */
 
-static void timer_start(group_coord_t *c, net_timer_t *t, int64_t delay_ms)
+static void timer_start(broker_coord_t *c, net_timer_t *t, int64_t delay_ms)
 {
     c->env.timer_start(c->env.ctx, t, delay_ms < 0 ? 0 : delay_ms);
 }
 
-static void timer_stop(group_coord_t *c, net_timer_t *t)
+static void timer_stop(broker_coord_t *c, net_timer_t *t)
 {
     c->env.timer_stop(c->env.ctx, t);
 }
 
-static void join_error(group_coord_t *c, void *waiter, int16_t error, const char *member_id)
+static void join_error(broker_coord_t *c, void *waiter, int16_t error, const char *member_id)
 {
-    group_join_result_t r = {.error = error,
-                             .generation_id = -1,
-                             .leader_id = "",
-                             .member_id = member_id ? member_id : ""};
+    broker_group_join_result_t r = {.error = error,
+                                    .generation_id = -1,
+                                    .leader_id = "",
+                                    .member_id = member_id ? member_id : ""};
     c->env.join_done(c->env.ctx, waiter, &r);
 }
 
-static void sync_reply(group_coord_t *c, void *waiter, int16_t error, const uint8_t *a, size_t len)
+static void sync_reply(broker_coord_t *c, void *waiter, int16_t error, const uint8_t *a, size_t len)
 {
     c->env.sync_done(c->env.ctx, waiter, error, error ? NULL : a, error ? 0 : len);
 }
@@ -297,28 +297,28 @@ static void recset_end(recset_t *rs, bool tombstone)
 }
 
 static void recset_add_offset(recset_t *rs, const char *group, const char *topic, int32_t part,
-                              const group_offset_t *o)
+                              const broker_committed_t *o)
 {
     recset_next(rs);
-    offsets_key_offset_encode(&rs->bytes, group, topic, part);
+    broker_coord_key_offset_encode(&rs->bytes, group, topic, part);
     recset_value_start(rs);
     if (o)
-        offsets_value_offset_encode(&rs->bytes, o);
+        broker_coord_value_offset_encode(&rs->bytes, o);
     recset_end(rs, o == NULL);
 }
 
-static void group_meta_fill(group_t *g, group_meta_t *m, group_meta_member_t *mm);
+static void group_meta_fill(group_t *g, broker_group_meta_t *m, broker_group_meta_member_t *mm);
 
 static void recset_add_group(recset_t *rs, group_t *g, bool tombstone)
 {
     recset_next(rs);
-    offsets_key_group_encode(&rs->bytes, g->id);
+    broker_coord_key_group_encode(&rs->bytes, g->id);
     recset_value_start(rs);
     if (!tombstone) {
-        group_meta_t m;
-        group_meta_member_t *mm = weir_calloc(g->member_count + 1, sizeof(*mm));
+        broker_group_meta_t m;
+        broker_group_meta_member_t *mm = weir_calloc(g->member_count + 1, sizeof(*mm));
         group_meta_fill(g, &m, mm);
-        offsets_value_group_encode(&rs->bytes, &m);
+        broker_coord_value_group_encode(&rs->bytes, &m);
         free(mm);
     }
     recset_end(rs, tombstone);
@@ -328,12 +328,12 @@ static void recset_add_group(recset_t *rs, group_t *g, bool tombstone)
 typedef enum { W_PLAIN, W_COMMIT, W_SYNC, W_STATIC_JOIN, W_DELETE, W_OFFSET_DELETE } write_kind_t;
 
 typedef struct group_write {
-    group_coord_t *c;
+    broker_coord_t *c;
     group_t *grp;
     write_kind_t kind;
     void *waiter;
     int32_t generation;
-    group_commit_req_t *commit;
+    broker_commit_req_t *commit;
     char *member_id;    /* W_STATIC_JOIN: the new member id */
     char *leader_id;    /* W_STATIC_JOIN: the leader before the replacement */
     int16_t *error_out; /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
@@ -355,7 +355,7 @@ static void group_unref(group_t *g);
 
 static void write_done(void *arg, int err);
 
-static group_write_t *write_new(group_coord_t *c, group_t *g, write_kind_t kind, void *waiter)
+static group_write_t *write_new(broker_coord_t *c, group_t *g, write_kind_t kind, void *waiter)
 {
     group_write_t *w = weir_calloc(1, sizeof(*w));
     w->c = c;
@@ -369,9 +369,9 @@ static group_write_t *write_new(group_coord_t *c, group_t *g, write_kind_t kind,
 
 /* Hands the records to the env writer; w is finished in write_done, maybe before this
  * returns, so the caller must not touch w or depend on group state after this call. */
-static void recset_write(group_coord_t *c, recset_t *rs, group_write_t *w)
+static void recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w)
 {
-    group_record_t *recs = weir_calloc(rs->n ? rs->n : 1, sizeof(*recs));
+    broker_coord_record_t *recs = weir_calloc(rs->n ? rs->n : 1, sizeof(*recs));
     for (size_t i = 0; i < rs->n; i++) {
         recs[i].key = rs->bytes.data + rs->r[i].koff;
         recs[i].key_len = rs->r[i].klen;
@@ -407,7 +407,7 @@ static void protos_free(group_member_t *m)
     m->proto_count = 0;
 }
 
-static void protos_set(group_member_t *m, const group_protocol_t *p, size_t n)
+static void protos_set(group_member_t *m, const broker_group_protocol_t *p, size_t n)
 {
     protos_free(m);
     m->protos = weir_calloc(n ? n : 1, sizeof(*m->protos));
@@ -419,7 +419,7 @@ static void protos_set(group_member_t *m, const group_protocol_t *p, size_t n)
     m->proto_count = n;
 }
 
-static bool protos_match(const group_member_t *m, const group_protocol_t *p, size_t n)
+static bool protos_match(const group_member_t *m, const broker_group_protocol_t *p, size_t n)
 {
     if (m->proto_count != n)
         return false;
@@ -445,7 +445,7 @@ static void member_session_expired(void *arg);
 /* Restarts the member's session timer: a heartbeat, join or sync counts as a sign of life. */
 static void member_touch(group_member_t *m)
 {
-    group_coord_t *c = m->grp->c;
+    broker_coord_t *c = m->grp->c;
     timer_stop(c, &m->session_timer);
     timer_start(c, &m->session_timer, m->session_timeout_ms);
 }
@@ -465,9 +465,9 @@ static void member_set_join_waiter(group_member_t *m, void *waiter)
         join_error(g->c, old, KAFKA_REBALANCE_IN_PROGRESS, m->id);
 }
 
-static group_member_t *member_add(group_t *g, const char *id, const group_join_req_t *req)
+static group_member_t *member_add(group_t *g, const char *id, const broker_group_join_req_t *req)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     group_member_t *m = weir_calloc(1, sizeof(*m));
     m->grp = g;
     m->id = weir_strdup(id);
@@ -500,7 +500,7 @@ static group_member_t *member_add(group_t *g, const char *id, const group_join_r
 /* Unlinks and frees a member, answering its parked requests with `error`. */
 static void member_remove(group_t *g, group_member_t *m, int16_t error)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     if (m->join_waiter) {
         void *w = m->join_waiter;
         member_set_join_waiter(m, NULL);
@@ -555,17 +555,17 @@ static bool member_fenced(group_t *g, const char *member_id, const char *instanc
 static void group_join_timer_fired(void *arg);
 static void group_sync_timer_fired(void *arg);
 
-static group_t *group_get(group_coord_t *c, const char *id)
+static group_t *group_get(broker_coord_t *c, const char *id)
 {
     return id ? broker_kvmap_sget(&c->groups, id) : NULL;
 }
 
-static group_t *group_create(group_coord_t *c, const char *id)
+static group_t *group_create(broker_coord_t *c, const char *id)
 {
     group_t *g = weir_calloc(1, sizeof(*g));
     g->c = c;
     g->id = weir_strdup(id);
-    g->state = GROUP_EMPTY;
+    g->state = BROKER_GROUP_EMPTY;
     g->state_ts_ms = clock_wall_ms();
     broker_kvmap_init(&g->members);
     broker_kvmap_init(&g->statics);
@@ -578,11 +578,11 @@ static group_t *group_create(group_coord_t *c, const char *id)
     return g;
 }
 
-static void group_set_state(group_t *g, group_state_t s)
+static void group_set_state(group_t *g, broker_group_state_t s)
 {
     if (g->state != s)
-        log_debug("group", "group %s: %s -> %s (generation %d)", g->id, group_state_name(g->state),
-                  group_state_name(s), g->generation);
+        log_debug("group", "group %s: %s -> %s (generation %d)", g->id,
+                  broker_group_state_name(g->state), broker_group_state_name(s), g->generation);
     g->state = s;
     g->state_ts_ms = clock_wall_ms();
 }
@@ -600,7 +600,7 @@ static void offsets_clear(group_t *g)
     broker_kvmap_deinit(&g->offsets);
 }
 
-static void pending_free(group_coord_t *c, group_pending_t *p)
+static void pending_free(broker_coord_t *c, group_pending_t *p)
 {
     timer_stop(c, &p->timer);
     free(p->id);
@@ -611,7 +611,7 @@ static void group_unref(group_t *g)
 {
     if (--g->refs > 0)
         return;
-    WEIR_ASSERT(g->state == GROUP_DEAD && g->member_count == 0);
+    WEIR_ASSERT(g->state == BROKER_GROUP_DEAD && g->member_count == 0);
     broker_kvmap_deinit(&g->members);
     broker_kvmap_deinit(&g->statics);
     broker_kvmap_deinit(&g->pending);
@@ -627,7 +627,7 @@ static void group_unref(group_t *g)
  * timers stopped; the memory goes when the last write holding it is done. */
 static void group_remove(group_t *g, int16_t error)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     while (g->head)
         member_remove(g, g->head, error);
     broker_kvmap_iter_t it;
@@ -637,7 +637,7 @@ static void group_remove(group_t *g, int16_t error)
     broker_kvmap_deinit(&g->pending);
     timer_stop(c, &g->join_timer);
     timer_stop(c, &g->sync_timer);
-    group_set_state(g, GROUP_DEAD);
+    group_set_state(g, BROKER_GROUP_DEAD);
     broker_kvmap_sdel(&c->groups, g->id);
     group_unref(g);
 }
@@ -646,7 +646,7 @@ static void group_remove(group_t *g, int16_t error)
  * worth keeping: a failed first JoinGroup or a lone OffsetFetch must not leave garbage. */
 static void group_maybe_drop(group_t *g)
 {
-    if (g->state == GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
+    if (g->state == BROKER_GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
         g->offsets.count == 0 && g->generation == 0 && g->refs == 1)
         group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
 }
@@ -669,7 +669,8 @@ static bool all_members_support(const group_t *g, const char *name)
 
 /* Kafka's rule: an Empty group takes any non-empty protocol type and list; otherwise the type
  * must match and one of the offered protocols must be supported by every current member. */
-static bool group_supports(const group_t *g, const char *type, const group_protocol_t *p, size_t n)
+static bool group_supports(const group_t *g, const char *type, const broker_group_protocol_t *p,
+                           size_t n)
 {
     if (!type || !*type || n == 0)
         return false;
@@ -712,29 +713,29 @@ static const char *group_select_protocol(const group_t *g)
     return best;
 }
 
-static void group_meta_fill(group_t *g, group_meta_t *m, group_meta_member_t *mm)
+static void group_meta_fill(group_t *g, broker_group_meta_t *m, broker_group_meta_member_t *mm)
 {
     size_t i = 0;
     for (group_member_t *x = g->head; x; x = x->next, i++) {
         const group_proto_t *p = member_proto(x, g->protocol_name);
-        mm[i] = (group_meta_member_t){.member_id = x->id,
-                                      .instance_id = x->instance_id,
-                                      .client_id = x->client_id,
-                                      .client_host = x->client_host,
-                                      .rebalance_timeout_ms = x->rebalance_timeout_ms,
-                                      .session_timeout_ms = x->session_timeout_ms,
-                                      .subscription = p ? p->meta : NULL,
-                                      .subscription_len = p ? p->meta_len : 0,
-                                      .assignment = x->assignment,
-                                      .assignment_len = x->assignment_len};
+        mm[i] = (broker_group_meta_member_t){.member_id = x->id,
+                                             .instance_id = x->instance_id,
+                                             .client_id = x->client_id,
+                                             .client_host = x->client_host,
+                                             .rebalance_timeout_ms = x->rebalance_timeout_ms,
+                                             .session_timeout_ms = x->session_timeout_ms,
+                                             .subscription = p ? p->meta : NULL,
+                                             .subscription_len = p ? p->meta_len : 0,
+                                             .assignment = x->assignment,
+                                             .assignment_len = x->assignment_len};
     }
-    *m = (group_meta_t){.protocol_type = g->protocol_type ? g->protocol_type : "",
-                        .generation = g->generation,
-                        .protocol_name = g->protocol_name,
-                        .leader_id = g->leader_id,
-                        .state_ts_ms = g->state_ts_ms,
-                        .member_count = g->member_count,
-                        .members = mm};
+    *m = (broker_group_meta_t){.protocol_type = g->protocol_type ? g->protocol_type : "",
+                               .generation = g->generation,
+                               .protocol_name = g->protocol_name,
+                               .leader_id = g->leader_id,
+                               .state_ts_ms = g->state_ts_ms,
+                               .member_count = g->member_count,
+                               .members = mm};
 }
 
 /* ---- the rebalance
@@ -765,19 +766,19 @@ static bool group_all_joined(const group_t *g)
 
 static void group_try_complete_join(group_t *g)
 {
-    if (g->state == GROUP_PREPARING_REBALANCE && !g->initial_join && group_all_joined(g))
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE && !g->initial_join && group_all_joined(g))
         group_complete_join(g);
 }
 
 static void group_prepare_rebalance(group_t *g, const char *reason)
 {
-    group_coord_t *c = g->c;
-    if (g->state == GROUP_COMPLETING_REBALANCE)
+    broker_coord_t *c = g->c;
+    if (g->state == BROKER_GROUP_COMPLETING_REBALANCE)
         group_reset_assignments(g, KAFKA_REBALANCE_IN_PROGRESS);
     timer_stop(c, &g->sync_timer);
     timer_stop(c, &g->join_timer);
     int32_t rebalance_ms = group_rebalance_timeout(g);
-    if (g->state == GROUP_EMPTY && c->cfg.initial_rebalance_delay_ms > 0) {
+    if (g->state == BROKER_GROUP_EMPTY && c->cfg.initial_rebalance_delay_ms > 0) {
         g->initial_join = true;
         g->new_member_added = false;
         g->initial_remaining_ms = WEIR_MAX(rebalance_ms - c->cfg.initial_rebalance_delay_ms, 0);
@@ -788,14 +789,14 @@ static void group_prepare_rebalance(group_t *g, const char *reason)
     }
     log_info("group", "group %s: preparing rebalance (%s), generation %d, %zu members", g->id,
              reason, g->generation, g->member_count);
-    group_set_state(g, GROUP_PREPARING_REBALANCE);
+    group_set_state(g, BROKER_GROUP_PREPARING_REBALANCE);
     group_try_complete_join(g);
 }
 
 static void group_maybe_prepare_rebalance(group_t *g, const char *reason)
 {
-    if (g->state == GROUP_STABLE || g->state == GROUP_COMPLETING_REBALANCE ||
-        g->state == GROUP_EMPTY)
+    if (g->state == BROKER_GROUP_STABLE || g->state == BROKER_GROUP_COMPLETING_REBALANCE ||
+        g->state == BROKER_GROUP_EMPTY)
         group_prepare_rebalance(g, reason);
 }
 
@@ -803,7 +804,7 @@ static void group_maybe_prepare_rebalance(group_t *g, const char *reason)
 static void group_member_gone(group_t *g, group_member_t *m, const char *reason)
 {
     member_remove(g, m, KAFKA_UNKNOWN_MEMBER_ID);
-    if (g->state == GROUP_PREPARING_REBALANCE)
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE)
         group_try_complete_join(g);
     else
         group_maybe_prepare_rebalance(g, reason);
@@ -812,33 +813,33 @@ static void group_member_gone(group_t *g, group_member_t *m, const char *reason)
 /* The JoinGroup answer for a member of the current generation (the leader gets everyone). */
 static void group_join_reply(group_t *g, group_member_t *m, void *waiter, const char *leader)
 {
-    group_join_member_t *list = NULL;
+    broker_group_join_member_t *list = NULL;
     size_t n = 0;
     if (str_eq(m->id, g->leader_id) && str_eq(leader, g->leader_id)) {
         list = weir_calloc(g->member_count, sizeof(*list));
         for (group_member_t *x = g->head; x; x = x->next) {
             const group_proto_t *p = member_proto(x, g->protocol_name);
-            list[n++] = (group_join_member_t){.member_id = x->id,
-                                              .instance_id = x->instance_id,
-                                              .metadata = p ? p->meta : NULL,
-                                              .metadata_len = p ? p->meta_len : 0};
+            list[n++] = (broker_group_join_member_t){.member_id = x->id,
+                                                     .instance_id = x->instance_id,
+                                                     .metadata = p ? p->meta : NULL,
+                                                     .metadata_len = p ? p->meta_len : 0};
         }
     }
-    group_join_result_t r = {.error = KAFKA_NONE,
-                             .generation_id = g->generation,
-                             .protocol_type = g->protocol_type,
-                             .protocol_name = g->protocol_name,
-                             .leader_id = leader ? leader : "",
-                             .member_id = m->id,
-                             .member_count = n,
-                             .members = list};
+    broker_group_join_result_t r = {.error = KAFKA_NONE,
+                                    .generation_id = g->generation,
+                                    .protocol_type = g->protocol_type,
+                                    .protocol_name = g->protocol_name,
+                                    .leader_id = leader ? leader : "",
+                                    .member_id = m->id,
+                                    .member_count = n,
+                                    .members = list};
     g->c->env.join_done(g->c->env.ctx, waiter, &r);
     free(list);
 }
 
 static void group_complete_join(group_t *g)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     timer_stop(c, &g->join_timer);
     g->initial_join = false;
     if (g->member_count > 0 && g->awaiting_join == 0) {
@@ -858,14 +859,14 @@ static void group_complete_join(group_t *g)
     if (g->member_count == 0) {
         replace_str(&g->protocol_name, NULL);
         replace_str(&g->leader_id, NULL);
-        group_set_state(g, GROUP_EMPTY);
+        group_set_state(g, BROKER_GROUP_EMPTY);
         log_info("group", "group %s: empty, generation %d", g->id, g->generation);
         group_store(g, NULL);
         return;
     }
     replace_str(&g->protocol_name, group_select_protocol(g));
     g->leader_synced = false;
-    group_set_state(g, GROUP_COMPLETING_REBALANCE);
+    group_set_state(g, BROKER_GROUP_COMPLETING_REBALANCE);
     log_info("group", "group %s: generation %d, protocol %s, leader %s, %zu members", g->id,
              g->generation, g->protocol_name, g->leader_id, g->member_count);
     for (group_member_t *m = g->head; m; m = m->next) {
@@ -882,8 +883,8 @@ static void group_complete_join(group_t *g)
 static void group_join_timer_fired(void *arg)
 {
     group_t *g = arg;
-    group_coord_t *c = g->c;
-    if (g->state != GROUP_PREPARING_REBALANCE)
+    broker_coord_t *c = g->c;
+    if (g->state != BROKER_GROUP_PREPARING_REBALANCE)
         return;
     if (g->initial_join && g->new_member_added && g->initial_remaining_ms > 0) {
         int32_t d = WEIR_MIN(c->cfg.initial_rebalance_delay_ms, g->initial_remaining_ms);
@@ -911,7 +912,7 @@ static void group_join_timer_fired(void *arg)
 static void group_sync_timer_fired(void *arg)
 {
     group_t *g = arg;
-    if (g->state != GROUP_COMPLETING_REBALANCE || g->leader_synced)
+    if (g->state != BROKER_GROUP_COMPLETING_REBALANCE || g->leader_synced)
         return;
     group_member_t *next;
     for (group_member_t *m = g->head; m; m = next) {
@@ -949,31 +950,31 @@ static void pending_expired(void *arg)
 /* ---- JoinGroup
  * ----------------------------------------------------------------------------------- */
 
-static void group_add_member_and_rebalance(group_t *g, const char *id, const group_join_req_t *req,
-                                           void *waiter)
+static void group_add_member_and_rebalance(group_t *g, const char *id,
+                                           const broker_group_join_req_t *req, void *waiter)
 {
     group_member_t *m = member_add(g, id, req);
     member_set_join_waiter(m, waiter);
     member_touch(m);
-    if (g->state == GROUP_PREPARING_REBALANCE && g->initial_join)
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE && g->initial_join)
         g->new_member_added = true;
     log_info("group", "group %s: member %s joined (%s)", g->id, m->id,
              m->instance_id ? m->instance_id : "dynamic");
-    if (g->state == GROUP_PREPARING_REBALANCE)
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE)
         group_try_complete_join(g);
     else
         group_maybe_prepare_rebalance(g, "member joined");
 }
 
 static void group_update_member_and_rebalance(group_t *g, group_member_t *m,
-                                              const group_join_req_t *req, void *waiter)
+                                              const broker_group_join_req_t *req, void *waiter)
 {
     protos_set(m, req->protocols, req->protocol_count);
     m->session_timeout_ms = req->session_timeout_ms;
     m->rebalance_timeout_ms = req->rebalance_timeout_ms;
     member_set_join_waiter(m, waiter);
     member_touch(m);
-    if (g->state == GROUP_PREPARING_REBALANCE)
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE)
         group_try_complete_join(g);
     else
         group_maybe_prepare_rebalance(g, "member rejoined");
@@ -983,10 +984,10 @@ static void group_update_member_and_rebalance(group_t *g, group_member_t *m,
  * (the old incarnation is fenced). In a Stable group whose protocol would not change this is
  * not a rebalance: once the new id is durable the member gets the current generation, with
  * the old leader id so that it does not act as leader (Kafka's updateStaticMemberAndRebalance). */
-static void group_static_rejoin(group_t *g, group_member_t *m, const group_join_req_t *req,
+static void group_static_rejoin(group_t *g, group_member_t *m, const broker_group_join_req_t *req,
                                 void *waiter)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     char *old_leader = dup_or_null(g->leader_id);
     if (m->join_waiter) {
         void *w = m->join_waiter;
@@ -1013,7 +1014,7 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const group_join_
     m->session_timeout_ms = req->session_timeout_ms;
     m->rebalance_timeout_ms = req->rebalance_timeout_ms;
     member_touch(m);
-    if (g->state == GROUP_STABLE && str_eq(group_select_protocol(g), g->protocol_name)) {
+    if (g->state == BROKER_GROUP_STABLE && str_eq(group_select_protocol(g), g->protocol_name)) {
         group_write_t *w = write_new(c, g, W_STATIC_JOIN, waiter);
         w->member_id = weir_strdup(m->id);
         w->leader_id = old_leader;
@@ -1022,15 +1023,15 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const group_join_
     }
     free(old_leader);
     member_set_join_waiter(m, waiter);
-    if (g->state == GROUP_PREPARING_REBALANCE)
+    if (g->state == BROKER_GROUP_PREPARING_REBALANCE)
         group_try_complete_join(g);
     else
         group_prepare_rebalance(g, "static member rejoined");
 }
 
-static void group_join_new(group_t *g, const group_join_req_t *req, void *waiter)
+static void group_join_new(group_t *g, const broker_group_join_req_t *req, void *waiter)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     if (!group_supports(g, req->protocol_type, req->protocols, req->protocol_count)) {
         join_error(c, waiter, KAFKA_INCONSISTENT_GROUP_PROTOCOL, "");
         return;
@@ -1063,9 +1064,9 @@ static void group_join_new(group_t *g, const group_join_req_t *req, void *waiter
     free(id);
 }
 
-static void group_join_known(group_t *g, const group_join_req_t *req, void *waiter)
+static void group_join_known(group_t *g, const broker_group_join_req_t *req, void *waiter)
 {
-    group_coord_t *c = g->c;
+    broker_coord_t *c = g->c;
     if (!group_supports(g, req->protocol_type, req->protocols, req->protocol_count)) {
         join_error(c, waiter, KAFKA_INCONSISTENT_GROUP_PROTOCOL, req->member_id);
         return;
@@ -1081,7 +1082,7 @@ static void group_join_known(group_t *g, const group_join_req_t *req, void *wait
     int16_t err = KAFKA_NONE;
     if (member_fenced(g, req->member_id, req->instance_id))
         err = KAFKA_FENCED_INSTANCE_ID;
-    else if (!m || g->state == GROUP_EMPTY || g->state == GROUP_DEAD)
+    else if (!m || g->state == BROKER_GROUP_EMPTY || g->state == BROKER_GROUP_DEAD)
         err = KAFKA_UNKNOWN_MEMBER_ID;
     if (err) {
         join_error(c, waiter, err, req->member_id);
@@ -1089,8 +1090,8 @@ static void group_join_known(group_t *g, const group_join_req_t *req, void *wait
     }
     bool same = protos_match(m, req->protocols, req->protocol_count);
     bool is_leader = str_eq(m->id, g->leader_id);
-    if ((g->state == GROUP_COMPLETING_REBALANCE && same) ||
-        (g->state == GROUP_STABLE && same && !is_leader)) {
+    if ((g->state == BROKER_GROUP_COMPLETING_REBALANCE && same) ||
+        (g->state == BROKER_GROUP_STABLE && same && !is_leader)) {
         /* Nothing changed (a lost JoinGroup answer, or a follower's rejoin): the current
          * generation stands and the member can go on to SyncGroup. */
         member_touch(m);
@@ -1100,7 +1101,7 @@ static void group_join_known(group_t *g, const group_join_req_t *req, void *wait
     group_update_member_and_rebalance(g, m, req, waiter);
 }
 
-void group_join(group_coord_t *c, const group_join_req_t *req, void *waiter)
+void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, void *waiter)
 {
     bool unknown = !req->member_id || !*req->member_id;
     if (!req->group_id || !*req->group_id) {
@@ -1130,7 +1131,7 @@ void group_join(group_coord_t *c, const group_join_req_t *req, void *waiter)
 /* ---- SyncGroup, Heartbeat, LeaveGroup
  * -------------------------------------------------------------- */
 
-static int16_t group_sync_check(group_t *g, group_member_t *m, const group_sync_req_t *req)
+static int16_t group_sync_check(group_t *g, group_member_t *m, const broker_group_sync_req_t *req)
 {
     if (!g || !m)
         return KAFKA_UNKNOWN_MEMBER_ID;
@@ -1142,11 +1143,11 @@ static int16_t group_sync_check(group_t *g, group_member_t *m, const group_sync_
         (req->protocol_name && g->protocol_name && !str_eq(req->protocol_name, g->protocol_name)))
         return KAFKA_INCONSISTENT_GROUP_PROTOCOL;
     switch (g->state) {
-    case GROUP_EMPTY:
+    case BROKER_GROUP_EMPTY:
         return KAFKA_UNKNOWN_MEMBER_ID;
-    case GROUP_PREPARING_REBALANCE:
+    case BROKER_GROUP_PREPARING_REBALANCE:
         return KAFKA_REBALANCE_IN_PROGRESS;
-    case GROUP_DEAD:
+    case BROKER_GROUP_DEAD:
         return KAFKA_COORDINATOR_NOT_AVAILABLE;
     default:
         return KAFKA_NONE;
@@ -1155,7 +1156,7 @@ static int16_t group_sync_check(group_t *g, group_member_t *m, const group_sync_
 
 /* The leader's assignments: every member gets its entry, or an empty one if the leader left
  * it out; entries for unknown member ids are ignored. */
-static void group_set_assignments(group_t *g, const group_sync_req_t *req)
+static void group_set_assignments(group_t *g, const broker_group_sync_req_t *req)
 {
     for (group_member_t *m = g->head; m; m = m->next) {
         free(m->assignment);
@@ -1163,7 +1164,7 @@ static void group_set_assignments(group_t *g, const group_sync_req_t *req)
         m->assignment_len = 0;
     }
     for (size_t i = 0; i < req->assignment_count; i++) {
-        const group_assignment_t *a = &req->assignments[i];
+        const broker_group_assignment_t *a = &req->assignments[i];
         group_member_t *m = member_find(g, a->member_id);
         if (!m)
             continue;
@@ -1173,7 +1174,7 @@ static void group_set_assignments(group_t *g, const group_sync_req_t *req)
     }
 }
 
-void group_sync(group_coord_t *c, const group_sync_req_t *req, void *waiter)
+void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter)
 {
     group_t *g = group_get(c, req->group_id);
     group_member_t *m = g ? member_find(g, req->member_id) : NULL;
@@ -1183,7 +1184,7 @@ void group_sync(group_coord_t *c, const group_sync_req_t *req, void *waiter)
         return;
     }
     member_touch(m);
-    if (g->state == GROUP_STABLE) {
+    if (g->state == BROKER_GROUP_STABLE) {
         sync_reply(c, waiter, KAFKA_NONE, m->assignment, m->assignment_len);
         return;
     }
@@ -1202,7 +1203,7 @@ void group_sync(group_coord_t *c, const group_sync_req_t *req, void *waiter)
  * its member's assignment. */
 static void group_sync_stored(group_t *g, int32_t generation, int err)
 {
-    if (g->state != GROUP_COMPLETING_REBALANCE || g->generation != generation)
+    if (g->state != BROKER_GROUP_COMPLETING_REBALANCE || g->generation != generation)
         return; /* a rebalance started meanwhile and answered the parked SyncGroups */
     if (err) {
         group_reset_assignments(g, write_err_code(err));
@@ -1210,7 +1211,7 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
         return;
     }
     timer_stop(g->c, &g->sync_timer);
-    group_set_state(g, GROUP_STABLE);
+    group_set_state(g, BROKER_GROUP_STABLE);
     log_info("group", "group %s: stable, generation %d", g->id, g->generation);
     for (group_member_t *m = g->head; m; m = m->next) {
         if (!m->sync_waiter)
@@ -1221,8 +1222,8 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
     }
 }
 
-int16_t group_heartbeat(group_coord_t *c, const char *group_id, int32_t generation_id,
-                        const char *member_id, const char *instance_id)
+int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t generation_id,
+                               const char *member_id, const char *instance_id)
 {
     group_t *g = group_get(c, group_id);
     if (!group_id || !*group_id)
@@ -1232,15 +1233,15 @@ int16_t group_heartbeat(group_coord_t *c, const char *group_id, int32_t generati
     if (member_fenced(g, member_id, instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
     group_member_t *m = member_find(g, member_id);
-    if (!m || g->state == GROUP_EMPTY)
+    if (!m || g->state == BROKER_GROUP_EMPTY)
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (generation_id != g->generation)
         return KAFKA_ILLEGAL_GENERATION;
     member_touch(m);
-    return g->state == GROUP_PREPARING_REBALANCE ? KAFKA_REBALANCE_IN_PROGRESS : KAFKA_NONE;
+    return g->state == BROKER_GROUP_PREPARING_REBALANCE ? KAFKA_REBALANCE_IN_PROGRESS : KAFKA_NONE;
 }
 
-static int16_t group_leave_one(group_t *g, const group_leave_member_t *lm)
+static int16_t group_leave_one(group_t *g, const broker_group_leave_member_t *lm)
 {
     const char *mid = lm->member_id;
     if ((!mid || !*mid) && lm->instance_id) {
@@ -1266,7 +1267,8 @@ static int16_t group_leave_one(group_t *g, const group_leave_member_t *lm)
     return KAFKA_NONE;
 }
 
-int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t *members, size_t n)
+int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
+                           broker_group_leave_member_t *members, size_t n)
 {
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
@@ -1286,7 +1288,8 @@ static group_offset_entry_t *offset_find(group_t *g, const char *topic, int32_t 
     return n ? broker_kvmap_get(&g->offsets, key, n) : NULL;
 }
 
-static void offset_put(group_t *g, const char *topic, int32_t partition, const group_offset_t *o)
+static void offset_put(group_t *g, const char *topic, int32_t partition,
+                       const broker_committed_t *o)
 {
     uint8_t key[OFFSET_KEY_MAX];
     size_t n = offset_key(key, sizeof(key), topic, partition);
@@ -1318,19 +1321,19 @@ static void offset_del(group_t *g, const char *topic, int32_t partition)
     }
 }
 
-static group_offset_t offset_view(const group_offset_entry_t *e)
+static broker_committed_t offset_view(const group_offset_entry_t *e)
 {
-    return (group_offset_t){.offset = e->offset,
-                            .leader_epoch = e->leader_epoch,
-                            .metadata = e->metadata,
-                            .commit_ts_ms = e->commit_ts_ms,
-                            .expire_ts_ms = e->expire_ts_ms};
+    return (broker_committed_t){.offset = e->offset,
+                                .leader_epoch = e->leader_epoch,
+                                .metadata = e->metadata,
+                                .commit_ts_ms = e->commit_ts_ms,
+                                .expire_ts_ms = e->expire_ts_ms};
 }
 
 /* Who may commit (Kafka's doCommitOffsets): a standalone consumer (generation < 0) to a group
  * with no members, or a member of the current generation outside CompletingRebalance. A
  * standalone commit to an unknown group creates it. */
-static int16_t group_commit_check(group_coord_t *c, const group_commit_req_t *req, group_t **out)
+static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *req, group_t **out)
 {
     *out = NULL;
     if (!req->group_id || !*req->group_id)
@@ -1342,7 +1345,7 @@ static int16_t group_commit_check(group_coord_t *c, const group_commit_req_t *re
         g = group_create(c, req->group_id);
     }
     *out = g;
-    if (req->generation_id < 0 && g->state == GROUP_EMPTY)
+    if (req->generation_id < 0 && g->state == BROKER_GROUP_EMPTY)
         return KAFKA_NONE;
     if (member_fenced(g, req->member_id, req->instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
@@ -1351,23 +1354,24 @@ static int16_t group_commit_check(group_coord_t *c, const group_commit_req_t *re
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (req->generation_id != g->generation)
         return KAFKA_ILLEGAL_GENERATION;
-    if (g->state == GROUP_COMPLETING_REBALANCE)
+    if (g->state == BROKER_GROUP_COMPLETING_REBALANCE)
         return KAFKA_REBALANCE_IN_PROGRESS;
     member_touch(m);
     return KAFKA_NONE;
 }
 
-static group_offset_t commit_value(const group_commit_req_t *req, const group_commit_part_t *p)
+static broker_committed_t commit_value(const broker_commit_req_t *req,
+                                       const broker_commit_part_t *p)
 {
-    return (group_offset_t){.offset = p->offset,
-                            .leader_epoch = p->leader_epoch,
-                            .metadata = p->metadata ? p->metadata : "",
-                            .commit_ts_ms = p->commit_ts_ms,
-                            .expire_ts_ms =
-                                req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
+    return (broker_committed_t){
+        .offset = p->offset,
+        .leader_epoch = p->leader_epoch,
+        .metadata = p->metadata ? p->metadata : "",
+        .commit_ts_ms = p->commit_ts_ms,
+        .expire_ts_ms = req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
 }
 
-void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter)
+void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *waiter)
 {
     group_t *g;
     int16_t err = group_commit_check(c, req, &g);
@@ -1375,7 +1379,7 @@ void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter
     recset_init(&rs);
     int64_t now = clock_wall_ms();
     for (size_t i = 0; i < req->part_count; i++) {
-        group_commit_part_t *p = &req->parts[i];
+        broker_commit_part_t *p = &req->parts[i];
         size_t meta_len = p->metadata ? strlen(p->metadata) : 0;
         if (err)
             p->error = err;
@@ -1389,7 +1393,7 @@ void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter
             continue;
         if (p->commit_ts_ms < 0)
             p->commit_ts_ms = now;
-        group_offset_t o = commit_value(req, p);
+        broker_committed_t o = commit_value(req, p);
         recset_add_offset(&rs, g->id, p->topic, p->partition, &o);
     }
     if (rs.n == 0) {
@@ -1404,25 +1408,25 @@ void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter
     recset_write(c, &rs, w);
 }
 
-static void group_commit_stored(group_t *g, group_commit_req_t *req, int err)
+static void group_commit_stored(group_t *g, broker_commit_req_t *req, int err)
 {
     for (size_t i = 0; i < req->part_count; i++) {
-        group_commit_part_t *p = &req->parts[i];
+        broker_commit_part_t *p = &req->parts[i];
         if (p->error)
             continue;
         if (err) {
             p->error = write_err_code(err);
-        } else if (g->state != GROUP_DEAD) {
-            group_offset_t o = commit_value(req, p);
+        } else if (g->state != BROKER_GROUP_DEAD) {
+            broker_committed_t o = commit_value(req, p);
             offset_put(g, p->topic, p->partition, &o);
         }
     }
 }
 
-int16_t group_offset_fetch(group_coord_t *c, const char *group_id, const char *topic,
-                           int32_t partition, group_offset_t *out)
+int16_t broker_coord_offset_fetch(broker_coord_t *c, const char *group_id, const char *topic,
+                                  int32_t partition, broker_committed_t *out)
 {
-    *out = (group_offset_t){
+    *out = (broker_committed_t){
         .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
@@ -1433,7 +1437,8 @@ int16_t group_offset_fetch(group_coord_t *c, const char *group_id, const char *t
     return KAFKA_NONE;
 }
 
-void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_fn fn, void *arg)
+void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker_coord_offset_fn fn,
+                                 void *arg)
 {
     group_t *g = group_get(c, group_id);
     if (!g)
@@ -1442,7 +1447,7 @@ void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_f
     broker_kvmap_iter_init(&it, &g->offsets);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_offset_entry_t *o = e->value;
-        group_offset_t v = offset_view(o);
+        broker_committed_t v = offset_view(o);
         fn(arg, o->topic, o->partition, &v);
     }
 }
@@ -1450,7 +1455,7 @@ void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_f
 /* ---- ListGroups, DescribeGroups, DeleteGroups, OffsetDelete
  * --------------------------------------- */
 
-void group_list(group_coord_t *c, group_list_fn fn, void *arg)
+void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg)
 {
     broker_kvmap_iter_t it;
     broker_kvmap_iter_init(&it, &c->groups);
@@ -1460,10 +1465,10 @@ void group_list(group_coord_t *c, group_list_fn fn, void *arg)
     }
 }
 
-void group_describe(group_coord_t *c, const char *group_id, group_summary_t *out)
+void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group_summary_t *out)
 {
     memset(out, 0, sizeof(*out));
-    out->state = GROUP_DEAD;
+    out->state = BROKER_GROUP_DEAD;
     out->protocol_type = "";
     out->protocol_name = "";
     out->generation = -1;
@@ -1480,29 +1485,30 @@ void group_describe(group_coord_t *c, const char *group_id, group_summary_t *out
     out->generation = g->generation;
     out->member_count = g->member_count;
     out->members = weir_calloc(g->member_count ? g->member_count : 1, sizeof(*out->members));
-    bool full = g->state == GROUP_STABLE;
+    bool full = g->state == BROKER_GROUP_STABLE;
     size_t i = 0;
     for (group_member_t *m = g->head; m; m = m->next, i++) {
         const group_proto_t *p = full ? member_proto(m, g->protocol_name) : NULL;
-        out->members[i] = (group_member_summary_t){.member_id = m->id,
-                                                   .instance_id = m->instance_id,
-                                                   .client_id = m->client_id,
-                                                   .client_host = m->client_host,
-                                                   .metadata = p ? p->meta : NULL,
-                                                   .metadata_len = p ? p->meta_len : 0,
-                                                   .assignment = full ? m->assignment : NULL,
-                                                   .assignment_len = full ? m->assignment_len : 0};
+        out->members[i] =
+            (broker_group_member_summary_t){.member_id = m->id,
+                                            .instance_id = m->instance_id,
+                                            .client_id = m->client_id,
+                                            .client_host = m->client_host,
+                                            .metadata = p ? p->meta : NULL,
+                                            .metadata_len = p ? p->meta_len : 0,
+                                            .assignment = full ? m->assignment : NULL,
+                                            .assignment_len = full ? m->assignment_len : 0};
     }
 }
 
-void group_summary_deinit(group_summary_t *s)
+void broker_group_summary_deinit(broker_group_summary_t *s)
 {
     free(s->members);
     s->members = NULL;
     s->member_count = 0;
 }
 
-static void multi_done(group_coord_t *c, group_multi_t *mu)
+static void multi_done(broker_coord_t *c, group_multi_t *mu)
 {
     if (--mu->left > 0)
         return;
@@ -1525,19 +1531,19 @@ static void recset_add_group_tombstones(recset_t *rs, group_t *g, bool with_grou
         recset_add_group(rs, g, true);
 }
 
-void group_delete(group_coord_t *c, group_delete_req_t *req, void *waiter)
+void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter)
 {
     group_multi_t *mu = weir_calloc(1, sizeof(*mu));
     mu->waiter = waiter;
     mu->left = 1; /* held until every write is handed out */
     for (size_t i = 0; i < req->count; i++) {
-        group_delete_item_t *it = &req->items[i];
+        broker_group_delete_item_t *it = &req->items[i];
         group_t *g = group_get(c, it->group_id);
         if (!it->group_id || !*it->group_id)
             it->error = KAFKA_INVALID_GROUP_ID;
         else if (!g)
             it->error = KAFKA_GROUP_ID_NOT_FOUND;
-        else if (g->state != GROUP_EMPTY)
+        else if (g->state != BROKER_GROUP_EMPTY)
             it->error = KAFKA_NON_EMPTY_GROUP;
         else
             it->error = KAFKA_NONE;
@@ -1595,7 +1601,7 @@ static bool group_subscribed(const group_t *g, const char *topic)
     return false;
 }
 
-void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void *waiter)
+void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter)
 {
     group_t *g = group_get(c, req->group_id);
     req->error = KAFKA_NONE;
@@ -1608,7 +1614,7 @@ void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void 
     recset_t rs;
     recset_init(&rs);
     for (size_t i = 0; !req->error && i < req->part_count; i++) {
-        group_offset_delete_part_t *p = &req->parts[i];
+        broker_offset_delete_part_t *p = &req->parts[i];
         p->error = KAFKA_NONE;
         if (g->member_count > 0 && group_subscribed(g, p->topic)) {
             p->error = GROUP_SUBSCRIBED_TO_TOPIC;
@@ -1635,7 +1641,7 @@ void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void 
 static void write_done(void *arg, int err)
 {
     group_write_t *w = arg;
-    group_coord_t *c = w->c;
+    broker_coord_t *c = w->c;
     group_t *g = w->grp;
     c->writes_pending--;
     if (err)
@@ -1649,16 +1655,16 @@ static void write_done(void *arg, int err)
         c->env.done(c->env.ctx, w->waiter);
         break;
     case W_SYNC:
-        if (g->state != GROUP_DEAD)
+        if (g->state != BROKER_GROUP_DEAD)
             group_sync_stored(g, w->generation, err);
         break;
     case W_STATIC_JOIN: {
-        group_member_t *m = g->state == GROUP_STABLE ? member_find(g, w->member_id) : NULL;
+        group_member_t *m = g->state == BROKER_GROUP_STABLE ? member_find(g, w->member_id) : NULL;
         if (err || !m)
             join_error(c, w->waiter,
                        err ? write_err_code(err)
-                           : (g->state == GROUP_DEAD ? KAFKA_COORDINATOR_NOT_AVAILABLE
-                                                     : KAFKA_REBALANCE_IN_PROGRESS),
+                           : (g->state == BROKER_GROUP_DEAD ? KAFKA_COORDINATOR_NOT_AVAILABLE
+                                                            : KAFKA_REBALANCE_IN_PROGRESS),
                        w->member_id);
         else
             group_join_reply(g, m, w->waiter, w->leader_id);
@@ -1689,8 +1695,8 @@ static void write_done(void *arg, int err)
  * A group left with no offsets and no members is removed (with its metadata tombstone). */
 static void group_expire(group_t *g, int64_t now)
 {
-    group_coord_t *c = g->c;
-    if (g->state != GROUP_EMPTY || g->member_count > 0 || g->pending.count > 0)
+    broker_coord_t *c = g->c;
+    if (g->state != BROKER_GROUP_EMPTY || g->member_count > 0 || g->pending.count > 0)
         return;
     recset_t rs;
     recset_init(&rs);
@@ -1722,7 +1728,7 @@ static void group_expire(group_t *g, int64_t now)
     recset_write(c, &rs, w);
 }
 
-void group_coord_expire_offsets(group_coord_t *c)
+void broker_coord_expire_offsets(broker_coord_t *c)
 {
     int64_t now = clock_wall_ms();
     broker_kvmap_iter_t it;
@@ -1733,16 +1739,16 @@ void group_coord_expire_offsets(group_coord_t *c)
 
 static void expire_timer_fired(void *arg)
 {
-    group_coord_t *c = arg;
-    group_coord_expire_offsets(c);
+    broker_coord_t *c = arg;
+    broker_coord_expire_offsets(c);
     timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
 }
 
 /* ---- loading
  * ------------------------------------------------------------------------------------- */
 
-void group_coord_load_offset(group_coord_t *c, const char *group, const char *topic,
-                             int32_t partition, const group_offset_t *o)
+void broker_coord_load_offset(broker_coord_t *c, const char *group, const char *topic,
+                              int32_t partition, const broker_committed_t *o)
 {
     group_t *g = group_get(c, group);
     if (!o) {
@@ -1755,7 +1761,7 @@ void group_coord_load_offset(group_coord_t *c, const char *group, const char *to
     offset_put(g, topic, partition, o);
 }
 
-void group_coord_load_group(group_coord_t *c, const char *group, const group_meta_t *m)
+void broker_coord_load_group(broker_coord_t *c, const char *group, const broker_group_meta_t *m)
 {
     group_t *g = group_get(c, group);
     if (!g && !m)
@@ -1770,18 +1776,18 @@ void group_coord_load_group(group_coord_t *c, const char *group, const group_met
     g->generation = m ? m->generation : 0;
     g->state_ts_ms = m ? m->state_ts_ms : clock_wall_ms();
     for (size_t i = 0; m && i < m->member_count; i++) {
-        const group_meta_member_t *x = &m->members[i];
-        group_protocol_t proto = {.name = m->protocol_name ? m->protocol_name : "",
-                                  .metadata = x->subscription,
-                                  .metadata_len = x->subscription_len};
-        group_join_req_t req = {.instance_id = x->instance_id,
-                                .client_id = x->client_id,
-                                .client_host = x->client_host,
-                                .session_timeout_ms = x->session_timeout_ms,
-                                .rebalance_timeout_ms = x->rebalance_timeout_ms,
-                                .protocol_type = m->protocol_type,
-                                .protocol_count = 1,
-                                .protocols = &proto};
+        const broker_group_meta_member_t *x = &m->members[i];
+        broker_group_protocol_t proto = {.name = m->protocol_name ? m->protocol_name : "",
+                                         .metadata = x->subscription,
+                                         .metadata_len = x->subscription_len};
+        broker_group_join_req_t req = {.instance_id = x->instance_id,
+                                       .client_id = x->client_id,
+                                       .client_host = x->client_host,
+                                       .session_timeout_ms = x->session_timeout_ms,
+                                       .rebalance_timeout_ms = x->rebalance_timeout_ms,
+                                       .protocol_type = m->protocol_type,
+                                       .protocol_count = 1,
+                                       .protocols = &proto};
         group_member_t *mem = member_add(g, x->member_id, &req);
         free(mem->assignment);
         mem->assignment = dup_bytes(x->assignment, x->assignment_len);
@@ -1791,7 +1797,7 @@ void group_coord_load_group(group_coord_t *c, const char *group, const group_met
         replace_str(&g->leader_id, m->leader_id);
 }
 
-void group_coord_load_finish(group_coord_t *c)
+void broker_coord_load_finish(broker_coord_t *c)
 {
     broker_kvmap_iter_t it;
     broker_kvmap_iter_init(&it, &c->groups);
@@ -1802,12 +1808,12 @@ void group_coord_load_finish(group_coord_t *c)
             while (g->head)
                 member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
         if (g->member_count > 0) {
-            g->state = GROUP_STABLE; /* keeps the stored state timestamp */
+            g->state = BROKER_GROUP_STABLE; /* keeps the stored state timestamp */
             for (group_member_t *m = g->head; m; m = m->next)
                 member_touch(m);
             stable++;
         } else {
-            g->state = GROUP_EMPTY;
+            g->state = BROKER_GROUP_EMPTY;
             group_maybe_drop(g);
         }
     }
@@ -1817,9 +1823,10 @@ void group_coord_load_finish(group_coord_t *c)
 /* ---- the coordinator
  * ----------------------------------------------------------------------------- */
 
-int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coord_t **out)
+int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t *env,
+                     broker_coord_t **out)
 {
-    group_coord_t *c = weir_calloc(1, sizeof(*c));
+    broker_coord_t *c = weir_calloc(1, sizeof(*c));
     c->cfg = *cfg;
     c->env = *env;
     broker_kvmap_init(&c->groups);
@@ -1829,7 +1836,7 @@ int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coo
     return 0;
 }
 
-void group_coord_free(group_coord_t *c)
+void broker_coord_free(broker_coord_t *c)
 {
     if (!c)
         return;
@@ -1843,17 +1850,17 @@ void group_coord_free(group_coord_t *c)
     free(c);
 }
 
-size_t group_coord_writes_pending(const group_coord_t *c)
+size_t broker_coord_writes_pending(const broker_coord_t *c)
 {
     return c->writes_pending;
 }
 
-size_t group_coord_group_count(const group_coord_t *c)
+size_t broker_coord_group_count(const broker_coord_t *c)
 {
     return c->groups.count;
 }
 
-void group_coord_set_config(group_coord_t *c, const group_config_t *cfg)
+void broker_coord_set_config(broker_coord_t *c, const broker_coord_config_t *cfg)
 {
     c->cfg = *cfg;
 }

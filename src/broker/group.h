@@ -6,7 +6,7 @@
  * The coordinator (group.c) keeps every group in memory: its state (Empty, PreparingRebalance,
  * CompletingRebalance, Stable, Dead), generation, chosen protocol, leader, members with their
  * opaque subscription and assignment bytes, and the group's committed offsets. It knows
- * nothing of sockets or of the disk: what it needs from outside comes through group_env_t (a
+ * nothing of sockets or of the disk: what it needs from outside comes through broker_coord_env_t (a
  * clock, timers, a durable writer for __consumer_offsets records, topic existence, and the
  * completions of parked JoinGroup/SyncGroup/commit requests), so unit tests drive it with a
  * fake clock and fake timers.
@@ -33,17 +33,18 @@
 #include "net/net.h"
 #include "storage/storage.h"
 
-typedef struct group_coord group_coord_t;
+typedef struct broker_coord broker_coord_t;
 
 typedef enum {
-    GROUP_EMPTY = 0,
-    GROUP_PREPARING_REBALANCE,
-    GROUP_COMPLETING_REBALANCE,
-    GROUP_STABLE,
-    GROUP_DEAD
-} group_state_t;
+    BROKER_GROUP_EMPTY = 0,
+    BROKER_GROUP_PREPARING_REBALANCE,
+    BROKER_GROUP_COMPLETING_REBALANCE,
+    BROKER_GROUP_STABLE,
+    BROKER_GROUP_DEAD
+} broker_group_state_t;
 
-const char *group_state_name(group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
+const char *
+broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
 
 /* Broker settings, named as Kafka names them. */
 typedef struct {
@@ -54,9 +55,9 @@ typedef struct {
     int64_t offsets_retention_ms;                /* offsets.retention.minutes, 7 days */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms, 600000 */
     int32_t offset_metadata_max_bytes;           /* offset.metadata.max.bytes, 4096 */
-} group_config_t;
+} broker_coord_config_t;
 
-void group_config_default(group_config_t *cfg);
+void broker_coord_config_default(broker_coord_config_t *cfg);
 
 /* ---- records of __consumer_offsets ------------------------------------------------------------
  */
@@ -67,7 +68,7 @@ typedef struct {
     size_t key_len;
     const uint8_t *value;
     int32_t value_len;
-} group_record_t;
+} broker_coord_record_t;
 
 /* A committed offset, as stored. */
 typedef struct {
@@ -76,7 +77,7 @@ typedef struct {
     const char *metadata; /* never NULL in results ("" when none) */
     int64_t commit_ts_ms; /* wall clock */
     int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
-} group_offset_t;
+} broker_committed_t;
 
 /* Group metadata, as stored (what a restart needs to resume a Stable group). */
 typedef struct {
@@ -90,7 +91,7 @@ typedef struct {
     size_t subscription_len;
     const uint8_t *assignment;
     size_t assignment_len;
-} group_meta_member_t;
+} broker_group_meta_member_t;
 
 typedef struct {
     const char *protocol_type; /* "" for a group that only stores offsets */
@@ -99,33 +100,33 @@ typedef struct {
     const char *leader_id;     /* NULL when Empty */
     int64_t state_ts_ms;       /* wall clock of the last state change */
     size_t member_count;
-    const group_meta_member_t *members;
-} group_meta_t;
+    const broker_group_meta_member_t *members;
+} broker_group_meta_t;
 
 /* offsets.c: encoders append to out. */
-void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part);
-void offsets_key_group_encode(buf_t *out, const char *group);
-void offsets_value_offset_encode(buf_t *out, const group_offset_t *o);
-void offsets_value_group_encode(buf_t *out, const group_meta_t *m);
+void broker_coord_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part);
+void broker_coord_key_group_encode(buf_t *out, const char *group);
+void broker_coord_value_offset_encode(buf_t *out, const broker_committed_t *o);
+void broker_coord_value_group_encode(buf_t *out, const broker_group_meta_t *m);
 
 /* Applies one record of __consumer_offsets (key, value; value NULL with len -1 = tombstone)
  * to a coordinator being loaded. Unknown key versions are skipped (a later Weir may write
  * more kinds); malformed records give -WEIR_ECORRUPT and change nothing. */
-int offsets_replay_record(group_coord_t *c, const uint8_t *key, size_t key_len,
-                          const uint8_t *value, int32_t value_len);
+int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key_len,
+                               const uint8_t *value, int32_t value_len);
 
 /* Kafka's partition for a group: abs(Java String.hashCode(group)) % partitions. */
-int32_t offsets_partition_for(const char *group, int32_t partitions);
+int32_t broker_coord_partition_for(const char *group, int32_t partitions);
 
 /* ---- environment ------------------------------------------------------------------------------
  */
 
-typedef struct group_join_member {
+typedef struct broker_group_join_member {
     const char *member_id;
     const char *instance_id; /* NULL: dynamic */
     const uint8_t *metadata;
     size_t metadata_len;
-} group_join_member_t;
+} broker_group_join_member_t;
 
 /* A JoinGroup answer. Pointers are valid only during the join_done call. */
 typedef struct {
@@ -136,12 +137,12 @@ typedef struct {
     const char *leader_id;     /* "" with errors */
     const char *member_id;     /* "" or the id assigned (MEMBER_ID_REQUIRED carries one) */
     size_t member_count;       /* only the leader gets the members */
-    const group_join_member_t *members;
-} group_join_result_t;
+    const broker_group_join_member_t *members;
+} broker_group_join_result_t;
 
-typedef void (*group_write_done_fn)(void *arg, int err);
+typedef void (*broker_coord_write_done_fn)(void *arg, int err);
 
-typedef struct group_env {
+typedef struct broker_coord_env {
     void *ctx;
     int64_t (*now_ms)(void *ctx); /* monotonic */
     void (*timer_init)(void *ctx, net_timer_t *t, net_fn fn, void *arg);
@@ -150,40 +151,41 @@ typedef struct group_env {
     /* Appends recs (for group_id's partition of __consumer_offsets) and calls done(arg, err)
      * on the coordinator thread once they are durable (err 0) or failed (negative WEIR_ code),
      * possibly before returning. */
-    void (*write)(void *ctx, const char *group_id, const group_record_t *recs, size_t n,
-                  group_write_done_fn done, void *arg);
+    void (*write)(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
+                  broker_coord_write_done_fn done, void *arg);
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
-    void (*join_done)(void *ctx, void *waiter, const group_join_result_t *res);
+    void (*join_done)(void *ctx, void *waiter, const broker_group_join_result_t *res);
     /* assignment is valid only during the call; len 0 is a valid empty assignment */
     void (*sync_done)(void *ctx, void *waiter, int16_t error, const uint8_t *assignment,
                       size_t len);
     /* commit / delete / offset-delete finished: results are in the caller's request struct */
     void (*done)(void *ctx, void *waiter);
-} group_env_t;
+} broker_coord_env_t;
 
 /* ---- the coordinator ----------------------------------------------------------------------------
  */
 
-int group_coord_new(const group_config_t *cfg, const group_env_t *env, group_coord_t **out);
+int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t *env,
+                     broker_coord_t **out);
 /* Completes every parked request with COORDINATOR_NOT_AVAILABLE and frees everything. Writes
- * still in flight must have called back first (group_coord_writes_pending() == 0). */
-void group_coord_free(group_coord_t *c);
-size_t group_coord_writes_pending(const group_coord_t *c);
-size_t group_coord_group_count(const group_coord_t *c);
-void group_coord_set_config(group_coord_t *c, const group_config_t *cfg);
+ * still in flight must have called back first (broker_coord_writes_pending() == 0). */
+void broker_coord_free(broker_coord_t *c);
+size_t broker_coord_writes_pending(const broker_coord_t *c);
+size_t broker_coord_group_count(const broker_coord_t *c);
+void broker_coord_set_config(broker_coord_t *c, const broker_coord_config_t *cfg);
 
-/* Loading (before serving): offsets_replay_record calls these; group_coord_load_finish
+/* Loading (before serving): broker_coord_replay_record calls these; broker_coord_load_finish
  * then makes groups with members Stable (their session timers start now) and starts the
  * offsets-expiry timer. */
-void group_coord_load_offset(group_coord_t *c, const char *group, const char *topic,
-                             int32_t partition, const group_offset_t *o); /* o NULL: delete */
-void group_coord_load_group(group_coord_t *c, const char *group,
-                            const group_meta_t *m); /* m NULL: delete */
-void group_coord_load_finish(group_coord_t *c);
+void broker_coord_load_offset(broker_coord_t *c, const char *group, const char *topic,
+                              int32_t partition, const broker_committed_t *o); /* o NULL: delete */
+void broker_coord_load_group(broker_coord_t *c, const char *group,
+                             const broker_group_meta_t *m); /* m NULL: delete */
+void broker_coord_load_finish(broker_coord_t *c);
 
 /* Runs the offsets-expiry pass now (the timer runs it every check interval). */
-void group_coord_expire_offsets(group_coord_t *c);
+void broker_coord_expire_offsets(broker_coord_t *c);
 
 /* ---- requests
  * ------------------------------------------------------------------------------------ */
@@ -192,7 +194,7 @@ typedef struct {
     const char *name;
     const uint8_t *metadata;
     size_t metadata_len;
-} group_protocol_t;
+} broker_group_protocol_t;
 
 typedef struct {
     const char *group_id;
@@ -202,19 +204,19 @@ typedef struct {
     const char *instance_id;      /* NULL: dynamic membership */
     const char *protocol_type;
     size_t protocol_count;
-    const group_protocol_t *protocols; /* in the member's order of preference */
+    const broker_group_protocol_t *protocols; /* in the member's order of preference */
     const char *client_id;
     const char *client_host;
     bool require_known_member_id; /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
-} group_join_req_t;
+} broker_group_join_req_t;
 
-void group_join(group_coord_t *c, const group_join_req_t *req, void *waiter);
+void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, void *waiter);
 
 typedef struct {
     const char *member_id;
     const uint8_t *assignment;
     size_t assignment_len;
-} group_assignment_t;
+} broker_group_assignment_t;
 
 typedef struct {
     const char *group_id;
@@ -224,13 +226,13 @@ typedef struct {
     const char *protocol_type; /* SyncGroup v5+, else NULL */
     const char *protocol_name; /* SyncGroup v5+, else NULL */
     size_t assignment_count;   /* the leader's assignments; followers send none */
-    const group_assignment_t *assignments;
-} group_sync_req_t;
+    const broker_group_assignment_t *assignments;
+} broker_group_sync_req_t;
 
-void group_sync(group_coord_t *c, const group_sync_req_t *req, void *waiter);
+void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter);
 
-int16_t group_heartbeat(group_coord_t *c, const char *group_id, int32_t generation_id,
-                        const char *member_id, const char *instance_id);
+int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t generation_id,
+                               const char *member_id, const char *instance_id);
 
 /* LeaveGroup: v0-2 leave one member; v3+ a batch, each identified by member id and/or
  * instance id. Fills each member's error; returns the group-level error. */
@@ -238,10 +240,10 @@ typedef struct {
     const char *member_id;   /* "" with an instance id: leave by instance id */
     const char *instance_id; /* NULL */
     int16_t error;           /* out */
-} group_leave_member_t;
+} broker_group_leave_member_t;
 
-int16_t group_leave(group_coord_t *c, const char *group_id, group_leave_member_t *members,
-                    size_t n);
+int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
+                           broker_group_leave_member_t *members, size_t n);
 
 /* OffsetCommit. The request struct and its strings must stay valid until env->done(waiter);
  * each part's error is filled by then. */
@@ -253,7 +255,7 @@ typedef struct {
     const char *metadata; /* NULL = null metadata, stored as "" */
     int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
     int16_t error;        /* out */
-} group_commit_part_t;
+} broker_commit_part_t;
 
 typedef struct {
     const char *group_id;
@@ -262,24 +264,25 @@ typedef struct {
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
     size_t part_count;
-    group_commit_part_t *parts;
-} group_commit_req_t;
+    broker_commit_part_t *parts;
+} broker_commit_req_t;
 
-void group_offset_commit(group_coord_t *c, group_commit_req_t *req, void *waiter);
+void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *waiter);
 
 /* OffsetFetch of one partition: offset -1 and metadata "" when nothing is committed. Returns
  * the group-level error (only INVALID_GROUP_ID / COORDINATOR_NOT_AVAILABLE). */
-int16_t group_offset_fetch(group_coord_t *c, const char *group_id, const char *topic,
-                           int32_t partition, group_offset_t *out);
+int16_t broker_coord_offset_fetch(broker_coord_t *c, const char *group_id, const char *topic,
+                                  int32_t partition, broker_committed_t *out);
 /* Every committed offset of a group (OffsetFetch with null topics), in no set order. */
-typedef void (*group_offset_fn)(void *arg, const char *topic, int32_t partition,
-                                const group_offset_t *o);
-void group_offset_foreach(group_coord_t *c, const char *group_id, group_offset_fn fn, void *arg);
+typedef void (*broker_coord_offset_fn)(void *arg, const char *topic, int32_t partition,
+                                       const broker_committed_t *o);
+void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker_coord_offset_fn fn,
+                                 void *arg);
 
 /* ListGroups. */
-typedef void (*group_list_fn)(void *arg, const char *group_id, const char *protocol_type,
-                              group_state_t state);
-void group_list(group_coord_t *c, group_list_fn fn, void *arg);
+typedef void (*broker_coord_list_fn)(void *arg, const char *group_id, const char *protocol_type,
+                                     broker_group_state_t state);
+void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg);
 
 /* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their
  * metadata and assignment only in the Stable state, as Kafka does. An unknown group is
@@ -293,55 +296,55 @@ typedef struct {
     size_t metadata_len;
     const uint8_t *assignment;
     size_t assignment_len;
-} group_member_summary_t;
+} broker_group_member_summary_t;
 
 typedef struct {
     int16_t error;
-    group_state_t state;
+    broker_group_state_t state;
     const char *protocol_type; /* "" */
     const char *protocol_name; /* "" unless Stable/CompletingRebalance */
     int32_t generation;
     size_t member_count;
-    group_member_summary_t *members;
-} group_summary_t;
+    broker_group_member_summary_t *members;
+} broker_group_summary_t;
 
-void group_describe(group_coord_t *c, const char *group_id, group_summary_t *out);
-void group_summary_deinit(group_summary_t *s);
+void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group_summary_t *out);
+void broker_group_summary_deinit(broker_group_summary_t *s);
 
 /* DeleteGroups: each group must be Empty (NON_EMPTY_GROUP) and known (GROUP_ID_NOT_FOUND);
  * its offsets and metadata get tombstones, and done(waiter) comes once they are durable. */
 typedef struct {
     const char *group_id;
     int16_t error; /* out */
-} group_delete_item_t;
+} broker_group_delete_item_t;
 
 typedef struct {
     size_t count;
-    group_delete_item_t *items;
-} group_delete_req_t;
+    broker_group_delete_item_t *items;
+} broker_group_delete_req_t;
 
-void group_delete(group_coord_t *c, group_delete_req_t *req, void *waiter);
+void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter);
 
 /* OffsetDelete (v0): removes committed offsets of partitions the group is not subscribed to. */
 typedef struct {
     const char *topic;
     int32_t partition;
     int16_t error; /* out */
-} group_offset_delete_part_t;
+} broker_offset_delete_part_t;
 
 typedef struct {
     const char *group_id;
     int16_t error; /* out: group-level */
     size_t part_count;
-    group_offset_delete_part_t *parts;
-} group_offset_delete_req_t;
+    broker_offset_delete_part_t *parts;
+} broker_offset_delete_req_t;
 
-void group_offset_delete(group_coord_t *c, group_offset_delete_req_t *req, void *waiter);
+void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter);
 
 /* ---- __consumer_offsets on the partition log (offsets_log.c) ----------------------------------
  */
 
-typedef struct offsets_log offsets_log_t;
+typedef struct broker_coord_log broker_coord_log_t;
 
 typedef struct {
     storage_log_t **logs; /* the partitions of __consumer_offsets, in order (or acquire) */
@@ -358,36 +361,38 @@ typedef struct {
     void (*appended)(void *ctx, int32_t part);
     void *ctx;
     size_t max_decompressed_bytes; /* bound when reading compressed batches back, 64 MiB */
-} offsets_log_config_t;
+} broker_coord_log_config_t;
 
-int offsets_log_new(const offsets_log_config_t *cfg, offsets_log_t **out);
+int broker_coord_log_new(const broker_coord_log_config_t *cfg, broker_coord_log_t **out);
 /* Every write must have called back first (flush the logs, run the posted callbacks). */
-void offsets_log_free(offsets_log_t *ol);
-/* group_env_t.write with ctx = the offsets_log_t: one batch per call, appended to the group's
- * partition, reported once durable (through cfg->post). */
-void offsets_log_write(void *ol, const char *group_id, const group_record_t *recs, size_t n,
-                       group_write_done_fn done, void *arg);
-/* Replays every partition into c (then call group_coord_load_finish). Malformed records are
+void broker_coord_log_free(broker_coord_log_t *ol);
+/* broker_coord_env_t.write with ctx = the broker_coord_log_t: one batch per call, appended to the
+ * group's partition, reported once durable (through cfg->post). */
+void broker_coord_log_write(void *ol, const char *group_id, const broker_coord_record_t *recs,
+                            size_t n, broker_coord_write_done_fn done, void *arg);
+/* Replays every partition into c (then call broker_coord_load_finish). Malformed records are
  * logged and skipped; returns a storage error only if a log cannot be read. */
-int offsets_log_load(offsets_log_t *ol, group_coord_t *c);
-size_t offsets_log_writes_pending(offsets_log_t *ol);
+int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c);
+size_t broker_coord_log_writes_pending(broker_coord_log_t *ol);
 
 /* ---- inside the broker (coordinator.c) ---------------------------------------------------------
  * The env the broker gives the coordinator completes waiters through this interface: a Kafka
- * handler embeds a group_waiter_t first in its parked request and fills the callbacks it needs. */
-typedef struct group_waiter group_waiter_t;
-struct group_waiter {
-    void (*on_join)(group_waiter_t *w, const group_join_result_t *r);
-    void (*on_sync)(group_waiter_t *w, int16_t error, const uint8_t *assignment, size_t len);
-    void (*on_done)(group_waiter_t *w);
+ * handler embeds a broker_group_op_t first in its parked request and fills the callbacks it needs.
+ */
+typedef struct broker_group_op broker_group_op_t;
+struct broker_group_op {
+    void (*on_join)(broker_group_op_t *w, const broker_group_join_result_t *r);
+    void (*on_sync)(broker_group_op_t *w, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_done)(broker_group_op_t *w);
 };
 
 struct broker;
-struct producer_ids;
+struct broker_producer_ids;
 /* Runs fn(arg) on the coordinator thread: at once when called there, else posted. */
 void broker_groups_run(struct broker *b, net_fn fn, void *arg);
 /* The coordinator (coordinator thread only); NULL before start and once stopping. */
-group_coord_t *broker_groups_coord(struct broker *b);
-struct producer_ids *broker_producer_ids(struct broker *b); /* any thread; NULL if not started */
+broker_coord_t *broker_groups_coord(struct broker *b);
+struct broker_producer_ids *
+broker_producer_ids(struct broker *b); /* any thread; NULL if not started */
 
 #endif

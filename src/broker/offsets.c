@@ -31,7 +31,7 @@ enum { KEY_OFFSET_V0 = 0, KEY_OFFSET_V1 = 1, KEY_GROUP = 2 };
 /* ---- encoders
  * ------------------------------------------------------------------------------------ */
 
-void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part)
+void broker_coord_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part)
 {
     wire_writer_t w;
     wire_writer_init(&w, out, false);
@@ -41,7 +41,7 @@ void offsets_key_offset_encode(buf_t *out, const char *group, const char *topic,
     wire_write_i32(&w, part);
 }
 
-void offsets_key_group_encode(buf_t *out, const char *group)
+void broker_coord_key_group_encode(buf_t *out, const char *group)
 {
     wire_writer_t w;
     wire_writer_init(&w, out, false);
@@ -49,7 +49,7 @@ void offsets_key_group_encode(buf_t *out, const char *group)
     wire_write_cstr(&w, group);
 }
 
-void offsets_value_offset_encode(buf_t *out, const group_offset_t *o)
+void broker_coord_value_offset_encode(buf_t *out, const broker_committed_t *o)
 {
     wire_writer_t w;
     wire_writer_init(&w, out, false);
@@ -69,7 +69,7 @@ void offsets_value_offset_encode(buf_t *out, const group_offset_t *o)
     wire_write_i64(&w, o->commit_ts_ms);
 }
 
-void offsets_value_group_encode(buf_t *out, const group_meta_t *m)
+void broker_coord_value_group_encode(buf_t *out, const broker_group_meta_t *m)
 {
     wire_writer_t w;
     wire_writer_init(&w, out, false);
@@ -81,7 +81,7 @@ void offsets_value_group_encode(buf_t *out, const group_meta_t *m)
     wire_write_i64(&w, m->state_ts_ms);
     wire_write_array_len(&w, (int32_t)m->member_count);
     for (size_t i = 0; i < m->member_count; i++) {
-        const group_meta_member_t *x = &m->members[i];
+        const broker_group_meta_member_t *x = &m->members[i];
         wire_write_cstr(&w, x->member_id);
         wire_write_cstr(&w, x->instance_id);
         wire_write_cstr(&w, x->client_id ? x->client_id : "");
@@ -95,7 +95,7 @@ void offsets_value_group_encode(buf_t *out, const group_meta_t *m)
     }
 }
 
-int32_t offsets_partition_for(const char *group, int32_t partitions)
+int32_t broker_coord_partition_for(const char *group, int32_t partitions)
 {
     /* Java's String.hashCode over the id (UTF-16 code units equal bytes for ASCII ids). */
     int32_t h = 0;
@@ -141,10 +141,10 @@ static bool str_clean(wire_str_t v)
     return v.len < 0 || memchr(v.s, 0, (size_t)v.len) == NULL;
 }
 
-static int decode_offset_value(wire_reader_t *r, strpool_t *sp, group_offset_t *o)
+static int decode_offset_value(wire_reader_t *r, strpool_t *sp, broker_committed_t *o)
 {
     int16_t v = wire_read_i16(r);
-    *o = (group_offset_t){.leader_epoch = -1, .expire_ts_ms = -1};
+    *o = (broker_committed_t){.leader_epoch = -1, .expire_ts_ms = -1};
     if (v < 0 || v > 3)
         return wire_reader_ok(r) ? -WEIR_EUNSUPPORTED : -WEIR_ECORRUPT;
     o->offset = wire_read_i64(r);
@@ -160,7 +160,7 @@ static int decode_offset_value(wire_reader_t *r, strpool_t *sp, group_offset_t *
     return 0;
 }
 
-static int decode_member(wire_reader_t *r, int16_t v, strpool_t *sp, group_meta_member_t *x)
+static int decode_member(wire_reader_t *r, int16_t v, strpool_t *sp, broker_group_meta_member_t *x)
 {
     wire_str_t id = wire_read_str(r);
     wire_str_t inst = v >= 3 ? wire_read_nstr(r) : (wire_str_t){NULL, -1};
@@ -173,22 +173,22 @@ static int decode_member(wire_reader_t *r, int16_t v, strpool_t *sp, group_meta_
     if (!wire_reader_ok(r) || id.len <= 0 || !str_clean(id) || !str_clean(inst) ||
         !str_clean(client) || !str_clean(host))
         return -WEIR_ECORRUPT;
-    *x = (group_meta_member_t){.member_id = pool_dup(sp, id),
-                               .instance_id = pool_dup(sp, inst),
-                               .client_id = pool_dup(sp, client),
-                               .client_host = pool_dup(sp, host),
-                               .rebalance_timeout_ms = rebalance >= 0 ? rebalance : session,
-                               .session_timeout_ms = session,
-                               .subscription = sub.p,
-                               .subscription_len = (size_t)sub.len,
-                               .assignment = asg.p,
-                               .assignment_len = (size_t)asg.len};
+    *x = (broker_group_meta_member_t){.member_id = pool_dup(sp, id),
+                                      .instance_id = pool_dup(sp, inst),
+                                      .client_id = pool_dup(sp, client),
+                                      .client_host = pool_dup(sp, host),
+                                      .rebalance_timeout_ms = rebalance >= 0 ? rebalance : session,
+                                      .session_timeout_ms = session,
+                                      .subscription = sub.p,
+                                      .subscription_len = (size_t)sub.len,
+                                      .assignment = asg.p,
+                                      .assignment_len = (size_t)asg.len};
     return 0;
 }
 
 /* members must be freed by the caller (also on error). */
-static int decode_group_value(wire_reader_t *r, strpool_t *sp, group_meta_t *m,
-                              group_meta_member_t **members)
+static int decode_group_value(wire_reader_t *r, strpool_t *sp, broker_group_meta_t *m,
+                              broker_group_meta_member_t **members)
 {
     *members = NULL;
     int16_t v = wire_read_i16(r);
@@ -207,17 +207,17 @@ static int decode_group_value(wire_reader_t *r, strpool_t *sp, group_meta_t *m,
     for (int32_t i = 0; i < n; i++)
         if (decode_member(r, v, sp, &(*members)[i]) < 0)
             return -WEIR_ECORRUPT;
-    *m = (group_meta_t){.protocol_type = pool_dup(sp, type),
-                        .generation = generation,
-                        .protocol_name = pool_dup(sp, proto),
-                        .leader_id = pool_dup(sp, leader),
-                        .state_ts_ms = ts >= 0 ? ts : clock_wall_ms(),
-                        .member_count = (size_t)n,
-                        .members = *members};
+    *m = (broker_group_meta_t){.protocol_type = pool_dup(sp, type),
+                               .generation = generation,
+                               .protocol_name = pool_dup(sp, proto),
+                               .leader_id = pool_dup(sp, leader),
+                               .state_ts_ms = ts >= 0 ? ts : clock_wall_ms(),
+                               .member_count = (size_t)n,
+                               .members = *members};
     return 0;
 }
 
-static int replay_offset(group_coord_t *c, wire_reader_t *kr, const uint8_t *value,
+static int replay_offset(broker_coord_t *c, wire_reader_t *kr, const uint8_t *value,
                          int32_t value_len, strpool_t *sp)
 {
     wire_str_t group = wire_read_str(kr);
@@ -228,20 +228,20 @@ static int replay_offset(group_coord_t *c, wire_reader_t *kr, const uint8_t *val
         return -WEIR_ECORRUPT;
     const char *g = pool_dup(sp, group), *t = pool_dup(sp, topic);
     if (value_len < 0) {
-        group_coord_load_offset(c, g, t, part, NULL);
+        broker_coord_load_offset(c, g, t, part, NULL);
         return 0;
     }
     wire_reader_t vr;
     wire_reader_init(&vr, value, (size_t)value_len, false);
-    group_offset_t o;
+    broker_committed_t o;
     int rc = decode_offset_value(&vr, sp, &o);
     if (rc < 0)
         return rc;
-    group_coord_load_offset(c, g, t, part, &o);
+    broker_coord_load_offset(c, g, t, part, &o);
     return 0;
 }
 
-static int replay_group(group_coord_t *c, wire_reader_t *kr, const uint8_t *value,
+static int replay_group(broker_coord_t *c, wire_reader_t *kr, const uint8_t *value,
                         int32_t value_len, strpool_t *sp)
 {
     wire_str_t group = wire_read_str(kr);
@@ -249,22 +249,22 @@ static int replay_group(group_coord_t *c, wire_reader_t *kr, const uint8_t *valu
         return -WEIR_ECORRUPT;
     const char *g = pool_dup(sp, group);
     if (value_len < 0) {
-        group_coord_load_group(c, g, NULL);
+        broker_coord_load_group(c, g, NULL);
         return 0;
     }
     wire_reader_t vr;
     wire_reader_init(&vr, value, (size_t)value_len, false);
-    group_meta_t m;
-    group_meta_member_t *members;
+    broker_group_meta_t m;
+    broker_group_meta_member_t *members;
     int rc = decode_group_value(&vr, sp, &m, &members);
     if (rc == 0)
-        group_coord_load_group(c, g, &m);
+        broker_coord_load_group(c, g, &m);
     free(members);
     return rc;
 }
 
-int offsets_replay_record(group_coord_t *c, const uint8_t *key, size_t key_len,
-                          const uint8_t *value, int32_t value_len)
+int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key_len,
+                               const uint8_t *value, int32_t value_len)
 {
     if (!key)
         return -WEIR_ECORRUPT;

@@ -2,14 +2,14 @@
  * offsets_log.c: __consumer_offsets on the partition log (see group.h).
  *
  * A write turns the coordinator's records into one v2 batch (storage_batch_build), appends it
- * to the group's partition (offsets_partition_for) and registers a durability callback for its
+ * to the group's partition (broker_coord_partition_for) and registers a durability callback for its
  * end offset. The callback comes on the storage flusher thread; it only posts the completion
  * to the coordinator thread, which is where the coordinator's done callback runs. So a commit
  * is acknowledged only once its record is fdatasynced, and the coordinator's state is touched
  * by its own thread only.
  *
  * Loading replays every record of every partition in log order through
- * offsets_replay_record: later records of a key replace earlier ones and tombstones delete,
+ * broker_coord_replay_record: later records of a key replace earlier ones and tombstones delete,
  * which is the same result compaction leaves on disk.
  *
  * Invariant: every write calls `done` exactly once (an append that fails does so at once, with
@@ -21,23 +21,23 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-struct offsets_log {
-    offsets_log_config_t cfg;
+struct broker_coord_log {
+    broker_coord_log_config_t cfg;
     _Atomic size_t pending;
 };
 
 typedef struct {
-    offsets_log_t *ol;
-    group_write_done_fn done;
+    broker_coord_log_t *ol;
+    broker_coord_write_done_fn done;
     void *arg;
     int err;
-} offsets_write_t;
+} coord_log_write_t;
 
-int offsets_log_new(const offsets_log_config_t *cfg, offsets_log_t **out)
+int broker_coord_log_new(const broker_coord_log_config_t *cfg, broker_coord_log_t **out)
 {
     if ((!cfg->logs && !cfg->acquire) || cfg->count <= 0 || !cfg->post)
         return -WEIR_EINVAL;
-    offsets_log_t *ol = weir_calloc(1, sizeof(*ol));
+    broker_coord_log_t *ol = weir_calloc(1, sizeof(*ol));
     ol->cfg = *cfg;
     ol->cfg.logs = NULL;
     if (cfg->logs) {
@@ -51,7 +51,7 @@ int offsets_log_new(const offsets_log_config_t *cfg, offsets_log_t **out)
     return 0;
 }
 
-void offsets_log_free(offsets_log_t *ol)
+void broker_coord_log_free(broker_coord_log_t *ol)
 {
     if (!ol)
         return;
@@ -60,7 +60,7 @@ void offsets_log_free(offsets_log_t *ol)
     free(ol);
 }
 
-size_t offsets_log_writes_pending(offsets_log_t *ol)
+size_t broker_coord_log_writes_pending(broker_coord_log_t *ol)
 {
     return atomic_load(&ol->pending);
 }
@@ -68,7 +68,7 @@ size_t offsets_log_writes_pending(offsets_log_t *ol)
 /* On the coordinator thread. */
 static void write_complete(void *arg)
 {
-    offsets_write_t *w = arg;
+    coord_log_write_t *w = arg;
     atomic_fetch_sub(&w->ol->pending, 1);
     w->done(w->arg, w->err);
     free(w);
@@ -77,28 +77,28 @@ static void write_complete(void *arg)
 /* On the flusher thread (or the appending thread if already durable): hand over. */
 static void write_durable(void *arg, int err)
 {
-    offsets_write_t *w = arg;
+    coord_log_write_t *w = arg;
     w->err = err;
     w->ol->cfg.post(w->ol->cfg.ctx, write_complete, w);
 }
 
-static storage_log_t *log_acquire(offsets_log_t *ol, int32_t part)
+static storage_log_t *log_acquire(broker_coord_log_t *ol, int32_t part)
 {
     return ol->cfg.acquire ? ol->cfg.acquire(ol->cfg.ctx, part) : ol->cfg.logs[part];
 }
 
-static void log_release(offsets_log_t *ol)
+static void log_release(broker_coord_log_t *ol)
 {
     if (ol->cfg.release)
         ol->cfg.release(ol->cfg.ctx);
 }
 
-void offsets_log_write(void *ctx, const char *group_id, const group_record_t *recs, size_t n,
-                       group_write_done_fn done, void *arg)
+void broker_coord_log_write(void *ctx, const char *group_id, const broker_coord_record_t *recs,
+                            size_t n, broker_coord_write_done_fn done, void *arg)
 {
-    offsets_log_t *ol = ctx;
+    broker_coord_log_t *ol = ctx;
     WEIR_ASSERT(n > 0);
-    int32_t part = offsets_partition_for(group_id, ol->cfg.count);
+    int32_t part = broker_coord_partition_for(group_id, ol->cfg.count);
     storage_log_t *log = log_acquire(ol, part);
     if (!log || storage_log_offline(log)) {
         log_release(ol);
@@ -127,7 +127,7 @@ void offsets_log_write(void *ctx, const char *group_id, const group_record_t *re
     }
     if (ol->cfg.appended)
         ol->cfg.appended(ol->cfg.ctx, part);
-    offsets_write_t *w = weir_calloc(1, sizeof(*w));
+    coord_log_write_t *w = weir_calloc(1, sizeof(*w));
     w->ol = ol;
     w->done = done;
     w->arg = arg;
@@ -137,8 +137,8 @@ void offsets_log_write(void *ctx, const char *group_id, const group_record_t *re
 }
 
 typedef struct {
-    group_coord_t *c;
-    offsets_log_t *ol;
+    broker_coord_t *c;
+    broker_coord_log_t *ol;
     int32_t part;
     storage_record_iter_t it;
     bool it_init;
@@ -158,8 +158,8 @@ static int load_batch(void *arg, const storage_batch_header_t *h, const uint8_t 
     storage_record_t rec;
     while (rc == 0 && (rc = storage_record_iter_next(&ld->it, &rec)) == 1) {
         ld->records++;
-        if (offsets_replay_record(ld->c, rec.key, rec.key_len < 0 ? 0 : (size_t)rec.key_len,
-                                  rec.value, rec.value_len) < 0)
+        if (broker_coord_replay_record(ld->c, rec.key, rec.key_len < 0 ? 0 : (size_t)rec.key_len,
+                                       rec.value, rec.value_len) < 0)
             ld->bad++;
         rc = 0;
     }
@@ -171,7 +171,7 @@ static int load_batch(void *arg, const storage_batch_header_t *h, const uint8_t 
     return 0;
 }
 
-int offsets_log_load(offsets_log_t *ol, group_coord_t *c)
+int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
 {
     uint64_t records = 0, bad = 0;
     for (int32_t i = 0; i < ol->cfg.count; i++) {

@@ -3,7 +3,7 @@
  * producer_state.h).
  *
  * Per partition, a map from producer id to its entry: the current epoch and the last
- * PRODUCER_STATE_BATCHES batches (first and last sequence, first offset, offset delta, max
+ * BROKER_PRODUCER_BATCHES batches (first and last sequence, first offset, offset delta, max
  * timestamp), oldest first. A batch passes when its producer is new and it starts at sequence
  * 0, or its epoch is newer and it starts at 0, or it continues the last batch's sequence
  * (wrapping from INT32_MAX to 0); a batch equal to one of the cached ones is a duplicate.
@@ -39,14 +39,14 @@ typedef struct {
     int64_t pid;
     int16_t epoch;
     int nbatches;
-    pbatch_t batches[PRODUCER_STATE_BATCHES]; /* oldest first */
+    pbatch_t batches[BROKER_PRODUCER_BATCHES]; /* oldest first */
 } pentry_t;
 
-struct producer_state {
+struct broker_producer_state {
     pthread_mutex_t mu;
     storage_io_t *io;
     char *dir;
-    producer_state_config_t cfg;
+    broker_producer_state_config_t cfg;
     broker_kvmap_t producers; /* be64(pid) -> pentry_t */
     int64_t last_snapshot;    /* offset of the newest snapshot written or loaded, -1 */
     int64_t loaded_snapshot;
@@ -57,7 +57,7 @@ enum { SNAP_HEADER = 4 + 4 + 8 + 4, SNAP_ENTRY = 8 + 2 + 1, SNAP_BATCH = 4 + 4 +
 enum { SNAP_KEEP = 2 }; /* snapshots kept on disk */
 static const char SNAP_MAGIC[4] = {'W', 'P', 'S', '1'};
 
-void producer_state_config_default(producer_state_config_t *cfg)
+void broker_producer_state_config_default(broker_producer_state_config_t *cfg)
 {
     cfg->snapshot_interval_offsets = 100000;
     cfg->expiration_ms = 86400000;
@@ -71,14 +71,14 @@ static int32_t seq_add(int32_t seq, int64_t n)
     return (int32_t)(v < 0 ? v + (int64_t)INT32_MAX + 1 : v);
 }
 
-static pentry_t *entry_find(producer_state_t *ps, int64_t pid)
+static pentry_t *entry_find(broker_producer_state_t *ps, int64_t pid)
 {
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
     return broker_kvmap_get(&ps->producers, k, 8);
 }
 
-static void entry_remove(producer_state_t *ps, int64_t pid)
+static void entry_remove(broker_producer_state_t *ps, int64_t pid)
 {
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
@@ -92,7 +92,7 @@ static int64_t entry_last_ts(const pentry_t *e)
 
 /* At the bound, the producer idle longest is forgotten (its next batch, if any, then gets
  * UNKNOWN_PRODUCER_ID unless it starts a new sequence): memory stays bounded. */
-static void evict_oldest(producer_state_t *ps)
+static void evict_oldest(broker_producer_state_t *ps)
 {
     broker_kvmap_iter_t it;
     broker_kvmap_iter_init(&it, &ps->producers);
@@ -106,7 +106,7 @@ static void evict_oldest(producer_state_t *ps)
         entry_remove(ps, oldest->pid);
 }
 
-static pentry_t *entry_get_or_add(producer_state_t *ps, int64_t pid, int16_t epoch)
+static pentry_t *entry_get_or_add(broker_producer_state_t *ps, int64_t pid, int16_t epoch)
 {
     pentry_t *e = entry_find(ps, pid);
     if (e)
@@ -123,15 +123,15 @@ static pentry_t *entry_get_or_add(producer_state_t *ps, int64_t pid, int16_t epo
 }
 
 /* Applies one appended batch to the state (lock held). */
-static void state_apply(producer_state_t *ps, const storage_batch_header_t *h, int64_t base)
+static void state_apply(broker_producer_state_t *ps, const storage_batch_header_t *h, int64_t base)
 {
     pentry_t *e = entry_get_or_add(ps, h->producer_id, h->producer_epoch);
     if (h->producer_epoch != e->epoch) {
         e->epoch = h->producer_epoch;
         e->nbatches = 0;
     }
-    if (e->nbatches == PRODUCER_STATE_BATCHES) {
-        memmove(&e->batches[0], &e->batches[1], (PRODUCER_STATE_BATCHES - 1) * sizeof(pbatch_t));
+    if (e->nbatches == BROKER_PRODUCER_BATCHES) {
+        memmove(&e->batches[0], &e->batches[1], (BROKER_PRODUCER_BATCHES - 1) * sizeof(pbatch_t));
         e->nbatches--;
     }
     e->batches[e->nbatches++] =
@@ -146,7 +146,7 @@ static void state_apply(producer_state_t *ps, const storage_batch_header_t *h, i
  */
 
 static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, int32_t last,
-                           producer_check_t *out)
+                           broker_producer_check_t *out)
 {
     if (h->producer_epoch < e->epoch)
         return KAFKA_INVALID_PRODUCER_EPOCH;
@@ -165,10 +165,11 @@ static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, i
     return h->base_sequence == next ? KAFKA_NONE : KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
 }
 
-void producer_state_check(producer_state_t *ps, const storage_batch_header_t *h,
-                          producer_check_t *out)
+void broker_producer_state_check(broker_producer_state_t *ps, const storage_batch_header_t *h,
+                                 broker_producer_check_t *out)
 {
-    *out = (producer_check_t){.error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
+    *out = (broker_producer_check_t){
+        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
     if (h->producer_id < 0)
         return;
     if (h->producer_epoch < 0 || h->base_sequence < 0 || h->last_offset_delta < 0) {
@@ -185,8 +186,8 @@ void producer_state_check(producer_state_t *ps, const storage_batch_header_t *h,
     pthread_mutex_unlock(&ps->mu);
 }
 
-void producer_state_update(producer_state_t *ps, const storage_batch_header_t *h,
-                           int64_t base_offset, int64_t log_end)
+void broker_producer_state_update(broker_producer_state_t *ps, const storage_batch_header_t *h,
+                                  int64_t base_offset, int64_t log_end)
 {
     if (h->producer_id < 0 || (h->attributes & BATCH_CONTROL))
         return;
@@ -196,10 +197,10 @@ void producer_state_update(producer_state_t *ps, const storage_batch_header_t *h
                log_end - WEIR_MAX(ps->last_snapshot, 0) >= ps->cfg.snapshot_interval_offsets;
     pthread_mutex_unlock(&ps->mu);
     if (due)
-        producer_state_snapshot(ps, log_end, false);
+        broker_producer_state_snapshot(ps, log_end, false);
 }
 
-void producer_state_expire(producer_state_t *ps, int64_t now_wall_ms)
+void broker_producer_state_expire(broker_producer_state_t *ps, int64_t now_wall_ms)
 {
     pthread_mutex_lock(&ps->mu);
     broker_kvmap_iter_t it;
@@ -212,7 +213,7 @@ void producer_state_expire(producer_state_t *ps, int64_t now_wall_ms)
     pthread_mutex_unlock(&ps->mu);
 }
 
-size_t producer_state_count(producer_state_t *ps)
+size_t broker_producer_state_count(broker_producer_state_t *ps)
 {
     pthread_mutex_lock(&ps->mu);
     size_t n = ps->producers.count;
@@ -220,12 +221,12 @@ size_t producer_state_count(producer_state_t *ps)
     return n;
 }
 
-int64_t producer_state_loaded_snapshot(producer_state_t *ps)
+int64_t broker_producer_state_loaded_snapshot(broker_producer_state_t *ps)
 {
     return ps->loaded_snapshot;
 }
 
-uint64_t producer_state_replayed_batches(producer_state_t *ps)
+uint64_t broker_producer_state_replayed_batches(broker_producer_state_t *ps)
 {
     return ps->replayed;
 }
@@ -233,13 +234,13 @@ uint64_t producer_state_replayed_batches(producer_state_t *ps)
 /* ---- snapshots ----------------------------------------------------------------------------------
  */
 
-static void snap_path(const producer_state_t *ps, char *out, size_t cap, int64_t offset,
+static void snap_path(const broker_producer_state_t *ps, char *out, size_t cap, int64_t offset,
                       const char *ext)
 {
     snprintf(out, cap, "%s/%020" PRId64 ".snapshot%s", ps->dir, offset, ext);
 }
 
-static void snap_encode(producer_state_t *ps, int64_t offset, buf_t *b)
+static void snap_encode(broker_producer_state_t *ps, int64_t offset, buf_t *b)
 {
     buf_append(b, SNAP_MAGIC, 4);
     buf_append_be32(b, 0); /* crc, filled below */
@@ -280,7 +281,7 @@ static int write_all(storage_io_t *io, const char *path, const buf_t *b, bool sy
 typedef struct {
     int64_t offs[64];
     size_t n;
-    producer_state_t *ps;
+    broker_producer_state_t *ps;
 } snap_list_t;
 
 static int snap_list_one(const char *name, void *arg)
@@ -307,7 +308,7 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static void snap_list(producer_state_t *ps, snap_list_t *l)
+static void snap_list(broker_producer_state_t *ps, snap_list_t *l)
 {
     l->n = 0;
     l->ps = ps;
@@ -315,7 +316,7 @@ static void snap_list(producer_state_t *ps, snap_list_t *l)
     qsort(l->offs, l->n, sizeof(l->offs[0]), cmp_desc);
 }
 
-int producer_state_snapshot(producer_state_t *ps, int64_t log_end, bool sync)
+int broker_producer_state_snapshot(broker_producer_state_t *ps, int64_t log_end, bool sync)
 {
     buf_t b = {0};
     pthread_mutex_lock(&ps->mu);
@@ -346,18 +347,19 @@ int producer_state_snapshot(producer_state_t *ps, int64_t log_end, bool sync)
     return 0;
 }
 
-int producer_state_maybe_snapshot(producer_state_t *ps, int64_t log_end, int64_t interval)
+int broker_producer_state_maybe_snapshot(broker_producer_state_t *ps, int64_t log_end,
+                                         int64_t interval)
 {
     pthread_mutex_lock(&ps->mu);
     int64_t last = ps->last_snapshot;
     pthread_mutex_unlock(&ps->mu);
     if (interval <= 0 || log_end == last || log_end - WEIR_MAX(last, 0) < interval)
         return 0;
-    return producer_state_snapshot(ps, log_end, false);
+    return broker_producer_state_snapshot(ps, log_end, false);
 }
 
 /* Reads and checks a whole snapshot file; loads it only if every byte checks out. */
-static int snap_load(producer_state_t *ps, int64_t offset)
+static int snap_load(broker_producer_state_t *ps, int64_t offset)
 {
     char path[4096];
     snap_path(ps, path, sizeof(path), offset, "");
@@ -394,7 +396,7 @@ static int snap_load(producer_state_t *ps, int64_t offset)
                       .epoch = (int16_t)be16_read(p + off + 8),
                       .nbatches = p[off + 10]};
         off += SNAP_ENTRY;
-        if (e.nbatches > PRODUCER_STATE_BATCHES || size - off < (size_t)e.nbatches * SNAP_BATCH) {
+        if (e.nbatches > BROKER_PRODUCER_BATCHES || size - off < (size_t)e.nbatches * SNAP_BATCH) {
             rc = -WEIR_ECORRUPT;
             break;
         }
@@ -423,7 +425,7 @@ static int snap_load(producer_state_t *ps, int64_t offset)
 static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
                         size_t total)
 {
-    producer_state_t *ps = arg;
+    broker_producer_state_t *ps = arg;
     if (h->producer_id >= 0 && !(h->attributes & BATCH_CONTROL)) {
         state_apply(ps, h, h->base_offset);
         ps->replayed++;
@@ -431,10 +433,11 @@ static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_
     return 0;
 }
 
-int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
-                        const producer_state_config_t *cfg, producer_state_t **out)
+int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
+                               const broker_producer_state_config_t *cfg,
+                               broker_producer_state_t **out)
 {
-    producer_state_t *ps = weir_calloc(1, sizeof(*ps));
+    broker_producer_state_t *ps = weir_calloc(1, sizeof(*ps));
     pthread_mutex_init(&ps->mu, NULL);
     ps->io = io;
     ps->dir = weir_strdup(dir);
@@ -463,7 +466,7 @@ int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
     }
     int rc = from < end ? storage_log_scan(log, from, replay_batch, ps) : 0;
     if (rc < 0) {
-        producer_state_free(ps);
+        broker_producer_state_free(ps);
         return rc;
     }
     if (ps->replayed > 0 || ps->loaded_snapshot >= 0)
@@ -474,7 +477,7 @@ int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
     return 0;
 }
 
-void producer_state_free(producer_state_t *ps)
+void broker_producer_state_free(broker_producer_state_t *ps)
 {
     if (!ps)
         return;
@@ -488,14 +491,14 @@ void producer_state_free(producer_state_t *ps)
     free(ps);
 }
 
-void producer_state_close(producer_state_t *ps, storage_log_t *log)
+void broker_producer_state_close(broker_producer_state_t *ps, storage_log_t *log)
 {
     if (!ps)
         return;
     int64_t end = log ? storage_log_end_offset(log) : 0;
     if (end > 0 && end != ps->last_snapshot)
-        producer_state_snapshot(ps, end, true);
-    producer_state_free(ps);
+        broker_producer_state_snapshot(ps, end, true);
+    broker_producer_state_free(ps);
 }
 
 /* ---- producer ids
@@ -508,7 +511,7 @@ typedef struct {
     int32_t timeout_ms;
 } txn_id_t;
 
-struct producer_ids {
+struct broker_producer_ids {
     pthread_mutex_t mu;
     storage_io_t *io;
     char *dir;
@@ -560,7 +563,7 @@ static int read_file_checked(storage_io_t *io, const char *dir, const char *name
     return rc;
 }
 
-static int ids_persist_block(producer_ids_t *p, int64_t block_end)
+static int ids_persist_block(broker_producer_ids_t *p, int64_t block_end)
 {
     buf_t b = {0};
     buf_append_be32(&b, 0);
@@ -573,7 +576,7 @@ static int ids_persist_block(producer_ids_t *p, int64_t block_end)
     return rc;
 }
 
-static int tids_persist(producer_ids_t *p)
+static int tids_persist(broker_producer_ids_t *p)
 {
     buf_t b = {0};
     buf_append_be32(&b, 0);
@@ -595,7 +598,7 @@ static int tids_persist(producer_ids_t *p)
     return rc;
 }
 
-static txn_id_t *tid_put(producer_ids_t *p, const char *tid, size_t len)
+static txn_id_t *tid_put(broker_producer_ids_t *p, const char *tid, size_t len)
 {
     txn_id_t *t = broker_kvmap_get(&p->tids, tid, len);
     if (!t) {
@@ -606,7 +609,7 @@ static txn_id_t *tid_put(producer_ids_t *p, const char *tid, size_t len)
     return t;
 }
 
-static int tids_load(producer_ids_t *p)
+static int tids_load(broker_producer_ids_t *p)
 {
     buf_t b = {0};
     int rc = read_file_checked(p->io, p->dir, TIDS_FILE, &b);
@@ -631,9 +634,9 @@ static int tids_load(producer_ids_t *p)
     return rc;
 }
 
-int producer_ids_open(storage_io_t *io, const char *data_dir, producer_ids_t **out)
+int broker_producer_ids_open(storage_io_t *io, const char *data_dir, broker_producer_ids_t **out)
 {
-    producer_ids_t *p = weir_calloc(1, sizeof(*p));
+    broker_producer_ids_t *p = weir_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     p->io = io;
     p->dir = weir_strdup(data_dir);
@@ -653,14 +656,14 @@ int producer_ids_open(storage_io_t *io, const char *data_dir, producer_ids_t **o
         /* Handing out ids that may repeat would let two producers share sequences: refuse. */
         log_error("producer", "%s/%s or %s is unreadable: %s", data_dir, IDS_FILE, TIDS_FILE,
                   weir_strerror(rc));
-        producer_ids_close(p);
+        broker_producer_ids_close(p);
         return rc;
     }
     *out = p;
     return 0;
 }
 
-void producer_ids_close(producer_ids_t *p)
+void broker_producer_ids_close(broker_producer_ids_t *p)
 {
     if (!p)
         return;
@@ -678,10 +681,10 @@ void producer_ids_close(producer_ids_t *p)
 }
 
 /* The next never-used id (mutex held). */
-static int ids_next(producer_ids_t *p, int64_t *pid)
+static int ids_next(broker_producer_ids_t *p, int64_t *pid)
 {
     if (p->next >= p->block_end) {
-        int rc = ids_persist_block(p, p->next + PRODUCER_IDS_BLOCK);
+        int rc = ids_persist_block(p, p->next + BROKER_PRODUCER_IDS_BLOCK);
         if (rc < 0)
             return rc;
     }
@@ -689,8 +692,9 @@ static int ids_next(producer_ids_t *p, int64_t *pid)
     return 0;
 }
 
-int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id, int32_t txn_timeout_ms,
-                          int32_t max_txn_timeout_ms, int64_t *pid, int16_t *epoch)
+int16_t broker_producer_ids_init(broker_producer_ids_t *p, const char *transactional_id,
+                                 int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
+                                 int16_t *epoch)
 {
     *pid = -1;
     *epoch = -1;

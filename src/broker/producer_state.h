@@ -2,22 +2,22 @@
  * producer_state: the idempotent producer. Internal to src/broker and src/kafka.
  *
  * Two parts:
- *  - producer_state_t, one per partition: for each producer id its epoch and the sequence
+ *  - broker_producer_state_t, one per partition: for each producer id its epoch and the sequence
  *    ranges and offsets of its last 5 batches (a client has at most 5 requests in flight), so
  *    a retried batch is answered with its original offset instead of being written twice, and
  *    a gap or a zombie is refused. Rebuilt at open from the newest valid snapshot file
  *    (<partition dir>/<offset, 20 digits>.snapshot) plus a scan of the batch headers after it,
  *    so it is exact after kill -9 too; snapshots are written every snapshot_interval offsets
  *    (without fsync: a torn or lost snapshot only means a longer scan) and at a clean close.
- *  - producer_ids_t, one per broker: InitProducerId. Ids never repeat across restarts: a block
- *    of ids is made durable (<data dir>/producer-ids) before any id of it is handed out. A
+ *  - broker_producer_ids_t, one per broker: InitProducerId. Ids never repeat across restarts: a
+ * block of ids is made durable (<data dir>/producer-ids) before any id of it is handed out. A
  *    transactional.id keeps its producer id and gets the next epoch on each InitProducerId
  *    (stored in <data dir>/transactional-ids for the transactions work, which is not
  *    advertised yet).
  *
- * Threads. producer_state_t has its own mutex, so the check, the update and a snapshot may come
- * from any thread; in the broker the check and the update run with the partition's append lock
- * held, which is what makes check-then-append atomic. producer_ids_t has its own mutex.
+ * Threads. broker_producer_state_t has its own mutex, so the check, the update and a snapshot may
+ * come from any thread; in the broker the check and the update run with the partition's append lock
+ * held, which is what makes check-then-append atomic. broker_producer_ids_t has its own mutex.
  */
 #ifndef WEIR_BROKER_PRODUCER_STATE_H
 #define WEIR_BROKER_PRODUCER_STATE_H
@@ -25,28 +25,29 @@
 #include "base/base.h"
 #include "storage/storage.h"
 
-typedef struct producer_state producer_state_t;
+typedef struct broker_producer_state broker_producer_state_t;
 
-enum { PRODUCER_STATE_BATCHES = 5 };
+enum { BROKER_PRODUCER_BATCHES = 5 };
 
 typedef struct {
     int64_t snapshot_interval_offsets; /* weir.producer.snapshot.interval.offsets, 100000 */
     int64_t expiration_ms;             /* producer.id.expiration.ms, 1 day */
     size_t max_producers;              /* weir.producer.state.max.producers, per partition */
-} producer_state_config_t;
+} broker_producer_state_config_t;
 
-void producer_state_config_default(producer_state_config_t *cfg);
+void broker_producer_state_config_default(broker_producer_state_config_t *cfg);
 
 /* Opens the state of the partition whose log is `log` in directory `dir`: loads the newest
  * snapshot at or below the log end (older or later ones are ignored, bad ones skipped) and
  * replays the batch headers from there to the end. */
-int producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
-                        const producer_state_config_t *cfg, producer_state_t **out);
+int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t *log,
+                               const broker_producer_state_config_t *cfg,
+                               broker_producer_state_t **out);
 /* Writes a final snapshot at the log end (fsynced) unless one is there already, then frees:
  * a clean restart loads it and scans nothing. */
-void producer_state_close(producer_state_t *ps, storage_log_t *log);
+void broker_producer_state_close(broker_producer_state_t *ps, storage_log_t *log);
 /* Frees without writing anything (crash simulation, deleted partition). */
-void producer_state_free(producer_state_t *ps);
+void broker_producer_state_free(broker_producer_state_t *ps);
 
 /* The answer of the check for one batch. */
 typedef struct {
@@ -54,44 +55,46 @@ typedef struct {
     bool duplicate; /* already in the log: answer with its original offsets */
     int64_t dup_base_offset;
     int64_t dup_last_offset;
-} producer_check_t;
+} broker_producer_check_t;
 
 /* Checks a batch (before it is appended). Batches without a producer id always pass. */
-void producer_state_check(producer_state_t *ps, const storage_batch_header_t *h,
-                          producer_check_t *out);
+void broker_producer_state_check(broker_producer_state_t *ps, const storage_batch_header_t *h,
+                                 broker_producer_check_t *out);
 /* Records a batch that was appended at base_offset; log_end is the log's end offset after it
  * (a snapshot is written when snapshot_interval offsets passed since the last one). */
-void producer_state_update(producer_state_t *ps, const storage_batch_header_t *h,
-                           int64_t base_offset, int64_t log_end);
+void broker_producer_state_update(broker_producer_state_t *ps, const storage_batch_header_t *h,
+                                  int64_t base_offset, int64_t log_end);
 /* Forgets producers idle for expiration_ms (by their batches' timestamps). */
-void producer_state_expire(producer_state_t *ps, int64_t now_wall_ms);
+void broker_producer_state_expire(broker_producer_state_t *ps, int64_t now_wall_ms);
 /* Writes a snapshot of the state as of log_end now; with sync, fsynced. The caller makes
  * sure no append runs meanwhile (the partition's append lock). */
-int producer_state_snapshot(producer_state_t *ps, int64_t log_end, bool sync);
+int broker_producer_state_snapshot(broker_producer_state_t *ps, int64_t log_end, bool sync);
 /* The same when the log end moved at least interval offsets since the last snapshot (also
  * with no producers: it bounds the scan after a crash for any partition). */
-int producer_state_maybe_snapshot(producer_state_t *ps, int64_t log_end, int64_t interval);
-size_t producer_state_count(producer_state_t *ps);
+int broker_producer_state_maybe_snapshot(broker_producer_state_t *ps, int64_t log_end,
+                                         int64_t interval);
+size_t broker_producer_state_count(broker_producer_state_t *ps);
 /* The offset of the snapshot loaded at open (-1: none) and the batches replayed after it. */
-int64_t producer_state_loaded_snapshot(producer_state_t *ps);
-uint64_t producer_state_replayed_batches(producer_state_t *ps);
+int64_t broker_producer_state_loaded_snapshot(broker_producer_state_t *ps);
+uint64_t broker_producer_state_replayed_batches(broker_producer_state_t *ps);
 
 /* ---- InitProducerId ---------------------------------------------------------------------------
  */
 
-typedef struct producer_ids producer_ids_t;
+typedef struct broker_producer_ids broker_producer_ids_t;
 
-enum { PRODUCER_IDS_BLOCK = 1000 };
+enum { BROKER_PRODUCER_IDS_BLOCK = 1000 };
 
-int producer_ids_open(storage_io_t *io, const char *data_dir, producer_ids_t **out);
-void producer_ids_close(producer_ids_t *p);
+int broker_producer_ids_open(storage_io_t *io, const char *data_dir, broker_producer_ids_t **out);
+void broker_producer_ids_close(broker_producer_ids_t *p);
 
 /* InitProducerId v0-1. transactional_id NULL for a plain idempotent producer (a fresh id,
  * epoch 0); otherwise the id's producer keeps its id and gets the next epoch (a fresh id when
  * the epoch would overflow). Returns a Kafka ErrorCode: INVALID_TRANSACTION_TIMEOUT for a
  * transactional id with a timeout outside 1..max_txn_timeout_ms, COORDINATOR_NOT_AVAILABLE if
  * the ids could not be made durable. */
-int16_t producer_ids_init(producer_ids_t *p, const char *transactional_id, int32_t txn_timeout_ms,
-                          int32_t max_txn_timeout_ms, int64_t *pid, int16_t *epoch);
+int16_t broker_producer_ids_init(broker_producer_ids_t *p, const char *transactional_id,
+                                 int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
+                                 int16_t *epoch);
 
 #endif

@@ -164,7 +164,7 @@ void broker_topic_unref(broker_topic_t *t)
     for (int32_t i = 0; i < t->npart; i++)
         partition_free(t->parts[i]);
     free(t->parts);
-    topic_overrides_free(&t->over);
+    broker_topic_overrides_free(&t->over);
     free(t->name);
     free(t);
 }
@@ -205,30 +205,31 @@ static void topic_effective(broker_t *b, broker_topic_t *t)
 {
     storage_log_config_t *c = &t->log_cfg;
     storage_log_config_default(c);
-    const topic_overrides_t *o = &t->over;
-    c->segment_bytes = (uint64_t)topic_cfg_int(b, o, TCFG_SEGMENT_BYTES);
-    c->segment_ms = topic_cfg_int(b, o, TCFG_SEGMENT_MS);
-    c->retention_bytes = topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
-    c->retention_ms = topic_cfg_int(b, o, TCFG_RETENTION_MS);
-    int64_t policy = topic_cfg_int(b, o, TCFG_CLEANUP_POLICY);
+    const broker_topic_overrides_t *o = &t->over;
+    c->segment_bytes = (uint64_t)broker_topic_cfg_int(b, o, TCFG_SEGMENT_BYTES);
+    c->segment_ms = broker_topic_cfg_int(b, o, TCFG_SEGMENT_MS);
+    c->retention_bytes = broker_topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
+    c->retention_ms = broker_topic_cfg_int(b, o, TCFG_RETENTION_MS);
+    int64_t policy = broker_topic_cfg_int(b, o, TCFG_CLEANUP_POLICY);
     c->cleanup_delete = (policy & 1) != 0;
     c->cleanup_compact = (policy & 2) != 0;
-    c->delete_retention_ms = topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
-    c->min_compaction_lag_ms = topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
-    c->index_interval_bytes = (uint32_t)topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
+    c->delete_retention_ms = broker_topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
+    c->min_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
+    c->index_interval_bytes = (uint32_t)broker_topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
     c->max_decompressed_bytes = broker_max_decompressed(b);
     c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
-    atomic_store(&t->max_message_bytes, topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
-    atomic_store(&t->log_append_time, topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
+    atomic_store(&t->max_message_bytes, broker_topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
+    atomic_store(&t->log_append_time, broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
 }
 
-static broker_topic_t *topic_new(broker_t *b, const char *name, const topic_overrides_t *over)
+static broker_topic_t *topic_new(broker_t *b, const char *name,
+                                 const broker_topic_overrides_t *over)
 {
     broker_topic_t *t = weir_calloc(1, sizeof(*t));
     t->name = weir_strdup(name);
     atomic_init(&t->refs, 1);
     t->internal = broker_topic_name_internal(name);
-    topic_overrides_copy(&t->over, over);
+    broker_topic_overrides_copy(&t->over, over);
     topic_effective(b, t);
     return t;
 }
@@ -341,13 +342,14 @@ static char *topics_dir(const broker_t *b)
     return (char *)p.data;
 }
 
-static int topic_save(broker_t *b, const char *name, int32_t npart, const topic_overrides_t *o)
+static int topic_save(broker_t *b, const char *name, int32_t npart,
+                      const broker_topic_overrides_t *o)
 {
     buf_t c = {0};
     buf_printf(&c, "partitions=%d\n", npart);
     for (int k = 0; k < TCFG__COUNT; k++)
         if (o && o->val[k])
-            buf_printf(&c, "%s=%s\n", topic_cfg_defs[k].name, o->val[k]);
+            buf_printf(&c, "%s=%s\n", broker_topic_cfg_defs[k].name, o->val[k]);
     char *dir = topics_dir(b), file[300];
     snprintf(file, sizeof(file), "%s.conf", name);
     int rc = broker_write_file_atomic(dir, file, &c);
@@ -376,7 +378,7 @@ static int topic_unsave(broker_t *b, const char *name)
  */
 
 int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
-                            const topic_overrides_t *over, bool validate_only, char *msg,
+                            const broker_topic_overrides_t *over, bool validate_only, char *msg,
                             size_t msg_len)
 {
     const char *why;
@@ -514,8 +516,9 @@ static void topic_apply_config(broker_t *b, broker_topic_t *t)
             storage_log_set_config(t->parts[i]->log, &t->log_cfg);
 }
 
-int16_t broker_topic_set_configs(broker_t *b, const char *name, const topic_overrides_t *over,
-                                 bool validate_only, char *msg, size_t msg_len)
+int16_t broker_topic_set_configs(broker_t *b, const char *name,
+                                 const broker_topic_overrides_t *over, bool validate_only,
+                                 char *msg, size_t msg_len)
 {
     broker_topics_wrlock(b);
     int16_t err = KAFKA_NONE;
@@ -532,8 +535,8 @@ int16_t broker_topic_set_configs(broker_t *b, const char *name, const topic_over
         err = KAFKA_KAFKA_STORAGE_ERROR;
         goto out_unlock;
     }
-    topic_overrides_free(&t->over);
-    topic_overrides_copy(&t->over, over);
+    broker_topic_overrides_free(&t->over);
+    broker_topic_overrides_copy(&t->over, over);
     topic_apply_config(b, t);
     log_info("broker", "topic %s: configs changed", name);
 out_unlock:
@@ -572,7 +575,7 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
         log_error("broker", "cannot read %s: %s", path, strerror(errno));
         return -WEIR_EIO;
     }
-    topic_overrides_t over = {0};
+    broker_topic_overrides_t over = {0};
     int32_t npart = -1;
     char line[1024];
     int rc = 0;
@@ -587,9 +590,9 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
             npart = atoi(val);
             continue;
         }
-        int k = topic_cfg_find(line, strlen(line));
+        int k = broker_topic_cfg_find(line, strlen(line));
         char norm[256], err[256];
-        if (k < 0 || topic_cfg_check(k, val, norm, sizeof(norm), err, sizeof(err)) < 0) {
+        if (k < 0 || broker_topic_cfg_check(k, val, norm, sizeof(norm), err, sizeof(err)) < 0) {
             log_error("broker", "%s: bad config '%s=%s'", path, line, val);
             rc = -WEIR_ECORRUPT;
             break;
@@ -610,7 +613,7 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
         t->npart = npart;
         table_insert(b, t);
     }
-    topic_overrides_free(&over);
+    broker_topic_overrides_free(&over);
     return rc;
 }
 

@@ -59,7 +59,7 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
                        "");
         assigned++;
     }
-    topic_overrides_t over = {0};
+    broker_topic_overrides_t over = {0};
     int32_t nconf = wire_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS);
     for (int32_t i = 0; i < nconf && wire_reader_ok(r); i++) {
         wire_str_t key = wire_read_str(r);
@@ -67,11 +67,11 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
         wire_read_tags(r);
         if (!act || !wire_reader_ok(r))
             continue;
-        int k = topic_cfg_find(key.s, (size_t)key.len);
+        int k = broker_topic_cfg_find(key.s, (size_t)key.len);
         char *ks = wire_str_dup(key), *vs = wire_str_dup(val), norm[256], err[256];
         if (k < 0)
             result_set(&res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ks);
-        else if (topic_cfg_check(k, vs, norm, sizeof(norm), err, sizeof(err)) < 0)
+        else if (broker_topic_cfg_check(k, vs, norm, sizeof(norm), err, sizeof(err)) < 0)
             result_set(&res, KAFKA_INVALID_CONFIG, "", err);
         else {
             free(over.val[k]);
@@ -82,7 +82,7 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
     }
     wire_read_tags(r);
     if (!act || !wire_reader_ok(r)) {
-        topic_overrides_free(&over);
+        broker_topic_overrides_free(&over);
         return;
     }
     if (nassign > 0) {
@@ -105,7 +105,7 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
         res.err =
             broker_topic_create(b, ns, nparts, &over, validate_only, res.msg, sizeof(res.msg));
     free(ns);
-    topic_overrides_free(&over);
+    broker_topic_overrides_free(&over);
     wire_write_view(w, name);
     wire_write_i16(w, res.err);
     if (req->hdr.api_version >= 1)

@@ -156,10 +156,10 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
 
 typedef struct {
     kafka_greq_t g;
-    group_join_req_t jr;
+    broker_group_join_req_t jr;
 } join_greq_t;
 
-static void join_answer(group_waiter_t *gw, const group_join_result_t *r)
+static void join_answer(broker_group_op_t *gw, const broker_group_join_result_t *r)
 {
     join_greq_t *j = (join_greq_t *)gw;
     wire_writer_t *w = &j->g.w;
@@ -173,7 +173,7 @@ static void join_answer(group_waiter_t *gw, const group_join_result_t *r)
     wire_write_cstr(w, r->member_id ? r->member_id : "");
     wire_write_array_len(w, (int32_t)r->member_count);
     for (size_t i = 0; i < r->member_count; i++) {
-        const group_join_member_t *m = &r->members[i];
+        const broker_group_join_member_t *m = &r->members[i];
         wire_write_cstr(w, m->member_id);
         if (v >= 5)
             wire_write_cstr(w, m->instance_id);
@@ -183,15 +183,16 @@ static void join_answer(group_waiter_t *gw, const group_join_result_t *r)
     kafka_greq_finish(&j->g);
 }
 
-static void join_run(kafka_greq_t *g, group_coord_t *c)
+static void join_run(kafka_greq_t *g, broker_coord_t *c)
 {
     join_greq_t *j = (join_greq_t *)g;
     if (!c) {
-        group_join_result_t r = {.error = KAFKA_COORDINATOR_NOT_AVAILABLE, .generation_id = -1};
+        broker_group_join_result_t r = {.error = KAFKA_COORDINATOR_NOT_AVAILABLE,
+                                        .generation_id = -1};
         join_answer(&g->gw, &r);
         return;
     }
-    group_join(c, &j->jr, &g->gw);
+    broker_coord_join(c, &j->jr, &g->gw);
 }
 
 int kafka_handle_join_group(kafka_req_t *req)
@@ -201,7 +202,7 @@ int kafka_handle_join_group(kafka_req_t *req)
     join_greq_t *j = kafka_greq_new(req, sizeof(*j), join_run);
     kafka_greq_t *g = &j->g;
     g->gw.on_join = join_answer;
-    group_join_req_t *jr = &j->jr;
+    broker_group_join_req_t *jr = &j->jr;
     jr->group_id = kafka_greq_str(g, wire_read_str(r));
     jr->session_timeout_ms = wire_read_i32(r);
     jr->rebalance_timeout_ms = v >= 1 ? wire_read_i32(r) : jr->session_timeout_ms;
@@ -210,7 +211,7 @@ int kafka_handle_join_group(kafka_req_t *req)
     jr->protocol_type = kafka_greq_str(g, wire_read_str(r));
     int32_t n = wire_read_array(r, 2 + 4, MAX_PROTOCOLS);
     if (n > 0) {
-        group_protocol_t *p = kafka_greq_alloc(g, (size_t)n * sizeof(*p));
+        broker_group_protocol_t *p = kafka_greq_alloc(g, (size_t)n * sizeof(*p));
         for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
             p[i].name = kafka_greq_str(g, wire_read_str(r));
             wire_bytes_t meta = wire_read_bytes(r);
@@ -238,10 +239,10 @@ int kafka_handle_join_group(kafka_req_t *req)
 
 typedef struct {
     kafka_greq_t g;
-    group_sync_req_t sr;
+    broker_group_sync_req_t sr;
 } sync_greq_t;
 
-static void sync_answer(group_waiter_t *gw, int16_t error, const uint8_t *a, size_t len)
+static void sync_answer(broker_group_op_t *gw, int16_t error, const uint8_t *a, size_t len)
 {
     sync_greq_t *s = (sync_greq_t *)gw;
     wire_writer_t *w = &s->g.w;
@@ -252,14 +253,14 @@ static void sync_answer(group_waiter_t *gw, int16_t error, const uint8_t *a, siz
     kafka_greq_finish(&s->g);
 }
 
-static void sync_run(kafka_greq_t *g, group_coord_t *c)
+static void sync_run(kafka_greq_t *g, broker_coord_t *c)
 {
     sync_greq_t *s = (sync_greq_t *)g;
     if (!c) {
         sync_answer(&g->gw, KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, 0);
         return;
     }
-    group_sync(c, &s->sr, &g->gw);
+    broker_coord_sync(c, &s->sr, &g->gw);
 }
 
 int kafka_handle_sync_group(kafka_req_t *req)
@@ -269,14 +270,14 @@ int kafka_handle_sync_group(kafka_req_t *req)
     sync_greq_t *s = kafka_greq_new(req, sizeof(*s), sync_run);
     kafka_greq_t *g = &s->g;
     g->gw.on_sync = sync_answer;
-    group_sync_req_t *sr = &s->sr;
+    broker_group_sync_req_t *sr = &s->sr;
     sr->group_id = kafka_greq_str(g, wire_read_str(r));
     sr->generation_id = wire_read_i32(r);
     sr->member_id = kafka_greq_str(g, wire_read_str(r));
     sr->instance_id = v >= 3 ? kafka_greq_str(g, wire_read_nstr(r)) : NULL;
     int32_t n = wire_read_array(r, 2 + 4, MAX_MEMBERS);
     if (n > 0) {
-        group_assignment_t *a = kafka_greq_alloc(g, (size_t)n * sizeof(*a));
+        broker_group_assignment_t *a = kafka_greq_alloc(g, (size_t)n * sizeof(*a));
         for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
             a[i].member_id = kafka_greq_str(g, wire_read_str(r));
             wire_bytes_t b = wire_read_bytes(r);
@@ -300,11 +301,12 @@ typedef struct {
     int32_t generation;
 } hb_greq_t;
 
-static void heartbeat_run(kafka_greq_t *g, group_coord_t *c)
+static void heartbeat_run(kafka_greq_t *g, broker_coord_t *c)
 {
     hb_greq_t *h = (hb_greq_t *)g;
-    int16_t err = c ? group_heartbeat(c, h->group_id, h->generation, h->member_id, h->instance_id)
-                    : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t err =
+        c ? broker_coord_heartbeat(c, h->group_id, h->generation, h->member_id, h->instance_id)
+          : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
         wire_write_i32(&g->w, 0); /* throttle_time_ms */
     wire_write_i16(&g->w, err);
@@ -331,15 +333,15 @@ typedef struct {
     kafka_greq_t g;
     char *group_id;
     size_t n;
-    group_leave_member_t *members;
+    broker_group_leave_member_t *members;
 } leave_greq_t;
 
-static void leave_run(kafka_greq_t *g, group_coord_t *c)
+static void leave_run(kafka_greq_t *g, broker_coord_t *c)
 {
     leave_greq_t *l = (leave_greq_t *)g;
     wire_writer_t *w = &g->w;
     int16_t err =
-        c ? group_leave(c, l->group_id, l->members, l->n) : KAFKA_COORDINATOR_NOT_AVAILABLE;
+        c ? broker_coord_leave(c, l->group_id, l->members, l->n) : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (g->version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     if (g->version < 3) {     /* one member: its error is the answer */
@@ -386,7 +388,7 @@ typedef struct {
     int32_t n;
 } list_ctx_t;
 
-static void list_one(void *arg, const char *id, const char *type, group_state_t st)
+static void list_one(void *arg, const char *id, const char *type, broker_group_state_t st)
 {
     list_ctx_t *lc = arg;
     if (lc->w) {
@@ -396,7 +398,7 @@ static void list_one(void *arg, const char *id, const char *type, group_state_t 
     lc->n++;
 }
 
-static void list_run(kafka_greq_t *g, group_coord_t *c)
+static void list_run(kafka_greq_t *g, broker_coord_t *c)
 {
     wire_writer_t *w = &g->w;
     if (g->version >= 1)
@@ -404,11 +406,11 @@ static void list_run(kafka_greq_t *g, group_coord_t *c)
     wire_write_i16(w, c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE);
     list_ctx_t lc = {NULL, 0};
     if (c)
-        group_list(c, list_one, &lc); /* count first: the array length comes first */
+        broker_coord_list(c, list_one, &lc); /* count first: the array length comes first */
     wire_write_array_len(w, lc.n);
     lc.w = w;
     if (c)
-        group_list(c, list_one, &lc);
+        broker_coord_list(c, list_one, &lc);
     kafka_greq_finish(g);
 }
 
@@ -428,26 +430,26 @@ typedef struct {
     bool with_ops;
 } describe_greq_t;
 
-static void describe_one(kafka_greq_t *g, group_coord_t *c, const char *id, bool with_ops)
+static void describe_one(kafka_greq_t *g, broker_coord_t *c, const char *id, bool with_ops)
 {
     wire_writer_t *w = &g->w;
-    group_summary_t s;
+    broker_group_summary_t s;
     if (c) {
-        group_describe(c, id, &s);
+        broker_coord_describe(c, id, &s);
     } else {
         memset(&s, 0, sizeof(s));
         s.error = KAFKA_COORDINATOR_NOT_AVAILABLE;
-        s.state = GROUP_DEAD;
+        s.state = BROKER_GROUP_DEAD;
         s.protocol_type = s.protocol_name = "";
     }
     wire_write_i16(w, s.error);
     wire_write_cstr(w, id);
-    wire_write_cstr(w, group_state_name(s.state));
+    wire_write_cstr(w, broker_group_state_name(s.state));
     wire_write_cstr(w, s.protocol_type);
     wire_write_cstr(w, s.protocol_name);
     wire_write_array_len(w, (int32_t)s.member_count);
     for (size_t i = 0; i < s.member_count; i++) {
-        const group_member_summary_t *m = &s.members[i];
+        const broker_group_member_summary_t *m = &s.members[i];
         wire_write_cstr(w, m->member_id);
         if (g->version >= 4)
             wire_write_cstr(w, m->instance_id);
@@ -460,10 +462,10 @@ static void describe_one(kafka_greq_t *g, group_coord_t *c, const char *id, bool
     }
     if (g->version >= 3)
         wire_write_i32(w, with_ops ? GROUP_OPERATIONS : INT32_MIN);
-    group_summary_deinit(&s);
+    broker_group_summary_deinit(&s);
 }
 
-static void describe_run(kafka_greq_t *g, group_coord_t *c)
+static void describe_run(kafka_greq_t *g, broker_coord_t *c)
 {
     describe_greq_t *d = (describe_greq_t *)g;
     if (g->version >= 1)
@@ -492,10 +494,10 @@ int kafka_handle_describe_groups(kafka_req_t *req)
 
 typedef struct {
     kafka_greq_t g;
-    group_delete_req_t dr;
+    broker_group_delete_req_t dr;
 } delete_greq_t;
 
-static void delete_answer(group_waiter_t *gw)
+static void delete_answer(broker_group_op_t *gw)
 {
     delete_greq_t *d = (delete_greq_t *)gw;
     wire_writer_t *w = &d->g.w;
@@ -508,7 +510,7 @@ static void delete_answer(group_waiter_t *gw)
     kafka_greq_finish(&d->g);
 }
 
-static void delete_run(kafka_greq_t *g, group_coord_t *c)
+static void delete_run(kafka_greq_t *g, broker_coord_t *c)
 {
     delete_greq_t *d = (delete_greq_t *)g;
     if (!c) {
@@ -517,7 +519,7 @@ static void delete_run(kafka_greq_t *g, group_coord_t *c)
         delete_answer(&g->gw);
         return;
     }
-    group_delete(c, &d->dr, &g->gw);
+    broker_coord_delete(c, &d->dr, &g->gw);
 }
 
 int kafka_handle_delete_groups(kafka_req_t *req)

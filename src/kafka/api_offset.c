@@ -90,19 +90,19 @@ static void write_part_errors(wire_writer_t *w, const topic_span_t *topics, size
 
 typedef struct {
     kafka_greq_t g;
-    group_commit_req_t cr;
+    broker_commit_req_t cr;
     size_t ntopics;
     topic_span_t *topics;
 } commit_greq_t;
 
 static void commit_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
 {
-    const group_commit_part_t *p = &((const group_commit_part_t *)parts)[j];
+    const broker_commit_part_t *p = &((const broker_commit_part_t *)parts)[j];
     *partition = p->partition;
     *error = p->error;
 }
 
-static void commit_answer(group_waiter_t *gw)
+static void commit_answer(broker_group_op_t *gw)
 {
     commit_greq_t *cm = (commit_greq_t *)gw;
     wire_writer_t *w = &cm->g.w;
@@ -112,7 +112,7 @@ static void commit_answer(group_waiter_t *gw)
     kafka_greq_finish(&cm->g);
 }
 
-static void commit_run(kafka_greq_t *g, group_coord_t *c)
+static void commit_run(kafka_greq_t *g, broker_coord_t *c)
 {
     commit_greq_t *cm = (commit_greq_t *)g;
     if (!c) {
@@ -121,7 +121,7 @@ static void commit_run(kafka_greq_t *g, group_coord_t *c)
         commit_answer(&g->gw);
         return;
     }
-    group_offset_commit(c, &cm->cr, &g->gw);
+    broker_coord_commit(c, &cm->cr, &g->gw);
 }
 
 /* The smallest encoded partition entry of an OffsetCommit request. */
@@ -137,8 +137,8 @@ static size_t commit_part_min(int16_t v)
 
 static void commit_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
 {
-    group_commit_part_t *p = part;
-    *p = (group_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
+    broker_commit_part_t *p = part;
+    *p = (broker_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
     p->partition = wire_read_i32(r);
     p->offset = wire_read_i64(r);
     if (g->version == 1)
@@ -155,7 +155,7 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     commit_greq_t *cm = kafka_greq_new(req, sizeof(*cm), commit_run);
     kafka_greq_t *g = &cm->g;
     g->gw.on_done = commit_answer;
-    group_commit_req_t *cr = &cm->cr;
+    broker_commit_req_t *cr = &cm->cr;
     cr->group_id = kafka_greq_str(g, wire_read_str(r));
     cr->generation_id = -1;
     cr->member_id = "";
@@ -189,7 +189,7 @@ typedef struct {
 } fetch_greq_t;
 
 static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
-                             const group_offset_t *o, int16_t err)
+                             const broker_committed_t *o, int16_t err)
 {
     wire_write_i32(w, partition);
     wire_write_i64(w, o->offset);
@@ -203,7 +203,7 @@ static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
 typedef struct {
     char *topic;
     int32_t partition;
-    group_offset_t o;
+    broker_committed_t o;
     char *metadata;
 } fetch_row_t;
 
@@ -212,7 +212,8 @@ typedef struct {
     size_t n, cap;
 } fetch_rows_t;
 
-static void fetch_collect(void *arg, const char *topic, int32_t partition, const group_offset_t *o)
+static void fetch_collect(void *arg, const char *topic, int32_t partition,
+                          const broker_committed_t *o)
 {
     fetch_rows_t *fr = arg;
     if (fr->n == fr->cap) {
@@ -234,11 +235,11 @@ static int row_cmp(const void *a, const void *b)
     return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
+static void fetch_all(kafka_greq_t *g, broker_coord_t *c, const char *group_id)
 {
     wire_writer_t *w = &g->w;
     fetch_rows_t fr = {0};
-    group_offset_foreach(c, group_id, fetch_collect, &fr);
+    broker_coord_offset_foreach(c, group_id, fetch_collect, &fr);
     if (fr.n > 1) /* qsort(NULL, 0) is undefined */
         qsort(fr.rows, fr.n, sizeof(*fr.rows), row_cmp);
     int32_t ntopics = 0;
@@ -262,7 +263,7 @@ static void fetch_all(kafka_greq_t *g, group_coord_t *c, const char *group_id)
     free(fr.rows);
 }
 
-static void fetch_run(kafka_greq_t *g, group_coord_t *c)
+static void fetch_run(kafka_greq_t *g, broker_coord_t *c)
 {
     fetch_greq_t *f = (fetch_greq_t *)g;
     wire_writer_t *w = &g->w;
@@ -281,9 +282,9 @@ static void fetch_run(kafka_greq_t *g, group_coord_t *c)
             wire_write_cstr(w, t->name);
             wire_write_array_len(w, (int32_t)t->count);
             for (size_t j = t->first; j < t->first + t->count; j++) {
-                group_offset_t o = {.offset = -1, .leader_epoch = -1, .metadata = ""};
+                broker_committed_t o = {.offset = -1, .leader_epoch = -1, .metadata = ""};
                 if (!top)
-                    group_offset_fetch(c, f->group_id, t->name, f->parts[j], &o);
+                    broker_coord_offset_fetch(c, f->group_id, t->name, f->parts[j], &o);
                 /* before v2 there is no top-level error: it goes to every partition */
                 fetch_write_part(w, v, f->parts[j], &o, v < 2 ? top : KAFKA_NONE);
             }
@@ -324,19 +325,19 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
 
 typedef struct {
     kafka_greq_t g;
-    group_offset_delete_req_t od;
+    broker_offset_delete_req_t od;
     size_t ntopics;
     topic_span_t *topics;
 } odel_greq_t;
 
 static void odel_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
 {
-    const group_offset_delete_part_t *p = &((const group_offset_delete_part_t *)parts)[j];
+    const broker_offset_delete_part_t *p = &((const broker_offset_delete_part_t *)parts)[j];
     *partition = p->partition;
     *error = p->error;
 }
 
-static void odel_answer(group_waiter_t *gw)
+static void odel_answer(broker_group_op_t *gw)
 {
     odel_greq_t *d = (odel_greq_t *)gw;
     wire_writer_t *w = &d->g.w;
@@ -348,11 +349,11 @@ static void odel_answer(group_waiter_t *gw)
 
 static void odel_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
 {
-    *(group_offset_delete_part_t *)part =
-        (group_offset_delete_part_t){.topic = topic, .partition = wire_read_i32(r)};
+    *(broker_offset_delete_part_t *)part =
+        (broker_offset_delete_part_t){.topic = topic, .partition = wire_read_i32(r)};
 }
 
-static void odel_run(kafka_greq_t *g, group_coord_t *c)
+static void odel_run(kafka_greq_t *g, broker_coord_t *c)
 {
     odel_greq_t *d = (odel_greq_t *)g;
     if (!c) {
@@ -360,7 +361,7 @@ static void odel_run(kafka_greq_t *g, group_coord_t *c)
         odel_answer(&g->gw);
         return;
     }
-    group_offset_delete(c, &d->od, &g->gw);
+    broker_coord_offset_delete(c, &d->od, &g->gw);
 }
 
 int kafka_handle_offset_delete(kafka_req_t *req)

@@ -6,7 +6,7 @@
  * restarted producer can never be mistaken for an old one. With a transactional id the id is
  * kept and the epoch goes up, fencing the previous incarnation; it is stored for the
  * transactions work, which is not advertised yet. Answered at once on the request's loop
- * (producer_ids_t has its own lock; a new block costs one fsync per 1000 ids).
+ * (broker_producer_ids_t has its own lock; a new block costs one fsync per 1000 ids).
  */
 #include "kafka/kafka.h"
 
@@ -27,14 +27,14 @@ int kafka_handle_init_producer_id(kafka_req_t *req)
     int64_t pid = -1;
     int16_t epoch = -1;
     int16_t err = KAFKA_COORDINATOR_NOT_AVAILABLE;
-    producer_ids_t *ids = broker_producer_ids(req->b);
+    broker_producer_ids_t *ids = broker_producer_ids(req->b);
     if (tid.len >= 0 && memchr(tid.s, 0, (size_t)tid.len)) {
         err = KAFKA_INVALID_REQUEST;
     } else if (ids) {
         char *t = wire_str_dup(tid); /* NULL for a null (or absent) transactional id */
         int32_t max_ms =
             (int32_t)broker_settings_int(&req->b->set, BCFG_TRANSACTION_MAX_TIMEOUT_MS);
-        err = producer_ids_init(ids, t && *t ? t : NULL, timeout_ms, max_ms, &pid, &epoch);
+        err = broker_producer_ids_init(ids, t && *t ? t : NULL, timeout_ms, max_ms, &pid, &epoch);
         free(t);
     }
     wire_write_i32(w, 0); /* throttle_time_ms */

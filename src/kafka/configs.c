@@ -2,7 +2,7 @@
  * Configs: DescribeConfigs (key 32, v0-2), AlterConfigs (33, v0-1) and
  * IncrementalAlterConfigs (44, v0) for topics (resource type 2) and this broker (type 4,
  * named by its node id, or "" for the cluster-wide default, which is the same thing on one
- * node). Topic configs are the ones in topic_cfg_defs; broker configs that may change at run
+ * node). Topic configs are the ones in broker_topic_cfg_defs; broker configs that may change at run
  * time are the `dynamic` rows of broker_cfg_defs. AlterConfigs replaces a resource's whole set
  * of overrides; IncrementalAlterConfigs sets, deletes, appends to or subtracts from single
  * keys (append/subtract for list configs: cleanup.policy).
@@ -92,17 +92,17 @@ static void describe_topic(kafka_req_t *req, wire_str_t name, const wire_str_t *
     wire_write_view(w, name);
     int32_t n = 0;
     for (int k = 0; t && k < TCFG__COUNT; k++)
-        n += key_wanted(keys, nkeys, topic_cfg_defs[k].name);
+        n += key_wanted(keys, nkeys, broker_topic_cfg_defs[k].name);
     wire_write_array_len(w, n);
     for (int k = 0; t && k < TCFG__COUNT; k++) {
-        const topic_cfg_def_t *d = &topic_cfg_defs[k];
+        const broker_topic_cfg_def_t *d = &broker_topic_cfg_defs[k];
         if (!key_wanted(keys, nkeys, d->name))
             continue;
         char buf[64], dbuf[64];
         int source, bsource;
-        const char *val = topic_cfg_value(b, &t->over, k, buf, sizeof(buf), &source);
+        const char *val = broker_topic_cfg_value(b, &t->over, k, buf, sizeof(buf), &source);
         /* The broker-level value the override hides, for the synonym list. */
-        const char *bval = topic_cfg_value(b, NULL, k, dbuf, sizeof(dbuf), &bsource);
+        const char *bval = broker_topic_cfg_value(b, NULL, k, dbuf, sizeof(dbuf), &bsource);
         const char *bname = d->broker_key >= 0 ? broker_cfg_defs[d->broker_key].name : NULL;
         if (source == CFG_SOURCE_DYNAMIC_TOPIC)
             write_entry(w, v, d->name, val, false, source, synonyms, d->name, val, source,
@@ -254,7 +254,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
                         bool incremental, bool validate_only, alter_result_t *res)
 {
     broker_t *b = req->b;
-    topic_overrides_t over = {0};
+    broker_topic_overrides_t over = {0};
     if (wire_str_has_nul(name)) {
         alter_fail(res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "Topic does not exist: ", name);
         return;
@@ -263,7 +263,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
         broker_topics_rdlock(b);
         broker_topic_t *t = broker_topic_find(b, name.s, (size_t)name.len);
         if (t)
-            topic_overrides_copy(&over, &t->over);
+            broker_topic_overrides_copy(&over, &t->over);
         broker_topics_unlock(b);
         if (!t) {
             alter_fail(res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "Topic does not exist: ", name);
@@ -271,7 +271,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
         }
     }
     for (int32_t i = 0; i < n && !res->err; i++) {
-        int k = topic_cfg_find(ops[i].name.s, (size_t)ops[i].name.len);
+        int k = broker_topic_cfg_find(ops[i].name.s, (size_t)ops[i].name.len);
         if (k < 0) {
             alter_fail(res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ops[i].name);
             break;
@@ -285,7 +285,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
             continue;
         }
         if (ops[i].op == OP_APPEND || ops[i].op == OP_SUBTRACT) {
-            if (!topic_cfg_defs[k].is_list || !val) {
+            if (!broker_topic_cfg_defs[k].is_list || !val) {
                 alter_fail(
                     res, KAFKA_INVALID_CONFIG,
                     "Config value append/subtract is not allowed for config key: ", ops[i].name);
@@ -294,7 +294,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
             }
             char cbuf[64];
             int src;
-            const char *cur = topic_cfg_value(b, &over, k, cbuf, sizeof(cbuf), &src);
+            const char *cur = broker_topic_cfg_value(b, &over, k, cbuf, sizeof(cbuf), &src);
             list_op(cur, val, ops[i].op == OP_APPEND, lbuf, sizeof(lbuf));
             check = lbuf;
         } else if (ops[i].op != OP_SET) {
@@ -302,7 +302,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
             free(val);
             break;
         }
-        if (topic_cfg_check(k, check, norm, sizeof(norm), err, sizeof(err)) < 0) {
+        if (broker_topic_cfg_check(k, check, norm, sizeof(norm), err, sizeof(err)) < 0) {
             res->err = KAFKA_INVALID_CONFIG;
             snprintf(res->msg, sizeof(res->msg), "%s", err);
         } else {
@@ -317,7 +317,7 @@ static void alter_topic(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, 
             broker_topic_set_configs(b, ns, &over, validate_only, res->msg, sizeof(res->msg));
         free(ns);
     }
-    topic_overrides_free(&over);
+    broker_topic_overrides_free(&over);
 }
 
 static void alter_broker(kafka_req_t *req, wire_str_t name, const cfg_op_t *ops, int32_t n,

@@ -18,10 +18,10 @@
 
 typedef struct kafka_greq kafka_greq_t;
 /* Runs on the coordinator thread; c is NULL when the coordinator is not available. */
-typedef void (*kafka_greq_run_fn)(kafka_greq_t *g, group_coord_t *c);
+typedef void (*kafka_greq_run_fn)(kafka_greq_t *g, broker_coord_t *c);
 
 struct kafka_greq {
-    group_waiter_t gw; /* first: the coordinator completes through it */
+    broker_group_op_t gw; /* first: the coordinator completes through it */
     broker_t *b;
     net_slot_t *slot;
     buf_t resp;

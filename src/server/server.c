@@ -44,10 +44,9 @@ static void http_health(void *arg, const http_request_t *req, http_response_t *r
 {
     weir_broker *s = arg;
     (void)req;
-    buf_printf(&resp->body,
-               "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
-               broker_cluster_id(s->broker), broker_node_id(s->broker),
-               broker_topics_count(s->broker));
+    buf_printf(
+        &resp->body, "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
+        broker_cluster_id(s->broker), broker_node_id(s->broker), broker_topics_count(s->broker));
 }
 
 static int start_http(weir_broker *s, const char *addr)
@@ -72,7 +71,8 @@ static int start_http(weir_broker *s, const char *addr)
     return 0;
 }
 
-/* ---- loops ------------------------------------------------------------------------------------- */
+/* ---- loops -------------------------------------------------------------------------------------
+ */
 
 static void *loop_main(void *arg)
 {
@@ -148,10 +148,9 @@ static void listen_on_loop0(void *arg)
     h.limits.max_frame_bytes = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
     h.limits.max_inflight = (size_t)broker_settings_int(set, BCFG_QUEUED_MAX_REQUESTS);
     h.limits.idle_timeout_ms = broker_settings_int(set, BCFG_CONNECTIONS_MAX_IDLE_MS);
-    lc->rc = net_listener_open(s->loops[0], s->loops, (size_t)s->nloops, s->listen_host,
-                               s->listen_port, &h,
-                               (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS),
-                               &s->listener);
+    lc->rc =
+        net_listener_open(s->loops[0], s->loops, (size_t)s->nloops, s->listen_host, s->listen_port,
+                          &h, (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS), &s->listener);
 }
 
 static void unlisten_on_loop0(void *arg)
@@ -240,10 +239,8 @@ static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
         rc = start_loops(s, n);
     }
     if (rc == 0) {
-        broker_open_args_t a = {.settings = &set,
-                                .data_dir = cfg->data_dir,
-                                .loops = s->loops,
-                                .nloops = s->nloops};
+        broker_open_args_t a = {
+            .settings = &set, .data_dir = cfg->data_dir, .loops = s->loops, .nloops = s->nloops};
         rc = broker_open(&a, &s->broker);
     }
     broker_settings_free(&set); /* a no-op once broker_open took it */

@@ -122,21 +122,22 @@ TEST(topic_names)
 TEST(topic_configs)
 {
     char out[256], err[256];
-    CHECK_EQ(topic_cfg_find("retention.ms", 12), TCFG_RETENTION_MS);
-    CHECK_EQ(topic_cfg_find("retention.msx", 13), -1);
-    CHECK(topic_cfg_check(TCFG_RETENTION_MS, "-1", out, sizeof(out), err, sizeof(err)) == 0);
-    CHECK(topic_cfg_check(TCFG_RETENTION_MS, "-2", out, sizeof(out), err, sizeof(err)) < 0);
-    CHECK(topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,delete", out, sizeof(out), err,
-                          sizeof(err)) == 0);
-    CHECK(topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,nope", out, sizeof(out), err, sizeof(err)) <
-          0);
-    CHECK(topic_cfg_check(TCFG_MESSAGE_TIMESTAMP_TYPE, "LogAppendTime", out, sizeof(out), err,
-                          sizeof(err)) == 0);
-    CHECK(topic_cfg_check(TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, "TRUE", out, sizeof(out), err,
-                          sizeof(err)) == 0);
+    CHECK_EQ(broker_topic_cfg_find("retention.ms", 12), TCFG_RETENTION_MS);
+    CHECK_EQ(broker_topic_cfg_find("retention.msx", 13), -1);
+    CHECK(broker_topic_cfg_check(TCFG_RETENTION_MS, "-1", out, sizeof(out), err, sizeof(err)) == 0);
+    CHECK(broker_topic_cfg_check(TCFG_RETENTION_MS, "-2", out, sizeof(out), err, sizeof(err)) < 0);
+    CHECK(broker_topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,delete", out, sizeof(out), err,
+                                 sizeof(err)) == 0);
+    CHECK(broker_topic_cfg_check(TCFG_CLEANUP_POLICY, "compact,nope", out, sizeof(out), err,
+                                 sizeof(err)) < 0);
+    CHECK(broker_topic_cfg_check(TCFG_MESSAGE_TIMESTAMP_TYPE, "LogAppendTime", out, sizeof(out),
+                                 err, sizeof(err)) == 0);
+    CHECK(broker_topic_cfg_check(TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, "TRUE", out, sizeof(out), err,
+                                 sizeof(err)) == 0);
     CHECK_STR(out, "true");
-    CHECK(topic_cfg_check(TCFG_COMPRESSION_TYPE, "gzip", out, sizeof(out), err, sizeof(err)) < 0);
-    CHECK(topic_cfg_check(TCFG_SEGMENT_BYTES, NULL, out, sizeof(out), err, sizeof(err)) < 0);
+    CHECK(broker_topic_cfg_check(TCFG_COMPRESSION_TYPE, "gzip", out, sizeof(out), err,
+                                 sizeof(err)) < 0);
+    CHECK(broker_topic_cfg_check(TCFG_SEGMENT_BYTES, NULL, out, sizeof(out), err, sizeof(err)) < 0);
 }
 
 static weir_broker *start(const char *dir, const char *const *settings)
@@ -179,7 +180,7 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
     broker_t *b = server_broker(w);
     char cid[32], msg[256];
     snprintf(cid, sizeof(cid), "%s", b->cluster_id);
-    topic_overrides_t over = {0};
+    broker_topic_overrides_t over = {0};
     over.val[TCFG_RETENTION_MS] = weir_strdup("5000");
     CHECK_EQ(broker_topic_create(b, "keep", 3, &over, false, msg, sizeof(msg)), 0);
     CHECK_EQ(broker_topic_create(b, "keep", 3, NULL, false, msg, sizeof(msg)),
@@ -192,7 +193,7 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
              KAFKA_INVALID_TOPIC_EXCEPTION);
     CHECK_EQ(broker_topic_create(b, "zero", 0, NULL, false, msg, sizeof(msg)),
              KAFKA_INVALID_PARTITIONS);
-    topic_overrides_free(&over);
+    broker_topic_overrides_free(&over);
     weir_broker_stop(w);
     char path[128];
     snprintf(path, sizeof(path), "%s/drop-0", d);

@@ -29,45 +29,45 @@ static bool t_exists(void *ctx, const char *topic, int32_t p)
 {
     return true;
 }
-static void t_join(void *ctx, void *w, const group_join_result_t *r) {}
+static void t_join(void *ctx, void *w, const broker_group_join_result_t *r) {}
 static void t_sync(void *ctx, void *w, int16_t e, const uint8_t *a, size_t n) {}
 static void t_done(void *ctx, void *w)
 {
     (*(int *)w)++;
 }
-static void t_write_none(void *ctx, const char *g, const group_record_t *r, size_t n,
-                         group_write_done_fn done, void *arg)
+static void t_write_none(void *ctx, const char *g, const broker_coord_record_t *r, size_t n,
+                         broker_coord_write_done_fn done, void *arg)
 {
     done(arg, 0);
 }
 
-static group_env_t env_base(void)
+static broker_coord_env_t env_base(void)
 {
-    return (group_env_t){.now_ms = t_now,
-                         .timer_init = t_init,
-                         .timer_start = t_start,
-                         .timer_stop = t_stop,
-                         .write = t_write_none,
-                         .partition_exists = t_exists,
-                         .join_done = t_join,
-                         .sync_done = t_sync,
-                         .done = t_done};
+    return (broker_coord_env_t){.now_ms = t_now,
+                                .timer_init = t_init,
+                                .timer_start = t_start,
+                                .timer_stop = t_stop,
+                                .write = t_write_none,
+                                .partition_exists = t_exists,
+                                .join_done = t_join,
+                                .sync_done = t_sync,
+                                .done = t_done};
 }
 
-static group_coord_t *coord(const group_env_t *env)
+static broker_coord_t *coord(const broker_coord_env_t *env)
 {
-    group_config_t cfg;
-    group_config_default(&cfg);
+    broker_coord_config_t cfg;
+    broker_coord_config_default(&cfg);
     cfg.initial_rebalance_delay_ms = 0;
-    group_coord_t *c;
-    group_coord_new(&cfg, env, &c);
+    broker_coord_t *c;
+    broker_coord_new(&cfg, env, &c);
     return c;
 }
 
-static int64_t fetched(group_coord_t *c, const char *g, const char *t, int32_t p)
+static int64_t fetched(broker_coord_t *c, const char *g, const char *t, int32_t p)
 {
-    group_offset_t o;
-    group_offset_fetch(c, g, t, p, &o);
+    broker_committed_t o;
+    broker_coord_offset_fetch(c, g, t, p, &o);
     return o.offset;
 }
 
@@ -76,12 +76,12 @@ static int64_t fetched(group_coord_t *c, const char *g, const char *t, int32_t p
 TEST(key_layouts)
 {
     buf_t b = {0};
-    offsets_key_offset_encode(&b, "g", "t", 3);
+    broker_coord_key_offset_encode(&b, "g", "t", 3);
     static const uint8_t k1[] = {0, 1, 0, 1, 'g', 0, 1, 't', 0, 0, 0, 3};
     CHECK_EQ(b.len, sizeof(k1));
     CHECK_MEM(b.data, k1, sizeof(k1));
     buf_reset(&b);
-    offsets_key_group_encode(&b, "grp");
+    broker_coord_key_group_encode(&b, "grp");
     static const uint8_t k2[] = {0, 2, 0, 3, 'g', 'r', 'p'};
     CHECK_EQ(b.len, sizeof(k2));
     CHECK_MEM(b.data, k2, sizeof(k2));
@@ -91,19 +91,19 @@ TEST(key_layouts)
 TEST(offset_value_layouts)
 {
     buf_t b = {0};
-    group_offset_t o = {.offset = 0x0102030405060708LL,
-                        .leader_epoch = 7,
-                        .metadata = "m",
-                        .commit_ts_ms = 0x1122,
-                        .expire_ts_ms = -1};
-    offsets_value_offset_encode(&b, &o);
+    broker_committed_t o = {.offset = 0x0102030405060708LL,
+                            .leader_epoch = 7,
+                            .metadata = "m",
+                            .commit_ts_ms = 0x1122,
+                            .expire_ts_ms = -1};
+    broker_coord_value_offset_encode(&b, &o);
     static const uint8_t v3[] = {0, 3, 1, 2,   3, 4, 5, 6, 7, 8, 0,    0,   0,
                                  7, 0, 1, 'm', 0, 0, 0, 0, 0, 0, 0x11, 0x22};
     CHECK_EQ(b.len, sizeof(v3));
     CHECK_MEM(b.data, v3, sizeof(v3));
     buf_reset(&b);
     o.expire_ts_ms = 0x33;
-    offsets_value_offset_encode(&b, &o); /* an explicit expiry is stored as v1 */
+    broker_coord_value_offset_encode(&b, &o); /* an explicit expiry is stored as v1 */
     static const uint8_t v1[] = {0, 1, 1, 2, 3,    4,    5, 6, 7, 8, 0, 1, 'm', 0,   0,
                                  0, 0, 0, 0, 0x11, 0x22, 0, 0, 0, 0, 0, 0, 0,   0x33};
     CHECK_EQ(b.len, sizeof(v1));
@@ -113,25 +113,25 @@ TEST(offset_value_layouts)
 
 TEST(group_value_layout)
 {
-    group_meta_member_t m = {.member_id = "m1",
-                             .instance_id = NULL,
-                             .client_id = "c",
-                             .client_host = "h",
-                             .rebalance_timeout_ms = 5,
-                             .session_timeout_ms = 6,
-                             .subscription = (const uint8_t *)"S",
-                             .subscription_len = 1,
-                             .assignment = (const uint8_t *)"",
-                             .assignment_len = 0};
-    group_meta_t g = {.protocol_type = "consumer",
-                      .generation = 2,
-                      .protocol_name = "range",
-                      .leader_id = "m1",
-                      .state_ts_ms = 9,
-                      .member_count = 1,
-                      .members = &m};
+    broker_group_meta_member_t m = {.member_id = "m1",
+                                    .instance_id = NULL,
+                                    .client_id = "c",
+                                    .client_host = "h",
+                                    .rebalance_timeout_ms = 5,
+                                    .session_timeout_ms = 6,
+                                    .subscription = (const uint8_t *)"S",
+                                    .subscription_len = 1,
+                                    .assignment = (const uint8_t *)"",
+                                    .assignment_len = 0};
+    broker_group_meta_t g = {.protocol_type = "consumer",
+                             .generation = 2,
+                             .protocol_name = "range",
+                             .leader_id = "m1",
+                             .state_ts_ms = 9,
+                             .member_count = 1,
+                             .members = &m};
     buf_t b = {0};
-    offsets_value_group_encode(&b, &g);
+    broker_coord_value_group_encode(&b, &g);
     static const uint8_t want[] = {
         0,   3,                                                     /* version */
         0,   8, 'c', 'o', 'n',  's',  'u', 'm', 'e', 'r',           /* protocol type */
@@ -151,28 +151,29 @@ TEST(partition_for_matches_kafka)
 {
     /* Java: "hello".hashCode() = 99162322; "polygenelubricants".hashCode() = Integer.MIN_VALUE,
      * which Kafka's Utils.abs maps to 0. */
-    CHECK_EQ(offsets_partition_for("hello", 50), 99162322 % 50);
-    CHECK_EQ(offsets_partition_for("polygenelubricants", 50), 0);
-    CHECK_EQ(offsets_partition_for("anything", 1), 0);
+    CHECK_EQ(broker_coord_partition_for("hello", 50), 99162322 % 50);
+    CHECK_EQ(broker_coord_partition_for("polygenelubricants", 50), 0);
+    CHECK_EQ(broker_coord_partition_for("anything", 1), 0);
     for (int i = 0; i < 1000; i++) {
         char g[16];
         snprintf(g, sizeof(g), "g%d", i * 7919);
-        int32_t p = offsets_partition_for(g, 7);
+        int32_t p = broker_coord_partition_for(g, 7);
         CHECK(p >= 0 && p < 7);
     }
 }
 
 /* ---- replay ---------------------------------------------------------------------------------- */
 
-static int replay(group_coord_t *c, const buf_t *k, const buf_t *v)
+static int replay(broker_coord_t *c, const buf_t *k, const buf_t *v)
 {
-    return offsets_replay_record(c, k->data, k->len, v ? v->data : NULL, v ? (int32_t)v->len : -1);
+    return broker_coord_replay_record(c, k->data, k->len, v ? v->data : NULL,
+                                      v ? (int32_t)v->len : -1);
 }
 
 TEST(replay_every_offset_value_version)
 {
-    group_env_t env = env_base();
-    group_coord_t *c = coord(&env);
+    broker_coord_env_t env = env_base();
+    broker_coord_t *c = coord(&env);
     buf_t k = {0}, v = {0};
     /* Kafka's v0 key with a v0 value: offset, metadata, timestamp */
     buf_append_be16(&k, 0);
@@ -187,8 +188,8 @@ TEST(replay_every_offset_value_version)
     buf_append(&v, "md", 2);
     buf_append_be64(&v, 1234);
     CHECK_EQ(replay(c, &k, &v), 0);
-    group_offset_t o;
-    group_offset_fetch(c, "g", "t", 0, &o);
+    broker_committed_t o;
+    broker_coord_offset_fetch(c, "g", "t", 0, &o);
     CHECK_EQ(o.offset, 10);
     CHECK_STR(o.metadata, "md");
     CHECK_EQ(o.commit_ts_ms, 1234);
@@ -215,15 +216,15 @@ TEST(replay_every_offset_value_version)
     CHECK_EQ(replay(c, &k, &v), 0);
     buf_deinit(&k);
     buf_deinit(&v);
-    group_coord_free(c);
+    broker_coord_free(c);
 }
 
 TEST(replay_group_value_v0)
 {
-    group_env_t env = env_base();
-    group_coord_t *c = coord(&env);
+    broker_coord_env_t env = env_base();
+    broker_coord_t *c = coord(&env);
     buf_t k = {0}, v = {0};
-    offsets_key_group_encode(&k, "g");
+    broker_coord_key_group_encode(&k, "g");
     buf_append_be16(&v, 0);
     buf_append_be16(&v, 8);
     buf_append(&v, "consumer", 8);
@@ -245,10 +246,10 @@ TEST(replay_group_value_v0)
     buf_append_be32(&v, 2);
     buf_append(&v, "AS", 2);
     CHECK_EQ(replay(c, &k, &v), 0);
-    group_coord_load_finish(c);
-    group_summary_t s;
-    group_describe(c, "g", &s);
-    CHECK_EQ(s.state, GROUP_STABLE);
+    broker_coord_load_finish(c);
+    broker_group_summary_t s;
+    broker_coord_describe(c, "g", &s);
+    CHECK_EQ(s.state, BROKER_GROUP_STABLE);
     CHECK_EQ(s.generation, 4);
     CHECK_EQ(s.member_count, 1);
     if (s.member_count == 1) {
@@ -256,27 +257,28 @@ TEST(replay_group_value_v0)
         CHECK_EQ(s.members[0].assignment_len, 2);
         CHECK_MEM(s.members[0].assignment, "AS", 2);
     }
-    group_summary_deinit(&s);
-    CHECK_EQ(group_heartbeat(c, "g", 4, "m1", NULL), KAFKA_NONE);
+    broker_group_summary_deinit(&s);
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 4, "m1", NULL), KAFKA_NONE);
     buf_deinit(&k);
     buf_deinit(&v);
-    group_coord_free(c);
+    broker_coord_free(c);
 }
 
 /* Every prefix of valid records, and random byte flips, must be refused or applied whole, and
  * never crash or read out of bounds (ASan). */
 TEST(malformed_records)
 {
-    group_env_t env = env_base();
-    group_coord_t *c = coord(&env);
+    broker_coord_env_t env = env_base();
+    broker_coord_t *c = coord(&env);
     buf_t k = {0}, v = {0};
-    offsets_key_offset_encode(&k, "g", "t", 1);
-    group_offset_t o = {.offset = 5, .leader_epoch = -1, .metadata = "meta", .expire_ts_ms = -1};
-    offsets_value_offset_encode(&v, &o);
+    broker_coord_key_offset_encode(&k, "g", "t", 1);
+    broker_committed_t o = {
+        .offset = 5, .leader_epoch = -1, .metadata = "meta", .expire_ts_ms = -1};
+    broker_coord_value_offset_encode(&v, &o);
     for (size_t n = 0; n < k.len; n++)
-        CHECK(offsets_replay_record(c, k.data, n, v.data, (int32_t)v.len) < 0);
+        CHECK(broker_coord_replay_record(c, k.data, n, v.data, (int32_t)v.len) < 0);
     for (size_t n = 0; n < v.len; n++)
-        CHECK(offsets_replay_record(c, k.data, k.len, v.data, (int32_t)n) < 0);
+        CHECK(broker_coord_replay_record(c, k.data, k.len, v.data, (int32_t)n) < 0);
     CHECK_EQ(fetched(c, "g", "t", 1), -1);
     /* a NUL inside a name */
     buf_t bad = {0};
@@ -286,10 +288,10 @@ TEST(malformed_records)
     buf_append_be16(&bad, 1);
     buf_append(&bad, "t", 1);
     buf_append_be32(&bad, 0);
-    CHECK(offsets_replay_record(c, bad.data, bad.len, v.data, (int32_t)v.len) < 0);
+    CHECK(broker_coord_replay_record(c, bad.data, bad.len, v.data, (int32_t)v.len) < 0);
     /* a group value claiming 2^31-1 members in a few bytes */
     buf_t gk = {0}, gv = {0};
-    offsets_key_group_encode(&gk, "g2");
+    broker_coord_key_group_encode(&gk, "g2");
     buf_append_be16(&gv, 3);
     buf_append_be16(&gv, 0);
     buf_append_be32(&gv, 1);
@@ -297,23 +299,23 @@ TEST(malformed_records)
     buf_append_be16(&gv, 0xffff);
     buf_append_be64(&gv, 0);
     buf_append_be32(&gv, 0x7fffffff);
-    CHECK(offsets_replay_record(c, gk.data, gk.len, gv.data, (int32_t)gv.len) < 0);
+    CHECK(broker_coord_replay_record(c, gk.data, gk.len, gv.data, (int32_t)gv.len) < 0);
     /* random flips over a valid group value */
-    group_meta_member_t m = {.member_id = "m",
-                             .client_id = "c",
-                             .client_host = "h",
-                             .subscription = (const uint8_t *)"sub",
-                             .subscription_len = 3,
-                             .assignment = (const uint8_t *)"asg",
-                             .assignment_len = 3};
-    group_meta_t g = {.protocol_type = "consumer",
-                      .generation = 1,
-                      .protocol_name = "range",
-                      .leader_id = "m",
-                      .member_count = 1,
-                      .members = &m};
+    broker_group_meta_member_t m = {.member_id = "m",
+                                    .client_id = "c",
+                                    .client_host = "h",
+                                    .subscription = (const uint8_t *)"sub",
+                                    .subscription_len = 3,
+                                    .assignment = (const uint8_t *)"asg",
+                                    .assignment_len = 3};
+    broker_group_meta_t g = {.protocol_type = "consumer",
+                             .generation = 1,
+                             .protocol_name = "range",
+                             .leader_id = "m",
+                             .member_count = 1,
+                             .members = &m};
     buf_reset(&gv);
-    offsets_value_group_encode(&gv, &g);
+    broker_coord_value_group_encode(&gv, &g);
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 5000; i++) {
         buf_t copy = {0};
@@ -324,16 +326,16 @@ TEST(malformed_records)
             x ^= x << 17;
             copy.data[x % copy.len] = (uint8_t)(x >> 32);
         }
-        offsets_replay_record(c, gk.data, gk.len, copy.data, (int32_t)copy.len);
+        broker_coord_replay_record(c, gk.data, gk.len, copy.data, (int32_t)copy.len);
         buf_deinit(&copy);
     }
-    group_coord_load_finish(c);
+    broker_coord_load_finish(c);
     buf_deinit(&k);
     buf_deinit(&v);
     buf_deinit(&bad);
     buf_deinit(&gk);
     buf_deinit(&gv);
-    group_coord_free(c);
+    broker_coord_free(c);
 }
 
 /* ---- the log binding on the simulated disk
@@ -376,8 +378,8 @@ static void on_appended(void *ctx, int32_t part)
 typedef struct {
     storage_io_sim_t *sim;
     storage_log_t *logs[3];
-    offsets_log_t *ol;
-    group_coord_t *c;
+    broker_coord_log_t *ol;
+    broker_coord_t *c;
 } world_t;
 
 static void world_open(world_t *w, bool compact)
@@ -394,15 +396,15 @@ static void world_open(world_t *w, bool compact)
         snprintf(dir, sizeof(dir), "/__consumer_offsets-%d", i);
         WEIR_ASSERT(storage_log_open(storage_io_sim_io(w->sim), dir, &lc, &w->logs[i]) == 0);
     }
-    offsets_log_config_t oc = {
+    broker_coord_log_config_t oc = {
         .logs = w->logs, .count = 3, .post = q_post, .appended = on_appended};
-    WEIR_ASSERT(offsets_log_new(&oc, &w->ol) == 0);
-    group_env_t env = env_base();
+    WEIR_ASSERT(broker_coord_log_new(&oc, &w->ol) == 0);
+    broker_coord_env_t env = env_base();
     env.ctx = w->ol;
-    env.write = offsets_log_write;
+    env.write = broker_coord_log_write;
     w->c = coord(&env);
-    WEIR_ASSERT(offsets_log_load(w->ol, w->c) == 0);
-    group_coord_load_finish(w->c);
+    WEIR_ASSERT(broker_coord_log_load(w->ol, w->c) == 0);
+    broker_coord_load_finish(w->c);
 }
 
 static void flush_all(world_t *w)
@@ -415,8 +417,8 @@ static void flush_all(world_t *w)
 static void world_close(world_t *w, bool crash)
 {
     flush_all(w);
-    group_coord_free(w->c);
-    offsets_log_free(w->ol);
+    broker_coord_free(w->c);
+    broker_coord_log_free(w->ol);
     for (int i = 0; i < 3; i++) {
         if (crash)
             storage_log_abandon(w->logs[i]);
@@ -428,19 +430,19 @@ static void world_close(world_t *w, bool crash)
 /* A standalone commit of one partition, flushed and acknowledged. */
 static void commit(world_t *w, const char *g, int32_t p, int64_t off, int *done)
 {
-    group_commit_part_t part = {.topic = "orders",
-                                .partition = p,
-                                .offset = off,
-                                .leader_epoch = -1,
-                                .metadata = "x",
-                                .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = g,
-                            .generation_id = -1,
-                            .member_id = "",
-                            .retention_ms = -1,
-                            .part_count = 1,
-                            .parts = &part};
-    group_offset_commit(w->c, &r, done);
+    broker_commit_part_t part = {.topic = "orders",
+                                 .partition = p,
+                                 .offset = off,
+                                 .leader_epoch = -1,
+                                 .metadata = "x",
+                                 .commit_ts_ms = -1};
+    broker_commit_req_t r = {.group_id = g,
+                             .generation_id = -1,
+                             .member_id = "",
+                             .retention_ms = -1,
+                             .part_count = 1,
+                             .parts = &part};
+    broker_coord_commit(w->c, &r, done);
     flush_all(w);
     WEIR_ASSERT(*done == 1);
     WEIR_ASSERT(part.error == KAFKA_NONE);
@@ -450,23 +452,23 @@ TEST(commit_acknowledged_only_once_durable)
 {
     world_t w = {.sim = storage_io_sim_new(2)};
     world_open(&w, false);
-    group_commit_part_t part = {
+    broker_commit_part_t part = {
         .topic = "orders", .partition = 0, .offset = 77, .leader_epoch = -1, .commit_ts_ms = -1};
-    group_commit_req_t r = {.group_id = "g1",
-                            .generation_id = -1,
-                            .member_id = "",
-                            .retention_ms = -1,
-                            .part_count = 1,
-                            .parts = &part};
+    broker_commit_req_t r = {.group_id = "g1",
+                             .generation_id = -1,
+                             .member_id = "",
+                             .retention_ms = -1,
+                             .part_count = 1,
+                             .parts = &part};
     int done = 0;
     appended_calls = 0;
-    group_offset_commit(w.c, &r, &done);
+    broker_coord_commit(w.c, &r, &done);
     CHECK_EQ(appended_calls, 1);
     CHECK_EQ(done, 0);
     CHECK_EQ(fetched(w.c, "g1", "orders", 0), -1);
-    CHECK_EQ(offsets_log_writes_pending(w.ol), 1);
+    CHECK_EQ(broker_coord_log_writes_pending(w.ol), 1);
     CHECK_EQ(pump(), 0); /* not durable yet: nothing posted */
-    int32_t p = offsets_partition_for("g1", 3);
+    int32_t p = broker_coord_partition_for("g1", 3);
     storage_log_flush(w.logs[p]);
     CHECK_EQ(pump(), 1);
     CHECK_EQ(done, 1);
@@ -489,10 +491,10 @@ TEST(restart_replays_commits_and_deletes)
         commit(&w, g, i % 4, 100 + i, &done);
         CHECK_EQ(done, 1);
     }
-    group_delete_item_t del = {"grp-3", 0};
-    group_delete_req_t dr = {1, &del};
+    broker_group_delete_item_t del = {"grp-3", 0};
+    broker_group_delete_req_t dr = {1, &del};
     done = 0;
-    group_delete(w.c, &dr, &done);
+    broker_coord_delete(w.c, &dr, &done);
     flush_all(&w);
     CHECK_EQ(done, 1);
     CHECK_EQ(del.error, KAFKA_NONE);
@@ -504,7 +506,7 @@ TEST(restart_replays_commits_and_deletes)
         int64_t want = i % 5 == 3 ? -1 : 100 + i; /* (group, partition) pairs are unique */
         CHECK_EQ(fetched(w.c, g, "orders", i % 4), want);
     }
-    CHECK_EQ(group_coord_group_count(w.c), 4);
+    CHECK_EQ(broker_coord_group_count(w.c), 4);
     world_close(&w, false);
     storage_io_sim_free(w.sim);
 }
@@ -520,12 +522,12 @@ TEST(compaction_keeps_the_answer)
     }
     done = 0;
     commit(&w, "gone", 0, 5, &done);
-    group_delete_item_t del = {"gone", 0};
-    group_delete_req_t dr = {1, &del};
+    broker_group_delete_item_t del = {"gone", 0};
+    broker_group_delete_req_t dr = {1, &del};
     done = 0;
-    group_delete(w.c, &dr, &done);
+    broker_coord_delete(w.c, &dr, &done);
     flush_all(&w);
-    int32_t p = offsets_partition_for("busy", 3);
+    int32_t p = broker_coord_partition_for("busy", 3);
     uint64_t before = storage_log_size_bytes(w.logs[p]);
     for (int i = 0; i < 3; i++)
         storage_log_compact(w.logs[i], clock_wall_ms() + 1000);
@@ -549,19 +551,19 @@ TEST(crash_loses_only_unacknowledged_commits)
         int done = 0;
         commit(&w, "g", 0, 10, &done); /* acknowledged (flushed) */
         CHECK_EQ(done, 1);
-        group_commit_part_t part = {.topic = "orders",
-                                    .partition = 0,
-                                    .offset = 20,
-                                    .leader_epoch = -1,
-                                    .commit_ts_ms = -1};
-        group_commit_req_t r = {.group_id = "g",
-                                .generation_id = -1,
-                                .member_id = "",
-                                .retention_ms = -1,
-                                .part_count = 1,
-                                .parts = &part};
+        broker_commit_part_t part = {.topic = "orders",
+                                     .partition = 0,
+                                     .offset = 20,
+                                     .leader_epoch = -1,
+                                     .commit_ts_ms = -1};
+        broker_commit_req_t r = {.group_id = "g",
+                                 .generation_id = -1,
+                                 .member_id = "",
+                                 .retention_ms = -1,
+                                 .part_count = 1,
+                                 .parts = &part};
         int done2 = 0;
-        group_offset_commit(w.c, &r, &done2); /* never acknowledged: the machine dies */
+        broker_coord_commit(w.c, &r, &done2); /* never acknowledged: the machine dies */
         CHECK_EQ(done2, 0);
         for (int i = 0; i < 3; i++)
             storage_log_abandon(w.logs[i]);
@@ -569,8 +571,8 @@ TEST(crash_loses_only_unacknowledged_commits)
         pump(); /* abandoned logs fail their waiters */
         CHECK_EQ(done2, 1);
         CHECK(part.error != KAFKA_NONE);
-        group_coord_free(w.c);
-        offsets_log_free(w.ol);
+        broker_coord_free(w.c);
+        broker_coord_log_free(w.ol);
         world_open(&w, false);
         int64_t got = fetched(w.c, "g", "orders", 0);
         CHECK(got == 10 || got == 20); /* the acknowledged one is never lost */

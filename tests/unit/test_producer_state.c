@@ -13,35 +13,35 @@
 
 static storage_io_sim_t *sim;
 static storage_log_t *plog;
-static producer_state_t *ps;
+static broker_producer_state_t *ps;
 
-static producer_state_config_t cfg_default(void)
+static broker_producer_state_config_t cfg_default(void)
 {
-    producer_state_config_t c;
-    producer_state_config_default(&c);
+    broker_producer_state_config_t c;
+    broker_producer_state_config_default(&c);
     return c;
 }
 
-static void open_all(const producer_state_config_t *cfg)
+static void open_all(const broker_producer_state_config_t *cfg)
 {
     storage_log_config_t lc;
     storage_log_config_default(&lc);
     lc.segment_bytes = 8192;
     lc.retention_ms = -1;
     REQUIRE(storage_log_open(storage_io_sim_io(sim), "/p", &lc, &plog) == 0);
-    REQUIRE(producer_state_open(storage_io_sim_io(sim), "/p", plog, cfg, &ps) == 0);
+    REQUIRE(broker_producer_state_open(storage_io_sim_io(sim), "/p", plog, cfg, &ps) == 0);
 }
 
 static void setup(void)
 {
     sim = storage_io_sim_new(7);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     open_all(&c);
 }
 
 static void teardown(void)
 {
-    producer_state_close(ps, plog);
+    broker_producer_state_close(ps, plog);
     storage_log_close(plog);
     storage_io_sim_free(sim);
     ps = NULL;
@@ -74,15 +74,15 @@ static pr_t produce(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts)
     size_t total;
     pr_t r = {0};
     WEIR_ASSERT(storage_batch_header_read(b.data, b.len, &h, &total) == 0);
-    producer_check_t ck;
-    producer_state_check(ps, &h, &ck);
+    broker_producer_check_t ck;
+    broker_producer_state_check(ps, &h, &ck);
     r.error = ck.error;
     r.duplicate = ck.duplicate;
     r.base = ck.dup_base_offset;
     if (ck.error == KAFKA_NONE && !ck.duplicate) {
         int64_t base;
         WEIR_ASSERT(storage_log_append(plog, b.data, b.len, &base) == 0);
-        producer_state_update(ps, &h, base, storage_log_end_offset(plog));
+        broker_producer_state_update(ps, &h, base, storage_log_end_offset(plog));
         r.base = base;
     }
     buf_deinit(&b);
@@ -124,7 +124,7 @@ TEST(sequences)
     /* plain batches are not checked */
     r = produce(-1, -1, -1, 2, 1000);
     CHECK_EQ(r.error, KAFKA_NONE);
-    CHECK_EQ(producer_state_count(ps), 2);
+    CHECK_EQ(broker_producer_state_count(ps), 2);
     teardown();
 }
 
@@ -177,7 +177,7 @@ static void write_snapshot(int64_t offset, int64_t pid, int32_t last_seq)
 TEST(sequence_wraps_at_int32_max)
 {
     sim = storage_io_sim_new(3);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     storage_log_config_t lc;
     storage_log_config_default(&lc);
     REQUIRE(storage_log_open(storage_io_sim_io(sim), "/p", &lc, &plog) == 0);
@@ -189,8 +189,8 @@ TEST(sequence_wraps_at_int32_max)
     REQUIRE(storage_log_append(plog, b.data, b.len, &base) == 0);
     buf_deinit(&b);
     write_snapshot(1, 5, INT32_MAX - 1);
-    REQUIRE(producer_state_open(storage_io_sim_io(sim), "/p", plog, &c, &ps) == 0);
-    CHECK_EQ(producer_state_loaded_snapshot(ps), 1);
+    REQUIRE(broker_producer_state_open(storage_io_sim_io(sim), "/p", plog, &c, &ps) == 0);
+    CHECK_EQ(broker_producer_state_loaded_snapshot(ps), 1);
     /* INT32_MAX, 0, 1: three records across the wrap */
     pr_t r = produce(5, 0, INT32_MAX, 3, 1000);
     CHECK_EQ(r.error, KAFKA_NONE);
@@ -207,12 +207,12 @@ TEST(clean_restart_uses_snapshot)
         CHECK_EQ(produce(1, 0, i * 3, 3, 1000).error, KAFKA_NONE);
         CHECK_EQ(produce(2, 3, i, 1, 1000).error, KAFKA_NONE);
     }
-    producer_state_close(ps, plog);
+    broker_producer_state_close(ps, plog);
     storage_log_close(plog);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     open_all(&c);
-    CHECK_EQ(producer_state_loaded_snapshot(ps), 16);
-    CHECK_EQ(producer_state_replayed_batches(ps), 0);
+    CHECK_EQ(broker_producer_state_loaded_snapshot(ps), 16);
+    CHECK_EQ(broker_producer_state_replayed_batches(ps), 0);
     pr_t r = produce(1, 0, 9, 3, 1000);
     CHECK(r.duplicate);
     CHECK_EQ(r.base, 12);
@@ -225,17 +225,17 @@ TEST(clean_restart_uses_snapshot)
 TEST(kill9_rebuilds_from_snapshot_and_log)
 {
     sim = storage_io_sim_new(11);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     c.snapshot_interval_offsets = 10;
     open_all(&c);
     for (int i = 0; i < 30; i++)
         CHECK_EQ(produce(4, 0, i * 2, 2, 1000).error, KAFKA_NONE);
     /* the process dies: nothing closed, but the page cache (the sim's written bytes) stays */
-    producer_state_free(ps);
+    broker_producer_state_free(ps);
     storage_log_abandon(plog);
     open_all(&c);
-    CHECK(producer_state_loaded_snapshot(ps) >= 50);
-    CHECK(producer_state_replayed_batches(ps) < 30);
+    CHECK(broker_producer_state_loaded_snapshot(ps) >= 50);
+    CHECK(broker_producer_state_replayed_batches(ps) < 30);
     for (int i = 25; i < 30; i++) {
         pr_t r = produce(4, 0, i * 2, 2, 1000);
         CHECK(r.duplicate);
@@ -249,7 +249,7 @@ TEST(crash_that_loses_the_tail)
 {
     for (uint64_t seed = 1; seed <= 20; seed++) {
         sim = storage_io_sim_new(seed);
-        producer_state_config_t c = cfg_default();
+        broker_producer_state_config_t c = cfg_default();
         c.snapshot_interval_offsets = 4;
         open_all(&c);
         for (int i = 0; i < 10; i++)
@@ -257,7 +257,7 @@ TEST(crash_that_loses_the_tail)
         storage_log_flush(plog); /* offsets 0..9 durable */
         for (int i = 10; i < 20; i++)
             produce(8, 0, i, 1, 1000); /* snapshots up to 20 were written, unsynced */
-        producer_state_free(ps);
+        broker_producer_state_free(ps);
         storage_log_abandon(plog);
         storage_io_sim_crash(sim);
         open_all(&c);
@@ -282,17 +282,17 @@ TEST(corrupt_snapshot_falls_back_to_scan)
     setup();
     for (int i = 0; i < 5; i++)
         produce(3, 0, i, 1, 1000);
-    producer_state_close(ps, plog);
+    broker_producer_state_close(ps, plog);
     storage_log_close(plog);
     storage_io_t *io = storage_io_sim_io(sim);
     int fd;
     REQUIRE(io->ops->open(io, "/p/00000000000000000005.snapshot", O_RDWR, &fd) == 0);
     io->ops->pwrite(io, fd, "X", 1, 30);
     io->ops->close(io, fd);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     open_all(&c);
-    CHECK_EQ(producer_state_loaded_snapshot(ps), -1);
-    CHECK_EQ(producer_state_replayed_batches(ps), 5);
+    CHECK_EQ(broker_producer_state_loaded_snapshot(ps), -1);
+    CHECK_EQ(broker_producer_state_replayed_batches(ps), 5);
     CHECK(produce(3, 0, 4, 1, 1000).duplicate);
     CHECK_EQ(produce(3, 0, 5, 1, 1000).error, KAFKA_NONE);
     teardown();
@@ -301,7 +301,7 @@ TEST(corrupt_snapshot_falls_back_to_scan)
 TEST(expiry_and_bound)
 {
     sim = storage_io_sim_new(5);
-    producer_state_config_t c = cfg_default();
+    broker_producer_state_config_t c = cfg_default();
     c.max_producers = 3;
     c.expiration_ms = 60000;
     open_all(&c);
@@ -309,10 +309,10 @@ TEST(expiry_and_bound)
     produce(2, 0, 0, 1, 2000);
     produce(3, 0, 0, 1, 3000);
     produce(4, 0, 0, 1, 4000); /* evicts producer 1, idle longest */
-    CHECK_EQ(producer_state_count(ps), 3);
+    CHECK_EQ(broker_producer_state_count(ps), 3);
     CHECK_EQ(produce(1, 0, 1, 1, 5000).error, KAFKA_UNKNOWN_PRODUCER_ID);
-    producer_state_expire(ps, 63500); /* 2 and 3 idle for more than 60 s */
-    CHECK_EQ(producer_state_count(ps), 1);
+    broker_producer_state_expire(ps, 63500); /* 2 and 3 idle for more than 60 s */
+    CHECK_EQ(broker_producer_state_count(ps), 1);
     CHECK_EQ(produce(4, 0, 1, 1, 5000).error, KAFKA_NONE);
     teardown();
 }
@@ -322,43 +322,43 @@ TEST(producer_ids_never_repeat)
     sim = storage_io_sim_new(9);
     storage_io_t *io = storage_io_sim_io(sim);
     io->ops->mkdir(io, "/d");
-    producer_ids_t *p;
-    REQUIRE(producer_ids_open(io, "/d", &p) == 0);
+    broker_producer_ids_t *p;
+    REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
     int64_t pid;
     int16_t epoch;
     for (int i = 0; i < 5; i++) {
-        CHECK_EQ(producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+        CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
         CHECK_EQ(pid, i);
         CHECK_EQ(epoch, 0);
     }
     /* a transactional id keeps its producer id and bumps the epoch */
     int64_t tpid;
-    CHECK_EQ(producer_ids_init(p, "tx-1", 60000, 900000, &tpid, &epoch), KAFKA_NONE);
+    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &tpid, &epoch), KAFKA_NONE);
     CHECK_EQ(tpid, 5);
     CHECK_EQ(epoch, 0);
-    CHECK_EQ(producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
+    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
     CHECK_EQ(pid, tpid);
     CHECK_EQ(epoch, 1);
-    CHECK_EQ(producer_ids_init(p, "tx-1", 900001, 900000, &pid, &epoch),
+    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 900001, 900000, &pid, &epoch),
              KAFKA_INVALID_TRANSACTION_TIMEOUT);
     /* the machine crashes: the block of ids was durable before any id of it went out */
     storage_io_sim_crash(sim);
-    producer_ids_close(p);
-    REQUIRE(producer_ids_open(io, "/d", &p) == 0);
-    CHECK_EQ(producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
-    CHECK_EQ(pid, PRODUCER_IDS_BLOCK);
-    CHECK_EQ(producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
+    broker_producer_ids_close(p);
+    REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
+    CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+    CHECK_EQ(pid, BROKER_PRODUCER_IDS_BLOCK);
+    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
     CHECK_EQ(pid, tpid);
     CHECK_EQ(epoch, 2);
     /* a whole block used up moves to the next one */
-    for (int i = 0; i < PRODUCER_IDS_BLOCK; i++)
-        producer_ids_init(p, NULL, 0, 900000, &pid, &epoch);
-    CHECK_EQ(pid, 2 * PRODUCER_IDS_BLOCK);
-    producer_ids_close(p);
-    REQUIRE(producer_ids_open(io, "/d", &p) == 0);
-    CHECK_EQ(producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
-    CHECK_EQ(pid, 3 * PRODUCER_IDS_BLOCK);
-    producer_ids_close(p);
+    for (int i = 0; i < BROKER_PRODUCER_IDS_BLOCK; i++)
+        broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch);
+    CHECK_EQ(pid, 2 * BROKER_PRODUCER_IDS_BLOCK);
+    broker_producer_ids_close(p);
+    REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
+    CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+    CHECK_EQ(pid, 3 * BROKER_PRODUCER_IDS_BLOCK);
+    broker_producer_ids_close(p);
     storage_io_sim_free(sim);
     sim = NULL;
 }
@@ -372,8 +372,8 @@ TEST(producer_ids_refuse_a_corrupt_file)
     REQUIRE(io->ops->open(io, "/d/producer-ids", O_CREAT | O_RDWR, &fd) == 0);
     io->ops->pwrite(io, fd, "garbage-garbage", 15, 0);
     io->ops->close(io, fd);
-    producer_ids_t *p = NULL;
-    CHECK(producer_ids_open(io, "/d", &p) < 0);
+    broker_producer_ids_t *p = NULL;
+    CHECK(broker_producer_ids_open(io, "/d", &p) < 0);
     storage_io_sim_free(sim);
     sim = NULL;
 }
