@@ -51,8 +51,11 @@ void weir_assert_fail(const char *expr, const char *file, int line) __attribute_
 #define NEVER(x)        ((x) ? (weir_assert_fail(#x, __FILE__, __LINE__), 1) : 0)
 #endif
 #define WEIR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define WEIR_MIN(a, b)    ((a) < (b) ? (a) : (b))
-#define WEIR_MAX(a, b)    ((a) > (b) ? (a) : (b))
+/* The struct of type `type` whose member `member` is at ptr. */
+#define WEIR_CONTAINER_OF(ptr, type, member)                                                       \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define WEIR_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define WEIR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Allocation that never returns NULL: running out of memory for a bounded structure is not a
  * condition the broker can serve through, so it aborts with a message. Sizes from the wire must

@@ -12,9 +12,7 @@
  * Invariant: several brokers can run in one process: all state hangs off broker_t, nothing
  * is global except the log level.
  */
-#include "broker/broker.h"
-
-#include "kafka/wire/wire.h"
+#include "broker/broker_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,11 +29,6 @@
 int32_t broker_node_id(const broker_t *b)
 {
     return b->node_id;
-}
-
-size_t broker_max_decompressed(const broker_t *b)
-{
-    return (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES);
 }
 
 void broker_parked_inc(broker_t *b)
@@ -204,29 +197,26 @@ static void revert_to_static(broker_t *b, int k)
     WEIR_ASSERT(rc == 0); /* it passed the same checks at start */
 }
 
-int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
-                             bool validate_only, char *msg, size_t msg_len)
+int broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
+                         bool validate_only, broker_err_t *err)
 {
     /* Check everything first, on a scratch copy, so a bad entry changes nothing. */
     broker_settings_t scratch;
     memset(&scratch, 0, sizeof(scratch));
-    int16_t err = KAFKA_NONE;
-    for (size_t i = 0; i < n && !err; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const broker_cfg_def_t *d = &broker_cfg_defs[ch[i].key];
         char e[256];
-        if (!d->dynamic) {
-            snprintf(msg, msg_len, "Cannot update these configs dynamically: %s", d->name);
-            err = KAFKA_INVALID_REQUEST;
-        } else if (ch[i].value &&
-                   broker_settings_set(&scratch, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER,
-                                       e, sizeof(e)) < 0) {
-            snprintf(msg, msg_len, "%s", e);
-            err = KAFKA_INVALID_CONFIG;
-        }
+        if (!d->dynamic)
+            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_REQUEST,
+                             "Cannot update these configs dynamically: %s", d->name);
+        else if (ch[i].value && broker_settings_set(&scratch, ch[i].key, ch[i].value,
+                                                    CFG_SOURCE_DYNAMIC_BROKER, e, sizeof(e)) < 0)
+            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG, "%s", e);
     }
     broker_settings_free(&scratch);
-    if (err || validate_only)
-        return err;
+    if (rc < 0 || validate_only)
+        return rc;
     broker_topics_wrlock(b);
     if (replace)
         for (int k = 0; k < BCFG__COUNT; k++)
@@ -240,14 +230,13 @@ int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t 
                                      sizeof(e)) < 0)
             WEIR_ASSERT(!"checked above");
     }
-    if (dynamic_save(b) < 0) {
-        snprintf(msg, msg_len, "cannot persist dynamic configs");
-        err = KAFKA_KAFKA_STORAGE_ERROR;
-    }
+    if (dynamic_save(b) < 0)
+        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
+                         "cannot persist dynamic configs");
     broker_topics_reconfigure(b);
     broker_topics_unlock(b);
     log_info("broker", "dynamic broker configs changed");
-    return err;
+    return rc;
 }
 
 /* ---- maintenance (loop 0)
@@ -324,6 +313,7 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     broker_t *b = weir_calloc(1, sizeof(*b));
     b->lock_fd = -1;
     net_timer_init(&b->maint_timer, maint_tick, b);
+    net_timer_init(&b->producer_timer, NULL, b);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
     /* Writers (create/delete topic) must not starve behind a steady stream of produces. */
@@ -347,7 +337,10 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     rc = broker_topics_load(b);
     if (rc < 0)
         goto out_fail;
-    rc = broker_groups_start(b); /* group coordinator, __consumer_offsets, producer ids */
+    rc = broker_producers_start(b); /* producer ids, expiry and snapshots */
+    if (rc < 0)
+        goto out_fail;
+    rc = broker_groups_start(b); /* group coordinator, __consumer_offsets */
     if (rc < 0)
         goto out_fail;
     net_loop_call(b->loops[0], maint_start_on_loop0, b);
@@ -361,13 +354,13 @@ out_fail:
     return rc;
 }
 
-static void wake_all_waiters(broker_t *b)
+void broker_watches_notify_all(broker_t *b)
 {
     broker_topics_rdlock(b);
     for (size_t i = 0; i < b->nbuckets; i++)
         for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
             for (int32_t j = 0; j < t->npart; j++)
-                broker_waiters_notify(t->parts[j]);
+                broker_watches_notify(t->parts[j]);
     broker_topics_unlock(b);
 }
 
@@ -378,10 +371,10 @@ void broker_quiesce(broker_t *b)
     net_loop_call(b->loops[0], maint_stop_on_loop0, b);
     /* Answer what is parked: fetches at once (stopping), acks=-1 produces when the flusher
      * has synced them, which it does promptly. Bounded, in case a disk hangs. */
-    wake_all_waiters(b);
+    broker_watches_notify_all(b);
     for (int i = 0; i < 30000 && atomic_load(&b->parked) > 0; i++) {
         if (i % 100 == 0)
-            wake_all_waiters(b);
+            broker_watches_notify_all(b);
         usleep(1000);
     }
     if (atomic_load(&b->parked) > 0)
@@ -390,6 +383,7 @@ void broker_quiesce(broker_t *b)
     for (int i = 0; i < b->nloops; i++)
         net_loop_call(b->loops[i], NULL, NULL);
     broker_groups_stop(b); /* while the loops still run: it answers parked group requests */
+    broker_producers_stop(b);
 }
 
 void broker_close(broker_t *b)
@@ -397,6 +391,7 @@ void broker_close(broker_t *b)
     if (!b)
         return;
     broker_groups_free(b); /* no loop runs requests any more: nothing can reach it */
+    broker_producers_free(b);
     if (b->flusher) {
         broker_topics_close(b);
         storage_flusher_stop(b->flusher);

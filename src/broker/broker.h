@@ -1,39 +1,41 @@
 /*
- * broker: the broker's state and its produce and fetch paths. The Kafka handlers (src/kafka)
- * decode requests and encode responses; this module owns what they act on: settings, the
- * topic registry and its partitions (each a storage_log_t), the event loops, the flusher, the
- * append path with its hooks and the fetch waiters.
+ * broker: the core of Weir, and its interface to the layers above (the Kafka protocol handlers
+ * in src/kafka, the HTTP routes, the server). The broker owns the topics and their partitions
+ * (each a storage log), the produce and fetch semantics (validation, idempotence, the acks=-1
+ * durability wait, long-poll fetch waits, DeleteRecords), the group coordinator with the
+ * committed offsets in __consumer_offsets, producer ids and the settings. It takes its own
+ * locks and never hands out its internals: callers name topics and partitions and get copies
+ * or results back.
  *
- * Threads and ownership.
- *  - io loops: b->loops[0..nloops), one thread each. A request is handled on its connection's
- *    loop thread from decode to response. Loop 0 also runs the listener (which hands sockets
- *    round-robin to all loops) and the maintenance timer (retention, segment.ms, compaction
- *    every log.retention.check.interval.ms).
- *  - the topic registry (name -> broker_topic_t) is under b->topics_lock, a writer-preferring
- *    rwlock. Every use of a topic, a partition or a partition's log happens with the read lock
- *    held; creating, deleting and growing topics and changing configs take the write lock. A
- *    deleted topic's logs are destroyed under the write lock (so no reader can be using them),
- *    its memory lives on while parked requests hold references (broker_topic_ref).
- *  - each storage_log_t has its own mutex (in storage); partition->append_mu serializes the
- *    produce hooks with the append so a check-then-append (idempotence) is atomic.
- *  - one storage flusher thread does group commit; its durable callbacks only post to loops.
- *  - the HTTP server runs on libmicrohttpd's own thread.
- *  - settings are atomics: dynamic ones change at run time (AlterConfigs) under the registry
- *    write lock, and are read anywhere without a lock.
+ * Errors. Functions return 0 or a negative WEIR_ code. Where Kafka distinguishes outcomes more
+ * finely than that (which of INVALID_PARTITIONS or INVALID_CONFIG, say), the function also
+ * fills a broker_err_t with the Kafka ErrorCode and a message: response data for the protocol
+ * layer, never a C return value. kafka_err_from() in the protocol layer maps a bare WEIR code.
+ *
+ * Asynchronous operations (acks=-1 produce, long-poll fetch, group requests) take a completion
+ * and say on which thread it runs. An operation that finishes at once says so in its return
+ * value and then never calls its completion.
+ *
+ * Threads. Every function may be called from any io loop thread unless it says otherwise. The
+ * broker's own threads: the io loops it is given (loop 0 also runs the group coordinator and the
+ * maintenance timer), the storage flusher (group commit). broker_internal.h has the locks.
  */
-#ifndef WEIR_BROKER_INTERNAL_H
-#define WEIR_BROKER_INTERNAL_H
+#ifndef WEIR_BROKER_H
+#define WEIR_BROKER_H
 
 #include "base/base.h"
+#include "kafka/wire/wire.h"
 #include "net/net.h"
-#include "storage/storage.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct broker broker_t;
-typedef struct broker_topic broker_topic_t;
-typedef struct broker_partition broker_partition_t;
+
+/* A Kafka ErrorCode with its message, for the response. */
+typedef struct {
+    int16_t code;
+    char message[256];
+} broker_err_t;
 
 /* ====================================== settings ============================================ */
 
@@ -139,243 +141,6 @@ static inline int64_t broker_settings_int(const broker_settings_t *s, broker_cfg
 int64_t broker_settings_retention_ms(const broker_settings_t *s);
 int64_t broker_settings_roll_ms(const broker_settings_t *s);
 
-/* ---- topic configs --------------------------------------------------------------------------
- * The per-topic settings, each with the broker setting that gives its default. */
-typedef enum {
-    TCFG_RETENTION_MS,
-    TCFG_RETENTION_BYTES,
-    TCFG_SEGMENT_BYTES,
-    TCFG_SEGMENT_MS,
-    TCFG_CLEANUP_POLICY,
-    TCFG_MAX_MESSAGE_BYTES,
-    TCFG_MESSAGE_TIMESTAMP_TYPE,
-    TCFG_DELETE_RETENTION_MS,
-    TCFG_MIN_COMPACTION_LAG_MS,
-    TCFG_INDEX_INTERVAL_BYTES,
-    /* accepted and stored for client compatibility, without effect on one node: */
-    TCFG_MIN_INSYNC_REPLICAS,
-    TCFG_COMPRESSION_TYPE,
-    TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
-    TCFG_FLUSH_MESSAGES,
-    TCFG_FLUSH_MS,
-    TCFG__COUNT
-} broker_topic_cfg_key_t;
-
-typedef struct {
-    const char *name;
-    int broker_key; /* broker_cfg_key_t giving the default, or -1 (then def is used) */
-    broker_cfg_type_t type;
-    const char *def;
-    int64_t min, max;
-    const char *values; /* ENUM values, as in broker_cfg_def_t */
-    bool is_list;       /* APPEND/SUBTRACT allowed (IncrementalAlterConfigs) */
-    const char *doc;
-} broker_topic_cfg_def_t;
-
-extern const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT];
-int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */
-/* Checks one value for a topic config, normalizing it into out (256 bytes). */
-int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
-                           size_t err_len);
-
-/* A topic's overrides: text values, NULL = not set (the broker default applies). */
-typedef struct {
-    char *val[TCFG__COUNT];
-} broker_topic_overrides_t;
-
-void broker_topic_overrides_free(broker_topic_overrides_t *o);
-void broker_topic_overrides_copy(broker_topic_overrides_t *dst,
-                                 const broker_topic_overrides_t *src);
-/* The effective value of a topic config as text (override, else broker setting, else default)
- * and its source; buf holds 64 bytes. */
-const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
-                                   char *buf, size_t len, int *source);
-/* The effective value parsed: INT as is, BOOL 0/1, ENUM its index, a list a bitmask. */
-int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key);
-
-/* Dynamic broker configs (AlterConfigs on the broker resource). value NULL = back to the
- * static value. replace (AlterConfigs) first resets every dynamic setting not listed. Checks
- * everything before changing anything; persists to <data>/dynamic.properties and reconfigures
- * every topic. Returns a Kafka ErrorCode with a message. */
-typedef struct {
-    int key;
-    const char *value;
-} broker_cfg_change_t;
-int16_t broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
-                             bool validate_only, char *msg, size_t msg_len);
-
-/* ================================== topics and partitions ===================================== */
-
-struct broker_partition {
-    broker_topic_t *topic;
-    int32_t index;
-    storage_log_t *log;            /* NULL once the topic is deleted (under the write lock) */
-    pthread_mutex_t append_mu;     /* produce hooks + append, atomically */
-    pthread_mutex_t wait_mu;       /* the fetch waiter list */
-    struct broker_waiter *waiters; /* under wait_mu */
-    _Atomic int nwaiters;          /* read without the lock on the append path */
-    void *producer_state;          /* owned by the idempotence module (issue 4) */
-};
-
-struct broker_topic {
-    char *name;
-    _Atomic int refs;
-    bool deleted;  /* under the write lock */
-    bool internal; /* __consumer_offsets, __transaction_state */
-    int32_t npart;
-    broker_partition_t **parts; /* npart entries; grows under the write lock */
-    broker_topic_overrides_t over;
-    /* effective settings, recomputed under the write lock when configs change */
-    storage_log_config_t log_cfg;
-    _Atomic int64_t max_message_bytes;
-    _Atomic bool log_append_time;
-    broker_topic_t *hnext; /* registry hash chain */
-};
-
-void broker_topics_rdlock(broker_t *b);
-void broker_topics_wrlock(broker_t *b);
-void broker_topics_unlock(broker_t *b);
-
-/* Lookups: the registry lock must be held. NULL if absent. */
-broker_topic_t *broker_topic_find(broker_t *b, const char *name, size_t len);
-broker_partition_t *broker_partition_find(broker_t *b, const char *name, size_t len, int32_t idx);
-/* All live topics, sorted by name (lock held; caller frees the array). */
-broker_topic_t **broker_topics_list(broker_t *b, size_t *n);
-size_t broker_topics_count(broker_t *b);
-
-void broker_topic_ref(broker_topic_t *t);
-void broker_topic_unref(broker_topic_t *t);
-
-/* Topic name rules (names are directory names): [a-zA-Z0-9._-], 1..249, not "." or "..". */
-bool broker_topic_name_valid(const char *name, size_t len, const char **why);
-
-/* Creates a topic (takes the write lock). nparts -1 = num.partitions. Returns a Kafka
- * ErrorCode (0 on success) and, on error, a message in msg (256 bytes). With validate_only,
- * checks everything and creates nothing. */
-int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
-                            const broker_topic_overrides_t *over, bool validate_only, char *msg,
-                            size_t msg_len);
-int16_t broker_topic_delete(broker_t *b, const char *name, char *msg, size_t msg_len);
-int16_t broker_topic_add_partitions(broker_t *b, const char *name, int32_t count,
-                                    bool validate_only, char *msg, size_t msg_len);
-/* Replaces (incremental=false) or merges the overrides of a topic. Takes the write lock. */
-int16_t broker_topic_set_configs(broker_t *b, const char *name,
-                                 const broker_topic_overrides_t *over, bool validate_only,
-                                 char *msg, size_t msg_len);
-/* Recomputes every topic's effective config after a broker setting changed (write lock held). */
-void broker_topics_reconfigure(broker_t *b);
-
-/* Writes dir/name atomically (a temporary file, fdatasync, rename, fsync of dir). */
-int broker_write_file_atomic(const char *dir, const char *name, const buf_t *content);
-
-/* Loads topics from the data dir at start; removes orphan partition directories. */
-int broker_topics_load(broker_t *b);
-/* Closes every log (clean shutdown) and frees the registry. */
-void broker_topics_close(broker_t *b);
-
-/* Internal topic names per Kafka (Topic.isInternal). */
-bool broker_topic_name_internal(const char *name);
-
-/* ======================================= produce ============================================== */
-
-/* Hooks for the idempotent/transactional producer (issue 4). Both run with the partition's
- * append_mu held, on the request's loop thread. */
-typedef struct {
-    const char *transactional_id; /* NULL for none */
-    size_t transactional_id_len;
-    int16_t api_version;
-    int16_t acks;
-} broker_produce_ctx_t;
-
-typedef struct {
-    /* Before one batch is appended. Returns a Kafka ErrorCode (0: append it). To answer a
-     * duplicate batch with its original offset instead of appending, set *duplicate and
-     * *dup_base_offset and return 0. */
-    int16_t (*before_append)(void *arg, broker_partition_t *p, const broker_produce_ctx_t *ctx,
-                             const storage_batch_header_t *h, bool *duplicate,
-                             int64_t *dup_base_offset);
-    /* After it was appended at base_offset. */
-    void (*after_append)(void *arg, broker_partition_t *p, const broker_produce_ctx_t *ctx,
-                         const storage_batch_header_t *h, int64_t base_offset);
-    void *arg;
-} broker_produce_hooks_t;
-
-/* The outcome of producing one partition's records. */
-typedef struct {
-    int16_t error_code;
-    const char *error_message; /* static string or NULL */
-    int64_t base_offset;       /* first offset of the first batch, -1 on error */
-    int64_t end_offset;        /* after the last appended batch (for acks=-1) */
-    int64_t log_append_time;   /* -1 unless LogAppendTime */
-    int64_t log_start_offset;
-} broker_produce_result_t;
-
-/* Validates and appends the record batches of one partition (records is the Produce request's
- * RECORDS field, modified in place: base offsets, leader epoch, LogAppendTime). Registry read
- * lock held by the caller. Wakes fetch waiters. */
-void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_produce_ctx_t *ctx,
-                              uint8_t *records, size_t len, broker_produce_result_t *res);
-
-/* ======================================== fetch ===============================================
- * Long-poll fetch waiters. A waiting request registers one broker_waiter_t per partition; the
- * append path calls notify(owner) for each, from the appending thread with p->wait_mu held, so
- * notify must only post (net_loop_post) and never block or take registry locks. */
-typedef struct broker_waiter {
-    struct broker_waiter *prev, *next;
-    broker_partition_t *part; /* set while registered */
-    void (*notify)(void *owner);
-    void *owner;
-} broker_waiter_t;
-
-void broker_waiter_add(broker_partition_t *p, broker_waiter_t *w);
-void broker_waiter_remove(broker_waiter_t *w); /* no-op if not registered */
-/* Calls notify for every waiter of p (append path; lock-free when there is none). */
-void broker_waiters_notify(broker_partition_t *p);
-
-/* Reads whole batches of one partition from `offset` into out as one RECORDS field body (the
- * caller wrote nothing for it yet: this appends the length prefix through w, then the bytes).
- * max_bytes bounds the bytes unless `first` (KIP-74: the first batch of the first non-empty
- * partition is returned whole). Batches compressed with zstd stop the read when !allow_zstd.
- * Registry read lock held. Returns the Kafka ErrorCode for the partition and the bytes written
- * in *got (0 when there is nothing at offset yet). */
-int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset, size_t max_bytes,
-                               bool first, bool allow_zstd, buf_t *out, bool flexible, size_t *got);
-/* ListOffsets by time: the first record (offset and its timestamp) whose timestamp is >= ts.
- * -WEIR_ENOENT if none. Registry read lock held. */
-int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
-                           int64_t *timestamp);
-/* Bytes readable at offset without reading them (for min_bytes), 0 if none; -1 on error. */
-int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes);
-
-/* ======================================== broker ============================================== */
-
-struct broker {
-    broker_settings_t set;
-    char *static_sval[BCFG__COUNT]; /* values before dynamic configs, for reverting to them */
-    int static_source[BCFG__COUNT];
-    int lock_fd; /* flock on <data>/.lock: one broker per data dir */
-    char *data_dir;
-    char cluster_id[32];
-    int32_t node_id;
-
-    net_loop_t **loops; /* the server's event loops (not owned); loop 0 is the coordinator's */
-    int nloops;
-    net_timer_t maint_timer; /* loop 0 */
-    storage_flusher_t *flusher;
-    storage_io_t *io;
-
-    pthread_rwlock_t topics_lock;
-    broker_topic_t **buckets;
-    size_t nbuckets, ntopics;
-
-    _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */
-    _Atomic bool stopping; /* set at stop: waiting fetches answer at once */
-
-    broker_produce_hooks_t produce_hooks;
-    void *groups; /* the group coordinator (issue 4) */
-    void *txn;    /* the transaction coordinator (issue 4) */
-};
-
 /* ======================================== life ================================================
  * The server (src/server) owns the event loops and listeners; the broker runs on them. */
 typedef struct {
@@ -399,29 +164,462 @@ void broker_close(broker_t *b);
 
 const broker_settings_t *broker_settings(const broker_t *b);
 const char *broker_cluster_id(const broker_t *b);
+int32_t broker_node_id(const broker_t *b);
 bool broker_stopping(const broker_t *b);
 
-/* ======================= group coordinator and idempotent producer ============================
- * coordinator.c (the groups/idempotence work). The coordinator runs on loop 0; see group.h. */
-int broker_groups_start(broker_t *b); /* after the loops run, before the listener opens */
-void broker_groups_stop(broker_t *b); /* before the loops stop; idempotent, safe if not started */
-void broker_groups_free(broker_t *b); /* after the loop threads were joined */
-/* A partition's producer state (p->producer_state), opened after its log, closed before it. */
-void broker_partition_state_open(broker_t *b, broker_partition_t *p, const char *dir);
-void broker_partition_state_close(broker_t *b, broker_partition_t *p, bool destroy);
+/* ======================================= topics ===============================================
+ */
 
-/* The broker a request runs in; parked-request accounting for a clean stop. */
-void broker_parked_inc(broker_t *b);
-void broker_parked_dec(broker_t *b);
-/* The loop the caller runs on (the loop of a request's connection). */
-int32_t broker_node_id(const broker_t *b);
+/* Topic name rules (names are directory names): [a-zA-Z0-9._-], 1..249, not "." or "..". */
+bool broker_topic_name_valid(const char *name, size_t len, const char **why);
+/* Internal topic names per Kafka (Topic.isInternal): __consumer_offsets, __transaction_state. */
+bool broker_topic_name_internal(const char *name);
+size_t broker_topics_count(broker_t *b);
 
-/* Maximum bytes a batch may decompress to during validation. */
-size_t broker_max_decompressed(const broker_t *b);
+/* A topic as Metadata shows it: a copy, owned by the caller (broker_topic_desc_deinit). */
+typedef struct {
+    char *name;
+    bool internal;
+    int32_t partitions;
+    bool *offline; /* per partition: its log is offline (a storage error) */
+} broker_topic_desc_t;
 
-/* Partition offsets for responses (read lock held). */
-int64_t broker_partition_hwm(broker_partition_t *p);
-int64_t broker_partition_lso(broker_partition_t *p); /* = HWM until transactions exist */
-int64_t broker_partition_log_start(broker_partition_t *p);
+/* One topic: 0, or -WEIR_ENOENT. */
+int broker_topic_describe(broker_t *b, const char *name, size_t len, broker_topic_desc_t *out);
+/* Every live topic, sorted by name; the caller frees with broker_topic_descs_free. */
+void broker_topics_describe(broker_t *b, broker_topic_desc_t **out, size_t *n);
+void broker_topic_desc_deinit(broker_topic_desc_t *d);
+void broker_topic_descs_free(broker_topic_desc_t *d, size_t n);
+
+/* A config given with a request: key and value as the client sent them (value NULL = null). */
+typedef struct {
+    const char *key;
+    const char *value;
+} broker_config_kv_t;
+
+/* CreateTopics: nparts -1 = num.partitions; configs are checked by name and value first. With
+ * validate_only, checks everything and creates nothing. */
+int broker_topic_create(broker_t *b, const char *name, int32_t nparts,
+                        const broker_config_kv_t *configs, size_t nconfigs, bool validate_only,
+                        broker_err_t *err);
+/* Checks configs given by name and value as broker_topic_create would (INVALID_CONFIG naming
+ * the first bad one). */
+int broker_topic_configs_validate(const broker_config_kv_t *configs, size_t nconfigs,
+                                  broker_err_t *err);
+/* Auto-creation on Metadata or Produce: a valid unknown name gets the defaults. 0 when the
+ * topic exists afterwards. */
+int broker_topic_auto_create(broker_t *b, const char *name, size_t len);
+int broker_topic_delete(broker_t *b, const char *name, size_t len, broker_err_t *err);
+int broker_topic_add_partitions(broker_t *b, const char *name, size_t len, int32_t count,
+                                bool validate_only, broker_err_t *err);
+
+/* ====================================== partitions ============================================
+ */
+
+typedef struct {
+    int64_t log_start_offset;
+    int64_t high_watermark; /* = the log end: every append is committed on one node */
+    int64_t last_stable_offset;
+} broker_watermarks_t;
+
+/* 0, -WEIR_ENOENT (no such topic or partition) or -WEIR_EOFFLINE (the log is offline). */
+int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int32_t partition,
+                                broker_watermarks_t *out);
+/* ListOffsets by time: the first record whose timestamp is >= ts, its offset and timestamp.
+ * -WEIR_ERANGE when there is none; -WEIR_ENOENT, -WEIR_EOFFLINE as above. */
+int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
+                           int64_t ts, int64_t *offset, int64_t *timestamp);
+/* DeleteRecords: moves the log start to offset (-1 = the high watermark); *low is the new log
+ * start. -WEIR_ERANGE for an offset outside [0, high watermark]. Waiting fetches are woken. */
+int broker_delete_records(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          int64_t offset, int64_t *low);
+
+/* ======================================= produce ==============================================
+ * A Produce request as the broker sees it: the caller decodes it into these structs and keeps
+ * them (and, for acks=-1, the topic names) alive until the produce finished. */
+typedef struct {
+    int16_t error_code;
+    const char *error_message; /* static string or NULL */
+    int64_t base_offset;       /* first offset of the first batch, -1 on error */
+    int64_t log_append_time;   /* -1 unless LogAppendTime */
+    int64_t log_start_offset;
+} broker_produce_result_t;
+
+typedef struct {
+    int32_t index;
+    uint8_t *records; /* the RECORDS field, rewritten in place (offsets, epoch, LogAppendTime) */
+    size_t len;
+    broker_produce_result_t res; /* out */
+    int64_t end_offset;          /* internal: after the last appended batch */
+    bool durable_pending;        /* internal: acks=-1 */
+} broker_produce_part_t;
+
+typedef struct {
+    const char *name; /* not NUL-terminated */
+    size_t name_len;
+    int32_t nparts;
+    broker_produce_part_t *parts;
+} broker_produce_topic_t;
+
+typedef struct broker_produce_req {
+    int16_t api_version;
+    int16_t acks; /* -1, 0 or 1 (others: INVALID_REQUIRED_ACKS for every partition) */
+    int32_t timeout_ms;
+    const char *transactional_id; /* NULL for none */
+    size_t transactional_id_len;
+    int32_t ntopics;
+    broker_produce_topic_t *topics;
+    /* acks=-1: done(arg) runs on `loop` once every appended partition is durable, or at
+     * timeout_ms (REQUEST_TIMED_OUT for the partitions not yet durable). */
+    net_loop_t *loop;
+    void (*done)(void *arg);
+    void *arg;
+} broker_produce_req_t;
+
+/* Validates and appends every partition's batches and wakes waiting fetches. Returns true when
+ * the request is finished (acks 0/1, or nothing left to wait for): the results are in the
+ * parts and done is never called. Returns false when it waits for durability: done runs
+ * later. Called on req->loop. */
+bool broker_produce(broker_t *b, broker_produce_req_t *req);
+
+/* ======================================== fetch ===============================================
+ * A Fetch is two steps: broker_fetch_wait waits until the request can be answered (min_bytes,
+ * max_wait_ms, KIP-227's rules aside), then the caller writes the response, reading each
+ * partition with broker_fetch_read. */
+typedef struct {
+    const char *topic; /* not NUL-terminated; may hold NULs (then no topic matches) */
+    size_t topic_len;
+    int32_t partition;
+    int64_t offset;
+    int32_t max_bytes;
+} broker_fetch_part_t;
+
+typedef struct broker_fetch_wait broker_fetch_wait_t;
+
+typedef struct {
+    int32_t min_bytes;
+    int32_t max_wait_ms;
+    size_t nparts;
+    const broker_fetch_part_t *parts; /* alive until done ran */
+    net_loop_t *loop;                 /* the caller's: done runs here */
+    void (*done)(void *arg);
+    void *arg;
+} broker_fetch_wait_req_t;
+
+/* True when the fetch can be answered now (enough data, an error to report, no wait asked for,
+ * or the broker stopping). Otherwise it waits for appends to its partitions or max_wait_ms and
+ * calls done once on req->loop. */
+bool broker_fetch_wait(broker_t *b, const broker_fetch_wait_req_t *req);
+
+/* What broker_fetch_read found, for the partition's response fields. */
+typedef struct {
+    int16_t error_code;
+    broker_watermarks_t wm; /* -1s when the partition is unknown */
+} broker_fetch_info_t;
+
+/* Appends whole batches of one partition from `offset` to out (no length prefix), at most
+ * max_bytes unless `first` (KIP-74: the first batch of the first non-empty partition is
+ * returned whole). Batches compressed with zstd stop the read when !allow_zstd. *got is the
+ * number of bytes appended (0 when there is nothing at offset yet). */
+void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
+                       bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info);
+
+/* ======================================== configs =============================================
+ * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and this broker. */
+enum { BROKER_RESOURCE_TOPIC = 2, BROKER_RESOURCE_BROKER = 4 };
+enum {
+    BROKER_CONFIG_SET = 0,
+    BROKER_CONFIG_DELETE = 1,
+    BROKER_CONFIG_APPEND = 2,
+    BROKER_CONFIG_SUBTRACT = 3
+};
+
+typedef struct {
+    const char *name;
+    char *value; /* owned; NULL = null */
+    int8_t source;
+} broker_config_synonym_t;
+
+typedef struct {
+    const char *name;
+    char *value; /* owned */
+    bool read_only;
+    int8_t source; /* CFG_SOURCE_* */
+    bool sensitive;
+    const char *doc;
+    size_t nsynonyms; /* most specific first */
+    broker_config_synonym_t synonyms[2];
+} broker_config_entry_t;
+
+typedef struct {
+    size_t n;
+    broker_config_entry_t *entries;
+} broker_config_list_t;
+
+/* Every config of a resource (a topic by name, the broker by node id or "" for the cluster
+ * default). -WEIR_ENOENT / -WEIR_EINVAL with err filled for an unknown resource. */
+int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t len,
+                            broker_config_list_t *out, broker_err_t *err);
+void broker_config_list_deinit(broker_config_list_t *l);
+
+typedef struct {
+    const char *name;
+    int8_t op;         /* BROKER_CONFIG_* (AlterConfigs: SET) */
+    const char *value; /* NULL = null */
+} broker_config_op_t;
+
+/* incremental false (AlterConfigs): the resource's overrides become exactly ops. Everything is
+ * checked before anything changes. */
+int broker_configs_alter(broker_t *b, int8_t type, const char *name, size_t len,
+                         const broker_config_op_t *ops, size_t n, bool incremental,
+                         bool validate_only, broker_err_t *err);
+
+/* ================================== idempotent producer ======================================= */
+
+/* InitProducerId: a fresh producer id with epoch 0, or (transactional_id) the id's producer with
+ * the next epoch. err->code is the Kafka ErrorCode. */
+int broker_init_producer_id(broker_t *b, const char *transactional_id, int32_t txn_timeout_ms,
+                            int64_t *producer_id, int16_t *epoch, broker_err_t *err);
+
+/* ================================ groups and committed offsets ===============================
+ * The group coordinator (Kafka's classic rebalance protocol) and the committed offsets it keeps
+ * in __consumer_offsets. */
+
+typedef enum {
+    BROKER_GROUP_EMPTY = 0,
+    BROKER_GROUP_PREPARING_REBALANCE,
+    BROKER_GROUP_COMPLETING_REBALANCE,
+    BROKER_GROUP_STABLE,
+    BROKER_GROUP_DEAD
+} broker_group_state_t;
+
+const char *
+broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
+
+/* A committed offset, as stored. */
+typedef struct {
+    int64_t offset;
+    int32_t leader_epoch; /* -1 unknown */
+    const char *metadata; /* never NULL in results ("" when none) */
+    int64_t commit_ts_ms; /* wall clock */
+    int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
+} broker_committed_t;
+
+typedef struct broker_group_join_member {
+    const char *member_id;
+    const char *instance_id; /* NULL: dynamic */
+    const uint8_t *metadata;
+    size_t metadata_len;
+} broker_group_join_member_t;
+
+/* A JoinGroup answer. Pointers are valid only during the join_done call. */
+typedef struct {
+    int16_t error;
+    int32_t generation_id;     /* -1 with errors */
+    const char *protocol_type; /* NULL with errors */
+    const char *protocol_name; /* NULL with errors */
+    const char *leader_id;     /* "" with errors */
+    const char *member_id;     /* "" or the id assigned (MEMBER_ID_REQUIRED carries one) */
+    size_t member_count;       /* only the leader gets the members */
+    const broker_group_join_member_t *members;
+} broker_group_join_result_t;
+
+typedef struct {
+    const char *name;
+    const uint8_t *metadata;
+    size_t metadata_len;
+} broker_group_protocol_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms; /* JoinGroup v0: pass the session timeout */
+    const char *member_id;        /* "" for a new member */
+    const char *instance_id;      /* NULL: dynamic membership */
+    const char *protocol_type;
+    size_t protocol_count;
+    const broker_group_protocol_t *protocols; /* in the member's order of preference */
+    const char *client_id;
+    const char *client_host;
+    bool require_known_member_id; /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
+} broker_group_join_req_t;
+
+typedef struct {
+    const char *member_id;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} broker_group_assignment_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t generation_id;
+    const char *member_id;
+    const char *instance_id;   /* NULL */
+    const char *protocol_type; /* SyncGroup v5+, else NULL */
+    const char *protocol_name; /* SyncGroup v5+, else NULL */
+    size_t assignment_count;   /* the leader's assignments; followers send none */
+    const broker_group_assignment_t *assignments;
+} broker_group_sync_req_t;
+
+typedef struct {
+    const char *member_id;   /* "" with an instance id: leave by instance id */
+    const char *instance_id; /* NULL */
+    int16_t error;           /* out */
+} broker_group_leave_member_t;
+
+/* OffsetCommit. The request struct and its strings must stay valid until env->done(waiter);
+ * each part's error is filled by then. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch; /* -1 */
+    const char *metadata; /* NULL = null metadata, stored as "" */
+    int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
+    int16_t error;        /* out */
+} broker_commit_part_t;
+
+typedef struct {
+    const char *group_id;
+    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
+    const char *member_id;
+    const char *instance_id;
+    int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
+    size_t part_count;
+    broker_commit_part_t *parts;
+} broker_commit_req_t;
+
+typedef struct {
+    const char *member_id;
+    const char *instance_id;
+    const char *client_id;
+    const char *client_host;
+    const uint8_t *metadata;
+    size_t metadata_len;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} broker_group_member_summary_t;
+
+typedef struct {
+    int16_t error;
+    broker_group_state_t state;
+    const char *protocol_type; /* "" */
+    const char *protocol_name; /* "" unless Stable/CompletingRebalance */
+    int32_t generation;
+    size_t member_count;
+    broker_group_member_summary_t *members;
+} broker_group_summary_t;
+
+/* DeleteGroups: each group must be Empty (NON_EMPTY_GROUP) and known (GROUP_ID_NOT_FOUND);
+ * its offsets and metadata get tombstones, and done(waiter) comes once they are durable. */
+typedef struct {
+    const char *group_id;
+    int16_t error; /* out */
+} broker_group_delete_item_t;
+
+typedef struct {
+    size_t count;
+    broker_group_delete_item_t *items;
+} broker_group_delete_req_t;
+
+/* OffsetDelete (v0): removes committed offsets of partitions the group is not subscribed to. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int16_t error; /* out */
+} broker_offset_delete_part_t;
+
+typedef struct {
+    const char *group_id;
+    int16_t error; /* out: group-level */
+    size_t part_count;
+    broker_offset_delete_part_t *parts;
+} broker_offset_delete_req_t;
+/* Heartbeat: error out. */
+typedef struct {
+    const char *group_id;
+    int32_t generation_id;
+    const char *member_id;
+    const char *instance_id; /* NULL */
+    int16_t error;           /* out */
+} broker_group_heartbeat_req_t;
+
+/* LeaveGroup: v0-2 leave one member; v3+ a batch, each identified by member id and/or
+ * instance id. Each member's error and the group-level error are filled. */
+typedef struct {
+    const char *group_id;
+    size_t member_count;
+    broker_group_leave_member_t *members;
+    int16_t error; /* out */
+} broker_group_leave_req_t;
+
+/* OffsetFetch of one group: the listed partitions (offset -1 and metadata "" when nothing is
+ * committed), or with `all` every committed offset of the group (results in all_parts, valid
+ * during on_done only). */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    broker_committed_t committed; /* out; metadata valid during on_done */
+    int16_t error;                /* out */
+} broker_offset_fetch_part_t;
+
+typedef struct {
+    const char *group_id;
+    bool all;
+    size_t part_count;
+    broker_offset_fetch_part_t *parts;
+    int16_t error;                         /* out: group-level */
+    size_t all_count;                      /* out, with all */
+    broker_offset_fetch_part_t *all_parts; /* out, with all; in no set order */
+} broker_offset_fetch_req_t;
+
+/* ListGroups: every group (valid during on_done only). */
+typedef struct {
+    const char *group_id;
+    const char *protocol_type;
+    broker_group_state_t state;
+} broker_group_listing_t;
+
+typedef struct {
+    int16_t error;                  /* out */
+    size_t count;                   /* out */
+    broker_group_listing_t *groups; /* out */
+} broker_group_list_req_t;
+
+/* DescribeGroups: one summary per id (valid during on_done only). */
+typedef struct {
+    size_t count;
+    const char *const *group_ids;
+    broker_group_summary_t *summaries; /* out, count entries */
+} broker_group_describe_req_t;
+
+/* A group request in flight. The caller fills the callbacks its operation completes through
+ * (JoinGroup: on_join; SyncGroup: on_sync; every other: on_done), and keeps the op, the request
+ * struct and every string in it alive until that callback ran. Callbacks run on the group
+ * coordinator's thread (loop 0), exactly once, possibly before the call returns; results passed
+ * to them are valid only during the call, and a callback may free the op and its request (the
+ * broker touches neither afterwards). When the coordinator is not available (not started,
+ * stopping) the errors say COORDINATOR_NOT_AVAILABLE. */
+typedef struct broker_group_op broker_group_op_t;
+struct broker_group_op {
+    void (*on_join)(broker_group_op_t *op, const broker_group_join_result_t *res);
+    void (*on_sync)(broker_group_op_t *op, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_done)(broker_group_op_t *op);
+    /* the broker's */
+    broker_t *b;
+    int kind;
+    void *req;
+};
+
+void broker_group_join(broker_t *b, const broker_group_join_req_t *req, broker_group_op_t *op);
+void broker_group_sync(broker_t *b, const broker_group_sync_req_t *req, broker_group_op_t *op);
+void broker_group_heartbeat(broker_t *b, broker_group_heartbeat_req_t *req, broker_group_op_t *op);
+void broker_group_leave(broker_t *b, broker_group_leave_req_t *req, broker_group_op_t *op);
+void broker_group_list(broker_t *b, broker_group_list_req_t *req, broker_group_op_t *op);
+void broker_group_describe(broker_t *b, broker_group_describe_req_t *req, broker_group_op_t *op);
+void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_group_op_t *op);
+void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op);
+void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op);
+void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op);
 
 #endif

@@ -8,7 +8,7 @@
  * An INT with no value (log.retention.ms left unset, as Kafka leaves it) has ival =
  * BCFG_UNSET and sval NULL.
  */
-#include "broker/broker.h"
+#include "broker/broker_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

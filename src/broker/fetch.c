@@ -1,64 +1,71 @@
 /*
- * The fetch path: whole batches from a partition's log into a response buffer, and the waiter
- * lists that wake long-polling fetches when data arrives.
+ * The fetch path: whole batches from a partition's log into a response buffer, the partition
+ * watches that wake waiting fetches when data arrives, and the long-poll wait itself.
  *
  * Reading never parses records: storage_log_read gives a file range of whole batches starting
  * at the batch that holds the offset, storage_slice_pread copies it straight into the
  * response, and only batch headers are looked at (to continue into the next segment and to
  * stop before zstd batches for Fetch < v10).
  *
- * Waiters: p->waiters is a list under p->wait_mu; p->nwaiters mirrors its length so the append
- * path skips the lock when nobody waits. A waiter registers (nwaiters++, a full barrier) and
- * then looks at the log again; an appender appends and then (after a full barrier) reads
- * nwaiters. One of the two sees the other, so no wake-up is lost.
+ * Waiting: a fetch is answered at once when it has min_bytes of data, any partition error,
+ * max_wait_ms <= 0, or the broker is stopping. Otherwise it registers a watch on each of its
+ * partitions, looks once more (an append may have slipped in between), and waits for a wake
+ * from the append path (broker_watches_notify -> wait_notify posts wait_on_wake to the
+ * fetch's loop) or for its max_wait_ms timer, whichever comes first. It is never woken by
+ * polling. A wait lives on its loop thread; wait_notify runs on appending threads with a
+ * partition's watch_mu held and only posts; refs counts the posted wakes plus the wait's own
+ * reference, and the wait is freed on its loop when they are all gone.
+ *
+ * Watches: p->watches is a list under p->watch_mu; p->nwatches mirrors its length so the
+ * append path skips the lock when nobody waits. A watch registers (nwatches++, a full barrier)
+ * and then looks at the log again; an appender appends and then (after a full barrier) reads
+ * nwatches. One of the two sees the other, so no wake-up is lost.
  */
-#include "broker/broker.h"
-
-#include "kafka/wire/wire.h"
+#include "broker/broker_internal.h"
 
 #include <stdlib.h>
 
-void broker_waiter_add(broker_partition_t *p, broker_waiter_t *w)
+void broker_watch_add(broker_partition_t *p, broker_watch_t *w)
 {
     WEIR_ASSERT(w->part == NULL);
-    pthread_mutex_lock(&p->wait_mu);
+    pthread_mutex_lock(&p->watch_mu);
     w->part = p;
     w->prev = NULL;
-    w->next = p->waiters;
-    if (p->waiters)
-        p->waiters->prev = w;
-    p->waiters = w;
-    atomic_fetch_add(&p->nwaiters, 1);
-    pthread_mutex_unlock(&p->wait_mu);
+    w->next = p->watches;
+    if (p->watches)
+        p->watches->prev = w;
+    p->watches = w;
+    atomic_fetch_add(&p->nwatches, 1);
+    pthread_mutex_unlock(&p->watch_mu);
 }
 
-void broker_waiter_remove(broker_waiter_t *w)
+void broker_watch_remove(broker_watch_t *w)
 {
     broker_partition_t *p = w->part;
     if (!p)
         return;
-    pthread_mutex_lock(&p->wait_mu);
+    pthread_mutex_lock(&p->watch_mu);
     if (w->prev)
         w->prev->next = w->next;
     else
-        p->waiters = w->next;
+        p->watches = w->next;
     if (w->next)
         w->next->prev = w->prev;
     w->prev = w->next = NULL;
     w->part = NULL;
-    atomic_fetch_sub(&p->nwaiters, 1);
-    pthread_mutex_unlock(&p->wait_mu);
+    atomic_fetch_sub(&p->nwatches, 1);
+    pthread_mutex_unlock(&p->watch_mu);
 }
 
-void broker_waiters_notify(broker_partition_t *p)
+void broker_watches_notify(broker_partition_t *p)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&p->nwaiters) == 0)
+    if (atomic_load(&p->nwatches) == 0)
         return;
-    pthread_mutex_lock(&p->wait_mu);
-    for (broker_waiter_t *w = p->waiters; w; w = w->next)
+    pthread_mutex_lock(&p->watch_mu);
+    for (broker_watch_t *w = p->watches; w; w = w->next)
         w->notify(w->owner);
-    pthread_mutex_unlock(&p->wait_mu);
+    pthread_mutex_unlock(&p->watch_mu);
 }
 
 int64_t broker_partition_hwm(broker_partition_t *p)
@@ -107,48 +114,18 @@ static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_
     return off;
 }
 
-/* The RECORDS length prefix, reserved before the bytes are known: i32 classic; for flexible
- * versions a 5-byte unsigned varint (padded with continuation bits, which Kafka's and
- * librdkafka's decoders accept), so it can be filled in place afterwards. */
-static size_t prefix_reserve(buf_t *out, bool flexible)
+/* Reads whole batches of p from offset into out (registry read lock held). */
+static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_bytes, bool first,
+                              bool allow_zstd, buf_t *out, size_t *got)
 {
-    size_t at = out->len;
-    buf_extend(out, flexible ? 5 : 4);
-    return at;
-}
-
-static void prefix_fill(buf_t *out, size_t at, bool flexible, size_t n)
-{
-    uint8_t *p = out->data + at;
-    if (!flexible) {
-        be32_write(p, (uint32_t)n);
-        return;
-    }
-    uint64_t v = (uint64_t)n + 1;
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)((v & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    p[4] = (uint8_t)(v & 0x7f);
-}
-
-int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offset, size_t max_bytes,
-                               bool first, bool allow_zstd, buf_t *out, bool flexible, size_t *got)
-{
-    (void)b;
     *got = 0;
-    size_t at = prefix_reserve(out, flexible);
-    int16_t err = KAFKA_NONE;
     storage_log_t *log = p->log;
-    if (!log || storage_log_offline(log)) {
-        err = KAFKA_KAFKA_STORAGE_ERROR;
-        goto out;
-    }
+    if (!log || storage_log_offline(log))
+        return KAFKA_KAFKA_STORAGE_ERROR;
     int64_t start = storage_log_start_offset(log), end = storage_log_end_offset(log);
-    if (offset < start || offset > end) {
-        err = KAFKA_OFFSET_OUT_OF_RANGE;
-        goto out;
-    }
+    if (offset < start || offset > end)
+        return KAFKA_OFFSET_OUT_OF_RANGE;
+    int16_t err = KAFKA_NONE;
     size_t total = 0;
     int64_t cur = offset;
     while (cur < end) {
@@ -191,15 +168,52 @@ int16_t broker_fetch_partition(broker_t *b, broker_partition_t *p, int64_t offse
         cur = next;
     }
     *got = total;
-out:
-    prefix_fill(out, at, flexible, *got);
     return err;
+}
+
+static void watermarks_of(broker_partition_t *p, broker_watermarks_t *wm)
+{
+    wm->high_watermark = broker_partition_hwm(p);
+    wm->last_stable_offset = broker_partition_lso(p);
+    wm->log_start_offset = broker_partition_log_start(p);
+}
+
+void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
+                       bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info)
+{
+    *got = 0;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, part->topic, part->topic_len, part->partition);
+    if (!p) {
+        info->error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        info->wm = (broker_watermarks_t){-1, -1, -1};
+    } else {
+        watermarks_of(p, &info->wm);
+        info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, out, got);
+    }
+    broker_topics_unlock(b);
+}
+
+int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int32_t partition,
+                                broker_watermarks_t *out)
+{
+    int rc = 0;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, topic, len, partition);
+    if (!p)
+        rc = -WEIR_ENOENT;
+    else if (!p->log || storage_log_offline(p->log))
+        rc = -WEIR_EOFFLINE;
+    else
+        watermarks_of(p, out);
+    broker_topics_unlock(b);
+    return rc;
 }
 
 /* Kafka answers a time lookup with the exact record: the first batch (in offset order) whose
  * max timestamp reaches ts, then the first record in it whose own timestamp does. The time
  * index finds the batch; the records of that one batch are read here. */
-int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
+static int offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
                            int64_t *timestamp)
 {
     int64_t off, t;
@@ -223,7 +237,9 @@ int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64
         return 0;
     }
     storage_record_iter_t it;
-    if (storage_record_iter_init(&it, batch, total, broker_max_decompressed(b)) == 0) {
+    if (storage_record_iter_init(
+            &it, batch, total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES)) ==
+        0) {
         storage_record_t rec;
         while (storage_record_iter_next(&it, &rec) == 1) {
             int64_t roff = h.base_offset + rec.offset_delta;
@@ -238,4 +254,167 @@ int broker_offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64
     storage_record_iter_deinit(&it);
     free(batch);
     return 0;
+}
+
+int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
+                           int64_t ts, int64_t *offset, int64_t *timestamp)
+{
+    int rc;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, topic, len, partition);
+    if (!p)
+        rc = -WEIR_ENOENT;
+    else if (!p->log || storage_log_offline(p->log))
+        rc = -WEIR_EOFFLINE;
+    else
+        rc = offset_for_time(b, p, ts, offset, timestamp);
+    broker_topics_unlock(b);
+    return rc == -WEIR_ENOENT && p ? -WEIR_ERANGE : rc;
+}
+
+/* ---- waiting fetches ---------------------------------------------------------------------------
+ */
+
+struct broker_fetch_wait {
+    broker_t *b;
+    broker_fetch_wait_req_t req;
+    broker_topic_t **topics; /* per part: referenced while waiting (NULL if unknown) */
+    broker_watch_t *watches; /* per part */
+    net_timer_t timer;
+    _Atomic bool wake_pending;
+    _Atomic int refs; /* the wait's own reference + posted wakes */
+    bool done;
+};
+
+/* True if the fetch should be answered now. Registry read lock held. */
+static bool fetch_ready(broker_t *b, const broker_fetch_wait_req_t *req)
+{
+    if (req->max_wait_ms <= 0 || atomic_load(&b->stopping))
+        return true;
+    int64_t avail = 0;
+    for (size_t i = 0; i < req->nparts; i++) {
+        const broker_fetch_part_t *fp = &req->parts[i];
+        broker_partition_t *p = broker_partition_find(b, fp->topic, fp->topic_len, fp->partition);
+        if (!p)
+            return true; /* an error to report */
+        int64_t n =
+            broker_fetch_available(p, fp->offset, fp->max_bytes > 0 ? (size_t)fp->max_bytes : 1);
+        if (n < 0)
+            return true;
+        avail += n;
+        if (avail >= req->min_bytes && avail > 0)
+            return true;
+    }
+    return req->min_bytes <= 0;
+}
+
+static void wait_unref(broker_fetch_wait_t *fw)
+{
+    if (atomic_fetch_sub(&fw->refs, 1) != 1)
+        return;
+    free(fw->topics);
+    free(fw->watches);
+    free(fw);
+}
+
+static void wait_on_wake(void *arg);
+
+/* Appending thread, p->watch_mu held: one posted wake at a time per wait. */
+static void wait_notify(void *owner)
+{
+    broker_fetch_wait_t *fw = owner;
+    if (atomic_exchange(&fw->wake_pending, true))
+        return;
+    atomic_fetch_add(&fw->refs, 1);
+    net_loop_post(fw->req.loop, wait_on_wake, fw);
+}
+
+/* Registers a watch on every known partition (registry read lock held). */
+static void wait_watch(broker_fetch_wait_t *fw)
+{
+    broker_t *b = fw->b;
+    for (size_t i = 0; i < fw->req.nparts; i++) {
+        const broker_fetch_part_t *fp = &fw->req.parts[i];
+        broker_topic_t *t = broker_topic_find(b, fp->topic, fp->topic_len);
+        if (!t || fp->partition < 0 || fp->partition >= t->npart)
+            continue;
+        broker_topic_ref(t);
+        fw->topics[i] = t;
+        fw->watches[i].notify = wait_notify;
+        fw->watches[i].owner = fw;
+        broker_watch_add(t->parts[fp->partition], &fw->watches[i]);
+    }
+}
+
+static void wait_unwatch(broker_fetch_wait_t *fw)
+{
+    for (size_t i = 0; i < fw->req.nparts; i++) {
+        broker_watch_remove(&fw->watches[i]);
+        if (fw->topics[i]) {
+            broker_topic_unref(fw->topics[i]);
+            fw->topics[i] = NULL;
+        }
+    }
+}
+
+/* Loop thread: stop waiting and hand the fetch back. */
+static void wait_finish(broker_fetch_wait_t *fw)
+{
+    fw->done = true;
+    wait_unwatch(fw);
+    net_timer_stop(fw->req.loop, &fw->timer);
+    broker_parked_dec(fw->b);
+    fw->req.done(fw->req.arg);
+    wait_unref(fw);
+}
+
+static void wait_on_wake(void *arg)
+{
+    broker_fetch_wait_t *fw = arg;
+    atomic_store(&fw->wake_pending, false);
+    if (!fw->done) {
+        broker_topics_rdlock(fw->b);
+        bool ready = fetch_ready(fw->b, &fw->req);
+        broker_topics_unlock(fw->b);
+        if (ready)
+            wait_finish(fw);
+    }
+    wait_unref(fw);
+}
+
+static void wait_on_timeout(void *arg)
+{
+    broker_fetch_wait_t *fw = arg;
+    if (!fw->done)
+        wait_finish(fw);
+}
+
+bool broker_fetch_wait(broker_t *b, const broker_fetch_wait_req_t *req)
+{
+    broker_topics_rdlock(b);
+    if (fetch_ready(b, req)) {
+        broker_topics_unlock(b);
+        return true;
+    }
+    broker_fetch_wait_t *fw = weir_calloc(1, sizeof(*fw));
+    fw->b = b;
+    fw->req = *req;
+    fw->topics = weir_calloc(req->nparts + 1, sizeof(*fw->topics));
+    fw->watches = weir_calloc(req->nparts + 1, sizeof(*fw->watches));
+    atomic_init(&fw->refs, 1);
+    atomic_init(&fw->wake_pending, false);
+    net_timer_init(&fw->timer, wait_on_timeout, fw);
+    wait_watch(fw);
+    bool ready = fetch_ready(b, req); /* an append between the two looks is not lost */
+    if (ready)
+        wait_unwatch(fw);
+    broker_topics_unlock(b);
+    if (ready) {
+        fw->done = true; /* a wake posted meanwhile finds it done */
+        wait_unref(fw);
+        return true;
+    }
+    broker_parked_inc(b);
+    net_timer_start(req->loop, &fw->timer, req->max_wait_ms);
+    return false;
 }

@@ -29,22 +29,10 @@
 #ifndef WEIR_BROKER_GROUP_H
 #define WEIR_BROKER_GROUP_H
 
-#include "base/base.h"
-#include "net/net.h"
+#include "broker/broker.h"
 #include "storage/storage.h"
 
 typedef struct broker_coord broker_coord_t;
-
-typedef enum {
-    BROKER_GROUP_EMPTY = 0,
-    BROKER_GROUP_PREPARING_REBALANCE,
-    BROKER_GROUP_COMPLETING_REBALANCE,
-    BROKER_GROUP_STABLE,
-    BROKER_GROUP_DEAD
-} broker_group_state_t;
-
-const char *
-broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
 
 /* Broker settings, named as Kafka names them. */
 typedef struct {
@@ -69,15 +57,6 @@ typedef struct {
     const uint8_t *value;
     int32_t value_len;
 } broker_coord_record_t;
-
-/* A committed offset, as stored. */
-typedef struct {
-    int64_t offset;
-    int32_t leader_epoch; /* -1 unknown */
-    const char *metadata; /* never NULL in results ("" when none) */
-    int64_t commit_ts_ms; /* wall clock */
-    int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
-} broker_committed_t;
 
 /* Group metadata, as stored (what a restart needs to resume a Stable group). */
 typedef struct {
@@ -120,25 +99,6 @@ int32_t broker_coord_partition_for(const char *group, int32_t partitions);
 
 /* ---- environment ------------------------------------------------------------------------------
  */
-
-typedef struct broker_group_join_member {
-    const char *member_id;
-    const char *instance_id; /* NULL: dynamic */
-    const uint8_t *metadata;
-    size_t metadata_len;
-} broker_group_join_member_t;
-
-/* A JoinGroup answer. Pointers are valid only during the join_done call. */
-typedef struct {
-    int16_t error;
-    int32_t generation_id;     /* -1 with errors */
-    const char *protocol_type; /* NULL with errors */
-    const char *protocol_name; /* NULL with errors */
-    const char *leader_id;     /* "" with errors */
-    const char *member_id;     /* "" or the id assigned (MEMBER_ID_REQUIRED carries one) */
-    size_t member_count;       /* only the leader gets the members */
-    const broker_group_join_member_t *members;
-} broker_group_join_result_t;
 
 typedef void (*broker_coord_write_done_fn)(void *arg, int err);
 
@@ -190,44 +150,7 @@ void broker_coord_expire_offsets(broker_coord_t *c);
 /* ---- requests
  * ------------------------------------------------------------------------------------ */
 
-typedef struct {
-    const char *name;
-    const uint8_t *metadata;
-    size_t metadata_len;
-} broker_group_protocol_t;
-
-typedef struct {
-    const char *group_id;
-    int32_t session_timeout_ms;
-    int32_t rebalance_timeout_ms; /* JoinGroup v0: pass the session timeout */
-    const char *member_id;        /* "" for a new member */
-    const char *instance_id;      /* NULL: dynamic membership */
-    const char *protocol_type;
-    size_t protocol_count;
-    const broker_group_protocol_t *protocols; /* in the member's order of preference */
-    const char *client_id;
-    const char *client_host;
-    bool require_known_member_id; /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
-} broker_group_join_req_t;
-
 void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, void *waiter);
-
-typedef struct {
-    const char *member_id;
-    const uint8_t *assignment;
-    size_t assignment_len;
-} broker_group_assignment_t;
-
-typedef struct {
-    const char *group_id;
-    int32_t generation_id;
-    const char *member_id;
-    const char *instance_id;   /* NULL */
-    const char *protocol_type; /* SyncGroup v5+, else NULL */
-    const char *protocol_name; /* SyncGroup v5+, else NULL */
-    size_t assignment_count;   /* the leader's assignments; followers send none */
-    const broker_group_assignment_t *assignments;
-} broker_group_sync_req_t;
 
 void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter);
 
@@ -236,36 +159,9 @@ int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t 
 
 /* LeaveGroup: v0-2 leave one member; v3+ a batch, each identified by member id and/or
  * instance id. Fills each member's error; returns the group-level error. */
-typedef struct {
-    const char *member_id;   /* "" with an instance id: leave by instance id */
-    const char *instance_id; /* NULL */
-    int16_t error;           /* out */
-} broker_group_leave_member_t;
 
 int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
                            broker_group_leave_member_t *members, size_t n);
-
-/* OffsetCommit. The request struct and its strings must stay valid until env->done(waiter);
- * each part's error is filled by then. */
-typedef struct {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    int32_t leader_epoch; /* -1 */
-    const char *metadata; /* NULL = null metadata, stored as "" */
-    int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
-    int16_t error;        /* out */
-} broker_commit_part_t;
-
-typedef struct {
-    const char *group_id;
-    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
-    const char *member_id;
-    const char *instance_id;
-    int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
-    size_t part_count;
-    broker_commit_part_t *parts;
-} broker_commit_req_t;
 
 void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *waiter);
 
@@ -287,57 +183,11 @@ void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg);
 /* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their
  * metadata and assignment only in the Stable state, as Kafka does. An unknown group is
  * described as Dead with no error. */
-typedef struct {
-    const char *member_id;
-    const char *instance_id;
-    const char *client_id;
-    const char *client_host;
-    const uint8_t *metadata;
-    size_t metadata_len;
-    const uint8_t *assignment;
-    size_t assignment_len;
-} broker_group_member_summary_t;
-
-typedef struct {
-    int16_t error;
-    broker_group_state_t state;
-    const char *protocol_type; /* "" */
-    const char *protocol_name; /* "" unless Stable/CompletingRebalance */
-    int32_t generation;
-    size_t member_count;
-    broker_group_member_summary_t *members;
-} broker_group_summary_t;
 
 void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group_summary_t *out);
 void broker_group_summary_deinit(broker_group_summary_t *s);
 
-/* DeleteGroups: each group must be Empty (NON_EMPTY_GROUP) and known (GROUP_ID_NOT_FOUND);
- * its offsets and metadata get tombstones, and done(waiter) comes once they are durable. */
-typedef struct {
-    const char *group_id;
-    int16_t error; /* out */
-} broker_group_delete_item_t;
-
-typedef struct {
-    size_t count;
-    broker_group_delete_item_t *items;
-} broker_group_delete_req_t;
-
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter);
-
-/* OffsetDelete (v0): removes committed offsets of partitions the group is not subscribed to. */
-typedef struct {
-    const char *topic;
-    int32_t partition;
-    int16_t error; /* out */
-} broker_offset_delete_part_t;
-
-typedef struct {
-    const char *group_id;
-    int16_t error; /* out: group-level */
-    size_t part_count;
-    broker_offset_delete_part_t *parts;
-} broker_offset_delete_req_t;
 
 void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter);
 
@@ -374,25 +224,5 @@ void broker_coord_log_write(void *ol, const char *group_id, const broker_coord_r
  * logged and skipped; returns a storage error only if a log cannot be read. */
 int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c);
 size_t broker_coord_log_writes_pending(broker_coord_log_t *ol);
-
-/* ---- inside the broker (coordinator.c) ---------------------------------------------------------
- * The env the broker gives the coordinator completes waiters through this interface: a Kafka
- * handler embeds a broker_group_op_t first in its parked request and fills the callbacks it needs.
- */
-typedef struct broker_group_op broker_group_op_t;
-struct broker_group_op {
-    void (*on_join)(broker_group_op_t *w, const broker_group_join_result_t *r);
-    void (*on_sync)(broker_group_op_t *w, int16_t error, const uint8_t *assignment, size_t len);
-    void (*on_done)(broker_group_op_t *w);
-};
-
-struct broker;
-struct broker_producer_ids;
-/* Runs fn(arg) on the coordinator thread: at once when called there, else posted. */
-void broker_groups_run(struct broker *b, net_fn fn, void *arg);
-/* The coordinator (coordinator thread only); NULL before start and once stopping. */
-broker_coord_t *broker_groups_coord(struct broker *b);
-struct broker_producer_ids *
-broker_producer_ids(struct broker *b); /* any thread; NULL if not started */
 
 #endif

@@ -1,22 +1,32 @@
 /*
- * The produce path: validate one partition's record batches, then append them.
+ * The produce path: validate one partition's record batches, check them against the
+ * idempotent producer's state, append them, and for acks=-1 wait until they are durable.
  *
  * Validation happens before any append, for every batch of the partition (a Produce carries
  * one RECORDS field per partition, which may hold several batches): magic 2 only
  * (UNSUPPORTED_FOR_MESSAGE_FORMAT for 0/1), the batch within the bytes sent, its size within
  * max.message.bytes, zstd only from Produce v7, no control batches from clients, then the CRC
  * (CORRUPT_MESSAGE) and every record parsed, decompressing once with a bound (INVALID_RECORD
- * with the reason from v8, CORRUPT_MESSAGE before). Then, under the
- * partition's append_mu, each batch gets partitionLeaderEpoch 0 and, for LogAppendTime, the
- * broker's clock and a new CRC, passes the produce hooks and is appended verbatim. The only
- * per-record work is the validation pass; nothing is copied (the batch is rewritten in place
- * in the request frame and written from there).
+ * with the reason from v8, CORRUPT_MESSAGE before). Then, under the partition's append_mu,
+ * each batch gets partitionLeaderEpoch 0 and, for LogAppendTime, the broker's clock and a new
+ * CRC, passes the idempotence check (a retried batch is answered with its original offset, a
+ * gap or a zombie is refused) and is appended verbatim. The only per-record work is the
+ * validation pass; nothing is copied (the batch is rewritten in place in the request frame and
+ * written from there).
  *
- * Runs on the request's loop thread with the registry read lock held.
+ * acks=-1: once every partition is appended, a durability callback is registered with the
+ * storage flusher for each partition's new end offset (group commit: many requests share one
+ * fdatasync). Callbacks fire on the flusher thread (or at once) and only post to the request's
+ * loop, so the wait's state is touched by that loop only; the request is done when every
+ * partition is durable or timeout_ms passes (REQUEST_TIMED_OUT for the rest). The wait is freed
+ * once it has answered and every callback has come back.
+ *
+ * Runs on the request's loop thread; takes the registry read lock.
  */
-#include "broker/broker.h"
+#include "broker/broker_internal.h"
+#include "broker/producer_state.h"
 
-#include "kafka/wire/wire.h"
+#include <stdlib.h>
 
 static void result_error(broker_produce_result_t *res, int16_t code, const char *msg)
 {
@@ -26,13 +36,13 @@ static void result_error(broker_produce_result_t *res, int16_t code, const char 
 }
 
 /* The error for a record-level problem: INVALID_RECORD exists from Produce v8. */
-static int16_t invalid_record(const broker_produce_ctx_t *ctx)
+static int16_t invalid_record(const broker_produce_req_t *ctx)
 {
     return ctx->api_version >= 8 ? KAFKA_INVALID_RECORD : KAFKA_CORRUPT_MESSAGE;
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
-static bool validate_batch(broker_t *b, const broker_produce_ctx_t *ctx, int64_t max_message,
+static bool validate_batch(broker_t *b, const broker_produce_req_t *ctx, int64_t max_message,
                            const uint8_t *p, size_t avail, size_t *total,
                            broker_produce_result_t *res)
 {
@@ -79,7 +89,8 @@ static bool validate_batch(broker_t *b, const broker_produce_ctx_t *ctx, int64_t
     }
     /* One pass checks the header and CRC and parses every record (decompressing once). */
     const char *why = NULL;
-    int rc = storage_batch_validate_records(p, *total, broker_max_decompressed(b), &why);
+    int rc = storage_batch_validate_records(
+        p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES), &why);
     if (rc == -WEIR_EUNSUPPORTED) {
         result_error(res, KAFKA_UNSUPPORTED_COMPRESSION_TYPE, "unsupported compression codec");
         return false;
@@ -99,11 +110,29 @@ static bool validate_batch(broker_t *b, const broker_produce_ctx_t *ctx, int64_t
     return true;
 }
 
-/* Appends one validated batch (append_mu held). Returns false after setting an error. */
-static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produce_ctx_t *ctx,
-                         uint8_t *batch, size_t total, int64_t now, bool first,
-                         broker_produce_result_t *res)
+/* The idempotence check of one batch with a producer id (append_mu held): 0 to append it, a
+ * Kafka ErrorCode to refuse it; a duplicate sets *dup and its original offsets. */
+static int16_t check_producer(broker_partition_t *p, const storage_batch_header_t *h, bool *dup,
+                              int64_t *dup_base)
 {
+    if (h->attributes & BATCH_TRANSACTIONAL)
+        return KAFKA_INVALID_TXN_STATE; /* transactions are not offered yet */
+    if (!p->producers)
+        return KAFKA_KAFKA_STORAGE_ERROR;
+    broker_producer_check_t ck;
+    broker_producer_state_check(p->producers, h, &ck);
+    if (ck.error == KAFKA_NONE && ck.duplicate) {
+        *dup = true;
+        *dup_base = ck.dup_base_offset;
+    }
+    return ck.error;
+}
+
+/* Appends one validated batch (append_mu held). Returns false after setting an error. */
+static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8_t *batch,
+                         size_t total, int64_t now, bool first)
+{
+    broker_produce_result_t *res = &pp->res;
     be32_write(batch + BATCH_LEADER_EPOCH, 0);
     if (now >= 0) { /* LogAppendTime: the broker's clock, and a new CRC */
         uint16_t attrs = be16_read(batch + BATCH_ATTRIBUTES);
@@ -115,11 +144,10 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
     size_t t2;
     int rc = storage_batch_header_read(batch, total, &h, &t2);
     WEIR_ASSERT(rc == 0); /* validated above */
-    const broker_produce_hooks_t *hk = &b->produce_hooks;
-    if (hk->before_append) {
+    if (h.producer_id >= 0) {
         bool dup = false;
         int64_t dup_base = -1;
-        int16_t err = hk->before_append(hk->arg, p, ctx, &h, &dup, &dup_base);
+        int16_t err = check_producer(p, &h, &dup, &dup_base);
         if (err) {
             result_error(res, err, NULL);
             return false;
@@ -128,7 +156,7 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
             if (first)
                 res->base_offset = dup_base;
             /* acks=-1 answers a retried batch only once its original is durable */
-            res->end_offset = WEIR_MAX(res->end_offset, dup_base + h.last_offset_delta + 1);
+            pp->end_offset = WEIR_MAX(pp->end_offset, dup_base + h.last_offset_delta + 1);
             return true;
         }
     }
@@ -142,21 +170,19 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
     }
     if (first)
         res->base_offset = base;
-    res->end_offset = base + h.last_offset_delta + 1;
-    if (hk->after_append)
-        hk->after_append(hk->arg, p, ctx, &h, base);
+    pp->end_offset = base + h.last_offset_delta + 1;
+    if (h.producer_id >= 0 && p->producers)
+        broker_producer_state_update(p->producers, &h, base, storage_log_end_offset(p->log));
     return true;
 }
 
-void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_produce_ctx_t *ctx,
-                              uint8_t *records, size_t len, broker_produce_result_t *res)
+/* Validates and appends the batches of one partition (registry read lock held). */
+static void produce_partition(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
+                              broker_produce_part_t *pp)
 {
-    res->error_code = KAFKA_NONE;
-    res->error_message = NULL;
-    res->base_offset = -1;
-    res->end_offset = -1;
-    res->log_append_time = -1;
-    res->log_start_offset = -1;
+    broker_produce_result_t *res = &pp->res;
+    uint8_t *records = pp->records;
+    size_t len = pp->len;
     if (p->topic->internal) { /* the broker writes those itself; clients may not (Kafka) */
         result_error(res, KAFKA_INVALID_TOPIC_EXCEPTION, "Cannot append to internal topic");
         return;
@@ -166,14 +192,14 @@ void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_p
         return;
     }
     if (!records || len == 0) {
-        result_error(res, invalid_record(ctx), "no record batches");
+        result_error(res, invalid_record(req), "no record batches");
         return;
     }
     broker_topic_t *t = p->topic;
     int64_t max_message = atomic_load(&t->max_message_bytes);
     size_t off = 0, total;
     while (off < len) {
-        if (!validate_batch(b, ctx, max_message, records + off, len - off, &total, res))
+        if (!validate_batch(b, req, max_message, records + off, len - off, &total, res))
             return;
         off += total;
     }
@@ -183,7 +209,7 @@ void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     bool appended = false;
     for (off = 0; off < len; off += total) {
         total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
-        if (!append_batch(b, p, ctx, records + off, total, now, off == 0, res))
+        if (!append_batch(p, pp, records + off, total, now, off == 0))
             break;
         appended = true;
     }
@@ -192,5 +218,164 @@ void broker_produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     if (res->error_code == KAFKA_NONE)
         res->log_append_time = now;
     if (appended)
-        broker_waiters_notify(p);
+        broker_watches_notify(p);
+}
+
+/* ---- acks=-1 ------------------------------------------------------------------------------------
+ */
+
+typedef struct {
+    broker_t *b;
+    net_loop_t *loop;          /* the request's; immutable, read by the flusher thread */
+    broker_produce_req_t *req; /* NULL once answered: the caller may free it then */
+    int outstanding;           /* durable callbacks not yet back (loop thread only) */
+    net_timer_t timer;
+} produce_wait_t;
+
+typedef struct {
+    produce_wait_t *pw;
+    broker_produce_part_t *pp;
+    int err;
+} durable_msg_t;
+
+static void wait_answer(produce_wait_t *pw)
+{
+    broker_produce_req_t *req = pw->req;
+    pw->req = NULL;
+    net_timer_stop(pw->loop, &pw->timer);
+    broker_parked_dec(pw->b);
+    req->done(req->arg);
+}
+
+static void wait_maybe_free(produce_wait_t *pw)
+{
+    if (!pw->req && pw->outstanding == 0)
+        free(pw);
+}
+
+static bool all_durable(const broker_produce_req_t *req)
+{
+    for (int32_t i = 0; i < req->ntopics; i++)
+        for (int32_t j = 0; j < req->topics[i].nparts; j++)
+            if (req->topics[i].parts[j].durable_pending)
+                return false;
+    return true;
+}
+
+static void durable_on_loop(void *arg)
+{
+    durable_msg_t *m = arg;
+    produce_wait_t *pw = m->pw;
+    if (pw->req && m->pp->durable_pending) {
+        m->pp->durable_pending = false;
+        if (m->err < 0)
+            m->pp->res.error_code = KAFKA_KAFKA_STORAGE_ERROR;
+    }
+    free(m);
+    pw->outstanding--;
+    if (pw->req && all_durable(pw->req))
+        wait_answer(pw);
+    wait_maybe_free(pw);
+}
+
+/* Flusher thread (or this loop, at once): hand over to the loop. */
+static void durable_cb(void *arg, int err)
+{
+    durable_msg_t *m = arg;
+    m->err = err;
+    net_loop_post(m->pw->loop, durable_on_loop, m);
+}
+
+static void wait_timeout(void *arg)
+{
+    produce_wait_t *pw = arg;
+    broker_produce_req_t *req = pw->req;
+    if (!req)
+        return;
+    for (int32_t i = 0; i < req->ntopics; i++)
+        for (int32_t j = 0; j < req->topics[i].nparts; j++) {
+            broker_produce_part_t *pp = &req->topics[i].parts[j];
+            if (pp->durable_pending) {
+                pp->durable_pending = false;
+                pp->res.error_code = KAFKA_REQUEST_TIMED_OUT;
+            }
+        }
+    wait_answer(pw);
+    wait_maybe_free(pw);
+}
+
+/* Registers a durability callback for every appended partition (registry read lock held: the
+ * logs stay valid while callbacks are registered). False when there is nothing to wait for. */
+static bool wait_durable(broker_t *b, broker_produce_req_t *req)
+{
+    produce_wait_t *pw = weir_calloc(1, sizeof(*pw));
+    pw->b = b;
+    pw->loop = req->loop;
+    pw->req = req;
+    net_timer_init(&pw->timer, wait_timeout, pw);
+    pw->outstanding = 1; /* held by this function until every callback is registered */
+    for (int32_t i = 0; i < req->ntopics; i++) {
+        broker_produce_topic_t *t = &req->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++) {
+            broker_produce_part_t *pp = &t->parts[j];
+            if (pp->res.error_code || pp->end_offset < 0)
+                continue;
+            broker_partition_t *p = broker_partition_find(b, t->name, t->name_len, pp->index);
+            if (!p || !p->log)
+                continue;
+            pp->durable_pending = true;
+            pw->outstanding++;
+            durable_msg_t *m = weir_calloc(1, sizeof(*m));
+            m->pw = pw;
+            m->pp = pp;
+            storage_log_on_durable(p->log, pp->end_offset, durable_cb, m);
+        }
+    }
+    pw->outstanding--;
+    if (pw->outstanding == 0) { /* nothing to wait for after all */
+        free(pw);
+        return false;
+    }
+    int32_t timeout_ms = req->timeout_ms;
+#ifdef WEIR_FUZZ
+    timeout_ms = WEIR_MIN(timeout_ms, 50); /* the fuzzer waits for every answer */
+#endif
+    broker_parked_inc(b);
+    /* Callbacks (even immediate ones) arrive through the loop, after this returns. */
+    net_timer_start(pw->loop, &pw->timer, timeout_ms > 0 ? timeout_ms : 0);
+    return true;
+}
+
+/* ---- the request --------------------------------------------------------------------------------
+ */
+
+bool broker_produce(broker_t *b, broker_produce_req_t *req)
+{
+    bool acks_ok = req->acks == -1 || req->acks == 0 || req->acks == 1;
+    bool any_appended = false;
+    broker_topics_rdlock(b);
+    for (int32_t i = 0; i < req->ntopics; i++) {
+        broker_produce_topic_t *t = &req->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++) {
+            broker_produce_part_t *pp = &t->parts[j];
+            pp->res = (broker_produce_result_t){.error_code = KAFKA_NONE,
+                                                .base_offset = -1,
+                                                .log_append_time = -1,
+                                                .log_start_offset = -1};
+            pp->end_offset = -1;
+            pp->durable_pending = false;
+            broker_partition_t *p =
+                acks_ok ? broker_partition_find(b, t->name, t->name_len, pp->index) : NULL;
+            if (!acks_ok)
+                pp->res.error_code = KAFKA_INVALID_REQUIRED_ACKS;
+            else if (!p)
+                pp->res.error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            else
+                produce_partition(b, p, req, pp);
+            any_appended |= pp->end_offset >= 0;
+        }
+    }
+    bool waiting = req->acks == -1 && any_appended && wait_durable(b, req);
+    broker_topics_unlock(b);
+    return !waiting;
 }

@@ -12,9 +12,9 @@
  * accounts for is a leftover of an interrupted delete and is removed, so a re-created topic
  * never resurrects old data.
  */
-#include "broker/broker.h"
+#include "broker/broker_internal.h"
 
-#include "kafka/wire/wire.h"
+#include <stdarg.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,9 +146,9 @@ size_t broker_topics_count(broker_t *b)
 
 static void partition_free(broker_partition_t *p)
 {
-    WEIR_ASSERT(p->waiters == NULL);
+    WEIR_ASSERT(p->watches == NULL);
     pthread_mutex_destroy(&p->append_mu);
-    pthread_mutex_destroy(&p->wait_mu);
+    pthread_mutex_destroy(&p->watch_mu);
     free(p);
 }
 
@@ -216,7 +216,7 @@ static void topic_effective(broker_t *b, broker_topic_t *t)
     c->delete_retention_ms = broker_topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
     c->min_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
     c->index_interval_bytes = (uint32_t)broker_topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
-    c->max_decompressed_bytes = broker_max_decompressed(b);
+    c->max_decompressed_bytes = (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES);
     c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
     atomic_store(&t->max_message_bytes, broker_topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
     atomic_store(&t->log_append_time, broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
@@ -249,8 +249,8 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
     p->topic = t;
     p->index = idx;
     pthread_mutex_init(&p->append_mu, NULL);
-    pthread_mutex_init(&p->wait_mu, NULL);
-    atomic_init(&p->nwaiters, 0);
+    pthread_mutex_init(&p->watch_mu, NULL);
+    atomic_init(&p->nwatches, 0);
     char *dir = partition_dir(b, t->name, idx);
     int rc = storage_log_open(b->io, dir, &t->log_cfg, &p->log);
     if (rc < 0) {
@@ -259,7 +259,7 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
         p->log = NULL;
     } else {
         storage_flusher_attach(b->flusher, p->log);
-        broker_partition_state_open(b, p, dir); /* idempotent producers (coordinator.c) */
+        broker_partition_producers_open(b, p, dir); /* idempotent producers */
     }
     free(dir);
     return p;
@@ -269,7 +269,7 @@ static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
 {
     if (!p->log)
         return;
-    broker_partition_state_close(b, p, destroy);
+    broker_partition_producers_close(b, p, destroy);
     storage_flusher_detach(b->flusher, p->log);
     if (destroy) {
         int rc = storage_log_destroy(p->log);
@@ -377,38 +377,44 @@ static int topic_unsave(broker_t *b, const char *name)
 /* ---- create, delete, grow, configure ------------------------------------------------------------
  */
 
-int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
-                            const broker_topic_overrides_t *over, bool validate_only, char *msg,
-                            size_t msg_len)
+int broker_fail(broker_err_t *err, int rc, int16_t code, const char *fmt, ...)
+{
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
+                             const broker_topic_overrides_t *over, bool validate_only,
+                             broker_err_t *err)
 {
     const char *why;
-    if (!broker_topic_name_valid(name, strlen(name), &why)) {
-        snprintf(msg, msg_len, "%s", why);
-        return KAFKA_INVALID_TOPIC_EXCEPTION;
-    }
+    if (!broker_topic_name_valid(name, strlen(name), &why))
+        return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_TOPIC_EXCEPTION, "%s", why);
     if (nparts == -1)
         nparts = (int32_t)broker_settings_int(&b->set, BCFG_NUM_PARTITIONS);
-    if (nparts <= 0 || nparts > MAX_PARTITIONS_PER_TOPIC) {
-        snprintf(msg, msg_len, "Number of partitions must be in [1, %d]", MAX_PARTITIONS_PER_TOPIC);
-        return KAFKA_INVALID_PARTITIONS;
-    }
+    if (nparts <= 0 || nparts > MAX_PARTITIONS_PER_TOPIC)
+        return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_PARTITIONS,
+                           "Number of partitions must be in [1, %d]", MAX_PARTITIONS_PER_TOPIC);
     broker_topics_wrlock(b);
-    int16_t err = KAFKA_NONE;
+    int rc = 0;
     if (broker_topic_find(b, name, strlen(name))) {
-        snprintf(msg, msg_len, "Topic '%s' already exists.", name);
-        err = KAFKA_TOPIC_ALREADY_EXISTS;
+        rc = broker_fail(err, -WEIR_EEXIST, KAFKA_TOPIC_ALREADY_EXISTS,
+                         "Topic '%s' already exists.", name);
         goto out_unlock;
     }
     if (b->ntopics >= MAX_TOPICS) {
-        snprintf(msg, msg_len, "Too many topics");
-        err = KAFKA_POLICY_VIOLATION;
+        rc = broker_fail(err, -WEIR_ETOOBIG, KAFKA_POLICY_VIOLATION, "Too many topics");
         goto out_unlock;
     }
     if (validate_only)
         goto out_unlock;
     if (topic_save(b, name, nparts, over) < 0) {
-        snprintf(msg, msg_len, "cannot write the topic's metadata");
-        err = KAFKA_KAFKA_STORAGE_ERROR;
+        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
+                         "cannot write the topic's metadata");
         goto out_unlock;
     }
     broker_topic_t *t = topic_new(b, name, over);
@@ -420,7 +426,41 @@ int16_t broker_topic_create(broker_t *b, const char *name, int32_t nparts,
     log_info("broker", "created topic %s with %d partition(s)", name, nparts);
 out_unlock:
     broker_topics_unlock(b);
-    return err;
+    return rc;
+}
+
+int broker_topic_create(broker_t *b, const char *name, int32_t nparts,
+                        const broker_config_kv_t *configs, size_t nconfigs, bool validate_only,
+                        broker_err_t *err)
+{
+    broker_topic_overrides_t over;
+    memset(&over, 0, sizeof(over));
+    int rc = broker_topic_overrides_parse(&over, configs, nconfigs, err);
+    if (rc == 0)
+        rc = broker_topic_create_with(b, name, nparts, &over, validate_only, err);
+    broker_topic_overrides_free(&over);
+    return rc;
+}
+
+int broker_topic_auto_create(broker_t *b, const char *name, size_t len)
+{
+    const char *why;
+    if (!broker_topic_name_valid(name, len, &why))
+        return -WEIR_EINVAL;
+    broker_topics_rdlock(b);
+    bool exists = broker_topic_find(b, name, len) != NULL;
+    broker_topics_unlock(b);
+    if (exists)
+        return 0;
+    char *ns = weir_strndup(name, len);
+    broker_err_t err;
+    int rc = broker_topic_create_with(b, ns, -1, NULL, false, &err);
+    if (rc == -WEIR_EEXIST)
+        rc = 0;
+    else if (rc < 0)
+        log_warn("broker", "auto-creating topic %s: %s", ns, err.message);
+    free(ns);
+    return rc;
 }
 
 /* Deletes a topic's logs and takes it out of the table (write lock held). */
@@ -430,82 +470,90 @@ static void topic_remove_locked(broker_t *b, broker_topic_t *t)
     t->deleted = true;
     for (int32_t i = 0; i < t->npart; i++) {
         broker_partition_t *p = t->parts[i];
-        broker_waiters_notify(p); /* waiting fetches answer UNKNOWN_TOPIC_OR_PARTITION */
+        broker_watches_notify(p); /* waiting fetches answer UNKNOWN_TOPIC_OR_PARTITION */
         partition_close(b, p, true);
     }
     broker_topic_unref(t);
 }
 
-int16_t broker_topic_delete(broker_t *b, const char *name, char *msg, size_t msg_len)
+int broker_topic_delete(broker_t *b, const char *name, size_t len, broker_err_t *err)
 {
-    if (!broker_settings_int(&b->set, BCFG_DELETE_TOPIC_ENABLE)) {
-        snprintf(msg, msg_len, "Topic deletion is disabled.");
-        return KAFKA_TOPIC_DELETION_DISABLED;
-    }
-    if (broker_topic_name_internal(name)) { /* it holds every group's committed offsets */
-        snprintf(msg, msg_len, "Topic %s is an internal topic and cannot be deleted.", name);
-        return KAFKA_INVALID_TOPIC_EXCEPTION;
+    if (!broker_settings_int(&b->set, BCFG_DELETE_TOPIC_ENABLE))
+        return broker_fail(err, -WEIR_EINVAL, KAFKA_TOPIC_DELETION_DISABLED,
+                           "Topic deletion is disabled.");
+    if (memchr(name, 0, len))
+        return broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                           "This server does not host this topic-partition.");
+    char *ns = weir_strndup(name, len);
+    int rc = 0;
+    if (broker_topic_name_internal(ns)) { /* it holds every group's committed offsets */
+        rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_TOPIC_EXCEPTION,
+                         "Topic %s is an internal topic and cannot be deleted.", ns);
+        free(ns);
+        return rc;
     }
     broker_topics_wrlock(b);
-    int16_t err = KAFKA_NONE;
-    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    broker_topic_t *t = broker_topic_find(b, name, len);
     if (!t) {
-        snprintf(msg, msg_len, "This server does not host this topic-partition.");
-        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                         "This server does not host this topic-partition.");
         goto out_unlock;
     }
-    if (topic_unsave(b, name) < 0) {
-        snprintf(msg, msg_len, "cannot remove the topic's metadata");
-        err = KAFKA_KAFKA_STORAGE_ERROR;
+    if (topic_unsave(b, ns) < 0) {
+        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
+                         "cannot remove the topic's metadata");
         goto out_unlock;
     }
     topic_remove_locked(b, t);
-    log_info("broker", "deleted topic %s", name);
+    log_info("broker", "deleted topic %s", ns);
 out_unlock:
     broker_topics_unlock(b);
-    return err;
+    free(ns);
+    return rc;
 }
 
-int16_t broker_topic_add_partitions(broker_t *b, const char *name, int32_t count,
-                                    bool validate_only, char *msg, size_t msg_len)
+int broker_topic_add_partitions(broker_t *b, const char *name, size_t len, int32_t count,
+                                bool validate_only, broker_err_t *err)
 {
     broker_topics_wrlock(b);
-    int16_t err = KAFKA_NONE;
-    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    int rc = 0;
+    broker_topic_t *t = memchr(name, 0, len) ? NULL : broker_topic_find(b, name, len);
     if (!t) {
-        snprintf(msg, msg_len, "The topic '%s' does not exist.", name);
-        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                         "The topic '%.*s' does not exist.", (int)len, name);
         goto out_unlock;
     }
     if (count <= t->npart) {
-        snprintf(msg, msg_len,
-                 count == t->npart ? "Topic already has %d partitions."
-                                   : "Topic currently has %d partitions, which is higher than "
-                                     "the requested %d.",
-                 t->npart, count);
-        err = KAFKA_INVALID_PARTITIONS;
+        if (count == t->npart)
+            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_PARTITIONS,
+                             "Topic already has %d partitions.", t->npart);
+        else
+            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_PARTITIONS,
+                             "Topic currently has %d partitions, which is higher than the "
+                             "requested %d.",
+                             t->npart, count);
         goto out_unlock;
     }
     if (count > MAX_PARTITIONS_PER_TOPIC) {
-        snprintf(msg, msg_len, "Number of partitions must be at most %d", MAX_PARTITIONS_PER_TOPIC);
-        err = KAFKA_INVALID_PARTITIONS;
+        rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_PARTITIONS,
+                         "Number of partitions must be at most %d", MAX_PARTITIONS_PER_TOPIC);
         goto out_unlock;
     }
     if (validate_only)
         goto out_unlock;
-    if (topic_save(b, name, count, &t->over) < 0) {
-        snprintf(msg, msg_len, "cannot write the topic's metadata");
-        err = KAFKA_KAFKA_STORAGE_ERROR;
+    if (topic_save(b, t->name, count, &t->over) < 0) {
+        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
+                         "cannot write the topic's metadata");
         goto out_unlock;
     }
     t->parts = weir_realloc(t->parts, (size_t)count * sizeof(*t->parts));
     for (int32_t i = t->npart; i < count; i++)
         t->parts[i] = partition_open(b, t, i);
-    log_info("broker", "topic %s: %d -> %d partitions", name, t->npart, count);
+    log_info("broker", "topic %s: %d -> %d partitions", t->name, t->npart, count);
     t->npart = count;
 out_unlock:
     broker_topics_unlock(b);
-    return err;
+    return rc;
 }
 
 static void topic_apply_config(broker_t *b, broker_topic_t *t)
@@ -516,32 +564,111 @@ static void topic_apply_config(broker_t *b, broker_topic_t *t)
             storage_log_set_config(t->parts[i]->log, &t->log_cfg);
 }
 
-int16_t broker_topic_set_configs(broker_t *b, const char *name,
-                                 const broker_topic_overrides_t *over, bool validate_only,
-                                 char *msg, size_t msg_len)
+int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
+                             const broker_topic_overrides_t *over, bool validate_only,
+                             broker_err_t *err)
 {
     broker_topics_wrlock(b);
-    int16_t err = KAFKA_NONE;
-    broker_topic_t *t = broker_topic_find(b, name, strlen(name));
+    int rc = 0;
+    broker_topic_t *t = memchr(name, 0, len) ? NULL : broker_topic_find(b, name, len);
     if (!t) {
-        snprintf(msg, msg_len, "Topic %s does not exist", name);
-        err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                         "Topic %.*s does not exist", (int)len, name);
         goto out_unlock;
     }
     if (validate_only)
         goto out_unlock;
-    if (topic_save(b, name, t->npart, over) < 0) {
-        snprintf(msg, msg_len, "cannot write the topic's metadata");
-        err = KAFKA_KAFKA_STORAGE_ERROR;
+    if (topic_save(b, t->name, t->npart, over) < 0) {
+        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
+                         "cannot write the topic's metadata");
         goto out_unlock;
     }
     broker_topic_overrides_free(&t->over);
     broker_topic_overrides_copy(&t->over, over);
     topic_apply_config(b, t);
-    log_info("broker", "topic %s: configs changed", name);
+    log_info("broker", "topic %s: configs changed", t->name);
 out_unlock:
     broker_topics_unlock(b);
-    return err;
+    return rc;
+}
+
+/* ---- descriptions and DeleteRecords ------------------------------------------------------------
+ */
+
+static void describe_locked(broker_topic_t *t, broker_topic_desc_t *d)
+{
+    d->name = weir_strdup(t->name);
+    d->internal = t->internal;
+    d->partitions = t->npart;
+    d->offline = weir_calloc((size_t)t->npart + 1, sizeof(*d->offline));
+    for (int32_t i = 0; i < t->npart; i++)
+        d->offline[i] = t->parts[i]->log == NULL;
+}
+
+int broker_topic_describe(broker_t *b, const char *name, size_t len, broker_topic_desc_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    broker_topics_rdlock(b);
+    broker_topic_t *t = broker_topic_find(b, name, len);
+    if (t)
+        describe_locked(t, out);
+    broker_topics_unlock(b);
+    return t ? 0 : -WEIR_ENOENT;
+}
+
+void broker_topics_describe(broker_t *b, broker_topic_desc_t **out, size_t *n)
+{
+    broker_topics_rdlock(b);
+    broker_topic_t **all = broker_topics_list(b, n);
+    broker_topic_desc_t *d = weir_calloc(*n + 1, sizeof(*d));
+    for (size_t i = 0; i < *n; i++)
+        describe_locked(all[i], &d[i]);
+    broker_topics_unlock(b);
+    free(all);
+    *out = d;
+}
+
+void broker_topic_desc_deinit(broker_topic_desc_t *d)
+{
+    free(d->name);
+    free(d->offline);
+    memset(d, 0, sizeof(*d));
+}
+
+void broker_topic_descs_free(broker_topic_desc_t *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++)
+        broker_topic_desc_deinit(&d[i]);
+    free(d);
+}
+
+int broker_delete_records(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          int64_t offset, int64_t *low)
+{
+    *low = -1;
+    int rc = 0;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, topic, len, partition);
+    if (!p) {
+        rc = -WEIR_ENOENT;
+    } else if (!p->log || storage_log_offline(p->log)) {
+        rc = -WEIR_EOFFLINE;
+    } else {
+        int64_t hwm = broker_partition_hwm(p);
+        if (offset == -1)
+            offset = hwm;
+        if (offset < 0 || offset > hwm) {
+            rc = -WEIR_ERANGE;
+        } else if (offset > broker_partition_log_start(p)) {
+            rc = storage_log_delete_records(p->log, offset);
+            if (rc == 0)
+                broker_watches_notify(p); /* fetches below the new start: OFFSET_OUT_OF_RANGE */
+        }
+        if (rc == 0)
+            *low = broker_partition_log_start(p);
+    }
+    broker_topics_unlock(b);
+    return rc;
 }
 
 void broker_topics_reconfigure(broker_t *b)

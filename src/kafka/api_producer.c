@@ -11,8 +11,6 @@
 #include "kafka/kafka.h"
 
 #include "broker/broker.h"
-#include "broker/group.h"
-#include "broker/producer_state.h"
 
 #include <stdlib.h>
 
@@ -26,19 +24,16 @@ int kafka_handle_init_producer_id(kafka_req_t *req)
         return -WEIR_EINVAL;
     int64_t pid = -1;
     int16_t epoch = -1;
-    int16_t err = KAFKA_COORDINATOR_NOT_AVAILABLE;
-    broker_producer_ids_t *ids = broker_producer_ids(req->b);
+    broker_err_t err = {KAFKA_NONE, ""};
     if (tid.len >= 0 && memchr(tid.s, 0, (size_t)tid.len)) {
-        err = KAFKA_INVALID_REQUEST;
-    } else if (ids) {
+        err.code = KAFKA_INVALID_REQUEST;
+    } else {
         char *t = wire_str_dup(tid); /* NULL for a null (or absent) transactional id */
-        int32_t max_ms =
-            (int32_t)broker_settings_int(&req->b->set, BCFG_TRANSACTION_MAX_TIMEOUT_MS);
-        err = broker_producer_ids_init(ids, t && *t ? t : NULL, timeout_ms, max_ms, &pid, &epoch);
+        broker_init_producer_id(req->b, t && *t ? t : NULL, timeout_ms, &pid, &epoch, &err);
         free(t);
     }
     wire_write_i32(w, 0); /* throttle_time_ms */
-    wire_write_i16(w, err);
+    wire_write_i16(w, err.code);
     wire_write_i64(w, pid);
     wire_write_i16(w, epoch);
     return KAFKA_RESPOND;

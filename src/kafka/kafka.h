@@ -1,25 +1,22 @@
 /*
- * kafka: the Kafka wire protocol. A reader and a writer for the protocol's primitive types
- * (both know the flexible encodings of KIP-482: compact strings and arrays, unsigned varints,
- * tagged fields), the request and response headers, the table of implemented APIs and the
- * dispatcher that runs one handler per request.
+ * kafka: the Kafka protocol handlers. The table of implemented APIs, the dispatcher that runs
+ * one handler per request, and one handler file per API family (api_<family>.c): each decodes
+ * its request with the codec (kafka/wire), calls the broker's API and encodes the response.
  *
- * Adding an API is one handler file (src/kafka/<family>.c) plus one line in the table in
- * api.c. ApiVersions answers from that table, so what is advertised is exactly what is
+ * Adding an API is one handler file (src/kafka/api_<family>.c) plus one line in the table in
+ * dispatch.c. ApiVersions answers from that table, so what is advertised is exactly what is
  * implemented. A flexible version of an API is a table change (first_flexible) as long as the
  * handler reads and writes through wire_read_* / wire_write_* and calls wire_read_tags /
  * wire_write_tags where the schema has its tagged-field sections: those calls switch
  * between the classic and the compact encoding by the reader's and writer's `flexible` flag.
  *
  * Threads. kafka_on_frame runs on the loop thread of the request's connection; so do the
- * handlers. A handler that parks its request (long-poll Fetch, acks=-1 Produce, JoinGroup)
- * takes the response buffer and the slot with it and completes them later, from its own
- * loop (net_slot_complete) or any thread (net_slot_complete_async).
+ * handlers. A handler whose answer waits (long-poll Fetch, acks=-1 Produce, group requests)
+ * parks it (kafka_park_t below) and completes it later, from its own loop or any thread.
  *
- * Bounds. Every read checks the bytes remaining; string, bytes and array lengths are checked
- * against the remaining bytes (arrays: count * minimum element size) and against a cap before
- * the caller allocates anything. A failed read sets a sticky error and returns zero values, so
- * a handler may read a whole structure and check wire_reader_ok() once at the end.
+ * Bounds. Decoding goes through the codec, which checks every length and count against the
+ * bytes present and a cap before anything is allocated; a request that fails to decode changes
+ * nothing and closes the connection, as Kafka does.
  */
 #ifndef WEIR_KAFKA_H
 #define WEIR_KAFKA_H
@@ -78,40 +75,69 @@ const kafka_api_t *kafka_api_find(int16_t key);
  * `user` is the connection's kafka_listener_t. */
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user);
 
-/* Handler helpers. */
-/* Moves a parked request's response buffer out of req (so the handler's own struct owns it). */
-void kafka_req_take_resp(kafka_req_t *req, buf_t *out);
-/* Completes a parked request: fills the size and completes the slot (loop thread when
- * `async` is false, any thread otherwise). */
-void kafka_parked_complete(net_slot_t *slot, buf_t *resp, bool async);
+/* ---- parked requests
+ * ----------------------------------------------------------------------------- The one mechanism
+ * for a request answered later (a long-poll Fetch, an acks=-1 Produce, every group request): the
+ * handler allocates its own struct with a kafka_park_t as its first member, decodes into memory the
+ * park owns (the frame is gone once the handler returns), hands the work to the broker and returns
+ * kafka_park_take(); the broker's completion writes the response through pk->w and calls
+ * kafka_park_finish, from the connection's loop or any other thread. */
+typedef struct kafka_park {
+    struct broker *b;
+    net_slot_t *slot;
+    net_loop_t *loop; /* the connection's */
+    buf_t resp;
+    wire_writer_t w; /* writes into resp */
+    int16_t version;
+    bool flexible;
+    bool bad;     /* a string held a NUL: the request is refused */
+    void **owned; /* copies freed with the request */
+    size_t nowned, capowned;
+} kafka_park_t;
+
+/* A zeroed struct of `size` bytes whose first member is a kafka_park_t, for req. */
+void *kafka_park_new(kafka_req_t *req, size_t size);
+/* Owned copies: a C string (NULL for a null string; a NUL inside marks the request bad), bytes
+ * (never NULL), zeroed memory. */
+char *kafka_park_str(kafka_park_t *pk, wire_str_t s);
+uint8_t *kafka_park_bytes(kafka_park_t *pk, wire_bytes_t b);
+void *kafka_park_alloc(kafka_park_t *pk, size_t n);
+/* Takes req's response buffer and slot: returns KAFKA_PARKED. If the request failed to decode
+ * (or is bad), frees pk and returns a negative code instead, so the connection is closed. */
+int kafka_park_take(kafka_req_t *req, kafka_park_t *pk);
+/* Sends pk->resp (written through pk->w) and frees pk. Any thread. */
+void kafka_park_finish(kafka_park_t *pk);
+/* Frees pk without answering (only before kafka_park_take). */
+void kafka_park_free(kafka_park_t *pk);
+
+/* The Kafka ErrorCode for a bare WEIR_ code from the broker. */
+int16_t kafka_err_from(int rc);
 
 /* ---- handlers (one file per API family) ------------------------------------------------------ */
-int kafka_handle_api_versions(kafka_req_t *req);              /* api_versions.c */
-int kafka_handle_metadata(kafka_req_t *req);                  /* metadata.c */
-int kafka_handle_produce(kafka_req_t *req);                   /* produce.c */
-int kafka_handle_fetch(kafka_req_t *req);                     /* fetch.c */
-int kafka_handle_list_offsets(kafka_req_t *req);              /* list_offsets.c */
-int kafka_handle_create_topics(kafka_req_t *req);             /* admin_topics.c */
-int kafka_handle_delete_topics(kafka_req_t *req);             /* admin_topics.c */
-int kafka_handle_create_partitions(kafka_req_t *req);         /* admin_topics.c */
-int kafka_handle_delete_records(kafka_req_t *req);            /* admin_topics.c */
-int kafka_handle_describe_configs(kafka_req_t *req);          /* configs.c */
-int kafka_handle_alter_configs(kafka_req_t *req);             /* configs.c */
-int kafka_handle_incremental_alter_configs(kafka_req_t *req); /* configs.c */
-
-/* the groups/idempotence work (issue 4) */
-int kafka_handle_find_coordinator(kafka_req_t *req); /* api_group.c */
-int kafka_handle_join_group(kafka_req_t *req);       /* api_group.c */
-int kafka_handle_sync_group(kafka_req_t *req);       /* api_group.c */
-int kafka_handle_heartbeat(kafka_req_t *req);        /* api_group.c */
-int kafka_handle_leave_group(kafka_req_t *req);      /* api_group.c */
-int kafka_handle_list_groups(kafka_req_t *req);      /* api_group.c */
-int kafka_handle_describe_groups(kafka_req_t *req);  /* api_group.c */
-int kafka_handle_delete_groups(kafka_req_t *req);    /* api_group.c */
-int kafka_handle_offset_commit(kafka_req_t *req);    /* api_offset.c */
-int kafka_handle_offset_fetch(kafka_req_t *req);     /* api_offset.c */
-int kafka_handle_offset_delete(kafka_req_t *req);    /* api_offset.c */
-int kafka_handle_init_producer_id(kafka_req_t *req); /* api_producer.c */
+int kafka_handle_api_versions(kafka_req_t *req);              /* dispatch.c */
+int kafka_handle_metadata(kafka_req_t *req);                  /* api_metadata.c */
+int kafka_handle_produce(kafka_req_t *req);                   /* api_produce.c */
+int kafka_handle_fetch(kafka_req_t *req);                     /* api_fetch.c */
+int kafka_handle_list_offsets(kafka_req_t *req);              /* api_list_offsets.c */
+int kafka_handle_create_topics(kafka_req_t *req);             /* api_topics.c */
+int kafka_handle_delete_topics(kafka_req_t *req);             /* api_topics.c */
+int kafka_handle_create_partitions(kafka_req_t *req);         /* api_topics.c */
+int kafka_handle_delete_records(kafka_req_t *req);            /* api_topics.c */
+int kafka_handle_describe_configs(kafka_req_t *req);          /* api_configs.c */
+int kafka_handle_alter_configs(kafka_req_t *req);             /* api_configs.c */
+int kafka_handle_incremental_alter_configs(kafka_req_t *req); /* api_configs.c */
+int kafka_handle_find_coordinator(kafka_req_t *req);          /* api_groups.c */
+int kafka_handle_join_group(kafka_req_t *req);                /* api_groups.c */
+int kafka_handle_sync_group(kafka_req_t *req);                /* api_groups.c */
+int kafka_handle_heartbeat(kafka_req_t *req);                 /* api_groups.c */
+int kafka_handle_leave_group(kafka_req_t *req);               /* api_groups.c */
+int kafka_handle_list_groups(kafka_req_t *req);               /* api_groups.c */
+int kafka_handle_describe_groups(kafka_req_t *req);           /* api_groups.c */
+int kafka_handle_delete_groups(kafka_req_t *req);             /* api_groups.c */
+int kafka_handle_offset_commit(kafka_req_t *req);             /* api_commit.c */
+int kafka_handle_offset_fetch(kafka_req_t *req);              /* api_commit.c */
+int kafka_handle_offset_delete(kafka_req_t *req);             /* api_commit.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);          /* api_producer.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

@@ -5,6 +5,7 @@
  * that is in use refused, the cluster id kept across restarts, topics and their configs
  * reloaded from the data dir.
  */
+#include "broker/broker_internal.h"
 #include "server/server.h"
 #include "kafka/kafka.h"
 #include "test.h"
@@ -178,22 +179,24 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
     weir_broker *w = start(d, NULL);
     REQUIRE(w);
     broker_t *b = server_broker(w);
-    char cid[32], msg[256];
+    char cid[32];
+    broker_err_t err;
     snprintf(cid, sizeof(cid), "%s", b->cluster_id);
-    broker_topic_overrides_t over = {0};
-    over.val[TCFG_RETENTION_MS] = weir_strdup("5000");
-    CHECK_EQ(broker_topic_create(b, "keep", 3, &over, false, msg, sizeof(msg)), 0);
-    CHECK_EQ(broker_topic_create(b, "keep", 3, NULL, false, msg, sizeof(msg)),
-             KAFKA_TOPIC_ALREADY_EXISTS);
-    CHECK_EQ(broker_topic_create(b, "drop", 1, NULL, false, msg, sizeof(msg)), 0);
-    CHECK_EQ(broker_topic_create(b, "dry", 1, NULL, true, msg, sizeof(msg)), 0);
-    CHECK_EQ(broker_topic_add_partitions(b, "keep", 5, false, msg, sizeof(msg)), 0);
-    CHECK_EQ(broker_topic_delete(b, "drop", msg, sizeof(msg)), 0);
-    CHECK_EQ(broker_topic_create(b, "bad/x", 1, NULL, false, msg, sizeof(msg)),
-             KAFKA_INVALID_TOPIC_EXCEPTION);
-    CHECK_EQ(broker_topic_create(b, "zero", 0, NULL, false, msg, sizeof(msg)),
-             KAFKA_INVALID_PARTITIONS);
-    broker_topic_overrides_free(&over);
+    broker_config_kv_t kv[] = {{"retention.ms", "5000"}};
+    CHECK_EQ(broker_topic_create(b, "keep", 3, kv, 1, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "keep", 3, NULL, 0, false, &err), -WEIR_EEXIST);
+    CHECK_EQ(err.code, KAFKA_TOPIC_ALREADY_EXISTS);
+    CHECK_EQ(broker_topic_create(b, "drop", 1, NULL, 0, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "dry", 1, NULL, 0, true, &err), 0);
+    CHECK_EQ(broker_topic_add_partitions(b, "keep", 4, 5, false, &err), 0);
+    CHECK_EQ(broker_topic_delete(b, "drop", 4, &err), 0);
+    CHECK(broker_topic_create(b, "bad/x", 1, NULL, 0, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_TOPIC_EXCEPTION);
+    CHECK(broker_topic_create(b, "zero", 0, NULL, 0, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_PARTITIONS);
+    broker_config_kv_t bad[] = {{"retention.ms", "soon"}};
+    CHECK(broker_topic_create(b, "badcfg", 1, bad, 1, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
     weir_broker_stop(w);
     char path[128];
     snprintf(path, sizeof(path), "%s/drop-0", d);
@@ -220,16 +223,16 @@ TEST(dynamic_configs_persist_and_apply)
     weir_broker *w = start(d, NULL);
     REQUIRE(w);
     broker_t *b = server_broker(w);
-    char msg[256];
-    CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, false, msg, sizeof(msg)), 0);
+    broker_err_t err;
+    CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, 0, false, &err), 0);
     broker_cfg_change_t ch[] = {{BCFG_LOG_RETENTION_BYTES, "12345"}};
-    CHECK_EQ(broker_dynamic_alter(b, ch, 1, false, false, msg, sizeof(msg)), 0);
+    CHECK_EQ(broker_dynamic_alter(b, ch, 1, false, false, &err), 0);
     broker_cfg_change_t bad[] = {{BCFG_NUM_IO_THREADS, "3"}};
-    CHECK_EQ(broker_dynamic_alter(b, bad, 1, false, false, msg, sizeof(msg)),
-             KAFKA_INVALID_REQUEST);
+    CHECK(broker_dynamic_alter(b, bad, 1, false, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_REQUEST);
     broker_cfg_change_t badv[] = {{BCFG_LOG_RETENTION_BYTES, "lots"}};
-    CHECK_EQ(broker_dynamic_alter(b, badv, 1, false, false, msg, sizeof(msg)),
-             KAFKA_INVALID_CONFIG);
+    CHECK(broker_dynamic_alter(b, badv, 1, false, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
     broker_topics_rdlock(b);
     CHECK_EQ(broker_topic_find(b, "dyn", 3)->log_cfg.retention_bytes, 12345);
     broker_topics_unlock(b);
@@ -240,7 +243,7 @@ TEST(dynamic_configs_persist_and_apply)
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), 12345);
     CHECK_EQ(b->set.source[BCFG_LOG_RETENTION_BYTES], CFG_SOURCE_DYNAMIC_BROKER);
     broker_cfg_change_t back[] = {{BCFG_LOG_RETENTION_BYTES, NULL}};
-    CHECK_EQ(broker_dynamic_alter(b, back, 1, false, false, msg, sizeof(msg)), 0);
+    CHECK_EQ(broker_dynamic_alter(b, back, 1, false, false, &err), 0);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), -1);
     weir_broker_stop(w);
     rm_rf(d);

@@ -306,6 +306,31 @@ void wire_write_bytes_len(wire_writer_t *w, int32_t len)
         buf_append_be32(w->b, (uint32_t)len);
 }
 
+size_t wire_write_bytes_len_reserve(wire_writer_t *w)
+{
+    size_t at = w->b->len;
+    buf_extend(w->b, w->flexible ? 5 : 4);
+    return at;
+}
+
+/* Classic: the i32. Flexible: a 5-byte unsigned varint padded with continuation bits, which
+ * Kafka's and librdkafka's decoders accept, so it fits the room reserved before the length was
+ * known. */
+void wire_write_bytes_len_fill(wire_writer_t *w, size_t at, size_t len)
+{
+    uint8_t *p = w->b->data + at;
+    if (!w->flexible) {
+        be32_write(p, (uint32_t)len);
+        return;
+    }
+    uint64_t v = (uint64_t)len + 1;
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)((v & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    p[4] = (uint8_t)(v & 0x7f);
+}
+
 void wire_write_nbytes(wire_writer_t *w, const void *p, int32_t len)
 {
     wire_write_bytes_len(w, len);

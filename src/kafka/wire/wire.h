@@ -215,6 +215,10 @@ void wire_write_view(wire_writer_t *w, wire_str_t s);                 /* len -1 
 void wire_write_nbytes(wire_writer_t *w, const void *p, int32_t len); /* len -1 = null */
 /* The length prefix of a BYTES/RECORDS field whose len bytes the caller appends next. */
 void wire_write_bytes_len(wire_writer_t *w, int32_t len);
+/* A BYTES/RECORDS length prefix written before the length is known: reserve its room, append
+ * the bytes, then fill it with their count (at most INT32_MAX - 1). */
+size_t wire_write_bytes_len_reserve(wire_writer_t *w);
+void wire_write_bytes_len_fill(wire_writer_t *w, size_t at, size_t len);
 void wire_write_array_len(wire_writer_t *w, int32_t n); /* -1 = null */
 void wire_write_tags(wire_writer_t *w);                 /* an empty tagged-field section */
 

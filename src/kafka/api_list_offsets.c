@@ -19,31 +19,28 @@ typedef struct {
     int64_t offset, timestamp;
 } lo_result_t;
 
-static lo_result_t lookup(broker_t *b, broker_partition_t *p, int64_t ts, int8_t isolation)
+static lo_result_t lookup(broker_t *b, wire_str_t topic, int32_t partition, int64_t ts,
+                          int8_t isolation)
 {
     lo_result_t res = {KAFKA_NONE, -1, -1};
-    if (!p) {
-        res.err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        return res;
-    }
-    if (!p->log || storage_log_offline(p->log)) {
-        res.err = KAFKA_KAFKA_STORAGE_ERROR;
-        return res;
-    }
-    if (ts == -1) {
-        res.offset = isolation == 1 ? broker_partition_lso(p) : broker_partition_hwm(p);
+    broker_watermarks_t wm;
+    int rc = broker_partition_watermarks(b, topic.s, (size_t)topic.len, partition, &wm);
+    if (rc < 0) {
+        res.err = kafka_err_from(rc);
+    } else if (ts == -1) {
+        res.offset = isolation == 1 ? wm.last_stable_offset : wm.high_watermark;
     } else if (ts == -2) {
-        res.offset = broker_partition_log_start(p);
+        res.offset = wm.log_start_offset;
     } else if (ts < 0) {
         res.err = KAFKA_INVALID_REQUEST; /* -3 (max timestamp) needs v7 */
     } else {
         int64_t off, t;
-        int rc = broker_offset_for_time(b, p, ts, &off, &t);
+        rc = broker_offset_for_time(b, topic.s, (size_t)topic.len, partition, ts, &off, &t);
         if (rc == 0) {
             res.offset = off;
             res.timestamp = t;
-        } else if (rc != -WEIR_ENOENT) {
-            res.err = KAFKA_KAFKA_STORAGE_ERROR;
+        } else if (rc != -WEIR_ERANGE) {
+            res.err = kafka_err_from(rc);
         }
     }
     return res;
@@ -66,7 +63,6 @@ int kafka_handle_list_offsets(kafka_req_t *req)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_array_len(w, n);
     size_t min_part = 4 + 8 + (v == 0 ? 4 : 0) + (v >= 4 ? 4 : 0);
-    broker_topics_rdlock(b);
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
         wire_str_t name = wire_read_str(r);
         int32_t np = wire_read_array(r, min_part, MAX_PARTITIONS);
@@ -83,8 +79,7 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             wire_read_tags(r);
             if (!wire_reader_ok(r))
                 break;
-            lo_result_t res =
-                lookup(b, broker_partition_find(b, name.s, (size_t)name.len, idx), ts, isolation);
+            lo_result_t res = lookup(b, name, idx, ts, isolation);
             wire_write_i32(w, idx);
             wire_write_i16(w, res.err);
             if (v == 0) {
@@ -102,7 +97,6 @@ int kafka_handle_list_offsets(kafka_req_t *req)
         }
         wire_write_tags(w);
     }
-    broker_topics_unlock(b);
     wire_read_tags(r);
     return wire_reader_ok(r) ? KAFKA_RESPOND : -WEIR_EINVAL;
 }

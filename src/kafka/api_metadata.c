@@ -38,16 +38,16 @@ static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t i
 }
 
 static void write_topic(wire_writer_t *w, int16_t v, int32_t node, int16_t err, const char *name,
-                        size_t name_len, broker_topic_t *t)
+                        size_t name_len, const broker_topic_desc_t *t)
 {
     wire_write_i16(w, err);
     wire_write_str(w, name, name_len);
     if (v >= 1)
         wire_write_bool(w, t ? t->internal : false);
-    int32_t n = t ? t->npart : 0;
+    int32_t n = t ? t->partitions : 0;
     wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++)
-        write_partition(w, v, node, i, t->parts[i]->log == NULL);
+        write_partition(w, v, node, i, t->offline[i]);
     if (v >= 8)
         wire_write_i32(w, INT32_MIN); /* topic_authorized_operations: not requested/supported */
     wire_write_tags(w);
@@ -68,7 +68,7 @@ static void write_head(kafka_req_t *req)
         wire_write_cstr(w, NULL); /* rack */
     wire_write_tags(w);
     if (v >= 2)
-        wire_write_cstr(w, b->cluster_id);
+        wire_write_cstr(w, broker_cluster_id(b));
     if (v >= 1)
         wire_write_i32(w, broker_node_id(b)); /* controller_id */
 }
@@ -76,35 +76,14 @@ static void write_head(kafka_req_t *req)
 static void write_all_topics(kafka_req_t *req)
 {
     broker_t *b = req->b;
-    broker_topics_rdlock(b);
     size_t n;
-    broker_topic_t **all = broker_topics_list(b, &n);
+    broker_topic_desc_t *all;
+    broker_topics_describe(b, &all, &n);
     wire_write_array_len(&req->w, (int32_t)n);
     for (size_t i = 0; i < n; i++)
-        write_topic(&req->w, req->hdr.api_version, broker_node_id(b), KAFKA_NONE, all[i]->name,
-                    strlen(all[i]->name), all[i]);
-    broker_topics_unlock(b);
-    free(all);
-}
-
-/* Creates the unknown, valid names when auto-creation applies. */
-static void auto_create(broker_t *b, const wire_str_t *names, int32_t n)
-{
-    for (int32_t i = 0; i < n; i++) {
-        const char *why;
-        if (!broker_topic_name_valid(names[i].s, (size_t)names[i].len, &why))
-            continue;
-        broker_topics_rdlock(b);
-        bool exists = broker_topic_find(b, names[i].s, (size_t)names[i].len) != NULL;
-        broker_topics_unlock(b);
-        if (exists)
-            continue;
-        char *name = wire_str_dup(names[i]), msg[256];
-        int16_t err = broker_topic_create(b, name, -1, NULL, false, msg, sizeof(msg));
-        if (err && err != KAFKA_TOPIC_ALREADY_EXISTS)
-            log_warn("kafka", "auto-creating topic %s: %s", name, msg);
-        free(name);
-    }
+        write_topic(&req->w, req->hdr.api_version, broker_node_id(b), KAFKA_NONE, all[i].name,
+                    strlen(all[i].name), &all[i]);
+    broker_topic_descs_free(all, n);
 }
 
 int kafka_handle_metadata(kafka_req_t *req)
@@ -133,27 +112,29 @@ int kafka_handle_metadata(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     bool all = (v == 0 && n == 0) || n < 0;
-    bool create = allow_auto && broker_settings_int(&b->set, BCFG_AUTO_CREATE_TOPICS_ENABLE);
-    if (!all && create)
-        auto_create(b, names, n);
+    bool create =
+        allow_auto && broker_settings_int(broker_settings(b), BCFG_AUTO_CREATE_TOPICS_ENABLE);
+    for (int32_t i = 0; !all && create && i < n; i++)
+        (void)broker_topic_auto_create(b, names[i].s, (size_t)names[i].len);
 
     write_head(req);
     if (all) {
         write_all_topics(req);
     } else {
-        broker_topics_rdlock(b);
         wire_write_array_len(&req->w, n);
         for (int32_t i = 0; i < n; i++) {
             const char *why;
-            broker_topic_t *t = broker_topic_find(b, names[i].s, (size_t)names[i].len);
+            broker_topic_desc_t t;
+            bool found = broker_topic_describe(b, names[i].s, (size_t)names[i].len, &t) == 0;
             int16_t err = KAFKA_NONE;
-            if (!t)
+            if (!found)
                 err = broker_topic_name_valid(names[i].s, (size_t)names[i].len, &why)
                           ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
                           : KAFKA_INVALID_TOPIC_EXCEPTION;
-            write_topic(&req->w, v, broker_node_id(b), err, names[i].s, (size_t)names[i].len, t);
+            write_topic(&req->w, v, broker_node_id(b), err, names[i].s, (size_t)names[i].len,
+                        found ? &t : NULL);
+            broker_topic_desc_deinit(&t);
         }
-        broker_topics_unlock(b);
     }
     if (v >= 8)
         wire_write_i32(&req->w, INT32_MIN); /* cluster_authorized_operations */

@@ -13,7 +13,9 @@
  *   OffsetFetch   v2+: null topics = all, top-level error_code last; v3+: throttle first;
  *                 v5: committed_leader_epoch.
  */
-#include "kafka/group_req.h"
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
 
 #include <stdlib.h>
 
@@ -26,24 +28,24 @@ typedef struct {
 } topic_span_t;
 
 /* Decodes one partition entry of a request into *part (an element of the flat array). */
-typedef void (*part_read_fn)(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part);
+typedef void (*part_read_fn)(kafka_park_t *g, wire_reader_t *r, const char *topic, void *part);
 
 /* The topics array the three requests share, after its count nt: per topic a name and an array
  * of partitions, at least part_min bytes each on the wire (wire_read_array checks every count
  * against the bytes present before anything grows). Entries of `size` bytes are decoded by
  * read_part into one flat array, in request order, grown by doubling as they come and then
  * copied into the request. Returns that array (never NULL) and its length in *total. */
-static void *read_topics(kafka_greq_t *g, wire_reader_t *r, int32_t nt, size_t part_min,
+static void *read_topics(kafka_park_t *g, wire_reader_t *r, int32_t nt, size_t part_min,
                          size_t size, part_read_fn read_part, topic_span_t **topics,
                          size_t *ntopics, size_t *total)
 {
     *ntopics = nt > 0 ? (size_t)nt : 0;
-    *topics = kafka_greq_alloc(g, (*ntopics ? *ntopics : 1) * sizeof(**topics));
+    *topics = kafka_park_alloc(g, (*ntopics ? *ntopics : 1) * sizeof(**topics));
     size_t n = 0, cap = 0;
     uint8_t *flat = NULL;
     for (size_t i = 0; i < *ntopics && wire_reader_ok(r); i++) {
         topic_span_t *t = &(*topics)[i];
-        t->name = kafka_greq_str(g, wire_read_str(r));
+        t->name = kafka_park_str(g, wire_read_str(r));
         int32_t np = wire_read_array(r, part_min, MAX_PARTITIONS);
         t->first = n;
         t->count = np > 0 ? (size_t)np : 0;
@@ -55,7 +57,7 @@ static void *read_topics(kafka_greq_t *g, wire_reader_t *r, int32_t nt, size_t p
             read_part(g, r, t->name, flat + n++ * size);
         }
     }
-    void *out = kafka_greq_alloc(g, (n ? n : 1) * size);
+    void *out = kafka_park_alloc(g, (n ? n : 1) * size);
     if (n)
         memcpy(out, flat, n * size);
     free(flat);
@@ -89,11 +91,12 @@ static void write_part_errors(wire_writer_t *w, const topic_span_t *topics, size
  * -------------------------------------------------------------------------------- */
 
 typedef struct {
-    kafka_greq_t g;
+    kafka_park_t pk;
+    broker_group_op_t op;
     broker_commit_req_t cr;
     size_t ntopics;
     topic_span_t *topics;
-} commit_greq_t;
+} commit_park_t;
 
 static void commit_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
 {
@@ -102,26 +105,14 @@ static void commit_result(const void *parts, size_t j, int32_t *partition, int16
     *error = p->error;
 }
 
-static void commit_answer(broker_group_op_t *gw)
+static void commit_answer(broker_group_op_t *op)
 {
-    commit_greq_t *cm = (commit_greq_t *)gw;
-    wire_writer_t *w = &cm->g.w;
-    if (cm->g.version >= 3)
+    commit_park_t *cm = WEIR_CONTAINER_OF(op, commit_park_t, op);
+    wire_writer_t *w = &cm->pk.w;
+    if (cm->pk.version >= 3)
         wire_write_i32(w, 0); /* throttle_time_ms */
     write_part_errors(w, cm->topics, cm->ntopics, cm->cr.parts, commit_result);
-    kafka_greq_finish(&cm->g);
-}
-
-static void commit_run(kafka_greq_t *g, broker_coord_t *c)
-{
-    commit_greq_t *cm = (commit_greq_t *)g;
-    if (!c) {
-        for (size_t i = 0; i < cm->cr.part_count; i++)
-            cm->cr.parts[i].error = KAFKA_COORDINATOR_NOT_AVAILABLE;
-        commit_answer(&g->gw);
-        return;
-    }
-    broker_coord_commit(c, &cm->cr, &g->gw);
+    kafka_park_finish(&cm->pk);
 }
 
 /* The smallest encoded partition entry of an OffsetCommit request. */
@@ -135,7 +126,7 @@ static size_t commit_part_min(int16_t v)
     return n;
 }
 
-static void commit_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
+static void commit_read_part(kafka_park_t *g, wire_reader_t *r, const char *topic, void *part)
 {
     broker_commit_part_t *p = part;
     *p = (broker_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
@@ -145,27 +136,27 @@ static void commit_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topi
         p->commit_ts_ms = wire_read_i64(r);
     if (g->version >= 6)
         p->leader_epoch = wire_read_i32(r);
-    p->metadata = kafka_greq_str(g, wire_read_nstr(r));
+    p->metadata = kafka_park_str(g, wire_read_nstr(r));
 }
 
 int kafka_handle_offset_commit(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
-    commit_greq_t *cm = kafka_greq_new(req, sizeof(*cm), commit_run);
-    kafka_greq_t *g = &cm->g;
-    g->gw.on_done = commit_answer;
+    commit_park_t *cm = kafka_park_new(req, sizeof(*cm));
+    kafka_park_t *g = &cm->pk;
+    cm->op.on_done = commit_answer;
     broker_commit_req_t *cr = &cm->cr;
-    cr->group_id = kafka_greq_str(g, wire_read_str(r));
+    cr->group_id = kafka_park_str(g, wire_read_str(r));
     cr->generation_id = -1;
     cr->member_id = "";
     cr->retention_ms = -1;
     if (v >= 1) {
         cr->generation_id = wire_read_i32(r);
-        cr->member_id = kafka_greq_str(g, wire_read_str(r));
+        cr->member_id = kafka_park_str(g, wire_read_str(r));
     }
     if (v >= 7)
-        cr->instance_id = kafka_greq_str(g, wire_read_nstr(r));
+        cr->instance_id = kafka_park_str(g, wire_read_nstr(r));
     if (v >= 2 && v <= 4)
         cr->retention_ms = wire_read_i64(r);
     if (cr->instance_id && !*cr->instance_id)
@@ -173,20 +164,22 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
     cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
-    return kafka_greq_park(req, g);
+    int rc = kafka_park_take(req, g);
+    if (rc == KAFKA_PARKED)
+        broker_offset_commit(req->b, cr, &cm->op);
+    return rc;
 }
 
 /* ---- OffsetFetch
  * --------------------------------------------------------------------------------- */
 
 typedef struct {
-    kafka_greq_t g;
-    char *group_id;
-    bool all; /* v2+ null topics */
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_offset_fetch_req_t fr;
     size_t ntopics;
     topic_span_t *topics;
-    int32_t *parts;
-} fetch_greq_t;
+} fetch_park_t;
 
 static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
                              const broker_committed_t *o, int16_t err)
@@ -199,136 +192,102 @@ static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
     wire_write_i16(w, err);
 }
 
-/* Every committed offset of the group, grouped by topic (OffsetFetch with null topics). */
-typedef struct {
-    char *topic;
-    int32_t partition;
-    broker_committed_t o;
-    char *metadata;
-} fetch_row_t;
-
-typedef struct {
-    fetch_row_t *rows;
-    size_t n, cap;
-} fetch_rows_t;
-
-static void fetch_collect(void *arg, const char *topic, int32_t partition,
-                          const broker_committed_t *o)
-{
-    fetch_rows_t *fr = arg;
-    if (fr->n == fr->cap) {
-        fr->cap = fr->cap ? fr->cap * 2 : 16;
-        fr->rows = weir_realloc(fr->rows, fr->cap * sizeof(*fr->rows));
-    }
-    fetch_row_t *row = &fr->rows[fr->n++];
-    row->topic = weir_strdup(topic);
-    row->partition = partition;
-    row->o = *o;
-    row->metadata = weir_strdup(o->metadata ? o->metadata : "");
-    row->o.metadata = row->metadata;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
-    const fetch_row_t *x = a, *y = b;
+    const broker_offset_fetch_part_t *x = a, *y = b;
     int c = strcmp(x->topic, y->topic);
     return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-static void fetch_all(kafka_greq_t *g, broker_coord_t *c, const char *group_id)
+/* Every committed offset of the group, grouped by topic (OffsetFetch with null topics). */
+static void fetch_write_all(wire_writer_t *w, int16_t v, broker_offset_fetch_req_t *fr)
 {
-    wire_writer_t *w = &g->w;
-    fetch_rows_t fr = {0};
-    broker_coord_offset_foreach(c, group_id, fetch_collect, &fr);
-    if (fr.n > 1) /* qsort(NULL, 0) is undefined */
-        qsort(fr.rows, fr.n, sizeof(*fr.rows), row_cmp);
+    broker_offset_fetch_part_t *rows = fr->all_parts;
+    size_t n = fr->all_count;
+    if (n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(rows, n, sizeof(*rows), row_cmp);
     int32_t ntopics = 0;
-    for (size_t i = 0; i < fr.n; i++)
-        ntopics += i == 0 || strcmp(fr.rows[i].topic, fr.rows[i - 1].topic) != 0;
+    for (size_t i = 0; i < n; i++)
+        ntopics += i == 0 || strcmp(rows[i].topic, rows[i - 1].topic) != 0;
     wire_write_array_len(w, ntopics);
-    for (size_t i = 0; i < fr.n;) {
+    for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < fr.n && strcmp(fr.rows[j].topic, fr.rows[i].topic) == 0)
+        while (j < n && strcmp(rows[j].topic, rows[i].topic) == 0)
             j++;
-        wire_write_cstr(w, fr.rows[i].topic);
+        wire_write_cstr(w, rows[i].topic);
         wire_write_array_len(w, (int32_t)(j - i));
         for (size_t k = i; k < j; k++)
-            fetch_write_part(w, g->version, fr.rows[k].partition, &fr.rows[k].o, KAFKA_NONE);
+            fetch_write_part(w, v, rows[k].partition, &rows[k].committed, KAFKA_NONE);
         i = j;
     }
-    for (size_t i = 0; i < fr.n; i++) {
-        free(fr.rows[i].topic);
-        free(fr.rows[i].metadata);
-    }
-    free(fr.rows);
 }
 
-static void fetch_run(kafka_greq_t *g, broker_coord_t *c)
+static void fetch_answer(broker_group_op_t *op)
 {
-    fetch_greq_t *f = (fetch_greq_t *)g;
-    wire_writer_t *w = &g->w;
-    int16_t v = g->version;
-    int16_t top = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
-    if (c && (!f->group_id || !*f->group_id))
-        top = KAFKA_INVALID_GROUP_ID;
+    fetch_park_t *f = WEIR_CONTAINER_OF(op, fetch_park_t, op);
+    wire_writer_t *w = &f->pk.w;
+    int16_t v = f->pk.version;
+    int16_t top = f->fr.error;
     if (v >= 3)
         wire_write_i32(w, 0); /* throttle_time_ms */
-    if (f->all && !top) {
-        fetch_all(g, c, f->group_id);
+    if (f->fr.all && !top) {
+        fetch_write_all(w, v, &f->fr);
     } else {
         wire_write_array_len(w, (int32_t)f->ntopics);
         for (size_t i = 0; i < f->ntopics; i++) {
             const topic_span_t *t = &f->topics[i];
             wire_write_cstr(w, t->name);
             wire_write_array_len(w, (int32_t)t->count);
-            for (size_t j = t->first; j < t->first + t->count; j++) {
-                broker_committed_t o = {.offset = -1, .leader_epoch = -1, .metadata = ""};
-                if (!top)
-                    broker_coord_offset_fetch(c, f->group_id, t->name, f->parts[j], &o);
+            for (size_t j = t->first; j < t->first + t->count; j++)
                 /* before v2 there is no top-level error: it goes to every partition */
-                fetch_write_part(w, v, f->parts[j], &o, v < 2 ? top : KAFKA_NONE);
-            }
+                fetch_write_part(w, v, f->fr.parts[j].partition, &f->fr.parts[j].committed,
+                                 v < 2 ? top : KAFKA_NONE);
         }
     }
     if (v >= 2)
         wire_write_i16(w, top);
-    kafka_greq_finish(g);
+    kafka_park_finish(&f->pk);
 }
 
-static void fetch_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
+static void fetch_read_part(kafka_park_t *g, wire_reader_t *r, const char *topic, void *part)
 {
-    *(int32_t *)part = wire_read_i32(r);
+    *(broker_offset_fetch_part_t *)part =
+        (broker_offset_fetch_part_t){.topic = topic, .partition = wire_read_i32(r)};
 }
 
 int kafka_handle_offset_fetch(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
-    fetch_greq_t *f = kafka_greq_new(req, sizeof(*f), fetch_run);
-    kafka_greq_t *g = &f->g;
-    f->group_id = kafka_greq_str(g, wire_read_str(r));
+    fetch_park_t *f = kafka_park_new(req, sizeof(*f));
+    kafka_park_t *g = &f->pk;
+    f->op.on_done = fetch_answer;
+    f->fr.group_id = kafka_park_str(g, wire_read_str(r));
     int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
     if (nt < 0 && wire_reader_ok(r)) {
         if (v < 2)
             wire_reader_fail(r); /* a null list means "all" only from v2 */
-        f->all = true;
-        return kafka_greq_park(req, g);
+        f->fr.all = true;
+    } else {
+        f->fr.parts = read_topics(g, r, nt, 4, sizeof(*f->fr.parts), fetch_read_part, &f->topics,
+                                  &f->ntopics, &f->fr.part_count);
     }
-    size_t total;
-    f->parts = read_topics(g, r, nt, 4, sizeof(*f->parts), fetch_read_part, &f->topics, &f->ntopics,
-                           &total);
-    return kafka_greq_park(req, g);
+    int rc = kafka_park_take(req, g);
+    if (rc == KAFKA_PARKED)
+        broker_offset_fetch(req->b, &f->fr, &f->op);
+    return rc;
 }
 
 /* ---- OffsetDelete
  * -------------------------------------------------------------------------------- */
 
 typedef struct {
-    kafka_greq_t g;
+    kafka_park_t pk;
+    broker_group_op_t op;
     broker_offset_delete_req_t od;
     size_t ntopics;
     topic_span_t *topics;
-} odel_greq_t;
+} odel_park_t;
 
 static void odel_result(const void *parts, size_t j, int32_t *partition, int16_t *error)
 {
@@ -337,42 +296,34 @@ static void odel_result(const void *parts, size_t j, int32_t *partition, int16_t
     *error = p->error;
 }
 
-static void odel_answer(broker_group_op_t *gw)
+static void odel_answer(broker_group_op_t *op)
 {
-    odel_greq_t *d = (odel_greq_t *)gw;
-    wire_writer_t *w = &d->g.w;
+    odel_park_t *d = WEIR_CONTAINER_OF(op, odel_park_t, op);
+    wire_writer_t *w = &d->pk.w;
     wire_write_i16(w, d->od.error);
     wire_write_i32(w, 0); /* throttle_time_ms */
     write_part_errors(w, d->topics, d->od.error ? 0 : d->ntopics, d->od.parts, odel_result);
-    kafka_greq_finish(&d->g);
+    kafka_park_finish(&d->pk);
 }
 
-static void odel_read_part(kafka_greq_t *g, wire_reader_t *r, const char *topic, void *part)
+static void odel_read_part(kafka_park_t *g, wire_reader_t *r, const char *topic, void *part)
 {
     *(broker_offset_delete_part_t *)part =
         (broker_offset_delete_part_t){.topic = topic, .partition = wire_read_i32(r)};
 }
 
-static void odel_run(kafka_greq_t *g, broker_coord_t *c)
-{
-    odel_greq_t *d = (odel_greq_t *)g;
-    if (!c) {
-        d->od.error = KAFKA_COORDINATOR_NOT_AVAILABLE;
-        odel_answer(&g->gw);
-        return;
-    }
-    broker_coord_offset_delete(c, &d->od, &g->gw);
-}
-
 int kafka_handle_offset_delete(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
-    odel_greq_t *d = kafka_greq_new(req, sizeof(*d), odel_run);
-    kafka_greq_t *g = &d->g;
-    g->gw.on_done = odel_answer;
-    d->od.group_id = kafka_greq_str(g, wire_read_str(r));
+    odel_park_t *d = kafka_park_new(req, sizeof(*d));
+    kafka_park_t *g = &d->pk;
+    d->op.on_done = odel_answer;
+    d->od.group_id = kafka_park_str(g, wire_read_str(r));
     int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
     d->od.parts = read_topics(g, r, nt, 4, sizeof(*d->od.parts), odel_read_part, &d->topics,
                               &d->ntopics, &d->od.part_count);
-    return kafka_greq_park(req, g);
+    int rc = kafka_park_take(req, g);
+    if (rc == KAFKA_PARKED)
+        broker_offset_delete(req->b, &d->od, &d->op);
+    return rc;
 }

@@ -13,8 +13,6 @@
  */
 #include "kafka/kafka.h"
 
-#include "broker/broker.h"
-
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
@@ -53,21 +51,6 @@ const kafka_api_t *kafka_api_find(int16_t key)
         if (kafka_apis[i].key == key)
             return &kafka_apis[i];
     return NULL;
-}
-
-void kafka_req_take_resp(kafka_req_t *req, buf_t *out)
-{
-    *out = req->resp;
-    buf_init(&req->resp);
-}
-
-void kafka_parked_complete(net_slot_t *slot, buf_t *resp, bool async)
-{
-    wire_resp_finish(resp);
-    if (async)
-        net_slot_complete_async(slot, resp);
-    else
-        net_slot_complete(slot, resp);
 }
 
 static void refuse(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t key,

@@ -34,6 +34,15 @@ static void result_set(admin_result_t *res, int16_t err, const char *prefix, con
     snprintf(res->msg, sizeof(res->msg), "%s%s", prefix, arg);
 }
 
+static void kv_free(broker_config_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)kv[i].key);
+        free((char *)kv[i].value);
+    }
+    free(kv);
+}
+
 /* Reads one CreatableTopic; when act, checks and creates it. */
 static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writer_t *w)
 {
@@ -59,32 +68,30 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
                        "");
         assigned++;
     }
-    broker_topic_overrides_t over = {0};
     int32_t nconf = wire_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS);
+    broker_config_kv_t *kv = act && nconf > 0 ? weir_calloc((size_t)nconf, sizeof(*kv)) : NULL;
+    size_t nkv = 0;
     for (int32_t i = 0; i < nconf && wire_reader_ok(r); i++) {
         wire_str_t key = wire_read_str(r);
         wire_str_t val = wire_read_nstr(r);
         wire_read_tags(r);
-        if (!act || !wire_reader_ok(r))
+        if (!kv || !wire_reader_ok(r))
             continue;
-        int k = broker_topic_cfg_find(key.s, (size_t)key.len);
-        char *ks = wire_str_dup(key), *vs = wire_str_dup(val), norm[256], err[256];
-        if (k < 0)
-            result_set(&res, KAFKA_INVALID_CONFIG, "Unknown topic config name: ", ks);
-        else if (broker_topic_cfg_check(k, vs, norm, sizeof(norm), err, sizeof(err)) < 0)
-            result_set(&res, KAFKA_INVALID_CONFIG, "", err);
-        else {
-            free(over.val[k]);
-            over.val[k] = weir_strdup(norm);
+        if (wire_str_has_nul(key) || wire_str_has_nul(val)) { /* never a shorter name */
+            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL", "");
+            continue;
         }
-        free(ks);
-        free(vs);
+        kv[nkv].key = wire_str_dup(key);
+        kv[nkv++].value = wire_str_dup(val);
     }
     wire_read_tags(r);
     if (!act || !wire_reader_ok(r)) {
-        broker_topic_overrides_free(&over);
+        kv_free(kv, nkv);
         return;
     }
+    broker_err_t err;
+    if (broker_topic_configs_validate(kv, nkv, &err) < 0)
+        result_set(&res, err.code, "", err.message);
     if (nassign > 0) {
         if (nparts != -1 || rf != -1)
             result_set(&res, KAFKA_INVALID_REQUEST,
@@ -101,11 +108,11 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
     if (!broker_topic_name_valid(name.s, (size_t)name.len, &why)) /* before any C string */
         result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
     char *ns = wire_str_dup(name);
-    if (res.err == KAFKA_NONE)
-        res.err =
-            broker_topic_create(b, ns, nparts, &over, validate_only, res.msg, sizeof(res.msg));
+    if (res.err == KAFKA_NONE &&
+        broker_topic_create(b, ns, nparts, kv, nkv, validate_only, &err) < 0)
+        result_set(&res, err.code, "", err.message);
     free(ns);
-    broker_topic_overrides_free(&over);
+    kv_free(kv, nkv);
     wire_write_view(w, name);
     wire_write_i16(w, res.err);
     if (req->hdr.api_version >= 1)
@@ -159,12 +166,11 @@ int kafka_handle_delete_topics(kafka_req_t *req)
     wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++) {
         wire_str_t name = wire_read_str(r);
-        char *ns = wire_str_dup(name), msg[256];
-        int16_t err = wire_str_has_nul(name) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
-                                             : broker_topic_delete(req->b, ns, msg, sizeof(msg));
-        free(ns);
+        broker_err_t err;
+        int16_t code =
+            broker_topic_delete(req->b, name.s, (size_t)name.len, &err) < 0 ? err.code : KAFKA_NONE;
         wire_write_view(w, name);
-        wire_write_i16(w, err);
+        wire_write_i16(w, code);
         wire_write_tags(w);
     }
     wire_write_tags(w);
@@ -196,13 +202,10 @@ static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only
     wire_read_tags(r);
     if (!act || !wire_reader_ok(r))
         return;
-    if (wire_str_has_nul(name))
-        result_set(&res, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "No such topic", "");
-    char *ns = wire_str_dup(name);
-    if (res.err == KAFKA_NONE)
-        res.err =
-            broker_topic_add_partitions(req->b, ns, count, validate_only, res.msg, sizeof(res.msg));
-    free(ns);
+    broker_err_t err;
+    if (res.err == KAFKA_NONE && broker_topic_add_partitions(req->b, name.s, (size_t)name.len,
+                                                             count, validate_only, &err) < 0)
+        result_set(&res, err.code, "", err.message);
     wire_write_view(w, name);
     wire_write_i16(w, res.err);
     wire_write_cstr(w, res.err ? res.msg : NULL);
@@ -233,28 +236,6 @@ int kafka_handle_create_partitions(kafka_req_t *req)
 /* ---- DeleteRecords
  * ----------------------------------------------------------------------------------- */
 
-static int16_t delete_records_one(broker_partition_t *p, int64_t offset, int64_t *low)
-{
-    *low = -1;
-    if (!p)
-        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-    if (!p->log || storage_log_offline(p->log))
-        return KAFKA_KAFKA_STORAGE_ERROR;
-    int64_t hwm = broker_partition_hwm(p);
-    if (offset == -1)
-        offset = hwm;
-    if (offset < 0 || offset > hwm)
-        return KAFKA_OFFSET_OUT_OF_RANGE;
-    if (offset > broker_partition_log_start(p)) {
-        int rc = storage_log_delete_records(p->log, offset);
-        if (rc < 0)
-            return KAFKA_KAFKA_STORAGE_ERROR;
-        broker_waiters_notify(p); /* waiting fetches below the new start get OFFSET_OUT_OF_RANGE */
-    }
-    *low = broker_partition_log_start(p);
-    return KAFKA_NONE;
-}
-
 int kafka_handle_delete_records(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
@@ -268,7 +249,6 @@ int kafka_handle_delete_records(kafka_req_t *req)
         if (pass == 1) {
             wire_write_i32(w, 0); /* throttle_time_ms */
             wire_write_array_len(w, n);
-            broker_topics_rdlock(b);
         }
         for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
             wire_str_t name = wire_read_str(r);
@@ -284,8 +264,8 @@ int kafka_handle_delete_records(kafka_req_t *req)
                 if (pass == 0)
                     continue;
                 int64_t low;
-                int16_t err = delete_records_one(
-                    broker_partition_find(b, name.s, (size_t)name.len, idx), offset, &low);
+                int16_t err = kafka_err_from(
+                    broker_delete_records(b, name.s, (size_t)name.len, idx, offset, &low));
                 wire_write_i32(w, idx);
                 wire_write_i64(w, low);
                 wire_write_i16(w, err);
@@ -297,8 +277,6 @@ int kafka_handle_delete_records(kafka_req_t *req)
         }
         (void)wire_read_i32(r); /* timeout_ms */
         wire_read_tags(r);
-        if (pass == 1)
-            broker_topics_unlock(b);
         if (!wire_reader_ok(r))
             return -WEIR_EINVAL;
     }

@@ -1,0 +1,576 @@
+/*
+ * groups.c: the group coordinator wired into the broker, and the broker's group API
+ * (broker_group_*, broker_offset_*) that the protocol handlers call.
+ *
+ * Threads. The coordinator (group.c) is single-threaded by design; in the broker its thread is
+ * loop 0. A group request comes from any io loop as a broker_group_op_t and is posted to
+ * loop 0, where op_run calls the coordinator; the coordinator's timers are loop 0's timers;
+ * durable callbacks of __consumer_offsets come from the flusher thread and are posted to loop
+ * 0 (coord_log.c). Completions (the op's callbacks) run on loop 0. One thread owns all group
+ * state, so there is no lock, and the cost is one post per group request, which are rare next
+ * to produce and fetch.
+ *
+ * Start: __consumer_offsets is created (compacted, offsets.topic.num.partitions) if missing,
+ * then replayed into a new coordinator on loop 0 before the listener opens, so no client ever
+ * sees a half-loaded group. Stop: commits in flight are flushed and answered, then parked
+ * JoinGroup/SyncGroup requests get COORDINATOR_NOT_AVAILABLE, while the loops still run; a
+ * request posted after that finds no coordinator and gets COORDINATOR_NOT_AVAILABLE too.
+ */
+#include "broker/broker_internal.h"
+#include "broker/group.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char OFFSETS_TOPIC[] = "__consumer_offsets";
+
+typedef struct broker_groups {
+    broker_t *b;
+    net_loop_t *loop; /* loop 0: the coordinator thread */
+    broker_coord_t *coord;
+    broker_coord_log_t *olog;
+    int32_t offsets_parts;
+} broker_groups_t;
+
+static broker_groups_t *groups_of(broker_t *b)
+{
+    return b->groups;
+}
+
+/* ---- the coordinator's environment
+ * ----------------------------------------------------------------- */
+
+static int64_t env_now(void *ctx)
+{
+    broker_groups_t *g = ctx;
+    return net_loop_now_ms(g->loop);
+}
+
+static void env_timer_init(void *ctx, net_timer_t *t, net_fn fn, void *arg)
+{
+    net_timer_init(t, fn, arg);
+}
+
+static void env_timer_start(void *ctx, net_timer_t *t, int64_t delay_ms)
+{
+    broker_groups_t *g = ctx;
+    net_timer_start(g->loop, t, delay_ms);
+}
+
+static void env_timer_stop(void *ctx, net_timer_t *t)
+{
+    broker_groups_t *g = ctx;
+    net_timer_stop(g->loop, t);
+}
+
+static void env_write(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
+                      broker_coord_write_done_fn done, void *arg)
+{
+    broker_groups_t *g = ctx;
+    broker_coord_log_write(g->olog, group_id, recs, n, done, arg);
+}
+
+static bool env_partition_exists(void *ctx, const char *topic, int32_t partition)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_partition_t *p = broker_partition_find(g->b, topic, strlen(topic), partition);
+    bool ok = p != NULL;
+    broker_topics_unlock(g->b);
+    return ok;
+}
+
+static void env_join_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
+{
+    broker_group_op_t *op = waiter;
+    op->on_join(op, r);
+}
+
+static void env_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
+{
+    broker_group_op_t *op = waiter;
+    op->on_sync(op, error, a, len);
+}
+
+static void env_done(void *ctx, void *waiter)
+{
+    broker_group_op_t *op = waiter;
+    op->on_done(op);
+}
+
+/* ---- __consumer_offsets
+ * ---------------------------------------------------------------------------- */
+
+static storage_log_t *olog_acquire(void *ctx, int32_t part)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
+    return p ? p->log : NULL;
+}
+
+static void olog_release(void *ctx)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_unlock(g->b);
+}
+
+static void olog_post(void *ctx, net_fn fn, void *arg)
+{
+    broker_groups_t *g = ctx;
+    net_loop_post(g->loop, fn, arg);
+}
+
+/* Runs with the registry read lock held (between acquire and release). */
+static void olog_appended(void *ctx, int32_t part)
+{
+    broker_groups_t *g = ctx;
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
+    if (p)
+        broker_watches_notify(p);
+}
+
+/* Creates __consumer_offsets if missing; returns its partition count. */
+static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
+{
+    broker_topics_rdlock(b);
+    broker_topic_t *t = broker_topic_find(b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1);
+    *nparts = t ? t->npart : 0;
+    broker_topics_unlock(b);
+    if (t)
+        return 0;
+    broker_topic_overrides_t over;
+    memset(&over, 0, sizeof(over));
+    over.val[TCFG_CLEANUP_POLICY] = weir_strdup("compact");
+    over.val[TCFG_SEGMENT_BYTES] = weir_strdup("104857600");
+    broker_err_t err;
+    int32_t n = (int32_t)broker_settings_int(&b->set, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
+    int rc = broker_topic_create_with(b, OFFSETS_TOPIC, n, &over, false, &err);
+    broker_topic_overrides_free(&over);
+    if (rc < 0 && rc != -WEIR_EEXIST) {
+        log_error("group", "cannot create %s: %s (%s)", OFFSETS_TOPIC, wire_err_name(err.code),
+                  err.message);
+        return -WEIR_EIO;
+    }
+    *nparts = n;
+    return 0;
+}
+
+static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
+{
+    const broker_settings_t *s = &b->set;
+    broker_coord_config_default(cfg);
+    cfg->min_session_timeout_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_MIN_SESSION_TIMEOUT_MS);
+    cfg->max_session_timeout_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_MAX_SESSION_TIMEOUT_MS);
+    cfg->initial_rebalance_delay_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS);
+    cfg->max_size = (int32_t)broker_settings_int(s, BCFG_GROUP_MAX_SIZE);
+    cfg->offsets_retention_ms = broker_settings_int(s, BCFG_OFFSETS_RETENTION_MINUTES) * 60000;
+    cfg->offsets_retention_check_interval_ms =
+        broker_settings_int(s, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
+    cfg->offset_metadata_max_bytes =
+        (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
+#ifdef WEIR_FUZZ
+    cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
+    cfg->min_session_timeout_ms = 1;
+#endif
+}
+
+/* ---- start / stop
+ * ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    broker_groups_t *g;
+    int rc;
+} start_call_t;
+
+static void start_on_loop0(void *arg)
+{
+    start_call_t *sc = arg;
+    broker_groups_t *g = sc->g;
+    broker_coord_config_t cfg;
+    group_config_from(g->b, &cfg);
+    broker_coord_env_t env = {.ctx = g,
+                              .now_ms = env_now,
+                              .timer_init = env_timer_init,
+                              .timer_start = env_timer_start,
+                              .timer_stop = env_timer_stop,
+                              .write = env_write,
+                              .partition_exists = env_partition_exists,
+                              .join_done = env_join_done,
+                              .sync_done = env_sync_done,
+                              .done = env_done};
+    broker_coord_new(&cfg, &env, &g->coord);
+    sc->rc = broker_coord_log_load(g->olog, g->coord);
+    if (sc->rc == 0)
+        broker_coord_load_finish(g->coord);
+}
+
+int broker_groups_start(broker_t *b)
+{
+    broker_groups_t *g = weir_calloc(1, sizeof(*g));
+    g->b = b;
+    g->loop = b->loops[0];
+    b->groups = g;
+    int rc = offsets_topic_ensure(b, &g->offsets_parts);
+    if (rc < 0)
+        return rc;
+    broker_coord_log_config_t oc = {.count = g->offsets_parts,
+                                    .acquire = olog_acquire,
+                                    .release = olog_release,
+                                    .post = olog_post,
+                                    .appended = olog_appended,
+                                    .ctx = g,
+                                    .max_decompressed_bytes = (size_t)broker_settings_int(
+                                        &b->set, BCFG_MAX_DECOMPRESSED_BYTES)};
+    rc = broker_coord_log_new(&oc, &g->olog);
+    if (rc < 0)
+        return rc;
+    start_call_t sc = {g, 0};
+    net_loop_call(g->loop, start_on_loop0, &sc);
+    return sc.rc;
+}
+
+/* Flushes __consumer_offsets so commits in flight become durable and call back. */
+static void flush_offsets_on_loop0(void *arg)
+{
+    broker_groups_t *g = arg;
+    for (int32_t i = 0; g->olog && i < g->offsets_parts; i++) {
+        storage_log_t *log = olog_acquire(g, i);
+        if (log)
+            storage_log_flush(log);
+        olog_release(g);
+    }
+}
+
+typedef struct {
+    broker_groups_t *g;
+    size_t pending;
+} pending_call_t;
+
+static void pending_on_loop0(void *arg)
+{
+    pending_call_t *pc = arg;
+    pc->pending = pc->g->coord ? broker_coord_writes_pending(pc->g->coord) : 0;
+}
+
+static void stop_on_loop0(void *arg)
+{
+    broker_groups_t *g = arg;
+    if (!g->coord && !g->olog)
+        return; /* stopped already */
+    if (g->coord && broker_coord_writes_pending(g->coord) == 0) {
+        broker_coord_free(g->coord); /* parked requests: COORDINATOR_NOT_AVAILABLE */
+        broker_coord_log_free(g->olog);
+    } else if (g->coord) {
+        /* A disk that never answers: leave the memory rather than free what callbacks use. */
+        log_warn("group", "%zu writes to __consumer_offsets never completed",
+                 broker_coord_writes_pending(g->coord));
+    } else {
+        broker_coord_log_free(g->olog);
+    }
+    g->coord = NULL;
+    g->olog = NULL;
+}
+
+void broker_groups_stop(broker_t *b)
+{
+    broker_groups_t *g = groups_of(b);
+    if (!g)
+        return;
+    if (g->loop && b->nloops > 0) {
+        for (int i = 0; i < 5000; i++) { /* commits in flight: answered once durable */
+            net_loop_call(g->loop, flush_offsets_on_loop0, g);
+            pending_call_t pc = {g, 0};
+            net_loop_call(g->loop, pending_on_loop0, &pc);
+            if (pc.pending == 0)
+                break;
+            usleep(1000);
+        }
+        net_loop_call(g->loop, stop_on_loop0, g);
+    }
+}
+
+/* The struct itself outlives the coordinator: a group request posted to loop 0 late finds
+ * g->coord NULL and answers COORDINATOR_NOT_AVAILABLE. */
+void broker_groups_free(broker_t *b)
+{
+    broker_groups_t *g = groups_of(b);
+    if (!g)
+        return;
+    WEIR_ASSERT(!g->coord || b->nloops == 0);
+    free(g);
+    b->groups = NULL;
+}
+
+/* ---- the group API: every request runs on the coordinator thread ------------------------------
+ */
+
+enum {
+    OP_JOIN,
+    OP_SYNC,
+    OP_HEARTBEAT,
+    OP_LEAVE,
+    OP_LIST,
+    OP_DESCRIBE,
+    OP_DELETE,
+    OP_COMMIT,
+    OP_FETCH,
+    OP_OFFSET_DELETE
+};
+
+/* OffsetFetch of every committed offset: collected into req->all_parts. */
+typedef struct {
+    broker_offset_fetch_req_t *req;
+    size_t cap;
+} fetch_all_t;
+
+static void fetch_all_one(void *arg, const char *topic, int32_t partition,
+                          const broker_committed_t *o)
+{
+    fetch_all_t *fa = arg;
+    broker_offset_fetch_req_t *req = fa->req;
+    if (req->all_count == fa->cap) {
+        fa->cap = fa->cap ? fa->cap * 2 : 16;
+        req->all_parts = weir_realloc(req->all_parts, fa->cap * sizeof(*req->all_parts));
+    }
+    req->all_parts[req->all_count++] = (broker_offset_fetch_part_t){
+        .topic = topic, .partition = partition, .committed = *o, .error = KAFKA_NONE};
+}
+
+static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
+                             broker_group_op_t *op)
+{
+    req->error = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    if (c && (!req->group_id || !*req->group_id))
+        req->error = KAFKA_INVALID_GROUP_ID;
+    req->all_count = 0;
+    req->all_parts = NULL;
+    if (req->all && !req->error) {
+        fetch_all_t fa = {req, 0};
+        broker_coord_offset_foreach(c, req->group_id, fetch_all_one, &fa);
+    }
+    for (size_t i = 0; i < req->part_count; i++) {
+        broker_offset_fetch_part_t *p = &req->parts[i];
+        p->committed = (broker_committed_t){.offset = -1, .leader_epoch = -1, .metadata = ""};
+        p->error = KAFKA_NONE;
+        if (!req->error && !req->all)
+            broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
+    }
+    broker_offset_fetch_part_t *all = req->all_parts;
+    op->on_done(op); /* may free req */
+    free(all);
+}
+
+typedef struct {
+    broker_group_list_req_t *req;
+    size_t cap;
+} list_all_t;
+
+static void list_one(void *arg, const char *id, const char *type, broker_group_state_t st)
+{
+    list_all_t *la = arg;
+    broker_group_list_req_t *req = la->req;
+    if (req->count == la->cap) {
+        la->cap = la->cap ? la->cap * 2 : 16;
+        req->groups = weir_realloc(req->groups, la->cap * sizeof(*req->groups));
+    }
+    req->groups[req->count++] = (broker_group_listing_t){id, type, st};
+}
+
+static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, broker_group_op_t *op)
+{
+    req->summaries = weir_calloc(req->count + 1, sizeof(*req->summaries));
+    for (size_t i = 0; i < req->count; i++) {
+        broker_group_summary_t *s = &req->summaries[i];
+        if (c) {
+            broker_coord_describe(c, req->group_ids[i], s);
+        } else {
+            s->error = KAFKA_COORDINATOR_NOT_AVAILABLE;
+            s->state = BROKER_GROUP_DEAD;
+            s->protocol_type = s->protocol_name = "";
+        }
+    }
+    broker_group_summary_t *sums = req->summaries;
+    size_t n = req->count;
+    op->on_done(op); /* may free req */
+    for (size_t i = 0; i < n; i++)
+        broker_group_summary_deinit(&sums[i]);
+    free(sums);
+}
+
+/* Answers an op when there is no coordinator (not started, or stopping). */
+static void op_unavailable(broker_group_op_t *op)
+{
+    const int16_t na = KAFKA_COORDINATOR_NOT_AVAILABLE;
+    switch (op->kind) {
+    case OP_JOIN: {
+        broker_group_join_result_t r = {.error = na, .generation_id = -1};
+        op->on_join(op, &r);
+        return;
+    }
+    case OP_SYNC:
+        op->on_sync(op, na, NULL, 0);
+        return;
+    case OP_HEARTBEAT:
+        ((broker_group_heartbeat_req_t *)op->req)->error = na;
+        break;
+    case OP_LEAVE:
+        ((broker_group_leave_req_t *)op->req)->error = na;
+        break;
+    case OP_LIST:
+        ((broker_group_list_req_t *)op->req)->error = na;
+        ((broker_group_list_req_t *)op->req)->count = 0;
+        break;
+    case OP_DELETE: {
+        broker_group_delete_req_t *d = op->req;
+        for (size_t i = 0; i < d->count; i++)
+            d->items[i].error = na;
+        break;
+    }
+    case OP_COMMIT: {
+        broker_commit_req_t *cr = op->req;
+        for (size_t i = 0; i < cr->part_count; i++)
+            cr->parts[i].error = na;
+        break;
+    }
+    case OP_OFFSET_DELETE:
+        ((broker_offset_delete_req_t *)op->req)->error = na;
+        break;
+    default:
+        WEIR_ASSERT(!"handled by its run function");
+    }
+    op->on_done(op);
+}
+
+/* Coordinator thread. */
+static void op_run(void *arg)
+{
+    broker_group_op_t *op = arg;
+    broker_groups_t *g = groups_of(op->b);
+    broker_coord_t *c = g ? g->coord : NULL;
+    if (op->kind == OP_FETCH) {
+        offset_fetch_run(c, op->req, op);
+        return;
+    }
+    if (op->kind == OP_DESCRIBE) {
+        describe_run(c, op->req, op);
+        return;
+    }
+    if (!c) {
+        op_unavailable(op);
+        return;
+    }
+    switch (op->kind) {
+    case OP_JOIN:
+        broker_coord_join(c, op->req, op);
+        break;
+    case OP_SYNC:
+        broker_coord_sync(c, op->req, op);
+        break;
+    case OP_HEARTBEAT: {
+        broker_group_heartbeat_req_t *h = op->req;
+        h->error =
+            broker_coord_heartbeat(c, h->group_id, h->generation_id, h->member_id, h->instance_id);
+        op->on_done(op);
+        break;
+    }
+    case OP_LEAVE: {
+        broker_group_leave_req_t *l = op->req;
+        l->error = broker_coord_leave(c, l->group_id, l->members, l->member_count);
+        op->on_done(op);
+        break;
+    }
+    case OP_LIST: {
+        broker_group_list_req_t *l = op->req;
+        list_all_t la = {l, 0};
+        l->error = KAFKA_NONE;
+        l->count = 0;
+        l->groups = NULL;
+        broker_coord_list(c, list_one, &la);
+        broker_group_listing_t *groups = l->groups;
+        op->on_done(op); /* may free l */
+        free(groups);
+        break;
+    }
+    case OP_DELETE:
+        broker_coord_delete(c, op->req, op);
+        break;
+    case OP_COMMIT:
+        broker_coord_commit(c, op->req, op);
+        break;
+    case OP_OFFSET_DELETE:
+        broker_coord_offset_delete(c, op->req, op);
+        break;
+    default:
+        WEIR_ASSERT(!"unknown group op");
+    }
+}
+
+static void op_post(broker_t *b, int kind, void *req, broker_group_op_t *op)
+{
+    op->b = b;
+    op->kind = kind;
+    op->req = req;
+    net_loop_t *loop = b->loops[0];
+    if (net_loop_is_current(loop))
+        op_run(op);
+    else
+        net_loop_post(loop, op_run, op);
+}
+
+void broker_group_join(broker_t *b, const broker_group_join_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_JOIN, (void *)req, op);
+}
+
+void broker_group_sync(broker_t *b, const broker_group_sync_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_SYNC, (void *)req, op);
+}
+
+void broker_group_heartbeat(broker_t *b, broker_group_heartbeat_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_HEARTBEAT, req, op);
+}
+
+void broker_group_leave(broker_t *b, broker_group_leave_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_LEAVE, req, op);
+}
+
+void broker_group_list(broker_t *b, broker_group_list_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_LIST, req, op);
+}
+
+void broker_group_describe(broker_t *b, broker_group_describe_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_DESCRIBE, req, op);
+}
+
+void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_DELETE, req, op);
+}
+
+void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_COMMIT, req, op);
+}
+
+void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_FETCH, req, op);
+}
+
+void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op)
+{
+    op_post(b, OP_OFFSET_DELETE, req, op);
+}

@@ -1,0 +1,192 @@
+/*
+ * Configs: DescribeConfigs (key 32, v0-2), AlterConfigs (33, v0-1) and
+ * IncrementalAlterConfigs (44, v0) for topics (resource type 2) and this broker (type 4,
+ * named by its node id, or "" for the cluster-wide default, which is the same thing on one
+ * node). Topic configs are the ones in broker_topic_cfg_defs; broker configs that may change at run
+ * time are the `dynamic` rows of broker_cfg_defs. AlterConfigs replaces a resource's whole set
+ * of overrides; IncrementalAlterConfigs sets, deletes, appends to or subtracts from single
+ * keys (append/subtract for list configs: cleanup.policy).
+ *
+ * Like the other admin handlers, a first pass decodes the whole request and a second acts, so
+ * a malformed request changes nothing.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_RESOURCES 10000
+#define MAX_CONFIGS   100000
+
+/* ---- DescribeConfigs
+ * ----------------------------------------------------------------------------- */
+
+/* Is `name` among the requested keys (NULL keys = all)? */
+static bool key_wanted(const wire_str_t *keys, int32_t nkeys, const char *name)
+{
+    if (nkeys < 0)
+        return true;
+    for (int32_t i = 0; i < nkeys; i++)
+        if (wire_str_eq(keys[i], name))
+            return true;
+    return false;
+}
+
+static void write_entry(wire_writer_t *w, int16_t v, const broker_config_entry_t *e, bool synonyms)
+{
+    wire_write_cstr(w, e->name);
+    wire_write_cstr(w, e->value);
+    wire_write_bool(w, e->read_only);
+    if (v == 0)
+        wire_write_bool(w, e->source == CFG_SOURCE_DEFAULT); /* is_default */
+    else
+        wire_write_i8(w, e->source);
+    wire_write_bool(w, e->sensitive);
+    if (v >= 1) {
+        size_t n = synonyms ? e->nsynonyms : 0;
+        wire_write_array_len(w, (int32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            wire_write_cstr(w, e->synonyms[i].name);
+            wire_write_cstr(w, e->synonyms[i].value);
+            wire_write_i8(w, e->synonyms[i].source);
+            wire_write_tags(w);
+        }
+    }
+    wire_write_tags(w);
+}
+
+/* Reads one DescribeConfigsResource; when act, writes its result. */
+static void describe_one(kafka_req_t *req, bool act, bool synonyms)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int8_t type = wire_read_i8(r);
+    wire_str_t name = wire_read_str(r);
+    int32_t nkeys = wire_read_array(r, r->flexible ? 1 : 2, MAX_CONFIGS);
+    wire_str_t *keys = nkeys > 0 ? weir_calloc((size_t)nkeys, sizeof(*keys)) : NULL;
+    for (int32_t j = 0; j < nkeys && wire_reader_ok(r); j++)
+        keys[j] = wire_read_str(r);
+    wire_read_tags(r);
+    if (act && wire_reader_ok(r)) {
+        broker_config_list_t list;
+        broker_err_t err;
+        int rc = broker_configs_describe(req->b, type, name.s, (size_t)name.len, &list, &err);
+        wire_write_i16(w, rc < 0 ? err.code : KAFKA_NONE);
+        wire_write_cstr(w, rc < 0 ? err.message : NULL);
+        wire_write_i8(w, type);
+        wire_write_view(w, name);
+        int32_t n = 0;
+        for (size_t k = 0; k < list.n; k++)
+            n += key_wanted(keys, nkeys, list.entries[k].name);
+        wire_write_array_len(w, n);
+        for (size_t k = 0; k < list.n; k++)
+            if (key_wanted(keys, nkeys, list.entries[k].name))
+                write_entry(w, req->hdr.api_version, &list.entries[k], synonyms);
+        wire_write_tags(w);
+        broker_config_list_deinit(&list);
+    }
+    free(keys);
+}
+
+int kafka_handle_describe_configs(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r, start = *r;
+    int16_t v = req->hdr.api_version;
+    /* Pass 1 decodes, and finds include_synonyms, which follows the resources. */
+    int32_t n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
+        describe_one(req, false, false);
+    bool synonyms = v >= 1 ? wire_read_bool(r) : false;
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
+        return -WEIR_EINVAL;
+    *r = start;
+    n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
+    for (int32_t i = 0; i < n; i++)
+        describe_one(req, true, synonyms);
+    wire_write_tags(&req->w);
+    return KAFKA_RESPOND;
+}
+
+/* ---- AlterConfigs and IncrementalAlterConfigs -------------------------------------------------
+ */
+
+/* Reads one resource; when act, applies it and writes its result. */
+static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validate_only)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int8_t type = wire_read_i8(r);
+    wire_str_t name = wire_read_str(r);
+    int32_t n = wire_read_array(r, r->flexible ? 2 : (incremental ? 5 : 4), MAX_CONFIGS);
+    broker_config_op_t *ops = weir_calloc(n > 0 ? (size_t)n : 1, sizeof(*ops));
+    bool nul = false; /* a NUL in a name or value (a NUL in the resource name matches none) */
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        wire_str_t key = wire_read_str(r);
+        ops[i].op = incremental ? wire_read_i8(r) : BROKER_CONFIG_SET;
+        wire_str_t value = wire_read_nstr(r);
+        wire_read_tags(r);
+        if (!act || !wire_reader_ok(r))
+            continue;
+        nul |= wire_str_has_nul(key) || wire_str_has_nul(value);
+        ops[i].name = wire_str_dup(key);
+        ops[i].value = wire_str_dup(value);
+        if (!incremental && value.len < 0)
+            ops[i].op = -1; /* null values are not allowed in AlterConfigs */
+    }
+    wire_read_tags(r);
+    if (act && wire_reader_ok(r)) {
+        broker_err_t err = {KAFKA_NONE, ""};
+        if (nul) { /* names become C strings: "a\0b" must never become "a" */
+            err.code = KAFKA_INVALID_REQUEST;
+            snprintf(err.message, sizeof(err.message), "Names and values may not hold NUL");
+        } else if (broker_configs_alter(req->b, type, name.s, (size_t)name.len, ops, (size_t)n,
+                                        incremental, validate_only, &err) == 0) {
+            err.code = KAFKA_NONE;
+        }
+        wire_write_i16(w, err.code);
+        wire_write_cstr(w, err.code ? err.message : NULL);
+        wire_write_i8(w, type);
+        wire_write_view(w, name);
+        wire_write_tags(w);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        free((char *)ops[i].name);
+        free((char *)ops[i].value);
+    }
+    free(ops);
+}
+
+static int handle_alter(kafka_req_t *req, bool incremental)
+{
+    wire_reader_t *r = &req->r, start = *r;
+    int32_t n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
+        alter_one(req, false, incremental, false);
+    bool validate_only = wire_read_bool(r);
+    wire_read_tags(r);
+    if (n < 0 || !wire_reader_ok(r))
+        return -WEIR_EINVAL;
+    *r = start;
+    n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, n);
+    for (int32_t i = 0; i < n; i++)
+        alter_one(req, true, incremental, validate_only);
+    wire_write_tags(&req->w);
+    return KAFKA_RESPOND;
+}
+
+int kafka_handle_alter_configs(kafka_req_t *req)
+{
+    return handle_alter(req, false);
+}
+
+int kafka_handle_incremental_alter_configs(kafka_req_t *req)
+{
+    return handle_alter(req, true);
+}

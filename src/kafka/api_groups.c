@@ -1,0 +1,430 @@
+/*
+ * The group APIs: FindCoordinator 0-2, JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3,
+ * LeaveGroup 0-3, ListGroups 0-2, DescribeGroups 0-4, DeleteGroups 0-1.
+ *
+ * FindCoordinator answers at once on the request's loop: this node is the coordinator of every
+ * group and transactional id. Every other request is decoded into a parked request (kafka.h)
+ * that owns copies of what it needs, handed to the broker's group API, and answered from the
+ * coordinator's thread when the broker calls back; JoinGroup and SyncGroup stay parked until
+ * the rebalance lets them go.
+ *
+ * Invariant: decoding checks every length and count against the bytes present before anything
+ * is allocated (wire_read_array), and a request that fails to decode changes nothing and
+ * closes the connection. Strings holding a NUL are refused the same way: ids become C strings,
+ * so two wire ids must never map to one.
+ */
+#include "kafka/kafka.h"
+
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum {
+    MAX_PROTOCOLS = 1000,
+    MAX_MEMBERS = 100000,
+    MAX_GROUPS = 100000,
+    GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) /* READ, DELETE, DESCRIBE */
+};
+
+/* "/127.0.0.1", as Kafka reports a member's host. */
+static char *client_host(kafka_park_t *pk, net_conn_t *conn)
+{
+    const char *peer = net_conn_peer(conn);
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    char *h = kafka_park_alloc(pk, n + 2);
+    h[0] = '/';
+    memcpy(h + 1, peer, n);
+    return h;
+}
+
+/* ---- FindCoordinator ----------------------------------------------------------------------------
+ */
+
+int kafka_handle_find_coordinator(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int16_t v = req->hdr.api_version;
+    wire_str_t key = wire_read_str(r);
+    int8_t key_type = v >= 1 ? wire_read_i8(r) : 0;
+    if (!wire_reader_ok(r))
+        return -WEIR_EINVAL;
+    int16_t err = KAFKA_NONE;
+    const char *msg = NULL;
+    if (key_type != 0 && key_type != 1) {
+        err = KAFKA_INVALID_REQUEST;
+        msg = "unknown key type";
+    } else if (key_type == 0 && key.len <= 0) {
+        err = KAFKA_INVALID_GROUP_ID;
+        msg = "the group id is empty";
+    }
+    if (v >= 1)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, err);
+    if (v >= 1)
+        wire_write_cstr(w, msg);
+    wire_write_i32(w, err ? -1 : broker_node_id(req->b));
+    wire_write_cstr(w, err ? "" : req->lst->adv_host);
+    wire_write_i32(w, err ? -1 : req->lst->adv_port);
+    return KAFKA_RESPOND;
+}
+
+/* ---- JoinGroup
+ * ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_join_req_t jr;
+} join_park_t;
+
+static void join_answer(broker_group_op_t *op, const broker_group_join_result_t *r)
+{
+    join_park_t *j = WEIR_CONTAINER_OF(op, join_park_t, op);
+    wire_writer_t *w = &j->pk.w;
+    int16_t v = j->pk.version;
+    if (v >= 2)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, r->error);
+    wire_write_i32(w, r->generation_id);
+    wire_write_cstr(w, r->protocol_name ? r->protocol_name : "");
+    wire_write_cstr(w, r->leader_id ? r->leader_id : "");
+    wire_write_cstr(w, r->member_id ? r->member_id : "");
+    wire_write_array_len(w, (int32_t)r->member_count);
+    for (size_t i = 0; i < r->member_count; i++) {
+        const broker_group_join_member_t *m = &r->members[i];
+        wire_write_cstr(w, m->member_id);
+        if (v >= 5)
+            wire_write_cstr(w, m->instance_id);
+        wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
+                          (int32_t)m->metadata_len);
+    }
+    kafka_park_finish(&j->pk);
+}
+
+int kafka_handle_join_group(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    int16_t v = req->hdr.api_version;
+    join_park_t *j = kafka_park_new(req, sizeof(*j));
+    kafka_park_t *pk = &j->pk;
+    j->op.on_join = join_answer;
+    broker_group_join_req_t *jr = &j->jr;
+    jr->group_id = kafka_park_str(pk, wire_read_str(r));
+    jr->session_timeout_ms = wire_read_i32(r);
+    jr->rebalance_timeout_ms = v >= 1 ? wire_read_i32(r) : jr->session_timeout_ms;
+    jr->member_id = kafka_park_str(pk, wire_read_str(r));
+    jr->instance_id = v >= 5 ? kafka_park_str(pk, wire_read_nstr(r)) : NULL;
+    jr->protocol_type = kafka_park_str(pk, wire_read_str(r));
+    int32_t n = wire_read_array(r, 2 + 4, MAX_PROTOCOLS);
+    if (n > 0) {
+        broker_group_protocol_t *p = kafka_park_alloc(pk, (size_t)n * sizeof(*p));
+        for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+            p[i].name = kafka_park_str(pk, wire_read_str(r));
+            wire_bytes_t meta = wire_read_bytes(r);
+            p[i].metadata = kafka_park_bytes(pk, meta);
+            p[i].metadata_len = meta.len > 0 ? (size_t)meta.len : 0;
+        }
+        jr->protocols = p;
+        jr->protocol_count = (size_t)n;
+    }
+    jr->client_id = kafka_park_str(pk, req->hdr.client_id);
+    if (!jr->client_id)
+        jr->client_id = "";
+    jr->client_host = client_host(pk, req->conn);
+    jr->require_known_member_id = v >= 4;
+#ifdef WEIR_FUZZ
+    jr->rebalance_timeout_ms = WEIR_MIN(jr->rebalance_timeout_ms, 50); /* answers come quickly */
+#endif
+    if (jr->instance_id && !*jr->instance_id)
+        jr->instance_id = NULL; /* an empty group.instance.id means dynamic membership */
+    int rc = kafka_park_take(req, pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_join(req->b, jr, &j->op);
+    return rc;
+}
+
+/* ---- SyncGroup
+ * ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_sync_req_t sr;
+} sync_park_t;
+
+static void sync_answer(broker_group_op_t *op, int16_t error, const uint8_t *a, size_t len)
+{
+    sync_park_t *s = WEIR_CONTAINER_OF(op, sync_park_t, op);
+    wire_writer_t *w = &s->pk.w;
+    if (s->pk.version >= 1)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, error);
+    wire_write_nbytes(w, a ? a : (const uint8_t *)"", a ? (int32_t)len : 0);
+    kafka_park_finish(&s->pk);
+}
+
+int kafka_handle_sync_group(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    int16_t v = req->hdr.api_version;
+    sync_park_t *s = kafka_park_new(req, sizeof(*s));
+    kafka_park_t *pk = &s->pk;
+    s->op.on_sync = sync_answer;
+    broker_group_sync_req_t *sr = &s->sr;
+    sr->group_id = kafka_park_str(pk, wire_read_str(r));
+    sr->generation_id = wire_read_i32(r);
+    sr->member_id = kafka_park_str(pk, wire_read_str(r));
+    sr->instance_id = v >= 3 ? kafka_park_str(pk, wire_read_nstr(r)) : NULL;
+    int32_t n = wire_read_array(r, 2 + 4, MAX_MEMBERS);
+    if (n > 0) {
+        broker_group_assignment_t *a = kafka_park_alloc(pk, (size_t)n * sizeof(*a));
+        for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+            a[i].member_id = kafka_park_str(pk, wire_read_str(r));
+            wire_bytes_t b = wire_read_bytes(r);
+            a[i].assignment = kafka_park_bytes(pk, b);
+            a[i].assignment_len = b.len > 0 ? (size_t)b.len : 0;
+        }
+        sr->assignments = a;
+        sr->assignment_count = (size_t)n;
+    }
+    if (sr->instance_id && !*sr->instance_id)
+        sr->instance_id = NULL;
+    int rc = kafka_park_take(req, pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_sync(req->b, sr, &s->op);
+    return rc;
+}
+
+/* ---- Heartbeat
+ * ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_heartbeat_req_t hr;
+} hb_park_t;
+
+static void heartbeat_answer(broker_group_op_t *op)
+{
+    hb_park_t *h = WEIR_CONTAINER_OF(op, hb_park_t, op);
+    if (h->pk.version >= 1)
+        wire_write_i32(&h->pk.w, 0); /* throttle_time_ms */
+    wire_write_i16(&h->pk.w, h->hr.error);
+    kafka_park_finish(&h->pk);
+}
+
+int kafka_handle_heartbeat(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    hb_park_t *h = kafka_park_new(req, sizeof(*h));
+    h->op.on_done = heartbeat_answer;
+    h->hr.group_id = kafka_park_str(&h->pk, wire_read_str(r));
+    h->hr.generation_id = wire_read_i32(r);
+    h->hr.member_id = kafka_park_str(&h->pk, wire_read_str(r));
+    h->hr.instance_id =
+        req->hdr.api_version >= 3 ? kafka_park_str(&h->pk, wire_read_nstr(r)) : NULL;
+    if (h->hr.instance_id && !*h->hr.instance_id)
+        h->hr.instance_id = NULL;
+    int rc = kafka_park_take(req, &h->pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_heartbeat(req->b, &h->hr, &h->op);
+    return rc;
+}
+
+/* ---- LeaveGroup
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_leave_req_t lr;
+} leave_park_t;
+
+static void leave_answer(broker_group_op_t *op)
+{
+    leave_park_t *l = WEIR_CONTAINER_OF(op, leave_park_t, op);
+    wire_writer_t *w = &l->pk.w;
+    int16_t err = l->lr.error;
+    if (l->pk.version >= 1)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    if (l->pk.version < 3) {  /* one member: its error is the answer */
+        wire_write_i16(w, err ? err : l->lr.members[0].error);
+    } else {
+        wire_write_i16(w, err);
+        wire_write_array_len(w, err ? 0 : (int32_t)l->lr.member_count);
+        for (size_t i = 0; !err && i < l->lr.member_count; i++) {
+            wire_write_cstr(w, l->lr.members[i].member_id);
+            wire_write_cstr(w, l->lr.members[i].instance_id);
+            wire_write_i16(w, l->lr.members[i].error);
+        }
+    }
+    kafka_park_finish(&l->pk);
+}
+
+int kafka_handle_leave_group(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    leave_park_t *l = kafka_park_new(req, sizeof(*l));
+    kafka_park_t *pk = &l->pk;
+    broker_group_leave_req_t *lr = &l->lr;
+    l->op.on_done = leave_answer;
+    lr->group_id = kafka_park_str(pk, wire_read_str(r));
+    if (req->hdr.api_version < 3) {
+        lr->member_count = 1;
+        lr->members = kafka_park_alloc(pk, sizeof(*lr->members));
+        lr->members[0].member_id = kafka_park_str(pk, wire_read_str(r));
+    } else {
+        int32_t n = wire_read_array(r, 2 + 2, MAX_MEMBERS);
+        lr->member_count = n > 0 ? (size_t)n : 0;
+        lr->members =
+            kafka_park_alloc(pk, (lr->member_count ? lr->member_count : 1) * sizeof(*lr->members));
+        for (size_t i = 0; i < lr->member_count && wire_reader_ok(r); i++) {
+            lr->members[i].member_id = kafka_park_str(pk, wire_read_str(r));
+            lr->members[i].instance_id = kafka_park_str(pk, wire_read_nstr(r));
+        }
+    }
+    int rc = kafka_park_take(req, pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_leave(req->b, lr, &l->op);
+    return rc;
+}
+
+/* ---- ListGroups
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_list_req_t lr;
+} list_park_t;
+
+static void list_answer(broker_group_op_t *op)
+{
+    list_park_t *l = WEIR_CONTAINER_OF(op, list_park_t, op);
+    wire_writer_t *w = &l->pk.w;
+    if (l->pk.version >= 1)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i16(w, l->lr.error);
+    wire_write_array_len(w, (int32_t)l->lr.count);
+    for (size_t i = 0; i < l->lr.count; i++) {
+        wire_write_cstr(w, l->lr.groups[i].group_id);
+        wire_write_cstr(w, l->lr.groups[i].protocol_type);
+    }
+    kafka_park_finish(&l->pk);
+}
+
+int kafka_handle_list_groups(kafka_req_t *req)
+{
+    list_park_t *l = kafka_park_new(req, sizeof(*l));
+    l->op.on_done = list_answer;
+    int rc = kafka_park_take(req, &l->pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_list(req->b, &l->lr, &l->op);
+    return rc;
+}
+
+/* ---- DescribeGroups
+ * ------------------------------------------------------------------------------ */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_describe_req_t dr;
+    bool with_ops;
+} describe_park_t;
+
+static void describe_one(wire_writer_t *w, int16_t v, const char *id,
+                         const broker_group_summary_t *s, bool with_ops)
+{
+    wire_write_i16(w, s->error);
+    wire_write_cstr(w, id);
+    wire_write_cstr(w, broker_group_state_name(s->state));
+    wire_write_cstr(w, s->protocol_type);
+    wire_write_cstr(w, s->protocol_name);
+    wire_write_array_len(w, (int32_t)s->member_count);
+    for (size_t i = 0; i < s->member_count; i++) {
+        const broker_group_member_summary_t *m = &s->members[i];
+        wire_write_cstr(w, m->member_id);
+        if (v >= 4)
+            wire_write_cstr(w, m->instance_id);
+        wire_write_cstr(w, m->client_id);
+        wire_write_cstr(w, m->client_host);
+        wire_write_nbytes(w, m->metadata ? m->metadata : (const uint8_t *)"",
+                          (int32_t)m->metadata_len);
+        wire_write_nbytes(w, m->assignment ? m->assignment : (const uint8_t *)"",
+                          (int32_t)m->assignment_len);
+    }
+    if (v >= 3)
+        wire_write_i32(w, with_ops ? GROUP_OPERATIONS : INT32_MIN);
+}
+
+static void describe_answer(broker_group_op_t *op)
+{
+    describe_park_t *d = WEIR_CONTAINER_OF(op, describe_park_t, op);
+    wire_writer_t *w = &d->pk.w;
+    if (d->pk.version >= 1)
+        wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, (int32_t)d->dr.count);
+    for (size_t i = 0; i < d->dr.count; i++)
+        describe_one(w, d->pk.version, d->dr.group_ids[i], &d->dr.summaries[i], d->with_ops);
+    kafka_park_finish(&d->pk);
+}
+
+int kafka_handle_describe_groups(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    describe_park_t *d = kafka_park_new(req, sizeof(*d));
+    d->op.on_done = describe_answer;
+    int32_t n = wire_read_array(r, 2, MAX_GROUPS);
+    d->dr.count = n > 0 ? (size_t)n : 0;
+    char **ids = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*ids));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
+        ids[i] = kafka_park_str(&d->pk, wire_read_str(r));
+    d->dr.group_ids = (const char *const *)ids;
+    d->with_ops = req->hdr.api_version >= 3 ? wire_read_bool(r) : false;
+    int rc = kafka_park_take(req, &d->pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_describe(req->b, &d->dr, &d->op);
+    return rc;
+}
+
+/* ---- DeleteGroups
+ * -------------------------------------------------------------------------------- */
+
+typedef struct {
+    kafka_park_t pk;
+    broker_group_op_t op;
+    broker_group_delete_req_t dr;
+} delete_park_t;
+
+static void delete_answer(broker_group_op_t *op)
+{
+    delete_park_t *d = WEIR_CONTAINER_OF(op, delete_park_t, op);
+    wire_writer_t *w = &d->pk.w;
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, (int32_t)d->dr.count);
+    for (size_t i = 0; i < d->dr.count; i++) {
+        wire_write_cstr(w, d->dr.items[i].group_id);
+        wire_write_i16(w, d->dr.items[i].error);
+    }
+    kafka_park_finish(&d->pk);
+}
+
+int kafka_handle_delete_groups(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    delete_park_t *d = kafka_park_new(req, sizeof(*d));
+    d->op.on_done = delete_answer;
+    int32_t n = wire_read_array(r, 2, MAX_GROUPS);
+    d->dr.count = n > 0 ? (size_t)n : 0;
+    d->dr.items = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->dr.items));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
+        d->dr.items[i].group_id = kafka_park_str(&d->pk, wire_read_str(r));
+    int rc = kafka_park_take(req, &d->pk);
+    if (rc == KAFKA_PARKED)
+        broker_group_delete(req->b, &d->dr, &d->op);
+    return rc;
+}
