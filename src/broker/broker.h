@@ -84,7 +84,7 @@ typedef enum {
     BCFG_OFFSETS_RETENTION_MINUTES,
     BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
     BCFG_OFFSET_METADATA_MAX_BYTES,
-    /* added by the groups/idempotence work (src/broker/coordinator.c) */
+    /* added by the groups/idempotence work (src/broker/groups.c) */
     BCFG_OFFSETS_TOPIC_NUM_PARTITIONS,
     BCFG_PRODUCER_ID_EXPIRATION_MS,
     BCFG_TRANSACTION_MAX_TIMEOUT_MS,

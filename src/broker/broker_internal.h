@@ -34,8 +34,9 @@
 typedef struct broker_topic broker_topic_t;
 typedef struct broker_partition broker_partition_t;
 
-/* ====================================== topic configs --------------------------------------------------------------------------
- * The per-topic settings, each with the broker setting that gives its default. */
+/* ====================================== topic configs
+ * -------------------------------------------------------------------------- The per-topic
+ * settings, each with the broker setting that gives its default. */
 typedef enum {
     TCFG_RETENTION_MS,
     TCFG_RETENTION_BYTES,
@@ -71,7 +72,7 @@ extern const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT];
 int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */
 /* Checks one value for a topic config, normalizing it into out (256 bytes). */
 int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
-                    size_t err_len);
+                           size_t err_len);
 
 /* A topic's overrides: text values, NULL = not set (the broker default applies). */
 typedef struct {
@@ -79,11 +80,12 @@ typedef struct {
 } broker_topic_overrides_t;
 
 void broker_topic_overrides_free(broker_topic_overrides_t *o);
-void broker_topic_overrides_copy(broker_topic_overrides_t *dst, const broker_topic_overrides_t *src);
+void broker_topic_overrides_copy(broker_topic_overrides_t *dst,
+                                 const broker_topic_overrides_t *src);
 /* The effective value of a topic config as text (override, else broker setting, else default)
  * and its source; buf holds 64 bytes. */
-const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key, char *buf,
-                            size_t len, int *source);
+const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
+                                   char *buf, size_t len, int *source);
 /* The effective value parsed: INT as is, BOOL 0/1, ENUM its index, a list a bitmask. */
 int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key);
 
@@ -92,11 +94,11 @@ int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *
 struct broker_partition {
     broker_topic_t *topic;
     int32_t index;
-    storage_log_t *log;            /* NULL once the topic is deleted (under the write lock) */
-    pthread_mutex_t append_mu;     /* the idempotence check + append, atomically */
-    pthread_mutex_t watch_mu;      /* the watch list */
-    struct broker_watch *watches;  /* under watch_mu: waiting fetches */
-    _Atomic int nwatches;          /* read without the lock on the append path */
+    storage_log_t *log;           /* NULL once the topic is deleted (under the write lock) */
+    pthread_mutex_t append_mu;    /* the idempotence check + append, atomically */
+    pthread_mutex_t watch_mu;     /* the watch list */
+    struct broker_watch *watches; /* under watch_mu: waiting fetches */
+    _Atomic int nwatches;         /* read without the lock on the append path */
     struct broker_producer_state *producers; /* the idempotent producers' state */
 };
 
@@ -128,7 +130,6 @@ broker_topic_t **broker_topics_list(broker_t *b, size_t *n);
 void broker_topic_ref(broker_topic_t *t);
 void broker_topic_unref(broker_topic_t *t);
 
-
 /* Fills err (the Kafka ErrorCode and a printf-style message) and returns rc. */
 int broker_fail(broker_err_t *err, int rc, int16_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -154,7 +155,6 @@ int broker_write_file_atomic(const char *dir, const char *name, const buf_t *con
 int broker_topics_load(broker_t *b);
 /* Closes every log (clean shutdown) and frees the registry. */
 void broker_topics_close(broker_t *b);
-
 
 /* ================================= partitions and watches =====================================
  * A waiting fetch registers one watch per partition; the append path calls notify(owner) for
@@ -224,13 +224,13 @@ struct broker {
     _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */
     _Atomic bool stopping; /* set at stop: waiting fetches answer at once */
 
-    struct broker_groups *groups; /* the group coordinator's wiring (groups.c) */
+    struct broker_groups *groups;             /* the group coordinator's wiring (groups.c) */
     struct broker_producer_ids *producer_ids; /* InitProducerId (producers.c) */
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
 };
 
 /* ======================= group coordinator and producer ids (groups.c) ========================
- * The coordinator runs on loop 0; see group.h. */
+ * The coordinator runs on loop 0; see coord.h. */
 int broker_groups_start(broker_t *b); /* after the loops run, before the listener opens */
 void broker_groups_stop(broker_t *b); /* before the loops stop; idempotent, safe if not started */
 void broker_groups_free(broker_t *b); /* after the loop threads were joined */

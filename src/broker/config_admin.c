@@ -199,8 +199,8 @@ static int topic_op(broker_t *b, broker_topic_overrides_t *o, const broker_confi
 {
     int k = broker_topic_cfg_find(op->name, strlen(op->name));
     if (k < 0)
-        return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG,
-                           "Unknown topic config name: %s", op->name);
+        return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG, "Unknown topic config name: %s",
+                           op->name);
     char norm[256], why[256], lbuf[256];
     const char *check = op->value;
     switch (op->op) {
@@ -276,8 +276,7 @@ static int alter_broker(broker_t *b, const broker_config_op_t *ops, size_t n, bo
             continue;
         }
         if (!op->value || strlen(op->value) >= 256) {
-            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG, "Bad value for %s",
-                             op->name);
+            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG, "Bad value for %s", op->name);
             break;
         }
         snprintf(vals[i], 256, "%s", op->value);

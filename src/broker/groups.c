@@ -2,7 +2,7 @@
  * groups.c: the group coordinator wired into the broker, and the broker's group API
  * (broker_group_*, broker_offset_*) that the protocol handlers call.
  *
- * Threads. The coordinator (group.c) is single-threaded by design; in the broker its thread is
+ * Threads. The coordinator (coord.c) is single-threaded by design; in the broker its thread is
  * loop 0. A group request comes from any io loop as a broker_group_op_t and is posted to
  * loop 0, where op_run calls the coordinator; the coordinator's timers are loop 0's timers;
  * durable callbacks of __consumer_offsets come from the flusher thread and are posted to loop
@@ -17,7 +17,7 @@
  * request posted after that finds no coordinator and gets COORDINATOR_NOT_AVAILABLE too.
  */
 #include "broker/broker_internal.h"
-#include "broker/group.h"
+#include "broker/coord.h"
 
 #include <inttypes.h>
 #include <stdio.h>

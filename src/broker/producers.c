@@ -26,8 +26,9 @@ void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const c
     broker_producer_state_t *ps = NULL;
     int rc = broker_producer_state_open(b->io, dir, p->log, &cfg, &ps);
     if (rc < 0)
-        log_error("producer", "%s: producer state unreadable (%s): idempotent batches to it will fail",
-                  dir, weir_strerror(rc));
+        log_error("producer",
+                  "%s: producer state unreadable (%s): idempotent batches to it will fail", dir,
+                  weir_strerror(rc));
     p->producers = ps;
 }
 

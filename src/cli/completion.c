@@ -4,8 +4,9 @@
  * (`weir topic list -q`, `weir group list -q`, with the -b / -X flags already typed and a short
  * timeout, so a broker that is down only means no names).
  *
- * Invariant: the command and flag lists mirror the parsers in topic.c, produce.c, consume.c,
- * group.c and cluster.c (test_cli_help.sh checks each completed flag is accepted).
+ * Invariant: the command and flag lists mirror the parsers in cmd_topic.c, cmd_produce.c,
+ * cmd_consume.c, cmd_group.c and cmd_cluster.c (test_cli_help.sh checks each completed flag is
+ * accepted).
  */
 #include "cli/cli.h"
 

@@ -1,6 +1,6 @@
 /*
  * The `weir` command: reads the global flags (-b, -X, -o, --timeout, -v) and dispatches the
- * first word to its command family. `serve` runs the broker (serve.c) and gets its argv as it
+ * first word to its command family. `serve` runs the broker (cmd_serve.c) and gets its argv as it
  * came; the client commands (topic, produce, consume, group, cluster) live in their own files.
  *
  * Exit codes, for every command: 0 ok, 1 error (one line on stderr saying what failed and why),

@@ -413,7 +413,7 @@ static int after_commit_failed(storage_log_t *log, int rc)
     storage_log_go_offline_locked(log, "compaction failed after its commit point; reopen "
                                        "finishes it");
     pthread_mutex_unlock(&log->mu);
-    storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+    storage_log_fail_durables(log, -WEIR_EOFFLINE);
     return rc;
 }
 

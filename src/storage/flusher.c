@@ -1,5 +1,5 @@
 /*
- * flusher: the group-commit thread. A durability waiter (storage_log_on_durable, after every
+ * flusher: the group-commit thread. A durable callback (storage_log_on_durable, after every
  * acks=-1 append) queues its log (once, however many arrive); the thread takes a log off the
  * queue and calls storage_log_flush_ex(), which fdatasyncs everything appended so far and fires
  * the durability callbacks. Waiters that arrive while an fdatasync is on the disk queue the log
@@ -15,7 +15,7 @@
  * in flight, the benchmark's appenders) come back right after a flush releases them. Syncing
  * the moment the first of them has appended would leave the others for the sync after, and
  * the log would settle into two half-size groups taking turns. So when a flush released
- * several waiters, the log's next sync waits until as many appends have come back, or until a
+ * several durables, the log's next sync waits until as many appends have come back, or until a
  * deadline (one sync's time on average, at most 1 ms) passes: a producer that misses a sync
  * waits a whole extra one, so waiting up to that long for it costs the group no more. Nothing
  * waits when it would only idle the disk: a lone producer is synced at once; so are appends
@@ -30,7 +30,7 @@
  *
  * Invariants: a log is in the queue at most once (log->fl_queued); after detach returns, the
  * thread neither holds nor will touch that log, so it may be closed and freed.
- * Lock order: log->mu and log->wait_mu before f->mu (append and on_durable notify with their
+ * Lock order: log->mu and log->durable_mu before f->mu (append and on_durable notify with their
  * lock held); the thread never holds f->mu while it flushes.
  */
 #include "log_internal.h"
@@ -186,7 +186,7 @@ static void *flusher_main(void *arg)
         }
         f->busy = log;
         pthread_mutex_unlock(&f->mu);
-        /* Errors take the log offline and fail its waiters inside; nothing more to do here. */
+        /* Errors take the log offline and fail its durables inside; nothing more to do here. */
         storage_flush_result_t res;
         storage_log_flush_ex(log, &res);
         pthread_mutex_lock(&f->mu);
@@ -236,9 +236,9 @@ void storage_flusher_stop(storage_flusher_t *f)
     for (size_t i = 0; i < f->nattached; i++) {
         storage_log_t *log = f->attached[i];
         pthread_mutex_lock(&log->mu);
-        pthread_mutex_lock(&log->wait_mu);
+        pthread_mutex_lock(&log->durable_mu);
         log->flusher = NULL;
-        pthread_mutex_unlock(&log->wait_mu);
+        pthread_mutex_unlock(&log->durable_mu);
         log->fl_queued = false; /* queued after the thread ended: nothing will take it off */
         log->fl_next = NULL;
         log->fl_gather = 0;
@@ -280,9 +280,9 @@ void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log)
     pthread_mutex_unlock(&f->mu);
     pthread_mutex_lock(&log->mu);
     WEIR_ASSERT(log->flusher == NULL || log->flusher == f);
-    pthread_mutex_lock(&log->wait_mu);
+    pthread_mutex_lock(&log->durable_mu);
     log->flusher = f;
-    pthread_mutex_unlock(&log->wait_mu);
+    pthread_mutex_unlock(&log->durable_mu);
     if (log->durable_offset < log->end_offset)
         storage_flusher_notify(f, log); /* appended before attaching */
     pthread_mutex_unlock(&log->mu);
@@ -291,9 +291,9 @@ void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log)
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log)
 {
     pthread_mutex_lock(&log->mu);
-    pthread_mutex_lock(&log->wait_mu);
-    log->flusher = NULL; /* no more notifications from appends or waiters */
-    pthread_mutex_unlock(&log->wait_mu);
+    pthread_mutex_lock(&log->durable_mu);
+    log->flusher = NULL; /* no more notifications from appends or durables */
+    pthread_mutex_unlock(&log->durable_mu);
     pthread_mutex_unlock(&log->mu);
     pthread_mutex_lock(&f->mu);
     if (log->fl_queued) {

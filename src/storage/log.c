@@ -93,42 +93,42 @@ size_t storage_log_seg_floor(storage_log_t *log, int64_t offset)
     return lo == 0 ? 0 : lo - 1;
 }
 
-/* ---- waiters ---------------------------------------------------------------------------------
- * Waiters live under wait_mu, not mu, so that registering one (right after an append) never
+/* ---- durables ---------------------------------------------------------------------------------
+ * Waiters live under durable_mu, not mu, so that registering one (right after an append) never
  * queues behind other producers' appends. They are fired without any lock held: a callback
  * may append again at once. */
 
 typedef struct {
-    storage_waiter_t *v;
+    storage_durable_t *v;
     size_t n;
-    storage_waiter_t local[16]; /* a group commit releases a handful: no malloc for those */
-} waiter_list_t;
+    storage_durable_t local[16]; /* a group commit releases a handful: no malloc for those */
+} durable_list_t;
 
-/* Takes out the waiters whose offset is <= upto (all of them if all), wait_mu held. */
-static void waiters_take(storage_log_t *log, int64_t upto, bool all, waiter_list_t *out)
+/* Takes out the durables whose offset is <= upto (all of them if all), durable_mu held. */
+static void durables_take(storage_log_t *log, int64_t upto, bool all, durable_list_t *out)
 {
     out->v = out->local;
     out->n = 0;
     size_t k = 0, cap = sizeof(out->local) / sizeof(out->local[0]);
-    for (size_t i = 0; i < log->nwaiters; i++) {
-        storage_waiter_t *w = &log->waiters[i];
+    for (size_t i = 0; i < log->ndurables; i++) {
+        storage_durable_t *w = &log->durables[i];
         if (all || w->offset <= upto) {
             if (out->n == cap) {
-                storage_waiter_t *v = weir_malloc(log->nwaiters * sizeof(*v));
+                storage_durable_t *v = weir_malloc(log->ndurables * sizeof(*v));
                 memcpy(v, out->v, out->n * sizeof(*v));
                 out->v = v;
-                cap = log->nwaiters;
+                cap = log->ndurables;
             }
             out->v[out->n++] = *w;
         } else {
-            log->waiters[k++] = *w;
+            log->durables[k++] = *w;
         }
     }
-    log->nwaiters = k;
+    log->ndurables = k;
     atomic_store_explicit(&log->fl_waiting, (unsigned)k, memory_order_relaxed);
 }
 
-static void waiters_fire(waiter_list_t *wl, int err)
+static void durables_fire(durable_list_t *wl, int err)
 {
     for (size_t i = 0; i < wl->n; i++)
         wl->v[i].cb(wl->v[i].arg, err);
@@ -138,13 +138,13 @@ static void waiters_fire(waiter_list_t *wl, int err)
     wl->n = 0;
 }
 
-void storage_log_fail_waiters(storage_log_t *log, int err)
+void storage_log_fail_durables(storage_log_t *log, int err)
 {
-    waiter_list_t wl;
-    pthread_mutex_lock(&log->wait_mu);
-    waiters_take(log, 0, true, &wl);
-    pthread_mutex_unlock(&log->wait_mu);
-    waiters_fire(&wl, err);
+    durable_list_t wl;
+    pthread_mutex_lock(&log->durable_mu);
+    durables_take(log, 0, true, &wl);
+    pthread_mutex_unlock(&log->durable_mu);
+    durables_fire(&wl, err);
 }
 
 void storage_log_go_offline_locked(storage_log_t *log, const char *why)
@@ -152,34 +152,34 @@ void storage_log_go_offline_locked(storage_log_t *log, const char *why)
     if (!log->offline)
         log_error(LOG_MOD, "%s: log taken offline: %s (durable offset stays %" PRId64 ")", log->dir,
                   why, log->durable_offset);
-    pthread_mutex_lock(&log->wait_mu);
+    pthread_mutex_lock(&log->durable_mu);
     log->offline = true;
-    pthread_mutex_unlock(&log->wait_mu);
+    pthread_mutex_unlock(&log->durable_mu);
 }
 
-/* A waiter is what makes the flusher sync a log now: appends nobody waits for are left to
+/* A durable callback is what makes the flusher sync a log now: appends nobody waits for are left to
  * the background pass (storage_flusher_start's interval), so acks=1 traffic costs no
- * fdatasync on its way. The waiter counts towards the group the flusher gathers. */
+ * fdatasync on its way. The durable callback counts towards the group the flusher gathers. */
 void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg)
 {
-    pthread_mutex_lock(&log->wait_mu);
+    pthread_mutex_lock(&log->durable_mu);
     int err = 1;
     if (log->offline) {
         err = -WEIR_EOFFLINE;
     } else if (offset <= log->durable_offset) {
         err = 0;
     } else {
-        if (log->nwaiters == log->capwaiters) {
-            log->capwaiters = log->capwaiters ? log->capwaiters * 2 : 16;
-            log->waiters = weir_realloc(log->waiters, log->capwaiters * sizeof(*log->waiters));
+        if (log->ndurables == log->capdurables) {
+            log->capdurables = log->capdurables ? log->capdurables * 2 : 16;
+            log->durables = weir_realloc(log->durables, log->capdurables * sizeof(*log->durables));
         }
-        log->waiters[log->nwaiters++] = (storage_waiter_t){offset, cb, arg};
-        atomic_store_explicit(&log->fl_waiting, (unsigned)log->nwaiters, memory_order_relaxed);
+        log->durables[log->ndurables++] = (storage_durable_t){offset, cb, arg};
+        atomic_store_explicit(&log->fl_waiting, (unsigned)log->ndurables, memory_order_relaxed);
         atomic_fetch_add_explicit(&log->fl_appends, 1, memory_order_relaxed);
         if (log->flusher)
             storage_flusher_notify(log->flusher, log);
     }
-    pthread_mutex_unlock(&log->wait_mu);
+    pthread_mutex_unlock(&log->durable_mu);
     if (err != 1)
         cb(arg, err);
 }
@@ -191,13 +191,13 @@ static void log_free(storage_log_t *log)
     for (size_t i = 0; i < log->nsegs; i++)
         storage_segment_free(log->segs[i]);
     free(log->segs);
-    free(log->waiters);
+    free(log->durables);
     free(log->dir);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->flush_mu);
     pthread_mutex_destroy(&log->maint_mu);
     pthread_mutex_destroy(&log->ckpt_mu);
-    pthread_mutex_destroy(&log->wait_mu);
+    pthread_mutex_destroy(&log->durable_mu);
     free(log);
 }
 
@@ -293,7 +293,7 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     pthread_mutex_init(&log->flush_mu, NULL);
     pthread_mutex_init(&log->maint_mu, NULL);
     pthread_mutex_init(&log->ckpt_mu, NULL);
-    pthread_mutex_init(&log->wait_mu, NULL);
+    pthread_mutex_init(&log->durable_mu, NULL);
     int rc = storage_log_recover(log);
     if (rc == 0)
         rc = open_active_file(log);
@@ -356,7 +356,7 @@ void storage_log_close(storage_log_t *log)
                  "%s: closed without a clean-shutdown marker (%s): the next open "
                  "recovers",
                  log->dir, weir_strerror(rc));
-    storage_log_fail_waiters(log, storage_log_offline(log) ? -WEIR_EOFFLINE : -WEIR_ECLOSED);
+    storage_log_fail_durables(log, storage_log_offline(log) ? -WEIR_EOFFLINE : -WEIR_ECLOSED);
     pthread_mutex_unlock(&log->maint_mu);
     log_free(log);
 }
@@ -367,7 +367,7 @@ void storage_log_abandon(storage_log_t *log)
         return;
     log_detach_flusher(log);
     pthread_mutex_lock(&log->maint_mu);
-    storage_log_fail_waiters(log, -WEIR_ECLOSED);
+    storage_log_fail_durables(log, -WEIR_ECLOSED);
     pthread_mutex_unlock(&log->maint_mu);
     log_free(log);
 }
@@ -385,7 +385,7 @@ int storage_log_destroy(storage_log_t *log)
 {
     log_detach_flusher(log);
     pthread_mutex_lock(&log->maint_mu);
-    storage_log_fail_waiters(log, -WEIR_ECLOSED);
+    storage_log_fail_durables(log, -WEIR_ECLOSED);
     pthread_mutex_unlock(&log->maint_mu);
     storage_io_t *io = log->io;
     for (size_t i = 0; i < log->nsegs; i++)
@@ -523,7 +523,7 @@ int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *
     log->end_offset = seg->next;
     if (atomic_load_explicit(&log->dirty_since_ms, memory_order_relaxed) == 0)
         atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
-    /* Someone waits for an offset this append may have reached (a waiter can register
+    /* Someone waits for an offset this append may have reached (a durable callback can register
      * before its data is appended): the sync must not wait for the background pass. */
     if (log->flusher && atomic_load_explicit(&log->fl_waiting, memory_order_relaxed) > 0)
         storage_flusher_notify(log->flusher, log);
@@ -606,7 +606,7 @@ static int corrupt_read(storage_log_t *log, int64_t base, uint64_t pos)
              pos, base);
     storage_log_go_offline_locked(log, why);
     pthread_mutex_unlock(&log->mu);
-    storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+    storage_log_fail_durables(log, -WEIR_EOFFLINE);
     return -WEIR_ECORRUPT;
 }
 
@@ -687,7 +687,7 @@ int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *d
             pthread_mutex_lock(&log->mu);
             storage_log_go_offline_locked(log, "corrupt batch read back");
             pthread_mutex_unlock(&log->mu);
-            storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+            storage_log_fail_durables(log, -WEIR_EOFFLINE);
             return -WEIR_ECORRUPT;
         }
         off += t;
@@ -817,10 +817,10 @@ static bool checkpoint_due(storage_log_t *log)
     return clock_mono_ms() - log->ckpt_mono_ms >= log->cfg.recovery_checkpoint_ms;
 }
 
-/* Moves durable_offset to target and takes out the waiters that are now durable, or, after a
- * failed sync, takes the log offline and takes out every waiter. mu held. Returns how many
- * appends arrived after the snapshot (not covered), and restarts that count. */
-static uint32_t flush_settle_locked(storage_log_t *log, int rc, int64_t target, waiter_list_t *wl)
+/* Moves durable_offset to target and takes out the durables that are now durable, or, after a
+ * failed sync, takes the log offline and takes out every durable callback. mu held. Returns how
+ * many appends arrived after the snapshot (not covered), and restarts that count. */
+static uint32_t flush_settle_locked(storage_log_t *log, int rc, int64_t target, durable_list_t *wl)
 {
     uint32_t stragglers = atomic_exchange_explicit(&log->fl_appends, 0, memory_order_relaxed);
     if (rc == 0 && target >= log->end_offset)
@@ -829,15 +829,15 @@ static uint32_t flush_settle_locked(storage_log_t *log, int rc, int64_t target, 
         atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
     if (rc) {
         storage_log_go_offline_locked(log, "fdatasync failed");
-        pthread_mutex_lock(&log->wait_mu);
-        waiters_take(log, 0, true, wl);
+        pthread_mutex_lock(&log->durable_mu);
+        durables_take(log, 0, true, wl);
     } else {
-        pthread_mutex_lock(&log->wait_mu);
+        pthread_mutex_lock(&log->durable_mu);
         if (target > log->durable_offset)
             log->durable_offset = target;
-        waiters_take(log, log->durable_offset, false, wl);
+        durables_take(log, log->durable_offset, false, wl);
     }
-    pthread_mutex_unlock(&log->wait_mu);
+    pthread_mutex_unlock(&log->durable_mu);
     return stragglers;
 }
 
@@ -898,7 +898,7 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
     int64_t sync_ns = n || nb || dir ? clock_mono_ns() - t0 : 0;
 
     pthread_mutex_lock(&log->mu);
-    waiter_list_t wl;
+    durable_list_t wl;
     bool ckpt = false;
     if (rc)
         log->dir_dirty = log->dir_dirty || dir;
@@ -910,7 +910,7 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
     pthread_mutex_unlock(&log->mu);
     if (res)
         *res = (storage_flush_result_t){(uint32_t)wl.n, stragglers, sync_ns, bytes};
-    waiters_fire(&wl, rc ? -WEIR_EOFFLINE : 0);
+    durables_fire(&wl, rc ? -WEIR_EOFFLINE : 0);
     for (size_t k = 0; k < n; k++)
         storage_file_unref(items[k].file);
     if (items != items_local) {
@@ -984,7 +984,7 @@ int storage_log_checkpoint_write(storage_log_t *log)
     }
     pthread_mutex_unlock(&log->mu);
     if (sync_failed)
-        storage_log_fail_waiters(log, -WEIR_EOFFLINE);
+        storage_log_fail_durables(log, -WEIR_EOFFLINE);
     pthread_mutex_unlock(&log->ckpt_mu);
     return rc;
 }

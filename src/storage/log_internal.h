@@ -9,10 +9,10 @@
  *   ckpt_mu   serializes writes of the checkpoint file
  *   mu        the in-memory state: segment list, offsets, flags. Held for appends and for
  *             the short bookkeeping steps of everything else; never across an fdatasync.
- *   wait_mu   the durability waiters. Kept apart from mu so that registering a waiter
+ *   durable_mu   the durable callbacks. Kept apart from mu so that registering a durable callback
  *             (storage_log_on_durable, right after every acks=-1 append) does not queue
  *             behind other producers' appends, which hold mu for a whole pwrite.
- *             durable_offset and offline are written under both mu and wait_mu, so holding
+ *             durable_offset and offline are written under both mu and durable_mu, so holding
  *             either one is enough to read them.
  * The flusher's own mutex (flusher.c) comes after mu: an append notifies it with mu held.
  */
@@ -150,7 +150,7 @@ typedef struct {
     int64_t offset;
     storage_durable_fn cb;
     void *arg;
-} storage_waiter_t;
+} storage_durable_t;
 
 struct storage_log {
     storage_io_t *io;
@@ -173,27 +173,27 @@ struct storage_log {
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
     int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
 
-    pthread_mutex_t wait_mu;
-    storage_waiter_t *waiters; /* under wait_mu, in registration order */
-    size_t nwaiters, capwaiters;
+    pthread_mutex_t durable_mu;
+    storage_durable_t *durables; /* under durable_mu, in registration order */
+    size_t ndurables, capdurables;
 
-    /* The flusher this log is attached to: written under mu and wait_mu (appends read it
-     * under mu, new waiters under wait_mu). */
+    /* The flusher this log is attached to: written under mu and durable_mu (appends read it
+     * under mu, new durables under durable_mu). */
     storage_flusher_t *flusher;
     /* Guarded by the flusher's own mutex: the log's place in its queue, and the group being
-     * gathered: after a flush released fl_gather (> 1) waiters, the next sync waits until
+     * gathered: after a flush released fl_gather (> 1) durables, the next sync waits until
      * that many appends have come back or fl_gather_until_ns passes (see flusher.c). */
     bool fl_queued;
     struct storage_log *fl_next;
     uint32_t fl_gather;
     int64_t fl_gather_until_ns;
     int64_t fl_sync_ns; /* moving average of this log's sync time, 0 before the first */
-    /* Waiters registered since the last flush released its waiters (or, between a flush's
+    /* Waiters registered since the last flush released its durables (or, between a flush's
      * snapshot and its release, since that snapshot): the flusher gathers these. Written
-     * under wait_mu or mu, read by the flusher without either. */
+     * under durable_mu or mu, read by the flusher without either. */
     atomic_uint fl_appends;
     /* Waiters not yet released; an append notifies the flusher only while this is non-zero
-     * (data nobody waits for is synced in the background). Under wait_mu; read without. */
+     * (data nobody waits for is synced in the background). Under durable_mu; read without. */
     atomic_uint fl_waiting;
     /* Monotonic ms of the oldest append not yet synced, 0 when the log is clean: the
      * flusher's background pass syncs logs dirty for longer than its interval. Written under
@@ -215,9 +215,9 @@ size_t storage_log_seg_floor(storage_log_t *log, int64_t offset); /* last seg wi
 int storage_log_checkpoint_write(storage_log_t *log);
 int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
                                 int64_t *start_offset, int64_t *compacted_until);
-/* Marks the log offline (mu held) and returns its waiters to be failed by the caller. */
+/* Marks the log offline (mu held) and returns its durables to be failed by the caller. */
 void storage_log_go_offline_locked(storage_log_t *log, const char *why);
-void storage_log_fail_waiters(storage_log_t *log, int err); /* mu NOT held */
+void storage_log_fail_durables(storage_log_t *log, int err); /* mu NOT held */
 
 /* recovery.c: loads segments from disk into an empty log (during open). */
 int storage_log_recover(storage_log_t *log);
@@ -230,7 +230,7 @@ int storage_log_compact_locked(storage_log_t *log, int64_t now_ms); /* maint_mu 
 
 /* What one flush did, for the flusher's group-commit decisions. */
 typedef struct {
-    uint32_t released;   /* waiters it told their offset is durable */
+    uint32_t released;   /* durables it told their offset is durable */
     uint32_t stragglers; /* appends that arrived while it was syncing (not covered by it) */
     int64_t sync_ns;     /* time in fdatasync, 0 if there was nothing to sync */
     uint64_t bytes;      /* bytes of segment data it synced */

@@ -337,7 +337,8 @@ int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
 
 /* Flushes now (fdatasync of the active segment and the directory if needed) and advances the
  * durable offset, then fires the callbacks now durable. The flusher calls this; tests may too.
- * A failed sync takes the log offline: -WEIR_EOFFLINE, and every waiter gets -WEIR_EOFFLINE. */
+ * A failed sync takes the log offline: -WEIR_EOFFLINE, and every durable callback gets
+ * -WEIR_EOFFLINE. */
 int storage_log_flush(storage_log_t *log);
 
 /* Calls cb(arg, err) once `offset` (an end offset, exclusive) is durable, from the flusher
@@ -364,10 +365,10 @@ typedef int (*storage_scan_fn)(void *arg, const storage_batch_header_t *h, const
 int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg);
 
 /* ---- the group-commit flusher ------------------------------------------------------------------
- * One thread. storage_log_on_durable wakes it for the waiter's log; it syncs that log, then fires
- * its durable callbacks. While a sync runs, new waiters gather for the next, so the number of
- * fdatasync calls adapts to the load (group commit); when the last sync released several
- * waiters, it waits (at most one sync's time) for them to come back before the next sync.
+ * One thread. storage_log_on_durable wakes it for the durable callback's log; it syncs that log,
+ * then fires its durable callbacks. While a sync runs, new durable callbacks gather for the next,
+ * so the number of fdatasync calls adapts to the load (group commit); when the last sync released
+ * several durables, it waits (at most one sync's time) for them to come back before the next sync.
  * Appends nobody waits for are synced by a background pass every interval_ms (logs dirty for
  * that long), so they are on disk within about two intervals. Closing a log detaches it; a log
  * still attached when the flusher stops just stops being flushed automatically. */

@@ -4,15 +4,15 @@
  *   - a callback for an offset fires only after an fdatasync that started after the bytes up
  *     to that offset were written, and succeeded (closed-loop appenders, as in the benchmark);
  *   - a failed fdatasync takes the log offline: no callback reports durability past the last
- *     good sync, every waiter hears -WEIR_EOFFLINE;
+ *     good sync, every durable callback hears -WEIR_EOFFLINE;
  *   - several logs on one flusher thread all become durable (a gathering log does not stall
  *     the others);
  *   - after a group of producers stops, a lone append is still synced (the thread sleeping
  *     with a gathering deadline armed must not miss it: a lost wake-up would hang here);
- *   - waiters share syncs (fewer fdatasyncs than appends);
+ *   - durables share syncs (fewer fdatasyncs than appends);
  *   - appends nobody waits for cost no fdatasync at once: the background pass syncs them
  *     once they have waited the interval, and stopping the flusher syncs what is left;
- *   - a waiter registered before its data is appended is synced when the append comes. */
+ *   - a durable callback registered before its data is appended is synced when the append comes. */
 #include "test.h"
 #include "test_log_util.h"
 
@@ -198,14 +198,14 @@ TEST(callbacks_fire_only_after_a_covering_sync)
     CHECK_EQ(storage_log_durable_offset(log), RECS * THREADS * PER);
     CHECK_EQ(atomic_load(&covered), (uint64_t)THREADS * PER * a[0].batch_bytes);
     fprintf(stderr, "  %d durable appends, %d fdatasyncs\n", ok, atomic_load(&syncs));
-    CHECK(atomic_load(&syncs) < ok); /* waiters share syncs */
+    CHECK(atomic_load(&syncs) < ok); /* durables share syncs */
     storage_flusher_detach(f, log);
     storage_flusher_stop(f);
     storage_log_close(log);
     tl_rmrf(dir);
 }
 
-TEST(failed_sync_takes_log_offline_for_every_waiter)
+TEST(failed_sync_takes_log_offline_for_every_durable)
 {
     char *dir;
     storage_log_t *log = open_watched(&dir, 25); /* the 26th fdatasync fails */
@@ -229,7 +229,7 @@ TEST(failed_sync_takes_log_offline_for_every_waiter)
     uint64_t batch = a[0].batch_bytes;
     CHECK_EQ(storage_log_durable_offset(log), (int64_t)(atomic_load(&covered) / batch) * RECS);
     CHECK(storage_log_durable_offset(log) >= RECS * ok / THREADS);
-    /* A waiter registered now hears at once that the log is offline. */
+    /* A durable callback registered now hears at once that the log is offline. */
     appender_t late = {.log = log};
     pthread_mutex_init(&late.mu, NULL);
     pthread_cond_init(&late.cv, NULL);
@@ -321,7 +321,7 @@ TEST(lone_append_after_a_group_is_synced)
     tl_rmrf(dir);
 }
 
-/* Appends without a waiter, then the number of fdatasyncs they caused by `ms` later. */
+/* Appends without a durable callback, then the number of fdatasyncs they caused by `ms` later. */
 static int append_unwaited(storage_log_t *log, int n, int wait_ms)
 {
     for (int i = 0; i < n; i++) {
@@ -373,7 +373,7 @@ TEST(unwaited_appends_are_synced_by_the_background_pass)
     tl_rmrf(dir);
 }
 
-TEST(waiter_registered_before_its_append)
+TEST(durable_registered_before_its_append)
 {
     char *dir;
     storage_log_t *log = open_watched(&dir, -1);

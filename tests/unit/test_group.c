@@ -1,7 +1,7 @@
-/* Unit tests of the group coordinator (src/broker/group.c) without sockets or disk: a fake
+/* Unit tests of the group coordinator (src/broker/coord.c) without sockets or disk: a fake
  * clock and timers, a fake __consumer_offsets writer that keeps every record (so a "restart"
  * replays them into a new coordinator), and waiters that record the answers. */
-#include "broker/group.h"
+#include "broker/coord.h"
 #include "kafka/kafka.h"
 #include "test.h"
 

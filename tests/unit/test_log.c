@@ -470,7 +470,7 @@ TEST(flush_advances_durable_and_fires_callbacks)
     CHECK_EQ(storage_log_flush(log), 0);
     CHECK_EQ(w[2].calls, 1);
     CHECK_EQ(w[2].err, 0);
-    /* Abandoned with a waiter pending: ECLOSED. */
+    /* Abandoned with a durable callback pending: ECLOSED. */
     struct waited late = {0, 99};
     tl_append(log, 1, 20, 1, 1);
     storage_log_on_durable(log, 12, on_durable_cb, &late);
@@ -740,7 +740,7 @@ TEST(flusher_group_commit)
     sim_reset();
 }
 
-TEST(flusher_sync_failure_fails_waiters)
+TEST(flusher_sync_failure_fails_durables)
 {
     storage_log_t *log = open_sim(NULL);
     REQUIRE(log);

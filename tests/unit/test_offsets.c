@@ -1,9 +1,9 @@
-/* Unit tests of __consumer_offsets (src/broker/offsets.c, offsets_log.c): the record layouts
+/* Unit tests of __consumer_offsets (src/broker/coord_records.c, coord_log.c): the record layouts
  * byte for byte, every value version Kafka wrote, malformed records (rejected, nothing
  * changed, no crash), the partition choice, and the log binding on the simulated disk:
  * a commit is acknowledged only once durable, a restart replays every commit, deletes and
  * compaction leave the same answer. */
-#include "broker/group.h"
+#include "broker/coord.h"
 #include "kafka/kafka.h"
 #include "storage/storage.h"
 #include "test.h"

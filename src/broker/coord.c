@@ -1,5 +1,7 @@
 /*
- * group.c: the group coordinator, Kafka's classic rebalance protocol (see group.h).
+ * coord.c: the group coordinator, Kafka's classic rebalance protocol (see coord.h): groups,
+ * membership and the rebalance, and the records it writes to __consumer_offsets. The committed
+ * offsets themselves are in coord_commit.c.
  *
  * Each group moves Empty -> PreparingRebalance -> CompletingRebalance -> Stable and back, as
  * Kafka's GroupCoordinator does:
@@ -23,98 +25,15 @@
  * in-memory table only after their records are durable, so OffsetFetch never returns a
  * commit a crash could lose.
  *
- * Threads: one (the coordinator thread, see group.h). Timers are net_timer_t armed through
+ * Threads: one (the coordinator thread, see coord.h). Timers are net_timer_t armed through
  * the env, one per member (session), per pending member, and two per group (join, sync): a
  * group costs memory, never a thread.
  */
-#include "broker/group.h"
-
-#include "broker/kvmap.h"
-#include "kafka/wire/wire.h"
+#include "broker/coord_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
-
-/* Kafka ErrorCodes kafka.h does not list (yet). */
-enum { OFFSET_METADATA_TOO_LARGE = 12, GROUP_SUBSCRIBED_TO_TOPIC = 86 };
-
-typedef struct {
-    char *name;
-    uint8_t *meta;
-    size_t meta_len;
-} group_proto_t;
-
-typedef struct group group_t;
-
-typedef struct group_member {
-    group_t *grp;
-    char *id;
-    char *instance_id; /* NULL: dynamic */
-    char *client_id;
-    char *client_host;
-    int32_t session_timeout_ms;
-    int32_t rebalance_timeout_ms;
-    size_t proto_count;
-    group_proto_t *protos;
-    uint8_t *assignment;
-    size_t assignment_len;
-    void *join_waiter;
-    void *sync_waiter;
-    int32_t synced_generation; /* generation of its last SyncGroup, -1 */
-    net_timer_t session_timer;
-    struct group_member *prev, *next;
-} group_member_t;
-
-/* A member id handed out with MEMBER_ID_REQUIRED that has not joined yet. */
-typedef struct {
-    group_t *grp;
-    char *id;
-    net_timer_t timer;
-} group_pending_t;
-
-typedef struct {
-    char *topic;
-    int32_t partition;
-    int64_t offset;
-    int32_t leader_epoch;
-    char *metadata;
-    int64_t commit_ts_ms;
-    int64_t expire_ts_ms;
-} group_offset_entry_t;
-
-struct group {
-    broker_coord_t *c;
-    char *id;
-    broker_group_state_t state;
-    int32_t generation;
-    char *protocol_type; /* NULL until a member joined once */
-    char *protocol_name; /* NULL unless CompletingRebalance/Stable */
-    char *leader_id;     /* NULL when there are no members */
-    group_member_t *head, *tail;
-    size_t member_count;
-    size_t awaiting_join;
-    broker_kvmap_t members; /* id -> member */
-    broker_kvmap_t statics; /* instance id -> member */
-    broker_kvmap_t pending; /* id -> group_pending_t */
-    bool initial_join;      /* the join timer is group.initial.rebalance.delay.ms */
-    bool new_member_added;
-    int32_t initial_remaining_ms;
-    bool leader_synced; /* the leader's assignments of this generation are being stored */
-    net_timer_t join_timer;
-    net_timer_t sync_timer;
-    int64_t state_ts_ms;    /* wall clock of the last state change */
-    broker_kvmap_t offsets; /* topic '\0' be32(partition) -> group_offset_entry_t */
-    int refs;               /* the map's reference + one per write in flight */
-};
-
-struct broker_coord {
-    broker_coord_config_t cfg;
-    broker_coord_env_t env;
-    broker_kvmap_t groups; /* id -> group_t, never Dead */
-    size_t writes_pending;
-    net_timer_t expire_timer;
-};
 
 /* ---- small helpers -----------------------------------------------------------------------------
  */
@@ -147,7 +66,7 @@ void broker_coord_config_default(broker_coord_config_t *cfg)
     cfg->offset_metadata_max_bytes = 4096;
 }
 
-static bool str_eq(const char *a, const char *b)
+bool broker_coord_str_eq(const char *a, const char *b)
 {
     if (!a || !b)
         return a == b;
@@ -167,7 +86,7 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n)
     return d;
 }
 
-static void replace_str(char **dst, const char *src)
+void broker_coord_replace_str(char **dst, const char *src)
 {
     char *d = dup_or_null(src);
     free(*dst);
@@ -197,7 +116,7 @@ static char *member_id_new(const char *prefix)
     return (char *)b.data;
 }
 
-static size_t offset_key(uint8_t *out, size_t cap, const char *topic, int32_t partition)
+size_t broker_coord_offset_key(uint8_t *out, size_t cap, const char *topic, int32_t partition)
 {
     size_t n = strlen(topic);
     if (n + 5 > cap)
@@ -208,10 +127,8 @@ static size_t offset_key(uint8_t *out, size_t cap, const char *topic, int32_t pa
     return n + 5;
 }
 
-enum { OFFSET_KEY_MAX = 512 }; /* topic names are at most 249 bytes */
-
 /* Maps a write failure to the ErrorCode Kafka gives for a failed append to its offsets topic. */
-static int16_t write_err_code(int err)
+int16_t broker_coord_write_err_code(int err)
 {
     switch (-err) {
     case WEIR_ECLOSED:
@@ -226,7 +143,7 @@ static int16_t write_err_code(int err)
 /* ---- env shorthands
  * ------------------------------------------------------------------------------ */
 
-static void timer_start(broker_coord_t *c, net_timer_t *t, int64_t delay_ms)
+void broker_coord_timer_start(broker_coord_t *c, net_timer_t *t, int64_t delay_ms)
 {
     c->env.timer_start(c->env.ctx, t, delay_ms < 0 ? 0 : delay_ms);
 }
@@ -253,23 +170,12 @@ static void sync_reply(broker_coord_t *c, void *waiter, int16_t error, const uin
 /* ---- records
  * ------------------------------------------------------------------------------------- */
 
-/* A set of records being prepared for one write; pointers are materialised only at the end
- * because the byte buffer moves as it grows. */
-typedef struct {
-    buf_t bytes;
-    size_t n, cap;
-    struct {
-        size_t koff, klen, voff;
-        int32_t vlen;
-    } * r;
-} recset_t;
-
-static void recset_init(recset_t *rs)
+void broker_coord_recset_init(recset_t *rs)
 {
     memset(rs, 0, sizeof(*rs));
 }
 
-static void recset_deinit(recset_t *rs)
+void broker_coord_recset_deinit(recset_t *rs)
 {
     buf_deinit(&rs->bytes);
     free(rs->r);
@@ -296,8 +202,8 @@ static void recset_end(recset_t *rs, bool tombstone)
     rs->n++;
 }
 
-static void recset_add_offset(recset_t *rs, const char *group, const char *topic, int32_t part,
-                              const broker_committed_t *o)
+void broker_coord_recset_add_offset(recset_t *rs, const char *group, const char *topic,
+                                    int32_t part, const broker_committed_t *o)
 {
     recset_next(rs);
     broker_coord_key_offset_encode(&rs->bytes, group, topic, part);
@@ -309,7 +215,7 @@ static void recset_add_offset(recset_t *rs, const char *group, const char *topic
 
 static void group_meta_fill(group_t *g, broker_group_meta_t *m, broker_group_meta_member_t *mm);
 
-static void recset_add_group(recset_t *rs, group_t *g, bool tombstone)
+void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone)
 {
     recset_next(rs);
     broker_coord_key_group_encode(&rs->bytes, g->id);
@@ -324,28 +230,6 @@ static void recset_add_group(recset_t *rs, group_t *g, bool tombstone)
     recset_end(rs, tombstone);
 }
 
-/* A write in flight: holds a reference on its group. */
-typedef enum { W_PLAIN, W_COMMIT, W_SYNC, W_STATIC_JOIN, W_DELETE, W_OFFSET_DELETE } write_kind_t;
-
-typedef struct group_write {
-    broker_coord_t *c;
-    group_t *grp;
-    write_kind_t kind;
-    void *waiter;
-    int32_t generation;
-    broker_commit_req_t *commit;
-    char *member_id;    /* W_STATIC_JOIN: the new member id */
-    char *leader_id;    /* W_STATIC_JOIN: the leader before the replacement */
-    int16_t *error_out; /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
-    struct group_multi *multi;
-} group_write_t;
-
-/* DeleteGroups spans several groups (maybe several partitions): done when all are. */
-typedef struct group_multi {
-    void *waiter;
-    size_t left;
-} group_multi_t;
-
 static void group_ref(group_t *g)
 {
     g->refs++;
@@ -355,7 +239,8 @@ static void group_unref(group_t *g);
 
 static void write_done(void *arg, int err);
 
-static group_write_t *write_new(broker_coord_t *c, group_t *g, write_kind_t kind, void *waiter)
+group_write_t *broker_coord_write_new(broker_coord_t *c, group_t *g, write_kind_t kind,
+                                      void *waiter)
 {
     group_write_t *w = weir_calloc(1, sizeof(*w));
     w->c = c;
@@ -369,7 +254,7 @@ static group_write_t *write_new(broker_coord_t *c, group_t *g, write_kind_t kind
 
 /* Hands the records to the env writer; w is finished in write_done, maybe before this
  * returns, so the caller must not touch w or depend on group state after this call. */
-static void recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w)
+void broker_coord_recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w)
 {
     broker_coord_record_t *recs = weir_calloc(rs->n ? rs->n : 1, sizeof(*recs));
     for (size_t i = 0; i < rs->n; i++) {
@@ -381,16 +266,16 @@ static void recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w)
     c->writes_pending++;
     c->env.write(c->env.ctx, w->grp->id, recs, rs->n, write_done, w);
     free(recs);
-    recset_deinit(rs);
+    broker_coord_recset_deinit(rs);
 }
 
 /* Writes the group's metadata record (fire and forget unless w says otherwise). */
 static void group_store(group_t *g, group_write_t *w)
 {
     recset_t rs;
-    recset_init(&rs);
-    recset_add_group(&rs, g, false);
-    recset_write(g->c, &rs, w ? w : write_new(g->c, g, W_PLAIN, NULL));
+    broker_coord_recset_init(&rs);
+    broker_coord_recset_add_group(&rs, g, false);
+    broker_coord_recset_write(g->c, &rs, w ? w : broker_coord_write_new(g->c, g, W_PLAIN, NULL));
 }
 
 /* ---- members
@@ -443,11 +328,11 @@ static const group_proto_t *member_proto(const group_member_t *m, const char *na
 static void member_session_expired(void *arg);
 
 /* Restarts the member's session timer: a heartbeat, join or sync counts as a sign of life. */
-static void member_touch(group_member_t *m)
+void broker_coord_member_touch(group_member_t *m)
 {
     broker_coord_t *c = m->grp->c;
     timer_stop(c, &m->session_timer);
-    timer_start(c, &m->session_timer, m->session_timeout_ms);
+    broker_coord_timer_start(c, &m->session_timer, m->session_timeout_ms);
 }
 
 /* Sets or clears the member's parked JoinGroup. A second JoinGroup while one is parked
@@ -493,7 +378,7 @@ static group_member_t *member_add(group_t *g, const char *id, const broker_group
     if (!g->leader_id)
         g->leader_id = weir_strdup(m->id);
     if (g->member_count == 1) /* the first member sets the type (an Empty group takes any) */
-        replace_str(&g->protocol_type, req->protocol_type);
+        broker_coord_replace_str(&g->protocol_type, req->protocol_type);
     return m;
 }
 
@@ -524,8 +409,8 @@ static void member_remove(group_t *g, group_member_t *m, int16_t error)
     else
         g->tail = m->prev;
     g->member_count--;
-    if (str_eq(g->leader_id, m->id))
-        replace_str(&g->leader_id, g->head ? g->head->id : NULL);
+    if (broker_coord_str_eq(g->leader_id, m->id))
+        broker_coord_replace_str(&g->leader_id, g->head ? g->head->id : NULL);
     protos_free(m);
     free(m->assignment);
     free(m->id);
@@ -535,18 +420,18 @@ static void member_remove(group_t *g, group_member_t *m, int16_t error)
     free(m);
 }
 
-static group_member_t *member_find(group_t *g, const char *id)
+group_member_t *broker_coord_member_find(group_t *g, const char *id)
 {
     return id && *id ? broker_kvmap_sget(&g->members, id) : NULL;
 }
 
 /* KIP-345 fencing: the instance id is known and belongs to another member id. */
-static bool member_fenced(group_t *g, const char *member_id, const char *instance_id)
+bool broker_coord_member_fenced(group_t *g, const char *member_id, const char *instance_id)
 {
     if (!instance_id)
         return false;
     group_member_t *m = broker_kvmap_sget(&g->statics, instance_id);
-    return m && !str_eq(m->id, member_id);
+    return m && !broker_coord_str_eq(m->id, member_id);
 }
 
 /* ---- groups
@@ -555,12 +440,12 @@ static bool member_fenced(group_t *g, const char *member_id, const char *instanc
 static void group_join_timer_fired(void *arg);
 static void group_sync_timer_fired(void *arg);
 
-static group_t *group_get(broker_coord_t *c, const char *id)
+group_t *broker_coord_group_get(broker_coord_t *c, const char *id)
 {
     return id ? broker_kvmap_sget(&c->groups, id) : NULL;
 }
 
-static group_t *group_create(broker_coord_t *c, const char *id)
+group_t *broker_coord_group_create(broker_coord_t *c, const char *id)
 {
     group_t *g = weir_calloc(1, sizeof(*g));
     g->c = c;
@@ -625,7 +510,7 @@ static void group_unref(group_t *g)
 
 /* Takes a group out of the coordinator (Dead): parked requests are answered with `error`,
  * timers stopped; the memory goes when the last write holding it is done. */
-static void group_remove(group_t *g, int16_t error)
+void broker_coord_group_remove(group_t *g, int16_t error)
 {
     broker_coord_t *c = g->c;
     while (g->head)
@@ -644,11 +529,11 @@ static void group_remove(group_t *g, int16_t error)
 
 /* An Empty group that holds nothing (no members, no offsets, never had a generation) is not
  * worth keeping: a failed first JoinGroup or a lone OffsetFetch must not leave garbage. */
-static void group_maybe_drop(group_t *g)
+void broker_coord_group_maybe_drop(group_t *g)
 {
     if (g->state == BROKER_GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
         g->offsets.count == 0 && g->generation == 0 && g->refs == 1)
-        group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
+        broker_coord_group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
 }
 
 static int32_t group_rebalance_timeout(const group_t *g)
@@ -676,7 +561,7 @@ static bool group_supports(const group_t *g, const char *type, const broker_grou
         return false;
     if (g->member_count == 0)
         return true;
-    if (!str_eq(g->protocol_type, type))
+    if (!broker_coord_str_eq(g->protocol_type, type))
         return false;
     for (size_t i = 0; i < n; i++)
         if (all_members_support(g, p[i].name))
@@ -782,10 +667,10 @@ static void group_prepare_rebalance(group_t *g, const char *reason)
         g->initial_join = true;
         g->new_member_added = false;
         g->initial_remaining_ms = WEIR_MAX(rebalance_ms - c->cfg.initial_rebalance_delay_ms, 0);
-        timer_start(c, &g->join_timer, c->cfg.initial_rebalance_delay_ms);
+        broker_coord_timer_start(c, &g->join_timer, c->cfg.initial_rebalance_delay_ms);
     } else {
         g->initial_join = false;
-        timer_start(c, &g->join_timer, rebalance_ms);
+        broker_coord_timer_start(c, &g->join_timer, rebalance_ms);
     }
     log_info("group", "group %s: preparing rebalance (%s), generation %d, %zu members", g->id,
              reason, g->generation, g->member_count);
@@ -815,7 +700,7 @@ static void group_join_reply(group_t *g, group_member_t *m, void *waiter, const 
 {
     broker_group_join_member_t *list = NULL;
     size_t n = 0;
-    if (str_eq(m->id, g->leader_id) && str_eq(leader, g->leader_id)) {
+    if (broker_coord_str_eq(m->id, g->leader_id) && broker_coord_str_eq(leader, g->leader_id)) {
         list = weir_calloc(g->member_count, sizeof(*list));
         for (group_member_t *x = g->head; x; x = x->next) {
             const group_proto_t *p = member_proto(x, g->protocol_name);
@@ -844,27 +729,27 @@ static void group_complete_join(group_t *g)
     g->initial_join = false;
     if (g->member_count > 0 && g->awaiting_join == 0) {
         /* Only absent static members are left: wait for them to come back or expire. */
-        timer_start(c, &g->join_timer, group_rebalance_timeout(g));
+        broker_coord_timer_start(c, &g->join_timer, group_rebalance_timeout(g));
         return;
     }
-    group_member_t *leader = member_find(g, g->leader_id);
+    group_member_t *leader = broker_coord_member_find(g, g->leader_id);
     if (g->member_count > 0 && (!leader || !leader->join_waiter)) {
         for (group_member_t *m = g->head; m; m = m->next)
             if (m->join_waiter) {
-                replace_str(&g->leader_id, m->id);
+                broker_coord_replace_str(&g->leader_id, m->id);
                 break;
             }
     }
     g->generation++;
     if (g->member_count == 0) {
-        replace_str(&g->protocol_name, NULL);
-        replace_str(&g->leader_id, NULL);
+        broker_coord_replace_str(&g->protocol_name, NULL);
+        broker_coord_replace_str(&g->leader_id, NULL);
         group_set_state(g, BROKER_GROUP_EMPTY);
         log_info("group", "group %s: empty, generation %d", g->id, g->generation);
         group_store(g, NULL);
         return;
     }
-    replace_str(&g->protocol_name, group_select_protocol(g));
+    broker_coord_replace_str(&g->protocol_name, group_select_protocol(g));
     g->leader_synced = false;
     group_set_state(g, BROKER_GROUP_COMPLETING_REBALANCE);
     log_info("group", "group %s: generation %d, protocol %s, leader %s, %zu members", g->id,
@@ -874,10 +759,10 @@ static void group_complete_join(group_t *g)
             continue;
         void *w = m->join_waiter;
         member_set_join_waiter(m, NULL);
-        member_touch(m);
+        broker_coord_member_touch(m);
         group_join_reply(g, m, w, g->leader_id);
     }
-    timer_start(c, &g->sync_timer, group_rebalance_timeout(g));
+    broker_coord_timer_start(c, &g->sync_timer, group_rebalance_timeout(g));
 }
 
 static void group_join_timer_fired(void *arg)
@@ -890,7 +775,7 @@ static void group_join_timer_fired(void *arg)
         int32_t d = WEIR_MIN(c->cfg.initial_rebalance_delay_ms, g->initial_remaining_ms);
         g->initial_remaining_ms -= d;
         g->new_member_added = false;
-        timer_start(c, &g->join_timer, d);
+        broker_coord_timer_start(c, &g->join_timer, d);
         return;
     }
     if (!g->initial_join) {
@@ -930,7 +815,7 @@ static void member_session_expired(void *arg)
     group_member_t *m = arg;
     group_t *g = m->grp;
     if (m->join_waiter || m->sync_waiter) { /* parked: alive by definition */
-        member_touch(m);
+        broker_coord_member_touch(m);
         return;
     }
     log_info("group", "group %s: member %s session timeout", g->id, m->id);
@@ -944,7 +829,7 @@ static void pending_expired(void *arg)
     broker_kvmap_sdel(&g->pending, p->id);
     pending_free(g->c, p);
     group_try_complete_join(g);
-    group_maybe_drop(g);
+    broker_coord_group_maybe_drop(g);
 }
 
 /* ---- JoinGroup
@@ -955,7 +840,7 @@ static void group_add_member_and_rebalance(group_t *g, const char *id,
 {
     group_member_t *m = member_add(g, id, req);
     member_set_join_waiter(m, waiter);
-    member_touch(m);
+    broker_coord_member_touch(m);
     if (g->state == BROKER_GROUP_PREPARING_REBALANCE && g->initial_join)
         g->new_member_added = true;
     log_info("group", "group %s: member %s joined (%s)", g->id, m->id,
@@ -973,7 +858,7 @@ static void group_update_member_and_rebalance(group_t *g, group_member_t *m,
     m->session_timeout_ms = req->session_timeout_ms;
     m->rebalance_timeout_ms = req->rebalance_timeout_ms;
     member_set_join_waiter(m, waiter);
-    member_touch(m);
+    broker_coord_member_touch(m);
     if (g->state == BROKER_GROUP_PREPARING_REBALANCE)
         group_try_complete_join(g);
     else
@@ -1001,21 +886,22 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const broker_grou
     }
     char *new_id = member_id_new(req->instance_id);
     broker_kvmap_sdel(&g->members, m->id);
-    if (str_eq(g->leader_id, m->id))
-        replace_str(&g->leader_id, new_id);
+    if (broker_coord_str_eq(g->leader_id, m->id))
+        broker_coord_replace_str(&g->leader_id, new_id);
     log_info("group", "group %s: static member %s rejoined as %s (was %s)", g->id, m->instance_id,
              new_id, m->id);
     free(m->id);
     m->id = new_id;
     broker_kvmap_sput(&g->members, m->id, m);
-    replace_str(&m->client_id, req->client_id ? req->client_id : "");
-    replace_str(&m->client_host, req->client_host ? req->client_host : "");
+    broker_coord_replace_str(&m->client_id, req->client_id ? req->client_id : "");
+    broker_coord_replace_str(&m->client_host, req->client_host ? req->client_host : "");
     protos_set(m, req->protocols, req->protocol_count);
     m->session_timeout_ms = req->session_timeout_ms;
     m->rebalance_timeout_ms = req->rebalance_timeout_ms;
-    member_touch(m);
-    if (g->state == BROKER_GROUP_STABLE && str_eq(group_select_protocol(g), g->protocol_name)) {
-        group_write_t *w = write_new(c, g, W_STATIC_JOIN, waiter);
+    broker_coord_member_touch(m);
+    if (g->state == BROKER_GROUP_STABLE &&
+        broker_coord_str_eq(group_select_protocol(g), g->protocol_name)) {
+        group_write_t *w = broker_coord_write_new(c, g, W_STATIC_JOIN, waiter);
         w->member_id = weir_strdup(m->id);
         w->leader_id = old_leader;
         group_store(g, w);
@@ -1055,7 +941,7 @@ static void group_join_new(group_t *g, const broker_group_join_req_t *req, void 
         p->grp = g;
         p->id = id;
         c->env.timer_init(c->env.ctx, &p->timer, pending_expired, p);
-        timer_start(c, &p->timer, req->session_timeout_ms);
+        broker_coord_timer_start(c, &p->timer, req->session_timeout_ms);
         broker_kvmap_sput(&g->pending, p->id, p);
         join_error(c, waiter, KAFKA_MEMBER_ID_REQUIRED, p->id);
         return;
@@ -1078,9 +964,9 @@ static void group_join_known(group_t *g, const broker_group_join_req_t *req, voi
         group_add_member_and_rebalance(g, req->member_id, req, waiter);
         return;
     }
-    group_member_t *m = member_find(g, req->member_id);
+    group_member_t *m = broker_coord_member_find(g, req->member_id);
     int16_t err = KAFKA_NONE;
-    if (member_fenced(g, req->member_id, req->instance_id))
+    if (broker_coord_member_fenced(g, req->member_id, req->instance_id))
         err = KAFKA_FENCED_INSTANCE_ID;
     else if (!m || g->state == BROKER_GROUP_EMPTY || g->state == BROKER_GROUP_DEAD)
         err = KAFKA_UNKNOWN_MEMBER_ID;
@@ -1089,12 +975,12 @@ static void group_join_known(group_t *g, const broker_group_join_req_t *req, voi
         return;
     }
     bool same = protos_match(m, req->protocols, req->protocol_count);
-    bool is_leader = str_eq(m->id, g->leader_id);
+    bool is_leader = broker_coord_str_eq(m->id, g->leader_id);
     if ((g->state == BROKER_GROUP_COMPLETING_REBALANCE && same) ||
         (g->state == BROKER_GROUP_STABLE && same && !is_leader)) {
         /* Nothing changed (a lost JoinGroup answer, or a follower's rejoin): the current
          * generation stands and the member can go on to SyncGroup. */
-        member_touch(m);
+        broker_coord_member_touch(m);
         group_join_reply(g, m, waiter, g->leader_id);
         return;
     }
@@ -1113,19 +999,19 @@ void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, vo
         join_error(c, waiter, KAFKA_INVALID_SESSION_TIMEOUT, req->member_id);
         return;
     }
-    group_t *g = group_get(c, req->group_id);
+    group_t *g = broker_coord_group_get(c, req->group_id);
     if (!g) {
         if (!unknown) {
             join_error(c, waiter, KAFKA_UNKNOWN_MEMBER_ID, req->member_id);
             return;
         }
-        g = group_create(c, req->group_id);
+        g = broker_coord_group_create(c, req->group_id);
     }
     if (unknown)
         group_join_new(g, req, waiter);
     else
         group_join_known(g, req, waiter);
-    group_maybe_drop(g);
+    broker_coord_group_maybe_drop(g);
 }
 
 /* ---- SyncGroup, Heartbeat, LeaveGroup
@@ -1135,12 +1021,13 @@ static int16_t group_sync_check(group_t *g, group_member_t *m, const broker_grou
 {
     if (!g || !m)
         return KAFKA_UNKNOWN_MEMBER_ID;
-    if (member_fenced(g, req->member_id, req->instance_id))
+    if (broker_coord_member_fenced(g, req->member_id, req->instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
     if (req->generation_id != g->generation)
         return KAFKA_ILLEGAL_GENERATION;
-    if ((req->protocol_type && !str_eq(req->protocol_type, g->protocol_type)) ||
-        (req->protocol_name && g->protocol_name && !str_eq(req->protocol_name, g->protocol_name)))
+    if ((req->protocol_type && !broker_coord_str_eq(req->protocol_type, g->protocol_type)) ||
+        (req->protocol_name && g->protocol_name &&
+         !broker_coord_str_eq(req->protocol_name, g->protocol_name)))
         return KAFKA_INCONSISTENT_GROUP_PROTOCOL;
     switch (g->state) {
     case BROKER_GROUP_EMPTY:
@@ -1165,7 +1052,7 @@ static void group_set_assignments(group_t *g, const broker_group_sync_req_t *req
     }
     for (size_t i = 0; i < req->assignment_count; i++) {
         const broker_group_assignment_t *a = &req->assignments[i];
-        group_member_t *m = member_find(g, a->member_id);
+        group_member_t *m = broker_coord_member_find(g, a->member_id);
         if (!m)
             continue;
         free(m->assignment);
@@ -1176,14 +1063,14 @@ static void group_set_assignments(group_t *g, const broker_group_sync_req_t *req
 
 void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter)
 {
-    group_t *g = group_get(c, req->group_id);
-    group_member_t *m = g ? member_find(g, req->member_id) : NULL;
+    group_t *g = broker_coord_group_get(c, req->group_id);
+    group_member_t *m = g ? broker_coord_member_find(g, req->member_id) : NULL;
     int16_t err = group_sync_check(g, m, req);
     if (err) {
         sync_reply(c, waiter, err, NULL, 0);
         return;
     }
-    member_touch(m);
+    broker_coord_member_touch(m);
     if (g->state == BROKER_GROUP_STABLE) {
         sync_reply(c, waiter, KAFKA_NONE, m->assignment, m->assignment_len);
         return;
@@ -1192,10 +1079,10 @@ void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, vo
         sync_reply(c, m->sync_waiter, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
     m->sync_waiter = waiter;
     m->synced_generation = g->generation;
-    if (str_eq(m->id, g->leader_id) && !g->leader_synced) {
+    if (broker_coord_str_eq(m->id, g->leader_id) && !g->leader_synced) {
         group_set_assignments(g, req);
         g->leader_synced = true;
-        group_store(g, write_new(c, g, W_SYNC, NULL));
+        group_store(g, broker_coord_write_new(c, g, W_SYNC, NULL));
     }
 }
 
@@ -1206,7 +1093,7 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
     if (g->state != BROKER_GROUP_COMPLETING_REBALANCE || g->generation != generation)
         return; /* a rebalance started meanwhile and answered the parked SyncGroups */
     if (err) {
-        group_reset_assignments(g, write_err_code(err));
+        group_reset_assignments(g, broker_coord_write_err_code(err));
         group_prepare_rebalance(g, "storing the assignments failed");
         return;
     }
@@ -1225,19 +1112,19 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
 int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t generation_id,
                                const char *member_id, const char *instance_id)
 {
-    group_t *g = group_get(c, group_id);
+    group_t *g = broker_coord_group_get(c, group_id);
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
     if (!g)
         return KAFKA_UNKNOWN_MEMBER_ID;
-    if (member_fenced(g, member_id, instance_id))
+    if (broker_coord_member_fenced(g, member_id, instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
-    group_member_t *m = member_find(g, member_id);
+    group_member_t *m = broker_coord_member_find(g, member_id);
     if (!m || g->state == BROKER_GROUP_EMPTY)
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (generation_id != g->generation)
         return KAFKA_ILLEGAL_GENERATION;
-    member_touch(m);
+    broker_coord_member_touch(m);
     return g->state == BROKER_GROUP_PREPARING_REBALANCE ? KAFKA_REBALANCE_IN_PROGRESS : KAFKA_NONE;
 }
 
@@ -1249,7 +1136,7 @@ static int16_t group_leave_one(group_t *g, const broker_group_leave_member_t *lm
         if (!s)
             return KAFKA_UNKNOWN_MEMBER_ID;
         mid = s->id;
-    } else if (member_fenced(g, mid, lm->instance_id)) {
+    } else if (broker_coord_member_fenced(g, mid, lm->instance_id)) {
         return KAFKA_FENCED_INSTANCE_ID;
     }
     group_pending_t *p = mid ? broker_kvmap_sget(&g->pending, mid) : NULL;
@@ -1259,7 +1146,7 @@ static int16_t group_leave_one(group_t *g, const broker_group_leave_member_t *lm
         group_try_complete_join(g);
         return KAFKA_NONE;
     }
-    group_member_t *m = member_find(g, mid);
+    group_member_t *m = broker_coord_member_find(g, mid);
     if (!m)
         return KAFKA_UNKNOWN_MEMBER_ID;
     log_info("group", "group %s: member %s left", g->id, m->id);
@@ -1272,184 +1159,10 @@ int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
 {
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
-    group_t *g = group_get(c, group_id);
+    group_t *g = broker_coord_group_get(c, group_id);
     for (size_t i = 0; i < n; i++)
         members[i].error = g ? group_leave_one(g, &members[i]) : KAFKA_UNKNOWN_MEMBER_ID;
     return KAFKA_NONE;
-}
-
-/* ---- committed offsets
- * --------------------------------------------------------------------------- */
-
-static group_offset_entry_t *offset_find(group_t *g, const char *topic, int32_t partition)
-{
-    uint8_t key[OFFSET_KEY_MAX];
-    size_t n = offset_key(key, sizeof(key), topic, partition);
-    return n ? broker_kvmap_get(&g->offsets, key, n) : NULL;
-}
-
-static void offset_put(group_t *g, const char *topic, int32_t partition,
-                       const broker_committed_t *o)
-{
-    uint8_t key[OFFSET_KEY_MAX];
-    size_t n = offset_key(key, sizeof(key), topic, partition);
-    if (!n)
-        return;
-    group_offset_entry_t *e = broker_kvmap_get(&g->offsets, key, n);
-    if (!e) {
-        e = weir_calloc(1, sizeof(*e));
-        e->topic = weir_strdup(topic);
-        e->partition = partition;
-        broker_kvmap_put(&g->offsets, key, n, e);
-    }
-    e->offset = o->offset;
-    e->leader_epoch = o->leader_epoch;
-    replace_str(&e->metadata, o->metadata ? o->metadata : "");
-    e->commit_ts_ms = o->commit_ts_ms;
-    e->expire_ts_ms = o->expire_ts_ms;
-}
-
-static void offset_del(group_t *g, const char *topic, int32_t partition)
-{
-    uint8_t key[OFFSET_KEY_MAX];
-    size_t n = offset_key(key, sizeof(key), topic, partition);
-    group_offset_entry_t *e = n ? broker_kvmap_del(&g->offsets, key, n) : NULL;
-    if (e) {
-        free(e->topic);
-        free(e->metadata);
-        free(e);
-    }
-}
-
-static broker_committed_t offset_view(const group_offset_entry_t *e)
-{
-    return (broker_committed_t){.offset = e->offset,
-                                .leader_epoch = e->leader_epoch,
-                                .metadata = e->metadata,
-                                .commit_ts_ms = e->commit_ts_ms,
-                                .expire_ts_ms = e->expire_ts_ms};
-}
-
-/* Who may commit (Kafka's doCommitOffsets): a standalone consumer (generation < 0) to a group
- * with no members, or a member of the current generation outside CompletingRebalance. A
- * standalone commit to an unknown group creates it. */
-static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *req, group_t **out)
-{
-    *out = NULL;
-    if (!req->group_id || !*req->group_id)
-        return KAFKA_INVALID_GROUP_ID;
-    group_t *g = group_get(c, req->group_id);
-    if (!g) {
-        if (req->generation_id >= 0)
-            return KAFKA_ILLEGAL_GENERATION;
-        g = group_create(c, req->group_id);
-    }
-    *out = g;
-    if (req->generation_id < 0 && g->state == BROKER_GROUP_EMPTY)
-        return KAFKA_NONE;
-    if (member_fenced(g, req->member_id, req->instance_id))
-        return KAFKA_FENCED_INSTANCE_ID;
-    group_member_t *m = member_find(g, req->member_id);
-    if (!m)
-        return KAFKA_UNKNOWN_MEMBER_ID;
-    if (req->generation_id != g->generation)
-        return KAFKA_ILLEGAL_GENERATION;
-    if (g->state == BROKER_GROUP_COMPLETING_REBALANCE)
-        return KAFKA_REBALANCE_IN_PROGRESS;
-    member_touch(m);
-    return KAFKA_NONE;
-}
-
-static broker_committed_t commit_value(const broker_commit_req_t *req,
-                                       const broker_commit_part_t *p)
-{
-    return (broker_committed_t){
-        .offset = p->offset,
-        .leader_epoch = p->leader_epoch,
-        .metadata = p->metadata ? p->metadata : "",
-        .commit_ts_ms = p->commit_ts_ms,
-        .expire_ts_ms = req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
-}
-
-void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *waiter)
-{
-    group_t *g;
-    int16_t err = group_commit_check(c, req, &g);
-    recset_t rs;
-    recset_init(&rs);
-    int64_t now = clock_wall_ms();
-    for (size_t i = 0; i < req->part_count; i++) {
-        broker_commit_part_t *p = &req->parts[i];
-        size_t meta_len = p->metadata ? strlen(p->metadata) : 0;
-        if (err)
-            p->error = err;
-        else if (!p->topic || !c->env.partition_exists(c->env.ctx, p->topic, p->partition))
-            p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes)
-            p->error = OFFSET_METADATA_TOO_LARGE;
-        else
-            p->error = KAFKA_NONE;
-        if (p->error)
-            continue;
-        if (p->commit_ts_ms < 0)
-            p->commit_ts_ms = now;
-        broker_committed_t o = commit_value(req, p);
-        recset_add_offset(&rs, g->id, p->topic, p->partition, &o);
-    }
-    if (rs.n == 0) {
-        recset_deinit(&rs);
-        if (g)
-            group_maybe_drop(g);
-        c->env.done(c->env.ctx, waiter);
-        return;
-    }
-    group_write_t *w = write_new(c, g, W_COMMIT, waiter);
-    w->commit = req;
-    recset_write(c, &rs, w);
-}
-
-static void group_commit_stored(group_t *g, broker_commit_req_t *req, int err)
-{
-    for (size_t i = 0; i < req->part_count; i++) {
-        broker_commit_part_t *p = &req->parts[i];
-        if (p->error)
-            continue;
-        if (err) {
-            p->error = write_err_code(err);
-        } else if (g->state != BROKER_GROUP_DEAD) {
-            broker_committed_t o = commit_value(req, p);
-            offset_put(g, p->topic, p->partition, &o);
-        }
-    }
-}
-
-int16_t broker_coord_offset_fetch(broker_coord_t *c, const char *group_id, const char *topic,
-                                  int32_t partition, broker_committed_t *out)
-{
-    *out = (broker_committed_t){
-        .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
-    if (!group_id || !*group_id)
-        return KAFKA_INVALID_GROUP_ID;
-    group_t *g = group_get(c, group_id);
-    group_offset_entry_t *e = g && topic ? offset_find(g, topic, partition) : NULL;
-    if (e)
-        *out = offset_view(e);
-    return KAFKA_NONE;
-}
-
-void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker_coord_offset_fn fn,
-                                 void *arg)
-{
-    group_t *g = group_get(c, group_id);
-    if (!g)
-        return;
-    broker_kvmap_iter_t it;
-    broker_kvmap_iter_init(&it, &g->offsets);
-    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
-        group_offset_entry_t *o = e->value;
-        broker_committed_t v = offset_view(o);
-        fn(arg, o->topic, o->partition, &v);
-    }
 }
 
 /* ---- ListGroups, DescribeGroups, DeleteGroups, OffsetDelete
@@ -1476,7 +1189,7 @@ void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group
         out->error = KAFKA_INVALID_GROUP_ID;
         return;
     }
-    group_t *g = group_get(c, group_id);
+    group_t *g = broker_coord_group_get(c, group_id);
     if (!g)
         return;
     out->state = g->state;
@@ -1524,11 +1237,11 @@ static void recset_add_group_tombstones(recset_t *rs, group_t *g, bool with_grou
     broker_kvmap_iter_init(&it, &g->offsets);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_offset_entry_t *o = e->value;
-        recset_add_offset(rs, g->id, o->topic, o->partition, NULL);
+        broker_coord_recset_add_offset(rs, g->id, o->topic, o->partition, NULL);
     }
     offsets_clear(g);
     if (with_group)
-        recset_add_group(rs, g, true);
+        broker_coord_recset_add_group(rs, g, true);
 }
 
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter)
@@ -1538,7 +1251,7 @@ void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void
     mu->left = 1; /* held until every write is handed out */
     for (size_t i = 0; i < req->count; i++) {
         broker_group_delete_item_t *it = &req->items[i];
-        group_t *g = group_get(c, it->group_id);
+        group_t *g = broker_coord_group_get(c, it->group_id);
         if (!it->group_id || !*it->group_id)
             it->error = KAFKA_INVALID_GROUP_ID;
         else if (!g)
@@ -1550,89 +1263,17 @@ void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void
         if (it->error)
             continue;
         recset_t rs;
-        recset_init(&rs);
+        broker_coord_recset_init(&rs);
         recset_add_group_tombstones(&rs, g, true);
-        group_write_t *w = write_new(c, g, W_DELETE, NULL);
+        group_write_t *w = broker_coord_write_new(c, g, W_DELETE, NULL);
         w->multi = mu;
         w->error_out = &it->error;
         mu->left++;
         log_info("group", "group %s: deleted", g->id);
-        group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
-        recset_write(c, &rs, w);
+        broker_coord_group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
+        broker_coord_recset_write(c, &rs, w);
     }
     multi_done(c, mu);
-}
-
-/* The topics a "consumer" protocol subscription names (ConsumerProtocolSubscription: version
- * i16, topics [string], ...), checked against the bytes present. Unreadable means "maybe". */
-static bool subscription_has_topic(const uint8_t *p, size_t n, const char *topic)
-{
-    size_t tlen = strlen(topic);
-    if (n < 6)
-        return true;
-    int32_t count = (int32_t)be32_read(p + 2);
-    size_t off = 6;
-    if (count < 0 || (size_t)count > (n - off) / 2)
-        return true;
-    for (int32_t i = 0; i < count; i++) {
-        if (n - off < 2)
-            return true;
-        int16_t len = (int16_t)be16_read(p + off);
-        off += 2;
-        if (len < 0 || (size_t)len > n - off)
-            return true;
-        if ((size_t)len == tlen && memcmp(p + off, topic, tlen) == 0)
-            return true;
-        off += (size_t)len;
-    }
-    return false;
-}
-
-static bool group_subscribed(const group_t *g, const char *topic)
-{
-    for (const group_member_t *m = g->head; m; m = m->next) {
-        for (size_t i = 0; i < m->proto_count; i++) {
-            if (g->protocol_name && strcmp(m->protos[i].name, g->protocol_name) != 0)
-                continue;
-            if (subscription_has_topic(m->protos[i].meta, m->protos[i].meta_len, topic))
-                return true;
-        }
-    }
-    return false;
-}
-
-void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter)
-{
-    group_t *g = group_get(c, req->group_id);
-    req->error = KAFKA_NONE;
-    if (!req->group_id || !*req->group_id)
-        req->error = KAFKA_INVALID_GROUP_ID;
-    else if (!g)
-        req->error = KAFKA_GROUP_ID_NOT_FOUND;
-    else if (g->member_count > 0 && !str_eq(g->protocol_type, "consumer"))
-        req->error = KAFKA_NON_EMPTY_GROUP;
-    recset_t rs;
-    recset_init(&rs);
-    for (size_t i = 0; !req->error && i < req->part_count; i++) {
-        broker_offset_delete_part_t *p = &req->parts[i];
-        p->error = KAFKA_NONE;
-        if (g->member_count > 0 && group_subscribed(g, p->topic)) {
-            p->error = GROUP_SUBSCRIBED_TO_TOPIC;
-            continue;
-        }
-        if (offset_find(g, p->topic, p->partition)) {
-            recset_add_offset(&rs, g->id, p->topic, p->partition, NULL);
-            offset_del(g, p->topic, p->partition);
-        }
-    }
-    if (rs.n == 0) {
-        recset_deinit(&rs);
-        c->env.done(c->env.ctx, waiter);
-        return;
-    }
-    group_write_t *w = write_new(c, g, W_OFFSET_DELETE, waiter);
-    w->error_out = &req->error;
-    recset_write(c, &rs, w);
 }
 
 /* ---- write completion
@@ -1651,7 +1292,7 @@ static void write_done(void *arg, int err)
     case W_PLAIN:
         break;
     case W_COMMIT:
-        group_commit_stored(g, w->commit, err);
+        broker_coord_group_commit_stored(g, w->commit, err);
         c->env.done(c->env.ctx, w->waiter);
         break;
     case W_SYNC:
@@ -1659,10 +1300,11 @@ static void write_done(void *arg, int err)
             group_sync_stored(g, w->generation, err);
         break;
     case W_STATIC_JOIN: {
-        group_member_t *m = g->state == BROKER_GROUP_STABLE ? member_find(g, w->member_id) : NULL;
+        group_member_t *m =
+            g->state == BROKER_GROUP_STABLE ? broker_coord_member_find(g, w->member_id) : NULL;
         if (err || !m)
             join_error(c, w->waiter,
-                       err ? write_err_code(err)
+                       err ? broker_coord_write_err_code(err)
                            : (g->state == BROKER_GROUP_DEAD ? KAFKA_COORDINATOR_NOT_AVAILABLE
                                                             : KAFKA_REBALANCE_IN_PROGRESS),
                        w->member_id);
@@ -1672,12 +1314,12 @@ static void write_done(void *arg, int err)
     }
     case W_DELETE:
         if (err)
-            *w->error_out = write_err_code(err);
+            *w->error_out = broker_coord_write_err_code(err);
         multi_done(c, w->multi);
         break;
     case W_OFFSET_DELETE:
         if (err)
-            *w->error_out = write_err_code(err);
+            *w->error_out = broker_coord_write_err_code(err);
         c->env.done(c->env.ctx, w->waiter);
         break;
     }
@@ -1687,92 +1329,21 @@ static void write_done(void *arg, int err)
     free(w);
 }
 
-/* ---- offsets expiry
- * ------------------------------------------------------------------------------ */
-
-/* Offsets of a group with no members expire offsets.retention.minutes after the later of the
- * commit and the group becoming Empty (KIP-211), or at the expiry time a v2-4 commit asked for.
- * A group left with no offsets and no members is removed (with its metadata tombstone). */
-static void group_expire(group_t *g, int64_t now)
-{
-    broker_coord_t *c = g->c;
-    if (g->state != BROKER_GROUP_EMPTY || g->member_count > 0 || g->pending.count > 0)
-        return;
-    recset_t rs;
-    recset_init(&rs);
-    broker_kvmap_iter_t it;
-    broker_kvmap_iter_init(&it, &g->offsets);
-    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
-        group_offset_entry_t *o = e->value;
-        int64_t base = WEIR_MAX(o->commit_ts_ms, g->protocol_type ? g->state_ts_ms : INT64_MIN);
-        bool expired = o->expire_ts_ms >= 0 ? now >= o->expire_ts_ms
-                                            : now - base >= c->cfg.offsets_retention_ms;
-        if (!expired)
-            continue;
-        recset_add_offset(&rs, g->id, o->topic, o->partition, NULL);
-        offset_del(g, o->topic, o->partition);
-    }
-    bool drop = g->offsets.count == 0 && g->refs == 1 &&
-                (rs.n > 0 || now - g->state_ts_ms >= c->cfg.offsets_retention_ms);
-    if (drop)
-        recset_add_group(&rs, g, true);
-    if (rs.n == 0) {
-        recset_deinit(&rs);
-        return;
-    }
-    log_info("group", "group %s: %zu offsets expired%s", g->id, rs.n - (drop ? 1 : 0),
-             drop ? ", group removed" : "");
-    group_write_t *w = write_new(c, g, W_PLAIN, NULL);
-    if (drop)
-        group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
-    recset_write(c, &rs, w);
-}
-
-void broker_coord_expire_offsets(broker_coord_t *c)
-{
-    int64_t now = clock_wall_ms();
-    broker_kvmap_iter_t it;
-    broker_kvmap_iter_init(&it, &c->groups);
-    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
-        group_expire(e->value, now);
-}
-
-static void expire_timer_fired(void *arg)
-{
-    broker_coord_t *c = arg;
-    broker_coord_expire_offsets(c);
-    timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
-}
-
 /* ---- loading
  * ------------------------------------------------------------------------------------- */
 
-void broker_coord_load_offset(broker_coord_t *c, const char *group, const char *topic,
-                              int32_t partition, const broker_committed_t *o)
-{
-    group_t *g = group_get(c, group);
-    if (!o) {
-        if (g)
-            offset_del(g, topic, partition);
-        return;
-    }
-    if (!g)
-        g = group_create(c, group);
-    offset_put(g, topic, partition, o);
-}
-
 void broker_coord_load_group(broker_coord_t *c, const char *group, const broker_group_meta_t *m)
 {
-    group_t *g = group_get(c, group);
+    group_t *g = broker_coord_group_get(c, group);
     if (!g && !m)
         return;
     if (!g)
-        g = group_create(c, group);
+        g = broker_coord_group_create(c, group);
     while (g->head)
         member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
-    replace_str(&g->protocol_type, m && *m->protocol_type ? m->protocol_type : NULL);
-    replace_str(&g->protocol_name, m ? m->protocol_name : NULL);
-    replace_str(&g->leader_id, NULL);
+    broker_coord_replace_str(&g->protocol_type, m && *m->protocol_type ? m->protocol_type : NULL);
+    broker_coord_replace_str(&g->protocol_name, m ? m->protocol_name : NULL);
+    broker_coord_replace_str(&g->leader_id, NULL);
     g->generation = m ? m->generation : 0;
     g->state_ts_ms = m ? m->state_ts_ms : clock_wall_ms();
     for (size_t i = 0; m && i < m->member_count; i++) {
@@ -1793,8 +1364,8 @@ void broker_coord_load_group(broker_coord_t *c, const char *group, const broker_
         mem->assignment = dup_bytes(x->assignment, x->assignment_len);
         mem->assignment_len = x->assignment_len;
     }
-    if (m && m->leader_id && member_find(g, m->leader_id))
-        replace_str(&g->leader_id, m->leader_id);
+    if (m && m->leader_id && broker_coord_member_find(g, m->leader_id))
+        broker_coord_replace_str(&g->leader_id, m->leader_id);
 }
 
 void broker_coord_load_finish(broker_coord_t *c)
@@ -1810,11 +1381,11 @@ void broker_coord_load_finish(broker_coord_t *c)
         if (g->member_count > 0) {
             g->state = BROKER_GROUP_STABLE; /* keeps the stored state timestamp */
             for (group_member_t *m = g->head; m; m = m->next)
-                member_touch(m);
+                broker_coord_member_touch(m);
             stable++;
         } else {
             g->state = BROKER_GROUP_EMPTY;
-            group_maybe_drop(g);
+            broker_coord_group_maybe_drop(g);
         }
     }
     log_info("group", "loaded %zu groups (%zu stable)", c->groups.count, stable);
@@ -1830,8 +1401,8 @@ int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t 
     c->cfg = *cfg;
     c->env = *env;
     broker_kvmap_init(&c->groups);
-    c->env.timer_init(c->env.ctx, &c->expire_timer, expire_timer_fired, c);
-    timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
+    c->env.timer_init(c->env.ctx, &c->expire_timer, broker_coord_expire_timer_fired, c);
+    broker_coord_timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
     *out = c;
     return 0;
 }
@@ -1845,7 +1416,7 @@ void broker_coord_free(broker_coord_t *c)
     broker_kvmap_iter_t it;
     broker_kvmap_iter_init(&it, &c->groups);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
-        group_remove(e->value, KAFKA_COORDINATOR_NOT_AVAILABLE);
+        broker_coord_group_remove(e->value, KAFKA_COORDINATOR_NOT_AVAILABLE);
     broker_kvmap_deinit(&c->groups);
     free(c);
 }

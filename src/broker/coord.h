@@ -1,33 +1,35 @@
 /*
- * group: the group coordinator (Kafka's classic rebalance protocol) and the committed-offsets
- * store in the internal compacted topic __consumer_offsets. Internal to src/broker and
- * src/kafka: nothing outside the broker includes this header.
+ * coord: the group coordinator (Kafka's classic rebalance protocol) and its records in the
+ * internal compacted topic __consumer_offsets. Internal to src/broker: the protocol layer
+ * reaches it through broker_group_* (groups.c), which posts each request to the coordinator's
+ * thread.
  *
- * The coordinator (group.c) keeps every group in memory: its state (Empty, PreparingRebalance,
- * CompletingRebalance, Stable, Dead), generation, chosen protocol, leader, members with their
- * opaque subscription and assignment bytes, and the group's committed offsets. It knows
- * nothing of sockets or of the disk: what it needs from outside comes through broker_coord_env_t (a
- * clock, timers, a durable writer for __consumer_offsets records, topic existence, and the
- * completions of parked JoinGroup/SyncGroup/commit requests), so unit tests drive it with a
- * fake clock and fake timers.
+ * The coordinator (coord.c, coord_commit.c) keeps every group in memory: its state (Empty,
+ * PreparingRebalance, CompletingRebalance, Stable, Dead), generation, chosen protocol, leader,
+ * members with their opaque subscription and assignment bytes, and the group's committed
+ * offsets. It knows nothing of sockets or of the disk: what it needs from outside comes through
+ * broker_coord_env_t (a clock, timers, a durable writer for __consumer_offsets records, topic
+ * existence, and the completions of parked JoinGroup/SyncGroup/commit requests), so unit tests
+ * drive it with a fake clock and fake timers.
  *
- * offsets.c holds the record schemas of __consumer_offsets (Kafka's own key and value layouts:
- * key version 1 = offset commit [group, topic, partition], key version 2 = group metadata;
- * values versioned), the replay that rebuilds the coordinator at start, and the writer that
- * appends records to the topic's log and reports back once they are durable.
+ * coord_records.c holds the record schemas of __consumer_offsets (Kafka's own key and value
+ * layouts: key version 1 = offset commit [group, topic, partition], key version 2 = group
+ * metadata; values versioned) and the replay that rebuilds the coordinator at start;
+ * coord_log.c the writer that appends records to the topic's log and reports back once they
+ * are durable.
  *
- * Threads. The coordinator is single-threaded: every group_* call, every timer it arms and
- * every env callback runs on one thread, the coordinator thread (in the broker: the thread of
- * one event loop, to which the io loops post group requests). That keeps the state machine
- * free of locks; group requests are rare next to produce and fetch, so one thread is plenty.
+ * Threads. The coordinator is single-threaded: every broker_coord_* call, every timer it arms
+ * and every env callback runs on one thread, the coordinator thread (in the broker: loop 0, to
+ * which groups.c posts group requests). That keeps the state machine free of locks; group
+ * requests are rare next to produce and fetch, so one thread is plenty.
  *
- * Callbacks. Each request handed to group_join / group_sync / group_offset_commit /
- * group_delete / group_offset_delete with a `waiter` is completed exactly once through the
- * env (join_done, sync_done or done), possibly before the call returns. Env callbacks must not
- * call back into the coordinator.
+ * Callbacks. Each request handed to broker_coord_join / _sync / _commit / _delete /
+ * _offset_delete with a `waiter` is completed exactly once through the env (join_done,
+ * sync_done or done), possibly before the call returns. Env callbacks must not call back into
+ * the coordinator.
  */
-#ifndef WEIR_BROKER_GROUP_H
-#define WEIR_BROKER_GROUP_H
+#ifndef WEIR_BROKER_COORD_H
+#define WEIR_BROKER_COORD_H
 
 #include "broker/broker.h"
 #include "storage/storage.h"
@@ -82,7 +84,7 @@ typedef struct {
     const broker_group_meta_member_t *members;
 } broker_group_meta_t;
 
-/* offsets.c: encoders append to out. */
+/* coord_records.c: encoders append to out. */
 void broker_coord_key_offset_encode(buf_t *out, const char *group, const char *topic, int32_t part);
 void broker_coord_key_group_encode(buf_t *out, const char *group);
 void broker_coord_value_offset_encode(buf_t *out, const broker_committed_t *o);
@@ -191,7 +193,7 @@ void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void
 
 void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter);
 
-/* ---- __consumer_offsets on the partition log (offsets_log.c) ----------------------------------
+/* ---- __consumer_offsets on the partition log (coord_log.c) ----------------------------------
  */
 
 typedef struct broker_coord_log broker_coord_log_t;

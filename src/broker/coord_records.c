@@ -1,5 +1,5 @@
 /*
- * offsets.c: the records of __consumer_offsets, in Kafka's own layouts, and their replay.
+ * coord_records.c: the records of __consumer_offsets, in Kafka's own layouts, and their replay.
  *
  * Keys (classic encoding, big-endian, i16-length strings):
  *   version 0/1: group string, topic string, partition i32      an offset commit
@@ -20,9 +20,7 @@
  * and count is checked against the bytes present before anything is allocated for it, and a
  * record that fails to decode changes nothing.
  */
-#include "broker/group.h"
-
-#include "kafka/wire/wire.h"
+#include "broker/coord.h"
 
 #include <stdlib.h>
 

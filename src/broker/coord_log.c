@@ -1,5 +1,5 @@
 /*
- * offsets_log.c: __consumer_offsets on the partition log (see group.h).
+ * coord_log.c: __consumer_offsets on the partition log (see coord.h).
  *
  * A write turns the coordinator's records into one v2 batch (storage_batch_build), appends it
  * to the group's partition (broker_coord_partition_for) and registers a durability callback for its
@@ -15,7 +15,7 @@
  * Invariant: every write calls `done` exactly once (an append that fails does so at once, with
  * the error); writes_pending counts the writes whose callback has not run yet.
  */
-#include "broker/group.h"
+#include "broker/coord.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
