@@ -33,6 +33,8 @@ CSTD := -std=c11 -D_GNU_SOURCE
 INC := -Iinclude -Isrc
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(SAN),thread)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 else
 OPT := -O2 -g
 endif
@@ -60,6 +62,14 @@ EXAMPLE_SRC := $(wildcard examples/order-flow/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# Quiet by default ("  CC  src/x.c"); V=1 shows the full command lines.
+V ?= 0
+ifeq ($(V),1)
+quiet =
+else
+quiet = @printf '  %-4s %s\n' $(1) $(2);
+endif
+
 BROKER_LIB := $(BUILD)/libweir-broker.a
 SDK_LIB := $(BUILD)/libweir.a
 SDK_SO := $(BUILD)/libweir.so
@@ -76,7 +86,7 @@ EXAMPLE_MAIN := $(filter-out %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_LIBSRC := $(filter %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_BIN := $(patsubst examples/order-flow/%.c,$(BUILD)/examples/%,$(EXAMPLE_MAIN))
 
-.PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan \
+.PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan tsan tsan-binaries \
 	demo-load
 
 all: build
@@ -98,59 +108,66 @@ deps-bench:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(call quiet,CC,$<)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BROKER_LIB): $(call obj,$(BROKER_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call quiet,AR,$@)ar rcs $@ $^
 
 $(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call quiet,AR,$@)ar rcs $@ $^
 
 $(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(SDK_LINK)
+	$(call quiet,LD,$@)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(SDK_LINK)
 
 $(TESTBROKER_LIB): $(call obj,$(TESTBROKER_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call quiet,AR,$@)ar rcs $@ $^
 
 $(WEIR): $(call obj,$(CLI_SRC)) $(BROKER_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(BROKER_LIB) $(LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $(call obj,$(CLI_SRC)) $(BROKER_LIB) $(LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
 
 $(BUILD)/tests/sim/%: $(BUILD)/obj/tests/sim/%.o $(BROKER_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(BROKER_LIB) $(LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(BROKER_LIB) $(LIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS) $(BENCH_LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS) $(BENCH_LIBS)
 
 PEER_BIN := $(patsubst bench/peers/%.c,$(BUILD)/bench/peers/%,$(wildcard bench/peers/*.c))
 $(BUILD)/bench/peers/%: $(BUILD)/obj/bench/peers/%.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(PEER_LIBS) -lpthread
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(PEER_LIBS) -lpthread
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
 
 # The ASan+UBSan build: same sources, clang, its own tree.
 asan:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries BUILD=build/asan SAN=1 CC=clang
+
+# The ThreadSanitizer build: the broker, its unit tests and the integration test programs
+# (benchmarks and examples are left out: they add time, not threads of the broker).
+tsan:
+	@$(MAKE) --no-print-directory -j$(JOBS) tsan-binaries BUILD=build/tsan SAN=thread CC=clang
+
+tsan-binaries: $(WEIR) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN)
 
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c, each linked with the broker sources.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -160,7 +177,7 @@ FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(INC) \
 fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(BROKER_SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $< $(BROKER_SRC) $(LIBS)
+	$(call quiet,FUZZ,$@)clang $(FUZZ_FLAGS) -o $@ $< $(BROKER_SRC) $(LIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory build
@@ -169,11 +186,13 @@ run: deps
 demo-load: deps build
 	@scripts/demo-load.sh $(RATE) $(COUNT)
 
-# Every tier, twice: release build, then ASan+UBSan; then the fuzzers. Ends with one line
-# "N passed, N failed" for the whole run.
+# Every tier against the release build, then ASan+UBSan, then ThreadSanitizer (the broker's
+# unit and integration tests), then the fuzzers. Ends with one line "N passed, N failed" for
+# the whole run.
 test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
 	@tests/run.sh
 

@@ -1,7 +1,7 @@
 /*
  * buf: a growable byte buffer. Invariant: len <= cap, and data is NULL only when cap is 0.
  */
-#include "base.h"
+#include "base/base.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * Clocks: monotonic for durations and timeouts, wall for Kafka timestamps (ms since the epoch).
  * The wall clock can be overridden by tests (retention by time, LogAppendTime).
  */
-#include "base.h"
+#include "base/base.h"
 
 #include <stdatomic.h>
 #include <time.h>

@@ -5,7 +5,7 @@
  * slicing-by-8 table fallback.
  * The choice is made once, on first use, from cpuid.
  */
-#include "base.h"
+#include "base/base.h"
 
 #include <pthread.h>
 

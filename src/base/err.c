@@ -2,7 +2,7 @@
  * Error strings, the always-on assert, and the allocation wrappers. Allocation failure aborts:
  * every size that reaches these has been bounded by its caller first.
  */
-#include "base.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>

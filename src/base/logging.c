@@ -2,7 +2,7 @@
  * Logging: one line per event on stderr, RFC 3339 UTC time, level, module, message. A single
  * write(2) per line keeps lines from different threads whole.
  */
-#include "base.h"
+#include "base/base.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -2,7 +2,7 @@
  * Unsigned LEB128 varints and their zigzag signed form, as Kafka record batches and flexible
  * protocol versions encode them. Decoders never read past `end` and refuse over-long encodings.
  */
-#include "base.h"
+#include "base/base.h"
 
 static size_t varint_decode_max(const uint8_t *p, const uint8_t *end, uint64_t *out,
                                 size_t max_bytes)

@@ -138,8 +138,8 @@ group_member_t *broker_coord_member_find(group_t *g, const char *id);
 void broker_coord_member_touch(group_member_t *m);
 size_t broker_coord_offset_key(uint8_t *out, size_t cap, const char *topic, int32_t partition);
 void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone);
-void broker_coord_recset_add_offset(recset_t *rs, const char *group, const char *topic, int32_t part,
-                              const broker_committed_t *o);
+void broker_coord_recset_add_offset(recset_t *rs, const char *group, const char *topic,
+                                    int32_t part, const broker_committed_t *o);
 void broker_coord_recset_deinit(recset_t *rs);
 void broker_coord_recset_init(recset_t *rs);
 void broker_coord_recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w);
@@ -147,7 +147,8 @@ void broker_coord_replace_str(char **dst, const char *src);
 bool broker_coord_str_eq(const char *a, const char *b);
 void broker_coord_timer_start(broker_coord_t *c, net_timer_t *t, int64_t delay_ms);
 int16_t broker_coord_write_err_code(int err);
-group_write_t *broker_coord_write_new(broker_coord_t *c, group_t *g, write_kind_t kind, void *waiter);
+group_write_t *broker_coord_write_new(broker_coord_t *c, group_t *g, write_kind_t kind,
+                                      void *waiter);
 
 /* The offsets-expiry timer (coord_commit.c), armed by broker_coord_new. */
 void broker_coord_expire_timer_fired(void *arg);

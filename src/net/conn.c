@@ -21,7 +21,7 @@
  * not over a bound) `in` holds at most one partial frame whose size has been checked. All of it
  * belongs to the loop thread (see net_internal.h).
  */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

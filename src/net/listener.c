@@ -12,7 +12,7 @@
  * Invariant: ctx->open counts sockets accepted and not yet closed, including those still in a
  * post queue; ctx->refs counts the listener, each queued accept and each open connection.
  */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

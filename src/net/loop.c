@@ -23,7 +23,7 @@
  * on the free list only when closed with no slot left; deferred lists are empty when the loop
  * sleeps. Thread ownership is described in net_internal.h.
  */
-#include "net_internal.h"
+#include "net/net_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

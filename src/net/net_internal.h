@@ -13,7 +13,7 @@
 #ifndef WEIR_NET_INTERNAL_H
 #define WEIR_NET_INTERNAL_H
 
-#include "net.h"
+#include "net/net.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -125,8 +125,11 @@ static void free_loops(weir_broker *s)
 
 typedef struct {
     weir_broker *s;
+    const char *advertise; /* --advertise or advertised.listeners, or NULL */
     int rc;
 } listen_call_t;
+
+static int advertise(weir_broker *s, const char *adv, uint16_t port);
 
 static void conn_closed(net_conn_t *conn, void *user)
 {
@@ -151,6 +154,10 @@ static void listen_on_loop0(void *arg)
     lc->rc =
         net_listener_open(s->loops[0], s->loops, (size_t)s->nloops, s->listen_host, s->listen_port,
                           &h, (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS), &s->listener);
+    /* The advertised address is set here, on the listener's loop, before that loop can accept
+     * a connection: every connection (handed to other loops by a post) sees it. */
+    if (lc->rc == 0)
+        lc->rc = advertise(s, lc->advertise, net_listener_port(s->listener));
 }
 
 static void unlisten_on_loop0(void *arg)
@@ -254,7 +261,11 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     if (rc < 0)
         goto out_fail;
     s->kafka.b = s->broker;
-    listen_call_t lc = {s, 0};
+    const broker_settings_t *set = broker_settings(s->broker);
+    const char *adv = cfg->advertise;
+    if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])
+        adv = set->sval[BCFG_ADVERTISED_LISTENERS];
+    listen_call_t lc = {s, adv, 0};
     net_loop_call(s->loops[0], listen_on_loop0, &lc);
     if ((rc = lc.rc) < 0) {
         log_error("server", "cannot listen on %s:%u: %s", s->listen_host, s->listen_port,
@@ -264,12 +275,6 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     uint16_t port = net_listener_port(s->listener);
     snprintf(s->bootstrap, sizeof(s->bootstrap), "%s:%u",
              s->listen_host[0] ? s->listen_host : "0.0.0.0", port);
-    const broker_settings_t *set = broker_settings(s->broker);
-    const char *adv = cfg->advertise;
-    if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])
-        adv = set->sval[BCFG_ADVERTISED_LISTENERS];
-    if ((rc = advertise(s, adv, port)) < 0)
-        goto out_fail;
     if (cfg->http_listen && *cfg->http_listen && (rc = start_http(s, cfg->http_listen)) < 0)
         goto out_fail;
     log_info("server", "Kafka on %s (advertised %s:%d), %d io thread(s)", s->bootstrap,

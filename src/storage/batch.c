@@ -8,7 +8,7 @@
  * batch is decompressed once into a buffer bounded by the caller's max_decompressed, and the
  * records are views into that buffer. Nothing allocates per record.
  */
-#include "storage.h"
+#include "storage/storage.h"
 
 #include <pthread.h>
 #include <stdlib.h>

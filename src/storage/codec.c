@@ -16,7 +16,7 @@
  * them costs more than decoding a small batch. A context that grew large is dropped after use so
  * one big batch does not pin memory in every thread.
  */
-#include "storage.h"
+#include "storage/storage.h"
 
 #include <limits.h>
 #include <lz4frame.h>

@@ -23,7 +23,7 @@
  * Records of transactional and control batches are kept as they are and do not supersede
  * others (aborted data must not hide a committed value); so is a batch that cannot be decoded.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

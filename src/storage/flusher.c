@@ -33,7 +33,7 @@
  * Lock order: log->mu and log->durable_mu before f->mu (append and on_durable notify with their
  * lock held); the thread never holds f->mu while it flushes.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -6,7 +6,7 @@
  * or an error. errno is logged here, where it is still meaningful, and mapped to WEIR_EIO
  * (or WEIR_ENOENT / WEIR_EEXIST, which callers act on).
  */
-#include "storage.h"
+#include "storage/storage.h"
 
 #include <dirent.h>
 #include <errno.h>

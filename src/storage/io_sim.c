@@ -22,7 +22,7 @@
  * entry applied in order to `dnames` yields `names`. All calls take one mutex, so the simulated
  * disk may be used from the flusher thread too (tests that want determinism flush by hand).
  */
-#include "storage.h"
+#include "storage/storage.h"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -12,7 +12,7 @@
  * Appends write under mu (so offsets follow file order); fdatasync runs without mu, so new
  * appends gather for the next flush while one is on the disk: that is the group commit.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -19,7 +19,7 @@
 #ifndef WEIR_STORAGE_LOG_INTERNAL_H
 #define WEIR_STORAGE_LOG_INTERNAL_H
 
-#include "storage.h"
+#include "storage/storage.h"
 
 #include <stdatomic.h>
 

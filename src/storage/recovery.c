@@ -23,7 +23,7 @@
  *      and synced, directory fsynced), the checkpoint is rewritten with rp = end offset, and the
  *      clean marker is removed so a crash from now on is recovered again.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -8,7 +8,7 @@
  * Kafka does); the log start offset only moves forward and is persisted (with a flush before,
  * so it never points past what a crash leaves) when DeleteRecords moves it.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

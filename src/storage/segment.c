@@ -7,7 +7,7 @@
  * positions strictly increasing. The scanner never allocates more than the bytes the file
  * actually holds: a length field is checked against the file size before any read or buffer.
  */
-#include "log_internal.h"
+#include "storage/log_internal.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

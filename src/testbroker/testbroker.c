@@ -3,7 +3,8 @@
  * fresh temporary data directory, so a service's tests need nothing running outside. Kept in its
  * own file so that only programs calling it link the broker in from libweir.a.
  */
-#include "sdk/sdk.h"
+#include "base/base.h"
+#include "weir/weir.h"
 #include "weir/embed.h"
 
 #include <ftw.h>
