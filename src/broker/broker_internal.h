@@ -34,47 +34,70 @@
 typedef struct broker_topic broker_topic_t;
 typedef struct broker_partition broker_partition_t;
 
-/* ====================================== topic configs
- * -------------------------------------------------------------------------- The per-topic
- * settings, each with the broker setting that gives its default. */
-typedef enum {
-    TCFG_RETENTION_MS,
-    TCFG_RETENTION_BYTES,
-    TCFG_SEGMENT_BYTES,
-    TCFG_SEGMENT_MS,
-    TCFG_CLEANUP_POLICY,
-    TCFG_MAX_MESSAGE_BYTES,
-    TCFG_MESSAGE_TIMESTAMP_TYPE,
-    TCFG_DELETE_RETENTION_MS,
-    TCFG_MIN_COMPACTION_LAG_MS,
-    TCFG_INDEX_INTERVAL_BYTES,
-    /* accepted and stored for client compatibility, without effect on one node: */
-    TCFG_MIN_INSYNC_REPLICAS,
-    TCFG_COMPRESSION_TYPE,
-    TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
-    TCFG_FLUSH_MESSAGES,
-    TCFG_FLUSH_MS,
-    TCFG__COUNT
-} broker_topic_cfg_key_t;
+/* ======================================= config rows ==========================================
+ * One config as Kafka defines it (config_kafka.c, generated) or as Weir adds it, for the broker
+ * and for topics. Weir's differences from Kafka are applied by broker_cfg_row() and
+ * broker_topic_cfg_row(), which every user of the tables goes through. */
+enum {
+    BCFG_T_UNKNOWN = 0,
+    BCFG_T_BOOLEAN = 1,
+    BCFG_T_STRING = 2,
+    BCFG_T_INT = 3,
+    BCFG_T_SHORT = 4,
+    BCFG_T_LONG = 5,
+    BCFG_T_DOUBLE = 6,
+    BCFG_T_LIST = 7,
+    BCFG_T_CLASS = 8,
+    BCFG_T_PASSWORD = 9
+};
+
+enum {
+    BCFG_F_DYNAMIC = 1 << 0,  /* may change at run time (AlterConfigs on the broker) */
+    BCFG_F_INTERNAL = 1 << 1, /* Kafka's internal configs: accepted, never described */
+    BCFG_F_NOCASE = 1 << 2,   /* `values` match case-insensitively */
+    BCFG_F_NONEMPTY = 1 << 3, /* an empty value is refused */
+    BCFG_F_REPLICAS = 1 << 4, /* "*" or "partition:broker,..." (throttled replicas) */
+    BCFG_F_APPLIES = 1 << 5,  /* Weir honours it (else it is only stored and described) */
+};
 
 typedef struct {
     const char *name;
-    int broker_key; /* broker_cfg_key_t giving the default, or -1 (then def is used) */
-    broker_cfg_type_t type;
-    const char *def;
-    int64_t min, max;
-    const char *values; /* ENUM values, as in broker_cfg_def_t */
-    bool is_list;       /* APPEND/SUBTRACT allowed (IncrementalAlterConfigs) */
+    int8_t type;         /* BCFG_T_*: Kafka's type */
+    uint16_t flags;      /* BCFG_F_* */
+    const char *def;     /* default as text; NULL: none (described as null) */
+    const char *lo, *hi; /* bounds as Kafka writes them; NULL: the type's own */
+    const char *alt;     /* one more accepted number outside [lo, hi] ("[1,...,9] or -1") */
+    const char *values;  /* '|'-separated accepted values (items, for a LIST) */
+    int16_t synonyms[3]; /* topic configs: the broker configs giving the default, -1 after */
     const char *doc;
-} broker_topic_cfg_def_t;
+} broker_cfg_row_t;
 
-extern const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT];
+extern const broker_cfg_row_t broker_kafka_cfgs[BCFG__KAFKA_COUNT];
+extern const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__COUNT];
+
+/* A broker setting's or topic config's row with Weir's differences applied (into *scratch,
+ * which is returned). */
+const broker_cfg_row_t *broker_cfg_row(int key, broker_cfg_row_t *scratch);
+const broker_cfg_row_t *broker_topic_cfg_row(int key, broker_cfg_row_t *scratch);
+/* Kafka's synonyms of a broker setting (DynamicBrokerConfig.brokerConfigSynonyms): the chain
+ * it belongs to, most specific first (log.retention.ms, .minutes, .hours), ending with -1. */
+const int *broker_cfg_chain(int key, int one[2]);
+/* The checks of broker_cfg_check on a row: 0 with norm and *ival (see broker_settings_t), or
+ * -WEIR_EINVAL with Kafka's message. */
+int broker_cfg_parse(const broker_cfg_row_t *row, const char *value, char *norm, size_t norm_len,
+                     int64_t *ival, char *err, size_t err_len);
+
+/* Java's Double.toString of d (the normalized text of a DOUBLE value). */
+void broker_cfg_double_str(double d, char *out, size_t len);
+#define BROKER_CFG_VALUE_MAX 4096 /* longest value text kept */
+
+/* ====================================== topic configs =========================================
+ * A topic's overrides: text values, NULL = not set (the broker setting applies). */
 int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */
 /* Checks one value for a topic config, normalizing it into out (256 bytes). */
 int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
                            size_t err_len);
 
-/* A topic's overrides: text values, NULL = not set (the broker default applies). */
 typedef struct {
     char *val[TCFG__COUNT];
 } broker_topic_overrides_t;
@@ -82,12 +105,14 @@ typedef struct {
 void broker_topic_overrides_free(broker_topic_overrides_t *o);
 void broker_topic_overrides_copy(broker_topic_overrides_t *dst,
                                  const broker_topic_overrides_t *src);
-/* The effective value of a topic config as text (override, else broker setting, else default)
- * and its source; buf holds 64 bytes. */
+/* The effective value of a topic config as text (override, else the broker settings it
+ * defaults from, else Kafka's default) and its source; buf holds 64 bytes. */
 const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
                                    char *buf, size_t len, int *source);
-/* The effective value parsed: INT as is, BOOL 0/1, ENUM its index, a list a bitmask. */
+/* The effective value parsed: numbers as they are, BOOLEAN 0/1, a choice its index, a list a
+ * bitmask; _double for DOUBLE configs. */
 int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key);
+double broker_topic_cfg_double(const broker_t *b, const broker_topic_overrides_t *o, int key);
 
 /* ================================== topics and partitions ===================================== */
 
@@ -189,23 +214,44 @@ void broker_partition_producers_close(broker_t *b, broker_partition_t *p, bool d
 void broker_parked_inc(broker_t *b);
 void broker_parked_dec(broker_t *b);
 
-/* Dynamic broker configs (AlterConfigs on the broker resource). value NULL = back to the
- * static value. replace (AlterConfigs) first resets every dynamic setting not listed. Checks
- * everything before changing anything; persists to <data>/dynamic.properties and reconfigures
- * every topic. */
+/* ===================================== dynamic configs ========================================
+ * Broker configs changed at run time (AlterConfigs on the broker resource), kept in
+ * <data>/dynamic.properties (this broker) and <data>/dynamic-default.properties (the
+ * cluster-wide default), each "key=value" lines. */
 typedef struct {
-    int key;
-    const char *value;
+    int key;           /* -1: a name Kafka does not define (kept as given, as Kafka does) */
+    const char *name;  /* the name as requested */
+    const char *value; /* checked and normalized; NULL: removed from the layer */
 } broker_cfg_change_t;
-int broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
-                         bool validate_only, broker_err_t *err);
+
+/* A config name Kafka does not define, set dynamically in one layer. */
+typedef struct {
+    int layer;
+    char *name;
+    char *value;
+} broker_cfg_extra_t;
+
+#define BROKER_CFG_EXTRA_MAX 1000
+
+/* Applies checked changes to one dynamic layer (BCFG_LAYER_DYNAMIC_DEFAULT or _BROKER); replace
+ * (AlterConfigs) first clears the layer. Takes the write lock, persists the layer and
+ * reconfigures every topic. */
+int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, size_t n,
+                         bool replace, broker_err_t *err);
+int broker_dynamic_load(broker_t *b); /* at open, after the static settings */
+void broker_dynamic_free(broker_t *b);
+
+/* Kafka's Topic.validate with its messages (INVALID_TOPIC_EXCEPTION). */
+bool broker_topic_name_check(const char *name, size_t len, broker_err_t *err);
+/* The root logger's level, as Kafka names it ("INFO"). */
+const char *broker_log_level_name(void);
 
 /* ======================================== broker ============================================== */
 
 struct broker {
     broker_settings_t set;
-    char *static_sval[BCFG__COUNT]; /* values before dynamic configs, for reverting to them */
-    int static_source[BCFG__COUNT];
+    broker_cfg_extra_t *cfg_extra; /* dynamic configs Kafka does not define (under topics_lock) */
+    size_t ncfg_extra;
     int lock_fd; /* flock on <data>/.lock: one broker per data dir */
     char *data_dir;
     char cluster_id[32];

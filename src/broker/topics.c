@@ -210,9 +210,9 @@ static void topic_effective(broker_t *b, broker_topic_t *t)
     c->segment_ms = broker_topic_cfg_int(b, o, TCFG_SEGMENT_MS);
     c->retention_bytes = broker_topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
     c->retention_ms = broker_topic_cfg_int(b, o, TCFG_RETENTION_MS);
-    int64_t policy = broker_topic_cfg_int(b, o, TCFG_CLEANUP_POLICY);
-    c->cleanup_delete = (policy & 1) != 0;
-    c->cleanup_compact = (policy & 2) != 0;
+    int64_t policy = broker_topic_cfg_int(b, o, TCFG_CLEANUP_POLICY); /* [compact, delete] */
+    c->cleanup_compact = (policy & 1) != 0;
+    c->cleanup_delete = (policy & 2) != 0;
     c->delete_retention_ms = broker_topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
     c->min_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
     c->index_interval_bytes = (uint32_t)broker_topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
@@ -349,7 +349,7 @@ static int topic_save(broker_t *b, const char *name, int32_t npart,
     buf_printf(&c, "partitions=%d\n", npart);
     for (int k = 0; k < TCFG__COUNT; k++)
         if (o && o->val[k])
-            buf_printf(&c, "%s=%s\n", broker_topic_cfg_defs[k].name, o->val[k]);
+            buf_printf(&c, "%s=%s\n", broker_kafka_topic_cfgs[k].name, o->val[k]);
     char *dir = topics_dir(b), file[300];
     snprintf(file, sizeof(file), "%s.conf", name);
     int rc = broker_write_file_atomic(dir, file, &c);

@@ -22,7 +22,7 @@
 
 typedef struct {
     int16_t err;
-    char msg[256];
+    char msg[768];
 } admin_result_t;
 
 /* Records the first problem found (the one reported): `prefix` followed by arg. */
