@@ -1,9 +1,10 @@
 /*
  * The broker's life and what belongs to the whole broker: open (data dir and its lock, the
- * cluster id, dynamic configs, topics, the flusher, the group coordinator, the maintenance
- * timer), quiesce (answer what is parked), close (every log with its clean-shutdown marker);
- * and the maintenance timer. The event loops and listeners are the
- * server's (src/server): the broker runs on loops it is given.
+ * cluster id, dynamic configs, topics, the flusher, the log cleaner, the group coordinator,
+ * the maintenance timer), quiesce (answer what is parked), close (every log with its
+ * clean-shutdown marker); and the maintenance timer (retention and time rolls, every
+ * log.retention.check.interval.ms; compaction is the cleaner's, cleaner.c). The event loops
+ * and listeners are the server's (src/server): the broker runs on loops it is given.
  *
  * Data dir layout: meta.properties (cluster.id and node.id, written once, like Kafka's),
  * dynamic.properties and dynamic-default.properties (broker configs changed at run time, see
@@ -251,6 +252,9 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     rc = broker_topics_load(b);
     if (rc < 0)
         goto out_fail;
+    rc = broker_cleaner_start(b); /* compaction on Kafka's cleaner schedule */
+    if (rc < 0)
+        goto out_fail;
     rc = broker_producers_start(b); /* producer ids, expiry and snapshots */
     if (rc < 0)
         goto out_fail;
@@ -283,6 +287,7 @@ void broker_quiesce(broker_t *b)
     if (atomic_exchange(&b->stopping, true))
         return;
     net_loop_call(b->loops[0], maint_stop_on_loop0, b);
+    broker_cleaner_stop(b); /* a pass in progress finishes first */
     /* Answer what is parked: fetches at once (stopping), acks=-1 produces when the flusher
      * has synced them, which it does promptly. Bounded, in case a disk hangs. */
     broker_watches_notify_all(b);
@@ -304,7 +309,8 @@ void broker_close(broker_t *b)
 {
     if (!b)
         return;
-    broker_groups_free(b); /* no loop runs requests any more: nothing can reach it */
+    broker_cleaner_stop(b); /* if open failed before quiesce */
+    broker_groups_free(b);  /* no loop runs requests any more: nothing can reach it */
     broker_producers_free(b);
     if (b->flusher) {
         broker_topics_close(b);

@@ -116,6 +116,10 @@ double broker_topic_cfg_double(const broker_t *b, const broker_topic_overrides_t
 
 /* ================================== topics and partitions ===================================== */
 
+/* The leader epoch of every partition: one node leads all of them, always (the produce path
+ * stamps it on every batch). Kept in each partition's leader-epoch-checkpoint. */
+#define BROKER_LEADER_EPOCH 0
+
 struct broker_partition {
     broker_topic_t *topic;
     int32_t index;
@@ -139,6 +143,12 @@ struct broker_topic {
     storage_log_config_t log_cfg;
     _Atomic int64_t max_message_bytes;
     _Atomic bool log_append_time;
+    /* message.timestamp.before/after.max.ms (CreateTime only): INT64_MAX = no bound */
+    _Atomic int64_t ts_before_max_ms, ts_after_max_ms;
+    /* compression.type: the codec batches are stored with (storage_codec_t), or -1 to keep
+     * the producer's; and its compression.<codec>.level */
+    _Atomic int compression_codec;
+    _Atomic int compression_level;
     broker_topic_t *hnext; /* registry hash chain */
 };
 
@@ -170,6 +180,9 @@ int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
 int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
                              const broker_topic_overrides_t *over, bool validate_only,
                              broker_err_t *err);
+/* Recomputes a topic's effective settings (log config, produce-path atomics) from its overrides
+ * and the broker's settings (write lock held, or the topic not yet visible). */
+void broker_topic_effective(broker_t *b, broker_topic_t *t);
 /* Recomputes every topic's effective config after a broker setting changed (write lock held). */
 void broker_topics_reconfigure(broker_t *b);
 
@@ -209,6 +222,28 @@ int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max
 /* A partition's producer state (p->producers), opened after its log, closed before it. */
 void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const char *dir);
 void broker_partition_producers_close(broker_t *b, broker_partition_t *p, bool destroy);
+
+/* ====================================== produce policy ========================================
+ * What a topic's configs ask of a client's batch (produce_policy.c), for broker/produce.c to
+ * call once per batch, after validate_batch and before append_batch, registry read lock held.
+ *
+ * message.timestamp.before/after.max.ms (KIP-937): on a CreateTime topic, the number of records
+ * whose timestamp lies too far from now_ms (0: append), each reported to fn with its index in
+ * the batch and Kafka's message. When it is not 0, the partition's answer is INVALID_TIMESTAMP
+ * with BROKER_INVALID_TIMESTAMP_MSG and those record errors (Produce v8+), nothing appended. */
+typedef void (*broker_record_error_fn)(void *arg, int32_t batch_index, const char *message);
+#define BROKER_INVALID_TIMESTAMP_MSG                                                               \
+    "One or more records have been rejected due to invalid timestamp"
+int broker_produce_check_timestamps(broker_t *b, broker_topic_t *t, const uint8_t *batch,
+                                    size_t total, int64_t now_ms, broker_record_error_fn fn,
+                                    void *arg);
+/* compression.type: 0 when the batch is appended as it is (compression.type=producer, or it
+ * already has the topic's codec); 1 when the batch rebuilt with the topic's codec and level was
+ * appended to out: append that instead (its length is out->len - the length before; check it
+ * against max.message.bytes as Kafka does after recompression); negative (-WEIR_ECORRUPT,
+ * -WEIR_ETOOBIG) for records that do not decompress, answered as validation answers them. */
+int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *batch, size_t total,
+                              buf_t *out);
 
 /* Parked-request accounting for a clean stop (a waiting fetch or produce). */
 void broker_parked_inc(broker_t *b);
@@ -270,10 +305,17 @@ struct broker {
     _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */
     _Atomic bool stopping; /* set at stop: waiting fetches answer at once */
 
+    struct broker_cleaner *cleaner;           /* compaction and delayed deletes (cleaner.c) */
     struct broker_groups *groups;             /* the group coordinator's wiring (groups.c) */
     struct broker_producer_ids *producer_ids; /* InitProducerId (producers.c) */
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
 };
+
+/* The log cleaner thread (cleaner.c): compaction on Kafka's schedule, delayed file deletes. */
+int broker_cleaner_start(broker_t *b); /* after the topics are loaded */
+void broker_cleaner_stop(broker_t *b); /* joins it; idempotent */
+void broker_cleaner_wake(broker_t *b); /* runs the next round now (tests, config changes) */
+uint64_t broker_cleaner_passes(broker_t *b);
 
 /* ======================= group coordinator and producer ids (groups.c) ========================
  * The coordinator runs on loop 0; see coord.h. */

@@ -18,7 +18,9 @@
 
 static const char *op_name(int8_t op)
 {
-    return op == BROKER_CONFIG_APPEND ? "APPEND" : op == BROKER_CONFIG_SUBTRACT ? "SUBTRACT" : "SET";
+    return op == BROKER_CONFIG_APPEND     ? "APPEND"
+           : op == BROKER_CONFIG_SUBTRACT ? "SUBTRACT"
+                                          : "SET";
 }
 
 static bool op_valid(int8_t op)
@@ -233,8 +235,8 @@ static int broker_op_shape(const broker_config_op_t *op, const broker_cfg_row_t 
 }
 
 /* Turns one checked op into a change (the value normalized into val). */
-static int broker_op(broker_t *b, const broker_config_op_t *op, broker_cfg_change_t *ch,
-                     char *val, broker_err_t *err)
+static int broker_op(broker_t *b, const broker_config_op_t *op, broker_cfg_change_t *ch, char *val,
+                     broker_err_t *err)
 {
     ch->name = op->name;
     ch->value = NULL;
@@ -284,8 +286,7 @@ static int alter_broker(broker_t *b, const char *name, size_t len, const broker_
         ch[i].key = broker_cfg_find(ops[i].name, strlen(ops[i].name));
         const broker_cfg_row_t *row = ch[i].key >= 0 ? broker_cfg_row(ch[i].key, &tmp) : NULL;
         rc = broker_op_shape(&ops[i], row, err);
-        if (rc == 0 && row && !(row->flags & BCFG_F_DYNAMIC) &&
-            ops[i].op != BROKER_CONFIG_DELETE)
+        if (rc == 0 && row && !(row->flags & BCFG_F_DYNAMIC) && ops[i].op != BROKER_CONFIG_DELETE)
             buf_printf(&nondynamic, "%s%s", nondynamic.len ? ", " : "", ops[i].name);
     }
     if (rc == 0 && nondynamic.len)

@@ -18,9 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const int layer_source[BCFG_LAYERS] = {CFG_SOURCE_STATIC_BROKER,
-                                              CFG_SOURCE_DYNAMIC_DEFAULT_BROKER,
-                                              CFG_SOURCE_DYNAMIC_BROKER};
+static const int layer_source[BCFG_LAYERS] = {
+    CFG_SOURCE_STATIC_BROKER, CFG_SOURCE_DYNAMIC_DEFAULT_BROKER, CFG_SOURCE_DYNAMIC_BROKER};
 
 /* Recomputes key's effective value from its layers. */
 static void settle(broker_settings_t *s, int key)
@@ -230,7 +229,8 @@ int64_t broker_settings_roll_jitter_ms(const broker_settings_t *s)
 const char *broker_settings_data_dir(const broker_settings_t *s)
 {
     const char *dirs = s->sval[BCFG_LOG_DIRS];
-    if (s->source[BCFG_LOG_DIRS] == CFG_SOURCE_DEFAULT && s->source[BCFG_LOG_DIR] != CFG_SOURCE_DEFAULT)
+    if (s->source[BCFG_LOG_DIRS] == CFG_SOURCE_DEFAULT &&
+        s->source[BCFG_LOG_DIR] != CFG_SOURCE_DEFAULT)
         dirs = s->sval[BCFG_LOG_DIR];
     return dirs && *dirs ? dirs : "./data";
 }
@@ -309,4 +309,62 @@ double broker_topic_cfg_double(const broker_t *b, const broker_topic_overrides_t
     double d;
     memcpy(&d, &bits, sizeof(d));
     return d;
+}
+
+/* ---- a topic's effective settings ------------------------------------------------------------ */
+
+/* compression.type's values, in Kafka's order, as codecs (-1: the producer's). */
+static const int codec_of_type[] = {CODEC_NONE,   CODEC_ZSTD, CODEC_LZ4,
+                                    CODEC_SNAPPY, CODEC_GZIP, -1};
+
+static int codec_level(const broker_t *b, const broker_topic_overrides_t *o, int codec)
+{
+    switch (codec) {
+    case CODEC_GZIP:
+        return (int)broker_topic_cfg_int(b, o, TCFG_COMPRESSION_GZIP_LEVEL);
+    case CODEC_LZ4:
+        return (int)broker_topic_cfg_int(b, o, TCFG_COMPRESSION_LZ4_LEVEL);
+    case CODEC_ZSTD:
+        return (int)broker_topic_cfg_int(b, o, TCFG_COMPRESSION_ZSTD_LEVEL);
+    default:
+        return 0;
+    }
+}
+
+void broker_topic_effective(broker_t *b, broker_topic_t *t)
+{
+    storage_log_config_t *c = &t->log_cfg;
+    storage_log_config_default(c);
+    const broker_topic_overrides_t *o = &t->over;
+    int seg_key =
+        o->val[TCFG_INTERNAL_SEGMENT_BYTES] ? TCFG_INTERNAL_SEGMENT_BYTES : TCFG_SEGMENT_BYTES;
+    c->segment_bytes = (uint64_t)broker_topic_cfg_int(b, o, seg_key);
+    c->segment_ms = broker_topic_cfg_int(b, o, TCFG_SEGMENT_MS);
+    c->segment_jitter_ms = broker_topic_cfg_int(b, o, TCFG_SEGMENT_JITTER_MS);
+    c->retention_bytes = broker_topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
+    c->retention_ms = broker_topic_cfg_int(b, o, TCFG_RETENTION_MS);
+    int64_t policy = broker_topic_cfg_int(b, o, TCFG_CLEANUP_POLICY); /* [compact, delete] */
+    c->cleanup_compact = (policy & 1) != 0;
+    c->cleanup_delete = (policy & 2) != 0;
+    c->delete_retention_ms = broker_topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
+    c->min_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
+    c->max_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MAX_COMPACTION_LAG_MS);
+    c->min_cleanable_ratio = broker_topic_cfg_double(b, o, TCFG_MIN_CLEANABLE_DIRTY_RATIO);
+    c->file_delete_delay_ms = broker_topic_cfg_int(b, o, TCFG_FILE_DELETE_DELAY_MS);
+    c->index_interval_bytes = (uint32_t)broker_topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
+    c->cleaner_map_bytes =
+        (size_t)broker_settings_int(&b->set, BCFG_LOG_CLEANER_DEDUPE_BUFFER_SIZE);
+    c->max_decompressed_bytes = (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES);
+    c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
+    atomic_store(&t->max_message_bytes, broker_topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
+    atomic_store(&t->log_append_time, broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
+    atomic_store(&t->ts_before_max_ms,
+                 broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS));
+    atomic_store(&t->ts_after_max_ms,
+                 broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS));
+    int64_t type = broker_topic_cfg_int(b, o, TCFG_COMPRESSION_TYPE);
+    int codec =
+        type >= 0 && type < (int64_t)WEIR_ARRAY_LEN(codec_of_type) ? codec_of_type[type] : -1;
+    atomic_store(&t->compression_codec, codec);
+    atomic_store(&t->compression_level, codec_level(b, o, codec));
 }

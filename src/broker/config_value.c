@@ -260,7 +260,8 @@ static int parse_list(const broker_cfg_row_t *row, const char *p, size_t n, char
             size_t colon = 0, k;
             for (k = 0; k < ilen && (isdigit((unsigned char)item[k]) || item[k] == ':'); k++)
                 colon += item[k] == ':';
-            if (!(ilen == 0 || (k == ilen && colon == 1 && item[0] != ':' && item[ilen - 1] != ':')))
+            if (!(ilen == 0 ||
+                  (k == ilen && colon == 1 && item[0] != ':' && item[ilen - 1] != ':')))
                 rc = rc ? rc : 1; /* decided once every item is read */
         }
         i = j + 1;
@@ -368,8 +369,7 @@ int broker_cfg_check(int key, const char *value, char *norm, size_t norm_len, ch
 {
     broker_cfg_row_t tmp;
     int64_t ival;
-    return broker_cfg_parse(broker_cfg_row(key, &tmp), value, norm, norm_len, &ival, err,
-                            err_len);
+    return broker_cfg_parse(broker_cfg_row(key, &tmp), value, norm, norm_len, &ival, err, err_len);
 }
 
 int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
