@@ -358,6 +358,70 @@ int broker_configs_alter(broker_t *b, int8_t type, const char *name, size_t len,
                          const broker_config_op_t *ops, size_t n, bool incremental,
                          bool validate_only, broker_err_t *err);
 
+/* =================================== cluster and admin =======================================
+ * The answers of a cluster of one node (broker/admin.c). */
+
+/* OffsetForLeaderEpoch: where leader_epoch ended in the partition's log (Kafka's
+ * LeaderEpochFileCache.endOffsetFor), after checking the client's current_leader_epoch (-1: no
+ * check) against the partition's: FENCED_LEADER_EPOCH if older, UNKNOWN_LEADER_EPOCH if newer. */
+typedef struct {
+    int16_t error;        /* Kafka ErrorCode */
+    int32_t leader_epoch; /* -1 when unknown */
+    int64_t end_offset;   /* -1 when unknown */
+} broker_epoch_end_t;
+void broker_offset_for_leader_epoch(broker_t *b, const char *topic, size_t len, int32_t partition,
+                                    int32_t current_leader_epoch, int32_t leader_epoch,
+                                    broker_epoch_end_t *out);
+
+/* DescribeLogDirs: the data dir (absolute), its file system's size and usable bytes (-1 and
+ * KAFKA_STORAGE_ERROR if they cannot be read), and the size of every partition asked for. */
+typedef struct {
+    int32_t partition;
+    int64_t size_bytes;
+} broker_logdir_part_t;
+
+typedef struct {
+    char *name;
+    size_t nparts;
+    broker_logdir_part_t *parts;
+} broker_logdir_topic_t;
+
+typedef struct {
+    char *path;
+    int16_t error;
+    int64_t total_bytes, usable_bytes;
+    size_t ntopics;
+    broker_logdir_topic_t *topics; /* sorted by name; only topics with a partition asked for */
+} broker_logdir_t;
+
+typedef struct {
+    const char *topic; /* not NUL-terminated */
+    size_t len;
+    const int32_t *parts;
+    size_t nparts;
+} broker_logdir_query_t;
+
+/* q NULL: every partition of every topic. */
+int broker_log_dirs_describe(broker_t *b, const broker_logdir_query_t *q, size_t nq,
+                             broker_logdir_t *out);
+void broker_log_dir_deinit(broker_logdir_t *d);
+
+/* ElectLeaders for one partition (type 0 preferred, 1 unclean): always err ELECTION_NOT_NEEDED
+ * ("Leader election not needed for topic partition.") for a partition that exists, as Kafka
+ * answers for a partition whose only replica leads; UNKNOWN_TOPIC_OR_PARTITION, or
+ * INVALID_REQUEST for an unknown election type. Returns < 0 with err filled in every case. */
+int broker_elect_leader(broker_t *b, int8_t type, const char *topic, size_t len, int32_t partition,
+                        broker_err_t *err);
+/* AlterPartitionReassignments for one partition: replicas naming this broker once are where the
+ * partition is (0: done); nreplicas -1 (a cancellation) gives NO_REASSIGNMENT_IN_PROGRESS; an
+ * empty list, another broker or a repeat INVALID_REPLICA_ASSIGNMENT with Kafka's messages. */
+int broker_reassign_partition(broker_t *b, const char *topic, size_t len, int32_t partition,
+                              const int32_t *replicas, int32_t nreplicas, broker_err_t *err);
+/* The checks of a replica list for a new or moved partition (one node: just this broker). */
+int broker_replicas_check(broker_t *b, const int32_t *replicas, int32_t n, broker_err_t *err);
+/* DeleteRecords is refused (POLICY_VIOLATION) on a topic whose cleanup.policy lacks delete. */
+int broker_delete_records_policy(broker_t *b, const char *topic, size_t len, broker_err_t *err);
+
 /* ================================== idempotent producer ======================================= */
 
 /* InitProducerId: a fresh producer id with epoch 0, or (transactional_id) the id's producer with

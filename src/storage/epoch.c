@@ -180,8 +180,7 @@ void storage_log_epochs_truncate_start(storage_log_t *log, int64_t start_offset)
         before--;
     }
     if (before > 0) {
-        memmove(log->epochs, log->epochs + before,
-                (log->nepochs - before) * sizeof(*log->epochs));
+        memmove(log->epochs, log->epochs + before, (log->nepochs - before) * sizeof(*log->epochs));
         log->nepochs -= before;
     }
     if (change)
@@ -223,8 +222,8 @@ void storage_log_epoch_end_offset(storage_log_t *log, int32_t requested, int32_t
     *epoch = -1;
     *end_offset = -1;
     size_t n = log->nepochs;
-    if (requested < 0 || n == 0) {
-        /* undefined */
+    if (requested == -1 || n == 0) {
+        /* undefined (only -1 is: another negative epoch is just below every epoch) */
     } else if (log->epochs[n - 1].epoch == requested) {
         *epoch = requested; /* the current epoch ends at the log end */
         *end_offset = leo;

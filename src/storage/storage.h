@@ -434,7 +434,8 @@ int storage_log_epoch_assign(storage_log_t *log, int32_t epoch, int64_t start_of
 int32_t storage_log_epoch_latest(storage_log_t *log); /* -1: none */
 /* Kafka's endOffsetFor: the latest epoch gives the log end offset; an older one the start of
  * the next epoch with the largest epoch not above it; below every epoch the first epoch's
- * start (with the requested epoch); -1 or above every epoch gives epoch -1 and offset -1. */
+ * start (with the requested epoch; -5 is such an epoch too); -1 or above every epoch gives epoch
+ * -1 and offset -1. */
 void storage_log_epoch_end_offset(storage_log_t *log, int32_t requested, int32_t *epoch,
                                   int64_t *end_offset);
 

@@ -86,6 +86,7 @@ TEST(kafka_format_and_end_offsets)
     end_for(log, 3, 3, 5);   /* current */
     end_for(log, 4, -1, -1); /* above every epoch */
     end_for(log, -1, -1, -1);
+    end_for(log, -5, -5, 0); /* Kafka: below every epoch, the first start */
     CHECK_EQ(storage_log_epoch_assign(log, 2, 5), 0); /* older than the latest: ignored */
     CHECK_EQ(storage_log_epoch_latest(log), 3);
     storage_log_close(log);
@@ -165,7 +166,8 @@ TEST(crash_at_every_step_leaves_old_or_new)
             REQUIRE(log);
             char text[256];
             file_text(sim, text, sizeof(text));
-            bool old = strcmp(text, "0\n1\n0 0\n") == 0, neu = strcmp(text, "0\n2\n0 0\n4 1\n") == 0;
+            bool old = strcmp(text, "0\n1\n0 0\n") == 0,
+                 neu = strcmp(text, "0\n2\n0 0\n4 1\n") == 0;
             if (!old && !neu)
                 fprintf(stderr, "  seed %d step %lld: %s\n", seed, (long long)k, text);
             CHECK(old || neu);

@@ -434,6 +434,20 @@ const char *wire_err_name(int16_t code)
         return "UNSUPPORTED_COMPRESSION_TYPE";
     case KAFKA_INVALID_RECORD:
         return "INVALID_RECORD";
+    case KAFKA_FENCED_LEADER_EPOCH:
+        return "FENCED_LEADER_EPOCH";
+    case KAFKA_UNKNOWN_LEADER_EPOCH:
+        return "UNKNOWN_LEADER_EPOCH";
+    case KAFKA_ELECTION_NOT_NEEDED:
+        return "ELECTION_NOT_NEEDED";
+    case KAFKA_NO_REASSIGNMENT_IN_PROGRESS:
+        return "NO_REASSIGNMENT_IN_PROGRESS";
+    case KAFKA_MISMATCHED_ENDPOINT_TYPE:
+        return "MISMATCHED_ENDPOINT_TYPE";
+    case KAFKA_UNSUPPORTED_ENDPOINT_TYPE:
+        return "UNSUPPORTED_ENDPOINT_TYPE";
+    case KAFKA_INVALID_TIMESTAMP:
+        return "INVALID_TIMESTAMP";
     default:
         return "UNKNOWN";
     }
