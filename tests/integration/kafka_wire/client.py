@@ -54,6 +54,31 @@ class E:
         return b"\x00" if self.flex else b""
 
 
+# ---- record batches -------------------------------------------------------------------------
+
+
+def _zigzag(v):
+    return uvarint((v << 1) ^ (v >> 63))
+
+
+def record(i, value, ts_delta=0, key=None):
+    body = b"\x00" + _zigzag(ts_delta) + _zigzag(i)
+    body += _zigzag(-1) if key is None else _zigzag(len(key)) + key
+    body += _zigzag(len(value)) + value + _zigzag(0)
+    return _zigzag(len(body)) + body
+
+
+def batch(values, ts=1600000000000, keys=None):
+    """An uncompressed v2 batch of values (bytes), optional keys, timestamps ts, ts+1, ..."""
+    from kafka_wire import crc32c
+    recs = b"".join(record(i, v, i, None if keys is None else keys[i])
+                    for i, v in enumerate(values))
+    n = len(values)
+    after_crc = struct.pack(">hiqqqhii", 0, n - 1, ts, ts + n - 1, -1, -1, -1, n) + recs
+    rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
 # ---- reader ---------------------------------------------------------------------------------
 
 
