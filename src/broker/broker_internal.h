@@ -7,7 +7,8 @@
  * Threads and locks.
  *  - io loops: one thread each (owned by the server). A request is handled on its connection's
  *    loop thread from decode to response. Loop 0 also runs the group coordinator (groups.c)
- *    and the maintenance timer (retention, segment.ms, compaction).
+ *    and the maintenance timer (retention, segment.ms); the log cleaner thread (cleaner.c)
+ *    compacts.
  *  - the topic registry (name -> broker_topic_t) is under b->topics_lock, a writer-preferring
  *    rwlock. Every use of a topic, a partition or a partition's log happens with the read lock
  *    held; creating, deleting and growing topics and changing configs take the write lock. A
