@@ -70,8 +70,7 @@ static void logdir_topic(broker_topic_t *t, const broker_logdir_query_t *q, size
         if (!p->log || !logdir_wanted(q, nq, t, i))
             continue;
         dt.parts = weir_realloc(dt.parts, (dt.nparts + 1) * sizeof(*dt.parts));
-        dt.parts[dt.nparts++] =
-            (broker_logdir_part_t){i, (int64_t)storage_log_size_bytes(p->log)};
+        dt.parts[dt.nparts++] = (broker_logdir_part_t){i, (int64_t)storage_log_size_bytes(p->log)};
     }
     if (!dt.nparts)
         return;

@@ -131,7 +131,7 @@ int kafka_handle_describe_log_dirs(kafka_req_t *req)
         for (size_t j = 0; j < d.topics[i].nparts; j++) {
             wire_write_i32(w, d.topics[i].parts[j].partition);
             wire_write_i64(w, d.topics[i].parts[j].size_bytes);
-            wire_write_i64(w, 0);        /* offset_lag: the high watermark is the log end */
+            wire_write_i64(w, 0);      /* offset_lag: the high watermark is the log end */
             wire_write_bool(w, false); /* is_future_key */
             wire_write_tags(w);
         }

@@ -365,4 +365,87 @@ TEST(dynamic_configs_persist_and_apply)
     rm_rf(d);
 }
 
+static void note_error(void *arg, int32_t index, const char *message)
+{
+    buf_printf(arg, "%d:%s|", index, message);
+}
+
+static size_t one_batch(buf_t *b, int64_t ts0, int n)
+{
+    storage_record_in_t r[8];
+    for (int i = 0; i < n; i++)
+        r[i] = (storage_record_in_t){NULL, -1, "value value value", 17, ts0 + i, NULL, 0, 0};
+    buf_reset(b);
+    storage_batch_build(b, r, (size_t)n, NULL);
+    return b->len;
+}
+
+/* The produce path's policy helpers: KIP-937 timestamp bounds with Kafka's messages, and
+ * compression.type recompression, as the topic's configs ask. */
+TEST(produce_policy_helpers)
+{
+    char d[64];
+    snprintf(d, sizeof(d), "%s", mktemp_dir());
+    weir_broker *w = start(d, NULL);
+    REQUIRE(w);
+    broker_t *b = server_broker(w);
+    broker_err_t err;
+    broker_config_kv_t ts_cfg[] = {{"message.timestamp.before.max.ms", "60000"},
+                                   {"message.timestamp.after.max.ms", "60000"}};
+    CHECK_EQ(broker_topic_create(b, "pol-ts", 1, ts_cfg, 2, false, &err), 0);
+    broker_config_kv_t lat_cfg[] = {{"message.timestamp.type", "LogAppendTime"},
+                                    {"message.timestamp.after.max.ms", "0"}};
+    CHECK_EQ(broker_topic_create(b, "pol-lat", 1, lat_cfg, 2, false, &err), 0);
+    broker_config_kv_t gz_cfg[] = {{"compression.type", "gzip"}, {"compression.gzip.level", "9"}};
+    CHECK_EQ(broker_topic_create(b, "pol-gz", 1, gz_cfg, 2, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-plain", 1, NULL, 0, false, &err), 0);
+    int64_t now = 1800000000000;
+    buf_t batch, out, errs;
+    buf_init(&batch), buf_init(&out), buf_init(&errs);
+    broker_topics_rdlock(b);
+    broker_topic_t *ts = broker_topic_find(b, "pol-ts", 6),
+                   *lat = broker_topic_find(b, "pol-lat", 7);
+    broker_topic_t *gz = broker_topic_find(b, "pol-gz", 6),
+                   *plain = broker_topic_find(b, "pol-plain", 9);
+    REQUIRE(ts && lat && gz && plain);
+    one_batch(&batch, now - 1000, 3);
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, note_error, &errs),
+             0);
+    one_batch(&batch, now + 59999, 4); /* the bound itself is in (Kafka's), the last two out */
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, note_error, &errs),
+             2);
+    buf_append_u8(&errs, 0);
+    CHECK_STR((const char *)errs.data,
+              "2:Timestamp 1800000060001 of message with offset 2 is out of range. The timestamp "
+              "should be within [1799999940000, 1800000060000]|3:Timestamp 1800000060002 of "
+              "message with offset 3 is out of range. The timestamp should be within "
+              "[1799999940000, 1800000060000]|");
+    one_batch(&batch, now - 120000, 1);
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, NULL, NULL), 1);
+    CHECK_EQ(broker_produce_check_timestamps(b, lat, batch.data, batch.len, now, NULL, NULL), 0);
+    one_batch(&batch, now + 3600 * 1000 + 1, 1); /* past Kafka's default after.max.ms (1 h) */
+    CHECK_EQ(broker_produce_check_timestamps(b, plain, batch.data, batch.len, now, NULL, NULL), 1);
+    one_batch(&batch, now, 4);
+    CHECK_EQ(broker_produce_recompress(b, plain, batch.data, batch.len, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(broker_produce_recompress(b, gz, batch.data, batch.len, &out), 1);
+    CHECK_EQ(be16_read(out.data + BATCH_ATTRIBUTES) & BATCH_COMPRESSION_MASK, CODEC_GZIP);
+    CHECK_EQ(storage_batch_validate_records(out.data, out.len, 1 << 20, NULL), 0);
+    broker_topics_unlock(b);
+    /* compression.type changed at run time: the next batch follows it. */
+    broker_config_op_t ops[] = {{"compression.type", BROKER_CONFIG_SET, "uncompressed"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_TOPIC, "pol-gz", 6, ops, 1, true, false, &err),
+             0);
+    broker_topics_rdlock(b);
+    gz = broker_topic_find(b, "pol-gz", 6);
+    buf_t again;
+    buf_init(&again);
+    CHECK_EQ(broker_produce_recompress(b, gz, out.data, out.len, &again), 1);
+    CHECK_EQ(be16_read(again.data + BATCH_ATTRIBUTES) & BATCH_COMPRESSION_MASK, CODEC_NONE);
+    broker_topics_unlock(b);
+    buf_deinit(&batch), buf_deinit(&out), buf_deinit(&errs), buf_deinit(&again);
+    weir_broker_stop(w);
+    rm_rf(d);
+}
+
 TEST_MAIN()
