@@ -111,6 +111,8 @@ int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, 
              layer == BCFG_LAYER_DYNAMIC_BROKER ? "this broker" : "cluster default");
 out_unlock:
     broker_topics_unlock(b);
+    if (rc == 0)
+        broker_cleaner_wake(b); /* log.cleaner.* changes take effect now, not after a backoff */
     return rc;
 }
 

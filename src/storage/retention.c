@@ -80,6 +80,7 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
     if (log->segs[0]->base > log->start_offset)
         log->start_offset = log->segs[0]->base;
     int64_t start = log->start_offset;
+    int64_t delay = log->cfg.file_delete_delay_ms, due = clock_wall_ms() + delay;
     pthread_mutex_unlock(&log->mu);
 
     /* One directory fsync per segment: without it a file system may persist a later unlink
@@ -88,7 +89,6 @@ static int delete_prefix(storage_log_t *log, int64_t now_ms, bool by_policy)
      * their predecessors go, or a crash could leave no segment to say where the log ends. */
     int rc = rolled || created ? log->io->ops->fsync_dir(log->io, log->dir) : 0;
     uint64_t bytes = 0;
-    int64_t delay = log->cfg.file_delete_delay_ms, due = clock_wall_ms() + delay;
     for (size_t i = 0; i < n; i++) {
         bytes += gone[i]->size;
         if (rc == 0 && delay > 0) { /* Kafka's file.delete.delay.ms: removed later */
