@@ -803,7 +803,7 @@ def t_cleaner_schedule(ctx):
         hwm, n = fetch_counts(c, "adm-compact", 0)
         assert hwm == 60 and n == 60
         deadline = time.time() + 20
-        while time.time() < deadline and n == 60:
+        while time.time() < deadline and n >= 30:  # passes may clean a prefix at a time
             time.sleep(0.2)
             hwm, n = fetch_counts(c, "adm-compact", 0)
         assert hwm == 60 and n < 30, (hwm, n)  # the active segment keeps its records
