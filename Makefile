@@ -73,7 +73,9 @@ all: build
 
 .SECONDARY:
 
-build: deps
+# `make build` installs nothing: `make deps` (also run by `make run`, `make test` and `make bench`)
+# does, from Debian, npm, Maven Central, the Go module proxy and PyPI (scripts/deps*.sh).
+build:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
 binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
@@ -141,26 +143,30 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(INC) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DWEIR_FUZZ=1
-fuzz: deps $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(BROKER_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(BROKER_SRC) $(LIBS)
 
-run: build
+run: deps
+	@$(MAKE) --no-print-directory build
 	@scripts/run.sh
 
-demo-load: build
+demo-load: deps
+	@$(MAKE) --no-print-directory build
 	@scripts/demo-load.sh $(RATE) $(COUNT)
 
 # Every tier, twice: release build, then ASan+UBSan; then the fuzzers. Ends with one line
 # "N passed, N failed" for the whole run.
-test: build
+test: deps
+	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
 	@tests/run.sh
 
 # One pass over the release build only (for quick local iteration).
-test-fast: build
+test-fast: deps
+	@$(MAKE) --no-print-directory build
 	@WEIR_TEST_PASSES=release WEIR_FUZZ_SECONDS=0 tests/run.sh
 
 bench: deps-bench
