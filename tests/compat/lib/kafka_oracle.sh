@@ -115,7 +115,11 @@ fi
 if [[ ! -f $dir/meta/meta.properties ]]; then
     "${jvm[@]}" kafka.tools.StorageTool format --ignore-formatted \
         -t "$(/usr/bin/python3 -c 'import base64, uuid
-print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+while True:  # as Kafka'"'"'s Uuid.randomUuid: never one that starts with "-"
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        break
+print(s)')" \
         -c "$dir/server.properties" >"$dir/format.log" 2>&1 || {
         echo "kafka_oracle: formatting the storage failed:" >&2
         tail -20 "$dir/format.log" >&2
