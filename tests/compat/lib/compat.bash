@@ -104,7 +104,7 @@ expect_eq() {
     if [[ $2 == "$3" ]]; then
         ok "$1"
     else
-        not_ok "$1" "expected: $2" "actual:   $3"
+        not_ok "$1" "expected: $(head -c 1500 <<<"$2")" "actual:   $(head -c 1500 <<<"$3")"
     fi
 }
 
