@@ -128,3 +128,12 @@ compat_java_classes() {
     fi
     JAVA_CP="$out:$(<"$cpfile")"
 }
+
+# The Go tiers build tests/go/cmd/* into build/compat/go (offline: the modules come from the
+# cache `make deps` filled; go's own build cache makes a rebuild cheap).
+compat_go_build() {
+    local out=$compat_top/build/compat/go
+    mkdir -p "$out"
+    (cd "$compat_top/tests/go" && GOFLAGS=-mod=readonly GOPROXY=off go build -o "$out/" ./cmd/...) >&2
+    GO_BIN=$out
+}
