@@ -400,21 +400,30 @@ func normalize(key string, v any) any {
 	}
 	switch t := v.(type) {
 	case map[string]any:
+		// Keys in order, so placeholders are numbered the same way on every run.
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
 		out := map[string]any{}
-		for k, x := range t {
+		for _, k := range keys {
 			if dropKeys[k] {
 				continue
 			}
-			out[k] = normalize(k, x)
+			out[k] = normalize(k, t[k])
 		}
 		return out
 	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = normalize(key, x)
-		}
+		// Lists a broker may answer in any order are sorted by their name before the
+		// placeholders are given out.
+		in := append([]any(nil), t...)
 		if key == "Configs" || key == "Groups" || key == "Topics" || key == "Partitions" {
-			sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })
+			sort.SliceStable(in, func(i, j int) bool { return sortKey(in[i]) < sortKey(in[j]) })
+		}
+		out := make([]any, len(in))
+		for i, x := range in {
+			out[i] = normalize(key, x)
 		}
 		return out
 	}

@@ -77,12 +77,12 @@ func init() {
 	add("metadata_v12_topic", "Metadata v12 for a 3-partition topic: partitions, leaders, epochs, ISR, topic id", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 3, nil)
-		s.call(c, "metadata", metaReq(false, s.topic("t")), 12)
+		s.both(c, "metadata", metaReq(false, s.topic("t")), 12, 8)
 	})
 
 	add("metadata_v12_unknown_topic", "Metadata v12 for an unknown topic, auto-creation off: UNKNOWN_TOPIC_OR_PARTITION", func(s *S) {
 		c := s.dial()
-		s.call(c, "metadata", metaReq(false, s.topic("missing")), 12)
+		s.both(c, "metadata", metaReq(false, s.topic("missing")), 12, 8)
 	})
 
 	add("metadata_v4_autocreate", "Metadata v4 with auto-creation for a new topic, then again", func(s *S) {
@@ -119,7 +119,7 @@ func init() {
 		s.createTopic(c, s.topic("t"), 1, nil)
 		s.produce(c, "first batch of 3", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, vals("a", "b", "c")...))
 		s.produce(c, "second batch of 2", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0 + 10}, vals("d", "e")...))
-		s.call(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7)
+		s.both(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7, 5)
 	})
 
 	add("produce_v3_v7_v11", "Produce at v3, v7 and v11 (the oldest kept, the zstd floor, the newest non-TV2) to one partition", func(s *S) {
@@ -138,48 +138,48 @@ func init() {
 
 	add("produce_unknown_topic", "Produce v9 to a topic that does not exist", func(s *S) {
 		c := s.dial()
-		s.produce(c, "produce", s.topic("missing"), 0, 9, batch(batchOpt{firstTS: t0}, vals("x")...))
+		s.both(c, "produce", produceReq(-1, s.topic("missing"), 0, batch(batchOpt{firstTS: t0}, vals("x")...)), 9, 7)
 	})
 
 	add("produce_bad_partition", "Produce v9 to partition 7 of a 1-partition topic", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.produce(c, "produce", s.topic("t"), 7, 9, batch(batchOpt{firstTS: t0}, vals("x")...))
+		s.both(c, "produce", produceReq(-1, s.topic("t"), 7, batch(batchOpt{firstTS: t0}, vals("x")...)), 9, 7)
 	})
 
 	add("produce_too_large", "Produce v9 of a 1.2 MB record (max.message.bytes 1048588): MESSAGE_TOO_LARGE", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
 		big := make([]byte, 1200000)
-		s.produce(c, "produce", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, rec{value: big}))
-		s.call(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7)
+		s.both(c, "produce", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, rec{value: big})), 9, 7)
+		s.both(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7, 5)
 	})
 
 	add("produce_topic_max_message_bytes", "Produce v9 over a topic's own max.message.bytes=1000", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, map[string]string{"max.message.bytes": "1000"})
-		s.produce(c, "produce 2 KB", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, rec{value: make([]byte, 2000)}))
-		s.produce(c, "produce 100 B", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, rec{value: make([]byte, 100)}))
+		s.both(c, "produce 2 KB", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, rec{value: make([]byte, 2000)})), 9, 7)
+		s.both(c, "produce 100 B", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, rec{value: make([]byte, 100)})), 9, 7)
 	})
 
 	add("produce_corrupt_crc", "Produce v9 of a batch with a wrong CRC: CORRUPT_MESSAGE, nothing appended", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.produce(c, "produce", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0, corrupt: true}, vals("x")...))
-		s.call(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7)
+		s.both(c, "produce", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0, corrupt: true}, vals("x")...)), 9, 7)
+		s.both(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7, 5)
 	})
 
 	add("produce_invalid_acks", "Produce v9 with acks=2: INVALID_REQUIRED_ACKS", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.call(c, "produce acks=2", produceReq(2, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, vals("x")...)), 9)
+		s.both(c, "produce acks=2", produceReq(2, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, vals("x")...)), 9, 7)
 	})
 
 	add("produce_compacted_without_key", "Produce v9 of a keyless record to a compacted topic: INVALID_RECORD with record_errors", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, map[string]string{"cleanup.policy": "compact"})
-		s.produce(c, "produce keyless", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, rec{value: []byte("v")}))
-		s.produce(c, "produce keyed", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, rec{key: []byte("k"), value: []byte("v")}))
+		s.both(c, "produce keyless", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, rec{value: []byte("v")})), 9, 8)
+		s.both(c, "produce keyed", produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0}, rec{key: []byte("k"), value: []byte("v")})), 9, 8)
 	})
 
 	add("produce_idempotent_sequences", "InitProducerId v4, then Produce v9 with sequences: in order, duplicate, gap", func(s *S) {
@@ -192,13 +192,13 @@ func init() {
 			return
 		}
 		o := batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, seq: 0, firstTS: t0}
-		s.produce(c, "seq 0..1", s.topic("t"), 0, 9, batch(o, vals("a", "b")...))
-		s.produce(c, "seq 0..1 again (duplicate)", s.topic("t"), 0, 9, batch(o, vals("a", "b")...))
+		s.produce(c, "seq 0..1", s.topic("t"), 0, 8, batch(o, vals("a", "b")...))
+		s.produce(c, "seq 0..1 again (duplicate)", s.topic("t"), 0, 8, batch(o, vals("a", "b")...))
 		o.seq = 2
-		s.produce(c, "seq 2", s.topic("t"), 0, 9, batch(o, vals("c")...))
+		s.produce(c, "seq 2", s.topic("t"), 0, 8, batch(o, vals("c")...))
 		o.seq = 9
-		s.produce(c, "seq 9 (gap)", s.topic("t"), 0, 9, batch(o, vals("d")...))
-		s.call(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7)
+		s.produce(c, "seq 9 (gap)", s.topic("t"), 0, 8, batch(o, vals("d")...))
+		s.both(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7, 5)
 	})
 
 	add("produce_fenced_epoch", "InitProducerId v4 epoch bump (KIP-360), then Produce v9 with the old epoch", func(s *S) {
@@ -210,11 +210,11 @@ func init() {
 		if r == nil || r.ErrorCode != 0 {
 			return
 		}
-		s.produce(c, "produce with epoch", s.topic("t"), 0, 9, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, firstTS: t0}, vals("a")...))
+		s.produce(c, "produce with epoch", s.topic("t"), 0, 8, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, firstTS: t0}, vals("a")...))
 		bump := kmsg.NewPtrInitProducerIDRequest()
 		bump.TransactionTimeoutMillis, bump.ProducerID, bump.ProducerEpoch = 60000, r.ProducerID, r.ProducerEpoch
 		s.call(c, "bump the epoch", bump, 4)
-		s.produce(c, "produce with the old epoch", s.topic("t"), 0, 9, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, seq: 1, firstTS: t0}, vals("b")...))
+		s.produce(c, "produce with the old epoch", s.topic("t"), 0, 8, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, seq: 1, firstTS: t0}, vals("b")...))
 		bad := kmsg.NewPtrInitProducerIDRequest()
 		bad.TransactionTimeoutMillis, bad.ProducerID, bad.ProducerEpoch = 60000, r.ProducerID, r.ProducerEpoch+5
 		s.call(c, "bump from a wrong epoch", bad, 4)
@@ -223,7 +223,7 @@ func init() {
 	add("fetch_v11_records", "Fetch v11 from offset 0: batches as written, high watermark, last stable offset, log start", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.produce(c, "produce", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0},
+		s.produce(c, "produce", s.topic("t"), 0, 7, batch(batchOpt{firstTS: t0},
 			rec{key: []byte("k"), value: []byte("v"), headers: [][2][]byte{{[]byte("h"), []byte("x")}}}, rec{value: []byte("w"), ts: 5}))
 		s.call(c, "fetch", fetchReq(s.topic("t"), 0, 0), 11)
 	})
@@ -231,7 +231,7 @@ func init() {
 	add("fetch_mid_batch", "Fetch v11 at offset 1 of a 3-record batch: the whole batch from its base offset", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.produce(c, "produce", s.topic("t"), 0, 9, batch(batchOpt{firstTS: t0}, vals("a", "b", "c")...))
+		s.produce(c, "produce", s.topic("t"), 0, 7, batch(batchOpt{firstTS: t0}, vals("a", "b", "c")...))
 		s.call(c, "fetch at 1", fetchReq(s.topic("t"), 0, 1), 11)
 	})
 
@@ -239,16 +239,16 @@ func init() {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
 		s.fill(c, s.topic("t"), 0, 3, t0)
-		s.call(c, "fetch at 100", fetchReq(s.topic("t"), 0, 100), 11)
-		s.call(c, "fetch at -5", fetchReq(s.topic("t"), 0, -5), 11)
-		s.call(c, "fetch at the end (3)", fetchReq(s.topic("t"), 0, 3), 11)
+		s.both(c, "fetch at 100", fetchReq(s.topic("t"), 0, 100), 12, 11)
+		s.both(c, "fetch at -5", fetchReq(s.topic("t"), 0, -5), 12, 11)
+		s.both(c, "fetch at the end (3)", fetchReq(s.topic("t"), 0, 3), 12, 11)
 	})
 
 	add("fetch_unknown", "Fetch v11 for an unknown topic and an unknown partition", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.call(c, "unknown topic", fetchReq(s.topic("missing"), 0, 0), 11)
-		s.call(c, "unknown partition", fetchReq(s.topic("t"), 5, 0), 11)
+		s.both(c, "unknown topic", fetchReq(s.topic("missing"), 0, 0), 12, 11)
+		s.both(c, "unknown partition", fetchReq(s.topic("t"), 5, 0), 12, 11)
 	})
 
 	add("fetch_v12_sessions", "Fetch v12 (flexible, KIP-227): a full fetch opens a session, an incremental one sees only changes, a bad session id fails", func(s *S) {
@@ -297,7 +297,7 @@ func init() {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
 		for i, d := range []int64{3000, 9000, 1000, 5000} {
-			s.quiet(c, produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0 + d}, rec{value: []byte{byte(i)}})), 9)
+			s.quiet(c, produceReq(-1, s.topic("t"), 0, batch(batchOpt{firstTS: t0 + d}, rec{value: []byte{byte(i)}})), 7)
 		}
 		for _, ts := range []int64{-2, -1, -3, t0 + 4000, t0 + 9000, t0 + 9001} {
 			s.call(c, "timestamp "+tsName(ts), listOffsetsReq(s.topic("t"), 0, ts), 7)
@@ -315,8 +315,8 @@ func init() {
 	add("listoffsets_errors", "ListOffsets v7 for an unknown partition and an unknown topic", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		s.call(c, "unknown partition", listOffsetsReq(s.topic("t"), 3, -1), 7)
-		s.call(c, "unknown topic", listOffsetsReq(s.topic("missing"), 0, -1), 7)
+		s.both(c, "unknown partition", listOffsetsReq(s.topic("t"), 3, -1), 7, 5)
+		s.both(c, "unknown topic", listOffsetsReq(s.topic("missing"), 0, -1), 7, 5)
 	})
 
 	add("offset_for_leader_epoch_v4", "OffsetForLeaderEpoch v4: epoch 0's end offset, an unknown epoch, an unknown partition", func(s *S) {
@@ -353,7 +353,25 @@ func init() {
 	add("join_group_v9_member_id_required", "JoinGroup v9: MEMBER_ID_REQUIRED first, then a one-member group with its leader", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 2, nil)
-		s.joinedMember(c, s.topic("g"), s.topic("t"), 0, 1)
+		s.waitCoordinator(c, s.topic("g"))
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKeys = []string{s.topic("g")}
+		s.call(c, "find coordinator", fc, 4)
+		j, _ := s.call(c, "join without member id", joinReq(s.topic("g"), "", s.topic("t")), 9).(*kmsg.JoinGroupResponse)
+		if j == nil {
+			return
+		}
+		j2, _ := s.call(c, "join with the assigned member id", joinReq(s.topic("g"), j.MemberID, s.topic("t")), 9).(*kmsg.JoinGroupResponse)
+		if j2 == nil {
+			return
+		}
+		sy := kmsg.NewPtrSyncGroupRequest()
+		sy.Group, sy.Generation, sy.MemberID = s.topic("g"), j2.Generation, j2.MemberID
+		sy.ProtocolType, sy.Protocol = str("consumer"), str("range")
+		ga := kmsg.NewSyncGroupRequestGroupAssignment()
+		ga.MemberID, ga.MemberAssignment = j2.MemberID, assignment(s.topic("t"), 0, 1)
+		sy.GroupAssignment = append(sy.GroupAssignment, ga)
+		s.call(c, "sync as leader", sy, 5)
 	})
 
 	add("join_group_v4_unsupported_protocol", "JoinGroup v5 with a protocol type different from the group's: INCONSISTENT_GROUP_PROTOCOL", func(s *S) {
@@ -388,7 +406,7 @@ func init() {
 			sy := kmsg.NewPtrSyncGroupRequest()
 			sy.Group, sy.Generation, sy.MemberID = s.topic("g"), tc.gen, tc.member
 			sy.ProtocolType, sy.Protocol = str("consumer"), str(tc.proto)
-			s.call(c, tc.name, sy, 5)
+			s.both(c, tc.name, sy, 5, 3)
 		}
 	})
 
@@ -416,7 +434,7 @@ func init() {
 		dg := kmsg.NewPtrDescribeGroupsRequest()
 		dg.Groups = []string{s.topic("g"), s.topic("unknown")}
 		dg.IncludeAuthorizedOperations = true
-		s.call(c, "describe", dg, 5)
+		s.both(c, "describe", dg, 5, 4)
 	})
 
 	add("list_groups_v5_filters", "ListGroups v5 with state and type filters (KIP-518, KIP-848)", func(s *S) {
@@ -468,11 +486,11 @@ func init() {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
 		m, gen := s.joinedMember(c, s.topic("g"), s.topic("t"), 0)
-		s.call(c, "wrong generation", commitReq(s.topic("g"), m, gen+3, s.topic("t"), 0, 1, nil), 9)
-		s.call(c, "unknown member", commitReq(s.topic("g"), "nobody", gen, s.topic("t"), 0, 1, nil), 9)
-		s.call(c, "generation -1 (admin) to a live group", commitReq(s.topic("g"), "", -1, s.topic("t"), 0, 1, nil), 9)
-		s.call(c, "unknown topic", commitReq(s.topic("g"), m, gen, s.topic("missing"), 0, 1, nil), 9)
-		s.call(c, "standalone commit (no group members)", commitReq(s.topic("solo"), "", -1, s.topic("t"), 0, 7, nil), 9)
+		s.both(c, "wrong generation", commitReq(s.topic("g"), m, gen+3, s.topic("t"), 0, 1, nil), 9, 7)
+		s.both(c, "unknown member", commitReq(s.topic("g"), "nobody", gen, s.topic("t"), 0, 1, nil), 9, 7)
+		s.both(c, "generation -1 (admin) to a live group", commitReq(s.topic("g"), "", -1, s.topic("t"), 0, 1, nil), 9, 7)
+		s.both(c, "unknown topic", commitReq(s.topic("g"), m, gen, s.topic("missing"), 0, 1, nil), 9, 7)
+		s.both(c, "standalone commit (no group members)", commitReq(s.topic("solo"), "", -1, s.topic("t"), 0, 7, nil), 9, 7)
 	})
 
 	add("offset_commit_v2_oldest", "OffsetCommit v2 and OffsetFetch v1 (the oldest Kafka 4 keeps) for a standalone consumer", func(s *S) {
@@ -495,7 +513,7 @@ func init() {
 		s.call(c, "standalone commit to create an empty group", commitReq(s.topic("empty"), "", -1, s.topic("t"), 0, 1, nil), 9)
 		req := kmsg.NewPtrDeleteGroupsRequest()
 		req.Groups = []string{s.topic("g"), s.topic("unknown"), s.topic("empty")}
-		s.call(c, "delete", req, 2)
+		s.both(c, "delete", req, 2, 1)
 		lv := kmsg.NewPtrLeaveGroupRequest()
 		lv.Group = s.topic("g")
 		lm := kmsg.NewLeaveGroupRequestMember()
