@@ -278,3 +278,21 @@ func (s *S) both(c *conn, step string, req kmsg.Request, target, older int16) {
 	s.call(c, step, req, target)
 	s.call(c, step, req, older)
 }
+
+// initPID asks for an idempotent producer id quietly until the broker is past
+// COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR (a fresh Kafka allocates producer id blocks
+// through its controller), then records the answer.
+func (s *S) initPID(c *conn, step string, txn *string) *kmsg.InitProducerIDResponse {
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = txn, 60000
+	end := time.Now().Add(10 * time.Second)
+	for time.Now().Before(end) {
+		r, _ := s.quiet(c, ip, 4).(*kmsg.InitProducerIDResponse)
+		if r == nil || (r.ErrorCode != 14 && r.ErrorCode != 15 && r.ErrorCode != 16) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r, _ := s.call(c, step, ip, 4).(*kmsg.InitProducerIDResponse)
+	return r
+}

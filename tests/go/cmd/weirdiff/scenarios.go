@@ -185,9 +185,7 @@ func init() {
 	add("produce_idempotent_sequences", "InitProducerId v4, then Produce v9 with sequences: in order, duplicate, gap", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		ip := kmsg.NewPtrInitProducerIDRequest()
-		ip.TransactionTimeoutMillis = 60000
-		r, _ := s.call(c, "init producer id", ip, 4).(*kmsg.InitProducerIDResponse)
+		r := s.initPID(c, "init producer id", nil)
 		if r == nil || r.ErrorCode != 0 {
 			return
 		}
@@ -201,12 +199,10 @@ func init() {
 		s.both(c, "end offset", listOffsetsReq(s.topic("t"), 0, -1), 7, 5)
 	})
 
-	add("produce_fenced_epoch", "InitProducerId v4 epoch bump (KIP-360), then Produce v9 with the old epoch", func(s *S) {
+	add("produce_fenced_epoch", "InitProducerId v4 with id and epoch (KIP-360) for an idempotent producer; Produce v8 with a bumped epoch, then the old epoch: INVALID_PRODUCER_EPOCH", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		ip := kmsg.NewPtrInitProducerIDRequest()
-		ip.TransactionTimeoutMillis = 60000
-		r, _ := s.call(c, "init producer id", ip, 4).(*kmsg.InitProducerIDResponse)
+		r := s.initPID(c, "init producer id", nil)
 		if r == nil || r.ErrorCode != 0 {
 			return
 		}
@@ -218,6 +214,8 @@ func init() {
 		bad := kmsg.NewPtrInitProducerIDRequest()
 		bad.TransactionTimeoutMillis, bad.ProducerID, bad.ProducerEpoch = 60000, r.ProducerID, r.ProducerEpoch+5
 		s.call(c, "bump from a wrong epoch", bad, 4)
+		s.produce(c, "produce with epoch+1 from sequence 0", s.topic("t"), 0, 8, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch + 1, seq: 0, firstTS: t0}, vals("c")...))
+		s.produce(c, "produce with the old epoch again", s.topic("t"), 0, 8, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, seq: 2, firstTS: t0}, vals("d")...))
 	})
 
 	add("fetch_v11_records", "Fetch v11 from offset 0: batches as written, high watermark, last stable offset, log start", func(s *S) {
@@ -561,7 +559,16 @@ func init() {
 		}
 		// The assignment comes with the join or with a later heartbeat.
 		got := r
-		for i := 0; i < 50 && (got == nil || got.Assignment == nil); i++ {
+		nparts := func(r *kmsg.ConsumerGroupHeartbeatResponse) int {
+			n := 0
+			if r != nil && r.Assignment != nil {
+				for _, t := range r.Assignment.Topics {
+					n += len(t.Partitions)
+				}
+			}
+			return n
+		}
+		for i := 0; i < 60 && nparts(got) < 2; i++ {
 			time.Sleep(100 * time.Millisecond)
 			hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 			hb.Group, hb.MemberID, hb.MemberEpoch = s.topic("g"), deref(r.MemberID), r.MemberEpoch
@@ -700,6 +707,7 @@ func init() {
 		r.Configs = append(r.Configs, cf)
 		req.Resources = append(req.Resources, r)
 		s.call(c, "alter", req, 2)
+		settle()
 		s.call(c, "describe", describeConfigsReq(kmsg.ConfigResourceTypeTopic, s.topic("t"), "retention.ms", "segment.ms"), 4)
 		bad := kmsg.NewPtrAlterConfigsRequest()
 		rb := r
@@ -714,9 +722,12 @@ func init() {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
 		s.call(c, "set", incAlter(s.topic("t"), incOp("retention.ms", 0, str("1000")), incOp("cleanup.policy", 0, str("compact"))), 1)
+		settle()
 		s.call(c, "append", incAlter(s.topic("t"), incOp("cleanup.policy", 2, str("delete"))), 1)
+		settle()
 		s.call(c, "describe", describeConfigsReq(kmsg.ConfigResourceTypeTopic, s.topic("t"), "retention.ms", "cleanup.policy"), 4)
 		s.call(c, "subtract and delete", incAlter(s.topic("t"), incOp("cleanup.policy", 3, str("compact")), incOp("retention.ms", 1, nil)), 1)
+		settle()
 		s.call(c, "describe again", describeConfigsReq(kmsg.ConfigResourceTypeTopic, s.topic("t"), "retention.ms", "cleanup.policy"), 4)
 		s.call(c, "bad value", incAlter(s.topic("t"), incOp("retention.ms", 0, str("later"))), 1)
 		s.call(c, "unknown name", incAlter(s.topic("t"), incOp("no.such.config", 0, str("1"))), 1)
@@ -811,11 +822,9 @@ func init() {
 	add("describe_producers_v0", "DescribeProducers v0 after an idempotent write", func(s *S) {
 		c := s.dial()
 		s.createTopic(c, s.topic("t"), 1, nil)
-		ip := kmsg.NewPtrInitProducerIDRequest()
-		ip.TransactionTimeoutMillis = 60000
-		r, _ := s.quiet(c, ip, 4).(*kmsg.InitProducerIDResponse)
+		r := s.initPID(c, "init producer id", nil)
 		if r != nil {
-			s.quiet(c, produceReq(-1, s.topic("t"), 0, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, firstTS: t0}, vals("a", "b")...)), 9)
+			s.quiet(c, produceReq(-1, s.topic("t"), 0, batch(batchOpt{pid: r.ProducerID, epoch: r.ProducerEpoch, firstTS: t0}, vals("a", "b")...)), 7)
 		}
 		req := kmsg.NewPtrDescribeProducersRequest()
 		t := kmsg.NewDescribeProducersRequestTopic()
@@ -848,19 +857,16 @@ func init() {
 
 	add("init_producer_id_transactional", "InitProducerId v4 with a transactional id (transactions not served yet: must fail at once, not hang)", func(s *S) {
 		c := s.dial()
-		fc := kmsg.NewPtrFindCoordinatorRequest()
-		fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{s.topic("txn")}
-		r, _ := s.quiet(c, fc, 4).(*kmsg.FindCoordinatorResponse)
-		ok := r != nil && len(r.Coordinators) == 1 && r.Coordinators[0].ErrorCode == 0
-		s.note("transaction coordinator found", ok)
-		ip := kmsg.NewPtrInitProducerIDRequest()
-		ip.TransactionalID, ip.TransactionTimeoutMillis = str(s.topic("txn")), 60000
-		resp, _ := s.quiet(c, ip, 4).(*kmsg.InitProducerIDResponse)
+		resp := s.initPID(c, "init producer id", str(s.topic("txn")))
 		if resp != nil {
 			s.note("init producer id error code", resp.ErrorCode)
 		}
 	})
 }
+
+// settle waits for a config change to be applied: Kafka applies it through its metadata log,
+// so a describe right after an alter may still show the old value, as any client may see.
+func settle() { time.Sleep(300 * time.Millisecond) }
 
 func deref(p *string) string {
 	if p == nil {
