@@ -52,8 +52,13 @@ func createTopic(ctx context.Context, adm *kadm.Client, name string, parts int32
 				for _, p := range t.Partitions {
 					ready = ready && p.Leader >= 0 && p.Err == nil
 				}
-				if ready {
-					return nil
+				if ready { // and every partition answers ListOffsets (its leader serves it)
+					ends, err := adm.ListEndOffsets(ctx, name)
+					ok := err == nil
+					ends.Each(func(o kadm.ListedOffset) { ok = ok && o.Err == nil })
+					if ok && len(ends[name]) == int(parts) {
+						return nil
+					}
 				}
 			}
 		}
@@ -183,7 +188,8 @@ func acks(ctx context.Context) error {
 			if ends, err = adm.ListEndOffsets(ctx, a.name); err != nil {
 				return err
 			}
-			if o, _ := ends.Lookup(a.name, 1); o.Offset == 500 {
+			o0, _ := ends.Lookup(a.name, 0)
+			if o1, _ := ends.Lookup(a.name, 1); o0.Offset == 500 && o1.Offset == 500 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
