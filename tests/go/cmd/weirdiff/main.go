@@ -146,7 +146,11 @@ func (c *conn) roundTrip(req kmsg.Request, v int16) (kmsg.Response, error) {
 	resp := req.ResponseKind()
 	resp.SetVersion(v)
 	if req.Key() == 18 {
-		// An ApiVersions answer to a version the broker lacks is a v0 body (KIP-511).
+		// An ApiVersions answer to a version the broker lacks is a v0 body (KIP-511): its
+		// error code says so (UNSUPPORTED_VERSION, 35).
+		if len(body) >= 2 && binary.BigEndian.Uint16(body) == 35 {
+			resp.SetVersion(0)
+		}
 		if err := resp.ReadFrom(body); err != nil {
 			resp.SetVersion(0)
 			if err2 := resp.ReadFrom(body); err2 != nil {
