@@ -870,6 +870,10 @@ class Runner:
         cp = subprocess.run(cmd, capture_output=True, timeout=60)
         if cp.returncode != 0:
             self.fail(f"kafka-topics --create {topic}", cp.stderr.decode()[-300:])
+        # Kafka creates a topic through its controller: Metadata may name the leader a moment
+        # before that broker serves the partitions, and an acks=1 retry in that moment reorders
+        # records. Let leadership settle, as a deployment would before its load arrives.
+        time.sleep(1.0)
 
     def kafka_block(self, rep):
         p = self.p
@@ -916,6 +920,7 @@ class Runner:
                                 "durable", res)
                     self.weir_delete(srv, d_topic)
                     f_topic = f"f-{size}-p{parts}-r{rep}"
+                    self.kafka_create(srv, f_topic, parts, False)
                     res = self.run("kafka", "fast_publish",
                                    ["publish", "--topic", f_topic, "--count", p["count"],
                                     "--acks", 1] + base, self.hard(self.cap()), server=srv)
