@@ -120,8 +120,8 @@ for pass in $passes; do
         name=$t
         [[ $name =~ $filter ]] || continue
         case $t in
-        *.sh) run_one "$pass" "$name" bash "$t" ;;
-        *.py) run_one "$pass" "$name" "$top/build/compat/venv/bin/python" "$t" ;;
+        *.sh) run_one "$pass" "$name" "$t" bash "$t" ;;
+        *.py) run_one "$pass" "$name" "$t" "$top/build/compat/venv/bin/python" "$t" ;;
         esac
     done
 done

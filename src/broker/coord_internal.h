@@ -11,7 +11,6 @@
 #include "broker/coord.h"
 #include "broker/kvmap.h"
 
-
 typedef struct {
     char *name;
     uint8_t *meta;

@@ -108,8 +108,7 @@ static void write_one_topic(kafka_req_t *req, bool with_ops, const md_topic_t *m
     if (mt->name.len < 0) { /* by id */
         bool found = broker_topic_describe_id(b, mt->id, &t) == 0;
         write_topic(req, with_ops, found ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_ID,
-                    found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id,
-                    found ? &t : NULL);
+                    found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id, found ? &t : NULL);
         broker_topic_desc_deinit(&t);
         return;
     }
@@ -163,8 +162,7 @@ int kafka_handle_metadata(kafka_req_t *req)
             write_one_topic(req, topic_ops, &topics[i]);
     }
     if (v >= 8 && v <= 10)
-        wire_write_i32(&req->w,
-                       cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
+        wire_write_i32(&req->w, cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
     if (v >= 13)
         wire_write_i16(&req->w, KAFKA_NONE); /* error_code (KIP-1102: rebootstrap) */
     wire_write_tags(&req->w);
@@ -172,9 +170,10 @@ int kafka_handle_metadata(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- DescribeTopicPartitions (key 75, v0, KIP-966) ------------------------------------------------
- * The requested topics (all of them for an empty list), sorted by name, paged by
- * response_partition_limit (at most max.request.partition.size.limit, 2000) with a cursor. */
+/* ---- DescribeTopicPartitions (key 75, v0, KIP-966)
+ * ------------------------------------------------ The requested topics (all of them for an empty
+ * list), sorted by name, paged by response_partition_limit (at most
+ * max.request.partition.size.limit, 2000) with a cursor. */
 
 enum { DTP_PARTITION_LIMIT_MAX = 2000 };
 

@@ -46,8 +46,8 @@ static void kv_free(broker_config_kv_t *kv, size_t n)
 /* The v5+ tail of a created topic's answer: partitions, replication factor and its configs
  * (null, with the error in tagged field 0 of the topic, when they cannot be given). */
 static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
-                                  const broker_topic_created_t *made,
-                                  const broker_config_kv_t *kv, size_t nkv)
+                                  const broker_topic_created_t *made, const broker_config_kv_t *kv,
+                                  size_t nkv)
 {
     wire_writer_t *w = &req->w;
     broker_config_list_t list = {0};
@@ -105,8 +105,7 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only)
         if (!kv || !wire_reader_ok(r))
             continue;
         if (wire_str_has_nul(key) || wire_str_has_nul(val)) { /* never a shorter name */
-            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL",
-                       "");
+            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL", "");
             continue;
         }
         kv[nkv].key = wire_str_dup(key);
