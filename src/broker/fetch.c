@@ -191,6 +191,8 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
     } else {
         watermarks_of(p, &info->wm);
         info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, out, got);
+        if (info->error_code) /* Kafka answers -1 watermarks with a partition error */
+            info->wm = (broker_watermarks_t){-1, -1, -1};
     }
     broker_topics_unlock(b);
 }

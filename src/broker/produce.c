@@ -223,8 +223,10 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     int64_t max_message = atomic_load(&t->max_message_bytes);
     size_t off = 0, total;
     while (off < len) {
-        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res))
+        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
+            res->log_start_offset = storage_log_start_offset(p->log); /* Kafka answers it too */
             return;
+        }
         off += total;
     }
 

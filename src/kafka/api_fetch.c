@@ -312,6 +312,7 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
     wire_write_i64(w, 0); /* last_stable_offset */
     if (v >= 5)
         wire_write_i64(w, 0);                            /* log_start_offset */
+    size_t aborted_at = resp->len;
     wire_write_array_len(w, f->isolation == 1 ? 0 : -1); /* aborted_transactions */
     if (v >= 11)
         wire_write_i32(w, -1); /* preferred_read_replica */
@@ -326,6 +327,12 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
     }
     wire_write_bytes_len_fill(w, at, got);
     uint8_t *hp = resp->data + head;
+    if (info->error_code && f->isolation != 1) { /* Kafka: an empty list, not null, on errors */
+        if (w->flexible)
+            resp->data[aborted_at] = 1; /* compact length 0 + 1 */
+        else
+            be32_write(resp->data + aborted_at, 0);
+    }
     be16_write(hp, (uint16_t)info->error_code);
     be64_write(hp + 2, (uint64_t)info->wm.high_watermark);
     be64_write(hp + 10, (uint64_t)info->wm.last_stable_offset);

@@ -87,7 +87,7 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             wire_write_i64(w, res.timestamp);
             wire_write_i64(w, res.offset);
             if (v >= 4)
-                wire_write_i32(w, res.err == KAFKA_NONE ? 0 : -1); /* leader_epoch */
+                wire_write_i32(w, res.err == KAFKA_NONE && res.offset >= 0 ? 0 : -1); /* epoch */
             wire_write_tags(w);
         }
         wire_read_tags(r);
