@@ -19,7 +19,7 @@ endif
 # missing and says nothing when all is there.
 DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-config \
 	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
-	libsqlite3-dev sqlite3 libmicrohttpd-dev
+	libsqlite3-dev sqlite3 libmicrohttpd-dev libavro-dev libcurl4-openssl-dev
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc jq
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
@@ -39,10 +39,10 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
-	-lpthread -lm
+	-lavro -lcurl -lpthread -lm
 
 BROKER_SRC := $(wildcard src/base/*.c src/storage/*.c src/net/*.c src/kafka/*.c src/broker/*.c \
-	src/http/*.c)
+	src/http/*.c src/registry/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
