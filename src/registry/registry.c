@@ -665,10 +665,10 @@ static int compat_pair(const registry_schema_t *newer, const registry_schema_t *
     bool fwd = level == REGISTRY_COMPAT_FORWARD || level == REGISTRY_COMPAT_FORWARD_TRANSITIVE ||
                level == REGISTRY_COMPAT_FULL || level == REGISTRY_COMPAT_FULL_TRANSITIVE;
     if (back)
-        n += registry_schema_compat(newer, older, msgs);
+        n += reg_schema_compat(newer, older, msgs);
     if (fwd) {
         size_t from = msgs ? msgs->len : 0;
-        n += registry_schema_compat(older, newer, msgs);
+        n += reg_schema_compat(older, newer, msgs);
         if (msgs)
             swap_new_old(msgs, from);
     }
@@ -690,10 +690,10 @@ int reg_check_compat(registry_t *r, reg_subject_t *sub, reg_version_t *only,
             continue;
         int n = compat_pair(s, v->e->s, level, msgs);
         if (n && msgs) {
-            buf_printf(msgs, "{oldSchemaVersion: %" PRId32 "}\n", v->version);
-            buf_printf(msgs, "{oldSchema: '%s'}\n", v->e->s->canonical);
-            buf_printf(msgs, "{validateFields: 'false', compatibility: '%s'}\n",
-                       registry_compat_name((registry_compat_t)level));
+            buf_printf(msgs, "{oldSchemaVersion: %" PRId32 "}%c", v->version, REG_MSG_SEP);
+            buf_printf(msgs, "{oldSchema: '%s'}%c", v->e->s->canonical, REG_MSG_SEP);
+            buf_printf(msgs, "{validateFields: 'false', compatibility: '%s'}%c",
+                       registry_compat_name((registry_compat_t)level), REG_MSG_SEP);
         }
         problems += n;
         if (only || !transitive || n)
@@ -769,7 +769,7 @@ static int register_decide(registry_t *r, const reg_register_req_t *req, registr
             buf_init(&list);
             const char *p = (const char *)msgs.data, *end = p + msgs.len;
             while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                const char *nl = memchr(p, REG_MSG_SEP, (size_t)(end - p));
                 size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
                 buf_printf(&list, "%s%.*s", list.len ? ", " : "", (int)n, p);
                 p += n + 1;

@@ -73,6 +73,9 @@ void reg_avro_free(void *model);
 void reg_json_free(void *model);
 void reg_proto_free(void *model);
 
+/* registry_schema_compat with messages separated by REG_MSG_SEP. */
+int reg_schema_compat(const registry_schema_t *reader, const registry_schema_t *writer,
+                      buf_t *msgs);
 /* Compatibility of one pair, reader against writer: appends one JSON-ish line per problem to
  * msgs (may be NULL) and returns the number of problems. */
 int reg_avro_compat(const registry_schema_t *reader, const registry_schema_t *writer, buf_t *msgs);
@@ -101,7 +104,9 @@ bool reg_utf8_valid(const uint8_t *p, size_t n);
 void reg_errf(char *err, size_t err_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Appends one incompatibility as Confluent prints it: "{errorType:'T', description:'D',
- * additionalInfo:'I'}" and a newline. */
+ * additionalInfo:'I'}" and REG_MSG_SEP, the separator of messages in a buffer (not a newline:
+ * a Protobuf schema quoted in a message holds newlines). */
+#define REG_MSG_SEP '\x1e'
 void reg_compat_msg(buf_t *msgs, const char *type, const char *info, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void reg_base64_encode(buf_t *out, const uint8_t *p, size_t n);

@@ -660,7 +660,7 @@ static void compat_answer(rest_t *x, int problems, buf_t *msgs)
         json_t *a = json_array();
         const char *p = (const char *)msgs->data, *end = p + msgs->len;
         while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *nl = memchr(p, REG_MSG_SEP, (size_t)(end - p));
             size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
             json_array_append_new(a, json_stringn(p, len));
             p += len + 1;

@@ -149,8 +149,7 @@ const char *registry_schema_avro_pcf(const registry_schema_t *s)
     return s->type == REGISTRY_AVRO ? s->pcf : NULL;
 }
 
-int registry_schema_compat(const registry_schema_t *reader, const registry_schema_t *writer,
-                           buf_t *msgs)
+int reg_schema_compat(const registry_schema_t *reader, const registry_schema_t *writer, buf_t *msgs)
 {
     if (reader->type != writer->type) {
         if (msgs)
@@ -169,6 +168,17 @@ int registry_schema_compat(const registry_schema_t *reader, const registry_schem
         return reg_proto_compat(reader, writer, msgs);
     }
     return 1;
+}
+
+int registry_schema_compat(const registry_schema_t *reader, const registry_schema_t *writer,
+                           buf_t *msgs)
+{
+    size_t from = msgs ? msgs->len : 0;
+    int n = reg_schema_compat(reader, writer, msgs);
+    for (size_t i = from; msgs && i < msgs->len; i++)
+        if (msgs->data[i] == (uint8_t)REG_MSG_SEP)
+            msgs->data[i] = '\n';
+    return n;
 }
 
 int registry_schema_decode(const registry_schema_t *s, const int32_t *msg_index, size_t nindex,

@@ -175,8 +175,8 @@ void reg_compat_msg(buf_t *msgs, const char *type, const char *info, const char 
     va_start(ap, fmt);
     vsnprintf(desc, sizeof(desc), fmt, ap);
     va_end(ap);
-    buf_printf(msgs, "{errorType:'%s', description:'%s', additionalInfo:'%s'}\n", type, desc,
-               info ? info : "");
+    buf_printf(msgs, "{errorType:'%s', description:'%s', additionalInfo:'%s'}%c", type, desc,
+               info ? info : "", REG_MSG_SEP);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
