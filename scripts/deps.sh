@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named on the command line that are missing, and the npm packages
-# pinned in tests/package.json. Idempotent and quiet when everything is already there.
+# Installs the Debian packages named on the command line that are missing, the npm packages
+# pinned in tests/package.json, and the Python packages pinned in tests/requirements.txt (into
+# the venv tests/.venv). Idempotent and quiet when everything is already there.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do
@@ -22,7 +23,16 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -f "$top/tests/package.json" && ! -d "$top/tests/node_modules" ]]; then
+if [[ -f "$top/tests/package.json" && ( ! -d "$top/tests/node_modules" ||
+    "$top/tests/package.json" -nt "$top/tests/node_modules/.package-lock.json" ) ]]; then
     echo "deps: npm install in tests/"
     (cd "$top/tests" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+venv=$top/tests/.venv
+if [[ -f "$top/tests/requirements.txt" && ( ! -f "$venv/.installed" ||
+    "$top/tests/requirements.txt" -nt "$venv/.installed" ) ]]; then
+    echo "deps: Python packages into tests/.venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$top/tests/requirements.txt"
+    touch "$venv/.installed"
 fi

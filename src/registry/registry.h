@@ -145,6 +145,12 @@ void registry_validator_free(registry_validator_t *v);
 int registry_validator_check(registry_validator_t *v, const uint8_t *p, size_t n, char *why,
                              size_t why_size);
 
+/* Decodes a registry-encoded payload (wire header, Protobuf message indexes, body) with the
+ * schema its id names, into JSON text appended to json. 0, or -WEIR_EINVAL/-WEIR_ENOENT and why.
+ * For the console and tools; not for the hot path (it allocates). */
+int registry_payload_decode(registry_t *r, const uint8_t *p, size_t n, buf_t *json, char *why,
+                            size_t why_size);
+
 /* Confluent's wire format: magic byte 0, then the schema id. 0 or -WEIR_EINVAL. */
 int registry_wire_header(const uint8_t *p, size_t n, int32_t *id);
 

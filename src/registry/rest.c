@@ -95,8 +95,23 @@ static json_t *refs_to_json(const reg_ref_t *refs, size_t n)
     return a;
 }
 
+static json_t *schema_text_json(const registry_schema_t *s, bool serialized)
+{
+    if (s->type != REGISTRY_PROTOBUF || !serialized)
+        return json_string(s->canonical);
+    buf_t d, b64;
+    buf_init(&d);
+    buf_init(&b64);
+    reg_proto_descriptor(s, &d);
+    reg_base64_encode(&b64, d.data, d.len);
+    json_t *j = json_stringn((const char *)b64.data, b64.len);
+    buf_deinit(&d);
+    buf_deinit(&b64);
+    return j;
+}
+
 /* {"subject","version","id","schemaType"?,"references"?,"schema"} */
-static json_t *version_json(const char *subject, const reg_version_t *v)
+static json_t *version_json_fmt(const char *subject, const reg_version_t *v, bool serialized)
 {
     json_t *j = json_pack("{s:s, s:i, s:i}", "subject", subject, "version", (json_int_t)v->version,
                           "id", (json_int_t)v->e->id);
@@ -104,8 +119,19 @@ static json_t *version_json(const char *subject, const reg_version_t *v)
         json_object_set_new(j, "schemaType", json_string(registry_type_name(v->e->s->type)));
     if (v->e->nrefs)
         json_object_set_new(j, "references", refs_to_json(v->e->refs, v->e->nrefs));
-    json_object_set_new(j, "schema", json_string(v->e->s->canonical));
+    json_object_set_new(j, "schema", schema_text_json(v->e->s, serialized));
     return j;
+}
+
+static json_t *version_json(const char *subject, const reg_version_t *v)
+{
+    return version_json_fmt(subject, v, false);
+}
+
+static bool want_serialized(rest_t *x)
+{
+    const char *f = http_request_arg(x->req, "format");
+    return f && is(f, "serialized");
 }
 
 /* ---- request bodies ------------------------------------------------------------------------ */
@@ -249,18 +275,7 @@ static void get_schema_by_id(rest_t *x, reg_entry_t *e, const char *tail)
         json_object_set_new(j, "schemaType", json_string(registry_type_name(e->s->type)));
     if (e->nrefs)
         json_object_set_new(j, "references", refs_to_json(e->refs, e->nrefs));
-    if (e->s->type == REGISTRY_PROTOBUF && format && is(format, "serialized")) {
-        buf_t d, b64;
-        buf_init(&d);
-        buf_init(&b64);
-        reg_proto_descriptor(e->s, &d);
-        reg_base64_encode(&b64, d.data, d.len);
-        json_object_set_new(j, "schema", json_stringn((const char *)b64.data, b64.len));
-        buf_deinit(&d);
-        buf_deinit(&b64);
-    } else {
-        json_object_set_new(j, "schema", json_string(e->s->canonical));
-    }
+    json_object_set_new(j, "schema", schema_text_json(e->s, format && is(format, "serialized")));
     rest_json(x, j);
 }
 
@@ -451,7 +466,7 @@ static void subject_lookup(rest_t *x)
         } else {
             reg_version_t *v = reg_lookup(r, sub, s, b.refs, b.nrefs, deleted);
             if (v)
-                rest_json(x, version_json(sub->name, v));
+                rest_json(x, version_json_fmt(sub->name, v, want_serialized(x)));
             else
                 rest_error(x, 404, 40403, "Schema not found");
         }
@@ -551,7 +566,7 @@ static void subject_version_get(rest_t *x, const char *vs, const char *tail)
     } else if (!v) {
         rest_error(x, 404, 40402, "Version %s not found.", vs);
     } else if (!tail) {
-        rest_json(x, version_json(sub->name, v));
+        rest_json(x, version_json_fmt(sub->name, v, want_serialized(x)));
     } else if (is(tail, "schema")) {
         x->resp->status = 200;
         buf_append_str(&x->resp->body, v->e->s->canonical);

@@ -236,3 +236,32 @@ int registry_validator_check(registry_validator_t *v, const uint8_t *p, size_t n
     }
     return 0;
 }
+
+int registry_payload_decode(registry_t *r, const uint8_t *p, size_t n, buf_t *json, char *why,
+                            size_t why_size)
+{
+    int32_t id;
+    if (registry_wire_header(p, n, &id)) {
+        reg_errf(why, why_size, "no schema registry wire header");
+        return -WEIR_EINVAL;
+    }
+    pthread_rwlock_rdlock(&r->lock);
+    reg_entry_t *e = reg_entry_by_id(r, id);
+    const registry_schema_t *s = e && !e->gone ? e->s : NULL;
+    pthread_rwlock_unlock(&r->lock);
+    if (!s) {
+        reg_errf(why, why_size, "schema id %" PRId32 " is not registered", id);
+        return -WEIR_ENOENT;
+    }
+    int32_t idx[VALIDATOR_INDEXES_MAX];
+    size_t nidx = 0, used = 0;
+    if (s->type == REGISTRY_PROTOBUF && !(used = read_indexes(p + 5, p + n, idx, &nidx))) {
+        reg_errf(why, why_size, "bad Protobuf message indexes");
+        return -WEIR_EINVAL;
+    }
+    size_t before = json->len;
+    int rc = registry_schema_decode(s, idx, nidx, p + 5 + used, n - 5 - used, json, why, why_size);
+    if (rc)
+        json->len = before;
+    return rc;
+}
