@@ -600,10 +600,12 @@ static void write_named(av_write_t *w, const av_node_t *n, const char *ns)
 {
     bool first = true;
     buf_append_u8(w->out, '{');
-    write_str(w, "type", av_kind_names[n->kind], &first);
-    if (w->pcf || w->fullnames) {
+    if (w->pcf) /* the spec's order: name, type, fields, symbols, items, values, size */
         write_str(w, "name", n->fullname, &first);
-    } else {
+    write_str(w, "type", av_kind_names[n->kind], &first);
+    if (!w->pcf && w->fullnames) {
+        write_str(w, "name", n->fullname, &first);
+    } else if (!w->pcf) {
         const char *dot = strrchr(n->fullname, '.');
         write_str(w, "name", dot ? dot + 1 : n->fullname, &first);
         if (strcmp(n->space, ns ? ns : "") != 0)
