@@ -729,8 +729,8 @@ void pb_desc_encode(const pb_file_t *f, const char *name, buf_t *out)
             buf_t m;
             buf_init(&m);
             wr_str(&m, 1, s->rpcs[k].name);
-            wr_str(&m, 2, s->rpcs[k].in);
-            wr_str(&m, 3, s->rpcs[k].out);
+            wr_str(&m, 2, s->rpcs[k].full_in);
+            wr_str(&m, 3, s->rpcs[k].full_out);
             if (s->rpcs[k].client_streaming)
                 wr_int(&m, 5, 1);
             if (s->rpcs[k].server_streaming)

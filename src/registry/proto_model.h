@@ -115,6 +115,7 @@ struct pb_msg {
 
 typedef struct {
     char *name, *in, *out;
+    char *full_in, *full_out; /* resolved ".pkg.Msg" */
     bool client_streaming, server_streaming;
     pb_opts_t opts;
 } pb_rpc_t;

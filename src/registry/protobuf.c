@@ -312,6 +312,17 @@ static int parse_option(pb_lex_t *lx, pb_opts_t *opts)
     return 0;
 }
 
+/* A string literal's value ("a\"b" -> a"b); anything else as it is. */
+static char *unquote_literal(const char *v)
+{
+    if (v[0] != '"' && v[0] != '\'')
+        return weir_strdup(v);
+    pb_lex_t lx = {.p = v, .end = v + strlen(v), .line = 1};
+    lex_next(&lx);
+    char *s = expect_string(&lx);
+    return s ? s : weir_strdup("");
+}
+
 /* "[" opt { "," opt } "]" on fields and enum values; default and json_name are pulled out. */
 static int parse_field_options(pb_lex_t *lx, pb_field_t *fd, pb_opts_t *opts)
 {
@@ -325,7 +336,8 @@ static int parse_field_options(pb_lex_t *lx, pb_field_t *fd, pb_opts_t *opts)
         if (fd && (strcmp(o->name, "default") == 0 || strcmp(o->name, "json_name") == 0)) {
             char **slot = o->name[0] == 'd' ? &fd->default_value : &fd->json_name;
             free(*slot);
-            *slot = o->value;
+            *slot = unquote_literal(o->value);
+            free(o->value);
             free(o->name);
             opts->n--;
         }
@@ -607,10 +619,12 @@ static pb_msg_t *parse_message(pb_lex_t *lx)
     }
     if ((m->name = expect_ident(lx, false)) && expect(lx, "{") == 0) {
         while (!lx->failed && !accept(lx, "}")) {
+            if (lx->tok.kind == TK_EOF) {
+                lex_fail(lx, "unexpected end in message");
+                break;
+            }
             if (parse_message_item(lx, m))
                 break;
-            if (lx->tok.kind == TK_EOF && !lx->failed)
-                lex_fail(lx, "unexpected end in message");
         }
     }
     lx->depth--;
@@ -863,6 +877,8 @@ void pb_file_free(pb_file_t *f)
             free(s->rpcs[k].name);
             free(s->rpcs[k].in);
             free(s->rpcs[k].out);
+            free(s->rpcs[k].full_in);
+            free(s->rpcs[k].full_out);
             opts_free(&s->rpcs[k].opts);
         }
         free(s->rpcs);
@@ -1192,6 +1208,16 @@ int pb_file_link(pb_file_t *f, const reg_refs_t *refs, const reg_bounds_t *b, ch
     for (size_t i = 0; i < f->nenums; i++)
         if (check_enum(&k, f->enums[i]))
             goto out;
+    for (size_t i = 0; i < f->nsvcs; i++)
+        for (size_t r = 0; r < f->svcs[i].nrpcs; r++) {
+            pb_rpc_t *rp = &f->svcs[i].rpcs[r];
+            pb_sym_t *a = resolve_type(f, scope, rp->in, &rp->full_in);
+            pb_sym_t *b2 = resolve_type(f, scope, rp->out, &rp->full_out);
+            if (!a || !b2 || a->kind != PB_MESSAGE || b2->kind != PB_MESSAGE) {
+                link_fail(&k, "unknown message type in rpc ", rp->name, NULL);
+                goto out;
+            }
+        }
     rc = 0;
 out:
     free(scope);
@@ -1204,7 +1230,33 @@ out:
 typedef struct {
     buf_t *out;
     bool normalize;
+    const pb_file_t *f;
+    char rel[512];
 } pb_print_t;
+
+/* The shortest trailing part of a full name that resolves to it from scope ("Line" for
+ * ".shop.Order.Line" inside .shop.Order), as a person would write it. */
+static const char *relative_name(pb_print_t *pp, const char *scope, const char *full)
+{
+    if (full[0] != '.')
+        return full;
+    const char *p = full + strlen(full);
+    while (p > full) {
+        while (p > full && p[-1] != '.')
+            p--;
+        char *got;
+        pb_sym_t *sym = resolve_type((pb_file_t *)pp->f, scope, p, &got);
+        bool same = sym && got && strcmp(got, full) == 0;
+        free(got);
+        if (same && strlen(p) < sizeof(pp->rel)) {
+            snprintf(pp->rel, sizeof(pp->rel), "%s", p);
+            return pp->rel;
+        }
+        if (p > full)
+            p--; /* step over the dot */
+    }
+    return full;
+}
 
 static void indent(pb_print_t *pp, int level)
 {
@@ -1306,19 +1358,21 @@ static void print_enum(pb_print_t *pp, const pb_enum_t *e, int level)
     buf_append_str(pp->out, "}\n");
 }
 
-static const char *type_text(pb_print_t *pp, const pb_field_t *fd)
+static const char *type_text(pb_print_t *pp, const pb_msg_t *m, const pb_field_t *fd)
 {
     if (!fd->type_name)
         return pb_scalar_name(fd->type);
-    return pp->normalize && fd->full_type ? fd->full_type : fd->type_name;
+    if (pp->normalize && fd->full_type)
+        return fd->full_type;
+    return fd->full_type ? relative_name(pp, m->full, fd->full_type) : fd->type_name;
 }
 
 static void print_field(pb_print_t *pp, const pb_msg_t *m, const pb_field_t *fd, int level)
 {
     indent(pp, level);
     if (fd->msg && fd->msg->map_entry && fd->label == PB_LABEL_REPEATED && fd->msg->nfields == 2) {
-        buf_printf(pp->out, "map<%s, %s>", type_text(pp, &fd->msg->fields[0]),
-                   type_text(pp, &fd->msg->fields[1]));
+        buf_printf(pp->out, "map<%s, ", type_text(pp, fd->msg, &fd->msg->fields[0]));
+        buf_printf(pp->out, "%s>", type_text(pp, fd->msg, &fd->msg->fields[1]));
     } else {
         bool in_real_oneof = fd->oneof >= 0 && !m->oneofs[fd->oneof].synthetic;
         if (fd->label == PB_LABEL_REPEATED)
@@ -1327,7 +1381,7 @@ static void print_field(pb_print_t *pp, const pb_msg_t *m, const pb_field_t *fd,
             buf_append_str(pp->out, "required ");
         else if (!in_real_oneof && (fd->proto3_optional || fd->explicit_label))
             buf_append_str(pp->out, "optional ");
-        buf_append_str(pp->out, type_text(pp, fd));
+        buf_append_str(pp->out, type_text(pp, m, fd));
     }
     buf_printf(pp->out, " %s = %" PRId32, fd->name, fd->number);
     print_inline_options(pp, fd, &fd->opts);
@@ -1374,7 +1428,8 @@ static void print_msg(pb_print_t *pp, const pb_msg_t *m, int level)
 
 void pb_file_print(const pb_file_t *f, bool normalize, buf_t *out)
 {
-    pb_print_t pp = {out, normalize};
+    pb_print_t pp = {.out = out, .normalize = normalize, .f = f};
+    char *scope = f->package ? join_name("", f->package) : weir_strdup("");
     buf_printf(out, "syntax = \"%s\";\n", f->syntax ? f->syntax : "proto2");
     if (f->package)
         buf_printf(out, "package %s;\n", f->package);
@@ -1401,9 +1456,11 @@ void pb_file_print(const pb_file_t *f, bool normalize, buf_t *out)
         print_options(&pp, &s->opts, 1);
         for (size_t k = 0; k < s->nrpcs; k++) {
             const pb_rpc_t *r = &s->rpcs[k];
-            buf_printf(out, "  rpc %s(%s%s) returns (%s%s)", r->name,
-                       r->client_streaming ? "stream " : "", r->in,
-                       r->server_streaming ? "stream " : "", r->out);
+            buf_printf(out, "  rpc %s(%s%s) returns ", r->name,
+                       r->client_streaming ? "stream " : "",
+                       normalize ? r->full_in : relative_name(&pp, scope, r->full_in));
+            buf_printf(out, "(%s%s)", r->server_streaming ? "stream " : "",
+                       normalize ? r->full_out : relative_name(&pp, scope, r->full_out));
             if (r->opts.n) {
                 buf_append_str(out, " {\n");
                 print_options(&pp, &r->opts, 2);
@@ -1414,6 +1471,7 @@ void pb_file_print(const pb_file_t *f, bool normalize, buf_t *out)
         }
         buf_append_str(out, "}\n");
     }
+    free(scope);
 }
 
 /* ---- entry points -------------------------------------------------------------------------------

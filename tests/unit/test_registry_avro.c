@@ -16,7 +16,8 @@ static registry_schema_t *parse(const char *text, bool normalize, char *err, siz
     return s;
 }
 
-/* ---- parsing ---------------------------------------------------------------------------------- */
+/* ---- parsing ----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     const char *text;
@@ -71,8 +72,7 @@ static const parse_case_t parse_cases[] = {
      NULL, "Invalid default for field a"},
     {"[\"int\",\"int\"]", NULL, "Duplicate in union: int"},
     {"[\"int\",[\"null\"]]", NULL, "Nested union"},
-    {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"A\"]}", NULL,
-     "Duplicate enum symbol"},
+    {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"A\"]}", NULL, "Duplicate enum symbol"},
     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"],\"default\":\"B\"}", NULL,
      "Enum Default"},
     {"{\"type\":\"fixed\",\"name\":\"F\",\"size\":-1}", NULL, "Invalid fixed size"},
@@ -128,9 +128,9 @@ TEST(avro_bounds)
         buf_append_str(&b, "}");
     registry_schema_t *s = NULL;
     char err[256];
-    CHECK_EQ(registry_schema_parse(REGISTRY_AVRO, (char *)b.data, b.len, false, &s, err,
-                                   sizeof(err)),
-             -WEIR_EINVAL);
+    CHECK_EQ(
+        registry_schema_parse(REGISTRY_AVRO, (char *)b.data, b.len, false, &s, err, sizeof(err)),
+        -WEIR_EINVAL);
     CHECK(strstr(err, "deeper than 64") != NULL);
     buf_deinit(&b);
     /* invalid UTF-8 is refused before any parser sees it */
@@ -152,13 +152,13 @@ TEST(avro_bounds)
 TEST(avro_parsing_canonical_form)
 {
     char err[256];
-    registry_schema_t *s = parse(
-        "{\"namespace\":\"x.y\",\"type\":\"record\",\"name\":\"R\",\"doc\":\"d\",\"aliases\":"
-        "[\"Q\"],\"fields\":[{\"name\":\"a\",\"type\":{\"type\":\"int\",\"logicalType\":"
-        "\"date\"},\"default\":3,\"doc\":\"f\"},{\"name\":\"e\",\"type\":{\"type\":\"enum\","
-        "\"name\":\"E\",\"symbols\":[\"A\"]}},{\"name\":\"f\",\"type\":{\"type\":\"fixed\","
-        "\"name\":\"z.F\",\"size\":2}},{\"name\":\"g\",\"type\":\"E\"}]}",
-        false, err, sizeof(err));
+    registry_schema_t *s =
+        parse("{\"namespace\":\"x.y\",\"type\":\"record\",\"name\":\"R\",\"doc\":\"d\",\"aliases\":"
+              "[\"Q\"],\"fields\":[{\"name\":\"a\",\"type\":{\"type\":\"int\",\"logicalType\":"
+              "\"date\"},\"default\":3,\"doc\":\"f\"},{\"name\":\"e\",\"type\":{\"type\":\"enum\","
+              "\"name\":\"E\",\"symbols\":[\"A\"]}},{\"name\":\"f\",\"type\":{\"type\":\"fixed\","
+              "\"name\":\"z.F\",\"size\":2}},{\"name\":\"g\",\"type\":\"E\"}]}",
+              false, err, sizeof(err));
     REQUIRE(s != NULL);
     CHECK_STR(registry_schema_avro_pcf(s),
               "{\"name\":\"x.y.R\",\"type\":\"record\",\"fields\":[{\"name\":\"a\",\"type\":"
@@ -186,7 +186,8 @@ TEST(avro_normalize)
     registry_schema_free(b);
 }
 
-/* ---- compatibility ------------------------------------------------------------------------------ */
+/* ---- compatibility ------------------------------------------------------------------------------
+ */
 
 typedef struct {
     const char *why;
@@ -203,26 +204,27 @@ typedef struct {
 #define R_ADD_NODEF                                                                                \
     "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":" \
     "\"b\",\"type\":\"string\"}]}"
-#define R_LONG "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}"
+#define R_LONG                                                                                     \
+    "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}"
 #define R_NONE "{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}"
 #define R_RENAMED                                                                                  \
     "{\"type\":\"record\",\"name\":\"S\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}"
 #define R_ALIAS                                                                                    \
     "{\"type\":\"record\",\"name\":\"S\",\"aliases\":[\"R\"],\"fields\":[{\"name\":\"a\","         \
     "\"type\":\"int\"}]}"
-#define E_AB "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}"
-#define E_A  "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}"
+#define E_AB    "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}"
+#define E_A     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}"
 #define E_A_DEF "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"],\"default\":\"A\"}"
-#define F4   "{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}"
-#define F8   "{\"type\":\"fixed\",\"name\":\"F\",\"size\":8}"
+#define F4      "{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}"
+#define F8      "{\"type\":\"fixed\",\"name\":\"F\",\"size\":8}"
 
 static const compat_case_t compat_cases[] = {
-    {"a field with a default can be added: old data lacks it, the default fills it", R1,
-     R_ADD_DEF, REGISTRY_COMPAT_BACKWARD, true, NULL},
+    {"a field with a default can be added: old data lacks it, the default fills it", R1, R_ADD_DEF,
+     REGISTRY_COMPAT_BACKWARD, true, NULL},
     {"a field without a default cannot be added: old data has nothing for it", R1, R_ADD_NODEF,
      REGISTRY_COMPAT_BACKWARD, false, "READER_FIELD_MISSING_DEFAULT_VALUE"},
-    {"forward: old readers ignore the added field", R1, R_ADD_NODEF, REGISTRY_COMPAT_FORWARD,
-     true, NULL},
+    {"forward: old readers ignore the added field", R1, R_ADD_NODEF, REGISTRY_COMPAT_FORWARD, true,
+     NULL},
     {"full: the added field needs a default for the old->new direction", R1, R_ADD_NODEF,
      REGISTRY_COMPAT_FULL, false, "READER_FIELD_MISSING_DEFAULT_VALUE"},
     {"full: with a default, both directions resolve", R1, R_ADD_DEF, REGISTRY_COMPAT_FULL, true,
@@ -232,22 +234,19 @@ static const compat_case_t compat_cases[] = {
     {"removing a field without default breaks forward: old readers need it", R1, R_NONE,
      REGISTRY_COMPAT_FORWARD, false, "READER_FIELD_MISSING_DEFAULT_VALUE"},
     {"int promotes to long when reading", R1, R_LONG, REGISTRY_COMPAT_BACKWARD, true, NULL},
-    {"long does not demote to int", R_LONG, R1, REGISTRY_COMPAT_BACKWARD, false,
-     "TYPE_MISMATCH"},
+    {"long does not demote to int", R_LONG, R1, REGISTRY_COMPAT_BACKWARD, false, "TYPE_MISMATCH"},
     {"string and bytes read each other", "\"string\"", "\"bytes\"", REGISTRY_COMPAT_FULL, true,
      NULL},
-    {"float promotes to double, not back", "\"float\"", "\"double\"", REGISTRY_COMPAT_FULL,
-     false, "TYPE_MISMATCH"},
+    {"float promotes to double, not back", "\"float\"", "\"double\"", REGISTRY_COMPAT_FULL, false,
+     "TYPE_MISMATCH"},
     {"a renamed record does not resolve", R1, R_RENAMED, REGISTRY_COMPAT_BACKWARD, false,
      "NAME_MISMATCH"},
     {"an alias of the old name resolves", R1, R_ALIAS, REGISTRY_COMPAT_BACKWARD, true, NULL},
     {"a reader enum missing a writer symbol fails", E_AB, E_A, REGISTRY_COMPAT_BACKWARD, false,
      "MISSING_ENUM_SYMBOLS"},
-    {"an enum default covers unknown symbols", E_AB, E_A_DEF, REGISTRY_COMPAT_BACKWARD, true,
-     NULL},
+    {"an enum default covers unknown symbols", E_AB, E_A_DEF, REGISTRY_COMPAT_BACKWARD, true, NULL},
     {"adding a symbol is backward compatible", E_A, E_AB, REGISTRY_COMPAT_BACKWARD, true, NULL},
-    {"a fixed size change fails", F4, F8, REGISTRY_COMPAT_BACKWARD, false,
-     "FIXED_SIZE_MISMATCH"},
+    {"a fixed size change fails", F4, F8, REGISTRY_COMPAT_BACKWARD, false, "FIXED_SIZE_MISMATCH"},
     {"widening to a union holding the old type is backward compatible", "\"int\"",
      "[\"null\",\"int\"]", REGISTRY_COMPAT_BACKWARD, true, NULL},
     {"narrowing a union loses a writer branch", "[\"null\",\"int\"]", "\"int\"",
@@ -284,11 +283,9 @@ TEST(avro_compat_table)
         buf_init(&msgs);
         int n = check_level(o, nw, c->level, &msgs);
         buf_append_u8(&msgs, 0);
-        bool pass = (n == 0) == c->ok &&
-                    (c->ok || strstr((char *)msgs.data, c->rule) != NULL);
+        bool pass = (n == 0) == c->ok && (c->ok || strstr((char *)msgs.data, c->rule) != NULL);
         if (!pass)
-            fprintf(stderr, "  case %zu (%s): %d problems: %s\n", i, c->why, n,
-                    (char *)msgs.data);
+            fprintf(stderr, "  case %zu (%s): %d problems: %s\n", i, c->why, n, (char *)msgs.data);
         CHECK(pass);
         buf_deinit(&msgs);
         registry_schema_free(o);
@@ -315,7 +312,8 @@ TEST(avro_compat_message_wording)
     registry_schema_free(nw);
 }
 
-/* ---- decoding ---------------------------------------------------------------------------------- */
+/* ---- decoding ----------------------------------------------------------------------------------
+ */
 
 typedef struct {
     const char *schema;
@@ -328,7 +326,7 @@ typedef struct {
 #define B(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 #define REC_AB                                                                                     \
     "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},"         \
-    "{\"name\":\"s\",\"type\":[\"null\",\"string\"]},{\"name\":\"t\",\"type\":{\"type\":"         \
+    "{\"name\":\"s\",\"type\":[\"null\",\"string\"]},{\"name\":\"t\",\"type\":{\"type\":"          \
     "\"array\",\"items\":\"int\"}}]}"
 
 static const decode_case_t decode_cases[] = {
@@ -346,8 +344,7 @@ static const decode_case_t decode_cases[] = {
     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}", B(0x02), "\"B\"", NULL},
     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}", B(0x04), NULL,
      "enum index out of range"},
-    {"{\"type\":\"map\",\"values\":\"int\"}", B(0x02, 0x02, 'k', 0x08, 0x00), "{\"k\":4}",
-     NULL},
+    {"{\"type\":\"map\",\"values\":\"int\"}", B(0x02, 0x02, 'k', 0x08, 0x00), "{\"k\":4}", NULL},
     /* failures: each for its check */
     {"\"string\"", B(0x0a, 'a'), NULL, "length past the end"},
     {"\"string\"", B(0x02, 0xff), NULL, "string is not UTF-8"},
@@ -384,8 +381,7 @@ TEST(avro_decode_table)
             CHECK(strstr(why, c->err_has) != NULL);
         }
         /* without JSON output the verdict is the same */
-        CHECK_EQ(registry_schema_decode(s, NULL, 0, c->bytes, c->len, NULL, why, sizeof(why)),
-                 rc);
+        CHECK_EQ(registry_schema_decode(s, NULL, 0, c->bytes, c->len, NULL, why, sizeof(why)), rc);
         buf_deinit(&json);
         registry_schema_free(s);
     }
