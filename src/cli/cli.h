@@ -325,6 +325,7 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv);
 int cli_group_main(cli_global_t *g, int argc, char **argv);
 int cli_cluster_main(cli_global_t *g, int argc, char **argv);
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
+int cli_schema_main(cli_global_t *g, int argc, char **argv); /* schema.c: the registry's REST */
 
 /* ---- help (help.c) ------------------------------------------------------------------------------
  * Help pages for "topic", "topic create", ...; printed by `weir help <words>` and --help. */
