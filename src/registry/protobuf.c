@@ -1271,7 +1271,9 @@ static int cmp_opt(const void *a, const void *b)
 
 static void print_options(pb_print_t *pp, const pb_opts_t *o, int level)
 {
-    pb_option_t *v = weir_calloc(o->n + 1, sizeof(*v));
+    if (!o->n)
+        return;
+    pb_option_t *v = weir_calloc(o->n, sizeof(*v));
     memcpy(v, o->v, o->n * sizeof(*v));
     if (pp->normalize)
         qsort(v, o->n, sizeof(*v), cmp_opt);

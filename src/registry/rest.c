@@ -673,7 +673,7 @@ static void compat_answer(rest_t *x, int problems, buf_t *msgs)
     json_t *j = json_pack("{s:b}", "is_compatible", problems == 0);
     if (arg_true(x, "verbose")) {
         json_t *a = json_array();
-        const char *p = (const char *)msgs->data, *end = p + msgs->len;
+        const char *p = msgs->len ? (const char *)msgs->data : "", *end = p + msgs->len;
         while (p < end) {
             const char *nl = memchr(p, REG_MSG_SEP, (size_t)(end - p));
             size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);

@@ -152,6 +152,8 @@ static int store_replay(void *arg, registry_record_fn fn, void *fn_arg)
         rc = -WEIR_EIO;
         goto out;
     }
+    if (st.st_size == 0)
+        goto out;
     uint8_t *p = buf_extend(&data, (size_t)st.st_size);
     for (size_t got = 0; got < (size_t)st.st_size;) {
         ssize_t k = pread(fs->fd, p + got, (size_t)st.st_size - got, (off_t)got);

@@ -98,4 +98,10 @@ expect_rc "a bad flag: exit 2" 2 "$WEIR" schema list --nope
 expect_rc "check without --subject: exit 2" 2 "$WEIR" schema check order.avsc
 WEIR_REGISTRY=http://127.0.0.1:1 run "$WEIR" schema list
 check "registry down: exit 1, one line" test "$rc" == 1 -a "$(wc -l <"$work/err")" == 1
+kill -TERM "$broker_pid"
+wait "$broker_pid"
+src=$?
+broker_pid=
+check "the server stopped cleanly (no sanitizer report)" test "$src" == 0
+[[ $src == 0 ]] || sed 's/^/    # /' "$work/server.err" | tail -20
 cli_finish

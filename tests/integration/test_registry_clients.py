@@ -73,8 +73,12 @@ class Server:
 
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
-        self.p.wait(timeout=10)
+        rc = self.p.wait(timeout=30)
         self.err.close()
+        if rc != 0:
+            with open(self.err.name) as f:
+                sys.stdout.write("".join("#   " + line for line in f.readlines()[-30:]))
+            raise RuntimeError("the registry server exited %d" % rc)
 
 
 def post(url, body, ctype="application/octet-stream"):
@@ -296,7 +300,7 @@ try:
               test_delete_and_ids_never_reused):
         case(t)
 finally:
-    srv.stop()
+    case(srv.stop)
     shutil.rmtree(work, ignore_errors=True)
 print("1..%d" % n)
 sys.exit(1 if failed else 0)

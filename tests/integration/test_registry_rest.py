@@ -267,8 +267,9 @@ def request(url, method, path, body, headers):
 
 def main():
     work = tempfile.mkdtemp(prefix="weir-test-registry-rest-")
+    err = open(os.path.join(work, "stderr"), "w+")
     p = subprocess.Popen([SERVER, "--store", os.path.join(work, "store")],
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=err, text=True)
     url = "http://" + p.stdout.readline().split()[-1]
     n = failed = 0
     try:
@@ -300,7 +301,15 @@ def main():
         print("%s %d - Accept application/json answered as such" % ("ok" if ok else "not ok", n))
     finally:
         p.send_signal(signal.SIGTERM)
-        p.wait(timeout=10)
+        rc = p.wait(timeout=30)
+        n += 1
+        failed += rc != 0
+        print("%s %d - the server stopped cleanly (exit %d)" % ("ok" if rc == 0 else "not ok", n,
+                                                               rc))
+        if rc != 0:
+            err.seek(0)
+            print("".join("#   " + line for line in err.readlines()[-30:]))
+        err.close()
         shutil.rmtree(work, ignore_errors=True)
     print("1..%d" % n)
     return 1 if failed else 0
