@@ -143,7 +143,11 @@ static const page_t pages[] = {
      "  -e, --exit            stop at the end of every partition\n"
      "  -g, --group GROUP     consume as a member of this consumer group\n"
      "  -p, --partition N     only this partition\n"
-     "  -f, --format FORMAT   print with a format instead of JSON\n\n"
+     "  -f, --format FORMAT   print with a format instead of JSON\n"
+     "      --decode          schema-registry-encoded keys and values (magic byte 0 and a\n"
+     "                        schema id: Avro, JSON Schema, Protobuf) printed as JSON\n"
+     "      --registry URL    the schema registry for --decode (default $WEIR_REGISTRY,\n"
+     "                        else http://127.0.0.1:8081)\n\n"
      "Format tokens: %t topic  %p partition  %o offset  %k key  %K key length  %v value (also\n"
      "%s)  %V value length (also %S)  %h headers k=v,k=v  %H header count  %T timestamp (ms)\n"
      "%d time (RFC 3339)  %% a percent sign; %k{hex} %v{base64} encode; escapes \\n \\t \\r \\0\n"
@@ -152,7 +156,8 @@ static const page_t pages[] = {
      "  weir consume orders -e\n"
      "  weir consume orders -o -10 -e -f '%p:%o %k=%v\\n'\n"
      "  weir consume orders -o @-1h -n 100\n"
-     "  weir consume orders -g billing\n"},
+     "  weir consume orders -g billing\n"
+     "  weir consume orders -e --decode\n"},
     {"group", NULL,
      "usage: weir group <subcommand> [flags]\n\n"
      "Inspect consumer groups, move their committed offsets, delete them.\n\n"

@@ -9,6 +9,7 @@
  * The registry's answers are shown as they are: its messages name the rule that broke.
  */
 #include "cli/cli.h"
+#include "registry/registry.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -600,6 +601,112 @@ static int do_config(schema_args_t *sa)
     reply_free(&c);
     reply_free(&m);
     return CLI_OK;
+}
+
+/* ---- consume --decode
+ * ---------------------------------------------------------------------------- */
+
+enum { DECODER_CACHE = 64 };
+
+struct cli_decoder {
+    schema_args_t sa;
+    struct {
+        int32_t id;
+        registry_schema_t *s; /* NULL: the id could not be used (why kept) */
+        char why[200];
+    } cache[DECODER_CACHE];
+    size_t n;
+};
+
+cli_decoder_t *cli_decoder_new(cli_global_t *g, const char *registry)
+{
+    cli_decoder_t *d = weir_calloc(1, sizeof(*d));
+    d->sa.g = g;
+    d->sa.registry = registry ? registry : getenv("WEIR_REGISTRY");
+    if (!d->sa.registry || !*d->sa.registry)
+        d->sa.registry = REGISTRY_DEFAULT;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return d;
+}
+
+void cli_decoder_free(cli_decoder_t *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        registry_schema_free(d->cache[i].s);
+    free(d);
+    curl_global_cleanup();
+}
+
+/* Fetches and parses schema id (no references: those are not resolved here). */
+static void decoder_fetch(cli_decoder_t *d, int32_t id, registry_schema_t **s, char *why,
+                          size_t why_size)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id);
+    reply_t rp;
+    *s = NULL;
+    if (call(&d->sa, "GET", path, NULL, &rp) != 0) {
+        snprintf(why, why_size, "the registry at %s cannot be reached", d->sa.registry);
+        return;
+    }
+    const char *text = json_string_value(json_object_get(rp.json, "schema"));
+    const char *tn = json_string_value(json_object_get(rp.json, "schemaType"));
+    registry_type_t type = REGISTRY_AVRO;
+    if (rp.status != 200 || !text)
+        snprintf(why, why_size, "schema id %d: the registry answered HTTP %ld", id, rp.status);
+    else if (json_array_size(json_object_get(rp.json, "references")))
+        snprintf(why, why_size, "schema id %d has references, which --decode does not resolve", id);
+    else if (tn && registry_type_parse(tn, &type))
+        snprintf(why, why_size, "schema id %d has an unknown type %s", id, tn);
+    else if (registry_schema_parse(type, text, strlen(text), false, s, why, why_size))
+        *s = NULL;
+    reply_free(&rp);
+}
+
+int cli_decoder_decode(cli_decoder_t *d, const void *p, size_t n, buf_t *out, char *why,
+                       size_t why_size)
+{
+    int32_t id;
+    if (!p || registry_wire_header(p, n, &id))
+        return 0;
+    size_t i = 0;
+    while (i < d->n && d->cache[i].id != id)
+        i++;
+    if (i == d->n) {
+        if (d->n == DECODER_CACHE) { /* full: forget the oldest */
+            registry_schema_free(d->cache[0].s);
+            memmove(&d->cache[0], &d->cache[1], (DECODER_CACHE - 1) * sizeof(d->cache[0]));
+            d->n--;
+            i = d->n;
+        }
+        d->cache[i].id = id;
+        decoder_fetch(d, id, &d->cache[i].s, d->cache[i].why, sizeof(d->cache[i].why));
+        d->n++;
+    }
+    if (!d->cache[i].s) {
+        snprintf(why, why_size, "%s", d->cache[i].why);
+        return -1;
+    }
+    /* Protobuf: the message indexes after the id */
+    const uint8_t *b = p;
+    int32_t idx[16];
+    size_t nidx = 0, used = 5;
+    if (registry_schema_type(d->cache[i].s) == REGISTRY_PROTOBUF) {
+        size_t k = registry_wire_msg_indexes(b + used, n - used, idx, 16, &nidx);
+        if (!k) {
+            snprintf(why, why_size, "bad Protobuf message indexes");
+            return -1;
+        }
+        used += k;
+    }
+    size_t before = out->len;
+    if (registry_schema_decode(d->cache[i].s, idx, nidx, b + used, n - used, out, why, why_size)) {
+        out->len = before;
+        return -1;
+    }
+    return 1;
 }
 
 #define SUB(name, fn)                                                                              \

@@ -102,6 +102,7 @@ int registry_schema_parse(registry_type_t type, const char *text, size_t len, bo
                           registry_schema_t **out, char *err, size_t err_size);
 void registry_schema_free(registry_schema_t *s);
 const char *registry_schema_canonical(const registry_schema_t *s); /* the stored form */
+registry_type_t registry_schema_type(const registry_schema_t *s);
 /* Avro's Parsing Canonical Form (AVRO only; NULL for the other types). */
 const char *registry_schema_avro_pcf(const registry_schema_t *s);
 
@@ -153,5 +154,10 @@ int registry_payload_decode(registry_t *r, const uint8_t *p, size_t n, buf_t *js
 
 /* Confluent's wire format: magic byte 0, then the schema id. 0 or -WEIR_EINVAL. */
 int registry_wire_header(const uint8_t *p, size_t n, int32_t *id);
+/* Protobuf's message indexes after the header, in [p, p+n): a zigzag count and that many
+ * zigzag indexes, a count of 0 meaning [0]. Returns the bytes they take (> 0) and fills
+ * idx[0..*nidx), or 0 if they are malformed or more than idx_max. */
+size_t registry_wire_msg_indexes(const uint8_t *p, size_t n, int32_t *idx, size_t idx_max,
+                                 size_t *nidx);
 
 #endif

@@ -144,6 +144,11 @@ const char *registry_schema_canonical(const registry_schema_t *s)
     return s->canonical;
 }
 
+registry_type_t registry_schema_type(const registry_schema_t *s)
+{
+    return s->type;
+}
+
 const char *registry_schema_avro_pcf(const registry_schema_t *s)
 {
     return s->type == REGISTRY_AVRO ? s->pcf : NULL;
@@ -152,10 +157,7 @@ const char *registry_schema_avro_pcf(const registry_schema_t *s)
 int reg_schema_compat(const registry_schema_t *reader, const registry_schema_t *writer, buf_t *msgs)
 {
     if (reader->type != writer->type) {
-        if (msgs)
-            buf_printf(msgs,
-                       "{errorType:'TYPE_MISMATCH', description:'The schema type changed "
-                       "from %s to %s', additionalInfo:''}\n",
+        reg_compat_msg(msgs, "TYPE_MISMATCH", "", "The schema type changed from %s to %s",
                        registry_type_name(writer->type), registry_type_name(reader->type));
         return 1;
     }

@@ -62,13 +62,13 @@ void registry_validator_free(registry_validator_t *v)
     free(v);
 }
 
-/* Reads Confluent's message indexes: a zigzag count, then that many zigzag indexes; a count of
- * 0 means [0]. Returns the bytes used, or 0 if malformed. */
-static size_t read_indexes(const uint8_t *p, const uint8_t *end, int32_t *idx, size_t *nidx)
+size_t registry_wire_msg_indexes(const uint8_t *p, size_t n, int32_t *idx, size_t idx_max,
+                                 size_t *nidx)
 {
+    const uint8_t *end = p + n;
     int64_t count;
     size_t used = varint_decode_i64(p, end, &count);
-    if (!used || count < 0 || count > VALIDATOR_INDEXES_MAX)
+    if (!used || count < 0 || (uint64_t)count > idx_max || idx_max == 0)
         return 0;
     if (count == 0) {
         idx[0] = 0;
@@ -85,6 +85,11 @@ static size_t read_indexes(const uint8_t *p, const uint8_t *end, int32_t *idx, s
     }
     *nidx = (size_t)count;
     return used;
+}
+
+static size_t read_indexes(const uint8_t *p, const uint8_t *end, int32_t *idx, size_t *nidx)
+{
+    return registry_wire_msg_indexes(p, (size_t)(end - p), idx, VALIDATOR_INDEXES_MAX, nidx);
 }
 
 /* The subject the strategy names for a schema (read lock held). */

@@ -38,6 +38,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool  # noqa: E402
 from google.protobuf.message_factory import GetMessageClass  # noqa: E402
 
 BUILD = os.environ.get("WEIR_BUILD", os.path.join(TOP, "build"))
+WEIR = os.environ.get("WEIR_BIN", os.path.join(BUILD, "weir"))
 SERVER = os.path.join(BUILD, "tests", "integration", "registry_server")
 
 n = 0
@@ -293,11 +294,49 @@ def test_delete_and_ids_never_reused():
     assert nid > sid, (nid, sid)
 
 
+def test_consume_decode():
+    """`weir consume --decode` prints registry-encoded values as JSON (Avro, JSON, Protobuf)."""
+    from confluent_kafka import Producer
+    d = os.path.join(work, "broker")
+    b = subprocess.Popen([WEIR, "serve", "--data-dir", d, "--listen", "127.0.0.1:0",
+                          "--http-listen", "off"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    try:
+        addr = b.stdout.readline().split()[-1]
+        p = Producer({"bootstrap.servers": addr})
+        # one subject per type (a subject holds one type), the records in one topic
+        ctx = SerializationContext("decoded-avro", MessageField.VALUE)
+        jctx = SerializationContext("decoded-json", MessageField.VALUE)
+        pctx = SerializationContext("decoded-proto", MessageField.VALUE)
+        avro_ser = AvroSerializer(client, json.dumps(ORDER_V1))
+        cls, _ = make_proto_class()
+        pb_ser = ProtobufSerializer(cls, client, {"use.deprecated.format": False})
+        json_ser = JSONSerializer(json.dumps({"type": "object"}), client)
+        p.produce("decoded", key=b"k1", value=avro_ser(ORDER, ctx))
+        p.produce("decoded", key=b"k2", value=json_ser({"a": [1, 2]}, jctx))
+        p.produce("decoded", key=b"k3", value=pb_ser(cls(device="x", samples=[7]), pctx))
+        p.produce("decoded", key=b"k4", value=b"plain text")
+        assert p.flush(10) == 0
+        out = subprocess.run([WEIR, "consume", "decoded", "-b", addr, "-o", "start", "-e",
+                              "--decode", "--registry", srv.url], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        recs = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [r["key"] for r in recs] == ["k1", "k2", "k3", "k4"], recs
+        assert recs[0]["value"] == ORDER, recs[0]
+        assert recs[1]["value"] == {"a": [1, 2]}, recs[1]
+        assert recs[2]["value"] == {"device": "x", "samples": [7]}, recs[2]
+        assert recs[3]["value"] == "plain text", recs[3]
+    finally:
+        b.send_signal(signal.SIGTERM)
+        b.wait(timeout=30)
+
+
 try:
     for t in (test_avro_serializer_roundtrip, test_client_calls, test_incompatible_refused,
               test_json_serializer_roundtrip, test_protobuf_serializer_roundtrip,
               test_restart_keeps_state, test_concurrent_registration_one_id,
-              test_delete_and_ids_never_reused):
+              test_delete_and_ids_never_reused, test_consume_decode):
         case(t)
 finally:
     case(srv.stop)

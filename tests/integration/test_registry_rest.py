@@ -234,6 +234,10 @@ ROWS = [
     ("POST", "/subjects/pb/versions", {"schemaType": "PROTOBUF", "schema":
                                        'syntax = "proto3"; message M { int64 a = 1; }'},
      409, has(409, "FIELD_SCALAR_KIND_CHANGED")),
+    # a subject keeps one schema type
+    ("POST", "/subjects/pb/versions", {"schemaType": "JSON", "schema": "{}"}, 409,
+     has(409, "details: [{errorType:'TYPE_MISMATCH', description:'The schema type changed "
+         "from PROTOBUF to JSON', additionalInfo:''}, {oldSchemaVersion: 1}")),
     ("POST", "/subjects/pb/versions", {"schemaType": "PROTOBUF", "schema":
                                        'syntax = "proto3"; message M { string a = 1 }'},
      422, has(42201, "expected ';'")),
