@@ -171,6 +171,68 @@ static char *expect_ident(pb_lex_t *lx, bool dotted)
     return s;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static void utf8_put(buf_t *b, uint32_t cp)
+{
+    if (cp < 0x80) {
+        buf_append_u8(b, (uint8_t)cp);
+    } else if (cp < 0x800) {
+        buf_append_u8(b, (uint8_t)(0xc0 | cp >> 6));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        buf_append_u8(b, (uint8_t)(0xe0 | cp >> 12));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp >> 6 & 0x3f)));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
+    } else {
+        buf_append_u8(b, (uint8_t)(0xf0 | cp >> 18));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp >> 12 & 0x3f)));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp >> 6 & 0x3f)));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* One escape after a backslash at s[*i] (protobuf's: \a \b \f \n \r \t \v, \ooo, \xHH,
+ * \uXXXX, \UXXXXXXXX, or the character itself); advances *i past it. */
+static void unescape_one(const char *s, size_t n, size_t *i, buf_t *b)
+{
+    char c = s[*i];
+    static const char simple[] = "a\ab\bf\fn\nr\rt\tv\v";
+    const char *m = strchr(simple, c);
+    if (c && m && (m - simple) % 2 == 0) {
+        buf_append_u8(b, (uint8_t)m[1]);
+        (*i)++;
+        return;
+    }
+    uint32_t v = 0;
+    int digits = 0;
+    if (c >= '0' && c <= '7') {
+        while (digits < 3 && *i < n && s[*i] >= '0' && s[*i] <= '7')
+            v = v * 8 + (uint32_t)(s[(*i)++] - '0'), digits++;
+        buf_append_u8(b, (uint8_t)v);
+        return;
+    }
+    int max = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
+    if (max) {
+        (*i)++;
+        while (digits < max && *i < n && hexval(s[*i]) >= 0)
+            v = v * 16 + (uint32_t)hexval(s[(*i)++]), digits++;
+        if (c == 'x')
+            buf_append_u8(b, (uint8_t)v);
+        else
+            utf8_put(b, v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? 0xfffd : v);
+        return;
+    }
+    buf_append_u8(b, (uint8_t)c);
+    (*i)++;
+}
+
 /* A string literal's value (adjacent literals concatenated); escapes decoded. */
 static char *expect_string(pb_lex_t *lx)
 {
@@ -181,20 +243,21 @@ static char *expect_string(pb_lex_t *lx)
     buf_t b;
     buf_init(&b);
     while (lx->tok.kind == TK_STR) {
-        for (size_t i = 1; i + 1 < lx->tok.n; i++) {
-            char c = lx->tok.s[i];
-            if (c == '\\' && i + 2 < lx->tok.n) {
-                c = lx->tok.s[++i];
-                c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == '0' ? 0 : c;
+        size_t end = lx->tok.n - 1;
+        for (size_t i = 1; i < end;) {
+            if (lx->tok.s[i] == '\\' && i + 1 < end) {
+                i++;
+                unescape_one(lx->tok.s, end, &i, &b);
+            } else {
+                buf_append_u8(&b, (uint8_t)lx->tok.s[i++]);
             }
-            buf_append_u8(&b, (uint8_t)c);
         }
         lex_next(lx);
     }
     buf_append_u8(&b, 0);
-    if (strlen((char *)b.data) + 1 != b.len) {
+    if (strlen((char *)b.data) + 1 != b.len || !reg_utf8_valid(b.data, b.len - 1)) {
         buf_deinit(&b);
-        lex_fail(lx, "string holds a NUL");
+        lex_fail(lx, "string holds a NUL or is not UTF-8");
         return NULL;
     }
     return (char *)b.data;
@@ -225,31 +288,50 @@ static int parse_int(pb_lex_t *lx, int64_t min, int64_t max, int64_t *out)
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-/* The raw text of a constant up to ';', ',' or ']' outside braces. */
+/* The raw text of one constant: an identifier, a signed number, adjacent strings, or an
+ * aggregate { ... } (kept as its tokens, balanced). */
 static char *option_value(pb_lex_t *lx)
 {
     buf_t b;
     buf_init(&b);
-    int depth = 0;
-    while (!lx->failed && lx->tok.kind != TK_EOF) {
-        if (depth == 0 && (tok_is(lx, ";") || tok_is(lx, ",") || tok_is(lx, "]")))
-            break;
-        if (tok_is(lx, "{"))
-            depth++;
-        if (tok_is(lx, "}") && --depth < 0)
-            break;
-        if (depth > 64) {
-            lex_fail(lx, "option value nested too deeply");
-            break;
+    if (tok_is(lx, "{")) {
+        int depth = 0;
+        do {
+            if (tok_is(lx, "{"))
+                depth++;
+            else if (tok_is(lx, "}"))
+                depth--;
+            if (depth > 64 || lx->tok.kind == TK_EOF) {
+                lex_fail(lx, depth > 64 ? "option value nested too deeply"
+                                        : "unterminated option value");
+                break;
+            }
+            if (b.len)
+                buf_append_u8(&b, ' ');
+            buf_append(&b, lx->tok.s, lx->tok.n);
+            lex_next(lx);
+        } while (depth > 0 && !lx->failed);
+    } else if (lx->tok.kind == TK_STR) {
+        while (lx->tok.kind == TK_STR) {
+            if (b.len)
+                buf_append_u8(&b, ' ');
+            buf_append(&b, lx->tok.s, lx->tok.n);
+            lex_next(lx);
         }
-        if (b.len && !(b.len == 1 && b.data[0] == '-'))
-            buf_append_u8(&b, ' ');
-        buf_append(&b, lx->tok.s, lx->tok.n);
-        lex_next(lx);
+    } else {
+        if (tok_is(lx, "-") || tok_is(lx, "+")) {
+            buf_append(&b, lx->tok.s, 1);
+            lex_next(lx);
+        }
+        if (lx->tok.kind == TK_IDENT || lx->tok.kind == TK_INT || lx->tok.kind == TK_FLOAT) {
+            buf_append(&b, lx->tok.s, lx->tok.n);
+            lex_next(lx);
+        } else {
+            lex_fail(lx, "expected an option value");
+        }
     }
-    if (b.len == 0 || depth != 0) {
+    if (lx->failed) {
         buf_deinit(&b);
-        lex_fail(lx, "expected an option value");
         return NULL;
     }
     buf_append_u8(&b, 0);
@@ -917,6 +999,51 @@ static int link_fail(pb_link_t *k, const char *fmt, const char *a, const char *b
     return -1;
 }
 
+/* Names from a FileDescriptorProto are not checked by any lexer: check them here. */
+static bool pb_ident(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    return true;
+}
+
+/* a.b.c, or .a.b.c when leading_dot */
+static bool pb_dotted(const char *s, bool leading_dot)
+{
+    if (!s)
+        return false;
+    if (leading_dot && *s == '.')
+        s++;
+    char part[256];
+    for (;;) {
+        const char *dot = strchr(s, '.');
+        size_t n = dot ? (size_t)(dot - s) : strlen(s);
+        if (n == 0 || n >= sizeof(part))
+            return false;
+        memcpy(part, s, n);
+        part[n] = 0;
+        if (!pb_ident(part))
+            return false;
+        if (!dot)
+            return true;
+        s = dot + 1;
+    }
+}
+
+/* A default written bare in .proto text: a number, true/false, inf/nan, an enum value. */
+static bool pb_bare_token(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '.' || *s == '-' || *s == '+'))
+            return false;
+    return true;
+}
+
 static char *join_name(const char *scope, const char *name)
 {
     size_t n = strlen(scope) + strlen(name) + 2;
@@ -937,16 +1064,16 @@ static int add_sym(pb_link_t *k, const char *full, int kind, void *p)
 
 static int name_enum(pb_link_t *k, pb_enum_t *e, const char *scope)
 {
-    if (!e->name)
-        return link_fail(k, "an enum has no name", NULL, NULL);
+    if (!pb_ident(e->name))
+        return link_fail(k, "an enum name is not an identifier", NULL, NULL);
     e->full = join_name(scope, e->name);
     return add_sym(k, e->full, PB_ENUM, e);
 }
 
 static int name_msg(pb_link_t *k, pb_msg_t *m, const char *scope, int depth)
 {
-    if (!m->name)
-        return link_fail(k, "a message has no name", NULL, NULL);
+    if (!pb_ident(m->name))
+        return link_fail(k, "a message name is not an identifier", NULL, NULL);
     if (depth > 64)
         return link_fail(k, "messages nested too deeply", NULL, NULL);
     m->full = join_name(scope, m->name);
@@ -987,7 +1114,12 @@ static int check_enum(pb_link_t *k, const pb_enum_t *e)
     for (size_t i = 0; i < e->opts.n; i++)
         alias = alias || (strcmp(e->opts.v[i].name, "allow_alias") == 0 &&
                           strcmp(e->opts.v[i].value, "true") == 0);
+    for (size_t i = 0; i < e->nresnames; i++)
+        if (!pb_ident(e->resnames[i]))
+            return link_fail(k, "a reserved name is not an identifier in ", e->full, NULL);
     for (size_t i = 0; i < e->nvals; i++) {
+        if (!pb_ident(e->vals[i].name))
+            return link_fail(k, "an enum value name is not an identifier in ", e->full, NULL);
         if (in_ranges(e->res, e->nres, e->vals[i].number) ||
             in_names(e->resnames, e->nresnames, e->vals[i].name))
             return link_fail(k, "enum value uses a reserved number or name: ", e->vals[i].name,
@@ -1032,8 +1164,13 @@ static pb_sym_t *resolve_type(pb_file_t *f, const char *scope, const char *name,
 
 static int check_field(pb_link_t *k, pb_msg_t *m, pb_field_t *fd, size_t idx)
 {
-    if (!fd->name)
-        return link_fail(k, "a field has no name in ", m->full, NULL);
+    if (!pb_ident(fd->name))
+        return link_fail(k, "a field name is not an identifier in ", m->full, NULL);
+    if (fd->type_name && !pb_dotted(fd->type_name, true))
+        return link_fail(k, "a type name is not a name in ", m->full, NULL);
+    if (fd->default_value && fd->type != PB_STRING && fd->type != PB_BYTES &&
+        !pb_bare_token(fd->default_value))
+        return link_fail(k, "a default value is not a constant in ", m->full, NULL);
     if (fd->number < 1 || fd->number > PB_FIELD_NUMBER_MAX ||
         (fd->number >= 19000 && fd->number <= 19999))
         return link_fail(k, "field number out of range or reserved for protobuf: ", fd->name, NULL);
@@ -1092,6 +1229,12 @@ static void add_synthetic_oneofs(pb_msg_t *m)
 
 static int check_msg(pb_link_t *k, pb_msg_t *m)
 {
+    for (size_t i = 0; i < m->noneofs; i++)
+        if (!pb_ident(m->oneofs[i].name))
+            return link_fail(k, "a oneof name is not an identifier in ", m->full, NULL);
+    for (size_t i = 0; i < m->nresnames; i++)
+        if (!pb_ident(m->resnames[i]))
+            return link_fail(k, "a reserved name is not an identifier in ", m->full, NULL);
     for (size_t i = 0; i < m->nfields; i++) {
         pb_field_t *fd = &m->fields[i];
         if (k->proto3 && fd->explicit_label && fd->label == PB_LABEL_OPTIONAL)
@@ -1190,6 +1333,23 @@ int pb_file_link(pb_file_t *f, const reg_refs_t *refs, const reg_bounds_t *b, ch
     pb_link_t k = {f, err, err_size, false};
     if (!f->syntax)
         f->syntax = weir_strdup("proto2");
+    if (f->package && !*f->package) {
+        free(f->package);
+        f->package = NULL;
+    }
+    if (f->package && !pb_dotted(f->package, false))
+        return link_fail(&k, "the package is not a dotted name", NULL, NULL);
+    for (size_t i = 0; i < f->nimports; i++)
+        if (!*f->imports[i] || strchr(f->imports[i], '"') || strchr(f->imports[i], '\\'))
+            return link_fail(&k, "an import is not a file name", NULL, NULL);
+    for (size_t i = 0; i < f->nsvcs; i++) {
+        if (!pb_ident(f->svcs[i].name))
+            return link_fail(&k, "a service name is not an identifier", NULL, NULL);
+        for (size_t r = 0; r < f->svcs[i].nrpcs; r++)
+            if (!pb_ident(f->svcs[i].rpcs[r].name) || !pb_dotted(f->svcs[i].rpcs[r].in, true) ||
+                !pb_dotted(f->svcs[i].rpcs[r].out, true))
+                return link_fail(&k, "an rpc is not well named in ", f->svcs[i].name, NULL);
+    }
     k.proto3 = strcmp(f->syntax, "proto3") == 0;
     char *scope = f->package ? join_name("", f->package) : weir_strdup("");
     int rc = -1;
@@ -1226,6 +1386,23 @@ out:
 
 /* ---- printing: the stored form ------------------------------------------------------------------
  */
+
+/* A string as .proto text writes it: quotes and backslashes escaped, control characters as
+ * three-digit octal (unambiguous whatever follows). */
+static void pb_quote(buf_t *out, const char *s)
+{
+    buf_append_u8(out, '"');
+    for (; *s; s++) {
+        uint8_t c = (uint8_t)*s;
+        if (c == '"' || c == '\\')
+            buf_printf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            buf_printf(out, "\\%03o", c);
+        else
+            buf_append_u8(out, c);
+    }
+    buf_append_u8(out, '"');
+}
 
 typedef struct {
     buf_t *out;
@@ -1295,14 +1472,14 @@ static void print_inline_options(pb_print_t *pp, const pb_field_t *fd, const pb_
         bool str = fd->type == PB_STRING || fd->type == PB_BYTES;
         buf_append_str(pp->out, "default = ");
         if (str)
-            reg_json_quote(pp->out, fd->default_value, strlen(fd->default_value));
+            pb_quote(pp->out, fd->default_value);
         else
             buf_append_str(pp->out, fd->default_value);
         first = false;
     }
     if (fd && fd->json_name) {
         buf_append_str(pp->out, first ? "json_name = " : ", json_name = ");
-        reg_json_quote(pp->out, fd->json_name, strlen(fd->json_name));
+        pb_quote(pp->out, fd->json_name);
         first = false;
     }
     for (size_t i = 0; i < o->n; i++) {
@@ -1338,7 +1515,7 @@ static void print_names(pb_print_t *pp, char *const *names, size_t n, int level)
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_append_str(pp->out, ", ");
-        reg_json_quote(pp->out, names[i], strlen(names[i]));
+        pb_quote(pp->out, names[i]);
     }
     buf_append_str(pp->out, ";\n");
 }
@@ -1435,12 +1612,14 @@ void pb_file_print(const pb_file_t *f, bool normalize, buf_t *out)
     buf_printf(out, "syntax = \"%s\";\n", f->syntax ? f->syntax : "proto2");
     if (f->package)
         buf_printf(out, "package %s;\n", f->package);
-    for (size_t i = 0; i < f->nimports; i++)
-        buf_printf(out, "%simport %s\"%s\";\n", i == 0 ? "\n" : "",
+    for (size_t i = 0; i < f->nimports; i++) {
+        buf_printf(out, "%simport %s", i == 0 ? "\n" : "",
                    f->import_kind[i] == 1   ? "public "
                    : f->import_kind[i] == 2 ? "weak "
-                                            : "",
-                   f->imports[i]);
+                                            : "");
+        pb_quote(out, f->imports[i]);
+        buf_append_str(out, ";\n");
+    }
     if (f->opts.n)
         buf_append_u8(out, '\n');
     print_options(&pp, &f->opts, 0);
@@ -1476,7 +1655,8 @@ void pb_file_print(const pb_file_t *f, bool normalize, buf_t *out)
     free(scope);
 }
 
-/* ---- entry points -------------------------------------------------------------------------------
+/* ---- entry points
+ * -------------------------------------------------------------------------------
  */
 
 /* Confluent's serializers send a base64 FileDescriptorProto: one token of base64 characters. */

@@ -84,6 +84,10 @@ int reg_schema_parse_refs(registry_type_t type, const char *text, size_t len,
                           registry_schema_t **out, char *err, size_t err_size)
 {
     *out = NULL;
+    if (!text || len == 0) {
+        reg_errf(err, err_size, "Empty schema");
+        return -WEIR_EINVAL;
+    }
     if (len > b->schema_bytes_max) {
         reg_errf(err, err_size, "schema of %zu bytes is larger than the limit of %zu", len,
                  b->schema_bytes_max);

@@ -3,11 +3,12 @@
  * the first byte picks one of a few schemas (Avro with unions, arrays, maps and recursion;
  * JSON Schema with $ref recursion; Protobuf with nested, repeated and map fields), the rest is
  * the payload. Oracles: the verdict is the same with and without JSON output, and the JSON of
- * an accepted payload is valid JSON.
+ * an accepted payload is valid JSON (as jansson reads it, NUL in object keys aside).
  */
 #include "registry/registry.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,8 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     WEIR_ASSERT(rc == rc2);
     if (rc == 0) {
         json_error_t je;
-        json_t *j = json_loadb((const char *)json.data, json.len, JSON_DECODE_ANY, &je);
-        if (!j) {
+        json_t *j = json_loadb((const char *)json.data, json.len,
+                               JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        /* jansson cannot hold a NUL in an object key, which JSON allows (an Avro map key) */
+        if (!j && !strstr(je.text, "NUL byte in object key")) {
             fprintf(stderr, "decoder's JSON does not parse: %s\n%.*s\n", je.text, (int)json.len,
                     (const char *)json.data);
             abort();

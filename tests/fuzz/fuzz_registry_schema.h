@@ -9,6 +9,7 @@
 
 #include "registry/registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static void fuzz_schema_one(registry_type_t type, const char *text, size_t size, bool normalize)
