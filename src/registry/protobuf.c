@@ -1691,10 +1691,6 @@ int reg_proto_parse(registry_schema_t *s, const char *text, size_t len, const re
     }
     if (rc == 0)
         rc = pb_file_link(f, refs, b, err, err_size);
-    if (rc == 0 && f->nmsgs == 0 && f->nenums == 0 && f->nsvcs == 0 && len && refs &&
-        refs->count == 0 && f->nimports == 0 && !f->package) {
-        /* an empty file is valid protobuf; keep it */
-    }
     if (rc) {
         pb_file_free(f);
         return -WEIR_EINVAL;

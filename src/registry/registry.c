@@ -896,7 +896,7 @@ int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t
     reg_subject_t *sub = reg_subject_get(r, subject);
     int rc = -1;
     int32_t versions[256];
-    size_t nv = 0, total = 0;
+    size_t nv = 0;
     bool has_live = reg_subject_live(sub);
     if (!sub || sub->n == 0) {
         reg_err_set(e, 404, 40401, "Subject '%s' not found.", subject);
@@ -919,8 +919,6 @@ int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t
                             subject, sub->v[i].version);
                 rc = -1;
             }
-            if (permanent || !sub->v[i].deleted)
-                total++;
         }
     }
     int32_t last = sub && sub->n ? sub->v[sub->n - 1].version : 0;
@@ -935,7 +933,6 @@ int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t
     }
     bool cfg = sub && sub->compat >= 0, md = sub && sub->mode >= 0;
     pthread_rwlock_unlock(&r->lock);
-    (void)total;
     if (rc == 0 && !permanent) {
         reg_record_t rec = {
             key_simple("DELETE_SUBJECT", subject),

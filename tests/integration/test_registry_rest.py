@@ -241,6 +241,34 @@ ROWS = [
     ("POST", "/subjects/pb/versions", {"schemaType": "PROTOBUF", "schema":
                                        'syntax = "proto3"; message M { string a = 1 }'},
      422, has(42201, "expected ';'")),
+    # references of JSON Schema ($ref by the reference's name) and Protobuf (imports)
+    ("POST", "/subjects/addr/versions", {"schemaType": "JSON", "schema": json.dumps(
+        {"type": "object", "properties": {"city": {"type": "string"}}})}, 200, {"id": 107}),
+    ("POST", "/subjects/cust/versions", {"schemaType": "JSON", "schema": json.dumps(
+        {"type": "object", "properties": {"home": {"$ref": "addr.json"}}}),
+        "references": [{"name": "addr.json", "subject": "addr", "version": 1}]},
+     200, {"id": 108}),
+    ("POST", "/subjects/cust2/versions", {"schemaType": "JSON", "schema": json.dumps(
+        {"type": "object", "properties": {"home": {"$ref": "addr.json"}}})},
+     422, has(42201, "$ref addr.json does not resolve")),
+    ("POST", "/subjects/money.proto/versions", {"schemaType": "PROTOBUF", "schema":
+                                                'syntax = "proto3"; package m; '
+                                                'message Money { int64 cents = 1; }'},
+     200, {"id": 109}),
+    ("POST", "/subjects/pay.proto/versions", {
+        "schemaType": "PROTOBUF",
+        "schema": 'syntax = "proto3"; package p; import "money.proto"; '
+                  'message Pay { m.Money amount = 1; }',
+        "references": [{"name": "money.proto", "subject": "money.proto", "version": 1}]},
+     200, {"id": 110}),
+    ("POST", "/subjects/pay2.proto/versions", {
+        "schemaType": "PROTOBUF",
+        "schema": 'syntax = "proto3"; import "money.proto"; message Pay { m.Money a = 1; }'},
+     422, has(42201, "import \"money.proto\" is not among the references")),
+    # a reference to another type is refused
+    ("POST", "/subjects/mixed/versions", {
+        "schema": '"string"', "references": [{"name": "x", "subject": "addr", "version": 1}]},
+     422, has(42201, "is a JSON schema, not AVRO")),
     # HTTP level: unknown paths and methods as Jersey answers them, content types
     ("GET", "/schemas/nothing", None, 404, NOT_FOUND),
     ("PUT", "/subjects/s/versions", {}, 405, err(405, "HTTP 405 Method Not Allowed")),
