@@ -889,14 +889,10 @@ static char *value_noop(int32_t max_id)
     return dump(json_pack("{s:i}", "maxId", (json_int_t)max_id));
 }
 
-int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t *out, reg_err_t *e)
+/* Whether a subject may be deleted (lock held): 0, or -1 with e. */
+static int delete_subject_check(registry_t *r, reg_subject_t *sub, const char *subject,
+                                bool permanent, reg_err_t *e)
 {
-    pthread_mutex_lock(&r->wlock);
-    pthread_rwlock_rdlock(&r->lock);
-    reg_subject_t *sub = reg_subject_get(r, subject);
-    int rc = -1;
-    int32_t versions[256];
-    size_t nv = 0;
     bool has_live = reg_subject_live(sub);
     if (!sub || sub->n == 0) {
         reg_err_set(e, 404, 40401, "Subject '%s' not found.", subject);
@@ -910,28 +906,76 @@ int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t
         reg_err_set(e, 404, 40405,
                     "Subject '%s' was not deleted first before being permanently deleted", subject);
     } else {
-        rc = 0;
-        for (size_t i = 0; i < sub->n && rc == 0; i++) {
+        for (size_t i = 0; i < sub->n; i++) {
             if (referenced(r, subject, sub->v[i].version)) {
                 reg_err_set(e, 422, 42206,
                             "One or more references exist to the schema "
                             "{magic=1,keytype=SCHEMA,subject=%s,version=%" PRId32 "}.",
                             subject, sub->v[i].version);
-                rc = -1;
+                return -1;
             }
         }
+        return 0;
     }
-    int32_t last = sub && sub->n ? sub->v[sub->n - 1].version : 0;
-    bool first = true;
-    for (size_t i = 0; rc == 0 && i < sub->n; i++) {
-        if (permanent || !sub->v[i].deleted) {
-            buf_printf(out, "%s%" PRId32, first ? "" : ",", sub->v[i].version);
-            first = false;
-            if (nv < WEIR_ARRAY_LEN(versions))
-                versions[nv++] = sub->v[i].version;
+    return -1;
+}
+
+/* The permanent delete's records (writer mutex held): a tombstone per version, read back in
+ * chunks until none is left, then the subject's config and mode, then the highest id. */
+static int delete_subject_purge(registry_t *r, const char *subject, bool cfg, bool md, reg_err_t *e)
+{
+    int32_t versions[256];
+    int rc = 0;
+    for (;;) {
+        size_t nv = 0;
+        pthread_rwlock_rdlock(&r->lock);
+        reg_subject_t *sub = reg_subject_get(r, subject);
+        for (size_t i = 0; sub && i < sub->n && nv < WEIR_ARRAY_LEN(versions); i++)
+            versions[nv++] = sub->v[i].version;
+        pthread_rwlock_unlock(&r->lock);
+        if (nv == 0)
+            break;
+        for (size_t i = 0; i < nv && rc == 0; i++) {
+            reg_record_t rec = {key_schema(subject, versions[i]), NULL};
+            rc = commit(r, &rec, NULL, e);
         }
+        if (rc)
+            return rc;
     }
-    bool cfg = sub && sub->compat >= 0, md = sub && sub->mode >= 0;
+    if (cfg) {
+        reg_record_t rec = {key_simple("CONFIG", subject), NULL};
+        if ((rc = commit(r, &rec, NULL, e)))
+            return rc;
+    }
+    if (md) {
+        reg_record_t rec = {key_simple("MODE", subject), NULL};
+        if ((rc = commit(r, &rec, NULL, e)))
+            return rc;
+    }
+    reg_record_t rec = {key_simple("NOOP", NULL), value_noop(r->max_id)};
+    return commit(r, &rec, NULL, e);
+}
+
+int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t *out, reg_err_t *e)
+{
+    pthread_mutex_lock(&r->wlock);
+    pthread_rwlock_rdlock(&r->lock);
+    reg_subject_t *sub = reg_subject_get(r, subject);
+    int rc = delete_subject_check(r, sub, subject, permanent, e);
+    int32_t last = 0;
+    bool cfg = false, md = false;
+    if (rc == 0) {
+        bool first = true;
+        for (size_t i = 0; i < sub->n; i++) {
+            if (permanent || !sub->v[i].deleted) {
+                buf_printf(out, "%s%" PRId32, first ? "" : ",", sub->v[i].version);
+                first = false;
+            }
+        }
+        last = sub->v[sub->n - 1].version;
+        cfg = sub->compat >= 0;
+        md = sub->mode >= 0;
+    }
     pthread_rwlock_unlock(&r->lock);
     if (rc == 0 && !permanent) {
         reg_record_t rec = {
@@ -939,33 +983,7 @@ int reg_delete_subject(registry_t *r, const char *subject, bool permanent, buf_t
             dump(json_pack("{s:s, s:i}", "subject", subject, "version", (json_int_t)last))};
         rc = commit(r, &rec, NULL, e);
     } else if (rc == 0) {
-        /* one tombstone per version; done in chunks of 256 (the list above is complete) */
-        for (;;) {
-            for (size_t i = 0; i < nv && rc == 0; i++) {
-                reg_record_t rec = {key_schema(subject, versions[i]), NULL};
-                rc = commit(r, &rec, NULL, e);
-            }
-            pthread_rwlock_rdlock(&r->lock);
-            sub = reg_subject_get(r, subject);
-            nv = 0;
-            for (size_t i = 0; sub && i < sub->n && nv < WEIR_ARRAY_LEN(versions); i++)
-                versions[nv++] = sub->v[i].version;
-            pthread_rwlock_unlock(&r->lock);
-            if (rc || nv == 0)
-                break;
-        }
-        if (rc == 0 && cfg) {
-            reg_record_t rec = {key_simple("CONFIG", subject), NULL};
-            rc = commit(r, &rec, NULL, e);
-        }
-        if (rc == 0 && md) {
-            reg_record_t rec = {key_simple("MODE", subject), NULL};
-            rc = commit(r, &rec, NULL, e);
-        }
-        if (rc == 0) {
-            reg_record_t rec = {key_simple("NOOP", NULL), value_noop(r->max_id)};
-            rc = commit(r, &rec, NULL, e);
-        }
+        rc = delete_subject_purge(r, subject, cfg, md, e);
     }
     pthread_mutex_unlock(&r->wlock);
     return rc;
