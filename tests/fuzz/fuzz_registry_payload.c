@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     WEIR_ASSERT(rc == rc2);
     if (rc == 0) {
         json_error_t je;
-        json_t *j = json_loadb((const char *)json.data, json.len,
-                               JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        json_t *j =
+            json_loadb((const char *)json.data, json.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         /* jansson cannot hold a NUL in an object key, which JSON allows (an Avro map key) */
         if (!j && !strstr(je.text, "NUL byte in object key")) {
             fprintf(stderr, "decoder's JSON does not parse: %s\n%.*s\n", je.text, (int)json.len,
