@@ -4,7 +4,8 @@
  * line and serves until SIGTERM or SIGINT. Port 0 (the default) picks a free port.
  *
  * It stands in for `weir serve` until the registry is wired into the broker; the tests that
- * drive it (test_registry_rest.py, test_registry_clients.py, the docs) only need an address.
+ * drive it (test_registry_rest.py, test_registry_clients.py, test_registry_kafkajs.mjs,
+ * test_cli_schema.sh, test_docs.sh) only need an address; registry_server.sh tests it itself.
  *
  * Test-only routes, so tests can run real serializers' bytes through the produce-path
  * validator and the decoder: POST /_weir/validate?topic=T&side=key|value&mode=id|full
