@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages named on the command line that are missing, the npm packages
-# pinned in tests/package.json and the PyPI packages pinned in tests/python/requirements.txt
-# (into the venv build/venv). Idempotent and quiet when everything is already there.
+# pinned in tests/package.json and (scripts/deps-compat.sh) the pinned Maven, Go and PyPI set of
+# the tests (PyPI: tests/python/requirements.txt into the venv build/compat/venv). Idempotent
+# and quiet when everything is already there.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do
@@ -23,21 +24,11 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -f "$top/tests/package.json" && ! -d "$top/tests/node_modules" ]]; then
+if [[ -f "$top/tests/package.json" && ( ! -d "$top/tests/node_modules" ||
+    "$top/tests/package.json" -nt "$top/tests/node_modules/.package-lock.json" ) ]]; then
     echo "deps: npm install in tests/"
     (cd "$top/tests" && npm install --no-audit --no-fund --silent >/dev/null)
 fi
-# The venv is rebuilt when the requirements change; tests that need it skip without it.
-req=$top/tests/python/requirements.txt
-venv=$top/build/venv
-if [[ -z ${WEIR_DEPS_NO_VENV:-} && -f $req ]] &&
-    [[ ! -x $venv/bin/python || ! -f $venv/.stamp || $req -nt $venv/.stamp ]]; then
-    if ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
-        WEIR_DEPS_NO_VENV=1 "$0" python3-venv
-    fi
-    echo "deps: Python venv build/venv (tests/python/requirements.txt)"
-    rm -rf "$venv"
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-    touch "$venv/.stamp"
-fi
+# The pinned Maven, Go and PyPI set of the compatibility tiers, the registry's client tests and
+# the Kafka benchmark peer.
+"$top/scripts/deps-compat.sh"

@@ -153,8 +153,9 @@ static broker_config_entry_t *entry_add(broker_config_list_t *out, size_t cap)
     return &out->entries[out->n++];
 }
 
-/* A topic's entries. Read lock held. */
-static void describe_topic(broker_t *b, broker_topic_t *t, broker_config_list_t *out)
+/* A topic's entries, for the overrides over. Read lock held. */
+static void describe_topic(broker_t *b, const broker_topic_overrides_t *over,
+                           broker_config_list_t *out)
 {
     out->entries = weir_calloc(TCFG__COUNT, sizeof(*out->entries));
     for (int k = 0; k < TCFG__COUNT; k++) {
@@ -164,7 +165,7 @@ static void describe_topic(broker_t *b, broker_topic_t *t, broker_config_list_t 
         broker_config_entry_t *e = entry_add(out, TCFG__COUNT);
         char buf[64];
         int source;
-        const char *val = broker_topic_cfg_value(b, &t->over, k, buf, sizeof(buf), &source);
+        const char *val = broker_topic_cfg_value(b, over, k, buf, sizeof(buf), &source);
         e->name = row->name;
         e->sensitive = sensitive_type(row->type);
         e->value = val && !e->sensitive ? weir_strdup(val) : NULL;
@@ -297,7 +298,7 @@ int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t l
         broker_topics_rdlock(b);
         broker_topic_t *t = broker_topic_find(b, name, len);
         if (t)
-            describe_topic(b, t, out);
+            describe_topic(b, &t->over, out);
         else
             rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "%s", "");
         broker_topics_unlock(b);
@@ -306,6 +307,24 @@ int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t l
     }
     if (out->n > 1)
         qsort(out->entries, out->n, sizeof(*out->entries), entry_cmp);
+    return rc;
+}
+
+int broker_configs_describe_new_topic(broker_t *b, const broker_config_kv_t *configs,
+                                      size_t nconfigs, broker_config_list_t *out, broker_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    broker_topic_overrides_t over;
+    memset(&over, 0, sizeof(over));
+    int rc = broker_topic_overrides_parse(&over, configs, nconfigs, err);
+    if (rc == 0) {
+        broker_topics_rdlock(b);
+        describe_topic(b, &over, out);
+        broker_topics_unlock(b);
+        if (out->n > 1)
+            qsort(out->entries, out->n, sizeof(*out->entries), entry_cmp);
+    }
+    broker_topic_overrides_free(&over);
     return rc;
 }
 

@@ -120,7 +120,7 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
         else if (!p->topic || !c->env.partition_exists(c->env.ctx, p->topic, p->partition))
             p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes)
-            p->error = OFFSET_METADATA_TOO_LARGE;
+            p->error = KAFKA_OFFSET_METADATA_TOO_LARGE;
         else
             p->error = KAFKA_NONE;
         if (p->error)
@@ -240,7 +240,7 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
         broker_offset_delete_part_t *p = &req->parts[i];
         p->error = KAFKA_NONE;
         if (g->member_count > 0 && group_subscribed(g, p->topic)) {
-            p->error = GROUP_SUBSCRIBED_TO_TOPIC;
+            p->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
         if (offset_find(g, p->topic, p->partition)) {

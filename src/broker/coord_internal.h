@@ -11,9 +11,6 @@
 #include "broker/coord.h"
 #include "broker/kvmap.h"
 
-/* Kafka ErrorCodes kafka.h does not list (yet). */
-enum { OFFSET_METADATA_TOO_LARGE = 12, GROUP_SUBSCRIBED_TO_TOPIC = 86 };
-
 typedef struct {
     char *name;
     uint8_t *meta;

@@ -16,10 +16,10 @@
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
-    {KAFKA_API_PRODUCE, 0, 8, INT16_MAX, kafka_handle_produce, "Produce"},
-    {KAFKA_API_FETCH, 4, 11, INT16_MAX, kafka_handle_fetch, "Fetch"},
-    {KAFKA_API_LIST_OFFSETS, 0, 5, INT16_MAX, kafka_handle_list_offsets, "ListOffsets"},
-    {KAFKA_API_METADATA, 0, 8, INT16_MAX, kafka_handle_metadata, "Metadata"},
+    {KAFKA_API_PRODUCE, 0, 11, 9, kafka_handle_produce, "Produce"},
+    {KAFKA_API_FETCH, 4, 16, 12, kafka_handle_fetch, "Fetch"},
+    {KAFKA_API_LIST_OFFSETS, 1, 10, 6, kafka_handle_list_offsets, "ListOffsets"},
+    {KAFKA_API_METADATA, 0, 13, 9, kafka_handle_metadata, "Metadata"},
     {KAFKA_API_OFFSET_COMMIT, 0, 7, INT16_MAX, kafka_handle_offset_commit, "OffsetCommit"},
     {KAFKA_API_OFFSET_FETCH, 0, 5, INT16_MAX, kafka_handle_offset_fetch, "OffsetFetch"},
     {KAFKA_API_FIND_COORDINATOR, 0, 2, INT16_MAX, kafka_handle_find_coordinator, "FindCoordinator"},
@@ -29,9 +29,9 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_SYNC_GROUP, 0, 3, INT16_MAX, kafka_handle_sync_group, "SyncGroup"},
     {KAFKA_API_DESCRIBE_GROUPS, 0, 4, INT16_MAX, kafka_handle_describe_groups, "DescribeGroups"},
     {KAFKA_API_LIST_GROUPS, 0, 2, INT16_MAX, kafka_handle_list_groups, "ListGroups"},
-    {KAFKA_API_API_VERSIONS, 0, 3, 3, kafka_handle_api_versions, "ApiVersions"},
-    {KAFKA_API_CREATE_TOPICS, 0, 4, INT16_MAX, kafka_handle_create_topics, "CreateTopics"},
-    {KAFKA_API_DELETE_TOPICS, 0, 3, INT16_MAX, kafka_handle_delete_topics, "DeleteTopics"},
+    {KAFKA_API_API_VERSIONS, 0, 4, 3, kafka_handle_api_versions, "ApiVersions"},
+    {KAFKA_API_CREATE_TOPICS, 2, 7, 5, kafka_handle_create_topics, "CreateTopics"},
+    {KAFKA_API_DELETE_TOPICS, 1, 6, 4, kafka_handle_delete_topics, "DeleteTopics"},
     {KAFKA_API_DELETE_RECORDS, 0, 2, 2, kafka_handle_delete_records, "DeleteRecords"},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 1, INT16_MAX, kafka_handle_init_producer_id, "InitProducerId"},
     {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, 4, kafka_handle_offset_for_leader_epoch,
@@ -50,6 +50,8 @@ const kafka_api_t kafka_apis[] = {
      "ListPartitionReassignments"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 2, 0, kafka_handle_describe_cluster, "DescribeCluster"},
+    {KAFKA_API_DESCRIBE_TOPIC_PARTITIONS, 0, 0, 0, kafka_handle_describe_topic_partitions,
+     "DescribeTopicPartitions"},
 };
 const size_t kafka_apis_count = WEIR_ARRAY_LEN(kafka_apis);
 
@@ -177,4 +179,17 @@ int kafka_handle_api_versions(kafka_req_t *req)
     }
     kafka_api_versions_write(&req->w, req->hdr.api_version, KAFKA_NONE);
     return KAFKA_RESPOND;
+}
+
+void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
+{
+    memset(lst, 0, sizeof(*lst));
+    lst->b = b;
+    kafka_fetch_sessions_new(&lst->fetch_sessions);
+}
+
+void kafka_listener_deinit(kafka_listener_t *lst)
+{
+    kafka_fetch_sessions_free(lst->fetch_sessions);
+    lst->fetch_sessions = NULL;
 }

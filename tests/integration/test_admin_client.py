@@ -1,6 +1,6 @@
 """# timeout: 180
 The admin APIs through a current real client: confluent-kafka 2.16.1 from PyPI (its bundled
-librdkafka 2.16), installed by `make deps` into build/venv (tests/python/requirements.txt).
+librdkafka 2.16), installed by `make deps` into build/compat/venv (tests/python/requirements.txt).
 describe_cluster, describe_configs (topic and broker, sources and synonyms),
 incremental_alter_configs (SET, DELETE, APPEND, SUBTRACT, validate_only, errors), alter_configs,
 create_partitions, delete_records, list_offsets, elect_leaders, against `weir serve` on port 0.
@@ -12,10 +12,11 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
-VENV_PY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "venv", "bin", "python")
+VENV_PY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "compat", "venv", "bin",
+                      "python")
 if os.path.realpath(sys.prefix) != os.path.realpath(os.path.dirname(os.path.dirname(VENV_PY))):
     if not os.path.exists(VENV_PY):
-        print("ok 1 # skip build/venv missing: run `make deps` (tests/python/requirements.txt)")
+        print("ok 1 # skip build/compat/venv missing: run `make deps` (tests/python/requirements.txt)")
         print("1..1")
         sys.exit(0)
     os.execv(VENV_PY, [VENV_PY] + sys.argv)

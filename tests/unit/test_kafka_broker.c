@@ -286,19 +286,19 @@ TEST(restart_keeps_cluster_id_topics_and_configs)
     broker_err_t err;
     snprintf(cid, sizeof(cid), "%s", b->cluster_id);
     broker_config_kv_t kv[] = {{"retention.ms", "5000"}};
-    CHECK_EQ(broker_topic_create(b, "keep", 3, kv, 1, false, &err), 0);
-    CHECK_EQ(broker_topic_create(b, "keep", 3, NULL, 0, false, &err), -WEIR_EEXIST);
+    CHECK_EQ(broker_topic_create(b, "keep", 3, kv, 1, false, NULL, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "keep", 3, NULL, 0, false, NULL, &err), -WEIR_EEXIST);
     CHECK_EQ(err.code, KAFKA_TOPIC_ALREADY_EXISTS);
-    CHECK_EQ(broker_topic_create(b, "drop", 1, NULL, 0, false, &err), 0);
-    CHECK_EQ(broker_topic_create(b, "dry", 1, NULL, 0, true, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "drop", 1, NULL, 0, false, NULL, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "dry", 1, NULL, 0, true, NULL, &err), 0);
     CHECK_EQ(broker_topic_add_partitions(b, "keep", 4, 5, false, &err), 0);
     CHECK_EQ(broker_topic_delete(b, "drop", 4, &err), 0);
-    CHECK(broker_topic_create(b, "bad/x", 1, NULL, 0, false, &err) < 0);
+    CHECK(broker_topic_create(b, "bad/x", 1, NULL, 0, false, NULL, &err) < 0);
     CHECK_EQ(err.code, KAFKA_INVALID_TOPIC_EXCEPTION);
-    CHECK(broker_topic_create(b, "zero", 0, NULL, 0, false, &err) < 0);
+    CHECK(broker_topic_create(b, "zero", 0, NULL, 0, false, NULL, &err) < 0);
     CHECK_EQ(err.code, KAFKA_INVALID_PARTITIONS);
     broker_config_kv_t bad[] = {{"retention.ms", "soon"}};
-    CHECK(broker_topic_create(b, "badcfg", 1, bad, 1, false, &err) < 0);
+    CHECK(broker_topic_create(b, "badcfg", 1, bad, 1, false, NULL, &err) < 0);
     CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
     weir_broker_stop(w);
     char path[128];
@@ -327,7 +327,7 @@ TEST(dynamic_configs_persist_and_apply)
     REQUIRE(w);
     broker_t *b = server_broker(w);
     broker_err_t err;
-    CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, 0, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, 0, false, NULL, &err), 0);
     broker_config_op_t ch[] = {{"log.retention.bytes", BROKER_CONFIG_SET, "12345"}};
     CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, ch, 1, true, false, &err), 0);
     broker_config_op_t bad[] = {{"num.io.threads", BROKER_CONFIG_SET, "3"}};
@@ -392,13 +392,13 @@ TEST(produce_policy_helpers)
     broker_err_t err;
     broker_config_kv_t ts_cfg[] = {{"message.timestamp.before.max.ms", "60000"},
                                    {"message.timestamp.after.max.ms", "60000"}};
-    CHECK_EQ(broker_topic_create(b, "pol-ts", 1, ts_cfg, 2, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-ts", 1, ts_cfg, 2, false, NULL, &err), 0);
     broker_config_kv_t lat_cfg[] = {{"message.timestamp.type", "LogAppendTime"},
                                     {"message.timestamp.after.max.ms", "0"}};
-    CHECK_EQ(broker_topic_create(b, "pol-lat", 1, lat_cfg, 2, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-lat", 1, lat_cfg, 2, false, NULL, &err), 0);
     broker_config_kv_t gz_cfg[] = {{"compression.type", "gzip"}, {"compression.gzip.level", "9"}};
-    CHECK_EQ(broker_topic_create(b, "pol-gz", 1, gz_cfg, 2, false, &err), 0);
-    CHECK_EQ(broker_topic_create(b, "pol-plain", 1, NULL, 0, false, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-gz", 1, gz_cfg, 2, false, NULL, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-plain", 1, NULL, 0, false, NULL, &err), 0);
     int64_t now = 1800000000000;
     buf_t batch, out, errs;
     buf_init(&batch), buf_init(&out), buf_init(&errs);
