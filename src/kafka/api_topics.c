@@ -54,7 +54,7 @@ static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
     broker_err_t err;
     bool have = !res->err && broker_configs_describe_new_topic(req->b, kv, nkv, &list, &err) == 0;
     wire_write_i32(w, res->err ? -1 : made->partitions);
-    wire_write_i16(w, res->err ? -1 : 1); /* replication factor */
+    wire_write_i16(w, res->err ? -1 : 1);                /* replication factor */
     wire_write_array_len(w, have ? (int32_t)list.n : 0); /* Kafka: empty, not null, on errors */
     for (size_t i = 0; have && i < list.n; i++) {
         const broker_config_entry_t *e = &list.entries[i];
