@@ -144,6 +144,7 @@ static int meta_load(broker_t *b)
     buf_deinit(&c);
     if (rc == 0)
         log_info("broker", "new cluster id %s", b->cluster_id);
+    b->new_cluster = rc == 0;
     return rc;
 }
 
@@ -206,7 +207,15 @@ static int open_data_dir(broker_t *b)
     int rc = meta_load(b);
     if (rc < 0)
         return rc;
-    return broker_dynamic_load(b);
+    rc = broker_dynamic_load(b);
+    if (rc == 0 && b->new_cluster) {
+        /* As Kafka 4 formats a new cluster (eligible leader replicas on): min.insync.replicas
+         * is a cluster-wide dynamic default from the start, which DescribeConfigs shows. */
+        broker_cfg_change_t ch = {BCFG_MIN_INSYNC_REPLICAS, "min.insync.replicas", "1"};
+        broker_err_t err;
+        rc = broker_dynamic_alter(b, BCFG_LAYER_DYNAMIC_DEFAULT, &ch, 1, false, &err);
+    }
+    return rc;
 }
 
 int broker_open(const broker_open_args_t *a, broker_t **out)
@@ -237,8 +246,9 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     if (rc < 0)
         goto out_fail;
     b->io = storage_io_real();
+    int64_t flush_ms = broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS);
     rc = storage_flusher_start(&b->flusher,
-                               broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS));
+                               flush_ms == BCFG_UNSET ? BROKER_FLUSH_INTERVAL_MS : flush_ms);
     if (rc < 0)
         goto out_fail;
     rc = broker_topics_load(b);

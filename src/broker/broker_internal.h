@@ -275,6 +275,10 @@ typedef struct {
 
 #define BROKER_CFG_EXTRA_MAX 1000
 
+/* acks=0/1 data is fdatasynced once it has waited this long when log.flush.interval.ms is
+ * unset (Kafka's default: then the OS alone decides when it reaches the disk). */
+#define BROKER_FLUSH_INTERVAL_MS 1000
+
 /* Applies checked changes to one dynamic layer (BCFG_LAYER_DYNAMIC_DEFAULT or _BROKER); replace
  * (AlterConfigs) first clears the layer. Takes the write lock, persists the layer and
  * reconfigures every topic. */
@@ -310,6 +314,7 @@ struct broker {
     broker_topic_t **id_buckets; /* by id, as many buckets */
     size_t nbuckets, ntopics;
 
+    bool new_cluster;      /* meta.properties was written by this start */
     _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */
     _Atomic bool stopping; /* set at stop: waiting fetches answer at once */
 

@@ -269,6 +269,20 @@ static int broker_op(broker_t *b, const broker_config_op_t *op, broker_cfg_chang
     return 0;
 }
 
+/* Kafka 4 keeps a cluster-wide min.insync.replicas while eligible leader replicas are on (from
+ * the cluster's creation): these changes to the cluster default would drop it. */
+static bool removes_min_isr(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace)
+{
+    broker_topics_rdlock(b);
+    bool have = b->set.layer[BCFG_LAYER_DYNAMIC_DEFAULT][BCFG_MIN_INSYNC_REPLICAS] != NULL;
+    broker_topics_unlock(b);
+    bool kept = !replace;
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].key == BCFG_MIN_INSYNC_REPLICAS)
+            kept = ch[i].value != NULL;
+    return have && !kept;
+}
+
 /* Kafka's order: duplicates, the resource name, each op's shape, the settings that cannot
  * change at run time (all named at once; deleting one is allowed), then the values. */
 static int alter_broker(broker_t *b, const char *name, size_t len, const broker_config_op_t *ops,
@@ -295,6 +309,10 @@ static int alter_broker(broker_t *b, const char *name, size_t len, const broker_
                          (const char *)nondynamic.data);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = broker_op(b, &ops[i], &ch[i], vals + i * BROKER_CFG_VALUE_MAX, err);
+    if (rc == 0 && layer == BCFG_LAYER_DYNAMIC_DEFAULT && removes_min_isr(b, ch, n, !incremental))
+        rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG,
+                         "Cluster-level min.insync.replicas cannot be removed while ELR is "
+                         "enabled.");
     if (rc == 0 && !validate_only)
         rc = broker_dynamic_alter(b, layer, ch, n, !incremental, err);
     buf_deinit(&nondynamic);

@@ -256,6 +256,7 @@ def t_describe_topic_all(ctx):
                        ("errors.deadletterqueue.group.enable", "false")]:
         assert cfg[name]["value"] == want, (name, cfg[name])
     assert cfg["retention.ms"]["synonyms"] == [] and cfg["retention.ms"]["source"] == 5
+    assert cfg["flush.ms"]["value"] == "9223372036854775807" and cfg["flush.ms"]["synonyms"] == []
     assert cfg["file.delete.delay.ms"]["synonyms"] == [("log.segment.delete.delay.ms", "60000", 5)]
     # doc off: null documentation
     ent = describe(c, [(2, "adm-all", ["retention.ms"])], doc=False)[0]["configs"]["retention.ms"]
@@ -287,7 +288,8 @@ def t_describe_broker(ctx):
                        ("sasl.kerberos.ticket.renew.jitter", "0.05"), ("ssl.protocol", "TLSv1.3"),
                        ("log.retention.ms", None), ("log.retention.hours", "168"),
                        ("process.roles", "broker,controller"), ("broker.id", "1"), ("node.id", "1"),
-                       ("offsets.topic.replication.factor", "1"), ("compression.type", "producer")]:
+                       ("offsets.topic.replication.factor", "1"), ("compression.type", "producer"),
+                       ("log.flush.interval.ms", None)]:
         assert cfg[name]["value"] == want, (name, cfg[name])
     assert cfg["log.retention.ms"]["synonyms"] == [] and not cfg["log.retention.ms"]["read_only"]
     assert cfg["listeners"]["value"] == "PLAINTEXT://" + ctx.addr  # what it listens on
@@ -339,8 +341,12 @@ def t_synonyms(ctx):
                                                  ("log.retention.hours", "168", 5)]
     assert b["log.retention.hours"]["synonyms"] == [("log.retention.hours", "168", 5)]
     d = describe(c, [(4, "", None)])[0]["configs"]  # only the cluster-wide dynamic defaults
-    assert sorted(d) == ["log.cleaner.backoff.ms", "log.retention.bytes"], d
+    # (min.insync.replicas is one from the start, as in a freshly formatted Kafka 4 cluster)
+    assert sorted(d) == ["log.cleaner.backoff.ms", "log.retention.bytes", "min.insync.replicas"], d
     assert d["log.retention.bytes"]["synonyms"] == [("log.retention.bytes", "12345", 3)]
+    t = describe(c, [(2, "adm-syn", ["min.insync.replicas"])])[0]["configs"]["min.insync.replicas"]
+    assert t["source"] == 3 and t["synonyms"] == [("min.insync.replicas", "1", 3),
+                                                 ("min.insync.replicas", "1", 5)], t
     assert iac(c, [(4, "1", [("log.retention.ms", 1, None)]),
                    (4, "", [("log.retention.bytes", 1, None)])]) == [(0, None, 4, "1"), (0, None, 4, "")]
     t = describe(c, [(2, "adm-syn", ["retention.bytes"])])[0]["configs"]["retention.bytes"]
@@ -434,7 +440,9 @@ def t_alter_configs(ctx):
             ([(2, "adm-nope", [("foo.bar", "1")])], (40, "Unknown topic config name: foo.bar")),
             ([(4, "1", [("log.retention.hours", "1")])],
              (42, "Cannot update these configs dynamically: [log.retention.hours]")),
-            ([(8, "1", [("root", "INFO")])], (42, "Unknown resource type 8"))]:
+            ([(8, "1", [("root", "INFO")])], (42, "Unknown resource type 8")),
+            ([(4, "", [("log.retention.ms", "5")])],
+             (40, "Cluster-level min.insync.replicas cannot be removed while ELR is enabled."))]:
         got = ac(c, req, validate=True)
         assert got[0][:2] == want, (req, got)
     c.close()
@@ -857,7 +865,7 @@ def t_restart(ctx):
             assert (cfg["log.retention.bytes"]["value"], cfg["log.retention.bytes"]["source"]) == ("5555", 2)
             assert (cfg["log.cleaner.backoff.ms"]["value"], cfg["log.cleaner.backoff.ms"]["source"]) == ("30000", 3)
             d = describe(c, [(4, "", None)])[0]["configs"]
-            assert sorted(d) == ["foo.bar", "log.cleaner.backoff.ms"], d
+            assert sorted(d) == ["foo.bar", "log.cleaner.backoff.ms", "min.insync.replicas"], d
             assert d["foo.bar"]["value"] is None and d["foo.bar"]["sensitive"]  # as Kafka keeps it
             assert ofle(c, 4, [("adm-rs", [(0, 0, 0)])]) == [("adm-rs", [(0, 0, 0, 3)])]
             c.close()

@@ -357,8 +357,15 @@ TEST(dynamic_configs_persist_and_apply)
     CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, back, 1, true, false, &err),
              0);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), -1);
-    /* AlterConfigs replaces the cluster-default layer as a whole. */
-    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, NULL, 0, false, false, &err),
+    /* AlterConfigs replaces the cluster-default layer as a whole, but (Kafka 4, eligible leader
+     * replicas) never drops the cluster-wide min.insync.replicas a new cluster starts with. */
+    CHECK_EQ(b->set.source[BCFG_MIN_INSYNC_REPLICAS], CFG_SOURCE_DYNAMIC_DEFAULT_BROKER);
+    CHECK(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, NULL, 0, false, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
+    CHECK_STR(err.message,
+              "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.");
+    broker_config_op_t keep[] = {{"min.insync.replicas", BROKER_CONFIG_SET, "1"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, keep, 1, false, false, &err),
              0);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_CLEANER_BACKOFF_MS), 15000);
     weir_broker_stop(w);
