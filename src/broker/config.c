@@ -105,7 +105,7 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     /* Weir's background sync of acks=0/1 data (acks=-1 never waits for it): data unsynced for
      * this long is fdatasynced. Unset (Kafka's default, described as Kafka describes it), Weir
      * still syncs within BROKER_FLUSH_INTERVAL_MS rather than leave it to the OS. */
-    [BCFG_LOG_FLUSH_INTERVAL_MS] = ON_X(W_LO | W_HI | W_STATIC, NULL, "1", "2147483647"),
+    [BCFG_LOG_FLUSH_INTERVAL_MS] = ON_X(W_LO | W_HI, NULL, "1", "2147483647"),
     [BCFG_COMPRESSION_TYPE] = ON,
     [BCFG_COMPRESSION_GZIP_LEVEL] = ON,
     [BCFG_COMPRESSION_LZ4_LEVEL] = ON,

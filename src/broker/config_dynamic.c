@@ -107,6 +107,9 @@ int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, 
         rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
                          "cannot persist dynamic configs");
     broker_topics_reconfigure(b);
+    int64_t flush_ms = broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS);
+    storage_flusher_set_interval(b->flusher,
+                                 flush_ms == BCFG_UNSET ? BROKER_FLUSH_INTERVAL_MS : flush_ms);
     log_info("broker", "dynamic broker configs changed (%s)",
              layer == BCFG_LAYER_DYNAMIC_BROKER ? "this broker" : "cluster default");
 out_unlock:

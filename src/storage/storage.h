@@ -469,6 +469,8 @@ int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb
 typedef struct storage_flusher storage_flusher_t;
 int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms);
 void storage_flusher_stop(storage_flusher_t *f); /* flushes what is dirty, joins the thread */
+/* Changes the background pass period; the next pass is interval_ms from now. */
+void storage_flusher_set_interval(storage_flusher_t *f, int64_t interval_ms);
 /* Attaches a log: from then on its appends are flushed by this flusher. */
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log);

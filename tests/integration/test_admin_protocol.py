@@ -351,6 +351,15 @@ def t_synonyms(ctx):
                    (4, "", [("log.retention.bytes", 1, None)])]) == [(0, None, 4, "1"), (0, None, 4, "")]
     t = describe(c, [(2, "adm-syn", ["retention.bytes"])])[0]["configs"]["retention.bytes"]
     assert t["value"] == "-1" and t["source"] == 5
+    # log.flush.interval.ms changes at run time (the flusher's period) and feeds flush.ms
+    assert iac(c, [(4, "1", [("log.flush.interval.ms", 0, "500")])]) == [(0, None, 4, "1")]
+    f = describe(c, [(4, "1", ["log.flush.interval.ms"])])[0]["configs"]["log.flush.interval.ms"]
+    assert f["value"] == "500" and f["source"] == 2 and not f["read_only"], f
+    t = describe(c, [(2, "adm-syn", ["flush.ms"])])[0]["configs"]["flush.ms"]
+    assert t["value"] == "500" and t["synonyms"] == [
+        ("log.flush.interval.ms", "500", 2),
+        ("log.flush.scheduler.interval.ms", "9223372036854775807", 5)], t
+    assert iac(c, [(4, "1", [("log.flush.interval.ms", 1, None)])]) == [(0, None, 4, "1")]
     c.close()
 
 
