@@ -247,13 +247,14 @@ void admin_broker_get(admin_req_t *r)
         }
     }
     broker_topic_descs_free(ts, n);
-    json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "cluster_id",
-                          broker_cluster_id(b), "node_id", (int)broker_node_id(b), "version",
-                          r->a->version, "bootstrap", r->a->bootstrap, "topics", (json_int_t)n,
-                          "partitions", (json_int_t)parts, "size_bytes", (json_int_t)bytes,
-                          "uptime_ms", (json_int_t)(clock_mono_ms() - r->a->started_ms), "now_ms",
-                          (json_int_t)clock_wall_ms(), "registry", r->a->cfg.registry != NULL,
-                          "tracing", r->a->cfg.journey != NULL);
+    json_t *j =
+        json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "cluster_id",
+                  broker_cluster_id(b), "node_id", (int)broker_node_id(b), "version", r->a->version,
+                  "bootstrap", r->a->bootstrap, "topics", (json_int_t)n, "partitions",
+                  (json_int_t)parts, "size_bytes", (json_int_t)bytes, "uptime_ms",
+                  (json_int_t)(clock_mono_ms() - r->a->started_ms), "now_ms",
+                  (json_int_t)clock_wall_ms(), "registry", r->a->cfg.registry != NULL, "tracing",
+                  r->a->cfg.journey != NULL, "metrics_path", r->a->cfg.metrics_path);
     admin_reply(r, 200, j);
 }
 
@@ -404,6 +405,8 @@ int admin_new(const admin_config_t *cfg, admin_t **out)
     a->version = weir_strdup(cfg->version ? cfg->version : "");
     a->cfg.bootstrap = a->bootstrap;
     a->cfg.version = a->version;
+    a->metrics_path = cfg->metrics_path ? weir_strdup(cfg->metrics_path) : NULL;
+    a->cfg.metrics_path = a->metrics_path;
     a->started_ms = clock_mono_ms();
     pthread_mutex_init(&a->redrive_mu, NULL);
     *out = a;
@@ -422,5 +425,6 @@ void admin_free(admin_t *a)
     pthread_mutex_destroy(&a->redrive_mu);
     free(a->bootstrap);
     free(a->version);
+    free(a->metrics_path);
     free(a);
 }

@@ -42,6 +42,8 @@ typedef struct {
     const char *version;      /* Weir's version */
     admin_journey_fn journey; /* NULL until tracing provides it: 501 */
     void *journey_arg;
+    const char *metrics_path; /* where Prometheus metrics are served ("/metrics"), or NULL
+                                 while there are none: the console shows "not available" */
 } admin_config_t;
 
 int admin_new(const admin_config_t *cfg, admin_t **out);

@@ -13,7 +13,7 @@
 
 struct admin {
     admin_config_t cfg;
-    char *bootstrap, *version;
+    char *bootstrap, *version, *metrics_path;
     int64_t started_ms;
     pthread_mutex_t redrive_mu; /* one redrive at a time: progress is read, then advanced */
 };

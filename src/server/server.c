@@ -77,7 +77,8 @@ static int start_admin(weir_broker *s, http_server_t *h)
                          .registry = NULL, /* until the registry is wired into weir serve */
                          .bootstrap = bootstrap,
                          .version = WEIR_VERSION,
-                         .journey = NULL}; /* the tracing work provides it */
+                         .journey = NULL,       /* the tracing work provides it */
+                         .metrics_path = NULL}; /* "/metrics" once the metrics route exists */
     int rc = admin_new(&ac, &s->admin);
     if (rc < 0)
         return rc;
