@@ -248,7 +248,7 @@ void admin_broker_get(admin_req_t *r)
     }
     broker_topic_descs_free(ts, n);
     json_t *j =
-        json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "cluster_id",
+        json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s?}", "cluster_id",
                   broker_cluster_id(b), "node_id", (int)broker_node_id(b), "version", r->a->version,
                   "bootstrap", r->a->bootstrap, "topics", (json_int_t)n, "partitions",
                   (json_int_t)parts, "size_bytes", (json_int_t)bytes, "uptime_ms",

@@ -103,9 +103,13 @@ void admin_payload_render(admin_t *a, json_t *o, const char *name, const uint8_t
     size_t show = cut ? SHOW_BYTES_MAX : len;
     if (cut)
         set_kv(o, name, "_truncated", json_true());
-    /* jansson checks UTF-8: text when it is (a cut payload may end inside a character) */
+    /* jansson checks UTF-8: text when it is (a cut payload may end inside a character) and
+     * holds no control character but tab and newlines */
+    bool ctrl = false;
+    for (size_t i = 0; i < show; i++)
+        ctrl |= (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') || p[i] == 0x7f;
     json_t *text = NULL;
-    for (size_t back = 0; !text && back <= (cut ? 3u : 0u) && back < show + 1; back++)
+    for (size_t back = 0; !ctrl && !text && back <= (cut ? 3u : 0u) && back < show + 1; back++)
         text = json_stringn((const char *)p, show - back);
     if (text) {
         json_t *dec = NULL;
@@ -243,14 +247,16 @@ static int by_time(const void *x, const void *y)
     return oa < ob ? -1 : oa > ob;
 }
 
-/* Sorts msgs by time and keeps `limit` of them: the newest with latest, else the oldest. */
-static json_t *merge_sorted(json_t *msgs, size_t limit, bool newest)
+/* Sorts msgs (by time across partitions, else by offset) and keeps `limit` of them: the newest
+ * with latest, else the oldest. */
+static json_t *merge_sorted(json_t *msgs, size_t limit, bool newest, bool by_time_order)
 {
     size_t n = json_array_size(msgs), i;
     json_t **v = weir_calloc(n + 1, sizeof(*v));
     json_t *m;
     json_array_foreach(msgs, i, m) v[i] = m;
-    qsort(v, n, sizeof(*v), by_time);
+    if (by_time_order)
+        qsort(v, n, sizeof(*v), by_time);
     size_t from = newest && n > limit ? n - limit : 0;
     json_t *out = json_array();
     for (i = from; i < n && i - from < limit; i++)
@@ -333,7 +339,7 @@ void admin_messages_get(admin_req_t *r)
                                                    &rc, &f, next)
                                  : read_partitions(r, topic, 0, np - 1, &rc, &f, next);
     bool newest = f.position && strcmp(f.position, "latest") == 0;
-    json_t *msgs = merge_sorted(all, f.limit, newest);
+    json_t *msgs = merge_sorted(all, f.limit, newest, partition < 0);
     json_decref(all);
     admin_reply(
         r, 200,
