@@ -365,14 +365,12 @@ static uint32_t murmur2(const uint8_t *data, size_t len)
         h *= m;
         h ^= k;
     }
-    switch (len & 3) {
-    case 3:
+    size_t rest = len & 3;
+    if (rest >= 3)
         h ^= (uint32_t)data[i + 2] << 16;
-        /* fall through */
-    case 2:
+    if (rest >= 2)
         h ^= (uint32_t)data[i + 1] << 8;
-        /* fall through */
-    case 1:
+    if (rest >= 1) {
         h ^= data[i];
         h *= m;
     }
