@@ -14,6 +14,7 @@
  * is global except the log level.
  */
 #include "server/server.h"
+#include "server/schemas_store.h"
 
 #include "admin/admin.h"
 #include "console/console.h"
@@ -33,8 +34,10 @@ struct weir_broker {
     net_listener_t *listener; /* on loop 0 */
     kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
     http_server_t *http;
-    admin_t *admin;   /* the /api/v1/ routes */
-    char *http_token; /* NULL: the HTTP API is open */
+    admin_t *admin;           /* the /api/v1/ routes */
+    registry_store_t schemas; /* the registry's store: the topic _schemas */
+    registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
+    char *http_token;         /* NULL: the HTTP API is open */
     char listen_host[256];
     uint16_t listen_port;
     char bootstrap[300];
@@ -73,13 +76,20 @@ static int start_admin(weir_broker *s, http_server_t *h)
 {
     char bootstrap[300];
     snprintf(bootstrap, sizeof(bootstrap), "%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    s->schemas = schemas_store(s->broker);
+    int rc = registry_new(&s->registry, &s->schemas, NULL);
+    if (rc < 0) {
+        log_error("server", "the schema registry cannot load _schemas: %s", weir_strerror(rc));
+        return rc;
+    }
+    registry_http_routes(s->registry, h);
     admin_config_t ac = {.broker = s->broker,
-                         .registry = NULL, /* until the registry is wired into weir serve */
+                         .registry = s->registry,
                          .bootstrap = bootstrap,
                          .version = WEIR_VERSION,
                          .journey = NULL,       /* the tracing work provides it */
                          .metrics_path = NULL}; /* "/metrics" once the metrics route exists */
-    int rc = admin_new(&ac, &s->admin);
+    rc = admin_new(&ac, &s->admin);
     if (rc < 0)
         return rc;
     admin_routes(s->admin, h);
@@ -269,6 +279,7 @@ static void server_free(weir_broker *s)
         broker_quiesce(s->broker);
     stop_loops(s);
     admin_free(s->admin);
+    registry_free(s->registry);
     free(s->http_token);
     kafka_listener_deinit(&s->kafka);
     broker_close(s->broker);
