@@ -54,6 +54,7 @@ const sh = (cmd, args, input) => execFileSync(cmd, args, { input, encoding: "utf
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "weir-console-"));
   const b = await startBroker(dir);
+  process.on("exit", () => b.proc.kill("SIGKILL")); // never left running, whatever happens
   const base = `http://${b.http}`;
   // A fresh profile (--user-data-dir) per run, through Playwright's persistent context.
   const browser = await chromium.launchPersistentContext(join(dir, "chromium"), {
