@@ -340,6 +340,11 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
         goto out_fail;
     log_info("server", "Kafka on %s (advertised %s:%d), %d io thread(s)", s->bootstrap,
              s->kafka.adv_host, s->kafka.adv_port, s->nloops);
+    char lst[300];
+    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%u", s->listen_host, port);
+    broker_settings_observed(s->broker, BCFG_LISTENERS, lst);
+    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    broker_settings_observed(s->broker, BCFG_ADVERTISED_LISTENERS, lst);
     *out = s;
     return 0;
 
