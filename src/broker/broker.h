@@ -396,11 +396,13 @@ typedef enum {
 const char *
 broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
 
-/* A committed offset, as stored. */
+/* A committed offset, as stored. The metadata is data, not a name: bytes with a length that
+ * may hold NULs (Kafka returns them byte for byte), never NULL in results ("" when none). */
 typedef struct {
     int64_t offset;
     int32_t leader_epoch; /* -1 unknown */
-    const char *metadata; /* never NULL in results ("" when none) */
+    const char *metadata;
+    size_t metadata_len;
     int64_t commit_ts_ms; /* wall clock */
     int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
 } broker_committed_t;
@@ -450,6 +452,15 @@ typedef struct {
     size_t assignment_len;
 } broker_group_assignment_t;
 
+/* A SyncGroup answer. Pointers are valid only during the on_sync call. */
+typedef struct {
+    int16_t error;
+    const char *protocol_type; /* the group's, NULL with errors (SyncGroup v5+ answers them) */
+    const char *protocol_name;
+    const uint8_t *assignment; /* NULL with errors; len 0 is a valid empty assignment */
+    size_t assignment_len;
+} broker_group_sync_result_t;
+
 typedef struct {
     const char *group_id;
     int32_t generation_id;
@@ -474,14 +485,17 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch; /* -1 */
-    const char *metadata; /* NULL = null metadata, stored as "" */
+    const char *metadata; /* NULL = null metadata, stored as ""; may hold NULs */
+    size_t metadata_len;
     int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
     int16_t error;        /* out */
 } broker_commit_part_t;
 
 typedef struct {
     const char *group_id;
-    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
+    /* a classic group's generation (-1 with "" member id: a standalone consumer), or, for a
+     * consumer group (KIP-848, OffsetCommit v9+), the member's epoch */
+    int32_t generation_id;
     const char *member_id;
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
@@ -565,6 +579,10 @@ typedef struct {
 
 typedef struct {
     const char *group_id;
+    /* OffsetFetch v9+ from a member of a consumer group (KIP-848): its id and epoch are checked
+     * (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); NULL and -1 otherwise */
+    const char *member_id;
+    int32_t member_epoch;
     bool all;
     size_t part_count;
     broker_offset_fetch_part_t *parts;
@@ -573,14 +591,22 @@ typedef struct {
     broker_offset_fetch_part_t *all_parts; /* out, with all; in no set order */
 } broker_offset_fetch_req_t;
 
-/* ListGroups: every group (valid during on_done only). */
+/* ListGroups: every group (valid during on_done only), with its state and type as Kafka names
+ * them ("Stable", "Assigning"...; "classic" or "consumer"). */
 typedef struct {
     const char *group_id;
     const char *protocol_type;
-    broker_group_state_t state;
+    const char *state;
+    const char *type;
 } broker_group_listing_t;
 
+/* Filters (ListGroups v4+ states, v5+ types): a group is listed when its state (type) matches
+ * one of them, ignoring case; none given lists every group. */
 typedef struct {
+    size_t nstates;
+    const char *const *states;
+    size_t ntypes;
+    const char *const *types;
     int16_t error;                  /* out */
     size_t count;                   /* out */
     broker_group_listing_t *groups; /* out */
@@ -603,7 +629,7 @@ typedef struct {
 typedef struct broker_group_op broker_group_op_t;
 struct broker_group_op {
     void (*on_join)(broker_group_op_t *op, const broker_group_join_result_t *res);
-    void (*on_sync)(broker_group_op_t *op, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_sync)(broker_group_op_t *op, const broker_group_sync_result_t *res);
     void (*on_done)(broker_group_op_t *op);
     /* the broker's */
     broker_t *b;

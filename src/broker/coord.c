@@ -162,9 +162,21 @@ static void join_error(broker_coord_t *c, void *waiter, int16_t error, const cha
     c->env.join_done(c->env.ctx, waiter, &r);
 }
 
-static void sync_reply(broker_coord_t *c, void *waiter, int16_t error, const uint8_t *a, size_t len)
+/* A SyncGroup answered with an error (no assignment, no protocol). */
+static void sync_reply(broker_coord_t *c, void *waiter, int16_t error)
 {
-    c->env.sync_done(c->env.ctx, waiter, error, error ? NULL : a, error ? 0 : len);
+    broker_group_sync_result_t r = {.error = error};
+    c->env.sync_done(c->env.ctx, waiter, &r);
+}
+
+/* A member's assignment, with the group's protocol (SyncGroup v5+ answers it). */
+static void sync_reply_ok(const group_t *g, void *waiter, const group_member_t *m)
+{
+    broker_group_sync_result_t r = {.protocol_type = g->protocol_type ? g->protocol_type : "",
+                                    .protocol_name = g->protocol_name ? g->protocol_name : "",
+                                    .assignment = m->assignment,
+                                    .assignment_len = m->assignment_len};
+    g->c->env.sync_done(g->c->env.ctx, waiter, &r);
 }
 
 /* ---- records
@@ -394,7 +406,7 @@ static void member_remove(group_t *g, group_member_t *m, int16_t error)
     if (m->sync_waiter) {
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(c, w, error, NULL, 0);
+        sync_reply(c, w, error);
     }
     timer_stop(c, &m->session_timer);
     broker_kvmap_sdel(&g->members, m->id);
@@ -639,7 +651,7 @@ static void group_reset_assignments(group_t *g, int16_t error)
         if (m->sync_waiter) {
             void *w = m->sync_waiter;
             m->sync_waiter = NULL;
-            sync_reply(g->c, w, error, NULL, 0);
+            sync_reply(g->c, w, error);
         }
     }
 }
@@ -882,7 +894,7 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const broker_grou
     if (m->sync_waiter) {
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(c, w, KAFKA_FENCED_INSTANCE_ID, NULL, 0);
+        sync_reply(c, w, KAFKA_FENCED_INSTANCE_ID);
     }
     char *new_id = member_id_new(req->instance_id);
     broker_kvmap_sdel(&g->members, m->id);
@@ -1067,16 +1079,16 @@ void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, vo
     group_member_t *m = g ? broker_coord_member_find(g, req->member_id) : NULL;
     int16_t err = group_sync_check(g, m, req);
     if (err) {
-        sync_reply(c, waiter, err, NULL, 0);
+        sync_reply(c, waiter, err);
         return;
     }
     broker_coord_member_touch(m);
     if (g->state == BROKER_GROUP_STABLE) {
-        sync_reply(c, waiter, KAFKA_NONE, m->assignment, m->assignment_len);
+        sync_reply_ok(g, waiter, m);
         return;
     }
     if (m->sync_waiter)
-        sync_reply(c, m->sync_waiter, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
+        sync_reply(c, m->sync_waiter, KAFKA_REBALANCE_IN_PROGRESS);
     m->sync_waiter = waiter;
     m->synced_generation = g->generation;
     if (broker_coord_str_eq(m->id, g->leader_id) && !g->leader_synced) {
@@ -1105,7 +1117,7 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
             continue;
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(g->c, w, KAFKA_NONE, m->assignment, m->assignment_len);
+        sync_reply_ok(g, w, m);
     }
 }
 
@@ -1174,7 +1186,11 @@ void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg)
     broker_kvmap_iter_init(&it, &c->groups);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_t *g = e->value;
-        fn(arg, g->id, g->protocol_type ? g->protocol_type : "", g->state);
+        broker_group_listing_t l = {.group_id = g->id,
+                                    .protocol_type = g->protocol_type ? g->protocol_type : "",
+                                    .state = broker_group_state_name(g->state),
+                                    .type = "classic"};
+        fn(arg, &l);
     }
 }
 

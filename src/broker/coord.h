@@ -118,9 +118,8 @@ typedef struct broker_coord_env {
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
     void (*join_done)(void *ctx, void *waiter, const broker_group_join_result_t *res);
-    /* assignment is valid only during the call; len 0 is a valid empty assignment */
-    void (*sync_done)(void *ctx, void *waiter, int16_t error, const uint8_t *assignment,
-                      size_t len);
+    /* res is valid only during the call */
+    void (*sync_done)(void *ctx, void *waiter, const broker_group_sync_result_t *res);
     /* commit / delete / offset-delete finished: results are in the caller's request struct */
     void (*done)(void *ctx, void *waiter);
 } broker_coord_env_t;
@@ -178,8 +177,7 @@ void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker
                                  void *arg);
 
 /* ListGroups. */
-typedef void (*broker_coord_list_fn)(void *arg, const char *group_id, const char *protocol_type,
-                                     broker_group_state_t state);
+typedef void (*broker_coord_list_fn)(void *arg, const broker_group_listing_t *g);
 void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg);
 
 /* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their

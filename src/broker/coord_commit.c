@@ -38,7 +38,14 @@ static void offset_put(group_t *g, const char *topic, int32_t partition,
     }
     e->offset = o->offset;
     e->leader_epoch = o->leader_epoch;
-    broker_coord_replace_str(&e->metadata, o->metadata ? o->metadata : "");
+    size_t mlen = o->metadata ? o->metadata_len : 0;
+    char *meta = weir_malloc(mlen + 1);
+    if (mlen)
+        memcpy(meta, o->metadata, mlen);
+    meta[mlen] = 0;
+    free(e->metadata);
+    e->metadata = meta;
+    e->metadata_len = mlen;
     e->commit_ts_ms = o->commit_ts_ms;
     e->expire_ts_ms = o->expire_ts_ms;
 }
@@ -60,6 +67,7 @@ static broker_committed_t offset_view(const group_offset_entry_t *e)
     return (broker_committed_t){.offset = e->offset,
                                 .leader_epoch = e->leader_epoch,
                                 .metadata = e->metadata,
+                                .metadata_len = e->metadata_len,
                                 .commit_ts_ms = e->commit_ts_ms,
                                 .expire_ts_ms = e->expire_ts_ms};
 }
@@ -101,6 +109,7 @@ static broker_committed_t commit_value(const broker_commit_req_t *req,
         .offset = p->offset,
         .leader_epoch = p->leader_epoch,
         .metadata = p->metadata ? p->metadata : "",
+        .metadata_len = p->metadata ? p->metadata_len : 0,
         .commit_ts_ms = p->commit_ts_ms,
         .expire_ts_ms = req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
 }
@@ -114,13 +123,13 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
     int64_t now = clock_wall_ms();
     for (size_t i = 0; i < req->part_count; i++) {
         broker_commit_part_t *p = &req->parts[i];
-        size_t meta_len = p->metadata ? strlen(p->metadata) : 0;
+        size_t meta_len = p->metadata ? p->metadata_len : 0;
         if (err)
             p->error = err;
         else if (!p->topic || !c->env.partition_exists(c->env.ctx, p->topic, p->partition))
             p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes)
-            p->error = OFFSET_METADATA_TOO_LARGE;
+        else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes || meta_len > INT16_MAX)
+            p->error = OFFSET_METADATA_TOO_LARGE; /* records keep it as a classic string */
         else
             p->error = KAFKA_NONE;
         if (p->error)

@@ -53,7 +53,8 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch;
-    char *metadata;
+    char *metadata; /* metadata_len bytes (may hold NULs), NUL-terminated for safety */
+    size_t metadata_len;
     int64_t commit_ts_ms;
     int64_t expire_ts_ms;
 } group_offset_entry_t;

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
@@ -88,10 +89,10 @@ static void env_join_done(void *ctx, void *waiter, const broker_group_join_resul
     op->on_join(op, r);
 }
 
-static void env_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
+static void env_sync_done(void *ctx, void *waiter, const broker_group_sync_result_t *res)
 {
     broker_group_op_t *op = waiter;
-    op->on_sync(op, error, a, len);
+    op->on_sync(op, res);
 }
 
 static void env_done(void *ctx, void *waiter)
@@ -358,7 +359,8 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     }
     for (size_t i = 0; i < req->part_count; i++) {
         broker_offset_fetch_part_t *p = &req->parts[i];
-        p->committed = (broker_committed_t){.offset = -1, .leader_epoch = -1, .metadata = ""};
+        p->committed = (broker_committed_t){
+            .offset = -1, .leader_epoch = -1, .metadata = "", .metadata_len = 0};
         p->error = KAFKA_NONE;
         if (!req->error && !req->all)
             broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
@@ -373,15 +375,26 @@ typedef struct {
     size_t cap;
 } list_all_t;
 
-static void list_one(void *arg, const char *id, const char *type, broker_group_state_t st)
+static bool list_match(const char *value, const char *const *filters, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (filters[i] && strcasecmp(filters[i], value) == 0)
+            return true;
+    return n == 0;
+}
+
+static void list_one(void *arg, const broker_group_listing_t *g)
 {
     list_all_t *la = arg;
     broker_group_list_req_t *req = la->req;
+    if (!list_match(g->state, req->states, req->nstates) ||
+        !list_match(g->type, req->types, req->ntypes))
+        return;
     if (req->count == la->cap) {
         la->cap = la->cap ? la->cap * 2 : 16;
         req->groups = weir_realloc(req->groups, la->cap * sizeof(*req->groups));
     }
-    req->groups[req->count++] = (broker_group_listing_t){id, type, st};
+    req->groups[req->count++] = *g;
 }
 
 static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, broker_group_op_t *op)
@@ -415,9 +428,11 @@ static void op_unavailable(broker_group_op_t *op)
         op->on_join(op, &r);
         return;
     }
-    case OP_SYNC:
-        op->on_sync(op, na, NULL, 0);
+    case OP_SYNC: {
+        broker_group_sync_result_t r = {.error = na};
+        op->on_sync(op, &r);
         return;
+    }
     case OP_HEARTBEAT:
         ((broker_group_heartbeat_req_t *)op->req)->error = na;
         break;
