@@ -84,6 +84,9 @@ typedef enum {
     BCFG_OFFSETS_RETENTION_MINUTES,
     BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
     BCFG_OFFSET_METADATA_MAX_BYTES,
+    BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS,
+    BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS,
+    BCFG_GROUP_CONSUMER_ASSIGNORS,
     /* added by the groups/idempotence work (src/broker/groups.c) */
     BCFG_OFFSETS_TOPIC_NUM_PARTITIONS,
     BCFG_PRODUCER_ID_EXPIRATION_MS,
@@ -499,6 +502,7 @@ typedef struct {
     const char *member_id;
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
+    int16_t api_version;  /* a consumer group's members must commit with v9+ */
     size_t part_count;
     broker_commit_part_t *parts;
 } broker_commit_req_t;
@@ -619,6 +623,98 @@ typedef struct {
     broker_group_summary_t *summaries; /* out, count entries */
 } broker_group_describe_req_t;
 
+/* ---- consumer groups (KIP-848: ConsumerGroupHeartbeat, ConsumerGroupDescribe) -------------
+ * The broker assigns partitions itself (the `uniform` and `range` assignors of
+ * group.consumer.assignors) and hands them out member by member, revoking before assigning:
+ * a partition goes to its new owner only once the previous owner stopped owning it. Topics
+ * are named by their topic ids on the wire. */
+
+/* Kafka ErrorCodes of KIP-848 that the codec does not list (yet). */
+enum {
+    KAFKA_UNKNOWN_TOPIC_ID = 100,
+    KAFKA_FENCED_MEMBER_EPOCH = 110,
+    KAFKA_UNRELEASED_INSTANCE_ID = 111,
+    KAFKA_UNSUPPORTED_ASSIGNOR = 112,
+    KAFKA_STALE_MEMBER_EPOCH = 113,
+    KAFKA_INVALID_REGULAR_EXPRESSION = 128
+};
+
+/* The partitions of one topic. */
+typedef struct {
+    uint8_t topic_id[16];
+    const char *topic; /* the name; NULL in requests */
+    size_t count;
+    const int32_t *partitions;
+} broker_cg_topic_parts_t;
+
+/* ConsumerGroupHeartbeat. Fields that may be null on the wire (null: unchanged since the last
+ * heartbeat) have a flag or are NULL. Out fields are valid during on_done only. */
+typedef struct {
+    int16_t api_version;
+    const char *group_id;
+    const char *member_id; /* v0: "" with epoch 0, and the broker makes one */
+    int32_t member_epoch;  /* 0 join, -1 leave, -2 leave for a while (static member) */
+    const char *instance_id;
+    const char *rack_id;          /* checked, not used */
+    int32_t rebalance_timeout_ms; /* -1 */
+    bool has_topics;
+    size_t ntopics;
+    const char *const *topics;
+    const char *topic_regex;
+    const char *server_assignor;
+    bool has_owned;
+    size_t nowned;
+    const broker_cg_topic_parts_t *owned;
+    const char *client_id;
+    const char *client_host;
+    /* out */
+    int16_t error;
+    const char *error_message; /* static, or NULL */
+    const char *out_member_id; /* NULL with errors */
+    int32_t out_member_epoch;
+    int32_t heartbeat_interval_ms;
+    bool has_assignment; /* false: null (nothing changed) */
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    void *priv; /* the broker's */
+} broker_consumer_heartbeat_req_t;
+
+typedef struct {
+    const char *member_id;
+    const char *instance_id;
+    const char *rack_id;
+    int32_t member_epoch;
+    const char *client_id;
+    const char *client_host;
+    size_t nsubscribed;
+    const char *const *subscribed;
+    const char *regex;
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    size_t ntarget;
+    const broker_cg_topic_parts_t *target;
+} broker_cg_member_desc_t;
+
+typedef struct {
+    int16_t error;
+    const char *error_message;
+    const char *state; /* "Empty", "Assigning", "Reconciling", "Stable", "Dead" */
+    int32_t group_epoch;
+    int32_t assignment_epoch;
+    const char *assignor;
+    size_t nmembers;
+    const broker_cg_member_desc_t *members;
+} broker_cg_desc_t;
+
+/* ConsumerGroupDescribe: one answer per id, valid during on_done only. An unknown group, or a
+ * classic one, answers GROUP_ID_NOT_FOUND, as Kafka does. */
+typedef struct {
+    size_t count;
+    const char *const *group_ids;
+    broker_cg_desc_t *groups; /* out */
+    void *priv;               /* the broker's */
+} broker_consumer_describe_req_t;
+
 /* A group request in flight. The caller fills the callbacks its operation completes through
  * (JoinGroup: on_join; SyncGroup: on_sync; every other: on_done), and keeps the op, the request
  * struct and every string in it alive until that callback ran. Callbacks run on the group
@@ -647,5 +743,9 @@ void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_gro
 void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op);
 void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op);
 void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op);
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op);
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op);
 
 #endif

@@ -64,6 +64,11 @@ void broker_coord_config_default(broker_coord_config_t *cfg)
     cfg->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
     cfg->offsets_retention_check_interval_ms = 600000;
     cfg->offset_metadata_max_bytes = 4096;
+    cfg->consumer_session_timeout_ms = 45000;
+    cfg->consumer_heartbeat_interval_ms = 5000;
+    cfg->consumer_assignors[0] = ASSIGNOR_UNIFORM;
+    cfg->consumer_assignors[1] = ASSIGNOR_RANGE;
+    cfg->consumer_assignor_count = 2;
 }
 
 bool broker_coord_str_eq(const char *a, const char *b)
@@ -193,7 +198,7 @@ void broker_coord_recset_deinit(recset_t *rs)
     free(rs->r);
 }
 
-static void recset_next(recset_t *rs)
+void broker_coord_recset_begin(recset_t *rs)
 {
     if (rs->n == rs->cap) {
         rs->cap = rs->cap ? rs->cap * 2 : 8;
@@ -202,13 +207,13 @@ static void recset_next(recset_t *rs)
     rs->r[rs->n].koff = rs->bytes.len;
 }
 
-static void recset_value_start(recset_t *rs)
+void broker_coord_recset_value(recset_t *rs)
 {
     rs->r[rs->n].klen = rs->bytes.len - rs->r[rs->n].koff;
     rs->r[rs->n].voff = rs->bytes.len;
 }
 
-static void recset_end(recset_t *rs, bool tombstone)
+void broker_coord_recset_end(recset_t *rs, bool tombstone)
 {
     rs->r[rs->n].vlen = tombstone ? -1 : (int32_t)(rs->bytes.len - rs->r[rs->n].voff);
     rs->n++;
@@ -217,21 +222,21 @@ static void recset_end(recset_t *rs, bool tombstone)
 void broker_coord_recset_add_offset(recset_t *rs, const char *group, const char *topic,
                                     int32_t part, const broker_committed_t *o)
 {
-    recset_next(rs);
+    broker_coord_recset_begin(rs);
     broker_coord_key_offset_encode(&rs->bytes, group, topic, part);
-    recset_value_start(rs);
+    broker_coord_recset_value(rs);
     if (o)
         broker_coord_value_offset_encode(&rs->bytes, o);
-    recset_end(rs, o == NULL);
+    broker_coord_recset_end(rs, o == NULL);
 }
 
 static void group_meta_fill(group_t *g, broker_group_meta_t *m, broker_group_meta_member_t *mm);
 
 void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone)
 {
-    recset_next(rs);
+    broker_coord_recset_begin(rs);
     broker_coord_key_group_encode(&rs->bytes, g->id);
-    recset_value_start(rs);
+    broker_coord_recset_value(rs);
     if (!tombstone) {
         broker_group_meta_t m;
         broker_group_meta_member_t *mm = weir_calloc(g->member_count + 1, sizeof(*mm));
@@ -239,7 +244,7 @@ void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone)
         broker_coord_value_group_encode(&rs->bytes, &m);
         free(mm);
     }
-    recset_end(rs, tombstone);
+    broker_coord_recset_end(rs, tombstone);
 }
 
 static void group_ref(group_t *g)
@@ -534,9 +539,20 @@ void broker_coord_group_remove(group_t *g, int16_t error)
     broker_kvmap_deinit(&g->pending);
     timer_stop(c, &g->join_timer);
     timer_stop(c, &g->sync_timer);
+    broker_coord_cgroup_free(g);
     group_set_state(g, BROKER_GROUP_DEAD);
     broker_kvmap_sdel(&c->groups, g->id);
     group_unref(g);
+}
+
+void broker_coord_group_clear_classic(group_t *g)
+{
+    while (g->head)
+        member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
+    broker_coord_replace_str(&g->protocol_name, NULL);
+    broker_coord_replace_str(&g->leader_id, NULL);
+    g->generation = 0;
+    g->state = BROKER_GROUP_EMPTY;
 }
 
 /* An Empty group that holds nothing (no members, no offsets, never had a generation) is not
@@ -544,7 +560,8 @@ void broker_coord_group_remove(group_t *g, int16_t error)
 void broker_coord_group_maybe_drop(group_t *g)
 {
     if (g->state == BROKER_GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
-        g->offsets.count == 0 && g->generation == 0 && g->refs == 1)
+        g->offsets.count == 0 && g->generation == 0 && g->refs == 1 &&
+        (!g->cg || g->cg->epoch == 0))
         broker_coord_group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
 }
 
@@ -1012,6 +1029,11 @@ void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, vo
         return;
     }
     group_t *g = broker_coord_group_get(c, req->group_id);
+    if (g && g->cg && !broker_coord_cgroup_to_classic(g)) {
+        /* a consumer group with members: the classic protocol cannot join it */
+        join_error(c, waiter, KAFKA_INCONSISTENT_GROUP_PROTOCOL, req->member_id);
+        return;
+    }
     if (!g) {
         if (!unknown) {
             join_error(c, waiter, KAFKA_UNKNOWN_MEMBER_ID, req->member_id);
@@ -1190,6 +1212,8 @@ void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg)
                                     .protocol_type = g->protocol_type ? g->protocol_type : "",
                                     .state = broker_group_state_name(g->state),
                                     .type = "classic"};
+        if (g->cg)
+            broker_coord_cgroup_list(g, &l);
         fn(arg, &l);
     }
 }
@@ -1206,8 +1230,8 @@ void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group
         return;
     }
     group_t *g = broker_coord_group_get(c, group_id);
-    if (!g)
-        return;
+    if (!g || g->cg)
+        return; /* a consumer group is Dead to the classic API, as in Kafka (before v6) */
     out->state = g->state;
     out->protocol_type = g->protocol_type ? g->protocol_type : "";
     out->protocol_name = g->protocol_name ? g->protocol_name : "";
@@ -1258,6 +1282,8 @@ static void recset_add_group_tombstones(recset_t *rs, group_t *g, bool with_grou
     offsets_clear(g);
     if (with_group)
         broker_coord_recset_add_group(rs, g, true);
+    if (with_group && g->cg)
+        broker_coord_cgroup_tombstones(rs, g);
 }
 
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter)
@@ -1338,6 +1364,10 @@ static void write_done(void *arg, int err)
             *w->error_out = broker_coord_write_err_code(err);
         c->env.done(c->env.ctx, w->waiter);
         break;
+    case W_CONSUMER_HEARTBEAT:
+        broker_coord_heartbeat_stored(w->heartbeat, err);
+        c->env.done(c->env.ctx, w->waiter);
+        break;
     }
     free(w->member_id);
     free(w->leader_id);
@@ -1353,8 +1383,12 @@ void broker_coord_load_group(broker_coord_t *c, const char *group, const broker_
     group_t *g = broker_coord_group_get(c, group);
     if (!g && !m)
         return;
+    if (g && g->cg && !m)
+        return; /* the classic record of a group that became a consumer group */
     if (!g)
         g = broker_coord_group_create(c, group);
+    if (g->cg)
+        broker_coord_cgroup_drop(g); /* a consumer group that became classic */
     while (g->head)
         member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
     broker_coord_replace_str(&g->protocol_type, m && *m->protocol_type ? m->protocol_type : NULL);
@@ -1391,6 +1425,14 @@ void broker_coord_load_finish(broker_coord_t *c)
     size_t stable = 0;
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_t *g = e->value;
+        if (g->cg) {
+            broker_coord_cgroup_load_finish(g);
+            if (g->cg->count > 0)
+                stable++;
+            else
+                broker_coord_group_maybe_drop(g);
+            continue;
+        }
         if (g->member_count > 0 && !g->protocol_name)
             while (g->head)
                 member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
@@ -1417,6 +1459,7 @@ int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t 
     c->cfg = *cfg;
     c->env = *env;
     broker_kvmap_init(&c->groups);
+    broker_kvmap_init(&c->topic_names);
     c->env.timer_init(c->env.ctx, &c->expire_timer, broker_coord_expire_timer_fired, c);
     broker_coord_timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
     *out = c;
@@ -1434,6 +1477,10 @@ void broker_coord_free(broker_coord_t *c)
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
         broker_coord_group_remove(e->value, KAFKA_COORDINATOR_NOT_AVAILABLE);
     broker_kvmap_deinit(&c->groups);
+    broker_kvmap_iter_init(&it, &c->topic_names);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
+        free(e->value);
+    broker_kvmap_deinit(&c->topic_names);
     free(c);
 }
 

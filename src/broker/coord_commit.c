@@ -87,6 +87,8 @@ static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *
         g = broker_coord_group_create(c, req->group_id);
     }
     *out = g;
+    if (g->cg)
+        return broker_coord_cgroup_commit_check(g, req);
     if (req->generation_id < 0 && g->state == BROKER_GROUP_EMPTY)
         return KAFKA_NONE;
     if (broker_coord_member_fenced(g, req->member_id, req->instance_id))
@@ -243,12 +245,14 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
         req->error = KAFKA_GROUP_ID_NOT_FOUND;
     else if (g->member_count > 0 && !broker_coord_str_eq(g->protocol_type, "consumer"))
         req->error = KAFKA_NON_EMPTY_GROUP;
+    bool live = g && (g->member_count > 0 || !broker_coord_cgroup_empty(g));
     recset_t rs;
     broker_coord_recset_init(&rs);
     for (size_t i = 0; !req->error && i < req->part_count; i++) {
         broker_offset_delete_part_t *p = &req->parts[i];
         p->error = KAFKA_NONE;
-        if (g->member_count > 0 && group_subscribed(g, p->topic)) {
+        if (live && (g->cg ? broker_coord_cgroup_subscribed(g, p->topic)
+                           : group_subscribed(g, p->topic))) {
             p->error = GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
@@ -296,6 +300,8 @@ static void group_expire(group_t *g, int64_t now)
                 (rs.n > 0 || now - g->state_ts_ms >= c->cfg.offsets_retention_ms);
     if (drop)
         broker_coord_recset_add_group(&rs, g, true);
+    if (drop && g->cg)
+        broker_coord_cgroup_tombstones(&rs, g);
     if (rs.n == 0) {
         broker_coord_recset_deinit(&rs);
         return;

@@ -280,6 +280,8 @@ int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key
         rc = replay_offset(c, &kr, value, value_len, &sp);
     else if (kv == KEY_GROUP)
         rc = replay_group(c, &kr, value, value_len, &sp);
+    else if (kv >= 3 && kv <= 8) /* consumer groups (KIP-848), coord_consumer_records.c */
+        rc = broker_coord_cgroup_replay(c, kv, key, key_len, value, value_len);
     /* other key versions belong to records a later Weir may write: skipped */
     pool_free(&sp);
     return rc;

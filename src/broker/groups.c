@@ -35,6 +35,22 @@ typedef struct broker_groups {
     int32_t offsets_parts;
 } broker_groups_t;
 
+/* The kinds of group ops (broker_group_op_t.kind). */
+enum {
+    OP_JOIN,
+    OP_SYNC,
+    OP_HEARTBEAT,
+    OP_LEAVE,
+    OP_LIST,
+    OP_DESCRIBE,
+    OP_DELETE,
+    OP_COMMIT,
+    OP_FETCH,
+    OP_OFFSET_DELETE,
+    OP_CONSUMER_HEARTBEAT,
+    OP_CONSUMER_DESCRIBE
+};
+
 static broker_groups_t *groups_of(broker_t *b)
 {
     return b->groups;
@@ -83,6 +99,67 @@ static bool env_partition_exists(void *ctx, const char *topic, int32_t partition
     return ok;
 }
 
+static int32_t env_topic_partitions(void *ctx, const char *topic)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    int32_t n = t && !t->internal ? t->npart : -1;
+    broker_topics_unlock(g->b);
+    return n;
+}
+
+/* A topic's id. Until topics carry their own (the topic-id work of issue 12: Metadata v10+),
+ * the id is derived from the name: a UUID (version 8, RFC 9562) of two 64-bit FNV-1a hashes.
+ * This is the one place to change when the broker keeps an id per topic. */
+static void env_topic_id(void *ctx, const char *topic, uint8_t id[16])
+{
+    uint64_t h1 = 1469598103934665603ULL, h2 = 0x9e3779b97f4a7c15ULL;
+    for (const unsigned char *p = (const unsigned char *)topic; *p; p++) {
+        h1 = (h1 ^ *p) * 1099511628211ULL;
+        h2 = (h2 ^ *p) * 0x100000001b3ULL + 0x2545f4914f6cdd1dULL;
+    }
+    for (int i = 0; i < 8; i++) {
+        id[i] = (uint8_t)(h1 >> (56 - 8 * i));
+        id[8 + i] = (uint8_t)(h2 >> (56 - 8 * i));
+    }
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x80);
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+static bool env_topic_by_id(void *ctx, const uint8_t id[16], char *name, size_t cap)
+{
+    broker_groups_t *g = ctx;
+    bool found = false;
+    broker_topics_rdlock(g->b);
+    size_t n;
+    broker_topic_t **ts = broker_topics_list(g->b, &n);
+    for (size_t i = 0; i < n && !found; i++) {
+        uint8_t tid[16];
+        env_topic_id(ctx, ts[i]->name, tid);
+        if (!ts[i]->internal && memcmp(tid, id, 16) == 0 && strlen(ts[i]->name) < cap) {
+            strcpy(name, ts[i]->name);
+            found = true;
+        }
+    }
+    broker_topics_unlock(g->b);
+    free(ts);
+    return found;
+}
+
+static void env_topics_foreach(void *ctx, void (*fn)(void *arg, const char *topic), void *arg)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    size_t n;
+    broker_topic_t **ts = broker_topics_list(g->b, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!ts[i]->internal)
+            fn(arg, ts[i]->name);
+    broker_topics_unlock(g->b);
+    free(ts);
+}
+
 static void env_join_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
 {
     broker_group_op_t *op = waiter;
@@ -98,6 +175,12 @@ static void env_sync_done(void *ctx, void *waiter, const broker_group_sync_resul
 static void env_done(void *ctx, void *waiter)
 {
     broker_group_op_t *op = waiter;
+    if (op->kind == OP_CONSUMER_HEARTBEAT) {
+        broker_consumer_heartbeat_req_t copy = *(broker_consumer_heartbeat_req_t *)op->req;
+        op->on_done(op); /* may free the request: its answer's memory is freed from the copy */
+        broker_coord_heartbeat_free(&copy);
+        return;
+    }
     op->on_done(op);
 }
 
@@ -161,6 +244,33 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     return 0;
 }
 
+/* group.consumer.assignors: names (or Kafka's class names) separated by commas; unknown ones
+ * are skipped with a warning, and none known means uniform. */
+static void assignors_from(const char *list, broker_coord_config_t *cfg)
+{
+    cfg->consumer_assignor_count = 0;
+    char *copy = weir_strdup(list ? list : "");
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        int a;
+        bool known = strcmp(tok, "uniform") == 0 || strstr(tok, "UniformAssignor");
+        bool range = strcmp(tok, "range") == 0 || strstr(tok, "RangeAssignor");
+        if (!known && !range) {
+            log_warn("group", "group.consumer.assignors: unknown assignor %s", tok);
+            continue;
+        }
+        a = range ? 1 : 0;
+        bool dup = false;
+        for (size_t i = 0; i < cfg->consumer_assignor_count; i++)
+            dup |= cfg->consumer_assignors[i] == a;
+        if (!dup && cfg->consumer_assignor_count < 2)
+            cfg->consumer_assignors[cfg->consumer_assignor_count++] = a;
+    }
+    free(copy);
+    if (cfg->consumer_assignor_count == 0)
+        cfg->consumer_assignors[cfg->consumer_assignor_count++] = 0;
+}
+
 static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
 {
     const broker_settings_t *s = &b->set;
@@ -177,6 +287,11 @@ static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
         broker_settings_int(s, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
     cfg->offset_metadata_max_bytes =
         (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
+    cfg->consumer_session_timeout_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS);
+    cfg->consumer_heartbeat_interval_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS);
+    assignors_from(s->sval[BCFG_GROUP_CONSUMER_ASSIGNORS], cfg);
 #ifdef WEIR_FUZZ
     cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
     cfg->min_session_timeout_ms = 1;
@@ -204,6 +319,10 @@ static void start_on_loop0(void *arg)
                               .timer_stop = env_timer_stop,
                               .write = env_write,
                               .partition_exists = env_partition_exists,
+                              .topic_partitions = env_topic_partitions,
+                              .topic_id = env_topic_id,
+                              .topic_by_id = env_topic_by_id,
+                              .topics_foreach = env_topics_foreach,
                               .join_done = env_join_done,
                               .sync_done = env_sync_done,
                               .done = env_done};
@@ -313,18 +432,6 @@ void broker_groups_free(broker_t *b)
 /* ---- the group API: every request runs on the coordinator thread ------------------------------
  */
 
-enum {
-    OP_JOIN,
-    OP_SYNC,
-    OP_HEARTBEAT,
-    OP_LEAVE,
-    OP_LIST,
-    OP_DESCRIBE,
-    OP_DELETE,
-    OP_COMMIT,
-    OP_FETCH,
-    OP_OFFSET_DELETE
-};
 
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
@@ -351,6 +458,9 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     req->error = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (c && (!req->group_id || !*req->group_id))
         req->error = KAFKA_INVALID_GROUP_ID;
+    else if (c && (req->member_id || req->member_epoch >= 0))
+        req->error =
+            broker_coord_offset_fetch_check(c, req->group_id, req->member_id, req->member_epoch);
     req->all_count = 0;
     req->all_parts = NULL;
     if (req->all && !req->error) {
@@ -418,6 +528,27 @@ static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, br
     free(sums);
 }
 
+static void consumer_describe_run(broker_coord_t *c, broker_consumer_describe_req_t *req,
+                                  broker_group_op_t *op)
+{
+    if (c) {
+        broker_coord_consumer_describe(c, req);
+    } else {
+        req->priv = NULL;
+        req->groups = weir_calloc(req->count + 1, sizeof(*req->groups));
+        for (size_t i = 0; i < req->count; i++)
+            req->groups[i] = (broker_cg_desc_t){.error = KAFKA_COORDINATOR_NOT_AVAILABLE,
+                                                .state = "Dead",
+                                                .assignor = ""};
+    }
+    broker_consumer_describe_req_t copy = *req;
+    op->on_done(op); /* may free req */
+    if (c)
+        broker_coord_consumer_describe_free(&copy);
+    else
+        free(copy.groups);
+}
+
 /* Answers an op when there is no coordinator (not started, or stopping). */
 static void op_unavailable(broker_group_op_t *op)
 {
@@ -458,6 +589,13 @@ static void op_unavailable(broker_group_op_t *op)
     case OP_OFFSET_DELETE:
         ((broker_offset_delete_req_t *)op->req)->error = na;
         break;
+    case OP_CONSUMER_HEARTBEAT: {
+        broker_consumer_heartbeat_req_t *h = op->req;
+        h->error = na;
+        h->out_member_id = NULL;
+        h->has_assignment = false;
+        break;
+    }
     default:
         WEIR_ASSERT(!"handled by its run function");
     }
@@ -476,6 +614,10 @@ static void op_run(void *arg)
     }
     if (op->kind == OP_DESCRIBE) {
         describe_run(c, op->req, op);
+        return;
+    }
+    if (op->kind == OP_CONSUMER_DESCRIBE) {
+        consumer_describe_run(c, op->req, op);
         return;
     }
     if (!c) {
@@ -522,6 +664,9 @@ static void op_run(void *arg)
         break;
     case OP_OFFSET_DELETE:
         broker_coord_offset_delete(c, op->req, op);
+        break;
+    case OP_CONSUMER_HEARTBEAT:
+        broker_coord_consumer_heartbeat(c, op->req, op);
         break;
     default:
         WEIR_ASSERT(!"unknown group op");
@@ -588,4 +733,16 @@ void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_gro
 void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op)
 {
     op_post(b, OP_OFFSET_DELETE, req, op);
+}
+
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_HEARTBEAT, req, op);
+}
+
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_DESCRIBE, req, op);
 }
