@@ -93,7 +93,8 @@ all: build
 
 .SECONDARY:
 
-# `make build` never installs anything: only deps, run and test do.
+# `make build` installs nothing: `make deps` (also run by `make run`, `make test` and `make bench`)
+# does, from Debian, npm, Maven Central, the Go module proxy and PyPI (scripts/deps*.sh).
 build:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
@@ -183,7 +184,8 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/run.sh
 
-demo-load: deps build
+demo-load: deps
+	@$(MAKE) --no-print-directory build
 	@scripts/demo-load.sh $(RATE) $(COUNT)
 
 # Every tier against the release build, then ASan+UBSan, then ThreadSanitizer (the broker's

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import re
 import socket
 import statistics
 import subprocess
@@ -42,7 +43,10 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 WORKLOADS = ["durable_publish", "fast_publish", "consume", "latency_ack", "latency_e2e"]
 # Weir-only rows outside the five compared workloads (not in latest.json).
 EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance"]
-SYSTEMS = ["weir", "redis", "nats", "rabbitmq"]
+SYSTEMS = ["weir", "redis", "nats", "rabbitmq", "kafka"]
+# Apache Kafka 4.x (the jars `make deps` pinned in tests/java/pom.xml), driven by the same
+# librdkafka driver as Weir, plus both brokers driven by Kafka's own perf-test tools.
+KAFKA_BIN = os.path.join(TOP, "tests", "compat", "bin")
 THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 
 # Run sizes per profile. count: messages per throughput run (the fast-publish run of each size
@@ -388,6 +392,42 @@ class RabbitServer(Server):
         return f"RabbitMQ {v} (Erlang {e})"
 
 
+class KafkaServer(Server):
+    """Apache Kafka 4.x, single node KRaft (broker + controller), from the pinned jars, through
+    tests/compat/lib/kafka_oracle.sh (loopback, free ports, its own data dir), with the JIT it
+    ships with and a 2 GiB heap."""
+    name = "kafka"
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        env = dict(os.environ, WEIR_KAFKA_JIT="full", WEIR_KAFKA_HEAP="2g")
+        cmd = [os.path.join(TOP, "tests", "compat", "lib", "kafka_oracle.sh"), "--dir",
+               os.path.join(self.root, "k"), "--max-seconds", "3600"]
+        self.proc = PROCS.spawn(cmd, stdout=subprocess.PIPE, stderr=self.log_file("server"),
+                                stdin=subprocess.DEVNULL, env=env)
+        line = self.proc.stdout.readline().decode(errors="replace").strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"Apache Kafka did not start (got {line!r}); see "
+                               f"{self.logdir}/kafka-server.log")
+        self.addr = line[len("listening on "):]
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        # CPU and memory are the JVM's, a child of the oracle script.
+        kids = [c for c in descendants(self.proc.pid) if proc_comm(c) == "java"]
+        self.stat_pid = kids[0] if kids else None
+        self.label = "Apache Kafka 4.4.0 (KRaft, one node)"
+
+    @staticmethod
+    def version():
+        try:
+            with open(os.path.join(TOP, "tests", "java", "pom.xml")) as f:
+                for line in f:
+                    if "<kafka.version>" in line:
+                        return "Apache Kafka " + line.split(">")[1].split("<")[0]
+        except OSError:
+            pass
+        return "Apache Kafka (unknown version)"
+
+
 def machine_busy_s():
     """CPU seconds all cores spent not idle since boot (/proc/stat)."""
     with open("/proc/stat") as f:
@@ -490,7 +530,7 @@ class Runner:
                 "bench_weir": os.path.join(self.build, "bench", "bench_weir"),
                 "bench_limits": os.path.join(self.build, "bench", "bench_limits")}
         for s in self.args.systems:
-            if s != "weir":
+            if s not in ("weir", "kafka"):
                 srcs[f"bench_{s}"] = os.path.join(self.build, "bench", "peers", f"bench_{s}")
         for name, src in srcs.items():
             dst = os.path.join(self.bin, name)
@@ -506,7 +546,7 @@ class Runner:
         self.weir_bin = os.path.join(self.bin, "weir")
 
     def driver(self, system):
-        return os.path.join(self.bin, f"bench_{system}")
+        return os.path.join(self.bin, "bench_weir" if system == "kafka" else f"bench_{system}")
 
     def run(self, system, workload, argv, timeout_s, row=None, server=None, stdin_hook=None):
         """Runs one driver; returns its RESULT dict (plus our fields) or None on failure."""
@@ -650,6 +690,8 @@ class Runner:
                 for parts in p["weir_partitions"]:
                     self.weir_throughput(rep, srv, size, parts)
             self.weir_groups(rep, srv)
+            if "kafka" in self.args.systems:
+                self.perf_tests(rep, "weir", srv)
         finally:
             srv.stop()
 
@@ -816,6 +858,157 @@ class Runner:
                         "--seconds", p["rebalance_s"]],
                        self.hard(p["rebalance_s"]), server=srv)
         self.record(rep, "rebalance", "weir", "3 members, 1 leaves", 100, parts, "fast", res)
+
+    def kafka_create(self, srv, topic, parts, durable):
+        """Durable rows: the topic gets flush.messages=1, so Kafka fsyncs each append before
+        it acknowledges acks=all, as Weir does; fast rows keep Kafka's defaults."""
+        cmd = [os.path.join(KAFKA_BIN, "kafka-topics.sh"), "--bootstrap-server", srv.addr,
+               "--create", "--topic", topic, "--partitions", str(parts),
+               "--replication-factor", "1"]
+        if durable:
+            cmd += ["--config", "flush.messages=1"]
+        cp = subprocess.run(cmd, capture_output=True, timeout=60)
+        if cp.returncode != 0:
+            self.fail(f"kafka-topics --create {topic}", cp.stderr.decode()[-300:])
+        # Kafka creates a topic through its controller: Metadata may name the leader a moment
+        # before that broker serves the partitions, and an acks=1 retry in that moment reorders
+        # records. Let leadership settle, as a deployment would before its load arrives.
+        time.sleep(1.0)
+
+    def kafka_block(self, rep):
+        p = self.p
+        srv = KafkaServer(os.path.join(self.work, f"kafka-{rep}"), self.logdir)
+        srv.start()
+        try:
+            for size in p["sizes"]:
+                for acks, cls in ((1, "fast"), (-1, "durable")):
+                    topic = f"la{acks + 1}-{size}-r{rep}"
+                    self.kafka_create(srv, topic, 1, acks == -1)
+                    res = self.run("kafka", "latency_ack",
+                                   ["latency_ack", "--addr", srv.addr, "--topic", topic,
+                                    "--count", 10_000_000, "--msg-bytes", size, "--acks", acks,
+                                    "--seconds", p["lat_s"]], self.hard(p["lat_s"]), server=srv)
+                    self.record(rep, "latency_ack", "kafka", f"acks={acks}, linger.ms=0"
+                                + (", flush.messages=1" if acks == -1 else ""), size, 1, cls, res)
+                for acks, cls in ((1, "fast"), (-1, "durable")):
+                    for parts in p["weir_partitions"]:
+                        if acks == -1 and parts != 1:
+                            continue
+                        topic = f"le{acks + 1}-{size}-p{parts}-r{rep}"
+                        self.kafka_create(srv, topic, parts, acks == -1)
+                        res = self.run("kafka", "latency_e2e",
+                                       ["latency_e2e", "--addr", srv.addr, "--topic", topic,
+                                        "--partitions", parts, "--rate", p["rate"],
+                                        "--msg-bytes", size, "--acks", acks,
+                                        "--seconds", p["e2e_s"]], self.hard(p["e2e_s"]),
+                                       server=srv)
+                        self.record(rep, "latency_e2e", "kafka",
+                                    f"acks={acks}, linger.ms=0, {p['rate']} msg/s"
+                                    + (", flush.messages=1" if acks == -1 else ""),
+                                    size, parts, cls, res)
+            for size in p["sizes"]:
+                for parts in p["weir_partitions"]:
+                    base = ["--addr", srv.addr, "--partitions", parts, "--msg-bytes", size,
+                            "--seconds", self.cap()]
+                    d_topic = f"d-{size}-p{parts}-r{rep}"
+                    self.kafka_create(srv, d_topic, parts, True)
+                    res = self.run("kafka", "durable_publish",
+                                   ["publish", "--topic", d_topic, "--count", p["count"],
+                                    "--acks", -1] + base, self.hard(self.cap()), server=srv)
+                    self.record(rep, "durable_publish", "kafka",
+                                "acks=-1, linger.ms=10, flush.messages=1", size, parts,
+                                "durable", res)
+                    self.weir_delete(srv, d_topic)
+                    f_topic = f"f-{size}-p{parts}-r{rep}"
+                    self.kafka_create(srv, f_topic, parts, False)
+                    res = self.run("kafka", "fast_publish",
+                                   ["publish", "--topic", f_topic, "--count", p["count"],
+                                    "--acks", 1] + base, self.hard(self.cap()), server=srv)
+                    self.record(rep, "fast_publish", "kafka", "acks=1, linger.ms=10", size,
+                                parts, "fast", res)
+                    backlog = res["msgs"] if res and not res.get("failed") else 0
+                    if backlog:
+                        res = self.run("kafka", "consume",
+                                       ["consume", "--topic", f_topic, "--count", backlog] + base,
+                                       self.hard(self.cap()), server=srv)
+                        self.record(rep, "consume", "kafka", "fetch 4 MiB/partition", size,
+                                    parts, "fast", res)
+                    self.weir_delete(srv, f_topic)
+            self.perf_tests(rep, "kafka", srv)
+        finally:
+            srv.stop()
+
+    def perf_tests(self, rep, system, srv):
+        """kafka-producer-perf-test and kafka-consumer-perf-test (Kafka's own Java tools) against
+        either broker, 100-byte and 1 KiB records on one 6-partition topic per row: durable
+        (acks=all; Kafka's topic with flush.messages=1) and fast (acks=1, defaults), then the
+        consumer perf test reads the fast backlog."""
+        p = self.p
+        parts = max(p["weir_partitions"])
+        n = p["count"]
+        for size in p["sizes"]:
+            for acks, cls in (("all", "durable"), ("1", "fast")):
+                topic = f"pt{cls[0]}-{size}-r{rep}"
+                if system == "kafka":
+                    self.kafka_create(srv, topic, parts, cls == "durable")
+                else:
+                    self.perf_create_weir(srv, topic, parts)
+                argv = [os.path.join(KAFKA_BIN, "kafka-producer-perf-test.sh"), "--topic", topic,
+                        "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
+                        "--producer-props", f"bootstrap.servers={srv.addr}", f"acks={acks}",
+                        "linger.ms=10", "batch.size=1000000", "max.request.size=4000000",
+                        "buffer.memory=268435456"]
+                wl = "durable_publish" if cls == "durable" else "fast_publish"
+                res = self.run_tool(system, wl, argv, self.hard(self.cap() * 6), srv,
+                                    parse_producer_perf)
+                cfg = (f"kafka-producer-perf-test acks={acks}" +
+                       (", flush.messages=1" if system == "kafka" and cls == "durable" else ""))
+                self.record(rep, wl, system, cfg, size, parts, cls, res)
+                if cls == "fast" and res and not res.get("failed"):
+                    argv = [os.path.join(KAFKA_BIN, "kafka-consumer-perf-test.sh"),
+                            "--bootstrap-server", srv.addr, "--topic", topic, "--messages",
+                            str(res["msgs"]), "--timeout", "30000", "--hide-header"]
+                    res = self.run_tool(system, "consume", argv, self.hard(self.cap() * 6), srv,
+                                        parse_consumer_perf)
+                    self.record(rep, "consume", system, "kafka-consumer-perf-test", size, parts,
+                                "fast", res)
+                self.weir_delete(srv, topic)
+
+    def perf_create_weir(self, srv, topic, parts):
+        cp = subprocess.run([self.weir_bin, "-b", srv.addr, "topic", "create", topic, "-p",
+                             str(parts)], capture_output=True, timeout=60)
+        if cp.returncode != 0:
+            self.fail(f"weir topic create {topic}", cp.stderr.decode()[-300:])
+
+    def run_tool(self, system, workload, argv, timeout_s, server, parse):
+        """Runs one of Kafka's perf-test tools; the parsed figures as a RESULT-like dict."""
+        stat = ProcStat(server.stat_pid) if server is not None and server.stat_pid else None
+        busy0, kids0 = machine_busy_s(), children_cpu_s()
+        cpu0 = stat.cpu_s() if stat else None
+        t0 = time.monotonic()
+        errlog = os.path.join(self.logdir, f"{system}-{workload}-perftest.log")
+        try:
+            cp = subprocess.run(argv, capture_output=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.fail(f"{system} {os.path.basename(argv[0])}", f"timed out after {timeout_s} s")
+            return None
+        wall = time.monotonic() - t0
+        out = cp.stdout.decode(errors="replace")
+        with open(errlog, "a") as f:
+            f.write(f"$ {' '.join(argv)}\n{out}{cp.stderr.decode(errors='replace')}\n")
+        res = parse(out)
+        if res is None or cp.returncode != 0:
+            self.fail(f"{system} {os.path.basename(argv[0])}", f"exit {cp.returncode}; see {errlog}")
+            return None
+        res.update(system=system, wall_s=wall, config=" ".join(argv[1:])[:200])
+        other = machine_busy_s() - busy0 - (children_cpu_s() - kids0)
+        if stat:
+            cpu1 = stat.cpu_s()
+            if cpu0 is not None and cpu1 is not None:
+                res["server_cpu_s"] = cpu1 - cpu0
+                other -= cpu1 - cpu0
+        res["others_cores"] = max(other, 0.0) / wall if wall > 0 else 0.0
+        return res
 
     def redis_block(self, rep):
         p = self.p
@@ -1033,6 +1226,38 @@ class Runner:
 
 # ---- aggregation ------------------------------------------------------------------------------
 
+def parse_producer_perf(out):
+    """The summary line of kafka-producer-perf-test: 'N records sent, X records/sec (Y MB/sec),
+    A ms avg latency, M ms max latency, p50 ms 50th, p95 ms 95th, p99 ms 99th, p999 ms 99.9th.'"""
+    m = None
+    for line in out.splitlines():
+        mm = re.match(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
+                      r"([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, "
+                      r"(\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th", line)
+        if mm:
+            m = mm
+    if not m:
+        return None
+    return dict(msgs=int(m.group(1)), msgs_per_s=float(m.group(2)),
+                mb_per_s=float(m.group(3)) * 1.048576, ack_p50_us=float(m.group(6)) * 1000,
+                ack_p99_us=float(m.group(8)) * 1000, ack_p999_us=float(m.group(9)) * 1000)
+
+
+def parse_consumer_perf(out):
+    """kafka-consumer-perf-test --hide-header: start.time, end.time, data.consumed.in.MB,
+    MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec,
+    fetch.nMsg.sec."""
+    for line in reversed(out.splitlines()):
+        f = [x.strip() for x in line.split(",")]
+        if len(f) >= 10:
+            try:
+                return dict(msgs=int(float(f[4])), msgs_per_s=float(f[9]),
+                            mb_per_s=float(f[8]) * 1.048576)
+            except ValueError:
+                continue
+    return None
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -1073,13 +1298,16 @@ def aggregate(runs):
 def pair_ratios(rows):
     """Weir/peer ratio run by run for each peer row, against the Weir row of the same workload,
     size, durability class and partition count (peers have one partition)."""
-    weir = {(r["workload"], r["msg_bytes"], r["cls"], r["partitions"]): r
+    def tool(r):  # Kafka's perf-test rows pair with Weir's perf-test rows
+        return "perf-test" if "perf-test" in r["config"] else "driver"
+
+    weir = {(r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)): r
             for r in rows if r["system"] == "weir"}
     for r in rows:
         r["ratio"] = r["ratio_min"] = r["ratio_max"] = None
         if r["system"] == "weir":
             continue
-        w = weir.get((r["workload"], r["msg_bytes"], r["cls"], r["partitions"]))
+        w = weir.get((r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)))
         if not w:
             continue
         field = "msgs_per_s" if r["workload"] in THROUGHPUT else "p99_us"
@@ -1190,6 +1418,9 @@ def versions(runner):
     if "rabbitmq" in runner.args.systems:
         v["rabbitmq"] = RabbitServer.version()
         v["librabbitmq"] = dpkg_version("librabbitmq-dev")
+    if "kafka" in runner.args.systems:
+        v["kafka"] = KafkaServer.version() + " (jars: tests/java/pom.xml; Java " + \
+            cmd_first_line(["java", "-version"]) + ")"
     v["gnuplot"] = dpkg_version("gnuplot-nox")
     return v
 
@@ -1551,7 +1782,8 @@ def write_issue4(L, rows):
 
 # ---- charts -----------------------------------------------------------------------------------
 
-COLORS = {"weir": 0x1f77b4, "redis": 0xd62728, "nats": 0x2ca02c, "rabbitmq": 0xff7f0e}
+COLORS = {"weir": 0x1f77b4, "redis": 0xd62728, "nats": 0x2ca02c, "rabbitmq": 0xff7f0e,
+          "kafka": 0x9467bd}
 
 
 def charts(rows, stem, work):
@@ -1643,6 +1875,10 @@ def main():
         prof["reps"] = args.reps
     args.systems = (args.systems.split(",") if args.systems else
                     ["weir"] if args.smoke else list(SYSTEMS))
+    if "kafka" in args.systems and not args.smoke:
+        # Kafka's block (its start-up, the driver rows, the perf tests) and the perf-test rows
+        # against Weir: about 4 minutes a repetition by default, 100 s in the quick profile.
+        prof["budget_s"] += {"default": 720, "quick": 100}[args.profile]
     for s in args.systems:
         if s not in SYSTEMS:
             sys.exit(f"unknown system {s}")
@@ -1650,7 +1886,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     build = os.path.abspath(args.build)
 
-    missing = [s for s in args.systems if s != "weir" and
+    missing = [s for s in args.systems if s not in ("weir", "kafka") and
                not os.access(os.path.join(build, "bench", "peers", f"bench_{s}"), os.X_OK)]
     if missing:
         sys.exit(f"peer drivers not built: {', '.join(missing)} (run `make bench`, which builds "

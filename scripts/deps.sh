@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages named on the command line that are missing, and the npm packages
-# pinned in tests/package.json. Idempotent and quiet when everything is already there.
+# Installs the Debian packages named on the command line that are missing, the npm packages
+# pinned in tests/package.json and (scripts/deps-compat.sh) the pinned Maven, Go and PyPI set of
+# tests/compat. Idempotent and quiet when everything is already there.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do
@@ -26,3 +27,5 @@ if [[ -f "$top/tests/package.json" && ! -d "$top/tests/node_modules" ]]; then
     echo "deps: npm install in tests/"
     (cd "$top/tests" && npm install --no-audit --no-fund --silent >/dev/null)
 fi
+# The pinned Maven, Go and PyPI set of the compatibility tiers and the Kafka benchmark peer.
+"$top/scripts/deps-compat.sh"

@@ -12,6 +12,7 @@
 #   WEIR_FUZZ_SECONDS=60              time per fuzz target (0 skips fuzzing)
 #   WEIR_TEST_TIMEOUT=300             seconds a test may run before it is killed and named as hung
 #                                     (a test's first line may say "# timeout: N" to need more)
+#   WEIR_COMPAT_TARGET=kafka          run tests/compat against Apache Kafka instead of Weir
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -109,6 +110,18 @@ for pass in $passes; do
             [[ -e $base.sh || -e $base.py || -e $base.mjs ]] && continue
             run_one "$pass" "$name" "$t" "$build/tests/integration/$(basename "$base")"
             ;;
+        esac
+    done
+    # tests/compat: Kafka 4.x's own clients, tools and Streams, franz-go, Sarama, the newest
+    # librdkafka, and the differential run against Apache Kafka. JVM, Go and venv clients find
+    # nothing more under ASan than in the release pass, so they run in the release pass only.
+    [[ $pass == release || -n ${WEIR_COMPAT_ALL_PASSES:-} ]] || continue
+    for t in tests/compat/test_*; do
+        name=$t
+        [[ $name =~ $filter ]] || continue
+        case $t in
+        *.sh) run_one "$pass" "$name" "$t" bash "$t" ;;
+        *.py) run_one "$pass" "$name" "$t" "$top/build/compat/venv/bin/python" "$t" ;;
         esac
     done
 done

@@ -142,6 +142,12 @@ static inline int64_t zigzag_decode(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* ---- base64url (RFC 4648 §5, no padding), as Kafka prints cluster and topic ids ---------------
+ * encode writes ceil(n*8/6) characters and a NUL into out; decode returns the byte count or
+ * -WEIR_EINVAL for a string that is not exactly base64url, -WEIR_ETOOBIG past cap. */
+size_t base64url_encode(const uint8_t *p, size_t n, char *out);
+int base64url_decode(const char *s, size_t len, uint8_t *out, size_t cap);
+
 /* ---- CRC-32C (Castagnoli), as Kafka record batches use ----------------------------------------
  * crc32c() picks the SSE4.2 path when the CPU has it. `crc` is the running value: pass 0 to
  * start. The two paths are exported so tests can check them against each other. */

@@ -58,6 +58,15 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+void broker_random_bytes(uint8_t *p, size_t n)
+{
+    if (getrandom(p, n, 0) == (ssize_t)n)
+        return;
+    uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20;
+    for (size_t i = 0; i < n; i++, x = x * 6364136223846793005ULL + 1)
+        p[i] = (uint8_t)(x >> 56);
+}
+
 /* Reads "key=value" lines; calls fn for each. */
 static int read_properties(const char *path, int (*fn)(void *arg, char *key, char *val), void *arg)
 {
@@ -99,26 +108,9 @@ static int meta_line(void *arg, char *key, char *val)
 /* 16 random bytes in URL-safe base64 without padding: 22 characters, as Kafka's ids. */
 static void cluster_id_new(char *out)
 {
-    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t r[16];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        uint64_t x = (uint64_t)clock_mono_ns() ^ (uint64_t)clock_wall_ms() << 20;
-        for (size_t i = 0; i < sizeof(r); i++, x = x * 6364136223846793005ULL + 1)
-            r[i] = (uint8_t)(x >> 56);
-    }
-    uint32_t acc = 0;
-    int bits = 0, n = 0;
-    for (size_t i = 0; i < sizeof(r); i++) {
-        acc = acc << 8 | r[i];
-        bits += 8;
-        while (bits >= 6) {
-            out[n++] = alpha[(acc >> (bits - 6)) & 63];
-            bits -= 6;
-        }
-    }
-    if (bits)
-        out[n++] = alpha[(acc << (6 - bits)) & 63];
-    out[n] = 0;
+    broker_random_bytes(r, sizeof(r));
+    base64url_encode(r, sizeof(r), out);
 }
 
 static int meta_load(broker_t *b)

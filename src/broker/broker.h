@@ -182,13 +182,15 @@ size_t broker_topics_count(broker_t *b);
 /* A topic as Metadata shows it: a copy, owned by the caller (broker_topic_desc_deinit). */
 typedef struct {
     char *name;
+    uint8_t id[16]; /* the topic id: a UUID, kept across restarts, new for a re-created topic */
     bool internal;
     int32_t partitions;
     bool *offline; /* per partition: its log is offline (a storage error) */
 } broker_topic_desc_t;
 
-/* One topic: 0, or -WEIR_ENOENT. */
+/* One topic, by name or by id: 0, or -WEIR_ENOENT. */
 int broker_topic_describe(broker_t *b, const char *name, size_t len, broker_topic_desc_t *out);
+int broker_topic_describe_id(broker_t *b, const uint8_t id[16], broker_topic_desc_t *out);
 /* Every live topic, sorted by name; the caller frees with broker_topic_descs_free. */
 void broker_topics_describe(broker_t *b, broker_topic_desc_t **out, size_t *n);
 void broker_topic_desc_deinit(broker_topic_desc_t *d);
@@ -200,11 +202,17 @@ typedef struct {
     const char *value;
 } broker_config_kv_t;
 
+/* What CreateTopics made (or, validating only, would make: the id is then all zeros). */
+typedef struct {
+    uint8_t id[16];
+    int32_t partitions;
+} broker_topic_created_t;
+
 /* CreateTopics: nparts -1 = num.partitions; configs are checked by name and value first. With
- * validate_only, checks everything and creates nothing. */
+ * validate_only, checks everything and creates nothing. out may be NULL. */
 int broker_topic_create(broker_t *b, const char *name, int32_t nparts,
                         const broker_config_kv_t *configs, size_t nconfigs, bool validate_only,
-                        broker_err_t *err);
+                        broker_topic_created_t *out, broker_err_t *err);
 /* Checks configs given by name and value as broker_topic_create would (INVALID_CONFIG naming
  * the first bad one). */
 int broker_topic_configs_validate(const broker_config_kv_t *configs, size_t nconfigs,
@@ -246,6 +254,8 @@ typedef struct {
     int64_t base_offset;       /* first offset of the first batch, -1 on error */
     int64_t log_append_time;   /* -1 unless LogAppendTime */
     int64_t log_start_offset;
+    int32_t record_error_index;     /* a record that failed (Produce v8 record_errors), or -1 */
+    char record_error_message[160]; /* its reason */
 } broker_produce_result_t;
 
 typedef struct {
@@ -363,6 +373,10 @@ typedef struct {
  * default). -WEIR_ENOENT / -WEIR_EINVAL with err filled for an unknown resource. */
 int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t len,
                             broker_config_list_t *out, broker_err_t *err);
+/* The configs a topic created with these has (CreateTopics v5+ returns them). */
+int broker_configs_describe_new_topic(broker_t *b, const broker_config_kv_t *configs,
+                                      size_t nconfigs, broker_config_list_t *out,
+                                      broker_err_t *err);
 void broker_config_list_deinit(broker_config_list_t *l);
 
 typedef struct {
@@ -628,16 +642,6 @@ typedef struct {
  * group.consumer.assignors) and hands them out member by member, revoking before assigning:
  * a partition goes to its new owner only once the previous owner stopped owning it. Topics
  * are named by their topic ids on the wire. */
-
-/* Kafka ErrorCodes of KIP-848 that the codec does not list (yet). */
-enum {
-    KAFKA_UNKNOWN_TOPIC_ID = 100,
-    KAFKA_FENCED_MEMBER_EPOCH = 110,
-    KAFKA_UNRELEASED_INSTANCE_ID = 111,
-    KAFKA_UNSUPPORTED_ASSIGNOR = 112,
-    KAFKA_STALE_MEMBER_EPOCH = 113,
-    KAFKA_INVALID_REGULAR_EXPRESSION = 128
-};
 
 /* The partitions of one topic. */
 typedef struct {

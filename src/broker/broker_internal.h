@@ -104,6 +104,7 @@ struct broker_partition {
 
 struct broker_topic {
     char *name;
+    uint8_t id[16]; /* the topic id (a UUID): persisted, new when a topic is re-created */
     _Atomic int refs;
     bool deleted;  /* under the write lock */
     bool internal; /* __consumer_offsets, __transaction_state */
@@ -114,7 +115,8 @@ struct broker_topic {
     storage_log_config_t log_cfg;
     _Atomic int64_t max_message_bytes;
     _Atomic bool log_append_time;
-    broker_topic_t *hnext; /* registry hash chain */
+    broker_topic_t *hnext;  /* registry hash chain by name */
+    broker_topic_t *idnext; /* registry hash chain by id */
 };
 
 void broker_topics_rdlock(broker_t *b);
@@ -123,12 +125,16 @@ void broker_topics_unlock(broker_t *b);
 
 /* Lookups: the registry lock must be held. NULL if absent. */
 broker_topic_t *broker_topic_find(broker_t *b, const char *name, size_t len);
+broker_topic_t *broker_topic_find_id(broker_t *b, const uint8_t id[16]);
 broker_partition_t *broker_partition_find(broker_t *b, const char *name, size_t len, int32_t idx);
 /* All live topics, sorted by name (lock held; caller frees the array). */
 broker_topic_t **broker_topics_list(broker_t *b, size_t *n);
 
 void broker_topic_ref(broker_topic_t *t);
 void broker_topic_unref(broker_topic_t *t);
+
+/* Random bytes from the kernel (a clock-seeded generator if it has none). */
+void broker_random_bytes(uint8_t *p, size_t n);
 
 /* Fills err (the Kafka ErrorCode and a printf-style message) and returns rc. */
 int broker_fail(broker_err_t *err, int rc, int16_t code, const char *fmt, ...)
@@ -140,7 +146,7 @@ int broker_topic_overrides_parse(broker_topic_overrides_t *o, const broker_confi
 /* Creates a topic with these overrides (takes the write lock). nparts -1 = num.partitions. */
 int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
                              const broker_topic_overrides_t *over, bool validate_only,
-                             broker_err_t *err);
+                             broker_topic_created_t *out, broker_err_t *err);
 /* Replaces the overrides of a topic. Takes the write lock. */
 int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
                              const broker_topic_overrides_t *over, bool validate_only,
@@ -218,7 +224,8 @@ struct broker {
     storage_io_t *io;
 
     pthread_rwlock_t topics_lock;
-    broker_topic_t **buckets;
+    broker_topic_t **buckets;    /* by name */
+    broker_topic_t **id_buckets; /* by id, as many buckets */
     size_t nbuckets, ntopics;
 
     _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */

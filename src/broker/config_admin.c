@@ -63,7 +63,8 @@ static void add_synonym(broker_config_entry_t *e, const char *name, const char *
 
 /* A topic's entries: the override (if any) hides the broker setting, which hides the default;
  * synonyms list the value and the ones it hides, most specific first. Read lock held. */
-static void describe_topic(broker_t *b, broker_topic_t *t, broker_config_list_t *out)
+static void describe_topic(broker_t *b, const broker_topic_overrides_t *over,
+                           broker_config_list_t *out)
 {
     out->entries = weir_calloc(TCFG__COUNT, sizeof(*out->entries));
     for (int k = 0; k < TCFG__COUNT; k++) {
@@ -71,7 +72,7 @@ static void describe_topic(broker_t *b, broker_topic_t *t, broker_config_list_t 
         broker_config_entry_t *e = &out->entries[out->n++];
         char buf[64], dbuf[64];
         int source, bsource;
-        const char *val = broker_topic_cfg_value(b, &t->over, k, buf, sizeof(buf), &source);
+        const char *val = broker_topic_cfg_value(b, over, k, buf, sizeof(buf), &source);
         /* The broker-level value the override hides, for the synonym list. */
         const char *bval = broker_topic_cfg_value(b, NULL, k, dbuf, sizeof(dbuf), &bsource);
         const char *bname = d->broker_key >= 0 ? broker_cfg_defs[d->broker_key].name : NULL;
@@ -131,11 +132,28 @@ int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t l
     broker_topics_rdlock(b);
     broker_topic_t *t = memchr(name, 0, len) ? NULL : broker_topic_find(b, name, len);
     if (t)
-        describe_topic(b, t, out);
+        describe_topic(b, &t->over, out);
     else
         rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
                          "Topic does not exist");
     broker_topics_unlock(b);
+    return rc;
+}
+
+int broker_configs_describe_new_topic(broker_t *b, const broker_config_kv_t *configs,
+                                      size_t nconfigs, broker_config_list_t *out,
+                                      broker_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    broker_topic_overrides_t over;
+    memset(&over, 0, sizeof(over));
+    int rc = broker_topic_overrides_parse(&over, configs, nconfigs, err);
+    if (rc == 0) {
+        broker_topics_rdlock(b);
+        describe_topic(b, &over, out);
+        broker_topics_unlock(b);
+    }
+    broker_topic_overrides_free(&over);
     return rc;
 }
 

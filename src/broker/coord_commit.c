@@ -131,7 +131,7 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
         else if (!p->topic || !c->env.partition_exists(c->env.ctx, p->topic, p->partition))
             p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes || meta_len > INT16_MAX)
-            p->error = OFFSET_METADATA_TOO_LARGE; /* records keep it as a classic string */
+            p->error = KAFKA_OFFSET_METADATA_TOO_LARGE; /* records keep it as a classic string */
         else
             p->error = KAFKA_NONE;
         if (p->error)
@@ -253,7 +253,7 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
         p->error = KAFKA_NONE;
         if (live && (g->cg ? broker_coord_cgroup_subscribed(g, p->topic)
                            : group_subscribed(g, p->topic))) {
-            p->error = GROUP_SUBSCRIBED_TO_TOPIC;
+            p->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
         if (offset_find(g, p->topic, p->partition)) {

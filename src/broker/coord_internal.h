@@ -13,9 +13,6 @@
 
 #include <regex.h>
 
-/* Kafka ErrorCodes kafka.h does not list (yet). */
-enum { OFFSET_METADATA_TOO_LARGE = 12, GROUP_SUBSCRIBED_TO_TOPIC = 86 };
-
 struct cgroup; /* a consumer group's own state (coord_consumer.c) */
 
 typedef struct {

@@ -233,7 +233,7 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     over.val[TCFG_SEGMENT_BYTES] = weir_strdup("104857600");
     broker_err_t err;
     int32_t n = (int32_t)broker_settings_int(&b->set, BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
-    int rc = broker_topic_create_with(b, OFFSETS_TOPIC, n, &over, false, &err);
+    int rc = broker_topic_create_with(b, OFFSETS_TOPIC, n, &over, false, NULL, &err);
     broker_topic_overrides_free(&over);
     if (rc < 0 && rc != -WEIR_EEXIST) {
         log_error("group", "cannot create %s: %s (%s)", OFFSETS_TOPIC, wire_err_name(err.code),

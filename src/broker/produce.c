@@ -26,6 +26,7 @@
 #include "broker/broker_internal.h"
 #include "broker/producer_state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static void result_error(broker_produce_result_t *res, int16_t code, const char *msg)
@@ -42,7 +43,21 @@ static int16_t invalid_record(const broker_produce_req_t *ctx)
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
-static bool validate_batch(broker_t *b, const broker_produce_req_t *ctx, int64_t max_message,
+static const char why_keyless[] = "Compacted topic cannot accept message without key";
+
+/* Compacted topics: every record needs a key (Kafka's LogValidator). */
+static int check_key(void *arg, int32_t index, const storage_record_t *rec, const char **why)
+{
+    (void)arg;
+    (void)index;
+    if (rec->key_len >= 0)
+        return 0;
+    *why = why_keyless;
+    return -WEIR_EINVAL;
+}
+
+static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_produce_req_t *ctx,
+                           int64_t max_message,
                            const uint8_t *p, size_t avail, size_t *total,
                            broker_produce_result_t *res)
 {
@@ -89,8 +104,18 @@ static bool validate_batch(broker_t *b, const broker_produce_req_t *ctx, int64_t
     }
     /* One pass checks the header and CRC and parses every record (decompressing once). */
     const char *why = NULL;
-    int rc = storage_batch_validate_records(
-        p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES), &why);
+    int32_t bad = -1;
+    bool compacted = part->topic->log_cfg.cleanup_compact;
+    int rc = storage_batch_validate_records_checked(
+        p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
+        compacted ? check_key : NULL, NULL, &bad, &why);
+    if (rc < 0 && why == why_keyless) {
+        result_error(res, invalid_record(ctx), "One or more records have been rejected");
+        res->record_error_index = bad;
+        snprintf(res->record_error_message, sizeof(res->record_error_message),
+                 "%s in topic partition %s-%d.", why_keyless, part->topic->name, part->index);
+        return false;
+    }
     if (rc == -WEIR_EUNSUPPORTED) {
         result_error(res, KAFKA_UNSUPPORTED_COMPRESSION_TYPE, "unsupported compression codec");
         return false;
@@ -199,7 +224,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     int64_t max_message = atomic_load(&t->max_message_bytes);
     size_t off = 0, total;
     while (off < len) {
-        if (!validate_batch(b, req, max_message, records + off, len - off, &total, res))
+        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res))
             return;
         off += total;
     }
@@ -352,6 +377,10 @@ static bool wait_durable(broker_t *b, broker_produce_req_t *req)
 bool broker_produce(broker_t *b, broker_produce_req_t *req)
 {
     bool acks_ok = req->acks == -1 || req->acks == 0 || req->acks == 1;
+    /* Kafka 4 keeps Produce v0-2 in ApiVersions for librdkafka's sake but refuses them. */
+    int16_t refuse = req->api_version < 3  ? KAFKA_UNSUPPORTED_VERSION
+                     : !acks_ok            ? KAFKA_INVALID_REQUIRED_ACKS
+                                           : KAFKA_NONE;
     bool any_appended = false;
     broker_topics_rdlock(b);
     for (int32_t i = 0; i < req->ntopics; i++) {
@@ -361,13 +390,14 @@ bool broker_produce(broker_t *b, broker_produce_req_t *req)
             pp->res = (broker_produce_result_t){.error_code = KAFKA_NONE,
                                                 .base_offset = -1,
                                                 .log_append_time = -1,
-                                                .log_start_offset = -1};
+                                                .log_start_offset = -1,
+                                                .record_error_index = -1};
             pp->end_offset = -1;
             pp->durable_pending = false;
             broker_partition_t *p =
-                acks_ok ? broker_partition_find(b, t->name, t->name_len, pp->index) : NULL;
-            if (!acks_ok)
-                pp->res.error_code = KAFKA_INVALID_REQUIRED_ACKS;
+                refuse ? NULL : broker_partition_find(b, t->name, t->name_len, pp->index);
+            if (refuse)
+                pp->res.error_code = refuse;
             else if (!p)
                 pp->res.error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             else

@@ -71,6 +71,24 @@ broker_topic_t *broker_topic_find(broker_t *b, const char *name, size_t len)
     return NULL;
 }
 
+static size_t id_hash(const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id + 8, sizeof(h)); /* random bytes already */
+    return (size_t)h;
+}
+
+broker_topic_t *broker_topic_find_id(broker_t *b, const uint8_t id[16])
+{
+    if (!b->nbuckets)
+        return NULL;
+    broker_topic_t *t = b->id_buckets[id_hash(id) & (b->nbuckets - 1)];
+    for (; t; t = t->idnext)
+        if (memcmp(t->id, id, 16) == 0)
+            return t;
+    return NULL;
+}
+
 broker_partition_t *broker_partition_find(broker_t *b, const char *name, size_t len, int32_t idx)
 {
     broker_topic_t *t = broker_topic_find(b, name, len);
@@ -79,31 +97,51 @@ broker_partition_t *broker_partition_find(broker_t *b, const char *name, size_t 
     return t->parts[idx];
 }
 
+static void table_grow(broker_t *b)
+{
+    size_t n = b->nbuckets ? b->nbuckets * 2 : 64;
+    broker_topic_t **nb = weir_calloc(n, sizeof(*nb)), **ni = weir_calloc(n, sizeof(*ni));
+    for (size_t i = 0; i < b->nbuckets; i++) {
+        for (broker_topic_t *x = b->buckets[i], *next; x; x = next) {
+            next = x->hnext;
+            size_t j = name_hash(x->name, strlen(x->name)) & (n - 1);
+            x->hnext = nb[j];
+            nb[j] = x;
+            size_t k = id_hash(x->id) & (n - 1);
+            x->idnext = ni[k];
+            ni[k] = x;
+        }
+    }
+    free(b->buckets);
+    free(b->id_buckets);
+    b->buckets = nb;
+    b->id_buckets = ni;
+    b->nbuckets = n;
+}
+
 static void table_insert(broker_t *b, broker_topic_t *t)
 {
-    if (b->ntopics + 1 > b->nbuckets / 2) {
-        size_t n = b->nbuckets ? b->nbuckets * 2 : 64;
-        broker_topic_t **nb = weir_calloc(n, sizeof(*nb));
-        for (size_t i = 0; i < b->nbuckets; i++) {
-            for (broker_topic_t *x = b->buckets[i], *next; x; x = next) {
-                next = x->hnext;
-                size_t j = name_hash(x->name, strlen(x->name)) & (n - 1);
-                x->hnext = nb[j];
-                nb[j] = x;
-            }
-        }
-        free(b->buckets);
-        b->buckets = nb;
-        b->nbuckets = n;
-    }
+    if (b->ntopics + 1 > b->nbuckets / 2)
+        table_grow(b);
     size_t j = name_hash(t->name, strlen(t->name)) & (b->nbuckets - 1);
     t->hnext = b->buckets[j];
     b->buckets[j] = t;
+    size_t k = id_hash(t->id) & (b->nbuckets - 1);
+    t->idnext = b->id_buckets[k];
+    b->id_buckets[k] = t;
     b->ntopics++;
 }
 
 static void table_remove(broker_t *b, broker_topic_t *t)
 {
+    size_t k = id_hash(t->id) & (b->nbuckets - 1);
+    for (broker_topic_t **pp = &b->id_buckets[k]; *pp; pp = &(*pp)->idnext) {
+        if (*pp == t) {
+            *pp = t->idnext;
+            t->idnext = NULL;
+            break;
+        }
+    }
     size_t j = name_hash(t->name, strlen(t->name)) & (b->nbuckets - 1);
     for (broker_topic_t **pp = &b->buckets[j]; *pp; pp = &(*pp)->hnext) {
         if (*pp == t) {
@@ -220,6 +258,18 @@ static void topic_effective(broker_t *b, broker_topic_t *t)
     c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
     atomic_store(&t->max_message_bytes, broker_topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
     atomic_store(&t->log_append_time, broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
+}
+
+/* A new topic id, as Kafka's Uuid.randomUuid: random, never the zero id, never the id Kafka
+ * reserves for its metadata topic (..01), and never one whose text starts with '-' (so that
+ * command-line tools do not take it for a flag). */
+static void topic_id_new(broker_t *b, uint8_t id[16])
+{
+    static const uint8_t zero[16], metadata[16] = {[15] = 1};
+    do {
+        broker_random_bytes(id, 16);
+    } while (memcmp(id, zero, 16) == 0 || memcmp(id, metadata, 16) == 0 || (id[0] >> 2) == 62 ||
+             broker_topic_find_id(b, id) != NULL);
 }
 
 static broker_topic_t *topic_new(broker_t *b, const char *name,
@@ -342,11 +392,13 @@ static char *topics_dir(const broker_t *b)
     return (char *)p.data;
 }
 
-static int topic_save(broker_t *b, const char *name, int32_t npart,
+static int topic_save(broker_t *b, const char *name, const uint8_t id[16], int32_t npart,
                       const broker_topic_overrides_t *o)
 {
     buf_t c = {0};
-    buf_printf(&c, "partitions=%d\n", npart);
+    char idtext[32];
+    base64url_encode(id, 16, idtext);
+    buf_printf(&c, "partitions=%d\ntopic.id=%s\n", npart, idtext);
     for (int k = 0; k < TCFG__COUNT; k++)
         if (o && o->val[k])
             buf_printf(&c, "%s=%s\n", broker_topic_cfg_defs[k].name, o->val[k]);
@@ -389,7 +441,7 @@ int broker_fail(broker_err_t *err, int rc, int16_t code, const char *fmt, ...)
 
 int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
                              const broker_topic_overrides_t *over, bool validate_only,
-                             broker_err_t *err)
+                             broker_topic_created_t *out, broker_err_t *err)
 {
     const char *why;
     if (!broker_topic_name_valid(name, strlen(name), &why))
@@ -410,14 +462,21 @@ int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
         rc = broker_fail(err, -WEIR_ETOOBIG, KAFKA_POLICY_VIOLATION, "Too many topics");
         goto out_unlock;
     }
+    if (out)
+        *out = (broker_topic_created_t){.partitions = nparts};
     if (validate_only)
         goto out_unlock;
-    if (topic_save(b, name, nparts, over) < 0) {
+    uint8_t id[16];
+    topic_id_new(b, id);
+    if (topic_save(b, name, id, nparts, over) < 0) {
         rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
                          "cannot write the topic's metadata");
         goto out_unlock;
     }
     broker_topic_t *t = topic_new(b, name, over);
+    memcpy(t->id, id, 16);
+    if (out)
+        memcpy(out->id, id, 16);
     t->parts = weir_calloc((size_t)nparts, sizeof(*t->parts));
     for (int32_t i = 0; i < nparts; i++)
         t->parts[i] = partition_open(b, t, i);
@@ -431,13 +490,13 @@ out_unlock:
 
 int broker_topic_create(broker_t *b, const char *name, int32_t nparts,
                         const broker_config_kv_t *configs, size_t nconfigs, bool validate_only,
-                        broker_err_t *err)
+                        broker_topic_created_t *out, broker_err_t *err)
 {
     broker_topic_overrides_t over;
     memset(&over, 0, sizeof(over));
     int rc = broker_topic_overrides_parse(&over, configs, nconfigs, err);
     if (rc == 0)
-        rc = broker_topic_create_with(b, name, nparts, &over, validate_only, err);
+        rc = broker_topic_create_with(b, name, nparts, &over, validate_only, out, err);
     broker_topic_overrides_free(&over);
     return rc;
 }
@@ -454,7 +513,7 @@ int broker_topic_auto_create(broker_t *b, const char *name, size_t len)
         return 0;
     char *ns = weir_strndup(name, len);
     broker_err_t err;
-    int rc = broker_topic_create_with(b, ns, -1, NULL, false, &err);
+    int rc = broker_topic_create_with(b, ns, -1, NULL, false, NULL, &err);
     if (rc == -WEIR_EEXIST)
         rc = 0;
     else if (rc < 0)
@@ -541,7 +600,7 @@ int broker_topic_add_partitions(broker_t *b, const char *name, size_t len, int32
     }
     if (validate_only)
         goto out_unlock;
-    if (topic_save(b, t->name, count, &t->over) < 0) {
+    if (topic_save(b, t->name, t->id, count, &t->over) < 0) {
         rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
                          "cannot write the topic's metadata");
         goto out_unlock;
@@ -578,7 +637,7 @@ int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
     }
     if (validate_only)
         goto out_unlock;
-    if (topic_save(b, t->name, t->npart, over) < 0) {
+    if (topic_save(b, t->name, t->id, t->npart, over) < 0) {
         rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
                          "cannot write the topic's metadata");
         goto out_unlock;
@@ -598,11 +657,23 @@ out_unlock:
 static void describe_locked(broker_topic_t *t, broker_topic_desc_t *d)
 {
     d->name = weir_strdup(t->name);
+    memcpy(d->id, t->id, 16);
     d->internal = t->internal;
     d->partitions = t->npart;
     d->offline = weir_calloc((size_t)t->npart + 1, sizeof(*d->offline));
     for (int32_t i = 0; i < t->npart; i++)
         d->offline[i] = t->parts[i]->log == NULL;
+}
+
+int broker_topic_describe_id(broker_t *b, const uint8_t id[16], broker_topic_desc_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    broker_topics_rdlock(b);
+    broker_topic_t *t = broker_topic_find_id(b, id);
+    if (t)
+        describe_locked(t, out);
+    broker_topics_unlock(b);
+    return t ? 0 : -WEIR_ENOENT;
 }
 
 int broker_topic_describe(broker_t *b, const char *name, size_t len, broker_topic_desc_t *out)
@@ -704,6 +775,8 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
     }
     broker_topic_overrides_t over = {0};
     int32_t npart = -1;
+    uint8_t id[16];
+    bool have_id = false;
     char line[1024];
     int rc = 0;
     while (fgets(line, sizeof(line), f)) {
@@ -715,6 +788,15 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
         const char *val = eq + 1;
         if (strcmp(line, "partitions") == 0) {
             npart = atoi(val);
+            continue;
+        }
+        if (strcmp(line, "topic.id") == 0) {
+            if (base64url_decode(val, strlen(val), id, sizeof(id)) != 16) {
+                log_error("broker", "%s: bad topic.id '%s'", path, val);
+                rc = -WEIR_ECORRUPT;
+                break;
+            }
+            have_id = true;
             continue;
         }
         int k = broker_topic_cfg_find(line, strlen(line));
@@ -732,8 +814,15 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
         log_error("broker", "%s: bad or missing partitions=", path);
         rc = -WEIR_ECORRUPT;
     }
+    if (rc == 0 && !have_id) { /* written before topic ids: give it one, once */
+        topic_id_new(b, id);
+        rc = topic_save(b, name, id, npart, &over);
+        if (rc < 0)
+            log_error("broker", "%s: cannot record a topic id", path);
+    }
     if (rc == 0) {
         broker_topic_t *t = topic_new(b, name, &over);
+        memcpy(t->id, id, 16);
         t->parts = weir_calloc((size_t)npart, sizeof(*t->parts));
         for (int32_t i = 0; i < npart; i++)
             t->parts[i] = partition_open(b, t, i);

@@ -1,13 +1,15 @@
 /*
- * Metadata (key 3), versions 0-8: this node as the only broker and the controller, the
+ * Metadata (key 3), versions 0-13: this node as the only broker and the controller, the
  * cluster id, and the requested topics (all of them for a v0 empty list or a v1+ null list),
- * creating unknown ones when auto.create.topics.enable (and, v4+, allow_auto_topic_creation)
- * say so.
+ * named or, from v10, identified by topic id, creating unknown named ones when
+ * auto.create.topics.enable (and, v4+, allow_auto_topic_creation) say so. With
+ * include_topic_authorized_operations (v8+) each topic carries the operations a client may
+ * perform on it: every topic operation while no authorizer is configured, as Kafka answers.
  *
  * Invariant: the node id, host and port written here are the ones FindCoordinator and
- * controller_id use (broker_node_id, req->lst->adv_host, req->lst->adv_port), so clients see one
- * broker. Topics are created before the response is written, under the registry's write lock, then
- * the response is written under the read lock: a topic created here appears whole at once.
+ * controller_id use (broker_node_id and the listener's advertised address), so clients see
+ * one broker. Topics are created before the response is written: a topic created here
+ * appears whole at once.
  */
 #include "kafka/kafka.h"
 
@@ -16,6 +18,12 @@
 #include <stdlib.h>
 
 #define MAX_TOPICS_PER_REQUEST 100000
+
+/* A requested topic: by name, or (v10+, name null) by id. */
+typedef struct {
+    wire_str_t name;
+    uint8_t id[16];
+} md_topic_t;
 
 static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
 {
@@ -37,19 +45,28 @@ static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t i
     wire_write_tags(w);
 }
 
-static void write_topic(wire_writer_t *w, int16_t v, int32_t node, int16_t err, const char *name,
-                        size_t name_len, const broker_topic_desc_t *t)
+/* One topic of the response. name NULL (v12+): a topic asked for by an unknown id. */
+static void write_topic(kafka_req_t *req, bool with_ops, int16_t err, const char *name,
+                        size_t name_len, const uint8_t id[16], const broker_topic_desc_t *t)
 {
+    static const uint8_t zero[16];
+    wire_writer_t *w = &req->w;
+    int16_t v = req->hdr.api_version;
     wire_write_i16(w, err);
-    wire_write_str(w, name, name_len);
+    if (name)
+        wire_write_str(w, name, name_len);
+    else
+        wire_write_cstr(w, NULL);
+    if (v >= 10)
+        wire_write_uuid(w, t ? t->id : id ? id : zero);
     if (v >= 1)
         wire_write_bool(w, t ? t->internal : false);
     int32_t n = t ? t->partitions : 0;
     wire_write_array_len(w, n);
     for (int32_t i = 0; i < n; i++)
-        write_partition(w, v, node, i, t->offline[i]);
+        write_partition(w, v, broker_node_id(req->b), i, t->offline[i]);
     if (v >= 8)
-        wire_write_i32(w, INT32_MIN); /* topic_authorized_operations: not requested/supported */
+        wire_write_i32(w, with_ops && t ? wire_acl_ops_all(KAFKA_RESOURCE_TOPIC) : INT32_MIN);
     wire_write_tags(w);
 }
 
@@ -73,17 +90,38 @@ static void write_head(kafka_req_t *req)
         wire_write_i32(w, broker_node_id(b)); /* controller_id */
 }
 
-static void write_all_topics(kafka_req_t *req)
+static void write_all_topics(kafka_req_t *req, bool with_ops)
 {
-    broker_t *b = req->b;
     size_t n;
     broker_topic_desc_t *all;
-    broker_topics_describe(b, &all, &n);
+    broker_topics_describe(req->b, &all, &n);
     wire_write_array_len(&req->w, (int32_t)n);
     for (size_t i = 0; i < n; i++)
-        write_topic(&req->w, req->hdr.api_version, broker_node_id(b), KAFKA_NONE, all[i].name,
-                    strlen(all[i].name), &all[i]);
+        write_topic(req, with_ops, KAFKA_NONE, all[i].name, strlen(all[i].name), NULL, &all[i]);
     broker_topic_descs_free(all, n);
+}
+
+static void write_one_topic(kafka_req_t *req, bool with_ops, const md_topic_t *mt)
+{
+    broker_t *b = req->b;
+    broker_topic_desc_t t;
+    if (mt->name.len < 0) { /* by id */
+        bool found = broker_topic_describe_id(b, mt->id, &t) == 0;
+        write_topic(req, with_ops, found ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_ID,
+                    found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id,
+                    found ? &t : NULL);
+        broker_topic_desc_deinit(&t);
+        return;
+    }
+    const char *why;
+    bool found = broker_topic_describe(b, mt->name.s, (size_t)mt->name.len, &t) == 0;
+    int16_t err = KAFKA_NONE;
+    if (!found)
+        err = broker_topic_name_valid(mt->name.s, (size_t)mt->name.len, &why)
+                  ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+                  : KAFKA_INVALID_TOPIC_EXCEPTION;
+    write_topic(req, with_ops, err, mt->name.s, (size_t)mt->name.len, NULL, found ? &t : NULL);
+    broker_topic_desc_deinit(&t);
 }
 
 int kafka_handle_metadata(kafka_req_t *req)
@@ -91,54 +129,185 @@ int kafka_handle_metadata(kafka_req_t *req)
     wire_reader_t *r = &req->r;
     broker_t *b = req->b;
     int16_t v = req->hdr.api_version;
-    int32_t n = wire_read_array(r, 2, MAX_TOPICS_PER_REQUEST);
+    int32_t n = wire_read_array(r, v >= 10 ? 16 + 1 : 2, MAX_TOPICS_PER_REQUEST);
     if (!wire_reader_ok(r) || (n < 0 && v == 0))
         return -WEIR_EINVAL;
-    wire_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;
-    for (int32_t i = 0; i < n; i++) {
-        names[i] = wire_read_str(r);
+    md_topic_t *topics = n > 0 ? weir_calloc((size_t)n, sizeof(*topics)) : NULL;
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        if (v >= 10)
+            wire_read_uuid(r, topics[i].id);
+        topics[i].name = v >= 10 ? wire_read_nstr(r) : wire_read_str(r);
         wire_read_tags(r);
     }
-    bool allow_auto = true;
-    if (v >= 4)
-        allow_auto = wire_read_bool(r);
-    if (v >= 8) {
-        (void)wire_read_bool(r); /* include_cluster_authorized_operations */
-        (void)wire_read_bool(r); /* include_topic_authorized_operations */
-    }
+    bool allow_auto = v >= 4 ? wire_read_bool(r) : true;
+    bool cluster_ops = v >= 8 && v <= 10 ? wire_read_bool(r) : false;
+    bool topic_ops = v >= 8 ? wire_read_bool(r) : false;
     wire_read_tags(r);
     if (!wire_reader_ok(r)) {
-        free(names);
+        free(topics);
         return -WEIR_EINVAL;
     }
     bool all = (v == 0 && n == 0) || n < 0;
     bool create =
         allow_auto && broker_settings_int(broker_settings(b), BCFG_AUTO_CREATE_TOPICS_ENABLE);
     for (int32_t i = 0; !all && create && i < n; i++)
-        (void)broker_topic_auto_create(b, names[i].s, (size_t)names[i].len);
+        if (topics[i].name.len >= 0)
+            (void)broker_topic_auto_create(b, topics[i].name.s, (size_t)topics[i].name.len);
 
     write_head(req);
     if (all) {
-        write_all_topics(req);
+        write_all_topics(req, topic_ops);
     } else {
         wire_write_array_len(&req->w, n);
+        for (int32_t i = 0; i < n; i++)
+            write_one_topic(req, topic_ops, &topics[i]);
+    }
+    if (v >= 8 && v <= 10)
+        wire_write_i32(&req->w,
+                       cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
+    if (v >= 13)
+        wire_write_i16(&req->w, KAFKA_NONE); /* error_code (KIP-1102: rebootstrap) */
+    wire_write_tags(&req->w);
+    free(topics);
+    return KAFKA_RESPOND;
+}
+
+/* ---- DescribeTopicPartitions (key 75, v0, KIP-966) ------------------------------------------------
+ * The requested topics (all of them for an empty list), sorted by name, paged by
+ * response_partition_limit (at most max.request.partition.size.limit, 2000) with a cursor. */
+
+enum { DTP_PARTITION_LIMIT_MAX = 2000 };
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const broker_topic_desc_t *)a)->name, ((const broker_topic_desc_t *)b)->name);
+}
+
+static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_desc_t *t,
+                            int16_t err, const char *name, int32_t first, int32_t count)
+{
+    static const uint8_t zero[16];
+    wire_write_i16(w, err);
+    wire_write_cstr(w, name);
+    wire_write_uuid(w, t ? t->id : zero);
+    wire_write_bool(w, t ? t->internal : false);
+    wire_write_array_len(w, count);
+    for (int32_t i = first; i < first + count; i++) {
+        bool off = t->offline[i];
+        wire_write_i16(w, off ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE);
+        wire_write_i32(w, i);
+        wire_write_i32(w, node); /* leader */
+        wire_write_i32(w, 0);    /* leader epoch */
+        wire_write_array_len(w, 1);
+        wire_write_i32(w, node); /* replicas */
+        wire_write_array_len(w, off ? 0 : 1);
+        if (!off)
+            wire_write_i32(w, node); /* isr */
+        wire_write_array_len(w, -1); /* eligible leader replicas: none (no ELR on one node) */
+        wire_write_array_len(w, -1); /* last known ELR */
+        wire_write_array_len(w, off ? 1 : 0);
+        if (off)
+            wire_write_i32(w, node);
+        wire_write_tags(w);
+    }
+    wire_write_i32(w, t ? wire_acl_ops_all(KAFKA_RESOURCE_TOPIC) : INT32_MIN);
+    wire_write_tags(w);
+}
+
+int kafka_handle_describe_topic_partitions(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    broker_t *b = req->b;
+    int32_t n = wire_read_array(r, 2, MAX_TOPICS_PER_REQUEST);
+    wire_str_t *names = n > 0 ? weir_calloc((size_t)n, sizeof(*names)) : NULL;
+    for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        names[i] = wire_read_str(r);
+        wire_read_tags(r);
+    }
+    int32_t limit = wire_read_i32(r);
+    int8_t has_cursor = wire_read_i8(r);
+    wire_str_t ctopic = {"", 0};
+    int32_t cpart = 0;
+    if (has_cursor >= 0) {
+        ctopic = wire_read_str(r);
+        cpart = wire_read_i32(r);
+        wire_read_tags(r);
+    }
+    wire_read_tags(r);
+    if (!wire_reader_ok(r) || n < 0) {
+        free(names);
+        return -WEIR_EINVAL;
+    }
+    if (limit <= 0 || limit > DTP_PARTITION_LIMIT_MAX)
+        limit = DTP_PARTITION_LIMIT_MAX;
+    /* The topics to describe, sorted; unknown names kept with no description. */
+    size_t count = 0;
+    broker_topic_desc_t *all = NULL;
+    if (n == 0) {
+        broker_topics_describe(b, &all, &count);
+    } else {
+        all = weir_calloc((size_t)n, sizeof(*all));
         for (int32_t i = 0; i < n; i++) {
-            const char *why;
-            broker_topic_desc_t t;
-            bool found = broker_topic_describe(b, names[i].s, (size_t)names[i].len, &t) == 0;
-            int16_t err = KAFKA_NONE;
-            if (!found)
-                err = broker_topic_name_valid(names[i].s, (size_t)names[i].len, &why)
-                          ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
-                          : KAFKA_INVALID_TOPIC_EXCEPTION;
-            write_topic(&req->w, v, broker_node_id(b), err, names[i].s, (size_t)names[i].len,
-                        found ? &t : NULL);
-            broker_topic_desc_deinit(&t);
+            if (broker_topic_describe(b, names[i].s, (size_t)names[i].len, &all[count]) < 0) {
+                all[count].name = wire_str_dup(names[i]); /* unknown: partitions stay 0 */
+                all[count].partitions = -1;
+            }
+            count++;
+        }
+        qsort(all, count, sizeof(*all), name_cmp);
+    }
+    char *cur = wire_str_dup(ctopic);
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    size_t at = w->b->len, ntopics = 0;
+    wire_write_array_len(w, 0); /* rewritten below (classic i32 or compact varint: 1 byte) */
+    int32_t left = limit, next_part = -1;
+    const char *next_topic = NULL;
+    for (size_t i = 0; i < count; i++) {
+        broker_topic_desc_t *t = &all[i];
+        if (has_cursor >= 0 && strcmp(t->name, cur) < 0)
+            continue;
+        int32_t first = has_cursor >= 0 && strcmp(t->name, cur) == 0 ? WEIR_MAX(cpart, 0) : 0;
+        if (t->partitions < 0) {
+            dtp_write_topic(w, broker_node_id(b), NULL, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, t->name,
+                            0, 0);
+            ntopics++;
+            continue;
+        }
+        if (left == 0) {
+            next_topic = t->name;
+            next_part = first;
+            break;
+        }
+        int32_t take = WEIR_MIN(t->partitions - first, left);
+        take = WEIR_MAX(take, 0);
+        dtp_write_topic(w, broker_node_id(b), t, KAFKA_NONE, t->name, first, take);
+        ntopics++;
+        left -= take;
+        if (first + take < t->partitions) {
+            next_topic = t->name;
+            next_part = first + take;
+            break;
         }
     }
-    if (v >= 8)
-        wire_write_i32(&req->w, INT32_MIN); /* cluster_authorized_operations */
-    wire_write_tags(&req->w);
+    /* The array length, now known: compact arrays count n+1 in a varint. */
+    buf_t tail = {0};
+    buf_append(&tail, w->b->data + at + 1, w->b->len - at - 1);
+    w->b->len = at;
+    wire_write_array_len(w, (int32_t)ntopics);
+    buf_append(w->b, tail.data, tail.len);
+    buf_deinit(&tail);
+    if (next_topic) {
+        wire_write_i8(w, 1);
+        wire_write_cstr(w, next_topic);
+        wire_write_i32(w, next_part);
+        wire_write_tags(w);
+    } else {
+        wire_write_i8(w, -1);
+    }
+    wire_write_tags(w);
+    free(cur);
     free(names);
+    broker_topic_descs_free(all, count);
     return KAFKA_RESPOND;
 }

@@ -1,8 +1,9 @@
 /*
- * Produce (key 0), versions 0-8. Versions 0-2 carry message sets of magic 0/1, which Weir does
- * not store: their partitions get UNSUPPORTED_FOR_MESSAGE_FORMAT. They are advertised anyway
- * because librdkafka up to 2.11 enables gzip, snappy and lz4 only for a broker whose Produce
- * range includes v0 (rd_kafka_msgset_writer_select_MsgVersion); real clients then send v3+.
+ * Produce (key 0), versions 0-11 (flexible from 9; 10 and 11 only add tagged fields Weir leaves
+ * empty). Versions 0-2 are advertised, as Kafka 4 does, because librdkafka up to 2.11 enables
+ * gzip, snappy and lz4 only for a broker whose Produce range includes v0
+ * (rd_kafka_msgset_writer_select_MsgVersion), but a request at v0-2 is refused: every
+ * partition gets UNSUPPORTED_VERSION and nothing is appended.
  *
  * Decodes the whole request first (so a malformed request appends nothing), then hands it to
  * broker_produce, which validates, appends and, for acks=-1, waits until every appended
@@ -85,7 +86,13 @@ static void write_response(wire_writer_t *w, int16_t v, const broker_produce_req
             if (v >= 5)
                 wire_write_i64(w, pp->res.log_start_offset);
             if (v >= 8) {
-                wire_write_array_len(w, 0); /* record_errors */
+                bool rec = pp->res.record_error_index >= 0;
+                wire_write_array_len(w, rec ? 1 : 0); /* record_errors */
+                if (rec) {
+                    wire_write_i32(w, pp->res.record_error_index);
+                    wire_write_cstr(w, pp->res.record_error_message);
+                    wire_write_tags(w);
+                }
                 wire_write_cstr(w, pp->res.error_code ? pp->res.error_message : NULL);
             }
             wire_write_tags(w);

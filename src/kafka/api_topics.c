@@ -1,6 +1,6 @@
 /*
- * Topic administration: CreateTopics (key 19, v0-4), DeleteTopics (20, v0-3),
- * CreatePartitions (37, v0-1) and DeleteRecords (21, v0-1).
+ * Topic administration: CreateTopics (key 19, v2-7), DeleteTopics (20, v1-6, by name or, from
+ * v6, by topic id), CreatePartitions (37, v0-1) and DeleteRecords (21, v0-1).
  *
  * Each handler reads its request twice: a first pass only decodes (so a malformed request
  * changes nothing and closes the connection), the second acts and writes the response.
@@ -43,10 +43,37 @@ static void kv_free(broker_config_kv_t *kv, size_t n)
     free(kv);
 }
 
-/* Reads one CreatableTopic; when act, checks and creates it. */
-static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writer_t *w)
+/* The v5+ tail of a created topic's answer: partitions, replication factor and its configs
+ * (null, with the error in tagged field 0 of the topic, when they cannot be given). */
+static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
+                                  const broker_topic_created_t *made,
+                                  const broker_config_kv_t *kv, size_t nkv)
+{
+    wire_writer_t *w = &req->w;
+    broker_config_list_t list = {0};
+    broker_err_t err;
+    bool have = !res->err && broker_configs_describe_new_topic(req->b, kv, nkv, &list, &err) == 0;
+    wire_write_i32(w, res->err ? -1 : made->partitions);
+    wire_write_i16(w, res->err ? -1 : 1); /* replication factor */
+    wire_write_array_len(w, have ? (int32_t)list.n : -1);
+    for (size_t i = 0; have && i < list.n; i++) {
+        const broker_config_entry_t *e = &list.entries[i];
+        wire_write_cstr(w, e->name);
+        wire_write_cstr(w, e->sensitive ? NULL : e->value);
+        wire_write_bool(w, e->read_only);
+        wire_write_i8(w, e->source);
+        wire_write_bool(w, e->sensitive);
+        wire_write_tags(w);
+    }
+    broker_config_list_deinit(&list);
+}
+
+/* Reads one CreatableTopic; when act, checks and creates it and writes its answer. */
+static void create_one(kafka_req_t *req, bool act, bool validate_only)
 {
     wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int16_t v = req->hdr.api_version;
     broker_t *b = req->b;
     admin_result_t res = {0};
     wire_str_t name = wire_read_str(r);
@@ -78,7 +105,8 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
         if (!kv || !wire_reader_ok(r))
             continue;
         if (wire_str_has_nul(key) || wire_str_has_nul(val)) { /* never a shorter name */
-            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL", "");
+            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL",
+                       "");
             continue;
         }
         kv[nkv].key = wire_str_dup(key);
@@ -108,39 +136,41 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only, wire_writ
     if (!broker_topic_name_valid(name.s, (size_t)name.len, &why)) /* before any C string */
         result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
     char *ns = wire_str_dup(name);
+    broker_topic_created_t made = {{0}, -1};
     if (res.err == KAFKA_NONE &&
-        broker_topic_create(b, ns, nparts, kv, nkv, validate_only, &err) < 0)
+        broker_topic_create(b, ns, nparts, kv, nkv, validate_only, &made, &err) < 0)
         result_set(&res, err.code, "", err.message);
     free(ns);
-    kv_free(kv, nkv);
     wire_write_view(w, name);
+    if (v >= 7)
+        wire_write_uuid(w, made.id);
     wire_write_i16(w, res.err);
-    if (req->hdr.api_version >= 1)
-        wire_write_cstr(w, res.err ? res.msg : NULL);
+    wire_write_cstr(w, res.err ? res.msg : NULL);
+    if (v >= 5)
+        write_created_configs(req, &res, &made, kv, nkv);
     wire_write_tags(w);
+    kv_free(kv, nkv);
 }
 
 int kafka_handle_create_topics(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
-    int16_t v = req->hdr.api_version;
     /* Pass 1 only decodes, and finds validate_only, which follows the topics. */
     int32_t n = wire_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
-        create_one(req, false, false, NULL);
+        create_one(req, false, false);
     (void)wire_read_i32(r); /* timeout_ms: creation is synchronous */
-    bool validate_only = v >= 1 ? wire_read_bool(r) : false;
+    bool validate_only = wire_read_bool(r);
     wire_read_tags(r);
     if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     /* Pass 2 acts. */
     *r = start;
     n = wire_read_array(r, r->flexible ? 9 : 16, MAX_TOPICS);
-    if (v >= 2)
-        wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
     wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
-        create_one(req, true, validate_only, &req->w);
+        create_one(req, true, validate_only);
     wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
@@ -148,31 +178,70 @@ int kafka_handle_create_topics(kafka_req_t *req)
 /* ---- DeleteTopics
  * --------------------------------------------------------------------------------- */
 
+/* Deletes one topic named (v0-5) or named or identified (v6) and writes its answer. */
+static void delete_one(kafka_req_t *req, bool act)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int16_t v = req->hdr.api_version;
+    wire_str_t name = v >= 6 ? wire_read_nstr(r) : wire_read_str(r);
+    uint8_t id[16] = {0};
+    if (v >= 6) {
+        wire_read_uuid(r, id);
+        wire_read_tags(r);
+    }
+    if (!act || !wire_reader_ok(r))
+        return;
+    static const uint8_t zero[16];
+    broker_err_t err = {KAFKA_NONE, ""};
+    broker_topic_desc_t d = {0};
+    bool by_id = name.len < 0;
+    if (by_id && (memcmp(id, zero, 16) == 0 || broker_topic_describe_id(req->b, id, &d) < 0)) {
+        err.code = KAFKA_UNKNOWN_TOPIC_ID;
+        snprintf(err.message, sizeof(err.message), "This server does not host this topic ID.");
+    } else if (!by_id && memcmp(id, zero, 16) != 0) {
+        err.code = KAFKA_INVALID_REQUEST; /* a name and an id: Kafka refuses both at once */
+        snprintf(err.message, sizeof(err.message), "Topic name and topic id cannot both be set.");
+    } else {
+        const char *n = by_id ? d.name : name.s;
+        size_t len = by_id ? strlen(d.name) : (size_t)name.len;
+        if (!by_id && broker_topic_describe(req->b, n, len, &d) == 0)
+            memcpy(id, d.id, 16);
+        if (broker_topic_delete(req->b, n, len, &err) == 0)
+            err.code = KAFKA_NONE;
+    }
+    if (by_id && d.name)
+        wire_write_cstr(w, d.name);
+    else
+        wire_write_view(w, name);
+    if (v >= 6)
+        wire_write_uuid(w, id);
+    wire_write_i16(w, err.code);
+    if (v >= 5)
+        wire_write_cstr(w, err.code ? err.message : NULL);
+    wire_write_tags(w);
+    broker_topic_desc_deinit(&d);
+}
+
 int kafka_handle_delete_topics(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
     wire_writer_t *w = &req->w;
-    int32_t n = wire_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
+    int16_t v = req->hdr.api_version;
+    size_t min = v >= 6 ? 1 + 16 + 1 : (r->flexible ? 1 : 2);
+    int32_t n = wire_read_array(r, min, MAX_TOPICS);
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
-        (void)wire_read_str(r);
-    (void)wire_read_i32(r);
+        delete_one(req, false);
+    (void)wire_read_i32(r); /* timeout_ms: deletion is synchronous */
     wire_read_tags(r);
     if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
     *r = start;
-    n = wire_read_array(r, r->flexible ? 1 : 2, MAX_TOPICS);
-    if (req->hdr.api_version >= 1)
-        wire_write_i32(w, 0); /* throttle_time_ms */
+    n = wire_read_array(r, min, MAX_TOPICS);
+    wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_array_len(w, n);
-    for (int32_t i = 0; i < n; i++) {
-        wire_str_t name = wire_read_str(r);
-        broker_err_t err;
-        int16_t code =
-            broker_topic_delete(req->b, name.s, (size_t)name.len, &err) < 0 ? err.code : KAFKA_NONE;
-        wire_write_view(w, name);
-        wire_write_i16(w, code);
-        wire_write_tags(w);
-    }
+    for (int32_t i = 0; i < n; i++)
+        delete_one(req, true);
     wire_write_tags(w);
     return KAFKA_RESPOND;
 }

@@ -16,10 +16,10 @@
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
-    {KAFKA_API_PRODUCE, 0, 8, INT16_MAX, kafka_handle_produce, "Produce"},
+    {KAFKA_API_PRODUCE, 0, 11, 9, kafka_handle_produce, "Produce"},
     {KAFKA_API_FETCH, 4, 11, INT16_MAX, kafka_handle_fetch, "Fetch"},
     {KAFKA_API_LIST_OFFSETS, 0, 5, INT16_MAX, kafka_handle_list_offsets, "ListOffsets"},
-    {KAFKA_API_METADATA, 0, 8, INT16_MAX, kafka_handle_metadata, "Metadata"},
+    {KAFKA_API_METADATA, 0, 13, 9, kafka_handle_metadata, "Metadata"},
     {KAFKA_API_OFFSET_COMMIT, 2, 9, 8, kafka_handle_offset_commit, "OffsetCommit"},
     {KAFKA_API_OFFSET_FETCH, 1, 9, 6, kafka_handle_offset_fetch, "OffsetFetch"},
     {KAFKA_API_FIND_COORDINATOR, 0, 5, 3, kafka_handle_find_coordinator, "FindCoordinator"},
@@ -30,8 +30,8 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_DESCRIBE_GROUPS, 0, 5, 5, kafka_handle_describe_groups, "DescribeGroups"},
     {KAFKA_API_LIST_GROUPS, 0, 5, 3, kafka_handle_list_groups, "ListGroups"},
     {KAFKA_API_API_VERSIONS, 0, 3, 3, kafka_handle_api_versions, "ApiVersions"},
-    {KAFKA_API_CREATE_TOPICS, 0, 4, INT16_MAX, kafka_handle_create_topics, "CreateTopics"},
-    {KAFKA_API_DELETE_TOPICS, 0, 3, INT16_MAX, kafka_handle_delete_topics, "DeleteTopics"},
+    {KAFKA_API_CREATE_TOPICS, 2, 7, 5, kafka_handle_create_topics, "CreateTopics"},
+    {KAFKA_API_DELETE_TOPICS, 1, 6, 4, kafka_handle_delete_topics, "DeleteTopics"},
     {KAFKA_API_DELETE_RECORDS, 0, 1, INT16_MAX, kafka_handle_delete_records, "DeleteRecords"},
     {KAFKA_API_INIT_PRODUCER_ID, 0, 1, INT16_MAX, kafka_handle_init_producer_id, "InitProducerId"},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 2, INT16_MAX, kafka_handle_describe_configs, "DescribeConfigs"},
@@ -42,6 +42,8 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, INT16_MAX, kafka_handle_incremental_alter_configs,
      "IncrementalAlterConfigs"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
+    {KAFKA_API_DESCRIBE_TOPIC_PARTITIONS, 0, 0, 0, kafka_handle_describe_topic_partitions,
+     "DescribeTopicPartitions"},
 };
 const size_t kafka_apis_count = WEIR_ARRAY_LEN(kafka_apis);
 

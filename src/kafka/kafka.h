@@ -116,6 +116,7 @@ int16_t kafka_err_from(int rc);
 /* ---- handlers (one file per API family) ------------------------------------------------------ */
 int kafka_handle_api_versions(kafka_req_t *req);              /* dispatch.c */
 int kafka_handle_metadata(kafka_req_t *req);                  /* api_metadata.c */
+int kafka_handle_describe_topic_partitions(kafka_req_t *req); /* api_metadata.c */
 int kafka_handle_produce(kafka_req_t *req);                   /* api_produce.c */
 int kafka_handle_fetch(kafka_req_t *req);                     /* api_fetch.c */
 int kafka_handle_list_offsets(kafka_req_t *req);              /* api_list_offsets.c */

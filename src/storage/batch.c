@@ -396,7 +396,8 @@ static buf_t *batch_scratch(void)
     return b;
 }
 
-static int batch_check_records(storage_record_iter_t *it, const char **why)
+static int batch_check_records(storage_record_iter_t *it, storage_record_check_fn check,
+                               void *arg, int32_t *bad_index, const char **why)
 {
     storage_record_t rec;
     for (int32_t i = 0;; i++) {
@@ -411,6 +412,10 @@ static int batch_check_records(storage_record_iter_t *it, const char **why)
             *why = why_offsets;
             return -WEIR_ECORRUPT;
         }
+        if (check && (rc = check(arg, i, &rec, why)) < 0) {
+            *bad_index = i;
+            return rc;
+        }
     }
     if (it->p != it->end) {
         *why = why_trailing;
@@ -422,10 +427,22 @@ static int batch_check_records(storage_record_iter_t *it, const char **why)
 int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t max_decompressed,
                                    const char **why)
 {
+    return storage_batch_validate_records_checked(batch, total, max_decompressed, NULL, NULL, NULL,
+                                                  why);
+}
+
+int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
+                                           size_t max_decompressed, storage_record_check_fn check,
+                                           void *arg, int32_t *bad_index, const char **why)
+{
     const char *dummy;
+    int32_t dummy_index;
     if (!why)
         why = &dummy;
+    if (!bad_index)
+        bad_index = &dummy_index;
     *why = NULL;
+    *bad_index = -1;
     size_t btotal;
     int rc = batch_check_header(batch, total, &btotal, why);
     if (rc)
@@ -447,7 +464,7 @@ int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t ma
     if (rc)
         *why = it.why;
     else
-        rc = batch_check_records(&it, why);
+        rc = batch_check_records(&it, check, arg, bad_index, why);
     if (scratch) {
         if (it.scratch.cap > BATCH_SCRATCH_KEEP_BYTES)
             buf_deinit(&it.scratch);

@@ -150,6 +150,15 @@ void storage_record_iter_deinit(storage_record_iter_t *it);
  * *why, a static string), -WEIR_ETOOBIG or -WEIR_EUNSUPPORTED (unknown codec). */
 int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t max_decompressed,
                                    const char **why);
+/* The same, with a check of each record by the caller (a compacted topic refusing records
+ * without a key, say): check returns 0 to accept, or a negative code with a static reason in
+ * *why, which fails the batch with that code; *bad_index (if not NULL) is then the record's
+ * index in the batch (-1 when the batch failed for another reason). */
+typedef int (*storage_record_check_fn)(void *arg, int32_t index, const storage_record_t *rec,
+                                       const char **why);
+int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
+                                           size_t max_decompressed, storage_record_check_fn check,
+                                           void *arg, int32_t *bad_index, const char **why);
 /* For a `why` from the functions above: true if it names a damaged batch (length field, CRC),
  * which Kafka answers with CORRUPT_MESSAGE; false if the batch is intact but its records are
  * invalid (INVALID_RECORD). */

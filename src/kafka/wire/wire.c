@@ -75,6 +75,16 @@ int64_t wire_read_i64(wire_reader_t *r)
     return v;
 }
 
+void wire_read_uuid(wire_reader_t *r, uint8_t out[16])
+{
+    if (!reader_need(r, 16)) {
+        memset(out, 0, 16);
+        return;
+    }
+    memcpy(out, r->p, 16);
+    r->p += 16;
+}
+
 uint32_t wire_read_uvarint(wire_reader_t *r)
 {
     if (r->err)
@@ -263,6 +273,11 @@ void wire_write_i64(wire_writer_t *w, int64_t v)
     buf_append_be64(w->b, (uint64_t)v);
 }
 
+void wire_write_uuid(wire_writer_t *w, const uint8_t id[16])
+{
+    buf_append(w->b, id, 16);
+}
+
 void wire_write_uvarint(wire_writer_t *w, uint32_t v)
 {
     buf_append_uvarint(w->b, v);
@@ -386,55 +401,36 @@ void wire_resp_finish(buf_t *b)
 const char *wire_err_name(int16_t code)
 {
     switch (code) {
-    case KAFKA_UNKNOWN_SERVER_ERROR:
-        return "UNKNOWN_SERVER_ERROR";
-    case KAFKA_NONE:
-        return "NONE";
-    case KAFKA_OFFSET_OUT_OF_RANGE:
-        return "OFFSET_OUT_OF_RANGE";
-    case KAFKA_CORRUPT_MESSAGE:
-        return "CORRUPT_MESSAGE";
-    case KAFKA_UNKNOWN_TOPIC_OR_PARTITION:
-        return "UNKNOWN_TOPIC_OR_PARTITION";
-    case KAFKA_LEADER_NOT_AVAILABLE:
-        return "LEADER_NOT_AVAILABLE";
-    case KAFKA_REQUEST_TIMED_OUT:
-        return "REQUEST_TIMED_OUT";
-    case KAFKA_MESSAGE_TOO_LARGE:
-        return "MESSAGE_TOO_LARGE";
-    case KAFKA_INVALID_TOPIC_EXCEPTION:
-        return "INVALID_TOPIC_EXCEPTION";
-    case KAFKA_INVALID_REQUIRED_ACKS:
-        return "INVALID_REQUIRED_ACKS";
-    case KAFKA_UNSUPPORTED_VERSION:
-        return "UNSUPPORTED_VERSION";
-    case KAFKA_TOPIC_ALREADY_EXISTS:
-        return "TOPIC_ALREADY_EXISTS";
-    case KAFKA_INVALID_PARTITIONS:
-        return "INVALID_PARTITIONS";
-    case KAFKA_INVALID_REPLICATION_FACTOR:
-        return "INVALID_REPLICATION_FACTOR";
-    case KAFKA_INVALID_REPLICA_ASSIGNMENT:
-        return "INVALID_REPLICA_ASSIGNMENT";
-    case KAFKA_INVALID_CONFIG:
-        return "INVALID_CONFIG";
-    case KAFKA_INVALID_REQUEST:
-        return "INVALID_REQUEST";
-    case KAFKA_UNSUPPORTED_FOR_MESSAGE_FORMAT:
-        return "UNSUPPORTED_FOR_MESSAGE_FORMAT";
-    case KAFKA_POLICY_VIOLATION:
-        return "POLICY_VIOLATION";
-    case KAFKA_KAFKA_STORAGE_ERROR:
-        return "KAFKA_STORAGE_ERROR";
-    case KAFKA_FETCH_SESSION_ID_NOT_FOUND:
-        return "FETCH_SESSION_ID_NOT_FOUND";
-    case KAFKA_TOPIC_DELETION_DISABLED:
-        return "TOPIC_DELETION_DISABLED";
-    case KAFKA_UNSUPPORTED_COMPRESSION_TYPE:
-        return "UNSUPPORTED_COMPRESSION_TYPE";
-    case KAFKA_INVALID_RECORD:
-        return "INVALID_RECORD";
+#define WIRE_ERROR_CASE(name, code)                                                                \
+    case code:                                                                                     \
+        return #name;
+        WIRE_ERRORS(WIRE_ERROR_CASE)
+#undef WIRE_ERROR_CASE
     default:
         return "UNKNOWN";
     }
+}
+
+int32_t wire_acl_ops_all(int8_t resource_type)
+{
+#define OP(x) (1 << KAFKA_ACL_OP_##x)
+    switch (resource_type) {
+    case KAFKA_RESOURCE_TOPIC:
+        return OP(READ) | OP(WRITE) | OP(CREATE) | OP(DESCRIBE) | OP(DELETE) | OP(ALTER) |
+               OP(DESCRIBE_CONFIGS) | OP(ALTER_CONFIGS);
+    case KAFKA_RESOURCE_GROUP:
+        return OP(READ) | OP(DESCRIBE) | OP(DELETE);
+    case KAFKA_RESOURCE_CLUSTER:
+        return OP(CREATE) | OP(CLUSTER_ACTION) | OP(DESCRIBE_CONFIGS) | OP(ALTER_CONFIGS) |
+               OP(IDEMPOTENT_WRITE) | OP(ALTER) | OP(DESCRIBE);
+    case KAFKA_RESOURCE_TRANSACTIONAL_ID:
+        return OP(DESCRIBE) | OP(WRITE);
+    case KAFKA_RESOURCE_DELEGATION_TOKEN:
+        return OP(DESCRIBE);
+    case KAFKA_RESOURCE_USER:
+        return OP(CREATE_TOKENS) | OP(DESCRIBE_TOKENS);
+    default:
+        return 0;
+    }
+#undef OP
 }

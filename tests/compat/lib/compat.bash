@@ -1,0 +1,139 @@
+# Shared by the tests/compat/test_*.sh tiers (sourced, not a test itself). Starts the broker
+# under test on loopback with its own temp dir, and kills it when the test ends:
+#
+#   WEIR_COMPAT_TARGET=weir   (default) `$WEIR_BIN serve` on 127.0.0.1:0
+#   WEIR_COMPAT_TARGET=kafka  Apache Kafka 4.x from the pinned jars (lib/kafka_oracle.sh), to
+#                             check the test itself: every check must pass against Kafka.
+#
+# TAP helpers print "ok N - name" / "not ok N - name" with evidence as "# " lines.
+set -euo pipefail
+compat_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+compat_dir=$compat_top/tests/compat
+COMPAT_TARGET=${WEIR_COMPAT_TARGET:-weir}
+WEIR=${WEIR_BIN:-$compat_top/build/weir}
+export PATH="$compat_dir/bin:$PATH"
+compat_work=$(mktemp -d /tmp/weir-compat.XXXXXX)
+compat_pids=()
+n=0
+fail=0
+
+compat_cleanup() {
+    local p
+    for p in "${compat_pids[@]+"${compat_pids[@]}"}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${compat_pids[@]+"${compat_pids[@]}"}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$compat_work"
+}
+trap compat_cleanup EXIT
+
+# compat_start_broker NAME [--port N]: starts the target broker with data in
+# $compat_work/NAME (a second call with the same NAME restarts it on the same data and port).
+# Sets BROKER (host:port) and BROKER_PID.
+compat_start_broker() {
+    local name=$1
+    shift
+    local dir=$compat_work/$name port=
+    if [[ ${1:-} == --port ]]; then port=$2; fi
+    mkdir -p "$dir"
+    : >"$dir/out"
+    if [[ $COMPAT_TARGET == kafka ]]; then
+        [[ -z $port && -f $dir/port ]] && port=$(<"$dir/port")
+        "$compat_dir/lib/kafka_oracle.sh" --dir "$dir/kafka" --max-seconds 1200 \
+            ${port:+--port "$port"} >"$dir/out" 2>"$dir/err" &
+    else
+        [[ -z $port && -f $dir/port ]] && port=$(<"$dir/port")
+        setpriv --pdeathsig TERM "$WEIR" serve --data-dir "$dir/data" \
+            --listen "127.0.0.1:${port:-0}" --http-listen 127.0.0.1:0 \
+            --set group.initial.rebalance.delay.ms=0 >"$dir/out" 2>"$dir/err" &
+    fi
+    BROKER_PID=$!
+    compat_pids+=("$BROKER_PID")
+    local i
+    for i in $(seq 600); do
+        grep -q '^listening on ' "$dir/out" 2>/dev/null && break
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    BROKER=$(sed -n 's/^listening on //p' "$dir/out" | head -1)
+    if [[ -z $BROKER ]]; then
+        not_ok "$COMPAT_TARGET broker '$name' did not start" "$(tail -20 "$dir/err")"
+        exit 1
+    fi
+    echo "${BROKER##*:}" >"$dir/port"
+    echo "# $COMPAT_TARGET broker '$name' on $BROKER (pid $BROKER_PID)"
+}
+
+# compat_stop_broker: stops the broker started last (SIGTERM, waits).
+compat_stop_broker() {
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+}
+
+ok() {
+    n=$((n + 1))
+    echo "ok $n - $1"
+}
+
+not_ok() { # name, evidence lines...
+    n=$((n + 1))
+    fail=$((fail + 1))
+    echo "not ok $n - $1"
+    shift
+    local l
+    for l in "$@"; do
+        printf '%s\n' "$l" | sed 's/^/    # /'
+    done
+}
+
+# check NAME COMMAND...: ok when the command exits 0; its output is the evidence otherwise.
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        ok "$name"
+    else
+        not_ok "$name" "$(printf '%s\n' "$out" | tail -15)"
+    fi
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+    if [[ $2 == "$3" ]]; then
+        ok "$1"
+    else
+        not_ok "$1" "expected: $(head -c 1500 <<<"$2")" "actual:   $(head -c 1500 <<<"$3")"
+    fi
+}
+
+compat_done() {
+    echo "1..$n"
+    ((fail == 0))
+}
+
+# The JVM tiers compile tests/java/src with javac against the Kafka class path once per source
+# change, into build/compat/java.
+compat_java_classes() {
+    local out=$compat_top/build/compat/java src=$compat_top/tests/java/src
+    local cpfile=$compat_top/build/compat/kafka.classpath
+    [[ -s $cpfile ]] || { echo "build/compat/kafka.classpath missing: run make deps" >&2; return 2; }
+    local stamp=$out/.stamp
+    if [[ ! -f $stamp ]] || [[ -n $(find "$src" -newer "$stamp" -name '*.java' | head -1) ]]; then
+        rm -rf "$out"
+        mkdir -p "$out"
+        javac -nowarn -d "$out" -cp "$(<"$cpfile")" $(find "$src" -name '*.java') >&2
+        touch "$stamp"
+    fi
+    JAVA_CP="$out:$(<"$cpfile")"
+}
+
+# The Go tiers build tests/go/cmd/* into build/compat/go (offline: the modules come from the
+# cache `make deps` filled; go's own build cache makes a rebuild cheap).
+compat_go_build() {
+    local out=$compat_top/build/compat/go
+    mkdir -p "$out"
+    (cd "$compat_top/tests/go" && GOFLAGS=-mod=readonly GOPROXY=off go build -o "$out/" ./cmd/...) >&2
+    GO_BIN=$out
+}
