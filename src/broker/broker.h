@@ -87,6 +87,7 @@ typedef enum {
     BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS,
     BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS,
     BCFG_GROUP_CONSUMER_ASSIGNORS,
+    BCFG_GROUP_CONSUMER_MAX_SIZE,
     /* added by the groups/idempotence work (src/broker/groups.c) */
     BCFG_OFFSETS_TOPIC_NUM_PARTITIONS,
     BCFG_PRODUCER_ID_EXPIRATION_MS,
@@ -651,20 +652,21 @@ typedef struct {
     const int32_t *partitions;
 } broker_cg_topic_parts_t;
 
-/* ConsumerGroupHeartbeat. Fields that may be null on the wire (null: unchanged since the last
- * heartbeat) have a flag or are NULL. Out fields are valid during on_done only. */
+/* ConsumerGroupHeartbeat. The fields a heartbeat may leave null (unchanged since the last one)
+ * are NULL or have a flag. The out fields are valid during on_done only; err.message "" means
+ * a null ErrorMessage. */
 typedef struct {
     int16_t api_version;
     const char *group_id;
-    const char *member_id; /* v0: "" with epoch 0, and the broker makes one */
-    int32_t member_epoch;  /* 0 join, -1 leave, -2 leave for a while (static member) */
+    const char *member_id; /* v0 may send "" with epoch 0: the broker makes one */
+    int32_t member_epoch;  /* 0 join, -1 leave, -2 a static member leaves for a while */
     const char *instance_id;
-    const char *rack_id;          /* checked, not used */
-    int32_t rebalance_timeout_ms; /* -1 */
+    const char *rack_id;          /* kept and described, not used for placement (one node) */
+    int32_t rebalance_timeout_ms; /* -1: unchanged */
     bool has_topics;
     size_t ntopics;
     const char *const *topics;
-    const char *topic_regex;
+    const char *topic_regex; /* v1+ */
     const char *server_assignor;
     bool has_owned;
     size_t nowned;
@@ -672,8 +674,7 @@ typedef struct {
     const char *client_id;
     const char *client_host;
     /* out */
-    int16_t error;
-    const char *error_message; /* static, or NULL */
+    broker_err_t err;
     const char *out_member_id; /* NULL with errors */
     int32_t out_member_epoch;
     int32_t heartbeat_interval_ms;
@@ -692,7 +693,7 @@ typedef struct {
     const char *client_host;
     size_t nsubscribed;
     const char *const *subscribed;
-    const char *regex;
+    const char *regex; /* "" when none, as Kafka describes it */
     size_t nassigned;
     const broker_cg_topic_parts_t *assigned;
     size_t ntarget;
@@ -701,11 +702,11 @@ typedef struct {
 
 typedef struct {
     int16_t error;
-    const char *error_message;
-    const char *state; /* "Empty", "Assigning", "Reconciling", "Stable", "Dead" */
+    const char *error_message; /* NULL: null */
+    const char *state;         /* "Empty", "Assigning", "Reconciling", "Stable"; "" with errors */
     int32_t group_epoch;
     int32_t assignment_epoch;
-    const char *assignor;
+    const char *assignor; /* "" with errors */
     size_t nmembers;
     const broker_cg_member_desc_t *members;
 } broker_cg_desc_t;

@@ -103,14 +103,23 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
             "600000", 1, I64MAX, false, "how often expired offsets are removed"),
     ROW_INT(BCFG_OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", "4096", 0, I32MAX, false,
             "largest metadata string of an offset commit"),
-    ROW_INT(BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS, "group.consumer.session.timeout.ms", "45000",
-            1, I32MAX, false,
-            "consumer groups (KIP-848): a member that sends no heartbeat for this long is removed"),
+    ROW_INT(BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS, "group.consumer.session.timeout.ms", "45000", 1,
+            I32MAX, false,
+            "The timeout to detect client failures when using the consumer group protocol."),
     ROW_INT(BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS, "group.consumer.heartbeat.interval.ms",
             "5000", 1, I32MAX, false,
-            "consumer groups (KIP-848): how often members are told to send a heartbeat"),
+            "The heartbeat interval given to the members of a consumer group."),
     ROW_STR(BCFG_GROUP_CONSUMER_ASSIGNORS, "group.consumer.assignors", "uniform,range",
-            "consumer groups (KIP-848): the server-side assignors, the first is the default"),
+            "The server side assignors as a list of either names for builtin assignors or full "
+            "class names for customer assignors. The first one in the list is considered as the "
+            "default assignor to be used in the case where the consumer does not specify an "
+            "assignor. Changing the default assignor does not trigger a rebalance for existing "
+            "groups; the new default takes effect on the next rebalance. The supported builtin "
+            "assignors are: uniform, range."),
+    ROW_INT(BCFG_GROUP_CONSUMER_MAX_SIZE, "group.consumer.max.size", "2147483647", 1, I32MAX, false,
+            "The maximum number of consumers that a single consumer group can accommodate. This "
+            "value will only impact groups under the CONSUMER group protocol. To configure the "
+            "max group size when using the CLASSIC group protocol use group.max.size instead."),
     ROW_INT(BCFG_OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", "1", 1, 1000, false,
             "partitions of __consumer_offsets when it is created (fixed afterwards)"),
     ROW_INT(BCFG_PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", "86400000", 1, I64MAX,
@@ -283,12 +292,44 @@ static void range_msg(char *err, size_t err_len, const char *name, const char *v
     }
 }
 
+/* group.consumer.assignors: a comma-separated list of uniform and range (by name or by Kafka's
+ * class name), at least one. */
+static bool assignors_valid(const char *list)
+{
+    static const char *const names[] = {
+        "uniform", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "range",
+        "org.apache.kafka.coordinator.group.assignor.RangeAssignor"};
+    size_t count = 0;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0)
+            break;
+        bool known = false;
+        for (size_t i = 0; i < WEIR_ARRAY_LEN(names) && !known; i++)
+            known = strlen(names[i]) == n && memcmp(names[i], p, n) == 0;
+        if (!known)
+            return false;
+        count++;
+        p += n;
+    }
+    return count > 0;
+}
+
 int broker_settings_set(broker_settings_t *s, int key, const char *value, int source, char *err,
                         size_t err_len)
 {
     WEIR_ASSERT(key >= 0 && key < BCFG__COUNT);
     const broker_cfg_def_t *d = &broker_cfg_defs[key];
     int64_t v = BCFG_UNSET;
+    if (value && key == BCFG_GROUP_CONSUMER_ASSIGNORS && !assignors_valid(value)) {
+        snprintf(err, err_len,
+                 "Invalid value %s for configuration %s: the supported assignors are "
+                 "uniform and range",
+                 value, d->name);
+        return -WEIR_EINVAL;
+    }
     if (value) {
         if (parse_value(d->type, d->min, d->max, d->values, broker_key_is_list(key), value, &v) <
             0) {

@@ -66,9 +66,10 @@ void broker_coord_config_default(broker_coord_config_t *cfg)
     cfg->offset_metadata_max_bytes = 4096;
     cfg->consumer_session_timeout_ms = 45000;
     cfg->consumer_heartbeat_interval_ms = 5000;
-    cfg->consumer_assignors[0] = ASSIGNOR_UNIFORM;
-    cfg->consumer_assignors[1] = ASSIGNOR_RANGE;
+    cfg->consumer_assignors[0] = BROKER_ASSIGNOR_UNIFORM;
+    cfg->consumer_assignors[1] = BROKER_ASSIGNOR_RANGE;
     cfg->consumer_assignor_count = 2;
+    cfg->consumer_max_size = INT32_MAX;
 }
 
 bool broker_coord_str_eq(const char *a, const char *b)

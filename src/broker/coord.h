@@ -36,6 +36,12 @@
 
 typedef struct broker_coord broker_coord_t;
 
+/* The server-side assignors of consumer groups (group.consumer.assignors, coord_assign.c). */
+typedef enum { BROKER_ASSIGNOR_UNIFORM = 0, BROKER_ASSIGNOR_RANGE = 1 } broker_assignor_t;
+/* By name ("uniform", "range") or by Kafka's class name: the assignor, or -1. */
+int broker_coord_assignor_parse(const char *name, size_t len);
+const char *broker_coord_assignor_name(broker_assignor_t a);
+
 /* Broker settings, named as Kafka names them. */
 typedef struct {
     int32_t min_session_timeout_ms;              /* group.min.session.timeout.ms, 6000 */
@@ -50,6 +56,7 @@ typedef struct {
     int32_t consumer_heartbeat_interval_ms; /* group.consumer.heartbeat.interval.ms, 5000 */
     int consumer_assignors[2];              /* group.consumer.assignors: the first is default */
     size_t consumer_assignor_count;         /* uniform, range */
+    int32_t consumer_max_size;              /* group.consumer.max.size, members, INT32_MAX */
 } broker_coord_config_t;
 
 void broker_coord_config_default(broker_coord_config_t *cfg);
@@ -122,10 +129,11 @@ typedef struct broker_coord_env {
                   broker_coord_write_done_fn done, void *arg);
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
-    /* Topics, for consumer groups: a topic's partition count (-1: no such topic), its topic id,
-     * the name of a topic id (false: none), and every topic that is not internal. */
+    /* Topics, for consumer groups: a topic's partition count (-1: no such topic), its topic id
+     * (false: no such topic), the name of a topic id (false: none), and every topic that is
+     * not internal. */
     int32_t (*topic_partitions)(void *ctx, const char *topic);
-    void (*topic_id)(void *ctx, const char *topic, uint8_t id[16]);
+    bool (*topic_id)(void *ctx, const char *topic, uint8_t id[16]);
     bool (*topic_by_id)(void *ctx, const uint8_t id[16], char *name, size_t cap);
     void (*topics_foreach)(void *ctx, void (*fn)(void *arg, const char *topic), void *arg);
     void (*join_done)(void *ctx, void *waiter, const broker_group_join_result_t *res);

@@ -102,22 +102,25 @@ bool tpset_eq(const tpset_t *a, const tpset_t *b)
 /* ---- names -------------------------------------------------------------------------------------
  */
 
-int broker_coord_assignor_parse(const char *name, assignor_t *out)
+int broker_coord_assignor_parse(const char *name, size_t len)
 {
-    if (strcmp(name, "uniform") == 0 ||
-        strcmp(name, "org.apache.kafka.coordinator.group.assignor.UniformAssignor") == 0)
-        *out = ASSIGNOR_UNIFORM;
-    else if (strcmp(name, "range") == 0 ||
-             strcmp(name, "org.apache.kafka.coordinator.group.assignor.RangeAssignor") == 0)
-        *out = ASSIGNOR_RANGE;
-    else
-        return -1;
-    return 0;
+    static const struct {
+        const char *name;
+        broker_assignor_t a;
+    } names[] = {
+        {"uniform", BROKER_ASSIGNOR_UNIFORM},
+        {"org.apache.kafka.coordinator.group.assignor.UniformAssignor", BROKER_ASSIGNOR_UNIFORM},
+        {"range", BROKER_ASSIGNOR_RANGE},
+        {"org.apache.kafka.coordinator.group.assignor.RangeAssignor", BROKER_ASSIGNOR_RANGE}};
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(names); i++)
+        if (strlen(names[i].name) == len && memcmp(names[i].name, name, len) == 0)
+            return (int)names[i].a;
+    return -1;
 }
 
-const char *broker_coord_assignor_name(assignor_t a)
+const char *broker_coord_assignor_name(broker_assignor_t a)
 {
-    return a == ASSIGNOR_RANGE ? "range" : "uniform";
+    return a == BROKER_ASSIGNOR_RANGE ? "range" : "uniform";
 }
 
 static bool subscribed(const assign_member_t *m, const char *topic)
@@ -254,13 +257,13 @@ static void assign_uniform(const assign_member_t *members, size_t nmembers,
     uniform_balance(members, nmembers, out, total);
 }
 
-void broker_coord_assign(assignor_t a, const assign_member_t *members, size_t nmembers,
+void broker_coord_assign(broker_assignor_t a, const assign_member_t *members, size_t nmembers,
                          const assign_topic_t *topics, size_t ntopics, const tpset_t *prev,
                          tpset_t *out)
 {
     for (size_t i = 0; i < nmembers; i++)
         tpset_clear(&out[i]);
-    if (a == ASSIGNOR_RANGE)
+    if (a == BROKER_ASSIGNOR_RANGE)
         assign_range(members, nmembers, topics, ntopics, out);
     else
         assign_uniform(members, nmembers, topics, ntopics, prev, out);

@@ -251,8 +251,8 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
     for (size_t i = 0; !req->error && i < req->part_count; i++) {
         broker_offset_delete_part_t *p = &req->parts[i];
         p->error = KAFKA_NONE;
-        if (live && (g->cg ? broker_coord_cgroup_subscribed(g, p->topic)
-                           : group_subscribed(g, p->topic))) {
+        if (live &&
+            (g->cg ? broker_coord_cgroup_subscribed(g, p->topic) : group_subscribed(g, p->topic))) {
             p->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }

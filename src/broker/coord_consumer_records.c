@@ -64,21 +64,23 @@ static void value_begin(recset_t *rs, wire_writer_t *w)
 
 static void write_parts(broker_coord_t *c, wire_writer_t *w, const tpset_t *s)
 {
-    int32_t nt = 0;
+    int32_t nt = 0; /* topics that still exist: a deleted one has no id to name it by */
+    uint8_t id[16];
     for (size_t i = 0; i < s->n; i++)
-        nt += i == 0 || s->v[i].topic != s->v[i - 1].topic;
+        nt += (i == 0 || s->v[i].topic != s->v[i - 1].topic) &&
+              c->env.topic_id(c->env.ctx, s->v[i].topic, id);
     wire_write_array_len(w, nt);
     for (size_t i = 0; i < s->n;) {
         size_t j = i;
         while (j < s->n && s->v[j].topic == s->v[i].topic)
             j++;
-        uint8_t id[16];
-        c->env.topic_id(c->env.ctx, s->v[i].topic, id);
-        buf_append(w->b, id, 16);
-        wire_write_array_len(w, (int32_t)(j - i));
-        for (size_t k = i; k < j; k++)
-            wire_write_i32(w, s->v[k].partition);
-        wire_write_tags(w);
+        if (c->env.topic_id(c->env.ctx, s->v[i].topic, id)) {
+            buf_append(w->b, id, 16);
+            wire_write_array_len(w, (int32_t)(j - i));
+            for (size_t k = i; k < j; k++)
+                wire_write_i32(w, s->v[k].partition);
+            wire_write_tags(w);
+        }
         i = j;
     }
 }
@@ -119,8 +121,7 @@ void broker_coord_crec_member(recset_t *rs, group_t *g, const cmember_t *m, bool
     broker_coord_recset_end(rs, tombstone);
 }
 
-void broker_coord_crec_target_member(recset_t *rs, group_t *g, const cmember_t *m,
-                                     bool tombstone)
+void broker_coord_crec_target_member(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone)
 {
     key_begin(rs, KEY_CG_TARGET_MEMBER, g->id, m->id);
     if (!tombstone) {
@@ -254,14 +255,9 @@ static int replay_current(group_t *g, const char *mid, wire_reader_t *r)
     int rc = read_parts(g->c, r, &assigned);
     if (rc == 0)
         rc = read_parts(g->c, r, &revoking);
-    if (rc == 0) {
-        cmember_t *m = replay_member(g, mid);
-        m->epoch = epoch;
-        m->prev_epoch = prev;
-        m->state = state >= CM_STABLE && state <= CM_UNRELEASED ? state : CM_STABLE;
-        tpset_copy(&m->assigned, &assigned);
-        tpset_copy(&m->revoking, &revoking);
-    }
+    if (rc == 0)
+        broker_coord_cmember_load_current(replay_member(g, mid), epoch, prev, state, &assigned,
+                                          &revoking);
     tpset_free(&assigned);
     tpset_free(&revoking);
     return rc;

@@ -176,7 +176,7 @@ group_write_t *broker_coord_write_new(broker_coord_t *c, group_t *g, write_kind_
 /* The offsets-expiry timer (coord_commit.c), armed by broker_coord_new. */
 void broker_coord_expire_timer_fired(void *arg);
 
-/* ---- consumer groups (coord_consumer.c) ------------------------------------------------------ */
+/* ---- consumer groups (coord_consumer*.c, coord_assign.c) ------------------------------------ */
 
 /* A topic partition, the topic named by an interned string (broker_coord_intern). */
 typedef struct {
@@ -215,12 +215,7 @@ typedef struct {
     int32_t partitions;
 } assign_topic_t;
 
-typedef enum { ASSIGNOR_UNIFORM = 0, ASSIGNOR_RANGE = 1 } assignor_t;
-
-/* "uniform" or "range" (or Kafka's class names for them): 0, else -1. */
-int broker_coord_assignor_parse(const char *name, assignor_t *out);
-const char *broker_coord_assignor_name(assignor_t a);
-void broker_coord_assign(assignor_t a, const assign_member_t *members, size_t nmembers,
+void broker_coord_assign(broker_assignor_t a, const assign_member_t *members, size_t nmembers,
                          const assign_topic_t *topics, size_t ntopics, const tpset_t *prev,
                          tpset_t *out);
 
@@ -234,19 +229,19 @@ typedef struct cmember {
     char *rack_id;
     char *client_id;
     char *client_host;
-    char **subs; /* subscribed topic names as the member sent them */
+    char **subs; /* subscribed topic names, as the member sent them */
     size_t nsubs;
-    char *regex; /* subscribed topic regex, or NULL */
+    char *regex; /* subscribed topic regex, or NULL (none, or "") */
     regex_t re;
-    bool has_re;        /* regex compiled */
-    char *assignor;     /* the server assignor it asked for, or NULL */
+    bool has_re;    /* regex compiled */
+    char *assignor; /* the server assignor it asked for, or NULL */
     int32_t rebalance_timeout_ms;
-    int32_t epoch;      /* -2: a static member away for a while */
-    int32_t prev_epoch; /* a heartbeat with this epoch is still accepted (a lost answer) */
-    int8_t state;       /* CM_* */
-    tpset_t assigned;   /* partitions it owns */
-    tpset_t revoking;   /* partitions it must give up before it moves on */
-    tpset_t target;     /* its share of the target assignment */
+    int32_t epoch;         /* -2: a static member away for a while */
+    int32_t prev_epoch;    /* a heartbeat with this epoch is still accepted (a lost answer) */
+    int8_t state;          /* CM_* */
+    tpset_t assigned;      /* partitions it owns */
+    tpset_t revoking;      /* partitions it must give up before it moves on */
+    tpset_t target;        /* its share of the target assignment */
     const char **resolved; /* interned topics it is subscribed to that exist, sorted */
     size_t nresolved;
     bool loaded; /* replay: its member record was read */
@@ -256,57 +251,63 @@ typedef struct cmember {
 } cmember_t;
 
 typedef struct cgroup {
-    int32_t epoch;            /* the group epoch */
-    int32_t assignment_epoch; /* the epoch the target assignment was computed for */
-    assignor_t assignor;      /* the one that computed it */
-    uint64_t topics_hash;     /* of the subscribed topics and their partition counts */
-    cmember_t *head, *tail;   /* in join order */
+    int32_t epoch;              /* the group epoch */
+    int32_t assignment_epoch;   /* the epoch the target assignment was computed for */
+    broker_assignor_t assignor; /* the one that computed it */
+    uint64_t topics_hash;       /* of the subscribed topics and their partition counts */
+    cmember_t *head, *tail;     /* in join order */
     size_t count;
     broker_kvmap_t members; /* id -> cmember_t */
     broker_kvmap_t statics; /* instance id -> cmember_t */
     broker_kvmap_t owners;  /* topic '\0' be32(partition) -> cmember_t owning it */
 } cgroup_t;
 
+/* coord_consumer.c: the state machine. */
 cgroup_t *broker_coord_cgroup_new(group_t *g);
+void broker_coord_cgroup_free(group_t *g);
+/* The group record's tombstone on replay: the consumer group is gone (its offsets stay). */
+void broker_coord_cgroup_drop(group_t *g);
 cmember_t *broker_coord_cmember_add(group_t *g, const char *id);
 cmember_t *broker_coord_cmember_find(group_t *g, const char *id);
-void broker_coord_cmember_set_instance(cmember_t *m, const char *instance_id);
-void broker_coord_cmember_resolve(cmember_t *m);
-void broker_coord_cmember_remove(cmember_t *m, recset_t *rs, const char *why);
-void broker_coord_cgroup_sync_state(group_t *g);
-const char *broker_coord_cgroup_state_name(const group_t *g);
-
-/* Records of consumer groups (coord_consumer_records.c), in Kafka's layouts; each adds one
- * record (or its tombstone) to rs. */
-void broker_coord_crec_group(recset_t *rs, group_t *g, bool tombstone);
-void broker_coord_crec_member(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone);
-void broker_coord_crec_target_member(recset_t *rs, group_t *g, const cmember_t *m,
-                                     bool tombstone);
-void broker_coord_crec_target_meta(recset_t *rs, group_t *g, bool tombstone);
-void broker_coord_crec_current(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone);
-
-void broker_coord_cgroup_free(group_t *g);
-void broker_coord_cgroup_drop(group_t *g);
 void broker_coord_cmember_unload(cmember_t *m);
-void broker_coord_cmember_load_meta(cmember_t *m, char *instance_id, char *rack_id,
-                                    char *client_id, char *client_host, char **subs,
-                                    size_t nsubs, char *regex, int32_t rebalance_timeout_ms,
-                                    char *assignor);
-/* A set as the wire wants it, per topic its id, name and partitions (caller frees both). */
-size_t broker_coord_tpset_topics(broker_coord_t *c, const tpset_t *s,
-                                 broker_cg_topic_parts_t **topics, int32_t **parts);
+/* Replay of a member record: takes every string (NULL for null). */
+void broker_coord_cmember_load_meta(cmember_t *m, char *instance_id, char *rack_id, char *client_id,
+                                    char *client_host, char **subs, size_t nsubs, char *regex,
+                                    int32_t rebalance_timeout_ms, char *assignor);
+/* Replay of a current-assignment record. */
+void broker_coord_cmember_load_current(cmember_t *m, int32_t epoch, int32_t prev_epoch,
+                                       int8_t state, const tpset_t *assigned,
+                                       const tpset_t *revoking);
+/* The end of a load (after every record): owners, session timer, rebalance timer. */
+void broker_coord_cmember_loaded(cmember_t *m);
+const char *broker_coord_cgroup_state_name(const group_t *g);
+/* The assignor of the next target: the one the members ask for most, else the default. */
+broker_assignor_t broker_coord_cgroup_assignor(group_t *g);
+bool broker_coord_cgroup_empty(const group_t *g);
 void broker_coord_heartbeat_stored(broker_consumer_heartbeat_req_t *req, int err);
-/* A classic group with no classic state left (its members removed, generation 0). */
-void broker_coord_group_clear_classic(group_t *g);
 void broker_coord_cgroup_list(group_t *g, broker_group_listing_t *out);
 void broker_coord_cgroup_tombstones(recset_t *rs, group_t *g);
 void broker_coord_cgroup_load_finish(group_t *g);
-/* OffsetCommit / OffsetFetch from a consumer group: KIP-848 epoch checks. */
-int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *req);
-int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32_t member_epoch);
 bool broker_coord_cgroup_subscribed(group_t *g, const char *topic);
-bool broker_coord_cgroup_empty(const group_t *g);
 /* A JoinGroup (classic) to a consumer group: an empty one becomes classic again (true). */
 bool broker_coord_cgroup_to_classic(group_t *g);
+/* A classic group with no classic state left (its members removed, generation 0). */
+void broker_coord_group_clear_classic(group_t *g);
+/* OffsetCommit / OffsetFetch to a consumer group: Kafka's member and epoch checks. */
+int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *req);
+int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32_t member_epoch);
+
+/* coord_consumer_records.c: records in Kafka's layouts; each adds one record (or its
+ * tombstone) to rs. */
+void broker_coord_crec_group(recset_t *rs, group_t *g, bool tombstone);
+void broker_coord_crec_member(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone);
+void broker_coord_crec_target_member(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone);
+void broker_coord_crec_target_meta(recset_t *rs, group_t *g, bool tombstone);
+void broker_coord_crec_current(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone);
+
+/* A set as the wire wants it, per topic its id, name and partitions (caller frees both);
+ * topics that no longer exist are left out. */
+size_t broker_coord_tpset_topics(broker_coord_t *c, const tpset_t *s,
+                                 broker_cg_topic_parts_t **topics, int32_t **parts);
 
 #endif

@@ -109,41 +109,28 @@ static int32_t env_topic_partitions(void *ctx, const char *topic)
     return n;
 }
 
-/* A topic's id. Until topics carry their own (the topic-id work of issue 12: Metadata v10+),
- * the id is derived from the name: a UUID (version 8, RFC 9562) of two 64-bit FNV-1a hashes.
- * This is the one place to change when the broker keeps an id per topic. */
-static void env_topic_id(void *ctx, const char *topic, uint8_t id[16])
+/* A topic's id (a UUID kept with the topic, new when it is re-created): false when there is
+ * no such topic. */
+static bool env_topic_id(void *ctx, const char *topic, uint8_t id[16])
 {
-    uint64_t h1 = 1469598103934665603ULL, h2 = 0x9e3779b97f4a7c15ULL;
-    for (const unsigned char *p = (const unsigned char *)topic; *p; p++) {
-        h1 = (h1 ^ *p) * 1099511628211ULL;
-        h2 = (h2 ^ *p) * 0x100000001b3ULL + 0x2545f4914f6cdd1dULL;
-    }
-    for (int i = 0; i < 8; i++) {
-        id[i] = (uint8_t)(h1 >> (56 - 8 * i));
-        id[8 + i] = (uint8_t)(h2 >> (56 - 8 * i));
-    }
-    id[6] = (uint8_t)((id[6] & 0x0f) | 0x80);
-    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    if (t)
+        memcpy(id, t->id, 16);
+    broker_topics_unlock(g->b);
+    return t != NULL;
 }
 
 static bool env_topic_by_id(void *ctx, const uint8_t id[16], char *name, size_t cap)
 {
     broker_groups_t *g = ctx;
-    bool found = false;
     broker_topics_rdlock(g->b);
-    size_t n;
-    broker_topic_t **ts = broker_topics_list(g->b, &n);
-    for (size_t i = 0; i < n && !found; i++) {
-        uint8_t tid[16];
-        env_topic_id(ctx, ts[i]->name, tid);
-        if (!ts[i]->internal && memcmp(tid, id, 16) == 0 && strlen(ts[i]->name) < cap) {
-            strcpy(name, ts[i]->name);
-            found = true;
-        }
-    }
+    broker_topic_t *t = broker_topic_find_id(g->b, id);
+    bool found = t && !t->internal && strlen(t->name) < cap;
+    if (found)
+        strcpy(name, t->name);
     broker_topics_unlock(g->b);
-    free(ts);
     return found;
 }
 
@@ -244,31 +231,29 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     return 0;
 }
 
-/* group.consumer.assignors: names (or Kafka's class names) separated by commas; unknown ones
- * are skipped with a warning, and none known means uniform. */
+/* group.consumer.assignors (checked when the setting is loaded): names or Kafka's class names
+ * separated by commas, the first the default. */
 static void assignors_from(const char *list, broker_coord_config_t *cfg)
 {
     cfg->consumer_assignor_count = 0;
-    char *copy = weir_strdup(list ? list : "");
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        int a;
-        bool known = strcmp(tok, "uniform") == 0 || strstr(tok, "UniformAssignor");
-        bool range = strcmp(tok, "range") == 0 || strstr(tok, "RangeAssignor");
-        if (!known && !range) {
-            log_warn("group", "group.consumer.assignors: unknown assignor %s", tok);
-            continue;
-        }
-        a = range ? 1 : 0;
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0)
+            break;
+        int a = broker_coord_assignor_parse(p, n);
+        if (a < 0) /* checked when the setting was loaded */
+            a = BROKER_ASSIGNOR_UNIFORM;
         bool dup = false;
         for (size_t i = 0; i < cfg->consumer_assignor_count; i++)
             dup |= cfg->consumer_assignors[i] == a;
         if (!dup && cfg->consumer_assignor_count < 2)
             cfg->consumer_assignors[cfg->consumer_assignor_count++] = a;
+        p += n;
     }
-    free(copy);
     if (cfg->consumer_assignor_count == 0)
-        cfg->consumer_assignors[cfg->consumer_assignor_count++] = 0;
+        cfg->consumer_assignors[cfg->consumer_assignor_count++] = BROKER_ASSIGNOR_UNIFORM;
 }
 
 static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
@@ -292,6 +277,7 @@ static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
     cfg->consumer_heartbeat_interval_ms =
         (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS);
     assignors_from(s->sval[BCFG_GROUP_CONSUMER_ASSIGNORS], cfg);
+    cfg->consumer_max_size = (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_MAX_SIZE);
 #ifdef WEIR_FUZZ
     cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
     cfg->min_session_timeout_ms = 1;
@@ -432,7 +418,6 @@ void broker_groups_free(broker_t *b)
 /* ---- the group API: every request runs on the coordinator thread ------------------------------
  */
 
-
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
     broker_offset_fetch_req_t *req;
@@ -537,9 +522,8 @@ static void consumer_describe_run(broker_coord_t *c, broker_consumer_describe_re
         req->priv = NULL;
         req->groups = weir_calloc(req->count + 1, sizeof(*req->groups));
         for (size_t i = 0; i < req->count; i++)
-            req->groups[i] = (broker_cg_desc_t){.error = KAFKA_COORDINATOR_NOT_AVAILABLE,
-                                                .state = "Dead",
-                                                .assignor = ""};
+            req->groups[i] = (broker_cg_desc_t){
+                .error = KAFKA_COORDINATOR_NOT_AVAILABLE, .state = "Dead", .assignor = ""};
     }
     broker_consumer_describe_req_t copy = *req;
     op->on_done(op); /* may free req */
@@ -591,9 +575,11 @@ static void op_unavailable(broker_group_op_t *op)
         break;
     case OP_CONSUMER_HEARTBEAT: {
         broker_consumer_heartbeat_req_t *h = op->req;
-        h->error = na;
+        h->err.code = na;
+        h->err.message[0] = 0;
         h->out_member_id = NULL;
         h->has_assignment = false;
+        h->priv = NULL;
         break;
     }
     default:

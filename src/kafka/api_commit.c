@@ -177,6 +177,7 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     kafka_park_t *g = &cm->pk;
     cm->op.on_done = commit_answer;
     broker_commit_req_t *cr = &cm->cr;
+    cr->api_version = v;
     cr->group_id = group_str(g, wire_read_str(r));
     cr->retention_ms = -1;
     cr->generation_id = wire_read_i32(r);

@@ -42,6 +42,10 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 0, INT16_MAX, kafka_handle_incremental_alter_configs,
      "IncrementalAlterConfigs"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
+    {KAFKA_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, 0, kafka_handle_consumer_group_heartbeat,
+     "ConsumerGroupHeartbeat"},
+    {KAFKA_API_CONSUMER_GROUP_DESCRIBE, 0, 0, 0, kafka_handle_consumer_group_describe,
+     "ConsumerGroupDescribe"},
     {KAFKA_API_DESCRIBE_TOPIC_PARTITIONS, 0, 0, 0, kafka_handle_describe_topic_partitions,
      "DescribeTopicPartitions"},
 };

@@ -139,6 +139,8 @@ int kafka_handle_offset_commit(kafka_req_t *req);             /* api_commit.c */
 int kafka_handle_offset_fetch(kafka_req_t *req);              /* api_commit.c */
 int kafka_handle_offset_delete(kafka_req_t *req);             /* api_commit.c */
 int kafka_handle_init_producer_id(kafka_req_t *req);          /* api_producer.c */
+int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);  /* api_consumer_groups.c */
+int kafka_handle_consumer_group_describe(kafka_req_t *req);   /* api_consumer_groups.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);
