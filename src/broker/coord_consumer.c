@@ -766,8 +766,10 @@ static group_t *hb_group(broker_coord_t *c, broker_consumer_heartbeat_req_t *req
         return hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND, "Consumer group %s not found.",
                        req->group_id),
                NULL;
-    if (!g)
+    if (!g) {
         g = broker_coord_group_create(c, req->group_id);
+        broker_coord_cgroup_new(g);
+    }
     if (g->cg)
         return g;
     bool empty_classic =
