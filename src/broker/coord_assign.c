@@ -47,13 +47,20 @@ static size_t tpset_lower(const tpset_t *s, const char *topic, int32_t partition
     return lo;
 }
 
-bool tpset_has(const tpset_t *s, const char *topic, int32_t partition)
+const tp_t *tpset_find(const tpset_t *s, const char *topic, int32_t partition)
 {
     size_t i = tpset_lower(s, topic, partition);
-    return i < s->n && tp_cmp(s->v[i].topic, s->v[i].partition, topic, partition) == 0;
+    return i < s->n && tp_cmp(s->v[i].topic, s->v[i].partition, topic, partition) == 0
+               ? &s->v[i]
+               : NULL;
 }
 
-void tpset_add(tpset_t *s, const char *topic, int32_t partition)
+bool tpset_has(const tpset_t *s, const char *topic, int32_t partition)
+{
+    return tpset_find(s, topic, partition) != NULL;
+}
+
+void tpset_add_epoch(tpset_t *s, const char *topic, int32_t partition, int32_t epoch)
 {
     size_t i = tpset_lower(s, topic, partition);
     if (i < s->n && tp_cmp(s->v[i].topic, s->v[i].partition, topic, partition) == 0)
@@ -63,8 +70,13 @@ void tpset_add(tpset_t *s, const char *topic, int32_t partition)
         s->v = weir_realloc(s->v, s->cap * sizeof(*s->v));
     }
     memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
-    s->v[i] = (tp_t){topic, partition};
+    s->v[i] = (tp_t){topic, partition, epoch};
     s->n++;
+}
+
+void tpset_add(tpset_t *s, const char *topic, int32_t partition)
+{
+    tpset_add_epoch(s, topic, partition, 0);
 }
 
 void tpset_clear(tpset_t *s)

@@ -132,6 +132,8 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
             p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes || meta_len > INT16_MAX)
             p->error = KAFKA_OFFSET_METADATA_TOO_LARGE; /* records keep it as a classic string */
+        else if (g->cg)
+            p->error = broker_coord_cgroup_commit_part_check(g, req, p->topic, p->partition);
         else
             p->error = KAFKA_NONE;
         if (p->error)

@@ -558,8 +558,8 @@ static void cmember_next(cmember_t *m, const tpset_t *owned)
     tpset_t kept = {0}, revoke = {0};
     for (size_t i = 0; i < m->assigned.n; i++) {
         const tp_t *tp = &m->assigned.v[i];
-        tpset_add(tpset_has(&m->target, tp->topic, tp->partition) ? &kept : &revoke, tp->topic,
-                  tp->partition);
+        tpset_add_epoch(tpset_has(&m->target, tp->topic, tp->partition) ? &kept : &revoke,
+                        tp->topic, tp->partition, tp->epoch);
     }
     tpset_t none = {0};
     if (revoke.n > 0 && owns_any(owned, &revoke)) {
@@ -577,7 +577,7 @@ static void cmember_next(cmember_t *m, const tpset_t *owned)
             if (owner && owner != m)
                 unreleased = true;
             else
-                tpset_add(&kept, tp->topic, tp->partition);
+                tpset_add_epoch(&kept, tp->topic, tp->partition, cg->assignment_epoch);
         }
         cmember_set_epoch(m, cg->assignment_epoch);
         m->state = unreleased ? CM_UNRELEASED : CM_STABLE;

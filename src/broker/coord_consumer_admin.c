@@ -46,7 +46,7 @@ bool broker_coord_cgroup_subscribed(group_t *g, const char *topic)
  */
 
 /* Kafka's ConsumerGroup.validateOffsetCommit: an anonymous commit (epoch < 0) to an empty
- * group; else a member of the group, with OffsetCommit v9+, at its epoch. */
+ * group; else a member of the group, with OffsetCommit v9+, not from a later epoch. */
 int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *req)
 {
     if (req->generation_id < 0 && g->cg->count == 0)
@@ -56,7 +56,23 @@ int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (req->api_version < 9)
         return KAFKA_UNSUPPORTED_VERSION;
-    return req->generation_id == m->epoch ? KAFKA_NONE : KAFKA_STALE_MEMBER_EPOCH;
+    return req->generation_id > m->epoch ? KAFKA_STALE_MEMBER_EPOCH : KAFKA_NONE;
+}
+
+/* A commit at the member's epoch, or (Kafka 4's assignment epochs) at an older one for a
+ * partition the member got at or before that epoch and still has: a commit that raced a
+ * rebalance lands, a zombie's commit for a partition it lost does not. */
+int16_t broker_coord_cgroup_commit_part_check(group_t *g, const broker_commit_req_t *req,
+                                              const char *topic, int32_t partition)
+{
+    if (req->generation_id < 0 && g->cg->count == 0)
+        return KAFKA_NONE;
+    cmember_t *m = broker_coord_cmember_find(g, req->member_id ? req->member_id : "");
+    if (!m || req->generation_id == m->epoch)
+        return KAFKA_NONE;
+    char *name = broker_kvmap_sget(&g->c->topic_names, topic);
+    const tp_t *tp = name ? tpset_find(&m->assigned, name, partition) : NULL;
+    return tp && tp->epoch <= req->generation_id ? KAFKA_NONE : KAFKA_STALE_MEMBER_EPOCH;
 }
 
 /* Kafka's ConsumerGroup.validateOffsetFetch: a null member id with a negative epoch is an

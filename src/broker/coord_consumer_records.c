@@ -14,10 +14,11 @@
  *   3: epoch i32; tag 0: metadata hash i64
  *   5: instance id?, rack id?, client id, client host, subscribed topic names [string],
  *      subscribed topic regex?, rebalance timeout i32, server assignor?
- *   6: assignment epoch i32
+ *   6: assignment epoch i32 (tag 0, the assignment's timestamp, is not written)
  *   7: topic partitions [topic id uuid, partitions [i32]]
- *   8: member epoch i32, previous member epoch i32, state i8, assigned partitions [..],
- *      partitions pending revocation [..]
+ *   8: member epoch i32, previous member epoch i32, state i8, assigned partitions [topic id,
+ *      partitions [i32]; tag 0: assignment epochs [i32], one per partition], partitions
+ *      pending revocation [..]
  * Key 4 (ConsumerGroupPartitionMetadata) is neither written nor needed: like Kafka 4.1+, Weir
  * keeps a hash of the subscribed topics in the group record instead. Topics are named by their
  * ids; a record naming a topic id that no longer exists leaves that topic out.
@@ -62,9 +63,27 @@ static void value_begin(recset_t *rs, wire_writer_t *w)
     w->flexible = true;
 }
 
-static void write_parts(broker_coord_t *c, wire_writer_t *w, const tpset_t *s)
+/* The assignment epochs of one topic's partitions: tag 0 of its TopicPartitions struct. */
+static void write_epochs_tag(wire_writer_t *w, const tp_t *v, size_t n)
 {
-    int32_t nt = 0; /* topics that still exist: a deleted one has no id to name it by */
+    buf_t tmp = {0};
+    wire_writer_t t;
+    wire_writer_init(&t, &tmp, true);
+    wire_write_array_len(&t, (int32_t)n);
+    for (size_t k = 0; k < n; k++)
+        wire_write_i32(&t, v[k].epoch);
+    wire_write_uvarint(w, 1); /* one tagged field */
+    wire_write_uvarint(w, 0); /* tag 0: AssignmentEpochs */
+    wire_write_uvarint(w, (uint32_t)tmp.len);
+    buf_append(w->b, tmp.data, tmp.len);
+    buf_deinit(&tmp);
+}
+
+/* [TopicPartitions]: per topic that still exists (a deleted one has no id to name it by) its
+ * id and partitions, and with_epochs their assignment epochs. */
+static void write_parts(broker_coord_t *c, wire_writer_t *w, const tpset_t *s, bool with_epochs)
+{
+    int32_t nt = 0;
     uint8_t id[16];
     for (size_t i = 0; i < s->n; i++)
         nt += (i == 0 || s->v[i].topic != s->v[i - 1].topic) &&
@@ -79,7 +98,10 @@ static void write_parts(broker_coord_t *c, wire_writer_t *w, const tpset_t *s)
             wire_write_array_len(w, (int32_t)(j - i));
             for (size_t k = i; k < j; k++)
                 wire_write_i32(w, s->v[k].partition);
-            wire_write_tags(w);
+            if (with_epochs)
+                write_epochs_tag(w, &s->v[i], j - i);
+            else
+                wire_write_tags(w);
         }
         i = j;
     }
@@ -127,7 +149,7 @@ void broker_coord_crec_target_member(recset_t *rs, group_t *g, const cmember_t *
     if (!tombstone) {
         wire_writer_t w;
         value_begin(rs, &w);
-        write_parts(g->c, &w, &m->target);
+        write_parts(g->c, &w, &m->target, false);
         wire_write_tags(&w);
     }
     broker_coord_recset_end(rs, tombstone);
@@ -154,8 +176,8 @@ void broker_coord_crec_current(recset_t *rs, group_t *g, const cmember_t *m, boo
         wire_write_i32(&w, m->epoch);
         wire_write_i32(&w, m->prev_epoch);
         wire_write_i8(&w, m->state);
-        write_parts(g->c, &w, &m->assigned);
-        write_parts(g->c, &w, &m->revoking);
+        write_parts(g->c, &w, &m->assigned, true);
+        write_parts(g->c, &w, &m->revoking, false);
         wire_write_tags(&w);
     }
     broker_coord_recset_end(rs, tombstone);
@@ -175,23 +197,51 @@ static char *dup_view(wire_str_t v)
     return wire_str_dup(v);
 }
 
-static int read_parts(broker_coord_t *c, wire_reader_t *r, tpset_t *out)
+/* The tagged fields of a TopicPartitions struct: the assignment epochs (tag 0), if there and
+ * one per partition, into epochs; other tags are skipped. */
+static void read_epochs_tag(wire_reader_t *r, int32_t *epochs, int32_t np)
+{
+    uint32_t n = wire_read_uvarint(r);
+    for (uint32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        uint32_t tag = wire_read_uvarint(r), size = wire_read_uvarint(r);
+        if (!wire_reader_ok(r) || size > wire_reader_left(r)) {
+            wire_reader_fail(r);
+            return;
+        }
+        wire_reader_t t;
+        wire_reader_init(&t, r->p, size, true);
+        r->p += size;
+        if (tag != 0)
+            continue;
+        int32_t ne = wire_read_array(&t, 4, MAX_RECORD_PARTITIONS);
+        for (int32_t k = 0; ne == np && k < ne && wire_reader_ok(&t); k++)
+            epochs[k] = wire_read_i32(&t);
+    }
+}
+
+/* [TopicPartitions] into out; partitions without an assignment epoch get default_epoch. */
+static int read_parts(broker_coord_t *c, wire_reader_t *r, tpset_t *out, int32_t default_epoch)
 {
     int32_t nt = wire_read_array(r, 16 + 1 + 1, MAX_RECORD_TOPICS);
     for (int32_t i = 0; i < nt && wire_reader_ok(r); i++) {
         uint8_t id[16];
-        for (int k = 0; k < 16; k++)
-            id[k] = (uint8_t)wire_read_i8(r);
-        int32_t np = wire_read_array(r, 4, MAX_RECORD_PARTITIONS);
+        wire_read_uuid(r, id);
+        int32_t np = wire_read_array(r, 4, MAX_RECORD_PARTITIONS); /* checked: bytes present */
+        if (np < 0)
+            break;
+        int32_t *parts = weir_calloc(np ? (size_t)np * 2 : 1, sizeof(*parts)), *epochs = parts + np;
+        for (int32_t k = 0; k < np; k++) {
+            parts[k] = wire_read_i32(r);
+            epochs[k] = default_epoch;
+        }
+        read_epochs_tag(r, epochs, np);
         char name[256];
         bool known = wire_reader_ok(r) && c->env.topic_by_id(c->env.ctx, id, name, sizeof(name));
         const char *t = known ? broker_coord_intern(c, name) : NULL;
-        for (int32_t k = 0; k < np && wire_reader_ok(r); k++) {
-            int32_t p = wire_read_i32(r);
-            if (t && p >= 0)
-                tpset_add(out, t, p);
-        }
-        wire_read_tags(r);
+        for (int32_t k = 0; t && k < np; k++)
+            if (parts[k] >= 0)
+                tpset_add_epoch(out, t, parts[k], epochs[k]);
+        free(parts);
     }
     return wire_reader_ok(r) && nt >= 0 ? 0 : -WEIR_ECORRUPT;
 }
@@ -252,9 +302,9 @@ static int replay_current(group_t *g, const char *mid, wire_reader_t *r)
     int32_t epoch = wire_read_i32(r), prev = wire_read_i32(r);
     int8_t state = wire_read_i8(r);
     tpset_t assigned = {0}, revoking = {0};
-    int rc = read_parts(g->c, r, &assigned);
+    int rc = read_parts(g->c, r, &assigned, epoch);
     if (rc == 0)
-        rc = read_parts(g->c, r, &revoking);
+        rc = read_parts(g->c, r, &revoking, epoch);
     if (rc == 0)
         broker_coord_cmember_load_current(replay_member(g, mid), epoch, prev, state, &assigned,
                                           &revoking);
@@ -298,7 +348,7 @@ static int replay_group_value(broker_coord_t *c, int16_t kv, const char *gid, co
         return replay_member_meta(g, mid, r);
     case KEY_CG_TARGET_MEMBER: {
         tpset_t t = {0};
-        int rc = read_parts(c, r, &t);
+        int rc = read_parts(c, r, &t, 0);
         if (rc == 0)
             tpset_copy(&replay_member(g, mid)->target, &t);
         tpset_free(&t);

@@ -178,10 +178,13 @@ void broker_coord_expire_timer_fired(void *arg);
 
 /* ---- consumer groups (coord_consumer*.c, coord_assign.c) ------------------------------------ */
 
-/* A topic partition, the topic named by an interned string (broker_coord_intern). */
+/* A topic partition, the topic named by an interned string (broker_coord_intern). In a
+ * member's assigned set, epoch is the member epoch at which it got the partition (Kafka's
+ * assignment epoch: a commit from an older epoch is accepted for it from there on). */
 typedef struct {
     const char *topic;
     int32_t partition;
+    int32_t epoch;
 } tp_t;
 
 /* A set of topic partitions, sorted by topic name then partition, no duplicates. */
@@ -191,7 +194,9 @@ typedef struct {
 } tpset_t;
 
 void tpset_add(tpset_t *s, const char *topic, int32_t partition); /* keeps it sorted */
+void tpset_add_epoch(tpset_t *s, const char *topic, int32_t partition, int32_t epoch);
 bool tpset_has(const tpset_t *s, const char *topic, int32_t partition);
+const tp_t *tpset_find(const tpset_t *s, const char *topic, int32_t partition); /* or NULL */
 void tpset_clear(tpset_t *s);
 void tpset_free(tpset_t *s);
 void tpset_copy(tpset_t *dst, const tpset_t *src);
@@ -293,8 +298,12 @@ bool broker_coord_cgroup_subscribed(group_t *g, const char *topic);
 bool broker_coord_cgroup_to_classic(group_t *g);
 /* A classic group with no classic state left (its members removed, generation 0). */
 void broker_coord_group_clear_classic(group_t *g);
-/* OffsetCommit / OffsetFetch to a consumer group: Kafka's member and epoch checks. */
+/* OffsetCommit / OffsetFetch to a consumer group: Kafka's member and epoch checks. A commit
+ * passes the group check, then each partition's (an older epoch is fine for a partition the
+ * member has held since then). */
 int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *req);
+int16_t broker_coord_cgroup_commit_part_check(group_t *g, const broker_commit_req_t *req,
+                                              const char *topic, int32_t partition);
 int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32_t member_epoch);
 
 /* coord_consumer_records.c: records in Kafka's layouts; each adds one record (or its

@@ -62,21 +62,22 @@ static char *client_host(kafka_park_t *pk, net_conn_t *conn)
 /* ---- FindCoordinator ----------------------------------------------------------------------------
  */
 
-/* The answer for one key: this node, or the error Kafka gives for it. */
-static int16_t coordinator_for(int8_t key_type, wire_str_t key, const char **msg)
+/* The answer for one key: this node, or the error Kafka gives for it, with Kafka's message:
+ * v1-3 say "NONE" on success and Errors' default text on INVALID_REQUEST; v4+ say "" for both
+ * (v4 per key). Like Kafka 4, an empty group id gets this node too. */
+static int16_t coordinator_for(int16_t v, int8_t key_type, const char **msg)
 {
-    *msg = NULL;
+    *msg = v >= 4 ? "" : "NONE";
     if (key_type != 0 && key_type != 1) {
-        *msg = "unknown key type";
+        if (v < 4)
+            *msg = "This most likely occurs because of a request being malformed by the client "
+                   "library or the message was sent to an incompatible broker. See the broker "
+                   "logs for more details.";
         return KAFKA_INVALID_REQUEST;
     }
     if (key_type == 1) {
         *msg = "transactions are not supported by this broker yet";
         return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-    }
-    if (key.len <= 0) {
-        *msg = "the group id is empty";
-        return KAFKA_INVALID_GROUP_ID;
     }
     return KAFKA_NONE;
 }
@@ -106,7 +107,7 @@ static int find_coordinators(kafka_req_t *req, int8_t key_type)
     for (int32_t i = 0; i < n; i++) {
         wire_str_t key = wire_read_str(&keys);
         const char *msg;
-        int16_t err = coordinator_for(key_type, key, &msg);
+        int16_t err = coordinator_for(req->hdr.api_version, key_type, &msg);
         wire_write_view(w, key);
         coordinator_write(req, err);
         wire_write_i16(w, err);
@@ -122,7 +123,8 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
     int16_t v = req->hdr.api_version;
-    wire_str_t key = v < 4 ? wire_read_str(r) : (wire_str_t){"", 0};
+    if (v < 4)
+        (void)wire_read_str(r); /* the key: every one is coordinated here */
     int8_t key_type = v >= 1 ? wire_read_i8(r) : 0;
     if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
@@ -132,7 +134,7 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
     const char *msg;
-    int16_t err = coordinator_for(key_type, key, &msg);
+    int16_t err = coordinator_for(v, key_type, &msg);
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, err);

@@ -900,6 +900,22 @@ static int16_t commit(broker_coord_t *c, const char *member, int32_t epoch, int1
     return part.error;
 }
 
+static int16_t commit_part(broker_coord_t *c, const char *member, int32_t epoch, int32_t part)
+{
+    broker_commit_part_t p = {
+        .topic = "t", .partition = part, .offset = 1, .leader_epoch = -1, .commit_ts_ms = -1};
+    broker_commit_req_t r = {.group_id = "g",
+                             .generation_id = epoch,
+                             .member_id = member,
+                             .retention_ms = -1,
+                             .api_version = 9,
+                             .part_count = 1,
+                             .parts = &p};
+    int calls = 0;
+    broker_coord_commit(c, &r, &calls);
+    return p.error;
+}
+
 TEST(offset_commit_and_fetch_check_the_member_epoch)
 {
     broker_coord_t *c = coord_new();
@@ -911,7 +927,7 @@ TEST(offset_commit_and_fetch_check_the_member_epoch)
     int32_t e = member_of(c, "g", "m-a")->epoch;
     CHECK_EQ(commit(c, "m-a", e, 9), KAFKA_NONE);
     CHECK_EQ(commit(c, "m-a", e + 1, 9), KAFKA_STALE_MEMBER_EPOCH);
-    CHECK_EQ(commit(c, "m-a", e - 1, 9), KAFKA_STALE_MEMBER_EPOCH);
+    CHECK_EQ(commit(c, "m-a", e - 1, 9), KAFKA_STALE_MEMBER_EPOCH); /* t:0 came at epoch e */
     CHECK_EQ(commit(c, "nobody", e, 9), KAFKA_UNKNOWN_MEMBER_ID);
     CHECK_EQ(commit(c, "", -1, 9), KAFKA_UNKNOWN_MEMBER_ID); /* the group has members */
     CHECK_EQ(commit(c, "m-a", e, 8), KAFKA_UNSUPPORTED_VERSION);
@@ -931,6 +947,29 @@ static void list_one(void *arg, const broker_group_listing_t *l)
 {
     if (strcmp(l->group_id, "g") == 0)
         *(broker_group_listing_t *)arg = *l;
+}
+
+/* Kafka 4's assignment epochs: a commit from an older epoch lands for a partition the member
+ * has held since then, not for one it gave up (a zombie's commit). */
+TEST(older_epoch_commits_for_partitions_still_held)
+{
+    broker_coord_t *c = coord_new();
+    join(c, "m-a", "t");                               /* a: epoch 1, t:0-3 at 1 */
+    join(c, "m-b", "t");                               /* epoch 2 */
+    hb(c, (hb_t){.member = "m-a", .epoch = 1});        /* a revokes t:2,3 */
+    CHECK_EQ(commit_part(c, "m-a", 1, 3), KAFKA_NONE); /* still its epoch: commit on revoke */
+    hb(c, (hb_t){.member = "m-a", .epoch = 1, .owned = "t:0,1"});    /* a: epoch 2 */
+    CHECK_EQ(commit_part(c, "m-a", 1, 0), KAFKA_NONE);               /* t:0 held since epoch 1 */
+    CHECK_EQ(commit_part(c, "m-a", 1, 3), KAFKA_STALE_MEMBER_EPOCH); /* gave it up */
+    CHECK_EQ(commit_part(c, "m-a", 3, 0), KAFKA_STALE_MEMBER_EPOCH); /* a later epoch */
+    hb(c, (hb_t){.member = "m-b", .epoch = 2});                      /* b: t:2,3 at epoch 2 */
+    CHECK_EQ(commit_part(c, "m-b", 1, 2), KAFKA_STALE_MEMBER_EPOCH);
+    CHECK_EQ(commit_part(c, "m-b", 2, 2), KAFKA_NONE);
+    /* the epochs survive a restart */
+    c = coord_restart(c);
+    CHECK_EQ(commit_part(c, "m-a", 1, 1), KAFKA_NONE);
+    CHECK_EQ(commit_part(c, "m-b", 1, 3), KAFKA_STALE_MEMBER_EPOCH);
+    coord_free(c);
 }
 
 TEST(describe_list_and_delete)

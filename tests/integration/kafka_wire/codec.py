@@ -149,18 +149,20 @@ class Client:
         self.s.sendall(struct.pack(">i", len(m)) + m)
         return self.corr
 
-    def recv(self, corr, flex):
+    def recv(self, corr, flex, header_tags):
         n = struct.unpack(">i", self._read(4))[0]
         d = self._read(n)
         got = struct.unpack(">i", d[:4])[0]
         assert got == corr, (got, corr)
         r = Rd(d[4:], flex)
-        r.tags()  # response header v1 (flexible, ApiVersions aside)
+        if header_tags:
+            r.tags()  # response header v1
         return r
 
     def call(self, key, ver, w):
-        """Sends w as API key/version and returns the response body's reader."""
-        return self.recv(self.send(key, ver, w), w.flex and key != 18)
+        """Sends w as API key/version and returns the response body's reader (positioned
+        after the response header: v1 for flexible versions, v0 for ApiVersions)."""
+        return self.recv(self.send(key, ver, w), w.flex, w.flex and key != 18)
 
     def _read(self, n):
         d = b""
