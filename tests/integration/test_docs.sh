@@ -31,6 +31,12 @@ if [[ -z $BROKER ]]; then
     exit 1
 fi
 export BROKER HTTP WEIR_BROKERS=$BROKER PATH="$work/bin:$PATH"
+# `python` is the venv `make deps` makes (confluent-kafka 2.16), for the consumer-protocol
+# example of docs/groups.md; `python3` stays the system one.
+if [[ -x $top/build/compat/venv/bin/python ]]; then
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$top/build/compat/venv/bin/python" >"$work/bin/python"
+    chmod +x "$work/bin/python"
+fi
 n=0
 fail=0
 for doc in "$top"/README.md "$top"/docs/*.md; do
