@@ -778,8 +778,15 @@ static group_t *hb_group(broker_coord_t *c, broker_consumer_heartbeat_req_t *req
         hb_convert_empty_classic(g, rs);
         return g;
     }
-    hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group%s", req->group_id,
-            req->member_epoch < 0 ? "." : "");
+    /* Kafka's answers with group.consumer.migration.policy=disabled: a classic group with
+     * members is not converted online */
+    if (join)
+        hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND,
+                "Cannot upgrade classic group %s to consumer group because online upgrade is "
+                "disabled.",
+                req->group_id);
+    else
+        hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group.", req->group_id);
     return NULL;
 }
 

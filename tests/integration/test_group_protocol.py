@@ -530,8 +530,9 @@ def t_classic_flexible_versions(addr):
 
 @case
 def t_one_id_two_kinds(addr):
-    """Classic and consumer groups under one id (Weir: no online migration of a group with
-    members; Kafka 4 migrates it: docs/groups.md)."""
+    """Classic and consumer groups under one id. Weir does not migrate a group with members
+    online; its answers are Kafka's with group.consumer.migration.policy=disabled (checked with
+    WEIR_TEST_KAFKA against a Kafka run with that policy; Kafka's default migrates)."""
     c = Client(addr)
     g, t = name("kinds"), name("kinds-t")
     wait_coordinator(c, g)
@@ -554,8 +555,13 @@ def t_one_id_two_kinds(addr):
     T(j["error"] == 0 and j["gen"] >= 1, "and the classic member joins")
     if not KAFKA:
         r = join(c, g, "member-K-000000000002", [t])
-        T(r["error"] == 69 and r["msg"] == "Group %s is not a consumer group" % g,
-          "a consumer-group join to the classic group with a member: GROUP_ID_NOT_FOUND")
+        T(r["error"] == 69 and r["msg"] == "Cannot upgrade classic group %s to consumer group "
+          "because online upgrade is disabled." % g, "a consumer-group join to the classic group "
+          "with a member: GROUP_ID_NOT_FOUND (Kafka with group.consumer.migration.policy="
+          "disabled)")
+        r = hb(c, g, "member-K-000000000002", 3)
+        T(r["error"] == 69 and r["msg"] == "Group %s is not a consumer group." % g,
+          "a consumer-group heartbeat to it: GROUP_ID_NOT_FOUND")
     c.close()
 
 

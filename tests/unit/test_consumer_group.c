@@ -1093,7 +1093,11 @@ TEST(classic_and_consumer_groups_share_ids_as_kafka_does)
     CHECK_EQ(jerr, KAFKA_NONE);
     r = join(c, "m-x", "t");
     CHECK_EQ(r.error, KAFKA_GROUP_ID_NOT_FOUND);
-    CHECK_STR(r.message, "Group g is not a consumer group");
+    CHECK_STR(r.message, "Cannot upgrade classic group g to consumer group because online "
+                         "upgrade is disabled.");
+    r = hb(c, (hb_t){.member = "m-x", .epoch = 3});
+    CHECK_EQ(r.error, KAFKA_GROUP_ID_NOT_FOUND);
+    CHECK_STR(r.message, "Group g is not a consumer group.");
     coord_free(c);
 }
 
