@@ -19,7 +19,7 @@ endif
 # missing and says nothing when all is there.
 DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-config \
 	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
-	libsqlite3-dev sqlite3 libmicrohttpd-dev
+	libsqlite3-dev sqlite3 libmicrohttpd-dev libavro-dev libcurl4-openssl-dev
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc jq
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
@@ -43,14 +43,14 @@ LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
 # libweir.so needs only these (no broker inside it).
 SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
-	-lpthread -lm
+	-lavro -lcurl -lpthread -lm
 
 # The broker and everything it is made of (the server composes the modules); the SDK is
 # libweir on the base vocabulary and librdkafka only; the embedded test broker is its own small
 # library on top of the broker's.
 BASE_SRC := $(wildcard src/base/*.c)
 BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/kafka/wire/*.c \
-	src/broker/*.c src/kafka/*.c src/http/*.c src/server/*.c)
+	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/server/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
 TESTBROKER_SRC := $(wildcard src/testbroker/*.c)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages named on the command line that are missing, the npm packages
 # pinned in tests/package.json and (scripts/deps-compat.sh) the pinned Maven, Go and PyPI set of
-# tests/compat. Idempotent and quiet when everything is already there.
+# the tests (PyPI: tests/python/requirements.txt into the venv build/compat/venv). Idempotent
+# and quiet when everything is already there.
 set -euo pipefail
 missing=()
 for pkg in "$@"; do
@@ -23,9 +24,11 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -f "$top/tests/package.json" && ! -d "$top/tests/node_modules" ]]; then
+if [[ -f "$top/tests/package.json" && ( ! -d "$top/tests/node_modules" ||
+    "$top/tests/package.json" -nt "$top/tests/node_modules/.package-lock.json" ) ]]; then
     echo "deps: npm install in tests/"
     (cd "$top/tests" && npm install --no-audit --no-fund --silent >/dev/null)
 fi
-# The pinned Maven, Go and PyPI set of the compatibility tiers and the Kafka benchmark peer.
+# The pinned Maven, Go and PyPI set of the compatibility tiers, the registry's client tests and
+# the Kafka benchmark peer.
 "$top/scripts/deps-compat.sh"

@@ -237,8 +237,15 @@ typedef struct {
 /* 0, -WEIR_ENOENT (no such topic or partition) or -WEIR_EOFFLINE (the log is offline). */
 int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int32_t partition,
                                 broker_watermarks_t *out);
-/* ListOffsets by time: the first record whose timestamp is >= ts, its offset and timestamp.
+/* The watermarks, and whether a fetch from offset would return data now (without reading it). */
+int broker_partition_peek(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          int64_t offset, broker_watermarks_t *out, bool *has_data);
+/* The name of the topic with this id into out (cap bytes, NUL-terminated): 0 or -WEIR_ENOENT. */
+int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t cap);
+/* ListOffsets by time: the first record whose timestamp is >= ts, its offset and timestamp;
+ * with ts BROKER_TS_MAX, the first record with the largest timestamp (KIP-734).
  * -WEIR_ERANGE when there is none; -WEIR_ENOENT, -WEIR_EOFFLINE as above. */
+enum { BROKER_TS_MAX = -3 };
 int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
                            int64_t ts, int64_t *offset, int64_t *timestamp);
 /* DeleteRecords: moves the log start to offset (-1 = the high watermark); *low is the new log

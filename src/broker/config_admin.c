@@ -141,8 +141,7 @@ int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t l
 }
 
 int broker_configs_describe_new_topic(broker_t *b, const broker_config_kv_t *configs,
-                                      size_t nconfigs, broker_config_list_t *out,
-                                      broker_err_t *err)
+                                      size_t nconfigs, broker_config_list_t *out, broker_err_t *err)
 {
     memset(out, 0, sizeof(*out));
     broker_topic_overrides_t over;

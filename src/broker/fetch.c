@@ -23,6 +23,7 @@
  */
 #include "broker/broker_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void broker_watch_add(broker_partition_t *p, broker_watch_t *w)
@@ -190,8 +191,39 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
     } else {
         watermarks_of(p, &info->wm);
         info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, out, got);
+        if (info->error_code) /* Kafka answers -1 watermarks with a partition error */
+            info->wm = (broker_watermarks_t){-1, -1, -1};
     }
     broker_topics_unlock(b);
+}
+
+int broker_partition_peek(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          int64_t offset, broker_watermarks_t *out, bool *has_data)
+{
+    int rc = 0;
+    *has_data = false;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, topic, len, partition);
+    if (!p) {
+        rc = -WEIR_ENOENT;
+    } else if (!p->log || storage_log_offline(p->log)) {
+        rc = -WEIR_EOFFLINE;
+    } else {
+        watermarks_of(p, out);
+        *has_data = broker_fetch_available(p, offset, 1) != 0; /* < 0: an error to answer */
+    }
+    broker_topics_unlock(b);
+    return rc;
+}
+
+int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t cap)
+{
+    broker_topics_rdlock(b);
+    broker_topic_t *t = broker_topic_find_id(b, id);
+    if (t)
+        snprintf(out, cap, "%s", t->name);
+    broker_topics_unlock(b);
+    return t ? 0 : -WEIR_ENOENT;
 }
 
 int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int32_t partition,
@@ -213,28 +245,26 @@ int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int3
 /* Kafka answers a time lookup with the exact record: the first batch (in offset order) whose
  * max timestamp reaches ts, then the first record in it whose own timestamp does. The time
  * index finds the batch; the records of that one batch are read here. */
-static int offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
-                           int64_t *timestamp)
+/* From the batch at *offset (whose max timestamp is *timestamp), the first record at or past
+ * *offset whose own timestamp reaches ts. Without a readable batch, the batch-level answer
+ * stands: it is still a correct lower bound. */
+static void refine_to_record(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
+                             int64_t *timestamp)
 {
-    int64_t off, t;
-    int rc = storage_log_offset_for_time(p->log, ts, &off, &t);
-    if (rc < 0)
-        return rc;
-    *offset = off;
-    *timestamp = t;
+    int64_t off = *offset;
     storage_slice_t s;
     if (storage_log_read(p->log, off, 1, &s) < 0 || s.len == 0)
-        return 0; /* the batch-level answer is still a correct lower bound */
+        return;
     uint8_t *batch = weir_malloc(s.len);
     size_t slen = s.len;
-    rc = storage_slice_pread(p->log, &s, batch);
+    int rc = storage_slice_pread(p->log, &s, batch);
     storage_slice_release(p->log, &s);
     storage_batch_header_t h;
     size_t total;
     if (rc < 0 || storage_batch_header_read(batch, slen, &h, &total) < 0 ||
         (h.attributes & BATCH_TIMESTAMP_LOG_APPEND)) {
         free(batch); /* LogAppendTime: every record has the batch's time */
-        return 0;
+        return;
     }
     storage_record_iter_t it;
     if (storage_record_iter_init(
@@ -253,7 +283,19 @@ static int offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64
     }
     storage_record_iter_deinit(&it);
     free(batch);
-    return 0;
+}
+
+/* Kafka answers a time lookup with the exact record: the first batch (in offset order) whose
+ * max timestamp reaches ts, then the first record in it whose own timestamp does; for -3
+ * (KIP-734), the first record with the largest timestamp. The time index finds the batch. */
+static int offset_for_time(broker_t *b, broker_partition_t *p, int64_t ts, int64_t *offset,
+                           int64_t *timestamp)
+{
+    int rc = ts == BROKER_TS_MAX ? storage_log_max_timestamp(p->log, offset, timestamp)
+                                 : storage_log_offset_for_time(p->log, ts, offset, timestamp);
+    if (rc == 0)
+        refine_to_record(b, p, ts == BROKER_TS_MAX ? *timestamp : ts, offset, timestamp);
+    return rc;
 }
 
 int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,

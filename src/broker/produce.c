@@ -57,8 +57,7 @@ static int check_key(void *arg, int32_t index, const storage_record_t *rec, cons
 }
 
 static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_produce_req_t *ctx,
-                           int64_t max_message,
-                           const uint8_t *p, size_t avail, size_t *total,
+                           int64_t max_message, const uint8_t *p, size_t avail, size_t *total,
                            broker_produce_result_t *res)
 {
     if (avail < BATCH_MAGIC + 1) {
@@ -224,8 +223,10 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     int64_t max_message = atomic_load(&t->max_message_bytes);
     size_t off = 0, total;
     while (off < len) {
-        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res))
+        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
+            res->log_start_offset = storage_log_start_offset(p->log); /* Kafka answers it too */
             return;
+        }
         off += total;
     }
 
@@ -378,9 +379,9 @@ bool broker_produce(broker_t *b, broker_produce_req_t *req)
 {
     bool acks_ok = req->acks == -1 || req->acks == 0 || req->acks == 1;
     /* Kafka 4 keeps Produce v0-2 in ApiVersions for librdkafka's sake but refuses them. */
-    int16_t refuse = req->api_version < 3  ? KAFKA_UNSUPPORTED_VERSION
-                     : !acks_ok            ? KAFKA_INVALID_REQUIRED_ACKS
-                                           : KAFKA_NONE;
+    int16_t refuse = req->api_version < 3 ? KAFKA_UNSUPPORTED_VERSION
+                     : !acks_ok           ? KAFKA_INVALID_REQUIRED_ACKS
+                                          : KAFKA_NONE;
     bool any_appended = false;
     broker_topics_rdlock(b);
     for (int32_t i = 0; i < req->ntopics; i++) {

@@ -163,7 +163,8 @@ typedef struct {
 typedef struct {
     const char *topic;
     size_t topic_len;
-    int32_t partition; /* -1: unset (produce: let the partitioner choose) */
+    int32_t partition;               /* -1: unset (produce: let the partitioner choose) */
+    bool key_is_json, value_is_json; /* consume --decode: key/value hold JSON text */
     int64_t offset;
     int64_t timestamp_ms; /* -1: unset */
     const void *key;
@@ -325,6 +326,16 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv);
 int cli_group_main(cli_global_t *g, int argc, char **argv);
 int cli_cluster_main(cli_global_t *g, int argc, char **argv);
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
+int cli_schema_main(cli_global_t *g, int argc, char **argv); /* schema.c: the registry's REST */
+
+/* consume --decode (schema.c): registry-encoded payloads (magic byte 0, schema id) decoded to
+ * JSON with the schema fetched from the registry once per id. decode returns 1 and appends the
+ * JSON, 0 when the payload is not registry-encoded, -1 with why when it does not decode. */
+typedef struct cli_decoder cli_decoder_t;
+cli_decoder_t *cli_decoder_new(cli_global_t *g, const char *registry);
+int cli_decoder_decode(cli_decoder_t *d, const void *p, size_t n, buf_t *out, char *why,
+                       size_t why_size);
+void cli_decoder_free(cli_decoder_t *d);
 
 /* ---- help (help.c) ------------------------------------------------------------------------------
  * Help pages for "topic", "topic create", ...; printed by `weir help <words>` and --help. */

@@ -22,7 +22,7 @@
 #define OUT_FLUSH_BYTES    65536
 #define COMMIT_INTERVAL_MS 1000
 
-enum { O_OFFSET = 1, O_NUM, O_GROUP, O_FORMAT, O_EXIT, O_PARTITION };
+enum { O_OFFSET = 1, O_NUM, O_GROUP, O_FORMAT, O_EXIT, O_PARTITION, O_DECODE, O_REGISTRY };
 
 typedef struct {
     cli_global_t *g;
@@ -46,7 +46,11 @@ typedef struct {
     /* headers of the record being rendered */
     cli_header_t *hdrs;
     size_t hdrs_cap;
-    bool stored; /* offsets stored since the last commit */
+    bool stored;          /* offsets stored since the last commit */
+    bool decode;          /* --decode: registry-encoded keys/values as JSON */
+    const char *registry; /* --registry URL */
+    cli_decoder_t *decoder;
+    buf_t dkey, dval; /* decoded JSON of the record being rendered */
     rd_kafka_resp_err_t last_warned;
     int exit_code;
 } consume_t;
@@ -118,6 +122,30 @@ static void set_assigned(consume_t *cs, const rd_kafka_topic_partition_list_t *p
     cs->ever_assigned = cs->ever_assigned || parts;
 }
 
+/* --decode: a registry-encoded key or value becomes its JSON; one that does not decode stays
+ * as it is, with a warning on stderr (once per reason). */
+static void decode_one(consume_t *cs, const void **p, ssize_t *n, bool *is_json, buf_t *dst)
+{
+    char why[256];
+    if (!cs->decoder)
+        cs->decoder = cli_decoder_new(cs->g, cs->registry);
+    buf_reset(dst);
+    int rc = *n < 0 ? 0 : cli_decoder_decode(cs->decoder, *p, (size_t)*n, dst, why, sizeof(why));
+    if (rc == 1) {
+        *p = dst->data;
+        *n = (ssize_t)dst->len;
+        *is_json = true;
+    } else if (rc < 0) {
+        cli_err(cs->g, "cannot decode a record: %s", why);
+    }
+}
+
+static void decode_fields(consume_t *cs, cli_record_t *rec)
+{
+    decode_one(cs, &rec->key, &rec->key_len, &rec->key_is_json, &cs->dkey);
+    decode_one(cs, &rec->value, &rec->value_len, &rec->value_is_json, &cs->dval);
+}
+
 static void render(consume_t *cs, const rd_kafka_message_t *m)
 {
     cli_record_t rec = {0};
@@ -147,6 +175,8 @@ static void render(consume_t *cs, const rd_kafka_message_t *m)
                 (cli_header_t){name, strlen(name), val, val ? (ssize_t)size : -1};
         rec.headers = cs->hdrs;
     }
+    if (cs->decode)
+        decode_fields(cs, &rec);
     if (cs->use_fmt)
         cli_format_render(&cs->fmt, &rec, &cs->out);
     else
@@ -199,6 +229,8 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
                                      {'f', "format", true, O_FORMAT},
                                      {'e', "exit", false, O_EXIT},
                                      {'p', "partition", true, O_PARTITION},
+                                     {0, "decode", false, O_DECODE},
+                                     {0, "registry", true, O_REGISTRY},
                                      {0, NULL, false, 0}};
     int id, rc;
     const char *arg, *format = NULL;
@@ -232,6 +264,12 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
         case O_PARTITION:
             if (cli_parse_i64(arg, 0, INT32_MAX, &cs->partition) != 0)
                 return cli_usage_err(g, "-p wants a partition number, got '%s'", arg);
+            break;
+        case O_DECODE:
+            cs->decode = true;
+            break;
+        case O_REGISTRY:
+            cs->registry = arg;
             break;
         }
     }
@@ -496,6 +534,9 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv)
         cli_client_close(&cs->c);
     }
     cli_format_deinit(&cs->fmt);
+    cli_decoder_free(cs->decoder);
+    buf_deinit(&cs->dkey);
+    buf_deinit(&cs->dval);
     buf_deinit(&cs->out);
     set_assigned(cs, NULL);
     free(cs->at_eof);

@@ -530,9 +530,19 @@ void cli_record_render_json(const cli_record_t *rec, buf_t *out)
         buf_append_str(out, "null");
     }
     buf_append_u8(out, ',');
-    json_bytes_field(out, "key", rec->key, rec->key_len);
+    if (rec->key_is_json) {
+        buf_append_str(out, "\"key\":");
+        buf_append(out, rec->key, (size_t)rec->key_len);
+    } else {
+        json_bytes_field(out, "key", rec->key, rec->key_len);
+    }
     buf_append_u8(out, ',');
-    json_bytes_field(out, "value", rec->value, rec->value_len);
+    if (rec->value_is_json) {
+        buf_append_str(out, "\"value\":");
+        buf_append(out, rec->value, (size_t)rec->value_len);
+    } else {
+        json_bytes_field(out, "value", rec->value, rec->value_len);
+    }
     buf_append_str(out, ",\"headers\":[");
     for (size_t i = 0; i < rec->header_count; i++) {
         const cli_header_t *h = &rec->headers[i];

@@ -74,6 +74,12 @@ const char *http_request_arg(const http_request_t *req, const char *name)
                                        MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_request_header(const http_request_t *req, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->mhd_conn, MHD_HEADER_KIND,
+                                       name);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response_t *resp)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(

@@ -44,5 +44,7 @@ void http_server_free(http_server_t *s); /* stops it first */
 
 /* A query-string argument, or NULL. During the handler only. */
 const char *http_request_arg(const http_request_t *req, const char *name);
+/* A request header (name case-insensitive), or NULL. During the handler only. */
+const char *http_request_header(const http_request_t *req, const char *name);
 
 #endif

@@ -1,9 +1,10 @@
 /*
- * ListOffsets (key 2), versions 0-5: -1 latest (the high watermark; for read_committed the
- * last stable offset, equal to it until transactions exist), -2 earliest (the log start
- * offset), otherwise the first offset whose batch max timestamp is >= the timestamp, through
- * the time index (offset -1, timestamp -1 when there is none). v0 answers with an array of
- * offsets.
+ * ListOffsets (key 2), versions 1-10 (flexible from 6): -1 latest (the high watermark; for
+ * read_committed the last stable offset), -2 earliest (the log start offset), -3 (v7+,
+ * KIP-734) the record with the largest timestamp, -4 (v8+) the local log start (the log start:
+ * Weir has no tiered storage), -5 (v9+) the latest tiered offset (-1: none), otherwise the
+ * first record whose timestamp is >= the timestamp, through the time index (offset -1,
+ * timestamp -1 when there is none).
  */
 #include "kafka/kafka.h"
 
@@ -19,7 +20,7 @@ typedef struct {
     int64_t offset, timestamp;
 } lo_result_t;
 
-static lo_result_t lookup(broker_t *b, wire_str_t topic, int32_t partition, int64_t ts,
+static lo_result_t lookup(broker_t *b, int16_t v, wire_str_t topic, int32_t partition, int64_t ts,
                           int8_t isolation)
 {
     lo_result_t res = {KAFKA_NONE, -1, -1};
@@ -29,9 +30,11 @@ static lo_result_t lookup(broker_t *b, wire_str_t topic, int32_t partition, int6
         res.err = kafka_err_from(rc);
     } else if (ts == -1) {
         res.offset = isolation == 1 ? wm.last_stable_offset : wm.high_watermark;
-    } else if (ts == -2) {
+    } else if (ts == -2 || (ts == -4 && v >= 8)) { /* -4: the local log start (KIP-405) */
         res.offset = wm.log_start_offset;
-    } else if (ts < 0) {
+    } else if (ts == -5 && v >= 9) { /* the latest tiered offset (KIP-1005): no tiered storage */
+        res.offset = -1;
+    } else if (ts < 0 && !(ts == BROKER_TS_MAX && v >= 7)) {
         res.err = KAFKA_INVALID_REQUEST; /* -3 (max timestamp) needs v7 */
     } else {
         int64_t off, t;
@@ -62,7 +65,7 @@ int kafka_handle_list_offsets(kafka_req_t *req)
     if (v >= 2)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_array_len(w, n);
-    size_t min_part = 4 + 8 + (v == 0 ? 4 : 0) + (v >= 4 ? 4 : 0);
+    size_t min_part = 4 + 8 + (v >= 4 ? 4 : 0);
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
         wire_str_t name = wire_read_str(r);
         int32_t np = wire_read_array(r, min_part, MAX_PARTITIONS);
@@ -75,28 +78,24 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             if (v >= 4)
                 (void)wire_read_i32(r); /* current_leader_epoch */
             int64_t ts = wire_read_i64(r);
-            int32_t max_num = v == 0 ? wire_read_i32(r) : 1;
             wire_read_tags(r);
             if (!wire_reader_ok(r))
                 break;
-            lo_result_t res = lookup(b, name, idx, ts, isolation);
+            lo_result_t res = lookup(b, v, name, idx, ts, isolation);
             wire_write_i32(w, idx);
             wire_write_i16(w, res.err);
-            if (v == 0) {
-                bool one = res.err == KAFKA_NONE && res.offset >= 0 && max_num > 0;
-                wire_write_array_len(w, one ? 1 : 0);
-                if (one)
-                    wire_write_i64(w, res.offset);
-            } else {
-                wire_write_i64(w, res.timestamp);
-                wire_write_i64(w, res.offset);
-                if (v >= 4)
-                    wire_write_i32(w, res.err == KAFKA_NONE ? 0 : -1); /* leader_epoch */
-            }
+            wire_write_i64(w, res.timestamp);
+            wire_write_i64(w, res.offset);
+            if (v >= 4)
+                wire_write_i32(w, res.err == KAFKA_NONE && res.offset >= 0 ? 0 : -1); /* epoch */
             wire_write_tags(w);
         }
+        wire_read_tags(r);
         wire_write_tags(w);
     }
+    if (v >= 10)
+        (void)wire_read_i32(r); /* timeout_ms: for remote storage lookups, which Weir has none of */
     wire_read_tags(r);
+    wire_write_tags(w);
     return wire_reader_ok(r) ? KAFKA_RESPOND : -WEIR_EINVAL;
 }

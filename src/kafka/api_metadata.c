@@ -19,10 +19,12 @@
 
 #define MAX_TOPICS_PER_REQUEST 100000
 
-/* A requested topic: by name, or (v10+, name null) by id. */
+/* A requested topic: by id when one is given (v10+; clients leave the name empty or null
+ * then), else by name. */
 typedef struct {
     wire_str_t name;
     uint8_t id[16];
+    bool by_id;
 } md_topic_t;
 
 static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
@@ -105,11 +107,10 @@ static void write_one_topic(kafka_req_t *req, bool with_ops, const md_topic_t *m
 {
     broker_t *b = req->b;
     broker_topic_desc_t t;
-    if (mt->name.len < 0) { /* by id */
+    if (mt->by_id) {
         bool found = broker_topic_describe_id(b, mt->id, &t) == 0;
         write_topic(req, with_ops, found ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_ID,
-                    found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id,
-                    found ? &t : NULL);
+                    found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id, found ? &t : NULL);
         broker_topic_desc_deinit(&t);
         return;
     }
@@ -138,6 +139,10 @@ int kafka_handle_metadata(kafka_req_t *req)
             wire_read_uuid(r, topics[i].id);
         topics[i].name = v >= 10 ? wire_read_nstr(r) : wire_read_str(r);
         wire_read_tags(r);
+        static const uint8_t zero[16];
+        topics[i].by_id = v >= 10 && memcmp(topics[i].id, zero, 16) != 0;
+        if (!topics[i].by_id && topics[i].name.len < 0)
+            topics[i].name = (wire_str_t){"", 0}; /* neither: an invalid (empty) name */
     }
     bool allow_auto = v >= 4 ? wire_read_bool(r) : true;
     bool cluster_ops = v >= 8 && v <= 10 ? wire_read_bool(r) : false;
@@ -151,7 +156,7 @@ int kafka_handle_metadata(kafka_req_t *req)
     bool create =
         allow_auto && broker_settings_int(broker_settings(b), BCFG_AUTO_CREATE_TOPICS_ENABLE);
     for (int32_t i = 0; !all && create && i < n; i++)
-        if (topics[i].name.len >= 0)
+        if (!topics[i].by_id)
             (void)broker_topic_auto_create(b, topics[i].name.s, (size_t)topics[i].name.len);
 
     write_head(req);
@@ -163,8 +168,7 @@ int kafka_handle_metadata(kafka_req_t *req)
             write_one_topic(req, topic_ops, &topics[i]);
     }
     if (v >= 8 && v <= 10)
-        wire_write_i32(&req->w,
-                       cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
+        wire_write_i32(&req->w, cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
     if (v >= 13)
         wire_write_i16(&req->w, KAFKA_NONE); /* error_code (KIP-1102: rebootstrap) */
     wire_write_tags(&req->w);
@@ -172,9 +176,10 @@ int kafka_handle_metadata(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- DescribeTopicPartitions (key 75, v0, KIP-966) ------------------------------------------------
- * The requested topics (all of them for an empty list), sorted by name, paged by
- * response_partition_limit (at most max.request.partition.size.limit, 2000) with a cursor. */
+/* ---- DescribeTopicPartitions (key 75, v0, KIP-966)
+ * ------------------------------------------------ The requested topics (all of them for an empty
+ * list), sorted by name, paged by response_partition_limit (at most
+ * max.request.partition.size.limit, 2000) with a cursor. */
 
 enum { DTP_PARTITION_LIMIT_MAX = 2000 };
 
@@ -203,8 +208,10 @@ static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_d
         wire_write_array_len(w, off ? 0 : 1);
         if (!off)
             wire_write_i32(w, node); /* isr */
-        wire_write_array_len(w, -1); /* eligible leader replicas: none (no ELR on one node) */
-        wire_write_array_len(w, -1); /* last known ELR */
+        /* Eligible leader replicas (KIP-966): empty on one node. The fields are nullable, but
+         * Kafka's own broker sends empty lists and the Java admin client relies on that. */
+        wire_write_array_len(w, 0);
+        wire_write_array_len(w, 0); /* last known ELR */
         wire_write_array_len(w, off ? 1 : 0);
         if (off)
             wire_write_i32(w, node);

@@ -2,8 +2,8 @@
  * Produce (key 0), versions 0-11 (flexible from 9; 10 and 11 only add tagged fields Weir leaves
  * empty). Versions 0-2 are advertised, as Kafka 4 does, because librdkafka up to 2.11 enables
  * gzip, snappy and lz4 only for a broker whose Produce range includes v0
- * (rd_kafka_msgset_writer_select_MsgVersion), but a request at v0-2 is refused: every
- * partition gets UNSUPPORTED_VERSION and nothing is appended.
+ * (rd_kafka_msgset_writer_select_MsgVersion), but a request at v0-2 is refused as Kafka 4
+ * refuses it: the connection is closed and nothing is appended.
  *
  * Decodes the whole request first (so a malformed request appends nothing), then hands it to
  * broker_produce, which validates, appends and, for acks=-1, waits until every appended
@@ -137,6 +137,11 @@ static void copy_names(produce_t *pr)
 int kafka_handle_produce(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
+    if (req->hdr.api_version < 3) {
+        /* Kafka 4 keeps v0-2 in ApiVersions for librdkafka's sake (KAFKA-18659) but closes the
+         * connection on them. */
+        return -WEIR_EUNSUPPORTED;
+    }
     produce_t *pr = kafka_park_new(req, sizeof(*pr));
     broker_produce_req_t *pq = &pr->req;
     wire_str_t txn_id = {NULL, -1};

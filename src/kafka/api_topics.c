@@ -46,8 +46,8 @@ static void kv_free(broker_config_kv_t *kv, size_t n)
 /* The v5+ tail of a created topic's answer: partitions, replication factor and its configs
  * (null, with the error in tagged field 0 of the topic, when they cannot be given). */
 static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
-                                  const broker_topic_created_t *made,
-                                  const broker_config_kv_t *kv, size_t nkv)
+                                  const broker_topic_created_t *made, const broker_config_kv_t *kv,
+                                  size_t nkv)
 {
     wire_writer_t *w = &req->w;
     broker_config_list_t list = {0};
@@ -55,7 +55,7 @@ static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
     bool have = !res->err && broker_configs_describe_new_topic(req->b, kv, nkv, &list, &err) == 0;
     wire_write_i32(w, res->err ? -1 : made->partitions);
     wire_write_i16(w, res->err ? -1 : 1); /* replication factor */
-    wire_write_array_len(w, have ? (int32_t)list.n : -1);
+    wire_write_array_len(w, have ? (int32_t)list.n : 0); /* Kafka: empty, not null, on errors */
     for (size_t i = 0; have && i < list.n; i++) {
         const broker_config_entry_t *e = &list.entries[i];
         wire_write_cstr(w, e->name);
@@ -105,8 +105,7 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only)
         if (!kv || !wire_reader_ok(r))
             continue;
         if (wire_str_has_nul(key) || wire_str_has_nul(val)) { /* never a shorter name */
-            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL",
-                       "");
+            result_set(&res, KAFKA_INVALID_CONFIG, "Config names and values may not hold NUL", "");
             continue;
         }
         kv[nkv].key = wire_str_dup(key);
@@ -195,13 +194,14 @@ static void delete_one(kafka_req_t *req, bool act)
     static const uint8_t zero[16];
     broker_err_t err = {KAFKA_NONE, ""};
     broker_topic_desc_t d = {0};
-    bool by_id = name.len < 0;
-    if (by_id && (memcmp(id, zero, 16) == 0 || broker_topic_describe_id(req->b, id, &d) < 0)) {
+    /* A non-zero id names the topic (clients leave the name empty or null then). */
+    bool by_id = memcmp(id, zero, 16) != 0;
+    if (by_id && broker_topic_describe_id(req->b, id, &d) < 0) {
         err.code = KAFKA_UNKNOWN_TOPIC_ID;
         snprintf(err.message, sizeof(err.message), "This server does not host this topic ID.");
-    } else if (!by_id && memcmp(id, zero, 16) != 0) {
-        err.code = KAFKA_INVALID_REQUEST; /* a name and an id: Kafka refuses both at once */
-        snprintf(err.message, sizeof(err.message), "Topic name and topic id cannot both be set.");
+    } else if (!by_id && name.len < 0) {
+        err.code = KAFKA_INVALID_REQUEST;
+        snprintf(err.message, sizeof(err.message), "Neither a topic name nor a topic id.");
     } else {
         const char *n = by_id ? d.name : name.s;
         size_t len = by_id ? strlen(d.name) : (size_t)name.len;

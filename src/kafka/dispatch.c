@@ -17,8 +17,8 @@
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
     {KAFKA_API_PRODUCE, 0, 11, 9, kafka_handle_produce, "Produce"},
-    {KAFKA_API_FETCH, 4, 11, INT16_MAX, kafka_handle_fetch, "Fetch"},
-    {KAFKA_API_LIST_OFFSETS, 0, 5, INT16_MAX, kafka_handle_list_offsets, "ListOffsets"},
+    {KAFKA_API_FETCH, 4, 16, 12, kafka_handle_fetch, "Fetch"},
+    {KAFKA_API_LIST_OFFSETS, 1, 10, 6, kafka_handle_list_offsets, "ListOffsets"},
     {KAFKA_API_METADATA, 0, 13, 9, kafka_handle_metadata, "Metadata"},
     {KAFKA_API_OFFSET_COMMIT, 2, 9, 8, kafka_handle_offset_commit, "OffsetCommit"},
     {KAFKA_API_OFFSET_FETCH, 1, 9, 6, kafka_handle_offset_fetch, "OffsetFetch"},
@@ -29,7 +29,7 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_SYNC_GROUP, 0, 5, 4, kafka_handle_sync_group, "SyncGroup"},
     {KAFKA_API_DESCRIBE_GROUPS, 0, 5, 5, kafka_handle_describe_groups, "DescribeGroups"},
     {KAFKA_API_LIST_GROUPS, 0, 5, 3, kafka_handle_list_groups, "ListGroups"},
-    {KAFKA_API_API_VERSIONS, 0, 3, 3, kafka_handle_api_versions, "ApiVersions"},
+    {KAFKA_API_API_VERSIONS, 0, 4, 3, kafka_handle_api_versions, "ApiVersions"},
     {KAFKA_API_CREATE_TOPICS, 2, 7, 5, kafka_handle_create_topics, "CreateTopics"},
     {KAFKA_API_DELETE_TOPICS, 1, 6, 4, kafka_handle_delete_topics, "DeleteTopics"},
     {KAFKA_API_DELETE_RECORDS, 0, 1, INT16_MAX, kafka_handle_delete_records, "DeleteRecords"},
@@ -175,4 +175,17 @@ int kafka_handle_api_versions(kafka_req_t *req)
     }
     kafka_api_versions_write(&req->w, req->hdr.api_version, KAFKA_NONE);
     return KAFKA_RESPOND;
+}
+
+void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
+{
+    memset(lst, 0, sizeof(*lst));
+    lst->b = b;
+    kafka_fetch_sessions_new(&lst->fetch_sessions);
+}
+
+void kafka_listener_deinit(kafka_listener_t *lst)
+{
+    kafka_fetch_sessions_free(lst->fetch_sessions);
+    lst->fetch_sessions = NULL;
 }

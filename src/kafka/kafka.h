@@ -27,13 +27,20 @@
 /* ---- requests, handlers and the API table --------------------------------------------------- */
 struct broker;
 
-/* One Kafka listener's context (the `user` of its connections): the broker it serves and the
- * address it advertises in Metadata and FindCoordinator. Owned by the server. */
+typedef struct kafka_fetch_sessions kafka_fetch_sessions_t;
+
+/* One Kafka listener's context (the `user` of its connections): the broker it serves, the
+ * address it advertises in Metadata and FindCoordinator, and the fetch sessions of its clients.
+ * Owned by the server (kafka_listener_init / _deinit). */
 typedef struct kafka_listener {
     struct broker *b;
     char adv_host[256];
     int32_t adv_port;
+    kafka_fetch_sessions_t *fetch_sessions;
 } kafka_listener_t;
+
+void kafka_listener_init(kafka_listener_t *lst, struct broker *b);
+void kafka_listener_deinit(kafka_listener_t *lst); /* after its connections are gone */
 
 typedef struct kafka_req {
     struct broker *b;
@@ -109,6 +116,47 @@ int kafka_park_take(kafka_req_t *req, kafka_park_t *pk);
 void kafka_park_finish(kafka_park_t *pk);
 /* Frees pk without answering (only before kafka_park_take). */
 void kafka_park_free(kafka_park_t *pk);
+
+/* ---- fetch sessions (KIP-227, fetch_session.c) ------------------------------------------------
+ * The cache is the listener's; every call below needs kafka_fetch_sessions_lock held. */
+typedef struct {
+    char *topic; /* owned, NUL-terminated; topic_len bytes */
+    size_t topic_len;
+    uint8_t topic_id[16]; /* sessions opened with Fetch v13+ name topics by id */
+    int32_t partition;
+    int64_t fetch_offset;
+    int32_t max_bytes;
+    int64_t sent_hwm, sent_lso, sent_log_start; /* last told to the client; -2: never */
+} kafka_fetch_session_part_t;
+
+typedef struct kafka_fetch_session {
+    int32_t id;
+    int32_t epoch; /* the epoch the next request must carry */
+    bool uses_ids;
+    bool busy; /* a fetch using it is waiting */
+    int64_t last_used_ms;
+    kafka_fetch_session_part_t *parts; /* in answer order (rotated: fairness) */
+    size_t n, cap;
+} kafka_fetch_session_t;
+
+void kafka_fetch_sessions_new(kafka_fetch_sessions_t **out);
+void kafka_fetch_sessions_free(kafka_fetch_sessions_t *c);
+void kafka_fetch_sessions_lock(kafka_fetch_sessions_t *c);
+void kafka_fetch_sessions_unlock(kafka_fetch_sessions_t *c);
+kafka_fetch_session_t *kafka_fetch_session_find(kafka_fetch_sessions_t *c, int32_t id);
+/* NULL when the cache is full of sessions in use (the fetch goes on without a session). */
+kafka_fetch_session_t *kafka_fetch_session_create(kafka_fetch_sessions_t *c, bool uses_ids,
+                                                  int64_t now_ms);
+void kafka_fetch_session_remove(kafka_fetch_sessions_t *c, int32_t id);
+/* The session's entry for a partition (by name, or by id for sessions that use ids); with add,
+ * a new entry when there is none. */
+kafka_fetch_session_part_t *kafka_fetch_session_part(kafka_fetch_session_t *s, const char *topic,
+                                                     size_t topic_len, const uint8_t id[16],
+                                                     int32_t partition, bool add);
+void kafka_fetch_session_forget(kafka_fetch_session_t *s, kafka_fetch_session_part_t *p);
+/* Moves entry i to the end (a partition that just returned data goes last next time). */
+void kafka_fetch_session_rotate(kafka_fetch_session_t *s, size_t i);
+int32_t kafka_fetch_session_next_epoch(int32_t epoch);
 
 /* The Kafka ErrorCode for a bare WEIR_ code from the broker. */
 int16_t kafka_err_from(int rc);

@@ -223,6 +223,7 @@ static void server_free(weir_broker *s)
         broker_quiesce(s->broker);
     stop_loops(s);
     http_server_free(s->http);
+    kafka_listener_deinit(&s->kafka);
     broker_close(s->broker);
     free_loops(s);
     free(s);
@@ -260,7 +261,7 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     int rc = server_open_broker(s, cfg);
     if (rc < 0)
         goto out_fail;
-    s->kafka.b = s->broker;
+    kafka_listener_init(&s->kafka, s->broker);
     const broker_settings_t *set = broker_settings(s->broker);
     const char *adv = cfg->advertise;
     if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])

@@ -396,8 +396,8 @@ static buf_t *batch_scratch(void)
     return b;
 }
 
-static int batch_check_records(storage_record_iter_t *it, storage_record_check_fn check,
-                               void *arg, int32_t *bad_index, const char **why)
+static int batch_check_records(storage_record_iter_t *it, storage_record_check_fn check, void *arg,
+                               int32_t *bad_index, const char **why)
 {
     storage_record_t rec;
     for (int32_t i = 0;; i++) {

@@ -743,6 +743,29 @@ int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
     return -WEIR_ENOENT;
 }
 
+int storage_log_max_timestamp(storage_log_t *log, int64_t *batch_offset, int64_t *timestamp)
+{
+    pthread_mutex_lock(&log->mu);
+    if (log->offline) {
+        pthread_mutex_unlock(&log->mu);
+        return -WEIR_EOFFLINE;
+    }
+    int64_t best = -1, at = -1;
+    for (size_t i = 0; i < log->nsegs; i++) {
+        const storage_segment_t *seg = log->segs[i];
+        if (seg->max_ts > best && seg->max_ts_offset >= log->start_offset) {
+            best = seg->max_ts;
+            at = seg->max_ts_offset;
+        }
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (at < 0)
+        return -WEIR_ENOENT;
+    *batch_offset = at;
+    *timestamp = best;
+    return 0;
+}
+
 int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg)
 {
     pthread_mutex_lock(&log->mu);

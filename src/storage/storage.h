@@ -343,6 +343,10 @@ void storage_slice_release(storage_log_t *log, storage_slice_t *s);
  * the time index. -WEIR_ENOENT if no such batch. */
 int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset,
                                 int64_t *timestamp);
+/* The largest batch max timestamp of the log (KIP-734's -3) and the base offset of the first
+ * batch that holds it (the earliest segment wins a tie). -WEIR_ENOENT when no batch has a
+ * timestamp. */
+int storage_log_max_timestamp(storage_log_t *log, int64_t *batch_offset, int64_t *timestamp);
 
 /* Flushes now (fdatasync of the active segment and the directory if needed) and advances the
  * durable offset, then fires the callbacks now durable. The flusher calls this; tests may too.

@@ -227,12 +227,12 @@ def topic_names():
     ok = True
     for name in [b"a/b", b"..", b".", b"../escape", b"nul\x00byte", b"x" * 250, b"", b"sp ace"]:
         s = connect(B)
-        body = hdr(19, 1) + struct.pack(">i", 1) + s16(name) + struct.pack(">ih", 1, 1) + \
+        body = hdr(19, 2) + struct.pack(">i", 1) + s16(name) + struct.pack(">ih", 1, 1) + \
             struct.pack(">ii", 0, 0) + struct.pack(">ib", 1000, 0)
         s.sendall(frame(body))
         r = read_frame(s)
-        # corr, array 1, name, error
-        off = 4 + 4 + 2 + len(name)
+        # corr, throttle, array 1, name, error
+        off = 4 + 4 + 4 + 2 + len(name)
         err = struct.unpack(">h", r[off:off + 2])[0]
         ok &= err == 17
         if err != 17:

@@ -292,8 +292,9 @@ def api_versions_entries(r, flex):
     return ents
 
 
-WANT_APIS = {0: (0, 8), 1: (4, 11), 2: (0, 5), 3: (0, 8), 18: (0, 3), 19: (0, 4), 20: (0, 3),
-             21: (0, 1), 32: (0, 2), 33: (0, 1), 37: (0, 1), 44: (0, 0)}
+# Kafka 4's floors (KIP-896) and at least the ceilings issue 12 asks for.
+WANT_APIS = {0: (0, 11), 1: (4, 16), 2: (1, 10), 3: (0, 13), 18: (0, 4), 19: (2, 7), 20: (1, 6),
+             75: (0, 0)}
 
 
 @case("ApiVersions v0, v1, v2 and v3 (flexible) advertise exactly the implemented ranges")
@@ -312,7 +313,7 @@ def t_api_versions(addr):
     r = c.req(18, 3, body, flex=True)  # response header stays v0: no tag byte
     assert r.i16() == 0
     ents = api_versions_entries(r, True)
-    assert ents[18] == (0, 3) and ents[1] == (4, 11), ents
+    assert ents[18] == (0, 4) and ents[1] == (4, 16), ents
     assert r.i32() == 0 and r.uvar() == 0 and r.left() == 0
     c.close()
 
@@ -323,7 +324,7 @@ def t_kip511(addr):
     r = c.req(18, 9, b"\x01\x02garbage body", flex=True)
     assert r.i16() == 35
     ents = api_versions_entries(r, False)
-    assert ents[18] == (0, 3)
+    assert ents[18] == (0, 4)
     assert r.left() == 0
     r = c.req(18, 0, b"")  # and the connection still works
     assert r.i16() == 0
@@ -423,15 +424,19 @@ def t_produce_errors(addr):
     c.close()
 
 
-@case("Produce v0..v2 (advertised for librdkafka's codec check): message sets get 43, nothing stored")
+@case("Produce v0..v2 (advertised for librdkafka's codec check, as Kafka 4 does): the "
+      "connection is closed, nothing stored")
 def t_produce_old_versions(addr):
     c = Conn(addr)
     metadata(c, 1, ["pr-old"])
+    c.close()
     for v in (0, 1, 2):
-        err, base, lat, _, _ = produce(c, v, "pr-old", 0, message_set_v0(b"old"))
-        assert err == 43 and base == -1, (v, err, base)
-        assert lat == (-1 if v >= 2 else None), (v, lat)
-    assert produce(c, 1, "pr-none-old", 0, message_set_v0(b"x"))[0] == 3
+        c = Conn(addr)
+        c.send(0, v, produce_body("pr-old", 0, batch([b"new"]), ver=v))
+        assert c.closed(), v
+        c.close()
+    c = Conn(addr)
+    assert produce(c, 3, "pr-old", 0, message_set_v0(b"x"))[0] == 43  # v3+: magic 0/1 sets
     _, parts = fetch(c, 11, [("pr-old", 0, 0, 1 << 20)])
     assert parts[0]["hwm"] == 0 and parts[0]["records"] == b""
     c.close()
@@ -544,13 +549,14 @@ def t_fetch_zstd(addr):
     c.close()
 
 
-@case("ListOffsets v0 (array), v1 and v5: earliest, latest, by time")
+@case("ListOffsets v1, v5, v7 (-3: max timestamp) and v8 (-4): earliest, latest, by time")
 def t_list_offsets(addr):
     c = Conn(addr)
     metadata(c, 1, ["lo"])
     produce(c, 8, "lo", 0, batch([b"a", b"b", b"c"], ts=1000))  # timestamps 1000, 1001, 1002
 
     def lo(v, ts, part=0):
+        flex = v >= 6
         body = struct.pack(">i", -1)
         if v >= 2:
             body += b"\x00"
@@ -558,25 +564,37 @@ def t_list_offsets(addr):
         if v >= 4:
             p += struct.pack(">i", -1)
         p += struct.pack(">q", ts)
-        if v == 0:
-            p += struct.pack(">i", 1)
-        body += arr([s16("lo") + arr([p])])
-        r = c.req(2, v, body)
+        if flex:
+            body += kafka_wire.carr([kafka_wire.cstr("lo") + kafka_wire.carr([p + b"\x00"]) +
+                                     b"\x00"])
+            body += (struct.pack(">i", 30000) if v >= 10 else b"") + b"\x00"
+        else:
+            body += arr([s16("lo") + arr([p])])
+        r = c.req(2, v, body, flex=flex)
+        if flex:
+            assert r.uvar() == 0  # response header v1
         if v >= 2:
             r.i32()
-        assert r.i32() == 1 and r.str() == "lo" and r.i32() == 1 and r.i32() == part
-        err = r.i16()
-        if v == 0:
-            offs = [r.i64() for _ in range(r.i32())]
-            res = (err, offs)
+        if flex:
+            assert r.uvar() == 2 and r.take(r.uvar() - 1) == b"lo" and r.uvar() == 2
         else:
-            res = (err, r.i64(), r.i64())
-            if v >= 4:
-                r.i32()
+            assert r.i32() == 1 and r.str() == "lo" and r.i32() == 1
+        assert r.i32() == part
+        err = r.i16()
+        res = (err, r.i64(), r.i64())
+        if v >= 4:
+            r.i32()
+        if flex:
+            assert r.uvar() == 0 and r.uvar() == 0 and r.uvar() == 0  # partition, topic, body
         assert r.left() == 0
         return res
-    assert lo(0, -1) == (0, [3]) and lo(0, -2) == (0, [0])
     assert lo(1, -1) == (0, -1, 3) and lo(1, -2) == (0, -1, 0)
+    assert lo(5, -3)[0] == 42, lo(5, -3)  # -3 needs v7
+    assert lo(7, -3) == (0, 1002, 2), lo(7, -3)
+    assert lo(5, -4)[0] == 42 and lo(7, -4)[0] == 42  # -4 needs v8
+    assert lo(8, -4) == (0, -1, 0) and lo(10, -5) == (0, -1, -1)
+    produce(c, 8, "lo", 0, batch([b"d", b"e"], ts=900))  # older timestamps do not count
+    assert lo(7, -3) == (0, 1002, 2), lo(7, -3)
     assert lo(5, 1001) == (0, 1001, 1), lo(5, 1001)
     assert lo(5, 999) == (0, 1000, 0)
     assert lo(5, 5000) == (0, -1, -1)
@@ -604,7 +622,8 @@ def t_delete_records(addr):
     assert dr(0, -1) == (0, 4)
     assert dr(5, 1)[0] == 3
     _, p = fetch(c, 11, [("dr", 0, 1, 1000)])
-    assert p[0]["err"] == 1 and p[0]["start"] == 4
+    # Kafka answers a partition error with -1 watermarks; the client asks ListOffsets then
+    assert p[0]["err"] == 1 and p[0]["start"] == -1 and p[0]["hwm"] == -1, p[0]
     c.close()
 
 

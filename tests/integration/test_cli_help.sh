@@ -9,7 +9,8 @@ cli_start_broker
 pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topic alter-config"
     "topic add-partitions" "topic trim" "produce" "consume" "group" "group list"
     "group describe" "group seek" "group delete" "cluster" "cluster info" "completion"
-    "completion bash")
+    "completion bash" "schema" "schema list" "schema get" "schema register" "schema delete"
+    "schema check" "schema compat" "schema config" "schema mode")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
@@ -25,7 +26,7 @@ for p in "${pages[@]}"; do
     check "  weir $p --help prints the same page" cmp "$work/out" "$work/help.txt"
 done
 run "$WEIR" help
-check "weir help: the overview, exit 0" test "$rc" == 0 -a "$(grep -c '^  [a-z]' "$work/out")" -ge 9
+check "weir help: the overview, exit 0" test "$rc" == 0 -a "$(grep -c '^  [a-z]' "$work/out")" -ge 10
 run "$WEIR" --help
 check "weir --help: the same" test "$rc" == 0 -a -s "$work/out"
 run "$WEIR" group -h

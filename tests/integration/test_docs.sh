@@ -2,12 +2,14 @@
 # Runs every ```sh doctest block of docs/*.md and README.md against a broker started here, so
 # documented examples cannot rot. Each block runs with bash -euo pipefail in a fresh temp dir,
 # with `weir` on PATH, $BROKER the Kafka address and $HTTP the HTTP address. One TAP line per
-# block: "ok N - docs/cli.md:42".
+# block: "ok N - docs/cli.md:42". $WEIR_REGISTRY is the schema registry: the test server
+# (tests/integration/registry_server) until `weir serve` carries the registry, when it becomes
+# http://$HTTP.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 weir=${WEIR_BIN:-$top/build/weir}
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid ${rpid:-} 2>/dev/null; wait $pid ${rpid:-} 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/data"
 ln -s "$weir" "$work/bin/weir"
 # The bench drivers too (docs/bench.md runs a workload and a machine limit by hand).
@@ -30,7 +32,15 @@ if [[ -z $BROKER ]]; then
     cat "$work/err"
     exit 1
 fi
-export BROKER HTTP WEIR_BROKERS=$BROKER PATH="$work/bin:$PATH"
+registry_server=${WEIR_BUILD:-$top/build}/tests/integration/registry_server
+"$registry_server" --store "$work/schemas.store" >"$work/rout" 2>"$work/rerr" &
+rpid=$!
+for _ in $(seq 50); do
+    [[ -s $work/rout ]] && break
+    sleep 0.1
+done
+WEIR_REGISTRY="http://$(sed -n 's/^http on //p' "$work/rout")"
+export BROKER HTTP WEIR_BROKERS=$BROKER WEIR_REGISTRY PATH="$work/bin:$PATH"
 # `python` is the venv `make deps` makes (confluent-kafka 2.16), for the consumer-protocol
 # example of docs/groups.md; `python3` stays the system one.
 if [[ -x $top/build/compat/venv/bin/python ]]; then

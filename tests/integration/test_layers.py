@@ -27,11 +27,12 @@ ALLOWED = {
     "net": ["base"],
     "kafka/wire": ["base"],
     "http": ["base"],
+    "registry": ["base", "http"],
     "broker": ["base", "storage", "net", "kafka/wire"],
     "kafka": ["base", "net", "kafka/wire", "broker"],
-    "server": ["base", "storage", "net", "kafka/wire", "http", "broker", "kafka"],
+    "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka"],
     "testbroker": ["base", "server", "sdk"],
-    "cli": ["base", "server"],
+    "cli": ["base", "registry", "server"],
     "sdk": ["base"],
 }
 # Each module's one header, the only file of it other modules may include.
@@ -41,6 +42,7 @@ PUBLIC = {
     "net": "net/net.h",
     "kafka/wire": "kafka/wire/wire.h",
     "http": "http/http.h",
+    "registry": "registry/registry.h",
     "broker": "broker/broker.h",
     "kafka": "kafka/kafka.h",
     "server": "weir/embed.h",  # server/server.h: white-box tests only

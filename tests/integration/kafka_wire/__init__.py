@@ -52,6 +52,35 @@ def arr(items):
     return struct.pack(">i", len(items)) + b"".join(items)
 
 
+# ---- flexible versions (KIP-482): unsigned varints, compact strings and arrays, tags ----------
+
+def uvarint(v):
+    out = b""
+    while True:
+        if v < 0x80:
+            return out + bytes([v])
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+
+
+def cstr(x):
+    """COMPACT_STRING (None: null)."""
+    if x is None:
+        return b"\x00"
+    x = x.encode() if isinstance(x, str) else x
+    return uvarint(len(x) + 1) + x
+
+
+def carr(items):
+    """COMPACT_ARRAY (None: null)."""
+    if items is None:
+        return b"\x00"
+    return uvarint(len(items) + 1) + b"".join(items)
+
+
+TAGS = b"\x00"  # an empty tagged-field section
+
+
 # ---- the broker -------------------------------------------------------------------------------
 
 class Broker:

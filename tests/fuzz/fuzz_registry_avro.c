@@ -1,0 +1,14 @@
+/*
+ * libFuzzer target for AVRO schema parsing (our tree, then libavro on the canonical form),
+ * with the oracles of fuzz_registry_schema.h. Seeds: tests/fuzz/corpus/registry_avro/.
+ */
+#include "fuzz_registry_schema.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_schema_one(REGISTRY_AVRO, (const char *)data, size, false);
+    fuzz_schema_one(REGISTRY_AVRO, (const char *)data, size, true);
+    return 0;
+}
