@@ -50,9 +50,8 @@ static size_t tpset_lower(const tpset_t *s, const char *topic, int32_t partition
 const tp_t *tpset_find(const tpset_t *s, const char *topic, int32_t partition)
 {
     size_t i = tpset_lower(s, topic, partition);
-    return i < s->n && tp_cmp(s->v[i].topic, s->v[i].partition, topic, partition) == 0
-               ? &s->v[i]
-               : NULL;
+    return i < s->n && tp_cmp(s->v[i].topic, s->v[i].partition, topic, partition) == 0 ? &s->v[i]
+                                                                                       : NULL;
 }
 
 bool tpset_has(const tpset_t *s, const char *topic, int32_t partition)
