@@ -546,10 +546,14 @@ void broker_coord_group_remove(group_t *g, int16_t error)
     group_unref(g);
 }
 
-void broker_coord_group_clear_classic(group_t *g)
+void broker_coord_group_clear_classic(group_t *g, int16_t error)
 {
     while (g->head)
-        member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
+        member_remove(g, g->head, error);
+    timer_stop(g->c, &g->join_timer);
+    timer_stop(g->c, &g->sync_timer);
+    g->awaiting_join = 0;
+    g->leader_synced = false;
     broker_coord_replace_str(&g->protocol_name, NULL);
     broker_coord_replace_str(&g->leader_id, NULL);
     g->generation = 0;
@@ -1031,8 +1035,8 @@ void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, vo
     }
     group_t *g = broker_coord_group_get(c, req->group_id);
     if (g && g->cg && !broker_coord_cgroup_to_classic(g)) {
-        /* a consumer group with members: the classic protocol cannot join it */
-        join_error(c, waiter, KAFKA_INCONSISTENT_GROUP_PROTOCOL, req->member_id);
+        /* a consumer group with members: the member joins it with the classic protocol */
+        broker_coord_cgroup_classic_join(g, req, waiter);
         return;
     }
     if (!g) {
@@ -1099,6 +1103,10 @@ static void group_set_assignments(group_t *g, const broker_group_sync_req_t *req
 void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter)
 {
     group_t *g = broker_coord_group_get(c, req->group_id);
+    if (g && g->cg) {
+        broker_coord_cgroup_classic_sync(g, req, waiter);
+        return;
+    }
     group_member_t *m = g ? broker_coord_member_find(g, req->member_id) : NULL;
     int16_t err = group_sync_check(g, m, req);
     if (err) {
@@ -1152,6 +1160,8 @@ int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t 
         return KAFKA_INVALID_GROUP_ID;
     if (!g)
         return KAFKA_UNKNOWN_MEMBER_ID;
+    if (g->cg)
+        return broker_coord_cgroup_classic_heartbeat(g, generation_id, member_id, instance_id);
     if (broker_coord_member_fenced(g, member_id, instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
     group_member_t *m = broker_coord_member_find(g, member_id);
@@ -1195,6 +1205,10 @@ int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
     group_t *g = broker_coord_group_get(c, group_id);
+    if (g && g->cg) {
+        broker_coord_cgroup_classic_leave(g, members, n);
+        return KAFKA_NONE;
+    }
     for (size_t i = 0; i < n; i++)
         members[i].error = g ? group_leave_one(g, &members[i]) : KAFKA_UNKNOWN_MEMBER_ID;
     return KAFKA_NONE;
@@ -1369,9 +1383,13 @@ static void write_done(void *arg, int err)
         broker_coord_heartbeat_stored(w->heartbeat, err);
         c->env.done(c->env.ctx, w->waiter);
         break;
+    case W_CLASSIC_JOIN:
+        broker_coord_cgroup_classic_join_stored(w, err);
+        break;
     }
     free(w->member_id);
     free(w->leader_id);
+    free(w->protocol_name);
     group_unref(g);
     free(w);
 }

@@ -73,7 +73,8 @@ static void owners_set(cgroup_t *cg, const tpset_t *s, cmember_t *m, const cmemb
 }
 
 /* The member's current assignment becomes (assigned, revoking); the owners map follows. */
-static void cmember_set_current(cmember_t *m, const tpset_t *assigned, const tpset_t *revoking)
+void broker_coord_cmember_set_current(cmember_t *m, const tpset_t *assigned,
+                                      const tpset_t *revoking)
 {
     cgroup_t *cg = m->grp->cg;
     owners_set(cg, &m->assigned, NULL, m);
@@ -87,7 +88,7 @@ static void cmember_set_current(cmember_t *m, const tpset_t *assigned, const tps
 }
 
 /* A member id as Kafka makes one (a random UUID in base64url, 22 characters). */
-static char *cmember_id_new(void)
+char *broker_coord_cmember_id_new(void)
 {
     uint8_t u[16];
     if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
@@ -133,8 +134,6 @@ static void cgroup_sync_state(group_t *g)
 
 static void cmember_session_expired(void *arg);
 static void cmember_rebalance_expired(void *arg);
-static void cmember_touch(cmember_t *m);
-static void cmember_resolve(cmember_t *m);
 
 cgroup_t *broker_coord_cgroup_new(group_t *g)
 {
@@ -216,6 +215,7 @@ cmember_t *broker_coord_cmember_add(group_t *g, const char *id)
     m->rebalance_timeout_ms = DEFAULT_REBALANCE_TIMEOUT_MS;
     c->env.timer_init(c->env.ctx, &m->session_timer, cmember_session_expired, m);
     c->env.timer_init(c->env.ctx, &m->rebalance_timer, cmember_rebalance_expired, m);
+    c->env.timer_init(c->env.ctx, &m->classic_timer, broker_coord_cmember_classic_expired, m);
     m->prev = cg->tail;
     if (cg->tail)
         cg->tail->next = m;
@@ -228,7 +228,7 @@ cmember_t *broker_coord_cmember_add(group_t *g, const char *id)
     return m;
 }
 
-static void cmember_set_instance(cmember_t *m, const char *instance_id)
+void broker_coord_cmember_set_instance(cmember_t *m, const char *instance_id)
 {
     cgroup_t *cg = m->grp->cg;
     if (m->instance_id && broker_kvmap_sget(&cg->statics, m->instance_id) == m)
@@ -246,6 +246,7 @@ static void cmember_free(cmember_t *m)
     broker_coord_t *c = g->c;
     c->env.timer_stop(c->env.ctx, &m->session_timer);
     c->env.timer_stop(c->env.ctx, &m->rebalance_timer);
+    c->env.timer_stop(c->env.ctx, &m->classic_timer);
     owners_set(cg, &m->assigned, NULL, m);
     owners_set(cg, &m->revoking, NULL, m);
     broker_kvmap_sdel(&cg->members, m->id);
@@ -265,6 +266,7 @@ static void cmember_free(cmember_t *m)
     tpset_free(&m->target);
     subs_free(m);
     cmember_set_regex(m, NULL);
+    broker_coord_cmember_free_protos(m);
     free(m->resolved);
     free(m->assignor);
     free(m->id);
@@ -285,7 +287,7 @@ void broker_coord_cmember_load_meta(cmember_t *m, char *instance_id, char *rack_
                                     char *client_host, char **subs, size_t nsubs, char *regex,
                                     int32_t rebalance_timeout_ms, char *assignor)
 {
-    cmember_set_instance(m, instance_id);
+    broker_coord_cmember_set_instance(m, instance_id);
     free(instance_id);
     free(m->rack_id);
     m->rack_id = rack_id;
@@ -322,9 +324,9 @@ void broker_coord_cmember_load_current(cmember_t *m, int32_t epoch, int32_t prev
 void broker_coord_cmember_loaded(cmember_t *m)
 {
     broker_coord_t *c = m->grp->c;
-    cmember_set_current(m, &m->assigned, &m->revoking);
-    cmember_resolve(m);
-    cmember_touch(m);
+    broker_coord_cmember_set_current(m, &m->assigned, &m->revoking);
+    broker_coord_cmember_resolve(m);
+    broker_coord_cmember_touch(m);
     if (m->state == CM_UNREVOKED)
         broker_coord_timer_start(c, &m->rebalance_timer, m->rebalance_timeout_ms);
 }
@@ -351,10 +353,12 @@ void broker_coord_cgroup_free(group_t *g)
 }
 
 /* A heartbeat is a sign of life: the session starts again. */
-static void cmember_touch(cmember_t *m)
+void broker_coord_cmember_touch(cmember_t *m)
 {
     broker_coord_t *c = m->grp->c;
-    broker_coord_timer_start(c, &m->session_timer, c->cfg.consumer_session_timeout_ms);
+    broker_coord_timer_start(c, &m->session_timer,
+                             m->classic ? m->session_timeout_ms
+                                        : c->cfg.consumer_session_timeout_ms);
 }
 
 cmember_t *broker_coord_cmember_find(group_t *g, const char *id)
@@ -397,7 +401,7 @@ static int str_ptr_cmp(const void *a, const void *b)
 
 /* The topics m is subscribed to that exist: its names, and the topics its regex matches
  * (internal topics never match, as in Kafka). */
-static void cmember_resolve(cmember_t *m)
+void broker_coord_cmember_resolve(cmember_t *m)
 {
     broker_coord_t *c = m->grp->c;
     resolve_t r = {.m = m};
@@ -526,6 +530,25 @@ static void group_bump(group_t *g, recset_t *rs, const char *why)
     broker_coord_crec_group(rs, g, false);
 }
 
+/* After the online upgrade (coord_consumer_classic.c): the group's own records. */
+void broker_coord_cgroup_upgraded(group_t *g, recset_t *rs)
+{
+    g->cg->topics_hash = group_topics_hash(g);
+    broker_coord_crec_group(rs, g, false);
+    broker_coord_crec_target_meta(rs, g, false);
+}
+
+void broker_coord_cgroup_advance(group_t *g, recset_t *rs, bool sub_changed, bool created)
+{
+    cgroup_t *cg = g->cg;
+    if (cg->epoch == 0 || sub_changed)
+        group_bump(g, rs, created ? "member joined" : "subscription changed");
+    else if (group_topics_hash(g) != cg->topics_hash)
+        group_bump(g, rs, "subscribed topics changed");
+    if (cg->epoch > cg->assignment_epoch)
+        group_compute_target(g, rs);
+}
+
 /* ---- reconciliation (revoke before assign): Kafka's CurrentAssignmentBuilder -----------------
  */
 
@@ -565,7 +588,7 @@ static void cmember_next(cmember_t *m, const tpset_t *owned)
     if (revoke.n > 0 && owns_any(owned, &revoke)) {
         cmember_set_epoch(m, m->epoch);
         m->state = CM_UNREVOKED;
-        cmember_set_current(m, &kept, &revoke);
+        broker_coord_cmember_set_current(m, &kept, &revoke);
         broker_coord_timer_start(c, &m->rebalance_timer, m->rebalance_timeout_ms);
     } else {
         bool unreleased = false;
@@ -581,7 +604,7 @@ static void cmember_next(cmember_t *m, const tpset_t *owned)
         }
         cmember_set_epoch(m, cg->assignment_epoch);
         m->state = unreleased ? CM_UNRELEASED : CM_STABLE;
-        cmember_set_current(m, &kept, &none);
+        broker_coord_cmember_set_current(m, &kept, &none);
         c->env.timer_stop(c->env.ctx, &m->rebalance_timer);
     }
     tpset_free(&kept);
@@ -590,7 +613,7 @@ static void cmember_next(cmember_t *m, const tpset_t *owned)
 
 /* One reconciliation step on a heartbeat; owned is what the heartbeat says m owns (NULL: not
  * told). True when m's current assignment, epoch or state changed. */
-static bool cmember_reconcile(cmember_t *m, const tpset_t *owned)
+bool broker_coord_cmember_reconcile(cmember_t *m, const tpset_t *owned)
 {
     cgroup_t *cg = m->grp->cg;
     int32_t epoch = m->epoch, prev = m->prev_epoch;
@@ -614,8 +637,8 @@ static bool cmember_reconcile(cmember_t *m, const tpset_t *owned)
  */
 
 /* Removes m from the group for good (left, fenced, or its session ended): its records get
- * tombstones, its partitions become free and the group epoch goes up. */
-static void cmember_remove(cmember_t *m, recset_t *rs, const char *why)
+ * tombstones, its partitions become free and (bump) the group epoch goes up. */
+void broker_coord_cmember_remove(cmember_t *m, recset_t *rs, const char *why, bool bump)
 {
     group_t *g = m->grp;
     log_info("group", "consumer group %s: member %s removed (%s)", g->id, m->id, why);
@@ -623,7 +646,8 @@ static void cmember_remove(cmember_t *m, recset_t *rs, const char *why)
     broker_coord_crec_target_member(rs, g, m, true);
     broker_coord_crec_member(rs, g, m, true);
     cmember_free(m);
-    group_bump(g, rs, why);
+    if (bump)
+        group_bump(g, rs, why);
 }
 
 static void cmember_fence(cmember_t *m, const char *why)
@@ -631,7 +655,7 @@ static void cmember_fence(cmember_t *m, const char *why)
     group_t *g = m->grp;
     recset_t rs;
     broker_coord_recset_init(&rs);
-    cmember_remove(m, &rs, why);
+    broker_coord_cmember_remove(m, &rs, why, true);
     broker_coord_recset_write(g->c, &rs, broker_coord_write_new(g->c, g, W_PLAIN, NULL));
 }
 
@@ -750,7 +774,7 @@ static bool hb_validate(broker_coord_t *c, broker_consumer_heartbeat_req_t *req)
 static void hb_convert_empty_classic(group_t *g, recset_t *rs)
 {
     broker_coord_recset_add_group(rs, g, true);
-    broker_coord_group_clear_classic(g);
+    broker_coord_group_clear_classic(g, KAFKA_REBALANCE_IN_PROGRESS);
     broker_coord_cgroup_new(g);
     log_info("group", "group %s: the empty classic group becomes a consumer group", g->id);
 }
@@ -778,12 +802,14 @@ static group_t *hb_group(broker_coord_t *c, broker_consumer_heartbeat_req_t *req
         hb_convert_empty_classic(g, rs);
         return g;
     }
-    /* Kafka's answers with group.consumer.migration.policy=disabled: a classic group with
-     * members is not converted online */
+    if (join && broker_coord_cgroup_upgradable(g)) {
+        broker_coord_cgroup_upgrade(g, rs); /* Kafka 4's online upgrade */
+        return g;
+    }
     if (join)
         hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND,
-                "Cannot upgrade classic group %s to consumer group because online upgrade is "
-                "disabled.",
+                "Cannot upgrade classic group %s to consumer group because the group does not "
+                "use the consumer embedded protocol.",
                 req->group_id);
     else
         hb_fail(req, KAFKA_GROUP_ID_NOT_FOUND, "Group %s is not a consumer group.", req->group_id);
@@ -880,13 +906,13 @@ static cmember_t *hb_static_replace(group_t *g, cmember_t *old, const char *id, 
              k.instance_id, id, old->id);
     cmember_free(old);
     cmember_t *m = broker_coord_cmember_add(g, id);
-    cmember_set_instance(m, k.instance_id);
+    broker_coord_cmember_set_instance(m, k.instance_id);
     m->rack_id = k.rack_id, m->assignor = k.assignor;
     m->subs = k.subs, m->nsubs = k.nsubs;
     cmember_set_regex(m, k.regex);
     m->rebalance_timeout_ms = k.rebalance_timeout_ms;
     m->state = k.state;
-    cmember_set_current(m, &k.assigned, &k.revoking);
+    broker_coord_cmember_set_current(m, &k.assigned, &k.revoking);
     tpset_copy(&m->target, &k.target);
     broker_coord_crec_member(rs, g, m, false);
     broker_coord_crec_target_member(rs, g, m, false);
@@ -914,7 +940,7 @@ static cmember_t *hb_static(group_t *g, broker_consumer_heartbeat_req_t *req, co
                 log_info("group", "consumer group %s: static member %s (%s) joins", g->id, id,
                          inst);
             }
-            cmember_set_instance(m, inst);
+            broker_coord_cmember_set_instance(m, inst);
             return m;
         }
         if (old->epoch != LEAVE_STATIC_EPOCH)
@@ -971,11 +997,11 @@ static void hb_leave(group_t *g, broker_consumer_heartbeat_req_t *req, recset_t 
                  m->id, inst);
         tpset_t none = {0};
         m->epoch = LEAVE_STATIC_EPOCH;
-        cmember_set_current(m, &m->assigned, &none);
+        broker_coord_cmember_set_current(m, &m->assigned, &none);
         broker_coord_crec_current(rs, g, m, false);
         return;
     }
-    cmember_remove(m, rs, "member left");
+    broker_coord_cmember_remove(m, rs, "member left", true);
 }
 
 /* The subscription fields of a heartbeat (null: unchanged); true when names or regex changed.
@@ -1013,7 +1039,12 @@ static bool hb_update_subscription(cmember_t *m, const broker_consumer_heartbeat
 /* The fields that do not change the assignment: kept, and stored when they change. */
 static bool hb_update_details(cmember_t *m, const broker_consumer_heartbeat_req_t *req)
 {
-    bool changed = false;
+    bool changed = m->classic; /* a classic member that now speaks the consumer protocol */
+    if (m->classic) {
+        m->classic = false;
+        broker_coord_cmember_free_protos(m);
+        m->grp->c->env.timer_stop(m->grp->c->env.ctx, &m->classic_timer);
+    }
     if (req->rebalance_timeout_ms != -1 && req->rebalance_timeout_ms != m->rebalance_timeout_ms) {
         m->rebalance_timeout_ms = req->rebalance_timeout_ms;
         changed = true;
@@ -1092,7 +1123,7 @@ static cmember_t *hb_find_member(group_t *g, broker_consumer_heartbeat_req_t *re
                NULL;
     char *made = NULL;
     if (!*id)
-        id = made = cmember_id_new(); /* v0: the broker names the member */
+        id = made = broker_coord_cmember_id_new(); /* v0: the broker names the member */
     cmember_t *m = req->instance_id ? hb_static(g, req, id, owned, rs, created)
                                     : hb_dynamic(g, req, id, owned, created);
     free(made);
@@ -1104,7 +1135,6 @@ static cmember_t *hb_find_member(group_t *g, broker_consumer_heartbeat_req_t *re
 static void hb_member(group_t *g, broker_consumer_heartbeat_req_t *req, recset_t *rs)
 {
     broker_coord_t *c = g->c;
-    cgroup_t *cg = g->cg;
     tpset_t owned_set = {0};
     const tpset_t *owned = hb_owned(c, req, &owned_set);
     bool created = false;
@@ -1120,15 +1150,10 @@ static void hb_member(group_t *g, broker_consumer_heartbeat_req_t *req, recset_t
     record |= hb_update_details(m, req);
     if (record)
         broker_coord_crec_member(rs, g, m, false);
-    cmember_touch(m);
-    cmember_resolve(m);
-    if (cg->epoch == 0 || sub_changed)
-        group_bump(g, rs, created ? "member joined" : "subscription changed");
-    else if (group_topics_hash(g) != cg->topics_hash)
-        group_bump(g, rs, "subscribed topics changed");
-    if (cg->epoch > cg->assignment_epoch)
-        group_compute_target(g, rs);
-    if (cmember_reconcile(m, owned) || created)
+    broker_coord_cmember_touch(m);
+    broker_coord_cmember_resolve(m);
+    broker_coord_cgroup_advance(g, rs, sub_changed, created);
+    if (broker_coord_cmember_reconcile(m, owned) || created)
         broker_coord_crec_current(rs, g, m, false);
     bool full = req->member_epoch == 0 || (req->rebalance_timeout_ms != -1 &&
                                            (req->has_topics || req->topic_regex) && req->has_owned);

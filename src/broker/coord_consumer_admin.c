@@ -54,6 +54,8 @@ int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *
     cmember_t *m = broker_coord_cmember_find(g, req->member_id ? req->member_id : "");
     if (!m)
         return KAFKA_UNKNOWN_MEMBER_ID;
+    if (m->classic) /* its generation is its epoch */
+        return req->generation_id == m->epoch ? KAFKA_NONE : KAFKA_ILLEGAL_GENERATION;
     if (req->api_version < 9)
         return KAFKA_UNSUPPORTED_VERSION;
     return req->generation_id > m->epoch ? KAFKA_STALE_MEMBER_EPOCH : KAFKA_NONE;
@@ -84,7 +86,9 @@ int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32
     cmember_t *m = broker_coord_cmember_find(g, member_id ? member_id : "");
     if (!m)
         return KAFKA_UNKNOWN_MEMBER_ID;
-    return member_epoch == m->epoch ? KAFKA_NONE : KAFKA_STALE_MEMBER_EPOCH;
+    if (member_epoch == m->epoch)
+        return KAFKA_NONE;
+    return m->classic ? KAFKA_ILLEGAL_GENERATION : KAFKA_STALE_MEMBER_EPOCH;
 }
 
 /* Only consumer groups check the member of a fetch; an unknown group answers no error. */

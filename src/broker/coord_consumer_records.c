@@ -13,7 +13,9 @@
  * section after every struct):
  *   3: epoch i32; tag 0: metadata hash i64
  *   5: instance id?, rack id?, client id, client host, subscribed topic names [string],
- *      subscribed topic regex?, rebalance timeout i32, server assignor?
+ *      subscribed topic regex?, rebalance timeout i32, server assignor?; tag 0, for a member
+ *      that uses the classic protocol: ClassicMemberMetadata {session timeout i32, supported
+ *      protocols [name, metadata bytes]}
  *   6: assignment epoch i32 (tag 0, the assignment's timestamp, is not written)
  *   7: topic partitions [topic id uuid, partitions [i32]]
  *   8: member epoch i32, previous member epoch i32, state i8, assigned partitions [topic id,
@@ -122,6 +124,28 @@ void broker_coord_crec_group(recset_t *rs, group_t *g, bool tombstone)
     broker_coord_recset_end(rs, tombstone);
 }
 
+/* ClassicMemberMetadata, tag 0 of a member record: the session timeout and the protocols of a
+ * member that uses the classic protocol. */
+static void write_classic_tag(wire_writer_t *w, const cmember_t *m)
+{
+    buf_t tmp = {0};
+    wire_writer_t t;
+    wire_writer_init(&t, &tmp, true);
+    wire_write_i32(&t, m->session_timeout_ms);
+    wire_write_array_len(&t, (int32_t)m->nprotos);
+    for (size_t i = 0; i < m->nprotos; i++) {
+        wire_write_cstr(&t, m->protos[i].name);
+        wire_write_nbytes(&t, m->protos[i].meta, (int32_t)m->protos[i].meta_len);
+        wire_write_tags(&t);
+    }
+    wire_write_tags(&t);
+    wire_write_uvarint(w, 1); /* one tagged field */
+    wire_write_uvarint(w, 0); /* tag 0: ClassicMemberMetadata */
+    wire_write_uvarint(w, (uint32_t)tmp.len);
+    buf_append(w->b, tmp.data, tmp.len);
+    buf_deinit(&tmp);
+}
+
 void broker_coord_crec_member(recset_t *rs, group_t *g, const cmember_t *m, bool tombstone)
 {
     key_begin(rs, KEY_CG_MEMBER, g->id, m->id);
@@ -138,7 +162,10 @@ void broker_coord_crec_member(recset_t *rs, group_t *g, const cmember_t *m, bool
         wire_write_cstr(&w, m->regex);
         wire_write_i32(&w, m->rebalance_timeout_ms);
         wire_write_cstr(&w, m->assignor);
-        wire_write_tags(&w);
+        if (m->classic)
+            write_classic_tag(&w, m);
+        else
+            wire_write_tags(&w);
     }
     broker_coord_recset_end(rs, tombstone);
 }
@@ -253,7 +280,7 @@ static group_t *replay_group(broker_coord_t *c, const char *id)
     if (!g)
         g = broker_coord_group_create(c, id);
     if (!g->cg) {
-        broker_coord_group_clear_classic(g); /* a classic group stored before */
+        broker_coord_group_clear_classic(g, KAFKA_COORDINATOR_NOT_AVAILABLE); /* stored before */
         broker_coord_cgroup_new(g);
     }
     return g;
@@ -263,6 +290,51 @@ static cmember_t *replay_member(group_t *g, const char *id)
 {
     cmember_t *m = broker_coord_cmember_find(g, id);
     return m ? m : broker_coord_cmember_add(g, id);
+}
+
+/* The ClassicMemberMetadata of one tagged field (its bytes in t); a member whose metadata does
+ * not decode is taken as a consumer-protocol member. */
+static void read_classic_struct(wire_reader_t *t, cmember_t *m)
+{
+    int32_t sto = wire_read_i32(t);
+    int32_t n = wire_read_array(t, 2, MAX_RECORD_TOPICS);
+    group_proto_t *p = weir_calloc(n > 0 ? (size_t)n : 1, sizeof(*p));
+    int32_t k = 0;
+    for (; k < n && wire_reader_ok(t); k++) {
+        wire_str_t name = wire_read_str(t);
+        wire_bytes_t meta = wire_read_bytes(t);
+        wire_read_tags(t);
+        if (!wire_reader_ok(t) || !str_ok(name))
+            break;
+        p[k] =
+            (group_proto_t){dup_view(name), (uint8_t *)meta.p, meta.len > 0 ? (size_t)meta.len : 0};
+    }
+    if (wire_reader_ok(t) && n > 0 && k == n) {
+        m->classic = true;
+        m->session_timeout_ms = sto;
+        broker_coord_cmember_set_protos(m, p, (size_t)n);
+    }
+    for (int32_t i = 0; i < k; i++)
+        free(p[i].name);
+    free(p);
+}
+
+/* The tagged fields of a member record: tag 0 is ClassicMemberMetadata; others are skipped. */
+static void read_classic_tag(wire_reader_t *r, cmember_t *m)
+{
+    m->classic = false;
+    broker_coord_cmember_free_protos(m);
+    uint32_t n = wire_read_uvarint(r);
+    for (uint32_t i = 0; i < n && wire_reader_ok(r); i++) {
+        uint32_t tag = wire_read_uvarint(r), size = wire_read_uvarint(r);
+        if (!wire_reader_ok(r) || size > wire_reader_left(r))
+            return;
+        wire_reader_t t;
+        wire_reader_init(&t, r->p, size, true);
+        r->p += size;
+        if (tag == 0)
+            read_classic_struct(&t, m);
+    }
 }
 
 static int replay_member_meta(group_t *g, const char *mid, wire_reader_t *r)
@@ -294,6 +366,7 @@ static int replay_member_meta(group_t *g, const char *mid, wire_reader_t *r)
     broker_coord_cmember_load_meta(m, dup_view(inst), dup_view(rack), dup_view(client),
                                    dup_view(host), subs, (size_t)n, dup_view(regex), rebalance,
                                    dup_view(assignor));
+    read_classic_tag(r, m);
     return 0;
 }
 

@@ -121,7 +121,8 @@ typedef enum {
     W_STATIC_JOIN,
     W_DELETE,
     W_OFFSET_DELETE,
-    W_CONSUMER_HEARTBEAT
+    W_CONSUMER_HEARTBEAT,
+    W_CLASSIC_JOIN
 } write_kind_t;
 
 struct group_multi;
@@ -138,6 +139,7 @@ typedef struct group_write {
     int16_t *error_out; /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
     struct group_multi *multi;
     broker_consumer_heartbeat_req_t *heartbeat; /* W_CONSUMER_HEARTBEAT: answered once durable */
+    char *protocol_name; /* W_CLASSIC_JOIN: the answer (with member_id, generation) */
 } group_write_t;
 
 /* DeleteGroups spans several groups (maybe several partitions): done when all are. */
@@ -252,6 +254,13 @@ typedef struct cmember {
     bool loaded; /* replay: its member record was read */
     net_timer_t session_timer;
     net_timer_t rebalance_timer; /* armed while it must revoke */
+    /* A member that uses the classic protocol (JoinGroup/SyncGroup/Heartbeat) inside a
+     * consumer group (coord_consumer_classic.c): its session timeout and protocols. */
+    bool classic;
+    int32_t session_timeout_ms;
+    size_t nprotos;
+    group_proto_t *protos;
+    net_timer_t classic_timer; /* armed from JoinGroup to SyncGroup, and while it must rejoin */
     struct cmember *prev, *next;
 } cmember_t;
 
@@ -296,8 +305,9 @@ void broker_coord_cgroup_load_finish(group_t *g);
 bool broker_coord_cgroup_subscribed(group_t *g, const char *topic);
 /* A JoinGroup (classic) to a consumer group: an empty one becomes classic again (true). */
 bool broker_coord_cgroup_to_classic(group_t *g);
-/* A classic group with no classic state left (its members removed, generation 0). */
-void broker_coord_group_clear_classic(group_t *g);
+/* A classic group with no classic state left (its members removed, their parked requests
+ * answered with error; generation 0). */
+void broker_coord_group_clear_classic(group_t *g, int16_t error);
 /* OffsetCommit / OffsetFetch to a consumer group: Kafka's member and epoch checks. A commit
  * passes the group check, then each partition's (an older epoch is fine for a partition the
  * member has held since then). */
@@ -305,6 +315,35 @@ int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *
 int16_t broker_coord_cgroup_commit_part_check(group_t *g, const broker_commit_req_t *req,
                                               const char *topic, int32_t partition);
 int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32_t member_epoch);
+
+/* coord_consumer_classic.c: classic members in a consumer group, and the online upgrade of a
+ * classic group with members (group.consumer.migration.policy=upgrade in Kafka's terms). */
+bool broker_coord_cgroup_upgradable(const group_t *g);
+void broker_coord_cgroup_upgrade(group_t *g, recset_t *rs);
+void broker_coord_cgroup_classic_join(group_t *g, const broker_group_join_req_t *req, void *waiter);
+void broker_coord_cgroup_classic_sync(group_t *g, const broker_group_sync_req_t *req, void *waiter);
+int16_t broker_coord_cgroup_classic_heartbeat(group_t *g, int32_t generation, const char *member_id,
+                                              const char *instance_id);
+/* LeaveGroup of several members; one epoch bump for all. */
+void broker_coord_cgroup_classic_leave(group_t *g, broker_group_leave_member_t *members, size_t n);
+void broker_coord_cgroup_classic_join_stored(group_write_t *w, int err);
+void broker_coord_cmember_set_protos(cmember_t *m, const group_proto_t *protos, size_t n);
+void broker_coord_cmember_free_protos(cmember_t *m);
+/* The end of a classic member's join or sync deadline, or its session: it is removed. */
+void broker_coord_cmember_classic_expired(void *arg);
+/* Shared with coord_consumer.c. */
+char *broker_coord_cmember_id_new(void);
+void broker_coord_cgroup_upgraded(group_t *g, recset_t *rs);
+void broker_coord_cmember_touch(cmember_t *m);
+void broker_coord_cmember_resolve(cmember_t *m);
+bool broker_coord_cmember_reconcile(cmember_t *m, const tpset_t *owned);
+void broker_coord_cmember_remove(cmember_t *m, recset_t *rs, const char *why, bool bump);
+void broker_coord_cmember_set_instance(cmember_t *m, const char *instance_id);
+void broker_coord_cmember_set_current(cmember_t *m, const tpset_t *assigned,
+                                      const tpset_t *revoking);
+/* Bumps the group epoch when a member's subscription (or the topics) changed, then computes
+ * the target when due. */
+void broker_coord_cgroup_advance(group_t *g, recset_t *rs, bool sub_changed, bool created);
 
 /* coord_consumer_records.c: records in Kafka's layouts; each adds one record (or its
  * tombstone) to rs. */

@@ -129,6 +129,41 @@ def classic_protocol():
     rebalance_run("classic")
 
 
+@T.case("classic members, then a consumer-protocol member joins (online upgrade to a mixed "
+        "group) and leaves: 1500 records each read exactly once", 240)
+def mixed():
+    topic, group = "rb-mixed", "rb-g-mixed"
+    create(topic)
+    produce(topic, 0, 600)
+    seen = {}
+    c1 = Member("c1", group, topic, "classic", seen)
+    c2 = Member("c2", group, topic, "classic", seen)
+    cs = [c1, c2]
+    poll_until(cs, lambda: [m.size() for m in cs] == [3, 3], 30, "3+3 (classic)")
+    poll_until(cs, lambda: len(seen) >= 200, 20, "reading")
+    k = Member("k", group, topic, "consumer", seen)
+    produce(topic, 600, 300)
+    ms = [c1, c2, k]
+    t0 = time.time()
+    poll_until(ms, lambda: [m.size() for m in ms] == [2, 2, 2], 60, "2+2+2 (mixed)")
+    t_mixed = time.time() - t0
+    d = A.describe_consumer_groups([group])[group].result(10)
+    eq("group type once a consumer-protocol member joined", "CONSUMER", d.type.name)
+    eq("members described", 3, len(d.members))
+    produce(topic, 900, 300)
+    poll_until(ms, lambda: len(seen) == 1200, 30, "1200 records read")
+    k.c.close()
+    poll_until(cs, lambda: [m.size() for m in cs] == [3, 3], 60, "3+3 again")
+    produce(topic, 1200, 300)
+    poll_until(cs, lambda: len(seen) == 1500, 30, "1500 records read")
+    eq("records read more than once", [], sorted(x for x, n in seen.items() if n > 1)[:10])
+    eq("distinct records read", 1500, len(seen))
+    for m in cs:
+        m.c.close()
+    print("# time mixed: 2 classic members + 1 consumer-protocol member at 2+2+2 %.2f s" % t_mixed,
+          flush=True)
+
+
 @T.case("group.protocol=consumer: 1 then 3 members then 1 again, 1500 records each read "
         "exactly once through the rebalances", 240)
 def consumer_protocol():

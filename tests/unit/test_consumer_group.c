@@ -1041,63 +1041,255 @@ TEST(describe_list_and_delete)
     coord_free(c);
 }
 
-TEST(classic_and_consumer_groups_share_ids_as_kafka_does)
+/* ConsumerProtocolSubscription v0 for topic "t", and an assignment of t's partitions. */
+static const uint8_t SUB_T[] = {0, 0, 0, 0, 0, 1, 0, 1, 't', 0xff, 0xff, 0xff, 0xff};
+static const broker_group_protocol_t classic_proto[] = {{"range", SUB_T, sizeof(SUB_T)}};
+
+static size_t asg_bytes(uint8_t *out, const int32_t *parts, int n)
 {
-    broker_coord_t *c = coord_new();
-    /* an empty classic group that only holds offsets becomes a consumer group; offsets stay */
+    size_t k = 0;
+    out[k++] = 0, out[k++] = 0; /* version 0 */
+    be32_write(out + k, n ? 1 : 0), k += 4;
+    if (n) {
+        out[k++] = 0, out[k++] = 1, out[k++] = 't';
+        be32_write(out + k, (uint32_t)n), k += 4;
+        for (int i = 0; i < n; i++)
+            be32_write(out + k, (uint32_t)parts[i]), k += 4;
+    }
+    be32_write(out + k, 0xffffffffu), k += 4; /* null user data */
+    return k;
+}
+
+typedef struct {
+    int16_t error;
+    int32_t generation;
+    char member[64];
+    char protocol[32];
+    char leader[64];
+} cjoin_t;
+
+static void cjoin_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
+{
+    cjoin_t *j = waiter;
+    j->error = r->error;
+    j->generation = r->generation_id;
+    snprintf(j->member, sizeof(j->member), "%s", r->member_id ? r->member_id : "");
+    snprintf(j->protocol, sizeof(j->protocol), "%s", r->protocol_name ? r->protocol_name : "");
+    snprintf(j->leader, sizeof(j->leader), "%s", r->leader_id ? r->leader_id : "");
+}
+
+typedef struct {
+    int16_t error;
+    uint8_t asg[128];
+    size_t len;
+} csync_t;
+
+static void csync_done(void *ctx, void *waiter, const broker_group_sync_result_t *r)
+{
+    csync_t *x = waiter;
+    x->error = r->error;
+    x->len = r->assignment_len < sizeof(x->asg) ? r->assignment_len : sizeof(x->asg);
+    if (r->assignment && x->len)
+        memcpy(x->asg, r->assignment, x->len);
+}
+
+/* A classic JoinGroup; out must outlive a join that parks (classic groups park it). */
+static void cjoin_into(broker_coord_t *c, const char *member, bool require_known, cjoin_t *out)
+{
+    broker_group_join_req_t j = {.group_id = "g",
+                                 .session_timeout_ms = 10000,
+                                 .rebalance_timeout_ms = 20000,
+                                 .member_id = member,
+                                 .protocol_type = "consumer",
+                                 .protocol_count = 1,
+                                 .protocols = classic_proto,
+                                 .client_id = "cc",
+                                 .client_host = "/h",
+                                 .require_known_member_id = require_known};
+    *out = (cjoin_t){.error = -1};
+    broker_coord_join(c, &j, out);
+}
+
+/* A classic JoinGroup to a consumer group: answered before the call returns. */
+static cjoin_t cjoin(broker_coord_t *c, const char *member, bool require_known)
+{
+    cjoin_t r;
+    cjoin_into(c, member, require_known, &r);
+    return r;
+}
+
+static csync_t csync(broker_coord_t *c, const char *member, int32_t generation,
+                     const broker_group_assignment_t *a, size_t n)
+{
+    broker_group_sync_req_t r = {.group_id = "g",
+                                 .generation_id = generation,
+                                 .member_id = member,
+                                 .assignment_count = n,
+                                 .assignments = a};
+    csync_t x = {.error = -1};
+    broker_coord_sync(c, &r, &x);
+    return x;
+}
+
+/* With the env's classic callbacks swapped for recording ones. */
+static broker_coord_t *coord_new_classic(void)
+{
+    static broker_coord_env_t env;
+    env = fake_env;
+    env.join_done = cjoin_done;
+    env.sync_done = csync_done;
+    reset_records();
+    ntimers = 0;
+    ntopics = 0;
+    fail_writes = 0;
+    now_ms = 1000;
+    clock_wall_set_override(1700000000000LL);
+    topic_add("t", 4);
+    broker_coord_config_t cfg;
+    broker_coord_config_default(&cfg);
+    cfg.initial_rebalance_delay_ms = 100;
+    broker_coord_t *c;
+    broker_coord_new(&cfg, &env, &c);
+    return c;
+}
+
+/* A classic member in a consumer group (Kafka 4's mixed groups): every member a follower,
+ * the generation its epoch, its partitions in SyncGroup, REBALANCE_IN_PROGRESS to rejoin. */
+TEST(classic_member_in_a_consumer_group)
+{
+    broker_coord_t *c = coord_new_classic();
+    join(c, "m-a", "t"); /* a consumer-protocol member: epoch 1, t:0-3 */
+    cjoin_t j = cjoin(c, "", true);
+    CHECK_EQ(j.error, KAFKA_MEMBER_ID_REQUIRED);
+    CHECK_EQ(strlen(j.member), 22);
+    char id[64];
+    snprintf(id, sizeof(id), "%s", j.member);
+    j = cjoin(c, id, true);
+    CHECK_EQ(j.error, KAFKA_NONE);
+    CHECK_EQ(j.generation, 2); /* it joined: epoch 2; its share t:2,3 is still a's */
+    CHECK_STR(j.protocol, "range");
+    CHECK_STR(j.leader, "");
+    csync_t x = csync(c, id, 2, NULL, 0);
+    CHECK_EQ(x.error, KAFKA_NONE);
+    uint8_t want[64];
+    CHECK_EQ(x.len, asg_bytes(want, NULL, 0));
+    CHECK_MEM(x.asg, want, x.len);
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 2, id, NULL), KAFKA_NONE);
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 1, id, NULL), KAFKA_ILLEGAL_GENERATION);
+    /* a releases t:2,3; the classic member is told to rejoin and gets them */
+    hb(c, (hb_t){.member = "m-a", .epoch = 1});
+    hb(c, (hb_t){.member = "m-a", .epoch = 1, .owned = "t:0,1"});
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 2, id, NULL), KAFKA_REBALANCE_IN_PROGRESS);
+    j = cjoin(c, id, true);
+    CHECK_EQ(j.generation, 2);
+    x = csync(c, id, 2, NULL, 0);
+    int32_t p23[] = {2, 3};
+    CHECK_EQ(x.len, asg_bytes(want, p23, 2));
+    CHECK_MEM(x.asg, want, x.len);
+    CHECK(owners_disjoint(c, "g"));
+    /* its commits carry its generation; a v8 commit is fine for a classic member */
     broker_commit_part_t part = {
-        .topic = "t", .partition = 1, .offset = 7, .leader_epoch = -1, .commit_ts_ms = -1};
+        .topic = "t", .partition = 2, .offset = 9, .leader_epoch = -1, .commit_ts_ms = -1};
     broker_commit_req_t cr = {.group_id = "g",
-                              .generation_id = -1,
-                              .member_id = "",
+                              .generation_id = 2,
+                              .member_id = id,
                               .retention_ms = -1,
-                              .api_version = 9,
+                              .api_version = 8,
                               .part_count = 1,
                               .parts = &part};
     int calls = 0;
     broker_coord_commit(c, &cr, &calls);
     CHECK_EQ(part.error, KAFKA_NONE);
-    hb_res_t r = join(c, "m-a", "t");
+    cr.generation_id = 3;
+    broker_coord_commit(c, &cr, &calls);
+    CHECK_EQ(part.error, KAFKA_ILLEGAL_GENERATION);
+    /* it survives a restart as a classic member */
+    c = coord_restart(c);
+    cmember_t *m = member_of(c, "g", id);
+    REQUIRE(m != NULL);
+    CHECK(m->classic);
+    CHECK_EQ(m->session_timeout_ms, 10000);
+    CHECK_EQ(m->nprotos, 1);
+    CHECK_STR(assigned_of(c, id), "t:2,3");
+    coord_free(c);
+}
+
+TEST(classic_member_leaves_and_times_out)
+{
+    broker_coord_t *c = coord_new_classic();
+    join(c, "m-a", "t");
+    cjoin_t j = cjoin(c, "c-1", false); /* v3-: no MEMBER_ID_REQUIRED, a given id is taken */
+    CHECK_EQ(j.error, KAFKA_NONE);
+    broker_group_leave_member_t lm[] = {{.member_id = "c-1"}, {.member_id = "nobody"}};
+    CHECK_EQ(broker_coord_leave(c, "g", lm, 2), KAFKA_NONE);
+    CHECK_EQ(lm[0].error, KAFKA_NONE);
+    CHECK_EQ(lm[1].error, KAFKA_UNKNOWN_MEMBER_ID);
+    CHECK(member_of(c, "g", "c-1") == NULL);
+    broker_group_leave_member_t la = {.member_id = "m-x"}; /* LeaveGroup removes either kind */
+    hb(c, (hb_t){.member = "m-x", .subs = "t", .owned = ""});
+    broker_coord_leave(c, "g", &la, 1);
+    CHECK_EQ(la.error, KAFKA_NONE);
+    CHECK(member_of(c, "g", "m-x") == NULL);
+    /* a classic member that never syncs is removed after its rebalance timeout */
+    j = cjoin(c, "c-2", false);
+    CHECK_EQ(j.error, KAFKA_NONE);
+    hb(c, (hb_t){.member = "m-a", .epoch = member_of(c, "g", "m-a")->epoch});
+    advance(20001);
+    CHECK(member_of(c, "g", "c-2") == NULL);
+    coord_free(c);
+}
+
+/* Kafka 4's online upgrade: a consumer-protocol member joins a classic group with members; the
+ * classic members keep their partitions at the group's generation, then rejoin. */
+TEST(online_upgrade_of_a_classic_group)
+{
+    broker_coord_t *c = coord_new_classic();
+    static cjoin_t j1, j2; /* parked until the rebalance completes */
+    cjoin_into(c, "", false, &j1);
+    cjoin_into(c, "", false, &j2);
+    CHECK_EQ(j1.error, -1);
+    advance(1000); /* group.initial.rebalance.delay.ms, extended once */
+    CHECK_EQ(j1.error, KAFKA_NONE);
+    CHECK_EQ(j2.error, KAFKA_NONE);
+    char c1[64], c2[64];
+    snprintf(c1, sizeof(c1), "%s", j1.member);
+    snprintf(c2, sizeof(c2), "%s", j2.member);
+    uint8_t a1[64], a2[64];
+    int32_t p01[] = {0, 1}, p23[] = {2, 3};
+    broker_group_assignment_t asg[] = {{c1, a1, asg_bytes(a1, p01, 2)},
+                                       {c2, a2, asg_bytes(a2, p23, 2)}};
+    group_t *g = broker_coord_group_get(c, "g");
+    REQUIRE(g != NULL && g->generation == 1);
+    csync_t s1 = csync(c, g->leader_id, 1, asg, 2);
+    CHECK_EQ(s1.error, KAFKA_NONE);
+    CHECK_EQ(g->state, BROKER_GROUP_STABLE);
+    /* the upgrade */
+    hb_res_t r = join(c, "m-x", "t");
     CHECK_EQ(r.error, KAFKA_NONE);
-    broker_committed_t o;
-    broker_coord_offset_fetch(c, "g", "t", 1, &o);
-    CHECK_EQ(o.offset, 7);
-    /* a classic JoinGroup to it while it has members: refused */
-    int16_t jerr = -1;
-    broker_group_join_req_t j = {.group_id = "g",
-                                 .session_timeout_ms = 10000,
-                                 .rebalance_timeout_ms = 10000,
-                                 .member_id = "",
-                                 .protocol_type = "consumer",
-                                 .protocol_count = 1,
-                                 .protocols = range_proto,
-                                 .client_id = "c",
-                                 .client_host = "/h"};
-    broker_coord_join(c, &j, &jerr);
-    CHECK_EQ(jerr, KAFKA_INCONSISTENT_GROUP_PROTOCOL);
-    CHECK_EQ(broker_coord_heartbeat(c, "g", 1, "m-a", NULL), KAFKA_UNKNOWN_MEMBER_ID);
-    /* empty again: the classic join turns it back into a classic group, offsets kept */
-    hb(c, (hb_t){.member = "m-a", .epoch = -1});
-    j.require_known_member_id = true;
-    jerr = -1;
-    broker_coord_join(c, &j, &jerr);
-    CHECK_EQ(jerr, KAFKA_MEMBER_ID_REQUIRED);
-    CHECK(broker_coord_group_get(c, "g")->cg == NULL);
-    broker_coord_offset_fetch(c, "g", "t", 1, &o);
-    CHECK_EQ(o.offset, 7);
-    /* a consumer-group heartbeat to a classic group with members: not a consumer group */
-    j.require_known_member_id = false;
-    jerr = -1;
-    broker_coord_join(c, &j, &jerr);
-    advance(3000); /* group.initial.rebalance.delay.ms */
-    CHECK_EQ(jerr, KAFKA_NONE);
-    r = join(c, "m-x", "t");
-    CHECK_EQ(r.error, KAFKA_GROUP_ID_NOT_FOUND);
-    CHECK_STR(r.message, "Cannot upgrade classic group g to consumer group because online "
-                         "upgrade is disabled.");
-    r = hb(c, (hb_t){.member = "m-x", .epoch = 3});
-    CHECK_EQ(r.error, KAFKA_GROUP_ID_NOT_FOUND);
-    CHECK_STR(r.message, "Group g is not a consumer group.");
+    REQUIRE(g->cg != NULL);
+    CHECK_EQ(g->cg->count, 3);
+    CHECK_STR(assigned_of(c, c1), "t:0,1");
+    CHECK_STR(assigned_of(c, c2), "t:2,3");
+    CHECK(member_of(c, "g", c1)->classic);
+    CHECK_EQ(member_of(c, "g", c1)->epoch, 1);
+    CHECK_EQ(r.epoch, 2);
+    CHECK(owners_disjoint(c, "g"));
+    /* the classic members are told to rejoin; c-1 gives up what the new member gets */
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 1, c1, NULL), KAFKA_REBALANCE_IN_PROGRESS);
+    cjoin_t j = cjoin(c, c1, true);
+    CHECK_EQ(j.error, KAFKA_NONE);
+    CHECK_EQ(j.generation, 2);
+    broker_group_listing_t l = {0};
+    broker_coord_list(c, list_one, &l);
+    CHECK_STR(l.type, "consumer");
+    CHECK(owners_disjoint(c, "g"));
+    /* a restart keeps the mixed group */
+    c = coord_restart(c);
+    g = broker_coord_group_get(c, "g");
+    REQUIRE(g != NULL && g->cg != NULL);
+    CHECK_EQ(g->cg->count, 3);
+    CHECK(member_of(c, "g", c2)->classic);
+    CHECK(!member_of(c, "g", "m-x")->classic);
     coord_free(c);
 }
 
