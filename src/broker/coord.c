@@ -560,6 +560,36 @@ void broker_coord_group_clear_classic(group_t *g, int16_t error)
     g->state = BROKER_GROUP_EMPTY;
 }
 
+static void group_prepare_rebalance(group_t *g, const char *reason);
+
+void broker_coord_group_become_classic(group_t *g, const classic_member_spec_t *v, size_t n,
+                                       int32_t generation, const char *protocol, recset_t *rs)
+{
+    broker_coord_replace_str(&g->protocol_type, "consumer");
+    broker_coord_replace_str(&g->leader_id, NULL); /* the first member leads */
+    for (size_t i = 0; i < n; i++) {
+        broker_group_join_req_t req = {.session_timeout_ms = v[i].session_timeout_ms,
+                                       .rebalance_timeout_ms = v[i].rebalance_timeout_ms,
+                                       .instance_id = v[i].instance_id,
+                                       .protocol_type = "consumer",
+                                       .protocol_count = v[i].protocol_count,
+                                       .protocols = v[i].protocols,
+                                       .client_id = v[i].client_id,
+                                       .client_host = v[i].client_host};
+        group_member_t *m = member_add(g, v[i].id, &req);
+        free(m->assignment);
+        m->assignment = dup_bytes(v[i].assignment, v[i].assignment_len);
+        m->assignment_len = v[i].assignment_len;
+        m->synced_generation = generation;
+        broker_coord_member_touch(m);
+    }
+    g->generation = generation;
+    broker_coord_replace_str(&g->protocol_name, protocol);
+    group_set_state(g, BROKER_GROUP_STABLE);
+    broker_coord_recset_add_group(rs, g, false);
+    group_prepare_rebalance(g, "the group became classic again");
+}
+
 /* An Empty group that holds nothing (no members, no offsets, never had a generation) is not
  * worth keeping: a failed first JoinGroup or a lone OffsetFetch must not leave garbage. */
 void broker_coord_group_maybe_drop(group_t *g)

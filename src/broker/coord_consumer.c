@@ -650,12 +650,24 @@ void broker_coord_cmember_remove(cmember_t *m, recset_t *rs, const char *why, bo
         group_bump(g, rs, why);
 }
 
+/* Removes m; when it was the last member on the consumer protocol and only classic members
+ * are left, the group becomes classic again (Kafka's online downgrade), otherwise the group
+ * epoch goes up. */
+static void cmember_remove_or_downgrade(cmember_t *m, recset_t *rs, const char *why)
+{
+    group_t *g = m->grp;
+    bool consumer = !m->classic;
+    broker_coord_cmember_remove(m, rs, why, false);
+    if (!consumer || !broker_coord_cgroup_maybe_downgrade(g, rs))
+        group_bump(g, rs, why);
+}
+
 static void cmember_fence(cmember_t *m, const char *why)
 {
     group_t *g = m->grp;
     recset_t rs;
     broker_coord_recset_init(&rs);
-    broker_coord_cmember_remove(m, &rs, why, true);
+    cmember_remove_or_downgrade(m, &rs, why);
     broker_coord_recset_write(g->c, &rs, broker_coord_write_new(g->c, g, W_PLAIN, NULL));
 }
 
@@ -1001,7 +1013,7 @@ static void hb_leave(group_t *g, broker_consumer_heartbeat_req_t *req, recset_t 
         broker_coord_crec_current(rs, g, m, false);
         return;
     }
-    broker_coord_cmember_remove(m, rs, "member left", true);
+    cmember_remove_or_downgrade(m, rs, "member left");
 }
 
 /* The subscription fields of a heartbeat (null: unchanged); true when names or regex changed.

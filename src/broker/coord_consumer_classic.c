@@ -621,3 +621,102 @@ void broker_coord_cgroup_upgrade(group_t *g, recset_t *rs)
              "consumer group",
              g->id, n, generation);
 }
+
+/* ---- the online downgrade ----------------------------------------------------------------------
+ */
+
+/* The protocol every member supports, in the first member's order of preference. */
+static const char *downgrade_protocol(const cgroup_t *cg)
+{
+    const cmember_t *first = cg->head;
+    for (size_t i = 0; i < first->nprotos; i++) {
+        bool everyone = true;
+        for (const cmember_t *m = first->next; m && everyone; m = m->next) {
+            bool has = false;
+            for (size_t k = 0; k < m->nprotos && !has; k++)
+                has = strcmp(m->protos[k].name, first->protos[i].name) == 0;
+            everyone = has;
+        }
+        if (everyone)
+            return first->protos[i].name;
+    }
+    return NULL;
+}
+
+/* One classic member as the classic group will hold it (strings and bytes owned by the
+ * caller's copies, freed in downgrade_free). */
+static void downgrade_take(const cmember_t *m, classic_member_spec_t *v, buf_t *asg)
+{
+    broker_group_protocol_t *p = weir_calloc(m->nprotos ? m->nprotos : 1, sizeof(*p));
+    for (size_t i = 0; i < m->nprotos; i++)
+        p[i] = (broker_group_protocol_t){weir_strdup(m->protos[i].name),
+                                         m->protos[i].meta_len
+                                             ? memcpy(weir_malloc(m->protos[i].meta_len),
+                                                      m->protos[i].meta, m->protos[i].meta_len)
+                                             : NULL,
+                                         m->protos[i].meta_len};
+    buf_init(asg);
+    int16_t version = m->protos[0].meta_len >= 2 ? (int16_t)be16_read(m->protos[0].meta) : 0;
+    casg_write(asg, version, &m->assigned);
+    *v = (classic_member_spec_t){.id = weir_strdup(m->id),
+                                 .instance_id = m->instance_id ? weir_strdup(m->instance_id) : NULL,
+                                 .client_id = weir_strdup(m->client_id),
+                                 .client_host = weir_strdup(m->client_host),
+                                 .session_timeout_ms = m->session_timeout_ms,
+                                 .rebalance_timeout_ms = m->rebalance_timeout_ms,
+                                 .protocols = p,
+                                 .protocol_count = m->nprotos,
+                                 .assignment = asg->data,
+                                 .assignment_len = asg->len};
+}
+
+static void downgrade_free(classic_member_spec_t *v, buf_t *asg)
+{
+    for (size_t i = 0; i < v->protocol_count; i++) {
+        free((char *)v->protocols[i].name);
+        free((uint8_t *)v->protocols[i].metadata);
+    }
+    free((broker_group_protocol_t *)v->protocols);
+    free((char *)v->id);
+    free((char *)v->instance_id);
+    free((char *)v->client_id);
+    free((char *)v->client_host);
+    buf_deinit(asg);
+}
+
+/* Kafka's convertToClassicGroup: the consumer group's records get tombstones; the classic
+ * group of its members (their assignments kept, at the group epoch) is stored and rebalances,
+ * so the members rejoin it. */
+bool broker_coord_cgroup_maybe_downgrade(group_t *g, recset_t *rs)
+{
+    cgroup_t *cg = g->cg;
+    if (!cg || cg->count == 0 || cg->count > (size_t)g->c->cfg.max_size)
+        return false;
+    for (const cmember_t *m = cg->head; m; m = m->next)
+        if (!m->classic || m->nprotos == 0)
+            return false;
+    const char *proto = downgrade_protocol(cg);
+    if (!proto)
+        return false;
+    size_t n = cg->count, i = 0;
+    int32_t generation = cg->epoch;
+    char *protocol = weir_strdup(proto);
+    classic_member_spec_t *v = weir_calloc(n, sizeof(*v));
+    buf_t *asg = weir_calloc(n, sizeof(*asg));
+    for (cmember_t *m = cg->head; m; m = m->next, i++) {
+        downgrade_take(m, &v[i], &asg[i]);
+        broker_coord_crec_current(rs, g, m, true);
+        broker_coord_crec_target_member(rs, g, m, true);
+        broker_coord_crec_member(rs, g, m, true);
+    }
+    broker_coord_cgroup_tombstones(rs, g);
+    broker_coord_cgroup_free(g);
+    broker_coord_group_become_classic(g, v, n, generation, protocol, rs);
+    log_info("group", "group %s: only classic members left (%zu): a classic group again", g->id, n);
+    for (i = 0; i < n; i++)
+        downgrade_free(&v[i], &asg[i]);
+    free(v);
+    free(asg);
+    free(protocol);
+    return true;
+}

@@ -175,6 +175,23 @@ int16_t broker_coord_write_err_code(int err);
 group_write_t *broker_coord_write_new(broker_coord_t *c, group_t *g, write_kind_t kind,
                                       void *waiter);
 
+/* A member of a classic group made from a consumer group's classic member (the online
+ * downgrade, coord_consumer_classic.c). */
+typedef struct {
+    const char *id, *instance_id, *client_id, *client_host;
+    int32_t session_timeout_ms, rebalance_timeout_ms;
+    const broker_group_protocol_t *protocols;
+    size_t protocol_count;
+    const uint8_t *assignment;
+    size_t assignment_len;
+} classic_member_spec_t;
+
+/* Makes g (no kind: its consumer state already freed) a classic group of these members at
+ * generation, Stable with protocol, its record added to rs, and starts a rebalance so that the
+ * members rejoin. */
+void broker_coord_group_become_classic(group_t *g, const classic_member_spec_t *v, size_t n,
+                                       int32_t generation, const char *protocol, recset_t *rs);
+
 /* The offsets-expiry timer (coord_commit.c), armed by broker_coord_new. */
 void broker_coord_expire_timer_fired(void *arg);
 
@@ -319,6 +336,9 @@ int16_t broker_coord_cgroup_fetch_check(group_t *g, const char *member_id, int32
 /* coord_consumer_classic.c: classic members in a consumer group, and the online upgrade of a
  * classic group with members (group.consumer.migration.policy=upgrade in Kafka's terms). */
 bool broker_coord_cgroup_upgradable(const group_t *g);
+/* Kafka's online downgrade: when only classic members are left (a consumer-protocol member
+ * just left or was removed), the group becomes a classic group again; true if it did. */
+bool broker_coord_cgroup_maybe_downgrade(group_t *g, recset_t *rs);
 void broker_coord_cgroup_upgrade(group_t *g, recset_t *rs);
 void broker_coord_cgroup_classic_join(group_t *g, const broker_group_join_req_t *req, void *waiter);
 void broker_coord_cgroup_classic_sync(group_t *g, const broker_group_sync_req_t *req, void *waiter);

@@ -130,7 +130,7 @@ def classic_protocol():
 
 
 @T.case("classic members, then a consumer-protocol member joins (online upgrade to a mixed "
-        "group) and leaves: 1500 records each read exactly once", 240)
+        "group) and leaves (online downgrade): 1500 records each read exactly once", 240)
 def mixed():
     topic, group = "rb-mixed", "rb-g-mixed"
     create(topic)
@@ -153,15 +153,20 @@ def mixed():
     produce(topic, 900, 300)
     poll_until(ms, lambda: len(seen) == 1200, 30, "1200 records read")
     k.c.close()
+    t0 = time.time()
     poll_until(cs, lambda: [m.size() for m in cs] == [3, 3], 60, "3+3 again")
+    t_down = time.time() - t0
+    d = A.describe_consumer_groups([group])[group].result(10)
+    eq("group type once only classic members are left (online downgrade)", "CLASSIC",
+       d.type.name)
     produce(topic, 1200, 300)
     poll_until(cs, lambda: len(seen) == 1500, 30, "1500 records read")
     eq("records read more than once", [], sorted(x for x, n in seen.items() if n > 1)[:10])
     eq("distinct records read", 1500, len(seen))
     for m in cs:
         m.c.close()
-    print("# time mixed: 2 classic members + 1 consumer-protocol member at 2+2+2 %.2f s" % t_mixed,
-          flush=True)
+    print("# time mixed: 2 classic members + 1 consumer-protocol member at 2+2+2 %.2f s, the "
+          "consumer-protocol member leaves -> 3+3 classic %.2f s" % (t_mixed, t_down), flush=True)
 
 
 @T.case("group.protocol=consumer: 1 then 3 members then 1 again, 1500 records each read "

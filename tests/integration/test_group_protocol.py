@@ -593,7 +593,8 @@ def t_one_id_two_kinds(addr):
 @case
 def t_online_upgrade(addr):
     """Kafka 4's online upgrade: a consumer-protocol member joins a classic group with members;
-    the classic member keeps its partitions, is told to rejoin, and rejoins as a follower."""
+    the classic member keeps its partitions, is told to rejoin, and rejoins as a follower. The
+    downgrade: when the consumer-protocol member leaves, the group is classic again."""
     global SUB
     c = Client(addr)
     g, t = name("upgrade"), name("upgrade-t")
@@ -617,6 +618,18 @@ def t_online_upgrade(addr):
       "it rejoins as a follower at a new generation (%s)" % j)
     s = sync_group(c, g, cm, j["gen"], [])
     T(s["error"] == 0, "and syncs")
+    gen = j["gen"]
+    r = hb(c, g, "member-U-000000000001", -1)
+    T(r["error"] == 0 and r["epoch"] == -1, "the consumer-protocol member leaves")
+    e, groups = list_groups5(c)
+    T([x[3] for x in groups if x[0] == g] == ["classic"], "ListGroups: only a classic member left,"
+      " the group is classic again (the online downgrade)")
+    T(heartbeat4(c, g, cm, gen) == 27, "the classic member's heartbeat: REBALANCE_IN_PROGRESS")
+    j = join_group(c, g, cm)
+    T(j["error"] == 0 and j["leader"] == cm and j["gen"] == gen + 1 and len(j["members"]) == 1,
+      "it rejoins the classic group as its leader, the generation one up (%s)" % j)
+    s = sync_group(c, g, cm, j["gen"], [(cm, asg_bytes(t, [0, 1, 2, 3]))])
+    T(s["error"] == 0, "and syncs its own assignment")
     c.close()
 
 

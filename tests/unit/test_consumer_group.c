@@ -1293,6 +1293,47 @@ TEST(online_upgrade_of_a_classic_group)
     coord_free(c);
 }
 
+/* Kafka's online downgrade: when the last consumer-protocol member leaves and only classic
+ * members are left, the group is a classic group again at the group epoch; its members keep
+ * their partitions and rejoin. */
+TEST(online_downgrade_when_the_last_consumer_member_leaves)
+{
+    broker_coord_t *c = coord_new_classic();
+    join(c, "m-a", "t");
+    cjoin_t j = cjoin(c, "c-1", false);
+    CHECK_EQ(j.error, KAFKA_NONE);
+    hb(c, (hb_t){.member = "m-a", .epoch = 1});
+    hb(c, (hb_t){.member = "m-a", .epoch = 1, .owned = "t:0,1"});
+    j = cjoin(c, "c-1", false);
+    CHECK_EQ(csync(c, "c-1", 2, NULL, 0).error, KAFKA_NONE);
+    CHECK_STR(assigned_of(c, "c-1"), "t:2,3");
+    int before = nrecs;
+    hb(c, (hb_t){.member = "m-a", .epoch = -1});
+    group_t *g = broker_coord_group_get(c, "g");
+    REQUIRE(g != NULL);
+    CHECK(g->cg == NULL);
+    CHECK_EQ(g->member_count, 1);
+    CHECK_EQ(g->generation, 2);
+    CHECK_EQ(g->state, BROKER_GROUP_PREPARING_REBALANCE);
+    CHECK(nrecs > before);
+    broker_group_listing_t l = {0};
+    broker_coord_list(c, list_one, &l);
+    CHECK_STR(l.type, "classic");
+    /* the member rejoins the classic group and leads it */
+    CHECK_EQ(broker_coord_heartbeat(c, "g", 2, "c-1", NULL), KAFKA_REBALANCE_IN_PROGRESS);
+    j = cjoin(c, "c-1", false);
+    CHECK_EQ(j.error, KAFKA_NONE);
+    CHECK_EQ(j.generation, 3);
+    CHECK_STR(j.leader, "c-1");
+    /* a restart finds a classic group */
+    c = coord_restart(c);
+    g = broker_coord_group_get(c, "g");
+    REQUIRE(g != NULL);
+    CHECK(g->cg == NULL);
+    CHECK_EQ(g->member_count, 1);
+    coord_free(c);
+}
+
 TEST(group_max_size)
 {
     broker_coord_t *c = coord_new();
