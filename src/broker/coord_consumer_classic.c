@@ -1,9 +1,9 @@
 /*
  * coord_consumer_classic.c: members that speak the classic protocol (JoinGroup, SyncGroup,
  * Heartbeat, LeaveGroup) inside a consumer group (KIP-848's mixed groups), and the online
- * upgrade of a classic group when a consumer-protocol member joins it, as Kafka 4 does with
- * its default group.consumer.migration.policy (the downgrade back is not done: a consumer group
- * whose consumer-protocol members all left stays a consumer group until it is empty).
+ * upgrade of a classic group when a consumer-protocol member joins it and the online downgrade
+ * when the last consumer-protocol member leaves, as Kafka 4 does with its default
+ * group.consumer.migration.policy (bidirectional).
  *
  * A classic member is a consumer-group member like the others: the broker assigns it its
  * partitions and it moves to its target revoking before assigning. It learns of a new target
