@@ -589,23 +589,45 @@ static void op_unavailable(broker_group_op_t *op)
 }
 
 /* Coordinator thread. */
+/* The ops that answer without a coordinator too (each group gets its own error); true if op
+ * was one of them. */
+static bool op_run_per_group(broker_coord_t *c, broker_group_op_t *op)
+{
+    switch (op->kind) {
+    case OP_FETCH:
+        offset_fetch_run(c, op->req, op);
+        return true;
+    case OP_DESCRIBE:
+        describe_run(c, op->req, op);
+        return true;
+    case OP_CONSUMER_DESCRIBE:
+        consumer_describe_run(c, op->req, op);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void list_run(broker_coord_t *c, broker_group_op_t *op)
+{
+    broker_group_list_req_t *l = op->req;
+    list_all_t la = {l, 0};
+    l->error = KAFKA_NONE;
+    l->count = 0;
+    l->groups = NULL;
+    broker_coord_list(c, list_one, &la);
+    broker_group_listing_t *groups = l->groups;
+    op->on_done(op); /* may free l */
+    free(groups);
+}
+
 static void op_run(void *arg)
 {
     broker_group_op_t *op = arg;
     broker_groups_t *g = groups_of(op->b);
     broker_coord_t *c = g ? g->coord : NULL;
-    if (op->kind == OP_FETCH) {
-        offset_fetch_run(c, op->req, op);
+    if (op_run_per_group(c, op))
         return;
-    }
-    if (op->kind == OP_DESCRIBE) {
-        describe_run(c, op->req, op);
-        return;
-    }
-    if (op->kind == OP_CONSUMER_DESCRIBE) {
-        consumer_describe_run(c, op->req, op);
-        return;
-    }
     if (!c) {
         op_unavailable(op);
         return;
@@ -630,18 +652,9 @@ static void op_run(void *arg)
         op->on_done(op);
         break;
     }
-    case OP_LIST: {
-        broker_group_list_req_t *l = op->req;
-        list_all_t la = {l, 0};
-        l->error = KAFKA_NONE;
-        l->count = 0;
-        l->groups = NULL;
-        broker_coord_list(c, list_one, &la);
-        broker_group_listing_t *groups = l->groups;
-        op->on_done(op); /* may free l */
-        free(groups);
+    case OP_LIST:
+        list_run(c, op);
         break;
-    }
     case OP_DELETE:
         broker_coord_delete(c, op->req, op);
         break;
