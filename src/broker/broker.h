@@ -760,4 +760,55 @@ void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req
 void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
                               broker_group_op_t *op);
 
+/* ============================ records for tools (admin_records.c) ============================
+ * The admin API and the console read and write records one by one, not as Kafka batches: these
+ * decode batches into records and build batches from records, through the same checks and
+ * paths as Fetch and Produce. Any thread that is not an io loop (they wait); not the hot path. */
+
+typedef struct {
+    const char *name; /* not NUL-terminated */
+    size_t name_len;
+    const uint8_t *value; /* NULL = null */
+    int32_t value_len;    /* -1 = null */
+} broker_header_t;
+
+typedef struct {
+    int32_t partition;
+    int64_t offset;    /* reads: the record's offset; writes: ignored */
+    int64_t timestamp; /* ms; writes: -1 = now */
+    bool log_append_time;
+    const uint8_t *key; /* NULL = null */
+    int32_t key_len;    /* -1 = null */
+    const uint8_t *value;
+    int32_t value_len;
+    size_t nheaders;
+    const broker_header_t *headers;
+} broker_record_t;
+
+enum { BROKER_RECORD_HEADERS_MAX = 64 }; /* headers shown per record; the rest are dropped */
+
+/* Called per record, in offset order; the record is valid during the call only. Non-zero stops
+ * the read (and is returned by broker_records_read when it is negative). */
+typedef int (*broker_record_fn)(void *arg, const broker_record_t *rec);
+
+/* Reads one partition from `offset` (clamped to the log start) to the high watermark, at most
+ * max_bytes of batches, calling fn per record (control records are skipped). *next is the
+ * offset after the last record looked at. 0, a negative fn result, -WEIR_ENOENT, -WEIR_EOFFLINE
+ * or -WEIR_ECORRUPT. */
+int broker_records_read(broker_t *b, const char *topic, size_t len, int32_t partition,
+                        int64_t offset, size_t max_bytes, broker_record_fn fn, void *arg,
+                        int64_t *next);
+
+/* Appends records to one partition as one batch (a plain producer's), through the produce path
+ * (validation, max.message.bytes, waking fetches). durable: returns once fdatasynced (acks=-1).
+ * *base_offset is the first record's offset. 0, or a negative code with err's Kafka ErrorCode
+ * (UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE, ...). */
+int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          const broker_record_t *recs, size_t n, bool durable, int64_t *base_offset,
+                          broker_err_t *err);
+
+/* The bytes a partition's log takes on disk. 0 or -WEIR_ENOENT. */
+int broker_partition_size(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          uint64_t *bytes);
+
 #endif
