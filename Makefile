@@ -55,7 +55,7 @@ BASE_SRC := $(wildcard src/base/*.c)
 EMBED := $(BUILD)/tools/embed_files
 UI_FILES := $(sort $(shell find ui -type f 2>/dev/null))
 GEN_SRC := $(BUILD)/gen/console_files.c $(BUILD)/gen/admin_files.c
-BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/kafka/wire/*.c \
+BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/auth/*.c src/kafka/wire/*.c \
 	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/admin/*.c src/console/*.c \
 	src/server/*.c) $(GEN_SRC)
 CLI_SRC := $(wildcard src/cli/*.c)

@@ -19,6 +19,7 @@
 #ifndef WEIR_EMBED_H
 #define WEIR_EMBED_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -48,7 +49,12 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out);
 /* Stops accepting, answers in-flight requests, flushes every log, writes the clean-shutdown
  * markers and frees the broker. */
 void weir_broker_stop(weir_broker *b);
-const char *weir_broker_bootstrap(const weir_broker *b);    /* "host:port" of the Kafka listener */
+const char *weir_broker_bootstrap(const weir_broker *b); /* "host:port" of the Kafka listener */
+/* The Kafka listeners (`listeners`: several, each NAME://HOST:PORT), the first being the one
+ * weir_broker_bootstrap names. weir_broker_listener writes "NAME://HOST:PORT" with the bound
+ * port; 0 or -1 past the last. */
+size_t weir_broker_listener_count(const weir_broker *b);
+int weir_broker_listener(const weir_broker *b, size_t i, char *out, size_t out_len);
 const char *weir_broker_http_address(const weir_broker *b); /* "host:port" or NULL */
 const char *weir_broker_strerror(int err);
 

@@ -251,6 +251,9 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
                                flush_ms == BCFG_UNSET ? BROKER_FLUSH_INTERVAL_MS : flush_ms);
     if (rc < 0)
         goto out_fail;
+    rc = broker_users_open(b);
+    if (rc < 0)
+        goto out_fail;
     rc = broker_topics_load(b);
     if (rc < 0)
         goto out_fail;
@@ -319,6 +322,7 @@ void broker_close(broker_t *b)
         storage_flusher_stop(b->flusher);
     }
     broker_dynamic_free(b);
+    broker_users_free(b);
     broker_settings_free(&b->set);
     if (b->lock_fd >= 0)
         close(b->lock_fd); /* releases the flock */

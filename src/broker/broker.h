@@ -23,6 +23,7 @@
 #ifndef WEIR_BROKER_H
 #define WEIR_BROKER_H
 
+#include "auth/auth.h"
 #include "base/base.h"
 #include "kafka/wire/wire.h"
 #include "net/net.h"
@@ -51,6 +52,7 @@ enum {
     BCFG_LOG_PREALLOCATE_BYTES = BCFG__KAFKA_COUNT, /* weir.log.preallocate.bytes */
     BCFG_MAX_DECOMPRESSED_BYTES,                    /* weir.max.decompressed.bytes */
     BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,        /* weir.producer.snapshot.interval.offsets */
+    BCFG_SSL_HANDSHAKE_TIMEOUT_MS,                  /* weir.ssl.handshake.timeout.ms */
     BCFG__COUNT
 };
 typedef int broker_cfg_key_t;
@@ -854,5 +856,30 @@ int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t pa
 /* The bytes a partition's log takes on disk. 0 or -WEIR_ENOENT. */
 int broker_partition_size(broker_t *b, const char *topic, size_t len, int32_t partition,
                           uint64_t *bytes);
+
+/* ---- users: SCRAM credentials (users.c) -------------------------------------------------------
+ * Kept in <data>/scram-credentials (salted and hashed, never a password), rewritten atomically
+ * and durably on every change. Any thread. */
+/* A user name Weir stores: 1..255 bytes, no control characters. */
+bool broker_user_name_ok(const char *name);
+/* The user's credential for mech: 0, or -WEIR_ENOENT. */
+int broker_user_scram_get(broker_t *b, const char *user, auth_mech_t mech, auth_scram_cred_t *out);
+/* SASL PLAIN: 0 when password matches one of the user's credentials, -WEIR_ENOENT for an unknown
+ * user, -WEIR_EINVAL for a wrong password. Runs PBKDF2: milliseconds. */
+int broker_user_check_password(broker_t *b, const char *user, const char *password,
+                               size_t password_len);
+/* Adds or replaces the user's credential for cred->mech and persists. 0, -WEIR_EINVAL (a name
+ * broker_user_name_ok refuses), -WEIR_ETOOBIG (too many users), -WEIR_EIO. */
+int broker_user_scram_set(broker_t *b, const char *user, const auth_scram_cred_t *cred);
+/* Removes one credential (the user goes with its last). 0, -WEIR_ENOENT, -WEIR_EIO. */
+int broker_user_scram_delete(broker_t *b, const char *user, auth_mech_t mech);
+
+typedef struct {
+    char *name;
+    int32_t iterations[AUTH_SCRAM__COUNT]; /* 0: no credential for that mechanism */
+} broker_user_info_t;
+/* A snapshot of every user, in no particular order; free with broker_users_list_free. */
+size_t broker_users_list(broker_t *b, broker_user_info_t **out);
+void broker_users_list_free(broker_user_info_t *v, size_t n);
 
 #endif

@@ -322,7 +322,12 @@ struct broker {
     struct broker_groups *groups;             /* the group coordinator's wiring (groups.c) */
     struct broker_producer_ids *producer_ids; /* InitProducerId (producers.c) */
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
+    struct broker_users *users;               /* SCRAM credentials (users.c) */
 };
+
+/* users.c: load <data>/scram-credentials (an empty table when absent); free. */
+int broker_users_open(broker_t *b);
+void broker_users_free(broker_t *b);
 
 /* The log cleaner thread (cleaner.c): compaction on Kafka's schedule, delayed file deletes. */
 int broker_cleaner_start(broker_t *b); /* after the topics are loaded */

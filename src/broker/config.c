@@ -72,6 +72,20 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_LOG_DIR] = ON, /* used when log.dirs is not set */
     [BCFG_LISTENERS] = ON_X(W_DEF | W_STATIC, "PLAINTEXT://127.0.0.1:9092", NULL, NULL),
     [BCFG_ADVERTISED_LISTENERS] = ON,
+    /* Security (docs/security.md), read once at start. PEM files only: the keystore holds the
+     * certificate chain and the key. Weir's SASL mechanisms are PLAIN and SCRAM; Kafka's
+     * default (GSSAPI) is not one of them, so SCRAM is the default. */
+    [BCFG_LISTENER_SECURITY_PROTOCOL_MAP] = ON_STATIC,
+    [BCFG_SSL_KEYSTORE_LOCATION] = ON_STATIC,
+    [BCFG_SSL_KEY_PASSWORD] = ON_STATIC,
+    [BCFG_SSL_KEYSTORE_TYPE] = ON_X(W_DEF | W_STATIC, "PEM", NULL, NULL),
+    [BCFG_SSL_TRUSTSTORE_LOCATION] = ON_STATIC,
+    [BCFG_SSL_TRUSTSTORE_TYPE] = ON_X(W_DEF | W_STATIC, "PEM", NULL, NULL),
+    [BCFG_SSL_CLIENT_AUTH] = ON_STATIC,
+    [BCFG_SSL_ENABLED_PROTOCOLS] = ON_STATIC,
+    [BCFG_SSL_CIPHER_SUITES] = ON_STATIC,
+    [BCFG_SASL_ENABLED_MECHANISMS] =
+        ON_X(W_DEF | W_STATIC, "SCRAM-SHA-256,SCRAM-SHA-512", NULL, NULL),
     /* Event loops, each doing network and request work: 0 = one per core. */
     [BCFG_NUM_IO_THREADS] = ON_X(W_DEF | W_LO | W_HI | W_STATIC, "0", "0", "64"),
     [BCFG_NUM_PARTITIONS] = ON_RANGE("1", "10000"),
@@ -161,6 +175,10 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         "9223372036854775807",
         "Weir: offsets between snapshots of the idempotent producers' state (a shorter scan after "
         "a crash); 0 = never."),
+    [BCFG_SSL_HANDSHAKE_TIMEOUT_MS - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("weir.ssl.handshake.timeout.ms", BCFG_T_LONG, "10000", "1", "3600000",
+                 "Weir: a TLS connection whose handshake is not finished after this long is "
+                 "closed (a stalled or very slow client must not hold a connection)."),
 };
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,

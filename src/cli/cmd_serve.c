@@ -33,7 +33,8 @@ static void serve_usage(FILE *f)
             "  --set KEY=VALUE       one setting, e.g. --set num.partitions=6 (repeatable)\n"
             "  --log-level LEVEL     debug, info (default), warn or error\n"
             "\n"
-            "Prints 'listening on HOST:PORT' then 'http on HOST:PORT' on stdout once ready.\n"
+            "Prints 'listening on HOST:PORT' then 'http on HOST:PORT' on stdout once ready\n"
+            "(with several listeners, then a line 'listener NAME://HOST:PORT' for each).\n"
             "Settings and APIs: docs/broker.md.\n");
 }
 
@@ -120,6 +121,13 @@ int cli_serve_main(int argc, char **argv)
     printf("listening on %s\n", weir_broker_bootstrap(b));
     const char *http = weir_broker_http_address(b);
     printf("http on %s\n", http ? http : "off");
+    /* With several listeners, one line each (NAME://HOST:PORT, the bound port). */
+    size_t nl = weir_broker_listener_count(b);
+    for (size_t i = 0; nl > 1 && i < nl; i++) {
+        char l[400];
+        if (weir_broker_listener(b, i, l, sizeof(l)) == 0)
+            printf("listener %s\n", l);
+    }
     fflush(stdout);
 
     int sig = 0;

@@ -29,6 +29,7 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_SYNC_GROUP, 0, 5, 4, kafka_handle_sync_group, "SyncGroup"},
     {KAFKA_API_DESCRIBE_GROUPS, 0, 5, 5, kafka_handle_describe_groups, "DescribeGroups"},
     {KAFKA_API_LIST_GROUPS, 0, 5, 3, kafka_handle_list_groups, "ListGroups"},
+    {KAFKA_API_SASL_HANDSHAKE, 0, 1, INT16_MAX, kafka_handle_sasl_handshake, "SaslHandshake"},
     {KAFKA_API_API_VERSIONS, 0, 4, 3, kafka_handle_api_versions, "ApiVersions"},
     {KAFKA_API_CREATE_TOPICS, 2, 7, 5, kafka_handle_create_topics, "CreateTopics"},
     {KAFKA_API_DELETE_TOPICS, 1, 6, 4, kafka_handle_delete_topics, "DeleteTopics"},
@@ -39,6 +40,7 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_DESCRIBE_CONFIGS, 1, 4, 4, kafka_handle_describe_configs, "DescribeConfigs"},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, 2, kafka_handle_alter_configs, "AlterConfigs"},
     {KAFKA_API_DESCRIBE_LOG_DIRS, 1, 4, 2, kafka_handle_describe_log_dirs, "DescribeLogDirs"},
+    {KAFKA_API_SASL_AUTHENTICATE, 0, 2, 2, kafka_handle_sasl_authenticate, "SaslAuthenticate"},
     {KAFKA_API_CREATE_PARTITIONS, 0, 3, 2, kafka_handle_create_partitions, "CreatePartitions"},
     {KAFKA_API_DELETE_GROUPS, 0, 2, 2, kafka_handle_delete_groups, "DeleteGroups"},
     {KAFKA_API_ELECT_LEADERS, 0, 2, 2, kafka_handle_elect_leaders, "ElectLeaders"},
@@ -49,6 +51,10 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, 0, kafka_handle_list_partition_reassignments,
      "ListPartitionReassignments"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
+    {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, 0,
+     kafka_handle_describe_user_scram_credentials, "DescribeUserScramCredentials"},
+    {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, kafka_handle_alter_user_scram_credentials,
+     "AlterUserScramCredentials"},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 2, 0, kafka_handle_describe_cluster, "DescribeCluster"},
     {KAFKA_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, 0, kafka_handle_consumer_group_heartbeat,
      "ConsumerGroupHeartbeat"},
@@ -100,6 +106,10 @@ static void api_versions_fallback(net_conn_t *conn, net_slot_t *slot, const uint
 
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user)
 {
+    kafka_listener_t *lst = user;
+    /* Every listener but PLAINTEXT has a session; until SASL succeeds it takes the frame. */
+    if (lst->security != KAFKA_SEC_PLAINTEXT && kafka_sasl_gate(conn, slot, frame, len, lst))
+        return;
     if (len < 8) { /* api_key, api_version, correlation_id at least */
         refuse(conn, slot, "frame shorter than a request header", -1, -1);
         return;
@@ -120,7 +130,7 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     }
     kafka_req_t req;
     memset(&req, 0, sizeof(req));
-    req.lst = user;
+    req.lst = lst;
     req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;

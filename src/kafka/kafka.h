@@ -21,6 +21,7 @@
 #ifndef WEIR_KAFKA_H
 #define WEIR_KAFKA_H
 
+#include "auth/auth.h"
 #include "kafka/wire/wire.h"
 #include "net/net.h"
 
@@ -29,11 +30,35 @@ struct broker;
 
 typedef struct kafka_fetch_sessions kafka_fetch_sessions_t;
 
-/* One Kafka listener's context (the `user` of its connections): the broker it serves, the
- * address it advertises in Metadata and FindCoordinator, and the fetch sessions of its clients.
- * Owned by the server (kafka_listener_init / _deinit). */
+/* A listener's security protocol, Kafka's names. */
+typedef enum {
+    KAFKA_SEC_PLAINTEXT = 0,
+    KAFKA_SEC_SSL,
+    KAFKA_SEC_SASL_PLAINTEXT,
+    KAFKA_SEC_SASL_SSL
+} kafka_security_t;
+
+const char *kafka_security_name(kafka_security_t sec);  /* "SASL_SSL" */
+int kafka_security_parse(const char *name, size_t len); /* a kafka_security_t, or -1 */
+
+/* sasl.enabled.mechanisms that Weir implements, as bits. */
+enum {
+    KAFKA_SASL_PLAIN = 1u << 0,
+    KAFKA_SASL_SCRAM_SHA_256 = 1u << 1, /* 1u << (1 + AUTH_SCRAM_SHA_256) */
+    KAFKA_SASL_SCRAM_SHA_512 = 1u << 2,
+};
+
+/* One Kafka listener's context (the `user` of its connections): the broker it serves, its
+ * name and security protocol, the address it advertises in Metadata and FindCoordinator (a
+ * client sees the endpoint of the listener it connected to, as in Kafka), the SASL mechanisms
+ * it accepts, and the fetch sessions of its clients. Owned by the server
+ * (kafka_listener_init / _deinit); read-only once its listener accepts. */
 typedef struct kafka_listener {
     struct broker *b;
+    char
+        name[64]; /* "PLAINTEXT", "SASL_SSL", or the name given in listener.security.protocol.map */
+    kafka_security_t security;
+    uint32_t sasl_mechs; /* KAFKA_SASL_* bits; used on SASL_* listeners */
     char adv_host[256];
     int32_t adv_port;
     kafka_fetch_sessions_t *fetch_sessions;
@@ -81,6 +106,32 @@ const kafka_api_t *kafka_api_find(int16_t key);
 /* The connection's frame callback (net_frame_fn): decodes the header and runs the handler.
  * `user` is the connection's kafka_listener_t. */
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user);
+/* The connection's close callback (net_close_fn): frees its session. */
+void kafka_on_close(net_conn_t *conn, void *user);
+
+/* ---- sessions and principals (api_sasl.c) ------------------------------------------------------
+ * The per-connection state of the security protocols, in net_conn_session(): where SASL
+ * authentication stands and who the client is. A PLAINTEXT connection has none.
+ *
+ * The principal, Kafka's KafkaPrincipal as text, is what the authorizer will check:
+ *   "User:<name>"       after SASL (PLAIN or SCRAM) on a SASL_PLAINTEXT or SASL_SSL listener;
+ *   "User:<subject DN>" on an SSL listener with a verified client certificate (mTLS), the DN as
+ *                       RFC 2253 text, e.g. "User:CN=alice,O=Example" (Kafka's DEFAULT rule);
+ *   "User:ANONYMOUS"    otherwise (PLAINTEXT, SSL without a client certificate, and before
+ *                       authentication, when only ApiVersions and the SASL requests pass).
+ * Loop thread of the connection; the string is valid until the connection closes. */
+const char *kafka_conn_principal(const net_conn_t *conn);
+/* Whether the connection may send any request: true on PLAINTEXT and SSL listeners, and on
+ * SASL listeners once authentication succeeded. Loop thread. */
+bool kafka_conn_authenticated(const net_conn_t *conn);
+
+typedef struct kafka_session kafka_session_t;
+/* Called by kafka_on_frame for a connection of a listener other than PLAINTEXT: the frame is
+ * handled here when the session is not yet authenticated (the SASL gate: ApiVersions,
+ * SaslHandshake, SaslAuthenticate and v0's raw tokens pass, anything else closes the
+ * connection). Returns true when it took the frame. */
+bool kafka_sasl_gate(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len,
+                     kafka_listener_t *lst);
 
 /* ---- parked requests
  * ----------------------------------------------------------------------------- The one mechanism
@@ -162,39 +213,43 @@ int32_t kafka_fetch_session_next_epoch(int32_t epoch);
 int16_t kafka_err_from(int rc);
 
 /* ---- handlers (one file per API family) ------------------------------------------------------ */
-int kafka_handle_api_versions(kafka_req_t *req);                  /* dispatch.c */
-int kafka_handle_metadata(kafka_req_t *req);                      /* api_metadata.c */
-int kafka_handle_describe_topic_partitions(kafka_req_t *req);     /* api_metadata.c */
-int kafka_handle_produce(kafka_req_t *req);                       /* api_produce.c */
-int kafka_handle_fetch(kafka_req_t *req);                         /* api_fetch.c */
-int kafka_handle_list_offsets(kafka_req_t *req);                  /* api_list_offsets.c */
-int kafka_handle_create_topics(kafka_req_t *req);                 /* api_topics.c */
-int kafka_handle_delete_topics(kafka_req_t *req);                 /* api_topics.c */
-int kafka_handle_create_partitions(kafka_req_t *req);             /* api_topics.c */
-int kafka_handle_delete_records(kafka_req_t *req);                /* api_topics.c */
-int kafka_handle_describe_configs(kafka_req_t *req);              /* api_configs.c */
-int kafka_handle_alter_configs(kafka_req_t *req);                 /* api_configs.c */
-int kafka_handle_incremental_alter_configs(kafka_req_t *req);     /* api_configs.c */
-int kafka_handle_find_coordinator(kafka_req_t *req);              /* api_groups.c */
-int kafka_handle_join_group(kafka_req_t *req);                    /* api_groups.c */
-int kafka_handle_sync_group(kafka_req_t *req);                    /* api_groups.c */
-int kafka_handle_heartbeat(kafka_req_t *req);                     /* api_groups.c */
-int kafka_handle_leave_group(kafka_req_t *req);                   /* api_groups.c */
-int kafka_handle_list_groups(kafka_req_t *req);                   /* api_groups.c */
-int kafka_handle_describe_groups(kafka_req_t *req);               /* api_groups.c */
-int kafka_handle_delete_groups(kafka_req_t *req);                 /* api_groups.c */
-int kafka_handle_offset_commit(kafka_req_t *req);                 /* api_commit.c */
-int kafka_handle_offset_fetch(kafka_req_t *req);                  /* api_commit.c */
-int kafka_handle_offset_delete(kafka_req_t *req);                 /* api_commit.c */
-int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);      /* api_consumer_groups.c */
-int kafka_handle_consumer_group_describe(kafka_req_t *req);       /* api_consumer_groups.c */
-int kafka_handle_init_producer_id(kafka_req_t *req);              /* api_producer.c */
-int kafka_handle_describe_cluster(kafka_req_t *req);              /* api_admin.c */
-int kafka_handle_describe_log_dirs(kafka_req_t *req);             /* api_admin.c */
-int kafka_handle_elect_leaders(kafka_req_t *req);                 /* api_admin.c */
-int kafka_handle_alter_partition_reassignments(kafka_req_t *req); /* api_admin.c */
-int kafka_handle_list_partition_reassignments(kafka_req_t *req);  /* api_admin.c */
-int kafka_handle_offset_for_leader_epoch(kafka_req_t *req);       /* api_admin.c */
+int kafka_handle_api_versions(kafka_req_t *req);                    /* dispatch.c */
+int kafka_handle_metadata(kafka_req_t *req);                        /* api_metadata.c */
+int kafka_handle_describe_topic_partitions(kafka_req_t *req);       /* api_metadata.c */
+int kafka_handle_produce(kafka_req_t *req);                         /* api_produce.c */
+int kafka_handle_fetch(kafka_req_t *req);                           /* api_fetch.c */
+int kafka_handle_list_offsets(kafka_req_t *req);                    /* api_list_offsets.c */
+int kafka_handle_create_topics(kafka_req_t *req);                   /* api_topics.c */
+int kafka_handle_delete_topics(kafka_req_t *req);                   /* api_topics.c */
+int kafka_handle_create_partitions(kafka_req_t *req);               /* api_topics.c */
+int kafka_handle_delete_records(kafka_req_t *req);                  /* api_topics.c */
+int kafka_handle_describe_configs(kafka_req_t *req);                /* api_configs.c */
+int kafka_handle_alter_configs(kafka_req_t *req);                   /* api_configs.c */
+int kafka_handle_incremental_alter_configs(kafka_req_t *req);       /* api_configs.c */
+int kafka_handle_find_coordinator(kafka_req_t *req);                /* api_groups.c */
+int kafka_handle_join_group(kafka_req_t *req);                      /* api_groups.c */
+int kafka_handle_sync_group(kafka_req_t *req);                      /* api_groups.c */
+int kafka_handle_heartbeat(kafka_req_t *req);                       /* api_groups.c */
+int kafka_handle_leave_group(kafka_req_t *req);                     /* api_groups.c */
+int kafka_handle_list_groups(kafka_req_t *req);                     /* api_groups.c */
+int kafka_handle_describe_groups(kafka_req_t *req);                 /* api_groups.c */
+int kafka_handle_delete_groups(kafka_req_t *req);                   /* api_groups.c */
+int kafka_handle_offset_commit(kafka_req_t *req);                   /* api_commit.c */
+int kafka_handle_offset_fetch(kafka_req_t *req);                    /* api_commit.c */
+int kafka_handle_offset_delete(kafka_req_t *req);                   /* api_commit.c */
+int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);        /* api_consumer_groups.c */
+int kafka_handle_consumer_group_describe(kafka_req_t *req);         /* api_consumer_groups.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);                /* api_producer.c */
+int kafka_handle_describe_cluster(kafka_req_t *req);                /* api_admin.c */
+int kafka_handle_describe_log_dirs(kafka_req_t *req);               /* api_admin.c */
+int kafka_handle_elect_leaders(kafka_req_t *req);                   /* api_admin.c */
+int kafka_handle_alter_partition_reassignments(kafka_req_t *req);   /* api_admin.c */
+int kafka_handle_list_partition_reassignments(kafka_req_t *req);    /* api_admin.c */
+int kafka_handle_offset_for_leader_epoch(kafka_req_t *req);         /* api_admin.c */
+int kafka_handle_sasl_handshake(kafka_req_t *req);                  /* api_sasl.c */
+int kafka_handle_sasl_authenticate(kafka_req_t *req);               /* api_sasl.c */
+int kafka_handle_describe_user_scram_credentials(kafka_req_t *req); /* api_scram_users.c */
+int kafka_handle_alter_user_scram_credentials(kafka_req_t *req);    /* api_scram_users.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

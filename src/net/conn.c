@@ -93,7 +93,7 @@ static void conn_update_interest(net_conn_t *conn)
     uint32_t ev = 0;
     if (!conn->draining && !conn_over_bounds(conn))
         ev |= EPOLLIN;
-    if (conn->want_write)
+    if (conn->want_write || conn->tp_wants_write)
         ev |= EPOLLOUT;
     if (net_io_mod(conn->loop, &conn->io, ev) != 0)
         net_conn_close(conn);
@@ -194,29 +194,60 @@ static void conn_on_eof(net_conn_t *conn)
         net_conn_close(conn);
 }
 
-/* recv() with the bookkeeping. Returns bytes read, 0 if none are available now, or -1 if the
- * connection closed or reached EOF. */
-static ssize_t conn_recv(net_conn_t *conn, uint8_t *p, size_t n)
+/* ---- the plaintext transport ----------------------------------------------------------------- */
+
+static ssize_t plain_recv(net_conn_t *conn, uint8_t *p, size_t n)
 {
     for (;;) {
         ssize_t r = recv(conn->io.fd, p, n, 0);
-        if (r > 0) {
-            conn->bytes_in += (uint64_t)r;
-            conn->last_active_ms = conn->loop->now_ms;
+        if (r > 0)
             return r;
-        }
-        if (r == 0) {
-            conn_on_eof(conn);
-            return -1;
-        }
+        if (r == 0)
+            return NET_TP_EOF;
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return 0;
         log_debug("net", "%s: recv: %s", conn->peer, strerror(errno));
-        net_conn_close(conn);
-        return -1;
+        return NET_TP_ERROR;
     }
+}
+
+static ssize_t plain_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
+{
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+    for (;;) {
+        ssize_t n = sendmsg(conn->io.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        log_debug("net", "%s: send: %s", conn->peer, strerror(errno));
+        return NET_TP_ERROR;
+    }
+}
+
+static const net_transport_t plain_transport = {plain_recv, plain_sendv, NULL, NULL};
+
+/* The transport's recv with the bookkeeping. Returns bytes read, 0 if none are available now,
+ * or -1 if the connection closed or reached EOF. */
+static ssize_t conn_recv(net_conn_t *conn, uint8_t *p, size_t n)
+{
+    ssize_t r = conn->tp->recv(conn, p, n);
+    if (r > 0) {
+        conn->bytes_in += (uint64_t)r;
+        conn->last_active_ms = conn->loop->now_ms;
+        return r;
+    }
+    if (r == 0)
+        return 0;
+    if (r == NET_TP_EOF)
+        conn_on_eof(conn);
+    else
+        net_conn_close(conn);
+    return -1;
 }
 
 /* The common case: `in` holds at most a small partial frame. Puts it in front of the shared
@@ -286,6 +317,10 @@ static void conn_read(net_conn_t *conn)
             break;
         budget -= (size_t)n;
     }
+    /* Bytes the transport already took off the socket (TLS) raise no epoll event: read them
+     * at the end of this iteration (net_conn_flush). */
+    if (conn->tp->pending && !conn->closed && conn->tp->pending(conn))
+        net_loop_flush_add(conn->loop, conn);
     conn_update_interest(conn);
 }
 
@@ -328,16 +363,8 @@ static void conn_send(net_conn_t *conn)
             conn->want_write = false;
             return;
         }
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-        ssize_t n = sendmsg(conn->io.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = conn->tp->sendv(conn, iov, cnt);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn->want_write = true;
-                return;
-            }
-            log_debug("net", "%s: send: %s", conn->peer, strerror(errno));
             net_conn_close(conn);
             return;
         }
@@ -371,6 +398,11 @@ void net_conn_flush(net_conn_t *conn)
     }
     if (conn->draining && conn->nslots == 0) {
         net_conn_close(conn);
+        return;
+    }
+    if (conn->tp->pending && !conn->draining && !conn_over_bounds(conn) &&
+        conn->tp->pending(conn)) {
+        conn_read(conn); /* updates the interest */
         return;
     }
     conn_update_interest(conn);
@@ -435,8 +467,10 @@ static void conn_on_event(net_io_t *io, uint32_t events)
         net_conn_close(conn);
         return;
     }
-    if (events & EPOLLIN)
+    if ((events & EPOLLIN) || (conn->tp_wants_write && (events & EPOLLOUT))) {
+        conn->tp_wants_write = false;
         conn_read(conn);
+    }
     if (!conn->closed && (events & EPOLLOUT))
         net_loop_flush_add(conn->loop, conn);
 }
@@ -466,10 +500,17 @@ int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_con
     conn->io.on_event = conn_on_event;
     conn->loop = loop;
     conn->h = *h;
+    conn->tp = &plain_transport;
     conn_limits_fill(&conn->h.limits);
     conn->id = atomic_fetch_add(&net_conn_next_id, 1) + 1;
     conn_format_peer(conn);
+    if (h->tls && net_tls_conn_start(conn, h->tls) != 0) {
+        free(conn);
+        return -WEIR_ENOMEM;
+    }
     if (net_io_add(loop, &conn->io, EPOLLIN) != 0) {
+        if (conn->tp->close)
+            conn->tp->close(conn);
         free(conn);
         return -WEIR_EIO;
     }
@@ -493,6 +534,8 @@ void net_conn_close(net_conn_t *conn)
     NET_ASSERT_LOOP_THREAD(loop);
     conn->closed = true;
     net_io_del(loop, &conn->io);
+    if (conn->tp->close)
+        conn->tp->close(conn);
     close(conn->io.fd);
     conn->io.fd = -1;
     net_timer_stop(loop, &conn->idle);
@@ -576,6 +619,16 @@ const char *net_conn_peer(const net_conn_t *conn)
 uint64_t net_conn_id(const net_conn_t *conn)
 {
     return conn->id;
+}
+
+void *net_conn_session(const net_conn_t *conn)
+{
+    return conn->session;
+}
+
+void net_conn_set_session(net_conn_t *conn, void *session)
+{
+    conn->session = session;
 }
 
 void net_conn_stats(const net_conn_t *conn, net_conn_stats_t *st)

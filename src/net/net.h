@@ -115,11 +115,14 @@ typedef void (*net_frame_fn)(net_conn_t *conn, net_slot_t *slot, uint8_t *frame,
  * idle timeout, or net_conn_close). Pending slots may still complete afterwards. */
 typedef void (*net_close_fn)(net_conn_t *conn, void *user);
 
+typedef struct net_tls_ctx net_tls_ctx_t;
+
 typedef struct {
     net_frame_fn on_frame;
     net_close_fn on_close;
     void *user;
     net_conn_limits_t limits;
+    net_tls_ctx_t *tls; /* NULL: plaintext; else TLS with this context (outlives the conns) */
 } net_conn_handler_t;
 
 /* Adopts a connected non-blocking socket on `loop`. Loop thread only (or before the loop runs).
@@ -136,6 +139,14 @@ void net_conn_set_user(net_conn_t *conn, void *user);
 bool net_conn_closed(const net_conn_t *conn);
 const char *net_conn_peer(const net_conn_t *conn); /* "127.0.0.1:53412" */
 uint64_t net_conn_id(const net_conn_t *conn);
+/* The protocol layer's per-connection state (NULL at open). net only stores it: its owner
+ * frees it, typically in on_close. Loop thread. */
+void *net_conn_session(const net_conn_t *conn);
+void net_conn_set_session(net_conn_t *conn, void *session);
+bool net_conn_is_tls(const net_conn_t *conn);
+/* A TLS client certificate's subject as RFC 2253 text ("CN=alice,O=Example"), once the
+ * handshake verified it; NULL without one (or on plaintext). Loop thread. */
+const char *net_conn_tls_peer_dn(const net_conn_t *conn);
 
 /* A snapshot of one connection's counters, for metrics and tests. Loop thread only. */
 typedef struct {
@@ -158,6 +169,29 @@ void net_slot_complete(net_slot_t *slot, buf_t *resp);
  * completes it there. */
 void net_slot_complete_async(net_slot_t *slot, buf_t *resp);
 net_conn_t *net_slot_conn(const net_slot_t *slot);
+
+/* ---- TLS ---------------------------------------------------------------------------------------
+ * A server context from PEM files, with Kafka's settings' meaning. Made before the listener that
+ * uses it and freed after every connection that used it is closed. */
+typedef enum {
+    NET_TLS_CLIENT_AUTH_NONE = 0,  /* no client certificate asked for */
+    NET_TLS_CLIENT_AUTH_REQUESTED, /* asked for; verified if sent; the handshake goes on without */
+    NET_TLS_CLIENT_AUTH_REQUIRED   /* a verified client certificate or no connection (mTLS) */
+} net_tls_client_auth_t;
+
+typedef struct {
+    const char *keystore_location;   /* PEM: the certificate chain and the private key */
+    const char *key_password;        /* the private key's passphrase, or NULL */
+    const char *truststore_location; /* PEM: the CAs client certificates must chain to */
+    net_tls_client_auth_t client_auth;
+    const char *enabled_protocols; /* "TLSv1.2,TLSv1.3" (NULL: both) */
+    const char *cipher_suites;     /* Kafka's list, TLS 1.2 names and TLS 1.3 TLS_* names; "" */
+    int64_t handshake_timeout_ms;  /* a handshake not done by then closes; <= 0: 10000 */
+} net_tls_config_t;
+
+/* err gets a sentence on failure (the file, OpenSSL's reason). Any thread. */
+int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err, size_t err_len);
+void net_tls_ctx_free(net_tls_ctx_t *ctx);
 
 /* ---- listener -----------------------------------------------------------------------------------
  * Accepts on `loop` and hands each new socket to one of `loops[n]` in turn (through

@@ -17,6 +17,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* The loop's shared read buffer: every connection reads into it, frames that arrive whole are
  * handed to on_frame straight from it, and only a partial frame's bytes are kept by the
@@ -70,9 +72,32 @@ typedef struct net_accept_ctx {
 
 void net_accept_ctx_unref(net_accept_ctx_t *ctx);
 
+/* How a connection moves bytes: plain_transport (recv/sendmsg, conn.c) or net_tls_transport
+ * (tls.c). One indirect call per system call; nothing per byte.
+ *   recv:   > 0 bytes read; 0 nothing now; NET_TP_EOF the peer is done; NET_TP_ERROR failed
+ *           (the reason is logged by the transport). Fills as much of p as it can.
+ *   sendv:  >= 0 bytes written (fewer than asked: the socket is full, wait for EPOLLOUT);
+ *           NET_TP_ERROR failed.
+ *   pending: NULL, or whether bytes already read from the socket wait inside the transport.
+ *   close:  NULL, or frees the transport's state (the socket is still open). */
+enum { NET_TP_EOF = -1, NET_TP_ERROR = -2 };
+typedef struct net_transport {
+    ssize_t (*recv)(net_conn_t *conn, uint8_t *p, size_t n);
+    ssize_t (*sendv)(net_conn_t *conn, const struct iovec *iov, int cnt);
+    bool (*pending)(const net_conn_t *conn);
+    void (*close)(net_conn_t *conn);
+} net_transport_t;
+
+extern const net_transport_t net_tls_transport;
+
 struct net_conn {
     net_io_t io; /* first: the epoll event's data.ptr is the connection */
     net_loop_t *loop;
+    const net_transport_t *tp;
+    void *tp_state;         /* the transport's (TLS: the SSL object) */
+    net_tls_ctx_t *tls_ctx; /* a TLS connection's context */
+    bool tp_wants_write;    /* the transport's read needs the socket writable */
+    void *session;          /* the protocol layer's per-connection state (net_conn_session) */
     uint64_t id;
     net_conn_handler_t h;
     net_accept_ctx_t *accept; /* counted by a listener until closed, or NULL */
@@ -137,6 +162,8 @@ void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot);
 
 /* conn.c */
 void net_conn_flush(net_conn_t *conn);
+/* tls.c: makes conn a TLS connection (its handshake starts with the first read). */
+int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx);
 void net_conn_destroy(net_conn_t *conn);
 
 #endif

@@ -14,6 +14,7 @@
  * is global except the log level.
  */
 #include "server/server.h"
+#include "server/listeners.h"
 #include "server/schemas_store.h"
 
 #include "admin/admin.h"
@@ -31,15 +32,13 @@ struct weir_broker {
     net_loop_t **loops;
     pthread_t *threads;
     int nloops;
-    net_listener_t *listener; /* on loop 0 */
-    kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
+    server_listeners_t listeners; /* the Kafka listeners (on loop 0) and their contexts */
+    bool listening;
     http_server_t *http;
     admin_t *admin;           /* the /api/v1/ routes */
     registry_store_t schemas; /* the registry's store: the topic _schemas */
     registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
     char *http_token;         /* NULL: the HTTP API is open */
-    char listen_host[256];
-    uint16_t listen_port;
     char bootstrap[300];
     char http_addr[300];
 };
@@ -75,7 +74,8 @@ static bool http_auth(void *arg, const http_request_t *req, http_response_t *res
 static int start_admin(weir_broker *s, http_server_t *h)
 {
     char bootstrap[300];
-    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
+    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", k0->adv_host, k0->adv_port);
     s->schemas = schemas_store(s->broker);
     int rc = registry_new(&s->registry, &s->schemas, NULL);
     if (rc < 0) {
@@ -172,92 +172,27 @@ static void free_loops(weir_broker *s)
     s->nloops = 0;
 }
 
-/* ---- the Kafka listener ------------------------------------------------------------------------
+/* ---- the Kafka listeners ----------------------------------------------------------------------
  */
 
 typedef struct {
     weir_broker *s;
-    const char *advertise; /* --advertise or advertised.listeners, or NULL */
+    const char *advertise; /* --advertise, or NULL */
     int rc;
 } listen_call_t;
-
-static int advertise(weir_broker *s, const char *adv, uint16_t port);
-
-static void conn_closed(net_conn_t *conn, void *user)
-{
-    (void)conn;
-    (void)user;
-}
 
 static void listen_on_loop0(void *arg)
 {
     listen_call_t *lc = arg;
-    weir_broker *s = lc->s;
-    const broker_settings_t *set = broker_settings(s->broker);
-    net_conn_handler_t h;
-    memset(&h, 0, sizeof(h));
-    h.on_frame = kafka_on_frame;
-    h.on_close = conn_closed;
-    h.user = &s->kafka;
-    net_conn_limits_default(&h.limits);
-    h.limits.max_frame_bytes = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
-    h.limits.max_inflight = (size_t)broker_settings_int(set, BCFG_QUEUED_MAX_REQUESTS);
-    h.limits.idle_timeout_ms = broker_settings_int(set, BCFG_CONNECTIONS_MAX_IDLE_MS);
-    lc->rc =
-        net_listener_open(s->loops[0], s->loops, (size_t)s->nloops, s->listen_host, s->listen_port,
-                          &h, (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS), &s->listener);
-    /* The advertised address is set here, on the listener's loop, before that loop can accept
-     * a connection: every connection (handed to other loops by a post) sees it. */
-    if (lc->rc == 0)
-        lc->rc = advertise(s, lc->advertise, net_listener_port(s->listener));
+    lc->s->listening = true;
+    lc->rc = server_listeners_open(&lc->s->listeners, lc->s->loops, lc->s->nloops, lc->advertise);
 }
 
 static void unlisten_on_loop0(void *arg)
 {
     weir_broker *s = arg;
-    if (s->listener)
-        net_listener_close(s->listener);
-    s->listener = NULL;
-}
-
-/* "PLAINTEXT://host:port" or "host:port" -> host, port. */
-static int parse_listener(const char *s, char *host, size_t host_len, uint16_t *port)
-{
-    const char *p = strstr(s, "://");
-    if (p) {
-        if (strncmp(s, "PLAINTEXT://", 12) != 0) {
-            log_error("server", "listener '%s': only PLAINTEXT is supported", s);
-            return -WEIR_EINVAL;
-        }
-        s = p + 3;
-    }
-    if (net_parse_hostport(s, host, host_len, port) < 0) {
-        log_error("server", "bad address '%s': expected HOST:PORT", s);
-        return -WEIR_EINVAL;
-    }
-    return 0;
-}
-
-/* The address clients are told to use: --advertise, advertised.listeners, else the listen
- * address (127.0.0.1 when listening on every address). */
-static int advertise(weir_broker *s, const char *adv, uint16_t port)
-{
-    kafka_listener_t *k = &s->kafka;
-    if (adv) {
-        uint16_t ap;
-        int rc = parse_listener(adv, k->adv_host, sizeof(k->adv_host), &ap);
-        if (rc < 0)
-            return rc;
-        k->adv_port = ap ? ap : port;
-        return 0;
-    }
-    bool any = !s->listen_host[0] || strcmp(s->listen_host, "0.0.0.0") == 0;
-    if (any)
-        log_warn("server", "listening on all addresses: advertising 127.0.0.1; set "
-                           "--advertise to an address clients can reach");
-    snprintf(k->adv_host, sizeof(k->adv_host), "%s", any ? "127.0.0.1" : s->listen_host);
-    k->adv_port = port;
-    return 0;
+    server_listeners_close(&s->listeners);
+    s->listening = false;
 }
 
 /* ---- start and stop ----------------------------------------------------------------------------
@@ -281,7 +216,7 @@ static void server_free(weir_broker *s)
     admin_free(s->admin);
     registry_free(s->registry);
     free(s->http_token);
-    kafka_listener_deinit(&s->kafka);
+    server_listeners_free(&s->listeners);
     broker_close(s->broker);
     free_loops(s);
     free(s);
@@ -297,13 +232,9 @@ static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
         broker_settings_free(&set);
         return rc;
     }
-    rc = parse_listener(cfg->listen ? cfg->listen : set.sval[BCFG_LISTENERS], s->listen_host,
-                        sizeof(s->listen_host), &s->listen_port);
-    if (rc == 0) {
-        int n = cfg->io_threads > 0 ? cfg->io_threads
-                                    : (int)broker_settings_int(&set, BCFG_NUM_IO_THREADS);
-        rc = start_loops(s, n);
-    }
+    int n =
+        cfg->io_threads > 0 ? cfg->io_threads : (int)broker_settings_int(&set, BCFG_NUM_IO_THREADS);
+    rc = start_loops(s, n);
     if (rc == 0) {
         broker_open_args_t a = {
             .settings = &set, .data_dir = cfg->data_dir, .loops = s->loops, .nloops = s->nloops};
@@ -319,39 +250,40 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     int rc = server_open_broker(s, cfg);
     if (rc < 0)
         goto out_fail;
-    kafka_listener_init(&s->kafka, s->broker);
+    const broker_settings_t *set = broker_settings(s->broker);
+    rc = server_listeners_init(&s->listeners, s->broker,
+                               cfg->listen ? cfg->listen : set->sval[BCFG_LISTENERS]);
+    if (rc < 0)
+        goto out_fail;
     if (cfg->http_token && *cfg->http_token)
         s->http_token = weir_strdup(cfg->http_token);
-    const broker_settings_t *set = broker_settings(s->broker);
-    const char *adv = cfg->advertise;
-    if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])
-        adv = set->sval[BCFG_ADVERTISED_LISTENERS];
-    listen_call_t lc = {s, adv, 0};
+    listen_call_t lc = {s, cfg->advertise, 0};
     net_loop_call(s->loops[0], listen_on_loop0, &lc);
-    if ((rc = lc.rc) < 0) {
-        log_error("server", "cannot listen on %s:%u: %s", s->listen_host, s->listen_port,
-                  weir_strerror(rc));
+    if ((rc = lc.rc) < 0)
         goto out_fail;
-    }
-    uint16_t port = net_listener_port(s->listener);
-    snprintf(s->bootstrap, sizeof(s->bootstrap), "%s:%u",
-             s->listen_host[0] ? s->listen_host : "0.0.0.0", port);
+    const server_listener_t *l0 = &s->listeners.v[0];
+    snprintf(s->bootstrap, sizeof(s->bootstrap), "%s:%u", l0->host[0] ? l0->host : "0.0.0.0",
+             l0->port);
     if (cfg->http_listen && *cfg->http_listen && (rc = start_http(s, cfg->http_listen)) < 0)
         goto out_fail;
-    log_info("server", "Kafka on %s (advertised %s:%d), %d io thread(s)", s->bootstrap,
-             s->kafka.adv_host, s->kafka.adv_port, s->nloops);
-    char lst[300];
-    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%u", s->listen_host, port);
-    broker_settings_observed(s->broker, BCFG_LISTENERS, lst);
-    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%d", s->kafka.adv_host, s->kafka.adv_port);
-    broker_settings_observed(s->broker, BCFG_ADVERTISED_LISTENERS, lst);
+    buf_t lst = {0}, adv = {0};
+    server_listeners_describe(&s->listeners, false, &lst);
+    server_listeners_describe(&s->listeners, true, &adv);
+    buf_append_u8(&lst, 0);
+    buf_append_u8(&adv, 0);
+    log_info("server", "Kafka on %s (advertised %s), %d io thread(s)", (char *)lst.data,
+             (char *)adv.data, s->nloops);
+    broker_settings_observed(s->broker, BCFG_LISTENERS, (char *)lst.data);
+    broker_settings_observed(s->broker, BCFG_ADVERTISED_LISTENERS, (char *)adv.data);
+    buf_deinit(&lst);
+    buf_deinit(&adv);
     *out = s;
     return 0;
 
 out_fail:
     if (rc >= 0)
         rc = -WEIR_EINVAL;
-    if (s->listener)
+    if (s->listening)
         net_loop_call(s->loops[0], unlisten_on_loop0, s);
     server_free(s);
     return rc;
@@ -370,6 +302,20 @@ void weir_broker_stop(weir_broker *s)
 const char *weir_broker_bootstrap(const weir_broker *s)
 {
     return s->bootstrap;
+}
+
+size_t weir_broker_listener_count(const weir_broker *s)
+{
+    return (size_t)s->listeners.n;
+}
+
+int weir_broker_listener(const weir_broker *s, size_t i, char *out, size_t out_len)
+{
+    if (i >= (size_t)s->listeners.n)
+        return -WEIR_ENOENT;
+    const server_listener_t *l = &s->listeners.v[i];
+    snprintf(out, out_len, "%s://%s:%u", l->kafka.name, l->host[0] ? l->host : "0.0.0.0", l->port);
+    return 0;
 }
 
 const char *weir_broker_http_address(const weir_broker *s)

@@ -1,0 +1,427 @@
+/*
+ * tls: TLS for connections, on OpenSSL: the server context built from PEM files (Kafka's
+ * ssl.* settings) and the TLS transport that conn.c calls through its per-connection vtable.
+ *
+ * A plaintext connection's transport is plain_transport (recv/sendmsg): the only cost TLS adds
+ * to it is one indirect call per system call, none per byte. A TLS connection does its
+ * handshake inside its first reads (SSL_set_accept_state: SSL_read drives it), non-blocking,
+ * on the connection's loop, with a timer that closes a handshake not finished in time. A
+ * handshake that fails (a client speaking plaintext to a TLS port, an unknown CA, no client
+ * certificate when one is required) closes the connection with the reason logged.
+ *
+ * OpenSSL keeps at most one partial record of decrypted bytes, so after a read the socket may
+ * be empty while bytes wait inside the SSL object: tls_pending() tells conn.c, which reads
+ * again at the end of the loop's iteration instead of waiting for an epoll event that will not
+ * come. A read that needs to write (handshake records, session tickets, a key update) with a
+ * full socket buffer sets conn->tp_wants_write, so EPOLLOUT resumes the read.
+ *
+ * Writes: SSL_MODE_ENABLE_PARTIAL_WRITE and ACCEPT_MOVING_WRITE_BUFFER, and the pending
+ * responses gathered into records of up to 16 KiB (pipelined small answers share a record). A
+ * write that could not finish is retried with the same bytes from the same offset, as OpenSSL
+ * requires: the response queue only moves by what was written.
+ *
+ * Threads: a context is made before the loops accept and freed after the connections are
+ * gone (SSL objects hold their own reference); a connection's SSL object is its loop's.
+ */
+#include "net/net_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TLS_RECORD_BYTES (16 * 1024)
+
+struct net_tls_ctx {
+    SSL_CTX *ctx;
+    int64_t handshake_timeout_ms;
+};
+
+typedef struct {
+    SSL *ssl;
+    net_timer_t hs_timer;
+    bool hs_done;
+    char *peer_dn; /* the client certificate's subject (RFC 2253), or NULL */
+} tls_state_t;
+
+/* ---- context ------------------------------------------------------------------------------- */
+
+static void tls_err(char *err, size_t err_len, const char *what, const char *path)
+{
+    unsigned long e = ERR_peek_last_error();
+    char reason[256];
+    ERR_error_string_n(e, reason, sizeof(reason));
+    snprintf(err, err_len, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
+             e ? reason : "failed");
+    ERR_clear_error();
+}
+
+static int tls_key_password_cb(char *buf, int size, int rwflag, void *u)
+{
+    (void)rwflag;
+    const char *pw = u;
+    if (!pw)
+        return 0;
+    size_t n = strlen(pw);
+    if (n > (size_t)size)
+        return 0;
+    memcpy(buf, pw, n);
+    return (int)n;
+}
+
+/* "TLSv1.2,TLSv1.3" -> the lowest and highest enabled versions (OpenSSL has a range, not a
+ * set: "TLSv1.3" alone or both are the usual choices). */
+static int parse_protocols(const char *list, int *lo, int *hi)
+{
+    *lo = 0;
+    *hi = 0;
+    const char *p = list && *list ? list : "TLSv1.2,TLSv1.3";
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        size_t n = (size_t)(e - p);
+        int v = 0;
+        if (n == 7 && memcmp(p, "TLSv1.2", 7) == 0)
+            v = TLS1_2_VERSION;
+        else if (n == 7 && memcmp(p, "TLSv1.3", 7) == 0)
+            v = TLS1_3_VERSION;
+        else if (n > 0)
+            return -WEIR_EINVAL; /* TLSv1, TLSv1.1, SSLv3: not offered */
+        if (v) {
+            *lo = *lo ? WEIR_MIN(*lo, v) : v;
+            *hi = WEIR_MAX(*hi, v);
+        }
+        p = e;
+    }
+    return *lo ? 0 : -WEIR_EINVAL;
+}
+
+/* Kafka's ssl.cipher.suites is one list; OpenSSL takes TLS 1.3 suites (TLS_*) and TLS 1.2
+ * ciphers separately. */
+static int set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t err_len)
+{
+    if (!list || !*list)
+        return 0;
+    buf_t v12 = {0}, v13 = {0};
+    const char *p = list;
+    int rc = 0;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if (e > p) {
+            buf_t *b = strncmp(p, "TLS_", 4) == 0 ? &v13 : &v12;
+            if (b->len)
+                buf_append_u8(b, ':');
+            buf_append(b, p, (size_t)(e - p));
+        }
+        p = e;
+    }
+    buf_append_u8(&v12, 0);
+    buf_append_u8(&v13, 0);
+    if (v12.len > 1 && SSL_CTX_set_cipher_list(ctx, (char *)v12.data) != 1) {
+        tls_err(err, err_len, "ssl.cipher.suites", (char *)v12.data);
+        rc = -WEIR_EINVAL;
+    }
+    if (rc == 0 && v13.len > 1 && SSL_CTX_set_ciphersuites(ctx, (char *)v13.data) != 1) {
+        tls_err(err, err_len, "ssl.cipher.suites", (char *)v13.data);
+        rc = -WEIR_EINVAL;
+    }
+    buf_deinit(&v12);
+    buf_deinit(&v13);
+    return rc;
+}
+
+int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err, size_t err_len)
+{
+    if (!cfg->keystore_location || !*cfg->keystore_location) {
+        snprintf(err, err_len, "a TLS listener needs ssl.keystore.location (PEM chain and key)");
+        return -WEIR_EINVAL;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        tls_err(err, err_len, "SSL_CTX_new", NULL);
+        return -WEIR_ENOMEM;
+    }
+    int rc = -WEIR_EINVAL;
+    int lo, hi;
+    if (parse_protocols(cfg->enabled_protocols, &lo, &hi) < 0) {
+        snprintf(err, err_len, "ssl.enabled.protocols '%s': only TLSv1.2 and TLSv1.3",
+                 cfg->enabled_protocols);
+        goto out_free_ctx;
+    }
+    SSL_CTX_set_min_proto_version(ctx, lo);
+    SSL_CTX_set_max_proto_version(ctx, hi);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_default_passwd_cb(ctx, tls_key_password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->key_password);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->keystore_location) != 1) {
+        tls_err(err, err_len, "ssl.keystore.location: no certificate chain in",
+                cfg->keystore_location);
+        goto out_free_ctx;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->keystore_location, SSL_FILETYPE_PEM) != 1) {
+        tls_err(err, err_len, "ssl.keystore.location: no private key (or a wrong ssl.key.password) in",
+                cfg->keystore_location);
+        goto out_free_ctx;
+    }
+    /* The callback's user data points into cfg, which does not outlive this call. */
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        tls_err(err, err_len, "ssl.keystore.location: the key does not match the certificate in",
+                cfg->keystore_location);
+        goto out_free_ctx;
+    }
+    if (set_ciphers(ctx, cfg->cipher_suites, err, err_len) < 0)
+        goto out_free_ctx;
+    if (cfg->client_auth != NET_TLS_CLIENT_AUTH_NONE) {
+        if (!cfg->truststore_location || !*cfg->truststore_location) {
+            snprintf(err, err_len, "ssl.client.auth needs ssl.truststore.location (PEM CAs)");
+            goto out_free_ctx;
+        }
+        if (SSL_CTX_load_verify_locations(ctx, cfg->truststore_location, NULL) != 1) {
+            tls_err(err, err_len, "ssl.truststore.location", cfg->truststore_location);
+            goto out_free_ctx;
+        }
+        STACK_OF(X509_NAME) *cas = SSL_load_client_CA_file(cfg->truststore_location);
+        if (cas)
+            SSL_CTX_set_client_CA_list(ctx, cas);
+        int mode = SSL_VERIFY_PEER;
+        if (cfg->client_auth == NET_TLS_CLIENT_AUTH_REQUIRED)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(ctx, mode, NULL);
+    }
+    /* No session resumption across connections: each handshake authenticates afresh (a
+     * ticket would carry a client certificate's identity past a truststore change). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    net_tls_ctx_t *t = weir_calloc(1, sizeof(*t));
+    t->ctx = ctx;
+    t->handshake_timeout_ms = cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 10000;
+    *out = t;
+    return 0;
+
+out_free_ctx:
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+void net_tls_ctx_free(net_tls_ctx_t *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+/* ---- the transport ------------------------------------------------------------------------- */
+
+static tls_state_t *tls_of(const net_conn_t *conn)
+{
+    return conn->tp_state;
+}
+
+/* Logs why the connection fails (OpenSSL's reason: "wrong version number" for plaintext sent
+ * to a TLS port, "certificate verify failed", "peer did not return a certificate") and
+ * closes it. */
+static void tls_fail(net_conn_t *conn, const char *when)
+{
+    tls_state_t *t = tls_of(conn);
+    unsigned long e = ERR_peek_last_error();
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    if (!t->hs_done)
+        log_warn("net", "%s: TLS handshake failed: %s, closing", conn->peer,
+                 why ? why : "connection reset");
+    else
+        log_debug("net", "%s: TLS %s failed: %s, closing", conn->peer, when,
+                  why ? why : "connection reset");
+    ERR_clear_error();
+}
+
+static void tls_handshake_expired(void *arg)
+{
+    net_conn_t *conn = arg;
+    log_warn("net", "%s: TLS handshake not finished within %" PRId64 " ms, closing", conn->peer,
+             conn->tls_ctx->handshake_timeout_ms);
+    net_conn_close(conn);
+}
+
+static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
+{
+    t->hs_done = true;
+    net_timer_stop(conn->loop, &t->hs_timer);
+    X509 *cert = SSL_get1_peer_certificate(t->ssl);
+    if (cert) {
+        BIO *bio = BIO_new(BIO_s_mem());
+        if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+            char *p;
+            long n = BIO_get_mem_data(bio, &p);
+            if (n > 0)
+                t->peer_dn = weir_strndup(p, (size_t)n);
+        }
+        BIO_free(bio);
+        X509_free(cert);
+    }
+    log_debug("net", "%s: TLS %s, %s%s%s", conn->peer, SSL_get_version(t->ssl),
+              SSL_get_cipher_name(t->ssl), t->peer_dn ? ", client " : "",
+              t->peer_dn ? t->peer_dn : "");
+}
+
+static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
+{
+    tls_state_t *t = tls_of(conn);
+    size_t got = 0;
+    /* Fill the buffer from as many records as are there: a short read then means the SSL
+     * object holds nothing more (tls_pending), as with a plain socket. */
+    while (got < n) {
+        size_t r = 0;
+        ERR_clear_error();
+        int ok = SSL_read_ex(t->ssl, p + got, n - got, &r);
+        if (!t->hs_done && SSL_is_init_finished(t->ssl))
+            tls_handshake_done(conn, t);
+        if (ok == 1) {
+            got += r;
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, 0);
+        if (e == SSL_ERROR_WANT_READ)
+            break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            conn->tp_wants_write = true;
+            break;
+        }
+        if (got > 0)
+            break; /* hand over what was read; the error comes again next time */
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return NET_TP_EOF;
+        if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+            if (!t->hs_done)
+                log_warn("net", "%s: TLS handshake failed: connection closed by the peer",
+                         conn->peer);
+            return NET_TP_EOF;
+        }
+        tls_fail(conn, "read");
+        return NET_TP_ERROR;
+    }
+    return (ssize_t)got;
+}
+
+static ssize_t tls_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
+{
+    tls_state_t *t = tls_of(conn);
+    uint8_t rec[TLS_RECORD_BYTES];
+    size_t sent = 0;
+    int i = 0;
+    size_t ioff = 0;
+    while (i < cnt) {
+        /* One record's worth: a large response straight from its buffer, small ones gathered. */
+        const uint8_t *src;
+        size_t len;
+        if (ioff == 0 && iov[i].iov_len >= TLS_RECORD_BYTES) {
+            src = iov[i].iov_base;
+            len = iov[i].iov_len;
+        } else {
+            len = 0;
+            int k = i;
+            size_t koff = ioff;
+            while (k < cnt && len < sizeof(rec)) {
+                size_t take = WEIR_MIN(iov[k].iov_len - koff, sizeof(rec) - len);
+                memcpy(rec + len, (const uint8_t *)iov[k].iov_base + koff, take);
+                len += take;
+                koff += take;
+                if (koff == iov[k].iov_len) {
+                    k++;
+                    koff = 0;
+                }
+            }
+            src = rec;
+        }
+        size_t w = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(t->ssl, src, len, &w) != 1) {
+            int e = SSL_get_error(t->ssl, 0);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                break;
+            tls_fail(conn, "write");
+            return NET_TP_ERROR;
+        }
+        sent += w;
+        /* Advance through the iovecs by w. */
+        while (w > 0) {
+            size_t rem = iov[i].iov_len - ioff;
+            if (w < rem) {
+                ioff += w;
+                w = 0;
+            } else {
+                w -= rem;
+                i++;
+                ioff = 0;
+            }
+        }
+    }
+    return (ssize_t)sent;
+}
+
+static bool tls_pending(const net_conn_t *conn)
+{
+    return SSL_pending(tls_of(conn)->ssl) > 0;
+}
+
+static void tls_close(net_conn_t *conn)
+{
+    tls_state_t *t = tls_of(conn);
+    net_timer_stop(conn->loop, &t->hs_timer);
+    if (t->hs_done && conn->io.fd >= 0)
+        (void)SSL_shutdown(t->ssl); /* close_notify, best effort: never waits */
+    ERR_clear_error();
+    SSL_free(t->ssl);
+    free(t->peer_dn);
+    free(t);
+    conn->tp_state = NULL;
+}
+
+const net_transport_t net_tls_transport = {tls_recv, tls_sendv, tls_pending, tls_close};
+
+int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
+{
+    SSL *ssl = SSL_new(ctx->ctx);
+    if (!ssl)
+        return -WEIR_ENOMEM;
+    if (SSL_set_fd(ssl, conn->io.fd) != 1) {
+        SSL_free(ssl);
+        return -WEIR_EIO;
+    }
+    SSL_set_accept_state(ssl);
+    tls_state_t *t = weir_calloc(1, sizeof(*t));
+    t->ssl = ssl;
+    net_timer_init(&t->hs_timer, tls_handshake_expired, conn);
+    net_timer_start(conn->loop, &t->hs_timer, ctx->handshake_timeout_ms);
+    conn->tp = &net_tls_transport;
+    conn->tp_state = t;
+    conn->tls_ctx = ctx;
+    return 0;
+}
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+
+bool net_conn_is_tls(const net_conn_t *conn)
+{
+    return conn->tp == &net_tls_transport;
+}
+
+const char *net_conn_tls_peer_dn(const net_conn_t *conn)
+{
+    return net_conn_is_tls(conn) && conn->tp_state ? tls_of(conn)->peer_dn : NULL;
+}

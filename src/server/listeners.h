@@ -1,0 +1,42 @@
+/*
+ * listeners: the server's Kafka listeners (listeners.c), from Kafka's settings: `listeners`
+ * (several NAME://HOST:PORT entries), `listener.security.protocol.map`, `advertised.listeners`,
+ * the ssl.* settings of TLS listeners and sasl.enabled.mechanisms of SASL ones. Internal to the
+ * server module.
+ */
+#ifndef WEIR_SERVER_LISTENERS_H
+#define WEIR_SERVER_LISTENERS_H
+
+#include "broker/broker.h"
+#include "kafka/kafka.h"
+#include "net/net.h"
+
+#define SERVER_LISTENERS_MAX 8
+
+typedef struct {
+    char host[256];
+    uint16_t port;       /* as configured (0: any free port), then as bound */
+    net_listener_t *net; /* on loop 0 while open */
+    net_tls_ctx_t *tls;  /* SSL and SASL_SSL */
+    kafka_listener_t kafka;
+} server_listener_t;
+
+typedef struct {
+    server_listener_t v[SERVER_LISTENERS_MAX];
+    int n;
+} server_listeners_t;
+
+/* Reads the settings (list: `listeners`, or the --listen flag, which replaces it) into ls and
+ * makes the TLS contexts. 0 or -WEIR_EINVAL with the reason logged. */
+int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list);
+/* Opens every listener on loop 0 (call there) and sets what each advertises: its entry of
+ * advertised.listeners (adv_flag, --advertise, replaces the first one's), else its own
+ * address. */
+int server_listeners_open(server_listeners_t *ls, net_loop_t **loops, int nloops,
+                          const char *adv_flag);
+void server_listeners_close(server_listeners_t *ls); /* loop 0; stops accepting */
+void server_listeners_free(server_listeners_t *ls);  /* once no connection is left */
+/* "NAME://HOST:PORT,..." of the bound and of the advertised addresses. */
+void server_listeners_describe(const server_listeners_t *ls, bool advertised, buf_t *out);
+
+#endif
