@@ -15,17 +15,17 @@
 
 #include "base/base.h"
 
-#define AUTH_MSG_MAX       8192 /* a SCRAM message or PLAIN token, in bytes */
-#define AUTH_USER_MAX      255  /* user name bytes */
-#define AUTH_PASSWORD_MAX  1024 /* password bytes */
-#define AUTH_KEY_MAX       64   /* SHA-512 */
-#define AUTH_SALT_MAX      128  /* salt bytes (clients may choose theirs) */
-#define AUTH_NONCE_MAX     256  /* a client nonce, in characters */
-#define AUTH_SCRAM_ITER_MIN 4096  /* Kafka's bounds on SCRAM iterations */
+#define AUTH_MSG_MAX        8192 /* a SCRAM message or PLAIN token, in bytes */
+#define AUTH_USER_MAX       255  /* user name bytes */
+#define AUTH_PASSWORD_MAX   1024 /* password bytes */
+#define AUTH_KEY_MAX        64   /* SHA-512 */
+#define AUTH_SALT_MAX       128  /* salt bytes (clients may choose theirs) */
+#define AUTH_NONCE_MAX      256  /* a client nonce, in characters */
+#define AUTH_SCRAM_ITER_MIN 4096 /* Kafka's bounds on SCRAM iterations */
 #define AUTH_SCRAM_ITER_MAX 16384
 
 /* ---- base64 (standard alphabet, padded) ---------------------------------------------------- */
-size_t auth_base64_encoded_len(size_t n);                      /* without the NUL */
+size_t auth_base64_encoded_len(size_t n);                         /* without the NUL */
 size_t auth_base64_encode(const uint8_t *p, size_t n, char *out); /* NUL-terminates; length */
 /* Exactly base64 (padding required, no whitespace); the decoded length, or -WEIR_EINVAL, or
  * -WEIR_ETOOBIG past cap. */

@@ -83,8 +83,8 @@ int auth_base64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
             if (v[k] < 0)
                 return -WEIR_EINVAL;
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         size_t nout = 3 - (size_t)pad;
         if (o + nout > cap)
             return -WEIR_ETOOBIG;
@@ -135,8 +135,8 @@ static const EVP_MD *mech_md(auth_mech_t m)
     return m == AUTH_SCRAM_SHA_512 ? EVP_sha512() : EVP_sha256();
 }
 
-static void hmac(auth_mech_t m, const uint8_t *key, size_t key_len, const void *msg,
-                 size_t msg_len, uint8_t *out)
+static void hmac(auth_mech_t m, const uint8_t *key, size_t key_len, const void *msg, size_t msg_len,
+                 uint8_t *out)
 {
     unsigned int n = 0;
     uint8_t *r = HMAC(mech_md(m), key, (int)key_len, msg, msg_len, out, &n);
@@ -151,14 +151,13 @@ static void digest(auth_mech_t m, const uint8_t *p, size_t n, uint8_t *out)
 }
 
 int auth_scram_salt_password(auth_mech_t m, const char *password, size_t password_len,
-                             const uint8_t *salt, size_t salt_len, int32_t iterations,
-                             uint8_t *out)
+                             const uint8_t *salt, size_t salt_len, int32_t iterations, uint8_t *out)
 {
     if (password_len > AUTH_PASSWORD_MAX || salt_len == 0 || salt_len > AUTH_SALT_MAX ||
         iterations < AUTH_SCRAM_ITER_MIN || iterations > AUTH_SCRAM_ITER_MAX)
         return -WEIR_EINVAL;
-    if (PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len, iterations,
-                          mech_md(m), (int)auth_scram_key_len(m), out) != 1)
+    if (PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len, iterations, mech_md(m),
+                          (int)auth_scram_key_len(m), out) != 1)
         return -WEIR_EINVAL;
     return 0;
 }
@@ -196,8 +195,8 @@ int auth_scram_cred_from_password(auth_mech_t m, const char *password, size_t pa
         salt_len = sizeof(fresh);
     }
     uint8_t salted[AUTH_KEY_MAX];
-    int rc = auth_scram_salt_password(m, password, password_len, salt, salt_len, iterations,
-                                      salted);
+    int rc =
+        auth_scram_salt_password(m, password, password_len, salt, salt_len, iterations, salted);
     if (rc == 0)
         rc = auth_scram_cred_from_salted(m, salt, salt_len, iterations, salted,
                                          auth_scram_key_len(m), out);
@@ -212,8 +211,8 @@ bool auth_scram_cred_check_password(const auth_scram_cred_t *cred, const char *p
     if (auth_scram_cred_from_password(cred->mech, password, password_len, cred->salt,
                                       cred->salt_len, cred->iterations, &probe) != 0)
         return false;
-    bool ok = CRYPTO_memcmp(probe.stored_key, cred->stored_key,
-                            auth_scram_key_len(cred->mech)) == 0;
+    bool ok =
+        CRYPTO_memcmp(probe.stored_key, cred->stored_key, auth_scram_key_len(cred->mech)) == 0;
     OPENSSL_cleanse(&probe, sizeof(probe));
     return ok;
 }
@@ -335,8 +334,7 @@ int auth_scram_client_first(auth_scram_server_t *s, const uint8_t *msg_bytes, si
             strcmp(authzid, s->user) != 0)
             return scram_fail(s);
     }
-    if (next_attr(bare, bare_len, &off, &letter, &v, &vl) < 0 || letter != 'r' ||
-        !nonce_ok(v, vl))
+    if (next_attr(bare, bare_len, &off, &letter, &v, &vl) < 0 || letter != 'r' || !nonce_ok(v, vl))
         return scram_fail(s);
     const char *cnonce = v;
     size_t cnonce_len = vl;

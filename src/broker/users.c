@@ -257,8 +257,9 @@ int broker_users_open(broker_t *b)
         rc = users_parse(u, (char *)data.data, data.len);
     buf_deinit(&data);
     if (rc < 0)
-        log_error("broker", "%s fails its check (%s): refusing to start without the users it "
-                            "should hold",
+        log_error("broker",
+                  "%s fails its check (%s): refusing to start without the users it "
+                  "should hold",
                   u->path, weir_strerror(rc));
     else if (u->n)
         log_info("broker", "%zu SCRAM user(s) loaded", u->n);

@@ -30,7 +30,7 @@
 #define MECH_PLAIN             (-1)
 
 enum {
-    SESS_OPEN = 0,      /* no SASL on this listener, or authenticated */
+    SESS_OPEN = 0,       /* no SASL on this listener, or authenticated */
     SESS_WANT_HANDSHAKE, /* SaslHandshake (or ApiVersions) next */
     SESS_WANT_AUTH,      /* SaslAuthenticate requests carry the exchange (handshake v1) */
     SESS_WANT_RAW        /* raw tokens carry the exchange (handshake v0) */

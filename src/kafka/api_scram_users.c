@@ -47,7 +47,7 @@ int kafka_handle_describe_user_scram_credentials(kafka_req_t *req)
     wire_write_i32(w, 0);          /* throttle_time_ms */
     wire_write_i16(w, KAFKA_NONE); /* error_code */
     wire_write_cstr(w, NULL);      /* error_message */
-    if (n <= 0) { /* null or empty: every user */
+    if (n <= 0) {                  /* null or empty: every user */
         wire_write_array_len(w, (int32_t)nusers);
         for (size_t u = 0; u < nusers; u++) {
             wire_write_cstr(w, users[u].name);

@@ -173,7 +173,8 @@ int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err,
         goto out_free_ctx;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->keystore_location, SSL_FILETYPE_PEM) != 1) {
-        tls_err(err, err_len, "ssl.keystore.location: no private key (or a wrong ssl.key.password) in",
+        tls_err(err, err_len,
+                "ssl.keystore.location: no private key (or a wrong ssl.key.password) in",
                 cfg->keystore_location);
         goto out_free_ctx;
     }

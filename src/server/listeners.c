@@ -101,8 +101,9 @@ static int make_tls(server_listener_t *l, broker_t *b)
     const char *ks_type = setting(b, BCFG_SSL_KEYSTORE_TYPE);
     const char *ts_type = setting(b, BCFG_SSL_TRUSTSTORE_TYPE);
     if (strcasecmp(ks_type, "PEM") != 0 || strcasecmp(ts_type, "PEM") != 0) {
-        log_error("server", "listener %s: Weir reads PEM files only (ssl.keystore.type=%s, "
-                            "ssl.truststore.type=%s)",
+        log_error("server",
+                  "listener %s: Weir reads PEM files only (ssl.keystore.type=%s, "
+                  "ssl.truststore.type=%s)",
                   l->kafka.name, ks_type, ts_type);
         return -WEIR_EINVAL;
     }
@@ -152,17 +153,19 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         }
         int sec = protocol_of(b, l->kafka.name);
         if (sec < 0) {
-            log_error("server", "listener %s: no security protocol (PLAINTEXT, SSL, "
-                                "SASL_PLAINTEXT, SASL_SSL) for that name in "
-                                "listener.security.protocol.map",
+            log_error("server",
+                      "listener %s: no security protocol (PLAINTEXT, SSL, "
+                      "SASL_PLAINTEXT, SASL_SSL) for that name in "
+                      "listener.security.protocol.map",
                       l->kafka.name);
             return -WEIR_EINVAL;
         }
         l->kafka.security = (kafka_security_t)sec;
         bool sasl = sec == KAFKA_SEC_SASL_PLAINTEXT || sec == KAFKA_SEC_SASL_SSL;
         if (sasl && (bad[0] || !mechs)) {
-            log_error("server", "listener %s: sasl.enabled.mechanisms: '%s' is not supported "
-                                "(Weir has PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
+            log_error("server",
+                      "listener %s: sasl.enabled.mechanisms: '%s' is not supported "
+                      "(Weir has PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
                       l->kafka.name, bad[0] ? bad : "");
             return -WEIR_EINVAL;
         }
@@ -188,8 +191,8 @@ static int advertise(server_listener_t *l, broker_t *b, const char *adv_flag)
     uint16_t port;
     if (adv_flag) {
         if (net_parse_hostport(adv_flag, k->adv_host, sizeof(k->adv_host), &port) < 0 &&
-            split_endpoint(adv_flag, name, sizeof(name), k->adv_host, sizeof(k->adv_host),
-                           &port) < 0) {
+            split_endpoint(adv_flag, name, sizeof(name), k->adv_host, sizeof(k->adv_host), &port) <
+                0) {
             log_error("server", "bad --advertise '%s': expected HOST:PORT", adv_flag);
             return -WEIR_EINVAL;
         }
@@ -210,8 +213,9 @@ static int advertise(server_listener_t *l, broker_t *b, const char *adv_flag)
     }
     bool any = !l->host[0] || strcmp(l->host, "0.0.0.0") == 0;
     if (any)
-        log_warn("server", "listener %s listens on all addresses: advertising 127.0.0.1; set "
-                           "advertised.listeners (or --advertise) to an address clients can reach",
+        log_warn("server",
+                 "listener %s listens on all addresses: advertising 127.0.0.1; set "
+                 "advertised.listeners (or --advertise) to an address clients can reach",
                  k->name);
     snprintf(k->adv_host, sizeof(k->adv_host), "%s", any ? "127.0.0.1" : l->host);
     k->adv_port = l->port;
@@ -238,8 +242,8 @@ int server_listeners_open(server_listeners_t *ls, net_loop_t **loops, int nloops
         int rc = net_listener_open(loops[0], loops, (size_t)nloops, l->host, l->port, &h,
                                    (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS), &l->net);
         if (rc < 0) {
-            log_error("server", "cannot listen on %s:%u (%s): %s", l->host, l->port,
-                      l->kafka.name, weir_strerror(rc));
+            log_error("server", "cannot listen on %s:%u (%s): %s", l->host, l->port, l->kafka.name,
+                      weir_strerror(rc));
             return rc;
         }
         l->port = net_listener_port(l->net);

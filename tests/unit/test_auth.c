@@ -25,8 +25,8 @@ static auth_scram_cred_t rfc_cred(void)
     uint8_t salt[32];
     int n = auth_base64_decode(RFC_SALT64, strlen(RFC_SALT64), salt, sizeof(salt));
     auth_scram_cred_t c;
-    int rc = auth_scram_cred_from_password(AUTH_SCRAM_SHA_256, "pencil", 6, salt, (size_t)n, 4096,
-                                           &c);
+    int rc =
+        auth_scram_cred_from_password(AUTH_SCRAM_SHA_256, "pencil", 6, salt, (size_t)n, 4096, &c);
     CHECK_EQ(rc, 0);
     return c;
 }
@@ -40,7 +40,7 @@ static int run(auth_scram_server_t *s, const auth_scram_cred_t *c, const char *f
     rc = auth_scram_server_first(s, c, snonce, sf);
     if (rc < 0)
         return rc;
-    return auth_scram_client_final(s, (const uint8_t *)final, strlen(final), sfin, ok);
+    return auth_scram_client_final(s, (const uint8_t *) final, strlen(final), sfin, ok);
 }
 
 TEST(scram_sha256_rfc7677_vector)
@@ -183,15 +183,14 @@ TEST(scram_sha512_round_trip_and_plain_check)
     buf_t fwp = {0};
     buf_printf(&fwp, "c=biws,r=%.*s", (int)(comma - nonce), nonce);
     uint8_t salted[64], ck[64], sk[64], sig[64], proof[64];
-    CHECK_EQ(auth_scram_salt_password(AUTH_SCRAM_SHA_512, "s3cret", 6, c.salt, c.salt_len, 4096,
-                                      salted),
-             0);
+    CHECK_EQ(
+        auth_scram_salt_password(AUTH_SCRAM_SHA_512, "s3cret", 6, c.salt, c.salt_len, 4096, salted),
+        0);
     unsigned int n;
     HMAC(EVP_sha512(), salted, 64, (const uint8_t *)"Client Key", 10, ck, &n);
     EVP_Digest(ck, 64, sk, &n, EVP_sha512(), NULL);
     buf_t am = {0};
-    buf_printf(&am, "n=bob,r=clientnonce,%s,%.*s", (char *)sf.data, (int)fwp.len,
-               (char *)fwp.data);
+    buf_printf(&am, "n=bob,r=clientnonce,%s,%.*s", (char *)sf.data, (int)fwp.len, (char *)fwp.data);
     HMAC(EVP_sha512(), sk, 64, am.data, am.len, sig, &n);
     for (int i = 0; i < 64; i++)
         proof[i] = ck[i] ^ sig[i];
