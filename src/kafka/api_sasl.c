@@ -73,6 +73,8 @@ static kafka_session_t *session_new(net_conn_t *conn, const kafka_listener_t *ls
         buf_printf(&p, "User:%s", dn);
         buf_append_u8(&p, 0);
         ks->principal = (char *)p.data;
+        log_info("kafka", "%s: TLS client certificate: principal %s", net_conn_peer(conn),
+                 ks->principal);
     }
     net_conn_set_session(conn, ks);
     return ks;

@@ -241,7 +241,11 @@ TEST(config_tables)
     CHECK(!(broker_cfg_row(BCFG_NUM_IO_THREADS, &tmp)->flags & BCFG_F_DYNAMIC)); /* Weir: static */
     CHECK(broker_cfg_row(BCFG_LOG_RETENTION_MS, &tmp)->flags & BCFG_F_DYNAMIC);
     CHECK(broker_cfg_row(BCFG_LOG_RETENTION_MS, &tmp)->flags & BCFG_F_APPLIES);
-    CHECK(!(broker_cfg_row(BCFG_SSL_KEYSTORE_LOCATION, &tmp)->flags & BCFG_F_APPLIES));
+    /* The security work honours the ssl.* settings it implements (read once at start) and
+     * leaves the JVM's ones stored only. */
+    CHECK(broker_cfg_row(BCFG_SSL_KEYSTORE_LOCATION, &tmp)->flags & BCFG_F_APPLIES);
+    CHECK(!(broker_cfg_row(BCFG_SSL_KEYSTORE_LOCATION, &tmp)->flags & BCFG_F_DYNAMIC));
+    CHECK(!(broker_cfg_row(BCFG_SSL_KEYMANAGER_ALGORITHM, &tmp)->flags & BCFG_F_APPLIES));
 }
 
 static weir_broker *start(const char *dir, const char *const *settings)
