@@ -325,6 +325,7 @@ int cli_produce_main(cli_global_t *g, int argc, char **argv);
 int cli_consume_main(cli_global_t *g, int argc, char **argv);
 int cli_group_main(cli_global_t *g, int argc, char **argv);
 int cli_cluster_main(cli_global_t *g, int argc, char **argv);
+int cli_user_main(cli_global_t *g, int argc, char **argv); /* cmd_user.c: SCRAM users */
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
 int cli_schema_main(cli_global_t *g, int argc, char **argv); /* schema.c: the registry's REST */
 

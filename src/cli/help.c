@@ -327,6 +327,47 @@ static const page_t pages[] = {
      "  weir cluster info\n"
      "  weir cluster info -o json\n"},
     {"cluster", "info", NULL},
+    {"user", NULL,
+     "usage: weir user <create|passwd|delete|list> [flags]\n\n"
+     "SASL/SCRAM users (SCRAM-SHA-256, SCRAM-SHA-512; SASL PLAIN checks the same credentials),\n"
+     "through Kafka's AlterUserScramCredentials and DescribeUserScramCredentials. The password\n"
+     "stays here: only a salt and the salted password are sent. Talks to a PLAINTEXT listener\n"
+     "(the broker's local administration listener). See docs/security.md.\n\n"
+     "Examples:\n"
+     "  weir user create alice --password s3cret --mechanism SCRAM-SHA-512\n"
+     "  weir user list -o json\n"},
+    {"user", "create",
+     "usage: weir user create <name> --password PW [--mechanism M] [--iterations N]\n\n"
+     "Adds a SCRAM credential for a user (fails if the user has one for that mechanism).\n\n"
+     "Flags:\n"
+     "  -p, --password PW   the password (required)\n"
+     "      --mechanism M   SCRAM-SHA-256 (default) or SCRAM-SHA-512\n"
+     "      --iterations N  4096..16384 (default 4096)\n\n"
+     "Examples:\n"
+     "  weir user create alice --password s3cret\n"
+     "  weir user create alice --password s3cret --mechanism SCRAM-SHA-512\n"},
+    {"user", "passwd",
+     "usage: weir user passwd <name> --password PW [--mechanism M] [--iterations N]\n\n"
+     "Sets a new password for an existing user (its credential for that mechanism).\n\n"
+     "Flags:\n"
+     "  -p, --password PW   the new password (required)\n"
+     "      --mechanism M   SCRAM-SHA-256 (default) or SCRAM-SHA-512\n"
+     "      --iterations N  4096..16384 (default 4096)\n\n"
+     "Examples:\n"
+     "  weir user passwd alice --password n3w-s3cret\n"},
+    {"user", "delete",
+     "usage: weir user delete <name> [--mechanism M]\n\n"
+     "Removes a user's credentials: all of them, or the one of --mechanism.\n\n"
+     "Flags:\n"
+     "      --mechanism M   only this one: SCRAM-SHA-256 or SCRAM-SHA-512\n\n"
+     "Examples:\n"
+     "  weir user delete alice\n"},
+    {"user", "list",
+     "usage: weir user list\n\n"
+     "Lists the users and their SCRAM mechanisms with iterations.\n\n"
+     "Examples:\n"
+     "  weir user list\n"
+     "  weir user list -o json\n"},
     {"completion", NULL,
      "usage: weir completion bash\n\n"
      "Prints a bash completion script: commands, flags, and topic and group names asked of\n"
@@ -351,6 +392,7 @@ void cli_help_overview(FILE *f)
                "  group        list, describe, seek, delete consumer groups\n"
                "  cluster      info: brokers, cluster id, counts\n"
                "  schema       schema registry: list, get, register, delete, check, compat, ...\n"
+               "  user         SASL/SCRAM users: create, passwd, delete, list\n"
                "  completion   bash completion script\n"
                "  version      print the version\n"
                "  help         help on a command: weir help topic create\n\n" GLOBAL_FLAGS

@@ -30,10 +30,9 @@ static int version_main(cli_global_t *g, int argc, char **argv)
 }
 
 static const family_t families[] = {
-    {"topic", cli_topic_main},           {"produce", cli_produce_main},
-    {"consume", cli_consume_main},       {"group", cli_group_main},
-    {"cluster", cli_cluster_main},       {"schema", cli_schema_main},
-    {"completion", cli_completion_main}, {"help", cli_help_main},
+    {"topic", cli_topic_main}, {"produce", cli_produce_main},       {"consume", cli_consume_main},
+    {"group", cli_group_main}, {"cluster", cli_cluster_main},       {"schema", cli_schema_main},
+    {"user", cli_user_main},   {"completion", cli_completion_main}, {"help", cli_help_main},
     {"version", version_main},
 };
 

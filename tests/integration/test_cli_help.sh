@@ -10,7 +10,8 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "topic add-partitions" "topic trim" "produce" "consume" "group" "group list"
     "group describe" "group seek" "group delete" "cluster" "cluster info" "completion"
     "completion bash" "schema" "schema list" "schema get" "schema register" "schema delete"
-    "schema check" "schema compat" "schema config" "schema mode")
+    "schema check" "schema compat" "schema config" "schema mode" "user" "user create"
+    "user passwd" "user delete" "user list")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
