@@ -235,7 +235,8 @@ def _():
        r.stdout.strip())
     # (kafka-configs --describe --entity-type users also asks DescribeClientQuotas, which comes
     # with the quota work: the AdminClient describes the credential instead.)
-    d = admin().describe_user_scram_credentials(["carol"])["carol"].result(10)
+    a = admin()  # kept: a client destroyed before its future resolves fails it with _DESTROY
+    d = a.describe_user_scram_credentials(["carol"])["carol"].result(10)
     eq("carol's credential", [(ScramMechanism.SCRAM_SHA_256, 4096)],
        [(i.mechanism, i.iterations) for i in d.scram_credential_infos])
     roundtrip(conf("SASL_PLAINTEXT", "SCRAM-SHA-256", user="carol", password="carol-pw"),
