@@ -59,7 +59,7 @@ def module_of_file(path, src):
 def module_of_include(inc):
     if inc == "weir/embed.h":
         return "server"
-    if inc == "weir/weir.h":
+    if inc in ("weir/weir.h", "weir/streams.h"):  # streams.h: the SDK's second public header
         return "sdk"
     return os.path.dirname(inc)
 

@@ -1,0 +1,345 @@
+/*
+ * Topics, before the app joins its group: the partition count of every sub-topology (all of its
+ * inputs must agree: they are read together, one task per partition), the internal topics
+ * (repartition topics; changelogs, compacted), the output and late topics, and the check for a
+ * changelog that is gone while the group has committed offsets for its inputs, which means the
+ * state it held is lost: an error, or a rebuild from the inputs when the config asks for one.
+ *
+ * Topic lists come from all-topics Metadata requests, which never create a topic (a request
+ * naming one may, on brokers with auto creation on).
+ */
+#include "sdk/streams_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct {
+    char **names;
+    int *parts;
+    size_t n;
+} st_topics_t;
+
+static void topics_free(st_topics_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->names[i]);
+    free(t->names);
+    free(t->parts);
+    memset(t, 0, sizeof(*t));
+}
+
+static int topics_list(weir_streams *s, st_topics_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(s->restorer, 1, NULL, &md, 10000);
+    if (e) {
+        st_set_error(s, "metadata from %s: %s", s->bootstrap, rd_kafka_err2str(e));
+        return -WEIR_EIO;
+    }
+    out->names = weir_calloc((size_t)md->topic_cnt + 1, sizeof(char *));
+    out->parts = weir_calloc((size_t)md->topic_cnt + 1, sizeof(int));
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (md->topics[i].err)
+            continue;
+        out->names[out->n] = weir_strdup(md->topics[i].topic);
+        out->parts[out->n++] = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+static int topics_parts(const st_topics_t *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->names[i], name) == 0)
+            return t->parts[i];
+    return -1;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 10 s) until every source and table topic exists. */
+static int topics_wait_inputs(weir_streams *s, st_topics_t *tl)
+{
+    int64_t deadline = clock_mono_ms() + 10000;
+    for (;;) {
+        int r = topics_list(s, tl);
+        if (r)
+            return r;
+        const char *missing = NULL;
+        for (size_t i = 0; i < s->nnodes && !missing; i++)
+            if (s->nodes[i]->kind == ST_SOURCE && !s->nodes[i]->internal &&
+                topics_parts(tl, s->nodes[i]->topic) < 0)
+                missing = s->nodes[i]->topic;
+        for (size_t i = 0; i < s->ntables && !missing; i++)
+            if (topics_parts(tl, s->tables[i]->topic) < 0)
+                missing = s->tables[i]->topic;
+        if (!missing)
+            return 0;
+        topics_free(tl);
+        if (clock_mono_ms() >= deadline || atomic_load(&s->stop)) {
+            st_set_error(s, "input topic %s does not exist", missing);
+            return -WEIR_ENOENT;
+        }
+        sleep_ms(200);
+    }
+}
+
+static weir_stream *repart_sink_of(weir_streams *s, const char *topic)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (s->nodes[i]->kind == ST_REPART_SINK && strcmp(s->nodes[i]->topic, topic) == 0)
+            return s->nodes[i];
+    return NULL;
+}
+
+/* The partitions of one input: the topic's own, or for a repartition topic not created yet,
+ * internal_partitions or its upstream's. 0: not known yet. */
+static int input_parts(weir_streams *s, const st_topics_t *tl, const weir_stream *src)
+{
+    int p = topics_parts(tl, src->topic);
+    if (p > 0 || !src->internal)
+        return p > 0 ? p : 0;
+    if (s->cfg.internal_partitions > 0)
+        return s->cfg.internal_partitions;
+    weir_stream *up = repart_sink_of(s, src->topic);
+    return up ? up->sub->partitions : 0;
+}
+
+static int subs_partitions(weir_streams *s, const st_topics_t *tl)
+{
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        for (size_t i = 0; i < s->nsubs; i++) {
+            st_sub_t *sub = s->subs[i];
+            if (sub->partitions || sub->ninputs == 0)
+                continue;
+            int p = input_parts(s, tl, sub->inputs[0]);
+            for (size_t k = 1; k < sub->ninputs && p; k++) {
+                int q = input_parts(s, tl, sub->inputs[k]);
+                if (q && q != p) {
+                    st_set_error(s, "topics %s (%d partitions) and %s (%d) are read together (a "
+                                    "join) and must have as many partitions",
+                                 sub->inputs[0]->topic, p, sub->inputs[k]->topic, q);
+                    return -WEIR_EINVAL;
+                }
+                p = q;
+            }
+            if (p > ST_PARTITIONS_MAX) {
+                st_set_error(s, "%s has more than %d partitions", sub->inputs[0]->topic,
+                             ST_PARTITIONS_MAX);
+                return -WEIR_ERANGE;
+            }
+            if (p) {
+                sub->partitions = p;
+                changed = true;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->nsubs; i++) {
+        if (s->subs[i]->ninputs && !s->subs[i]->partitions) {
+            st_set_error(s, "cannot tell the partitions of %s", s->subs[i]->inputs[0]->topic);
+            return -WEIR_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- creating topics ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int partitions;
+    bool compact;
+} st_newtopic_t;
+
+static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
+{
+    if (!n)
+        return 0;
+    char errstr[256];
+    rd_kafka_NewTopic_t **nts = weir_calloc(n, sizeof(*nts));
+    for (size_t i = 0; i < n; i++) {
+        nts[i] = rd_kafka_NewTopic_new(list[i].name, list[i].partitions, -1, errstr,
+                                       sizeof(errstr));
+        if (nts[i] && list[i].compact)
+            rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact");
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(s->producer);
+    rd_kafka_AdminOptions_t *o =
+        rd_kafka_AdminOptions_new(s->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(o, 15000, errstr, sizeof(errstr));
+    rd_kafka_CreateTopics(s->producer, nts, n, o, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 20000);
+    int r = 0;
+    if (!ev || rd_kafka_event_error(ev)) {
+        st_set_error(s, "creating topics: %s", ev ? rd_kafka_event_error_string(ev) : "timed out");
+        r = -WEIR_EIO;
+    } else {
+        size_t cnt;
+        const rd_kafka_topic_result_t **tr =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                st_set_error(s, "creating topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+                             rd_kafka_err2str(e));
+                r = -WEIR_EIO;
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < n; i++)
+        if (nts[i])
+            rd_kafka_NewTopic_destroy(nts[i]);
+    free(nts);
+    return r;
+}
+
+static void want(st_newtopic_t **list, size_t *n, const st_topics_t *tl, const char *name,
+                 int parts, bool compact)
+{
+    if (topics_parts(tl, name) > 0)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i].name, name) == 0)
+            return;
+    *list = weir_realloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = (st_newtopic_t){name, parts, compact};
+}
+
+/* ---- lost changelogs ------------------------------------------------------------------------- */
+
+/* Does the group have a committed offset for any partition of the sub-topology's inputs? */
+static int sub_committed(weir_streams *s, st_sub_t *sub, bool *any)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t k = 0; k < sub->ninputs; k++)
+        for (int p = 0; p < sub->partitions; p++)
+            rd_kafka_topic_partition_list_add(l, sub->inputs[k]->topic, p);
+    rd_kafka_resp_err_t e = rd_kafka_committed(s->consumer, l, 10000);
+    *any = false;
+    for (int i = 0; !e && i < l->cnt; i++)
+        *any |= l->elems[i].offset >= 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        st_set_error(s, "committed offsets of group %s: %s", s->app_id, rd_kafka_err2str(e));
+        return -WEIR_EIO;
+    }
+    return 0;
+}
+
+static int check_lost(weir_streams *s, const st_topics_t *tl)
+{
+    for (size_t i = 0; i < s->nstores; i++) {
+        st_store_t *st = s->stores[i];
+        if (topics_parts(tl, st->changelog) > 0)
+            continue;
+        bool committed;
+        int r = sub_committed(s, st->sub, &committed);
+        if (r)
+            return r;
+        if (!committed)
+            continue; /* a first run */
+        if (!s->cfg.rebuild_lost_state) {
+            st_set_error(s, "store %s: its changelog topic %s is missing, yet group %s has "
+                            "committed offsets for its input, so the state it held is lost; "
+                            "set rebuild_lost_state to rebuild it from the input topics "
+                            "(their outputs are not produced again)",
+                         st->name, st->changelog, s->app_id);
+            return -WEIR_ENOENT;
+        }
+        st_sub_t *sub = st->sub;
+        if (!sub->rebuild)
+            sub->rebuild = weir_calloc((size_t)sub->partitions, sizeof(bool));
+        for (int p = 0; p < sub->partitions; p++)
+            sub->rebuild[p] = true;
+        st_log(s, WEIR_LOG_WARN, "store %s: changelog %s missing: rebuilding it from the inputs",
+               st->name, st->changelog);
+    }
+    return 0;
+}
+
+/* ---- all of it ------------------------------------------------------------------------------- */
+
+static void wanted_topics(weir_streams *s, const st_topics_t *tl, st_newtopic_t **list,
+                          size_t *n)
+{
+    for (size_t i = 0; i < s->nnodes; i++) {
+        weir_stream *nd = s->nodes[i];
+        if (nd->kind == ST_SOURCE && nd->internal)
+            want(list, n, tl, nd->topic, nd->sub->partitions, false);
+        else if (nd->kind == ST_SINK)
+            want(list, n, tl, nd->topic, nd->sub->partitions, false);
+    }
+    for (size_t i = 0; i < s->nstores; i++) {
+        st_store_t *st = s->stores[i];
+        want(list, n, tl, st->changelog, st->sub->partitions, true);
+        if (st->late_topic)
+            want(list, n, tl, st->late_topic, st->sub->partitions, false);
+    }
+}
+
+static int check_changelog_sizes(weir_streams *s, const st_topics_t *tl)
+{
+    for (size_t i = 0; i < s->nstores; i++) {
+        st_store_t *st = s->stores[i];
+        int p = topics_parts(tl, st->changelog);
+        if (p > 0 && p < st->sub->partitions) {
+            st_set_error(s, "changelog %s has %d partitions, its store needs %d", st->changelog,
+                         p, st->sub->partitions);
+            return -WEIR_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int st_topics_prepare(weir_streams *s)
+{
+    st_topics_t tl;
+    int r = topics_wait_inputs(s, &tl);
+    if (r)
+        return r;
+    for (size_t i = 0; i < s->ntables; i++) {
+        st_table_t *t = s->tables[i];
+        t->partitions = topics_parts(&tl, t->topic);
+        t->next = weir_calloc((size_t)t->partitions, sizeof(int64_t));
+        t->eof = weir_calloc((size_t)t->partitions, sizeof(bool));
+    }
+    r = subs_partitions(s, &tl);
+    if (!r)
+        r = check_changelog_sizes(s, &tl);
+    if (!r)
+        r = check_lost(s, &tl);
+    st_newtopic_t *list = NULL;
+    size_t n = 0;
+    if (!r)
+        wanted_topics(s, &tl, &list, &n);
+    if (!r)
+        r = create_topics(s, list, n);
+    /* Until the broker lists every created topic (and its leaders are known to librdkafka). */
+    for (int tries = 0; !r && n && tries < 50; tries++) {
+        topics_free(&tl);
+        if ((r = topics_list(s, &tl)) != 0)
+            break;
+        size_t have = 0;
+        for (size_t i = 0; i < n; i++)
+            have += topics_parts(&tl, list[i].name) > 0;
+        if (have == n)
+            break;
+        sleep_ms(100);
+    }
+    free(list);
+    topics_free(&tl);
+    return r;
+}
