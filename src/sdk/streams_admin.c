@@ -343,3 +343,91 @@ int st_topics_prepare(weir_streams *s)
     topics_free(&tl);
     return r;
 }
+
+/* ---- does the broker serve transactions? ----------------------------------------------------- */
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ST_APIVERSIONS_MAX (64u << 10)
+
+static int probe_connect(const char *hostport)
+{
+    char host[256], port[16];
+    const char *colon = strrchr(hostport, ':');
+    const char *end = strchr(hostport, ',');
+    if (!colon || (end && colon > end) || (size_t)(colon - hostport) >= sizeof(host))
+        return -1;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
+    snprintf(port, sizeof(port), "%.*s", end ? (int)(end - colon - 1) : 15, colon + 1);
+    struct addrinfo hints = {0}, *ai;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &ai) != 0)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (poll(&p, 1, 5000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int probe_io(int fd, void *p, size_t n, bool write_)
+{
+    size_t done = 0;
+    while (done < n) {
+        struct pollfd pf = {fd, write_ ? POLLOUT : POLLIN, 0};
+        if (poll(&pf, 1, 5000) != 1)
+            return -1;
+        ssize_t k = write_ ? write(fd, (char *)p + done, n - done)
+                           : read(fd, (char *)p + done, n - done);
+        if (k <= 0)
+            return -1;
+        done += (size_t)k;
+    }
+    return 0;
+}
+
+/* Sends ApiVersions v0 to the first bootstrap broker and looks for AddPartitionsToTxn (24),
+ * AddOffsetsToTxn (25), EndTxn (26) and TxnOffsetCommit (28). 1: all there, 0: not, -1: could
+ * not tell (not plaintext, no answer). */
+int st_broker_has_transactions(weir_streams *s)
+{
+    for (size_t i = 0; s->settings && s->settings[i]; i++)
+        if (strncmp(s->settings[i], "security.protocol=", 18) == 0 &&
+            strcmp(s->settings[i] + 18, "plaintext") != 0)
+            return -1;
+    int fd = probe_connect(s->bootstrap);
+    if (fd < 0)
+        return -1;
+    uint8_t req[] = {0, 0, 0, 14, 0, 18, 0, 0, 0, 0, 0, 7, 0, 4, 'w', 'e', 'i', 'r'};
+    uint8_t hdr[4];
+    uint8_t *body = NULL;
+    int r = -1;
+    if (probe_io(fd, req, sizeof(req), true) == 0 && probe_io(fd, hdr, 4, false) == 0) {
+        uint32_t n = be32_read(hdr);
+        if (n >= 10 && n <= ST_APIVERSIONS_MAX) {
+            body = weir_malloc(n);
+            if (probe_io(fd, body, n, false) == 0 && be16_read(body + 4) == 0) {
+                uint32_t cnt = be32_read(body + 6);
+                int found = 0;
+                for (uint32_t k = 0; k < cnt && 10 + (size_t)(k + 1) * 6 <= n; k++) {
+                    uint16_t key = be16_read(body + 10 + (size_t)k * 6);
+                    found += key == 24 || key == 25 || key == 26 || key == 28;
+                }
+                r = found == 4 ? 1 : 0;
+            }
+        }
+    }
+    free(body);
+    close(fd);
+    return r;
+}

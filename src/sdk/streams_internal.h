@@ -277,6 +277,7 @@ void st_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* streams_admin.c */
 int st_topics_prepare(weir_streams *s);
+int st_broker_has_transactions(weir_streams *s); /* 1 yes, 0 no, -1 cannot tell */
 
 /* streams_topo.c */
 int st_topology_build(weir_streams *s);   /* sub-topologies, inputs, stores; once */

@@ -405,6 +405,13 @@ static int init_transactions(weir_streams *s)
 {
     if (s->cfg.guarantee != WEIR_EXACTLY_ONCE)
         return 0;
+    if (st_broker_has_transactions(s) == 0) {
+        st_set_error(s, "exactly once needs a broker that serves transactions; %s does not "
+                        "(ApiVersions lists no AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, "
+                        "TxnOffsetCommit): use WEIR_AT_LEAST_ONCE",
+                     s->bootstrap);
+        return -WEIR_EUNSUPPORTED;
+    }
     rd_kafka_error_t *e = rd_kafka_init_transactions(s->producer, ST_TXN_TIMEOUT);
     if (!e)
         return 0;
@@ -421,9 +428,9 @@ static int prepare(weir_streams *s)
     for (size_t i = 0; !r && i < s->nstores; i++)
         r = st_store_prepare(s, s->stores[i]);
     if (!r)
-        r = st_topics_prepare(s);
+        r = init_transactions(s); /* first: it fences an older instance of ours */
     if (!r)
-        r = init_transactions(s);
+        r = st_topics_prepare(s);
     if (!r)
         r = st_db_begin(s);
     if (!r)

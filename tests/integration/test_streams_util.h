@@ -12,6 +12,7 @@
 #include "weir/streams.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 /* A record to produce: key and value strings (NULL: null), event time ts (ms). */
@@ -106,6 +107,7 @@ typedef struct {
     weir_streams *s;
     pthread_t thread;
     int rc;
+    atomic_bool done;
 } st_runner_t;
 
 IT_FN void *st_run_main(void *arg)
@@ -114,6 +116,7 @@ IT_FN void *st_run_main(void *arg)
     r->rc = weir_streams_run(r->s);
     if (r->rc)
         fprintf(stderr, "  weir_streams_run: %d: %s\n", r->rc, weir_streams_errmsg(r->s));
+    atomic_store(&r->done, true);
     return NULL;
 }
 
@@ -121,6 +124,7 @@ IT_FN void st_run(st_runner_t *r, weir_streams *s)
 {
     r->s = s;
     r->rc = 0;
+    atomic_store(&r->done, false);
     pthread_create(&r->thread, NULL, st_run_main, r);
 }
 
@@ -129,6 +133,11 @@ IT_FN int st_stop(st_runner_t *r)
     weir_streams_stop(r->s);
     pthread_join(r->thread, NULL);
     return r->rc;
+}
+
+IT_FN bool st_ready(void *arg)
+{
+    return weir_streams_ready(arg);
 }
 
 IT_FN bool st_processed_at_least(void *arg)
