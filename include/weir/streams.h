@@ -52,8 +52,8 @@
 extern "C" {
 #endif
 
-typedef struct weir_streams weir_streams;    /* the app: topology, clients, state */
-typedef struct weir_stream weir_stream;      /* a stream in the topology (owned by the app) */
+typedef struct weir_streams weir_streams;     /* the app: topology, clients, state */
+typedef struct weir_stream weir_stream;       /* a stream in the topology (owned by the app) */
 typedef struct weir_collector weir_collector; /* where a callback puts the records it makes */
 
 /* A record as the callbacks see it, valid during the call. key and value are followed by a NUL
@@ -85,16 +85,16 @@ typedef struct weir_streams_config {
     const char *state_dir;      /* required: this instance's own directory (created if missing);
                                    the store is <state_dir>/<application_id>.db (SQLite, WAL) */
     weir_guarantee guarantee;
-    int commit_interval_ms; /* default 100 */
-    int session_timeout_ms; /* group session timeout; default 10000 */
-    int max_task_idle_ms;   /* a join waits this long for its other input before going on by
-                               timestamp without it; default 0 (only while that input has records
-                               on the broker not yet fetched) */
-    int internal_partitions;  /* partitions of repartition topics; default: those of the input */
-    bool rebuild_lost_state;  /* a store whose changelog topic is gone: rebuild it from its input
-                                 (reprocessing without producing outputs again); default false:
-                                 weir_streams_run() fails and says so */
-    bool handle_signals;      /* default true: SIGINT/SIGTERM stop weir_streams_run() */
+    int commit_interval_ms;      /* default 100 */
+    int session_timeout_ms;      /* group session timeout; default 10000 */
+    int max_task_idle_ms;        /* a join waits this long for its other input before going on by
+                                    timestamp without it; default 0 (only while that input has records
+                                    on the broker not yet fetched) */
+    int internal_partitions;     /* partitions of repartition topics; default: those of the input */
+    bool rebuild_lost_state;     /* a store whose changelog topic is gone: rebuild it from its input
+                                    (reprocessing without producing outputs again); default false:
+                                    weir_streams_run() fails and says so */
+    bool handle_signals;         /* default true: SIGINT/SIGTERM stop weir_streams_run() */
     const char *const *settings; /* librdkafka "key=value", NULL-terminated; "consumer." /
                                     "producer." prefixes target one client */
     weir_log_fn log;             /* default: WARN and ERROR lines on stderr */
@@ -148,7 +148,8 @@ int weir_collect_value(weir_collector *out, const void *value, size_t value_len)
 /* Changes the event time of the next collected record (map and flat_map only). */
 void weir_collect_timestamp(weir_collector *out, int64_t timestamp);
 
-/* ---- windows and aggregations ----------------------------------------------------------------- */
+/* ---- windows and aggregations -----------------------------------------------------------------
+ */
 typedef enum weir_window_kind {
     WEIR_WINDOW_NONE = 0, /* one running aggregate per key */
     WEIR_WINDOW_TUMBLING, /* [k*size, (k+1)*size) */
@@ -206,8 +207,7 @@ typedef struct weir_aggregate_options {
     const char *late_topic; /* late records go here unchanged; NULL: dropped (stats.late) */
 } weir_aggregate_options;
 
-void weir_aggregate_options_init(weir_aggregate_options *opt, const char *name,
-                                 weir_agg_kind kind);
+void weir_aggregate_options_init(weir_aggregate_options *opt, const char *name, weir_agg_kind kind);
 
 /* Aggregates per key (and window). Results are records keyed by the group key whose value is
  * the aggregate: COUNT as a decimal integer ("42"), SUM/MIN/MAX as the shortest decimal that
@@ -258,23 +258,23 @@ int weir_stream_foreach(weir_stream *in, weir_foreach_fn fn, void *user);
  * partitions it gets and processes until weir_streams_stop(), a signal, or a fatal error.
  * Returns 0 after a clean stop (last commit done, group left) or a negative code. */
 int weir_streams_run(weir_streams *s);
-void weir_streams_stop(weir_streams *s);            /* any thread, also a signal handler */
-bool weir_streams_ready(const weir_streams *s);     /* any thread: running, state restored */
+void weir_streams_stop(weir_streams *s);        /* any thread, also a signal handler */
+bool weir_streams_ready(const weir_streams *s); /* any thread: running, state restored */
 const char *weir_streams_errmsg(const weir_streams *s);
 
 typedef struct weir_streams_counters {
-    uint64_t processed;         /* input records processed */
-    uint64_t produced;          /* records produced to sinks, repartition and late topics */
-    uint64_t skipped;           /* records a callback or the timestamp refused */
-    uint64_t late;              /* records behind the watermark */
-    uint64_t suppressed;        /* outputs not produced while rebuilding lost state */
-    uint64_t commits;           /* commits (or transactions) completed */
-    uint64_t rebalances;        /* assignments received */
-    uint64_t tasks;             /* tasks (partitions) this instance runs now */
-    uint64_t restored_records;  /* changelog and table records read to restore state */
-    uint64_t restored_bytes;    /* their keys and values */
-    uint64_t restore_ms;        /* time spent restoring */
-    uint64_t table_updates;     /* table records applied after the start */
+    uint64_t processed;        /* input records processed */
+    uint64_t produced;         /* records produced to sinks, repartition and late topics */
+    uint64_t skipped;          /* records a callback or the timestamp refused */
+    uint64_t late;             /* records behind the watermark */
+    uint64_t suppressed;       /* outputs not produced while rebuilding lost state */
+    uint64_t commits;          /* commits (or transactions) completed */
+    uint64_t rebalances;       /* assignments received */
+    uint64_t tasks;            /* tasks (partitions) this instance runs now */
+    uint64_t restored_records; /* changelog and table records read to restore state */
+    uint64_t restored_bytes;   /* their keys and values */
+    uint64_t restore_ms;       /* time spent restoring */
+    uint64_t table_updates;    /* table records applied after the start */
 } weir_streams_counters;
 
 void weir_streams_stats(const weir_streams *s, weir_streams_counters *out); /* any thread */

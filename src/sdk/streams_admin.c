@@ -125,8 +125,9 @@ static int subs_partitions(weir_streams *s, const st_topics_t *tl)
             for (size_t k = 1; k < sub->ninputs && p; k++) {
                 int q = input_parts(s, tl, sub->inputs[k]);
                 if (q && q != p) {
-                    st_set_error(s, "topics %s (%d partitions) and %s (%d) are read together (a "
-                                    "join) and must have as many partitions",
+                    st_set_error(s,
+                                 "topics %s (%d partitions) and %s (%d) are read together (a "
+                                 "join) and must have as many partitions",
                                  sub->inputs[0]->topic, p, sub->inputs[k]->topic, q);
                     return -WEIR_EINVAL;
                 }
@@ -167,8 +168,8 @@ static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
     char errstr[256];
     rd_kafka_NewTopic_t **nts = weir_calloc(n, sizeof(*nts));
     for (size_t i = 0; i < n; i++) {
-        nts[i] = rd_kafka_NewTopic_new(list[i].name, list[i].partitions, -1, errstr,
-                                       sizeof(errstr));
+        nts[i] =
+            rd_kafka_NewTopic_new(list[i].name, list[i].partitions, -1, errstr, sizeof(errstr));
         if (nts[i] && list[i].compact)
             rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact");
     }
@@ -252,10 +253,11 @@ static int check_lost(weir_streams *s, const st_topics_t *tl)
         if (!committed)
             continue; /* a first run */
         if (!s->cfg.rebuild_lost_state) {
-            st_set_error(s, "store %s: its changelog topic %s is missing, yet group %s has "
-                            "committed offsets for its input, so the state it held is lost; "
-                            "set rebuild_lost_state to rebuild it from the input topics "
-                            "(their outputs are not produced again)",
+            st_set_error(s,
+                         "store %s: its changelog topic %s is missing, yet group %s has "
+                         "committed offsets for its input, so the state it held is lost; "
+                         "set rebuild_lost_state to rebuild it from the input topics "
+                         "(their outputs are not produced again)",
                          st->name, st->changelog, s->app_id);
             return -WEIR_ENOENT;
         }
@@ -272,8 +274,7 @@ static int check_lost(weir_streams *s, const st_topics_t *tl)
 
 /* ---- all of it ------------------------------------------------------------------------------- */
 
-static void wanted_topics(weir_streams *s, const st_topics_t *tl, st_newtopic_t **list,
-                          size_t *n)
+static void wanted_topics(weir_streams *s, const st_topics_t *tl, st_newtopic_t **list, size_t *n)
 {
     for (size_t i = 0; i < s->nnodes; i++) {
         weir_stream *nd = s->nodes[i];
@@ -296,8 +297,8 @@ static int check_changelog_sizes(weir_streams *s, const st_topics_t *tl)
         st_store_t *st = s->stores[i];
         int p = topics_parts(tl, st->changelog);
         if (p > 0 && p < st->sub->partitions) {
-            st_set_error(s, "changelog %s has %d partitions, its store needs %d", st->changelog,
-                         p, st->sub->partitions);
+            st_set_error(s, "changelog %s has %d partitions, its store needs %d", st->changelog, p,
+                         st->sub->partitions);
             return -WEIR_EINVAL;
         }
     }
@@ -387,8 +388,8 @@ static int probe_io(int fd, void *p, size_t n, bool write_)
         struct pollfd pf = {fd, write_ ? POLLOUT : POLLIN, 0};
         if (poll(&pf, 1, 5000) != 1)
             return -1;
-        ssize_t k = write_ ? write(fd, (char *)p + done, n - done)
-                           : read(fd, (char *)p + done, n - done);
+        ssize_t k =
+            write_ ? write(fd, (char *)p + done, n - done) : read(fd, (char *)p + done, n - done);
         if (k <= 0)
             return -1;
         done += (size_t)k;

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* ---- logging and errors ---------------------------------------------------------------------- */
 
@@ -32,15 +33,17 @@ void st_log(weir_streams *s, int level, const char *fmt, ...)
         return;
     }
     static const log_level_t map[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
-    log_write(map[level < 0 ? 0 : level > 3 ? 3 : level], "weir-streams", "%s: %s", s->app_id,
-              msg);
+    log_write(map[level < 0 ? 0 : level > 3 ? 3 : level], "weir-streams", "%s: %s", s->app_id, msg);
 }
 
+/* Formatted aside first: the arguments may include s->errmsg itself. */
 __attribute__((format(printf, 2, 0))) static void set_error_v(weir_streams *s, const char *fmt,
                                                               va_list ap)
 {
+    char msg[sizeof(s->errmsg)];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     pthread_mutex_lock(&s->err_lock);
-    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    memcpy(s->errmsg, msg, sizeof(msg));
     pthread_mutex_unlock(&s->err_lock);
 }
 
@@ -140,9 +143,10 @@ static int conf_user(weir_streams *s, rd_kafka_conf_t *c, const char *which, cha
 static void rk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     weir_streams *s = rd_kafka_opaque(rk);
-    int l = level <= 3 ? WEIR_LOG_ERROR : level == 4 ? WEIR_LOG_WARN
-                                      : level <= 6   ? WEIR_LOG_INFO
-                                                     : WEIR_LOG_DEBUG;
+    int l = level <= 3   ? WEIR_LOG_ERROR
+            : level == 4 ? WEIR_LOG_WARN
+            : level <= 6 ? WEIR_LOG_INFO
+                         : WEIR_LOG_DEBUG;
     st_log(s, l, "rdkafka %s: %s", fac, buf);
 }
 
@@ -236,8 +240,7 @@ static rd_kafka_t *make_consumer(weir_streams *s, const char *role, char *err, s
     snprintf(gid, sizeof(gid), group ? "%s" : "%s.%s", s->app_id, role);
     snprintf(session, sizeof(session), "%d", s->cfg.session_timeout_ms);
     snprintf(hb, sizeof(hb), "%d", WEIR_MAX(100, s->cfg.session_timeout_ms / 3));
-    const char *iso =
-        s->cfg.guarantee == WEIR_EXACTLY_ONCE ? "read_committed" : "read_uncommitted";
+    const char *iso = s->cfg.guarantee == WEIR_EXACTLY_ONCE ? "read_committed" : "read_uncommitted";
     int r = conf_set(c, "group.id", gid, err, errlen) ||
             conf_set(c, "enable.auto.commit", "false", err, errlen) ||
             conf_set(c, "enable.auto.offset.store", "false", err, errlen) ||
@@ -356,6 +359,28 @@ void weir_streams_free(weir_streams *s)
     free(s);
 }
 
+int st_watermarks(weir_streams *s, rd_kafka_t *rk, const char *topic, int32_t part, int64_t *lo,
+                  int64_t *hi)
+{
+    int64_t deadline = clock_mono_ms() + 15000;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, part, lo, hi, 10000);
+        if (!e)
+            return 0;
+        /* A topic just created: its leader may not be known everywhere yet. */
+        bool again = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                     e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                     e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                     e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || e == RD_KAFKA_RESP_ERR__TRANSPORT;
+        if (!again || clock_mono_ms() >= deadline || atomic_load(&s->stop)) {
+            st_set_error(s, "%s [%d]: %s", topic, (int)part, rd_kafka_err2str(e));
+            return -WEIR_EIO;
+        }
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* ---- producing ------------------------------------------------------------------------------- */
 
 int st_txn_ensure(weir_streams *s)
@@ -386,11 +411,11 @@ int st_produce(weir_streams *s, const char *topic, int32_t partition, const void
     void *v = value_len < 0 ? NULL : value_len ? (void *)value : "";
     size_t klen = key_len < 0 ? 0 : (size_t)key_len, vlen = value_len < 0 ? 0 : (size_t)value_len;
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, klen),
-            RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_TIMESTAMP(ts >= 0 ? ts : 0),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(k, klen),
+                              RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_TIMESTAMP(ts >= 0 ? ts : 0),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(s->producer, 10);
             continue;

@@ -32,20 +32,20 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
-#define ST_NAME_MAX        100 /* store, table and application id names */
-#define ST_INPUTS_MAX      4   /* input topics of one sub-topology */
-#define ST_PARTITIONS_MAX  4096
-#define ST_BUF_PAUSE       4000 /* records held for one input partition before it is paused */
-#define ST_BUF_RESUME      1000
-#define ST_COLLECT_MAX     100000 /* records one callback call may collect */
-#define ST_DEPTH_MAX       64     /* nodes one record may pass through */
-#define ST_SRC_HDR         "weir.src"
-#define ST_META_HDR        "weir.meta"
-#define ST_META_KEY        "\0weir.stream-time"
-#define ST_META_KEY_LEN    17
-#define ST_WSTART_HDR      "weir.window.start"
-#define ST_WEND_HDR        "weir.window.end"
-#define ST_TIME_NONE       INT64_MIN
+#define ST_NAME_MAX       100 /* store, table and application id names */
+#define ST_INPUTS_MAX     4   /* input topics of one sub-topology */
+#define ST_PARTITIONS_MAX 4096
+#define ST_BUF_PAUSE      4000 /* records held for one input partition before it is paused */
+#define ST_BUF_RESUME     1000
+#define ST_COLLECT_MAX    100000 /* records one callback call may collect */
+#define ST_DEPTH_MAX      64     /* nodes one record may pass through */
+#define ST_SRC_HDR        "weir.src"
+#define ST_META_HDR       "weir.meta"
+#define ST_META_KEY       "\0weir.stream-time"
+#define ST_META_KEY_LEN   17
+#define ST_WSTART_HDR     "weir.window.start"
+#define ST_WEND_HDR       "weir.window.end"
+#define ST_TIME_NONE      INT64_MIN
 
 typedef enum {
     ST_SOURCE = 0,
@@ -62,10 +62,10 @@ typedef enum {
 } st_kind_t;
 
 typedef enum {
-    ST_STORE_KV = 0, /* one row per key: a = b = 0 */
-    ST_STORE_WINDOW, /* a = start, b = end, closes at t = end */
+    ST_STORE_KV = 0,  /* one row per key: a = b = 0 */
+    ST_STORE_WINDOW,  /* a = start, b = end, closes at t = end */
     ST_STORE_SESSION, /* a = first event, b = last event, closes at t = b + gap + 1 */
-    ST_STORE_BUFFER  /* a join side: a = event time, b = offset * 1024 + n, expires at a + W + 1 */
+    ST_STORE_BUFFER   /* a join side: a = event time, b = offset * 1024 + n, expires at a + W + 1 */
 } st_store_kind_t;
 
 typedef struct st_sub st_sub_t;
@@ -106,10 +106,10 @@ struct st_store {
     char *late_topic;
     st_store_kind_t kind;
     st_sub_t *sub;
-    int index;                /* in s->stores */
-    weir_stream *node;        /* the aggregate or join side that writes it */
+    int index;                 /* in s->stores */
+    weir_stream *node;         /* the aggregate or join side that writes it */
     int64_t gap_ms, window_ms; /* session gap; join window */
-    bool windowed;            /* rows close (t is set) */
+    bool windowed;             /* rows close (t is set) */
     /* Prepared on the writer's connection by st_store_prepare(). */
     sqlite3_stmt *st_get, *st_put, *st_del, *st_range, *st_close, *st_min, *st_wipe;
     int sub_index; /* in its sub-topology's stores */
@@ -141,10 +141,10 @@ typedef struct st_input {
     int32_t partition;
     rd_kafka_message_t **ring;
     size_t head, len, cap;
-    int64_t head_ts; /* event time of ring[head] (extracted once); ST_TIME_NONE: not yet */
-    int64_t position;  /* next offset to process; -1: from the committed one */
-    int64_t fetch_next; /* offset after the last record fetched; -1: none yet */
-    int64_t committed; /* the group's committed offset at assignment; 0 if none */
+    int64_t head_ts;        /* event time of ring[head] (extracted once); ST_TIME_NONE: not yet */
+    int64_t position;       /* next offset to process; -1: from the committed one */
+    int64_t fetch_next;     /* offset after the last record fetched; -1: none yet */
+    int64_t committed;      /* the group's committed offset at assignment; 0 if none */
     int64_t suppress_below; /* rebuilding: outputs of offsets below this are not produced */
     bool paused;
 } st_input_t;
@@ -152,12 +152,12 @@ typedef struct st_input {
 typedef struct st_part {
     st_store_t *store;
     struct st_task *task;
-    int64_t changelog_next;   /* checkpoint: the changelog offset the rows reflect up to */
-    int64_t changelog_acked;  /* highest acknowledged changelog offset + 1 (delivery reports) */
-    int64_t stream_time;      /* largest event time seen by this store on this partition */
+    int64_t changelog_next;    /* checkpoint: the changelog offset the rows reflect up to */
+    int64_t changelog_acked;   /* highest acknowledged changelog offset + 1 (delivery reports) */
+    int64_t stream_time;       /* largest event time seen by this store on this partition */
     int64_t stream_time_saved; /* as last written to the changelog */
-    int64_t next_close;       /* smallest t of its rows; INT64_MAX when none */
-    int src_input;            /* the input record that last moved stream_time */
+    int64_t next_close;        /* smallest t of its rows; INT64_MAX when none */
+    int src_input;             /* the input record that last moved stream_time */
     int64_t src_offset;
     /* restoring */
     bool restoring;
@@ -171,7 +171,7 @@ typedef struct st_task {
     int32_t partition;
     st_task_state_t state;
     st_input_t in[ST_INPUTS_MAX];
-    st_part_t *parts; /* one per store of the sub-topology */
+    st_part_t *parts;         /* one per store of the sub-topology */
     int64_t blocked_since_ms; /* waiting for an empty input (timestamp order); -1: not */
     bool rebuild;             /* its stores were lost and are rebuilt from the inputs */
 } st_task_t;
@@ -188,11 +188,11 @@ typedef struct st_ctx {
 
 struct weir_collector {
     weir_streams *s;
-    weir_stream *node;      /* whose children get the records */
-    const weir_record *in;  /* the record being mapped */
-    bool value_only;        /* map_values, reducers, joiners: the key stays */
-    bool single;            /* map: one record at most */
-    bool hold;              /* reducers and mergers: keep the value in held, forward nothing */
+    weir_stream *node;     /* whose children get the records */
+    const weir_record *in; /* the record being mapped */
+    bool value_only;       /* map_values, reducers, joiners: the key stays */
+    bool single;           /* map: one record at most */
+    bool hold;             /* reducers and mergers: keep the value in held, forward nothing */
     buf_t held;
     bool held_set;
     size_t count;
@@ -252,8 +252,8 @@ struct weir_streams {
 
     /* processing */
     st_ctx_t ctx;
-    buf_t valbuf;        /* scratch for store reads */
-    buf_t inkey, inval;  /* the input record, NUL-terminated */
+    buf_t valbuf;       /* scratch for store reads */
+    buf_t inkey, inval; /* the input record, NUL-terminated */
 
     atomic_bool stop, ready, running;
     atomic_int fatal;
@@ -272,6 +272,9 @@ int st_produce(weir_streams *s, const char *topic, int32_t partition, const void
                rd_kafka_headers_t *hdrs, void *opaque);
 int st_txn_ensure(weir_streams *s); /* EOS: a transaction is open before anything is produced */
 void st_signals(weir_streams *s, bool install);
+/* Watermarks of a partition, retrying for a while on a topic too new for every broker. */
+int st_watermarks(weir_streams *s, rd_kafka_t *rk, const char *topic, int32_t part, int64_t *lo,
+                  int64_t *hi);
 void st_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      rd_kafka_topic_partition_list_t *parts, void *opaque); /* streams_run.c */
 
@@ -280,7 +283,7 @@ int st_topics_prepare(weir_streams *s);
 int st_broker_has_transactions(weir_streams *s); /* 1 yes, 0 no, -1 cannot tell */
 
 /* streams_topo.c */
-int st_topology_build(weir_streams *s);   /* sub-topologies, inputs, stores; once */
+int st_topology_build(weir_streams *s); /* sub-topologies, inputs, stores; once */
 void st_topology_free(weir_streams *s);
 bool st_name_ok(const char *name);
 st_store_t *st_store_find(weir_streams *s, const char *name);

@@ -176,9 +176,8 @@ static void late(weir_streams *s, const st_store_t *st, const weir_record *r)
         return;
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "weir.late.store", -1, st->name, -1);
-    st_produce(s, st->late_topic, RD_KAFKA_PARTITION_UA, r->key,
-               r->key ? (ssize_t)r->key_len : -1, r->value, r->value ? (ssize_t)r->value_len : -1,
-               r->timestamp, h, NULL);
+    st_produce(s, st->late_topic, RD_KAFKA_PARTITION_UA, r->key, r->key ? (ssize_t)r->key_len : -1,
+               r->value, r->value ? (ssize_t)r->value_len : -1, r->timestamp, h, NULL);
 }
 
 /* Moves the store part's stream time; returns its watermark. */
@@ -232,8 +231,8 @@ static int agg_apply(weir_streams *s, weir_stream *n, const void *agg, size_t al
     }
     double x = 0;
     if (o->kind != WEIR_AGG_COUNT) {
-        int rc = o->number ? o->number(r, &x, o->user)
-                           : st_parse_number(r->value, r->value_len, &x);
+        int rc =
+            o->number ? o->number(r, &x, o->user) : st_parse_number(r->value, r->value_len, &x);
         if (rc)
             return -WEIR_EINVAL;
     }
@@ -257,10 +256,9 @@ static void agg_kv(weir_streams *s, weir_stream *n, st_part_t *sp, const weir_re
     int rc = agg_apply(s, n, g ? NULL : agg, alen, r, &next);
     if (rc < 0)
         skip(s, n, "the aggregate refused the record");
-    else if (rc == 0 && st_row_put(s, sp, r->key, r->key_len, 0, 0, bptr(&next),
-                                   (ssize_t)next.len, true) == 0)
-        emit(s, n, r, r->key, r->key_len, bptr(&next), next.len, -1, -1,
-             r->timestamp);
+    else if (rc == 0 &&
+             st_row_put(s, sp, r->key, r->key_len, 0, 0, bptr(&next), (ssize_t)next.len, true) == 0)
+        emit(s, n, r, r->key, r->key_len, bptr(&next), next.len, -1, -1, r->timestamp);
     buf_deinit(&next);
 }
 
@@ -280,8 +278,8 @@ static void agg_time_window(weir_streams *s, weir_stream *n, st_part_t *sp, cons
         applied++;
         const void *agg = NULL;
         size_t alen = 0;
-        int g = st_row_get(s, sp->store, sp->task->partition, r->key, r->key_len, a, b, &agg,
-                           &alen);
+        int g =
+            st_row_get(s, sp->store, sp->task->partition, r->key, r->key_len, a, b, &agg, &alen);
         if (g && g != -WEIR_ENOENT)
             break;
         int rc = agg_apply(s, n, g ? NULL : agg, alen, r, &next);
@@ -291,12 +289,10 @@ static void agg_time_window(weir_streams *s, weir_stream *n, st_part_t *sp, cons
         }
         if (rc == 1)
             continue;
-        if (st_row_put(s, sp, r->key, r->key_len, a, b, bptr(&next),
-                       (ssize_t)next.len, true) != 0)
+        if (st_row_put(s, sp, r->key, r->key_len, a, b, bptr(&next), (ssize_t)next.len, true) != 0)
             break;
         if (n->agg.emit == WEIR_EMIT_UPDATES)
-            emit(s, n, r, r->key, r->key_len, bptr(&next), next.len, a, b,
-                 r->timestamp);
+            emit(s, n, r, r->key, r->key_len, bptr(&next), next.len, a, b, r->timestamp);
     }
     buf_deinit(&next);
     if (applied == 0)
@@ -355,8 +351,8 @@ static int session_merge(weir_streams *s, weir_stream *n, st_rowcopy_t *rows, si
             weir_collector c;
             collector_init(&c, s, n, &none);
             c.hold = true;
-            int rc = n->agg.merge(acc->data, acc->len, rows[i].v.data, rows[i].v.len, &c,
-                                  n->agg.user);
+            int rc =
+                n->agg.merge(acc->data, acc->len, rows[i].v.data, rows[i].v.len, &c, n->agg.user);
             if (!rc && c.held_set) {
                 buf_reset(acc);
                 buf_append(acc, c.held.data ? c.held.data : (uint8_t *)"", c.held.len);
@@ -412,8 +408,8 @@ static void agg_session(weir_streams *s, weir_stream *n, st_part_t *sp, const we
         if (n->agg.emit == WEIR_EMIT_UPDATES)
             emit(s, n, r, r->key, r->key_len, NULL, 0, rows[i].a, rows[i].b, t);
     }
-    if (rc == 0 && st_row_put(s, sp, r->key, r->key_len, ms, me, bptr(&next),
-                              (ssize_t)next.len, true) == 0 &&
+    if (rc == 0 &&
+        st_row_put(s, sp, r->key, r->key_len, ms, me, bptr(&next), (ssize_t)next.len, true) == 0 &&
         n->agg.emit == WEIR_EMIT_UPDATES)
         emit(s, n, r, r->key, r->key_len, bptr(&next), next.len, ms, me, t);
     buf_deinit(&acc);
@@ -644,8 +640,7 @@ static void close_part(weir_streams *s, st_part_t *sp, int64_t wm)
         st_row_put(s, sp, k, c->key.len, c->a, c->b, NULL, -1, true);
         if (final) {
             int64_t ts = st->kind == ST_STORE_SESSION ? c->b : c->b - 1;
-            emit(s, n, &none, k, c->key.len, bptr(&c->v), c->v.len, c->a,
-                 c->b, ts);
+            emit(s, n, &none, k, c->key.len, bptr(&c->v), c->v.len, c->a, c->b, ts);
         }
         buf_deinit(&c->key);
         buf_deinit(&c->v);

@@ -21,10 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define ST_TASK_BURST   500   /* records a task processes before the next task's turn */
-#define ST_POLL_BURST   5000  /* records taken from the consumer per loop */
-#define ST_TXN_TIMEOUT  30000 /* ms for transactional calls */
-#define ST_FLUSH_MS     60000
+#define ST_TASK_BURST  500   /* records a task processes before the next task's turn */
+#define ST_POLL_BURST  5000  /* records taken from the consumer per loop */
+#define ST_TXN_TIMEOUT 30000 /* ms for transactional calls */
+#define ST_FLUSH_MS    60000
 
 /* ---- tasks and assignments ------------------------------------------------------------------- */
 
@@ -58,8 +58,7 @@ static int tasks_open(weir_streams *s, rd_kafka_topic_partition_list_t *list)
     rd_kafka_resp_err_t e = rd_kafka_committed(s->consumer, c, 15000);
     if (e) {
         rd_kafka_topic_partition_list_destroy(c);
-        st_fatal(s, -WEIR_EIO, "committed offsets of group %s: %s", s->app_id,
-                 rd_kafka_err2str(e));
+        st_fatal(s, -WEIR_EIO, "committed offsets of group %s: %s", s->app_id, rd_kafka_err2str(e));
         return -WEIR_EIO;
     }
     for (int i = 0; i < list->cnt; i++) {
@@ -222,8 +221,7 @@ static int commit_sqlite(weir_streams *s)
             if (sp->changelog_acked > sp->changelog_next)
                 sp->changelog_next = sp->changelog_acked;
             r = st_ckpt_put(s, sp->store->name, t->partition, sp->changelog_next,
-                            t->state == ST_TASK_RUNNING ? sp->stream_time_saved
-                                                        : sp->stream_time);
+                            t->state == ST_TASK_RUNNING ? sp->stream_time_saved : sp->stream_time);
         }
     }
     for (size_t i = 0; i < s->ntables && !r; i++)
@@ -406,17 +404,19 @@ static int init_transactions(weir_streams *s)
     if (s->cfg.guarantee != WEIR_EXACTLY_ONCE)
         return 0;
     if (st_broker_has_transactions(s) == 0) {
-        st_set_error(s, "exactly once needs a broker that serves transactions; %s does not "
-                        "(ApiVersions lists no AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, "
-                        "TxnOffsetCommit): use WEIR_AT_LEAST_ONCE",
+        st_set_error(s,
+                     "exactly once needs a broker that serves transactions; %s does not "
+                     "(ApiVersions lists no AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, "
+                     "TxnOffsetCommit): use WEIR_AT_LEAST_ONCE",
                      s->bootstrap);
         return -WEIR_EUNSUPPORTED;
     }
     rd_kafka_error_t *e = rd_kafka_init_transactions(s->producer, ST_TXN_TIMEOUT);
     if (!e)
         return 0;
-    st_set_error(s, "exactly once needs a broker that serves transactions; %s does not "
-                    "(init_transactions: %s): use WEIR_AT_LEAST_ONCE",
+    st_set_error(s,
+                 "exactly once needs a broker that serves transactions; %s does not "
+                 "(init_transactions: %s): use WEIR_AT_LEAST_ONCE",
                  s->bootstrap, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return -WEIR_EUNSUPPORTED;

@@ -146,7 +146,7 @@ void st_db_close(weir_streams *s)
 {
     for (size_t i = 0; i < s->nstores; i++) {
         st_store_t *st = s->stores[i];
-        sqlite3_stmt *l[] = {st->st_get,   st->st_put, st->st_del,  st->st_range,
+        sqlite3_stmt *l[] = {st->st_get,   st->st_put, st->st_del, st->st_range,
                              st->st_close, st->st_min, st->st_wipe};
         stmts_finalize(l, WEIR_ARRAY_LEN(l));
     }
@@ -492,8 +492,9 @@ int st_restore_apply(weir_streams *s, st_part_t *sp, const rd_kafka_message_t *m
     size_t klen;
     int64_t a, b;
     if (st_changelog_key_parse(sp->store, m->key, m->key_len, &klen, &a, &b) != 0) {
-        st_set_error(s, "changelog %s [%d] offset %lld: a key of %zu bytes is too short for the "
-                        "store's row key",
+        st_set_error(s,
+                     "changelog %s [%d] offset %lld: a key of %zu bytes is too short for the "
+                     "store's row key",
                      sp->store->changelog, (int)m->partition, (long long)m->offset, m->key_len);
         return -WEIR_ECORRUPT;
     }

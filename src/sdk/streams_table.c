@@ -40,16 +40,13 @@ static int table_start(weir_streams *s, st_table_t *t, int64_t *hi)
         r = st_table_offsets_load(s, t);
     for (int p = 0; !r && p < t->partitions; p++) {
         int64_t lo = 0;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(s->tabler, t->topic, p, &lo, &hi[p], 10000);
-        if (e) {
-            st_set_error(s, "table %s: %s [%d]: %s", t->name, t->topic, p, rd_kafka_err2str(e));
-            return -WEIR_EIO;
-        }
+        if ((r = st_watermarks(s, s->tabler, t->topic, p, &lo, &hi[p])) != 0)
+            return r;
         if (t->next[p] > hi[p] || t->next[p] < lo) {
             if (t->next[p])
-                st_log(s, WEIR_LOG_WARN, "table %s [%d]: stored offset %lld outside %lld..%lld: "
-                                         "reading the partition again",
+                st_log(s, WEIR_LOG_WARN,
+                       "table %s [%d]: stored offset %lld outside %lld..%lld: "
+                       "reading the partition again",
                        t->name, p, (long long)t->next[p], (long long)lo, (long long)hi[p]);
             r = table_wipe_part(s, t, p);
             t->next[p] = lo;

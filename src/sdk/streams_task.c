@@ -268,13 +268,9 @@ static int part_restore_start(weir_streams *s, st_part_t *sp, int64_t *start, in
     int g = st_ckpt_get(s, sp->store->name, t->partition, &next, &stime);
     if (g && g != -WEIR_ENOENT)
         return g;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(s->restorer, sp->store->changelog,
-                                                             t->partition, &lo, &hi, 10000);
-    if (e) {
-        st_set_error(s, "changelog %s [%d]: %s", sp->store->changelog, (int)t->partition,
-                     rd_kafka_err2str(e));
-        return -WEIR_EIO;
-    }
+    int r = st_watermarks(s, s->restorer, sp->store->changelog, t->partition, &lo, &hi);
+    if (r)
+        return r;
     /* No checkpoint, or one the changelog cannot continue (recreated, truncated): start over. */
     if (g == -WEIR_ENOENT || t->rebuild || next < lo || next > hi) {
         if (g == 0 && !t->rebuild)
@@ -283,7 +279,7 @@ static int part_restore_start(weir_streams *s, st_part_t *sp, int64_t *start, in
                    "restoring from the beginning",
                    sp->store->name, (int)t->partition, (long long)next, (long long)lo,
                    (long long)hi);
-        int r = st_part_wipe(s, sp->store, t->partition);
+        r = st_part_wipe(s, sp->store, t->partition);
         if (r)
             return r;
         next = lo;
@@ -345,8 +341,7 @@ static bool part_done(weir_streams *s, st_part_t *sp)
     return true;
 }
 
-static int restore_message(weir_streams *s, rd_kafka_message_t *m, st_part_t **cache,
-                           bool *changed)
+static int restore_message(weir_streams *s, rd_kafka_message_t *m, st_part_t **cache, bool *changed)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     st_part_t *sp = *cache;
@@ -373,8 +368,7 @@ static int restore_message(weir_streams *s, rd_kafka_message_t *m, st_part_t **c
         return r;
     sp->changelog_next = m->offset + 1;
     atomic_fetch_add_explicit(&s->stats.restored_records, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->stats.restored_bytes, m->key_len + m->len,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->stats.restored_bytes, m->key_len + m->len, memory_order_relaxed);
     s->dirty = true;
     if (sp->changelog_next >= sp->restore_end) {
         *changed |= part_done(s, sp);

@@ -197,8 +197,9 @@ weir_stream *weir_stream_group_by(weir_stream *in, const char *name, weir_mapper
     if (!in)
         return NULL;
     if (!st_name_ok(name))
-        return topo_fail(in->s, "weir_stream_group_by: name '%s' must be 1..100 letters, digits, "
-                                "'.', '_' or '-'",
+        return topo_fail(in->s,
+                         "weir_stream_group_by: name '%s' must be 1..100 letters, digits, "
+                         "'.', '_' or '-'",
                          name ? name : "(null)");
     weir_stream *m = weir_stream_map(in, fn, user);
     return m ? repartition(m, name) : NULL;
@@ -241,8 +242,7 @@ static int agg_check(weir_streams *s, const weir_aggregate_options *o)
     return 0;
 }
 
-void weir_aggregate_options_init(weir_aggregate_options *opt, const char *name,
-                                 weir_agg_kind kind)
+void weir_aggregate_options_init(weir_aggregate_options *opt, const char *name, weir_agg_kind kind)
 {
     memset(opt, 0, sizeof(*opt));
     opt->name = name;
@@ -304,8 +304,9 @@ weir_stream *weir_stream_join_table(weir_stream *in, const char *table, weir_joi
         return NULL;
     int index;
     if (!table || !st_table_find(in->s, table, &index))
-        return topo_fail(in->s, "weir_stream_join_table: no table named %s (declare it with "
-                                "weir_streams_table first)",
+        return topo_fail(in->s,
+                         "weir_stream_join_table: no table named %s (declare it with "
+                         "weir_streams_table first)",
                          table ? table : "(null)");
     weir_stream *n = fn_node(in, ST_JOIN_TABLE, (void *)fn, user, "weir_stream_join_table");
     if (n) {

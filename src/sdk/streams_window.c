@@ -161,8 +161,9 @@ int st_agg_merge(weir_agg_kind kind, const void *a, size_t alen, const void *b, 
     double x, y;
     if (st_parse_number(a, alen, &x) != 0 || st_parse_number(b, blen, &y) != 0)
         return -WEIR_EINVAL;
-    double v = kind == WEIR_AGG_SUM ? x + y : kind == WEIR_AGG_MIN ? (x < y ? x : y)
-                                                                   : (x > y ? x : y);
+    double v = kind == WEIR_AGG_SUM   ? x + y
+               : kind == WEIR_AGG_MIN ? (x < y ? x : y)
+                                      : (x > y ? x : y);
     weir_format_number(v, out);
     return 0;
 }

@@ -77,10 +77,8 @@ static int upper(const weir_record *r, weir_collector *out, void *user)
 TEST(stateless_filter_flat_map_map_values)
 {
     REQUIRE(it_create_topic("st-stateless", 1) == 0);
-    st_in_t in[] = {{"k1", "hello world", 1000},
-                    {"k2", "skip", 2000},
-                    {"k3", "a", 3000},
-                    {NULL, "b c", 4000}};
+    st_in_t in[] = {
+        {"k1", "hello world", 1000}, {"k2", "skip", 2000}, {"k3", "a", 3000}, {NULL, "b c", 4000}};
     REQUIRE(st_produce_to("st-stateless", 0, in, 4) == 0);
     st_case_t c;
     REQUIRE(case_start(&c, "st-stateless-app"));
@@ -106,8 +104,8 @@ TEST(stateless_filter_flat_map_map_values)
 TEST(tumbling_count_final_with_late_events)
 {
     REQUIRE(it_create_topic("st-tumble", 1) == 0);
-    st_in_t in[] = {{"a", "x", 1000},  {"b", "x", 5000},  {"a", "x", 12000}, {"a", "x", 3000},
-                    {"a", "x", 16000}, {"b", "x", 4000},  {"c", "x", 30000}};
+    st_in_t in[] = {{"a", "x", 1000},  {"b", "x", 5000}, {"a", "x", 12000}, {"a", "x", 3000},
+                    {"a", "x", 16000}, {"b", "x", 4000}, {"c", "x", 30000}};
     REQUIRE(st_produce_to("st-tumble", 0, in, 7) == 0);
     st_case_t c;
     REQUIRE(case_start(&c, "st-tumble-app"));
@@ -169,11 +167,8 @@ TEST(hopping_sum_updates)
 TEST(session_windows_merge_and_close)
 {
     REQUIRE(it_create_topic("st-sess", 1) == 0);
-    st_in_t in[] = {{"u", "x", 1000},
-                    {"u", "x", 3000},
-                    {"u", "x", 12000},
-                    {"u", "x", 8000},
-                    {"v", "x", 30000}};
+    st_in_t in[] = {
+        {"u", "x", 1000}, {"u", "x", 3000}, {"u", "x", 12000}, {"u", "x", 8000}, {"v", "x", 30000}};
     REQUIRE(st_produce_to("st-sess", 0, in, 5) == 0);
     st_case_t c;
     REQUIRE(case_start(&c, "st-sess-app"));
@@ -273,8 +268,8 @@ TEST(group_by_word_through_a_repartition_topic)
     REQUIRE(case_start(&c, "st-gb-app"));
     weir_aggregate_options o;
     weir_aggregate_options_init(&o, "wc", WEIR_AGG_COUNT);
-    weir_stream *w = weir_stream_flat_map(weir_streams_source(c.s, "st-lines", NULL, NULL),
-                                          word_ones, NULL);
+    weir_stream *w =
+        weir_stream_flat_map(weir_streams_source(c.s, "st-lines", NULL, NULL), word_ones, NULL);
     REQUIRE(weir_stream_to(weir_stream_aggregate(w, &o), "st-wc-out") == 0);
     CHECK(run_until(&c, 2 + 5));
     CHECK_TOPIC("st-wc-out", 2, true, "a 1 @100\na 2 @100\nb 1 @100\nb 2 @200\nc 1 @200\n");

@@ -13,8 +13,7 @@
 #include "test_streams_util.h"
 
 /* A count per key of topic, to topic-out. */
-static weir_streams *count_app(const char *app, const char *dir, const char *topic,
-                               const char *out)
+static weir_streams *count_app(const char *app, const char *dir, const char *topic, const char *out)
 {
     weir_streams *s = st_app(app, dir, WEIR_AT_LEAST_ONCE);
     if (!s)
@@ -128,8 +127,11 @@ static weir_streams_counters run_table(weir_streams *s)
 TEST(table_resumes_from_its_offsets_and_is_rebuilt_when_lost)
 {
     REQUIRE(it_create_topic("st-prices", 2) == 0);
-    st_in_t in[] = {{"apple", "1.0", 1}, {"pear", "2.0", 2}, {"plum", "3.0", 3},
-                    {"apple", "1.5", 4}, {"plum", NULL, 5}};
+    st_in_t in[] = {{"apple", "1.0", 1},
+                    {"pear", "2.0", 2},
+                    {"plum", "3.0", 3},
+                    {"apple", "1.5", 4},
+                    {"plum", NULL, 5}};
     REQUIRE(st_produce_to("st-prices", RD_KAFKA_PARTITION_UA, in, 5) == 0);
     char *d = st_tmpdir("tbl");
     weir_streams *s = table_app(d);
@@ -307,7 +309,7 @@ static void check_sequences(int total)
     int bad = 0;
     for (int p = 0; p < SC_PARTS; p++) {
         it_record_t *recs = calloc(20000, sizeof(*recs));
-        size_t n = it_read("sc-out", p, recs, 20000, 10000);
+        size_t n = st_read_partition("sc-out", p, recs, 20000);
         for (size_t i = 0; i < n; i++) {
             int k = atoi(recs[i].key + 1);
             int v = atoi(recs[i].value);
