@@ -85,6 +85,9 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 EXAMPLE_MAIN := $(filter-out %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_LIBSRC := $(filter %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_BIN := $(patsubst examples/order-flow/%.c,$(BUILD)/examples/%,$(EXAMPLE_MAIN))
+# The streams examples: examples/<name>/<name>.c, one program each (build/examples/<name>).
+STREAMS_EXAMPLES := fraud-detection iot-telemetry leaderboard
+STREAMS_EXAMPLE_BIN := $(patsubst %,$(BUILD)/examples/%,$(STREAMS_EXAMPLES))
 
 .PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan tsan tsan-binaries \
 	demo-load
@@ -99,7 +102,7 @@ build:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
 binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(TESTBROKER_LIB) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
-	$(BENCH_BIN) $(EXAMPLE_BIN)
+	$(BENCH_BIN) $(EXAMPLE_BIN) $(STREAMS_EXAMPLE_BIN)
 
 deps:
 	@scripts/deps.sh $(DEB_BUILD) $(DEB_TEST)
@@ -158,6 +161,13 @@ $(BUILD)/bench/peers/%: $(BUILD)/obj/bench/peers/%.o
 $(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
+
+define streams_example
+$(BUILD)/examples/$(1): $(BUILD)/obj/examples/$(1)/$(1).o $(SDK_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(call quiet,LD,$$@)$$(CC) $$(LDFLAGS_ALL) -o $$@ $$< $$(SDK_LIB) $$(LIBS)
+endef
+$(foreach e,$(STREAMS_EXAMPLES),$(eval $(call streams_example,$(e))))
 
 # The ASan+UBSan build: same sources, clang, its own tree.
 asan:

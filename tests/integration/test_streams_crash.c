@@ -1,8 +1,8 @@
 /* timeout: 400
  *
- * kill -9 of a streams app in the middle of its work, then a restart on the same state dir, compared
- * with a clean run of the same topology over the same input (a count per key and a tumbling
- * window count, emitted when windows close):
+ * kill -9 of a streams app in the middle of its work, then a restart on the same state dir,
+ * compared with a clean run of the same topology over the same input (a count per key and a
+ * tumbling window count, emitted when windows close):
  *  - at least once (embedded Weir broker): the output of the killed run holds every record of
  *    the clean run, and nothing else but copies of them (records since the last commit are
  *    processed again, deterministically); the last count of every key is the same: no update
@@ -79,7 +79,7 @@ static pid_t spawn_child(const char *app, const char *dir, const char *mode, int
 {
     char usbuf[16];
     snprintf(usbuf, sizeof(usbuf), "%d", us);
-    char *args[] = {self, "child", (char *)it_bootstrap, (char *)app, (char *)dir, (char *)mode,
+    char *args[] = {self,  "child", (char *)it_bootstrap, (char *)app, (char *)dir, (char *)mode,
                     usbuf, NULL};
     pid_t pid;
     if (posix_spawn(&pid, self, NULL, NULL, args, environ) != 0)
@@ -139,11 +139,10 @@ static void produce_input(void)
     }
     /* Batched: order within a partition is what matters. */
     for (int i = 0; i < CR_RECORDS; i++) {
-        rd_kafka_producev(it_producer, RD_KAFKA_V_TOPIC("cr-in"),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_KEY(recs[i].key, strlen(recs[i].key)),
-                          RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_TIMESTAMP(recs[i].ts),
-                          RD_KAFKA_V_END);
+        rd_kafka_producev(
+            it_producer, RD_KAFKA_V_TOPIC("cr-in"), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(recs[i].key, strlen(recs[i].key)), RD_KAFKA_V_VALUE("x", 1),
+            RD_KAFKA_V_TIMESTAMP(recs[i].ts), RD_KAFKA_V_END);
         rd_kafka_poll(it_producer, 0);
     }
     rd_kafka_flush(it_producer, 30000);
@@ -217,8 +216,9 @@ static void check_superset(const char *what, const cr_out_t *clean, const cr_out
         missing += count_of(crash, clean->lines[i]) < count_of(clean, clean->lines[i]);
     for (size_t i = 0; i < crash->n; i++)
         foreign += count_of(clean, crash->lines[i]) == 0;
-    fprintf(stderr, "  %s: clean %zu records, after kill -9 %zu (%zu copies), %zu missing, %zu "
-                    "not in the clean run\n",
+    fprintf(stderr,
+            "  %s: clean %zu records, after kill -9 %zu (%zu copies), %zu missing, %zu "
+            "not in the clean run\n",
             what, clean->n, crash->n, crash->n - clean->n, missing, foreign);
     CHECK_EQ(missing, 0);
     CHECK_EQ(foreign, 0);
@@ -287,7 +287,8 @@ TEST(at_least_once_kill9_gives_a_superset_without_lost_updates)
     compare("cr-alos-clean", "cr-alos-crash", false);
 }
 
-/* ---- exactly once, against a broker with transactions ----------------------------------------- */
+/* ---- exactly once, against a broker with transactions -----------------------------------------
+ */
 
 static pid_t oracle_pid = -1;
 static char oracle_addr[64];
