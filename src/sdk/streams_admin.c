@@ -155,6 +155,8 @@ static int subs_partitions(weir_streams *s, const st_topics_t *tl)
 
 /* ---- creating topics ------------------------------------------------------------------------- */
 
+#define ST_COMPACTION_LAG_MS "600000" /* changelogs: 10 minutes */
+
 typedef struct {
     const char *name;
     int partitions;
@@ -170,8 +172,12 @@ static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
     for (size_t i = 0; i < n; i++) {
         nts[i] =
             rd_kafka_NewTopic_new(list[i].name, list[i].partitions, -1, errstr, sizeof(errstr));
-        if (nts[i] && list[i].compact)
+        if (nts[i] && list[i].compact) {
             rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact");
+            /* The rerun after a crash rewrites what the crash left uncommitted; until it has,
+             * the older values must stay (a restore leaves the uncommitted ones out). */
+            rd_kafka_NewTopic_set_config(nts[i], "min.compaction.lag.ms", ST_COMPACTION_LAG_MS);
+        }
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(s->producer);
     rd_kafka_AdminOptions_t *o =
