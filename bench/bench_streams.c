@@ -19,6 +19,7 @@
  * of `make deps` (build/compat/kafka.classpath); without them only libweir runs. */
 #include "weir/streams.h"
 
+#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <sched.h>
@@ -39,6 +40,9 @@
 
 extern char **environ;
 
+static void unpin_all(void);
+static void pin_to_cpu0_threads(void);
+
 static const char *bootstrap;
 static char self[1024], top[1024], scratch[512];
 static long n_records = 500000;
@@ -56,6 +60,23 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* This process's CPU time (every thread, user and system), in seconds. */
+static double cpu_self_s(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void sleep_ms(int ms)
@@ -149,6 +170,8 @@ static int child_main(int argc, char **argv)
     cfg.bootstrap = bootstrap;
     cfg.application_id = argv[3];
     cfg.state_dir = argv[4];
+    if (getenv("WEIR_BENCH_COMMIT_MS"))
+        cfg.commit_interval_ms = atoi(getenv("WEIR_BENCH_COMMIT_MS"));
     weir_streams *s;
     char err[256];
     if (weir_streams_new(&cfg, &s, err, sizeof(err)) != 0) {
@@ -170,18 +193,23 @@ static int child_main(int argc, char **argv)
                (unsigned long long)c.restore_ms);
     } else if (strcmp(mode, "latency") != 0) {
         int64_t t0 = 0, t1 = 0;
+        double c0 = 0, c1 = 0;
         for (;;) {
             uint64_t p = counters(s).processed;
-            if (!t0 && p > 0)
+            if (!t0 && p > 0) {
                 t0 = now_ns();
+                c0 = cpu_self_s();
+            }
             if (p >= (uint64_t)n) {
                 t1 = now_ns();
+                c1 = cpu_self_s();
                 break;
             }
             sleep_ms(5);
         }
-        printf("RESULT records=%ld records_per_s=%.0f\n", n,
-               (double)(n - 1) / ((double)(t1 - t0) / 1e9));
+        printf("RESULT records=%ld records_per_s=%.0f records_per_cpu_s=%.0f\n", n,
+               (double)(n - 1) / ((double)(t1 - t0) / 1e9),
+               c1 > c0 ? (double)(n - 1) / (c1 - c0) : -1.0);
     }
     fflush(stdout);
     if (strcmp(mode, "latency") != 0)
@@ -198,15 +226,16 @@ typedef struct {
     FILE *out;
 } proc_t;
 
-/* Starts argv pinned to CPU 1 (when there are two), stdout to a pipe. */
-static int proc_start(proc_t *p, char *const *argv)
+/* Starts argv, pinned to CPU 1 when asked (and there are two), stdout to a pipe. */
+static int proc_start(proc_t *p, char *const *argv, bool pin_it)
 {
     int fds[2];
     if (pipe(fds) != 0)
         return -1;
     char *args[32];
     int n = 0;
-    bool pin = sysconf(_SC_NPROCESSORS_ONLN) >= 2 && access("/usr/bin/taskset", X_OK) == 0;
+    bool pin =
+        pin_it && sysconf(_SC_NPROCESSORS_ONLN) >= 2 && access("/usr/bin/taskset", X_OK) == 0;
     if (pin) {
         args[n++] = "/usr/bin/taskset";
         args[n++] = "-c";
@@ -297,10 +326,11 @@ static double run_scenario(bool ks, const char *mode, const char *app, const cha
     mkdir(dir, 0755);
     app_argv(ks, mode, app, dir, n_records, in, out, table, argv);
     proc_t p;
-    if (proc_start(&p, argv) != 0)
+    if (proc_start(&p, argv, true) != 0)
         return -1;
     bool ok = proc_line(&p, "RESULT", result, rlen);
     int rc = proc_end(&p, false);
+    fprintf(stderr, "# %s %s: %s", ks ? "kafka-streams" : "libweir", mode, ok ? result : "-\n");
     if (!ok || rc != 0) {
         fprintf(stderr, "# %s %s: failed (exit %d)\n", ks ? "kafka-streams" : "libweir", mode, rc);
         return -1;
@@ -452,7 +482,7 @@ static bool run_latency(bool ks, double *p50, double *p99, size_t *got, long *se
     mkdir(dir, 0755);
     app_argv(ks, "latency", ks ? "bs-ks-lat" : "bs-weir-lat", dir, 0, in, out, NULL, argv);
     proc_t p;
-    if (proc_start(&p, argv) != 0 || !proc_line(&p, "READY", line, sizeof(line))) {
+    if (proc_start(&p, argv, false) != 0 || !proc_line(&p, "READY", line, sizeof(line))) {
         fprintf(stderr, "# latency: the app did not start\n");
         return false;
     }
@@ -471,9 +501,12 @@ static bool run_latency(bool ks, double *p50, double *p99, size_t *got, long *se
     l.from_ms = start_ms + 1000;
     *sent = 0;
     for (long i = 0; i < (long)LAT_RATE * lat_secs; i++) {
-        int64_t due = start + i * (1000000000LL / LAT_RATE);
-        while (now_ns() < due)
-            ;
+        /* Sleeping, not spinning: the broker shares this CPU. 10 records a millisecond. */
+        int64_t due = start + (i / (LAT_RATE / 1000)) * 1000000;
+        if (i % (LAT_RATE / 1000) == 0 && now_ns() < due) {
+            struct timespec ts = {due / 1000000000, due % 1000000000};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        }
         snprintf(key, sizeof(key), "k%05d", (int)(rng() % KEYS));
         int64_t ts = wall_ms();
         produce(rk, in, key, value, ts);
@@ -534,53 +567,83 @@ static bool java_ready(void)
 
 typedef struct {
     double count, join, build, restore_mb, restore_rec, p50, p99;
+    double count_cpu, join_cpu, build_cpu; /* records per CPU-second of the app */
     size_t lat_got;
     long lat_sent;
 } results_t;
 
+/* WEIR_BENCH_ONLY=count,join,restore,latency runs some of them (all by default). */
+static bool wanted(const char *what)
+{
+    const char *only = getenv("WEIR_BENCH_ONLY");
+    return !only || strstr(only, what) != NULL;
+}
+
+/* One throughput scenario into *rate and *cpu (records per CPU-second); line gets its RESULT. */
+static void scenario(bool ks, const char *mode, const char *app, const char *table, double *rate,
+                     double *cpu, char *line, size_t len)
+{
+    char out[80];
+    snprintf(out, sizeof(out), "%s-out", app);
+    *rate = run_scenario(ks, mode, app, "bs-in", out, table, "records_per_s", line, len);
+    *cpu = *rate > 0 ? field(line, "records_per_cpu_s") : -1;
+}
+
+/* A second instance of the app, on an empty state dir, restores the store the build filled. */
+static void restore(bool ks, const char *app, results_t *r)
+{
+    char dir[600], out[80], line[512], *argv[24];
+    snprintf(out, sizeof(out), "%s-out", app);
+    snprintf(dir, sizeof(dir), "%s/%s-2", scratch, app);
+    mkdir(dir, 0755);
+    app_argv(ks, "restore", app, dir, n_records, "bs-in", out, NULL, argv);
+    proc_t p;
+    if (proc_start(&p, argv, true) != 0)
+        return;
+    bool ok = proc_line(&p, "RESULT", line, sizeof(line));
+    proc_end(&p, false);
+    fprintf(stderr, "# %s restore: %s", ks ? "kafka-streams" : "libweir", ok ? line : "-\n");
+    double ms = field(line, "restore_ms");
+    double recs = field(line, "restored_records");
+    double bytes = field(line, "restored_bytes");
+    if (ks) { /* Kafka Streams counts records, not bytes: the bytes of its changelog */
+        char chg[128];
+        long long crecs;
+        snprintf(chg, sizeof(chg), "%s-totals-changelog", app);
+        bytes = (double)topic_bytes(chg, &crecs);
+    }
+    if (ok && ms > 0) {
+        r->restore_mb = bytes / 1e6 / (ms / 1000);
+        r->restore_rec = recs / (ms / 1000);
+    }
+}
+
 static void run_system(bool ks, results_t *r)
 {
     const char *sys = ks ? "ks" : "weir";
-    char app[64], out[80], line[512];
+    char app[64], line[512];
     memset(r, 0, sizeof(*r));
     r->count = r->join = r->build = r->restore_mb = r->restore_rec = r->p50 = r->p99 = -1;
-    snprintf(app, sizeof(app), "bs-%s-count", sys);
-    snprintf(out, sizeof(out), "%s-out", app);
-    r->count =
-        run_scenario(ks, "count", app, "bs-in", out, NULL, "records_per_s", line, sizeof(line));
-    snprintf(app, sizeof(app), "bs-%s-join", sys);
-    snprintf(out, sizeof(out), "%s-out", app);
-    r->join = run_scenario(ks, "join", app, "bs-in", out, "bs-table", "records_per_s", line,
-                           sizeof(line));
-    snprintf(app, sizeof(app), "bs-%s-restore", sys);
-    snprintf(out, sizeof(out), "%s-out", app);
-    r->build =
-        run_scenario(ks, "build", app, "bs-in", out, NULL, "records_per_s", line, sizeof(line));
-    /* A second instance of the same app, on an empty state dir, restores the store. */
-    char dir[600];
-    snprintf(dir, sizeof(dir), "%s/%s-2", scratch, app);
-    mkdir(dir, 0755);
-    char *argv[24];
-    app_argv(ks, "restore", app, dir, n_records, "bs-in", out, NULL, argv);
-    proc_t p;
-    if (r->build > 0 && proc_start(&p, argv) == 0) {
-        bool ok = proc_line(&p, "RESULT", line, sizeof(line));
-        proc_end(&p, false);
-        double ms = field(line, "restore_ms");
-        double recs = field(line, "restored_records");
-        double bytes = field(line, "restored_bytes");
-        if (ks) {
-            char chg[128];
-            long long crecs;
-            snprintf(chg, sizeof(chg), "%s-totals-changelog", app);
-            bytes = (double)topic_bytes(chg, &crecs);
-        }
-        if (ok && ms > 0) {
-            r->restore_mb = bytes / 1e6 / (ms / 1000);
-            r->restore_rec = recs / (ms / 1000);
-        }
+    r->count_cpu = r->join_cpu = r->build_cpu = -1;
+    if (wanted("count")) {
+        snprintf(app, sizeof(app), "bs-%s-count", sys);
+        scenario(ks, "count", app, NULL, &r->count, &r->count_cpu, line, sizeof(line));
     }
-    run_latency(ks, &r->p50, &r->p99, &r->lat_got, &r->lat_sent);
+    if (wanted("join")) {
+        snprintf(app, sizeof(app), "bs-%s-join", sys);
+        scenario(ks, "join", app, "bs-table", &r->join, &r->join_cpu, line, sizeof(line));
+    }
+    if (wanted("restore")) {
+        snprintf(app, sizeof(app), "bs-%s-restore", sys);
+        scenario(ks, "build", app, NULL, &r->build, &r->build_cpu, line, sizeof(line));
+        if (r->build > 0)
+            restore(ks, app, r);
+    }
+    if (wanted("latency")) {
+        unpin_all();
+        run_latency(ks, &r->p50, &r->p99, &r->lat_got, &r->lat_sent);
+        pin_to_cpu0_threads();
+    }
 }
 
 static void cell(char *buf, size_t n, double v, int decimals)
@@ -612,13 +675,19 @@ static void report(const results_t *w, const results_t *k, bool have_ks)
 {
     printf("\n### libweir streams and Kafka Streams 4.4, one processing thread each\n\n");
     printf("%ld records of %d bytes, %d keys, 1 partition; embedded Weir broker on CPU 0, each "
-           "app alone on CPU 1;\nat least once, commits every 100 ms, every update produced "
-           "(Kafka Streams: cache 0, linger 5 ms).\n\n",
+           "app in turn on CPU 1 (latency runs unpinned);\nat least once, commits every 100 ms, "
+           "every update produced (Kafka Streams: cache 0, linger 5 ms). Records/s is wall "
+           "time from the first record processed to the last; per CPU-second divides by the "
+           "app process's CPU time over the same span (so it does not depend on what else the "
+           "machine runs).\n\n",
            n_records, VALUE_BYTES, KEYS);
     printf("| | libweir streams | Kafka Streams | libweir / Kafka Streams |\n|---|---|---|---|\n");
     row("count per key, tumbling 1 min windows: records/s", w->count, k->count, 0);
+    row("the same, per CPU-second of the app (all its threads)", w->count_cpu, k->count_cpu, 0);
     row("join with a table of 100k rows: records/s", w->join, k->join, 0);
+    row("the same, per CPU-second", w->join_cpu, k->join_cpu, 0);
     row("running count per key (fills the changelog): records/s", w->build, k->build, 0);
+    row("the same, per CPU-second", w->build_cpu, k->build_cpu, 0);
     row("restore of that store on an empty state dir: MB/s", w->restore_mb, k->restore_mb, 1);
     row("restore: records/s", w->restore_rec, k->restore_rec, 0);
     char a[64], b[64];
@@ -653,6 +722,22 @@ static bool find_top(void)
     return false;
 }
 
+/* Every thread of this process (the broker's) back on every CPU. */
+static void unpin_all(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 0; c < CPU_SETSIZE && c < sysconf(_SC_NPROCESSORS_ONLN); c++)
+        CPU_SET(c, &set);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set);
+    if (d)
+        closedir(d);
+}
+
 static void pin_to_cpu0(void)
 {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -661,6 +746,23 @@ static void pin_to_cpu0(void)
     CPU_ZERO(&set);
     CPU_SET(0, &set);
     sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* The same for every thread already running (after a latency run). */
+static void pin_to_cpu0_threads(void)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set);
+    if (d)
+        closedir(d);
 }
 
 int main(int argc, char **argv)
@@ -707,7 +809,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "# %ld records and %d table rows produced in %.1f s\n", n_records, KEYS,
             (double)(now_ns() - t0) / 1e9);
     bool have_ks = have_top && java_ready();
-    results_t w, k = {-1, -1, -1, -1, -1, -1, -1, 0, 0};
+    results_t w, k = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0};
     run_system(false, &w);
     if (have_ks)
         run_system(true, &k);

@@ -37,6 +37,17 @@ public final class StreamsBench {
         return Long.toString(v).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     }
 
+    /* This process's CPU time (all threads, user and system) in seconds, from /proc. */
+    static double cpuSelf() {
+        try {
+            String st = new String(java.nio.file.Files.readAllBytes(java.nio.file.Path.of("/proc/self/stat")));
+            String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+        } catch (Exception e) {
+            return 0;
+        }
+    }
+
     public static void main(String[] a) throws Exception {
         String bootstrap = a[0], mode = a[1], app = a[2], dir = a[3];
         long expected = Long.parseLong(a[4]);
@@ -57,6 +68,7 @@ public final class StreamsBench {
         AtomicLong first = new AtomicLong();
         CountDownLatch done = new CountDownLatch(1);
         long[] last = new long[1];
+        double[] cpu = new double[2];
         StreamsBuilder b = new StreamsBuilder();
         KStream<String, byte[]> s = b.stream(in, Consumed.with(Serdes.String(), Serdes.ByteArray()));
         KStream<String, byte[]> result;
@@ -88,10 +100,13 @@ public final class StreamsBench {
         }
         result.peek((k, v) -> {
             long n = seen.incrementAndGet();
-            if (n == 1)
+            if (n == 1) {
                 first.set(System.nanoTime());
+                cpu[0] = cpuSelf();
+            }
             if (n == expected) {
                 last[0] = System.nanoTime();
+                cpu[1] = cpuSelf();
                 done.countDown();
             }
         }).to(out, Produced.with(Serdes.String(), Serdes.ByteArray()));
@@ -130,8 +145,9 @@ public final class StreamsBench {
         } else if (!mode.equals("latency")) {
             done.await();
             double secs = (last[0] - first.get()) / 1e9;
-            System.out.printf("RESULT records=%d records_per_s=%.0f%n", expected,
-                    (expected - 1) / secs);
+            System.out.printf("RESULT records=%d records_per_s=%.0f records_per_cpu_s=%.0f%n",
+                    expected, (expected - 1) / secs,
+                    cpu[1] > cpu[0] ? (expected - 1) / (cpu[1] - cpu[0]) : -1.0);
         } else {
             new CountDownLatch(1).await(); /* until killed */
         }

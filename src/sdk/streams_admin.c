@@ -161,6 +161,7 @@ typedef struct {
     const char *name;
     int partitions;
     bool compact;
+    int64_t retention_ms; /* > 0: also deleted by time (changelogs of windowed stores) */
 } st_newtopic_t;
 
 static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
@@ -177,6 +178,12 @@ static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
             /* The rerun after a crash rewrites what the crash left uncommitted; until it has,
              * the older values must stay (a restore leaves the uncommitted ones out). */
             rd_kafka_NewTopic_set_config(nts[i], "min.compaction.lag.ms", ST_COMPACTION_LAG_MS);
+        }
+        if (nts[i] && list[i].retention_ms > 0) {
+            char ms[32];
+            snprintf(ms, sizeof(ms), "%lld", (long long)list[i].retention_ms);
+            rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact,delete");
+            rd_kafka_NewTopic_set_config(nts[i], "retention.ms", ms);
         }
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(s->producer);
@@ -214,7 +221,7 @@ static int create_topics(weir_streams *s, const st_newtopic_t *list, size_t n)
 }
 
 static void want(st_newtopic_t **list, size_t *n, const st_topics_t *tl, const char *name,
-                 int parts, bool compact)
+                 int parts, bool compact, int64_t retention_ms)
 {
     if (topics_parts(tl, name) > 0)
         return;
@@ -222,7 +229,7 @@ static void want(st_newtopic_t **list, size_t *n, const st_topics_t *tl, const c
         if (strcmp((*list)[i].name, name) == 0)
             return;
     *list = weir_realloc(*list, (*n + 1) * sizeof(**list));
-    (*list)[(*n)++] = (st_newtopic_t){name, parts, compact};
+    (*list)[(*n)++] = (st_newtopic_t){name, parts, compact, retention_ms};
 }
 
 /* ---- lost changelogs ------------------------------------------------------------------------- */
@@ -278,6 +285,24 @@ static int check_lost(weir_streams *s, const st_topics_t *tl)
     return 0;
 }
 
+/* Windowed stores: a closed row is not tombstoned, so its changelog also deletes by time, a day
+ * after the row could last have changed (as Kafka Streams' windowed changelogs do). */
+static int64_t changelog_retention(const st_store_t *st)
+{
+    const int64_t day = 86400000;
+    const weir_window *w = &st->node->agg.window;
+    switch (st->kind) {
+    case ST_STORE_WINDOW:
+        return w->size_ms + st->grace_ms + day;
+    case ST_STORE_SESSION:
+        return st->gap_ms + st->grace_ms + day;
+    case ST_STORE_BUFFER:
+        return 2 * st->window_ms + st->grace_ms + day;
+    default:
+        return 0;
+    }
+}
+
 /* ---- all of it ------------------------------------------------------------------------------- */
 
 static void wanted_topics(weir_streams *s, const st_topics_t *tl, st_newtopic_t **list, size_t *n)
@@ -285,15 +310,15 @@ static void wanted_topics(weir_streams *s, const st_topics_t *tl, st_newtopic_t 
     for (size_t i = 0; i < s->nnodes; i++) {
         weir_stream *nd = s->nodes[i];
         if (nd->kind == ST_SOURCE && nd->internal)
-            want(list, n, tl, nd->topic, nd->sub->partitions, false);
+            want(list, n, tl, nd->topic, nd->sub->partitions, false, 0);
         else if (nd->kind == ST_SINK)
-            want(list, n, tl, nd->topic, nd->sub->partitions, false);
+            want(list, n, tl, nd->topic, nd->sub->partitions, false, 0);
     }
     for (size_t i = 0; i < s->nstores; i++) {
         st_store_t *st = s->stores[i];
-        want(list, n, tl, st->changelog, st->sub->partitions, true);
+        want(list, n, tl, st->changelog, st->sub->partitions, true, changelog_retention(st));
         if (st->late_topic)
-            want(list, n, tl, st->late_topic, st->sub->partitions, false);
+            want(list, n, tl, st->late_topic, st->sub->partitions, false, 0);
     }
 }
 

@@ -35,8 +35,7 @@
 #define ST_NAME_MAX       100 /* store, table and application id names */
 #define ST_INPUTS_MAX     4   /* input topics of one sub-topology */
 #define ST_PARTITIONS_MAX 4096
-#define ST_BUF_PAUSE      4000 /* records held for one input partition before it is paused */
-#define ST_BUF_RESUME     1000
+#define ST_TAKE_MAX       500  /* records taken from a partition's queue at a time */
 #define ST_COLLECT_MAX    100000 /* records one callback call may collect */
 #define ST_DEPTH_MAX      64     /* nodes one record may pass through */
 #define ST_SRC_HDR        "weir.src"
@@ -111,7 +110,7 @@ struct st_store {
     int64_t gap_ms, window_ms; /* session gap; join window */
     bool windowed;             /* rows close (t is set) */
     /* Prepared on the writer's connection by st_store_prepare(). */
-    sqlite3_stmt *st_get, *st_put, *st_del, *st_range, *st_close, *st_min, *st_wipe;
+    sqlite3_stmt *st_get, *st_put, *st_del, *st_range, *st_close, *st_min, *st_wipe, *st_purge;
     int sub_index; /* in its sub-topology's stores */
     int64_t grace_ms;
 };
@@ -139,14 +138,14 @@ typedef struct st_table {
 typedef struct st_input {
     char *topic;
     int32_t partition;
-    rd_kafka_message_t **ring;
+    rd_kafka_queue_t *rkqu; /* the partition's own librdkafka queue (not forwarded) */
+    rd_kafka_message_t **ring; /* taken from rkqu, not processed yet */
     size_t head, len, cap;
     int64_t head_ts;        /* event time of ring[head] (extracted once); ST_TIME_NONE: not yet */
     int64_t position;       /* next offset to process; -1: from the committed one */
     int64_t fetch_next;     /* offset after the last record fetched; -1: none yet */
     int64_t committed;      /* the group's committed offset at assignment; 0 if none */
     int64_t suppress_below; /* rebuilding: outputs of offsets below this are not produced */
-    bool paused;
 } st_input_t;
 
 typedef struct st_part {
@@ -228,7 +227,9 @@ struct weir_streams {
 
     /* clients */
     rd_kafka_t *consumer, *producer, *restorer, *tabler;
-    rd_kafka_queue_t *cq;
+    rd_kafka_queue_t *cq; /* the group consumer's queue: rebalances, errors */
+    rd_kafka_queue_t *tq; /* the tables consumer's */
+    int wake_fd;          /* eventfd librdkafka writes when one of our queues gets something */
     rd_kafka_consumer_group_metadata_t *cgmd;
     bool txn_open;
     bool produce_failed;
@@ -307,6 +308,8 @@ int st_row_get(weir_streams *s, st_store_t *st, int32_t part, const void *key, s
 int st_row_put(weir_streams *s, st_part_t *sp, const void *key, size_t klen, int64_t a, int64_t b,
                const void *val, ssize_t vlen, bool changelog);
 int st_part_next_close(weir_streams *s, st_part_t *sp);
+/* Deletes the rows closed at watermark wm (no changelog record) and finds the next close. */
+int st_part_purge_closed(weir_streams *s, st_part_t *sp, int64_t wm);
 int st_part_wipe(weir_streams *s, st_store_t *st, int32_t part);
 int st_ckpt_get(weir_streams *s, const char *store, int32_t part, int64_t *changelog_next,
                 int64_t *stream_time); /* -WEIR_ENOENT when none */
@@ -353,6 +356,8 @@ bool st_record_headers_window(const rd_kafka_message_t *m, int64_t *start, int64
 
 /* streams_task.c */
 st_task_t *st_task_new(weir_streams *s, st_sub_t *sub, int32_t partition);
+/* Reads the task's input partitions from their own queues (after the assignment). */
+void st_task_queues(weir_streams *s, st_task_t *t);
 void st_task_free(weir_streams *s, st_task_t *t);
 st_task_t *st_task_find(weir_streams *s, const char *topic, int32_t partition, int *input);
 int st_task_restore_begin(weir_streams *s, st_task_t *t);

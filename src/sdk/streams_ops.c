@@ -605,48 +605,47 @@ typedef struct {
     buf_t v;
 } st_closed_t;
 
+/* Closed rows leave SQLite in one statement and are not tombstoned in the changelog: it is
+ * compacted and also deleted by time (st_part_purge_closed drops them again after a restore).
+ * In final mode each closed window's result goes out first, in order of end, key, start. */
 static void close_part(weir_streams *s, st_part_t *sp, int64_t wm)
 {
     st_store_t *st = sp->store;
     weir_stream *n = st->node;
-    bool final = n->kind == ST_AGG && n->agg.emit == WEIR_EMIT_FINAL;
-    sqlite3_stmt *q = st->st_close;
-    sqlite3_bind_int(q, 1, sp->task->partition);
-    sqlite3_bind_int64(q, 2, wm);
-    st_closed_t *rows = NULL;
-    size_t nrows = 0, cap = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        if (nrows == cap) {
-            cap = cap ? cap * 2 : 64;
-            rows = weir_realloc(rows, cap * sizeof(*rows));
-        }
-        st_closed_t *c = &rows[nrows++];
-        buf_init(&c->key);
-        buf_init(&c->v);
-        st_buf_set(&c->key, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
-        c->a = sqlite3_column_int64(q, 1);
-        c->b = sqlite3_column_int64(q, 2);
-        if (final)
+    if (n->kind == ST_AGG && n->agg.emit == WEIR_EMIT_FINAL) {
+        sqlite3_stmt *q = st->st_close;
+        sqlite3_bind_int(q, 1, sp->task->partition);
+        sqlite3_bind_int64(q, 2, wm);
+        st_closed_t *rows = NULL;
+        size_t nrows = 0, cap = 0;
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            if (nrows == cap) {
+                cap = cap ? cap * 2 : 64;
+                rows = weir_realloc(rows, cap * sizeof(*rows));
+            }
+            st_closed_t *c = &rows[nrows++];
+            buf_init(&c->key);
+            buf_init(&c->v);
+            st_buf_set(&c->key, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+            c->a = sqlite3_column_int64(q, 1);
+            c->b = sqlite3_column_int64(q, 2);
             st_buf_set(&c->v, sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3));
-    }
-    sqlite3_reset(q);
-    weir_record none = {0};
-    none.topic = sp->task->in[s->ctx.input].topic;
-    none.partition = sp->task->partition;
-    none.offset = s->ctx.offset;
-    for (size_t i = 0; i < nrows; i++) {
-        st_closed_t *c = &rows[i];
-        const char *k = bptr(&c->key);
-        st_row_put(s, sp, k, c->key.len, c->a, c->b, NULL, -1, true);
-        if (final) {
-            int64_t ts = st->kind == ST_STORE_SESSION ? c->b : c->b - 1;
-            emit(s, n, &none, k, c->key.len, bptr(&c->v), c->v.len, c->a, c->b, ts);
         }
-        buf_deinit(&c->key);
-        buf_deinit(&c->v);
+        sqlite3_reset(q);
+        weir_record none = {0};
+        none.topic = sp->task->in[s->ctx.input].topic;
+        none.partition = sp->task->partition;
+        none.offset = s->ctx.offset;
+        for (size_t i = 0; i < nrows; i++) {
+            st_closed_t *c = &rows[i];
+            int64_t ts = st->kind == ST_STORE_SESSION ? c->b : c->b - 1;
+            emit(s, n, &none, bptr(&c->key), c->key.len, bptr(&c->v), c->v.len, c->a, c->b, ts);
+            buf_deinit(&c->key);
+            buf_deinit(&c->v);
+        }
+        free(rows);
     }
-    free(rows);
-    st_part_next_close(s, sp);
+    st_part_purge_closed(s, sp, wm);
 }
 
 void st_task_close_windows(weir_streams *s, st_task_t *t)

@@ -18,8 +18,12 @@
  */
 #include "sdk/streams_internal.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define ST_TASK_BURST  500   /* records a task processes before the next task's turn */
 #define ST_POLL_BURST  5000  /* records taken from the consumer per loop */
@@ -79,6 +83,8 @@ static int tasks_open(weir_streams *s, rd_kafka_topic_partition_list_t *list)
         }
     }
     rd_kafka_topic_partition_list_destroy(c);
+    for (size_t i = 0; i < s->ntasks; i++)
+        st_task_queues(s, s->tasks[i]);
     int r = st_ckpt_each(s, drop_unowned, s);
     for (size_t i = 0; !r && i < s->ntasks; i++) {
         st_task_t *t = s->tasks[i];
@@ -352,15 +358,28 @@ static bool all_running(weir_streams *s)
     return true;
 }
 
+/* Sleeps until librdkafka has something for us (a record, a rebalance, a table update), the
+ * next commit is due, or 50 ms have passed. */
+static void wait_work(weir_streams *s)
+{
+    int64_t ms = s->next_commit_ms - clock_mono_ms();
+    struct pollfd p = {s->wake_fd, POLLIN, 0};
+    if (poll(&p, 1, (int)WEIR_MAX(0, WEIR_MIN(ms, 50))) == 1) {
+        uint64_t v;
+        if (read(s->wake_fd, &v, sizeof(v)) < 0)
+            st_log(s, WEIR_LOG_DEBUG, "wake fd: %s", strerror(errno));
+    }
+}
+
 static void loop(weir_streams *s, bool grouped)
 {
     bool idle = false, assigned_once = false;
     s->next_commit_ms = clock_mono_ms() + s->cfg.commit_interval_ms;
     while (!atomic_load(&s->stop)) {
+        if (idle)
+            wait_work(s);
         if (grouped)
-            consumer_poll(s, idle ? 20 : 0);
-        else if (idle)
-            rd_kafka_poll(s->producer, 20);
+            consumer_poll(s, 0);
         int r = st_restore_poll(s, 20);
         if (!r)
             r = st_tables_poll(s);
@@ -442,19 +461,40 @@ static int prepare(weir_streams *s)
     return r;
 }
 
+static void wake_queues(weir_streams *s, bool on)
+{
+    static const uint64_t one = 1;
+    if (on) {
+        s->cq = rd_kafka_queue_get_consumer(s->consumer);
+        s->tq = rd_kafka_queue_get_consumer(s->tabler);
+    }
+    rd_kafka_queue_t *qs[] = {s->cq, s->tq};
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(qs); i++) {
+        if (!qs[i])
+            continue;
+        rd_kafka_queue_io_event_enable(qs[i], on ? s->wake_fd : -1, &one, sizeof(one));
+        if (!on)
+            rd_kafka_queue_destroy(qs[i]);
+    }
+    if (!on)
+        s->cq = s->tq = NULL;
+}
+
 static void shutdown_app(weir_streams *s, bool grouped)
 {
     atomic_store(&s->ready, false);
     if (!atomic_load(&s->fatal))
         commit(s);
-    if (grouped) {
-        /* Leaves the group; the revoke callback commits what is left (nothing, normally). */
-        rd_kafka_consumer_close(s->consumer);
-    }
+    /* librdkafka wants the handles of the consumer's queues gone before it closes. */
     if (s->dirty || atomic_load(&s->fatal) || s->txn_open)
         tasks_abandon(s);
     else
         tasks_close(s);
+    wake_queues(s, false);
+    if (grouped) {
+        /* Leaves the group; the revoke callback commits what is left (nothing, normally). */
+        rd_kafka_consumer_close(s->consumer);
+    }
     rd_kafka_assign(s->tabler, NULL);
     st_db_commit(s);
 }
@@ -469,7 +509,9 @@ int weir_streams_run(weir_streams *s)
     if (s->cfg.handle_signals)
         st_signals(s, true);
     bool grouped = false;
-    int r = prepare(s);
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    wake_queues(s, true);
+    int r = s->wake_fd >= 0 ? prepare(s) : -WEIR_EIO;
     if (!r)
         r = subscribe(s, &grouped);
     if (!r) {
@@ -477,10 +519,14 @@ int weir_streams_run(weir_streams *s)
         shutdown_app(s, grouped);
     } else {
         st_log(s, WEIR_LOG_ERROR, "cannot start: %s", s->errmsg);
+        wake_queues(s, false);
         st_db_rollback(s);
         int none = 0;
         atomic_compare_exchange_strong(&s->fatal, &none, r);
     }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    s->wake_fd = -1;
     if (s->cfg.handle_signals)
         st_signals(s, false);
     atomic_store(&s->running, false);

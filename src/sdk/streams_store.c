@@ -147,7 +147,7 @@ void st_db_close(weir_streams *s)
     for (size_t i = 0; i < s->nstores; i++) {
         st_store_t *st = s->stores[i];
         sqlite3_stmt *l[] = {st->st_get,   st->st_put, st->st_del, st->st_range,
-                             st->st_close, st->st_min, st->st_wipe};
+                             st->st_close, st->st_min, st->st_wipe, st->st_purge};
         stmts_finalize(l, WEIR_ARRAY_LEN(l));
     }
     for (size_t i = 0; i < s->ntables; i++) {
@@ -232,6 +232,7 @@ int st_store_prepare(weir_streams *s, st_store_t *st)
          n);
     PREP(st_min, "SELECT min(t) FROM \"ws_%s\" WHERE part=?1 AND t IS NOT NULL", n);
     PREP(st_wipe, "DELETE FROM \"ws_%s\" WHERE part=?1", n);
+    PREP(st_purge, "DELETE FROM \"ws_%s\" WHERE part=?1 AND t IS NOT NULL AND t<=?2", n);
 #undef PREP
     return r;
 }
@@ -373,6 +374,16 @@ int st_part_next_close(weir_streams *s, st_part_t *sp)
         sp->next_close = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(s, "next close");
+}
+
+int st_part_purge_closed(weir_streams *s, st_part_t *sp, int64_t wm)
+{
+    sqlite3_stmt *q = sp->store->st_purge;
+    sqlite3_bind_int(q, 1, sp->task->partition);
+    sqlite3_bind_int64(q, 2, wm);
+    int r = step_done(s, q, "closing windows");
+    s->dirty = true;
+    return r ? r : st_part_next_close(s, sp);
 }
 
 int st_part_wipe(weir_streams *s, st_store_t *st, int32_t part)

@@ -1,6 +1,7 @@
 /*
- * Tasks: one sub-topology on one partition number. A task holds the records fetched for each of
- * its input partitions (a ring per input, in offset order) and takes them one at a time: with
+ * Tasks: one sub-topology on one partition number. Each input partition has its own librdkafka
+ * queue (fetched ahead within librdkafka's bounds); the task takes a batch from it into a ring
+ * when the ring is empty, and processes records one at a time: with
  * one input in offset order, with several (a join) by smallest event time, waiting for an input
  * that has nothing buffered only while the broker has more of it (or up to max_task_idle_ms),
  * so a rerun sees the same order.
@@ -51,6 +52,10 @@ void st_task_free(weir_streams *s, st_task_t *t)
         for (size_t i = 0; i < in->len; i++)
             rd_kafka_message_destroy(in->ring[(in->head + i) % in->cap]);
         free(in->ring);
+        if (in->rkqu) {
+            rd_kafka_queue_io_event_enable(in->rkqu, -1, NULL, 0);
+            rd_kafka_queue_destroy(in->rkqu);
+        }
     }
     free(t->parts);
     free(t);
@@ -72,16 +77,21 @@ st_task_t *st_task_find(weir_streams *s, const char *topic, int32_t partition, i
     return NULL;
 }
 
-static void pause_input(weir_streams *s, st_input_t *in, bool pause)
+void st_task_queues(weir_streams *s, st_task_t *t)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, in->topic, in->partition);
-    if (pause)
-        rd_kafka_pause_partitions(s->consumer, l);
-    else
-        rd_kafka_resume_partitions(s->consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    in->paused = pause;
+    static const uint64_t one = 1;
+    for (size_t k = 0; k < t->sub->ninputs; k++) {
+        st_input_t *in = &t->in[k];
+        if (in->rkqu)
+            continue;
+        in->rkqu = rd_kafka_queue_get_partition(s->consumer, in->topic, in->partition);
+        if (!in->rkqu)
+            continue;
+        /* Not forwarded to the consumer's queue: librdkafka keeps fetching ahead for each
+         * partition up to its own bounds, and the task takes from it when it has room. */
+        rd_kafka_queue_forward(in->rkqu, NULL);
+        rd_kafka_queue_io_event_enable(in->rkqu, s->wake_fd, &one, sizeof(one));
+    }
 }
 
 void st_input_push(weir_streams *s, st_task_t *t, int input, rd_kafka_message_t *m)
@@ -100,8 +110,26 @@ void st_input_push(weir_streams *s, st_task_t *t, int input, rd_kafka_message_t 
     in->ring[(in->head + in->len) % in->cap] = m;
     in->len++;
     in->fetch_next = m->offset + 1;
-    if (in->len >= ST_BUF_PAUSE && !in->paused)
-        pause_input(s, in, true);
+}
+
+/* Takes what the partition's queue has (up to ST_TAKE_MAX) into the ring, when it is empty. */
+static void input_fill(weir_streams *s, st_task_t *t, int k)
+{
+    st_input_t *in = &t->in[k];
+    if (in->len || !in->rkqu)
+        return;
+    rd_kafka_message_t *batch[ST_TAKE_MAX];
+    ssize_t n = rd_kafka_consume_batch_queue(in->rkqu, 0, batch, ST_TAKE_MAX);
+    for (ssize_t i = 0; i < n; i++) {
+        if (batch[i]->err) {
+            if (batch[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                st_log(s, WEIR_LOG_WARN, "consume %s [%d]: %s", in->topic, (int)in->partition,
+                       rd_kafka_message_errstr(batch[i]));
+            rd_kafka_message_destroy(batch[i]);
+            continue;
+        }
+        st_input_push(s, t, k, batch[i]);
+    }
 }
 
 /* The record as callbacks see it; key and value copied to NUL-terminated scratch buffers. */
@@ -156,6 +184,8 @@ static bool caught_up(weir_streams *s, const st_input_t *in)
 /* The input to take the next record from, or -1 to wait. */
 static int pick_input(weir_streams *s, st_task_t *t)
 {
+    for (size_t k = 0; k < t->sub->ninputs; k++)
+        input_fill(s, t, (int)k);
     if (t->sub->ninputs == 1)
         return t->in[0].len ? 0 : -1;
     int best = -1;
@@ -223,8 +253,6 @@ bool st_task_step(weir_streams *s, st_task_t *t)
     in->head_ts = ST_TIME_NONE;
     process_message(s, t, k, m);
     rd_kafka_message_destroy(m);
-    if (in->paused && in->len <= ST_BUF_RESUME)
-        pause_input(s, in, false);
     return true;
 }
 
@@ -252,7 +280,12 @@ static void task_running(weir_streams *s, st_task_t *t)
 {
     for (size_t j = 0; j < t->sub->nstores; j++) {
         st_part_t *sp = &t->parts[j];
-        st_part_next_close(s, sp);
+        /* Rows that were closed before are back from the changelog (closing writes no
+         * tombstone): they go again, silently. */
+        if (sp->store->windowed && sp->stream_time != ST_TIME_NONE)
+            st_part_purge_closed(s, sp, sp->stream_time - sp->store->grace_ms);
+        else
+            st_part_next_close(s, sp);
         sp->stream_time_saved = sp->stream_time;
         st_ckpt_put(s, sp->store->name, t->partition, sp->changelog_next, sp->stream_time);
     }

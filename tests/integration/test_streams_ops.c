@@ -23,9 +23,14 @@ typedef struct {
 /* Runs s until it has processed n records, then stops it (the stop commits). */
 static bool run_until(st_case_t *c, uint64_t n)
 {
+    int64_t t0 = it_now_ms();
     st_run(&c->run, c->s);
     bool ok = st_wait_processed(c->s, n, 30000);
+    int64_t t1 = it_now_ms();
     int rc = st_stop(&c->run);
+    if (getenv("WEIR_TEST_VERBOSE"))
+        fprintf(stderr, "  processed in %lld ms, stopped in %lld ms\n", (long long)(t1 - t0),
+                (long long)(it_now_ms() - t1));
     return ok && rc == 0;
 }
 
