@@ -15,7 +15,9 @@
  *   4. latency: records produced at 10k/s with their send time as timestamp, through the
  *               windowed count; p50/p99 of (time the output is read - send time).
  * Figures are printed as a table, not asserted. WEIR_BENCH_QUICK=1: N = 100k and a 3 s latency
- * run (default N = 500k, 10 s); WEIR_BENCH_RECORDS sets N. Kafka Streams needs Java and the jars
+ * run (default N = 500k, 10 s); WEIR_BENCH_RECORDS sets N; WEIR_BENCH_ONLY=count,join,restore,
+ * latency runs some; WEIR_BENCH_PASSTHROUGH=1 makes libweir's latency topology a plain copy (the
+ * floor); WEIR_BENCH_LOG_INFO=1 shows libweir's slow commits. Kafka Streams needs Java and the jars
  * of `make deps` (build/compat/kafka.classpath); without them only libweir runs. */
 #include "weir/streams.h"
 
@@ -46,7 +48,7 @@ static void pin_to_cpu0_threads(void);
 static const char *bootstrap;
 static char self[1024], top[1024], scratch[512];
 static long n_records = 500000;
-static int lat_secs = 10;
+static int lat_secs = 10, warm_secs = 5;
 
 static int64_t now_ns(void)
 {
@@ -125,6 +127,10 @@ static void child_topology(weir_streams *s, const char *mode, const char *in, co
 {
     weir_stream *src = weir_streams_source(s, in, NULL, NULL);
     weir_aggregate_options o;
+    if (getenv("WEIR_BENCH_PASSTHROUGH") && strcmp(mode, "latency") == 0) {
+        weir_stream_to(src, out); /* the floor: no state */
+        return;
+    }
     if (strcmp(mode, "join") == 0) {
         weir_streams_table(s, "table", table);
         weir_stream_to(weir_stream_join_table(src, "table", join_values, NULL, false), out);
@@ -170,6 +176,8 @@ static int child_main(int argc, char **argv)
     cfg.bootstrap = bootstrap;
     cfg.application_id = argv[3];
     cfg.state_dir = argv[4];
+    if (getenv("WEIR_BENCH_LOG_INFO"))
+        cfg.log_level = WEIR_LOG_INFO;
     if (getenv("WEIR_BENCH_COMMIT_MS"))
         cfg.commit_interval_ms = atoi(getenv("WEIR_BENCH_COMMIT_MS"));
     weir_streams *s;
@@ -486,7 +494,7 @@ static bool run_latency(bool ks, double *p50, double *p99, size_t *got, long *se
         fprintf(stderr, "# latency: the app did not start\n");
         return false;
     }
-    lat_t l = {out, 0, NULL, 0, (size_t)LAT_RATE * (size_t)(lat_secs + 5), false};
+    lat_t l = {out, 0, NULL, 0, (size_t)LAT_RATE * (size_t)(lat_secs + warm_secs + 5), false};
     l.lat = malloc(l.cap * sizeof(int64_t));
     l.from_ms = INT64_MAX;
     pthread_t th;
@@ -497,10 +505,11 @@ static bool run_latency(bool ks, double *p50, double *p99, size_t *got, long *se
     memset(value, 'v', VALUE_BYTES);
     value[VALUE_BYTES] = '\0';
     sleep_ms(1000); /* the reader assigned, the app fetching */
+    /* A warm-up at the same rate first (a JIT compiles, caches fill), then the measured part. */
     int64_t start = now_ns(), start_ms = wall_ms();
-    l.from_ms = start_ms + 1000;
+    l.from_ms = start_ms + (int64_t)warm_secs * 1000;
     *sent = 0;
-    for (long i = 0; i < (long)LAT_RATE * lat_secs; i++) {
+    for (long i = 0; i < (long)LAT_RATE * (lat_secs + warm_secs); i++) {
         /* Sleeping, not spinning: the broker shares this CPU. 10 records a millisecond. */
         int64_t due = start + (i / (LAT_RATE / 1000)) * 1000000;
         if (i % (LAT_RATE / 1000) == 0 && now_ns() < due) {
@@ -696,11 +705,12 @@ static void report(const results_t *w, const results_t *k, bool have_ks)
     printf("| latency at %d records/s through the windowed count, p50 / p99 ms | %s | %s | "
            "|\n",
            LAT_RATE, w->p50 >= 0 ? a : "-", have_ks && k->p50 >= 0 ? b : "-");
-    printf("\nlatency runs: %d s each (the first second is warm-up); outputs read: libweir %zu "
-           "of %ld, Kafka Streams %zu of %ld. Restore MB/s counts the key and value bytes of the "
+    printf("\nlatency runs: %d s measured after %d s of warm-up at the same rate; outputs read "
+           "in time: libweir %zu of %ld, Kafka Streams %zu of %ld. Restore MB/s counts the key and "
+           "value bytes of the "
            "changelog records read (libweir keeps counts as decimal text, Kafka Streams as 8-byte "
            "longs).\n",
-           lat_secs, w->lat_got, w->lat_sent, k->lat_got, k->lat_sent);
+           lat_secs, warm_secs, w->lat_got, w->lat_sent, k->lat_got, k->lat_sent);
     if (!have_ks)
         printf("\nKafka Streams not run: Java or build/compat/kafka.classpath (make deps) "
                "missing.\n");
@@ -781,6 +791,7 @@ int main(int argc, char **argv)
                 : quick                      ? 100000
                                              : 500000;
     lat_secs = quick ? 3 : 10;
+    warm_secs = quick ? 2 : 5;
     const char *sd = getenv("WEIR_BENCH_DIR");
     if (sd) {
         snprintf(scratch, sizeof(scratch), "%s", sd);

@@ -336,6 +336,30 @@ static int check_changelog_sizes(weir_streams *s, const st_topics_t *tl)
     return 0;
 }
 
+/* Metadata for a topic the producer writes to, asked now: librdkafka would otherwise learn it at
+ * the first record, holding that record (and the commit that flushes it) up to a second. */
+static void warm(weir_streams *s, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->producer, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
+static void warm_outputs(weir_streams *s)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (s->nodes[i]->kind == ST_SINK || s->nodes[i]->kind == ST_REPART_SINK)
+            warm(s, s->nodes[i]->topic);
+    for (size_t i = 0; i < s->nstores; i++) {
+        warm(s, s->stores[i]->changelog);
+        if (s->stores[i]->late_topic)
+            warm(s, s->stores[i]->late_topic);
+    }
+}
+
 int st_topics_prepare(weir_streams *s)
 {
     st_topics_t tl;
@@ -373,6 +397,8 @@ int st_topics_prepare(weir_streams *s)
     }
     free(list);
     topics_free(&tl);
+    if (!r)
+        warm_outputs(s);
     return r;
 }
 

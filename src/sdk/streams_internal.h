@@ -35,7 +35,7 @@
 #define ST_NAME_MAX       100 /* store, table and application id names */
 #define ST_INPUTS_MAX     4   /* input topics of one sub-topology */
 #define ST_PARTITIONS_MAX 4096
-#define ST_TAKE_MAX       500  /* records taken from a partition's queue at a time */
+#define ST_TAKE_MAX       500    /* records taken from a partition's queue at a time */
 #define ST_COLLECT_MAX    100000 /* records one callback call may collect */
 #define ST_DEPTH_MAX      64     /* nodes one record may pass through */
 #define ST_SRC_HDR        "weir.src"
@@ -138,7 +138,7 @@ typedef struct st_table {
 typedef struct st_input {
     char *topic;
     int32_t partition;
-    rd_kafka_queue_t *rkqu; /* the partition's own librdkafka queue (not forwarded) */
+    rd_kafka_queue_t *rkqu;    /* the partition's own librdkafka queue (not forwarded) */
     rd_kafka_message_t **ring; /* taken from rkqu, not processed yet */
     size_t head, len, cap;
     int64_t head_ts;        /* event time of ring[head] (extracted once); ST_TIME_NONE: not yet */

@@ -25,10 +25,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define ST_TASK_BURST  500   /* records a task processes before the next task's turn */
-#define ST_POLL_BURST  5000  /* records taken from the consumer per loop */
-#define ST_TXN_TIMEOUT 30000 /* ms for transactional calls */
-#define ST_FLUSH_MS    60000
+#define ST_TASK_BURST     500   /* records a task processes before the next task's turn */
+#define ST_POLL_BURST     5000  /* records taken from the consumer per loop */
+#define ST_TXN_TIMEOUT    30000 /* ms for transactional calls */
+#define ST_FLUSH_MS       60000
+#define ST_SLOW_COMMIT_MS 100 /* commits that take longer are logged (INFO) */
 
 /* ---- tasks and assignments ------------------------------------------------------------------- */
 
@@ -168,7 +169,10 @@ static int commit_alos(weir_streams *s, rd_kafka_topic_partition_list_t *l)
     }
     if (!l->cnt)
         return 0;
+    int64_t t0 = clock_mono_ms();
     rd_kafka_resp_err_t e = rd_kafka_commit(s->consumer, l, 0);
+    if (clock_mono_ms() - t0 >= ST_SLOW_COMMIT_MS)
+        st_log(s, WEIR_LOG_INFO, "slow offset commit: %lld ms", (long long)(clock_mono_ms() - t0));
     if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return 0;
     if (commit_refused(e)) {
@@ -253,7 +257,9 @@ static int commit(weir_streams *s)
     if (r)
         return r;
     rd_kafka_topic_partition_list_t *l = positions(s);
+    int64_t t0 = clock_mono_ms();
     r = s->cfg.guarantee == WEIR_EXACTLY_ONCE ? commit_eos(s, l) : commit_alos(s, l);
+    int64_t t1 = clock_mono_ms();
     if (r == 2) {
         /* Start the partitions again from what was committed. */
         rd_kafka_topic_partition_list_t *a = NULL;
@@ -271,6 +277,10 @@ static int commit(weir_streams *s)
             s->dirty = false;
             atomic_fetch_add_explicit(&s->stats.commits, 1, memory_order_relaxed);
         }
+        int64_t t2 = clock_mono_ms();
+        if (t2 - t0 >= ST_SLOW_COMMIT_MS)
+            st_log(s, WEIR_LOG_INFO, "slow commit: %lld ms for Kafka, %lld ms for the store",
+                   (long long)(t1 - t0), (long long)(t2 - t1));
     } else if (r == 1) {
         r = 0;
     }

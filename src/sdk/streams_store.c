@@ -146,7 +146,7 @@ void st_db_close(weir_streams *s)
 {
     for (size_t i = 0; i < s->nstores; i++) {
         st_store_t *st = s->stores[i];
-        sqlite3_stmt *l[] = {st->st_get,   st->st_put, st->st_del, st->st_range,
+        sqlite3_stmt *l[] = {st->st_get,   st->st_put, st->st_del,  st->st_range,
                              st->st_close, st->st_min, st->st_wipe, st->st_purge};
         stmts_finalize(l, WEIR_ARRAY_LEN(l));
     }
