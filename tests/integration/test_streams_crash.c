@@ -293,6 +293,10 @@ TEST(at_least_once_kill9_gives_a_superset_without_lost_updates)
 static pid_t oracle_pid = -1;
 static char oracle_addr[64];
 static char *oracle_dir;
+/* The oracle's stdout, open until it is stopped: the script writes more lines after "listening
+ * on", and a closed pipe would kill it with SIGPIPE, and Kafka with it (its parent-death signal),
+ * while the test runs. */
+static FILE *oracle_out;
 
 /* The end of Kafka's logs, when something went wrong with it. */
 static void oracle_logs(void)
@@ -348,16 +352,15 @@ static bool oracle_start(void)
         close(fds[0]);
         return false;
     }
-    FILE *f = fdopen(fds[0], "r");
+    oracle_out = fdopen(fds[0], "r");
     char line[256];
     bool ok = false;
-    while (fgets(line, sizeof(line), f)) {
+    while (fgets(line, sizeof(line), oracle_out)) {
         if (sscanf(line, "listening on %63s", oracle_addr) == 1) {
             ok = true;
             break;
         }
     }
-    fclose(f);
     return ok;
 }
 
@@ -371,6 +374,10 @@ static void oracle_stop(void)
         kill(oracle_pid, SIGTERM);
         waitpid(oracle_pid, NULL, 0);
         oracle_pid = -1;
+    }
+    if (oracle_out) {
+        fclose(oracle_out);
+        oracle_out = NULL;
     }
     if (oracle_dir) {
         char cmd[600];

@@ -181,9 +181,18 @@ IT_FN size_t st_read_partition(const char *topic, int32_t partition, it_record_t
     rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err));
     rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err));
     rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err));
+    /* A fetch at the end (an empty partition) answered at once, not after the default 500 ms. */
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof(err));
     rd_kafka_conf_set_log_cb(c, it_rk_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     rd_kafka_poll_set_consumer(rk);
+    /* The leader known before the assignment: librdkafka would otherwise retry the offset
+     * lookup of a partition without a known leader 500 ms later. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, l);
