@@ -112,6 +112,19 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
     ROW_INT(BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS, "weir.producer.snapshot.interval.offsets",
             "100000", 0, I64MAX, false,
             "offsets between producer-state snapshots (a shorter scan after a crash); 0 = never"),
+    ROW_INT(BCFG_TRANSACTIONAL_ID_EXPIRATION_MS, "transactional.id.expiration.ms", "604800000", 1,
+            I32MAX, false, "forget a transactional id idle this long"),
+    ROW_INT(BCFG_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS,
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", 1, I32MAX,
+            false, "how often transactions past their timeout are looked for and aborted"),
+    ROW_INT(BCFG_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS,
+            "transaction.remove.expired.transaction.cleanup.interval.ms", "3600000", 1, I32MAX,
+            false, "how often expired transactional ids are removed"),
+    ROW_INT(BCFG_TRANSACTION_STATE_LOG_NUM_PARTITIONS, "transaction.state.log.num.partitions",
+            "1", 1, 1000, false,
+            "partitions of __transaction_state when it is created (fixed afterwards)"),
+    ROW_INT(BCFG_TRANSACTION_STATE_LOG_SEGMENT_BYTES, "transaction.state.log.segment.bytes",
+            "104857600", 1, I32MAX, false, "segment size of __transaction_state"),
 };
 
 #define TROW(k, n, bk, t, d, lo, hi, vals, list, doc) [k] = {n, bk, t, d, lo, hi, vals, list, doc}

@@ -213,6 +213,7 @@ typedef struct {
     void (*appended)(void *ctx, int32_t part);
     void *ctx;
     size_t max_decompressed_bytes; /* bound when reading compressed batches back, 64 MiB */
+    const char *topic;             /* for messages: NULL = __consumer_offsets */
 } broker_coord_log_config_t;
 
 int broker_coord_log_new(const broker_coord_log_config_t *cfg, broker_coord_log_t **out);
@@ -222,9 +223,22 @@ void broker_coord_log_free(broker_coord_log_t *ol);
  * group's partition, reported once durable (through cfg->post). */
 void broker_coord_log_write(void *ol, const char *group_id, const broker_coord_record_t *recs,
                             size_t n, broker_coord_write_done_fn done, void *arg);
+/* The same with the batch's producer fields (transactional offset commits). opts NULL: none. */
+void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
+                                  const broker_coord_record_t *recs, size_t n,
+                                  const storage_batch_opts_t *opts,
+                                  broker_coord_write_done_fn done, void *arg);
 /* Replays every partition into c (then call broker_coord_load_finish). Malformed records are
  * logged and skipped; returns a storage error only if a log cannot be read. */
 int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c);
+/* Replays every record of every partition in log order through on_record (< 0: counted as
+ * malformed) and every transaction marker through on_marker (type 0 abort, 1 commit). */
+typedef int (*broker_coord_log_record_fn)(void *arg, const storage_batch_header_t *h,
+                                          const storage_record_t *rec);
+typedef void (*broker_coord_log_marker_fn)(void *arg, const storage_batch_header_t *h,
+                                           int16_t type);
+int broker_coord_log_replay(broker_coord_log_t *ol, broker_coord_log_record_fn on_record,
+                            broker_coord_log_marker_fn on_marker, void *arg);
 size_t broker_coord_log_writes_pending(broker_coord_log_t *ol);
 
 #endif

@@ -574,3 +574,12 @@ void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_g
 {
     op_post(b, OP_OFFSET_DELETE, req, op);
 }
+
+/* ---- transactions (TODO: the pending transactional offsets) ---------------------------------- */
+
+void broker_groups_txn_complete(broker_t *b, int64_t producer_id, bool commit)
+{
+    (void)b;
+    (void)producer_id;
+    (void)commit;
+}

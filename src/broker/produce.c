@@ -10,7 +10,12 @@
  * with the reason from v8, CORRUPT_MESSAGE before). Then, under the partition's append_mu,
  * each batch gets partitionLeaderEpoch 0 and, for LogAppendTime, the broker's clock and a new
  * CRC, passes the idempotence check (a retried batch is answered with its original offset, a
- * gap or a zombie is refused) and is appended verbatim. The only per-record work is the
+ * gap or a zombie is refused) and is appended verbatim. A transactional batch must belong to
+ * its producer's open transaction: the first one of a transaction in a partition is checked
+ * with the transaction coordinator (broker_txn_verify: the partition was added with
+ * AddPartitionsToTxn, INVALID_TXN_STATE otherwise), and opens the transaction in the
+ * partition's producer state before it is appended, so the LSO covers it before anyone can
+ * read it. The only per-record work is the
  * validation pass; nothing is copied (the batch is rewritten in place in the request frame and
  * written from there).
  *
@@ -101,6 +106,10 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         result_error(res, invalid_record(ctx), "clients may not write control batches");
         return false;
     }
+    if ((attrs & BATCH_TRANSACTIONAL) && (int64_t)be64_read(p + BATCH_PRODUCER_ID) < 0) {
+        result_error(res, invalid_record(ctx), "a transactional batch needs a producer id");
+        return false;
+    }
     /* One pass checks the header and CRC and parses every record (decompressing once). */
     const char *why = NULL;
     int32_t bad = -1;
@@ -135,12 +144,12 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
 }
 
 /* The idempotence check of one batch with a producer id (append_mu held): 0 to append it, a
- * Kafka ErrorCode to refuse it; a duplicate sets *dup and its original offsets. */
-static int16_t check_producer(broker_partition_t *p, const storage_batch_header_t *h, bool *dup,
-                              int64_t *dup_base)
+ * Kafka ErrorCode to refuse it; a duplicate sets *dup and its original offsets. A
+ * transactional batch that would open a transaction here must belong to the producer's open
+ * transaction at the coordinator. */
+static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_batch_header_t *h,
+                              bool *dup, int64_t *dup_base)
 {
-    if (h->attributes & BATCH_TRANSACTIONAL)
-        return KAFKA_INVALID_TXN_STATE; /* transactions are not offered yet */
     if (!p->producers)
         return KAFKA_KAFKA_STORAGE_ERROR;
     broker_producer_check_t ck;
@@ -148,13 +157,18 @@ static int16_t check_producer(broker_partition_t *p, const storage_batch_header_
     if (ck.error == KAFKA_NONE && ck.duplicate) {
         *dup = true;
         *dup_base = ck.dup_base_offset;
+        return KAFKA_NONE;
     }
+    if (ck.error == KAFKA_NONE && (h->attributes & BATCH_TRANSACTIONAL) &&
+        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch))
+        return broker_txn_verify(b, h->producer_id, h->producer_epoch, p->topic->name,
+                                 strlen(p->topic->name), p->index);
     return ck.error;
 }
 
 /* Appends one validated batch (append_mu held). Returns false after setting an error. */
-static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8_t *batch,
-                         size_t total, int64_t now, bool first)
+static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part_t *pp,
+                         uint8_t *batch, size_t total, int64_t now, bool first)
 {
     broker_produce_result_t *res = &pp->res;
     be32_write(batch + BATCH_LEADER_EPOCH, 0);
@@ -171,7 +185,7 @@ static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8
     if (h.producer_id >= 0) {
         bool dup = false;
         int64_t dup_base = -1;
-        int16_t err = check_producer(p, &h, &dup, &dup_base);
+        int16_t err = check_producer(b, p, &h, &dup, &dup_base);
         if (err) {
             result_error(res, err, NULL);
             return false;
@@ -184,9 +198,14 @@ static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8
             return true;
         }
     }
+    /* A transaction opening here is published before its first batch is readable. */
+    bool opened = h.producer_id >= 0 && p->producers &&
+                  broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(p->log));
     int64_t base;
     rc = storage_log_append(p->log, batch, total, &base);
     if (rc < 0) {
+        if (opened)
+            broker_producer_state_txn_undo(p->producers, h.producer_id);
         log_warn("broker", "append to %s-%d: %s", p->topic->name, p->index, weir_strerror(rc));
         result_error(res, rc == -WEIR_ECORRUPT ? KAFKA_CORRUPT_MESSAGE : KAFKA_KAFKA_STORAGE_ERROR,
                      NULL);
@@ -235,7 +254,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     bool appended = false;
     for (off = 0; off < len; off += total) {
         total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
-        if (!append_batch(p, pp, records + off, total, now, off == 0))
+        if (!append_batch(b, p, pp, records + off, total, now, off == 0))
             break;
         appended = true;
     }

@@ -186,7 +186,14 @@ int kafka_handle_delete_groups(kafka_req_t *req);             /* api_groups.c */
 int kafka_handle_offset_commit(kafka_req_t *req);             /* api_commit.c */
 int kafka_handle_offset_fetch(kafka_req_t *req);              /* api_commit.c */
 int kafka_handle_offset_delete(kafka_req_t *req);             /* api_commit.c */
-int kafka_handle_init_producer_id(kafka_req_t *req);          /* api_producer.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);          /* api_txn.c */
+int kafka_handle_add_partitions_to_txn(kafka_req_t *req);     /* api_txn.c */
+int kafka_handle_add_offsets_to_txn(kafka_req_t *req);        /* api_txn.c */
+int kafka_handle_end_txn(kafka_req_t *req);                   /* api_txn.c */
+int kafka_handle_write_txn_markers(kafka_req_t *req);         /* api_txn.c */
+int kafka_handle_describe_transactions(kafka_req_t *req);     /* api_txn.c */
+int kafka_handle_list_transactions(kafka_req_t *req);         /* api_txn.c */
+int kafka_handle_describe_producers(kafka_req_t *req);        /* api_txn.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

@@ -278,6 +278,7 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     log->io = io;
     log->dir = weir_strndup(dir, n);
     log->compact_end = -1;
+    atomic_init(&log->first_unstable, -1);
     if (cfg)
         log->cfg = *cfg;
     else

@@ -131,12 +131,13 @@ void storage_segment_free(storage_segment_t *seg)
     storage_file_unref(seg->file);
     free(seg->idx);
     free(seg->tidx);
+    free(seg->txns);
     free(seg);
 }
 
 int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = {".log", ".index", ".timeindex", ".txnindex"};
     int rc = 0;
     for (size_t i = 0; i < WEIR_ARRAY_LEN(exts); i++) {
         char path[PATH_MAX_LEN];
