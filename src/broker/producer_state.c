@@ -21,7 +21,7 @@
  *
  * Snapshot file (big-endian): "WPS2", crc32c u32 of everything after it, offset i64,
  * count u32, then per producer: pid i64, epoch i16, nbatches u8, txn_first i64,
- * coordinator_epoch i32, then nbatches times first_seq i32, last_seq i32, first_offset i64,
+ * coordinator_epoch i32, marker_ts i64, then nbatches times first_seq i32, last_seq i32, first_offset i64,
  * offset_delta i32, timestamp i64. "WPS1" files (no txn_first, coordinator_epoch) still load.
  * Before a snapshot is written, the log's aborted-transaction index is synced: the snapshot
  * says the markers below it need no replay, so their index entries must be on disk.
@@ -51,6 +51,7 @@ typedef struct {
     pbatch_t batches[BROKER_PRODUCER_BATCHES]; /* oldest first */
     int64_t txn_first;         /* first offset of its open transaction here, -1 */
     int32_t coordinator_epoch; /* of its last marker, -1 */
+    int64_t marker_ts;         /* timestamp of its last marker, INT64_MIN if none */
 } pentry_t;
 
 typedef struct {
@@ -74,7 +75,7 @@ struct broker_producer_state {
 };
 
 enum { SNAP_HEADER = 4 + 4 + 8 + 4, SNAP_BATCH = 4 + 4 + 8 + 4 + 8 };
-enum { SNAP_ENTRY_V1 = 8 + 2 + 1, SNAP_ENTRY = 8 + 2 + 1 + 8 + 4 };
+enum { SNAP_ENTRY_V1 = 8 + 2 + 1, SNAP_ENTRY = 8 + 2 + 1 + 8 + 4 + 8 };
 enum { SNAP_KEEP = 2 }; /* snapshots kept on disk */
 static const char SNAP_MAGIC[4] = {'W', 'P', 'S', '2'};
 static const char SNAP_MAGIC_V1[4] = {'W', 'P', 'S', '1'};
@@ -107,9 +108,11 @@ static void entry_remove(broker_producer_state_t *ps, int64_t pid)
     free(broker_kvmap_del(&ps->producers, k, 8));
 }
 
+/* Its last activity: its newest batch or marker (INT64_MIN: none known). */
 static int64_t entry_last_ts(const pentry_t *e)
 {
-    return e->nbatches ? e->batches[e->nbatches - 1].timestamp : INT64_MIN;
+    int64_t ts = e->nbatches ? e->batches[e->nbatches - 1].timestamp : INT64_MIN;
+    return WEIR_MAX(ts, e->marker_ts);
 }
 
 /* At the bound, the producer idle longest is forgotten (its next batch, if any, then gets
@@ -142,6 +145,7 @@ static pentry_t *entry_get_or_add(broker_producer_state_t *ps, int64_t pid, int1
     e->epoch = epoch;
     e->txn_first = -1;
     e->coordinator_epoch = -1;
+    e->marker_ts = INT64_MIN;
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
     broker_kvmap_put(&ps->producers, k, 8, e);
@@ -317,9 +321,10 @@ int16_t broker_producer_state_check_marker(broker_producer_state_t *ps, int64_t 
 
 /* Applies a marker (mu held); an abort goes to the log's aborted-transaction index. */
 static void end_txn_locked(broker_producer_state_t *ps, int64_t pid, int16_t epoch,
-                           int32_t coordinator_epoch, bool commit, int64_t offset)
+                           int32_t coordinator_epoch, bool commit, int64_t offset, int64_t ts)
 {
     pentry_t *e = entry_get_or_add(ps, pid, epoch);
+    e->marker_ts = WEIR_MAX(e->marker_ts, ts);
     if (epoch > e->epoch) { /* a fencing abort: the old epoch's sequences are over */
         e->epoch = epoch;
         e->nbatches = 0;
@@ -339,10 +344,10 @@ static void end_txn_locked(broker_producer_state_t *ps, int64_t pid, int16_t epo
 
 void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id,
                                    int16_t epoch, int32_t coordinator_epoch, bool commit,
-                                   int64_t offset)
+                                   int64_t offset, int64_t timestamp)
 {
     pthread_mutex_lock(&ps->mu);
-    end_txn_locked(ps, producer_id, epoch, coordinator_epoch, commit, offset);
+    end_txn_locked(ps, producer_id, epoch, coordinator_epoch, commit, offset, timestamp);
     pthread_mutex_unlock(&ps->mu);
 }
 
@@ -371,7 +376,9 @@ size_t broker_producer_state_list(broker_producer_state_t *ps, broker_producer_d
         (*out)[k++] = (broker_producer_desc_t){.producer_id = x->pid,
                                                .epoch = x->epoch,
                                                .last_sequence = last ? last->last_seq : -1,
-                                               .last_timestamp = last ? last->timestamp : -1,
+                                               .last_timestamp = entry_last_ts(x) == INT64_MIN
+                                                                     ? -1
+                                                                     : entry_last_ts(x),
                                                .coordinator_epoch = x->coordinator_epoch,
                                                .txn_start_offset = x->txn_first};
     }
@@ -387,7 +394,8 @@ void broker_producer_state_expire(broker_producer_state_t *ps, int64_t now_wall_
     broker_kvmap_iter_init(&it, &ps->producers);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         pentry_t *x = e->value;
-        if (x->txn_first < 0 && now_wall_ms - entry_last_ts(x) > ps->cfg.expiration_ms)
+        /* (compared without a subtraction that could overflow on INT64_MIN) */
+        if (x->txn_first < 0 && entry_last_ts(x) < now_wall_ms - ps->cfg.expiration_ms)
             entry_remove(ps, x->pid);
     }
     pthread_mutex_unlock(&ps->mu);
@@ -435,6 +443,7 @@ static void snap_encode(broker_producer_state_t *ps, int64_t offset, buf_t *b)
         buf_append_u8(b, (uint8_t)x->nbatches);
         buf_append_be64(b, (uint64_t)x->txn_first);
         buf_append_be32(b, (uint32_t)x->coordinator_epoch);
+        buf_append_be64(b, (uint64_t)x->marker_ts);
         for (int i = 0; i < x->nbatches; i++) {
             const pbatch_t *y = &x->batches[i];
             buf_append_be32(b, (uint32_t)y->first_seq);
@@ -588,7 +597,8 @@ static int snap_load(broker_producer_state_t *ps, int64_t offset)
                       .epoch = (int16_t)be16_read(p + off + 8),
                       .nbatches = p[off + 10],
                       .txn_first = v1 ? -1 : (int64_t)be64_read(p + off + 11),
-                      .coordinator_epoch = v1 ? -1 : (int32_t)be32_read(p + off + 19)};
+                      .coordinator_epoch = v1 ? -1 : (int32_t)be32_read(p + off + 19),
+                      .marker_ts = v1 ? INT64_MIN : (int64_t)be64_read(p + off + 23)};
         off += entry_size;
         if (e.txn_first < -1 || e.txn_first >= offset) {
             rc = -WEIR_ECORRUPT;
@@ -660,7 +670,7 @@ static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_
             }
             storage_record_iter_deinit(&it);
             end_txn_locked(ps, h->producer_id, h->producer_epoch, coordinator_epoch, type == 1,
-                           h->base_offset);
+                           h->base_offset, h->max_timestamp);
         }
         return 0;
     }

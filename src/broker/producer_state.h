@@ -84,7 +84,7 @@ int16_t broker_producer_state_check_marker(broker_producer_state_t *ps, int64_t 
  * transaction; an abort goes to the aborted-transaction index with the LSO after it. */
 void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id,
                                    int16_t epoch, int32_t coordinator_epoch, bool commit,
-                                   int64_t offset);
+                                   int64_t offset, int64_t timestamp);
 /* The first offset of an open transaction in this partition, -1 if none. Lock-free: an
  * opening is published before its batch is appended, so a reader that reads the log end
  * first and this second never sees an undecided batch as stable. */

@@ -136,7 +136,7 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
 /* A marker batch: attributes transactional + control, one record with key [version 0, type]
  * and value [version 0, coordinator epoch], as Kafka's EndTransactionMarker. */
 static void marker_build(buf_t *out, int64_t pid, int16_t epoch, bool commit,
-                         int32_t coordinator_epoch)
+                         int32_t coordinator_epoch, int64_t now)
 {
     uint8_t key[4], value[6];
     be16_write(key, 0);
@@ -147,7 +147,7 @@ static void marker_build(buf_t *out, int64_t pid, int16_t epoch, bool commit,
                                .key_len = 4,
                                .value = value,
                                .value_len = 6,
-                               .timestamp = clock_wall_ms()};
+                               .timestamp = now};
     storage_batch_opts_t opts = {.producer_id = pid,
                                  .producer_epoch = epoch,
                                  .base_sequence = -1,
@@ -211,7 +211,8 @@ static int16_t marker_append(marker_run_t *mr, broker_partition_t *p, int16_t ep
     if (!p->log || storage_log_offline(p->log))
         return KAFKA_KAFKA_STORAGE_ERROR;
     buf_t batch = {0};
-    marker_build(&batch, mr->pid, epoch, mr->commit, coordinator_epoch);
+    int64_t now = clock_wall_ms();
+    marker_build(&batch, mr->pid, epoch, mr->commit, coordinator_epoch, now);
     pthread_mutex_lock(&p->append_mu);
     int16_t err = p->producers
                       ? broker_producer_state_check_marker(p->producers, mr->pid, epoch)
@@ -223,7 +224,7 @@ static int16_t marker_append(marker_run_t *mr, broker_partition_t *p, int16_t ep
             err = KAFKA_KAFKA_STORAGE_ERROR;
         else if (p->producers)
             broker_producer_state_end_txn(p->producers, mr->pid, epoch, coordinator_epoch,
-                                          mr->commit, base);
+                                          mr->commit, base, now);
     }
     pthread_mutex_unlock(&p->append_mu);
     buf_deinit(&batch);
@@ -621,7 +622,8 @@ static void describe_run(broker_txns_t *tx, broker_txn_op_t *op)
         }
         broker_txnc_describe(tx->coord, it);
         copies[i] = weir_calloc(it->part_count + 1, sizeof(**copies));
-        memcpy(copies[i], it->parts, it->part_count * sizeof(**copies));
+        if (it->part_count)
+            memcpy(copies[i], it->parts, it->part_count * sizeof(**copies));
         it->parts = copies[i];
     }
     size_t n = r->count;

@@ -395,7 +395,7 @@ static void describe_answer(broker_txn_op_t *op)
         wire_write_i32(w, ok ? it->timeout_ms : 0);
         wire_write_i64(w, ok ? it->start_ms : -1);
         wire_write_i64(w, ok ? it->producer_id : -1);
-        wire_write_i32(w, ok ? it->producer_epoch : -1);
+        wire_write_i16(w, ok ? it->producer_epoch : -1); /* int16 on the wire (Kafka 4.4) */
         /* topics: partitions grouped by topic, in first-seen order */
         size_t n = ok ? it->part_count : 0;
         bool *done = weir_calloc(n + 1, sizeof(*done));

@@ -250,7 +250,7 @@ def describe_txns(c, tids):
     out = {}
     for _ in range(r.carr_len()):
         err, tid, state, tmo, start, pid, epoch = (r.i16(), r.cstr(), r.cstr(), r.i32(), r.i64(),
-                                                   r.i64(), r.i32())
+                                                   r.i64(), r.i16())
         parts = []
         for _ in range(r.carr_len()):
             t = r.cstr()

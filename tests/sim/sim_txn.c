@@ -141,7 +141,7 @@ static void marker_append(sim_t *s, int64_t pid, int16_t epoch, bool commit, int
     int rc = storage_log_append(s->data, b.data, b.len, &base);
     buf_deinit(&b);
     if (rc == 0) {
-        broker_producer_state_end_txn(s->ps, pid, epoch, 0, commit, base);
+        broker_producer_state_end_txn(s->ps, pid, epoch, 0, commit, base, s->now);
         for (size_t i = 0; i < s->ntxns; i++)
             if (s->txns[i].pid == pid && s->txns[i].last < 0) {
                 s->txns[i].last = base;

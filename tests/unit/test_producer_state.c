@@ -119,7 +119,7 @@ static int64_t marker(int64_t pid, int16_t epoch, bool commit)
     int64_t base;
     WEIR_ASSERT(broker_producer_state_check_marker(ps, pid, epoch) == KAFKA_NONE);
     WEIR_ASSERT(storage_log_append(plog, b.data, b.len, &base) == 0);
-    broker_producer_state_end_txn(ps, pid, epoch, 7, commit, base);
+    broker_producer_state_end_txn(ps, pid, epoch, 7, commit, base, 1000);
     buf_deinit(&b);
     return base;
 }
