@@ -32,7 +32,7 @@ ALLOWED = {
     "kafka": ["base", "net", "kafka/wire", "broker"],
     "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka"],
     "testbroker": ["base", "server", "sdk"],
-    "cli": ["base", "registry", "server"],
+    "cli": ["base", "kafka/wire", "registry", "server"],
     "sdk": ["base"],
 }
 # Each module's one header, the only file of it other modules may include.
