@@ -113,6 +113,8 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
                           size_t len, int32_t partition)
 {
     broker_txns_t *tx = txns_of(b);
+    if (!broker_settings_int(&b->set, BCFG_TRANSACTION_PARTITION_VERIFICATION_ENABLE))
+        return KAFKA_NONE; /* Kafka's switch: transactional batches are not checked */
     if (!tx)
         return KAFKA_INVALID_TXN_STATE;
     uint8_t k[8], want[512];
@@ -407,6 +409,8 @@ static void start_on_loop0(void *arg)
         &b->set, BCFG_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS);
     cfg.expire_check_ms = broker_settings_int(
         &b->set, BCFG_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS);
+    cfg.max_transactional_ids =
+        (size_t)broker_settings_int(&b->set, BCFG_TRANSACTIONAL_ID_MAX_COUNT);
     broker_txn_env_t env = {.ctx = tx,
                             .now_ms = env_now,
                             .timer_init = env_timer_init,
