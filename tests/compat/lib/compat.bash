@@ -4,6 +4,7 @@
 #   WEIR_COMPAT_TARGET=weir   (default) `$WEIR_BIN serve` on 127.0.0.1:0
 #   WEIR_COMPAT_TARGET=kafka  Apache Kafka 4.x from the pinned jars (lib/kafka_oracle.sh), to
 #                             check the test itself: every check must pass against Kafka.
+#   WEIR_COMPAT_KEEP=1        keep the temp dir (logs, data) at exit, for a post-mortem
 #
 # TAP helpers print "ok N - name" / "not ok N - name" with evidence as "# " lines.
 #
@@ -37,7 +38,11 @@ compat_cleanup() {
     for p in "${compat_pids[@]+"${compat_pids[@]}"}"; do
         wait "$p" 2>/dev/null || true
     done
-    rm -rf "$compat_work"
+    if [[ -n ${WEIR_COMPAT_KEEP:-} ]]; then
+        echo "# kept $compat_work (WEIR_COMPAT_KEEP)"
+    else
+        rm -rf "$compat_work"
+    fi
 }
 trap compat_cleanup EXIT
 
@@ -101,7 +106,8 @@ compat_start_broker() {
     BROKER_PID=$!
     compat_pids+=("$BROKER_PID")
     local i
-    for i in $(seq 600); do
+    # Up to 3 minutes: a JVM broker on a loaded 2-core machine can take more than one.
+    for i in $(seq 1800); do
         grep -q '^listening on ' "$dir/out" 2>/dev/null && break
         kill -0 "$BROKER_PID" 2>/dev/null || break
         sleep 0.1
