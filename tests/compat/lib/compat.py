@@ -42,13 +42,14 @@ class Broker:
     (KEY, WHY) skips the whole test (skip()) when the broker does not advertise API KEY, a real
     ApiVersions probe (lib/apiprobe.py)."""
 
-    def __init__(self, name="b", settings=(), kafka_features=(), require_api=None):
-        settings = list(settings) + os.environ.get("COMPAT_BROKER_SETTINGS", "").split()
-        kafka_features = list(kafka_features) + os.environ.get("COMPAT_KAFKA_FEATURES", "").split()
+    def __init__(self, name="b", settings=(), kafka_features=(), require_api=None, _bare=False):
+        if not _bare:
+            settings = list(settings) + os.environ.get("COMPAT_BROKER_SETTINGS", "").split()
+            kafka_features = list(kafka_features) + os.environ.get("COMPAT_KAFKA_FEATURES", "").split()
         if require_api and TARGET != "kafka" and settings:
             # Weir refuses settings it does not know, and a feature's settings are unknown
             # until the feature lands: probe a bare Weir first, so a missing feature skips.
-            bare = Broker(name + "-probe")
+            bare = Broker(name + "-probe", _bare=True)
             ok = require_api[0] in apiprobe.api_versions(bare.addr)
             bare.stop()
             if not ok:
