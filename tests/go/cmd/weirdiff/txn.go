@@ -232,7 +232,7 @@ func (s *S) endTxnQuiet(c *conn, tid string, pid int64, epoch int16, commit bool
 }
 
 func init() {
-	add("txn_init_producer_id", "InitProducerId v4 and v1 with a transactional id: first, again (epoch bump), bad timeouts, empty and 5000-byte ids, KIP-360 with the current, a stale and an unknown producer", func(s *S) {
+	add("txn_init_producer_id", "InitProducerId v4 and v1 with a transactional id: first, again (epoch bump), bad timeouts, empty, 5000-byte and 32767-byte ids, KIP-360 with the current, a stale and an unknown producer", func(s *S) {
 		c := s.dial()
 		tid := s.topic("tid")
 		pid, epoch := s.txnInit(c, "first InitProducerId v4", tid)
@@ -243,6 +243,9 @@ func init() {
 		s.both(c, "timeout -1 ms", initTxnReq(str(s.topic("tneg")), -1), 4, 1)
 		s.retry(c, "empty transactional id", initTxnReq(str(""), 60000), 4)
 		s.retry(c, "5000-byte transactional id", initTxnReq(str(s.topic(strings.Repeat("x", 5000))), 60000), 4)
+		// The longest a non-flexible STRING holds (v1): 32767 bytes.
+		long := s.topic("")
+		s.retry(c, "32767-byte transactional id at v1", initTxnReq(str(long+strings.Repeat("y", 32767-len(long))), 60000), 1)
 		cur := initTxnReq(str(tid), 60000)
 		cur.ProducerID, cur.ProducerEpoch = pid, epoch+2
 		s.retry(c, "KIP-360 with the current producer id and epoch: bumped", cur, 4)
