@@ -23,6 +23,9 @@ WEIR = os.environ.get("WEIR_BIN", os.path.join(TOP, "build", "weir"))
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
+_brokers = []  # stopped (and their dirs removed) by Tap.done()
+
+
 def _die_with_parent():
     _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the broker goes when this test dies
 
@@ -76,12 +79,15 @@ class Broker:
             self.stop()
             raise RuntimeError("%s broker did not start: %r" % (TARGET, line))
         self.addr = line.split()[-1]
+        _brokers.append(self)
         print("# %s broker on %s" % (TARGET, self.addr), flush=True)
         if require_api and require_api[0] not in apiprobe.api_versions(self.addr):
             self.stop()
             skip(require_api[1])
 
     def stop(self):
+        if self.err.closed:
+            return
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -128,6 +134,11 @@ class Tap:
     def done(self):
         print("1..%d" % self.n, flush=True)
         sys.stdout.flush()
+        for b in _brokers:
+            try:
+                b.stop()
+            except Exception:  # the exit status is the cases' verdict, not the clean-up's
+                pass
         os._exit(0 if self.failed == 0 else 1)
 
 
