@@ -346,8 +346,9 @@ int broker_txns_start(broker_t *b); /* after the producers and the groups */
 void broker_txns_stop(broker_t *b); /* before the groups stop (markers reach the groups) */
 void broker_txns_free(broker_t *b);
 /* The produce path's check for the first transactional batch of a transaction in a partition:
- * NONE if the producer's open transaction includes it, INVALID_PRODUCER_EPOCH for an older
- * epoch than the transaction's, else INVALID_TXN_STATE. Any thread. */
+ * NONE if the producer's open transaction includes it; INVALID_PRODUCER_ID_MAPPING for a
+ * producer id no transactional id owns, INVALID_PRODUCER_EPOCH for another epoch than its
+ * current one, else INVALID_TXN_STATE (Kafka's answers). Any thread. */
 int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const char *topic,
                           size_t len, int32_t partition);
 /* TxnOffsetCommit's check (loop 0): the group's offsets partition is in the producer's open

@@ -106,6 +106,12 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         result_error(res, invalid_record(ctx), "clients may not write control batches");
         return false;
     }
+    if ((attrs & BATCH_TRANSACTIONAL) && !ctx->transactional_id) {
+        /* Kafka authorizes transactional writes by the request's transactional id */
+        result_error(res, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                     "transactional records need the request's transactional id");
+        return false;
+    }
     if ((attrs & BATCH_TRANSACTIONAL) && (int64_t)be64_read(p + BATCH_PRODUCER_ID) < 0) {
         result_error(res, invalid_record(ctx), "a transactional batch needs a producer id");
         return false;

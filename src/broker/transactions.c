@@ -36,7 +36,8 @@
 static const char TXN_TOPIC[] = "__transaction_state";
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
 
-/* A producer's open transaction as the produce path sees it: its epoch and partitions. */
+/* A transactional producer as the produce path sees it: its epoch and the partitions of its
+ * open transaction (none when it has none open). */
 typedef struct {
     int16_t epoch;
     size_t n;
@@ -88,11 +89,11 @@ static void env_publish(void *ctx, int64_t pid, int16_t epoch, const broker_txn_
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
     open_txn_t *o = NULL;
-    if (nparts > 0) {
+    if (epoch >= 0) { /* epoch -1: the producer id is no longer a transactional one */
         o = weir_calloc(1, sizeof(*o));
         o->epoch = epoch;
-        o->keys = weir_calloc(nparts, sizeof(*o->keys));
-        o->lens = weir_calloc(nparts, sizeof(*o->lens));
+        o->keys = weir_calloc(nparts + 1, sizeof(*o->keys));
+        o->lens = weir_calloc(nparts + 1, sizeof(*o->lens));
         for (size_t i = 0; i < nparts; i++) {
             uint8_t buf[512];
             size_t n = tp_key(buf, sizeof(buf), parts[i].topic, strlen(parts[i].topic),
@@ -123,9 +124,11 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
     int16_t err = KAFKA_INVALID_TXN_STATE;
     pthread_mutex_lock(&tx->open_mu);
     const open_txn_t *o = broker_kvmap_get(&tx->open, k, 8);
-    if (o && epoch < o->epoch)
+    if (!o)
+        err = KAFKA_INVALID_PRODUCER_ID_MAPPING; /* not a transactional producer id */
+    else if (epoch != o->epoch)
         err = KAFKA_INVALID_PRODUCER_EPOCH;
-    else if (o && epoch == o->epoch)
+    else
         for (size_t i = 0; i < o->n && err; i++)
             if (o->lens[i] == wn && memcmp(o->keys[i], want, wn) == 0)
                 err = KAFKA_NONE;
@@ -265,8 +268,8 @@ static void markers_write(broker_txns_t *tx, int64_t pid, int16_t epoch, bool co
             broker_partition_find(b, parts[i].topic, strlen(parts[i].topic), parts[i].partition);
         int16_t err = p ? marker_append(mr, p, epoch, coordinator_epoch)
                         : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        if (errors)
-            errors[i] = err;
+        if (errors) /* WriteTxnMarkers: Kafka 4.4 answers a stale epoch with -1 */
+            errors[i] = err == KAFKA_INVALID_PRODUCER_EPOCH ? KAFKA_UNKNOWN_SERVER_ERROR : err;
         if (err && err != KAFKA_UNKNOWN_TOPIC_OR_PARTITION && !mr->err)
             mr->err = -WEIR_EIO;
     }

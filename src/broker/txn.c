@@ -167,10 +167,16 @@ static void apply_value(txn_t *t, broker_txn_value_t *v)
 static void publish(txn_t *t)
 {
     broker_txnc_t *c = t->c;
-    if (!c->env.publish)
+    if (!c->env.publish || t->pid < 0 || t->epoch < 0)
         return;
     bool open = t->state == TXN_ONGOING;
     c->env.publish(c->env.ctx, t->pid, t->epoch, open ? t->parts : NULL, open ? t->nparts : 0);
+}
+
+static void unpublish(broker_txnc_t *c, int64_t pid)
+{
+    if (c->env.publish && pid >= 0)
+        c->env.publish(c->env.ctx, pid, -1, NULL, 0);
 }
 
 /* ---- writes ------------------------------------------------------------------------------------- */
@@ -193,6 +199,8 @@ static void write_done(void *arg, int err)
     case W_INIT: {
         broker_txn_init_req_t *req = w->req;
         if (!err) {
+            if (w->v.producer_id != t->pid) /* rotated: the old id is gone */
+                unpublish(c, t->pid);
             apply_value(t, &w->v);
             t->last_pid = w->last_pid;
             t->last_epoch = w->last_epoch;
@@ -243,8 +251,10 @@ static void write_done(void *arg, int err)
     bool expired = w->kind == W_EXPIRE && !err;
     bool prepared = w->kind == W_PREPARE && !err;
     free(w);
-    if (expired)
+    if (expired) {
+        unpublish(c, t->pid);
         txn_remove(t);
+    }
     else if (prepared)
         start_markers(t);
 }
@@ -509,7 +519,7 @@ void broker_txnc_add_partitions(broker_txnc_t *c, broker_txn_add_req_t *req,
                 t->state == TXN_ONGOING &&
                         parts_has(t->parts, t->nparts, req->parts[i].topic, req->parts[i].partition)
                     ? KAFKA_NONE
-                    : KAFKA_INVALID_TXN_STATE;
+                    : KAFKA_TRANSACTION_ABORTABLE; /* Kafka 4.4's answer, even at v4 */
         done(arg);
         return;
     }
@@ -770,9 +780,8 @@ void broker_txnc_load_finish(broker_txnc_t *c)
     broker_kvmap_iter_init(&it, &c->txns);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         txn_t *t = e->value;
-        if (t->state == TXN_ONGOING)
-            publish(t);
-        else if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)
+        publish(t);
+        if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)
             start_markers(t);
     }
     c->env.timer_start(c->env.ctx, &c->abort_timer, c->cfg.abort_check_ms);

@@ -100,9 +100,10 @@ typedef struct {
     void (*write_markers)(void *ctx, int64_t producer_id, int16_t epoch, bool commit,
                           const broker_txn_tp_t *parts, size_t nparts, broker_txn_done_fn done,
                           void *arg);
-    /* Called when a transaction of producer_id opens (Ongoing with these partitions) or closes
-     * (nparts 0): the produce path accepts a producer's transactional batches only for the
-     * partitions of its open transaction. */
+    /* Tells the produce path about a transactional producer id: its current epoch and the
+     * partitions of its open transaction (nparts 0: none open); epoch -1: the id is no longer
+     * a transactional one. The produce path accepts transactional batches only for the
+     * partitions of the open transaction, with that epoch. */
     void (*publish)(void *ctx, int64_t producer_id, int16_t epoch, const broker_txn_tp_t *parts,
                     size_t nparts);
 } broker_txn_env_t;
