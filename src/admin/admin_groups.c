@@ -73,7 +73,7 @@ static void fetch_done(admin_wait_t *w)
 json_t *admin_group_offsets(broker_t *b, const char *group, int16_t *error)
 {
     fetch_ctx_t fc = {json_array(), 0};
-    broker_offset_fetch_req_t req = {.group_id = group, .all = true};
+    broker_offset_fetch_req_t req = {.group_id = group, .member_epoch = -1, .all = true};
     admin_wait_t w;
     admin_wait_init(&w, fetch_done, &fc);
     broker_offset_fetch(b, &req, &w.op);
@@ -179,6 +179,37 @@ static void describe_done(admin_wait_t *w)
                   s->protocol_name, "generation", (int)s->generation, "members", members);
 }
 
+/* A consumer group (KIP-848) in the same shape: protocol is its assignor, generation its
+ * epoch, a member's assignments the partitions it owns now. */
+static void consumer_describe_done(admin_wait_t *w)
+{
+    describe_ctx_t *dc = w->arg;
+    broker_consumer_describe_req_t *req = w->op.req;
+    const broker_cg_desc_t *d = &req->groups[0];
+    if (d->error)
+        return; /* not a consumer group: the classic answer stands */
+    json_t *members = json_array();
+    for (size_t i = 0; i < d->nmembers; i++) {
+        const broker_cg_member_desc_t *m = &d->members[i];
+        json_t *asg = json_array();
+        for (size_t k = 0; k < m->nassigned; k++) {
+            json_t *parts = json_array();
+            for (size_t j = 0; j < m->assigned[k].count; j++)
+                json_array_append_new(parts, json_integer(m->assigned[k].partitions[j]));
+            json_array_append_new(
+                asg, json_pack("{s:s, s:o}", "topic", m->assigned[k].topic, "partitions", parts));
+        }
+        json_array_append_new(members,
+                              json_pack("{s:s, s:s?, s:s, s:s, s:o}", "member_id", m->member_id,
+                                        "instance_id", m->instance_id, "client_id", m->client_id,
+                                        "client_host", m->client_host, "assignments", asg));
+    }
+    json_decref(dc->out);
+    dc->out = json_pack("{s:i, s:s, s:s, s:s, s:i, s:o}", "error", 0, "state", d->state,
+                        "protocol_type", "consumer", "protocol", d->assignor, "generation",
+                        (int)d->group_epoch, "members", members);
+}
+
 json_t *admin_group_describe(broker_t *b, const char *group)
 {
     const char *ids[1] = {group};
@@ -188,6 +219,14 @@ json_t *admin_group_describe(broker_t *b, const char *group)
     admin_wait_t w;
     admin_wait_init(&w, describe_done, &dc);
     broker_group_describe(b, &req, &w.op);
+    admin_wait_for(&w);
+    if (json_integer_value(json_object_get(dc.out, "error")) != 0 ||
+        strcmp(json_string_value(json_object_get(dc.out, "state")), "Dead") != 0)
+        return dc.out;
+    /* DescribeGroups answers Dead for a consumer group, as Kafka does */
+    broker_consumer_describe_req_t creq = {.count = 1, .group_ids = ids};
+    admin_wait_init(&w, consumer_describe_done, &dc);
+    broker_consumer_describe(b, &creq, &w.op);
     admin_wait_for(&w);
     return dc.out;
 }
@@ -318,8 +357,7 @@ static void list_done(admin_wait_t *w)
     for (size_t i = 0; i < req->count; i++) {
         const broker_group_listing_t *g = &req->groups[i];
         json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "group_id", g->group_id,
-                                             "protocol_type", g->protocol_type, "state",
-                                             broker_group_state_name(g->state)));
+                                             "protocol_type", g->protocol_type, "state", g->state));
     }
 }
 

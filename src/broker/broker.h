@@ -476,11 +476,13 @@ typedef enum {
 const char *
 broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
 
-/* A committed offset, as stored. */
+/* A committed offset, as stored. The metadata is data, not a name: bytes with a length that
+ * may hold NULs (Kafka returns them byte for byte), never NULL in results ("" when none). */
 typedef struct {
     int64_t offset;
     int32_t leader_epoch; /* -1 unknown */
-    const char *metadata; /* never NULL in results ("" when none) */
+    const char *metadata;
+    size_t metadata_len;
     int64_t commit_ts_ms; /* wall clock */
     int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
 } broker_committed_t;
@@ -530,6 +532,15 @@ typedef struct {
     size_t assignment_len;
 } broker_group_assignment_t;
 
+/* A SyncGroup answer. Pointers are valid only during the on_sync call. */
+typedef struct {
+    int16_t error;
+    const char *protocol_type; /* the group's, NULL with errors (SyncGroup v5+ answers them) */
+    const char *protocol_name;
+    const uint8_t *assignment; /* NULL with errors; len 0 is a valid empty assignment */
+    size_t assignment_len;
+} broker_group_sync_result_t;
+
 typedef struct {
     const char *group_id;
     int32_t generation_id;
@@ -554,17 +565,21 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch; /* -1 */
-    const char *metadata; /* NULL = null metadata, stored as "" */
+    const char *metadata; /* NULL = null metadata, stored as ""; may hold NULs */
+    size_t metadata_len;
     int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
     int16_t error;        /* out */
 } broker_commit_part_t;
 
 typedef struct {
     const char *group_id;
-    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
+    /* a classic group's generation (-1 with "" member id: a standalone consumer), or, for a
+     * consumer group (KIP-848, OffsetCommit v9+), the member's epoch */
+    int32_t generation_id;
     const char *member_id;
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
+    int16_t api_version;  /* a consumer group's members must commit with v9+ */
     size_t part_count;
     broker_commit_part_t *parts;
 } broker_commit_req_t;
@@ -645,6 +660,10 @@ typedef struct {
 
 typedef struct {
     const char *group_id;
+    /* OffsetFetch v9+ from a member of a consumer group (KIP-848): its id and epoch are checked
+     * (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); NULL and -1 otherwise */
+    const char *member_id;
+    int32_t member_epoch;
     bool all;
     size_t part_count;
     broker_offset_fetch_part_t *parts;
@@ -653,14 +672,22 @@ typedef struct {
     broker_offset_fetch_part_t *all_parts; /* out, with all; in no set order */
 } broker_offset_fetch_req_t;
 
-/* ListGroups: every group (valid during on_done only). */
+/* ListGroups: every group (valid during on_done only), with its state and type as Kafka names
+ * them ("Stable", "Assigning"...; "classic" or "consumer"). */
 typedef struct {
     const char *group_id;
     const char *protocol_type;
-    broker_group_state_t state;
+    const char *state;
+    const char *type;
 } broker_group_listing_t;
 
+/* Filters (ListGroups v4+ states, v5+ types): a group is listed when its state (type) matches
+ * one of them, ignoring case; none given lists every group. */
 typedef struct {
+    size_t nstates;
+    const char *const *states;
+    size_t ntypes;
+    const char *const *types;
     int16_t error;                  /* out */
     size_t count;                   /* out */
     broker_group_listing_t *groups; /* out */
@@ -673,6 +700,88 @@ typedef struct {
     broker_group_summary_t *summaries; /* out, count entries */
 } broker_group_describe_req_t;
 
+/* ---- consumer groups (KIP-848: ConsumerGroupHeartbeat, ConsumerGroupDescribe) -------------
+ * The broker assigns partitions itself (the `uniform` and `range` assignors of
+ * group.consumer.assignors) and hands them out member by member, revoking before assigning:
+ * a partition goes to its new owner only once the previous owner stopped owning it. Topics
+ * are named by their topic ids on the wire. */
+
+/* The partitions of one topic. */
+typedef struct {
+    uint8_t topic_id[16];
+    const char *topic; /* the name; NULL in requests */
+    size_t count;
+    const int32_t *partitions;
+} broker_cg_topic_parts_t;
+
+/* ConsumerGroupHeartbeat. The fields a heartbeat may leave null (unchanged since the last one)
+ * are NULL or have a flag. The out fields are valid during on_done only; err.message "" means
+ * a null ErrorMessage. */
+typedef struct {
+    int16_t api_version;
+    const char *group_id;
+    const char *member_id; /* v0 may send "" with epoch 0: the broker makes one */
+    int32_t member_epoch;  /* 0 join, -1 leave, -2 a static member leaves for a while */
+    const char *instance_id;
+    const char *rack_id;          /* kept and described, not used for placement (one node) */
+    int32_t rebalance_timeout_ms; /* -1: unchanged */
+    bool has_topics;
+    size_t ntopics;
+    const char *const *topics;
+    const char *topic_regex; /* v1+ */
+    const char *server_assignor;
+    bool has_owned;
+    size_t nowned;
+    const broker_cg_topic_parts_t *owned;
+    const char *client_id;
+    const char *client_host;
+    /* out */
+    broker_err_t err;
+    const char *out_member_id; /* NULL with errors */
+    int32_t out_member_epoch;
+    int32_t heartbeat_interval_ms;
+    bool has_assignment; /* false: null (nothing changed) */
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    void *priv; /* the broker's */
+} broker_consumer_heartbeat_req_t;
+
+typedef struct {
+    const char *member_id;
+    const char *instance_id;
+    const char *rack_id;
+    int32_t member_epoch;
+    const char *client_id;
+    const char *client_host;
+    size_t nsubscribed;
+    const char *const *subscribed;
+    const char *regex; /* "" when none, as Kafka describes it */
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    size_t ntarget;
+    const broker_cg_topic_parts_t *target;
+} broker_cg_member_desc_t;
+
+typedef struct {
+    int16_t error;
+    const char *error_message; /* NULL: null */
+    const char *state;         /* "Empty", "Assigning", "Reconciling", "Stable"; "" with errors */
+    int32_t group_epoch;
+    int32_t assignment_epoch;
+    const char *assignor; /* "" with errors */
+    size_t nmembers;
+    const broker_cg_member_desc_t *members;
+} broker_cg_desc_t;
+
+/* ConsumerGroupDescribe: one answer per id, valid during on_done only. An unknown group, or a
+ * classic one, answers GROUP_ID_NOT_FOUND, as Kafka does. */
+typedef struct {
+    size_t count;
+    const char *const *group_ids;
+    broker_cg_desc_t *groups; /* out */
+    void *priv;               /* the broker's */
+} broker_consumer_describe_req_t;
+
 /* A group request in flight. The caller fills the callbacks its operation completes through
  * (JoinGroup: on_join; SyncGroup: on_sync; every other: on_done), and keeps the op, the request
  * struct and every string in it alive until that callback ran. Callbacks run on the group
@@ -683,7 +792,7 @@ typedef struct {
 typedef struct broker_group_op broker_group_op_t;
 struct broker_group_op {
     void (*on_join)(broker_group_op_t *op, const broker_group_join_result_t *res);
-    void (*on_sync)(broker_group_op_t *op, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_sync)(broker_group_op_t *op, const broker_group_sync_result_t *res);
     void (*on_done)(broker_group_op_t *op);
     /* the broker's */
     broker_t *b;
@@ -701,6 +810,10 @@ void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_gro
 void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op);
 void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op);
 void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op);
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op);
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op);
 
 /* ============================ records for tools (admin_records.c) ============================
  * The admin API and the console read and write records one by one, not as Kafka batches: these

@@ -364,12 +364,46 @@ int broker_cfg_parse(const broker_cfg_row_t *row, const char *value, char *norm,
     }
 }
 
+/* group.consumer.assignors: a comma-separated list of uniform and range (by name or by Kafka's
+ * class name), at least one. */
+static bool assignors_valid(const char *list)
+{
+    static const char *const names[] = {
+        "uniform", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "range",
+        "org.apache.kafka.coordinator.group.assignor.RangeAssignor"};
+    size_t count = 0;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0)
+            break;
+        bool known = false;
+        for (size_t i = 0; i < WEIR_ARRAY_LEN(names) && !known; i++)
+            known = strlen(names[i]) == n && memcmp(names[i], p, n) == 0;
+        if (!known)
+            return false;
+        count++;
+        p += n;
+    }
+    return count > 0;
+}
+
 int broker_cfg_check(int key, const char *value, char *norm, size_t norm_len, char *err,
                      size_t err_len)
 {
     broker_cfg_row_t tmp;
     int64_t ival;
-    return broker_cfg_parse(broker_cfg_row(key, &tmp), value, norm, norm_len, &ival, err, err_len);
+    const broker_cfg_row_t *row = broker_cfg_row(key, &tmp);
+    int rc = broker_cfg_parse(row, value, norm, norm_len, &ival, err, err_len);
+    if (rc == 0 && key == BCFG_GROUP_CONSUMER_ASSIGNORS && !assignors_valid(norm)) {
+        snprintf(err, err_len,
+                 "Invalid value %s for configuration %s: the supported assignors are uniform and "
+                 "range",
+                 value, row->name);
+        return -WEIR_EINVAL;
+    }
+    return rc;
 }
 
 int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,

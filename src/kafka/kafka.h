@@ -186,6 +186,8 @@ int kafka_handle_delete_groups(kafka_req_t *req);                 /* api_groups.
 int kafka_handle_offset_commit(kafka_req_t *req);                 /* api_commit.c */
 int kafka_handle_offset_fetch(kafka_req_t *req);                  /* api_commit.c */
 int kafka_handle_offset_delete(kafka_req_t *req);                 /* api_commit.c */
+int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);      /* api_consumer_groups.c */
+int kafka_handle_consumer_group_describe(kafka_req_t *req);       /* api_consumer_groups.c */
 int kafka_handle_init_producer_id(kafka_req_t *req);              /* api_txn.c */
 int kafka_handle_add_partitions_to_txn(kafka_req_t *req);         /* api_txn.c */
 int kafka_handle_add_offsets_to_txn(kafka_req_t *req);            /* api_txn.c */

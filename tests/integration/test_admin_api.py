@@ -317,6 +317,35 @@ def run_groups(api, kafka):
     api.check("delete the group", "DELETE", "/api/v1/groups/g1",
               expect=lambda j: j == {"deleted": "g1"})
     api.check("... gone", "GET", "/api/v1/groups/g1", status=404)
+    run_consumer_group(api, kafka)
+
+
+def run_consumer_group(api, kafka):
+    """A KIP-848 group (group.protocol=consumer) is shown as well: type consumer, its assignor,
+    its member with the partitions it owns."""
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": kafka, "group.id": "cg1", "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(["m1"])
+    end = time.time() + 30
+    while time.time() < end and len(c.assignment()) < 2:
+        c.poll(0.2)
+    one = {"protocol_type": "consumer", "protocol": "uniform", "state": "Stable"}
+    api.check("a consumer group (KIP-848)", "GET", "/api/v1/groups/cg1",
+              expect=lambda j: {k: j[k] for k in one} == one and j["generation"] >= 1 and
+              [sorted((a["topic"], p) for a in m["assignments"] for p in a["partitions"])
+               for m in j["members"]] == [[("m1", 0), ("m1", 1)]])
+    api.check("... listed with its member", "GET", "/api/v1/groups",
+              expect=lambda j: [(g["protocol_type"], g["state"], g["members"])
+                                for g in j["groups"] if g["group_id"] == "cg1"] ==
+              [("consumer", "Stable", 1)])
+    api.check("... no reset while it has a member", "POST", "/api/v1/groups/cg1/offsets/reset",
+              {"topic": "m1", "to": "earliest"}, 409, error_is("conflict"))
+    c.close()
+    api.check("... Empty once its member left", "GET", "/api/v1/groups/cg1",
+              expect=lambda j: j["state"] == "Empty" and j["members"] == [])
+    api.check("... and deleted", "DELETE", "/api/v1/groups/cg1",
+              expect=lambda j: j == {"deleted": "cg1"})
 
 
 def run_dlq(api):

@@ -37,7 +37,8 @@ def skip(why):
 
 
 class Broker:
-    """`weir serve` (or Kafka) on 127.0.0.1:0; .addr is host:port.
+    """`weir serve` (or Kafka) on 127.0.0.1:0; .addr is host:port. restart() stops it and
+    starts it again on the same data and port.
 
     settings: ["k=v", ...] for both targets (`--set k=v` to Weir, server.properties lines for
     Kafka), plus the words of COMPAT_BROKER_SETTINGS; kafka_features: ["f=level", ...] Kafka is
@@ -57,20 +58,32 @@ class Broker:
             bare.stop()
             if not ok:
                 skip(require_api[1])
+        self.settings = list(settings)
+        self.kafka_features = list(kafka_features)
         self.dir = tempfile.mkdtemp(prefix="weir-compat-py-")
         self.err = open(os.path.join(self.dir, "stderr"), "w")
+        self.port = 0
+        self._start()
+        _brokers.append(self)
+        if require_api and require_api[0] not in apiprobe.api_versions(self.addr):
+            self.stop()
+            skip(require_api[1])
+
+    def _start(self):
         if TARGET == "kafka":
             cmd = [os.path.join(LIB, "kafka_oracle.sh"), "--dir", os.path.join(self.dir, "kafka"),
                    "--max-seconds", "1200"]
-            for kv in settings:
+            if self.port:
+                cmd += ["--port", str(self.port)]
+            for kv in self.settings:
                 cmd += ["--set", kv]
-            for kv in kafka_features:
+            for kv in self.kafka_features:
                 cmd += ["--feature", kv]
         else:
             cmd = [WEIR, "serve", "--data-dir", os.path.join(self.dir, "data"), "--listen",
-                   "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                   "127.0.0.1:%d" % self.port, "--http-listen", "127.0.0.1:0",
                    "--set", "group.initial.rebalance.delay.ms=0"]
-            for kv in settings:
+            for kv in self.settings:
                 cmd += ["--set", kv]
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,
                                   preexec_fn=_die_with_parent)
@@ -79,15 +92,10 @@ class Broker:
             self.stop()
             raise RuntimeError("%s broker did not start: %r" % (TARGET, line))
         self.addr = line.split()[-1]
-        _brokers.append(self)
+        self.port = int(self.addr.rsplit(":", 1)[1])
         print("# %s broker on %s" % (TARGET, self.addr), flush=True)
-        if require_api and require_api[0] not in apiprobe.api_versions(self.addr):
-            self.stop()
-            skip(require_api[1])
 
-    def stop(self):
-        if self.err.closed:
-            return
+    def _halt(self):
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -95,6 +103,19 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        return self.p.returncode
+
+    def restart(self):
+        """A clean stop, then the same broker again (same data, same port); the stop's exit
+        code."""
+        rc = self._halt()
+        self._start()
+        return rc
+
+    def stop(self):
+        if self.err.closed:
+            return
+        self._halt()
         self.err.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
