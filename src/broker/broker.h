@@ -580,6 +580,12 @@ typedef struct {
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
     int16_t api_version;  /* a consumer group's members must commit with v9+ */
+    /* TxnOffsetCommit: the offsets belong to the producer's open transaction (its group
+     * partition must be in it: AddOffsetsToTxn) and reach the group with its commit marker */
+    bool transactional;
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
     size_t part_count;
     broker_commit_part_t *parts;
 } broker_commit_req_t;
@@ -665,6 +671,9 @@ typedef struct {
     const char *member_id;
     int32_t member_epoch;
     bool all;
+    /* OffsetFetch v7+: a partition with transactional offsets pending answers
+     * UNSTABLE_OFFSET_COMMIT (offset -1) instead of its last committed offset */
+    bool require_stable;
     size_t part_count;
     broker_offset_fetch_part_t *parts;
     int16_t error;                         /* out: group-level */

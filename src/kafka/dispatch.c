@@ -41,6 +41,7 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_ADD_OFFSETS_TO_TXN, 0, 3, 3, kafka_handle_add_offsets_to_txn, "AddOffsetsToTxn"},
     {KAFKA_API_END_TXN, 0, 4, 3, kafka_handle_end_txn, "EndTxn"},
     {KAFKA_API_WRITE_TXN_MARKERS, 1, 1, 1, kafka_handle_write_txn_markers, "WriteTxnMarkers"},
+    {KAFKA_API_TXN_OFFSET_COMMIT, 0, 4, 3, kafka_handle_txn_offset_commit, "TxnOffsetCommit"},
     {KAFKA_API_DESCRIBE_CONFIGS, 1, 4, 4, kafka_handle_describe_configs, "DescribeConfigs"},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, 2, kafka_handle_alter_configs, "AlterConfigs"},
     {KAFKA_API_DESCRIBE_LOG_DIRS, 1, 4, 2, kafka_handle_describe_log_dirs, "DescribeLogDirs"},

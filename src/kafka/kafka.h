@@ -184,6 +184,7 @@ int kafka_handle_list_groups(kafka_req_t *req);                   /* api_groups.
 int kafka_handle_describe_groups(kafka_req_t *req);               /* api_groups.c */
 int kafka_handle_delete_groups(kafka_req_t *req);                 /* api_groups.c */
 int kafka_handle_offset_commit(kafka_req_t *req);                 /* api_commit.c */
+int kafka_handle_txn_offset_commit(kafka_req_t *req);             /* api_commit.c */
 int kafka_handle_offset_fetch(kafka_req_t *req);                  /* api_commit.c */
 int kafka_handle_offset_delete(kafka_req_t *req);                 /* api_commit.c */
 int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);      /* api_consumer_groups.c */

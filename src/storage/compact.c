@@ -155,7 +155,7 @@ typedef struct {
 typedef struct {
     storage_log_t *log;
     kmap_t map;
-    int64_t horizon_ms; /* tombstones with a timestamp below this go */
+    int64_t horizon_ms;             /* tombstones with a timestamp below this go */
     storage_aborted_txn_t *aborted; /* every .txnindex entry, sorted (storage_txnindex_all) */
     size_t naborted;
     bool tombstones_pending;

@@ -138,8 +138,7 @@ enum { TXNINDEX_ENTRY_SIZE = 34 };
 
 /* Loads <base>.txnindex (absent = no entries). A bad file keeps its good prefix, is cut to it
  * and sets *damaged. */
-int storage_txnindex_load(storage_io_t *io, const char *dir, storage_segment_t *seg,
-                          bool *damaged);
+int storage_txnindex_load(storage_io_t *io, const char *dir, storage_segment_t *seg, bool *damaged);
 /* Writes seg->txns whole as <base><ext> (ext ".txnindex.cleaned" for compaction) and
  * fdatasyncs it; no file when there are no entries. */
 int storage_txnindex_write_as(storage_io_t *io, const char *dir, const storage_segment_t *seg,
@@ -201,12 +200,12 @@ struct storage_log {
     int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
     int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
-    bool txn_damaged;            /* a .txnindex was cut at open (storage_log_aborted_damaged) */
-    bool txn_dir_dirty;          /* a .txnindex was created since the last aborted sync */
+    bool txn_damaged;        /* a .txnindex was cut at open (storage_log_aborted_damaged) */
+    bool txn_dir_dirty;      /* a .txnindex was created since the last aborted sync */
     _Atomic int64_t first_unstable; /* compaction stops below it; -1 none */
-    int64_t compact_tombstone_ts; /* earliest kept tombstone of the last pass, INT64_MAX none */
-    int64_t roll_jitter_ms;       /* the active segment's segment.jitter.ms draw */
-    uint64_t rand_state;          /* xorshift state for the jitter */
+    int64_t compact_tombstone_ts;   /* earliest kept tombstone of the last pass, INT64_MAX none */
+    int64_t roll_jitter_ms;         /* the active segment's segment.jitter.ms draw */
+    uint64_t rand_state;            /* xorshift state for the jitter */
 
     /* Segments renamed to *.deleted, removed once due (file.delete.delay.ms); maint_mu. */
     struct storage_deleted {

@@ -351,8 +351,8 @@ static int64_t put_txn(storage_log_t *log, int n, const int *keys, int64_t pid)
 static int64_t put_marker(storage_log_t *log, int64_t pid, bool commit, int64_t first)
 {
     uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0};
-    storage_record_in_t r = {.key = key, .key_len = 4, .value = value, .value_len = 6,
-                             .timestamp = now_ms};
+    storage_record_in_t r = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = now_ms};
     storage_batch_opts_t o = {pid, 0, -1, BATCH_TRANSACTIONAL | BATCH_CONTROL};
     buf_t b;
     buf_init(&b);
@@ -384,9 +384,9 @@ TEST(compressed_and_transactional_batches)
     CHECK_EQ(put(log, 4, b, NULL, CODEC_LZ4), 4);  /* nothing superseded */
     CHECK_EQ(put_txn(log, 4, a, 77), 8);           /* committed: k1, k3 superseded below */
     CHECK_EQ(put_marker(log, 77, true, 8), 12);
-    put1(log, 1);                               /* 13 */
-    put1(log, 3);                               /* 14 */
-    CHECK_EQ(put_txn(log, 2, c, 78), 15);       /* aborted: dropped, hides k4, k5 of nobody */
+    put1(log, 1);                         /* 13 */
+    put1(log, 3);                         /* 14 */
+    CHECK_EQ(put_txn(log, 2, c, 78), 15); /* aborted: dropped, hides k4, k5 of nobody */
     CHECK_EQ(put_marker(log, 78, false, 15), 17);
     pthread_mutex_lock(&log->mu);
     CHECK_EQ(storage_log_roll_locked(log), 0);

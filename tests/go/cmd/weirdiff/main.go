@@ -542,6 +542,12 @@ func main() {
 	}
 	ran := 0
 	for _, sc := range scenarios {
+		if strings.HasPrefix(sc.name, "txn_") && keep(sc.name) && (len(want) == 0 || want[sc.name]) {
+			warmTxn(*addr, *prefix)
+			break
+		}
+	}
+	for _, sc := range scenarios {
 		if (len(want) > 0 && !want[sc.name]) || !keep(sc.name) {
 			continue
 		}

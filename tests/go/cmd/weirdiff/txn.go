@@ -71,6 +71,39 @@ func (s *S) quietRetry(c *conn, req kmsg.Request, v int16) kmsg.Response {
 	}
 }
 
+// warmTxn waits (up to three minutes) until the broker's transaction coordinator answers an
+// InitProducerId without a retriable error. A fresh Kafka creates __transaction_state only when
+// a FindCoordinator for a transactional id asks for it (as every client does first), and
+// answers NOT_COORDINATOR to InitProducerId until then; a busy machine also takes a while to
+// load it. Without this the first scenario's set-up would fail rather than show a difference.
+func warmTxn(addr, prefix string) {
+	s := &S{addr: addr, prefix: prefix}
+	defer func() {
+		recover()
+		for _, c := range s.conns {
+			c.c.Close()
+		}
+	}()
+	c := s.dial()
+	tid := prefix + "warm-up"
+	req := initTxnReq(str(tid), 60000)
+	for end := time.Now().Add(3 * time.Minute); time.Now().Before(end); {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{tid}
+		f, _ := s.quiet(c, fc, 4).(*kmsg.FindCoordinatorResponse)
+		if f != nil && len(f.Coordinators) == 1 && f.Coordinators[0].ErrorCode == 0 {
+			r := s.quiet(c, req, 4)
+			if r != nil && !hasRetriable(toJSON(r)) {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		if f == nil {
+			c = s.dial() // the connection broke: a new one
+		}
+	}
+}
+
 func initTxnReq(tid *string, timeoutMs int32) *kmsg.InitProducerIDRequest {
 	r := kmsg.NewPtrInitProducerIDRequest()
 	r.TransactionalID, r.TransactionTimeoutMillis = tid, timeoutMs
