@@ -41,6 +41,29 @@ static void result_error(broker_produce_result_t *res, int16_t code, const char 
     res->base_offset = -1;
 }
 
+/* A batch that cannot be read as one: Kafka raises CorruptRecordException for it, whatever
+ * the Produce version (CORRUPT_MESSAGE is also an invalid record's code before v8). */
+static void result_corrupt(broker_produce_result_t *res, const char *msg)
+{
+    result_error(res, KAFKA_CORRUPT_MESSAGE, msg);
+    res->corrupt = true;
+}
+
+/* Kafka answers an append, done or refused, with the partition's log start offset, except when the
+ * log raised CorruptRecordException, RecordTooLargeException, RecordBatchTooLargeException or
+ * KafkaStorageException (ReplicaManager.appendToLocalLog): then the answer carries -1. */
+static int64_t answer_log_start(const broker_partition_t *p, const broker_produce_result_t *res)
+{
+    switch (res->error_code) {
+    case KAFKA_MESSAGE_TOO_LARGE:
+    case KAFKA_RECORD_LIST_TOO_LARGE:
+    case KAFKA_KAFKA_STORAGE_ERROR:
+        return -1;
+    default:
+        return res->corrupt ? -1 : storage_log_start_offset(p->log);
+    }
+}
+
 /* The error for a record-level problem: INVALID_RECORD exists from Produce v8. */
 static int16_t invalid_record(const broker_produce_req_t *ctx)
 {
@@ -66,7 +89,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
                            broker_produce_result_t *res)
 {
     if (avail < BATCH_MAGIC + 1) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch");
+        result_corrupt(res, "truncated record batch");
         return false;
     }
     int8_t magic = (int8_t)p[BATCH_MAGIC]; /* at byte 16 in message sets v0/v1 as well */
@@ -76,17 +99,17 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         return false;
     }
     if (magic != 2) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "unknown record batch magic");
+        result_corrupt(res, "unknown record batch magic");
         return false;
     }
     if (avail < BATCH_HEADER_SIZE) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch header");
+        result_corrupt(res, "truncated record batch header");
         return false;
     }
     int32_t blen = (int32_t)be32_read(p + BATCH_LENGTH);
     if (blen < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
         (uint64_t)blen + BATCH_LOG_OVERHEAD > avail) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "record batch length out of bounds");
+        result_corrupt(res, "record batch length out of bounds");
         return false;
     }
     *total = (size_t)blen + BATCH_LOG_OVERHEAD;
@@ -141,7 +164,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     }
     if (rc < 0) {
         if (why && storage_batch_why_corrupt(why))
-            result_error(res, KAFKA_CORRUPT_MESSAGE, why);
+            result_corrupt(res, why);
         else
             result_error(res, invalid_record(ctx), why ? why : "invalid records");
         return false;
@@ -213,8 +236,10 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
         if (opened)
             broker_producer_state_txn_undo(p->producers, h.producer_id);
         log_warn("broker", "append to %s-%d: %s", p->topic->name, p->index, weir_strerror(rc));
-        result_error(res, rc == -WEIR_ECORRUPT ? KAFKA_CORRUPT_MESSAGE : KAFKA_KAFKA_STORAGE_ERROR,
-                     NULL);
+        if (rc == -WEIR_ECORRUPT)
+            result_corrupt(res, NULL);
+        else
+            result_error(res, KAFKA_KAFKA_STORAGE_ERROR, NULL);
         return false;
     }
     if (first)
@@ -249,7 +274,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     size_t off = 0, total;
     while (off < len) {
         if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
-            res->log_start_offset = storage_log_start_offset(p->log); /* Kafka answers it too */
+            res->log_start_offset = answer_log_start(p, res);
             return;
         }
         off += total;
@@ -265,7 +290,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
         appended = true;
     }
     pthread_mutex_unlock(&p->append_mu);
-    res->log_start_offset = storage_log_start_offset(p->log);
+    res->log_start_offset = answer_log_start(p, res);
     if (res->error_code == KAFKA_NONE)
         res->log_append_time = now;
     if (appended)
