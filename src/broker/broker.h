@@ -239,7 +239,7 @@ typedef struct {
     int64_t log_start_offset;
     int32_t record_error_index;     /* a record that failed (Produce v8 record_errors), or -1 */
     char record_error_message[160]; /* its reason */
-    bool corrupt; /* the batch itself is unreadable (Kafka's CorruptRecordException) */
+    bool unknown_append; /* refused before the log took it: log_start_offset -1, as Kafka */
 } broker_produce_result_t;
 
 typedef struct {

@@ -46,12 +46,13 @@ static void result_error(broker_produce_result_t *res, int16_t code, const char 
 static void result_corrupt(broker_produce_result_t *res, const char *msg)
 {
     result_error(res, KAFKA_CORRUPT_MESSAGE, msg);
-    res->corrupt = true;
+    res->unknown_append = true;
 }
 
 /* Kafka answers an append, done or refused, with the partition's log start offset, except when the
  * log raised CorruptRecordException, RecordTooLargeException, RecordBatchTooLargeException or
- * KafkaStorageException (ReplicaManager.appendToLocalLog): then the answer carries -1. */
+ * KafkaStorageException (ReplicaManager.appendToLocalLog), or the transaction's verification
+ * refused the batch before the log saw it (UNKNOWN_LOG_APPEND_INFO): then the answer carries -1. */
 static int64_t answer_log_start(const broker_partition_t *p, const broker_produce_result_t *res)
 {
     switch (res->error_code) {
@@ -60,7 +61,7 @@ static int64_t answer_log_start(const broker_partition_t *p, const broker_produc
     case KAFKA_KAFKA_STORAGE_ERROR:
         return -1;
     default:
-        return res->corrupt ? -1 : storage_log_start_offset(p->log);
+        return res->unknown_append ? -1 : storage_log_start_offset(p->log);
     }
 }
 
@@ -133,6 +134,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         /* Kafka authorizes transactional writes by the request's transactional id */
         result_error(res, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                      "transactional records need the request's transactional id");
+        res->unknown_append = true; /* Kafka refuses the whole request before any log */
         return false;
     }
     if ((attrs & BATCH_TRANSACTIONAL) && (int64_t)be64_read(p + BATCH_PRODUCER_ID) < 0) {
@@ -177,7 +179,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
  * transactional batch that would open a transaction here must belong to the producer's open
  * transaction at the coordinator. */
 static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_batch_header_t *h,
-                              bool *dup, int64_t *dup_base)
+                              bool *dup, int64_t *dup_base, int64_t *dup_ts, bool *verify)
 {
     if (!p->producers)
         return KAFKA_KAFKA_STORAGE_ERROR;
@@ -186,12 +188,15 @@ static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_
     if (ck.error == KAFKA_NONE && ck.duplicate) {
         *dup = true;
         *dup_base = ck.dup_base_offset;
+        *dup_ts = ck.dup_timestamp;
         return KAFKA_NONE;
     }
     if (ck.error == KAFKA_NONE && (h->attributes & BATCH_TRANSACTIONAL) &&
-        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch))
+        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch)) {
+        *verify = true;
         return broker_txn_verify(b, h->producer_id, h->producer_epoch, p->topic->name,
                                  strlen(p->topic->name), p->index);
+    }
     return ck.error;
 }
 
@@ -212,16 +217,19 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
     int rc = storage_batch_header_read(batch, total, &h, &t2);
     WEIR_ASSERT(rc == 0); /* validated above */
     if (h.producer_id >= 0) {
-        bool dup = false;
-        int64_t dup_base = -1;
-        int16_t err = check_producer(b, p, &h, &dup, &dup_base);
+        bool dup = false, verify = false;
+        int64_t dup_base = -1, dup_ts = -1;
+        int16_t err = check_producer(b, p, &h, &dup, &dup_base, &dup_ts, &verify);
         if (err) {
             result_error(res, err, NULL);
+            res->unknown_append = verify;
             return false;
         }
         if (dup) {
-            if (first)
+            if (first) { /* the original's offsets, and its timestamp as the append time */
                 res->base_offset = dup_base;
+                res->log_append_time = dup_ts;
+            }
             /* acks=-1 answers a retried batch only once its original is durable */
             pp->end_offset = WEIR_MAX(pp->end_offset, dup_base + h.last_offset_delta + 1);
             return true;
@@ -291,7 +299,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     }
     pthread_mutex_unlock(&p->append_mu);
     res->log_start_offset = answer_log_start(p, res);
-    if (res->error_code == KAFKA_NONE)
+    if (res->error_code == KAFKA_NONE && res->log_append_time < 0)
         res->log_append_time = now;
     if (appended)
         broker_watches_notify(p);

@@ -188,6 +188,7 @@ static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, i
             out->duplicate = true;
             out->dup_base_offset = b->first_offset;
             out->dup_last_offset = b->first_offset + b->offset_delta;
+            out->dup_timestamp = b->timestamp;
             return KAFKA_NONE;
         }
     }
@@ -199,7 +200,7 @@ void broker_producer_state_check(broker_producer_state_t *ps, const storage_batc
                                  broker_producer_check_t *out)
 {
     *out = (broker_producer_check_t){
-        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
+        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1, .dup_timestamp = -1};
     if (h->producer_id < 0)
         return;
     if (h->producer_epoch < 0 || h->base_sequence < 0 || h->last_offset_delta < 0) {

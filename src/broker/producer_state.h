@@ -59,6 +59,7 @@ typedef struct {
     bool duplicate; /* already in the log: answer with its original offsets */
     int64_t dup_base_offset;
     int64_t dup_last_offset;
+    int64_t dup_timestamp; /* its max timestamp (Kafka answers it as the log append time) */
 } broker_producer_check_t;
 
 /* Checks a batch (before it is appended). Batches without a producer id always pass. A
