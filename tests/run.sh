@@ -9,7 +9,7 @@
 #
 #   WEIR_TEST_PASSES="release asan tsan"   which builds to test (default all three)
 #   WEIR_TEST_FILTER=regex            only tests whose path matches
-#   WEIR_FUZZ_SECONDS=60              time per fuzz target (0 skips fuzzing)
+#   WEIR_FUZZ_SECONDS=30              time per fuzz target (0 skips fuzzing)
 #   WEIR_TEST_TIMEOUT=300             seconds a test may run before it is killed and named as hung
 #                                     (a test's first line may say "# timeout: N" to need more)
 #   WEIR_COMPAT_TARGET=kafka          run tests/compat against Apache Kafka instead of Weir
@@ -18,9 +18,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 passes=${WEIR_TEST_PASSES:-release asan tsan}
 filter=${WEIR_TEST_FILTER:-.}
-fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
+fuzz_seconds=${WEIR_FUZZ_SECONDS:-30}
 test_timeout=${WEIR_TEST_TIMEOUT:-300}
-tsan_tests='unit/test_(base|batch|codec|compact|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|sim/|integration/test_(broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs)|layers)'
+tsan_tests='unit/test_(base|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|sim/|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"

@@ -36,6 +36,12 @@
 
 typedef struct broker_coord broker_coord_t;
 
+/* The server-side assignors of consumer groups (group.consumer.assignors, coord_assign.c). */
+typedef enum { BROKER_ASSIGNOR_UNIFORM = 0, BROKER_ASSIGNOR_RANGE = 1 } broker_assignor_t;
+/* By name ("uniform", "range") or by Kafka's class name: the assignor, or -1. */
+int broker_coord_assignor_parse(const char *name, size_t len);
+const char *broker_coord_assignor_name(broker_assignor_t a);
+
 /* Broker settings, named as Kafka names them. */
 typedef struct {
     int32_t min_session_timeout_ms;              /* group.min.session.timeout.ms, 6000 */
@@ -45,6 +51,12 @@ typedef struct {
     int64_t offsets_retention_ms;                /* offsets.retention.minutes, 7 days */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms, 600000 */
     int32_t offset_metadata_max_bytes;           /* offset.metadata.max.bytes, 4096 */
+    /* consumer groups (KIP-848) */
+    int32_t consumer_session_timeout_ms;    /* group.consumer.session.timeout.ms, 45000 */
+    int32_t consumer_heartbeat_interval_ms; /* group.consumer.heartbeat.interval.ms, 5000 */
+    int consumer_assignors[2];              /* group.consumer.assignors: the first is default */
+    size_t consumer_assignor_count;         /* uniform, range */
+    int32_t consumer_max_size;              /* group.consumer.max.size, members, INT32_MAX */
 } broker_coord_config_t;
 
 void broker_coord_config_default(broker_coord_config_t *cfg);
@@ -95,6 +107,10 @@ void broker_coord_value_group_encode(buf_t *out, const broker_group_meta_t *m);
  * more kinds); malformed records give -WEIR_ECORRUPT and change nothing. */
 int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key_len,
                                const uint8_t *value, int32_t value_len);
+/* The same for a record of a transactional batch of producer_id: an offset commit there is
+ * pending until the producer's marker is replayed (broker_coord_txn_complete). */
+int broker_coord_replay_txn_record(broker_coord_t *c, int64_t producer_id, const uint8_t *key,
+                                   size_t key_len, const uint8_t *value, int32_t value_len);
 
 /* Kafka's partition for a group: abs(Java String.hashCode(group)) % partitions. */
 int32_t broker_coord_partition_for(const char *group, int32_t partitions);
@@ -115,12 +131,22 @@ typedef struct broker_coord_env {
      * possibly before returning. */
     void (*write)(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
                   broker_coord_write_done_fn done, void *arg);
+    /* The same as one transactional batch of the producer (TxnOffsetCommit). */
+    void (*write_txn)(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
+                      int64_t producer_id, int16_t producer_epoch, broker_coord_write_done_fn done,
+                      void *arg);
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
+    /* Topics, for consumer groups: a topic's partition count (-1: no such topic), its topic id
+     * (false: no such topic), the name of a topic id (false: none), and every topic that is
+     * not internal. */
+    int32_t (*topic_partitions)(void *ctx, const char *topic);
+    bool (*topic_id)(void *ctx, const char *topic, uint8_t id[16]);
+    bool (*topic_by_id)(void *ctx, const uint8_t id[16], char *name, size_t cap);
+    void (*topics_foreach)(void *ctx, void (*fn)(void *arg, const char *topic), void *arg);
     void (*join_done)(void *ctx, void *waiter, const broker_group_join_result_t *res);
-    /* assignment is valid only during the call; len 0 is a valid empty assignment */
-    void (*sync_done)(void *ctx, void *waiter, int16_t error, const uint8_t *assignment,
-                      size_t len);
+    /* res is valid only during the call */
+    void (*sync_done)(void *ctx, void *waiter, const broker_group_sync_result_t *res);
     /* commit / delete / offset-delete finished: results are in the caller's request struct */
     void (*done)(void *ctx, void *waiter);
 } broker_coord_env_t;
@@ -178,8 +204,7 @@ void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker
                                  void *arg);
 
 /* ListGroups. */
-typedef void (*broker_coord_list_fn)(void *arg, const char *group_id, const char *protocol_type,
-                                     broker_group_state_t state);
+typedef void (*broker_coord_list_fn)(void *arg, const broker_group_listing_t *g);
 void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg);
 
 /* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their
@@ -192,6 +217,31 @@ void broker_group_summary_deinit(broker_group_summary_t *s);
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter);
 
 void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter);
+
+/* ---- consumer groups (KIP-848, coord_consumer.c) -------------------------------------------
+ * ConsumerGroupHeartbeat: fills the request's out fields and calls env->done(waiter), once the
+ * records it wrote are durable (or at once when it wrote none). The out fields point into
+ * memory held by req->priv: the caller frees it with broker_coord_heartbeat_free after done. */
+void broker_coord_consumer_heartbeat(broker_coord_t *c, broker_consumer_heartbeat_req_t *req,
+                                     void *waiter);
+void broker_coord_heartbeat_free(broker_consumer_heartbeat_req_t *req);
+/* ConsumerGroupDescribe: fills req->groups (valid until broker_coord_consumer_describe_free). */
+void broker_coord_consumer_describe(broker_coord_t *c, broker_consumer_describe_req_t *req);
+void broker_coord_consumer_describe_free(broker_consumer_describe_req_t *req);
+/* Transactions: a producer's transaction ended (its marker in __consumer_offsets is durable
+ * or replayed): its pending offsets become the groups' committed offsets (commit; an offset a
+ * later plain commit replaced stays replaced) or are dropped (abort). */
+void broker_coord_txn_complete(broker_coord_t *c, int64_t producer_id, bool commit);
+/* OffsetFetch with require_stable: true while a transaction holds an offset of the partition
+ * pending (UNSTABLE_OFFSET_COMMIT). */
+bool broker_coord_offset_unstable(broker_coord_t *c, const char *group_id, const char *topic,
+                                  int32_t partition);
+/* OffsetFetch v9 from a consumer group member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH. */
+int16_t broker_coord_offset_fetch_check(broker_coord_t *c, const char *group_id,
+                                        const char *member_id, int32_t member_epoch);
+/* Replays one consumer-group record (key versions 3-8) into a coordinator being loaded. */
+int broker_coord_cgroup_replay(broker_coord_t *c, int16_t key_version, const uint8_t *key,
+                               size_t key_len, const uint8_t *value, int32_t value_len);
 
 /* ---- __consumer_offsets on the partition log (coord_log.c) ----------------------------------
  */
@@ -211,6 +261,11 @@ typedef struct {
     /* Optional: records were appended to partition `part` (the broker wakes fetchers); runs
      * before release. */
     void (*appended)(void *ctx, int32_t part);
+    /* Optional: appends a built batch to partition part's log (between acquire and release)
+     * instead of storage_log_append, so the broker can keep the partition's producer state
+     * (transactional batches: the last stable offset of __consumer_offsets). */
+    int (*append)(void *ctx, int32_t part, storage_log_t *log, uint8_t *batch, size_t len,
+                  int64_t *base);
     void *ctx;
     size_t max_decompressed_bytes; /* bound when reading compressed batches back, 64 MiB */
     const char *topic;             /* for messages: NULL = __consumer_offsets */
@@ -226,8 +281,8 @@ void broker_coord_log_write(void *ol, const char *group_id, const broker_coord_r
 /* The same with the batch's producer fields (transactional offset commits). opts NULL: none. */
 void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
                                   const broker_coord_record_t *recs, size_t n,
-                                  const storage_batch_opts_t *opts,
-                                  broker_coord_write_done_fn done, void *arg);
+                                  const storage_batch_opts_t *opts, broker_coord_write_done_fn done,
+                                  void *arg);
 /* Replays every partition into c (then call broker_coord_load_finish). Malformed records are
  * logged and skipped; returns a storage error only if a log cannot be read. */
 int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c);

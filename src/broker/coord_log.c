@@ -101,8 +101,8 @@ void broker_coord_log_write(void *ctx, const char *group_id, const broker_coord_
 
 void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
                                   const broker_coord_record_t *recs, size_t n,
-                                  const storage_batch_opts_t *opts,
-                                  broker_coord_write_done_fn done, void *arg)
+                                  const storage_batch_opts_t *opts, broker_coord_write_done_fn done,
+                                  void *arg)
 {
     WEIR_ASSERT(n > 0);
     int32_t part = broker_coord_partition_for(group_id, ol->cfg.count);
@@ -124,12 +124,13 @@ void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
     storage_batch_build(&batch, in, n, opts);
     free(in);
     int64_t base;
-    int rc = storage_log_append(log, batch.data, batch.len, &base);
+    int rc = ol->cfg.append ? ol->cfg.append(ol->cfg.ctx, part, log, batch.data, batch.len, &base)
+                            : storage_log_append(log, batch.data, batch.len, &base);
     buf_deinit(&batch);
     if (rc < 0) {
         log_release(ol);
-        log_warn("group", "append to %s-%d: %s", ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets",
-                 part, weir_strerror(rc));
+        log_warn("group", "append to %s-%d: %s",
+                 ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets", part, weir_strerror(rc));
         done(arg, rc);
         return;
     }
@@ -199,8 +200,8 @@ int broker_coord_log_replay(broker_coord_log_t *ol, broker_coord_log_record_fn o
             log_release(ol);
             continue;
         }
-        log_load_t ld = {.ol = ol, .on_record = on_record, .on_marker = on_marker, .arg = arg,
-                         .part = i};
+        log_load_t ld = {
+            .ol = ol, .on_record = on_record, .on_marker = on_marker, .arg = arg, .part = i};
         int rc = storage_log_scan(log, storage_log_start_offset(log), load_batch, &ld);
         log_release(ol);
         if (ld.it_init)
@@ -220,12 +221,21 @@ int broker_coord_log_replay(broker_coord_log_t *ol, broker_coord_log_record_fn o
 
 static int group_record(void *arg, const storage_batch_header_t *h, const storage_record_t *rec)
 {
-    (void)h;
-    return broker_coord_replay_record(arg, rec->key, rec->key_len < 0 ? 0 : (size_t)rec->key_len,
-                                      rec->value, rec->value_len);
+    size_t klen = rec->key_len < 0 ? 0 : (size_t)rec->key_len;
+    if (h->producer_id >= 0 && (h->attributes & BATCH_TRANSACTIONAL))
+        return broker_coord_replay_txn_record(arg, h->producer_id, rec->key, klen, rec->value,
+                                              rec->value_len);
+    return broker_coord_replay_record(arg, rec->key, klen, rec->value, rec->value_len);
+}
+
+/* A commit or abort marker: the producer's pending transactional offsets are decided. */
+static void group_marker(void *arg, const storage_batch_header_t *h, int16_t type)
+{
+    if (type == 0 || type == 1)
+        broker_coord_txn_complete(arg, h->producer_id, type == 1);
 }
 
 int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
 {
-    return broker_coord_log_replay(ol, group_record, NULL, c);
+    return broker_coord_log_replay(ol, group_record, group_marker, c);
 }

@@ -234,8 +234,8 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
         watermarks_of(p, &info->wm);
         int64_t upto = part->read_committed ? info->wm.last_stable_offset : INT64_MAX;
         int64_t next;
-        info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, upto,
-                                          out, got, &next);
+        info->error_code =
+            read_partition(p, part->offset, max_bytes, first, allow_zstd, upto, out, got, &next);
         if (info->error_code) /* Kafka answers -1 watermarks with a partition error */
             info->wm = (broker_watermarks_t){-1, -1, -1};
         else if (part->read_committed && *got)

@@ -18,10 +18,12 @@
  */
 #include "broker/broker_internal.h"
 #include "broker/coord.h"
+#include "broker/producer_state.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
@@ -33,6 +35,22 @@ typedef struct broker_groups {
     broker_coord_log_t *olog;
     int32_t offsets_parts;
 } broker_groups_t;
+
+/* The kinds of group ops (broker_group_op_t.kind). */
+enum {
+    OP_JOIN,
+    OP_SYNC,
+    OP_HEARTBEAT,
+    OP_LEAVE,
+    OP_LIST,
+    OP_DESCRIBE,
+    OP_DELETE,
+    OP_COMMIT,
+    OP_FETCH,
+    OP_OFFSET_DELETE,
+    OP_CONSUMER_HEARTBEAT,
+    OP_CONSUMER_DESCRIBE
+};
 
 static broker_groups_t *groups_of(broker_t *b)
 {
@@ -72,6 +90,18 @@ static void env_write(void *ctx, const char *group_id, const broker_coord_record
     broker_coord_log_write(g->olog, group_id, recs, n, done, arg);
 }
 
+static void env_write_txn(void *ctx, const char *group_id, const broker_coord_record_t *recs,
+                          size_t n, int64_t producer_id, int16_t producer_epoch,
+                          broker_coord_write_done_fn done, void *arg)
+{
+    broker_groups_t *g = ctx;
+    storage_batch_opts_t opts = {.producer_id = producer_id,
+                                 .producer_epoch = producer_epoch,
+                                 .base_sequence = -1,
+                                 .attributes = BATCH_TRANSACTIONAL};
+    broker_coord_log_write_batch(g->olog, group_id, recs, n, &opts, done, arg);
+}
+
 static bool env_partition_exists(void *ctx, const char *topic, int32_t partition)
 {
     broker_groups_t *g = ctx;
@@ -82,21 +112,75 @@ static bool env_partition_exists(void *ctx, const char *topic, int32_t partition
     return ok;
 }
 
+static int32_t env_topic_partitions(void *ctx, const char *topic)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    int32_t n = t && !t->internal ? t->npart : -1;
+    broker_topics_unlock(g->b);
+    return n;
+}
+
+/* A topic's id (a UUID kept with the topic, new when it is re-created): false when there is
+ * no such topic. */
+static bool env_topic_id(void *ctx, const char *topic, uint8_t id[16])
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    if (t)
+        memcpy(id, t->id, 16);
+    broker_topics_unlock(g->b);
+    return t != NULL;
+}
+
+static bool env_topic_by_id(void *ctx, const uint8_t id[16], char *name, size_t cap)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find_id(g->b, id);
+    bool found = t && !t->internal && strlen(t->name) < cap;
+    if (found)
+        strcpy(name, t->name);
+    broker_topics_unlock(g->b);
+    return found;
+}
+
+static void env_topics_foreach(void *ctx, void (*fn)(void *arg, const char *topic), void *arg)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    size_t n;
+    broker_topic_t **ts = broker_topics_list(g->b, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!ts[i]->internal)
+            fn(arg, ts[i]->name);
+    broker_topics_unlock(g->b);
+    free(ts);
+}
+
 static void env_join_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
 {
     broker_group_op_t *op = waiter;
     op->on_join(op, r);
 }
 
-static void env_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
+static void env_sync_done(void *ctx, void *waiter, const broker_group_sync_result_t *res)
 {
     broker_group_op_t *op = waiter;
-    op->on_sync(op, error, a, len);
+    op->on_sync(op, res);
 }
 
 static void env_done(void *ctx, void *waiter)
 {
     broker_group_op_t *op = waiter;
+    if (op->kind == OP_CONSUMER_HEARTBEAT) {
+        broker_consumer_heartbeat_req_t copy = *(broker_consumer_heartbeat_req_t *)op->req;
+        op->on_done(op); /* may free the request: its answer's memory is freed from the copy */
+        broker_coord_heartbeat_free(&copy);
+        return;
+    }
     op->on_done(op);
 }
 
@@ -122,6 +206,34 @@ static void olog_post(void *ctx, net_fn fn, void *arg)
 {
     broker_groups_t *g = ctx;
     net_loop_post(g->loop, fn, arg);
+}
+
+/* Runs with the registry read lock held (between acquire and release): the append under the
+ * partition's append lock, through its producer state like a client's batch, so a
+ * transactional commit holds back the partition's last stable offset until its marker. */
+static int olog_append(void *ctx, int32_t part, storage_log_t *log, uint8_t *batch, size_t len,
+                       int64_t *base)
+{
+    broker_groups_t *g = ctx;
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
+    if (!p || p->log != log)
+        return storage_log_append(log, batch, len, base);
+    storage_batch_header_t h;
+    size_t total;
+    int rc = storage_batch_header_read(batch, len, &h, &total);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->append_mu);
+    bool opened = p->producers &&
+                  broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(log));
+    rc = storage_log_append(log, batch, len, base);
+    if (rc < 0 && opened)
+        broker_producer_state_txn_undo(p->producers, h.producer_id);
+    else if (rc == 0 && p->producers && h.producer_id >= 0)
+        broker_producer_state_update(p->producers, &h, *base, storage_log_end_offset(log));
+    pthread_mutex_unlock(&p->append_mu);
+    return rc;
 }
 
 /* Runs with the registry read lock held (between acquire and release). */
@@ -160,6 +272,31 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     return 0;
 }
 
+/* group.consumer.assignors (checked when the setting is loaded): names or Kafka's class names
+ * separated by commas, the first the default. */
+static void assignors_from(const char *list, broker_coord_config_t *cfg)
+{
+    cfg->consumer_assignor_count = 0;
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0)
+            break;
+        int a = broker_coord_assignor_parse(p, n);
+        if (a < 0) /* checked when the setting was loaded */
+            a = BROKER_ASSIGNOR_UNIFORM;
+        bool dup = false;
+        for (size_t i = 0; i < cfg->consumer_assignor_count; i++)
+            dup |= cfg->consumer_assignors[i] == a;
+        if (!dup && cfg->consumer_assignor_count < 2)
+            cfg->consumer_assignors[cfg->consumer_assignor_count++] = a;
+        p += n;
+    }
+    if (cfg->consumer_assignor_count == 0)
+        cfg->consumer_assignors[cfg->consumer_assignor_count++] = BROKER_ASSIGNOR_UNIFORM;
+}
+
 static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
 {
     const broker_settings_t *s = &b->set;
@@ -176,6 +313,12 @@ static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
         broker_settings_int(s, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
     cfg->offset_metadata_max_bytes =
         (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
+    cfg->consumer_session_timeout_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS);
+    cfg->consumer_heartbeat_interval_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS);
+    assignors_from(s->sval[BCFG_GROUP_CONSUMER_ASSIGNORS], cfg);
+    cfg->consumer_max_size = (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_MAX_SIZE);
 #ifdef WEIR_FUZZ
     cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
     cfg->min_session_timeout_ms = 1;
@@ -202,7 +345,12 @@ static void start_on_loop0(void *arg)
                               .timer_start = env_timer_start,
                               .timer_stop = env_timer_stop,
                               .write = env_write,
+                              .write_txn = env_write_txn,
                               .partition_exists = env_partition_exists,
+                              .topic_partitions = env_topic_partitions,
+                              .topic_id = env_topic_id,
+                              .topic_by_id = env_topic_by_id,
+                              .topics_foreach = env_topics_foreach,
                               .join_done = env_join_done,
                               .sync_done = env_sync_done,
                               .done = env_done};
@@ -226,6 +374,7 @@ int broker_groups_start(broker_t *b)
                                     .release = olog_release,
                                     .post = olog_post,
                                     .appended = olog_appended,
+                                    .append = olog_append,
                                     .ctx = g,
                                     .max_decompressed_bytes = (size_t)broker_settings_int(
                                         &b->set, BCFG_MAX_DECOMPRESSED_BYTES)};
@@ -312,24 +461,25 @@ void broker_groups_free(broker_t *b)
 /* ---- the group API: every request runs on the coordinator thread ------------------------------
  */
 
-enum {
-    OP_JOIN,
-    OP_SYNC,
-    OP_HEARTBEAT,
-    OP_LEAVE,
-    OP_LIST,
-    OP_DESCRIBE,
-    OP_DELETE,
-    OP_COMMIT,
-    OP_FETCH,
-    OP_OFFSET_DELETE
-};
-
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
+    broker_coord_t *c;
     broker_offset_fetch_req_t *req;
     size_t cap;
 } fetch_all_t;
+
+/* require_stable: a partition a transaction holds pending answers UNSTABLE_OFFSET_COMMIT. */
+static bool fetch_unstable(broker_coord_t *c, broker_offset_fetch_req_t *req,
+                           broker_offset_fetch_part_t *p)
+{
+    if (!req->require_stable ||
+        !broker_coord_offset_unstable(c, req->group_id, p->topic, p->partition))
+        return false;
+    p->committed = (broker_committed_t){
+        .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
+    p->error = KAFKA_UNSTABLE_OFFSET_COMMIT;
+    return true;
+}
 
 static void fetch_all_one(void *arg, const char *topic, int32_t partition,
                           const broker_committed_t *o)
@@ -340,8 +490,10 @@ static void fetch_all_one(void *arg, const char *topic, int32_t partition,
         fa->cap = fa->cap ? fa->cap * 2 : 16;
         req->all_parts = weir_realloc(req->all_parts, fa->cap * sizeof(*req->all_parts));
     }
-    req->all_parts[req->all_count++] = (broker_offset_fetch_part_t){
+    broker_offset_fetch_part_t *p = &req->all_parts[req->all_count++];
+    *p = (broker_offset_fetch_part_t){
         .topic = topic, .partition = partition, .committed = *o, .error = KAFKA_NONE};
+    fetch_unstable(fa->c, req, p);
 }
 
 static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
@@ -350,17 +502,21 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     req->error = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (c && (!req->group_id || !*req->group_id))
         req->error = KAFKA_INVALID_GROUP_ID;
+    else if (c && (req->member_id || req->member_epoch >= 0))
+        req->error =
+            broker_coord_offset_fetch_check(c, req->group_id, req->member_id, req->member_epoch);
     req->all_count = 0;
     req->all_parts = NULL;
     if (req->all && !req->error) {
-        fetch_all_t fa = {req, 0};
+        fetch_all_t fa = {c, req, 0};
         broker_coord_offset_foreach(c, req->group_id, fetch_all_one, &fa);
     }
     for (size_t i = 0; i < req->part_count; i++) {
         broker_offset_fetch_part_t *p = &req->parts[i];
-        p->committed = (broker_committed_t){.offset = -1, .leader_epoch = -1, .metadata = ""};
+        p->committed = (broker_committed_t){
+            .offset = -1, .leader_epoch = -1, .metadata = "", .metadata_len = 0};
         p->error = KAFKA_NONE;
-        if (!req->error && !req->all)
+        if (!req->error && !req->all && !fetch_unstable(c, req, p))
             broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
     }
     broker_offset_fetch_part_t *all = req->all_parts;
@@ -373,15 +529,26 @@ typedef struct {
     size_t cap;
 } list_all_t;
 
-static void list_one(void *arg, const char *id, const char *type, broker_group_state_t st)
+static bool list_match(const char *value, const char *const *filters, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (filters[i] && strcasecmp(filters[i], value) == 0)
+            return true;
+    return n == 0;
+}
+
+static void list_one(void *arg, const broker_group_listing_t *g)
 {
     list_all_t *la = arg;
     broker_group_list_req_t *req = la->req;
+    if (!list_match(g->state, req->states, req->nstates) ||
+        !list_match(g->type, req->types, req->ntypes))
+        return;
     if (req->count == la->cap) {
         la->cap = la->cap ? la->cap * 2 : 16;
         req->groups = weir_realloc(req->groups, la->cap * sizeof(*req->groups));
     }
-    req->groups[req->count++] = (broker_group_listing_t){id, type, st};
+    req->groups[req->count++] = *g;
 }
 
 static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, broker_group_op_t *op)
@@ -405,6 +572,26 @@ static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, br
     free(sums);
 }
 
+static void consumer_describe_run(broker_coord_t *c, broker_consumer_describe_req_t *req,
+                                  broker_group_op_t *op)
+{
+    if (c) {
+        broker_coord_consumer_describe(c, req);
+    } else {
+        req->priv = NULL;
+        req->groups = weir_calloc(req->count + 1, sizeof(*req->groups));
+        for (size_t i = 0; i < req->count; i++)
+            req->groups[i] = (broker_cg_desc_t){
+                .error = KAFKA_COORDINATOR_NOT_AVAILABLE, .state = "Dead", .assignor = ""};
+    }
+    broker_consumer_describe_req_t copy = *req;
+    op->on_done(op); /* may free req */
+    if (c)
+        broker_coord_consumer_describe_free(&copy);
+    else
+        free(copy.groups);
+}
+
 /* Answers an op when there is no coordinator (not started, or stopping). */
 static void op_unavailable(broker_group_op_t *op)
 {
@@ -415,9 +602,11 @@ static void op_unavailable(broker_group_op_t *op)
         op->on_join(op, &r);
         return;
     }
-    case OP_SYNC:
-        op->on_sync(op, na, NULL, 0);
+    case OP_SYNC: {
+        broker_group_sync_result_t r = {.error = na};
+        op->on_sync(op, &r);
         return;
+    }
     case OP_HEARTBEAT:
         ((broker_group_heartbeat_req_t *)op->req)->error = na;
         break;
@@ -443,6 +632,15 @@ static void op_unavailable(broker_group_op_t *op)
     case OP_OFFSET_DELETE:
         ((broker_offset_delete_req_t *)op->req)->error = na;
         break;
+    case OP_CONSUMER_HEARTBEAT: {
+        broker_consumer_heartbeat_req_t *h = op->req;
+        h->err.code = na;
+        h->err.message[0] = 0;
+        h->out_member_id = NULL;
+        h->has_assignment = false;
+        h->priv = NULL;
+        break;
+    }
     default:
         WEIR_ASSERT(!"handled by its run function");
     }
@@ -450,19 +648,71 @@ static void op_unavailable(broker_group_op_t *op)
 }
 
 /* Coordinator thread. */
+/* The ops that answer without a coordinator too (each group gets its own error); true if op
+ * was one of them. */
+static bool op_run_per_group(broker_coord_t *c, broker_group_op_t *op)
+{
+    switch (op->kind) {
+    case OP_FETCH:
+        offset_fetch_run(c, op->req, op);
+        return true;
+    case OP_DESCRIBE:
+        describe_run(c, op->req, op);
+        return true;
+    case OP_CONSUMER_DESCRIBE:
+        consumer_describe_run(c, op->req, op);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void list_run(broker_coord_t *c, broker_group_op_t *op)
+{
+    broker_group_list_req_t *l = op->req;
+    list_all_t la = {l, 0};
+    l->error = KAFKA_NONE;
+    l->count = 0;
+    l->groups = NULL;
+    broker_coord_list(c, list_one, &la);
+    broker_group_listing_t *groups = l->groups;
+    op->on_done(op); /* may free l */
+    free(groups);
+}
+
+/* TxnOffsetCommit: the group's partition of __consumer_offsets must be in the producer's
+ * open transaction (AddOffsetsToTxn), with its current epoch; a refusal answers every
+ * partition (an epoch the coordinator fenced is INVALID_PRODUCER_EPOCH here, as in Kafka). */
+static bool txn_commit_refused(broker_group_op_t *op)
+{
+    broker_commit_req_t *cr = op->req;
+    if (!cr->transactional)
+        return false;
+    broker_groups_t *g = groups_of(op->b);
+    int16_t err = KAFKA_NONE;
+    if (!cr->group_id || !*cr->group_id)
+        err = KAFKA_INVALID_GROUP_ID;
+    else
+        err = broker_txn_check_offsets(op->b, cr->transactional_id, cr->producer_id,
+                                       cr->producer_epoch,
+                                       broker_coord_partition_for(cr->group_id, g->offsets_parts));
+    if (err == KAFKA_PRODUCER_FENCED)
+        err = KAFKA_INVALID_PRODUCER_EPOCH;
+    if (err == KAFKA_NONE)
+        return false;
+    for (size_t i = 0; i < cr->part_count; i++)
+        cr->parts[i].error = err;
+    op->on_done(op);
+    return true;
+}
+
 static void op_run(void *arg)
 {
     broker_group_op_t *op = arg;
     broker_groups_t *g = groups_of(op->b);
     broker_coord_t *c = g ? g->coord : NULL;
-    if (op->kind == OP_FETCH) {
-        offset_fetch_run(c, op->req, op);
+    if (op_run_per_group(c, op))
         return;
-    }
-    if (op->kind == OP_DESCRIBE) {
-        describe_run(c, op->req, op);
-        return;
-    }
     if (!c) {
         op_unavailable(op);
         return;
@@ -487,26 +737,21 @@ static void op_run(void *arg)
         op->on_done(op);
         break;
     }
-    case OP_LIST: {
-        broker_group_list_req_t *l = op->req;
-        list_all_t la = {l, 0};
-        l->error = KAFKA_NONE;
-        l->count = 0;
-        l->groups = NULL;
-        broker_coord_list(c, list_one, &la);
-        broker_group_listing_t *groups = l->groups;
-        op->on_done(op); /* may free l */
-        free(groups);
+    case OP_LIST:
+        list_run(c, op);
         break;
-    }
     case OP_DELETE:
         broker_coord_delete(c, op->req, op);
         break;
     case OP_COMMIT:
-        broker_coord_commit(c, op->req, op);
+        if (!txn_commit_refused(op))
+            broker_coord_commit(c, op->req, op);
         break;
     case OP_OFFSET_DELETE:
         broker_coord_offset_delete(c, op->req, op);
+        break;
+    case OP_CONSUMER_HEARTBEAT:
+        broker_coord_consumer_heartbeat(c, op->req, op);
         break;
     default:
         WEIR_ASSERT(!"unknown group op");
@@ -575,11 +820,24 @@ void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_g
     op_post(b, OP_OFFSET_DELETE, req, op);
 }
 
-/* ---- transactions (TODO: the pending transactional offsets) ---------------------------------- */
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_HEARTBEAT, req, op);
+}
 
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_DESCRIBE, req, op);
+}
+
+/* ---- transactions ---------------------------------------------------------------------------- */
+
+/* Loop 0, after the producer's marker in __consumer_offsets is durable. */
 void broker_groups_txn_complete(broker_t *b, int64_t producer_id, bool commit)
 {
-    (void)b;
-    (void)producer_id;
-    (void)commit;
+    broker_groups_t *g = groups_of(b);
+    if (g && g->coord)
+        broker_coord_txn_complete(g->coord, producer_id, commit);
 }

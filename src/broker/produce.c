@@ -41,6 +41,30 @@ static void result_error(broker_produce_result_t *res, int16_t code, const char 
     res->base_offset = -1;
 }
 
+/* A batch that cannot be read as one: Kafka raises CorruptRecordException for it, whatever
+ * the Produce version (CORRUPT_MESSAGE is also an invalid record's code before v8). */
+static void result_corrupt(broker_produce_result_t *res, const char *msg)
+{
+    result_error(res, KAFKA_CORRUPT_MESSAGE, msg);
+    res->unknown_append = true;
+}
+
+/* Kafka answers an append, done or refused, with the partition's log start offset, except when the
+ * log raised CorruptRecordException, RecordTooLargeException, RecordBatchTooLargeException or
+ * KafkaStorageException (ReplicaManager.appendToLocalLog), or the transaction's verification
+ * refused the batch before the log saw it (UNKNOWN_LOG_APPEND_INFO): then the answer carries -1. */
+static int64_t answer_log_start(const broker_partition_t *p, const broker_produce_result_t *res)
+{
+    switch (res->error_code) {
+    case KAFKA_MESSAGE_TOO_LARGE:
+    case KAFKA_RECORD_LIST_TOO_LARGE:
+    case KAFKA_KAFKA_STORAGE_ERROR:
+        return -1;
+    default:
+        return res->unknown_append ? -1 : storage_log_start_offset(p->log);
+    }
+}
+
 /* The error for a record-level problem: INVALID_RECORD exists from Produce v8. */
 static int16_t invalid_record(const broker_produce_req_t *ctx)
 {
@@ -66,7 +90,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
                            broker_produce_result_t *res)
 {
     if (avail < BATCH_MAGIC + 1) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch");
+        result_corrupt(res, "truncated record batch");
         return false;
     }
     int8_t magic = (int8_t)p[BATCH_MAGIC]; /* at byte 16 in message sets v0/v1 as well */
@@ -76,17 +100,17 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         return false;
     }
     if (magic != 2) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "unknown record batch magic");
+        result_corrupt(res, "unknown record batch magic");
         return false;
     }
     if (avail < BATCH_HEADER_SIZE) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch header");
+        result_corrupt(res, "truncated record batch header");
         return false;
     }
     int32_t blen = (int32_t)be32_read(p + BATCH_LENGTH);
     if (blen < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
         (uint64_t)blen + BATCH_LOG_OVERHEAD > avail) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "record batch length out of bounds");
+        result_corrupt(res, "record batch length out of bounds");
         return false;
     }
     *total = (size_t)blen + BATCH_LOG_OVERHEAD;
@@ -104,6 +128,13 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     }
     if (attrs & BATCH_CONTROL) {
         result_error(res, invalid_record(ctx), "clients may not write control batches");
+        return false;
+    }
+    if ((attrs & BATCH_TRANSACTIONAL) && !ctx->transactional_id) {
+        /* Kafka authorizes transactional writes by the request's transactional id */
+        result_error(res, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                     "transactional records need the request's transactional id");
+        res->unknown_append = true; /* Kafka refuses the whole request before any log */
         return false;
     }
     if ((attrs & BATCH_TRANSACTIONAL) && (int64_t)be64_read(p + BATCH_PRODUCER_ID) < 0) {
@@ -135,7 +166,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     }
     if (rc < 0) {
         if (why && storage_batch_why_corrupt(why))
-            result_error(res, KAFKA_CORRUPT_MESSAGE, why);
+            result_corrupt(res, why);
         else
             result_error(res, invalid_record(ctx), why ? why : "invalid records");
         return false;
@@ -148,7 +179,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
  * transactional batch that would open a transaction here must belong to the producer's open
  * transaction at the coordinator. */
 static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_batch_header_t *h,
-                              bool *dup, int64_t *dup_base)
+                              bool *dup, int64_t *dup_base, int64_t *dup_ts, bool *verify)
 {
     if (!p->producers)
         return KAFKA_KAFKA_STORAGE_ERROR;
@@ -157,12 +188,15 @@ static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_
     if (ck.error == KAFKA_NONE && ck.duplicate) {
         *dup = true;
         *dup_base = ck.dup_base_offset;
+        *dup_ts = ck.dup_timestamp;
         return KAFKA_NONE;
     }
     if (ck.error == KAFKA_NONE && (h->attributes & BATCH_TRANSACTIONAL) &&
-        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch))
+        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch)) {
+        *verify = true;
         return broker_txn_verify(b, h->producer_id, h->producer_epoch, p->topic->name,
                                  strlen(p->topic->name), p->index);
+    }
     return ck.error;
 }
 
@@ -183,16 +217,19 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
     int rc = storage_batch_header_read(batch, total, &h, &t2);
     WEIR_ASSERT(rc == 0); /* validated above */
     if (h.producer_id >= 0) {
-        bool dup = false;
-        int64_t dup_base = -1;
-        int16_t err = check_producer(b, p, &h, &dup, &dup_base);
+        bool dup = false, verify = false;
+        int64_t dup_base = -1, dup_ts = -1;
+        int16_t err = check_producer(b, p, &h, &dup, &dup_base, &dup_ts, &verify);
         if (err) {
             result_error(res, err, NULL);
+            res->unknown_append = verify;
             return false;
         }
         if (dup) {
-            if (first)
+            if (first) { /* the original's offsets, and its timestamp as the append time */
                 res->base_offset = dup_base;
+                res->log_append_time = dup_ts;
+            }
             /* acks=-1 answers a retried batch only once its original is durable */
             pp->end_offset = WEIR_MAX(pp->end_offset, dup_base + h.last_offset_delta + 1);
             return true;
@@ -207,8 +244,10 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
         if (opened)
             broker_producer_state_txn_undo(p->producers, h.producer_id);
         log_warn("broker", "append to %s-%d: %s", p->topic->name, p->index, weir_strerror(rc));
-        result_error(res, rc == -WEIR_ECORRUPT ? KAFKA_CORRUPT_MESSAGE : KAFKA_KAFKA_STORAGE_ERROR,
-                     NULL);
+        if (rc == -WEIR_ECORRUPT)
+            result_corrupt(res, NULL);
+        else
+            result_error(res, KAFKA_KAFKA_STORAGE_ERROR, NULL);
         return false;
     }
     if (first)
@@ -243,7 +282,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     size_t off = 0, total;
     while (off < len) {
         if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
-            res->log_start_offset = storage_log_start_offset(p->log); /* Kafka answers it too */
+            res->log_start_offset = answer_log_start(p, res);
             return;
         }
         off += total;
@@ -259,8 +298,8 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
         appended = true;
     }
     pthread_mutex_unlock(&p->append_mu);
-    res->log_start_offset = storage_log_start_offset(p->log);
-    if (res->error_code == KAFKA_NONE)
+    res->log_start_offset = answer_log_start(p, res);
+    if (res->error_code == KAFKA_NONE && res->log_append_time < 0)
         res->log_append_time = now;
     if (appended)
         broker_watches_notify(p);

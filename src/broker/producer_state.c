@@ -21,10 +21,10 @@
  *
  * Snapshot file (big-endian): "WPS2", crc32c u32 of everything after it, offset i64,
  * count u32, then per producer: pid i64, epoch i16, nbatches u8, txn_first i64,
- * coordinator_epoch i32, marker_ts i64, then nbatches times first_seq i32, last_seq i32, first_offset i64,
- * offset_delta i32, timestamp i64. "WPS1" files (no txn_first, coordinator_epoch) still load.
- * Before a snapshot is written, the log's aborted-transaction index is synced: the snapshot
- * says the markers below it need no replay, so their index entries must be on disk.
+ * coordinator_epoch i32, marker_ts i64, then nbatches times first_seq i32, last_seq i32,
+ * first_offset i64, offset_delta i32, timestamp i64. "WPS1" files (no txn_first, coordinator_epoch)
+ * still load. Before a snapshot is written, the log's aborted-transaction index is synced: the
+ * snapshot says the markers below it need no replay, so their index entries must be on disk.
  */
 #include "broker/producer_state.h"
 
@@ -49,9 +49,9 @@ typedef struct {
     int16_t epoch;
     int nbatches;
     pbatch_t batches[BROKER_PRODUCER_BATCHES]; /* oldest first */
-    int64_t txn_first;         /* first offset of its open transaction here, -1 */
-    int32_t coordinator_epoch; /* of its last marker, -1 */
-    int64_t marker_ts;         /* timestamp of its last marker, INT64_MIN if none */
+    int64_t txn_first;                         /* first offset of its open transaction here, -1 */
+    int32_t coordinator_epoch;                 /* of its last marker, -1 */
+    int64_t marker_ts;                         /* timestamp of its last marker, INT64_MIN if none */
 } pentry_t;
 
 typedef struct {
@@ -188,6 +188,7 @@ static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, i
             out->duplicate = true;
             out->dup_base_offset = b->first_offset;
             out->dup_last_offset = b->first_offset + b->offset_delta;
+            out->dup_timestamp = b->timestamp;
             return KAFKA_NONE;
         }
     }
@@ -199,7 +200,7 @@ void broker_producer_state_check(broker_producer_state_t *ps, const storage_batc
                                  broker_producer_check_t *out)
 {
     *out = (broker_producer_check_t){
-        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
+        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1, .dup_timestamp = -1};
     if (h->producer_id < 0)
         return;
     if (h->producer_epoch < 0 || h->base_sequence < 0 || h->last_offset_delta < 0) {
@@ -299,8 +300,7 @@ void broker_producer_state_txn_undo(broker_producer_state_t *ps, int64_t produce
     pthread_mutex_unlock(&ps->mu);
 }
 
-bool broker_producer_state_txn_open(broker_producer_state_t *ps, int64_t producer_id,
-                                    int16_t epoch)
+bool broker_producer_state_txn_open(broker_producer_state_t *ps, int64_t producer_id, int16_t epoch)
 {
     pthread_mutex_lock(&ps->mu);
     const pentry_t *e = entry_find(ps, producer_id);
@@ -342,9 +342,9 @@ static void end_txn_locked(broker_producer_state_t *ps, int64_t pid, int16_t epo
     storage_log_aborted_add(ps->log, &t); /* a write error is logged there; memory has it */
 }
 
-void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id,
-                                   int16_t epoch, int32_t coordinator_epoch, bool commit,
-                                   int64_t offset, int64_t timestamp)
+void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id, int16_t epoch,
+                                   int32_t coordinator_epoch, bool commit, int64_t offset,
+                                   int64_t timestamp)
 {
     pthread_mutex_lock(&ps->mu);
     end_txn_locked(ps, producer_id, epoch, coordinator_epoch, commit, offset, timestamp);
@@ -373,14 +373,13 @@ size_t broker_producer_state_list(broker_producer_state_t *ps, broker_producer_d
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         const pentry_t *x = e->value;
         const pbatch_t *last = x->nbatches ? &x->batches[x->nbatches - 1] : NULL;
-        (*out)[k++] = (broker_producer_desc_t){.producer_id = x->pid,
-                                               .epoch = x->epoch,
-                                               .last_sequence = last ? last->last_seq : -1,
-                                               .last_timestamp = entry_last_ts(x) == INT64_MIN
-                                                                     ? -1
-                                                                     : entry_last_ts(x),
-                                               .coordinator_epoch = x->coordinator_epoch,
-                                               .txn_start_offset = x->txn_first};
+        (*out)[k++] = (broker_producer_desc_t){
+            .producer_id = x->pid,
+            .epoch = x->epoch,
+            .last_sequence = last ? last->last_seq : -1,
+            .last_timestamp = entry_last_ts(x) == INT64_MIN ? -1 : entry_last_ts(x),
+            .coordinator_epoch = x->coordinator_epoch,
+            .txn_start_offset = x->txn_first};
     }
     pthread_mutex_unlock(&ps->mu);
     qsort(*out, n, sizeof(**out), cmp_info);
@@ -704,7 +703,8 @@ int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t 
     snap_list(ps, &l);
     bool damaged = storage_log_aborted_damaged(log);
     if (damaged) /* rebuild every aborted-transaction entry: replay the whole log */
-        log_warn("producer", "%s: the aborted-transaction index was damaged: replaying the log", dir);
+        log_warn("producer", "%s: the aborted-transaction index was damaged: replaying the log",
+                 dir);
     for (size_t i = 0; i < l.n && !damaged; i++) {
         if (l.offs[i] > end) { /* the log lost its tail after this snapshot was taken */
             char path[4096];
@@ -768,7 +768,7 @@ struct broker_producer_ids {
     pthread_mutex_t mu;
     storage_io_t *io;
     char *dir;
-    int64_t next;        /* the next id to hand out */
+    int64_t next;      /* the next id to hand out */
     int64_t block_end; /* ids below this are durable as "used" */
 };
 

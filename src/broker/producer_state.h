@@ -9,7 +9,8 @@
  *    transaction they have open in this partition: the earliest of those is the partition's
  *    first unstable offset, which bounds its last stable offset (LSO) and compaction. A commit
  *    or abort marker closes the producer's transaction; an abort is recorded in the log's
- *    aborted-transaction index (storage_log_aborted_add), which read_committed fetches use. Rebuilt at open from the newest valid snapshot file
+ *    aborted-transaction index (storage_log_aborted_add), which read_committed fetches use. Rebuilt
+ * at open from the newest valid snapshot file
  *    (<partition dir>/<offset, 20 digits>.snapshot) plus a scan of the batch headers after it,
  *    so it is exact after kill -9 too; snapshots are written every snapshot_interval offsets
  *    (without fsync: a torn or lost snapshot only means a longer scan) and at a clean close.
@@ -58,6 +59,7 @@ typedef struct {
     bool duplicate; /* already in the log: answer with its original offsets */
     int64_t dup_base_offset;
     int64_t dup_last_offset;
+    int64_t dup_timestamp; /* its max timestamp (Kafka answers it as the log append time) */
 } broker_producer_check_t;
 
 /* Checks a batch (before it is appended). Batches without a producer id always pass. A
@@ -82,9 +84,9 @@ int16_t broker_producer_state_check_marker(broker_producer_state_t *ps, int64_t 
                                            int16_t epoch);
 /* A marker appended at `offset` (the caller holds the append lock): closes the producer's
  * transaction; an abort goes to the aborted-transaction index with the LSO after it. */
-void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id,
-                                   int16_t epoch, int32_t coordinator_epoch, bool commit,
-                                   int64_t offset, int64_t timestamp);
+void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id, int16_t epoch,
+                                   int32_t coordinator_epoch, bool commit, int64_t offset,
+                                   int64_t timestamp);
 /* The first offset of an open transaction in this partition, -1 if none. Lock-free: an
  * opening is published before its batch is appended, so a reader that reads the log end
  * first and this second never sees an undecided batch as stable. */

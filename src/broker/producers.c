@@ -11,12 +11,14 @@
 #include "broker/producer_state.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { PRODUCER_TICK_MS = 30000 };
 
 void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const char *dir)
 {
-    if (!p->log || p->topic->internal)
+    /* __consumer_offsets takes transactional batches (TxnOffsetCommit) and their markers */
+    if (!p->log || (p->topic->internal && strcmp(p->topic->name, "__consumer_offsets") != 0))
         return;
     broker_producer_state_config_t cfg;
     broker_producer_state_config_default(&cfg);

@@ -36,7 +36,8 @@
 static const char TXN_TOPIC[] = "__transaction_state";
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
 
-/* A producer's open transaction as the produce path sees it: its epoch and partitions. */
+/* A transactional producer as the produce path sees it: its epoch and the partitions of its
+ * open transaction (none when it has none open). */
 typedef struct {
     int16_t epoch;
     size_t n;
@@ -88,11 +89,11 @@ static void env_publish(void *ctx, int64_t pid, int16_t epoch, const broker_txn_
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
     open_txn_t *o = NULL;
-    if (nparts > 0) {
+    if (epoch >= 0) { /* epoch -1: the producer id is no longer a transactional one */
         o = weir_calloc(1, sizeof(*o));
         o->epoch = epoch;
-        o->keys = weir_calloc(nparts, sizeof(*o->keys));
-        o->lens = weir_calloc(nparts, sizeof(*o->lens));
+        o->keys = weir_calloc(nparts + 1, sizeof(*o->keys));
+        o->lens = weir_calloc(nparts + 1, sizeof(*o->lens));
         for (size_t i = 0; i < nparts; i++) {
             uint8_t buf[512];
             size_t n = tp_key(buf, sizeof(buf), parts[i].topic, strlen(parts[i].topic),
@@ -113,6 +114,8 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
                           size_t len, int32_t partition)
 {
     broker_txns_t *tx = txns_of(b);
+    if (!broker_settings_int(&b->set, BCFG_TRANSACTION_PARTITION_VERIFICATION_ENABLE))
+        return KAFKA_NONE; /* Kafka's switch: transactional batches are not checked */
     if (!tx)
         return KAFKA_INVALID_TXN_STATE;
     uint8_t k[8], want[512];
@@ -121,9 +124,11 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
     int16_t err = KAFKA_INVALID_TXN_STATE;
     pthread_mutex_lock(&tx->open_mu);
     const open_txn_t *o = broker_kvmap_get(&tx->open, k, 8);
-    if (o && epoch < o->epoch)
+    if (!o)
+        err = KAFKA_INVALID_PRODUCER_ID_MAPPING; /* not a transactional producer id */
+    else if (epoch != o->epoch)
         err = KAFKA_INVALID_PRODUCER_EPOCH;
-    else if (o && epoch == o->epoch)
+    else
         for (size_t i = 0; i < o->n && err; i++)
             if (o->lens[i] == wn && memcmp(o->keys[i], want, wn) == 0)
                 err = KAFKA_NONE;
@@ -131,7 +136,8 @@ int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const
     return err;
 }
 
-/* ---- markers -------------------------------------------------------------------------------------- */
+/* ---- markers
+ * -------------------------------------------------------------------------------------- */
 
 /* A marker batch: attributes transactional + control, one record with key [version 0, type]
  * and value [version 0, coordinator epoch], as Kafka's EndTransactionMarker. */
@@ -143,16 +149,14 @@ static void marker_build(buf_t *out, int64_t pid, int16_t epoch, bool commit,
     be16_write(key + 2, commit ? 1 : 0);
     be16_write(value, 0);
     be32_write(value + 2, (uint32_t)coordinator_epoch);
-    storage_record_in_t rec = {.key = key,
-                               .key_len = 4,
-                               .value = value,
-                               .value_len = 6,
-                               .timestamp = now};
+    storage_record_in_t rec = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = now};
     storage_batch_opts_t opts = {.producer_id = pid,
                                  .producer_epoch = epoch,
                                  .base_sequence = -1,
                                  .attributes = BATCH_TRANSACTIONAL | BATCH_CONTROL};
     storage_batch_build(out, &rec, 1, &opts);
+    be32_write(out->data + BATCH_LEADER_EPOCH, 0); /* the leader's epoch, as produce stamps it */
 }
 
 typedef struct marker_run marker_run_t;
@@ -169,8 +173,8 @@ struct marker_run {
     bool commit;
     int outstanding; /* durable callbacks not back yet, + 1 while appending */
     int err;
-    bool offsets;         /* a marker went to __consumer_offsets */
-    int16_t *errors;      /* WriteTxnMarkers: per partition, else NULL */
+    bool offsets;    /* a marker went to __consumer_offsets */
+    int16_t *errors; /* WriteTxnMarkers: per partition, else NULL */
     broker_txn_done_fn done;
     void *arg;
 };
@@ -214,9 +218,8 @@ static int16_t marker_append(marker_run_t *mr, broker_partition_t *p, int16_t ep
     int64_t now = clock_wall_ms();
     marker_build(&batch, mr->pid, epoch, mr->commit, coordinator_epoch, now);
     pthread_mutex_lock(&p->append_mu);
-    int16_t err = p->producers
-                      ? broker_producer_state_check_marker(p->producers, mr->pid, epoch)
-                      : KAFKA_NONE;
+    int16_t err = p->producers ? broker_producer_state_check_marker(p->producers, mr->pid, epoch)
+                               : KAFKA_NONE;
     int64_t base = -1;
     if (!err) {
         int rc = storage_log_append(p->log, batch.data, batch.len, &base);
@@ -261,10 +264,10 @@ static void markers_write(broker_txns_t *tx, int64_t pid, int16_t epoch, bool co
     for (size_t i = 0; i < n; i++) {
         broker_partition_t *p =
             broker_partition_find(b, parts[i].topic, strlen(parts[i].topic), parts[i].partition);
-        int16_t err = p ? marker_append(mr, p, epoch, coordinator_epoch)
-                        : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        if (errors)
-            errors[i] = err;
+        int16_t err =
+            p ? marker_append(mr, p, epoch, coordinator_epoch) : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        if (errors) /* WriteTxnMarkers: Kafka 4.4 answers a stale epoch with -1 */
+            errors[i] = err == KAFKA_INVALID_PRODUCER_EPOCH ? KAFKA_UNKNOWN_SERVER_ERROR : err;
         if (err && err != KAFKA_UNKNOWN_TOPIC_OR_PARTITION && !mr->err)
             mr->err = -WEIR_EIO;
     }
@@ -280,7 +283,8 @@ static void env_write_markers(void *ctx, int64_t pid, int16_t epoch, bool commit
     markers_write(ctx, pid, epoch, commit, 0, parts, nparts, NULL, done, arg);
 }
 
-/* ---- the coordinator's environment ------------------------------------------------------------- */
+/* ---- the coordinator's environment -------------------------------------------------------------
+ */
 
 static int64_t env_now(void *ctx)
 {
@@ -309,20 +313,20 @@ static void env_timer_stop(void *ctx, net_timer_t *t)
 static int env_next_pid(void *ctx, int64_t *pid)
 {
     broker_txns_t *tx = ctx;
-    return tx->b->producer_ids ? broker_producer_ids_next(tx->b->producer_ids, pid)
-                               : -WEIR_ECLOSED;
+    return tx->b->producer_ids ? broker_producer_ids_next(tx->b->producer_ids, pid) : -WEIR_ECLOSED;
 }
 
 static void env_write(void *ctx, const char *id, const uint8_t *key, size_t key_len,
                       const uint8_t *value, int32_t value_len, broker_txn_done_fn done, void *arg)
 {
     broker_txns_t *tx = ctx;
-    broker_coord_record_t rec = {.key = key, .key_len = key_len, .value = value,
-                                 .value_len = value_len};
+    broker_coord_record_t rec = {
+        .key = key, .key_len = key_len, .value = value, .value_len = value_len};
     broker_coord_log_write(tx->tlog, id, &rec, 1, done, arg);
 }
 
-/* ---- __transaction_state ---------------------------------------------------------------------- */
+/* ---- __transaction_state ----------------------------------------------------------------------
+ */
 
 static storage_log_t *tlog_acquire(void *ctx, int32_t part)
 {
@@ -387,7 +391,8 @@ static int txn_record(void *arg, const storage_batch_header_t *h, const storage_
                               rec->value, rec->value_len);
 }
 
-/* ---- start / stop ------------------------------------------------------------------------------ */
+/* ---- start / stop ------------------------------------------------------------------------------
+ */
 
 typedef struct {
     broker_txns_t *tx;
@@ -407,6 +412,8 @@ static void start_on_loop0(void *arg)
         &b->set, BCFG_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS);
     cfg.expire_check_ms = broker_settings_int(
         &b->set, BCFG_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS);
+    cfg.max_transactional_ids =
+        (size_t)broker_settings_int(&b->set, BCFG_TRANSACTIONAL_ID_MAX_COUNT);
     broker_txn_env_t env = {.ctx = tx,
                             .now_ms = env_now,
                             .timer_init = env_timer_init,
@@ -525,7 +532,8 @@ void broker_txns_free(broker_t *b)
     b->txns = NULL;
 }
 
-/* ---- the transaction API: every request runs on loop 0 ------------------------------------------ */
+/* ---- the transaction API: every request runs on loop 0 ------------------------------------------
+ */
 
 enum { OP_INIT, OP_ADD, OP_END, OP_DESCRIBE, OP_LIST, OP_MARKERS };
 

@@ -77,7 +77,8 @@ static bool epoch_exhausted(int16_t epoch)
     return epoch >= INT16_MAX - 1;
 }
 
-/* ---- entries ------------------------------------------------------------------------------------ */
+/* ---- entries ------------------------------------------------------------------------------------
+ */
 
 static txn_t *txn_find(broker_txnc_t *c, const char *id)
 {
@@ -167,13 +168,20 @@ static void apply_value(txn_t *t, broker_txn_value_t *v)
 static void publish(txn_t *t)
 {
     broker_txnc_t *c = t->c;
-    if (!c->env.publish)
+    if (!c->env.publish || t->pid < 0 || t->epoch < 0)
         return;
     bool open = t->state == TXN_ONGOING;
     c->env.publish(c->env.ctx, t->pid, t->epoch, open ? t->parts : NULL, open ? t->nparts : 0);
 }
 
-/* ---- writes ------------------------------------------------------------------------------------- */
+static void unpublish(broker_txnc_t *c, int64_t pid)
+{
+    if (c->env.publish && pid >= 0)
+        c->env.publish(c->env.ctx, pid, -1, NULL, 0);
+}
+
+/* ---- writes -------------------------------------------------------------------------------------
+ */
 
 static void start_markers(txn_t *t);
 static void retry_arm(broker_txnc_t *c);
@@ -193,6 +201,8 @@ static void write_done(void *arg, int err)
     case W_INIT: {
         broker_txn_init_req_t *req = w->req;
         if (!err) {
+            if (w->v.producer_id != t->pid) /* rotated: the old id is gone */
+                unpublish(c, t->pid);
             apply_value(t, &w->v);
             t->last_pid = w->last_pid;
             t->last_epoch = w->last_epoch;
@@ -243,9 +253,10 @@ static void write_done(void *arg, int err)
     bool expired = w->kind == W_EXPIRE && !err;
     bool prepared = w->kind == W_PREPARE && !err;
     free(w);
-    if (expired)
+    if (expired) {
+        unpublish(c, t->pid);
         txn_remove(t);
-    else if (prepared)
+    } else if (prepared)
         start_markers(t);
 }
 
@@ -288,7 +299,8 @@ static void txn_write(txn_t *t, write_kind_t kind, broker_txn_value_t *v, void *
     write_start(write_new(t, kind, v, req, done, arg));
 }
 
-/* ---- markers and completion ------------------------------------------------------------------- */
+/* ---- markers and completion -------------------------------------------------------------------
+ */
 
 static void markers_done(void *arg, int err)
 {
@@ -346,8 +358,8 @@ static void retry_arm(broker_txnc_t *c)
 /* Ongoing -> PrepareCommit/PrepareAbort; *error_out (if any) gets reply_error once durable.
  * fence: bump the epoch first (a timeout, or InitProducerId finding the transaction open), so
  * the old producer's next request is refused. */
-static void prepare_end(txn_t *t, bool commit, bool fence, int16_t *error_out,
-                        int16_t reply_error, broker_txn_reply_fn done, void *arg)
+static void prepare_end(txn_t *t, bool commit, bool fence, int16_t *error_out, int16_t reply_error,
+                        broker_txn_reply_fn done, void *arg)
 {
     broker_txnc_t *c = t->c;
     broker_txn_value_t v = value_of(t);
@@ -365,7 +377,8 @@ static void prepare_end(txn_t *t, bool commit, bool fence, int16_t *error_out,
     write_start(w);
 }
 
-/* ---- InitProducerId ----------------------------------------------------------------------------- */
+/* ---- InitProducerId -----------------------------------------------------------------------------
+ */
 
 static bool valid_expected(const txn_t *t, const broker_txn_init_req_t *req)
 {
@@ -397,8 +410,9 @@ void broker_txnc_init_producer_id(broker_txnc_t *c, broker_txn_init_req_t *req,
     if (!t) {
         int64_t pid;
         if (c->txns.count >= c->cfg.max_transactional_ids) {
-            log_warn("txn", "%zu transactional ids (weir.transactional.id.max.count): refusing "
-                            "'%s' until some expire",
+            log_warn("txn",
+                     "%zu transactional ids (weir.transactional.id.max.count): refusing "
+                     "'%s' until some expire",
                      c->txns.count, id);
             req->error = KAFKA_COORDINATOR_NOT_AVAILABLE;
         } else if (c->env.next_producer_id(c->env.ctx, &pid) < 0) {
@@ -440,8 +454,7 @@ void broker_txnc_init_producer_id(broker_txnc_t *c, broker_txn_init_req_t *req,
                             .start_ms = -1};
     int64_t last_pid = t->last_pid;
     int16_t last_epoch;
-    if (epoch_exhausted(t->epoch) &&
-        (req->producer_id < 0 || req->producer_epoch == t->epoch)) {
+    if (epoch_exhausted(t->epoch) && (req->producer_id < 0 || req->producer_epoch == t->epoch)) {
         int64_t pid;
         if (c->env.next_producer_id(c->env.ctx, &pid) < 0) {
             req->error = KAFKA_COORDINATOR_NOT_AVAILABLE;
@@ -469,7 +482,8 @@ void broker_txnc_init_producer_id(broker_txnc_t *c, broker_txn_init_req_t *req,
     write_start(w);
 }
 
-/* ---- AddPartitionsToTxn / AddOffsetsToTxn ------------------------------------------------------- */
+/* ---- AddPartitionsToTxn / AddOffsetsToTxn -------------------------------------------------------
+ */
 
 static int16_t check_producer(const txn_t *t, int64_t pid, int16_t epoch)
 {
@@ -509,7 +523,7 @@ void broker_txnc_add_partitions(broker_txnc_t *c, broker_txn_add_req_t *req,
                 t->state == TXN_ONGOING &&
                         parts_has(t->parts, t->nparts, req->parts[i].topic, req->parts[i].partition)
                     ? KAFKA_NONE
-                    : KAFKA_INVALID_TXN_STATE;
+                    : KAFKA_TRANSACTION_ABORTABLE; /* Kafka 4.4's answer, even at v4 */
         done(arg);
         return;
     }
@@ -558,7 +572,8 @@ int16_t broker_txnc_check_partition(broker_txnc_t *c, const char *transactional_
     return KAFKA_NONE;
 }
 
-/* ---- EndTxn ------------------------------------------------------------------------------------ */
+/* ---- EndTxn ------------------------------------------------------------------------------------
+ */
 
 void broker_txnc_end(broker_txnc_t *c, broker_txn_end_req_t *req, broker_txn_reply_fn done,
                      void *arg)
@@ -590,7 +605,8 @@ void broker_txnc_end(broker_txnc_t *c, broker_txn_end_req_t *req, broker_txn_rep
     done(arg);
 }
 
-/* ---- timers: timed-out transactions, expired ids ----------------------------------------------- */
+/* ---- timers: timed-out transactions, expired ids -----------------------------------------------
+ */
 
 static void abort_fired(void *arg)
 {
@@ -630,7 +646,17 @@ static void expire_fired(void *arg)
     c->env.timer_start(c->env.ctx, &c->expire_timer, c->cfg.expire_check_ms);
 }
 
-/* ---- describe / list ---------------------------------------------------------------------------- */
+/* ---- describe / list ----------------------------------------------------------------------------
+ */
+
+/* A transaction's partitions are described by topic, then partition (Kafka's order for one topic).
+ */
+static int cmp_part(const void *a, const void *b)
+{
+    const broker_txn_part_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
 
 void broker_txnc_describe(broker_txnc_t *c, broker_txn_describe_item_t *item)
 {
@@ -657,6 +683,7 @@ void broker_txnc_describe(broker_txnc_t *c, broker_txn_describe_item_t *item)
     c->out_parts = weir_calloc(t->nparts ? t->nparts : 1, sizeof(*c->out_parts));
     for (size_t i = 0; i < t->nparts; i++)
         c->out_parts[i] = (broker_txn_part_t){t->parts[i].topic, t->parts[i].partition, 0};
+    qsort(c->out_parts, t->nparts, sizeof(*c->out_parts), cmp_part);
     item->parts = c->out_parts;
     item->part_count = t->nparts;
 }
@@ -704,7 +731,8 @@ void broker_txnc_list(broker_txnc_t *c, broker_txn_list_req_t *req)
     req->unknown_states = c->out_unknown;
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------------------------------
+ */
 
 int broker_txnc_new(const broker_txn_config_t *cfg, const broker_txn_env_t *env,
                     broker_txnc_t **out)
@@ -740,8 +768,8 @@ void broker_txnc_free(broker_txnc_t *c)
     free(c);
 }
 
-int broker_txnc_replay(broker_txnc_t *c, const uint8_t *key, size_t key_len,
-                       const uint8_t *value, int32_t value_len)
+int broker_txnc_replay(broker_txnc_t *c, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       int32_t value_len)
 {
     char *id = broker_txn_key_decode(key, key_len);
     if (!id)
@@ -770,9 +798,8 @@ void broker_txnc_load_finish(broker_txnc_t *c)
     broker_kvmap_iter_init(&it, &c->txns);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         txn_t *t = e->value;
-        if (t->state == TXN_ONGOING)
-            publish(t);
-        else if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)
+        publish(t);
+        if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)
             start_markers(t);
     }
     c->env.timer_start(c->env.ctx, &c->abort_timer, c->cfg.abort_check_ms);

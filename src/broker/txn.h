@@ -67,7 +67,8 @@ typedef struct {
     int64_t start_ms;  /* wall clock of the transaction's first partition, -1 */
 } broker_txn_value_t;
 
-/* ---- records (txn_records.c) ------------------------------------------------------------------ */
+/* ---- records (txn_records.c) ------------------------------------------------------------------
+ */
 
 void broker_txn_key_encode(buf_t *out, const char *transactional_id);
 /* Writes TransactionLogValue v0 (what Kafka writes without transaction.version 2). */
@@ -78,7 +79,8 @@ char *broker_txn_key_decode(const uint8_t *p, size_t len);
 int broker_txn_value_decode(const uint8_t *p, size_t len, broker_txn_value_t *v);
 void broker_txn_value_free(broker_txn_value_t *v);
 
-/* ---- environment -------------------------------------------------------------------------------- */
+/* ---- environment --------------------------------------------------------------------------------
+ */
 
 typedef void (*broker_txn_done_fn)(void *arg, int err);
 
@@ -100,19 +102,20 @@ typedef struct {
     void (*write_markers)(void *ctx, int64_t producer_id, int16_t epoch, bool commit,
                           const broker_txn_tp_t *parts, size_t nparts, broker_txn_done_fn done,
                           void *arg);
-    /* Called when a transaction of producer_id opens (Ongoing with these partitions) or closes
-     * (nparts 0): the produce path accepts a producer's transactional batches only for the
-     * partitions of its open transaction. */
+    /* Tells the produce path about a transactional producer id: its current epoch and the
+     * partitions of its open transaction (nparts 0: none open); epoch -1: the id is no longer
+     * a transactional one. The produce path accepts transactional batches only for the
+     * partitions of the open transaction, with that epoch. */
     void (*publish)(void *ctx, int64_t producer_id, int16_t epoch, const broker_txn_tp_t *parts,
                     size_t nparts);
 } broker_txn_env_t;
 
 typedef struct {
-    int32_t max_timeout_ms;        /* transaction.max.timeout.ms, 900000 */
-    int64_t id_expiration_ms;      /* transactional.id.expiration.ms, 7 days */
-    int64_t abort_check_ms;        /* transaction.abort.timed.out.transaction.cleanup.interval.ms */
-    int64_t expire_check_ms;       /* transaction.remove.expired.transaction.cleanup.interval.ms */
-    size_t max_transactional_ids;  /* weir.transactional.id.max.count: memory bound */
+    int32_t max_timeout_ms;       /* transaction.max.timeout.ms, 900000 */
+    int64_t id_expiration_ms;     /* transactional.id.expiration.ms, 7 days */
+    int64_t abort_check_ms;       /* transaction.abort.timed.out.transaction.cleanup.interval.ms */
+    int64_t expire_check_ms;      /* transaction.remove.expired.transaction.cleanup.interval.ms */
+    size_t max_transactional_ids; /* weir.transactional.id.max.count: memory bound */
 } broker_txn_config_t;
 
 void broker_txn_config_default(broker_txn_config_t *cfg);
@@ -122,8 +125,8 @@ int broker_txnc_new(const broker_txn_config_t *cfg, const broker_txn_env_t *env,
 /* Answers nothing more; callbacks in flight must have run (the broker flushes first). */
 void broker_txnc_free(broker_txnc_t *c);
 /* Applies one record of __transaction_state (value NULL / -1 = tombstone) while loading. */
-int broker_txnc_replay(broker_txnc_t *c, const uint8_t *key, size_t key_len,
-                       const uint8_t *value, int32_t value_len);
+int broker_txnc_replay(broker_txnc_t *c, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       int32_t value_len);
 /* After the replay: resumes the markers of transactions left in a Prepare state, publishes the
  * open ones and arms the timers. */
 void broker_txnc_load_finish(broker_txnc_t *c);

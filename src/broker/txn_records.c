@@ -134,9 +134,9 @@ int broker_txn_value_decode(const uint8_t *p, size_t len, broker_txn_value_t *v)
     return 0;
 }
 
-static const char *const state_names[] = {"Empty",          "Ongoing",       "PrepareCommit",
-                                          "PrepareAbort",   "CompleteCommit", "CompleteAbort",
-                                          "Dead",           "PrepareEpochFence"};
+static const char *const state_names[] = {"Empty",        "Ongoing",          "PrepareCommit",
+                                          "PrepareAbort", "CompleteCommit",   "CompleteAbort",
+                                          "Dead",         "PrepareEpochFence"};
 
 const char *broker_txn_state_name(broker_txn_state_t s)
 {

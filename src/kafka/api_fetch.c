@@ -333,7 +333,7 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
     wire_write_i64(w, 0); /* high_watermark */
     wire_write_i64(w, 0); /* last_stable_offset */
     if (v >= 5)
-        wire_write_i64(w, 0);                            /* log_start_offset */
+        wire_write_i64(w, 0); /* log_start_offset */
     size_t aborted_at = resp->len;
     wire_write_array_len(w, f->isolation == 1 ? 0 : -1); /* aborted_transactions */
     if (v >= 11)
@@ -355,11 +355,16 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
     free(info->aborted);
     info->aborted = NULL;
     uint8_t *hp = resp->data + head;
-    if (info->error_code && f->isolation != 1) { /* Kafka: an empty list, not null, on errors */
+    if (info->error_code) {
+        /* Kafka answers an unknown topic or partition, found in its metadata before any log is
+         * read, with an empty list, and an error the log read raises (OFFSET_OUT_OF_RANGE, a
+         * leader epoch) with null, whatever the isolation level. */
+        bool unknown = info->error_code == KAFKA_UNKNOWN_TOPIC_OR_PARTITION ||
+                       info->error_code == KAFKA_UNKNOWN_TOPIC_ID;
         if (w->flexible)
-            resp->data[aborted_at] = 1; /* compact length 0 + 1 */
+            resp->data[aborted_at] = unknown ? 1 : 0; /* compact length + 1; 0 is null */
         else
-            be32_write(resp->data + aborted_at, 0);
+            be32_write(resp->data + aborted_at, unknown ? 0 : UINT32_MAX);
     }
     be16_write(hp, (uint16_t)info->error_code);
     be64_write(hp + 2, (uint64_t)info->wm.high_watermark);

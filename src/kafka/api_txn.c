@@ -53,8 +53,7 @@ static void init_answer(broker_txn_op_t *op)
 {
     init_park_t *ip = WEIR_CONTAINER_OF(op, init_park_t, op);
     int16_t err = fenced_for(ip->ir.error, ip->pk.version < 4);
-    init_write(&ip->pk.w, err, err ? -1 : ip->ir.out_producer_id,
-               err ? -1 : ip->ir.out_epoch);
+    init_write(&ip->pk.w, err, err ? -1 : ip->ir.out_producer_id, err ? -1 : ip->ir.out_epoch);
     kafka_park_finish(&ip->pk);
 }
 
@@ -393,9 +392,10 @@ static void describe_answer(broker_txn_op_t *op)
         wire_write_cstr(w, it->transactional_id);
         wire_write_cstr(w, ok ? it->state : "");
         wire_write_i32(w, ok ? it->timeout_ms : 0);
-        wire_write_i64(w, ok ? it->start_ms : -1);
-        wire_write_i64(w, ok ? it->producer_id : -1);
-        wire_write_i16(w, ok ? it->producer_epoch : -1); /* int16 on the wire (Kafka 4.4) */
+        /* an error entry carries zeros, as Kafka's (the message's defaults) */
+        wire_write_i64(w, ok ? it->start_ms : 0);
+        wire_write_i64(w, ok ? it->producer_id : 0);
+        wire_write_i16(w, ok ? it->producer_epoch : 0); /* int16 on the wire (Kafka 4.4) */
         /* topics: partitions grouped by topic, in first-seen order */
         size_t n = ok ? it->part_count : 0;
         bool *done = weir_calloc(n + 1, sizeof(*done));
@@ -525,10 +525,10 @@ int kafka_handle_describe_producers(kafka_req_t *req)
                 return -WEIR_EINVAL;
             broker_producer_desc_t *ps = NULL;
             size_t n = 0;
-            int rc = wire_str_has_nul(topic)
-                         ? -WEIR_ENOENT
-                         : broker_describe_producers(req->b, topic.s, (size_t)topic.len, part,
-                                                     &ps, &n);
+            int rc =
+                wire_str_has_nul(topic)
+                    ? -WEIR_ENOENT
+                    : broker_describe_producers(req->b, topic.s, (size_t)topic.len, part, &ps, &n);
             wire_write_i32(w, part);
             wire_write_i16(w, rc ? kafka_err_from(rc) : KAFKA_NONE);
             wire_write_cstr(w, NULL); /* error_message */

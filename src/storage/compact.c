@@ -155,10 +155,11 @@ typedef struct {
 typedef struct {
     storage_log_t *log;
     kmap_t map;
-    int64_t horizon_ms; /* tombstones with a timestamp below this go */
+    int64_t horizon_ms;             /* tombstones with a timestamp below this go */
     storage_aborted_txn_t *aborted; /* every .txnindex entry, sorted (storage_txnindex_all) */
     size_t naborted;
     bool tombstones_pending;
+    int64_t tombstone_min_ts; /* the earliest tombstone kept, INT64_MAX none */
     /* output, when writing */
     storage_segment_t *out;
     buf_t wbuf;
@@ -359,7 +360,10 @@ static int clean_batch(cleaner_t *c, const uint8_t *batch, size_t total,
                     keep = false;
                 else if (!r.value || r.value_len < 0)
                     keep = !(record_ts(h, &r) < c->horizon_ms);
-                pending = pending || (keep && (!r.value || r.value_len < 0));
+                if (keep && (!r.value || r.value_len < 0)) {
+                    pending = true;
+                    c->tombstone_min_ts = WEIR_MIN(c->tombstone_min_ts, record_ts(h, &r));
+                }
             }
             if (keep)
                 keep_push(c, h, &r);
@@ -680,12 +684,14 @@ int storage_log_compact_locked(storage_log_t *log, int64_t now_ms)
         pthread_mutex_lock(&log->mu);
         c.naborted = storage_txnindex_all(log, &c.aborted);
         pthread_mutex_unlock(&log->mu);
+        c.tombstone_min_ts = INT64_MAX;
         size_t mapped = 0;
         rc = compact_pass(&c, cs, n, &mapped);
         if (rc == 0) {
             pthread_mutex_lock(&log->mu);
             log->compact_end = mapped == n ? end : -1;
             log->compact_tombstones = c.tombstones_pending;
+            log->compact_tombstone_ts = c.tombstones_pending ? c.tombstone_min_ts : INT64_MAX;
             pthread_mutex_unlock(&log->mu);
         }
         kmap_deinit(&c.map);

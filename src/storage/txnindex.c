@@ -251,9 +251,8 @@ int storage_log_aborted_sync(storage_log_t *log)
         for (size_t k = 0; k < n; k++) {
             for (size_t i = 0; i < log->nsegs; i++)
                 if (log->segs[i]->base == bases[k])
-                    log->segs[i]->txns_synced =
-                        WEIR_MAX(log->segs[i]->txns_synced,
-                                 WEIR_MIN(counts[k], log->segs[i]->ntxns));
+                    log->segs[i]->txns_synced = WEIR_MAX(log->segs[i]->txns_synced,
+                                                         WEIR_MIN(counts[k], log->segs[i]->ntxns));
         }
     }
     pthread_mutex_unlock(&log->mu);
@@ -319,6 +318,5 @@ bool storage_txnindex_aborted(const storage_aborted_txn_t *v, size_t n, int64_t 
     if (lo == 0)
         return false;
     const storage_aborted_txn_t *t = &v[lo - 1];
-    return t->producer_id == producer_id && t->first_offset <= offset &&
-           offset <= t->last_offset;
+    return t->producer_id == producer_id && t->first_offset <= offset && offset <= t->last_offset;
 }

@@ -24,6 +24,7 @@ NONE, UNKNOWN_TOPIC, INVALID_REQUEST = 0, 3, 42
 CONCURRENT, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE = 51, 47, 48
 INVALID_PID_MAPPING, INVALID_TXN_TIMEOUT, OPERATION_NOT_ATTEMPTED = 49, 50, 55
 PRODUCER_FENCED, TXN_ID_NOT_FOUND, INVALID_RECORD = 90, 105, 87
+UNSTABLE, UNKNOWN_MEMBER = 88, 25
 tap = kafka_wire.Tap()
 
 
@@ -318,6 +319,83 @@ def write_markers(c, pid, epoch, commit, topic, part, coord_epoch=0):
     return out
 
 
+def find_txn_coordinator(c, tid):
+    r = c.req(10, 3, cstr(tid) + b"\x01" + TAGS, flex=True)
+    r.i32()
+    err = r.i16()
+    r.cstr()
+    return err, r.i32(), r.cstr(), r.i32()
+
+
+def add_offsets(c, tid, pid, epoch, group):
+    r = c.req(25, 0, s16(tid) + struct.pack(">qh", pid, epoch) + s16(group))
+    r.i32()
+    return r.i16()
+
+
+def txn_offset_commit(c, tid, group, pid, epoch, offsets, ver=3, gen=-1, member=""):
+    """offsets: [(topic, partition, offset, metadata)] -> {(topic, partition): error}"""
+    topics = {}
+    for t, p, o, m in offsets:
+        topics.setdefault(t, []).append((p, o, m))
+    if ver >= 3:
+        body = cstr(tid) + cstr(group) + struct.pack(">qhi", pid, epoch, gen) + cstr(member)
+        body += b"\x00"  # group_instance_id null
+        body += carr([cstr(t) + carr([struct.pack(">iqi", p, o, -1) + cstr(m) + TAGS
+                                      for p, o, m in ps]) + TAGS for t, ps in topics.items()])
+        r = c.req(28, ver, body + TAGS, flex=True)
+    else:
+        body = s16(tid) + s16(group) + struct.pack(">qh", pid, epoch)
+        body += arr([s16(t) + arr([struct.pack(">iq", p, o) + s16(m) for p, o, m in ps])
+                     for t, ps in topics.items()])
+        r = c.req(28, ver, body)
+    r.i32()
+    out = {}
+    flex = ver >= 3
+    for _ in range(r.carr_len() if flex else r.i32()):
+        t = r.cstr() if flex else r.str()
+        for _ in range(r.carr_len() if flex else r.i32()):
+            p = r.i32()
+            out[(t, p)] = r.i16()
+            if flex:
+                r.tags()
+        if flex:
+            r.tags()
+    return out
+
+
+def offset_fetch(c, group, topic, parts, stable):
+    """OffsetFetch v7 -> {partition: (offset, metadata, error)}"""
+    body = cstr(group) + carr([cstr(topic) + carr([struct.pack(">i", p) for p in parts]) + TAGS])
+    r = c.req(9, 7, body + struct.pack(">b", 1 if stable else 0) + TAGS, flex=True)
+    r.i32()
+    out = {}
+    for _ in range(r.carr_len()):
+        r.cstr()
+        for _ in range(r.carr_len()):
+            p, o = r.i32(), r.i64()
+            r.i32()
+            m = r.cstr()
+            out[p] = (o, m, r.i16())
+            r.tags()
+        r.tags()
+    assert r.i16() == 0
+    return out
+
+
+def offset_commit(c, group, topic, part, offset):
+    body = cstr(group) + struct.pack(">i", -1) + cstr("") + b"\x00"
+    body += carr([cstr(topic) + carr([struct.pack(">iqi", part, offset, -1) + cstr("") + TAGS])
+                  + TAGS])
+    r = c.req(8, 8, body + TAGS, flex=True)
+    r.i32()
+    r.carr_len()
+    r.cstr()
+    r.carr_len()
+    r.i32()
+    return r.i16()
+
+
 def create_topic(c, name, nparts):
     body = arr([s16(name) + struct.pack(">ih", nparts, 1) + arr([]) + arr([])])
     body += struct.pack(">ib", 10000, 0)
@@ -374,8 +452,9 @@ def run(b):
     r = add_parts(c, "t1", pid, epoch, [("tx", 0)], ver=3)
     tap(r == {("tx", 0): NONE}, "AddPartitionsToTxn v3: tx-0 added")
     top, res = add_parts_v4(c, [("t1", pid, epoch, True, [("tx", 0), ("tx", 1)])])
-    tap(top == NONE and res == {"t1": {("tx", 0): NONE, ("tx", 1): INVALID_TXN_STATE}},
-        "v4 verify_only: tx-0 is in the transaction, tx-1 is not: %s" % res)
+    tap(top == NONE and res == {"t1": {("tx", 0): NONE, ("tx", 1): 120}},
+        "v4 verify_only: tx-0 is in the transaction, tx-1 is not (TRANSACTION_ABORTABLE, as "
+        "Kafka 4.4 answers): %s" % res)
 
     # Produce
     err, _ = produce(c, "tx", 1, batch([b"x"], pid, epoch, 0, txn=True), tid="t1")
@@ -460,6 +539,58 @@ def run(b):
         list_txns(c, states=["Ongoing"], duration=600000)[2] == [],
         "v1 duration filter: open longer than 1 s yes, than 10 min no")
 
+    # consumer offsets inside a transaction (TxnOffsetCommit)
+    err, node, host, port = find_txn_coordinator(c, "t3")
+    tap(err == NONE and node >= 0 and port == int(b.addr.rsplit(":", 1)[1]),
+        "FindCoordinator v3 key type 1 (transaction): this node")
+    _, p3, e3 = init_pid(c, "t3")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 0, 5, "m")]) ==
+        {("tx", 0): INVALID_TXN_STATE},
+        "TxnOffsetCommit before AddOffsetsToTxn: INVALID_TXN_STATE")
+    tap(add_offsets(c, "t3", p3, e3, "g1") == NONE, "AddOffsetsToTxn v0")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 0, 5, "m")]) == {("tx", 0): NONE} and
+        txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 1, 7, "")], ver=0) ==
+        {("tx", 1): NONE}, "TxnOffsetCommit v3 and v0 (generation -1: any group state)")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3 - 1 if e3 else 99, [("tx", 0, 6, "")]) ==
+        {("tx", 0): INVALID_PRODUCER_EPOCH}, "TxnOffsetCommit with another epoch: "
+        "INVALID_PRODUCER_EPOCH")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 9, 6, ""), ("nope", 0, 1, "")]) ==
+        {("tx", 9): UNKNOWN_TOPIC, ("nope", 0): UNKNOWN_TOPIC},
+        "TxnOffsetCommit of unknown partitions: UNKNOWN_TOPIC_OR_PARTITION")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 0, 5, "")], gen=3, member="m-1") ==
+        {("tx", 0): UNKNOWN_MEMBER}, "naming a member the group does not have: "
+        "UNKNOWN_MEMBER_ID")
+    tap(offset_fetch(c, "g1", "tx", [0, 1], True) == {0: (-1, "", UNSTABLE),
+                                                      1: (-1, "", UNSTABLE)} and
+        offset_fetch(c, "g1", "tx", [0, 1], False) == {0: (-1, "", NONE), 1: (-1, "", NONE)},
+        "OffsetFetch require_stable: UNSTABLE_OFFSET_COMMIT while pending; without it the "
+        "last committed (none)")
+    tap(list_offsets(c, "__consumer_offsets", 0, -1, 1)[2] <
+        list_offsets(c, "__consumer_offsets", 0, -1, 0)[2],
+        "__consumer_offsets' LSO stays below its end while the commit is pending")
+    tap(end_txn(c, "t3", p3, e3, True) == NONE, "EndTxn commit")
+    time.sleep(0.3)
+    tap(offset_fetch(c, "g1", "tx", [0, 1], True) == {0: (5, "m", NONE), 1: (7, "", NONE)},
+        "after the commit marker: the offsets are the group's (5 with its metadata, 7)")
+    tap(list_offsets(c, "__consumer_offsets", 0, -1, 1)[2] ==
+        list_offsets(c, "__consumer_offsets", 0, -1, 0)[2], "__consumer_offsets is stable")
+    add_offsets(c, "t3", p3, e3, "g1")
+    txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 0, 50, "")])
+    tap(end_txn(c, "t3", p3, e3, False) == NONE, "a transaction with offset 50, aborted")
+    time.sleep(0.3)
+    tap(offset_fetch(c, "g1", "tx", [0], True) == {0: (5, "m", NONE)},
+        "the aborted offset never reaches the group (still 5)")
+    add_offsets(c, "t3", p3, e3, "g1")
+    txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 0, 60, "")])
+    tap(offset_commit(c, "g1", "tx", 0, 70) == NONE, "a plain commit of 70 while 60 is pending")
+    end_txn(c, "t3", p3, e3, True)
+    time.sleep(0.3)
+    tap(offset_fetch(c, "g1", "tx", [0], True) == {0: (70, "", NONE)},
+        "the newer plain commit wins over the transaction's older one")
+    add_offsets(c, "t3", p3, e3, "g1")
+    tap(txn_offset_commit(c, "t3", "g1", p3, e3, [("tx", 1, 90, "r")]) == {("tx", 1): NONE},
+        "offset 90 left pending in an open transaction across the restart")
+
     # a hanging transaction aborted with WriteTxnMarkers (kafka-transactions.sh abort)
     produce(c, "tx", 1, batch([b"h"], p2, e2, 0, txn=True), tid="t2")
     tap(fetch(c, "tx", 1, 0, 1)["lso"] == 0, "t2 holds tx-1 at LSO 0")
@@ -484,6 +615,13 @@ def after_restart(b, pid):
         "tx-0's aborted index and LSO survive the restart: %s" % f)
     r = init_pid(c, "t1")
     tap(r[1] == pid and r[2] == 3, "t1's next epoch is 3: %s" % (r,))
+    tap(offset_fetch(c, "g1", "tx", [0, 1], True) == {0: (70, "", NONE), 1: (-1, "", UNSTABLE)},
+        "g1 after the restart: tx-0 at 70, tx-1 still pending (UNSTABLE_OFFSET_COMMIT)")
+    p3 = describe_txns(c, ["t3"])["t3"]
+    tap(end_txn(c, "t3", p3["pid"], p3["epoch"], True) == NONE, "t3 committed after the restart")
+    time.sleep(0.3)
+    tap(offset_fetch(c, "g1", "tx", [0, 1], True) == {0: (70, "", NONE), 1: (90, "r", NONE)},
+        "its offset 90 reaches g1")
     c.s.close()
 
 

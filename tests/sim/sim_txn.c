@@ -36,8 +36,8 @@ enum { PRODUCERS = 3, CYCLES = 12, OPS = 60, MAX_TXNS = 4096 };
 typedef struct {
     int64_t pid;
     int16_t epoch;
-    bool ready;        /* InitProducerId succeeded */
-    bool open;         /* a transaction is open at the coordinator */
+    bool ready;          /* InitProducerId succeeded */
+    bool open;           /* a transaction is open at the coordinator */
     int16_t acked_epoch; /* the newest epoch an answer gave it (fencing must survive) */
     int acked_end;       /* its last acknowledged EndTxn: 1 commit, 0 abort, -1 none since */
 } mprod_t;
@@ -112,8 +112,11 @@ static void env_write(void *ctx, const char *id, const uint8_t *key, size_t klen
                       const uint8_t *value, int32_t vlen, broker_txn_done_fn done, void *arg)
 {
     sim_t *s = ctx;
-    storage_record_in_t rec = {.key = key, .key_len = (int32_t)klen, .value = value,
-                               .value_len = vlen, .timestamp = s->now};
+    storage_record_in_t rec = {.key = key,
+                               .key_len = (int32_t)klen,
+                               .value = value,
+                               .value_len = vlen,
+                               .timestamp = s->now};
     buf_t b = {0};
     storage_batch_build(&b, &rec, 1, NULL);
     int64_t base;
@@ -129,8 +132,8 @@ static void env_write(void *ctx, const char *id, const uint8_t *key, size_t klen
 static void marker_append(sim_t *s, int64_t pid, int16_t epoch, bool commit, int *err)
 {
     uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0};
-    storage_record_in_t rec = {.key = key, .key_len = 4, .value = value, .value_len = 6,
-                               .timestamp = s->now};
+    storage_record_in_t rec = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = s->now};
     storage_batch_opts_t o = {.producer_id = pid,
                               .producer_epoch = epoch,
                               .base_sequence = -1,
@@ -277,8 +280,10 @@ static void op_init(sim_t *s, int k)
 {
     s->prod[k].open = false;
     for (int attempt = 0; attempt < 4; attempt++) {
-        broker_txn_init_req_t r = {.transactional_id = tid_of(k), .timeout_ms = 60000,
-                                   .producer_id = -1, .producer_epoch = -1};
+        broker_txn_init_req_t r = {.transactional_id = tid_of(k),
+                                   .timeout_ms = 60000,
+                                   .producer_id = -1,
+                                   .producer_epoch = -1};
         bool done = false;
         broker_txnc_init_producer_id(s->coord, &r, reply, &done);
         if (done && r.error == KAFKA_NONE) {
@@ -301,8 +306,11 @@ static void op_produce(sim_t *s, int k, bool txn)
         return;
     if (txn && !p->open) {
         broker_txn_part_t part = {"d", 0, 0};
-        broker_txn_add_req_t r = {.transactional_id = tid_of(k), .producer_id = p->pid,
-                                  .producer_epoch = p->epoch, .part_count = 1, .parts = &part};
+        broker_txn_add_req_t r = {.transactional_id = tid_of(k),
+                                  .producer_id = p->pid,
+                                  .producer_epoch = p->epoch,
+                                  .part_count = 1,
+                                  .parts = &part};
         bool done = false;
         broker_txnc_add_partitions(s->coord, &r, reply, &done);
         if (!done || part.error)
@@ -310,8 +318,7 @@ static void op_produce(sim_t *s, int k, bool txn)
         p->open = true;
         p->acked_end = -1;
     }
-    storage_record_in_t rec = {.key_len = -1, .value = "v", .value_len = 1,
-                               .timestamp = s->now};
+    storage_record_in_t rec = {.key_len = -1, .value = "v", .value_len = 1, .timestamp = s->now};
     /* (sequences are not the subject here: the idempotence checks have their own tests) */
     storage_batch_opts_t o = {.producer_id = txn ? p->pid : -1,
                               .producer_epoch = txn ? p->epoch : -1,
@@ -322,8 +329,8 @@ static void op_produce(sim_t *s, int k, bool txn)
     storage_batch_header_t h;
     size_t total;
     storage_batch_header_read(b.data, b.len, &h, &total);
-    bool opened = txn && broker_producer_state_txn_begin(s->ps, &h,
-                                                         storage_log_end_offset(s->data));
+    bool opened =
+        txn && broker_producer_state_txn_begin(s->ps, &h, storage_log_end_offset(s->data));
     int64_t base;
     if (storage_log_append(s->data, b.data, b.len, &base) == 0) {
         if (opened && s->ntxns < MAX_TXNS)
@@ -339,8 +346,10 @@ static void op_end(sim_t *s, int k, bool commit)
     mprod_t *p = &s->prod[k];
     if (!p->open)
         return;
-    broker_txn_end_req_t r = {.transactional_id = tid_of(k), .producer_id = p->pid,
-                              .producer_epoch = p->epoch, .commit = commit};
+    broker_txn_end_req_t r = {.transactional_id = tid_of(k),
+                              .producer_id = p->pid,
+                              .producer_epoch = p->epoch,
+                              .commit = commit};
     bool done = false;
     broker_txnc_end(s->coord, &r, reply, &done);
     if (done && r.error == KAFKA_NONE) {
@@ -403,8 +412,9 @@ static void check(sim_t *s)
             found = v[j].producer_id == t->pid && v[j].first_offset == t->first &&
                     v[j].last_offset == t->last;
         if (!found)
-            fail(s, "aborted transaction of %" PRId64 " at %" PRId64 "-%" PRId64
-                    " is not in the index",
+            fail(s,
+                 "aborted transaction of %" PRId64 " at %" PRId64 "-%" PRId64
+                 " is not in the index",
                  t->pid, t->first, t->last);
     }
     /* markers without data (resumed twice) add entries first==last: count only real ones */

@@ -59,8 +59,7 @@ typedef struct {
 /* Builds a batch of n records from producer (pid, epoch) starting at seq, runs the check and,
  * if it passes, appends and records it, as the broker's produce path does (a transactional
  * batch opens its transaction before the append). */
-static pr_t produce_attrs(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts,
-                          int16_t attrs)
+static pr_t produce_attrs(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts, int16_t attrs)
 {
     storage_record_in_t recs[16];
     memset(recs, 0, sizeof(recs));
@@ -108,8 +107,8 @@ static pr_t produce_txn(int64_t pid, int16_t epoch, int32_t seq, int n)
 static int64_t marker(int64_t pid, int16_t epoch, bool commit)
 {
     uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0, 0, 0, 0, 0, 7};
-    storage_record_in_t rec = {.key = key, .key_len = 4, .value = value, .value_len = 6,
-                               .timestamp = 1000};
+    storage_record_in_t rec = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = 1000};
     storage_batch_opts_t o = {.producer_id = pid,
                               .producer_epoch = epoch,
                               .base_sequence = -1,
@@ -392,7 +391,7 @@ TEST(transactions_lso_and_aborted_index)
     setup();
     CHECK_EQ(broker_producer_state_first_unstable(ps), -1);
     CHECK_EQ(produce(9, 0, 0, 2, 1000).error, KAFKA_NONE); /* offsets 0-1, not transactional */
-    CHECK_EQ(produce_txn(1, 0, 0, 2).base, 2);              /* txn A at 2-3 */
+    CHECK_EQ(produce_txn(1, 0, 0, 2).base, 2);             /* txn A at 2-3 */
     CHECK_EQ(broker_producer_state_first_unstable(ps), 2);
     CHECK(broker_producer_state_txn_open(ps, 1, 0));
     CHECK_EQ(produce_txn(2, 0, 0, 1).base, 4); /* txn B at 4 */
@@ -439,10 +438,10 @@ TEST(transactions_lso_and_aborted_index)
 TEST(transactions_survive_restarts)
 {
     setup();
-    produce_txn(1, 0, 0, 2);  /* 0-1 */
-    produce_txn(2, 0, 0, 1);  /* 2 */
-    marker(2, 0, false);      /* 3: abort B */
-    produce_txn(3, 0, 0, 1);  /* 4: C stays open */
+    produce_txn(1, 0, 0, 2);               /* 0-1 */
+    produce_txn(2, 0, 0, 1);               /* 2 */
+    marker(2, 0, false);                   /* 3: abort B */
+    produce_txn(3, 0, 0, 1);               /* 4: C stays open */
     broker_producer_state_close(ps, plog); /* clean: a snapshot at 5 */
     storage_log_close(plog);
     broker_producer_state_config_t c = cfg_default();

@@ -106,8 +106,7 @@ static int fake_next_pid(void *ctx, int64_t *pid)
 }
 
 static void fake_write(void *ctx, const char *id, const uint8_t *key, size_t key_len,
-                       const uint8_t *value, int32_t value_len, broker_txn_done_fn done,
-                       void *arg)
+                       const uint8_t *value, int32_t value_len, broker_txn_done_fn done, void *arg)
 {
     (void)ctx;
     (void)id;
@@ -209,9 +208,9 @@ static broker_txnc_t *restart(broker_txnc_t *c)
     ntimers = 0;
     c = coord_new();
     for (int i = 0; i < nrecs; i++)
-        CHECK_EQ(broker_txnc_replay(c, recs[i].key, recs[i].key_len, recs[i].value,
-                                    recs[i].value_len),
-                 0);
+        CHECK_EQ(
+            broker_txnc_replay(c, recs[i].key, recs[i].key_len, recs[i].value, recs[i].value_len),
+            0);
     broker_txnc_load_finish(c);
     return c;
 }
@@ -240,10 +239,8 @@ static void on_done(void *arg)
 static broker_txn_init_req_t init(broker_txnc_t *c, const char *id, int32_t timeout, int64_t pid,
                                   int16_t epoch)
 {
-    broker_txn_init_req_t r = {.transactional_id = id,
-                               .timeout_ms = timeout,
-                               .producer_id = pid,
-                               .producer_epoch = epoch};
+    broker_txn_init_req_t r = {
+        .transactional_id = id, .timeout_ms = timeout, .producer_id = pid, .producer_epoch = epoch};
     int before = ndone;
     broker_txnc_init_producer_id(c, &r, on_done, NULL);
     if (!defer)
@@ -251,8 +248,8 @@ static broker_txn_init_req_t init(broker_txnc_t *c, const char *id, int32_t time
     return r;
 }
 
-static int16_t add(broker_txnc_t *c, const char *id, int64_t pid, int16_t epoch,
-                   const char *topic, int32_t part)
+static int16_t add(broker_txnc_t *c, const char *id, int64_t pid, int16_t epoch, const char *topic,
+                   int32_t part)
 {
     broker_txn_part_t p = {topic, part, -1};
     broker_txn_add_req_t r = {.transactional_id = id,
@@ -266,10 +263,8 @@ static int16_t add(broker_txnc_t *c, const char *id, int64_t pid, int16_t epoch,
 
 static int16_t end(broker_txnc_t *c, const char *id, int64_t pid, int16_t epoch, bool commit)
 {
-    broker_txn_end_req_t r = {.transactional_id = id,
-                              .producer_id = pid,
-                              .producer_epoch = epoch,
-                              .commit = commit};
+    broker_txn_end_req_t r = {
+        .transactional_id = id, .producer_id = pid, .producer_epoch = epoch, .commit = commit};
     broker_txnc_end(c, &r, on_done, NULL);
     return r.error;
 }
@@ -284,9 +279,14 @@ static const char *state_of(broker_txnc_t *c, const char *id)
 TEST(records_round_trip)
 {
     broker_txn_tp_t parts[3] = {{"a", 0}, {"b", 2}, {"a", 1}};
-    broker_txn_value_t v = {.producer_id = 77, .epoch = 3, .timeout_ms = 60000,
-                            .state = TXN_ONGOING, .parts = parts, .nparts = 3,
-                            .update_ms = 5, .start_ms = 4};
+    broker_txn_value_t v = {.producer_id = 77,
+                            .epoch = 3,
+                            .timeout_ms = 60000,
+                            .state = TXN_ONGOING,
+                            .parts = parts,
+                            .nparts = 3,
+                            .update_ms = 5,
+                            .start_ms = 4};
     buf_t b = {0};
     broker_txn_value_encode(&b, &v);
     broker_txn_value_t w;
@@ -369,7 +369,7 @@ TEST(pending_writes_answer_concurrent_transactions)
     CHECK_EQ(ndone, 0); /* waits for PrepareCommit to be durable */
     CHECK_EQ(add(c, "t", 1000, 0, "a", 1), KAFKA_CONCURRENT_TRANSACTIONS);
     CHECK_EQ(init(c, "t", 10000, -1, -1).error, KAFKA_CONCURRENT_TRANSACTIONS);
-    flush_deferred(); /* PrepareCommit durable: answered; markers; Complete written (deferred) */
+    flush_deferred();   /* PrepareCommit durable: answered; markers; Complete written (deferred) */
     CHECK_EQ(ndone, 3); /* the two refusals at once, then EndTxn */
     CHECK_EQ(e.error, KAFKA_NONE);
     CHECK_STR(state_of(c, "t"), "PrepareCommit");
@@ -388,7 +388,7 @@ TEST(fencing_kip360_and_epoch_exhaustion)
 {
     reset();
     broker_txnc_t *c = coord_start();
-    init(c, "t", 10000, -1, -1);                       /* epoch 0 */
+    init(c, "t", 10000, -1, -1);                        /* epoch 0 */
     CHECK_EQ(init(c, "t", 10000, -1, -1).out_epoch, 1); /* a new incarnation */
     /* KIP-360: the producer's own id and epoch bump it */
     broker_txn_init_req_t r = init(c, "t", 10000, 1000, 1);
@@ -412,8 +412,12 @@ TEST(fencing_kip360_and_epoch_exhaustion)
     /* epoch exhaustion: a new producer id at epoch 0 */
     reset();
     c = coord_start();
-    broker_txn_value_t v = {.producer_id = 42, .epoch = INT16_MAX - 1, .timeout_ms = 1000,
-                            .state = TXN_COMPLETE_COMMIT, .update_ms = now_ms, .start_ms = -1};
+    broker_txn_value_t v = {.producer_id = 42,
+                            .epoch = INT16_MAX - 1,
+                            .timeout_ms = 1000,
+                            .state = TXN_COMPLETE_COMMIT,
+                            .update_ms = now_ms,
+                            .start_ms = -1};
     buf_t k = {0}, val = {0};
     broker_txn_key_encode(&k, "old");
     broker_txn_value_encode(&val, &v);
