@@ -302,7 +302,10 @@ TEST(abort_and_rewind)
     fprintf(stderr, "  out: %zu committed, %zu uncommitted; dlq: %zu committed, %zu uncommitted\n",
             n, nr, nd, ndr);
     CHECK_EQ(n, AB_N - 1);
-    CHECK(nr > n); /* the aborted copies are there for read_uncommitted */
+    /* Aborted copies reach the output log only if librdkafka sent them in a batch of their own
+     * before the refused one (the refused batch is not appended at all); the dead-letter topic
+     * below always holds one, so read_committed hiding it is checked there. */
+    CHECK(nr >= n);
     for (int i = 0; i < AB_N; i++) {
         char key[16];
         snprintf(key, sizeof(key), "k%d", i);
@@ -311,7 +314,7 @@ TEST(abort_and_rewind)
     for (size_t i = 0; i < n; i++)
         CHECK_STR(out[i].type, "Done");
     CHECK_EQ(nd, 1);
-    CHECK_EQ(ndr, 2);
+    CHECK(ndr >= 2); /* one copy per aborted transaction that had dead-lettered k3, too */
 }
 
 /* ---- fencing -------------------------------------------------------------------------------- */
