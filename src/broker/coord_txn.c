@@ -229,4 +229,3 @@ int broker_coord_replay_txn_record(broker_coord_t *c, int64_t producer_id, const
     c->replay_pid = -1;
     return rc;
 }
-
