@@ -1,12 +1,12 @@
 /*
  * `weir completion bash`: prints a bash completion script. It completes commands,
- * subcommands and flags from a table kept here, and topic and group names by asking the broker
- * (`weir topic list -q`, `weir group list -q`, with the -b / -X flags already typed and a short
- * timeout, so a broker that is down only means no names).
+ * subcommands and flags from a table kept here, and topic, group and transactional-id names by
+ * asking the broker (`weir topic list -q`, `weir group list -q`, `weir txn list -q`, with the
+ * -b / -X flags already typed and a short timeout, so a broker that is down only means no names).
  *
  * Invariant: the command and flag lists mirror the parsers in cmd_topic.c, cmd_produce.c,
- * cmd_consume.c, cmd_group.c and cmd_cluster.c (test_cli_help.sh checks each completed flag is
- * accepted).
+ * cmd_consume.c, cmd_group.c, cmd_cluster.c and cmd_txn.c (test_cli_help.sh checks each
+ * completed flag is accepted).
  */
 #include "cli/cli.h"
 
@@ -41,11 +41,15 @@ static const char script[] =
     "    -z | --compression) COMPREPLY=($(compgen -W 'none gzip snappy lz4 zstd' -- \"$cur\")); "
     "return ;;\n"
     "    --to) COMPREPLY=($(compgen -W 'start end -1h -1d' -- \"$cur\")); return ;;\n"
-    "    -t | --topics) COMPREPLY=($(compgen -W \"$(_weir_names topic)\" -- \"$cur\")); return ;;\n"
+    "    -t | --topics | --topic) COMPREPLY=($(compgen -W \"$(_weir_names topic)\" -- \"$cur\")); "
+    "return ;;\n"
+    "    --state) COMPREPLY=($(compgen -W 'Empty Ongoing PrepareCommit PrepareAbort CompleteCommit "
+    "CompleteAbort PrepareEpochFence' -- \"$cur\")); return ;;\n"
     "    -p) [[ $cmd/$sub != topic/describe ]] && return ;;\n"
     "    -b | --brokers | -X | --timeout | -k | --key | -H | --header | --partition | -f | \\\n"
     "    --format | -n | --num | -c | --config | --set | -s | --delete | -d | --before | -r | \\\n"
-    "    --replicas | --partitions | -g | --group) return ;;\n"
+    "    --replicas | --partitions | -g | --group | --start-offset | --producer-id | \\\n"
+    "    --producer-epoch | --coordinator-epoch | --older-than | --max-timeout) return ;;\n"
     "    esac\n"
     "    if [[ $cmd == consume && ( $prev == -o || $prev == --offset ) ]]; then\n"
     "        COMPREPLY=($(compgen -W 'start end -10 @-1h' -- \"$cur\")); return\n"
@@ -68,13 +72,18 @@ static const char script[] =
     "    group/delete) flags='-y --yes' ;;\n"
     "    schema/*) flags='--registry --version --id -t --type --ref --normalize --deleted "
     "--prefix --permanent -y --yes -s --subject --delete --force --global' ;;\n"
+    "    txn/list | txn/ls) flags='--state --producer-id --older-than -q --quiet' ;;\n"
+    "    txn/producers) flags='-p --partition' ;;\n"
+    "    txn/find-hanging) flags='-t --topic -p --partition --max-timeout' ;;\n"
+    "    txn/abort) flags='-t --topic -p --partition --start-offset --producer-id "
+    "--producer-epoch --coordinator-epoch -y --yes' ;;\n"
     "    esac\n"
     "    if [[ $cur == -* ]]; then\n"
     "        COMPREPLY=($(compgen -W \"$flags $global\" -- \"$cur\")); return\n"
     "    fi\n"
     "    case $cmd in\n"
-    "    '') COMPREPLY=($(compgen -W 'serve topic produce consume group cluster schema completion "
-    "help version' -- \"$cur\")) ;;\n"
+    "    '') COMPREPLY=($(compgen -W 'serve topic produce consume group cluster schema txn "
+    "completion help version' -- \"$cur\")) ;;\n"
     "    topic) if [[ -z $sub ]]; then\n"
     "            COMPREPLY=($(compgen -W 'create list describe delete alter-config add-partitions "
     "trim' -- \"$cur\"))\n"
@@ -90,8 +99,16 @@ static const char script[] =
     "    cluster) [[ -z $sub ]] && COMPREPLY=($(compgen -W 'info' -- \"$cur\")) ;;\n"
     "    schema) [[ -z $sub ]] && COMPREPLY=($(compgen -W 'list get register delete check compat "
     "config mode' -- \"$cur\")) ;;\n"
+    "    txn) if [[ -z $sub ]]; then\n"
+    "            COMPREPLY=($(compgen -W 'list describe producers find-hanging abort' -- "
+    "\"$cur\"))\n"
+    "        elif [[ $sub == producers ]]; then\n"
+    "            COMPREPLY=($(compgen -W \"$(_weir_names topic)\" -- \"$cur\"))\n"
+    "        elif [[ $sub == describe ]]; then\n"
+    "            COMPREPLY=($(compgen -W \"$(_weir_names txn)\" -- \"$cur\"))\n"
+    "        fi ;;\n"
     "    completion) [[ -z $sub ]] && COMPREPLY=($(compgen -W 'bash' -- \"$cur\")) ;;\n"
-    "    help) COMPREPLY=($(compgen -W 'topic produce consume group cluster schema completion "
+    "    help) COMPREPLY=($(compgen -W 'topic produce consume group cluster schema txn completion "
     "version' -- \"$cur\")) ;;\n"
     "    esac\n"
     "}\n"

@@ -10,7 +10,8 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "topic add-partitions" "topic trim" "produce" "consume" "group" "group list"
     "group describe" "group seek" "group delete" "cluster" "cluster info" "completion"
     "completion bash" "schema" "schema list" "schema get" "schema register" "schema delete"
-    "schema check" "schema compat" "schema config" "schema mode")
+    "schema check" "schema compat" "schema config" "schema mode" "txn" "txn list" "txn describe"
+    "txn producers" "txn find-hanging" "txn abort")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
@@ -60,11 +61,13 @@ complete_words() {
         COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
         _weir; printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' _ "$work/completion.bash" "$@"
 }
-for c in "weir t|topic" "weir topic de|delete describe" "weir topic describe |orders payments" \
+for c in "weir t|topic txn" "weir topic de|delete describe" "weir topic describe |orders payments" \
     "weir consume p|payments" "weir group |delete describe list seek" \
     "weir group describe |billing" "weir cluster |info" "weir -o |json table" \
     "weir produce orders --acks |0 1 all" "weir consume orders --gr|--group" \
-    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute"; do
+    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute" \
+    "weir txn |abort describe find-hanging list producers" "weir txn producers o|orders" \
+    "weir txn list --state On|Ongoing" "weir txn abort --start|--start-offset"; do
     words=${c%%|*}
     want=${c#*|}
     read -ra arr <<<"$words"
@@ -85,6 +88,7 @@ value_for() { # flag command
     --timeout) echo 1s ;;
     -o | --output) [[ $2 == consume* ]] && echo start || echo json ;;
     --to) echo start ;;
+    --state) echo Ongoing ;;
     -f | --format) echo '%v' ;;
     *) echo 1 ;;
     esac
@@ -100,7 +104,8 @@ takes_value() { # flag command
 bad=()
 for cmd in "topic create" "topic list" "topic describe" "topic delete" "topic alter-config" \
     "topic add-partitions" "topic trim" "produce" "consume" "group list" "group describe" \
-    "group seek" "group delete" "cluster info"; do
+    "group seek" "group delete" "cluster info" "txn list" "txn describe" "txn producers" \
+    "txn find-hanging" "txn abort"; do
     # shellcheck disable=SC2086
     flags=$(complete_words weir $cmd x -)
     for f in $flags; do

@@ -35,7 +35,7 @@ ALLOWED = {
     "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka",
                "admin", "console"],
     "testbroker": ["base", "server", "sdk"],
-    "cli": ["base", "registry", "server"],
+    "cli": ["base", "kafka/wire", "registry", "server"],
     "sdk": ["base"],
 }
 # Each module's one header, the only file of it other modules may include.
