@@ -89,6 +89,10 @@ typedef enum {
     BCFG_PRODUCER_ID_EXPIRATION_MS,
     BCFG_TRANSACTION_MAX_TIMEOUT_MS,
     BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,
+    /* read by the metrics exposition (src/metrics) */
+    BCFG_METRICS_PARTITION_LABELS,
+    BCFG_METRICS_PARTITION_MAX,
+    BCFG_METRICS_CONSUMERGROUP_SUMS,
     BCFG__COUNT
 } broker_cfg_key_t;
 
@@ -642,5 +646,69 @@ void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_gro
 void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op);
 void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op);
 void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op);
+
+/* A snapshot of every group and its committed offsets, for metrics (consumer lag) and the admin
+ * API: owned copies, groups sorted by id, offsets by topic and partition. Any thread except the
+ * coordinator's own may call it (it posts to the coordinator and waits at most timeout_ms):
+ * 0, -WEIR_ETIMEDOUT, or -WEIR_ECLOSED while the broker stops. `available` is false when the
+ * coordinator is not running (the snapshot is then empty). */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} broker_group_offset_t;
+
+typedef struct {
+    char *group_id;
+    char *protocol_type; /* "" for groups that only commit offsets */
+    broker_group_state_t state;
+    int32_t members;
+    size_t noffsets;
+    broker_group_offset_t *offsets;
+} broker_group_snap_t;
+
+typedef struct {
+    bool available;
+    size_t count;
+    broker_group_snap_t *groups;
+} broker_groups_snapshot_t;
+
+int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapshot_t *out);
+void broker_groups_snapshot_free(broker_groups_snapshot_t *s);
+
+/* ======================================== metrics =============================================
+ * What the broker measures, read by the metrics exposition (src/metrics) from any thread. */
+typedef struct {
+    const char *name; /* valid during the callback */
+    bool internal;
+    int32_t partitions;
+    uint64_t produce_bytes, produce_records; /* appended (batches as stored) */
+    uint64_t fetch_bytes, fetch_records;     /* returned to fetches (whole batches) */
+} broker_topic_stats_t;
+
+typedef struct {
+    const char *topic; /* valid during the callback */
+    int32_t partition;
+    int64_t log_start_offset; /* -1 when offline */
+    int64_t high_watermark;   /* -1 when offline */
+    uint64_t size_bytes;      /* of its segments on disk */
+    bool offline;
+} broker_partition_stats_t;
+
+/* Visits every live topic, sorted by name, then (on_partition not NULL) its partitions, with the
+ * registry read lock held: callbacks only copy what they need and never call the broker. */
+void broker_stats_visit(broker_t *b, void (*on_topic)(void *arg, const broker_topic_stats_t *t),
+                        void (*on_partition)(void *arg, const broker_partition_stats_t *p),
+                        void *arg);
+
+typedef struct {
+    int parked;                          /* waiting fetches and acks=-1 produces */
+    uint64_t fsyncs;                     /* the group-commit flusher's fdatasyncs */
+    uint64_t fsync_bytes;                /* segment bytes they made durable */
+    metric_hist_snap_t fsync_seconds;    /* time in each fdatasync */
+    metric_hist_snap_t fsync_group_size; /* acks=-1 waits each fdatasync released */
+} broker_stats_t;
+
+void broker_stats(broker_t *b, broker_stats_t *out);
 
 #endif

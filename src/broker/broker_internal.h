@@ -115,6 +115,10 @@ struct broker_topic {
     storage_log_config_t log_cfg;
     _Atomic int64_t max_message_bytes;
     _Atomic bool log_append_time;
+    /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
+    struct {
+        metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
+    } m;
     broker_topic_t *hnext;  /* registry hash chain by name */
     broker_topic_t *idnext; /* registry hash chain by id */
 };

@@ -112,6 +112,15 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
     ROW_INT(BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS, "weir.producer.snapshot.interval.offsets",
             "100000", 0, I64MAX, false,
             "offsets between producer-state snapshots (a shorter scan after a crash); 0 = never"),
+    ROW_BOOL(BCFG_METRICS_PARTITION_LABELS, "weir.metrics.partition.labels", "true", true,
+             "/metrics has series per partition (offsets, size, consumer lag); false: per topic "
+             "and group only"),
+    ROW_INT(BCFG_METRICS_PARTITION_MAX, "weir.metrics.partition.max", "20000", 0, I32MAX, true,
+            "partitions with their own series in /metrics, in topic order; past it a scrape "
+            "leaves the rest out and logs a warning"),
+    ROW_BOOL(BCFG_METRICS_CONSUMERGROUP_SUMS, "weir.metrics.consumergroup.sums", "true", true,
+             "/metrics has kafka_exporter's kafka_consumergroup_lag_sum and "
+             "kafka_consumergroup_current_offset_sum (promtool's linter objects to their names)"),
 };
 
 #define TROW(k, n, bk, t, d, lo, hi, vals, list, doc) [k] = {n, bk, t, d, lo, hi, vals, list, doc}

@@ -98,8 +98,10 @@ int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max
 }
 
 /* Walks the batch headers of [p, p+len): the bytes up to the first zstd batch (all of them
- * when zstd is allowed) and the offset after the last batch kept. */
-static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_t *next)
+ * when zstd is allowed), the offset after the last batch kept, and (added to *records) the
+ * records those batches hold. */
+static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_t *next,
+                           uint64_t *records)
 {
     size_t off = 0;
     while (off < len) {
@@ -110,6 +112,7 @@ static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_
         if (!allow_zstd && (h.attributes & BATCH_COMPRESSION_MASK) == CODEC_ZSTD)
             break;
         *next = h.base_offset + h.last_offset_delta + 1;
+        *records += h.record_count > 0 ? (uint64_t)h.record_count : 0;
         off += total;
     }
     return off;
@@ -128,6 +131,7 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         return KAFKA_OFFSET_OUT_OF_RANGE;
     int16_t err = KAFKA_NONE;
     size_t total = 0;
+    uint64_t records = 0;
     int64_t cur = offset;
     while (cur < end) {
         size_t budget = max_bytes > total ? max_bytes - total : 0;
@@ -156,7 +160,7 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
             break;
         }
         int64_t next = cur;
-        size_t kept = scan_batches(dst, slen, allow_zstd, &next);
+        size_t kept = scan_batches(dst, slen, allow_zstd, &next, &records);
         out->len -= slen - kept;
         total += kept;
         if (kept == 0) {
@@ -169,6 +173,8 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         cur = next;
     }
     *got = total;
+    metric_counter_add(&p->topic->m.fetch_bytes, total);
+    metric_counter_add(&p->topic->m.fetch_records, records);
     return err;
 }
 

@@ -88,6 +88,7 @@ static void join_answer(broker_group_op_t *op, const broker_group_join_result_t 
     if (v >= 2)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, r->error);
+    kafka_park_count_error(&j->pk, r->error);
     wire_write_i32(w, r->generation_id);
     wire_write_cstr(w, r->protocol_name ? r->protocol_name : "");
     wire_write_cstr(w, r->leader_id ? r->leader_id : "");
@@ -162,6 +163,7 @@ static void sync_answer(broker_group_op_t *op, int16_t error, const uint8_t *a, 
     if (s->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, error);
+    kafka_park_count_error(&s->pk, error);
     wire_write_nbytes(w, a ? a : (const uint8_t *)"", a ? (int32_t)len : 0);
     kafka_park_finish(&s->pk);
 }
@@ -213,6 +215,7 @@ static void heartbeat_answer(broker_group_op_t *op)
     if (h->pk.version >= 1)
         wire_write_i32(&h->pk.w, 0); /* throttle_time_ms */
     wire_write_i16(&h->pk.w, h->hr.error);
+    kafka_park_count_error(&h->pk, h->hr.error);
     kafka_park_finish(&h->pk);
 }
 
@@ -248,6 +251,7 @@ static void leave_answer(broker_group_op_t *op)
     leave_park_t *l = WEIR_CONTAINER_OF(op, leave_park_t, op);
     wire_writer_t *w = &l->pk.w;
     int16_t err = l->lr.error;
+    kafka_park_count_error(&l->pk, err);
     if (l->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     if (l->pk.version < 3) {  /* one member: its error is the answer */

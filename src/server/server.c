@@ -17,6 +17,7 @@
 
 #include "http/http.h"
 #include "kafka/kafka.h"
+#include "metrics/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ struct weir_broker {
     net_listener_t *listener; /* on loop 0 */
     kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
     http_server_t *http;
+    metrics_t *metrics; /* GET /metrics */
     char listen_host[256];
     uint16_t listen_port;
     char bootstrap[300];
@@ -60,6 +62,16 @@ static int start_http(weir_broker *s, const char *addr)
     http_server_t *h;
     http_server_new(&h);
     http_server_route(h, "GET", "/health", http_health, s);
+    char adv[300];
+    snprintf(adv, sizeof(adv), "%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    metrics_sources_t ms = {.broker = s->broker,
+                            .loops = s->loops,
+                            .nloops = s->nloops,
+                            .kafka = &s->kafka,
+                            .listener = s->listener,
+                            .advertised = adv};
+    metrics_new(&ms, &s->metrics);
+    metrics_route(s->metrics, h);
     int rc = http_server_start(h, host, port);
     if (rc < 0) {
         http_server_free(h);
@@ -219,10 +231,14 @@ void weir_broker_config_init(weir_broker_config *cfg)
 
 static void server_free(weir_broker *s)
 {
+    /* HTTP first: its routes read the broker and post to its loops, which must still run. */
+    http_server_free(s->http);
+    s->http = NULL;
+    metrics_free(s->metrics);
+    s->metrics = NULL;
     if (s->broker)
         broker_quiesce(s->broker);
     stop_loops(s);
-    http_server_free(s->http);
     kafka_listener_deinit(&s->kafka);
     broker_close(s->broker);
     free_loops(s);

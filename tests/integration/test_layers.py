@@ -30,7 +30,9 @@ ALLOWED = {
     "registry": ["base", "http"],
     "broker": ["base", "storage", "net", "kafka/wire"],
     "kafka": ["base", "net", "kafka/wire", "broker"],
-    "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka"],
+    "metrics": ["base", "net", "kafka/wire", "http", "broker", "kafka"],
+    "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka",
+               "metrics"],
     "testbroker": ["base", "server", "sdk"],
     "cli": ["base", "registry", "server"],
     "sdk": ["base"],
@@ -45,6 +47,7 @@ PUBLIC = {
     "registry": "registry/registry.h",
     "broker": "broker/broker.h",
     "kafka": "kafka/kafka.h",
+    "metrics": "metrics/metrics.h",
     "server": "weir/embed.h",  # server/server.h: white-box tests only
     "cli": "cli/cli.h",
     "sdk": "weir/weir.h",
