@@ -43,6 +43,7 @@ static void snap_partition(void *arg, const broker_partition_stats_t *p)
     mp->st = *p;
     mp->st.topic = mt->st.name;
     mp->labelled = s->labels && s->nparts <= s->max_parts;
+    snprintf(mp->pn, sizeof(mp->pn), "%" PRId32, p->partition);
     mt->size_bytes += p->size_bytes;
 }
 
@@ -126,9 +127,7 @@ static void write_part_family(const metrics_t *m, metric_writer_t *w, const metr
         const metrics_part_t *p = &s->parts[i];
         if (!p->labelled)
             continue;
-        char pn[16];
-        snprintf(pn, sizeof(pn), "%" PRId32, p->st.partition);
-        metric_label_t l[] = {{"partition", pn}, {"topic", p->st.topic}};
+        metric_label_t l[] = {{"partition", p->pn}, {"topic", p->st.topic}};
         metric_sample_i64(w, l, 2, value(m, p));
     }
 }
@@ -192,10 +191,9 @@ static void write_group_parts(metric_writer_t *w, const metrics_snap_t *s, bool 
             int64_t l = lag_of(s, &g->offsets[j], &p);
             if (!p || !p->labelled || (lag && l < 0))
                 continue;
-            char pn[16];
-            snprintf(pn, sizeof(pn), "%" PRId32, g->offsets[j].partition);
-            metric_label_t lb[] = {
-                {"consumergroup", g->group_id}, {"partition", pn}, {"topic", g->offsets[j].topic}};
+            metric_label_t lb[] = {{"consumergroup", g->group_id},
+                                   {"partition", p->pn},
+                                   {"topic", g->offsets[j].topic}};
             metric_sample_i64(w, lb, 3, lag ? l : g->offsets[j].offset);
         }
     }
@@ -292,6 +290,7 @@ void metrics_render(metrics_t *m, bool openmetrics, buf_t *out)
     metrics_snap_t s;
     metrics_snap_take(m, &s);
     warn_omitted(m, s.omitted);
+    buf_reserve(out, 16384 + s.nparts * (s.labels ? 700 : 0)); /* ~8 series of ~80 bytes */
     metric_writer_t w;
     metric_writer_init(&w, out, openmetrics);
     write_topics(m, &w, &s);

@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
     broker_partition_stats_t st; /* topic points at its metrics_topic_t's name */
     bool labelled;               /* has per-partition series (the cap) */
+    char pn[12];                 /* the partition number as a label value */
 } metrics_part_t;
 
 typedef struct {
