@@ -42,7 +42,7 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
 # libweir.so needs only these (no broker inside it).
-SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lpthread -lm
+SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lmicrohttpd -lcurl -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lavro -lcurl -lpthread -lm
 
@@ -51,7 +51,7 @@ LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -
 # library on top of the broker's.
 BASE_SRC := $(wildcard src/base/*.c)
 BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/kafka/wire/*.c \
-	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/metrics/*.c src/server/*.c)
+	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/metrics/*.c src/trace/*.c src/server/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
 TESTBROKER_SRC := $(wildcard src/testbroker/*.c)

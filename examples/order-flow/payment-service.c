@@ -97,6 +97,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, reason ? "PaymentFailed" : "PaymentSucceeded",
                      order_id, out) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment %s%s%s%s", status, reason ? " (" : "",
+                 reason ? reason : "", reason ? ")" : "");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);
@@ -136,6 +138,7 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, "PaymentRefunded", order_id,
                      json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment REFUNDED");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);

@@ -93,6 +93,7 @@ typedef enum {
     BCFG_METRICS_PARTITION_LABELS,
     BCFG_METRICS_PARTITION_MAX,
     BCFG_METRICS_CONSUMERGROUP_SUMS,
+    BCFG_TRACE_SPANS_MAX, /* the span store behind /v1/traces (src/trace) */
     BCFG__COUNT
 } broker_cfg_key_t;
 

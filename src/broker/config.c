@@ -121,6 +121,9 @@ const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT] = {
     ROW_BOOL(BCFG_METRICS_CONSUMERGROUP_SUMS, "weir.metrics.consumergroup.sums", "true", true,
              "/metrics has kafka_exporter's kafka_consumergroup_lag_sum and "
              "kafka_consumergroup_current_offset_sum (promtool's linter objects to their names)"),
+    ROW_INT(BCFG_TRACE_SPANS_MAX, "weir.trace.spans.max", "10000", 0, 10000000, false,
+            "spans the broker keeps from services' OTLP exports (POST /v1/traces) for event "
+            "journeys (GET /api/v1/traces/<id>); about 1 KiB each; 0 = no receiver"),
 };
 
 #define TROW(k, n, bk, t, d, lo, hi, vals, list, doc) [k] = {n, bk, t, d, lo, hi, vals, list, doc}

@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "metrics/metrics.h"
+#include "trace/trace.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct weir_broker {
     kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
     http_server_t *http;
     metrics_t *metrics; /* GET /metrics */
+    trace_store_t *traces; /* spans from services (POST /v1/traces), journeys; NULL: off */
     char listen_host[256];
     uint16_t listen_port;
     char bootstrap[300];
@@ -72,6 +74,11 @@ static int start_http(weir_broker *s, const char *addr)
                             .advertised = adv};
     metrics_new(&ms, &s->metrics);
     metrics_route(s->metrics, h);
+    int64_t spans = broker_settings_int(broker_settings(s->broker), BCFG_TRACE_SPANS_MAX);
+    if (spans > 0) {
+        trace_store_new((size_t)spans, &s->traces);
+        trace_routes(s->traces, h);
+    }
     int rc = http_server_start(h, host, port);
     if (rc < 0) {
         http_server_free(h);
@@ -236,6 +243,8 @@ static void server_free(weir_broker *s)
     s->http = NULL;
     metrics_free(s->metrics);
     s->metrics = NULL;
+    trace_store_free(s->traces);
+    s->traces = NULL;
     if (s->broker)
         broker_quiesce(s->broker);
     stop_loops(s);
