@@ -176,6 +176,8 @@ weir_app *of_app_new(const of_opts_t *o)
         of_log(o->name, "cannot start: %s", err);
         return NULL;
     }
+    if (weir_app_metrics_address(app))
+        of_log(o->name, "metrics on http://%s/metrics", weir_app_metrics_address(app));
     return app;
 }
 
