@@ -21,7 +21,7 @@ DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-conf
 	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libmicrohttpd-dev libavro-dev libcurl4-openssl-dev
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc jq \
-	prometheus
+	prometheus zsh fish
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
 # The peers' C clients link only into bench/peers/*.c, which only `make bench` builds, so

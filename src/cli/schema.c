@@ -222,7 +222,7 @@ static int parse_args(schema_args_t *sa, cli_args_t *a)
     if (rc < 0)
         return CLI_USAGE;
     if (!sa->registry)
-        sa->registry = getenv("WEIR_REGISTRY");
+        sa->registry = cli_registry_default(sa->g);
     if (!sa->registry || !*sa->registry)
         sa->registry = REGISTRY_DEFAULT;
     sa->pos = a->pos;
@@ -622,7 +622,7 @@ cli_decoder_t *cli_decoder_new(cli_global_t *g, const char *registry)
 {
     cli_decoder_t *d = weir_calloc(1, sizeof(*d));
     d->sa.g = g;
-    d->sa.registry = registry ? registry : getenv("WEIR_REGISTRY");
+    d->sa.registry = registry ? registry : cli_registry_default(g);
     if (!d->sa.registry || !*d->sa.registry)
         d->sa.registry = REGISTRY_DEFAULT;
     curl_global_init(CURL_GLOBAL_DEFAULT);
