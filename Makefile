@@ -41,7 +41,8 @@ OPT := -O2 -g
 endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
-# libweir.so needs only these (no broker inside it).
+# libweir.so needs only these (no broker inside it); its soname is libweir.so.$(SDK_ABI).
+SDK_ABI := 0
 SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lmicrohttpd -lcurl -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lavro -lcurl -lpthread -lm
@@ -88,7 +89,7 @@ EXAMPLE_LIBSRC := $(filter %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_BIN := $(patsubst examples/order-flow/%.c,$(BUILD)/examples/%,$(EXAMPLE_MAIN))
 
 .PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan tsan tsan-binaries \
-	demo-load
+	demo-load install uninstall
 
 all: build
 
@@ -124,7 +125,8 @@ $(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 
 $(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
-	$(call quiet,LD,$@)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(SDK_LINK)
+	$(call quiet,LD,$@)$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libweir.so.$(SDK_ABI) -o $@ $^ \
+		$(SDK_LINK)
 
 $(TESTBROKER_LIB): $(call obj,$(TESTBROKER_SRC))
 	@mkdir -p $(dir $@)
@@ -207,6 +209,22 @@ test-fast: deps
 bench: deps-bench
 	@$(MAKE) --no-print-directory binaries $(PEER_BIN)
 	@QUICK=$(QUICK) bench/run.sh
+
+# `make install PREFIX=~/.local` (default /usr/local; DESTDIR for packaging): the weir command,
+# libweir (static and shared, with the pkg-config file weir.pc), the embedded test broker
+# (libweir-testbroker.a + libweir-broker.a, weir-testbroker.pc) and the public headers. It builds
+# what is missing first; only this target (and deps/run/test) writes outside the tree.
+PREFIX ?= /usr/local
+INSTALL_LIBDIR = $(DESTDIR)$(PREFIX)/lib
+install: build
+	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(SDK_ABI)" "$(SDK_LINK)" "$(LIBS)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/weir $(INSTALL_LIBDIR)/libweir.a \
+		$(INSTALL_LIBDIR)/libweir.so $(INSTALL_LIBDIR)/libweir.so.$(SDK_ABI) \
+		$(INSTALL_LIBDIR)/libweir-broker.a $(INSTALL_LIBDIR)/libweir-testbroker.a \
+		$(INSTALL_LIBDIR)/pkgconfig/weir.pc $(INSTALL_LIBDIR)/pkgconfig/weir-testbroker.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/weir
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
