@@ -208,6 +208,8 @@ test-fast: deps
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory binaries $(PEER_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/nometrics EXTRA_CFLAGS=-DWEIR_METRICS_OFF \
+		build/nometrics/weir
 	@QUICK=$(QUICK) bench/run.sh
 
 # `make install PREFIX=~/.local` (default /usr/local; DESTDIR for packaging): the weir command,
