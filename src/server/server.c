@@ -5,10 +5,11 @@
  * listener with the routes of the modules that own them.
  *
  * Start order: settings -> loops (running) -> broker_open (data dir, topics, flusher, group
- * coordinator) -> Kafka listener on loop 0 -> HTTP. Stop is the reverse: the listener closes
- * first so no new request arrives, broker_quiesce answers what is parked while the loops still
- * run, the loops stop and are joined, HTTP stops, and broker_close writes the clean-shutdown
- * markers.
+ * coordinator) -> Kafka listener on loop 0 -> HTTP (its routes: health, /metrics, the trace
+ * receiver). Stop is the reverse: HTTP stops first (its routes read the listener and post to
+ * loop 0, so both must still be there), the listener closes so no new request arrives,
+ * broker_quiesce answers what is parked while the loops still run, the loops stop and are
+ * joined, and broker_close writes the clean-shutdown markers.
  *
  * Invariant: several brokers can run in one process: all state hangs off weir_broker, nothing
  * is global except the log level.
@@ -322,6 +323,9 @@ void weir_broker_stop(weir_broker *s)
     if (!s)
         return;
     log_info("broker", "stopping");
+    /* HTTP first: /metrics reads the Kafka listener, which closes next. */
+    http_server_free(s->http);
+    s->http = NULL;
     net_loop_call(s->loops[0], unlisten_on_loop0, s);
     server_free(s);
     log_info("broker", "stopped");
