@@ -34,7 +34,7 @@ struct weir_broker {
     net_listener_t *listener; /* on loop 0 */
     kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
     http_server_t *http;
-    metrics_t *metrics; /* GET /metrics */
+    metrics_t *metrics;    /* GET /metrics */
     trace_store_t *traces; /* spans from services (POST /v1/traces), journeys; NULL: off */
     char listen_host[256];
     uint16_t listen_port;
