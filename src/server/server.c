@@ -249,9 +249,11 @@ static void server_free(weir_broker *s)
     if (s->broker)
         broker_quiesce(s->broker);
     stop_loops(s);
-    kafka_listener_deinit(&s->kafka);
     broker_close(s->broker);
     free_loops(s);
+    /* After the loops: a completion still queued runs at net_loop_free and may count its
+     * answer in the listener's stats. */
+    kafka_listener_deinit(&s->kafka);
     free(s);
 }
 
