@@ -702,10 +702,12 @@ int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapsh
     } else {
         *out = sc->snap; /* the coordinator is done with it: no lock needed any more */
         memset(&sc->snap, 0, sizeof(sc->snap));
-        qsort(out->groups, out->count, sizeof(*out->groups), group_cmp);
+        if (out->count > 1) /* qsort wants a pointer even for nothing: none when empty */
+            qsort(out->groups, out->count, sizeof(*out->groups), group_cmp);
         for (size_t i = 0; i < out->count; i++)
-            qsort(out->groups[i].offsets, out->groups[i].noffsets, sizeof(*out->groups[i].offsets),
-                  offset_cmp);
+            if (out->groups[i].noffsets > 1)
+                qsort(out->groups[i].offsets, out->groups[i].noffsets,
+                      sizeof(*out->groups[i].offsets), offset_cmp);
     }
     snapshot_call_unref(sc);
     return rc;

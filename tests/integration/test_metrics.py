@@ -319,7 +319,10 @@ def main():
             p.wait(20)
         except subprocess.TimeoutExpired:
             p.kill()
-        tap(p.returncode == 0, "broker stopped cleanly (exit %s)" % p.returncode)
+        err.close()
+        with open(err_path) as f:
+            tail = f.read()[-4000:]
+        tap(p.returncode == 0, "broker stopped cleanly (exit %s)" % p.returncode, tail)
         shutil.rmtree(work, ignore_errors=True)
     print("1..%d" % n)
     return 1 if failed else 0
