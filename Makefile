@@ -21,7 +21,7 @@ DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-conf
 	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libmicrohttpd-dev libavro-dev libcurl4-openssl-dev
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc jq \
-	prometheus zsh fish
+	prometheus zsh fish chromium chromium-driver
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
 # The peers' C clients link only into bench/peers/*.c, which only `make bench` builds, so
@@ -51,8 +51,14 @@ LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -
 # libweir on the base vocabulary and librdkafka only; the embedded test broker is its own small
 # library on top of the broker's.
 BASE_SRC := $(wildcard src/base/*.c)
+# The console's pages (ui/) and the admin API's OpenAPI document are embedded in the binary as
+# generated C arrays (scripts/embed_files.c, a build tool compiled here: nothing is installed).
+EMBED := $(BUILD)/tools/embed_files
+UI_FILES := $(sort $(shell find ui -type f 2>/dev/null))
+GEN_SRC := $(BUILD)/gen/console_files.c $(BUILD)/gen/admin_files.c
 BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/kafka/wire/*.c \
-	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/metrics/*.c src/trace/*.c src/server/*.c)
+	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/admin/*.c src/console/*.c \
+	src/metrics/*.c src/trace/*.c src/server/*.c) $(GEN_SRC)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
 TESTBROKER_SRC := $(wildcard src/testbroker/*.c)
@@ -112,6 +118,19 @@ deps-bench:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(EMBED): scripts/embed_files.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(CSTD) $(WARN) -O1 -o $@ $<
+
+$(BUILD)/gen/console_files.c: $(EMBED) $(UI_FILES)
+	@mkdir -p $(dir $@)
+	$(call quiet,GEN,$@)$(EMBED) $@ console/console.h console_file_t console_files ui $(UI_FILES)
+
+$(BUILD)/gen/admin_files.c: $(EMBED) src/admin/openapi.json
+	@mkdir -p $(dir $@)
+	$(call quiet,GEN,$@)$(EMBED) $@ admin/admin_internal.h admin_file_t admin_files src/admin \
+		src/admin/openapi.json
 
 $(BROKER_LIB): $(call obj,$(BROKER_SRC))
 	@mkdir -p $(dir $@)

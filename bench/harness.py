@@ -1157,11 +1157,18 @@ class Runner:
             return
         first = ["bench_storage", "bench_net", "bench_sdk"]  # issue 2's is part of `make bench`
         names = sorted(os.listdir(bdir), key=lambda x: (first.index(x) if x in first else 99, x))
+        progs = []
         for name in names:
             path = os.path.join(bdir, name)
             if name in ours or not name.startswith("bench_") or not os.access(path, os.X_OK) \
                     or os.path.isdir(path):
                 continue
+            progs.append((name, path, []))
+        # bench/bench_*.mjs: node scripts (the console's page load in headless Chromium)
+        for f in sorted(os.listdir(os.path.join(TOP, "bench"))):
+            if f.startswith("bench_") and f.endswith(".mjs"):
+                progs.append((f[:-4], "/usr/bin/node", [os.path.join(TOP, "bench", f)]))
+        for name, path, pre in progs:
             timeout = self.p["budget_s"] - self.elapsed()
             if timeout < 5:
                 self.notes.append(f"{name} not run: the time budget was spent")
@@ -1176,8 +1183,8 @@ class Runner:
                                   "budget were left")
             env = dict(os.environ, WEIR_BENCH_DIR=scratch, WEIR_BIN=self.weir_bin,
                        WEIR_BENCH_QUICK="1" if quick else "0")
-            argv = [path] + OTHER_ARGS.get(name, lambda d, q: [])(scratch, quick)
-            log(f"[{self.elapsed():5.0f}s] running {' '.join(argv[:1] + argv[2:])} "
+            argv = [path] + pre + OTHER_ARGS.get(name, lambda d, q: [])(scratch, quick)
+            log(f"[{self.elapsed():5.0f}s] running {' '.join(argv[:1] + argv[2 if not pre else 1:])} "
                 f"(at most {timeout:.0f} s)")
             p = PROCS.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, cwd=scratch, env=env)

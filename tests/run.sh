@@ -20,7 +20,7 @@ passes=${WEIR_TEST_PASSES:-release asan tsan}
 filter=${WEIR_TEST_FILTER:-.}
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
 test_timeout=${WEIR_TEST_TIMEOUT:-300}
-tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|sim/|integration/test_(broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs)|layers|metrics|tracing)'
+tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|sim/|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|tracing)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"

@@ -36,7 +36,12 @@ typedef struct weir_broker_config {
     const char *config_file;     /* optional "key = value" file, Kafka's names */
     const char *const *settings; /* optional NULL-terminated "key=value" overrides */
     int io_threads;              /* event loops; 0 = one per core */
+    const char *http_token;      /* when set, the HTTP API (admin, registry, metrics) needs
+                                    "Authorization: Bearer <token>"; NULL (default): open, as
+                                    fits the default 127.0.0.1 listener */
 } weir_broker_config;
+
+#define WEIR_VERSION "0.1.0"
 
 void weir_broker_config_init(weir_broker_config *cfg);
 int weir_broker_start(const weir_broker_config *cfg, weir_broker **out);

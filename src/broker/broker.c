@@ -1,12 +1,14 @@
 /*
  * The broker's life and what belongs to the whole broker: open (data dir and its lock, the
- * cluster id, dynamic configs, topics, the flusher, the group coordinator, the maintenance
- * timer), quiesce (answer what is parked), close (every log with its clean-shutdown marker);
- * dynamic broker configs and the maintenance timer. The event loops and listeners are the
- * server's (src/server): the broker runs on loops it is given.
+ * cluster id, dynamic configs, topics, the flusher, the log cleaner, the group coordinator,
+ * the maintenance timer), quiesce (answer what is parked), close (every log with its
+ * clean-shutdown marker); and the maintenance timer (retention and time rolls, every
+ * log.retention.check.interval.ms; compaction is the cleaner's, cleaner.c). The event loops
+ * and listeners are the server's (src/server): the broker runs on loops it is given.
  *
  * Data dir layout: meta.properties (cluster.id and node.id, written once, like Kafka's),
- * dynamic.properties (broker configs changed at run time), topics/<name>.conf (see topics.c),
+ * dynamic.properties and dynamic-default.properties (broker configs changed at run time, see
+ * config_dynamic.c), topics/<name>.conf (see topics.c),
  * <topic>-<n>/ (partition logs), .lock (flock: one broker per data dir).
  *
  * Invariant: several brokers can run in one process: all state hangs off broker_t, nothing
@@ -142,92 +144,7 @@ static int meta_load(broker_t *b)
     buf_deinit(&c);
     if (rc == 0)
         log_info("broker", "new cluster id %s", b->cluster_id);
-    return rc;
-}
-
-/* ---- dynamic broker configs
- * ---------------------------------------------------------------------- */
-
-static bool source_dynamic(int source)
-{
-    return source == CFG_SOURCE_DYNAMIC_BROKER || source == CFG_SOURCE_DYNAMIC_DEFAULT_BROKER;
-}
-
-static int dynamic_line(void *arg, char *key, char *val)
-{
-    broker_t *b = arg;
-    int k = broker_cfg_find(key, strlen(key));
-    char err[256];
-    if (k < 0 || !broker_cfg_defs[k].dynamic) {
-        log_error("broker", "dynamic.properties: '%s' is not a dynamic broker setting", key);
-        return -WEIR_EINVAL;
-    }
-    if (broker_settings_set(&b->set, k, val, CFG_SOURCE_DYNAMIC_BROKER, err, sizeof(err)) < 0) {
-        log_error("broker", "dynamic.properties: %s", err);
-        return -WEIR_EINVAL;
-    }
-    return 0;
-}
-
-static int dynamic_save(broker_t *b)
-{
-    buf_t c = {0};
-    buf_append_str(&c, "# broker configs changed at run time (AlterConfigs)\n");
-    for (int k = 0; k < BCFG__COUNT; k++)
-        if (source_dynamic(b->set.source[k]) && b->set.sval[k])
-            buf_printf(&c, "%s=%s\n", broker_cfg_defs[k].name, b->set.sval[k]);
-    int rc = broker_write_file_atomic(b->data_dir, "dynamic.properties", &c);
-    buf_deinit(&c);
-    return rc;
-}
-
-static void revert_to_static(broker_t *b, int k)
-{
-    char err[256];
-    int rc =
-        broker_settings_set(&b->set, k, b->static_sval[k], b->static_source[k], err, sizeof(err));
-    WEIR_ASSERT(rc == 0); /* it passed the same checks at start */
-}
-
-int broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
-                         bool validate_only, broker_err_t *err)
-{
-    /* Check everything first, on a scratch copy, so a bad entry changes nothing. */
-    broker_settings_t scratch;
-    memset(&scratch, 0, sizeof(scratch));
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const broker_cfg_def_t *d = &broker_cfg_defs[ch[i].key];
-        char e[256];
-        if (!d->dynamic)
-            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_REQUEST,
-                             "Cannot update these configs dynamically: %s", d->name);
-        else if (ch[i].value && broker_settings_set(&scratch, ch[i].key, ch[i].value,
-                                                    CFG_SOURCE_DYNAMIC_BROKER, e, sizeof(e)) < 0)
-            rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG, "%s", e);
-    }
-    broker_settings_free(&scratch);
-    if (rc < 0 || validate_only)
-        return rc;
-    broker_topics_wrlock(b);
-    if (replace)
-        for (int k = 0; k < BCFG__COUNT; k++)
-            if (source_dynamic(b->set.source[k]))
-                revert_to_static(b, k);
-    for (size_t i = 0; i < n; i++) {
-        char e[256];
-        if (!ch[i].value)
-            revert_to_static(b, ch[i].key);
-        else if (broker_settings_set(&b->set, ch[i].key, ch[i].value, CFG_SOURCE_DYNAMIC_BROKER, e,
-                                     sizeof(e)) < 0)
-            WEIR_ASSERT(!"checked above");
-    }
-    if (dynamic_save(b) < 0)
-        rc = broker_fail(err, -WEIR_EIO, KAFKA_KAFKA_STORAGE_ERROR,
-                         "cannot persist dynamic configs");
-    broker_topics_reconfigure(b);
-    broker_topics_unlock(b);
-    log_info("broker", "dynamic broker configs changed");
+    b->new_cluster = rc == 0;
     return rc;
 }
 
@@ -290,13 +207,15 @@ static int open_data_dir(broker_t *b)
     int rc = meta_load(b);
     if (rc < 0)
         return rc;
-    for (int k = 0; k < BCFG__COUNT; k++) {
-        b->static_sval[k] = b->set.sval[k] ? weir_strdup(b->set.sval[k]) : NULL;
-        b->static_source[k] = b->set.source[k];
+    rc = broker_dynamic_load(b);
+    if (rc == 0 && b->new_cluster) {
+        /* As Kafka 4 formats a new cluster (eligible leader replicas on): min.insync.replicas
+         * is a cluster-wide dynamic default from the start, which DescribeConfigs shows. */
+        broker_cfg_change_t ch = {BCFG_MIN_INSYNC_REPLICAS, "min.insync.replicas", "1"};
+        broker_err_t err;
+        rc = broker_dynamic_alter(b, BCFG_LAYER_DYNAMIC_DEFAULT, &ch, 1, false, &err);
     }
-    snprintf(path, sizeof(path), "%s/dynamic.properties", b->data_dir);
-    rc = read_properties(path, dynamic_line, b);
-    return rc == -WEIR_ENOENT ? 0 : rc;
+    return rc;
 }
 
 int broker_open(const broker_open_args_t *a, broker_t **out)
@@ -317,16 +236,25 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     b->loops = a->loops;
     b->nloops = a->nloops;
     b->node_id = (int32_t)broker_settings_int(&b->set, BCFG_NODE_ID);
-    b->data_dir = weir_strdup(a->data_dir ? a->data_dir : b->set.sval[BCFG_LOG_DIRS]);
+    b->data_dir = weir_strdup(a->data_dir ? a->data_dir : broker_settings_data_dir(&b->set));
+    if (a->data_dir && strcmp(a->data_dir, broker_settings_data_dir(&b->set)) != 0) {
+        char err[256]; /* --data-dir: what log.dirs says from now on */
+        broker_settings_layer_set(&b->set, BCFG_LAYER_STATIC, BCFG_LOG_DIRS, a->data_dir, err,
+                                  sizeof(err));
+    }
     int rc = open_data_dir(b);
     if (rc < 0)
         goto out_fail;
     b->io = storage_io_real();
+    int64_t flush_ms = broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS);
     rc = storage_flusher_start(&b->flusher,
-                               broker_settings_int(&b->set, BCFG_LOG_FLUSH_INTERVAL_MS));
+                               flush_ms == BCFG_UNSET ? BROKER_FLUSH_INTERVAL_MS : flush_ms);
     if (rc < 0)
         goto out_fail;
     rc = broker_topics_load(b);
+    if (rc < 0)
+        goto out_fail;
+    rc = broker_cleaner_start(b); /* compaction on Kafka's cleaner schedule */
     if (rc < 0)
         goto out_fail;
     rc = broker_producers_start(b); /* producer ids, expiry and snapshots */
@@ -361,6 +289,7 @@ void broker_quiesce(broker_t *b)
     if (atomic_exchange(&b->stopping, true))
         return;
     net_loop_call(b->loops[0], maint_stop_on_loop0, b);
+    broker_cleaner_stop(b); /* a pass in progress finishes first */
     /* Answer what is parked: fetches at once (stopping), acks=-1 produces when the flusher
      * has synced them, which it does promptly. Bounded, in case a disk hangs. */
     broker_watches_notify_all(b);
@@ -382,14 +311,14 @@ void broker_close(broker_t *b)
 {
     if (!b)
         return;
-    broker_groups_free(b); /* no loop runs requests any more: nothing can reach it */
+    broker_cleaner_stop(b); /* if open failed before quiesce */
+    broker_groups_free(b);  /* no loop runs requests any more: nothing can reach it */
     broker_producers_free(b);
     if (b->flusher) {
         broker_topics_close(b);
         storage_flusher_stop(b->flusher);
     }
-    for (int k = 0; k < BCFG__COUNT; k++)
-        free(b->static_sval[k]);
+    broker_dynamic_free(b);
     broker_settings_free(&b->set);
     if (b->lock_fd >= 0)
         close(b->lock_fd); /* releases the flock */
@@ -401,6 +330,16 @@ void broker_close(broker_t *b)
 const broker_settings_t *broker_settings(const broker_t *b)
 {
     return &b->set;
+}
+
+void broker_settings_observed(broker_t *b, int key, const char *value)
+{
+    char err[256];
+    broker_topics_wrlock(b);
+    if (!b->set.sval[key] || strcmp(b->set.sval[key], value) != 0)
+        if (broker_settings_layer_set(&b->set, BCFG_LAYER_STATIC, key, value, err, sizeof(err)) < 0)
+            log_warn("broker", "%s", err);
+    broker_topics_unlock(b);
 }
 
 const char *broker_cluster_id(const broker_t *b)

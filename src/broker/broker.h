@@ -34,70 +34,31 @@ typedef struct broker broker_t;
 /* A Kafka ErrorCode with its message, for the response. */
 typedef struct {
     int16_t code;
-    char message[256];
+    char message[512];
 } broker_err_t;
 
 /* ====================================== settings ============================================ */
 
-/* Every broker setting, by its Kafka name (broker_setting_defs in config.c has names, types,
- * defaults, bounds and whether it can change at run time). To add a setting: one enum value
- * here, one row in the table. */
-typedef enum {
-    BCFG_NODE_ID,
-    BCFG_BROKER_ID, /* alias of node.id */
-    BCFG_LOG_DIRS,
-    BCFG_LOG_DIR, /* alias of log.dirs */
-    BCFG_LISTENERS,
-    BCFG_ADVERTISED_LISTENERS,
-    BCFG_NUM_IO_THREADS,
-    BCFG_NUM_PARTITIONS,
-    BCFG_DEFAULT_REPLICATION_FACTOR,
-    BCFG_AUTO_CREATE_TOPICS_ENABLE,
-    BCFG_DELETE_TOPIC_ENABLE,
-    BCFG_LOG_RETENTION_MS,
-    BCFG_LOG_RETENTION_MINUTES,
-    BCFG_LOG_RETENTION_HOURS,
-    BCFG_LOG_RETENTION_BYTES,
-    BCFG_LOG_SEGMENT_BYTES,
-    BCFG_LOG_ROLL_MS,
-    BCFG_LOG_ROLL_HOURS,
-    BCFG_LOG_CLEANUP_POLICY,
-    BCFG_LOG_CLEANER_DELETE_RETENTION_MS,
-    BCFG_LOG_CLEANER_MIN_COMPACTION_LAG_MS,
-    BCFG_LOG_INDEX_INTERVAL_BYTES,
-    BCFG_LOG_MESSAGE_TIMESTAMP_TYPE,
-    BCFG_LOG_RETENTION_CHECK_INTERVAL_MS,
-    BCFG_LOG_FLUSH_INTERVAL_MS,
-    BCFG_LOG_PREALLOCATE_BYTES,
-    BCFG_MESSAGE_MAX_BYTES,
-    BCFG_FETCH_MAX_BYTES,
-    BCFG_SOCKET_REQUEST_MAX_BYTES,
-    BCFG_CONNECTIONS_MAX_IDLE_MS,
-    BCFG_MAX_CONNECTIONS,
-    BCFG_QUEUED_MAX_REQUESTS,
-    BCFG_MAX_DECOMPRESSED_BYTES,
-    /* the group coordinator's (read by src/broker/group*.c) */
-    BCFG_GROUP_MIN_SESSION_TIMEOUT_MS,
-    BCFG_GROUP_MAX_SESSION_TIMEOUT_MS,
-    BCFG_GROUP_INITIAL_REBALANCE_DELAY_MS,
-    BCFG_GROUP_MAX_SIZE,
-    BCFG_OFFSETS_RETENTION_MINUTES,
-    BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
-    BCFG_OFFSET_METADATA_MAX_BYTES,
-    /* added by the groups/idempotence work (src/broker/groups.c) */
-    BCFG_OFFSETS_TOPIC_NUM_PARTITIONS,
-    BCFG_PRODUCER_ID_EXPIRATION_MS,
-    BCFG_TRANSACTION_MAX_TIMEOUT_MS,
-    BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,
-    /* read by the metrics exposition (src/metrics) */
-    BCFG_METRICS_PARTITION_LABELS,
-    BCFG_METRICS_PARTITION_MAX,
-    BCFG_METRICS_CONSUMERGROUP_SUMS,
-    BCFG_TRACE_SPANS_MAX, /* the span store behind /v1/traces (src/trace) */
-    BCFG__COUNT
-} broker_cfg_key_t;
+/* Every broker setting, by its Kafka name: the whole catalogue of Apache Kafka's broker configs
+ * (config_kafka.h, generated from Kafka's own definitions: names, types, defaults, bounds,
+ * documentation), then Weir's own settings (weir.*). config.c says where Weir differs from
+ * Kafka and which settings it honours; the others are accepted, checked by type and bounds,
+ * stored and described, without effect on one node. To add a Weir setting: one enum value
+ * here, one row in config.c's table. */
+#include "broker/config_kafka.h"
 
-typedef enum { BCFG_TYPE_INT, BCFG_TYPE_BOOL, BCFG_TYPE_STRING, BCFG_TYPE_ENUM } broker_cfg_type_t;
+enum {
+    BCFG_LOG_PREALLOCATE_BYTES = BCFG__KAFKA_COUNT, /* weir.log.preallocate.bytes */
+    BCFG_MAX_DECOMPRESSED_BYTES,                    /* weir.max.decompressed.bytes */
+    BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,        /* weir.producer.snapshot.interval.offsets */
+    /* read by the metrics exposition (src/metrics) */
+    BCFG_METRICS_PARTITION_LABELS,   /* weir.metrics.partition.labels */
+    BCFG_METRICS_PARTITION_MAX,      /* weir.metrics.partition.max */
+    BCFG_METRICS_CONSUMERGROUP_SUMS, /* weir.metrics.consumergroup.sums */
+    BCFG_TRACE_SPANS_MAX, /* weir.trace.spans.max: the span store behind /v1/traces (src/trace) */
+    BCFG__COUNT
+};
+typedef int broker_cfg_key_t;
 
 /* Where a setting's value came from (Kafka's DescribeConfigs ConfigSource numbering). */
 enum {
@@ -105,46 +66,58 @@ enum {
     CFG_SOURCE_DYNAMIC_BROKER = 2,
     CFG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
     CFG_SOURCE_STATIC_BROKER = 4,
-    CFG_SOURCE_DEFAULT = 5
+    CFG_SOURCE_DEFAULT = 5,
+    CFG_SOURCE_DYNAMIC_BROKER_LOGGER = 6
 };
 
-typedef struct {
-    const char *name;
-    broker_cfg_type_t type;
-    const char *def;    /* default, as text */
-    int64_t min, max;   /* INT bounds */
-    const char *values; /* ENUM: '|'-separated accepted values; the value is the index */
-    bool dynamic;       /* may change at run time (AlterConfigs on the broker) */
-    int alias_of;       /* -1, or the key this name sets */
-    const char *doc;
-} broker_cfg_def_t;
+/* The layers a broker setting can be set in, lowest precedence first: the config file and
+ * --set (static), then AlterConfigs on the cluster-wide default ("") and on this broker (its
+ * node id). The effective value is the highest layer's, else the default. */
+enum {
+    BCFG_LAYER_STATIC = 0,
+    BCFG_LAYER_DYNAMIC_DEFAULT = 1,
+    BCFG_LAYER_DYNAMIC_BROKER = 2,
+    BCFG_LAYERS = 3
+};
 
-extern const broker_cfg_def_t broker_cfg_defs[BCFG__COUNT];
+#define BCFG_UNSET INT64_MIN /* ival of a number setting without a value */
 
 typedef struct {
-    _Atomic int64_t ival[BCFG__COUNT]; /* INT, BOOL (0/1), ENUM (index) */
-    char *sval[BCFG__COUNT];           /* text of every value (STRING values live only here) */
-    int source[BCFG__COUNT];           /* CFG_SOURCE_* */
+    _Atomic int64_t ival[BCFG__COUNT]; /* INT/LONG/SHORT, BOOLEAN 0/1, a choice's index, a list's
+                                          bitmask, a DOUBLE's bits; BCFG_UNSET without a value */
+    char *sval[BCFG__COUNT];           /* the effective value as text, normalized; NULL = none */
+    int source[BCFG__COUNT];           /* CFG_SOURCE_* of the effective value */
+    char *layer[BCFG_LAYERS][BCFG__COUNT]; /* what each layer sets (normalized), NULL = nothing */
 } broker_settings_t;
 
-/* Defaults, then the config file, then "key=value" overrides. Unknown keys and bad values are
- * errors (with a message in err, which must hold 256 bytes). */
+/* Defaults, then the config file, then "key=value" overrides, all in the static layer. Unknown
+ * keys and bad values are errors (with a message in err, which must hold 256 bytes). */
 int broker_settings_load(broker_settings_t *s, const char *config_file,
                          const char *const *overrides, char *err, size_t err_len);
 void broker_settings_free(broker_settings_t *s);
-int broker_cfg_find(const char *name, size_t len); /* key or -1; resolves aliases */
-/* Parses and stores one value (source given); -WEIR_EINVAL with a message on a bad value. */
-int broker_settings_set(broker_settings_t *s, int key, const char *value, int source, char *err,
-                        size_t err_len);
-/* Back to the default value (DeleteConfig of a dynamic setting). */
-void broker_settings_reset(broker_settings_t *s, int key);
+int broker_cfg_find(const char *name, size_t len); /* key or -1 */
+const char *broker_cfg_name(int key);
+/* Checks one value for a setting as Kafka's ConfigDef would (type, bounds, accepted values),
+ * normalized into norm (as Kafka prints it back: "TRUE" -> "true", "a, b" -> "a,b").
+ * -WEIR_EINVAL with Kafka's message ("Invalid value x for configuration k: ...") in err. */
+int broker_cfg_check(int key, const char *value, char *norm, size_t norm_len, char *err,
+                     size_t err_len);
+/* Sets (value) or clears (NULL) one layer's value and recomputes the effective one.
+ * -WEIR_EINVAL with a message for a bad value (nothing changes then). */
+int broker_settings_layer_set(broker_settings_t *s, int layer, int key, const char *value,
+                              char *err, size_t err_len);
 static inline int64_t broker_settings_int(const broker_settings_t *s, broker_cfg_key_t k)
 {
     return atomic_load_explicit(&s->ival[k], memory_order_relaxed);
 }
-/* Effective log.retention.ms (ms, else minutes, else hours, as Kafka resolves them). */
+double broker_settings_double(const broker_settings_t *s, broker_cfg_key_t k);
+/* Effective log.retention.ms (ms, else minutes, else hours, as Kafka resolves them), the same
+ * for log.roll.ms and log.roll.jitter.ms (ms, else hours). */
 int64_t broker_settings_retention_ms(const broker_settings_t *s);
 int64_t broker_settings_roll_ms(const broker_settings_t *s);
+int64_t broker_settings_roll_jitter_ms(const broker_settings_t *s);
+/* The data dir: log.dirs, else log.dir if set, else Weir's default. */
+const char *broker_settings_data_dir(const broker_settings_t *s);
 
 /* ======================================== life ================================================
  * The server (src/server) owns the event loops and listeners; the broker runs on them. */
@@ -168,6 +141,10 @@ void broker_quiesce(broker_t *b);
 void broker_close(broker_t *b);
 
 const broker_settings_t *broker_settings(const broker_t *b);
+/* What the broker actually runs with where flags or the port picked at start differ from the
+ * settings (listeners, advertised.listeners): recorded as static settings, so DescribeConfigs
+ * shows what is true, as Kafka shows its own. Called by the server after it listens. */
+void broker_settings_observed(broker_t *b, int key, const char *value);
 const char *broker_cluster_id(const broker_t *b);
 int32_t broker_node_id(const broker_t *b);
 bool broker_stopping(const broker_t *b);
@@ -347,8 +324,10 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
                        bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info);
 
 /* ======================================== configs =============================================
- * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and this broker. */
-enum { BROKER_RESOURCE_TOPIC = 2, BROKER_RESOURCE_BROKER = 4 };
+ * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics, this broker and its
+ * loggers, with Kafka's answers (values, sources, synonyms, types, documentation, and the error
+ * codes and messages Kafka gives). */
+enum { BROKER_RESOURCE_TOPIC = 2, BROKER_RESOURCE_BROKER = 4, BROKER_RESOURCE_BROKER_LOGGER = 8 };
 enum {
     BROKER_CONFIG_SET = 0,
     BROKER_CONFIG_DELETE = 1,
@@ -362,24 +341,29 @@ typedef struct {
     int8_t source;
 } broker_config_synonym_t;
 
+#define BROKER_CONFIG_SYNONYMS_MAX 16
+
 typedef struct {
-    const char *name;
-    char *value; /* owned */
+    const char *name; /* static, or owned (name_owned) */
+    char *value;      /* owned; NULL = null */
     bool read_only;
     int8_t source; /* CFG_SOURCE_* */
     bool sensitive;
-    const char *doc;
+    int8_t type;     /* Kafka's ConfigType (0 unknown, 1 boolean ... 9 password) */
+    const char *doc; /* static; NULL = none */
+    bool name_owned;
     size_t nsynonyms; /* most specific first */
-    broker_config_synonym_t synonyms[2];
+    broker_config_synonym_t synonyms[BROKER_CONFIG_SYNONYMS_MAX];
 } broker_config_entry_t;
 
 typedef struct {
     size_t n;
-    broker_config_entry_t *entries;
+    broker_config_entry_t *entries; /* sorted by name */
 } broker_config_list_t;
 
-/* Every config of a resource (a topic by name, the broker by node id or "" for the cluster
- * default). -WEIR_ENOENT / -WEIR_EINVAL with err filled for an unknown resource. */
+/* Every config of a resource: a topic by name, the broker by node id ("" = the cluster-wide
+ * dynamic defaults only, as Kafka answers it), the broker's loggers by node id. On error
+ * returns -WEIR_* with err filled (Kafka's code and message; the message may be ""). */
 int broker_configs_describe(broker_t *b, int8_t type, const char *name, size_t len,
                             broker_config_list_t *out, broker_err_t *err);
 /* The configs a topic created with these has (CreateTopics v5+ returns them). */
@@ -395,10 +379,74 @@ typedef struct {
 } broker_config_op_t;
 
 /* incremental false (AlterConfigs): the resource's overrides become exactly ops. Everything is
- * checked before anything changes. */
+ * checked before anything changes. err->message may be "" (Kafka sends no message then). */
 int broker_configs_alter(broker_t *b, int8_t type, const char *name, size_t len,
                          const broker_config_op_t *ops, size_t n, bool incremental,
                          bool validate_only, broker_err_t *err);
+
+/* =================================== cluster and admin =======================================
+ * The answers of a cluster of one node (broker/admin.c). */
+
+/* OffsetForLeaderEpoch: where leader_epoch ended in the partition's log (Kafka's
+ * LeaderEpochFileCache.endOffsetFor), after checking the client's current_leader_epoch (-1: no
+ * check) against the partition's: FENCED_LEADER_EPOCH if older, UNKNOWN_LEADER_EPOCH if newer. */
+typedef struct {
+    int16_t error;        /* Kafka ErrorCode */
+    int32_t leader_epoch; /* -1 when unknown */
+    int64_t end_offset;   /* -1 when unknown */
+} broker_epoch_end_t;
+void broker_offset_for_leader_epoch(broker_t *b, const char *topic, size_t len, int32_t partition,
+                                    int32_t current_leader_epoch, int32_t leader_epoch,
+                                    broker_epoch_end_t *out);
+
+/* DescribeLogDirs: the data dir (absolute), its file system's size and usable bytes (-1 and
+ * KAFKA_STORAGE_ERROR if they cannot be read), and the size of every partition asked for. */
+typedef struct {
+    int32_t partition;
+    int64_t size_bytes;
+} broker_logdir_part_t;
+
+typedef struct {
+    char *name;
+    size_t nparts;
+    broker_logdir_part_t *parts;
+} broker_logdir_topic_t;
+
+typedef struct {
+    char *path;
+    int16_t error;
+    int64_t total_bytes, usable_bytes;
+    size_t ntopics;
+    broker_logdir_topic_t *topics; /* sorted by name; only topics with a partition asked for */
+} broker_logdir_t;
+
+typedef struct {
+    const char *topic; /* not NUL-terminated */
+    size_t len;
+    const int32_t *parts;
+    size_t nparts;
+} broker_logdir_query_t;
+
+/* q NULL: every partition of every topic. */
+int broker_log_dirs_describe(broker_t *b, const broker_logdir_query_t *q, size_t nq,
+                             broker_logdir_t *out);
+void broker_log_dir_deinit(broker_logdir_t *d);
+
+/* ElectLeaders for one partition (type 0 preferred, 1 unclean): always err ELECTION_NOT_NEEDED
+ * ("Leader election not needed for topic partition.") for a partition that exists, as Kafka
+ * answers for a partition whose only replica leads; UNKNOWN_TOPIC_OR_PARTITION, or
+ * INVALID_REQUEST for an unknown election type. Returns < 0 with err filled in every case. */
+int broker_elect_leader(broker_t *b, int8_t type, const char *topic, size_t len, int32_t partition,
+                        broker_err_t *err);
+/* AlterPartitionReassignments for one partition: replicas naming this broker once are where the
+ * partition is (0: done); nreplicas -1 (a cancellation) gives NO_REASSIGNMENT_IN_PROGRESS; an
+ * empty list, another broker or a repeat INVALID_REPLICA_ASSIGNMENT with Kafka's messages. */
+int broker_reassign_partition(broker_t *b, const char *topic, size_t len, int32_t partition,
+                              const int32_t *replicas, int32_t nreplicas, broker_err_t *err);
+/* The checks of a replica list for a new or moved partition (one node: just this broker). */
+int broker_replicas_check(broker_t *b, const int32_t *replicas, int32_t n, broker_err_t *err);
+/* DeleteRecords is refused (POLICY_VIOLATION) on a topic whose cleanup.policy lacks delete. */
+int broker_delete_records_policy(broker_t *b, const char *topic, size_t len, broker_err_t *err);
 
 /* ================================== idempotent producer ======================================= */
 
@@ -422,11 +470,13 @@ typedef enum {
 const char *
 broker_group_state_name(broker_group_state_t s); /* Kafka's spelling: "PreparingRebalance" */
 
-/* A committed offset, as stored. */
+/* A committed offset, as stored. The metadata is data, not a name: bytes with a length that
+ * may hold NULs (Kafka returns them byte for byte), never NULL in results ("" when none). */
 typedef struct {
     int64_t offset;
     int32_t leader_epoch; /* -1 unknown */
-    const char *metadata; /* never NULL in results ("" when none) */
+    const char *metadata;
+    size_t metadata_len;
     int64_t commit_ts_ms; /* wall clock */
     int64_t expire_ts_ms; /* -1: the broker's retention applies (OffsetCommit v2-4 may set it) */
 } broker_committed_t;
@@ -476,6 +526,15 @@ typedef struct {
     size_t assignment_len;
 } broker_group_assignment_t;
 
+/* A SyncGroup answer. Pointers are valid only during the on_sync call. */
+typedef struct {
+    int16_t error;
+    const char *protocol_type; /* the group's, NULL with errors (SyncGroup v5+ answers them) */
+    const char *protocol_name;
+    const uint8_t *assignment; /* NULL with errors; len 0 is a valid empty assignment */
+    size_t assignment_len;
+} broker_group_sync_result_t;
+
 typedef struct {
     const char *group_id;
     int32_t generation_id;
@@ -500,17 +559,21 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch; /* -1 */
-    const char *metadata; /* NULL = null metadata, stored as "" */
+    const char *metadata; /* NULL = null metadata, stored as ""; may hold NULs */
+    size_t metadata_len;
     int64_t commit_ts_ms; /* -1: now (OffsetCommit v1 may carry one) */
     int16_t error;        /* out */
 } broker_commit_part_t;
 
 typedef struct {
     const char *group_id;
-    int32_t generation_id; /* -1 with "" member id: a standalone consumer */
+    /* a classic group's generation (-1 with "" member id: a standalone consumer), or, for a
+     * consumer group (KIP-848, OffsetCommit v9+), the member's epoch */
+    int32_t generation_id;
     const char *member_id;
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
+    int16_t api_version;  /* a consumer group's members must commit with v9+ */
     size_t part_count;
     broker_commit_part_t *parts;
 } broker_commit_req_t;
@@ -591,6 +654,10 @@ typedef struct {
 
 typedef struct {
     const char *group_id;
+    /* OffsetFetch v9+ from a member of a consumer group (KIP-848): its id and epoch are checked
+     * (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH); NULL and -1 otherwise */
+    const char *member_id;
+    int32_t member_epoch;
     bool all;
     size_t part_count;
     broker_offset_fetch_part_t *parts;
@@ -599,14 +666,22 @@ typedef struct {
     broker_offset_fetch_part_t *all_parts; /* out, with all; in no set order */
 } broker_offset_fetch_req_t;
 
-/* ListGroups: every group (valid during on_done only). */
+/* ListGroups: every group (valid during on_done only), with its state and type as Kafka names
+ * them ("Stable", "Assigning"...; "classic" or "consumer"). */
 typedef struct {
     const char *group_id;
     const char *protocol_type;
-    broker_group_state_t state;
+    const char *state;
+    const char *type;
 } broker_group_listing_t;
 
+/* Filters (ListGroups v4+ states, v5+ types): a group is listed when its state (type) matches
+ * one of them, ignoring case; none given lists every group. */
 typedef struct {
+    size_t nstates;
+    const char *const *states;
+    size_t ntypes;
+    const char *const *types;
     int16_t error;                  /* out */
     size_t count;                   /* out */
     broker_group_listing_t *groups; /* out */
@@ -619,6 +694,88 @@ typedef struct {
     broker_group_summary_t *summaries; /* out, count entries */
 } broker_group_describe_req_t;
 
+/* ---- consumer groups (KIP-848: ConsumerGroupHeartbeat, ConsumerGroupDescribe) -------------
+ * The broker assigns partitions itself (the `uniform` and `range` assignors of
+ * group.consumer.assignors) and hands them out member by member, revoking before assigning:
+ * a partition goes to its new owner only once the previous owner stopped owning it. Topics
+ * are named by their topic ids on the wire. */
+
+/* The partitions of one topic. */
+typedef struct {
+    uint8_t topic_id[16];
+    const char *topic; /* the name; NULL in requests */
+    size_t count;
+    const int32_t *partitions;
+} broker_cg_topic_parts_t;
+
+/* ConsumerGroupHeartbeat. The fields a heartbeat may leave null (unchanged since the last one)
+ * are NULL or have a flag. The out fields are valid during on_done only; err.message "" means
+ * a null ErrorMessage. */
+typedef struct {
+    int16_t api_version;
+    const char *group_id;
+    const char *member_id; /* v0 may send "" with epoch 0: the broker makes one */
+    int32_t member_epoch;  /* 0 join, -1 leave, -2 a static member leaves for a while */
+    const char *instance_id;
+    const char *rack_id;          /* kept and described, not used for placement (one node) */
+    int32_t rebalance_timeout_ms; /* -1: unchanged */
+    bool has_topics;
+    size_t ntopics;
+    const char *const *topics;
+    const char *topic_regex; /* v1+ */
+    const char *server_assignor;
+    bool has_owned;
+    size_t nowned;
+    const broker_cg_topic_parts_t *owned;
+    const char *client_id;
+    const char *client_host;
+    /* out */
+    broker_err_t err;
+    const char *out_member_id; /* NULL with errors */
+    int32_t out_member_epoch;
+    int32_t heartbeat_interval_ms;
+    bool has_assignment; /* false: null (nothing changed) */
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    void *priv; /* the broker's */
+} broker_consumer_heartbeat_req_t;
+
+typedef struct {
+    const char *member_id;
+    const char *instance_id;
+    const char *rack_id;
+    int32_t member_epoch;
+    const char *client_id;
+    const char *client_host;
+    size_t nsubscribed;
+    const char *const *subscribed;
+    const char *regex; /* "" when none, as Kafka describes it */
+    size_t nassigned;
+    const broker_cg_topic_parts_t *assigned;
+    size_t ntarget;
+    const broker_cg_topic_parts_t *target;
+} broker_cg_member_desc_t;
+
+typedef struct {
+    int16_t error;
+    const char *error_message; /* NULL: null */
+    const char *state;         /* "Empty", "Assigning", "Reconciling", "Stable"; "" with errors */
+    int32_t group_epoch;
+    int32_t assignment_epoch;
+    const char *assignor; /* "" with errors */
+    size_t nmembers;
+    const broker_cg_member_desc_t *members;
+} broker_cg_desc_t;
+
+/* ConsumerGroupDescribe: one answer per id, valid during on_done only. An unknown group, or a
+ * classic one, answers GROUP_ID_NOT_FOUND, as Kafka does. */
+typedef struct {
+    size_t count;
+    const char *const *group_ids;
+    broker_cg_desc_t *groups; /* out */
+    void *priv;               /* the broker's */
+} broker_consumer_describe_req_t;
+
 /* A group request in flight. The caller fills the callbacks its operation completes through
  * (JoinGroup: on_join; SyncGroup: on_sync; every other: on_done), and keeps the op, the request
  * struct and every string in it alive until that callback ran. Callbacks run on the group
@@ -629,7 +786,7 @@ typedef struct {
 typedef struct broker_group_op broker_group_op_t;
 struct broker_group_op {
     void (*on_join)(broker_group_op_t *op, const broker_group_join_result_t *res);
-    void (*on_sync)(broker_group_op_t *op, int16_t error, const uint8_t *assignment, size_t len);
+    void (*on_sync)(broker_group_op_t *op, const broker_group_sync_result_t *res);
     void (*on_done)(broker_group_op_t *op);
     /* the broker's */
     broker_t *b;
@@ -647,6 +804,61 @@ void broker_group_delete(broker_t *b, broker_group_delete_req_t *req, broker_gro
 void broker_offset_commit(broker_t *b, broker_commit_req_t *req, broker_group_op_t *op);
 void broker_offset_fetch(broker_t *b, broker_offset_fetch_req_t *req, broker_group_op_t *op);
 void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_group_op_t *op);
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op);
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op);
+
+/* ============================ records for tools (admin_records.c) ============================
+ * The admin API and the console read and write records one by one, not as Kafka batches: these
+ * decode batches into records and build batches from records, through the same checks and
+ * paths as Fetch and Produce. Any thread that is not an io loop (they wait); not the hot path. */
+
+typedef struct {
+    const char *name; /* not NUL-terminated */
+    size_t name_len;
+    const uint8_t *value; /* NULL = null */
+    int32_t value_len;    /* -1 = null */
+} broker_header_t;
+
+typedef struct {
+    int32_t partition;
+    int64_t offset;    /* reads: the record's offset; writes: ignored */
+    int64_t timestamp; /* ms; writes: -1 = now */
+    bool log_append_time;
+    const uint8_t *key; /* NULL = null */
+    int32_t key_len;    /* -1 = null */
+    const uint8_t *value;
+    int32_t value_len;
+    size_t nheaders;
+    const broker_header_t *headers;
+} broker_record_t;
+
+enum { BROKER_RECORD_HEADERS_MAX = 64 }; /* headers shown per record; the rest are dropped */
+
+/* Called per record, in offset order; the record is valid during the call only. Non-zero stops
+ * the read (and is returned by broker_records_read when it is negative). */
+typedef int (*broker_record_fn)(void *arg, const broker_record_t *rec);
+
+/* Reads one partition from `offset` (clamped to the log start) to the high watermark, at most
+ * max_bytes of batches, calling fn per record (control records are skipped). *next is the
+ * offset after the last record looked at. 0, a negative fn result, -WEIR_ENOENT, -WEIR_EOFFLINE
+ * or -WEIR_ECORRUPT. */
+int broker_records_read(broker_t *b, const char *topic, size_t len, int32_t partition,
+                        int64_t offset, size_t max_bytes, broker_record_fn fn, void *arg,
+                        int64_t *next);
+
+/* Appends records to one partition as one batch (a plain producer's), through the produce path
+ * (validation, max.message.bytes, waking fetches). durable: returns once fdatasynced (acks=-1).
+ * *base_offset is the first record's offset. 0, or a negative code with err's Kafka ErrorCode
+ * (UNKNOWN_TOPIC_OR_PARTITION, MESSAGE_TOO_LARGE, ...). */
+int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          const broker_record_t *recs, size_t n, bool durable, int64_t *base_offset,
+                          broker_err_t *err);
+
+/* The bytes a partition's log takes on disk. 0 or -WEIR_ENOENT. */
+int broker_partition_size(broker_t *b, const char *topic, size_t len, int32_t partition,
+                          uint64_t *bytes);
 
 /* A snapshot of every group and its committed offsets, for metrics (consumer lag) and the admin
  * API: owned copies, groups sorted by id, offsets by topic and partition. Any thread except the
@@ -662,7 +874,9 @@ typedef struct {
 typedef struct {
     char *group_id;
     char *protocol_type; /* "" for groups that only commit offsets */
-    broker_group_state_t state;
+    char *state;         /* Kafka's name, as ListGroups: "Stable", "Empty", "Assigning", ... */
+    char *type;          /* "classic", or "consumer" for a KIP-848 group */
+    int32_t generation;  /* a classic group's generation, a consumer group's group epoch */
     int32_t members;
     size_t noffsets;
     broker_group_offset_t *offsets;

@@ -7,7 +7,8 @@
  * Threads and locks.
  *  - io loops: one thread each (owned by the server). A request is handled on its connection's
  *    loop thread from decode to response. Loop 0 also runs the group coordinator (groups.c)
- *    and the maintenance timer (retention, segment.ms, compaction).
+ *    and the maintenance timer (retention, segment.ms); the log cleaner thread (cleaner.c)
+ *    compacts.
  *  - the topic registry (name -> broker_topic_t) is under b->topics_lock, a writer-preferring
  *    rwlock. Every use of a topic, a partition or a partition's log happens with the read lock
  *    held; creating, deleting and growing topics and changing configs take the write lock. A
@@ -34,47 +35,70 @@
 typedef struct broker_topic broker_topic_t;
 typedef struct broker_partition broker_partition_t;
 
-/* ====================================== topic configs
- * -------------------------------------------------------------------------- The per-topic
- * settings, each with the broker setting that gives its default. */
-typedef enum {
-    TCFG_RETENTION_MS,
-    TCFG_RETENTION_BYTES,
-    TCFG_SEGMENT_BYTES,
-    TCFG_SEGMENT_MS,
-    TCFG_CLEANUP_POLICY,
-    TCFG_MAX_MESSAGE_BYTES,
-    TCFG_MESSAGE_TIMESTAMP_TYPE,
-    TCFG_DELETE_RETENTION_MS,
-    TCFG_MIN_COMPACTION_LAG_MS,
-    TCFG_INDEX_INTERVAL_BYTES,
-    /* accepted and stored for client compatibility, without effect on one node: */
-    TCFG_MIN_INSYNC_REPLICAS,
-    TCFG_COMPRESSION_TYPE,
-    TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
-    TCFG_FLUSH_MESSAGES,
-    TCFG_FLUSH_MS,
-    TCFG__COUNT
-} broker_topic_cfg_key_t;
+/* ======================================= config rows ==========================================
+ * One config as Kafka defines it (config_kafka.c, generated) or as Weir adds it, for the broker
+ * and for topics. Weir's differences from Kafka are applied by broker_cfg_row() and
+ * broker_topic_cfg_row(), which every user of the tables goes through. */
+enum {
+    BCFG_T_UNKNOWN = 0,
+    BCFG_T_BOOLEAN = 1,
+    BCFG_T_STRING = 2,
+    BCFG_T_INT = 3,
+    BCFG_T_SHORT = 4,
+    BCFG_T_LONG = 5,
+    BCFG_T_DOUBLE = 6,
+    BCFG_T_LIST = 7,
+    BCFG_T_CLASS = 8,
+    BCFG_T_PASSWORD = 9
+};
+
+enum {
+    BCFG_F_DYNAMIC = 1 << 0,  /* may change at run time (AlterConfigs on the broker) */
+    BCFG_F_INTERNAL = 1 << 1, /* Kafka's internal configs: accepted, never described */
+    BCFG_F_NOCASE = 1 << 2,   /* `values` match case-insensitively */
+    BCFG_F_NONEMPTY = 1 << 3, /* an empty value is refused */
+    BCFG_F_REPLICAS = 1 << 4, /* "*" or "partition:broker,..." (throttled replicas) */
+    BCFG_F_APPLIES = 1 << 5,  /* Weir honours it (else it is only stored and described) */
+};
 
 typedef struct {
     const char *name;
-    int broker_key; /* broker_cfg_key_t giving the default, or -1 (then def is used) */
-    broker_cfg_type_t type;
-    const char *def;
-    int64_t min, max;
-    const char *values; /* ENUM values, as in broker_cfg_def_t */
-    bool is_list;       /* APPEND/SUBTRACT allowed (IncrementalAlterConfigs) */
+    int8_t type;         /* BCFG_T_*: Kafka's type */
+    uint16_t flags;      /* BCFG_F_* */
+    const char *def;     /* default as text; NULL: none (described as null) */
+    const char *lo, *hi; /* bounds as Kafka writes them; NULL: the type's own */
+    const char *alt;     /* one more accepted number outside [lo, hi] ("[1,...,9] or -1") */
+    const char *values;  /* '|'-separated accepted values (items, for a LIST) */
+    int16_t synonyms[3]; /* topic configs: the broker configs giving the default, -1 after */
     const char *doc;
-} broker_topic_cfg_def_t;
+} broker_cfg_row_t;
 
-extern const broker_topic_cfg_def_t broker_topic_cfg_defs[TCFG__COUNT];
+extern const broker_cfg_row_t broker_kafka_cfgs[BCFG__KAFKA_COUNT];
+extern const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__COUNT];
+
+/* A broker setting's or topic config's row with Weir's differences applied (into *scratch,
+ * which is returned). */
+const broker_cfg_row_t *broker_cfg_row(int key, broker_cfg_row_t *scratch);
+const broker_cfg_row_t *broker_topic_cfg_row(int key, broker_cfg_row_t *scratch);
+/* Kafka's synonyms of a broker setting (DynamicBrokerConfig.brokerConfigSynonyms): the chain
+ * it belongs to, most specific first (log.retention.ms, .minutes, .hours), ending with -1. */
+const int *broker_cfg_chain(int key, int one[2]);
+/* The checks of broker_cfg_check on a row: 0 with norm and *ival (see broker_settings_t), or
+ * -WEIR_EINVAL with Kafka's message. */
+int broker_cfg_parse(const broker_cfg_row_t *row, const char *value, char *norm, size_t norm_len,
+                     int64_t *ival, char *err, size_t err_len);
+
+/* Java's Double.toString of d (the normalized text of a DOUBLE value). */
+void broker_cfg_double_str(double d, char *out, size_t len);
+#define BROKER_CFG_VALUE_MAX 4096 /* longest value text kept */
+
+/* ====================================== topic configs =========================================
+ * A topic's overrides: text values, NULL = not set (the broker setting applies). */
 int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */
 /* Checks one value for a topic config, normalizing it into out (256 bytes). */
 int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len, char *err,
                            size_t err_len);
 
-/* A topic's overrides: text values, NULL = not set (the broker default applies). */
 typedef struct {
     char *val[TCFG__COUNT];
 } broker_topic_overrides_t;
@@ -82,14 +106,20 @@ typedef struct {
 void broker_topic_overrides_free(broker_topic_overrides_t *o);
 void broker_topic_overrides_copy(broker_topic_overrides_t *dst,
                                  const broker_topic_overrides_t *src);
-/* The effective value of a topic config as text (override, else broker setting, else default)
- * and its source; buf holds 64 bytes. */
+/* The effective value of a topic config as text (override, else the broker settings it
+ * defaults from, else Kafka's default) and its source; buf holds 64 bytes. */
 const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
                                    char *buf, size_t len, int *source);
-/* The effective value parsed: INT as is, BOOL 0/1, ENUM its index, a list a bitmask. */
+/* The effective value parsed: numbers as they are, BOOLEAN 0/1, a choice its index, a list a
+ * bitmask; _double for DOUBLE configs. */
 int64_t broker_topic_cfg_int(const broker_t *b, const broker_topic_overrides_t *o, int key);
+double broker_topic_cfg_double(const broker_t *b, const broker_topic_overrides_t *o, int key);
 
 /* ================================== topics and partitions ===================================== */
+
+/* The leader epoch of every partition: one node leads all of them, always (the produce path
+ * stamps it on every batch). Kept in each partition's leader-epoch-checkpoint. */
+#define BROKER_LEADER_EPOCH 0
 
 struct broker_partition {
     broker_topic_t *topic;
@@ -115,6 +145,12 @@ struct broker_topic {
     storage_log_config_t log_cfg;
     _Atomic int64_t max_message_bytes;
     _Atomic bool log_append_time;
+    /* message.timestamp.before/after.max.ms (CreateTime only): INT64_MAX = no bound */
+    _Atomic int64_t ts_before_max_ms, ts_after_max_ms;
+    /* compression.type: the codec batches are stored with (storage_codec_t), or -1 to keep
+     * the producer's; and its compression.<codec>.level */
+    _Atomic int compression_codec;
+    _Atomic int compression_level;
     /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
     struct {
         metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
@@ -155,6 +191,9 @@ int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
 int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
                              const broker_topic_overrides_t *over, bool validate_only,
                              broker_err_t *err);
+/* Recomputes a topic's effective settings (log config, produce-path atomics) from its overrides
+ * and the broker's settings (write lock held, or the topic not yet visible). */
+void broker_topic_effective(broker_t *b, broker_topic_t *t);
 /* Recomputes every topic's effective config after a broker setting changed (write lock held). */
 void broker_topics_reconfigure(broker_t *b);
 
@@ -195,27 +234,74 @@ int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max
 void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const char *dir);
 void broker_partition_producers_close(broker_t *b, broker_partition_t *p, bool destroy);
 
+/* ====================================== produce policy ========================================
+ * What a topic's configs ask of a client's batch (produce_policy.c), for broker/produce.c to
+ * call once per batch, after validate_batch and before append_batch, registry read lock held.
+ *
+ * message.timestamp.before/after.max.ms (KIP-937): on a CreateTime topic, the number of records
+ * whose timestamp lies too far from now_ms (0: append), each reported to fn with its index in
+ * the batch and Kafka's message. When it is not 0, the partition's answer is INVALID_TIMESTAMP
+ * with BROKER_INVALID_TIMESTAMP_MSG and those record errors (Produce v8+), nothing appended. */
+typedef void (*broker_record_error_fn)(void *arg, int32_t batch_index, const char *message);
+#define BROKER_INVALID_TIMESTAMP_MSG                                                               \
+    "One or more records have been rejected due to invalid timestamp"
+int broker_produce_check_timestamps(broker_t *b, broker_topic_t *t, const uint8_t *batch,
+                                    size_t total, int64_t now_ms, broker_record_error_fn fn,
+                                    void *arg);
+/* compression.type: 0 when the batch is appended as it is (compression.type=producer, or it
+ * already has the topic's codec); 1 when the batch rebuilt with the topic's codec and level was
+ * appended to out: append that instead (its length is out->len - the length before; check it
+ * against max.message.bytes as Kafka does after recompression); negative (-WEIR_ECORRUPT,
+ * -WEIR_ETOOBIG) for records that do not decompress, answered as validation answers them. */
+int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *batch, size_t total,
+                              buf_t *out);
+
 /* Parked-request accounting for a clean stop (a waiting fetch or produce). */
 void broker_parked_inc(broker_t *b);
 void broker_parked_dec(broker_t *b);
 
-/* Dynamic broker configs (AlterConfigs on the broker resource). value NULL = back to the
- * static value. replace (AlterConfigs) first resets every dynamic setting not listed. Checks
- * everything before changing anything; persists to <data>/dynamic.properties and reconfigures
- * every topic. */
+/* ===================================== dynamic configs ========================================
+ * Broker configs changed at run time (AlterConfigs on the broker resource), kept in
+ * <data>/dynamic.properties (this broker) and <data>/dynamic-default.properties (the
+ * cluster-wide default), each "key=value" lines. */
 typedef struct {
-    int key;
-    const char *value;
+    int key;           /* -1: a name Kafka does not define (kept as given, as Kafka does) */
+    const char *name;  /* the name as requested */
+    const char *value; /* checked and normalized; NULL: removed from the layer */
 } broker_cfg_change_t;
-int broker_dynamic_alter(broker_t *b, const broker_cfg_change_t *ch, size_t n, bool replace,
-                         bool validate_only, broker_err_t *err);
+
+/* A config name Kafka does not define, set dynamically in one layer. */
+typedef struct {
+    int layer;
+    char *name;
+    char *value;
+} broker_cfg_extra_t;
+
+#define BROKER_CFG_EXTRA_MAX 1000
+
+/* acks=0/1 data is fdatasynced once it has waited this long when log.flush.interval.ms is
+ * unset (Kafka's default: then the OS alone decides when it reaches the disk). */
+#define BROKER_FLUSH_INTERVAL_MS 1000
+
+/* Applies checked changes to one dynamic layer (BCFG_LAYER_DYNAMIC_DEFAULT or _BROKER); replace
+ * (AlterConfigs) first clears the layer. Takes the write lock, persists the layer and
+ * reconfigures every topic. */
+int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, size_t n,
+                         bool replace, broker_err_t *err);
+int broker_dynamic_load(broker_t *b); /* at open, after the static settings */
+void broker_dynamic_free(broker_t *b);
+
+/* Kafka's Topic.validate with its messages (INVALID_TOPIC_EXCEPTION). */
+bool broker_topic_name_check(const char *name, size_t len, broker_err_t *err);
+/* The root logger's level, as Kafka names it ("INFO"). */
+const char *broker_log_level_name(void);
 
 /* ======================================== broker ============================================== */
 
 struct broker {
     broker_settings_t set;
-    char *static_sval[BCFG__COUNT]; /* values before dynamic configs, for reverting to them */
-    int static_source[BCFG__COUNT];
+    broker_cfg_extra_t *cfg_extra; /* dynamic configs Kafka does not define (under topics_lock) */
+    size_t ncfg_extra;
     int lock_fd; /* flock on <data>/.lock: one broker per data dir */
     char *data_dir;
     char cluster_id[32];
@@ -232,13 +318,21 @@ struct broker {
     broker_topic_t **id_buckets; /* by id, as many buckets */
     size_t nbuckets, ntopics;
 
+    bool new_cluster;      /* meta.properties was written by this start */
     _Atomic int parked;    /* requests waiting (fetch long polls, acks=-1 produces) */
     _Atomic bool stopping; /* set at stop: waiting fetches answer at once */
 
+    struct broker_cleaner *cleaner;           /* compaction and delayed deletes (cleaner.c) */
     struct broker_groups *groups;             /* the group coordinator's wiring (groups.c) */
     struct broker_producer_ids *producer_ids; /* InitProducerId (producers.c) */
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
 };
+
+/* The log cleaner thread (cleaner.c): compaction on Kafka's schedule, delayed file deletes. */
+int broker_cleaner_start(broker_t *b); /* after the topics are loaded */
+void broker_cleaner_stop(broker_t *b); /* joins it; idempotent */
+void broker_cleaner_wake(broker_t *b); /* runs the next round now (tests, config changes) */
+uint64_t broker_cleaner_passes(broker_t *b);
 
 /* ======================= group coordinator and producer ids (groups.c) ========================
  * The coordinator runs on loop 0; see coord.h. */

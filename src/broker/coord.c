@@ -64,6 +64,12 @@ void broker_coord_config_default(broker_coord_config_t *cfg)
     cfg->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
     cfg->offsets_retention_check_interval_ms = 600000;
     cfg->offset_metadata_max_bytes = 4096;
+    cfg->consumer_session_timeout_ms = 45000;
+    cfg->consumer_heartbeat_interval_ms = 5000;
+    cfg->consumer_assignors[0] = BROKER_ASSIGNOR_UNIFORM;
+    cfg->consumer_assignors[1] = BROKER_ASSIGNOR_RANGE;
+    cfg->consumer_assignor_count = 2;
+    cfg->consumer_max_size = INT32_MAX;
 }
 
 bool broker_coord_str_eq(const char *a, const char *b)
@@ -162,9 +168,21 @@ static void join_error(broker_coord_t *c, void *waiter, int16_t error, const cha
     c->env.join_done(c->env.ctx, waiter, &r);
 }
 
-static void sync_reply(broker_coord_t *c, void *waiter, int16_t error, const uint8_t *a, size_t len)
+/* A SyncGroup answered with an error (no assignment, no protocol). */
+static void sync_reply(broker_coord_t *c, void *waiter, int16_t error)
 {
-    c->env.sync_done(c->env.ctx, waiter, error, error ? NULL : a, error ? 0 : len);
+    broker_group_sync_result_t r = {.error = error};
+    c->env.sync_done(c->env.ctx, waiter, &r);
+}
+
+/* A member's assignment, with the group's protocol (SyncGroup v5+ answers it). */
+static void sync_reply_ok(const group_t *g, void *waiter, const group_member_t *m)
+{
+    broker_group_sync_result_t r = {.protocol_type = g->protocol_type ? g->protocol_type : "",
+                                    .protocol_name = g->protocol_name ? g->protocol_name : "",
+                                    .assignment = m->assignment,
+                                    .assignment_len = m->assignment_len};
+    g->c->env.sync_done(g->c->env.ctx, waiter, &r);
 }
 
 /* ---- records
@@ -181,7 +199,7 @@ void broker_coord_recset_deinit(recset_t *rs)
     free(rs->r);
 }
 
-static void recset_next(recset_t *rs)
+void broker_coord_recset_begin(recset_t *rs)
 {
     if (rs->n == rs->cap) {
         rs->cap = rs->cap ? rs->cap * 2 : 8;
@@ -190,13 +208,13 @@ static void recset_next(recset_t *rs)
     rs->r[rs->n].koff = rs->bytes.len;
 }
 
-static void recset_value_start(recset_t *rs)
+void broker_coord_recset_value(recset_t *rs)
 {
     rs->r[rs->n].klen = rs->bytes.len - rs->r[rs->n].koff;
     rs->r[rs->n].voff = rs->bytes.len;
 }
 
-static void recset_end(recset_t *rs, bool tombstone)
+void broker_coord_recset_end(recset_t *rs, bool tombstone)
 {
     rs->r[rs->n].vlen = tombstone ? -1 : (int32_t)(rs->bytes.len - rs->r[rs->n].voff);
     rs->n++;
@@ -205,21 +223,21 @@ static void recset_end(recset_t *rs, bool tombstone)
 void broker_coord_recset_add_offset(recset_t *rs, const char *group, const char *topic,
                                     int32_t part, const broker_committed_t *o)
 {
-    recset_next(rs);
+    broker_coord_recset_begin(rs);
     broker_coord_key_offset_encode(&rs->bytes, group, topic, part);
-    recset_value_start(rs);
+    broker_coord_recset_value(rs);
     if (o)
         broker_coord_value_offset_encode(&rs->bytes, o);
-    recset_end(rs, o == NULL);
+    broker_coord_recset_end(rs, o == NULL);
 }
 
 static void group_meta_fill(group_t *g, broker_group_meta_t *m, broker_group_meta_member_t *mm);
 
 void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone)
 {
-    recset_next(rs);
+    broker_coord_recset_begin(rs);
     broker_coord_key_group_encode(&rs->bytes, g->id);
-    recset_value_start(rs);
+    broker_coord_recset_value(rs);
     if (!tombstone) {
         broker_group_meta_t m;
         broker_group_meta_member_t *mm = weir_calloc(g->member_count + 1, sizeof(*mm));
@@ -227,7 +245,7 @@ void broker_coord_recset_add_group(recset_t *rs, group_t *g, bool tombstone)
         broker_coord_value_group_encode(&rs->bytes, &m);
         free(mm);
     }
-    recset_end(rs, tombstone);
+    broker_coord_recset_end(rs, tombstone);
 }
 
 static void group_ref(group_t *g)
@@ -394,7 +412,7 @@ static void member_remove(group_t *g, group_member_t *m, int16_t error)
     if (m->sync_waiter) {
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(c, w, error, NULL, 0);
+        sync_reply(c, w, error);
     }
     timer_stop(c, &m->session_timer);
     broker_kvmap_sdel(&g->members, m->id);
@@ -522,9 +540,54 @@ void broker_coord_group_remove(group_t *g, int16_t error)
     broker_kvmap_deinit(&g->pending);
     timer_stop(c, &g->join_timer);
     timer_stop(c, &g->sync_timer);
+    broker_coord_cgroup_free(g);
     group_set_state(g, BROKER_GROUP_DEAD);
     broker_kvmap_sdel(&c->groups, g->id);
     group_unref(g);
+}
+
+void broker_coord_group_clear_classic(group_t *g, int16_t error)
+{
+    while (g->head)
+        member_remove(g, g->head, error);
+    timer_stop(g->c, &g->join_timer);
+    timer_stop(g->c, &g->sync_timer);
+    g->awaiting_join = 0;
+    g->leader_synced = false;
+    broker_coord_replace_str(&g->protocol_name, NULL);
+    broker_coord_replace_str(&g->leader_id, NULL);
+    g->generation = 0;
+    g->state = BROKER_GROUP_EMPTY;
+}
+
+static void group_prepare_rebalance(group_t *g, const char *reason);
+
+void broker_coord_group_become_classic(group_t *g, const classic_member_spec_t *v, size_t n,
+                                       int32_t generation, const char *protocol, recset_t *rs)
+{
+    broker_coord_replace_str(&g->protocol_type, "consumer");
+    broker_coord_replace_str(&g->leader_id, NULL); /* the first member leads */
+    for (size_t i = 0; i < n; i++) {
+        broker_group_join_req_t req = {.session_timeout_ms = v[i].session_timeout_ms,
+                                       .rebalance_timeout_ms = v[i].rebalance_timeout_ms,
+                                       .instance_id = v[i].instance_id,
+                                       .protocol_type = "consumer",
+                                       .protocol_count = v[i].protocol_count,
+                                       .protocols = v[i].protocols,
+                                       .client_id = v[i].client_id,
+                                       .client_host = v[i].client_host};
+        group_member_t *m = member_add(g, v[i].id, &req);
+        free(m->assignment);
+        m->assignment = dup_bytes(v[i].assignment, v[i].assignment_len);
+        m->assignment_len = v[i].assignment_len;
+        m->synced_generation = generation;
+        broker_coord_member_touch(m);
+    }
+    g->generation = generation;
+    broker_coord_replace_str(&g->protocol_name, protocol);
+    group_set_state(g, BROKER_GROUP_STABLE);
+    broker_coord_recset_add_group(rs, g, false);
+    group_prepare_rebalance(g, "the group became classic again");
 }
 
 /* An Empty group that holds nothing (no members, no offsets, never had a generation) is not
@@ -532,7 +595,8 @@ void broker_coord_group_remove(group_t *g, int16_t error)
 void broker_coord_group_maybe_drop(group_t *g)
 {
     if (g->state == BROKER_GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
-        g->offsets.count == 0 && g->generation == 0 && g->refs == 1)
+        g->offsets.count == 0 && g->generation == 0 && g->refs == 1 &&
+        (!g->cg || g->cg->epoch == 0))
         broker_coord_group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
 }
 
@@ -639,7 +703,7 @@ static void group_reset_assignments(group_t *g, int16_t error)
         if (m->sync_waiter) {
             void *w = m->sync_waiter;
             m->sync_waiter = NULL;
-            sync_reply(g->c, w, error, NULL, 0);
+            sync_reply(g->c, w, error);
         }
     }
 }
@@ -882,7 +946,7 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const broker_grou
     if (m->sync_waiter) {
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(c, w, KAFKA_FENCED_INSTANCE_ID, NULL, 0);
+        sync_reply(c, w, KAFKA_FENCED_INSTANCE_ID);
     }
     char *new_id = member_id_new(req->instance_id);
     broker_kvmap_sdel(&g->members, m->id);
@@ -1000,6 +1064,11 @@ void broker_coord_join(broker_coord_t *c, const broker_group_join_req_t *req, vo
         return;
     }
     group_t *g = broker_coord_group_get(c, req->group_id);
+    if (g && g->cg && !broker_coord_cgroup_to_classic(g)) {
+        /* a consumer group with members: the member joins it with the classic protocol */
+        broker_coord_cgroup_classic_join(g, req, waiter);
+        return;
+    }
     if (!g) {
         if (!unknown) {
             join_error(c, waiter, KAFKA_UNKNOWN_MEMBER_ID, req->member_id);
@@ -1064,19 +1133,23 @@ static void group_set_assignments(group_t *g, const broker_group_sync_req_t *req
 void broker_coord_sync(broker_coord_t *c, const broker_group_sync_req_t *req, void *waiter)
 {
     group_t *g = broker_coord_group_get(c, req->group_id);
+    if (g && g->cg) {
+        broker_coord_cgroup_classic_sync(g, req, waiter);
+        return;
+    }
     group_member_t *m = g ? broker_coord_member_find(g, req->member_id) : NULL;
     int16_t err = group_sync_check(g, m, req);
     if (err) {
-        sync_reply(c, waiter, err, NULL, 0);
+        sync_reply(c, waiter, err);
         return;
     }
     broker_coord_member_touch(m);
     if (g->state == BROKER_GROUP_STABLE) {
-        sync_reply(c, waiter, KAFKA_NONE, m->assignment, m->assignment_len);
+        sync_reply_ok(g, waiter, m);
         return;
     }
     if (m->sync_waiter)
-        sync_reply(c, m->sync_waiter, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
+        sync_reply(c, m->sync_waiter, KAFKA_REBALANCE_IN_PROGRESS);
     m->sync_waiter = waiter;
     m->synced_generation = g->generation;
     if (broker_coord_str_eq(m->id, g->leader_id) && !g->leader_synced) {
@@ -1105,7 +1178,7 @@ static void group_sync_stored(group_t *g, int32_t generation, int err)
             continue;
         void *w = m->sync_waiter;
         m->sync_waiter = NULL;
-        sync_reply(g->c, w, KAFKA_NONE, m->assignment, m->assignment_len);
+        sync_reply_ok(g, w, m);
     }
 }
 
@@ -1117,6 +1190,8 @@ int16_t broker_coord_heartbeat(broker_coord_t *c, const char *group_id, int32_t 
         return KAFKA_INVALID_GROUP_ID;
     if (!g)
         return KAFKA_UNKNOWN_MEMBER_ID;
+    if (g->cg)
+        return broker_coord_cgroup_classic_heartbeat(g, generation_id, member_id, instance_id);
     if (broker_coord_member_fenced(g, member_id, instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
     group_member_t *m = broker_coord_member_find(g, member_id);
@@ -1160,6 +1235,10 @@ int16_t broker_coord_leave(broker_coord_t *c, const char *group_id,
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
     group_t *g = broker_coord_group_get(c, group_id);
+    if (g && g->cg) {
+        broker_coord_cgroup_classic_leave(g, members, n);
+        return KAFKA_NONE;
+    }
     for (size_t i = 0; i < n; i++)
         members[i].error = g ? group_leave_one(g, &members[i]) : KAFKA_UNKNOWN_MEMBER_ID;
     return KAFKA_NONE;
@@ -1174,7 +1253,13 @@ void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg)
     broker_kvmap_iter_init(&it, &c->groups);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_t *g = e->value;
-        fn(arg, g->id, g->protocol_type ? g->protocol_type : "", g->state);
+        broker_group_listing_t l = {.group_id = g->id,
+                                    .protocol_type = g->protocol_type ? g->protocol_type : "",
+                                    .state = broker_group_state_name(g->state),
+                                    .type = "classic"};
+        if (g->cg)
+            broker_coord_cgroup_list(g, &l);
+        fn(arg, &l);
     }
 }
 
@@ -1190,8 +1275,8 @@ void broker_coord_describe(broker_coord_t *c, const char *group_id, broker_group
         return;
     }
     group_t *g = broker_coord_group_get(c, group_id);
-    if (!g)
-        return;
+    if (!g || g->cg)
+        return; /* a consumer group is Dead to the classic API, as in Kafka (before v6) */
     out->state = g->state;
     out->protocol_type = g->protocol_type ? g->protocol_type : "";
     out->protocol_name = g->protocol_name ? g->protocol_name : "";
@@ -1242,6 +1327,8 @@ static void recset_add_group_tombstones(recset_t *rs, group_t *g, bool with_grou
     offsets_clear(g);
     if (with_group)
         broker_coord_recset_add_group(rs, g, true);
+    if (with_group && g->cg)
+        broker_coord_cgroup_tombstones(rs, g);
 }
 
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter)
@@ -1322,9 +1409,17 @@ static void write_done(void *arg, int err)
             *w->error_out = broker_coord_write_err_code(err);
         c->env.done(c->env.ctx, w->waiter);
         break;
+    case W_CONSUMER_HEARTBEAT:
+        broker_coord_heartbeat_stored(w->heartbeat, err);
+        c->env.done(c->env.ctx, w->waiter);
+        break;
+    case W_CLASSIC_JOIN:
+        broker_coord_cgroup_classic_join_stored(w, err);
+        break;
     }
     free(w->member_id);
     free(w->leader_id);
+    free(w->protocol_name);
     group_unref(g);
     free(w);
 }
@@ -1337,8 +1432,12 @@ void broker_coord_load_group(broker_coord_t *c, const char *group, const broker_
     group_t *g = broker_coord_group_get(c, group);
     if (!g && !m)
         return;
+    if (g && g->cg && !m)
+        return; /* the classic record of a group that became a consumer group */
     if (!g)
         g = broker_coord_group_create(c, group);
+    if (g->cg)
+        broker_coord_cgroup_drop(g); /* a consumer group that became classic */
     while (g->head)
         member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
     broker_coord_replace_str(&g->protocol_type, m && *m->protocol_type ? m->protocol_type : NULL);
@@ -1375,6 +1474,14 @@ void broker_coord_load_finish(broker_coord_t *c)
     size_t stable = 0;
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         group_t *g = e->value;
+        if (g->cg) {
+            broker_coord_cgroup_load_finish(g);
+            if (g->cg->count > 0)
+                stable++;
+            else
+                broker_coord_group_maybe_drop(g);
+            continue;
+        }
         if (g->member_count > 0 && !g->protocol_name)
             while (g->head)
                 member_remove(g, g->head, KAFKA_COORDINATOR_NOT_AVAILABLE);
@@ -1401,6 +1508,7 @@ int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t 
     c->cfg = *cfg;
     c->env = *env;
     broker_kvmap_init(&c->groups);
+    broker_kvmap_init(&c->topic_names);
     c->env.timer_init(c->env.ctx, &c->expire_timer, broker_coord_expire_timer_fired, c);
     broker_coord_timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
     *out = c;
@@ -1418,6 +1526,10 @@ void broker_coord_free(broker_coord_t *c)
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
         broker_coord_group_remove(e->value, KAFKA_COORDINATOR_NOT_AVAILABLE);
     broker_kvmap_deinit(&c->groups);
+    broker_kvmap_iter_init(&it, &c->topic_names);
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
+        free(e->value);
+    broker_kvmap_deinit(&c->topic_names);
     free(c);
 }
 

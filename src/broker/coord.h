@@ -36,6 +36,12 @@
 
 typedef struct broker_coord broker_coord_t;
 
+/* The server-side assignors of consumer groups (group.consumer.assignors, coord_assign.c). */
+typedef enum { BROKER_ASSIGNOR_UNIFORM = 0, BROKER_ASSIGNOR_RANGE = 1 } broker_assignor_t;
+/* By name ("uniform", "range") or by Kafka's class name: the assignor, or -1. */
+int broker_coord_assignor_parse(const char *name, size_t len);
+const char *broker_coord_assignor_name(broker_assignor_t a);
+
 /* Broker settings, named as Kafka names them. */
 typedef struct {
     int32_t min_session_timeout_ms;              /* group.min.session.timeout.ms, 6000 */
@@ -45,6 +51,12 @@ typedef struct {
     int64_t offsets_retention_ms;                /* offsets.retention.minutes, 7 days */
     int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms, 600000 */
     int32_t offset_metadata_max_bytes;           /* offset.metadata.max.bytes, 4096 */
+    /* consumer groups (KIP-848) */
+    int32_t consumer_session_timeout_ms;    /* group.consumer.session.timeout.ms, 45000 */
+    int32_t consumer_heartbeat_interval_ms; /* group.consumer.heartbeat.interval.ms, 5000 */
+    int consumer_assignors[2];              /* group.consumer.assignors: the first is default */
+    size_t consumer_assignor_count;         /* uniform, range */
+    int32_t consumer_max_size;              /* group.consumer.max.size, members, INT32_MAX */
 } broker_coord_config_t;
 
 void broker_coord_config_default(broker_coord_config_t *cfg);
@@ -117,10 +129,16 @@ typedef struct broker_coord_env {
                   broker_coord_write_done_fn done, void *arg);
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
+    /* Topics, for consumer groups: a topic's partition count (-1: no such topic), its topic id
+     * (false: no such topic), the name of a topic id (false: none), and every topic that is
+     * not internal. */
+    int32_t (*topic_partitions)(void *ctx, const char *topic);
+    bool (*topic_id)(void *ctx, const char *topic, uint8_t id[16]);
+    bool (*topic_by_id)(void *ctx, const uint8_t id[16], char *name, size_t cap);
+    void (*topics_foreach)(void *ctx, void (*fn)(void *arg, const char *topic), void *arg);
     void (*join_done)(void *ctx, void *waiter, const broker_group_join_result_t *res);
-    /* assignment is valid only during the call; len 0 is a valid empty assignment */
-    void (*sync_done)(void *ctx, void *waiter, int16_t error, const uint8_t *assignment,
-                      size_t len);
+    /* res is valid only during the call */
+    void (*sync_done)(void *ctx, void *waiter, const broker_group_sync_result_t *res);
     /* commit / delete / offset-delete finished: results are in the caller's request struct */
     void (*done)(void *ctx, void *waiter);
 } broker_coord_env_t;
@@ -178,8 +196,7 @@ void broker_coord_offset_foreach(broker_coord_t *c, const char *group_id, broker
                                  void *arg);
 
 /* ListGroups. */
-typedef void (*broker_coord_list_fn)(void *arg, const char *group_id, const char *protocol_type,
-                                     broker_group_state_t state);
+typedef void (*broker_coord_list_fn)(void *arg, const broker_group_listing_t *g);
 void broker_coord_list(broker_coord_t *c, broker_coord_list_fn fn, void *arg);
 
 /* DescribeGroups: fills a summary valid until the next coordinator call. Members carry their
@@ -192,6 +209,23 @@ void broker_group_summary_deinit(broker_group_summary_t *s);
 void broker_coord_delete(broker_coord_t *c, broker_group_delete_req_t *req, void *waiter);
 
 void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *req, void *waiter);
+
+/* ---- consumer groups (KIP-848, coord_consumer.c) -------------------------------------------
+ * ConsumerGroupHeartbeat: fills the request's out fields and calls env->done(waiter), once the
+ * records it wrote are durable (or at once when it wrote none). The out fields point into
+ * memory held by req->priv: the caller frees it with broker_coord_heartbeat_free after done. */
+void broker_coord_consumer_heartbeat(broker_coord_t *c, broker_consumer_heartbeat_req_t *req,
+                                     void *waiter);
+void broker_coord_heartbeat_free(broker_consumer_heartbeat_req_t *req);
+/* ConsumerGroupDescribe: fills req->groups (valid until broker_coord_consumer_describe_free). */
+void broker_coord_consumer_describe(broker_coord_t *c, broker_consumer_describe_req_t *req);
+void broker_coord_consumer_describe_free(broker_consumer_describe_req_t *req);
+/* OffsetFetch v9 from a consumer group member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH. */
+int16_t broker_coord_offset_fetch_check(broker_coord_t *c, const char *group_id,
+                                        const char *member_id, int32_t member_epoch);
+/* Replays one consumer-group record (key versions 3-8) into a coordinator being loaded. */
+int broker_coord_cgroup_replay(broker_coord_t *c, int16_t key_version, const uint8_t *key,
+                               size_t key_len, const uint8_t *value, int32_t value_len);
 
 /* ---- __consumer_offsets on the partition log (coord_log.c) ----------------------------------
  */

@@ -38,7 +38,14 @@ static void offset_put(group_t *g, const char *topic, int32_t partition,
     }
     e->offset = o->offset;
     e->leader_epoch = o->leader_epoch;
-    broker_coord_replace_str(&e->metadata, o->metadata ? o->metadata : "");
+    size_t mlen = o->metadata ? o->metadata_len : 0;
+    char *meta = weir_malloc(mlen + 1);
+    if (mlen)
+        memcpy(meta, o->metadata, mlen);
+    meta[mlen] = 0;
+    free(e->metadata);
+    e->metadata = meta;
+    e->metadata_len = mlen;
     e->commit_ts_ms = o->commit_ts_ms;
     e->expire_ts_ms = o->expire_ts_ms;
 }
@@ -60,6 +67,7 @@ static broker_committed_t offset_view(const group_offset_entry_t *e)
     return (broker_committed_t){.offset = e->offset,
                                 .leader_epoch = e->leader_epoch,
                                 .metadata = e->metadata,
+                                .metadata_len = e->metadata_len,
                                 .commit_ts_ms = e->commit_ts_ms,
                                 .expire_ts_ms = e->expire_ts_ms};
 }
@@ -79,6 +87,8 @@ static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *
         g = broker_coord_group_create(c, req->group_id);
     }
     *out = g;
+    if (g->cg)
+        return broker_coord_cgroup_commit_check(g, req);
     if (req->generation_id < 0 && g->state == BROKER_GROUP_EMPTY)
         return KAFKA_NONE;
     if (broker_coord_member_fenced(g, req->member_id, req->instance_id))
@@ -101,6 +111,7 @@ static broker_committed_t commit_value(const broker_commit_req_t *req,
         .offset = p->offset,
         .leader_epoch = p->leader_epoch,
         .metadata = p->metadata ? p->metadata : "",
+        .metadata_len = p->metadata ? p->metadata_len : 0,
         .commit_ts_ms = p->commit_ts_ms,
         .expire_ts_ms = req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
 }
@@ -114,13 +125,15 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
     int64_t now = clock_wall_ms();
     for (size_t i = 0; i < req->part_count; i++) {
         broker_commit_part_t *p = &req->parts[i];
-        size_t meta_len = p->metadata ? strlen(p->metadata) : 0;
+        size_t meta_len = p->metadata ? p->metadata_len : 0;
         if (err)
             p->error = err;
         else if (!p->topic || !c->env.partition_exists(c->env.ctx, p->topic, p->partition))
             p->error = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes)
-            p->error = KAFKA_OFFSET_METADATA_TOO_LARGE;
+        else if (meta_len > (size_t)c->cfg.offset_metadata_max_bytes || meta_len > INT16_MAX)
+            p->error = KAFKA_OFFSET_METADATA_TOO_LARGE; /* records keep it as a classic string */
+        else if (g->cg)
+            p->error = broker_coord_cgroup_commit_part_check(g, req, p->topic, p->partition);
         else
             p->error = KAFKA_NONE;
         if (p->error)
@@ -234,12 +247,14 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
         req->error = KAFKA_GROUP_ID_NOT_FOUND;
     else if (g->member_count > 0 && !broker_coord_str_eq(g->protocol_type, "consumer"))
         req->error = KAFKA_NON_EMPTY_GROUP;
+    bool live = g && (g->member_count > 0 || !broker_coord_cgroup_empty(g));
     recset_t rs;
     broker_coord_recset_init(&rs);
     for (size_t i = 0; !req->error && i < req->part_count; i++) {
         broker_offset_delete_part_t *p = &req->parts[i];
         p->error = KAFKA_NONE;
-        if (g->member_count > 0 && group_subscribed(g, p->topic)) {
+        if (live &&
+            (g->cg ? broker_coord_cgroup_subscribed(g, p->topic) : group_subscribed(g, p->topic))) {
             p->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
@@ -287,6 +302,8 @@ static void group_expire(group_t *g, int64_t now)
                 (rs.n > 0 || now - g->state_ts_ms >= c->cfg.offsets_retention_ms);
     if (drop)
         broker_coord_recset_add_group(&rs, g, true);
+    if (drop && g->cg)
+        broker_coord_cgroup_tombstones(&rs, g);
     if (rs.n == 0) {
         broker_coord_recset_deinit(&rs);
         return;

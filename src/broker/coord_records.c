@@ -52,10 +52,11 @@ void broker_coord_value_offset_encode(buf_t *out, const broker_committed_t *o)
     wire_writer_t w;
     wire_writer_init(&w, out, false);
     const char *meta = o->metadata ? o->metadata : "";
+    size_t meta_len = o->metadata ? o->metadata_len : 0;
     if (o->expire_ts_ms >= 0) {
         wire_write_i16(&w, 1);
         wire_write_i64(&w, o->offset);
-        wire_write_cstr(&w, meta);
+        wire_write_str(&w, meta, meta_len);
         wire_write_i64(&w, o->commit_ts_ms);
         wire_write_i64(&w, o->expire_ts_ms);
         return;
@@ -63,7 +64,7 @@ void broker_coord_value_offset_encode(buf_t *out, const broker_committed_t *o)
     wire_write_i16(&w, 3);
     wire_write_i64(&w, o->offset);
     wire_write_i32(&w, o->leader_epoch);
-    wire_write_cstr(&w, meta);
+    wire_write_str(&w, meta, meta_len);
     wire_write_i64(&w, o->commit_ts_ms);
 }
 
@@ -152,9 +153,11 @@ static int decode_offset_value(wire_reader_t *r, strpool_t *sp, broker_committed
     o->commit_ts_ms = wire_read_i64(r);
     if (v == 1)
         o->expire_ts_ms = wire_read_i64(r);
-    if (!wire_reader_ok(r) || !str_clean(meta))
+    if (!wire_reader_ok(r))
         return -WEIR_ECORRUPT;
+    /* metadata is data: NULs are kept, and the length says where it ends */
     o->metadata = pool_dup(sp, meta);
+    o->metadata_len = (size_t)meta.len;
     return 0;
 }
 
@@ -277,6 +280,8 @@ int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key
         rc = replay_offset(c, &kr, value, value_len, &sp);
     else if (kv == KEY_GROUP)
         rc = replay_group(c, &kr, value, value_len, &sp);
+    else if (kv >= 3 && kv <= 8) /* consumer groups (KIP-848), coord_consumer_records.c */
+        rc = broker_coord_cgroup_replay(c, kv, key, key_len, value, value_len);
     /* other key versions belong to records a later Weir may write: skipped */
     pool_free(&sp);
     return rc;

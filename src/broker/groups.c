@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,22 @@ typedef struct broker_groups {
     broker_coord_log_t *olog;
     int32_t offsets_parts;
 } broker_groups_t;
+
+/* The kinds of group ops (broker_group_op_t.kind). */
+enum {
+    OP_JOIN,
+    OP_SYNC,
+    OP_HEARTBEAT,
+    OP_LEAVE,
+    OP_LIST,
+    OP_DESCRIBE,
+    OP_DELETE,
+    OP_COMMIT,
+    OP_FETCH,
+    OP_OFFSET_DELETE,
+    OP_CONSUMER_HEARTBEAT,
+    OP_CONSUMER_DESCRIBE
+};
 
 static broker_groups_t *groups_of(broker_t *b)
 {
@@ -83,21 +100,75 @@ static bool env_partition_exists(void *ctx, const char *topic, int32_t partition
     return ok;
 }
 
+static int32_t env_topic_partitions(void *ctx, const char *topic)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    int32_t n = t && !t->internal ? t->npart : -1;
+    broker_topics_unlock(g->b);
+    return n;
+}
+
+/* A topic's id (a UUID kept with the topic, new when it is re-created): false when there is
+ * no such topic. */
+static bool env_topic_id(void *ctx, const char *topic, uint8_t id[16])
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find(g->b, topic, strlen(topic));
+    if (t)
+        memcpy(id, t->id, 16);
+    broker_topics_unlock(g->b);
+    return t != NULL;
+}
+
+static bool env_topic_by_id(void *ctx, const uint8_t id[16], char *name, size_t cap)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    broker_topic_t *t = broker_topic_find_id(g->b, id);
+    bool found = t && !t->internal && strlen(t->name) < cap;
+    if (found)
+        strcpy(name, t->name);
+    broker_topics_unlock(g->b);
+    return found;
+}
+
+static void env_topics_foreach(void *ctx, void (*fn)(void *arg, const char *topic), void *arg)
+{
+    broker_groups_t *g = ctx;
+    broker_topics_rdlock(g->b);
+    size_t n;
+    broker_topic_t **ts = broker_topics_list(g->b, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!ts[i]->internal)
+            fn(arg, ts[i]->name);
+    broker_topics_unlock(g->b);
+    free(ts);
+}
+
 static void env_join_done(void *ctx, void *waiter, const broker_group_join_result_t *r)
 {
     broker_group_op_t *op = waiter;
     op->on_join(op, r);
 }
 
-static void env_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
+static void env_sync_done(void *ctx, void *waiter, const broker_group_sync_result_t *res)
 {
     broker_group_op_t *op = waiter;
-    op->on_sync(op, error, a, len);
+    op->on_sync(op, res);
 }
 
 static void env_done(void *ctx, void *waiter)
 {
     broker_group_op_t *op = waiter;
+    if (op->kind == OP_CONSUMER_HEARTBEAT) {
+        broker_consumer_heartbeat_req_t copy = *(broker_consumer_heartbeat_req_t *)op->req;
+        op->on_done(op); /* may free the request: its answer's memory is freed from the copy */
+        broker_coord_heartbeat_free(&copy);
+        return;
+    }
     op->on_done(op);
 }
 
@@ -161,6 +232,31 @@ static int offsets_topic_ensure(broker_t *b, int32_t *nparts)
     return 0;
 }
 
+/* group.consumer.assignors (checked when the setting is loaded): names or Kafka's class names
+ * separated by commas, the first the default. */
+static void assignors_from(const char *list, broker_coord_config_t *cfg)
+{
+    cfg->consumer_assignor_count = 0;
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n == 0)
+            break;
+        int a = broker_coord_assignor_parse(p, n);
+        if (a < 0) /* checked when the setting was loaded */
+            a = BROKER_ASSIGNOR_UNIFORM;
+        bool dup = false;
+        for (size_t i = 0; i < cfg->consumer_assignor_count; i++)
+            dup |= cfg->consumer_assignors[i] == a;
+        if (!dup && cfg->consumer_assignor_count < 2)
+            cfg->consumer_assignors[cfg->consumer_assignor_count++] = a;
+        p += n;
+    }
+    if (cfg->consumer_assignor_count == 0)
+        cfg->consumer_assignors[cfg->consumer_assignor_count++] = BROKER_ASSIGNOR_UNIFORM;
+}
+
 static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
 {
     const broker_settings_t *s = &b->set;
@@ -177,6 +273,12 @@ static void group_config_from(broker_t *b, broker_coord_config_t *cfg)
         broker_settings_int(s, BCFG_OFFSETS_RETENTION_CHECK_INTERVAL_MS);
     cfg->offset_metadata_max_bytes =
         (int32_t)broker_settings_int(s, BCFG_OFFSET_METADATA_MAX_BYTES);
+    cfg->consumer_session_timeout_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_SESSION_TIMEOUT_MS);
+    cfg->consumer_heartbeat_interval_ms =
+        (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS);
+    assignors_from(s->sval[BCFG_GROUP_CONSUMER_ASSIGNORS], cfg);
+    cfg->consumer_max_size = (int32_t)broker_settings_int(s, BCFG_GROUP_CONSUMER_MAX_SIZE);
 #ifdef WEIR_FUZZ
     cfg->initial_rebalance_delay_ms = 0; /* the fuzzer waits for every answer */
     cfg->min_session_timeout_ms = 1;
@@ -204,6 +306,10 @@ static void start_on_loop0(void *arg)
                               .timer_stop = env_timer_stop,
                               .write = env_write,
                               .partition_exists = env_partition_exists,
+                              .topic_partitions = env_topic_partitions,
+                              .topic_id = env_topic_id,
+                              .topic_by_id = env_topic_by_id,
+                              .topics_foreach = env_topics_foreach,
                               .join_done = env_join_done,
                               .sync_done = env_sync_done,
                               .done = env_done};
@@ -313,19 +419,6 @@ void broker_groups_free(broker_t *b)
 /* ---- the group API: every request runs on the coordinator thread ------------------------------
  */
 
-enum {
-    OP_JOIN,
-    OP_SYNC,
-    OP_HEARTBEAT,
-    OP_LEAVE,
-    OP_LIST,
-    OP_DESCRIBE,
-    OP_DELETE,
-    OP_COMMIT,
-    OP_FETCH,
-    OP_OFFSET_DELETE
-};
-
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
     broker_offset_fetch_req_t *req;
@@ -351,6 +444,9 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     req->error = c ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     if (c && (!req->group_id || !*req->group_id))
         req->error = KAFKA_INVALID_GROUP_ID;
+    else if (c && (req->member_id || req->member_epoch >= 0))
+        req->error =
+            broker_coord_offset_fetch_check(c, req->group_id, req->member_id, req->member_epoch);
     req->all_count = 0;
     req->all_parts = NULL;
     if (req->all && !req->error) {
@@ -359,7 +455,8 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     }
     for (size_t i = 0; i < req->part_count; i++) {
         broker_offset_fetch_part_t *p = &req->parts[i];
-        p->committed = (broker_committed_t){.offset = -1, .leader_epoch = -1, .metadata = ""};
+        p->committed = (broker_committed_t){
+            .offset = -1, .leader_epoch = -1, .metadata = "", .metadata_len = 0};
         p->error = KAFKA_NONE;
         if (!req->error && !req->all)
             broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
@@ -374,15 +471,26 @@ typedef struct {
     size_t cap;
 } list_all_t;
 
-static void list_one(void *arg, const char *id, const char *type, broker_group_state_t st)
+static bool list_match(const char *value, const char *const *filters, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (filters[i] && strcasecmp(filters[i], value) == 0)
+            return true;
+    return n == 0;
+}
+
+static void list_one(void *arg, const broker_group_listing_t *g)
 {
     list_all_t *la = arg;
     broker_group_list_req_t *req = la->req;
+    if (!list_match(g->state, req->states, req->nstates) ||
+        !list_match(g->type, req->types, req->ntypes))
+        return;
     if (req->count == la->cap) {
         la->cap = la->cap ? la->cap * 2 : 16;
         req->groups = weir_realloc(req->groups, la->cap * sizeof(*req->groups));
     }
-    req->groups[req->count++] = (broker_group_listing_t){id, type, st};
+    req->groups[req->count++] = *g;
 }
 
 static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, broker_group_op_t *op)
@@ -406,6 +514,26 @@ static void describe_run(broker_coord_t *c, broker_group_describe_req_t *req, br
     free(sums);
 }
 
+static void consumer_describe_run(broker_coord_t *c, broker_consumer_describe_req_t *req,
+                                  broker_group_op_t *op)
+{
+    if (c) {
+        broker_coord_consumer_describe(c, req);
+    } else {
+        req->priv = NULL;
+        req->groups = weir_calloc(req->count + 1, sizeof(*req->groups));
+        for (size_t i = 0; i < req->count; i++)
+            req->groups[i] = (broker_cg_desc_t){
+                .error = KAFKA_COORDINATOR_NOT_AVAILABLE, .state = "Dead", .assignor = ""};
+    }
+    broker_consumer_describe_req_t copy = *req;
+    op->on_done(op); /* may free req */
+    if (c)
+        broker_coord_consumer_describe_free(&copy);
+    else
+        free(copy.groups);
+}
+
 /* Answers an op when there is no coordinator (not started, or stopping). */
 static void op_unavailable(broker_group_op_t *op)
 {
@@ -416,9 +544,11 @@ static void op_unavailable(broker_group_op_t *op)
         op->on_join(op, &r);
         return;
     }
-    case OP_SYNC:
-        op->on_sync(op, na, NULL, 0);
+    case OP_SYNC: {
+        broker_group_sync_result_t r = {.error = na};
+        op->on_sync(op, &r);
         return;
+    }
     case OP_HEARTBEAT:
         ((broker_group_heartbeat_req_t *)op->req)->error = na;
         break;
@@ -444,6 +574,15 @@ static void op_unavailable(broker_group_op_t *op)
     case OP_OFFSET_DELETE:
         ((broker_offset_delete_req_t *)op->req)->error = na;
         break;
+    case OP_CONSUMER_HEARTBEAT: {
+        broker_consumer_heartbeat_req_t *h = op->req;
+        h->err.code = na;
+        h->err.message[0] = 0;
+        h->out_member_id = NULL;
+        h->has_assignment = false;
+        h->priv = NULL;
+        break;
+    }
     default:
         WEIR_ASSERT(!"handled by its run function");
     }
@@ -451,19 +590,45 @@ static void op_unavailable(broker_group_op_t *op)
 }
 
 /* Coordinator thread. */
+/* The ops that answer without a coordinator too (each group gets its own error); true if op
+ * was one of them. */
+static bool op_run_per_group(broker_coord_t *c, broker_group_op_t *op)
+{
+    switch (op->kind) {
+    case OP_FETCH:
+        offset_fetch_run(c, op->req, op);
+        return true;
+    case OP_DESCRIBE:
+        describe_run(c, op->req, op);
+        return true;
+    case OP_CONSUMER_DESCRIBE:
+        consumer_describe_run(c, op->req, op);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void list_run(broker_coord_t *c, broker_group_op_t *op)
+{
+    broker_group_list_req_t *l = op->req;
+    list_all_t la = {l, 0};
+    l->error = KAFKA_NONE;
+    l->count = 0;
+    l->groups = NULL;
+    broker_coord_list(c, list_one, &la);
+    broker_group_listing_t *groups = l->groups;
+    op->on_done(op); /* may free l */
+    free(groups);
+}
+
 static void op_run(void *arg)
 {
     broker_group_op_t *op = arg;
     broker_groups_t *g = groups_of(op->b);
     broker_coord_t *c = g ? g->coord : NULL;
-    if (op->kind == OP_FETCH) {
-        offset_fetch_run(c, op->req, op);
+    if (op_run_per_group(c, op))
         return;
-    }
-    if (op->kind == OP_DESCRIBE) {
-        describe_run(c, op->req, op);
-        return;
-    }
     if (!c) {
         op_unavailable(op);
         return;
@@ -488,18 +653,9 @@ static void op_run(void *arg)
         op->on_done(op);
         break;
     }
-    case OP_LIST: {
-        broker_group_list_req_t *l = op->req;
-        list_all_t la = {l, 0};
-        l->error = KAFKA_NONE;
-        l->count = 0;
-        l->groups = NULL;
-        broker_coord_list(c, list_one, &la);
-        broker_group_listing_t *groups = l->groups;
-        op->on_done(op); /* may free l */
-        free(groups);
+    case OP_LIST:
+        list_run(c, op);
         break;
-    }
     case OP_DELETE:
         broker_coord_delete(c, op->req, op);
         break;
@@ -508,6 +664,9 @@ static void op_run(void *arg)
         break;
     case OP_OFFSET_DELETE:
         broker_coord_offset_delete(c, op->req, op);
+        break;
+    case OP_CONSUMER_HEARTBEAT:
+        broker_coord_consumer_heartbeat(c, op->req, op);
         break;
     default:
         WEIR_ASSERT(!"unknown group op");
@@ -576,6 +735,18 @@ void broker_offset_delete(broker_t *b, broker_offset_delete_req_t *req, broker_g
     op_post(b, OP_OFFSET_DELETE, req, op);
 }
 
+void broker_consumer_heartbeat(broker_t *b, broker_consumer_heartbeat_req_t *req,
+                               broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_HEARTBEAT, req, op);
+}
+
+void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
+                              broker_group_op_t *op)
+{
+    op_post(b, OP_CONSUMER_DESCRIBE, req, op);
+}
+
 /* ---- a snapshot of every group with its committed offsets (metrics, the admin API) -------------
  * The caller's thread posts one call to the coordinator thread, which copies every group's
  * state, member count and committed offsets into owned memory, and waits at most timeout_ms.
@@ -615,7 +786,7 @@ static void snapshot_offset_one(void *arg, const char *topic, int32_t partition,
     g->offsets[g->noffsets++] = (broker_group_offset_t){weir_strdup(topic), partition, o->offset};
 }
 
-static void snapshot_group_one(void *arg, const char *id, const char *type, broker_group_state_t st)
+static void snapshot_group_one(void *arg, const broker_group_listing_t *l)
 {
     snapshot_call_t *sc = arg;
     broker_groups_snapshot_t *s = &sc->snap;
@@ -624,7 +795,33 @@ static void snapshot_group_one(void *arg, const char *id, const char *type, brok
         s->groups = weir_realloc(s->groups, sc->cap * sizeof(*s->groups));
     }
     s->groups[s->count++] = (broker_group_snap_t){
-        .group_id = weir_strdup(id), .protocol_type = weir_strdup(type ? type : ""), .state = st};
+        .group_id = weir_strdup(l->group_id),
+        .protocol_type = weir_strdup(l->protocol_type ? l->protocol_type : ""),
+        .state = weir_strdup(l->state ? l->state : ""),
+        .type = weir_strdup(l->type ? l->type : "classic")};
+}
+
+/* A group's members and generation: DescribeGroups' for a classic group, ConsumerGroupDescribe's
+ * for a consumer group (KIP-848), whose group epoch is its generation. Coordinator thread. */
+static void snapshot_group_members(broker_coord_t *c, broker_group_snap_t *gs)
+{
+    if (strcmp(gs->type, "consumer") == 0) {
+        const char *ids[] = {gs->group_id};
+        broker_consumer_describe_req_t req = {.count = 1, .group_ids = ids};
+        broker_coord_consumer_describe(c, &req);
+        if (req.groups && req.groups[0].error == KAFKA_NONE) {
+            gs->members = (int32_t)req.groups[0].nmembers;
+            gs->generation = req.groups[0].group_epoch;
+        }
+        broker_coord_consumer_describe_free(&req);
+        return;
+    }
+    broker_group_summary_t sum;
+    memset(&sum, 0, sizeof(sum));
+    broker_coord_describe(c, gs->group_id, &sum);
+    gs->members = (int32_t)sum.member_count;
+    gs->generation = sum.generation;
+    broker_group_summary_deinit(&sum);
 }
 
 /* Coordinator thread. */
@@ -637,11 +834,7 @@ static void snapshot_on_loop0(void *arg)
         broker_coord_list(c, snapshot_group_one, sc);
         for (size_t i = 0; i < sc->snap.count; i++) {
             broker_group_snap_t *gs = &sc->snap.groups[i];
-            broker_group_summary_t sum;
-            memset(&sum, 0, sizeof(sum));
-            broker_coord_describe(c, gs->group_id, &sum);
-            gs->members = (int32_t)sum.member_count;
-            broker_group_summary_deinit(&sum);
+            snapshot_group_members(c, gs);
             broker_coord_offset_foreach(c, gs->group_id, snapshot_offset_one, gs);
         }
     }
@@ -722,6 +915,8 @@ void broker_groups_snapshot_free(broker_groups_snapshot_t *s)
         free(g->offsets);
         free(g->group_id);
         free(g->protocol_type);
+        free(g->state);
+        free(g->type);
     }
     free(s->groups);
     memset(s, 0, sizeof(*s));

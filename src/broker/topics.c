@@ -238,28 +238,6 @@ bool broker_topic_name_valid(const char *name, size_t len, const char **why)
     return true;
 }
 
-/* Recomputes a topic's effective settings from its overrides and the broker's. */
-static void topic_effective(broker_t *b, broker_topic_t *t)
-{
-    storage_log_config_t *c = &t->log_cfg;
-    storage_log_config_default(c);
-    const broker_topic_overrides_t *o = &t->over;
-    c->segment_bytes = (uint64_t)broker_topic_cfg_int(b, o, TCFG_SEGMENT_BYTES);
-    c->segment_ms = broker_topic_cfg_int(b, o, TCFG_SEGMENT_MS);
-    c->retention_bytes = broker_topic_cfg_int(b, o, TCFG_RETENTION_BYTES);
-    c->retention_ms = broker_topic_cfg_int(b, o, TCFG_RETENTION_MS);
-    int64_t policy = broker_topic_cfg_int(b, o, TCFG_CLEANUP_POLICY);
-    c->cleanup_delete = (policy & 1) != 0;
-    c->cleanup_compact = (policy & 2) != 0;
-    c->delete_retention_ms = broker_topic_cfg_int(b, o, TCFG_DELETE_RETENTION_MS);
-    c->min_compaction_lag_ms = broker_topic_cfg_int(b, o, TCFG_MIN_COMPACTION_LAG_MS);
-    c->index_interval_bytes = (uint32_t)broker_topic_cfg_int(b, o, TCFG_INDEX_INTERVAL_BYTES);
-    c->max_decompressed_bytes = (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES);
-    c->preallocate_bytes = (uint64_t)broker_settings_int(&b->set, BCFG_LOG_PREALLOCATE_BYTES);
-    atomic_store(&t->max_message_bytes, broker_topic_cfg_int(b, o, TCFG_MAX_MESSAGE_BYTES));
-    atomic_store(&t->log_append_time, broker_topic_cfg_int(b, o, TCFG_MESSAGE_TIMESTAMP_TYPE) == 1);
-}
-
 /* A new topic id, as Kafka's Uuid.randomUuid: random, never the zero id, never the id Kafka
  * reserves for its metadata topic (..01), and never one whose text starts with '-' (so that
  * command-line tools do not take it for a flag). */
@@ -280,7 +258,7 @@ static broker_topic_t *topic_new(broker_t *b, const char *name,
     atomic_init(&t->refs, 1);
     t->internal = broker_topic_name_internal(name);
     broker_topic_overrides_copy(&t->over, over);
-    topic_effective(b, t);
+    broker_topic_effective(b, t);
     return t;
 }
 
@@ -310,6 +288,8 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
     } else {
         storage_flusher_attach(b->flusher, p->log);
         broker_partition_producers_open(b, p, dir); /* idempotent producers */
+        /* As a Kafka leader does when it takes the partition: its epoch begins at the end. */
+        storage_log_epoch_assign(p->log, BROKER_LEADER_EPOCH, storage_log_end_offset(p->log));
     }
     free(dir);
     return p;
@@ -401,7 +381,7 @@ static int topic_save(broker_t *b, const char *name, const uint8_t id[16], int32
     buf_printf(&c, "partitions=%d\ntopic.id=%s\n", npart, idtext);
     for (int k = 0; k < TCFG__COUNT; k++)
         if (o && o->val[k])
-            buf_printf(&c, "%s=%s\n", broker_topic_cfg_defs[k].name, o->val[k]);
+            buf_printf(&c, "%s=%s\n", broker_kafka_topic_cfgs[k].name, o->val[k]);
     char *dir = topics_dir(b), file[300];
     snprintf(file, sizeof(file), "%s.conf", name);
     int rc = broker_write_file_atomic(dir, file, &c);
@@ -617,7 +597,7 @@ out_unlock:
 
 static void topic_apply_config(broker_t *b, broker_topic_t *t)
 {
-    topic_effective(b, t);
+    broker_topic_effective(b, t);
     for (int32_t i = 0; i < t->npart; i++)
         if (t->parts[i]->log)
             storage_log_set_config(t->parts[i]->log, &t->log_cfg);

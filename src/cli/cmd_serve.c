@@ -28,6 +28,8 @@ static void serve_usage(FILE *f)
             "  --listen HOST:PORT    Kafka listener (default 127.0.0.1:9092; port 0 = any free)\n"
             "  --advertise HOST:PORT address given to clients (default: the listener's)\n"
             "  --http-listen ADDR    health and admin HTTP (default 127.0.0.1:8081; 'off')\n"
+            "  --http-token TOKEN    the HTTP API needs 'Authorization: Bearer TOKEN' (default: "
+            "open)\n"
             "  --set KEY=VALUE       one setting, e.g. --set num.partitions=6 (repeatable)\n"
             "  --log-level LEVEL     debug, info (default), warn or error\n"
             "\n"
@@ -74,6 +76,8 @@ int cli_serve_main(int argc, char **argv)
             cfg.advertise = v;
         } else if ((v = flag_value(argc, argv, &i, "--http-listen"))) {
             cfg.http_listen = strcmp(v, "off") == 0 ? NULL : v;
+        } else if ((v = flag_value(argc, argv, &i, "--http-token"))) {
+            cfg.http_token = v;
         } else if ((v = flag_value(argc, argv, &i, "--set"))) {
             if (!strchr(v, '=')) {
                 fprintf(stderr, "weir serve: --set needs KEY=VALUE, got '%s'\n", v);

@@ -1,6 +1,7 @@
 /*
- * The HTTP server on libmicrohttpd: routes, request bodies gathered up to HTTP_BODY_MAX, and
- * responses built by the route handlers.
+ * The HTTP server on libmicrohttpd: routes, request bodies gathered up to HTTP_BODY_MAX, the
+ * optional auth check, and responses built by the route handlers. libmicrohttpd runs a pool of
+ * HTTP_THREADS threads, so a handler that waits holds up only its own connection.
  *
  * Invariant: a request's body buffer (the per-request context libmicrohttpd keeps for us) is
  * freed in the completion callback whatever happened, and never grows past HTTP_BODY_MAX.
@@ -11,6 +12,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #define MAX_ROUTES 64
@@ -28,6 +30,8 @@ struct http_server {
     http_route_t routes[MAX_ROUTES];
     size_t nroutes;
     uint16_t port;
+    http_auth_fn auth;
+    void *auth_arg;
 };
 
 typedef struct {
@@ -80,15 +84,56 @@ const char *http_request_header(const http_request_t *req, const char *name)
                                        name);
 }
 
+bool http_request_bearer_ok(const http_request_t *req, const char *token)
+{
+    const char *h = http_request_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !token)
+        return false;
+    h += 7;
+    size_t n = strlen(h), m = strlen(token);
+    unsigned diff = (unsigned)(n ^ m);
+    for (size_t i = 0; i < m; i++) /* the token's length, whatever was sent: no early exit */
+        diff |= (unsigned)(token[i] ^ (i < n ? h[i] : 0));
+    return diff == 0;
+}
+
+void http_response_header(http_response_t *resp, const char *name, const char *value)
+{
+    for (int i = 0; i < HTTP_RESP_HEADERS_MAX; i++) {
+        if (!resp->hdr_name[i]) {
+            resp->hdr_name[i] = weir_strdup(name);
+            resp->hdr_value[i] = weir_strdup(value);
+            return;
+        }
+    }
+}
+
+static void response_free_headers(http_response_t *resp)
+{
+    for (int i = 0; i < HTTP_RESP_HEADERS_MAX; i++) {
+        free(resp->hdr_name[i]);
+        free(resp->hdr_value[i]);
+        resp->hdr_name[i] = resp->hdr_value[i] = NULL;
+    }
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response_t *resp)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp->body.len, resp->body.data ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r;
+    if (resp->static_body)
+        r = MHD_create_response_from_buffer(resp->static_len, (void *)resp->static_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_buffer(
+            resp->body.len, resp->body.data ? resp->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type",
                             resp->content_type ? resp->content_type : "application/json");
+    for (int i = 0; i < HTTP_RESP_HEADERS_MAX && resp->hdr_name[i]; i++)
+        MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     buf_deinit(&resp->body);
+    response_free_headers(resp);
     return rc;
 }
 
@@ -114,18 +159,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_response_t resp = {.status = 200};
     if (ctx->too_big) {
         resp.status = 413;
-        buf_append_str(&resp.body, "{\"error\":\"request body too large\"}");
+        buf_append_str(&resp.body, "{\"error\":\"payload_too_large\",\"message\":\"the request "
+                                   "body is larger than 16 MiB\"}");
         return send_response(c, &resp);
     }
     bool wrong_method;
     const http_route_t *r = route_find(s, method, url, &wrong_method);
     if (!r) {
         resp.status = wrong_method ? 405 : 404;
-        buf_append_str(&resp.body, wrong_method ? "{\"error\":\"method not allowed\"}"
-                                                : "{\"error\":\"not found\"}");
+        buf_append_str(&resp.body,
+                       wrong_method
+                           ? "{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}"
+                           : "{\"error\":\"not_found\",\"message\":\"no such path\"}");
         return send_response(c, &resp);
     }
     http_request_t req = {method, url, ctx->body.data, ctx->body.len, c};
+    if (s->auth && !s->auth(s->auth_arg, &req, &resp)) {
+        if (resp.status == 200)
+            resp.status = 401;
+        return send_response(c, &resp);
+    }
     r->fn(r->arg, &req, &resp);
     return send_response(c, &resp);
 }
@@ -157,10 +210,11 @@ int http_server_start(http_server_t *s, const char *host, uint16_t port)
         log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
         return -WEIR_EINVAL;
     }
-    s->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    s->d =
+        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!s->d) {
         log_error("http", "cannot listen on %s:%u", host ? host : "", port);
         return -WEIR_EIO;
@@ -168,6 +222,13 @@ int http_server_start(http_server_t *s, const char *host, uint16_t port)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
     return 0;
+}
+
+void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg)
+{
+    WEIR_ASSERT(s->d == NULL);
+    s->auth = fn;
+    s->auth_arg = arg;
 }
 
 uint16_t http_server_port(const http_server_t *s)

@@ -1,12 +1,16 @@
 /*
- * http: the one HTTP listener (libmicrohttpd, on its own thread). Modules register routes
- * before the server starts; a route is a method and a path (exact, or a prefix ending in '/'),
- * and its handler fills a response. This issue serves only GET /health; the admin API,
- * /metrics and the schema registry add routes here.
+ * http: the one HTTP listener (libmicrohttpd, with a pool of HTTP_THREADS threads). Modules
+ * register routes before the server starts; a route is a method and a path (exact, or a prefix
+ * ending in '/'), and its handler fills a response. The owners: the server (/health), the admin
+ * API (/api/v1/), the console (/ui/), the schema registry, /metrics.
  *
- * Threads: handlers run on libmicrohttpd's thread, one request at a time per connection,
- * possibly several connections at once: a handler must lock what it shares. Routes are fixed
- * once the server has started.
+ * Threads: handlers run on the pool's threads, one request at a time per connection, several
+ * connections at once: a handler must lock what it shares, and may wait (for the group
+ * coordinator, a durable write) without stopping the other requests. Routes and the auth check
+ * are fixed once the server has started.
+ *
+ * Auth: an optional check runs before every route (http_server_set_auth); it is off unless the
+ * server installs one (a bearer token today; the security work fills in more).
  */
 #ifndef WEIR_HTTP_H
 #define WEIR_HTTP_H
@@ -23,15 +27,27 @@ typedef struct {
     void *mhd_conn; /* for http_request_arg */
 } http_request_t;
 
+enum { HTTP_RESP_HEADERS_MAX = 4 };
+
 typedef struct {
     int status;               /* default 200 */
     const char *content_type; /* default "application/json" */
     buf_t body;
+    /* extra headers (http_response_header): owned copies, freed with the response */
+    char *hdr_name[HTTP_RESP_HEADERS_MAX], *hdr_value[HTTP_RESP_HEADERS_MAX];
+    /* a static body sent without a copy (the console's embedded files); body is then unused */
+    const uint8_t *static_body;
+    size_t static_len;
 } http_response_t;
 
 typedef void (*http_handler_fn)(void *arg, const http_request_t *req, http_response_t *resp);
 
 enum { HTTP_BODY_MAX = 16 << 20 }; /* bigger request bodies get 413 */
+enum { HTTP_THREADS = 4 };         /* requests served at once */
+
+/* An auth check: true lets the request through; false answers with what it put in resp (401
+ * or 403 and a JSON error). Runs on the pool's threads before the route's handler. */
+typedef bool (*http_auth_fn)(void *arg, const http_request_t *req, http_response_t *resp);
 
 int http_server_new(http_server_t **out);
 /* method NULL matches every method; a path ending in '/' matches as a prefix. */
@@ -40,11 +56,17 @@ void http_server_route(http_server_t *s, const char *method, const char *path, h
 /* Starts listening on host:port (port 0: a free one). */
 int http_server_start(http_server_t *s, const char *host, uint16_t port);
 uint16_t http_server_port(const http_server_t *s);
+/* Installs the auth check (before http_server_start; NULL removes it). */
+void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg);
 void http_server_free(http_server_t *s); /* stops it first */
 
 /* A query-string argument, or NULL. During the handler only. */
 const char *http_request_arg(const http_request_t *req, const char *name);
 /* A request header (name case-insensitive), or NULL. During the handler only. */
 const char *http_request_header(const http_request_t *req, const char *name);
+/* True when the request carries "Authorization: Bearer <token>" (compared in constant time). */
+bool http_request_bearer_ok(const http_request_t *req, const char *token);
+/* Adds a response header (copied); at most HTTP_RESP_HEADERS_MAX, later ones are dropped. */
+void http_response_header(http_response_t *resp, const char *name, const char *value);
 
 #endif

@@ -1,17 +1,26 @@
 /*
- * The committed-offset APIs: OffsetCommit 0-7, OffsetFetch 0-5, OffsetDelete 0.
+ * The committed-offset APIs, each version Kafka 4 serves: OffsetCommit 2-9 (v8+ flexible, v9
+ * for consumer groups of KIP-848, whose generation field is the member epoch), OffsetFetch 1-9
+ * (v6+ flexible, v7 require_stable, v8+ a batch of groups, v9 member id and epoch),
+ * OffsetDelete 0. OffsetCommit 0-1 and OffsetFetch 0 are gone, as in Kafka 4 (KIP-896).
  *
  * OffsetCommit is answered only once its records in __consumer_offsets are durable (the
- * coordinator calls back then). Members commit with their generation and member id; a
- * standalone consumer (generation -1, empty member id; OffsetCommit v0 has neither) commits to
- * a group with no members. OffsetFetch answers offset -1 with metadata "" and no error for a
- * partition without a commit; v2+ with a null topic list returns every committed partition.
+ * coordinator calls back then). Members commit with their generation (classic) or epoch
+ * (consumer group) and member id; a standalone consumer (generation -1, empty member id)
+ * commits to a group with no members. OffsetFetch answers offset -1 with metadata "" and no
+ * error for a partition without a commit; a null topic list returns every committed partition.
+ *
+ * Commit metadata is data, not a name: it is copied with its length and may hold NUL bytes,
+ * which OffsetFetch returns byte for byte (issue 12 4b: librdkafka counts a trailing NUL in its
+ * metadata size). Group ids, member ids and topic names are refused when they hold a NUL or
+ * do not fit a classic string, as in api_groups.c.
  *
  * Layouts by version (Kafka's):
- *   OffsetCommit  v1: per-partition commit timestamp; v2-4: retention_time_ms; v5 drops it;
- *                 v6: committed_leader_epoch; v7: group_instance_id; v3+: throttle first.
- *   OffsetFetch   v2+: null topics = all, top-level error_code last; v3+: throttle first;
- *                 v5: committed_leader_epoch.
+ *   OffsetCommit  v2-4: retention_time_ms; v5 drops it; v6: committed_leader_epoch;
+ *                 v7: group_instance_id; v3+: throttle first.
+ *   OffsetFetch   v2+: null topics = all, top-level error_code last (v2-7); v3+: throttle
+ *                 first; v5: committed_leader_epoch; v8+: groups[] in and out, each with its
+ *                 own error_code.
  */
 #include "kafka/kafka.h"
 
@@ -19,7 +28,27 @@
 
 #include <stdlib.h>
 
-enum { MAX_TOPICS = 100000, MAX_PARTITIONS = 1000000 };
+enum { MAX_TOPICS = 100000, MAX_PARTITIONS = 1000000, MAX_GROUPS = 10000 };
+
+/* An id: a C string that must not hold a NUL and must fit a classic string. */
+static char *group_str(kafka_park_t *pk, wire_str_t s)
+{
+    if (s.len > INT16_MAX)
+        pk->bad = true;
+    return kafka_park_str(pk, s);
+}
+
+/* Metadata: every byte, NULs included; NULL for a null string. */
+static const char *meta_copy(kafka_park_t *pk, wire_str_t s, size_t *len)
+{
+    *len = s.len > 0 ? (size_t)s.len : 0;
+    if (s.len < 0)
+        return NULL;
+    char *p = kafka_park_alloc(pk, *len + 1);
+    if (*len)
+        memcpy(p, s.s, *len);
+    return p;
+}
 
 /* A topic of a request: its name and its partitions' range in the flat part array. */
 typedef struct {
@@ -45,7 +74,7 @@ static void *read_topics(kafka_park_t *g, wire_reader_t *r, int32_t nt, size_t p
     uint8_t *flat = NULL;
     for (size_t i = 0; i < *ntopics && wire_reader_ok(r); i++) {
         topic_span_t *t = &(*topics)[i];
-        t->name = kafka_park_str(g, wire_read_str(r));
+        t->name = group_str(g, wire_read_str(r));
         int32_t np = wire_read_array(r, part_min, MAX_PARTITIONS);
         t->first = n;
         t->count = np > 0 ? (size_t)np : 0;
@@ -56,6 +85,7 @@ static void *read_topics(kafka_park_t *g, wire_reader_t *r, int32_t nt, size_t p
             }
             read_part(g, r, t->name, flat + n++ * size);
         }
+        wire_read_tags(r);
     }
     void *out = kafka_park_alloc(g, (n ? n : 1) * size);
     if (n)
@@ -83,7 +113,9 @@ static void write_part_errors(wire_writer_t *w, const topic_span_t *topics, size
             part(parts, j, &partition, &error);
             wire_write_i32(w, partition);
             wire_write_i16(w, error);
+            wire_write_tags(w);
         }
+        wire_write_tags(w);
     }
 }
 
@@ -112,15 +144,14 @@ static void commit_answer(broker_group_op_t *op)
     if (cm->pk.version >= 3)
         wire_write_i32(w, 0); /* throttle_time_ms */
     write_part_errors(w, cm->topics, cm->ntopics, cm->cr.parts, commit_result);
+    wire_write_tags(w);
     kafka_park_finish(&cm->pk);
 }
 
 /* The smallest encoded partition entry of an OffsetCommit request. */
 static size_t commit_part_min(int16_t v)
 {
-    size_t n = 4 + 8 + 2; /* partition, offset, metadata (an empty or null string) */
-    if (v == 1)
-        n += 8; /* commit timestamp */
+    size_t n = 4 + 8 + 1; /* partition, offset, metadata (at least one byte when compact) */
     if (v >= 6)
         n += 4; /* committed leader epoch */
     return n;
@@ -132,11 +163,10 @@ static void commit_read_part(kafka_park_t *g, wire_reader_t *r, const char *topi
     *p = (broker_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
     p->partition = wire_read_i32(r);
     p->offset = wire_read_i64(r);
-    if (g->version == 1)
-        p->commit_ts_ms = wire_read_i64(r);
     if (g->version >= 6)
         p->leader_epoch = wire_read_i32(r);
-    p->metadata = kafka_park_str(g, wire_read_nstr(r));
+    p->metadata = meta_copy(g, wire_read_nstr(r), &p->metadata_len);
+    wire_read_tags(r);
 }
 
 int kafka_handle_offset_commit(kafka_req_t *req)
@@ -147,23 +177,21 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     kafka_park_t *g = &cm->pk;
     cm->op.on_done = commit_answer;
     broker_commit_req_t *cr = &cm->cr;
-    cr->group_id = kafka_park_str(g, wire_read_str(r));
-    cr->generation_id = -1;
-    cr->member_id = "";
+    cr->api_version = v;
+    cr->group_id = group_str(g, wire_read_str(r));
     cr->retention_ms = -1;
-    if (v >= 1) {
-        cr->generation_id = wire_read_i32(r);
-        cr->member_id = kafka_park_str(g, wire_read_str(r));
-    }
+    cr->generation_id = wire_read_i32(r);
+    cr->member_id = group_str(g, wire_read_str(r));
     if (v >= 7)
-        cr->instance_id = kafka_park_str(g, wire_read_nstr(r));
+        cr->instance_id = group_str(g, wire_read_nstr(r));
     if (v >= 2 && v <= 4)
         cr->retention_ms = wire_read_i64(r);
     if (cr->instance_id && !*cr->instance_id)
         cr->instance_id = NULL;
-    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
+    int32_t nt = wire_read_array(r, 3, MAX_TOPICS);
     cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
+    wire_read_tags(r);
     int rc = kafka_park_take(req, g);
     if (rc == KAFKA_PARKED)
         broker_offset_commit(req->b, cr, &cm->op);
@@ -173,13 +201,24 @@ int kafka_handle_offset_commit(kafka_req_t *req)
 /* ---- OffsetFetch
  * --------------------------------------------------------------------------------- */
 
+typedef struct fetch_park fetch_park_t;
+
+/* One group of the request (v8+ carry several), answered by its own broker call. */
 typedef struct {
-    kafka_park_t pk;
+    fetch_park_t *f;
     broker_group_op_t op;
     broker_offset_fetch_req_t fr;
     size_t ntopics;
     topic_span_t *topics;
-} fetch_park_t;
+    buf_t out; /* v8+: this group's entry, written when its answer comes */
+} fetch_group_t;
+
+struct fetch_park {
+    kafka_park_t pk;
+    size_t ngroups;
+    size_t left; /* groups not answered yet; touched on the coordinator's thread only */
+    fetch_group_t *groups;
+};
 
 static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
                              const broker_committed_t *o, int16_t err)
@@ -188,8 +227,12 @@ static void fetch_write_part(wire_writer_t *w, int16_t v, int32_t partition,
     wire_write_i64(w, o->offset);
     if (v >= 5)
         wire_write_i32(w, o->leader_epoch);
-    wire_write_cstr(w, o->metadata ? o->metadata : "");
+    if (o->metadata)
+        wire_write_str(w, o->metadata, o->metadata_len);
+    else
+        wire_write_str(w, "", 0);
     wire_write_i16(w, err);
+    wire_write_tags(w);
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -218,34 +261,69 @@ static void fetch_write_all(wire_writer_t *w, int16_t v, broker_offset_fetch_req
         wire_write_array_len(w, (int32_t)(j - i));
         for (size_t k = i; k < j; k++)
             fetch_write_part(w, v, rows[k].partition, &rows[k].committed, KAFKA_NONE);
+        wire_write_tags(w);
         i = j;
     }
 }
 
+/* The topics of one group's answer: the asked partitions, or every committed one. */
+static void fetch_write_topics(wire_writer_t *w, int16_t v, fetch_group_t *fg)
+{
+    int16_t top = fg->fr.error;
+    if (fg->fr.all && !top) {
+        fetch_write_all(w, v, &fg->fr);
+        return;
+    }
+    if (v >= 8 && top) { /* a failed group of a batch: no topics */
+        wire_write_array_len(w, 0);
+        return;
+    }
+    wire_write_array_len(w, (int32_t)fg->ntopics);
+    for (size_t i = 0; i < fg->ntopics; i++) {
+        const topic_span_t *t = &fg->topics[i];
+        wire_write_cstr(w, t->name);
+        wire_write_array_len(w, (int32_t)t->count);
+        for (size_t j = t->first; j < t->first + t->count; j++)
+            /* before v2 there is no top-level error: it goes to every partition */
+            fetch_write_part(w, v, fg->fr.parts[j].partition, &fg->fr.parts[j].committed,
+                             v < 2 ? top : KAFKA_NONE);
+        wire_write_tags(w);
+    }
+}
+
+/* Coordinator thread: one group answered. v0-7 write the answer at once; v8+ keep the group's
+ * entry and write the whole answer when the last group is in. */
 static void fetch_answer(broker_group_op_t *op)
 {
-    fetch_park_t *f = WEIR_CONTAINER_OF(op, fetch_park_t, op);
-    wire_writer_t *w = &f->pk.w;
+    fetch_group_t *fg = WEIR_CONTAINER_OF(op, fetch_group_t, op);
+    fetch_park_t *f = fg->f;
     int16_t v = f->pk.version;
-    int16_t top = f->fr.error;
-    if (v >= 3)
-        wire_write_i32(w, 0); /* throttle_time_ms */
-    if (f->fr.all && !top) {
-        fetch_write_all(w, v, &f->fr);
-    } else {
-        wire_write_array_len(w, (int32_t)f->ntopics);
-        for (size_t i = 0; i < f->ntopics; i++) {
-            const topic_span_t *t = &f->topics[i];
-            wire_write_cstr(w, t->name);
-            wire_write_array_len(w, (int32_t)t->count);
-            for (size_t j = t->first; j < t->first + t->count; j++)
-                /* before v2 there is no top-level error: it goes to every partition */
-                fetch_write_part(w, v, f->fr.parts[j].partition, &f->fr.parts[j].committed,
-                                 v < 2 ? top : KAFKA_NONE);
-        }
+    wire_writer_t *w = &f->pk.w;
+    if (v < 8) {
+        if (v >= 3)
+            wire_write_i32(w, 0); /* throttle_time_ms */
+        fetch_write_topics(w, v, fg);
+        if (v >= 2)
+            wire_write_i16(w, fg->fr.error);
+        wire_write_tags(w);
+        kafka_park_finish(&f->pk);
+        return;
     }
-    if (v >= 2)
-        wire_write_i16(w, top);
+    wire_writer_t gw;
+    wire_writer_init(&gw, &fg->out, true);
+    wire_write_cstr(&gw, fg->fr.group_id);
+    fetch_write_topics(&gw, v, fg);
+    wire_write_i16(&gw, fg->fr.error);
+    wire_write_tags(&gw);
+    if (--f->left > 0)
+        return;
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_array_len(w, (int32_t)f->ngroups);
+    for (size_t i = 0; i < f->ngroups; i++) {
+        buf_append(w->b, f->groups[i].out.data, f->groups[i].out.len);
+        buf_deinit(&f->groups[i].out);
+    }
+    wire_write_tags(w);
     kafka_park_finish(&f->pk);
 }
 
@@ -255,26 +333,80 @@ static void fetch_read_part(kafka_park_t *g, wire_reader_t *r, const char *topic
         (broker_offset_fetch_part_t){.topic = topic, .partition = wire_read_i32(r)};
 }
 
+/* The topics of one group: a list, or (v2+) null for every committed partition. */
+static void fetch_read_topics(kafka_park_t *g, wire_reader_t *r, fetch_group_t *fg)
+{
+    int32_t nt = wire_read_array(r, 3, MAX_TOPICS);
+    if (nt < 0 && wire_reader_ok(r)) {
+        if (g->version < 2)
+            wire_reader_fail(r); /* a null list means "all" only from v2 */
+        fg->fr.all = true;
+        return;
+    }
+    fg->fr.parts = read_topics(g, r, nt, 4, sizeof(*fg->fr.parts), fetch_read_part, &fg->topics,
+                               &fg->ntopics, &fg->fr.part_count);
+}
+
+static void fetch_group_init(fetch_park_t *f, fetch_group_t *fg)
+{
+    fg->f = f;
+    fg->op.on_done = fetch_answer;
+    fg->fr.member_epoch = -1;
+    buf_init(&fg->out);
+}
+
+/* v8+: groups[group_id, member_id (v9), member_epoch (v9), topics, tags]. */
+static void fetch_read_groups(fetch_park_t *f, wire_reader_t *r)
+{
+    kafka_park_t *g = &f->pk;
+    int32_t n = wire_read_array(r, 3, MAX_GROUPS);
+    f->ngroups = n > 0 ? (size_t)n : 0;
+    f->groups = kafka_park_alloc(g, (f->ngroups ? f->ngroups : 1) * sizeof(*f->groups));
+    for (size_t i = 0; i < f->ngroups && wire_reader_ok(r); i++) {
+        fetch_group_t *fg = &f->groups[i];
+        fetch_group_init(f, fg);
+        fg->fr.group_id = group_str(g, wire_read_str(r));
+        if (g->version >= 9) {
+            fg->fr.member_id = group_str(g, wire_read_nstr(r));
+            fg->fr.member_epoch = wire_read_i32(r);
+        }
+        fetch_read_topics(g, r, fg);
+        wire_read_tags(r);
+    }
+}
+
 int kafka_handle_offset_fetch(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
     int16_t v = req->hdr.api_version;
     fetch_park_t *f = kafka_park_new(req, sizeof(*f));
     kafka_park_t *g = &f->pk;
-    f->op.on_done = fetch_answer;
-    f->fr.group_id = kafka_park_str(g, wire_read_str(r));
-    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
-    if (nt < 0 && wire_reader_ok(r)) {
-        if (v < 2)
-            wire_reader_fail(r); /* a null list means "all" only from v2 */
-        f->fr.all = true;
+    if (v >= 8) {
+        fetch_read_groups(f, r);
     } else {
-        f->fr.parts = read_topics(g, r, nt, 4, sizeof(*f->fr.parts), fetch_read_part, &f->topics,
-                                  &f->ntopics, &f->fr.part_count);
+        f->ngroups = 1;
+        f->groups = kafka_park_alloc(g, sizeof(*f->groups));
+        fetch_group_init(f, &f->groups[0]);
+        f->groups[0].fr.group_id = group_str(g, wire_read_str(r));
+        fetch_read_topics(g, r, &f->groups[0]);
     }
+    if (v >= 7)
+        (void)wire_read_bool(r); /* require_stable: offsets here are always stable */
+    wire_read_tags(r);
+    if (v >= 8 && f->ngroups == 0 && wire_reader_ok(r)) {
+        wire_writer_t *w = &req->w; /* nothing to ask the coordinator */
+        kafka_park_free(g);
+        wire_write_i32(w, 0);
+        wire_write_array_len(w, 0);
+        wire_write_tags(w);
+        return KAFKA_RESPOND;
+    }
+    size_t n = f->ngroups;
+    fetch_group_t *groups = f->groups;
+    f->left = n;
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
-        broker_offset_fetch(req->b, &f->fr, &f->op);
+    for (size_t i = 0; rc == KAFKA_PARKED && i < n; i++) /* f may be gone after the last */
+        broker_offset_fetch(req->b, &groups[i].fr, &groups[i].op);
     return rc;
 }
 
@@ -319,7 +451,7 @@ int kafka_handle_offset_delete(kafka_req_t *req)
     kafka_park_t *g = &d->pk;
     d->op.on_done = odel_answer;
     d->od.group_id = kafka_park_str(g, wire_read_str(r));
-    int32_t nt = wire_read_array(r, 2 + 4, MAX_TOPICS);
+    int32_t nt = wire_read_array(r, 3, MAX_TOPICS);
     d->od.parts = read_topics(g, r, nt, 4, sizeof(*d->od.parts), odel_read_part, &d->topics,
                               &d->ntopics, &d->od.part_count);
     int rc = kafka_park_take(req, g);

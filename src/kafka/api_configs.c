@@ -1,14 +1,14 @@
 /*
- * Configs: DescribeConfigs (key 32, v0-2), AlterConfigs (33, v0-1) and
- * IncrementalAlterConfigs (44, v0) for topics (resource type 2) and this broker (type 4,
- * named by its node id, or "" for the cluster-wide default, which is the same thing on one
- * node). Topic configs are the ones in broker_topic_cfg_defs; broker configs that may change at run
- * time are the `dynamic` rows of broker_cfg_defs. AlterConfigs replaces a resource's whole set
- * of overrides; IncrementalAlterConfigs sets, deletes, appends to or subtracts from single
- * keys (append/subtract for list configs: cleanup.policy).
+ * Configs: DescribeConfigs (key 32, v1-4; v4 flexible), AlterConfigs (33, v0-2; v2 flexible)
+ * and IncrementalAlterConfigs (44, v0-1; v1 flexible) for topics (resource type 2), this broker
+ * (type 4, named by its node id, or "" for the cluster-wide dynamic defaults) and its loggers
+ * (type 8). DescribeConfigs v0 is gone, as in Kafka 4. What each resource holds and Kafka's
+ * errors are the broker's (src/broker/config_admin.c, config_alter.c); this file decodes and
+ * encodes.
  *
- * Like the other admin handlers, a first pass decodes the whole request and a second acts, so
- * a malformed request changes nothing.
+ * Like the other admin handlers, a first pass decodes the whole request and a second acts, so a
+ * malformed request changes nothing. Every count is bounded by the bytes present before
+ * anything is allocated.
  */
 #include "kafka/kafka.h"
 
@@ -20,13 +20,12 @@
 #define MAX_RESOURCES 10000
 #define MAX_CONFIGS   100000
 
-/* ---- DescribeConfigs
- * ----------------------------------------------------------------------------- */
+/* ---- DescribeConfigs ------------------------------------------------------------------------ */
 
-/* Is `name` among the requested keys (NULL keys = all)? */
+/* Is `name` among the requested keys (null or empty = all, as Kafka reads it)? */
 static bool key_wanted(const wire_str_t *keys, int32_t nkeys, const char *name)
 {
-    if (nkeys < 0)
+    if (nkeys <= 0)
         return true;
     for (int32_t i = 0; i < nkeys; i++)
         if (wire_str_eq(keys[i], name))
@@ -34,47 +33,55 @@ static bool key_wanted(const wire_str_t *keys, int32_t nkeys, const char *name)
     return false;
 }
 
-static void write_entry(wire_writer_t *w, int16_t v, const broker_config_entry_t *e, bool synonyms)
+typedef struct {
+    bool synonyms;
+    bool documentation;
+} describe_opts_t;
+
+static void write_entry(wire_writer_t *w, int16_t v, const broker_config_entry_t *e,
+                        const describe_opts_t *o)
 {
     wire_write_cstr(w, e->name);
     wire_write_cstr(w, e->value);
     wire_write_bool(w, e->read_only);
-    if (v == 0)
-        wire_write_bool(w, e->source == CFG_SOURCE_DEFAULT); /* is_default */
-    else
-        wire_write_i8(w, e->source);
+    wire_write_i8(w, e->source);
     wire_write_bool(w, e->sensitive);
-    if (v >= 1) {
-        size_t n = synonyms ? e->nsynonyms : 0;
-        wire_write_array_len(w, (int32_t)n);
-        for (size_t i = 0; i < n; i++) {
-            wire_write_cstr(w, e->synonyms[i].name);
-            wire_write_cstr(w, e->synonyms[i].value);
-            wire_write_i8(w, e->synonyms[i].source);
-            wire_write_tags(w);
-        }
+    size_t n = o->synonyms ? e->nsynonyms : 0;
+    wire_write_array_len(w, (int32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        wire_write_cstr(w, e->synonyms[i].name);
+        wire_write_cstr(w, e->synonyms[i].value);
+        wire_write_i8(w, e->synonyms[i].source);
+        wire_write_tags(w);
+    }
+    if (v >= 3) {
+        wire_write_i8(w, e->type);
+        wire_write_cstr(w, o->documentation ? e->doc : NULL);
     }
     wire_write_tags(w);
 }
 
 /* Reads one DescribeConfigsResource; when act, writes its result. */
-static void describe_one(kafka_req_t *req, bool act, bool synonyms)
+static void describe_one(kafka_req_t *req, bool act, const describe_opts_t *o)
 {
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
     int8_t type = wire_read_i8(r);
     wire_str_t name = wire_read_str(r);
     int32_t nkeys = wire_read_array(r, r->flexible ? 1 : 2, MAX_CONFIGS);
-    wire_str_t *keys = nkeys > 0 ? weir_calloc((size_t)nkeys, sizeof(*keys)) : NULL;
-    for (int32_t j = 0; j < nkeys && wire_reader_ok(r); j++)
-        keys[j] = wire_read_str(r);
+    wire_str_t *keys = act && nkeys > 0 ? weir_calloc((size_t)nkeys, sizeof(*keys)) : NULL;
+    for (int32_t j = 0; j < nkeys && wire_reader_ok(r); j++) {
+        wire_str_t k = wire_read_str(r);
+        if (keys)
+            keys[j] = k;
+    }
     wire_read_tags(r);
     if (act && wire_reader_ok(r)) {
         broker_config_list_t list;
         broker_err_t err;
         int rc = broker_configs_describe(req->b, type, name.s, (size_t)name.len, &list, &err);
         wire_write_i16(w, rc < 0 ? err.code : KAFKA_NONE);
-        wire_write_cstr(w, rc < 0 ? err.message : NULL);
+        wire_write_cstr(w, rc < 0 ? err.message : ""); /* Kafka sends "" rather than null */
         wire_write_i8(w, type);
         wire_write_view(w, name);
         int32_t n = 0;
@@ -83,7 +90,7 @@ static void describe_one(kafka_req_t *req, bool act, bool synonyms)
         wire_write_array_len(w, n);
         for (size_t k = 0; k < list.n; k++)
             if (key_wanted(keys, nkeys, list.entries[k].name))
-                write_entry(w, req->hdr.api_version, &list.entries[k], synonyms);
+                write_entry(w, req->hdr.api_version, &list.entries[k], o);
         wire_write_tags(w);
         broker_config_list_deinit(&list);
     }
@@ -94,11 +101,13 @@ int kafka_handle_describe_configs(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
     int16_t v = req->hdr.api_version;
-    /* Pass 1 decodes, and finds include_synonyms, which follows the resources. */
+    describe_opts_t o = {false, false};
+    /* Pass 1 decodes, and finds the flags, which follow the resources. */
     int32_t n = wire_read_array(r, r->flexible ? 3 : 7, MAX_RESOURCES);
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
-        describe_one(req, false, false);
-    bool synonyms = v >= 1 ? wire_read_bool(r) : false;
+        describe_one(req, false, &o);
+    o.synonyms = wire_read_bool(r);
+    o.documentation = v >= 3 ? wire_read_bool(r) : false;
     wire_read_tags(r);
     if (n < 0 || !wire_reader_ok(r))
         return -WEIR_EINVAL;
@@ -107,12 +116,12 @@ int kafka_handle_describe_configs(kafka_req_t *req)
     wire_write_i32(&req->w, 0); /* throttle_time_ms */
     wire_write_array_len(&req->w, n);
     for (int32_t i = 0; i < n; i++)
-        describe_one(req, true, synonyms);
+        describe_one(req, true, &o);
     wire_write_tags(&req->w);
     return KAFKA_RESPOND;
 }
 
-/* ---- AlterConfigs and IncrementalAlterConfigs -------------------------------------------------
+/* ---- AlterConfigs and IncrementalAlterConfigs --------------------------------------------------
  */
 
 /* Reads one resource; when act, applies it and writes its result. */
@@ -123,20 +132,19 @@ static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validat
     int8_t type = wire_read_i8(r);
     wire_str_t name = wire_read_str(r);
     int32_t n = wire_read_array(r, r->flexible ? 2 : (incremental ? 5 : 4), MAX_CONFIGS);
-    broker_config_op_t *ops = weir_calloc(n > 0 ? (size_t)n : 1, sizeof(*ops));
+    broker_config_op_t *ops = act && n > 0 ? weir_calloc((size_t)n, sizeof(*ops)) : NULL;
     bool nul = false; /* a NUL in a name or value (a NUL in the resource name matches none) */
     for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
         wire_str_t key = wire_read_str(r);
-        ops[i].op = incremental ? wire_read_i8(r) : BROKER_CONFIG_SET;
+        int8_t op = incremental ? wire_read_i8(r) : BROKER_CONFIG_SET;
         wire_str_t value = wire_read_nstr(r);
         wire_read_tags(r);
-        if (!act || !wire_reader_ok(r))
+        if (!ops || !wire_reader_ok(r))
             continue;
         nul |= wire_str_has_nul(key) || wire_str_has_nul(value);
         ops[i].name = wire_str_dup(key);
+        ops[i].op = op;
         ops[i].value = wire_str_dup(value);
-        if (!incremental && value.len < 0)
-            ops[i].op = -1; /* null values are not allowed in AlterConfigs */
     }
     wire_read_tags(r);
     if (act && wire_reader_ok(r)) {
@@ -144,17 +152,17 @@ static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validat
         if (nul) { /* names become C strings: "a\0b" must never become "a" */
             err.code = KAFKA_INVALID_REQUEST;
             snprintf(err.message, sizeof(err.message), "Names and values may not hold NUL");
-        } else if (broker_configs_alter(req->b, type, name.s, (size_t)name.len, ops, (size_t)n,
-                                        incremental, validate_only, &err) == 0) {
-            err.code = KAFKA_NONE;
+        } else {
+            broker_configs_alter(req->b, type, name.s, (size_t)name.len, ops, n > 0 ? (size_t)n : 0,
+                                 incremental, validate_only, &err);
         }
         wire_write_i16(w, err.code);
-        wire_write_cstr(w, err.code ? err.message : NULL);
+        wire_write_cstr(w, err.code && err.message[0] ? err.message : NULL);
         wire_write_i8(w, type);
         wire_write_view(w, name);
         wire_write_tags(w);
     }
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = 0; ops && i < n; i++) {
         free((char *)ops[i].name);
         free((char *)ops[i].value);
     }

@@ -311,7 +311,7 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
     wire_write_i64(w, 0); /* high_watermark */
     wire_write_i64(w, 0); /* last_stable_offset */
     if (v >= 5)
-        wire_write_i64(w, 0);                            /* log_start_offset */
+        wire_write_i64(w, 0); /* log_start_offset */
     size_t aborted_at = resp->len;
     wire_write_array_len(w, f->isolation == 1 ? 0 : -1); /* aborted_transactions */
     if (v >= 11)

@@ -1,6 +1,6 @@
 /*
  * Topic administration: CreateTopics (key 19, v2-7), DeleteTopics (20, v1-6, by name or, from
- * v6, by topic id), CreatePartitions (37, v0-1) and DeleteRecords (21, v0-1).
+ * v6, by topic id), CreatePartitions (37, v0-3) and DeleteRecords (21, v0-2).
  *
  * Each handler reads its request twice: a first pass only decodes (so a malformed request
  * changes nothing and closes the connection), the second acts and writes the response.
@@ -22,7 +22,7 @@
 
 typedef struct {
     int16_t err;
-    char msg[256];
+    char msg[768];
 } admin_result_t;
 
 /* Records the first problem found (the one reported): `prefix` followed by arg. */
@@ -54,7 +54,7 @@ static void write_created_configs(kafka_req_t *req, const admin_result_t *res,
     broker_err_t err;
     bool have = !res->err && broker_configs_describe_new_topic(req->b, kv, nkv, &list, &err) == 0;
     wire_write_i32(w, res->err ? -1 : made->partitions);
-    wire_write_i16(w, res->err ? -1 : 1); /* replication factor */
+    wire_write_i16(w, res->err ? -1 : 1);                /* replication factor */
     wire_write_array_len(w, have ? (int32_t)list.n : 0); /* Kafka: empty, not null, on errors */
     for (size_t i = 0; have && i < list.n; i++) {
         const broker_config_entry_t *e = &list.entries[i];
@@ -246,73 +246,206 @@ int kafka_handle_delete_topics(kafka_req_t *req)
     return KAFKA_RESPOND;
 }
 
-/* ---- CreatePartitions
- * ------------------------------------------------------------------------------ */
+/* ---- CreatePartitions ----------------------------------------------------------------------
+ * v0-3 (v2+ flexible), answered as Kafka 4 does: a topic named twice gets one answer,
+ * INVALID_REQUEST "Duplicate topic name."; an unknown topic UNKNOWN_TOPIC_OR_PARTITION without a
+ * message; a count that is no increase INVALID_PARTITIONS; more than 10000 new partitions in
+ * one go POLICY_VIOLATION; assignments must give one list per new partition, each naming this
+ * broker once. */
 
-static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only)
+#define MAX_NEW_PARTITIONS 10000
+
+typedef struct {
+    wire_str_t name;
+    int32_t index; /* in the request */
+    bool dup;      /* named before in the request */
+    bool repeat;   /* a later mention of a name: no answer of its own */
+} cp_topic_t;
+
+static int cp_cmp(const void *a, const void *b)
+{
+    const cp_topic_t *x = a, *y = b;
+    int32_t n = WEIR_MIN(x->name.len, y->name.len);
+    int c = memcmp(x->name.s, y->name.s, (size_t)n);
+    if (c == 0)
+        c = x->name.len < y->name.len ? -1 : x->name.len > y->name.len;
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static int cp_by_index(const void *a, const void *b)
+{
+    const cp_topic_t *x = a, *y = b;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Checks the count and the assignments of one topic against its current partitions. */
+static void cp_check(kafka_req_t *req, wire_str_t name, int32_t count, int32_t nassign,
+                     bool bad_assign, admin_result_t *res)
+{
+    broker_topic_desc_t d;
+    if (wire_str_has_nul(name) || broker_topic_describe(req->b, name.s, (size_t)name.len, &d) < 0) {
+        res->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* Kafka sends no message */
+        return;
+    }
+    int32_t cur = d.partitions;
+    broker_topic_desc_deinit(&d);
+    char msg[512];
+    if (count == cur) {
+        snprintf(msg, sizeof(msg), "Topic already has %d partition(s).", cur);
+        result_set(res, KAFKA_INVALID_PARTITIONS, msg, "");
+    } else if (count < cur) {
+        snprintf(msg, sizeof(msg),
+                 "The topic %.*s currently has %d partition(s); %d would not be an increase.",
+                 (int)name.len, name.s, cur, count);
+        result_set(res, KAFKA_INVALID_PARTITIONS, msg, "");
+    } else if ((int64_t)count - cur > MAX_NEW_PARTITIONS) {
+        result_set(res, KAFKA_POLICY_VIOLATION,
+                   "Excessively large number of additional partitions per request.", "");
+    } else if (nassign >= 0 && nassign != count - cur) {
+        snprintf(msg, sizeof(msg),
+                 "Attempted to add %d additional partition(s), but only %d assignment(s) were "
+                 "specified.",
+                 count - cur, nassign);
+        result_set(res, KAFKA_INVALID_REPLICA_ASSIGNMENT, msg, "");
+    } else if (bad_assign) {
+        res->err = KAFKA_INVALID_REPLICA_ASSIGNMENT; /* message set by the caller */
+    }
+}
+
+/* Reads one topic; when act, checks and grows it and writes its answer. */
+static void create_partitions_one(kafka_req_t *req, bool act, bool validate_only, bool dup)
 {
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
-    admin_result_t res = {0};
+    admin_result_t res = {0}, assign = {0};
     wire_str_t name = wire_read_str(r);
     int32_t count = wire_read_i32(r);
-    int32_t nassign = wire_read_array(r, 4, MAX_ITEMS); /* null = automatic */
-    int32_t node = broker_node_id(req->b);
+    int32_t nassign = wire_read_array(r, r->flexible ? 2 : 4, MAX_ITEMS); /* null = automatic */
     for (int32_t i = 0; i < nassign && wire_reader_ok(r); i++) {
         int32_t nb = wire_read_array(r, 4, MAX_ITEMS);
-        bool ok = nb == 1;
-        for (int32_t j = 0; j < nb && wire_reader_ok(r); j++)
-            ok &= wire_read_i32(r) == node;
+        int32_t ids[8], kept = 0; /* one node: the second entry is wrong at the latest */
+        for (int32_t j = 0; j < nb && wire_reader_ok(r); j++) {
+            int32_t id = wire_read_i32(r);
+            if (kept < 8)
+                ids[kept++] = id;
+        }
         wire_read_tags(r);
-        if (!ok)
-            result_set(&res, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-                       "New partitions can only be assigned to this broker", "");
+        broker_err_t err;
+        if (act && wire_reader_ok(r) && broker_replicas_check(req->b, ids, kept, &err) < 0)
+            result_set(&assign, err.code, err.message, "");
     }
     wire_read_tags(r);
     if (!act || !wire_reader_ok(r))
         return;
+    if (dup)
+        result_set(&res, KAFKA_INVALID_REQUEST, "Duplicate topic name.", "");
+    else
+        cp_check(req, name, count, nassign, assign.err != KAFKA_NONE, &res);
+    if (res.err == KAFKA_INVALID_REPLICA_ASSIGNMENT && !res.msg[0])
+        res = assign;
     broker_err_t err;
     if (res.err == KAFKA_NONE && broker_topic_add_partitions(req->b, name.s, (size_t)name.len,
                                                              count, validate_only, &err) < 0)
         result_set(&res, err.code, "", err.message);
     wire_write_view(w, name);
     wire_write_i16(w, res.err);
-    wire_write_cstr(w, res.err ? res.msg : NULL);
+    wire_write_cstr(w, res.err && res.msg[0] ? res.msg : NULL);
     wire_write_tags(w);
+}
+
+/* Pass 1: decodes every topic and marks the names given more than once. */
+static cp_topic_t *cp_decode(kafka_req_t *req, int32_t *n, bool *validate_only)
+{
+    wire_reader_t *r = &req->r;
+    *n = wire_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
+    cp_topic_t *t = *n > 0 ? weir_calloc((size_t)*n, sizeof(*t)) : NULL;
+    for (int32_t i = 0; i < *n && wire_reader_ok(r); i++) {
+        wire_reader_t at = *r;
+        t[i].name = wire_read_str(&at);
+        t[i].index = i;
+        create_partitions_one(req, false, false, false);
+    }
+    (void)wire_read_i32(r); /* timeout_ms */
+    *validate_only = wire_read_bool(r);
+    wire_read_tags(r);
+    if (*n > 1 && wire_reader_ok(r)) {
+        qsort(t, (size_t)*n, sizeof(*t), cp_cmp);
+        for (int32_t i = 1; i < *n; i++) {
+            if (t[i].name.len == t[i - 1].name.len &&
+                memcmp(t[i].name.s, t[i - 1].name.s, (size_t)t[i].name.len) == 0) {
+                t[i].repeat = true;
+                if (!t[i - 1].repeat)
+                    t[i - 1].dup = true; /* the first mention answers for all */
+            }
+        }
+        qsort(t, (size_t)*n, sizeof(*t), cp_by_index);
+    }
+    return t;
 }
 
 int kafka_handle_create_partitions(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
-    int32_t n = wire_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
-    for (int32_t i = 0; i < n && wire_reader_ok(r); i++)
-        create_partitions_one(req, false, false);
-    (void)wire_read_i32(r); /* timeout_ms */
-    bool validate_only = wire_read_bool(r);
-    wire_read_tags(r);
-    if (n < 0 || !wire_reader_ok(r))
+    int32_t n;
+    bool validate_only;
+    cp_topic_t *t = cp_decode(req, &n, &validate_only);
+    if (n < 0 || !wire_reader_ok(r)) {
+        free(t);
         return -WEIR_EINVAL;
+    }
     *r = start;
     n = wire_read_array(r, r->flexible ? 6 : 10, MAX_TOPICS);
-    wire_write_i32(&req->w, 0); /* throttle_time_ms */
-    wire_write_array_len(&req->w, n);
+    int32_t answers = 0;
     for (int32_t i = 0; i < n; i++)
-        create_partitions_one(req, true, validate_only);
+        answers += !t[i].repeat;
+    wire_write_i32(&req->w, 0); /* throttle_time_ms */
+    wire_write_array_len(&req->w, answers);
+    for (int32_t i = 0; i < n; i++) {
+        if (!t[i].repeat) {
+            create_partitions_one(req, true, validate_only, t[i].dup);
+        } else { /* read past it without answering */
+            create_partitions_one(req, false, false, false);
+        }
+    }
     wire_write_tags(&req->w);
+    free(t);
     return KAFKA_RESPOND;
 }
 
-/* ---- DeleteRecords
- * ----------------------------------------------------------------------------------- */
+/* ---- DeleteRecords ----------------------------------------------------------------------------
+ * v0-2 (v2 flexible). A topic whose cleanup.policy lacks delete refuses with POLICY_VIOLATION,
+ * as Kafka 4 does. */
+
+static void delete_records_part(kafka_req_t *req, wire_str_t name, bool act)
+{
+    wire_reader_t *r = &req->r;
+    wire_writer_t *w = &req->w;
+    int32_t idx = wire_read_i32(r);
+    int64_t offset = wire_read_i64(r);
+    wire_read_tags(r);
+    if (!act)
+        return;
+    broker_err_t perr;
+    int64_t low = -1;
+    int16_t err;
+    if (broker_delete_records_policy(req->b, name.s, (size_t)name.len, &perr) < 0)
+        err = perr.code;
+    else
+        err = kafka_err_from(
+            broker_delete_records(req->b, name.s, (size_t)name.len, idx, offset, &low));
+    wire_write_i32(w, idx);
+    wire_write_i64(w, low);
+    wire_write_i16(w, err);
+    wire_write_tags(w);
+}
 
 int kafka_handle_delete_records(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r, start = *r;
     wire_writer_t *w = &req->w;
-    broker_t *b = req->b;
     for (int pass = 0; pass < 2; pass++) {
         *r = start;
-        int32_t n = wire_read_array(r, r->flexible ? 2 : 6, MAX_TOPICS);
+        int32_t n = wire_read_array(r, r->flexible ? 3 : 6, MAX_TOPICS);
         if (n < 0)
             return -WEIR_EINVAL;
         if (pass == 1) {
@@ -321,25 +454,13 @@ int kafka_handle_delete_records(kafka_req_t *req)
         }
         for (int32_t i = 0; i < n && wire_reader_ok(r); i++) {
             wire_str_t name = wire_read_str(r);
-            int32_t np = wire_read_array(r, 12, MAX_ITEMS);
+            int32_t np = wire_read_array(r, r->flexible ? 13 : 12, MAX_ITEMS);
             if (pass == 1) {
                 wire_write_view(w, name);
                 wire_write_array_len(w, np);
             }
-            for (int32_t j = 0; j < np && wire_reader_ok(r); j++) {
-                int32_t idx = wire_read_i32(r);
-                int64_t offset = wire_read_i64(r);
-                wire_read_tags(r);
-                if (pass == 0)
-                    continue;
-                int64_t low;
-                int16_t err = kafka_err_from(
-                    broker_delete_records(b, name.s, (size_t)name.len, idx, offset, &low));
-                wire_write_i32(w, idx);
-                wire_write_i64(w, low);
-                wire_write_i16(w, err);
-                wire_write_tags(w);
-            }
+            for (int32_t j = 0; j < np && wire_reader_ok(r); j++)
+                delete_records_part(req, name, pass == 1);
             wire_read_tags(r);
             if (pass == 1)
                 wire_write_tags(w);

@@ -197,31 +197,39 @@ int32_t kafka_fetch_session_next_epoch(int32_t epoch);
 int16_t kafka_err_from(int rc);
 
 /* ---- handlers (one file per API family) ------------------------------------------------------ */
-int kafka_handle_api_versions(kafka_req_t *req);              /* dispatch.c */
-int kafka_handle_metadata(kafka_req_t *req);                  /* api_metadata.c */
-int kafka_handle_describe_topic_partitions(kafka_req_t *req); /* api_metadata.c */
-int kafka_handle_produce(kafka_req_t *req);                   /* api_produce.c */
-int kafka_handle_fetch(kafka_req_t *req);                     /* api_fetch.c */
-int kafka_handle_list_offsets(kafka_req_t *req);              /* api_list_offsets.c */
-int kafka_handle_create_topics(kafka_req_t *req);             /* api_topics.c */
-int kafka_handle_delete_topics(kafka_req_t *req);             /* api_topics.c */
-int kafka_handle_create_partitions(kafka_req_t *req);         /* api_topics.c */
-int kafka_handle_delete_records(kafka_req_t *req);            /* api_topics.c */
-int kafka_handle_describe_configs(kafka_req_t *req);          /* api_configs.c */
-int kafka_handle_alter_configs(kafka_req_t *req);             /* api_configs.c */
-int kafka_handle_incremental_alter_configs(kafka_req_t *req); /* api_configs.c */
-int kafka_handle_find_coordinator(kafka_req_t *req);          /* api_groups.c */
-int kafka_handle_join_group(kafka_req_t *req);                /* api_groups.c */
-int kafka_handle_sync_group(kafka_req_t *req);                /* api_groups.c */
-int kafka_handle_heartbeat(kafka_req_t *req);                 /* api_groups.c */
-int kafka_handle_leave_group(kafka_req_t *req);               /* api_groups.c */
-int kafka_handle_list_groups(kafka_req_t *req);               /* api_groups.c */
-int kafka_handle_describe_groups(kafka_req_t *req);           /* api_groups.c */
-int kafka_handle_delete_groups(kafka_req_t *req);             /* api_groups.c */
-int kafka_handle_offset_commit(kafka_req_t *req);             /* api_commit.c */
-int kafka_handle_offset_fetch(kafka_req_t *req);              /* api_commit.c */
-int kafka_handle_offset_delete(kafka_req_t *req);             /* api_commit.c */
-int kafka_handle_init_producer_id(kafka_req_t *req);          /* api_producer.c */
+int kafka_handle_api_versions(kafka_req_t *req);                  /* dispatch.c */
+int kafka_handle_metadata(kafka_req_t *req);                      /* api_metadata.c */
+int kafka_handle_describe_topic_partitions(kafka_req_t *req);     /* api_metadata.c */
+int kafka_handle_produce(kafka_req_t *req);                       /* api_produce.c */
+int kafka_handle_fetch(kafka_req_t *req);                         /* api_fetch.c */
+int kafka_handle_list_offsets(kafka_req_t *req);                  /* api_list_offsets.c */
+int kafka_handle_create_topics(kafka_req_t *req);                 /* api_topics.c */
+int kafka_handle_delete_topics(kafka_req_t *req);                 /* api_topics.c */
+int kafka_handle_create_partitions(kafka_req_t *req);             /* api_topics.c */
+int kafka_handle_delete_records(kafka_req_t *req);                /* api_topics.c */
+int kafka_handle_describe_configs(kafka_req_t *req);              /* api_configs.c */
+int kafka_handle_alter_configs(kafka_req_t *req);                 /* api_configs.c */
+int kafka_handle_incremental_alter_configs(kafka_req_t *req);     /* api_configs.c */
+int kafka_handle_find_coordinator(kafka_req_t *req);              /* api_groups.c */
+int kafka_handle_join_group(kafka_req_t *req);                    /* api_groups.c */
+int kafka_handle_sync_group(kafka_req_t *req);                    /* api_groups.c */
+int kafka_handle_heartbeat(kafka_req_t *req);                     /* api_groups.c */
+int kafka_handle_leave_group(kafka_req_t *req);                   /* api_groups.c */
+int kafka_handle_list_groups(kafka_req_t *req);                   /* api_groups.c */
+int kafka_handle_describe_groups(kafka_req_t *req);               /* api_groups.c */
+int kafka_handle_delete_groups(kafka_req_t *req);                 /* api_groups.c */
+int kafka_handle_offset_commit(kafka_req_t *req);                 /* api_commit.c */
+int kafka_handle_offset_fetch(kafka_req_t *req);                  /* api_commit.c */
+int kafka_handle_offset_delete(kafka_req_t *req);                 /* api_commit.c */
+int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);      /* api_consumer_groups.c */
+int kafka_handle_consumer_group_describe(kafka_req_t *req);       /* api_consumer_groups.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);              /* api_producer.c */
+int kafka_handle_describe_cluster(kafka_req_t *req);              /* api_admin.c */
+int kafka_handle_describe_log_dirs(kafka_req_t *req);             /* api_admin.c */
+int kafka_handle_elect_leaders(kafka_req_t *req);                 /* api_admin.c */
+int kafka_handle_alter_partition_reassignments(kafka_req_t *req); /* api_admin.c */
+int kafka_handle_list_partition_reassignments(kafka_req_t *req);  /* api_admin.c */
+int kafka_handle_offset_for_leader_epoch(kafka_req_t *req);       /* api_admin.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

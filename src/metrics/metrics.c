@@ -259,12 +259,18 @@ static void write_groups(metric_writer_t *w, const metrics_snap_t *s)
         metric_label_t lb[] = {{"consumergroup", s->groups.groups[i].group_id}};
         metric_sample_i64(w, lb, 1, s->groups.groups[i].members);
     }
+    metric_family(w, "weir_consumergroup_generation", METRIC_GAUGE,
+                  "The group's generation: a classic group's generation id, a consumer group's "
+                  "(KIP-848) group epoch.");
+    for (size_t i = 0; i < s->groups.count; i++) {
+        metric_label_t lb[] = {{"consumergroup", s->groups.groups[i].group_id}};
+        metric_sample_i64(w, lb, 1, s->groups.groups[i].generation);
+    }
     metric_family(w, "weir_consumergroup_state", METRIC_GAUGE,
                   "1 for the state a consumer group is in (Kafka's names: Stable, Empty, ...).");
     for (size_t i = 0; i < s->groups.count; i++) {
         const broker_group_snap_t *g = &s->groups.groups[i];
-        metric_label_t lb[] = {{"consumergroup", g->group_id},
-                               {"state", broker_group_state_name(g->state)}};
+        metric_label_t lb[] = {{"consumergroup", g->group_id}, {"state", g->state}};
         metric_sample_i64(w, lb, 2, 1);
     }
 }

@@ -15,7 +15,10 @@
  * is global except the log level.
  */
 #include "server/server.h"
+#include "server/schemas_store.h"
 
+#include "admin/admin.h"
+#include "console/console.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "metrics/metrics.h"
@@ -34,8 +37,12 @@ struct weir_broker {
     net_listener_t *listener; /* on loop 0 */
     kafka_listener_t kafka;   /* the listener's context for the protocol handlers */
     http_server_t *http;
-    metrics_t *metrics;    /* GET /metrics */
-    trace_store_t *traces; /* spans from services (POST /v1/traces), journeys; NULL: off */
+    admin_t *admin;           /* the /api/v1/ routes */
+    registry_store_t schemas; /* the registry's store: the topic _schemas */
+    registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
+    char *http_token;         /* NULL: the HTTP API is open */
+    metrics_t *metrics;       /* GET /metrics */
+    trace_store_t *traces;    /* spans from services (POST /v1/traces), journeys; NULL: off */
     char listen_host[256];
     uint16_t listen_port;
     char bootstrap[300];
@@ -52,6 +59,62 @@ static void http_health(void *arg, const http_request_t *req, http_response_t *r
     buf_printf(
         &resp->body, "{\"status\":\"ok\",\"cluster_id\":\"%s\",\"node_id\":%d,\"topics\":%zu}\n",
         broker_cluster_id(s->broker), broker_node_id(s->broker), broker_topics_count(s->broker));
+}
+
+/* The auth hook (the security work extends it): with a token set, every route but the health
+ * check and the console's static files (which hold no data) needs it. */
+static bool http_auth(void *arg, const http_request_t *req, http_response_t *resp)
+{
+    weir_broker *s = arg;
+    const char *p = req->path;
+    if (strcmp(p, "/health") == 0 || strcmp(p, "/") == 0 || strncmp(p, "/ui", 3) == 0 ||
+        http_request_bearer_ok(req, s->http_token))
+        return true;
+    resp->status = 401;
+    http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"weir\"");
+    buf_append_str(&resp->body, "{\"error\":\"unauthorized\",\"message\":\"this HTTP API needs "
+                                "'Authorization: Bearer <token>'\"}");
+    return false;
+}
+
+/* The admin API serves the trace store's journeys and recent traces under /api/v1/traces. */
+static int server_journey(void *arg, const char *trace_id, buf_t *json)
+{
+    return trace_store_journey_json(arg, trace_id, json);
+}
+
+static void server_traces(void *arg, size_t limit, buf_t *json)
+{
+    trace_store_recent_json(arg, limit, json);
+}
+
+static int start_admin(weir_broker *s, http_server_t *h)
+{
+    char bootstrap[300];
+    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    s->schemas = schemas_store(s->broker);
+    int rc = registry_new(&s->registry, &s->schemas, NULL);
+    if (rc < 0) {
+        log_error("server", "the schema registry cannot load _schemas: %s", weir_strerror(rc));
+        return rc;
+    }
+    registry_http_routes(s->registry, h);
+    admin_config_t ac = {.broker = s->broker,
+                         .registry = s->registry,
+                         .bootstrap = bootstrap,
+                         .version = WEIR_VERSION,
+                         .journey = s->traces ? server_journey : NULL,
+                         .traces = s->traces ? server_traces : NULL,
+                         .journey_arg = s->traces,
+                         .metrics_path = "/metrics"};
+    rc = admin_new(&ac, &s->admin);
+    if (rc < 0)
+        return rc;
+    admin_routes(s->admin, h);
+    console_routes(h);
+    if (s->http_token)
+        http_server_set_auth(h, http_auth, s);
+    return 0;
 }
 
 static int start_http(weir_broker *s, const char *addr)
@@ -80,7 +143,9 @@ static int start_http(weir_broker *s, const char *addr)
         trace_store_new((size_t)spans, &s->traces);
         trace_routes(s->traces, h);
     }
-    int rc = http_server_start(h, host, port);
+    int rc = start_admin(s, h);
+    if (rc == 0)
+        rc = http_server_start(h, host, port);
     if (rc < 0) {
         http_server_free(h);
         return rc;
@@ -239,16 +304,20 @@ void weir_broker_config_init(weir_broker_config *cfg)
 
 static void server_free(weir_broker *s)
 {
-    /* HTTP first: its routes read the broker and post to its loops, which must still run. */
+    /* HTTP first: a request in flight may wait for a loop (a group call, a durable write) and
+     * its routes read the broker, so the loops run until the HTTP threads are done. */
     http_server_free(s->http);
     s->http = NULL;
+    if (s->broker)
+        broker_quiesce(s->broker);
+    stop_loops(s);
+    admin_free(s->admin);
+    registry_free(s->registry);
+    free(s->http_token);
     metrics_free(s->metrics);
     s->metrics = NULL;
     trace_store_free(s->traces);
     s->traces = NULL;
-    if (s->broker)
-        broker_quiesce(s->broker);
-    stop_loops(s);
     broker_close(s->broker);
     free_loops(s);
     /* After the loops: a completion still queued runs at net_loop_free and may count its
@@ -290,6 +359,8 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     if (rc < 0)
         goto out_fail;
     kafka_listener_init(&s->kafka, s->broker);
+    if (cfg->http_token && *cfg->http_token)
+        s->http_token = weir_strdup(cfg->http_token);
     const broker_settings_t *set = broker_settings(s->broker);
     const char *adv = cfg->advertise;
     if (!adv && set->sval[BCFG_ADVERTISED_LISTENERS] && set->sval[BCFG_ADVERTISED_LISTENERS][0])
@@ -308,6 +379,11 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
         goto out_fail;
     log_info("server", "Kafka on %s (advertised %s:%d), %d io thread(s)", s->bootstrap,
              s->kafka.adv_host, s->kafka.adv_port, s->nloops);
+    char lst[300];
+    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%u", s->listen_host, port);
+    broker_settings_observed(s->broker, BCFG_LISTENERS, lst);
+    snprintf(lst, sizeof(lst), "PLAINTEXT://%s:%d", s->kafka.adv_host, s->kafka.adv_port);
+    broker_settings_observed(s->broker, BCFG_ADVERTISED_LISTENERS, lst);
     *out = s;
     return 0;
 

@@ -152,12 +152,14 @@ static int codec_gzip_decompress(const uint8_t *in, size_t in_len, buf_t *out, s
     }
 }
 
-static int codec_gzip_compress(const uint8_t *in, size_t in_len, buf_t *out)
+static int codec_gzip_compress(const uint8_t *in, size_t in_len, buf_t *out, int level)
 {
     z_stream z;
     memset(&z, 0, sizeof(z));
+    if (level < 1 || level > 9)
+        level = Z_DEFAULT_COMPRESSION;
     /* 15 + 16: a gzip header and trailer, as Kafka's gzip codec writes. */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -WEIR_ENOMEM;
     WEIR_ASSERT(in_len <= UINT_MAX);
     size_t bound = deflateBound(&z, (uLong)in_len) + 32;
@@ -303,10 +305,12 @@ static int codec_lz4_decompress(const uint8_t *in, size_t in_len, buf_t *out, si
     return rc;
 }
 
-static int codec_lz4_compress(const uint8_t *in, size_t in_len, buf_t *out)
+static int codec_lz4_compress(const uint8_t *in, size_t in_len, buf_t *out, int level)
 {
     LZ4F_preferences_t prefs;
     memset(&prefs, 0, sizeof(prefs));
+    /* Kafka's levels (1-17, default 9) are lz4's high-compression ones; liblz4 stops at 12. */
+    prefs.compressionLevel = level > 0 ? WEIR_MIN(level, 12) : 0;
     prefs.frameInfo.blockSizeID = LZ4F_max64KB; /* as Kafka's own lz4 writer uses */
     prefs.frameInfo.blockMode = LZ4F_blockIndependent;
     prefs.frameInfo.contentSize = in_len;
@@ -379,11 +383,13 @@ static int codec_zstd_decompress(const uint8_t *in, size_t in_len, buf_t *out, s
     return rc;
 }
 
-static int codec_zstd_compress(const uint8_t *in, size_t in_len, buf_t *out)
+static int codec_zstd_compress(const uint8_t *in, size_t in_len, buf_t *out, int level)
 {
     size_t bound = ZSTD_compressBound(in_len);
     buf_reserve(out, bound);
-    size_t n = ZSTD_compress(out->data + out->len, bound, in, in_len, ZSTD_CLEVEL_DEFAULT);
+    if (level == 0)
+        level = ZSTD_CLEVEL_DEFAULT;
+    size_t n = ZSTD_compress(out->data + out->len, bound, in, in_len, level);
     if (ZSTD_isError(n))
         return -WEIR_EINVAL;
     out->len += n;
@@ -424,18 +430,24 @@ int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in
     return rc;
 }
 
-int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out)
+int storage_codec_compress_level(storage_codec_t codec, int level, const uint8_t *in, size_t in_len,
+                                 buf_t *out)
 {
     switch (codec) {
     case CODEC_GZIP:
-        return codec_gzip_compress(in, in_len, out);
+        return codec_gzip_compress(in, in_len, out, level);
     case CODEC_SNAPPY:
         return codec_snappy_compress(in, in_len, out);
     case CODEC_LZ4:
-        return codec_lz4_compress(in, in_len, out);
+        return codec_lz4_compress(in, in_len, out, level);
     case CODEC_ZSTD:
-        return codec_zstd_compress(in, in_len, out);
+        return codec_zstd_compress(in, in_len, out, level);
     default:
         return -WEIR_EUNSUPPORTED;
     }
+}
+
+int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out)
+{
+    return storage_codec_compress_level(codec, 0, in, in_len, out);
 }

@@ -151,6 +151,7 @@ typedef struct {
     kmap_t map;
     int64_t horizon_ms; /* tombstones with a timestamp below this go */
     bool tombstones_pending;
+    int64_t tombstone_min_ts; /* the earliest tombstone kept, INT64_MAX none */
     /* output, when writing */
     storage_segment_t *out;
     buf_t wbuf;
@@ -338,7 +339,10 @@ static int clean_batch(cleaner_t *c, const uint8_t *batch, size_t total,
                     keep = false;
                 else if (!r.value || r.value_len < 0)
                     keep = !(record_ts(h, &r) < c->horizon_ms);
-                pending = pending || (keep && (!r.value || r.value_len < 0));
+                if (keep && (!r.value || r.value_len < 0)) {
+                    pending = true;
+                    c->tombstone_min_ts = WEIR_MIN(c->tombstone_min_ts, record_ts(h, &r));
+                }
             }
             if (keep)
                 keep_push(c, h, &r);
@@ -618,12 +622,14 @@ int storage_log_compact_locked(storage_log_t *log, int64_t now_ms)
         c.log = log;
         kmap_init(&c.map, limit);
         c.horizon_ms = drm < 0 ? INT64_MIN : now_ms - drm;
+        c.tombstone_min_ts = INT64_MAX;
         size_t mapped = 0;
         rc = compact_pass(&c, cs, n, &mapped);
         if (rc == 0) {
             pthread_mutex_lock(&log->mu);
             log->compact_end = mapped == n ? end : -1;
             log->compact_tombstones = c.tombstones_pending;
+            log->compact_tombstone_ts = c.tombstones_pending ? c.tombstone_min_ts : INT64_MAX;
             pthread_mutex_unlock(&log->mu);
         }
         kmap_deinit(&c.map);

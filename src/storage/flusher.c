@@ -234,6 +234,22 @@ int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms)
     return 0;
 }
 
+/* A new background pass period (log.flush.interval.ms changed at run time): the next pass is
+ * one new interval from now, and a sleeping thread wakes to take the new deadline. */
+void storage_flusher_set_interval(storage_flusher_t *f, int64_t interval_ms)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    interval_ms = WEIR_MAX(interval_ms, 1);
+    if (interval_ms != f->interval_ms) {
+        f->interval_ms = interval_ms;
+        f->next_pass_ms = clock_mono_ms() + interval_ms;
+        pthread_cond_signal(&f->work);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 void storage_flusher_stop(storage_flusher_t *f)
 {
     if (!f)

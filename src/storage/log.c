@@ -35,6 +35,10 @@ void storage_log_config_default(storage_log_config_t *cfg)
     cfg->cleaner_map_bytes = 128u << 20;
     cfg->recovery_checkpoint_ms = 10000;
     cfg->preallocate_bytes = 1u << 20;
+    cfg->segment_jitter_ms = 0;
+    cfg->min_cleanable_ratio = 0.5;
+    cfg->max_compaction_lag_ms = INT64_MAX;
+    cfg->file_delete_delay_ms = 0;
 }
 
 /* Bad settings are clamped, not refused: the broker validates topic configs for the user. */
@@ -50,6 +54,12 @@ static void config_sanitize(storage_log_config_t *cfg)
         cfg->max_decompressed_bytes = 64u << 20;
     if (cfg->cleaner_map_bytes < 4096)
         cfg->cleaner_map_bytes = 4096;
+    if (cfg->segment_jitter_ms < 0)
+        cfg->segment_jitter_ms = 0;
+    if (cfg->max_compaction_lag_ms <= 0)
+        cfg->max_compaction_lag_ms = INT64_MAX;
+    if (cfg->file_delete_delay_ms < 0)
+        cfg->file_delete_delay_ms = 0;
 }
 
 void storage_log_path(storage_log_t *log, char *out, size_t cap, const char *name)
@@ -192,7 +202,10 @@ static void log_free(storage_log_t *log)
         storage_segment_free(log->segs[i]);
     free(log->segs);
     free(log->durables);
+    free(log->deleted);
+    storage_log_epochs_free(log);
     free(log->dir);
+    pthread_mutex_destroy(&log->epoch_mu);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->flush_mu);
     pthread_mutex_destroy(&log->maint_mu);
@@ -278,6 +291,8 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     log->io = io;
     log->dir = weir_strndup(dir, n);
     log->compact_end = -1;
+    log->compact_tombstone_ts = INT64_MAX;
+    log->rand_state = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)log ^ 0x9e3779b97f4a7c15ull;
     if (cfg)
         log->cfg = *cfg;
     else
@@ -294,9 +309,13 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     pthread_mutex_init(&log->maint_mu, NULL);
     pthread_mutex_init(&log->ckpt_mu, NULL);
     pthread_mutex_init(&log->durable_mu, NULL);
+    pthread_mutex_init(&log->epoch_mu, NULL);
     int rc = storage_log_recover(log);
     if (rc == 0)
         rc = open_active_file(log);
+    if (rc == 0)
+        rc = storage_log_epochs_load(log);
+    storage_log_new_jitter(log);
     if (rc) {
         log_free(log);
         return rc;
@@ -462,9 +481,29 @@ int storage_log_roll_locked(storage_log_t *log)
         return rc;
     old->index_unsynced = true;
     storage_log_segs_insert(log, log->nsegs, seg);
+    storage_log_new_jitter(log);
     log->dir_dirty = true;
     log_debug(LOG_MOD, "%s: rolled segment at offset %" PRId64, log->dir, seg->base);
     return 0;
+}
+
+void storage_log_new_jitter(storage_log_t *log)
+{
+    int64_t j = WEIR_MIN(log->cfg.segment_jitter_ms, log->cfg.segment_ms);
+    uint64_t x = log->rand_state;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    log->rand_state = x;
+    log->roll_jitter_ms = j > 0 ? (int64_t)(x % (uint64_t)j) : 0;
+}
+
+int64_t storage_log_roll_age_ms(const storage_log_t *log)
+{
+    int64_t ms = log->cfg.segment_ms;
+    if (ms < 0)
+        return -1;
+    if (log->cfg.cleanup_compact && log->cfg.max_compaction_lag_ms < ms)
+        ms = log->cfg.max_compaction_lag_ms; /* Kafka: a dirty segment must become cleanable */
+    return WEIR_MAX(ms - log->roll_jitter_ms, 0);
 }
 
 static bool need_roll(storage_log_t *log, const storage_segment_t *seg, size_t len,
@@ -476,8 +515,8 @@ static bool need_roll(storage_log_t *log, const storage_segment_t *seg, size_t l
         return true;
     if (log->end_offset + last_delta - seg->base > INT32_MAX)
         return true; /* relative offsets in the index are 32 bits */
-    return log->cfg.segment_ms >= 0 && seg->roll_base_ms >= 0 &&
-           now_ms - seg->roll_base_ms >= log->cfg.segment_ms;
+    int64_t roll_ms = storage_log_roll_age_ms(log);
+    return roll_ms >= 0 && seg->roll_base_ms >= 0 && now_ms - seg->roll_base_ms >= roll_ms;
 }
 
 int storage_log_append(storage_log_t *log, uint8_t *batch, size_t len, int64_t *base_offset)

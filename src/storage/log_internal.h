@@ -6,6 +6,7 @@
  * earlier one):
  *   maint_mu  serializes maintenance: retention, DeleteRecords, compaction, close
  *   flush_mu  serializes flushes, so durable_offset only moves forward and callbacks fire in order
+ *   epoch_mu  the leader epochs and their file (epoch.c)
  *   ckpt_mu   serializes writes of the checkpoint file
  *   mu        the in-memory state: segment list, offsets, flags. Held for appends and for
  *             the short bookkeeping steps of everything else; never across an fdatasync.
@@ -28,6 +29,8 @@
 #define CHECKPOINT_NAME     "weir.checkpoint"
 #define CHECKPOINT_TMP_NAME "weir.checkpoint.tmp"
 #define CLEAN_MARKER_NAME   "weir.clean-shutdown"
+#define EPOCH_NAME          "leader-epoch-checkpoint"
+#define EPOCH_TMP_NAME      "leader-epoch-checkpoint.tmp"
 #define PATH_MAX_LEN        4096
 
 /* Kafka's on-disk index entries, big endian: .index = relative offset (4) + position (4);
@@ -93,6 +96,9 @@ int storage_segment_open(storage_io_t *io, const char *dir, int64_t base, const 
 void storage_segment_free(storage_segment_t *seg);
 /* Deletes the segment's three files (the .log first, so a half-deleted segment is clearly gone). */
 int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base);
+/* Renames them to *.deleted (the .log first), or unlinks those *.deleted files. */
+int storage_segment_rename_deleted(storage_io_t *io, const char *dir, int64_t base);
+int storage_segment_unlink_deleted(storage_io_t *io, const char *dir, int64_t base);
 
 /* Bookkeeping for a batch just written at seg->size: offsets, timestamps, index entries. */
 void storage_segment_note_batch(storage_segment_t *seg, const storage_batch_header_t *h,
@@ -172,6 +178,24 @@ struct storage_log {
     int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
     int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
+    int64_t compact_tombstone_ts; /* earliest kept tombstone of the last pass, INT64_MAX none */
+    int64_t roll_jitter_ms;       /* the active segment's segment.jitter.ms draw */
+    uint64_t rand_state;          /* xorshift state for the jitter */
+
+    /* Segments renamed to *.deleted, removed once due (file.delete.delay.ms); maint_mu. */
+    struct storage_deleted {
+        int64_t base;
+        int64_t due_ms;
+    } * deleted;
+    size_t ndeleted, capdeleted;
+
+    /* Leader epochs (epoch.c), under epoch_mu: taken after maint_mu, before mu. */
+    pthread_mutex_t epoch_mu;
+    struct storage_epoch_entry {
+        int32_t epoch;
+        int64_t start;
+    } * epochs;
+    size_t nepochs, capepochs;
 
     pthread_mutex_t durable_mu;
     storage_durable_t *durables; /* under durable_mu, in registration order */
@@ -218,6 +242,16 @@ int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *reco
 /* Marks the log offline (mu held) and returns its durables to be failed by the caller. */
 void storage_log_go_offline_locked(storage_log_t *log, const char *why);
 void storage_log_fail_durables(storage_log_t *log, int err); /* mu NOT held */
+
+/* The roll age of the active segment: segment.ms (for a compacted log at most
+ * max.compaction.lag.ms) less the segment's jitter; mu held. */
+int64_t storage_log_roll_age_ms(const storage_log_t *log);
+void storage_log_new_jitter(storage_log_t *log); /* a new active segment's draw; mu held */
+
+/* epoch.c */
+int storage_log_epochs_load(storage_log_t *log); /* at open, after recovery */
+void storage_log_epochs_truncate_start(storage_log_t *log, int64_t start_offset);
+void storage_log_epochs_free(storage_log_t *log);
 
 /* recovery.c: loads segments from disk into an empty log (during open). */
 int storage_log_recover(storage_log_t *log);

@@ -3,7 +3,8 @@
  * refuses loudly.
  *
  * Order of work in storage_log_recover():
- *   1. leftovers of interrupted work are removed (the .cleaned files, the checkpoint's tmp file)
+ *   1. leftovers of interrupted work are removed (the .cleaned files, the checkpoints' tmp files,
+ *      segments deleted (*.deleted) whose file.delete.delay.ms the broker did not live out)
  * and an interrupted compaction swap (<base>.log.swap) is finished: the swap file was complete and
  *      synced before it got that name, so the old segments it replaces are deleted and it takes
  *      its final name. Index files without a .log are deleted.
@@ -94,7 +95,8 @@ static int listing_add(const char *name, void *arg)
         if (!list_has(&l->indexes, base))
             list_add(&l->indexes, base);
     } else if (has_suffix(name, ".cleaned") || has_suffix(name, ".swap") ||
-               has_suffix(name, ".deleted") || strcmp(name, CHECKPOINT_TMP_NAME) == 0) {
+               has_suffix(name, ".deleted") || strcmp(name, CHECKPOINT_TMP_NAME) == 0 ||
+               strcmp(name, EPOCH_TMP_NAME) == 0) {
         if (l->njunk == l->capjunk) {
             l->capjunk = l->capjunk ? l->capjunk * 2 : 8;
             l->junk = weir_realloc(l->junk, l->capjunk * sizeof(*l->junk));

@@ -148,6 +148,36 @@ int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base)
     return rc;
 }
 
+int storage_segment_rename_deleted(storage_io_t *io, const char *dir, int64_t base)
+{
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    int rc = 0;
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(exts) && rc == 0; i++) {
+        char from[PATH_MAX_LEN], to[PATH_MAX_LEN], ext[32];
+        storage_segment_path(from, sizeof(from), dir, base, exts[i]);
+        snprintf(ext, sizeof(ext), "%s.deleted", exts[i]);
+        storage_segment_path(to, sizeof(to), dir, base, ext);
+        rc = io->ops->rename(io, from, to);
+        if (rc == -WEIR_ENOENT && i > 0)
+            rc = 0; /* indexes not written yet */
+    }
+    return rc;
+}
+
+int storage_segment_unlink_deleted(storage_io_t *io, const char *dir, int64_t base)
+{
+    static const char *const exts[] = {".log.deleted", ".index.deleted", ".timeindex.deleted"};
+    int rc = 0;
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(exts); i++) {
+        char path[PATH_MAX_LEN];
+        storage_segment_path(path, sizeof(path), dir, base, exts[i]);
+        int r = io->ops->unlink(io, path);
+        if (r && r != -WEIR_ENOENT && rc == 0)
+            rc = r;
+    }
+    return rc;
+}
+
 /* ---- in-memory indexes --------------------------------------------------------------------- */
 
 static void idx_push(storage_segment_t *seg, uint32_t rel, uint32_t pos)

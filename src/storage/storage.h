@@ -174,6 +174,30 @@ bool storage_batch_why_corrupt(const char *why);
 int storage_codec_decompress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out,
                              size_t max_out);
 int storage_codec_compress(storage_codec_t codec, const uint8_t *in, size_t in_len, buf_t *out);
+/* The same at a level, as Kafka's compression.<codec>.level gives it: gzip 1-9 (else zlib's
+ * default), lz4 1-17 (high compression, capped at liblz4's 12), zstd any of zstd's; 0 is the
+ * codec's default; snappy has none. */
+int storage_codec_compress_level(storage_codec_t codec, int level, const uint8_t *in, size_t in_len,
+                                 buf_t *out);
+
+/* compression.type on the broker (Kafka's LogValidator): the batch rebuilt with its records
+ * compressed with codec (CODEC_NONE: uncompressed) at level, every header field kept but the
+ * codec bits, the length and the CRC (base offset, leader epoch, timestamps and their type,
+ * transactional bit, producer id, epoch and sequence, record count). Appends to out and
+ * returns 1; returns 0 (out unchanged) when the batch already uses codec or is a control
+ * batch; -WEIR_ECORRUPT when its records do not decompress, -WEIR_ETOOBIG past
+ * max_decompressed, -WEIR_EUNSUPPORTED for an unknown codec. The batch must have passed
+ * storage_batch_validate_records. */
+int storage_batch_recompress(const uint8_t *batch, size_t total, storage_codec_t codec, int level,
+                             size_t max_decompressed, buf_t *out);
+
+/* message.timestamp.before/after.max.ms (Kafka's LogValidator): calls fn for every record whose
+ * timestamp lies outside [lo, hi] (records without a timestamp, -1, are never outside), with
+ * its index in the batch, its offset as the batch numbers it and its timestamp. Returns how
+ * many there were, or a negative error for records that do not decode. */
+typedef void (*storage_record_ts_fn)(void *arg, int32_t index, int64_t offset, int64_t timestamp);
+int storage_batch_timestamps_outside(const uint8_t *batch, size_t total, size_t max_decompressed,
+                                     int64_t lo, int64_t hi, storage_record_ts_fn fn, void *arg);
 
 /* Builds a v2 batch from records (for the broker's own internal topics, compaction and tests),
  * with base offset 0, partition leader epoch -1, baseTimestamp = the first record's timestamp,
@@ -283,6 +307,21 @@ typedef struct {
      * data (and synced) when it stops being active, and at close; recovery cuts a zero tail.
      * Default 1 MiB. */
     uint64_t preallocate_bytes;
+    /* Kafka's segment.jitter.ms: each segment rolls a random 0..jitter ms (below segment.ms)
+     * early, so many partitions created together do not all roll at once. Default 0. */
+    int64_t segment_jitter_ms;
+    /* Compaction scheduling (Kafka's cleaner): a compacted log is cleaned when its dirty part
+     * (bytes written since it was last cleaned, in cleanable segments) is more than
+     * min_cleanable_ratio of the cleanable log (min.cleanable.dirty.ratio, default 0.5), or
+     * when a dirty segment is older than max_compaction_lag_ms (max.compaction.lag.ms, default
+     * INT64_MAX: never); the active segment of a compacted log also rolls by then. */
+    double min_cleanable_ratio;
+    int64_t max_compaction_lag_ms;
+    /* Kafka's file.delete.delay.ms: segments retention deletes are renamed to *.deleted and
+     * removed this much later (readers holding them are unaffected either way). 0 (the
+     * default here; the broker passes the topic's, 60 s by Kafka's default) removes them at
+     * once. */
+    int64_t file_delete_delay_ms;
 } storage_log_config_t;
 
 void storage_log_config_default(storage_log_config_t *cfg);
@@ -361,15 +400,57 @@ typedef void (*storage_durable_fn)(void *arg, int err);
 void storage_log_on_durable(storage_log_t *log, int64_t offset, storage_durable_fn cb, void *arg);
 
 /* Deletes whole segments past retention.bytes / retention.ms, rolls a segment past
- * segment.ms, runs compaction when cleanup.policy=compact. Call it periodically (Kafka's
- * log.retention.check.interval.ms is 5 minutes; every few seconds is fine). */
+ * segment.ms (less its jitter; for a compacted log at most max.compaction.lag.ms), removes
+ * deleted files whose file.delete.delay.ms has passed. Call it periodically (Kafka's
+ * log.retention.check.interval.ms is 5 minutes). Compaction is storage_log_clean's. Returns at
+ * once, doing nothing, while a compaction pass runs on the log. */
 int storage_log_maintain(storage_log_t *log, int64_t now_ms);
+/* Removes the files of deleted segments whose file.delete.delay.ms has passed. */
+void storage_log_purge_deleted(storage_log_t *log, int64_t now_ms);
+
+/* What Kafka's cleaner knows of a compacted log: the clean part (below the first dirty offset)
+ * and the dirty part (from there to the first uncleanable offset: the active segment, data not
+ * yet durable, or segments younger than min.compaction.lag.ms), their ratio, and whether a
+ * dirty segment is older than max.compaction.lag.ms. */
+typedef struct {
+    uint64_t clean_bytes;
+    uint64_t dirty_bytes;
+    double dirty_ratio;  /* dirty / (clean + dirty), 0 when both are 0 */
+    int64_t overdue_ms;  /* how long past max.compaction.lag.ms, <= 0 when not */
+    bool tombstones_due; /* a kept tombstone has passed delete.retention.ms */
+    bool due;            /* a cleaning pass should run now */
+} storage_clean_state_t;
+
+int storage_log_clean_state(storage_log_t *log, int64_t now_ms, storage_clean_state_t *out);
+/* Runs one compaction pass if the log is compacted and due (dirty ratio above
+ * min.cleanable.dirty.ratio, overdue, or tombstones to drop). 1 if it ran, 0 if not due, or a
+ * negative error. */
+int storage_log_clean(storage_log_t *log, int64_t now_ms);
 /* Advances the log start offset (DeleteRecords); whole segments below it are deleted. The log
  * is flushed and the new start offset checkpointed before this returns, so it survives a
  * restart. -WEIR_ERANGE past the end offset; an offset at or below the start is a no-op. */
 int storage_log_delete_records(storage_log_t *log, int64_t before_offset);
 /* Runs one compaction pass now. */
 int storage_log_compact(storage_log_t *log, int64_t now_ms);
+
+/* ---- leader epochs ------------------------------------------------------------------------------
+ * The partition's leader epochs and the offset at which each began, as Kafka keeps them
+ * (LeaderEpochFileCache): <dir>/leader-epoch-checkpoint, Kafka's format ("0", the number of
+ * entries, then "<epoch> <start offset>" lines), rewritten atomically (temporary file,
+ * fdatasync, rename, directory fsync) whenever it changes. Entries before the log start are
+ * cut as the start moves (retention, DeleteRecords); entries past the end after recovery. A
+ * missing or damaged file is rebuilt from the first batch's epoch. Any thread. */
+#define STORAGE_EPOCH_MAX 4096 /* entries kept; older ones go first */
+
+/* Records that epoch begins at start_offset; a no-op when epoch is not above the latest. */
+int storage_log_epoch_assign(storage_log_t *log, int32_t epoch, int64_t start_offset);
+int32_t storage_log_epoch_latest(storage_log_t *log); /* -1: none */
+/* Kafka's endOffsetFor: the latest epoch gives the log end offset; an older one the start of
+ * the next epoch with the largest epoch not above it; below every epoch the first epoch's
+ * start (with the requested epoch; -5 is such an epoch too); -1 or above every epoch gives epoch
+ * -1 and offset -1. */
+void storage_log_epoch_end_offset(storage_log_t *log, int32_t requested, int32_t *epoch,
+                                  int64_t *end_offset);
 
 /* Visits every batch header from `from_offset` (recovery of producer state, offsets topic
  * replay). cb returns 0 to go on, != 0 to stop. The batch bytes are valid during the call. */
@@ -388,6 +469,8 @@ int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb
 typedef struct storage_flusher storage_flusher_t;
 int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms);
 void storage_flusher_stop(storage_flusher_t *f); /* flushes what is dirty, joins the thread */
+/* Changes the background pass period; the next pass is interval_ms from now. */
+void storage_flusher_set_interval(storage_flusher_t *f, int64_t interval_ms);
 /* Attaches a log: from then on its appends are flushed by this flusher. */
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log);

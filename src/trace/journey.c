@@ -1,6 +1,7 @@
 /*
- * An event's journey and the recent traces, as JSON, and the HTTP routes of the trace module:
- * the OTLP receiver (POST /v1/traces) and the admin API's GET /api/v1/traces[/<id>].
+ * An event's journey and the recent traces, as JSON (the admin API serves them at
+ * GET /api/v1/traces[/<id>]), and the trace module's own HTTP route: the OTLP receiver
+ * (POST /v1/traces).
  *
  * Invariant: a journey is built from copies taken under the store's mutex, so formatting never
  * holds the lock; every string from a span is escaped before it reaches the output.
@@ -231,30 +232,7 @@ static void route_ingest(void *arg, const http_request_t *req, http_response_t *
     buf_append_str(&resp->body, "{\"partialSuccess\":{}}\n");
 }
 
-static void route_traces(void *arg, const http_request_t *req, http_response_t *resp)
-{
-    trace_store_t *st = arg;
-    const char *id = req->path + strlen("/api/v1/traces");
-    if (*id == '/')
-        id++;
-    if (!*id) {
-        const char *l = http_request_arg(req, "limit");
-        long limit = l ? strtol(l, NULL, 10) : 50;
-        trace_store_recent_json(st, limit > 0 && limit <= 1000 ? (size_t)limit : 50, &resp->body);
-        return;
-    }
-    int rc = trace_store_journey_json(st, id, &resp->body);
-    if (rc == -WEIR_EINVAL)
-        error_json(resp, 400, "a trace id is 32 hex digits");
-    else if (rc == -WEIR_ENOENT)
-        error_json(resp, 404,
-                   "no spans of this trace are kept (have the services an OTLP "
-                   "endpoint pointing at this broker?)");
-}
-
 void trace_routes(trace_store_t *st, http_server_t *h)
 {
     http_server_route(h, "POST", "/v1/traces", route_ingest, st);
-    http_server_route(h, "GET", "/api/v1/traces", route_traces, st);
-    http_server_route(h, "GET", "/api/v1/traces/", route_traces, st);
 }

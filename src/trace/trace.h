@@ -5,12 +5,13 @@
  * trace is every hop its event made (which service created, published or processed it, on
  * which topic, partition and offset, when and for how long, with what result), in time order.
  *
- * This module knows neither the broker nor the SDK: spans are plain data, so the admin API and
- * the console can call trace_store_journey_json() (and the others) from their own routes; the
- * server owns the store and hands it to them. Routes it registers itself (trace_routes):
- *   POST /v1/traces               the OTLP/HTTP receiver (JSON encoding; protobuf gets 415)
+ * This module knows neither the broker nor the SDK: spans are plain data. The server owns the
+ * store and hands trace_store_journey_json() and trace_store_recent_json() to the admin API,
+ * which serves them with the rest of /api/v1/ (its errors, its OpenAPI document):
  *   GET  /api/v1/traces           recent traces, newest first (?limit=, default 50)
  *   GET  /api/v1/traces/<id>      the journey of one trace (32 hex digits)
+ * The route this module registers itself (trace_routes):
+ *   POST /v1/traces               the OTLP/HTTP receiver (JSON encoding; protobuf gets 415)
  *
  * Span attributes read (OpenTelemetry's messaging conventions, as libweir sets them):
  * messaging.destination.name, messaging.kafka.destination.partition,
@@ -53,7 +54,7 @@ void trace_store_recent_json(trace_store_t *st, size_t limit, buf_t *out);
 
 size_t trace_store_span_count(trace_store_t *st);
 
-/* Registers the three routes above. Before the HTTP server starts. */
+/* Registers the OTLP receiver (POST /v1/traces). Before the HTTP server starts. */
 void trace_routes(trace_store_t *st, http_server_t *h);
 
 #endif

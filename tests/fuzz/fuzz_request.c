@@ -146,7 +146,7 @@ static void seed_state(int fd)
 {
     static const uint8_t
         create[] =
-            {0, 19, 0,   1,   0, 0,   0,   1,   0xff, 0xff, /* CreateTopics v1 */
+            {0, 19, 0,   2,   0, 0,   0,   1,   0xff, 0xff, /* CreateTopics v2 (v0-1: gone) */
              0, 0,  0,   2,                                 /* 2 topics */
              0, 2,  'f', 'z', 0, 0,   0,   2,   0,    1,    0,    0, 0, 0, 0,
              0, 0,  0,   0,   3, 'c', 'k', '1', 0,    0,    0,    3, 0, 1, 0,

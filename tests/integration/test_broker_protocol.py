@@ -294,7 +294,8 @@ def api_versions_entries(r, flex):
 
 # Kafka 4's floors (KIP-896) and at least the ceilings issue 12 asks for.
 WANT_APIS = {0: (0, 11), 1: (4, 16), 2: (1, 10), 3: (0, 13), 18: (0, 4), 19: (2, 7), 20: (1, 6),
-             75: (0, 0)}
+             21: (0, 2), 23: (2, 4), 32: (1, 4), 33: (0, 2), 35: (1, 4), 37: (0, 3), 43: (0, 2),
+             44: (0, 1), 45: (0, 0), 46: (0, 0), 60: (0, 2), 75: (0, 0)}
 
 
 @case("ApiVersions v0, v1, v2 and v3 (flexible) advertise exactly the implemented ranges")

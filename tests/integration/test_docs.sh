@@ -41,6 +41,12 @@ for _ in $(seq 50); do
 done
 WEIR_REGISTRY="http://$(sed -n 's/^http on //p' "$work/rout")"
 export BROKER HTTP WEIR_BROKERS=$BROKER WEIR_REGISTRY PATH="$work/bin:$PATH"
+# `python` is the venv `make deps` makes (confluent-kafka 2.16), for the consumer-protocol
+# example of docs/groups.md; `python3` stays the system one.
+if [[ -x $top/build/compat/venv/bin/python ]]; then
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$top/build/compat/venv/bin/python" >"$work/bin/python"
+    chmod +x "$work/bin/python"
+fi
 n=0
 fail=0
 for doc in "$top"/README.md "$top"/docs/*.md; do

@@ -7,6 +7,7 @@ the kafka_exporter sums on, are those two names); and a real Prometheus (Debian'
 and answers a lag query. TAP.
 # timeout: 200
 """
+import json
 import os
 import re
 import shutil
@@ -127,6 +128,7 @@ def check_exact(addr, http):
          12),
         ("kafka_consumergroup_members", {"consumergroup": "g-metrics"}, 0),
         ("weir_consumergroup_state", {"consumergroup": "g-metrics", "state": "Empty"}, 1),
+        ("weir_consumergroup_generation", {"consumergroup": "g-metrics"}, 0),
         ("weir_topic_produced_records_total", {"topic": "m1"}, 15),
         ("weir_metrics_partitions_omitted", {}, 0),
         ("weir_metrics_groups_complete", {}, 1),
@@ -199,9 +201,72 @@ def check_live_member(addr, http):
         c.poll(0.2)
         s = samples(scrape(http)[1])
         ok = (get(s, "kafka_consumergroup_members", consumergroup="g-live") == 1
-              and get(s, "weir_consumergroup_state", consumergroup="g-live", state="Stable") == 1)
+              and get(s, "weir_consumergroup_state", consumergroup="g-live", state="Stable") == 1
+              and get(s, "weir_consumergroup_generation", consumergroup="g-live") == 1)
     c.close()
-    tap(ok, "a subscribed consumer: its group has 1 member and is Stable")
+    tap(ok, "a subscribed consumer: its group has 1 member, is Stable, generation 1")
+
+
+# The KIP-848 member runs in build/compat/venv's Python: its confluent-kafka (2.16) speaks
+# group.protocol=consumer, Debian's does not. It commits, says "ready", and leaves at a line on
+# stdin.
+KIP848_MEMBER = r"""
+import sys, time
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "g-848", "group.protocol": "consumer",
+              "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe(["m1"])
+end = time.time() + 30
+while time.time() < end and len(c.assignment()) < 3:
+    c.poll(0.2)
+c.commit(offsets=[TopicPartition("m1", 0, 4), TopicPartition("m1", 1, 5)], asynchronous=False)
+print("ready %d" % len(c.assignment()), flush=True)
+sys.stdin.readline()
+c.close()
+print("closed", flush=True)
+"""
+
+
+def check_consumer_protocol(addr, http):
+    """A KIP-848 group (group.protocol=consumer): its member, its state, its group epoch as the
+    generation (the admin API's), and the lag of what it committed."""
+    py = os.path.join(TOP, "build", "compat", "venv", "bin", "python3")
+    if not os.path.exists(py):
+        tap(False, "a KIP-848 group: build/compat/venv is missing (make deps)")
+        return
+    m = subprocess.Popen([py, "-c", KIP848_MEMBER, addr], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    ready = m.stdout.readline().strip()
+    want = {("kafka_consumergroup_members", ()): 1,
+            ("weir_consumergroup_state", (("state", "Stable"),)): 1,
+            ("kafka_consumergroup_lag", (("partition", "0"), ("topic", "m1"))): 6,
+            ("kafka_consumergroup_lag", (("partition", "1"), ("topic", "m1"))): 0,
+            ("kafka_consumergroup_lag_sum", (("topic", "m1"),)): 6,
+            ("kafka_consumergroup_current_offset_sum", (("topic", "m1"),)): 9}
+    got, epoch, gen = {}, None, None
+    end = time.time() + 15
+    while time.time() < end:
+        s = samples(scrape(http)[1])
+        got = {k: get(s, k[0], consumergroup="g-848", **dict(k[1])) for k in want}
+        with urllib.request.urlopen("http://%s/api/v1/groups/g-848" % http, timeout=10) as r:
+            epoch = json.loads(r.read())["generation"]
+        gen = get(s, "weir_consumergroup_generation", consumergroup="g-848")
+        if got == want and epoch >= 1 and gen == epoch:
+            break
+        time.sleep(0.2)
+    tap(ready == "ready 3" and got == want and epoch >= 1 and gen == epoch,
+        "a KIP-848 group: 1 member, Stable, its group epoch as generation (%s), the lag of its "
+        "commits" % gen, "member: %r; got %s, admin API epoch %s" % (ready, got, epoch))
+    m.stdin.write("\n")
+    m.stdin.flush()
+    closed = m.stdout.readline().strip()
+    m.wait(30)
+    ok = wait_for(lambda: get(samples(scrape(http)[1]), "weir_consumergroup_state",
+                              consumergroup="g-848", state="Empty") == 1)
+    s = samples(scrape(http)[1])
+    tap(closed == "closed" and ok and
+        get(s, "kafka_consumergroup_members", consumergroup="g-848") == 0,
+        "... Empty with no member once it left")
 
 
 def check_openmetrics(http):
@@ -308,6 +373,7 @@ def main():
         check_errors(addr, http)
         check_histograms(scrape(http)[1])
         check_live_member(addr, http)
+        check_consumer_protocol(addr, http)
         check_openmetrics(http)
         check_promtool_and_switches(admin, node, http, err_path)
         check_prometheus(http, work)

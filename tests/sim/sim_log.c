@@ -234,6 +234,11 @@ static void op_maintain(sim_t *s)
     int rc = storage_log_maintain(s->log, s->now);
     if (rc && rc != -WEIR_EOFFLINE && rc != -WEIR_EIO)
         fail(s, "maintain: %s", weir_strerror(rc));
+    if (s->compact && rc == 0) { /* the broker's cleaner: a pass whenever one is due */
+        rc = storage_log_clean(s->log, s->now);
+        if (rc < 0 && rc != -WEIR_EOFFLINE && rc != -WEIR_EIO)
+            fail(s, "clean: %s", weir_strerror(rc));
+    }
     s->compactions += s->compact;
 }
 
@@ -503,13 +508,21 @@ static void random_config(sim_t *s)
         c->delete_retention_ms = rnd(s) % 3 ? rnd_in(s, 0, 5000) : -1;
         c->min_compaction_lag_ms = rnd(s) % 3 ? 0 : rnd_in(s, 0, 3000);
         c->cleaner_map_bytes = rnd(s) % 4 ? 1 << 20 : 4096; /* tiny: partial passes */
+        /* The cleaner's schedule: often (ratio 0), Kafka's default, rarely; overdue segments
+         * (max.compaction.lag.ms, which also rolls the active segment) now and then. */
+        c->min_cleanable_ratio = rnd(s) % 2 ? 0 : (rnd(s) % 2 ? 0.5 : 0.9);
+        c->max_compaction_lag_ms = rnd(s) % 3 ? INT64_MAX : rnd_in(s, 1000, 8000);
     } else {
         c->cleanup_delete = true;
         if (rnd(s) % 2)
             c->retention_bytes = rnd_in(s, 500, 8000);
         if (rnd(s) % 3 == 0)
             c->retention_ms = rnd_in(s, 2000, 20000);
+        /* Deleted segments removed at once or kept as *.deleted for a while (recovery removes
+         * the ones a crash leaves). */
+        c->file_delete_delay_ms = rnd(s) % 2 ? 0 : rnd_in(s, 500, 5000);
     }
+    c->segment_jitter_ms = c->segment_ms > 0 && rnd(s) % 2 ? rnd_in(s, 0, c->segment_ms) : 0;
 }
 
 static int reopen(sim_t *s)

@@ -780,4 +780,117 @@ TEST(compressed_garbage)
     }
 }
 
+/* Records of a batch as "key=value@ts" lines, for comparing two batches record by record. */
+static void records_text(const uint8_t *batch, size_t total, buf_t *out)
+{
+    storage_batch_header_t h;
+    size_t t;
+    REQUIRE(storage_batch_header_read(batch, total, &h, &t) == 0 && t == total);
+    storage_record_iter_t it;
+    REQUIRE(storage_record_iter_init(&it, batch, total, 1 << 20) == 0);
+    storage_record_t r;
+    while (storage_record_iter_next(&it, &r) == 1)
+        buf_printf(out, "%.*s=%.*s@%lld+%d/%d\n", r.key_len > 0 ? r.key_len : 0,
+                   r.key ? (const char *)r.key : "", r.value_len > 0 ? r.value_len : 0,
+                   r.value ? (const char *)r.value : "", (long long)h.base_timestamp,
+                   (int)r.timestamp_delta, r.header_count);
+    storage_record_iter_deinit(&it);
+}
+
+/* compression.type on the broker: every codec to every other, records and header fields kept,
+ * a valid CRC, the same codec left alone. */
+TEST(recompress_every_codec_pair)
+{
+    storage_record_in_t recs[20];
+    char vals[20][64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "value %d value %d value %d", i, i, i);
+        recs[i] = (storage_record_in_t){
+            "key", 3, vals[i], (int32_t)strlen(vals[i]), 1700000000000 + i, NULL, 0, 0};
+    }
+    for (size_t a = 0; a < WEIR_ARRAY_LEN(all_codecs); a++) {
+        for (size_t z = 0; z < WEIR_ARRAY_LEN(all_codecs); z++) {
+            storage_batch_opts_t o = {12345, 3, 100,
+                                      (int16_t)(all_codecs[a] | BATCH_TRANSACTIONAL)};
+            buf_t in, out, t1, t2;
+            buf_init(&in), buf_init(&out), buf_init(&t1), buf_init(&t2);
+            storage_batch_build(&in, recs, 20, &o);
+            be32_write(in.data + BATCH_LEADER_EPOCH, 7);
+            int rc = storage_batch_recompress(in.data, in.len, (storage_codec_t)all_codecs[z], 0,
+                                              1 << 20, &out);
+            if (a == z) {
+                CHECK_EQ(rc, 0);
+                CHECK_EQ(out.len, 0);
+            } else {
+                CHECK_EQ(rc, 1);
+                CHECK_EQ(storage_batch_validate_records(out.data, out.len, 1 << 20, NULL), 0);
+                storage_batch_header_t hi, ho;
+                size_t t;
+                storage_batch_header_read(in.data, in.len, &hi, &t);
+                storage_batch_header_read(out.data, out.len, &ho, &t);
+                CHECK_EQ(ho.attributes & BATCH_COMPRESSION_MASK, all_codecs[z]);
+                CHECK_EQ(ho.attributes & ~BATCH_COMPRESSION_MASK,
+                         hi.attributes & ~BATCH_COMPRESSION_MASK);
+                CHECK_EQ(ho.leader_epoch, 7);
+                CHECK_EQ(ho.producer_id, 12345);
+                CHECK_EQ(ho.producer_epoch, 3);
+                CHECK_EQ(ho.base_sequence, 100);
+                CHECK_EQ(ho.record_count, 20);
+                CHECK_EQ(ho.last_offset_delta, 19);
+                CHECK_EQ(ho.base_timestamp, hi.base_timestamp);
+                CHECK_EQ(ho.max_timestamp, hi.max_timestamp);
+                records_text(in.data, in.len, &t1);
+                records_text(out.data, out.len, &t2);
+                CHECK(t1.len == t2.len && memcmp(t1.data, t2.data, t1.len) == 0);
+            }
+            buf_deinit(&in), buf_deinit(&out), buf_deinit(&t1), buf_deinit(&t2);
+        }
+    }
+    /* Levels reach the codec: zstd 19 is no larger than zstd 1 on repetitive data. */
+    buf_t in, l1, l19;
+    buf_init(&in), buf_init(&l1), buf_init(&l19);
+    storage_batch_build(&in, recs, 20, NULL);
+    CHECK_EQ(storage_batch_recompress(in.data, in.len, CODEC_ZSTD, 1, 1 << 20, &l1), 1);
+    CHECK_EQ(storage_batch_recompress(in.data, in.len, CODEC_ZSTD, 19, 1 << 20, &l19), 1);
+    CHECK(l19.len <= l1.len);
+    CHECK_EQ(storage_batch_recompress(in.data, in.len, CODEC_GZIP, 9, 1 << 20, &l19), 1);
+    /* A bound on decompression holds here too. */
+    buf_t gz, none;
+    buf_init(&gz), buf_init(&none);
+    storage_batch_opts_t og = {-1, -1, -1, CODEC_GZIP};
+    storage_batch_build(&gz, recs, 20, &og);
+    CHECK_EQ(storage_batch_recompress(gz.data, gz.len, CODEC_NONE, 0, 100, &none), -WEIR_ETOOBIG);
+    CHECK_EQ(none.len, 0);
+    buf_deinit(&in), buf_deinit(&l1), buf_deinit(&l19), buf_deinit(&gz), buf_deinit(&none);
+}
+
+static void note_bad(void *arg, int32_t index, int64_t offset, int64_t ts)
+{
+    buf_printf(arg, "%d:%lld:%lld ", index, (long long)offset, (long long)ts);
+}
+
+/* message.timestamp.before/after.max.ms: every record outside the bounds is reported; records
+ * without a timestamp (-1) never are. */
+TEST(timestamps_outside)
+{
+    storage_record_in_t recs[5];
+    int64_t ts[5] = {1000, 5000, -1, 2000, 9000};
+    for (int i = 0; i < 5; i++)
+        recs[i] = (storage_record_in_t){NULL, -1, "v", 1, ts[i], NULL, 0, 0};
+    for (size_t c = 0; c < WEIR_ARRAY_LEN(all_codecs); c++) {
+        storage_batch_opts_t o = {-1, -1, -1, (int16_t)all_codecs[c]};
+        buf_t b, seen;
+        buf_init(&b), buf_init(&seen);
+        storage_batch_build(&b, recs, 5, &o);
+        be64_write(b.data + BATCH_BASE_OFFSET, 40);
+        CHECK_EQ(
+            storage_batch_timestamps_outside(b.data, b.len, 1 << 20, 1500, 6000, note_bad, &seen),
+            2);
+        buf_append_u8(&seen, 0);
+        CHECK_STR((const char *)seen.data, "0:40:1000 4:44:9000 ");
+        CHECK_EQ(storage_batch_timestamps_outside(b.data, b.len, 1 << 20, 0, 10000, NULL, NULL), 0);
+        buf_deinit(&b), buf_deinit(&seen);
+    }
+}
+
 TEST_MAIN()

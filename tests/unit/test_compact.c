@@ -180,7 +180,7 @@ TEST(keeps_latest_per_key_and_offsets)
     storage_segment_t *active = log_active(log);
     int64_t active_base = active->base;
     uint64_t active_size = active->size;
-    CHECK_EQ(storage_log_maintain(log, now_ms), 0); /* maintain runs compaction too */
+    CHECK_EQ(storage_log_clean(log, now_ms), 1); /* never cleaned: all dirty, so due */
     recs_t after = read_recs(log);
     check_offsets_kept(&after);
     for (int k = 0; k < 10; k++) {
@@ -596,6 +596,105 @@ TEST(cleanup)
     storage_io_sim_free(sim);
     sim = NULL;
     clock_wall_set_override(-1);
+}
+
+/* Kafka's cleaner schedule: a pass when the dirty part passes min.cleanable.dirty.ratio of the
+ * cleanable log, when a dirty segment is older than max.compaction.lag.ms (which also rolls
+ * the active segment), not before min.compaction.lag.ms. */
+TEST(clean_when_dirty_enough_or_overdue)
+{
+    setup();
+    storage_log_config_t cfg;
+    cfg_compact(&cfg);
+    storage_log_t *log = open_log(&cfg);
+    REQUIRE(log);
+    for (int round = 0; round < 6; round++)
+        for (int k = 0; k < 10; k++)
+            put1(log, k);
+    REQUIRE(storage_log_flush(log) == 0);
+    storage_clean_state_t st;
+    CHECK_EQ(storage_log_clean_state(log, now_ms, &st), 0);
+    CHECK_EQ(st.clean_bytes, 0);
+    CHECK(st.dirty_bytes > 0 && st.dirty_ratio == 1.0 && st.due);
+    CHECK_EQ(storage_log_clean(log, now_ms), 1);
+    CHECK_EQ(storage_log_clean_state(log, now_ms, &st), 0);
+    CHECK(st.clean_bytes > 0 && st.dirty_bytes == 0 && !st.due);
+    CHECK_EQ(storage_log_clean(log, now_ms), 0); /* nothing new: no pass */
+    uint64_t clean = st.clean_bytes;
+    /* A little new data: under the default ratio (0.5), not due. */
+    int k0 = 0;
+    while (st.dirty_bytes == 0) {
+        put1(log, k0++ % 10);
+        REQUIRE(storage_log_flush(log) == 0);
+        storage_log_clean_state(log, now_ms, &st);
+    }
+    CHECK(st.dirty_ratio < 0.5 && !st.due);
+    CHECK_EQ(storage_log_clean(log, now_ms), 0);
+    /* A lower ratio makes it due. */
+    cfg.min_cleanable_ratio = st.dirty_ratio / 2;
+    storage_log_set_config(log, &cfg);
+    storage_log_clean_state(log, now_ms, &st);
+    CHECK(st.due);
+    cfg.min_cleanable_ratio = 0.9;
+    storage_log_set_config(log, &cfg);
+    storage_log_clean_state(log, now_ms, &st);
+    CHECK(!st.due && st.overdue_ms <= 0);
+    /* max.compaction.lag.ms: the dirty segment has waited too long. */
+    cfg.max_compaction_lag_ms = 60000;
+    storage_log_set_config(log, &cfg);
+    storage_log_clean_state(log, now_ms + 60001, &st);
+    CHECK(st.overdue_ms > 0 && st.due);
+    /* min.compaction.lag.ms keeps young segments out of the dirty part. */
+    cfg.min_compaction_lag_ms = 3600000;
+    storage_log_set_config(log, &cfg);
+    storage_log_clean_state(log, now_ms + 60001, &st);
+    CHECK(st.dirty_bytes == 0 && !st.due);
+    CHECK(st.clean_bytes <= clean + 1000);
+    cfg.min_compaction_lag_ms = 0;
+    storage_log_set_config(log, &cfg);
+    CHECK_EQ(storage_log_clean(log, now_ms + 60001), 1);
+    /* The active segment of a compacted log rolls by max.compaction.lag.ms. */
+    int64_t active = log_active(log)->base;
+    put1(log, 3);
+    CHECK_EQ(storage_log_maintain(log, now_ms + 30000), 0);
+    CHECK_EQ(log_active(log)->base, active);
+    clock_wall_set_override(now_ms + 120000);
+    CHECK_EQ(storage_log_maintain(log, now_ms + 120000), 0);
+    CHECK(log_active(log)->base > active);
+    clock_wall_set_override(now_ms);
+    storage_log_close(log);
+}
+
+/* A kept tombstone makes the log due once delete.retention.ms has passed, even without new
+ * data, so it is dropped on Kafka's schedule. */
+TEST(tombstones_due_after_delete_retention)
+{
+    setup();
+    storage_log_config_t cfg;
+    cfg_compact(&cfg);
+    cfg.delete_retention_ms = 10000;
+    storage_log_t *log = open_log(&cfg);
+    REQUIRE(log);
+    for (int k = 0; k < 10; k++)
+        put1(log, k);
+    put_tomb(log, 3);
+    for (int round = 0; round < 5; round++)
+        for (int k = 4; k < 10; k++)
+            put1(log, k);
+    REQUIRE(storage_log_flush(log) == 0);
+    CHECK_EQ(storage_log_clean(log, now_ms), 1);
+    storage_clean_state_t st;
+    storage_log_clean_state(log, now_ms + 5000, &st);
+    CHECK(!st.tombstones_due && !st.due);
+    storage_log_clean_state(log, now_ms + 10001, &st);
+    CHECK(st.tombstones_due && st.due);
+    CHECK_EQ(storage_log_clean(log, now_ms + 10001), 1);
+    recs_t after = read_recs(log);
+    CHECK_EQ(count_key(&after, "k3"), 0);
+    free(after.v);
+    storage_log_clean_state(log, now_ms + 10001, &st);
+    CHECK(!st.tombstones_due);
+    storage_log_close(log);
 }
 
 TEST_MAIN()

@@ -373,6 +373,30 @@ TEST(unwaited_appends_are_synced_by_the_background_pass)
     tl_rmrf(dir);
 }
 
+/* log.flush.interval.ms changed at run time: the new period takes effect at once. */
+TEST(background_pass_period_changes_at_run_time)
+{
+    char *dir;
+    storage_log_t *log = open_watched(&dir, -1);
+    REQUIRE(log);
+    storage_flusher_t *f;
+    REQUIRE(storage_flusher_start(&f, 3600000) == 0); /* an hour: no pass during the test */
+    storage_flusher_attach(f, log);
+    CHECK(append_unwaited(log, 10, 100) >= 0);
+    CHECK_EQ(storage_log_durable_offset(log), 0);
+    storage_flusher_set_interval(f, 50);
+    int64_t until = clock_mono_ms() + 2000;
+    while (storage_log_durable_offset(log) < 10 * RECS && clock_mono_ms() < until) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(storage_log_durable_offset(log), 10 * RECS);
+    storage_flusher_detach(f, log);
+    storage_flusher_stop(f);
+    storage_log_close(log);
+    tl_rmrf(dir);
+}
+
 TEST(durable_registered_before_its_append)
 {
     char *dir;

@@ -147,6 +147,7 @@ typedef struct {
 typedef struct {
     int calls;
     int16_t error;
+    char protocol[64];
     uint8_t asg[64];
     size_t len;
 } sync_res_t;
@@ -174,11 +175,14 @@ static void fake_join_done(void *ctx, void *waiter, const broker_group_join_resu
         copy_str(j->members[i], sizeof(j->members[i]), r->members[i].member_id);
 }
 
-static void fake_sync_done(void *ctx, void *waiter, int16_t error, const uint8_t *a, size_t len)
+static void fake_sync_done(void *ctx, void *waiter, const broker_group_sync_result_t *r)
 {
     sync_res_t *s = waiter;
+    const uint8_t *a = r->assignment;
+    size_t len = r->assignment_len;
     s->calls++;
-    s->error = error;
+    s->error = r->error;
+    copy_str(s->protocol, sizeof(s->protocol), r->protocol_name);
     s->len = len < sizeof(s->asg) ? len : sizeof(s->asg);
     if (len)
         memcpy(s->asg, a, s->len);
@@ -821,6 +825,7 @@ static void commit1(broker_coord_t *c, const char *group, int32_t gen, const cha
                               .offset = offset,
                               .leader_epoch = -1,
                               .metadata = meta,
+                              .metadata_len = meta ? strlen(meta) : 0,
                               .commit_ts_ms = -1};
     broker_commit_req_t r = {.group_id = group,
                              .generation_id = gen,
@@ -943,6 +948,51 @@ TEST(metadata_too_large)
     CHECK_EQ(err, 12);
     CHECK_EQ(done, 1);
     CHECK_EQ(broker_coord_group_count(c), 0);
+    coord_free(c);
+}
+
+/* Issue 12 4b: metadata is data. A NUL inside is kept, returned with its length, written to
+ * __consumer_offsets and read back by a restart byte for byte. */
+TEST(metadata_with_nul_round_trips)
+{
+    broker_coord_t *c = coord_new(0);
+    static const char meta[] = "before\0after";
+    broker_commit_part_t p = {.topic = "t",
+                              .partition = 1,
+                              .offset = 9,
+                              .leader_epoch = -1,
+                              .metadata = meta,
+                              .metadata_len = sizeof(meta), /* the trailing NUL too */
+                              .commit_ts_ms = -1};
+    broker_commit_req_t r = {.group_id = "g",
+                             .generation_id = -1,
+                             .member_id = "",
+                             .retention_ms = -1,
+                             .part_count = 1,
+                             .parts = &p};
+    done_res_t d = {0};
+    broker_coord_commit(c, &r, &d);
+    CHECK_EQ(d.calls, 1);
+    CHECK_EQ(p.error, KAFKA_NONE);
+    broker_committed_t o;
+    broker_coord_offset_fetch(c, "g", "t", 1, &o);
+    CHECK_EQ(o.offset, 9);
+    CHECK_EQ(o.metadata_len, sizeof(meta));
+    CHECK_MEM(o.metadata, meta, sizeof(meta));
+    /* a restart replays the record */
+    broker_coord_config_t cfg;
+    broker_coord_config_default(&cfg);
+    broker_coord_t *c2;
+    broker_coord_new(&cfg, &fake_env, &c2);
+    for (int i = 0; i < nrecs; i++)
+        CHECK_EQ(broker_coord_replay_record(c2, recs[i].key, recs[i].key_len, recs[i].value,
+                                            recs[i].value_len),
+                 0);
+    broker_coord_load_finish(c2);
+    broker_coord_offset_fetch(c2, "g", "t", 1, &o);
+    CHECK_EQ(o.metadata_len, sizeof(meta));
+    CHECK_MEM(o.metadata, meta, sizeof(meta));
+    broker_coord_free(c2);
     coord_free(c);
 }
 
@@ -1153,10 +1203,10 @@ TEST(restart_after_static_replacement)
 /* ---- ListGroups, DescribeGroups
  * --------------------------------------------------------------------- */
 
-static void list_cb(void *arg, const char *id, const char *type, broker_group_state_t st)
+static void list_cb(void *arg, const broker_group_listing_t *g)
 {
     buf_t *b = arg;
-    buf_printf(b, "%s/%s/%s;", id, type, broker_group_state_name(st));
+    buf_printf(b, "%s/%s/%s/%s;", g->group_id, g->protocol_type, g->state, g->type);
 }
 
 TEST(list_and_describe)
@@ -1170,8 +1220,8 @@ TEST(list_and_describe)
     buf_t b = {0};
     broker_coord_list(c, list_cb, &b);
     buf_append_u8(&b, 0);
-    CHECK(strstr((char *)b.data, "g1/consumer/Stable;") != NULL);
-    CHECK(strstr((char *)b.data, "g2//Empty;") != NULL);
+    CHECK(strstr((char *)b.data, "g1/consumer/Stable/classic;") != NULL);
+    CHECK(strstr((char *)b.data, "g2//Empty/classic;") != NULL);
     buf_deinit(&b);
     broker_group_summary_t s;
     broker_coord_describe(c, "g1", &s);

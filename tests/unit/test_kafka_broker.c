@@ -137,8 +137,111 @@ TEST(topic_configs)
                                  sizeof(err)) == 0);
     CHECK_STR(out, "true");
     CHECK(broker_topic_cfg_check(TCFG_COMPRESSION_TYPE, "gzip", out, sizeof(out), err,
+                                 sizeof(err)) == 0);
+    CHECK(broker_topic_cfg_check(TCFG_COMPRESSION_TYPE, "GZIP", out, sizeof(out), err,
                                  sizeof(err)) < 0);
+    CHECK_STR(err, "Invalid value GZIP for configuration compression.type: String must be one of: "
+                   "uncompressed, zstd, lz4, snappy, gzip, producer");
     CHECK(broker_topic_cfg_check(TCFG_SEGMENT_BYTES, NULL, out, sizeof(out), err, sizeof(err)) < 0);
+}
+
+/* Kafka's ConfigDef: parsing, normalizing and its messages, for each type. */
+TEST(config_values_as_kafka_reads_them)
+{
+    static const struct {
+        int key;
+        const char *in, *norm, *err;
+    } cases[] = {
+        {TCFG_RETENTION_MS, " +1000 ", "1000", NULL},
+        {TCFG_RETENTION_MS, "1e3", NULL,
+         "Invalid value 1e3 for configuration retention.ms: Not a number of type LONG"},
+        {TCFG_RETENTION_MS, "", NULL,
+         "Invalid value  for configuration retention.ms: Not a number of type LONG"},
+        {TCFG_RETENTION_MS, "-5", NULL,
+         "Invalid value -5 for configuration retention.ms: Value must be at least -1"},
+        {TCFG_SEGMENT_BYTES, "99999999999", NULL,
+         "Invalid value 99999999999 for configuration segment.bytes: Not a number of type INT"},
+        {TCFG_PREALLOCATE, " TRUE ", "true", NULL},
+        {TCFG_PREALLOCATE, "yes", NULL,
+         "Invalid value yes for configuration preallocate: Expected value to be either true or "
+         "false"},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, ".5", "0.5", NULL},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, "0.10", "0.1", NULL},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, "1e-4", "1.0E-4", NULL},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, "1", "1.0", NULL},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, "1.5", NULL,
+         "Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be no more "
+         "than 1"},
+        {TCFG_MIN_CLEANABLE_DIRTY_RATIO, "x", NULL,
+         "Invalid value x for configuration min.cleanable.dirty.ratio: Not a number of type "
+         "DOUBLE"},
+        {TCFG_COMPRESSION_GZIP_LEVEL, "-1", "-1", NULL},
+        {TCFG_COMPRESSION_GZIP_LEVEL, "0", NULL,
+         "Invalid value 0 for configuration compression.gzip.level: Value must be between 1 and 9 "
+         "or equal to -1"},
+        {TCFG_CLEANUP_POLICY, "compact , delete", "compact,delete", NULL},
+        {TCFG_CLEANUP_POLICY, "", "", NULL},
+        {TCFG_CLEANUP_POLICY, "compact,bogus", NULL,
+         "Invalid value bogus for configuration cleanup.policy: String must be one of: compact, "
+         "delete"},
+        {TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS, "*", "*", NULL},
+        {TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS, "0:1, 1:1", "0:1,1:1", NULL},
+        {TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS, "0:1,*", NULL,
+         "Invalid value [0:1, *] for configuration leader.replication.throttled.replicas: "
+         "leader.replication.throttled.replicas must be the literal '*' or a list of replicas in "
+         "the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."},
+        {TCFG_SEGMENT_INDEX_BYTES, "2", NULL,
+         "Invalid value 2 for configuration segment.index.bytes: Value must be at least 4"},
+        {TCFG_SEGMENT_BYTES, "100", "100", NULL}, /* Weir's lower bound (Kafka's is 1 MiB) */
+    };
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(cases); i++) {
+        char out[256], err[512];
+        int rc =
+            broker_topic_cfg_check(cases[i].key, cases[i].in, out, sizeof(out), err, sizeof(err));
+        if (cases[i].norm) {
+            CHECK_EQ(rc, 0);
+            CHECK_STR(out, cases[i].norm);
+        } else {
+            CHECK(rc < 0);
+            CHECK_STR(err, cases[i].err);
+        }
+    }
+    char d[40];
+    broker_cfg_double_str(1.7976931348623157e308, d, sizeof(d));
+    CHECK_STR(d, "1.7976931348623157E308");
+    broker_cfg_double_str(0.001, d, sizeof(d));
+    CHECK_STR(d, "0.001");
+    broker_cfg_double_str(12345678.0, d, sizeof(d));
+    CHECK_STR(d, "1.2345678E7");
+    broker_cfg_double_str(100.0, d, sizeof(d));
+    CHECK_STR(d, "100.0");
+}
+
+/* The tables: every Kafka row is found by name, Weir's rows too, and the defaults Weir keeps
+ * pass the checks of their own rows. */
+TEST(config_tables)
+{
+    for (int k = 0; k < BCFG__COUNT; k++) {
+        broker_cfg_row_t tmp;
+        const broker_cfg_row_t *row = broker_cfg_row(k, &tmp);
+        CHECK_EQ(broker_cfg_find(row->name, strlen(row->name)), k);
+        char norm[BROKER_CFG_VALUE_MAX], err[512];
+        if (row->def && (row->flags & BCFG_F_APPLIES) &&
+            broker_cfg_check(k, row->def, norm, sizeof(norm), err, sizeof(err)) != 0)
+            CHECK_STR(err, "(a default Weir honours fails its own check)");
+    }
+    for (int k = 0; k < TCFG__COUNT; k++) {
+        const char *name = broker_kafka_topic_cfgs[k].name;
+        CHECK_EQ(broker_topic_cfg_find(name, strlen(name)), k);
+    }
+    CHECK_EQ(broker_cfg_find("weir.max.decompressed.bytes", 27), BCFG_MAX_DECOMPRESSED_BYTES);
+    CHECK_EQ(broker_cfg_find("log.retention.msx", 17), -1);
+    CHECK_EQ(broker_cfg_find("log.retention.m", 15), -1);
+    broker_cfg_row_t tmp;
+    CHECK(!(broker_cfg_row(BCFG_NUM_IO_THREADS, &tmp)->flags & BCFG_F_DYNAMIC)); /* Weir: static */
+    CHECK(broker_cfg_row(BCFG_LOG_RETENTION_MS, &tmp)->flags & BCFG_F_DYNAMIC);
+    CHECK(broker_cfg_row(BCFG_LOG_RETENTION_MS, &tmp)->flags & BCFG_F_APPLIES);
+    CHECK(!(broker_cfg_row(BCFG_SSL_KEYSTORE_LOCATION, &tmp)->flags & BCFG_F_APPLIES));
 }
 
 static weir_broker *start(const char *dir, const char *const *settings)
@@ -225,14 +328,20 @@ TEST(dynamic_configs_persist_and_apply)
     broker_t *b = server_broker(w);
     broker_err_t err;
     CHECK_EQ(broker_topic_create(b, "dyn", 1, NULL, 0, false, NULL, &err), 0);
-    broker_cfg_change_t ch[] = {{BCFG_LOG_RETENTION_BYTES, "12345"}};
-    CHECK_EQ(broker_dynamic_alter(b, ch, 1, false, false, &err), 0);
-    broker_cfg_change_t bad[] = {{BCFG_NUM_IO_THREADS, "3"}};
-    CHECK(broker_dynamic_alter(b, bad, 1, false, false, &err) < 0);
+    broker_config_op_t ch[] = {{"log.retention.bytes", BROKER_CONFIG_SET, "12345"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, ch, 1, true, false, &err), 0);
+    broker_config_op_t bad[] = {{"num.io.threads", BROKER_CONFIG_SET, "3"}};
+    CHECK(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, bad, 1, true, false, &err) < 0);
     CHECK_EQ(err.code, KAFKA_INVALID_REQUEST);
-    broker_cfg_change_t badv[] = {{BCFG_LOG_RETENTION_BYTES, "lots"}};
-    CHECK(broker_dynamic_alter(b, badv, 1, false, false, &err) < 0);
-    CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
+    CHECK_STR(err.message, "Cannot update these configs dynamically: [num.io.threads]");
+    broker_config_op_t badv[] = {{"log.retention.bytes", BROKER_CONFIG_SET, "lots"}};
+    CHECK(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, badv, 1, true, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_REQUEST);
+    CHECK_STR(
+        err.message,
+        "Invalid value lots for configuration log.retention.bytes: Not a number of type LONG");
+    broker_config_op_t dflt[] = {{"log.cleaner.backoff.ms", BROKER_CONFIG_SET, "20000"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, dflt, 1, true, false, &err), 0);
     broker_topics_rdlock(b);
     CHECK_EQ(broker_topic_find(b, "dyn", 3)->log_cfg.retention_bytes, 12345);
     broker_topics_unlock(b);
@@ -242,9 +351,106 @@ TEST(dynamic_configs_persist_and_apply)
     b = server_broker(w);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), 12345);
     CHECK_EQ(b->set.source[BCFG_LOG_RETENTION_BYTES], CFG_SOURCE_DYNAMIC_BROKER);
-    broker_cfg_change_t back[] = {{BCFG_LOG_RETENTION_BYTES, NULL}};
-    CHECK_EQ(broker_dynamic_alter(b, back, 1, false, false, &err), 0);
+    CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_CLEANER_BACKOFF_MS), 20000);
+    CHECK_EQ(b->set.source[BCFG_LOG_CLEANER_BACKOFF_MS], CFG_SOURCE_DYNAMIC_DEFAULT_BROKER);
+    broker_config_op_t back[] = {{"log.retention.bytes", BROKER_CONFIG_DELETE, NULL}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "1", 1, back, 1, true, false, &err),
+             0);
     CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_RETENTION_BYTES), -1);
+    /* AlterConfigs replaces the cluster-default layer as a whole, but (Kafka 4, eligible leader
+     * replicas) never drops the cluster-wide min.insync.replicas a new cluster starts with. */
+    CHECK_EQ(b->set.source[BCFG_MIN_INSYNC_REPLICAS], CFG_SOURCE_DYNAMIC_DEFAULT_BROKER);
+    CHECK(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, NULL, 0, false, false, &err) < 0);
+    CHECK_EQ(err.code, KAFKA_INVALID_CONFIG);
+    CHECK_STR(err.message,
+              "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.");
+    broker_config_op_t keep[] = {{"min.insync.replicas", BROKER_CONFIG_SET, "1"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_BROKER, "", 0, keep, 1, false, false, &err),
+             0);
+    CHECK_EQ(broker_settings_int(&b->set, BCFG_LOG_CLEANER_BACKOFF_MS), 15000);
+    weir_broker_stop(w);
+    rm_rf(d);
+}
+
+static void note_error(void *arg, int32_t index, const char *message)
+{
+    buf_printf(arg, "%d:%s|", index, message);
+}
+
+static size_t one_batch(buf_t *b, int64_t ts0, int n)
+{
+    storage_record_in_t r[8];
+    for (int i = 0; i < n; i++)
+        r[i] = (storage_record_in_t){NULL, -1, "value value value", 17, ts0 + i, NULL, 0, 0};
+    buf_reset(b);
+    storage_batch_build(b, r, (size_t)n, NULL);
+    return b->len;
+}
+
+/* The produce path's policy helpers: KIP-937 timestamp bounds with Kafka's messages, and
+ * compression.type recompression, as the topic's configs ask. */
+TEST(produce_policy_helpers)
+{
+    char d[64];
+    snprintf(d, sizeof(d), "%s", mktemp_dir());
+    weir_broker *w = start(d, NULL);
+    REQUIRE(w);
+    broker_t *b = server_broker(w);
+    broker_err_t err;
+    broker_config_kv_t ts_cfg[] = {{"message.timestamp.before.max.ms", "60000"},
+                                   {"message.timestamp.after.max.ms", "60000"}};
+    CHECK_EQ(broker_topic_create(b, "pol-ts", 1, ts_cfg, 2, false, NULL, &err), 0);
+    broker_config_kv_t lat_cfg[] = {{"message.timestamp.type", "LogAppendTime"},
+                                    {"message.timestamp.after.max.ms", "0"}};
+    CHECK_EQ(broker_topic_create(b, "pol-lat", 1, lat_cfg, 2, false, NULL, &err), 0);
+    broker_config_kv_t gz_cfg[] = {{"compression.type", "gzip"}, {"compression.gzip.level", "9"}};
+    CHECK_EQ(broker_topic_create(b, "pol-gz", 1, gz_cfg, 2, false, NULL, &err), 0);
+    CHECK_EQ(broker_topic_create(b, "pol-plain", 1, NULL, 0, false, NULL, &err), 0);
+    int64_t now = 1800000000000;
+    buf_t batch, out, errs;
+    buf_init(&batch), buf_init(&out), buf_init(&errs);
+    broker_topics_rdlock(b);
+    broker_topic_t *ts = broker_topic_find(b, "pol-ts", 6),
+                   *lat = broker_topic_find(b, "pol-lat", 7);
+    broker_topic_t *gz = broker_topic_find(b, "pol-gz", 6),
+                   *plain = broker_topic_find(b, "pol-plain", 9);
+    REQUIRE(ts && lat && gz && plain);
+    one_batch(&batch, now - 1000, 3);
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, note_error, &errs),
+             0);
+    one_batch(&batch, now + 59999, 4); /* the bound itself is in (Kafka's), the last two out */
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, note_error, &errs),
+             2);
+    buf_append_u8(&errs, 0);
+    CHECK_STR((const char *)errs.data,
+              "2:Timestamp 1800000060001 of message with offset 2 is out of range. The timestamp "
+              "should be within [1799999940000, 1800000060000]|3:Timestamp 1800000060002 of "
+              "message with offset 3 is out of range. The timestamp should be within "
+              "[1799999940000, 1800000060000]|");
+    one_batch(&batch, now - 120000, 1);
+    CHECK_EQ(broker_produce_check_timestamps(b, ts, batch.data, batch.len, now, NULL, NULL), 1);
+    CHECK_EQ(broker_produce_check_timestamps(b, lat, batch.data, batch.len, now, NULL, NULL), 0);
+    one_batch(&batch, now + 3600 * 1000 + 1, 1); /* past Kafka's default after.max.ms (1 h) */
+    CHECK_EQ(broker_produce_check_timestamps(b, plain, batch.data, batch.len, now, NULL, NULL), 1);
+    one_batch(&batch, now, 4);
+    CHECK_EQ(broker_produce_recompress(b, plain, batch.data, batch.len, &out), 0);
+    CHECK_EQ(out.len, 0);
+    CHECK_EQ(broker_produce_recompress(b, gz, batch.data, batch.len, &out), 1);
+    CHECK_EQ(be16_read(out.data + BATCH_ATTRIBUTES) & BATCH_COMPRESSION_MASK, CODEC_GZIP);
+    CHECK_EQ(storage_batch_validate_records(out.data, out.len, 1 << 20, NULL), 0);
+    broker_topics_unlock(b);
+    /* compression.type changed at run time: the next batch follows it. */
+    broker_config_op_t ops[] = {{"compression.type", BROKER_CONFIG_SET, "uncompressed"}};
+    CHECK_EQ(broker_configs_alter(b, BROKER_RESOURCE_TOPIC, "pol-gz", 6, ops, 1, true, false, &err),
+             0);
+    broker_topics_rdlock(b);
+    gz = broker_topic_find(b, "pol-gz", 6);
+    buf_t again;
+    buf_init(&again);
+    CHECK_EQ(broker_produce_recompress(b, gz, out.data, out.len, &again), 1);
+    CHECK_EQ(be16_read(again.data + BATCH_ATTRIBUTES) & BATCH_COMPRESSION_MASK, CODEC_NONE);
+    broker_topics_unlock(b);
+    buf_deinit(&batch), buf_deinit(&out), buf_deinit(&errs), buf_deinit(&again);
     weir_broker_stop(w);
     rm_rf(d);
 }

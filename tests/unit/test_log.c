@@ -324,6 +324,79 @@ TEST(roll_by_time)
     sim_reset();
 }
 
+/* Kafka's segment.jitter.ms: each active segment rolls up to its jitter early, never later. */
+TEST(roll_with_jitter)
+{
+    storage_log_config_t cfg;
+    cfg_small(&cfg);
+    cfg.segment_bytes = 1 << 20;
+    cfg.segment_ms = 10000;
+    cfg.segment_jitter_ms = 4000;
+    bool early = false;
+    for (int round = 0; round < 20; round++) {
+        clock_wall_set_override(50000);
+        storage_log_t *log = open_sim(&cfg);
+        REQUIRE(log);
+        int64_t jitter = log->roll_jitter_ms;
+        CHECK(jitter >= 0 && jitter < 4000);
+        early |= jitter > 0;
+        CHECK_EQ(tl_append(log, 1, 10, 50000, 1), 0);
+        CHECK_EQ(storage_log_maintain(log, 60000 - jitter - 1), 0);
+        CHECK_EQ(log->nsegs, 1);
+        CHECK_EQ(storage_log_maintain(log, 60000 - jitter), 0);
+        CHECK_EQ(log->nsegs, 2);
+        clock_wall_set_override(-1);
+        storage_log_close(log);
+        sim_reset();
+    }
+    CHECK(early);
+}
+
+/* Kafka's file.delete.delay.ms: deleted segments wait as *.deleted, then go; a restart removes
+ * the ones left. */
+TEST(file_delete_delay)
+{
+    storage_log_config_t cfg;
+    cfg_small(&cfg);
+    cfg.segment_bytes = 1000;
+    cfg.file_delete_delay_ms = 60000;
+    clock_wall_set_override(100000);
+    storage_log_t *log = open_sim(&cfg);
+    REQUIRE(log);
+    for (int i = 0; i < 8; i++)
+        tl_append(log, 3, 100, 1, (uint64_t)i);
+    REQUIRE(log->nsegs == 4);
+    int64_t first = log->segs[0]->base, second = log->segs[1]->base;
+    CHECK_EQ(storage_log_delete_records(log, log->segs[2]->base), 0);
+    CHECK_EQ(log->nsegs, 2);
+    storage_io_t *io = storage_io_sim_io(sim);
+    char path[PATH_MAX_LEN];
+    storage_segment_path(path, sizeof(path), log->dir, first, ".log.deleted");
+    CHECK(io->ops->exists(io, path));
+    storage_segment_path(path, sizeof(path), log->dir, first, ".log");
+    CHECK(!io->ops->exists(io, path));
+    storage_log_purge_deleted(log, 100000 + 59999);
+    storage_segment_path(path, sizeof(path), log->dir, first, ".log.deleted");
+    CHECK(io->ops->exists(io, path));
+    storage_log_purge_deleted(log, 100000 + 60000);
+    CHECK(!io->ops->exists(io, path));
+    storage_segment_path(path, sizeof(path), log->dir, second, ".index.deleted");
+    CHECK(!io->ops->exists(io, path));
+    /* One more deletion, then a restart before its delay ran out: recovery removes it. */
+    int64_t third = log->segs[0]->base;
+    CHECK_EQ(storage_log_delete_records(log, log->segs[1]->base), 0);
+    storage_segment_path(path, sizeof(path), log->dir, third, ".log.deleted");
+    CHECK(io->ops->exists(io, path));
+    storage_log_close(log);
+    log = open_sim(&cfg);
+    REQUIRE(log);
+    CHECK_EQ(log->nsegs, 1);
+    CHECK(!io->ops->exists(io, path));
+    clock_wall_set_override(-1);
+    storage_log_close(log);
+    sim_reset();
+}
+
 TEST(retention_by_bytes)
 {
     storage_log_config_t cfg;

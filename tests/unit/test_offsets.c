@@ -30,7 +30,7 @@ static bool t_exists(void *ctx, const char *topic, int32_t p)
     return true;
 }
 static void t_join(void *ctx, void *w, const broker_group_join_result_t *r) {}
-static void t_sync(void *ctx, void *w, int16_t e, const uint8_t *a, size_t n) {}
+static void t_sync(void *ctx, void *w, const broker_group_sync_result_t *r) {}
 static void t_done(void *ctx, void *w)
 {
     (*(int *)w)++;
@@ -94,6 +94,7 @@ TEST(offset_value_layouts)
     broker_committed_t o = {.offset = 0x0102030405060708LL,
                             .leader_epoch = 7,
                             .metadata = "m",
+                            .metadata_len = 1,
                             .commit_ts_ms = 0x1122,
                             .expire_ts_ms = -1};
     broker_coord_value_offset_encode(&b, &o);
@@ -210,9 +211,9 @@ TEST(replay_every_offset_value_version)
     /* a tombstone deletes */
     CHECK_EQ(replay(c, &k, NULL), 0);
     CHECK_EQ(fetched(c, "g", "t", 0), -1);
-    /* key versions Weir does not know (e.g. transaction records) are skipped */
+    /* key versions Weir does not know (e.g. share-group records) are skipped */
     buf_reset(&k);
-    buf_append_be16(&k, 7);
+    buf_append_be16(&k, 10);
     CHECK_EQ(replay(c, &k, &v), 0);
     buf_deinit(&k);
     buf_deinit(&v);
@@ -273,7 +274,7 @@ TEST(malformed_records)
     buf_t k = {0}, v = {0};
     broker_coord_key_offset_encode(&k, "g", "t", 1);
     broker_committed_t o = {
-        .offset = 5, .leader_epoch = -1, .metadata = "meta", .expire_ts_ms = -1};
+        .offset = 5, .leader_epoch = -1, .metadata = "meta", .metadata_len = 4, .expire_ts_ms = -1};
     broker_coord_value_offset_encode(&v, &o);
     for (size_t n = 0; n < k.len; n++)
         CHECK(broker_coord_replay_record(c, k.data, n, v.data, (int32_t)v.len) < 0);
@@ -435,6 +436,7 @@ static void commit(world_t *w, const char *g, int32_t p, int64_t off, int *done)
                                  .offset = off,
                                  .leader_epoch = -1,
                                  .metadata = "x",
+                                 .metadata_len = 1,
                                  .commit_ts_ms = -1};
     broker_commit_req_t r = {.group_id = g,
                              .generation_id = -1,

@@ -25,17 +25,22 @@ def _die_with_parent():
 
 
 class Broker:
-    """`weir serve` (or Kafka) on 127.0.0.1:0; .addr is host:port."""
+    """`weir serve` (or Kafka) on 127.0.0.1:0; .addr is host:port. restart() stops it and
+    starts it again on the same data and port."""
 
     def __init__(self, name="b"):
         self.dir = tempfile.mkdtemp(prefix="weir-compat-py-")
         self.err = open(os.path.join(self.dir, "stderr"), "w")
+        self.port = 0
+        self._start()
+
+    def _start(self):
         if TARGET == "kafka":
             cmd = [os.path.join(LIB, "kafka_oracle.sh"), "--dir", os.path.join(self.dir, "kafka"),
                    "--max-seconds", "1200"]
         else:
             cmd = [WEIR, "serve", "--data-dir", os.path.join(self.dir, "data"), "--listen",
-                   "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                   "127.0.0.1:%d" % self.port, "--http-listen", "127.0.0.1:0",
                    "--set", "group.initial.rebalance.delay.ms=0"]
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,
                                   preexec_fn=_die_with_parent)
@@ -44,9 +49,10 @@ class Broker:
             self.stop()
             raise RuntimeError("%s broker did not start: %r" % (TARGET, line))
         self.addr = line.split()[-1]
+        self.port = int(self.addr.rsplit(":", 1)[1])
         print("# %s broker on %s" % (TARGET, self.addr), flush=True)
 
-    def stop(self):
+    def _halt(self):
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
             try:
@@ -54,6 +60,17 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        return self.p.returncode
+
+    def restart(self):
+        """A clean stop, then the same broker again (same data, same port); the stop's exit
+        code."""
+        rc = self._halt()
+        self._start()
+        return rc
+
+    def stop(self):
+        self._halt()
         self.err.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -88,9 +88,10 @@ class Broker:
     flags. Raises RuntimeError, leaving nothing behind, when it does not say where it listens.
     stop() (or terminate() then wait()) ends it; cleanup() removes the dir."""
 
-    def __init__(self, *args, prefix="weir-test-"):
+    def __init__(self, *args, prefix="weir-test-", data=None):
+        """data: an existing data dir to start on (a restart); default a fresh one."""
         self.dir = tempfile.mkdtemp(prefix=prefix)
-        self.data = os.path.join(self.dir, "data")
+        self.data = data or os.path.join(self.dir, "data")
         self.err = open(os.path.join(self.dir, "stderr"), "w")
         self.p = subprocess.Popen([WEIR, "serve", "--data-dir", self.data, "--listen",
                                    "127.0.0.1:0", "--http-listen", "off"] + list(args),
