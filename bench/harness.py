@@ -42,7 +42,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 WORKLOADS = ["durable_publish", "fast_publish", "consume", "latency_ack", "latency_e2e"]
 # Weir-only rows outside the five compared workloads (not in latest.json).
-EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance"]
+EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance", "txn_publish",
+                   "txn_commit", "txn_consume"]
+# Transactions (issue 13), Weir and Kafka side by side, paired by config (not in latest.json):
+# txn_publish (msg/s; "idempotent, no transaction" is the baseline), txn_commit (the
+# commit_transaction latency of the same runs), txn_consume (a transactional backlog read with
+# read_committed and with read_uncommitted).
+TXN_WORKLOADS = {"txn_publish", "txn_commit", "txn_consume"}
+TXN_SIZES = [1, 10, 1000]
 SYSTEMS = ["weir", "redis", "nats", "rabbitmq", "kafka"]
 # Apache Kafka 4.x (the jars `make deps` pinned in tests/java/pom.xml), driven by the same
 # librdkafka driver as Weir, plus both brokers driven by Kafka's own perf-test tools.
@@ -57,13 +64,13 @@ THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 PROFILES = {
     "default": dict(reps=3, count=1_000_000, cap_s=5.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
                     sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
-                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45),
+                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45, txn_max=20_000),
     "quick": dict(reps=1, count=200_000, cap_s=3.0, lat_s=0.7, e2e_s=1.0, rate=10_000,
                   sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
-                  rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15),
+                  rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15, txn_max=5_000),
     "smoke": dict(reps=1, count=20_000, cap_s=10.0, lat_s=0.5, e2e_s=1.0, rate=2_000,
                   sizes=[100], weir_partitions=[1, 6], conns=50, group_count=20_000,
-                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0),
+                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0, txn_max=300),
 }
 
 # Arguments of the other engineers' bench programs (bench/bench_<name>.c), by profile.
@@ -471,7 +478,7 @@ def kafka_api_keys(addr):
     return keys
 
 
-API_INIT_PRODUCER_ID, API_JOIN_GROUP = 22, 11
+API_INIT_PRODUCER_ID, API_JOIN_GROUP, API_END_TXN = 22, 11, 26
 
 
 def proc_comm(pid):
@@ -626,7 +633,8 @@ class Runner:
         self.runs.append(r)
         self.raw.write(json.dumps(r) + "\n")
         self.raw.flush()
-        if workload in THROUGHPUT or workload in ("group", "idempotent_publish"):
+        if workload in THROUGHPUT or workload in ("group", "idempotent_publish", "txn_publish",
+                                                  "txn_consume"):
             shown = f"{r['msgs_per_s']:>12,.0f} msg/s {r['mb_per_s']:8.1f} MB/s"
         elif "p99_us" in r:
             shown = (f"p50 {r['p50_us']:8.1f} p99 {r['p99_us']:8.1f} "
@@ -697,6 +705,7 @@ class Runner:
                 for parts in p["weir_partitions"]:
                     self.weir_throughput(rep, srv, size, parts)
             self.weir_groups(rep, srv)
+            self.txn_rows(rep, "weir", srv)
             if "kafka" in self.args.systems:
                 self.perf_tests(rep, "weir", srv)
         finally:
@@ -866,6 +875,57 @@ class Runner:
                        self.hard(p["rebalance_s"]), server=srv)
         self.record(rep, "rebalance", "weir", "3 members, 1 leaves", 100, parts, "fast", res)
 
+    def txn_rows(self, rep, system, srv):
+        """Transactions (issue 13), the same runs against Weir and Kafka: the idempotent
+        producer (the baseline), the transactional producer with 1, 10 and 1000 messages per
+        transaction (msg/s, and the commit_transaction latency of the same run), then the
+        1000-per-transaction backlog read with read_committed and with read_uncommitted.
+        100-byte messages, one partition, acks=-1 (Kafka's topics with flush.messages=1, as
+        every durable row). Each run stops at half the throughput deadline: a transaction per
+        message is slow on any broker."""
+        p = self.p
+        if system == "weir" and not self.supports(API_END_TXN, "EndTxn", "txn_publish", rep):
+            return
+        size, parts = 100, 1
+        cap = max(1.0, self.cap() / 2)
+        base = ["--addr", srv.addr, "--partitions", parts, "--msg-bytes", size, "--seconds", cap]
+
+        def topic(name):
+            t = f"{name}-r{rep}"
+            if system == "kafka":
+                self.kafka_create(srv, t, parts, True)
+            return t
+
+        t = topic("tx-idem")
+        res = self.run(system, "txn_publish",
+                       ["publish", "--topic", t, "--count", p["count"], "--acks", -1,
+                        "--idempotent", 1, "--linger-ms", 5] + base, self.hard(cap), server=srv)
+        self.record(rep, "txn_publish", system, "idempotent, no transaction", size, parts,
+                    "durable", res)
+        self.weir_delete(srv, t)
+        backlog = None
+        for k in TXN_SIZES:
+            t = topic(f"tx-{k}")
+            res = self.run(system, "txn_publish",
+                           ["txn_publish", "--topic", t, "--count", min(p["count"], k * p["txn_max"]),
+                            "--acks", -1, "--txn-size", k, "--linger-ms", 5] + base,
+                           self.hard(cap), server=srv)
+            self.record(rep, "txn_publish", system, f"{k} msg/txn", size, parts, "durable", res)
+            self.record(rep, "txn_commit", system, f"{k} msg/txn", size, parts, "durable", res)
+            if k == TXN_SIZES[-1] and res and not res.get("failed") and res.get("msgs"):
+                backlog = (t, res["msgs"])
+            else:
+                self.weir_delete(srv, t)
+        if backlog:
+            t, n = backlog
+            for iso in ("read_committed", "read_uncommitted"):
+                res = self.run(system, "txn_consume",
+                               ["consume", "--topic", t, "--count", n, "--isolation", iso] + base,
+                               self.hard(cap), server=srv)
+                self.record(rep, "txn_consume", system, f"{iso}, {TXN_SIZES[-1]} msg/txn backlog",
+                            size, parts, "durable", res)
+            self.weir_delete(srv, t)
+
     def kafka_create(self, srv, topic, parts, durable):
         """Durable rows: the topic gets flush.messages=1, so Kafka fsyncs each append before
         it acknowledges acks=all, as Weir does; fast rows keep Kafka's defaults."""
@@ -941,6 +1001,7 @@ class Runner:
                         self.record(rep, "consume", "kafka", "fetch 4 MiB/partition", size,
                                     parts, "fast", res)
                     self.weir_delete(srv, f_topic)
+            self.txn_rows(rep, "kafka", srv)
             self.perf_tests(rep, "kafka", srv)
         finally:
             srv.stop()
@@ -1467,16 +1528,20 @@ def pair_ratios(rows):
     def tool(r):  # Kafka's perf-test rows pair with Weir's perf-test rows
         return "perf-test" if "perf-test" in r["config"] else "driver"
 
-    weir = {(r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)): r
-            for r in rows if r["system"] == "weir"}
+    def key(r):  # the transaction rows pair by their config too (several per workload)
+        return (r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r),
+                r["config"] if r["workload"] in TXN_WORKLOADS else "")
+
+    weir = {key(r): r for r in rows if r["system"] == "weir"}
     for r in rows:
         r["ratio"] = r["ratio_min"] = r["ratio_max"] = None
         if r["system"] == "weir":
             continue
-        w = weir.get((r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)))
+        w = weir.get(key(r))
         if not w:
             continue
-        field = "msgs_per_s" if r["workload"] in THROUGHPUT else "p99_us"
+        field = ("msgs_per_s" if r["workload"] in THROUGHPUT or
+                 r["workload"] in ("txn_publish", "txn_consume") else "p99_us")
         wr = {s["rep"]: s.get(field) for s in w["samples"]}
         ratios = []
         for s in r["samples"]:
@@ -1734,6 +1799,7 @@ def write_report(runner, rows, not_comparable, path, charts):
     write_weir_costs(L, rows, lim)
     write_issue3(L, rows, runner)
     write_issue4(L, rows)
+    write_txn(L, rows)
     for name, text in runner.extra_outputs:
         w(f"## {name}\n")
         w("Output of `build/bench/" + name + "`, run by the bench runner:\n")
@@ -1943,6 +2009,62 @@ def write_issue4(L, rows):
             w(f"| ... against plain acks=-1 with the same 5 requests in flight, "
               f"{r['partitions']} part. | {fmt_rate(ctl)} msg/s: idempotence itself costs "
               f"{fmt(c2, 1, '%')} | (control) |")
+    w("")
+
+
+def write_txn(L, rows):
+    txn = [r for r in rows if r["workload"] in TXN_WORKLOADS and r["samples"]]
+    if not txn:
+        return
+    w = L.append
+    w("## Transactions (issue 13): Weir and Apache Kafka side by side\n")
+    w("The same librdkafka driver against both brokers (bench_weir txn_publish / consume): 100-byte "
+      "messages, one partition, acks=-1 (Weir syncs before answering; Kafka's topic has "
+      "flush.messages=1, its __transaction_state keeps Kafka's defaults), linger.ms=5. "
+      "*Weir/Kafka*: throughput Weir ÷ Kafka (above 1: Weir faster); commit latency Weir p99 ÷ "
+      "Kafka p99 (below 1: Weir faster); *vs idempotent*: the system's transactional msg/s over "
+      "its own idempotent producer's.\n")
+
+    def pick(wl, system, cfg):
+        for r in txn:
+            if r["workload"] == wl and r["system"] == system and r["config"] == cfg:
+                return r
+        return None
+
+    w("| Producer | Weir msg/s | Kafka msg/s | Weir/Kafka | Weir vs idempotent | "
+      "Kafka vs idempotent |")
+    w("|---|---|---|---|---|---|")
+    cfgs = ["idempotent, no transaction"] + [f"{k} msg/txn" for k in TXN_SIZES]
+    base = {s: pick("txn_publish", s, cfgs[0]) for s in ("weir", "kafka")}
+    for cfg in cfgs:
+        wr, kr = pick("txn_publish", "weir", cfg), pick("txn_publish", "kafka", cfg)
+
+        def vs(r, s):
+            b = base[s]
+            if not (r and b and b["msgs_per_s"]):
+                return "–"
+            pct = r["msgs_per_s"] / b["msgs_per_s"] * 100
+            return fmt(pct, 1 if pct >= 1 else 3, "%")
+        cap = [f"{x['system']} capped" for x in (wr, kr) if x and x["capped"]]
+        w(f"| {cfg}{' (' + ', '.join(cap) + ')' if cap else ''} | "
+          f"{fmt_rate(wr) if wr else '–'} | {fmt_rate(kr) if kr else '–'} | "
+          f"{fmt_ratio(kr, False) if kr else '–'} | {vs(wr, 'weir')} | {vs(kr, 'kafka')} |")
+    w("")
+    w("| commit_transaction latency | Weir p50 / p99 µs | Kafka p50 / p99 µs | Weir/Kafka (p99) |")
+    w("|---|---|---|---|")
+    for cfg in cfgs[1:]:
+        wr, kr = pick("txn_commit", "weir", cfg), pick("txn_commit", "kafka", cfg)
+        w(f"| {cfg} | {fmt_rate(wr, 'p50_us') + ' / ' + fmt_rate(wr, 'p99_us') if wr else '–'} | "
+          f"{fmt_rate(kr, 'p50_us') + ' / ' + fmt_rate(kr, 'p99_us') if kr else '–'} | "
+          f"{fmt_ratio(kr, True) if kr else '–'} |")
+    w("")
+    w("| Consumer of the 1000 msg/txn backlog | Weir msg/s | Kafka msg/s | Weir/Kafka |")
+    w("|---|---|---|---|")
+    for iso in ("read_committed", "read_uncommitted"):
+        cfg = f"{iso}, {TXN_SIZES[-1]} msg/txn backlog"
+        wr, kr = pick("txn_consume", "weir", cfg), pick("txn_consume", "kafka", cfg)
+        w(f"| {iso} | {fmt_rate(wr) if wr else '–'} | {fmt_rate(kr) if kr else '–'} | "
+          f"{fmt_ratio(kr, False) if kr else '–'} |")
     w("")
 
 

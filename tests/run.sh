@@ -9,7 +9,7 @@
 #
 #   WEIR_TEST_PASSES="release asan tsan"   which builds to test (default all three)
 #   WEIR_TEST_FILTER=regex            only tests whose path matches
-#   WEIR_FUZZ_SECONDS=60              time per fuzz target (0 skips fuzzing)
+#   WEIR_FUZZ_SECONDS=60              time per fuzz target, two targets at a time (0: none)
 #   WEIR_TEST_TIMEOUT=300             seconds a test may run before it is killed and named as hung
 #                                     (a test's first line may say "# timeout: N" to need more)
 #   WEIR_COMPAT_TARGET=kafka          run tests/compat against Apache Kafka instead of Weir
@@ -41,7 +41,9 @@ limit_for() { # source file
     echo "$n"
 }
 
-run_one() { # pass label, source file (for its time limit), command...
+# Runs one test, its output to its log and "rc seconds" to the log's .rc file (no counting: a
+# test run in the background (the fuzzers) is counted afterwards by report_one).
+exec_one() { # pass label, source file (for its time limit), command...
     local pass=$1 name=$2 src=$3
     shift 3
     local log="$logdir/$pass-$(echo "$name" | tr '/' '_').log"
@@ -50,11 +52,22 @@ run_one() { # pass label, source file (for its time limit), command...
     # timeout runs it in a process group of its own and kills the whole group.
     timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1 </dev/null
     local rc=$?
-    local ok notok
-    ok=$(grep -cE '^ok [0-9]+' "$log")
-    notok=$(grep -cE '^not ok [0-9]+' "$log")
     if ((rc == 124 || rc == 137)); then
         echo "not ok - $name HUNG: killed after ${limit}s (WEIR_TEST_TIMEOUT)" >>"$log"
+        echo "# hung" >>"$log"
+    fi
+    echo "$rc $((SECONDS - t0))" >"$log.rc"
+}
+
+# Counts and prints what exec_one recorded for one test.
+report_one() { # pass label, name
+    local pass=$1 name=$2
+    local log="$logdir/$pass-$(echo "$name" | tr '/' '_').log"
+    local rc secs ok notok
+    read -r rc secs <"$log.rc"
+    ok=$(grep -cE '^ok [0-9]+' "$log")
+    notok=$(grep -cE '^not ok [0-9]+' "$log")
+    if grep -q '^not ok - .* HUNG: ' "$log"; then
         notok=$((notok + 1))
         hung_names+=("$pass:$name")
     fi
@@ -68,12 +81,17 @@ run_one() { # pass label, source file (for its time limit), command...
         failed_names+=("$pass:$name")
     fi
     printf '%-4s %-7s %-50s %4d ok %3d failed %4ds\n' "$status" "$pass" "$name" "$ok" "$notok" \
-        $((SECONDS - t0))
+        "$secs"
     if [[ $status == FAIL ]]; then
         grep -E '^not ok|failed|error|ERROR|Assertion|Sanitizer|runtime error' "$log" | head -20 |
             sed 's/^/     | /'
         echo "     | (full log: $log)"
     fi
+}
+
+run_one() { # pass label, source file (for its time limit), command...
+    exec_one "$@"
+    report_one "$1" "$2"
 }
 
 for pass in $passes; do
@@ -126,17 +144,29 @@ for pass in $passes; do
     done
 done
 
+# The fuzzers, two at a time (one per core), each for fuzz_seconds.
+fuzz_one() { # fuzz/fuzz_x
+    local name=$1 corpus work
+    corpus=tests/fuzz/corpus/${name#fuzz/fuzz_}
+    work=$(mktemp -d)
+    [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+    exec_one fuzz "$name" "tests/$name.c" "build/$name" -max_total_time="$fuzz_seconds" \
+        -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -print_final_stats=1 "$work"
+    rm -rf "$work"
+}
 if ((fuzz_seconds > 0)); then
+    fuzzers=()
     for f in build/fuzz/fuzz_*; do
         [[ -x $f ]] || continue
         name=${f#build/}
-        [[ $name =~ $filter ]] || continue
-        corpus=tests/fuzz/corpus/${name#fuzz/fuzz_}
-        work=$(mktemp -d)
-        [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null
-        run_one fuzz "$name" "tests/$name.c" "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
-            -malloc_limit_mb=512 -timeout=10 -print_final_stats=1 "$work"
-        rm -rf "$work"
+        [[ $name =~ $filter ]] && fuzzers+=("$name")
+    done
+    for ((i = 0; i < ${#fuzzers[@]}; i += 2)); do
+        fuzz_one "${fuzzers[i]}" &
+        [[ -n ${fuzzers[i + 1]:-} ]] && fuzz_one "${fuzzers[i + 1]}" &
+        wait
+        report_one fuzz "${fuzzers[i]}"
+        [[ -n ${fuzzers[i + 1]:-} ]] && report_one fuzz "${fuzzers[i + 1]}"
     done
 fi
 

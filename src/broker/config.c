@@ -132,12 +132,18 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_OFFSETS_TOPIC_NUM_PARTITIONS] = ON_X(W_DEF | W_HI, "1", NULL, "1000"),
     [BCFG_PRODUCER_ID_EXPIRATION_MS] = ON_STATIC,
     [BCFG_TRANSACTION_MAX_TIMEOUT_MS] = ON,
+    [BCFG_TRANSACTIONAL_ID_EXPIRATION_MS] = ON,
+    [BCFG_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS] = ON,
+    [BCFG_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS] = ON,
+    [BCFG_TRANSACTION_PARTITION_VERIFICATION_ENABLE] = ON,
+    [BCFG_TRANSACTION_STATE_LOG_SEGMENT_BYTES] = ON,
+    /* As __consumer_offsets: one partition on one node. */
+    [BCFG_TRANSACTION_STATE_LOG_NUM_PARTITIONS] = ON_X(W_DEF | W_HI, "1", NULL, "1000"),
     /* Stored only, with the values a one-node Kafka must be configured with. */
     [BCFG_PROCESS_ROLES] = STORED_DEF("broker,controller"),
     [BCFG_OFFSETS_TOPIC_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_TRANSACTION_STATE_LOG_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_TRANSACTION_STATE_LOG_MIN_ISR] = STORED_DEF("1"),
-    [BCFG_TRANSACTION_STATE_LOG_NUM_PARTITIONS] = STORED_DEF("1"),
     [BCFG_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR] = STORED_DEF("1"),
 };
@@ -182,6 +188,10 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         "weir.trace.spans.max", BCFG_T_INT, "10000", "0", "10000000",
         "Weir: spans the broker keeps from services' OTLP exports (POST /v1/traces) for event "
         "journeys (GET /api/v1/traces/<id>); about 1 KiB each; 0 = no receiver."),
+    [BCFG_TRANSACTIONAL_ID_MAX_COUNT - BCFG__KAFKA_COUNT] = WEIR_ROW(
+        "weir.transactional.id.max.count", BCFG_T_INT, "100000", "1", "2147483647",
+        "Weir: the most transactional ids the coordinator keeps (its memory bound); a new one "
+        "beyond it gets COORDINATOR_NOT_AVAILABLE until idle ids expire."),
 };
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,

@@ -18,6 +18,7 @@
  */
 #include "broker/broker_internal.h"
 #include "broker/coord.h"
+#include "broker/producer_state.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -88,6 +89,18 @@ static void env_write(void *ctx, const char *group_id, const broker_coord_record
 {
     broker_groups_t *g = ctx;
     broker_coord_log_write(g->olog, group_id, recs, n, done, arg);
+}
+
+static void env_write_txn(void *ctx, const char *group_id, const broker_coord_record_t *recs,
+                          size_t n, int64_t producer_id, int16_t producer_epoch,
+                          broker_coord_write_done_fn done, void *arg)
+{
+    broker_groups_t *g = ctx;
+    storage_batch_opts_t opts = {.producer_id = producer_id,
+                                 .producer_epoch = producer_epoch,
+                                 .base_sequence = -1,
+                                 .attributes = BATCH_TRANSACTIONAL};
+    broker_coord_log_write_batch(g->olog, group_id, recs, n, &opts, done, arg);
 }
 
 static bool env_partition_exists(void *ctx, const char *topic, int32_t partition)
@@ -194,6 +207,34 @@ static void olog_post(void *ctx, net_fn fn, void *arg)
 {
     broker_groups_t *g = ctx;
     net_loop_post(g->loop, fn, arg);
+}
+
+/* Runs with the registry read lock held (between acquire and release): the append under the
+ * partition's append lock, through its producer state like a client's batch, so a
+ * transactional commit holds back the partition's last stable offset until its marker. */
+static int olog_append(void *ctx, int32_t part, storage_log_t *log, uint8_t *batch, size_t len,
+                       int64_t *base)
+{
+    broker_groups_t *g = ctx;
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
+    if (!p || p->log != log)
+        return storage_log_append(log, batch, len, base);
+    storage_batch_header_t h;
+    size_t total;
+    int rc = storage_batch_header_read(batch, len, &h, &total);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->append_mu);
+    bool opened = p->producers &&
+                  broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(log));
+    rc = storage_log_append(log, batch, len, base);
+    if (rc < 0 && opened)
+        broker_producer_state_txn_undo(p->producers, h.producer_id);
+    else if (rc == 0 && p->producers && h.producer_id >= 0)
+        broker_producer_state_update(p->producers, &h, *base, storage_log_end_offset(log));
+    pthread_mutex_unlock(&p->append_mu);
+    return rc;
 }
 
 /* Runs with the registry read lock held (between acquire and release). */
@@ -305,6 +346,7 @@ static void start_on_loop0(void *arg)
                               .timer_start = env_timer_start,
                               .timer_stop = env_timer_stop,
                               .write = env_write,
+                              .write_txn = env_write_txn,
                               .partition_exists = env_partition_exists,
                               .topic_partitions = env_topic_partitions,
                               .topic_id = env_topic_id,
@@ -333,6 +375,7 @@ int broker_groups_start(broker_t *b)
                                     .release = olog_release,
                                     .post = olog_post,
                                     .appended = olog_appended,
+                                    .append = olog_append,
                                     .ctx = g,
                                     .max_decompressed_bytes = (size_t)broker_settings_int(
                                         &b->set, BCFG_MAX_DECOMPRESSED_BYTES)};
@@ -421,9 +464,23 @@ void broker_groups_free(broker_t *b)
 
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
+    broker_coord_t *c;
     broker_offset_fetch_req_t *req;
     size_t cap;
 } fetch_all_t;
+
+/* require_stable: a partition a transaction holds pending answers UNSTABLE_OFFSET_COMMIT. */
+static bool fetch_unstable(broker_coord_t *c, broker_offset_fetch_req_t *req,
+                           broker_offset_fetch_part_t *p)
+{
+    if (!req->require_stable ||
+        !broker_coord_offset_unstable(c, req->group_id, p->topic, p->partition))
+        return false;
+    p->committed = (broker_committed_t){
+        .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
+    p->error = KAFKA_UNSTABLE_OFFSET_COMMIT;
+    return true;
+}
 
 static void fetch_all_one(void *arg, const char *topic, int32_t partition,
                           const broker_committed_t *o)
@@ -434,8 +491,10 @@ static void fetch_all_one(void *arg, const char *topic, int32_t partition,
         fa->cap = fa->cap ? fa->cap * 2 : 16;
         req->all_parts = weir_realloc(req->all_parts, fa->cap * sizeof(*req->all_parts));
     }
-    req->all_parts[req->all_count++] = (broker_offset_fetch_part_t){
+    broker_offset_fetch_part_t *p = &req->all_parts[req->all_count++];
+    *p = (broker_offset_fetch_part_t){
         .topic = topic, .partition = partition, .committed = *o, .error = KAFKA_NONE};
+    fetch_unstable(fa->c, req, p);
 }
 
 static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
@@ -450,7 +509,7 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     req->all_count = 0;
     req->all_parts = NULL;
     if (req->all && !req->error) {
-        fetch_all_t fa = {req, 0};
+        fetch_all_t fa = {c, req, 0};
         broker_coord_offset_foreach(c, req->group_id, fetch_all_one, &fa);
     }
     for (size_t i = 0; i < req->part_count; i++) {
@@ -458,7 +517,7 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
         p->committed = (broker_committed_t){
             .offset = -1, .leader_epoch = -1, .metadata = "", .metadata_len = 0};
         p->error = KAFKA_NONE;
-        if (!req->error && !req->all)
+        if (!req->error && !req->all && !fetch_unstable(c, req, p))
             broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
     }
     broker_offset_fetch_part_t *all = req->all_parts;
@@ -622,6 +681,32 @@ static void list_run(broker_coord_t *c, broker_group_op_t *op)
     free(groups);
 }
 
+/* TxnOffsetCommit: the group's partition of __consumer_offsets must be in the producer's
+ * open transaction (AddOffsetsToTxn), with its current epoch; a refusal answers every
+ * partition (an epoch the coordinator fenced is INVALID_PRODUCER_EPOCH here, as in Kafka). */
+static bool txn_commit_refused(broker_group_op_t *op)
+{
+    broker_commit_req_t *cr = op->req;
+    if (!cr->transactional)
+        return false;
+    broker_groups_t *g = groups_of(op->b);
+    int16_t err = KAFKA_NONE;
+    if (!cr->group_id || !*cr->group_id)
+        err = KAFKA_INVALID_GROUP_ID;
+    else
+        err = broker_txn_check_offsets(op->b, cr->transactional_id, cr->producer_id,
+                                       cr->producer_epoch,
+                                       broker_coord_partition_for(cr->group_id, g->offsets_parts));
+    if (err == KAFKA_PRODUCER_FENCED)
+        err = KAFKA_INVALID_PRODUCER_EPOCH;
+    if (err == KAFKA_NONE)
+        return false;
+    for (size_t i = 0; i < cr->part_count; i++)
+        cr->parts[i].error = err;
+    op->on_done(op);
+    return true;
+}
+
 static void op_run(void *arg)
 {
     broker_group_op_t *op = arg;
@@ -660,7 +745,8 @@ static void op_run(void *arg)
         broker_coord_delete(c, op->req, op);
         break;
     case OP_COMMIT:
-        broker_coord_commit(c, op->req, op);
+        if (!txn_commit_refused(op))
+            broker_coord_commit(c, op->req, op);
         break;
     case OP_OFFSET_DELETE:
         broker_coord_offset_delete(c, op->req, op);
@@ -920,4 +1006,14 @@ void broker_groups_snapshot_free(broker_groups_snapshot_t *s)
     }
     free(s->groups);
     memset(s, 0, sizeof(*s));
+}
+
+/* ---- transactions ---------------------------------------------------------------------------- */
+
+/* Loop 0, after the producer's marker in __consumer_offsets is durable. */
+void broker_groups_txn_complete(broker_t *b, int64_t producer_id, bool commit)
+{
+    broker_groups_t *g = groups_of(b);
+    if (g && g->coord)
+        broker_coord_txn_complete(g->coord, producer_id, commit);
 }

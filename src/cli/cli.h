@@ -4,9 +4,11 @@
  * each family lives in its own file and returns the process exit code:
  * 0 ok, 1 error (one clear line on stderr), 2 usage, 3 not found.
  *
- * The client commands are built on librdkafka only (admin API, producer, consumer), so they work
- * against any Kafka-compatible broker, not only Weir. Pure parts (format strings, offset specs,
- * times, tables, JSON escaping) have no librdkafka dependency and are unit tested on their own.
+ * The client commands are built on librdkafka (admin API, producer, consumer), so they work
+ * against any Kafka-compatible broker, not only Weir; `txn` needs Kafka APIs librdkafka 2.0
+ * lacks and speaks them itself (rawkafka.h, on the codec of src/kafka/wire). Pure parts (format
+ * strings, offset specs, times, tables, JSON escaping) have no librdkafka dependency and are unit
+ * tested on their own.
  *
  * Everything here runs on the main thread of a short-lived process; nothing is thread safe
  * unless it says so.
@@ -409,6 +411,7 @@ void cli_logdirs_free(cli_logdirs_t *l);
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
 int cli_profile_main(cli_global_t *g, int argc, char **argv); /* `weir profile list` */
 int cli_schema_main(cli_global_t *g, int argc, char **argv);  /* schema.c: the registry's REST */
+int cli_txn_main(cli_global_t *g, int argc, char **argv);     /* cmd_txn.c: over rawkafka.c */
 
 /* consume --decode (schema.c): registry-encoded payloads (magic byte 0, schema id) decoded to
  * JSON with the schema fetched from the registry once per id. decode returns 1 and appends the

@@ -1,9 +1,10 @@
 /*
  * `weir completion bash|zsh|fish`: prints a completion script for the shell. The three are
  * generated from one table here (commands, subcommands, flags, and the values some flags take),
- * so they cannot drift apart; topic and group names are asked of the broker at completion time
- * (`weir topic list -q`, `weir group list -q`, with the -b / -X / --profile flags already typed
- * and a short timeout, so a broker that is down only means no names).
+ * so they cannot drift apart; topic, group and transactional-id names are asked of the broker at
+ * completion time (`weir topic list -q`, `weir group list -q`, `weir txn list -q`, with the
+ * -b / -X / --profile flags already typed and a short timeout, so a broker that is down only
+ * means no names).
  *
  * Invariant: the table mirrors the parsers in cmd_*.c (test_cli_help.sh checks that every flag
  * a completion offers is accepted by its command, and that each script parses in its shell).
@@ -13,7 +14,7 @@
 typedef struct {
     const char *family;
     const char *subs;  /* space-separated; NULL: none */
-    const char *names; /* what positionals are: "topic", "group" or NULL */
+    const char *names; /* what positionals are: "topic", "group", "txn" or NULL */
 } comp_family_t;
 
 typedef struct {
@@ -33,6 +34,7 @@ static const comp_family_t families[] = {
     {"group", "list describe seek delete", "group"},
     {"cluster", "info health logdirs config", NULL},
     {"schema", "list get register delete check compat config mode", NULL},
+    {"txn", "list describe producers find-hanging abort", "txn"},
     {"profile", "list", NULL},
     {"completion", "bash zsh fish", NULL},
     {"serve", NULL, NULL},
@@ -55,6 +57,11 @@ static const comp_flags_t flag_table[] = {
     {"group seek", "--to -t --topics --execute"},
     {"group delete", "-y --yes"},
     {"cluster config", "--broker --dynamic -d --delete"},
+    {"txn list", "--state --producer-id --older-than -q --quiet"},
+    {"txn producers", "-p --partition"},
+    {"txn find-hanging", "-t --topic -p --partition --max-timeout"},
+    {"txn abort", "-t --topic -p --partition --start-offset --producer-id --producer-epoch "
+                  "--coordinator-epoch -y --yes"},
     {"schema", "--registry --version --id -t --type --ref --normalize --deleted --prefix "
                "--permanent -y --yes -s --subject --delete --force --global"},
 };
@@ -207,7 +214,7 @@ static void sh_words(FILE *f, const dialect_t *d)
         fputs("; fi ;;\n", f);
     }
     fputs("    help) ", f);
-    offer_words(f, d, "topic produce consume group cluster schema profile completion version");
+    offer_words(f, d, "topic produce consume group cluster schema txn profile completion version");
     fputs(" ;;\n    esac\n}\n", f);
     fputs(d->zsh ? "compdef _weir weir\n" : "complete -F _weir weir\n", f);
 }

@@ -1,8 +1,8 @@
 /*
  * The `weir` command: reads the global flags (-b, -X, -o, --timeout, -v) and dispatches the
  * first word to its command family. `serve` runs the broker (cmd_serve.c) and gets its argv as it
- * came; the client commands (topic, produce, consume, group, cluster, schema) live in their own
- * files.
+ * came; the client commands (topic, produce, consume, group, cluster, schema, txn) live in their
+ * own files.
  *
  * Exit codes, for every command: 0 ok, 1 error (one line on stderr saying what failed and why),
  * 2 usage (a bad flag or argument), 3 not found (unknown topic, group or partition).
@@ -30,11 +30,12 @@ static int version_main(cli_global_t *g, int argc, char **argv)
 }
 
 static const family_t families[] = {
-    {"topic", cli_topic_main},           {"produce", cli_produce_main},
-    {"consume", cli_consume_main},       {"group", cli_group_main},
-    {"cluster", cli_cluster_main},       {"schema", cli_schema_main},
-    {"completion", cli_completion_main}, {"help", cli_help_main},
-    {"profile", cli_profile_main},       {"version", version_main},
+    {"topic", cli_topic_main},     {"produce", cli_produce_main},
+    {"consume", cli_consume_main}, {"group", cli_group_main},
+    {"cluster", cli_cluster_main}, {"schema", cli_schema_main},
+    {"txn", cli_txn_main},         {"completion", cli_completion_main},
+    {"help", cli_help_main},       {"profile", cli_profile_main},
+    {"version", version_main},
 };
 
 static int run(cli_global_t *g, int argc, char **argv);

@@ -6,11 +6,9 @@
  * ListGroups 0-5 (v3+ flexible, v4 states filter and group_state (KIP-518), v5 types filter and
  * group_type (KIP-848)), DescribeGroups 0-5 (v5 flexible), DeleteGroups 0-2 (v2 flexible).
  *
- * FindCoordinator answers at once on the request's loop: this node coordinates every group.
- * Transactions are not served yet, so a transactional id is answered
- * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the one FindCoordinator error both librdkafka and the
- * Java client treat as fatal: init_transactions() fails at once instead of retrying forever
- * (COORDINATOR_NOT_AVAILABLE would make them retry until their timeout). Every other request
+ * FindCoordinator answers at once on the request's loop: this node coordinates every group
+ * and every transactional id (key type 1; __transaction_state exists from the start, so the
+ * first lookup needs no retry). Every other request
  * is decoded into a parked request (kafka.h) that owns copies of what it needs, handed to the
  * broker's group API, and answered from the coordinator's thread when the broker calls back;
  * JoinGroup and SyncGroup stay parked until the rebalance lets them go.
@@ -74,10 +72,6 @@ static int16_t coordinator_for(int16_t v, int8_t key_type, const char **msg)
                    "library or the message was sent to an incompatible broker. See the broker "
                    "logs for more details.";
         return KAFKA_INVALID_REQUEST;
-    }
-    if (key_type == 1) {
-        *msg = "transactions are not supported by this broker yet";
-        return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     }
     return KAFKA_NONE;
 }

@@ -169,8 +169,11 @@ static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
     weir_app *app = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
+        rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        if (app->eos && rk == app->producer)
+            sdk_eos_fatal(app, code, buf);
+        else
+            sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
         return;
     }
     /* Transient: librdkafka retries by itself (all brokers down, a connection refused). */
@@ -228,6 +231,7 @@ static int app_make_producer(weir_app *app, char *err, size_t errlen)
         conf_set(conf, "client.id", app->client_id, err, errlen) ||
         conf_set(conf, "enable.idempotence", "true", err, errlen) ||
         conf_set(conf, "linger.ms", "2", err, errlen) ||
+        (app->eos && sdk_eos_conf(app, conf, true, err, errlen)) ||
         conf_apply_settings(app, conf, "producer", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return -WEIR_EINVAL;
@@ -268,6 +272,8 @@ static int app_make_consumer(weir_app *app, char *err, size_t errlen)
         snprintf(gid, sizeof(gid), "weir-projection-%s", app->projection);
         r = conf_set(conf, "group.id", gid, err, errlen);
     }
+    if (!r && app->eos)
+        r = sdk_eos_conf(app, conf, false, err, errlen);
     if (r || conf_apply_settings(app, conf, "consumer", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return -WEIR_EINVAL;
@@ -332,6 +338,8 @@ int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_
     pthread_cond_init(&app->relay_cond, NULL);
     pthread_mutex_init(&app->topics_lock, NULL);
 
+    if (cfg->exactly_once && (r = sdk_eos_new(app, errbuf, errlen)) != 0)
+        goto fail;
     if (app->db_path && (r = sdk_db_open(app->db_path, &app->db)) != 0) {
         snprintf(errbuf, errlen, "%s", app->db.err);
         goto fail;
@@ -390,6 +398,7 @@ void weir_app_free(weir_app *app)
     free(app->client_id);
     free(app->source);
     free(app->db_path);
+    sdk_eos_free(app);
     pthread_mutex_destroy(&app->lock);
     pthread_cond_destroy(&app->cond);
     pthread_mutex_destroy(&app->err_lock);
@@ -419,6 +428,8 @@ int weir_app_route(weir_app *app, const char *topic, const char *type, weir_hand
         o = *opt;
     else
         weir_route_options_init(&o);
+    if (app->eos && sdk_eos_route_check(app, &o) != 0)
+        return -WEIR_EINVAL;
     if (sdk_retry_policy_check(&o.retry) != 0) {
         sdk_app_set_error(app, "weir_app_route: retry policy out of range (max_attempts >= 1, "
                                "backoffs >= 0, multiplier 1..1000, jitter 0..1)");
@@ -528,6 +539,8 @@ void weir_app_stats(const weir_app *app, weir_stats *out)
     out->paused = atomic_load(&s->paused);
     out->rebalances = atomic_load(&s->rebalances);
     out->fetched_ahead_max = atomic_load(&s->fetched_ahead_max);
+    out->transactions = atomic_load(&s->transactions);
+    out->aborts = atomic_load(&s->aborts);
 }
 
 int weir_app_db_open(weir_app *app, sqlite3 **out)
@@ -714,6 +727,10 @@ static void app_commit(weir_app *app, bool sync)
 {
     if (app->projection)
         return; /* a projection's offsets are written with its read model */
+    if (app->eos) {
+        sdk_eos_end(app, false, false); /* offsets go in the transaction */
+        return;
+    }
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     pthread_mutex_lock(&app->lock);
     for (size_t i = 0; i < app->nparts; i++) {
@@ -787,7 +804,10 @@ static void app_revoke(weir_app *app, rd_kafka_topic_partition_list_t *list, boo
     if (resume->cnt)
         rd_kafka_resume_partitions(app->consumer, resume);
     rd_kafka_topic_partition_list_destroy(resume);
-    if (!lost) {
+    if (app->eos) {
+        /* Commit the transaction while the partitions are ours; abort it if they are lost. */
+        sdk_eos_end(app, lost, true);
+    } else if (!lost) {
         if (rd_kafka_flush(app->producer, SDK_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
             sdk_app_log(app, WEIR_LOG_WARN, "revoke: records still unacknowledged after %d ms",
                         SDK_FLUSH_MS);
@@ -1023,7 +1043,8 @@ static void app_loop(weir_app *app)
             }
         }
         int64_t now = clock_mono_ms();
-        if (now >= next_commit) {
+        /* A doomed transaction is aborted at once: its workers are parked until then. */
+        if (now >= next_commit || (app->eos && sdk_eos_doomed(app))) {
             app_commit(app, false);
             next_commit = now + app->cfg.commit_interval_ms;
         }
@@ -1095,8 +1116,10 @@ int weir_app_run(weir_app *app)
     int r = sdk_dr_thread_start(app);
     if (!r)
         r = sdk_workers_start(app);
-    if (!r && app->db_path)
+    if (!r && app->db_path && !app->eos)
         r = sdk_relay_start(app);
+    if (!r && app->eos)
+        r = sdk_eos_start(app); /* before subscribing: fences our older selves first */
     if (!r)
         r = app->projection ? app_projection_assign(app) : app_subscribe(app);
     if (!r) {

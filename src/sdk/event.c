@@ -381,6 +381,10 @@ int weir_outbox_add(weir_app *app, sqlite3 *db, const weir_message *m)
 {
     if (!app || !db || message_check(m) != 0)
         return -WEIR_EINVAL;
+    if (app->eos) {
+        sdk_app_set_error(app, "weir_outbox_add: an exactly-once app has no outbox relay");
+        return -WEIR_EUNSUPPORTED;
+    }
     rd_kafka_headers_t *h;
     char err[SDK_ERRMSG_MAX];
     int r = sdk_message_headers(app, m, m->traceparent, &h, err, sizeof(err));

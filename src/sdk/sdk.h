@@ -14,6 +14,7 @@
  *   event.c     the weir_event / weir_ctx accessors and weir_emit
  *   obs_metrics.c  GET /metrics of the app (Prometheus text), handler latency, consumer lag
  *   obs_trace.c    spans (process, publish, create) exported as OTLP/HTTP JSON
+ *   eos.c       exactly once: the transactional producer, commit and abort cycles, rewinds
  *   testbroker.c  weir_test_broker_*
  *
  * Locking: one mutex per app (app->lock) guards the partition table, every partition's state
@@ -296,7 +297,7 @@ typedef struct sdk_worker {
 typedef struct sdk_stats {
     _Atomic uint64_t received, handled, handler_calls, retried, dead_lettered, deduplicated,
         unrouted, emitted, outbox_published, commits, offsets_committed, paused, rebalances,
-        fetched_ahead_max;
+        fetched_ahead_max, transactions, aborts;
 } sdk_stats_t;
 
 struct weir_app {
@@ -307,6 +308,7 @@ struct weir_app {
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the loop */
+    struct sdk_eos *eos;  /* exactly once (eos.c); NULL: at least once */
     sdk_route_t *routes;
     size_t nroutes;
 
@@ -419,6 +421,26 @@ void sdk_obs_delivered(weir_app *app, const rd_kafka_message_t *msg);
 void sdk_obs_new_trace(weir_app *app, const weir_message *m, const sdk_trace_t *t);
 /* The exposition of the app's metrics (what GET /metrics answers). */
 void sdk_obs_render(weir_app *app, buf_t *out);
+/* Exactly once (eos.c). On the consumer loop's thread, but for sdk_eos_doomed and
+ * sdk_produce_failed (any thread) and sdk_eos_fatal (librdkafka's error callback). */
+int sdk_eos_new(weir_app *app, char *err, size_t errlen); /* after config_check */
+void sdk_eos_free(weir_app *app);
+/* Settings of the transactional producer and the read_committed consumer (before the user's). */
+int sdk_eos_conf(weir_app *app, rd_kafka_conf_t *conf, bool producer, char *err, size_t errlen);
+int sdk_eos_route_check(weir_app *app, weir_route_options *o); /* dedup off; no inbox */
+int sdk_eos_start(weir_app *app); /* init_transactions (fences older selves), begin */
+/* Commits the open transaction with the finished offsets, or aborts it and rewinds when it is
+ * doomed or abort is set (a lost assignment); then begins the next one. Holds the workers
+ * itself unless held is set (the caller has parked them). */
+void sdk_eos_end(weir_app *app, bool abort, bool held);
+bool sdk_eos_doomed(weir_app *app); /* any thread */
+/* A record could not be handed to the producer: in an exactly-once app that dooms the open
+ * transaction (the workers park until the loop has aborted it and rewound); otherwise it is
+ * fatal. Any thread. */
+void sdk_produce_failed(weir_app *app, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The producer's fatal error: fenced means a newer instance took over (-WEIR_ECLOSED). */
+void sdk_eos_fatal(weir_app *app, rd_kafka_resp_err_t code, const char *reason);
 
 /* event.c */
 void sdk_event_init(weir_event *ev);

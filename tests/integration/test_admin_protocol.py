@@ -277,7 +277,7 @@ def t_describe_broker(ctx):
     assert weir == ["weir.log.preallocate.bytes", "weir.max.decompressed.bytes",
                     "weir.metrics.consumergroup.sums", "weir.metrics.partition.labels",
                     "weir.metrics.partition.max", "weir.producer.snapshot.interval.offsets",
-                    "weir.trace.spans.max"], weir
+                    "weir.trace.spans.max", "weir.transactional.id.max.count"], weir
     for name in BROKER_NAMES:
         k, ent = KAFKA[("broker", name)], cfg[name]
         assert ent["type"] == TYPES[k["type"]] and ent["doc"] == k["doc"], name

@@ -11,7 +11,8 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "group describe" "group seek" "group delete" "cluster" "cluster info" "cluster health"
     "cluster logdirs" "cluster config" "profile" "profile list" "completion" "completion bash"
     "completion zsh" "completion fish" "schema" "schema list" "schema get" "schema register" "schema delete"
-    "schema check" "schema compat" "schema config" "schema mode")
+    "schema check" "schema compat" "schema config" "schema mode" "txn" "txn list" "txn describe"
+    "txn producers" "txn find-hanging" "txn abort")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
@@ -61,13 +62,15 @@ complete_words() {
         COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
         _weir; printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' _ "$work/completion.bash" "$@"
 }
-for c in "weir t|topic" "weir topic de|delete describe" "weir topic describe |orders payments" \
+for c in "weir t|topic txn" "weir topic de|delete describe" "weir topic describe |orders payments" \
     "weir consume p|payments" "weir group |delete describe list seek" \
     "weir group describe |billing" "weir cluster |config health info logdirs" \
     "weir -o |json table" "weir consume orders --end|--end-offset --end-time" \
     "weir completion |bash fish zsh" "weir --pro|--profile" \
     "weir produce orders --acks |0 1 all" "weir consume orders --gr|--group" \
-    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute"; do
+    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute" \
+    "weir txn |abort describe find-hanging list producers" "weir txn producers o|orders" \
+    "weir txn list --state On|Ongoing" "weir txn abort --start|--start-offset"; do
     words=${c%%|*}
     want=${c#*|}
     read -ra arr <<<"$words"
@@ -90,6 +93,7 @@ value_for() { # flag command
     --from | --end-offset) echo start ;;
     --end-time) echo -1h ;;
     --to) echo start ;;
+    --state) echo Ongoing ;;
     -f | --format) echo '%v' ;;
     *) echo 1 ;;
     esac
@@ -106,7 +110,8 @@ bad=()
 for cmd in "topic create" "topic list" "topic describe" "topic delete" "topic alter-config" \
     "topic add-partitions" "topic trim" "produce" "consume" "group list" "group describe" \
     "group seek" "group delete" "cluster info" "cluster health" "cluster logdirs" \
-    "cluster config set" "profile list"; do
+    "cluster config set" "profile list" "txn list" "txn describe" "txn producers" \
+    "txn find-hanging" "txn abort"; do
     # shellcheck disable=SC2086
     flags=$(complete_words weir $cmd x -)
     for f in $flags; do

@@ -37,7 +37,7 @@ ALLOWED = {
     "server": ["base", "storage", "net", "kafka/wire", "http", "registry", "broker", "kafka",
                "metrics", "trace", "admin", "console"],
     "testbroker": ["base", "server", "sdk"],
-    "cli": ["base", "registry", "server"],
+    "cli": ["base", "kafka/wire", "registry", "server"],
     "sdk": ["base"],
 }
 # Each module's one header, the only file of it other modules may include.

@@ -832,6 +832,8 @@ func init() {
 					ps = append(ps, map[string]any{"partition": p.Partition, "size": p.Size, "offset_lag": p.OffsetLag, "is_future": p.IsFuture})
 				}
 			}
+			// Kafka lists a dir's partitions in its hash map's order, which no client relies on
+			sort.Slice(ps, func(i, j int) bool { return ps[i]["partition"].(int32) < ps[j]["partition"].(int32) })
 			dirs = append(dirs, map[string]any{"error": d.ErrorCode, "partitions": ps, "has_total_bytes": d.TotalBytes > 0})
 		}
 		s.note("dirs", map[string]any{"error": r.ErrorCode, "dirs": dirs})
