@@ -875,12 +875,14 @@ func init() {
 		s.call(c, "list", req, 0)
 	})
 
-	add("init_producer_id_transactional", "InitProducerId v4 with a transactional id (transactions not served yet: must fail at once, not hang)", func(s *S) {
+	add("init_producer_id_transactional", "FindCoordinator v4 for a transactional id, then InitProducerId v4 with it: a producer id at epoch 0, at once", func(s *S) {
+		warmTxn(s.addr, s.prefix) // a fresh Kafka creates and loads __transaction_state first
 		c := s.dial()
-		resp := s.initPID(c, "init producer id", str(s.topic("txn")))
-		if resp != nil {
-			s.note("init producer id error code", resp.ErrorCode)
-		}
+		tid := s.topic("txn")
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{tid}
+		s.retry(c, "find the transaction coordinator", fc, 4)
+		s.retry(c, "init producer id", initTxnReq(str(tid), 60000), 4)
 	})
 }
 
