@@ -218,7 +218,7 @@ test: deps
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
-	@tests/run.sh
+	@WEIR_TEST_JOBS=$${WEIR_TEST_JOBS:-2} tests/run.sh
 
 # One pass over the release build only (for quick local iteration).
 test-fast: deps

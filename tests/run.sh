@@ -10,6 +10,8 @@
 #   WEIR_TEST_PASSES="release asan tsan"   which builds to test (default all three)
 #   WEIR_TEST_FILTER=regex            only tests whose path matches
 #   WEIR_FUZZ_SECONDS=60              time per fuzz target, two targets at a time (0: none)
+#   WEIR_TEST_JOBS=1                  tests run at once (make test: 2, one per core); each test
+#                                     still runs alone in its own process group, on its own ports
 #   WEIR_TEST_TIMEOUT=300             seconds a test may run before it is killed and named as hung
 #                                     (a test's first line may say "# timeout: N" to need more)
 #   WEIR_COMPAT_TARGET=kafka          run tests/compat against Apache Kafka instead of Weir
@@ -20,7 +22,8 @@ passes=${WEIR_TEST_PASSES:-release asan tsan}
 filter=${WEIR_TEST_FILTER:-.}
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
 test_timeout=${WEIR_TEST_TIMEOUT:-300}
-tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|sim/|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|tracing)'
+test_jobs=${WEIR_TEST_JOBS:-1}
+tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|tracing)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"
@@ -59,27 +62,24 @@ exec_one() { # pass label, source file (for its time limit), command...
     echo "$rc $((SECONDS - t0))" >"$log.rc"
 }
 
-# Counts and prints what exec_one recorded for one test.
-report_one() { # pass label, name
-    local pass=$1 name=$2
-    local log="$logdir/$pass-$(echo "$name" | tr '/' '_').log"
-    local rc secs ok notok
+# What exec_one recorded for one test: sets ok, notok, hung, secs.
+counts_of() { # pass label, name
+    local log="$logdir/$1-$(echo "$2" | tr '/' '_').log" rc
     read -r rc secs <"$log.rc"
     ok=$(grep -cE '^ok [0-9]+' "$log")
     notok=$(grep -cE '^not ok [0-9]+' "$log")
-    if grep -q '^not ok - .* HUNG: ' "$log"; then
-        notok=$((notok + 1))
-        hung_names+=("$pass:$name")
-    fi
+    hung=0
+    if grep -q '^not ok - .* HUNG: ' "$log"; then hung=1; fi
     if ((rc != 0 && notok == 0)); then notok=1; fi
     if ((ok == 0 && notok == 0)); then ok=1; fi
-    total_pass=$((total_pass + ok))
-    total_fail=$((total_fail + notok))
-    local status=PASS
-    if ((notok > 0)); then
-        status=FAIL
-        failed_names+=("$pass:$name")
-    fi
+}
+
+# Prints one test's line (and, when it failed, the lines that say why).
+print_one() { # pass label, name
+    local pass=$1 name=$2 ok notok hung secs status=PASS
+    local log="$logdir/$pass-$(echo "$name" | tr '/' '_').log"
+    counts_of "$pass" "$name"
+    ((notok > 0)) && status=FAIL
     printf '%-4s %-7s %-50s %4d ok %3d failed %4ds\n' "$status" "$pass" "$name" "$ok" "$notok" \
         "$secs"
     if [[ $status == FAIL ]]; then
@@ -89,9 +89,31 @@ report_one() { # pass label, name
     fi
 }
 
-run_one() { # pass label, source file (for its time limit), command...
-    exec_one "$@"
-    report_one "$1" "$2"
+# Adds one test to the totals (quietly).
+count_one() { # pass label, name
+    local ok notok hung secs
+    counts_of "$1" "$2"
+    total_pass=$((total_pass + ok))
+    total_fail=$((total_fail + notok))
+    ((notok > 0)) && failed_names+=("$1:$2")
+    ((hung > 0)) && hung_names+=("$1:$2")
+    return 0
+}
+
+report_one() { # pass label, name
+    print_one "$1" "$2"
+    count_one "$1" "$2"
+}
+
+# The tests to run, in order: pass, name, source (for the time limit) and command (words
+# without spaces) of each.
+jobs_pass=() jobs_name=() jobs_src=() jobs_cmd=()
+add_job() { # pass label, source, command...
+    jobs_pass+=("$1")
+    jobs_name+=("$2")
+    jobs_src+=("$3")
+    shift 3
+    jobs_cmd+=("$*")
 }
 
 for pass in $passes; do
@@ -101,32 +123,29 @@ for pass in $passes; do
     tsan) build=$top/build/tsan ;;
     *) echo "unknown pass $pass"; exit 2 ;;
     esac
-    export WEIR_BUILD=$build WEIR_BIN=$build/weir WEIR_PASS=$pass
-    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
     pass_filter=.
     # ThreadSanitizer: the broker's own threads. Tests that run librdkafka inside the test
-    # process are left out (librdkafka is not instrumented, and TSan crashes in its threads).
+    # process are left out (librdkafka is not instrumented, and TSan crashes in its threads),
+    # and so are the simulations (tests/sim: one thread on a simulated disk, nothing to race).
     [[ $pass == tsan ]] && pass_filter=${WEIR_TSAN_FILTER:-$tsan_tests}
-    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     for t in "$build"/tests/unit/* "$build"/tests/sim/*; do
         [[ -x $t && ! -d $t ]] || continue
         name=${t#"$build"/}
         [[ $name =~ $filter && $name =~ $pass_filter ]] || continue
-        run_one "$pass" "$name" "$name.c" "$t"
+        add_job "$pass" "$name" "$name.c" "$t"
     done
     for t in tests/integration/*; do
         name=$t
         [[ $name =~ $filter && $name =~ $pass_filter ]] || continue
         case $t in
-        *.sh) run_one "$pass" "$name" "$t" bash "$t" ;;
-        *.py) run_one "$pass" "$name" "$t" /usr/bin/python3 "$t" ;;
-        *.mjs) run_one "$pass" "$name" "$t" node "$t" ;;
+        *.sh) add_job "$pass" "$name" "$t" bash "$t" ;;
+        *.py) add_job "$pass" "$name" "$t" /usr/bin/python3 "$t" ;;
+        *.mjs) add_job "$pass" "$name" "$t" node "$t" ;;
         *.c)
             # A C program is a test of its own unless a script of the same name drives it.
             base=${t%.c}
             [[ -e $base.sh || -e $base.py || -e $base.mjs ]] && continue
-            run_one "$pass" "$name" "$t" "$build/tests/integration/$(basename "$base")"
+            add_job "$pass" "$name" "$t" "$build/tests/integration/$(basename "$base")"
             ;;
         esac
     done
@@ -138,10 +157,50 @@ for pass in $passes; do
         name=$t
         [[ $name =~ $filter ]] || continue
         case $t in
-        *.sh) run_one "$pass" "$name" "$t" bash "$t" ;;
-        *.py) run_one "$pass" "$name" "$t" "$top/build/compat/venv/bin/python" "$t" ;;
+        *.sh) add_job "$pass" "$name" "$t" bash "$t" ;;
+        *.py) add_job "$pass" "$name" "$t" "$top/build/compat/venv/bin/python" "$t" ;;
         esac
     done
+done
+
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Runs job i with its pass's build in the environment.
+run_job() { # index
+    local i=$1 pass=${jobs_pass[$1]} build
+    case $pass in
+    release) build=$top/build ;;
+    *) build=$top/build/$pass ;;
+    esac
+    export WEIR_BUILD=$build WEIR_BIN=$build/weir WEIR_PASS=$pass
+    # shellcheck disable=SC2086 # the command's words
+    exec_one "$pass" "${jobs_name[i]}" "${jobs_src[i]}" ${jobs_cmd[i]}
+}
+
+# A worker takes the next job from a shared counter until none is left, printing each result
+# as it ends; the totals are counted afterwards, in the jobs' order.
+queue=$(mktemp)
+echo 0 >"$queue"
+next_job() {
+    flock "$queue" bash -c 'n=$(cat "$1"); echo $((n + 1)) >"$1"; echo "$n"' _ "$queue"
+}
+worker() {
+    local i
+    while i=$(next_job) && ((i < ${#jobs_pass[@]})); do
+        run_job "$i"
+        print_one "${jobs_pass[i]}" "${jobs_name[i]}"
+    done
+}
+for ((w = 0; w < test_jobs; w++)); do
+    worker &
+done
+wait
+rm -f "$queue"
+for i in "${!jobs_pass[@]}"; do
+    count_one "${jobs_pass[i]}" "${jobs_name[i]}"
 done
 
 # The fuzzers, two at a time (one per core), each for fuzz_seconds.

@@ -292,6 +292,8 @@ size_t storage_txnindex_all(storage_log_t *log, storage_aborted_txn_t **out)
     *out = n ? weir_malloc(n * sizeof(**out)) : NULL;
     size_t k = 0;
     for (size_t i = 0; i < log->nsegs; i++) {
+        if (log->segs[i]->ntxns == 0)
+            continue; /* *out may be NULL, and so may txns */
         memcpy(*out + k, log->segs[i]->txns, log->segs[i]->ntxns * sizeof(**out));
         k += log->segs[i]->ntxns;
     }

@@ -38,7 +38,7 @@ kafka-topics.sh --bootstrap-server "$B" --create --topic cli-hang --partitions 2
     --replication-factor 1 >/dev/null 2>&1 || true
 start_ms=$(($(date +%s%N) / 1000000))
 # open-0..7: 4 per partition at 0-3; after-0..3 (plain): 2 per partition at 4-5.
-coproc HANG { "${jvm[@]}" weir.compat.TxnHang "$B" cli-hang cli-hang 2 8 4 120000 2>"$w/hang.err"; }
+coproc HANG { exec "${jvm[@]}" weir.compat.TxnHang "$B" cli-hang cli-hang 2 8 4 120000 2>"$w/hang.err"; }
 hang_pid=$HANG_PID
 read -r -t 60 ready <&"${HANG[0]}" || ready=
 kill -KILL "$hang_pid" 2>/dev/null || true

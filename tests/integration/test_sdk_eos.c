@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 /* ---- reading back at an isolation level ----------------------------------------------------- */
 
@@ -422,7 +423,9 @@ TEST(refusals)
     CHECK(strstr(err, "instance_id") != NULL);
     cfg.group = NULL;
     cfg.projection = "p";
-    cfg.db_path = "/tmp/weir-eos-refuse.db";
+    char path[64], side[80];
+    snprintf(path, sizeof(path), "/tmp/weir-eos-refuse-%d.db", (int)getpid());
+    cfg.db_path = path;
     cfg.instance_id = "1";
     CHECK_EQ(weir_app_new(&cfg, &app, err, sizeof(err)), WEIR_ERR_INVAL);
     CHECK(strstr(err, "group") != NULL);
@@ -443,9 +446,11 @@ TEST(refusals)
     CHECK_EQ(weir_outbox_add(app, db, &m), WEIR_ERR_UNSUPPORTED);
     sqlite3_close(db);
     weir_app_free(app);
-    unlink("/tmp/weir-eos-refuse.db");
-    unlink("/tmp/weir-eos-refuse.db-wal");
-    unlink("/tmp/weir-eos-refuse.db-shm");
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
 }
 
 int main(int argc, char **argv)

@@ -218,12 +218,16 @@ compat_java_classes() {
     local cpfile=$compat_top/build/compat/kafka.classpath
     [[ -s $cpfile ]] || { echo "build/compat/kafka.classpath missing: run make deps" >&2; return 2; }
     local stamp=$out/.stamp
-    if [[ ! -f $stamp ]] || [[ -n $(find "$src" -newer "$stamp" -name '*.java' | head -1) ]]; then
-        rm -rf "$out"
-        mkdir -p "$out"
-        javac -nowarn -d "$out" -cp "$(<"$cpfile")" $(find "$src" -name '*.java') >&2
-        touch "$stamp"
-    fi
+    # One test at a time compiles (tests may run in parallel: WEIR_TEST_JOBS).
+    (
+        flock 9
+        if [[ ! -f $stamp ]] || [[ -n $(find "$src" -newer "$stamp" -name '*.java' | head -1) ]]; then
+            rm -rf "$out"
+            mkdir -p "$out"
+            javac -nowarn -d "$out" -cp "$(<"$cpfile")" $(find "$src" -name '*.java') >&2
+            touch "$stamp"
+        fi
+    ) 9>"$compat_top/build/compat/.java.lock"
     JAVA_CP="$out:$(<"$cpfile")"
 }
 
@@ -232,6 +236,9 @@ compat_java_classes() {
 compat_go_build() {
     local out=$compat_top/build/compat/go
     mkdir -p "$out"
-    (cd "$compat_top/tests/go" && GOFLAGS=-mod=readonly GOPROXY=off go build -o "$out/" ./cmd/...) >&2
+    (
+        flock 9
+        cd "$compat_top/tests/go" && GOFLAGS=-mod=readonly GOPROXY=off go build -o "$out/" ./cmd/...
+    ) 9>"$compat_top/build/compat/.go.lock" >&2
     GO_BIN=$out
 }
