@@ -13,8 +13,9 @@
 
 typedef struct {
     const char *family;
-    const char *subs;  /* space-separated; NULL: none */
-    const char *names; /* what positionals are: "topic", "group", "txn" or NULL */
+    const char *subs;       /* space-separated; NULL: none */
+    const char *names;      /* what positionals are: "topic", "group", "txn" or NULL */
+    const char *topic_subs; /* subcommands whose positional is a topic instead; NULL: none */
 } comp_family_t;
 
 typedef struct {
@@ -28,18 +29,18 @@ typedef struct {
 } comp_values_t;
 
 static const comp_family_t families[] = {
-    {"topic", "create list describe delete alter-config add-partitions trim", "topic"},
-    {"produce", NULL, "topic"},
-    {"consume", NULL, "topic"},
-    {"group", "list describe seek delete", "group"},
-    {"cluster", "info health logdirs config", NULL},
-    {"schema", "list get register delete check compat config mode", NULL},
-    {"txn", "list describe producers find-hanging abort", "txn"},
-    {"profile", "list", NULL},
-    {"completion", "bash zsh fish", NULL},
-    {"serve", NULL, NULL},
-    {"help", NULL, NULL},
-    {"version", NULL, NULL},
+    {"topic", "create list describe delete alter-config add-partitions trim", "topic", NULL},
+    {"produce", NULL, "topic", NULL},
+    {"consume", NULL, "topic", NULL},
+    {"group", "list describe seek delete", "group", NULL},
+    {"cluster", "info health logdirs config", NULL, NULL},
+    {"schema", "list get register delete check compat config mode", NULL, NULL},
+    {"txn", "list describe producers find-hanging abort", "txn", "producers"},
+    {"profile", "list", NULL, NULL},
+    {"completion", "bash zsh fish", NULL, NULL},
+    {"serve", NULL, NULL, NULL},
+    {"help", NULL, NULL, NULL},
+    {"version", NULL, NULL, NULL},
 };
 
 static const comp_flags_t flag_table[] = {
@@ -77,6 +78,8 @@ static const comp_values_t value_table[] = {
     {"--from", "start end -10 @-1h"},
     {"--end-offset", "end -10 +100"},
     {"--end-time", "-1h -10m @0"},
+    {"--state", "Empty Ongoing PrepareCommit PrepareAbort CompleteCommit CompleteAbort "
+                "PrepareEpochFence"},
 };
 
 /* Flags that take a value nobody can guess (so completion offers nothing for it). */
@@ -206,6 +209,12 @@ static void sh_words(FILE *f, const dialect_t *d)
             fputs("[[ -z $sub ]]; then ", f);
             offer_words(f, d, fa->subs);
         }
+        for (const char *t = fa->topic_subs; t && *t;) { /* "a b": one branch each */
+            size_t n = strcspn(t, " ");
+            fprintf(f, "\n        elif [[ $sub == %.*s ]]; then ", (int)n, t);
+            offer_names(f, d, "topic");
+            t += n + (t[n] == ' ');
+        }
         if (fa->names) {
             fputs(fa->subs ? "\n        elif " : "", f);
             fputs("[[ $sub != create && $sub != list ]]; then ", f);
@@ -323,14 +332,25 @@ static void fish_script(FILE *f)
         const comp_family_t *fa = &families[i];
         if (fa->subs)
             fprintf(f, "complete -c weir -n '__weir_is 0 %s' -a '%s'\n", fa->family, fa->subs);
-        if (fa->names)
-            fprintf(f,
-                    "complete -c weir -n '__weir_at %s; and not __weir_is 0 %s' -a "
-                    "'(__weir_names %s)'\n",
-                    fa->family, fa->subs ? fa->family : "__none__", fa->names);
+        for (const char *t = fa->topic_subs; t && *t;) {
+            size_t n = strcspn(t, " ");
+            fprintf(f, "complete -c weir -n '__weir_at %s %.*s' -a '(__weir_names topic)'\n",
+                    fa->family, (int)n, t);
+            t += n + (t[n] == ' ');
+        }
+        if (fa->names) {
+            fprintf(f, "complete -c weir -n '__weir_at %s; and not __weir_is 0 %s", fa->family,
+                    fa->subs ? fa->family : "__none__");
+            for (const char *t = fa->topic_subs; t && *t;) {
+                size_t n = strcspn(t, " ");
+                fprintf(f, "; and not __weir_at %s %.*s", fa->family, (int)n, t);
+                t += n + (t[n] == ' ');
+            }
+            fprintf(f, "' -a '(__weir_names %s)'\n", fa->names);
+        }
     }
     fputs("complete -c weir -n '__weir_is 0 help' -a 'topic produce consume group cluster schema "
-          "profile completion version'\n",
+          "txn profile completion version'\n",
           f);
     for (size_t i = 0; i < WEIR_ARRAY_LEN(flag_table); i++) {
         char cond[96];
