@@ -238,10 +238,13 @@ class WeirServer(Server):
                                 stdin=subprocess.DEVNULL)
         line = [None]
 
+        self.lines = []  # what it printed after the first line ("http on ...")
+
         def first_line():
             line[0] = self.proc.stdout.readline().decode(errors="replace").strip()
-            for _ in self.proc.stdout:  # keep draining so the broker never blocks on stdout
-                pass
+            for more in self.proc.stdout:  # keep draining so the broker never blocks on stdout
+                if len(self.lines) < 16:
+                    self.lines.append(more.decode(errors="replace").strip())
 
         threading.Thread(target=first_line, daemon=True).start()
         deadline = time.monotonic() + 15
@@ -539,6 +542,10 @@ class Runner:
         for s in self.args.systems:
             if s not in ("weir", "kafka"):
                 srcs[f"bench_{s}"] = os.path.join(self.build, "bench", "peers", f"bench_{s}")
+        # The broker with its metrics compiled out (-DWEIR_METRICS_OFF), when `make bench` built it.
+        nometrics = os.path.join(self.build, "nometrics", "weir")
+        if os.path.exists(nometrics) and not self.args.weir_bin:
+            srcs["weir-nometrics"] = nometrics
         for name, src in srcs.items():
             dst = os.path.join(self.bin, name)
             for _ in range(60):  # a program being relinked is briefly not executable
@@ -1288,8 +1295,160 @@ class Runner:
                     self.fail(f"{system} rep {rep}", f"{type(e).__name__}: {e}")
                 block_times[system] = time.monotonic() - t
         if not self.args.smoke:
+            try:
+                self.metrics_block()
+            except Exception as e:
+                self.fail("metrics", f"{type(e).__name__}: {e}")
             self.others()
         self.raw.close()
+
+    # ---- /metrics: scrape cost, and what the instrumentation costs produce ----
+
+    def metrics_server(self, name, weir_bin, data_root, sets):
+        """A `weir serve` whose HTTP address we need too: (server, http address)."""
+        srv = WeirServer(os.path.join(data_root, name), self.logdir, weir_bin, sets)
+        srv.start()
+        return srv
+
+    def scrape(self, http, times):
+        """Median and fastest wall ms of GET /metrics, and its size in bytes."""
+        import urllib.request
+        walls, size = [], 0
+        for _ in range(times):
+            t = time.monotonic()
+            with urllib.request.urlopen(f"http://{http}/metrics", timeout=30) as r:
+                size = len(r.read())
+            walls.append((time.monotonic() - t) * 1000)
+        return statistics.median(walls), min(walls), size
+
+    def metrics_scrapes(self):
+        """GET /metrics with 10 and 10,000 partitions (a group with a committed offset on each,
+        so lag series are there too). The data lives on tmpfs when there is one: creating
+        10,000 partitions costs ~30,000 fsyncs on a disk, a minute here, and scraping does not
+        touch the disk."""
+        shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else self.work
+        root = tempfile.mkdtemp(prefix="weir-bench-metrics-", dir=shm)
+        rows = []
+        try:
+            for parts in (10, 10000):
+                srv = self.metrics_server(f"scrape-{parts}", self.weir_bin, root,
+                                          ["weir.log.preallocate.bytes=0"])
+                try:
+                    http = self.http_of(srv)
+                    t = time.monotonic()
+                    cli = [self.weir_bin, "-b", srv.addr, "--timeout", "300s"]
+                    subprocess.run(cli + ["topic", "create", "m", "-p", str(parts)], check=True,
+                                   capture_output=True, timeout=600)
+                    create_s = time.monotonic() - t
+                    fill = "".join(f"{i % parts}:v{i}\n" for i in range(parts * 2))
+                    subprocess.run(cli + ["produce", "m", "--acks", "1", "-f", "%p:%v\n"],
+                                   input=fill.encode(), check=True, capture_output=True,
+                                   timeout=300)
+                    subprocess.run(cli + ["group", "seek", "bench-g", "--to", "-1", "--topics",
+                                          "m", "--execute"], capture_output=True, timeout=300)
+                    med, best, size = self.scrape(http, 20 if parts <= 10 else 10)
+                    rows.append((parts, med, best, size, create_s))
+                    log(f"[{self.elapsed():5.0f}s] /metrics with {parts} partitions: "
+                        f"{med:.1f} ms median ({best:.1f} best), {size / 1e6:.2f} MB")
+                finally:
+                    srv.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return rows
+
+    @staticmethod
+    def http_of(srv):
+        """The HTTP address: the "http on HOST:PORT" line weir serve prints second."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for line in list(srv.lines):
+                if line.startswith("http on "):
+                    return line[len("http on "):]
+            time.sleep(0.02)
+        raise RuntimeError("weir serve printed no 'http on' line")
+
+    @staticmethod
+    def cpu_ns(pid):
+        """CPU time of every thread of a process, in ns (schedstat: finer than clock ticks)."""
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def metrics_cost(self):
+        """Produce throughput (100 B, 1 partition; acks=1 and acks=all) of the broker with its
+        metrics and of the same sources built with -DWEIR_METRICS_OFF, alternating which goes
+        first, `reps` times each."""
+        off = os.path.join(self.bin, "weir-nometrics")
+        if not os.path.exists(off):
+            self.notes.append("metrics on/off not measured: build/nometrics/weir was not built "
+                              "(make bench builds it)")
+            return []
+        reps = 6 if self.args.profile == "default" else 3
+        count = 2_000_000 if self.args.profile == "default" else 1_000_000
+        got = {}
+        for rep in range(1, reps + 1):
+            order = [("on", self.weir_bin), ("off", off)]
+            if rep % 2 == 0:
+                order.reverse()
+            for label, binary in order:
+                srv = self.metrics_server(f"cost-{label}-{rep}", binary, self.work, [])
+                try:
+                    for acks in (1, -1):
+                        ns0 = self.cpu_ns(srv.stat_pid)
+                        res = self.run("weir", "metrics_cost", [
+                            "publish", "--topic", f"mc-{acks}", "--count", count,
+                            "--acks", acks, "--addr", srv.addr, "--partitions", 1,
+                            "--msg-bytes", 100, "--seconds", self.cap()],
+                            self.hard(self.cap()), server=srv)
+                        ns1 = self.cpu_ns(srv.stat_pid)
+                        if res and not res.get("failed") and res.get("msgs"):
+                            cpu_us = (ns1 - ns0) / 1e3 / res["msgs"]
+                            got.setdefault((label, acks), []).append((res["msgs_per_s"], cpu_us))
+                            log(f"[{self.elapsed():5.0f}s] metrics {label:3} acks={acks:2} "
+                                f"{res['msgs_per_s']:>12,.0f} msg/s, {cpu_us:.3f} us broker "
+                                "CPU/msg")
+                finally:
+                    srv.stop()
+        return got
+
+    def metrics_block(self):
+        scrapes = self.metrics_scrapes()
+        cost = self.metrics_cost()
+        lines = ["GET /metrics (median of 20 scrapes at 10 partitions, 10 at 10,000; a group "
+                 "with a committed offset on every partition):", "",
+                 "| partitions | scrape median | fastest | size | topic creation (tmpfs) |",
+                 "|---:|---:|---:|---:|---:|"]
+        for parts, med, best, size, create_s in scrapes:
+            lines.append(f"| {parts:,} | {med:.1f} ms | {best:.1f} ms | {size / 1e6:.2f} MB "
+                         f"| {create_s:.1f} s |")
+        if cost:
+            lines += ["", "Produce, 100 B records, 1 partition, the broker with its metrics "
+                      "compiled in (on) and out (off, -DWEIR_METRICS_OFF), alternating; medians "
+                      "of msg/s and of the broker's CPU time per record (the steadier measure "
+                      "on a shared machine):", "",
+                      "| acks | on msg/s | off msg/s | throughput cost | on CPU/msg | "
+                      "off CPU/msg | CPU cost |", "|---|---:|---:|---:|---:|---:|---:|"]
+            for acks in (1, -1):
+                on, off = cost.get(("on", acks)), cost.get(("off", acks))
+                if on and off:
+                    t_on = statistics.median(x[0] for x in on)
+                    t_off = statistics.median(x[0] for x in off)
+                    c_on = statistics.median(x[1] for x in on)
+                    c_off = statistics.median(x[1] for x in off)
+                    lines.append(f"| {'all' if acks == -1 else acks} | {t_on:,.0f} | "
+                                 f"{t_off:,.0f} | {100 * (t_off - t_on) / t_off:+.1f}% | "
+                                 f"{c_on:.3f} us | {c_off:.3f} us | "
+                                 f"{100 * (c_on - c_off) / c_off:+.1f}% |")
+        self.extra_outputs.append(("metrics (bench/harness.py metrics_block)",
+                                   "\n".join(lines) + "\n"))
+        with open(os.path.join(self.logdir, "metrics.json"), "w") as f:
+            json.dump({"scrapes": scrapes, "cost": {f"{k[0]} acks={k[1]}": v
+                                                    for k, v in cost.items()}}, f)
 
 
 # ---- aggregation ------------------------------------------------------------------------------

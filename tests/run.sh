@@ -23,7 +23,7 @@ filter=${WEIR_TEST_FILTER:-.}
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
 test_timeout=${WEIR_TEST_TIMEOUT:-300}
 test_jobs=${WEIR_TEST_JOBS:-1}
-tsan_tests='unit/test_(base|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers)'
+tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|tracing)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"

@@ -45,7 +45,10 @@ const char *of_opts_usage(void)
            "                            the transactional id is <service>-ID (default ID 1)\n"
            "  --session-timeout-ms N    group session timeout (default 10000)\n"
            "  --workers N               handler threads (default 1)\n"
-           "  --log-level LEVEL         debug, info, warn or error (default warn)\n";
+           "  --log-level LEVEL         debug, info, warn or error (default warn)\n"
+           "  --metrics-listen H:P      serve GET /metrics there (Prometheus text)\n"
+           "  --otlp-endpoint URL       export spans to this OTLP/HTTP collector\n"
+           "                            (default $OTEL_EXPORTER_OTLP_ENDPOINT; none if unset)\n";
 }
 
 static int parse_int(const char *name, const char *v, int min, int max, int *out)
@@ -70,6 +73,14 @@ int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i)
     if (of_opt_is(a, "--db")) {
         o->db_path = of_opt_value(argc, argv, i);
         return o->db_path ? 1 : -1;
+    }
+    if (of_opt_is(a, "--metrics-listen")) {
+        o->metrics_listen = of_opt_value(argc, argv, i);
+        return o->metrics_listen ? 1 : -1;
+    }
+    if (of_opt_is(a, "--otlp-endpoint")) {
+        o->otlp_endpoint = of_opt_value(argc, argv, i);
+        return o->otlp_endpoint ? 1 : -1;
     }
     if (of_opt_is(a, "--instance-id")) {
         o->instance_id = of_opt_value(argc, argv, i);
@@ -157,6 +168,9 @@ weir_app *of_app_new(const of_opts_t *o)
     cfg.log = app_log;
     cfg.log_user = (void *)o->name;
     cfg.log_level = o->log_level;
+    cfg.metrics_listen = o->metrics_listen;
+    cfg.otlp_endpoint = o->otlp_endpoint;
+    cfg.service_name = o->name;
     if (o->exactly_once) {
         cfg.exactly_once = true;
         cfg.instance_id = o->instance_id ? o->instance_id : "1";
@@ -167,6 +181,8 @@ weir_app *of_app_new(const of_opts_t *o)
         of_log(o->name, "cannot start: %s", err);
         return NULL;
     }
+    if (weir_app_metrics_address(app))
+        of_log(o->name, "metrics on http://%s/metrics", weir_app_metrics_address(app));
     return app;
 }
 
@@ -303,4 +319,20 @@ int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void 
         fprintf(stderr, "sql: %s: %s\n", sql, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void of_log_order(const char *name, weir_ctx *ctx, const char *traceparent, const char *order_id,
+                  const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    const char *tp = ctx ? weir_ctx_traceparent(ctx) : traceparent;
+    /* "00-<32 hex trace id>-...": the trace id is what the journey is looked up by. */
+    if (tp && strlen(tp) >= 35)
+        of_log(name, "order %s: %s trace=%.32s", order_id, what, tp + 3);
+    else
+        of_log(name, "order %s: %s", order_id, what);
 }

@@ -41,7 +41,8 @@
 
 /* ---- common options (common_lib.c) -------------------------------------------------------------
  * Every service takes --bootstrap, --db, --partitions, --instance-id, --session-timeout-ms,
- * --workers, --log-level; of_opts_parse() handles those and hands the others back. */
+ * --workers, --log-level, --metrics-listen, --otlp-endpoint; of_opts_parse() handles those and
+ * hands the others back. */
 typedef struct {
     const char *name; /* program name, also the group id */
     const char *bootstrap;
@@ -51,7 +52,9 @@ typedef struct {
     int session_timeout_ms;
     int workers;
     int log_level;
-    bool exactly_once; /* set by the program before of_app_new (payment-service) */
+    const char *metrics_listen; /* GET /metrics of the service (libweir's), or NULL */
+    const char *otlp_endpoint;  /* where spans go (OTLP/HTTP JSON), or NULL: $OTEL_* */
+    bool exactly_once;          /* set by the program before of_app_new (payment-service) */
 } of_opts_t;
 
 void of_opts_init(of_opts_t *o, const char *name);
@@ -82,6 +85,10 @@ json_t *of_event_json(weir_ctx *ctx, const weir_event *ev);
 const char *of_json_str(const json_t *obj, const char *key);
 
 void of_log(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line per step of an order's life ("order <id>: PENDING -> CONFIRMED trace=<id>"), with
+ * the trace id of the handler's span (ctx NULL: traceparent, or none) to find its journey. */
+void of_log_order(const char *name, weir_ctx *ctx, const char *traceparent, const char *order_id,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int64_t of_now_ms(void);
 /* Runs a statement without results; prints the SQLite error. 0 or -1. */
 int of_exec(sqlite3 *db, const char *sql);

@@ -93,6 +93,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
                      order_id, o) != 0 ||
         (!reason && emit_ledger(ctx, "PaymentCaptured", order_id, amount) != 0))
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment %s%s%s%s", reason ? "FAILED" : "SUCCEEDED",
+                 reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);
@@ -133,6 +135,7 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
                      json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0 ||
         emit_ledger(ctx, "PaymentRefunded", order_id, amount) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment REFUNDED");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);

@@ -62,7 +62,12 @@
  *   error aborts it and rewinds the input to the committed offsets; a newer instance with the
  *   same transactional id fences this one, which then stops.
  * - Tracing: the W3C traceparent header of each event is read, the handler gets a child span
- *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on.
+ *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on. With an
+ *   OTLP endpoint the app exports its spans (OTLP/HTTP JSON): "process <topic>" per handler
+ *   call, "publish <topic>" per produced event (with the partition and offset it got), and
+ *   "create <topic>" where an event starts a new trace; each carries the messaging attributes
+ *   of OpenTelemetry's conventions (topic, partition, offset, group, event id and type).
+ * - Metrics: with cfg.metrics_listen, GET /metrics in the Prometheus text format.
  * - Graceful shutdown: stop fetching, let running handlers finish, flush the producer, commit,
  *   leave the group, close.
  *
@@ -153,6 +158,17 @@ typedef struct weir_app_config {
     weir_log_fn log; /* default: WARN and ERROR lines on stderr */
     void *log_user;
     int log_level; /* lowest level passed to log; default WEIR_LOG_WARN */
+    /* Observability. metrics_listen: "host:port" where GET /metrics answers in the Prometheus
+     * text format (events handled, retried, dead-lettered, handler latency per route, consumer
+     * lag per partition); port 0 picks a free one (weir_app_metrics_address); NULL: none.
+     * otlp_endpoint: an OTLP/HTTP collector's base URL ("http://127.0.0.1:4318"): a span per
+     * handler call, per produced event and per new trace is POSTed as OTLP JSON to
+     * <endpoint>/v1/traces; NULL: $OTEL_EXPORTER_OTLP_ENDPOINT, and no export when that is
+     * unset or empty. service_name: the spans' service.name; NULL: $OTEL_SERVICE_NAME, else
+     * client_id. */
+    const char *metrics_listen;
+    const char *otlp_endpoint;
+    const char *service_name;
     /* Exactly once (Kafka transactions, KIP-447): each commit interval's emits and dead letters
      * and the input offsets they came from commit in one Kafka transaction, or none of it does.
      * Needs group and instance_id; the consumer reads read_committed; dedup is off and
@@ -236,6 +252,14 @@ typedef struct weir_stats {
 
 /* Any thread. A snapshot of the counters. */
 void weir_app_stats(const weir_app *app, weir_stats *out);
+
+/* Any thread: "host:port" of the app's /metrics listener (the port chosen for port 0), or NULL
+ * without one. */
+const char *weir_app_metrics_address(const weir_app *app);
+
+/* Any thread: spans exported to the OTLP endpoint, and spans dropped (queue full or the
+ * collector unreachable). */
+void weir_app_span_counts(const weir_app *app, uint64_t *exported, uint64_t *dropped);
 
 /* Any thread, while the app exists: creates a topic (no error if it exists). */
 int weir_app_create_topic(weir_app *app, const char *topic, int partitions);

@@ -51,7 +51,12 @@ enum {
     BCFG_LOG_PREALLOCATE_BYTES = BCFG__KAFKA_COUNT, /* weir.log.preallocate.bytes */
     BCFG_MAX_DECOMPRESSED_BYTES,                    /* weir.max.decompressed.bytes */
     BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,        /* weir.producer.snapshot.interval.offsets */
-    BCFG_TRANSACTIONAL_ID_MAX_COUNT,                /* weir.transactional.id.max.count */
+    /* read by the metrics exposition (src/metrics) */
+    BCFG_METRICS_PARTITION_LABELS,   /* weir.metrics.partition.labels */
+    BCFG_METRICS_PARTITION_MAX,      /* weir.metrics.partition.max */
+    BCFG_METRICS_CONSUMERGROUP_SUMS, /* weir.metrics.consumergroup.sums */
+    BCFG_TRACE_SPANS_MAX, /* weir.trace.spans.max: the span store behind /v1/traces (src/trace) */
+    BCFG_TRANSACTIONAL_ID_MAX_COUNT, /* weir.transactional.id.max.count */
     BCFG__COUNT
 };
 typedef int broker_cfg_key_t;
@@ -876,6 +881,71 @@ int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t pa
 int broker_partition_size(broker_t *b, const char *topic, size_t len, int32_t partition,
                           uint64_t *bytes);
 
+/* A snapshot of every group and its committed offsets, for metrics (consumer lag) and the admin
+ * API: owned copies, groups sorted by id, offsets by topic and partition. Any thread except the
+ * coordinator's own may call it (it posts to the coordinator and waits at most timeout_ms):
+ * 0, -WEIR_ETIMEDOUT, or -WEIR_ECLOSED while the broker stops. `available` is false when the
+ * coordinator is not running (the snapshot is then empty). */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} broker_group_offset_t;
+
+typedef struct {
+    char *group_id;
+    char *protocol_type; /* "" for groups that only commit offsets */
+    char *state;         /* Kafka's name, as ListGroups: "Stable", "Empty", "Assigning", ... */
+    char *type;          /* "classic", or "consumer" for a KIP-848 group */
+    int32_t generation;  /* a classic group's generation, a consumer group's group epoch */
+    int32_t members;
+    size_t noffsets;
+    broker_group_offset_t *offsets;
+} broker_group_snap_t;
+
+typedef struct {
+    bool available;
+    size_t count;
+    broker_group_snap_t *groups;
+} broker_groups_snapshot_t;
+
+int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapshot_t *out);
+void broker_groups_snapshot_free(broker_groups_snapshot_t *s);
+
+/* ======================================== metrics =============================================
+ * What the broker measures, read by the metrics exposition (src/metrics) from any thread. */
+typedef struct {
+    const char *name; /* valid during the callback */
+    bool internal;
+    int32_t partitions;
+    uint64_t produce_bytes, produce_records; /* appended (batches as stored) */
+    uint64_t fetch_bytes, fetch_records;     /* returned to fetches (whole batches) */
+} broker_topic_stats_t;
+
+typedef struct {
+    const char *topic; /* valid during the callback */
+    int32_t partition;
+    int64_t log_start_offset; /* -1 when offline */
+    int64_t high_watermark;   /* -1 when offline */
+    uint64_t size_bytes;      /* of its segments on disk */
+    bool offline;
+} broker_partition_stats_t;
+
+/* Visits every live topic, sorted by name, then (on_partition not NULL) its partitions, with the
+ * registry read lock held: callbacks only copy what they need and never call the broker. */
+void broker_stats_visit(broker_t *b, void (*on_topic)(void *arg, const broker_topic_stats_t *t),
+                        void (*on_partition)(void *arg, const broker_partition_stats_t *p),
+                        void *arg);
+
+typedef struct {
+    int parked;                          /* waiting fetches and acks=-1 produces */
+    uint64_t fsyncs;                     /* the group-commit flusher's fdatasyncs */
+    uint64_t fsync_bytes;                /* segment bytes they made durable */
+    metric_hist_snap_t fsync_seconds;    /* time in each fdatasync */
+    metric_hist_snap_t fsync_group_size; /* acks=-1 waits each fdatasync released */
+} broker_stats_t;
+
+void broker_stats(broker_t *b, broker_stats_t *out);
 /* ===================================== transactions ===========================================
  * The transaction coordinator (KIP-98), reached like the group coordinator: each request is
  * posted to loop 0 and completes through op->on_done (on loop 0, exactly once, possibly before

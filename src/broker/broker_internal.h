@@ -151,6 +151,10 @@ struct broker_topic {
      * the producer's; and its compression.<codec>.level */
     _Atomic int compression_codec;
     _Atomic int compression_level;
+    /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
+    struct {
+        metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
+    } m;
     broker_topic_t *hnext;  /* registry hash chain by name */
     broker_topic_t *idnext; /* registry hash chain by id */
 };

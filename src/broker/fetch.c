@@ -110,10 +110,10 @@ int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max
 }
 
 /* Walks the batch headers of [p, p+len): the bytes up to the first zstd batch (all of them
- * when zstd is allowed) or the first batch at or past `upto`, and the offset after the last
- * batch kept. */
+ * when zstd is allowed) or the first batch at or past `upto`, the offset after the last batch
+ * kept, and (added to *records) the records those batches hold. */
 static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_t upto,
-                           int64_t *next)
+                           int64_t *next, uint64_t *records)
 {
     size_t off = 0;
     while (off < len) {
@@ -126,6 +126,7 @@ static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_
         if (h.base_offset >= upto)
             break;
         *next = h.base_offset + h.last_offset_delta + 1;
+        *records += h.record_count > 0 ? (uint64_t)h.record_count : 0;
         off += total;
     }
     return off;
@@ -148,6 +149,7 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
     end = WEIR_MIN(end, upto);
     int16_t err = KAFKA_NONE;
     size_t total = 0;
+    uint64_t records = 0;
     int64_t cur = offset;
     while (cur < end) {
         size_t budget = max_bytes > total ? max_bytes - total : 0;
@@ -176,7 +178,7 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
             break;
         }
         int64_t next = cur;
-        size_t kept = scan_batches(dst, slen, allow_zstd, end, &next);
+        size_t kept = scan_batches(dst, slen, allow_zstd, end, &next, &records);
         out->len -= slen - kept;
         total += kept;
         if (kept)
@@ -191,6 +193,8 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         cur = next;
     }
     *got = total;
+    metric_counter_add(&p->topic->m.fetch_bytes, total);
+    metric_counter_add(&p->topic->m.fetch_records, records);
     return err;
 }
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
@@ -830,6 +831,181 @@ void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
                               broker_group_op_t *op)
 {
     op_post(b, OP_CONSUMER_DESCRIBE, req, op);
+}
+
+/* ---- a snapshot of every group with its committed offsets (metrics, the admin API) -------------
+ * The caller's thread posts one call to the coordinator thread, which copies every group's
+ * state, member count and committed offsets into owned memory, and waits at most timeout_ms.
+ * The call is shared by the two threads and freed by the last one done with it, so a caller
+ * that gave up never leaves the coordinator writing into freed memory. */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs; /* the caller and the coordinator thread */
+    bool done;
+    broker_t *b;
+    broker_groups_snapshot_t snap;
+    size_t cap;
+} snapshot_call_t;
+
+static void snapshot_call_unref(snapshot_call_t *sc)
+{
+    pthread_mutex_lock(&sc->mu);
+    bool last = --sc->refs == 0;
+    pthread_mutex_unlock(&sc->mu);
+    if (!last)
+        return;
+    broker_groups_snapshot_free(&sc->snap);
+    pthread_cond_destroy(&sc->cv);
+    pthread_mutex_destroy(&sc->mu);
+    free(sc);
+}
+
+static void snapshot_offset_one(void *arg, const char *topic, int32_t partition,
+                                const broker_committed_t *o)
+{
+    broker_group_snap_t *g = arg;
+    if ((g->noffsets & (g->noffsets - 1)) == 0) /* 0, 1, 2, 4 ...: grow to the next power */
+        g->offsets =
+            weir_realloc(g->offsets, (g->noffsets ? g->noffsets * 2 : 1) * sizeof(*g->offsets));
+    g->offsets[g->noffsets++] = (broker_group_offset_t){weir_strdup(topic), partition, o->offset};
+}
+
+static void snapshot_group_one(void *arg, const broker_group_listing_t *l)
+{
+    snapshot_call_t *sc = arg;
+    broker_groups_snapshot_t *s = &sc->snap;
+    if (s->count == sc->cap) {
+        sc->cap = sc->cap ? sc->cap * 2 : 16;
+        s->groups = weir_realloc(s->groups, sc->cap * sizeof(*s->groups));
+    }
+    s->groups[s->count++] = (broker_group_snap_t){
+        .group_id = weir_strdup(l->group_id),
+        .protocol_type = weir_strdup(l->protocol_type ? l->protocol_type : ""),
+        .state = weir_strdup(l->state ? l->state : ""),
+        .type = weir_strdup(l->type ? l->type : "classic")};
+}
+
+/* A group's members and generation: DescribeGroups' for a classic group, ConsumerGroupDescribe's
+ * for a consumer group (KIP-848), whose group epoch is its generation. Coordinator thread. */
+static void snapshot_group_members(broker_coord_t *c, broker_group_snap_t *gs)
+{
+    if (strcmp(gs->type, "consumer") == 0) {
+        const char *ids[] = {gs->group_id};
+        broker_consumer_describe_req_t req = {.count = 1, .group_ids = ids};
+        broker_coord_consumer_describe(c, &req);
+        if (req.groups && req.groups[0].error == KAFKA_NONE) {
+            gs->members = (int32_t)req.groups[0].nmembers;
+            gs->generation = req.groups[0].group_epoch;
+        }
+        broker_coord_consumer_describe_free(&req);
+        return;
+    }
+    broker_group_summary_t sum;
+    memset(&sum, 0, sizeof(sum));
+    broker_coord_describe(c, gs->group_id, &sum);
+    gs->members = (int32_t)sum.member_count;
+    gs->generation = sum.generation;
+    broker_group_summary_deinit(&sum);
+}
+
+/* Coordinator thread. */
+static void snapshot_on_loop0(void *arg)
+{
+    snapshot_call_t *sc = arg;
+    broker_groups_t *g = groups_of(sc->b);
+    broker_coord_t *c = g ? g->coord : NULL;
+    if (c) {
+        broker_coord_list(c, snapshot_group_one, sc);
+        for (size_t i = 0; i < sc->snap.count; i++) {
+            broker_group_snap_t *gs = &sc->snap.groups[i];
+            snapshot_group_members(c, gs);
+            broker_coord_offset_foreach(c, gs->group_id, snapshot_offset_one, gs);
+        }
+    }
+    pthread_mutex_lock(&sc->mu);
+    sc->snap.available = c != NULL;
+    sc->done = true;
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+    snapshot_call_unref(sc);
+}
+
+static int offset_cmp(const void *a, const void *b)
+{
+    const broker_group_offset_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+    return strcmp(((const broker_group_snap_t *)a)->group_id,
+                  ((const broker_group_snap_t *)b)->group_id);
+}
+
+static bool snapshot_wait(snapshot_call_t *sc, int64_t timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (timeout_ms % 1000) * 1000000;
+    until.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&sc->mu);
+    while (!sc->done && pthread_cond_timedwait(&sc->cv, &sc->mu, &until) == 0)
+        ;
+    bool done = sc->done;
+    pthread_mutex_unlock(&sc->mu);
+    return done;
+}
+
+int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapshot_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (broker_stopping(b) || !b->groups)
+        return -WEIR_ECLOSED;
+    snapshot_call_t *sc = weir_calloc(1, sizeof(*sc));
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_cond_init(&sc->cv, NULL);
+    sc->refs = 2;
+    sc->b = b;
+    net_loop_t *loop = b->loops[0];
+    if (net_loop_is_current(loop))
+        snapshot_on_loop0(sc);
+    else
+        net_loop_post(loop, snapshot_on_loop0, sc);
+    int rc = 0;
+    if (!snapshot_wait(sc, timeout_ms)) {
+        rc = -WEIR_ETIMEDOUT;
+    } else {
+        *out = sc->snap; /* the coordinator is done with it: no lock needed any more */
+        memset(&sc->snap, 0, sizeof(sc->snap));
+        if (out->count > 1) /* qsort wants a pointer even for nothing: none when empty */
+            qsort(out->groups, out->count, sizeof(*out->groups), group_cmp);
+        for (size_t i = 0; i < out->count; i++)
+            if (out->groups[i].noffsets > 1)
+                qsort(out->groups[i].offsets, out->groups[i].noffsets,
+                      sizeof(*out->groups[i].offsets), offset_cmp);
+    }
+    snapshot_call_unref(sc);
+    return rc;
+}
+
+void broker_groups_snapshot_free(broker_groups_snapshot_t *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        broker_group_snap_t *g = &s->groups[i];
+        for (size_t j = 0; j < g->noffsets; j++)
+            free(g->offsets[j].topic);
+        free(g->offsets);
+        free(g->group_id);
+        free(g->protocol_type);
+        free(g->state);
+        free(g->type);
+    }
+    free(s->groups);
+    memset(s, 0, sizeof(*s));
 }
 
 /* ---- transactions ---------------------------------------------------------------------------- */

@@ -253,6 +253,8 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
     if (first)
         res->base_offset = base;
     pp->end_offset = base + h.last_offset_delta + 1;
+    metric_counter_add(&p->topic->m.produce_bytes, total);
+    metric_counter_add(&p->topic->m.produce_records, (uint64_t)h.record_count);
     if (h.producer_id >= 0 && p->producers)
         broker_producer_state_update(p->producers, &h, base, storage_log_end_offset(p->log));
     return true;

@@ -426,7 +426,9 @@ int cli_raw_open(cli_raw_t *rk, cli_global_t *g)
     memset(rk, 0, sizeof(*rk));
     rk->g = g;
     buf_init(&rk->frame);
-    int rc = check_xconf(g);
+    int rc = cli_global_resolve(g); /* -b, $WEIR_BROKERS, the profile, the default */
+    if (rc == 0)
+        rc = check_xconf(g);
     if (rc != 0)
         return rc;
     char *list = weir_strdup(g->brokers), *save = NULL, why[512] = "no broker given";

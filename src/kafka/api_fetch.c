@@ -367,6 +367,7 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
             be32_write(resp->data + aborted_at, unknown ? 0 : UINT32_MAX);
     }
     be16_write(hp, (uint16_t)info->error_code);
+    kafka_park_count_error(&f->pk, info->error_code);
     be64_write(hp + 2, (uint64_t)info->wm.high_watermark);
     be64_write(hp + 10, (uint64_t)info->wm.last_stable_offset);
     if (v >= 5)

@@ -156,6 +156,7 @@ static void join_answer(broker_group_op_t *op, const broker_group_join_result_t 
     if (v >= 2)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, r->error);
+    kafka_park_count_error(&j->pk, r->error);
     wire_write_i32(w, r->generation_id);
     if (v >= 7) { /* nullable from v7: null with errors, as Kafka answers */
         wire_write_cstr(w, r->protocol_type);
@@ -249,6 +250,7 @@ static void sync_answer(broker_group_op_t *op, const broker_group_sync_result_t 
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, res->error);
+    kafka_park_count_error(&s->pk, res->error);
     if (v >= 5) {
         wire_write_cstr(w, res->protocol_type);
         wire_write_cstr(w, res->protocol_name);
@@ -312,6 +314,7 @@ static void heartbeat_answer(broker_group_op_t *op)
     if (h->pk.version >= 1)
         wire_write_i32(&h->pk.w, 0); /* throttle_time_ms */
     wire_write_i16(&h->pk.w, h->hr.error);
+    kafka_park_count_error(&h->pk, h->hr.error);
     wire_write_tags(&h->pk.w);
     kafka_park_finish(&h->pk);
 }
@@ -348,6 +351,7 @@ static void leave_answer(broker_group_op_t *op)
     leave_park_t *l = WEIR_CONTAINER_OF(op, leave_park_t, op);
     wire_writer_t *w = &l->pk.w;
     int16_t err = l->lr.error;
+    kafka_park_count_error(&l->pk, err);
     if (l->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     if (l->pk.version < 3) {  /* one member: its error is the answer */

@@ -13,6 +13,8 @@
  */
 #include "kafka/kafka.h"
 
+#include <stdlib.h>
+
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
@@ -77,9 +79,19 @@ const kafka_api_t *kafka_api_find(int16_t key)
     return NULL;
 }
 
+const char *const kafka_refused_names[KAFKA_REFUSED__COUNT] = {"unknown_api", "unsupported_version",
+                                                               "malformed"};
+
 static void refuse(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t key,
                    int16_t version)
 {
+    kafka_listener_t *lst = net_conn_user(conn);
+    kafka_refused_t reason = strcmp(why, "unknown api key") == 0 ? KAFKA_REFUSED_UNKNOWN_API
+                             : strcmp(why, "unsupported version") == 0
+                                 ? KAFKA_REFUSED_UNSUPPORTED_VERSION
+                                 : KAFKA_REFUSED_MALFORMED;
+    if (lst && lst->stats)
+        metric_counter_add(&lst->stats->refused[reason], 1);
     log_debug("kafka", "closing %s: %s (api key %d version %d)", net_conn_peer(conn), why, key,
               version);
     net_slot_complete(slot, NULL);
@@ -131,6 +143,10 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     kafka_req_t req;
     memset(&req, 0, sizeof(req));
     req.lst = user;
+    req.api_row = (int)(api - kafka_apis);
+    req.start_ns = clock_mono_ns();
+    kafka_stats_t *st = req.lst->stats;
+    metric_counter_add(&st->requests[req.api_row], 1);
     req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;
@@ -150,9 +166,11 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     case KAFKA_RESPOND:
         wire_resp_finish(&req.resp);
         net_slot_complete(slot, &req.resp);
+        metric_hist_observe(&st->latency[req.api_row], (uint64_t)(clock_mono_ns() - req.start_ns));
         break;
     case KAFKA_NO_RESPONSE:
         net_slot_complete(slot, NULL);
+        metric_hist_observe(&st->latency[req.api_row], (uint64_t)(clock_mono_ns() - req.start_ns));
         break;
     case KAFKA_PARKED:
         break;
@@ -200,10 +218,25 @@ void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
     memset(lst, 0, sizeof(*lst));
     lst->b = b;
     kafka_fetch_sessions_new(&lst->fetch_sessions);
+    WEIR_ASSERT(kafka_apis_count <= KAFKA_STATS_APIS_MAX);
+    lst->stats = weir_calloc(1, sizeof(*lst->stats));
+    for (size_t i = 0; i < KAFKA_STATS_APIS_MAX; i++)
+        metric_hist_init(&lst->stats->latency[i], &metric_buckets_latency);
 }
 
 void kafka_listener_deinit(kafka_listener_t *lst)
 {
     kafka_fetch_sessions_free(lst->fetch_sessions);
     lst->fetch_sessions = NULL;
+    free(lst->stats);
+    lst->stats = NULL;
+}
+
+void kafka_stats_count_error(kafka_stats_t *st, int api_row, int16_t code)
+{
+    if (code == 0 || !st || api_row < 0 || api_row >= KAFKA_STATS_APIS_MAX)
+        return;
+    int i = code + 1;
+    if (i >= 0 && i < KAFKA_STATS_ERROR_MAX)
+        metric_counter_add(&st->errors[api_row][i], 1);
 }

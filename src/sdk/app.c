@@ -345,7 +345,8 @@ int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_
         goto fail;
     }
     if ((r = app_make_producer(app, errbuf, errlen)) != 0 ||
-        (r = app_make_consumer(app, errbuf, errlen)) != 0)
+        (r = app_make_consumer(app, errbuf, errlen)) != 0 ||
+        (r = sdk_obs_start(app, errbuf, errlen)) != 0)
         goto fail;
     *out = app;
     return 0;
@@ -367,6 +368,8 @@ void weir_app_free(weir_app *app)
         rd_kafka_destroy(app->producer);
         app->producer = NULL;
     }
+    /* Its last spans came with those delivery reports; its /metrics reads the partitions. */
+    sdk_obs_stop(app);
     /* Every message must be gone before its consumer is destroyed. */
     pthread_mutex_lock(&app->lock);
     for (size_t i = 0; i < app->nparts; i++)
@@ -446,6 +449,7 @@ int weir_app_route(weir_app *app, const char *topic, const char *type, weir_hand
     memset(r, 0, sizeof(*r));
     r->topic = weir_strdup(topic);
     r->type = dup_or_null(type);
+    metric_hist_init(&r->latency, &metric_buckets_latency);
     if (o.dlq_topic) {
         r->dlq_topic = weir_strdup(o.dlq_topic);
     } else {
@@ -1104,6 +1108,7 @@ int weir_app_run(weir_app *app)
         atomic_store(&app->running, false);
         return -WEIR_EINVAL;
     }
+    atomic_store(&app->routes_fixed, true); /* /metrics may read the routes from now on */
     if (app->cfg.handle_signals)
         sig_install(app);
     if (app->cfg.create_topic_partitions > 0)

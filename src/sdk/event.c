@@ -277,6 +277,9 @@ int sdk_message_headers(weir_app *app, const weir_message *m, const char *tracep
         sdk_trace_child(NULL, sdk_rng_thread(), &t);
         sdk_trace_format(&t, tp);
         traceparent = tp;
+        weir_message root = *m;
+        root.id = m->id ? m->id : id;
+        sdk_obs_new_trace(app, &root, &t); /* the trace's first span */
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(8);
     int r = sdk_ce_headers_add(h, m, m->id ? m->id : id, m->source ? m->source : app->source,

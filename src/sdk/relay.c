@@ -86,6 +86,7 @@ int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void 
 void sdk_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     weir_app *app = opaque;
+    sdk_obs_delivered(app, msg);
     sdk_dr_t *dr = msg->_private;
     if (!dr)
         return;

@@ -12,6 +12,8 @@
  *   worker.c    handler threads: partition queues, stashes, batches, retries, dead letters
  *   relay.c     producing, the delivery-report thread and the outbox relay thread
  *   event.c     the weir_event / weir_ctx accessors and weir_emit
+ *   obs_metrics.c  GET /metrics of the app (Prometheus text), handler latency, consumer lag
+ *   obs_trace.c    spans (process, publish, create) exported as OTLP/HTTP JSON
  *   eos.c       exactly once: the transactional producer, commit and abort cycles, rewinds
  *   testbroker.c  weir_test_broker_*
  *
@@ -185,6 +187,7 @@ typedef struct sdk_route {
     weir_handler fn;
     void *user;
     weir_route_options opt;
+    metric_hist_t latency; /* handler calls, ns (obs_metrics.c) */
 } sdk_route_t;
 
 struct sdk_part;
@@ -340,6 +343,9 @@ struct weir_app {
 
     pthread_mutex_t err_lock;
     char errmsg[SDK_ERRMSG_MAX];
+
+    struct sdk_obs *obs;      /* /metrics listener and span exporter (obs_*.c); NULL: neither */
+    atomic_bool routes_fixed; /* weir_app_run began: no more weir_app_route */
 };
 
 /* app.c */
@@ -383,6 +389,38 @@ void sdk_dr_thread_stop(weir_app *app);
 int sdk_relay_start(weir_app *app);
 void sdk_relay_stop(weir_app *app); /* publishes what it has taken, then stops */
 
+/* ---- observability (obs_metrics.c, obs_trace.c) ---------------------------------------------
+ * Started by weir_app_new, stopped by weir_app_free. Spans go through a bounded queue (copied,
+ * dropped and counted when it is full) to an exporter thread that POSTs batches of OTLP JSON;
+ * nothing on a handler's path waits for the network. */
+typedef struct sdk_span {
+    uint8_t trace_id[16], span_id[8], parent_id[8];
+    bool has_parent, error;
+    uint8_t kind;             /* OTLP SpanKind: 4 producer, 5 consumer */
+    char name[64];            /* "process orders" */
+    int64_t start_ns, end_ns; /* ns since the epoch */
+    char topic[250];
+    int32_t partition; /* -1: unknown */
+    int64_t offset;    /* -1: unknown */
+    int attempt;       /* handler calls: 1, 2 ...; 0 otherwise */
+    char result[8];    /* handler calls: "ok", "retry", "fail" */
+    char event_id[SDK_CE_ATTR_MAX + 1];
+    char event_type[SDK_CE_ATTR_MAX + 1];
+} sdk_span_t;
+
+typedef struct sdk_obs sdk_obs_t;
+int sdk_obs_start(weir_app *app, char *err, size_t errlen);
+void sdk_obs_stop(weir_app *app); /* sends what is queued (a few seconds at most) */
+bool sdk_obs_tracing(const weir_app *app);
+void sdk_obs_span(weir_app *app, const sdk_span_t *s); /* any thread; copies */
+/* Hooks: a handler call finished (worker), a produced record was acknowledged (delivery
+ * thread), a record started a new trace (emit outside a handler). */
+void sdk_obs_handled(weir_app *app, weir_ctx *ctx, const rd_kafka_message_t *m, weir_result result,
+                     int attempt, int64_t start_wall_ns, int64_t dur_ns);
+void sdk_obs_delivered(weir_app *app, const rd_kafka_message_t *msg);
+void sdk_obs_new_trace(weir_app *app, const weir_message *m, const sdk_trace_t *t);
+/* The exposition of the app's metrics (what GET /metrics answers). */
+void sdk_obs_render(weir_app *app, buf_t *out);
 /* Exactly once (eos.c). On the consumer loop's thread, but for sdk_eos_doomed and
  * sdk_produce_failed (any thread) and sdk_eos_fatal (librdkafka's error callback). */
 int sdk_eos_new(weir_app *app, char *err, size_t errlen); /* after config_check */

@@ -404,8 +404,14 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
         ctx_prepare(w, route, attempt, batch_tx);
         if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_SAVEPOINT)) != 0)
             goto store_error;
+        int64_t t0_mono = clock_mono_ns();
+        struct timespec t0_wall;
+        clock_gettime(CLOCK_REALTIME, &t0_wall);
         weir_result result = route->fn(&w->ctx, &w->ev, route->user);
         cnt.calls++;
+        sdk_obs_handled(app, &w->ctx, m, result, attempt,
+                        (int64_t)t0_wall.tv_sec * 1000000000 + t0_wall.tv_nsec,
+                        clock_mono_ns() - t0_mono);
 
         if (result == WEIR_RESULT_OK) {
             if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0)

@@ -510,5 +510,13 @@ void storage_flusher_set_interval(storage_flusher_t *f, int64_t interval_ms);
 /* Attaches a log: from then on its appends are flushed by this flusher. */
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log);
+/* What the flusher did since it started, for metrics. Any thread. */
+typedef struct {
+    uint64_t syncs;                  /* fdatasyncs of a log's data */
+    uint64_t synced_bytes;           /* segment bytes they made durable */
+    metric_hist_snap_t sync_seconds; /* time in each fdatasync (ns observed) */
+    metric_hist_snap_t group_size;   /* durable waits released by each sync (group commit) */
+} storage_flusher_stats_t;
+void storage_flusher_stats(const storage_flusher_t *f, storage_flusher_stats_t *st);
 
 #endif

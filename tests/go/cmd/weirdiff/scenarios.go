@@ -276,6 +276,11 @@ func init() {
 		bad := *inc
 		bad.SessionID, bad.SessionEpoch = r.SessionID+12345, 1
 		s.call(c, "incremental fetch with an unknown session", &bad, 12)
+		// Session ids are random: a client that kept its session across a broker restart must
+		// not meet its id again in another client's session.
+		if r2, _ := s.quiet(s.dial(), full, 12).(*kmsg.FetchResponse); r2 != nil {
+			s.note("a second session's id is the first's + 1", r2.SessionID == r.SessionID+1)
+		}
 	})
 
 	add("fetch_v13_topic_ids", "Fetch v13 by topic id, and by an unknown topic id: UNKNOWN_TOPIC_ID", func(s *S) {
