@@ -24,6 +24,13 @@
 
 extern char **environ;
 
+/* Each mode reads its own input topic: both run on the same embedded broker. */
+static const char *input_of(const char *mode)
+{
+    return strcmp(mode, "eos") == 0 ? "cr-in-eos" : "cr-in";
+}
+static const char *in_topic = "cr-in"; /* the parent's: the mode under test */
+
 /* ---- the child: the app itself --------------------------------------------------------------- */
 
 static int slow_us;
@@ -56,7 +63,8 @@ static int child_main(int argc, char **argv)
     }
     snprintf(counts, sizeof(counts), "%s-counts", argv[3]);
     snprintf(windows, sizeof(windows), "%s-windows", argv[3]);
-    weir_stream *in = weir_stream_filter(weir_streams_source(s, "cr-in", NULL, NULL), slow, NULL);
+    weir_stream *in =
+        weir_stream_filter(weir_streams_source(s, input_of(argv[5]), NULL, NULL), slow, NULL);
     weir_aggregate_options o;
     weir_aggregate_options_init(&o, "counts", WEIR_AGG_COUNT);
     weir_stream_to(weir_stream_aggregate(in, &o), counts);
@@ -99,7 +107,7 @@ static int64_t committed_sum(const char *group)
 {
     int64_t sum = 0;
     for (int p = 0; p < CR_PARTS; p++) {
-        int64_t c = it_committed(group, "cr-in", p);
+        int64_t c = it_committed(group, in_topic, p);
         sum += c > 0 ? c : 0;
     }
     return sum;
@@ -140,7 +148,7 @@ static void produce_input(void)
     /* Batched: order within a partition is what matters. */
     for (int i = 0; i < CR_RECORDS; i++) {
         rd_kafka_producev(
-            it_producer, RD_KAFKA_V_TOPIC("cr-in"), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            it_producer, RD_KAFKA_V_TOPIC(in_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(recs[i].key, strlen(recs[i].key)), RD_KAFKA_V_VALUE("x", 1),
             RD_KAFKA_V_TIMESTAMP(recs[i].ts), RD_KAFKA_V_END);
         rd_kafka_poll(it_producer, 0);
@@ -409,6 +417,7 @@ TEST(exactly_once_kill9_output_equals_a_clean_run)
 {
     const char *weir = it_bootstrap;
     const char *on_kafka = getenv("WEIR_STREAMS_EOS_KAFKA");
+    in_topic = input_of("eos");
     if (!on_kafka || !*on_kafka) {
         if (!broker_has_transactions()) {
             CHECK(!"Weir takes an exactly-once app (transactions)");
@@ -431,7 +440,7 @@ TEST(exactly_once_kill9_output_equals_a_clean_run)
     int created = -1;
     int64_t deadline = it_now_ms() + 90000;
     while (created != 0 && it_now_ms() < deadline) {
-        created = it_create_topic("cr-in", CR_PARTS);
+        created = it_create_topic(in_topic, CR_PARTS);
         if (created)
             it_sleep_ms(1000);
     }
@@ -441,7 +450,7 @@ TEST(exactly_once_kill9_output_equals_a_clean_run)
         CHECK(run_app("cr-eos-crash", "eos", CR_RECORDS / 3));
         compare("cr-eos-clean", "cr-eos-crash", true);
     } else {
-        CHECK(!"cr-in could not be created");
+        CHECK(!"cr-in-eos could not be created");
     }
     if (test_failed_now)
         oracle_logs();
