@@ -70,7 +70,7 @@ PROFILES = {
                   rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15, txn_max=5_000),
     "smoke": dict(reps=1, count=20_000, cap_s=10.0, lat_s=0.5, e2e_s=1.0, rate=2_000,
                   sizes=[100], weir_partitions=[1, 6], conns=50, group_count=20_000,
-                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0, txn_max=300),
+                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0, txn_max=100),
 }
 
 # Arguments of the other engineers' bench programs (bench/bench_<name>.c), by profile.
