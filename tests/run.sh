@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test runner. Runs every tier against the release build, then again against the ASan+UBSan
 # build, then the broker's unit and integration tests against the ThreadSanitizer build, then
-# the fuzzers, and ends with one line "N passed, N failed".
+# the fuzzers (all from one queue, WEIR_TEST_JOBS at a time), and ends with one line
+# "N passed, N failed".
 #
 # Each test is a program (tests/unit, tests/sim, tests/integration/*.c built by make) or a script
 # (tests/integration/*.sh, *.py, *.mjs). Tests print TAP lines ("ok N - name", "not ok N - name");
@@ -9,7 +10,8 @@
 #
 #   WEIR_TEST_PASSES="release asan tsan"   which builds to test (default all three)
 #   WEIR_TEST_FILTER=regex            only tests whose path matches
-#   WEIR_FUZZ_SECONDS=60              time per fuzz target, two targets at a time (0: none)
+#   WEIR_FUZZ_SECONDS=60              the request fuzzer's time; each other target gets half
+#                                     of it (0: no fuzzing)
 #   WEIR_TEST_JOBS=1                  tests run at once (make test: 2, one per core); each test
 #                                     still runs alone in its own process group, on its own ports
 #   WEIR_TEST_TIMEOUT=300             seconds a test may run before it is killed and named as hung
@@ -164,6 +166,30 @@ for pass in $passes; do
 done
 
 
+# The fuzzers join the queue last: the request fuzzer (every Kafka API a client can send) for
+# fuzz_seconds, the others for half of it.
+if ((fuzz_seconds > 0)); then
+    for f in build/fuzz/fuzz_*; do
+        [[ -x $f ]] || continue
+        name=${f#build/}
+        [[ $name =~ $filter ]] || continue
+        secs=$fuzz_seconds
+        [[ $name == fuzz/fuzz_request ]] || secs=$(((fuzz_seconds + 1) / 2))
+        add_job fuzz "$name" "tests/$name.c" "$secs"
+    done
+fi
+
+# One fuzzer run on a scratch copy of its corpus (tests/fuzz/corpus/<target>).
+fuzz_one() { # fuzz/fuzz_x, seconds
+    local name=$1 corpus work
+    corpus=tests/fuzz/corpus/${name#fuzz/fuzz_}
+    work=$(mktemp -d)
+    [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+    exec_one fuzz "$name" "tests/$name.c" "build/$name" -max_total_time="$2" \
+        -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -print_final_stats=1 "$work"
+    rm -rf "$work"
+}
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -171,6 +197,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Runs job i with its pass's build in the environment.
 run_job() { # index
     local i=$1 pass=${jobs_pass[$1]} build
+    if [[ $pass == fuzz ]]; then
+        fuzz_one "${jobs_name[i]}" "${jobs_cmd[i]}"
+        return
+    fi
     case $pass in
     release) build=$top/build ;;
     *) build=$top/build/$pass ;;
@@ -202,32 +232,6 @@ rm -f "$queue"
 for i in "${!jobs_pass[@]}"; do
     count_one "${jobs_pass[i]}" "${jobs_name[i]}"
 done
-
-# The fuzzers, two at a time (one per core), each for fuzz_seconds.
-fuzz_one() { # fuzz/fuzz_x
-    local name=$1 corpus work
-    corpus=tests/fuzz/corpus/${name#fuzz/fuzz_}
-    work=$(mktemp -d)
-    [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null
-    exec_one fuzz "$name" "tests/$name.c" "build/$name" -max_total_time="$fuzz_seconds" \
-        -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -print_final_stats=1 "$work"
-    rm -rf "$work"
-}
-if ((fuzz_seconds > 0)); then
-    fuzzers=()
-    for f in build/fuzz/fuzz_*; do
-        [[ -x $f ]] || continue
-        name=${f#build/}
-        [[ $name =~ $filter ]] && fuzzers+=("$name")
-    done
-    for ((i = 0; i < ${#fuzzers[@]}; i += 2)); do
-        fuzz_one "${fuzzers[i]}" &
-        [[ -n ${fuzzers[i + 1]:-} ]] && fuzz_one "${fuzzers[i + 1]}" &
-        wait
-        report_one fuzz "${fuzzers[i]}"
-        [[ -n ${fuzzers[i + 1]:-} ]] && report_one fuzz "${fuzzers[i + 1]}"
-    done
-fi
 
 if ((${#failed_names[@]})); then
     echo "failed: ${failed_names[*]}"
