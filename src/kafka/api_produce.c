@@ -137,7 +137,8 @@ static void copy_names(produce_t *pr)
     char *np = pr->names;
     for (int32_t i = 0; i < pr->req.ntopics; i++) {
         broker_produce_topic_t *t = &pr->req.topics[i];
-        memcpy(np, t->name, t->name_len);
+        if (t->name_len) /* a null name (length 0) has no bytes to copy */
+            memcpy(np, t->name, t->name_len);
         t->name = np;
         np += t->name_len;
     }
