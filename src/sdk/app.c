@@ -56,11 +56,15 @@ void sdk_app_log(weir_app *app, int level, const char *fmt, ...)
               "weir-sdk", "%s: %s", app->client_id, msg);
 }
 
-__attribute__((format(printf, 2, 0))) static void app_set_error_v(weir_app *app, const char *fmt,
-                                                                  va_list ap)
+/* final: the message of the error that stops the app; it stays what weir_app_errmsg() says,
+ * whatever a thread that failed because of it sets after. */
+__attribute__((format(printf, 3, 0))) static void app_set_error_v(weir_app *app, bool final,
+                                                                  const char *fmt, va_list ap)
 {
     pthread_mutex_lock(&app->err_lock);
-    vsnprintf(app->errmsg, sizeof(app->errmsg), fmt, ap);
+    if (!app->errmsg_final || final)
+        vsnprintf(app->errmsg, sizeof(app->errmsg), fmt, ap);
+    app->errmsg_final |= final;
     pthread_mutex_unlock(&app->err_lock);
 }
 
@@ -68,7 +72,7 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    app_set_error_v(app, fmt, ap);
+    app_set_error_v(app, false, fmt, ap);
     va_end(ap);
 }
 
@@ -79,7 +83,7 @@ void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
         return; /* the first error is the one to report */
     va_list ap;
     va_start(ap, fmt);
-    app_set_error_v(app, fmt, ap);
+    app_set_error_v(app, true, fmt, ap);
     va_end(ap);
     sdk_app_log(app, WEIR_LOG_ERROR, "stopping: %s", app->errmsg);
     atomic_store(&app->stop, true);
@@ -164,16 +168,21 @@ static void rk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
     sdk_app_log(app, l, "rdkafka %s: %s", fac, buf);
 }
 
+void sdk_client_fatal(weir_app *app, rd_kafka_t *rk)
+{
+    char buf[512];
+    rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    if (app->eos && rk == app->producer)
+        sdk_eos_fatal(app, code, buf);
+    else
+        sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
+}
+
 static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     weir_app *app = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        if (app->eos && rk == app->producer)
-            sdk_eos_fatal(app, code, buf);
-        else
-            sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
+        sdk_client_fatal(app, rk);
         return;
     }
     /* Transient: librdkafka retries by itself (all brokers down, a connection refused). */

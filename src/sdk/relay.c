@@ -78,6 +78,8 @@ int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void 
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+            sdk_client_fatal(app, app->producer); /* fenced, say, before the error callback */
         sdk_app_set_error(app, "produce to %s: %s", topic, rd_kafka_err2str(err));
         return -WEIR_EIO;
     }

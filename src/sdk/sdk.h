@@ -343,6 +343,7 @@ struct weir_app {
 
     pthread_mutex_t err_lock;
     char errmsg[SDK_ERRMSG_MAX];
+    bool errmsg_final; /* the fatal error's message: later errors do not replace it */
 
     struct sdk_obs *obs;      /* /metrics listener and span exporter (obs_*.c); NULL: neither */
     atomic_bool routes_fixed; /* weir_app_run began: no more weir_app_route */
@@ -355,6 +356,8 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...) __attribute__((forma
 /* Records a fatal error (the first one wins) and asks the app to stop. */
 void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A librdkafka client's fatal error (rd_kafka_fatal_error()) stops the app with it. */
+void sdk_client_fatal(weir_app *app, rd_kafka_t *rk);
 const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, const char *type);
 const sdk_route_t *sdk_app_route_for(const weir_app *app, const rd_kafka_message_t *m);
 void sdk_app_wake(weir_app *app); /* out of the consumer loop's wait */

@@ -303,9 +303,11 @@ TEST(abort_and_rewind)
     fprintf(stderr, "  out: %zu committed, %zu uncommitted; dlq: %zu committed, %zu uncommitted\n",
             n, nr, nd, ndr);
     CHECK_EQ(n, AB_N - 1);
-    /* Aborted copies reach the output log only if librdkafka sent them in a batch of their own
-     * before the refused one (the refused batch is not appended at all); the dead-letter topic
-     * below always holds one, so read_committed hiding it is checked there. */
+    /* Aborted copies reach a log only if librdkafka sent them before the refused batch doomed
+     * the transaction: the refused batch is not appended at all, and a record still queued then
+     * (the dead letter, if its partition was not yet added to the transaction) fails locally.
+     * Where they are in the log (the dead letter's, in most runs), the exact read_committed
+     * counts check that they are hidden. */
     CHECK(nr >= n);
     for (int i = 0; i < AB_N; i++) {
         char key[16];
@@ -315,7 +317,7 @@ TEST(abort_and_rewind)
     for (size_t i = 0; i < n; i++)
         CHECK_STR(out[i].type, "Done");
     CHECK_EQ(nd, 1);
-    CHECK(ndr >= 2); /* one copy per aborted transaction that had dead-lettered k3, too */
+    CHECK(ndr >= nd); /* and one copy per aborted transaction that had sent k3's in time */
 }
 
 /* ---- fencing -------------------------------------------------------------------------------- */
