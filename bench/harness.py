@@ -1387,7 +1387,7 @@ class Runner:
         if not os.path.exists(off):
             self.notes.append("metrics on/off not measured: build/nometrics/weir was not built "
                               "(make bench builds it)")
-            return []
+            return {}
         reps = 6 if self.args.profile == "default" else 3
         count = 2_000_000 if self.args.profile == "default" else 1_000_000
         got = {}
