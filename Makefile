@@ -21,7 +21,7 @@ DEB_BUILD := build-essential clang llvm libclang-rt-14-dev clang-format pkg-conf
 	librdkafka-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libssl-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libmicrohttpd-dev libavro-dev libcurl4-openssl-dev
 DEB_TEST := kcat python3 python3-kafka python3-confluent-kafka nodejs curl procps psmisc jq \
-	chromium chromium-driver
+	prometheus zsh fish chromium chromium-driver
 DEB_BENCH := redis-server nats-server rabbitmq-server libhiredis-dev libnats-dev librabbitmq-dev \
 	gnuplot-nox
 # The peers' C clients link only into bench/peers/*.c, which only `make bench` builds, so
@@ -41,8 +41,9 @@ OPT := -O2 -g
 endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
-# libweir.so needs only these (no broker inside it).
-SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lpthread -lm
+# libweir.so needs only these (no broker inside it); its soname is libweir.so.$(SDK_ABI).
+SDK_ABI := 0
+SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lmicrohttpd -lcurl -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lavro -lcurl -lpthread -lm
 
@@ -57,7 +58,7 @@ UI_FILES := $(sort $(shell find ui -type f 2>/dev/null))
 GEN_SRC := $(BUILD)/gen/console_files.c $(BUILD)/gen/admin_files.c
 BROKER_SRC := $(BASE_SRC) $(wildcard src/storage/*.c src/net/*.c src/auth/*.c src/kafka/wire/*.c \
 	src/broker/*.c src/kafka/*.c src/http/*.c src/registry/*.c src/admin/*.c src/console/*.c \
-	src/server/*.c) $(GEN_SRC)
+	src/metrics/*.c src/trace/*.c src/server/*.c) $(GEN_SRC)
 CLI_SRC := $(wildcard src/cli/*.c)
 SDK_SRC := $(wildcard src/sdk/*.c)
 TESTBROKER_SRC := $(wildcard src/testbroker/*.c)
@@ -92,9 +93,12 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 EXAMPLE_MAIN := $(filter-out %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_LIBSRC := $(filter %_lib.c,$(EXAMPLE_SRC))
 EXAMPLE_BIN := $(patsubst examples/order-flow/%.c,$(BUILD)/examples/%,$(EXAMPLE_MAIN))
+# The streams examples: examples/<name>/<name>.c, one program each (build/examples/<name>).
+STREAMS_EXAMPLES := fraud-detection iot-telemetry leaderboard
+STREAMS_EXAMPLE_BIN := $(patsubst %,$(BUILD)/examples/%,$(STREAMS_EXAMPLES))
 
 .PHONY: all build deps deps-bench run test test-fast bench format format-check clean fuzz asan tsan tsan-binaries \
-	demo-load
+	demo-load install uninstall
 
 all: build
 
@@ -106,7 +110,7 @@ build:
 	@$(MAKE) --no-print-directory -j$(JOBS) binaries
 
 binaries: $(WEIR) $(BROKER_LIB) $(SDK_LIB) $(SDK_SO) $(TESTBROKER_LIB) $(UNIT_BIN) $(SIM_BIN) $(ITEST_BIN) \
-	$(BENCH_BIN) $(EXAMPLE_BIN)
+	$(BENCH_BIN) $(EXAMPLE_BIN) $(STREAMS_EXAMPLE_BIN)
 
 deps:
 	@scripts/deps.sh $(DEB_BUILD) $(DEB_TEST)
@@ -143,7 +147,8 @@ $(SDK_LIB): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 
 $(SDK_SO): $(call obj,$(SDK_SRC)) $(call obj,$(BASE_SRC))
 	@mkdir -p $(dir $@)
-	$(call quiet,LD,$@)$(CC) -shared $(LDFLAGS_ALL) -o $@ $^ $(SDK_LINK)
+	$(call quiet,LD,$@)$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libweir.so.$(SDK_ABI) -o $@ $^ \
+		$(SDK_LINK)
 
 $(TESTBROKER_LIB): $(call obj,$(TESTBROKER_SRC))
 	@mkdir -p $(dir $@)
@@ -178,6 +183,13 @@ $(BUILD)/bench/peers/%: $(BUILD)/obj/bench/peers/%.o
 $(BUILD)/examples/%: $(BUILD)/obj/examples/order-flow/%.o $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(call quiet,LD,$@)$(CC) $(LDFLAGS_ALL) -o $@ $< $(call obj,$(EXAMPLE_LIBSRC)) $(SDK_LIB) $(LIBS)
+
+define streams_example
+$(BUILD)/examples/$(1): $(BUILD)/obj/examples/$(1)/$(1).o $(SDK_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(call quiet,LD,$$@)$$(CC) $$(LDFLAGS_ALL) -o $$@ $$< $$(SDK_LIB) $$(LIBS)
+endef
+$(foreach e,$(STREAMS_EXAMPLES),$(eval $(call streams_example,$(e))))
 
 # The ASan+UBSan build: same sources, clang, its own tree.
 asan:
@@ -216,7 +228,7 @@ test: deps
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz
-	@tests/run.sh
+	@WEIR_TEST_JOBS=$${WEIR_TEST_JOBS:-2} tests/run.sh
 
 # One pass over the release build only (for quick local iteration).
 test-fast: deps
@@ -225,7 +237,25 @@ test-fast: deps
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory binaries $(PEER_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/nometrics EXTRA_CFLAGS=-DWEIR_METRICS_OFF \
+		build/nometrics/weir
 	@QUICK=$(QUICK) bench/run.sh
+
+# `make install PREFIX=~/.local` (default /usr/local; DESTDIR for packaging): the weir command,
+# libweir (static and shared, with the pkg-config file weir.pc), the embedded test broker
+# (libweir-testbroker.a + libweir-broker.a, weir-testbroker.pc) and the public headers. It builds
+# what is missing first; only this target (and deps/run/test) writes outside the tree.
+PREFIX ?= /usr/local
+INSTALL_LIBDIR = $(DESTDIR)$(PREFIX)/lib
+install: build
+	@scripts/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)" "$(SDK_ABI)" "$(SDK_LINK)" "$(LIBS)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/weir $(INSTALL_LIBDIR)/libweir.a \
+		$(INSTALL_LIBDIR)/libweir.so $(INSTALL_LIBDIR)/libweir.so.$(SDK_ABI) \
+		$(INSTALL_LIBDIR)/libweir-broker.a $(INSTALL_LIBDIR)/libweir-testbroker.a \
+		$(INSTALL_LIBDIR)/pkgconfig/weir.pc $(INSTALL_LIBDIR)/pkgconfig/weir-testbroker.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/weir
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,7 +5,10 @@
  *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --acks 1|-1 [--idempotent 0|1] [--max-in-flight N] [--linger-ms L]
  *                          [--seconds S]
+ *   bench_weir txn_publish --addr H:P --topic T --partitions P --count N --msg-bytes B
+ *                          --txn-size K [--linger-ms L] [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
+ *                          [--isolation read_committed|read_uncommitted]
  *   bench_weir latency_ack --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
  *   bench_weir latency_e2e --addr H:P --topic T --partitions P --rate R --msg-bytes B --acks A
  *   bench_weir latency_ack_raw --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
@@ -23,6 +26,11 @@
  * to 1M messages and fetches up to 4 MiB per partition. Latency runs use linger.ms=0.
  * Threads: main drives; librdkafka runs its own; delivery reports are served by whichever thread
  * calls rd_kafka_poll (main, or the one poller thread of latency_e2e).
+ *
+ * txn_publish is the transactional producer (transactional.id bench-TOPIC): init_transactions,
+ * then begin / K messages / commit_transaction until N messages or the deadline; the RESULT's
+ * latency is each commit_transaction call, from its start to its return (the flush of the
+ * transaction's last messages, EndTxn, and the coordinator's answer).
  *
  * latency_ack_raw is the one workload without librdkafka: a synchronous client on a blocking
  * socket (as hiredis is for Redis) that writes a ProduceRequest v7 with one record and reads
@@ -44,6 +52,8 @@
 
 typedef struct {
     const char *addr, *topic, *group;
+    const char *isolation; /* consume: isolation.level, "" for librdkafka's default */
+    int64_t txn_size;      /* txn_publish: messages per transaction */
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
     int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
@@ -147,7 +157,17 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         bench_lat_add(d->ack_lat, bench_now_ns() - bench_payload_time(m->payload));
 }
 
+static rd_kafka_t *producer_new_txn(const opts_t *o, dr_t *d, int64_t linger_ms,
+                                    const char *transactional_id);
+
 static rd_kafka_t *producer_new(const opts_t *o, dr_t *d, int64_t linger_ms)
+{
+    return producer_new_txn(o, d, linger_ms, NULL);
+}
+
+/* A producer; transactional (and so idempotent) when transactional_id is not NULL. */
+static rd_kafka_t *producer_new_txn(const opts_t *o, dr_t *d, int64_t linger_ms,
+                                    const char *transactional_id)
 {
     rd_kafka_conf_t *conf = conf_base(o);
     char v[32];
@@ -160,7 +180,11 @@ static rd_kafka_t *producer_new(const opts_t *o, dr_t *d, int64_t linger_ms)
     conf_set(conf, "queue.buffering.max.messages", "2000000");
     conf_set(conf, "queue.buffering.max.kbytes", "2097151");
     conf_set(conf, "compression.codec", "none");
-    conf_set(conf, "enable.idempotence", o->idempotent ? "true" : "false");
+    conf_set(conf, "enable.idempotence", o->idempotent || transactional_id ? "true" : "false");
+    if (transactional_id) {
+        conf_set(conf, "transactional.id", transactional_id);
+        conf_set(conf, "transaction.timeout.ms", "60000");
+    }
     if (o->max_in_flight > 0) {
         snprintf(v, sizeof(v), "%" PRId64, o->max_in_flight);
         conf_set(conf, "max.in.flight.requests.per.connection", v);
@@ -243,6 +267,87 @@ static int run_publish(const opts_t *o)
     return bench_result_status(&r);
 }
 
+/* ---- transactions ------------------------------------------------------------------------ */
+static bool txn_check(rd_kafka_error_t *e, const char *what, int64_t *errors)
+{
+    if (!e)
+        return true;
+    if ((*errors)++ < 5)
+        fprintf(stderr, "bench_weir: %s: %s\n", what, rd_kafka_error_string(e));
+    bool fatal = rd_kafka_error_is_fatal(e);
+    rd_kafka_error_destroy(e);
+    if (fatal)
+        bench_die("%s: fatal transaction error", what);
+    return false;
+}
+
+static int run_txn_publish(const opts_t *o)
+{
+    dr_t d = {0};
+    char tid[256];
+    snprintf(tid, sizeof(tid), "bench-%s", o->topic);
+    rd_kafka_t *rk = producer_new_txn(o, &d, o->linger_ms, tid);
+    topic_create(rk, o->topic, o->partitions);
+    int64_t errors = 0;
+    if (!txn_check(rd_kafka_init_transactions(rk, 30000), "init_transactions", &errors))
+        bench_die("init_transactions failed");
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+    bench_lat_t commit = {0};
+    int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), sent = 0;
+    int64_t txns = 0;
+    bool capped = false;
+    while (sent < o->count) {
+        if (bench_now_ns() > deadline) {
+            capped = true;
+            break;
+        }
+        if (!txn_check(rd_kafka_begin_transaction(rk), "begin_transaction", &errors))
+            break;
+        for (int64_t j = 0; j < o->txn_size && sent < o->count; j++, sent++) {
+            bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
+            if (!produce_one(rk, o->topic, (int32_t)(sent % o->partitions), payload,
+                             (size_t)o->msg_bytes))
+                errors++;
+        }
+        int64_t c0 = bench_now_ns();
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(rk, 60000);
+        if (!e)
+            bench_lat_add(&commit, bench_now_ns() - c0);
+        else if (rd_kafka_error_txn_requires_abort(e)) {
+            txn_check(e, "commit_transaction", &errors);
+            txn_check(rd_kafka_abort_transaction(rk, 60000), "abort_transaction", &errors);
+            break;
+        } else if (!txn_check(e, "commit_transaction", &errors)) {
+            break;
+        }
+        txns++;
+    }
+    int64_t t1 = bench_now_ns();
+    char config[256], extra[96];
+    snprintf(config, sizeof(config),
+             "librdkafka %s, transactional, %" PRId64 " msg/txn, linger.ms=%" PRId64
+             ", batch.size=1000000, no compression",
+             rd_kafka_version_str(), o->txn_size, o->linger_ms);
+    snprintf(extra, sizeof(extra), "\"txns\":%" PRId64 ",\"txn_size\":%" PRId64, txns, o->txn_size);
+    bench_result_t r = {.workload = "txn_publish",
+                        .config = config,
+                        .expected = capped ? sent : o->count,
+                        .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = (double)(t1 - t0) / 1e9,
+                        .capped = capped,
+                        .lat = &commit,
+                        .extra = extra};
+    bench_result_print(&r);
+    bench_lat_free(&commit);
+    rd_kafka_destroy(rk);
+    free(payload);
+    return bench_result_status(&r);
+}
+
 /* ---- consuming a backlog with the partition-queue consumer --------------------------------
  * No group: the backlog is read from offset 0 of every partition into one queue. */
 typedef struct {
@@ -260,6 +365,8 @@ static void reader_open(reader_t *rd, const opts_t *o, bool for_latency)
     conf_set(conf, "fetch.message.max.bytes", "4194304");
     conf_set(conf, "fetch.wait.max.ms", "100");
     conf_set(conf, "fetch.error.backoff.ms", "10");
+    if (o->isolation[0])
+        conf_set(conf, "isolation.level", o->isolation);
     rd->rk = client_new(RD_KAFKA_CONSUMER, conf);
     rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
     char err[256];
@@ -332,9 +439,12 @@ static int run_consume(const opts_t *o)
             t_last = bench_now_ns();
     }
     reader_close(&rd);
+    char config[192];
+    snprintf(config, sizeof(config),
+             "partition queues from offset 0, fetch 4 MiB/partition, prefetch 1M messages%s%s",
+             o->isolation[0] ? ", isolation.level=" : "", o->isolation);
     bench_result_t r = {.workload = "consume",
-                        .config = "partition queues from offset 0, fetch 4 MiB/partition, "
-                                  "prefetch 1M messages",
+                        .config = config,
                         .expected = o->count,
                         .msgs = got,
                         .errors = errors,
@@ -1126,14 +1236,14 @@ static int run_latency_ack_raw(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr",    "--topic",        "--partitions",    "--count", "--msg-bytes", "--acks",
-        "--seconds", "--idempotent",   "--linger-ms",     "--rate",  "--members",   "--conns",
-        "--group",   "--heartbeat-ms", "--max-in-flight", NULL};
+        "--addr",    "--topic",        "--partitions",    "--count",    "--msg-bytes", "--acks",
+        "--seconds", "--idempotent",   "--linger-ms",     "--rate",     "--members",   "--conns",
+        "--group",   "--heartbeat-ms", "--max-in-flight", "--txn-size", "--isolation", NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
-                  "publish|consume|latency_ack|latency_ack_raw|latency_e2e|group|rebalance|"
-                  "idle_conns --addr H:P ...");
+                  "publish|txn_publish|consume|latency_ack|latency_ack_raw|latency_e2e|group|"
+                  "rebalance|idle_conns --addr H:P ...");
     bench_args_check(&a, known);
     opts_t o = {
         .addr = bench_arg_str(&a, "--addr", "127.0.0.1:9092"),
@@ -1151,17 +1261,24 @@ int main(int argc, char **argv)
         .heartbeat_ms = bench_arg_i64(&a, "--heartbeat-ms", 500),
         .max_in_flight = bench_arg_i64(&a, "--max-in-flight", 0),
         .seconds = bench_arg_f64(&a, "--seconds", 10),
+        .isolation = bench_arg_str(&a, "--isolation", ""),
+        .txn_size = bench_arg_i64(&a, "--txn-size", 1),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
-        o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000)
+        o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000 ||
+        o.txn_size < 1 || o.txn_size > 1000000 ||
+        (o.isolation[0] && strcmp(o.isolation, "read_committed") != 0 &&
+         strcmp(o.isolation, "read_uncommitted") != 0))
         bench_die("option out of range");
     const char *w = argv[1];
     if (strcmp(w, "publish") == 0)
         return run_publish(&o);
     if (strcmp(w, "consume") == 0)
         return run_consume(&o);
+    if (strcmp(w, "txn_publish") == 0)
+        return run_txn_publish(&o);
     if (strcmp(w, "latency_ack") == 0)
         return run_latency_ack(&o);
     if (strcmp(w, "latency_e2e") == 0)

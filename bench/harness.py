@@ -42,7 +42,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 WORKLOADS = ["durable_publish", "fast_publish", "consume", "latency_ack", "latency_e2e"]
 # Weir-only rows outside the five compared workloads (not in latest.json).
-EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance"]
+EXTRA_WORKLOADS = ["latency_ack_raw", "idempotent_publish", "group", "rebalance", "txn_publish",
+                   "txn_commit", "txn_consume"]
+# Transactions (issue 13), Weir and Kafka side by side, paired by config (not in latest.json):
+# txn_publish (msg/s; "idempotent, no transaction" is the baseline), txn_commit (the
+# commit_transaction latency of the same runs), txn_consume (a transactional backlog read with
+# read_committed and with read_uncommitted).
+TXN_WORKLOADS = {"txn_publish", "txn_commit", "txn_consume"}
+TXN_SIZES = [1, 10, 1000]
 SYSTEMS = ["weir", "redis", "nats", "rabbitmq", "kafka"]
 # Apache Kafka 4.x (the jars `make deps` pinned in tests/java/pom.xml), driven by the same
 # librdkafka driver as Weir, plus both brokers driven by Kafka's own perf-test tools.
@@ -57,13 +64,13 @@ THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 PROFILES = {
     "default": dict(reps=3, count=1_000_000, cap_s=5.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
                     sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
-                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45),
+                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45, txn_max=20_000),
     "quick": dict(reps=1, count=200_000, cap_s=3.0, lat_s=0.7, e2e_s=1.0, rate=10_000,
                   sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
-                  rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15),
+                  rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15, txn_max=5_000),
     "smoke": dict(reps=1, count=20_000, cap_s=10.0, lat_s=0.5, e2e_s=1.0, rate=2_000,
                   sizes=[100], weir_partitions=[1, 6], conns=50, group_count=20_000,
-                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0),
+                  rebalance_rate=2_000, rebalance_s=20.0, budget_s=240, others_s=0, txn_max=100),
 }
 
 # Arguments of the other engineers' bench programs (bench/bench_<name>.c), by profile.
@@ -231,10 +238,13 @@ class WeirServer(Server):
                                 stdin=subprocess.DEVNULL)
         line = [None]
 
+        self.lines = []  # what it printed after the first line ("http on ...")
+
         def first_line():
             line[0] = self.proc.stdout.readline().decode(errors="replace").strip()
-            for _ in self.proc.stdout:  # keep draining so the broker never blocks on stdout
-                pass
+            for more in self.proc.stdout:  # keep draining so the broker never blocks on stdout
+                if len(self.lines) < 16:
+                    self.lines.append(more.decode(errors="replace").strip())
 
         threading.Thread(target=first_line, daemon=True).start()
         deadline = time.monotonic() + 15
@@ -468,7 +478,7 @@ def kafka_api_keys(addr):
     return keys
 
 
-API_INIT_PRODUCER_ID, API_JOIN_GROUP = 22, 11
+API_INIT_PRODUCER_ID, API_JOIN_GROUP, API_END_TXN = 22, 11, 26
 
 
 def proc_comm(pid):
@@ -532,6 +542,10 @@ class Runner:
         for s in self.args.systems:
             if s not in ("weir", "kafka"):
                 srcs[f"bench_{s}"] = os.path.join(self.build, "bench", "peers", f"bench_{s}")
+        # The broker with its metrics compiled out (-DWEIR_METRICS_OFF), when `make bench` built it.
+        nometrics = os.path.join(self.build, "nometrics", "weir")
+        if os.path.exists(nometrics) and not self.args.weir_bin:
+            srcs["weir-nometrics"] = nometrics
         for name, src in srcs.items():
             dst = os.path.join(self.bin, name)
             for _ in range(60):  # a program being relinked is briefly not executable
@@ -619,7 +633,8 @@ class Runner:
         self.runs.append(r)
         self.raw.write(json.dumps(r) + "\n")
         self.raw.flush()
-        if workload in THROUGHPUT or workload in ("group", "idempotent_publish"):
+        if workload in THROUGHPUT or workload in ("group", "idempotent_publish", "txn_publish",
+                                                  "txn_consume"):
             shown = f"{r['msgs_per_s']:>12,.0f} msg/s {r['mb_per_s']:8.1f} MB/s"
         elif "p99_us" in r:
             shown = (f"p50 {r['p50_us']:8.1f} p99 {r['p99_us']:8.1f} "
@@ -690,6 +705,7 @@ class Runner:
                 for parts in p["weir_partitions"]:
                     self.weir_throughput(rep, srv, size, parts)
             self.weir_groups(rep, srv)
+            self.txn_rows(rep, "weir", srv)
             if "kafka" in self.args.systems:
                 self.perf_tests(rep, "weir", srv)
         finally:
@@ -859,6 +875,57 @@ class Runner:
                        self.hard(p["rebalance_s"]), server=srv)
         self.record(rep, "rebalance", "weir", "3 members, 1 leaves", 100, parts, "fast", res)
 
+    def txn_rows(self, rep, system, srv):
+        """Transactions (issue 13), the same runs against Weir and Kafka: the idempotent
+        producer (the baseline), the transactional producer with 1, 10 and 1000 messages per
+        transaction (msg/s, and the commit_transaction latency of the same run), then the
+        1000-per-transaction backlog read with read_committed and with read_uncommitted.
+        100-byte messages, one partition, acks=-1 (Kafka's topics with flush.messages=1, as
+        every durable row). Each run stops at half the throughput deadline: a transaction per
+        message is slow on any broker."""
+        p = self.p
+        if system == "weir" and not self.supports(API_END_TXN, "EndTxn", "txn_publish", rep):
+            return
+        size, parts = 100, 1
+        cap = max(1.0, self.cap() / 2)
+        base = ["--addr", srv.addr, "--partitions", parts, "--msg-bytes", size, "--seconds", cap]
+
+        def topic(name):
+            t = f"{name}-r{rep}"
+            if system == "kafka":
+                self.kafka_create(srv, t, parts, True)
+            return t
+
+        t = topic("tx-idem")
+        res = self.run(system, "txn_publish",
+                       ["publish", "--topic", t, "--count", p["count"], "--acks", -1,
+                        "--idempotent", 1, "--linger-ms", 5] + base, self.hard(cap), server=srv)
+        self.record(rep, "txn_publish", system, "idempotent, no transaction", size, parts,
+                    "durable", res)
+        self.weir_delete(srv, t)
+        backlog = None
+        for k in TXN_SIZES:
+            t = topic(f"tx-{k}")
+            res = self.run(system, "txn_publish",
+                           ["txn_publish", "--topic", t, "--count", min(p["count"], k * p["txn_max"]),
+                            "--acks", -1, "--txn-size", k, "--linger-ms", 5] + base,
+                           self.hard(cap), server=srv)
+            self.record(rep, "txn_publish", system, f"{k} msg/txn", size, parts, "durable", res)
+            self.record(rep, "txn_commit", system, f"{k} msg/txn", size, parts, "durable", res)
+            if k == TXN_SIZES[-1] and res and not res.get("failed") and res.get("msgs"):
+                backlog = (t, res["msgs"])
+            else:
+                self.weir_delete(srv, t)
+        if backlog:
+            t, n = backlog
+            for iso in ("read_committed", "read_uncommitted"):
+                res = self.run(system, "txn_consume",
+                               ["consume", "--topic", t, "--count", n, "--isolation", iso] + base,
+                               self.hard(cap), server=srv)
+                self.record(rep, "txn_consume", system, f"{iso}, {TXN_SIZES[-1]} msg/txn backlog",
+                            size, parts, "durable", res)
+            self.weir_delete(srv, t)
+
     def kafka_create(self, srv, topic, parts, durable):
         """Durable rows: the topic gets flush.messages=1, so Kafka fsyncs each append before
         it acknowledges acks=all, as Weir does; fast rows keep Kafka's defaults."""
@@ -934,6 +1001,7 @@ class Runner:
                         self.record(rep, "consume", "kafka", "fetch 4 MiB/partition", size,
                                     parts, "fast", res)
                     self.weir_delete(srv, f_topic)
+            self.txn_rows(rep, "kafka", srv)
             self.perf_tests(rep, "kafka", srv)
         finally:
             srv.stop()
@@ -1227,8 +1295,160 @@ class Runner:
                     self.fail(f"{system} rep {rep}", f"{type(e).__name__}: {e}")
                 block_times[system] = time.monotonic() - t
         if not self.args.smoke:
+            try:
+                self.metrics_block()
+            except Exception as e:
+                self.fail("metrics", f"{type(e).__name__}: {e}")
             self.others()
         self.raw.close()
+
+    # ---- /metrics: scrape cost, and what the instrumentation costs produce ----
+
+    def metrics_server(self, name, weir_bin, data_root, sets):
+        """A `weir serve` whose HTTP address we need too: (server, http address)."""
+        srv = WeirServer(os.path.join(data_root, name), self.logdir, weir_bin, sets)
+        srv.start()
+        return srv
+
+    def scrape(self, http, times):
+        """Median and fastest wall ms of GET /metrics, and its size in bytes."""
+        import urllib.request
+        walls, size = [], 0
+        for _ in range(times):
+            t = time.monotonic()
+            with urllib.request.urlopen(f"http://{http}/metrics", timeout=30) as r:
+                size = len(r.read())
+            walls.append((time.monotonic() - t) * 1000)
+        return statistics.median(walls), min(walls), size
+
+    def metrics_scrapes(self):
+        """GET /metrics with 10 and 10,000 partitions (a group with a committed offset on each,
+        so lag series are there too). The data lives on tmpfs when there is one: creating
+        10,000 partitions costs ~30,000 fsyncs on a disk, a minute here, and scraping does not
+        touch the disk."""
+        shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else self.work
+        root = tempfile.mkdtemp(prefix="weir-bench-metrics-", dir=shm)
+        rows = []
+        try:
+            for parts in (10, 10000):
+                srv = self.metrics_server(f"scrape-{parts}", self.weir_bin, root,
+                                          ["weir.log.preallocate.bytes=0"])
+                try:
+                    http = self.http_of(srv)
+                    t = time.monotonic()
+                    cli = [self.weir_bin, "-b", srv.addr, "--timeout", "300s"]
+                    subprocess.run(cli + ["topic", "create", "m", "-p", str(parts)], check=True,
+                                   capture_output=True, timeout=600)
+                    create_s = time.monotonic() - t
+                    fill = "".join(f"{i % parts}:v{i}\n" for i in range(parts * 2))
+                    subprocess.run(cli + ["produce", "m", "--acks", "1", "-f", "%p:%v\n"],
+                                   input=fill.encode(), check=True, capture_output=True,
+                                   timeout=300)
+                    subprocess.run(cli + ["group", "seek", "bench-g", "--to", "-1", "--topics",
+                                          "m", "--execute"], capture_output=True, timeout=300)
+                    med, best, size = self.scrape(http, 20 if parts <= 10 else 10)
+                    rows.append((parts, med, best, size, create_s))
+                    log(f"[{self.elapsed():5.0f}s] /metrics with {parts} partitions: "
+                        f"{med:.1f} ms median ({best:.1f} best), {size / 1e6:.2f} MB")
+                finally:
+                    srv.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return rows
+
+    @staticmethod
+    def http_of(srv):
+        """The HTTP address: the "http on HOST:PORT" line weir serve prints second."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for line in list(srv.lines):
+                if line.startswith("http on "):
+                    return line[len("http on "):]
+            time.sleep(0.02)
+        raise RuntimeError("weir serve printed no 'http on' line")
+
+    @staticmethod
+    def cpu_ns(pid):
+        """CPU time of every thread of a process, in ns (schedstat: finer than clock ticks)."""
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def metrics_cost(self):
+        """Produce throughput (100 B, 1 partition; acks=1 and acks=all) of the broker with its
+        metrics and of the same sources built with -DWEIR_METRICS_OFF, alternating which goes
+        first, `reps` times each."""
+        off = os.path.join(self.bin, "weir-nometrics")
+        if not os.path.exists(off):
+            self.notes.append("metrics on/off not measured: build/nometrics/weir was not built "
+                              "(make bench builds it)")
+            return {}
+        reps = 6 if self.args.profile == "default" else 3
+        count = 2_000_000 if self.args.profile == "default" else 1_000_000
+        got = {}
+        for rep in range(1, reps + 1):
+            order = [("on", self.weir_bin), ("off", off)]
+            if rep % 2 == 0:
+                order.reverse()
+            for label, binary in order:
+                srv = self.metrics_server(f"cost-{label}-{rep}", binary, self.work, [])
+                try:
+                    for acks in (1, -1):
+                        ns0 = self.cpu_ns(srv.stat_pid)
+                        res = self.run("weir", "metrics_cost", [
+                            "publish", "--topic", f"mc-{acks}", "--count", count,
+                            "--acks", acks, "--addr", srv.addr, "--partitions", 1,
+                            "--msg-bytes", 100, "--seconds", self.cap()],
+                            self.hard(self.cap()), server=srv)
+                        ns1 = self.cpu_ns(srv.stat_pid)
+                        if res and not res.get("failed") and res.get("msgs"):
+                            cpu_us = (ns1 - ns0) / 1e3 / res["msgs"]
+                            got.setdefault((label, acks), []).append((res["msgs_per_s"], cpu_us))
+                            log(f"[{self.elapsed():5.0f}s] metrics {label:3} acks={acks:2} "
+                                f"{res['msgs_per_s']:>12,.0f} msg/s, {cpu_us:.3f} us broker "
+                                "CPU/msg")
+                finally:
+                    srv.stop()
+        return got
+
+    def metrics_block(self):
+        scrapes = self.metrics_scrapes()
+        cost = self.metrics_cost()
+        lines = ["GET /metrics (median of 20 scrapes at 10 partitions, 10 at 10,000; a group "
+                 "with a committed offset on every partition):", "",
+                 "| partitions | scrape median | fastest | size | topic creation (tmpfs) |",
+                 "|---:|---:|---:|---:|---:|"]
+        for parts, med, best, size, create_s in scrapes:
+            lines.append(f"| {parts:,} | {med:.1f} ms | {best:.1f} ms | {size / 1e6:.2f} MB "
+                         f"| {create_s:.1f} s |")
+        if cost:
+            lines += ["", "Produce, 100 B records, 1 partition, the broker with its metrics "
+                      "compiled in (on) and out (off, -DWEIR_METRICS_OFF), alternating; medians "
+                      "of msg/s and of the broker's CPU time per record (the steadier measure "
+                      "on a shared machine):", "",
+                      "| acks | on msg/s | off msg/s | throughput cost | on CPU/msg | "
+                      "off CPU/msg | CPU cost |", "|---|---:|---:|---:|---:|---:|---:|"]
+            for acks in (1, -1):
+                on, off = cost.get(("on", acks)), cost.get(("off", acks))
+                if on and off:
+                    t_on = statistics.median(x[0] for x in on)
+                    t_off = statistics.median(x[0] for x in off)
+                    c_on = statistics.median(x[1] for x in on)
+                    c_off = statistics.median(x[1] for x in off)
+                    lines.append(f"| {'all' if acks == -1 else acks} | {t_on:,.0f} | "
+                                 f"{t_off:,.0f} | {100 * (t_off - t_on) / t_off:+.1f}% | "
+                                 f"{c_on:.3f} us | {c_off:.3f} us | "
+                                 f"{100 * (c_on - c_off) / c_off:+.1f}% |")
+        self.extra_outputs.append(("metrics (bench/harness.py metrics_block)",
+                                   "\n".join(lines) + "\n"))
+        with open(os.path.join(self.logdir, "metrics.json"), "w") as f:
+            json.dump({"scrapes": scrapes, "cost": {f"{k[0]} acks={k[1]}": v
+                                                    for k, v in cost.items()}}, f)
 
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -1308,16 +1528,20 @@ def pair_ratios(rows):
     def tool(r):  # Kafka's perf-test rows pair with Weir's perf-test rows
         return "perf-test" if "perf-test" in r["config"] else "driver"
 
-    weir = {(r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)): r
-            for r in rows if r["system"] == "weir"}
+    def key(r):  # the transaction rows pair by their config too (several per workload)
+        return (r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r),
+                r["config"] if r["workload"] in TXN_WORKLOADS else "")
+
+    weir = {key(r): r for r in rows if r["system"] == "weir"}
     for r in rows:
         r["ratio"] = r["ratio_min"] = r["ratio_max"] = None
         if r["system"] == "weir":
             continue
-        w = weir.get((r["workload"], r["msg_bytes"], r["cls"], r["partitions"], tool(r)))
+        w = weir.get(key(r))
         if not w:
             continue
-        field = "msgs_per_s" if r["workload"] in THROUGHPUT else "p99_us"
+        field = ("msgs_per_s" if r["workload"] in THROUGHPUT or
+                 r["workload"] in ("txn_publish", "txn_consume") else "p99_us")
         wr = {s["rep"]: s.get(field) for s in w["samples"]}
         ratios = []
         for s in r["samples"]:
@@ -1575,6 +1799,7 @@ def write_report(runner, rows, not_comparable, path, charts):
     write_weir_costs(L, rows, lim)
     write_issue3(L, rows, runner)
     write_issue4(L, rows)
+    write_txn(L, rows)
     for name, text in runner.extra_outputs:
         w(f"## {name}\n")
         w("Output of `build/bench/" + name + "`, run by the bench runner:\n")
@@ -1784,6 +2009,62 @@ def write_issue4(L, rows):
             w(f"| ... against plain acks=-1 with the same 5 requests in flight, "
               f"{r['partitions']} part. | {fmt_rate(ctl)} msg/s: idempotence itself costs "
               f"{fmt(c2, 1, '%')} | (control) |")
+    w("")
+
+
+def write_txn(L, rows):
+    txn = [r for r in rows if r["workload"] in TXN_WORKLOADS and r["samples"]]
+    if not txn:
+        return
+    w = L.append
+    w("## Transactions (issue 13): Weir and Apache Kafka side by side\n")
+    w("The same librdkafka driver against both brokers (bench_weir txn_publish / consume): 100-byte "
+      "messages, one partition, acks=-1 (Weir syncs before answering; Kafka's topic has "
+      "flush.messages=1, its __transaction_state keeps Kafka's defaults), linger.ms=5. "
+      "*Weir/Kafka*: throughput Weir ÷ Kafka (above 1: Weir faster); commit latency Weir p99 ÷ "
+      "Kafka p99 (below 1: Weir faster); *vs idempotent*: the system's transactional msg/s over "
+      "its own idempotent producer's.\n")
+
+    def pick(wl, system, cfg):
+        for r in txn:
+            if r["workload"] == wl and r["system"] == system and r["config"] == cfg:
+                return r
+        return None
+
+    w("| Producer | Weir msg/s | Kafka msg/s | Weir/Kafka | Weir vs idempotent | "
+      "Kafka vs idempotent |")
+    w("|---|---|---|---|---|---|")
+    cfgs = ["idempotent, no transaction"] + [f"{k} msg/txn" for k in TXN_SIZES]
+    base = {s: pick("txn_publish", s, cfgs[0]) for s in ("weir", "kafka")}
+    for cfg in cfgs:
+        wr, kr = pick("txn_publish", "weir", cfg), pick("txn_publish", "kafka", cfg)
+
+        def vs(r, s):
+            b = base[s]
+            if not (r and b and b["msgs_per_s"]):
+                return "–"
+            pct = r["msgs_per_s"] / b["msgs_per_s"] * 100
+            return fmt(pct, 1 if pct >= 1 else 3, "%")
+        cap = [f"{x['system']} capped" for x in (wr, kr) if x and x["capped"]]
+        w(f"| {cfg}{' (' + ', '.join(cap) + ')' if cap else ''} | "
+          f"{fmt_rate(wr) if wr else '–'} | {fmt_rate(kr) if kr else '–'} | "
+          f"{fmt_ratio(kr, False) if kr else '–'} | {vs(wr, 'weir')} | {vs(kr, 'kafka')} |")
+    w("")
+    w("| commit_transaction latency | Weir p50 / p99 µs | Kafka p50 / p99 µs | Weir/Kafka (p99) |")
+    w("|---|---|---|---|")
+    for cfg in cfgs[1:]:
+        wr, kr = pick("txn_commit", "weir", cfg), pick("txn_commit", "kafka", cfg)
+        w(f"| {cfg} | {fmt_rate(wr, 'p50_us') + ' / ' + fmt_rate(wr, 'p99_us') if wr else '–'} | "
+          f"{fmt_rate(kr, 'p50_us') + ' / ' + fmt_rate(kr, 'p99_us') if kr else '–'} | "
+          f"{fmt_ratio(kr, True) if kr else '–'} |")
+    w("")
+    w("| Consumer of the 1000 msg/txn backlog | Weir msg/s | Kafka msg/s | Weir/Kafka |")
+    w("|---|---|---|---|")
+    for iso in ("read_committed", "read_uncommitted"):
+        cfg = f"{iso}, {TXN_SIZES[-1]} msg/txn backlog"
+        wr, kr = pick("txn_consume", "weir", cfg), pick("txn_consume", "kafka", cfg)
+        w(f"| {iso} | {fmt_rate(wr) if wr else '–'} | {fmt_rate(kr) if kr else '–'} | "
+          f"{fmt_ratio(kr, False) if kr else '–'} |")
     w("")
 
 

@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
 # The order flow of `make run`: inventory-service, payment-service and order-service
 # (examples/order-flow) on a Weir broker, a generator placing orders, and a one-line summary
-# every second (placed, confirmed, cancelled, pending, dead-lettered, consumer lag).
-# Ctrl-C stops everything cleanly and in order: the generator, the services (each finishes its
-# handlers, commits and leaves its group), then the broker if this script started it.
+# every second (placed, confirmed, cancelled, pending, dead-lettered, consumer lag). It first
+# prints where everything is and what to try. Ctrl-C stops everything cleanly and in order: the
+# generator, the services (each finishes its handlers, commits and leaves its group), then the
+# broker if this script started it; the exit status is then 0.
 #
 #   scripts/demo.sh [BOOTSTRAP]    use the broker at BOOTSTRAP; without it, start build/weir serve
-#                                  on its defaults (127.0.0.1:9092, HTTP 127.0.0.1:8081, ./data)
 #
-# Environment: WEIR_BUILD (build dir, default build), WEIR_DEMO_DIR (service databases and logs,
-# default data/order-flow), WEIR_DEMO_PORT (order-service HTTP port, default 8080),
-# WEIR_DEMO_RATE (orders per second, default 20).
+# Environment: WEIR_BUILD (build dir, default build), WEIR_DATA_DIR (the broker's data, default
+# ./data), WEIR_KAFKA_LISTEN (default 127.0.0.1:9092), WEIR_HTTP_LISTEN (default 127.0.0.1:8081),
+# WEIR_DEMO_DIR (service databases and logs, default <data>/order-flow), WEIR_DEMO_PORT
+# (order-service HTTP port, default 8080), WEIR_DEMO_METRICS_PORT (first of the services' three
+# /metrics ports, default 9464), WEIR_DEMO_RATE (orders per second, default 20).
+#
+# Logs are appended to, never truncated: a second `make run` on a data dir in use stops at once
+# with a message, leaving the running broker and its logs alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${WEIR_BUILD:-build}
-dir=${WEIR_DEMO_DIR:-data/order-flow}
+data=${WEIR_DATA_DIR:-data}
+kafka=${WEIR_KAFKA_LISTEN:-127.0.0.1:9092}
+http=${WEIR_HTTP_LISTEN:-127.0.0.1:8081}
+dir=${WEIR_DEMO_DIR:-$data/order-flow}
 port=${WEIR_DEMO_PORT:-8080}
+mport=${WEIR_DEMO_METRICS_PORT:-9464}
 rate=${WEIR_DEMO_RATE:-20}
 bootstrap=${1:-}
+
+# The broker holds an flock on <data>/.lock while it runs: test it before touching anything.
+if [[ -z $bootstrap && -e $data/.lock ]] && ! flock -n "$data/.lock" true 2>/dev/null; then
+    echo "make run: Weir is already running on $data (another 'make run'?); nothing was" \
+        "started or changed. Stop it first, or use WEIR_DATA_DIR=other-dir." >&2
+    exit 1
+fi
 mkdir -p "$dir"
 
 broker_pid=
@@ -36,36 +52,46 @@ cleanup() {
     echo "stopped; logs and databases in $dir" >&2
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM # Ctrl-C is how a demo ends: not an error
+
+# Every start appends to the logs, after a line saying when.
+log_open() { # file
+    printf -- '---- %s: make run started\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$1"
+}
 
 # Children run in their own sessions: Ctrl-C reaches this script only, which stops them in order.
 if [[ -z $bootstrap ]]; then
-    setsid "$build/weir" serve >"$dir/broker.out" 2>"$dir/broker.log" </dev/null &
+    log_open "$dir/broker.log"
+    : >"$dir/broker.out" # the address lines of this start only (read just below)
+    setsid "$build/weir" serve --data-dir "$data" --listen "$kafka" --http-listen "$http" \
+        >"$dir/broker.out" 2>>"$dir/broker.log" </dev/null &
     broker_pid=$!
     for _ in $(seq 100); do
-        grep -q '^listening on ' "$dir/broker.out" 2>/dev/null && break
+        [[ $(wc -l <"$dir/broker.out") -ge 2 ]] && break
         kill -0 "$broker_pid" 2>/dev/null || break
         sleep 0.1
     done
     bootstrap=$(sed -n 's/^listening on //p' "$dir/broker.out")
+    http=$(sed -n 's/^http on //p' "$dir/broker.out")
     if [[ -z $bootstrap ]]; then
-        echo "demo: the broker did not start (is 127.0.0.1:9092 in use?):" >&2
+        echo "demo: the broker did not start (is $kafka or $http in use?):" >&2
         tail -5 "$dir/broker.log" >&2
         exit 1
     fi
 fi
-echo "broker on $bootstrap; order service on http://127.0.0.1:$port; logs in $dir" >&2
 
-start() { # name, args...
-    local name=$1
-    shift
+start() { # name, metrics port, args...
+    local name=$1 mp=$2
+    shift 2
+    log_open "$dir/$name.log"
     setsid "$build/examples/$name" --bootstrap "$bootstrap" --db "$dir/$name.db" \
-        --instance-id "$name-demo" "$@" >"$dir/$name.out" 2>"$dir/$name.log" </dev/null &
+        --instance-id "$name-demo" --metrics-listen "127.0.0.1:$mp" \
+        --otlp-endpoint "http://$http" "$@" >>"$dir/$name.out" 2>>"$dir/$name.log" </dev/null &
     pids+=($!)
 }
-start inventory-service
-start payment-service
-start order-service --port "$port"
+start inventory-service $((mport + 2))
+start payment-service $((mport + 1))
+start order-service "$mport" --port "$port"
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     kill -0 "${pids[2]}" 2>/dev/null || break
@@ -76,6 +102,26 @@ if ! curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
     tail -5 "$dir/order-service.log" >&2
     exit 1
 fi
+console=" (the web console, when built in: http://$http/ui/)"
+curl -sf -o /dev/null "http://$http/ui/" 2>/dev/null && console=""
+cat <<EOF
+Weir is running, with the order flow on it. Where everything is:
+  Kafka            $bootstrap
+  HTTP             http://$http  (/health, /metrics, /api/v1/traces, schema registry)
+  console          http://$http/ui/$console
+  order service    http://127.0.0.1:$port/orders
+  service metrics  http://127.0.0.1:$mport/metrics (order), :$((mport + 1)) (payment), :$((mport + 2)) (inventory)
+  logs             $dir/*.log (each order's steps, with its trace id), $dir/broker.log
+Try, in another terminal:
+  export PATH="\$PWD/build:\$PATH"       # or: make install PREFIX=~/.local
+  weir -b $bootstrap topic list
+  weir -b $bootstrap consume orders --from end -f '%k %v\\n'
+  weir -b $bootstrap group describe payment-service
+  curl -s http://$http/metrics | grep kafka_consumergroup_lag
+  curl -s http://$http/api/v1/traces      # recent orders; then /api/v1/traces/<trace_id>
+  tail -f $dir/order-service.log
+Ctrl-C stops everything.
+EOF
 
 setsid "$build/examples/order-demo" --url "http://127.0.0.1:$port" --bootstrap "$bootstrap" \
     --rate "$rate" --summary </dev/null &

@@ -462,20 +462,33 @@ async function viewDlqTopic(main, topic) {
 async function viewJourney(main, traceId) {
   main.append(el("h1", {}, "Event journey"));
   if (broker && !broker.tracing) {
-    main.append(el("div", { class: "unavailable", id: "journey-unavailable" }, "Tracing is not available in this build: the event journey appears here once the tracing module provides it (GET /api/v1/traces/{trace_id})."));
+    main.append(el("div", { class: "unavailable", id: "journey-unavailable" }, "Tracing is off on this broker (weir.trace.spans.max=0): the event journey needs the span store (GET /api/v1/traces/{trace_id})."));
     return;
   }
   const id = el("input", { id: "trace-id", placeholder: "trace id (32 hex digits)", value: traceId || "", style: "width:320px" });
-  const out = el("div");
+  const out = el("div", { id: "journey-out" });
   main.append(el("form", { class: "row", onsubmit: (ev) => { ev.preventDefault(); location.hash = "#/journey/" + enc(id.value.trim()); } }, el("label", {}, "Trace id", id), el("button", {}, "Show")), out);
-  if (!traceId) return;
+  if (!traceId) {
+    /* No trace asked for: the newest ones the broker keeps (spans the services exported). */
+    try {
+      const r = await api("/traces?limit=50");
+      out.replaceChildren(r.traces.length ? table([{ title: "Trace", cls: "mono", get: (t) => t.trace_id },
+        { title: "Started", cls: "mono", get: (t) => t.started_at }, { title: "Event", get: (t) => t.first_event_type || "–" },
+        { title: "Services", get: (t) => t.services.join(", ") }, { title: "Spans", num: true, get: (t) => num(t.spans) },
+        { title: "Duration", num: true, get: (t) => t.duration_ms + " ms" }], r.traces, (t) => { location.hash = "#/journey/" + enc(t.trace_id); })
+        : el("p", { class: "note", id: "journey-empty" }, "No traces yet: services export their spans to this broker's POST /v1/traces (OTLP/HTTP JSON)."));
+    } catch (e) { out.replaceChildren(failBox(e)); }
+    return;
+  }
   try {
     const j = await api("/traces/" + enc(traceId));
-    const spans = (j.spans || []).slice().sort((a, b) => a.start_ms - b.start_ms);
-    const t0 = spans.length ? spans[0].start_ms : 0;
-    out.replaceChildren(table([{ title: "+ms", num: true, get: (s) => num(s.start_ms - t0) }, { title: "Service", get: (s) => s.service || "–" },
-      { title: "Step", get: (s) => s.name || "–" }, { title: "Where", cls: "mono", get: (s) => s.topic ? `${s.topic}/${s.partition}@${s.offset}` : "–" },
-      { title: "Duration", num: true, get: (s) => s.duration_ms === undefined ? "–" : s.duration_ms + " ms" }], spans));
+    out.replaceChildren(el("p", { class: "note" }, `${j.hops.length} hops over ${j.topics.join(", ") || "no topic"}, ${j.duration_ms} ms from ${j.started_at}`),
+      table([{ title: "+ms", num: true, get: (h) => h.at_ms.toFixed(1) }, { title: "Service", get: (h) => h.service || "–" },
+        { title: "Step", get: (h) => h.operation }, { title: "Span", get: (h) => h.name || "–" },
+        { title: "Where", cls: "mono", get: (h) => h.topic ? `${h.topic}/${h.partition}@${h.offset}` : "–" },
+        { title: "Event", get: (h) => h.event_type || "–" },
+        { title: "Result", get: (h) => h.error ? el("span", { class: "badge warn" }, h.result || "error") : h.result || "–" },
+        { title: "Duration", num: true, get: (h) => h.duration_ms.toFixed(1) + " ms" }], j.hops));
   } catch (e) { out.replaceChildren(failBox(e)); }
 }
 

@@ -41,10 +41,14 @@ const char *of_opts_usage(void)
     return "  --bootstrap HOST:PORT     broker (default $WEIR_BROKERS or 127.0.0.1:9092)\n"
            "  --db PATH                 SQLite store (default ./<service>.db)\n"
            "  --partitions N            partitions of the topics it creates (default 4)\n"
-           "  --instance-id ID          static group membership (fast restarts)\n"
+           "  --instance-id ID          static group membership (fast restarts); exactly once:\n"
+           "                            the transactional id is <service>-ID (default ID 1)\n"
            "  --session-timeout-ms N    group session timeout (default 10000)\n"
            "  --workers N               handler threads (default 1)\n"
-           "  --log-level LEVEL         debug, info, warn or error (default warn)\n";
+           "  --log-level LEVEL         debug, info, warn or error (default warn)\n"
+           "  --metrics-listen H:P      serve GET /metrics there (Prometheus text)\n"
+           "  --otlp-endpoint URL       export spans to this OTLP/HTTP collector\n"
+           "                            (default $OTEL_EXPORTER_OTLP_ENDPOINT; none if unset)\n";
 }
 
 static int parse_int(const char *name, const char *v, int min, int max, int *out)
@@ -69,6 +73,14 @@ int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i)
     if (of_opt_is(a, "--db")) {
         o->db_path = of_opt_value(argc, argv, i);
         return o->db_path ? 1 : -1;
+    }
+    if (of_opt_is(a, "--metrics-listen")) {
+        o->metrics_listen = of_opt_value(argc, argv, i);
+        return o->metrics_listen ? 1 : -1;
+    }
+    if (of_opt_is(a, "--otlp-endpoint")) {
+        o->otlp_endpoint = of_opt_value(argc, argv, i);
+        return o->otlp_endpoint ? 1 : -1;
     }
     if (of_opt_is(a, "--instance-id")) {
         o->instance_id = of_opt_value(argc, argv, i);
@@ -156,12 +168,21 @@ weir_app *of_app_new(const of_opts_t *o)
     cfg.log = app_log;
     cfg.log_user = (void *)o->name;
     cfg.log_level = o->log_level;
+    cfg.metrics_listen = o->metrics_listen;
+    cfg.otlp_endpoint = o->otlp_endpoint;
+    cfg.service_name = o->name;
+    if (o->exactly_once) {
+        cfg.exactly_once = true;
+        cfg.instance_id = o->instance_id ? o->instance_id : "1";
+    }
     weir_app *app;
     char err[512];
     if (weir_app_new(&cfg, &app, err, sizeof(err)) != 0) {
         of_log(o->name, "cannot start: %s", err);
         return NULL;
     }
+    if (weir_app_metrics_address(app))
+        of_log(o->name, "metrics on http://%s/metrics", weir_app_metrics_address(app));
     return app;
 }
 
@@ -169,22 +190,29 @@ int of_topics_create(weir_app *app, int partitions)
 {
     /* Each service makes every topic of the flow, so whichever starts first, the topics get
      * the right partition count before anyone produces to them. */
-    const char *topics[] = {OF_TOPIC_ORDERS, OF_TOPIC_PAYMENTS, OF_TOPIC_INVENTORY};
+    const char *topics[] = {OF_TOPIC_ORDERS, OF_TOPIC_PAYMENTS, OF_TOPIC_INVENTORY,
+                            OF_TOPIC_LEDGER};
     int rc = 0;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
         if (weir_app_create_topic(app, topics[i], partitions) != 0)
             rc = -1;
     return rc;
 }
 
-weir_route_options of_route_tx(int max_attempts, int64_t initial_backoff_ms)
+weir_route_options of_route(int max_attempts, int64_t initial_backoff_ms)
 {
     weir_route_options o;
     weir_route_options_init(&o);
-    o.transactional = true;
     o.retry.max_attempts = max_attempts;
     o.retry.initial_backoff_ms = initial_backoff_ms;
     o.retry.max_backoff_ms = 2000;
+    return o;
+}
+
+weir_route_options of_route_tx(int max_attempts, int64_t initial_backoff_ms)
+{
+    weir_route_options o = of_route(max_attempts, initial_backoff_ms);
+    o.transactional = true;
     return o;
 }
 
@@ -195,12 +223,14 @@ int of_app_run_and_report(weir_app *app, const char *name)
     weir_app_stats(app, &s);
     of_log(name,
            "stopped%s%s: received %llu, handled %llu, handler calls %llu, retried %llu, "
-           "dead-lettered %llu, deduplicated %llu, emitted %llu, published %llu",
+           "dead-lettered %llu, deduplicated %llu, emitted %llu, published %llu, "
+           "transactions %llu, aborted %llu",
            rc ? ": " : "", rc ? weir_app_errmsg(app) : "", (unsigned long long)s.received,
            (unsigned long long)s.handled, (unsigned long long)s.handler_calls,
            (unsigned long long)s.retried, (unsigned long long)s.dead_lettered,
            (unsigned long long)s.deduplicated, (unsigned long long)s.emitted,
-           (unsigned long long)s.outbox_published);
+           (unsigned long long)s.outbox_published, (unsigned long long)s.transactions,
+           (unsigned long long)s.aborts);
     return rc ? 1 : 0;
 }
 
@@ -289,4 +319,20 @@ int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void 
         fprintf(stderr, "sql: %s: %s\n", sql, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void of_log_order(const char *name, weir_ctx *ctx, const char *traceparent, const char *order_id,
+                  const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    const char *tp = ctx ? weir_ctx_traceparent(ctx) : traceparent;
+    /* "00-<32 hex trace id>-...": the trace id is what the journey is looked up by. */
+    if (tp && strlen(tp) >= 35)
+        of_log(name, "order %s: %s trace=%.32s", order_id, what, tp + 3);
+    else
+        of_log(name, "order %s: %s", order_id, what);
 }

@@ -104,6 +104,7 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
             of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockRejected", order_id,
                          json_pack("{s:s, s:s}", "order_id", order_id, "reason", why)) != 0)
             goto out;
+        of_log_order(NAME, ctx, NULL, order_id, "stock REJECTED (%s)", why);
         res = WEIR_RESULT_OK;
         goto out;
     }
@@ -125,6 +126,7 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     if (of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockReserved", order_id,
                      json_pack("{s:s, s:O}", "order_id", order_id, "items", items)) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "stock RESERVED");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);
@@ -164,6 +166,7 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
     if (of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockReleased", order_id,
                      json_pack("{s:s}", "order_id", order_id)) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "stock RELEASED");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);

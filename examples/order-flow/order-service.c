@@ -183,6 +183,8 @@ static enum MHD_Result post_order(struct MHD_Connection *c, const char *body, si
              weir_outbox_add(app, db, &m) == 0;
         ok = of_exec(db, ok ? "COMMIT" : "ROLLBACK") == 0 && ok;
     }
+    if (ok)
+        of_log_order(NAME, NULL, NULL, order_id, "PENDING (placed, %.2f)", amount);
     free(items_text);
     free(ev_text);
     json_decref(ev);
@@ -487,12 +489,15 @@ static weir_result on_outcome(weir_ctx *ctx, const weir_event *ev, void *user)
                          json_pack("{s:s, s:s}", "order_id", order_id, "reason",
                                    reason ? reason : oc->type)) != 0)
             goto out;
+        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> CANCELLED (%s)",
+                     reason ? reason : oc->type);
     } else if (strcmp(o.payment, "SUCCEEDED") == 0 && strcmp(o.stock, "RESERVED") == 0) {
         if (of_sql(db, "UPDATE orders SET status = 'CONFIRMED', decided_ms = ? WHERE order_id = ?",
                    "it", NULL, NULL, of_now_ms(), order_id) != 0 ||
             of_emit_json(ctx, OF_TOPIC_ORDERS, "OrderConfirmed", order_id,
                          json_pack("{s:s}", "order_id", order_id)) != 0)
             goto out;
+        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> CONFIRMED");
     }
     res = WEIR_RESULT_OK;
 out:

@@ -13,8 +13,11 @@
  *   orders      OrderPlaced, OrderConfirmed, OrderCancelled        (order-service writes)
  *   payments    PaymentSucceeded, PaymentFailed, PaymentRefunded   (payment-service writes)
  *   inventory   StockReserved, StockRejected, StockReleased        (inventory-service writes)
- * Every handler is transactional (libweir's inbox): its database writes, the events it emits
- * (outbox) and the dedup record of the event it handled commit together.
+ *   payments.ledger  PaymentCaptured, PaymentRefunded: money moved (payment-service writes)
+ * order-service and inventory-service handlers are transactional (libweir's inbox): their
+ * database writes, the events they emit (outbox) and the dedup record of the event they handled
+ * commit together. payment-service runs exactly once (Kafka transactions): what it emits and
+ * the offsets of the orders it handled commit together.
  */
 #ifndef ORDER_FLOW_H
 #define ORDER_FLOW_H
@@ -30,6 +33,7 @@
 #define OF_TOPIC_ORDERS    "orders"
 #define OF_TOPIC_PAYMENTS  "payments"
 #define OF_TOPIC_INVENTORY "inventory"
+#define OF_TOPIC_LEDGER    "payments.ledger"
 
 #define OF_GROUP_ORDER     "order-service"
 #define OF_GROUP_PAYMENT   "payment-service"
@@ -37,7 +41,8 @@
 
 /* ---- common options (common_lib.c) -------------------------------------------------------------
  * Every service takes --bootstrap, --db, --partitions, --instance-id, --session-timeout-ms,
- * --workers, --log-level; of_opts_parse() handles those and hands the others back. */
+ * --workers, --log-level, --metrics-listen, --otlp-endpoint; of_opts_parse() handles those and
+ * hands the others back. */
 typedef struct {
     const char *name; /* program name, also the group id */
     const char *bootstrap;
@@ -47,6 +52,9 @@ typedef struct {
     int session_timeout_ms;
     int workers;
     int log_level;
+    const char *metrics_listen; /* GET /metrics of the service (libweir's), or NULL */
+    const char *otlp_endpoint;  /* where spans go (OTLP/HTTP JSON), or NULL: $OTEL_* */
+    bool exactly_once;          /* set by the program before of_app_new (payment-service) */
 } of_opts_t;
 
 void of_opts_init(of_opts_t *o, const char *name);
@@ -58,10 +66,12 @@ const char *of_opts_usage(void);
 const char *of_opt_value(int argc, char **argv, int *i);
 bool of_opt_is(const char *arg, const char *name);
 
-/* An app for a service: group = name, store = db, topics created with the partition count,
- * transactional routes get the retry policy given. */
+/* An app for a service: group = name, store = db, topics created with the partition count;
+ * exactly once when o->exactly_once (transactional id "<name>-<instance id>", instance id "1"
+ * by default). Routes get the retry policy given; of_route_tx makes them inbox routes. */
 weir_app *of_app_new(const of_opts_t *o);
 int of_topics_create(weir_app *app, int partitions);
+weir_route_options of_route(int max_attempts, int64_t initial_backoff_ms);
 weir_route_options of_route_tx(int max_attempts, int64_t initial_backoff_ms);
 /* Runs the app to the end and prints its counters on stderr. Returns the exit code. */
 int of_app_run_and_report(weir_app *app, const char *name);
@@ -75,6 +85,10 @@ json_t *of_event_json(weir_ctx *ctx, const weir_event *ev);
 const char *of_json_str(const json_t *obj, const char *key);
 
 void of_log(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line per step of an order's life ("order <id>: PENDING -> CONFIRMED trace=<id>"), with
+ * the trace id of the handler's span (ctx NULL: traceparent, or none) to find its journey. */
+void of_log_order(const char *name, weir_ctx *ctx, const char *traceparent, const char *order_id,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int64_t of_now_ms(void);
 /* Runs a statement without results; prints the SQLite error. 0 or -1. */
 int of_exec(sqlite3 *db, const char *sql);
@@ -84,22 +98,40 @@ typedef void (*of_row_fn)(sqlite3_stmt *st, void *arg);
 int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void *arg, ...);
 
 /* ---- the simulated payment gateway (gateway_lib.c) -------------------------------------------
- * Its ledger lives in the payment service's database and is written inside the handler's
- * transaction, so a capture commits exactly when the event is recorded as handled. (A real
- * gateway is external: there the order id would go as the gateway's idempotency key.) */
+ * An external service, as a real card gateway is: it keeps its records (the gateway_ledger of
+ * captures, declines and refunds, and its requests by idempotency key) in its own transactions,
+ * in tables of the payment service's database file, outside any Kafka or handler transaction.
+ * So, as with a real gateway, a handler that runs again (after a retry, an aborted transaction or
+ * a crash) calls it again, and only the idempotency key keeps the money from moving twice: a
+ * request whose key the gateway has seen returns the first answer and changes nothing. Requests
+ * remember their origin (the input event's topic/partition/offset), so the caller can tell its
+ * own redo of the same event (publish the outcome again: the first publication was aborted)
+ * from a second copy of the input (already published: publish nothing). */
 typedef struct {
     double failure_rate;   /* share of orders the gateway declines (decided by order id) */
-    double transient_rate; /* share of calls that fail with a transient error */
+    double transient_rate; /* share of calls that fail transiently: half before the gateway did
+                              anything, half after it did and lost its answer */
     uint64_t seed;
 } of_gateway_t;
 
-enum { OF_GW_CAPTURED = 0, OF_GW_DECLINED = 1, OF_GW_TRANSIENT = 2, OF_GW_REFUNDED = 3 };
+enum {
+    OF_GW_CAPTURED = 0,
+    OF_GW_DECLINED = 1,
+    OF_GW_TRANSIENT = 2,
+    OF_GW_REFUNDED = 3,
+    OF_GW_NOT_CAPTURED = 4 /* a refund of an order never captured: nothing to do */
+};
 
 int of_gateway_schema(sqlite3 *db);
-/* OF_GW_CAPTURED, OF_GW_DECLINED, OF_GW_TRANSIENT or -1 (database error). */
-int of_gateway_charge(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount);
-/* OF_GW_REFUNDED, OF_GW_TRANSIENT or -1. */
-int of_gateway_refund(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount);
+/* Charges order_id (idempotency key "charge:<order_id>"). OF_GW_CAPTURED, OF_GW_DECLINED,
+ * OF_GW_TRANSIENT or -1 (database error). *duplicate: the key was first used from another
+ * origin. */
+int of_gateway_charge(sqlite3 *db, const of_gateway_t *gw, const char *order_id, double amount,
+                      const char *origin, bool *duplicate);
+/* Refunds order_id's capture ("refund:<order_id>"): OF_GW_REFUNDED (with *amount),
+ * OF_GW_NOT_CAPTURED, OF_GW_TRANSIENT or -1. */
+int of_gateway_refund(sqlite3 *db, const of_gateway_t *gw, const char *order_id, const char *origin,
+                      bool *duplicate, double *amount);
 bool of_gateway_declines(const of_gateway_t *gw, const char *order_id);
 
 /* ---- a small HTTP/1.1 client (http_lib.c) --------------------------------------------------- */

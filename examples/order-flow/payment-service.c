@@ -3,16 +3,24 @@
  * a successful charge.
  *
  *   orders/OrderPlaced     -> charge -> payments/PaymentSucceeded | PaymentFailed
+ *                                       (+ payments.ledger/PaymentCaptured)
  *   orders/OrderCancelled  -> refund if charged -> payments/PaymentRefunded
+ *                                       (+ payments.ledger/PaymentRefunded)
+ *
+ * It runs exactly once (libweir's cfg.exactly_once, Kafka transactions): what a handler emits
+ * and the offset of the order event it came from commit together, so each order's outcome and
+ * its ledger entry appear once for read_committed readers however often the service or the
+ * broker is killed. The gateway is the part outside that transaction, as a real one is: a
+ * handler that runs again (a retry, an aborted transaction, a restart) calls it again, and the
+ * gateway's idempotency key (the order id) is what keeps the card from being charged twice.
  *
  * The gateway's transient errors are retried by libweir (RETRY, with backoff); on the last
  * attempt the payment is failed instead ("gateway unavailable"), so every order gets an answer
- * and none is left waiting in a dead-letter topic. Each handler runs in libweir's inbox: the
- * payments row, the ledger entry and the event to publish commit with the dedup record, so a
- * redelivered event (after a crash) charges nobody twice.
+ * and none is left waiting in a dead-letter topic.
  */
 #include "order_flow.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,37 +29,26 @@
 static of_gateway_t gateway = {0.10, 0.05, 1};
 static int max_attempts = 8;
 
-static const char schema[] = "CREATE TABLE IF NOT EXISTS payments("
-                             "  order_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
-                             "  status TEXT NOT NULL, reason TEXT, refunded INTEGER NOT NULL "
-                             "  DEFAULT 0, at_ms INTEGER NOT NULL);";
+/* The gateway client: one connection, one request at a time (handlers may run on several
+ * workers). */
+static sqlite3 *gw_db;
+static pthread_mutex_t gw_lock = PTHREAD_MUTEX_INITIALIZER;
 
-typedef struct {
-    bool found;
-    char status[16];
-    double amount;
-    bool refunded;
-} payment_t;
-
-static void row_payment(sqlite3_stmt *st, void *arg)
+/* The input event, as the gateway's record of who asked. */
+static void origin_of(const weir_event *ev, char *out, size_t len)
 {
-    payment_t *p = arg;
-    p->found = true;
-    snprintf(p->status, sizeof(p->status), "%s", (const char *)sqlite3_column_text(st, 0));
-    p->amount = sqlite3_column_double(st, 1);
-    p->refunded = sqlite3_column_int(st, 2) != 0;
+    snprintf(out, len, "%s/%d/%lld", weir_event_topic(ev), (int)weir_event_partition(ev),
+             (long long)weir_event_offset(ev));
 }
 
-static int payment_get(sqlite3 *db, const char *order_id, payment_t *p)
+static int emit_ledger(weir_ctx *ctx, const char *type, const char *order_id, double amount)
 {
-    memset(p, 0, sizeof(*p));
-    return of_sql(db, "SELECT status, amount, refunded FROM payments WHERE order_id = ?", "t",
-                  row_payment, p, order_id);
+    return of_emit_json(ctx, OF_TOPIC_LEDGER, type, order_id,
+                        json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount));
 }
 
 static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *user)
 {
-    sqlite3 *db = weir_ctx_db(ctx);
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
@@ -63,20 +60,22 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
         return WEIR_RESULT_FAIL;
     }
     double amount = json_number_value(amount_j);
+    char origin[320];
+    origin_of(ev, origin, sizeof(origin));
+    bool duplicate;
+    pthread_mutex_lock(&gw_lock);
+    int r = of_gateway_charge(gw_db, &gateway, order_id, amount, origin, &duplicate);
+    pthread_mutex_unlock(&gw_lock);
     weir_result res = WEIR_RESULT_RETRY;
-    payment_t prev;
-    if (payment_get(db, order_id, &prev) != 0)
+    const char *reason = NULL;
+    if (r < 0)
         goto out;
-    if (prev.found) {
-        /* Already decided. libweir's dedup skips a redelivered event before it gets here; this
-         * catches a copy under another ce_id, so that even then nobody is charged twice. */
+    if (duplicate) {
+        /* A second copy of an OrderPlaced this service published the outcome of before (an
+         * at-least-once producer upstream sent it twice): the gateway did nothing, nor do we. */
         res = WEIR_RESULT_OK;
         goto out;
     }
-    int r = of_gateway_charge(db, &gateway, order_id, amount);
-    if (r < 0)
-        goto out;
-    const char *reason = NULL;
     if (r == OF_GW_TRANSIENT) {
         if (weir_ctx_attempt(ctx) < weir_ctx_max_attempts(ctx)) {
             weir_ctx_set_error(ctx, "gateway: transient error");
@@ -86,17 +85,16 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     } else if (r == OF_GW_DECLINED) {
         reason = "card declined";
     }
-    const char *status = reason ? "FAILED" : "SUCCEEDED";
-    if (of_sql(db,
-               "INSERT INTO payments(order_id, amount, status, reason, at_ms) VALUES (?,?,?,?,?)",
-               "tdtti", NULL, NULL, order_id, amount, status, reason, of_now_ms()) != 0)
-        goto out;
-    json_t *out = json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount);
+    json_t *o = json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount);
     if (reason)
-        json_object_set_new(out, "reason", json_string(reason));
+        json_object_set_new(o, "reason", json_string(reason));
+    /* Both land in the open Kafka transaction with this event's offset. */
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, reason ? "PaymentFailed" : "PaymentSucceeded",
-                     order_id, out) != 0)
+                     order_id, o) != 0 ||
+        (!reason && emit_ledger(ctx, "PaymentCaptured", order_id, amount) != 0))
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment %s%s%s%s", reason ? "FAILED" : "SUCCEEDED",
+                 reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);
@@ -105,37 +103,39 @@ out:
 
 static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void *user)
 {
-    sqlite3 *db = weir_ctx_db(ctx);
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
     const char *order_id = of_json_str(j, "order_id");
     weir_result res = WEIR_RESULT_RETRY;
-    payment_t prev;
     if (!order_id) {
         weir_ctx_set_error(ctx, "OrderCancelled without order_id");
         res = WEIR_RESULT_FAIL;
         goto out;
     }
-    if (payment_get(db, order_id, &prev) != 0)
+    char origin[320];
+    origin_of(ev, origin, sizeof(origin));
+    bool duplicate;
+    double amount;
+    pthread_mutex_lock(&gw_lock);
+    int r = of_gateway_refund(gw_db, &gateway, order_id, origin, &duplicate, &amount);
+    pthread_mutex_unlock(&gw_lock);
+    if (r < 0)
         goto out;
-    /* Nothing charged (declined, failed) or already refunded: nothing to compensate. */
-    if (!prev.found || strcmp(prev.status, "SUCCEEDED") != 0 || prev.refunded) {
-        res = WEIR_RESULT_OK;
-        goto out;
-    }
-    double amount = prev.amount;
-    int r = of_gateway_refund(db, &gateway, order_id, amount);
     if (r == OF_GW_TRANSIENT) {
         weir_ctx_set_error(ctx, "gateway: transient error on refund");
         goto out; /* a refund must happen: RETRY, and the dead-letter topic if it never does */
     }
-    if (r < 0 || of_sql(db, "UPDATE payments SET refunded = 1 WHERE order_id = ?", "t", NULL, NULL,
-                        order_id) != 0)
+    /* Nothing charged (declined, failed), or a copy of a cancellation already answered. */
+    if (r == OF_GW_NOT_CAPTURED || duplicate) {
+        res = WEIR_RESULT_OK;
         goto out;
+    }
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, "PaymentRefunded", order_id,
-                     json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0)
+                     json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0 ||
+        emit_ledger(ctx, "PaymentRefunded", order_id, amount) != 0)
         goto out;
+    of_log_order(NAME, ctx, NULL, order_id, "payment REFUNDED");
     res = WEIR_RESULT_OK;
 out:
     json_decref(j);
@@ -169,6 +169,7 @@ int main(int argc, char **argv)
 {
     of_opts_t o;
     of_opts_init(&o, NAME);
+    o.exactly_once = true;
     for (int i = 1; i < argc; i++) {
         int r = of_opts_parse(&o, argc, argv, &i);
         if (r < 0)
@@ -202,21 +203,21 @@ int main(int argc, char **argv)
     weir_app *app = of_app_new(&o);
     if (!app)
         return 1;
-    sqlite3 *db;
-    if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0 || of_gateway_schema(db) != 0) {
-        of_log(NAME, "cannot prepare the database");
+    if (weir_app_db_open(app, &gw_db) != 0 || of_gateway_schema(gw_db) != 0) {
+        of_log(NAME, "cannot prepare the gateway's database");
+        sqlite3_close(gw_db);
         weir_app_free(app);
         return 1;
     }
-    sqlite3_close(db);
     of_topics_create(app, o.partitions);
-    weir_route_options placed = of_route_tx(max_attempts, 20);
-    weir_route_options cancelled = of_route_tx(50, 50);
+    weir_route_options placed = of_route(max_attempts, 20);
+    weir_route_options cancelled = of_route(50, 50);
     weir_app_route(app, OF_TOPIC_ORDERS, "OrderPlaced", on_order_placed, NULL, &placed);
     weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_cancelled, NULL, &cancelled);
     of_log(NAME, "running: failure rate %.2f, transient rate %.2f", gateway.failure_rate,
            gateway.transient_rate);
     int rc = of_app_run_and_report(app, NAME);
     weir_app_free(app);
+    sqlite3_close(gw_db);
     return rc;
 }

@@ -57,8 +57,17 @@
  *   queued.min.messages / queued.max.messages.kbytes (settable in cfg.settings), then stops
  *   until the handler catches up. Events the SDK itself holds for a partition (behind a retry)
  *   are bounded by cfg.max_in_flight: at the bound the partition is paused.
+ * - Exactly once (cfg.exactly_once): a transactional producer; per commit interval the emits,
+ *   the dead letters and the consumed offsets commit in one Kafka transaction. An abortable
+ *   error aborts it and rewinds the input to the committed offsets; a newer instance with the
+ *   same transactional id fences this one, which then stops.
  * - Tracing: the W3C traceparent header of each event is read, the handler gets a child span
- *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on.
+ *   (weir_ctx_traceparent()), and emitted and dead-lettered events carry the trace on. With an
+ *   OTLP endpoint the app exports its spans (OTLP/HTTP JSON): "process <topic>" per handler
+ *   call, "publish <topic>" per produced event (with the partition and offset it got), and
+ *   "create <topic>" where an event starts a new trace; each carries the messaging attributes
+ *   of OpenTelemetry's conventions (topic, partition, offset, group, event id and type).
+ * - Metrics: with cfg.metrics_listen, GET /metrics in the Prometheus text format.
  * - Graceful shutdown: stop fetching, let running handlers finish, flush the producer, commit,
  *   leave the group, close.
  *
@@ -149,6 +158,26 @@ typedef struct weir_app_config {
     weir_log_fn log; /* default: WARN and ERROR lines on stderr */
     void *log_user;
     int log_level; /* lowest level passed to log; default WEIR_LOG_WARN */
+    /* Observability. metrics_listen: "host:port" where GET /metrics answers in the Prometheus
+     * text format (events handled, retried, dead-lettered, handler latency per route, consumer
+     * lag per partition); port 0 picks a free one (weir_app_metrics_address); NULL: none.
+     * otlp_endpoint: an OTLP/HTTP collector's base URL ("http://127.0.0.1:4318"): a span per
+     * handler call, per produced event and per new trace is POSTed as OTLP JSON to
+     * <endpoint>/v1/traces; NULL: $OTEL_EXPORTER_OTLP_ENDPOINT, and no export when that is
+     * unset or empty. service_name: the spans' service.name; NULL: $OTEL_SERVICE_NAME, else
+     * client_id. */
+    const char *metrics_listen;
+    const char *otlp_endpoint;
+    const char *service_name;
+    /* Exactly once (Kafka transactions, KIP-447): each commit interval's emits and dead letters
+     * and the input offsets they came from commit in one Kafka transaction, or none of it does.
+     * Needs group and instance_id; the consumer reads read_committed; dedup is off and
+     * transactional (inbox) routes and the outbox are refused (docs/sdk.md, "Exactly once"). */
+    bool exactly_once;
+    /* This instance's name among the group's members, stable across its restarts and unique
+     * among the running ones: the transactional id is "<group>-<instance_id>", so a restarted
+     * instance fences its old self and aborts what it left open. Required with exactly_once. */
+    const char *instance_id;
 } weir_app_config;
 
 /* Any thread. Fills the defaults above. */
@@ -188,7 +217,9 @@ int weir_app_route(weir_app *app, const char *topic, const char *type, weir_hand
                    const weir_route_options *opt);
 
 /* Blocks until weir_app_stop(), SIGINT/SIGTERM (cfg.handle_signals), or a fatal error. Returns 0
- * after a clean stop, else a negative code (weir_app_errmsg() says why). One call per app. */
+ * after a clean stop, else a negative code (weir_app_errmsg() says why); WEIR_ERR_CLOSED when
+ * an exactly-once app was fenced by a newer instance with its transactional id. One call per
+ * app. */
 int weir_app_run(weir_app *app);
 
 /* Any thread, also a signal handler: asks weir_app_run() to stop. */
@@ -215,10 +246,20 @@ typedef struct weir_stats {
     uint64_t paused;            /* times a partition was paused (retry or backpressure) */
     uint64_t rebalances;        /* assignments received */
     uint64_t fetched_ahead_max; /* most events librdkafka held fetched for one partition */
+    uint64_t transactions;      /* exactly once: Kafka transactions committed */
+    uint64_t aborts;            /* exactly once: transactions aborted (and their input rewound) */
 } weir_stats;
 
 /* Any thread. A snapshot of the counters. */
 void weir_app_stats(const weir_app *app, weir_stats *out);
+
+/* Any thread: "host:port" of the app's /metrics listener (the port chosen for port 0), or NULL
+ * without one. */
+const char *weir_app_metrics_address(const weir_app *app);
+
+/* Any thread: spans exported to the OTLP endpoint, and spans dropped (queue full or the
+ * collector unreachable). */
+void weir_app_span_counts(const weir_app *app, uint64_t *exported, uint64_t *dropped);
 
 /* Any thread, while the app exists: creates a topic (no error if it exists). */
 int weir_app_create_topic(weir_app *app, const char *topic, int partitions);
@@ -287,15 +328,17 @@ void weir_message_init(weir_message *m);
 
 /* From a handler (the worker thread running it). Non-transactional route: the event is held and
  * produced when the handler returns OK (dropped on RETRY/FAIL), and the offset is committed only
- * after the broker acknowledged it. Transactional route: the event goes to the outbox in the
- * handler's transaction. `key` and `json` are strings (NULL for null). */
+ * after the broker acknowledged it (exactly once: produced in the Kafka transaction that commits
+ * the offset). Transactional route: the event goes to the outbox in the handler's transaction.
+ * `key` and `json` are strings (NULL for null). */
 int weir_emit(weir_ctx *ctx, const char *topic, const char *type, const char *key,
               const char *json);
 int weir_emit_message(weir_ctx *ctx, const weir_message *m);
 
 /* Any thread, with its own connection to the app's store, inside the caller's transaction:
  * queues an event in the outbox. Call weir_app_outbox_kick() after COMMIT so the relay publishes
- * at once rather than at its next poll. */
+ * at once rather than at its next poll. -WEIR_ERR_UNSUPPORTED in an exactly-once app (it has no
+ * relay: its records leave in Kafka transactions only). */
 int weir_outbox_add(weir_app *app, sqlite3 *db, const weir_message *m);
 void weir_app_outbox_kick(weir_app *app);
 

@@ -254,28 +254,51 @@ void admin_broker_get(admin_req_t *r)
                   (json_int_t)parts, "size_bytes", (json_int_t)bytes, "uptime_ms",
                   (json_int_t)(clock_mono_ms() - r->a->started_ms), "now_ms",
                   (json_int_t)clock_wall_ms(), "registry", r->a->cfg.registry != NULL, "tracing",
-                  r->a->cfg.journey != NULL, "metrics_path", r->a->cfg.metrics_path);
+                  r->a->cfg.journey != NULL && r->a->cfg.traces != NULL, "metrics_path",
+                  r->a->cfg.metrics_path);
     admin_reply(r, 200, j);
+}
+
+static bool tracing_available(admin_req_t *r)
+{
+    if (r->a->cfg.journey && r->a->cfg.traces)
+        return true;
+    admin_fail(r, 501, "not_implemented",
+               "tracing is off on this broker: the event journey needs the span store "
+               "(weir.trace.spans.max > 0)");
+    return false;
 }
 
 void admin_trace_get(admin_req_t *r)
 {
-    if (!r->a->cfg.journey) {
-        admin_fail(r, 501, "not_implemented",
-                   "tracing is not available in this build: the event journey needs the "
-                   "tracing module");
+    if (!tracing_available(r))
         return;
-    }
     buf_t out;
     buf_init(&out);
     int rc = r->a->cfg.journey(r->a->cfg.journey_arg, r->seg[1], &out);
-    if (rc == -WEIR_ENOENT)
-        admin_fail(r, 404, "not_found", "no trace '%s'", r->seg[1]);
+    if (rc == -WEIR_EINVAL)
+        admin_fail(r, 400, "bad_request", "a trace id is 32 hex digits, not '%s'", r->seg[1]);
+    else if (rc == -WEIR_ENOENT)
+        admin_fail(r, 404, "not_found",
+                   "no spans of trace '%s' are kept (do the services export their spans to "
+                   "this broker's POST /v1/traces?)",
+                   r->seg[1]);
     else if (rc < 0)
         admin_fail(r, 500, "internal", "%s", weir_strerror(rc));
     else
         buf_append(&r->resp->body, out.data, out.len);
     buf_deinit(&out);
+}
+
+/* GET /traces[?limit=N]: the newest traces (1-1000, default 50). */
+static void admin_traces_list(admin_req_t *r)
+{
+    if (!tracing_available(r))
+        return;
+    int64_t limit;
+    if (!admin_arg_int(r, "limit", 50, 1, 1000, &limit))
+        return;
+    r->a->cfg.traces(r->a->cfg.journey_arg, (size_t)limit, &r->resp->body);
 }
 
 static void openapi_get(admin_req_t *r)
@@ -321,6 +344,7 @@ static const admin_route_t routes[] = {
     {"GET", "dlq", admin_dlq_list},
     {"GET", "dlq/*/records", admin_dlq_records},
     {"POST", "dlq/*/redrive", admin_dlq_redrive},
+    {"GET", "traces", admin_traces_list},
     {"GET", "traces/*", admin_trace_get},
 };
 

@@ -29,19 +29,26 @@ enum {
     ADMIN_ARG_MAX = 512,       /* a query argument or path segment */
 };
 
-/* The event journey of one trace (the tracing work provides it): appends to json an object
- * {"trace_id": ..., "spans": [{"topic", "partition", "offset", "timestamp", "service",
- * "name", "span_id", "parent_span_id", "start_ms", "duration_ms"}]} and returns 0, or
- * -WEIR_ENOENT when the trace is unknown. Called on the HTTP pool's threads. */
+/* The event journey of one trace (the trace module provides it: trace_store_journey_json):
+ * appends to json an object {"trace_id", "started_at", "duration_ms", "services", "topics",
+ * "hops": [{"service", "operation", "name", "topic", "partition", "offset", "group",
+ * "event_type", "event_id", "result", "error", "start", "at_ms", "duration_ms", "span_id",
+ * "parent_span_id"}]} and returns 0, -WEIR_EINVAL when trace_id is not 32 hex digits, or
+ * -WEIR_ENOENT when no span of the trace is kept. Called on the HTTP pool's threads. */
 typedef int (*admin_journey_fn)(void *arg, const char *trace_id, buf_t *json);
+/* The newest traces, newest first, at most limit (trace_store_recent_json): appends
+ * {"traces": [{"trace_id", "started_at", "duration_ms", "spans", "services",
+ * "first_event_type"}]}. Same threads. */
+typedef void (*admin_traces_fn)(void *arg, size_t limit, buf_t *json);
 
 typedef struct {
     broker_t *broker;
     registry_t *registry;     /* NULL: registry-encoded payloads are shown as bytes */
     const char *bootstrap;    /* the advertised Kafka address (for kcat commands) */
     const char *version;      /* Weir's version */
-    admin_journey_fn journey; /* NULL until tracing provides it: 501 */
-    void *journey_arg;
+    admin_journey_fn journey; /* NULL without tracing (weir.trace.spans.max=0): 501 */
+    admin_traces_fn traces;   /* NULL with journey NULL */
+    void *journey_arg;        /* for both */
     const char *metrics_path; /* where Prometheus metrics are served ("/metrics"), or NULL
                                  while there are none: the console shows "not available" */
 } admin_config_t;

@@ -9,6 +9,7 @@
 #ifndef WEIR_BASE_H
 #define WEIR_BASE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,6 +164,123 @@ int64_t clock_mono_ns(void);
 int64_t clock_mono_ms(void);
 int64_t clock_wall_ms(void);
 void clock_wall_set_override(int64_t ms); /* -1 restores the real clock */
+
+/* ---- metrics: counters, gauges, histograms -----------------------------------------------------
+ * Lock-free, for the hot paths: each update is one relaxed atomic add (a histogram: a bucket
+ * search over at most METRIC_BUCKETS_MAX bounds and two adds), never a lock or an allocation.
+ * The module that measures keeps its metrics in its own structs and lets readers copy them out
+ * through accessor functions; any thread may update or read. Readers see each number whole, not
+ * the set at one instant (a histogram's _count is the sum of its buckets as read, so the two
+ * always agree). Building with -DWEIR_METRICS_OFF turns every update into nothing (the
+ * benchmark's "metrics off" build); reads then return zeros. */
+typedef struct {
+    _Atomic uint64_t v;
+} metric_counter_t;
+
+typedef struct {
+    _Atomic int64_t v;
+} metric_gauge_t;
+
+enum { METRIC_BUCKETS_MAX = 20 };
+
+/* Upper bounds (inclusive, ascending) in the unit observed: ns for durations, a count for
+ * sizes. `scale` turns the unit into the exposed base unit (1e-9 for ns -> seconds). */
+typedef struct {
+    size_t n;
+    uint64_t le[METRIC_BUCKETS_MAX];
+    double scale;
+} metric_buckets_t;
+
+extern const metric_buckets_t metric_buckets_latency; /* 25 us .. 10 s, in ns */
+extern const metric_buckets_t metric_buckets_count;   /* 1, 2, 4 .. 4096 */
+
+typedef struct {
+    const metric_buckets_t *b;
+    _Atomic uint64_t counts[METRIC_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
+    _Atomic uint64_t sum;                            /* of the observed values, in their unit */
+} metric_hist_t;
+
+/* A histogram's numbers as read: cumulative bucket counts, as the exposition wants them. */
+typedef struct {
+    const metric_buckets_t *b;
+    uint64_t cumulative[METRIC_BUCKETS_MAX + 1];
+    uint64_t count;
+    uint64_t sum;
+} metric_hist_snap_t;
+
+#ifdef WEIR_METRICS_OFF
+#define METRIC_ON 0
+#else
+#define METRIC_ON 1
+#endif
+
+static inline void metric_counter_add(metric_counter_t *c, uint64_t n)
+{
+    if (METRIC_ON)
+        atomic_fetch_add_explicit(&c->v, n, memory_order_relaxed);
+}
+static inline uint64_t metric_counter_get(const metric_counter_t *c)
+{
+    return atomic_load_explicit(&((metric_counter_t *)c)->v, memory_order_relaxed);
+}
+static inline void metric_gauge_add(metric_gauge_t *g, int64_t n)
+{
+    if (METRIC_ON)
+        atomic_fetch_add_explicit(&g->v, n, memory_order_relaxed);
+}
+static inline void metric_gauge_set(metric_gauge_t *g, int64_t v)
+{
+    if (METRIC_ON)
+        atomic_store_explicit(&g->v, v, memory_order_relaxed);
+}
+static inline int64_t metric_gauge_get(const metric_gauge_t *g)
+{
+    return atomic_load_explicit(&((metric_gauge_t *)g)->v, memory_order_relaxed);
+}
+void metric_hist_init(metric_hist_t *h, const metric_buckets_t *b);
+void metric_hist_observe(metric_hist_t *h, uint64_t v);
+void metric_hist_read(const metric_hist_t *h, metric_hist_snap_t *out);
+/* Adds src's numbers into acc (same buckets): the sum of several histograms, for exposition. */
+void metric_hist_snap_add(metric_hist_snap_t *acc, const metric_hist_snap_t *src);
+
+/* ---- metric exposition: the Prometheus text format 0.0.4 and OpenMetrics 1.0 ------------------
+ * A writer appends families to a buffer. A family is its # HELP and # TYPE lines followed by
+ * all its samples (callers must not interleave families). Counter families are named without
+ * "_total"; the writer adds it where each format wants it. Label values are escaped. */
+typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type_t;
+
+typedef struct {
+    buf_t *out;
+    bool openmetrics;
+    metric_type_t type; /* of the family being written */
+    const char *name;
+} metric_writer_t;
+
+typedef struct {
+    const char *name;
+    const char *value;
+} metric_label_t;
+
+#define METRIC_CONTENT_TYPE_TEXT        "text/plain; version=0.0.4; charset=utf-8"
+#define METRIC_CONTENT_TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+void metric_writer_init(metric_writer_t *w, buf_t *out, bool openmetrics);
+/* True when an HTTP Accept header asks for OpenMetrics (application/openmetrics-text). */
+bool metric_accept_openmetrics(const char *accept);
+void metric_family(metric_writer_t *w, const char *name, metric_type_t type, const char *help);
+/* One sample of the current family (counter or gauge); labels may be NULL when n is 0. */
+void metric_sample_u64(metric_writer_t *w, const metric_label_t *labels, size_t n, uint64_t v);
+void metric_sample_i64(metric_writer_t *w, const metric_label_t *labels, size_t n, int64_t v);
+void metric_sample_f64(metric_writer_t *w, const metric_label_t *labels, size_t n, double v);
+/* The _bucket, _sum and _count samples of one histogram of the current family. */
+void metric_sample_hist(metric_writer_t *w, const metric_label_t *labels, size_t n,
+                        const metric_hist_snap_t *h);
+/* Ends the exposition ("# EOF" for OpenMetrics, nothing for text). */
+void metric_writer_finish(metric_writer_t *w);
+/* The process's own series (process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_open_fds, process_max_fds, process_virtual_memory_bytes, process_start_time_seconds),
+ * read from /proc/self. */
+void metric_write_process(metric_writer_t *w);
 
 /* ---- logging ---------------------------------------------------------------------------------
  * One line per event on stderr: "2026-11-26T14:00:00.123Z INFO  storage: message". */

@@ -266,6 +266,9 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     rc = broker_groups_start(b); /* group coordinator, __consumer_offsets */
     if (rc < 0)
         goto out_fail;
+    rc = broker_txns_start(b); /* transaction coordinator, __transaction_state */
+    if (rc < 0)
+        goto out_fail;
     net_loop_call(b->loops[0], maint_start_on_loop0, b);
     log_info("broker", "node %d of cluster %s: data in %s", b->node_id, b->cluster_id, b->data_dir);
     *out = b;
@@ -306,6 +309,7 @@ void broker_quiesce(broker_t *b)
     /* Let every loop run what was posted to it (completions, their writes). */
     for (int i = 0; i < b->nloops; i++)
         net_loop_call(b->loops[i], NULL, NULL);
+    broker_txns_stop(b);   /* first: its markers in __consumer_offsets reach the groups */
     broker_groups_stop(b); /* while the loops still run: it answers parked group requests */
     broker_producers_stop(b);
 }
@@ -315,7 +319,8 @@ void broker_close(broker_t *b)
     if (!b)
         return;
     broker_cleaner_stop(b); /* if open failed before quiesce */
-    broker_groups_free(b);  /* no loop runs requests any more: nothing can reach it */
+    broker_txns_free(b);
+    broker_groups_free(b); /* no loop runs requests any more: nothing can reach it */
     broker_producers_free(b);
     if (b->flusher) {
         broker_topics_close(b);

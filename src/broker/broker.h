@@ -52,7 +52,13 @@ enum {
     BCFG_LOG_PREALLOCATE_BYTES = BCFG__KAFKA_COUNT, /* weir.log.preallocate.bytes */
     BCFG_MAX_DECOMPRESSED_BYTES,                    /* weir.max.decompressed.bytes */
     BCFG_PRODUCER_SNAPSHOT_INTERVAL_OFFSETS,        /* weir.producer.snapshot.interval.offsets */
-    BCFG_SSL_HANDSHAKE_TIMEOUT_MS,                  /* weir.ssl.handshake.timeout.ms */
+    /* read by the metrics exposition (src/metrics) */
+    BCFG_METRICS_PARTITION_LABELS,   /* weir.metrics.partition.labels */
+    BCFG_METRICS_PARTITION_MAX,      /* weir.metrics.partition.max */
+    BCFG_METRICS_CONSUMERGROUP_SUMS, /* weir.metrics.consumergroup.sums */
+    BCFG_TRACE_SPANS_MAX, /* weir.trace.spans.max: the span store behind /v1/traces (src/trace) */
+    BCFG_TRANSACTIONAL_ID_MAX_COUNT, /* weir.transactional.id.max.count */
+    BCFG_SSL_HANDSHAKE_TIMEOUT_MS,   /* weir.ssl.handshake.timeout.ms */
     BCFG__COUNT
 };
 typedef int broker_cfg_key_t;
@@ -214,7 +220,8 @@ int broker_partition_watermarks(broker_t *b, const char *topic, size_t len, int3
                                 broker_watermarks_t *out);
 /* The watermarks, and whether a fetch from offset would return data now (without reading it). */
 int broker_partition_peek(broker_t *b, const char *topic, size_t len, int32_t partition,
-                          int64_t offset, broker_watermarks_t *out, bool *has_data);
+                          int64_t offset, bool read_committed, broker_watermarks_t *out,
+                          bool *has_data);
 /* The name of the topic with this id into out (cap bytes, NUL-terminated): 0 or -WEIR_ENOENT. */
 int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t cap);
 /* ListOffsets by time: the first record whose timestamp is >= ts, its offset and timestamp;
@@ -239,6 +246,7 @@ typedef struct {
     int64_t log_start_offset;
     int32_t record_error_index;     /* a record that failed (Produce v8 record_errors), or -1 */
     char record_error_message[160]; /* its reason */
+    bool unknown_append; /* refused before the log took it: log_start_offset -1, as Kafka */
 } broker_produce_result_t;
 
 typedef struct {
@@ -288,6 +296,7 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int32_t max_bytes;
+    bool read_committed; /* isolation_level 1: only data below the LSO */
 } broker_fetch_part_t;
 
 typedef struct broker_fetch_wait broker_fetch_wait_t;
@@ -307,16 +316,25 @@ typedef struct {
  * calls done once on req->loop. */
 bool broker_fetch_wait(broker_t *b, const broker_fetch_wait_req_t *req);
 
+/* An aborted transaction overlapping what a read_committed fetch returned. */
+typedef struct {
+    int64_t producer_id;
+    int64_t first_offset;
+} broker_aborted_txn_t;
+
 /* What broker_fetch_read found, for the partition's response fields. */
 typedef struct {
     int16_t error_code;
     broker_watermarks_t wm; /* -1s when the partition is unknown */
+    size_t naborted;        /* read_committed: the aborted transactions (caller frees) */
+    broker_aborted_txn_t *aborted;
 } broker_fetch_info_t;
 
 /* Appends whole batches of one partition from `offset` to out (no length prefix), at most
  * max_bytes unless `first` (KIP-74: the first batch of the first non-empty partition is
  * returned whole). Batches compressed with zstd stop the read when !allow_zstd. *got is the
- * number of bytes appended (0 when there is nothing at offset yet). */
+ * number of bytes appended (0 when there is nothing at offset yet). read_committed reads stop
+ * at the LSO and list the aborted transactions that overlap what was read. */
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
                        bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info);
 
@@ -447,10 +465,9 @@ int broker_delete_records_policy(broker_t *b, const char *topic, size_t len, bro
 
 /* ================================== idempotent producer ======================================= */
 
-/* InitProducerId: a fresh producer id with epoch 0, or (transactional_id) the id's producer with
- * the next epoch. err->code is the Kafka ErrorCode. */
-int broker_init_producer_id(broker_t *b, const char *transactional_id, int32_t txn_timeout_ms,
-                            int64_t *producer_id, int16_t *epoch, broker_err_t *err);
+/* InitProducerId without a transactional id: a fresh producer id with epoch 0 (ids are made
+ * durable in blocks before use, so they never repeat). err->code is the Kafka ErrorCode. */
+int broker_init_producer_id(broker_t *b, int64_t *producer_id, int16_t *epoch, broker_err_t *err);
 
 /* ================================ groups and committed offsets ===============================
  * The group coordinator (Kafka's classic rebalance protocol) and the committed offsets it keeps
@@ -571,6 +588,12 @@ typedef struct {
     const char *instance_id;
     int64_t retention_ms; /* OffsetCommit v2-4 retention_time_ms; -1 = the broker default */
     int16_t api_version;  /* a consumer group's members must commit with v9+ */
+    /* TxnOffsetCommit: the offsets belong to the producer's open transaction (its group
+     * partition must be in it: AddOffsetsToTxn) and reach the group with its commit marker */
+    bool transactional;
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
     size_t part_count;
     broker_commit_part_t *parts;
 } broker_commit_req_t;
@@ -656,6 +679,9 @@ typedef struct {
     const char *member_id;
     int32_t member_epoch;
     bool all;
+    /* OffsetFetch v7+: a partition with transactional offsets pending answers
+     * UNSTABLE_OFFSET_COMMIT (offset -1) instead of its last committed offset */
+    bool require_stable;
     size_t part_count;
     broker_offset_fetch_part_t *parts;
     int16_t error;                         /* out: group-level */
@@ -857,6 +883,212 @@ int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t pa
 int broker_partition_size(broker_t *b, const char *topic, size_t len, int32_t partition,
                           uint64_t *bytes);
 
+/* A snapshot of every group and its committed offsets, for metrics (consumer lag) and the admin
+ * API: owned copies, groups sorted by id, offsets by topic and partition. Any thread except the
+ * coordinator's own may call it (it posts to the coordinator and waits at most timeout_ms):
+ * 0, -WEIR_ETIMEDOUT, or -WEIR_ECLOSED while the broker stops. `available` is false when the
+ * coordinator is not running (the snapshot is then empty). */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} broker_group_offset_t;
+
+typedef struct {
+    char *group_id;
+    char *protocol_type; /* "" for groups that only commit offsets */
+    char *state;         /* Kafka's name, as ListGroups: "Stable", "Empty", "Assigning", ... */
+    char *type;          /* "classic", or "consumer" for a KIP-848 group */
+    int32_t generation;  /* a classic group's generation, a consumer group's group epoch */
+    int32_t members;
+    size_t noffsets;
+    broker_group_offset_t *offsets;
+} broker_group_snap_t;
+
+typedef struct {
+    bool available;
+    size_t count;
+    broker_group_snap_t *groups;
+} broker_groups_snapshot_t;
+
+int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapshot_t *out);
+void broker_groups_snapshot_free(broker_groups_snapshot_t *s);
+
+/* ======================================== metrics =============================================
+ * What the broker measures, read by the metrics exposition (src/metrics) from any thread. */
+typedef struct {
+    const char *name; /* valid during the callback */
+    bool internal;
+    int32_t partitions;
+    uint64_t produce_bytes, produce_records; /* appended (batches as stored) */
+    uint64_t fetch_bytes, fetch_records;     /* returned to fetches (whole batches) */
+} broker_topic_stats_t;
+
+typedef struct {
+    const char *topic; /* valid during the callback */
+    int32_t partition;
+    int64_t log_start_offset; /* -1 when offline */
+    int64_t high_watermark;   /* -1 when offline */
+    uint64_t size_bytes;      /* of its segments on disk */
+    bool offline;
+} broker_partition_stats_t;
+
+/* Visits every live topic, sorted by name, then (on_partition not NULL) its partitions, with the
+ * registry read lock held: callbacks only copy what they need and never call the broker. */
+void broker_stats_visit(broker_t *b, void (*on_topic)(void *arg, const broker_topic_stats_t *t),
+                        void (*on_partition)(void *arg, const broker_partition_stats_t *p),
+                        void *arg);
+
+typedef struct {
+    int parked;                          /* waiting fetches and acks=-1 produces */
+    uint64_t fsyncs;                     /* the group-commit flusher's fdatasyncs */
+    uint64_t fsync_bytes;                /* segment bytes they made durable */
+    metric_hist_snap_t fsync_seconds;    /* time in each fdatasync */
+    metric_hist_snap_t fsync_group_size; /* acks=-1 waits each fdatasync released */
+} broker_stats_t;
+
+void broker_stats(broker_t *b, broker_stats_t *out);
+/* ===================================== transactions ===========================================
+ * The transaction coordinator (KIP-98), reached like the group coordinator: each request is
+ * posted to loop 0 and completes through op->on_done (on loop 0, exactly once, possibly before
+ * the call returns); the request struct and its strings must live until then. Errors are Kafka's
+ * (PRODUCER_FENCED is left for the handler to map for old versions). See docs/transactions.md. */
+
+typedef struct broker_txn_op broker_txn_op_t;
+struct broker_txn_op {
+    void (*on_done)(broker_txn_op_t *op);
+    /* the broker's */
+    broker_t *b;
+    int kind;
+    void *req;
+};
+
+/* InitProducerId with a transactional id (without one: broker_init_producer_id). */
+typedef struct {
+    const char *transactional_id;
+    int32_t timeout_ms;
+    int64_t producer_id;    /* v3+ (KIP-360): the producer's current id, or -1 */
+    int16_t producer_epoch; /* and epoch, or -1 */
+    int16_t error;          /* out */
+    int64_t out_producer_id;
+    int16_t out_epoch;
+} broker_txn_init_req_t;
+
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int16_t error; /* out */
+} broker_txn_part_t;
+
+/* AddPartitionsToTxn (and AddOffsetsToTxn, whose one partition is the group's partition of
+ * __consumer_offsets: set group_id and no parts). */
+typedef struct {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool verify_only;     /* v4: only check that the partitions are in the transaction */
+    const char *group_id; /* AddOffsetsToTxn */
+    size_t part_count;
+    broker_txn_part_t *parts;
+    int16_t error; /* out: AddOffsetsToTxn's answer, and the error every part got if shared */
+} broker_txn_add_req_t;
+
+typedef struct {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool commit;
+    int16_t error; /* out */
+} broker_txn_end_req_t;
+
+/* DescribeTransactions: one item per id; the out fields are valid during on_done only. */
+typedef struct {
+    const char *transactional_id;
+    int16_t error;     /* out */
+    const char *state; /* out: Kafka's state name */
+    int32_t timeout_ms;
+    int64_t start_ms; /* -1 */
+    int64_t producer_id;
+    int16_t producer_epoch;
+    size_t part_count;
+    const broker_txn_part_t *parts;
+} broker_txn_describe_item_t;
+
+typedef struct {
+    size_t count;
+    broker_txn_describe_item_t *items;
+} broker_txn_describe_req_t;
+
+typedef struct {
+    const char *transactional_id;
+    int64_t producer_id;
+    const char *state;
+} broker_txn_listing_t;
+
+/* ListTransactions: filters in; the listing out (valid during on_done only). */
+typedef struct {
+    size_t state_count;
+    const char *const *states; /* unknown names are listed in unknown_states */
+    size_t pid_count;
+    const int64_t *pids;
+    int64_t min_duration_ms; /* v1: only transactions open longer than this; -1 all */
+    int16_t error;           /* out */
+    size_t count;
+    broker_txn_listing_t *txns;
+    size_t unknown_count;
+    const char **unknown_states;
+} broker_txn_list_req_t;
+
+/* TxnOffsetCommit: offsets written in the producer's transaction, visible to the group once it
+ * commits (dropped if it aborts). Each part's error is set; the group checks are
+ * OffsetCommit's (generation, member id, instance id; v3+). */
+typedef struct {
+    const char *transactional_id;
+    const char *group_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t generation_id; /* -1 */
+    const char *member_id; /* "" */
+    const char *instance_id;
+    size_t part_count;
+    broker_commit_part_t *parts;
+} broker_txn_commit_req_t;
+
+/* WriteTxnMarkers (kafka-transactions.sh abort): markers written straight to partitions. */
+typedef struct {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool commit;
+    int32_t coordinator_epoch;
+    size_t part_count;
+    broker_txn_part_t *parts; /* errors out */
+} broker_txn_marker_t;
+
+typedef struct {
+    size_t count;
+    broker_txn_marker_t *markers;
+} broker_txn_markers_req_t;
+
+void broker_txn_init_producer_id(broker_t *b, broker_txn_init_req_t *req, broker_txn_op_t *op);
+void broker_txn_add_partitions(broker_t *b, broker_txn_add_req_t *req, broker_txn_op_t *op);
+void broker_txn_end(broker_t *b, broker_txn_end_req_t *req, broker_txn_op_t *op);
+void broker_txn_describe(broker_t *b, broker_txn_describe_req_t *req, broker_txn_op_t *op);
+void broker_txn_list(broker_t *b, broker_txn_list_req_t *req, broker_txn_op_t *op);
+void broker_txn_offset_commit(broker_t *b, broker_txn_commit_req_t *req, broker_txn_op_t *op);
+void broker_txn_write_markers(broker_t *b, broker_txn_markers_req_t *req, broker_txn_op_t *op);
+
+/* DescribeProducers of one partition: its producers (*out, caller frees). -WEIR_ENOENT for an
+ * unknown partition, -WEIR_EOFFLINE. */
+typedef struct {
+    int64_t producer_id;
+    int32_t epoch;
+    int32_t last_sequence;
+    int64_t last_timestamp;
+    int32_t coordinator_epoch;
+    int64_t txn_start_offset;
+} broker_producer_desc_t;
+int broker_describe_producers(broker_t *b, const char *topic, size_t len, int32_t partition,
+                              broker_producer_desc_t **out, size_t *n);
 /* ---- users: SCRAM credentials (users.c) -------------------------------------------------------
  * Kept in <data>/scram-credentials (salted and hashed, never a password), rewritten atomically
  * and durably on every change. Any thread. */

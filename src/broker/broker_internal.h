@@ -151,6 +151,10 @@ struct broker_topic {
      * the producer's; and its compression.<codec>.level */
     _Atomic int compression_codec;
     _Atomic int compression_level;
+    /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
+    struct {
+        metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
+    } m;
     broker_topic_t *hnext;  /* registry hash chain by name */
     broker_topic_t *idnext; /* registry hash chain by id */
 };
@@ -221,10 +225,13 @@ void broker_watches_notify_all(broker_t *b);
 
 /* Partition offsets for responses (registry read lock held). */
 int64_t broker_partition_hwm(broker_partition_t *p);
-int64_t broker_partition_lso(broker_partition_t *p); /* = HWM until transactions exist */
+/* The last stable offset: the first offset of an open transaction, else the HWM. */
+int64_t broker_partition_lso(broker_partition_t *p);
 int64_t broker_partition_log_start(broker_partition_t *p);
-/* Bytes readable at offset without reading them (for min_bytes), 0 if none; -1 on error. */
-int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes);
+/* Bytes readable at offset without reading them (for min_bytes), 0 if none; -1 on error.
+ * read_committed counts only what lies below the LSO. */
+int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes,
+                               bool read_committed);
 
 /* A partition's producer state (p->producers), opened after its log, closed before it. */
 void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const char *dir);
@@ -322,6 +329,7 @@ struct broker {
     struct broker_groups *groups;             /* the group coordinator's wiring (groups.c) */
     struct broker_producer_ids *producer_ids; /* InitProducerId (producers.c) */
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
+    struct broker_txns *txns;                 /* the transaction coordinator (transactions.c) */
     struct broker_users *users;               /* SCRAM credentials (users.c) */
 };
 
@@ -340,6 +348,25 @@ uint64_t broker_cleaner_passes(broker_t *b);
 int broker_groups_start(broker_t *b); /* after the loops run, before the listener opens */
 void broker_groups_stop(broker_t *b); /* before the loops stop; idempotent, safe if not started */
 void broker_groups_free(broker_t *b); /* after the loop threads were joined */
+
+/* ====================== transaction coordinator (transactions.c) ==============================
+ * On loop 0 like the group coordinator; see txn.h. */
+int broker_txns_start(broker_t *b); /* after the producers and the groups */
+void broker_txns_stop(broker_t *b); /* before the groups stop (markers reach the groups) */
+void broker_txns_free(broker_t *b);
+/* The produce path's check for the first transactional batch of a transaction in a partition:
+ * NONE if the producer's open transaction includes it; INVALID_PRODUCER_ID_MAPPING for a
+ * producer id no transactional id owns, INVALID_PRODUCER_EPOCH for another epoch than its
+ * current one, else INVALID_TXN_STATE (Kafka's answers). Any thread. */
+int16_t broker_txn_verify(broker_t *b, int64_t producer_id, int16_t epoch, const char *topic,
+                          size_t len, int32_t partition);
+/* TxnOffsetCommit's check (loop 0): the group's offsets partition is in the producer's open
+ * transaction (AddOffsetsToTxn came first). */
+int16_t broker_txn_check_offsets(broker_t *b, const char *transactional_id, int64_t producer_id,
+                                 int16_t epoch, int32_t offsets_partition);
+/* Markers in __consumer_offsets are durable (loop 0): the group coordinator publishes the
+ * producer's transactional offsets (commit) or drops them (abort). */
+void broker_groups_txn_complete(broker_t *b, int64_t producer_id, bool commit);
 
 /* The idempotent producer's broker-wide parts (producers.c): producer ids and the timer. */
 int broker_producers_start(broker_t *b); /* loops running */

@@ -146,12 +146,18 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_OFFSETS_TOPIC_NUM_PARTITIONS] = ON_X(W_DEF | W_HI, "1", NULL, "1000"),
     [BCFG_PRODUCER_ID_EXPIRATION_MS] = ON_STATIC,
     [BCFG_TRANSACTION_MAX_TIMEOUT_MS] = ON,
+    [BCFG_TRANSACTIONAL_ID_EXPIRATION_MS] = ON,
+    [BCFG_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS] = ON,
+    [BCFG_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS] = ON,
+    [BCFG_TRANSACTION_PARTITION_VERIFICATION_ENABLE] = ON,
+    [BCFG_TRANSACTION_STATE_LOG_SEGMENT_BYTES] = ON,
+    /* As __consumer_offsets: one partition on one node. */
+    [BCFG_TRANSACTION_STATE_LOG_NUM_PARTITIONS] = ON_X(W_DEF | W_HI, "1", NULL, "1000"),
     /* Stored only, with the values a one-node Kafka must be configured with. */
     [BCFG_PROCESS_ROLES] = STORED_DEF("broker,controller"),
     [BCFG_OFFSETS_TOPIC_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_TRANSACTION_STATE_LOG_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_TRANSACTION_STATE_LOG_MIN_ISR] = STORED_DEF("1"),
-    [BCFG_TRANSACTION_STATE_LOG_NUM_PARTITIONS] = STORED_DEF("1"),
     [BCFG_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR] = STORED_DEF("1"),
     [BCFG_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR] = STORED_DEF("1"),
 };
@@ -159,6 +165,11 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
 #define WEIR_ROW(n, t, d, lo, hi, doc)                                                             \
     {                                                                                              \
         n, t, BCFG_F_APPLIES, d, lo, hi, NULL, NULL, {-1, -1, -1}, doc                             \
+    }
+/* A Weir setting that AlterConfigs may change at run time (read again at every use). */
+#define WEIR_ROW_DYN(n, t, d, lo, hi, doc)                                                         \
+    {                                                                                              \
+        n, t, BCFG_F_APPLIES | BCFG_F_DYNAMIC, d, lo, hi, NULL, NULL, {-1, -1, -1}, doc            \
     }
 
 /* Weir's own settings (weir.*), after Kafka's keys. */
@@ -175,6 +186,26 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         "9223372036854775807",
         "Weir: offsets between snapshots of the idempotent producers' state (a shorter scan after "
         "a crash); 0 = never."),
+    [BCFG_METRICS_PARTITION_LABELS - BCFG__KAFKA_COUNT] = WEIR_ROW_DYN(
+        "weir.metrics.partition.labels", BCFG_T_BOOLEAN, "true", NULL, NULL,
+        "Weir: /metrics has series per partition (offsets, size, consumer lag); false: per topic "
+        "and group only."),
+    [BCFG_METRICS_PARTITION_MAX - BCFG__KAFKA_COUNT] = WEIR_ROW_DYN(
+        "weir.metrics.partition.max", BCFG_T_INT, "20000", "0", "2147483647",
+        "Weir: partitions with their own series in /metrics, in topic order; past it a scrape "
+        "leaves the rest out and logs a warning."),
+    [BCFG_METRICS_CONSUMERGROUP_SUMS - BCFG__KAFKA_COUNT] = WEIR_ROW_DYN(
+        "weir.metrics.consumergroup.sums", BCFG_T_BOOLEAN, "true", NULL, NULL,
+        "Weir: /metrics has kafka_exporter's kafka_consumergroup_lag_sum and "
+        "kafka_consumergroup_current_offset_sum (promtool's linter objects to their names)."),
+    [BCFG_TRACE_SPANS_MAX - BCFG__KAFKA_COUNT] = WEIR_ROW(
+        "weir.trace.spans.max", BCFG_T_INT, "10000", "0", "10000000",
+        "Weir: spans the broker keeps from services' OTLP exports (POST /v1/traces) for event "
+        "journeys (GET /api/v1/traces/<id>); about 1 KiB each; 0 = no receiver."),
+    [BCFG_TRANSACTIONAL_ID_MAX_COUNT - BCFG__KAFKA_COUNT] = WEIR_ROW(
+        "weir.transactional.id.max.count", BCFG_T_INT, "100000", "1", "2147483647",
+        "Weir: the most transactional ids the coordinator keeps (its memory bound); a new one "
+        "beyond it gets COORDINATOR_NOT_AVAILABLE until idle ids expire."),
     [BCFG_SSL_HANDSHAKE_TIMEOUT_MS - BCFG__KAFKA_COUNT] =
         WEIR_ROW("weir.ssl.handshake.timeout.ms", BCFG_T_LONG, "10000", "1", "3600000",
                  "Weir: a TLS connection whose handshake is not finished after this long is "

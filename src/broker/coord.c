@@ -282,7 +282,11 @@ void broker_coord_recset_write(broker_coord_t *c, recset_t *rs, group_write_t *w
         recs[i].value_len = rs->r[i].vlen;
     }
     c->writes_pending++;
-    c->env.write(c->env.ctx, w->grp->id, recs, rs->n, write_done, w);
+    if (w->kind == W_TXN_COMMIT)
+        c->env.write_txn(c->env.ctx, w->grp->id, recs, rs->n, w->commit->producer_id,
+                         w->commit->producer_epoch, write_done, w);
+    else
+        c->env.write(c->env.ctx, w->grp->id, recs, rs->n, write_done, w);
     free(recs);
     broker_coord_recset_deinit(rs);
 }
@@ -474,6 +478,7 @@ group_t *broker_coord_group_create(broker_coord_t *c, const char *id)
     broker_kvmap_init(&g->statics);
     broker_kvmap_init(&g->pending);
     broker_kvmap_init(&g->offsets);
+    broker_kvmap_init(&g->txns);
     c->env.timer_init(c->env.ctx, &g->join_timer, group_join_timer_fired, g);
     c->env.timer_init(c->env.ctx, &g->sync_timer, group_sync_timer_fired, g);
     g->refs = 1;
@@ -519,6 +524,7 @@ static void group_unref(group_t *g)
     broker_kvmap_deinit(&g->statics);
     broker_kvmap_deinit(&g->pending);
     offsets_clear(g);
+    broker_coord_txn_group_free(g);
     free(g->id);
     free(g->protocol_type);
     free(g->protocol_name);
@@ -595,7 +601,7 @@ void broker_coord_group_become_classic(group_t *g, const classic_member_spec_t *
 void broker_coord_group_maybe_drop(group_t *g)
 {
     if (g->state == BROKER_GROUP_EMPTY && g->member_count == 0 && g->pending.count == 0 &&
-        g->offsets.count == 0 && g->generation == 0 && g->refs == 1 &&
+        g->offsets.count == 0 && g->txns.count == 0 && g->generation == 0 && g->refs == 1 &&
         (!g->cg || g->cg->epoch == 0))
         broker_coord_group_remove(g, KAFKA_COORDINATOR_NOT_AVAILABLE);
 }
@@ -1382,6 +1388,10 @@ static void write_done(void *arg, int err)
         broker_coord_group_commit_stored(g, w->commit, err);
         c->env.done(c->env.ctx, w->waiter);
         break;
+    case W_TXN_COMMIT:
+        broker_coord_txn_stored(g, w->commit, err);
+        c->env.done(c->env.ctx, w->waiter);
+        break;
     case W_SYNC:
         if (g->state != BROKER_GROUP_DEAD)
             group_sync_stored(g, w->generation, err);
@@ -1509,6 +1519,8 @@ int broker_coord_new(const broker_coord_config_t *cfg, const broker_coord_env_t 
     c->env = *env;
     broker_kvmap_init(&c->groups);
     broker_kvmap_init(&c->topic_names);
+    broker_kvmap_init(&c->txn_groups);
+    c->replay_pid = -1;
     c->env.timer_init(c->env.ctx, &c->expire_timer, broker_coord_expire_timer_fired, c);
     broker_coord_timer_start(c, &c->expire_timer, c->cfg.offsets_retention_check_interval_ms);
     *out = c;
@@ -1530,6 +1542,7 @@ void broker_coord_free(broker_coord_t *c)
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
         free(e->value);
     broker_kvmap_deinit(&c->topic_names);
+    broker_coord_txn_index_free(c);
     free(c);
 }
 

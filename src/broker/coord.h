@@ -107,6 +107,10 @@ void broker_coord_value_group_encode(buf_t *out, const broker_group_meta_t *m);
  * more kinds); malformed records give -WEIR_ECORRUPT and change nothing. */
 int broker_coord_replay_record(broker_coord_t *c, const uint8_t *key, size_t key_len,
                                const uint8_t *value, int32_t value_len);
+/* The same for a record of a transactional batch of producer_id: an offset commit there is
+ * pending until the producer's marker is replayed (broker_coord_txn_complete). */
+int broker_coord_replay_txn_record(broker_coord_t *c, int64_t producer_id, const uint8_t *key,
+                                   size_t key_len, const uint8_t *value, int32_t value_len);
 
 /* Kafka's partition for a group: abs(Java String.hashCode(group)) % partitions. */
 int32_t broker_coord_partition_for(const char *group, int32_t partitions);
@@ -127,6 +131,10 @@ typedef struct broker_coord_env {
      * possibly before returning. */
     void (*write)(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
                   broker_coord_write_done_fn done, void *arg);
+    /* The same as one transactional batch of the producer (TxnOffsetCommit). */
+    void (*write_txn)(void *ctx, const char *group_id, const broker_coord_record_t *recs, size_t n,
+                      int64_t producer_id, int16_t producer_epoch, broker_coord_write_done_fn done,
+                      void *arg);
     /* OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION check. */
     bool (*partition_exists)(void *ctx, const char *topic, int32_t partition);
     /* Topics, for consumer groups: a topic's partition count (-1: no such topic), its topic id
@@ -220,6 +228,14 @@ void broker_coord_heartbeat_free(broker_consumer_heartbeat_req_t *req);
 /* ConsumerGroupDescribe: fills req->groups (valid until broker_coord_consumer_describe_free). */
 void broker_coord_consumer_describe(broker_coord_t *c, broker_consumer_describe_req_t *req);
 void broker_coord_consumer_describe_free(broker_consumer_describe_req_t *req);
+/* Transactions: a producer's transaction ended (its marker in __consumer_offsets is durable
+ * or replayed): its pending offsets become the groups' committed offsets (commit; an offset a
+ * later plain commit replaced stays replaced) or are dropped (abort). */
+void broker_coord_txn_complete(broker_coord_t *c, int64_t producer_id, bool commit);
+/* OffsetFetch with require_stable: true while a transaction holds an offset of the partition
+ * pending (UNSTABLE_OFFSET_COMMIT). */
+bool broker_coord_offset_unstable(broker_coord_t *c, const char *group_id, const char *topic,
+                                  int32_t partition);
 /* OffsetFetch v9 from a consumer group member: UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH. */
 int16_t broker_coord_offset_fetch_check(broker_coord_t *c, const char *group_id,
                                         const char *member_id, int32_t member_epoch);
@@ -245,8 +261,14 @@ typedef struct {
     /* Optional: records were appended to partition `part` (the broker wakes fetchers); runs
      * before release. */
     void (*appended)(void *ctx, int32_t part);
+    /* Optional: appends a built batch to partition part's log (between acquire and release)
+     * instead of storage_log_append, so the broker can keep the partition's producer state
+     * (transactional batches: the last stable offset of __consumer_offsets). */
+    int (*append)(void *ctx, int32_t part, storage_log_t *log, uint8_t *batch, size_t len,
+                  int64_t *base);
     void *ctx;
     size_t max_decompressed_bytes; /* bound when reading compressed batches back, 64 MiB */
+    const char *topic;             /* for messages: NULL = __consumer_offsets */
 } broker_coord_log_config_t;
 
 int broker_coord_log_new(const broker_coord_log_config_t *cfg, broker_coord_log_t **out);
@@ -256,9 +278,22 @@ void broker_coord_log_free(broker_coord_log_t *ol);
  * group's partition, reported once durable (through cfg->post). */
 void broker_coord_log_write(void *ol, const char *group_id, const broker_coord_record_t *recs,
                             size_t n, broker_coord_write_done_fn done, void *arg);
+/* The same with the batch's producer fields (transactional offset commits). opts NULL: none. */
+void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
+                                  const broker_coord_record_t *recs, size_t n,
+                                  const storage_batch_opts_t *opts, broker_coord_write_done_fn done,
+                                  void *arg);
 /* Replays every partition into c (then call broker_coord_load_finish). Malformed records are
  * logged and skipped; returns a storage error only if a log cannot be read. */
 int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c);
+/* Replays every record of every partition in log order through on_record (< 0: counted as
+ * malformed) and every transaction marker through on_marker (type 0 abort, 1 commit). */
+typedef int (*broker_coord_log_record_fn)(void *arg, const storage_batch_header_t *h,
+                                          const storage_record_t *rec);
+typedef void (*broker_coord_log_marker_fn)(void *arg, const storage_batch_header_t *h,
+                                           int16_t type);
+int broker_coord_log_replay(broker_coord_log_t *ol, broker_coord_log_record_fn on_record,
+                            broker_coord_log_marker_fn on_marker, void *arg);
 size_t broker_coord_log_writes_pending(broker_coord_log_t *ol);
 
 #endif

@@ -15,15 +15,15 @@
 /* ---- committed offsets
  * --------------------------------------------------------------------------- */
 
-static group_offset_entry_t *offset_find(group_t *g, const char *topic, int32_t partition)
+group_offset_entry_t *broker_coord_offset_find(group_t *g, const char *topic, int32_t partition)
 {
     uint8_t key[OFFSET_KEY_MAX];
     size_t n = broker_coord_offset_key(key, sizeof(key), topic, partition);
     return n ? broker_kvmap_get(&g->offsets, key, n) : NULL;
 }
 
-static void offset_put(group_t *g, const char *topic, int32_t partition,
-                       const broker_committed_t *o)
+void broker_coord_offset_put(group_t *g, const char *topic, int32_t partition,
+                             const broker_committed_t *o, uint64_t order)
 {
     uint8_t key[OFFSET_KEY_MAX];
     size_t n = broker_coord_offset_key(key, sizeof(key), topic, partition);
@@ -48,6 +48,14 @@ static void offset_put(group_t *g, const char *topic, int32_t partition,
     e->metadata_len = mlen;
     e->commit_ts_ms = o->commit_ts_ms;
     e->expire_ts_ms = o->expire_ts_ms;
+    e->order = order ? order : ++g->c->order;
+}
+
+void broker_coord_offset_entry_free(group_offset_entry_t *e)
+{
+    free(e->topic);
+    free(e->metadata);
+    free(e);
 }
 
 static void offset_del(group_t *g, const char *topic, int32_t partition)
@@ -55,11 +63,8 @@ static void offset_del(group_t *g, const char *topic, int32_t partition)
     uint8_t key[OFFSET_KEY_MAX];
     size_t n = broker_coord_offset_key(key, sizeof(key), topic, partition);
     group_offset_entry_t *e = n ? broker_kvmap_del(&g->offsets, key, n) : NULL;
-    if (e) {
-        free(e->topic);
-        free(e->metadata);
-        free(e);
-    }
+    if (e)
+        broker_coord_offset_entry_free(e);
 }
 
 static broker_committed_t offset_view(const group_offset_entry_t *e)
@@ -72,9 +77,12 @@ static broker_committed_t offset_view(const group_offset_entry_t *e)
                                 .expire_ts_ms = e->expire_ts_ms};
 }
 
-/* Who may commit (Kafka's doCommitOffsets): a standalone consumer (generation < 0) to a group
- * with no members, or a member of the current generation outside CompletingRebalance. A
- * standalone commit to an unknown group creates it. */
+/* Who may commit (Kafka's validateOffsetCommit): a standalone consumer (generation < 0) to a
+ * group with no members, or a member of the current generation outside CompletingRebalance. A
+ * standalone commit to an unknown group creates it. A transactional commit (TxnOffsetCommit)
+ * that names no member, generation or instance is accepted whatever the group's state (Kafka:
+ * the producer of an old client knows only the group id), and one that names them is checked
+ * like any member's, in CompletingRebalance too. */
 static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *req, group_t **out)
 {
     *out = NULL;
@@ -91,6 +99,9 @@ static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *
         return broker_coord_cgroup_commit_check(g, req);
     if (req->generation_id < 0 && g->state == BROKER_GROUP_EMPTY)
         return KAFKA_NONE;
+    if (req->transactional && req->generation_id < 0 && (!req->member_id || !*req->member_id) &&
+        !req->instance_id)
+        return KAFKA_NONE;
     if (broker_coord_member_fenced(g, req->member_id, req->instance_id))
         return KAFKA_FENCED_INSTANCE_ID;
     group_member_t *m = broker_coord_member_find(g, req->member_id);
@@ -98,7 +109,7 @@ static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (req->generation_id != g->generation)
         return KAFKA_ILLEGAL_GENERATION;
-    if (g->state == BROKER_GROUP_COMPLETING_REBALANCE)
+    if (g->state == BROKER_GROUP_COMPLETING_REBALANCE && !req->transactional)
         return KAFKA_REBALANCE_IN_PROGRESS;
     broker_coord_member_touch(m);
     return KAFKA_NONE;
@@ -107,13 +118,14 @@ static int16_t group_commit_check(broker_coord_t *c, const broker_commit_req_t *
 static broker_committed_t commit_value(const broker_commit_req_t *req,
                                        const broker_commit_part_t *p)
 {
-    return (broker_committed_t){
-        .offset = p->offset,
-        .leader_epoch = p->leader_epoch,
-        .metadata = p->metadata ? p->metadata : "",
-        .metadata_len = p->metadata ? p->metadata_len : 0,
-        .commit_ts_ms = p->commit_ts_ms,
-        .expire_ts_ms = req->retention_ms > 0 ? p->commit_ts_ms + req->retention_ms : -1};
+    return (broker_committed_t){.offset = p->offset,
+                                .leader_epoch = p->leader_epoch,
+                                .metadata = p->metadata ? p->metadata : "",
+                                .metadata_len = p->metadata ? p->metadata_len : 0,
+                                .commit_ts_ms = p->commit_ts_ms,
+                                .expire_ts_ms = req->retention_ms > 0 && !req->transactional
+                                                    ? p->commit_ts_ms + req->retention_ms
+                                                    : -1};
 }
 
 void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *waiter)
@@ -150,7 +162,8 @@ void broker_coord_commit(broker_coord_t *c, broker_commit_req_t *req, void *wait
         c->env.done(c->env.ctx, waiter);
         return;
     }
-    group_write_t *w = broker_coord_write_new(c, g, W_COMMIT, waiter);
+    group_write_t *w =
+        broker_coord_write_new(c, g, req->transactional ? W_TXN_COMMIT : W_COMMIT, waiter);
     w->commit = req;
     broker_coord_recset_write(c, &rs, w);
 }
@@ -165,7 +178,7 @@ void broker_coord_group_commit_stored(group_t *g, broker_commit_req_t *req, int 
             p->error = broker_coord_write_err_code(err);
         } else if (g->state != BROKER_GROUP_DEAD) {
             broker_committed_t o = commit_value(req, p);
-            offset_put(g, p->topic, p->partition, &o);
+            broker_coord_offset_put(g, p->topic, p->partition, &o, 0);
         }
     }
 }
@@ -178,7 +191,7 @@ int16_t broker_coord_offset_fetch(broker_coord_t *c, const char *group_id, const
     if (!group_id || !*group_id)
         return KAFKA_INVALID_GROUP_ID;
     group_t *g = broker_coord_group_get(c, group_id);
-    group_offset_entry_t *e = g && topic ? offset_find(g, topic, partition) : NULL;
+    group_offset_entry_t *e = g && topic ? broker_coord_offset_find(g, topic, partition) : NULL;
     if (e)
         *out = offset_view(e);
     return KAFKA_NONE;
@@ -258,7 +271,7 @@ void broker_coord_offset_delete(broker_coord_t *c, broker_offset_delete_req_t *r
             p->error = KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             continue;
         }
-        if (offset_find(g, p->topic, p->partition)) {
+        if (broker_coord_offset_find(g, p->topic, p->partition)) {
             broker_coord_recset_add_offset(&rs, g->id, p->topic, p->partition, NULL);
             offset_del(g, p->topic, p->partition);
         }
@@ -293,12 +306,12 @@ static void group_expire(group_t *g, int64_t now)
         int64_t base = WEIR_MAX(o->commit_ts_ms, g->protocol_type ? g->state_ts_ms : INT64_MIN);
         bool expired = o->expire_ts_ms >= 0 ? now >= o->expire_ts_ms
                                             : now - base >= c->cfg.offsets_retention_ms;
-        if (!expired)
+        if (!expired || broker_coord_txn_pending(g, o->topic, o->partition))
             continue;
         broker_coord_recset_add_offset(&rs, g->id, o->topic, o->partition, NULL);
         offset_del(g, o->topic, o->partition);
     }
-    bool drop = g->offsets.count == 0 && g->refs == 1 &&
+    bool drop = g->offsets.count == 0 && g->txns.count == 0 && g->refs == 1 &&
                 (rs.n > 0 || now - g->state_ts_ms >= c->cfg.offsets_retention_ms);
     if (drop)
         broker_coord_recset_add_group(&rs, g, true);
@@ -336,6 +349,14 @@ void broker_coord_load_offset(broker_coord_t *c, const char *group, const char *
                               int32_t partition, const broker_committed_t *o)
 {
     group_t *g = broker_coord_group_get(c, group);
+    if (c->replay_pid >= 0) { /* a transactional commit: pending until its marker */
+        if (!o)
+            return;
+        if (!g)
+            g = broker_coord_group_create(c, group);
+        broker_coord_txn_load(g, c->replay_pid, topic, partition, o);
+        return;
+    }
     if (!o) {
         if (g)
             offset_del(g, topic, partition);
@@ -343,5 +364,5 @@ void broker_coord_load_offset(broker_coord_t *c, const char *group, const char *
     }
     if (!g)
         g = broker_coord_group_create(c, group);
-    offset_put(g, topic, partition, o);
+    broker_coord_offset_put(g, topic, partition, o, 0);
 }

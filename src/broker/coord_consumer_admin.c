@@ -51,12 +51,16 @@ int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *
 {
     if (req->generation_id < 0 && g->cg->count == 0)
         return KAFKA_NONE;
+    /* TxnOffsetCommit need not name a member: checked only when it does (Kafka) */
+    if (req->transactional && req->generation_id < 0 && (!req->member_id || !*req->member_id) &&
+        !req->instance_id)
+        return KAFKA_NONE;
     cmember_t *m = broker_coord_cmember_find(g, req->member_id ? req->member_id : "");
     if (!m)
         return KAFKA_UNKNOWN_MEMBER_ID;
     if (m->classic) /* its generation is its epoch */
         return req->generation_id == m->epoch ? KAFKA_NONE : KAFKA_ILLEGAL_GENERATION;
-    if (req->api_version < 9)
+    if (req->api_version < 9 && !req->transactional)
         return KAFKA_UNSUPPORTED_VERSION;
     return req->generation_id > m->epoch ? KAFKA_STALE_MEMBER_EPOCH : KAFKA_NONE;
 }
@@ -67,7 +71,7 @@ int16_t broker_coord_cgroup_commit_check(group_t *g, const broker_commit_req_t *
 int16_t broker_coord_cgroup_commit_part_check(group_t *g, const broker_commit_req_t *req,
                                               const char *topic, int32_t partition)
 {
-    if (req->generation_id < 0 && g->cg->count == 0)
+    if (req->generation_id < 0 && (g->cg->count == 0 || req->transactional))
         return KAFKA_NONE;
     cmember_t *m = broker_coord_cmember_find(g, req->member_id ? req->member_id : "");
     if (!m || req->generation_id == m->epoch)

@@ -58,7 +58,16 @@ typedef struct {
     size_t metadata_len;
     int64_t commit_ts_ms;
     int64_t expire_ts_ms;
+    uint64_t order; /* the record's place in the group's log: the newer of two commits wins */
 } group_offset_entry_t;
+
+/* A producer's offsets written in its open transaction (TxnOffsetCommit): pending in the
+ * group until the transaction's marker says commit (they become the committed offsets) or
+ * abort (dropped). coord_txn.c. */
+typedef struct {
+    int64_t producer_id;
+    broker_kvmap_t offsets; /* topic '\0' be32(partition) -> group_offset_entry_t */
+} group_txn_t;
 
 struct group {
     broker_coord_t *c;
@@ -82,6 +91,7 @@ struct group {
     net_timer_t sync_timer;
     int64_t state_ts_ms;    /* wall clock of the last state change */
     broker_kvmap_t offsets; /* topic '\0' be32(partition) -> group_offset_entry_t */
+    broker_kvmap_t txns;    /* be64(producer id) -> group_txn_t: pending transactional offsets */
     int refs;               /* the map's reference + one per write in flight */
     /* A consumer group (KIP-848, ConsumerGroupHeartbeat) rather than a classic one: cg holds
      * its members and assignments; state is Empty without members, else Stable, so the
@@ -98,6 +108,10 @@ struct broker_coord {
     /* topic name -> its one copy (char *), for consumer-group assignments: only names of
      * topics that existed when assigned, so the table is bounded by the topics ever created */
     broker_kvmap_t topic_names;
+    /* be64(producer id) -> txn_groups_t: the groups holding its pending offsets (coord_txn.c) */
+    broker_kvmap_t txn_groups;
+    uint64_t order;     /* counts offset records stored or replayed, in log order */
+    int64_t replay_pid; /* the producer id of the transactional batch being replayed, or -1 */
 };
 
 enum { OFFSET_KEY_MAX = 512 }; /* topic names are at most 249 bytes */
@@ -122,7 +136,8 @@ typedef enum {
     W_DELETE,
     W_OFFSET_DELETE,
     W_CONSUMER_HEARTBEAT,
-    W_CLASSIC_JOIN
+    W_CLASSIC_JOIN,
+    W_TXN_COMMIT /* TxnOffsetCommit: a transactional batch (env.write_txn) */
 } write_kind_t;
 
 struct group_multi;
@@ -149,6 +164,18 @@ typedef struct group_multi {
 } group_multi_t;
 
 void broker_coord_group_commit_stored(group_t *g, broker_commit_req_t *req, int err);
+/* Committed offsets (coord_commit.c): order 0 stamps the next place in the log. */
+group_offset_entry_t *broker_coord_offset_find(group_t *g, const char *topic, int32_t partition);
+void broker_coord_offset_put(group_t *g, const char *topic, int32_t partition,
+                             const broker_committed_t *o, uint64_t order);
+void broker_coord_offset_entry_free(group_offset_entry_t *e);
+/* Transactional offsets (coord_txn.c). */
+void broker_coord_txn_stored(group_t *g, broker_commit_req_t *req, int err);
+void broker_coord_txn_load(group_t *g, int64_t producer_id, const char *topic, int32_t partition,
+                           const broker_committed_t *o);
+bool broker_coord_txn_pending(group_t *g, const char *topic, int32_t partition);
+void broker_coord_txn_group_free(group_t *g);
+void broker_coord_txn_index_free(broker_coord_t *c);
 group_t *broker_coord_group_create(broker_coord_t *c, const char *id);
 group_t *broker_coord_group_get(broker_coord_t *c, const char *id);
 void broker_coord_group_maybe_drop(group_t *g);

@@ -96,7 +96,14 @@ static void log_release(broker_coord_log_t *ol)
 void broker_coord_log_write(void *ctx, const char *group_id, const broker_coord_record_t *recs,
                             size_t n, broker_coord_write_done_fn done, void *arg)
 {
-    broker_coord_log_t *ol = ctx;
+    broker_coord_log_write_batch(ctx, group_id, recs, n, NULL, done, arg);
+}
+
+void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
+                                  const broker_coord_record_t *recs, size_t n,
+                                  const storage_batch_opts_t *opts, broker_coord_write_done_fn done,
+                                  void *arg)
+{
     WEIR_ASSERT(n > 0);
     int32_t part = broker_coord_partition_for(group_id, ol->cfg.count);
     storage_log_t *log = log_acquire(ol, part);
@@ -114,14 +121,16 @@ void broker_coord_log_write(void *ctx, const char *group_id, const broker_coord_
                                       .value_len = recs[i].value_len,
                                       .timestamp = now};
     buf_t batch = {0};
-    storage_batch_build(&batch, in, n, NULL);
+    storage_batch_build(&batch, in, n, opts);
     free(in);
     int64_t base;
-    int rc = storage_log_append(log, batch.data, batch.len, &base);
+    int rc = ol->cfg.append ? ol->cfg.append(ol->cfg.ctx, part, log, batch.data, batch.len, &base)
+                            : storage_log_append(log, batch.data, batch.len, &base);
     buf_deinit(&batch);
     if (rc < 0) {
         log_release(ol);
-        log_warn("group", "append to __consumer_offsets-%d: %s", part, weir_strerror(rc));
+        log_warn("group", "append to %s-%d: %s",
+                 ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets", part, weir_strerror(rc));
         done(arg, rc);
         return;
     }
@@ -137,41 +146,52 @@ void broker_coord_log_write(void *ctx, const char *group_id, const broker_coord_
 }
 
 typedef struct {
-    broker_coord_t *c;
     broker_coord_log_t *ol;
+    broker_coord_log_record_fn on_record;
+    broker_coord_log_marker_fn on_marker;
+    void *arg;
     int32_t part;
     storage_record_iter_t it;
     bool it_init;
     uint64_t records, bad;
-} offsets_load_t;
+} log_load_t;
+
+static const char *topic_of(const broker_coord_log_t *ol)
+{
+    return ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets";
+}
 
 static int load_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
                       size_t total)
 {
-    offsets_load_t *ld = arg;
-    if (h->attributes & BATCH_CONTROL)
-        return 0;
+    log_load_t *ld = arg;
     size_t max = ld->ol->cfg.max_decompressed_bytes;
     int rc = ld->it_init ? storage_record_iter_reset(&ld->it, batch, total, max)
                          : storage_record_iter_init(&ld->it, batch, total, max);
     ld->it_init = true;
     storage_record_t rec;
+    if (h->attributes & BATCH_CONTROL) { /* a transaction marker */
+        if (rc == 0 && storage_record_iter_next(&ld->it, &rec) == 1 && rec.key &&
+            rec.key_len >= 4 && be16_read(rec.key) == 0 && ld->on_marker)
+            ld->on_marker(ld->arg, h, (int16_t)be16_read((const uint8_t *)rec.key + 2));
+        return 0;
+    }
     while (rc == 0 && (rc = storage_record_iter_next(&ld->it, &rec)) == 1) {
         ld->records++;
-        if (broker_coord_replay_record(ld->c, rec.key, rec.key_len < 0 ? 0 : (size_t)rec.key_len,
-                                       rec.value, rec.value_len) < 0)
+        if (ld->on_record(ld->arg, h, &rec) < 0)
             ld->bad++;
         rc = 0;
     }
     if (rc < 0) {
-        log_warn("group", "__consumer_offsets-%d: unreadable batch at offset %" PRId64 ": %s",
+        log_warn("group", "%s-%d: unreadable batch at offset %" PRId64 ": %s", topic_of(ld->ol),
                  ld->part, h->base_offset, weir_strerror(rc));
         ld->bad++;
     }
     return 0;
 }
 
-int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
+int broker_coord_log_replay(broker_coord_log_t *ol, broker_coord_log_record_fn on_record,
+                            broker_coord_log_marker_fn on_marker, void *arg)
 {
     uint64_t records = 0, bad = 0;
     for (int32_t i = 0; i < ol->cfg.count; i++) {
@@ -180,7 +200,8 @@ int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
             log_release(ol);
             continue;
         }
-        offsets_load_t ld = {.c = c, .ol = ol, .part = i};
+        log_load_t ld = {
+            .ol = ol, .on_record = on_record, .on_marker = on_marker, .arg = arg, .part = i};
         int rc = storage_log_scan(log, storage_log_start_offset(log), load_batch, &ld);
         log_release(ol);
         if (ld.it_init)
@@ -188,12 +209,33 @@ int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
         records += ld.records;
         bad += ld.bad;
         if (rc < 0) {
-            log_error("group", "__consumer_offsets-%d cannot be read: %s", i, weir_strerror(rc));
+            log_error("group", "%s-%d cannot be read: %s", topic_of(ol), i, weir_strerror(rc));
             return rc;
         }
     }
     if (bad)
-        log_warn("group", "__consumer_offsets: %" PRIu64 " malformed records skipped", bad);
-    log_info("group", "__consumer_offsets: replayed %" PRIu64 " records", records);
+        log_warn("group", "%s: %" PRIu64 " malformed records skipped", topic_of(ol), bad);
+    log_info("group", "%s: replayed %" PRIu64 " records", topic_of(ol), records);
     return 0;
+}
+
+static int group_record(void *arg, const storage_batch_header_t *h, const storage_record_t *rec)
+{
+    size_t klen = rec->key_len < 0 ? 0 : (size_t)rec->key_len;
+    if (h->producer_id >= 0 && (h->attributes & BATCH_TRANSACTIONAL))
+        return broker_coord_replay_txn_record(arg, h->producer_id, rec->key, klen, rec->value,
+                                              rec->value_len);
+    return broker_coord_replay_record(arg, rec->key, klen, rec->value, rec->value_len);
+}
+
+/* A commit or abort marker: the producer's pending transactional offsets are decided. */
+static void group_marker(void *arg, const storage_batch_header_t *h, int16_t type)
+{
+    if (type == 0 || type == 1)
+        broker_coord_txn_complete(arg, h->producer_id, type == 1);
+}
+
+int broker_coord_log_load(broker_coord_log_t *ol, broker_coord_t *c)
+{
+    return broker_coord_log_replay(ol, group_record, group_marker, c);
 }

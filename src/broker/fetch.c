@@ -4,8 +4,14 @@
  *
  * Reading never parses records: storage_log_read gives a file range of whole batches starting
  * at the batch that holds the offset, storage_slice_pread copies it straight into the
- * response, and only batch headers are looked at (to continue into the next segment and to
- * stop before zstd batches for Fetch < v10).
+ * response, and only batch headers are looked at (to continue into the next segment, to
+ * stop before zstd batches for Fetch < v10, and to stop at the LSO for read_committed).
+ *
+ * read_committed: the last stable offset is the first offset of a transaction still open in
+ * the partition (producer_state.c publishes it before the transaction's first batch is
+ * appended), else the high watermark. Such a fetch returns only batches below it, with the
+ * aborted transactions overlapping them (the log's aborted-transaction index), from which the
+ * client drops aborted records. Markers wake waiting fetches like any append.
  *
  * Waiting: a fetch is answered at once when it has min_bytes of data, any partition error,
  * max_wait_ms <= 0, or the broker is stopping. Otherwise it registers a watch on each of its
@@ -22,6 +28,7 @@
  * nwatches. One of the two sees the other, so no wake-up is lost.
  */
 #include "broker/broker_internal.h"
+#include "broker/producer_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +83,10 @@ int64_t broker_partition_hwm(broker_partition_t *p)
 
 int64_t broker_partition_lso(broker_partition_t *p)
 {
-    /* No transactions yet: every appended record is decided. */
-    return broker_partition_hwm(p);
+    /* The end first: an opening transaction is published before its batch moves the end. */
+    int64_t hwm = broker_partition_hwm(p);
+    int64_t first = p->producers ? broker_producer_state_first_unstable(p->producers) : -1;
+    return first >= 0 && first < hwm ? first : hwm;
 }
 
 int64_t broker_partition_log_start(broker_partition_t *p)
@@ -85,10 +94,13 @@ int64_t broker_partition_log_start(broker_partition_t *p)
     return p->log ? storage_log_start_offset(p->log) : -1;
 }
 
-int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes)
+int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max_bytes,
+                               bool read_committed)
 {
     if (!p->log || storage_log_offline(p->log))
         return -1;
+    if (read_committed && offset >= broker_partition_lso(p))
+        return 0; /* (a slice below the LSO may reach past it: counted whole, answered early) */
     storage_slice_t s;
     if (storage_log_read(p->log, offset, max_bytes ? max_bytes : 1, &s) < 0)
         return -1;
@@ -98,8 +110,10 @@ int64_t broker_fetch_available(broker_partition_t *p, int64_t offset, size_t max
 }
 
 /* Walks the batch headers of [p, p+len): the bytes up to the first zstd batch (all of them
- * when zstd is allowed) and the offset after the last batch kept. */
-static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_t *next)
+ * when zstd is allowed) or the first batch at or past `upto`, the offset after the last batch
+ * kept, and (added to *records) the records those batches hold. */
+static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_t upto,
+                           int64_t *next, uint64_t *records)
 {
     size_t off = 0;
     while (off < len) {
@@ -109,25 +123,33 @@ static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_
             break;
         if (!allow_zstd && (h.attributes & BATCH_COMPRESSION_MASK) == CODEC_ZSTD)
             break;
+        if (h.base_offset >= upto)
+            break;
         *next = h.base_offset + h.last_offset_delta + 1;
+        *records += h.record_count > 0 ? (uint64_t)h.record_count : 0;
         off += total;
     }
     return off;
 }
 
-/* Reads whole batches of p from offset into out (registry read lock held). */
+/* Reads whole batches of p from offset into out, below `upto` (the LSO for read_committed);
+ * *next is the offset after the last batch read (registry read lock held). */
 static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_bytes, bool first,
-                              bool allow_zstd, buf_t *out, size_t *got)
+                              bool allow_zstd, int64_t upto, buf_t *out, size_t *got,
+                              int64_t *next_out)
 {
     *got = 0;
+    *next_out = offset;
     storage_log_t *log = p->log;
     if (!log || storage_log_offline(log))
         return KAFKA_KAFKA_STORAGE_ERROR;
     int64_t start = storage_log_start_offset(log), end = storage_log_end_offset(log);
     if (offset < start || offset > end)
         return KAFKA_OFFSET_OUT_OF_RANGE;
+    end = WEIR_MIN(end, upto);
     int16_t err = KAFKA_NONE;
     size_t total = 0;
+    uint64_t records = 0;
     int64_t cur = offset;
     while (cur < end) {
         size_t budget = max_bytes > total ? max_bytes - total : 0;
@@ -156,9 +178,11 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
             break;
         }
         int64_t next = cur;
-        size_t kept = scan_batches(dst, slen, allow_zstd, &next);
+        size_t kept = scan_batches(dst, slen, allow_zstd, end, &next, &records);
         out->len -= slen - kept;
         total += kept;
+        if (kept)
+            *next_out = next;
         if (kept == 0) {
             if (total == 0 && !allow_zstd)
                 err = KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
@@ -169,20 +193,42 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         cur = next;
     }
     *got = total;
+    metric_counter_add(&p->topic->m.fetch_bytes, total);
+    metric_counter_add(&p->topic->m.fetch_records, records);
     return err;
 }
 
 static void watermarks_of(broker_partition_t *p, broker_watermarks_t *wm)
 {
-    wm->high_watermark = broker_partition_hwm(p);
-    wm->last_stable_offset = broker_partition_lso(p);
+    /* One read of the end for both: the LSO never passes the HWM it is reported with. */
+    int64_t hwm = broker_partition_hwm(p);
+    int64_t first = p->producers ? broker_producer_state_first_unstable(p->producers) : -1;
+    wm->high_watermark = hwm;
+    wm->last_stable_offset = first >= 0 && first < hwm ? first : hwm;
     wm->log_start_offset = broker_partition_log_start(p);
+}
+
+/* The aborted transactions overlapping [from, upper) (registry read lock held). */
+static void collect_aborted(broker_partition_t *p, int64_t from, int64_t upper,
+                            broker_fetch_info_t *info)
+{
+    storage_aborted_txn_t *v;
+    size_t n = storage_log_aborted_collect(p->log, from, upper, &v);
+    if (n == 0)
+        return;
+    info->aborted = weir_malloc(n * sizeof(*info->aborted));
+    for (size_t i = 0; i < n; i++)
+        info->aborted[i] = (broker_aborted_txn_t){v[i].producer_id, v[i].first_offset};
+    info->naborted = n;
+    free(v);
 }
 
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
                        bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info)
 {
     *got = 0;
+    info->naborted = 0;
+    info->aborted = NULL;
     broker_topics_rdlock(b);
     broker_partition_t *p = broker_partition_find(b, part->topic, part->topic_len, part->partition);
     if (!p) {
@@ -190,15 +236,21 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
         info->wm = (broker_watermarks_t){-1, -1, -1};
     } else {
         watermarks_of(p, &info->wm);
-        info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, out, got);
+        int64_t upto = part->read_committed ? info->wm.last_stable_offset : INT64_MAX;
+        int64_t next;
+        info->error_code =
+            read_partition(p, part->offset, max_bytes, first, allow_zstd, upto, out, got, &next);
         if (info->error_code) /* Kafka answers -1 watermarks with a partition error */
             info->wm = (broker_watermarks_t){-1, -1, -1};
+        else if (part->read_committed && *got)
+            collect_aborted(p, part->offset, next, info);
     }
     broker_topics_unlock(b);
 }
 
 int broker_partition_peek(broker_t *b, const char *topic, size_t len, int32_t partition,
-                          int64_t offset, broker_watermarks_t *out, bool *has_data)
+                          int64_t offset, bool read_committed, broker_watermarks_t *out,
+                          bool *has_data)
 {
     int rc = 0;
     *has_data = false;
@@ -210,7 +262,8 @@ int broker_partition_peek(broker_t *b, const char *topic, size_t len, int32_t pa
         rc = -WEIR_EOFFLINE;
     } else {
         watermarks_of(p, out);
-        *has_data = broker_fetch_available(p, offset, 1) != 0; /* < 0: an error to answer */
+        /* < 0: an error to answer */
+        *has_data = broker_fetch_available(p, offset, 1, read_committed) != 0;
     }
     broker_topics_unlock(b);
     return rc;
@@ -339,8 +392,8 @@ static bool fetch_ready(broker_t *b, const broker_fetch_wait_req_t *req)
         broker_partition_t *p = broker_partition_find(b, fp->topic, fp->topic_len, fp->partition);
         if (!p)
             return true; /* an error to report */
-        int64_t n =
-            broker_fetch_available(p, fp->offset, fp->max_bytes > 0 ? (size_t)fp->max_bytes : 1);
+        int64_t n = broker_fetch_available(
+            p, fp->offset, fp->max_bytes > 0 ? (size_t)fp->max_bytes : 1, fp->read_committed);
         if (n < 0)
             return true;
         avail += n;

@@ -18,11 +18,13 @@
  */
 #include "broker/broker_internal.h"
 #include "broker/coord.h"
+#include "broker/producer_state.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char OFFSETS_TOPIC[] = "__consumer_offsets";
@@ -87,6 +89,18 @@ static void env_write(void *ctx, const char *group_id, const broker_coord_record
 {
     broker_groups_t *g = ctx;
     broker_coord_log_write(g->olog, group_id, recs, n, done, arg);
+}
+
+static void env_write_txn(void *ctx, const char *group_id, const broker_coord_record_t *recs,
+                          size_t n, int64_t producer_id, int16_t producer_epoch,
+                          broker_coord_write_done_fn done, void *arg)
+{
+    broker_groups_t *g = ctx;
+    storage_batch_opts_t opts = {.producer_id = producer_id,
+                                 .producer_epoch = producer_epoch,
+                                 .base_sequence = -1,
+                                 .attributes = BATCH_TRANSACTIONAL};
+    broker_coord_log_write_batch(g->olog, group_id, recs, n, &opts, done, arg);
 }
 
 static bool env_partition_exists(void *ctx, const char *topic, int32_t partition)
@@ -193,6 +207,34 @@ static void olog_post(void *ctx, net_fn fn, void *arg)
 {
     broker_groups_t *g = ctx;
     net_loop_post(g->loop, fn, arg);
+}
+
+/* Runs with the registry read lock held (between acquire and release): the append under the
+ * partition's append lock, through its producer state like a client's batch, so a
+ * transactional commit holds back the partition's last stable offset until its marker. */
+static int olog_append(void *ctx, int32_t part, storage_log_t *log, uint8_t *batch, size_t len,
+                       int64_t *base)
+{
+    broker_groups_t *g = ctx;
+    broker_partition_t *p =
+        broker_partition_find(g->b, OFFSETS_TOPIC, sizeof(OFFSETS_TOPIC) - 1, part);
+    if (!p || p->log != log)
+        return storage_log_append(log, batch, len, base);
+    storage_batch_header_t h;
+    size_t total;
+    int rc = storage_batch_header_read(batch, len, &h, &total);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&p->append_mu);
+    bool opened = p->producers &&
+                  broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(log));
+    rc = storage_log_append(log, batch, len, base);
+    if (rc < 0 && opened)
+        broker_producer_state_txn_undo(p->producers, h.producer_id);
+    else if (rc == 0 && p->producers && h.producer_id >= 0)
+        broker_producer_state_update(p->producers, &h, *base, storage_log_end_offset(log));
+    pthread_mutex_unlock(&p->append_mu);
+    return rc;
 }
 
 /* Runs with the registry read lock held (between acquire and release). */
@@ -304,6 +346,7 @@ static void start_on_loop0(void *arg)
                               .timer_start = env_timer_start,
                               .timer_stop = env_timer_stop,
                               .write = env_write,
+                              .write_txn = env_write_txn,
                               .partition_exists = env_partition_exists,
                               .topic_partitions = env_topic_partitions,
                               .topic_id = env_topic_id,
@@ -332,6 +375,7 @@ int broker_groups_start(broker_t *b)
                                     .release = olog_release,
                                     .post = olog_post,
                                     .appended = olog_appended,
+                                    .append = olog_append,
                                     .ctx = g,
                                     .max_decompressed_bytes = (size_t)broker_settings_int(
                                         &b->set, BCFG_MAX_DECOMPRESSED_BYTES)};
@@ -420,9 +464,23 @@ void broker_groups_free(broker_t *b)
 
 /* OffsetFetch of every committed offset: collected into req->all_parts. */
 typedef struct {
+    broker_coord_t *c;
     broker_offset_fetch_req_t *req;
     size_t cap;
 } fetch_all_t;
+
+/* require_stable: a partition a transaction holds pending answers UNSTABLE_OFFSET_COMMIT. */
+static bool fetch_unstable(broker_coord_t *c, broker_offset_fetch_req_t *req,
+                           broker_offset_fetch_part_t *p)
+{
+    if (!req->require_stable ||
+        !broker_coord_offset_unstable(c, req->group_id, p->topic, p->partition))
+        return false;
+    p->committed = (broker_committed_t){
+        .offset = -1, .leader_epoch = -1, .metadata = "", .commit_ts_ms = -1, .expire_ts_ms = -1};
+    p->error = KAFKA_UNSTABLE_OFFSET_COMMIT;
+    return true;
+}
 
 static void fetch_all_one(void *arg, const char *topic, int32_t partition,
                           const broker_committed_t *o)
@@ -433,8 +491,10 @@ static void fetch_all_one(void *arg, const char *topic, int32_t partition,
         fa->cap = fa->cap ? fa->cap * 2 : 16;
         req->all_parts = weir_realloc(req->all_parts, fa->cap * sizeof(*req->all_parts));
     }
-    req->all_parts[req->all_count++] = (broker_offset_fetch_part_t){
+    broker_offset_fetch_part_t *p = &req->all_parts[req->all_count++];
+    *p = (broker_offset_fetch_part_t){
         .topic = topic, .partition = partition, .committed = *o, .error = KAFKA_NONE};
+    fetch_unstable(fa->c, req, p);
 }
 
 static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
@@ -449,7 +509,7 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
     req->all_count = 0;
     req->all_parts = NULL;
     if (req->all && !req->error) {
-        fetch_all_t fa = {req, 0};
+        fetch_all_t fa = {c, req, 0};
         broker_coord_offset_foreach(c, req->group_id, fetch_all_one, &fa);
     }
     for (size_t i = 0; i < req->part_count; i++) {
@@ -457,7 +517,7 @@ static void offset_fetch_run(broker_coord_t *c, broker_offset_fetch_req_t *req,
         p->committed = (broker_committed_t){
             .offset = -1, .leader_epoch = -1, .metadata = "", .metadata_len = 0};
         p->error = KAFKA_NONE;
-        if (!req->error && !req->all)
+        if (!req->error && !req->all && !fetch_unstable(c, req, p))
             broker_coord_offset_fetch(c, req->group_id, p->topic, p->partition, &p->committed);
     }
     broker_offset_fetch_part_t *all = req->all_parts;
@@ -621,6 +681,32 @@ static void list_run(broker_coord_t *c, broker_group_op_t *op)
     free(groups);
 }
 
+/* TxnOffsetCommit: the group's partition of __consumer_offsets must be in the producer's
+ * open transaction (AddOffsetsToTxn), with its current epoch; a refusal answers every
+ * partition (an epoch the coordinator fenced is INVALID_PRODUCER_EPOCH here, as in Kafka). */
+static bool txn_commit_refused(broker_group_op_t *op)
+{
+    broker_commit_req_t *cr = op->req;
+    if (!cr->transactional)
+        return false;
+    broker_groups_t *g = groups_of(op->b);
+    int16_t err = KAFKA_NONE;
+    if (!cr->group_id || !*cr->group_id)
+        err = KAFKA_INVALID_GROUP_ID;
+    else
+        err = broker_txn_check_offsets(op->b, cr->transactional_id, cr->producer_id,
+                                       cr->producer_epoch,
+                                       broker_coord_partition_for(cr->group_id, g->offsets_parts));
+    if (err == KAFKA_PRODUCER_FENCED)
+        err = KAFKA_INVALID_PRODUCER_EPOCH;
+    if (err == KAFKA_NONE)
+        return false;
+    for (size_t i = 0; i < cr->part_count; i++)
+        cr->parts[i].error = err;
+    op->on_done(op);
+    return true;
+}
+
 static void op_run(void *arg)
 {
     broker_group_op_t *op = arg;
@@ -659,7 +745,8 @@ static void op_run(void *arg)
         broker_coord_delete(c, op->req, op);
         break;
     case OP_COMMIT:
-        broker_coord_commit(c, op->req, op);
+        if (!txn_commit_refused(op))
+            broker_coord_commit(c, op->req, op);
         break;
     case OP_OFFSET_DELETE:
         broker_coord_offset_delete(c, op->req, op);
@@ -744,4 +831,189 @@ void broker_consumer_describe(broker_t *b, broker_consumer_describe_req_t *req,
                               broker_group_op_t *op)
 {
     op_post(b, OP_CONSUMER_DESCRIBE, req, op);
+}
+
+/* ---- a snapshot of every group with its committed offsets (metrics, the admin API) -------------
+ * The caller's thread posts one call to the coordinator thread, which copies every group's
+ * state, member count and committed offsets into owned memory, and waits at most timeout_ms.
+ * The call is shared by the two threads and freed by the last one done with it, so a caller
+ * that gave up never leaves the coordinator writing into freed memory. */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs; /* the caller and the coordinator thread */
+    bool done;
+    broker_t *b;
+    broker_groups_snapshot_t snap;
+    size_t cap;
+} snapshot_call_t;
+
+static void snapshot_call_unref(snapshot_call_t *sc)
+{
+    pthread_mutex_lock(&sc->mu);
+    bool last = --sc->refs == 0;
+    pthread_mutex_unlock(&sc->mu);
+    if (!last)
+        return;
+    broker_groups_snapshot_free(&sc->snap);
+    pthread_cond_destroy(&sc->cv);
+    pthread_mutex_destroy(&sc->mu);
+    free(sc);
+}
+
+static void snapshot_offset_one(void *arg, const char *topic, int32_t partition,
+                                const broker_committed_t *o)
+{
+    broker_group_snap_t *g = arg;
+    if ((g->noffsets & (g->noffsets - 1)) == 0) /* 0, 1, 2, 4 ...: grow to the next power */
+        g->offsets =
+            weir_realloc(g->offsets, (g->noffsets ? g->noffsets * 2 : 1) * sizeof(*g->offsets));
+    g->offsets[g->noffsets++] = (broker_group_offset_t){weir_strdup(topic), partition, o->offset};
+}
+
+static void snapshot_group_one(void *arg, const broker_group_listing_t *l)
+{
+    snapshot_call_t *sc = arg;
+    broker_groups_snapshot_t *s = &sc->snap;
+    if (s->count == sc->cap) {
+        sc->cap = sc->cap ? sc->cap * 2 : 16;
+        s->groups = weir_realloc(s->groups, sc->cap * sizeof(*s->groups));
+    }
+    s->groups[s->count++] = (broker_group_snap_t){
+        .group_id = weir_strdup(l->group_id),
+        .protocol_type = weir_strdup(l->protocol_type ? l->protocol_type : ""),
+        .state = weir_strdup(l->state ? l->state : ""),
+        .type = weir_strdup(l->type ? l->type : "classic")};
+}
+
+/* A group's members and generation: DescribeGroups' for a classic group, ConsumerGroupDescribe's
+ * for a consumer group (KIP-848), whose group epoch is its generation. Coordinator thread. */
+static void snapshot_group_members(broker_coord_t *c, broker_group_snap_t *gs)
+{
+    if (strcmp(gs->type, "consumer") == 0) {
+        const char *ids[] = {gs->group_id};
+        broker_consumer_describe_req_t req = {.count = 1, .group_ids = ids};
+        broker_coord_consumer_describe(c, &req);
+        if (req.groups && req.groups[0].error == KAFKA_NONE) {
+            gs->members = (int32_t)req.groups[0].nmembers;
+            gs->generation = req.groups[0].group_epoch;
+        }
+        broker_coord_consumer_describe_free(&req);
+        return;
+    }
+    broker_group_summary_t sum;
+    memset(&sum, 0, sizeof(sum));
+    broker_coord_describe(c, gs->group_id, &sum);
+    gs->members = (int32_t)sum.member_count;
+    gs->generation = sum.generation;
+    broker_group_summary_deinit(&sum);
+}
+
+/* Coordinator thread. */
+static void snapshot_on_loop0(void *arg)
+{
+    snapshot_call_t *sc = arg;
+    broker_groups_t *g = groups_of(sc->b);
+    broker_coord_t *c = g ? g->coord : NULL;
+    if (c) {
+        broker_coord_list(c, snapshot_group_one, sc);
+        for (size_t i = 0; i < sc->snap.count; i++) {
+            broker_group_snap_t *gs = &sc->snap.groups[i];
+            snapshot_group_members(c, gs);
+            broker_coord_offset_foreach(c, gs->group_id, snapshot_offset_one, gs);
+        }
+    }
+    pthread_mutex_lock(&sc->mu);
+    sc->snap.available = c != NULL;
+    sc->done = true;
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+    snapshot_call_unref(sc);
+}
+
+static int offset_cmp(const void *a, const void *b)
+{
+    const broker_group_offset_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+    return strcmp(((const broker_group_snap_t *)a)->group_id,
+                  ((const broker_group_snap_t *)b)->group_id);
+}
+
+static bool snapshot_wait(snapshot_call_t *sc, int64_t timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ns = until.tv_nsec + (timeout_ms % 1000) * 1000000;
+    until.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&sc->mu);
+    while (!sc->done && pthread_cond_timedwait(&sc->cv, &sc->mu, &until) == 0)
+        ;
+    bool done = sc->done;
+    pthread_mutex_unlock(&sc->mu);
+    return done;
+}
+
+int broker_groups_snapshot(broker_t *b, int64_t timeout_ms, broker_groups_snapshot_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (broker_stopping(b) || !b->groups)
+        return -WEIR_ECLOSED;
+    snapshot_call_t *sc = weir_calloc(1, sizeof(*sc));
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_cond_init(&sc->cv, NULL);
+    sc->refs = 2;
+    sc->b = b;
+    net_loop_t *loop = b->loops[0];
+    if (net_loop_is_current(loop))
+        snapshot_on_loop0(sc);
+    else
+        net_loop_post(loop, snapshot_on_loop0, sc);
+    int rc = 0;
+    if (!snapshot_wait(sc, timeout_ms)) {
+        rc = -WEIR_ETIMEDOUT;
+    } else {
+        *out = sc->snap; /* the coordinator is done with it: no lock needed any more */
+        memset(&sc->snap, 0, sizeof(sc->snap));
+        if (out->count > 1) /* qsort wants a pointer even for nothing: none when empty */
+            qsort(out->groups, out->count, sizeof(*out->groups), group_cmp);
+        for (size_t i = 0; i < out->count; i++)
+            if (out->groups[i].noffsets > 1)
+                qsort(out->groups[i].offsets, out->groups[i].noffsets,
+                      sizeof(*out->groups[i].offsets), offset_cmp);
+    }
+    snapshot_call_unref(sc);
+    return rc;
+}
+
+void broker_groups_snapshot_free(broker_groups_snapshot_t *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        broker_group_snap_t *g = &s->groups[i];
+        for (size_t j = 0; j < g->noffsets; j++)
+            free(g->offsets[j].topic);
+        free(g->offsets);
+        free(g->group_id);
+        free(g->protocol_type);
+        free(g->state);
+        free(g->type);
+    }
+    free(s->groups);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- transactions ---------------------------------------------------------------------------- */
+
+/* Loop 0, after the producer's marker in __consumer_offsets is durable. */
+void broker_groups_txn_complete(broker_t *b, int64_t producer_id, bool commit)
+{
+    broker_groups_t *g = groups_of(b);
+    if (g && g->coord)
+        broker_coord_txn_complete(g->coord, producer_id, commit);
 }

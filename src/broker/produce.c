@@ -10,7 +10,12 @@
  * with the reason from v8, CORRUPT_MESSAGE before). Then, under the partition's append_mu,
  * each batch gets partitionLeaderEpoch 0 and, for LogAppendTime, the broker's clock and a new
  * CRC, passes the idempotence check (a retried batch is answered with its original offset, a
- * gap or a zombie is refused) and is appended verbatim. The only per-record work is the
+ * gap or a zombie is refused) and is appended verbatim. A transactional batch must belong to
+ * its producer's open transaction: the first one of a transaction in a partition is checked
+ * with the transaction coordinator (broker_txn_verify: the partition was added with
+ * AddPartitionsToTxn, INVALID_TXN_STATE otherwise), and opens the transaction in the
+ * partition's producer state before it is appended, so the LSO covers it before anyone can
+ * read it. The only per-record work is the
  * validation pass; nothing is copied (the batch is rewritten in place in the request frame and
  * written from there).
  *
@@ -34,6 +39,30 @@ static void result_error(broker_produce_result_t *res, int16_t code, const char 
     res->error_code = code;
     res->error_message = msg;
     res->base_offset = -1;
+}
+
+/* A batch that cannot be read as one: Kafka raises CorruptRecordException for it, whatever
+ * the Produce version (CORRUPT_MESSAGE is also an invalid record's code before v8). */
+static void result_corrupt(broker_produce_result_t *res, const char *msg)
+{
+    result_error(res, KAFKA_CORRUPT_MESSAGE, msg);
+    res->unknown_append = true;
+}
+
+/* Kafka answers an append, done or refused, with the partition's log start offset, except when the
+ * log raised CorruptRecordException, RecordTooLargeException, RecordBatchTooLargeException or
+ * KafkaStorageException (ReplicaManager.appendToLocalLog), or the transaction's verification
+ * refused the batch before the log saw it (UNKNOWN_LOG_APPEND_INFO): then the answer carries -1. */
+static int64_t answer_log_start(const broker_partition_t *p, const broker_produce_result_t *res)
+{
+    switch (res->error_code) {
+    case KAFKA_MESSAGE_TOO_LARGE:
+    case KAFKA_RECORD_LIST_TOO_LARGE:
+    case KAFKA_KAFKA_STORAGE_ERROR:
+        return -1;
+    default:
+        return res->unknown_append ? -1 : storage_log_start_offset(p->log);
+    }
 }
 
 /* The error for a record-level problem: INVALID_RECORD exists from Produce v8. */
@@ -61,7 +90,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
                            broker_produce_result_t *res)
 {
     if (avail < BATCH_MAGIC + 1) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch");
+        result_corrupt(res, "truncated record batch");
         return false;
     }
     int8_t magic = (int8_t)p[BATCH_MAGIC]; /* at byte 16 in message sets v0/v1 as well */
@@ -71,17 +100,17 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         return false;
     }
     if (magic != 2) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "unknown record batch magic");
+        result_corrupt(res, "unknown record batch magic");
         return false;
     }
     if (avail < BATCH_HEADER_SIZE) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "truncated record batch header");
+        result_corrupt(res, "truncated record batch header");
         return false;
     }
     int32_t blen = (int32_t)be32_read(p + BATCH_LENGTH);
     if (blen < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
         (uint64_t)blen + BATCH_LOG_OVERHEAD > avail) {
-        result_error(res, KAFKA_CORRUPT_MESSAGE, "record batch length out of bounds");
+        result_corrupt(res, "record batch length out of bounds");
         return false;
     }
     *total = (size_t)blen + BATCH_LOG_OVERHEAD;
@@ -99,6 +128,17 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     }
     if (attrs & BATCH_CONTROL) {
         result_error(res, invalid_record(ctx), "clients may not write control batches");
+        return false;
+    }
+    if ((attrs & BATCH_TRANSACTIONAL) && !ctx->transactional_id) {
+        /* Kafka authorizes transactional writes by the request's transactional id */
+        result_error(res, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                     "transactional records need the request's transactional id");
+        res->unknown_append = true; /* Kafka refuses the whole request before any log */
+        return false;
+    }
+    if ((attrs & BATCH_TRANSACTIONAL) && (int64_t)be64_read(p + BATCH_PRODUCER_ID) < 0) {
+        result_error(res, invalid_record(ctx), "a transactional batch needs a producer id");
         return false;
     }
     /* One pass checks the header and CRC and parses every record (decompressing once). */
@@ -126,7 +166,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     }
     if (rc < 0) {
         if (why && storage_batch_why_corrupt(why))
-            result_error(res, KAFKA_CORRUPT_MESSAGE, why);
+            result_corrupt(res, why);
         else
             result_error(res, invalid_record(ctx), why ? why : "invalid records");
         return false;
@@ -135,12 +175,12 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
 }
 
 /* The idempotence check of one batch with a producer id (append_mu held): 0 to append it, a
- * Kafka ErrorCode to refuse it; a duplicate sets *dup and its original offsets. */
-static int16_t check_producer(broker_partition_t *p, const storage_batch_header_t *h, bool *dup,
-                              int64_t *dup_base)
+ * Kafka ErrorCode to refuse it; a duplicate sets *dup and its original offsets. A
+ * transactional batch that would open a transaction here must belong to the producer's open
+ * transaction at the coordinator. */
+static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_batch_header_t *h,
+                              bool *dup, int64_t *dup_base, int64_t *dup_ts, bool *verify)
 {
-    if (h->attributes & BATCH_TRANSACTIONAL)
-        return KAFKA_INVALID_TXN_STATE; /* transactions are not offered yet */
     if (!p->producers)
         return KAFKA_KAFKA_STORAGE_ERROR;
     broker_producer_check_t ck;
@@ -148,13 +188,21 @@ static int16_t check_producer(broker_partition_t *p, const storage_batch_header_
     if (ck.error == KAFKA_NONE && ck.duplicate) {
         *dup = true;
         *dup_base = ck.dup_base_offset;
+        *dup_ts = ck.dup_timestamp;
+        return KAFKA_NONE;
+    }
+    if (ck.error == KAFKA_NONE && (h->attributes & BATCH_TRANSACTIONAL) &&
+        !broker_producer_state_txn_open(p->producers, h->producer_id, h->producer_epoch)) {
+        *verify = true;
+        return broker_txn_verify(b, h->producer_id, h->producer_epoch, p->topic->name,
+                                 strlen(p->topic->name), p->index);
     }
     return ck.error;
 }
 
 /* Appends one validated batch (append_mu held). Returns false after setting an error. */
-static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8_t *batch,
-                         size_t total, int64_t now, bool first)
+static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part_t *pp,
+                         uint8_t *batch, size_t total, int64_t now, bool first)
 {
     broker_produce_result_t *res = &pp->res;
     be32_write(batch + BATCH_LEADER_EPOCH, 0);
@@ -169,32 +217,44 @@ static bool append_batch(broker_partition_t *p, broker_produce_part_t *pp, uint8
     int rc = storage_batch_header_read(batch, total, &h, &t2);
     WEIR_ASSERT(rc == 0); /* validated above */
     if (h.producer_id >= 0) {
-        bool dup = false;
-        int64_t dup_base = -1;
-        int16_t err = check_producer(p, &h, &dup, &dup_base);
+        bool dup = false, verify = false;
+        int64_t dup_base = -1, dup_ts = -1;
+        int16_t err = check_producer(b, p, &h, &dup, &dup_base, &dup_ts, &verify);
         if (err) {
             result_error(res, err, NULL);
+            res->unknown_append = verify;
             return false;
         }
         if (dup) {
-            if (first)
+            if (first) { /* the original's offsets, and its timestamp as the append time */
                 res->base_offset = dup_base;
+                res->log_append_time = dup_ts;
+            }
             /* acks=-1 answers a retried batch only once its original is durable */
             pp->end_offset = WEIR_MAX(pp->end_offset, dup_base + h.last_offset_delta + 1);
             return true;
         }
     }
+    /* A transaction opening here is published before its first batch is readable. */
+    bool opened = h.producer_id >= 0 && p->producers &&
+                  broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(p->log));
     int64_t base;
     rc = storage_log_append(p->log, batch, total, &base);
     if (rc < 0) {
+        if (opened)
+            broker_producer_state_txn_undo(p->producers, h.producer_id);
         log_warn("broker", "append to %s-%d: %s", p->topic->name, p->index, weir_strerror(rc));
-        result_error(res, rc == -WEIR_ECORRUPT ? KAFKA_CORRUPT_MESSAGE : KAFKA_KAFKA_STORAGE_ERROR,
-                     NULL);
+        if (rc == -WEIR_ECORRUPT)
+            result_corrupt(res, NULL);
+        else
+            result_error(res, KAFKA_KAFKA_STORAGE_ERROR, NULL);
         return false;
     }
     if (first)
         res->base_offset = base;
     pp->end_offset = base + h.last_offset_delta + 1;
+    metric_counter_add(&p->topic->m.produce_bytes, total);
+    metric_counter_add(&p->topic->m.produce_records, (uint64_t)h.record_count);
     if (h.producer_id >= 0 && p->producers)
         broker_producer_state_update(p->producers, &h, base, storage_log_end_offset(p->log));
     return true;
@@ -224,7 +284,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     size_t off = 0, total;
     while (off < len) {
         if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
-            res->log_start_offset = storage_log_start_offset(p->log); /* Kafka answers it too */
+            res->log_start_offset = answer_log_start(p, res);
             return;
         }
         off += total;
@@ -235,13 +295,13 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     bool appended = false;
     for (off = 0; off < len; off += total) {
         total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
-        if (!append_batch(p, pp, records + off, total, now, off == 0))
+        if (!append_batch(b, p, pp, records + off, total, now, off == 0))
             break;
         appended = true;
     }
     pthread_mutex_unlock(&p->append_mu);
-    res->log_start_offset = storage_log_start_offset(p->log);
-    if (res->error_code == KAFKA_NONE)
+    res->log_start_offset = answer_log_start(p, res);
+    if (res->error_code == KAFKA_NONE && res->log_append_time < 0)
         res->log_append_time = now;
     if (appended)
         broker_watches_notify(p);

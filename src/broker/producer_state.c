@@ -13,9 +13,18 @@
  * end (the log lost its tail in a crash) is discarded, so the state never remembers a batch
  * the log does not hold.
  *
- * Snapshot file (big-endian): "WPS1", crc32c u32 of everything after it, offset i64,
- * count u32, then per producer: pid i64, epoch i16, nbatches u8, then nbatches times
- * first_seq i32, last_seq i32, first_offset i64, offset_delta i32, timestamp i64.
+ * Transactions: a producer's open transaction in this partition is its entry's txn_first (the
+ * offset of its first batch here); `open` lists the open ones by that offset, oldest first, so
+ * the first unstable offset is open[0] (published in an atomic for lock-free readers, and to
+ * the log for compaction). New transactions start at the log end, so they are appended to
+ * `open` in order. A producer with an open transaction is never expired or evicted.
+ *
+ * Snapshot file (big-endian): "WPS2", crc32c u32 of everything after it, offset i64,
+ * count u32, then per producer: pid i64, epoch i16, nbatches u8, txn_first i64,
+ * coordinator_epoch i32, marker_ts i64, then nbatches times first_seq i32, last_seq i32,
+ * first_offset i64, offset_delta i32, timestamp i64. "WPS1" files (no txn_first, coordinator_epoch)
+ * still load. Before a snapshot is written, the log's aborted-transaction index is synced: the
+ * snapshot says the markers below it need no replay, so their index entries must be on disk.
  */
 #include "broker/producer_state.h"
 
@@ -40,12 +49,24 @@ typedef struct {
     int16_t epoch;
     int nbatches;
     pbatch_t batches[BROKER_PRODUCER_BATCHES]; /* oldest first */
+    int64_t txn_first;                         /* first offset of its open transaction here, -1 */
+    int32_t coordinator_epoch;                 /* of its last marker, -1 */
+    int64_t marker_ts;                         /* timestamp of its last marker, INT64_MIN if none */
 } pentry_t;
+
+typedef struct {
+    int64_t first;
+    int64_t pid;
+} open_txn_t;
 
 struct broker_producer_state {
     pthread_mutex_t mu;
     storage_io_t *io;
+    storage_log_t *log;
     char *dir;
+    open_txn_t *open; /* open transactions by first offset */
+    size_t nopen, capopen;
+    _Atomic int64_t first_unstable;
     broker_producer_state_config_t cfg;
     broker_kvmap_t producers; /* be64(pid) -> pentry_t */
     int64_t last_snapshot;    /* offset of the newest snapshot written or loaded, -1 */
@@ -53,9 +74,11 @@ struct broker_producer_state {
     uint64_t replayed;
 };
 
-enum { SNAP_HEADER = 4 + 4 + 8 + 4, SNAP_ENTRY = 8 + 2 + 1, SNAP_BATCH = 4 + 4 + 8 + 4 + 8 };
+enum { SNAP_HEADER = 4 + 4 + 8 + 4, SNAP_BATCH = 4 + 4 + 8 + 4 + 8 };
+enum { SNAP_ENTRY_V1 = 8 + 2 + 1, SNAP_ENTRY = 8 + 2 + 1 + 8 + 4 + 8 };
 enum { SNAP_KEEP = 2 }; /* snapshots kept on disk */
-static const char SNAP_MAGIC[4] = {'W', 'P', 'S', '1'};
+static const char SNAP_MAGIC[4] = {'W', 'P', 'S', '2'};
+static const char SNAP_MAGIC_V1[4] = {'W', 'P', 'S', '1'};
 
 void broker_producer_state_config_default(broker_producer_state_config_t *cfg)
 {
@@ -85,9 +108,11 @@ static void entry_remove(broker_producer_state_t *ps, int64_t pid)
     free(broker_kvmap_del(&ps->producers, k, 8));
 }
 
+/* Its last activity: its newest batch or marker (INT64_MIN: none known). */
 static int64_t entry_last_ts(const pentry_t *e)
 {
-    return e->nbatches ? e->batches[e->nbatches - 1].timestamp : INT64_MIN;
+    int64_t ts = e->nbatches ? e->batches[e->nbatches - 1].timestamp : INT64_MIN;
+    return WEIR_MAX(ts, e->marker_ts);
 }
 
 /* At the bound, the producer idle longest is forgotten (its next batch, if any, then gets
@@ -99,6 +124,8 @@ static void evict_oldest(broker_producer_state_t *ps)
     pentry_t *oldest = NULL;
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         pentry_t *x = e->value;
+        if (x->txn_first >= 0)
+            continue; /* its transaction must be ended by its marker */
         if (!oldest || entry_last_ts(x) < entry_last_ts(oldest))
             oldest = x;
     }
@@ -116,6 +143,9 @@ static pentry_t *entry_get_or_add(broker_producer_state_t *ps, int64_t pid, int1
     e = weir_calloc(1, sizeof(*e));
     e->pid = pid;
     e->epoch = epoch;
+    e->txn_first = -1;
+    e->coordinator_epoch = -1;
+    e->marker_ts = INT64_MIN;
     uint8_t k[8];
     be64_write(k, (uint64_t)pid);
     broker_kvmap_put(&ps->producers, k, 8, e);
@@ -158,6 +188,7 @@ static int16_t check_entry(const pentry_t *e, const storage_batch_header_t *h, i
             out->duplicate = true;
             out->dup_base_offset = b->first_offset;
             out->dup_last_offset = b->first_offset + b->offset_delta;
+            out->dup_timestamp = b->timestamp;
             return KAFKA_NONE;
         }
     }
@@ -169,7 +200,7 @@ void broker_producer_state_check(broker_producer_state_t *ps, const storage_batc
                                  broker_producer_check_t *out)
 {
     *out = (broker_producer_check_t){
-        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1};
+        .error = KAFKA_NONE, .dup_base_offset = -1, .dup_last_offset = -1, .dup_timestamp = -1};
     if (h->producer_id < 0)
         return;
     if (h->producer_epoch < 0 || h->base_sequence < 0 || h->last_offset_delta < 0) {
@@ -183,6 +214,9 @@ void broker_producer_state_check(broker_producer_state_t *ps, const storage_batc
         out->error = h->base_sequence == 0 ? KAFKA_NONE : KAFKA_UNKNOWN_PRODUCER_ID;
     else
         out->error = check_entry(e, h, last, out);
+    if (out->error == KAFKA_NONE && !out->duplicate && e && e->txn_first >= 0 &&
+        !(h->attributes & BATCH_TRANSACTIONAL) && h->producer_epoch == e->epoch)
+        out->error = KAFKA_INVALID_TXN_STATE; /* Kafka: expected a transactional write */
     pthread_mutex_unlock(&ps->mu);
 }
 
@@ -200,6 +234,158 @@ void broker_producer_state_update(broker_producer_state_t *ps, const storage_bat
         broker_producer_state_snapshot(ps, log_end, false);
 }
 
+/* ---- transactions -------------------------------------------------------------------------------
+ */
+
+/* Publishes the first unstable offset (mu held). */
+static void open_publish(broker_producer_state_t *ps)
+{
+    int64_t first = ps->nopen ? ps->open[0].first : -1;
+    atomic_store(&ps->first_unstable, first);
+    if (ps->log)
+        storage_log_set_first_unstable(ps->log, first);
+}
+
+/* Opens e's transaction at `first` (mu held). Kept sorted: a new one is normally the newest. */
+static void open_add(broker_producer_state_t *ps, pentry_t *e, int64_t first)
+{
+    if (ps->nopen == ps->capopen) {
+        ps->capopen = ps->capopen ? ps->capopen * 2 : 8;
+        ps->open = weir_realloc(ps->open, ps->capopen * sizeof(*ps->open));
+    }
+    size_t at = ps->nopen;
+    while (at > 0 && ps->open[at - 1].first > first)
+        at--;
+    memmove(&ps->open[at + 1], &ps->open[at], (ps->nopen - at) * sizeof(*ps->open));
+    ps->open[at] = (open_txn_t){first, e->pid};
+    ps->nopen++;
+    e->txn_first = first;
+    open_publish(ps);
+}
+
+static void open_remove(broker_producer_state_t *ps, pentry_t *e)
+{
+    for (size_t i = 0; i < ps->nopen; i++) {
+        if (ps->open[i].pid == e->pid) {
+            memmove(&ps->open[i], &ps->open[i + 1], (ps->nopen - i - 1) * sizeof(*ps->open));
+            ps->nopen--;
+            break;
+        }
+    }
+    e->txn_first = -1;
+    open_publish(ps);
+}
+
+bool broker_producer_state_txn_begin(broker_producer_state_t *ps, const storage_batch_header_t *h,
+                                     int64_t base)
+{
+    if (h->producer_id < 0 || !(h->attributes & BATCH_TRANSACTIONAL) ||
+        (h->attributes & BATCH_CONTROL))
+        return false;
+    pthread_mutex_lock(&ps->mu);
+    pentry_t *e = entry_get_or_add(ps, h->producer_id, h->producer_epoch);
+    bool opened = e->txn_first < 0;
+    if (opened)
+        open_add(ps, e, base);
+    pthread_mutex_unlock(&ps->mu);
+    return opened;
+}
+
+void broker_producer_state_txn_undo(broker_producer_state_t *ps, int64_t producer_id)
+{
+    pthread_mutex_lock(&ps->mu);
+    pentry_t *e = entry_find(ps, producer_id);
+    if (e && e->txn_first >= 0)
+        open_remove(ps, e);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+bool broker_producer_state_txn_open(broker_producer_state_t *ps, int64_t producer_id, int16_t epoch)
+{
+    pthread_mutex_lock(&ps->mu);
+    const pentry_t *e = entry_find(ps, producer_id);
+    bool open = e && e->txn_first >= 0 && e->epoch == epoch;
+    pthread_mutex_unlock(&ps->mu);
+    return open;
+}
+
+int16_t broker_producer_state_check_marker(broker_producer_state_t *ps, int64_t producer_id,
+                                           int16_t epoch)
+{
+    pthread_mutex_lock(&ps->mu);
+    const pentry_t *e = entry_find(ps, producer_id);
+    int16_t err = e && epoch < e->epoch ? KAFKA_INVALID_PRODUCER_EPOCH : KAFKA_NONE;
+    pthread_mutex_unlock(&ps->mu);
+    return err;
+}
+
+/* Applies a marker (mu held); an abort goes to the log's aborted-transaction index. */
+static void end_txn_locked(broker_producer_state_t *ps, int64_t pid, int16_t epoch,
+                           int32_t coordinator_epoch, bool commit, int64_t offset, int64_t ts)
+{
+    pentry_t *e = entry_get_or_add(ps, pid, epoch);
+    e->marker_ts = WEIR_MAX(e->marker_ts, ts);
+    if (epoch > e->epoch) { /* a fencing abort: the old epoch's sequences are over */
+        e->epoch = epoch;
+        e->nbatches = 0;
+    }
+    e->coordinator_epoch = coordinator_epoch;
+    int64_t first = e->txn_first >= 0 ? e->txn_first : offset;
+    if (e->txn_first >= 0)
+        open_remove(ps, e);
+    if (commit || !ps->log)
+        return;
+    storage_aborted_txn_t t = {.producer_id = pid,
+                               .first_offset = first,
+                               .last_offset = offset,
+                               .last_stable_offset = ps->nopen ? ps->open[0].first : offset + 1};
+    storage_log_aborted_add(ps->log, &t); /* a write error is logged there; memory has it */
+}
+
+void broker_producer_state_end_txn(broker_producer_state_t *ps, int64_t producer_id, int16_t epoch,
+                                   int32_t coordinator_epoch, bool commit, int64_t offset,
+                                   int64_t timestamp)
+{
+    pthread_mutex_lock(&ps->mu);
+    end_txn_locked(ps, producer_id, epoch, coordinator_epoch, commit, offset, timestamp);
+    pthread_mutex_unlock(&ps->mu);
+}
+
+int64_t broker_producer_state_first_unstable(broker_producer_state_t *ps)
+{
+    return atomic_load(&ps->first_unstable);
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+    const broker_producer_desc_t *x = a, *y = b;
+    return (x->producer_id > y->producer_id) - (x->producer_id < y->producer_id);
+}
+
+size_t broker_producer_state_list(broker_producer_state_t *ps, broker_producer_desc_t **out)
+{
+    pthread_mutex_lock(&ps->mu);
+    size_t n = ps->producers.count;
+    *out = weir_calloc(n ? n : 1, sizeof(**out));
+    broker_kvmap_iter_t it;
+    broker_kvmap_iter_init(&it, &ps->producers);
+    size_t k = 0;
+    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
+        const pentry_t *x = e->value;
+        const pbatch_t *last = x->nbatches ? &x->batches[x->nbatches - 1] : NULL;
+        (*out)[k++] = (broker_producer_desc_t){
+            .producer_id = x->pid,
+            .epoch = x->epoch,
+            .last_sequence = last ? last->last_seq : -1,
+            .last_timestamp = entry_last_ts(x) == INT64_MIN ? -1 : entry_last_ts(x),
+            .coordinator_epoch = x->coordinator_epoch,
+            .txn_start_offset = x->txn_first};
+    }
+    pthread_mutex_unlock(&ps->mu);
+    qsort(*out, n, sizeof(**out), cmp_info);
+    return n;
+}
+
 void broker_producer_state_expire(broker_producer_state_t *ps, int64_t now_wall_ms)
 {
     pthread_mutex_lock(&ps->mu);
@@ -207,7 +393,8 @@ void broker_producer_state_expire(broker_producer_state_t *ps, int64_t now_wall_
     broker_kvmap_iter_init(&it, &ps->producers);
     for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
         pentry_t *x = e->value;
-        if (now_wall_ms - entry_last_ts(x) > ps->cfg.expiration_ms)
+        /* (compared without a subtraction that could overflow on INT64_MIN) */
+        if (x->txn_first < 0 && entry_last_ts(x) < now_wall_ms - ps->cfg.expiration_ms)
             entry_remove(ps, x->pid);
     }
     pthread_mutex_unlock(&ps->mu);
@@ -253,6 +440,9 @@ static void snap_encode(broker_producer_state_t *ps, int64_t offset, buf_t *b)
         buf_append_be64(b, (uint64_t)x->pid);
         buf_append_be16(b, (uint16_t)x->epoch);
         buf_append_u8(b, (uint8_t)x->nbatches);
+        buf_append_be64(b, (uint64_t)x->txn_first);
+        buf_append_be32(b, (uint32_t)x->coordinator_epoch);
+        buf_append_be64(b, (uint64_t)x->marker_ts);
         for (int i = 0; i < x->nbatches; i++) {
             const pbatch_t *y = &x->batches[i];
             buf_append_be32(b, (uint32_t)y->first_seq);
@@ -318,6 +508,14 @@ static void snap_list(broker_producer_state_t *ps, snap_list_t *l)
 
 int broker_producer_state_snapshot(broker_producer_state_t *ps, int64_t log_end, bool sync)
 {
+    /* The snapshot tells the next open that markers below log_end need no replay: their
+     * aborted-transaction entries must be on disk first. */
+    int irc = ps->log ? storage_log_aborted_sync(ps->log) : 0;
+    if (irc < 0) {
+        log_warn("producer", "%s: syncing the aborted-transaction index failed: %s; no snapshot",
+                 ps->dir, weir_strerror(irc));
+        return irc;
+    }
     buf_t b = {0};
     pthread_mutex_lock(&ps->mu);
     snap_encode(ps, log_end, &b);
@@ -381,21 +579,30 @@ static int snap_load(broker_producer_state_t *ps, int64_t offset)
             rc = -WEIR_ECORRUPT;
     }
     io->ops->close(io, fd);
-    if (rc == 0 &&
-        (memcmp(p, SNAP_MAGIC, 4) != 0 || be32_read(p + 4) != crc32c(0, p + 8, (size_t)size - 8) ||
-         (int64_t)be64_read(p + 8) != offset))
+    bool v1 = rc == 0 && memcmp(p, SNAP_MAGIC_V1, 4) == 0;
+    if (rc == 0 && ((!v1 && memcmp(p, SNAP_MAGIC, 4) != 0) ||
+                    be32_read(p + 4) != crc32c(0, p + 8, (size_t)size - 8) ||
+                    (int64_t)be64_read(p + 8) != offset))
         rc = -WEIR_ECORRUPT;
+    size_t entry_size = v1 ? SNAP_ENTRY_V1 : SNAP_ENTRY;
     size_t off = SNAP_HEADER;
     uint32_t count = rc == 0 ? be32_read(p + 16) : 0;
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
-        if (size - off < SNAP_ENTRY) {
+        if (size - off < entry_size) {
             rc = -WEIR_ECORRUPT;
             break;
         }
         pentry_t e = {.pid = (int64_t)be64_read(p + off),
                       .epoch = (int16_t)be16_read(p + off + 8),
-                      .nbatches = p[off + 10]};
-        off += SNAP_ENTRY;
+                      .nbatches = p[off + 10],
+                      .txn_first = v1 ? -1 : (int64_t)be64_read(p + off + 11),
+                      .coordinator_epoch = v1 ? -1 : (int32_t)be32_read(p + off + 19),
+                      .marker_ts = v1 ? INT64_MIN : (int64_t)be64_read(p + off + 23)};
+        off += entry_size;
+        if (e.txn_first < -1 || e.txn_first >= offset) {
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
         if (e.nbatches > BROKER_PRODUCER_BATCHES || size - off < (size_t)e.nbatches * SNAP_BATCH) {
             rc = -WEIR_ECORRUPT;
             break;
@@ -408,6 +615,10 @@ static int snap_load(broker_producer_state_t *ps, int64_t offset)
                                       .timestamp = (int64_t)be64_read(p + off + 20)};
         pentry_t *x = entry_get_or_add(ps, e.pid, e.epoch);
         *x = e;
+        if (e.txn_first >= 0) {
+            x->txn_first = -1;
+            open_add(ps, x, e.txn_first);
+        }
     }
     free(p);
     if (rc < 0) { /* a half-loaded snapshot must not leak into the state */
@@ -415,6 +626,8 @@ static int snap_load(broker_producer_state_t *ps, int64_t offset)
         broker_kvmap_iter_init(&it, &ps->producers);
         for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));)
             entry_remove(ps, ((pentry_t *)e->value)->pid);
+        ps->nopen = 0;
+        open_publish(ps);
     }
     return rc;
 }
@@ -422,14 +635,51 @@ static int snap_load(broker_producer_state_t *ps, int64_t offset)
 /* ---- open / close
  * -------------------------------------------------------------------------------- */
 
+int broker_marker_type(const uint8_t *batch, size_t total)
+{
+    storage_record_iter_t it;
+    int type = -1;
+    if (storage_record_iter_init(&it, batch, total, 4096) == 0) {
+        storage_record_t rec;
+        if (storage_record_iter_next(&it, &rec) == 1 && rec.key && rec.key_len >= 4 &&
+            be16_read(rec.key) == 0) {
+            int16_t t = (int16_t)be16_read((const uint8_t *)rec.key + 2);
+            type = t == 0 || t == 1 ? t : -1;
+        }
+    }
+    storage_record_iter_deinit(&it);
+    return type;
+}
+
 static int replay_batch(void *arg, const storage_batch_header_t *h, const uint8_t *batch,
                         size_t total)
 {
     broker_producer_state_t *ps = arg;
-    if (h->producer_id >= 0 && !(h->attributes & BATCH_CONTROL)) {
-        state_apply(ps, h, h->base_offset);
-        ps->replayed++;
+    if (h->producer_id < 0)
+        return 0;
+    if (h->attributes & BATCH_CONTROL) {
+        int type = broker_marker_type(batch, total);
+        if (type >= 0) {
+            int32_t coordinator_epoch = -1;
+            storage_record_iter_t it;
+            if (storage_record_iter_init(&it, batch, total, 4096) == 0) {
+                storage_record_t rec;
+                if (storage_record_iter_next(&it, &rec) == 1 && rec.value && rec.value_len >= 6)
+                    coordinator_epoch = (int32_t)be32_read((const uint8_t *)rec.value + 2);
+            }
+            storage_record_iter_deinit(&it);
+            end_txn_locked(ps, h->producer_id, h->producer_epoch, coordinator_epoch, type == 1,
+                           h->base_offset, h->max_timestamp);
+        }
+        return 0;
     }
+    if (h->attributes & BATCH_TRANSACTIONAL) {
+        pentry_t *e = entry_get_or_add(ps, h->producer_id, h->producer_epoch);
+        if (e->txn_first < 0)
+            open_add(ps, e, h->base_offset);
+    }
+    state_apply(ps, h, h->base_offset);
+    ps->replayed++;
     return 0;
 }
 
@@ -440,8 +690,10 @@ int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t 
     broker_producer_state_t *ps = weir_calloc(1, sizeof(*ps));
     pthread_mutex_init(&ps->mu, NULL);
     ps->io = io;
+    ps->log = log;
     ps->dir = weir_strdup(dir);
     ps->cfg = *cfg;
+    atomic_init(&ps->first_unstable, -1);
     ps->last_snapshot = -1;
     ps->loaded_snapshot = -1;
     broker_kvmap_init(&ps->producers);
@@ -449,7 +701,11 @@ int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t 
     int64_t from = storage_log_start_offset(log);
     snap_list_t l;
     snap_list(ps, &l);
-    for (size_t i = 0; i < l.n; i++) {
+    bool damaged = storage_log_aborted_damaged(log);
+    if (damaged) /* rebuild every aborted-transaction entry: replay the whole log */
+        log_warn("producer", "%s: the aborted-transaction index was damaged: replaying the log",
+                 dir);
+    for (size_t i = 0; i < l.n && !damaged; i++) {
         if (l.offs[i] > end) { /* the log lost its tail after this snapshot was taken */
             char path[4096];
             snap_path(ps, path, sizeof(path), l.offs[i], "");
@@ -464,7 +720,10 @@ int broker_producer_state_open(storage_io_t *io, const char *dir, storage_log_t 
         log_warn("producer", "%s: snapshot %" PRId64 " is unreadable, trying an older one", dir,
                  l.offs[i]);
     }
-    int rc = from < end ? storage_log_scan(log, from, replay_batch, ps) : 0;
+    /* Entries of markers at or past `from` come back from the replay. */
+    int rc = storage_log_aborted_truncate(log, from);
+    if (rc == 0 && from < end)
+        rc = storage_log_scan(log, from, replay_batch, ps);
     if (rc < 0) {
         broker_producer_state_free(ps);
         return rc;
@@ -487,6 +746,7 @@ void broker_producer_state_free(broker_producer_state_t *ps)
         free(e->value);
     broker_kvmap_deinit(&ps->producers);
     pthread_mutex_destroy(&ps->mu);
+    free(ps->open);
     free(ps->dir);
     free(ps);
 }
@@ -504,24 +764,15 @@ void broker_producer_state_close(broker_producer_state_t *ps, storage_log_t *log
 /* ---- producer ids
  * --------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *tid;
-    int64_t pid;
-    int16_t epoch;
-    int32_t timeout_ms;
-} txn_id_t;
-
 struct broker_producer_ids {
     pthread_mutex_t mu;
     storage_io_t *io;
     char *dir;
-    int64_t next;        /* the next id to hand out */
-    int64_t block_end;   /* ids below this are durable as "used" */
-    broker_kvmap_t tids; /* transactional id -> txn_id_t */
+    int64_t next;      /* the next id to hand out */
+    int64_t block_end; /* ids below this are durable as "used" */
 };
 
 static const char IDS_FILE[] = "producer-ids";
-static const char TIDS_FILE[] = "transactional-ids";
 
 /* Writes dir/name atomically and durably through io: tmp, fdatasync, rename, fsync of dir. */
 static int write_file_atomic(storage_io_t *io, const char *dir, const char *name, const buf_t *b)
@@ -576,71 +827,12 @@ static int ids_persist_block(broker_producer_ids_t *p, int64_t block_end)
     return rc;
 }
 
-static int tids_persist(broker_producer_ids_t *p)
-{
-    buf_t b = {0};
-    buf_append_be32(&b, 0);
-    buf_append_be32(&b, (uint32_t)p->tids.count);
-    broker_kvmap_iter_t it;
-    broker_kvmap_iter_init(&it, &p->tids);
-    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
-        const txn_id_t *t = e->value;
-        size_t n = strlen(t->tid);
-        buf_append_be16(&b, (uint16_t)n);
-        buf_append(&b, t->tid, n);
-        buf_append_be64(&b, (uint64_t)t->pid);
-        buf_append_be16(&b, (uint16_t)t->epoch);
-        buf_append_be32(&b, (uint32_t)t->timeout_ms);
-    }
-    be32_write(b.data, crc32c(0, b.data + 4, b.len - 4));
-    int rc = write_file_atomic(p->io, p->dir, TIDS_FILE, &b);
-    buf_deinit(&b);
-    return rc;
-}
-
-static txn_id_t *tid_put(broker_producer_ids_t *p, const char *tid, size_t len)
-{
-    txn_id_t *t = broker_kvmap_get(&p->tids, tid, len);
-    if (!t) {
-        t = weir_calloc(1, sizeof(*t));
-        t->tid = weir_strndup(tid, len);
-        broker_kvmap_put(&p->tids, tid, len, t);
-    }
-    return t;
-}
-
-static int tids_load(broker_producer_ids_t *p)
-{
-    buf_t b = {0};
-    int rc = read_file_checked(p->io, p->dir, TIDS_FILE, &b);
-    if (rc == -WEIR_ENOENT)
-        return 0;
-    size_t off = 8;
-    uint32_t count = rc == 0 && b.len >= 8 ? be32_read(b.data + 4) : 0;
-    for (uint32_t i = 0; rc == 0 && i < count; i++) {
-        if (b.len - off < 2 || b.len - off - 2 < (size_t)be16_read(b.data + off) + 14) {
-            rc = -WEIR_ECORRUPT;
-            break;
-        }
-        size_t n = be16_read(b.data + off);
-        txn_id_t *t = tid_put(p, (const char *)b.data + off + 2, n);
-        off += 2 + n;
-        t->pid = (int64_t)be64_read(b.data + off);
-        t->epoch = (int16_t)be16_read(b.data + off + 8);
-        t->timeout_ms = (int32_t)be32_read(b.data + off + 10);
-        off += 14;
-    }
-    buf_deinit(&b);
-    return rc;
-}
-
 int broker_producer_ids_open(storage_io_t *io, const char *data_dir, broker_producer_ids_t **out)
 {
     broker_producer_ids_t *p = weir_calloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     p->io = io;
     p->dir = weir_strdup(data_dir);
-    broker_kvmap_init(&p->tids);
     buf_t b = {0};
     int rc = read_file_checked(io, data_dir, IDS_FILE, &b);
     if (rc == 0 && b.len == 12)
@@ -650,12 +842,9 @@ int broker_producer_ids_open(storage_io_t *io, const char *data_dir, broker_prod
     else
         rc = 0;
     buf_deinit(&b);
-    if (rc == 0)
-        rc = tids_load(p);
     if (rc < 0) {
         /* Handing out ids that may repeat would let two producers share sequences: refuse. */
-        log_error("producer", "%s/%s or %s is unreadable: %s", data_dir, IDS_FILE, TIDS_FILE,
-                  weir_strerror(rc));
+        log_error("producer", "%s/%s is unreadable: %s", data_dir, IDS_FILE, weir_strerror(rc));
         broker_producer_ids_close(p);
         return rc;
     }
@@ -667,14 +856,6 @@ void broker_producer_ids_close(broker_producer_ids_t *p)
 {
     if (!p)
         return;
-    broker_kvmap_iter_t it;
-    broker_kvmap_iter_init(&it, &p->tids);
-    for (broker_kvmap_entry_t *e; (e = broker_kvmap_iter_next(&it));) {
-        txn_id_t *t = e->value;
-        free(t->tid);
-        free(t);
-    }
-    broker_kvmap_deinit(&p->tids);
     pthread_mutex_destroy(&p->mu);
     free(p->dir);
     free(p);
@@ -692,52 +873,10 @@ static int ids_next(broker_producer_ids_t *p, int64_t *pid)
     return 0;
 }
 
-int16_t broker_producer_ids_init(broker_producer_ids_t *p, const char *transactional_id,
-                                 int32_t txn_timeout_ms, int32_t max_txn_timeout_ms, int64_t *pid,
-                                 int16_t *epoch)
+int broker_producer_ids_next(broker_producer_ids_t *p, int64_t *pid)
 {
-    *pid = -1;
-    *epoch = -1;
-    if (transactional_id && (txn_timeout_ms <= 0 || txn_timeout_ms > max_txn_timeout_ms))
-        return KAFKA_INVALID_TRANSACTION_TIMEOUT;
-    int16_t err = KAFKA_NONE;
     pthread_mutex_lock(&p->mu);
-    if (!transactional_id) {
-        if (ids_next(p, pid) < 0)
-            err = KAFKA_COORDINATOR_NOT_AVAILABLE;
-        else
-            *epoch = 0;
-        pthread_mutex_unlock(&p->mu);
-        return err;
-    }
-    size_t len = strlen(transactional_id);
-    txn_id_t *t = broker_kvmap_get(&p->tids, transactional_id, len);
-    txn_id_t old = t ? *t : (txn_id_t){0};
-    bool fresh = !t || t->epoch >= INT16_MAX - 1;
-    int64_t id = fresh ? -1 : t->pid;
-    if (fresh && ids_next(p, &id) < 0) {
-        pthread_mutex_unlock(&p->mu);
-        return KAFKA_COORDINATOR_NOT_AVAILABLE;
-    }
-    t = tid_put(p, transactional_id, len);
-    t->pid = id;
-    t->epoch = fresh ? 0 : (int16_t)(old.epoch + 1);
-    t->timeout_ms = txn_timeout_ms;
-    if (tids_persist(p) < 0) { /* not durable: as if it never happened */
-        if (old.tid) {
-            t->pid = old.pid;
-            t->epoch = old.epoch;
-            t->timeout_ms = old.timeout_ms;
-        } else {
-            broker_kvmap_del(&p->tids, transactional_id, len);
-            free(t->tid);
-            free(t);
-        }
-        err = KAFKA_COORDINATOR_NOT_AVAILABLE;
-    } else {
-        *pid = t->pid;
-        *epoch = t->epoch;
-    }
+    int rc = ids_next(p, pid);
     pthread_mutex_unlock(&p->mu);
-    return err;
+    return rc;
 }

@@ -11,12 +11,14 @@
 #include "broker/producer_state.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { PRODUCER_TICK_MS = 30000 };
 
 void broker_partition_producers_open(broker_t *b, broker_partition_t *p, const char *dir)
 {
-    if (!p->log || p->topic->internal)
+    /* __consumer_offsets takes transactional batches (TxnOffsetCommit) and their markers */
+    if (!p->log || (p->topic->internal && strcmp(p->topic->name, "__consumer_offsets") != 0))
         return;
     broker_producer_state_config_t cfg;
     broker_producer_state_config_default(&cfg);
@@ -104,8 +106,7 @@ void broker_producers_free(broker_t *b)
     b->producer_ids = NULL;
 }
 
-int broker_init_producer_id(broker_t *b, const char *transactional_id, int32_t txn_timeout_ms,
-                            int64_t *producer_id, int16_t *epoch, broker_err_t *err)
+int broker_init_producer_id(broker_t *b, int64_t *producer_id, int16_t *epoch, broker_err_t *err)
 {
     *producer_id = -1;
     *epoch = -1;
@@ -114,8 +115,10 @@ int broker_init_producer_id(broker_t *b, const char *transactional_id, int32_t t
     if (!b->producer_ids)
         return broker_fail(err, -WEIR_ECLOSED, KAFKA_COORDINATOR_NOT_AVAILABLE,
                            "the producer ids are not available");
-    int32_t max_ms = (int32_t)broker_settings_int(&b->set, BCFG_TRANSACTION_MAX_TIMEOUT_MS);
-    err->code = broker_producer_ids_init(b->producer_ids, transactional_id, txn_timeout_ms, max_ms,
-                                         producer_id, epoch);
-    return err->code ? -WEIR_EINVAL : 0;
+    int rc = broker_producer_ids_next(b->producer_ids, producer_id);
+    if (rc < 0)
+        return broker_fail(err, rc, KAFKA_COORDINATOR_NOT_AVAILABLE,
+                           "producer ids could not be made durable: %s", weir_strerror(rc));
+    *epoch = 0;
+    return 0;
 }

@@ -14,13 +14,23 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { GOPT_BROKERS = 2000, GOPT_X, GOPT_OUTPUT, GOPT_TIMEOUT, GOPT_VERBOSE };
+enum {
+    GOPT_BROKERS = 2000,
+    GOPT_X,
+    GOPT_OUTPUT,
+    GOPT_TIMEOUT,
+    GOPT_PROFILE,
+    GOPT_DRY_RUN,
+    GOPT_VERBOSE
+};
 
 static const cli_opt_t global_opts[] = {
     {'b', "brokers", true, GOPT_BROKERS},
     {'X', NULL, true, GOPT_X},
     {'o', "output", true, GOPT_OUTPUT},
     {0, "timeout", true, GOPT_TIMEOUT},
+    {0, "profile", true, GOPT_PROFILE},
+    {0, "dry-run", false, GOPT_DRY_RUN},
     {'v', "verbose", false, GOPT_VERBOSE},
     {'h', "help", false, CLI_OPT_HELP},
     {0, NULL, false, 0},
@@ -29,11 +39,94 @@ static const cli_opt_t global_opts[] = {
 void cli_global_init(cli_global_t *g)
 {
     memset(g, 0, sizeof(*g));
-    const char *env = getenv("WEIR_BROKERS");
-    g->brokers = env && *env ? env : CLI_DEFAULT_BROKERS;
+    g->brokers = CLI_DEFAULT_BROKERS;
     g->output = CLI_OUT_TABLE;
     g->timeout_ms = 10000;
     g->cmd = NULL;
+    const char *p = getenv("WEIR_PROFILE");
+    g->profile = p && *p ? p : NULL;
+}
+
+void cli_global_deinit(cli_global_t *g)
+{
+    if (g->profiles)
+        cli_profiles_free(g->profiles);
+    free(g->profiles);
+    g->profiles = NULL;
+}
+
+/* True when s names no host at all: empty, spaces and commas only. */
+static bool brokers_empty(const char *s)
+{
+    return s[strspn(s, " ,\t")] == '\0';
+}
+
+/* The profile to use (named, or the file's current one): NULL when none applies. */
+static int profile_pick(cli_global_t *g, const cli_profile_t **out)
+{
+    *out = NULL;
+    g->profiles = weir_calloc(1, sizeof(*g->profiles));
+    char err[600];
+    int rc = cli_profiles_load(g->profiles, err, sizeof(err));
+    if (rc == -WEIR_ENOENT && !g->profile)
+        return 0; /* no file, none asked for */
+    if (rc != 0) {
+        cli_err(g, "profile %s: %s", g->profile ? g->profile : "", err);
+        return CLI_ERROR;
+    }
+    const char *name = g->profile                ? g->profile
+                       : g->profiles->current[0] ? g->profiles->current
+                                                 : NULL;
+    if (!name)
+        return 0;
+    *out = cli_profiles_find(g->profiles, name);
+    if (!*out || !(*out)->brokers) {
+        cli_err(g, "no profile '%s' with brokers in %s (see 'weir profile list')", name,
+                g->profiles->path);
+        return CLI_ERROR;
+    }
+    return 0;
+}
+
+int cli_global_resolve(cli_global_t *g)
+{
+    if (g->resolved)
+        return 0;
+    g->resolved = true;
+    if (g->brokers_flag) {
+        if (brokers_empty(g->brokers_flag))
+            return cli_usage_err(g, "-b is empty: give HOST:PORT (is the variable you passed, "
+                                    "e.g. $BROKER, set?)");
+        g->brokers = g->brokers_flag;
+    }
+    const char *env = getenv("WEIR_BROKERS");
+    if (!g->brokers_flag && env && !brokers_empty(env))
+        g->brokers = env;
+    bool need_profile = (!g->brokers_flag && !(env && !brokers_empty(env))) || g->profile;
+    const cli_profile_t *p = NULL;
+    int rc = need_profile ? profile_pick(g, &p) : 0;
+    if (rc != 0 || !p)
+        return rc;
+    if (!g->brokers_flag && !(env && !brokers_empty(env)))
+        g->brokers = p->brokers;
+    g->registry = p->registry;
+    /* The profile's settings go first, so -X given on the command line wins over them. */
+    size_t n = WEIR_MIN(p->nsettings, (size_t)CLI_XCONF_MAX - g->xconf_len);
+    memmove(g->xconf + n, g->xconf, g->xconf_len * sizeof(*g->xconf));
+    for (size_t i = 0; i < n; i++)
+        g->xconf[i] = p->settings[i];
+    g->xconf_len += n;
+    return 0;
+}
+
+const char *cli_registry_default(cli_global_t *g)
+{
+    const char *env = getenv("WEIR_REGISTRY");
+    if (env && *env)
+        return env;
+    if (cli_global_resolve(g) != 0)
+        return NULL;
+    return g->registry;
 }
 
 void cli_err(const cli_global_t *g, const char *fmt, ...)
@@ -131,7 +224,13 @@ static int global_apply(cli_args_t *a, int id, const char *arg)
     int64_t ms;
     switch (id) {
     case GOPT_BROKERS:
-        g->brokers = arg;
+        g->brokers_flag = arg;
+        return 0;
+    case GOPT_PROFILE:
+        g->profile = arg;
+        return 0;
+    case GOPT_DRY_RUN:
+        g->dry_run = true;
         return 0;
     case GOPT_X:
         if (!strchr(arg, '=') || arg[0] == '=')
@@ -145,6 +244,11 @@ static int global_apply(cli_args_t *a, int id, const char *arg)
             g->output = CLI_OUT_TABLE;
         else if (strcmp(arg, "json") == 0)
             g->output = CLI_OUT_JSON;
+        else if (g->family && strcmp(g->family, "consume") == 0)
+            return -cli_usage_err(g,
+                                  "-o is the output format (table or json), got '%s'; the "
+                                  "offset to start at is --from (e.g. --from start)",
+                                  arg);
         else
             return -cli_usage_err(g, "-o wants table or json, got '%s'", arg);
         g->output_set = true;

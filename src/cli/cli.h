@@ -4,9 +4,11 @@
  * each family lives in its own file and returns the process exit code:
  * 0 ok, 1 error (one clear line on stderr), 2 usage, 3 not found.
  *
- * The client commands are built on librdkafka only (admin API, producer, consumer), so they work
- * against any Kafka-compatible broker, not only Weir. Pure parts (format strings, offset specs,
- * times, tables, JSON escaping) have no librdkafka dependency and are unit tested on their own.
+ * The client commands are built on librdkafka (admin API, producer, consumer), so they work
+ * against any Kafka-compatible broker, not only Weir; `txn` needs Kafka APIs librdkafka 2.0
+ * lacks and speaks them itself (rawkafka.h, on the codec of src/kafka/wire). Pure parts (format
+ * strings, offset specs, times, tables, JSON escaping) have no librdkafka dependency and are unit
+ * tested on their own.
  *
  * Everything here runs on the main thread of a short-lived process; nothing is thread safe
  * unless it says so.
@@ -36,21 +38,64 @@ int cli_serve_main(int argc, char **argv); /* serve.c: the broker */
 typedef enum { CLI_OUT_TABLE = 0, CLI_OUT_JSON } cli_output_t;
 
 #define CLI_XCONF_MAX 64
+
+/* ---- profiles (profile.c): named brokers in ~/.config/weir/weir.yaml ------------------------ */
+#define CLI_PROFILES_MAX 64
 typedef struct {
-    const char *brokers;              /* -b, else $WEIR_BROKERS, else 127.0.0.1:9092 */
+    char name[128];
+    char *brokers;                 /* owned; NULL: none given */
+    char *registry;                /* owned; NULL */
+    char *settings[CLI_XCONF_MAX]; /* "key=value", applied before -X */
+    size_t nsettings;
+} cli_profile_t;
+
+typedef struct {
+    char path[512];
+    char current[128]; /* `current:` of the file, or "" */
+    cli_profile_t items[CLI_PROFILES_MAX];
+    size_t n;
+} cli_profiles_t;
+
+/* $WEIR_CONFIG, else $XDG_CONFIG_HOME/weir/weir.yaml, else ~/.config/weir/weir.yaml (NULL
+ * without a home). */
+const char *cli_profile_path(char *buf, size_t cap);
+/* 0, -WEIR_ENOENT (no file; err says where it was looked for) or another error with err. */
+int cli_profiles_load(cli_profiles_t *all, char *err, size_t cap);
+const cli_profile_t *cli_profiles_find(const cli_profiles_t *all, const char *name);
+void cli_profile_free(cli_profile_t *p);
+void cli_profiles_free(cli_profiles_t *all);
+
+typedef struct {
+    const char *brokers;              /* resolved by cli_global_resolve: -b, else $WEIR_BROKERS,
+                                         else the profile's, else 127.0.0.1:9092 */
     const char *xconf[CLI_XCONF_MAX]; /* -X key=value, in order given */
     size_t xconf_len;
-    cli_output_t output; /* -o table|json */
-    int64_t timeout_ms;  /* --timeout: each broker round trip */
-    bool verbose;        /* -v: librdkafka logs on stderr */
-    bool output_set;     /* -o seen (consume rejects it with a hint) */
-    const char *cmd;     /* "topic create", for messages */
-    const char *family;  /* "topic" */
-    const char *sub;     /* "create", or NULL */
+    cli_output_t output;      /* -o table|json */
+    int64_t timeout_ms;       /* --timeout: each broker round trip */
+    bool verbose;             /* -v: librdkafka logs on stderr */
+    bool output_set;          /* -o seen (consume rejects it with a hint) */
+    bool dry_run;             /* --dry-run: commands that change state say what they would do */
+    const char *brokers_flag; /* -b as given (may be empty: an unset $BROKER) */
+    const char *profile;      /* --profile, else $WEIR_PROFILE */
+    const char *registry;     /* the profile's schema registry, or NULL (after resolve) */
+    bool resolved;
+    cli_profiles_t *profiles; /* loaded by cli_global_resolve when one is used */
+    const char *cmd;          /* "topic create", for messages */
+    const char *family;       /* "topic" */
+    const char *sub;          /* "create", or NULL */
     char cmd_buf[64];
 } cli_global_t;
 
 void cli_global_init(cli_global_t *g);
+/* Settles where the brokers come from (and adds the profile's settings before the -X ones).
+ * 0, or an exit code after one line on stderr: CLI_USAGE at once for an empty -b ("" from an
+ * unset shell variable) instead of librdkafka's wait on no address; CLI_ERROR for a profile
+ * that is named but missing. Called by cli_client_open; idempotent. */
+int cli_global_resolve(cli_global_t *g);
+void cli_global_deinit(cli_global_t *g);
+/* The schema registry when --registry is not given: $WEIR_REGISTRY, else the profile's, else
+ * NULL (the caller's default). */
+const char *cli_registry_default(cli_global_t *g);
 
 /* ---- argument parsing (args.c) ----------------------------------------------------------------
  * A small getopt: short flags (-p 3, -p3, clustered -ey), long flags (--yes, --set k=v,
@@ -267,6 +312,10 @@ void cli_table_render(const cli_table_t *t, size_t max_width, buf_t *out);
 void cli_table_print(const cli_table_t *t, FILE *f);
 size_t cli_text_width(const char *s); /* display columns (UTF-8 code points) */
 
+/* A listing of names with one status each ("would be deleted"): a NOUN/STATUS table, or JSON
+ * [{"name", "status"}]. */
+void cli_print_status(const cli_global_t *g, const char *noun, char *const *names, int n,
+                      const char *status);
 /* Prints a JSON document (2-space indent, keys in insertion order) and a newline; takes j. */
 void cli_json_print(json_t *j, FILE *f);
 /* A command that builds both forms of its answer prints the one -o asks for on stdout: j (with
@@ -325,9 +374,45 @@ int cli_produce_main(cli_global_t *g, int argc, char **argv);
 int cli_consume_main(cli_global_t *g, int argc, char **argv);
 int cli_group_main(cli_global_t *g, int argc, char **argv);
 int cli_cluster_main(cli_global_t *g, int argc, char **argv);
+int cli_cluster_health(cli_global_t *g, int argc, char **argv);  /* cmd_cluster_ops.c */
+int cli_cluster_config(cli_global_t *g, int argc, char **argv);  /* cmd_cluster_ops.c */
+int cli_cluster_logdirs(cli_global_t *g, int argc, char **argv); /* cmd_logdirs.c */
+
+/* DescribeLogDirs (cmd_logdirs.c): the requests and the v1 response, pure. */
+typedef struct {
+    int32_t partition;
+    int64_t size, offset_lag;
+    bool is_future;
+} cli_logdir_part_t;
+typedef struct {
+    char *name;
+    int64_t size; /* of its partitions */
+    cli_logdir_part_t *parts;
+    size_t nparts;
+} cli_logdir_topic_t;
+typedef struct {
+    int16_t error;
+    char *path;
+    int64_t size;
+    cli_logdir_topic_t *topics;
+    size_t ntopics;
+} cli_logdir_t;
+typedef struct {
+    cli_logdir_t *dirs;
+    size_t ndirs;
+} cli_logdirs_t;
+void cli_api_versions_request(buf_t *out, int32_t corr); /* ApiVersions v0, size-prefixed */
+void cli_logdirs_request(buf_t *out, int32_t corr);      /* DescribeLogDirs v1, every topic */
+/* The ApiVersions v0 response (without its size): true when it lists key (max version out). */
+bool cli_api_versions_has(const uint8_t *p, size_t n, int32_t corr, int16_t key, int16_t *max);
+/* The DescribeLogDirs v1 response (without its size): 0 or -WEIR_ECORRUPT. */
+int cli_logdirs_parse(const uint8_t *p, size_t n, int32_t corr, cli_logdirs_t *out);
+void cli_logdirs_free(cli_logdirs_t *l);
 int cli_user_main(cli_global_t *g, int argc, char **argv); /* cmd_user.c: SCRAM users */
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
-int cli_schema_main(cli_global_t *g, int argc, char **argv); /* schema.c: the registry's REST */
+int cli_profile_main(cli_global_t *g, int argc, char **argv); /* `weir profile list` */
+int cli_schema_main(cli_global_t *g, int argc, char **argv);  /* schema.c: the registry's REST */
+int cli_txn_main(cli_global_t *g, int argc, char **argv);     /* cmd_txn.c: over rawkafka.c */
 
 /* consume --decode (schema.c): registry-encoded payloads (magic byte 0, schema id) decoded to
  * JSON with the schema fetched from the registry once per id. decode returns 1 and appends the

@@ -55,6 +55,20 @@ void cli_output_print(const cli_global_t *g, json_t *j, cli_table_t *t)
     cli_table_deinit(t);
 }
 
+void cli_print_status(const cli_global_t *g, const char *noun, char *const *names, int n,
+                      const char *status)
+{
+    const char *hdr[] = {noun, "STATUS"};
+    cli_table_t t;
+    cli_table_init(&t, 2, hdr);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        cli_table_addf(&t, "%s\t%s", names[i], status);
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "name", names[i], "status", status));
+    }
+    cli_output_print(g, arr, &t);
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     cli_client_t *c = opaque;
@@ -90,9 +104,15 @@ int cli_client_open(cli_client_t *c, cli_global_t *g, rd_kafka_type_t type, rd_k
 {
     memset(c, 0, sizeof(*c));
     c->g = g;
+    int rc = cli_global_resolve(g);
+    if (rc != 0) {
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        return rc;
+    }
     if (!conf)
         conf = rd_kafka_conf_new();
-    int rc = conf_set(c, conf, "bootstrap.servers", g->brokers, false);
+    rc = conf_set(c, conf, "bootstrap.servers", g->brokers, false);
     if (rc == 0)
         rc = conf_set(c, conf, "client.id", "weir-cli", false);
     for (size_t i = 0; rc == 0 && kv && kv[i]; i += 2)
@@ -224,6 +244,11 @@ rd_kafka_AdminOptions_t *cli_admin_options(cli_client_t *c, rd_kafka_admin_op_t 
         op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS || op == RD_KAFKA_ADMIN_OP_DELETERECORDS)
         rd_kafka_AdminOptions_set_operation_timeout(o, (int)c->g->timeout_ms, errstr,
                                                     sizeof(errstr));
+    /* --dry-run: the broker checks the request and changes nothing (Kafka's validateOnly). */
+    if (c->g->dry_run &&
+        (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS ||
+         op == RD_KAFKA_ADMIN_OP_ALTERCONFIGS))
+        rd_kafka_AdminOptions_set_validate_only(o, 1, errstr, sizeof(errstr));
     c->opts = o;
     return o;
 }

@@ -95,6 +95,9 @@ static int cluster_info(cli_global_t *g, int argc, char **argv)
 
 int cli_cluster_main(cli_global_t *g, int argc, char **argv)
 {
-    static const cli_sub_t subs[] = {{"info", cluster_info}};
+    static const cli_sub_t subs[] = {{"info", cluster_info},
+                                     {"health", cli_cluster_health},
+                                     {"logdirs", cli_cluster_logdirs},
+                                     {"config", cli_cluster_config}};
     return cli_dispatch(g, "cluster", subs, WEIR_ARRAY_LEN(subs), argc, argv);
 }

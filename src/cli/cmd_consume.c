@@ -1,10 +1,14 @@
 /*
  * `weir consume <topic>...`: prints records, one JSON object a line by default or as -f says.
  *
- * Without -g it reads every partition (or -p) from the -o offset with librdkafka's simple
+ * Without -g it reads every partition (or -p) from the --from offset with librdkafka's simple
  * consumer: no group, nothing committed. With -g it joins the group; the group's committed
- * offsets say where to start unless -o is given, and the offsets of printed records are
- * committed every second and when it stops (Ctrl-C, -n, -e or a closed stdout).
+ * offsets say where to start unless --from is given, and the offsets of printed records are
+ * committed every second and when it stops (Ctrl-C, -n, -e, --end-*, or a closed stdout);
+ * --dry-run reads as the group and commits nothing. A topic argument starting with '^' is a
+ * regular expression (POSIX extended) over the topic names, as librdkafka's subscriptions take
+ * it. --end-offset / --end-time give each partition an end (exclusive): it prints no record at
+ * or past it, and the run ends when every partition reached its end.
  *
  * Invariants: an offset is committed only after the record's line has been written to stdout
  * (the output buffer is flushed before each commit), so a crash may print a record twice but
@@ -16,13 +20,33 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define OUT_FLUSH_BYTES    65536
 #define COMMIT_INTERVAL_MS 1000
 
-enum { O_OFFSET = 1, O_NUM, O_GROUP, O_FORMAT, O_EXIT, O_PARTITION, O_DECODE, O_REGISTRY };
+enum {
+    O_OFFSET = 1,
+    O_NUM,
+    O_GROUP,
+    O_FORMAT,
+    O_EXIT,
+    O_PARTITION,
+    O_DECODE,
+    O_REGISTRY,
+    O_END_OFFSET,
+    O_END_TIME,
+    O_DRY_RUN
+};
+
+/* A partition's end (--end-offset / --end-time): the first offset not to print. */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t end;
+} end_t;
 
 typedef struct {
     cli_global_t *g;
@@ -53,6 +77,14 @@ typedef struct {
     buf_t dkey, dval; /* decoded JSON of the record being rendered */
     rd_kafka_resp_err_t last_warned;
     int exit_code;
+    bool dry_run; /* -g without commits */
+    bool has_end; /* --end-offset or --end-time */
+    cli_offset_spec_t end_spec;
+    end_t *ends; /* every partition of the topics read, with its end */
+    size_t nends;
+    bool *at_end; /* per assigned partition: reached its end */
+    char **names; /* the concrete topics (regular expressions expanded), owned */
+    int nnames;
 } consume_t;
 
 /* Writes the output buffer to stdout. A reader that went away ends the run, not an error. */
@@ -79,7 +111,7 @@ static void out_flush(consume_t *cs)
 /* Commits the stored offsets, after flushing what they stand for. */
 static void commit(consume_t *cs, bool sync)
 {
-    if (!cs->group || !cs->stored)
+    if (!cs->group || !cs->stored || cs->dry_run)
         return;
     out_flush(cs);
     rd_kafka_resp_err_t err = rd_kafka_commit(cs->c.rk, NULL, sync ? 0 : 1);
@@ -117,9 +149,100 @@ static void set_assigned(consume_t *cs, const rd_kafka_topic_partition_list_t *p
     if (cs->assigned)
         rd_kafka_topic_partition_list_destroy(cs->assigned);
     free(cs->at_eof);
+    free(cs->at_end);
     cs->assigned = parts ? rd_kafka_topic_partition_list_copy(parts) : NULL;
     cs->at_eof = weir_calloc(parts ? (size_t)parts->cnt + 1 : 1, sizeof(bool));
+    cs->at_end = weir_calloc(parts ? (size_t)parts->cnt + 1 : 1, sizeof(bool));
     cs->ever_assigned = cs->ever_assigned || parts;
+}
+
+/* ---- ends (--end-offset, --end-time) ----------------------------------------------------------
+ */
+
+static int64_t end_of(const consume_t *cs, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < cs->nends; i++)
+        if (cs->ends[i].partition == partition && strcmp(cs->ends[i].topic, topic) == 0)
+            return cs->ends[i].end;
+    return INT64_MAX; /* a partition added after the start: no end known, read on */
+}
+
+static bool all_at_end(const consume_t *cs)
+{
+    if (!cs->has_end || !cs->ever_assigned || !cs->assigned)
+        return false;
+    for (int i = 0; i < cs->assigned->cnt; i++)
+        if (!cs->at_end[i])
+            return false;
+    return true;
+}
+
+/* The end of every partition in parts (offsets resolved from end_spec, clamped to the log). */
+static int ends_resolve(consume_t *cs, cli_client_t *c, const rd_kafka_topic_partition_list_t *all)
+{
+    if (!cs->has_end)
+        return 0;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_copy(all);
+    int rc = cli_offsets_resolve(c, parts, &cs->end_spec, NULL, NULL);
+    cs->ends = weir_calloc((size_t)parts->cnt + 1, sizeof(*cs->ends));
+    for (int i = 0; rc == 0 && i < parts->cnt; i++)
+        cs->ends[cs->nends++] = (end_t){weir_strdup(parts->elems[i].topic),
+                                        parts->elems[i].partition, parts->elems[i].offset};
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
+/* A record (or the end-of-partition offset) at `offset` of assigned partition idx: true when
+ * the partition has reached its end, which it keeps. */
+static bool reached_end(consume_t *cs, int idx, const char *topic, int32_t partition,
+                        int64_t offset)
+{
+    if (!cs->has_end || idx < 0)
+        return false;
+    if (!cs->at_end[idx] && offset >= end_of(cs, topic, partition))
+        cs->at_end[idx] = true;
+    return cs->at_end[idx];
+}
+
+/* ---- topics: names and regular expressions ----------------------------------------------------
+ */
+
+/* The concrete topics the arguments name: names as they are, '^' regular expressions matched
+ * against the cluster's topics (internal ones left out). 0, or an exit code after a message. */
+static int topics_expand(consume_t *cs, const rd_kafka_metadata_t *md)
+{
+    cs->names = weir_calloc((size_t)md->topic_cnt + (size_t)cs->ntopics + 1, sizeof(char *));
+    for (int i = 0; i < cs->ntopics; i++) {
+        const char *arg = cs->topics[i];
+        if (arg[0] != '^') {
+            if (!cli_metadata_topic(md, arg)) {
+                cli_err(cs->g, "topic '%s' not found", arg);
+                return CLI_NOT_FOUND;
+            }
+            cs->names[cs->nnames++] = weir_strdup(arg);
+            continue;
+        }
+        regex_t re;
+        if (regcomp(&re, arg, REG_EXTENDED | REG_NOSUB) != 0)
+            return cli_usage_err(cs->g, "'%s' is not a regular expression", arg);
+        int before = cs->nnames;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            const char *name = md->topics[t].topic;
+            if (md->topics[t].err || cli_topic_internal(name) || regexec(&re, name, 0, NULL, 0))
+                continue;
+            bool dup = false;
+            for (int k = 0; k < cs->nnames; k++)
+                dup = dup || strcmp(cs->names[k], name) == 0;
+            if (!dup)
+                cs->names[cs->nnames++] = weir_strdup(name);
+        }
+        regfree(&re);
+        if (cs->nnames == before) {
+            cli_err(cs->g, "no topic matches '%s'", arg);
+            return CLI_NOT_FOUND;
+        }
+    }
+    return 0;
 }
 
 /* --decode: a registry-encoded key or value becomes its JSON; one that does not decode stays
@@ -190,7 +313,9 @@ static bool handle(consume_t *cs, rd_kafka_message_t *m)
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (idx >= 0)
             cs->at_eof[idx] = true;
-        return !(cs->exit_at_end && all_at_eof(cs));
+        if (m->rkt)
+            reached_end(cs, idx, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        return !(cs->exit_at_end && all_at_eof(cs)) && !all_at_end(cs);
     }
     if (m->err) {
         rd_kafka_resp_err_t err = m->err;
@@ -210,6 +335,8 @@ static bool handle(consume_t *cs, rd_kafka_message_t *m)
     }
     if (idx >= 0)
         cs->at_eof[idx] = false;
+    if (reached_end(cs, idx, rd_kafka_topic_name(m->rkt), m->partition, m->offset))
+        return !all_at_end(cs); /* past its end: not printed */
     render(cs, m);
     if (cs->group) {
         rd_kafka_offset_store(m->rkt, m->partition, m->offset); /* commits offset + 1 */
@@ -218,12 +345,18 @@ static bool handle(consume_t *cs, rd_kafka_message_t *m)
     if (cs->out.len >= OUT_FLUSH_BYTES)
         out_flush(cs);
     cs->count++;
+    if (reached_end(cs, idx, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1) &&
+        all_at_end(cs))
+        return false;
     return !(cs->max_count > 0 && cs->count >= cs->max_count) && !cs->out_broken;
 }
 
 static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
 {
-    static const cli_opt_t opts[] = {{'o', "offset", true, O_OFFSET},
+    static const cli_opt_t opts[] = {{0, "from", true, O_OFFSET},
+                                     {0, "offset", true, O_OFFSET}, /* the older name */
+                                     {0, "end-offset", true, O_END_OFFSET},
+                                     {0, "end-time", true, O_END_TIME},
                                      {'n', "num", true, O_NUM},
                                      {'g', "group", true, O_GROUP},
                                      {'f', "format", true, O_FORMAT},
@@ -243,11 +376,29 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
             cs->offset_arg = arg;
             if (cli_offset_spec_parse(arg, clock_wall_ms(), &cs->spec) != 0)
                 return cli_usage_err(g,
-                                     "-o is where to start: start, end, N, +N, -N or @TIME, "
-                                     "got '%s' (records print as JSON lines by default; -f "
-                                     "sets a format)",
+                                     "--from is where to start: start, end, N, +N, -N or @TIME, "
+                                     "got '%s'",
                                      arg);
             break;
+        case O_END_OFFSET:
+            if (cli_offset_spec_parse(arg, clock_wall_ms(), &cs->end_spec) != 0 ||
+                cs->end_spec.kind == CLI_OFF_TIME)
+                return cli_usage_err(g,
+                                     "--end-offset is where to stop: N, end, +N or -N, got '%s' "
+                                     "(a time goes to --end-time)",
+                                     arg);
+            cs->has_end = true;
+            break;
+        case O_END_TIME: {
+            int64_t ms;
+            if (cli_time_parse(arg[0] == '@' ? arg + 1 : arg, clock_wall_ms(), &ms) != 0)
+                return cli_usage_err(g, "--end-time wants RFC 3339, epoch ms or -1h, got '%s'",
+                                     arg);
+            cs->end_spec = (cli_offset_spec_t){CLI_OFF_TIME, ms};
+            cs->has_end = true;
+            break;
+        }
+
         case O_NUM:
             if (cli_parse_i64(arg, 1, INT64_MAX, &cs->max_count) != 0)
                 return cli_usage_err(g, "-n wants a count >= 1, got '%s'", arg);
@@ -275,12 +426,16 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
     }
     if (rc < 0)
         return CLI_USAGE;
-    if (g->output_set)
-        return cli_usage_err(g, "consume prints JSON lines; use -f FORMAT for other output");
+    if (g->output_set && g->output != CLI_OUT_JSON)
+        return cli_usage_err(g, "consume prints JSON lines (-o json); -f FORMAT prints others");
     if (a->npos < 1)
         return cli_usage_err(g, "which topic? give at least one");
     if (cs->group && cs->partition >= 0)
         return cli_usage_err(g, "-p and -g do not mix: a group assigns partitions itself");
+    cs->dry_run = g->dry_run;
+    if (cs->dry_run && !cs->group)
+        return cli_usage_err(g, "--dry-run is for -g (commit nothing); without a group consume "
+                                "changes nothing anyway");
     if (format) {
         if (cli_format_parse(&cs->fmt, format, false, err, sizeof(err)) != 0)
             return cli_usage_err(g, "bad -f format: %s", err);
@@ -306,13 +461,10 @@ static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **ou
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
     if ((rc = cli_client_connect(&c)) == 0)
         rc = cli_client_metadata(&c, &md);
-    for (int i = 0; rc == 0 && i < cs->ntopics; i++) {
-        const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, cs->topics[i]);
-        if (!t) {
-            cli_err(cs->g, "topic '%s' not found", cs->topics[i]);
-            rc = CLI_NOT_FOUND;
-            break;
-        }
+    if (rc == 0)
+        rc = topics_expand(cs, md);
+    for (int i = 0; rc == 0 && i < cs->nnames; i++) {
+        const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, cs->names[i]);
         int before = parts->cnt;
         for (int j = 0; j < t->partition_cnt; j++)
             if (cs->partition < 0 || t->partitions[j].id == cs->partition)
@@ -326,8 +478,10 @@ static int simple_partitions(consume_t *cs, rd_kafka_topic_partition_list_t **ou
         rd_kafka_metadata_destroy(md);
     if (rc == 0) {
         rd_kafka_topic_partition_list_sort(parts, NULL, NULL);
-        rc = cli_offsets_resolve(&c, parts, &cs->spec, NULL, NULL);
+        rc = ends_resolve(cs, &c, parts);
     }
+    if (rc == 0)
+        rc = cli_offsets_resolve(&c, parts, &cs->spec, NULL, NULL);
     cli_client_close(&c);
     if (rc != 0) {
         rd_kafka_topic_partition_list_destroy(parts);
@@ -394,15 +548,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* The topics exist (or their expressions match), and their partitions' ends are known. */
 static int check_topics(consume_t *cs)
 {
     const rd_kafka_metadata_t *md = NULL;
     int rc = cli_client_metadata(&cs->c, &md);
-    for (int i = 0; rc == 0 && i < cs->ntopics; i++) {
-        if (!cli_metadata_topic(md, cs->topics[i])) {
-            cli_err(cs->g, "topic '%s' not found", cs->topics[i]);
-            rc = CLI_NOT_FOUND;
+    if (rc == 0)
+        rc = topics_expand(cs, md);
+    if (rc == 0 && cs->has_end) {
+        rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(16);
+        for (int i = 0; i < cs->nnames; i++) {
+            const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, cs->names[i]);
+            for (int j = 0; t && j < t->partition_cnt; j++)
+                rd_kafka_topic_partition_list_add(all, t->topic, t->partitions[j].id);
         }
+        rc = ends_resolve(cs, &cs->c, all);
+        rd_kafka_topic_partition_list_destroy(all);
     }
     if (md)
         rd_kafka_metadata_destroy(md);
@@ -451,6 +612,7 @@ static int run_group(consume_t *cs)
         }
     }
     commit(cs, true);
+    out_flush(cs); /* what a dry run printed last (commit flushes only before committing) */
     rd_kafka_consumer_close(cs->c.rk);
     return cs->exit_code;
 }
@@ -467,8 +629,9 @@ static int consume_open(consume_t *cs, int nparts)
     snprintf(kbytes, sizeof(kbytes), "%d", WEIR_MAX(65536 / n, 1024));
     snprintf(min_msgs, sizeof(min_msgs), "%d", WEIR_MAX(100000 / n, 1000));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *eof = cs->exit_at_end || cs->has_end ? "true" : "false";
     const char *const simple_kv[] = {"enable.partition.eof",
-                                     cs->exit_at_end ? "true" : "false",
+                                     eof,
                                      "queued.max.messages.kbytes",
                                      kbytes,
                                      "queued.min.messages",
@@ -485,7 +648,7 @@ static int consume_open(consume_t *cs, int nparts)
                                     "auto.offset.reset",
                                     "earliest",
                                     "enable.partition.eof",
-                                    cs->exit_at_end ? "true" : "false",
+                                    eof,
                                     "allow.auto.create.topics",
                                     "false",
                                     NULL};
@@ -530,6 +693,9 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv)
         rc = consume_simple(cs);
     } else if (rc == 0 && (rc = consume_open(cs, 0)) == 0) {
         cli_signals_install();
+        if (cs->dry_run)
+            fprintf(stderr, "weir consume: dry run: nothing is committed for group '%s'\n",
+                    cs->group);
         rc = run_group(cs);
         cli_client_close(&cs->c);
     }
@@ -540,6 +706,13 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv)
     buf_deinit(&cs->out);
     set_assigned(cs, NULL);
     free(cs->at_eof);
+    free(cs->at_end);
+    for (size_t i = 0; i < cs->nends; i++)
+        free(cs->ends[i].topic);
+    free(cs->ends);
+    for (int i = 0; i < cs->nnames; i++)
+        free(cs->names[i]);
+    free(cs->names);
     free(cs->hdrs);
     free(cs);
     cli_args_deinit(&a);

@@ -478,6 +478,9 @@ static int seek_parse(cli_global_t *g, cli_args_t *a, seek_args_t *sa)
         return CLI_USAGE;
     if (a->npos != 1)
         return cli_usage_err(g, "give exactly one group");
+    if (sa->execute && g->dry_run)
+        return cli_usage_err(g, "--execute and --dry-run contradict each other (without "
+                                "--execute, seek is a dry run)");
     if (!sa->to)
         return cli_usage_err(g, "where to? give --to start|end|OFFSET|TIME");
     if (cli_offset_spec_parse(sa->to, clock_wall_ms(), &sa->spec) != 0)
@@ -746,6 +749,10 @@ static int group_delete(cli_global_t *g, int argc, char **argv)
         goto out;
     if ((rc = groups_exist(&c, a.pos, a.npos)) != 0)
         goto out;
+    if (g->dry_run) {
+        cli_print_status(g, "GROUP", a.pos, a.npos, "would be deleted (dry run)");
+        goto out;
+    }
     rc = cli_confirm_names(g, seen[O_YES], "delete", "group", a.pos, a.npos,
                            " and its committed offsets", " and their committed offsets");
     if (rc == 0)

@@ -7,6 +7,11 @@
  * full we serve delivery reports until there is room, so a fast pipe waits for the broker
  * instead of piling up. Ctrl-C stops reading; what was read is still delivered before exit.
  * The exit code says whether every record was acknowledged.
+ *
+ * A topic that does not exist is created by the broker (if it creates topics on first use),
+ * unless a partition is named (-p, or %p in -f): a partition of a topic that is not there is a
+ * mistake, and it must not leave a new topic behind. --dry-run parses the input and prints the
+ * records it would send (JSON lines, as consume prints them) without connecting.
  */
 #include "cli/cli.h"
 
@@ -17,7 +22,7 @@
 
 #define RECORD_BYTES_MAX (64u << 20)
 
-enum { O_KEY = 1, O_HEADER, O_PARTITION, O_FORMAT, O_ACKS, O_COMPRESSION };
+enum { O_KEY = 1, O_HEADER, O_PARTITION, O_FORMAT, O_ACKS, O_COMPRESSION, O_DRY_RUN };
 
 typedef struct {
     cli_global_t *g;
@@ -29,6 +34,8 @@ typedef struct {
     const char *compression;
     cli_header_t headers[32]; /* -H, on every record; name and value are heap copies */
     size_t nheaders;
+    bool dry_run;
+    bool explicit_partition; /* -p or %p: the topic must exist already */
     /* delivery */
     uint64_t sent, delivered, failed;
     rd_kafka_resp_err_t first_err;
@@ -83,6 +90,7 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, produce_t *p)
         case O_KEY:
             p->key = arg;
             break;
+
         case O_FORMAT:
             p->format = arg;
             break;
@@ -116,14 +124,16 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, produce_t *p)
     if (a->npos != 1)
         return cli_usage_err(g, a->npos ? "give exactly one topic" : "which topic?");
     p->topic = a->pos[0];
+    p->dry_run = g->dry_run;
     return 0;
 }
 
 /* Makes sure the topic exists, asking the broker to create it if it creates topics on first
- * use (Weir does by default). Exit 3 when it neither has nor creates it. */
-static int topic_check(cli_client_t *c, const char *topic)
+ * use (Weir does by default) unless a partition is named (the producer is then set not to
+ * create topics). Exit 3 when it neither has nor creates it, or lacks the -p partition. */
+static int topic_check(cli_client_t *c, const produce_t *p)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, p->topic, NULL);
     const struct rd_kafka_metadata *md;
     rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, (int)c->g->timeout_ms);
     rd_kafka_topic_destroy(rkt);
@@ -132,11 +142,44 @@ static int topic_check(cli_client_t *c, const char *topic)
         return CLI_ERROR;
     }
     err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    int nparts = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
     rd_kafka_metadata_destroy(md);
     if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        cli_err(c->g, "topic '%s' not found (and the broker did not create it)", topic);
+        if (p->explicit_partition)
+            cli_err(c->g,
+                    "topic '%s' not found; with a partition given it is not created (weir "
+                    "topic create %s -p N, or leave out the partition)",
+                    p->topic, p->topic);
+        else
+            cli_err(c->g, "topic '%s' not found (and the broker did not create it)", p->topic);
         return CLI_NOT_FOUND;
     }
+    if (p->partition >= nparts) {
+        cli_err(c->g, "topic '%s' has %d partition%s; there is no partition %" PRId64, p->topic,
+                nparts, nparts == 1 ? "" : "s", p->partition);
+        return CLI_NOT_FOUND;
+    }
+    return 0;
+}
+
+/* --dry-run: the record as it would go, one JSON line on stdout. */
+static int dry_one(produce_t *p, const cli_record_t *rec)
+{
+    cli_header_t hs[32 + 64];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nheaders && n < WEIR_ARRAY_LEN(hs); i++)
+        hs[n++] = p->headers[i];
+    for (size_t i = 0; i < rec->header_count && n < WEIR_ARRAY_LEN(hs); i++)
+        hs[n++] = rec->headers[i];
+    cli_record_t r = *rec;
+    r.headers = hs;
+    r.header_count = n;
+    r.offset = -1;
+    buf_t out = {0};
+    cli_record_render_json(&r, &out);
+    fwrite(out.data, 1, out.len, stdout);
+    buf_deinit(&out);
+    p->sent++;
     return 0;
 }
 
@@ -214,7 +257,7 @@ static int produce_loop(cli_client_t *c, produce_t *p, const cli_format_t *fmt)
             rc = CLI_ERROR;
             break;
         }
-        if ((rc = produce_one(c, p, &rec)) != 0)
+        if ((rc = p->dry_run ? dry_one(p, &rec) : produce_one(c, p, &rec)) != 0)
             break;
     }
     cli_reader_deinit(&r);
@@ -255,7 +298,17 @@ int cli_produce_main(cli_global_t *g, int argc, char **argv)
         rc = cli_usage_err(g, "bad -f format: %s", err);
         goto out;
     }
-    const char *const kv[] = {"acks",
+    for (size_t i = 0; i < fmt.ntoks; i++)
+        p.explicit_partition |= fmt.toks[i].kind == CLI_TOK_PARTITION;
+    p.explicit_partition |= p.partition >= 0;
+    if (p.dry_run) {
+        rc = produce_loop(NULL, &p, &fmt);
+        fprintf(stderr, "weir produce: dry run: %" PRIu64 " records parsed, none sent\n", p.sent);
+        goto out;
+    }
+    const char *const kv[] = {"allow.auto.create.topics",
+                              p.explicit_partition ? "false" : "true",
+                              "acks",
                               p.acks,
                               "compression.codec",
                               p.compression,
@@ -266,7 +319,7 @@ int cli_produce_main(cli_global_t *g, int argc, char **argv)
                               NULL};
     if ((rc = cli_client_open(&c, g, RD_KAFKA_PRODUCER, produce_conf(&p), kv)) != 0)
         goto out;
-    if ((rc = cli_client_connect(&c)) != 0 || (rc = topic_check(&c, p.topic)) != 0)
+    if ((rc = cli_client_connect(&c)) != 0 || (rc = topic_check(&c, &p)) != 0)
         goto out;
     cli_signals_install();
     rc = produce_loop(&c, &p, &fmt);

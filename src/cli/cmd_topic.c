@@ -221,7 +221,8 @@ static int topic_create(cli_global_t *g, int argc, char **argv)
         size_t nres;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
-        rc = topic_results(g, res, nres, a.pos, a.npos, "created", ca.if_not_exists);
+        rc = topic_results(g, res, nres, a.pos, a.npos,
+                           g->dry_run ? "would be created (dry run)" : "created", ca.if_not_exists);
     }
     rd_kafka_event_destroy(ev);
     cli_client_close(&c);
@@ -541,6 +542,10 @@ static int topic_delete(cli_global_t *g, int argc, char **argv)
     if ((rc = cli_client_metadata(&c, &md)) != 0 || (rc = topics_exist(&c, md, a.pos, a.npos)))
         goto out;
     qsort(a.pos, (size_t)a.npos, sizeof(char *), cmp_str);
+    if (g->dry_run) {
+        cli_print_status(g, "TOPIC", a.pos, a.npos, "would be deleted (dry run)");
+        goto out;
+    }
     rc = cli_confirm_names(g, seen[O_YES], "delete", "topic", a.pos, a.npos, " and all its records",
                            " and all their records");
     if (rc == 0)
@@ -634,6 +639,28 @@ static void alter_print(const cli_global_t *g, const char *topic, const alter_ar
     cli_output_print(g, json_pack("{s:s, s:o}", "name", topic, "changes", changes), &t);
 }
 
+/* --dry-run: the old values and the ones asked for ("(default)" for a --delete). */
+static void alter_print_planned(const cli_global_t *g, const char *topic, const alter_args_t *aa,
+                                const rd_kafka_ConfigEntry_t **before, size_t nb)
+{
+    static const char *const hdr[] = {"CONFIG", "OLD", "NEW (DRY RUN)"};
+    cli_table_t t;
+    json_t *changes = json_array();
+    cli_table_init(&t, 3, hdr);
+    t.shrinkable = 1u << 1 | 1u << 2;
+    for (size_t i = 0; i < aa->nsets + aa->ndels; i++) {
+        const char *name = i < aa->nsets ? aa->sets_k[i] : aa->dels[i - aa->nsets];
+        const rd_kafka_ConfigEntry_t *b = entry_find(before, nb, name);
+        const char *ov = b ? rd_kafka_ConfigEntry_value(b) : NULL;
+        const char *nv = i < aa->nsets ? aa->sets_v[i] : NULL;
+        cli_table_addf(&t, "%s\t%s\t%s", name, ov ? ov : "-", nv ? nv : "(default)");
+        json_array_append_new(changes,
+                              json_pack("{s:s, s:s?, s:s?}", "name", name, "old", ov, "new", nv));
+    }
+    cli_output_print(
+        g, json_pack("{s:s, s:b, s:o}", "name", topic, "dry_run", 1, "changes", changes), &t);
+}
+
 static int alter_parse(cli_global_t *g, cli_args_t *a, alter_args_t *aa)
 {
     static const cli_opt_t opts[] = {
@@ -684,6 +711,10 @@ static int topic_alter_config(cli_global_t *g, int argc, char **argv)
         goto out;
     if ((rc = alter_send(&c, a.pos[0], &aa, before, nb)) != 0)
         goto out;
+    if (g->dry_run) { /* validated only: what would change */
+        alter_print_planned(g, a.pos[0], &aa, before, nb);
+        goto out;
+    }
     if ((rc = describe_configs(&c, a.pos[0], &ev_after, &after, &na)) != 0)
         goto out;
     alter_print(g, a.pos[0], &aa, before, nb, after, na);
@@ -724,7 +755,7 @@ static int add_partitions_run(cli_client_t *c, const rd_kafka_metadata_t *md, ch
     size_t nres;
     const rd_kafka_topic_result_t **res =
         rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &nres);
-    static const char *const hdr[] = {"TOPIC", "OLD", "NEW"};
+    const char *hdr[] = {"TOPIC", "OLD", c->g->dry_run ? "NEW (DRY RUN)" : "NEW"};
     cli_table_t t;
     cli_table_init(&t, 3, hdr);
     t.shrinkable = 1;
@@ -833,6 +864,29 @@ static int trim_run(cli_client_t *c, rd_kafka_topic_partition_list_t *parts, con
     return rc;
 }
 
+/* --dry-run: where each log would start, and how many records that removes. */
+static void trim_print_planned(const cli_global_t *g, const rd_kafka_topic_partition_list_t *parts,
+                               const int64_t *low)
+{
+    static const char *const hdr[] = {"TOPIC", "PARTITION", "LOG-START", "NEW-LOG-START (DRY RUN)",
+                                      "RECORDS"};
+    cli_table_t t;
+    cli_table_init(&t, 5, hdr);
+    t.shrinkable = 1;
+    json_t *arr = json_array();
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t to = WEIR_MAX(p->offset, low[i]);
+        cli_table_addf(&t, "%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64, p->topic,
+                       p->partition, low[i], to, to - low[i]);
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I, s:I}", "topic", p->topic,
+                                             "partition", p->partition, "log_start_offset",
+                                             (json_int_t)low[i], "new_log_start_offset",
+                                             (json_int_t)to, "records", (json_int_t)(to - low[i])));
+    }
+    cli_output_print(g, arr, &t);
+}
+
 typedef struct {
     const char *before;
     int64_t partition;
@@ -905,7 +959,9 @@ static int topic_trim(cli_global_t *g, int argc, char **argv)
     char q[512];
     snprintf(q, sizeof(q), "delete the records of '%s' before %s%s", t->topic, ta.before,
              ta.partition < 0 ? " in every partition" : "");
-    if ((rc = cli_confirm(g, ta.yes, q)) == 0)
+    if (g->dry_run)
+        trim_print_planned(g, parts, low);
+    else if ((rc = cli_confirm(g, ta.yes, q)) == 0)
         rc = trim_run(&c, parts, low);
 out:
     free(low);

@@ -118,13 +118,17 @@ static void rd_tags(rd_t *r)
 }
 
 /* One request, one response (its body after the header) into resp. */
-static int roundtrip(const cli_global_t *g, buf_t *req, buf_t *resp)
+static int roundtrip(cli_global_t *g, buf_t *req, buf_t *resp)
 {
+    int rc = cli_global_resolve(g); /* -b, $WEIR_BROKERS, the profile, the default */
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < g->xconf_len; i++) {
         const char *kv = g->xconf[i];
         if (strncmp(kv, "security.protocol=", 18) == 0 && strcasecmp(kv + 18, "plaintext") != 0) {
-            cli_err(g, "this command speaks to a PLAINTEXT listener only (%s given): point -b "
-                       "at the broker's local administration listener",
+            cli_err(g,
+                    "this command speaks to a PLAINTEXT listener only (%s given): point -b "
+                    "at the broker's local administration listener",
                     kv);
             return CLI_USAGE;
         }
@@ -168,7 +172,7 @@ static int roundtrip(const cli_global_t *g, buf_t *req, buf_t *resp)
         return CLI_ERROR;
     }
     be32_write(req->data, (uint32_t)(req->len - 4));
-    int rc = CLI_ERROR;
+    rc = CLI_ERROR;
     if (send(fd, req->data, req->len, MSG_NOSIGNAL) != (ssize_t)req->len) {
         cli_err(g, "sending to %s: %s", g->brokers, strerror(errno));
         goto out;
@@ -183,8 +187,9 @@ static int roundtrip(const cli_global_t *g, buf_t *req, buf_t *resp)
     }
     uint32_t size = got == 4 ? be32_read(hdr) : 0;
     if (got < 4 || size < 5 || size > USER_RESP_MAX) {
-        cli_err(g, "%s closed the connection or answered badly (does it support the SCRAM "
-                   "credential APIs on this listener?)",
+        cli_err(g,
+                "%s closed the connection or answered badly (does it support the SCRAM "
+                "credential APIs on this listener?)",
                 g->brokers);
         goto out;
     }
@@ -222,7 +227,7 @@ static void descs_free(user_desc_t *d, size_t n)
 }
 
 /* DescribeUserScramCredentials for name (NULL: every user). */
-static int describe(const cli_global_t *g, const char *name, user_desc_t **out, size_t *nout)
+static int describe(cli_global_t *g, const char *name, user_desc_t **out, size_t *nout)
 {
     buf_t req = {0}, resp = {0};
     put_request_header(&req, 50, 1);
@@ -290,7 +295,7 @@ static int describe(const cli_global_t *g, const char *name, user_desc_t **out, 
 /* ---- alter --------------------------------------------------------------------------------- */
 
 /* One user's upsertion (password != NULL) or deletions (mechs: bit per Kafka type). */
-static int alter(const cli_global_t *g, const char *name, const char *password, int mech,
+static int alter(cli_global_t *g, const char *name, const char *password, int mech,
                  int32_t iterations, unsigned del_mechs)
 {
     buf_t req = {0}, resp = {0};

@@ -8,6 +8,19 @@
  */
 #include "cli/cli.h"
 
+#define CLUSTER_CONFIG_PAGE                                                                        \
+    "usage: weir cluster config get [KEY...] [--broker ID] [--dynamic]\n"                          \
+    "       weir cluster config set KEY=VALUE... [--delete KEY]... [--broker ID] [--dry-run]\n\n"  \
+    "get shows a broker's settings with their source (dynamic, static, default) and whether\n"     \
+    "they can change at run time; --dynamic shows only those changed at run time. set changes\n"   \
+    "dynamic ones (Kafka's AlterConfigs on the broker) and prints old and new values; --delete\n"  \
+    "returns a setting to its static or default value. The first broker of the metadata is\n"      \
+    "asked unless --broker says which.\n\n"                                                        \
+    "Examples:\n"                                                                                  \
+    "  weir cluster config get log.retention.ms\n"                                                 \
+    "  weir cluster config set log.retention.ms=86400000\n"                                        \
+    "  weir cluster config set --delete log.retention.ms --dry-run\n"
+
 typedef struct {
     const char *family;
     const char *sub; /* NULL: the family's page */
@@ -19,8 +32,13 @@ typedef struct {
     "  -b, --brokers HOST:PORT[,...]  brokers to bootstrap from (default $WEIR_BROKERS, else\n"    \
     "                                 127.0.0.1:9092)\n"                                           \
     "  -X KEY=VALUE                   any librdkafka setting (TLS, SASL, timeouts); repeatable\n"  \
-    "  -o, --output table|json        output of listing commands (not consume: see -f)\n"          \
+    "      --profile NAME             brokers, registry and settings of a profile in\n"            \
+    "                                 ~/.config/weir/weir.yaml (default $WEIR_PROFILE, else its\n" \
+    "                                 `current`; -b and $WEIR_BROKERS win over it)\n"              \
+    "  -o, --output table|json        output of listing commands (consume: json; see -f)\n"        \
     "      --timeout DURATION         wait this long for each broker answer (default 10s)\n"       \
+    "      --dry-run                  commands that change something only say what they would\n"   \
+    "                                 do (the broker validates what it can)\n"                     \
     "  -v, --verbose                  show librdkafka's log lines\n"
 
 static const page_t pages[] = {
@@ -50,7 +68,8 @@ static const page_t pages[] = {
      "      --if-not-exists      an existing topic is not an error\n\n"
      "Examples:\n"
      "  weir topic create orders -p 3\n"
-     "  weir topic create events -c cleanup.policy=compact -c retention.ms=-1\n"},
+     "  weir topic create events -c cleanup.policy=compact -c retention.ms=-1\n"
+     "  weir topic create orders -p 12 --dry-run     # checked by the broker, not created\n"},
     {"topic", "list",
      "usage: weir topic list [flags]\n\n"
      "Lists topics with their partition count and replication factor, sorted by name.\n"
@@ -77,7 +96,8 @@ static const page_t pages[] = {
      "Flags:\n"
      "  -y, --yes   do not ask\n\n"
      "Examples:\n"
-     "  weir topic delete orders --yes\n"},
+     "  weir topic delete orders --yes\n"
+     "  weir topic delete orders --dry-run            # says what would be deleted\n"},
     {"topic", "alter-config",
      "usage: weir topic alter-config <topic> [--set KEY=VALUE]... [--delete KEY]...\n\n"
      "Changes topic settings: --set gives a value, --delete returns a setting to its default.\n"
@@ -106,7 +126,8 @@ static const page_t pages[] = {
      "  -y, --yes                  do not ask\n\n"
      "Examples:\n"
      "  weir topic trim orders --before 1000 -p 0 --yes\n"
-     "  weir topic trim orders --before -7d --yes\n"},
+     "  weir topic trim orders --before -7d --yes\n"
+     "  weir topic trim orders --before -7d --dry-run  # how many records would go\n"},
     {"produce", NULL,
      "usage: weir produce <topic> [flags] < input\n\n"
      "Writes records read from stdin: one record per line by default (the line without its\n"
@@ -118,7 +139,11 @@ static const page_t pages[] = {
      "  -p, --partition N        write to this partition (default: by key hash)\n"
      "  -f, --format FORMAT      how to parse input, e.g. '%k\\t%v\\n' (tokens below)\n"
      "      --acks 0|1|all       acknowledgement to wait for (default all)\n"
-     "  -z, --compression none|gzip|snappy|lz4|zstd\n\n"
+     "  -z, --compression none|gzip|snappy|lz4|zstd\n"
+     "      --dry-run            parse the input and print the records (JSON lines); send\n"
+     "                           nothing\n\n"
+     "A missing topic is created by the broker (if it creates topics on first use) unless a\n"
+     "partition is given (-p, or %p in -f): then it must exist.\n\n"
      "Format tokens (as in 'weir help consume'): %t topic, %p partition, %k key, %K key\n"
      "length, %v value, %V value length, %h headers k=v,k=v, %T timestamp (ms); %o and %H are\n"
      "read and ignored. A field ends at the literal that follows it, or after its length when\n"
@@ -126,19 +151,24 @@ static const page_t pages[] = {
      "Examples:\n"
      "  echo hello | weir produce orders\n"
      "  printf 'k1\\tv1\\nk2\\tv2\\n' | weir produce orders -f '%k\\t%v\\n'\n"
-     "  weir produce orders -k user-7 -H source=cli < events.txt\n"},
+     "  weir produce orders -k user-7 -H source=cli < events.txt\n"
+     "  weir produce orders -f '%k\\t%v\\n' --dry-run < events.tsv\n"},
     {"consume", NULL,
-     "usage: weir consume <topic>... [flags]\n\n"
+     "usage: weir consume <topic>|^REGEX... [flags]\n\n"
      "Prints records. By default one JSON object a line with the fields topic, partition,\n"
      "offset, timestamp (ms), time (RFC 3339), key, value, headers ([{key, value}]); keys and\n"
      "values that are not UTF-8 are base64 with \"key_encoding\"/\"value_encoding\": \"base64\".\n"
-     "Without -g every partition is read from -o. With -g the group's committed offsets are\n"
-     "used (partitions with none start at the start) unless -o is given, and the offsets of\n"
-     "printed records are committed every second and on exit, Ctrl-C included.\n\n"
+     "Without -g every partition is read from --from. With -g the group's committed offsets\n"
+     "are used (partitions with none start at the start) unless --from is given, and the\n"
+     "offsets of printed records are committed every second and on exit, Ctrl-C included.\n"
+     "A topic starting with ^ is a regular expression over the topic names.\n\n"
      "Flags:\n"
-     "  -o, --offset SPEC     where to start (default start):\n"
+     "      --from SPEC       where to start (default start; --offset is the same):\n"
      "                          start | end | N (exact offset) | +N (N after start)\n"
      "                          | -N (N before end) | @TIME (RFC 3339, epoch ms, or -1h)\n"
+     "      --end-offset SPEC stop each partition before this offset (N, end, -N, +N)\n"
+     "      --end-time TIME   stop each partition before its first record at or after TIME;\n"
+     "                        with either, the run ends when every partition reached its end\n"
      "  -n, --num N           stop after N records\n"
      "  -e, --exit            stop at the end of every partition\n"
      "  -g, --group GROUP     consume as a member of this consumer group\n"
@@ -147,15 +177,18 @@ static const page_t pages[] = {
      "      --decode          schema-registry-encoded keys and values (magic byte 0 and a\n"
      "                        schema id: Avro, JSON Schema, Protobuf) printed as JSON\n"
      "      --registry URL    the schema registry for --decode (default $WEIR_REGISTRY,\n"
-     "                        else http://127.0.0.1:8081)\n\n"
+     "                        else the profile's, else http://127.0.0.1:8081)\n"
+     "      --dry-run         with -g: read as the group, commit nothing\n\n"
      "Format tokens: %t topic  %p partition  %o offset  %k key  %K key length  %v value (also\n"
      "%s)  %V value length (also %S)  %h headers k=v,k=v  %H header count  %T timestamp (ms)\n"
      "%d time (RFC 3339)  %% a percent sign; %k{hex} %v{base64} encode; escapes \\n \\t \\r \\0\n"
      "\\\\ \\xHH.\n\n"
      "Examples:\n"
      "  weir consume orders -e\n"
-     "  weir consume orders -o -10 -e -f '%p:%o %k=%v\\n'\n"
-     "  weir consume orders -o @-1h -n 100\n"
+     "  weir consume orders --from -10 -e -f '%p:%o %k=%v\\n'\n"
+     "  weir consume orders --from @-1h -n 100\n"
+     "  weir consume '^orders\\..*' --from start --end-time -1h\n"
+     "  weir consume orders --end-offset 1000\n"
      "  weir consume orders -g billing\n"
      "  weir consume orders -e --decode\n"},
     {"group", NULL,
@@ -319,14 +352,138 @@ static const page_t pages[] = {
      "Examples:\n"
      "  weir schema mode --global READONLY\n"
      "  weir schema mode orders-value\n"},
+    {"txn", NULL,
+     "usage: weir txn <subcommand> [flags]\n\n"
+     "Transactions, as kafka-transactions.sh sees them: list and describe transactional ids,\n"
+     "show each partition's active producers, find hanging transactions (open in a partition\n"
+     "while no coordinator will ever end them) and abort one. Plaintext connections only.\n\n"
+     "Subcommands:\n"
+     "  list [--state STATE]... [--producer-id ID]... [--older-than MS] [-q]\n"
+     "  describe <transactional-id>\n"
+     "  producers <topic> [-p N]...\n"
+     "  find-hanging [-t TOPIC [-p N]...] [--max-timeout MS]\n"
+     "  abort -t TOPIC -p N (--start-offset O | --producer-id ID --producer-epoch E\n"
+     "        --coordinator-epoch C) [--yes]\n\n"
+     "Examples:\n"
+     "  weir txn list --state Ongoing\n"
+     "  weir txn describe payments-tx-1\n"
+     "  weir txn find-hanging -t orders\n"
+     "  weir txn abort -t orders -p 0 --start-offset 1042 --yes\n\n"
+     "Run 'weir help txn <subcommand>' for its flags.\n"},
+    {"txn", "list",
+     "usage: weir txn list [--state STATE]... [--producer-id ID]... [--older-than MS] [-q]\n\n"
+     "Lists transactional ids with their coordinator, producer id and state, asking every\n"
+     "broker (ListTransactions), sorted by id. Filters combine; each may repeat or take a\n"
+     "comma-separated list. States: Empty, Ongoing, PrepareCommit, PrepareAbort,\n"
+     "CompleteCommit, CompleteAbort, PrepareEpochFence.\n\n"
+     "Flags:\n"
+     "      --state STATE      only ids in this state\n"
+     "      --producer-id ID   only this producer id\n"
+     "      --older-than MS    only transactions started longer ago (ms, or 5m, 1h); ids that\n"
+     "                         never started one pass too, as on Kafka: add --state Ongoing\n"
+     "  -q, --quiet            transactional ids only, one a line\n\n"
+     "JSON: [{\"transactional_id\", \"coordinator\", \"producer_id\", \"state\"}]\n\n"
+     "Examples:\n"
+     "  weir txn list\n"
+     "  weir txn list --state Ongoing --older-than 5m -o json\n"},
+    {"txn", "describe",
+     "usage: weir txn describe <transactional-id>\n\n"
+     "Shows a transactional id as its coordinator knows it (DescribeTransactions): state,\n"
+     "producer id and epoch, transaction timeout, start time and duration of the open\n"
+     "transaction, and the partitions in it. Exit 3 when the coordinator does not know it.\n\n"
+     "Examples:\n"
+     "  weir txn describe payments-tx-1\n"
+     "  weir txn describe payments-tx-1 -o json | jq '.partitions'\n"},
+    {"txn", "producers",
+     "usage: weir txn producers <topic> [-p N]...\n\n"
+     "Shows the active producers of each partition (DescribeProducers, at its leader):\n"
+     "producer id and epoch, last sequence, last timestamp, the coordinator epoch of its last\n"
+     "transaction marker and the first offset of its open transaction (TXN-START-OFFSET, \"-\"\n"
+     "when none is open). Exit 3 for an unknown topic or partition.\n\n"
+     "Flags:\n"
+     "  -p, --partition N   only this partition; repeatable\n\n"
+     "Examples:\n"
+     "  weir txn producers orders\n"
+     "  weir txn producers orders -p 0 -o json\n"},
+    {"txn", "find-hanging",
+     "usage: weir txn find-hanging [-t TOPIC [-p N]...] [--max-timeout MS]\n\n"
+     "Finds hanging transactions, as kafka-transactions.sh does: open transactions whose\n"
+     "producer wrote nothing for longer than the maximum transaction timeout and whose\n"
+     "producer id no coordinator lists, or whose coordinator does not count this partition in\n"
+     "the producer's transaction. Every topic but the internal ones unless -t.\n\n"
+     "Flags:\n"
+     "  -t, --topic TOPIC      only this topic\n"
+     "  -p, --partition N      only this partition of it; repeatable\n"
+     "      --max-timeout MS   the brokers' transaction.max.timeout.ms (default 900000; ms,\n"
+     "                         or 15m)\n\n"
+     "JSON: [{\"topic\", \"partition\", \"producer_id\", \"producer_epoch\", "
+     "\"coordinator_epoch\",\n"
+     "\"start_offset\", \"last_timestamp\", \"last_time\", \"duration_ms\", "
+     "\"transactional_id\"}]\n\n"
+     "Examples:\n"
+     "  weir txn find-hanging\n"
+     "  weir txn find-hanging -t orders -o json\n"},
+    {"txn", "abort",
+     "usage: weir txn abort -t TOPIC -p N --start-offset O [--yes]\n"
+     "       weir txn abort -t TOPIC -p N --producer-id ID --producer-epoch E\n"
+     "                      --coordinator-epoch C [--yes]\n\n"
+     "Aborts a hanging transaction in one partition by writing an ABORT marker for its\n"
+     "producer (WriteTxnMarkers, at the partition's leader), as kafka-transactions.sh abort\n"
+     "does. With --start-offset the producer is the one whose open transaction starts at that\n"
+     "offset (exit 3 when none does). Only for transactions no coordinator will end: find\n"
+     "them with find-hanging. Asks on a terminal; needs --yes otherwise.\n\n"
+     "Flags:\n"
+     "  -t, --topic TOPIC             the partition's topic\n"
+     "  -p, --partition N             the partition\n"
+     "      --start-offset O          the first offset of the transaction\n"
+     "      --producer-id ID          or name the producer (brokers before Kafka 3.0)\n"
+     "      --producer-epoch E\n"
+     "      --coordinator-epoch C\n"
+     "  -y, --yes                     do not ask\n\n"
+     "Examples:\n"
+     "  weir txn abort -t orders -p 0 --start-offset 1042 --yes\n"},
     {"cluster", NULL,
+     "usage: weir cluster <subcommand> [flags]\n\n"
+     "The cluster as a whole: identity, health, disk use per partition, broker settings.\n\n"
+     "Subcommands:\n"
+     "  info                      cluster id, controller, brokers, counts, client version\n"
+     "  health                    checks; exit 1 when one fails (for probes and scripts)\n"
+     "  logdirs [TOPIC...]        size of each partition in the brokers' log directories\n"
+     "  config get [KEY...]       broker settings (--broker ID, --dynamic)\n"
+     "  config set KEY=VALUE...   change dynamic broker settings (--delete KEY, --dry-run)\n\n"
+     "Examples:\n"
+     "  weir cluster info -o json\n"
+     "  weir cluster health\n"
+     "  weir cluster config set log.retention.ms=86400000 --dry-run\n"},
+    {"cluster", "info",
      "usage: weir cluster info\n\n"
      "Shows the cluster id, the controller, the brokers, the topic and partition counts and\n"
      "this client's version (brokers do not report theirs over the Kafka protocol).\n\n"
      "Examples:\n"
      "  weir cluster info\n"
      "  weir cluster info -o json\n"},
-    {"cluster", "info", NULL},
+    {"cluster", "health",
+     "usage: weir cluster health\n\n"
+     "Checks the brokers (reachable, a controller), the partitions (each has a leader), the\n"
+     "replication (replicas in sync) and the consumer groups (none stuck rebalancing).\n"
+     "Prints each check with ok, warn or fail; exits 1 when one fails, 0 otherwise.\n\n"
+     "JSON: {\"healthy\", \"checks\": [{\"check\", \"status\", \"detail\"}]}\n\n"
+     "Examples:\n"
+     "  weir cluster health\n"
+     "  weir cluster health -o json | jq .healthy\n"},
+    {"cluster", "logdirs",
+     "usage: weir cluster logdirs [TOPIC...]\n\n"
+     "The bytes each partition holds in each broker's log directories (Kafka's\n"
+     "DescribeLogDirs), for all topics or the ones named. PLAINTEXT listeners only.\n\n"
+     "JSON: [{\"broker\", \"log_dir\", \"size\", \"topics\": [{\"name\", \"size\",\n"
+     "       \"partitions\": [{\"partition\", \"size\", \"offset_lag\"}]}]}]\n\n"
+     "Examples:\n"
+     "  weir cluster logdirs\n"
+     "  weir cluster logdirs orders -o json | jq '.[].size'\n"},
+    {"cluster", "config", CLUSTER_CONFIG_PAGE},
+    {"cluster config", NULL, CLUSTER_CONFIG_PAGE},
+    {"cluster config", "get", NULL},
+    {"cluster config", "set", NULL},
     {"user", NULL,
      "usage: weir user <create|passwd|delete|list> [flags]\n\n"
      "SASL/SCRAM users (SCRAM-SHA-256, SCRAM-SHA-512; SASL PLAIN checks the same credentials),\n"
@@ -368,14 +525,35 @@ static const page_t pages[] = {
      "Examples:\n"
      "  weir user list\n"
      "  weir user list -o json\n"},
-    {"completion", NULL,
-     "usage: weir completion bash\n\n"
-     "Prints a bash completion script: commands, flags, and topic and group names asked of\n"
-     "the broker.\n\n"
+    {"profile", NULL,
+     "usage: weir profile list\n\n"
+     "Profiles name clusters in ~/.config/weir/weir.yaml ($WEIR_CONFIG to use another file):\n\n"
+     "  current: local\n"
+     "  profiles:\n"
+     "    local:\n"
+     "      brokers: 127.0.0.1:9092\n"
+     "      registry: http://127.0.0.1:8081\n"
+     "    prod:\n"
+     "      brokers: kafka-1:9092,kafka-2:9092\n"
+     "      settings:\n"
+     "        security.protocol: SASL_SSL\n\n"
+     "--profile NAME (or $WEIR_PROFILE) picks one, else `current`. -b and $WEIR_BROKERS win\n"
+     "over a profile's brokers, -X over its settings.\n\n"
      "Examples:\n"
-     "  source <(weir completion bash)\n"
-     "  weir completion bash > /etc/bash_completion.d/weir\n"},
+     "  weir profile list\n"
+     "  weir --profile prod topic list\n"},
+    {"profile", "list", NULL},
+    {"completion", NULL,
+     "usage: weir completion bash|zsh|fish\n\n"
+     "Prints a completion script for the shell: commands, flags, values, and topic and group\n"
+     "names asked of the broker.\n\n"
+     "Examples:\n"
+     "  source <(weir completion bash)            # in ~/.bashrc\n"
+     "  source <(weir completion zsh)             # in ~/.zshrc, after compinit\n"
+     "  weir completion fish > ~/.config/fish/completions/weir.fish\n"},
     {"completion", "bash", NULL},
+    {"completion", "zsh", NULL},
+    {"completion", "fish", NULL},
     {"version", NULL, "usage: weir version\n\nPrints the version of weir and librdkafka.\n"},
     {"serve", NULL,
      "usage: weir serve [flags]\n\nRuns the broker. See 'weir serve --help' and docs/broker.md.\n"},
@@ -390,10 +568,12 @@ void cli_help_overview(FILE *f)
                "  produce      write records from stdin\n"
                "  consume      print records\n"
                "  group        list, describe, seek, delete consumer groups\n"
-               "  cluster      info: brokers, cluster id, counts\n"
+               "  cluster      info, health, logdirs, config get|set\n"
                "  schema       schema registry: list, get, register, delete, check, compat, ...\n"
                "  user         SASL/SCRAM users: create, passwd, delete, list\n"
-               "  completion   bash completion script\n"
+               "  txn          transactions: list, describe, producers, find-hanging, abort\n"
+               "  profile      list the named brokers of ~/.config/weir/weir.yaml\n"
+               "  completion   bash, zsh or fish completion script\n"
                "  version      print the version\n"
                "  help         help on a command: weir help topic create\n\n" GLOBAL_FLAGS
                "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found.\n");

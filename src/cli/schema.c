@@ -222,7 +222,7 @@ static int parse_args(schema_args_t *sa, cli_args_t *a)
     if (rc < 0)
         return CLI_USAGE;
     if (!sa->registry)
-        sa->registry = getenv("WEIR_REGISTRY");
+        sa->registry = cli_registry_default(sa->g);
     if (!sa->registry || !*sa->registry)
         sa->registry = REGISTRY_DEFAULT;
     sa->pos = a->pos;
@@ -418,10 +418,19 @@ static int do_get(schema_args_t *sa)
     return CLI_OK;
 }
 
+static int do_check(schema_args_t *sa);
+
 static int do_register(schema_args_t *sa)
 {
     if (sa->npos != 2)
         return cli_usage_err(sa->g, "give a subject and a schema file");
+    if (sa->g->dry_run) { /* --dry-run: would it be accepted? the compatibility check says */
+        schema_args_t c = *sa;
+        c.subject = sa->pos[0];
+        c.pos = sa->pos + 1;
+        c.npos = 1;
+        return do_check(&c);
+    }
     char *body = NULL;
     int rc = schema_body(sa, sa->pos[1], &body);
     if (rc)
@@ -452,11 +461,21 @@ static int do_delete(schema_args_t *sa)
     char action[1200];
     snprintf(action, sizeof(action), "%sdelete subject %s%s%s", sa->permanent ? "permanently " : "",
              sa->pos[0], sa->version ? " version " : "", sa->version ? sa->version : "");
-    int rc = cli_confirm(sa->g, sa->yes, action);
+    int rc = sa->g->dry_run ? 0 : cli_confirm(sa->g, sa->yes, action);
     if (rc)
         return rc;
     char *e = esc(sa->pos[0]);
     char path[2048];
+    if (sa->g->dry_run) { /* --dry-run: it must exist; say what would go */
+        snprintf(path, sizeof(path), "/subjects/%s/versions", e);
+        free(e);
+        reply_t rp;
+        if ((rc = call_ok(sa, "GET", path, NULL, &rp)) != 0)
+            return rc;
+        reply_free(&rp);
+        printf("would %s (dry run)\n", action);
+        return CLI_OK;
+    }
     if (sa->version) {
         char *v = esc(sa->version);
         snprintf(path, sizeof(path), "/subjects/%s/versions/%s?permanent=%s", e, v,
@@ -537,6 +556,19 @@ static int get_set(schema_args_t *sa, const char *what, const char *key_get, con
     free(e);
     reply_t rp;
     int rc;
+    if ((value || sa->del) && sa->g->dry_run) { /* --dry-run: the value now, and the change */
+        char now[2048];
+        snprintf(now, sizeof(now), "%.*s%s", (int)strcspn(path, "?"), path,
+                 subject ? "?defaultToGlobal=true" : "");
+        if ((rc = call_ok(sa, "GET", now, NULL, &rp)) != 0)
+            return rc;
+        const char *cur = json_string_value(json_object_get(rp.json, key_get));
+        printf("would %s %s of %s: %s -> %s (dry run)\n", sa->del ? "remove" : "set",
+               strcmp(what, "config") == 0 ? "the compatibility level" : "the mode",
+               subject ? subject : "the registry", cur ? cur : "-", value ? value : "(global)");
+        reply_free(&rp);
+        return CLI_OK;
+    }
     if (value) {
         json_t *b = json_pack("{s:s}", key_put, value);
         char *body = json_dumps(b, JSON_COMPACT);
@@ -622,7 +654,7 @@ cli_decoder_t *cli_decoder_new(cli_global_t *g, const char *registry)
 {
     cli_decoder_t *d = weir_calloc(1, sizeof(*d));
     d->sa.g = g;
-    d->sa.registry = registry ? registry : getenv("WEIR_REGISTRY");
+    d->sa.registry = registry ? registry : cli_registry_default(g);
     if (!d->sa.registry || !*d->sa.registry)
         d->sa.registry = REGISTRY_DEFAULT;
     curl_global_init(CURL_GLOBAL_DEFAULT);

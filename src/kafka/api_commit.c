@@ -2,7 +2,9 @@
  * The committed-offset APIs, each version Kafka 4 serves: OffsetCommit 2-9 (v8+ flexible, v9
  * for consumer groups of KIP-848, whose generation field is the member epoch), OffsetFetch 1-9
  * (v6+ flexible, v7 require_stable, v8+ a batch of groups, v9 member id and epoch),
- * OffsetDelete 0. OffsetCommit 0-1 and OffsetFetch 0 are gone, as in Kafka 4 (KIP-896).
+ * OffsetDelete 0, TxnOffsetCommit 0-4 (v3+ flexible, v3 the consumer's generation and member).
+ * OffsetCommit 0-1 and OffsetFetch 0 are gone, as in Kafka 4 (KIP-896). OffsetFetch with
+ * require_stable answers UNSTABLE_OFFSET_COMMIT for a partition a transaction holds pending.
  *
  * OffsetCommit is answered only once its records in __consumer_offsets are durable (the
  * coordinator calls back then). Members commit with their generation (classic) or epoch
@@ -198,6 +200,69 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     return rc;
 }
 
+/* ---- TxnOffsetCommit
+ * ----------------------------------------------------------------------------- */
+
+/* TxnOffsetCommit 0-4 (v3+ flexible with the consumer's generation, member id and instance id;
+ * v2+ committed_leader_epoch): OffsetCommit's partitions inside the producer's transaction.
+ * The answer comes once the transactional batch is durable in __consumer_offsets; the offsets
+ * reach the group with the transaction's commit marker (broker_coord_txn_complete). */
+static void txn_commit_answer(broker_group_op_t *op)
+{
+    commit_park_t *cm = WEIR_CONTAINER_OF(op, commit_park_t, op);
+    wire_writer_t *w = &cm->pk.w;
+    wire_write_i32(w, 0); /* throttle_time_ms */
+    write_part_errors(w, cm->topics, cm->ntopics, cm->cr.parts, commit_result);
+    wire_write_tags(w);
+    kafka_park_finish(&cm->pk);
+}
+
+static void txn_commit_read_part(kafka_park_t *g, wire_reader_t *r, const char *topic, void *part)
+{
+    broker_commit_part_t *p = part;
+    *p = (broker_commit_part_t){.topic = topic, .leader_epoch = -1, .commit_ts_ms = -1};
+    p->partition = wire_read_i32(r);
+    p->offset = wire_read_i64(r);
+    if (g->version >= 2)
+        p->leader_epoch = wire_read_i32(r);
+    p->metadata = meta_copy(g, wire_read_nstr(r), &p->metadata_len);
+    wire_read_tags(r);
+}
+
+int kafka_handle_txn_offset_commit(kafka_req_t *req)
+{
+    wire_reader_t *r = &req->r;
+    int16_t v = req->hdr.api_version;
+    commit_park_t *cm = kafka_park_new(req, sizeof(*cm));
+    kafka_park_t *g = &cm->pk;
+    cm->op.on_done = txn_commit_answer;
+    broker_commit_req_t *cr = &cm->cr;
+    cr->api_version = v;
+    cr->transactional = true;
+    cr->retention_ms = -1;
+    cr->generation_id = -1;
+    cr->transactional_id = group_str(g, wire_read_str(r));
+    cr->group_id = group_str(g, wire_read_str(r));
+    cr->producer_id = wire_read_i64(r);
+    cr->producer_epoch = wire_read_i16(r);
+    if (v >= 3) {
+        cr->generation_id = wire_read_i32(r);
+        cr->member_id = group_str(g, wire_read_str(r));
+        cr->instance_id = group_str(g, wire_read_nstr(r));
+        if (cr->instance_id && !*cr->instance_id)
+            cr->instance_id = NULL;
+    }
+    int32_t nt = wire_read_array(r, 3, MAX_TOPICS);
+    size_t part_min = 4 + 8 + 1 + (v >= 2 ? 4 : 0);
+    cr->parts = read_topics(g, r, nt, part_min, sizeof(*cr->parts), txn_commit_read_part,
+                            &cm->topics, &cm->ntopics, &cr->part_count);
+    wire_read_tags(r);
+    int rc = kafka_park_take(req, g);
+    if (rc == KAFKA_PARKED)
+        broker_offset_commit(req->b, cr, &cm->op);
+    return rc;
+}
+
 /* ---- OffsetFetch
  * --------------------------------------------------------------------------------- */
 
@@ -260,7 +325,7 @@ static void fetch_write_all(wire_writer_t *w, int16_t v, broker_offset_fetch_req
         wire_write_cstr(w, rows[i].topic);
         wire_write_array_len(w, (int32_t)(j - i));
         for (size_t k = i; k < j; k++)
-            fetch_write_part(w, v, rows[k].partition, &rows[k].committed, KAFKA_NONE);
+            fetch_write_part(w, v, rows[k].partition, &rows[k].committed, rows[k].error);
         wire_write_tags(w);
         i = j;
     }
@@ -286,7 +351,7 @@ static void fetch_write_topics(wire_writer_t *w, int16_t v, fetch_group_t *fg)
         for (size_t j = t->first; j < t->first + t->count; j++)
             /* before v2 there is no top-level error: it goes to every partition */
             fetch_write_part(w, v, fg->fr.parts[j].partition, &fg->fr.parts[j].committed,
-                             v < 2 ? top : KAFKA_NONE);
+                             v < 2 && top ? top : fg->fr.parts[j].error);
         wire_write_tags(w);
     }
 }
@@ -390,8 +455,9 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
         f->groups[0].fr.group_id = group_str(g, wire_read_str(r));
         fetch_read_topics(g, r, &f->groups[0]);
     }
-    if (v >= 7)
-        (void)wire_read_bool(r); /* require_stable: offsets here are always stable */
+    bool stable = v >= 7 && wire_read_bool(r); /* require_stable */
+    for (size_t i = 0; i < f->ngroups; i++)
+        f->groups[i].fr.require_stable = stable;
     wire_read_tags(r);
     if (v >= 8 && f->ngroups == 0 && wire_reader_ok(r)) {
         wire_writer_t *w = &req->w; /* nothing to ask the coordinator */

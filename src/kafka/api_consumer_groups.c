@@ -100,6 +100,7 @@ static void heartbeat_answer(broker_group_op_t *op)
     wire_writer_t *w = &h->pk.w;
     wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, hr->err.code);
+    kafka_park_count_error(&h->pk, hr->err.code);
     wire_write_cstr(w, hr->err.message[0] ? hr->err.message : NULL);
     wire_write_cstr(w, hr->err.code ? NULL : hr->out_member_id);
     wire_write_i32(w, hr->err.code ? 0 : hr->out_member_epoch);

@@ -186,6 +186,7 @@ static void part_set(fetch_t *f, fetch_part_t *out, const char *topic, size_t to
     out->fp.partition = partition;
     out->fp.offset = offset;
     out->fp.max_bytes = max_bytes;
+    out->fp.read_committed = f->isolation == 1;
     /* One node, leader epoch 0 (Metadata says so): a client ahead of it has a newer leader
      * than exists, a client behind it an older one. */
     if (!out->error && leader_epoch > 0)
@@ -294,9 +295,30 @@ static bool has_news(fetch_t *f, const fetch_part_t *p, const kafka_fetch_sessio
     broker_watermarks_t wm;
     bool data;
     int rc = broker_partition_peek(f->pk.b, p->fp.topic, p->fp.topic_len, p->fp.partition,
-                                   p->fp.offset, &wm, &data);
+                                   p->fp.offset, p->fp.read_committed, &wm, &data);
     return rc < 0 || data || wm.high_watermark != sp->sent_hwm ||
            wm.last_stable_offset != sp->sent_lso || wm.log_start_offset != sp->sent_log_start;
+}
+
+/* Replaces the empty aborted_transactions array written at `at` with the real one. */
+static void insert_aborted(wire_writer_t *w, size_t at, const broker_fetch_info_t *info)
+{
+    buf_t arr = {0};
+    wire_writer_t aw;
+    wire_writer_init(&aw, &arr, w->flexible);
+    wire_write_array_len(&aw, (int32_t)info->naborted);
+    for (size_t i = 0; i < info->naborted; i++) {
+        wire_write_i64(&aw, info->aborted[i].producer_id);
+        wire_write_i64(&aw, info->aborted[i].first_offset);
+        wire_write_tags(&aw);
+    }
+    size_t old = w->flexible ? 1 : 4; /* the empty array's encoding */
+    buf_t *b = w->b;
+    size_t tail = b->len - at - old;
+    buf_extend(b, arr.len - old);
+    memmove(b->data + at + arr.len, b->data + at + old, tail);
+    memcpy(b->data + at, arr.data, arr.len);
+    buf_deinit(&arr);
 }
 
 /* Writes one partition: the header, the records, then the fields known only after reading. */
@@ -318,6 +340,8 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
         wire_write_i32(w, -1); /* preferred_read_replica */
     size_t at = wire_write_bytes_len_reserve(w);
     size_t got = 0;
+    info->naborted = 0;
+    info->aborted = NULL;
     if (p->error) {
         info->error_code = p->error;
         info->wm = (broker_watermarks_t){-1, -1, -1};
@@ -326,14 +350,24 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
         broker_fetch_read(f->pk.b, &p->fp, pmax, *first, v >= 10, resp, &got, info);
     }
     wire_write_bytes_len_fill(w, at, got);
+    if (info->naborted) /* known only now: inserted in front of what follows the list */
+        insert_aborted(w, aborted_at, info);
+    free(info->aborted);
+    info->aborted = NULL;
     uint8_t *hp = resp->data + head;
-    if (info->error_code && f->isolation != 1) { /* Kafka: an empty list, not null, on errors */
+    if (info->error_code) {
+        /* Kafka answers an unknown topic or partition, found in its metadata before any log is
+         * read, with an empty list, and an error the log read raises (OFFSET_OUT_OF_RANGE, a
+         * leader epoch) with null, whatever the isolation level. */
+        bool unknown = info->error_code == KAFKA_UNKNOWN_TOPIC_OR_PARTITION ||
+                       info->error_code == KAFKA_UNKNOWN_TOPIC_ID;
         if (w->flexible)
-            resp->data[aborted_at] = 1; /* compact length 0 + 1 */
+            resp->data[aborted_at] = unknown ? 1 : 0; /* compact length + 1; 0 is null */
         else
-            be32_write(resp->data + aborted_at, 0);
+            be32_write(resp->data + aborted_at, unknown ? 0 : UINT32_MAX);
     }
     be16_write(hp, (uint16_t)info->error_code);
+    kafka_park_count_error(&f->pk, info->error_code);
     be64_write(hp + 2, (uint64_t)info->wm.high_watermark);
     be64_write(hp + 10, (uint64_t)info->wm.last_stable_offset);
     if (v >= 5)

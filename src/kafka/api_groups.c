@@ -6,11 +6,9 @@
  * ListGroups 0-5 (v3+ flexible, v4 states filter and group_state (KIP-518), v5 types filter and
  * group_type (KIP-848)), DescribeGroups 0-5 (v5 flexible), DeleteGroups 0-2 (v2 flexible).
  *
- * FindCoordinator answers at once on the request's loop: this node coordinates every group.
- * Transactions are not served yet, so a transactional id is answered
- * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the one FindCoordinator error both librdkafka and the
- * Java client treat as fatal: init_transactions() fails at once instead of retrying forever
- * (COORDINATOR_NOT_AVAILABLE would make them retry until their timeout). Every other request
+ * FindCoordinator answers at once on the request's loop: this node coordinates every group
+ * and every transactional id (key type 1; __transaction_state exists from the start, so the
+ * first lookup needs no retry). Every other request
  * is decoded into a parked request (kafka.h) that owns copies of what it needs, handed to the
  * broker's group API, and answered from the coordinator's thread when the broker calls back;
  * JoinGroup and SyncGroup stay parked until the rebalance lets them go.
@@ -74,10 +72,6 @@ static int16_t coordinator_for(int16_t v, int8_t key_type, const char **msg)
                    "library or the message was sent to an incompatible broker. See the broker "
                    "logs for more details.";
         return KAFKA_INVALID_REQUEST;
-    }
-    if (key_type == 1) {
-        *msg = "transactions are not supported by this broker yet";
-        return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     }
     return KAFKA_NONE;
 }
@@ -162,6 +156,7 @@ static void join_answer(broker_group_op_t *op, const broker_group_join_result_t 
     if (v >= 2)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, r->error);
+    kafka_park_count_error(&j->pk, r->error);
     wire_write_i32(w, r->generation_id);
     if (v >= 7) { /* nullable from v7: null with errors, as Kafka answers */
         wire_write_cstr(w, r->protocol_type);
@@ -255,6 +250,7 @@ static void sync_answer(broker_group_op_t *op, const broker_group_sync_result_t 
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, res->error);
+    kafka_park_count_error(&s->pk, res->error);
     if (v >= 5) {
         wire_write_cstr(w, res->protocol_type);
         wire_write_cstr(w, res->protocol_name);
@@ -318,6 +314,7 @@ static void heartbeat_answer(broker_group_op_t *op)
     if (h->pk.version >= 1)
         wire_write_i32(&h->pk.w, 0); /* throttle_time_ms */
     wire_write_i16(&h->pk.w, h->hr.error);
+    kafka_park_count_error(&h->pk, h->hr.error);
     wire_write_tags(&h->pk.w);
     kafka_park_finish(&h->pk);
 }
@@ -354,6 +351,7 @@ static void leave_answer(broker_group_op_t *op)
     leave_park_t *l = WEIR_CONTAINER_OF(op, leave_park_t, op);
     wire_writer_t *w = &l->pk.w;
     int16_t err = l->lr.error;
+    kafka_park_count_error(&l->pk, err);
     if (l->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     if (l->pk.version < 3) {  /* one member: its error is the answer */

@@ -4,7 +4,7 @@
  * KIP-734) the record with the largest timestamp, -4 (v8+) the local log start (the log start:
  * Weir has no tiered storage), -5 (v9+) the latest tiered offset (-1: none), otherwise the
  * first record whose timestamp is >= the timestamp, through the time index (offset -1,
- * timestamp -1 when there is none).
+ * timestamp -1 when there is none; for read_committed also when it is at or past the LSO).
  */
 #include "kafka/kafka.h"
 
@@ -39,7 +39,9 @@ static lo_result_t lookup(broker_t *b, int16_t v, wire_str_t topic, int32_t part
     } else {
         int64_t off, t;
         rc = broker_offset_for_time(b, topic.s, (size_t)topic.len, partition, ts, &off, &t);
-        if (rc == 0) {
+        if (rc == 0 && isolation == 1 && off >= wm.last_stable_offset) {
+            /* read_committed: an undecided record is not an answer yet (Kafka's filter) */
+        } else if (rc == 0) {
             res.offset = off;
             res.timestamp = t;
         } else if (rc != -WEIR_ERANGE) {

@@ -104,10 +104,19 @@ static void write_response(wire_writer_t *w, int16_t v, const broker_produce_req
     wire_write_tags(w);
 }
 
+/* Metrics: the ErrorCodes of the answer, one per partition that failed. */
+static void count_errors(const produce_t *pr)
+{
+    for (int32_t i = 0; i < pr->req.ntopics; i++)
+        for (int32_t j = 0; j < pr->req.topics[i].nparts; j++)
+            kafka_park_count_error(&pr->pk, pr->req.topics[i].parts[j].res.error_code);
+}
+
 /* acks=-1, on the request's loop: every partition durable or timed out. */
 static void produce_done(void *arg)
 {
     produce_t *pr = arg;
+    count_errors(pr);
     write_response(&pr->pk.w, pr->pk.version, &pr->req);
     broker_produce_req_t req = pr->req;
     char *names = pr->names;
@@ -128,7 +137,8 @@ static void copy_names(produce_t *pr)
     char *np = pr->names;
     for (int32_t i = 0; i < pr->req.ntopics; i++) {
         broker_produce_topic_t *t = &pr->req.topics[i];
-        memcpy(np, t->name, t->name_len);
+        if (t->name_len) /* a null name (length 0) has no bytes to copy */
+            memcpy(np, t->name, t->name_len);
         t->name = np;
         np += t->name_len;
     }
@@ -166,6 +176,7 @@ int kafka_handle_produce(kafka_req_t *req)
         WEIR_ASSERT(rc == KAFKA_PARKED);
         return rc;
     }
+    count_errors(pr);
     if (pq->acks == 0) {
         bool any_error = false;
         for (int32_t i = 0; i < pq->ntopics; i++)

@@ -13,6 +13,8 @@
  */
 #include "kafka/kafka.h"
 
+#include <stdlib.h>
+
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
  * in its family's file and add one row. */
 const kafka_api_t kafka_apis[] = {
@@ -34,9 +36,15 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_CREATE_TOPICS, 2, 7, 5, kafka_handle_create_topics, "CreateTopics"},
     {KAFKA_API_DELETE_TOPICS, 1, 6, 4, kafka_handle_delete_topics, "DeleteTopics"},
     {KAFKA_API_DELETE_RECORDS, 0, 2, 2, kafka_handle_delete_records, "DeleteRecords"},
-    {KAFKA_API_INIT_PRODUCER_ID, 0, 1, INT16_MAX, kafka_handle_init_producer_id, "InitProducerId"},
+    {KAFKA_API_INIT_PRODUCER_ID, 0, 5, 2, kafka_handle_init_producer_id, "InitProducerId"},
     {KAFKA_API_OFFSET_FOR_LEADER_EPOCH, 2, 4, 4, kafka_handle_offset_for_leader_epoch,
      "OffsetForLeaderEpoch"},
+    {KAFKA_API_ADD_PARTITIONS_TO_TXN, 0, 4, 3, kafka_handle_add_partitions_to_txn,
+     "AddPartitionsToTxn"},
+    {KAFKA_API_ADD_OFFSETS_TO_TXN, 0, 3, 3, kafka_handle_add_offsets_to_txn, "AddOffsetsToTxn"},
+    {KAFKA_API_END_TXN, 0, 4, 3, kafka_handle_end_txn, "EndTxn"},
+    {KAFKA_API_WRITE_TXN_MARKERS, 1, 1, 1, kafka_handle_write_txn_markers, "WriteTxnMarkers"},
+    {KAFKA_API_TXN_OFFSET_COMMIT, 0, 4, 3, kafka_handle_txn_offset_commit, "TxnOffsetCommit"},
     {KAFKA_API_DESCRIBE_CONFIGS, 1, 4, 4, kafka_handle_describe_configs, "DescribeConfigs"},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, 2, kafka_handle_alter_configs, "AlterConfigs"},
     {KAFKA_API_DESCRIBE_LOG_DIRS, 1, 4, 2, kafka_handle_describe_log_dirs, "DescribeLogDirs"},
@@ -56,6 +64,10 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, kafka_handle_alter_user_scram_credentials,
      "AlterUserScramCredentials"},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 2, 0, kafka_handle_describe_cluster, "DescribeCluster"},
+    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, 0, kafka_handle_describe_producers, "DescribeProducers"},
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0, 0, kafka_handle_describe_transactions,
+     "DescribeTransactions"},
+    {KAFKA_API_LIST_TRANSACTIONS, 0, 1, 0, kafka_handle_list_transactions, "ListTransactions"},
     {KAFKA_API_CONSUMER_GROUP_HEARTBEAT, 0, 1, 0, kafka_handle_consumer_group_heartbeat,
      "ConsumerGroupHeartbeat"},
     {KAFKA_API_CONSUMER_GROUP_DESCRIBE, 0, 0, 0, kafka_handle_consumer_group_describe,
@@ -73,9 +85,19 @@ const kafka_api_t *kafka_api_find(int16_t key)
     return NULL;
 }
 
+const char *const kafka_refused_names[KAFKA_REFUSED__COUNT] = {"unknown_api", "unsupported_version",
+                                                               "malformed"};
+
 static void refuse(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t key,
                    int16_t version)
 {
+    kafka_listener_t *lst = net_conn_user(conn);
+    kafka_refused_t reason = strcmp(why, "unknown api key") == 0 ? KAFKA_REFUSED_UNKNOWN_API
+                             : strcmp(why, "unsupported version") == 0
+                                 ? KAFKA_REFUSED_UNSUPPORTED_VERSION
+                                 : KAFKA_REFUSED_MALFORMED;
+    if (lst && lst->stats)
+        metric_counter_add(&lst->stats->refused[reason], 1);
     log_debug("kafka", "closing %s: %s (api key %d version %d)", net_conn_peer(conn), why, key,
               version);
     net_slot_complete(slot, NULL);
@@ -131,6 +153,10 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     kafka_req_t req;
     memset(&req, 0, sizeof(req));
     req.lst = lst;
+    req.api_row = (int)(api - kafka_apis);
+    req.start_ns = clock_mono_ns();
+    kafka_stats_t *st = req.lst->stats;
+    metric_counter_add(&st->requests[req.api_row], 1);
     req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;
@@ -150,9 +176,11 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     case KAFKA_RESPOND:
         wire_resp_finish(&req.resp);
         net_slot_complete(slot, &req.resp);
+        metric_hist_observe(&st->latency[req.api_row], (uint64_t)(clock_mono_ns() - req.start_ns));
         break;
     case KAFKA_NO_RESPONSE:
         net_slot_complete(slot, NULL);
+        metric_hist_observe(&st->latency[req.api_row], (uint64_t)(clock_mono_ns() - req.start_ns));
         break;
     case KAFKA_PARKED:
         break;
@@ -200,10 +228,25 @@ void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
     memset(lst, 0, sizeof(*lst));
     lst->b = b;
     kafka_fetch_sessions_new(&lst->fetch_sessions);
+    WEIR_ASSERT(kafka_apis_count <= KAFKA_STATS_APIS_MAX);
+    lst->stats = weir_calloc(1, sizeof(*lst->stats));
+    for (size_t i = 0; i < KAFKA_STATS_APIS_MAX; i++)
+        metric_hist_init(&lst->stats->latency[i], &metric_buckets_latency);
 }
 
 void kafka_listener_deinit(kafka_listener_t *lst)
 {
     kafka_fetch_sessions_free(lst->fetch_sessions);
     lst->fetch_sessions = NULL;
+    free(lst->stats);
+    lst->stats = NULL;
+}
+
+void kafka_stats_count_error(kafka_stats_t *st, int api_row, int16_t code)
+{
+    if (code == 0 || !st || api_row < 0 || api_row >= KAFKA_STATS_APIS_MAX)
+        return;
+    int i = code + 1;
+    if (i >= 0 && i < KAFKA_STATS_ERROR_MAX)
+        metric_counter_add(&st->errors[api_row][i], 1);
 }

@@ -11,6 +11,10 @@
  * least recently used one idle for at least FETCH_SESSION_EVICT_MS, or none is created (id 0 in
  * the answer) and the client goes on with full fetches, as Kafka does.
  *
+ * Session ids are random (positive, not in use), as Kafka's: a client that kept its session
+ * across a broker restart must not find its id given to another client's new session, whose
+ * epoch could match its own and answer for other partitions.
+ *
  * Threads: any io loop; one mutex guards the cache and every session in it. A session is
  * "busy" while a fetch that uses it waits for data: a second request for it then gets
  * INVALID_FETCH_SESSION_EPOCH (its epoch cannot match), which is what Kafka answers too.
@@ -21,21 +25,32 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/random.h>
 
 enum { FETCH_SESSION_SLOTS = 1000, FETCH_SESSION_EVICT_MS = 120000 };
 
 struct kafka_fetch_sessions {
     pthread_mutex_t mu;
     kafka_fetch_session_t **slots; /* FETCH_SESSION_SLOTS entries, NULL when free */
-    int32_t next_id;
+    uint64_t rng;                  /* splitmix64 state, seeded from getrandom */
 };
+
+/* A random 32-bit value (mutex held). */
+static uint32_t random_u32(kafka_fetch_sessions_t *c)
+{
+    uint64_t z = (c->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
 
 void kafka_fetch_sessions_new(kafka_fetch_sessions_t **out)
 {
     kafka_fetch_sessions_t *c = weir_calloc(1, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
     c->slots = weir_calloc(FETCH_SESSION_SLOTS, sizeof(*c->slots));
-    c->next_id = 1;
+    if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != (ssize_t)sizeof(c->rng))
+        c->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)(uintptr_t)c << 16);
     *out = c;
 }
 
@@ -119,10 +134,9 @@ kafka_fetch_session_t *kafka_fetch_session_create(kafka_fetch_sessions_t *c, boo
     if (!sp)
         return NULL;
     kafka_fetch_session_t *s = weir_calloc(1, sizeof(*s));
-    do { /* ids are positive and not in use */
-        s->id = c->next_id;
-        c->next_id = c->next_id == INT32_MAX ? 1 : c->next_id + 1;
-    } while (slot_of(c, s->id));
+    do { /* ids are random, positive and not in use */
+        s->id = (int32_t)(random_u32(c) & 0x7fffffff);
+    } while (s->id == 0 || slot_of(c, s->id));
     s->epoch = 1;
     s->uses_ids = uses_ids;
     s->last_used_ms = now_ms;

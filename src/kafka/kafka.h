@@ -30,6 +30,31 @@ struct broker;
 
 typedef struct kafka_fetch_sessions kafka_fetch_sessions_t;
 
+/* ---- metrics of the protocol layer ------------------------------------------------------------
+ * Per listener, lock-free (base's metric_*): requests, latency (from the frame's dispatch to the
+ * response written, parked time included) and the ErrorCodes answered, per row of kafka_apis[];
+ * requests refused by closing the connection, by reason; requests parked now. The errors are
+ * those of Produce and Fetch partitions and the group APIs' answers. Any thread reads them. */
+enum {
+    KAFKA_STATS_APIS_MAX = 48,  /* rows of kafka_apis[] (asserted at init) */
+    KAFKA_STATS_ERROR_MAX = 160 /* ErrorCodes -1 .. 158, at index code + 1 */
+};
+typedef enum {
+    KAFKA_REFUSED_UNKNOWN_API,
+    KAFKA_REFUSED_UNSUPPORTED_VERSION,
+    KAFKA_REFUSED_MALFORMED,
+    KAFKA_REFUSED__COUNT
+} kafka_refused_t;
+extern const char *const kafka_refused_names[KAFKA_REFUSED__COUNT];
+
+typedef struct kafka_stats {
+    metric_counter_t requests[KAFKA_STATS_APIS_MAX];
+    metric_hist_t latency[KAFKA_STATS_APIS_MAX];
+    metric_counter_t errors[KAFKA_STATS_APIS_MAX][KAFKA_STATS_ERROR_MAX];
+    metric_counter_t refused[KAFKA_REFUSED__COUNT];
+    metric_gauge_t parked;
+} kafka_stats_t;
+
 /* A listener's security protocol, Kafka's names. */
 typedef enum {
     KAFKA_SEC_PLAINTEXT = 0,
@@ -51,17 +76,18 @@ enum {
 /* One Kafka listener's context (the `user` of its connections): the broker it serves, its
  * name and security protocol, the address it advertises in Metadata and FindCoordinator (a
  * client sees the endpoint of the listener it connected to, as in Kafka), the SASL mechanisms
- * it accepts, and the fetch sessions of its clients. Owned by the server
+ * it accepts, the fetch sessions of its clients and its stats. Owned by the server
  * (kafka_listener_init / _deinit); read-only once its listener accepts. */
 typedef struct kafka_listener {
     struct broker *b;
-    char
-        name[64]; /* "PLAINTEXT", "SASL_SSL", or the name given in listener.security.protocol.map */
+    /* "PLAINTEXT", "SASL_SSL", or the name given in listener.security.protocol.map */
+    char name[64];
     kafka_security_t security;
     uint32_t sasl_mechs; /* KAFKA_SASL_* bits; used on SASL_* listeners */
     char adv_host[256];
     int32_t adv_port;
     kafka_fetch_sessions_t *fetch_sessions;
+    kafka_stats_t *stats; /* owned; any thread reads it */
 } kafka_listener_t;
 
 void kafka_listener_init(kafka_listener_t *lst, struct broker *b);
@@ -74,9 +100,11 @@ typedef struct kafka_req {
     net_slot_t *slot;
     wire_req_header_t hdr; /* hdr.client_id is valid only during the handler call */
     bool flexible;
-    wire_reader_t r; /* the request body */
-    buf_t resp;      /* response so far: size placeholder + response header */
-    wire_writer_t w; /* writes into resp */
+    wire_reader_t r;  /* the request body */
+    buf_t resp;       /* response so far: size placeholder + response header */
+    wire_writer_t w;  /* writes into resp */
+    int api_row;      /* the request's row of kafka_apis[] (metrics) */
+    int64_t start_ns; /* when dispatch began (metrics) */
 } kafka_req_t;
 
 /* What a handler returns. Negative WEIR_ codes mean the request could not be decoded: the
@@ -151,6 +179,10 @@ typedef struct kafka_park {
     bool bad;     /* a string held a NUL: the request is refused */
     void **owned; /* copies freed with the request */
     size_t nowned, capowned;
+    kafka_stats_t *stats; /* the listener's: the answer is counted when it is sent */
+    int api_row;
+    int64_t start_ns;
+    bool taken; /* counted among the parked */
 } kafka_park_t;
 
 /* A zeroed struct of `size` bytes whose first member is a kafka_park_t, for req. */
@@ -167,6 +199,9 @@ int kafka_park_take(kafka_req_t *req, kafka_park_t *pk);
 void kafka_park_finish(kafka_park_t *pk);
 /* Frees pk without answering (only before kafka_park_take). */
 void kafka_park_free(kafka_park_t *pk);
+/* Counts an ErrorCode the parked request answers (0 counts nothing). Any thread. */
+void kafka_park_count_error(const kafka_park_t *pk, int16_t code);
+void kafka_stats_count_error(kafka_stats_t *st, int api_row, int16_t code);
 
 /* ---- fetch sessions (KIP-227, fetch_session.c) ------------------------------------------------
  * The cache is the listener's; every call below needs kafka_fetch_sessions_lock held. */
@@ -235,11 +270,19 @@ int kafka_handle_list_groups(kafka_req_t *req);                     /* api_group
 int kafka_handle_describe_groups(kafka_req_t *req);                 /* api_groups.c */
 int kafka_handle_delete_groups(kafka_req_t *req);                   /* api_groups.c */
 int kafka_handle_offset_commit(kafka_req_t *req);                   /* api_commit.c */
+int kafka_handle_txn_offset_commit(kafka_req_t *req);               /* api_commit.c */
 int kafka_handle_offset_fetch(kafka_req_t *req);                    /* api_commit.c */
 int kafka_handle_offset_delete(kafka_req_t *req);                   /* api_commit.c */
 int kafka_handle_consumer_group_heartbeat(kafka_req_t *req);        /* api_consumer_groups.c */
 int kafka_handle_consumer_group_describe(kafka_req_t *req);         /* api_consumer_groups.c */
-int kafka_handle_init_producer_id(kafka_req_t *req);                /* api_producer.c */
+int kafka_handle_init_producer_id(kafka_req_t *req);                /* api_txn.c */
+int kafka_handle_add_partitions_to_txn(kafka_req_t *req);           /* api_txn.c */
+int kafka_handle_add_offsets_to_txn(kafka_req_t *req);              /* api_txn.c */
+int kafka_handle_end_txn(kafka_req_t *req);                         /* api_txn.c */
+int kafka_handle_write_txn_markers(kafka_req_t *req);               /* api_txn.c */
+int kafka_handle_describe_transactions(kafka_req_t *req);           /* api_txn.c */
+int kafka_handle_list_transactions(kafka_req_t *req);               /* api_txn.c */
+int kafka_handle_describe_producers(kafka_req_t *req);              /* api_txn.c */
 int kafka_handle_describe_cluster(kafka_req_t *req);                /* api_admin.c */
 int kafka_handle_describe_log_dirs(kafka_req_t *req);               /* api_admin.c */
 int kafka_handle_elect_leaders(kafka_req_t *req);                   /* api_admin.c */

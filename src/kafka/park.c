@@ -22,7 +22,15 @@ void *kafka_park_new(kafka_req_t *req, size_t size)
     pk->version = req->hdr.api_version;
     pk->flexible = req->flexible;
     pk->loop = net_conn_loop(req->conn);
+    pk->stats = req->lst ? req->lst->stats : NULL;
+    pk->api_row = req->api_row;
+    pk->start_ns = req->start_ns;
     return pk;
+}
+
+void kafka_park_count_error(const kafka_park_t *pk, int16_t code)
+{
+    kafka_stats_count_error(pk->stats, pk->api_row, code);
 }
 
 static void *park_own(kafka_park_t *pk, void *p)
@@ -77,11 +85,20 @@ int kafka_park_take(kafka_req_t *req, kafka_park_t *pk)
     buf_init(&req->resp);
     wire_writer_init(&pk->w, &pk->resp, req->flexible);
     pk->slot = req->slot;
+    if (pk->stats) {
+        metric_gauge_add(&pk->stats->parked, 1);
+        pk->taken = true;
+    }
     return KAFKA_PARKED;
 }
 
 void kafka_park_finish(kafka_park_t *pk)
 {
+    if (pk->stats && pk->taken) {
+        metric_hist_observe(&pk->stats->latency[pk->api_row],
+                            (uint64_t)(clock_mono_ns() - pk->start_ns));
+        metric_gauge_add(&pk->stats->parked, -1);
+    }
     wire_resp_finish(&pk->resp);
     if (net_loop_is_current(pk->loop))
         net_slot_complete(pk->slot, &pk->resp);

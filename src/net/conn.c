@@ -133,6 +133,7 @@ static void conn_deliver(net_conn_t *conn, uint8_t *frame, size_t len)
     conn->nslots++;
     conn->inflight++;
     conn->frames_in++;
+    metric_counter_add(&conn->loop->m.frames_in, 1);
     conn->h.on_frame(conn, slot, frame, len, conn->h.user);
 }
 
@@ -238,6 +239,7 @@ static ssize_t conn_recv(net_conn_t *conn, uint8_t *p, size_t n)
     ssize_t r = conn->tp->recv(conn, p, n);
     if (r > 0) {
         conn->bytes_in += (uint64_t)r;
+        metric_counter_add(&conn->loop->m.bytes_in, (uint64_t)r);
         conn->last_active_ms = conn->loop->now_ms;
         return r;
     }
@@ -370,6 +372,8 @@ static void conn_send(net_conn_t *conn)
         }
         conn->bytes_out += (uint64_t)n;
         conn->outbuf -= (size_t)n;
+        metric_counter_add(&conn->loop->m.bytes_out, (uint64_t)n);
+        metric_gauge_add(&conn->loop->m.outbuf_bytes, -(int64_t)n);
         conn->last_active_ms = conn->loop->now_ms;
         conn_pop_sent(conn, (size_t)n);
         if ((size_t)n < want) {
@@ -431,6 +435,7 @@ void net_slot_complete(net_slot_t *slot, buf_t *resp)
         return;
     }
     conn->outbuf += slot->resp.len;
+    metric_gauge_add(&conn->loop->m.outbuf_bytes, (int64_t)slot->resp.len);
     net_loop_flush_add(conn->loop, conn);
 }
 
@@ -518,6 +523,7 @@ int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_con
     if (loop->conns)
         loop->conns->prev = conn;
     loop->conns = conn;
+    metric_counter_add(&loop->m.conns_opened, 1);
     conn->last_active_ms = loop->now_ms;
     net_timer_init(&conn->idle, conn_idle_fire, conn);
     if (conn->h.limits.idle_timeout_ms > 0)
@@ -546,6 +552,8 @@ void net_conn_close(net_conn_t *conn)
         if (s->done)
             conn_slot_unlink(conn, s);
     }
+    metric_gauge_add(&loop->m.outbuf_bytes, -(int64_t)conn->outbuf);
+    metric_counter_add(&loop->m.conns_closed, 1);
     conn->outbuf = 0;
     conn->head_off = 0;
     conn->want_write = false;

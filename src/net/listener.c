@@ -36,8 +36,8 @@ struct net_listener {
     size_t max_conns;
     uint16_t port;
     net_accept_ctx_t *ctx;
-    net_timer_t backoff; /* re-enables accepting after EMFILE and friends */
-    uint64_t refused;    /* over max_conns */
+    net_timer_t backoff;      /* re-enables accepting after EMFILE and friends */
+    metric_counter_t refused; /* over max_conns */
 };
 
 typedef struct {
@@ -77,9 +77,11 @@ static void listener_backoff_end(void *arg)
 static void listener_dispatch(net_listener_t *lst, int fd)
 {
     if (lst->max_conns && atomic_load(&lst->ctx->open) >= lst->max_conns) {
-        if (lst->refused++ % 1000 == 0)
+        uint64_t refused = metric_counter_get(&lst->refused);
+        metric_counter_add(&lst->refused, 1);
+        if (refused % 1000 == 0)
             log_warn("net", "connection cap %zu reached, refusing (%" PRIu64 " so far)",
-                     lst->max_conns, lst->refused);
+                     lst->max_conns, refused + 1);
         close(fd);
         return;
     }
@@ -267,4 +269,9 @@ int net_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *por
     host[hlen] = '\0';
     *port = (uint16_t)v;
     return 0;
+}
+
+uint64_t net_listener_refused(const net_listener_t *lst)
+{
+    return metric_counter_get(&lst->refused);
 }

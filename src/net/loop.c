@@ -289,9 +289,10 @@ static void loop_kept_expire(void *arg)
 {
     net_loop_t *loop = arg;
     int64_t idle = loop->now_ms - loop->kept_used_ms;
-    if (idle >= NET_KEEP_IDLE_MS)
+    if (idle >= NET_KEEP_IDLE_MS) {
         buf_deinit(&loop->kept);
-    else if (loop->kept.cap)
+        metric_gauge_set(&loop->m.kept_bytes, 0);
+    } else if (loop->kept.cap)
         net_timer_start(loop, &loop->kept_timer, NET_KEEP_IDLE_MS - idle);
 }
 
@@ -310,6 +311,7 @@ static void loop_buf_release(net_loop_t *loop, buf_t *b)
     buf_deinit(&loop->kept);
     loop->kept = *b;
     loop->kept.len = 0;
+    metric_gauge_set(&loop->m.kept_bytes, (int64_t)loop->kept.cap);
     buf_init(b);
     if (!net_timer_armed(&loop->kept_timer))
         net_timer_start(loop, &loop->kept_timer,
@@ -323,6 +325,7 @@ void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need)
         return;
     buf_t k = loop->kept;
     buf_init(&loop->kept);
+    metric_gauge_set(&loop->m.kept_bytes, 0);
     if (b->len)
         memcpy(k.data, b->data, b->len);
     k.len = b->len;
@@ -522,4 +525,15 @@ void net_loop_free(net_loop_t *loop)
     buf_deinit(&loop->kept);
     free(loop);
     net_loop_current = prev;
+}
+
+void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st)
+{
+    st->bytes_in = metric_counter_get(&loop->m.bytes_in);
+    st->bytes_out = metric_counter_get(&loop->m.bytes_out);
+    st->frames_in = metric_counter_get(&loop->m.frames_in);
+    st->conns_opened = metric_counter_get(&loop->m.conns_opened);
+    st->conns_closed = metric_counter_get(&loop->m.conns_closed);
+    st->outbuf_bytes = metric_gauge_get(&loop->m.outbuf_bytes);
+    st->kept_bytes = metric_gauge_get(&loop->m.kept_bytes);
 }

@@ -73,6 +73,16 @@ bool net_loop_is_current(const net_loop_t *loop); /* true on the thread inside n
  * fresh pages for every response. Loop thread only. */
 void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need);
 int64_t net_loop_now_ms(const net_loop_t *loop); /* monotonic ms cached per iteration */
+/* A loop's counters since it was created, for metrics. Any thread; each number is read whole,
+ * not all at one instant. */
+typedef struct {
+    uint64_t bytes_in, bytes_out; /* on the sockets of its connections */
+    uint64_t frames_in;           /* requests handed to on_frame */
+    uint64_t conns_opened, conns_closed;
+    int64_t outbuf_bytes; /* completed responses not yet sent, over its connections */
+    int64_t kept_bytes;   /* the kept large response buffer (net_loop_take_buf) */
+} net_loop_stats_t;
+void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st);
 
 /* ---- timers ------------------------------------------------------------------------------------
  * Caller-owned storage; one-shot; loop thread only. A min-heap, so 10,000 timers cost memory
@@ -206,6 +216,7 @@ int net_listener_open(net_loop_t *loop, net_loop_t **loops, size_t n, const char
 void net_listener_close(net_listener_t *lst); /* loop thread of the listener */
 uint16_t net_listener_port(const net_listener_t *lst);
 size_t net_listener_conn_count(const net_listener_t *lst); /* any thread; includes queued */
+uint64_t net_listener_refused(const net_listener_t *lst);  /* any thread: closed at the cap */
 
 /* Splits "host:port" (host may be empty for 0.0.0.0; "[::1]:9092" gives host "::1"). */
 int net_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port);

@@ -146,6 +146,12 @@ struct net_loop {
     uint8_t *rbuf;
 
     buf_t kept; /* a large sent response's buffer, for the next large response */
+    /* metrics (net_loop_stats): written by the loop thread, read from any */
+    struct {
+        metric_counter_t bytes_in, bytes_out, frames_in, conns_opened, conns_closed;
+        metric_gauge_t outbuf_bytes; /* completed, unsent response bytes of its connections */
+        metric_gauge_t kept_bytes;   /* kept.cap */
+    } m;
     int64_t kept_used_ms;
     net_timer_t kept_timer;
 };

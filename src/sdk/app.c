@@ -56,11 +56,15 @@ void sdk_app_log(weir_app *app, int level, const char *fmt, ...)
               "weir-sdk", "%s: %s", app->client_id, msg);
 }
 
-__attribute__((format(printf, 2, 0))) static void app_set_error_v(weir_app *app, const char *fmt,
-                                                                  va_list ap)
+/* final: the message of the error that stops the app; it stays what weir_app_errmsg() says,
+ * whatever a thread that failed because of it sets after. */
+__attribute__((format(printf, 3, 0))) static void app_set_error_v(weir_app *app, bool final,
+                                                                  const char *fmt, va_list ap)
 {
     pthread_mutex_lock(&app->err_lock);
-    vsnprintf(app->errmsg, sizeof(app->errmsg), fmt, ap);
+    if (!app->errmsg_final || final)
+        vsnprintf(app->errmsg, sizeof(app->errmsg), fmt, ap);
+    app->errmsg_final |= final;
     pthread_mutex_unlock(&app->err_lock);
 }
 
@@ -68,7 +72,7 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    app_set_error_v(app, fmt, ap);
+    app_set_error_v(app, false, fmt, ap);
     va_end(ap);
 }
 
@@ -79,7 +83,7 @@ void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
         return; /* the first error is the one to report */
     va_list ap;
     va_start(ap, fmt);
-    app_set_error_v(app, fmt, ap);
+    app_set_error_v(app, true, fmt, ap);
     va_end(ap);
     sdk_app_log(app, WEIR_LOG_ERROR, "stopping: %s", app->errmsg);
     atomic_store(&app->stop, true);
@@ -164,13 +168,21 @@ static void rk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
     sdk_app_log(app, l, "rdkafka %s: %s", fac, buf);
 }
 
+void sdk_client_fatal(weir_app *app, rd_kafka_t *rk)
+{
+    char buf[512];
+    rd_kafka_resp_err_t code = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    if (app->eos && rk == app->producer)
+        sdk_eos_fatal(app, code, buf);
+    else
+        sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
+}
+
 static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     weir_app *app = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        sdk_app_fatal(app, -WEIR_EIO, "client fatal error: %s", buf);
+        sdk_client_fatal(app, rk);
         return;
     }
     /* Transient: librdkafka retries by itself (all brokers down, a connection refused). */
@@ -228,6 +240,7 @@ static int app_make_producer(weir_app *app, char *err, size_t errlen)
         conf_set(conf, "client.id", app->client_id, err, errlen) ||
         conf_set(conf, "enable.idempotence", "true", err, errlen) ||
         conf_set(conf, "linger.ms", "2", err, errlen) ||
+        (app->eos && sdk_eos_conf(app, conf, true, err, errlen)) ||
         conf_apply_settings(app, conf, "producer", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return -WEIR_EINVAL;
@@ -268,6 +281,8 @@ static int app_make_consumer(weir_app *app, char *err, size_t errlen)
         snprintf(gid, sizeof(gid), "weir-projection-%s", app->projection);
         r = conf_set(conf, "group.id", gid, err, errlen);
     }
+    if (!r && app->eos)
+        r = sdk_eos_conf(app, conf, false, err, errlen);
     if (r || conf_apply_settings(app, conf, "consumer", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return -WEIR_EINVAL;
@@ -332,12 +347,15 @@ int weir_app_new(const weir_app_config *cfg, weir_app **out, char *errbuf, size_
     pthread_cond_init(&app->relay_cond, NULL);
     pthread_mutex_init(&app->topics_lock, NULL);
 
+    if (cfg->exactly_once && (r = sdk_eos_new(app, errbuf, errlen)) != 0)
+        goto fail;
     if (app->db_path && (r = sdk_db_open(app->db_path, &app->db)) != 0) {
         snprintf(errbuf, errlen, "%s", app->db.err);
         goto fail;
     }
     if ((r = app_make_producer(app, errbuf, errlen)) != 0 ||
-        (r = app_make_consumer(app, errbuf, errlen)) != 0)
+        (r = app_make_consumer(app, errbuf, errlen)) != 0 ||
+        (r = sdk_obs_start(app, errbuf, errlen)) != 0)
         goto fail;
     *out = app;
     return 0;
@@ -359,6 +377,8 @@ void weir_app_free(weir_app *app)
         rd_kafka_destroy(app->producer);
         app->producer = NULL;
     }
+    /* Its last spans came with those delivery reports; its /metrics reads the partitions. */
+    sdk_obs_stop(app);
     /* Every message must be gone before its consumer is destroyed. */
     pthread_mutex_lock(&app->lock);
     for (size_t i = 0; i < app->nparts; i++)
@@ -387,6 +407,7 @@ void weir_app_free(weir_app *app)
     free(app->client_id);
     free(app->source);
     free(app->db_path);
+    sdk_eos_free(app);
     pthread_mutex_destroy(&app->lock);
     pthread_cond_destroy(&app->cond);
     pthread_mutex_destroy(&app->err_lock);
@@ -416,6 +437,8 @@ int weir_app_route(weir_app *app, const char *topic, const char *type, weir_hand
         o = *opt;
     else
         weir_route_options_init(&o);
+    if (app->eos && sdk_eos_route_check(app, &o) != 0)
+        return -WEIR_EINVAL;
     if (sdk_retry_policy_check(&o.retry) != 0) {
         sdk_app_set_error(app, "weir_app_route: retry policy out of range (max_attempts >= 1, "
                                "backoffs >= 0, multiplier 1..1000, jitter 0..1)");
@@ -435,6 +458,7 @@ int weir_app_route(weir_app *app, const char *topic, const char *type, weir_hand
     memset(r, 0, sizeof(*r));
     r->topic = weir_strdup(topic);
     r->type = dup_or_null(type);
+    metric_hist_init(&r->latency, &metric_buckets_latency);
     if (o.dlq_topic) {
         r->dlq_topic = weir_strdup(o.dlq_topic);
     } else {
@@ -524,6 +548,8 @@ void weir_app_stats(const weir_app *app, weir_stats *out)
     out->paused = atomic_load(&s->paused);
     out->rebalances = atomic_load(&s->rebalances);
     out->fetched_ahead_max = atomic_load(&s->fetched_ahead_max);
+    out->transactions = atomic_load(&s->transactions);
+    out->aborts = atomic_load(&s->aborts);
 }
 
 int weir_app_db_open(weir_app *app, sqlite3 **out)
@@ -710,6 +736,10 @@ static void app_commit(weir_app *app, bool sync)
 {
     if (app->projection)
         return; /* a projection's offsets are written with its read model */
+    if (app->eos) {
+        sdk_eos_end(app, false, false); /* offsets go in the transaction */
+        return;
+    }
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     pthread_mutex_lock(&app->lock);
     for (size_t i = 0; i < app->nparts; i++) {
@@ -783,7 +813,10 @@ static void app_revoke(weir_app *app, rd_kafka_topic_partition_list_t *list, boo
     if (resume->cnt)
         rd_kafka_resume_partitions(app->consumer, resume);
     rd_kafka_topic_partition_list_destroy(resume);
-    if (!lost) {
+    if (app->eos) {
+        /* Commit the transaction while the partitions are ours; abort it if they are lost. */
+        sdk_eos_end(app, lost, true);
+    } else if (!lost) {
         if (rd_kafka_flush(app->producer, SDK_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
             sdk_app_log(app, WEIR_LOG_WARN, "revoke: records still unacknowledged after %d ms",
                         SDK_FLUSH_MS);
@@ -1019,7 +1052,8 @@ static void app_loop(weir_app *app)
             }
         }
         int64_t now = clock_mono_ms();
-        if (now >= next_commit) {
+        /* A doomed transaction is aborted at once: its workers are parked until then. */
+        if (now >= next_commit || (app->eos && sdk_eos_doomed(app))) {
             app_commit(app, false);
             next_commit = now + app->cfg.commit_interval_ms;
         }
@@ -1083,6 +1117,7 @@ int weir_app_run(weir_app *app)
         atomic_store(&app->running, false);
         return -WEIR_EINVAL;
     }
+    atomic_store(&app->routes_fixed, true); /* /metrics may read the routes from now on */
     if (app->cfg.handle_signals)
         sig_install(app);
     if (app->cfg.create_topic_partitions > 0)
@@ -1090,8 +1125,10 @@ int weir_app_run(weir_app *app)
     int r = sdk_dr_thread_start(app);
     if (!r)
         r = sdk_workers_start(app);
-    if (!r && app->db_path)
+    if (!r && app->db_path && !app->eos)
         r = sdk_relay_start(app);
+    if (!r && app->eos)
+        r = sdk_eos_start(app); /* before subscribing: fences our older selves first */
     if (!r)
         r = app->projection ? app_projection_assign(app) : app_subscribe(app);
     if (!r) {

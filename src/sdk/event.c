@@ -277,6 +277,9 @@ int sdk_message_headers(weir_app *app, const weir_message *m, const char *tracep
         sdk_trace_child(NULL, sdk_rng_thread(), &t);
         sdk_trace_format(&t, tp);
         traceparent = tp;
+        weir_message root = *m;
+        root.id = m->id ? m->id : id;
+        sdk_obs_new_trace(app, &root, &t); /* the trace's first span */
     }
     rd_kafka_headers_t *h = rd_kafka_headers_new(8);
     int r = sdk_ce_headers_add(h, m, m->id ? m->id : id, m->source ? m->source : app->source,
@@ -378,6 +381,10 @@ int weir_outbox_add(weir_app *app, sqlite3 *db, const weir_message *m)
 {
     if (!app || !db || message_check(m) != 0)
         return -WEIR_EINVAL;
+    if (app->eos) {
+        sdk_app_set_error(app, "weir_outbox_add: an exactly-once app has no outbox relay");
+        return -WEIR_EUNSUPPORTED;
+    }
     rd_kafka_headers_t *h;
     char err[SDK_ERRMSG_MAX];
     int r = sdk_message_headers(app, m, m->traceparent, &h, err, sizeof(err));

@@ -78,6 +78,8 @@ int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void 
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+            sdk_client_fatal(app, app->producer); /* fenced, say, before the error callback */
         sdk_app_set_error(app, "produce to %s: %s", topic, rd_kafka_err2str(err));
         return -WEIR_EIO;
     }
@@ -86,6 +88,7 @@ int sdk_produce(weir_app *app, const char *topic, int32_t partition, const void 
 void sdk_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
     weir_app *app = opaque;
+    sdk_obs_delivered(app, msg);
     sdk_dr_t *dr = msg->_private;
     if (!dr)
         return;

@@ -12,6 +12,9 @@
  *   worker.c    handler threads: partition queues, stashes, batches, retries, dead letters
  *   relay.c     producing, the delivery-report thread and the outbox relay thread
  *   event.c     the weir_event / weir_ctx accessors and weir_emit
+ *   obs_metrics.c  GET /metrics of the app (Prometheus text), handler latency, consumer lag
+ *   obs_trace.c    spans (process, publish, create) exported as OTLP/HTTP JSON
+ *   eos.c       exactly once: the transactional producer, commit and abort cycles, rewinds
  *   testbroker.c  weir_test_broker_*
  *
  * Locking: one mutex per app (app->lock) guards the partition table, every partition's state
@@ -184,6 +187,7 @@ typedef struct sdk_route {
     weir_handler fn;
     void *user;
     weir_route_options opt;
+    metric_hist_t latency; /* handler calls, ns (obs_metrics.c) */
 } sdk_route_t;
 
 struct sdk_part;
@@ -293,7 +297,7 @@ typedef struct sdk_worker {
 typedef struct sdk_stats {
     _Atomic uint64_t received, handled, handler_calls, retried, dead_lettered, deduplicated,
         unrouted, emitted, outbox_published, commits, offsets_committed, paused, rebalances,
-        fetched_ahead_max;
+        fetched_ahead_max, transactions, aborts;
 } sdk_stats_t;
 
 struct weir_app {
@@ -304,6 +308,7 @@ struct weir_app {
 
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the loop */
+    struct sdk_eos *eos;  /* exactly once (eos.c); NULL: at least once */
     sdk_route_t *routes;
     size_t nroutes;
 
@@ -338,6 +343,10 @@ struct weir_app {
 
     pthread_mutex_t err_lock;
     char errmsg[SDK_ERRMSG_MAX];
+    bool errmsg_final; /* the fatal error's message: later errors do not replace it */
+
+    struct sdk_obs *obs;      /* /metrics listener and span exporter (obs_*.c); NULL: neither */
+    atomic_bool routes_fixed; /* weir_app_run began: no more weir_app_route */
 };
 
 /* app.c */
@@ -347,6 +356,8 @@ void sdk_app_set_error(weir_app *app, const char *fmt, ...) __attribute__((forma
 /* Records a fatal error (the first one wins) and asks the app to stop. */
 void sdk_app_fatal(weir_app *app, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A librdkafka client's fatal error (rd_kafka_fatal_error()) stops the app with it. */
+void sdk_client_fatal(weir_app *app, rd_kafka_t *rk);
 const sdk_route_t *sdk_app_route_match(const weir_app *app, const char *topic, const char *type);
 const sdk_route_t *sdk_app_route_for(const weir_app *app, const rd_kafka_message_t *m);
 void sdk_app_wake(weir_app *app); /* out of the consumer loop's wait */
@@ -380,6 +391,59 @@ int sdk_dr_thread_start(weir_app *app);
 void sdk_dr_thread_stop(weir_app *app);
 int sdk_relay_start(weir_app *app);
 void sdk_relay_stop(weir_app *app); /* publishes what it has taken, then stops */
+
+/* ---- observability (obs_metrics.c, obs_trace.c) ---------------------------------------------
+ * Started by weir_app_new, stopped by weir_app_free. Spans go through a bounded queue (copied,
+ * dropped and counted when it is full) to an exporter thread that POSTs batches of OTLP JSON;
+ * nothing on a handler's path waits for the network. */
+typedef struct sdk_span {
+    uint8_t trace_id[16], span_id[8], parent_id[8];
+    bool has_parent, error;
+    uint8_t kind;             /* OTLP SpanKind: 4 producer, 5 consumer */
+    char name[64];            /* "process orders" */
+    int64_t start_ns, end_ns; /* ns since the epoch */
+    char topic[250];
+    int32_t partition; /* -1: unknown */
+    int64_t offset;    /* -1: unknown */
+    int attempt;       /* handler calls: 1, 2 ...; 0 otherwise */
+    char result[8];    /* handler calls: "ok", "retry", "fail" */
+    char event_id[SDK_CE_ATTR_MAX + 1];
+    char event_type[SDK_CE_ATTR_MAX + 1];
+} sdk_span_t;
+
+typedef struct sdk_obs sdk_obs_t;
+int sdk_obs_start(weir_app *app, char *err, size_t errlen);
+void sdk_obs_stop(weir_app *app); /* sends what is queued (a few seconds at most) */
+bool sdk_obs_tracing(const weir_app *app);
+void sdk_obs_span(weir_app *app, const sdk_span_t *s); /* any thread; copies */
+/* Hooks: a handler call finished (worker), a produced record was acknowledged (delivery
+ * thread), a record started a new trace (emit outside a handler). */
+void sdk_obs_handled(weir_app *app, weir_ctx *ctx, const rd_kafka_message_t *m, weir_result result,
+                     int attempt, int64_t start_wall_ns, int64_t dur_ns);
+void sdk_obs_delivered(weir_app *app, const rd_kafka_message_t *msg);
+void sdk_obs_new_trace(weir_app *app, const weir_message *m, const sdk_trace_t *t);
+/* The exposition of the app's metrics (what GET /metrics answers). */
+void sdk_obs_render(weir_app *app, buf_t *out);
+/* Exactly once (eos.c). On the consumer loop's thread, but for sdk_eos_doomed and
+ * sdk_produce_failed (any thread) and sdk_eos_fatal (librdkafka's error callback). */
+int sdk_eos_new(weir_app *app, char *err, size_t errlen); /* after config_check */
+void sdk_eos_free(weir_app *app);
+/* Settings of the transactional producer and the read_committed consumer (before the user's). */
+int sdk_eos_conf(weir_app *app, rd_kafka_conf_t *conf, bool producer, char *err, size_t errlen);
+int sdk_eos_route_check(weir_app *app, weir_route_options *o); /* dedup off; no inbox */
+int sdk_eos_start(weir_app *app); /* init_transactions (fences older selves), begin */
+/* Commits the open transaction with the finished offsets, or aborts it and rewinds when it is
+ * doomed or abort is set (a lost assignment); then begins the next one. Holds the workers
+ * itself unless held is set (the caller has parked them). */
+void sdk_eos_end(weir_app *app, bool abort, bool held);
+bool sdk_eos_doomed(weir_app *app); /* any thread */
+/* A record could not be handed to the producer: in an exactly-once app that dooms the open
+ * transaction (the workers park until the loop has aborted it and rewound); otherwise it is
+ * fatal. Any thread. */
+void sdk_produce_failed(weir_app *app, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The producer's fatal error: fenced means a newer instance took over (-WEIR_ECLOSED). */
+void sdk_eos_fatal(weir_app *app, rd_kafka_resp_err_t code, const char *reason);
 
 /* event.c */
 void sdk_event_init(weir_event *ev);

@@ -71,8 +71,11 @@ void sdk_part_free(sdk_part_t *p)
     free(p);
 }
 
+/* NULL in an exactly-once app: its records are acknowledged with the transaction. */
 static sdk_pend_t *pend_add(weir_app *app, sdk_part_t *p, int64_t offset_next, int remaining)
 {
+    if (app->eos)
+        return NULL;
     sdk_pend_t *e = weir_calloc(1, sizeof(*e));
     e->dr.kind = SDK_DR_PEND;
     e->part = p;
@@ -91,6 +94,8 @@ static sdk_pend_t *pend_add(weir_app *app, sdk_part_t *p, int64_t offset_next, i
 /* Records that will never be produced (a produce call failed): they count as failed. */
 static void pend_abandon(weir_app *app, sdk_pend_t *e, int count)
 {
+    if (!e)
+        return;
     pthread_mutex_lock(&app->lock);
     e->remaining -= count;
     e->failed = true;
@@ -165,7 +170,7 @@ static int dead_letter(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_t 
     sdk_pend_t *e = pend_add(app, p, m->offset + 1, 1);
     int r = sdk_produce(app, route->dlq_topic, RD_KAFKA_PARTITION_UA, m->key,
                         m->key ? (ssize_t)m->key_len : -1, m->payload,
-                        m->payload ? (ssize_t)m->len : -1, h, &e->dr);
+                        m->payload ? (ssize_t)m->len : -1, h, e ? &e->dr : NULL);
     if (r) {
         pend_abandon(app, e, 1);
         return r;
@@ -190,7 +195,7 @@ static int produce_emits(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_
         em->headers = NULL; /* sdk_produce owns it now */
         int r = sdk_produce(w->app, em->topic, em->partition, em->key.data,
                             em->key_null ? -1 : (ssize_t)em->key.len, em->value.data,
-                            em->value_null ? -1 : (ssize_t)em->value.len, h, &e->dr);
+                            em->value_null ? -1 : (ssize_t)em->value.len, h, e ? &e->dr : NULL);
         if (r) {
             pend_abandon(w->app, e, (int)(ctx->nemits - i));
             return r;
@@ -399,8 +404,14 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
         ctx_prepare(w, route, attempt, batch_tx);
         if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_SAVEPOINT)) != 0)
             goto store_error;
+        int64_t t0_mono = clock_mono_ns();
+        struct timespec t0_wall;
+        clock_gettime(CLOCK_REALTIME, &t0_wall);
         weir_result result = route->fn(&w->ctx, &w->ev, route->user);
         cnt.calls++;
+        sdk_obs_handled(app, &w->ctx, m, result, attempt,
+                        (int64_t)t0_wall.tv_sec * 1000000000 + t0_wall.tv_nsec,
+                        clock_mono_ns() - t0_mono);
 
         if (result == WEIR_RESULT_OK) {
             if (batch_tx && (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0)
@@ -419,9 +430,9 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
                 atomic_fetch_add(&app->stats.emitted, w->ctx.outboxed);
             }
             if ((r = produce_emits(w, p, m)) != 0) {
-                sdk_app_fatal(app, r, "emit from %s [%d] offset %lld: %s",
-                              rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
-                              app->errmsg);
+                sdk_produce_failed(app, r, "emit from %s [%d] offset %lld: %s",
+                                   rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
+                                   app->errmsg);
                 goto abort;
             }
             res->done++;
@@ -441,7 +452,7 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
         char why[SDK_ERRMSG_MAX];
         dead_letter_reason(why, sizeof(why), &w->ctx, result, attempt, max);
         if ((r = dead_letter(w, p, m, route, attempt, why)) != 0) {
-            sdk_app_fatal(app, r, "dead letter to %s: %s", route->dlq_topic, app->errmsg);
+            sdk_produce_failed(app, r, "dead letter to %s: %s", route->dlq_topic, app->errmsg);
             goto abort;
         }
         dlq_in_txn |= txn;

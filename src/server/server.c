@@ -1,14 +1,15 @@
 /*
  * server: the composition root, the one place that knows every module. It implements the
  * embedding API (include/weir/embed.h): settings, the event loops and their threads, the
- * broker core on those loops, the Kafka listener wired to the protocol handlers, and the HTTP
- * listener with the routes of the modules that own them.
+ * broker core on those loops, the Kafka listeners (listeners.c) wired to the protocol handlers,
+ * and the HTTP listener with the routes of the modules that own them.
  *
  * Start order: settings -> loops (running) -> broker_open (data dir, topics, flusher, group
- * coordinator) -> Kafka listener on loop 0 -> HTTP. Stop is the reverse: the listener closes
- * first so no new request arrives, broker_quiesce answers what is parked while the loops still
- * run, the loops stop and are joined, HTTP stops, and broker_close writes the clean-shutdown
- * markers.
+ * coordinator) -> Kafka listeners on loop 0 -> HTTP (its routes: health, /metrics, the trace
+ * receiver). Stop is the reverse: HTTP stops first (its routes read the listeners and post to
+ * loop 0, so both must still be there), the listeners close so no new request arrives,
+ * broker_quiesce answers what is parked while the loops still run, the loops stop and are
+ * joined, and broker_close writes the clean-shutdown markers.
  *
  * Invariant: several brokers can run in one process: all state hangs off weir_broker, nothing
  * is global except the log level.
@@ -21,11 +22,16 @@
 #include "console/console.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
+#include "metrics/metrics.h"
+#include "trace/trace.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+/* /metrics sums every Kafka listener's numbers. */
+_Static_assert(SERVER_LISTENERS_MAX <= METRICS_LISTENERS_MAX, "/metrics holds every listener");
 
 struct weir_broker {
     broker_t *broker;
@@ -39,6 +45,8 @@ struct weir_broker {
     registry_store_t schemas; /* the registry's store: the topic _schemas */
     registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
     char *http_token;         /* NULL: the HTTP API is open */
+    metrics_t *metrics;       /* GET /metrics */
+    trace_store_t *traces;    /* spans from services (POST /v1/traces), journeys; NULL: off */
     char bootstrap[300];
     char http_addr[300];
 };
@@ -71,6 +79,17 @@ static bool http_auth(void *arg, const http_request_t *req, http_response_t *res
     return false;
 }
 
+/* The admin API serves the trace store's journeys and recent traces under /api/v1/traces. */
+static int server_journey(void *arg, const char *trace_id, buf_t *json)
+{
+    return trace_store_journey_json(arg, trace_id, json);
+}
+
+static void server_traces(void *arg, size_t limit, buf_t *json)
+{
+    trace_store_recent_json(arg, limit, json);
+}
+
 static int start_admin(weir_broker *s, http_server_t *h)
 {
     char bootstrap[300];
@@ -87,8 +106,10 @@ static int start_admin(weir_broker *s, http_server_t *h)
                          .registry = s->registry,
                          .bootstrap = bootstrap,
                          .version = WEIR_VERSION,
-                         .journey = NULL,       /* the tracing work provides it */
-                         .metrics_path = NULL}; /* "/metrics" once the metrics route exists */
+                         .journey = s->traces ? server_journey : NULL,
+                         .traces = s->traces ? server_traces : NULL,
+                         .journey_arg = s->traces,
+                         .metrics_path = "/metrics"};
     rc = admin_new(&ac, &s->admin);
     if (rc < 0)
         return rc;
@@ -110,6 +131,23 @@ static int start_http(weir_broker *s, const char *addr)
     http_server_t *h;
     http_server_new(&h);
     http_server_route(h, "GET", "/health", http_health, s);
+    const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
+    char adv[300];
+    snprintf(adv, sizeof(adv), "%s:%d", k0->adv_host, k0->adv_port);
+    metrics_sources_t ms = {
+        .broker = s->broker, .loops = s->loops, .nloops = s->nloops, .advertised = adv};
+    for (int i = 0; i < s->listeners.n; i++) {
+        ms.listeners[i].kafka = &s->listeners.v[i].kafka;
+        ms.listeners[i].net = s->listeners.v[i].net;
+    }
+    ms.nlisteners = (size_t)s->listeners.n;
+    metrics_new(&ms, &s->metrics);
+    metrics_route(s->metrics, h);
+    int64_t spans = broker_settings_int(broker_settings(s->broker), BCFG_TRACE_SPANS_MAX);
+    if (spans > 0) {
+        trace_store_new((size_t)spans, &s->traces);
+        trace_routes(s->traces, h);
+    }
     int rc = start_admin(s, h);
     if (rc == 0)
         rc = http_server_start(h, host, port);
@@ -206,8 +244,8 @@ void weir_broker_config_init(weir_broker_config *cfg)
 
 static void server_free(weir_broker *s)
 {
-    /* HTTP first: a request in flight may wait for a loop (a group call, a durable write),
-     * so the loops run until the HTTP threads are done. */
+    /* HTTP first: a request in flight may wait for a loop (a group call, a durable write) and
+     * its routes read the broker, so the loops run until the HTTP threads are done. */
     http_server_free(s->http);
     s->http = NULL;
     if (s->broker)
@@ -216,9 +254,15 @@ static void server_free(weir_broker *s)
     admin_free(s->admin);
     registry_free(s->registry);
     free(s->http_token);
-    server_listeners_free(&s->listeners);
+    metrics_free(s->metrics);
+    s->metrics = NULL;
+    trace_store_free(s->traces);
+    s->traces = NULL;
     broker_close(s->broker);
     free_loops(s);
+    /* After the loops: a completion still queued runs at net_loop_free and may count its
+     * answer in its listener's stats, and a TLS connection reads its listener's context. */
+    server_listeners_free(&s->listeners);
     free(s);
 }
 
@@ -294,6 +338,9 @@ void weir_broker_stop(weir_broker *s)
     if (!s)
         return;
     log_info("broker", "stopping");
+    /* HTTP first: /metrics reads the Kafka listeners, which close next. */
+    http_server_free(s->http);
+    s->http = NULL;
     net_loop_call(s->loops[0], unlisten_on_loop0, s);
     server_free(s);
     log_info("broker", "stopped");

@@ -20,8 +20,14 @@
  *      leaves either the old segments or the new one, never a key without its latest value.
  * Groups are cleaned oldest first: a tombstone is only dropped after every older record of its
  * key has been dropped by an earlier (already committed) group or the same group.
- * Records of transactional and control batches are kept as they are and do not supersede
- * others (aborted data must not hide a committed value); so is a batch that cannot be decoded.
+ * Transactions, as Kafka's cleaner treats them: the cleanable prefix also stops below the first
+ * offset of an undecided transaction (storage_log_set_first_unstable); a transactional batch that
+ * the aborted-transaction index names is dropped whole and its keys never enter the map (aborted
+ * data must not hide a committed value); committed transactional records are compacted like any
+ * other and keep their batch's transactional flag when rewritten; control batches (the markers)
+ * are kept as they are, and so is a batch that cannot be decoded. The .txnindex entries of merged
+ * segments go to the output segment (<base>.txnindex.cleaned, then .txnindex.swap before the
+ * commit point, its final name after).
  */
 #include "storage/log_internal.h"
 
@@ -149,7 +155,9 @@ typedef struct {
 typedef struct {
     storage_log_t *log;
     kmap_t map;
-    int64_t horizon_ms; /* tombstones with a timestamp below this go */
+    int64_t horizon_ms;             /* tombstones with a timestamp below this go */
+    storage_aborted_txn_t *aborted; /* every .txnindex entry, sorted (storage_txnindex_all) */
+    size_t naborted;
     bool tombstones_pending;
     int64_t tombstone_min_ts; /* the earliest tombstone kept, INT64_MAX none */
     /* output, when writing */
@@ -165,7 +173,13 @@ typedef struct {
 
 static bool batch_opaque(const storage_batch_header_t *h)
 {
-    return (h->attributes & (BATCH_CONTROL | BATCH_TRANSACTIONAL)) != 0;
+    return (h->attributes & BATCH_CONTROL) != 0;
+}
+
+static bool batch_aborted(const cleaner_t *c, const storage_batch_header_t *h)
+{
+    return (h->attributes & BATCH_TRANSACTIONAL) && !(h->attributes & BATCH_CONTROL) &&
+           storage_txnindex_aborted(c->aborted, c->naborted, h->producer_id, h->base_offset);
 }
 
 static int64_t record_ts(const storage_batch_header_t *h, const storage_record_t *r)
@@ -196,7 +210,7 @@ static void keep_reserve(cleaner_t *c)
 }
 
 /* Starts iterating a batch's records; false for batches kept whole without looking inside
- * (transactional, control, or not decodable). The iterator must be deinit'ed either way. */
+ * (control, or not decodable). The iterator must be deinit'ed either way. */
 static bool iter_start(cleaner_t *c, storage_record_iter_t *it, const uint8_t *batch, size_t total,
                        const storage_batch_header_t *h)
 {
@@ -213,6 +227,8 @@ static bool map_batch(cleaner_t *c, const uint8_t *batch, size_t total,
 {
     storage_record_iter_t it;
     bool ok = true;
+    if (batch_aborted(c, h))
+        return true; /* its keys must not hide committed values */
     if (iter_start(c, &it, batch, total, h)) {
         storage_record_t r;
         int rc;
@@ -294,7 +310,8 @@ static int out_runs(cleaner_t *c, const storage_batch_header_t *h)
             .producer_id = h->producer_id,
             .producer_epoch = h->producer_epoch,
             .base_sequence = h->base_sequence >= 0 ? h->base_sequence + c->keep_delta[i] : -1,
-            .attributes = (int16_t)(h->attributes & BATCH_TIMESTAMP_LOG_APPEND),
+            .attributes =
+                (int16_t)(h->attributes & (BATCH_TIMESTAMP_LOG_APPEND | BATCH_TRANSACTIONAL)),
         };
         buf_reset(&c->built);
         storage_batch_build(&c->built, c->keep + i, j - i, &opts);
@@ -318,6 +335,10 @@ static int clean_batch(cleaner_t *c, const uint8_t *batch, size_t total,
                        const storage_batch_header_t *h, size_t *removed)
 {
     size_t dropped = 0;
+    if (batch_aborted(c, h)) { /* dropped whole */
+        *removed += (size_t)WEIR_MAX(h->record_count, 1);
+        return 0;
+    }
     storage_record_iter_t it;
     bool decoded = iter_start(c, &it, batch, total, h);
     c->nkeep = 0;
@@ -423,7 +444,8 @@ static int after_commit_failed(storage_log_t *log, int rc)
 
 static void discard_cleaned(storage_log_t *log, int64_t base)
 {
-    static const char *const exts[] = {".log.cleaned", ".index.cleaned", ".timeindex.cleaned"};
+    static const char *const exts[] = {".log.cleaned", ".index.cleaned", ".timeindex.cleaned",
+                                       ".txnindex.cleaned", ".txnindex.swap"};
     for (size_t i = 0; i < WEIR_ARRAY_LEN(exts); i++) {
         char path[PATH_MAX_LEN];
         storage_segment_path(path, sizeof(path), log->dir, base, exts[i]);
@@ -437,6 +459,31 @@ static int rename_ext(storage_log_t *log, int64_t base, const char *from_ext, co
     storage_segment_path(from, sizeof(from), log->dir, base, from_ext);
     storage_segment_path(to, sizeof(to), log->dir, base, to_ext);
     return log->io->ops->rename(log->io, from, to);
+}
+
+/* The output segment takes the aborted-transaction entries of the segments it replaces (they
+ * are in marker order already). Their markers are control batches, which are never removed. */
+static int group_txns(cleaner_t *c, const cseg_t *g, size_t ng)
+{
+    storage_log_t *log = c->log;
+    pthread_mutex_lock(&log->mu);
+    size_t at = storage_log_seg_floor(log, g[0].base);
+    for (size_t i = 0; i < ng && at + i < log->nsegs; i++) {
+        const storage_segment_t *seg = log->segs[at + i];
+        if (seg->base != g[i].base)
+            break;
+        for (size_t k = 0; k < seg->ntxns; k++) {
+            storage_segment_t *o = c->out;
+            if (o->ntxns == o->captxns) {
+                o->captxns = o->captxns ? o->captxns * 2 : 4;
+                o->txns = weir_realloc(o->txns, o->captxns * sizeof(*o->txns));
+            }
+            o->txns[o->ntxns++] = seg->txns[k];
+        }
+    }
+    pthread_mutex_unlock(&log->mu);
+    c->out->txns_synced = c->out->ntxns;
+    return 0;
 }
 
 /* Writes, syncs and commits the cleaned group (steps up to the .swap rename). */
@@ -469,6 +516,13 @@ static int write_cleaned(cleaner_t *c, const cseg_t *g, size_t ng)
         rc = storage_segment_write_indexes_as(io, log->dir, c->out, ".cleaned");
     if (rc == 0)
         rc = storage_segment_sync_indexes_as(io, log->dir, base, ".cleaned");
+    if (rc == 0)
+        rc = group_txns(c, g, ng);
+    if (rc == 0 && c->out->ntxns > 0) {
+        rc = storage_txnindex_write_as(io, log->dir, c->out, ".txnindex.cleaned");
+        if (rc == 0)
+            rc = rename_ext(log, base, ".txnindex.cleaned", ".txnindex.swap");
+    }
     if (rc == 0) {
         /* Recovery must know offsets may skip below here, even if the policy changes later;
          * saying so before the commit point is harmless if the compaction does not finish. */
@@ -507,6 +561,8 @@ static int clean_group(cleaner_t *c, const cseg_t *g, size_t ng)
         rc = rename_ext(log, base, ".index.cleaned", ".index");
     if (rc == 0)
         rc = rename_ext(log, base, ".timeindex.cleaned", ".timeindex");
+    if (rc == 0 && c->out->ntxns > 0)
+        rc = rename_ext(log, base, ".txnindex.swap", ".txnindex");
     if (rc == 0)
         rc = rename_ext(log, base, ".log.swap", ".log");
     if (rc == 0)
@@ -545,10 +601,13 @@ static size_t collect_cleanable(storage_log_t *log, int64_t now_ms, cseg_t **out
     cseg_t *v = weir_malloc(log->nsegs * sizeof(*v));
     size_t n = 0;
     int64_t lag = log->cfg.min_compaction_lag_ms;
+    int64_t unstable = atomic_load(&log->first_unstable);
     for (size_t i = 0; i + 1 < log->nsegs; i++) {
         storage_segment_t *seg = log->segs[i];
         if (seg->next > log->durable_offset || seg->synced < seg->size)
             break;
+        if (unstable >= 0 && seg->next > unstable)
+            break; /* undecided transactions: their records' fate is not known yet */
         if (lag > 0 && seg->max_ts >= 0 && seg->max_ts > now_ms - lag)
             break;
         v[n++] = (cseg_t){seg->base, seg->next, seg->size, storage_file_ref(seg->file), 0};
@@ -622,6 +681,9 @@ int storage_log_compact_locked(storage_log_t *log, int64_t now_ms)
         c.log = log;
         kmap_init(&c.map, limit);
         c.horizon_ms = drm < 0 ? INT64_MIN : now_ms - drm;
+        pthread_mutex_lock(&log->mu);
+        c.naborted = storage_txnindex_all(log, &c.aborted);
+        pthread_mutex_unlock(&log->mu);
         c.tombstone_min_ts = INT64_MAX;
         size_t mapped = 0;
         rc = compact_pass(&c, cs, n, &mapped);
@@ -637,6 +699,7 @@ int storage_log_compact_locked(storage_log_t *log, int64_t now_ms)
         buf_deinit(&c.built);
         free(c.keep);
         free(c.keep_delta);
+        free(c.aborted);
     }
     for (size_t i = 0; i < n; i++)
         storage_file_unref(cs[i].file);

@@ -65,6 +65,10 @@ struct storage_flusher {
     int64_t interval_ms;  /* background pass period */
     int64_t next_pass_ms; /* monotonic ms of the next background pass */
     bool stop;
+    /* metrics (storage_flusher_stats): written by the thread, read from any */
+    metric_counter_t syncs, synced_bytes;
+    metric_hist_t sync_ns;  /* time in fdatasync */
+    metric_hist_t released; /* durable waits one sync released: the group-commit size */
 };
 
 /* A queued log may be synced now: it gathers nothing, its group is complete, or time is up. */
@@ -189,6 +193,12 @@ static void *flusher_main(void *arg)
         /* Errors take the log offline and fail its durables inside; nothing more to do here. */
         storage_flush_result_t res;
         storage_log_flush_ex(log, &res);
+        if (res.sync_ns > 0) {
+            metric_counter_add(&f->syncs, 1);
+            metric_counter_add(&f->synced_bytes, res.bytes);
+            metric_hist_observe(&f->sync_ns, (uint64_t)res.sync_ns);
+            metric_hist_observe(&f->released, res.released);
+        }
         pthread_mutex_lock(&f->mu);
         flusher_plan(f, log, &res);
         f->busy = NULL;
@@ -203,6 +213,8 @@ int storage_flusher_start(storage_flusher_t **out, int64_t interval_ms)
     storage_flusher_t *f = weir_calloc(1, sizeof(*f));
     f->interval_ms = WEIR_MAX(interval_ms, 1);
     f->next_pass_ms = clock_mono_ms() + f->interval_ms;
+    metric_hist_init(&f->sync_ns, &metric_buckets_latency);
+    metric_hist_init(&f->released, &metric_buckets_count);
     pthread_mutex_init(&f->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -335,4 +347,12 @@ void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log)
         pthread_cond_wait(&f->idle, &f->mu);
     log->fl_gather = 0;
     pthread_mutex_unlock(&f->mu);
+}
+
+void storage_flusher_stats(const storage_flusher_t *f, storage_flusher_stats_t *st)
+{
+    st->syncs = metric_counter_get(&f->syncs);
+    st->synced_bytes = metric_counter_get(&f->synced_bytes);
+    metric_hist_read(&f->sync_ns, &st->sync_seconds);
+    metric_hist_read(&f->released, &st->group_size);
 }

@@ -291,6 +291,7 @@ int storage_log_open(storage_io_t *io, const char *dir, const storage_log_config
     log->io = io;
     log->dir = weir_strndup(dir, n);
     log->compact_end = -1;
+    atomic_init(&log->first_unstable, -1);
     log->compact_tombstone_ts = INT64_MAX;
     log->rand_state = (uint64_t)clock_mono_ns() ^ (uint64_t)(uintptr_t)log ^ 0x9e3779b97f4a7c15ull;
     if (cfg)

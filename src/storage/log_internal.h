@@ -79,6 +79,10 @@ typedef struct {
     int64_t max_ts_offset; /* base offset of the batch holding it */
     int64_t roll_base_ms;  /* segment.ms counts from here (first append, or first batch's ts) */
     bool index_unsynced;   /* index files written but not yet fdatasynced */
+    /* aborted transactions whose marker is in this segment (txnindex.c), in marker order */
+    storage_aborted_txn_t *txns;
+    size_t ntxns, captxns;
+    size_t txns_synced; /* entries known to be fdatasynced in <base>.txnindex */
 } storage_segment_t;
 
 /* ---- segment.c ------------------------------------------------------------------------------ */
@@ -127,6 +131,24 @@ storage_segment_t *storage_segment_new(int64_t base, storage_file_t *file);
  * -WEIR_ECORRUPT or -WEIR_ENOENT means: rebuild by scanning. */
 int storage_segment_load_indexes(storage_io_t *io, const char *dir, storage_segment_t *seg,
                                  uint64_t file_size);
+
+/* ---- txnindex.c -------------------------------------------------------------------------- */
+
+enum { TXNINDEX_ENTRY_SIZE = 34 };
+
+/* Loads <base>.txnindex (absent = no entries). A bad file keeps its good prefix, is cut to it
+ * and sets *damaged. */
+int storage_txnindex_load(storage_io_t *io, const char *dir, storage_segment_t *seg, bool *damaged);
+/* Writes seg->txns whole as <base><ext> (ext ".txnindex.cleaned" for compaction) and
+ * fdatasyncs it; no file when there are no entries. */
+int storage_txnindex_write_as(storage_io_t *io, const char *dir, const storage_segment_t *seg,
+                              const char *ext);
+/* The aborted entries of every segment, sorted by producer id then first offset (mu held):
+ * compaction's test for aborted batches. */
+size_t storage_txnindex_all(storage_log_t *log, storage_aborted_txn_t **out);
+/* True when the batch (producer id, offset) lies in one of the sorted entries. */
+bool storage_txnindex_aborted(const storage_aborted_txn_t *v, size_t n, int64_t producer_id,
+                              int64_t offset);
 
 /* ---- scanning batches in a file ---------------------------------------------------------- */
 
@@ -178,9 +200,12 @@ struct storage_log {
     int64_t compact_end; /* cleanable end offset at the last compaction pass, -1 never */
     bool compact_tombstones; /* that pass kept tombstones that will expire later */
     int64_t compacted_until; /* compaction may have left offset gaps below this (checkpointed) */
-    int64_t compact_tombstone_ts; /* earliest kept tombstone of the last pass, INT64_MAX none */
-    int64_t roll_jitter_ms;       /* the active segment's segment.jitter.ms draw */
-    uint64_t rand_state;          /* xorshift state for the jitter */
+    bool txn_damaged;        /* a .txnindex was cut at open (storage_log_aborted_damaged) */
+    bool txn_dir_dirty;      /* a .txnindex was created since the last aborted sync */
+    _Atomic int64_t first_unstable; /* compaction stops below it; -1 none */
+    int64_t compact_tombstone_ts;   /* earliest kept tombstone of the last pass, INT64_MAX none */
+    int64_t roll_jitter_ms;         /* the active segment's segment.jitter.ms draw */
+    uint64_t rand_state;            /* xorshift state for the jitter */
 
     /* Segments renamed to *.deleted, removed once due (file.delete.delay.ms); maint_mu. */
     struct storage_deleted {

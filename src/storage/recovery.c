@@ -70,7 +70,7 @@ static int cmp_i64(const void *a, const void *b)
 
 typedef struct {
     storage_log_t *log;
-    i64_list_t logs, swaps, indexes;
+    i64_list_t logs, swaps, indexes, txn_swaps;
     char **junk; /* names to delete */
     size_t njunk, capjunk;
     bool clean;
@@ -90,8 +90,11 @@ static int listing_add(const char *name, void *arg)
         list_add(&l->logs, base);
     } else if (storage_segment_parse_name(name, ".log.swap", &base)) {
         list_add(&l->swaps, base);
+    } else if (storage_segment_parse_name(name, ".txnindex.swap", &base)) {
+        list_add(&l->txn_swaps, base);
     } else if (storage_segment_parse_name(name, ".index", &base) ||
-               storage_segment_parse_name(name, ".timeindex", &base)) {
+               storage_segment_parse_name(name, ".timeindex", &base) ||
+               storage_segment_parse_name(name, ".txnindex", &base)) {
         if (!list_has(&l->indexes, base))
             list_add(&l->indexes, base);
     } else if (has_suffix(name, ".cleaned") || has_suffix(name, ".swap") ||
@@ -113,6 +116,7 @@ static void listing_free(listing_t *l)
     free(l->logs.v);
     free(l->swaps.v);
     free(l->indexes.v);
+    free(l->txn_swaps.v);
     for (size_t i = 0; i < l->njunk; i++)
         free(l->junk[i]);
     free(l->junk);
@@ -312,6 +316,14 @@ static int finish_swap(storage_log_t *log, listing_t *l, int64_t base)
     if ((rc = io->ops->fsync_dir(io, log->dir)) != 0)
         return rc;
     list_add(&l->logs, base);
+    if (list_has(&l->txn_swaps, base)) { /* the merged aborted-transaction index */
+        storage_segment_path(from, sizeof(from), log->dir, base, ".txnindex.swap");
+        storage_segment_path(to, sizeof(to), log->dir, base, ".txnindex");
+        if ((rc = io->ops->rename(io, from, to)) != 0 ||
+            (rc = io->ops->fsync_dir(io, log->dir)) != 0)
+            return rc;
+        list_del(&l->txn_swaps, base);
+    }
     log_warn(LOG_MOD,
              "%s: finished an interrupted compaction: segment %020" PRId64
              " replaces %zu old segment(s)",
@@ -337,6 +349,14 @@ static int clean_leftovers(storage_log_t *log, listing_t *l)
         int rc = finish_swap(log, l, l->swaps.v[i]);
         if (rc)
             return rc;
+    }
+    for (size_t i = 0; i < l->txn_swaps.n; i++) { /* a compaction that never committed */
+        char path[PATH_MAX_LEN];
+        storage_segment_path(path, sizeof(path), log->dir, l->txn_swaps.v[i], ".txnindex.swap");
+        int rc = io->ops->unlink(io, path);
+        if (rc && rc != -WEIR_ENOENT)
+            return rc;
+        changed = true;
     }
     for (size_t i = 0; i < l->indexes.n; i++) {
         if (list_has(&l->logs, l->indexes.v[i]))
@@ -562,6 +582,10 @@ int storage_log_recover(storage_log_t *log)
     if ((rc = load_segments(log, &l, rp, clean, &changed)) != 0)
         goto out;
     if ((rc = settle_offsets(log, rp, so)) != 0)
+        goto out;
+    for (size_t i = 0; i < log->nsegs && rc == 0; i++)
+        rc = storage_txnindex_load(io, log->dir, log->segs[i], &log->txn_damaged);
+    if (rc)
         goto out;
     if ((rc = recovery_sync(log)) != 0)
         goto out;

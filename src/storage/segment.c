@@ -131,12 +131,13 @@ void storage_segment_free(storage_segment_t *seg)
     storage_file_unref(seg->file);
     free(seg->idx);
     free(seg->tidx);
+    free(seg->txns);
     free(seg);
 }
 
 int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = {".log", ".index", ".timeindex", ".txnindex"};
     int rc = 0;
     for (size_t i = 0; i < WEIR_ARRAY_LEN(exts); i++) {
         char path[PATH_MAX_LEN];
@@ -150,7 +151,7 @@ int storage_segment_unlink(storage_io_t *io, const char *dir, int64_t base)
 
 int storage_segment_rename_deleted(storage_io_t *io, const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = {".log", ".index", ".timeindex", ".txnindex"};
     int rc = 0;
     for (size_t i = 0; i < WEIR_ARRAY_LEN(exts) && rc == 0; i++) {
         char from[PATH_MAX_LEN], to[PATH_MAX_LEN], ext[32];
@@ -159,14 +160,15 @@ int storage_segment_rename_deleted(storage_io_t *io, const char *dir, int64_t ba
         storage_segment_path(to, sizeof(to), dir, base, ext);
         rc = io->ops->rename(io, from, to);
         if (rc == -WEIR_ENOENT && i > 0)
-            rc = 0; /* indexes not written yet */
+            rc = 0; /* indexes not written yet, or no aborted transactions */
     }
     return rc;
 }
 
 int storage_segment_unlink_deleted(storage_io_t *io, const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log.deleted", ".index.deleted", ".timeindex.deleted"};
+    static const char *const exts[] = {".log.deleted", ".index.deleted", ".timeindex.deleted",
+                                       ".txnindex.deleted"};
     int rc = 0;
     for (size_t i = 0; i < WEIR_ARRAY_LEN(exts); i++) {
         char path[PATH_MAX_LEN];

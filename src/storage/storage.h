@@ -458,6 +458,42 @@ typedef int (*storage_scan_fn)(void *arg, const storage_batch_header_t *h, const
                                size_t total);
 int storage_log_scan(storage_log_t *log, int64_t from_offset, storage_scan_fn cb, void *arg);
 
+/* ---- aborted transactions (Kafka's .txnindex) ---------------------------------------------------
+ * One entry per aborted transaction, kept where Kafka keeps it: in <base>.txnindex next to the
+ * segment that holds the transaction's abort marker (34 bytes each, big endian: version 0 i16,
+ * producer id, first offset, last offset, last stable offset). read_committed fetches ask for
+ * the entries overlapping what they return; compaction drops the aborted data they name. The
+ * entries go with their segment (retention, DeleteRecords, compaction merges them). Writes
+ * are not synced one by one: storage_log_aborted_sync makes them durable, and the owner of the
+ * transactional state (the broker's producer state) syncs before it records that it needs no
+ * replay below an offset, and at open drops and rebuilds the entries past where it replays. */
+typedef struct {
+    int64_t producer_id;
+    int64_t first_offset;       /* the transaction's first offset in this partition */
+    int64_t last_offset;        /* its abort marker's offset */
+    int64_t last_stable_offset; /* the partition's LSO right after the marker */
+} storage_aborted_txn_t;
+
+/* Records an aborted transaction (in the segment that holds last_offset, which must be below
+ * the end offset). -WEIR_EINVAL for an offset outside the log; I/O errors take nothing back
+ * from memory (the entry is served) and are returned. */
+int storage_log_aborted_add(storage_log_t *log, const storage_aborted_txn_t *t);
+/* The entries with last_offset >= from and first_offset < upper, oldest marker first, into a
+ * new array (*out, caller frees; NULL when none). Stops after the first entry whose
+ * last_stable_offset reaches upper: no later one can start below upper. */
+size_t storage_log_aborted_collect(storage_log_t *log, int64_t from, int64_t upper,
+                                   storage_aborted_txn_t **out);
+/* Forgets the entries with last_offset >= from (their markers are about to be replayed). */
+int storage_log_aborted_truncate(storage_log_t *log, int64_t from);
+/* Makes every entry durable (fdatasync of the .txnindex files written since the last sync). */
+int storage_log_aborted_sync(storage_log_t *log);
+/* True when a .txnindex file was damaged at open (its entries past the damage were dropped):
+ * the owner must rebuild the entries from the start of the log. */
+bool storage_log_aborted_damaged(storage_log_t *log);
+/* The first offset of a transaction not yet decided (-1: none). Compaction never cleans at or
+ * past it: the fate of those records is not known yet. */
+void storage_log_set_first_unstable(storage_log_t *log, int64_t offset);
+
 /* ---- the group-commit flusher ------------------------------------------------------------------
  * One thread. storage_log_on_durable wakes it for the durable callback's log; it syncs that log,
  * then fires its durable callbacks. While a sync runs, new durable callbacks gather for the next,
@@ -474,5 +510,13 @@ void storage_flusher_set_interval(storage_flusher_t *f, int64_t interval_ms);
 /* Attaches a log: from then on its appends are flushed by this flusher. */
 void storage_flusher_attach(storage_flusher_t *f, storage_log_t *log);
 void storage_flusher_detach(storage_flusher_t *f, storage_log_t *log);
+/* What the flusher did since it started, for metrics. Any thread. */
+typedef struct {
+    uint64_t syncs;                  /* fdatasyncs of a log's data */
+    uint64_t synced_bytes;           /* segment bytes they made durable */
+    metric_hist_snap_t sync_seconds; /* time in each fdatasync (ns observed) */
+    metric_hist_snap_t group_size;   /* durable waits released by each sync (group commit) */
+} storage_flusher_stats_t;
+void storage_flusher_stats(const storage_flusher_t *f, storage_flusher_stats_t *st);
 
 #endif

@@ -6,14 +6,17 @@
 #   WEIR_COMPAT_TARGET=kafka   compare Kafka with a second, fresh Kafka instead of Weir: checks
 #                              that the scenarios and their normalization are deterministic
 #   WEIR_DIFF_KEEP=DIR         keep both transcript directories in DIR
-# Rerun one scenario by hand: build/compat/go/weirdiff -b HOST:PORT SCENARIO
+# The transaction scenarios (txn_*) run in test_txn_differential.sh, against a Kafka at
+# transaction.version 1. Rerun one scenario by hand: build/compat/go/weirdiff -b HOST:PORT SCENARIO
 source "$(dirname "$0")/lib/compat.bash"
 compat_go_build
 ref=$compat_work/kafka cand=$compat_work/$COMPAT_TARGET-cand
 mkdir -p "$ref" "$cand"
 
+# Kafka 4 formats a new cluster at transaction.version 2 (KIP-890 part 2), which Weir does not
+# advertise (docs/compatibility.md): the oracle runs at the level Weir serves.
 "$compat_dir/lib/kafka_oracle.sh" --dir "$compat_work/oracle" --max-seconds 900 \
-    >"$compat_work/oracle.out" 2>"$compat_work/oracle.err" &
+    --feature transaction.version=1 >"$compat_work/oracle.out" 2>"$compat_work/oracle.err" &
 oracle_pid=$!
 compat_pids+=("$oracle_pid")
 COMPAT_TARGET_SAVED=$COMPAT_TARGET
@@ -29,9 +32,9 @@ if [[ -z $KAFKA ]]; then
     exit 1
 fi
 echo "# Apache Kafka on $KAFKA, $COMPAT_TARGET on $BROKER"
-timeout 600 "$GO_BIN/weirdiff" -b "$KAFKA" -out "$ref" &
+timeout 600 "$GO_BIN/weirdiff" -b "$KAFKA" -skip '^txn_' -out "$ref" &
 p1=$!
-timeout 600 "$GO_BIN/weirdiff" -b "$BROKER" -out "$cand" &
+timeout 600 "$GO_BIN/weirdiff" -b "$BROKER" -skip '^txn_' -out "$cand" &
 p2=$!
 wait "$p1" "$p2" || true
 if [[ -n ${WEIR_DIFF_KEEP:-} ]]; then

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib/compat.bash"
 compat_java_classes
 compat_start_broker rebalance
 coproc APP {
-    java -Xmx512m -XX:TieredStopAtLevel=1 -Xshare:auto \
+    exec java -Xmx512m -XX:TieredStopAtLevel=1 -Xshare:auto \
         -Dlog4j2.configurationFile="$compat_dir/lib/log4j2-tools.properties" \
         -cp "$JAVA_CP" weir.compat.GroupRebalance "$BROKER" 2>"$compat_work/rebalance.err"
 }

@@ -138,6 +138,7 @@ def main():
         run_registry(api)
         run_dlq(api)
         run_parallel(api)
+        run_traces(api)
         run_bad_input(api)
     finally:
         p.terminate()
@@ -151,7 +152,7 @@ def main():
 
 def run_topics(api, kafka):
     api.check("broker info", "GET", "/api/v1/broker", expect=lambda j: j["bootstrap"] == kafka and
-              j["registry"] is True and j["tracing"] is False and j["metrics_path"] is None)
+              j["registry"] is True and j["tracing"] is True and j["metrics_path"] == "/metrics")
     api.check("create a topic", "POST", "/api/v1/topics",
               {"name": "t1", "partitions": 3, "configs": {"retention.ms": "3600000"}}, 201,
               lambda j: j["name"] == "t1" and j["partitions"] == 3 and not j["dry_run"])
@@ -386,8 +387,56 @@ def run_dlq(api):
               expect=lambda j: [o["offset"] for o in j["offsets"]] == [3])
     api.check("not a dlq topic", "POST", "/api/v1/dlq/pay/redrive", {}, 400,
               error_is("bad_request"))
-    api.check("the journey without tracing", "GET", "/api/v1/traces/abc", status=501,
-              expect=error_is("not_implemented"))
+
+
+def otlp_span(tid, sid, parent, name, op, topic, partition, offset, start_ms, dur_ms):  # noqa: PLR0913
+    attrs = [{"key": "messaging.operation", "value": {"stringValue": op}},
+             {"key": "messaging.destination.name", "value": {"stringValue": topic}},
+             {"key": "messaging.kafka.destination.partition", "value": {"intValue": str(partition)}},
+             {"key": "messaging.kafka.message.offset", "value": {"intValue": str(offset)}},
+             {"key": "weir.event.type", "value": {"stringValue": "OrderPlaced"}}]
+    return {"traceId": tid, "spanId": sid, "parentSpanId": parent, "name": name,
+            "startTimeUnixNano": str(start_ms * 1000000),
+            "endTimeUnixNano": str((start_ms + dur_ms) * 1000000), "attributes": attrs}
+
+
+def run_traces(api):
+    """The event journey: spans a service exports to POST /v1/traces are served by the admin
+    API (GET /traces, GET /traces/{trace_id}), in its error format and its OpenAPI schemas."""
+    api.check("no traces yet", "GET", "/api/v1/traces", expect=lambda j: j == {"traces": []})
+    tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+    t0 = int(time.time() * 1000)
+    export = {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+         "scopeSpans": [{"spans": [
+             otlp_span(tid, "00f067aa0ba902b7", "", "orders publish", "publish", "orders", 2, 41,
+                       t0, 3)]}]},
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "billing"}}]},
+         "scopeSpans": [{"spans": [
+             otlp_span(tid, "00f067aa0ba902b8", "00f067aa0ba902b7", "orders process", "process",
+                       "orders", 2, 41, t0 + 10, 5)]}]}]}
+    st, body, _ = call(api.http, "POST", "/v1/traces", export,
+                       headers={"Content-Type": "application/json"})
+    tap(st == 200, "a service's OTLP export is accepted (POST /v1/traces)", (st, body))
+    api.check("the journey of a trace", "GET", "/api/v1/traces/" + tid,
+              expect=lambda j: j["trace_id"] == tid and j["services"] == ["shop", "billing"] and
+              j["topics"] == ["orders"] and
+              [(h["service"], h["operation"], h["topic"], h["partition"], h["offset"],
+                h["at_ms"], h["duration_ms"], h["parent_span_id"]) for h in j["hops"]] ==
+              [("shop", "publish", "orders", 2, 41, 0, 3, None),
+               ("billing", "process", "orders", 2, 41, 10, 5, "00f067aa0ba902b7")])
+    api.check("... listed first among the recent traces", "GET", "/api/v1/traces?limit=5",
+              expect=lambda j: [(t["trace_id"], t["spans"], t["services"], t["first_event_type"])
+                                for t in j["traces"]] ==
+              [(tid, 2, ["shop", "billing"], "OrderPlaced")])
+    api.check("a trace id that is not 32 hex digits", "GET", "/api/v1/traces/abc", status=400,
+              expect=error_is("bad_request"))
+    api.check("a trace no span of which is kept", "GET", "/api/v1/traces/" + "ab" * 16,
+              status=404, expect=error_is("not_found"))
+    api.check("a bad limit", "GET", "/api/v1/traces?limit=0", status=400,
+              expect=error_is("bad_request"))
+    api.check("traces are read-only", "DELETE", "/api/v1/traces/" + tid, status=405,
+              expect=error_is("method_not_allowed"))
 
 
 def run_parallel(api):
@@ -440,7 +489,7 @@ def run_bad_input(api):
 
 def run_token(work):
     shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
-    p, _, http = start(work, "--http-token", "s3cret")
+    p, _, http = start(work, "--http-token", "s3cret", "--set", "weir.trace.spans.max=0")
     try:
         st, body, hdrs = call(http, "GET", "/api/v1/broker")
         tap(st == 401 and json.loads(body)["error"] == "unauthorized" and
@@ -451,6 +500,16 @@ def run_token(work):
         st, _, _ = call(http, "GET", "/api/v1/broker",
                         headers={"Authorization": "Bearer s3cret"})
         tap(st == 200, "the right token is let through", st)
+        auth = {"Authorization": "Bearer s3cret"}
+        st, body, _ = call(http, "GET", "/api/v1/broker", headers=auth)
+        st2, body2, _ = call(http, "GET", "/api/v1/traces/" + "ab" * 16, headers=auth)
+        tap(st == 200 and json.loads(body)["tracing"] is False and st2 == 501 and
+            json.loads(body2)["error"] == "not_implemented",
+            "with weir.trace.spans.max=0 there is no journey: tracing false, 501", (body, body2))
+        st, _, _ = call(http, "GET", "/metrics")
+        st2, text, _ = call(http, "GET", "/metrics", headers=auth)
+        tap(st == 401 and st2 == 200 and b"kafka_brokers 1" in text,
+            "/metrics needs the token as well", (st, st2))
         st1, page, h1 = call(http, "GET", "/ui/")
         st2, _, _ = call(http, "GET", "/health")
         tap(st1 == 200 and b"Weir console" in page and st2 == 200,

@@ -6,7 +6,8 @@
 # checked. Needs none of the peer packages (redis, nats, rabbitmq).
 #
 # Workloads the broker does not advertise yet (JoinGroup for the group runs, InitProducerId for
-# the idempotent producer) are reported as TAP skips, never as passes.
+# the idempotent producer, EndTxn for the transaction rows) are reported as TAP skips, never as
+# passes.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${WEIR_BUILD:-$top/build}
@@ -118,6 +119,21 @@ if r is not None:
 for members in (1, 3):
     check(f"consumer group of {members} reads the {COUNT}-message backlog exactly once",
           find("group", 6, f"{members} member"), COUNT, "group")
+# Transactions (issue 13): exact counts per transaction size, one commit timed per transaction.
+TXN_MAX = 100  # the smoke profile's transactions per run
+check("transaction rows' baseline: idempotent producer, 1 partition, all acknowledged",
+      find("txn_publish", 1, "idempotent, no transaction"), COUNT, "txn_publish")
+for k in (1, 10, 1000):
+    want = min(COUNT, k * TXN_MAX)
+    r = check(f"transactional producer, {k} msg/txn: {want} acknowledged",
+              find("txn_publish", 1, f"{k} msg/txn"), want, "txn_publish")
+    if r is not None:
+        tap(r.get("txns") == -(-want // k) and r.get("samples") == r.get("txns"),
+            f"transactional producer, {k} msg/txn: one commit timed per transaction",
+            f"txns={r.get('txns')} samples={r.get('samples')}")
+for iso in ("read_committed", "read_uncommitted"):
+    check(f"the 1000 msg/txn backlog read with {iso}, once and in order",
+          find("txn_consume", 1, iso), min(COUNT, 1000 * TXN_MAX), "txn_publish")
 rs = find("rebalance")
 skipped = [x for x in runs if x.get("row_workload") == "rebalance" and x.get("skipped")]
 if not rs and skipped:

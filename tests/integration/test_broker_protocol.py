@@ -448,8 +448,12 @@ def t_internal(addr):
     c = Conn(addr)
     _, _, _, t = metadata(c, 1, None)
     assert t["__consumer_offsets"][2] == 1, t.get("__consumer_offsets")
-    assert all(v[2] == 0 for k, v in t.items() if k != "__consumer_offsets")
+    internal = ("__consumer_offsets", "__transaction_state")
+    assert t.get("__transaction_state", (0, 0, 1))[2] == 1, t.get("__transaction_state")
+    assert all(v[2] == 0 for k, v in t.items() if k not in internal)
     assert produce(c, 8, "__consumer_offsets", 0, batch([b"x"]))[0] == 17
+    if "__transaction_state" in t:
+        assert produce(c, 8, "__transaction_state", 0, batch([b"x"]))[0] == 17
     c.close()
 
 

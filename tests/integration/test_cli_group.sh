@@ -115,7 +115,7 @@ check "  ... committed 110 on partition 1 (librdkafka)" test \
 
 # -o with -g wins over the committed offsets.
 expect_rc "consume -g with -p: exit 2" 2 "$WEIR" consume gt -g g1 -p 0
-expect_rc "consume -g g1 -o -1 -e" 0 "$WEIR" consume gt -g g1 -o -1 -e -f '%p:%v\n'
+expect_rc "consume -g g1 --from -1 -e" 0 "$WEIR" consume gt -g g1 --from -1 -e -f '%p:%v\n'
 check "  ... one record from each partition's end" test "$(sort "$work/out" | xargs)" == \
     "0:22 1:199"
 

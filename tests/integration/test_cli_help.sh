@@ -8,10 +8,12 @@ cli_start_broker
 
 pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topic alter-config"
     "topic add-partitions" "topic trim" "produce" "consume" "group" "group list"
-    "group describe" "group seek" "group delete" "cluster" "cluster info" "completion"
-    "completion bash" "schema" "schema list" "schema get" "schema register" "schema delete"
-    "schema check" "schema compat" "schema config" "schema mode" "user" "user create"
-    "user passwd" "user delete" "user list")
+    "group describe" "group seek" "group delete" "cluster" "cluster info" "cluster health"
+    "cluster logdirs" "cluster config" "profile" "profile list" "completion" "completion bash"
+    "completion zsh" "completion fish" "schema" "schema list" "schema get" "schema register" "schema delete"
+    "schema check" "schema compat" "schema config" "schema mode" "user" "user create" "user passwd"
+    "user delete" "user list" "txn" "txn list" "txn describe" "txn producers" "txn find-hanging"
+    "txn abort")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
@@ -32,7 +34,7 @@ run "$WEIR" --help
 check "weir --help: the same" test "$rc" == 0 -a -s "$work/out"
 run "$WEIR" group -h
 check "weir group -h: the group page" grep -q '^usage: weir group' "$work/out"
-run "$WEIR" consume orders -o start -h
+run "$WEIR" consume orders --from start -h
 check "weir consume ... -h among other flags: the consume page" grep -q '^usage: weir consume' \
     "$work/out"
 expect_rc "weir help nope: exit 2" 2 "$WEIR" help nope
@@ -61,11 +63,17 @@ complete_words() {
         COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
         _weir; printf "%s\n" "${COMPREPLY[@]}" | sort | xargs' _ "$work/completion.bash" "$@"
 }
-for c in "weir t|topic" "weir topic de|delete describe" "weir topic describe |orders payments" \
+for c in "weir t|topic txn" "weir topic de|delete describe" "weir topic describe |orders payments" \
     "weir consume p|payments" "weir group |delete describe list seek" \
-    "weir group describe |billing" "weir cluster |info" "weir -o |json table" \
+    "weir group describe |billing" "weir cluster |config health info logdirs" \
+    "weir -o |json table" "weir consume orders --end|--end-offset --end-time" \
+    "weir completion |bash fish zsh" "weir --pro|--profile" \
     "weir produce orders --acks |0 1 all" "weir consume orders --gr|--group" \
-    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute"; do
+    "weir produce orders -z |gzip lz4 none snappy zstd" "weir group seek billing --ex|--execute" \
+    "weir txn |abort describe find-hanging list producers" "weir txn producers o|orders" \
+    "weir txn list --state On|Ongoing" "weir txn abort --start|--start-offset" \
+    "weir user |create delete list passwd" "weir user create alice --mech|--mechanism" \
+    "weir user passwd alice --mechanism |SCRAM-SHA-256 SCRAM-SHA-512"; do
     words=${c%%|*}
     want=${c#*|}
     read -ra arr <<<"$words"
@@ -84,8 +92,13 @@ value_for() { # flag command
     -c | --config | -s | --set | -H | --header | -X) echo a=b ;;
     -z | --compression) echo lz4 ;;
     --timeout) echo 1s ;;
-    -o | --output) [[ $2 == consume* ]] && echo start || echo json ;;
+    -o | --output) echo json ;;
+    --from | --end-offset) echo start ;;
+    --end-time) echo -1h ;;
     --to) echo start ;;
+    --state) echo Ongoing ;;
+    --mechanism) echo SCRAM-SHA-256 ;;
+    --iterations) echo 4096 ;;
     -f | --format) echo '%v' ;;
     *) echo 1 ;;
     esac
@@ -93,7 +106,7 @@ value_for() { # flag command
 takes_value() { # flag command
     case $1 in
     --if-not-exists | --internal | -q | --quiet | -y | --yes | -e | --exit | --execute | -v | \
-        --verbose | -h | --help) return 1 ;;
+        --verbose | -h | --help | --dry-run | --dynamic | --decode) return 1 ;;
     -p | --partitions) [[ $2 == "topic describe" ]] && return 1 || return 0 ;;
     esac
     return 0
@@ -101,7 +114,9 @@ takes_value() { # flag command
 bad=()
 for cmd in "topic create" "topic list" "topic describe" "topic delete" "topic alter-config" \
     "topic add-partitions" "topic trim" "produce" "consume" "group list" "group describe" \
-    "group seek" "group delete" "cluster info"; do
+    "group seek" "group delete" "cluster info" "cluster health" "cluster logdirs" \
+    "cluster config set" "profile list" "txn list" "txn describe" "txn producers" \
+    "txn find-hanging" "txn abort" "user create" "user passwd" "user delete" "user list"; do
     # shellcheck disable=SC2086
     flags=$(complete_words weir $cmd x -)
     for f in $flags; do
@@ -118,5 +133,28 @@ if ((${#bad[@]} == 0)); then
 else
     not_ok "every flag offered by completion is accepted" "${bad[@]}"
 fi
+
+# zsh and fish: the same table, so the scripts parse, and fish (which can be asked) offers the
+# same words as bash.
+expect_rc "weir completion zsh" 0 "$WEIR" completion zsh
+check "  ... is valid zsh" zsh -n "$work/out"
+expect_rc "weir completion fish" 0 "$WEIR" completion fish
+cp "$work/out" "$work/completion.fish"
+check "  ... is valid fish" fish -n "$work/completion.fish"
+fish_words() { # a command line: what fish offers for its last word
+    PATH="$work/bin:$PATH" fish -c "source $work/completion.fish; complete -C '$1'" |
+        cut -f1 | sort | xargs
+}
+for c in "weir cluster |config health info logdirs" "weir topic describe |orders payments" \
+    "weir produce orders --acks |0 1 all" "weir group seek billing --ex|--execute" \
+    "weir user |create delete list passwd" \
+    "weir user create alice --mechanism |SCRAM-SHA-256 SCRAM-SHA-512"; do
+    got=$(fish_words "${c%%|*}")
+    if [[ $got == "${c#*|}" ]]; then
+        ok "fish completion of '${c%%|*}': ${c#*|}"
+    else
+        not_ok "fish completion of '${c%%|*}'" "got '$got', want '${c#*|}'"
+    fi
+done
 
 cli_finish

@@ -82,7 +82,7 @@ expect_rc "hex and base64 modifiers round trip" 0 bash -c \
      '$WEIR' consume bin3 -e -f '%k{hex} %v{base64}\n' | cmp - '$work/enc'"
 expect_rc "produce -f with %h headers and %p" 0 bash -c \
     "printf '0|a=1,b|v\n' | '$WEIR' produce js -f '%p|%h|%v\n'"
-expect_rc "  ... headers arrive" 0 "$WEIR" consume js -p 0 -o 1 -e
+expect_rc "  ... headers arrive" 0 "$WEIR" consume js -p 0 --from 1 -e
 jcheck "  ... a=1 and b (null)" \
     'd["headers"] == [{"key": "a", "value": "1"}, {"key": "b", "value": None}]'
 expect_rc "produce with input not matching -f: exit 1" 1 bash -c \
@@ -97,18 +97,18 @@ for c in "start:0 1 2 3 4 5 6 7 8 9" "end:" "3:3 4 5 6 7 8 9" "+4:4 5 6 7 8 9" "
     "99:" "beginning:0 1 2 3 4 5 6 7 8 9"; do
     spec=${c%%:*}
     want=${c#*:}
-    run "$WEIR" consume offs -o "$spec" -e -f '%v '
+    run "$WEIR" consume offs --from "$spec" -e -f '%v '
     if [[ $rc == 0 && "$(cat "$work/out")" == "${want:+$want }" ]]; then
-        ok "consume -o $spec"
+        ok "consume --from $spec"
     else
-        not_ok "consume -o $spec" "rc $rc, got '$(cat "$work/out")' want '$want'" "$(cat "$work/err")"
+        not_ok "consume --from $spec" "rc $rc, got '$(cat "$work/out")' want '$want'" "$(cat "$work/err")"
     fi
 done
 "$WEIR" topic trim offs --before 5 --yes >/dev/null
-run "$WEIR" consume offs -o +2 -e -f '%v '
-check "consume -o +2 counts from the log start (5)" test "$(cat "$work/out")" == "7 8 9 "
-run "$WEIR" consume offs -o 1 -e -f '%v '
-check "consume -o 1 below the log start starts at it" test "$(cat "$work/out")" == "5 6 7 8 9 "
+run "$WEIR" consume offs --from +2 -e -f '%v '
+check "consume --from +2 counts from the log start (5)" test "$(cat "$work/out")" == "7 8 9 "
+run "$WEIR" consume offs --from 1 -e -f '%v '
+check "consume --from 1 below the log start starts at it" test "$(cat "$work/out")" == "5 6 7 8 9 "
 
 # Timestamps: four records with CreateTime 1000..4000 ms, each produced on its own so each is
 # its own batch; then four more in a single batch (one produce call).
@@ -124,24 +124,24 @@ for c in "@2000 1" "@2500 2" "@1970-01-01T00:00:03Z 2" "@1970-01-01T00:00:03.001
     "@99999 "; do
     spec=${c% *}
     want=${c#* }
-    run "$WEIR" consume ts -o "$spec" -e -n 1 -f '%o'
+    run "$WEIR" consume ts --from "$spec" -e -n 1 -f '%o'
     if [[ $rc == 0 && "$(cat "$work/out")" == "$want" ]]; then
-        ok "consume -o $spec starts at offset ${want:-end (none)}"
+        ok "consume --from $spec starts at offset ${want:-end (none)}"
     else
-        not_ok "consume -o $spec starts at offset $want" "rc $rc, got '$(cat "$work/out")'" \
+        not_ok "consume --from $spec starts at offset $want" "rc $rc, got '$(cat "$work/out")'" \
             "$(cat "$work/err")"
     fi
 done
 # Inside one batch: Kafka answers ListOffsets by time with the first *record* at or after the
 # time, not the batch's first offset.
-run "$WEIR" consume ts -o @6500 -e -n 1 -f '%o'
-check "consume -o @6500 (inside a batch) starts at offset 6" test "$(cat "$work/out")" == 6
+run "$WEIR" consume ts --from @6500 -e -n 1 -f '%o'
+check "consume --from @6500 (inside a batch) starts at offset 6" test "$(cat "$work/out")" == 6
 now=$(date +%s%3N)
 printf 'late\n' | "$WEIR" produce ts
-run "$WEIR" consume ts -o @-1h -e -f '%v\n'
-check "consume -o @-1h: only the record of this hour" test "$(cat "$work/out")" == late
-run "$WEIR" consume ts -o "@$now" -e -f '%v\n'
-check "consume -o @<now ms>" test "$(cat "$work/out")" == late
+run "$WEIR" consume ts --from @-1h -e -f '%v\n'
+check "consume --from @-1h: only the record of this hour" test "$(cat "$work/out")" == late
+run "$WEIR" consume ts --from "@$now" -e -f '%v\n'
+check "consume --from @<now ms>" test "$(cat "$work/out")" == late
 
 # ---- several topics, one partition ----------------------------------------------------------
 expect_rc "consume two topics" 0 "$WEIR" consume offs fmt -e -f '%t\n'
@@ -154,8 +154,10 @@ check "  ... only partition 1" test "$(cat "$work/out")" == "1:hello"
 expect_rc "consume an unknown topic: exit 3" 3 "$WEIR" consume nope -e
 expect_rc "consume a missing partition: exit 3" 3 "$WEIR" consume js -p 7 -e
 expect_rc "produce to a missing partition: exit 3" 3 bash -c "echo x | '$WEIR' produce js -p 7"
-expect_rc "consume -o json (a mix-up with -o table|json): exit 2" 2 "$WEIR" consume js -o json
-expect_rc "consume with global -o json: exit 2" 2 "$WEIR" -o json consume js
+expect_rc "consume -o start (the old offset flag, now --from): exit 2" 2 "$WEIR" consume js -o start
+check "  ... the message says --from" grep -q -- "--from" "$work/err"
+expect_rc "consume -o table: exit 2 (records print as JSON or -f)" 2 "$WEIR" consume js -o table
+expect_rc "consume with global -o json: the default JSON lines" 0 "$WEIR" -o json consume js -e
 expect_rc "consume -n 0: exit 2" 2 "$WEIR" consume js -n 0
 expect_rc "produce --acks 2: exit 2" 2 "$WEIR" produce js --acks 2
 expect_rc "produce -z brotli: exit 2" 2 "$WEIR" produce js -z brotli
@@ -164,7 +166,7 @@ expect_rc "produce --acks 0 -z lz4" 0 bash -c "seq 1 100 | '$WEIR' produce offs 
 expect_rc "produce --acks 1 -z zstd" 0 bash -c "seq 1 100 | '$WEIR' produce offs --acks 1 -z zstd"
 expect_rc "produce -z gzip, -z snappy" 0 bash -c \
     "seq 1 100 | '$WEIR' produce offs -z gzip && seq 1 100 | '$WEIR' produce offs -z snappy"
-expect_rc "  ... all 400 arrived" 0 "$WEIR" consume offs -o 10 -e -f '%v\n'
+expect_rc "  ... all 400 arrived" 0 "$WEIR" consume offs --from 10 -e -f '%v\n'
 check "  ... in order" diff <(for _ in 1 2 3 4; do seq 1 100; done) "$work/out"
 expect_rc "produce auto-creates a topic" 0 bash -c "echo x | '$WEIR' produce fresh"
 expect_rc "  ... it is there" 0 "$WEIR" consume fresh -e -f '%v'

@@ -32,8 +32,20 @@ package iot;
 message Reading { string device = 1; double celsius = 2; }
 PROTO
 
+expect_rc "register --dry-run: checks, registers nothing" 0 "$WEIR" schema register orders-value \
+    order.avsc --dry-run
+expect_rc "  ... the subject is not there" 3 "$WEIR" schema get orders-value
 run "$WEIR" schema register orders-value order.avsc
 check "register prints the id" test "$rc" == 0 -a "$(cat "$work/out")" == 1
+run "$WEIR" schema register orders-value order-bad.avsc --dry-run
+check "register an incompatible schema --dry-run: exit 4, the rules on stderr" test "$rc" == 4 \
+    -a "$(grep -c TYPE_MISMATCH "$work/err")" -ge 1
+expect_rc "compat FULL --dry-run" 0 "$WEIR" schema compat orders-value FULL --dry-run
+check "  ... says the change" grep -q "BACKWARD -> FULL (dry run)" "$work/out"
+expect_rc "delete --dry-run" 0 "$WEIR" schema delete orders-value --dry-run
+expect_rc "  ... nothing changed: level and subject as before" 0 "$WEIR" schema compat orders-value
+check "  ... BACKWARD" test "$(cat "$work/out")" == BACKWARD
+expect_rc "  ... the subject still there" 0 "$WEIR" schema get orders-value
 run "$WEIR" schema register orders-value order.avsc
 check "registering again: the same id" test "$rc" == 0 -a "$(cat "$work/out")" == 1
 run "$WEIR" schema register sensors-value sensor.proto

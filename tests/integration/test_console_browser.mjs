@@ -4,7 +4,8 @@
 // that every page loads without a console error, that a topic created in the UI appears in
 // `weir topic list`, that a record produced with kcat appears in the message browser, and that
 // an offset reset done in the UI is what `kafka-consumer-groups --describe` shows (when the
-// Kafka CLI tools are installed: `make deps`; else `weir group describe`). Screenshots of each
+// Kafka CLI tools are installed: `make deps`; else `weir group describe`), that spans POSTed to
+// /v1/traces show as an event's journey, and that the live metrics page charts /metrics. Screenshots of each
 // page go to build/test-logs/console/. TAP output.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync } from "node:fs";
@@ -104,10 +105,36 @@ async function runChecks(b, base, page, visit, errors) {
     await visit(hash, shot);
     ok(errors.length === before, `page ${hash} loads without console errors`, errors.slice(before).join("\n"));
   }
+  // The event journey: none kept at first; a service's OTLP export, then its hops in order.
   await visit("#/journey");
-  ok(await page.isVisible("#journey-unavailable"), "the journey page says tracing is not available");
+  ok(await page.isVisible("#journey-empty") && !(await page.isVisible("#journey-unavailable")),
+    "the journey page lists the recent traces (none yet)");
+  const tid = "4bf92f3577b34da6a3ce929d0e0e4736", t0 = Date.now();
+  const span = (sid, parent, op, svc, at) => ({
+    resource: { attributes: [{ key: "service.name", value: { stringValue: svc } }] },
+    scopeSpans: [{ spans: [{ traceId: tid, spanId: sid, parentSpanId: parent, name: "orders " + op,
+      startTimeUnixNano: String((t0 + at) * 1e6), endTimeUnixNano: String((t0 + at + 2) * 1e6),
+      attributes: [{ key: "messaging.operation", value: { stringValue: op } },
+        { key: "messaging.destination.name", value: { stringValue: "orders" } },
+        { key: "messaging.kafka.destination.partition", value: { intValue: "1" } },
+        { key: "messaging.kafka.message.offset", value: { intValue: "0" } }] }] }] });
+  const res = await fetch(`${base}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ resourceSpans: [span("00f067aa0ba902b7", "", "publish", "shop", 0),
+      span("00f067aa0ba902b8", "00f067aa0ba902b7", "process", "billing", 5)] }) });
+  ok(res.status === 200, "a service's spans are accepted at POST /v1/traces", res.status);
+  await visit("#/"); // the same hash again would not render the page anew
+  await visit("#/journey");
+  await page.click("#journey-out tr.click", { timeout: 10000 });
+  await page.waitForFunction(() => location.hash.startsWith("#/journey/") && document.querySelectorAll("#journey-out tbody tr").length > 0, null, { timeout: 5000 }).catch(() => {});
+  const hops = await page.$$eval("#journey-out tbody tr", (rs) => rs.map((r) => [...r.querySelectorAll("td")].slice(1, 5).map((d) => d.textContent)));
+  ok(JSON.stringify(hops) === JSON.stringify([["shop", "publish", "orders publish", "orders/1@0"], ["billing", "process", "orders process", "orders/1@0"]]),
+    "a trace picked in the list shows its hops in order: service, step, span, topic/partition@offset", JSON.stringify(hops));
+  await page.screenshot({ path: join(shots, "journey-trace.png"), fullPage: true });
+  // Live metrics: the charts of /metrics' counters.
   await visit("#/metrics");
-  ok(await page.isVisible("#metrics-unavailable"), "the metrics page says metrics are not available");
+  await page.waitForSelector(".chart", { timeout: 5000 }).catch(() => {});
+  ok(!(await page.isVisible("#metrics-unavailable")) && (await page.$$(".chart")).length === 12,
+    "the metrics page charts 12 series of /metrics", (await page.$$(".chart")).length);
 
   // A topic created in the UI appears in `weir topic list`.
   await visit("#/topics");

@@ -8,7 +8,10 @@ Checked at the end, from the services' own databases:
   - every order is CONFIRMED or CANCELLED, and CONFIRMED exactly when its payment succeeded and
     its stock was reserved; the out-of-stock and declined orders are the cancelled ones;
   - stock is conserved: initial = left + reserved by confirmed orders, per SKU;
-  - no order is charged twice, no cancelled order is left charged (captures == refunds);
+  - no order is charged twice, no cancelled order is left charged (captures == refunds, in the
+    gateway's ledger); payment-service runs exactly once, so `payments` read with
+    read_committed holds exactly one PaymentSucceeded or PaymentFailed per order, and the
+    gateway's captures and refunds match the `payments.ledger` topic's;
   - nothing was dead-lettered, and every process exits 0 when stopped (under ASan that also
     means no leak or error report).
 Scenario "kill": the same while payment-service is killed with SIGKILL mid-run and restarted.
@@ -27,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from confluent_kafka import Consumer, TopicPartition
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("WEIR_BUILD", os.path.join(TOP, "build"))
@@ -242,6 +247,30 @@ def wait_decided(flow, count):
     return stats
 
 
+def read_committed(flow, topic, nparts=4):
+    """{key: {ce_type: count}} of every committed record of topic."""
+    c = Consumer({"bootstrap.servers": flow.bootstrap, "group.id": "flow-check",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "isolation.level": "read_committed"})
+    c.assign([TopicPartition(topic, part, 0) for part in range(nparts)])
+    by = {}
+    eof = set()
+    deadline = time.time() + 30
+    while len(eof) < nparts and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                eof.add(m.partition())
+            continue
+        t = dict(m.headers() or []).get("ce_type", b"").decode()
+        k = by.setdefault(m.key().decode(), {})
+        k[t] = k.get(t, 0) + 1
+    c.close()
+    return by
+
+
 def violations(flow, placed):
     """Every broken invariant, as text; [] when all hold."""
     bad = []
@@ -252,8 +281,17 @@ def violations(flow, placed):
         "SELECT order_id, status, reason, payment, stock FROM orders")}
     if set(orders) != set(placed):
         bad.append("orders table has %d orders, %d were placed" % (len(orders), len(placed)))
-    payments = {r[0]: r[1:] for r in p.execute(
-        "SELECT order_id, status, refunded FROM payments")}
+    # payment-service keeps no table of its own: its outcomes are its committed events.
+    events = read_committed(flow, "payments")
+    money = read_committed(flow, "payments.ledger")
+    payments = {}
+    for oid, ev in events.items():
+        decisions = ev.get("PaymentSucceeded", 0) + ev.get("PaymentFailed", 0)
+        if decisions != 1 or ev.get("PaymentRefunded", 0) > 1:
+            bad.append("%s: payment events %s (exactly one decision, at most one refund)"
+                       % (oid, ev))
+        payments[oid] = ("SUCCEEDED" if ev.get("PaymentSucceeded") else "FAILED",
+                         ev.get("PaymentRefunded", 0))
     ledger = {}
     for oid, kind, n in p.execute(
             "SELECT order_id, kind, count(*) FROM gateway_ledger GROUP BY order_id, kind"):
@@ -270,6 +308,10 @@ def violations(flow, placed):
         led = ledger.get(oid, {})
         captures, refunds, declines = (led.get("capture", 0), led.get("refund", 0),
                                        led.get("decline", 0))
+        mled = money.get(oid, {})
+        if (mled.get("PaymentCaptured", 0), mled.get("PaymentRefunded", 0)) != (captures,
+                                                                                 refunds):
+            bad.append("%s: gateway %s, payments.ledger %s" % (oid, led, mled))
         if status not in ("CONFIRMED", "CANCELLED"):
             bad.append("%s is %s" % (oid, status))
             continue
@@ -367,7 +409,8 @@ def scenario(name, kill, tap, n):
             while time.time() < deadline:
                 pdb = flow.db("payment")
                 try:
-                    done = pdb.execute("SELECT count(*) FROM payments").fetchone()[0]
+                    done = pdb.execute("SELECT count(*) FROM gateway_requests "
+                                       "WHERE idem_key LIKE 'charge:%'").fetchone()[0]
                 except sqlite3.Error:
                     done = 0
                 pdb.close()

@@ -317,7 +317,7 @@ def test_consume_decode():
         p.produce("decoded", key=b"k3", value=pb_ser(cls(device="x", samples=[7]), pctx))
         p.produce("decoded", key=b"k4", value=b"plain text")
         assert p.flush(10) == 0
-        out = subprocess.run([WEIR, "consume", "decoded", "-b", addr, "-o", "start", "-e",
+        out = subprocess.run([WEIR, "consume", "decoded", "-b", addr, "--from", "start", "-e",
                               "--decode", "--registry", srv.url], capture_output=True, text=True,
                              timeout=60)
         assert out.returncode == 0, out.stderr

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "../../src/cli/args.c"
+#include "../../src/cli/profile.c"
 #include "../../src/cli/format.c"
 #include "../../src/cli/help.c"
 #include "../../src/cli/spec.c"

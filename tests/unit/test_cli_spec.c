@@ -4,7 +4,11 @@
  */
 #include "test.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "../../src/cli/args.c"
+#include "../../src/cli/profile.c"
 #include "../../src/cli/help.c"
 #include "../../src/cli/spec.c"
 
@@ -213,7 +217,7 @@ TEST(args_globals_anywhere)
     seen_t s = run_args(&g, &a, 10, argv);
     CHECK_EQ(s.rc, 0);
     CHECK_EQ(s.n, 0);
-    CHECK_STR(g.brokers, "h:2");
+    CHECK_STR(g.brokers_flag, "h:2"); /* the last -b wins; cli_global_resolve settles it */
     CHECK_EQ(g.xconf_len, 1);
     CHECK_STR(g.xconf[0], "linger.ms=1");
     CHECK_EQ(g.output, CLI_OUT_JSON);
@@ -262,7 +266,7 @@ TEST(args_stop_at_command_word)
     const char *arg;
     CHECK_EQ(cli_args_next(&a, topts, &id, &arg), 0);
     CHECK_EQ(a.i, 2);
-    CHECK_STR(g.brokers, "h:9");
+    CHECK_STR(g.brokers_flag, "h:9");
     cli_args_deinit(&a);
 }
 
@@ -330,6 +334,86 @@ TEST(help_pages_exist)
             p = nl ? nl + 1 : p + n;
         }
     }
+}
+
+/* Profiles: the YAML subset of ~/.config/weir/weir.yaml, and where the brokers come from. */
+static void write_config(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(profiles_parse_and_pick)
+{
+    char path[] = "/tmp/weir-test-profile-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    write_config(path, "# my clusters\n"
+                       "current: local\n"
+                       "profiles:\n"
+                       "  local:\n"
+                       "    brokers: 127.0.0.1:9092   # the laptop\n"
+                       "    registry: http://127.0.0.1:8081\n"
+                       "  prod:\n"
+                       "    brokers: \"k1:9092,k2:9092\"\n"
+                       "    settings:\n"
+                       "      security.protocol: SASL_SSL\n"
+                       "      sasl.mechanism: 'SCRAM-SHA-256'\n"
+                       "  nobrokers:\n"
+                       "    registry: x\n");
+    setenv("WEIR_CONFIG", path, 1);
+    cli_profiles_t all;
+    char err[600];
+    REQUIRE(cli_profiles_load(&all, err, sizeof(err)) == 0);
+    CHECK_EQ(all.n, 3);
+    CHECK_STR(all.current, "local");
+    const cli_profile_t *p = cli_profiles_find(&all, "prod");
+    REQUIRE(p != NULL);
+    CHECK_STR(p->brokers, "k1:9092,k2:9092");
+    CHECK_EQ(p->nsettings, 2);
+    CHECK_STR(p->settings[1], "sasl.mechanism=SCRAM-SHA-256");
+    CHECK_STR(cli_profiles_find(&all, "local")->registry, "http://127.0.0.1:8081");
+    cli_profiles_free(&all);
+
+    unsetenv("WEIR_BROKERS");
+    unsetenv("WEIR_PROFILE");
+    cli_global_t g;
+    cli_global_init(&g); /* the file's current profile */
+    CHECK_EQ(cli_global_resolve(&g), 0);
+    CHECK_STR(g.brokers, "127.0.0.1:9092");
+    CHECK_STR(g.registry, "http://127.0.0.1:8081");
+    cli_global_deinit(&g);
+    cli_global_init(&g); /* --profile, and -X over the profile's settings */
+    g.profile = "prod";
+    g.xconf[g.xconf_len++] = "security.protocol=PLAINTEXT";
+    CHECK_EQ(cli_global_resolve(&g), 0);
+    CHECK_STR(g.brokers, "k1:9092,k2:9092");
+    CHECK_EQ(g.xconf_len, 3);
+    CHECK_STR(g.xconf[0], "security.protocol=SASL_SSL");
+    CHECK_STR(g.xconf[2], "security.protocol=PLAINTEXT"); /* applied last: it wins */
+    cli_global_deinit(&g);
+    setenv("WEIR_BROKERS", "env:1", 1); /* $WEIR_BROKERS over the profile */
+    cli_global_init(&g);
+    CHECK_EQ(cli_global_resolve(&g), 0);
+    CHECK_STR(g.brokers, "env:1");
+    cli_global_deinit(&g);
+    cli_global_init(&g); /* -b over everything; an empty -b is a usage error at once */
+    g.brokers_flag = "";
+    CHECK_EQ(cli_global_resolve(&g), CLI_USAGE);
+    cli_global_deinit(&g);
+    unsetenv("WEIR_BROKERS");
+    cli_global_init(&g);
+    g.profile = "nobrokers";
+    CHECK_EQ(cli_global_resolve(&g), CLI_ERROR);
+    cli_global_deinit(&g);
+    write_config(path, "profiles:\n\tlocal:\n");
+    CHECK_EQ(cli_profiles_load(&all, err, sizeof(err)), -WEIR_EINVAL);
+    CHECK(strstr(err, "line 2") != NULL);
+    cli_profiles_free(&all);
+    unlink(path);
+    unsetenv("WEIR_CONFIG");
 }
 
 TEST_MAIN()

@@ -322,6 +322,55 @@ TEST(min_compaction_lag)
     storage_log_close(log);
 }
 
+/* A transactional batch of producer pid (keys as put's). */
+static int64_t put_txn(storage_log_t *log, int n, const int *keys, int64_t pid)
+{
+    storage_record_in_t r[16];
+    char k[16][16], v[16][32];
+    memset(r, 0, sizeof(r));
+    int64_t base = storage_log_end_offset(log);
+    for (int i = 0; i < n; i++) {
+        r[i].key_len = snprintf(k[i], sizeof(k[i]), "k%d", keys[i]);
+        r[i].key = k[i];
+        r[i].value_len = snprintf(v[i], sizeof(v[i]), "v%lld", (long long)(base + i));
+        r[i].value = v[i];
+        r[i].timestamp = now_ms;
+    }
+    storage_batch_opts_t o = {pid, 0, 0, BATCH_TRANSACTIONAL};
+    buf_t b;
+    buf_init(&b);
+    storage_batch_build(&b, r, (size_t)n, &o);
+    int64_t got;
+    WEIR_ASSERT(storage_log_append(log, b.data, b.len, &got) == 0);
+    buf_deinit(&b);
+    return got;
+}
+
+/* A commit or abort marker of producer pid; an abort is recorded in the aborted index, as the
+ * broker's producer state does. */
+static int64_t put_marker(storage_log_t *log, int64_t pid, bool commit, int64_t first)
+{
+    uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0};
+    storage_record_in_t r = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = now_ms};
+    storage_batch_opts_t o = {pid, 0, -1, BATCH_TRANSACTIONAL | BATCH_CONTROL};
+    buf_t b;
+    buf_init(&b);
+    storage_batch_build(&b, &r, 1, &o);
+    int64_t got;
+    WEIR_ASSERT(storage_log_append(log, b.data, b.len, &got) == 0);
+    buf_deinit(&b);
+    if (!commit) {
+        storage_aborted_txn_t t = {pid, first, got, got + 1};
+        WEIR_ASSERT(storage_log_aborted_add(log, &t) == 0);
+    }
+    return got;
+}
+
+/* Compressed batches are rewritten only where they lose records; committed transactional
+ * records are compacted like any other (and keep their flag when rewritten), an aborted
+ * transaction's records are dropped and hide nothing, markers stay, and nothing at or past
+ * the first unstable offset is cleaned. */
 TEST(compressed_and_transactional_batches)
 {
     setup();
@@ -330,26 +379,34 @@ TEST(compressed_and_transactional_batches)
     cfg.segment_bytes = 2000;
     storage_log_t *log = open_log(&cfg);
     REQUIRE(log);
-    int a[4] = {0, 1, 2, 3}, b[4] = {4, 5, 6, 7};
-    CHECK_EQ(put(log, 4, a, NULL, CODEC_GZIP), 0);          /* k1, k3 superseded below */
-    CHECK_EQ(put(log, 4, b, NULL, CODEC_LZ4), 4);           /* nothing superseded */
-    CHECK_EQ(put(log, 4, a, NULL, BATCH_TRANSACTIONAL), 8); /* kept whole, supersedes nothing */
-    put1(log, 1);
-    put1(log, 3);
+    int a[4] = {0, 1, 2, 3}, b[4] = {4, 5, 6, 7}, c[2] = {4, 5};
+    CHECK_EQ(put(log, 4, a, NULL, CODEC_GZIP), 0); /* all superseded by the committed txn */
+    CHECK_EQ(put(log, 4, b, NULL, CODEC_LZ4), 4);  /* nothing superseded */
+    CHECK_EQ(put_txn(log, 4, a, 77), 8);           /* committed: k1, k3 superseded below */
+    CHECK_EQ(put_marker(log, 77, true, 8), 12);
+    put1(log, 1);                         /* 13 */
+    put1(log, 3);                         /* 14 */
+    CHECK_EQ(put_txn(log, 2, c, 78), 15); /* aborted: dropped, hides k4, k5 of nobody */
+    CHECK_EQ(put_marker(log, 78, false, 15), 17);
     pthread_mutex_lock(&log->mu);
     CHECK_EQ(storage_log_roll_locked(log), 0);
     pthread_mutex_unlock(&log->mu);
-    put1(log, 9);
+    put1(log, 9); /* 18 */
     CHECK_EQ(storage_log_flush(log), 0);
+    /* an open transaction at 8 would keep everything: nothing at or past it is cleaned */
+    storage_log_set_first_unstable(log, 4);
     CHECK_EQ(storage_log_compact(log, now_ms), 0);
     recs_t rs = read_recs(log);
-    check_offsets_kept(&rs);
-    int64_t want[] = {0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+    CHECK_EQ(rs.n, 19); /* every offset, markers included */
+    free(rs.v);
+    storage_log_set_first_unstable(log, -1);
+    CHECK_EQ(storage_log_compact(log, now_ms), 0);
+    rs = read_recs(log);
+    int64_t want[] = {4, 5, 6, 7, 8, 10, 12, 13, 14, 17, 18};
     CHECK_EQ(rs.n, WEIR_ARRAY_LEN(want));
     for (size_t i = 0; i < rs.n && i < WEIR_ARRAY_LEN(want); i++)
         CHECK_EQ(rs.v[i].offset, want[i]);
     free(rs.v);
-    /* The rewritten first batch is uncompressed; the untouched lz4 batch is still lz4. */
     struct {
         int64_t base;
         int16_t attrs;
@@ -367,14 +424,29 @@ TEST(compressed_and_transactional_batches)
         pos += t;
     }
     buf_deinit(&all);
-    REQUIRE(ns >= 4);
-    CHECK_EQ(seen[0].base, 0);
-    CHECK_EQ(seen[0].attrs & BATCH_COMPRESSION_MASK, CODEC_NONE);
-    CHECK_EQ(seen[1].base, 2);
-    CHECK_EQ(seen[2].base, 4);
-    CHECK_EQ(seen[2].attrs & BATCH_COMPRESSION_MASK, CODEC_LZ4);
-    CHECK_EQ(seen[3].base, 8);
-    CHECK(seen[3].attrs & BATCH_TRANSACTIONAL);
+    REQUIRE(ns >= 6);
+    CHECK_EQ(seen[0].base, 4); /* the untouched lz4 batch is still lz4 */
+    CHECK_EQ(seen[0].attrs & BATCH_COMPRESSION_MASK, CODEC_LZ4);
+    CHECK_EQ(seen[1].base, 8); /* the committed txn batch, rewritten: still transactional */
+    CHECK(seen[1].attrs & BATCH_TRANSACTIONAL);
+    CHECK_EQ(seen[2].base, 10);
+    CHECK(seen[2].attrs & BATCH_TRANSACTIONAL);
+    CHECK_EQ(seen[3].base, 12); /* its commit marker */
+    CHECK(seen[3].attrs & BATCH_CONTROL);
+    /* the aborted transaction's index entry survives the rewrite */
+    storage_aborted_txn_t *v;
+    size_t n = storage_log_aborted_collect(log, 0, 100, &v);
+    CHECK_EQ(n, 1);
+    if (n == 1)
+        CHECK_EQ(v[0].first_offset, 15);
+    free(v);
+    storage_log_close(log);
+    /* ... and the restart */
+    log = open_log(&cfg);
+    REQUIRE(log);
+    n = storage_log_aborted_collect(log, 0, 100, &v);
+    CHECK_EQ(n, 1);
+    free(v);
     storage_log_close(log);
 }
 

@@ -383,6 +383,17 @@ typedef struct {
     broker_coord_t *c;
 } world_t;
 
+/* env.write_txn on the log binding: a transactional batch of the producer. */
+static void t_write_txn(void *ctx, const char *g, const broker_coord_record_t *recs, size_t n,
+                        int64_t pid, int16_t epoch, broker_coord_write_done_fn done, void *arg)
+{
+    storage_batch_opts_t opts = {.producer_id = pid,
+                                 .producer_epoch = epoch,
+                                 .base_sequence = -1,
+                                 .attributes = BATCH_TRANSACTIONAL};
+    broker_coord_log_write_batch(ctx, g, recs, n, &opts, done, arg);
+}
+
 static void world_open(world_t *w, bool compact)
 {
     storage_log_config_t lc;
@@ -403,6 +414,7 @@ static void world_open(world_t *w, bool compact)
     broker_coord_env_t env = env_base();
     env.ctx = w->ol;
     env.write = broker_coord_log_write;
+    env.write_txn = t_write_txn;
     w->c = coord(&env);
     WEIR_ASSERT(broker_coord_log_load(w->ol, w->c) == 0);
     broker_coord_load_finish(w->c);
@@ -448,6 +460,88 @@ static void commit(world_t *w, const char *g, int32_t p, int64_t off, int *done)
     flush_all(w);
     WEIR_ASSERT(*done == 1);
     WEIR_ASSERT(part.error == KAFKA_NONE);
+}
+
+/* A transactional commit (TxnOffsetCommit) of one partition by producer pid, flushed. */
+static void txn_commit(world_t *w, const char *g, int32_t p, int64_t off, int64_t pid)
+{
+    broker_commit_part_t part = {
+        .topic = "orders", .partition = p, .offset = off, .leader_epoch = -1, .commit_ts_ms = -1};
+    broker_commit_req_t r = {.group_id = g,
+                             .generation_id = -1,
+                             .member_id = "",
+                             .retention_ms = -1,
+                             .transactional = true,
+                             .transactional_id = "tid",
+                             .producer_id = pid,
+                             .producer_epoch = 0,
+                             .part_count = 1,
+                             .parts = &part};
+    int done = 0;
+    broker_coord_commit(w->c, &r, &done);
+    flush_all(w);
+    WEIR_ASSERT(done == 1 && part.error == KAFKA_NONE);
+}
+
+/* The transaction coordinator's marker for pid in g's partition, then the group told. */
+static void txn_end(world_t *w, const char *g, int64_t pid, bool commit)
+{
+    uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0};
+    storage_record_in_t rec = {.key = key, .key_len = 4, .value = value, .value_len = 6};
+    storage_batch_opts_t opts = {.producer_id = pid,
+                                 .producer_epoch = 0,
+                                 .base_sequence = -1,
+                                 .attributes = BATCH_TRANSACTIONAL | BATCH_CONTROL};
+    buf_t b = {0};
+    storage_batch_build(&b, &rec, 1, &opts);
+    int64_t base;
+    WEIR_ASSERT(
+        storage_log_append(w->logs[broker_coord_partition_for(g, 3)], b.data, b.len, &base) == 0);
+    buf_deinit(&b);
+    flush_all(w);
+    broker_coord_txn_complete(w->c, pid, commit);
+}
+
+TEST(transactional_offsets_wait_for_the_marker)
+{
+    world_t w = {.sim = storage_io_sim_new(8)};
+    world_open(&w, false);
+    int done = 0;
+    txn_commit(&w, "g1", 0, 10, 7);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 0), -1); /* pending: not the group's yet */
+    CHECK(broker_coord_offset_unstable(w.c, "g1", "orders", 0));
+    CHECK(!broker_coord_offset_unstable(w.c, "g1", "orders", 1));
+    commit(&w, "g1", 1, 5, &done);
+    txn_end(&w, "g1", 7, true);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 0), 10);
+    CHECK(!broker_coord_offset_unstable(w.c, "g1", "orders", 0));
+    /* a plain commit stored after the transactional one wins when the transaction commits */
+    txn_commit(&w, "g1", 0, 20, 8);
+    done = 0;
+    commit(&w, "g1", 0, 30, &done);
+    txn_end(&w, "g1", 8, true);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 0), 30);
+    /* an abort drops the offsets; a later transaction's offset stays pending */
+    txn_commit(&w, "g1", 0, 40, 9);
+    txn_end(&w, "g1", 9, false);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 0), 30);
+    txn_commit(&w, "g1", 1, 50, 10);
+    txn_commit(&w, "g2", 1, 60, 10); /* two groups in one transaction */
+    CHECK_EQ(fetched(w.c, "g1", "orders", 1), 5);
+    /* kill -9: the replay rebuilds the same answers, 50 and 60 still pending */
+    world_close(&w, true);
+    world_open(&w, false);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 0), 30);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 1), 5);
+    CHECK(broker_coord_offset_unstable(w.c, "g1", "orders", 1));
+    CHECK(broker_coord_offset_unstable(w.c, "g2", "orders", 1));
+    CHECK(!broker_coord_offset_unstable(w.c, "g1", "orders", 0));
+    txn_end(&w, "g1", 10, true);
+    CHECK_EQ(fetched(w.c, "g1", "orders", 1), 50);
+    CHECK_EQ(fetched(w.c, "g2", "orders", 1), 60);
+    CHECK(!broker_coord_offset_unstable(w.c, "g2", "orders", 1));
+    world_close(&w, false);
+    storage_io_sim_free(w.sim);
 }
 
 TEST(commit_acknowledged_only_once_durable)

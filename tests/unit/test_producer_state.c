@@ -2,8 +2,9 @@
  * log over the simulated disk: sequence checks (duplicates answered with their original
  * offsets, gaps, unknown producers, old and new epochs, wrap at INT32_MAX, the window of 5
  * batches), snapshots and their recovery (clean close, kill -9, a crash that tears the log's
- * tail, a corrupt snapshot), expiry, the bound on producers, and InitProducerId's ids that
- * never repeat across restarts. */
+ * tail, a corrupt snapshot), expiry, the bound on producers, InitProducerId's ids that never
+ * repeat across restarts, and transactions (the first unstable offset, markers, the aborted
+ * index, their recovery). */
 #include "broker/producer_state.h"
 #include "kafka/kafka.h"
 #include "storage/storage.h"
@@ -56,8 +57,9 @@ typedef struct {
 } pr_t;
 
 /* Builds a batch of n records from producer (pid, epoch) starting at seq, runs the check and,
- * if it passes, appends and records it, as the broker's produce path does. */
-static pr_t produce(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts)
+ * if it passes, appends and records it, as the broker's produce path does (a transactional
+ * batch opens its transaction before the append). */
+static pr_t produce_attrs(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts, int16_t attrs)
 {
     storage_record_in_t recs[16];
     memset(recs, 0, sizeof(recs));
@@ -67,7 +69,8 @@ static pr_t produce(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts)
         recs[i].value_len = 1;
         recs[i].timestamp = ts;
     }
-    storage_batch_opts_t o = {.producer_id = pid, .producer_epoch = epoch, .base_sequence = seq};
+    storage_batch_opts_t o = {
+        .producer_id = pid, .producer_epoch = epoch, .base_sequence = seq, .attributes = attrs};
     buf_t b = {0};
     storage_batch_build(&b, recs, (size_t)n, &o);
     storage_batch_header_t h;
@@ -81,12 +84,43 @@ static pr_t produce(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts)
     r.base = ck.dup_base_offset;
     if (ck.error == KAFKA_NONE && !ck.duplicate) {
         int64_t base;
+        broker_producer_state_txn_begin(ps, &h, storage_log_end_offset(plog));
         WEIR_ASSERT(storage_log_append(plog, b.data, b.len, &base) == 0);
         broker_producer_state_update(ps, &h, base, storage_log_end_offset(plog));
         r.base = base;
     }
     buf_deinit(&b);
     return r;
+}
+
+static pr_t produce(int64_t pid, int16_t epoch, int32_t seq, int n, int64_t ts)
+{
+    return produce_attrs(pid, epoch, seq, n, ts, 0);
+}
+
+static pr_t produce_txn(int64_t pid, int16_t epoch, int32_t seq, int n)
+{
+    return produce_attrs(pid, epoch, seq, n, 1000, BATCH_TRANSACTIONAL);
+}
+
+/* Appends a commit/abort marker for pid, as the transaction coordinator's marker writer does. */
+static int64_t marker(int64_t pid, int16_t epoch, bool commit)
+{
+    uint8_t key[4] = {0, 0, 0, commit ? 1 : 0}, value[6] = {0, 0, 0, 0, 0, 7};
+    storage_record_in_t rec = {
+        .key = key, .key_len = 4, .value = value, .value_len = 6, .timestamp = 1000};
+    storage_batch_opts_t o = {.producer_id = pid,
+                              .producer_epoch = epoch,
+                              .base_sequence = -1,
+                              .attributes = BATCH_TRANSACTIONAL | BATCH_CONTROL};
+    buf_t b = {0};
+    storage_batch_build(&b, &rec, 1, &o);
+    int64_t base;
+    WEIR_ASSERT(broker_producer_state_check_marker(ps, pid, epoch) == KAFKA_NONE);
+    WEIR_ASSERT(storage_log_append(plog, b.data, b.len, &base) == 0);
+    broker_producer_state_end_txn(ps, pid, epoch, 7, commit, base, 1000);
+    buf_deinit(&b);
+    return base;
 }
 
 TEST(sequences)
@@ -325,42 +359,117 @@ TEST(producer_ids_never_repeat)
     broker_producer_ids_t *p;
     REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
     int64_t pid;
-    int16_t epoch;
     for (int i = 0; i < 5; i++) {
-        CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+        CHECK_EQ(broker_producer_ids_next(p, &pid), 0);
         CHECK_EQ(pid, i);
-        CHECK_EQ(epoch, 0);
     }
-    /* a transactional id keeps its producer id and bumps the epoch */
-    int64_t tpid;
-    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &tpid, &epoch), KAFKA_NONE);
-    CHECK_EQ(tpid, 5);
-    CHECK_EQ(epoch, 0);
-    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
-    CHECK_EQ(pid, tpid);
-    CHECK_EQ(epoch, 1);
-    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 900001, 900000, &pid, &epoch),
-             KAFKA_INVALID_TRANSACTION_TIMEOUT);
     /* the machine crashes: the block of ids was durable before any id of it went out */
     storage_io_sim_crash(sim);
     broker_producer_ids_close(p);
     REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
-    CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+    CHECK_EQ(broker_producer_ids_next(p, &pid), 0);
     CHECK_EQ(pid, BROKER_PRODUCER_IDS_BLOCK);
-    CHECK_EQ(broker_producer_ids_init(p, "tx-1", 60000, 900000, &pid, &epoch), KAFKA_NONE);
-    CHECK_EQ(pid, tpid);
-    CHECK_EQ(epoch, 2);
     /* a whole block used up moves to the next one */
     for (int i = 0; i < BROKER_PRODUCER_IDS_BLOCK; i++)
-        broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch);
+        broker_producer_ids_next(p, &pid);
     CHECK_EQ(pid, 2 * BROKER_PRODUCER_IDS_BLOCK);
     broker_producer_ids_close(p);
     REQUIRE(broker_producer_ids_open(io, "/d", &p) == 0);
-    CHECK_EQ(broker_producer_ids_init(p, NULL, 0, 900000, &pid, &epoch), KAFKA_NONE);
+    CHECK_EQ(broker_producer_ids_next(p, &pid), 0);
     CHECK_EQ(pid, 3 * BROKER_PRODUCER_IDS_BLOCK);
     broker_producer_ids_close(p);
     storage_io_sim_free(sim);
     sim = NULL;
+}
+
+/* Transactions in one partition: the first unstable offset (the LSO's bound) follows the
+ * oldest open transaction, markers close them, aborts land in the aborted index with the LSO
+ * after them, a producer with an open transaction may not write plain batches, and an old
+ * epoch is refused after a fencing abort. */
+TEST(transactions_lso_and_aborted_index)
+{
+    setup();
+    CHECK_EQ(broker_producer_state_first_unstable(ps), -1);
+    CHECK_EQ(produce(9, 0, 0, 2, 1000).error, KAFKA_NONE); /* offsets 0-1, not transactional */
+    CHECK_EQ(produce_txn(1, 0, 0, 2).base, 2);             /* txn A at 2-3 */
+    CHECK_EQ(broker_producer_state_first_unstable(ps), 2);
+    CHECK(broker_producer_state_txn_open(ps, 1, 0));
+    CHECK_EQ(produce_txn(2, 0, 0, 1).base, 4); /* txn B at 4 */
+    CHECK_EQ(broker_producer_state_first_unstable(ps), 2);
+    CHECK_EQ(produce(1, 0, 2, 1, 1000).error, KAFKA_INVALID_TXN_STATE); /* plain, mid-txn */
+    CHECK_EQ(produce_txn(1, 0, 2, 1).base, 5);
+    CHECK_EQ(marker(2, 0, false), 6); /* B aborts while A is open: LSO after it is 2 */
+    CHECK_EQ(broker_producer_state_first_unstable(ps), 2);
+    CHECK_EQ(marker(1, 0, true), 7); /* A commits */
+    CHECK_EQ(broker_producer_state_first_unstable(ps), -1);
+    storage_aborted_txn_t *v;
+    size_t n = storage_log_aborted_collect(plog, 0, 100, &v);
+    CHECK_EQ(n, 1);
+    if (n == 1) {
+        CHECK_EQ(v[0].producer_id, 2);
+        CHECK_EQ(v[0].first_offset, 4);
+        CHECK_EQ(v[0].last_offset, 6);
+        CHECK_EQ(v[0].last_stable_offset, 2);
+    }
+    free(v);
+    CHECK_EQ(storage_log_aborted_collect(plog, 7, 100, &v), 0); /* all before the fetch */
+    CHECK_EQ(storage_log_aborted_collect(plog, 0, 4, &v), 0);   /* all after what was read */
+    /* a fencing abort with a bumped epoch: the old epoch is refused from then on */
+    CHECK_EQ(produce_txn(1, 0, 3, 1).base, 8);
+    CHECK_EQ(marker(1, 1, false), 9);
+    CHECK_EQ(produce_txn(1, 0, 4, 1).error, KAFKA_INVALID_PRODUCER_EPOCH);
+    CHECK_EQ(produce_txn(1, 1, 0, 1).base, 10);
+    broker_producer_desc_t *d;
+    n = broker_producer_state_list(ps, &d);
+    CHECK_EQ(n, 3);
+    if (n == 3) {
+        CHECK_EQ(d[0].producer_id, 1);
+        CHECK_EQ(d[0].epoch, 1);
+        CHECK_EQ(d[0].txn_start_offset, 10);
+        CHECK_EQ(d[0].coordinator_epoch, 7);
+        CHECK_EQ(d[1].txn_start_offset, -1);
+    }
+    free(d);
+    teardown();
+}
+
+/* The open transactions and the aborted index survive a restart: from a snapshot (clean
+ * close), and from a replay of the log after kill -9 with the index's unsynced tail lost. */
+TEST(transactions_survive_restarts)
+{
+    setup();
+    produce_txn(1, 0, 0, 2);               /* 0-1 */
+    produce_txn(2, 0, 0, 1);               /* 2 */
+    marker(2, 0, false);                   /* 3: abort B */
+    produce_txn(3, 0, 0, 1);               /* 4: C stays open */
+    broker_producer_state_close(ps, plog); /* clean: a snapshot at 5 */
+    storage_log_close(plog);
+    broker_producer_state_config_t c = cfg_default();
+    open_all(&c);
+    CHECK_EQ(broker_producer_state_loaded_snapshot(ps), 5);
+    CHECK_EQ(broker_producer_state_first_unstable(ps), 0);
+    marker(1, 0, true); /* 5: A commits; C (4) is still open */
+    CHECK_EQ(broker_producer_state_first_unstable(ps), 4);
+    marker(3, 0, false); /* 6 */
+    /* kill -9: no snapshot, unsynced index writes may be lost; the replay restores them */
+    broker_producer_state_free(ps);
+    storage_log_flush(plog); /* the log itself is durable (acks=-1) */
+    storage_log_abandon(plog);
+    storage_io_sim_crash(sim);
+    open_all(&c);
+    CHECK_EQ(broker_producer_state_first_unstable(ps), -1);
+    storage_aborted_txn_t *v;
+    size_t n = storage_log_aborted_collect(plog, 0, 100, &v);
+    CHECK_EQ(n, 2);
+    if (n == 2) {
+        CHECK_EQ(v[0].producer_id, 2);
+        CHECK_EQ(v[0].last_offset, 3);
+        CHECK_EQ(v[1].producer_id, 3);
+        CHECK_EQ(v[1].first_offset, 4);
+        CHECK_EQ(v[1].last_offset, 6);
+    }
+    free(v);
+    teardown();
 }
 
 TEST(producer_ids_refuse_a_corrupt_file)

@@ -8,12 +8,16 @@
 #
 #   tests/compat/lib/kafka_oracle.sh [--dir DIR] [--port N] [--controller-port N]
 #                                    [--max-seconds S] [--set key=value]...
+#                                    [--feature name=level]...
 #
 #   --dir DIR          data, logs and config here (kept). A dir that is already formatted is
 #                      started as it is (a broker restart), on the ports it had unless given.
 #   --port N           the client listener's port (default: a free ephemeral port)
 #   --max-seconds S    hard limit on the broker's life (default 1800)
 #   --set k=v          extra server.properties lines (e.g. --set log.flush.interval.messages=1)
+#   --feature f=level  a feature level for the first format (kafka-storage format --feature), e.g.
+#                      --feature transaction.version=1: Kafka 4.4 formats a new cluster at
+#                      transaction.version 2 (KIP-890 part 2), which Weir does not advertise
 #
 # Environment: WEIR_KAFKA_CLASSPATH (default build/compat/kafka.classpath, written by
 # scripts/deps-compat.sh), JAVA (default: java on PATH), WEIR_KAFKA_HEAP (default 768m).
@@ -28,6 +32,7 @@ port=
 cport=
 max_seconds=1800
 extra=()
+features=()
 while (($#)); do
     case $1 in
     --dir) dir=$2; shift 2 ;;
@@ -35,6 +40,7 @@ while (($#)); do
     --controller-port) cport=$2; shift 2 ;;
     --max-seconds) max_seconds=$2; shift 2 ;;
     --set) extra+=("$2"); shift 2 ;;
+    --feature) features+=(--feature "$2"); shift 2 ;;
     *) echo "kafka_oracle: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -120,7 +126,7 @@ while True:  # as Kafka'"'"'s Uuid.randomUuid: never one that starts with "-"
     if not s.startswith("-"):
         break
 print(s)')" \
-        -c "$dir/server.properties" >"$dir/format.log" 2>&1 || {
+        -c "$dir/server.properties" "${features[@]+"${features[@]}"}" >"$dir/format.log" 2>&1 || {
         echo "kafka_oracle: formatting the storage failed:" >&2
         tail -20 "$dir/format.log" >&2
         exit 1

@@ -7,6 +7,7 @@
 //	weirdiff -b 127.0.0.1:9092 produce_bad_partition       # one scenario, transcript on stdout
 //	weirdiff -b 127.0.0.1:9092 -out DIR                    # every scenario, DIR/NAME.json each
 //	weirdiff -list                                         # the scenario names
+//	weirdiff -b 127.0.0.1:9092 -match '^txn_' -out DIR     # a subset (-skip leaves one out)
 //
 // Requests go over a raw connection encoded by franz-go's kmsg at the exact version the
 // scenario names (no negotiation), so a missing version shows as the broker's own answer.
@@ -31,6 +32,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -168,6 +170,11 @@ func (c *conn) roundTrip(req kmsg.Request, v int16) (kmsg.Response, error) {
 // call sends a request on c, records the step, returns the typed response (nil on error).
 func (s *S) call(c *conn, step string, req kmsg.Request, v int16) kmsg.Response {
 	resp, err := c.roundTrip(req, v)
+	return s.record(step, req, v, resp, err)
+}
+
+// record adds a step for an answer already had (or its error); returns the answer.
+func (s *S) record(step string, req kmsg.Request, v int16, resp kmsg.Response, err error) kmsg.Response {
 	rec := map[string]any{"step": step, "api": fmt.Sprintf("%s v%d", kmsg.NameForKey(req.Key()), v)}
 	switch {
 	case err != nil && (errors.Is(err, io.EOF) || strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "broken pipe")):
@@ -218,6 +225,7 @@ type batchOpt struct {
 	seq      int32
 	firstTS  int64
 	corrupt  bool
+	txn      bool // the transactional attribute (bit 4)
 	maxTSAdj int64
 }
 
@@ -258,7 +266,11 @@ func batch(o batchOpt, recs ...rec) []byte {
 		}
 	}
 	var tail []byte // attributes .. end (what the CRC covers)
-	tail = binary.BigEndian.AppendUint16(tail, 0)
+	var attrs uint16
+	if o.txn {
+		attrs |= 0x10
+	}
+	tail = binary.BigEndian.AppendUint16(tail, attrs)
 	tail = binary.BigEndian.AppendUint32(tail, uint32(len(recs)-1))
 	tail = binary.BigEndian.AppendUint64(tail, uint64(o.firstTS))
 	tail = binary.BigEndian.AppendUint64(tail, uint64(maxTS+o.maxTSAdj))
@@ -308,6 +320,8 @@ func describeBatches(b []byte) any {
 			"magic":                  bb[16],
 			"crc_ok":                 crc32.Checksum(bb[21:], castagnoli) == binary.BigEndian.Uint32(bb[17:]),
 			"attributes":             attrs & 0xffef, // without the timestamp-type bit's neighbours
+			"transactional":          attrs&0x10 != 0,
+			"control":                attrs&0x20 != 0,
 			"last_offset_delta":      int32(binary.BigEndian.Uint32(bb[23:])),
 			"first_timestamp":        int64(binary.BigEndian.Uint64(bb[27:])),
 			"max_timestamp":          int64(binary.BigEndian.Uint64(bb[35:])),
@@ -316,6 +330,9 @@ func describeBatches(b []byte) any {
 			"base_sequence":          int32(binary.BigEndian.Uint32(bb[53:])),
 			"records":                int32(binary.BigEndian.Uint32(bb[57:])),
 			"records_sha256":         hex.EncodeToString(sum[:8]),
+		}
+		if attrs&0x20 != 0 { // a transaction marker: the broker stamps it with its own clock
+			m["first_timestamp"], m["max_timestamp"] = "<broker-time>", "<broker-time>"
 		}
 		out = append(out, m)
 	}
@@ -397,8 +414,14 @@ func normalize(key string, v any) any {
 			b, _ := decodeB64(s)
 			return describeBatches(b)
 		}
-	case "LogAppendTime":
+	case "LogAppendTime", "StartTimestamp":
 		if f, ok := v.(float64); ok && f > 0 {
+			return "<broker-time>"
+		}
+	case "LastTimestamp":
+		// A producer's last timestamp is its last batch's (t0-based, fixed) unless a
+		// transaction marker came after: the broker stamps markers with its own clock.
+		if f, ok := v.(float64); ok && f > float64(time.Now().Add(-10*time.Minute).UnixMilli()) {
 			return "<broker-time>"
 		}
 	}
@@ -422,7 +445,8 @@ func normalize(key string, v any) any {
 		// Lists a broker may answer in any order are sorted by their name before the
 		// placeholders are given out.
 		in := append([]any(nil), t...)
-		if key == "Configs" || key == "Groups" || key == "Topics" || key == "Partitions" {
+		if key == "Configs" || key == "Groups" || key == "Topics" || key == "Partitions" ||
+			key == "TransactionStates" || key == "UnknownStateFilters" {
 			sort.SliceStable(in, func(i, j int) bool { return sortKey(in[i]) < sortKey(in[j]) })
 		}
 		out := make([]any, len(in))
@@ -439,7 +463,13 @@ func sortKey(v any) string {
 	if !ok {
 		return ""
 	}
-	for _, k := range []string{"Name", "Group", "Topic", "Partition"} {
+	switch x := v.(type) {
+	case string: // a list of names (UnknownStateFilters)
+		return x
+	case float64: // a list of partition numbers (a transaction's partitions: a set)
+		return fmt.Sprintf("%012.0f", x)
+	}
+	for _, k := range []string{"Name", "Group", "Topic", "Partition", "TransactionalID"} {
 		if x, ok := m[k]; ok {
 			if f, ok := x.(float64); ok {
 				return fmt.Sprintf("%012.0f", f)
@@ -490,11 +520,19 @@ func main() {
 	outDir := flag.String("out", "", "write every scenario to DIR/NAME.json")
 	list := flag.Bool("list", false, "list the scenarios")
 	prefix := flag.String("prefix", "d-", "prefix of every topic and group name")
+	match := flag.String("match", "", "only the scenarios whose name matches this regex")
+	skip := flag.String("skip", "", "leave out the scenarios whose name matches this regex")
 	flag.Parse()
+	keep := func(name string) bool {
+		return (*match == "" || regexp.MustCompile(*match).MatchString(name)) &&
+			(*skip == "" || !regexp.MustCompile(*skip).MatchString(name))
+	}
 	sort.SliceStable(scenarios, func(i, j int) bool { return false })
 	if *list {
 		for _, sc := range scenarios {
-			fmt.Printf("%-40s %s\n", sc.name, sc.doc)
+			if keep(sc.name) {
+				fmt.Printf("%-40s %s\n", sc.name, sc.doc)
+			}
 		}
 		return
 	}
@@ -504,7 +542,13 @@ func main() {
 	}
 	ran := 0
 	for _, sc := range scenarios {
-		if len(want) > 0 && !want[sc.name] {
+		if strings.HasPrefix(sc.name, "txn_") && keep(sc.name) && (len(want) == 0 || want[sc.name]) {
+			warmTxn(*addr, *prefix)
+			break
+		}
+	}
+	for _, sc := range scenarios {
+		if (len(want) > 0 && !want[sc.name]) || !keep(sc.name) {
 			continue
 		}
 		ran++

@@ -276,6 +276,11 @@ func init() {
 		bad := *inc
 		bad.SessionID, bad.SessionEpoch = r.SessionID+12345, 1
 		s.call(c, "incremental fetch with an unknown session", &bad, 12)
+		// Session ids are random: a client that kept its session across a broker restart must
+		// not meet its id again in another client's session.
+		if r2, _ := s.quiet(s.dial(), full, 12).(*kmsg.FetchResponse); r2 != nil {
+			s.note("a second session's id is the first's + 1", r2.SessionID == r.SessionID+1)
+		}
 	})
 
 	add("fetch_v13_topic_ids", "Fetch v13 by topic id, and by an unknown topic id: UNKNOWN_TOPIC_ID", func(s *S) {
@@ -832,6 +837,8 @@ func init() {
 					ps = append(ps, map[string]any{"partition": p.Partition, "size": p.Size, "offset_lag": p.OffsetLag, "is_future": p.IsFuture})
 				}
 			}
+			// Kafka lists a dir's partitions in its hash map's order, which no client relies on
+			sort.Slice(ps, func(i, j int) bool { return ps[i]["partition"].(int32) < ps[j]["partition"].(int32) })
 			dirs = append(dirs, map[string]any{"error": d.ErrorCode, "partitions": ps, "has_total_bytes": d.TotalBytes > 0})
 		}
 		s.note("dirs", map[string]any{"error": r.ErrorCode, "dirs": dirs})
@@ -873,12 +880,14 @@ func init() {
 		s.call(c, "list", req, 0)
 	})
 
-	add("init_producer_id_transactional", "InitProducerId v4 with a transactional id (transactions not served yet: must fail at once, not hang)", func(s *S) {
+	add("init_producer_id_transactional", "FindCoordinator v4 for a transactional id, then InitProducerId v4 with it: a producer id at epoch 0, at once", func(s *S) {
+		warmTxn(s.addr, s.prefix) // a fresh Kafka creates and loads __transaction_state first
 		c := s.dial()
-		resp := s.initPID(c, "init producer id", str(s.topic("txn")))
-		if resp != nil {
-			s.note("init producer id error code", resp.ErrorCode)
-		}
+		tid := s.topic("txn")
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{tid}
+		s.retry(c, "find the transaction coordinator", fc, 4)
+		s.retry(c, "init producer id", initTxnReq(str(tid), 60000), 4)
 	})
 }
 
