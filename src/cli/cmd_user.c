@@ -442,6 +442,11 @@ static int user_set(cli_global_t *g, int argc, char **argv, bool create)
         rc = CLI_NOT_FOUND;
     }
     descs_free(d, n);
+    if (rc == 0 && g->dry_run) { /* checked against the broker's users; nothing is sent */
+        printf("would %s user %s (%s) (dry run)\n", create ? "create" : "change the password of",
+               name, mech_names[mech - 1]);
+        goto out;
+    }
     if (rc == 0)
         rc = alter(g, name, ua.password, mech, (int32_t)ua.iterations, 0);
     if (rc == 0)
@@ -493,6 +498,10 @@ static int user_delete(cli_global_t *g, int argc, char **argv)
             rc = CLI_NOT_FOUND;
             goto out;
         }
+    }
+    if (g->dry_run) {
+        printf("would delete user %s (dry run)\n", name);
+        goto out;
     }
     rc = alter(g, name, NULL, 0, 0, del);
     if (rc == 0)

@@ -39,6 +39,11 @@ expect_rc "user create without --password: exit 2" 2 "$WEIR" user create bob
 expect_rc "user create --iterations 100: exit 2" 2 "$WEIR" user create bob -p x --iterations 100
 expect_rc "user create --mechanism GSSAPI: exit 2" 2 "$WEIR" user create bob -p x \
     --mechanism GSSAPI
+expect_rc "--dry-run user create carol" 0 "$WEIR" --dry-run user create carol -p x
+check "  says what it would do" grep -qx 'would create user carol (SCRAM-SHA-256) (dry run)' \
+    "$work/out"
+expect_rc "--dry-run user create alice: exit 1 (she has one)" 1 "$WEIR" --dry-run user create \
+    alice -p x
 expect_rc "user list" 0 "$WEIR" user list
 check "  the table" diff <(printf 'NAME   MECHANISMS\nalice  SCRAM-SHA-256(4096),SCRAM-SHA-512(8192)\n') "$work/out"
 expect_rc "user list -o json" 0 "$WEIR" user list -o json
@@ -61,6 +66,8 @@ expect_rc "user delete alice --mechanism SCRAM-SHA-256" 0 "$WEIR" user delete al
 if login SCRAM-SHA-256 alice pw-two; then not_ok "  SCRAM-SHA-256 is gone"; else
     ok "  SCRAM-SHA-256 is gone"; fi
 check "  SCRAM-SHA-512 still works" login SCRAM-SHA-512 alice pw-one
+expect_rc "--dry-run user delete alice" 0 "$WEIR" --dry-run user delete alice
+check "  says what it would do" grep -qx 'would delete user alice (dry run)' "$work/out"
 expect_rc "user delete alice" 0 "$WEIR" user delete alice
 check "  prints what it did" grep -qx 'deleted user alice' "$work/out"
 expect_rc "user delete alice again: exit 3" 3 "$WEIR" user delete alice
