@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -351,6 +352,53 @@ def check_prometheus(http, work):
         p.wait(10)
 
 
+def api_versions_v0(addr, corr):
+    """An open connection that has sent one ApiVersions v0 and read its answer."""
+    host, port = addr.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    body = struct.pack(">hhih", 18, 0, corr, 4) + b"test"
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
+    sock.recv(size, socket.MSG_WAITALL)
+    return sock
+
+
+def check_listeners(work):
+    """Several Kafka listeners (PLAINTEXT and SASL_PLAINTEXT): the request and connection series
+    sum them, one number per API as with one listener."""
+    err = open(os.path.join(work, "listeners.err"), "w")
+    p = subprocess.Popen([WEIR, "serve", "--data-dir", os.path.join(work, "data-listeners"),
+                          "--http-listen", "127.0.0.1:0", "--set",
+                          "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0"],
+                         stdout=subprocess.PIPE, stderr=err, text=True)
+    socks = []
+    try:
+        lines = [p.stdout.readline().strip() for _ in range(4)]
+        http = lines[1].split()[-1]
+        addrs = {l.split("://")[0].split()[-1]: l.split("://")[1] for l in lines[2:]}
+        socks = [api_versions_v0(addrs["PLAINTEXT"], 1),
+                 api_versions_v0(addrs["SASL_PLAINTEXT"], 2),
+                 api_versions_v0(addrs["SASL_PLAINTEXT"], 3)]
+        s = samples(scrape(http)[1])
+        got = get(s, "weir_kafka_requests_total", api="ApiVersions")
+        tap(got == 3, "two listeners: weir_kafka_requests_total{api=ApiVersions} sums both (%s)"
+            % got)
+        got = get(s, "weir_connections")
+        tap(got == 3, "two listeners: weir_connections sums both (%s)" % got)
+    except Exception:
+        tap(False, "two listeners: unexpected exception", traceback.format_exc())
+    finally:
+        for sock in socks:
+            sock.close()
+        p.terminate()
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        err.close()
+        tap(p.returncode == 0, "two listeners: the broker stopped cleanly (exit %s)" % p.returncode)
+
+
 def main():
     import urllib.parse  # noqa: F401 (used by check_prometheus)
     work = tempfile.mkdtemp(prefix="weir-test-metrics-")
@@ -377,6 +425,7 @@ def main():
         check_openmetrics(http)
         check_promtool_and_switches(admin, node, http, err_path)
         check_prometheus(http, work)
+        check_listeners(work)
     except Exception:
         tap(False, "unexpected exception", traceback.format_exc())
     finally:
