@@ -4,28 +4,26 @@
  * they work against any Kafka 2.7+ broker as well as Weir.
  *
  * Why not librdkafka, as the other client commands: Debian's librdkafka (2.0) predates its SCRAM
- * admin API (2.2). The two requests are small, so this file speaks them itself over one TCP
- * connection to the first bootstrap broker: a PLAINTEXT listener (the local administration
- * listener Kafka deployments keep on loopback); -X security.protocol other than plaintext is
- * refused with that reason. The password never leaves this process: the salt is drawn here and
- * only the salted password (PBKDF2, RFC 5802's Hi) is sent, as Kafka's own tools do.
+ * admin API (2.2). The two requests go over rawkafka.c, the CLI's own small protocol client (as
+ * `weir txn`'s do): to the first bootstrap broker that answers, after its ApiVersions, over
+ * PLAINTEXT (the local administration listener Kafka deployments keep on loopback); -X
+ * security.protocol other than plaintext is refused with that reason. The password never leaves
+ * this process: the salt is drawn here and only the salted password (PBKDF2, RFC 5802's Hi) is
+ * sent, as Kafka's own tools do.
  *
- * Every length read from the broker is checked against the bytes received.
+ * Every answer is decoded with the kafka/wire codec, which checks each length and count against
+ * the bytes received.
  */
-#include "cli/cli.h"
+#include "cli/rawkafka.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <strings.h>
 
 #define USER_ITER_DEFAULT 4096
-#define USER_RESP_MAX     (16u << 20)
+#define USER_COUNT_MAX    1000000 /* users in one answer */
 
 enum { O_PASSWORD = 1, O_MECHANISM, O_ITERATIONS, O_COUNT };
 
@@ -39,328 +37,178 @@ static int mech_parse(const char *s)
     return -1;
 }
 
-/* ---- the wire: flexible (v0 of both APIs), header v2 ---------------------------------------- */
-
-static void put_cstr(buf_t *b, const char *s)
+/* Both APIs exist at v0 only (Kafka 4.x too). */
+static int scram_api_check(cli_raw_t *rk, int16_t api, const char *name)
 {
-    size_t n = strlen(s);
-    buf_append_uvarint(b, n + 1);
-    buf_append(b, s, n);
-}
-
-static void put_request_header(buf_t *b, int16_t key, int32_t corr)
-{
-    buf_append_be32(b, 0); /* size, filled in by the sender */
-    buf_append_be16(b, (uint16_t)key);
-    buf_append_be16(b, 0); /* version 0 */
-    buf_append_be32(b, (uint32_t)corr);
-    buf_append_be16(b, 4);
-    buf_append(b, "weir", 4);
-    buf_append_uvarint(b, 0); /* tags */
-}
-
-typedef struct {
-    const uint8_t *p, *end;
-    bool bad;
-} rd_t;
-
-static bool rd_need(rd_t *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n)
-        r->bad = true;
-    return !r->bad;
-}
-static int64_t rd_int(rd_t *r, int bytes)
-{
-    if (!rd_need(r, (size_t)bytes))
+    if (cli_raw_version(rk->boot, api, 0, 0) == 0)
         return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | r->p[i];
-    r->p += bytes;
-    if (bytes == 1)
-        return (int8_t)v;
-    if (bytes == 2)
-        return (int16_t)v;
-    return (int32_t)v;
-}
-static uint64_t rd_uvarint(rd_t *r)
-{
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : varint_decode_u64(r->p, r->end, &v);
-    if (n == 0)
-        r->bad = true;
-    else
-        r->p += n;
-    return v;
-}
-/* A compact (nullable) string as a heap copy; NULL for null. */
-static char *rd_cstr(rd_t *r)
-{
-    uint64_t n = rd_uvarint(r);
-    if (n == 0 || r->bad)
-        return NULL;
-    if (!rd_need(r, n - 1))
-        return NULL;
-    char *s = weir_strndup((const char *)r->p, n - 1);
-    r->p += n - 1;
-    return s;
-}
-static void rd_tags(rd_t *r)
-{
-    uint64_t n = rd_uvarint(r);
-    for (uint64_t i = 0; i < n && !r->bad; i++) {
-        rd_uvarint(r);
-        uint64_t len = rd_uvarint(r);
-        if (rd_need(r, len))
-            r->p += len;
-    }
-}
-
-/* One request, one response (its body after the header) into resp. */
-static int roundtrip(cli_global_t *g, buf_t *req, buf_t *resp)
-{
-    int rc = cli_global_resolve(g); /* -b, $WEIR_BROKERS, the profile, the default */
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < g->xconf_len; i++) {
-        const char *kv = g->xconf[i];
-        if (strncmp(kv, "security.protocol=", 18) == 0 && strcasecmp(kv + 18, "plaintext") != 0) {
-            cli_err(g,
-                    "this command speaks to a PLAINTEXT listener only (%s given): point -b "
-                    "at the broker's local administration listener",
-                    kv);
-            return CLI_USAGE;
-        }
-    }
-    char first[300];
-    snprintf(first, sizeof(first), "%s", g->brokers);
-    char *comma = strchr(first, ',');
-    if (comma)
-        *comma = '\0';
-    char *colon = strrchr(first, ':');
-    if (!colon) {
-        cli_err(g, "bad broker address '%s': expected HOST:PORT", first);
-        return CLI_USAGE;
-    }
-    *colon = '\0';
-    const char *host = first[0] == '[' ? first + 1 : first;
-    if (first[0] == '[' && colon > first && colon[-1] == ']')
-        colon[-1] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0) {
-        cli_err(g, "cannot resolve %s", g->brokers);
-        return CLI_ERROR;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct timeval tv = {.tv_sec = g->timeout_ms / 1000,
-                             .tv_usec = (g->timeout_ms % 1000) * 1000};
-        if (fd >= 0) {
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        }
-        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        cli_err(g, "cannot connect to %s: %s", g->brokers, strerror(errno));
-        return CLI_ERROR;
-    }
-    be32_write(req->data, (uint32_t)(req->len - 4));
-    rc = CLI_ERROR;
-    if (send(fd, req->data, req->len, MSG_NOSIGNAL) != (ssize_t)req->len) {
-        cli_err(g, "sending to %s: %s", g->brokers, strerror(errno));
-        goto out;
-    }
-    uint8_t hdr[4];
-    size_t got = 0;
-    while (got < 4) {
-        ssize_t n = recv(fd, hdr + got, 4 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    uint32_t size = got == 4 ? be32_read(hdr) : 0;
-    if (got < 4 || size < 5 || size > USER_RESP_MAX) {
-        cli_err(g,
-                "%s closed the connection or answered badly (does it support the SCRAM "
-                "credential APIs on this listener?)",
-                g->brokers);
-        goto out;
-    }
-    uint8_t *p = buf_extend(resp, size);
-    for (got = 0; got < size;) {
-        ssize_t n = recv(fd, p + got, size - got, 0);
-        if (n <= 0) {
-            cli_err(g, "%s: short answer", g->brokers);
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    rc = 0;
-out:
-    close(fd);
-    return rc;
+    cli_err(rk->g, "%s does not serve %s v0 (Kafka 2.7+ does; on Weir, a listener without SASL)",
+            rk->boot->addr, name);
+    return CLI_ERROR;
 }
 
 /* ---- describe ------------------------------------------------------------------------------ */
 
 typedef struct {
     char *name;
-    int16_t err;
-    char *msg;
     int32_t iterations[3]; /* by Kafka's mechanism type; 0: none */
 } user_desc_t;
 
 static void descs_free(user_desc_t *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         free(d[i].name);
-        free(d[i].msg);
-    }
     free(d);
 }
 
-/* DescribeUserScramCredentials for name (NULL: every user). */
-static int describe(cli_global_t *g, const char *name, user_desc_t **out, size_t *nout)
+/* One result of the answer into d (its name a heap copy). False once the reader failed. */
+static bool describe_result(wire_reader_t *r, user_desc_t *d)
 {
-    buf_t req = {0}, resp = {0};
-    put_request_header(&req, 50, 1);
-    if (name) {
-        buf_append_uvarint(&req, 2);
-        put_cstr(&req, name);
-        buf_append_uvarint(&req, 0);
-    } else {
-        buf_append_uvarint(&req, 0); /* null: everyone */
+    wire_str_t name = wire_read_str(r);
+    wire_read_i16(r);  /* ErrorCode: per user only when users were named */
+    wire_read_nstr(r); /* ErrorMessage */
+    int32_t ni = wire_read_array(r, 6, 16);
+    for (int32_t j = 0; j < ni && wire_reader_ok(r); j++) {
+        int8_t mech = wire_read_i8(r);
+        int32_t it = wire_read_i32(r);
+        wire_read_tags(r);
+        if (mech == 1 || mech == 2)
+            d->iterations[mech] = it;
     }
-    buf_append_uvarint(&req, 0);
-    int rc = roundtrip(g, &req, &resp);
-    buf_deinit(&req);
+    wire_read_tags(r);
+    if (wire_reader_ok(r) && wire_str_has_nul(name))
+        wire_reader_fail(r);
+    if (!wire_reader_ok(r))
+        return false;
+    d->name = wire_str_dup(name);
+    return true;
+}
+
+/* DescribeUserScramCredentials v0 of every user: *out (caller frees with descs_free). */
+static int describe(cli_raw_t *rk, user_desc_t **out, size_t *nout)
+{
     *out = NULL;
     *nout = 0;
+    int rc = scram_api_check(rk, KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS,
+                             "DescribeUserScramCredentials");
     if (rc != 0)
         return rc;
-    rd_t r = {resp.data, resp.data + resp.len, false};
-    rd_int(&r, 4); /* correlation id */
-    rd_tags(&r);
-    rd_int(&r, 4); /* throttle */
-    int16_t err = (int16_t)rd_int(&r, 2);
-    char *msg = rd_cstr(&r);
-    uint64_t n = rd_uvarint(&r);
-    n = n ? n - 1 : 0;
-    if (n > resp.len)
-        r.bad = true;
-    user_desc_t *d = weir_calloc(r.bad ? 1 : n + 1, sizeof(*d));
-    size_t k = 0;
-    for (; k < n && !r.bad; k++) {
-        d[k].name = rd_cstr(&r);
-        d[k].err = (int16_t)rd_int(&r, 2);
-        d[k].msg = rd_cstr(&r);
-        uint64_t ni = rd_uvarint(&r);
-        for (uint64_t j = 1; j < ni && !r.bad; j++) {
-            int8_t m = (int8_t)rd_int(&r, 1);
-            int32_t it = (int32_t)rd_int(&r, 4);
-            rd_tags(&r);
-            if (m == 1 || m == 2)
-                d[k].iterations[m] = it;
-        }
-        rd_tags(&r);
-        if (!d[k].name)
-            r.bad = true;
-    }
-    buf_deinit(&resp);
-    if (r.bad) {
-        cli_err(g, "a malformed DescribeUserScramCredentials answer from %s", g->brokers);
-        free(msg);
-        descs_free(d, k);
-        return CLI_ERROR;
+    buf_t body;
+    buf_init(&body);
+    wire_writer_t w;
+    wire_writer_init(&w, &body, true);
+    wire_write_array_len(&w, -1); /* null: every user */
+    wire_write_tags(&w);
+    wire_reader_t r;
+    rc = cli_raw_call(rk, rk->boot, KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, &body, &r);
+    buf_deinit(&body);
+    if (rc != 0)
+        return rc;
+    wire_read_i32(&r); /* ThrottleTimeMs */
+    int16_t err = wire_read_i16(&r);
+    wire_str_t msg = wire_read_nstr(&r);
+    int32_t n = wire_read_array(&r, 6, USER_COUNT_MAX);
+    size_t cap = n > 0 ? (size_t)n : 0;
+    user_desc_t *d = weir_calloc(cap + 1, sizeof(*d));
+    for (size_t i = 0; i < cap && describe_result(&r, &d[i]);)
+        i++;
+    wire_read_tags(&r);
+    if (!wire_reader_ok(&r)) {
+        descs_free(d, cap);
+        return cli_raw_malformed(rk, rk->boot, "DescribeUserScramCredentials");
     }
     if (err != 0) {
-        cli_err(g, "describing users failed: error %d: %s", err, msg ? msg : "");
-        free(msg);
-        descs_free(d, k);
+        cli_err(rk->g, "describing users failed: %.*s (%s)", msg.len > 0 ? (int)msg.len : 0,
+                msg.len > 0 ? msg.s : "", wire_err_name(err));
+        descs_free(d, cap);
         return CLI_ERROR;
     }
-    free(msg);
     *out = d;
-    *nout = k;
+    *nout = cap;
     return 0;
 }
 
 /* ---- alter --------------------------------------------------------------------------------- */
 
-/* One user's upsertion (password != NULL) or deletions (mechs: bit per Kafka type). */
-static int alter(cli_global_t *g, const char *name, const char *password, int mech,
+/* The upsertion of name's credential for mech: a fresh salt and the salted password. */
+static int write_upsertion(cli_raw_t *rk, wire_writer_t *w, const char *name, const char *password,
+                           int mech, int32_t iterations)
+{
+    uint8_t salt[32], salted[64];
+    int klen = mech == 2 ? 64 : 32;
+    if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+        PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), iterations,
+                          mech == 2 ? EVP_sha512() : EVP_sha256(), klen, salted) != 1) {
+        cli_err(rk->g, "cannot derive the salted password");
+        return CLI_ERROR;
+    }
+    wire_write_array_len(w, 1);
+    wire_write_cstr(w, name);
+    wire_write_i8(w, (int8_t)mech);
+    wire_write_i32(w, iterations);
+    wire_write_nbytes(w, salt, (int32_t)sizeof(salt));
+    wire_write_nbytes(w, salted, klen);
+    wire_write_tags(w);
+    OPENSSL_cleanse(salted, sizeof(salted));
+    return 0;
+}
+
+/* One user's upsertion (password != NULL) or deletions (del_mechs: a bit per Kafka type). */
+static int alter(cli_raw_t *rk, const char *name, const char *password, int mech,
                  int32_t iterations, unsigned del_mechs)
 {
-    buf_t req = {0}, resp = {0};
-    put_request_header(&req, 51, 2);
-    int ndel = (del_mechs & 2 ? 1 : 0) + (del_mechs & 4 ? 1 : 0);
-    buf_append_uvarint(&req, (uint64_t)ndel + 1);
+    int rc =
+        scram_api_check(rk, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, "AlterUserScramCredentials");
+    if (rc != 0)
+        return rc;
+    buf_t body;
+    buf_init(&body);
+    wire_writer_t w;
+    wire_writer_init(&w, &body, true);
+    wire_write_array_len(&w, (del_mechs & 2 ? 1 : 0) + (del_mechs & 4 ? 1 : 0));
     for (int m = 1; m <= 2; m++) {
         if (!(del_mechs & (1u << m)))
             continue;
-        put_cstr(&req, name);
-        buf_append_u8(&req, (uint8_t)m);
-        buf_append_uvarint(&req, 0);
+        wire_write_cstr(&w, name);
+        wire_write_i8(&w, (int8_t)m);
+        wire_write_tags(&w);
     }
-    if (password) {
-        uint8_t salt[32], salted[64];
-        int klen = mech == 2 ? 64 : 32;
-        if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-            PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), iterations,
-                              mech == 2 ? EVP_sha512() : EVP_sha256(), klen, salted) != 1) {
-            cli_err(g, "cannot derive the salted password");
-            buf_deinit(&req);
-            return CLI_ERROR;
-        }
-        buf_append_uvarint(&req, 2);
-        put_cstr(&req, name);
-        buf_append_u8(&req, (uint8_t)mech);
-        buf_append_be32(&req, (uint32_t)iterations);
-        buf_append_uvarint(&req, sizeof(salt) + 1);
-        buf_append(&req, salt, sizeof(salt));
-        buf_append_uvarint(&req, (uint64_t)klen + 1);
-        buf_append(&req, salted, (size_t)klen);
-        buf_append_uvarint(&req, 0);
-    } else {
-        buf_append_uvarint(&req, 1); /* no upsertions */
-    }
-    buf_append_uvarint(&req, 0);
-    int rc = roundtrip(g, &req, &resp);
-    buf_deinit(&req);
+    if (password)
+        rc = write_upsertion(rk, &w, name, password, mech, iterations);
+    else
+        wire_write_array_len(&w, 0);
+    wire_write_tags(&w);
+    wire_reader_t r;
+    if (rc == 0)
+        rc = cli_raw_call(rk, rk->boot, KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, &body, &r);
+    OPENSSL_cleanse(body.data, body.len); /* it held the salted password */
+    buf_deinit(&body);
     if (rc != 0)
         return rc;
-    rd_t r = {resp.data, resp.data + resp.len, false};
-    rd_int(&r, 4);
-    rd_tags(&r);
-    rd_int(&r, 4);
-    uint64_t n = rd_uvarint(&r);
-    rc = CLI_ERROR;
-    for (uint64_t i = 1; i < n && !r.bad; i++) {
-        char *u = rd_cstr(&r);
-        int16_t err = (int16_t)rd_int(&r, 2);
-        char *msg = rd_cstr(&r);
-        rd_tags(&r);
-        if (!r.bad && u && strcmp(u, name) == 0) {
-            if (err == 0)
-                rc = CLI_OK;
-            else
-                cli_err(g, "user %s: %s (error %d)", name, msg ? msg : "", err);
-            if (err == 91) /* RESOURCE_NOT_FOUND */
-                rc = CLI_NOT_FOUND;
-        }
-        free(u);
-        free(msg);
+    wire_read_i32(&r); /* ThrottleTimeMs */
+    int32_t n = wire_read_array(&r, 5, USER_COUNT_MAX);
+    bool answered = false;
+    for (int32_t i = 0; i < n && wire_reader_ok(&r); i++) {
+        wire_str_t user = wire_read_str(&r);
+        int16_t err = wire_read_i16(&r);
+        wire_str_t msg = wire_read_nstr(&r);
+        wire_read_tags(&r);
+        if (!wire_reader_ok(&r) || !wire_str_eq(user, name))
+            continue;
+        answered = true;
+        if (err == 0)
+            continue;
+        cli_err(rk->g, "user %s: %.*s (%s)", name, msg.len > 0 ? (int)msg.len : 0,
+                msg.len > 0 ? msg.s : "", wire_err_name(err));
+        rc = err == KAFKA_RESOURCE_NOT_FOUND ? CLI_NOT_FOUND : CLI_ERROR;
     }
-    if (r.bad)
-        cli_err(g, "a malformed AlterUserScramCredentials answer from %s", g->brokers);
-    buf_deinit(&resp);
+    wire_read_tags(&r);
+    if (!wire_reader_ok(&r))
+        return cli_raw_malformed(rk, rk->boot, "AlterUserScramCredentials");
+    if (!answered) {
+        cli_err(rk->g, "%s did not answer for user %s", rk->boot->addr, name);
+        return CLI_ERROR;
+    }
     return rc;
 }
 
@@ -414,6 +262,7 @@ static int user_parse(cli_global_t *g, cli_args_t *a, user_args_t *ua, bool want
 static int user_set(cli_global_t *g, int argc, char **argv, bool create)
 {
     cli_args_t a;
+    cli_raw_t rk = {0};
     user_args_t ua = {0};
     cli_args_init(&a, g, argc - 1, argv + 1);
     int rc = user_parse(g, &a, &ua, true);
@@ -422,12 +271,12 @@ static int user_set(cli_global_t *g, int argc, char **argv, bool create)
         cli_args_deinit(&a);
         return cli_help_current(g);
     }
-    if (rc != 0)
+    if (rc != 0 || (rc = cli_raw_open(&rk, g)) != 0)
         goto out;
     int mech = ua.mech ? ua.mech : 1;
     user_desc_t *d;
     size_t n;
-    if ((rc = describe(g, NULL, &d, &n)) != 0)
+    if ((rc = describe(&rk, &d, &n)) != 0)
         goto out;
     const user_desc_t *found = NULL;
     for (size_t i = 0; i < n; i++)
@@ -448,11 +297,12 @@ static int user_set(cli_global_t *g, int argc, char **argv, bool create)
         goto out;
     }
     if (rc == 0)
-        rc = alter(g, name, ua.password, mech, (int32_t)ua.iterations, 0);
+        rc = alter(&rk, name, ua.password, mech, (int32_t)ua.iterations, 0);
     if (rc == 0)
         printf("%s user %s (%s)\n", create ? "created" : "changed the password of", name,
                mech_names[mech - 1]);
 out:
+    cli_raw_close(&rk);
     cli_args_deinit(&a);
     return rc;
 }
@@ -470,6 +320,7 @@ static int user_passwd(cli_global_t *g, int argc, char **argv)
 static int user_delete(cli_global_t *g, int argc, char **argv)
 {
     cli_args_t a;
+    cli_raw_t rk = {0};
     user_args_t ua = {0};
     cli_args_init(&a, g, argc - 1, argv + 1);
     int rc = user_parse(g, &a, &ua, false);
@@ -478,7 +329,7 @@ static int user_delete(cli_global_t *g, int argc, char **argv)
         cli_args_deinit(&a);
         return cli_help_current(g);
     }
-    if (rc != 0)
+    if (rc != 0 || (rc = cli_raw_open(&rk, g)) != 0)
         goto out;
     unsigned del = 0;
     if (ua.mech) {
@@ -486,7 +337,7 @@ static int user_delete(cli_global_t *g, int argc, char **argv)
     } else { /* every credential the user has */
         user_desc_t *d;
         size_t n;
-        if ((rc = describe(g, NULL, &d, &n)) != 0)
+        if ((rc = describe(&rk, &d, &n)) != 0)
             goto out;
         for (size_t i = 0; i < n; i++)
             for (int m = 1; m <= 2; m++)
@@ -503,10 +354,11 @@ static int user_delete(cli_global_t *g, int argc, char **argv)
         printf("would delete user %s (dry run)\n", name);
         goto out;
     }
-    rc = alter(g, name, NULL, 0, 0, del);
+    rc = alter(&rk, name, NULL, 0, 0, del);
     if (rc == 0)
         printf("deleted user %s\n", name);
 out:
+    cli_raw_close(&rk);
     cli_args_deinit(&a);
     return rc;
 }
@@ -529,9 +381,14 @@ static int user_list(cli_global_t *g, int argc, char **argv)
         return rc;
     if (npos)
         return cli_usage_err(g, "takes no arguments");
+    cli_raw_t rk;
+    if ((rc = cli_raw_open(&rk, g)) != 0)
+        return rc;
     user_desc_t *d;
     size_t n;
-    if ((rc = describe(g, NULL, &d, &n)) != 0)
+    rc = describe(&rk, &d, &n);
+    cli_raw_close(&rk);
+    if (rc != 0)
         return rc;
     qsort(d, n, sizeof(*d), cmp_desc);
     static const char *const hdr[] = {"NAME", "MECHANISMS"};

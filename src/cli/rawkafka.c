@@ -37,6 +37,10 @@ static const char *api_name(int16_t api)
         return "DescribeProducers";
     case KAFKA_API_WRITE_TXN_MARKERS:
         return "WriteTxnMarkers";
+    case KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS:
+        return "DescribeUserScramCredentials";
+    case KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS:
+        return "AlterUserScramCredentials";
     default:
         return "request";
     }
@@ -56,6 +60,8 @@ bool cli_raw_flexible(int16_t api, int16_t version)
     case KAFKA_API_LIST_TRANSACTIONS:
     case KAFKA_API_DESCRIBE_TRANSACTIONS:
     case KAFKA_API_DESCRIBE_PRODUCERS:
+    case KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS:
+    case KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS:
         return true;
     default:
         WEIR_ASSERT(!"cli_raw_flexible: an API this client does not send");
@@ -414,7 +420,8 @@ static int check_xconf(cli_global_t *g)
     size_t len = sizeof(proto);
     if (rc == 0 && rd_kafka_conf_get(conf, "security.protocol", proto, &len) == RD_KAFKA_CONF_OK &&
         strcasecmp(proto, "plaintext") != 0) {
-        cli_err(g, "security.protocol=%s is not supported by weir txn (plaintext only)", proto);
+        cli_err(g, "security.protocol=%s is not supported by weir %s (plaintext only)", proto,
+                g->family ? g->family : "txn");
         rc = CLI_ERROR;
     }
     rd_kafka_conf_destroy(conf);

@@ -1,10 +1,11 @@
 /*
  * rawkafka: a small synchronous Kafka protocol client for the commands librdkafka's admin API
  * cannot serve (`weir txn`: ListTransactions, DescribeTransactions, DescribeProducers,
- * WriteTxnMarkers). It speaks plaintext TCP to the bootstrap brokers (-b / $WEIR_BROKERS),
- * asks ApiVersions first on every connection and picks, for each request, the highest version
- * both sides know, encoding and decoding with the codec of src/kafka/wire. Only what Kafka 4.x
- * serves is used, so the same commands work against Apache Kafka.
+ * WriteTxnMarkers; `weir user`: DescribeUserScramCredentials, AlterUserScramCredentials). It
+ * speaks plaintext TCP to the bootstrap brokers (-b / $WEIR_BROKERS), asks ApiVersions first on
+ * every connection and picks, for each request, the highest version both sides know, encoding
+ * and decoding with the codec of src/kafka/wire. Only what Kafka 4.x serves is used, so the
+ * same commands work against Apache Kafka.
  *
  * Bounds: a connect, and each request's round trip, wait at most --timeout; a response frame
  * is at most CLI_RAW_FRAME_MAX bytes and every length and count in it is checked by the codec
