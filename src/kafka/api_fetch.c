@@ -10,7 +10,8 @@
  *               the session, its forgotten topics removed, and the answer holds only the
  *               session's partitions with news (records, an error, or watermarks that moved
  *               since the client was last told); an unknown session is FETCH_SESSION_ID_NOT_FOUND,
- *               a wrong epoch INVALID_FETCH_SESSION_EPOCH.
+ *               a wrong epoch INVALID_FETCH_SESSION_EPOCH, and a request by topic ids in a
+ *               session opened by names (or the reverse) FETCH_SESSION_TOPIC_ID_ERROR.
  * Then broker_fetch_wait decides: answer now (min_bytes of data, any partition error,
  * max_wait_ms <= 0, or the broker stopping), or park until the broker calls back (an append
  * reached min_bytes, or max_wait_ms passed). The answer is written partition by partition with
@@ -268,6 +269,11 @@ static void plan(fetch_t *f, const fetch_req_t *q, const kafka_listener_t *lst)
             f->session_error = KAFKA_FETCH_SESSION_ID_NOT_FOUND;
         } else if (s->busy || s->epoch != f->session_epoch) {
             f->session_error = KAFKA_INVALID_FETCH_SESSION_EPOCH;
+        } else if (s->uses_ids != (f->pk.version >= 13)) {
+            /* A session opened by names (v12-) cannot be continued by ids (v13+) or back:
+             * matched by the other key, one partition's offset would land on another's. The
+             * client opens a new session (Kafka's FetchManager does the same). */
+            f->session_error = KAFKA_FETCH_SESSION_TOPIC_ID_ERROR;
         } else {
             f->kind = SESSION_INCREMENTAL;
             f->answer_session_id = s->id;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -294,6 +295,47 @@ func init() {
 		req2 := fetchReq("", 0, 0)
 		req2.Topics[0].TopicID = [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 		s.call(c, "fetch by an unknown id", req2, 13)
+	})
+
+	add("fetch_session_names_then_ids", "A fetch session opened by topic names (v12) and continued by topic ids (v13), and the reverse: FETCH_SESSION_TOPIC_ID_ERROR (a Java consumer does this after a broker restart, when its metadata gains the ids)", func(s *S) {
+		c := s.dial()
+		for _, t := range []string{"a", "b"} {
+			s.createTopic(c, s.topic(t), 1, nil)
+			s.fill(c, s.topic(t), 0, 3, t0)
+		}
+		ids := map[string][16]byte{"a": topicID(c, s, s.topic("a")), "b": topicID(c, s, s.topic("b"))}
+		req := func(byID bool, offA, offB int64) *kmsg.FetchRequest {
+			r := kmsg.NewPtrFetchRequest()
+			r.ReplicaID, r.MaxWaitMillis, r.MinBytes, r.MaxBytes = -1, 0, 1, 1<<20
+			for _, x := range []struct {
+				t   string
+				off int64
+			}{{"a", offA}, {"b", offB}} {
+				t := kmsg.NewFetchRequestTopic()
+				if byID {
+					t.TopicID = ids[x.t]
+				} else {
+					t.Topic = s.topic(x.t)
+				}
+				p := kmsg.NewFetchRequestTopicPartition()
+				p.Partition, p.FetchOffset, p.PartitionMaxBytes = 0, x.off, 1<<20
+				p.CurrentLeaderEpoch, p.LogStartOffset, p.LastFetchedEpoch = -1, -1, -1
+				t.Partitions = append(t.Partitions, p)
+				r.Topics = append(r.Topics, t)
+			}
+			return r
+		}
+		for _, v := range [][2]int16{{12, 13}, {13, 12}} {
+			full := req(v[0] >= 13, 1, 3)
+			full.SessionID, full.SessionEpoch = 0, 0
+			r, _ := s.call(c, fmt.Sprintf("full fetch v%d opens a session", v[0]), full, v[0]).(*kmsg.FetchResponse)
+			if r == nil || r.SessionID == 0 {
+				return
+			}
+			inc := req(v[1] >= 13, 3, 1)
+			inc.SessionID, inc.SessionEpoch = r.SessionID, 1
+			s.call(c, fmt.Sprintf("incremental fetch v%d in that session", v[1]), inc, v[1])
+		}
 	})
 
 	add("listoffsets_v7_specs", "ListOffsets v7: earliest, latest, max-timestamp (KIP-734), by time, past the last time", func(s *S) {
