@@ -27,10 +27,9 @@ fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
 test_timeout=${WEIR_TEST_TIMEOUT:-300}
 test_jobs=${WEIR_TEST_JOBS:-1}
 # Tests that show an open defect, left out of the default run (named at the end) so the rest can
-# land; each is described where its tier is documented. test_streams_eos: Kafka Streams
-# exactly_once_v2 sometimes skips the records an open transaction wrote to the repartition topic
-# before a broker SIGKILL (docs/compatibility.md, "Known defects").
-known_defects='tests/compat/test_streams_eos\.sh'
+# land; each is described where its tier is documented. None at present (a regex of test paths;
+# '^$' matches none).
+known_defects='^$'
 [[ -n ${WEIR_TEST_KNOWN:-} ]] && known_defects='^$'
 skipped_known=()
 tsan_tests='unit/test_(base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment)|integration/test_(admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|tracing)'
