@@ -1247,14 +1247,21 @@ class Runner:
             argv = [path] + pre + OTHER_ARGS.get(name, lambda d, q: [])(scratch, quick)
             log(f"[{self.elapsed():5.0f}s] running {' '.join(argv[:1] + argv[2 if not pre else 1:])} "
                 f"(at most {timeout:.0f} s)")
+            # A session of its own: on a timeout its children go too (bench_streams' JVM app),
+            # which would otherwise hold the output pipe open and hang the runner.
             p = PROCS.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, cwd=scratch, env=env)
+                            stdin=subprocess.DEVNULL, cwd=scratch, env=env,
+                            start_new_session=True)
             try:
                 out, _ = p.communicate(timeout=timeout)
                 text = out.decode(errors="replace")
                 if p.returncode != 0:
                     self.fail(name, f"exit {p.returncode}")
             except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 PROCS.stop(p, grace_s=2)
                 text = (p.stdout.read() or b"").decode(errors="replace")
                 self.fail(name, f"timed out after {timeout:.0f} s")
