@@ -31,9 +31,16 @@ def tap(ok, name):
 
 
 def segments(data, topic):
+    """The partition's segments (base offset, bytes), oldest first. Retention may delete one
+    between the listing and its stat: a segment gone by then is not counted."""
     d = os.path.join(data, topic + "-0")
-    logs = sorted(f for f in os.listdir(d) if f.endswith(".log"))
-    return [(int(f[:-4]), os.path.getsize(os.path.join(d, f))) for f in logs]
+    out = []
+    for f in sorted(f for f in os.listdir(d) if f.endswith(".log")):
+        try:
+            out.append((int(f[:-4]), os.path.getsize(os.path.join(d, f))))
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def fill(addr, topic, count, value, ts=None):
