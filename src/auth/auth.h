@@ -24,13 +24,6 @@
 #define AUTH_SCRAM_ITER_MIN 4096 /* Kafka's bounds on SCRAM iterations */
 #define AUTH_SCRAM_ITER_MAX 16384
 
-/* ---- base64 (standard alphabet, padded) ---------------------------------------------------- */
-size_t auth_base64_encoded_len(size_t n);                         /* without the NUL */
-size_t auth_base64_encode(const uint8_t *p, size_t n, char *out); /* NUL-terminates; length */
-/* Exactly base64 (padding required, no whitespace); the decoded length, or -WEIR_EINVAL, or
- * -WEIR_ETOOBIG past cap. */
-int auth_base64_decode(const char *s, size_t len, uint8_t *out, size_t cap);
-
 /* ---- SCRAM credentials --------------------------------------------------------------------- */
 typedef enum { AUTH_SCRAM_SHA_256 = 0, AUTH_SCRAM_SHA_512 = 1, AUTH_SCRAM__COUNT } auth_mech_t;
 

@@ -1,6 +1,6 @@
 /*
  * scram: SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) for the server, on OpenSSL's
- * PBKDF2, HMAC and digests; base64 (RFC 4648) and SASL PLAIN (RFC 4616).
+ * PBKDF2, HMAC and digests; SASL PLAIN (RFC 4616); base64 from base/.
  *
  * The server keeps, per user and mechanism, salt, iterations, StoredKey and ServerKey. A
  * client proves it knows ClientKey: ClientKey = proof XOR HMAC(StoredKey, AuthMessage), and
@@ -18,84 +18,6 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* ---- base64 -------------------------------------------------------------------------------- */
-
-static const char b64_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t auth_base64_encoded_len(size_t n)
-{
-    return (n + 2) / 3 * 4;
-}
-
-size_t auth_base64_encode(const uint8_t *p, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = b64_alpha[(v >> 18) & 63];
-        out[o++] = b64_alpha[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64_alpha[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64_alpha[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int auth_base64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
-{
-    if (len % 4 != 0)
-        return -WEIR_EINVAL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        bool last = i + 4 == len;
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = s[i + (size_t)k];
-            if (c == '=' && last && k >= 2) {
-                pad++;
-                v[k] = 0;
-                continue;
-            }
-            if (pad > 0) /* a character after padding */
-                return -WEIR_EINVAL;
-            v[k] = b64_val(c);
-            if (v[k] < 0)
-                return -WEIR_EINVAL;
-        }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        size_t nout = 3 - (size_t)pad;
-        if (o + nout > cap)
-            return -WEIR_ETOOBIG;
-        out[o++] = (uint8_t)(w >> 16);
-        if (nout > 1)
-            out[o++] = (uint8_t)(w >> 8);
-        if (nout > 2)
-            out[o++] = (uint8_t)w;
-    }
-    return (int)o;
-}
 
 /* ---- primitives ---------------------------------------------------------------------------- */
 
@@ -364,7 +286,7 @@ int auth_scram_server_first(auth_scram_server_t *s, const auth_scram_cred_t *cre
         uint8_t rnd[24];
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
             return scram_fail(s);
-        auth_base64_encode(rnd, sizeof(rnd), snonce); /* 32 characters, no ',' */
+        base64_encode(rnd, sizeof(rnd), snonce); /* 32 characters, no ',' */
     }
     s->cred = *cred;
     buf_t nonce = {0};
@@ -373,7 +295,7 @@ int auth_scram_server_first(auth_scram_server_t *s, const auth_scram_cred_t *cre
     free(s->nonce);
     s->nonce = (char *)nonce.data;
     char salt64[AUTH_SALT_MAX / 3 * 4 + 8];
-    auth_base64_encode(cred->salt, cred->salt_len, salt64);
+    base64_encode(cred->salt, cred->salt_len, salt64);
     buf_t sf = {0};
     buf_printf(&sf, "r=%s,s=%s,i=%d", s->nonce, salt64, cred->iterations);
     buf_append_u8(&sf, 0);
@@ -397,9 +319,9 @@ int auth_scram_client_final(auth_scram_server_t *s, const uint8_t *msg_bytes, si
     /* c=: base64 of the gs2 header, exactly. */
     char cb[2 * (AUTH_USER_MAX * 3 + 8) + 8];
     size_t gl = strlen(s->gs2_header);
-    if (auth_base64_encoded_len(gl) >= sizeof(cb))
+    if (base64_encoded_len(gl) >= sizeof(cb))
         return scram_fail(s);
-    auth_base64_encode((const uint8_t *)s->gs2_header, gl, cb);
+    base64_encode((const uint8_t *)s->gs2_header, gl, cb);
     if (next_attr(msg, len, &off, &letter, &v, &vl) < 0 || letter != 'c' || vl != strlen(cb) ||
         memcmp(v, cb, vl) != 0)
         return scram_fail(s);
@@ -431,7 +353,7 @@ int auth_scram_client_final(auth_scram_server_t *s, const uint8_t *msg_bytes, si
         return scram_fail(s);
     size_t kl = auth_scram_key_len(s->mech);
     uint8_t proof[AUTH_KEY_MAX + 3];
-    int n = auth_base64_decode(proof64, proof64_len, proof, sizeof(proof));
+    int n = base64_decode(proof64, proof64_len, proof, sizeof(proof));
     if (n < 0 || (size_t)n != kl)
         return scram_fail(s);
 
@@ -452,7 +374,7 @@ int auth_scram_client_final(auth_scram_server_t *s, const uint8_t *msg_bytes, si
         uint8_t server_sig[AUTH_KEY_MAX];
         char sig64[AUTH_KEY_MAX / 3 * 4 + 8];
         hmac(s->mech, s->cred.server_key, kl, am.data, am.len, server_sig);
-        auth_base64_encode(server_sig, kl, sig64);
+        base64_encode(server_sig, kl, sig64);
         buf_append_str(out, "v=");
         buf_append_str(out, sig64);
         s->state = AUTH_SCRAM_DONE;

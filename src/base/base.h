@@ -149,6 +149,13 @@ static inline int64_t zigzag_decode(uint64_t v)
 size_t base64url_encode(const uint8_t *p, size_t n, char *out);
 int base64url_decode(const char *s, size_t len, uint8_t *out, size_t cap);
 
+/* ---- base64 (RFC 4648 §4: standard alphabet, padded), as SASL/SCRAM carries bytes -------- */
+size_t base64_encoded_len(size_t n);                         /* without the NUL */
+size_t base64_encode(const uint8_t *p, size_t n, char *out); /* NUL-terminates; length */
+/* Exactly base64 (padding required, no whitespace); the decoded length, or -WEIR_EINVAL, or
+ * -WEIR_ETOOBIG past cap. */
+int base64_decode(const char *s, size_t len, uint8_t *out, size_t cap);
+
 /* ---- CRC-32C (Castagnoli), as Kafka record batches use ----------------------------------------
  * crc32c() picks the SSE4.2 path when the CPU has it. `crc` is the running value: pass 0 to
  * start. The two paths are exported so tests can check them against each other. */

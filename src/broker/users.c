@@ -77,9 +77,9 @@ static void users_serialize(struct broker_users *u, buf_t *out)
             const auth_scram_cred_t *c = &u->v[i].cred[m];
             size_t kl = auth_scram_key_len(c->mech);
             char salt[AUTH_SALT_MAX * 2], sk[AUTH_KEY_MAX * 2], svk[AUTH_KEY_MAX * 2];
-            auth_base64_encode(c->salt, c->salt_len, salt);
-            auth_base64_encode(c->stored_key, kl, sk);
-            auth_base64_encode(c->server_key, kl, svk);
+            base64_encode(c->salt, c->salt_len, salt);
+            base64_encode(c->stored_key, kl, sk);
+            base64_encode(c->server_key, kl, svk);
             buf_printf(&body, "%s\t%s\t%d\t%s\t%s\t%s\n", u->v[i].name,
                        auth_scram_mech_name(c->mech), c->iterations, salt, sk, svk);
         }
@@ -115,9 +115,9 @@ static int users_add_line(struct broker_users *u, char *line)
     c.mech = (auth_mech_t)m;
     c.iterations = (int32_t)iter;
     size_t kl = auth_scram_key_len(c.mech);
-    int sl = auth_base64_decode(f[3], strlen(f[3]), c.salt, sizeof(c.salt));
-    int k1 = auth_base64_decode(f[4], strlen(f[4]), c.stored_key, sizeof(c.stored_key));
-    int k2 = auth_base64_decode(f[5], strlen(f[5]), c.server_key, sizeof(c.server_key));
+    int sl = base64_decode(f[3], strlen(f[3]), c.salt, sizeof(c.salt));
+    int k1 = base64_decode(f[4], strlen(f[4]), c.stored_key, sizeof(c.stored_key));
+    int k2 = base64_decode(f[5], strlen(f[5]), c.server_key, sizeof(c.server_key));
     if (sl <= 0 || k1 != (int)kl || k2 != (int)kl)
         return -WEIR_ECORRUPT;
     c.salt_len = (size_t)sl;

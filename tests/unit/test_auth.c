@@ -23,7 +23,7 @@ static const char *const RFC_SERVER_FINAL = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nL
 static auth_scram_cred_t rfc_cred(void)
 {
     uint8_t salt[32];
-    int n = auth_base64_decode(RFC_SALT64, strlen(RFC_SALT64), salt, sizeof(salt));
+    int n = base64_decode(RFC_SALT64, strlen(RFC_SALT64), salt, sizeof(salt));
     auth_scram_cred_t c;
     int rc =
         auth_scram_cred_from_password(AUTH_SCRAM_SHA_256, "pencil", 6, salt, (size_t)n, 4096, &c);
@@ -195,7 +195,7 @@ TEST(scram_sha512_round_trip_and_plain_check)
     for (int i = 0; i < 64; i++)
         proof[i] = ck[i] ^ sig[i];
     char p64[100];
-    auth_base64_encode(proof, 64, p64);
+    base64_encode(proof, 64, p64);
     buf_printf(&fwp, ",p=%s", p64);
     buf_t fin = {0};
     bool ok = false;
@@ -215,17 +215,17 @@ TEST(base64_strict)
 {
     uint8_t out[16];
     char enc[32];
-    CHECK_EQ(auth_base64_encode((const uint8_t *)"ab", 2, enc), 4);
+    CHECK_EQ(base64_encode((const uint8_t *)"ab", 2, enc), 4);
     CHECK_STR(enc, "YWI=");
-    CHECK_EQ(auth_base64_decode("YWI=", 4, out, sizeof(out)), 2);
+    CHECK_EQ(base64_decode("YWI=", 4, out, sizeof(out)), 2);
     CHECK_MEM(out, "ab", 2);
-    CHECK_EQ(auth_base64_decode("YWJj", 4, out, sizeof(out)), 3);
-    CHECK_EQ(auth_base64_decode("YW==", 4, out, sizeof(out)), 1);
-    CHECK_EQ(auth_base64_decode("YWI", 3, out, sizeof(out)), -WEIR_EINVAL);
-    CHECK_EQ(auth_base64_decode("Y=I=", 4, out, sizeof(out)), -WEIR_EINVAL);
-    CHECK_EQ(auth_base64_decode("YWI=YWI=", 8, out, sizeof(out)), -WEIR_EINVAL);
-    CHECK_EQ(auth_base64_decode("YW-=", 4, out, sizeof(out)), -WEIR_EINVAL);
-    CHECK_EQ(auth_base64_decode("YWJjYWJj", 8, out, 5), -WEIR_ETOOBIG);
+    CHECK_EQ(base64_decode("YWJj", 4, out, sizeof(out)), 3);
+    CHECK_EQ(base64_decode("YW==", 4, out, sizeof(out)), 1);
+    CHECK_EQ(base64_decode("YWI", 3, out, sizeof(out)), -WEIR_EINVAL);
+    CHECK_EQ(base64_decode("Y=I=", 4, out, sizeof(out)), -WEIR_EINVAL);
+    CHECK_EQ(base64_decode("YWI=YWI=", 8, out, sizeof(out)), -WEIR_EINVAL);
+    CHECK_EQ(base64_decode("YW-=", 4, out, sizeof(out)), -WEIR_EINVAL);
+    CHECK_EQ(base64_decode("YWJjYWJj", 8, out, 5), -WEIR_ETOOBIG);
 }
 
 TEST(plain_token)
