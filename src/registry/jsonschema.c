@@ -79,6 +79,8 @@ static json_t *js_pointer(json_t *doc, const char *ptr)
 static json_t *js_resolve(const js_model_t *m, const char *ref, const js_model_t **in)
 {
     *in = m;
+    if (!ref)
+        return NULL;
     const char *hash = strchr(ref, '#');
     size_t base_len = hash ? (size_t)(hash - ref) : strlen(ref);
     if (base_len == 0)
@@ -102,6 +104,8 @@ typedef struct {
     char *err;
     size_t err_size;
     int depth_max;
+    json_t **seen; /* $ref targets in this document already checked (refs may form cycles) */
+    size_t nseen, cap;
 } js_check_t;
 
 static int js_check(js_check_t *c, json_t *s, int depth);
@@ -241,6 +245,24 @@ static int js_check_values(js_check_t *c, json_t *s)
     return 0;
 }
 
+/* A $ref may point anywhere in the document, also where no keyword leads (e.g. "#/x"): the
+ * target is checked as a schema once, so validation and compatibility meet only checked
+ * schemas. Targets in referenced schemas were checked when those were registered. */
+static int js_check_target(js_check_t *c, json_t *t, const js_model_t *in, int depth)
+{
+    if (in != c->m)
+        return 0;
+    for (size_t i = 0; i < c->nseen; i++)
+        if (c->seen[i] == t)
+            return 0;
+    if (c->nseen == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 8;
+        c->seen = weir_realloc(c->seen, c->cap * sizeof(*c->seen));
+    }
+    c->seen[c->nseen++] = t;
+    return js_check(c, t, depth + 1);
+}
+
 static int js_check(js_check_t *c, json_t *s, int depth)
 {
     if (depth > c->depth_max) {
@@ -261,6 +283,8 @@ static int js_check(js_check_t *c, json_t *s, int depth)
                      json_is_string(ref) ? json_string_value(ref) : "(not a string)");
             return -1;
         }
+        if (js_check_target(c, js_resolve(c->m, json_string_value(ref), &in), in, depth))
+            return -1;
     }
     if (js_check_values(c, s))
         return -1;
@@ -285,8 +309,10 @@ int reg_json_parse(registry_schema_t *s, const char *text, size_t len, const reg
     js_model_t *m = weir_calloc(1, sizeof(*m));
     m->root = j;
     m->refs = refs;
-    js_check_t c = {m, err, err_size, b->depth_max};
-    if (js_check(&c, j, 0)) {
+    js_check_t c = {m, err, err_size, b->depth_max, NULL, 0, 0};
+    int rc = js_check(&c, j, 0);
+    free(c.seen);
+    if (rc) {
         reg_json_free(m);
         return -WEIR_EINVAL;
     }

@@ -35,6 +35,12 @@ static const jparse_case_t parse_cases[] = {
     {"{\"allOf\":[]}", false, "\"allOf\" must be a non-empty array"},
     {"{\"$ref\":\"#/definitions/missing\"}", false, "does not resolve"},
     {"{\"$ref\":\"other.json\"}", false, "does not resolve"},
+    /* a $ref target where no keyword leads is checked as a schema too (fuzz_registry_json) */
+    {"{\"$ref\":\"#/x\",\"x\":{\"$ref\":5}}", false, "$ref (not a string) does not resolve"},
+    {"{\"properties\":{\"a\":{\"$ref\":\"#/x\"}},\"x\":{\"type\":[1]}}", false,
+     "\"type\" must name JSON types"},
+    {"{\"properties\":{\"a\":{\"$ref\":\"#/x\"}},\"x\":{\"type\":\"string\"}}", true, NULL},
+    {"{\"type\":\"object\",\"properties\":{\"n\":{\"$ref\":\"#\"}}}", true, NULL},
     {"{\"pattern\":\"(\"}", false, "\"pattern\" is not a regular expression"},
     {"{\"multipleOf\":0}", false, "\"multipleOf\" must be a number above 0"},
     {"[1]", false, "must be an object or a boolean"},
