@@ -6,6 +6,9 @@
  *       stdin: one JSON value a line; stdout: the serialized record in hex, a line each
  *   test_sdk_schemas URL de
  *       stdin: one record in hex a line; stdout: its value as JSON text, a line each
+ *   test_sdk_schemas URL de-threads N
+ *       as `de`, each line decoded by N threads at once on one registry client; prints the
+ *       lines once, "differ" in place of a line the threads did not all decode alike
  *   test_sdk_schemas URL register SUBJECT avro|json SCHEMA_FILE
  *       stdout: "id N"
  *
@@ -15,9 +18,13 @@
  */
 #include "weir/weir.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define THREADS_MAX 16
+#define LINES_MAX   4096
 
 static void print_error(int rc, const weir_registry_error *e)
 {
@@ -112,6 +119,80 @@ static int deserialize_lines(weir_registry *reg)
     return 0;
 }
 
+typedef struct {
+    weir_registry *reg;
+    unsigned char **recs;
+    size_t *lens;
+    size_t n;
+    char **out; /* n decoded values, or an error line */
+} de_job_t;
+
+static char *decode_one(weir_registry *reg, const unsigned char *rec, size_t len)
+{
+    char *json, *line;
+    weir_registry_error e;
+    int rc = weir_deserialize(reg, rec, len, &json, NULL, &e);
+    if (rc == 0)
+        return json;
+    if (asprintf(&line, "error %d %d %d %s", rc, e.http_status, e.error_code, e.message) < 0)
+        abort();
+    return line;
+}
+
+static void *de_thread(void *arg)
+{
+    de_job_t *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        j->out[i] = decode_one(j->reg, j->recs[i], j->lens[i]);
+    return NULL;
+}
+
+/* Every thread decodes every line, all at once on one client: the cache and the registry
+ * client under contention; the results must agree. */
+static int deserialize_threads(weir_registry *reg, int nthreads)
+{
+    static unsigned char *recs[LINES_MAX];
+    static size_t lens[LINES_MAX];
+    size_t n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    while (n < LINES_MAX && (got = getline(&line, &cap, stdin)) > 0) {
+        while (got > 0 && line[got - 1] == '\n')
+            line[--got] = '\0';
+        lens[n] = (size_t)got / 2;
+        recs[n] = malloc(lens[n] + 1);
+        for (size_t i = 0; i < lens[n]; i++)
+            recs[n][i] = (unsigned char)(hexval(line[2 * i]) << 4 | hexval(line[2 * i + 1]));
+        n++;
+    }
+    free(line);
+    de_job_t jobs[THREADS_MAX];
+    pthread_t t[THREADS_MAX];
+    for (int k = 0; k < nthreads; k++) {
+        jobs[k] = (de_job_t){reg, recs, lens, n, calloc(n + 1, sizeof(char *))};
+        pthread_create(&t[k], NULL, de_thread, &jobs[k]);
+    }
+    for (int k = 0; k < nthreads; k++)
+        pthread_join(t[k], NULL);
+    for (size_t i = 0; i < n; i++) {
+        bool same = true;
+        for (int k = 1; k < nthreads; k++)
+            same = same && strcmp(jobs[k].out[i], jobs[0].out[i]) == 0;
+        printf("%s\n", same ? jobs[0].out[i] : "differ");
+        free(recs[i]);
+    }
+    for (int k = 0; k < nthreads; k++) {
+        for (size_t i = 0; i < n; i++)
+            free(jobs[k].out[i]);
+        free(jobs[k].out);
+    }
+    uint64_t hits, misses;
+    weir_registry_cache_stats(reg, &hits, &misses);
+    printf("cache hits=%llu misses=%llu\n", (unsigned long long)hits, (unsigned long long)misses);
+    return 0;
+}
+
 static int register_schema(weir_registry *reg, char **argv)
 {
     char *schema = read_file(argv[5]);
@@ -153,6 +234,9 @@ int main(int argc, char **argv)
         rc = serialize_lines(reg, argv, argc);
     else if (strcmp(argv[2], "de") == 0)
         rc = deserialize_lines(reg);
+    else if (strcmp(argv[2], "de-threads") == 0 && argc > 3 && atoi(argv[3]) >= 1 &&
+             atoi(argv[3]) <= THREADS_MAX)
+        rc = deserialize_threads(reg, atoi(argv[3]));
     else
         rc = register_schema(reg, argv);
     weir_registry_free(reg);

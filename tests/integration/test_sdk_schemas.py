@@ -4,7 +4,7 @@ tests/python/requirements.txt and run from build/compat/venv, with the schema re
 `weir serve` started here on free ports. Records libweir serializes (test_sdk_schemas.c, a
 filter over stdin/stdout) are decoded by confluent-kafka to exactly the values given, and the
 other way round; for Avro the payload bytes are identical. Also: the id cache asks the registry
-once per id, an unknown id, a wrong magic byte, a value the schema refuses, JSON Schema
+once per id (also with 4 threads on one client), an unknown id, a wrong magic byte, a value the schema refuses, JSON Schema
 validation, and an incompatible schema refused with 409 while nothing stored changes. TAP."""
 import os
 import sys
@@ -184,6 +184,16 @@ def main():
         tap(len(out) == 121 and out[-1] == "cache hits=118 misses=2" and
             not any(l.startswith("error") for l in out),
             "120 records of 2 schema ids: 2 registry lookups, 118 from the cache", out[-3:])
+
+        # four threads on one client: the cache and the client under contention agree
+        out, _ = tool(url, ["de-threads", "4"], lines)
+        single = [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in PAYMENTS]
+        hits, misses = [int(x.split("=")[1]) for x in out[-1].split()[1:]]
+        tap(len(out) == 121 and "differ" not in out and
+            [json.loads(l) for l in out[:3]] == PAYMENTS and hits + misses == 480 and
+            2 <= misses <= 8,
+            "4 threads decode the same 120 records alike (%d lookups of 480 asked the registry)"
+            % misses, (out[:3], out[-1], single[:1]))
 
         # errors
         ids = [int.from_bytes(b[1:5], "big") for b in (ck_bytes[0], ck[0])]
