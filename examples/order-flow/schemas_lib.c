@@ -132,12 +132,17 @@ static int register_topic(const of_opts_t *o, const char *topic)
     int rc = weir_serializer_new(registry, subject, WEIR_SCHEMA_JSON, schema, WEIR_SERDE_VALIDATE,
                                  &serializers[i], &e);
     free(owned);
+    if (rc && e.http_status == 0) { /* not an answer: no registry there, a schema file... */
+        of_log(o->name, "cannot start: the schema of topic %s (subject %s) was not registered: %s",
+               topic, subject, e.message);
+        return -1;
+    }
     if (rc) {
         of_log(o->name,
                "cannot start: the registry at %s refused the schema of topic %s (subject %s): "
                "HTTP %d, error_code %d: %s",
                o->registry, topic, subject, e.http_status, e.error_code, e.message);
-        if (e.error_code == 409)
+        if (e.http_status && e.error_code == 409)
             of_log(o->name,
                    "the new schema is incompatible with the versions registered under "
                    "%s: keep old events readable (add optional fields only), or "
@@ -169,6 +174,18 @@ int of_schemas_start(const of_opts_t *o)
     if (weir_registry_new(&cfg, &registry, &e) != 0) {
         of_log(o->name, "--registry %s: %s", o->registry, e.message);
         return -1;
+    }
+    for (int f = 0; f < o->nschema_files; f++) {
+        size_t tn = strcspn(o->schema_files[f], "=");
+        bool written = false;
+        for (size_t i = 0; o->writes && o->writes[i]; i++)
+            written = written || (strlen(o->writes[i]) == tn &&
+                                  strncmp(o->writes[i], o->schema_files[f], tn) == 0);
+        if (!written) {
+            of_log(o->name, "--schema %s: %s does not write that topic", o->schema_files[f],
+                   o->name);
+            return -1;
+        }
     }
     for (size_t i = 0; o->writes && o->writes[i]; i++)
         if (register_topic(o, o->writes[i]) != 0)
