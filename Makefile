@@ -43,7 +43,7 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -MMD -MP $(INC) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = $(OPT) $(EXTRA_LDFLAGS)
 # libweir.so needs only these (no broker inside it); its soname is libweir.so.$(SDK_ABI).
 SDK_ABI := 0
-SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lmicrohttpd -lcurl -lpthread -lm
+SDK_LINK := -lrdkafka -lsqlite3 -ljansson -lmicrohttpd -lcurl -lavro -lpthread -lm
 LIBS := -lrdkafka -lz -llz4 -lzstd -lsnappy -lssl -lcrypto -ljansson -lsqlite3 -lmicrohttpd \
 	-lavro -lcurl -lpthread -lm
 

@@ -12,7 +12,9 @@
 # ./data), WEIR_KAFKA_LISTEN (default 127.0.0.1:9092), WEIR_HTTP_LISTEN (default 127.0.0.1:8081),
 # WEIR_DEMO_DIR (service databases and logs, default <data>/order-flow), WEIR_DEMO_PORT
 # (order-service HTTP port, default 8080), WEIR_DEMO_METRICS_PORT (first of the services' three
-# /metrics ports, default 9464), WEIR_DEMO_RATE (orders per second, default 20).
+# /metrics ports, default 9464), WEIR_DEMO_RATE (orders per second, default 20), WEIR_REGISTRY
+# (the schema registry the services register their event schemas with; default the started
+# broker's, http://<HTTP>; with a BOOTSTRAP given and no WEIR_REGISTRY: none, plain JSON).
 #
 # Logs are appended to, never truncated: a second `make run` on a data dir in use stops at once
 # with a message, leaving the running broker and its logs alone.
@@ -27,6 +29,7 @@ port=${WEIR_DEMO_PORT:-8080}
 mport=${WEIR_DEMO_METRICS_PORT:-9464}
 rate=${WEIR_DEMO_RATE:-20}
 bootstrap=${1:-}
+registry=${WEIR_REGISTRY:-}
 
 # The broker holds an flock on <data>/.lock while it runs: test it before touching anything.
 if [[ -z $bootstrap && -e $data/.lock ]] && ! flock -n "$data/.lock" true 2>/dev/null; then
@@ -73,6 +76,7 @@ if [[ -z $bootstrap ]]; then
     done
     bootstrap=$(sed -n 's/^listening on //p' "$dir/broker.out")
     http=$(sed -n 's/^http on //p' "$dir/broker.out")
+    registry=${registry:-http://$http}
     if [[ -z $bootstrap ]]; then
         echo "demo: the broker did not start (is $kafka or $http in use?):" >&2
         tail -5 "$dir/broker.log" >&2
@@ -86,7 +90,8 @@ start() { # name, metrics port, args...
     log_open "$dir/$name.log"
     setsid "$build/examples/$name" --bootstrap "$bootstrap" --db "$dir/$name.db" \
         --instance-id "$name-demo" --metrics-listen "127.0.0.1:$mp" \
-        --otlp-endpoint "http://$http" "$@" >>"$dir/$name.out" 2>>"$dir/$name.log" </dev/null &
+        --otlp-endpoint "http://$http" ${registry:+--registry "$registry"} "$@" \
+        >>"$dir/$name.out" 2>>"$dir/$name.log" </dev/null &
     pids+=($!)
 }
 start inventory-service $((mport + 2))
@@ -102,6 +107,8 @@ if ! curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
     tail -5 "$dir/order-service.log" >&2
     exit 1
 fi
+decode=--decode # registry-encoded values as JSON (the CLI's registry: $WEIR_REGISTRY, else :8081)
+[[ -n $registry ]] && decode="--decode --registry $registry"
 console=" (the web console, when built in: http://$http/ui/)"
 curl -sf -o /dev/null "http://$http/ui/" 2>/dev/null && console=""
 cat <<EOF
@@ -115,7 +122,7 @@ Weir is running, with the order flow on it. Where everything is:
 Try, in another terminal:
   export PATH="\$PWD/build:\$PATH"       # or: make install PREFIX=~/.local
   weir -b $bootstrap topic list
-  weir -b $bootstrap consume orders --from end -f '%k %v\\n'
+  weir -b $bootstrap consume orders --from end $decode -f '%k %v\\n'
   weir -b $bootstrap group describe payment-service
   curl -s http://$http/metrics | grep kafka_consumergroup_lag
   curl -s http://$http/api/v1/traces      # recent orders; then /api/v1/traces/<trace_id>

@@ -48,7 +48,11 @@ const char *of_opts_usage(void)
            "  --log-level LEVEL         debug, info, warn or error (default warn)\n"
            "  --metrics-listen H:P      serve GET /metrics there (Prometheus text)\n"
            "  --otlp-endpoint URL       export spans to this OTLP/HTTP collector\n"
-           "                            (default $OTEL_EXPORTER_OTLP_ENDPOINT; none if unset)\n";
+           "                            (default $OTEL_EXPORTER_OTLP_ENDPOINT; none if unset)\n"
+           "  --registry URL            schema registry (http://127.0.0.1:8081 on weir serve):\n"
+           "                            register the event schemas at start, send and read\n"
+           "                            events in its wire format (default: plain JSON)\n"
+           "  --schema TOPIC=FILE       with --registry: TOPIC's schema from FILE (JSON Schema)\n";
 }
 
 static int parse_int(const char *name, const char *v, int min, int max, int *out)
@@ -81,6 +85,24 @@ int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i)
     if (of_opt_is(a, "--otlp-endpoint")) {
         o->otlp_endpoint = of_opt_value(argc, argv, i);
         return o->otlp_endpoint ? 1 : -1;
+    }
+    if (of_opt_is(a, "--registry")) {
+        o->registry = of_opt_value(argc, argv, i);
+        return o->registry ? 1 : -1;
+    }
+    if (of_opt_is(a, "--schema")) {
+        const char *v = of_opt_value(argc, argv, i);
+        const char *eq = v ? strchr(v, '=') : NULL;
+        char topic[64] = "";
+        if (eq && (size_t)(eq - v) < sizeof(topic))
+            memcpy(topic, v, (size_t)(eq - v));
+        if (!of_schema_builtin(topic) || o->nschema_files >= OF_SCHEMA_FILES_MAX) {
+            fprintf(stderr, "--schema: expects TOPIC=FILE, TOPIC one of orders, payments, "
+                            "inventory, payments.ledger\n");
+            return -1;
+        }
+        o->schema_files[o->nschema_files++] = v;
+        return 1;
     }
     if (of_opt_is(a, "--instance-id")) {
         o->instance_id = of_opt_value(argc, argv, i);
@@ -181,6 +203,10 @@ weir_app *of_app_new(const of_opts_t *o)
         of_log(o->name, "cannot start: %s", err);
         return NULL;
     }
+    if (of_schemas_start(o) != 0) {
+        weir_app_free(app);
+        return NULL;
+    }
     if (weir_app_metrics_address(app))
         of_log(o->name, "metrics on http://%s/metrics", weir_app_metrics_address(app));
     return app;
@@ -241,15 +267,28 @@ int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char 
     json_decref(obj);
     if (!text)
         return -1;
+    void *value;
+    size_t len;
+    const char *schema_url;
+    char err[512];
+    int rc = of_value_encode(topic, text, &value, &len, &schema_url, err, sizeof(err));
+    free(text);
+    if (rc) {
+        weir_ctx_set_error(ctx, "%s: %s", type, err);
+        return -1;
+    }
+    const char *headers[] = {"ce_dataschema", schema_url, NULL};
     weir_message m;
     weir_message_init(&m);
     m.topic = topic;
     m.type = type;
     m.key = order_id;
-    m.value = text;
+    m.value = value;
+    m.value_len = len;
     m.subject = order_id;
-    int rc = weir_emit_message(ctx, &m);
-    free(text);
+    m.headers = schema_url ? headers : NULL;
+    rc = weir_emit_message(ctx, &m);
+    free(value);
     return rc;
 }
 
@@ -257,12 +296,12 @@ json_t *of_event_json(weir_ctx *ctx, const weir_event *ev)
 {
     size_t n;
     const char *v = weir_event_value(ev, &n);
-    json_error_t jerr;
-    json_t *j = v ? json_loadb(v, n, 0, &jerr) : NULL;
+    char err[512] = "";
+    json_t *j = v ? of_value_decode(v, n, err, sizeof(err)) : NULL;
     if (!j || !json_is_object(j)) {
         weir_ctx_set_error(ctx, "%s: payload is not a JSON object%s%s",
                            weir_event_type(ev) ? weir_event_type(ev) : "event", j ? "" : ": ",
-                           j ? "" : (v ? jerr.text : "null value"));
+                           j ? "" : (v ? err : "null value"));
         json_decref(j);
         return NULL;
     }

@@ -227,6 +227,8 @@ int main(int argc, char **argv)
             return usage(stderr);
         }
     }
+    static const char *const writes[] = {OF_TOPIC_INVENTORY, NULL};
+    o.writes = writes;
     weir_app *app = of_app_new(&o);
     if (!app)
         return 1;

@@ -167,15 +167,25 @@ static enum MHD_Result post_order(struct MHD_Connection *c, const char *body, si
     json_t *ev = json_pack("{s:s, s:s, s:O, s:f, s:I}", "order_id", order_id, "user_id", user_id,
                            "items", items, "amount", amount, "created_ms", (json_int_t)now);
     char *ev_text = json_dumps(ev, JSON_COMPACT);
-    bool ok = db && items_text && ev_text && of_exec(db, "BEGIN IMMEDIATE") == 0;
+    void *value = NULL;
+    size_t value_len = 0;
+    const char *schema_url = NULL;
+    char why[512] = "";
+    bool ok = db && items_text && ev_text &&
+              of_value_encode(OF_TOPIC_ORDERS, ev_text, &value, &value_len, &schema_url, why,
+                              sizeof(why)) == 0 &&
+              of_exec(db, "BEGIN IMMEDIATE") == 0;
     if (ok) {
+        const char *headers[] = {"ce_dataschema", schema_url, NULL};
         weir_message m;
         weir_message_init(&m);
         m.topic = OF_TOPIC_ORDERS;
         m.type = "OrderPlaced";
         m.key = order_id;
-        m.value = ev_text;
+        m.value = value;
+        m.value_len = value_len;
         m.subject = order_id;
+        m.headers = schema_url ? headers : NULL;
         ok = of_sql(db,
                     "INSERT INTO orders(order_id, user_id, items, amount, created_ms) "
                     "VALUES (?,?,?,?,?)",
@@ -183,6 +193,9 @@ static enum MHD_Result post_order(struct MHD_Connection *c, const char *body, si
              weir_outbox_add(app, db, &m) == 0;
         ok = of_exec(db, ok ? "COMMIT" : "ROLLBACK") == 0 && ok;
     }
+    if (why[0])
+        of_log(NAME, "OrderPlaced refused by its schema: %s", why);
+    free(value);
     if (ok)
         of_log_order(NAME, NULL, NULL, order_id, "PENDING (placed, %.2f)", amount);
     free(items_text);
@@ -545,6 +558,8 @@ int main(int argc, char **argv)
             return usage(stderr);
         }
     }
+    static const char *const writes[] = {OF_TOPIC_ORDERS, NULL};
+    o.writes = writes;
     app = of_app_new(&o);
     if (!app)
         return 1;

@@ -39,10 +39,12 @@
 #define OF_GROUP_PAYMENT   "payment-service"
 #define OF_GROUP_INVENTORY "inventory-service"
 
+#define OF_SCHEMA_FILES_MAX 8
+
 /* ---- common options (common_lib.c) -------------------------------------------------------------
  * Every service takes --bootstrap, --db, --partitions, --instance-id, --session-timeout-ms,
- * --workers, --log-level, --metrics-listen, --otlp-endpoint; of_opts_parse() handles those and
- * hands the others back. */
+ * --workers, --log-level, --metrics-listen, --otlp-endpoint, --registry, --schema;
+ * of_opts_parse() handles those and hands the others back. */
 typedef struct {
     const char *name; /* program name, also the group id */
     const char *bootstrap;
@@ -55,6 +57,11 @@ typedef struct {
     const char *metrics_listen; /* GET /metrics of the service (libweir's), or NULL */
     const char *otlp_endpoint;  /* where spans go (OTLP/HTTP JSON), or NULL: $OTEL_* */
     bool exactly_once;          /* set by the program before of_app_new (payment-service) */
+    const char *registry;       /* --registry: schema registry URL; NULL: plain JSON events */
+    const char *schema_files[OF_SCHEMA_FILES_MAX]; /* --schema TOPIC=FILE, in the order given */
+    int nschema_files;
+    const char *const *writes; /* NULL-terminated topics the service writes (their schemas are
+                                  registered at start); set by the program */
 } of_opts_t;
 
 void of_opts_init(of_opts_t *o, const char *name);
@@ -66,9 +73,11 @@ const char *of_opts_usage(void);
 const char *of_opt_value(int argc, char **argv, int *i);
 bool of_opt_is(const char *arg, const char *name);
 
-/* An app for a service: group = name, store = db, topics created with the partition count;
- * exactly once when o->exactly_once (transactional id "<name>-<instance id>", instance id "1"
- * by default). Routes get the retry policy given; of_route_tx makes them inbox routes. */
+/* An app for a service: with o->registry, the schemas of o->writes are registered first
+ * (of_schemas_start; a refusal is logged and the app is not made). Group = name, store = db, topics
+ * created with the partition count; exactly once when o->exactly_once (transactional id
+ * "<name>-<instance id>", instance id "1" by default). Routes get the retry policy given;
+ * of_route_tx makes them inbox routes. */
 weir_app *of_app_new(const of_opts_t *o);
 int of_topics_create(weir_app *app, int partitions);
 weir_route_options of_route(int max_attempts, int64_t initial_backoff_ms);
@@ -96,6 +105,19 @@ int of_exec(sqlite3 *db, const char *sql);
  * statement; for a SELECT, step_row gets called per row. Returns 0 or -1. */
 typedef void (*of_row_fn)(sqlite3_stmt *st, void *arg);
 int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void *arg, ...);
+
+/* ---- event schemas (schemas_lib.c) -----------------------------------------------------------
+ * JSON Schema per topic, registered under "<topic>-value" when the service has --registry. */
+const char *of_schema_builtin(const char *topic); /* NULL for a topic not of the flow */
+/* Registers the schemas of o->writes (nothing without o->registry); -1 after logging why. */
+int of_schemas_start(const of_opts_t *o);
+/* The value to produce for JSON text on topic: in the wire format (checked against the schema;
+ * *schema_url names it) when the topic's schema is registered, else the text. *out is
+ * malloc'd. -1 with err when the schema refuses the value. Any thread. */
+int of_value_encode(const char *topic, const char *json, void **out, size_t *len,
+                    const char **schema_url, char *err, size_t errlen);
+/* A value read: wire format (decoded by its schema id) or plain JSON text. NULL with err. */
+json_t *of_value_decode(const void *value, size_t len, char *err, size_t errlen);
 
 /* ---- the simulated payment gateway (gateway_lib.c) -------------------------------------------
  * An external service, as a real card gateway is: it keeps its records (the gateway_ledger of

@@ -352,6 +352,100 @@ int weir_projection_reset(sqlite3 *db, const char *projection);
  * together instead of all over its index. */
 void weir_uuid(char out[37]);
 
+/* ---- schemas: the registry client and the serializers -----------------------------------------
+ * Confluent's wire format and Schema Registry REST API, so records interoperate with every
+ * Confluent serializer (confluent-kafka, the Java KafkaAvroSerializer family, ...) and with any
+ * Confluent-compatible registry (Weir's own on `weir serve`'s HTTP listener, Confluent's,
+ * Redpanda's). A serialized record is the magic byte 0, the schema id (4 bytes, big endian) and
+ * the payload: Avro binary for AVRO, the JSON text for JSON Schema.
+ *
+ *   weir_registry_config rc;
+ *   weir_registry_config_init(&rc);
+ *   rc.url = "http://127.0.0.1:8081";
+ *   weir_registry *reg;
+ *   weir_registry_error e;
+ *   weir_registry_new(&rc, &reg, &e);
+ *   weir_serializer *ser;     // registers the schema under the subject: "<topic>-value"
+ *   weir_serializer_new(reg, "orders-value", WEIR_SCHEMA_AVRO, schema_text, 0, &ser, &e);
+ *   weir_serialize(ser, "{\"id\":\"o-1\",\"amount\":12.5}", 0, &bytes, &n, &e);   // free(bytes)
+ *   weir_deserialize(reg, bytes, n, &json, &id, &e);                // free(json)
+ *
+ * Values cross the API as JSON text. For Avro it maps as fastavro and Avro's Java GenericData
+ * print them: records and maps are objects, arrays arrays, enums their symbol, bytes and fixed
+ * a string of code points 0..255 (one per byte), a union the value of its branch (when encoding,
+ * also {"<branch type name>": value}, Avro's JSON encoding, to pick a branch). Errors fill an
+ * optional weir_registry_error: the registry's HTTP status, Confluent's error_code (40401
+ * subject not found, 40403 schema not found, 409 incompatible, 42201 invalid schema, ...) and
+ * its message, or the SDK's own message for local failures (http_status and error_code 0). */
+typedef struct weir_registry weir_registry;
+typedef struct weir_serializer weir_serializer;
+
+typedef enum weir_schema_type { WEIR_SCHEMA_AVRO = 1, WEIR_SCHEMA_JSON = 2 } weir_schema_type;
+
+typedef struct weir_registry_error {
+    int http_status;   /* the registry's answer; 0 when none (a local error, no connection) */
+    int error_code;    /* Confluent's error_code from the answer's body; 0 when none */
+    char message[512]; /* the registry's message, or what went wrong here */
+} weir_registry_error;
+
+typedef struct weir_registry_config {
+    const char *url; /* base URL, "http://host:port[/prefix]"; required */
+    int cache_max;   /* schemas kept by id (least recently used go first); default 1000 */
+    int timeout_ms;  /* per HTTP request; default 10000 */
+} weir_registry_config;
+
+/* Any thread. */
+void weir_registry_config_init(weir_registry_config *cfg);
+/* Any thread. Makes the client (no request is sent yet). err may be NULL. */
+int weir_registry_new(const weir_registry_config *cfg, weir_registry **out,
+                      weir_registry_error *err);
+/* After every serializer made on it is freed and no call is running. */
+void weir_registry_free(weir_registry *reg);
+
+/* Any thread (all of the registry's functions are thread safe). Registers `schema` under
+ * `subject` (POST /subjects/{subject}/versions) and sets *id; the registry answers the same id
+ * for the same schema. An incompatible schema: -WEIR_ERR_INVAL with err->http_status and
+ * err->error_code 409; an invalid one: 422 / 42201. A registry that cannot be reached:
+ * -WEIR_ERR_IO (or -WEIR_ERR_TIMEDOUT). */
+int weir_registry_register(weir_registry *reg, const char *subject, weir_schema_type type,
+                           const char *schema, int32_t *id, weir_registry_error *err);
+/* Any thread. The schema with this id (GET /schemas/ids/{id}), asked of the registry once and
+ * then served from the cache. *schema is a copy: free() it. An unknown id: -WEIR_ERR_NOENT
+ * (error_code 40403). */
+int weir_registry_schema(weir_registry *reg, int32_t id, weir_schema_type *type, char **schema,
+                         weir_registry_error *err);
+/* Any thread: lookups by id answered from the cache, and those that asked the registry. */
+void weir_registry_cache_stats(const weir_registry *reg, uint64_t *hits, uint64_t *misses);
+
+enum {
+    /* JSON Schema: check each value against the schema before it is serialized (the keywords
+     * type, properties, required, additionalProperties, items, enum, const, minimum, maximum,
+     * minLength, maxLength, minItems, maxItems; others are not checked). */
+    WEIR_SERDE_VALIDATE = 1
+};
+
+/* Any thread. A serializer for one subject and schema: registers the schema (as Confluent's
+ * serializers do with auto.register.schemas) and keeps its id; an Avro schema is parsed once
+ * here. flags: WEIR_SERDE_*. */
+int weir_serializer_new(weir_registry *reg, const char *subject, weir_schema_type type,
+                        const char *schema, unsigned flags, weir_serializer **out,
+                        weir_registry_error *err);
+void weir_serializer_free(weir_serializer *ser);
+int32_t weir_serializer_id(const weir_serializer *ser);
+/* Any thread. `json` (len bytes; 0: strlen) becomes a record value in the wire format, in
+ * *out (malloc'd: free() it) of *out_len bytes. A value the schema does not accept:
+ * -WEIR_ERR_INVAL and err->message says where ("$.items[2].qty: expected int"). */
+int weir_serialize(weir_serializer *ser, const char *json, size_t len, void **out, size_t *out_len,
+                   weir_registry_error *err);
+
+/* Any thread. A record value in the wire format, decoded with the schema its id names (asked
+ * of the registry the first time, then cached): *json is the value as JSON text (malloc'd,
+ * NUL-terminated: free() it); id may be NULL. A value that is not in the wire format (too short,
+ * magic byte not 0): -WEIR_ERR_INVAL; an id the registry does not know: -WEIR_ERR_NOENT; Avro
+ * bytes that do not decode with the schema: -WEIR_ERR_CORRUPT. */
+int weir_deserialize(weir_registry *reg, const void *data, size_t len, char **json, int32_t *id,
+                     weir_registry_error *err);
+
 /* ---- test support -----------------------------------------------------------------------------
  * A complete Weir broker inside the calling process, on 127.0.0.1 with a free port and a fresh
  * temporary data directory that weir_test_broker_stop() removes. `settings` is an optional

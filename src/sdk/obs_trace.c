@@ -211,6 +211,11 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void sdk_curl_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+}
+
 /* The endpoint from the config or the OpenTelemetry environment variables. */
 static char *traces_url(const weir_app_config *cfg)
 {
@@ -250,7 +255,7 @@ int sdk_obs_start(weir_app *app, char *err, size_t errlen)
             return r;
     }
     if (url) {
-        pthread_once(&curl_once, curl_init_once);
+        sdk_curl_init();
         o->queue = weir_malloc(SDK_SPAN_QUEUE_MAX * sizeof(*o->queue));
         if (pthread_create(&o->thread, NULL, exporter_main, app) != 0) {
             snprintf(err, errlen, "cannot start the span exporter thread");

@@ -16,6 +16,11 @@
  *   obs_trace.c    spans (process, publish, create) exported as OTLP/HTTP JSON
  *   eos.c       exactly once: the transactional producer, commit and abort cycles, rewinds
  *   testbroker.c  weir_test_broker_*
+ *   schema_cache.c  schemas by id: bounded, least recently used first out, thread safe
+ *   registry_client.c  the schema registry's REST API over libcurl (register, schema by id)
+ *   serde.c     Confluent's wire format, weir_serializer_*, weir_serialize, weir_deserialize
+ *   serde_avro.c   Avro binary <-> JSON values on libavro's generic values
+ *   serde_json.c   the JSON Schema keywords a serializer checks with WEIR_SERDE_VALIDATE
  *
  * Locking: one mutex per app (app->lock) guards the partition table, every partition's state
  * and stash, and the pending-delivery lists. Handlers and the SQLite and producer calls run
@@ -29,6 +34,7 @@
 #include "base/base.h"
 #include "weir/weir.h"
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -444,6 +450,77 @@ void sdk_produce_failed(weir_app *app, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The producer's fatal error: fenced means a newer instance took over (-WEIR_ECLOSED). */
 void sdk_eos_fatal(weir_app *app, rd_kafka_resp_err_t code, const char *reason);
+
+/* ---- schemas (schema_cache.c, registry_client.c, serde*.c) -----------------------------------
+ * Confluent's wire format: magic byte 0, the schema id as a big-endian int32, the payload. */
+#define SDK_WIRE_MAGIC      0
+#define SDK_WIRE_HEADER_LEN 5
+void sdk_wire_header(uint8_t out[SDK_WIRE_HEADER_LEN], int32_t id);
+/* 0 with the id and the payload, or -WEIR_EINVAL (too short, magic byte not 0, negative id)
+ * with err saying which. */
+int sdk_wire_parse(const void *data, size_t len, int32_t *id, const uint8_t **payload,
+                   size_t *payload_len, char *err, size_t errlen);
+
+/* Fills e (when not NULL) and returns rc. */
+int sdk_regerr(weir_registry_error *e, int rc, int http_status, int error_code, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
+
+/* A schema the registry named by id, shared by reference: the cache holds one, each user
+ * another. Immutable after sdk_schema_new (avro is parsed there), so any thread may read it. */
+typedef struct sdk_schema {
+    int32_t id;
+    weir_schema_type type;
+    char *text;
+    void *avro; /* AVRO: the parsed schema (serde_avro.c), else NULL */
+    atomic_int refs;
+    struct sdk_schema *hash_next;           /* the cache's bucket chain */
+    struct sdk_schema *lru_prev, *lru_next; /* the cache's recency list, newest first */
+} sdk_schema_t;
+
+/* A new schema with one reference; AVRO text is parsed here. NULL (err says why) when it does
+ * not parse. */
+sdk_schema_t *sdk_schema_new(int32_t id, weir_schema_type type, const char *text, char *err,
+                             size_t errlen);
+void sdk_schema_ref(sdk_schema_t *s);
+void sdk_schema_unref(sdk_schema_t *s); /* the last one frees it */
+
+/* At most `max` schemas by id; beyond it the least recently used one is dropped (its users keep
+ * their references). One mutex; lookups and inserts are O(1). */
+typedef struct {
+    pthread_mutex_t mu;
+    sdk_schema_t **buckets;
+    size_t nbuckets;
+    size_t len, max;
+    sdk_schema_t *newest, *oldest;
+    uint64_t hits, misses;
+} sdk_schema_cache_t;
+
+void sdk_schema_cache_init(sdk_schema_cache_t *c, size_t max);
+void sdk_schema_cache_deinit(sdk_schema_cache_t *c);
+/* A reference to the schema with this id (now the most recent), or NULL; counts a hit or miss. */
+sdk_schema_t *sdk_schema_cache_get(sdk_schema_cache_t *c, int32_t id);
+/* Adds s (the cache takes a reference of its own) unless its id is there already; returns a
+ * reference to the one cached, which the caller must unref (s itself stays the caller's). */
+sdk_schema_t *sdk_schema_cache_put(sdk_schema_cache_t *c, sdk_schema_t *s);
+size_t sdk_schema_cache_len(sdk_schema_cache_t *c);
+
+/* registry_client.c: the schema of an id, from the cache or the registry; a reference. */
+int sdk_registry_schema(weir_registry *reg, int32_t id, sdk_schema_t **out,
+                        weir_registry_error *err);
+/* obs_trace.c: curl_global_init, once per process, before the first curl handle. */
+void sdk_curl_init(void);
+
+/* serde_avro.c: the parsed schema and its generic value class, for any number of threads. */
+void *sdk_avro_parse(const char *text, char *err, size_t errlen); /* NULL: err says why */
+void sdk_avro_free(void *avro);
+/* v to Avro binary appended to out; -WEIR_EINVAL with err naming the path of the bad value. */
+int sdk_avro_encode(void *avro, const json_t *v, buf_t *out, char *err, size_t errlen);
+/* Exactly len bytes of Avro binary to a JSON value; -WEIR_ECORRUPT when they do not decode. */
+int sdk_avro_decode(void *avro, const uint8_t *p, size_t len, json_t **out, char *err,
+                    size_t errlen);
+
+/* serde_json.c: 0, or -WEIR_EINVAL with err naming the path and the keyword that failed. */
+int sdk_json_validate(const json_t *schema, const json_t *v, char *err, size_t errlen);
 
 /* event.c */
 void sdk_event_init(weir_event *ev);

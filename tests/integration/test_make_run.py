@@ -1,6 +1,7 @@
 """`make run` as a new user meets it, on a terminal (a pty): it prints where everything is
 (Kafka, HTTP, console, order service, the services' metrics, logs) and what to try; the order
-flow runs and its journeys reach the broker (GET /api/v1/traces); a second run on the same data
+flow runs, its services' event schemas are in the broker's registry (GET /subjects) and its
+journeys reach the broker (GET /api/v1/traces); a second run on the same data
 dir stops at once without touching the running broker or its logs; Ctrl-C ends everything with
 make's exit status 0 and no make error. Free ports and a temporary data dir via the WEIR_*
 variables scripts/demo.sh reads. TAP.
@@ -122,6 +123,15 @@ def main():
             tr = traces()
         tap(any(len(t["services"]) == 3 and t["first_event_type"] == "OrderPlaced" for t in tr),
             "orders' journeys reach the broker from all three services", tr[:2])
+
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/subjects" % http, timeout=5) as r:
+                subjects = json.loads(r.read())
+        except Exception as e:  # noqa: BLE001 - shown in the failure
+            subjects = [str(e)]
+        tap(subjects == ["inventory-value", "orders-value", "payments-value",
+                         "payments.ledger-value"],
+            "the services registered their event schemas with the broker's registry", subjects)
 
         log = os.path.join(work, "data", "order-flow", "broker.log")
         before = open(log, "rb").read()
