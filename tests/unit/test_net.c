@@ -37,6 +37,7 @@ static net_loop_t *g_loops[2];
 #define BIG_RESP (2u << 20)
 static _Atomic size_t g_big_taken_cap; /* 'B': capacity net_loop_take_buf handed over */
 static uint8_t *_Atomic g_big_data;    /* 'B': the buffer the response was built in */
+static net_budget_t *g_budget;         /* set on the loops server_start makes, or NULL */
 
 typedef struct {
     net_loop_t *loops[2];
@@ -146,6 +147,7 @@ static void server_start(server_t *s, size_t n, const net_conn_limits_t *lim, si
     g_loops[0] = g_loops[1] = NULL;
     for (size_t i = 0; i < n; i++) {
         WEIR_ASSERT(net_loop_new(&s->loops[i]) == 0);
+        net_loop_set_budget(s->loops[i], g_budget);
         g_loops[i] = s->loops[i];
     }
     net_conn_handler_t h = {.on_frame = on_frame, .on_close = on_close};
@@ -1055,6 +1057,163 @@ TEST(ten_thousand_timers)
         CHECK(!net_timer_armed(&g_many.t[i]));
     net_loop_free(g_many.loop);
     free(g_many.t);
+}
+
+/* ---- the memory budget ------------------------------------------------------------------------ */
+
+TEST(budget_reserve_grants_what_is_left)
+{
+    net_budget_t *bud;
+    net_budget_new(1000, &bud);
+    CHECK_EQ(net_budget_reserve(bud, 600), 600);
+    CHECK_EQ(net_budget_reserve(bud, 600), 400); /* only what is left */
+    CHECK(net_budget_full(bud));
+    CHECK_EQ(net_budget_reserve(bud, 1), 0);
+    net_budget_add(bud, 50); /* held already: counted past the limit */
+    CHECK_EQ(net_budget_held(bud), 1050);
+    net_budget_release(bud, 650);
+    CHECK_EQ(net_budget_held(bud), 400);
+    CHECK(!net_budget_full(bud));
+    net_budget_note_shrunk(bud);
+    net_budget_note_paused(bud);
+    net_budget_note_paused(bud);
+    net_budget_stats_t st;
+    net_budget_stats(bud, &st);
+    CHECK_EQ(st.max_bytes, 1000);
+    CHECK_EQ(st.held_bytes, 400);
+    CHECK_EQ(st.fetches_shrunk, 1);
+    CHECK_EQ(st.reads_paused, 2);
+    net_budget_release(bud, 400);
+    CHECK_EQ(net_budget_held(bud), 0);
+    net_budget_free(bud);
+    /* No budget: everything granted, nothing counted. */
+    CHECK_EQ(net_budget_reserve(NULL, 12345), 12345);
+    CHECK(!net_budget_full(NULL));
+    size_t d = net_budget_default_bytes();
+    CHECK(d >= (64u << 20) && d <= ((size_t)4 << 30));
+}
+
+typedef struct {
+    net_budget_t *bud;
+    _Atomic int done;
+} budget_race_t;
+
+static void *budget_racer(void *arg)
+{
+    budget_race_t *r = arg;
+    for (int i = 0; i < 100000; i++) {
+        size_t g = net_budget_reserve(r->bud, 7);
+        net_budget_add(r->bud, 3);
+        net_budget_release(r->bud, g + 3);
+    }
+    atomic_fetch_add(&r->done, 1);
+    return NULL;
+}
+
+TEST(budget_counts_exactly_across_threads)
+{
+    budget_race_t r = {0};
+    net_budget_new(50, &r.bud);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, budget_racer, &r);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(atomic_load(&r.done), 4);
+    CHECK_EQ(net_budget_held(r.bud), 0);
+    net_budget_free(r.bud);
+}
+
+static size_t budget_held_now(void)
+{
+    return net_budget_held(g_budget);
+}
+
+/* Three connections each send 1 MiB of a declared 4 MiB frame under a 1.5 MiB budget: the
+ * budget counts their buffers, the ones that must grow past it stop being read, small frames
+ * still pass, and once the stalled ones are closed for stalling every byte is given back. */
+TEST(budget_pauses_partial_requests_and_stall_timeout_frees_them)
+{
+    net_budget_new(3u << 19, &g_budget);
+    net_conn_limits_t lim;
+    net_conn_limits_default(&lim);
+    lim.max_frame_bytes = 8 << 20;
+    lim.stall_timeout_ms = 600;
+    server_t s;
+    server_start(&s, 2, &lim, 0);
+    int fds[3];
+    buf_t b = {0};
+    frame_add(&b, 'e', 1, (4 << 20) - 5);
+    for (int i = 0; i < 3; i++) {
+        fds[i] = cli_connect(s.port);
+        struct pollfd pfd = {.fd = fds[i], .events = POLLOUT};
+        /* Non-blocking sends: a paused connection's bytes stay in TCP. */
+        size_t off = 0;
+        int64_t end = now_ms() + 2000;
+        while (off < (1u << 20) && now_ms() < end) {
+            if (poll(&pfd, 1, 20) <= 0)
+                continue;
+            ssize_t n = send(fds[i], b.data + off, (1u << 20) - off, MSG_DONTWAIT);
+            if (n > 0)
+                off += (size_t)n;
+        }
+    }
+    WAIT_FOR(net_budget_full(g_budget), 2000);
+    usleep(100000);
+    net_budget_stats_t st;
+    net_budget_stats(g_budget, &st);
+    CHECK(net_budget_full(g_budget));
+    /* Past the limit by at most one growth step per loop. */
+    CHECK(st.held_bytes <= st.max_bytes + 2 * (4u << 20));
+    CHECK(st.reads_paused >= 1);
+    /* A small frame is answered while the budget is full. */
+    int other = cli_connect(s.port);
+    CHECK(round_trip(other, 'e', 7, 100));
+    close(other);
+    /* The stalled requests are dropped after 600 ms: closed, and their memory back. */
+    int closed = 0;
+    for (int i = 0; i < 3; i++)
+        closed += expect_closed(fds[i], 3000);
+    CHECK_EQ(closed, 3);
+    WAIT_FOR(budget_held_now() == 0, 2000);
+    CHECK_EQ(budget_held_now(), 0);
+    net_loop_stats_t ls[2];
+    net_loop_stats(s.loops[0], &ls[0]);
+    net_loop_stats(s.loops[1], &ls[1]);
+    CHECK_EQ(ls[0].stalled + ls[1].stalled, 3);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    buf_deinit(&b);
+    server_stop(&s);
+    net_budget_free(g_budget);
+    g_budget = NULL;
+}
+
+/* A response counts while it waits for a reader that does not read, and is given back when
+ * the connection closes. */
+TEST(budget_counts_unsent_responses)
+{
+    net_budget_new(64u << 20, &g_budget);
+    server_t s;
+    server_start(&s, 1, NULL, 0);
+    int fd = cli_connect_buf(s.port, 4096);
+    buf_t b = {0};
+    frame_add(&b, 'B', 1, 0);
+    CHECK(send_all(fd, b.data, b.len) == 0);
+    WAIT_FOR(budget_held_now() >= BIG_RESP - (1u << 20), 2000);
+    CHECK(budget_held_now() >= BIG_RESP - (1u << 20)); /* what the socket did not take */
+    CHECK(budget_held_now() <= 2 * BIG_RESP + (1u << 20));
+    close(fd);
+    /* The closed connection gives it back; the loop may keep the buffer (counted) for 5 s. */
+    WAIT_FOR(budget_held_now() == 0 || budget_held_now() == atomic_load(&g_big_taken_cap), 2000);
+    net_loop_stats_t ls;
+    net_loop_stats(s.loops[0], &ls);
+    CHECK_EQ(budget_held_now(), (size_t)ls.kept_bytes);
+    buf_deinit(&b);
+    server_stop(&s);
+    CHECK_EQ(budget_held_now(), 0); /* net_loop_free gave the kept buffer back too */
+    net_budget_free(g_budget);
+    g_budget = NULL;
 }
 
 /* ---- addresses ------------------------------------------------------------------------------- */
