@@ -1,5 +1,6 @@
 /*
- * budget: the broker-wide bound on memory held in connection buffers (weir.memory.buffers.max.bytes).
+ * budget: the broker-wide bound on memory held in connection buffers
+ * (weir.memory.buffers.max.bytes).
  *
  * What counts: the capacity of every response buffer completed and not yet sent, the loops'
  * kept response buffers, the input buffers of partially read requests, and reservations a

@@ -576,7 +576,9 @@ static void conn_idle_fire(void *arg)
 
 /* The peer sent part of a request and nothing more for stall_timeout_ms: its buffer is given
  * back and the connection closed. Frames that arrived whole and wait for the connection to come
- * under its bounds are not stalled; the timer looks again later. */
+ * under its bounds, or a connection not read because of those bounds, are not stalled; the
+ * timer looks again later. A pause for the memory budget does count: memory held by a request
+ * that cannot finish is what the timeout is there to free. */
 static void conn_stall_fire(void *arg)
 {
     net_conn_t *conn = arg;
@@ -584,7 +586,10 @@ static void conn_stall_fire(void *arg)
     size_t have = conn->in.len, want = have >= 4 ? 4 + (size_t)be32_read(conn->in.data) : 0;
     if (have == 0)
         return;
-    if (want && have >= want) {
+    if ((want && have >= want) || conn_over_bounds(conn)) {
+        /* Not read because of its own bounds (answers it has not taken): not the peer's
+         * stall. The clock starts again when reading resumes. */
+        conn->last_in_ms = conn->loop->now_ms;
         net_timer_start(conn->loop, &conn->stall, timeout_ms);
         return;
     }

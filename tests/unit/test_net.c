@@ -1059,7 +1059,8 @@ TEST(ten_thousand_timers)
     free(g_many.t);
 }
 
-/* ---- the memory budget ------------------------------------------------------------------------ */
+/* ---- the memory budget ------------------------------------------------------------------------
+ */
 
 TEST(budget_reserve_grants_what_is_left)
 {
