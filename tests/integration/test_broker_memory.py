@@ -32,6 +32,9 @@ STALL_MS = 3000
 RECORDS, VALUE_BYTES = 16384, 1000  # 16 MiB in kcat's batches of at most 64 KiB
 SLOW_FETCHERS, STALLED = 100, 20
 BEFORE = os.environ.get("WEIR_MEMCAP_BEFORE") == "1"
+# Under a sanitizer RSS says little (shadow memory, ASan's quarantine of freed blocks): the
+# budget's own count is checked there, the RSS bound only in the release pass.
+SANITIZED = os.environ.get("WEIR_PASS", "release") != "release" or "/asan/" in kafka_wire.WEIR
 tap = kafka_wire.Tap()
 
 
@@ -177,8 +180,12 @@ def main():
             "requests holding memory (%d read)" % (RECORDS, SLOW_FETCHERS, STALLED, len(got)))
         if BEFORE:
             return
-        tap(peak < base + BUDGET + SLACK, "peak RSS %.1f MiB < %.1f MiB before + 64 MiB budget + "
-            "24 MiB" % (peak / 2**20, base / 2**20))
+        if SANITIZED:
+            tap(True, "peak RSS %.1f MiB # SKIP RSS is not bounded under a sanitizer" %
+                (peak / 2**20))
+        else:
+            tap(peak < base + BUDGET + SLACK, "peak RSS %.1f MiB < %.1f MiB before + 64 MiB "
+                "budget + 24 MiB" % (peak / 2**20, base / 2**20))
         tap(held is not None and BUDGET * 0.75 <= held <= BUDGET + SLACK,
             "weir_buffer_memory_bytes %s: the budget is in use, and within it" % held)
         shrunk = metric(http, "weir_buffer_memory_throttled_total", '{kind="fetch_shrunk"}')
@@ -203,10 +210,14 @@ def main():
             time.sleep(0.1)
         tap(metric(http, "weir_buffer_memory_bytes") == 0,
             "every buffer given back once the clients are gone")
+        p.terminate()
+        rc = p.wait(30)
+        tap(rc == 0, "the broker stops cleanly (exit %s; under ASan: no leak)" % rc)
     finally:
         for s in socks:
             s.close()
-        p.terminate()
+        if p.poll() is None:
+            p.terminate()
         try:
             p.wait(30)
         except subprocess.TimeoutExpired:
