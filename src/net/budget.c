@@ -7,12 +7,13 @@
  * response builder (Fetch) takes before it writes. One atomic counter shared by every loop: the
  * callers that add memory they must hold anyway (a completed response, bytes already read)
  * add it unconditionally, and the two places that can wait or shrink ask first: a Fetch
- * reserves what it may write (net_budget_reserve grants only what is left), and a connection
- * whose partial request needs a larger buffer stops being read while the budget is full.
+ * reserves what it may write (net_budget_reserve grants only what is left), and a request
+ * larger than the shared read buffer reserves its whole size (net_budget_try, all or nothing)
+ * before its buffer grows; its connection stops being read until it fits.
  *
  * Invariant: held equals the sum of what was added and not yet released; it never goes below
  * zero. Callers may overshoot the limit by what they add unconditionally, which each caller
- * bounds (one read step, one first batch), so the bound holds to within a few MiB per loop.
+ * bounds (a small stash, one first batch), so the bound holds to within a few MiB per loop.
  */
 #include "net/net_internal.h"
 
@@ -82,6 +83,20 @@ size_t net_budget_reserve(net_budget_t *bud, size_t want)
         if (atomic_compare_exchange_weak_explicit(&bud->held, &h, h + (int64_t)grant,
                                                   memory_order_relaxed, memory_order_relaxed))
             return grant;
+    }
+}
+
+bool net_budget_try(net_budget_t *bud, size_t n)
+{
+    if (!bud || n == 0)
+        return true;
+    int64_t h = atomic_load_explicit(&bud->held, memory_order_relaxed);
+    for (;;) {
+        if (h + (int64_t)n > (int64_t)bud->max_bytes)
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&bud->held, &h, h + (int64_t)n,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
     }
 }
 

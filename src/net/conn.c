@@ -102,21 +102,25 @@ static void conn_update_interest(net_conn_t *conn)
         net_conn_close(conn);
 }
 
-/* Brings the budget's count of `in` up to date after its capacity changed. */
+/* Brings the budget's count of `in` up to date after its capacity or reservation changed:
+ * a large request counts its whole size from its start (in_reserved), a small one what its
+ * buffer holds. */
 static void conn_in_account(net_conn_t *conn)
 {
     net_budget_t *bud = conn->loop->budget;
     conn->in_peak = WEIR_MAX(conn->in_peak, conn->in.cap);
-    if (conn->in.cap > conn->in_held)
-        net_budget_add(bud, conn->in.cap - conn->in_held);
+    size_t want = WEIR_MAX(conn->in.cap, conn->in_reserved);
+    if (want > conn->in_held)
+        net_budget_add(bud, want - conn->in_held);
     else
-        net_budget_release(bud, conn->in_held - conn->in.cap);
-    conn->in_held = conn->in.cap;
+        net_budget_release(bud, conn->in_held - want);
+    conn->in_held = want;
 }
 
 static void conn_in_free(net_conn_t *conn)
 {
     buf_deinit(&conn->in);
+    conn->in_reserved = 0;
     conn_in_account(conn);
 }
 
@@ -320,13 +324,32 @@ static ssize_t conn_read_large(net_conn_t *conn, size_t total, size_t *asked)
     return n;
 }
 
-/* A partial request that needs a larger buffer while the memory budget is full: the
- * connection stops being read until the loop's retry timer finds memory free. */
+static void conn_budget_unpause(net_conn_t *conn)
+{
+    if (!conn->budget_paused)
+        return;
+    conn->budget_paused = false;
+    conn->loop->budget_paused--;
+}
+
+/* A request larger than the shared read buffer reserves its whole size in the budget before
+ * its buffer grows past the first bytes, all or nothing (Kafka's memory pool does the same),
+ * so requests that started always finish and two of them can never each hold half of the
+ * budget waiting for the other. One that does not fit stops the connection being read until
+ * the loop's retry timer finds room. Returns true when paused. */
 static bool conn_budget_pause(net_conn_t *conn, size_t total)
 {
     net_loop_t *loop = conn->loop;
-    if (total <= NET_RBUF_BYTES || conn->in.cap > conn->in.len || !net_budget_full(loop->budget))
+    if (total <= NET_RBUF_BYTES || conn->in_reserved >= total)
         return false;
+    size_t more = total > conn->in_held ? total - conn->in_held : 0;
+    if (net_budget_try(loop->budget, more)) {
+        conn->in_held += more;
+        conn->in_reserved = total;
+        conn_budget_unpause(conn);
+        return false;
+    }
+    net_loop_kept_drop(loop); /* memory kept for speed gives way to a request */
     if (!conn->budget_paused) {
         conn->budget_paused = true;
         loop->budget_paused++;
@@ -335,14 +358,6 @@ static bool conn_budget_pause(net_conn_t *conn, size_t total)
             net_timer_start(loop, &loop->budget_timer, NET_BUDGET_RETRY_MS);
     }
     return true;
-}
-
-static void conn_budget_unpause(net_conn_t *conn)
-{
-    if (!conn->budget_paused)
-        return;
-    conn->budget_paused = false;
-    conn->loop->budget_paused--;
 }
 
 static void conn_stall_fire(void *arg);
@@ -601,17 +616,15 @@ static void conn_stall_fire(void *arg)
     log_warn("net",
              "%s: request of %zu bytes stalled at %zu bytes received for %" PRId64 " ms, closing%s",
              conn->peer, want ? want - 4 : 0, have >= 4 ? have - 4 : 0, quiet_ms,
-             conn->budget_paused ? " (reading was paused: the memory budget is full)" : "");
+             conn->budget_paused ? " (reading was paused: no room in the memory budget)" : "");
     metric_counter_add(&conn->loop->m.stalled, 1);
     net_conn_close(conn);
 }
 
 void net_conn_budget_retry(net_conn_t *conn)
 {
-    if (conn->closed || net_budget_full(conn->loop->budget))
-        return;
-    conn_budget_unpause(conn);
-    conn_read(conn); /* level-triggered: what waits in the socket is read now or reported */
+    if (!conn->closed)
+        conn_read(conn); /* stays paused if it still does not fit; else reads what waits */
 }
 
 int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_conn_t **out)

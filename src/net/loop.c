@@ -17,7 +17,8 @@
  * The kept buffer: a sent response's buffer of 1 to 64 MiB is kept (the largest one) for the next
  * large response (net_loop_take_buf, used by Fetch), and freed once no response of 1 MiB or more
  * has gone out for NET_KEEP_IDLE_MS. Without it every multi-megabyte fetch maps fresh pages and
- * faults them in, which costs more than copying the records. It counts in the memory budget.
+ * faults them in, which costs more than copying the records. It counts in the memory budget,
+ * is kept only while that has room, and is dropped when a connection of its loop waits for room.
  *
  * The memory budget (net_budget_t, shared by the loops): a connection paused because its
  * partial request could not grow is looked at again every NET_BUDGET_RETRY_MS by a timer that
@@ -292,7 +293,7 @@ net_slot_t *net_loop_slot_get(net_loop_t *loop)
  */
 
 /* Frees the kept buffer and gives its bytes back to the budget. */
-static void loop_kept_drop(net_loop_t *loop)
+void net_loop_kept_drop(net_loop_t *loop)
 {
     net_budget_release(loop->budget, loop->kept.cap);
     buf_deinit(&loop->kept);
@@ -304,7 +305,7 @@ static void loop_kept_expire(void *arg)
     net_loop_t *loop = arg;
     int64_t idle = loop->now_ms - loop->kept_used_ms;
     if (idle >= NET_KEEP_IDLE_MS) {
-        loop_kept_drop(loop);
+        net_loop_kept_drop(loop);
         metric_gauge_set(&loop->m.kept_bytes, 0);
     } else if (loop->kept.cap)
         net_timer_start(loop, &loop->kept_timer, NET_KEEP_IDLE_MS - idle);
@@ -317,12 +318,14 @@ static void loop_buf_release(net_loop_t *loop, buf_t *b)
 {
     if (b->len >= NET_KEEP_MIN_BYTES)
         loop->kept_used_ms = loop->now_ms;
+    /* Kept only while the budget has room: it must not keep requests from being read. */
+    bool roomy = net_budget_held(loop->budget) + b->cap <= net_budget_max(loop->budget) / 2;
     if (b->cap < NET_KEEP_MIN_BYTES || b->cap > NET_KEEP_MAX_BYTES || b->cap <= loop->kept.cap ||
-        loop->now_ms - loop->kept_used_ms >= NET_KEEP_IDLE_MS) {
+        loop->now_ms - loop->kept_used_ms >= NET_KEEP_IDLE_MS || !roomy) {
         buf_deinit(b);
         return;
     }
-    loop_kept_drop(loop);
+    net_loop_kept_drop(loop);
     loop->kept = *b;
     loop->kept.len = 0;
     net_budget_add(loop->budget, loop->kept.cap);
@@ -540,7 +543,7 @@ void net_loop_free(net_loop_t *loop)
     close(loop->wake.fd);
     close(loop->epfd);
     free(loop->rbuf);
-    loop_kept_drop(loop);
+    net_loop_kept_drop(loop);
     free(loop);
     net_loop_current = prev;
 }
@@ -571,8 +574,7 @@ net_budget_t *net_loop_budget(const net_loop_t *loop)
 static void loop_budget_retry(void *arg)
 {
     net_loop_t *loop = arg;
-    for (net_conn_t *conn = loop->conns, *next; conn && !net_budget_full(loop->budget);
-         conn = next) {
+    for (net_conn_t *conn = loop->conns, *next; conn; conn = next) {
         next = conn->next; /* a retry may close it; it is freed only later */
         if (conn->budget_paused)
             net_conn_budget_retry(conn);

@@ -88,11 +88,12 @@ void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st);
 /* ---- the memory budget -------------------------------------------------------------------------
  * One bound on the memory held in connection buffers across every loop that shares it
  * (weir.memory.buffers.max.bytes): unsent responses, the loops' kept buffers, partially read
- * requests, and what a response builder reserved. When it is full, a connection whose partial
- * request needs a larger buffer stops being read (until the budget frees, looked at every
- * NET_BUDGET_RETRY_MS), and a Fetch reserves less (it then answers with less, at least its
- * first batch). Any thread; a NULL budget is an unlimited one. Created before the loops run
- * (net_loop_set_budget) and freed after net_loop_free. */
+ * requests, and what a response builder reserved. A request larger than the shared read
+ * buffer reserves its whole size before its buffer grows; when that does not fit, its
+ * connection stops being read (until room frees, looked at every NET_BUDGET_RETRY_MS). A
+ * Fetch reserves what is left (it then answers with less, at least its first batch). Any thread; a
+ * NULL budget is an unlimited one. Created before the loops run (net_loop_set_budget) and freed
+ * after net_loop_free. */
 typedef struct net_budget net_budget_t;
 void net_budget_new(size_t max_bytes, net_budget_t **out);
 void net_budget_free(net_budget_t *bud);
@@ -102,6 +103,8 @@ size_t net_budget_held(const net_budget_t *bud);
 bool net_budget_full(const net_budget_t *bud);
 /* Grants up to `want` bytes of what is left (0 when full) and holds them until released. */
 size_t net_budget_reserve(net_budget_t *bud, size_t want);
+/* Takes n bytes only if all of them fit (held + n <= max); true when taken. */
+bool net_budget_try(net_budget_t *bud, size_t n);
 void net_budget_add(net_budget_t *bud, size_t n); /* memory held already: no refusal */
 void net_budget_release(net_budget_t *bud, size_t n);
 void net_budget_note_shrunk(net_budget_t *bud); /* a response made smaller for the budget */

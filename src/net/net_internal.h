@@ -34,8 +34,8 @@
 #define NET_KEEP_MIN_BYTES (1u << 20)
 #define NET_KEEP_MAX_BYTES (64u << 20)
 #define NET_KEEP_IDLE_MS   5000
-/* A partial request's buffer grows by doubling but by at most this much at a time, so one
- * read step passes the memory budget by little (glibc grows large blocks with mremap: no copy). */
+/* A partial request's buffer grows by doubling but by at most this much at a time, so its
+ * memory stays close to the bytes received (glibc grows large blocks with mremap: no copy). */
 #define NET_GROW_STEP_MAX (4u << 20)
 /* How often a loop with connections paused for the memory budget looks whether it freed. */
 #define NET_BUDGET_RETRY_MS 20
@@ -117,7 +117,8 @@ struct net_conn {
 
     buf_t in;           /* unparsed input: one partial frame, or frames left while paused */
     size_t in_peak;     /* the largest in.cap has been */
-    size_t in_held;     /* in.cap as counted in the loop's budget */
+    size_t in_held;     /* what the loop's budget counts for `in` */
+    size_t in_reserved; /* a large request's whole size, reserved before its buffer grows */
     bool budget_paused; /* not read until the budget frees (a partial request must grow) */
     net_slot_t *head, *tail;
     size_t nslots;   /* in the queue: uncompleted, plus completed and not yet sent */
@@ -179,6 +180,7 @@ void net_loop_flush_add(net_loop_t *loop, net_conn_t *conn);
 void net_loop_free_add(net_loop_t *loop, net_conn_t *conn);
 net_slot_t *net_loop_slot_get(net_loop_t *loop);
 void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot);
+void net_loop_kept_drop(net_loop_t *loop); /* frees the kept buffer (budget given back) */
 
 /* conn.c */
 void net_conn_flush(net_conn_t *conn);

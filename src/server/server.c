@@ -174,10 +174,27 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int start_loops(weir_broker *s, int n, int64_t budget_bytes)
+/* The loops' memory budget: the setting, or the machine's default; never below the largest
+ * request allowed, which reserves its whole size before it is read. */
+static size_t budget_bytes(const broker_settings_t *set)
 {
-    net_budget_new(budget_bytes > 0 ? (size_t)budget_bytes : net_budget_default_bytes(),
-                   &s->budget);
+    int64_t want = broker_settings_int(set, BCFG_MEMORY_BUFFERS_MAX_BYTES);
+    size_t frame = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
+    size_t bytes = want > 0 ? (size_t)want : net_budget_default_bytes();
+    if (bytes < frame) {
+        if (want > 0)
+            log_warn("server",
+                     "weir.memory.buffers.max.bytes %zu is below socket.request.max.bytes %zu: "
+                     "using %zu, so that the largest request allowed can be read",
+                     bytes, frame, frame);
+        bytes = frame;
+    }
+    return bytes;
+}
+
+static int start_loops(weir_broker *s, int n, size_t budget)
+{
+    net_budget_new(budget, &s->budget);
     if (n <= 0)
         n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = WEIR_MAX(1, WEIR_MIN(n, 64));
@@ -287,7 +304,7 @@ static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
     }
     int n =
         cfg->io_threads > 0 ? cfg->io_threads : (int)broker_settings_int(&set, BCFG_NUM_IO_THREADS);
-    rc = start_loops(s, n, broker_settings_int(&set, BCFG_MEMORY_BUFFERS_MAX_BYTES));
+    rc = start_loops(s, n, budget_bytes(&set));
     if (rc == 0) {
         broker_open_args_t a = {
             .settings = &set, .data_dir = cfg->data_dir, .loops = s->loops, .nloops = s->nloops};

@@ -1,9 +1,10 @@
 """Bounded memory (weir.memory.buffers.max.bytes, weir.request.stall.timeout.ms) against
 `weir serve` with a 64 MiB budget: 100 raw-socket clients that each send one 55 MiB Fetch and
-never read, and 20 that announce a 50 MiB request, send 6 MiB of it and stall. The broker's
-RSS (VmRSS, sampled every 20 ms) must stay under its RSS before them + the budget + 24 MiB
-(what is allowed past the budget: one read step per io thread, one first batch per fetch
-that found the budget full, allocator slack); kcat must still read every record, in order;
+never read, and 20 that announce a 50 MiB request, send (what the broker takes of) 6 MiB of it
+and stall. The broker's RSS (VmRSS, sampled every 20 ms) must stay under its RSS before them +
+the budget + 24 MiB (what is allowed past the budget: the 64 KiB starts of waiting requests,
+one first batch per fetch that found the budget full, allocator slack); kcat must still read
+every record, in order;
 the stalled requests must be dropped after the (here 3 s) timeout, each with a logged reason,
 and /metrics must show what was held and throttled. TAP.
 
@@ -43,6 +44,7 @@ def start(work):
             "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--set", "num.io.threads=2"]
     if not BEFORE:
         args += ["--set", "weir.memory.buffers.max.bytes=%d" % BUDGET,
+                 "--set", "socket.request.max.bytes=%d" % (60 << 20),
                  "--set", "weir.request.stall.timeout.ms=%d" % STALL_MS]
     err = open(os.path.join(work, "stderr"), "w")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
