@@ -9,7 +9,8 @@ the stalled requests must be dropped after the (here 3 s) timeout, each with a l
 and /metrics must show what was held and throttled. TAP.
 
 WEIR_MEMCAP_BEFORE=1 runs the same load on a binary without the settings (WEIR_BIN) and only
-prints the RSS it reached (the figure for the notes)."""
+prints the RSS it reached (the figure for the notes); WEIR_MEMCAP_RECORDS=57344 makes each slow
+Fetch find 56 MiB to answer."""
 import os
 import re
 import shutil
@@ -30,7 +31,8 @@ from kafka_wire import arr, s16  # noqa: E402
 BUDGET = 64 << 20
 SLACK = 24 << 20
 STALL_MS = 3000
-RECORDS, VALUE_BYTES = 16384, 1000  # 16 MiB in kcat's batches of at most 64 KiB
+# 16 MiB in kcat's batches of at most 64 KiB (WEIR_MEMCAP_RECORDS: more, for a manual run)
+RECORDS, VALUE_BYTES = int(os.environ.get("WEIR_MEMCAP_RECORDS", "16384")), 1000
 SLOW_FETCHERS, STALLED = 100, 20
 BEFORE = os.environ.get("WEIR_MEMCAP_BEFORE") == "1"
 # Under a sanitizer RSS says little (shadow memory, ASan's quarantine of freed blocks): the
@@ -148,7 +150,34 @@ def metric(http, name, labels=""):
     return float(m.group(1)) if m else None
 
 
+def budget_floor():
+    """A budget below socket.request.max.bytes is raised to it, with a warning: the largest
+    request allowed reserves its whole size before it is read."""
+    work = tempfile.mkdtemp(prefix="weir-test-mem-")
+    err = open(os.path.join(work, "stderr"), "w")
+    p = subprocess.Popen([kafka_wire.WEIR, "serve", "--data-dir", os.path.join(work, "data"),
+                          "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                          "--set", "weir.memory.buffers.max.bytes=1048576"],
+                         stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        p.stdout.readline()
+        http = p.stdout.readline().split()[-1]
+        limit = metric(http, "weir_buffer_memory_limit_bytes")
+        with open(os.path.join(work, "stderr")) as f:
+            log = f.read()
+        tap(limit == 104857600 and "weir.memory.buffers.max.bytes 1048576 is below "
+            "socket.request.max.bytes 104857600: using 104857600" in log,
+            "a 1 MiB budget is raised to socket.request.max.bytes (%s), with a warning" % limit)
+    finally:
+        p.terminate()
+        p.wait(30)
+        err.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
+    if not BEFORE:
+        budget_floor()
     work = tempfile.mkdtemp(prefix="weir-test-mem-")
     p, err, kafka, http = start(work)
     hp = (kafka.rsplit(":", 1)[0], int(kafka.rsplit(":", 1)[1]))
