@@ -210,6 +210,16 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("weir.ssl.handshake.timeout.ms", BCFG_T_LONG, "10000", "1", "3600000",
                  "Weir: a TLS connection whose handshake is not finished after this long is "
                  "closed (a stalled or very slow client must not hold a connection)."),
+    [BCFG_MEMORY_BUFFERS_MAX_BYTES - BCFG__KAFKA_COUNT] = WEIR_ROW(
+        "weir.memory.buffers.max.bytes", BCFG_T_LONG, "0", "0", "9223372036854775807",
+        "Weir: the memory all connections together may hold in request and response buffers "
+        "(unsent responses, partially read requests); when it is full, a Fetch answers with less "
+        "(its first batch at least) and a large request stops being read until memory frees. "
+        "0: an eighth of physical memory, at least 64 MiB and at most 4 GiB."),
+    [BCFG_REQUEST_STALL_TIMEOUT_MS - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("weir.request.stall.timeout.ms", BCFG_T_LONG, "30000", "0", "3600000",
+                 "Weir: a connection that sent part of a request and nothing more for this long is "
+                 "closed and the request's memory freed (logged with the reason); 0 = never."),
 };
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,

@@ -18,7 +18,8 @@
  * broker_fetch_read, which copies whole batches from the log without parsing records.
  *
  * Sizes: the response holds at most min(max_bytes, fetch.max.bytes) bytes of records and each
- * partition at most its partition_max_bytes, except that the first batch of the first
+ * partition at most its partition_max_bytes, and no more than the loops' memory budget
+ * (weir.memory.buffers.max.bytes) has left, except that the first batch of the first
  * partition with data is always whole (KIP-74), so a consumer always makes progress. In a
  * session, a partition that returned records moves to the end of the next answer.
  */
@@ -387,7 +388,8 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
 
 /* The partitions to write, grouped by topic in order of first appearance: the topic of each
  * answered partition gets an index; partitions are then written topic by topic. */
-static void write_topics(fetch_t *f, wire_writer_t *w, const bool *answer, kafka_fetch_session_t *s)
+static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
+                           kafka_fetch_session_t *s, size_t remaining)
 {
     int16_t v = f->pk.version;
     size_t n = f->nparts, ntopics = 0;
@@ -408,9 +410,6 @@ static void write_topics(fetch_t *f, wire_writer_t *w, const bool *answer, kafka
             first_of[ntopics++] = i;
         topic_of[i] = t;
     }
-    int64_t limit = WEIR_MIN((int64_t)f->max_bytes,
-                             broker_settings_int(broker_settings(f->pk.b), BCFG_FETCH_MAX_BYTES));
-    size_t remaining = limit > 0 ? (size_t)limit : 0;
     bool first = true;
     size_t *returned = weir_calloc(n + 1, sizeof(*returned)), nreturned = 0;
     wire_write_array_len(w, (int32_t)ntopics);
@@ -448,13 +447,23 @@ static void write_topics(fetch_t *f, wire_writer_t *w, const bool *answer, kafka
     free(returned);
     free(topic_of);
     free(first_of);
+    return remaining;
+}
+
+/* The records' room: min(max_bytes, fetch.max.bytes), as far as the memory budget grants it
+ * (held from here until the response is written; the completed response then counts itself). */
+static size_t fetch_reserve(fetch_t *f, size_t *want)
+{
+    int64_t limit = WEIR_MIN((int64_t)f->max_bytes,
+                             broker_settings_int(broker_settings(f->pk.b), BCFG_FETCH_MAX_BYTES));
+    *want = limit > 0 ? (size_t)limit : 0;
+    return net_budget_reserve(net_loop_budget(f->pk.loop), *want);
 }
 
 /* Writes the whole response body into resp through w. */
 static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_listener_t *lst)
 {
     int16_t v = f->pk.version;
-    net_loop_take_buf(f->pk.loop, resp, f->max_bytes > 0 ? (size_t)f->max_bytes : 0);
     wire_write_i32(w, 0); /* throttle_time_ms */
     if (v >= 7) {
         wire_write_i16(w, f->session_error);
@@ -465,6 +474,8 @@ static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_l
         wire_write_tags(w);
         return;
     }
+    size_t want, granted = fetch_reserve(f, &want);
+    net_loop_take_buf(f->pk.loop, resp, granted);
     bool *answer = weir_calloc(f->nparts + 1, sizeof(*answer));
     kafka_fetch_session_t *s = NULL;
     if (f->kind != SESSION_NONE) {
@@ -478,7 +489,11 @@ static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_l
     if (s && f->kind == SESSION_NEW)
         for (size_t i = 0; i < f->nparts; i++)
             f->parts[i].session_index = i < s->n ? i : SIZE_MAX;
-    write_topics(f, w, answer, s);
+    size_t left = write_topics(f, w, answer, s, granted);
+    net_budget_t *bud = net_loop_budget(f->pk.loop);
+    if (granted < want && left == 0) /* it stopped at the budget's grant, not at max_bytes */
+        net_budget_note_shrunk(bud);
+    net_budget_release(bud, granted);
     if (s) {
         s->busy = false;
         s->last_used_ms = net_loop_now_ms(f->pk.loop);

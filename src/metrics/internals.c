@@ -168,6 +168,32 @@ static void write_storage(metrics_t *m, metric_writer_t *w)
     metric_sample_hist(w, NULL, 0, &bs.fsync_group_size);
 }
 
+/* The memory budget of the connections' buffers (weir.memory.buffers.max.bytes). */
+static void write_budget(metrics_t *m, metric_writer_t *w, uint64_t stalled)
+{
+    net_budget_stats_t bs;
+    net_budget_stats(m->src.budget, &bs);
+    metric_family(w, "weir_buffer_memory_bytes", METRIC_GAUGE,
+                  "Memory held in connection buffers, counted against "
+                  "weir.memory.buffers.max.bytes: unsent responses, kept buffers, partially "
+                  "read requests.");
+    metric_sample_u64(w, NULL, 0, bs.held_bytes);
+    metric_family(w, "weir_buffer_memory_limit_bytes", METRIC_GAUGE,
+                  "weir.memory.buffers.max.bytes in effect.");
+    metric_sample_u64(w, NULL, 0, bs.max_bytes);
+    metric_family(w, "weir_buffer_memory_throttled", METRIC_COUNTER,
+                  "Times the buffer budget was full: a Fetch answered with less "
+                  "(fetch_shrunk), a connection with a partial request stopped being read "
+                  "(read_paused).");
+    metric_label_t shrunk[] = {{"kind", "fetch_shrunk"}}, paused[] = {{"kind", "read_paused"}};
+    metric_sample_u64(w, shrunk, 1, bs.fetches_shrunk);
+    metric_sample_u64(w, paused, 1, bs.reads_paused);
+    metric_family(w, "weir_requests_stalled", METRIC_COUNTER,
+                  "Connections closed because a request stopped arriving part way "
+                  "(weir.request.stall.timeout.ms).");
+    metric_sample_u64(w, NULL, 0, stalled);
+}
+
 static void write_network(metrics_t *m, metric_writer_t *w)
 {
     net_loop_stats_t sum;
@@ -181,6 +207,7 @@ static void write_network(metrics_t *m, metric_writer_t *w)
         sum.conns_closed += st.conns_closed;
         sum.outbuf_bytes += st.outbuf_bytes;
         sum.kept_bytes += st.kept_bytes;
+        sum.stalled += st.stalled;
     }
     metric_family(w, "weir_connections", METRIC_GAUGE, "Open Kafka client connections.");
     uint64_t open = 0, refused = 0;
@@ -210,6 +237,7 @@ static void write_network(metrics_t *m, metric_writer_t *w)
     metric_label_t unsent[] = {{"kind", "unsent"}}, kept[] = {{"kind", "kept"}};
     metric_sample_i64(w, unsent, 1, sum.outbuf_bytes);
     metric_sample_i64(w, kept, 1, sum.kept_bytes);
+    write_budget(m, w, sum.stalled);
 }
 
 void metrics_write_internals(metrics_t *m, metric_writer_t *w, const metrics_snap_t *s)

@@ -45,6 +45,7 @@ typedef struct {
     broker_t *broker;
     net_loop_t **loops; /* the io loops */
     int nloops;
+    const net_budget_t *budget;                          /* their memory budget */
     metrics_listener_t listeners[METRICS_LISTENERS_MAX]; /* the Kafka listeners */
     size_t nlisteners;
     const char *advertised; /* "host:port" clients are told (the first listener's), for

@@ -43,6 +43,7 @@ void net_conn_limits_default(net_conn_limits_t *lim)
     lim->max_inflight = 64;
     lim->max_outbuf_bytes = 8u * 1024 * 1024;
     lim->idle_timeout_ms = 600000;
+    lim->stall_timeout_ms = 30000;
 }
 
 static void conn_limits_fill(net_conn_limits_t *lim)
@@ -59,6 +60,8 @@ static void conn_limits_fill(net_conn_limits_t *lim)
         lim->max_outbuf_bytes = d.max_outbuf_bytes;
     if (lim->idle_timeout_ms < 0)
         lim->idle_timeout_ms = 0;
+    if (lim->stall_timeout_ms == 0)
+        lim->stall_timeout_ms = d.stall_timeout_ms;
 }
 
 static void conn_format_peer(net_conn_t *conn)
@@ -91,7 +94,7 @@ static void conn_update_interest(net_conn_t *conn)
     if (conn->closed)
         return;
     uint32_t ev = 0;
-    if (!conn->draining && !conn_over_bounds(conn))
+    if (!conn->draining && !conn_over_bounds(conn) && !conn->budget_paused)
         ev |= EPOLLIN;
     if (conn->want_write || conn->tp_wants_write)
         ev |= EPOLLOUT;
@@ -99,9 +102,26 @@ static void conn_update_interest(net_conn_t *conn)
         net_conn_close(conn);
 }
 
-static void conn_note_in_cap(net_conn_t *conn)
+/* Brings the budget's count of `in` up to date after its capacity or reservation changed:
+ * a large request counts its whole size from its start (in_reserved), a small one what its
+ * buffer holds. */
+static void conn_in_account(net_conn_t *conn)
 {
+    net_budget_t *bud = conn->loop->budget;
     conn->in_peak = WEIR_MAX(conn->in_peak, conn->in.cap);
+    size_t want = WEIR_MAX(conn->in.cap, conn->in_reserved);
+    if (want > conn->in_held)
+        net_budget_add(bud, want - conn->in_held);
+    else
+        net_budget_release(bud, conn->in_held - want);
+    conn->in_held = want;
+}
+
+static void conn_in_free(net_conn_t *conn)
+{
+    buf_deinit(&conn->in);
+    conn->in_reserved = 0;
+    conn_in_account(conn);
 }
 
 static void conn_slot_unlink(net_conn_t *conn, net_slot_t *slot)
@@ -169,19 +189,20 @@ static void conn_parse_in(net_conn_t *conn)
     if (conn->closed || conn->draining || used == 0)
         return; /* `in` is freed by close, or by the flush that follows draining */
     if (used == conn->in.len)
-        buf_deinit(&conn->in);
+        conn_in_free(conn);
     else
         buf_consume(&conn->in, used);
+    conn_in_account(conn);
 }
 
 /* Keeps the unparsed tail p[0..n) in `in`, releasing a buffer much larger than it needs. */
 static void conn_stash(net_conn_t *conn, const uint8_t *p, size_t n)
 {
     if (n == 0 || conn->in.cap > 2 * WEIR_MAX(n, (size_t)4096))
-        buf_deinit(&conn->in);
+        conn_in_free(conn);
     conn->in.len = 0;
     buf_append(&conn->in, p, n);
-    conn_note_in_cap(conn);
+    conn_in_account(conn);
 }
 
 /* Not during a parse: conn_recv is never called from inside on_frame. */
@@ -190,7 +211,7 @@ static void conn_on_eof(net_conn_t *conn)
     /* The peer will send nothing more: a partial frame never completes. Answer what was read,
      * then close (net_conn_flush closes once the queue is empty). */
     conn->draining = true;
-    buf_deinit(&conn->in);
+    conn_in_free(conn);
     if (conn->nslots == 0)
         net_conn_close(conn);
 }
@@ -241,6 +262,7 @@ static ssize_t conn_recv(net_conn_t *conn, uint8_t *p, size_t n)
         conn->bytes_in += (uint64_t)r;
         metric_counter_add(&conn->loop->m.bytes_in, (uint64_t)r);
         conn->last_active_ms = conn->loop->now_ms;
+        conn->last_in_ms = conn->loop->now_ms;
         return r;
     }
     if (r == 0)
@@ -273,17 +295,20 @@ static ssize_t conn_read_small(net_conn_t *conn, size_t *asked)
     return n;
 }
 
-/* A frame bigger than the shared buffer: read into `in`, doubling its capacity only when it is
- * full, so capacity stays under twice the bytes received (plus one shared-buffer size), and
- * never past the frame's end, so `in` never holds the start of the next frame. */
+/* A frame bigger than the shared buffer: read into `in`, growing its capacity only when it is
+ * full, by doubling but at most NET_GROW_STEP_MAX at a time, so capacity stays under twice the
+ * bytes received (plus one shared-buffer size), and never past the frame's end, so `in` never
+ * holds the start of the next frame. */
 static ssize_t conn_read_large(net_conn_t *conn, size_t total, size_t *asked)
 {
     buf_t *in = &conn->in;
     if (in->cap == in->len) {
-        size_t cap = WEIR_MIN(total, WEIR_MAX(in->cap * 2, (size_t)NET_RBUF_BYTES));
+        size_t step =
+            WEIR_MIN(WEIR_MAX(in->cap, (size_t)NET_RBUF_BYTES), (size_t)NET_GROW_STEP_MAX);
+        size_t cap = WEIR_MIN(total, in->cap + step);
         in->data = weir_realloc(in->data, cap);
         in->cap = cap;
-        conn_note_in_cap(conn);
+        conn_in_account(conn);
     }
     *asked = WEIR_MIN(in->cap, total) - in->len;
     ssize_t n = conn_recv(conn, in->data + in->len, *asked);
@@ -294,14 +319,63 @@ static ssize_t conn_read_large(net_conn_t *conn, size_t total, size_t *asked)
         conn_deliver(conn, in->data + 4, total - 4);
         if (conn->closed)
             return -1;
-        buf_deinit(in);
+        conn_in_free(conn);
     }
     return n;
 }
 
+static void conn_budget_unpause(net_conn_t *conn)
+{
+    if (!conn->budget_paused)
+        return;
+    conn->budget_paused = false;
+    conn->loop->budget_paused--;
+}
+
+/* A request larger than the shared read buffer reserves its whole size in the budget before
+ * its buffer grows past the first bytes, all or nothing (Kafka's memory pool does the same),
+ * so requests that started always finish and two of them can never each hold half of the
+ * budget waiting for the other. One that does not fit stops the connection being read until
+ * the loop's retry timer finds room. Returns true when paused. */
+static bool conn_budget_pause(net_conn_t *conn, size_t total)
+{
+    net_loop_t *loop = conn->loop;
+    if (total <= NET_RBUF_BYTES || conn->in_reserved >= total)
+        return false;
+    size_t more = total > conn->in_held ? total - conn->in_held : 0;
+    if (net_budget_try(loop->budget, more)) {
+        conn->in_held += more;
+        conn->in_reserved = total;
+        conn_budget_unpause(conn);
+        return false;
+    }
+    net_loop_kept_drop(loop); /* memory kept for speed gives way to a request */
+    if (!conn->budget_paused) {
+        conn->budget_paused = true;
+        loop->budget_paused++;
+        net_budget_note_paused(loop->budget);
+        if (!net_timer_armed(&loop->budget_timer))
+            net_timer_start(loop, &loop->budget_timer, NET_BUDGET_RETRY_MS);
+    }
+    return true;
+}
+
+static void conn_stall_fire(void *arg);
+
+/* Arms the stalled-request timer while `in` holds part of a request. */
+static void conn_stall_arm(net_conn_t *conn)
+{
+    if (conn->closed || conn->in.len == 0 || conn->h.limits.stall_timeout_ms <= 0 ||
+        net_timer_armed(&conn->stall))
+        return;
+    int64_t quiet_ms = conn->loop->now_ms - conn->last_in_ms;
+    net_timer_start(conn->loop, &conn->stall,
+                    WEIR_MAX((int64_t)0, conn->h.limits.stall_timeout_ms - quiet_ms));
+}
+
 static void conn_read(net_conn_t *conn)
 {
-    size_t budget = NET_READ_BUDGET_BYTES;
+    size_t read_left = NET_READ_BUDGET_BYTES;
     for (;;) {
         if (conn->closed || conn->draining || conn_over_bounds(conn))
             break;
@@ -310,15 +384,18 @@ static void conn_read(net_conn_t *conn)
         if (conn->closed || conn_over_bounds(conn))
             break;
         size_t total = conn->in.len >= 4 ? 4 + (size_t)be32_read(conn->in.data) : 0;
+        if (conn_budget_pause(conn, total))
+            break;
         size_t asked;
         ssize_t n = total > NET_RBUF_BYTES ? conn_read_large(conn, total, &asked)
                                            : conn_read_small(conn, &asked);
         /* A short read means the socket is (almost surely) empty; level triggering reports it
          * again if not. The budget keeps one busy peer from starving the others. */
-        if (n <= 0 || (size_t)n < asked || (size_t)n >= budget)
+        if (n <= 0 || (size_t)n < asked || (size_t)n >= read_left)
             break;
-        budget -= (size_t)n;
+        read_left -= (size_t)n;
     }
+    conn_stall_arm(conn);
     /* Bytes the transport already took off the socket (TLS) raise no epoll event: read them
      * at the end of this iteration (net_conn_flush). */
     if (conn->tp->pending && !conn->closed && conn->tp->pending(conn))
@@ -391,7 +468,7 @@ void net_conn_flush(net_conn_t *conn)
     if (conn->closed)
         return;
     if (conn->draining)
-        buf_deinit(&conn->in);
+        conn_in_free(conn);
     conn_send(conn);
     if (conn->closed)
         return;
@@ -404,7 +481,7 @@ void net_conn_flush(net_conn_t *conn)
         net_conn_close(conn);
         return;
     }
-    if (conn->tp->pending && !conn->draining && !conn_over_bounds(conn) &&
+    if (conn->tp->pending && !conn->draining && !conn_over_bounds(conn) && !conn->budget_paused &&
         conn->tp->pending(conn)) {
         conn_read(conn); /* updates the interest */
         return;
@@ -413,6 +490,21 @@ void net_conn_flush(net_conn_t *conn)
 }
 
 /* ---- slots ----------------------------------------------------------------------------------- */
+
+/* Counts a completed response in the budget until it is sent. A buffer much larger than its
+ * bytes (a kept buffer under a small answer) is shrunk first when holding it all would pass
+ * the budget: a slow reader would otherwise pin the whole capacity. */
+static void conn_slot_hold(net_budget_t *bud, net_slot_t *slot)
+{
+    buf_t *b = &slot->resp;
+    if (bud && b->cap - b->len >= NET_KEEP_MIN_BYTES &&
+        net_budget_held(bud) + b->cap > net_budget_max(bud)) {
+        b->data = weir_realloc(b->data, WEIR_MAX(b->len, (size_t)1));
+        b->cap = WEIR_MAX(b->len, (size_t)1);
+    }
+    slot->held = b->cap;
+    net_budget_add(bud, slot->held);
+}
 
 void net_slot_complete(net_slot_t *slot, buf_t *resp)
 {
@@ -434,6 +526,7 @@ void net_slot_complete(net_slot_t *slot, buf_t *resp)
             net_loop_free_add(conn->loop, conn);
         return;
     }
+    conn_slot_hold(conn->loop->budget, slot);
     conn->outbuf += slot->resp.len;
     metric_gauge_add(&conn->loop->m.outbuf_bytes, (int64_t)slot->resp.len);
     net_loop_flush_add(conn->loop, conn);
@@ -496,6 +589,44 @@ static void conn_idle_fire(void *arg)
     net_timer_start(conn->loop, &conn->idle, conn->inflight ? idle_ms : idle_ms - quiet_ms);
 }
 
+/* The peer sent part of a request and nothing more for stall_timeout_ms: its buffer is given
+ * back and the connection closed. Frames that arrived whole and wait for the connection to come
+ * under its bounds, or a connection not read because of those bounds, are not stalled; the
+ * timer looks again later. A pause for the memory budget does count: memory held by a request
+ * that cannot finish is what the timeout is there to free. */
+static void conn_stall_fire(void *arg)
+{
+    net_conn_t *conn = arg;
+    int64_t timeout_ms = conn->h.limits.stall_timeout_ms;
+    size_t have = conn->in.len, want = have >= 4 ? 4 + (size_t)be32_read(conn->in.data) : 0;
+    if (have == 0)
+        return;
+    if ((want && have >= want) || conn_over_bounds(conn)) {
+        /* Not read because of its own bounds (answers it has not taken): not the peer's
+         * stall. The clock starts again when reading resumes. */
+        conn->last_in_ms = conn->loop->now_ms;
+        net_timer_start(conn->loop, &conn->stall, timeout_ms);
+        return;
+    }
+    int64_t quiet_ms = conn->loop->now_ms - conn->last_in_ms;
+    if (quiet_ms < timeout_ms) {
+        net_timer_start(conn->loop, &conn->stall, timeout_ms - quiet_ms);
+        return;
+    }
+    log_warn("net",
+             "%s: request of %zu bytes stalled at %zu bytes received for %" PRId64 " ms, closing%s",
+             conn->peer, want ? want - 4 : 0, have >= 4 ? have - 4 : 0, quiet_ms,
+             conn->budget_paused ? " (reading was paused: no room in the memory budget)" : "");
+    metric_counter_add(&conn->loop->m.stalled, 1);
+    net_conn_close(conn);
+}
+
+void net_conn_budget_retry(net_conn_t *conn)
+{
+    if (!conn->closed)
+        conn_read(conn); /* stays paused if it still does not fit; else reads what waits */
+}
+
 int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_conn_t **out)
 {
     NET_ASSERT_LOOP_THREAD(loop);
@@ -525,7 +656,9 @@ int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_con
     loop->conns = conn;
     metric_counter_add(&loop->m.conns_opened, 1);
     conn->last_active_ms = loop->now_ms;
+    conn->last_in_ms = loop->now_ms;
     net_timer_init(&conn->idle, conn_idle_fire, conn);
+    net_timer_init(&conn->stall, conn_stall_fire, conn);
     if (conn->h.limits.idle_timeout_ms > 0)
         net_timer_start(loop, &conn->idle, conn->h.limits.idle_timeout_ms);
     *out = conn;
@@ -545,6 +678,8 @@ void net_conn_close(net_conn_t *conn)
     close(conn->io.fd);
     conn->io.fd = -1;
     net_timer_stop(loop, &conn->idle);
+    net_timer_stop(loop, &conn->stall);
+    conn_budget_unpause(conn);
     /* Answered responses have nowhere to go; uncompleted slots stay queued until their owner
      * completes them, and the connection stays allocated until then. */
     for (net_slot_t *s = conn->head, *next; s; s = next) {
@@ -557,7 +692,7 @@ void net_conn_close(net_conn_t *conn)
     conn->outbuf = 0;
     conn->head_off = 0;
     conn->want_write = false;
-    buf_deinit(&conn->in);
+    conn_in_free(conn);
     if (conn->accept) {
         atomic_fetch_sub(&conn->accept->open, 1);
         net_accept_ctx_unref(conn->accept);
@@ -593,7 +728,7 @@ void net_conn_destroy(net_conn_t *conn)
         loop->conns = conn->next;
     if (conn->next)
         conn->next->prev = conn->prev;
-    buf_deinit(&conn->in);
+    conn_in_free(conn);
     free(conn);
 }
 

@@ -17,7 +17,12 @@
  * The kept buffer: a sent response's buffer of 1 to 64 MiB is kept (the largest one) for the next
  * large response (net_loop_take_buf, used by Fetch), and freed once no response of 1 MiB or more
  * has gone out for NET_KEEP_IDLE_MS. Without it every multi-megabyte fetch maps fresh pages and
- * faults them in, which costs more than copying the records.
+ * faults them in, which costs more than copying the records. It counts in the memory budget,
+ * is kept only while that has room, and is dropped when a connection of its loop waits for room.
+ *
+ * The memory budget (net_budget_t, shared by the loops): a connection paused because its
+ * partial request could not grow is looked at again every NET_BUDGET_RETRY_MS by a timer that
+ * runs only while such a connection exists, so freeing memory on another loop needs no wake-up.
  *
  * Invariants: the heap holds exactly the armed timers, each at its heap_index; a connection is
  * on the free list only when closed with no slot left; deferred lists are empty when the loop
@@ -35,6 +40,7 @@
 static _Thread_local const net_loop_t *net_loop_current;
 
 static void loop_kept_expire(void *arg);
+static void loop_budget_retry(void *arg);
 
 #define NET_EVENTS_PER_WAIT 256
 
@@ -98,6 +104,7 @@ int net_loop_new(net_loop_t **out)
     atomic_init(&loop->running, false);
     loop->rbuf = weir_malloc(NET_RBUF_BYTES);
     net_timer_init(&loop->kept_timer, loop_kept_expire, loop);
+    net_timer_init(&loop->budget_timer, loop_budget_retry, loop);
     loop->now_ms = clock_mono_ms();
     *out = loop;
     return 0;
@@ -285,12 +292,20 @@ net_slot_t *net_loop_slot_get(net_loop_t *loop)
 /* ---- the kept response buffer -----------------------------------------------------------------
  */
 
+/* Frees the kept buffer and gives its bytes back to the budget. */
+void net_loop_kept_drop(net_loop_t *loop)
+{
+    net_budget_release(loop->budget, loop->kept.cap);
+    buf_deinit(&loop->kept);
+    metric_gauge_set(&loop->m.kept_bytes, 0);
+}
+
 static void loop_kept_expire(void *arg)
 {
     net_loop_t *loop = arg;
     int64_t idle = loop->now_ms - loop->kept_used_ms;
     if (idle >= NET_KEEP_IDLE_MS) {
-        buf_deinit(&loop->kept);
+        net_loop_kept_drop(loop);
         metric_gauge_set(&loop->m.kept_bytes, 0);
     } else if (loop->kept.cap)
         net_timer_start(loop, &loop->kept_timer, NET_KEEP_IDLE_MS - idle);
@@ -303,14 +318,17 @@ static void loop_buf_release(net_loop_t *loop, buf_t *b)
 {
     if (b->len >= NET_KEEP_MIN_BYTES)
         loop->kept_used_ms = loop->now_ms;
+    /* Kept only while the budget has room: it must not keep requests from being read. */
+    bool roomy = net_budget_held(loop->budget) + b->cap <= net_budget_max(loop->budget) / 2;
     if (b->cap < NET_KEEP_MIN_BYTES || b->cap > NET_KEEP_MAX_BYTES || b->cap <= loop->kept.cap ||
-        loop->now_ms - loop->kept_used_ms >= NET_KEEP_IDLE_MS) {
+        loop->now_ms - loop->kept_used_ms >= NET_KEEP_IDLE_MS || !roomy) {
         buf_deinit(b);
         return;
     }
-    buf_deinit(&loop->kept);
+    net_loop_kept_drop(loop);
     loop->kept = *b;
     loop->kept.len = 0;
+    net_budget_add(loop->budget, loop->kept.cap);
     metric_gauge_set(&loop->m.kept_bytes, (int64_t)loop->kept.cap);
     buf_init(b);
     if (!net_timer_armed(&loop->kept_timer))
@@ -324,6 +342,7 @@ void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need)
     if (may_need < NET_KEEP_MIN_BYTES || loop->kept.cap <= b->cap)
         return;
     buf_t k = loop->kept;
+    net_budget_release(loop->budget, k.cap); /* the response counts it once completed */
     buf_init(&loop->kept);
     metric_gauge_set(&loop->m.kept_bytes, 0);
     if (b->len)
@@ -335,6 +354,8 @@ void net_loop_take_buf(net_loop_t *loop, buf_t *b, size_t may_need)
 
 void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot)
 {
+    net_budget_release(loop->budget, slot->held);
+    slot->held = 0;
     loop_buf_release(loop, &slot->resp);
     if (loop->slot_cache_len >= NET_SLOT_CACHE) {
         free(slot);
@@ -522,7 +543,7 @@ void net_loop_free(net_loop_t *loop)
     close(loop->wake.fd);
     close(loop->epfd);
     free(loop->rbuf);
-    buf_deinit(&loop->kept);
+    net_loop_kept_drop(loop);
     free(loop);
     net_loop_current = prev;
 }
@@ -536,4 +557,28 @@ void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st)
     st->conns_closed = metric_counter_get(&loop->m.conns_closed);
     st->outbuf_bytes = metric_gauge_get(&loop->m.outbuf_bytes);
     st->kept_bytes = metric_gauge_get(&loop->m.kept_bytes);
+    st->stalled = metric_counter_get(&loop->m.stalled);
+}
+
+void net_loop_set_budget(net_loop_t *loop, net_budget_t *bud)
+{
+    WEIR_ASSERT(!atomic_load(&loop->running));
+    loop->budget = bud;
+}
+
+net_budget_t *net_loop_budget(const net_loop_t *loop)
+{
+    return loop->budget;
+}
+
+static void loop_budget_retry(void *arg)
+{
+    net_loop_t *loop = arg;
+    for (net_conn_t *conn = loop->conns, *next; conn; conn = next) {
+        next = conn->next; /* a retry may close it; it is freed only later */
+        if (conn->budget_paused)
+            net_conn_budget_retry(conn);
+    }
+    if (loop->budget_paused > 0)
+        net_timer_start(loop, &loop->budget_timer, NET_BUDGET_RETRY_MS);
 }

@@ -81,8 +81,42 @@ typedef struct {
     uint64_t conns_opened, conns_closed;
     int64_t outbuf_bytes; /* completed responses not yet sent, over its connections */
     int64_t kept_bytes;   /* the kept large response buffer (net_loop_take_buf) */
+    uint64_t stalled;     /* connections closed for a stalled partial request */
 } net_loop_stats_t;
 void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st);
+
+/* ---- the memory budget -------------------------------------------------------------------------
+ * One bound on the memory held in connection buffers across every loop that shares it
+ * (weir.memory.buffers.max.bytes): unsent responses, the loops' kept buffers, partially read
+ * requests, and what a response builder reserved. A request larger than the shared read
+ * buffer reserves its whole size before its buffer grows; when that does not fit, its
+ * connection stops being read (until room frees, looked at every NET_BUDGET_RETRY_MS). A
+ * Fetch reserves what is left (it then answers with less, at least its first batch). Any thread; a
+ * NULL budget is an unlimited one. Created before the loops run (net_loop_set_budget) and freed
+ * after net_loop_free. */
+typedef struct net_budget net_budget_t;
+void net_budget_new(size_t max_bytes, net_budget_t **out);
+void net_budget_free(net_budget_t *bud);
+size_t net_budget_default_bytes(void); /* an eighth of physical memory, in [64 MiB, 4 GiB] */
+size_t net_budget_max(const net_budget_t *bud);
+size_t net_budget_held(const net_budget_t *bud);
+bool net_budget_full(const net_budget_t *bud);
+/* Grants up to `want` bytes of what is left (0 when full) and holds them until released. */
+size_t net_budget_reserve(net_budget_t *bud, size_t want);
+/* Takes n bytes only if all of them fit (held + n <= max); true when taken. */
+bool net_budget_try(net_budget_t *bud, size_t n);
+void net_budget_add(net_budget_t *bud, size_t n); /* memory held already: no refusal */
+void net_budget_release(net_budget_t *bud, size_t n);
+void net_budget_note_shrunk(net_budget_t *bud); /* a response made smaller for the budget */
+void net_budget_note_paused(net_budget_t *bud); /* a connection paused for the budget */
+typedef struct {
+    size_t max_bytes, held_bytes;
+    uint64_t fetches_shrunk, reads_paused;
+} net_budget_stats_t;
+void net_budget_stats(const net_budget_t *bud, net_budget_stats_t *st);
+/* The budget of every connection on the loop (and of its kept buffer). Before the loop runs. */
+void net_loop_set_budget(net_loop_t *loop, net_budget_t *bud);
+net_budget_t *net_loop_budget(const net_loop_t *loop); /* NULL: unlimited */
 
 /* ---- timers ------------------------------------------------------------------------------------
  * Caller-owned storage; one-shot; loop thread only. A min-heap, so 10,000 timers cost memory
@@ -106,12 +140,15 @@ bool net_timer_armed(const net_timer_t *t);
 /* ---- connections ----------------------------------------------------------------------------- */
 /* A zero in any of the first three fields means its default. A connection is idle when no byte
  * moved in either direction for idle_timeout_ms and it has no uncompleted slot (a long poll in
- * progress is not idle; a peer that stopped reading its responses is). */
+ * progress is not idle; a peer that stopped reading its responses is). A request is stalled
+ * when part of it arrived and no further byte for stall_timeout_ms (whether or not the budget
+ * paused reading): the connection is closed with a logged reason, freeing its buffer. */
 typedef struct {
-    size_t max_frame_bytes;  /* socket.request.max.bytes, default 100 MiB, at most INT32_MAX */
-    size_t max_inflight;     /* uncompleted slots before reading pauses, default 64 */
-    size_t max_outbuf_bytes; /* unsent response bytes before reading pauses, default 8 MiB */
-    int64_t idle_timeout_ms; /* connections.max.idle.ms, default 600000; 0 = never */
+    size_t max_frame_bytes;   /* socket.request.max.bytes, default 100 MiB, at most INT32_MAX */
+    size_t max_inflight;      /* uncompleted slots before reading pauses, default 64 */
+    size_t max_outbuf_bytes;  /* unsent response bytes before reading pauses, default 8 MiB */
+    int64_t idle_timeout_ms;  /* connections.max.idle.ms, default 600000; 0 = never */
+    int64_t stall_timeout_ms; /* weir.request.stall.timeout.ms, default 30000; < 0 = never */
 } net_conn_limits_t;
 
 void net_conn_limits_default(net_conn_limits_t *lim);

@@ -34,6 +34,11 @@
 #define NET_KEEP_MIN_BYTES (1u << 20)
 #define NET_KEEP_MAX_BYTES (64u << 20)
 #define NET_KEEP_IDLE_MS   5000
+/* A partial request's buffer grows by doubling but by at most this much at a time, so its
+ * memory stays close to the bytes received (glibc grows large blocks with mremap: no copy). */
+#define NET_GROW_STEP_MAX (4u << 20)
+/* How often a loop with connections paused for the memory budget looks whether it freed. */
+#define NET_BUDGET_RETRY_MS 20
 
 #define NET_ASSERT_LOOP_THREAD(loop) WEIR_DASSERT(net_loop_owns(loop))
 
@@ -59,6 +64,7 @@ struct net_slot {
     net_conn_t *conn;
     net_slot_t *prev, *next; /* the connection's queue, in request order */
     buf_t resp;              /* the response once completed (or while an async post is queued) */
+    size_t held;             /* resp.cap as counted in the loop's budget once completed */
     bool done;
 };
 
@@ -109,8 +115,11 @@ struct net_conn {
     bool closed, want_write;
     bool draining; /* reads no more (peer EOF or close_after_flush); closes once answered */
 
-    buf_t in;       /* unparsed input: one partial frame, or frames left while paused */
-    size_t in_peak; /* the largest in.cap has been */
+    buf_t in;           /* unparsed input: one partial frame, or frames left while paused */
+    size_t in_peak;     /* the largest in.cap has been */
+    size_t in_held;     /* what the loop's budget counts for `in` */
+    size_t in_reserved; /* a large request's whole size, reserved before its buffer grows */
+    bool budget_paused; /* not read until the budget frees (a partial request must grow) */
     net_slot_t *head, *tail;
     size_t nslots;   /* in the queue: uncompleted, plus completed and not yet sent */
     size_t inflight; /* uncompleted */
@@ -118,7 +127,9 @@ struct net_conn {
     size_t head_off; /* bytes of head->resp already sent */
 
     int64_t last_active_ms;
+    int64_t last_in_ms; /* the last byte received (the stalled-request timer) */
     net_timer_t idle;
+    net_timer_t stall; /* armed while `in` holds part of a request */
     uint64_t bytes_in, bytes_out, frames_in;
     char peer[64];
 };
@@ -145,12 +156,16 @@ struct net_loop {
     size_t slot_cache_len;
     uint8_t *rbuf;
 
-    buf_t kept; /* a large sent response's buffer, for the next large response */
+    buf_t kept;               /* a large sent response's buffer, for the next large response */
+    net_budget_t *budget;     /* shared with other loops; NULL: unlimited */
+    size_t budget_paused;     /* its connections paused for the budget */
+    net_timer_t budget_timer; /* armed while budget_paused > 0 */
     /* metrics (net_loop_stats): written by the loop thread, read from any */
     struct {
         metric_counter_t bytes_in, bytes_out, frames_in, conns_opened, conns_closed;
         metric_gauge_t outbuf_bytes; /* completed, unsent response bytes of its connections */
         metric_gauge_t kept_bytes;   /* kept.cap */
+        metric_counter_t stalled;    /* closed for a stalled partial request */
     } m;
     int64_t kept_used_ms;
     net_timer_t kept_timer;
@@ -165,9 +180,11 @@ void net_loop_flush_add(net_loop_t *loop, net_conn_t *conn);
 void net_loop_free_add(net_loop_t *loop, net_conn_t *conn);
 net_slot_t *net_loop_slot_get(net_loop_t *loop);
 void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot);
+void net_loop_kept_drop(net_loop_t *loop); /* frees the kept buffer (budget given back) */
 
 /* conn.c */
 void net_conn_flush(net_conn_t *conn);
+void net_conn_budget_retry(net_conn_t *conn); /* a paused connection: resume if it may */
 /* tls.c: makes conn a TLS connection (its handshake starts with the first read). */
 int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx);
 void net_conn_destroy(net_conn_t *conn);

@@ -239,6 +239,8 @@ int server_listeners_open(server_listeners_t *ls, net_loop_t **loops, int nloops
         h.limits.max_frame_bytes = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
         h.limits.max_inflight = (size_t)broker_settings_int(set, BCFG_QUEUED_MAX_REQUESTS);
         h.limits.idle_timeout_ms = broker_settings_int(set, BCFG_CONNECTIONS_MAX_IDLE_MS);
+        int64_t stall_ms = broker_settings_int(set, BCFG_REQUEST_STALL_TIMEOUT_MS);
+        h.limits.stall_timeout_ms = stall_ms > 0 ? stall_ms : -1; /* 0 = never */
         int rc = net_listener_open(loops[0], loops, (size_t)nloops, l->host, l->port, &h,
                                    (size_t)broker_settings_int(set, BCFG_MAX_CONNECTIONS), &l->net);
         if (rc < 0) {

@@ -38,6 +38,7 @@ struct weir_broker {
     net_loop_t **loops;
     pthread_t *threads;
     int nloops;
+    net_budget_t *budget;         /* the loops' buffers together (weir.memory.buffers.max.bytes) */
     server_listeners_t listeners; /* the Kafka listeners (on loop 0) and their contexts */
     bool listening;
     http_server_t *http;
@@ -134,8 +135,11 @@ static int start_http(weir_broker *s, const char *addr)
     const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
     char adv[300];
     snprintf(adv, sizeof(adv), "%s:%d", k0->adv_host, k0->adv_port);
-    metrics_sources_t ms = {
-        .broker = s->broker, .loops = s->loops, .nloops = s->nloops, .advertised = adv};
+    metrics_sources_t ms = {.broker = s->broker,
+                            .loops = s->loops,
+                            .nloops = s->nloops,
+                            .budget = s->budget,
+                            .advertised = adv};
     for (int i = 0; i < s->listeners.n; i++) {
         ms.listeners[i].kafka = &s->listeners.v[i].kafka;
         ms.listeners[i].net = s->listeners.v[i].net;
@@ -170,8 +174,27 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int start_loops(weir_broker *s, int n)
+/* The loops' memory budget: the setting, or the machine's default; never below the largest
+ * request allowed, which reserves its whole size before it is read. */
+static size_t budget_bytes(const broker_settings_t *set)
 {
+    int64_t want = broker_settings_int(set, BCFG_MEMORY_BUFFERS_MAX_BYTES);
+    size_t frame = (size_t)broker_settings_int(set, BCFG_SOCKET_REQUEST_MAX_BYTES);
+    size_t bytes = want > 0 ? (size_t)want : net_budget_default_bytes();
+    if (bytes < frame) {
+        if (want > 0)
+            log_warn("server",
+                     "weir.memory.buffers.max.bytes %zu is below socket.request.max.bytes %zu: "
+                     "using %zu, so that the largest request allowed can be read",
+                     bytes, frame, frame);
+        bytes = frame;
+    }
+    return bytes;
+}
+
+static int start_loops(weir_broker *s, int n, size_t budget)
+{
+    net_budget_new(budget, &s->budget);
     if (n <= 0)
         n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     n = WEIR_MAX(1, WEIR_MIN(n, 64));
@@ -182,6 +205,7 @@ static int start_loops(weir_broker *s, int n)
         if (rc < 0)
             return rc;
         s->nloops = i + 1;
+        net_loop_set_budget(s->loops[i], s->budget);
         if (pthread_create(&s->threads[i], NULL, loop_main, s->loops[i]) != 0) {
             net_loop_free(s->loops[i]);
             s->loops[i] = NULL;
@@ -208,6 +232,8 @@ static void free_loops(weir_broker *s)
     free(s->threads);
     s->loops = NULL;
     s->nloops = 0;
+    net_budget_free(s->budget); /* after the loops, which give their buffers back */
+    s->budget = NULL;
 }
 
 /* ---- the Kafka listeners ----------------------------------------------------------------------
@@ -278,7 +304,7 @@ static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
     }
     int n =
         cfg->io_threads > 0 ? cfg->io_threads : (int)broker_settings_int(&set, BCFG_NUM_IO_THREADS);
-    rc = start_loops(s, n);
+    rc = start_loops(s, n, budget_bytes(&set));
     if (rc == 0) {
         broker_open_args_t a = {
             .settings = &set, .data_dir = cfg->data_dir, .loops = s->loops, .nloops = s->nloops};

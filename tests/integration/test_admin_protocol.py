@@ -275,8 +275,10 @@ def t_describe_broker(ctx):
     weir = sorted(n for n in cfg if n.startswith("weir."))
     assert sorted(set(cfg) - set(weir)) == BROKER_NAMES, set(cfg) ^ set(BROKER_NAMES)
     assert weir == ["weir.log.preallocate.bytes", "weir.max.decompressed.bytes",
+                    "weir.memory.buffers.max.bytes",
                     "weir.metrics.consumergroup.sums", "weir.metrics.partition.labels",
                     "weir.metrics.partition.max", "weir.producer.snapshot.interval.offsets",
+                    "weir.request.stall.timeout.ms",
                     "weir.ssl.handshake.timeout.ms", "weir.trace.spans.max",
                     "weir.transactional.id.max.count"], weir
     for name in BROKER_NAMES:

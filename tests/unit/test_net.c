@@ -37,6 +37,7 @@ static net_loop_t *g_loops[2];
 #define BIG_RESP (2u << 20)
 static _Atomic size_t g_big_taken_cap; /* 'B': capacity net_loop_take_buf handed over */
 static uint8_t *_Atomic g_big_data;    /* 'B': the buffer the response was built in */
+static net_budget_t *g_budget;         /* set on the loops server_start makes, or NULL */
 
 typedef struct {
     net_loop_t *loops[2];
@@ -146,6 +147,7 @@ static void server_start(server_t *s, size_t n, const net_conn_limits_t *lim, si
     g_loops[0] = g_loops[1] = NULL;
     for (size_t i = 0; i < n; i++) {
         WEIR_ASSERT(net_loop_new(&s->loops[i]) == 0);
+        net_loop_set_budget(s->loops[i], g_budget);
         g_loops[i] = s->loops[i];
     }
     net_conn_handler_t h = {.on_frame = on_frame, .on_close = on_close};
@@ -1055,6 +1057,228 @@ TEST(ten_thousand_timers)
         CHECK(!net_timer_armed(&g_many.t[i]));
     net_loop_free(g_many.loop);
     free(g_many.t);
+}
+
+/* ---- the memory budget ------------------------------------------------------------------------
+ */
+
+TEST(budget_reserve_grants_what_is_left)
+{
+    net_budget_t *bud;
+    net_budget_new(1000, &bud);
+    CHECK_EQ(net_budget_reserve(bud, 600), 600);
+    CHECK_EQ(net_budget_reserve(bud, 600), 400); /* only what is left */
+    CHECK(net_budget_full(bud));
+    CHECK_EQ(net_budget_reserve(bud, 1), 0);
+    net_budget_add(bud, 50); /* held already: counted past the limit */
+    CHECK_EQ(net_budget_held(bud), 1050);
+    net_budget_release(bud, 650);
+    CHECK_EQ(net_budget_held(bud), 400);
+    CHECK(!net_budget_full(bud));
+    net_budget_note_shrunk(bud);
+    net_budget_note_paused(bud);
+    net_budget_note_paused(bud);
+    net_budget_stats_t st;
+    net_budget_stats(bud, &st);
+    CHECK_EQ(st.max_bytes, 1000);
+    CHECK_EQ(st.held_bytes, 400);
+    CHECK_EQ(st.fetches_shrunk, 1);
+    CHECK_EQ(st.reads_paused, 2);
+    net_budget_release(bud, 400);
+    CHECK_EQ(net_budget_held(bud), 0);
+    net_budget_free(bud);
+    /* No budget: everything granted, nothing counted. */
+    CHECK_EQ(net_budget_reserve(NULL, 12345), 12345);
+    CHECK(!net_budget_full(NULL));
+    size_t d = net_budget_default_bytes();
+    CHECK(d >= (64u << 20) && d <= ((size_t)4 << 30));
+}
+
+typedef struct {
+    net_budget_t *bud;
+    _Atomic int done;
+} budget_race_t;
+
+static void *budget_racer(void *arg)
+{
+    budget_race_t *r = arg;
+    for (int i = 0; i < 100000; i++) {
+        size_t g = net_budget_reserve(r->bud, 7);
+        net_budget_add(r->bud, 3);
+        net_budget_release(r->bud, g + 3);
+    }
+    atomic_fetch_add(&r->done, 1);
+    return NULL;
+}
+
+TEST(budget_counts_exactly_across_threads)
+{
+    budget_race_t r = {0};
+    net_budget_new(50, &r.bud);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, budget_racer, &r);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(atomic_load(&r.done), 4);
+    CHECK_EQ(net_budget_held(r.bud), 0);
+    net_budget_free(r.bud);
+}
+
+static size_t budget_held_now(void)
+{
+    return net_budget_held(g_budget);
+}
+
+typedef struct {
+    int fd;
+    const uint8_t *p;
+    size_t n;
+    int rc;
+} sender_t;
+
+/* Sends the rest of its request, then reads the echo: a client reads every connection at
+ * at once, as responses held for one it is not reading yet count in the budget. */
+static void *echo_client_main(void *arg)
+{
+    sender_t *w = arg;
+    w->rc = send_all(w->fd, w->p, w->n);
+    if (w->rc == 0 && !recv_echo(w->fd, 'e', 1, (4 << 20) - 5))
+        w->rc = -1;
+    return NULL;
+}
+
+/* Sends up to n bytes without blocking for longer than ms: a paused connection's bytes stay
+ * in TCP. Returns what was sent. */
+static size_t send_some(int fd, const uint8_t *p, size_t n, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    size_t off = 0;
+    int64_t end = now_ms() + ms;
+    while (off < n && now_ms() < end) {
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        ssize_t k = send(fd, p + off, n - off, MSG_DONTWAIT);
+        if (k > 0)
+            off += (size_t)k;
+    }
+    return off;
+}
+
+/* Three connections each start a 4 MiB request under a 6 MiB budget: one reserves its whole
+ * size, the other two are not read (a small frame still is), and as each request finishes the
+ * next one gets its room, so all three are answered (no two requests each holding half the
+ * budget waiting for the other). */
+TEST(budget_admits_large_requests_one_that_fits_at_a_time)
+{
+    net_budget_new(6u << 20, &g_budget);
+    net_conn_limits_t lim;
+    net_conn_limits_default(&lim);
+    lim.max_frame_bytes = 8 << 20;
+    server_t s;
+    server_start(&s, 2, &lim, 0);
+    int fds[3];
+    buf_t b = {0};
+    frame_add(&b, 'e', 1, (4 << 20) - 5);
+    size_t sent[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = cli_connect(s.port);
+        sent[i] = send_some(fds[i], b.data, 1u << 20, 1000);
+    }
+    usleep(200000);
+    net_budget_stats_t st;
+    net_budget_stats(g_budget, &st);
+    /* One whole request reserved, two stashes of at most the shared buffer. */
+    CHECK(st.held_bytes >= b.len - 4 && st.held_bytes <= b.len + 2 * 64 * 1024);
+    CHECK(st.reads_paused >= 2);
+    int other = cli_connect(s.port);
+    CHECK(round_trip(other, 'e', 7, 100)); /* a small frame passes */
+    close(other);
+    sender_t w[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (sender_t){.fd = fds[i], .p = b.data + sent[i], .n = b.len - sent[i]};
+        pthread_create(&th[i], NULL, echo_client_main, &w[i]);
+    }
+    int answered = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        answered += w[i].rc == 0;
+        close(fds[i]);
+    }
+    CHECK_EQ(answered, 3);
+    buf_deinit(&b);
+    server_stop(&s);
+    CHECK_EQ(budget_held_now(), 0);
+    net_budget_free(g_budget);
+    g_budget = NULL;
+}
+
+/* A request that stops arriving part way is dropped after stall_timeout_ms, whether it was
+ * being read or paused for the budget, and its reservation is given back. */
+TEST(stalled_partial_requests_are_dropped_and_freed)
+{
+    net_budget_new(6u << 20, &g_budget);
+    net_conn_limits_t lim;
+    net_conn_limits_default(&lim);
+    lim.max_frame_bytes = 8 << 20;
+    lim.stall_timeout_ms = 600;
+    server_t s;
+    server_start(&s, 2, &lim, 0);
+    buf_t b = {0};
+    frame_add(&b, 'e', 1, (4 << 20) - 5);
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        fds[i] = cli_connect(s.port);
+        send_some(fds[i], b.data, 1u << 20, 1000);
+    }
+    WAIT_FOR(budget_held_now() >= b.len - 4, 1000);
+    CHECK(budget_held_now() >= b.len - 4);
+    int64_t t0 = now_ms();
+    int closed = 0;
+    for (int i = 0; i < 2; i++)
+        closed += expect_closed(fds[i], 3000);
+    CHECK_EQ(closed, 2);
+    CHECK(now_ms() - t0 >= 300); /* not before its time (600 ms after the last byte) */
+    WAIT_FOR(budget_held_now() == 0, 2000);
+    CHECK_EQ(budget_held_now(), 0);
+    net_loop_stats_t ls[2];
+    net_loop_stats(s.loops[0], &ls[0]);
+    net_loop_stats(s.loops[1], &ls[1]);
+    CHECK_EQ(ls[0].stalled + ls[1].stalled, 2);
+    for (int i = 0; i < 2; i++)
+        close(fds[i]);
+    buf_deinit(&b);
+    server_stop(&s);
+    net_budget_free(g_budget);
+    g_budget = NULL;
+}
+
+/* A response counts while it waits for a reader that does not read, and is given back when
+ * the connection closes. */
+TEST(budget_counts_unsent_responses)
+{
+    net_budget_new(64u << 20, &g_budget);
+    server_t s;
+    server_start(&s, 1, NULL, 0);
+    int fd = cli_connect_buf(s.port, 4096);
+    buf_t b = {0};
+    frame_add(&b, 'B', 1, 0);
+    CHECK(send_all(fd, b.data, b.len) == 0);
+    WAIT_FOR(budget_held_now() >= BIG_RESP - (1u << 20), 2000);
+    CHECK(budget_held_now() >= BIG_RESP - (1u << 20)); /* what the socket did not take */
+    CHECK(budget_held_now() <= 2 * BIG_RESP + (1u << 20));
+    close(fd);
+    /* The closed connection gives it back; the loop may keep the buffer (counted) for 5 s. */
+    WAIT_FOR(budget_held_now() == 0 || budget_held_now() == atomic_load(&g_big_taken_cap), 2000);
+    net_loop_stats_t ls;
+    net_loop_stats(s.loops[0], &ls);
+    CHECK_EQ(budget_held_now(), (size_t)ls.kept_bytes);
+    buf_deinit(&b);
+    server_stop(&s);
+    CHECK_EQ(budget_held_now(), 0); /* net_loop_free gave the kept buffer back too */
+    net_budget_free(g_budget);
+    g_budget = NULL;
 }
 
 /* ---- addresses ------------------------------------------------------------------------------- */
