@@ -808,14 +808,70 @@ static int topic_load_one(broker_t *b, const char *dir, const char *file)
     if (rc == 0) {
         broker_topic_t *t = topic_new(b, name, &over);
         memcpy(t->id, id, 16);
-        t->parts = weir_calloc((size_t)npart, sizeof(*t->parts));
-        for (int32_t i = 0; i < npart; i++)
-            t->parts[i] = partition_open(b, t, i);
+        t->parts = weir_calloc((size_t)npart, sizeof(*t->parts)); /* opened by partitions_run */
         t->npart = npart;
         table_insert(b, t);
     }
     broker_topic_overrides_free(&over);
     return rc;
+}
+
+/* ---- opening and closing every partition at once ---------------------------------------------
+ * At start after a crash each partition's log is recovered (its tail read and checked, files
+ * synced); at a clean stop each is synced and its indexes written. Both are mostly waits for the
+ * disk, so num.recovery.threads.per.data.dir threads (Kafka's setting) take the partitions in
+ * turn and the waits overlap. */
+
+typedef struct {
+    broker_t *b;
+    broker_topic_t **topics; /* partition k is topics[k]->parts[indexes[k]] */
+    int32_t *indexes;
+    size_t n;
+    _Atomic size_t next;
+    bool opening;
+} partitions_run_t;
+
+static void *partitions_worker(void *arg)
+{
+    partitions_run_t *r = arg;
+    for (size_t i; (i = atomic_fetch_add(&r->next, 1)) < r->n;) {
+        broker_topic_t *t = r->topics[i];
+        if (r->opening)
+            t->parts[r->indexes[i]] = partition_open(r->b, t, r->indexes[i]);
+        else
+            partition_close(r->b, t->parts[r->indexes[i]], false);
+    }
+    return NULL;
+}
+
+/* Opens (or closes) every partition of every topic in the table, in parallel. */
+static void partitions_run(broker_t *b, bool opening)
+{
+    partitions_run_t r = {.b = b, .opening = opening};
+    size_t cap = 0;
+    for (size_t i = 0; i < b->nbuckets; i++)
+        for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
+            for (int32_t j = 0; j < t->npart; j++) {
+                if (r.n == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    r.topics = weir_realloc(r.topics, cap * sizeof(*r.topics));
+                    r.indexes = weir_realloc(r.indexes, cap * sizeof(*r.indexes));
+                }
+                r.topics[r.n] = t;
+                r.indexes[r.n++] = j;
+            }
+    int64_t want = broker_settings_int(&b->set, BCFG_NUM_RECOVERY_THREADS_PER_DATA_DIR);
+    size_t nthreads = (size_t)WEIR_MAX(1, WEIR_MIN(want, 64));
+    nthreads = WEIR_MIN(nthreads, r.n);
+    pthread_t th[64];
+    size_t started = 0;
+    while (started + 1 < nthreads && pthread_create(&th[started], NULL, partitions_worker, &r) == 0)
+        started++;
+    partitions_worker(&r); /* this thread is one of them */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(r.topics);
+    free(r.indexes);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -871,6 +927,7 @@ int broker_topics_load(broker_t *b)
     free(dir);
     if (rc < 0)
         return rc;
+    partitions_run(b, true);
     d = opendir(b->data_dir);
     if (d) {
         while ((e = readdir(d)) != NULL) {
@@ -887,11 +944,10 @@ int broker_topics_load(broker_t *b)
 
 void broker_topics_close(broker_t *b)
 {
+    partitions_run(b, false);
     for (size_t i = 0; i < b->nbuckets; i++) {
         for (broker_topic_t *t = b->buckets[i], *next; t; t = next) {
             next = t->hnext;
-            for (int32_t j = 0; j < t->npart; j++)
-                partition_close(b, t->parts[j], false);
             t->hnext = NULL;
             broker_topic_unref(t);
         }
