@@ -861,7 +861,7 @@ static void partitions_run(broker_t *b, bool opening)
                 r.indexes[r.n++] = j;
             }
     int64_t want = broker_settings_int(&b->set, BCFG_NUM_RECOVERY_THREADS_PER_DATA_DIR);
-    size_t nthreads = (size_t)WEIR_MAX(1, WEIR_MIN(want, 64));
+    size_t nthreads = (size_t)WEIR_MAX(1, WEIR_MIN(want, 64)); /* bounded by the setting too */
     nthreads = WEIR_MIN(nthreads, r.n);
     pthread_t th[64];
     size_t started = 0;
