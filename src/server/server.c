@@ -102,6 +102,8 @@ static int start_admin(weir_broker *s, http_server_t *h)
         return rc;
     }
     registry_http_routes(s->registry, h);
+    broker_schema_hook_t hook = schemas_validation_hook(s->registry);
+    broker_schema_hook_set(s->broker, &hook); /* topics' schema validation, on the registry */
     admin_config_t ac = {.broker = s->broker,
                          .registry = s->registry,
                          .bootstrap = bootstrap,
@@ -252,6 +254,8 @@ static void server_free(weir_broker *s)
         broker_quiesce(s->broker);
     stop_loops(s);
     admin_free(s->admin);
+    if (s->broker && s->registry)
+        broker_schema_hook_set(s->broker, NULL); /* the validators go before their registry */
     registry_free(s->registry);
     free(s->http_token);
     metrics_free(s->metrics);
