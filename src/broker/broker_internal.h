@@ -165,6 +165,7 @@ struct broker_topic {
      * lock only, so the produce path reads them under its read lock */
     bool schema_on;
     broker_topic_schema_t schema[2];
+    _Atomic int64_t schema_logged_ms; /* the last refusal logged (at most one a second) */
     /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
     struct {
         metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
@@ -281,10 +282,19 @@ int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *bat
 void broker_topic_schema_update(broker_t *b, broker_topic_t *t);
 /* Closes the topic's checkers (write lock held, or the topic's last reference). */
 void broker_topic_schema_close(broker_topic_t *t);
+/* What one batch's earlier records proved, per side: the last wire header (magic byte and
+ * schema id) accepted where the verdict depends on the id alone (id mode, TopicNameStrategy).
+ * A record with the same header passes without asking the hook again: a batch's records
+ * mostly share one id, so a batch costs one lookup, not one per record. Zeroed per batch. */
+typedef struct {
+    uint8_t hdr[2][5];
+    bool ok[2];
+} broker_schema_memo_t;
+
 /* One record of a topic with t->schema_on: 0, or -WEIR_EINVAL with one line in why naming the
  * side and the rule. Read lock held. */
-int broker_topic_schema_check(const broker_topic_t *t, const storage_record_t *rec, char *why,
-                              size_t why_size);
+int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *memo,
+                              const storage_record_t *rec, char *why, size_t why_size);
 
 /* Parked-request accounting for a clean stop (a waiting fetch or produce). */
 void broker_parked_inc(broker_t *b);

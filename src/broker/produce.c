@@ -83,7 +83,8 @@ static const char why_schema[] = "schema validation";
 typedef struct {
     const broker_topic_t *t;
     bool compacted;
-    char why[256]; /* schema validation's reason */
+    broker_schema_memo_t memo; /* what the batch's earlier records proved */
+    char why[256];             /* schema validation's reason */
 } record_check_t;
 
 /* Compacted topics: every record needs a key (Kafka's LogValidator). Topics with schema
@@ -96,7 +97,8 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
         *why = why_keyless;
         return -WEIR_EINVAL;
     }
-    if (c->t->schema_on && broker_topic_schema_check(c->t, rec, c->why, sizeof(c->why)) < 0) {
+    if (c->t->schema_on &&
+        broker_topic_schema_check(c->t, &c->memo, rec, c->why, sizeof(c->why)) < 0) {
         *why = why_schema;
         return -WEIR_EINVAL;
     }
@@ -104,15 +106,22 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
 }
 
 /* A batch refused by schema validation: INVALID_RECORD, the record's index in record_errors,
- * and a message naming the record and the rule, as the partition's error_message too. */
+ * and a message naming the record and the rule, as the partition's error_message too. Clients
+ * before Produce v8 cannot receive the message, so the broker logs it (once a second at most
+ * per topic: a misconfigured producer must not flood the log). */
 static void schema_refused(broker_produce_result_t *res, const broker_produce_req_t *ctx,
-                           broker_topic_t *t, int32_t bad, const char *why)
+                           broker_partition_t *p, int32_t bad, const char *why)
 {
+    broker_topic_t *t = p->topic;
     result_error(res, invalid_record(ctx), res->record_error_message);
     res->record_error_index = bad;
     snprintf(res->record_error_message, sizeof(res->record_error_message), "record %d: %s", bad,
              why);
     metric_counter_add(&t->m.schema_refused, 1);
+    int64_t now = clock_mono_ms(), last = atomic_load(&t->schema_logged_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&t->schema_logged_ms, &last, now))
+        log_info("broker", "%s-%d: a batch refused by schema validation: %s", t->name, p->index,
+                 res->record_error_message);
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
@@ -181,7 +190,7 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
         p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
         check ? check_record : NULL, &rc_ctx, &bad, &why);
     if (rc < 0 && why == why_schema) {
-        schema_refused(res, ctx, part->topic, bad, rc_ctx.why);
+        schema_refused(res, ctx, part, bad, rc_ctx.why);
         return false;
     }
     if (rc < 0 && why == why_keyless) {
