@@ -6,10 +6,11 @@
  *
  * Start order: settings -> loops (running) -> broker_open (data dir, topics, flusher, group
  * coordinator) -> Kafka listeners on loop 0 -> HTTP (its routes: health, /metrics, the trace
- * receiver). Stop is the reverse: HTTP stops first (its routes read the listeners and post to
- * loop 0, so both must still be there), the listeners close so no new request arrives,
- * broker_quiesce answers what is parked while the loops still run, the loops stop and are
- * joined, and broker_close writes the clean-shutdown markers.
+ * receiver; the schema registry, whose validators the broker's schema validation hook then
+ * uses, until the hook is removed before the registry is freed). Stop is the reverse: HTTP stops
+ * first (its routes read the listeners and post to loop 0, so both must still be there), the
+ * listeners close so no new request arrives, broker_quiesce answers what is parked while the loops
+ * still run, the loops stop and are joined, and broker_close writes the clean-shutdown markers.
  *
  * Invariant: several brokers can run in one process: all state hangs off weir_broker, nothing
  * is global except the log level.
