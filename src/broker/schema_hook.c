@@ -114,7 +114,8 @@ int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *mem
             continue;
         if (!s->checker) {
             snprintf(why, why_size,
-                     "%s: schema validation is on for this topic but no schema registry runs",
+                     "%s: schema validation is on for this topic but no schema registry is "
+                     "there to check it",
                      side == 0 ? "key" : "value");
             return -WEIR_EINVAL;
         }

@@ -59,17 +59,19 @@ tap = Tap()
 
 
 class Weir:
-    """`weir serve` with its Kafka and HTTP listeners on free loopback ports."""
+    """`weir serve` with its Kafka and HTTP listeners on free loopback ports (http=False: no
+    HTTP listener, so no schema registry)."""
 
-    def __init__(self, data):
+    def __init__(self, data, http=True):
         self.err = open(data + ".stderr", "a")
         self.p = subprocess.Popen([WEIR, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
-                                   "--http-listen", "127.0.0.1:0"],
+                                   "--http-listen", "127.0.0.1:0" if http else "off"],
                                   stdout=subprocess.PIPE, stderr=self.err, text=True)
         self.addr = self.p.stdout.readline().split()[-1]
-        self.http = self.p.stdout.readline().split()[-1]
         self.admin = AdminClient({"bootstrap.servers": self.addr})
-        self.registry = SchemaRegistryClient({"url": "http://" + self.http})
+        if http:
+            self.http = self.p.stdout.readline().split()[-1]
+            self.registry = SchemaRegistryClient({"url": "http://" + self.http})
 
     def stop(self):
         self.p.terminate()
@@ -424,6 +426,22 @@ def case_restart(w, data):
         w2.stop()
 
 
+def case_no_registry(data):
+    """Without the HTTP listener there is no registry: a validated topic takes nothing."""
+    w = Weir(data + "-noreg", http=False)
+    try:
+        create(w, "sv-noreg", {"confluent.value.schema.validation": "true"})
+        code, base, rec, _ = produce_v8(w, "sv-noreg", batch([wire(1, b"")]))
+        want = ("record 0: value: schema validation is on for this topic but no schema "
+                "registry is there to check it")
+        assert (code, base, rec) == (INVALID_RECORD, -1, [(0, want)]), (code, base, rec)
+        create(w, "sv-noreg-off", {})  # a topic without validation is unchanged
+        assert produce_v8(w, "sv-noreg-off", batch([b"x"]))[:3] == (0, 0, [])
+        assert high(w, "sv-noreg") == 0
+    finally:
+        w.stop()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="weir-test-schemaval-")
     data = os.path.join(work, "data")
@@ -438,6 +456,12 @@ def main():
             except Exception:
                 traceback.print_exc(file=sys.stdout)
                 tap(False, fn.__name__)
+        try:
+            case_no_registry(data)
+            tap(True, "case_no_registry")
+        except Exception:
+            traceback.print_exc(file=sys.stdout)
+            tap(False, "case_no_registry")
         try:
             stopped = True
             case_restart(w, data)
