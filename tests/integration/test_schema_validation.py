@@ -6,7 +6,8 @@ bytes, an unknown id, an id registered under another subject and (full mode) a p
 does not decode are refused with INVALID_RECORD (87) and nothing of the refused batch is
 readable; a raw Produce v8 shows record_errors and the message naming the record and the rule;
 compressed batches, key validation, the three subject name strategies, the configs through the
-admin client (set, described, refused when invalid, kept across a restart), kcat, and
+admin client (set, described, refused when invalid, kept across a restart), kcat, the admin
+API's produce, a broker without a registry (refuses everything on such a topic), and
 weir_topic_schema_validation_failures_total counting exactly the refused batches. TAP.
 # timeout: 120
 """
@@ -22,6 +23,7 @@ if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(TOP, "build", "
         sys.exit(1)
     os.execv(VENV_PY, [VENV_PY] + sys.argv)
 
+import base64  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -426,6 +428,32 @@ def case_restart(w, data):
         w2.stop()
 
 
+def admin_post(w, path, body):
+    req = urllib.request.Request("http://%s%s" % (w.http, path), method="POST",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=T) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def case_admin_api(w):
+    """The admin API's produce goes through the same check: 400 with the rule, or 201."""
+    hw = high(w, "sv-avro")
+    st, body = admin_post(w, "/api/v1/topics/sv-avro/messages", {"value": "plain text"})
+    want = ("INVALID_RECORD: record 0: value: no schema registry wire header (magic byte 0 and "
+            "a 4-byte schema id)")
+    assert st == 400 and want in json.dumps(body), (st, body)
+    sid = w.registry.get_latest_version("sv-avro-value").schema_id
+    good = base64.b64encode(wire(sid, b"\x06o-a\x02")).decode()
+    st, body = admin_post(w, "/api/v1/topics/sv-avro/messages",
+                          {"value": good, "value_encoding": "base64"})
+    assert st == 201 and body["offset"] == hw, (st, body)
+    assert high(w, "sv-avro") == hw + 1 and failures(w, "sv-avro") == 17
+
+
 def case_no_registry(data):
     """Without the HTTP listener there is no registry: a validated topic takes nothing."""
     w = Weir(data + "-noreg", http=False)
@@ -449,7 +477,8 @@ def main():
     stopped = False
     try:
         for fn in (case_configs, case_invalid_configs, case_serializers_accepted, case_refused,
-                   case_raw_produce, case_compressed, case_keys, case_strategies, case_kcat):
+                   case_raw_produce, case_compressed, case_keys, case_strategies, case_kcat,
+                   case_admin_api):
             try:
                 fn(w)
                 tap(True, fn.__name__)
