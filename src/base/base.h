@@ -20,19 +20,20 @@
  * data and never travel as C return values. */
 enum {
     WEIR_OK = 0,
-    WEIR_EAGAIN = 1,       /* need more bytes / try again later */
-    WEIR_EINVAL = 2,       /* bad argument or malformed input */
-    WEIR_ENOMEM = 3,       /* allocation failed or a memory bound was hit */
-    WEIR_EIO = 4,          /* an I/O call failed (errno logged where it happened) */
-    WEIR_ECORRUPT = 5,     /* data failed a check (CRC, length, magic) */
-    WEIR_ENOENT = 6,       /* no such thing */
-    WEIR_EEXIST = 7,       /* already exists */
-    WEIR_ERANGE = 8,       /* offset or value out of range */
-    WEIR_ECLOSED = 9,      /* the object is closed or stopping */
-    WEIR_ETIMEDOUT = 10,   /* a deadline passed */
-    WEIR_ETOOBIG = 11,     /* a size bound was exceeded */
-    WEIR_EOFFLINE = 12,    /* the log refuses service after corruption or a failed sync */
-    WEIR_EUNSUPPORTED = 13 /* known but not implemented (codec, version) */
+    WEIR_EAGAIN = 1,        /* need more bytes / try again later */
+    WEIR_EINVAL = 2,        /* bad argument or malformed input */
+    WEIR_ENOMEM = 3,        /* allocation failed or a memory bound was hit */
+    WEIR_EIO = 4,           /* an I/O call failed (logged by the caller that knows the file) */
+    WEIR_ECORRUPT = 5,      /* data failed a check (CRC, length, magic) */
+    WEIR_ENOENT = 6,        /* no such thing */
+    WEIR_EEXIST = 7,        /* already exists */
+    WEIR_ERANGE = 8,        /* offset or value out of range */
+    WEIR_ECLOSED = 9,       /* the object is closed or stopping */
+    WEIR_ETIMEDOUT = 10,    /* a deadline passed */
+    WEIR_ETOOBIG = 11,      /* a size bound was exceeded */
+    WEIR_EOFFLINE = 12,     /* the log refuses service after corruption or a failed sync */
+    WEIR_EUNSUPPORTED = 13, /* known but not implemented (codec, version) */
+    WEIR_ENOSPC = 14        /* the file system is full (ENOSPC, EDQUOT) */
 };
 const char *weir_strerror(int err); /* accepts err or -err */
 
@@ -305,5 +306,24 @@ void log_write(log_level_t level, const char *module, const char *fmt, ...)
 #define log_info(mod, ...)  log_write(LOG_INFO, mod, __VA_ARGS__)
 #define log_warn(mod, ...)  log_write(LOG_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_write(LOG_ERROR, mod, __VA_ARGS__)
+
+/* A message that can repeat fast (a full disk refusing every append, a peer retrying a bad
+ * request) is logged at most once per LOG_LIMIT_INTERVAL_MS per call site; the next line it
+ * logs ends with how many were left out since the line before: "... (and 2774 more like this
+ * in 12 s)". */
+typedef struct {
+    _Atomic int64_t next_ms;
+    _Atomic uint64_t left_out;
+} log_limit_t;
+enum { LOG_LIMIT_INTERVAL_MS = 10000 };
+void log_write_limited(log_limit_t *lim, log_level_t level, const char *module, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+#define log_limited(level, mod, ...)                                                               \
+    do {                                                                                           \
+        static log_limit_t log_limit_;                                                             \
+        log_write_limited(&log_limit_, level, mod, __VA_ARGS__);                                   \
+    } while (0)
+#define log_warn_limited(mod, ...)  log_limited(LOG_WARN, mod, __VA_ARGS__)
+#define log_error_limited(mod, ...) log_limited(LOG_ERROR, mod, __VA_ARGS__)
 
 #endif

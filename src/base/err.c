@@ -22,6 +22,7 @@ static const char *const weir_errstr[] = {
     [WEIR_ETOOBIG] = "too big",
     [WEIR_EOFFLINE] = "offline",
     [WEIR_EUNSUPPORTED] = "unsupported",
+    [WEIR_ENOSPC] = "no space left on the device",
 };
 
 const char *weir_strerror(int err)

@@ -129,8 +129,9 @@ void broker_coord_log_write_batch(broker_coord_log_t *ol, const char *group_id,
     buf_deinit(&batch);
     if (rc < 0) {
         log_release(ol);
-        log_warn("group", "append to %s-%d: %s",
-                 ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets", part, weir_strerror(rc));
+        log_warn_limited("group", "append to %s-%d: %s",
+                         ol->cfg.topic ? ol->cfg.topic : "__consumer_offsets", part,
+                         weir_strerror(rc));
         done(arg, rc);
         return;
     }

@@ -288,7 +288,8 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
     if (rc < 0) {
         if (opened)
             broker_producer_state_txn_undo(p->producers, h.producer_id);
-        log_warn("broker", "append to %s-%d: %s", p->topic->name, p->index, weir_strerror(rc));
+        log_warn_limited("broker", "append to %s-%d: %s", p->topic->name, p->index,
+                         weir_strerror(rc));
         if (rc == -WEIR_ECORRUPT)
             result_corrupt(res, NULL);
         else

@@ -147,8 +147,8 @@ static size_t conn_parse(net_conn_t *conn, uint8_t *p, size_t len)
     while (!conn->closed && !conn->draining && !conn_over_bounds(conn) && len - off >= 4) {
         int32_t size = (int32_t)be32_read(p + off);
         if (size <= 0 || (size_t)size > conn->h.limits.max_frame_bytes) {
-            log_warn("net", "%s: frame size %" PRId32 " outside 1..%zu, closing", conn->peer, size,
-                     conn->h.limits.max_frame_bytes);
+            log_warn_limited("net", "%s: frame size %" PRId32 " outside 1..%zu, closing",
+                             conn->peer, size, conn->h.limits.max_frame_bytes);
             net_conn_close(conn);
             break;
         }

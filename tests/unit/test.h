@@ -84,4 +84,42 @@ static int test_failed_now;
         return failed ? 1 : 0;                                                                     \
     }
 
+/* stderr captured into a temporary file between test_stderr_begin() and test_stderr_end(), which
+ * returns what was written (malloc'd, NUL-terminated): for checking log lines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static int test_stderr_saved = -1;
+static FILE *test_stderr_file;
+static inline void test_stderr_begin(void)
+{
+    fflush(stderr);
+    test_stderr_file = tmpfile();
+    test_stderr_saved = dup(2);
+    dup2(fileno(test_stderr_file), 2);
+}
+static inline char *test_stderr_end(void)
+{
+    fflush(stderr);
+    dup2(test_stderr_saved, 2);
+    close(test_stderr_saved);
+    off_t n = lseek(fileno(test_stderr_file), 0, SEEK_END);
+    if (n < 0)
+        n = 0;
+    char *text = calloc(1, (size_t)n + 1);
+    if (n > 0 && pread(fileno(test_stderr_file), text, (size_t)n, 0) != n)
+        text[0] = 0;
+    fclose(test_stderr_file);
+    return text;
+}
+
+/* How many times `needle` occurs in `text`. */
+static inline int test_count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 #endif

@@ -1,5 +1,5 @@
 /* Unit tests of src/base: CRC-32C (both paths, check value, against each other), varints,
- * buffers, clocks, error strings. */
+ * buffers, clocks, error strings, the rate-limited log. */
 #include "base/base.h"
 #include "test.h"
 
@@ -188,6 +188,34 @@ TEST(errors_and_log_levels)
     CHECK_EQ(log_level_parse("debug"), LOG_DEBUG);
     CHECK_EQ(log_level_parse("WARN"), LOG_WARN);
     CHECK_EQ(log_level_parse("nope"), -1);
+}
+
+TEST(limited_log_counts_what_it_leaves_out)
+{
+    log_limit_t lim = {0};
+    test_stderr_begin();
+    for (int i = 0; i < 1000; i++)
+        log_write_limited(&lim, LOG_ERROR, "test", "disk full on %s", "p-0");
+    char *first = test_stderr_end();
+    CHECK_EQ(test_count_of(first, "ERROR test: disk full on p-0\n"), 1);
+    CHECK_EQ(test_count_of(first, "\n"), 1);
+    CHECK_EQ(atomic_load(&lim.left_out), 999);
+    /* The interval ends (as if 12 s had passed): the next line carries the count. */
+    atomic_store(&lim.next_ms, clock_mono_ms() - 2000);
+    test_stderr_begin();
+    log_write_limited(&lim, LOG_ERROR, "test", "disk full on %s", "p-0");
+    log_write_limited(&lim, LOG_ERROR, "test", "disk full on %s", "p-0");
+    char *second = test_stderr_end();
+    CHECK_EQ(test_count_of(second, "disk full on p-0 (and 999 more like this in 12 s)\n"), 1);
+    CHECK_EQ(test_count_of(second, "\n"), 1);
+    CHECK_EQ(atomic_load(&lim.left_out), 1);
+    /* Below the log level nothing is written or counted. */
+    log_set_level(LOG_FATAL);
+    log_write_limited(&lim, LOG_ERROR, "test", "quiet");
+    log_set_level(LOG_INFO);
+    CHECK_EQ(atomic_load(&lim.left_out), 1);
+    free(first);
+    free(second);
 }
 
 TEST_MAIN()

@@ -303,4 +303,23 @@ TEST(real_io_basics)
     tl_rmrf(dir);
 }
 
+/* A full disk: every write fails with WEIR_ENOSPC, and the log gets one line naming the file,
+ * not one per write. /dev/full answers every write with ENOSPC. */
+TEST(real_io_full_disk_logs_once)
+{
+    storage_io_t *io = storage_io_real();
+    int fd;
+    CHECK_EQ(io->ops->open(io, "/dev/full", O_WRONLY, &fd), 0);
+    test_stderr_begin();
+    int enospc = 0;
+    for (int i = 0; i < 500; i++)
+        enospc += io->ops->pwrite(io, fd, "x", 1, 0) == -WEIR_ENOSPC;
+    char *text = test_stderr_end();
+    CHECK_EQ(enospc, 500);
+    CHECK_EQ(test_count_of(text, "ERROR storage: pwrite /dev/full: No space left on device\n"), 1);
+    CHECK_EQ(test_count_of(text, "\n"), 1);
+    CHECK_EQ(io->ops->close(io, fd), 0);
+    free(text);
+}
+
 TEST_MAIN()
