@@ -165,7 +165,6 @@ struct broker_topic {
      * lock only, so the produce path reads them under its read lock */
     bool schema_on;
     broker_topic_schema_t schema[2];
-    _Atomic int64_t schema_logged_ms; /* the last refusal logged (at most one a second) */
     /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
     struct {
         metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;

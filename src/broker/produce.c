@@ -107,8 +107,8 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
 
 /* A batch refused by schema validation: INVALID_RECORD, the record's index in record_errors,
  * and a message naming the record and the rule, as the partition's error_message too. Clients
- * before Produce v8 cannot receive the message, so the broker logs it (once a second at most
- * per topic: a misconfigured producer must not flood the log). */
+ * before Produce v8 cannot receive the message, so the broker logs it (rate-limited: a
+ * misconfigured producer must not flood the log). */
 static void schema_refused(broker_produce_result_t *res, const broker_produce_req_t *ctx,
                            broker_partition_t *p, int32_t bad, const char *why)
 {
@@ -118,10 +118,8 @@ static void schema_refused(broker_produce_result_t *res, const broker_produce_re
     snprintf(res->record_error_message, sizeof(res->record_error_message), "record %d: %s", bad,
              why);
     metric_counter_add(&t->m.schema_refused, 1);
-    int64_t now = clock_mono_ms(), last = atomic_load(&t->schema_logged_ms);
-    if (now - last >= 1000 && atomic_compare_exchange_strong(&t->schema_logged_ms, &last, now))
-        log_info("broker", "%s-%d: a batch refused by schema validation: %s", t->name, p->index,
-                 res->record_error_message);
+    log_limited(LOG_INFO, "broker", "%s-%d: a batch refused by schema validation: %s", t->name,
+                p->index, res->record_error_message);
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
