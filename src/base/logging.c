@@ -39,6 +39,8 @@ int log_level_parse(const char *name)
 
 /* One line: the prefix, the message, and `suffix` (may be empty). */
 static void log_vwrite(log_level_t level, const char *module, const char *suffix, const char *fmt,
+                       va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_vwrite(log_level_t level, const char *module, const char *suffix, const char *fmt,
                        va_list ap)
 {
     char line[1024];
