@@ -83,6 +83,7 @@ static const char why_schema[] = "schema validation";
 typedef struct {
     const broker_topic_t *t;
     bool compacted;
+    bool schema_on;            /* t->schema_on, read once per batch */
     broker_schema_memo_t memo; /* what the batch's earlier records proved */
     char why[256];             /* schema validation's reason */
 } record_check_t;
@@ -97,7 +98,7 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
         *why = why_keyless;
         return -WEIR_EINVAL;
     }
-    if (c->t->schema_on &&
+    if (c->schema_on && !broker_schema_memo_hit(&c->memo, rec) &&
         broker_topic_schema_check(c->t, &c->memo, rec, c->why, sizeof(c->why)) < 0) {
         *why = why_schema;
         return -WEIR_EINVAL;
@@ -182,8 +183,12 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     /* One pass checks the header and CRC and parses every record (decompressing once). */
     const char *why = NULL;
     int32_t bad = -1;
-    record_check_t rc_ctx = {.t = part->topic, .compacted = part->topic->log_cfg.cleanup_compact};
-    bool check = rc_ctx.compacted || part->topic->schema_on; /* else no per-record call */
+    record_check_t rc_ctx = {.t = part->topic,
+                             .compacted = part->topic->log_cfg.cleanup_compact,
+                             .schema_on = part->topic->schema_on};
+    if (rc_ctx.schema_on)
+        broker_schema_memo_init(&rc_ctx.memo, part->topic);
+    bool check = rc_ctx.compacted || rc_ctx.schema_on; /* else no per-record call */
     int rc = storage_batch_validate_records_checked(
         p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
         check ? check_record : NULL, &rc_ctx, &bad, &why);

@@ -97,14 +97,6 @@ void broker_schema_hook_set(broker_t *b, const broker_schema_hook_t *hook)
     broker_topics_unlock(b);
 }
 
-/* The batch already accepted this header where the id alone decides. */
-static bool memo_hit(const broker_topic_schema_t *s, const broker_schema_memo_t *memo, int side,
-                     const uint8_t *p, int32_t n)
-{
-    return memo->ok[side] && n >= 5 && memcmp(memo->hdr[side], p, 5) == 0 &&
-           s->mode == BROKER_SCHEMA_ID && s->strategy == BROKER_SUBJECT_TOPIC;
-}
-
 int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *memo,
                               const storage_record_t *rec, char *why, size_t why_size)
 {
@@ -123,11 +115,12 @@ int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *mem
         int32_t n = side == 0 ? rec->key_len : rec->value_len;
         if (n < 0)
             p = NULL;
-        if (memo_hit(s, memo, side, p, n))
+        if (broker_schema_memo_repeats(memo, side, p, n))
             continue;
         if (s->check(s->checker, p, n < 0 ? 0 : (size_t)n, why, why_size) < 0)
             return -WEIR_EINVAL;
-        if (n >= 5) { /* it passed, so p holds a header */
+        /* it passed, so p holds a header; remember it where the id alone decides */
+        if (s->mode == BROKER_SCHEMA_ID && s->strategy == BROKER_SUBJECT_TOPIC && n >= 5) {
             memcpy(memo->hdr[side], p, 5);
             memo->ok[side] = true;
         }
