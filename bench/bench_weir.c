@@ -4,7 +4,7 @@
  *
  *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --acks 1|-1 [--idempotent 0|1] [--max-in-flight N] [--linger-ms L]
- *                          [--seconds S]
+ *                          [--seconds S] [--payload-file F]
  *   bench_weir txn_publish --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --txn-size K [--linger-ms L] [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
@@ -19,7 +19,9 @@
  * Message i goes to partition i % P (explicit, so every partition gets the same share whatever the
  * client's partitioner does), its value is the bench payload (bench_common.h), no key, no
  * compression. Publishing workloads create their topic with CreateTopics first and wait until the
- * metadata shows every partition with a leader.
+ * metadata shows every partition with a leader. publish --payload-file sends the file's bytes
+ * as every value, unstamped (a schema-registry-encoded record for the schema validation rows:
+ * the harness made the topic with its configs already; --msg-bytes is then the file's size).
  *
  * Throughput settings follow librdkafka's INTRODUCTION.md ("High throughput"): batching through
  * linger.ms (10 ms here) with batch.size 1 MB and a deep local queue; the consumer prefetches up
@@ -52,8 +54,9 @@
 
 typedef struct {
     const char *addr, *topic, *group;
-    const char *isolation; /* consume: isolation.level, "" for librdkafka's default */
-    int64_t txn_size;      /* txn_publish: messages per transaction */
+    const char *isolation;    /* consume: isolation.level, "" for librdkafka's default */
+    const char *payload_file; /* publish: every value is this file's bytes; "" for none */
+    int64_t txn_size;         /* txn_publish: messages per transaction */
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
     int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
@@ -223,13 +226,33 @@ static void config_describe(char *out, size_t cap, const opts_t *o, int64_t ling
              linger_ms, linger_ms ? ", batch.size=1000000, no compression" : "");
 }
 
-static int run_publish(const opts_t *o)
+/* The value of every record from --payload-file: its bytes and size (at most
+ * BENCH_MSG_BYTES_MAX). */
+static uint8_t *payload_read(const char *path, int64_t *len)
 {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        bench_die("%s: cannot open", path);
+    uint8_t *p = bench_xmalloc(BENCH_MSG_BYTES_MAX);
+    size_t n = fread(p, 1, BENCH_MSG_BYTES_MAX, f);
+    fclose(f);
+    if (n == 0)
+        bench_die("%s: empty", path);
+    *len = (int64_t)n;
+    return p;
+}
+
+static int run_publish(const opts_t *o0)
+{
+    opts_t opts = *o0, *o = &opts;
+    bool fixed = o->payload_file[0] != 0;
     dr_t d = {0};
     rd_kafka_t *rk = producer_new(o, &d, o->linger_ms);
     topic_create(rk, o->topic, o->partitions);
-    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
-    bench_payload_init(payload, (size_t)o->msg_bytes);
+    uint8_t *payload =
+        fixed ? payload_read(o->payload_file, &o->msg_bytes) : bench_xmalloc((size_t)o->msg_bytes);
+    if (!fixed)
+        bench_payload_init(payload, (size_t)o->msg_bytes);
 
     int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), sent = 0;
     int64_t errors = 0;
@@ -242,7 +265,8 @@ static int run_publish(const opts_t *o)
             }
             rd_kafka_poll(rk, 0);
         }
-        bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
+        if (!fixed)
+            bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
         if (!produce_one(rk, o->topic, (int32_t)(sent % o->partitions), payload,
                          (size_t)o->msg_bytes))
             errors++;
@@ -1235,10 +1259,13 @@ static int run_latency_ack_raw(const opts_t *o)
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {
-        "--addr",    "--topic",        "--partitions",    "--count",    "--msg-bytes", "--acks",
-        "--seconds", "--idempotent",   "--linger-ms",     "--rate",     "--members",   "--conns",
-        "--group",   "--heartbeat-ms", "--max-in-flight", "--txn-size", "--isolation", NULL};
+    static const char *const known[] = {"--addr",     "--topic",        "--partitions",
+                                        "--count",    "--msg-bytes",    "--acks",
+                                        "--seconds",  "--idempotent",   "--linger-ms",
+                                        "--rate",     "--members",      "--conns",
+                                        "--group",    "--heartbeat-ms", "--max-in-flight",
+                                        "--txn-size", "--isolation",    "--payload-file",
+                                        NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
@@ -1262,6 +1289,7 @@ int main(int argc, char **argv)
         .max_in_flight = bench_arg_i64(&a, "--max-in-flight", 0),
         .seconds = bench_arg_f64(&a, "--seconds", 10),
         .isolation = bench_arg_str(&a, "--isolation", ""),
+        .payload_file = bench_arg_str(&a, "--payload-file", ""),
         .txn_size = bench_arg_i64(&a, "--txn-size", 1),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||

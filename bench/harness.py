@@ -15,9 +15,10 @@ path (normal, error, Ctrl-C); every driver run has a deadline of its own and a h
 nothing listens anywhere but 127.0.0.1.
 
     bench/run.sh [--quick] [--smoke] [--systems weir,redis,nats,rabbitmq] [--reps N]
-                 [--out DIR] [--build DIR]
+                 [--out DIR] [--build DIR] [--schema-only]
 
-QUICK=1 in the environment means --quick. --smoke runs every workload against Weir alone with
+QUICK=1 in the environment means --quick. --schema-only runs only the schema validation rows
+(produce with weir.value.schema.validation none, id, full) and prints them. --smoke runs every workload against Weir alone with
 small counts and checks counts, not speed (tests/integration/test_bench_smoke.sh).
 """
 
@@ -517,7 +518,8 @@ class Runner:
         self.work = work
         # Logs outlive the run (the scratch directory does not): build/bench-logs/<profile>/.
         self.logdir = (os.path.join(out_dir, "logs") if args.smoke else
-                       os.path.join(build, "bench-logs", args.profile))
+                       os.path.join(build, "bench-logs", ("schema-" if args.schema_only else "")
+                                    + args.profile))
         shutil.rmtree(self.logdir, ignore_errors=True)
         os.makedirs(self.logdir, exist_ok=True)
         self.runs = []       # every run: dict with the RESULT fields and our own
@@ -1275,6 +1277,10 @@ class Runner:
 
     def main(self):
         self.freeze_binaries()
+        if self.args.schema_only:
+            self.schema_block()
+            self.raw.close()
+            return
         self.weir_idle = []
         self.backlogs = {}
         systems = self.args.systems
@@ -1306,6 +1312,10 @@ class Runner:
                 self.metrics_block()
             except Exception as e:
                 self.fail("metrics", f"{type(e).__name__}: {e}")
+            try:
+                self.schema_block()
+            except Exception as e:
+                self.fail("schema validation", f"{type(e).__name__}: {e}")
             self.others()
         self.raw.close()
 
@@ -1456,6 +1466,110 @@ class Runner:
         with open(os.path.join(self.logdir, "metrics.json"), "w") as f:
             json.dump({"scrapes": scrapes, "cost": {f"{k[0]} acks={k[1]}": v
                                                     for k, v in cost.items()}}, f)
+
+
+    # ---- schema validation: produce to topics with it off, id and full ----
+
+    # An order of six fields (~60 bytes), as Avro binary and as JSON, with its schemas: what
+    # confluent-kafka's serializers would write after the 5-byte header.
+    SCHEMA_ROWS = {
+        "avro": ("AVRO", json.dumps({
+            "type": "record", "name": "Order", "fields": [
+                {"name": "id", "type": "string"}, {"name": "customer", "type": "string"},
+                {"name": "cents", "type": "long"}, {"name": "qty", "type": "int"},
+                {"name": "note", "type": ["null", "string"]}, {"name": "paid",
+                                                                "type": "boolean"}]}),
+            b"\x10o-100234\x0ecust-42\xd0\x0f\x06\x02\x0arush!\x01"),
+        "json": ("JSON", json.dumps({
+            "type": "object", "properties": {
+                "id": {"type": "string"}, "customer": {"type": "string"},
+                "cents": {"type": "integer", "minimum": 0}, "qty": {"type": "integer"},
+                "note": {"type": ["string", "null"]}, "paid": {"type": "boolean"}},
+            "required": ["id", "cents"], "additionalProperties": False}),
+            b'{"id":"o-1002344","customer":"cust-42","cents":1000,"qty":3,"note":"rush!",'
+            b'"paid":true}'),
+    }
+
+    def schema_topic(self, srv, http, kind, mode):
+        """Topic sv-<kind>-<mode> with weir.value.schema.validation=<mode>, its schema
+        registered under <topic>-value; returns the payload file (header + body)."""
+        import urllib.request
+        topic = f"sv-{kind}-{mode}"
+        stype, schema, body = self.SCHEMA_ROWS[kind]
+        req = urllib.request.Request(
+            f"http://{http}/subjects/{topic}-value/versions", method="POST",
+            data=json.dumps({"schemaType": stype, "schema": schema}).encode(),
+            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            sid = json.loads(r.read())["id"]
+        subprocess.run([self.weir_bin, "topic", "create", topic, "-b", srv.addr, "-c",
+                        f"weir.value.schema.validation={mode}"], check=True, timeout=30,
+                       stdout=subprocess.DEVNULL)
+        path = os.path.join(self.work, f"payload-{kind}")
+        with open(path, "wb") as f:
+            f.write(b"\0" + sid.to_bytes(4, "big") + body)
+        return topic, path
+
+    def schema_cost(self):
+        """Produce throughput (acks=1, 1 partition, the records above) to topics with validation
+        none, id and full, for Avro and JSON, in rotating order, `reps` times each; with the
+        broker's CPU time per record. {(kind, mode): [(msg/s, us CPU/msg)]}"""
+        reps = 5 if self.args.profile == "default" else 3
+        count = 2_000_000 if self.args.profile == "default" else 500_000
+        srv = self.metrics_server("schema", self.weir_bin, self.work, [])
+        got = {}
+        try:
+            http = self.http_of(srv)
+            rows = [(k, m) for k in ("avro", "json") for m in ("none", "id", "full")]
+            files = {row: self.schema_topic(srv, http, *row) for row in rows}
+            for rep in range(1, reps + 1):
+                shift = rep % len(rows)
+                for kind, mode in rows[shift:] + rows[:shift]:
+                    topic, path = files[(kind, mode)]
+                    ns0 = self.cpu_ns(srv.stat_pid)
+                    res = self.run("weir", "schema_validation", [
+                        "publish", "--topic", topic, "--count", count, "--acks", 1,
+                        "--addr", srv.addr, "--partitions", 1, "--payload-file", path,
+                        "--seconds", self.cap()], self.hard(self.cap()), server=srv)
+                    ns1 = self.cpu_ns(srv.stat_pid)
+                    if res and not res.get("failed") and res.get("msgs"):
+                        cpu_us = (ns1 - ns0) / 1e3 / res["msgs"]
+                        got.setdefault((kind, mode), []).append((res["msgs_per_s"], cpu_us))
+                        log(f"[{self.elapsed():5.0f}s] schema {kind} {mode:4} "
+                            f"{res['msgs_per_s']:>12,.0f} msg/s, {cpu_us:.3f} us broker CPU/msg")
+        finally:
+            srv.stop()
+        return got
+
+    def schema_block(self):
+        cost = self.schema_cost()
+        lines = ["Produce to a topic with weir.value.schema.validation none, id and full "
+                 "(acks=1, 1 partition, librdkafka batching, a 6-field order of "
+                 f"{5 + len(self.SCHEMA_ROWS['avro'][2])} B in Avro, "
+                 f"{5 + len(self.SCHEMA_ROWS['json'][2])} B in JSON, registry-encoded); "
+                 "medians of msg/s and of the broker's CPU time per record, cost against none:",
+                 "", "| schema | mode | msg/s | throughput cost | CPU/msg | CPU cost |",
+                 "|---|---|---:|---:|---:|---:|"]
+        for kind in ("avro", "json"):
+            base = cost.get((kind, "none"))
+            for mode in ("none", "id", "full"):
+                runs = cost.get((kind, mode))
+                if not runs:
+                    continue
+                t = statistics.median(x[0] for x in runs)
+                c = statistics.median(x[1] for x in runs)
+                tc = cc = ""
+                if base and mode != "none":
+                    t0 = statistics.median(x[0] for x in base)
+                    c0 = statistics.median(x[1] for x in base)
+                    tc, cc = f"{100 * (t0 - t) / t0:+.1f}%", f"{100 * (c - c0) / c0:+.1f}%"
+                lines.append(f"| {kind} | {mode} | {t:,.0f} | {tc} | {c:.3f} us | {cc} |")
+        text = "\n".join(lines) + "\n"
+        self.extra_outputs.append(("schema validation (bench/harness.py schema_block)", text))
+        if self.args.schema_only:
+            print(text)
+        with open(os.path.join(self.logdir, "schema.json"), "w") as f:
+            json.dump({f"{k[0]} {k[1]}": v for k, v in cost.items()}, f)
 
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -2161,6 +2275,8 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--build", default=os.environ.get("WEIR_BUILD", os.path.join(TOP, "build")))
     ap.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
+    ap.add_argument("--schema-only", action="store_true",
+                    help="only the schema validation rows, printed (no report written)")
     args = ap.parse_args()
     if os.environ.get("QUICK") not in (None, "", "0"):
         args.quick = True
@@ -2169,7 +2285,7 @@ def main():
     if args.reps:
         prof["reps"] = args.reps
     args.systems = (args.systems.split(",") if args.systems else
-                    ["weir"] if args.smoke else list(SYSTEMS))
+                    ["weir"] if args.smoke or args.schema_only else list(SYSTEMS))
     if "kafka" in args.systems and not args.smoke:
         # Kafka's block (its start-up, the driver rows, the perf tests) and the perf-test rows
         # against Weir: about 4 minutes a repetition by default, 100 s in the quick profile.
@@ -2201,6 +2317,11 @@ def main():
         log("interrupted: stopping servers")
     finally:
         PROCS.stop_all()
+    if args.schema_only:
+        shutil.rmtree(work, ignore_errors=True)
+        for what, detail in runner.failures:
+            log(f"failed: {what}: {detail}")
+        return 0 if ok and not runner.failures else 1
 
     rows = aggregate(runner.runs)
     pair_ratios(rows)

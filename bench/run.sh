@@ -3,7 +3,7 @@
 # side with Redis Streams, NATS JetStream and RabbitMQ, plus the machine's own limits. Results go
 # to bench/results/ (see docs/bench.md). QUICK=1 runs one short repetition (under 2 minutes).
 #
-#   bench/run.sh [--quick] [--systems weir,redis] [--reps N] [--out DIR] [--smoke]
+#   bench/run.sh [--quick] [--systems weir,redis] [--reps N] [--out DIR] [--smoke] [--schema-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec /usr/bin/python3 bench/harness.py "$@"

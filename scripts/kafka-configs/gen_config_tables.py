@@ -115,15 +115,16 @@ def main():
          "/* Broker configs: Kafka's, sorted by name; Weir's own (weir.*) follow in broker.h. */",
          "enum {"]
     h += ["    %s," % bkey[d["name"]] for d in broker]
-    h += ["    BCFG__KAFKA_COUNT", "};", "", "/* Topic configs. */", "enum {"]
+    h += ["    BCFG__KAFKA_COUNT", "};", "", "/* Topic configs: Kafka's, sorted by name; Weir's own follow in broker.h. */",
+          "enum {"]
     h += ["    %s," % tkey[d["name"]] for d in topic]
-    h += ["    TCFG__COUNT", "};", "", "#endif", ""]
+    h += ["    TCFG__KAFKA_COUNT", "};", "", "#endif", ""]
 
     c = ["/*", " * " + note, " */", '#include "broker/broker_internal.h"', "", "/* clang-format off */",
          "const broker_cfg_row_t broker_kafka_cfgs[BCFG__KAFKA_COUNT] = {"]
     for d in broker:
         c.append("    [%s] = {%s}," % (bkey[d["name"]], ", ".join(row(d))))
-    c += ["};", "", "const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__COUNT] = {"]
+    c += ["};", "", "const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__KAFKA_COUNT] = {"]
     for d in topic:
         c.append("    [%s] = {%s}," % (tkey[d["name"]], ", ".join(row(d, bkey))))
     c += ["};", ""]

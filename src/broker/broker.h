@@ -66,6 +66,18 @@ enum {
 };
 typedef int broker_cfg_key_t;
 
+/* Topic configs: Kafka's (config_kafka.h), then those Weir adds; one row each in config.c.
+ * Broker-side schema validation (docs/schemas.md), Confluent's names and Weir's. */
+enum {
+    TCFG_CONFLUENT_KEY_SCHEMA_VALIDATION = TCFG__KAFKA_COUNT, /* true|false */
+    TCFG_CONFLUENT_KEY_SUBJECT_NAME_STRATEGY,                 /* a strategy's class name */
+    TCFG_CONFLUENT_VALUE_SCHEMA_VALIDATION,
+    TCFG_CONFLUENT_VALUE_SUBJECT_NAME_STRATEGY,
+    TCFG_WEIR_KEY_SCHEMA_VALIDATION, /* none|id|full */
+    TCFG_WEIR_VALUE_SCHEMA_VALIDATION,
+    TCFG__COUNT
+};
+
 /* Where a setting's value came from (Kafka's DescribeConfigs ConfigSource numbering). */
 enum {
     CFG_SOURCE_DYNAMIC_TOPIC = 1,
@@ -243,12 +255,12 @@ int broker_delete_records(broker_t *b, const char *topic, size_t len, int32_t pa
  * them (and, for acks=-1, the topic names) alive until the produce finished. */
 typedef struct {
     int16_t error_code;
-    const char *error_message; /* static string or NULL */
+    const char *error_message; /* static string, record_error_message below, or NULL */
     int64_t base_offset;       /* first offset of the first batch, -1 on error */
     int64_t log_append_time;   /* -1 unless LogAppendTime */
     int64_t log_start_offset;
     int32_t record_error_index;     /* a record that failed (Produce v8 record_errors), or -1 */
-    char record_error_message[160]; /* its reason */
+    char record_error_message[320]; /* its reason */
     bool unknown_append; /* refused before the log took it: log_start_offset -1, as Kafka */
 } broker_produce_result_t;
 
@@ -288,6 +300,41 @@ typedef struct broker_produce_req {
  * parts and done is never called. Returns false when it waits for durability: done runs
  * later. Called on req->loop. */
 bool broker_produce(broker_t *b, broker_produce_req_t *req);
+
+/* ================================ schema validation hook ======================================
+ * A topic may ask (TCFG_*_SCHEMA_VALIDATION) that every record's key and/or value be
+ * schema-registry encoded: magic byte 0 and a schema id registered under the subject its
+ * strategy names (id), and that the payload decode with that schema (full). The registry sits
+ * above the broker, so the broker checks through this hook, which the server sets once the
+ * registry runs. A topic with validation on and no hook refuses every batch (INVALID_RECORD):
+ * an unchecked record must never reach it. */
+typedef enum {
+    BROKER_SCHEMA_NONE = 0,
+    BROKER_SCHEMA_ID,  /* the wire header, and the id registered under the subject */
+    BROKER_SCHEMA_FULL /* also: the payload decodes with that schema */
+} broker_schema_mode_t;
+typedef enum {
+    BROKER_SUBJECT_TOPIC = 0,   /* TopicNameStrategy: "<topic>-key" / "<topic>-value" */
+    BROKER_SUBJECT_RECORD,      /* RecordNameStrategy: the record's full name */
+    BROKER_SUBJECT_TOPIC_RECORD /* TopicRecordNameStrategy: "<topic>-<record name>" */
+} broker_subject_strategy_t;
+
+typedef struct {
+    void *arg;
+    /* A checker for one side (key or value) of a topic: 0 and *out, or a negative code (the
+     * topic then refuses every batch). Called under the broker's registry write lock. */
+    int (*open)(void *arg, const char *topic, bool is_key, broker_subject_strategy_t strategy,
+                broker_schema_mode_t mode, void **out);
+    /* One key or value (p NULL for a null one): 0 when it passes, else a negative code and one
+     * line in why ("value: schema id 7 is not registered under subject 'orders-value'"). Any
+     * io loop thread, many at once; it must not allocate once it has seen an id. */
+    int (*check)(void *checker, const uint8_t *p, size_t n, char *why, size_t why_size);
+    void (*close)(void *checker);
+} broker_schema_hook_t;
+
+/* Sets the hook (hook NULL: removes it) and (re)makes the checkers of every topic with
+ * validation on; takes the registry write lock. Remove it before what it points to is freed. */
+void broker_schema_hook_set(broker_t *b, const broker_schema_hook_t *hook);
 
 /* ======================================== fetch ===============================================
  * A Fetch is two steps: broker_fetch_wait waits until the request can be answered (min_bytes,
@@ -924,6 +971,7 @@ typedef struct {
     bool internal;
     int32_t partitions;
     uint64_t produce_bytes, produce_records; /* appended (batches as stored) */
+    uint64_t schema_refused_batches;         /* refused by schema validation */
     uint64_t fetch_bytes, fetch_records;     /* returned to fetches (whole batches) */
 } broker_topic_stats_t;
 

@@ -74,7 +74,7 @@ typedef struct {
 } broker_cfg_row_t;
 
 extern const broker_cfg_row_t broker_kafka_cfgs[BCFG__KAFKA_COUNT];
-extern const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__COUNT];
+extern const broker_cfg_row_t broker_kafka_topic_cfgs[TCFG__KAFKA_COUNT];
 
 /* A broker setting's or topic config's row with Weir's differences applied (into *scratch,
  * which is returned). */
@@ -132,6 +132,16 @@ struct broker_partition {
     struct broker_producer_state *producers; /* the idempotent producers' state */
 };
 
+/* One side (key or value) of a topic's schema validation. */
+typedef struct {
+    broker_schema_mode_t mode; /* BROKER_SCHEMA_NONE: not checked */
+    broker_subject_strategy_t strategy;
+    void *checker; /* the hook's; NULL without a hook (every batch refused) */
+    /* the hook's functions, kept with the checker (close runs at the topic's last unref) */
+    int (*check)(void *checker, const uint8_t *p, size_t n, char *why, size_t why_size);
+    void (*close)(void *checker);
+} broker_topic_schema_t;
+
 struct broker_topic {
     char *name;
     uint8_t id[16]; /* the topic id (a UUID): persisted, new when a topic is re-created */
@@ -151,9 +161,14 @@ struct broker_topic {
      * the producer's; and its compression.<codec>.level */
     _Atomic int compression_codec;
     _Atomic int compression_level;
+    /* schema validation (schema_hook.c): [0] the key, [1] the value; changed under the write
+     * lock only, so the produce path reads them under its read lock */
+    bool schema_on;
+    broker_topic_schema_t schema[2];
     /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
     struct {
         metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
+        metric_counter_t schema_refused; /* batches refused by schema validation */
     } m;
     broker_topic_t *hnext;  /* registry hash chain by name */
     broker_topic_t *idnext; /* registry hash chain by id */
@@ -259,6 +274,59 @@ int broker_produce_check_timestamps(broker_t *b, broker_topic_t *t, const uint8_
 int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *batch, size_t total,
                               buf_t *out);
 
+/* ===================================== schema validation ======================================
+ * schema_hook.c: a topic's schema settings from its configs, its checkers from the hook. */
+/* Recomputes t->schema from the topic's configs and remakes its checkers (write lock held, or
+ * a topic nobody else sees yet); called by broker_topic_effective. */
+void broker_topic_schema_update(broker_t *b, broker_topic_t *t);
+/* Closes the topic's checkers (write lock held, or the topic's last reference). */
+void broker_topic_schema_close(broker_topic_t *t);
+/* What one batch's earlier records proved, per side: the last wire header (magic byte and
+ * schema id) accepted where the verdict depends on the id alone (id mode, TopicNameStrategy).
+ * A record with the same header passes without asking the hook again: a batch's records
+ * mostly share one id, so a batch costs one lookup, not one per record. Made per batch by
+ * broker_schema_memo_init, which also copies which sides are checked, so the per-record fast
+ * path reads nothing but this (no load from the shared topic per record). */
+typedef struct {
+    bool on[2]; /* the side is checked */
+    bool ok[2]; /* hdr holds an accepted header */
+    uint8_t hdr[2][5];
+} broker_schema_memo_t;
+
+static inline void broker_schema_memo_init(broker_schema_memo_t *memo, const broker_topic_t *t)
+{
+    memset(memo, 0, sizeof(*memo));
+    memo->on[0] = t->schema[0].mode != BROKER_SCHEMA_NONE;
+    memo->on[1] = t->schema[1].mode != BROKER_SCHEMA_NONE;
+}
+
+/* One record of a topic with t->schema_on: 0, or -WEIR_EINVAL with one line in why naming the
+ * side and the rule. Read lock held. */
+int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *memo,
+                              const storage_record_t *rec, char *why, size_t why_size);
+
+/* The per-record fast path, inline in the produce path's record check: true when every
+ * checked side repeats the header the batch accepted (memo->ok is only set where the id alone
+ * decides), so broker_topic_schema_check need not be called. */
+static inline bool broker_schema_memo_repeats(const broker_schema_memo_t *memo, int side,
+                                              const uint8_t *p, int32_t n)
+{
+    return memo->ok[side] && n >= 5 && memcmp(memo->hdr[side], p, 5) == 0;
+}
+
+static inline bool broker_schema_memo_side(const broker_schema_memo_t *memo, int side,
+                                           const uint8_t *p, int32_t n)
+{
+    return !memo->on[side] || broker_schema_memo_repeats(memo, side, p, n);
+}
+
+static inline bool broker_schema_memo_hit(const broker_schema_memo_t *memo,
+                                          const storage_record_t *rec)
+{
+    return broker_schema_memo_side(memo, 1, rec->value, rec->value_len) &&
+           broker_schema_memo_side(memo, 0, rec->key, rec->key_len);
+}
+
 /* Parked-request accounting for a clean stop (a waiting fetch or produce). */
 void broker_parked_inc(broker_t *b);
 void broker_parked_dec(broker_t *b);
@@ -317,8 +385,9 @@ struct broker {
     storage_io_t *io;
 
     pthread_rwlock_t topics_lock;
-    broker_topic_t **buckets;    /* by name */
-    broker_topic_t **id_buckets; /* by id, as many buckets */
+    broker_schema_hook_t schema_hook; /* under topics_lock; open NULL: none */
+    broker_topic_t **buckets;         /* by name */
+    broker_topic_t **id_buckets;      /* by id, as many buckets */
     size_t nbuckets, ntopics;
 
     bool new_cluster;      /* meta.properties was written by this start */

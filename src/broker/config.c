@@ -228,7 +228,7 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,
  * the DLQ flag of share groups) are stored and described only. */
-static const weir_diff_t topic_diffs[TCFG__COUNT] = {
+static const weir_diff_t topic_diffs[TCFG__KAFKA_COUNT] = {
     [TCFG_RETENTION_MS] = ON,
     [TCFG_RETENTION_BYTES] = ON_LO("-1"),
     [TCFG_SEGMENT_BYTES] = ON_LO("100"), /* see log.segment.bytes */
@@ -250,6 +250,50 @@ static const weir_diff_t topic_diffs[TCFG__COUNT] = {
     [TCFG_COMPRESSION_GZIP_LEVEL] = ON,
     [TCFG_COMPRESSION_LZ4_LEVEL] = ON,
     [TCFG_COMPRESSION_ZSTD_LEVEL] = ON,
+};
+
+/* Topic configs Weir adds: broker-side schema validation (schema_hook.c, docs/schemas.md).
+ * Confluent Server's names, so its users' tooling works unchanged, and Weir's, which also
+ * offers full decoding; the stronger of the two applies. */
+#define STRATEGY_VALUES                                                                            \
+    "io.confluent.kafka.serializers.subject.TopicNameStrategy|"                                    \
+    "io.confluent.kafka.serializers.subject.RecordNameStrategy|"                                   \
+    "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"
+#define TOPIC_ROW(n, t, d, v, doc)                                                                 \
+    {                                                                                              \
+        n, t, BCFG_F_APPLIES, d, NULL, NULL, NULL, v, {-1, -1, -1}, doc                            \
+    }
+static const broker_cfg_row_t weir_topic_rows[TCFG__COUNT - TCFG__KAFKA_COUNT] = {
+    [TCFG_CONFLUENT_KEY_SCHEMA_VALIDATION - TCFG__KAFKA_COUNT] = TOPIC_ROW(
+        "confluent.key.schema.validation", BCFG_T_BOOLEAN, "false", NULL,
+        "Confluent's: every record's key must carry a schema id registered under the key's "
+        "subject (weir.key.schema.validation=id)."),
+    [TCFG_CONFLUENT_KEY_SUBJECT_NAME_STRATEGY - TCFG__KAFKA_COUNT] =
+        TOPIC_ROW("confluent.key.subject.name.strategy", BCFG_T_STRING,
+                  "io.confluent.kafka.serializers.subject.TopicNameStrategy", STRATEGY_VALUES,
+                  "Confluent's: how the subject of a key's schema is named: <topic>-key "
+                  "(TopicNameStrategy), the record's name (RecordNameStrategy) or "
+                  "<topic>-<record name> (TopicRecordNameStrategy)."),
+    [TCFG_CONFLUENT_VALUE_SCHEMA_VALIDATION - TCFG__KAFKA_COUNT] = TOPIC_ROW(
+        "confluent.value.schema.validation", BCFG_T_BOOLEAN, "false", NULL,
+        "Confluent's: every record's value must carry a schema id registered under the value's "
+        "subject (weir.value.schema.validation=id)."),
+    [TCFG_CONFLUENT_VALUE_SUBJECT_NAME_STRATEGY - TCFG__KAFKA_COUNT] =
+        TOPIC_ROW("confluent.value.subject.name.strategy", BCFG_T_STRING,
+                  "io.confluent.kafka.serializers.subject.TopicNameStrategy", STRATEGY_VALUES,
+                  "Confluent's: how the subject of a value's schema is named: <topic>-value "
+                  "(TopicNameStrategy), the record's name (RecordNameStrategy) or "
+                  "<topic>-<record name> (TopicRecordNameStrategy)."),
+    [TCFG_WEIR_KEY_SCHEMA_VALIDATION - TCFG__KAFKA_COUNT] = TOPIC_ROW(
+        "weir.key.schema.validation", BCFG_T_STRING, "none", "none|id|full",
+        "Weir: keys are checked by the broker: none; id (the schema registry's wire header with "
+        "an id registered under the key's subject); full (id, and the key decodes with that "
+        "schema). A batch with a record that fails is refused whole with INVALID_RECORD."),
+    [TCFG_WEIR_VALUE_SCHEMA_VALIDATION - TCFG__KAFKA_COUNT] = TOPIC_ROW(
+        "weir.value.schema.validation", BCFG_T_STRING, "none", "none|id|full",
+        "Weir: values are checked by the broker: none; id (the schema registry's wire header "
+        "with an id registered under the value's subject); full (id, and the value decodes with "
+        "that schema). A batch with a record that fails is refused whole with INVALID_RECORD."),
 };
 
 /* ---- rows ---------------------------------------------------------------------------------- */
@@ -282,6 +326,8 @@ const broker_cfg_row_t *broker_cfg_row(int key, broker_cfg_row_t *scratch)
 const broker_cfg_row_t *broker_topic_cfg_row(int key, broker_cfg_row_t *scratch)
 {
     WEIR_ASSERT(key >= 0 && key < TCFG__COUNT);
+    if (key >= TCFG__KAFKA_COUNT)
+        return &weir_topic_rows[key - TCFG__KAFKA_COUNT];
     *scratch = broker_kafka_topic_cfgs[key];
     apply_diff(scratch, &topic_diffs[key]);
     return scratch;
@@ -330,7 +376,14 @@ int broker_topic_cfg_find(const char *name, size_t len)
 {
     if (memchr(name, 0, len))
         return -1;
-    return find_sorted(broker_kafka_topic_cfgs, TCFG__COUNT, name, len);
+    int k = find_sorted(broker_kafka_topic_cfgs, TCFG__KAFKA_COUNT, name, len);
+    if (k >= 0)
+        return k;
+    for (int i = 0; i < TCFG__COUNT - TCFG__KAFKA_COUNT; i++)
+        if (strlen(weir_topic_rows[i].name) == len &&
+            memcmp(weir_topic_rows[i].name, name, len) == 0)
+            return TCFG__KAFKA_COUNT + i;
+    return -1;
 }
 
 /* Kafka's chains of broker settings that stand for one value in different units. */

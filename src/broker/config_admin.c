@@ -153,14 +153,17 @@ static broker_config_entry_t *entry_add(broker_config_list_t *out, size_t cap)
     return &out->entries[out->n++];
 }
 
-/* A topic's entries, for the overrides over. Read lock held. */
+/* A topic's entries, for the overrides over. Read lock held. The configs Weir adds to Kafka's
+ * (schema validation) are listed only where the topic sets them: a topic without them is
+ * described exactly as Kafka describes it. */
 static void describe_topic(broker_t *b, const broker_topic_overrides_t *over,
                            broker_config_list_t *out)
 {
     out->entries = weir_calloc(TCFG__COUNT, sizeof(*out->entries));
     for (int k = 0; k < TCFG__COUNT; k++) {
-        const broker_cfg_row_t *row = &broker_kafka_topic_cfgs[k];
-        if (row->flags & BCFG_F_INTERNAL)
+        broker_cfg_row_t tmp;
+        const broker_cfg_row_t *row = broker_topic_cfg_row(k, &tmp);
+        if ((row->flags & BCFG_F_INTERNAL) || (k >= TCFG__KAFKA_COUNT && !(over && over->val[k])))
             continue;
         broker_config_entry_t *e = entry_add(out, TCFG__COUNT);
         char buf[64];

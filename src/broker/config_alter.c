@@ -90,13 +90,14 @@ static void list_op(const char *cur, const char *val, bool append, buf_t *out)
  * DELETE may have one), the op code, APPEND/SUBTRACT on a non-list. */
 static int topic_op_shape(const broker_config_op_t *op, int k, broker_err_t *err)
 {
+    broker_cfg_row_t tmp;
     if (op->op != BROKER_CONFIG_DELETE && !op->value)
         return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_REQUEST,
                            "Null value not supported for : %s", op->name);
     if (!op_valid(op->op))
         return broker_fail(err, -WEIR_EINVAL, KAFKA_UNKNOWN_SERVER_ERROR, "%s", "");
     if ((op->op == BROKER_CONFIG_APPEND || op->op == BROKER_CONFIG_SUBTRACT) &&
-        (k < 0 || broker_kafka_topic_cfgs[k].type != BCFG_T_LIST))
+        (k < 0 || broker_topic_cfg_row(k, &tmp)->type != BCFG_T_LIST))
         return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_CONFIG,
                            "Can't %s to key %s because its type is not LIST.", op_name(op->op),
                            op->name);

@@ -393,7 +393,7 @@ enum {
     BCFG__KAFKA_COUNT
 };
 
-/* Topic configs. */
+/* Topic configs: Kafka's, sorted by name; Weir's own follow in broker.h. */
 enum {
     TCFG_CLEANUP_POLICY,
     TCFG_COMPRESSION_GZIP_LEVEL,
@@ -433,7 +433,7 @@ enum {
     TCFG_SEGMENT_JITTER_MS,
     TCFG_SEGMENT_MS,
     TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
-    TCFG__COUNT
+    TCFG__KAFKA_COUNT
 };
 
 #endif

@@ -254,7 +254,8 @@ void broker_topic_overrides_copy(broker_topic_overrides_t *dst, const broker_top
 const char *broker_topic_cfg_value(const broker_t *b, const broker_topic_overrides_t *o, int key,
                                    char *buf, size_t len, int *source)
 {
-    const broker_cfg_row_t *row = &broker_kafka_topic_cfgs[key];
+    broker_cfg_row_t tmp;
+    const broker_cfg_row_t *row = broker_topic_cfg_row(key, &tmp);
     if (o && o->val[key]) {
         *source = CFG_SOURCE_DYNAMIC_TOPIC;
         return o->val[key];
@@ -367,4 +368,5 @@ void broker_topic_effective(broker_t *b, broker_topic_t *t)
         type >= 0 && type < (int64_t)WEIR_ARRAY_LEN(codec_of_type) ? codec_of_type[type] : -1;
     atomic_store(&t->compression_codec, codec);
     atomic_store(&t->compression_level, codec_level(b, o, codec));
+    broker_topic_schema_update(b, t);
 }

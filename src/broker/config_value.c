@@ -413,7 +413,7 @@ int broker_topic_cfg_check(int key, const char *value, char *out, size_t out_len
     int64_t ival;
     if (!value) {
         snprintf(err, err_len, "Null value not supported for : %s",
-                 broker_kafka_topic_cfgs[key].name);
+                 broker_topic_cfg_row(key, &tmp)->name);
         return -WEIR_EINVAL;
     }
     return broker_cfg_parse(broker_topic_cfg_row(key, &tmp), value, out, out_len, &ival, err,

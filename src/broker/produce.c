@@ -19,6 +19,10 @@
  * validation pass; nothing is copied (the batch is rewritten in place in the request frame and
  * written from there).
  *
+ * Beyond Kafka's checks: on a topic with schema validation (schema_hook.c), every record's key
+ * and/or value must pass the schema registry's check, else the batch is refused whole with
+ * INVALID_RECORD naming the record and the rule, and nothing of the partition is appended.
+ *
  * acks=-1: once every partition is appended, a durability callback is registered with the
  * storage flusher for each partition's new end offset (group commit: many requests share one
  * fdatasync). Callbacks fire on the flusher thread (or at once) and only post to the request's
@@ -71,20 +75,55 @@ static int16_t invalid_record(const broker_produce_req_t *ctx)
     return ctx->api_version >= 8 ? KAFKA_INVALID_RECORD : KAFKA_CORRUPT_MESSAGE;
 }
 
-/* Checks one batch at p[0..avail); on success *total is its size. */
 static const char why_keyless[] = "Compacted topic cannot accept message without key";
 
-/* Compacted topics: every record needs a key (Kafka's LogValidator). */
-static int check_key(void *arg, int32_t index, const storage_record_t *rec, const char **why)
+static const char why_schema[] = "schema validation";
+
+/* What each record of a topic's batch must satisfy, beyond being well formed. */
+typedef struct {
+    const broker_topic_t *t;
+    bool compacted;
+    bool schema_on;            /* t->schema_on, read once per batch */
+    broker_schema_memo_t memo; /* what the batch's earlier records proved */
+    char why[256];             /* schema validation's reason */
+} record_check_t;
+
+/* Compacted topics: every record needs a key (Kafka's LogValidator). Topics with schema
+ * validation: the key and/or value checked through the hook (schema_hook.c). */
+static int check_record(void *arg, int32_t index, const storage_record_t *rec, const char **why)
 {
-    (void)arg;
+    record_check_t *c = arg;
     (void)index;
-    if (rec->key_len >= 0)
-        return 0;
-    *why = why_keyless;
-    return -WEIR_EINVAL;
+    if (c->compacted && rec->key_len < 0) {
+        *why = why_keyless;
+        return -WEIR_EINVAL;
+    }
+    if (c->schema_on && !broker_schema_memo_hit(&c->memo, rec) &&
+        broker_topic_schema_check(c->t, &c->memo, rec, c->why, sizeof(c->why)) < 0) {
+        *why = why_schema;
+        return -WEIR_EINVAL;
+    }
+    return 0;
 }
 
+/* A batch refused by schema validation: INVALID_RECORD, the record's index in record_errors,
+ * and a message naming the record and the rule, as the partition's error_message too. Clients
+ * before Produce v8 cannot receive the message, so the broker logs it (rate-limited: a
+ * misconfigured producer must not flood the log). */
+static void schema_refused(broker_produce_result_t *res, const broker_produce_req_t *ctx,
+                           broker_partition_t *p, int32_t bad, const char *why)
+{
+    broker_topic_t *t = p->topic;
+    result_error(res, invalid_record(ctx), res->record_error_message);
+    res->record_error_index = bad;
+    snprintf(res->record_error_message, sizeof(res->record_error_message), "record %d: %s", bad,
+             why);
+    metric_counter_add(&t->m.schema_refused, 1);
+    log_limited(LOG_INFO, "broker", "%s-%d: a batch refused by schema validation: %s", t->name,
+                p->index, res->record_error_message);
+}
+
+/* Checks one batch at p[0..avail); on success *total is its size. */
 static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_produce_req_t *ctx,
                            int64_t max_message, const uint8_t *p, size_t avail, size_t *total,
                            broker_produce_result_t *res)
@@ -144,10 +183,19 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     /* One pass checks the header and CRC and parses every record (decompressing once). */
     const char *why = NULL;
     int32_t bad = -1;
-    bool compacted = part->topic->log_cfg.cleanup_compact;
+    record_check_t rc_ctx = {.t = part->topic,
+                             .compacted = part->topic->log_cfg.cleanup_compact,
+                             .schema_on = part->topic->schema_on};
+    if (rc_ctx.schema_on)
+        broker_schema_memo_init(&rc_ctx.memo, part->topic);
+    bool check = rc_ctx.compacted || rc_ctx.schema_on; /* else no per-record call */
     int rc = storage_batch_validate_records_checked(
         p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
-        compacted ? check_key : NULL, NULL, &bad, &why);
+        check ? check_record : NULL, &rc_ctx, &bad, &why);
+    if (rc < 0 && why == why_schema) {
+        schema_refused(res, ctx, part, bad, rc_ctx.why);
+        return false;
+    }
     if (rc < 0 && why == why_keyless) {
         result_error(res, invalid_record(ctx), "One or more records have been rejected");
         res->record_error_index = bad;

@@ -21,6 +21,7 @@ static void visit_topic(broker_topic_t *t,
         .partitions = t->npart,
         .produce_bytes = metric_counter_get(&t->m.produce_bytes),
         .produce_records = metric_counter_get(&t->m.produce_records),
+        .schema_refused_batches = metric_counter_get(&t->m.schema_refused),
         .fetch_bytes = metric_counter_get(&t->m.fetch_bytes),
         .fetch_records = metric_counter_get(&t->m.fetch_records),
     };

@@ -199,6 +199,7 @@ void broker_topic_unref(broker_topic_t *t)
 {
     if (atomic_fetch_sub(&t->refs, 1) != 1)
         return;
+    broker_topic_schema_close(t);
     for (int32_t i = 0; i < t->npart; i++)
         partition_free(t->parts[i]);
     free(t->parts);
@@ -377,11 +378,12 @@ static int topic_save(broker_t *b, const char *name, const uint8_t id[16], int32
 {
     buf_t c = {0};
     char idtext[32];
+    broker_cfg_row_t tmp;
     base64url_encode(id, 16, idtext);
     buf_printf(&c, "partitions=%d\ntopic.id=%s\n", npart, idtext);
     for (int k = 0; k < TCFG__COUNT; k++)
         if (o && o->val[k])
-            buf_printf(&c, "%s=%s\n", broker_kafka_topic_cfgs[k].name, o->val[k]);
+            buf_printf(&c, "%s=%s\n", broker_topic_cfg_row(k, &tmp)->name, o->val[k]);
     char *dir = topics_dir(b), file[300];
     snprintf(file, sizeof(file), "%s.conf", name);
     int rc = broker_write_file_atomic(dir, file, &c);
@@ -512,6 +514,7 @@ static void topic_remove_locked(broker_t *b, broker_topic_t *t)
 {
     table_remove(b, t);
     t->deleted = true;
+    broker_topic_schema_close(t); /* the hook's owner may go before the last reference */
     for (int32_t i = 0; i < t->npart; i++) {
         broker_partition_t *p = t->parts[i];
         broker_watches_notify(p); /* waiting fetches answer UNKNOWN_TOPIC_OR_PARTITION */

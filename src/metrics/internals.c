@@ -100,6 +100,10 @@ static uint64_t t_prod_records(const metrics_topic_t *t)
 {
     return t->st.produce_records;
 }
+static uint64_t t_schema_refused(const metrics_topic_t *t)
+{
+    return t->st.schema_refused_batches;
+}
 static uint64_t t_fetch_bytes(const metrics_topic_t *t)
 {
     return t->st.fetch_bytes;
@@ -130,6 +134,9 @@ static void write_topics(metric_writer_t *w, const metrics_snap_t *s)
                        t_prod_bytes);
     write_topic_family(w, s, "weir_topic_produced_records", METRIC_COUNTER,
                        "Records appended to a topic by Produce requests.", t_prod_records);
+    write_topic_family(w, s, "weir_topic_schema_validation_failures", METRIC_COUNTER,
+                       "Record batches a topic's schema validation refused (INVALID_RECORD).",
+                       t_schema_refused);
     write_topic_family(w, s, "weir_topic_fetched_bytes", METRIC_COUNTER,
                        "Bytes of record batches returned by Fetch requests.", t_fetch_bytes);
     write_topic_family(w, s, "weir_topic_fetched_records", METRIC_COUNTER,

@@ -95,3 +95,40 @@ registry_store_t schemas_store(broker_t *b)
 {
     return (registry_store_t){.arg = b, .append = store_append, .replay = store_replay};
 }
+
+/* ---- the produce path's schema validation ----------------------------------------------------
+ * The broker cannot include the registry (it sits below it): it checks records through these,
+ * one registry validator per topic side. */
+
+static int validation_open(void *arg, const char *topic, bool is_key,
+                           broker_subject_strategy_t strategy, broker_schema_mode_t mode,
+                           void **out)
+{
+    registry_strategy_t st = strategy == BROKER_SUBJECT_RECORD ? REGISTRY_STRATEGY_RECORD
+                             : strategy == BROKER_SUBJECT_TOPIC_RECORD
+                                 ? REGISTRY_STRATEGY_TOPIC_RECORD
+                                 : REGISTRY_STRATEGY_TOPIC;
+    registry_validate_mode_t m =
+        mode == BROKER_SCHEMA_FULL ? REGISTRY_VALIDATE_FULL : REGISTRY_VALIDATE_ID;
+    registry_validator_t *v;
+    int rc = registry_validator_new(&v, arg, topic, is_key, st, m);
+    if (rc == 0)
+        *out = v;
+    return rc;
+}
+
+static int validation_check(void *checker, const uint8_t *p, size_t n, char *why, size_t why_size)
+{
+    return registry_validator_check(checker, p, n, why, why_size);
+}
+
+static void validation_close(void *checker)
+{
+    registry_validator_free(checker);
+}
+
+broker_schema_hook_t schemas_validation_hook(registry_t *r)
+{
+    return (broker_schema_hook_t){
+        .arg = r, .open = validation_open, .check = validation_check, .close = validation_close};
+}

@@ -6,10 +6,13 @@
  *
  * Start order: settings -> loops (running) -> broker_open (data dir, topics, flusher, group
  * coordinator) -> Kafka listeners on loop 0 -> HTTP (its routes: health, /metrics, the trace
- * receiver). Stop is the reverse: HTTP stops first (its routes read the listeners and post to
- * loop 0, so both must still be there), the listeners close so no new request arrives,
- * broker_quiesce answers what is parked while the loops still run, the loops stop and are
- * joined, and broker_close writes the clean-shutdown markers.
+ * receiver, the schema registry's REST API). The schema registry itself is loaded before the
+ * Kafka listeners open, and the broker's schema validation hook set on it, so no produce to a
+ * validated topic arrives before its validators; the hook is removed before the registry is
+ * freed. Stop is the reverse: HTTP stops
+ * first (its routes read the listeners and post to loop 0, so both must still be there), the
+ * listeners close so no new request arrives, broker_quiesce answers what is parked while the loops
+ * still run, the loops stop and are joined, and broker_close writes the clean-shutdown markers.
  *
  * Invariant: several brokers can run in one process: all state hangs off weir_broker, nothing
  * is global except the log level.
@@ -91,18 +94,28 @@ static void server_traces(void *arg, size_t limit, buf_t *json)
     trace_store_recent_json(arg, limit, json);
 }
 
-static int start_admin(weir_broker *s, http_server_t *h)
+/* The schema registry, loaded from _schemas before any Kafka listener opens, so a topic with
+ * schema validation never sees a produce before its validators exist. */
+static int start_registry(weir_broker *s)
 {
-    char bootstrap[300];
-    const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
-    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", k0->adv_host, k0->adv_port);
     s->schemas = schemas_store(s->broker);
     int rc = registry_new(&s->registry, &s->schemas, NULL);
     if (rc < 0) {
         log_error("server", "the schema registry cannot load _schemas: %s", weir_strerror(rc));
         return rc;
     }
+    broker_schema_hook_t hook = schemas_validation_hook(s->registry);
+    broker_schema_hook_set(s->broker, &hook); /* topics' schema validation, on the registry */
+    return 0;
+}
+
+static int start_admin(weir_broker *s, http_server_t *h)
+{
+    char bootstrap[300];
+    const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
+    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", k0->adv_host, k0->adv_port);
     registry_http_routes(s->registry, h);
+    int rc;
     admin_config_t ac = {.broker = s->broker,
                          .registry = s->registry,
                          .bootstrap = bootstrap,
@@ -278,6 +291,8 @@ static void server_free(weir_broker *s)
         broker_quiesce(s->broker);
     stop_loops(s);
     admin_free(s->admin);
+    if (s->broker && s->registry)
+        broker_schema_hook_set(s->broker, NULL); /* the validators go before their registry */
     registry_free(s->registry);
     free(s->http_token);
     metrics_free(s->metrics);
@@ -327,6 +342,9 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
         goto out_fail;
     if (cfg->http_token && *cfg->http_token)
         s->http_token = weir_strdup(cfg->http_token);
+    bool http = cfg->http_listen && *cfg->http_listen;
+    if (http && (rc = start_registry(s)) < 0)
+        goto out_fail;
     listen_call_t lc = {s, cfg->advertise, 0};
     net_loop_call(s->loops[0], listen_on_loop0, &lc);
     if ((rc = lc.rc) < 0)
@@ -334,7 +352,7 @@ int weir_broker_start(const weir_broker_config *cfg, weir_broker **out)
     const server_listener_t *l0 = &s->listeners.v[0];
     snprintf(s->bootstrap, sizeof(s->bootstrap), "%s:%u", l0->host[0] ? l0->host : "0.0.0.0",
              l0->port);
-    if (cfg->http_listen && *cfg->http_listen && (rc = start_http(s, cfg->http_listen)) < 0)
+    if (http && (rc = start_http(s, cfg->http_listen)) < 0)
         goto out_fail;
     buf_t lst = {0}, adv = {0};
     server_listeners_describe(&s->listeners, false, &lst);

@@ -231,7 +231,8 @@ TEST(config_tables)
             CHECK_STR(err, "(a default Weir honours fails its own check)");
     }
     for (int k = 0; k < TCFG__COUNT; k++) {
-        const char *name = broker_kafka_topic_cfgs[k].name;
+        broker_cfg_row_t trow;
+        const char *name = broker_topic_cfg_row(k, &trow)->name;
         CHECK_EQ(broker_topic_cfg_find(name, strlen(name)), k);
     }
     CHECK_EQ(broker_cfg_find("weir.max.decompressed.bytes", 27), BCFG_MAX_DECOMPRESSED_BYTES);
