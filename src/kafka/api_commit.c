@@ -171,6 +171,27 @@ static void commit_read_part(kafka_park_t *g, wire_reader_t *r, const char *topi
     wire_read_tags(r);
 }
 
+/* Kafka's checks (authz.c): READ on the group (else GROUP_AUTHORIZATION_FAILED for every
+ * partition), READ on each topic (TOPIC_AUTHORIZATION_FAILED). Weir commits nothing of a
+ * request with a denied topic: its other partitions answer TOPIC_AUTHORIZATION_FAILED too. */
+static bool commit_authorize(const kafka_req_t *req, broker_commit_req_t *cr)
+{
+    if (!broker_acl_enabled(req->b))
+        return true;
+    const char *gid = cr->group_id ? cr->group_id : "";
+    int16_t err = kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_READ)
+                      ? KAFKA_NONE
+                      : KAFKA_GROUP_AUTHORIZATION_FAILED;
+    for (size_t i = 0; i < cr->part_count && !err; i++) {
+        const char *t = cr->parts[i].topic ? cr->parts[i].topic : "";
+        if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, t, strlen(t), KAFKA_ACL_OP_READ))
+            err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    }
+    for (size_t i = 0; i < cr->part_count && err; i++)
+        cr->parts[i].error = err;
+    return err == KAFKA_NONE;
+}
+
 int kafka_handle_offset_commit(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -194,9 +215,12 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
     wire_read_tags(r);
+    bool allowed = commit_authorize(req, cr);
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_offset_commit(req->b, cr, &cm->op);
+    else if (rc == KAFKA_PARKED)
+        commit_answer(&cm->op);
     return rc;
 }
 
@@ -257,9 +281,12 @@ int kafka_handle_txn_offset_commit(kafka_req_t *req)
     cr->parts = read_topics(g, r, nt, part_min, sizeof(*cr->parts), txn_commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
     wire_read_tags(r);
+    bool allowed = commit_authorize(req, cr);
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_offset_commit(req->b, cr, &cm->op);
+    else if (rc == KAFKA_PARKED)
+        commit_answer(&cm->op);
     return rc;
 }
 
@@ -470,9 +497,29 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
     size_t n = f->ngroups;
     fetch_group_t *groups = f->groups;
     f->left = n;
+    bool *denied = weir_calloc(n + 1, sizeof(*denied));
+    for (size_t i = 0; i < n; i++) {
+        broker_offset_fetch_req_t *fr = &groups[i].fr;
+        const char *gid = fr->group_id ? fr->group_id : "";
+        denied[i] = !kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_READ);
+        if (!denied[i])
+            continue;
+        fr->error = KAFKA_GROUP_AUTHORIZATION_FAILED; /* Kafka: READ on the group (authz.c) */
+        fr->all = false;
+        for (size_t j = 0; j < fr->part_count; j++) {
+            fr->parts[j].error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+            fr->parts[j].committed = (broker_committed_t){
+                .offset = -1, .leader_epoch = -1, .metadata = "", .expire_ts_ms = -1};
+        }
+    }
     int rc = kafka_park_take(req, g);
-    for (size_t i = 0; rc == KAFKA_PARKED && i < n; i++) /* f may be gone after the last */
-        broker_offset_fetch(req->b, &groups[i].fr, &groups[i].op);
+    for (size_t i = 0; rc == KAFKA_PARKED && i < n; i++) { /* f may be gone after the last */
+        if (denied[i])
+            fetch_answer(&groups[i].op);
+        else
+            broker_offset_fetch(req->b, &groups[i].fr, &groups[i].op);
+    }
+    free(denied);
     return rc;
 }
 

@@ -57,6 +57,25 @@ static char *client_host(kafka_park_t *pk, net_conn_t *conn)
     return h;
 }
 
+/* Kafka's check of JoinGroup, SyncGroup, Heartbeat and LeaveGroup (authz.c): READ on the
+ * group, else GROUP_AUTHORIZATION_FAILED without asking the coordinator. */
+static bool group_read_ok(const kafka_req_t *req, const char *group_id)
+{
+    const char *g = group_id ? group_id : "";
+    return kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_READ);
+}
+
+/* FindCoordinator's check: DESCRIBE on the group (key type 0) or the transactional id (1). */
+static int16_t coordinator_authz(const kafka_req_t *req, int8_t key_type, wire_str_t key)
+{
+    if (key_type == 0 && !kafka_authz_str(req, KAFKA_RESOURCE_GROUP, key, KAFKA_ACL_OP_DESCRIBE))
+        return KAFKA_GROUP_AUTHORIZATION_FAILED;
+    if (key_type == 1 &&
+        !kafka_authz_str(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, key, KAFKA_ACL_OP_DESCRIBE))
+        return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return KAFKA_NONE;
+}
+
 /* ---- FindCoordinator ----------------------------------------------------------------------------
  */
 
@@ -102,6 +121,8 @@ static int find_coordinators(kafka_req_t *req, int8_t key_type)
         wire_str_t key = wire_read_str(&keys);
         const char *msg;
         int16_t err = coordinator_for(req->hdr.api_version, key_type, &msg);
+        if (err == KAFKA_NONE && (err = coordinator_authz(req, key_type, key)) != KAFKA_NONE)
+            msg = NULL;
         wire_write_view(w, key);
         coordinator_write(req, err);
         wire_write_i16(w, err);
@@ -117,8 +138,9 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
     int16_t v = req->hdr.api_version;
+    wire_str_t key = {"", 0};
     if (v < 4)
-        (void)wire_read_str(r); /* the key: every one is coordinated here */
+        key = wire_read_str(r); /* every key is coordinated here */
     int8_t key_type = v >= 1 ? wire_read_i8(r) : 0;
     if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
@@ -129,6 +151,8 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
         return -WEIR_EINVAL;
     const char *msg;
     int16_t err = coordinator_for(v, key_type, &msg);
+    if (err == KAFKA_NONE && (err = coordinator_authz(req, key_type, key)) != KAFKA_NONE)
+        msg = NULL;
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, err);
@@ -227,9 +251,17 @@ int kafka_handle_join_group(kafka_req_t *req)
 #endif
     if (jr->instance_id && !*jr->instance_id)
         jr->instance_id = NULL; /* an empty group.instance.id means dynamic membership */
+    bool allowed = group_read_ok(req, jr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_join(req->b, jr, &j->op);
+    } else if (rc == KAFKA_PARKED) {
+        broker_group_join_result_t res = {.error = KAFKA_GROUP_AUTHORIZATION_FAILED,
+                                          .generation_id = -1,
+                                          .leader_id = "",
+                                          .member_id = ""};
+        join_answer(&j->op, &res);
+    }
     return rc;
 }
 
@@ -293,9 +325,14 @@ int kafka_handle_sync_group(kafka_req_t *req)
     wire_read_tags(r);
     if (sr->instance_id && !*sr->instance_id)
         sr->instance_id = NULL;
+    bool allowed = group_read_ok(req, sr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_sync(req->b, sr, &s->op);
+    } else if (rc == KAFKA_PARKED) {
+        broker_group_sync_result_t res = {.error = KAFKA_GROUP_AUTHORIZATION_FAILED};
+        sync_answer(&s->op, &res);
+    }
     return rc;
 }
 
@@ -331,9 +368,14 @@ int kafka_handle_heartbeat(kafka_req_t *req)
     wire_read_tags(r);
     if (h->hr.instance_id && !*h->hr.instance_id)
         h->hr.instance_id = NULL;
+    bool allowed = group_read_ok(req, h->hr.group_id);
     int rc = kafka_park_take(req, &h->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_heartbeat(req->b, &h->hr, &h->op);
+    } else if (rc == KAFKA_PARKED) {
+        h->hr.error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        heartbeat_answer(&h->op);
+    }
     return rc;
 }
 
@@ -397,9 +439,14 @@ int kafka_handle_leave_group(kafka_req_t *req)
         }
     }
     wire_read_tags(r);
+    bool allowed = group_read_ok(req, lr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_leave(req->b, lr, &l->op);
+    } else if (rc == KAFKA_PARKED) {
+        lr->error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        leave_answer(&l->op);
+    }
     return rc;
 }
 
