@@ -57,13 +57,24 @@ struct broker_acls {
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
-static const char *const res_names[] = {"UNKNOWN", "ANY", "TOPIC", "GROUP", "CLUSTER",
-                                        "TRANSACTIONAL_ID", "DELEGATION_TOKEN", "USER"};
+static const char *const res_names[] = {
+    "UNKNOWN", "ANY", "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID", "DELEGATION_TOKEN", "USER"};
 static const char *const pat_names[] = {"UNKNOWN", "ANY", "MATCH", "LITERAL", "PREFIXED"};
-static const char *const op_names[] = {
-    "UNKNOWN", "ANY",           "ALL",           "READ",          "WRITE",
-    "CREATE",  "DELETE",        "ALTER",         "DESCRIBE",      "CLUSTER_ACTION",
-    "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "CREATE_TOKENS", "DESCRIBE_TOKENS"};
+static const char *const op_names[] = {"UNKNOWN",
+                                       "ANY",
+                                       "ALL",
+                                       "READ",
+                                       "WRITE",
+                                       "CREATE",
+                                       "DELETE",
+                                       "ALTER",
+                                       "DESCRIBE",
+                                       "CLUSTER_ACTION",
+                                       "DESCRIBE_CONFIGS",
+                                       "ALTER_CONFIGS",
+                                       "IDEMPOTENT_WRITE",
+                                       "CREATE_TOKENS",
+                                       "DESCRIBE_TOKENS"};
 static const char *const perm_names[] = {"UNKNOWN", "ANY", "DENY", "ALLOW"};
 
 #define NAME_OF(tab, v) ((v) >= 0 && (size_t)(v) < WEIR_ARRAY_LEN(tab) ? (tab)[v] : NULL)
@@ -174,8 +185,8 @@ static bool op_implies(int8_t granted, int8_t op)
     if (granted == op || granted == KAFKA_ACL_OP_ALL)
         return true;
     if (op == KAFKA_ACL_OP_DESCRIBE)
-        return granted == KAFKA_ACL_OP_READ || granted == KAFKA_ACL_OP_WRITE || granted == KAFKA_ACL_OP_DELETE ||
-               granted == KAFKA_ACL_OP_ALTER;
+        return granted == KAFKA_ACL_OP_READ || granted == KAFKA_ACL_OP_WRITE ||
+               granted == KAFKA_ACL_OP_DELETE || granted == KAFKA_ACL_OP_ALTER;
     return op == KAFKA_ACL_OP_DESCRIBE_CONFIGS && granted == KAFKA_ACL_OP_ALTER_CONFIGS;
 }
 
@@ -198,8 +209,8 @@ static void judge_run(const struct broker_acls *t, size_t lo, size_t hi, verdict
         judge(&t->v[i], vd);
 }
 
-static void judge_prefixed(const struct broker_acls *t, int8_t rtype, const char *name,
-                           size_t len, verdict_t *vd)
+static void judge_prefixed(const struct broker_acls *t, int8_t rtype, const char *name, size_t len,
+                           verdict_t *vd)
 {
     size_t lo, hi;
     run_of_type(t, rtype, KAFKA_PATTERN_PREFIXED, &lo, &hi);
@@ -267,7 +278,8 @@ bool broker_acl_authorize_any(broker_t *b, const char *principal, const char *ho
     judge_run(t, lo, hi, &vd); /* a DENY on every resource of the type */
     bool wildcard_deny = vd.deny;
     bool any = false;
-    for (int8_t pat = KAFKA_PATTERN_LITERAL; pat <= KAFKA_PATTERN_PREFIXED && !wildcard_deny && !any; pat++) {
+    for (int8_t pat = KAFKA_PATTERN_LITERAL;
+         pat <= KAFKA_PATTERN_PREFIXED && !wildcard_deny && !any; pat++) {
         run_of_type(t, rtype, pat, &lo, &hi);
         for (size_t i = lo; i < hi && !any; i++) {
             verdict_t one = {.principal = principal, .host = host, .op = op};
@@ -343,7 +355,8 @@ static bool filter_matches_pattern(const broker_acl_t *f, const acl_t *a)
 
 static bool filter_matches(const broker_acl_t *f, const acl_t *a)
 {
-    return filter_matches_pattern(f, a) && (!f->principal || strcmp(f->principal, a->principal) == 0) &&
+    return filter_matches_pattern(f, a) &&
+           (!f->principal || strcmp(f->principal, a->principal) == 0) &&
            (!f->host || strcmp(f->host, a->host) == 0) &&
            (f->operation == KAFKA_ACL_OP_ANY || f->operation == a->op) &&
            (f->permission == KAFKA_ACL_PERM_ANY || f->permission == a->perm);
@@ -523,8 +536,7 @@ static int parse_settings(broker_t *b, struct broker_acls *t)
         }
         t->enabled = true;
     }
-    t->allow_everyone =
-        broker_settings_int(&b->set, BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND) == 1;
+    t->allow_everyone = broker_settings_int(&b->set, BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND) == 1;
     const char *su = b->set.sval[BCFG_SUPER_USERS];
     for (const char *p = su; p && *p;) {
         const char *e = strchr(p, ';');

@@ -101,10 +101,11 @@ int kafka_handle_describe_acls(kafka_req_t *req)
     wire_writer_t *w = &req->w;
     const char *msg = NULL;
     int16_t err = gate(req, KAFKA_ACL_OP_DESCRIBE, &msg);
-    if (err == KAFKA_NONE && (f.resource_type <= KAFKA_RESOURCE_UNKNOWN || f.resource_type > KAFKA_RESOURCE_USER ||
-                              f.pattern_type <= KAFKA_PATTERN_UNKNOWN || f.pattern_type > KAFKA_PATTERN_PREFIXED ||
-                              f.operation <= KAFKA_ACL_OP_UNKNOWN || f.operation > KAFKA_ACL_OP_DESCRIBE_TOKENS ||
-                              f.permission <= KAFKA_ACL_PERM_UNKNOWN || f.permission > KAFKA_ACL_PERM_ALLOW)) {
+    if (err == KAFKA_NONE &&
+        (f.resource_type <= KAFKA_RESOURCE_UNKNOWN || f.resource_type > KAFKA_RESOURCE_USER ||
+         f.pattern_type <= KAFKA_PATTERN_UNKNOWN || f.pattern_type > KAFKA_PATTERN_PREFIXED ||
+         f.operation <= KAFKA_ACL_OP_UNKNOWN || f.operation > KAFKA_ACL_OP_DESCRIBE_TOKENS ||
+         f.permission <= KAFKA_ACL_PERM_UNKNOWN || f.permission > KAFKA_ACL_PERM_ALLOW)) {
         err = KAFKA_INVALID_REQUEST;
         msg = "The filter has an UNKNOWN or out-of-range value";
     }
@@ -128,7 +129,7 @@ int kafka_handle_describe_acls(kafka_req_t *req)
 int kafka_handle_create_acls(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
-    int32_t n = wire_read_array(r, 9, ACL_REQ_MAX);
+    int32_t n = wire_read_array(r, 8, ACL_REQ_MAX);
     broker_acl_t *v = n > 0 ? weir_calloc((size_t)n, sizeof(*v)) : NULL;
     bool ok = wire_reader_ok(r) && n >= 0;
     int32_t got = 0;
@@ -186,7 +187,7 @@ out:
 int kafka_handle_delete_acls(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
-    int32_t n = wire_read_array(r, 9, ACL_REQ_MAX);
+    int32_t n = wire_read_array(r, 8, ACL_REQ_MAX);
     broker_acl_t *f = n > 0 ? weir_calloc((size_t)n, sizeof(*f)) : NULL;
     bool ok = wire_reader_ok(r) && n >= 0;
     int32_t got = 0;

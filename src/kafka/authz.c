@@ -20,9 +20,8 @@
  *   DescribeConfigs / (Incremental)AlterConfigs
  *                                     TOPIC or CLUSTER: DESCRIBE_CONFIGS / ALTER_CONFIGS
  *                                                                           TOPIC_ / CLUSTER_
- *   FindCoordinator                   GROUP or TRANSACTIONAL_ID: DESCRIBE   GROUP_ / TRANSACTIONAL_ID_
- *   JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch
- *                                     GROUP: READ                           GROUP_
+ *   FindCoordinator                   GROUP or TRANSACTIONAL_ID: DESCRIBE   GROUP_ /
+ * TRANSACTIONAL_ID_ JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch GROUP: READ GROUP_
  *   OffsetCommit, TxnOffsetCommit     GROUP: READ, then TOPIC: READ         GROUP_, TOPIC_
  *   DescribeGroups                    GROUP: DESCRIBE                       GROUP_
  *   ListGroups                        CLUSTER: DESCRIBE, else the groups the principal may
@@ -30,10 +29,9 @@
  *   DeleteGroups                      GROUP: DELETE                         GROUP_
  *   InitProducerId                    TRANSACTIONAL_ID: WRITE; without one CLUSTER:
  *                                     IDEMPOTENT_WRITE or WRITE on some topic
- *                                                                           TRANSACTIONAL_ID_ / CLUSTER_
- *   AddPartitionsToTxn, AddOffsetsToTxn, EndTxn
- *                                     TRANSACTIONAL_ID: WRITE (+ TOPIC: WRITE, GROUP: READ)
- *   DescribeAcls                      CLUSTER: DESCRIBE                     CLUSTER_
+ *                                                                           TRANSACTIONAL_ID_ /
+ * CLUSTER_ AddPartitionsToTxn, AddOffsetsToTxn, EndTxn TRANSACTIONAL_ID: WRITE (+ TOPIC: WRITE,
+ * GROUP: READ) DescribeAcls                      CLUSTER: DESCRIBE                     CLUSTER_
  *   CreateAcls, DeleteAcls            CLUSTER: ALTER                        CLUSTER_
  *   DescribeUserScramCredentials      CLUSTER: DESCRIBE                     CLUSTER_
  *   AlterUserScramCredentials         CLUSTER: ALTER                        CLUSTER_
