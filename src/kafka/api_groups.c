@@ -457,7 +457,18 @@ typedef struct {
     kafka_park_t pk;
     broker_group_op_t op;
     broker_group_list_req_t lr;
+    /* with an authorizer and no DESCRIBE on the cluster: list only the groups this principal
+     * from this host may DESCRIBE (Kafka's check, authz.c) */
+    bool filter;
+    char *principal;
+    char host[128];
 } list_park_t;
+
+static bool list_shows(const list_park_t *l, const char *group_id)
+{
+    return !l->filter || broker_acl_authorize(l->pk.b, l->principal, l->host, KAFKA_RESOURCE_GROUP,
+                                              group_id, strlen(group_id), KAFKA_ACL_OP_DESCRIBE);
+}
 
 static void list_answer(broker_group_op_t *op)
 {
@@ -467,9 +478,14 @@ static void list_answer(broker_group_op_t *op)
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, l->lr.error);
-    wire_write_array_len(w, (int32_t)l->lr.count);
+    int32_t shown = 0;
+    for (size_t i = 0; i < l->lr.count; i++)
+        shown += list_shows(l, l->lr.groups[i].group_id);
+    wire_write_array_len(w, shown);
     for (size_t i = 0; i < l->lr.count; i++) {
         const broker_group_listing_t *g = &l->lr.groups[i];
+        if (!list_shows(l, g->group_id))
+            continue;
         wire_write_cstr(w, g->group_id);
         wire_write_cstr(w, g->protocol_type);
         if (v >= 4)
@@ -504,6 +520,13 @@ int kafka_handle_list_groups(kafka_req_t *req)
     if (v >= 5)
         l->lr.types = list_read_filter(&l->pk, r, &l->lr.ntypes);
     wire_read_tags(r);
+    l->filter = broker_acl_enabled(req->b) && !kafka_authz_cluster(req, KAFKA_ACL_OP_DESCRIBE);
+    if (l->filter) {
+        l->principal =
+            kafka_park_str(&l->pk, (wire_str_t){kafka_conn_principal(req->conn),
+                                                (int32_t)strlen(kafka_conn_principal(req->conn))});
+        kafka_conn_host(req->conn, l->host, sizeof(l->host));
+    }
     int rc = kafka_park_take(req, &l->pk);
     if (rc == KAFKA_PARKED)
         broker_group_list(req->b, &l->lr, &l->op);
@@ -518,6 +541,8 @@ typedef struct {
     broker_group_op_t op;
     broker_group_describe_req_t dr;
     bool with_ops;
+    const char **denied; /* groups the principal may not DESCRIBE: answered without asking */
+    size_t ndenied;
 } describe_park_t;
 
 static void describe_one(wire_writer_t *w, int16_t v, const char *id,
@@ -553,9 +578,14 @@ static void describe_answer(broker_group_op_t *op)
     wire_writer_t *w = &d->pk.w;
     if (d->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
-    wire_write_array_len(w, (int32_t)d->dr.count);
+    wire_write_array_len(w, (int32_t)(d->dr.count + d->ndenied));
     for (size_t i = 0; i < d->dr.count; i++)
         describe_one(w, d->pk.version, d->dr.group_ids[i], &d->dr.summaries[i], d->with_ops);
+    for (size_t i = 0; i < d->ndenied; i++) {
+        broker_group_summary_t s = {
+            .error = KAFKA_GROUP_AUTHORIZATION_FAILED, .protocol_type = "", .protocol_name = ""};
+        describe_one(w, d->pk.version, d->denied[i], &s, false);
+    }
     wire_write_tags(w);
     kafka_park_finish(&d->pk);
 }
@@ -570,6 +600,18 @@ int kafka_handle_describe_groups(kafka_req_t *req)
     char **ids = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*ids));
     for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
         ids[i] = group_str(&d->pk, wire_read_str(r));
+    /* Kafka's check (authz.c): DESCRIBE on each group; the others are answered here. */
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->denied));
+    size_t kept = 0;
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *g = ids[i] ? ids[i] : "";
+        if (kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_DESCRIBE))
+            ids[kept++] = ids[i];
+        else
+            d->denied[d->ndenied++] = g;
+    }
+    if (wire_reader_ok(r))
+        d->dr.count = kept;
     d->dr.group_ids = (const char *const *)ids;
     d->with_ops = req->hdr.api_version >= 3 ? wire_read_bool(r) : false;
     wire_read_tags(r);
@@ -586,6 +628,8 @@ typedef struct {
     kafka_park_t pk;
     broker_group_op_t op;
     broker_group_delete_req_t dr;
+    const char **denied; /* groups the principal may not DELETE: answered without deleting */
+    size_t ndenied;
 } delete_park_t;
 
 static void delete_answer(broker_group_op_t *op)
@@ -593,10 +637,15 @@ static void delete_answer(broker_group_op_t *op)
     delete_park_t *d = WEIR_CONTAINER_OF(op, delete_park_t, op);
     wire_writer_t *w = &d->pk.w;
     wire_write_i32(w, 0); /* throttle_time_ms */
-    wire_write_array_len(w, (int32_t)d->dr.count);
+    wire_write_array_len(w, (int32_t)(d->dr.count + d->ndenied));
     for (size_t i = 0; i < d->dr.count; i++) {
         wire_write_cstr(w, d->dr.items[i].group_id);
         wire_write_i16(w, d->dr.items[i].error);
+        wire_write_tags(w);
+    }
+    for (size_t i = 0; i < d->ndenied; i++) {
+        wire_write_cstr(w, d->denied[i]);
+        wire_write_i16(w, KAFKA_GROUP_AUTHORIZATION_FAILED);
         wire_write_tags(w);
     }
     wire_write_tags(w);
@@ -614,6 +663,18 @@ int kafka_handle_delete_groups(kafka_req_t *req)
     for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
         d->dr.items[i].group_id = group_str(&d->pk, wire_read_str(r));
     wire_read_tags(r);
+    /* Kafka's check (authz.c): DELETE on each group; the others are answered here. */
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->denied));
+    size_t kept = 0;
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *g = d->dr.items[i].group_id ? d->dr.items[i].group_id : "";
+        if (kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_DELETE))
+            d->dr.items[kept++] = d->dr.items[i];
+        else
+            d->denied[d->ndenied++] = g;
+    }
+    if (wire_reader_ok(r))
+        d->dr.count = kept;
     int rc = kafka_park_take(req, &d->pk);
     if (rc == KAFKA_PARKED)
         broker_group_delete(req->b, &d->dr, &d->op);

@@ -57,6 +57,29 @@ static void init_answer(broker_txn_op_t *op)
     kafka_park_finish(&ip->pk);
 }
 
+/* Kafka's checks (authz.c): WRITE on the transactional id; without one, IDEMPOTENT_WRITE on
+ * the cluster or WRITE on some topic (Kafka 3+). The ErrorCode when denied, else NONE. */
+static int16_t init_authorize(const kafka_req_t *req, const char *txn_id)
+{
+    if (!broker_acl_enabled(req->b))
+        return KAFKA_NONE;
+    if (txn_id)
+        return kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, txn_id, strlen(txn_id),
+                           KAFKA_ACL_OP_WRITE)
+                   ? KAFKA_NONE
+                   : KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return kafka_authz_cluster(req, KAFKA_ACL_OP_IDEMPOTENT_WRITE) ||
+                   kafka_authz_any(req, KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_WRITE)
+               ? KAFKA_NONE
+               : KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+static bool txn_write_ok(const kafka_req_t *req, const char *txn_id)
+{
+    const char *t = txn_id ? txn_id : "";
+    return kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, t, strlen(t), KAFKA_ACL_OP_WRITE);
+}
+
 int kafka_handle_init_producer_id(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -68,6 +91,12 @@ int kafka_handle_init_producer_id(kafka_req_t *req)
     ip->ir.producer_id = v >= 3 ? wire_read_i64(r) : -1;
     ip->ir.producer_epoch = v >= 3 ? wire_read_i16(r) : -1;
     wire_read_tags(r);
+    int16_t denied = init_authorize(req, ip->ir.transactional_id);
+    if (denied && wire_reader_ok(r) && !ip->pk.bad) {
+        kafka_park_free(&ip->pk);
+        init_write(&req->w, denied, -1, -1);
+        return KAFKA_RESPOND;
+    }
     if (!ip->ir.transactional_id && wire_reader_ok(r) && !ip->pk.bad) {
         /* an idempotent producer: a fresh id at once */
         int64_t pid = -1;
@@ -178,6 +207,34 @@ static void add_read_topics(kafka_park_t *pk, wire_reader_t *r, add_txn_t *t)
     t->ar.part_count = n;
 }
 
+/* Kafka's checks (authz.c): WRITE on the transactional id (else every partition answers
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic (else its partitions answer
+ * TOPIC_AUTHORIZATION_FAILED and the others OPERATION_NOT_ATTEMPTED). True when denied: the
+ * errors are set and nothing is added. */
+static bool add_authorize(const kafka_req_t *req, broker_txn_add_req_t *ar)
+{
+    if (!broker_acl_enabled(req->b))
+        return false;
+    bool txn_ok = txn_write_ok(req, ar->transactional_id);
+    bool any = !txn_ok;
+    for (size_t j = 0; j < ar->part_count; j++) {
+        const char *t = ar->parts[j].topic ? ar->parts[j].topic : "";
+        bool ok =
+            txn_ok && kafka_authz(req, KAFKA_RESOURCE_TOPIC, t, strlen(t), KAFKA_ACL_OP_WRITE);
+        ar->parts[j].error = !txn_ok ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                             : ok    ? KAFKA_NONE
+                                     : KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        any |= !ok;
+    }
+    for (size_t j = 0; j < ar->part_count && any && txn_ok; j++)
+        if (ar->parts[j].error == KAFKA_NONE)
+            ar->parts[j].error = KAFKA_OPERATION_NOT_ATTEMPTED;
+    if (!any)
+        for (size_t j = 0; j < ar->part_count; j++)
+            ar->parts[j].error = KAFKA_NONE;
+    return any;
+}
+
 int kafka_handle_add_partitions_to_txn(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -202,11 +259,21 @@ int kafka_handle_add_partitions_to_txn(kafka_req_t *req)
     }
     wire_read_tags(r);
     atomic_init(&ap->left, ap->ntxns + 1); /* + this function's own hold */
+    bool *denied = weir_calloc(ap->ntxns + 1, sizeof(*denied));
+    for (size_t i = 0; i < ap->ntxns && wire_reader_ok(r); i++)
+        denied[i] = add_authorize(req, &ap->txns[i].ar);
     int rc = kafka_park_take(req, pk);
-    if (rc != KAFKA_PARKED)
+    if (rc != KAFKA_PARKED) {
+        free(denied);
         return rc;
-    for (size_t i = 0; i < ap->ntxns; i++)
-        broker_txn_add_partitions(req->b, &ap->txns[i].ar, &ap->txns[i].op);
+    }
+    for (size_t i = 0; i < ap->ntxns; i++) {
+        if (denied[i])
+            add_answer(&ap->txns[i].op);
+        else
+            broker_txn_add_partitions(req->b, &ap->txns[i].ar, &ap->txns[i].op);
+    }
+    free(denied);
     /* drop the hold: answers once every transaction has */
     add_txn_t hold = {.ap = ap};
     add_answer(&hold.op);
@@ -240,9 +307,19 @@ int kafka_handle_add_offsets_to_txn(kafka_req_t *req)
     a->ar.producer_epoch = wire_read_i16(r);
     a->ar.group_id = kafka_park_str(&a->pk, wire_read_str(r));
     wire_read_tags(r);
+    /* Kafka's checks (authz.c): WRITE on the transactional id, READ on the group. */
+    const char *g = a->ar.group_id ? a->ar.group_id : "";
+    a->ar.error = !txn_write_ok(req, a->ar.transactional_id)
+                      ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                  : !kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_READ)
+                      ? KAFKA_GROUP_AUTHORIZATION_FAILED
+                      : KAFKA_NONE;
+    int16_t denied = a->ar.error;
     int rc = kafka_park_take(req, &a->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && !denied)
         broker_txn_add_partitions(req->b, &a->ar, &a->op);
+    else if (rc == KAFKA_PARKED)
+        add_offsets_answer(&a->op);
     return rc;
 }
 
@@ -273,9 +350,14 @@ int kafka_handle_end_txn(kafka_req_t *req)
     e->er.producer_epoch = wire_read_i16(r);
     e->er.commit = wire_read_bool(r);
     wire_read_tags(r);
+    bool allowed = txn_write_ok(req, e->er.transactional_id); /* Kafka's check (authz.c) */
     int rc = kafka_park_take(req, &e->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_txn_end(req->b, &e->er, &e->op);
+    } else if (rc == KAFKA_PARKED) {
+        e->er.error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        end_answer(&e->op);
+    }
     return rc;
 }
 

@@ -46,7 +46,7 @@
 
 /* The peer's IP, what a host in an ACL names: "127.0.0.1:5000" -> "127.0.0.1",
  * "[::1]:5000" -> "::1". */
-static void peer_host(const net_conn_t *conn, char *out, size_t cap)
+void kafka_conn_host(const net_conn_t *conn, char *out, size_t cap)
 {
     const char *peer = conn ? net_conn_peer(conn) : "";
     const char *colon = strrchr(peer, ':');
@@ -66,7 +66,7 @@ bool kafka_authz(const kafka_req_t *req, int8_t rtype, const char *name, size_t 
     if (!broker_acl_enabled(req->b))
         return true;
     char host[128];
-    peer_host(req->conn, host, sizeof(host));
+    kafka_conn_host(req->conn, host, sizeof(host));
     return broker_acl_authorize(req->b, kafka_conn_principal(req->conn), host, rtype, name, len,
                                 op);
 }
@@ -87,7 +87,7 @@ bool kafka_authz_any(const kafka_req_t *req, int8_t rtype, int8_t op)
     if (!broker_acl_enabled(req->b))
         return true;
     char host[128];
-    peer_host(req->conn, host, sizeof(host));
+    kafka_conn_host(req->conn, host, sizeof(host));
     return broker_acl_authorize_any(req->b, kafka_conn_principal(req->conn), host, rtype, op);
 }
 

@@ -251,6 +251,8 @@ int32_t kafka_fetch_session_next_epoch(int32_t epoch);
 bool kafka_authz(const kafka_req_t *req, int8_t rtype, const char *name, size_t len, int8_t op);
 bool kafka_authz_str(const kafka_req_t *req, int8_t rtype, wire_str_t name, int8_t op);
 bool kafka_authz_cluster(const kafka_req_t *req, int8_t op);
+/* The connection's peer IP as ACL hosts name it ("127.0.0.1", "::1"). */
+void kafka_conn_host(const net_conn_t *conn, char *out, size_t cap);
 /* KIP-430's authorized operations of one resource: the bitfield (1 << op) of what is allowed. */
 int32_t kafka_authz_ops(const kafka_req_t *req, int8_t rtype, const char *name, size_t len);
 /* op on some resource of rtype (Kafka's authorizeByResourceType). */
