@@ -42,17 +42,28 @@ typedef struct {
 
 typedef struct {
     flag_list_t allow, deny, ops, hosts;
-    flag_list_t names;        /* resource names, in order */
+    flag_list_t names;          /* resource names, in order */
     int8_t types[ACL_FLAG_MAX]; /* their resource types */
-    int8_t pattern;           /* 0: not given */
+    int8_t pattern;             /* 0: not given */
 } acl_args_t;
 
-static const char *const op_names[] = {"unknown", "any", "all", "read", "write",
-                                       "create", "delete", "alter", "describe", "cluster_action",
-                                       "describe_configs", "alter_configs", "idempotent_write",
-                                       "create_tokens", "describe_tokens"};
-static const char *const type_names[] = {"unknown", "any", "topic", "group", "cluster",
-                                         "transactional_id", "delegation_token", "user"};
+static const char *const op_names[] = {"unknown",
+                                       "any",
+                                       "all",
+                                       "read",
+                                       "write",
+                                       "create",
+                                       "delete",
+                                       "alter",
+                                       "describe",
+                                       "cluster_action",
+                                       "describe_configs",
+                                       "alter_configs",
+                                       "idempotent_write",
+                                       "create_tokens",
+                                       "describe_tokens"};
+static const char *const type_names[] = {
+    "unknown", "any", "topic", "group", "cluster", "transactional_id", "delegation_token", "user"};
 static const char *const pattern_names[] = {"unknown", "any", "match", "literal", "prefixed"};
 
 static int name_index(const char *const *names, int n, const char *s)
@@ -128,8 +139,7 @@ static int acl_parse(cli_global_t *g, cli_args_t *a, acl_args_t *x)
             int p = name_index(pattern_names, (int)WEIR_ARRAY_LEN(pattern_names), arg);
             if (p < KAFKA_PATTERN_ANY)
                 return cli_usage_err(
-                    g, "--resource-pattern-type is literal, prefixed, match or any, not '%s'",
-                    arg);
+                    g, "--resource-pattern-type is literal, prefixed, match or any, not '%s'", arg);
             x->pattern = (int8_t)p;
             break;
         }
@@ -232,9 +242,10 @@ static int create_call(cli_raw_t *rk, const binding_t *v, size_t n)
         wire_read_tags(&r);
         if (!wire_reader_ok(&r) || err == 0 || (size_t)i >= n)
             continue;
-        cli_err(rk->g, "%s %s %s on %s %s: %.*s (%s)", v[i].perm == KAFKA_ACL_PERM_ALLOW ? "allow" : "deny",
-                v[i].principal, op_names[v[i].op], type_names[v[i].type], v[i].name,
-                msg.len > 0 ? (int)msg.len : 0, msg.len > 0 ? msg.s : "", wire_err_name(err));
+        cli_err(rk->g, "%s %s %s on %s %s: %.*s (%s)",
+                v[i].perm == KAFKA_ACL_PERM_ALLOW ? "allow" : "deny", v[i].principal,
+                op_names[v[i].op], type_names[v[i].type], v[i].name, msg.len > 0 ? (int)msg.len : 0,
+                msg.len > 0 ? msg.s : "", wire_err_name(err));
         rc = CLI_ERROR;
     }
     wire_read_tags(&r);
@@ -328,8 +339,7 @@ static int describe_call(cli_raw_t *rk, const binding_t *f, binding_t **out, siz
 }
 
 /* DeleteAcls of the filters: the bindings deleted (*out, caller frees). */
-static int delete_call(cli_raw_t *rk, const binding_t *f, size_t nf, binding_t **out,
-                       size_t *nout)
+static int delete_call(cli_raw_t *rk, const binding_t *f, size_t nf, binding_t **out, size_t *nout)
 {
     *out = NULL;
     *nout = 0;
@@ -434,12 +444,12 @@ static void print_bindings(cli_global_t *g, binding_t *v, size_t n)
         const char *perm = v[i].perm == KAFKA_ACL_PERM_ALLOW  ? "allow"
                            : v[i].perm == KAFKA_ACL_PERM_DENY ? "deny"
                                                               : "unknown";
-        cli_table_addf(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%s", v[i].principal, v[i].host, type,
-                       v[i].name, pat, op, perm);
+        cli_table_addf(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%s", v[i].principal, v[i].host, type, v[i].name,
+                       pat, op, perm);
         json_array_append_new(j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "principal",
-                                           v[i].principal, "host", v[i].host, "resource_type",
-                                           type, "resource_name", v[i].name, "pattern", pat,
-                                           "operation", op, "permission", perm));
+                                           v[i].principal, "host", v[i].host, "resource_type", type,
+                                           "resource_name", v[i].name, "pattern", pat, "operation",
+                                           op, "permission", perm));
     }
     cli_output_print(g, j, &t);
 }
@@ -477,9 +487,9 @@ static binding_t *expand(const acl_args_t *x, bool filter, size_t *n)
                     b->type = x->names.n ? x->types[r] : KAFKA_RESOURCE_ANY;
                     b->name = x->names.n ? weir_strdup(x->names.v[r]) : NULL;
                     b->pattern = pattern;
-                    b->host = x->hosts.n   ? weir_strdup(x->hosts.v[h])
-                              : filter     ? NULL
-                                           : weir_strdup("*");
+                    b->host = x->hosts.n ? weir_strdup(x->hosts.v[h])
+                              : filter   ? NULL
+                                         : weir_strdup("*");
                 }
     *n = k;
     return v;
