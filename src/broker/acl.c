@@ -506,7 +506,8 @@ static int acls_parse(struct broker_acls *t, char *p, size_t len)
         body_len -= (size_t)(e - body) + 1;
         body = e + 1;
     }
-    qsort(t->v, t->n, sizeof(*t->v), acl_cmp);
+    if (t->n)
+        qsort(t->v, t->n, sizeof(*t->v), acl_cmp);
     return 0;
 }
 
@@ -612,7 +613,7 @@ void broker_acls_free_all(broker_t *b)
 
 static bool table_has(const struct broker_acls *t, const acl_t *a)
 {
-    return bsearch(a, t->v, t->n, sizeof(*t->v), acl_cmp) != NULL;
+    return t->n && bsearch(a, t->v, t->n, sizeof(*t->v), acl_cmp) != NULL;
 }
 
 int broker_acls_create(broker_t *b, const broker_acl_t *acls, size_t n)

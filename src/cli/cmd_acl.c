@@ -431,7 +431,8 @@ static const char *safe_name(const char *const *names, size_t n, int8_t v)
 
 static void print_bindings(cli_global_t *g, binding_t *v, size_t n)
 {
-    qsort(v, n, sizeof(*v), cmp_binding);
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_binding);
     static const char *const hdr[] = {"PRINCIPAL", "HOST",      "RESOURCE-TYPE", "RESOURCE-NAME",
                                       "PATTERN",   "OPERATION", "PERMISSION"};
     cli_table_t t;
