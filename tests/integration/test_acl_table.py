@@ -163,6 +163,51 @@ def delete_groups(c):
     return r.i16()
 
 
+def join_group(c):
+    proto = e.str("range") + e.i32(4) + b"meta"
+    r = c.req(11, 5, e.str("g1") + e.i32(10000) + e.i32(10000) + e.str("") + e.str(None) +
+              e.str("consumer") + e.arr([proto]))
+    r.i32()
+    return r.i16()
+
+
+def offset_commit(c):
+    part = e.i32(0) + e.i64(0) + e.str("")
+    r = c.req(8, 2, e.str("g1") + e.i32(-1) + e.str("") + e.i64(-1) +
+              e.arr([e.str("t1") + e.arr([part])]))
+    r.n(), r.str(), r.n(), r.i32()
+    return r.i16()
+
+
+def offset_delete(c):
+    r = c.req(47, 0, e.str("g1") + e.arr([e.str("t1") + e.arr([e.i32(0)])]))
+    top = r.i16()
+    r.i32()
+    parts = r.arr(lambda: (r.str(), r.arr(lambda: (r.i32(), r.i16()))))
+    return top if top else parts[0][1][0][1]
+
+
+def txn_offset_commit(c):
+    part = e.i32(0) + e.i64(0) + e.str("")
+    r = c.req(28, 0, e.str("tx1") + e.str("g1") + e.i64(1) + e.i16(0) +
+              e.arr([e.str("t1") + e.arr([part])]))
+    r.i32(), r.n(), r.str(), r.n(), r.i32()
+    return r.i16()
+
+
+def alter_configs(c):
+    cfg = e.str("retention.ms") + e.str("600000")
+    r = c.req(33, 1, e.arr([e.i8(2) + e.str("t1") + e.arr([cfg])]) + e.bool(True))
+    r.i32(), r.n()
+    return r.i16()
+
+
+def describe_broker_configs(c):
+    r = c.req(32, 2, e.arr([e.i8(4) + e.str("1") + e.arr(None)]) + e.bool(False))
+    r.i32(), r.n()
+    return r.i16()
+
+
 def init_producer_id(c):
     r = c.req(22, 1, e.str("tx1") + e.i32(60000))
     r.i32()
@@ -194,6 +239,14 @@ TABLE = [
     ("DeleteGroups", delete_groups, GROUP, "g1", "delete", 30, 69),  # GROUP_ID_NOT_FOUND
     ("InitProducerId", init_producer_id, TXN, "tx1", "write", 53, 0),
     ("DescribeAcls", describe_acls, CLUSTER, None, "describe", 31, 0),
+    ("JoinGroup", join_group, GROUP, "g1", "read", 30, 79),  # MEMBER_ID_REQUIRED
+    # allowed past the first check, the next one answers (READ on topic t1: not granted)
+    ("OffsetCommit", offset_commit, GROUP, "g1", "read", 30, 29),
+    ("OffsetDelete", offset_delete, GROUP, "g1", "delete", 30, 29),
+    ("TxnOffsetCommit", txn_offset_commit, TXN, "tx1", "write", 53, 30),
+    ("AlterConfigs", alter_configs, TOPIC, "t1", "alter_configs", 29, 0),
+    ("DescribeConfigs (broker)", describe_broker_configs, CLUSTER, None, "describe_configs",
+     31, 0),
 ]
 IMPLIED_BY = {"describe": "read", "describe_configs": "alter_configs"}
 
