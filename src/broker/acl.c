@@ -619,45 +619,49 @@ static bool table_has(const struct broker_acls *t, const acl_t *a)
 int broker_acls_create(broker_t *b, const broker_acl_t *acls, size_t n)
 {
     struct broker_acls *t = b->acls;
+    /* The new bindings sorted, without duplicates among themselves or with the table's (Kafka
+     * answers success for a binding that exists): O(n log n) for a request of many. */
+    acl_t *add = weir_calloc(n ? n : 1, sizeof(*add));
+    for (size_t i = 0; i < n; i++)
+        acl_from(&acls[i], &add[i]);
+    if (n)
+        qsort(add, n, sizeof(*add), acl_cmp);
     pthread_rwlock_wrlock(&t->lock);
-    size_t before = t->n;
-    int rc = 0;
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        acl_t a;
-        acl_from(&acls[i], &a);
-        bool dup = table_has(t, &a);
-        for (size_t j = before; j < t->n && !dup; j++)
-            dup = acl_cmp(&a, &t->v[j]) == 0;
-        if (dup) { /* Kafka answers success for a binding that already exists */
-            acl_deinit(&a);
-            continue;
-        }
-        if (t->n >= BROKER_ACLS_MAX) {
-            acl_deinit(&a);
-            rc = -WEIR_ETOOBIG;
-            break;
-        }
-        if (t->n == t->cap) {
-            t->cap = t->cap ? t->cap * 2 : 16;
-            t->v = weir_realloc(t->v, t->cap * sizeof(*t->v));
-        }
-        t->v[t->n++] = a;
+        if ((k && acl_cmp(&add[k - 1], &add[i]) == 0) || table_has(t, &add[i]))
+            acl_deinit(&add[i]);
+        else
+            add[k++] = add[i];
     }
-    if (rc == 0 && t->n > before) {
-        acl_t *saved = weir_malloc((t->n ? t->n : 1) * sizeof(*saved));
-        memcpy(saved, t->v, t->n * sizeof(*saved));
-        qsort(t->v, t->n, sizeof(*t->v), acl_cmp);
+    int rc = 0;
+    if (t->n + k > BROKER_ACLS_MAX) {
+        rc = -WEIR_ETOOBIG;
+    } else if (k) {
+        acl_t *old = t->v;
+        acl_t *v = weir_malloc((t->n + k) * sizeof(*v));
+        if (t->n)
+            memcpy(v, old, t->n * sizeof(*v));
+        memcpy(v + t->n, add, k * sizeof(*v));
+        qsort(v, t->n + k, sizeof(*v), acl_cmp);
+        t->v = v;
+        t->n += k;
+        t->cap = t->n;
         rc = acls_persist(t);
-        if (rc < 0) /* the table keeps matching the file */
-            memcpy(t->v, saved, t->n * sizeof(*saved));
-        free(saved);
-    }
-    if (rc < 0) {
-        for (size_t i = before; i < t->n; i++)
-            acl_deinit(&t->v[i]);
-        t->n = before;
+        if (rc < 0) { /* the table keeps matching the file */
+            t->v = old;
+            t->n -= k;
+            t->cap = t->n;
+            free(v);
+        } else {
+            free(old);
+        }
     }
     pthread_rwlock_unlock(&t->lock);
+    if (rc < 0)
+        for (size_t i = 0; i < k; i++)
+            acl_deinit(&add[i]);
+    free(add);
     return rc;
 }
 
