@@ -209,7 +209,10 @@ int kafka_handle_metadata(kafka_req_t *req)
             write_one_topic(req, topic_ops, &topics[i]);
     }
     if (v >= 8 && v <= 10)
-        wire_write_i32(&req->w, cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
+        wire_write_i32(&req->w, cluster_ops ? kafka_authz_ops(req, KAFKA_RESOURCE_CLUSTER,
+                                                              BROKER_ACL_CLUSTER_NAME,
+                                                              strlen(BROKER_ACL_CLUSTER_NAME))
+                                            : INT32_MIN);
     if (v >= 13)
         wire_write_i16(&req->w, KAFKA_NONE); /* error_code (KIP-1102: rebootstrap) */
     wire_write_tags(&req->w);
@@ -229,8 +232,9 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(((const broker_topic_desc_t *)a)->name, ((const broker_topic_desc_t *)b)->name);
 }
 
-static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_desc_t *t,
-                            int16_t err, const char *name, int32_t first, int32_t count)
+static void dtp_write_topic(const kafka_req_t *req, wire_writer_t *w, int32_t node,
+                            const broker_topic_desc_t *t, int16_t err, const char *name,
+                            int32_t first, int32_t count)
 {
     static const uint8_t zero[16];
     wire_write_i16(w, err);
@@ -258,7 +262,8 @@ static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_d
             wire_write_i32(w, node);
         wire_write_tags(w);
     }
-    wire_write_i32(w, t ? wire_acl_ops_all(KAFKA_RESOURCE_TOPIC) : INT32_MIN);
+    wire_write_i32(w,
+                   t ? kafka_authz_ops(req, KAFKA_RESOURCE_TOPIC, name, strlen(name)) : INT32_MIN);
     wire_write_tags(w);
 }
 
@@ -316,9 +321,19 @@ int kafka_handle_describe_topic_partitions(kafka_req_t *req)
         if (has_cursor >= 0 && strcmp(t->name, cur) < 0)
             continue;
         int32_t first = has_cursor >= 0 && strcmp(t->name, cur) == 0 ? WEIR_MAX(cpart, 0) : 0;
+        /* Kafka's check (authz.c): DESCRIBE on the topic; listing all, the others are left out */
+        if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
+                         KAFKA_ACL_OP_DESCRIBE)) {
+            if (n == 0)
+                continue;
+            dtp_write_topic(req, w, broker_node_id(b), NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                            t->name, 0, 0);
+            ntopics++;
+            continue;
+        }
         if (t->partitions < 0) {
-            dtp_write_topic(w, broker_node_id(b), NULL, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, t->name,
-                            0, 0);
+            dtp_write_topic(req, w, broker_node_id(b), NULL, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                            t->name, 0, 0);
             ntopics++;
             continue;
         }
@@ -329,7 +344,7 @@ int kafka_handle_describe_topic_partitions(kafka_req_t *req)
         }
         int32_t take = WEIR_MIN(t->partitions - first, left);
         take = WEIR_MAX(take, 0);
-        dtp_write_topic(w, broker_node_id(b), t, KAFKA_NONE, t->name, first, take);
+        dtp_write_topic(req, w, broker_node_id(b), t, KAFKA_NONE, t->name, first, take);
         ntopics++;
         left -= take;
         if (first + take < t->partitions) {

@@ -208,6 +208,14 @@ def describe_broker_configs(c):
     return r.i16()
 
 
+def describe_topic_partitions(c):
+    f = E(True)
+    r = c.req(75, 0, f.arr([f.str("t1") + f.tags()]) + f.i32(100) + f.i8(-1) + f.tags(),
+              flex=True)
+    r.i32(), r.n()
+    return r.i16()
+
+
 def init_producer_id(c):
     r = c.req(22, 1, e.str("tx1") + e.i32(60000))
     r.i32()
@@ -245,6 +253,7 @@ TABLE = [
     ("OffsetDelete", offset_delete, GROUP, "g1", "delete", 30, 29),
     ("TxnOffsetCommit", txn_offset_commit, TXN, "tx1", "write", 53, 30),
     ("AlterConfigs", alter_configs, TOPIC, "t1", "alter_configs", 29, 0),
+    ("DescribeTopicPartitions", describe_topic_partitions, TOPIC, "t1", "describe", 29, 0),
     ("DescribeConfigs (broker)", describe_broker_configs, CLUSTER, None, "describe_configs",
      31, 0),
 ]

@@ -67,14 +67,14 @@ TEST(kafka_rules)
     CHECK(may(&b, "User:alice", T, "payments", KAFKA_ACL_OP_WRITE));         /* prefixed */
     CHECK(may(&b, "User:alice", T, "payments", KAFKA_ACL_OP_DESCRIBE));      /* implied */
     CHECK(!may(&b, "User:alice", T, "payments-secret", KAFKA_ACL_OP_WRITE)); /* DENY wins */
-    CHECK(!may(&b, "User:alice", T, "pa", KAFKA_ACL_OP_WRITE));      /* shorter than prefix */
+    CHECK(!may(&b, "User:alice", T, "pa", KAFKA_ACL_OP_WRITE));         /* shorter than prefix */
     CHECK(may(&b, "User:carol", T, "anything", KAFKA_ACL_OP_DESCRIBE)); /* "*" and User:* */
     CHECK(!may(&b, "User:carol", T, "anything", KAFKA_ACL_OP_READ));
     CHECK(may(&b, "User:bob", G, "g-1", KAFKA_ACL_OP_DELETE)); /* ALL */
     CHECK(!may(&b, "User:bob", G, "h", KAFKA_ACL_OP_READ));    /* no ACL: denied */
     CHECK(may(&b, "User:bob", T, "cfg", KAFKA_ACL_OP_DESCRIBE_CONFIGS));
     CHECK(!may(&b, "User:bob", T, "cfg", KAFKA_ACL_OP_ALTER)); /* not implied by it */
-    CHECK(may(&b, "User:ops", G, "h", KAFKA_ACL_OP_DELETE));      /* super user */
+    CHECK(may(&b, "User:ops", G, "h", KAFKA_ACL_OP_DELETE));   /* super user */
     /* a host other than the ACL's */
     broker_acl_t h = {T, LIT, "hosted", "User:dan", "10.0.0.1", KAFKA_ACL_OP_READ, ALLOW};
     REQUIRE(broker_acls_create(&b, &h, 1) == 0);
@@ -91,12 +91,12 @@ TEST(filters_persistence_and_bounds)
     broker_t b;
     open_acls(&b, ON);
     broker_acl_t all = {KAFKA_RESOURCE_ANY, KAFKA_PATTERN_ANY, NULL, NULL, NULL,
-                        KAFKA_ACL_OP_ANY, KAFKA_ACL_PERM_ANY};
+                        KAFKA_ACL_OP_ANY,   KAFKA_ACL_PERM_ANY};
     broker_acl_t *out;
     CHECK_EQ(broker_acls_describe(&b, &all, &out), 7); /* kept from the case before */
     broker_acls_free(out, 7);
-    broker_acl_t match = {T, KAFKA_PATTERN_MATCH, "payments-secret", NULL, NULL,
-                          KAFKA_ACL_OP_ANY, KAFKA_ACL_PERM_ANY};
+    broker_acl_t match = {T,    KAFKA_PATTERN_MATCH, "payments-secret", NULL,
+                          NULL, KAFKA_ACL_OP_ANY,    KAFKA_ACL_PERM_ANY};
     CHECK_EQ(broker_acls_describe(&b, &match, &out), 3); /* pay*, payments-secret, "*" */
     broker_acls_free(out, 3);
     /* the same binding twice is one */
@@ -104,8 +104,8 @@ TEST(filters_persistence_and_bounds)
     REQUIRE(broker_acls_create(&b, &dup, 1) == 0);
     CHECK_EQ(broker_acls_describe(&b, &all, &out), 7);
     broker_acls_free(out, 7);
-    broker_acl_t del = {T, KAFKA_PATTERN_ANY, NULL, "User:alice", NULL, KAFKA_ACL_OP_ANY,
-                        KAFKA_ACL_PERM_ANY};
+    broker_acl_t del = {
+        T, KAFKA_PATTERN_ANY, NULL, "User:alice", NULL, KAFKA_ACL_OP_ANY, KAFKA_ACL_PERM_ANY};
     broker_acl_t *gone[1];
     size_t ngone[1];
     REQUIRE(broker_acls_delete(&b, &del, 1, gone, ngone) == 0);
@@ -177,8 +177,7 @@ TEST(ten_thousand_acls_and_the_bound)
     for (int i = 0; i < N; i++) {
         snprintf(names[i], 32, "other-%d", i / 50);
         snprintf(who[i], 32, "User:u%d", i % 50);
-        v[i] = acl(T, names[i], i % 2 ? PRE : LIT, who[i], KAFKA_ACL_OP_READ + (i / 5000),
-                   ALLOW);
+        v[i] = acl(T, names[i], i % 2 ? PRE : LIT, who[i], KAFKA_ACL_OP_READ + (i / 5000), ALLOW);
     }
     REQUIRE(broker_acls_create(&b, v, N) == 0);
     broker_acl_t mine = acl(T, "bench", PRE, "User:me", KAFKA_ACL_OP_WRITE, ALLOW);
@@ -202,7 +201,7 @@ TEST(ten_thousand_acls_and_the_bound)
     }
     CHECK_EQ(broker_acls_create(&b, more, BROKER_ACLS_MAX), -WEIR_ETOOBIG);
     broker_acl_t all = {KAFKA_RESOURCE_ANY, KAFKA_PATTERN_ANY, NULL, NULL, NULL,
-                        KAFKA_ACL_OP_ANY, KAFKA_ACL_PERM_ANY};
+                        KAFKA_ACL_OP_ANY,   KAFKA_ACL_PERM_ANY};
     broker_acl_t *out;
     size_t n = broker_acls_describe(&b, &all, &out);
     CHECK_EQ(n, N + 1);
