@@ -52,6 +52,10 @@ struct broker_acls {
     size_t nsupers;
     acl_t *v; /* sorted: acl_cmp */
     size_t n, cap;
+    /* per resource type, the lengths of its PREFIXED names (bit k: some name of k bytes, up to
+     * 255; plong: a longer one), so a check searches only prefixes that can match */
+    uint64_t plen[8][4];
+    bool plong[8];
     char *path, *dir;
 };
 
@@ -209,6 +213,29 @@ static void judge_run(const struct broker_acls *t, size_t lo, size_t hi, verdict
         judge(&t->v[i], vd);
 }
 
+static bool has_prefix_len(const struct broker_acls *t, int8_t rtype, size_t k)
+{
+    if (rtype < 0 || rtype >= 8)
+        return true;
+    return k < 256 ? (t->plen[rtype][k >> 6] >> (k & 63)) & 1 : t->plong[rtype];
+}
+
+/* Recomputes plen and plong after a change (write lock held, or before sharing). */
+static void index_prefix_lengths(struct broker_acls *t)
+{
+    memset(t->plen, 0, sizeof(t->plen));
+    memset(t->plong, 0, sizeof(t->plong));
+    for (size_t i = 0; i < t->n; i++) {
+        const acl_t *a = &t->v[i];
+        if (a->pattern != KAFKA_PATTERN_PREFIXED || a->rtype < 0 || a->rtype >= 8)
+            continue;
+        if (a->name_len < 256)
+            t->plen[a->rtype][a->name_len >> 6] |= 1ull << (a->name_len & 63);
+        else
+            t->plong[a->rtype] = true;
+    }
+}
+
 static void judge_prefixed(const struct broker_acls *t, int8_t rtype, const char *name, size_t len,
                            verdict_t *vd)
 {
@@ -221,6 +248,8 @@ static void judge_prefixed(const struct broker_acls *t, int8_t rtype, const char
         return;
     }
     for (size_t k = 1; k <= len && !vd->deny; k++) {
+        if (!has_prefix_len(t, rtype, k))
+            continue;
         size_t a, b;
         run_find(t, rtype, KAFKA_PATTERN_PREFIXED, name, k, &a, &b);
         judge_run(t, a, b, vd);
@@ -508,6 +537,7 @@ static int acls_parse(struct broker_acls *t, char *p, size_t len)
     }
     if (t->n)
         qsort(t->v, t->n, sizeof(*t->v), acl_cmp);
+    index_prefix_lengths(t);
     return 0;
 }
 
@@ -656,6 +686,7 @@ int broker_acls_create(broker_t *b, const broker_acl_t *acls, size_t n)
         } else {
             free(old);
         }
+        index_prefix_lengths(t);
     }
     pthread_rwlock_unlock(&t->lock);
     if (rc < 0)
@@ -726,6 +757,7 @@ int broker_acls_delete(broker_t *b, const broker_acl_t *filters, size_t nf, brok
                     acl_deinit(&old[i]);
             free(old);
         }
+        index_prefix_lengths(t);
     }
     free(gone);
     pthread_rwlock_unlock(&t->lock);
