@@ -3,7 +3,8 @@
 # with 10,000 ACLs): bench_weir publish (acks=1) and consume against `weir serve` without an
 # authorizer, then with one holding 10,000 ACLs (5,000 LITERAL and 5,000 PREFIXED topic ACLs of
 # other principals, so every check searches both) plus the ALLOWs the bench's User:ANONYMOUS
-# needs. Each configuration runs REPS times, alternating; prints msgs/s per run and the medians.
+# needs. Each configuration runs REPS times, alternating; prints per run publish and consume
+# msgs/s and the p50 of a synchronous one-record produce (latency_ack_raw), then the medians.
 #   bench/acl_cost.sh [COUNT=2000000] [MSG_BYTES=1024] [PARTITIONS=4] [REPS=3]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,9 +47,12 @@ run() { # mode rep
         --msg-bytes "$size" --acks 1 | sed -n 's/.*"msgs_per_s": *\([0-9.]*\).*/\1/p')
     c=$("$bench" consume --addr "$addr" --topic "$t" --partitions "$parts" --count "$count" \
         --msg-bytes "$size" | sed -n 's/.*"msgs_per_s": *\([0-9.]*\).*/\1/p')
+    # one record per ProduceRequest, synchronous: where a per-request check weighs the most
+    l=$("$bench" latency_ack_raw --addr "$addr" --topic "bench-lat-$2" --count 20000 --msg-bytes "$size" \
+        --acks 1 | sed -n 's/.*"p50_us": *\([0-9.]*\).*/\1/p')
     kill $pid
     wait $pid 2>/dev/null || true
-    echo "$1 $p $c"
+    echo "$1 $p $c $l"
 }
 
 for r in $(seq "$reps"); do
@@ -59,9 +63,10 @@ echo "ACLs held in the acl runs: $(cat "$work/nacl")"
 python3 - "$work/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-for i, what in ((1, "publish"), (2, "consume")):
+for i, what, unit in ((1, "publish", "msgs/s"), (2, "consume", "msgs/s"),
+                      (3, "produce round trip p50", "us")):
     off = statistics.median(float(r[i]) for r in rows if r[0] == "off")
     acl = statistics.median(float(r[i]) for r in rows if r[0] == "acl")
-    print("%s: off %.0f msgs/s, 10k ACLs %.0f msgs/s (%+.1f%%)" % (what, off, acl,
-                                                                (acl / off - 1) * 100))
+    print("%s: off %.1f %s, 10k ACLs %.1f %s (%+.1f%%)" % (what, off, unit, acl, unit,
+                                                        (acl / off - 1) * 100))
 PY

@@ -217,6 +217,21 @@ def _():
     eq("errors", [30], errs[:1])
 
 
+@T.case("ListGroups lists only the groups the principal may describe; DescribeGroups: 30")
+def _():
+    from confluent_kafka import TopicPartition
+    c = Consumer({"bootstrap.servers": B.addr("PLAINTEXT"), "group.id": "g-hidden",
+                  "enable.auto.commit": False, "log_level": 0})
+    c.commit(offsets=[TopicPartition("orders", 0, 1)], asynchronous=False)
+    c.close()
+    listed = admin("alice").list_consumer_groups().result(20).valid
+    eq("alice lists", ["g-alice"], sorted(g.group_id for g in listed))
+    every = admin().list_consumer_groups().result(20).valid
+    eq("the super user lists", ["g-alice", "g-hidden"], sorted(g.group_id for g in every))
+    f = admin("alice").describe_consumer_groups(["g-hidden"])["g-hidden"]
+    eq("alice describes g-hidden", 30, error_code(f))
+
+
 @T.case("Metadata lists only the topics the principal may describe")
 def _():
     alice = sorted(admin("alice").list_topics(timeout=20).topics)
