@@ -116,6 +116,18 @@ int kafka_handle_describe_log_dirs(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     static const broker_logdir_query_t none; /* an empty list asks for nothing */
+    /* Kafka's check (authz.c): DESCRIBE on the cluster; denied, v3+ answer the code and no
+     * dir, older versions an empty list. */
+    if (!kafka_authz_cluster(req, KAFKA_ACL_OP_DESCRIBE)) {
+        free(q);
+        free(parts);
+        wire_write_i32(w, 0);
+        if (v >= 3)
+            wire_write_i16(w, KAFKA_CLUSTER_AUTHORIZATION_FAILED);
+        wire_write_array_len(w, 0);
+        wire_write_tags(w);
+        return KAFKA_RESPOND;
+    }
     broker_logdir_t d;
     broker_log_dirs_describe(req->b, nq < 0 ? NULL : q ? q : &none, nq < 0 ? 0 : (size_t)nq, &d);
     wire_write_i32(w, 0); /* throttle_time_ms */

@@ -447,9 +447,16 @@ int kafka_handle_write_txn_markers(kafka_req_t *req)
         wire_read_tags(r);
     }
     wire_read_tags(r);
+    /* Kafka's check (authz.c): CLUSTER_ACTION on the cluster (a broker's request). */
+    bool allowed = kafka_authz_cluster(req, KAFKA_ACL_OP_CLUSTER_ACTION);
+    for (size_t i = 0; i < m->mr.count && !allowed && wire_reader_ok(r); i++)
+        for (size_t j = 0; j < m->mr.markers[i].part_count; j++)
+            m->mr.markers[i].parts[j].error = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_txn_write_markers(req->b, &m->mr, &m->op);
+    else if (rc == KAFKA_PARKED)
+        markers_answer(&m->op);
     return rc;
 }
 

@@ -35,6 +35,16 @@
  *   CreateAcls, DeleteAcls            CLUSTER: ALTER                        CLUSTER_
  *   DescribeUserScramCredentials      CLUSTER: DESCRIBE                     CLUSTER_
  *   AlterUserScramCredentials         CLUSTER: ALTER                        CLUSTER_
+ *   DescribeLogDirs                   CLUSTER: DESCRIBE                     CLUSTER_
+ *   WriteTxnMarkers                   CLUSTER: CLUSTER_ACTION               CLUSTER_
+ *   OffsetDelete                      GROUP: DELETE, TOPIC: READ            GROUP_, TOPIC_
+ *   ConsumerGroupHeartbeat            GROUP: READ                           GROUP_
+ *   ConsumerGroupDescribe             GROUP: DESCRIBE                       GROUP_
+ *   TxnOffsetCommit                   TRANSACTIONAL_ID: WRITE first         TRANSACTIONAL_ID_
+ *
+ * Not checked yet (Kafka checks them): ElectLeaders, Alter/ListPartitionReassignments (no-ops on
+ * one node), DescribeProducers (TOPIC: READ), DescribeTransactions and ListTransactions
+ * (TRANSACTIONAL_ID: DESCRIBE), DescribeCluster's authorized operations.
  *
  * With no authorizer configured every check is one relaxed load (broker_acl_enabled).
  */

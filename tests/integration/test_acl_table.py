@@ -1,5 +1,5 @@
 """# timeout: 240
-The authorizer as a table: resource x operation x API (23 APIs, 193 cases). For each API a raw
+The authorizer as a table: resource x operation x API (25 APIs, 206 cases). For each API a raw
 request (the kafka_wire codec) goes over SASL_PLAINTEXT as User:alice (SASL PLAIN against her
 SCRAM credential) to a broker with authorizer.class.name set, under a series of ACL sets made
 with `weir acl` on the PLAINTEXT listener (User:ANONYMOUS, the super user): no ACL, the
@@ -231,6 +231,22 @@ def alter_scram_users(c):
     return r.i16()
 
 
+def describe_log_dirs(c):
+    f = E(True)
+    r = c.req(35, 3, f.arr(None) + f.tags(), flex=True)
+    r.i32()
+    return r.i16()
+
+
+def write_txn_markers(c):
+    f = E(True)
+    topic = f.str("t1") + f.i32s([0]) + f.tags()
+    marker = f.i64(77) + f.i16(0) + f.bool(False) + f.arr([topic]) + f.i32(0) + f.tags()
+    r = c.req(27, 1, f.arr([marker]) + f.tags(), flex=True)
+    r.n(), r.i64(), r.n(), r.str(), r.n(), r.i32()
+    return r.i16()
+
+
 def init_producer_id(c):
     r = c.req(22, 1, e.str("tx1") + e.i32(60000))
     r.i32()
@@ -271,6 +287,8 @@ TABLE = [
     ("DescribeUserScramCredentials", describe_scram_users, CLUSTER, None, "describe", 31, 0),
     # allowed: deleting a credential nobody has is RESOURCE_NOT_FOUND
     ("AlterUserScramCredentials", alter_scram_users, CLUSTER, None, "alter", 31, 91),
+    ("DescribeLogDirs", describe_log_dirs, CLUSTER, None, "describe", 31, 0),
+    ("WriteTxnMarkers", write_txn_markers, CLUSTER, None, "cluster_action", 31, 0),
     ("DescribeTopicPartitions", describe_topic_partitions, TOPIC, "t1", "describe", 29, 0),
     ("DescribeConfigs (broker)", describe_broker_configs, CLUSTER, None, "describe_configs",
      31, 0),
