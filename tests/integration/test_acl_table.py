@@ -21,6 +21,9 @@ import kafka_wire  # noqa: E402
 from kafka_wire.client import E, Conn, batch  # noqa: E402
 
 WEIR = kafka_wire.WEIR
+# the `weir acl` / `weir topic` commands that set each case up (default: the same binary; the
+# TSan build's CLI cannot run librdkafka, so a TSan run of the broker names a release CLI)
+WEIR_CLI = os.environ.get("WEIR_CLI_BIN", WEIR)
 tap = kafka_wire.Tap()
 W = tempfile.mkdtemp(prefix="weir-acl-table-")
 
@@ -49,7 +52,7 @@ ADMIN = PORTS["PLAINTEXT"]
 
 
 def weir(*args):
-    r = subprocess.run([WEIR, "-b", ADMIN] + list(args), capture_output=True, text=True,
+    r = subprocess.run([WEIR_CLI, "-b", ADMIN] + list(args), capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, (args, r.stderr)
 
