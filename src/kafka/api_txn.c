@@ -466,6 +466,7 @@ typedef struct {
     kafka_park_t pk;
     broker_txn_op_t op;
     broker_txn_describe_req_t dr;
+    bool *denied; /* per id: the principal may not DESCRIBE it (Kafka's check, authz.c) */
 } describe_park_t;
 
 static void describe_answer(broker_txn_op_t *op)
@@ -476,8 +477,9 @@ static void describe_answer(broker_txn_op_t *op)
     wire_write_array_len(w, (int32_t)d->dr.count);
     for (size_t i = 0; i < d->dr.count; i++) {
         const broker_txn_describe_item_t *it = &d->dr.items[i];
-        bool ok = it->error == KAFKA_NONE;
-        wire_write_i16(w, it->error);
+        int16_t err = d->denied[i] ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED : it->error;
+        bool ok = err == KAFKA_NONE;
+        wire_write_i16(w, err);
         wire_write_cstr(w, it->transactional_id);
         wire_write_cstr(w, ok ? it->state : "");
         wire_write_i32(w, ok ? it->timeout_ms : 0);
@@ -527,8 +529,13 @@ int kafka_handle_describe_transactions(kafka_req_t *req)
     int32_t n = wire_read_array(r, 1, MAX_ITEMS);
     d->dr.count = n > 0 ? (size_t)n : 0;
     d->dr.items = kafka_park_alloc(&d->pk, (d->dr.count + 1) * sizeof(*d->dr.items));
-    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
-        d->dr.items[i].transactional_id = kafka_park_str(&d->pk, wire_read_str(r));
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count + 1) * sizeof(*d->denied));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *id = kafka_park_str(&d->pk, wire_read_str(r));
+        d->dr.items[i].transactional_id = id;
+        d->denied[i] = !kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, id ? id : "",
+                                    id ? strlen(id) : 0, KAFKA_ACL_OP_DESCRIBE);
+    }
     wire_read_tags(r);
     int rc = kafka_park_take(req, &d->pk);
     if (rc == KAFKA_PARKED)
@@ -542,7 +549,18 @@ typedef struct {
     kafka_park_t pk;
     broker_txn_op_t op;
     broker_txn_list_req_t lr;
+    /* with an authorizer: list only the ids this principal from this host may DESCRIBE */
+    bool filter;
+    char *principal;
+    char host[128];
 } list_park_t;
+
+static bool list_shows(const list_park_t *l, const char *id)
+{
+    return !l->filter ||
+           broker_acl_authorize(l->pk.b, l->principal, l->host, KAFKA_RESOURCE_TRANSACTIONAL_ID, id,
+                                strlen(id), KAFKA_ACL_OP_DESCRIBE);
+}
 
 static void list_answer(broker_txn_op_t *op)
 {
@@ -553,8 +571,13 @@ static void list_answer(broker_txn_op_t *op)
     wire_write_array_len(w, (int32_t)l->lr.unknown_count);
     for (size_t i = 0; i < l->lr.unknown_count; i++)
         wire_write_cstr(w, l->lr.unknown_states[i]);
-    wire_write_array_len(w, (int32_t)l->lr.count);
+    int32_t shown = 0;
+    for (size_t i = 0; i < l->lr.count; i++)
+        shown += list_shows(l, l->lr.txns[i].transactional_id);
+    wire_write_array_len(w, shown);
     for (size_t i = 0; i < l->lr.count; i++) {
+        if (!list_shows(l, l->lr.txns[i].transactional_id))
+            continue;
         wire_write_cstr(w, l->lr.txns[i].transactional_id);
         wire_write_i64(w, l->lr.txns[i].producer_id);
         wire_write_cstr(w, l->lr.txns[i].state);
@@ -584,6 +607,12 @@ int kafka_handle_list_transactions(kafka_req_t *req)
     l->lr.pids = pids;
     l->lr.min_duration_ms = req->hdr.api_version >= 1 ? wire_read_i64(r) : -1;
     wire_read_tags(r);
+    l->filter = broker_acl_enabled(req->b);
+    if (l->filter) {
+        const char *who = kafka_conn_principal(req->conn);
+        l->principal = kafka_park_str(pk, (wire_str_t){who, (int32_t)strlen(who)});
+        kafka_conn_host(req->conn, l->host, sizeof(l->host));
+    }
     int rc = kafka_park_take(req, pk);
     if (rc == KAFKA_PARKED)
         broker_txn_list(req->b, &l->lr, &l->op);
@@ -608,6 +637,8 @@ int kafka_handle_describe_producers(kafka_req_t *req)
             return -WEIR_EINVAL;
         wire_write_view(w, topic);
         wire_write_array_len(w, np > 0 ? np : 0);
+        /* Kafka's check (authz.c): READ on the topic. */
+        bool denied = !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, topic, KAFKA_ACL_OP_READ);
         for (int32_t j = 0; j < np; j++) {
             int32_t part = wire_read_i32(r);
             if (!wire_reader_ok(r))
@@ -615,11 +646,13 @@ int kafka_handle_describe_producers(kafka_req_t *req)
             broker_producer_desc_t *ps = NULL;
             size_t n = 0;
             int rc =
-                wire_str_has_nul(topic)
+                denied || wire_str_has_nul(topic)
                     ? -WEIR_ENOENT
                     : broker_describe_producers(req->b, topic.s, (size_t)topic.len, part, &ps, &n);
             wire_write_i32(w, part);
-            wire_write_i16(w, rc ? kafka_err_from(rc) : KAFKA_NONE);
+            wire_write_i16(w, denied ? KAFKA_TOPIC_AUTHORIZATION_FAILED
+                              : rc   ? kafka_err_from(rc)
+                                     : KAFKA_NONE);
             wire_write_cstr(w, NULL); /* error_message */
             wire_write_array_len(w, (int32_t)n);
             for (size_t k = 0; k < n; k++) {

@@ -42,9 +42,12 @@
  *   ConsumerGroupDescribe             GROUP: DESCRIBE                       GROUP_
  *   TxnOffsetCommit                   TRANSACTIONAL_ID: WRITE first         TRANSACTIONAL_ID_
  *
+ *   DescribeProducers                 TOPIC: READ                           TOPIC_
+ *   DescribeTransactions              TRANSACTIONAL_ID: DESCRIBE            TRANSACTIONAL_ID_
+ *   ListTransactions                  lists the ids the principal may DESCRIBE
+ *
  * Not checked yet (Kafka checks them): ElectLeaders, Alter/ListPartitionReassignments (no-ops on
- * one node), DescribeProducers (TOPIC: READ), DescribeTransactions and ListTransactions
- * (TRANSACTIONAL_ID: DESCRIBE), DescribeCluster's authorized operations.
+ * one node), DescribeCluster's authorized operations.
  *
  * With no authorizer configured every check is one relaxed load (broker_acl_enabled).
  */

@@ -1,5 +1,5 @@
 """# timeout: 240
-The authorizer as a table: resource x operation x API (25 APIs, 206 cases). For each API a raw
+The authorizer as a table: resource x operation x API (27 APIs, 222 cases). For each API a raw
 request (the kafka_wire codec) goes over SASL_PLAINTEXT as User:alice (SASL PLAIN against her
 SCRAM credential) to a broker with authorizer.class.name set, under a series of ACL sets made
 with `weir acl` on the PLAINTEXT listener (User:ANONYMOUS, the super user): no ACL, the
@@ -250,6 +250,20 @@ def write_txn_markers(c):
     return r.i16()
 
 
+def describe_producers(c):
+    f = E(True)
+    r = c.req(61, 0, f.arr([f.str("t1") + f.i32s([0]) + f.tags()]) + f.tags(), flex=True)
+    r.i32(), r.n(), r.str(), r.n(), r.i32()
+    return r.i16()
+
+
+def describe_transactions(c):
+    f = E(True)
+    r = c.req(65, 0, f.arr([f.str("tx1")]) + f.tags(), flex=True)
+    r.i32(), r.n()
+    return r.i16()
+
+
 def init_producer_id(c):
     r = c.req(22, 1, e.str("tx1") + e.i32(60000))
     r.i32()
@@ -293,6 +307,8 @@ TABLE = [
     ("DescribeLogDirs", describe_log_dirs, CLUSTER, None, "describe", 31, 0),
     ("WriteTxnMarkers", write_txn_markers, CLUSTER, None, "cluster_action", 31, 0),
     ("DescribeTopicPartitions", describe_topic_partitions, TOPIC, "t1", "describe", 29, 0),
+    ("DescribeProducers", describe_producers, TOPIC, "t1", "read", 29, 0),
+    ("DescribeTransactions", describe_transactions, TXN, "tx1", "describe", 53, 0),
     ("DescribeConfigs (broker)", describe_broker_configs, CLUSTER, None, "describe_configs",
      31, 0),
 ]
