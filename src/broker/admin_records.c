@@ -252,7 +252,7 @@ int broker_records_append(broker_t *b, const char *topic, size_t len, int32_t pa
     append_call_t *c = weir_calloc(1, sizeof(*c));
     c->b = b;
     c->part = (broker_produce_part_t){.index = partition, .records = batch.data, .len = batch.len};
-    c->topic = (broker_produce_topic_t){topic, len, 1, &c->part};
+    c->topic = (broker_produce_topic_t){topic, len, 1, &c->part, KAFKA_NONE};
     c->req = (broker_produce_req_t){.api_version = 9,
                                     .acks = durable ? -1 : 1,
                                     .timeout_ms = 30000,

@@ -62,6 +62,9 @@ enum {
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */
+    /* the authorizer's own settings (Kafka's StandardAuthorizer reads them, not KafkaConfig) */
+    BCFG_SUPER_USERS,                    /* super.users */
+    BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND, /* allow.everyone.if.no.acl.found */
     BCFG__COUNT
 };
 typedef int broker_cfg_key_t;
@@ -278,6 +281,8 @@ typedef struct {
     size_t name_len;
     int32_t nparts;
     broker_produce_part_t *parts;
+    int16_t refused; /* set by the caller: every partition answers this code, nothing appended
+                        (the authorizer's TOPIC_AUTHORIZATION_FAILED, say) */
 } broker_produce_topic_t;
 
 typedef struct broker_produce_req {
@@ -1164,5 +1169,59 @@ typedef struct {
 /* A snapshot of every user, in no particular order; free with broker_users_list_free. */
 size_t broker_users_list(broker_t *b, broker_user_info_t **out);
 void broker_users_list_free(broker_user_info_t *v, size_t n);
+
+/* ---- ACLs: Kafka's authorizer (acl.c) ----------------------------------------------------------
+ * Kafka's model and numbering (AclBinding): a resource pattern (type, name, LITERAL or PREFIXED)
+ * and an entry (principal "User:alice" or "User:*", host "*" or an IP, operation, ALLOW or
+ * DENY). On when authorizer.class.name names Kafka's StandardAuthorizer or AclAuthorizer;
+ * super.users and allow.everyone.if.no.acl.found as Kafka. Kept in <data>/acls, rewritten
+ * atomically and durably on every change; at most BROKER_ACLS_MAX. Any thread. */
+enum { BROKER_ACLS_MAX = 100000 };
+/* Kafka's numbering of the resource types, operations, pattern and permission types is the
+ * codec's (KAFKA_RESOURCE_*, KAFKA_ACL_OP_*, KAFKA_PATTERN_*, KAFKA_ACL_PERM_*). */
+#define BROKER_ACL_CLUSTER_NAME "kafka-cluster"
+
+/* One ACL binding, or (in a filter) a pattern: NULL strings and the ANY values match
+ * anything, MATCH matches the patterns that would apply to the name. */
+typedef struct {
+    int8_t resource_type;
+    int8_t pattern_type;
+    const char *resource_name;
+    const char *principal;
+    const char *host;
+    int8_t operation;
+    int8_t permission;
+} broker_acl_t;
+
+/* Whether an authorizer is configured. One relaxed load: the check's whole cost when off. */
+bool broker_acl_enabled(const broker_t *b);
+/* Kafka's decision for principal at host (an IP) doing op on the resource: super users pass;
+ * a matching DENY wins over any ALLOW (ALLOW implies DESCRIBE for READ, WRITE, DELETE, ALTER
+ * and DESCRIBE_CONFIGS for ALTER_CONFIGS, ALL everything); with no ACL at all on the resource,
+ * allow.everyone.if.no.acl.found decides. True when no authorizer is configured. */
+bool broker_acl_authorize(broker_t *b, const char *principal, const char *host, int8_t rtype,
+                          const char *name, size_t name_len, int8_t op);
+/* Kafka 3's authorizeByResourceType: whether op is allowed on some resource of rtype (an
+ * ALLOW for the principal on any such resource, no DENY on the wildcard "*"). */
+bool broker_acl_authorize_any(broker_t *b, const char *principal, const char *host, int8_t rtype,
+                              int8_t op);
+/* Checks a binding to create: KAFKA_NONE, or Kafka's code (INVALID_REQUEST) and a message. */
+int16_t broker_acl_check(const broker_acl_t *acl, const char **msg);
+/* Adds bindings (each already checked; an existing one is not added twice) and persists once.
+ * 0, -WEIR_ETOOBIG (past BROKER_ACLS_MAX: nothing added), -WEIR_EIO (nothing added). */
+int broker_acls_create(broker_t *b, const broker_acl_t *acls, size_t n);
+/* The bindings a filter matches, copied (free with broker_acls_free); sorted by resource. */
+size_t broker_acls_describe(broker_t *b, const broker_acl_t *filter, broker_acl_t **out);
+/* Removes what any of the filters match and persists once; out[i] / nout[i]: what filter i
+ * removed (one binding may be reported under several filters, as Kafka does). 0 or -WEIR_EIO
+ * (nothing removed). */
+int broker_acls_delete(broker_t *b, const broker_acl_t *filters, size_t nf, broker_acl_t **out,
+                       size_t *nout);
+void broker_acls_free(broker_acl_t *v, size_t n);
+/* Kafka's names: "TOPIC", "PREFIXED", "READ", "ALLOW"; NULL for an unknown value. */
+const char *broker_acl_resource_name(int8_t v);
+const char *broker_acl_pattern_name(int8_t v);
+const char *broker_acl_operation_name(int8_t v);
+const char *broker_acl_permission_name(int8_t v);
 
 #endif

@@ -400,11 +400,20 @@ struct broker {
     net_timer_t producer_timer;               /* loop 0: expiry and snapshots */
     struct broker_txns *txns;                 /* the transaction coordinator (transactions.c) */
     struct broker_users *users;               /* SCRAM credentials (users.c) */
+    struct broker_acls *acls;                 /* the authorizer's ACLs (acl.c) */
 };
 
 /* users.c: load <data>/scram-credentials (an empty table when absent); free. */
 int broker_users_open(broker_t *b);
 void broker_users_free(broker_t *b);
+/* acl.c: load <data>/acls and the authorizer's settings; free. */
+int broker_acls_open(broker_t *b);
+void broker_acls_free_all(broker_t *b);
+/* A small file replaced durably: <path>.tmp written, fdatasync, renamed over path, the
+ * directory fsynced (a crash leaves the old file or the new one). 0 or -WEIR_EIO (logged). */
+int broker_file_replace(const char *dir, const char *path, const uint8_t *p, size_t n);
+/* Appends a whole file to out: 0, -WEIR_ENOENT, -WEIR_EIO, -WEIR_ECORRUPT past max_bytes. */
+int broker_file_read(const char *path, size_t max_bytes, buf_t *out);
 
 /* The log cleaner thread (cleaner.c): compaction on Kafka's schedule, delayed file deletes. */
 int broker_cleaner_start(broker_t *b); /* after the topics are loaded */

@@ -84,6 +84,8 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_SSL_CLIENT_AUTH] = ON_STATIC,
     [BCFG_SSL_ENABLED_PROTOCOLS] = ON_STATIC,
     [BCFG_SSL_CIPHER_SUITES] = ON_STATIC,
+    /* ACLs (docs/security.md): Kafka's StandardAuthorizer or AclAuthorizer, read at start. */
+    [BCFG_AUTHORIZER_CLASS_NAME] = ON_STATIC,
     [BCFG_SASL_ENABLED_MECHANISMS] =
         ON_X(W_DEF | W_STATIC, "SCRAM-SHA-256,SCRAM-SHA-512", NULL, NULL),
     /* Event loops, each doing network and request work: 0 = one per core. */
@@ -224,6 +226,14 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("weir.request.stall.timeout.ms", BCFG_T_LONG, "30000", "0", "3600000",
                  "Weir: a connection that sent part of a request and nothing more for this long is "
                  "closed and the request's memory freed (logged with the reason); 0 = never."),
+    [BCFG_SUPER_USERS - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("super.users", BCFG_T_STRING, NULL, NULL, NULL,
+                 "The authorizer's super users, semicolon separated principals "
+                 "(User:admin;User:ops), allowed every operation whatever the ACLs say."),
+    [BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("allow.everyone.if.no.acl.found", BCFG_T_BOOLEAN, "false", NULL, NULL,
+                 "With an authorizer: an operation on a resource that has no ACL at all is allowed "
+                 "(true) or denied (false)."),
 };
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,

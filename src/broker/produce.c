@@ -504,10 +504,11 @@ bool broker_produce(broker_t *b, broker_produce_req_t *req)
                                                 .record_error_index = -1};
             pp->end_offset = -1;
             pp->durable_pending = false;
+            int16_t why = refuse ? refuse : t->refused;
             broker_partition_t *p =
-                refuse ? NULL : broker_partition_find(b, t->name, t->name_len, pp->index);
-            if (refuse)
-                pp->res.error_code = refuse;
+                why ? NULL : broker_partition_find(b, t->name, t->name_len, pp->index);
+            if (why)
+                pp->res.error_code = why;
             else if (!p)
                 pp->res.error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             else

@@ -179,7 +179,60 @@ static int write_all_fd(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Rewrites the file from the table: checked, then tmp + fdatasync + rename + fsync(dir). */
+int broker_file_replace(const char *dir, const char *path, const uint8_t *p, size_t n)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -WEIR_EIO : 0;
+    if (rc == 0)
+        rc = write_all_fd(fd, p, n);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -WEIR_EIO;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -WEIR_EIO;
+    if (rc == 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = -WEIR_EIO;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (rc < 0)
+        log_error("broker", "cannot write %s: %s", path, strerror(errno));
+    return rc;
+}
+
+int broker_file_read(const char *path, size_t max_bytes, buf_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -WEIR_ENOENT : -WEIR_EIO;
+    int rc = 0;
+    for (;;) {
+        uint8_t *p = buf_extend(out, 65536);
+        ssize_t r = read(fd, p, 65536);
+        if (r < 0 && errno == EINTR) {
+            out->len -= 65536;
+            continue;
+        }
+        out->len -= 65536 - (size_t)WEIR_MAX(r, 0);
+        if (r <= 0) {
+            rc = r < 0 ? -WEIR_EIO : 0;
+            break;
+        }
+        if (out->len > max_bytes) {
+            rc = -WEIR_ECORRUPT;
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* Rewrites the file from the table: checked, then replaced durably (broker_file_replace). */
 static int users_persist(struct broker_users *u)
 {
     buf_t b = {0};
@@ -194,28 +247,7 @@ static int users_persist(struct broker_users *u)
         free(probe.v[i].name);
     free(probe.v);
     buf_deinit(&copy);
-
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", u->path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    rc = fd < 0 ? -WEIR_EIO : 0;
-    if (rc == 0)
-        rc = write_all_fd(fd, b.data, b.len);
-    if (rc == 0 && fdatasync(fd) != 0)
-        rc = -WEIR_EIO;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && rename(tmp, u->path) != 0)
-        rc = -WEIR_EIO;
-    if (rc == 0) {
-        int dfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = -WEIR_EIO;
-        if (dfd >= 0)
-            close(dfd);
-    }
-    if (rc < 0)
-        log_error("broker", "cannot write %s: %s", u->path, strerror(errno));
+    rc = broker_file_replace(u->dir, u->path, b.data, b.len);
     buf_deinit(&b);
     return rc;
 }
@@ -230,29 +262,12 @@ int broker_users_open(broker_t *b)
     buf_append_u8(&path, 0);
     u->path = (char *)path.data;
     b->users = u;
-    int fd = open(u->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -WEIR_EIO;
     buf_t data = {0};
-    int rc = 0;
-    for (;;) {
-        uint8_t *p = buf_extend(&data, 65536);
-        ssize_t r = read(fd, p, 65536);
-        if (r < 0 && errno == EINTR) {
-            data.len -= 65536;
-            continue;
-        }
-        data.len -= 65536 - (size_t)WEIR_MAX(r, 0);
-        if (r <= 0) {
-            rc = r < 0 ? -WEIR_EIO : 0;
-            break;
-        }
-        if (data.len > USERS_FILE_MAX) {
-            rc = -WEIR_ECORRUPT;
-            break;
-        }
+    int rc = broker_file_read(u->path, USERS_FILE_MAX, &data);
+    if (rc == -WEIR_ENOENT) {
+        buf_deinit(&data);
+        return 0;
     }
-    close(fd);
     if (rc == 0)
         rc = users_parse(u, (char *)data.data, data.len);
     buf_deinit(&data);

@@ -36,6 +36,7 @@ static const comp_family_t families[] = {
     {"cluster", "info health logdirs config", NULL, NULL},
     {"schema", "list get register delete check compat config mode", NULL, NULL},
     {"user", "create passwd delete list", NULL, NULL},
+    {"acl", "create list delete", NULL, NULL},
     {"txn", "list describe producers find-hanging abort", "txn", "producers"},
     {"profile", "list", NULL, NULL},
     {"completion", "bash zsh fish", NULL, NULL},
@@ -69,6 +70,8 @@ static const comp_flags_t flag_table[] = {
     {"user create", "-p --password --mechanism --iterations"},
     {"user passwd", "-p --password --mechanism --iterations"},
     {"user delete", "--mechanism"},
+    {"acl", "--allow-principal --deny-principal --operation --topic --group --transactional-id "
+            "--cluster --host --resource-pattern-type"},
 };
 
 #define GLOBAL_FLAGS                                                                               \
@@ -76,6 +79,9 @@ static const comp_flags_t flag_table[] = {
 
 static const comp_values_t value_table[] = {
     {"-o --output", "table json"},
+    {"--resource-pattern-type", "literal prefixed match any"},
+    {"--operation", "all read write create delete alter describe cluster_action describe_configs "
+                    "alter_configs idempotent_write"},
     {"--acks", "0 1 all"},
     {"-z --compression", "none gzip snappy lz4 zstd"},
     {"--to", "start end -1h -1d"},
@@ -228,8 +234,8 @@ static void sh_words(FILE *f, const dialect_t *d)
         fputs("; fi ;;\n", f);
     }
     fputs("    help) ", f);
-    offer_words(f, d,
-                "topic produce consume group cluster schema user txn profile completion version");
+    offer_words(
+        f, d, "topic produce consume group cluster schema user acl txn profile completion version");
     fputs(" ;;\n    esac\n}\n", f);
     fputs(d->zsh ? "compdef _weir weir\n" : "complete -F _weir weir\n", f);
 }
@@ -356,7 +362,7 @@ static void fish_script(FILE *f)
         }
     }
     fputs("complete -c weir -n '__weir_is 0 help' -a 'topic produce consume group cluster schema "
-          "user txn profile completion version'\n",
+          "user acl txn profile completion version'\n",
           f);
     for (size_t i = 0; i < WEIR_ARRAY_LEN(flag_table); i++) {
         char cond[96];

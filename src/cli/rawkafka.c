@@ -41,6 +41,12 @@ static const char *api_name(int16_t api)
         return "DescribeUserScramCredentials";
     case KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS:
         return "AlterUserScramCredentials";
+    case KAFKA_API_DESCRIBE_ACLS:
+        return "DescribeAcls";
+    case KAFKA_API_CREATE_ACLS:
+        return "CreateAcls";
+    case KAFKA_API_DELETE_ACLS:
+        return "DeleteAcls";
     default:
         return "request";
     }
@@ -57,6 +63,10 @@ bool cli_raw_flexible(int16_t api, int16_t version)
         return version >= 3;
     case KAFKA_API_WRITE_TXN_MARKERS:
         return version >= 1;
+    case KAFKA_API_DESCRIBE_ACLS:
+    case KAFKA_API_CREATE_ACLS:
+    case KAFKA_API_DELETE_ACLS:
+        return version >= 2;
     case KAFKA_API_LIST_TRANSACTIONS:
     case KAFKA_API_DESCRIBE_TRANSACTIONS:
     case KAFKA_API_DESCRIBE_PRODUCERS:

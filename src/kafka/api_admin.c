@@ -116,6 +116,18 @@ int kafka_handle_describe_log_dirs(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     static const broker_logdir_query_t none; /* an empty list asks for nothing */
+    /* Kafka's check (authz.c): DESCRIBE on the cluster; denied, v3+ answer the code and no
+     * dir, older versions an empty list. */
+    if (!kafka_authz_cluster(req, KAFKA_ACL_OP_DESCRIBE)) {
+        free(q);
+        free(parts);
+        wire_write_i32(w, 0);
+        if (v >= 3)
+            wire_write_i16(w, KAFKA_CLUSTER_AUTHORIZATION_FAILED);
+        wire_write_array_len(w, 0);
+        wire_write_tags(w);
+        return KAFKA_RESPOND;
+    }
     broker_logdir_t d;
     broker_log_dirs_describe(req->b, nq < 0 ? NULL : q ? q : &none, nq < 0 ? 0 : (size_t)nq, &d);
     wire_write_i32(w, 0); /* throttle_time_ms */
@@ -319,14 +331,18 @@ int kafka_handle_offset_for_leader_epoch(kafka_req_t *req)
         int32_t np = wire_read_array(r, r->flexible ? 13 : 12, MAX_ITEMS);
         wire_write_view(w, topic);
         wire_write_array_len(w, np < 0 ? 0 : np);
+        /* Kafka's check (authz.c): DESCRIBE on the topic. */
+        bool denied = !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, topic, KAFKA_ACL_OP_DESCRIBE);
         for (int32_t j = 0; j < np && wire_reader_ok(r); j++) {
             int32_t part = wire_read_i32(r);
             int32_t current = wire_read_i32(r);
             int32_t epoch = wire_read_i32(r);
             wire_read_tags(r);
-            broker_epoch_end_t res;
-            broker_offset_for_leader_epoch(req->b, topic.s, (size_t)WEIR_MAX(topic.len, 0), part,
-                                           current, epoch, &res);
+            broker_epoch_end_t res = {
+                .error = KAFKA_TOPIC_AUTHORIZATION_FAILED, .leader_epoch = -1, .end_offset = -1};
+            if (!denied)
+                broker_offset_for_leader_epoch(req->b, topic.s, (size_t)WEIR_MAX(topic.len, 0),
+                                               part, current, epoch, &res);
             wire_write_i16(w, res.error);
             wire_write_i32(w, part);
             wire_write_i32(w, res.leader_epoch);

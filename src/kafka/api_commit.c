@@ -171,6 +171,32 @@ static void commit_read_part(kafka_park_t *g, wire_reader_t *r, const char *topi
     wire_read_tags(r);
 }
 
+/* Kafka's checks (authz.c): TxnOffsetCommit WRITE on the transactional id, then READ on the
+ * group (else GROUP_AUTHORIZATION_FAILED for every partition), READ on each topic
+ * (TOPIC_AUTHORIZATION_FAILED). Weir commits nothing of a request with a denied topic: its other
+ * partitions answer TOPIC_AUTHORIZATION_FAILED too. */
+static bool commit_authorize(const kafka_req_t *req, broker_commit_req_t *cr)
+{
+    if (!broker_acl_enabled(req->b))
+        return true;
+    const char *gid = cr->group_id ? cr->group_id : "";
+    const char *tid = cr->transactional_id ? cr->transactional_id : "";
+    int16_t err = KAFKA_NONE;
+    if (cr->transactional &&
+        !kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, tid, strlen(tid), KAFKA_ACL_OP_WRITE))
+        err = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else if (!kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_READ))
+        err = KAFKA_GROUP_AUTHORIZATION_FAILED;
+    for (size_t i = 0; i < cr->part_count && !err; i++) {
+        const char *t = cr->parts[i].topic ? cr->parts[i].topic : "";
+        if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, t, strlen(t), KAFKA_ACL_OP_READ))
+            err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    }
+    for (size_t i = 0; i < cr->part_count && err; i++)
+        cr->parts[i].error = err;
+    return err == KAFKA_NONE;
+}
+
 int kafka_handle_offset_commit(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -194,9 +220,12 @@ int kafka_handle_offset_commit(kafka_req_t *req)
     cr->parts = read_topics(g, r, nt, commit_part_min(v), sizeof(*cr->parts), commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
     wire_read_tags(r);
+    bool allowed = commit_authorize(req, cr);
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_offset_commit(req->b, cr, &cm->op);
+    else if (rc == KAFKA_PARKED)
+        commit_answer(&cm->op);
     return rc;
 }
 
@@ -257,9 +286,12 @@ int kafka_handle_txn_offset_commit(kafka_req_t *req)
     cr->parts = read_topics(g, r, nt, part_min, sizeof(*cr->parts), txn_commit_read_part,
                             &cm->topics, &cm->ntopics, &cr->part_count);
     wire_read_tags(r);
+    bool allowed = commit_authorize(req, cr);
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_offset_commit(req->b, cr, &cm->op);
+    else if (rc == KAFKA_PARKED)
+        txn_commit_answer(&cm->op);
     return rc;
 }
 
@@ -470,9 +502,29 @@ int kafka_handle_offset_fetch(kafka_req_t *req)
     size_t n = f->ngroups;
     fetch_group_t *groups = f->groups;
     f->left = n;
+    bool *denied = weir_calloc(n + 1, sizeof(*denied));
+    for (size_t i = 0; i < n; i++) {
+        broker_offset_fetch_req_t *fr = &groups[i].fr;
+        const char *gid = fr->group_id ? fr->group_id : "";
+        denied[i] = !kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_READ);
+        if (!denied[i])
+            continue;
+        fr->error = KAFKA_GROUP_AUTHORIZATION_FAILED; /* Kafka: READ on the group (authz.c) */
+        fr->all = false;
+        for (size_t j = 0; j < fr->part_count; j++) {
+            fr->parts[j].error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+            fr->parts[j].committed = (broker_committed_t){
+                .offset = -1, .leader_epoch = -1, .metadata = "", .expire_ts_ms = -1};
+        }
+    }
     int rc = kafka_park_take(req, g);
-    for (size_t i = 0; rc == KAFKA_PARKED && i < n; i++) /* f may be gone after the last */
-        broker_offset_fetch(req->b, &groups[i].fr, &groups[i].op);
+    for (size_t i = 0; rc == KAFKA_PARKED && i < n; i++) { /* f may be gone after the last */
+        if (denied[i])
+            fetch_answer(&groups[i].op);
+        else
+            broker_offset_fetch(req->b, &groups[i].fr, &groups[i].op);
+    }
+    free(denied);
     return rc;
 }
 
@@ -520,8 +572,22 @@ int kafka_handle_offset_delete(kafka_req_t *req)
     int32_t nt = wire_read_array(r, 3, MAX_TOPICS);
     d->od.parts = read_topics(g, r, nt, 4, sizeof(*d->od.parts), odel_read_part, &d->topics,
                               &d->ntopics, &d->od.part_count);
+    /* Kafka's check (authz.c): DELETE on the group, READ on each topic. */
+    const char *gid = d->od.group_id ? d->od.group_id : "";
+    bool allowed = kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_DELETE);
+    if (!allowed)
+        d->od.error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+    for (size_t i = 0; i < d->od.part_count && allowed; i++) {
+        const char *t = d->od.parts[i].topic ? d->od.parts[i].topic : "";
+        allowed = kafka_authz(req, KAFKA_RESOURCE_TOPIC, t, strlen(t), KAFKA_ACL_OP_READ);
+        if (!allowed) /* Weir deletes nothing of such a request */
+            for (size_t j = 0; j < d->od.part_count; j++)
+                d->od.parts[j].error = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    }
     int rc = kafka_park_take(req, g);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_offset_delete(req->b, &d->od, &d->op);
+    else if (rc == KAFKA_PARKED)
+        odel_answer(&d->op);
     return rc;
 }

@@ -20,6 +20,17 @@
 #define MAX_RESOURCES 10000
 #define MAX_CONFIGS   100000
 
+/* Kafka's checks (authz.c): op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic (type 2) or on
+ * the cluster (the broker, type 4, and its loggers, type 8). The ErrorCode when denied. */
+static int16_t config_authz(const kafka_req_t *req, int8_t type, wire_str_t name, int8_t op)
+{
+    if (type == KAFKA_RESOURCE_TOPIC)
+        return kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, name, op)
+                   ? KAFKA_NONE
+                   : KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    return kafka_authz_cluster(req, op) ? KAFKA_NONE : KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+}
+
 /* ---- DescribeConfigs ------------------------------------------------------------------------ */
 
 /* Is `name` among the requested keys (null or empty = all, as Kafka reads it)? */
@@ -77,9 +88,11 @@ static void describe_one(kafka_req_t *req, bool act, const describe_opts_t *o)
     }
     wire_read_tags(r);
     if (act && wire_reader_ok(r)) {
-        broker_config_list_t list;
-        broker_err_t err;
-        int rc = broker_configs_describe(req->b, type, name.s, (size_t)name.len, &list, &err);
+        broker_config_list_t list = {0};
+        broker_err_t err = {config_authz(req, type, name, KAFKA_ACL_OP_DESCRIBE_CONFIGS), ""};
+        int rc = -WEIR_EINVAL;
+        if (err.code == KAFKA_NONE)
+            rc = broker_configs_describe(req->b, type, name.s, (size_t)name.len, &list, &err);
         wire_write_i16(w, rc < 0 ? err.code : KAFKA_NONE);
         wire_write_cstr(w, rc < 0 ? err.message : ""); /* Kafka sends "" rather than null */
         wire_write_i8(w, type);
@@ -148,8 +161,10 @@ static void alter_one(kafka_req_t *req, bool act, bool incremental, bool validat
     }
     wire_read_tags(r);
     if (act && wire_reader_ok(r)) {
-        broker_err_t err = {KAFKA_NONE, ""};
-        if (nul) { /* names become C strings: "a\0b" must never become "a" */
+        broker_err_t err = {config_authz(req, type, name, KAFKA_ACL_OP_ALTER_CONFIGS), ""};
+        if (err.code != KAFKA_NONE) {
+            /* denied: nothing changes */
+        } else if (nul) { /* names become C strings: "a\0b" must never become "a" */
             err.code = KAFKA_INVALID_REQUEST;
             snprintf(err.message, sizeof(err.message), "Names and values may not hold NUL");
         } else {

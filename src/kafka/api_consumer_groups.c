@@ -152,9 +152,17 @@ int kafka_handle_consumer_group_heartbeat(kafka_req_t *req)
     if (!hr->client_id)
         hr->client_id = "";
     hr->client_host = client_host(pk, req->conn);
+    /* Kafka's check (authz.c): READ on the group. */
+    const char *gid = hr->group_id ? hr->group_id : "";
+    bool allowed = kafka_authz(req, KAFKA_RESOURCE_GROUP, gid, strlen(gid), KAFKA_ACL_OP_READ);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_consumer_heartbeat(req->b, hr, &h->op);
+    } else if (rc == KAFKA_PARKED) {
+        hr->err.code = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        hr->err.message[0] = '\0';
+        heartbeat_answer(&h->op);
+    }
     return rc;
 }
 
@@ -166,6 +174,7 @@ typedef struct {
     broker_group_op_t op;
     broker_consumer_describe_req_t dr;
     bool with_ops;
+    bool *denied; /* per group: the principal may not DESCRIBE it */
 } cgd_park_t;
 
 static void describe_member(wire_writer_t *w, const broker_cg_member_desc_t *m)
@@ -214,8 +223,14 @@ static void describe_answer(broker_group_op_t *op)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < d->dr.count; i++) {
             const char *id = d->dr.group_ids[i];
-            if ((pass == 0) == (!id || !*id))
-                describe_group(w, id, &d->dr.groups[i], d->with_ops);
+            if ((pass == 0) != (!id || !*id))
+                continue;
+            broker_cg_desc_t denied = {.error = KAFKA_GROUP_AUTHORIZATION_FAILED,
+                                       .state = "",
+                                       .group_epoch = -1,
+                                       .assignment_epoch = -1,
+                                       .assignor = ""};
+            describe_group(w, id, d->denied[i] ? &denied : &d->dr.groups[i], d->with_ops);
         }
     }
     wire_write_tags(w);
@@ -235,6 +250,13 @@ int kafka_handle_consumer_group_describe(kafka_req_t *req)
     d->dr.group_ids = (const char *const *)ids;
     d->with_ops = wire_read_bool(r);
     wire_read_tags(r);
+    /* Kafka's check (authz.c): DESCRIBE on each group; a denied one is answered here (its
+     * description replaced once the coordinator answers: describe_denied). */
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->denied));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *g = ids[i] ? ids[i] : "";
+        d->denied[i] = !kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_DESCRIBE);
+    }
     int rc = kafka_park_take(req, &d->pk);
     if (rc == KAFKA_PARKED)
         broker_consumer_describe(req->b, &d->dr, &d->op);

@@ -40,6 +40,7 @@ typedef struct {
     uint8_t topic_id[16];
     int16_t error;        /* known before reading: UNKNOWN_TOPIC_ID, leader epoch errors */
     size_t session_index; /* its place in the session (incremental answers), or SIZE_MAX */
+    bool denied;          /* the authorizer refused READ on its topic */
 } fetch_part_t;
 
 typedef struct {
@@ -521,6 +522,26 @@ static void fetch_done(void *arg)
     kafka_park_finish(&f->pk);
 }
 
+/* Kafka's check (authz.c): READ on each topic, else TOPIC_AUTHORIZATION_FAILED for its
+ * partitions (nothing read). One answer per run of partitions of the same topic. */
+static void authorize(const kafka_req_t *req, fetch_t *f)
+{
+    if (!broker_acl_enabled(req->b))
+        return;
+    for (size_t i = 0; i < f->nparts; i++) {
+        fetch_part_t *p = &f->parts[i];
+        const fetch_part_t *prev = i ? &f->parts[i - 1] : NULL;
+        bool same = prev && prev->fp.topic_len == p->fp.topic_len &&
+                    memcmp(prev->fp.topic, p->fp.topic, p->fp.topic_len) == 0;
+        bool denied = same ? prev->denied
+                           : !kafka_authz(req, KAFKA_RESOURCE_TOPIC, p->fp.topic, p->fp.topic_len,
+                                          KAFKA_ACL_OP_READ);
+        p->denied = denied;
+        if (denied)
+            p->error = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    }
+}
+
 int kafka_handle_fetch(kafka_req_t *req)
 {
     fetch_t *f = kafka_park_new(req, sizeof(*f));
@@ -535,6 +556,7 @@ int kafka_handle_fetch(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     f->lst = req->lst;
+    authorize(req, f);
     bool error_first = false;
     for (size_t i = 0; i < f->nparts && !error_first; i++)
         error_first = f->parts[i].error != 0;

@@ -57,6 +57,25 @@ static char *client_host(kafka_park_t *pk, net_conn_t *conn)
     return h;
 }
 
+/* Kafka's check of JoinGroup, SyncGroup, Heartbeat and LeaveGroup (authz.c): READ on the
+ * group, else GROUP_AUTHORIZATION_FAILED without asking the coordinator. */
+static bool group_read_ok(const kafka_req_t *req, const char *group_id)
+{
+    const char *g = group_id ? group_id : "";
+    return kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_READ);
+}
+
+/* FindCoordinator's check: DESCRIBE on the group (key type 0) or the transactional id (1). */
+static int16_t coordinator_authz(const kafka_req_t *req, int8_t key_type, wire_str_t key)
+{
+    if (key_type == 0 && !kafka_authz_str(req, KAFKA_RESOURCE_GROUP, key, KAFKA_ACL_OP_DESCRIBE))
+        return KAFKA_GROUP_AUTHORIZATION_FAILED;
+    if (key_type == 1 &&
+        !kafka_authz_str(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, key, KAFKA_ACL_OP_DESCRIBE))
+        return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return KAFKA_NONE;
+}
+
 /* ---- FindCoordinator ----------------------------------------------------------------------------
  */
 
@@ -102,6 +121,8 @@ static int find_coordinators(kafka_req_t *req, int8_t key_type)
         wire_str_t key = wire_read_str(&keys);
         const char *msg;
         int16_t err = coordinator_for(req->hdr.api_version, key_type, &msg);
+        if (err == KAFKA_NONE && (err = coordinator_authz(req, key_type, key)) != KAFKA_NONE)
+            msg = NULL;
         wire_write_view(w, key);
         coordinator_write(req, err);
         wire_write_i16(w, err);
@@ -117,8 +138,9 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
     int16_t v = req->hdr.api_version;
+    wire_str_t key = {"", 0};
     if (v < 4)
-        (void)wire_read_str(r); /* the key: every one is coordinated here */
+        key = wire_read_str(r); /* every key is coordinated here */
     int8_t key_type = v >= 1 ? wire_read_i8(r) : 0;
     if (!wire_reader_ok(r))
         return -WEIR_EINVAL;
@@ -129,6 +151,8 @@ int kafka_handle_find_coordinator(kafka_req_t *req)
         return -WEIR_EINVAL;
     const char *msg;
     int16_t err = coordinator_for(v, key_type, &msg);
+    if (err == KAFKA_NONE && (err = coordinator_authz(req, key_type, key)) != KAFKA_NONE)
+        msg = NULL;
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, err);
@@ -227,9 +251,17 @@ int kafka_handle_join_group(kafka_req_t *req)
 #endif
     if (jr->instance_id && !*jr->instance_id)
         jr->instance_id = NULL; /* an empty group.instance.id means dynamic membership */
+    bool allowed = group_read_ok(req, jr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_join(req->b, jr, &j->op);
+    } else if (rc == KAFKA_PARKED) {
+        broker_group_join_result_t res = {.error = KAFKA_GROUP_AUTHORIZATION_FAILED,
+                                          .generation_id = -1,
+                                          .leader_id = "",
+                                          .member_id = ""};
+        join_answer(&j->op, &res);
+    }
     return rc;
 }
 
@@ -293,9 +325,14 @@ int kafka_handle_sync_group(kafka_req_t *req)
     wire_read_tags(r);
     if (sr->instance_id && !*sr->instance_id)
         sr->instance_id = NULL;
+    bool allowed = group_read_ok(req, sr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_sync(req->b, sr, &s->op);
+    } else if (rc == KAFKA_PARKED) {
+        broker_group_sync_result_t res = {.error = KAFKA_GROUP_AUTHORIZATION_FAILED};
+        sync_answer(&s->op, &res);
+    }
     return rc;
 }
 
@@ -331,9 +368,14 @@ int kafka_handle_heartbeat(kafka_req_t *req)
     wire_read_tags(r);
     if (h->hr.instance_id && !*h->hr.instance_id)
         h->hr.instance_id = NULL;
+    bool allowed = group_read_ok(req, h->hr.group_id);
     int rc = kafka_park_take(req, &h->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_heartbeat(req->b, &h->hr, &h->op);
+    } else if (rc == KAFKA_PARKED) {
+        h->hr.error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        heartbeat_answer(&h->op);
+    }
     return rc;
 }
 
@@ -397,9 +439,14 @@ int kafka_handle_leave_group(kafka_req_t *req)
         }
     }
     wire_read_tags(r);
+    bool allowed = group_read_ok(req, lr->group_id);
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_group_leave(req->b, lr, &l->op);
+    } else if (rc == KAFKA_PARKED) {
+        lr->error = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        leave_answer(&l->op);
+    }
     return rc;
 }
 
@@ -410,7 +457,18 @@ typedef struct {
     kafka_park_t pk;
     broker_group_op_t op;
     broker_group_list_req_t lr;
+    /* with an authorizer and no DESCRIBE on the cluster: list only the groups this principal
+     * from this host may DESCRIBE (Kafka's check, authz.c) */
+    bool filter;
+    char *principal;
+    char host[128];
 } list_park_t;
+
+static bool list_shows(const list_park_t *l, const char *group_id)
+{
+    return !l->filter || broker_acl_authorize(l->pk.b, l->principal, l->host, KAFKA_RESOURCE_GROUP,
+                                              group_id, strlen(group_id), KAFKA_ACL_OP_DESCRIBE);
+}
 
 static void list_answer(broker_group_op_t *op)
 {
@@ -420,9 +478,14 @@ static void list_answer(broker_group_op_t *op)
     if (v >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
     wire_write_i16(w, l->lr.error);
-    wire_write_array_len(w, (int32_t)l->lr.count);
+    int32_t shown = 0;
+    for (size_t i = 0; i < l->lr.count; i++)
+        shown += list_shows(l, l->lr.groups[i].group_id);
+    wire_write_array_len(w, shown);
     for (size_t i = 0; i < l->lr.count; i++) {
         const broker_group_listing_t *g = &l->lr.groups[i];
+        if (!list_shows(l, g->group_id))
+            continue;
         wire_write_cstr(w, g->group_id);
         wire_write_cstr(w, g->protocol_type);
         if (v >= 4)
@@ -457,6 +520,13 @@ int kafka_handle_list_groups(kafka_req_t *req)
     if (v >= 5)
         l->lr.types = list_read_filter(&l->pk, r, &l->lr.ntypes);
     wire_read_tags(r);
+    l->filter = broker_acl_enabled(req->b) && !kafka_authz_cluster(req, KAFKA_ACL_OP_DESCRIBE);
+    if (l->filter) {
+        l->principal =
+            kafka_park_str(&l->pk, (wire_str_t){kafka_conn_principal(req->conn),
+                                                (int32_t)strlen(kafka_conn_principal(req->conn))});
+        kafka_conn_host(req->conn, l->host, sizeof(l->host));
+    }
     int rc = kafka_park_take(req, &l->pk);
     if (rc == KAFKA_PARKED)
         broker_group_list(req->b, &l->lr, &l->op);
@@ -471,6 +541,8 @@ typedef struct {
     broker_group_op_t op;
     broker_group_describe_req_t dr;
     bool with_ops;
+    const char **denied; /* groups the principal may not DESCRIBE: answered without asking */
+    size_t ndenied;
 } describe_park_t;
 
 static void describe_one(wire_writer_t *w, int16_t v, const char *id,
@@ -506,9 +578,14 @@ static void describe_answer(broker_group_op_t *op)
     wire_writer_t *w = &d->pk.w;
     if (d->pk.version >= 1)
         wire_write_i32(w, 0); /* throttle_time_ms */
-    wire_write_array_len(w, (int32_t)d->dr.count);
+    wire_write_array_len(w, (int32_t)(d->dr.count + d->ndenied));
     for (size_t i = 0; i < d->dr.count; i++)
         describe_one(w, d->pk.version, d->dr.group_ids[i], &d->dr.summaries[i], d->with_ops);
+    for (size_t i = 0; i < d->ndenied; i++) {
+        broker_group_summary_t s = {
+            .error = KAFKA_GROUP_AUTHORIZATION_FAILED, .protocol_type = "", .protocol_name = ""};
+        describe_one(w, d->pk.version, d->denied[i], &s, false);
+    }
     wire_write_tags(w);
     kafka_park_finish(&d->pk);
 }
@@ -523,6 +600,18 @@ int kafka_handle_describe_groups(kafka_req_t *req)
     char **ids = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*ids));
     for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
         ids[i] = group_str(&d->pk, wire_read_str(r));
+    /* Kafka's check (authz.c): DESCRIBE on each group; the others are answered here. */
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->denied));
+    size_t kept = 0;
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *g = ids[i] ? ids[i] : "";
+        if (kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_DESCRIBE))
+            ids[kept++] = ids[i];
+        else
+            d->denied[d->ndenied++] = g;
+    }
+    if (wire_reader_ok(r))
+        d->dr.count = kept;
     d->dr.group_ids = (const char *const *)ids;
     d->with_ops = req->hdr.api_version >= 3 ? wire_read_bool(r) : false;
     wire_read_tags(r);
@@ -539,6 +628,8 @@ typedef struct {
     kafka_park_t pk;
     broker_group_op_t op;
     broker_group_delete_req_t dr;
+    const char **denied; /* groups the principal may not DELETE: answered without deleting */
+    size_t ndenied;
 } delete_park_t;
 
 static void delete_answer(broker_group_op_t *op)
@@ -546,10 +637,15 @@ static void delete_answer(broker_group_op_t *op)
     delete_park_t *d = WEIR_CONTAINER_OF(op, delete_park_t, op);
     wire_writer_t *w = &d->pk.w;
     wire_write_i32(w, 0); /* throttle_time_ms */
-    wire_write_array_len(w, (int32_t)d->dr.count);
+    wire_write_array_len(w, (int32_t)(d->dr.count + d->ndenied));
     for (size_t i = 0; i < d->dr.count; i++) {
         wire_write_cstr(w, d->dr.items[i].group_id);
         wire_write_i16(w, d->dr.items[i].error);
+        wire_write_tags(w);
+    }
+    for (size_t i = 0; i < d->ndenied; i++) {
+        wire_write_cstr(w, d->denied[i]);
+        wire_write_i16(w, KAFKA_GROUP_AUTHORIZATION_FAILED);
         wire_write_tags(w);
     }
     wire_write_tags(w);
@@ -567,6 +663,18 @@ int kafka_handle_delete_groups(kafka_req_t *req)
     for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
         d->dr.items[i].group_id = group_str(&d->pk, wire_read_str(r));
     wire_read_tags(r);
+    /* Kafka's check (authz.c): DELETE on each group; the others are answered here. */
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count ? d->dr.count : 1) * sizeof(*d->denied));
+    size_t kept = 0;
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *g = d->dr.items[i].group_id ? d->dr.items[i].group_id : "";
+        if (kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_DELETE))
+            d->dr.items[kept++] = d->dr.items[i];
+        else
+            d->denied[d->ndenied++] = g;
+    }
+    if (wire_reader_ok(r))
+        d->dr.count = kept;
     int rc = kafka_park_take(req, &d->pk);
     if (rc == KAFKA_PARKED)
         broker_group_delete(req->b, &d->dr, &d->op);

@@ -75,6 +75,8 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             break;
         wire_write_view(w, name);
         wire_write_array_len(w, np);
+        /* Kafka's check (authz.c): DESCRIBE on the topic. */
+        bool denied = !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_OP_DESCRIBE);
         for (int32_t j = 0; j < np && wire_reader_ok(r); j++) {
             int32_t idx = wire_read_i32(r);
             if (v >= 4)
@@ -83,7 +85,9 @@ int kafka_handle_list_offsets(kafka_req_t *req)
             wire_read_tags(r);
             if (!wire_reader_ok(r))
                 break;
-            lo_result_t res = lookup(b, v, name, idx, ts, isolation);
+            lo_result_t res = {KAFKA_TOPIC_AUTHORIZATION_FAILED, -1, -1};
+            if (!denied)
+                res = lookup(b, v, name, idx, ts, isolation);
             wire_write_i32(w, idx);
             wire_write_i16(w, res.err);
             wire_write_i64(w, res.timestamp);

@@ -25,6 +25,7 @@ typedef struct {
     wire_str_t name;
     uint8_t id[16];
     bool by_id;
+    bool denied; /* auto-creation was refused by the authorizer */
 } md_topic_t;
 
 static void write_partition(wire_writer_t *w, int16_t v, int32_t node, int32_t idx, bool offline)
@@ -68,7 +69,8 @@ static void write_topic(kafka_req_t *req, bool with_ops, int16_t err, const char
     for (int32_t i = 0; i < n; i++)
         write_partition(w, v, broker_node_id(req->b), i, t->offline[i]);
     if (v >= 8)
-        wire_write_i32(w, with_ops && t ? wire_acl_ops_all(KAFKA_RESOURCE_TOPIC) : INT32_MIN);
+        wire_write_i32(w, with_ops && t ? kafka_authz_ops(req, KAFKA_RESOURCE_TOPIC, name, name_len)
+                                        : INT32_MIN);
     wire_write_tags(w);
 }
 
@@ -97,9 +99,17 @@ static void write_all_topics(kafka_req_t *req, bool with_ops)
     size_t n;
     broker_topic_desc_t *all;
     broker_topics_describe(req->b, &all, &n);
-    wire_write_array_len(&req->w, (int32_t)n);
+    /* With an authorizer only the topics the principal may DESCRIBE are listed, as Kafka. */
+    bool *shown = weir_calloc(n + 1, sizeof(*shown));
+    int32_t nshown = 0;
     for (size_t i = 0; i < n; i++)
-        write_topic(req, with_ops, KAFKA_NONE, all[i].name, strlen(all[i].name), NULL, &all[i]);
+        nshown += shown[i] = kafka_authz(req, KAFKA_RESOURCE_TOPIC, all[i].name,
+                                         strlen(all[i].name), KAFKA_ACL_OP_DESCRIBE);
+    wire_write_array_len(&req->w, nshown);
+    for (size_t i = 0; i < n; i++)
+        if (shown[i])
+            write_topic(req, with_ops, KAFKA_NONE, all[i].name, strlen(all[i].name), NULL, &all[i]);
+    free(shown);
     broker_topic_descs_free(all, n);
 }
 
@@ -109,6 +119,12 @@ static void write_one_topic(kafka_req_t *req, bool with_ops, const md_topic_t *m
     broker_topic_desc_t t;
     if (mt->by_id) {
         bool found = broker_topic_describe_id(b, mt->id, &t) == 0;
+        if (found && !kafka_authz(req, KAFKA_RESOURCE_TOPIC, t.name, strlen(t.name),
+                                  KAFKA_ACL_OP_DESCRIBE)) {
+            write_topic(req, with_ops, KAFKA_TOPIC_AUTHORIZATION_FAILED, NULL, 0, mt->id, NULL);
+            broker_topic_desc_deinit(&t);
+            return;
+        }
         write_topic(req, with_ops, found ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_ID,
                     found ? t.name : NULL, found ? strlen(t.name) : 0, mt->id, found ? &t : NULL);
         broker_topic_desc_deinit(&t);
@@ -117,12 +133,27 @@ static void write_one_topic(kafka_req_t *req, bool with_ops, const md_topic_t *m
     const char *why;
     bool found = broker_topic_describe(b, mt->name.s, (size_t)mt->name.len, &t) == 0;
     int16_t err = KAFKA_NONE;
+    if (mt->denied ||
+        !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, mt->name, KAFKA_ACL_OP_DESCRIBE)) {
+        write_topic(req, with_ops, KAFKA_TOPIC_AUTHORIZATION_FAILED, mt->name.s,
+                    (size_t)mt->name.len, NULL, NULL);
+        broker_topic_desc_deinit(&t);
+        return;
+    }
     if (!found)
         err = broker_topic_name_valid(mt->name.s, (size_t)mt->name.len, &why)
                   ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
                   : KAFKA_INVALID_TOPIC_EXCEPTION;
     write_topic(req, with_ops, err, mt->name.s, (size_t)mt->name.len, NULL, found ? &t : NULL);
     broker_topic_desc_deinit(&t);
+}
+
+static bool topic_exists(broker_t *b, wire_str_t name)
+{
+    broker_topic_desc_t t;
+    bool found = broker_topic_describe(b, name.s, (size_t)name.len, &t) == 0;
+    broker_topic_desc_deinit(&t);
+    return found;
 }
 
 int kafka_handle_metadata(kafka_req_t *req)
@@ -155,9 +186,19 @@ int kafka_handle_metadata(kafka_req_t *req)
     bool all = (v == 0 && n == 0) || n < 0;
     bool create =
         allow_auto && broker_settings_int(broker_settings(b), BCFG_AUTO_CREATE_TOPICS_ENABLE);
-    for (int32_t i = 0; !all && create && i < n; i++)
-        if (!topics[i].by_id)
-            (void)broker_topic_auto_create(b, topics[i].name.s, (size_t)topics[i].name.len);
+    for (int32_t i = 0; !all && create && i < n; i++) {
+        if (topics[i].by_id)
+            continue;
+        /* Kafka creates only with CREATE on the cluster or the topic; an unknown topic the
+         * principal may not create answers TOPIC_AUTHORIZATION_FAILED. */
+        if (broker_acl_enabled(b) && !topic_exists(b, topics[i].name) &&
+            !kafka_authz_cluster(req, KAFKA_ACL_OP_CREATE) &&
+            !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, topics[i].name, KAFKA_ACL_OP_CREATE)) {
+            topics[i].denied = true;
+            continue;
+        }
+        (void)broker_topic_auto_create(b, topics[i].name.s, (size_t)topics[i].name.len);
+    }
 
     write_head(req);
     if (all) {
@@ -168,7 +209,10 @@ int kafka_handle_metadata(kafka_req_t *req)
             write_one_topic(req, topic_ops, &topics[i]);
     }
     if (v >= 8 && v <= 10)
-        wire_write_i32(&req->w, cluster_ops ? wire_acl_ops_all(KAFKA_RESOURCE_CLUSTER) : INT32_MIN);
+        wire_write_i32(&req->w, cluster_ops ? kafka_authz_ops(req, KAFKA_RESOURCE_CLUSTER,
+                                                              BROKER_ACL_CLUSTER_NAME,
+                                                              strlen(BROKER_ACL_CLUSTER_NAME))
+                                            : INT32_MIN);
     if (v >= 13)
         wire_write_i16(&req->w, KAFKA_NONE); /* error_code (KIP-1102: rebootstrap) */
     wire_write_tags(&req->w);
@@ -188,8 +232,9 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(((const broker_topic_desc_t *)a)->name, ((const broker_topic_desc_t *)b)->name);
 }
 
-static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_desc_t *t,
-                            int16_t err, const char *name, int32_t first, int32_t count)
+static void dtp_write_topic(const kafka_req_t *req, wire_writer_t *w, int32_t node,
+                            const broker_topic_desc_t *t, int16_t err, const char *name,
+                            int32_t first, int32_t count)
 {
     static const uint8_t zero[16];
     wire_write_i16(w, err);
@@ -217,7 +262,8 @@ static void dtp_write_topic(wire_writer_t *w, int32_t node, const broker_topic_d
             wire_write_i32(w, node);
         wire_write_tags(w);
     }
-    wire_write_i32(w, t ? wire_acl_ops_all(KAFKA_RESOURCE_TOPIC) : INT32_MIN);
+    wire_write_i32(w,
+                   t ? kafka_authz_ops(req, KAFKA_RESOURCE_TOPIC, name, strlen(name)) : INT32_MIN);
     wire_write_tags(w);
 }
 
@@ -275,9 +321,19 @@ int kafka_handle_describe_topic_partitions(kafka_req_t *req)
         if (has_cursor >= 0 && strcmp(t->name, cur) < 0)
             continue;
         int32_t first = has_cursor >= 0 && strcmp(t->name, cur) == 0 ? WEIR_MAX(cpart, 0) : 0;
+        /* Kafka's check (authz.c): DESCRIBE on the topic; listing all, the others are left out */
+        if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
+                         KAFKA_ACL_OP_DESCRIBE)) {
+            if (n == 0)
+                continue;
+            dtp_write_topic(req, w, broker_node_id(b), NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                            t->name, 0, 0);
+            ntopics++;
+            continue;
+        }
         if (t->partitions < 0) {
-            dtp_write_topic(w, broker_node_id(b), NULL, KAFKA_UNKNOWN_TOPIC_OR_PARTITION, t->name,
-                            0, 0);
+            dtp_write_topic(req, w, broker_node_id(b), NULL, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                            t->name, 0, 0);
             ntopics++;
             continue;
         }
@@ -288,7 +344,7 @@ int kafka_handle_describe_topic_partitions(kafka_req_t *req)
         }
         int32_t take = WEIR_MIN(t->partitions - first, left);
         take = WEIR_MAX(take, 0);
-        dtp_write_topic(w, broker_node_id(b), t, KAFKA_NONE, t->name, first, take);
+        dtp_write_topic(req, w, broker_node_id(b), t, KAFKA_NONE, t->name, first, take);
         ntopics++;
         left -= take;
         if (first + take < t->partitions) {

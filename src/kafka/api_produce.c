@@ -144,6 +144,24 @@ static void copy_names(produce_t *pr)
     }
 }
 
+/* Kafka's checks (authz.c): WRITE on the transactional id for a transactional request (else
+ * every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic. */
+static void authorize(const kafka_req_t *req, broker_produce_req_t *pq)
+{
+    if (!broker_acl_enabled(req->b))
+        return;
+    bool txn_ok = !pq->transactional_id ||
+                  kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, pq->transactional_id,
+                              pq->transactional_id_len, KAFKA_ACL_OP_WRITE);
+    for (int32_t i = 0; i < pq->ntopics; i++) {
+        broker_produce_topic_t *t = &pq->topics[i];
+        if (!txn_ok)
+            t->refused = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        else if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, t->name, t->name_len, KAFKA_ACL_OP_WRITE))
+            t->refused = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    }
+}
+
 int kafka_handle_produce(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -169,6 +187,7 @@ int kafka_handle_produce(kafka_req_t *req)
     pq->loop = pr->pk.loop;
     pq->done = produce_done;
     pq->arg = pr;
+    authorize(req, pq);
     if (pq->acks == -1)
         copy_names(pr);
     if (!broker_produce(req->b, pq)) { /* waits for durability: produce_done answers */

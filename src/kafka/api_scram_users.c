@@ -42,6 +42,14 @@ int kafka_handle_describe_user_scram_credentials(kafka_req_t *req)
         rc = -WEIR_EINVAL;
         goto out;
     }
+    if (!kafka_authz_cluster(req, KAFKA_ACL_OP_DESCRIBE)) { /* Kafka's check (authz.c) */
+        wire_write_i32(w, 0);
+        wire_write_i16(w, KAFKA_CLUSTER_AUTHORIZATION_FAILED);
+        wire_write_cstr(w, NULL);
+        wire_write_array_len(w, 0);
+        wire_write_tags(w);
+        goto out;
+    }
     broker_user_info_t *users;
     size_t nusers = broker_users_list(req->b, &users);
     wire_write_i32(w, 0);          /* throttle_time_ms */
@@ -236,7 +244,8 @@ int kafka_handle_alter_user_scram_credentials(kafka_req_t *req)
         rc = -WEIR_EINVAL;
         goto out;
     }
-    wire_write_i32(w, 0); /* throttle_time_ms */
+    bool allowed = kafka_authz_cluster(req, KAFKA_ACL_OP_ALTER); /* Kafka's check (authz.c) */
+    wire_write_i32(w, 0);                                        /* throttle_time_ms */
     int32_t nusers = 0;
     for (size_t i = 0; i < nops; i++) {
         bool first = true;
@@ -252,7 +261,8 @@ int kafka_handle_alter_user_scram_credentials(kafka_req_t *req)
         if (!first)
             continue;
         const char *msg = NULL;
-        int16_t err = user_ops_check(req->b, ops, nops, ops[i].user, &msg);
+        int16_t err = allowed ? user_ops_check(req->b, ops, nops, ops[i].user, &msg)
+                              : KAFKA_CLUSTER_AUTHORIZATION_FAILED;
         if (err == KAFKA_NONE)
             err = user_ops_apply(req->b, ops, nops, ops[i].user, &msg);
         if (err == KAFKA_NONE)

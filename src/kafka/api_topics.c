@@ -134,6 +134,9 @@ static void create_one(kafka_req_t *req, bool act, bool validate_only)
     const char *why;
     if (!broker_topic_name_valid(name.s, (size_t)name.len, &why)) /* before any C string */
         result_set(&res, KAFKA_INVALID_TOPIC_EXCEPTION, why, "");
+    if (!kafka_authz_cluster(req, KAFKA_ACL_OP_CREATE) &&
+        !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_OP_CREATE))
+        result_set(&res, KAFKA_TOPIC_AUTHORIZATION_FAILED, "Authorization failed.", "");
     char *ns = wire_str_dup(name);
     broker_topic_created_t made = {{0}, -1};
     if (res.err == KAFKA_NONE &&
@@ -207,8 +210,12 @@ static void delete_one(kafka_req_t *req, bool act)
         size_t len = by_id ? strlen(d.name) : (size_t)name.len;
         if (!by_id && broker_topic_describe(req->b, n, len, &d) == 0)
             memcpy(id, d.id, 16);
-        if (broker_topic_delete(req->b, n, len, &err) == 0)
+        if (!kafka_authz(req, KAFKA_RESOURCE_TOPIC, n, len, KAFKA_ACL_OP_DELETE)) {
+            err.code = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(err.message, sizeof(err.message), "Authorization failed.");
+        } else if (broker_topic_delete(req->b, n, len, &err) == 0) {
             err.code = KAFKA_NONE;
+        }
     }
     if (by_id && d.name)
         wire_write_cstr(w, d.name);
@@ -283,6 +290,10 @@ static void cp_check(kafka_req_t *req, wire_str_t name, int32_t count, int32_t n
                      bool bad_assign, admin_result_t *res)
 {
     broker_topic_desc_t d;
+    if (!kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_OP_ALTER)) {
+        result_set(res, KAFKA_TOPIC_AUTHORIZATION_FAILED, "Authorization failed.", "");
+        return;
+    }
     if (wire_str_has_nul(name) || broker_topic_describe(req->b, name.s, (size_t)name.len, &d) < 0) {
         res->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* Kafka sends no message */
         return;
@@ -428,7 +439,9 @@ static void delete_records_part(kafka_req_t *req, wire_str_t name, bool act)
     broker_err_t perr;
     int64_t low = -1;
     int16_t err;
-    if (broker_delete_records_policy(req->b, name.s, (size_t)name.len, &perr) < 0)
+    if (!kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_OP_DELETE))
+        err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+    else if (broker_delete_records_policy(req->b, name.s, (size_t)name.len, &perr) < 0)
         err = perr.code;
     else
         err = kafka_err_from(

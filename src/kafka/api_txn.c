@@ -57,6 +57,29 @@ static void init_answer(broker_txn_op_t *op)
     kafka_park_finish(&ip->pk);
 }
 
+/* Kafka's checks (authz.c): WRITE on the transactional id; without one, IDEMPOTENT_WRITE on
+ * the cluster or WRITE on some topic (Kafka 3+). The ErrorCode when denied, else NONE. */
+static int16_t init_authorize(const kafka_req_t *req, const char *txn_id)
+{
+    if (!broker_acl_enabled(req->b))
+        return KAFKA_NONE;
+    if (txn_id)
+        return kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, txn_id, strlen(txn_id),
+                           KAFKA_ACL_OP_WRITE)
+                   ? KAFKA_NONE
+                   : KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return kafka_authz_cluster(req, KAFKA_ACL_OP_IDEMPOTENT_WRITE) ||
+                   kafka_authz_any(req, KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_WRITE)
+               ? KAFKA_NONE
+               : KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+static bool txn_write_ok(const kafka_req_t *req, const char *txn_id)
+{
+    const char *t = txn_id ? txn_id : "";
+    return kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, t, strlen(t), KAFKA_ACL_OP_WRITE);
+}
+
 int kafka_handle_init_producer_id(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -68,6 +91,12 @@ int kafka_handle_init_producer_id(kafka_req_t *req)
     ip->ir.producer_id = v >= 3 ? wire_read_i64(r) : -1;
     ip->ir.producer_epoch = v >= 3 ? wire_read_i16(r) : -1;
     wire_read_tags(r);
+    int16_t denied = init_authorize(req, ip->ir.transactional_id);
+    if (denied && wire_reader_ok(r) && !ip->pk.bad) {
+        kafka_park_free(&ip->pk);
+        init_write(&req->w, denied, -1, -1);
+        return KAFKA_RESPOND;
+    }
     if (!ip->ir.transactional_id && wire_reader_ok(r) && !ip->pk.bad) {
         /* an idempotent producer: a fresh id at once */
         int64_t pid = -1;
@@ -178,6 +207,34 @@ static void add_read_topics(kafka_park_t *pk, wire_reader_t *r, add_txn_t *t)
     t->ar.part_count = n;
 }
 
+/* Kafka's checks (authz.c): WRITE on the transactional id (else every partition answers
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic (else its partitions answer
+ * TOPIC_AUTHORIZATION_FAILED and the others OPERATION_NOT_ATTEMPTED). True when denied: the
+ * errors are set and nothing is added. */
+static bool add_authorize(const kafka_req_t *req, broker_txn_add_req_t *ar)
+{
+    if (!broker_acl_enabled(req->b))
+        return false;
+    bool txn_ok = txn_write_ok(req, ar->transactional_id);
+    bool any = !txn_ok;
+    for (size_t j = 0; j < ar->part_count; j++) {
+        const char *t = ar->parts[j].topic ? ar->parts[j].topic : "";
+        bool ok =
+            txn_ok && kafka_authz(req, KAFKA_RESOURCE_TOPIC, t, strlen(t), KAFKA_ACL_OP_WRITE);
+        ar->parts[j].error = !txn_ok ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                             : ok    ? KAFKA_NONE
+                                     : KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        any |= !ok;
+    }
+    for (size_t j = 0; j < ar->part_count && any && txn_ok; j++)
+        if (ar->parts[j].error == KAFKA_NONE)
+            ar->parts[j].error = KAFKA_OPERATION_NOT_ATTEMPTED;
+    if (!any)
+        for (size_t j = 0; j < ar->part_count; j++)
+            ar->parts[j].error = KAFKA_NONE;
+    return any;
+}
+
 int kafka_handle_add_partitions_to_txn(kafka_req_t *req)
 {
     wire_reader_t *r = &req->r;
@@ -202,11 +259,21 @@ int kafka_handle_add_partitions_to_txn(kafka_req_t *req)
     }
     wire_read_tags(r);
     atomic_init(&ap->left, ap->ntxns + 1); /* + this function's own hold */
+    bool *denied = weir_calloc(ap->ntxns + 1, sizeof(*denied));
+    for (size_t i = 0; i < ap->ntxns && wire_reader_ok(r); i++)
+        denied[i] = add_authorize(req, &ap->txns[i].ar);
     int rc = kafka_park_take(req, pk);
-    if (rc != KAFKA_PARKED)
+    if (rc != KAFKA_PARKED) {
+        free(denied);
         return rc;
-    for (size_t i = 0; i < ap->ntxns; i++)
-        broker_txn_add_partitions(req->b, &ap->txns[i].ar, &ap->txns[i].op);
+    }
+    for (size_t i = 0; i < ap->ntxns; i++) {
+        if (denied[i])
+            add_answer(&ap->txns[i].op);
+        else
+            broker_txn_add_partitions(req->b, &ap->txns[i].ar, &ap->txns[i].op);
+    }
+    free(denied);
     /* drop the hold: answers once every transaction has */
     add_txn_t hold = {.ap = ap};
     add_answer(&hold.op);
@@ -240,9 +307,19 @@ int kafka_handle_add_offsets_to_txn(kafka_req_t *req)
     a->ar.producer_epoch = wire_read_i16(r);
     a->ar.group_id = kafka_park_str(&a->pk, wire_read_str(r));
     wire_read_tags(r);
+    /* Kafka's checks (authz.c): WRITE on the transactional id, READ on the group. */
+    const char *g = a->ar.group_id ? a->ar.group_id : "";
+    a->ar.error = !txn_write_ok(req, a->ar.transactional_id)
+                      ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                  : !kafka_authz(req, KAFKA_RESOURCE_GROUP, g, strlen(g), KAFKA_ACL_OP_READ)
+                      ? KAFKA_GROUP_AUTHORIZATION_FAILED
+                      : KAFKA_NONE;
+    int16_t denied = a->ar.error;
     int rc = kafka_park_take(req, &a->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && !denied)
         broker_txn_add_partitions(req->b, &a->ar, &a->op);
+    else if (rc == KAFKA_PARKED)
+        add_offsets_answer(&a->op);
     return rc;
 }
 
@@ -273,9 +350,14 @@ int kafka_handle_end_txn(kafka_req_t *req)
     e->er.producer_epoch = wire_read_i16(r);
     e->er.commit = wire_read_bool(r);
     wire_read_tags(r);
+    bool allowed = txn_write_ok(req, e->er.transactional_id); /* Kafka's check (authz.c) */
     int rc = kafka_park_take(req, &e->pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed) {
         broker_txn_end(req->b, &e->er, &e->op);
+    } else if (rc == KAFKA_PARKED) {
+        e->er.error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        end_answer(&e->op);
+    }
     return rc;
 }
 
@@ -365,9 +447,16 @@ int kafka_handle_write_txn_markers(kafka_req_t *req)
         wire_read_tags(r);
     }
     wire_read_tags(r);
+    /* Kafka's check (authz.c): CLUSTER_ACTION on the cluster (a broker's request). */
+    bool allowed = kafka_authz_cluster(req, KAFKA_ACL_OP_CLUSTER_ACTION);
+    for (size_t i = 0; i < m->mr.count && !allowed && wire_reader_ok(r); i++)
+        for (size_t j = 0; j < m->mr.markers[i].part_count; j++)
+            m->mr.markers[i].parts[j].error = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
     int rc = kafka_park_take(req, pk);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && allowed)
         broker_txn_write_markers(req->b, &m->mr, &m->op);
+    else if (rc == KAFKA_PARKED)
+        markers_answer(&m->op);
     return rc;
 }
 
@@ -377,6 +466,7 @@ typedef struct {
     kafka_park_t pk;
     broker_txn_op_t op;
     broker_txn_describe_req_t dr;
+    bool *denied; /* per id: the principal may not DESCRIBE it (Kafka's check, authz.c) */
 } describe_park_t;
 
 static void describe_answer(broker_txn_op_t *op)
@@ -387,8 +477,9 @@ static void describe_answer(broker_txn_op_t *op)
     wire_write_array_len(w, (int32_t)d->dr.count);
     for (size_t i = 0; i < d->dr.count; i++) {
         const broker_txn_describe_item_t *it = &d->dr.items[i];
-        bool ok = it->error == KAFKA_NONE;
-        wire_write_i16(w, it->error);
+        int16_t err = d->denied[i] ? KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED : it->error;
+        bool ok = err == KAFKA_NONE;
+        wire_write_i16(w, err);
         wire_write_cstr(w, it->transactional_id);
         wire_write_cstr(w, ok ? it->state : "");
         wire_write_i32(w, ok ? it->timeout_ms : 0);
@@ -438,8 +529,13 @@ int kafka_handle_describe_transactions(kafka_req_t *req)
     int32_t n = wire_read_array(r, 1, MAX_ITEMS);
     d->dr.count = n > 0 ? (size_t)n : 0;
     d->dr.items = kafka_park_alloc(&d->pk, (d->dr.count + 1) * sizeof(*d->dr.items));
-    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++)
-        d->dr.items[i].transactional_id = kafka_park_str(&d->pk, wire_read_str(r));
+    d->denied = kafka_park_alloc(&d->pk, (d->dr.count + 1) * sizeof(*d->denied));
+    for (size_t i = 0; i < d->dr.count && wire_reader_ok(r); i++) {
+        const char *id = kafka_park_str(&d->pk, wire_read_str(r));
+        d->dr.items[i].transactional_id = id;
+        d->denied[i] = !kafka_authz(req, KAFKA_RESOURCE_TRANSACTIONAL_ID, id ? id : "",
+                                    id ? strlen(id) : 0, KAFKA_ACL_OP_DESCRIBE);
+    }
     wire_read_tags(r);
     int rc = kafka_park_take(req, &d->pk);
     if (rc == KAFKA_PARKED)
@@ -453,7 +549,18 @@ typedef struct {
     kafka_park_t pk;
     broker_txn_op_t op;
     broker_txn_list_req_t lr;
+    /* with an authorizer: list only the ids this principal from this host may DESCRIBE */
+    bool filter;
+    char *principal;
+    char host[128];
 } list_park_t;
+
+static bool list_shows(const list_park_t *l, const char *id)
+{
+    return !l->filter ||
+           broker_acl_authorize(l->pk.b, l->principal, l->host, KAFKA_RESOURCE_TRANSACTIONAL_ID, id,
+                                strlen(id), KAFKA_ACL_OP_DESCRIBE);
+}
 
 static void list_answer(broker_txn_op_t *op)
 {
@@ -464,8 +571,13 @@ static void list_answer(broker_txn_op_t *op)
     wire_write_array_len(w, (int32_t)l->lr.unknown_count);
     for (size_t i = 0; i < l->lr.unknown_count; i++)
         wire_write_cstr(w, l->lr.unknown_states[i]);
-    wire_write_array_len(w, (int32_t)l->lr.count);
+    int32_t shown = 0;
+    for (size_t i = 0; i < l->lr.count; i++)
+        shown += list_shows(l, l->lr.txns[i].transactional_id);
+    wire_write_array_len(w, shown);
     for (size_t i = 0; i < l->lr.count; i++) {
+        if (!list_shows(l, l->lr.txns[i].transactional_id))
+            continue;
         wire_write_cstr(w, l->lr.txns[i].transactional_id);
         wire_write_i64(w, l->lr.txns[i].producer_id);
         wire_write_cstr(w, l->lr.txns[i].state);
@@ -495,6 +607,12 @@ int kafka_handle_list_transactions(kafka_req_t *req)
     l->lr.pids = pids;
     l->lr.min_duration_ms = req->hdr.api_version >= 1 ? wire_read_i64(r) : -1;
     wire_read_tags(r);
+    l->filter = broker_acl_enabled(req->b);
+    if (l->filter) {
+        const char *who = kafka_conn_principal(req->conn);
+        l->principal = kafka_park_str(pk, (wire_str_t){who, (int32_t)strlen(who)});
+        kafka_conn_host(req->conn, l->host, sizeof(l->host));
+    }
     int rc = kafka_park_take(req, pk);
     if (rc == KAFKA_PARKED)
         broker_txn_list(req->b, &l->lr, &l->op);
@@ -519,6 +637,8 @@ int kafka_handle_describe_producers(kafka_req_t *req)
             return -WEIR_EINVAL;
         wire_write_view(w, topic);
         wire_write_array_len(w, np > 0 ? np : 0);
+        /* Kafka's check (authz.c): READ on the topic. */
+        bool denied = !kafka_authz_str(req, KAFKA_RESOURCE_TOPIC, topic, KAFKA_ACL_OP_READ);
         for (int32_t j = 0; j < np; j++) {
             int32_t part = wire_read_i32(r);
             if (!wire_reader_ok(r))
@@ -526,11 +646,13 @@ int kafka_handle_describe_producers(kafka_req_t *req)
             broker_producer_desc_t *ps = NULL;
             size_t n = 0;
             int rc =
-                wire_str_has_nul(topic)
+                denied || wire_str_has_nul(topic)
                     ? -WEIR_ENOENT
                     : broker_describe_producers(req->b, topic.s, (size_t)topic.len, part, &ps, &n);
             wire_write_i32(w, part);
-            wire_write_i16(w, rc ? kafka_err_from(rc) : KAFKA_NONE);
+            wire_write_i16(w, denied ? KAFKA_TOPIC_AUTHORIZATION_FAILED
+                              : rc   ? kafka_err_from(rc)
+                                     : KAFKA_NONE);
             wire_write_cstr(w, NULL); /* error_message */
             wire_write_array_len(w, (int32_t)n);
             for (size_t k = 0; k < n; k++) {

@@ -36,7 +36,7 @@ typedef struct kafka_fetch_sessions kafka_fetch_sessions_t;
  * requests refused by closing the connection, by reason; requests parked now. The errors are
  * those of Produce and Fetch partitions and the group APIs' answers. Any thread reads them. */
 enum {
-    KAFKA_STATS_APIS_MAX = 48,  /* rows of kafka_apis[] (asserted at init) */
+    KAFKA_STATS_APIS_MAX = 56,  /* rows of kafka_apis[] (asserted at init) */
     KAFKA_STATS_ERROR_MAX = 160 /* ErrorCodes -1 .. 158, at index code + 1 */
 };
 typedef enum {
@@ -244,6 +244,20 @@ void kafka_fetch_session_forget(kafka_fetch_session_t *s, kafka_fetch_session_pa
 void kafka_fetch_session_rotate(kafka_fetch_session_t *s, size_t i);
 int32_t kafka_fetch_session_next_epoch(int32_t epoch);
 
+/* ---- authorization (authz.c) -----------------------------------------------------------------
+ * Whether the request's principal, from its host, may do op (KAFKA_ACL_OP_*) on the resource
+ * (KAFKA_RESOURCE_*, broker/broker.h); true when no authorizer is configured. authz.c's table says
+ * what each API checks. Loop thread of the request. */
+bool kafka_authz(const kafka_req_t *req, int8_t rtype, const char *name, size_t len, int8_t op);
+bool kafka_authz_str(const kafka_req_t *req, int8_t rtype, wire_str_t name, int8_t op);
+bool kafka_authz_cluster(const kafka_req_t *req, int8_t op);
+/* The connection's peer IP as ACL hosts name it ("127.0.0.1", "::1"). */
+void kafka_conn_host(const net_conn_t *conn, char *out, size_t cap);
+/* KIP-430's authorized operations of one resource: the bitfield (1 << op) of what is allowed. */
+int32_t kafka_authz_ops(const kafka_req_t *req, int8_t rtype, const char *name, size_t len);
+/* op on some resource of rtype (Kafka's authorizeByResourceType). */
+bool kafka_authz_any(const kafka_req_t *req, int8_t rtype, int8_t op);
+
 /* The Kafka ErrorCode for a bare WEIR_ code from the broker. */
 int16_t kafka_err_from(int rc);
 
@@ -293,6 +307,9 @@ int kafka_handle_sasl_handshake(kafka_req_t *req);                  /* api_sasl.
 int kafka_handle_sasl_authenticate(kafka_req_t *req);               /* api_sasl.c */
 int kafka_handle_describe_user_scram_credentials(kafka_req_t *req); /* api_scram_users.c */
 int kafka_handle_alter_user_scram_credentials(kafka_req_t *req);    /* api_scram_users.c */
+int kafka_handle_describe_acls(kafka_req_t *req);                   /* api_acls.c */
+int kafka_handle_create_acls(kafka_req_t *req);                     /* api_acls.c */
+int kafka_handle_delete_acls(kafka_req_t *req);                     /* api_acls.c */
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

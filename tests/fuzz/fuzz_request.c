@@ -171,8 +171,12 @@ static void setup(void)
     cfg.listen = "127.0.0.1:0";
     cfg.http_listen = NULL;
     cfg.io_threads = 1;
-    static const char *settings[] = {"auto.create.topics.enable=false",
-                                     "log.retention.check.interval.ms=1000", NULL};
+    /* The authorizer is on, allowing what no ACL names, so every request also runs its checks
+     * and the ACL requests (acl_seeds.py) reach the store and its matching. */
+    static const char *settings[] = {
+        "auto.create.topics.enable=false", "log.retention.check.interval.ms=1000",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=true", NULL};
     cfg.settings = settings;
     if (weir_broker_start(&cfg, &g_broker) != 0) {
         fprintf(stderr, "fuzz_request: broker did not start\n");

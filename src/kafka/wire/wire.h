@@ -258,6 +258,20 @@ enum {
     KAFKA_ACL_OP_CREATE_TOKENS = 13,
     KAFKA_ACL_OP_DESCRIBE_TOKENS = 14
 };
+/* PatternType and AclPermissionType (CreateAcls, DescribeAcls, DeleteAcls). */
+enum {
+    KAFKA_PATTERN_UNKNOWN = 0,
+    KAFKA_PATTERN_ANY = 1,
+    KAFKA_PATTERN_MATCH = 2,
+    KAFKA_PATTERN_LITERAL = 3,
+    KAFKA_PATTERN_PREFIXED = 4
+};
+enum {
+    KAFKA_ACL_PERM_UNKNOWN = 0,
+    KAFKA_ACL_PERM_ANY = 1,
+    KAFKA_ACL_PERM_DENY = 2,
+    KAFKA_ACL_PERM_ALLOW = 3
+};
 /* The bitfield (1 << operation) of every operation Kafka supports on a resource type: what
  * authorized-operations fields carry when no authorizer restricts anything (KIP-430). */
 int32_t wire_acl_ops_all(int8_t resource_type); /* "UNKNOWN_TOPIC_OR_PARTITION", or "UNKNOWN" */
