@@ -124,6 +124,17 @@ static void schema_refused(broker_produce_result_t *res, const broker_produce_re
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
+/* message.timestamp.before/after.max.ms: the first record out of bounds is the one the answer's
+ * record_errors names (Kafka names each; the answer has room for one). */
+static void ts_refused(void *arg, int32_t index, const char *message)
+{
+    broker_produce_result_t *res = arg;
+    if (res->record_error_index >= 0)
+        return;
+    res->record_error_index = index;
+    snprintf(res->record_error_message, sizeof(res->record_error_message), "%s", message);
+}
+
 static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_produce_req_t *ctx,
                            int64_t max_message, const uint8_t *p, size_t avail, size_t *total,
                            broker_produce_result_t *res)
@@ -219,6 +230,11 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
             result_error(res, invalid_record(ctx), why ? why : "invalid records");
         return false;
     }
+    if (broker_produce_check_timestamps(b, part->topic, p, *total, clock_wall_ms(), ts_refused,
+                                        res) > 0) {
+        result_error(res, KAFKA_INVALID_TIMESTAMP, BROKER_INVALID_TIMESTAMP_MSG);
+        return false;
+    }
     return true;
 }
 
@@ -309,6 +325,38 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
     return true;
 }
 
+/* compression.type other than "producer": every batch rebuilt with the topic's codec into out
+ * (left empty when no batch needed it). A rebuilt batch past max.message.bytes is refused as
+ * Kafka refuses it after recompression. */
+static bool recompress_all(broker_t *b, broker_topic_t *t, const uint8_t *records, size_t len,
+                           int64_t max_message, buf_t *out, broker_produce_result_t *res)
+{
+    if (atomic_load(&t->compression_codec) < 0)
+        return true;
+    bool changed = false;
+    for (size_t off = 0, total; off < len; off += total) {
+        total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
+        size_t before = out->len;
+        int rc = broker_produce_recompress(b, t, records + off, total, out);
+        if (rc < 0) {
+            result_error(res, rc == -WEIR_ETOOBIG ? KAFKA_MESSAGE_TOO_LARGE : KAFKA_CORRUPT_MESSAGE,
+                         "the batch could not be recompressed with the topic's compression.type");
+            return false;
+        }
+        if (rc == 0)
+            buf_append(out, records + off, total);
+        else if ((int64_t)(out->len - before) > max_message) {
+            result_error(res, KAFKA_MESSAGE_TOO_LARGE,
+                         "record batch larger than max.message.bytes after recompression");
+            return false;
+        }
+        changed = changed || rc == 1;
+    }
+    if (!changed)
+        out->len = 0; /* appended as they came */
+    return true;
+}
+
 /* Validates and appends the batches of one partition (registry read lock held). */
 static void produce_partition(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
                               broker_produce_part_t *pp)
@@ -338,6 +386,16 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
         }
         off += total;
     }
+    buf_t rebuilt = {0}; /* the batches in the topic's compression.type, when it names one */
+    if (!recompress_all(b, t, records, len, max_message, &rebuilt, res)) {
+        res->log_start_offset = answer_log_start(p, res);
+        buf_deinit(&rebuilt);
+        return;
+    }
+    if (rebuilt.len > 0) {
+        records = rebuilt.data;
+        len = rebuilt.len;
+    }
 
     pthread_mutex_lock(&p->append_mu);
     int64_t now = atomic_load(&t->log_append_time) ? clock_wall_ms() : -1;
@@ -352,6 +410,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     res->log_start_offset = answer_log_start(p, res);
     if (res->error_code == KAFKA_NONE && res->log_append_time < 0)
         res->log_append_time = now;
+    buf_deinit(&rebuilt);
     if (appended)
         broker_watches_notify(p);
 }
