@@ -27,6 +27,9 @@ trap cli_cleanup EXIT
 # WEIR_BROKERS.
 cli_start_broker() {
     mkdir -p "$work/data"
+    # The background job opens broker.out itself, maybe after the loop below first reads it: a
+    # restart must not find the previous broker's "listening on" line there.
+    rm -f "$work/broker.out"
     "$WEIR" serve --data-dir "$work/data" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
         --set group.initial.rebalance.delay.ms=0 "$@" >"$work/broker.out" 2>"$work/broker.err" &
     broker_pid=$!

@@ -7,6 +7,7 @@
 
 mkdir -p "$work/data"
 start() {
+    rm -f "$work/broker.out" # a restart must not read the previous broker's lines (see cli_helpers)
     "$WEIR" serve --data-dir "$work/data" --http-listen off \
         --set "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0" \
         --set "sasl.enabled.mechanisms=SCRAM-SHA-256" \
