@@ -219,7 +219,9 @@ net_conn_t *net_slot_conn(const net_slot_t *slot);
 
 /* ---- TLS ---------------------------------------------------------------------------------------
  * A server context from PEM files, with Kafka's settings' meaning. Made before the listener that
- * uses it and freed after every connection that used it is closed. */
+ * uses it and freed after every connection that used it is closed. It keeps a copy of the
+ * config and builds itself again when the PEM files change (checked at most once a second, as
+ * a connection starts); connections already open keep what they started with. */
 typedef enum {
     NET_TLS_CLIENT_AUTH_NONE = 0,  /* no client certificate asked for */
     NET_TLS_CLIENT_AUTH_REQUESTED, /* asked for; verified if sent; the handshake goes on without */

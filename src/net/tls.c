@@ -21,7 +21,9 @@
  * requires: the response queue only moves by what was written.
  *
  * Threads: a context is made before the loops accept and freed after the connections are
- * gone (SSL objects hold their own reference); a connection's SSL object is its loop's.
+ * gone (SSL objects hold their own reference); a connection's SSL object is its loop's. The
+ * OpenSSL context inside may be replaced when the PEM files change (maybe_reload), under the
+ * context's mutex, which each new connection takes once.
  */
 #include "net/net_internal.h"
 
@@ -32,15 +34,34 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TLS_RECORD_BYTES (16 * 1024)
 
+/* The files a context was built from, as stat saw them: a change of any field means new
+ * contents (a rename over the file changes the inode, an edit in place the mtime or size). */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} tls_file_id_t;
+
 struct net_tls_ctx {
+    pthread_mutex_t mu; /* guards ctx, files, checked_ms: loops start connections in parallel */
     SSL_CTX *ctx;
     int64_t handshake_timeout_ms;
+    net_tls_config_t cfg;   /* a copy (owned strings), to build the context again */
+    tls_file_id_t files[2]; /* keystore, truststore */
+    int64_t checked_ms;     /* when the files were last looked at */
 };
+
+/* How often a new connection looks whether the PEM files changed (at most one stat each). */
+#define TLS_RELOAD_CHECK_MS 1000
 
 typedef struct {
     SSL *ssl;
@@ -142,7 +163,8 @@ static int set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t err_len
     return rc;
 }
 
-int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err, size_t err_len)
+/* An OpenSSL context from cfg's files and settings. */
+static int build_ctx(const net_tls_config_t *cfg, SSL_CTX **out, char *err, size_t err_len)
 {
     if (!cfg->keystore_location || !*cfg->keystore_location) {
         snprintf(err, err_len, "a TLS listener needs ssl.keystore.location (PEM chain and key)");
@@ -208,10 +230,7 @@ int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err,
      * ticket would carry a client certificate's identity past a truststore change). */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
-    net_tls_ctx_t *t = weir_calloc(1, sizeof(*t));
-    t->ctx = ctx;
-    t->handshake_timeout_ms = cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 10000;
-    *out = t;
+    *out = ctx;
     return 0;
 
 out_free_ctx:
@@ -219,11 +238,87 @@ out_free_ctx:
     return rc;
 }
 
+static void file_id(const char *path, tls_file_id_t *id)
+{
+    struct stat st;
+    memset(id, 0, sizeof(*id));
+    if (path && *path && stat(path, &st) == 0)
+        *id = (tls_file_id_t){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+}
+
+static bool file_id_same(const tls_file_id_t *a, const tls_file_id_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? weir_strdup(s) : NULL;
+}
+
+int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err, size_t err_len)
+{
+    net_tls_ctx_t *t = weir_calloc(1, sizeof(*t));
+    file_id(cfg->keystore_location, &t->files[0]);
+    file_id(cfg->truststore_location, &t->files[1]);
+    int rc = build_ctx(cfg, &t->ctx, err, err_len);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    t->cfg = *cfg;
+    t->cfg.keystore_location = dup_or_null(cfg->keystore_location);
+    t->cfg.key_password = dup_or_null(cfg->key_password);
+    t->cfg.truststore_location = dup_or_null(cfg->truststore_location);
+    t->cfg.enabled_protocols = dup_or_null(cfg->enabled_protocols);
+    t->cfg.cipher_suites = dup_or_null(cfg->cipher_suites);
+    t->handshake_timeout_ms = cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 10000;
+    t->checked_ms = clock_mono_ms();
+    *out = t;
+    return 0;
+}
+
+/* Certificates are reloaded without a restart: at most once a second a new connection looks
+ * whether the keystore or truststore file changed, and if so builds a new context from them.
+ * Connections already open keep the context they started with (each SSL holds a reference);
+ * a new file that does not load is logged and the old context stays. mu held. */
+static void maybe_reload(net_tls_ctx_t *t)
+{
+    int64_t now = clock_mono_ms();
+    if (now - t->checked_ms < TLS_RELOAD_CHECK_MS)
+        return;
+    t->checked_ms = now;
+    tls_file_id_t ks, ts;
+    file_id(t->cfg.keystore_location, &ks);
+    file_id(t->cfg.truststore_location, &ts);
+    if (file_id_same(&ks, &t->files[0]) && file_id_same(&ts, &t->files[1]))
+        return;
+    t->files[0] = ks; /* tried once per change: a broken file is not parsed every second */
+    t->files[1] = ts;
+    SSL_CTX *ctx;
+    char err[512];
+    if (build_ctx(&t->cfg, &ctx, err, sizeof(err)) < 0) {
+        log_error("net", "TLS files changed but do not load, keeping the previous ones: %s", err);
+        return;
+    }
+    SSL_CTX_free(t->ctx);
+    t->ctx = ctx;
+    log_info("net", "TLS files changed: %s reloaded for new connections", t->cfg.keystore_location);
+}
+
 void net_tls_ctx_free(net_tls_ctx_t *t)
 {
     if (!t)
         return;
     SSL_CTX_free(t->ctx);
+    pthread_mutex_destroy(&t->mu);
+    free((char *)t->cfg.keystore_location);
+    free((char *)t->cfg.key_password);
+    free((char *)t->cfg.truststore_location);
+    free((char *)t->cfg.enabled_protocols);
+    free((char *)t->cfg.cipher_suites);
     free(t);
 }
 
@@ -397,7 +492,10 @@ const net_transport_t net_tls_transport = {tls_recv, tls_sendv, tls_pending, tls
 
 int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
 {
-    SSL *ssl = SSL_new(ctx->ctx);
+    pthread_mutex_lock(&ctx->mu);
+    maybe_reload(ctx);
+    SSL *ssl = SSL_new(ctx->ctx); /* takes its own reference to the context */
+    pthread_mutex_unlock(&ctx->mu);
     if (!ssl)
         return -WEIR_ENOMEM;
     if (SSL_set_fd(ssl, conn->io.fd) != 1) {
