@@ -37,8 +37,9 @@
  * - Dead letters: FAIL, or RETRY on the last attempt, sends the event to the route's dead-letter
  *   topic ("<topic>.dlq" by default) with key, value and headers unchanged plus the provenance
  *   headers weir.dlq.original.topic, weir.dlq.original.partition, weir.dlq.original.offset,
- *   weir.dlq.original.timestamp, weir.dlq.group, weir.dlq.attempts and weir.dlq.error (all
- *   UTF-8 text, numbers in decimal). The event's traceparent stays among its headers (the
+ *   weir.dlq.original.timestamp, weir.dlq.group, weir.dlq.attempts, weir.dlq.error and
+ *   weir.dlq.first.failure.timestamp (the first failed attempt; all UTF-8 text, numbers in
+ *   decimal). The event's traceparent stays among its headers (the
  *   handler's is added when the event had none).
  * - Idempotent consumer: with a store (db_path), an event whose ce_id was handled OK within the
  *   TTL is skipped. A transactional route (the inbox) runs its handler inside a SQLite

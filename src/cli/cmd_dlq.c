@@ -1,8 +1,8 @@
 /*
  * `weir dlq list|show|redrive`: the dead-letter topics libweir writes ("<topic>.dlq"), read
  * through their provenance headers (weir.dlq.original.topic/partition/offset, weir.dlq.error,
- * weir.dlq.attempts, weir.dlq.group, and weir.dlq.first.failure when the SDK knew it; a dead
- * letter's own timestamp is its last failure).
+ * weir.dlq.attempts, weir.dlq.group, and weir.dlq.first.failure.timestamp when the SDK knew it; a
+ * dead letter's own timestamp is its last failure).
  *
  * Redrive has the admin API's semantics (src/admin/admin_dlq.c), on librdkafka so it works on
  * any Kafka broker: progress is the committed offsets of the consumer group
@@ -73,7 +73,7 @@ static void prov_read(const rd_kafka_message_t *m, prov_t *p)
     p->offset = hdr_int(m, "weir.dlq.original.offset");
     p->attempts = hdr_int(m, "weir.dlq.attempts");
     p->last_failure = rd_kafka_message_timestamp(m, &tt);
-    p->first_failure = hdr_int(m, "weir.dlq.first.failure");
+    p->first_failure = hdr_int(m, "weir.dlq.first.failure.timestamp");
     if (p->first_failure < 0 && p->attempts == 1)
         p->first_failure = p->last_failure; /* one attempt: the first failure was the last */
 }

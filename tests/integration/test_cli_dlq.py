@@ -189,7 +189,7 @@ def main(b, http, work):
     weir(b, "topic", "create", "orders.dlq", "retry")
     p = Producer({"bootstrap.servers": b, "log.connection.close": False})
     dead_letter(p, 0, "payment gateway timeout", ("orders", 0, 10),
-                extra=[("weir.dlq.first.failure", str(T0 - 500))])
+                extra=[("weir.dlq.first.failure.timestamp", str(T0 - 500))])
     dead_letter(p, 1, "invalid amount", ("orders", 1, 11), attempts=1)
     dead_letter(p, 2, "payment gateway timeout", ("orders", 1, 12))
     dead_letter(p, 3, "invalid amount", ("orders", 1, 13))
