@@ -16,6 +16,9 @@
 #include <string.h>
 
 enum { O_FROM = 1, O_TO, O_PARTITION };
+/* A line of import: a record of Kafka's default 1 MiB max, base64-encoded, with room to spare;
+ * the broker's own limit is what matters, this only keeps a runaway file out of memory. */
+enum { IMPORT_LINE_BYTES_MAX = 64 << 20 };
 
 /* ---- export ---------------------------------------------------------------------------------- */
 
@@ -297,6 +300,12 @@ static int import_pass(cli_global_t *g, FILE *f, const char *path, const char *t
     *count = 0;
     while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if (n > IMPORT_LINE_BYTES_MAX) {
+            cli_err(g, "%s line %" PRId64 ": longer than %d MiB; nothing was imported", path,
+                    lineno, IMPORT_LINE_BYTES_MAX >> 20);
+            rc = CLI_ERROR;
+            break;
+        }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             n--;
         if (n == 0)

@@ -146,6 +146,14 @@ def check_bad_files(b, work):
         want = "%s line 4: %s" % (path, why)
         tap(rc == 1 and want in err and "nothing was imported" in err and out == b"",
             "import refuses line 4 (%s)" % why, "rc %d: %s" % (rc, err))
+    path = os.path.join(work, "huge.jsonl")
+    with open(path, "w") as f:
+        f.write(good + '{"partition":0,"timestamp":1,"key":null,"value":"%s"}\n'
+                % ("x" * (64 << 20)))
+    rc, out, err = weir(b, "topic", "import", path, "empty")
+    tap(rc == 1 and "huge.jsonl line 2: longer than 64 MiB; nothing was imported" in err,
+        "import refuses a line over 64 MiB", err)
+    os.unlink(path)
     rc, out, err = weir(b, "topic", "import", os.path.join(work, "bad0.jsonl"), "missing")
     tap(rc == 3 and "topic 'missing' not found" in err, "import into a missing topic: 3", err)
     rc, out, err = weir(b, "topic", "import", os.path.join(work, "none.jsonl"), "empty")
