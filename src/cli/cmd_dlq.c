@@ -78,6 +78,16 @@ static void prov_read(const rd_kafka_message_t *m, prov_t *p)
         p->first_failure = p->last_failure; /* one attempt: the first failure was the last */
 }
 
+/* Text for a table cell: control characters (a tab would split the cell, a newline the row)
+ * become spaces, in place. */
+static char *one_line(char *text)
+{
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
+    return text;
+}
+
 static json_t *json_ms(int64_t ms)
 {
     return ms < 0 ? json_null() : json_integer(ms);
@@ -255,7 +265,7 @@ static int list_one(cli_client_t *c, cli_global_t *g, const char *topic, int64_t
         age_cell(now, s.oldest, old, sizeof(old));
         age_cell(now, s.newest, new, sizeof(new));
         cli_table_addf(t, "%s\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s", topic, s.messages, s.pending,
-                       old, new, errs[0] ? errs : "-");
+                       old, new, errs[0] ? one_line(errs) : "-");
         json_array_append_new(
             out, json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:s}", "topic", topic,
                            "partitions", d.parts->cnt, "messages", (json_int_t)s.messages,
@@ -337,7 +347,8 @@ static int show_one(void *arg, const rd_kafka_message_t *m)
     prov_read(m, &p);
     if (s->re && regexec(s->re, p.error, 0, NULL, 0) != 0)
         return 0;
-    char first[40], last[40], origin[320];
+    char first[40], last[40], origin[320], error[sizeof(p.error)];
+    snprintf(error, sizeof(error), "%s", p.error);
     time_cell(p.first_failure, first, sizeof(first));
     time_cell(p.last_failure, last, sizeof(last));
     if (p.topic[0])
@@ -346,7 +357,7 @@ static int show_one(void *arg, const rd_kafka_message_t *m)
         snprintf(origin, sizeof(origin), "-");
     bool pending = m->offset >= s->d->done[part_index(s->d, m->partition)];
     cli_table_addf(s->t, "%" PRId32 "\t%" PRId64 "\t%s\t%" PRId64 "\t%s\t%s\t%s", m->partition,
-                   m->offset, origin, p.attempts, first, last, p.error);
+                   m->offset, origin, p.attempts, first, last, one_line(error));
     json_array_append_new(
         s->out,
         json_pack("{s:i, s:I, s:{s:s?, s:o, s:o}, s:s?, s:o, s:s?, s:o, s:o, s:b}", "partition",

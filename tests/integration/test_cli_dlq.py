@@ -110,6 +110,25 @@ def check_list_show(b):
         and "2023-11-14T22:13:20.000Z" in out, "show: the table", out)
 
 
+def check_tab_in_error(b):
+    """An error text with a tab and a newline stays in its cell and row of the tables."""
+    weir(b, "topic", "create", "odd.dlq")
+    p = Producer({"bootstrap.servers": b, "log.connection.close": False})
+    p.produce("odd.dlq", value=b"v", headers=[("weir.dlq.error", "a\tb\nc")], timestamp=T0)
+    p.flush()
+    rc, out, _ = weir(b, "dlq", "show", "odd.dlq")
+    rows = out.splitlines()
+    tap(rc == 0 and len(rows) == 2 and rows[1].endswith("  a b c"), "show: a tab or newline in "
+        "an error is a space in the table", out)
+    rc, out, _ = weir(b, "dlq", "list")
+    odd = [x for x in out.splitlines() if x.startswith("odd.dlq ")]
+    tap(rc == 0 and len(out.splitlines()) == 3 and len(odd) == 1 and odd[0].endswith("a b c (1)"),
+        "list: the same", out)
+    got = weir_json(b, "dlq", "show", "odd.dlq")
+    tap(got[0]["error"] == "a\tb\nc", "show -o json: the error as it is", got)
+    weir(b, "topic", "delete", "odd.dlq", "--yes")
+
+
 def check_errors(b):
     cases = [(("dlq", "show", "orders.dlq", "--error", "("), 2, "bad --error regex '('"),
              (("dlq", "redrive", "orders.dlq", "--error", "[a"), 2, "bad --error regex '[a'"),
@@ -198,6 +217,7 @@ def main(b, http, work):
     dead_letter(p, 6, "bad partition", ("orders", 7, 16))
     dead_letter(p, 7, "invalid amount", ("orders", 0, 17))
     p.flush()
+    check_tab_in_error(b)
     check_list_show(b)
     check_errors(b)
     check_redrive(b, http)
