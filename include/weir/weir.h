@@ -37,8 +37,9 @@
  * - Dead letters: FAIL, or RETRY on the last attempt, sends the event to the route's dead-letter
  *   topic ("<topic>.dlq" by default) with key, value and headers unchanged plus the provenance
  *   headers weir.dlq.original.topic, weir.dlq.original.partition, weir.dlq.original.offset,
- *   weir.dlq.original.timestamp, weir.dlq.group, weir.dlq.attempts and weir.dlq.error (all
- *   UTF-8 text, numbers in decimal). The event's traceparent stays among its headers (the
+ *   weir.dlq.original.timestamp, weir.dlq.group, weir.dlq.attempts, weir.dlq.error and
+ *   weir.dlq.first.failure.timestamp (the first failed attempt; all UTF-8 text, numbers in
+ *   decimal). The event's traceparent stays among its headers (the
  *   handler's is added when the event had none).
  * - Idempotent consumer: with a store (db_path), an event whose ce_id was handled OK within the
  *   TTL is skipped. A transactional route (the inbox) runs its handler inside a SQLite
@@ -454,6 +455,23 @@ int weir_deserialize(weir_registry *reg, const void *data, size_t len, char **js
 int weir_test_broker_start(const char *const *settings, weir_test_broker **out);
 const char *weir_test_broker_bootstrap(const weir_test_broker *tb); /* "127.0.0.1:PORT" */
 void weir_test_broker_stop(weir_test_broker *tb);
+
+/* Replay and golden files (libweir; any thread). weir_replay_file produces the records of a file
+ * written by `weir topic export` into topic on brokers, each to its partition with its key,
+ * value, headers and timestamp (idempotent, acks=all), and waits until all are written: the
+ * number of records, or a negative WEIR_ERR_* with errmsg (WEIR_ERR_INVAL names the bad line;
+ * then nothing was written). weir_golden_compare reads topic from its start to its end now and
+ * compares it with golden_path, one JSON line a record: partition, key, value and headers
+ * (UTF-8 text, else base64 with "<field>_encoding"), without offsets, timestamps and the
+ * headers named in ignore_headers (NULL-terminated; NULL: none), which differ from run to run;
+ * the lines are sorted, since the order of what a service emits from different input
+ * partitions varies too. 0 equal, 1 different (errmsg names the first different line), or a
+ * negative WEIR_ERR_*. With WEIR_GOLDEN_UPDATE=1 in the environment it writes golden_path instead
+ * and returns 0. */
+int64_t weir_replay_file(const char *brokers, const char *path, const char *topic, char *errmsg,
+                         size_t errmsg_size);
+int weir_golden_compare(const char *brokers, const char *topic, const char *const *ignore_headers,
+                        const char *golden_path, char *errmsg, size_t errmsg_size);
 
 #ifdef __cplusplus
 }

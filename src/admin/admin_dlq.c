@@ -13,6 +13,7 @@
  */
 #include "admin/admin_internal.h"
 
+#include <regex.h>
 #include <stdlib.h>
 
 enum { REDRIVE_CHUNK = 200, REDRIVE_LIMIT_MAX = 100000 };
@@ -48,13 +49,15 @@ static void progress_group(const char *dlq, char *out, size_t cap)
 /* The provenance headers of one record as {"error", "original_topic", ...}. */
 static json_t *provenance_json(const broker_record_t *rec)
 {
-    static const char *const names[][2] = {{"weir.dlq.error", "error"},
-                                           {"weir.dlq.original.topic", "original_topic"},
-                                           {"weir.dlq.original.partition", "original_partition"},
-                                           {"weir.dlq.original.offset", "original_offset"},
-                                           {"weir.dlq.original.timestamp", "original_timestamp"},
-                                           {"weir.dlq.group", "group"},
-                                           {"weir.dlq.attempts", "attempts"}};
+    static const char *const names[][2] = {
+        {"weir.dlq.error", "error"},
+        {"weir.dlq.original.topic", "original_topic"},
+        {"weir.dlq.original.partition", "original_partition"},
+        {"weir.dlq.original.offset", "original_offset"},
+        {"weir.dlq.original.timestamp", "original_timestamp"},
+        {"weir.dlq.group", "group"},
+        {"weir.dlq.attempts", "attempts"},
+        {"weir.dlq.first.failure.timestamp", "first_failure_timestamp"}};
     json_t *o = json_object();
     for (size_t k = 0; k < WEIR_ARRAY_LEN(names); k++) {
         json_t *v = json_null();
@@ -92,6 +95,12 @@ typedef struct {
     json_t *prov;
 } first_t;
 
+static int last_ts(void *arg, const broker_record_t *rec)
+{
+    *(int64_t *)arg = rec->timestamp;
+    return 0;
+}
+
 static int first_one(void *arg, const broker_record_t *rec)
 {
     first_t *f = arg;
@@ -118,7 +127,7 @@ static json_t *dlq_summary(broker_t *b, const broker_topic_desc_t *d)
     int16_t err;
     progress_group(d->name, grp, sizeof(grp));
     json_t *offs = admin_group_offsets(b, grp, &err);
-    int64_t msgs = 0, pending = 0, oldest = -1;
+    int64_t msgs = 0, pending = 0, oldest = -1, newest = -1;
     json_t *origin = json_null();
     for (int32_t p = 0; p < d->partitions; p++) {
         broker_watermarks_t wm;
@@ -137,12 +146,18 @@ static json_t *dlq_summary(broker_t *b, const broker_topic_desc_t *d)
             origin = json_incref(json_object_get(f.prov, "original_topic"));
         }
         json_decref(f.prov);
+        int64_t ts = -1;
+        if (wm.high_watermark > wm.log_start_offset)
+            broker_records_read(b, d->name, strlen(d->name), p, wm.high_watermark - 1, 1 << 20,
+                                last_ts, &ts, &nx);
+        newest = WEIR_MAX(newest, ts);
     }
     json_decref(offs);
-    return json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:o, s:s}", "topic", d->name, "partitions",
-                     (int)d->partitions, "messages", (json_int_t)msgs, "pending",
+    return json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:o, s:o, s:s}", "topic", d->name,
+                     "partitions", (int)d->partitions, "messages", (json_int_t)msgs, "pending",
                      (json_int_t)pending, "redriven", (json_int_t)(msgs - pending),
                      "oldest_timestamp", oldest < 0 ? json_null() : json_integer(oldest),
+                     "newest_timestamp", newest < 0 ? json_null() : json_integer(newest),
                      "origin_topic", origin, "progress_group", grp);
 }
 
@@ -167,14 +182,21 @@ typedef struct {
     admin_t *a;
     json_t *out;
     size_t limit;
-    int64_t done; /* the redrive progress of this partition */
+    int64_t done;      /* the redrive progress of this partition */
+    const regex_t *re; /* ?error=: only records whose weir.dlq.error matches; NULL: all */
 } dlq_read_t;
 
 static int dlq_one(void *arg, const broker_record_t *rec)
 {
     dlq_read_t *dr = arg;
+    json_t *prov = provenance_json(rec);
+    const char *error = json_string_value(json_object_get(prov, "error"));
+    if (dr->re && regexec(dr->re, error ? error : "", 0, NULL, 0) != 0) {
+        json_decref(prov);
+        return 0;
+    }
     json_t *m = admin_record_json(dr->a, rec);
-    json_object_set_new(m, "dlq", provenance_json(rec));
+    json_object_set_new(m, "dlq", prov);
     json_object_set_new(m, "redriven", json_boolean(rec->offset < dr->done));
     json_array_append_new(dr->out, m);
     return json_array_size(dr->out) >= dr->limit;
@@ -182,21 +204,32 @@ static int dlq_one(void *arg, const broker_record_t *rec)
 
 void admin_dlq_records(admin_req_t *r)
 {
-    const char *t = r->seg[1];
+    const char *t = r->seg[1], *error = NULL;
     int64_t limit, from;
+    regex_t re;
     if (!admin_arg_int(r, "limit", 100, 1, 500, &limit) ||
-        !admin_arg_int(r, "offset", 0, 0, INT64_MAX, &from) || !dlq_topic_ok(r, t))
+        !admin_arg_int(r, "offset", 0, 0, INT64_MAX, &from) || !admin_arg(r, "error", &error) ||
+        !dlq_topic_ok(r, t))
         return;
+    int rerr = error ? regcomp(&re, error, REG_EXTENDED | REG_NOSUB) : 0;
+    if (rerr != 0) {
+        char why[200];
+        regerror(rerr, &re, why, sizeof(why));
+        admin_fail(r, 400, "bad_request", "bad error regex '%s': %s", error, why);
+        return;
+    }
     broker_topic_desc_t d;
     if (broker_topic_describe(r->b, t, strlen(t), &d) < 0) {
         admin_fail(r, 404, "not_found", "no topic '%s'", t);
+        if (error)
+            regfree(&re);
         return;
     }
     char grp[300];
     int16_t err;
     progress_group(t, grp, sizeof(grp));
     json_t *offs = admin_group_offsets(r->b, grp, &err);
-    dlq_read_t dr = {r->a, json_array(), (size_t)limit, 0};
+    dlq_read_t dr = {r->a, json_array(), (size_t)limit, 0, error ? &re : NULL};
     for (int32_t p = 0; p < d.partitions && json_array_size(dr.out) < (size_t)limit; p++) {
         int64_t nx;
         dr.done = committed_of(offs, p);
@@ -204,5 +237,7 @@ void admin_dlq_records(admin_req_t *r)
     }
     broker_topic_desc_deinit(&d);
     json_decref(offs);
+    if (error)
+        regfree(&re);
     admin_reply(r, 200, json_pack("{s:s, s:o}", "topic", t, "records", dr.out));
 }

@@ -268,6 +268,9 @@ void cli_json_escape(buf_t *out, const void *p, size_t n); /* adds the quotes */
 void cli_base64_encode(buf_t *out, const void *p, size_t n);
 int cli_base64_decode(buf_t *out, const void *p, size_t n);
 void cli_hex_encode(buf_t *out, const void *p, size_t n);
+/* "name":value for a key, value or header value: a JSON string when the bytes are UTF-8, base64
+ * with a "<name>_encoding":"base64" field after it when not, null for n < 0. */
+void cli_json_bytes_field(buf_t *out, const char *name, const void *p, ssize_t n);
 int cli_hex_decode(buf_t *out, const void *p, size_t n);
 
 /* Streaming input for produce: a reader holds at most one record (bounded by max_record_bytes)
@@ -377,6 +380,38 @@ int cli_cluster_main(cli_global_t *g, int argc, char **argv);
 int cli_cluster_health(cli_global_t *g, int argc, char **argv);  /* cmd_cluster_ops.c */
 int cli_cluster_config(cli_global_t *g, int argc, char **argv);  /* cmd_cluster_ops.c */
 int cli_cluster_logdirs(cli_global_t *g, int argc, char **argv); /* cmd_logdirs.c */
+int cli_topic_export(cli_global_t *g, int argc, char **argv);    /* cmd_topic_io.c */
+int cli_topic_import(cli_global_t *g, int argc, char **argv);    /* cmd_topic_io.c */
+int cli_dlq_main(cli_global_t *g, int argc, char **argv);        /* cmd_dlq.c */
+
+/* Reading a range of one topic's partitions in order (scan.c): each partition from start[i]
+ * (absolute) up to end[i] (exclusive), one partition after the other, so the order of what fn
+ * sees is fixed: by partition, then offset. fn returns 0 to go on, 1 to stop, or an exit code
+ * (> 1) to stop with it. Returns 0 or an exit code after printing why. */
+typedef int (*cli_scan_fn)(void *arg, const rd_kafka_message_t *m);
+int cli_scan(cli_global_t *g, const rd_kafka_topic_partition_list_t *parts, const int64_t *end,
+             cli_scan_fn fn, void *arg);
+/* The partitions of topic (all, or only `partition` when >= 0), sorted, each with its offset
+ * set to the log start, and their watermarks (*low, *high: heap arrays of parts->cnt). 0, or an
+ * exit code after printing why (CLI_NOT_FOUND for no such topic or partition). */
+int cli_topic_parts(cli_client_t *c, const char *topic, int64_t partition,
+                    rd_kafka_topic_partition_list_t **parts, int64_t **low, int64_t **high);
+
+/* Writing records back (scan.c): an idempotent producer with acks=all. A length of -1 is a
+ * null key or value; send takes hdrs (NULL: none) whatever it returns. flush waits for every
+ * delivery: 0 when all were written, else CLI_ERROR after naming the first failure. */
+typedef struct {
+    cli_client_t c;
+    int64_t delivered, failed;
+    rd_kafka_resp_err_t first_err;
+    char first_why[512];
+} cli_sender_t;
+int cli_sender_open(cli_sender_t *s, cli_global_t *g);
+int cli_sender_send(cli_sender_t *s, const char *topic, int32_t partition, const void *key,
+                    ssize_t key_len, const void *value, ssize_t value_len, int64_t ts,
+                    rd_kafka_headers_t *hdrs);
+int cli_sender_flush(cli_sender_t *s);
+void cli_sender_close(cli_sender_t *s);
 
 /* DescribeLogDirs (cmd_logdirs.c): the requests and the v1 response, pure. */
 typedef struct {

@@ -985,6 +985,8 @@ int cli_topic_main(cli_global_t *g, int argc, char **argv)
         {"alter-config", topic_alter_config},
         {"add-partitions", topic_add_partitions},
         {"trim", topic_trim},
+        {"export", cli_topic_export},
+        {"import", cli_topic_import},
     };
     return cli_dispatch(g, "topic", subs, WEIR_ARRAY_LEN(subs), argc, argv);
 }

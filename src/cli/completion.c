@@ -29,7 +29,9 @@ typedef struct {
 } comp_values_t;
 
 static const comp_family_t families[] = {
-    {"topic", "create list describe delete alter-config add-partitions trim", "topic", NULL},
+    {"topic", "create list describe delete alter-config add-partitions trim export import", "topic",
+     NULL},
+    {"dlq", "list show redrive", "topic", NULL},
     {"produce", NULL, "topic", NULL},
     {"consume", NULL, "topic", NULL},
     {"group", "list describe seek delete", "group", NULL},
@@ -53,6 +55,9 @@ static const comp_flags_t flag_table[] = {
     {"topic alter-config", "-s --set -d --delete"},
     {"topic add-partitions", "-n --num"},
     {"topic trim", "--before -p --partition -y --yes"},
+    {"topic export", "--from --to -p --partition"},
+    {"dlq show", "-n --num --error"},
+    {"dlq redrive", "--to --error"},
     {"produce", "-k --key -H --header -p --partition -f --format --acks -z --compression"},
     {"consume", "--from --end-offset --end-time -n --num -g --group -f --format -e --exit -p "
                 "--partition --decode --registry"},
@@ -97,7 +102,7 @@ static const comp_values_t value_table[] = {
 #define FREE_VALUE_FLAGS                                                                           \
     "-b --brokers -X --timeout --profile -k --key -H --header --partition -f --format -n --num "   \
     "-c --config --set -s --delete -d --before -r --replicas -g --group --broker --registry "      \
-    "--version --id --type --ref --prefix --subject --password --iterations"
+    "--version --id --type --ref --prefix --subject --password --iterations --error"
 
 /* "a b c" as "a | b | c" (a shell case pattern). */
 static void alternatives(FILE *f, const char *words)

@@ -501,7 +501,7 @@ void cli_format_render(const cli_format_t *fmt, const cli_record_t *rec, buf_t *
 
 /* A key or value as JSON: a string when it is UTF-8, base64 with an "<name>_encoding" field
  * when it is not, null when absent. */
-static void json_bytes_field(buf_t *out, const char *name, const void *p, ssize_t n)
+void cli_json_bytes_field(buf_t *out, const char *name, const void *p, ssize_t n)
 {
     buf_printf(out, "\"%s\":", name);
     if (n < 0) {
@@ -534,14 +534,14 @@ void cli_record_render_json(const cli_record_t *rec, buf_t *out)
         buf_append_str(out, "\"key\":");
         buf_append(out, rec->key, (size_t)rec->key_len);
     } else {
-        json_bytes_field(out, "key", rec->key, rec->key_len);
+        cli_json_bytes_field(out, "key", rec->key, rec->key_len);
     }
     buf_append_u8(out, ',');
     if (rec->value_is_json) {
         buf_append_str(out, "\"value\":");
         buf_append(out, rec->value, (size_t)rec->value_len);
     } else {
-        json_bytes_field(out, "value", rec->value, rec->value_len);
+        cli_json_bytes_field(out, "value", rec->value, rec->value_len);
     }
     buf_append_str(out, ",\"headers\":[");
     for (size_t i = 0; i < rec->header_count; i++) {
@@ -549,7 +549,7 @@ void cli_record_render_json(const cli_record_t *rec, buf_t *out)
         buf_append_str(out, i ? ",{\"key\":" : "{\"key\":");
         cli_json_escape(out, h->name, h->name_len);
         buf_append_u8(out, ',');
-        json_bytes_field(out, "value", h->value, h->value_len);
+        cli_json_bytes_field(out, "value", h->value, h->value_len);
         buf_append_u8(out, '}');
     }
     buf_append_str(out, "]}\n");

@@ -52,7 +52,9 @@ static const page_t pages[] = {
      "  delete <topic>... [--yes]\n"
      "  alter-config <topic> [--set KEY=VALUE]... [--delete KEY]...\n"
      "  add-partitions <topic>... -n N\n"
-     "  trim <topic> --before OFFSET|TIME [-p PARTITION] [--yes]\n\n"
+     "  trim <topic> --before OFFSET|TIME [-p PARTITION] [--yes]\n"
+     "  export <topic> [--from OFFSET|TIME] [--to OFFSET|TIME] [-p PARTITION] > FILE\n"
+     "  import <file> <topic>\n\n"
      "Examples:\n"
      "  weir topic create orders -p 3 -c retention.ms=86400000\n"
      "  weir topic list -o json\n"
@@ -128,6 +130,75 @@ static const page_t pages[] = {
      "  weir topic trim orders --before 1000 -p 0 --yes\n"
      "  weir topic trim orders --before -7d --yes\n"
      "  weir topic trim orders --before -7d --dry-run  # how many records would go\n"},
+    {"topic", "export",
+     "usage: weir topic export <topic> [--from OFFSET|TIME] [--to OFFSET|TIME] [-p PARTITION]\n\n"
+     "Writes the topic's records to stdout as JSON lines, partition after partition, each in\n"
+     "offset order: partition, offset, timestamp, timestamp_type, key, value and headers. Bytes\n"
+     "are a string when they are UTF-8, else base64 with \"<field>_encoding\":\"base64\"; null\n"
+     "stays null. 'weir topic import' reads the file back.\n\n"
+     "Flags:\n"
+     "      --from OFFSET|TIME   the first record (default: the log start); as in consume:\n"
+     "                           N, +N, -N, start, end, @TIME, -1h\n"
+     "      --to OFFSET|TIME     stop before this offset or time (default: the end now)\n"
+     "  -p, --partition N        only this partition (default: all)\n\n"
+     "Examples:\n"
+     "  weir topic export orders > orders.jsonl\n"
+     "  weir topic export orders --from @-1h -p 0 > last-hour.jsonl\n"},
+    {"topic", "import",
+     "usage: weir topic import <file> <topic>\n\n"
+     "Produces the records of a file written by 'weir topic export' into a topic, each to its\n"
+     "partition with its key, value, headers and timestamp, in the file's order (idempotent,\n"
+     "acks=all). Every line is checked first: a bad one is named by its line number and\n"
+     "nothing is written. Offsets are not kept: each partition's records are appended.\n\n"
+     "Examples:\n"
+     "  weir topic import orders.jsonl orders-replay\n"
+     "  weir topic import orders.jsonl orders-replay --dry-run  # only check the file\n"},
+    {"dlq", NULL,
+     "usage: weir dlq <subcommand> [flags]\n\n"
+     "Dead-letter topics (names ending in .dlq, as libweir writes them): what failed, why,\n"
+     "and sending it back.\n\n"
+     "Subcommands:\n"
+     "  list\n"
+     "  show <topic.dlq> [-n N] [--error REGEX]\n"
+     "  redrive <topic.dlq> [--to TOPIC] [--error REGEX] [--dry-run]\n\n"
+     "Examples:\n"
+     "  weir dlq list\n"
+     "  weir dlq show orders.dlq --error timeout\n"
+     "  weir dlq redrive orders.dlq --dry-run\n\n"
+     "Run 'weir help dlq <subcommand>' for its flags.\n"},
+    {"dlq", "list",
+     "usage: weir dlq list\n\n"
+     "Each dead-letter topic with its number of records, how many are still to redrive\n"
+     "(PENDING: past the progress of the group weir-redrive.<topic>), the age of its oldest and\n"
+     "newest record and its most frequent errors (weir.dlq.error). Reads every record.\n\n"
+     "Examples:\n"
+     "  weir dlq list\n"
+     "  weir dlq list -o json\n"},
+    {"dlq", "show",
+     "usage: weir dlq show <topic.dlq> [-n N] [--error REGEX]\n\n"
+     "The dead letters of a topic, oldest first: where each came from (topic/partition/offset),\n"
+     "its error, the attempts made, and the first and last failure times.\n\n"
+     "Flags:\n"
+     "  -n, --num N         at most N records (default 100)\n"
+     "      --error REGEX   only records whose error matches (POSIX extended regex)\n\n"
+     "Examples:\n"
+     "  weir dlq show orders.dlq -n 10\n"
+     "  weir dlq show orders.dlq --error 'timeout|unavailable' -o json\n"},
+    {"dlq", "redrive",
+     "usage: weir dlq redrive <topic.dlq> [--to TOPIC] [--error REGEX] [--dry-run]\n\n"
+     "Sends dead letters back to their original topic and partition (or to --to TOPIC), without\n"
+     "the weir.dlq.* headers and with weir.redrive.source, then commits its progress in the\n"
+     "group weir-redrive.<topic.dlq> (the admin API's redrive uses the same group): a rerun\n"
+     "starts after what was already sent and never sends a record twice. Records that do not\n"
+     "match --error are passed over and stay in the dead-letter topic. Records without an\n"
+     "origin are skipped. --dry-run counts what would move and moves nothing.\n\n"
+     "Flags:\n"
+     "      --to TOPIC      send every record there instead (partitioned by key)\n"
+     "      --error REGEX   only records whose error matches (POSIX extended regex)\n\n"
+     "Examples:\n"
+     "  weir dlq redrive orders.dlq --dry-run\n"
+     "  weir dlq redrive orders.dlq --error timeout\n"
+     "  weir dlq redrive orders.dlq --to orders-retry -o json\n"},
     {"produce", NULL,
      "usage: weir produce <topic> [flags] < input\n\n"
      "Writes records read from stdin: one record per line by default (the line without its\n"
@@ -621,23 +692,26 @@ static const page_t pages[] = {
 
 void cli_help_overview(FILE *f)
 {
-    fprintf(f, "usage: weir [-b HOST:PORT] [-X KEY=VALUE]... [-o table|json] <command> ...\n\n"
-               "Commands:\n"
-               "  serve        run the broker\n"
-               "  topic        create, list, describe, delete, alter-config, add-partitions, trim\n"
-               "  produce      write records from stdin\n"
-               "  consume      print records\n"
-               "  group        list, describe, seek, delete consumer groups\n"
-               "  cluster      info, health, logdirs, config get|set\n"
-               "  schema       schema registry: list, get, register, delete, check, compat, ...\n"
-               "  user         SASL/SCRAM users: create, passwd, delete, list\n"
-               "  acl          ACLs: create, list, delete\n"
-               "  txn          transactions: list, describe, producers, find-hanging, abort\n"
-               "  profile      list the named brokers of ~/.config/weir/weir.yaml\n"
-               "  completion   bash, zsh or fish completion script\n"
-               "  version      print the version\n"
-               "  help         help on a command: weir help topic create\n\n" GLOBAL_FLAGS
-               "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found.\n");
+    fprintf(f,
+            "usage: weir [-b HOST:PORT] [-X KEY=VALUE]... [-o table|json] <command> ...\n\n"
+            "Commands:\n"
+            "  serve        run the broker\n"
+            "  topic        create, list, describe, delete, alter-config, add-partitions, trim,\n"
+            "               export, import\n"
+            "  produce      write records from stdin\n"
+            "  consume      print records\n"
+            "  group        list, describe, seek, delete consumer groups\n"
+            "  cluster      info, health, logdirs, config get|set\n"
+            "  schema       schema registry: list, get, register, delete, check, compat, ...\n"
+            "  user         SASL/SCRAM users: create, passwd, delete, list\n"
+            "  acl          ACLs: create, list, delete\n"
+            "  txn          transactions: list, describe, producers, find-hanging, abort\n"
+            "  dlq          dead letters: list, show, redrive\n"
+            "  profile      list the named brokers of ~/.config/weir/weir.yaml\n"
+            "  completion   bash, zsh or fish completion script\n"
+            "  version      print the version\n"
+            "  help         help on a command: weir help topic create\n\n" GLOBAL_FLAGS
+            "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found.\n");
 }
 
 int cli_help_print(FILE *f, const char *family, const char *sub)

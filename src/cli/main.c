@@ -35,8 +35,8 @@ static const family_t families[] = {
     {"cluster", cli_cluster_main}, {"schema", cli_schema_main},
     {"user", cli_user_main},       {"acl", cli_acl_main},
     {"txn", cli_txn_main},         {"completion", cli_completion_main},
-    {"help", cli_help_main},       {"profile", cli_profile_main},
-    {"version", version_main},
+    {"dlq", cli_dlq_main},         {"help", cli_help_main},
+    {"profile", cli_profile_main}, {"version", version_main},
 };
 
 static int run(cli_global_t *g, int argc, char **argv);

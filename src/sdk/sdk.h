@@ -233,8 +233,9 @@ typedef struct sdk_part {
      * join its end, so the partition's order holds. A ring. */
     rd_kafka_message_t **stash;
     size_t stash_head, stash_len, stash_cap;
-    int attempts;        /* attempts made on the first stashed event while retrying */
-    int64_t retry_at_ms; /* monotonic; meaningful while retrying */
+    int attempts;             /* attempts made on the first stashed event while retrying */
+    int64_t first_failure_ms; /* wall clock of that event's first failed attempt */
+    int64_t retry_at_ms;      /* monotonic; meaningful while retrying */
     bool retrying;
     bool busy;           /* a worker is running a batch of it */
     bool revoked;        /* being taken away: workers leave it alone */

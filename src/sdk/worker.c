@@ -31,11 +31,12 @@
 #define SDK_PURGE_INTERVAL_MS 60000
 
 typedef struct {
-    size_t done;        /* events finished from the head of the batch */
-    bool retry;         /* the event at done is to be retried */
-    int attempts;       /* attempts made on it */
-    int64_t backoff_ms; /* before the next */
-    bool kick_relay;    /* the batch wrote outbox rows */
+    size_t done;              /* events finished from the head of the batch */
+    bool retry;               /* the event at done is to be retried */
+    int attempts;             /* attempts made on it */
+    int64_t backoff_ms;       /* before the next */
+    int64_t first_failure_ms; /* wall clock of the retried event's first failure */
+    bool kick_relay;          /* the batch wrote outbox rows */
 } batch_res_t;
 
 /* ---- partitions and pending deliveries ------------------------------------------------------ */
@@ -144,8 +145,11 @@ static void hdr_add_i64(rd_kafka_headers_t *h, const char *name, int64_t v)
     rd_kafka_header_add(h, name, -1, buf, n);
 }
 
+/* first_failure_ms: the wall clock of the event's first failed attempt (its last one is the
+ * dead letter's own timestamp). */
 static int dead_letter(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_t *m,
-                       const sdk_route_t *route, int attempts, const char *error)
+                       const sdk_route_t *route, int attempts, int64_t first_failure_ms,
+                       const char *error)
 {
     weir_app *app = w->app;
     rd_kafka_headers_t *orig = NULL, *h;
@@ -161,6 +165,7 @@ static int dead_letter(sdk_worker_t *w, sdk_part_t *p, const rd_kafka_message_t 
     const char *group = app->group ? app->group : app->projection;
     rd_kafka_header_add(h, "weir.dlq.group", -1, group, -1);
     hdr_add_i64(h, "weir.dlq.attempts", attempts);
+    hdr_add_i64(h, "weir.dlq.first.failure.timestamp", first_failure_ms);
     rd_kafka_header_add(h, "weir.dlq.error", -1, error, -1);
     /* The failed event's own traceparent is among the copied headers; one that had none gets
      * the handler's span, so the dead letter still leads back to this consumer's trace. */
@@ -442,16 +447,19 @@ static int run_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msgs, 
                          (r = sdk_db_exec(&w->db, SDK_ST_RELEASE)) != 0))
             goto store_error;
         int max = route->opt.retry.max_attempts;
+        /* Only the head of a batch can be an event on its second or later attempt. */
+        int64_t first_failure_ms = attempt > 1 ? p->first_failure_ms : clock_wall_ms();
         if (result == WEIR_RESULT_RETRY && attempt < max) {
             cnt.retried++;
             res->retry = true;
             res->attempts = attempt;
+            res->first_failure_ms = first_failure_ms;
             res->backoff_ms = sdk_backoff_ms(&route->opt.retry, attempt, sdk_rng_thread());
             break;
         }
         char why[SDK_ERRMSG_MAX];
         dead_letter_reason(why, sizeof(why), &w->ctx, result, attempt, max);
-        if ((r = dead_letter(w, p, m, route, attempt, why)) != 0) {
+        if ((r = dead_letter(w, p, m, route, attempt, first_failure_ms, why)) != 0) {
             sdk_produce_failed(app, r, "dead letter to %s: %s", route->dlq_topic, app->errmsg);
             goto abort;
         }
@@ -580,6 +588,7 @@ static int finish_batch(sdk_worker_t *w, sdk_part_t *p, rd_kafka_message_t **msg
         p->attempts = 0;
     if (res->retry) {
         p->attempts = res->attempts;
+        p->first_failure_ms = res->first_failure_ms;
         p->retry_at_ms = clock_mono_ms() + res->backoff_ms;
         if (!p->retrying) {
             p->retrying = true;

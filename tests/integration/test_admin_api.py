@@ -362,12 +362,19 @@ def run_dlq(api):
                   {"key": "k%d" % i, "value": "v%d" % i, "headers": hdr}, 201)
     api.check("dlq topics", "GET", "/api/v1/dlq",
               expect=lambda j: [(d["topic"], d["messages"], d["pending"], d["origin_topic"])
-                                for d in j["dlq_topics"]] == [("pay.dlq", 3, 3, "pay")])
+                                for d in j["dlq_topics"]] == [("pay.dlq", 3, 3, "pay")] and
+              j["dlq_topics"][0]["newest_timestamp"] >= j["dlq_topics"][0]["oldest_timestamp"])
     api.check("dlq records with their provenance", "GET", "/api/v1/dlq/pay.dlq/records",
               expect=lambda j: j["records"][0]["dlq"] == {
                   "error": "bad amount 0", "original_topic": "pay", "original_partition": 1,
                   "original_offset": 10, "original_timestamp": None, "group": "payments",
-                  "attempts": 3} and not j["records"][0]["redriven"])
+                  "attempts": 3, "first_failure_timestamp": None} and
+              not j["records"][0]["redriven"])
+    api.check("dlq records whose error matches ?error=", "GET",
+              "/api/v1/dlq/pay.dlq/records?error=amount%20%5B12%5D",
+              expect=lambda j: [r["offset"] for r in j["records"]] == [1, 2])
+    api.check("a bad ?error= regex", "GET", "/api/v1/dlq/pay.dlq/records?error=%28", None, 400,
+              error_is("bad_request"))
     api.check("redrive preview", "POST", "/api/v1/dlq/pay.dlq/redrive", {"dry_run": True},
               expect=lambda j: (j["redriven"], j["skipped"], j["targets"]) == (2, 1, {"pay": 2}))
     api.check("redrive one", "POST", "/api/v1/dlq/pay.dlq/redrive", {"limit": 1},

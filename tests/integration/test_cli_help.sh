@@ -13,7 +13,7 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "completion zsh" "completion fish" "schema" "schema list" "schema get" "schema register" "schema delete"
     "schema check" "schema compat" "schema config" "schema mode" "user" "user create" "user passwd"
     "user delete" "user list" "txn" "txn list" "txn describe" "txn producers" "txn find-hanging"
-    "txn abort")
+    "txn abort" "topic export" "topic import" "dlq" "dlq list" "dlq show" "dlq redrive")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p

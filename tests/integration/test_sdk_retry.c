@@ -162,6 +162,11 @@ TEST(poison_to_dlq_and_the_rest_flows)
     CHECK_STR(it_hdr(&dlq[0], "weir.dlq.group"), "g-poison-1");
     CHECK_STR(it_hdr(&dlq[0], "weir.dlq.attempts"), "1");
     CHECK_STR(it_hdr(&dlq[0], "weir.dlq.error"), "cannot parse order: poison");
+    /* One attempt: the first failure is the moment it was dead-lettered. */
+    const char *first = it_hdr(&dlq[0], "weir.dlq.first.failure.timestamp");
+    REQUIRE(first);
+    long long gap = (long long)dlq[0].timestamp - atoll(first);
+    CHECK(gap >= 0 && gap < 5000);
     it_records_free(orig, no);
     it_records_free(dlq, nd);
     weir_app_free(app);
@@ -205,6 +210,12 @@ TEST(retries_exhausted_to_dlq)
     CHECK_STR(it_hdr(&dlq[0], "weir.dlq.attempts"), "3");
     CHECK_STR(it_hdr(&dlq[0], "weir.dlq.error"),
               "handler returned RETRY on the last attempt (3 of 3)");
+    /* Three attempts, 20 ms then 40 ms apart (jitter 20%): the first failure is at least
+     * 48 ms before the last, which is the dead letter's timestamp. */
+    const char *first = it_hdr(&dlq[0], "weir.dlq.first.failure.timestamp");
+    REQUIRE(first);
+    long long gap = (long long)dlq[0].timestamp - atoll(first);
+    CHECK(gap >= 48 && gap < 10000);
     const char *tp = it_hdr(&dlq[0], "traceparent");
     CHECK(tp && strlen(tp) == 55 && strncmp(tp, "00-", 3) == 0);
     it_records_free(dlq, nd);
