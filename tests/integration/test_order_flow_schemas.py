@@ -127,8 +127,14 @@ def main():
     try:
         flow.start_all()
         reg = flow.registry
-        subjects = get(reg + "/subjects")
         want = sorted(t + "-value" for t in TOPICS)
+        # start_all waits for the order service only: the others register as they come up.
+        deadline = time.time() + 30
+        while True:
+            subjects = get(reg + "/subjects")
+            if set(want) <= set(subjects) or time.time() > deadline:
+                break
+            time.sleep(0.2)
         tap(sorted(s for s in subjects if s.endswith("-value")) == want,
             "each service registered the schemas of the topics it writes: %s" % ", ".join(want),
             subjects)
