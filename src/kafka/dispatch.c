@@ -62,6 +62,9 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, 0, kafka_handle_list_partition_reassignments,
      "ListPartitionReassignments"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
+    {KAFKA_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, kafka_handle_describe_client_quotas,
+     "DescribeClientQuotas"},
+    {KAFKA_API_ALTER_CLIENT_QUOTAS, 0, 1, 1, kafka_handle_alter_client_quotas, "AlterClientQuotas"},
     {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, 0,
      kafka_handle_describe_user_scram_credentials, "DescribeUserScramCredentials"},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, kafka_handle_alter_user_scram_credentials,
@@ -163,6 +166,7 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;
+    req.frame_len = len + 4;
     req.flexible = version >= api->first_flexible;
     wire_reader_init(&req.r, frame, len, req.flexible);
     if (wire_req_header_read(&req.r, &req.hdr) < 0) {

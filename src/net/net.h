@@ -180,6 +180,9 @@ void net_conn_close(net_conn_t *conn); /* loop thread; idempotent */
  * of the frames already handed over as their slots complete, then closes: for an error answer
  * that ends the connection (a failed authentication). Loop thread; idempotent. */
 void net_conn_close_after_flush(net_conn_t *conn);
+/* Reads and hands over no frame for ms (KIP-219: a throttled client's connection is muted for
+ * its throttle time); responses still go out. A longer mute extends it. Loop thread. */
+void net_conn_mute(net_conn_t *conn, int64_t ms);
 net_loop_t *net_conn_loop(const net_conn_t *conn);
 void *net_conn_user(const net_conn_t *conn);
 void net_conn_set_user(net_conn_t *conn, void *user);
