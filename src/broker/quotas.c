@@ -82,7 +82,7 @@ int broker_quota_key_parse(const char *name)
 static void entity_key(const broker_qe_state_t *state, const char *const *name, buf_t *out)
 {
     for (int c = 0; c < BROKER_QE__COUNT; c++) {
-        buf_append_u8(out, (uint8_t)"-dn"[state[c]]);
+        buf_append_u8(out, (uint8_t) "-dn"[state[c]]);
         if (state[c] == BROKER_QE_NAMED)
             buf_append(out, name[c], strlen(name[c]));
         buf_append_u8(out, 0);
@@ -529,9 +529,8 @@ static quota_rate_t *sensor_get(broker_t *b, struct broker_quotas *q, const buf_
     if (q->sensors.count >= QUOTA_SENSORS_MAX) /* client ids are the clients' to choose */
         sensors_clear(q);
     r = weir_calloc(1, sizeof(*r));
-    r->n = (int)WEIR_MIN(
-        WEIR_MAX(broker_settings_int(&b->set, BCFG_QUOTA_WINDOW_NUM), (int64_t)1),
-        (int64_t)QUOTA_SAMPLES_MAX);
+    r->n = (int)WEIR_MIN(WEIR_MAX(broker_settings_int(&b->set, BCFG_QUOTA_WINDOW_NUM), (int64_t)1),
+                         (int64_t)QUOTA_SAMPLES_MAX);
     r->window_ms =
         WEIR_MAX(broker_settings_int(&b->set, BCFG_QUOTA_WINDOW_SIZE_SECONDS), (int64_t)1) * 1000;
     for (int i = 0; i < r->n; i++)

@@ -65,8 +65,8 @@ bool kafka_quota_identity(const kafka_req_t *req, int key, char **user, char **c
 int32_t kafka_quota_charge(struct broker *b, net_conn_t *conn, int key, const char *user,
                            const char *client_id, double amount)
 {
-    int32_t ms = broker_quota_record(b, (broker_quota_key_t)key, user, client_id, amount,
-                                     clock_mono_ms());
+    int32_t ms =
+        broker_quota_record(b, (broker_quota_key_t)key, user, client_id, amount, clock_mono_ms());
     if (ms > 0 && conn)
         net_conn_mute(conn, ms); /* KIP-219: answered at once, then not read for ms */
     return ms;
@@ -131,12 +131,13 @@ static int describe_decode(wire_reader_t *r, quota_filter_t *f, char *msg, size_
             snprintf(msg, cap, "Unknown match type %d", mt);
         } else if ((mt == 0) != (match.len >= 0)) {
             code = KAFKA_INVALID_REQUEST;
-            snprintf(msg, cap, "%s",
-                     mt == 0 ? "Request specified MATCH_TYPE_EXACT, but set match string to null."
-                     : mt == 1
-                         ? "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
-                         : "Request specified MATCH_TYPE_SPECIFIED, but also specified a match "
-                           "string.");
+            snprintf(
+                msg, cap, "%s",
+                mt == 0 ? "Request specified MATCH_TYPE_EXACT, but set match string to null."
+                : mt == 1
+                    ? "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
+                    : "Request specified MATCH_TYPE_SPECIFIED, but also specified a match "
+                      "string.");
         } else {
             f->match_type[c] = mt;
             /* An exact match of an empty name is the default, as in Alter. */
@@ -268,9 +269,8 @@ static void alter_apply(kafka_req_t *req, const quota_alter_entry_t *e, bool val
     for (int32_t i = 0; i < e->ncomp; i++) {
         int c = qe_type_parse(e->type[i]);
         if (c < 0) {
-            snprintf(err->message, sizeof(err->message),
-                     "Unhandled client quota entity type: %.*s", (int)e->type[i].len,
-                     e->type[i].s);
+            snprintf(err->message, sizeof(err->message), "Unhandled client quota entity type: %.*s",
+                     (int)e->type[i].len, e->type[i].s);
             goto out;
         }
         if (ent.state[c] != BROKER_QE_ABSENT) {
