@@ -71,8 +71,8 @@ static int add_entity(cli_global_t *g, quota_args_t *qa, const char *type, const
 static int quota_parse(cli_global_t *g, cli_args_t *a, quota_args_t *qa, bool alter)
 {
     static const cli_opt_t opts[] = {
-        {0, "name", true, O_NAME},     {0, "default", true, O_DEFAULT}, {0, "any", true, O_ANY},
-        {0, "add", true, O_ADD},       {0, "delete", true, O_DELETE},   {0, "strict", false, O_STRICT},
+        {0, "name", true, O_NAME}, {0, "default", true, O_DEFAULT}, {0, "any", true, O_ANY},
+        {0, "add", true, O_ADD},   {0, "delete", true, O_DELETE},   {0, "strict", false, O_STRICT},
         {0, NULL, false, 0}};
     int id, rc;
     const char *arg, *l, *r;

@@ -236,7 +236,12 @@ typedef struct {
 
 static int alter_decode_entry(wire_reader_t *r, quota_alter_entry_t *e)
 {
+    /* Neither array is nullable: a null one is malformed, as in Kafka (found by fuzzing). */
     e->ncomp = wire_read_array(r, 4, QUOTA_COMPONENTS_MAX);
+    if (e->ncomp < 0) {
+        wire_reader_fail(r);
+        e->ncomp = 0;
+    }
     for (int32_t i = 0; i < e->ncomp && wire_reader_ok(r); i++) {
         e->type[i] = wire_read_str(r);
         e->name[i] = wire_read_nstr(r);
@@ -245,6 +250,10 @@ static int alter_decode_entry(wire_reader_t *r, quota_alter_entry_t *e)
             wire_reader_fail(r);
     }
     e->nops = wire_read_array(r, 10, QUOTA_OPS_MAX);
+    if (e->nops < 0) {
+        wire_reader_fail(r);
+        e->nops = 0;
+    }
     for (int32_t i = 0; i < e->nops && wire_reader_ok(r); i++) {
         e->key[i] = wire_read_str(r);
         e->value[i] = read_f64(r);
@@ -313,7 +322,7 @@ int kafka_handle_alter_client_quotas(kafka_req_t *req)
     wire_reader_t *r = &req->r;
     wire_writer_t *w = &req->w;
     int32_t n = wire_read_array(r, 8, QUOTA_ENTRIES_MAX);
-    if (!wire_reader_ok(r))
+    if (!wire_reader_ok(r) || n < 0)
         return -WEIR_EINVAL;
     quota_alter_entry_t *v = n > 0 ? weir_calloc((size_t)n, sizeof(*v)) : NULL;
     for (int32_t i = 0; i < n; i++)

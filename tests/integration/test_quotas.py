@@ -171,6 +171,14 @@ try:
     for comps, code, msg in bad_filters:
         got = describe(ADDR, comps)
         tap(got == (code, msg, None), "describe refuses %r: %r" % (comps, got))
+    # a null (not nullable) ops array is malformed: the connection is closed, as Kafka does
+    # (the fuzzer found it read as a huge count)
+    e1 = E(True)
+    c = Conn(ADDR)
+    c.send(49, 1, e1.arr([e1.arr([e1.str("user") + e1.str("x") + e1.tags()]) + e1.arr(None) +
+                          e1.tags()]) + e1.bool(False) + e1.tags(), flex=True)
+    tap(c.closed(), "AlterClientQuotas with a null ops array closes the connection")
+    c.close()
     res = alter(ADDR, [([("user", "good")], [("producer_byte_rate", 0, True)])])
     tap(res == [(0, None, [("user", "good")])] and
         describe(ADDR, [("user", 0, "good")]) == (0, None, {}), "remove drops a value")
