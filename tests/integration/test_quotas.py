@@ -5,8 +5,8 @@ INVALID_REQUEST / UNSUPPORTED_VERSION and messages, quotas kept across a kill -9
 enforcement seen by real clients (confluent-kafka): a producer and a consumer over their
 byte-rate quota get throttle_cb calls with a non-zero throttle time and their rate over the
 steady part of a few seconds stays within 35% of the quota, while a client id without a quota
-is never throttled. Starts its own `weir serve` on port 0 with quota.window.num=3,
-quota.window.size.seconds=1. TAP."""
+is never throttled; a request_percentage quota mutes its client's connection. Starts its own
+`weir serve` on port 0 with quota.window.num=3, quota.window.size.seconds=1. TAP."""
 import os
 import shutil
 import signal
@@ -189,6 +189,27 @@ try:
     P, ADDR = start()
     got = describe(ADDR, [])
     tap(got == (0, None, want_all), "after kill -9 and a restart: %r" % (got,))
+
+    # ---- enforcement: request_percentage --------------------------------------------------
+    # 0.000001% of a thread is 10 ns a second: the first Metadata request is over it, the
+    # connection is muted for the whole window (3 s), so the second answer comes after it;
+    # another client id is answered at once. (user ANONYMOUS + client id: a bare client-id
+    # quota would lose to the user=ANONYMOUS,client-id=<default> one above, Kafka's precedence)
+    res = alter(ADDR, [([("user", "ANONYMOUS"), ("client-id", "rq")],
+                        [("request_percentage", 0.000001, False)])])
+    assert res[0][0] == 0, res
+
+    def two_metadata(client_id):
+        c = Conn(ADDR, client_id=client_id)
+        t0 = time.monotonic()
+        for _ in range(2):
+            r = c.req(3, 1, E(False).arr([]))
+        c.close()
+        return time.monotonic() - t0
+    slow, fast = two_metadata("rq"), two_metadata("rq-free")
+    tap(slow >= 2.5 and fast < 1.0,
+        "request_percentage mutes its client id: 2 requests in %.2f s, another's in %.2f s"
+        % (slow, fast))
 
     # ---- enforcement: produce ----------------------------------------------------------------
     def run_producer(client_id, seconds, measure_from, max_msgs=None):
