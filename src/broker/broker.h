@@ -1217,7 +1217,8 @@ typedef struct {
 size_t broker_quotas_list(broker_t *b, broker_quota_entry_t **out);
 void broker_quotas_list_free(broker_quota_entry_t *v, size_t n);
 
-/* The quota of `key` that applies to (user, client id) by Kafka's precedence: user+client-id,
+/* The quota of `key` that applies to (user, client id) by Kafka's precedence (for
+ * connection_creation_rate, user is an IP: its own quota, else the default IP's): user+client-id,
  * user+default client-id, user, default user+client-id, default user+default client-id,
  * default user, client-id, default client-id. NAN when none. */
 double broker_quota_resolve(broker_t *b, broker_quota_key_t key, const char *user,
@@ -1227,7 +1228,8 @@ bool broker_quota_active(broker_t *b, broker_quota_key_t key);
 /* Records `amount` (bytes; or request time in ms for request_percentage) against the quota of
  * `key` for (user, client id) at now_ms and returns the throttle time in ms Kafka's windowed
  * rate gives (quota.window.num samples of quota.window.size.seconds), 0 when within the quota.
- * With no quota of that key stored anywhere it is one relaxed load. */
+ * For connection_creation_rate, `user` is the peer's IP and the quota is the IP's or the default
+ * IP's, rated per IP. With no quota of that key stored anywhere it is one relaxed load. */
 int32_t broker_quota_record(broker_t *b, broker_quota_key_t key, const char *user,
                             const char *client_id, double amount, int64_t now_ms);
 

@@ -460,10 +460,29 @@ static const broker_qe_state_t precedence[8][2] = {
     {BROKER_QE_ABSENT, BROKER_QE_NAMED},    {BROKER_QE_ABSENT, BROKER_QE_DEFAULT},
 };
 
+/* connection_creation_rate: the IP's own quota, else the default IP's. 0 or 1 (whether the
+ * named one matched), or -1. */
+static int resolve_ip_locked(struct broker_quotas *q, const char *ip, double *value)
+{
+    for (int i = 0; i < 2; i++) {
+        broker_qe_state_t state[BROKER_QE__COUNT] = {BROKER_QE_ABSENT, BROKER_QE_ABSENT,
+                                                     i == 0 ? BROKER_QE_NAMED : BROKER_QE_DEFAULT};
+        const char *name[BROKER_QE__COUNT] = {NULL, NULL, ip};
+        quota_ent_t *e = ent_find(q, state, name);
+        if (e && !isnan(e->value[BROKER_QUOTA_CONNECTION_CREATION_RATE])) {
+            *value = e->value[BROKER_QUOTA_CONNECTION_CREATION_RATE];
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* The matching entity's row of precedence[], or -1; under mu. */
 static int resolve_locked(struct broker_quotas *q, broker_quota_key_t key, const char *user,
                           const char *client_id, double *value)
 {
+    if (key == BROKER_QUOTA_CONNECTION_CREATION_RATE) /* user is the IP; rated per IP */
+        return resolve_ip_locked(q, user, value) < 0 ? -1 : 2;
     for (int i = 0; i < 8; i++) {
         broker_qe_state_t state[BROKER_QE__COUNT] = {precedence[i][0], precedence[i][1],
                                                      BROKER_QE_ABSENT};

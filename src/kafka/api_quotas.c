@@ -4,7 +4,9 @@
  * user and/or client id, connection_creation_rate per ip), as kafka-configs.sh --entity-type
  * users/clients/ips and the AdminClient manage them; the store and the rates are the broker's
  * (broker/quotas.c). Plus the protocol side of enforcement: the request's quota identity (the
- * principal's user name and the header's client id) and the KIP-219 mute.
+ * principal's user name and the header's client id), the KIP-219 mute, and the per-IP
+ * connection rate, checked when a connection opens (closed at once when over; Kafka closes it
+ * after the throttle time).
  *
  * Entity names: a null or empty name is the entity type's default (kafka-configs.sh
  * --entity-default). Describe's filter follows Kafka's ClientQuotasImage: EXACT (a name, or
@@ -70,6 +72,28 @@ int32_t kafka_quota_charge(struct broker *b, net_conn_t *conn, int key, const ch
     if (ms > 0 && conn)
         net_conn_mute(conn, ms); /* KIP-219: answered at once, then not read for ms */
     return ms;
+}
+
+void kafka_on_open(net_conn_t *conn, void *user)
+{
+    kafka_listener_t *lst = user;
+#ifdef WEIR_FUZZ
+    /* The fuzzer reconnects after every close: a quota it set must not shut it out. */
+    (void)lst;
+    (void)conn;
+    return;
+#endif
+    if (!broker_quota_active(lst->b, BROKER_QUOTA_CONNECTION_CREATION_RATE))
+        return;
+    char host[128];
+    kafka_conn_host(conn, host, sizeof(host));
+    int32_t ms = broker_quota_record(lst->b, BROKER_QUOTA_CONNECTION_CREATION_RATE, host, "", 1.0,
+                                     clock_mono_ms());
+    if (ms > 0) {
+        log_info("kafka", "closing %s: over the connection_creation_rate quota of %s",
+                 net_conn_peer(conn), host);
+        net_conn_close(conn);
+    }
 }
 
 /* ---- DescribeClientQuotas ------------------------------------------------------------------- */

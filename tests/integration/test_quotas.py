@@ -5,7 +5,8 @@ INVALID_REQUEST / UNSUPPORTED_VERSION and messages, quotas kept across a kill -9
 enforcement seen by real clients (confluent-kafka): a producer and a consumer over their
 byte-rate quota get throttle_cb calls with a non-zero throttle time and their rate over the
 steady part of a few seconds stays within 35% of the quota, while a client id without a quota
-is never throttled; a request_percentage quota mutes its client's connection. Starts its own
+is never throttled; a request_percentage quota mutes its client's connection; an ip's
+connection_creation_rate closes the connections over it. Starts its own
 `weir serve` on port 0 with quota.window.num=3, quota.window.size.seconds=1. TAP."""
 import os
 import shutil
@@ -272,6 +273,22 @@ try:
         % (len(seen), max(seen or [0])))
     tap(0.65 * QUOTA <= rate <= 1.35 * QUOTA,
         "throttled consumer's rate %.0f B/s within 35%% of %d" % (rate, QUOTA))
+
+    # ---- connection_creation_rate per ip (last: it shuts loopback out for a while) -----------
+    # 2 a second over at least 2 s: the first 4 connections are answered, the next 6 closed
+    res = alter(ADDR, [([("ip", "127.0.0.1")], [("connection_creation_rate", 2, False)])])
+    assert res[0][0] == 0, res
+    answered = 0
+    for _ in range(10):
+        c = Conn(ADDR)
+        try:
+            r = c.req(18, 0, b"")  # ApiVersions
+            answered += r.i16() == 0
+        except (EOFError, ConnectionResetError):
+            pass
+        c.close()
+    tap(answered == 4, "connection_creation_rate=2 for 127.0.0.1: %d of 10 new connections "
+        "answered (4 wanted)" % answered)
 finally:
     P.send_signal(signal.SIGTERM)
     try:

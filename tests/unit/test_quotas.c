@@ -116,6 +116,31 @@ TEST(throttle_arithmetic)
     close_quotas(&b);
 }
 
+TEST(connection_rate_per_ip)
+{
+    broker_t b;
+    open_fresh(&b); /* 2 samples of 1 s */
+    broker_err_t err;
+    broker_quota_entity_t ip = {{A, A, N}, {NULL, NULL, "10.0.0.1"}};
+    broker_quota_op_t op = {BROKER_QUOTA_CONNECTION_CREATION_RATE, 2, false};
+    CHECK_EQ(broker_quota_alter(&b, &ip, &op, 1, false, &err), 0);
+    int key = BROKER_QUOTA_CONNECTION_CREATION_RATE;
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.1", "", 1, 5000), 0);
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.1", "", 1, 5000), 0);   /* 2 a second */
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.1", "", 1, 5000), 500); /* 3: over */
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.2", "", 100, 5000), 0); /* no quota */
+    /* The default IP's quota rates each IP on its own. */
+    broker_quota_entity_t dflt = {{A, A, D}, {NULL, NULL, NULL}};
+    op.value = 1;
+    CHECK_EQ(broker_quota_alter(&b, &dflt, &op, 1, false, &err), 0);
+    CHECK(broker_quota_resolve(&b, key, "10.0.0.1", "") == 2);
+    CHECK(broker_quota_resolve(&b, key, "10.0.0.3", "") == 1);
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.3", "", 1, 5000), 0);
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.3", "", 1, 5000), 1000);
+    CHECK_EQ(broker_quota_record(&b, key, "10.0.0.4", "", 1, 5000), 0);
+    close_quotas(&b);
+}
+
 TEST(alter_checks)
 {
     broker_t b;
