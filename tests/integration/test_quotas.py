@@ -6,7 +6,8 @@ enforcement seen by real clients (confluent-kafka): a producer and a consumer ov
 byte-rate quota get throttle_cb calls with a non-zero throttle time and their rate over the
 steady part of a few seconds stays within 35% of the quota, while a client id without a quota
 is never throttled; a request_percentage quota mutes its client's connection; an ip's
-connection_creation_rate closes the connections over it. Starts its own
+connection_creation_rate closes the connections over it; a SASL user's quota applies to that
+principal only (a second broker with a SASL_PLAINTEXT listener). Starts its own
 `weir serve` on port 0 with quota.window.num=3, quota.window.size.seconds=1. TAP."""
 import os
 import shutil
@@ -289,6 +290,50 @@ try:
         c.close()
     tap(answered == 4, "connection_creation_rate=2 for 127.0.0.1: %d of 10 new connections "
         "answered (4 wanted)" % answered)
+
+    # ---- a SASL user's quota: User:alice is throttled, ANONYMOUS with the same client id not -
+    P2 = subprocess.Popen([WEIR, "serve", "--data-dir", os.path.join(W, "data2"),
+                           "--http-listen", "off",
+                           "--set", "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+                           "--set", "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+                           "--set", "quota.window.num=3", "--set", "quota.window.size.seconds=1"],
+                          stdout=subprocess.PIPE, stderr=open(os.path.join(W, "err2"), "a"),
+                          text=True)
+    try:
+        lines = [P2.stdout.readline() for _ in range(4)]  # listening, http, 2 listeners
+        ports = dict(ln.split()[1].split("://") for ln in lines[2:])
+        plain, sasl = ports["PLAINTEXT"], ports["SASL_PLAINTEXT"]
+        subprocess.run([WEIR, "-b", plain, "user", "create", "alice", "--password", "pw"],
+                       check=True, capture_output=True, timeout=60)
+        res = alter(plain, [([("user", "alice")], [("producer_byte_rate", 4096, False)])])
+        assert res[0][0] == 0, res
+
+        def throttled(addr, extra):
+            seen = []
+            conf = {"bootstrap.servers": addr, "client.id": "same", "batch.size": 16384,
+                    "throttle_cb": lambda ev: seen.append(ev.throttle_time)}
+            conf.update(extra)
+            p = Producer(conf)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 3 and not seen:
+                try:
+                    p.produce("sq", b"x" * 1024)
+                except BufferError:
+                    pass
+                p.poll(0.001)
+            p.purge()
+            p.flush(5)
+            return max(seen or [0])
+        t_alice = throttled(sasl, {"security.protocol": "sasl_plaintext",
+                                   "sasl.mechanism": "PLAIN", "sasl.username": "alice",
+                                   "sasl.password": "pw"})
+        t_anon = throttled(plain, {})
+        tap(t_alice > 0 and t_anon == 0,
+            "user=alice's quota throttles User:alice (%.3f s), not ANONYMOUS with the same "
+            "client id" % t_alice)
+    finally:
+        P2.send_signal(signal.SIGTERM)
+        P2.wait(30)
 finally:
     P.send_signal(signal.SIGTERM)
     try:
