@@ -475,8 +475,7 @@ static void acls_serialize(const struct broker_acls *t, buf_t *out)
         put_escaped(&body, a->host);
         buf_printf(&body, "\t%d\t%d\n", a->op, a->perm);
     }
-    buf_printf(out, "%s%08x\n", ACLS_MAGIC, crc32c(0, body.data, body.len));
-    buf_append(out, body.data, body.len);
+    broker_file_lines_head(out, ACLS_MAGIC, &body);
     buf_deinit(&body);
 }
 
@@ -512,29 +511,16 @@ static int acls_add_line(struct broker_acls *t, char *line)
     return 0;
 }
 
+static int acls_line(void *arg, char *line)
+{
+    return acls_add_line(arg, line);
+}
+
 static int acls_parse(struct broker_acls *t, char *p, size_t len)
 {
-    size_t ml = strlen(ACLS_MAGIC);
-    char *nl = memchr(p, '\n', len);
-    if (len < ml + 9 || memcmp(p, ACLS_MAGIC, ml) != 0 || !nl || nl != p + ml + 8)
-        return -WEIR_ECORRUPT;
-    char *end;
-    unsigned long want = strtoul(p + ml, &end, 16);
-    char *body = nl + 1;
-    size_t body_len = len - (size_t)(body - p);
-    if (end != nl || crc32c(0, body, body_len) != (uint32_t)want)
-        return -WEIR_ECORRUPT;
-    while (body_len > 0) {
-        char *e = memchr(body, '\n', body_len);
-        if (!e || memchr(body, '\0', (size_t)(e - body)))
-            return -WEIR_ECORRUPT;
-        *e = '\0';
-        int rc = acls_add_line(t, body);
-        if (rc < 0)
-            return rc;
-        body_len -= (size_t)(e - body) + 1;
-        body = e + 1;
-    }
+    int rc = broker_file_lines_parse(p, len, ACLS_MAGIC, acls_line, t);
+    if (rc < 0)
+        return rc;
     if (t->n)
         qsort(t->v, t->n, sizeof(*t->v), acl_cmp);
     index_prefix_lengths(t);

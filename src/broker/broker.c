@@ -257,6 +257,9 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     rc = broker_acls_open(b);
     if (rc < 0)
         goto out_fail;
+    rc = broker_quotas_open(b);
+    if (rc < 0)
+        goto out_fail;
     rc = broker_topics_load(b);
     if (rc < 0)
         goto out_fail;
@@ -332,6 +335,7 @@ void broker_close(broker_t *b)
     broker_dynamic_free(b);
     broker_users_free(b);
     broker_acls_free_all(b);
+    broker_quotas_free(b);
     broker_settings_free(&b->set);
     if (b->lock_fd >= 0)
         close(b->lock_fd); /* releases the flock */

@@ -1170,6 +1170,69 @@ typedef struct {
 size_t broker_users_list(broker_t *b, broker_user_info_t **out);
 void broker_users_list_free(broker_user_info_t *v, size_t n);
 
+/* ---- client quotas (quotas.c) -------------------------------------------------------------------
+ * Kafka's client quotas: values per entity, an entity being a user, a client id, both, or an IP,
+ * each named or the default (Kafka's <default>, a null name on the wire). Kept in
+ * <data>/client-quotas, rewritten atomically and durably on every change. Any thread. */
+typedef enum {
+    BROKER_QUOTA_PRODUCER_BYTE_RATE,
+    BROKER_QUOTA_CONSUMER_BYTE_RATE,
+    BROKER_QUOTA_REQUEST_PERCENTAGE,
+    BROKER_QUOTA_CONTROLLER_MUTATION_RATE,
+    BROKER_QUOTA_CONNECTION_CREATION_RATE,
+    BROKER_QUOTA__COUNT
+} broker_quota_key_t;
+/* Kafka's key names: "producer_byte_rate", ...; broker_quota_key_parse gives -1 if unknown. */
+extern const char *const broker_quota_key_names[BROKER_QUOTA__COUNT];
+int broker_quota_key_parse(const char *name);
+
+/* The entity components, Kafka's entity types "user", "client-id", "ip". */
+typedef enum { BROKER_QE_USER, BROKER_QE_CLIENT, BROKER_QE_IP, BROKER_QE__COUNT } broker_qe_type_t;
+extern const char *const broker_qe_type_names[BROKER_QE__COUNT];
+typedef enum { BROKER_QE_ABSENT = 0, BROKER_QE_DEFAULT, BROKER_QE_NAMED } broker_qe_state_t;
+typedef struct {
+    broker_qe_state_t state[BROKER_QE__COUNT];
+    const char *name[BROKER_QE__COUNT]; /* when NAMED */
+} broker_quota_entity_t;
+
+typedef struct {
+    broker_quota_key_t key;
+    double value;
+    bool remove;
+} broker_quota_op_t;
+
+/* Checks an entity and its operations as Kafka's controller does (known entity combination
+ * and keys, values > 0, integral values for the byte and connection rates), then, unless
+ * validate_only, applies them all and persists. 0; -WEIR_EINVAL with err filled
+ * (INVALID_REQUEST and Kafka's message); -WEIR_EIO (nothing changed). */
+int broker_quota_alter(broker_t *b, const broker_quota_entity_t *e, const broker_quota_op_t *ops,
+                       size_t nops, bool validate_only, broker_err_t *err);
+
+/* One stored entity and its values (NAN: not set), for DescribeClientQuotas. */
+typedef struct {
+    broker_qe_state_t state[BROKER_QE__COUNT];
+    char *name[BROKER_QE__COUNT];
+    double value[BROKER_QUOTA__COUNT];
+} broker_quota_entry_t;
+size_t broker_quotas_list(broker_t *b, broker_quota_entry_t **out);
+void broker_quotas_list_free(broker_quota_entry_t *v, size_t n);
+
+/* The quota of `key` that applies to (user, client id) by Kafka's precedence (for
+ * connection_creation_rate, user is an IP: its own quota, else the default IP's): user+client-id,
+ * user+default client-id, user, default user+client-id, default user+default client-id,
+ * default user, client-id, default client-id. NAN when none. */
+double broker_quota_resolve(broker_t *b, broker_quota_key_t key, const char *user,
+                            const char *client_id);
+/* Whether any entity has a value of key: one relaxed load. */
+bool broker_quota_active(broker_t *b, broker_quota_key_t key);
+/* Records `amount` (bytes; or request time in ms for request_percentage) against the quota of
+ * `key` for (user, client id) at now_ms and returns the throttle time in ms Kafka's windowed
+ * rate gives (quota.window.num samples of quota.window.size.seconds), 0 when within the quota.
+ * For connection_creation_rate, `user` is the peer's IP and the quota is the IP's or the default
+ * IP's, rated per IP. With no quota of that key stored anywhere it is one relaxed load. */
+int32_t broker_quota_record(broker_t *b, broker_quota_key_t key, const char *user,
+                            const char *client_id, double amount, int64_t now_ms);
+
 /* ---- ACLs: Kafka's authorizer (acl.c) ----------------------------------------------------------
  * Kafka's model and numbering (AclBinding): a resource pattern (type, name, LITERAL or PREFIXED)
  * and an entry (principal "User:alice" or "User:*", host "*" or an IP, operation, ALLOW or

@@ -401,17 +401,28 @@ struct broker {
     struct broker_txns *txns;                 /* the transaction coordinator (transactions.c) */
     struct broker_users *users;               /* SCRAM credentials (users.c) */
     struct broker_acls *acls;                 /* the authorizer's ACLs (acl.c) */
+    struct broker_quotas *quotas;             /* client quotas and their rates (quotas.c) */
 };
 
 /* users.c: load <data>/scram-credentials (an empty table when absent); free. */
 int broker_users_open(broker_t *b);
 void broker_users_free(broker_t *b);
+/* quotas.c: load <data>/client-quotas (none when absent); free. */
+int broker_quotas_open(broker_t *b);
+void broker_quotas_free(broker_t *b);
 /* acl.c: load <data>/acls and the authorizer's settings; free. */
 int broker_acls_open(broker_t *b);
 void broker_acls_free_all(broker_t *b);
 /* A small file replaced durably: <path>.tmp written, fdatasync, renamed over path, the
  * directory fsynced (a crash leaves the old file or the new one). 0 or -WEIR_EIO (logged). */
 int broker_file_replace(const char *dir, const char *path, const uint8_t *p, size_t n);
+/* The small text files of users, ACLs and quotas: a first line "<magic><crc32c of the rest, 8
+ * hex digits>", then lines. _head writes that line and body into out; _parse checks it and calls
+ * line_fn with each line NUL-terminated (a NUL inside a line, a missing last newline or a wrong
+ * CRC: -WEIR_ECORRUPT), stopping at its first error. */
+void broker_file_lines_head(buf_t *out, const char *magic, const buf_t *body);
+int broker_file_lines_parse(char *p, size_t len, const char *magic,
+                            int (*line_fn)(void *arg, char *line), void *arg);
 /* Appends a whole file to out: 0, -WEIR_ENOENT, -WEIR_EIO, -WEIR_ECORRUPT past max_bytes. */
 int broker_file_read(const char *path, size_t max_bytes, buf_t *out);
 

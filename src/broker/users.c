@@ -84,8 +84,7 @@ static void users_serialize(struct broker_users *u, buf_t *out)
                        auth_scram_mech_name(c->mech), c->iterations, salt, sk, svk);
         }
     }
-    buf_printf(out, "%s%08x\n", USERS_MAGIC, crc32c(0, body.data, body.len));
-    buf_append(out, body.data, body.len);
+    broker_file_lines_head(out, USERS_MAGIC, &body);
     buf_deinit(&body);
 }
 
@@ -138,31 +137,15 @@ static int users_add_line(struct broker_users *u, char *line)
     return 0;
 }
 
+static int users_line(void *arg, char *line)
+{
+    return users_add_line(arg, line);
+}
+
 /* Parses a whole file's bytes into u (which is empty). */
 static int users_parse(struct broker_users *u, char *p, size_t len)
 {
-    size_t ml = strlen(USERS_MAGIC);
-    char *nl = memchr(p, '\n', len);
-    if (len < ml + 9 || memcmp(p, USERS_MAGIC, ml) != 0 || !nl || nl != p + ml + 8)
-        return -WEIR_ECORRUPT;
-    char *end;
-    unsigned long want = strtoul(p + ml, &end, 16);
-    char *body = nl + 1;
-    size_t body_len = len - (size_t)(body - p);
-    if (end != nl || crc32c(0, body, body_len) != (uint32_t)want)
-        return -WEIR_ECORRUPT;
-    while (body_len > 0) {
-        char *e = memchr(body, '\n', body_len);
-        if (!e)
-            return -WEIR_ECORRUPT;
-        *e = '\0';
-        int rc = users_add_line(u, body);
-        if (rc < 0)
-            return rc;
-        body_len -= (size_t)(e - body) + 1;
-        body = e + 1;
-    }
-    return 0;
+    return broker_file_lines_parse(p, len, USERS_MAGIC, users_line, u);
 }
 
 static int write_all_fd(int fd, const uint8_t *p, size_t n)
@@ -230,6 +213,39 @@ int broker_file_read(const char *path, size_t max_bytes, buf_t *out)
     }
     close(fd);
     return rc;
+}
+
+int broker_file_lines_parse(char *p, size_t len, const char *magic,
+                            int (*line_fn)(void *arg, char *line), void *arg)
+{
+    size_t ml = strlen(magic);
+    char *nl = memchr(p, '\n', len);
+    if (len < ml + 9 || memcmp(p, magic, ml) != 0 || !nl || nl != p + ml + 8)
+        return -WEIR_ECORRUPT;
+    char *end;
+    unsigned long want = strtoul(p + ml, &end, 16);
+    char *body = nl + 1;
+    size_t body_len = len - (size_t)(body - p);
+    if (end != nl || crc32c(0, body, body_len) != (uint32_t)want)
+        return -WEIR_ECORRUPT;
+    while (body_len > 0) {
+        char *e = memchr(body, '\n', body_len);
+        if (!e || memchr(body, '\0', (size_t)(e - body)))
+            return -WEIR_ECORRUPT;
+        *e = '\0';
+        int rc = line_fn(arg, body);
+        if (rc < 0)
+            return rc;
+        body_len -= (size_t)(e - body) + 1;
+        body = e + 1;
+    }
+    return 0;
+}
+
+void broker_file_lines_head(buf_t *out, const char *magic, const buf_t *body)
+{
+    buf_printf(out, "%s%08x\n", magic, crc32c(0, body->data, body->len));
+    buf_append(out, body->data, body->len);
 }
 
 /* Rewrites the file from the table: checked, then replaced durably (broker_file_replace). */

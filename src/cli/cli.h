@@ -443,8 +443,9 @@ bool cli_api_versions_has(const uint8_t *p, size_t n, int32_t corr, int16_t key,
 /* The DescribeLogDirs v1 response (without its size): 0 or -WEIR_ECORRUPT. */
 int cli_logdirs_parse(const uint8_t *p, size_t n, int32_t corr, cli_logdirs_t *out);
 void cli_logdirs_free(cli_logdirs_t *l);
-int cli_user_main(cli_global_t *g, int argc, char **argv); /* cmd_user.c: SCRAM users */
-int cli_acl_main(cli_global_t *g, int argc, char **argv);  /* cmd_acl.c: ACLs */
+int cli_user_main(cli_global_t *g, int argc, char **argv);  /* cmd_user.c: SCRAM users */
+int cli_quota_main(cli_global_t *g, int argc, char **argv); /* cmd_quota.c: client quotas */
+int cli_acl_main(cli_global_t *g, int argc, char **argv);   /* cmd_acl.c: ACLs */
 int cli_completion_main(cli_global_t *g, int argc, char **argv);
 int cli_profile_main(cli_global_t *g, int argc, char **argv); /* `weir profile list` */
 int cli_schema_main(cli_global_t *g, int argc, char **argv);  /* schema.c: the registry's REST */

@@ -39,6 +39,7 @@ static const comp_family_t families[] = {
     {"schema", "list get register delete check compat config mode", NULL, NULL},
     {"user", "create passwd delete list", NULL, NULL},
     {"acl", "create list delete", NULL, NULL},
+    {"quota", "alter describe", NULL, NULL},
     {"txn", "list describe producers find-hanging abort", "txn", "producers"},
     {"profile", "list", NULL, NULL},
     {"completion", "bash zsh fish", NULL, NULL},
@@ -48,6 +49,8 @@ static const comp_family_t families[] = {
 };
 
 static const comp_flags_t flag_table[] = {
+    {"quota alter", "--name --default --add --delete"},
+    {"quota describe", "--name --default --any --strict"},
     {"topic create", "-p --partitions -r --replicas -c --config --if-not-exists"},
     {"topic list", "--internal -q --quiet"},
     {"topic describe", "-p --partitions"},

@@ -596,6 +596,39 @@ static const page_t pages[] = {
      "Examples:\n"
      "  weir user list\n"
      "  weir user list -o json\n"},
+    {"quota", NULL,
+     "usage: weir quota <alter|describe> [flags]\n\n"
+     "Kafka's client quotas, through AlterClientQuotas and DescribeClientQuotas: byte rates and\n"
+     "request percentage per user and/or client id (a default with --default), connection rate\n"
+     "per ip. A client over its quota is throttled. See docs/quotas.md.\n\n"
+     "Examples:\n"
+     "  weir quota alter --name user=alice --add producer_byte_rate=1048576\n"
+     "  weir quota describe -o json\n"},
+    {"quota", "alter",
+     "usage: weir quota alter <entity flags> (--add KEY=VALUE | --delete KEY)...\n\n"
+     "Sets or removes quotas of one entity: a user, a client id, both, or an ip.\n\n"
+     "Flags:\n"
+     "      --name TYPE=NAME   an entity component: user=alice, client-id=app, ip=10.0.0.1\n"
+     "      --default TYPE     the default of that type (Kafka's <default>)\n"
+     "      --add KEY=VALUE    producer_byte_rate, consumer_byte_rate, request_percentage,\n"
+     "                         controller_mutation_rate; connection_creation_rate for an ip\n"
+     "      --delete KEY       removes that quota\n"
+     "      --dry-run          the broker checks the change and stores nothing\n\n"
+     "Examples:\n"
+     "  weir quota alter --name user=alice --name client-id=app --add producer_byte_rate=1024\n"
+     "  weir quota alter --default client-id --add consumer_byte_rate=2097152\n"
+     "  weir quota alter --name user=alice --delete producer_byte_rate\n"},
+    {"quota", "describe",
+     "usage: weir quota describe [--name TYPE=NAME] [--default TYPE] [--any TYPE] [--strict]\n\n"
+     "Lists the entities that match and their quotas (all of them without a flag).\n\n"
+     "Flags:\n"
+     "      --name TYPE=NAME   entities with this component\n"
+     "      --default TYPE     entities with the default of that type\n"
+     "      --any TYPE         entities with any component of that type\n"
+     "      --strict           only entities with exactly these components\n\n"
+     "Examples:\n"
+     "  weir quota describe\n"
+     "  weir quota describe --name user=alice --strict -o json\n"},
     {"acl", NULL,
      "usage: weir acl <create|list|delete> [flags]\n\n"
      "Kafka's ACLs, through CreateAcls, DescribeAcls and DeleteAcls: who (principal, host) may do\n"
@@ -705,6 +738,7 @@ void cli_help_overview(FILE *f)
             "  schema       schema registry: list, get, register, delete, check, compat, ...\n"
             "  user         SASL/SCRAM users: create, passwd, delete, list\n"
             "  acl          ACLs: create, list, delete\n"
+            "  quota        client quotas: alter, describe\n"
             "  txn          transactions: list, describe, producers, find-hanging, abort\n"
             "  dlq          dead letters: list, show, redrive\n"
             "  profile      list the named brokers of ~/.config/weir/weir.yaml\n"

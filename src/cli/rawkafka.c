@@ -62,6 +62,8 @@ bool cli_raw_flexible(int16_t api, int16_t version)
     case KAFKA_API_FIND_COORDINATOR:
         return version >= 3;
     case KAFKA_API_WRITE_TXN_MARKERS:
+    case KAFKA_API_DESCRIBE_CLIENT_QUOTAS:
+    case KAFKA_API_ALTER_CLIENT_QUOTAS:
         return version >= 1;
     case KAFKA_API_DESCRIBE_ACLS:
     case KAFKA_API_CREATE_ACLS:

@@ -55,6 +55,8 @@ typedef struct {
     fetch_part_t *parts;
     broker_fetch_part_t *wait_parts; /* the same partitions, for broker_fetch_wait */
     const kafka_listener_t *lst;     /* its fetch sessions */
+    char *quota_user, *quota_client; /* with a consumer_byte_rate quota: who is charged */
+    net_conn_t *conn;                /* allocated while the request's slot is uncompleted */
 } fetch_t;
 
 /* A requested partition, as decoded (topic named or identified). */
@@ -462,10 +464,28 @@ static size_t fetch_reserve(fetch_t *f, size_t *want)
 }
 
 /* Writes the whole response body into resp through w. */
+static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w,
+                             const kafka_listener_t *lst);
+
+/* Writes the whole response body into resp through w; with a consumer_byte_rate quota, charges
+ * its size and fills in throttle_time_ms (KIP-219; unlike Kafka, the data is still sent, and
+ * the mute that follows brings the rate back to the quota). */
 static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_listener_t *lst)
 {
+    size_t at = resp->len;
+    fetch_write_body(f, resp, w, lst);
+    if (!f->quota_user)
+        return;
+    int32_t ms = kafka_quota_charge(f->pk.b, net_conn_closed(f->conn) ? NULL : f->conn,
+                                    BROKER_QUOTA_CONSUMER_BYTE_RATE, f->quota_user, f->quota_client,
+                                    (double)(resp->len - at));
+    be32_write(resp->data + at, (uint32_t)ms);
+}
+
+static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_listener_t *lst)
+{
     int16_t v = f->pk.version;
-    wire_write_i32(w, 0); /* throttle_time_ms */
+    wire_write_i32(w, 0); /* throttle_time_ms, filled in by fetch_write */
     if (v >= 7) {
         wire_write_i16(w, f->session_error);
         wire_write_i32(w, f->session_error ? 0 : f->answer_session_id);
@@ -507,6 +527,8 @@ static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_l
 
 static void fetch_free(fetch_t *f)
 {
+    free(f->quota_user);
+    free(f->quota_client);
     free(f->parts);
     free(f->wait_parts);
     kafka_park_free(&f->pk);
@@ -517,6 +539,8 @@ static void fetch_done(void *arg)
 {
     fetch_t *f = arg;
     fetch_write(f, &f->pk.resp, &f->pk.w, f->lst);
+    free(f->quota_user);
+    free(f->quota_client);
     free(f->parts);
     free(f->wait_parts);
     kafka_park_finish(&f->pk);
@@ -556,6 +580,8 @@ int kafka_handle_fetch(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     f->lst = req->lst;
+    f->conn = req->conn;
+    kafka_quota_identity(req, BROKER_QUOTA_CONSUMER_BYTE_RATE, &f->quota_user, &f->quota_client);
     authorize(req, f);
     bool error_first = false;
     for (size_t i = 0; i < f->nparts && !error_first; i++)

@@ -27,7 +27,8 @@
 typedef struct {
     kafka_park_t pk; /* first: parked for acks=-1 */
     broker_produce_req_t req;
-    char *names; /* acks=-1: the topic names, copied out of the frame */
+    char *names;         /* acks=-1: the topic names, copied out of the frame */
+    int32_t throttle_ms; /* producer_byte_rate's, KIP-219 */
 } produce_t;
 
 static void produce_free(produce_t *pr)
@@ -69,7 +70,8 @@ static int decode(wire_reader_t *r, broker_produce_req_t *req)
     return wire_reader_ok(r) ? 0 : -WEIR_EINVAL;
 }
 
-static void write_response(wire_writer_t *w, int16_t v, const broker_produce_req_t *req)
+static void write_response(wire_writer_t *w, int16_t v, const broker_produce_req_t *req,
+                           int32_t throttle_ms)
 {
     wire_write_array_len(w, req->ntopics);
     for (int32_t i = 0; i < req->ntopics; i++) {
@@ -100,7 +102,7 @@ static void write_response(wire_writer_t *w, int16_t v, const broker_produce_req
         wire_write_tags(w);
     }
     if (v >= 1)
-        wire_write_i32(w, 0); /* throttle_time_ms */
+        wire_write_i32(w, throttle_ms);
     wire_write_tags(w);
 }
 
@@ -117,7 +119,7 @@ static void produce_done(void *arg)
 {
     produce_t *pr = arg;
     count_errors(pr);
-    write_response(&pr->pk.w, pr->pk.version, &pr->req);
+    write_response(&pr->pk.w, pr->pk.version, &pr->req, pr->throttle_ms);
     broker_produce_req_t req = pr->req;
     char *names = pr->names;
     kafka_park_finish(&pr->pk); /* frees pr */
@@ -182,6 +184,13 @@ int kafka_handle_produce(kafka_req_t *req)
         return -WEIR_EINVAL;
     }
     pq->api_version = req->hdr.api_version;
+    char *quser, *qclient;
+    if (kafka_quota_identity(req, BROKER_QUOTA_PRODUCER_BYTE_RATE, &quser, &qclient)) {
+        pr->throttle_ms = kafka_quota_charge(req->b, req->conn, BROKER_QUOTA_PRODUCER_BYTE_RATE,
+                                             quser, qclient, (double)req->frame_len);
+        free(quser);
+        free(qclient);
+    }
     pq->transactional_id = txn_id.len >= 0 ? txn_id.s : NULL;
     pq->transactional_id_len = txn_id.len >= 0 ? (size_t)txn_id.len : 0;
     pq->loop = pr->pk.loop;
@@ -208,7 +217,7 @@ int kafka_handle_produce(kafka_req_t *req)
         }
         return KAFKA_NO_RESPONSE;
     }
-    write_response(&req->w, req->hdr.api_version, pq);
+    write_response(&req->w, req->hdr.api_version, pq, pr->throttle_ms);
     produce_free(pr);
     return KAFKA_RESPOND;
 }

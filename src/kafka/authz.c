@@ -35,6 +35,8 @@
  *   CreateAcls, DeleteAcls            CLUSTER: ALTER                        CLUSTER_
  *   DescribeUserScramCredentials      CLUSTER: DESCRIBE                     CLUSTER_
  *   AlterUserScramCredentials         CLUSTER: ALTER                        CLUSTER_
+ *   DescribeClientQuotas              CLUSTER: DESCRIBE_CONFIGS             CLUSTER_
+ *   AlterClientQuotas                 CLUSTER: ALTER_CONFIGS                CLUSTER_
  *   DescribeLogDirs                   CLUSTER: DESCRIBE                     CLUSTER_
  *   WriteTxnMarkers                   CLUSTER: CLUSTER_ACTION               CLUSTER_
  *   OffsetDelete                      GROUP: DELETE, TOPIC: READ            GROUP_, TOPIC_

@@ -13,6 +13,8 @@
  */
 #include "kafka/kafka.h"
 
+#include "broker/broker.h"
+
 #include <stdlib.h>
 
 /* Sorted by key. ApiVersions advertises exactly these rows. To add an API: write its handler
@@ -62,6 +64,9 @@ const kafka_api_t kafka_apis[] = {
     {KAFKA_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, 0, kafka_handle_list_partition_reassignments,
      "ListPartitionReassignments"},
     {KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, kafka_handle_offset_delete, "OffsetDelete"},
+    {KAFKA_API_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, kafka_handle_describe_client_quotas,
+     "DescribeClientQuotas"},
+    {KAFKA_API_ALTER_CLIENT_QUOTAS, 0, 1, 1, kafka_handle_alter_client_quotas, "AlterClientQuotas"},
     {KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, 0,
      kafka_handle_describe_user_scram_credentials, "DescribeUserScramCredentials"},
     {KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, kafka_handle_alter_user_scram_credentials,
@@ -129,6 +134,24 @@ static void api_versions_fallback(net_conn_t *conn, net_slot_t *slot, const uint
     net_slot_complete(slot, &resp);
 }
 
+/* request_percentage, Kafka's request quota: the loop thread's time on this request (decode,
+ * handler, encode; not a parked request's wait) as percent-seconds. Over the quota the
+ * connection is muted; unlike Kafka the response, already written, keeps throttle_time_ms 0.
+ * ApiVersions and the SASL requests are exempt. */
+static void charge_request_time(kafka_req_t *req, int16_t key)
+{
+    char *user, *client_id;
+    if (key == KAFKA_API_API_VERSIONS || key == KAFKA_API_SASL_HANDSHAKE ||
+        key == KAFKA_API_SASL_AUTHENTICATE ||
+        !kafka_quota_identity(req, BROKER_QUOTA_REQUEST_PERCENTAGE, &user, &client_id))
+        return;
+    double pct_s = (double)(clock_mono_ns() - req->start_ns) * 100.0 / 1e9;
+    kafka_quota_charge(req->b, net_conn_closed(req->conn) ? NULL : req->conn,
+                       BROKER_QUOTA_REQUEST_PERCENTAGE, user, client_id, pct_s);
+    free(user);
+    free(client_id);
+}
+
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user)
 {
     kafka_listener_t *lst = user;
@@ -163,6 +186,7 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     req.b = req.lst->b;
     req.conn = conn;
     req.slot = slot;
+    req.frame_len = len + 4;
     req.flexible = version >= api->first_flexible;
     wire_reader_init(&req.r, frame, len, req.flexible);
     if (wire_req_header_read(&req.r, &req.hdr) < 0) {
@@ -192,6 +216,8 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
         refuse(conn, slot, "malformed request", key, version);
         break;
     }
+    if (rc >= 0)
+        charge_request_time(&req, key);
     buf_deinit(&req.resp);
 }
 

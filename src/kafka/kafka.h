@@ -105,6 +105,7 @@ typedef struct kafka_req {
     wire_writer_t w;  /* writes into resp */
     int api_row;      /* the request's row of kafka_apis[] (metrics) */
     int64_t start_ns; /* when dispatch began (metrics) */
+    size_t frame_len; /* the request's size in bytes (quotas) */
 } kafka_req_t;
 
 /* What a handler returns. Negative WEIR_ codes mean the request could not be decoded: the
@@ -134,6 +135,9 @@ const kafka_api_t *kafka_api_find(int16_t key);
 /* The connection's frame callback (net_frame_fn): decodes the header and runs the handler.
  * `user` is the connection's kafka_listener_t. */
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user);
+/* The connection's open callback (net_open_fn): a new connection from an IP over its
+ * connection_creation_rate quota is closed at once (api_quotas.c). */
+void kafka_on_open(net_conn_t *conn, void *user);
 /* The connection's close callback (net_close_fn): frees its session. */
 void kafka_on_close(net_conn_t *conn, void *user);
 
@@ -310,6 +314,20 @@ int kafka_handle_alter_user_scram_credentials(kafka_req_t *req);    /* api_scram
 int kafka_handle_describe_acls(kafka_req_t *req);                   /* api_acls.c */
 int kafka_handle_create_acls(kafka_req_t *req);                     /* api_acls.c */
 int kafka_handle_delete_acls(kafka_req_t *req);                     /* api_acls.c */
+int kafka_handle_describe_client_quotas(kafka_req_t *req);          /* api_quotas.c */
+int kafka_handle_alter_client_quotas(kafka_req_t *req);             /* api_quotas.c */
+
+/* ---- quota enforcement (api_quotas.c) ----------------------------------------------------------
+ * When some entity has a quota of `key` (a broker_quota_key_t), copies the request's quota
+ * identity, the principal's user name ("alice" of "User:alice") and the header's client id
+ * ("" when null), into *user and *client_id (caller frees) and returns true; else false and
+ * nothing is allocated: a broker without quotas pays one relaxed load. Loop thread. */
+bool kafka_quota_identity(const kafka_req_t *req, int key, char **user, char **client_id);
+/* Records amount against the quota and, when over it, mutes conn (if not NULL) for the throttle
+ * time it returns (KIP-219), which the caller writes as the response's throttle_time_ms. Loop
+ * thread of conn. */
+int32_t kafka_quota_charge(struct broker *b, net_conn_t *conn, int key, const char *user,
+                           const char *client_id, double amount);
 
 /* Writes the ApiVersions response body for `version` from the table (tests use it too). */
 void kafka_api_versions_write(wire_writer_t *w, int16_t version, int16_t error_code);

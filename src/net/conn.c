@@ -85,7 +85,7 @@ static void conn_format_peer(net_conn_t *conn)
 
 static bool conn_over_bounds(const net_conn_t *conn)
 {
-    return conn->inflight >= conn->h.limits.max_inflight ||
+    return conn->muted || conn->inflight >= conn->h.limits.max_inflight ||
            conn->outbuf > conn->h.limits.max_outbuf_bytes;
 }
 
@@ -621,6 +621,27 @@ static void conn_stall_fire(void *arg)
     net_conn_close(conn);
 }
 
+static void conn_mute_fire(void *arg)
+{
+    net_conn_t *conn = arg;
+    conn->muted = false;
+    if (!conn->closed)
+        conn_read(conn); /* hands over the frames kept in `in`, reads the socket again */
+}
+
+void net_conn_mute(net_conn_t *conn, int64_t ms)
+{
+    NET_ASSERT_LOOP_THREAD(conn->loop);
+    if (conn->closed || ms <= 0)
+        return;
+    int64_t due = conn->loop->now_ms + ms;
+    if (conn->muted && net_timer_armed(&conn->mute) && conn->mute.due_ms >= due)
+        return;
+    conn->muted = true;
+    net_timer_start(conn->loop, &conn->mute, ms);
+    conn_update_interest(conn);
+}
+
 void net_conn_budget_retry(net_conn_t *conn)
 {
     if (!conn->closed)
@@ -659,6 +680,7 @@ int net_conn_open(net_loop_t *loop, int fd, const net_conn_handler_t *h, net_con
     conn->last_in_ms = loop->now_ms;
     net_timer_init(&conn->idle, conn_idle_fire, conn);
     net_timer_init(&conn->stall, conn_stall_fire, conn);
+    net_timer_init(&conn->mute, conn_mute_fire, conn);
     if (conn->h.limits.idle_timeout_ms > 0)
         net_timer_start(loop, &conn->idle, conn->h.limits.idle_timeout_ms);
     *out = conn;
@@ -679,6 +701,7 @@ void net_conn_close(net_conn_t *conn)
     conn->io.fd = -1;
     net_timer_stop(loop, &conn->idle);
     net_timer_stop(loop, &conn->stall);
+    net_timer_stop(loop, &conn->mute);
     conn_budget_unpause(conn);
     /* Answered responses have nowhere to go; uncompleted slots stay queued until their owner
      * completes them, and the connection stays allocated until then. */

@@ -63,6 +63,8 @@ static void listener_adopt(void *arg)
         net_accept_ctx_unref(acc->ctx);
     } else {
         conn->accept = acc->ctx; /* the queued accept's reference moves to the connection */
+        if (conn->h.on_open)
+            conn->h.on_open(conn, conn->h.user);
     }
     free(acc);
 }

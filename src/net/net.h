@@ -161,12 +161,16 @@ typedef void (*net_frame_fn)(net_conn_t *conn, net_slot_t *slot, uint8_t *frame,
 /* Called once on the loop thread when the connection is closed (peer gone, error, limit,
  * idle timeout, or net_conn_close). Pending slots may still complete afterwards. */
 typedef void (*net_close_fn)(net_conn_t *conn, void *user);
+/* Called once on the loop thread when an accepted connection is ready, before any read; it may
+ * close it (a connection-rate quota). */
+typedef void (*net_open_fn)(net_conn_t *conn, void *user);
 
 typedef struct net_tls_ctx net_tls_ctx_t;
 
 typedef struct {
     net_frame_fn on_frame;
     net_close_fn on_close;
+    net_open_fn on_open; /* optional; accepted connections only */
     void *user;
     net_conn_limits_t limits;
     net_tls_ctx_t *tls; /* NULL: plaintext; else TLS with this context (outlives the conns) */
@@ -180,6 +184,9 @@ void net_conn_close(net_conn_t *conn); /* loop thread; idempotent */
  * of the frames already handed over as their slots complete, then closes: for an error answer
  * that ends the connection (a failed authentication). Loop thread; idempotent. */
 void net_conn_close_after_flush(net_conn_t *conn);
+/* Reads and hands over no frame for ms (KIP-219: a throttled client's connection is muted for
+ * its throttle time); responses still go out. A longer mute extends it. Loop thread. */
+void net_conn_mute(net_conn_t *conn, int64_t ms);
 net_loop_t *net_conn_loop(const net_conn_t *conn);
 void *net_conn_user(const net_conn_t *conn);
 void net_conn_set_user(net_conn_t *conn, void *user);

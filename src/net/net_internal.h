@@ -130,6 +130,8 @@ struct net_conn {
     int64_t last_in_ms; /* the last byte received (the stalled-request timer) */
     net_timer_t idle;
     net_timer_t stall; /* armed while `in` holds part of a request */
+    net_timer_t mute;  /* armed while muted: a quota's throttle time (net_conn_mute) */
+    bool muted;
     uint64_t bytes_in, bytes_out, frames_in;
     char peer[64];
 };

@@ -233,6 +233,7 @@ int server_listeners_open(server_listeners_t *ls, net_loop_t **loops, int nloops
         memset(&h, 0, sizeof(h));
         h.on_frame = kafka_on_frame;
         h.on_close = kafka_on_close;
+        h.on_open = kafka_on_open;
         h.user = &l->kafka;
         h.tls = l->tls;
         net_conn_limits_default(&h.limits);

@@ -1,5 +1,5 @@
 """# timeout: 240
-The authorizer as a table: resource x operation x API (27 APIs, 222 cases). For each API a raw
+The authorizer as a table: resource x operation x API (29 APIs, 235 cases). For each API a raw
 request (the kafka_wire codec) goes over SASL_PLAINTEXT as User:alice (SASL PLAIN against her
 SCRAM credential) to a broker with authorizer.class.name set, under a series of ACL sets made
 with `weir acl` on the PLAINTEXT listener (User:ANONYMOUS, the super user): no ACL, the
@@ -226,6 +226,23 @@ def describe_scram_users(c):
     return r.i16()
 
 
+def describe_client_quotas(c):
+    f = E(True)
+    r = c.req(48, 1, f.arr([]) + f.bool(False) + f.tags(), flex=True)
+    r.i32()
+    return r.i16()
+
+
+def alter_client_quotas(c):
+    f = E(True)
+    entry = f.arr([f.str("user") + f.str("x") + f.tags()]) + \
+        f.arr([f.str("producer_byte_rate") + struct.pack(">d", 1024.0) + f.bool(False) +
+               f.tags()]) + f.tags()
+    r = c.req(49, 1, f.arr([entry]) + f.bool(True) + f.tags(), flex=True)  # validate_only
+    r.i32(), r.n()
+    return r.i16()
+
+
 def alter_scram_users(c):
     f = E(True)
     r = c.req(51, 0, f.arr([f.str("nobody") + f.i8(1) + f.tags()]) + f.arr([]) + f.tags(),
@@ -305,6 +322,8 @@ TABLE = [
     # allowed: deleting a credential nobody has is RESOURCE_NOT_FOUND
     ("AlterUserScramCredentials", alter_scram_users, CLUSTER, None, "alter", 31, 91),
     ("DescribeLogDirs", describe_log_dirs, CLUSTER, None, "describe", 31, 0),
+    ("DescribeClientQuotas", describe_client_quotas, CLUSTER, None, "describe_configs", 31, 0),
+    ("AlterClientQuotas", alter_client_quotas, CLUSTER, None, "alter_configs", 31, 0),
     ("WriteTxnMarkers", write_txn_markers, CLUSTER, None, "cluster_action", 31, 0),
     ("DescribeTopicPartitions", describe_topic_partitions, TOPIC, "t1", "describe", 29, 0),
     ("DescribeProducers", describe_producers, TOPIC, "t1", "read", 29, 0),

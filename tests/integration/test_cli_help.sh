@@ -13,7 +13,7 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "completion zsh" "completion fish" "schema" "schema list" "schema get" "schema register" "schema delete"
     "schema check" "schema compat" "schema config" "schema mode" "user" "user create" "user passwd"
     "user delete" "user list" "txn" "txn list" "txn describe" "txn producers" "txn find-hanging"
-    "txn abort" "topic export" "topic import" "dlq" "dlq list" "dlq show" "dlq redrive")
+    "txn abort" "topic export" "topic import" "dlq" "dlq list" "dlq show" "dlq redrive" "quota" "quota alter" "quota describe")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p
@@ -99,6 +99,9 @@ value_for() { # flag command
     --state) echo Ongoing ;;
     --mechanism) echo SCRAM-SHA-256 ;;
     --iterations) echo 4096 ;;
+    --name) echo user=alice ;;
+    --add) echo producer_byte_rate=1024 ;;
+    --default | --any) echo client-id ;;
     -f | --format) echo '%v' ;;
     *) echo 1 ;;
     esac
@@ -106,7 +109,7 @@ value_for() { # flag command
 takes_value() { # flag command
     case $1 in
     --if-not-exists | --internal | -q | --quiet | -y | --yes | -e | --exit | --execute | -v | \
-        --verbose | -h | --help | --dry-run | --dynamic | --decode) return 1 ;;
+        --verbose | -h | --help | --dry-run | --dynamic | --decode | --strict) return 1 ;;
     -p | --partitions) [[ $2 == "topic describe" ]] && return 1 || return 0 ;;
     esac
     return 0
@@ -116,7 +119,8 @@ for cmd in "topic create" "topic list" "topic describe" "topic delete" "topic al
     "topic add-partitions" "topic trim" "produce" "consume" "group list" "group describe" \
     "group seek" "group delete" "cluster info" "cluster health" "cluster logdirs" \
     "cluster config set" "profile list" "txn list" "txn describe" "txn producers" \
-    "txn find-hanging" "txn abort" "user create" "user passwd" "user delete" "user list"; do
+    "txn find-hanging" "txn abort" "user create" "user passwd" "user delete" "user list" \
+    "quota alter" "quota describe"; do
     # shellcheck disable=SC2086
     flags=$(complete_words weir $cmd x -)
     for f in $flags; do
