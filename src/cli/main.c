@@ -30,14 +30,21 @@ static int version_main(cli_global_t *g, int argc, char **argv)
 }
 
 static const family_t families[] = {
-    {"topic", cli_topic_main},     {"produce", cli_produce_main},
-    {"consume", cli_consume_main}, {"group", cli_group_main},
-    {"cluster", cli_cluster_main}, {"schema", cli_schema_main},
-    {"user", cli_user_main},       {"acl", cli_acl_main},
+    {"topic", cli_topic_main},
+    {"produce", cli_produce_main},
+    {"consume", cli_consume_main},
+    {"group", cli_group_main},
+    {"cluster", cli_cluster_main},
+    {"schema", cli_schema_main},
+    {"user", cli_user_main},
+    {"acl", cli_acl_main},
     {"quota", cli_quota_main},
-    {"txn", cli_txn_main},         {"completion", cli_completion_main},
-    {"dlq", cli_dlq_main},         {"help", cli_help_main},
-    {"profile", cli_profile_main}, {"version", version_main},
+    {"txn", cli_txn_main},
+    {"completion", cli_completion_main},
+    {"dlq", cli_dlq_main},
+    {"help", cli_help_main},
+    {"profile", cli_profile_main},
+    {"version", version_main},
 };
 
 static int run(cli_global_t *g, int argc, char **argv);
