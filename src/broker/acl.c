@@ -482,16 +482,8 @@ static void acls_serialize(const struct broker_acls *t, buf_t *out)
 static int acls_add_line(struct broker_acls *t, char *line)
 {
     char *f[7];
-    int nf = 0;
-    for (char *p = line; nf < 7;) {
-        f[nf++] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab)
-            break;
-        *tab = '\0';
-        p = tab + 1;
-    }
-    if (nf != 7 || unescape(f[2]) < 0 || unescape(f[3]) < 0 || unescape(f[4]) < 0)
+    if (broker_file_fields(line, f, 7) != 7 || unescape(f[2]) < 0 || unescape(f[3]) < 0 ||
+        unescape(f[4]) < 0)
         return -WEIR_ECORRUPT;
     broker_acl_t in = {.resource_type = (int8_t)atoi(f[0]),
                        .pattern_type = (int8_t)atoi(f[1]),

@@ -423,6 +423,9 @@ int broker_file_replace(const char *dir, const char *path, const uint8_t *p, siz
 void broker_file_lines_head(buf_t *out, const char *magic, const buf_t *body);
 int broker_file_lines_parse(char *p, size_t len, const char *magic,
                             int (*line_fn)(void *arg, char *line), void *arg);
+/* Splits a line of those files at its tabs, in place: f[0..n) and n, or max + 1 when the line
+ * has more than max fields (a damaged line). */
+int broker_file_fields(char *line, char **f, int max);
 /* Appends a whole file to out: 0, -WEIR_ENOENT, -WEIR_EIO, -WEIR_ECORRUPT past max_bytes. */
 int broker_file_read(const char *path, size_t max_bytes, buf_t *out);
 

@@ -194,18 +194,7 @@ static void quotas_serialize(struct broker_quotas *q, buf_t *out)
 static int quotas_add_line(struct broker_quotas *q, char *line)
 {
     char *f[5];
-    int nf = 0;
-    for (char *p = line; nf < 5; nf++) {
-        f[nf] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab) {
-            nf++;
-            break;
-        }
-        *tab = '\0';
-        p = tab + 1;
-    }
-    if (nf != 5)
+    if (broker_file_fields(line, f, 5) != 5)
         return -WEIR_ECORRUPT;
     broker_qe_state_t state[BROKER_QE__COUNT];
     char names[BROKER_QE__COUNT][QUOTA_NAME_MAX + 1];

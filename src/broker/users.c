@@ -91,18 +91,7 @@ static void users_serialize(struct broker_users *u, buf_t *out)
 static int users_add_line(struct broker_users *u, char *line)
 {
     char *f[6];
-    int nf = 0;
-    for (char *p = line; nf < 6; nf++) {
-        f[nf] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab) {
-            nf++;
-            break;
-        }
-        *tab = '\0';
-        p = tab + 1;
-    }
-    if (nf != 6 || !broker_user_name_ok(f[0]))
+    if (broker_file_fields(line, f, 6) != 6 || !broker_user_name_ok(f[0]))
         return -WEIR_ECORRUPT;
     int m = auth_scram_mech_parse(f[1]);
     char *end;
@@ -213,6 +202,21 @@ int broker_file_read(const char *path, size_t max_bytes, buf_t *out)
     }
     close(fd);
     return rc;
+}
+
+int broker_file_fields(char *line, char **f, int max)
+{
+    int n = 0;
+    for (char *p = line;;) {
+        if (n == max)
+            return max + 1;
+        f[n++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab)
+            return n;
+        *tab = '\0';
+        p = tab + 1;
+    }
 }
 
 int broker_file_lines_parse(char *p, size_t len, const char *magic,
