@@ -281,19 +281,13 @@ int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *bat
 void broker_topic_schema_update(broker_t *b, broker_topic_t *t);
 /* Closes the topic's checkers (write lock held, or the topic's last reference). */
 void broker_topic_schema_close(broker_topic_t *t);
-/* What one batch's earlier records proved, per side: the last wire header (magic byte and
- * schema id) accepted where the verdict depends on the id alone (id mode, TopicNameStrategy).
- * A record with the same header passes without asking the hook again: a batch's records
- * mostly share one id, so a batch costs one lookup, not one per record. Made per batch by
- * broker_schema_memo_init, which also copies which sides are checked, so the per-record fast
- * path reads nothing but this (no load from the shared topic per record). */
-typedef struct {
-    bool on[2]; /* the side is checked */
-    bool ok[2]; /* hdr holds an accepted header */
-    uint8_t hdr[2][5];
-} broker_schema_memo_t;
-
-static inline void broker_schema_memo_init(broker_schema_memo_t *memo, const broker_topic_t *t)
+/* What one batch's earlier records proved (storage_record_memo_t), per side: the last wire
+ * header (magic byte and schema id) accepted where the verdict depends on the id alone (id
+ * mode, TopicNameStrategy). A record with the same header passes without asking the hook
+ * again, and without a call at all: the storage layer's validation loop compares it inline. A
+ * batch's records mostly share one id, so a batch costs one lookup. Made per batch by
+ * broker_schema_memo_init, which copies which sides are checked. */
+static inline void broker_schema_memo_init(storage_record_memo_t *memo, const broker_topic_t *t)
 {
     memset(memo, 0, sizeof(*memo));
     memo->on[0] = t->schema[0].mode != BROKER_SCHEMA_NONE;
@@ -302,30 +296,8 @@ static inline void broker_schema_memo_init(broker_schema_memo_t *memo, const bro
 
 /* One record of a topic with t->schema_on: 0, or -WEIR_EINVAL with one line in why naming the
  * side and the rule. Read lock held. */
-int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *memo,
+int broker_topic_schema_check(const broker_topic_t *t, storage_record_memo_t *memo,
                               const storage_record_t *rec, char *why, size_t why_size);
-
-/* The per-record fast path, inline in the produce path's record check: true when every
- * checked side repeats the header the batch accepted (memo->ok is only set where the id alone
- * decides), so broker_topic_schema_check need not be called. */
-static inline bool broker_schema_memo_repeats(const broker_schema_memo_t *memo, int side,
-                                              const uint8_t *p, int32_t n)
-{
-    return memo->ok[side] && n >= 5 && memcmp(memo->hdr[side], p, 5) == 0;
-}
-
-static inline bool broker_schema_memo_side(const broker_schema_memo_t *memo, int side,
-                                           const uint8_t *p, int32_t n)
-{
-    return !memo->on[side] || broker_schema_memo_repeats(memo, side, p, n);
-}
-
-static inline bool broker_schema_memo_hit(const broker_schema_memo_t *memo,
-                                          const storage_record_t *rec)
-{
-    return broker_schema_memo_side(memo, 1, rec->value, rec->value_len) &&
-           broker_schema_memo_side(memo, 0, rec->key, rec->key_len);
-}
 
 /* Parked-request accounting for a clean stop (a waiting fetch or produce). */
 void broker_parked_inc(broker_t *b);

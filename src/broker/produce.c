@@ -83,9 +83,9 @@ static const char why_schema[] = "schema validation";
 typedef struct {
     const broker_topic_t *t;
     bool compacted;
-    bool schema_on;            /* t->schema_on, read once per batch */
-    broker_schema_memo_t memo; /* what the batch's earlier records proved */
-    char why[256];             /* schema validation's reason */
+    bool schema_on;             /* t->schema_on, read once per batch */
+    storage_record_memo_t memo; /* what the batch's earlier records proved */
+    char why[256];              /* schema validation's reason */
 } record_check_t;
 
 /* Compacted topics: every record needs a key (Kafka's LogValidator). Topics with schema
@@ -98,7 +98,7 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
         *why = why_keyless;
         return -WEIR_EINVAL;
     }
-    if (c->schema_on && !broker_schema_memo_hit(&c->memo, rec) &&
+    if (c->schema_on && !storage_record_memo_hit(&c->memo, rec) &&
         broker_topic_schema_check(c->t, &c->memo, rec, c->why, sizeof(c->why)) < 0) {
         *why = why_schema;
         return -WEIR_EINVAL;
@@ -200,9 +200,12 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     if (rc_ctx.schema_on)
         broker_schema_memo_init(&rc_ctx.memo, part->topic);
     bool check = rc_ctx.compacted || rc_ctx.schema_on; /* else no per-record call */
+    /* the memo lets the loop skip the call for records that repeat a proved header; a
+     * compacted topic must see every record (its key), so it gets no memo */
+    const storage_record_memo_t *memo = rc_ctx.schema_on && !rc_ctx.compacted ? &rc_ctx.memo : NULL;
     int rc = storage_batch_validate_records_checked(
         p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
-        check ? check_record : NULL, &rc_ctx, &bad, &why);
+        check ? check_record : NULL, &rc_ctx, memo, &bad, &why);
     if (rc < 0 && why == why_schema) {
         schema_refused(res, ctx, part, bad, rc_ctx.why);
         return false;

@@ -12,7 +12,8 @@
  * Cost: a topic without validation pays one bool test per batch. With it, each record's key
  * or value goes to the hook, except that in id mode with TopicNameStrategy (where the verdict
  * depends on the schema id alone) a record whose header repeats the last one the batch
- * accepted passes at once: a batch is judged against the registry as it was at its first
+ * accepted passes at once, compared inline by the storage layer's validation loop with no
+ * call (storage_record_memo_t): a batch is judged against the registry as it was at its first
  * record of each id.
  *
  * Invariant: a topic with validation on never takes a record nobody checked: without a hook,
@@ -97,7 +98,7 @@ void broker_schema_hook_set(broker_t *b, const broker_schema_hook_t *hook)
     broker_topics_unlock(b);
 }
 
-int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *memo,
+int broker_topic_schema_check(const broker_topic_t *t, storage_record_memo_t *memo,
                               const storage_record_t *rec, char *why, size_t why_size)
 {
     for (int side = 0; side < 2; side++) {
@@ -115,13 +116,14 @@ int broker_topic_schema_check(const broker_topic_t *t, broker_schema_memo_t *mem
         int32_t n = side == 0 ? rec->key_len : rec->value_len;
         if (n < 0)
             p = NULL;
-        if (broker_schema_memo_repeats(memo, side, p, n))
+        if (memo->ok[side] && storage_record_memo_side(memo, side, p, n))
             continue;
         if (s->check(s->checker, p, n < 0 ? 0 : (size_t)n, why, why_size) < 0)
             return -WEIR_EINVAL;
         /* it passed, so p holds a header; remember it where the id alone decides */
-        if (s->mode == BROKER_SCHEMA_ID && s->strategy == BROKER_SUBJECT_TOPIC && n >= 5) {
-            memcpy(memo->hdr[side], p, 5);
+        if (s->mode == BROKER_SCHEMA_ID && s->strategy == BROKER_SUBJECT_TOPIC &&
+            n >= STORAGE_MEMO_PREFIX) {
+            memcpy(memo->prefix[side], p, STORAGE_MEMO_PREFIX);
             memo->ok[side] = true;
         }
     }

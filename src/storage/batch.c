@@ -397,7 +397,8 @@ static buf_t *batch_scratch(void)
 }
 
 static int batch_check_records(storage_record_iter_t *it, storage_record_check_fn check, void *arg,
-                               int32_t *bad_index, const char **why)
+                               const storage_record_memo_t *memo, int32_t *bad_index,
+                               const char **why)
 {
     storage_record_t rec;
     for (int32_t i = 0;; i++) {
@@ -412,7 +413,8 @@ static int batch_check_records(storage_record_iter_t *it, storage_record_check_f
             *why = why_offsets;
             return -WEIR_ECORRUPT;
         }
-        if (check && (rc = check(arg, i, &rec, why)) < 0) {
+        if (check && !(memo && storage_record_memo_hit(memo, &rec)) &&
+            (rc = check(arg, i, &rec, why)) < 0) {
             *bad_index = i;
             return rc;
         }
@@ -428,12 +430,13 @@ int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t ma
                                    const char **why)
 {
     return storage_batch_validate_records_checked(batch, total, max_decompressed, NULL, NULL, NULL,
-                                                  why);
+                                                  NULL, why);
 }
 
 int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
                                            size_t max_decompressed, storage_record_check_fn check,
-                                           void *arg, int32_t *bad_index, const char **why)
+                                           void *arg, const storage_record_memo_t *memo,
+                                           int32_t *bad_index, const char **why)
 {
     const char *dummy;
     int32_t dummy_index;
@@ -464,7 +467,7 @@ int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
     if (rc)
         *why = it.why;
     else
-        rc = batch_check_records(&it, check, arg, bad_index, why);
+        rc = batch_check_records(&it, check, arg, memo, bad_index, why);
     if (scratch) {
         if (it.scratch.cap > BATCH_SCRATCH_KEEP_BYTES)
             buf_deinit(&it.scratch);

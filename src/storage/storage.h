@@ -156,9 +156,37 @@ int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t ma
  * index in the batch (-1 when the batch failed for another reason). */
 typedef int (*storage_record_check_fn)(void *arg, int32_t index, const storage_record_t *rec,
                                        const char **why);
+/* What a check has proved for the rest of its batch, per side (0 key, 1 value): once ok[side]
+ * is set, a record whose side begins with prefix[side] needs nothing more on that side (a
+ * side that is not on never does). A record that needs nothing on either side is accepted
+ * without calling check, so a batch whose records repeat what was proved (a schema id header,
+ * say) is judged in one loop with a 5-byte compare per record, inline. The check fills it;
+ * NULL means every record is checked. */
+#define STORAGE_MEMO_PREFIX 5
+typedef struct {
+    bool on[2];
+    bool ok[2];
+    uint8_t prefix[2][STORAGE_MEMO_PREFIX];
+} storage_record_memo_t;
+
+static inline bool storage_record_memo_side(const storage_record_memo_t *m, int side,
+                                            const uint8_t *p, int32_t n)
+{
+    return !m->on[side] || (m->ok[side] && n >= STORAGE_MEMO_PREFIX &&
+                            memcmp(m->prefix[side], p, STORAGE_MEMO_PREFIX) == 0);
+}
+
+static inline bool storage_record_memo_hit(const storage_record_memo_t *m,
+                                           const storage_record_t *rec)
+{
+    return storage_record_memo_side(m, 1, rec->value, rec->value_len) &&
+           storage_record_memo_side(m, 0, rec->key, rec->key_len);
+}
+
 int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
                                            size_t max_decompressed, storage_record_check_fn check,
-                                           void *arg, int32_t *bad_index, const char **why);
+                                           void *arg, const storage_record_memo_t *memo,
+                                           int32_t *bad_index, const char **why);
 /* For a `why` from the functions above: true if it names a damaged batch (length field, CRC),
  * which Kafka answers with CORRUPT_MESSAGE; false if the batch is intact but its records are
  * invalid (INVALID_RECORD). */

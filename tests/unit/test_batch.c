@@ -893,4 +893,68 @@ TEST(timestamps_outside)
     }
 }
 
+/* The record check's memo: a record whose value starts with the proved prefix is accepted in
+ * the loop without a call; a record that does not is passed to the check, which may refuse it
+ * (its index reported) or prove a new prefix. With no memo every record is checked. */
+typedef struct {
+    storage_record_memo_t memo;
+    int calls;
+} memo_check_t;
+
+static int memo_check(void *arg, int32_t index, const storage_record_t *rec, const char **why)
+{
+    memo_check_t *c = arg;
+    (void)index;
+    c->calls++;
+    if (rec->value_len < STORAGE_MEMO_PREFIX || rec->value[0] != 0) {
+        *why = "no header";
+        return -WEIR_EINVAL;
+    }
+    memcpy(c->memo.prefix[1], rec->value, STORAGE_MEMO_PREFIX);
+    c->memo.ok[1] = true;
+    return 0;
+}
+
+TEST(record_check_memo)
+{
+    static const char *const values[] = {"\0\0\0\0\1a", "\0\0\0\0\1bc", "\0\0\0\0\2d",
+                                         "\0\0\0\0\2",  "\0\0\0\0\1e",  "x-no-header"};
+    static const int32_t lens[] = {6, 7, 6, 5, 6, 11};
+    storage_record_in_t recs[6];
+    for (int i = 0; i < 6; i++)
+        recs[i] = (storage_record_in_t){NULL, -1, values[i], lens[i], 1000 + i, NULL, 0, 0};
+    for (size_t c = 0; c < WEIR_ARRAY_LEN(all_codecs); c++) {
+        storage_batch_opts_t o = {-1, -1, -1, (int16_t)all_codecs[c]};
+        buf_t b;
+        buf_init(&b);
+        /* five good records: ids 1, 1, 2, 2, 1: three calls (each change of id) */
+        storage_batch_build(&b, recs, 5, &o);
+        memo_check_t mc = {.memo = {.on = {false, true}}};
+        int32_t bad = 7;
+        const char *why = NULL;
+        CHECK_EQ(storage_batch_validate_records_checked(b.data, b.len, 1 << 20, memo_check, &mc,
+                                                        &mc.memo, &bad, &why),
+                 0);
+        CHECK_EQ(mc.calls, 3);
+        CHECK_EQ(bad, -1);
+        /* without the memo: one call per record */
+        mc = (memo_check_t){.memo = {.on = {false, true}}};
+        CHECK_EQ(storage_batch_validate_records_checked(b.data, b.len, 1 << 20, memo_check, &mc,
+                                                        NULL, &bad, &why),
+                 0);
+        CHECK_EQ(mc.calls, 5);
+        /* the sixth record has no header: refused, its index reported, after four calls */
+        b.len = 0;
+        storage_batch_build(&b, recs, 6, &o);
+        mc = (memo_check_t){.memo = {.on = {false, true}}};
+        CHECK_EQ(storage_batch_validate_records_checked(b.data, b.len, 1 << 20, memo_check, &mc,
+                                                        &mc.memo, &bad, &why),
+                 -WEIR_EINVAL);
+        CHECK_EQ(bad, 5);
+        CHECK_EQ(mc.calls, 4);
+        CHECK_STR(why, "no header");
+        buf_deinit(&b);
+    }
+}
+
 TEST_MAIN()
