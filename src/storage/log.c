@@ -33,7 +33,8 @@ void storage_log_config_default(storage_log_config_t *cfg)
     cfg->index_interval_bytes = 4096;
     cfg->max_decompressed_bytes = 64u << 20;
     cfg->cleaner_map_bytes = 128u << 20;
-    cfg->recovery_checkpoint_ms = 10000;
+    cfg->recovery_checkpoint_ms = 60000;
+    cfg->recovery_point_ms = 1000;
     cfg->preallocate_bytes = 1u << 20;
     cfg->segment_jitter_ms = 0;
     cfg->min_cleanable_ratio = 0.5;
@@ -266,16 +267,15 @@ static int prealloc_trim(storage_log_t *log, storage_segment_t *seg)
     return rc ? -WEIR_EOFFLINE : 0;
 }
 
-/* After recovery: the active segment's file ends at its data (recovery cut any torn or zero
- * tail; a clean close trimmed it), so appends start preallocating from there. */
+/* After recovery: past the active segment's data there are only zeros (recovery cut any torn
+ * tail; a clean close trimmed it), space preallocated before a crash: appends go on using it,
+ * and trimming it waits for the roll or the close, as for space preallocated now. */
 static int open_active_file(storage_log_t *log)
 {
     storage_segment_t *seg = log_active(log);
     uint64_t fsize;
     int rc = log->io->ops->fsize(log->io, seg->file->fd, &fsize);
-    if (rc == 0 && fsize > seg->size)
-        rc = log->io->ops->ftruncate(log->io, seg->file->fd, seg->size);
-    seg->alloc_end = seg->size;
+    seg->alloc_end = rc == 0 ? WEIR_MAX(fsize, seg->size) : seg->size;
     return rc;
 }
 
@@ -869,6 +869,16 @@ static void flush_mark_synced(storage_log_t *log, sync_item_t *items, size_t n, 
     }
 }
 
+/* The recovery point alone, between checkpoints: due when it moved and recovery_point_ms
+ * passed. mu held. */
+static bool recovery_point_due(storage_log_t *log)
+{
+    if (log->cfg.recovery_point_ms < 0 ||
+        log->durable_offset <= WEIR_MAX(log->recovery_point, log->rpfile_offset))
+        return false;
+    return clock_mono_ms() - log->rpfile_mono_ms >= log->cfg.recovery_point_ms;
+}
+
 static bool checkpoint_due(storage_log_t *log)
 {
     if (log->durable_offset <= log->recovery_point)
@@ -968,8 +978,12 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
     else
         flush_mark_synced(log, items, n, bases, nb);
     uint32_t stragglers = flush_settle_locked(log, rc, target, &wl);
+    bool rpfile = false;
+    int64_t rp = log->durable_offset;
     if (rc == 0)
         ckpt = checkpoint_due(log);
+    if (rc == 0 && !ckpt)
+        rpfile = recovery_point_due(log);
     pthread_mutex_unlock(&log->mu);
     if (res)
         *res = (storage_flush_result_t){(uint32_t)wl.n, stragglers, sync_ns, bytes};
@@ -984,6 +998,8 @@ int storage_log_flush_ex(storage_log_t *log, storage_flush_result_t *res)
      * offline) but does not undo this flush: the data is on disk. */
     if (ckpt)
         storage_log_checkpoint_write(log);
+    else if (rpfile)
+        storage_log_recovery_point_write(log, rp);
     pthread_mutex_unlock(&log->flush_mu);
     return rc ? -WEIR_EOFFLINE : 0;
 }
@@ -1050,6 +1066,76 @@ int storage_log_checkpoint_write(storage_log_t *log)
         storage_log_fail_durables(log, -WEIR_EOFFLINE);
     pthread_mutex_unlock(&log->ckpt_mu);
     return rc;
+}
+
+/* ---- the recovery-point file ----------------------------------------------------------------
+ * Fixed size, so each write overwrites the whole of the last one in place:
+ *   weir-recovery-point 1
+ *   recovery-point <20 digits>
+ *   crc32c <8 hex digits over the lines above>
+ * No sync: the offset it names was synced before it was written, so the file only ever claims
+ * the truth, and one that is lost, torn or garbled by a crash fails its CRC and is ignored
+ * (recovery then starts from the checkpoint's recovery point). Called under flush_mu. */
+
+enum { RPFILE_BODY = 22 + 36, RPFILE_SIZE = RPFILE_BODY + 16 };
+
+static bool parse_i64_line(const char **p, const char *key, int64_t *v);
+
+void storage_log_recovery_point_write(storage_log_t *log, int64_t rp)
+{
+    char text[RPFILE_SIZE + 1];
+    int n =
+        snprintf(text, sizeof(text), "weir-recovery-point 1\nrecovery-point %020" PRId64 "\n", rp);
+    WEIR_ASSERT(n == RPFILE_BODY);
+    snprintf(text + n, sizeof(text) - (size_t)n, "crc32c %08x\n", crc32c(0, text, (size_t)n));
+    char path[PATH_MAX_LEN];
+    storage_log_path(log, path, sizeof(path), RECOVERY_POINT_NAME);
+    storage_io_t *io = log->io;
+    int fd;
+    int rc = io->ops->open(io, path, O_CREAT | O_RDWR, &fd);
+    if (rc == 0) {
+        rc = io->ops->pwrite(io, fd, text, RPFILE_SIZE, 0);
+        io->ops->close(io, fd);
+    }
+    pthread_mutex_lock(&log->mu);
+    log->rpfile_mono_ms = clock_mono_ms();
+    if (rc == 0)
+        log->rpfile_offset = rp;
+    pthread_mutex_unlock(&log->mu);
+    if (rc)
+        log_warn_limited(LOG_MOD, "%s: could not write %s: %s", log->dir, RECOVERY_POINT_NAME,
+                         weir_strerror(rc));
+}
+
+int storage_log_recovery_point_read(storage_io_t *io, const char *dir, int64_t *rp)
+{
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof(path), "%s/%s", dir, RECOVERY_POINT_NAME);
+    int fd;
+    int rc = io->ops->open(io, path, O_RDONLY, &fd);
+    if (rc)
+        return rc;
+    char text[RPFILE_SIZE + 1];
+    size_t got = 0;
+    rc = io->ops->pread(io, fd, text, RPFILE_SIZE, 0, &got);
+    io->ops->close(io, fd);
+    if (rc)
+        return rc;
+    if (got != RPFILE_SIZE)
+        return -WEIR_ECORRUPT;
+    text[got] = 0;
+    const char *p = text;
+    const char *magic = "weir-recovery-point 1\n";
+    unsigned int c;
+    int used = 0;
+    if (strncmp(p, magic, strlen(magic)) != 0)
+        return -WEIR_ECORRUPT;
+    p += strlen(magic);
+    if (!parse_i64_line(&p, "recovery-point", rp) || p != text + RPFILE_BODY ||
+        sscanf(p, "crc32c %8x\n%n", &c, &used) != 1 || used != 16 ||
+        c != crc32c(0, text, RPFILE_BODY))
+        return -WEIR_ECORRUPT;
+    return 0;
 }
 
 static bool parse_i64_line(const char **p, const char *key, int64_t *v)

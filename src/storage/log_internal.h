@@ -29,6 +29,7 @@
 #define CHECKPOINT_NAME     "weir.checkpoint"
 #define CHECKPOINT_TMP_NAME "weir.checkpoint.tmp"
 #define CLEAN_MARKER_NAME   "weir.clean-shutdown"
+#define RECOVERY_POINT_NAME "weir.recovery-point"
 #define EPOCH_NAME          "leader-epoch-checkpoint"
 #define EPOCH_TMP_NAME      "leader-epoch-checkpoint.tmp"
 #define PATH_MAX_LEN        4096
@@ -194,6 +195,8 @@ struct storage_log {
     int64_t recovery_point; /* as last written to the checkpoint */
     int64_t ckpt_seg_base;  /* base of the segment holding recovery_point at that write */
     int64_t ckpt_mono_ms;   /* when the checkpoint was last written */
+    int64_t rpfile_offset;  /* the recovery point in weir.recovery-point, as last written */
+    int64_t rpfile_mono_ms; /* when weir.recovery-point was last written */
     bool offline;
     bool prealloc_unsupported; /* the file system refused fallocate: append without it */
     bool dir_dirty;      /* a segment was created, renamed or deleted since the last fsync_dir */
@@ -262,6 +265,10 @@ void storage_log_segs_insert(storage_log_t *log, size_t at, storage_segment_t *s
 void storage_log_segs_remove(storage_log_t *log, size_t at, size_t n);
 size_t storage_log_seg_floor(storage_log_t *log, int64_t offset); /* last seg with base <= off */
 int storage_log_checkpoint_write(storage_log_t *log);
+/* weir.recovery-point: the recovery point alone, written between checkpoints without a sync.
+ * read returns 0 with *rp, -WEIR_ENOENT, or -WEIR_ECORRUPT (torn or garbled: ignore it). */
+void storage_log_recovery_point_write(storage_log_t *log, int64_t rp);
+int storage_log_recovery_point_read(storage_io_t *io, const char *dir, int64_t *rp);
 int storage_log_checkpoint_read(storage_io_t *io, const char *dir, int64_t *recovery_point,
                                 int64_t *start_offset, int64_t *compacted_until);
 /* Marks the log offline (mu held) and returns its durables to be failed by the caller. */

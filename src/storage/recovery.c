@@ -12,17 +12,21 @@
  *      marker says whether the last close finished.
  *   3. segments wholly below rp (all of them after a clean close) are trusted: their indexes are
  *      loaded and sanity-checked (rebuilt by a verifying scan if they fail), and only the tail
- *      after the last index entry is verified. Every other segment is scanned batch by batch:
- *      length, magic, CRC-32C, record count, offsets increasing and below the next segment.
+ *      after the last index entry is verified. In the others, the batches that end below rp
+ *      are walked by their headers (fsynced and checked at append: only the index is rebuilt),
+ *      and every batch from rp on is scanned: length, magic, CRC-32C, record count, offsets
+ *      increasing and below the next segment.
  *   4. at the first bad batch, with E the offset it should have started at:
  *        E <  rp: that data was fsynced and acknowledged: -WEIR_ECORRUPT and a loud error;
  *        E >= rp: a torn tail: the file is cut there (logged with the byte count) and every
  *                 later segment is deleted, so offsets stay dense.
  *      A zero-filled tail is never mistaken for data: its length field reads 0, and no batch is
  *      shorter than its 61-byte header.
- *   5. what recovery accepted is made durable (fdatasync of every scanned file, indexes written
- *      and synced, directory fsynced), the checkpoint is rewritten with rp = end offset, and the
- *      clean marker is removed so a crash from now on is recovered again.
+ *   5. sealed segments' rebuilt indexes are written and synced; what lies past rp and the
+ *      directory are synced by the first flush, asked for at once (the durable offset starts
+ *      at rp, as for appends not yet flushed); the checkpoint is rewritten when something
+ *      changed on disk (a kill -9 that cut nothing leaves it as it was), and the clean marker
+ *      is removed so a crash from now on is recovered again.
  */
 #include "storage/log_internal.h"
 
@@ -214,7 +218,17 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
                   log->dir, seg->base, bad_pos, expect, cx->rp, why);
         return -WEIR_ECORRUPT;
     }
-    if (zero_tail(log->io, seg->file->fd, bad_pos, file_size))
+    bool zeros = zero_tail(log->io, seg->file->fd, bad_pos, file_size);
+    if (zeros && cx->limit == INT64_MAX) {
+        /* the last segment's preallocated space: kept as such (open_active_file), so a crash
+         * restart changes nothing on disk here */
+        log_debug(LOG_MOD,
+                  "%s: segment %020" PRId64 ": %" PRIu64 " bytes of preallocated zeros past "
+                  "position %" PRIu64 " (offset %" PRId64 ")",
+                  log->dir, seg->base, file_size - bad_pos, bad_pos, expect);
+        return 0;
+    }
+    if (zeros)
         log_info(LOG_MOD,
                  "%s: segment %020" PRId64 ": cutting %" PRIu64
                  " bytes of zeros (preallocated space) at position %" PRIu64 " (offset %" PRId64
@@ -225,7 +239,11 @@ static int scan_from(storage_log_t *log, storage_segment_t *seg, uint64_t file_s
                  "%s: segment %020" PRId64 ": truncating %" PRIu64
                  " bytes of torn tail at position %" PRIu64 " (offset %" PRId64 "): %s",
                  log->dir, seg->base, file_size - bad_pos, bad_pos, expect, why);
+    /* synced at once: a later recovery trusting this segment could not know the cut was
+     * pending, and the bytes it removed would come back with a power loss */
     int rc = log->io->ops->ftruncate(log->io, seg->file->fd, bad_pos);
+    if (rc == 0)
+        rc = log->io->ops->fdatasync(log->io, seg->file->fd);
     if (rc)
         return rc;
     cx->truncated = true;
@@ -238,6 +256,66 @@ static int scan_all(storage_log_t *log, storage_segment_t *seg, uint64_t file_si
     storage_segment_index_reset(seg);
     cx->changed = true; /* indexes rebuilt */
     return scan_from(log, seg, file_size, 0, seg->base, cx);
+}
+
+/* A batch that ends below the recovery point was checked when it was appended and fsynced
+ * before rp moved past it, so recovery need not read it again: the walk reads batch headers
+ * only (through a 64 KiB window, so a run of small batches costs one read and a large batch
+ * one read of its header), notes each batch in the segment's indexes, and stops at the first
+ * batch that reaches rp or at anything odd, where the verifying scan takes over and judges. */
+static int walk_durable(storage_log_t *log, storage_segment_t *seg, uint64_t file_size,
+                        const scan_ctx_t *cx, uint64_t *pos_out, int64_t *expect_out)
+{
+    enum { WINDOW = 64u << 10 };
+    uint8_t *win = weir_malloc(WINDOW);
+    uint64_t pos = 0, win_pos = 0;
+    size_t win_len = 0;
+    int64_t expect = seg->base;
+    int rc = 0;
+    while (file_size - pos >= BATCH_HEADER_SIZE) {
+        if (pos + BATCH_HEADER_SIZE > win_pos + win_len) {
+            size_t want = (size_t)WEIR_MIN((uint64_t)WINDOW, file_size - pos);
+            if ((rc = log->io->ops->pread(log->io, seg->file->fd, win, want, pos, &win_len)) != 0)
+                break;
+            win_pos = pos;
+            if (win_len < BATCH_HEADER_SIZE)
+                break;
+        }
+        storage_batch_header_t h;
+        size_t total;
+        int r = storage_batch_header_read(win + (pos - win_pos), win_len - (size_t)(pos - win_pos),
+                                          &h, &total);
+        if (r != 0 && r != -WEIR_EAGAIN) /* EAGAIN: the batch runs past the window */
+            break;
+        int64_t last = h.base_offset + h.last_offset_delta;
+        bool gap_ok = cx->gaps_ok || h.base_offset <= log->compacted_until;
+        if (h.magic != 2 || h.last_offset_delta < 0 || last >= cx->rp || last >= cx->limit ||
+            total > file_size - pos || h.base_offset < expect ||
+            (!gap_ok && h.base_offset != expect) || h.base_offset - seg->base > INT32_MAX ||
+            last - seg->base > INT32_MAX)
+            break;
+        storage_segment_note_batch(seg, &h, total, log->cfg.index_interval_bytes);
+        expect = last + 1;
+        pos += total;
+    }
+    free(win);
+    *pos_out = pos;
+    *expect_out = expect;
+    return rc;
+}
+
+/* A segment at or past the recovery point: the durable part walked, the rest verified. */
+static int scan_past_rp(storage_log_t *log, storage_segment_t *seg, uint64_t file_size,
+                        scan_ctx_t *cx)
+{
+    storage_segment_index_reset(seg);
+    cx->changed = true; /* indexes rebuilt */
+    uint64_t pos;
+    int64_t expect;
+    int rc = walk_durable(log, seg, file_size, cx, &pos, &expect);
+    if (rc)
+        return rc;
+    return scan_from(log, seg, file_size, pos, expect, cx);
 }
 
 /* A segment below the recovery point: trust its indexes if they pass the checks, verify the
@@ -456,16 +534,22 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
         }
         scan_ctx_t cx = {.rp = rp, .limit = i + 1 < l->logs.n ? l->logs.v[i + 1] : INT64_MAX};
         bool trusted = clean || (i + 1 < l->logs.n && l->logs.v[i + 1] <= rp);
-        rc = trusted ? load_trusted(log, seg, size, &cx) : scan_all(log, seg, size, &cx);
+        rc = trusted ? load_trusted(log, seg, size, &cx) : scan_past_rp(log, seg, size, &cx);
         if (rc)
             return rc;
         log_debug(LOG_MOD,
                   "%s: segment %020" PRId64 " %s: %" PRIu64 " bytes, offsets up to %" PRId64
                   " (recovery point %" PRId64 ")",
                   log->dir, base, trusted ? "trusted" : "verified", seg->size, seg->next, rp);
-        seg->synced = cx.changed ? 0 : seg->size; /* 0: recovery syncs it below */
+        /* 0: recovery syncs it below. Even a file whose bytes were all below rp: what recovery
+         * read may include a change the kernel had not written yet (a trim whose sync failed,
+         * say), and recovery must make what it accepted durable. */
+        seg->synced = cx.changed ? 0 : seg->size;
         seg->index_unsynced = cx.changed;
-        *changed = *changed || cx.changed;
+        /* the last segment's indexes live in memory until it rolls or the log closes (and a
+         * crash walks it again), so walking it changes nothing on disk */
+        bool last = i + 1 == l->logs.n && !trusted;
+        *changed = *changed || cx.truncated || (cx.changed && !last);
         if (cx.truncated && i + 1 < l->logs.n) {
             drop_listed_from(log, l, i + 1, i + 1); /* their offsets would leave a gap */
             break;
@@ -474,25 +558,31 @@ static int load_segments(storage_log_t *log, listing_t *l, int64_t rp, bool clea
     return 0;
 }
 
-/* Makes everything recovery accepted durable, so durable_offset can start at the end. */
-static int recovery_sync(storage_log_t *log)
+/* After a clean close: makes everything recovery accepted durable (normally nothing is left to
+ * sync), so durable_offset can start at the end. After a crash it syncs only the rebuilt
+ * indexes of sealed segments (with their data); the active segment's data past rp and the
+ * directory (the names of files recovery accepted may not be durable yet) are left to the
+ * first flush, which the log asks for at once: until then the durable offset stays at rp, as
+ * for appends not yet flushed, so nothing past it is acknowledged before it is on disk. The
+ * active segment's indexes live in memory until it rolls or the log closes. */
+static int recovery_sync(storage_log_t *log, bool lazy)
 {
     for (size_t i = 0; i < log->nsegs; i++) {
         storage_segment_t *seg = log->segs[i];
+        bool active = i + 1 == log->nsegs;
+        bool index = seg->index_unsynced && !active;
         int rc;
-        if (seg->synced < seg->size || seg->index_unsynced) {
+        seg->index_unsynced = false;
+        if ((seg->synced < seg->size && !lazy) || index) {
             if ((rc = log->io->ops->fdatasync(log->io, seg->file->fd)) != 0)
                 return rc;
             seg->synced = seg->size;
         }
-        if (seg->index_unsynced) {
-            if ((rc = storage_segment_write_indexes(log->io, log->dir, seg)) != 0 ||
-                (rc = storage_segment_sync_indexes(log->io, log->dir, seg->base)) != 0)
-                return rc;
-            seg->index_unsynced = false;
-        }
+        if (index && ((rc = storage_segment_write_indexes(log->io, log->dir, seg)) != 0 ||
+                      (rc = storage_segment_sync_indexes(log->io, log->dir, seg->base)) != 0))
+            return rc;
     }
-    return log->io->ops->fsync_dir(log->io, log->dir);
+    return 0;
 }
 
 static int read_checkpoint(storage_log_t *log, bool have_segments, int64_t *rp, int64_t *so)
@@ -578,7 +668,14 @@ int storage_log_recover(storage_log_t *log)
         goto out;
     bool have_ckpt = rc == 1;
     bool clean = l.clean && have_ckpt;
-    bool changed = !clean;
+    int64_t file_rp;
+    if (have_ckpt && !clean && storage_log_recovery_point_read(io, log->dir, &file_rp) == 0 &&
+        file_rp > rp) {
+        log_debug(LOG_MOD, "%s: recovery point %" PRId64 " (%s; the checkpoint says %" PRId64 ")",
+                  log->dir, file_rp, RECOVERY_POINT_NAME, rp);
+        rp = file_rp;
+    }
+    bool changed = false; /* something on disk changed: the checkpoint is rewritten */
     if ((rc = load_segments(log, &l, rp, clean, &changed)) != 0)
         goto out;
     if ((rc = settle_offsets(log, rp, so)) != 0)
@@ -587,14 +684,21 @@ int storage_log_recover(storage_log_t *log)
         rc = storage_txnindex_load(io, log->dir, log->segs[i], &log->txn_damaged);
     if (rc)
         goto out;
-    if ((rc = recovery_sync(log)) != 0)
+    /* After a crash that cut nothing (kill -9 leaves the page cache whole) the old checkpoint
+     * still holds: rp stays where it was, and the first flush syncs the rest (recovery_sync). */
+    bool ckpt =
+        changed || !have_ckpt || log->start_offset != so || (clean && rp != log->end_offset);
+    if ((rc = recovery_sync(log, !clean)) != 0)
         goto out;
-    log->dir_dirty = false;
-    log->durable_offset = log->end_offset;
+    log->dir_dirty = !clean;
+    log->durable_offset =
+        clean ? log->end_offset : WEIR_MIN(WEIR_MAX(rp, log->start_offset), log->end_offset);
+    if (!clean)
+        atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
     log->recovery_point = rp;
     if (log->compacted_until == INT64_MAX)
         log->compacted_until = log->end_offset;
-    if (changed || !have_ckpt || rp != log->end_offset) {
+    if (ckpt) {
         if ((rc = storage_log_checkpoint_write(log)) != 0)
             goto out;
     } else {

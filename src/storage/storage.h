@@ -324,9 +324,16 @@ typedef struct {
     size_t cleaner_map_bytes;      /* bound for compaction's key map, default 128 MiB */
     /* The recovery-point checkpoint is rewritten after a flush once this many ms have passed
      * since the last write, or when the durable offset has crossed into a newer segment;
-     * 0 = after every flush. Default 10 s. A lagging checkpoint only means a longer scan at
-     * the next unclean start, never lost data. */
+     * 0 = after every flush. Default 60 s (Kafka's log.flush.offset.checkpoint.interval.ms;
+     * recovery_point_ms keeps the recovery point fresher). A lagging checkpoint only means a longer
+     * scan at the next unclean start, never lost data. */
     int64_t recovery_checkpoint_ms;
+    /* Between checkpoints, the recovery point alone is written this often after a flush (to
+     * weir.recovery-point, in place, with a CRC and without a sync: a claim about data
+     * already synced, so a lost or torn write only means a longer scan), keeping what a crash
+     * restart must verify to about this many ms of writes. 0 = after every flush, -1 = never.
+     * Default 1 s. */
+    int64_t recovery_point_ms;
     /* The active segment's file is extended this many bytes at a time, ahead of the appends
      * (fallocate; the space reads as zeros), so an append overwrites allocated space and the
      * fdatasync after it writes the data without the file's size and extent map (measured on
