@@ -2294,6 +2294,8 @@ def main():
     ap.add_argument("--steady", action="store_true", help="--sustained and --tail-latency")
     ap.add_argument("--volume-mb", type=int, default=None,
                     help="--sustained: MB written per row (default 16384, quick 1024)")
+    ap.add_argument("--lat-variant", action="append", default=[],
+                    help="--tail-latency: also a Weir broker with these settings (K=V[,K=V])")
     args = ap.parse_args()
     if os.environ.get("QUICK") not in (None, "", "0"):
         args.quick = True

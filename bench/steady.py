@@ -19,7 +19,8 @@ O_DIRECT bandwidth of the same run.
 
 Tail latency: bench_weir latency_paced (librdkafka, linger.ms=0, acks=-1, 100-byte messages)
 paced at 1k and 10k msg/s, against Weir and against librdkafka's in-process mock broker, runs
-alternating so drift hits both; p50/p99/p999 per run, the Weir/mock p99 ratio run by run, and a
+alternating so drift hits both (--lat-variant K=V[,K=V] adds a Weir broker with those settings
+beside the default one, to try a setting against it in the same run); p50/p99/p999 per run, the Weir/mock p99 ratio run by run, and a
 chart of the worst latency per 50 ms window over the run.
 
 Invariants: every process is started through harness.PROCS and stopped by pid on every exit
@@ -462,34 +463,43 @@ class Steady:
         self.floor = sync_floor(self.work, n=200 if self.args.profile == "smoke" else 2000)
         h.log(f"disk floor: write+fdatasync of 170 B p50 {self.floor['p50_us']} us, "
               f"p99 {self.floor['p99_us']} us")
-        srv = h.WeirServer(os.path.join(self.work, "weir-lat"), self.logdir, self.weir_bin, [])
-        srv.start()
-        self.http = h.Runner.http_of(srv)
+        # Weir as configured by default, plus one broker per --lat-variant (its --set list), to
+        # try a setting against the default side by side; "mock" needs no server.
+        variants = [("weir", [])] + [(f"weir {v}", v.split(",")) for v in self.args.lat_variant]
+        self.lat_systems = [name for name, _ in variants] + ["mock"]
+        servers = {}
         self.lat_runs = []
         try:
+            for i, (name, sets) in enumerate(variants):
+                srv = h.WeirServer(os.path.join(self.work, f"weir-lat-{i}"), self.logdir,
+                                   self.weir_bin, sets)
+                srv.start()
+                servers[name] = (srv, h.Runner.http_of(srv))
             for rate in LAT_RATES:
                 timelines = {}
                 for rep in range(self.p["lat_reps"]):
-                    order = ["weir", "mock"] if rep % 2 == 0 else ["mock", "weir"]
-                    for system in order:
-                        r = self.paced_run(srv, system, rate, rep, timelines)
+                    k = rep % len(self.lat_systems)  # the first system rotates, like drift
+                    for system in self.lat_systems[k:] + self.lat_systems[:k]:
+                        r = self.paced_run(servers.get(system), system, rate, rep, timelines)
                         if r:
                             self.lat_runs.append(r)
                 self.lat_chart(rate, timelines)
         finally:
-            srv.stop()
+            for srv, _ in servers.values():
+                srv.stop()
 
-    def paced_run(self, srv, system, rate, rep, timelines):
+    def paced_run(self, server, system, rate, rep, timelines):
+        """One paced run; server is (WeirServer, http address), None for the mock broker."""
         secs = self.p["lat_s"]
-        tl = os.path.join(self.work, f"timeline-{system}-{rate}-{rep}.txt")
-        argv = [self.bench_weir, "latency_paced", "--addr", srv.addr if system == "weir" else
+        tl = os.path.join(self.work, f"timeline-{len(timelines)}-{rate}-{rep}.txt")
+        argv = [self.bench_weir, "latency_paced", "--addr", server[0].addr if server else
                 "mock", "--topic", f"paced-{rate}-{rep}", "--rate", str(rate), "--seconds",
                 str(secs), "--msg-bytes", str(LAT_BYTES), "--acks", "-1", "--timeline", tl]
         h.log(f"[{time.monotonic() - self.t0:5.0f}s] latency_paced {system} {rate} msg/s "
               f"{secs:g} s")
-        before = fsync_hist(self.http) if system == "weir" else None
+        before = fsync_hist(server[1]) if server else None
         d = Driver(argv, secs + 60).wait()
-        after = fsync_hist(self.http) if system == "weir" else None
+        after = fsync_hist(server[1]) if server else None
         r = d.result or {}
         want = int(secs * rate)
         if d.rc != 0 or r.get("msgs") != want or r.get("errors") != 0:
@@ -511,7 +521,7 @@ class Steady:
 
     def lat_chart(self, rate, timelines):
         series = []
-        for system in ("weir", "mock"):
+        for system in self.lat_systems:
             if system not in timelines:
                 continue
             worst = {}
@@ -573,7 +583,7 @@ class Steady:
               "sync p50 <= ms | sync p99 <= ms |")
             w("|---|---|---|---|---|---|---|---|---|---|")
             for rate in LAT_RATES:
-                for system in ("weir", "mock"):
+                for system in self.lat_systems:
                     rs = [r for r in self.lat_runs if r["rate"] == rate and r["system"] == system]
                     if not rs:
                         continue
@@ -581,7 +591,7 @@ class Steady:
                     def m(k):
                         return statistics.median(r[k] for r in rs) / 1000
                     sy = ["-", "-", "-"]
-                    if system == "weir" and all(r.get("fsync_p99_le_s") for r in rs):
+                    if system != "mock" and all(r.get("fsync_p99_le_s") for r in rs):
                         sy = [str(int(statistics.median(r["syncs"] for r in rs))),
                               f"{statistics.median(r['fsync_p50_le_s'] for r in rs) * 1000:g}",
                               f"{statistics.median(r['fsync_p99_le_s'] for r in rs) * 1000:g}"]
@@ -589,19 +599,20 @@ class Steady:
                       f"| {m('p999_us'):.2f} | {m('max_us'):.2f} | {' | '.join(sy)} |")
             w("")
             for rate in LAT_RATES:
-                ratios = []
-                for rep in range(self.p["lat_reps"]):
-                    a = [r for r in self.lat_runs if (r["rate"], r["rep"], r["system"]) ==
-                         (rate, rep, "weir")]
-                    b = [r for r in self.lat_runs if (r["rate"], r["rep"], r["system"]) ==
-                         (rate, rep, "mock")]
-                    if a and b:
-                        ratios.append(a[0]["p99_us"] / b[0]["p99_us"])
-                if ratios:
-                    med = statistics.median(ratios)
-                    w(f"- {rate} msg/s: Weir p99 / mock p99 = {med:.2f} (run by run: "
-                      f"{', '.join(f'{x:.2f}' for x in ratios)}); target <= 2: "
-                      f"{'met' if med <= 2 else 'NOT met'}")
+                for system in self.lat_systems[:-1]:
+                    ratios = []
+                    for rep in range(self.p["lat_reps"]):
+                        a = [r for r in self.lat_runs if (r["rate"], r["rep"], r["system"]) ==
+                             (rate, rep, system)]
+                        b = [r for r in self.lat_runs if (r["rate"], r["rep"], r["system"]) ==
+                             (rate, rep, "mock")]
+                        if a and b:
+                            ratios.append(a[0]["p99_us"] / b[0]["p99_us"])
+                    if ratios:
+                        med = statistics.median(ratios)
+                        w(f"- {rate} msg/s: {system} p99 / mock p99 = {med:.2f} (run by run: "
+                          f"{', '.join(f'{x:.2f}' for x in ratios)}); target <= 2: "
+                          f"{'met' if med <= 2 else 'NOT met'}")
             w("")
         if self.charts:
             w("Charts: " + ", ".join(os.path.basename(c) for c in self.charts))

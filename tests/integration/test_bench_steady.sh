@@ -82,7 +82,7 @@ for rate in (1000, 10000):
         f"latency chart at {rate} msg/s with a Weir and a mock line", str(svg))
 md = glob.glob(os.path.join(out, "*-steady.md"))
 text = open(md[0]).read() if md else ""
-tap("Weir p99 / mock p99" in text and "% of O_DIRECT" in text, "report written", md and md[0])
+tap("weir p99 / mock p99" in text and "% of O_DIRECT" in text, "report written", md and md[0])
 
 tl = os.path.join(out, "timeline.txt")
 lines = open(tl).read().split("\n")[:-1] if os.path.exists(tl) else []
