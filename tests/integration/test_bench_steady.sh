@@ -23,10 +23,15 @@ timeout -k 5 60 "$build/bench/bench_weir" latency_paced --addr mock --topic tl -
     --seconds 1 --msg-bytes 100 --acks -1 --timeline "$out/timeline.txt" >"$out/paced.out" 2>&1
 prc=$?
 
-/usr/bin/python3 - "$out" "$rc" "$prc" <<'PY'
-import glob, json, os, sys
+# The O_DIRECT append prototype against the page cache (bench_storage --direct), small.
+timeout -k 5 60 "$build/bench/bench_storage" "$out" --direct --mib 8 --group-kib 64 --reps 1 \
+    >"$out/direct.out" 2>&1
+drc=$?
 
-out, rc, prc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+/usr/bin/python3 - "$out" "$rc" "$prc" "$drc" <<'PY'
+import glob, json, os, re, sys
+
+out, rc, prc, drc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 n = failed = 0
 
 
@@ -90,6 +95,14 @@ tap(prc == 0 and len(lines) == 2000 and all(float(l.split()[1]) > 0 for l in lin
     float(lines[-1].split()[0]) == 999.5,
     "latency_paced --timeline: one line per message, every one acknowledged",
     f"exit {prc}, {len(lines)} lines")
+direct = open(os.path.join(out, "direct.out")).read()
+rows_d = re.findall(r"^\| (pc-sync|direct|pc-nosync) \| (\d+) \[", direct, re.M)
+tap(drc == 0 and [r for r, _ in rows_d] == ["pc-sync", "direct", "pc-nosync"] and
+    all(int(v) > 0 for _, v in rows_d) and "8 MiB per row, groups of 64 KiB" in direct,
+    "bench_storage --direct: the page-cache and O_DIRECT rows, each with its MB/s",
+    f"exit {drc}: {direct[-300:]}")
+tap(not glob.glob(os.path.join(out, "bench-storage-direct.*")),
+    "bench_storage --direct leaves no file behind")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
 PY
