@@ -1266,8 +1266,10 @@ class Runner:
                     os.killpg(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-                PROCS.stop(p, grace_s=2)
-                text = (p.stdout.read() or b"").decode(errors="replace")
+                # communicate() again: what it read before the timeout is kept (a plain read
+                # of p.stdout now would miss it).
+                out, _ = p.communicate(timeout=30)
+                text = out.decode(errors="replace")
                 # A slow machine is not a failure of the run (issue 17): what the program
                 # printed before its time was up is reported, and the cut is said.
                 self.notes.append(f"{name} cut short: the time budget left it {timeout:.0f} s; "

@@ -407,6 +407,7 @@ class Steady:
                     pct_of_odirect=round(100 * mb_s / self.disk["write_mb_s"], 1),
                     dirty_mb_max=round(max((k["dirty_mb"] for k in kern), default=0), 1),
                     writeback_mb_max=round(max((k["writeback_mb"] for k in kern), default=0), 1),
+                    memfree_mb_min=round(min((k["memfree_mb"] for k in kern), default=0), 1),
                     disk_written_mb=round(written, 1),
                     spark=sparkline([y for _, y in pub]), chart=chart and os.path.basename(chart))
 
@@ -558,17 +559,17 @@ class Steady:
               f"{d['write_mb_s']} MB/s, read {d['read_mb_s']} MB/s.")
             w("")
             w("| row | volume MB | publish MB/s | % of O_DIRECT write | tail-consume MB/s | "
-              "max Dirty MB | max Writeback MB | MB/s over time |")
-            w("|---|---|---|---|---|---|---|---|")
+              "max Dirty MB | max Writeback MB | min MemFree MB | MB/s over time |")
+            w("|---|---|---|---|---|---|---|---|---|")
             for r in self.rows:
                 if r["row"] == "sustained-catch-up":
                     w(f"| {r['row']} ({r['cold_mb']} MB cold) | {r['volume_mb']} | - | "
                       f"{r['pct_of_odirect_read']}% of O_DIRECT read | {r['consume_mb_s']} | - | "
-                      f"- | `{r['spark']}` |")
+                      f"- | - | `{r['spark']}` |")
                 else:
                     w(f"| {r['row']} | {r['volume_mb']} | {r['publish_mb_s']} | "
                       f"{r['pct_of_odirect']}% | {r['consume_mb_s']} | {r['dirty_mb_max']} | "
-                      f"{r['writeback_mb_max']} | `{r['spark']}` |")
+                      f"{r['writeback_mb_max']} | {r['memfree_mb_min']:.0f} | `{r['spark']}` |")
             w("")
         if getattr(self, "lat_runs", None):
             w("## Tail latency of paced acks=-1 produce (librdkafka, linger.ms=0, 100 B)")

@@ -476,7 +476,7 @@ TEST(paced_appends_are_not_held_back_to_gather)
     printf("# %d paced appends: %llu syncs, %llu of them waited to gather\n", N,
            (unsigned long long)syncs_n, (unsigned long long)gathers);
     CHECK(syncs_n > 0);
-    CHECK(gathers * 20 <= syncs_n); /* a few at most, from scheduling noise */
+    CHECK(gathers * 10 <= syncs_n); /* a few at most, from scheduling noise (was ~90%) */
     storage_flusher_detach(f, log);
     storage_flusher_stop(f);
     storage_log_close(log);
