@@ -129,7 +129,8 @@ def hist_pct(before, after, p):
 # ---- samplers ---------------------------------------------------------------------------------
 
 def kernel_counters():
-    """Dirty and Writeback (MB) from /proc/meminfo and pgpgout (MB written to disk so far)."""
+    """Dirty, Writeback, MemFree, Cached (MB) from /proc/meminfo; pgpgout and pgpgin (MB written
+    to and read from block devices so far) from /proc/vmstat."""
     out = {}
     with open("/proc/meminfo") as f:
         for line in f:
@@ -139,8 +140,8 @@ def kernel_counters():
     with open("/proc/vmstat") as f:
         for line in f:
             k, v = line.split()
-            if k == "pgpgout":
-                out["pgpgout_mb"] = int(v) / 1024  # pgpgout counts KiB
+            if k in ("pgpgout", "pgpgin"):
+                out[k + "_mb"] = int(v) / 1024  # both count KiB
     return out
 
 
@@ -434,6 +435,7 @@ class Steady:
         h.log(f"[{time.monotonic() - self.t0:5.0f}s] catch-up: {dropped / 1e6:.0f} MB dropped "
               f"from the page cache, {P} consumers read from offset 0")
         t_origin = time.monotonic()
+        base = kernel_counters()
         cons = [Driver([self.bench_weir, "consume", "--addr", srv.addr, "--topic", t,
                         "--partitions", str(PARTITIONS), "--count", str(per), "--msg-bytes",
                         str(MSG_BYTES), "--seconds", str(self.p["cap_s"]), "--progress-ms",
@@ -441,6 +443,8 @@ class Steady:
         for d in cons:
             d.wait()
         ok = self.check_drivers("catch-up", cons, per)
+        # Read from the disk during the row (the whole machine's): the data really was cold.
+        disk_read = kernel_counters()["pgpgin_mb"] - base["pgpgin_mb"]
         vol = per * P * MSG_BYTES / 1e6
         secs = max((d.result or {}).get("secs", 0) for d in cons) or 1e-9
         series = sum_series(cons, MSG_BYTES, t_origin)
@@ -455,6 +459,7 @@ class Steady:
                               pct_of_odirect_read=round(100 * vol / secs / self.disk["read_mb_s"],
                                                         1),
                               cold_mb=round(dropped / 1e6, 1), ok=ok,
+                              disk_read_mb=round(disk_read * 1.048576, 1),
                               spark=sparkline([y for _, y in series]),
                               chart=chart and os.path.basename(chart)))
 
@@ -563,7 +568,8 @@ class Steady:
             w("|---|---|---|---|---|---|---|---|---|")
             for r in self.rows:
                 if r["row"] == "sustained-catch-up":
-                    w(f"| {r['row']} ({r['cold_mb']} MB cold) | {r['volume_mb']} | - | "
+                    w(f"| {r['row']} ({r['cold_mb']} MB cold, {r['disk_read_mb']} MB read from "
+                      f"disk) | {r['volume_mb']} | - | "
                       f"{r['pct_of_odirect_read']}% of O_DIRECT read | {r['consume_mb_s']} | - | "
                       f"- | - | `{r['spark']}` |")
                 else:

@@ -70,6 +70,8 @@ for name in ("sustained-acks-all", "sustained-acks-1"):
 c = rows.get("sustained-catch-up", {})
 tap(c.get("ok") is True and c.get("consumers") == P and c.get("cold_mb", 0) >= PER * P * 1024 / 1e6,
     "catch-up: every message read back after its segments left the page cache", str(c))
+tap(c.get("disk_read_mb", 0) >= 0.9 * c.get("volume_mb", 1e9),
+    "catch-up: the data came from the disk (pgpgin during the row >= 90% of it)", str(c))
 d = res.get("disk") or {}
 tap(d.get("write_mb_s", 0) > 0 and d.get("read_mb_s", 0) > 0, "O_DIRECT write and read measured",
     str(d))
