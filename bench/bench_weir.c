@@ -311,6 +311,13 @@ static int run_publish(const opts_t *o0)
                          (size_t)o->msg_bytes))
             errors++;
     }
+    /* With --progress-ms the acknowledgements keep being counted while the local queue drains
+     * (the whole run may sit in it: a flush would leave a flat line in the chart). */
+    int64_t drain_deadline = bench_now_ns() + 60000000000LL;
+    while (o->progress_ms > 0 && rd_kafka_outq_len(rk) > 0 && bench_now_ns() < drain_deadline) {
+        rd_kafka_poll(rk, 50);
+        progress_tick(o, t0, &t_progress, atomic_load(&d.acked));
+    }
     if (rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         errors++;
     int64_t t1 = bench_now_ns();

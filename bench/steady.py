@@ -248,15 +248,6 @@ def sparkline(values):
     return "".join(bars[min(len(bars) - 1, int(v / top * (len(bars) - 1) + 0.5))] for v in values)
 
 
-def rate_series(progress, msg_bytes):
-    """MB/s between successive PROGRESS samples."""
-    out = []
-    for (t0, m0), (t1, m1) in zip(progress, progress[1:]):
-        if t1 > t0:
-            out.append((t1, (m1 - m0) * msg_bytes / (t1 - t0) / 1e6))
-    return out
-
-
 def sum_series(drivers, msg_bytes, t_origin, step=SAMPLE_S):
     """Total MB/s of several drivers on one time axis (seconds since t_origin), per step."""
     if not any(d.progress for d in drivers):
