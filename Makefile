@@ -235,11 +235,13 @@ test-fast: deps
 	@$(MAKE) --no-print-directory build
 	@WEIR_TEST_PASSES=release WEIR_FUZZ_SECONDS=0 tests/run.sh
 
+# `make bench PROFILE=sustained|tail-latency|steady` runs the steady-state profiles instead of
+# the comparison (docs/bench.md); QUICK=1 shortens either.
 bench: deps-bench
 	@$(MAKE) --no-print-directory binaries $(PEER_BIN)
 	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/nometrics EXTRA_CFLAGS=-DWEIR_METRICS_OFF \
 		build/nometrics/weir
-	@QUICK=$(QUICK) bench/run.sh
+	@QUICK=$(QUICK) bench/run.sh $(if $(PROFILE),--$(PROFILE))
 
 # `make install PREFIX=~/.local` (default /usr/local; DESTDIR for packaging): the weir command,
 # libweir (static and shared, with the pkg-config file weir.pc), the embedded test broker

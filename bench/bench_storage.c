@@ -4,6 +4,8 @@
  *
  *   build/bench/bench_storage DIR [--quick] [--reps N] [--secs S] [--only ROW] [--size 16k|1m]
  *                                 [--timeline] [--wait futex|cond]
+ *   build/bench/bench_storage DIR --direct [--mib N] [--group-kib K] [--reps N]
+ *                                 (O_DIRECT append against the page cache, see direct_main)
  *
  * Batches are Kafka v2 batches of 100-byte records, 16 KiB and 1 MiB. Six rows per size:
  *   write    raw write() loop         one thread, plain write() of batch-sized buffers into one
@@ -39,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -767,20 +770,143 @@ static void print_table(const size_t *sizes, int nsizes, const buf_t *batch, run
     }
 }
 
+/* ---- --direct: an O_DIRECT append path against the page cache (issue 17, item 2) ------------
+ * A prototype of the log's write path as Redpanda does it, measured beside the page-cache path
+ * on the same disk in the same run, at steady state (--mib MiB per run, far more than one
+ * group): 1 KiB-record batches are appended in groups of --group-kib, each group made durable
+ * before the next (what acks=-1 traffic at full speed does). Rows:
+ *   pc-sync   write() of the group, fdatasync          (the broker's path today)
+ *   direct    the group copied into an aligned staging buffer and written with O_DIRECT as the
+ *             4 KiB blocks that cover it, the partial last block padded with zeros (and written
+ *             again, whole, by the next group), then fdatasync (the device's cache flush)
+ *   pc-nosync write() only, one fdatasync at the end  (acks=1: what writeback allows)
+ * Each file is preallocated (fallocate) to the run's size, as the log preallocates, so neither
+ * path pays for growing the file. Rows alternate, --reps times. */
+enum { DIRECT_BLOCK = 4096 };
+
+static int64_t direct_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0)
+            die("pwrite", errno);
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+}
+
+/* One run of one row; returns MB/s of log bytes made durable. */
+static double direct_run(const char *row_name, const uint8_t *src, size_t src_len, size_t group,
+                         uint64_t total)
+{
+    bool direct = strcmp(row_name, "direct") == 0, nosync = strcmp(row_name, "pc-nosync") == 0;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/bench-storage-direct.%s", base_dir, row_name);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | (direct ? O_DIRECT : 0), 0644);
+    if (fd < 0)
+        die(path, errno);
+    if (fallocate(fd, 0, 0, (off_t)(total + group + DIRECT_BLOCK)) != 0)
+        die("fallocate", errno);
+    fsync(fd);
+    uint8_t *stage = NULL;
+    if (direct && posix_memalign((void **)&stage, DIRECT_BLOCK, group + 2 * DIRECT_BLOCK) != 0)
+        die("posix_memalign", ENOMEM);
+    size_t held = 0;     /* direct: bytes in stage, from file offset stage_off */
+    off_t stage_off = 0; /* direct: block-aligned */
+    uint64_t done = 0, src_at = 0;
+    int64_t t0 = direct_now_ns();
+    while (done < total) {
+        /* The group: the next `group` bytes of the repeated batch stream. */
+        size_t n = (size_t)(total - done < group ? total - done : group);
+        for (size_t k = 0; k < n;) {
+            size_t chunk = src_len - src_at < n - k ? src_len - src_at : n - k;
+            if (direct)
+                memcpy(stage + held + k, src + src_at, chunk);
+            else
+                pwrite_all(fd, src + src_at, chunk, (off_t)(done + k));
+            k += chunk;
+            src_at = (src_at + chunk) % src_len;
+        }
+        if (direct) {
+            held += n;
+            size_t len = (held + DIRECT_BLOCK - 1) / DIRECT_BLOCK * DIRECT_BLOCK;
+            memset(stage + held, 0, len - held);
+            pwrite_all(fd, stage, len, stage_off);
+            size_t keep_from = held / DIRECT_BLOCK * DIRECT_BLOCK;
+            memmove(stage, stage + keep_from, held - keep_from);
+            held -= keep_from;
+            stage_off += (off_t)keep_from;
+        }
+        if (!nosync && fdatasync(fd) != 0)
+            die("fdatasync", errno);
+        done += n;
+    }
+    if (nosync && fdatasync(fd) != 0)
+        die("fdatasync", errno);
+    double secs = (double)(direct_now_ns() - t0) / 1e9;
+    close(fd);
+    free(stage);
+    unlink(path);
+    return (double)total / secs / 1e6;
+}
+
+static int direct_main(uint64_t total, size_t group, int reps)
+{
+    static const char *const rows[] = {"pc-sync", "direct", "pc-nosync"};
+    enum { NDIRECT = 3 };
+    buf_t batch;
+    buf_init(&batch);
+    make_batch(&batch, 1u << 20);
+    double mbs[NDIRECT][REPS_MAX];
+    for (int rep = 0; rep < reps; rep++)
+        for (int r = 0; r < NDIRECT; r++) {
+            mbs[r][rep] = direct_run(rows[r], batch.data, batch.len, group, total);
+            int dfd = open(base_dir, O_RDONLY | O_DIRECTORY); /* writeback of one row, untimed */
+            if (dfd >= 0) {
+                syncfs(dfd);
+                close(dfd);
+            }
+        }
+    printf("O_DIRECT append against the page cache, %s: %d runs of %" PRIu64
+           " MiB per row, groups of %zu KiB made durable one after another.\n\n",
+           base_dir, reps, total >> 20, group >> 10);
+    printf("| row | MB/s median [min-max] | vs pc-sync |\n|---|---|---|\n");
+    double pc = 0;
+    for (int r = 0; r < NDIRECT; r++) {
+        qsort(mbs[r], (size_t)reps, sizeof(double), cmp_dbl);
+        double med = mbs[r][reps / 2];
+        if (r == 0)
+            pc = med;
+        printf("| %s | %.0f [%.0f-%.0f] | %.2fx |\n", rows[r], med, mbs[r][0], mbs[r][reps - 1],
+               med / pc);
+    }
+    buf_deinit(&batch);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(
         stderr,
         "usage: bench_storage DIR [--quick] [--reps N] [--secs S] [--only "
-        "write|nf|sync1|sync8|gc|rawgc[,...]] [--size 16k|1m] [--timeline] [--wait futex|cond]\n");
+        "write|nf|sync1|sync8|gc|rawgc[,...]] [--size 16k|1m] [--timeline] [--wait futex|cond]\n"
+        "       bench_storage DIR --direct [--mib N] [--group-kib K] [--reps N]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    bool quick = false, want[NROWS];
-    int reps = 3, want_size = -1;
+    bool quick = false, want[NROWS], direct = false;
+    int reps = 3, want_size = -1, direct_mib = 1024, group_kib = 256;
     double secs = -1;
     for (int i = 0; i < NROWS; i++)
         want[i] = true;
@@ -789,6 +915,16 @@ int main(int argc, char **argv)
             quick = true;
         } else if (strcmp(argv[i], "--timeline") == 0) {
             timeline = true;
+        } else if (strcmp(argv[i], "--direct") == 0) {
+            direct = true;
+        } else if (strcmp(argv[i], "--mib") == 0 && i + 1 < argc) {
+            direct_mib = atoi(argv[++i]);
+            if (direct_mib < 1 || direct_mib > (1 << 20))
+                usage();
+        } else if (strcmp(argv[i], "--group-kib") == 0 && i + 1 < argc) {
+            group_kib = atoi(argv[++i]);
+            if (group_kib < 4 || group_kib > 65536)
+                usage();
         } else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "cond") == 0)
@@ -827,6 +963,8 @@ int main(int argc, char **argv)
     if (!base_dir)
         usage();
     log_set_level(LOG_WARN);
+    if (direct)
+        return direct_main((uint64_t)direct_mib << 20, (size_t)group_kib << 10, reps);
     uint64_t total = quick ? (128ull << 20) : (512ull << 20);
     run_secs = secs > 0 ? secs : quick ? 0.7 : 2.5;
     warm_secs = quick ? 0.15 : 0.3;

@@ -9,9 +9,12 @@
  *                          --txn-size K [--linger-ms L] [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          [--isolation read_committed|read_uncommitted]
+ *   (publish and consume: [--progress-ms MS] prints "PROGRESS secs msgs" lines as they go)
  *   bench_weir latency_ack --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
  *   bench_weir latency_e2e --addr H:P --topic T --partitions P --rate R --msg-bytes B --acks A
  *   bench_weir latency_ack_raw --addr H:P --topic T --count N --msg-bytes B --acks A [--seconds S]
+ *   bench_weir latency_paced --addr H:P|mock --topic T --rate R --seconds S --msg-bytes B
+ *                          --acks A [--timeline F]
  *   bench_weir group       --addr H:P --topic T --partitions P --count N --members M
  *   bench_weir rebalance   --addr H:P --topic T --partitions P --members M [--rate R]
  *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
@@ -44,6 +47,7 @@
 
 #include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -56,6 +60,8 @@ typedef struct {
     const char *addr, *topic, *group;
     const char *isolation;    /* consume: isolation.level, "" for librdkafka's default */
     const char *payload_file; /* publish: every value is this file's bytes; "" for none */
+    const char *timeline;     /* latency_paced: per-message latency file; "" for none */
+    int64_t progress_ms;      /* publish, consume: a PROGRESS line this often (0: none) */
     int64_t txn_size;         /* txn_publish: messages per transaction */
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
@@ -73,7 +79,12 @@ static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
 static rd_kafka_conf_t *conf_base(const opts_t *o)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    conf_set(conf, "bootstrap.servers", o->addr);
+    /* --addr mock: librdkafka's in-process mock cluster (no disk, no other process), the
+     * reference the paced latency rows compare Weir with. */
+    if (strcmp(o->addr, "mock") == 0)
+        conf_set(conf, "test.mock.num.brokers", "1");
+    else
+        conf_set(conf, "bootstrap.servers", o->addr);
     conf_set(conf, "client.id", "weir-bench");
     conf_set(conf, "log_level", "4");
     return conf;
@@ -116,6 +127,13 @@ static void topic_wait(rd_kafka_t *rk, const char *name, int partitions)
 
 static void topic_create(rd_kafka_t *rk, const char *name, int partitions)
 {
+    rd_kafka_mock_cluster_t *mcluster = rd_kafka_handle_mock_cluster(rk);
+    if (mcluster) {
+        if (rd_kafka_mock_topic_create(mcluster, name, partitions, 1))
+            bench_die("mock cluster: cannot create topic %s", name);
+        topic_wait(rk, name, partitions);
+        return;
+    }
     char err[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, 1, err, sizeof(err));
     if (!nt)
@@ -145,6 +163,8 @@ static void topic_create(rd_kafka_t *rk, const char *name, int partitions)
 typedef struct {
     atomic_int_fast64_t acked, failed;
     bench_lat_t *ack_lat; /* when set: publish->ack latency from the payload's send time */
+    int64_t *lat_by_seq;  /* when set: the same latency by sequence number (the timeline) */
+    int64_t seq_cap;      /* entries of lat_by_seq */
 } dr_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -156,8 +176,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     atomic_fetch_add(&d->acked, 1);
-    if (d->ack_lat && m->len >= BENCH_HDR_BYTES)
-        bench_lat_add(d->ack_lat, bench_now_ns() - bench_payload_time(m->payload));
+    if (d->ack_lat && m->len >= BENCH_HDR_BYTES) {
+        int64_t ns = bench_now_ns() - bench_payload_time(m->payload);
+        uint64_t seq = bench_payload_seq(m->payload);
+        bench_lat_add(d->ack_lat, ns);
+        if (d->lat_by_seq && seq < (uint64_t)d->seq_cap)
+            d->lat_by_seq[seq] = ns;
+    }
 }
 
 static rd_kafka_t *producer_new_txn(const opts_t *o, dr_t *d, int64_t linger_ms,
@@ -242,6 +267,20 @@ static uint8_t *payload_read(const char *path, int64_t *len)
     return p;
 }
 
+/* Throughput over time (the sustained profile's charts): "PROGRESS <s since t0> <messages>"
+ * on stdout every --progress-ms, messages acknowledged (publish) or received (consume). */
+static void progress_tick(const opts_t *o, int64_t t0, int64_t *t_next, int64_t msgs)
+{
+    if (o->progress_ms <= 0)
+        return;
+    int64_t now = bench_now_ns();
+    if (now < *t_next)
+        return;
+    printf("PROGRESS %.3f %" PRId64 "\n", (double)(now - t0) / 1e9, msgs);
+    fflush(stdout);
+    *t_next = now + o->progress_ms * 1000000;
+}
+
 static int run_publish(const opts_t *o0)
 {
     opts_t opts = *o0, *o = &opts;
@@ -255,7 +294,7 @@ static int run_publish(const opts_t *o0)
         bench_payload_init(payload, (size_t)o->msg_bytes);
 
     int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), sent = 0;
-    int64_t errors = 0;
+    int64_t errors = 0, t_progress = t0;
     bool capped = false;
     for (; sent < o->count; sent++) {
         if ((sent & 1023) == 0) {
@@ -264,6 +303,7 @@ static int run_publish(const opts_t *o0)
                 break;
             }
             rd_kafka_poll(rk, 0);
+            progress_tick(o, t0, &t_progress, atomic_load(&d.acked));
         }
         if (!fixed)
             bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
@@ -271,9 +311,18 @@ static int run_publish(const opts_t *o0)
                          (size_t)o->msg_bytes))
             errors++;
     }
+    /* With --progress-ms the acknowledgements keep being counted while the local queue drains
+     * (the whole run may sit in it: a flush would leave a flat line in the chart). */
+    int64_t drain_deadline = bench_now_ns() + 60000000000LL;
+    while (o->progress_ms > 0 && rd_kafka_outq_len(rk) > 0 && bench_now_ns() < drain_deadline) {
+        rd_kafka_poll(rk, 50);
+        progress_tick(o, t0, &t_progress, atomic_load(&d.acked));
+    }
     if (rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         errors++;
     int64_t t1 = bench_now_ns();
+    t_progress = t1;
+    progress_tick(o, t0, &t_progress, atomic_load(&d.acked));
     char config[192];
     config_describe(config, sizeof(config), o, o->linger_ms);
     bench_result_t r = {.workload = "publish",
@@ -432,9 +481,10 @@ static int run_consume(const opts_t *o)
     int64_t t0 = bench_now_ns(), deadline = t0 + (int64_t)(o->seconds * 1e9), t_last = t0;
     reader_start(&rd);
     rd_kafka_message_t *batch[4096];
-    int64_t got = 0, errors = 0;
+    int64_t got = 0, errors = 0, t_progress = t0;
     bool capped = false;
     while (got < o->count) {
+        progress_tick(o, t0, &t_progress, got);
         int64_t now = bench_now_ns();
         if (now > deadline) {
             capped = true;
@@ -462,6 +512,8 @@ static int run_consume(const opts_t *o)
         if (n > 0)
             t_last = bench_now_ns();
     }
+    t_progress = bench_now_ns();
+    progress_tick(o, t0, &t_progress, got);
     reader_close(&rd);
     char config[192];
     snprintf(config, sizeof(config),
@@ -626,6 +678,98 @@ static int run_latency_e2e(const opts_t *o)
     bench_lat_free(&e.e2e);
     bench_lat_free(&ack_lat);
     rd_kafka_destroy(e.producer);
+    free(payload);
+    return bench_result_status(&r);
+}
+
+/* ---- paced durable produce (issue 17, tail latency) -----------------------------------------
+ * latency_paced: one producer (linger.ms=0) sends --rate msg/s for --seconds, each message
+ * stamped with its intended send time (a stall delays the messages behind it and their latency
+ * counts it: no coordinated omission); a poller thread serves the delivery reports. --timeline F
+ * writes "ms_since_start latency_us" per message (-1: never acknowledged) for the chart. With
+ * --addr mock the same run goes to librdkafka's in-process mock broker. */
+typedef struct {
+    rd_kafka_t *producer;
+    atomic_bool stop;
+} paced_poller_t;
+
+static void *paced_poller(void *arg)
+{
+    paced_poller_t *pp = arg;
+    while (!atomic_load(&pp->stop))
+        rd_kafka_poll(pp->producer, 50);
+    rd_kafka_poll(pp->producer, 0);
+    return NULL;
+}
+
+static void paced_timeline_write(const char *path, const int64_t *lat_ns, int64_t n, int64_t rate)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        bench_die("%s: cannot create", path);
+    for (int64_t i = 0; i < n; i++)
+        fprintf(f, "%.3f %.1f\n", (double)i * 1000.0 / (double)rate,
+                lat_ns[i] < 0 ? -1.0 : (double)lat_ns[i] / 1000.0);
+    if (fclose(f) != 0)
+        bench_die("%s: write failed", path);
+}
+
+static int run_latency_paced(const opts_t *o)
+{
+    int64_t total = (int64_t)(o->seconds * (double)o->rate);
+    bench_lat_t lat = {0};
+    dr_t d = {.ack_lat = &lat, .seq_cap = total};
+    d.lat_by_seq = bench_xmalloc((size_t)BENCH_MAX(total, 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < total; i++)
+        d.lat_by_seq[i] = -1;
+    paced_poller_t pp = {.producer = producer_new(o, &d, 0)};
+    topic_create(pp.producer, o->topic, o->partitions);
+    uint8_t *payload = bench_xmalloc((size_t)o->msg_bytes);
+    bench_payload_init(payload, (size_t)o->msg_bytes);
+    /* A warm-up message so the connection and the partition's leader are known. */
+    bench_payload_stamp(payload, UINT64_MAX, bench_now_ns());
+    produce_one(pp.producer, o->topic, 0, payload, (size_t)o->msg_bytes);
+    if (rd_kafka_flush(pp.producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        bench_die("warm-up message not acknowledged in 10 s");
+    lat.n = 0;
+    atomic_store(&d.acked, 0);
+    pthread_t poller;
+    pthread_create(&poller, NULL, paced_poller, &pp);
+    int64_t t_start = bench_now_ns() + 100000000, errors = 0;
+    for (int64_t i = 0; i < total; i++) {
+        int64_t t_i = t_start + i * 1000000000 / o->rate;
+        bench_sleep_until_ns(t_i);
+        bench_payload_stamp(payload, (uint64_t)i, t_i);
+        if (!produce_one(pp.producer, o->topic, (int32_t)(i % o->partitions), payload,
+                         (size_t)o->msg_bytes))
+            errors++;
+    }
+    if (rd_kafka_flush(pp.producer, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        errors++;
+    atomic_store(&pp.stop, true);
+    pthread_join(poller, NULL);
+    if (o->timeline[0])
+        paced_timeline_write(o->timeline, d.lat_by_seq, total, o->rate);
+
+    char config[192];
+    config_describe(config, sizeof(config), o, 0);
+    char tail[96];
+    snprintf(tail, sizeof(tail), ", %" PRId64 " msg/s paced%s", o->rate,
+             strcmp(o->addr, "mock") == 0 ? ", librdkafka mock broker" : "");
+    strncat(config, tail, sizeof(config) - strlen(config) - 1);
+    bench_result_t r = {.workload = "latency_paced",
+                        .config = config,
+                        .expected = total,
+                        .msgs = atomic_load(&d.acked),
+                        .errors = errors + atomic_load(&d.failed),
+                        .msg_bytes = o->msg_bytes,
+                        .partitions = o->partitions,
+                        .secs = o->seconds,
+                        .lat = &lat};
+    bench_result_print(&r);
+    bench_lat_free(&lat);
+    free(d.lat_by_seq);
+    rd_kafka_destroy(pp.producer);
     free(payload);
     return bench_result_status(&r);
 }
@@ -1259,17 +1403,17 @@ static int run_latency_ack_raw(const opts_t *o)
 
 int main(int argc, char **argv)
 {
-    static const char *const known[] = {"--addr",     "--topic",        "--partitions",
-                                        "--count",    "--msg-bytes",    "--acks",
-                                        "--seconds",  "--idempotent",   "--linger-ms",
-                                        "--rate",     "--members",      "--conns",
-                                        "--group",    "--heartbeat-ms", "--max-in-flight",
-                                        "--txn-size", "--isolation",    "--payload-file",
-                                        NULL};
+    static const char *const known[] = {
+        "--addr",     "--topic",     "--partitions",   "--count",        "--msg-bytes",
+        "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
+        "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
+        "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
+        NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
-                  "publish|txn_publish|consume|latency_ack|latency_ack_raw|latency_e2e|group|"
+                  "publish|txn_publish|consume|latency_ack|latency_ack_raw|latency_e2e|latency_"
+                  "paced|group|"
                   "rebalance|idle_conns --addr H:P ...");
     bench_args_check(&a, known);
     opts_t o = {
@@ -1291,12 +1435,14 @@ int main(int argc, char **argv)
         .isolation = bench_arg_str(&a, "--isolation", ""),
         .payload_file = bench_arg_str(&a, "--payload-file", ""),
         .txn_size = bench_arg_i64(&a, "--txn-size", 1),
+        .timeline = bench_arg_str(&a, "--timeline", ""),
+        .progress_ms = bench_arg_i64(&a, "--progress-ms", 0),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
         o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000 ||
-        o.txn_size < 1 || o.txn_size > 1000000 ||
+        o.txn_size < 1 || o.txn_size > 1000000 || o.progress_ms < 0 ||
         (o.isolation[0] && strcmp(o.isolation, "read_committed") != 0 &&
          strcmp(o.isolation, "read_uncommitted") != 0))
         bench_die("option out of range");
@@ -1313,6 +1459,8 @@ int main(int argc, char **argv)
         return run_latency_e2e(&o);
     if (strcmp(w, "latency_ack_raw") == 0)
         return run_latency_ack_raw(&o);
+    if (strcmp(w, "latency_paced") == 0)
+        return run_latency_paced(&o);
     if (strcmp(w, "group") == 0)
         return run_group(&o);
     if (strcmp(w, "rebalance") == 0)

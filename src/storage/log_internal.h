@@ -240,6 +240,11 @@ struct storage_log {
     uint32_t fl_gather;
     int64_t fl_gather_until_ns;
     int64_t fl_sync_ns; /* moving average of this log's sync time, 0 before the first */
+    /* Whether its producers wait for syncs (closed loop) or append at their own pace (open
+     * loop): moving averages of the appends that came during a sync, of the durables a sync
+     * released, and of the time from one flush to the next (fl_plan_ns: the last one's end). */
+    double fl_stragglers_avg, fl_released_avg;
+    int64_t fl_cycle_ns, fl_plan_ns;
     /* Waiters registered since the last flush released its durables (or, between a flush's
      * snapshot and its release, since that snapshot): the flusher gathers these. Written
      * under durable_mu or mu, read by the flusher without either. */

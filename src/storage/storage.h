@@ -551,6 +551,7 @@ typedef struct {
     uint64_t synced_bytes;           /* segment bytes they made durable */
     metric_hist_snap_t sync_seconds; /* time in each fdatasync (ns observed) */
     metric_hist_snap_t group_size;   /* durable waits released by each sync (group commit) */
+    uint64_t gathers;                /* syncs that waited for a group to gather first */
 } storage_flusher_stats_t;
 void storage_flusher_stats(const storage_flusher_t *f, storage_flusher_stats_t *st);
 
