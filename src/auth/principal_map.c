@@ -46,14 +46,14 @@ typedef struct {
 
 struct rx_node {
     int kind;
-    uint8_t c;         /* RX_CHAR */
-    uint8_t set[32];   /* RX_SET: the ASCII bytes it holds, as a bitmap */
-    bool negated;      /* RX_SET: also every non-ASCII character */
-    int cap;           /* RX_GROUP: the capture group's number, 0: (?: ) */
-    rx_seq_t *alts;    /* RX_GROUP: the alternatives */
-    int nalts;         /* RX_GROUP */
-    int min, max;      /* how often; max -1: no limit */
-    bool lazy;         /* *? +? ?? {n,m}? */
+    uint8_t c;       /* RX_CHAR */
+    uint8_t set[32]; /* RX_SET: the ASCII bytes it holds, as a bitmap */
+    bool negated;    /* RX_SET: also every non-ASCII character */
+    int cap;         /* RX_GROUP: the capture group's number, 0: (?: ) */
+    rx_seq_t *alts;  /* RX_GROUP: the alternatives */
+    int nalts;       /* RX_GROUP */
+    int min, max;    /* how often; max -1: no limit */
+    bool lazy;       /* *? +? ?? {n,m}? */
 };
 
 typedef struct {
@@ -132,11 +132,16 @@ static void set_add_class(uint8_t *set, char cls, bool negate)
 static int escape_char(char e)
 {
     switch (e) {
-    case 't': return '\t';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 'f': return '\f';
-    default: return isalnum((unsigned char)e) ? -1 : (unsigned char)e;
+    case 't':
+        return '\t';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 'f':
+        return '\f';
+    default:
+        return isalnum((unsigned char)e) ? -1 : (unsigned char)e;
     }
 }
 
@@ -228,22 +233,32 @@ static bool parse_atom(rx_parser_t *ps, rx_node_t *nd)
             return rx_fail(ps, "unclosed (");
         ps->p++;
         return true;
-    case '[': return parse_class(ps, nd);
+    case '[':
+        return parse_class(ps, nd);
     case '.':
         nd->kind = RX_SET;
         nd->negated = true;
         memset(nd->set, 0xff, 16);
-        nd->set['\n' >> 3] &= (uint8_t)~(1u << ('\n' & 7));
-        nd->set['\r' >> 3] &= (uint8_t)~(1u << ('\r' & 7));
+        nd->set['\n' >> 3] &= (uint8_t) ~(1u << ('\n' & 7));
+        nd->set['\r' >> 3] &= (uint8_t) ~(1u << ('\r' & 7));
         return true;
-    case '^': nd->kind = RX_BOL; return true;
-    case '$': nd->kind = RX_EOL; return true;
-    case '\\': return parse_escape(ps, nd);
+    case '^':
+        nd->kind = RX_BOL;
+        return true;
+    case '$':
+        nd->kind = RX_EOL;
+        return true;
+    case '\\':
+        return parse_escape(ps, nd);
     case '*':
     case '+':
     case '?':
-    case '{': return rx_fail(ps, "a quantifier with nothing to repeat");
-    default: nd->kind = RX_CHAR; nd->c = (uint8_t)c; return true;
+    case '{':
+        return rx_fail(ps, "a quantifier with nothing to repeat");
+    default:
+        nd->kind = RX_CHAR;
+        nd->c = (uint8_t)c;
+        return true;
     }
 }
 
@@ -360,16 +375,20 @@ static bool m_one(rx_match_t *m, const rx_node_t *nd, int count, size_t pos, con
 {
     rx_cont_t iter = {.kind = K_ITER, .nd = nd, .count = count + 1, .start = pos, .next = k};
     switch (nd->kind) {
-    case RX_CHAR: return pos < m->len && m->s[pos] == nd->c && m_cont(m, pos + 1, &iter);
+    case RX_CHAR:
+        return pos < m->len && m->s[pos] == nd->c && m_cont(m, pos + 1, &iter);
     case RX_SET:
         if (pos >= m->len)
             return false;
         if (m->s[pos] >= 0x80)
             return nd->negated && m_cont(m, pos + utf8_len(m, pos), &iter);
         return set_has(nd->set, m->s[pos]) && m_cont(m, pos + 1, &iter);
-    case RX_BOL: return pos == 0 && m_cont(m, pos, &iter);
-    case RX_EOL: return pos == m->len && m_cont(m, pos, &iter);
-    default: break;
+    case RX_BOL:
+        return pos == 0 && m_cont(m, pos, &iter);
+    case RX_EOL:
+        return pos == m->len && m_cont(m, pos, &iter);
+    default:
+        break;
     }
     rx_cont_t end = {.kind = K_GROUP_END, .nd = nd, .start = pos, .next = &iter};
     for (int a = 0; a < nd->nalts; a++)
@@ -408,14 +427,16 @@ static bool m_cont(rx_match_t *m, size_t pos, const rx_cont_t *k)
     if (!k)
         return pos == m->len; /* matches(): the whole subject */
     switch (k->kind) {
-    case K_SEQ: return m_seq(m, k->seq, k->i, pos, k->next);
+    case K_SEQ:
+        return m_seq(m, k->seq, k->i, pos, k->next);
     case K_ITER:
         /* An iteration that matched nothing ends the repetition (as Java does), else
          * x* of an empty-matching x would loop without end. */
         if (pos == k->start)
             return m_cont(m, pos, k->next);
         return m_node(m, k->nd, k->count, pos, k->next);
-    default: break;
+    default:
+        break;
     }
     int g = k->nd->cap;
     if (!g)
@@ -540,8 +561,10 @@ int auth_principal_map_parse(const char *rules, auth_principal_map_t **out, char
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p && *p != ',') {
-            snprintf(err, err_len, "ssl.principal.mapping.rules: rule %d: unexpected '%.40s' "
-                     "after it (rules are separated by commas)", pm->n, p);
+            snprintf(err, err_len,
+                     "ssl.principal.mapping.rules: rule %d: unexpected '%.40s' "
+                     "after it (rules are separated by commas)",
+                     pm->n, p);
             auth_principal_map_free(pm);
             return -WEIR_EINVAL;
         }

@@ -39,8 +39,7 @@ static const struct {
     {"RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT", "CN=duke,OU=JavaSoft,O=Sun",
      "CN=duke,OU=JavaSoft,O=Sun"},
     {"RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L",
-     "CN=Kafka-Server1,OU=ServiceUsers,O=org,L=city,ST=state,C=US",
-     "kafka-server1@serviceusers"},
+     "CN=Kafka-Server1,OU=ServiceUsers,O=org,L=city,ST=state,C=US", "kafka-server1@serviceusers"},
     {"RULE:^.*[Cc][Nn]=([a-zA-Z0-9.]*).*$/$1/U", "OU=x,cn=Kafka-Server1.example", "KAFKA"},
     /* lazy against greedy: the group ends at the first comma, then at the last */
     {"RULE:^CN=(.*?),(.*)$/$1/", "CN=a,OU=b,O=c", "a"},
