@@ -375,6 +375,41 @@ def _():
     eq("median round trip under 15 ms (40 ms with delayed ACKs)", True, med < 15)
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+
+
+@T.case("hostile TLS: 200 stalled handshakes at once, renegotiation: closed, memory bounded")
+def _():
+    rss0 = rss_kb(B.p.pid)
+    socks = []
+    for _ in range(200):
+        s = raw("SSL")
+        s.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello's start, then nothing
+        socks.append(s)
+    rss1 = rss_kb(B.p.pid)
+    s = raw("PLAINTEXT")
+    t0 = time.time()
+    s.sendall(kreq(18, 0, 5, b""))
+    eq("ApiVersions answered while 200 handshakes stall", (5, 0),
+       struct.unpack(">ih", read_frame(s)[:6]))
+    eq("at once", True, time.time() - t0 < 0.5)
+    s.close()
+    eq("every stalled handshake closed by the timeout", [True] * 200,
+       [closed(x, 10) for x in socks])
+    print("# RSS %d KiB before, %d KiB with 200 stalled handshakes" % (rss0, rss1))
+    eq("RSS grew by less than 32 MiB", True, rss1 - rss0 < 32 * 1024)
+    eq("logged", True, B.log().count("TLS handshake not finished within 1000 ms") >= 200)
+    # TLS 1.2 renegotiation (OpenSSL's s_client 'R'): refused, the connection closed
+    r = subprocess.run(["openssl", "s_client", "-connect", B.addr("SSL"), "-tls1_2", "-CAfile",
+                        CA], input="R\n", capture_output=True, text=True, timeout=20)
+    eq("renegotiation refused", True, "no renegotiation" in r.stdout + r.stderr)
+    s = raw("PLAINTEXT")
+    s.sendall(kreq(18, 0, 6, b""))
+    eq("the broker still answers", (6, 0), struct.unpack(">ih", read_frame(s)[:6]))
+
+
 @T.case("SASL gate: requests before authentication close the connection")
 def _():
     for key, ver, body in [(3, 1, struct.pack(">i", 0)),   # Metadata
@@ -433,7 +468,11 @@ def _():
     for mech, token in [("PLAIN", b"\0alice\0" + b"p" * 9000),
                         ("SCRAM-SHA-256", b"n,,n=alice,r=" + b"x" * 9000),
                         ("SCRAM-SHA-256", b"p=tls-unique,,n=alice,r=abc"),
-                        ("SCRAM-SHA-512", b"n,,n=alice,r=abc,tokenauth=true")]:
+                        ("SCRAM-SHA-512", b"n,,n=alice,r=abc,tokenauth=true"),
+                        ("SCRAM-SHA-256", b"n,,n=" + b"u" * 300 + b",r=abc"),
+                        ("SCRAM-SHA-256", b"n,,n=alice,r=ab\x7fc"),
+                        ("SCRAM-SHA-256", b"n,,n=alice,r="),
+                        ("PLAIN", b"\0" + b"u" * 300 + b"\0pw")]:
         s = raw("SASL_PLAINTEXT")
         s.sendall(kreq(17, 1, 1, kstr(mech.encode())))
         eq("handshake", (1, 0), struct.unpack(">ih", read_frame(s)[:6]))
