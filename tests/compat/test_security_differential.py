@@ -6,9 +6,11 @@ the same error codes, seen through confluent-kafka: produce, fetch, metadata of 
 create and delete topic, offset commit, describe and alter configs, the three ACL APIs; and a
 wrong password and an unknown user fail the same way. Both brokers start in parallel (Kafka's
 start is most of the time). One TAP line per operation: Kafka's code = Weir's code. TAP."""
+import importlib.util
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,13 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation,  
                                    ConfigEntry, ConfigResource, NewTopic, ResourcePatternType,
                                    ResourceType, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
+
+# The raw SCRAM client of bench/handshakes.py: SaslAuthenticate's own code and message, which a
+# client library turns into one local error for every authentication failure.
+_hs = importlib.util.spec_from_file_location("handshakes",
+                                             os.path.join(TOP, "bench", "handshakes.py"))
+handshakes = importlib.util.module_from_spec(_hs)
+_hs.loader.exec_module(handshakes)
 
 T = Tap()
 W = tempfile.mkdtemp(prefix="weir-secdiff-")
@@ -144,6 +153,31 @@ def setup(admin_addr):
     p.flush(20)
 
 
+def kstr(v):
+    return struct.pack(">h", len(v)) + v
+
+
+def raw_offset_commit(sasl_addr):
+    """alice authenticated on a raw socket, OffsetCommit v2 of secret-0 for group g2: the
+    partition's error code as the broker sends it (the client library answers this one from
+    its own state once FindCoordinator was refused)."""
+    host, port = sasl_addr.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        handshakes.scram(sock, "sha256", "alice", PW)
+        body = (kstr(b"g2") + struct.pack(">i", -1) + kstr(b"") + struct.pack(">q", -1) +
+                struct.pack(">i", 1) + kstr(b"secret") + struct.pack(">i", 1) +
+                struct.pack(">iqh", 0, 1, -1))
+        sock.sendall(handshakes.frame(8, 2, 7, body))
+        r = handshakes.read_frame(sock)
+        corr, ntopics = struct.unpack(">ii", r[:8])
+        off = 8 + 2 + struct.unpack(">h", r[8:10])[0]
+        nparts, part, err = struct.unpack(">iih", r[off:off + 10])
+        return (corr, ntopics, nparts, part, err)
+    finally:
+        sock.close()
+
+
 def denied(sasl_addr):
     """alice's error code for each operation, by name."""
     codes = {}
@@ -185,6 +219,7 @@ def denied(sasl_addr):
                      "*", AclOperation.READ, AclPermissionType.ALLOW)
     codes["create acls"] = code_of(list(a.create_acls([acl]).values())[0])
     codes["delete acls"] = code_of(list(a.delete_acls([flt]).values())[0])
+    codes["offset commit (OffsetCommit v2)"] = raw_offset_commit(sasl_addr)
     for what, user, pw in (("wrong password", "alice", "nope"), ("unknown user", "zed", PW)):
         errs = []
         q = Producer(sasl_conf(sasl_addr, user=user, password=pw,
@@ -193,6 +228,14 @@ def denied(sasl_addr):
         while not errs and time.time() < end:
             q.poll(0.2)
         codes[what] = errs[0] if errs else "no error"
+        host, port = sasl_addr.rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            handshakes.scram(sock, "sha256", user, pw)
+            codes[what + " (SaslAuthenticate)"] = "authenticated"
+        except RuntimeError as e:  # "SaslAuthenticate error 58: <Kafka's message>"
+            codes[what + " (SaslAuthenticate)"] = str(e)
+        sock.close()
     return codes
 
 
@@ -230,8 +273,9 @@ def _():
 
 
 for op in ("produce", "fetch", "metadata of the topic", "create topic", "delete topic",
-           "offset commit", "describe configs", "incremental alter configs", "describe acls",
-           "create acls", "delete acls", "wrong password", "unknown user"):
+           "offset commit", "offset commit (OffsetCommit v2)", "describe configs", "incremental alter configs", "describe acls",
+           "create acls", "delete acls", "wrong password", "unknown user",
+           "wrong password (SaslAuthenticate)", "unknown user (SaslAuthenticate)"):
     @T.case("alice, %s: the same error code" % op)
     def _(op=op):
         k, w = results["kafka"][op], results["weir"][op]
