@@ -4,9 +4,11 @@
  *
  * The rules are a comma-separated list of DEFAULT (the subject unchanged) and
  * RULE:pattern/replacement/[LU]; the first rule whose pattern matches the whole subject
- * (Java's Matcher.matches()) gives the name: the replacement with $n replaced by group n,
- * then lowercased (L) or uppercased (U). No rule matching is a failed authentication, as in
- * Kafka. A slash inside a pattern or replacement is written \/.
+ * (Java's Matcher.matches()) gives the name: the replacement with $n replaced by group n
+ * (a group the pattern lacks stays literal text, as Kafka escapes it), \x by x, then
+ * lowercased (L) or uppercased (U); an empty match at the end is replaced too, as
+ * String.replaceAll does. No rule matching is a failed authentication, as in Kafka. A slash
+ * inside a pattern or replacement is written \/.
  *
  * Patterns are Java regular expressions, and POSIX regex.h cannot give their meaning (lazy
  * quantifiers, whose capture groups end as early as possible, and Java's leftmost-first
@@ -470,21 +472,31 @@ static int group_ref(const char *r, int ngroups, size_t *used)
     return g;
 }
 
+/* Refuses what Java's Matcher.replaceAll would throw on when the rule is applied: '$' not
+ * followed by a group number, a back reference in a pattern without groups, a trailing '\\'.
+ * With groups, Kafka turns a reference to a group the pattern lacks into the literal text
+ * (`$4` with 3 groups stays "$4"), and so does expand(). */
 static bool check_replacement(const char *r, int ngroups, char *err, size_t err_len)
 {
     for (size_t i = 0; r[i]; i++) {
+        if (r[i] == '\\') {
+            if (!r[++i]) {
+                snprintf(err, err_len, "replacement '%s': a trailing '\\'", r);
+                return false;
+            }
+            continue;
+        }
         if (r[i] != '$')
             continue;
         size_t used;
         int g = group_ref(r + i + 1, ngroups, &used);
-        if (g < 0 || g > ngroups) {
+        if (g < 0 || (g > 0 && ngroups == 0)) {
             snprintf(err, err_len,
                      g < 0 ? "replacement '%s': '$' must be followed by a group number"
-                           : "replacement '%s': no such group",
+                           : "replacement '%s': a group reference, and the pattern has no group",
                      r);
             return false;
         }
-        i += used;
     }
     return true;
 }
@@ -533,7 +545,7 @@ int auth_principal_map_parse(const char *rules, auth_principal_map_t **out, char
     const char *p = rules ? rules : "";
     char why[300];
     for (;;) {
-        while (isspace((unsigned char)*p))
+        while (isspace((unsigned char)*p) || *p == ',') /* Kafka ignores empty rules */
             p++;
         if (!*p)
             break;
@@ -600,21 +612,33 @@ static void expand(const pm_rule_t *r, const rx_match_t *m, buf_t *out)
     for (size_t i = 0; s[i]; i++) {
         size_t used;
         int g = s[i] == '$' ? group_ref(s + i + 1, r->ngroups, &used) : -1;
-        if (g >= 0) {
-            if (g == 0)
-                buf_append(out, m->s, m->len);
-            else if (m->set[g])
+        if (g >= 0 && g <= r->ngroups) {
+            if (m->set[g])
                 buf_append(out, m->s + m->caps[g][0], m->caps[g][1] - m->caps[g][0]);
             i += used;
-        } else if (s[i] == '\\' && s[i + 1] == '/') {
-            buf_append_u8(out, '/');
-            i++;
+        } else if (s[i] == '\\' && s[i + 1]) {
+            buf_append_u8(out, (uint8_t)s[++i]); /* Java: \x is x ('\/' for a slash) */
         } else {
-            buf_append_u8(out, (uint8_t)s[i]);
+            buf_append_u8(out, (uint8_t)s[i]); /* '$4' with 3 groups: literal, as in Kafka */
         }
     }
     for (size_t i = from; i < out->len && r->fold; i++)
         out->data[i] = (uint8_t)(r->fold == 'L' ? tolower(out->data[i]) : toupper(out->data[i]));
+}
+
+/* Matches r's pattern from pos to the end of the subject: group 0 is [pos, len). */
+static bool rule_match(const pm_rule_t *r, rx_match_t *m, size_t pos)
+{
+    memset(m->set, 0, sizeof(m->set));
+    m->steps = 0;
+    m->depth = 0;
+    rx_node_t top = {.kind = RX_GROUP, .alts = r->alts, .nalts = r->nalts, .min = 1, .max = 1};
+    if (!m_node(m, &top, 0, pos, NULL))
+        return false;
+    m->caps[0][0] = pos;
+    m->caps[0][1] = m->len;
+    m->set[0] = true;
+    return true;
 }
 
 int auth_principal_map_apply(const auth_principal_map_t *pm, const char *dn, buf_t *out)
@@ -631,10 +655,15 @@ int auth_principal_map_apply(const auth_principal_map_t *pm, const char *dn, buf
         rx_match_t *m = weir_calloc(1, sizeof(*m));
         m->s = (const uint8_t *)dn;
         m->len = len;
-        rx_node_t top = {.kind = RX_GROUP, .alts = r->alts, .nalts = r->nalts, .min = 1, .max = 1};
-        bool ok = m_node(m, &top, 0, 0, NULL);
-        if (ok)
+        bool ok = rule_match(r, m, 0);
+        if (ok) {
             expand(r, m, out);
+            /* Kafka applies the rule with String.replaceAll, which after a match of the whole
+             * subject also replaces an empty match at its end: RULE:(.*)/x$1/ on "abc" gives
+             * "xabcx". Only a pattern that can match empty there (no leading ^) does. */
+            if (len > 0 && rule_match(r, m, len))
+                expand(r, m, out);
+        }
         free(m);
         if (ok)
             return 0;

@@ -60,6 +60,14 @@ static const struct {
     /* . and [^...] take one UTF-8 character, as Java takes one code point */
     {"RULE:^CN=(.)(.*)$/$1|$2/", "CN=\xc3\xa9t\xc3\xa9", "\xc3\xa9|t\xc3\xa9"},
     {"  RULE:^CN=(.*)$/$1/L ,  DEFAULT ", "CN=ALICE", "alice"},
+    /* Kafka's replacement: a group the pattern lacks is literal, \x is x, empty rules are
+     * skipped, and String.replaceAll also replaces the empty match at the end */
+    {"RULE:^CN=(.*)$/$1-$2/", "CN=a", "a-$2"},
+    {"RULE:^CN=(.*)$/\\$1\\x/", "CN=a", "$1x"},
+    {",RULE:^CN=(.*)$/$1/,,DEFAULT,", "CN=a", "a"},
+    {"RULE:(.*)/x$1/", "abc", "xabcx"},
+    {"RULE:^(.*)$/x$1/", "abc", "xabc"},
+    {"RULE:CN=([^,]*),?(.*)/<$1|$2>/", "CN=a,O=b", "<a|O=b>"}, /* no empty match */
 };
 
 TEST(mapping_rules_table)
@@ -83,7 +91,7 @@ TEST(mapping_rules_refused)
         {"FOO", "expected DEFAULT or RULE"},
         {"RULE:abc", "expected RULE:pattern/replacement/[LU]"},
         {"RULE:a/b/X", "unexpected 'X'"},
-        {"RULE:(a)/$2/", "no such group"},
+        {"RULE:abc/$1/", "the pattern has no group"},
         {"RULE:a/$x/", "must be followed by a group number"},
         {"RULE:(?i)cn=(.*)/$1/", "lookaround, flags"},
         {"RULE:(?=x).*/$1/", "lookaround, flags"},
