@@ -19,6 +19,9 @@
  *   bench_weir rebalance   --addr H:P --topic T --partitions P --members M [--rate R]
  *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
  *
+ * --ssl-ca FILE (every librdkafka workload) speaks TLS to an SSL listener, trusting the PEM CA
+ * FILE (bench/security_cost.sh: the TLS against plaintext rows).
+ *
  * Message i goes to partition i % P (explicit, so every partition gets the same share whatever the
  * client's partitioner does), its value is the bench payload (bench_common.h), no key, no
  * compression. Publishing workloads create their topic with CreateTopics first and wait until the
@@ -62,6 +65,7 @@ typedef struct {
     const char *payload_file; /* publish: every value is this file's bytes; "" for none */
     const char *timeline;     /* latency_paced: per-message latency file; "" for none */
     int64_t progress_ms;      /* publish, consume: a PROGRESS line this often (0: none) */
+    const char *ssl_ca;       /* "" plaintext, else TLS trusting this PEM CA file */
     int64_t txn_size;         /* txn_publish: messages per transaction */
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
@@ -87,6 +91,10 @@ static rd_kafka_conf_t *conf_base(const opts_t *o)
         conf_set(conf, "bootstrap.servers", o->addr);
     conf_set(conf, "client.id", "weir-bench");
     conf_set(conf, "log_level", "4");
+    if (o->ssl_ca[0]) {
+        conf_set(conf, "security.protocol", "ssl");
+        conf_set(conf, "ssl.ca.location", o->ssl_ca);
+    }
     return conf;
 }
 
@@ -1408,7 +1416,7 @@ int main(int argc, char **argv)
         "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
         "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
         "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
-        NULL};
+        "--ssl-ca",   NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
@@ -1437,6 +1445,7 @@ int main(int argc, char **argv)
         .txn_size = bench_arg_i64(&a, "--txn-size", 1),
         .timeline = bench_arg_str(&a, "--timeline", ""),
         .progress_ms = bench_arg_i64(&a, "--progress-ms", 0),
+        .ssl_ca = bench_arg_str(&a, "--ssl-ca", ""),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||

@@ -67,7 +67,7 @@ THROUGHPUT = {"durable_publish", "fast_publish", "consume"}
 PROFILES = {
     "default": dict(reps=3, count=1_000_000, cap_s=5.0, lat_s=1.0, e2e_s=1.5, rate=10_000,
                     sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=1_000_000,
-                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=585, others_s=45, txn_max=20_000),
+                    rebalance_rate=20_000, rebalance_s=20.0, budget_s=705, others_s=165, txn_max=20_000),
     "quick": dict(reps=1, count=200_000, cap_s=3.0, lat_s=0.7, e2e_s=1.0, rate=10_000,
                   sizes=[100, 1024], weir_partitions=[1, 6], conns=1000, group_count=200_000,
                   rebalance_rate=20_000, rebalance_s=15.0, budget_s=112, others_s=15, txn_max=5_000),
@@ -80,6 +80,11 @@ PROFILES = {
 OTHER_ARGS = {
     "bench_storage": lambda scratch, quick: [scratch] + (["--quick"] if quick else []),
     "bench_net": lambda scratch, quick: ["1"] if quick else [],
+    # issue 16's rows (bench/*_cost.sh): COUNT MSG_BYTES PARTITIONS REPS [HANDSHAKE_SECONDS]
+    "acl_cost": lambda scratch, quick: ["100000", "1024", "4", "1"] if quick
+    else ["500000", "1024", "4", "3"],
+    "security_cost": lambda scratch, quick: ["100000", "1024", "4", "1", "2"] if quick
+    else ["500000", "1024", "4", "3", "5"],
 }
 
 
@@ -1229,10 +1234,13 @@ class Runner:
                     or os.path.isdir(path):
                 continue
             progs.append((name, path, []))
-        # bench/bench_*.mjs: node scripts (the console's page load in headless Chromium)
+        # bench/bench_*.mjs: node scripts (the console's page load in headless Chromium);
+        # bench/*_cost.sh: what a feature costs Weir itself (the ACL check, TLS and handshakes)
         for f in sorted(os.listdir(os.path.join(TOP, "bench"))):
             if f.startswith("bench_") and f.endswith(".mjs"):
                 progs.append((f[:-4], "/usr/bin/node", [os.path.join(TOP, "bench", f)]))
+            elif f.endswith("_cost.sh"):
+                progs.append((f[:-3], "/bin/bash", [os.path.join(TOP, "bench", f)]))
         for name, path, pre in progs:
             timeout = self.p["budget_s"] - self.elapsed()
             if timeout < 5:

@@ -107,4 +107,18 @@ int auth_scram_client_final(auth_scram_server_t *s, const uint8_t *msg, size_t l
 int auth_plain_parse(const uint8_t *tok, size_t len, char authzid[AUTH_USER_MAX + 1],
                      char user[AUTH_USER_MAX + 1], char password[AUTH_PASSWORD_MAX + 1]);
 
+/* ---- ssl.principal.mapping.rules (principal_map.c) ------------------------------------------
+ * Kafka's rules from a TLS client certificate's subject to a principal's name: DEFAULT and
+ * RULE:pattern/replacement/[LU], on a subset of Java's regular expressions (docs/security.md).
+ * A map is read-only once parsed; any thread may apply it. */
+#define AUTH_PRINCIPAL_DN_MAX 2048 /* a longer subject matches no rule */
+typedef struct auth_principal_map auth_principal_map_t;
+/* 0, or -WEIR_EINVAL with the reason (which rule, what is wrong or not supported) in err. */
+int auth_principal_map_parse(const char *rules, auth_principal_map_t **out, char *err,
+                             size_t err_len);
+void auth_principal_map_free(auth_principal_map_t *pm);
+/* Appends the name the first matching rule gives dn to out; -WEIR_ENOENT when no rule matches
+ * (Kafka fails the authentication), -WEIR_EINVAL when dn is over AUTH_PRINCIPAL_DN_MAX. */
+int auth_principal_map_apply(const auth_principal_map_t *pm, const char *dn, buf_t *out);
+
 #endif

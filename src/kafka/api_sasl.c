@@ -10,7 +10,10 @@
  * users' SCRAM credentials (broker/users.c). Before authentication succeeds any other request
  * closes the connection, as Kafka does, and frames are bounded by Kafka's
  * sasl.server.max.receive.size (512 KiB) and tokens by AUTH_MSG_MAX. A failed authentication
- * answers SASL_AUTHENTICATION_FAILED with Kafka's message and closes once that is sent.
+ * answers SASL_AUTHENTICATION_FAILED with Kafka's message and closes once that is sent; as in
+ * Kafka (KIP-306) the answer waits connection.failed.authentication.delay.ms first, on a timer
+ * of the loop (never blocking it), with the connection muted, so a password guesser gets one
+ * try per delay and connection. At most AUTH_DELAYS_MAX answers wait per listener.
  *
  * Invariant: a session only moves forward (WANT_HANDSHAKE -> WANT_AUTH or WANT_RAW ->
  * AUTHENTICATED); its principal is set once, when it becomes AUTHENTICATED (or at creation
@@ -23,17 +26,23 @@
 #include "broker/broker.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define SASL_MAX_RECEIVE_BYTES (512 * 1024) /* Kafka's sasl.server.max.receive.size */
 #define MECH_PLAIN             (-1)
+/* Failed authentications that may wait for connection.failed.authentication.delay.ms at once,
+ * per listener: past it they are answered at once (the bound on the memory they hold: a record
+ * and a response of a few hundred bytes each). */
+#define AUTH_DELAYS_MAX 1024
 
 enum {
     SESS_OPEN = 0,       /* no SASL on this listener, or authenticated */
     SESS_WANT_HANDSHAKE, /* SaslHandshake (or ApiVersions) next */
     SESS_WANT_AUTH,      /* SaslAuthenticate requests carry the exchange (handshake v1) */
-    SESS_WANT_RAW        /* raw tokens carry the exchange (handshake v0) */
+    SESS_WANT_RAW,       /* raw tokens carry the exchange (handshake v0) */
+    SESS_REFUSED         /* no principal for its client certificate: every frame closes */
 };
 
 struct kafka_session {
@@ -63,19 +72,38 @@ static bool is_sasl(const kafka_listener_t *lst)
     return lst->security == KAFKA_SEC_SASL_PLAINTEXT || lst->security == KAFKA_SEC_SASL_SSL;
 }
 
+/* The principal of an SSL listener's client certificate: User:<the name the listener's
+ * ssl.principal.mapping.rules give its subject>. false when no rule matches: Kafka fails
+ * the authentication. */
+static bool ssl_principal(net_conn_t *conn, const kafka_listener_t *lst, const char *dn, char **out)
+{
+    buf_t p = {0};
+    buf_printf(&p, "User:");
+    int rc = lst->principal_map ? auth_principal_map_apply(lst->principal_map, dn, &p) : 0;
+    if (!lst->principal_map)
+        buf_printf(&p, "%s", dn);
+    if (rc < 0) {
+        log_warn("kafka",
+                 "%s: TLS client certificate '%.300s': %s, closing (failed authentication)",
+                 net_conn_peer(conn), dn,
+                 rc == -WEIR_ENOENT ? "no ssl.principal.mapping.rules rule matches its subject"
+                                    : "its subject is too long to map");
+        buf_deinit(&p);
+        return false;
+    }
+    buf_append_u8(&p, 0);
+    *out = (char *)p.data;
+    log_info("kafka", "%s: TLS client certificate %s: principal %s", net_conn_peer(conn), dn, *out);
+    return true;
+}
+
 static kafka_session_t *session_new(net_conn_t *conn, const kafka_listener_t *lst)
 {
     kafka_session_t *ks = weir_calloc(1, sizeof(*ks));
     ks->state = is_sasl(lst) ? SESS_WANT_HANDSHAKE : SESS_OPEN;
     const char *dn = net_conn_tls_peer_dn(conn);
-    if (lst->security == KAFKA_SEC_SSL && dn) {
-        buf_t p = {0};
-        buf_printf(&p, "User:%s", dn);
-        buf_append_u8(&p, 0);
-        ks->principal = (char *)p.data;
-        log_info("kafka", "%s: TLS client certificate: principal %s", net_conn_peer(conn),
-                 ks->principal);
-    }
+    if (lst->security == KAFKA_SEC_SSL && dn && !ssl_principal(conn, lst, dn, &ks->principal))
+        ks->state = SESS_REFUSED;
     net_conn_set_session(conn, ks);
     return ks;
 }
@@ -210,6 +238,122 @@ static int sasl_step(net_conn_t *conn, kafka_session_t *ks, const kafka_listener
     return scram_step(conn, ks, lst, tok, len, out);
 }
 
+/* ---- connection.failed.authentication.delay.ms -------------------------------------------- */
+
+typedef struct auth_delay {
+    net_timer_t timer;
+    struct kafka_auth_delays *owner;
+    net_conn_t *conn; /* stays allocated while slot is not completed, even once closed */
+    net_slot_t *slot;
+    buf_t resp; /* the finished answer; empty: close without one (after SaslHandshake v0) */
+    struct auth_delay *prev, *next;
+} auth_delay_t;
+
+struct kafka_auth_delays {
+    pthread_mutex_t mu; /* guards head and n: every loop of the listener adds its own */
+    auth_delay_t *head;
+    int n;
+    int64_t delay_ms;
+};
+
+void kafka_auth_delays_new(kafka_listener_t *lst)
+{
+    struct kafka_auth_delays *ds = weir_calloc(1, sizeof(*ds));
+    pthread_mutex_init(&ds->mu, NULL);
+    if (lst->b)
+        ds->delay_ms = broker_settings_int(broker_settings(lst->b),
+                                           BCFG_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS);
+    lst->auth_delays = ds;
+}
+
+/* After the loops are freed (they freed the slots and timers' heaps): the records are ours. */
+void kafka_auth_delays_free(kafka_listener_t *lst)
+{
+    struct kafka_auth_delays *ds = lst->auth_delays;
+    if (!ds)
+        return;
+    while (ds->head) {
+        auth_delay_t *d = ds->head;
+        ds->head = d->next;
+        buf_deinit(&d->resp);
+        free(d);
+    }
+    pthread_mutex_destroy(&ds->mu);
+    free(ds);
+    lst->auth_delays = NULL;
+}
+
+int kafka_auth_delays_pending(const kafka_listener_t *lst)
+{
+    struct kafka_auth_delays *ds = lst->auth_delays;
+    if (!ds)
+        return 0;
+    pthread_mutex_lock(&ds->mu);
+    int n = ds->n;
+    pthread_mutex_unlock(&ds->mu);
+    return n;
+}
+
+static void auth_delay_expired(void *arg)
+{
+    auth_delay_t *d = arg;
+    struct kafka_auth_delays *ds = d->owner;
+    pthread_mutex_lock(&ds->mu);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        ds->head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    ds->n--;
+    pthread_mutex_unlock(&ds->mu);
+    /* Closing first: completing the slot of a closed connection may free it. */
+    net_conn_close_after_flush(d->conn);
+    net_slot_complete(d->slot, d->resp.len ? &d->resp : NULL);
+    buf_deinit(&d->resp);
+    free(d);
+}
+
+/* Answers a failed authentication after the listener's delay: resp (finished; NULL for none)
+ * goes out then and the connection closes once it is sent; meanwhile the connection reads
+ * nothing. false when it must be answered at once instead: no delay is set, or
+ * AUTH_DELAYS_MAX answers already wait. */
+static bool auth_delay_start(net_conn_t *conn, net_slot_t *slot, const kafka_listener_t *lst,
+                             buf_t *resp)
+{
+    struct kafka_auth_delays *ds = lst->auth_delays;
+    if (!ds || ds->delay_ms <= 0)
+        return false;
+    pthread_mutex_lock(&ds->mu);
+    bool full = ds->n >= AUTH_DELAYS_MAX;
+    auth_delay_t *d = NULL;
+    if (!full) {
+        d = weir_calloc(1, sizeof(*d));
+        d->next = ds->head;
+        if (ds->head)
+            ds->head->prev = d;
+        ds->head = d;
+        ds->n++;
+    }
+    pthread_mutex_unlock(&ds->mu);
+    if (full) {
+        log_warn("kafka", "%s: %d failed authentications already wait, answering at once",
+                 net_conn_peer(conn), AUTH_DELAYS_MAX);
+        return false;
+    }
+    d->owner = ds;
+    d->conn = conn;
+    d->slot = slot;
+    if (resp) {
+        d->resp = *resp;
+        buf_init(resp);
+    }
+    net_timer_init(&d->timer, auth_delay_expired, d);
+    net_timer_start(net_conn_loop(conn), &d->timer, ds->delay_ms);
+    net_conn_mute(conn, ds->delay_ms);
+    return true;
+}
+
 /* ---- the gate ------------------------------------------------------------------------------ */
 
 static void gate_close(net_conn_t *conn, net_slot_t *slot, const char *why, int16_t key)
@@ -229,6 +373,9 @@ static void raw_token(net_conn_t *conn, net_slot_t *slot, kafka_session_t *ks,
     int st = sasl_step(conn, ks, lst, frame, len, &tok, &why);
     if (st == STEP_FAIL) {
         buf_deinit(&tok);
+        ks->state = SESS_REFUSED;
+        if (auth_delay_start(conn, slot, lst, NULL))
+            return;
         net_slot_complete(slot, NULL);
         net_conn_close(conn); /* v0 has no way to say why: Kafka closes too */
         return;
@@ -248,6 +395,11 @@ bool kafka_sasl_gate(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t 
         ks = session_new(conn, lst);
     if (ks->state == SESS_OPEN)
         return false;
+    if (ks->state == SESS_REFUSED) {
+        net_slot_complete(slot, NULL);
+        net_conn_close(conn);
+        return true;
+    }
     if (len > SASL_MAX_RECEIVE_BYTES) {
         gate_close(conn, slot, "a frame over sasl.server.max.receive.size", -1);
         return true;
@@ -333,6 +485,7 @@ int kafka_handle_sasl_authenticate(kafka_req_t *req)
     kafka_session_t *ks = net_conn_session(req->conn);
     int16_t err = KAFKA_NONE;
     const char *msg = NULL;
+    bool failed = false;
     buf_t out = {0};
     if (!ks || ks->state != SESS_WANT_AUTH) {
         err = KAFKA_ILLEGAL_SASL_STATE;
@@ -344,7 +497,8 @@ int kafka_handle_sasl_authenticate(kafka_req_t *req)
             err = KAFKA_SASL_AUTHENTICATION_FAILED;
             msg = why;
             buf_reset(&out);
-            net_conn_close_after_flush(req->conn);
+            ks->state = SESS_REFUSED;
+            failed = true;
         }
     }
     wire_writer_t *w = &req->w;
@@ -355,5 +509,11 @@ int kafka_handle_sasl_authenticate(kafka_req_t *req)
         wire_write_i64(w, 0); /* session_lifetime_ms: no re-authentication (KIP-368) */
     wire_write_tags(w);
     buf_deinit(&out);
+    if (failed) {
+        wire_resp_finish(&req->resp);
+        if (auth_delay_start(req->conn, req->slot, req->lst, &req->resp))
+            return KAFKA_PARKED;
+        net_conn_close_after_flush(req->conn);
+    }
     return KAFKA_RESPOND;
 }

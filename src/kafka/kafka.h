@@ -88,6 +88,11 @@ typedef struct kafka_listener {
     int32_t adv_port;
     kafka_fetch_sessions_t *fetch_sessions;
     kafka_stats_t *stats; /* owned; any thread reads it */
+    /* SSL listeners: ssl.principal.mapping.rules (owned; NULL: DEFAULT) */
+    auth_principal_map_t *principal_map;
+    /* SASL listeners: the answers to failed authentications waiting for
+     * connection.failed.authentication.delay.ms (owned; api_sasl.c) */
+    struct kafka_auth_delays *auth_delays;
 } kafka_listener_t;
 
 void kafka_listener_init(kafka_listener_t *lst, struct broker *b);
@@ -140,6 +145,12 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
 void kafka_on_open(net_conn_t *conn, void *user);
 /* The connection's close callback (net_close_fn): frees its session. */
 void kafka_on_close(net_conn_t *conn, void *user);
+/* connection.failed.authentication.delay.ms of lst (api_sasl.c): kafka_listener_init makes it
+ * from the broker's setting, kafka_listener_deinit frees what is still waiting. */
+void kafka_auth_delays_new(kafka_listener_t *lst);
+void kafka_auth_delays_free(kafka_listener_t *lst);
+/* How many failed authentications wait for their delay, over every loop. */
+int kafka_auth_delays_pending(const kafka_listener_t *lst);
 
 /* ---- sessions and principals (api_sasl.c) ------------------------------------------------------
  * The per-connection state of the security protocols, in net_conn_session(): where SASL

@@ -28,6 +28,8 @@
 #include "net/net_internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <inttypes.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -375,6 +377,18 @@ static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
               t->peer_dn ? t->peer_dn : "");
 }
 
+/* The socket is drained: acknowledge what was read now rather than after the kernel's delayed
+ * ACK (40 ms). Clients that write one request as several TLS records, one system call each
+ * (librdkafka writes a record per buffer), with Nagle on (librdkafka's default) send the
+ * second record only once the first is acknowledged: without this a TLS request waits 40 ms
+ * where a plaintext one (one sendmsg) does not. TCP_QUICKACK does not stick, so it is set
+ * again after each read; one system call per read, on TLS connections only. */
+static void tls_ack_now(const net_conn_t *conn)
+{
+    int one = 1;
+    (void)setsockopt(conn->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
 {
     tls_state_t *t = tls_of(conn);
@@ -392,8 +406,10 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
             continue;
         }
         int e = SSL_get_error(t->ssl, 0);
-        if (e == SSL_ERROR_WANT_READ)
+        if (e == SSL_ERROR_WANT_READ) {
+            tls_ack_now(conn);
             break;
+        }
         if (e == SSL_ERROR_WANT_WRITE) {
             conn->tp_wants_write = true;
             break;

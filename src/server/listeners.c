@@ -120,7 +120,10 @@ static int make_tls(server_listener_t *l, broker_t *b)
         .handshake_timeout_ms = broker_settings_int(set, BCFG_SSL_HANDSHAKE_TIMEOUT_MS),
     };
     char err[512];
-    int rc = net_tls_ctx_new(&tc, &l->tls, err, sizeof(err));
+    int rc = auth_principal_map_parse(setting(b, BCFG_SSL_PRINCIPAL_MAPPING_RULES),
+                                      &l->kafka.principal_map, err, sizeof(err));
+    if (rc == 0)
+        rc = net_tls_ctx_new(&tc, &l->tls, err, sizeof(err));
     if (rc < 0)
         log_error("server", "listener %s: %s", l->kafka.name, err);
     return rc;

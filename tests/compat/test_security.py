@@ -351,6 +351,65 @@ def _():
     eq("logged", True, "TLS handshake not finished within 1000 ms, closing" in B.log())
 
 
+@T.case("TLS: a request written as two records by a Nagle client is answered without 40 ms")
+def _():
+    # librdkafka writes a request as several TLS records, Nagle on: the second leaves only
+    # once the first is acknowledged, so a broker that delays its ACK (40 ms) adds that to
+    # every such request. The broker acknowledges at once after each TLS read (TCP_QUICKACK).
+    import ssl
+    import statistics
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.check_hostname = False
+    s = ctx.wrap_socket(raw("SSL"), server_hostname="127.0.0.1")
+    took = []
+    for i in range(60):
+        frame = kreq(18, 0, i, b"")
+        t0 = time.perf_counter()
+        s.sendall(frame[:6])  # two SSL_write calls: two records, two segments
+        s.sendall(frame[6:])
+        eq("answer %d" % i, (i, 0), struct.unpack(">ih", read_frame(s)[:6]))
+        took.append(time.perf_counter() - t0)
+    s.close()
+    med = statistics.median(took[20:]) * 1000  # past the kernel's quick-ACK start of a connection
+    print("# median round trip of the last 40: %.3f ms" % med)
+    eq("median round trip under 15 ms (40 ms with delayed ACKs)", True, med < 15)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+
+
+@T.case("hostile TLS: 200 stalled handshakes at once, renegotiation: closed, memory bounded")
+def _():
+    rss0 = rss_kb(B.p.pid)
+    socks = []
+    for _ in range(200):
+        s = raw("SSL")
+        s.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello's start, then nothing
+        socks.append(s)
+    rss1 = rss_kb(B.p.pid)
+    s = raw("PLAINTEXT")
+    t0 = time.time()
+    s.sendall(kreq(18, 0, 5, b""))
+    eq("ApiVersions answered while 200 handshakes stall", (5, 0),
+       struct.unpack(">ih", read_frame(s)[:6]))
+    eq("at once", True, time.time() - t0 < 0.5)
+    s.close()
+    eq("every stalled handshake closed by the timeout", [True] * 200,
+       [closed(x, 10) for x in socks])
+    print("# RSS %d KiB before, %d KiB with 200 stalled handshakes" % (rss0, rss1))
+    eq("RSS grew by less than 32 MiB", True, rss1 - rss0 < 32 * 1024)
+    eq("logged", True, B.log().count("TLS handshake not finished within 1000 ms") >= 200)
+    # TLS 1.2 renegotiation (OpenSSL's s_client 'R'): refused, the connection closed
+    r = subprocess.run(["openssl", "s_client", "-connect", B.addr("SSL"), "-tls1_2", "-CAfile",
+                        CA], input="R\n", capture_output=True, text=True, timeout=20)
+    eq("renegotiation refused", True, "no renegotiation" in r.stdout + r.stderr)
+    s = raw("PLAINTEXT")
+    s.sendall(kreq(18, 0, 6, b""))
+    eq("the broker still answers", (6, 0), struct.unpack(">ih", read_frame(s)[:6]))
+
+
 @T.case("SASL gate: requests before authentication close the connection")
 def _():
     for key, ver, body in [(3, 1, struct.pack(">i", 0)),   # Metadata
@@ -409,7 +468,11 @@ def _():
     for mech, token in [("PLAIN", b"\0alice\0" + b"p" * 9000),
                         ("SCRAM-SHA-256", b"n,,n=alice,r=" + b"x" * 9000),
                         ("SCRAM-SHA-256", b"p=tls-unique,,n=alice,r=abc"),
-                        ("SCRAM-SHA-512", b"n,,n=alice,r=abc,tokenauth=true")]:
+                        ("SCRAM-SHA-512", b"n,,n=alice,r=abc,tokenauth=true"),
+                        ("SCRAM-SHA-256", b"n,,n=" + b"u" * 300 + b",r=abc"),
+                        ("SCRAM-SHA-256", b"n,,n=alice,r=ab\x7fc"),
+                        ("SCRAM-SHA-256", b"n,,n=alice,r="),
+                        ("PLAIN", b"\0" + b"u" * 300 + b"\0pw")]:
         s = raw("SASL_PLAINTEXT")
         s.sendall(kreq(17, 1, 1, kstr(mech.encode())))
         eq("handshake", (1, 0), struct.unpack(">ih", read_frame(s)[:6]))
@@ -492,6 +555,133 @@ def _():
     finally:
         rc = m.stop()
     eq("the mTLS broker stops cleanly (exit 0: no leak under ASan)", 0, rc)
+
+
+@T.case("connection.failed.authentication.delay.ms: failures answered late, the loop not blocked")
+def _():
+    d = Weir("delay", ["listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+                       "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+                       "connection.failed.authentication.delay.ms=1500"])
+    try:
+        def connect(listener):
+            return socket.create_connection(("127.0.0.1", d.ports[listener]), timeout=5)
+
+        waiting, sent = [], []
+        for i in range(40):  # 40 wrong PLAIN passwords (unknown user), each on its connection
+            s = connect("SASL_PLAINTEXT")
+            s.sendall(kreq(17, 1, 1, kstr(b"PLAIN")))
+            eq("handshake %d" % i, (1, 0), struct.unpack(">ih", read_frame(s)[:6]))
+            tok = b"\0mallory\0guess%d" % i
+            s.sendall(kreq(36, 1, 2, struct.pack(">i", len(tok)) + tok))
+            sent.append(time.time())
+            waiting.append(s)
+        # meanwhile the loop answers others at once
+        p = connect("PLAINTEXT")
+        t0 = time.time()
+        p.sendall(kreq(18, 0, 9, b""))
+        eq("ApiVersions while 40 failures wait", (9, 0), struct.unpack(">ih", read_frame(p)[:6]))
+        eq("answered within 300 ms", True, time.time() - t0 < 0.3)
+        # a second try on a connection whose authentication failed is not read meanwhile
+        waiting[0].sendall(kreq(36, 1, 3, struct.pack(">i", 12) + b"\0alice\0right"))
+        late = []
+        for s, t in zip(waiting, sent):
+            r = read_frame(s)
+            late.append(time.time() - t)
+            c, err, mlen = struct.unpack(">ihh", r[:8])
+            eq("answer", (2, 58, "Authentication failed: Invalid username or password"),
+               (c, err, r[8:8 + mlen].decode()))
+            eq("closed after the answer", True, closed(s))
+        eq("every answer after >= 1.4 s", True, min(late) >= 1.4)
+        eq("and not much later (< 4 s)", True, max(late) < 4)
+        # SaslHandshake v0, a wrong raw SCRAM token: closed without an answer, after the delay
+        s = connect("SASL_PLAINTEXT")
+        s.sendall(kreq(17, 0, 1, kstr(b"SCRAM-SHA-256")))
+        read_frame(s)
+        t0 = time.time()
+        tok = b"n,,n=nobody,r=abc"
+        s.sendall(struct.pack(">i", len(tok)) + tok)
+        eq("v0: closed without an answer", None, read_frame(s))
+        eq("v0: after the delay", True, time.time() - t0 >= 1.4)
+        eq("logged", True, "authentication failed for user 'nobody': unknown user" in d.log())
+        # a client that leaves while its answer waits: nothing leaks (checked at stop, ASan)
+        s = connect("SASL_PLAINTEXT")
+        s.sendall(kreq(17, 1, 1, kstr(b"PLAIN")))
+        read_frame(s)
+        s.sendall(kreq(36, 1, 2, struct.pack(">i", 9) + b"\0eve\0bad"))
+        s.close()
+        time.sleep(0.2)
+    finally:
+        eq("the delay broker stops cleanly with an answer still waiting", 0, d.stop())
+
+
+def client_cert(name, subj):
+    """A client certificate signed by the test CA: (cert, key) paths."""
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+       name + ".csr", "-subj", subj)
+    sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", name + ".crt", "-days", "2")
+    return os.path.join(W, name + ".crt"), os.path.join(W, name + ".key")
+
+
+MAPPED = [
+    "listeners=SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+    "ssl.keystore.location=" + os.path.join(W, "server.pem"),
+    "ssl.key.password=keypass",
+    "ssl.truststore.location=" + CA,
+    "ssl.client.auth=required",
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "super.users=User:ANONYMOUS",
+]
+
+
+@T.case("ssl.principal.mapping.rules: the mapped name is the principal ACLs see; no rule, refused")
+def _():
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, NewTopic,
+                                       ResourcePatternType, ResourceType)
+    m = Weir("mapped", MAPPED + [
+        "ssl.principal.mapping.rules=RULE:^CN=(.*?),OU=Service(.*)$/svc-$1/L,"
+        "RULE:^CN=(alice|carol),O=Weir Test$/$1/U"])
+    try:
+        a = AdminClient({"bootstrap.servers": m.addr("PLAINTEXT")})
+        a.create_topics([NewTopic("mapped", 1, 1)])["mapped"].result(20)
+        acls = [AclBinding(ResourceType.TOPIC, "mapped", ResourcePatternType.LITERAL, who, "*",
+                           AclOperation.WRITE, AclPermissionType.ALLOW)
+                for who in ("User:ALICE", "User:svc-orders")]
+        for f in a.create_acls(acls).values():
+            f.result(20)
+        base = {"bootstrap.servers": m.addr("SSL"), "security.protocol": "ssl",
+                "ssl.ca.location": CA, "log_level": 0, "message.timeout.ms": 20000}
+        svc_crt, svc_key = client_cert("svc", "/O=Weir Test/OU=Service Users/CN=Orders")
+        bob_crt, bob_key = client_cert("bob", "/O=Weir Test/CN=bob")
+        for who, crt, key in [("alice", os.path.join(W, "client.crt"),
+                               os.path.join(W, "client.key")), ("svc", svc_crt, svc_key)]:
+            reports = []
+            p = Producer(dict(base, **{"ssl.certificate.location": crt, "ssl.key.location": key}))
+            for i in range(3):
+                p.produce("mapped", b"%d" % i, on_delivery=lambda e, msg: reports.append(e and e.code()))
+            eq(who + ": nothing left", 0, p.flush(20))
+            eq(who + ": 3 delivered (WRITE allowed to the mapped principal)", [None] * 3, reports)
+        log = m.log()
+        eq("alice mapped by the second rule (U)", True,
+           "CN=alice,O=Weir Test: principal User:ALICE" in log)
+        eq("the service mapped by the first rule (lazy group, L)", True,
+           "CN=Orders,OU=Service Users,O=Weir Test: principal User:svc-orders" in log)
+        codes, _ = auth_failure(dict(base, **{"ssl.certificate.location": bob_crt,
+                                             "ssl.key.location": bob_key}), "bob (no rule)")
+        eq("bob: refused, the reason logged", True,
+           "TLS client certificate 'CN=bob,O=Weir Test': no ssl.principal.mapping.rules rule "
+           "matches its subject, closing (failed authentication)" in m.log())
+    finally:
+        eq("the mapping broker stops cleanly", 0, m.stop())
+    # a rule Weir cannot give Kafka's meaning is refused at start, with the reason
+    r = subprocess.run([WEIR, "serve", "--data-dir", os.path.join(W, "badrules"),
+                        "--http-listen", "off"] + sum([["--set", x] for x in MAPPED + [
+                            "ssl.principal.mapping.rules=RULE:(?i)^cn=(.*)$/$1/"]], []),
+                       capture_output=True, text=True, timeout=30, preexec_fn=_die_with_parent)
+    eq("(?i) refused: exit code", True, r.returncode != 0)
+    eq("(?i) refused: the reason", True,
+       "ssl.principal.mapping.rules: rule 1 ('RULE:(?i)^cn=(.*)$/$1/'): pattern '(?i)^cn=(.*)$': "
+       "(?...) other than (?:...) is not supported" in r.stderr)
 
 
 @T.case("the broker stops cleanly (exit 0: no leak under ASan)")
