@@ -32,6 +32,7 @@ struct http_server {
     uint16_t port;
     http_auth_fn auth;
     void *auth_arg;
+    char *tls_pem, *tls_password, *tls_priorities; /* owned; tls_pem NULL: plain HTTP */
 };
 
 typedef struct {
@@ -82,6 +83,20 @@ const char *http_request_header(const http_request_t *req, const char *name)
 {
     return MHD_lookup_connection_value((struct MHD_Connection *)req->mhd_conn, MHD_HEADER_KIND,
                                        name);
+}
+
+void http_request_peer_host(const http_request_t *req, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->mhd_conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
 }
 
 bool http_request_bearer_ok(const http_request_t *req, const char *token)
@@ -210,13 +225,23 @@ int http_server_start(http_server_t *s, const char *host, uint16_t port)
         log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
         return -WEIR_EINVAL;
     }
-    s->d =
-        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    /* The TLS options come last in the list, so that plain HTTP ends it before them. */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities},
+        {s->tls_password ? MHD_OPTION_HTTPS_KEY_PASSWORD : MHD_OPTION_END, 0, s->tls_password},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | (s->tls_pem ? MHD_USE_TLS : 0);
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_ARRAY,
+                            s->tls_pem ? tls : &tls[4], MHD_OPTION_END);
     if (!s->d) {
-        log_error("http", "cannot listen on %s:%u", host ? host : "", port);
+        log_error("http", "cannot listen on %s:%u%s", host ? host : "", port,
+                  s->tls_pem ? " with TLS (is the keystore's certificate and key valid?)" : "");
         return -WEIR_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -231,6 +256,23 @@ void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg)
     s->auth_arg = arg;
 }
 
+int http_server_set_tls(http_server_t *s, const http_tls_config_t *tls)
+{
+    WEIR_ASSERT(s->d == NULL && tls->keystore_pem);
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+        (tls->key_password && MHD_is_feature_supported(MHD_FEATURE_HTTPS_KEY_PASSWORD) != MHD_YES))
+        return -WEIR_EUNSUPPORTED;
+    s->tls_pem = weir_strdup(tls->keystore_pem);
+    s->tls_password = tls->key_password ? weir_strdup(tls->key_password) : NULL;
+    s->tls_priorities = weir_strdup(tls->priorities ? tls->priorities : "NORMAL");
+    return 0;
+}
+
+bool http_server_is_tls(const http_server_t *s)
+{
+    return s->tls_pem != NULL;
+}
+
 uint16_t http_server_port(const http_server_t *s)
 {
     return s->port;
@@ -242,5 +284,8 @@ void http_server_free(http_server_t *s)
         return;
     if (s->d)
         MHD_stop_daemon(s->d);
+    free(s->tls_pem);
+    free(s->tls_password);
+    free(s->tls_priorities);
     free(s);
 }

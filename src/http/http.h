@@ -10,7 +10,11 @@
  * are fixed once the server has started.
  *
  * Auth: an optional check runs before every route (http_server_set_auth); it is off unless the
- * server installs one (a bearer token today; the security work fills in more).
+ * server installs one (server/http_auth.c: HTTP Basic against the SCRAM users, Bearer, the
+ * ACLs of each route; or the single --http-token).
+ *
+ * TLS: libmicrohttpd's own (on GnuTLS), from the same PEM keystore text the Kafka listeners
+ * read (http_server_set_tls, before the start).
  */
 #ifndef WEIR_HTTP_H
 #define WEIR_HTTP_H
@@ -58,12 +62,26 @@ int http_server_start(http_server_t *s, const char *host, uint16_t port);
 uint16_t http_server_port(const http_server_t *s);
 /* Installs the auth check (before http_server_start; NULL removes it). */
 void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg);
+
+/* HTTPS: the keystore's PEM text (certificate chain and private key, as Kafka's PEM keystore
+ * file), the key's password or NULL, and a GnuTLS priority string or NULL ("NORMAL"). */
+typedef struct {
+    const char *keystore_pem;
+    const char *key_password;
+    const char *priorities;
+} http_tls_config_t;
+/* Serves HTTPS instead of HTTP (before http_server_start; the texts are copied). 0, or
+ * -WEIR_EUNSUPPORTED when libmicrohttpd was built without TLS. */
+int http_server_set_tls(http_server_t *s, const http_tls_config_t *tls);
+bool http_server_is_tls(const http_server_t *s);
 void http_server_free(http_server_t *s); /* stops it first */
 
 /* A query-string argument, or NULL. During the handler only. */
 const char *http_request_arg(const http_request_t *req, const char *name);
 /* A request header (name case-insensitive), or NULL. During the handler only. */
 const char *http_request_header(const http_request_t *req, const char *name);
+/* The client's IP ("127.0.0.1", "::1"), what a host in an ACL names; "" when unknown. */
+void http_request_peer_host(const http_request_t *req, char *out, size_t cap);
 /* True when the request carries "Authorization: Bearer <token>" (compared in constant time). */
 bool http_request_bearer_ok(const http_request_t *req, const char *token);
 /* Adds a response header (copied); at most HTTP_RESP_HEADERS_MAX, later ones are dropped. */
