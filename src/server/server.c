@@ -18,6 +18,7 @@
  * is global except the log level.
  */
 #include "server/server.h"
+#include "server/http_auth.h"
 #include "server/listeners.h"
 #include "server/schemas_store.h"
 
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* /metrics sums every Kafka listener's numbers. */
@@ -45,12 +47,13 @@ struct weir_broker {
     server_listeners_t listeners; /* the Kafka listeners (on loop 0) and their contexts */
     bool listening;
     http_server_t *http;
-    admin_t *admin;           /* the /api/v1/ routes */
-    registry_store_t schemas; /* the registry's store: the topic _schemas */
-    registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
-    char *http_token;         /* NULL: the HTTP API is open */
-    metrics_t *metrics;       /* GET /metrics */
-    trace_store_t *traces;    /* spans from services (POST /v1/traces), journeys; NULL: off */
+    admin_t *admin;                /* the /api/v1/ routes */
+    registry_store_t schemas;      /* the registry's store: the topic _schemas */
+    registry_t *registry;          /* the schema registry (Confluent's REST API at the root) */
+    char *http_token;              /* NULL: the HTTP API is open (or http_auth) */
+    server_http_auth_t *http_auth; /* weir.http.authentication.methods; NULL: off */
+    metrics_t *metrics;            /* GET /metrics */
+    trace_store_t *traces;         /* spans from services (POST /v1/traces), journeys; NULL: off */
     char bootstrap[300];
     char http_addr[300];
 };
@@ -129,15 +132,111 @@ static int start_admin(weir_broker *s, http_server_t *h)
         return rc;
     admin_routes(s->admin, h);
     console_routes(h);
-    if (s->http_token)
+    if (s->http_auth)
+        http_server_set_auth(h, server_http_auth_check, s->http_auth);
+    else if (s->http_token)
         http_server_set_auth(h, http_auth, s);
     return 0;
+}
+
+/* HTTP authentication from weir.http.authentication.methods: s->http_auth, or nothing when the
+ * setting is empty. The single --http-token is the other way in, not both. */
+static int make_http_auth(weir_broker *s)
+{
+    const broker_settings_t *set = broker_settings(s->broker);
+    unsigned methods;
+    char err[256];
+    if (server_http_auth_methods(set->sval[BCFG_HTTP_AUTHENTICATION_METHODS], &methods, err,
+                                 sizeof(err)) < 0) {
+        log_error("server", "%s", err);
+        return -WEIR_EINVAL;
+    }
+    if (!methods)
+        return 0;
+    if (s->http_token) {
+        log_error("server", "--http-token and weir.http.authentication.methods cannot be "
+                            "combined: use one way of authenticating HTTP clients");
+        return -WEIR_EINVAL;
+    }
+    s->http_auth = server_http_auth_new(s->broker, methods,
+                                        broker_settings_int(set, BCFG_HTTP_METRICS_OPEN) == 1);
+    return 0;
+}
+
+enum { HTTP_KEYSTORE_MAX_BYTES = 1 << 20 };
+
+/* A small file's whole contents (a PEM keystore), at most max bytes. */
+static int read_small_file(const char *path, size_t max, buf_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -WEIR_ENOENT;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (out->len + n > max)
+            rc = -WEIR_ETOOBIG;
+        else
+            buf_append(out, chunk, n);
+    }
+    if (rc == 0 && ferror(f))
+        rc = -WEIR_EIO;
+    fclose(f);
+    return rc;
+}
+
+/* HTTPS (an "https://" HTTP address): libmicrohttpd's TLS from the Kafka listeners' PEM
+ * keystore (ssl.keystore.location, ssl.key.password) and ssl.enabled.protocols. */
+static int make_http_tls(weir_broker *s, http_server_t *h)
+{
+    const broker_settings_t *set = broker_settings(s->broker);
+    const char *path = set->sval[BCFG_SSL_KEYSTORE_LOCATION];
+    const char *type = set->sval[BCFG_SSL_KEYSTORE_TYPE];
+    if (type && strcasecmp(type, "PEM") != 0) {
+        log_error("server", "HTTPS: Weir reads PEM files only (ssl.keystore.type=%s)", type);
+        return -WEIR_EINVAL;
+    }
+    if (!path || !*path) {
+        log_error("server", "HTTPS needs ssl.keystore.location (a PEM file: chain, then key)");
+        return -WEIR_EINVAL;
+    }
+    buf_t pem = {0};
+    int rc = read_small_file(path, HTTP_KEYSTORE_MAX_BYTES, &pem);
+    if (rc < 0) {
+        log_error("server", "HTTPS: cannot read ssl.keystore.location %s: %s", path,
+                  weir_strerror(rc));
+        buf_deinit(&pem);
+        return rc;
+    }
+    buf_append_u8(&pem, 0);
+    char prio[128];
+    const char *protos = set->sval[BCFG_SSL_ENABLED_PROTOCOLS];
+    snprintf(prio, sizeof(prio), "NORMAL:-VERS-ALL%s%s",
+             !protos || strstr(protos, "TLSv1.2") ? ":+VERS-TLS1.2" : "",
+             !protos || strstr(protos, "TLSv1.3") ? ":+VERS-TLS1.3" : "");
+    http_tls_config_t tc = {.keystore_pem = (const char *)pem.data,
+                            .key_password = set->sval[BCFG_SSL_KEY_PASSWORD],
+                            .priorities = prio};
+    rc = http_server_set_tls(h, &tc);
+    buf_deinit(&pem);
+    if (rc < 0)
+        log_error("server", "HTTPS: this libmicrohttpd has no TLS (or no key passwords)");
+    return rc;
 }
 
 static int start_http(weir_broker *s, const char *addr)
 {
     char host[256];
     uint16_t port;
+    bool https = strncmp(addr, "https://", 8) == 0;
+    if (https)
+        addr += 8;
+    else if (strncmp(addr, "http://", 7) == 0)
+        addr += 7;
+    int rc = make_http_auth(s);
+    if (rc < 0)
+        return rc;
     if (net_parse_hostport(addr, host, sizeof(host), &port) < 0) {
         log_error("server", "bad HTTP address '%s'", addr);
         return -WEIR_EINVAL;
@@ -165,7 +264,9 @@ static int start_http(weir_broker *s, const char *addr)
         trace_store_new((size_t)spans, &s->traces);
         trace_routes(s->traces, h);
     }
-    int rc = start_admin(s, h);
+    rc = https ? make_http_tls(s, h) : 0;
+    if (rc == 0)
+        rc = start_admin(s, h);
     if (rc == 0)
         rc = http_server_start(h, host, port);
     if (rc < 0) {
@@ -295,6 +396,7 @@ static void server_free(weir_broker *s)
         broker_schema_hook_set(s->broker, NULL); /* the validators go before their registry */
     registry_free(s->registry);
     free(s->http_token);
+    server_http_auth_free(s->http_auth);
     metrics_free(s->metrics);
     s->metrics = NULL;
     trace_store_free(s->traces);
