@@ -1,0 +1,353 @@
+"""The HTTP listener's TLS, authentication and ACLs (issue 16): `weir serve` on HTTPS with a test
+CA, weir.http.authentication.methods=BASIC,BEARER and Kafka's StandardAuthorizer. Users are made
+with `weir user create` and with confluent-kafka's AdminClient (AlterUserScramCredentials), ACLs
+with `weir acl create`; then a matrix of exact statuses per user and route of the admin API,
+/metrics and the schema registry (urllib, and confluent-kafka's SchemaRegistryClient with
+basic.auth.user.info over https), the registry's JSON error shape, the 403 message naming the
+operation and resource, /health open, a wrong CA and plaintext refused, and the settings' bad
+values refused at start. Runs in build/compat/venv (confluent-kafka 2.16). TAP."""
+import os
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_PY = os.path.join(TOP, "build", "compat", "venv", "bin", "python3")
+if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(TOP, "build", "compat", "venv")):
+    if not os.path.exists(VENV_PY):
+        print("not ok 1 - build/compat/venv is missing: run make deps")
+        print("1..1")
+        sys.exit(1)
+    os.execv(VENV_PY, [VENV_PY] + sys.argv)
+
+import base64  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import ssl  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import traceback  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+from confluent_kafka.admin import (AdminClient, ScramCredentialInfo,  # noqa: E402
+                                   ScramMechanism, UserScramCredentialUpsertion)
+from confluent_kafka.schema_registry import (Schema, SchemaRegistryClient,  # noqa: E402
+                                             SchemaRegistryError)
+
+import cli_helpers  # noqa: E402
+from cli_helpers import WEIR, tap  # noqa: E402
+
+W = tempfile.mkdtemp(prefix="weir-http-auth-")
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "admin": "admin-pw"}
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=W)
+
+
+def make_certs():
+    """W/ca.pem signs W/server.pem (chain then key, Kafka's PEM keystore); W/other-ca.pem signs
+    nothing the broker shows."""
+    for ca in ("ca", "other-ca"):
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
+           "-out", ca + ".pem", "-days", "2", "-subj", "/CN=Weir HTTP " + ca)
+    with open(os.path.join(W, "san.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+       "server.csr", "-subj", "/CN=localhost")
+    sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.cnf")
+    with open(os.path.join(W, "server.pem"), "w") as f:
+        f.write(open(os.path.join(W, "server.crt")).read())
+        f.write(open(os.path.join(W, "server.key")).read())
+
+
+def serve(name, http_listen, *settings):
+    """Starts `weir serve`; returns (proc, kafka address, http address or None on exit)."""
+    args = [WEIR, "serve", "--data-dir", os.path.join(W, name), "--listen", "127.0.0.1:0",
+            "--http-listen", http_listen]
+    for s in settings:
+        args += ["--set", s]
+    err = open(os.path.join(W, name + ".err"), "w")
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
+    kafka = p.stdout.readline().split()[-1:] or [None]
+    http = p.stdout.readline().split()[-1:] or [None]
+    return p, kafka[0], http[0]
+
+
+def stderr_of(name):
+    return open(os.path.join(W, name + ".err")).read()
+
+
+def weir(broker, *args):
+    p = subprocess.run([WEIR, "-b", broker, *args], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("weir %s: %s" % (" ".join(args), p.stderr))
+    return p.stdout
+
+
+CTX = None
+
+
+def call(http, method, path, user=None, password=None, body=None, header=None):
+    """(status, parsed JSON or text, headers) of an HTTPS request with the test CA."""
+    req = urllib.request.Request("https://%s%s" % (http, path), method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if user:
+        pw = password if password is not None else PASSWORDS.get(user, "")
+        token = base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if header:
+        req.add_header(*header)
+    try:
+        with urllib.request.urlopen(req, context=CTX, timeout=30) as r:
+            status, raw, hdrs = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        status, raw, hdrs = e.code, e.read(), e.headers
+    try:
+        return status, json.loads(raw), hdrs
+    except ValueError:
+        return status, raw.decode(errors="replace"), hdrs
+
+
+def setup_users_and_acls(kafka):
+    for u in ("alice", "bob", "admin"):
+        weir(kafka, "user", "create", u, "--password", PASSWORDS[u])
+    # carol through Kafka's AlterUserScramCredentials, as kafka-configs does
+    admin = AdminClient({"bootstrap.servers": kafka})
+    up = UserScramCredentialUpsertion("carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512,
+                                                                   8192), b"carol-pw")
+    for f in admin.alter_user_scram_credentials([up]).values():
+        f.result(30)
+    for t in ("orders", "dead", "dead.dlq"):
+        weir(kafka, "topic", "create", t)
+    acls = [("alice", "write", "--topic", "orders"), ("bob", "read", "--topic", "orders"),
+            ("bob", "read", "--group", "billing"), ("carol", "read", "--topic", "dead.dlq"),
+            ("carol", "read", "--group", "weir-redrive.dead.dlq")]
+    for user, op, kind, name in acls:
+        weir(kafka, "acl", "create", "--allow-principal", "User:" + user, "--operation", op,
+             kind, name)
+
+
+def matrix(http):
+    """(method, path, body, {user: status}) rows; None is no credential."""
+    msg = {"partition": 0, "key": "k", "value": "paid"}
+    return [
+        ("GET", "/health", None, {None: 200}),
+        ("GET", "/api/v1/topics/orders", None,
+         {None: 401, "alice": 200, "bob": 200, "carol": 403, "admin": 200}),
+        ("POST", "/api/v1/topics/orders/messages", msg,
+         {"alice": 201, "bob": 403, "carol": 403, "admin": 201}),
+        ("GET", "/api/v1/topics/orders/messages?partition=0", None,
+         {"alice": 403, "bob": 200, "admin": 200}),
+        ("GET", "/api/v1/topics/orders/configs", None, {"alice": 403, "admin": 200}),
+        ("PATCH", "/api/v1/topics/orders/configs", {"set": {"retention.ms": "86400000"}},
+         {"alice": 403, "bob": 403, "admin": 200}),
+        ("POST", "/api/v1/topics/orders/partitions", {"count": 2}, {"alice": 403, "bob": 403}),
+        ("DELETE", "/api/v1/topics/orders", None, {"alice": 403, "bob": 403}),
+        ("GET", "/api/v1/topics", None, {"alice": 403, "admin": 200}),
+        ("POST", "/api/v1/topics", {"name": "fresh"}, {"alice": 403, "admin": 201}),
+        ("GET", "/api/v1/broker", None, {"bob": 403, "admin": 200}),
+        ("GET", "/api/v1/groups/billing", None, {"alice": 403, "bob": 404}),
+        ("DELETE", "/api/v1/groups/billing", None, {"bob": 403}),
+        ("GET", "/api/v1/groups", None, {"bob": 403, "admin": 200}),
+        ("GET", "/api/v1/dlq", None, {"carol": 403, "admin": 200}),
+        ("GET", "/api/v1/dlq/dead.dlq/records", None, {"alice": 403, "carol": 200}),
+        ("GET", "/api/v1/openapi.json", None, {None: 401, "carol": 200}),
+        ("GET", "/metrics", None, {None: 401, "alice": 403, "admin": 200}),
+        ("GET", "/subjects", None, {None: 401, "alice": 403, "admin": 200}),
+        ("GET", "/config", None, {"alice": 403, "admin": 200}),
+        ("PUT", "/config", {"compatibility": "BACKWARD"}, {"alice": 403, "admin": 200}),
+        ("GET", "/config/orders-value", None, {"bob": 403}),
+        ("PUT", "/config/orders-value", {"compatibility": "FULL"}, {"alice": 403, "admin": 200}),
+        ("GET", "/api/v1/nope", None, {"alice": 403, "admin": 404}),
+    ]
+
+
+def check_matrix(http):
+    got, want = {}, {}
+    for method, path, body, expect in matrix(http):
+        for user, status in expect.items():
+            key = "%s %s as %s" % (method, path, user or "nobody")
+            want[key] = status
+            got[key] = call(http, method, path, user, body=body)[0]
+    wrong = ["%s: %s (want %s)" % (k, got[k], want[k]) for k in want if got[k] != want[k]]
+    tap(not wrong, "%d requests of the user x route matrix answer the exact status" % len(want),
+        "\n".join(wrong))
+
+
+def check_messages(http):
+    st, body, hdrs = call(http, "GET", "/api/v1/topics/orders")
+    tap(st == 401 and hdrs.get_all("WWW-Authenticate") == ['Basic realm="weir"',
+                                                           'Bearer realm="weir"']
+        and body == {"error": "unauthorized",
+                     "message": "authentication required: send an Authorization header"},
+        "no credential: 401, a challenge per scheme, the admin API's error shape", (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders", "alice", "wrong")
+    tap(st == 401 and body["message"] == "authentication failed: unknown user or wrong password",
+        "a wrong password: 401", (st, body))
+    tap("HTTP Basic authentication failed for user 'alice': wrong password" in stderr_of("main"),
+        "the broker logs the failed login and why")
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders", "mallory", "x")
+    tap(st == 401, "an unknown user: 401", (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders",
+                       header=("Authorization", "Basic %%%not-base64"))
+    tap(st == 401 and "not base64" in body["message"], "a malformed Basic credential: 401",
+        (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders",
+                       header=("Authorization", "Bearer eyJhbGciOiJub25lIn0.e30."))
+    tap(st == 401 and body["message"] == "bearer tokens are not configured",
+        "a bearer token: 401 until a JWT validator is wired", (st, body))
+    st, body, _ = call(http, "POST", "/api/v1/topics/orders/messages", "bob",
+                       body={"value": "x"})
+    tap(st == 403 and body == {
+        "error": "forbidden",
+        "message": "User:bob is not authorized to WRITE TOPIC 'orders' "
+                   "(POST /api/v1/topics/orders/messages)"},
+        "403 names the principal, operation and resource", (st, body))
+    st, body, _ = call(http, "GET", "/subjects/orders-value/versions")
+    tap(st == 401 and body["error_code"] == 40101, "a registry path answers 401 in the "
+        "registry's shape", (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders/messages?partition=0", "bob")
+    tap(st == 200 and [m["value"] for m in body["messages"]] == ["paid", "paid"],
+        "bob reads the two records alice and admin wrote", (st, body))
+
+
+def check_redrive(http, kafka):
+    call(http, "POST", "/api/v1/topics/dead.dlq/messages", "admin",
+         body={"partition": 0, "key": "o-1", "value": "x",
+               "headers": {"weir.dlq.original.topic": "dead",
+                           "weir.dlq.original.partition": "0"}})
+    st, body, _ = call(http, "POST", "/api/v1/dlq/dead.dlq/redrive", "carol", body={})
+    tap(st == 403 and "to WRITE TOPIC 'dead'" in body["message"],
+        "redrive without WRITE on the target: 403", (st, body))
+    weir(kafka, "acl", "create", "--allow-principal", "User:carol", "--operation", "write",
+         "--topic", "dead")
+    st, body, _ = call(http, "POST", "/api/v1/dlq/dead.dlq/redrive", "carol", body={})
+    tap(st == 200 and body.get("redriven") == 1, "with READ on the DLQ and WRITE on the target "
+        "it redrives the record", (st, body))
+
+
+def registry(http, user, password=None, ca="ca.pem"):
+    conf = {"url": "https://" + http, "ssl.ca.location": os.path.join(W, ca)}
+    if user:
+        conf["basic.auth.user.info"] = "%s:%s" % (user, password or PASSWORDS[user])
+    return SchemaRegistryClient(conf)
+
+
+def sr_status(fn):
+    try:
+        fn()
+        return 200, 0
+    except SchemaRegistryError as e:
+        return e.http_status_code, e.error_code
+
+
+def check_registry(http):
+    avro = Schema('{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}',
+                  "AVRO")
+    sid = registry(http, "alice").register_schema("orders-value", avro)
+    tap(sid == 1, "alice (WRITE on orders) registers orders-value over https: id 1", sid)
+    latest = registry(http, "bob").get_latest_version("orders-value")
+    tap(latest.schema_id == 1 and latest.version == 1, "bob (READ on orders) reads it", latest)
+    tap(registry(http, "bob").get_schema(1).schema_str == avro.schema_str,
+        "bob reads the schema by id")
+    st = sr_status(lambda: registry(http, "bob").register_schema("orders-value", avro))
+    tap(st == (403, 40301), "bob may not register: 403 / 40301", st)
+    st = sr_status(lambda: registry(http, "carol").get_latest_version("orders-value"))
+    tap(st == (403, 40301), "carol (no ACL on orders) may not read: 403 / 40301", st)
+    st = sr_status(lambda: registry(http, "alice", "nope").get_latest_version("orders-value"))
+    tap(st == (401, 40101), "a wrong password: 401 / 40101", st)
+    st = sr_status(lambda: registry(http, None).get_latest_version("orders-value"))
+    tap(st == (401, 40101), "no credential: 401 / 40101", st)
+    st = sr_status(lambda: registry(http, "admin").delete_subject("orders-value"))
+    tap(st == (200, 0), "a super user deletes the subject", st)
+
+
+def check_tls(http):
+    wrong = ssl.create_default_context(cafile=os.path.join(W, "other-ca.pem"))
+    try:
+        urllib.request.urlopen("https://%s/health" % http, context=wrong, timeout=10)
+        refused = False
+    except urllib.error.URLError as e:
+        refused = isinstance(e.reason, ssl.SSLCertVerificationError)
+    tap(refused, "a client trusting another CA refuses the certificate")
+    try:
+        urllib.request.urlopen("http://%s/health" % http, timeout=10)
+        plain = False
+    except Exception:
+        plain = True
+    tap(plain, "plain HTTP to the HTTPS port gets no answer")
+    try:
+        registry(http, "admin", ca="other-ca.pem").get_subjects()
+        why = "no error"
+    except Exception as e:  # httpx's ConnectError, with the verification failure in its text
+        why = str(e)
+    tap("CERTIFICATE_VERIFY_FAILED" in why, "SchemaRegistryClient with the wrong CA fails", why)
+
+
+def check_settings():
+    p, _, http = serve("open-metrics", "https://127.0.0.1:0", "ssl.keystore.location=" +
+                       os.path.join(W, "server.pem"), "weir.http.authentication.methods=basic",
+                       "weir.http.metrics.open=true", "authorizer.class.name=" + AUTHORIZER)
+    try:
+        st_m = call(http, "GET", "/metrics")[0]
+        st_a = call(http, "GET", "/api/v1/broker")[0]
+        tap((st_m, st_a) == (200, 401), "weir.http.metrics.open: /metrics open, the API not",
+            (st_m, st_a))
+    finally:
+        p.terminate()
+        p.wait()
+    bad = [("digest", ["weir.http.authentication.methods=digest"], []),
+           ("token", ["weir.http.authentication.methods=basic"], ["--http-token", "t"]),
+           ("nokeystore", [], [])]
+    for name, settings, extra in bad:
+        args = [WEIR, "serve", "--data-dir", os.path.join(W, name), "--listen", "127.0.0.1:0",
+                "--http-listen", "https://127.0.0.1:0" if name == "nokeystore" else
+                "127.0.0.1:0"] + extra
+        for s in settings:
+            args += ["--set", s]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        want = {"digest": "Invalid value digest for configuration "
+                          "weir.http.authentication.methods",
+                "token": "--http-token and weir.http.authentication.methods cannot be combined",
+                "nokeystore": "HTTPS needs ssl.keystore.location"}[name]
+        tap(r.returncode != 0 and want in r.stderr, "refused at start: " + want,
+            r.stderr[-500:])
+
+
+def main():
+    global CTX
+    make_certs()
+    CTX = ssl.create_default_context(cafile=os.path.join(W, "ca.pem"))
+    p, kafka, http = serve("main", "https://127.0.0.1:0",
+                           "ssl.keystore.location=" + os.path.join(W, "server.pem"),
+                           "weir.http.authentication.methods=BASIC,BEARER",
+                           "authorizer.class.name=" + AUTHORIZER,
+                           "super.users=User:admin;User:ANONYMOUS")
+    try:
+        setup_users_and_acls(kafka)
+        check_matrix(http)
+        check_messages(http)
+        check_redrive(http, kafka)
+        check_registry(http)
+        check_tls(http)
+    finally:
+        p.terminate()
+        rc = p.wait()
+    err = stderr_of("main")
+    tap(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
+        "the broker stops cleanly (exit 0, no sanitizer report)", (rc, err[-1500:]))
+    check_settings()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        tap(False, "no exception", traceback.format_exc())
+    finally:
+        shutil.rmtree(W, ignore_errors=True)
+    print("1..%d" % cli_helpers.count)
+    sys.exit(1 if cli_helpers.failed else 0)
