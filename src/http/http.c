@@ -32,7 +32,6 @@ struct http_server {
     uint16_t port;
     http_auth_fn auth;
     void *auth_arg;
-    char *tls_pem, *tls_password, *tls_priorities; /* owned; tls_pem NULL: plain HTTP */
 };
 
 typedef struct {
@@ -212,36 +211,33 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-int http_server_start(http_server_t *s, const char *host, uint16_t port)
+int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
     if (!host || !*host)
-        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
     else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-                       &sa.sin_addr) != 1) {
+                       &sa->sin_addr) != 1) {
         log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
         return -WEIR_EINVAL;
     }
-    /* The TLS options come last in the list, so that plain HTTP ends it before them. */
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_pem},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities},
-        {s->tls_password ? MHD_OPTION_HTTPS_KEY_PASSWORD : MHD_OPTION_END, 0, s->tls_password},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | (s->tls_pem ? MHD_USE_TLS : 0);
-    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_ARRAY,
-                            s->tls_pem ? tls : &tls[4], MHD_OPTION_END);
+    return 0;
+}
+
+int http_server_start(http_server_t *s, const char *host, uint16_t port)
+{
+    struct sockaddr_in sa;
+    if (http_listen_addr(host, port, &sa) < 0)
+        return -WEIR_EINVAL;
+    s->d =
+        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!s->d) {
-        log_error("http", "cannot listen on %s:%u%s", host ? host : "", port,
-                  s->tls_pem ? " with TLS (is the keystore's certificate and key valid?)" : "");
+        log_error("http", "cannot listen on %s:%u", host ? host : "", port);
         return -WEIR_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -256,21 +252,24 @@ void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg)
     s->auth_arg = arg;
 }
 
-int http_server_set_tls(http_server_t *s, const http_tls_config_t *tls)
+int http_server_start_fed(http_server_t *s)
 {
-    WEIR_ASSERT(s->d == NULL && tls->keystore_pem);
-    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
-        (tls->key_password && MHD_is_feature_supported(MHD_FEATURE_HTTPS_KEY_PASSWORD) != MHD_YES))
-        return -WEIR_EUNSUPPORTED;
-    s->tls_pem = weir_strdup(tls->keystore_pem);
-    s->tls_password = tls->key_password ? weir_strdup(tls->key_password) : NULL;
-    s->tls_priorities = weir_strdup(tls->priorities ? tls->priorities : "NORMAL");
+    s->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
+                            on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    if (!s->d) {
+        log_error("http", "cannot start the HTTP server");
+        return -WEIR_EIO;
+    }
     return 0;
 }
 
-bool http_server_is_tls(const http_server_t *s)
+int http_server_add_connection(http_server_t *s, int fd, const struct sockaddr *peer,
+                               size_t peer_len)
 {
-    return s->tls_pem != NULL;
+    /* libmicrohttpd owns fd from here, and closes it on failure too */
+    return MHD_add_connection(s->d, fd, peer, (socklen_t)peer_len) == MHD_YES ? 0 : -WEIR_EIO;
 }
 
 uint16_t http_server_port(const http_server_t *s)
@@ -284,8 +283,5 @@ void http_server_free(http_server_t *s)
         return;
     if (s->d)
         MHD_stop_daemon(s->d);
-    free(s->tls_pem);
-    free(s->tls_password);
-    free(s->tls_priorities);
     free(s);
 }

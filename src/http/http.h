@@ -13,13 +13,16 @@
  * server installs one (server/http_auth.c: HTTP Basic against the SCRAM users, Bearer, the
  * ACLs of each route; or the single --http-token).
  *
- * TLS: libmicrohttpd's own (on GnuTLS), from the same PEM keystore text the Kafka listeners
- * read (http_server_set_tls, before the start).
+ * TLS: not here; the server puts a TLS front (OpenSSL, the Kafka listeners' context) before a
+ * server started with http_server_start_fed.
  */
 #ifndef WEIR_HTTP_H
 #define WEIR_HTTP_H
 
 #include "base/base.h"
+
+struct sockaddr;
+struct sockaddr_in;
 
 typedef struct http_server http_server_t;
 
@@ -57,23 +60,24 @@ int http_server_new(http_server_t **out);
 /* method NULL matches every method; a path ending in '/' matches as a prefix. */
 void http_server_route(http_server_t *s, const char *method, const char *path, http_handler_fn fn,
                        void *arg);
+/* The address host:port names ("" every address, "localhost" 127.0.0.1; IPv4 only, as
+ * libmicrohttpd is started here): 0, or -WEIR_EINVAL with the reason logged. */
+int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa);
 /* Starts listening on host:port (port 0: a free one). */
 int http_server_start(http_server_t *s, const char *host, uint16_t port);
 uint16_t http_server_port(const http_server_t *s);
 /* Installs the auth check (before http_server_start; NULL removes it). */
 void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg);
 
-/* HTTPS: the keystore's PEM text (certificate chain and private key, as Kafka's PEM keystore
- * file), the key's password or NULL, and a GnuTLS priority string or NULL ("NORMAL"). */
-typedef struct {
-    const char *keystore_pem;
-    const char *key_password;
-    const char *priorities;
-} http_tls_config_t;
-/* Serves HTTPS instead of HTTP (before http_server_start; the texts are copied). 0, or
- * -WEIR_EUNSUPPORTED when libmicrohttpd was built without TLS. */
-int http_server_set_tls(http_server_t *s, const http_tls_config_t *tls);
-bool http_server_is_tls(const http_server_t *s);
+/* Starts without a listening socket of its own: connections arrive by
+ * http_server_add_connection (the HTTPS front, server/https_front.c, hands over each decrypted
+ * stream). */
+int http_server_start_fed(http_server_t *s);
+/* Hands a connected stream socket to the started server, which owns it from here (and closes
+ * it on failure), with the client's address (what http_request_peer_host reports). 0 or
+ * -WEIR_EIO. Any thread. */
+int http_server_add_connection(http_server_t *s, int fd, const struct sockaddr *peer,
+                               size_t peer_len);
 void http_server_free(http_server_t *s); /* stops it first */
 
 /* A query-string argument, or NULL. During the handler only. */

@@ -490,12 +490,23 @@ static void tls_close(net_conn_t *conn)
 
 const net_transport_t net_tls_transport = {tls_recv, tls_sendv, tls_pending, tls_close};
 
-int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
+SSL *net_tls_ssl_new(net_tls_ctx_t *ctx)
 {
     pthread_mutex_lock(&ctx->mu);
     maybe_reload(ctx);
     SSL *ssl = SSL_new(ctx->ctx); /* takes its own reference to the context */
     pthread_mutex_unlock(&ctx->mu);
+    return ssl;
+}
+
+int64_t net_tls_handshake_timeout_ms(const net_tls_ctx_t *ctx)
+{
+    return ctx->handshake_timeout_ms;
+}
+
+int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
+{
+    SSL *ssl = net_tls_ssl_new(ctx);
     if (!ssl)
         return -WEIR_ENOMEM;
     if (SSL_set_fd(ssl, conn->io.fd) != 1) {

@@ -111,7 +111,7 @@ int server_http_auth_methods(const char *list, unsigned *out, char *err, size_t 
             break;
         size_t i = 0;
         while (i < WEIR_ARRAY_LEN(schemes) && (strlen(schemes[i].method_name) != n ||
-                                                strncasecmp(p, schemes[i].method_name, n) != 0))
+                                               strncasecmp(p, schemes[i].method_name, n) != 0))
             i++;
         if (i == WEIR_ARRAY_LEN(schemes)) {
             snprintf(err, err_len,
@@ -129,18 +129,18 @@ int server_http_auth_methods(const char *list, unsigned *out, char *err, size_t 
 
 /* Where a check's resource name comes from. */
 enum {
-    NAME_CLUSTER,      /* kafka-cluster */
-    NAME_SEG,          /* the path's first '*' segment */
-    NAME_SUBJECT,      /* that segment, a registry subject: its topic */
-    NAME_DLQ_ORIGIN,   /* that segment, a dead-letter topic "<t>.dlq": t */
-    NAME_REDRIVE,      /* that segment's redrive progress group "weir-redrive.<dlq>" */
-    NAME_BODY_TOPIC,   /* the JSON body's "name" (a topic to create) */
+    NAME_CLUSTER,    /* kafka-cluster */
+    NAME_SEG,        /* the path's first '*' segment */
+    NAME_SUBJECT,    /* that segment, a registry subject: its topic */
+    NAME_DLQ_ORIGIN, /* that segment, a dead-letter topic "<t>.dlq": t */
+    NAME_REDRIVE,    /* that segment's redrive progress group "weir-redrive.<dlq>" */
+    NAME_BODY_TOPIC, /* the JSON body's "name" (a topic to create) */
 };
 
 typedef struct {
-    int8_t rtype; /* KAFKA_RESOURCE_*; 0 ends the list */
-    int8_t op;    /* KAFKA_ACL_OP_* */
-    uint8_t name; /* NAME_* */
+    int8_t rtype;    /* KAFKA_RESOURCE_*; 0 ends the list */
+    int8_t op;       /* KAFKA_ACL_OP_* */
+    uint8_t name;    /* NAME_* */
     bool or_cluster; /* also passes with op on the cluster (Kafka's CreateTopics) */
 } authz_check_t;
 
@@ -152,16 +152,27 @@ typedef struct {
     authz_check_t checks[CHECKS_MAX]; /* none: any authenticated principal */
 } authz_rule_t;
 
-#define TOPIC(op, name) {KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_##op, name, false}
-#define GROUP(op, name) {KAFKA_RESOURCE_GROUP, KAFKA_ACL_OP_##op, name, false}
-#define CLUSTER(op) {KAFKA_RESOURCE_CLUSTER, KAFKA_ACL_OP_##op, NAME_CLUSTER, false}
+#define TOPIC(op, name)                                                                            \
+    {                                                                                              \
+        KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_##op, name, false                                       \
+    }
+#define GROUP(op, name)                                                                            \
+    {                                                                                              \
+        KAFKA_RESOURCE_GROUP, KAFKA_ACL_OP_##op, name, false                                       \
+    }
+#define CLUSTER(op)                                                                                \
+    {                                                                                              \
+        KAFKA_RESOURCE_CLUSTER, KAFKA_ACL_OP_##op, NAME_CLUSTER, false                             \
+    }
 
 static const authz_rule_t rules[] = {
     /* the admin API (docs/admin-api.md), and through it the console */
     {"GET", "/api/v1/openapi.json", {{0}}},
     {"GET", "/api/v1/broker", {CLUSTER(DESCRIBE)}},
     {"GET", "/api/v1/topics", {CLUSTER(DESCRIBE)}},
-    {"POST", "/api/v1/topics", {{KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_CREATE, NAME_BODY_TOPIC, true}}},
+    {"POST",
+     "/api/v1/topics",
+     {{KAFKA_RESOURCE_TOPIC, KAFKA_ACL_OP_CREATE, NAME_BODY_TOPIC, true}}},
     {"GET", "/api/v1/topics/*", {TOPIC(DESCRIBE, NAME_SEG)}},
     {"DELETE", "/api/v1/topics/*", {TOPIC(DELETE, NAME_SEG)}},
     {"GET", "/api/v1/topics/*/configs", {TOPIC(DESCRIBE_CONFIGS, NAME_SEG)}},
@@ -321,7 +332,7 @@ static bool is_open(const server_http_auth_t *a, const http_request_t *req)
 
 static bool is_registry_path(const char *p)
 {
-    static const char *const roots[] = {"/subjects", "/schemas", "/config",
+    static const char *const roots[] = {"/subjects", "/schemas",       "/config",
                                         "/mode",     "/compatibility", "/contexts"};
     for (size_t i = 0; i < WEIR_ARRAY_LEN(roots); i++) {
         size_t n = strlen(roots[i]);
@@ -338,8 +349,8 @@ static void refuse(const http_request_t *req, http_response_t *resp, int status,
     resp->status = status;
     json_t *j = is_registry_path(req->path)
                     ? json_pack("{s:i, s:s}", "error_code", status * 100 + 1, "message", msg)
-                    : json_pack("{s:s, s:s}", "error",
-                                status == 401 ? "unauthorized" : "forbidden", "message", msg);
+                    : json_pack("{s:s, s:s}", "error", status == 401 ? "unauthorized" : "forbidden",
+                                "message", msg);
     char *s = json_dumps(j, JSON_COMPACT);
     buf_reset(&resp->body);
     buf_append_str(&resp->body, s ? s : "{}");

@@ -19,6 +19,7 @@
  */
 #include "server/server.h"
 #include "server/http_auth.h"
+#include "server/https_front.h"
 #include "server/listeners.h"
 #include "server/schemas_store.h"
 
@@ -32,7 +33,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <unistd.h>
 
 /* /metrics sums every Kafka listener's numbers. */
@@ -47,6 +47,8 @@ struct weir_broker {
     server_listeners_t listeners; /* the Kafka listeners (on loop 0) and their contexts */
     bool listening;
     http_server_t *http;
+    https_front_t *https;          /* the TLS front of an https:// HTTP address, else NULL */
+    net_tls_ctx_t *https_tls;      /* its context (the ssl.* settings) */
     admin_t *admin;                /* the /api/v1/ routes */
     registry_store_t schemas;      /* the registry's store: the topic _schemas */
     registry_t *registry;          /* the schema registry (Confluent's REST API at the root) */
@@ -163,66 +165,26 @@ static int make_http_auth(weir_broker *s)
     return 0;
 }
 
-enum { HTTP_KEYSTORE_MAX_BYTES = 1 << 20 };
-
-/* A small file's whole contents (a PEM keystore), at most max bytes. */
-static int read_small_file(const char *path, size_t max, buf_t *out)
+/* HTTPS (an "https://" HTTP address): the HTTP server without a socket of its own, behind the
+ * TLS front on the Kafka listeners' ssl.* settings. */
+static int start_https(weir_broker *s, http_server_t *h, const char *host, uint16_t port)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -WEIR_ENOENT;
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (out->len + n > max)
-            rc = -WEIR_ETOOBIG;
-        else
-            buf_append(out, chunk, n);
-    }
-    if (rc == 0 && ferror(f))
-        rc = -WEIR_EIO;
-    fclose(f);
+    int rc = server_tls_ctx_new(s->broker, "the HTTPS listener", &s->https_tls);
+    if (rc == 0)
+        rc = http_server_start_fed(h);
+    if (rc == 0)
+        rc = https_front_start(host, port, s->https_tls, h, &s->https);
     return rc;
 }
 
-/* HTTPS (an "https://" HTTP address): libmicrohttpd's TLS from the Kafka listeners' PEM
- * keystore (ssl.keystore.location, ssl.key.password) and ssl.enabled.protocols. */
-static int make_http_tls(weir_broker *s, http_server_t *h)
+static void stop_http(weir_broker *s)
 {
-    const broker_settings_t *set = broker_settings(s->broker);
-    const char *path = set->sval[BCFG_SSL_KEYSTORE_LOCATION];
-    const char *type = set->sval[BCFG_SSL_KEYSTORE_TYPE];
-    if (type && strcasecmp(type, "PEM") != 0) {
-        log_error("server", "HTTPS: Weir reads PEM files only (ssl.keystore.type=%s)", type);
-        return -WEIR_EINVAL;
-    }
-    if (!path || !*path) {
-        log_error("server", "HTTPS needs ssl.keystore.location (a PEM file: chain, then key)");
-        return -WEIR_EINVAL;
-    }
-    buf_t pem = {0};
-    int rc = read_small_file(path, HTTP_KEYSTORE_MAX_BYTES, &pem);
-    if (rc < 0) {
-        log_error("server", "HTTPS: cannot read ssl.keystore.location %s: %s", path,
-                  weir_strerror(rc));
-        buf_deinit(&pem);
-        return rc;
-    }
-    buf_append_u8(&pem, 0);
-    char prio[128];
-    const char *protos = set->sval[BCFG_SSL_ENABLED_PROTOCOLS];
-    snprintf(prio, sizeof(prio), "NORMAL:-VERS-ALL%s%s",
-             !protos || strstr(protos, "TLSv1.2") ? ":+VERS-TLS1.2" : "",
-             !protos || strstr(protos, "TLSv1.3") ? ":+VERS-TLS1.3" : "");
-    http_tls_config_t tc = {.keystore_pem = (const char *)pem.data,
-                            .key_password = set->sval[BCFG_SSL_KEY_PASSWORD],
-                            .priorities = prio};
-    rc = http_server_set_tls(h, &tc);
-    buf_deinit(&pem);
-    if (rc < 0)
-        log_error("server", "HTTPS: this libmicrohttpd has no TLS (or no key passwords)");
-    return rc;
+    https_front_stop(s->https); /* first: it hands connections to the HTTP server */
+    s->https = NULL;
+    http_server_free(s->http);
+    s->http = NULL;
+    net_tls_ctx_free(s->https_tls);
+    s->https_tls = NULL;
 }
 
 static int start_http(weir_broker *s, const char *addr)
@@ -264,18 +226,16 @@ static int start_http(weir_broker *s, const char *addr)
         trace_store_new((size_t)spans, &s->traces);
         trace_routes(s->traces, h);
     }
-    rc = https ? make_http_tls(s, h) : 0;
+    s->http = h;
+    rc = start_admin(s, h);
     if (rc == 0)
-        rc = start_admin(s, h);
-    if (rc == 0)
-        rc = http_server_start(h, host, port);
+        rc = https ? start_https(s, h, host, port) : http_server_start(h, host, port);
     if (rc < 0) {
-        http_server_free(h);
+        stop_http(s);
         return rc;
     }
-    s->http = h;
     snprintf(s->http_addr, sizeof(s->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
-             http_server_port(h));
+             s->https ? https_front_port(s->https) : http_server_port(h));
     return 0;
 }
 
@@ -386,8 +346,7 @@ static void server_free(weir_broker *s)
 {
     /* HTTP first: a request in flight may wait for a loop (a group call, a durable write) and
      * its routes read the broker, so the loops run until the HTTP threads are done. */
-    http_server_free(s->http);
-    s->http = NULL;
+    stop_http(s);
     if (s->broker)
         broker_quiesce(s->broker);
     stop_loops(s);
@@ -485,8 +444,7 @@ void weir_broker_stop(weir_broker *s)
         return;
     log_info("broker", "stopping");
     /* HTTP first: /metrics reads the Kafka listeners, which close next. */
-    http_server_free(s->http);
-    s->http = NULL;
+    stop_http(s);
     net_loop_call(s->loops[0], unlisten_on_loop0, s);
     server_free(s);
     log_info("broker", "stopped");

@@ -4,8 +4,8 @@ with `weir user create` and with confluent-kafka's AdminClient (AlterUserScramCr
 with `weir acl create`; then a matrix of exact statuses per user and route of the admin API,
 /metrics and the schema registry (urllib, and confluent-kafka's SchemaRegistryClient with
 basic.auth.user.info over https), the registry's JSON error shape, the 403 message naming the
-operation and resource, /health open, a wrong CA and plaintext refused, and the settings' bad
-values refused at start. Runs in build/compat/venv (confluent-kafka 2.16). TAP."""
+operation and resource, /health open, a wrong CA and plaintext refused, the certificate
+reloaded without a restart, mTLS required, and the settings' bad values refused at start. Runs in build/compat/venv (confluent-kafka 2.16). TAP."""
 import os
 import sys
 
@@ -21,9 +21,11 @@ if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(TOP, "build", "
 import base64  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
+import socket  # noqa: E402
 import ssl  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
@@ -44,21 +46,74 @@ def sh(*cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=W)
 
 
+def make_cert(name, cn):
+    """W/<name>.pem: a certificate for 127.0.0.1 with subject CN=cn signed by the test CA, then
+    its key (Kafka's PEM keystore)."""
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+       name + ".csr", "-subj", "/CN=" + cn)
+    sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", "san.cnf")
+    with open(os.path.join(W, name + ".pem"), "w") as f:
+        f.write(open(os.path.join(W, name + ".crt")).read())
+        f.write(open(os.path.join(W, name + ".key")).read())
+
+
 def make_certs():
-    """W/ca.pem signs W/server.pem (chain then key, Kafka's PEM keystore); W/other-ca.pem signs
-    nothing the broker shows."""
+    """W/ca.pem signs the server's W/server.pem, W/reloaded.pem (a second server certificate)
+    and W/client.pem (alice's, for mTLS); W/other-ca.pem signs nothing the broker shows."""
     for ca in ("ca", "other-ca"):
         sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
            "-out", ca + ".pem", "-days", "2", "-subj", "/CN=Weir HTTP " + ca)
     with open(os.path.join(W, "san.cnf"), "w") as f:
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-       "server.csr", "-subj", "/CN=localhost")
-    sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-       "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.cnf")
-    with open(os.path.join(W, "server.pem"), "w") as f:
-        f.write(open(os.path.join(W, "server.crt")).read())
-        f.write(open(os.path.join(W, "server.key")).read())
+    make_cert("server", "localhost")
+    make_cert("reloaded", "reloaded")
+    make_cert("client", "alice")
+
+
+def peer_cn(http):
+    host, port = http.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        with CTX.wrap_socket(s, server_hostname=host) as t:
+            return dict(x[0] for x in t.getpeercert()["subject"]).get("commonName")
+
+
+def check_reload(http):
+    """The keystore replaced the way certificate tools do (a new file renamed over it): new
+    connections get the new certificate within a few seconds, without a restart."""
+    keystore = os.path.join(W, "server.pem")
+    shutil.copyfile(os.path.join(W, "reloaded.pem"), keystore + ".new")
+    os.rename(keystore + ".new", keystore)
+    deadline, cn = time.time() + 10, None
+    while time.time() < deadline and cn != "reloaded":
+        time.sleep(0.2)
+        cn = peer_cn(http)
+    tap(cn == "reloaded", "a replaced keystore is served to new connections without a restart",
+        cn)
+    st = call(http, "GET", "/api/v1/topics/orders", "alice")[0]
+    tap(st == 200, "and requests go on over it", st)
+
+
+def check_mtls():
+    """ssl.client.auth=required applies to HTTPS too: no client certificate, no connection."""
+    p, _, http = serve("mtls", "https://127.0.0.1:0",
+                       "ssl.keystore.location=" + os.path.join(W, "server.pem"),
+                       "ssl.truststore.location=" + os.path.join(W, "ca.pem"),
+                       "ssl.client.auth=required")
+    try:
+        try:
+            urllib.request.urlopen("https://%s/health" % http, context=CTX, timeout=10)
+            refused = False
+        except Exception:
+            refused = True
+        tap(refused, "mTLS required: a client without a certificate is refused")
+        ctx = ssl.create_default_context(cafile=os.path.join(W, "ca.pem"))
+        ctx.load_cert_chain(os.path.join(W, "client.pem"))
+        with urllib.request.urlopen("https://%s/health" % http, context=ctx, timeout=10) as r:
+            tap(r.status == 200, "mTLS required: a client with a certificate of the CA gets in")
+    finally:
+        p.terminate()
+        p.wait()
 
 
 def serve(name, http_listen, *settings):
@@ -279,6 +334,8 @@ def check_tls(http):
     except Exception:
         plain = True
     tap(plain, "plain HTTP to the HTTPS port gets no answer")
+    tap("HTTPS connection from 127.0.0.1 closed: TLS handshake failed" in stderr_of("main"),
+        "the broker logs the failed handshake and its reason")
     try:
         registry(http, "admin", ca="other-ca.pem").get_subjects()
         why = "no error"
@@ -312,7 +369,7 @@ def check_settings():
         want = {"digest": "Invalid value digest for configuration "
                           "weir.http.authentication.methods",
                 "token": "--http-token and weir.http.authentication.methods cannot be combined",
-                "nokeystore": "HTTPS needs ssl.keystore.location"}[name]
+                "nokeystore": "the HTTPS listener: a TLS listener needs ssl.keystore.location"}[name]
         tap(r.returncode != 0 and want in r.stderr, "refused at start: " + want,
             r.stderr[-500:])
 
@@ -333,12 +390,14 @@ def main():
         check_redrive(http, kafka)
         check_registry(http)
         check_tls(http)
+        check_reload(http)
     finally:
         p.terminate()
         rc = p.wait()
     err = stderr_of("main")
     tap(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
         "the broker stops cleanly (exit 0, no sanitizer report)", (rc, err[-1500:]))
+    check_mtls()
     check_settings()
 
 
