@@ -92,11 +92,12 @@ static int handshake(front_conn_t *c)
             return 0;
         int e = SSL_get_error(c->ssl, r);
         int64_t left = deadline - clock_mono_ms();
-        if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && left > 0 &&
+        bool wants = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+        if (wants && left > 0 &&
             wait_fd(c->cfd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, (int)left) == 0)
             continue;
         char why[256];
-        if (left <= 0)
+        if (wants && clock_mono_ms() >= deadline)
             snprintf(why, sizeof(why), "not finished in %lld ms", (long long)limit);
         else
             ssl_reason(why, sizeof(why));

@@ -94,13 +94,40 @@ def check_reload(http):
     tap(st == 200, "and requests go on over it", st)
 
 
+def check_stall(http):
+    """A client that connects and says nothing is closed after weir.ssl.handshake.timeout.ms."""
+    host, port = http.rsplit(":", 1)
+    t0 = time.time()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        try:
+            closed = s.recv(1) == b""
+        except OSError:
+            closed = True
+    took = time.time() - t0
+    tap(closed and 0.4 < took < 5, "a stalled handshake is closed after 500 ms (%.1f s)" % took)
+    tap("TLS handshake failed: not finished in 500 ms" in stderr_of("mtls"),
+        "and the broker logs why", stderr_of("mtls")[-800:])
+
+
 def check_mtls():
-    """ssl.client.auth=required applies to HTTPS too: no client certificate, no connection."""
+    """The Kafka listeners' ssl.* settings apply to HTTPS: ssl.client.auth=required (no client
+    certificate, no connection), ssl.enabled.protocols, the handshake timeout."""
     p, _, http = serve("mtls", "https://127.0.0.1:0",
                        "ssl.keystore.location=" + os.path.join(W, "server.pem"),
                        "ssl.truststore.location=" + os.path.join(W, "ca.pem"),
-                       "ssl.client.auth=required")
+                       "ssl.client.auth=required", "ssl.enabled.protocols=TLSv1.3",
+                       "weir.ssl.handshake.timeout.ms=500")
     try:
+        check_stall(http)
+        old = ssl.create_default_context(cafile=os.path.join(W, "ca.pem"))
+        old.load_cert_chain(os.path.join(W, "client.pem"))
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            urllib.request.urlopen("https://%s/health" % http, context=old, timeout=10)
+            refused = False
+        except Exception:
+            refused = True
+        tap(refused, "ssl.enabled.protocols=TLSv1.3: a TLS 1.2 client is refused")
         try:
             urllib.request.urlopen("https://%s/health" % http, context=CTX, timeout=10)
             refused = False
