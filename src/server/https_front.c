@@ -40,7 +40,7 @@ struct https_front {
     net_tls_ctx_t *tls;
     http_server_t *http;
     pthread_t acceptor;
-    pthread_mutex_t mu; /* guards conns, nconns, stopping and every connection's fds */
+    pthread_mutex_t mu;  /* guards conns, nconns, stopping and every connection's fds */
     pthread_cond_t idle; /* signalled when a connection ends */
     front_conn_t *conns;
     size_t nconns;
