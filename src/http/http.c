@@ -187,7 +187,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            : "{\"error\":\"not_found\",\"message\":\"no such path\"}");
         return send_response(c, &resp);
     }
-    http_request_t req = {method, url, ctx->body.data, ctx->body.len, c};
+    http_request_t req = {.method = method,
+                          .path = url,
+                          .body = ctx->body.data,
+                          .body_len = ctx->body.len,
+                          .mhd_conn = c};
     if (s->auth && !s->auth(s->auth_arg, &req, &resp)) {
         if (resp.status == 200)
             resp.status = 401;

@@ -26,12 +26,16 @@ struct sockaddr_in;
 
 typedef struct http_server http_server_t;
 
+enum { HTTP_PRINCIPAL_MAX = 320 };
+
 typedef struct {
     const char *method; /* "GET", "POST", ... */
     const char *path;   /* without the query string */
     const uint8_t *body;
     size_t body_len;
     void *mhd_conn; /* for http_request_arg */
+    /* who is asking, as the auth check found ("User:alice"); "" without authentication */
+    char principal[HTTP_PRINCIPAL_MAX];
 } http_request_t;
 
 enum { HTTP_RESP_HEADERS_MAX = 4 };
@@ -52,9 +56,10 @@ typedef void (*http_handler_fn)(void *arg, const http_request_t *req, http_respo
 enum { HTTP_BODY_MAX = 16 << 20 }; /* bigger request bodies get 413 */
 enum { HTTP_THREADS = 4 };         /* requests served at once */
 
-/* An auth check: true lets the request through; false answers with what it put in resp (401
- * or 403 and a JSON error). Runs on the pool's threads before the route's handler. */
-typedef bool (*http_auth_fn)(void *arg, const http_request_t *req, http_response_t *resp);
+/* An auth check: true lets the request through (having set req->principal, if it knows one);
+ * false answers with what it put in resp (401 or 403 and a JSON error). Runs on the pool's
+ * threads before the route's handler. */
+typedef bool (*http_auth_fn)(void *arg, http_request_t *req, http_response_t *resp);
 
 int http_server_new(http_server_t **out);
 /* method NULL matches every method; a path ending in '/' matches as a prefix. */

@@ -28,6 +28,10 @@ void server_http_auth_free(server_http_auth_t *a);
 
 /* The http_auth_fn: true lets the request through; false has filled resp with 401 (and
  * WWW-Authenticate) or 403, in the registry's error shape on its paths. */
-bool server_http_auth_check(void *arg, const http_request_t *req, http_response_t *resp);
+bool server_http_auth_check(void *arg, http_request_t *req, http_response_t *resp);
+/* Whether the request's principal may do op on the resource, for a handler that filters what
+ * it lists (the admin API's lists): true without authentication or without an authorizer. */
+bool server_http_auth_may(void *arg, const http_request_t *req, int8_t rtype, const char *name,
+                          int8_t op);
 
 #endif

@@ -74,7 +74,7 @@ static void http_health(void *arg, const http_request_t *req, http_response_t *r
 
 /* The auth hook (the security work extends it): with a token set, every route but the health
  * check and the console's static files (which hold no data) needs it. */
-static bool http_auth(void *arg, const http_request_t *req, http_response_t *resp)
+static bool http_auth(void *arg, http_request_t *req, http_response_t *resp)
 {
     weir_broker *s = arg;
     const char *p = req->path;
@@ -128,7 +128,9 @@ static int start_admin(weir_broker *s, http_server_t *h)
                          .journey = s->traces ? server_journey : NULL,
                          .traces = s->traces ? server_traces : NULL,
                          .journey_arg = s->traces,
-                         .metrics_path = "/metrics"};
+                         .metrics_path = "/metrics",
+                         .may = s->http_auth ? server_http_auth_may : NULL,
+                         .may_arg = s->http_auth};
     rc = admin_new(&ac, &s->admin);
     if (rc < 0)
         return rc;

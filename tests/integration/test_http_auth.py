@@ -30,6 +30,7 @@ import traceback  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
 
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo,  # noqa: E402
                                    ScramMechanism, UserScramCredentialUpsertion)
 from confluent_kafka.schema_registry import (Schema, SchemaRegistryClient,  # noqa: E402
@@ -228,13 +229,13 @@ def matrix(http):
          {"alice": 403, "bob": 403, "admin": 200}),
         ("POST", "/api/v1/topics/orders/partitions", {"count": 2}, {"alice": 403, "bob": 403}),
         ("DELETE", "/api/v1/topics/orders", None, {"alice": 403, "bob": 403}),
-        ("GET", "/api/v1/topics", None, {"alice": 403, "admin": 200}),
+        ("GET", "/api/v1/topics", None, {None: 401, "alice": 200, "admin": 200}),
         ("POST", "/api/v1/topics", {"name": "fresh"}, {"alice": 403, "admin": 201}),
         ("GET", "/api/v1/broker", None, {"bob": 403, "admin": 200}),
         ("GET", "/api/v1/groups/billing", None, {"alice": 403, "bob": 404}),
         ("DELETE", "/api/v1/groups/billing", None, {"bob": 403}),
-        ("GET", "/api/v1/groups", None, {"bob": 403, "admin": 200}),
-        ("GET", "/api/v1/dlq", None, {"carol": 403, "admin": 200}),
+        ("GET", "/api/v1/groups", None, {"bob": 200, "admin": 200}),
+        ("GET", "/api/v1/dlq", None, {"carol": 200, "admin": 200}),
         ("GET", "/api/v1/dlq/dead.dlq/records", None, {"alice": 403, "carol": 200}),
         ("GET", "/api/v1/openapi.json", None, {None: 401, "carol": 200}),
         ("GET", "/metrics", None, {None: 401, "alice": 403, "admin": 200}),
@@ -294,6 +295,27 @@ def check_messages(http):
     st, body, _ = call(http, "GET", "/api/v1/topics/orders/messages?partition=0", "bob")
     tap(st == 200 and [m["value"] for m in body["messages"]] == ["paid", "paid"],
         "bob reads the two records alice and admin wrote", (st, body))
+
+
+def check_lists(http, kafka):
+    """The lists show what the principal may DESCRIBE, as Kafka's Metadata does."""
+    def names(user, path, key, field):
+        st, body, _ = call(http, "GET", path, user)
+        return st, sorted(x[field] for x in body[key]) if st == 200 else body
+    got = {u: names(u, "/api/v1/topics", "topics", "name") for u in ("alice", "carol", "admin")}
+    tap(got == {"alice": (200, ["orders"]), "carol": (200, ["dead.dlq"]),
+                "admin": (200, ["_schemas", "dead", "dead.dlq", "fresh", "orders"])},
+        "GET /api/v1/topics lists the topics each user may describe", got)
+    for group in ("billing", "other"):  # committed by the loopback super user
+        c = Consumer({"bootstrap.servers": kafka, "group.id": group})
+        c.commit(offsets=[TopicPartition("orders", 0, 1)], asynchronous=False)
+        c.close()
+    got = {u: names(u, "/api/v1/groups", "groups", "group_id") for u in ("bob", "admin")}
+    tap(got == {"bob": (200, ["billing"]), "admin": (200, ["billing", "other"])},
+        "GET /api/v1/groups lists the groups each user may describe", got)
+    got = {u: names(u, "/api/v1/dlq", "dlq_topics", "topic") for u in ("alice", "carol")}
+    tap(got == {"alice": (200, []), "carol": (200, ["dead.dlq"])},
+        "GET /api/v1/dlq lists the DLQ topics each user may describe", got)
 
 
 def check_redrive(http, kafka):
@@ -414,6 +436,7 @@ def main():
         setup_users_and_acls(kafka)
         check_matrix(http)
         check_messages(http)
+        check_lists(http, kafka)
         check_redrive(http, kafka)
         check_registry(http)
         check_tls(http)
