@@ -132,7 +132,6 @@ enum {
     NAME_CLUSTER,    /* kafka-cluster */
     NAME_SEG,        /* the path's first '*' segment */
     NAME_SUBJECT,    /* that segment, a registry subject: its topic */
-    NAME_DLQ_ORIGIN, /* that segment, a dead-letter topic "<t>.dlq": t */
     NAME_REDRIVE,    /* that segment's redrive progress group "weir-redrive.<dlq>" */
     NAME_BODY_TOPIC, /* the JSON body's "name" (a topic to create) */
 };
@@ -187,9 +186,8 @@ static const authz_rule_t rules[] = {
     {"POST", "/api/v1/groups/*/offsets/reset", {GROUP(READ, NAME_SEG)}},
     {"GET", "/api/v1/dlq", {{0}}}, /* lists the DLQ topics it may DESCRIBE */
     {"GET", "/api/v1/dlq/*/records", {TOPIC(READ, NAME_SEG)}},
-    {"POST",
-     "/api/v1/dlq/*/redrive",
-     {TOPIC(READ, NAME_SEG), GROUP(READ, NAME_REDRIVE), TOPIC(WRITE, NAME_DLQ_ORIGIN)}},
+    /* and WRITE on each record's origin topic, checked by the redrive (admin_may) */
+    {"POST", "/api/v1/dlq/*/redrive", {TOPIC(READ, NAME_SEG), GROUP(READ, NAME_REDRIVE)}},
     {"GET", "/api/v1/traces/**", {CLUSTER(DESCRIBE)}},
     /* the metrics and the OTLP receiver (spans are telemetry: any authenticated service) */
     {"GET", "/metrics", {CLUSTER(DESCRIBE)}},
@@ -282,8 +280,6 @@ static void check_name(const authz_check_t *c, const http_request_t *req, const 
     memcpy(out, seg, n);
     out[n] = '\0';
     static const char *const suffixes[] = {"-value", "-key"};
-    if (c->name == NAME_DLQ_ORIGIN && n > 4 && strcmp(out + n - 4, ".dlq") == 0)
-        out[n - 4] = '\0';
     for (size_t i = 0; c->name == NAME_SUBJECT && i < WEIR_ARRAY_LEN(suffixes); i++) {
         size_t k = strlen(suffixes[i]);
         if (n > k && strcmp(out + n - k, suffixes[i]) == 0) {

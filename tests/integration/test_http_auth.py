@@ -324,13 +324,24 @@ def check_redrive(http, kafka):
                "headers": {"weir.dlq.original.topic": "dead",
                            "weir.dlq.original.partition": "0"}})
     st, body, _ = call(http, "POST", "/api/v1/dlq/dead.dlq/redrive", "carol", body={})
-    tap(st == 403 and "to WRITE TOPIC 'dead'" in body["message"],
+    tap(st == 403 and body["message"] == "User:carol is not authorized to WRITE TOPIC 'dead' "
+        "(the origin of dead.dlq/0/0)",
         "redrive without WRITE on the target: 403", (st, body))
     weir(kafka, "acl", "create", "--allow-principal", "User:carol", "--operation", "write",
          "--topic", "dead")
     st, body, _ = call(http, "POST", "/api/v1/dlq/dead.dlq/redrive", "carol", body={})
     tap(st == 200 and body.get("redriven") == 1, "with READ on the DLQ and WRITE on the target "
         "it redrives the record", (st, body))
+    call(http, "POST", "/api/v1/topics/dead.dlq/messages", "admin",
+         body={"partition": 0, "key": "o-2", "value": "y",
+               "headers": {"weir.dlq.original.topic": "orders",
+                           "weir.dlq.original.partition": "0"}})
+    st, body, _ = call(http, "POST", "/api/v1/dlq/dead.dlq/redrive", "carol", body={})
+    tap(st == 403 and body["message"] == "User:carol is not authorized to WRITE TOPIC 'orders' "
+        "(the origin of dead.dlq/0/1)", "each record's own origin is checked: 403", (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/dlq", "admin")
+    left = [d.get("pending") for d in body["dlq_topics"] if d["topic"] == "dead.dlq"]
+    tap(st == 200 and left == [1], "and the refused record is still pending", (st, body))
 
 
 def registry(http, user, password=None, ca="ca.pem"):
