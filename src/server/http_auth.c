@@ -183,6 +183,7 @@ static const authz_rule_t rules[] = {
     {"GET", "/api/v1/groups", {{0}}}, /* lists the groups it may DESCRIBE */
     {"GET", "/api/v1/groups/*", {GROUP(DESCRIBE, NAME_SEG)}},
     {"DELETE", "/api/v1/groups/*", {GROUP(DELETE, NAME_SEG)}},
+    /* and READ on each topic it resets, checked by the handler (admin_may) */
     {"POST", "/api/v1/groups/*/offsets/reset", {GROUP(READ, NAME_SEG)}},
     {"GET", "/api/v1/dlq", {{0}}}, /* lists the DLQ topics it may DESCRIBE */
     {"GET", "/api/v1/dlq/*/records", {TOPIC(READ, NAME_SEG)}},

@@ -313,6 +313,14 @@ def check_lists(http, kafka):
     got = {u: names(u, "/api/v1/groups", "groups", "group_id") for u in ("bob", "admin")}
     tap(got == {"bob": (200, ["billing"]), "admin": (200, ["billing", "other"])},
         "GET /api/v1/groups lists the groups each user may describe", got)
+    path = "/api/v1/groups/billing/offsets/reset"
+    st, body, _ = call(http, "POST", path, "bob", body={"topic": "orders", "to": "earliest"})
+    tap(st == 200 and body["changes"] == [{"topic": "orders", "partition": 0, "previous": 1,
+                                           "offset": 0}],
+        "bob (READ on group billing and topic orders) resets its offsets", (st, body))
+    st, body, _ = call(http, "POST", path, "bob", body={"topic": "dead", "to": "earliest"})
+    tap(st == 403 and body["message"] == "User:bob is not authorized to READ TOPIC 'dead' "
+        "(offsets of group 'billing')", "but not on a topic he may not read: 403", (st, body))
     got = {u: names(u, "/api/v1/dlq", "dlq_topics", "topic") for u in ("alice", "carol")}
     tap(got == {"alice": (200, []), "carol": (200, ["dead.dlq"])},
         "GET /api/v1/dlq lists the DLQ topics each user may describe", got)
