@@ -194,7 +194,7 @@ static const authz_rule_t rules[] = {
     {"GET", "/metrics", {CLUSTER(DESCRIBE)}},
     {"POST", "/v1/traces", {{0}}},
     /* the schema registry (docs/schemas.md) */
-    {"GET", "/subjects", {CLUSTER(DESCRIBE)}},
+    {"GET", "/subjects", {{0}}}, /* lists the subjects of topics it may DESCRIBE */
     {"GET", "/subjects/*/**", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
     {"POST", "/subjects/*/versions", {TOPIC(WRITE, NAME_SUBJECT)}},
     {"POST", "/subjects/*", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
@@ -255,6 +255,21 @@ static const authz_rule_t *rule_find(const http_request_t *req, const char **seg
     return NULL;
 }
 
+/* A registry subject's topic, in place: Confluent's TopicNameStrategy names "<topic>-value" and
+ * "<topic>-key"; another subject is the topic of its own name. */
+static void subject_topic(char *name)
+{
+    static const char *const suffixes[] = {"-value", "-key"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(suffixes); i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) {
+            name[n - k] = '\0';
+            return;
+        }
+    }
+}
+
 /* The check's resource name into out (NUL-terminated, truncated at cap). */
 static void check_name(const authz_check_t *c, const http_request_t *req, const char *seg,
                        size_t seg_len, char *out, size_t cap)
@@ -280,14 +295,8 @@ static void check_name(const authz_check_t *c, const http_request_t *req, const 
     }
     memcpy(out, seg, n);
     out[n] = '\0';
-    static const char *const suffixes[] = {"-value", "-key"};
-    for (size_t i = 0; c->name == NAME_SUBJECT && i < WEIR_ARRAY_LEN(suffixes); i++) {
-        size_t k = strlen(suffixes[i]);
-        if (n > k && strcmp(out + n - k, suffixes[i]) == 0) {
-            out[n - k] = '\0';
-            break;
-        }
-    }
+    if (c->name == NAME_SUBJECT)
+        subject_topic(out);
 }
 
 /* True when every check of the request's rule passes; else *denied says which did not and
@@ -428,6 +437,14 @@ bool server_http_auth_may(void *arg, const http_request_t *req, int8_t rtype, co
     char host[64];
     http_request_peer_host(req, host, sizeof(host));
     return broker_acl_authorize(a->b, req->principal, host, rtype, name, strlen(name), op);
+}
+
+bool server_http_auth_may_subject(void *arg, const http_request_t *req, const char *subject)
+{
+    char topic[512];
+    snprintf(topic, sizeof(topic), "%s", subject ? subject : "");
+    subject_topic(topic);
+    return server_http_auth_may(arg, req, KAFKA_RESOURCE_TOPIC, topic, KAFKA_ACL_OP_DESCRIBE);
 }
 
 server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool metrics_open)

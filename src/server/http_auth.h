@@ -33,5 +33,7 @@ bool server_http_auth_check(void *arg, http_request_t *req, http_response_t *res
  * it lists (the admin API's lists): true without authentication or without an authorizer. */
 bool server_http_auth_may(void *arg, const http_request_t *req, int8_t rtype, const char *name,
                           int8_t op);
+/* The registry's GET /subjects filter: DESCRIBE on the subject's topic (TopicNameStrategy). */
+bool server_http_auth_may_subject(void *arg, const http_request_t *req, const char *subject);
 
 #endif

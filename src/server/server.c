@@ -120,6 +120,8 @@ static int start_admin(weir_broker *s, http_server_t *h)
     const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
     snprintf(bootstrap, sizeof(bootstrap), "%s:%d", k0->adv_host, k0->adv_port);
     registry_http_routes(s->registry, h);
+    if (s->http_auth)
+        registry_set_list_filter(s->registry, server_http_auth_may_subject, s->http_auth);
     int rc;
     admin_config_t ac = {.broker = s->broker,
                          .registry = s->registry,

@@ -239,7 +239,7 @@ def matrix(http):
         ("GET", "/api/v1/dlq/dead.dlq/records", None, {"alice": 403, "carol": 200}),
         ("GET", "/api/v1/openapi.json", None, {None: 401, "carol": 200}),
         ("GET", "/metrics", None, {None: 401, "alice": 403, "admin": 200}),
-        ("GET", "/subjects", None, {None: 401, "alice": 403, "admin": 200}),
+        ("GET", "/subjects", None, {None: 401, "alice": 200, "admin": 200}),
         ("GET", "/config", None, {"alice": 403, "admin": 200}),
         ("PUT", "/config", {"compatibility": "BACKWARD"}, {"alice": 403, "admin": 200}),
         ("GET", "/config/orders-value", None, {"bob": 403}),
@@ -372,6 +372,11 @@ def check_registry(http):
                   "AVRO")
     sid = registry(http, "alice").register_schema("orders-value", avro)
     tap(sid == 1, "alice (WRITE on orders) registers orders-value over https: id 1", sid)
+    registry(http, "admin").register_schema("dead-value", avro)
+    got = {u: sorted(registry(http, u).get_subjects()) for u in ("alice", "carol", "admin")}
+    tap(got == {"alice": ["orders-value"], "carol": ["dead-value"],
+                "admin": ["dead-value", "orders-value"]},
+        "GET /subjects lists the subjects of the topics each user may describe", got)
     latest = registry(http, "bob").get_latest_version("orders-value")
     tap(latest.schema_id == 1 and latest.version == 1, "bob (READ on orders) reads it", latest)
     tap(registry(http, "bob").get_schema(1).schema_str == avro.schema_str,
