@@ -24,17 +24,38 @@
 #include "kafka/wire/wire.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+
+enum { CREDENTIAL_MAX = 1024, PW_CACHE_SLOTS = 64, PW_MAC_BYTES = 32 };
+
+/* A password found right: PBKDF2 takes about 1.5 ms by design, and an HTTP client sends its
+ * password with every request. The slot keeps HMAC(key, password), never the password, and the
+ * user's StoredKeys as they were before the check: a credential changed or removed since then
+ * does not match, so the slot is only a hit while the password is still right. */
+typedef struct {
+    bool used;
+    char user[256];
+    uint8_t mac[PW_MAC_BYTES];
+    bool has[AUTH_SCRAM__COUNT];
+    uint8_t stored[AUTH_SCRAM__COUNT][AUTH_KEY_MAX];
+} pw_slot_t;
 
 struct server_http_auth {
     broker_t *b;
     unsigned methods; /* SERVER_HTTP_AUTH_* */
     bool metrics_open;
+    pthread_mutex_t cache_mu; /* the slots */
+    uint8_t cache_key[32];    /* random, per process */
+    bool cache_on;            /* false when no random key could be had */
+    pw_slot_t cache[PW_CACHE_SLOTS];
 };
-
-enum { CREDENTIAL_MAX = 1024 };
 
 /* ---- authentication: one row per scheme ------------------------------------------------------
  */
@@ -43,6 +64,64 @@ enum { CREDENTIAL_MAX = 1024 };
  * reason a client may be told. */
 typedef int (*scheme_fn)(server_http_auth_t *a, const char *cred, char *principal, size_t pcap,
                          char *why, size_t wcap);
+
+/* The user's credentials as they are now (their StoredKeys) into slot. */
+static void creds_snapshot(server_http_auth_t *a, const char *user, pw_slot_t *slot)
+{
+    for (int m = 0; m < AUTH_SCRAM__COUNT; m++) {
+        auth_scram_cred_t cred;
+        slot->has[m] = broker_user_scram_get(a->b, user, (auth_mech_t)m, &cred) == 0;
+        memset(slot->stored[m], 0, AUTH_KEY_MAX);
+        if (slot->has[m])
+            memcpy(slot->stored[m], cred.stored_key, auth_scram_key_len((auth_mech_t)m));
+    }
+}
+
+static pw_slot_t *cache_slot(server_http_auth_t *a, const char *user)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = user; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &a->cache[h % PW_CACHE_SLOTS];
+}
+
+/* Whether password was found right for user, whose credentials have not changed since. */
+static bool cache_hit(server_http_auth_t *a, const char *user, const uint8_t *mac)
+{
+    pw_slot_t seen, now;
+    pthread_mutex_lock(&a->cache_mu);
+    seen = *cache_slot(a, user);
+    pthread_mutex_unlock(&a->cache_mu);
+    if (!seen.used || strcmp(seen.user, user) != 0 ||
+        CRYPTO_memcmp(seen.mac, mac, PW_MAC_BYTES) != 0)
+        return false;
+    creds_snapshot(a, user, &now);
+    return memcmp(seen.has, now.has, sizeof(now.has)) == 0 &&
+           memcmp(seen.stored, now.stored, sizeof(now.stored)) == 0;
+}
+
+/* The password check, through the cache. 0, -WEIR_ENOENT (unknown user), -WEIR_EINVAL. */
+static int check_password(server_http_auth_t *a, const char *user, const char *password)
+{
+    uint8_t mac[PW_MAC_BYTES] = {0};
+    unsigned mac_len = 0;
+    if (a->cache_on)
+        HMAC(EVP_sha256(), a->cache_key, sizeof(a->cache_key), (const uint8_t *)password,
+             strlen(password), mac, &mac_len);
+    if (mac_len == PW_MAC_BYTES && cache_hit(a, user, mac))
+        return 0;
+    pw_slot_t fresh = {.used = true};
+    snprintf(fresh.user, sizeof(fresh.user), "%.255s", user);
+    memcpy(fresh.mac, mac, PW_MAC_BYTES);
+    creds_snapshot(a, user, &fresh); /* before the check: a change in between only misses */
+    int rc = broker_user_check_password(a->b, user, password, strlen(password));
+    if (rc == 0 && mac_len == PW_MAC_BYTES) {
+        pthread_mutex_lock(&a->cache_mu);
+        *cache_slot(a, user) = fresh;
+        pthread_mutex_unlock(&a->cache_mu);
+    }
+    return rc;
+}
 
 /* "Basic base64(user:password)" (RFC 7617), checked against the user's SCRAM credential. */
 static int scheme_basic(server_http_auth_t *a, const char *cred, char *principal, size_t pcap,
@@ -63,9 +142,7 @@ static int scheme_basic(server_http_auth_t *a, const char *cred, char *principal
     }
     *colon = '\0';
     const char *user = (const char *)raw, *password = colon + 1;
-    int rc = broker_user_name_ok(user)
-                 ? broker_user_check_password(a->b, user, password, strlen(password))
-                 : -WEIR_ENOENT;
+    int rc = broker_user_name_ok(user) ? check_password(a, user, password) : -WEIR_ENOENT;
     if (rc < 0) {
         log_warn("http", "HTTP Basic authentication failed for user '%.64s': %s", user,
                  rc == -WEIR_ENOENT ? "unknown user" : "wrong password");
@@ -450,6 +527,8 @@ bool server_http_auth_may_subject(void *arg, const http_request_t *req, const ch
 server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool metrics_open)
 {
     server_http_auth_t *a = weir_calloc(1, sizeof(*a));
+    pthread_mutex_init(&a->cache_mu, NULL);
+    a->cache_on = RAND_bytes(a->cache_key, sizeof(a->cache_key)) == 1; /* else no cache */
     a->b = b;
     a->methods = methods;
     a->metrics_open = metrics_open;
@@ -458,5 +537,9 @@ server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool met
 
 void server_http_auth_free(server_http_auth_t *a)
 {
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->cache_mu);
+    OPENSSL_cleanse(a, sizeof(*a));
     free(a);
 }

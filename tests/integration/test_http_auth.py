@@ -110,6 +110,20 @@ def check_stall(http):
         "and the broker logs why", stderr_of("mtls")[-800:])
 
 
+def check_password_change(http, kafka):
+    """Checked passwords are remembered (PBKDF2 is slow by design), but never past a change."""
+    path = "/api/v1/topics/orders"
+    before = [call(http, "GET", path, "alice")[0] for _ in range(3)]
+    weir(kafka, "user", "passwd", "alice", "--password", "alice-new")
+    after = (call(http, "GET", path, "alice")[0], call(http, "GET", path, "alice", "alice-new")[0])
+    tap(before == [200, 200, 200] and after == (401, 200),
+        "after `weir user passwd` the old password gets 401 at once, the new one 200",
+        (before, after))
+    weir(kafka, "user", "delete", "alice")
+    st = call(http, "GET", path, "alice", "alice-new")[0]
+    tap(st == 401, "after `weir user delete` the user gets 401", st)
+
+
 def check_mtls():
     """The Kafka listeners' ssl.* settings apply to HTTPS: ssl.client.auth=required (no client
     certificate, no connection), ssl.enabled.protocols, the handshake timeout."""
@@ -465,6 +479,7 @@ def main():
         check_registry(http)
         check_tls(http)
         check_reload(http)
+        check_password_change(http, kafka)
     finally:
         p.terminate()
         rc = p.wait()
