@@ -143,6 +143,7 @@ static int scheme_basic(server_http_auth_t *a, const char *cred, char *principal
     *colon = '\0';
     const char *user = (const char *)raw, *password = colon + 1;
     int rc = broker_user_name_ok(user) ? check_password(a, user, password) : -WEIR_ENOENT;
+    OPENSSL_cleanse(colon + 1, strlen(password)); /* the password goes no further */
     if (rc < 0) {
         log_warn("http", "HTTP Basic authentication failed for user '%.64s': %s", user,
                  rc == -WEIR_ENOENT ? "unknown user" : "wrong password");
