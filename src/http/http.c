@@ -84,6 +84,13 @@ const char *http_request_header(const http_request_t *req, const char *name)
                                        name);
 }
 
+int http_request_fd(const http_request_t *req)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->mhd_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? (int)ci->connect_fd : -1;
+}
+
 void http_request_peer_host(const http_request_t *req, char *out, size_t cap)
 {
     out[0] = '\0';

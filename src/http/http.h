@@ -89,6 +89,9 @@ void http_server_free(http_server_t *s); /* stops it first */
 const char *http_request_arg(const http_request_t *req, const char *name);
 /* A request header (name case-insensitive), or NULL. During the handler only. */
 const char *http_request_header(const http_request_t *req, const char *name);
+/* The connection's socket number as the server holds it (for the HTTPS front's peer
+ * certificates), or -1. */
+int http_request_fd(const http_request_t *req);
 /* The client's IP ("127.0.0.1", "::1"), what a host in an ACL names; "" when unknown. */
 void http_request_peer_host(const http_request_t *req, char *out, size_t cap);
 /* True when the request carries "Authorization: Bearer <token>" (compared in constant time). */

@@ -253,6 +253,9 @@ void net_tls_ctx_free(net_tls_ctx_t *ctx);
  * (server/https_front.c). NULL when OpenSSL fails. Any thread. */
 struct ssl_st *net_tls_ssl_new(net_tls_ctx_t *ctx);
 int64_t net_tls_handshake_timeout_ms(const net_tls_ctx_t *ctx);
+/* The verified client certificate's subject (RFC 2253, as Kafka's principal names it) after
+ * the handshake, malloc'd; NULL without one. */
+char *net_tls_ssl_peer_dn(struct ssl_st *ssl);
 
 /* ---- listener -----------------------------------------------------------------------------------
  * Accepts on `loop` and hands each new socket to one of `loops[n]` in turn (through

@@ -354,22 +354,29 @@ static void tls_handshake_expired(void *arg)
     net_conn_close(conn);
 }
 
-static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
+char *net_tls_ssl_peer_dn(SSL *ssl)
 {
-    t->hs_done = true;
-    net_timer_stop(conn->loop, &t->hs_timer);
-    X509 *cert = SSL_get1_peer_certificate(t->ssl);
+    char *dn = NULL;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
     if (cert) {
         BIO *bio = BIO_new(BIO_s_mem());
         if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
             char *p;
             long n = BIO_get_mem_data(bio, &p);
             if (n > 0)
-                t->peer_dn = weir_strndup(p, (size_t)n);
+                dn = weir_strndup(p, (size_t)n);
         }
         BIO_free(bio);
         X509_free(cert);
     }
+    return dn;
+}
+
+static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
+{
+    t->hs_done = true;
+    net_timer_stop(conn->loop, &t->hs_timer);
+    t->peer_dn = net_tls_ssl_peer_dn(t->ssl);
     log_debug("net", "%s: TLS %s, %s%s%s", conn->peer, SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl), t->peer_dn ? ", client " : "",
               t->peer_dn ? t->peer_dn : "");

@@ -5,8 +5,10 @@
  * the user's password against the stored SCRAM credential (broker_user_check_password, the
  * check SASL PLAIN makes), so a user made with `weir user create` or AlterUserScramCredentials
  * logs in; Bearer is one function the JWT validator is wired into (until then it answers that
- * bearer tokens are not configured). The principal is Kafka's: "User:<name>". A missing or
- * wrong credential gets 401 with a WWW-Authenticate challenge per enabled scheme.
+ * bearer tokens are not configured). The principal is Kafka's: "User:<name>"; on HTTPS with a
+ * verified client certificate and no Authorization header, "User:<subject DN>", as on Kafka's
+ * SSL listeners. A missing or wrong credential gets 401 with a WWW-Authenticate challenge per
+ * enabled scheme.
  *
  * Authorization, when an authorizer is configured (broker_acl_enabled): the first row of
  * `rules` whose method and path match names what the route asks, as Kafka's own APIs ask it
@@ -51,9 +53,11 @@ struct server_http_auth {
     broker_t *b;
     unsigned methods; /* SERVER_HTTP_AUTH_* */
     bool metrics_open;
-    pthread_mutex_t cache_mu; /* the slots */
-    uint8_t cache_key[32];    /* random, per process */
-    bool cache_on;            /* false when no random key could be had */
+    pthread_mutex_t cache_mu;       /* the slots */
+    uint8_t cache_key[32];          /* random, per process */
+    bool cache_on;                  /* false when no random key could be had */
+    server_http_peer_dn_fn peer_dn; /* NULL: no client certificates (plain HTTP) */
+    void *peer_dn_arg;
     pw_slot_t cache[PW_CACHE_SLOTS];
 };
 
@@ -480,6 +484,11 @@ static int authenticate(server_http_auth_t *a, const http_request_t *req, http_r
         unauthorized(a, req, resp, why);
         return -1;
     }
+    char dn[HTTP_PRINCIPAL_MAX - 5];
+    if (!h && a->peer_dn && a->peer_dn(a->peer_dn_arg, http_request_fd(req), dn, sizeof(dn))) {
+        snprintf(principal, pcap, "User:%s", dn); /* mTLS, as ssl.principal.mapping.rules DEFAULT */
+        return 0;
+    }
     unauthorized(a, req, resp,
                  h ? "unsupported authorization scheme"
                    : "authentication required: send an Authorization header");
@@ -534,6 +543,12 @@ server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool met
     a->methods = methods;
     a->metrics_open = metrics_open;
     return a;
+}
+
+void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn fn, void *arg)
+{
+    a->peer_dn = fn;
+    a->peer_dn_arg = arg;
 }
 
 void server_http_auth_free(server_http_auth_t *a)

@@ -25,6 +25,11 @@ int server_http_auth_methods(const char *list, unsigned *out, char *err, size_t 
 /* methods: SERVER_HTTP_AUTH_* bits (not 0); metrics_open: GET /metrics needs no credential. */
 server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool metrics_open);
 void server_http_auth_free(server_http_auth_t *a);
+/* The verified client certificate's subject of the request's connection (by its socket
+ * number, http_request_fd), or false: the principal of a request without an Authorization
+ * header, as on Kafka's SSL listeners. Set before the server starts. */
+typedef bool (*server_http_peer_dn_fn)(void *arg, int fd, char *out, size_t cap);
+void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn fn, void *arg);
 
 /* The http_auth_fn: true lets the request through; false has filled resp with 401 (and
  * WWW-Authenticate) or 403, in the registry's error shape on its paths. */

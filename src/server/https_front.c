@@ -13,7 +13,10 @@
  * which ends the pump. A connection past HTTPS_FRONT_CONNS_MAX is closed at accept.
  *
  * Invariant: a connection's sockets are closed under the front's mutex, the one
- * https_front_stop shuts them down under, so stop never touches a number already reused.
+ * https_front_stop shuts them down under, so stop never touches a number already reused. The
+ * HTTP server's end of a pair is known by its number (http_fd) from before the server sees it;
+ * a number the server closed and the system gave again is held by two connections for a
+ * moment, and the newer hand-over (seq) is the one the server's connection is.
  */
 #include "server/https_front.h"
 
@@ -44,14 +47,18 @@ struct https_front {
     pthread_cond_t idle; /* signalled when a connection ends */
     front_conn_t *conns;
     size_t nconns;
+    uint64_t handed; /* connections handed over so far */
     bool stopping;
 };
 
 struct front_conn {
     https_front_t *f;
     front_conn_t *next, *prev;
-    int cfd; /* the client's socket */
-    int pfd; /* our end of the pair to the HTTP server; -1 before the handshake is done */
+    int cfd;      /* the client's socket */
+    int pfd;      /* our end of the pair to the HTTP server; -1 before the handshake is done */
+    int http_fd;  /* the pair's other end, the HTTP server's (its number only: not ours) */
+    uint64_t seq; /* when it was handed over: the newest holder of an http_fd number wins */
+    char *dn;     /* the verified client certificate's subject, or NULL */
     SSL *ssl;
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -116,16 +123,22 @@ static int hand_over(front_conn_t *c)
                  strerror(errno));
         return -1;
     }
+    c->dn = net_tls_ssl_peer_dn(c->ssl);
+    fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+    /* Known before the HTTP server can read a request on it (https_front_peer_dn). */
+    pthread_mutex_lock(&c->f->mu);
+    c->pfd = sp[0];
+    c->http_fd = sp[1];
+    c->seq = ++c->f->handed;
+    pthread_mutex_unlock(&c->f->mu);
     if (http_server_add_connection(c->f->http, sp[1], (struct sockaddr *)&c->peer, c->peer_len) <
         0) {
-        close(sp[0]);
+        pthread_mutex_lock(&c->f->mu);
+        c->http_fd = -1;
+        pthread_mutex_unlock(&c->f->mu);
         log_warn("http", "HTTPS connection from %s closed: the HTTP server refused it", c->peer_ip);
         return -1;
     }
-    fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
-    pthread_mutex_lock(&c->f->mu);
-    c->pfd = sp[0];
-    pthread_mutex_unlock(&c->f->mu);
     return 0;
 }
 
@@ -219,6 +232,7 @@ static void conn_end(front_conn_t *c)
 {
     https_front_t *f = c->f;
     SSL_free(c->ssl);
+    free(c->dn);
     pthread_mutex_lock(&f->mu);
     close(c->cfd);
     if (c->pfd >= 0)
@@ -263,6 +277,7 @@ static void conn_start(https_front_t *f, int fd, const struct sockaddr_storage *
     c->f = f;
     c->cfd = fd;
     c->pfd = -1;
+    c->http_fd = -1;
     c->peer = *ss;
     c->peer_len = sl;
     peer_ip(ss, c->peer_ip, sizeof(c->peer_ip));
@@ -354,15 +369,30 @@ int https_front_start(const char *host, uint16_t port, net_tls_ctx_t *tls, http_
     f->http = http;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->idle, NULL);
+    *out = f; /* before the first connection: the auth check may ask for a peer's DN */
     if (pthread_create(&f->acceptor, NULL, accept_main, f) != 0) {
+        *out = NULL;
         close(f->lfd);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->idle);
         free(f);
         return -WEIR_ENOMEM;
     }
-    *out = f;
     return 0;
+}
+
+bool https_front_peer_dn(https_front_t *f, int http_fd, char *out, size_t cap)
+{
+    const front_conn_t *best = NULL;
+    pthread_mutex_lock(&f->mu);
+    for (const front_conn_t *c = f->conns; c; c = c->next)
+        if (c->http_fd == http_fd && http_fd >= 0 && (!best || c->seq > best->seq))
+            best = c;
+    bool found = best && best->dn;
+    if (found)
+        snprintf(out, cap, "%s", best->dn);
+    pthread_mutex_unlock(&f->mu);
+    return found;
 }
 
 uint16_t https_front_port(const https_front_t *f)
@@ -372,7 +402,7 @@ uint16_t https_front_port(const https_front_t *f)
 
 void https_front_stop(https_front_t *f)
 {
-    if (!f)
+    if (!f || f->stopping)
         return;
     pthread_mutex_lock(&f->mu);
     f->stopping = true;
@@ -388,6 +418,12 @@ void https_front_stop(https_front_t *f)
     while (f->nconns > 0)
         pthread_cond_wait(&f->idle, &f->mu);
     pthread_mutex_unlock(&f->mu);
+}
+
+void https_front_free(https_front_t *f)
+{
+    if (!f)
+        return;
     close(f->lfd);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->idle);

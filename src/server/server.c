@@ -145,6 +145,14 @@ static int start_admin(weir_broker *s, http_server_t *h)
     return 0;
 }
 
+/* An HTTPS request's client certificate, for http_auth: s->https is set before the front
+ * accepts its first connection. */
+static bool server_peer_dn(void *arg, int fd, char *out, size_t cap)
+{
+    weir_broker *s = arg;
+    return s->https && https_front_peer_dn(s->https, fd, out, cap);
+}
+
 /* HTTP authentication from weir.http.authentication.methods: s->http_auth, or nothing when the
  * setting is empty. The single --http-token is the other way in, not both. */
 static int make_http_auth(weir_broker *s)
@@ -166,6 +174,7 @@ static int make_http_auth(weir_broker *s)
     }
     s->http_auth = server_http_auth_new(s->broker, methods,
                                         broker_settings_int(set, BCFG_HTTP_METRICS_OPEN) == 1);
+    server_http_auth_set_peer_dn(s->http_auth, server_peer_dn, s);
     return 0;
 }
 
@@ -184,9 +193,10 @@ static int start_https(weir_broker *s, http_server_t *h, const char *host, uint1
 static void stop_http(weir_broker *s)
 {
     https_front_stop(s->https); /* first: it hands connections to the HTTP server */
-    s->https = NULL;
     http_server_free(s->http);
     s->http = NULL;
+    https_front_free(s->https); /* after: a request in flight may ask for its peer's DN */
+    s->https = NULL;
     net_tls_ctx_free(s->https_tls);
     s->https_tls = NULL;
 }

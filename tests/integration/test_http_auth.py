@@ -126,13 +126,20 @@ def check_password_change(http, kafka):
 
 def check_mtls():
     """The Kafka listeners' ssl.* settings apply to HTTPS: ssl.client.auth=required (no client
-    certificate, no connection), ssl.enabled.protocols, the handshake timeout."""
-    p, _, http = serve("mtls", "https://127.0.0.1:0",
-                       "ssl.keystore.location=" + os.path.join(W, "server.pem"),
-                       "ssl.truststore.location=" + os.path.join(W, "ca.pem"),
-                       "ssl.client.auth=required", "ssl.enabled.protocols=TLSv1.3",
-                       "weir.ssl.handshake.timeout.ms=500")
+    certificate, no connection), ssl.enabled.protocols, the handshake timeout; the certificate's
+    DN is the principal of a request without an Authorization header."""
+    global CTX
+    p, kafka, http = serve("mtls", "https://127.0.0.1:0",
+                           "ssl.keystore.location=" + os.path.join(W, "server.pem"),
+                           "ssl.truststore.location=" + os.path.join(W, "ca.pem"),
+                           "ssl.client.auth=required", "ssl.enabled.protocols=TLSv1.3",
+                           "weir.ssl.handshake.timeout.ms=500",
+                           "weir.http.authentication.methods=BASIC",
+                           "authorizer.class.name=" + AUTHORIZER, "super.users=User:ANONYMOUS")
     try:
+        weir(kafka, "topic", "create", "orders")
+        weir(kafka, "acl", "create", "--allow-principal", "User:CN=alice", "--operation",
+             "describe", "--topic", "orders")
         check_stall(http)
         old = ssl.create_default_context(cafile=os.path.join(W, "ca.pem"))
         old.load_cert_chain(os.path.join(W, "client.pem"))
@@ -153,6 +160,19 @@ def check_mtls():
         ctx.load_cert_chain(os.path.join(W, "client.pem"))
         with urllib.request.urlopen("https://%s/health" % http, context=ctx, timeout=10) as r:
             tap(r.status == 200, "mTLS required: a client with a certificate of the CA gets in")
+        plain, CTX = CTX, ctx
+        try:
+            st, body, _ = call(http, "GET", "/api/v1/topics/orders")
+            tap(st == 200 and body["name"] == "orders",
+                "without an Authorization header the certificate's DN is the principal "
+                "(User:CN=alice may describe orders)", (st, body))
+            st, body, _ = call(http, "GET", "/api/v1/broker")
+            tap(st == 403 and body["message"] == "User:CN=alice is not authorized to DESCRIBE "
+                "CLUSTER 'kafka-cluster' (GET /api/v1/broker)", "and is refused the rest", body)
+            st = call(http, "GET", "/api/v1/topics/orders", "nobody", "x")[0]
+            tap(st == 401, "an Authorization header, when sent, is what counts", st)
+        finally:
+            CTX = plain
     finally:
         p.terminate()
         p.wait()
