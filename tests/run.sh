@@ -32,7 +32,7 @@ test_jobs=${WEIR_TEST_JOBS:-1}
 known_defects='^$'
 [[ -n ${WEIR_TEST_KNOWN:-} ]] && known_defects='^$'
 skipped_known=()
-tsan_tests='unit/test_(acl|quotas|base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment|sdk_serde)|integration/test_(sdk_schemas|admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention|memory)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|layers|metrics|quotas|schema_validation|tls_reload|tracing)'
+tsan_tests='unit/test_(acl|quotas|base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment|sdk_serde)|integration/test_(sdk_schemas|admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention|memory)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|http_auth|layers|metrics|quotas|schema_validation|tls_reload|tracing)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"

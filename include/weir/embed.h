@@ -33,13 +33,15 @@ typedef struct weir_broker_config {
     const char *listen;          /* Kafka listener, default "127.0.0.1:9092" */
     const char *advertise;       /* advertised host:port, default = listen (with the real port) */
     const char *http_listen;     /* HTTP (health, metrics, admin), default "127.0.0.1:8081";
+                                    "https://host:port" for TLS (ssl.keystore.location);
                                     NULL or "" disables it */
     const char *config_file;     /* optional "key = value" file, Kafka's names */
     const char *const *settings; /* optional NULL-terminated "key=value" overrides */
     int io_threads;              /* event loops; 0 = one per core */
     const char *http_token;      /* when set, the HTTP API (admin, registry, metrics) needs
                                     "Authorization: Bearer <token>"; NULL (default): open, as
-                                    fits the default 127.0.0.1 listener */
+                                    fits the default 127.0.0.1 listener; users and ACLs:
+                                    weir.http.authentication.methods instead */
 } weir_broker_config;
 
 #define WEIR_VERSION "0.1.0"

@@ -166,6 +166,12 @@ bool admin_arg_int(admin_req_t *r, const char *name, int64_t def, int64_t min, i
     return true;
 }
 
+bool admin_may(admin_req_t *r, int8_t rtype, const char *name, int8_t op)
+{
+    const admin_config_t *c = &r->a->cfg;
+    return !c->may || c->may(c->may_arg, r->req, rtype, name, op);
+}
+
 bool admin_arg_bool(admin_req_t *r, const char *name, bool *out)
 {
     const char *s;

@@ -41,6 +41,12 @@ typedef int (*admin_journey_fn)(void *arg, const char *trace_id, buf_t *json);
  * "first_event_type"}]}. Same threads. */
 typedef void (*admin_traces_fn)(void *arg, size_t limit, buf_t *json);
 
+/* Whether the request's principal may do op (KAFKA_ACL_OP_*) on the resource (KAFKA_RESOURCE_*
+ * name): the lists show only what it may DESCRIBE, as Kafka's Metadata and ListGroups do. The
+ * server's HTTP authorizer (server/http_auth.c) provides it. */
+typedef bool (*admin_may_fn)(void *arg, const http_request_t *req, int8_t rtype, const char *name,
+                             int8_t op);
+
 typedef struct {
     broker_t *broker;
     registry_t *registry;     /* NULL: registry-encoded payloads are shown as bytes */
@@ -51,6 +57,8 @@ typedef struct {
     void *journey_arg;        /* for both */
     const char *metrics_path; /* where Prometheus metrics are served ("/metrics"), or NULL
                                  while there are none: the console shows "not available" */
+    admin_may_fn may;         /* NULL: everything is listed */
+    void *may_arg;
 } admin_config_t;
 
 int admin_new(const admin_config_t *cfg, admin_t **out);

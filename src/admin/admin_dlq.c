@@ -168,7 +168,8 @@ void admin_dlq_list(admin_req_t *r)
     broker_topics_describe(r->b, &ts, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        if (is_dlq(ts[i].name))
+        if (is_dlq(ts[i].name) &&
+            admin_may(r, KAFKA_RESOURCE_TOPIC, ts[i].name, KAFKA_ACL_OP_DESCRIBE))
             json_array_append_new(arr, dlq_summary(r->b, &ts[i]));
     broker_topic_descs_free(ts, n);
     admin_reply(r, 200, json_pack("{s:o}", "dlq_topics", arr));

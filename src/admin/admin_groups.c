@@ -379,7 +379,14 @@ void admin_groups_list(admin_req_t *r)
     size_t n = json_array_size(arr), i;
     json_t **v = weir_calloc(n + 1, sizeof(*v));
     json_t *g;
-    json_array_foreach(arr, i, g) v[i] = json_incref(g);
+    size_t kept = 0;
+    json_array_foreach(arr, i, g)
+    {
+        const char *id = json_string_value(json_object_get(g, "group_id"));
+        if (admin_may(r, KAFKA_RESOURCE_GROUP, id ? id : "", KAFKA_ACL_OP_DESCRIBE))
+            v[kept++] = json_incref(g);
+    }
+    n = kept;
     qsort(v, n, sizeof(*v), by_group_id);
     json_t *out = json_array();
     for (i = 0; i < n; i++) {

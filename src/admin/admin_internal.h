@@ -50,6 +50,9 @@ bool admin_arg(admin_req_t *r, const char *name, const char **out);
 bool admin_arg_int(admin_req_t *r, const char *name, int64_t def, int64_t min, int64_t max,
                    int64_t *out);
 bool admin_arg_bool(admin_req_t *r, const char *name, bool *out);
+/* Whether the request's principal may do op on the resource (admin_config_t.may): the lists
+ * leave out what it may not DESCRIBE. True when no check is configured. */
+bool admin_may(admin_req_t *r, int8_t rtype, const char *name, int8_t op);
 /* Members of a body object, checked: absent gives def / NULL. */
 bool admin_get_int(admin_req_t *r, json_t *o, const char *name, int64_t def, int64_t min,
                    int64_t max, int64_t *out);

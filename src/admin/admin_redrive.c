@@ -3,7 +3,8 @@
  * progress group's committed offset, records are copied out in chunks of REDRIVE_CHUNK, sent
  * back durably to their origin (one batch per origin partition), and the chunk's end is
  * committed. A record without a usable origin is skipped (and counted), so a bad record never
- * blocks the rest.
+ * blocks the rest. With HTTP authorization, a chunk holding a record whose origin the principal
+ * may not WRITE is not sent: the redrive stops there (403 when nothing was redriven).
  */
 #include "admin/admin_internal.h"
 
@@ -202,6 +203,24 @@ static int chunk_send(broker_t *b, rd_chunk_t *ch, bool dry, rd_stats_t *st, bro
     return rc;
 }
 
+/* Whether the request's principal may WRITE every origin of the chunk (the route's ACL row
+ * checked READ on the dead-letter topic and its progress group): 0, or -WEIR_EINVAL with
+ * TOPIC_AUTHORIZATION_FAILED and a message in err, before any of the chunk is sent. */
+static int chunk_allowed(admin_req_t *r, const rd_chunk_t *ch, broker_err_t *err)
+{
+    for (size_t i = 0; i < ch->n; i++) {
+        const rd_rec_t *c = &ch->recs[i];
+        if (c->partition < 0 || admin_may(r, KAFKA_RESOURCE_TOPIC, c->topic, KAFKA_ACL_OP_WRITE))
+            continue;
+        err->code = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(err->message, sizeof(err->message),
+                 "%.60s is not authorized to WRITE TOPIC '%.80s' (the origin of %.60s/%d/%lld)",
+                 r->req->principal, c->topic, ch->dlq, ch->dlq_partition, (long long)c->offset);
+        return -WEIR_EINVAL;
+    }
+    return 0;
+}
+
 /* Redrives one partition from its progress, at most *budget records. */
 static int partition_redrive(admin_req_t *r, const char *grp, int32_t p, int64_t from, bool dry,
                              int64_t *budget, rd_stats_t *st, broker_err_t *err)
@@ -215,7 +234,9 @@ static int partition_redrive(admin_req_t *r, const char *grp, int32_t p, int64_t
                                  &next);
         if (rc < 0 || ch.n == 0)
             break;
-        rc = chunk_send(r->b, &ch, dry, st, err);
+        rc = chunk_allowed(r, &ch, err);
+        if (rc == 0)
+            rc = chunk_send(r->b, &ch, dry, st, err);
         int64_t end = ch.recs[ch.n - 1].offset + 1;
         *budget -= (int64_t)ch.n;
         chunk_clear(&ch);
@@ -307,7 +328,10 @@ void admin_dlq_redrive(admin_req_t *r)
     json_decref(offs);
     pthread_mutex_unlock(&r->a->redrive_mu);
     if (rc < 0 && !st.redriven) {
-        admin_fail_broker(r, rc, &err);
+        if (err.code == KAFKA_TOPIC_AUTHORIZATION_FAILED)
+            admin_fail(r, 403, "forbidden", "%s", err.message);
+        else
+            admin_fail_broker(r, rc, &err);
         json_decref(st.targets);
         goto out;
     }

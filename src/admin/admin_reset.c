@@ -144,6 +144,25 @@ static json_t *plan_of(admin_req_t *r, json_t *scope, json_t *committed, const r
     return plan;
 }
 
+/* Kafka's OffsetCommit asks READ on each topic as well as on the group (the route's ACL row):
+ * true, or false with the 403 answered. */
+static bool plan_allowed(admin_req_t *r, const char *group, json_t *plan)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(plan, i, o)
+    {
+        const char *t = json_string_value(json_object_get(o, "topic"));
+        if (t && !admin_may(r, KAFKA_RESOURCE_TOPIC, t, KAFKA_ACL_OP_READ)) {
+            admin_fail(r, 403, "forbidden",
+                       "%s is not authorized to READ TOPIC '%.200s' (offsets of group '%.200s')",
+                       r->req->principal, t, group);
+            return false;
+        }
+    }
+    return true;
+}
+
 void admin_group_reset(admin_req_t *r)
 {
     const char *group = r->seg[1];
@@ -164,7 +183,8 @@ void admin_group_reset(admin_req_t *r)
         admin_fail_broker(r, -WEIR_EINVAL, &be);
         goto out;
     }
-    if (!(scope = scope_of(r, body, committed)) || !(plan = plan_of(r, scope, committed, &sp)))
+    if (!(scope = scope_of(r, body, committed)) || !(plan = plan_of(r, scope, committed, &sp)) ||
+        !plan_allowed(r, group, plan))
         goto out;
     const char *state = json_string_value(json_object_get(g, "state"));
     size_t members = json_array_size(json_object_get(g, "members"));

@@ -77,7 +77,8 @@ void admin_topics_list(admin_req_t *r)
     broker_topics_describe(r->b, &ts, &n);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        if (internal || !ts[i].internal)
+        if ((internal || !ts[i].internal) &&
+            admin_may(r, KAFKA_RESOURCE_TOPIC, ts[i].name, KAFKA_ACL_OP_DESCRIBE))
             json_array_append_new(arr, topic_summary(r->b, &ts[i]));
     broker_topic_descs_free(ts, n);
     admin_reply(r, 200, json_pack("{s:o}", "topics", arr));

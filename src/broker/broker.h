@@ -65,6 +65,9 @@ enum {
     /* the authorizer's own settings (Kafka's StandardAuthorizer reads them, not KafkaConfig) */
     BCFG_SUPER_USERS,                    /* super.users */
     BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND, /* allow.everyone.if.no.acl.found */
+    /* read by the server for the HTTP listener (server/http_auth.c) */
+    BCFG_HTTP_AUTHENTICATION_METHODS, /* weir.http.authentication.methods */
+    BCFG_HTTP_METRICS_OPEN,           /* weir.http.metrics.open */
     BCFG__COUNT
 };
 typedef int broker_cfg_key_t;

@@ -234,6 +234,24 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("allow.everyone.if.no.acl.found", BCFG_T_BOOLEAN, "false", NULL, NULL,
                  "With an authorizer: an operation on a resource that has no ACL at all is allowed "
                  "(true) or denied (false)."),
+    [BCFG_HTTP_AUTHENTICATION_METHODS - BCFG__KAFKA_COUNT] =
+        {"weir.http.authentication.methods",
+         BCFG_T_LIST,
+         BCFG_F_APPLIES | BCFG_F_NOCASE,
+         "",
+         NULL,
+         NULL,
+         NULL,
+         "BASIC|BEARER",
+         {-1, -1, -1},
+         "Weir: the HTTP listener (schema registry, admin API, console's API, /metrics) needs "
+         "authentication with these schemes: BASIC (a SCRAM user's name and password) and "
+         "BEARER (a JWT); with an authorizer, each route is checked against the ACLs. Empty: no "
+         "authentication (Confluent Schema Registry's authentication.method)."},
+    [BCFG_HTTP_METRICS_OPEN - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("weir.http.metrics.open", BCFG_T_BOOLEAN, "false", NULL, NULL,
+                 "Weir: with HTTP authentication on, GET /metrics stays open (a Prometheus "
+                 "scraper without credentials); /health is always open."),
 };
 
 /* Topic configs Weir honours; the rest (replication, tiered storage, flushing, preallocation,

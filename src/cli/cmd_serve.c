@@ -18,7 +18,7 @@ static void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: weir serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
-            "                  [--advertise HOST:PORT] [--http-listen HOST:PORT|off]\n"
+            "                  [--advertise HOST:PORT] [--http-listen [https://]HOST:PORT|off]\n"
             "                  [--set KEY=VALUE]... [--log-level debug|info|warn|error]\n"
             "\n"
             "Runs the Kafka-protocol broker in the foreground until SIGTERM or SIGINT.\n"
@@ -27,7 +27,8 @@ static void serve_usage(FILE *f)
             "  --data-dir DIR        where the logs live (default ./data)\n"
             "  --listen HOST:PORT    Kafka listener (default 127.0.0.1:9092; port 0 = any free)\n"
             "  --advertise HOST:PORT address given to clients (default: the listener's)\n"
-            "  --http-listen ADDR    health and admin HTTP (default 127.0.0.1:8081; 'off')\n"
+            "  --http-listen ADDR    health and admin HTTP (default 127.0.0.1:8081; 'off';\n"
+            "                        https://HOST:PORT: TLS with ssl.keystore.location)\n"
             "  --http-token TOKEN    the HTTP API needs 'Authorization: Bearer TOKEN' (default: "
             "open)\n"
             "  --set KEY=VALUE       one setting, e.g. --set num.partitions=6 (repeatable)\n"

@@ -84,6 +84,27 @@ const char *http_request_header(const http_request_t *req, const char *name)
                                        name);
 }
 
+int http_request_fd(const http_request_t *req)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->mhd_conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? (int)ci->connect_fd : -1;
+}
+
+void http_request_peer_host(const http_request_t *req, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        (struct MHD_Connection *)req->mhd_conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
 bool http_request_bearer_ok(const http_request_t *req, const char *token)
 {
     const char *h = http_request_header(req, "Authorization");
@@ -173,7 +194,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            : "{\"error\":\"not_found\",\"message\":\"no such path\"}");
         return send_response(c, &resp);
     }
-    http_request_t req = {method, url, ctx->body.data, ctx->body.len, c};
+    http_request_t req = {.method = method,
+                          .path = url,
+                          .body = ctx->body.data,
+                          .body_len = ctx->body.len,
+                          .mhd_conn = c};
     if (s->auth && !s->auth(s->auth_arg, &req, &resp)) {
         if (resp.status == 200)
             resp.status = 401;
@@ -197,19 +222,26 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-int http_server_start(http_server_t *s, const char *host, uint16_t port)
+int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
     if (!host || !*host)
-        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
     else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-                       &sa.sin_addr) != 1) {
+                       &sa->sin_addr) != 1) {
         log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
         return -WEIR_EINVAL;
     }
+    return 0;
+}
+
+int http_server_start(http_server_t *s, const char *host, uint16_t port)
+{
+    struct sockaddr_in sa;
+    if (http_listen_addr(host, port, &sa) < 0)
+        return -WEIR_EINVAL;
     s->d =
         MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
@@ -229,6 +261,26 @@ void http_server_set_auth(http_server_t *s, http_auth_fn fn, void *arg)
     WEIR_ASSERT(s->d == NULL);
     s->auth = fn;
     s->auth_arg = arg;
+}
+
+int http_server_start_fed(http_server_t *s)
+{
+    s->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
+                            on_request, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    if (!s->d) {
+        log_error("http", "cannot start the HTTP server");
+        return -WEIR_EIO;
+    }
+    return 0;
+}
+
+int http_server_add_connection(http_server_t *s, int fd, const struct sockaddr *peer,
+                               size_t peer_len)
+{
+    /* libmicrohttpd owns fd from here, and closes it on failure too */
+    return MHD_add_connection(s->d, fd, peer, (socklen_t)peer_len) == MHD_YES ? 0 : -WEIR_EIO;
 }
 
 uint16_t http_server_port(const http_server_t *s)

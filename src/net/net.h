@@ -248,6 +248,14 @@ typedef struct {
 /* err gets a sentence on failure (the file, OpenSSL's reason). Any thread. */
 int net_tls_ctx_new(const net_tls_config_t *cfg, net_tls_ctx_t **out, char *err, size_t err_len);
 void net_tls_ctx_free(net_tls_ctx_t *ctx);
+/* A server-side SSL object (OpenSSL's SSL) from the context as it is now (the PEM files looked
+ * at first, as for a new connection), for a transport outside net_conn_t: the HTTPS front
+ * (server/https_front.c). NULL when OpenSSL fails. Any thread. */
+struct ssl_st *net_tls_ssl_new(net_tls_ctx_t *ctx);
+int64_t net_tls_handshake_timeout_ms(const net_tls_ctx_t *ctx);
+/* The verified client certificate's subject (RFC 2253, as Kafka's principal names it) after
+ * the handshake, malloc'd; NULL without one. */
+char *net_tls_ssl_peer_dn(struct ssl_st *ssl);
 
 /* ---- listener -----------------------------------------------------------------------------------
  * Accepts on `loop` and hands each new socket to one of `loops[n]` in turn (through

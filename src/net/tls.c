@@ -356,22 +356,29 @@ static void tls_handshake_expired(void *arg)
     net_conn_close(conn);
 }
 
-static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
+char *net_tls_ssl_peer_dn(SSL *ssl)
 {
-    t->hs_done = true;
-    net_timer_stop(conn->loop, &t->hs_timer);
-    X509 *cert = SSL_get1_peer_certificate(t->ssl);
+    char *dn = NULL;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
     if (cert) {
         BIO *bio = BIO_new(BIO_s_mem());
         if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
             char *p;
             long n = BIO_get_mem_data(bio, &p);
             if (n > 0)
-                t->peer_dn = weir_strndup(p, (size_t)n);
+                dn = weir_strndup(p, (size_t)n);
         }
         BIO_free(bio);
         X509_free(cert);
     }
+    return dn;
+}
+
+static void tls_handshake_done(net_conn_t *conn, tls_state_t *t)
+{
+    t->hs_done = true;
+    net_timer_stop(conn->loop, &t->hs_timer);
+    t->peer_dn = net_tls_ssl_peer_dn(t->ssl);
     log_debug("net", "%s: TLS %s, %s%s%s", conn->peer, SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl), t->peer_dn ? ", client " : "",
               t->peer_dn ? t->peer_dn : "");
@@ -506,12 +513,23 @@ static void tls_close(net_conn_t *conn)
 
 const net_transport_t net_tls_transport = {tls_recv, tls_sendv, tls_pending, tls_close};
 
-int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
+SSL *net_tls_ssl_new(net_tls_ctx_t *ctx)
 {
     pthread_mutex_lock(&ctx->mu);
     maybe_reload(ctx);
     SSL *ssl = SSL_new(ctx->ctx); /* takes its own reference to the context */
     pthread_mutex_unlock(&ctx->mu);
+    return ssl;
+}
+
+int64_t net_tls_handshake_timeout_ms(const net_tls_ctx_t *ctx)
+{
+    return ctx->handshake_timeout_ms;
+}
+
+int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
+{
+    SSL *ssl = net_tls_ssl_new(ctx);
     if (!ssl)
         return -WEIR_ENOMEM;
     if (SSL_set_fd(ssl, conn->io.fd) != 1) {

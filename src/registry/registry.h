@@ -68,6 +68,11 @@ void registry_limits_default(registry_limits_t *lim);
 int registry_new(registry_t **out, const registry_store_t *store, const registry_limits_t *lim);
 void registry_free(registry_t *r);
 
+/* Which subjects GET /subjects shows to the request's principal (the server's ACLs,
+ * server/http_auth.c); NULL: every subject. Set before the HTTP server starts. */
+typedef bool (*registry_list_filter_fn)(void *arg, const http_request_t *req, const char *subject);
+void registry_set_list_filter(registry_t *r, registry_list_filter_fn fn, void *arg);
+
 /* ---- REST ---------------------------------------------------------------------------------------
  * registry_http serves one request of Confluent's API (paths at the root: /subjects, /schemas,
  * /config, /mode, /compatibility, /contexts). registry_http_routes registers those prefixes on

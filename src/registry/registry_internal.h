@@ -170,7 +170,9 @@ struct registry {
     int compat; /* global; registry_compat_t */
     int mode;   /* global; reg_mode_t */
     bool compat_set;
-    atomic_uint_fast64_t gen; /* bumped by every applied record */
+    atomic_uint_fast64_t gen;            /* bumped by every applied record */
+    registry_list_filter_fn list_filter; /* GET /subjects: what the principal may see */
+    void *list_filter_arg;
 };
 
 reg_entry_t *reg_entry_by_id(const registry_t *r, int32_t id); /* live or gone, or NULL */

@@ -445,7 +445,18 @@ static void subjects_list(rest_t *x)
     pthread_rwlock_rdlock(&x->r->lock);
     reg_map_each(&x->r->subjects, list_subjects_cb, &l);
     pthread_rwlock_unlock(&x->r->lock);
+    /* outside the lock: the filter asks the broker's authorizer, which has its own */
+    for (size_t i = json_array_size(l.out); x->r->list_filter && i-- > 0;)
+        if (!x->r->list_filter(x->r->list_filter_arg, x->req,
+                               json_string_value(json_array_get(l.out, i))))
+            json_array_remove(l.out, i);
     rest_json(x, sorted(l.out));
+}
+
+void registry_set_list_filter(registry_t *r, registry_list_filter_fn fn, void *arg)
+{
+    r->list_filter = fn;
+    r->list_filter_arg = arg;
 }
 
 static void subject_lookup(rest_t *x)

@@ -95,16 +95,16 @@ static uint32_t parse_mechanisms(const char *list, char *bad, size_t bad_cap)
     return bits;
 }
 
-static int make_tls(server_listener_t *l, broker_t *b)
+int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out)
 {
     const broker_settings_t *set = broker_settings(b);
     const char *ks_type = setting(b, BCFG_SSL_KEYSTORE_TYPE);
     const char *ts_type = setting(b, BCFG_SSL_TRUSTSTORE_TYPE);
     if (strcasecmp(ks_type, "PEM") != 0 || strcasecmp(ts_type, "PEM") != 0) {
         log_error("server",
-                  "listener %s: Weir reads PEM files only (ssl.keystore.type=%s, "
+                  "%s: Weir reads PEM files only (ssl.keystore.type=%s, "
                   "ssl.truststore.type=%s)",
-                  l->kafka.name, ks_type, ts_type);
+                  what, ks_type, ts_type);
         return -WEIR_EINVAL;
     }
     const char *ca = setting(b, BCFG_SSL_CLIENT_AUTH);
@@ -120,13 +120,23 @@ static int make_tls(server_listener_t *l, broker_t *b)
         .handshake_timeout_ms = broker_settings_int(set, BCFG_SSL_HANDSHAKE_TIMEOUT_MS),
     };
     char err[512];
+    int rc = net_tls_ctx_new(&tc, out, err, sizeof(err));
+    if (rc < 0)
+        log_error("server", "%s: %s", what, err);
+    return rc;
+}
+
+static int make_tls(server_listener_t *l, broker_t *b)
+{
+    char what[300], err[512];
+    snprintf(what, sizeof(what), "listener %s", l->kafka.name);
     int rc = auth_principal_map_parse(setting(b, BCFG_SSL_PRINCIPAL_MAPPING_RULES),
                                       &l->kafka.principal_map, err, sizeof(err));
-    if (rc == 0)
-        rc = net_tls_ctx_new(&tc, &l->tls, err, sizeof(err));
-    if (rc < 0)
-        log_error("server", "listener %s: %s", l->kafka.name, err);
-    return rc;
+    if (rc < 0) {
+        log_error("server", "%s: %s", what, err);
+        return rc;
+    }
+    return server_tls_ctx_new(b, what, &l->tls);
 }
 
 int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)

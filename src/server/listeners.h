@@ -36,6 +36,10 @@ int server_listeners_open(server_listeners_t *ls, net_loop_t **loops, int nloops
                           const char *adv_flag);
 void server_listeners_close(server_listeners_t *ls); /* loop 0; stops accepting */
 void server_listeners_free(server_listeners_t *ls);  /* once no connection is left */
+/* A TLS context from the ssl.* settings (PEM keystore and truststore, ssl.client.auth,
+ * protocols, ciphers; reloaded when the files change), for a Kafka listener or the HTTPS front;
+ * what names it in the error logged. 0 or -WEIR_EINVAL. */
+int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out);
 /* "NAME://HOST:PORT,..." of the bound and of the advertised addresses. */
 void server_listeners_describe(const server_listeners_t *ls, bool advertised, buf_t *out);
 

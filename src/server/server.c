@@ -18,6 +18,8 @@
  * is global except the log level.
  */
 #include "server/server.h"
+#include "server/http_auth.h"
+#include "server/https_front.h"
 #include "server/listeners.h"
 #include "server/schemas_store.h"
 
@@ -45,12 +47,15 @@ struct weir_broker {
     server_listeners_t listeners; /* the Kafka listeners (on loop 0) and their contexts */
     bool listening;
     http_server_t *http;
-    admin_t *admin;           /* the /api/v1/ routes */
-    registry_store_t schemas; /* the registry's store: the topic _schemas */
-    registry_t *registry;     /* the schema registry (Confluent's REST API at the root) */
-    char *http_token;         /* NULL: the HTTP API is open */
-    metrics_t *metrics;       /* GET /metrics */
-    trace_store_t *traces;    /* spans from services (POST /v1/traces), journeys; NULL: off */
+    https_front_t *https;          /* the TLS front of an https:// HTTP address, else NULL */
+    net_tls_ctx_t *https_tls;      /* its context (the ssl.* settings) */
+    admin_t *admin;                /* the /api/v1/ routes */
+    registry_store_t schemas;      /* the registry's store: the topic _schemas */
+    registry_t *registry;          /* the schema registry (Confluent's REST API at the root) */
+    char *http_token;              /* NULL: the HTTP API is open (or http_auth) */
+    server_http_auth_t *http_auth; /* weir.http.authentication.methods; NULL: off */
+    metrics_t *metrics;            /* GET /metrics */
+    trace_store_t *traces;         /* spans from services (POST /v1/traces), journeys; NULL: off */
     char bootstrap[300];
     char http_addr[300];
 };
@@ -69,7 +74,7 @@ static void http_health(void *arg, const http_request_t *req, http_response_t *r
 
 /* The auth hook (the security work extends it): with a token set, every route but the health
  * check and the console's static files (which hold no data) needs it. */
-static bool http_auth(void *arg, const http_request_t *req, http_response_t *resp)
+static bool http_auth(void *arg, http_request_t *req, http_response_t *resp)
 {
     weir_broker *s = arg;
     const char *p = req->path;
@@ -115,6 +120,8 @@ static int start_admin(weir_broker *s, http_server_t *h)
     const kafka_listener_t *k0 = &s->listeners.v[0].kafka;
     snprintf(bootstrap, sizeof(bootstrap), "%s:%d", k0->adv_host, k0->adv_port);
     registry_http_routes(s->registry, h);
+    if (s->http_auth)
+        registry_set_list_filter(s->registry, server_http_auth_may_subject, s->http_auth);
     int rc;
     admin_config_t ac = {.broker = s->broker,
                          .registry = s->registry,
@@ -123,21 +130,89 @@ static int start_admin(weir_broker *s, http_server_t *h)
                          .journey = s->traces ? server_journey : NULL,
                          .traces = s->traces ? server_traces : NULL,
                          .journey_arg = s->traces,
-                         .metrics_path = "/metrics"};
+                         .metrics_path = "/metrics",
+                         .may = s->http_auth ? server_http_auth_may : NULL,
+                         .may_arg = s->http_auth};
     rc = admin_new(&ac, &s->admin);
     if (rc < 0)
         return rc;
     admin_routes(s->admin, h);
     console_routes(h);
-    if (s->http_token)
+    if (s->http_auth)
+        http_server_set_auth(h, server_http_auth_check, s->http_auth);
+    else if (s->http_token)
         http_server_set_auth(h, http_auth, s);
     return 0;
+}
+
+/* An HTTPS request's client certificate, for http_auth: s->https is set before the front
+ * accepts its first connection. */
+static bool server_peer_dn(void *arg, int fd, char *out, size_t cap)
+{
+    weir_broker *s = arg;
+    return s->https && https_front_peer_dn(s->https, fd, out, cap);
+}
+
+/* HTTP authentication from weir.http.authentication.methods: s->http_auth, or nothing when the
+ * setting is empty. The single --http-token is the other way in, not both. */
+static int make_http_auth(weir_broker *s)
+{
+    const broker_settings_t *set = broker_settings(s->broker);
+    unsigned methods;
+    char err[256];
+    if (server_http_auth_methods(set->sval[BCFG_HTTP_AUTHENTICATION_METHODS], &methods, err,
+                                 sizeof(err)) < 0) {
+        log_error("server", "%s", err);
+        return -WEIR_EINVAL;
+    }
+    if (!methods)
+        return 0;
+    if (s->http_token) {
+        log_error("server", "--http-token and weir.http.authentication.methods cannot be "
+                            "combined: use one way of authenticating HTTP clients");
+        return -WEIR_EINVAL;
+    }
+    s->http_auth = server_http_auth_new(s->broker, methods,
+                                        broker_settings_int(set, BCFG_HTTP_METRICS_OPEN) == 1);
+    server_http_auth_set_peer_dn(s->http_auth, server_peer_dn, s);
+    return 0;
+}
+
+/* HTTPS (an "https://" HTTP address): the HTTP server without a socket of its own, behind the
+ * TLS front on the Kafka listeners' ssl.* settings. */
+static int start_https(weir_broker *s, http_server_t *h, const char *host, uint16_t port)
+{
+    int rc = server_tls_ctx_new(s->broker, "the HTTPS listener", &s->https_tls);
+    if (rc == 0)
+        rc = http_server_start_fed(h);
+    if (rc == 0)
+        rc = https_front_start(host, port, s->https_tls, h, &s->https);
+    return rc;
+}
+
+static void stop_http(weir_broker *s)
+{
+    https_front_stop(s->https); /* first: it hands connections to the HTTP server */
+    http_server_free(s->http);
+    s->http = NULL;
+    https_front_free(s->https); /* after: a request in flight may ask for its peer's DN */
+    s->https = NULL;
+    net_tls_ctx_free(s->https_tls);
+    s->https_tls = NULL;
 }
 
 static int start_http(weir_broker *s, const char *addr)
 {
     char host[256];
     uint16_t port;
+    bool https = strncmp(addr, "https://", 8) == 0;
+    if (https)
+        addr += 8;
+    else if (strncmp(addr, "http://", 7) == 0)
+        addr += 7;
+    int rc = make_http_auth(s);
+    if (rc < 0)
+        return rc;
     if (net_parse_hostport(addr, host, sizeof(host), &port) < 0) {
         log_error("server", "bad HTTP address '%s'", addr);
         return -WEIR_EINVAL;
@@ -165,16 +240,16 @@ static int start_http(weir_broker *s, const char *addr)
         trace_store_new((size_t)spans, &s->traces);
         trace_routes(s->traces, h);
     }
-    int rc = start_admin(s, h);
+    s->http = h;
+    rc = start_admin(s, h);
     if (rc == 0)
-        rc = http_server_start(h, host, port);
+        rc = https ? start_https(s, h, host, port) : http_server_start(h, host, port);
     if (rc < 0) {
-        http_server_free(h);
+        stop_http(s);
         return rc;
     }
-    s->http = h;
     snprintf(s->http_addr, sizeof(s->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
-             http_server_port(h));
+             s->https ? https_front_port(s->https) : http_server_port(h));
     return 0;
 }
 
@@ -285,8 +360,7 @@ static void server_free(weir_broker *s)
 {
     /* HTTP first: a request in flight may wait for a loop (a group call, a durable write) and
      * its routes read the broker, so the loops run until the HTTP threads are done. */
-    http_server_free(s->http);
-    s->http = NULL;
+    stop_http(s);
     if (s->broker)
         broker_quiesce(s->broker);
     stop_loops(s);
@@ -295,6 +369,7 @@ static void server_free(weir_broker *s)
         broker_schema_hook_set(s->broker, NULL); /* the validators go before their registry */
     registry_free(s->registry);
     free(s->http_token);
+    server_http_auth_free(s->http_auth);
     metrics_free(s->metrics);
     s->metrics = NULL;
     trace_store_free(s->traces);
@@ -383,8 +458,7 @@ void weir_broker_stop(weir_broker *s)
         return;
     log_info("broker", "stopping");
     /* HTTP first: /metrics reads the Kafka listeners, which close next. */
-    http_server_free(s->http);
-    s->http = NULL;
+    stop_http(s);
     net_loop_call(s->loops[0], unlisten_on_loop0, s);
     server_free(s);
     log_info("broker", "stopped");
