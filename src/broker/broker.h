@@ -70,7 +70,8 @@ enum {
 typedef int broker_cfg_key_t;
 
 /* Topic configs: Kafka's (config_kafka.h), then those Weir adds; one row each in config.c.
- * Broker-side schema validation (docs/schemas.md), Confluent's names and Weir's. */
+ * Broker-side schema validation (docs/schemas.md), Confluent's names and Weir's; the key index
+ * of the event store (docs/event-store.md). */
 enum {
     TCFG_CONFLUENT_KEY_SCHEMA_VALIDATION = TCFG__KAFKA_COUNT, /* true|false */
     TCFG_CONFLUENT_KEY_SUBJECT_NAME_STRATEGY,                 /* a strategy's class name */
@@ -78,6 +79,7 @@ enum {
     TCFG_CONFLUENT_VALUE_SUBJECT_NAME_STRATEGY,
     TCFG_WEIR_KEY_SCHEMA_VALIDATION, /* none|id|full */
     TCFG_WEIR_VALUE_SCHEMA_VALIDATION,
+    TCFG_WEIR_KEY_INDEX, /* true|false: the event store's key index (docs/event-store.md) */
     TCFG__COUNT
 };
 

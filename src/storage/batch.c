@@ -397,8 +397,9 @@ static buf_t *batch_scratch(void)
 }
 
 static int batch_check_records(storage_record_iter_t *it, storage_record_check_fn check, void *arg,
-                               int32_t *bad_index, const char **why)
+                               unsigned flags, int32_t *bad_index, const char **why)
 {
+    bool headers_only = (flags & STORAGE_CHECK_HEADERS_ONLY) != 0;
     storage_record_t rec;
     for (int32_t i = 0;; i++) {
         int rc = storage_record_iter_next(it, &rec);
@@ -412,7 +413,8 @@ static int batch_check_records(storage_record_iter_t *it, storage_record_check_f
             *why = why_offsets;
             return -WEIR_ECORRUPT;
         }
-        if (check && (rc = check(arg, i, &rec, why)) < 0) {
+        if (check && (!headers_only || rec.header_count > 0) &&
+            (rc = check(arg, i, &rec, why)) < 0) {
             *bad_index = i;
             return rc;
         }
@@ -434,6 +436,15 @@ int storage_batch_validate_records(const uint8_t *batch, size_t total, size_t ma
 int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
                                            size_t max_decompressed, storage_record_check_fn check,
                                            void *arg, int32_t *bad_index, const char **why)
+{
+    return storage_batch_validate_records_flags(batch, total, max_decompressed, check, arg, 0,
+                                                bad_index, why);
+}
+
+int storage_batch_validate_records_flags(const uint8_t *batch, size_t total,
+                                         size_t max_decompressed, storage_record_check_fn check,
+                                         void *arg, unsigned flags, int32_t *bad_index,
+                                         const char **why)
 {
     const char *dummy;
     int32_t dummy_index;
@@ -464,7 +475,7 @@ int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
     if (rc)
         *why = it.why;
     else
-        rc = batch_check_records(&it, check, arg, bad_index, why);
+        rc = batch_check_records(&it, check, arg, flags, bad_index, why);
     if (scratch) {
         if (it.scratch.cap > BATCH_SCRATCH_KEEP_BYTES)
             buf_deinit(&it.scratch);

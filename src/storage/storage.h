@@ -163,6 +163,14 @@ int storage_batch_validate_records_checked(const uint8_t *batch, size_t total,
  * which Kafka answers with CORRUPT_MESSAGE; false if the batch is intact but its records are
  * invalid (INVALID_RECORD). */
 bool storage_batch_why_corrupt(const char *why);
+/* The same with flags: STORAGE_CHECK_HEADERS_ONLY calls check only for records that carry
+ * headers (a check that looks at headers alone costs a record without any one test, not a
+ * call). */
+#define STORAGE_CHECK_HEADERS_ONLY 1u
+int storage_batch_validate_records_flags(const uint8_t *batch, size_t total,
+                                         size_t max_decompressed, storage_record_check_fn check,
+                                         void *arg, unsigned flags, int32_t *bad_index,
+                                         const char **why);
 
 /* Codecs, as Kafka uses them: gzip stream, snappy raw or xerial-framed (both read; raw
  * written), lz4 frame, zstd frame. decompress appends to out and fails with -WEIR_ETOOBIG
