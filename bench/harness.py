@@ -15,10 +15,12 @@ path (normal, error, Ctrl-C); every driver run has a deadline of its own and a h
 nothing listens anywhere but 127.0.0.1.
 
     bench/run.sh [--quick] [--smoke] [--systems weir,redis,nats,rabbitmq] [--reps N]
-                 [--out DIR] [--build DIR] [--schema-only]
+                 [--out DIR] [--build DIR] [--schema-only] [--eventstore-only]
 
 QUICK=1 in the environment means --quick. --schema-only runs only the schema validation rows
-(produce with weir.value.schema.validation none, id, full) and prints them. --smoke runs every workload against Weir alone with
+(produce with weir.value.schema.validation none, id, full) and prints them; --eventstore-only
+the event store rows (plain, key-indexed and conditional appends, the key index's memory and
+rebuild time). --smoke runs every workload against Weir alone with
 small counts and checks counts, not speed (tests/integration/test_bench_smoke.sh).
 """
 
@@ -518,8 +520,9 @@ class Runner:
         self.work = work
         # Logs outlive the run (the scratch directory does not): build/bench-logs/<profile>/.
         self.logdir = (os.path.join(out_dir, "logs") if args.smoke else
-                       os.path.join(build, "bench-logs", ("schema-" if args.schema_only else "")
-                                    + args.profile))
+                       os.path.join(build, "bench-logs", ("schema-" if args.schema_only else
+                                                          "eventstore-" if args.eventstore_only
+                                                          else "") + args.profile))
         shutil.rmtree(self.logdir, ignore_errors=True)
         os.makedirs(self.logdir, exist_ok=True)
         self.runs = []       # every run: dict with the RESULT fields and our own
@@ -1281,6 +1284,10 @@ class Runner:
             self.schema_block()
             self.raw.close()
             return
+        if self.args.eventstore_only:
+            self.eventstore_block()
+            self.raw.close()
+            return
         self.weir_idle = []
         self.backlogs = {}
         systems = self.args.systems
@@ -1316,6 +1323,10 @@ class Runner:
                 self.schema_block()
             except Exception as e:
                 self.fail("schema validation", f"{type(e).__name__}: {e}")
+            try:
+                self.eventstore_block()
+            except Exception as e:
+                self.fail("event store", f"{type(e).__name__}: {e}")
             self.others()
         self.raw.close()
 
@@ -1570,6 +1581,87 @@ class Runner:
             print(text)
         with open(os.path.join(self.logdir, "schema.json"), "w") as f:
             json.dump({f"{k[0]} {k[1]}": v for k, v in cost.items()}, f)
+
+
+    # ---- the event store: conditional appends (docs/event-store.md) ----
+
+    ES_KEYS = 1_000_000
+    ES_ROWS = (("plain", None, 0), ("indexed", "weir.key.index=true", 0),
+               ("conditional", "weir.key.index=true", 1))
+
+    def eventstore_cost(self):
+        """Produce throughput (acks=1, 1 partition, 100 B values, keys key-0..key-999999 in
+        turn, two passes) to a plain topic, a key-indexed one without headers, and a key-indexed
+        one where every record carries weir.expected.offset (its key's previous offset, so all
+        are appended); with the broker's CPU time per record. Then the broker restarts on the
+        same data and its log says what the key index of a partition of 1M keys (2M records)
+        costs in memory and in time to rebuild. ({row: [(msg/s, us CPU/msg)]}, index line)"""
+        reps = 3 if self.args.profile == "default" else 1
+        count = 2 * self.ES_KEYS
+        root = os.path.join(self.work, "eventstore")
+        srv = WeirServer(root, self.logdir, self.weir_bin, [])
+        srv.start()
+        got, topic = {}, None
+        try:
+            for rep in range(1, reps + 1):
+                shift = rep % len(self.ES_ROWS)
+                for name, cfg, cond in self.ES_ROWS[shift:] + self.ES_ROWS[:shift]:
+                    topic = f"es-{name}-{rep}"
+                    argv = [self.weir_bin, "topic", "create", topic, "-b", srv.addr]
+                    subprocess.run(argv + (["-c", cfg] if cfg else []), check=True, timeout=30,
+                                   stdout=subprocess.DEVNULL)
+                    ns0 = self.cpu_ns(srv.stat_pid)
+                    res = self.run("weir", f"eventstore_{name}", [
+                        "publish", "--topic", topic, "--count", count, "--acks", 1,
+                        "--addr", srv.addr, "--partitions", 1, "--msg-bytes", 100,
+                        "--keys", self.ES_KEYS, "--conditional", cond,
+                        "--seconds", 60], self.hard(60), server=srv)  # whole passes only
+                    ns1 = self.cpu_ns(srv.stat_pid)
+                    if res and not res.get("failed") and res.get("msgs") == count:
+                        cpu_us = (ns1 - ns0) / 1e3 / res["msgs"]
+                        got.setdefault(name, []).append((res["msgs_per_s"], cpu_us))
+                        log(f"[{self.elapsed():5.0f}s] event store {name:11} "
+                            f"{res['msgs_per_s']:>12,.0f} msg/s, {cpu_us:.3f} us broker CPU/msg")
+            PROCS.stop(srv.proc, grace_s=20.0)  # keeps the data: restart on it
+            srv.proc = None
+            srv = WeirServer(root, self.logdir, self.weir_bin, [])
+            srv.start()
+        finally:
+            srv.stop()
+        index = None
+        with open(os.path.join(self.logdir, "weir-server.log"), errors="replace") as f:
+            for line in f:
+                if f"es-conditional-{reps}-0: key index built:" in line:
+                    index = line.split("key index built: ", 1)[1].strip()
+        return got, index
+
+    def eventstore_block(self):
+        cost, index = self.eventstore_cost()
+        lines = ["Produce (acks=1, 1 partition, 100 B values, 1M keys in turn, 2M records) to a "
+                 "plain topic, a key-indexed one, and conditional appends (every record with "
+                 "weir.expected.offset); medians, cost against plain:", "",
+                 "| topic | msg/s | of plain | broker CPU/msg | CPU cost |",
+                 "|---|---:|---:|---:|---:|"]
+        base = cost.get("plain")
+        for name, _, _ in self.ES_ROWS:
+            runs = cost.get(name)
+            if not runs:
+                continue
+            t = statistics.median(x[0] for x in runs)
+            c = statistics.median(x[1] for x in runs)
+            share = cc = ""
+            if base and name != "plain":
+                t0 = statistics.median(x[0] for x in base)
+                c0 = statistics.median(x[1] for x in base)
+                share, cc = f"{100 * t / t0:.0f}%", f"{100 * (c - c0) / c0:+.0f}%"
+            lines.append(f"| {name} | {t:,.0f} | {share} | {c:.3f} us | {cc} |")
+        lines += ["", f"Key index of the last topic at the restart: {index or 'not logged'}"]
+        text = "\n".join(lines) + "\n"
+        self.extra_outputs.append(("event store (bench/harness.py eventstore_block)", text))
+        if self.args.eventstore_only:
+            print(text)
+        with open(os.path.join(self.logdir, "eventstore.json"), "w") as f:
+            json.dump({"rows": cost, "index": index}, f)
 
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -2277,6 +2369,8 @@ def main():
     ap.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
     ap.add_argument("--schema-only", action="store_true",
                     help="only the schema validation rows, printed (no report written)")
+    ap.add_argument("--eventstore-only", action="store_true",
+                    help="only the event store rows, printed (no report written)")
     args = ap.parse_args()
     if os.environ.get("QUICK") not in (None, "", "0"):
         args.quick = True
@@ -2285,7 +2379,8 @@ def main():
     if args.reps:
         prof["reps"] = args.reps
     args.systems = (args.systems.split(",") if args.systems else
-                    ["weir"] if args.smoke or args.schema_only else list(SYSTEMS))
+                    ["weir"] if args.smoke or args.schema_only or args.eventstore_only
+                    else list(SYSTEMS))
     if "kafka" in args.systems and not args.smoke:
         # Kafka's block (its start-up, the driver rows, the perf tests) and the perf-test rows
         # against Weir: about 4 minutes a repetition by default, 100 s in the quick profile.
@@ -2317,7 +2412,7 @@ def main():
         log("interrupted: stopping servers")
     finally:
         PROCS.stop_all()
-    if args.schema_only:
+    if args.schema_only or args.eventstore_only:
         shutil.rmtree(work, ignore_errors=True)
         for what, detail in runner.failures:
             log(f"failed: {what}: {detail}")

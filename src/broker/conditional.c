@@ -285,15 +285,18 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
             continue;
         int64_t expected = -1, old = -1;
         int has = broker_record_expected(p->topic, &rec, &expected, scratch, sizeof(scratch));
-        int64_t actual = broker_keyindex_get(p->keys, rec.key, (size_t)rec.key_len);
-        if (actual >= 0 && actual < start)
-            actual = -1; /* the record is gone from the log */
-        if (has == 1 && expected != actual) {
+        /* Set first and compare what was there: one probe of the table per record; a conflict
+         * (the rare case) puts the old offset back with the rest of the batch. */
+        int64_t off = rec.value_len < 0 ? -1 : base + rec.offset_delta;
+        int rc = broker_keyindex_set(p->keys, rec.key, (size_t)rec.key_len, off, &old);
+        if (rc == 0)
+            undo_push(st, rec.key, (size_t)rec.key_len, old);
+        int64_t actual = old >= 0 && old < start ? -1 : old; /* below the start: gone */
+        if (rc == 0 && has == 1 && expected != actual) {
             *bad = i;
             return stage_conflict(p, st, &rec, expected, actual, why, why_size);
         }
-        int64_t off = rec.value_len < 0 ? -1 : base + rec.offset_delta;
-        if (broker_keyindex_set(p->keys, rec.key, (size_t)rec.key_len, off, &old) < 0) {
+        if (rc < 0) {
             broker_keys_stage_undo(p, st);
             log_warn("broker",
                      "%s-%d: the key index is over its bounds: conditional appends "
@@ -305,7 +308,6 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
             storage_record_iter_reset(&st->it, batch, total, max_dec);
             return stage_without_index(p, st, bad, why, why_size);
         }
-        undo_push(st, rec.key, (size_t)rec.key_len, old);
     }
     return 0;
 }

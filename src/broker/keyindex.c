@@ -1,11 +1,11 @@
 /*
  * keyindex: key -> offset of the key's latest record (see keyindex.h).
  *
- * Linear probing over a power-of-two table of slots {offset, 32 bits of the key's hash, the
- * key's place in the arena}; a slot whose arena place is EMPTY is free. Nothing is ever removed
+ * Linear probing over a power-of-two table of slots {offset, the key's 32-bit hash, the key's
+ * place in the arena}; a slot whose arena place is EMPTY is free. Nothing is ever removed
  * (a deleted key keeps its slot with offset -1), so probing never needs tombstone slots. The
  * hash is broker_kvmap_hash, seeded per process, so a client cannot aim many keys at one probe
- * chain. Growing re-hashes the keys from the arena (amortized: each key is hashed about twice).
+ * chain. Growing moves slots by their stored hash, without reading the keys again.
  *
  * Invariant: count <= 3/4 of nslots, and every arena entry is referenced by exactly one slot.
  */
@@ -19,7 +19,7 @@
 
 typedef struct {
     int64_t offset;
-    uint32_t tag;     /* the hash's high 32 bits: most mismatches end here */
+    uint32_t tag;     /* the key's 32-bit hash: its slot, and most mismatches end here */
     uint32_t key_pos; /* where the key's length and bytes begin in the arena, EMPTY if free */
 } slot_t;
 
@@ -60,12 +60,19 @@ static const uint8_t *arena_key(const broker_keyindex_t *ki, uint32_t pos, uint3
     return ki->arena.data + pos + sizeof(*len);
 }
 
+/* A key's 32-bit hash: its home slot is tag & (nslots - 1), so growing never hashes a key again
+ * (a table holds at most 2^25 slots, so the bits above the mask still tell most keys apart). */
+static uint32_t tag_of(const uint8_t *key, size_t len)
+{
+    uint64_t h = broker_kvmap_hash(key, len);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
 /* The slot holding key, or the free slot where it would go. */
-static slot_t *find(const broker_keyindex_t *ki, const uint8_t *key, size_t len, uint64_t h)
+static slot_t *find(const broker_keyindex_t *ki, const uint8_t *key, size_t len, uint32_t tag)
 {
     size_t mask = ki->nslots - 1;
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    for (size_t i = tag & mask;; i = (i + 1) & mask) {
         slot_t *s = &ki->slots[i];
         if (s->key_pos == EMPTY)
             return s;
@@ -86,25 +93,25 @@ static void grow(broker_keyindex_t *ki)
     for (size_t i = 0; i < nold; i++) {
         if (old[i].key_pos == EMPTY)
             continue;
-        uint32_t klen;
-        const uint8_t *k = arena_key(ki, old[i].key_pos, &klen);
-        slot_t *s = find(ki, k, klen, broker_kvmap_hash(k, klen));
-        *s = old[i];
+        size_t mask = ki->nslots - 1, j = old[i].tag & mask;
+        while (ki->slots[j].key_pos != EMPTY) /* keys are distinct: the first free slot */
+            j = (j + 1) & mask;
+        ki->slots[j] = old[i];
     }
     free(old);
 }
 
 int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, size_t len)
 {
-    const slot_t *s = find(ki, key, len, broker_kvmap_hash(key, len));
+    const slot_t *s = find(ki, key, len, tag_of(key, len));
     return s->key_pos == EMPTY ? -1 : s->offset;
 }
 
 int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, int64_t offset,
                         int64_t *old)
 {
-    uint64_t h = broker_kvmap_hash(key, len);
-    slot_t *s = find(ki, key, len, h);
+    uint32_t tag = tag_of(key, len);
+    slot_t *s = find(ki, key, len, tag);
     if (s->key_pos != EMPTY) {
         if (old)
             *old = s->offset;
@@ -120,11 +127,11 @@ int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, i
         return -WEIR_ENOMEM;
     if ((ki->count + 1) * 4 > ki->nslots * 3) {
         grow(ki);
-        s = find(ki, key, len, h);
+        s = find(ki, key, len, tag);
     }
     uint32_t len32 = (uint32_t)len;
     s->key_pos = (uint32_t)ki->arena.len;
-    s->tag = (uint32_t)(h >> 32);
+    s->tag = tag;
     s->offset = offset;
     buf_append(&ki->arena, &len32, sizeof(len32));
     buf_append(&ki->arena, key, len);
