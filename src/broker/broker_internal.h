@@ -296,8 +296,8 @@ int broker_record_expected(const broker_topic_t *t, const storage_record_t *rec,
 typedef struct {
     storage_record_iter_t it; /* the records (keys point into it) */
     bool it_live;
-    struct broker_key_undo *undo;
-    size_t nundo, capundo;
+    struct broker_key_op *ops; /* its keyed records */
+    size_t nops, capops, napplied;
 } broker_keys_stage_t;
 /* Under append_mu, before appending batch at offset base: checks every record's expected offset
  * against the index (earlier records of the batch count) and applies the batch's keys. 0, or

@@ -25,11 +25,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-struct broker_key_undo {
-    const uint8_t *key;
+/* One keyed record of a batch being staged. */
+struct broker_key_op {
+    const uint8_t *key; /* into the batch or the iterator's decompressed records */
     size_t len;
-    int64_t old;
+    uint32_t tag;     /* broker_keyindex_tag */
+    int32_t index;    /* the record's index in the batch */
+    int64_t offset;   /* what the key is set to: the record's offset, -1 for a tombstone */
+    int64_t expected; /* its weir.expected.offset, NO_HEADER without one */
+    int64_t old;      /* what the set replaced (for the check, and to undo) */
 };
+
+#define NO_HEADER INT64_MIN
 
 /* ---- the header ------------------------------------------------------------------------------ */
 
@@ -207,29 +214,31 @@ void broker_partition_keys_sync(broker_t *b, broker_partition_t *p)
 
 /* ---- the produce path ------------------------------------------------------------------------ */
 
-static void undo_push(broker_keys_stage_t *st, const uint8_t *key, size_t len, int64_t old)
+static struct broker_key_op *op_push(broker_keys_stage_t *st)
 {
-    if (st->nundo == st->capundo) {
-        st->capundo = st->capundo ? st->capundo * 2 : 16;
-        st->undo = weir_realloc(st->undo, st->capundo * sizeof(*st->undo));
+    if (st->nops == st->capops) {
+        st->capops = st->capops ? st->capops * 2 : 64;
+        st->ops = weir_realloc(st->ops, st->capops * sizeof(*st->ops));
     }
-    st->undo[st->nundo++] = (struct broker_key_undo){key, len, old};
+    return &st->ops[st->nops++];
 }
 
 void broker_keys_stage_undo(broker_partition_t *p, broker_keys_stage_t *st)
 {
     if (!p->keys)
         return;
-    for (size_t i = st->nundo; i-- > 0;)
-        broker_keyindex_set(p->keys, st->undo[i].key, st->undo[i].len, st->undo[i].old, NULL);
-    st->nundo = 0;
+    for (size_t i = st->napplied; i-- > 0;) {
+        const struct broker_key_op *op = &st->ops[i];
+        broker_keyindex_set_tagged(p->keys, op->key, op->len, op->tag, op->old, NULL);
+    }
+    st->napplied = 0;
 }
 
 void broker_keys_stage_deinit(broker_keys_stage_t *st)
 {
     if (st->it_live)
         storage_record_iter_deinit(&st->it);
-    free(st->undo);
+    free(st->ops);
     memset(st, 0, sizeof(*st));
 }
 
@@ -255,15 +264,54 @@ static int stage_without_index(broker_partition_t *p, broker_keys_stage_t *st, i
 
 /* A record whose expected offset is not the key's: undo the batch and say why. */
 static int stage_conflict(broker_partition_t *p, broker_keys_stage_t *st,
-                          const storage_record_t *rec, int64_t expected, int64_t actual, char *why,
+                          const struct broker_key_op *op, int64_t actual, int32_t *bad, char *why,
                           size_t why_size)
 {
     char key[280];
-    text_of(key, sizeof(key), rec->key, (size_t)rec->key_len);
+    text_of(key, sizeof(key), op->key, op->len);
+    *bad = op->index;
     snprintf(why, why_size, "key '%s': expected offset %" PRId64 ", actual offset %" PRId64, key,
-             expected, actual);
+             op->expected, actual);
     broker_keys_stage_undo(p, st);
     return -WEIR_EINVAL;
+}
+
+/* Pass 1: the batch's keyed records, what each sets and expects; their slots prefetched. */
+static void stage_collect(broker_partition_t *p, broker_keys_stage_t *st, int64_t base)
+{
+    storage_record_t rec;
+    char scratch[8];
+    for (int32_t i = 0; storage_record_iter_next(&st->it, &rec) == 1; i++) {
+        if (rec.key_len < 0)
+            continue;
+        struct broker_key_op *op = op_push(st);
+        op->key = rec.key;
+        op->len = (size_t)rec.key_len;
+        op->tag = broker_keyindex_tag(rec.key, (size_t)rec.key_len);
+        op->index = i;
+        op->offset = rec.value_len < 0 ? -1 : base + rec.offset_delta;
+        if (broker_record_expected(p->topic, &rec, &op->expected, scratch, sizeof(scratch)) != 1)
+            op->expected = NO_HEADER;
+    }
+    broker_keyindex_reserve(p->keys, st->nops); /* no growing while the slots are prefetched */
+    for (size_t i = 0; i < st->nops; i++)
+        broker_keyindex_prefetch(p->keys, st->ops[i].tag);
+}
+
+/* A bound was hit: the index is dropped, and the batch judged without it. */
+static int stage_overflow(broker_partition_t *p, broker_keys_stage_t *st, const uint8_t *batch,
+                          size_t total, size_t max_dec, int32_t *bad, char *why, size_t why_size)
+{
+    broker_keys_stage_undo(p, st);
+    log_warn("broker",
+             "%s-%d: the key index is over its bounds: conditional appends are refused until the "
+             "partition reopens with fewer keys",
+             p->topic->name, p->index);
+    broker_keyindex_free(p->keys);
+    p->keys = NULL;
+    p->keys_full = true;
+    storage_record_iter_reset(&st->it, batch, total, max_dec);
+    return stage_without_index(p, st, bad, why, why_size);
 }
 
 int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, size_t total,
@@ -277,37 +325,19 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
         return 0; /* validation read this batch already */
     if (!p->keys)
         return stage_without_index(p, st, bad, why, why_size);
+    stage_collect(p, st, base);
     int64_t start = storage_log_start_offset(p->log);
-    storage_record_t rec;
-    char scratch[8];
-    for (int32_t i = 0; storage_record_iter_next(&st->it, &rec) == 1; i++) {
-        if (rec.key_len < 0)
-            continue;
-        int64_t expected = -1, old = -1;
-        int has = broker_record_expected(p->topic, &rec, &expected, scratch, sizeof(scratch));
-        /* Set first and compare what was there: one probe of the table per record; a conflict
-         * (the rare case) puts the old offset back with the rest of the batch. */
-        int64_t off = rec.value_len < 0 ? -1 : base + rec.offset_delta;
-        int rc = broker_keyindex_set(p->keys, rec.key, (size_t)rec.key_len, off, &old);
-        if (rc == 0)
-            undo_push(st, rec.key, (size_t)rec.key_len, old);
-        int64_t actual = old >= 0 && old < start ? -1 : old; /* below the start: gone */
-        if (rc == 0 && has == 1 && expected != actual) {
-            *bad = i;
-            return stage_conflict(p, st, &rec, expected, actual, why, why_size);
-        }
-        if (rc < 0) {
-            broker_keys_stage_undo(p, st);
-            log_warn("broker",
-                     "%s-%d: the key index is over its bounds: conditional appends "
-                     "are refused until the partition reopens with fewer keys",
-                     p->topic->name, p->index);
-            broker_keyindex_free(p->keys);
-            p->keys = NULL;
-            p->keys_full = true;
-            storage_record_iter_reset(&st->it, batch, total, max_dec);
-            return stage_without_index(p, st, bad, why, why_size);
-        }
+    /* Pass 2: set first and compare what was there (one probe per record); a conflict, the
+     * rare case, puts back what the batch set so far. */
+    for (size_t i = 0; i < st->nops; i++) {
+        struct broker_key_op *op = &st->ops[i];
+        if (broker_keyindex_set_tagged(p->keys, op->key, op->len, op->tag, op->offset, &op->old) <
+            0)
+            return stage_overflow(p, st, batch, total, max_dec, bad, why, why_size);
+        st->napplied = i + 1;
+        int64_t actual = op->old >= 0 && op->old < start ? -1 : op->old; /* below: gone */
+        if (op->expected != NO_HEADER && op->expected != actual)
+            return stage_conflict(p, st, op, actual, bad, why, why_size);
     }
     return 0;
 }

@@ -27,7 +27,11 @@ struct broker_keyindex {
     slot_t *slots;
     size_t nslots; /* a power of two */
     size_t count;
-    buf_t arena; /* per key: u32 length (host order), then the bytes */
+    size_t max_keys, max_key_bytes; /* the bounds */
+    /* per key: u32 length (host order), then the bytes; grown by a quarter at a time (not
+     * doubled: it is the larger half of the index's memory) */
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
 };
 
 static void slots_alloc(broker_keyindex_t *ki, size_t n)
@@ -38,11 +42,19 @@ static void slots_alloc(broker_keyindex_t *ki, size_t n)
     ki->nslots = n;
 }
 
-broker_keyindex_t *broker_keyindex_new(void)
+broker_keyindex_t *broker_keyindex_new_bounded(size_t max_keys, size_t max_key_bytes)
 {
+    WEIR_ASSERT(max_keys <= BROKER_KEYINDEX_KEYS_MAX && max_key_bytes <= BROKER_KEYINDEX_ARENA_MAX);
     broker_keyindex_t *ki = weir_calloc(1, sizeof(*ki));
     slots_alloc(ki, SLOTS_MIN);
+    ki->max_keys = max_keys;
+    ki->max_key_bytes = max_key_bytes;
     return ki;
+}
+
+broker_keyindex_t *broker_keyindex_new(void)
+{
+    return broker_keyindex_new_bounded(BROKER_KEYINDEX_KEYS_MAX, BROKER_KEYINDEX_ARENA_MAX);
 }
 
 void broker_keyindex_free(broker_keyindex_t *ki)
@@ -50,19 +62,19 @@ void broker_keyindex_free(broker_keyindex_t *ki)
     if (!ki)
         return;
     free(ki->slots);
-    buf_deinit(&ki->arena);
+    free(ki->arena);
     free(ki);
 }
 
 static const uint8_t *arena_key(const broker_keyindex_t *ki, uint32_t pos, uint32_t *len)
 {
-    memcpy(len, ki->arena.data + pos, sizeof(*len));
-    return ki->arena.data + pos + sizeof(*len);
+    memcpy(len, ki->arena + pos, sizeof(*len));
+    return ki->arena + pos + sizeof(*len);
 }
 
 /* A key's 32-bit hash: its home slot is tag & (nslots - 1), so growing never hashes a key again
  * (a table holds at most 2^25 slots, so the bits above the mask still tell most keys apart). */
-static uint32_t tag_of(const uint8_t *key, size_t len)
+uint32_t broker_keyindex_tag(const uint8_t *key, size_t len)
 {
     uint64_t h = broker_kvmap_hash(key, len);
     return (uint32_t)(h ^ (h >> 32));
@@ -101,16 +113,43 @@ static void grow(broker_keyindex_t *ki)
     free(old);
 }
 
+static void arena_reserve(broker_keyindex_t *ki, size_t n)
+{
+    if (ki->arena_len + n <= ki->arena_cap)
+        return;
+    size_t cap = WEIR_MAX(ki->arena_cap + ki->arena_cap / 4, (size_t)65536);
+    cap = WEIR_MAX(cap, ki->arena_len + n);
+    ki->arena = weir_realloc(ki->arena, cap);
+    ki->arena_cap = cap;
+}
+
 int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, size_t len)
 {
-    const slot_t *s = find(ki, key, len, tag_of(key, len));
+    const slot_t *s = find(ki, key, len, broker_keyindex_tag(key, len));
     return s->key_pos == EMPTY ? -1 : s->offset;
+}
+
+void broker_keyindex_prefetch(const broker_keyindex_t *ki, uint32_t tag)
+{
+    __builtin_prefetch(&ki->slots[tag & (ki->nslots - 1)]);
+}
+
+void broker_keyindex_reserve(broker_keyindex_t *ki, size_t more)
+{
+    size_t want = WEIR_MIN(ki->count + more, ki->max_keys);
+    while (want * 4 > ki->nslots * 3)
+        grow(ki);
 }
 
 int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, int64_t offset,
                         int64_t *old)
 {
-    uint32_t tag = tag_of(key, len);
+    return broker_keyindex_set_tagged(ki, key, len, broker_keyindex_tag(key, len), offset, old);
+}
+
+int broker_keyindex_set_tagged(broker_keyindex_t *ki, const uint8_t *key, size_t len, uint32_t tag,
+                               int64_t offset, int64_t *old)
+{
     slot_t *s = find(ki, key, len, tag);
     if (s->key_pos != EMPTY) {
         if (old)
@@ -122,19 +161,20 @@ int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, i
         *old = -1;
     if (offset < 0)
         return 0; /* deleting a key that is not there */
-    if (ki->count >= BROKER_KEYINDEX_KEYS_MAX ||
-        ki->arena.len + sizeof(uint32_t) + len > BROKER_KEYINDEX_ARENA_MAX)
+    if (ki->count >= ki->max_keys || ki->arena_len + sizeof(uint32_t) + len > ki->max_key_bytes)
         return -WEIR_ENOMEM;
     if ((ki->count + 1) * 4 > ki->nslots * 3) {
         grow(ki);
         s = find(ki, key, len, tag);
     }
     uint32_t len32 = (uint32_t)len;
-    s->key_pos = (uint32_t)ki->arena.len;
+    arena_reserve(ki, sizeof(len32) + len);
+    s->key_pos = (uint32_t)ki->arena_len;
     s->tag = tag;
     s->offset = offset;
-    buf_append(&ki->arena, &len32, sizeof(len32));
-    buf_append(&ki->arena, key, len);
+    memcpy(ki->arena + ki->arena_len, &len32, sizeof(len32));
+    memcpy(ki->arena + ki->arena_len + sizeof(len32), key, len);
+    ki->arena_len += sizeof(len32) + len;
     ki->count++;
     return 0;
 }
@@ -146,5 +186,5 @@ size_t broker_keyindex_count(const broker_keyindex_t *ki)
 
 size_t broker_keyindex_bytes(const broker_keyindex_t *ki)
 {
-    return sizeof(*ki) + ki->nslots * sizeof(slot_t) + ki->arena.cap;
+    return sizeof(*ki) + ki->nslots * sizeof(slot_t) + ki->arena_cap;
 }

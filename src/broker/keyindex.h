@@ -24,6 +24,8 @@
 typedef struct broker_keyindex broker_keyindex_t;
 
 broker_keyindex_t *broker_keyindex_new(void);
+/* The same with smaller bounds (tests): at most max_keys keys, max_key_bytes of arena. */
+broker_keyindex_t *broker_keyindex_new_bounded(size_t max_keys, size_t max_key_bytes);
 void broker_keyindex_free(broker_keyindex_t *ki);
 /* The key's latest offset, or -1 when the key is absent or its latest record is a tombstone. */
 int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, size_t len);
@@ -31,6 +33,14 @@ int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, siz
  * answered before. 0, or -WEIR_ENOMEM past the bounds above (nothing changed). */
 int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, int64_t offset,
                         int64_t *old);
+/* The same in steps, for a batch of keys: the key's hash (tag), a hint to load its slot into
+ * the cache before the set (the sets of a batch then wait for memory together, not one after
+ * the other), room for `more` new keys without growing in between, and set with the tag. */
+uint32_t broker_keyindex_tag(const uint8_t *key, size_t len);
+void broker_keyindex_prefetch(const broker_keyindex_t *ki, uint32_t tag);
+void broker_keyindex_reserve(broker_keyindex_t *ki, size_t more);
+int broker_keyindex_set_tagged(broker_keyindex_t *ki, const uint8_t *key, size_t len, uint32_t tag,
+                               int64_t offset, int64_t *old);
 /* Keys held (tombstoned ones included) and bytes of memory used (table + arena). */
 size_t broker_keyindex_count(const broker_keyindex_t *ki);
 size_t broker_keyindex_bytes(const broker_keyindex_t *ki);

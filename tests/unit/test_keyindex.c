@@ -88,4 +88,25 @@ TEST(keyindex_undo_restores)
     broker_keyindex_free(ki);
 }
 
+/* Past its bounds an insert fails and changes nothing; keys already there still update. */
+TEST(keyindex_bounds)
+{
+    broker_keyindex_t *ki = broker_keyindex_new_bounded(3, 1 << 20);
+    int64_t old = 42;
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"a", 1, 1, NULL), 0);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"b", 1, 2, NULL), 0);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"c", 1, 3, NULL), 0);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"d", 1, 4, &old), -WEIR_ENOMEM);
+    CHECK_EQ(broker_keyindex_get(ki, (const uint8_t *)"d", 1), -1);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"a", 1, 5, &old), 0);
+    CHECK_EQ(old, 1);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"e", 1, -1, NULL), 0); /* a no-op */
+    CHECK_EQ(broker_keyindex_count(ki), 3);
+    broker_keyindex_free(ki);
+    ki = broker_keyindex_new_bounded(100, 10); /* 4 + 5 bytes fit, 4 + 6 more do not */
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"12345", 5, 0, NULL), 0);
+    CHECK_EQ(broker_keyindex_set(ki, (const uint8_t *)"x", 1, 0, NULL), -WEIR_ENOMEM);
+    broker_keyindex_free(ki);
+}
+
 TEST_MAIN()
