@@ -348,3 +348,31 @@ out:
     configs_free(kv, n, texts);
     json_decref(body);
 }
+
+/* GET topics/{topic}/key-offset?partition=P&key=K: the offset of the key's latest record (the
+ * version a conditional append expects, docs/event-store.md), -1 when the key is absent. */
+void admin_topic_key_offset_get(admin_req_t *r)
+{
+    int64_t partition;
+    const char *key = NULL;
+    if (!admin_arg_int(r, "partition", 0, 0, INT32_MAX, &partition) || !admin_arg(r, "key", &key))
+        return;
+    if (!key) {
+        admin_fail(r, 400, "bad_request", "the query argument 'key' is required");
+        return;
+    }
+    int64_t offset = -1;
+    broker_err_t err = {0};
+    int rc = broker_key_latest(r->b, r->seg[1], (int32_t)partition, (const uint8_t *)key,
+                               strlen(key), &offset, &err);
+    if (rc == -WEIR_ENOENT)
+        admin_fail(r, 404, "not_found", "%s", err.message);
+    else if (rc == -WEIR_EINVAL)
+        admin_fail(r, 409, "no_key_index", "%s", err.message);
+    else if (rc < 0)
+        admin_fail(r, 503, "unavailable", "%s", err.message);
+    else
+        admin_reply(r, 200,
+                    json_pack("{s:s, s:I, s:s, s:I}", "topic", r->seg[1], "partition",
+                              (json_int_t)partition, "key", key, "offset", (json_int_t)offset));
+}

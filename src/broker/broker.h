@@ -250,6 +250,14 @@ int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t ca
 enum { BROKER_TS_MAX = -3 };
 int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
                            int64_t ts, int64_t *offset, int64_t *timestamp);
+/* weir.key.index (docs/event-store.md): the offset of the key's latest record in a partition,
+ * -1 when the key is absent (never written, a tombstone last, or below the log start): the
+ * version a conditional append expects. -WEIR_ENOENT (no such topic or partition), -WEIR_EINVAL
+ * (the topic has no key index), -WEIR_EOFFLINE (the partition's log or index is not there),
+ * each with err's message. Takes the registry read lock and the partition's append lock. */
+int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                      size_t key_len, int64_t *offset, broker_err_t *err);
+
 /* DeleteRecords: moves the log start to offset (-1 = the high watermark); *low is the new log
  * start. -WEIR_ERANGE for an offset outside [0, high watermark]. Waiting fetches are woken. */
 int broker_delete_records(broker_t *b, const char *topic, size_t len, int32_t partition,

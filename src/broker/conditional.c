@@ -341,3 +341,34 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
     }
     return 0;
 }
+
+/* ---- the latest offset of a key ------------------------------------------------------------ */
+
+int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                      size_t key_len, int64_t *offset, broker_err_t *err)
+{
+    int rc = 0;
+    broker_topics_rdlock(b);
+    broker_partition_t *p = broker_partition_find(b, topic, strlen(topic), partition);
+    if (!p) {
+        rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                         "no partition %d of topic '%s'", partition, topic);
+    } else if (!p->topic->key_index) {
+        rc = broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_REQUEST,
+                         "topic '%s' has no key index (weir.key.index=true)", topic);
+    } else {
+        pthread_mutex_lock(&p->append_mu);
+        if (!p->log || !p->keys) {
+            rc = broker_fail(err, -WEIR_EOFFLINE, KAFKA_KAFKA_STORAGE_ERROR,
+                             "the key index of %s-%d is not available (offline, or over its "
+                             "bounds)",
+                             topic, partition);
+        } else {
+            int64_t o = broker_keyindex_get(p->keys, key, key_len);
+            *offset = o >= 0 && o < storage_log_start_offset(p->log) ? -1 : o;
+        }
+        pthread_mutex_unlock(&p->append_mu);
+    }
+    broker_topics_unlock(b);
+    return rc;
+}

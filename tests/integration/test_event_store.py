@@ -17,8 +17,11 @@ records carrying the header weir.expected.offset.
 - restart (SIGTERM), kill -9, and kill -9 with the last batch torn: the index is rebuilt from
   the log and answers exactly as before (the torn record is not there);
 - compaction: after the cleaner dropped a key's old records the latest offset still holds,
-  before and after a restart.
+  before and after a restart;
+- the admin API's GET /api/v1/topics/{topic}/key-offset: the latest offset from the index, -1
+  after a tombstone or for an unknown key, and its 409/404/400 answers.
 TAP."""
+import json
 import os
 import signal
 import struct
@@ -27,6 +30,9 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -410,6 +416,47 @@ def check_compaction():
         w.cleanup()
 
 
+def http_get(http, path, **query):
+    """(status, JSON body) of GET http://http/api/v1/<path>?query."""
+    url = "http://%s/api/v1/%s?%s" % (http, path, urllib.parse.urlencode(query))
+    try:
+        with urllib.request.urlopen(url, timeout=T) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def check_key_offset_api():
+    """GET /api/v1/topics/{topic}/key-offset: a key's latest offset from the index."""
+    w = Broker("--http-listen", "127.0.0.1:0", prefix="weir-test-es-http-")
+    try:
+        http = w.p.stdout.readline().split()[-1]
+        create(w.addr, "acc", **{"weir.key.index": "true"})
+        create(w.addr, "noidx")
+        produce_v8(w.addr, "acc", [(b"a/1 x", b"v", b"-1"), (b"b", b"v", None),
+                                   (b"a/1 x", b"v", b"0"), (b"b", None, None)])
+        got = [http_get(http, "topics/acc/key-offset", partition=0, key=k)
+               for k in ("a/1 x", "b", "never")]
+        tap(got == [(200, {"topic": "acc", "partition": 0, "key": "a/1 x", "offset": 2}),
+                    (200, {"topic": "acc", "partition": 0, "key": "b", "offset": -1}),
+                    (200, {"topic": "acc", "partition": 0, "key": "never", "offset": -1})],
+            "key-offset: the latest offset, -1 after a tombstone and for an unknown key")
+        errs = [http_get(http, "topics/noidx/key-offset", key="a"),
+                http_get(http, "topics/gone/key-offset", key="a"),
+                http_get(http, "topics/acc/key-offset", partition=3, key="a"),
+                http_get(http, "topics/acc/key-offset"),
+                http_get(http, "topics/acc/key-offset", partition="x", key="a")]
+        tap([e[0] for e in errs] == [409, 404, 404, 400, 400] and
+            errs[0][1]["message"] == "topic 'noidx' has no key index (weir.key.index=true)" and
+            errs[3][1]["message"] == "the query argument 'key' is required",
+            "key-offset: 409 without key index, 404 for a missing topic or partition, 400 for "
+            "bad arguments")
+    finally:
+        rc = w.stop()
+        w.cleanup()
+    tap(rc == 0, "the HTTP broker stops cleanly")
+
+
 def main():
     t0 = time.time()
     w = Broker(prefix="weir-test-event-store-")
@@ -428,6 +475,10 @@ def main():
         rc = w.stop()
         w.cleanup()
     tap(rc == 0, "the restarted broker stops cleanly")
+    try:
+        check_key_offset_api()
+    except Exception:
+        tap(False, "no exception: " + traceback.format_exc().replace("\n", " | "))
     try:
         check_compaction()
     except Exception:
