@@ -376,3 +376,38 @@ void admin_topic_key_offset_get(admin_req_t *r)
                     json_pack("{s:s, s:I, s:s, s:I}", "topic", r->seg[1], "partition",
                               (json_int_t)partition, "key", key, "offset", (json_int_t)offset));
 }
+
+/* GET topics/{topic}/key-offsets?partition=P&key=K[&limit=N]: the offsets of the key's records
+ * (its newest N, oldest first) through the key chain, without reading the log. */
+void admin_topic_key_offsets_get(admin_req_t *r)
+{
+    int64_t partition, limit;
+    const char *key = NULL;
+    if (!admin_arg_int(r, "partition", 0, 0, INT32_MAX, &partition) ||
+        !admin_arg_int(r, "limit", 1000, 1, 100000, &limit) || !admin_arg(r, "key", &key))
+        return;
+    if (!key) {
+        admin_fail(r, 400, "bad_request", "the query argument 'key' is required");
+        return;
+    }
+    int64_t *offsets = weir_calloc((size_t)limit, sizeof(*offsets));
+    size_t n = 0;
+    broker_err_t err = {0};
+    int rc = broker_key_offsets(r->b, r->seg[1], (int32_t)partition, (const uint8_t *)key,
+                                strlen(key), (size_t)limit, offsets, &n, &err);
+    if (rc == -WEIR_ENOENT)
+        admin_fail(r, 404, "not_found", "%s", err.message);
+    else if (rc == -WEIR_EINVAL)
+        admin_fail(r, 409, "no_key_index", "%s", err.message);
+    else if (rc < 0)
+        admin_fail(r, 503, "unavailable", "%s", err.message);
+    else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_integer((json_int_t)offsets[i]));
+        admin_reply(r, 200,
+                    json_pack("{s:s, s:I, s:s, s:o}", "topic", r->seg[1], "partition",
+                              (json_int_t)partition, "key", key, "offsets", arr));
+    }
+    free(offsets);
+}

@@ -257,6 +257,13 @@ int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t p
  * each with err's message. Takes the registry read lock and the partition's append lock. */
 int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
                       size_t key_len, int64_t *offset, broker_err_t *err);
+/* The same for every record of the key since it last did not exist (its first record, or the
+ * one after its latest tombstone), through the key chain, without reading the log: the offsets
+ * of its newest `max` records, oldest first, into out (room for max); *n how many. Offsets
+ * below the log start are left out; offsets the cleaner removed since the partition opened
+ * are still listed (a reader finds the next record there). Errors as broker_key_latest. */
+int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                       size_t key_len, size_t max, int64_t *out, size_t *n, broker_err_t *err);
 
 /* DeleteRecords: moves the log start to offset (-1 = the high watermark); *low is the new log
  * start. -WEIR_ERANGE for an offset outside [0, high watermark]. Waiting fetches are woken. */

@@ -134,6 +134,12 @@ struct broker_partition {
      * topic has no key index. keys_full: a bound was hit, conditional appends are refused */
     struct broker_keyindex *keys;
     bool keys_full;
+    /* the key chain (conditional.c), under append_mu: for offset o of a keyed record,
+     * chain[o - chain_base] is o minus the offset of the key's record before it (0: none), so a
+     * key's records are found from its latest offset without reading the log */
+    uint32_t *chain;
+    int64_t chain_base;
+    size_t chain_len, chain_cap;
 };
 
 /* One side (key or value) of a topic's schema validation. */
@@ -308,6 +314,9 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
                       int64_t base, broker_keys_stage_t *st, int32_t *bad, char *why,
                       size_t why_size);
 void broker_keys_stage_undo(broker_partition_t *p, broker_keys_stage_t *st);
+/* After the staged batch was appended at base with count offsets: its records in the chain. */
+void broker_keys_stage_commit(broker_partition_t *p, broker_keys_stage_t *st, int64_t base,
+                              int64_t count);
 void broker_keys_stage_deinit(broker_keys_stage_t *st);
 
 /* ===================================== schema validation ======================================

@@ -31,6 +31,7 @@ struct broker_key_op {
     size_t len;
     uint32_t tag;     /* broker_keyindex_tag */
     int32_t index;    /* the record's index in the batch */
+    int64_t at;       /* the record's offset */
     int64_t offset;   /* what the key is set to: the record's offset, -1 for a tombstone */
     int64_t expected; /* its weir.expected.offset, NO_HEADER without one */
     int64_t old;      /* what the set replaced (for the check, and to undo) */
@@ -138,9 +139,47 @@ int broker_record_expected(const broker_topic_t *t, const storage_record_t *rec,
     return 1;
 }
 
+/* ---- the key chain ------------------------------------------------------------------------- */
+
+/* Room for the chain up to offset end (exclusive); new entries read 0 (no earlier record). */
+static void chain_reserve(broker_partition_t *p, int64_t end)
+{
+    size_t need = (size_t)(end - p->chain_base);
+    if (need <= p->chain_len)
+        return;
+    if (need > p->chain_cap) {
+        size_t cap = WEIR_MAX(need, p->chain_cap + p->chain_cap / 2);
+        cap = WEIR_MAX(cap, (size_t)4096);
+        p->chain = weir_realloc(p->chain, cap * sizeof(*p->chain));
+        p->chain_cap = cap;
+    }
+    memset(p->chain + p->chain_len, 0, (need - p->chain_len) * sizeof(*p->chain));
+    p->chain_len = need;
+}
+
+/* Links the record at `at` to the key's record before it (prev, -1: none); a distance past
+ * 2^32 - 1 offsets cuts the chain there. */
+static void chain_link(broker_partition_t *p, int64_t at, int64_t prev)
+{
+    if (at < p->chain_base)
+        return;
+    chain_reserve(p, at + 1);
+    int64_t d = prev >= p->chain_base && prev < at ? at - prev : 0;
+    p->chain[at - p->chain_base] = d <= (int64_t)UINT32_MAX ? (uint32_t)d : 0;
+}
+
+static void chain_free(broker_partition_t *p)
+{
+    free(p->chain);
+    p->chain = NULL;
+    p->chain_len = p->chain_cap = 0;
+    p->chain_base = 0;
+}
+
 /* ---- the index of a partition ---------------------------------------------------------------- */
 
 typedef struct {
+    broker_partition_t *p; /* its chain is rebuilt too */
     broker_keyindex_t *ki;
     int64_t start; /* the log start: records below it are gone */
     storage_record_iter_t it;
@@ -161,9 +200,12 @@ static int build_batch(void *arg, const storage_batch_header_t *h, const uint8_t
     storage_record_t rec;
     while (rc == 0 && storage_record_iter_next(&bd->it, &rec) == 1) {
         int64_t off = h->base_offset + rec.offset_delta;
+        int64_t prev = -1;
         if (rec.key_len >= 0 && off >= bd->start)
             rc = broker_keyindex_set(bd->ki, rec.key, (size_t)rec.key_len,
-                                     rec.value_len < 0 ? -1 : off, NULL);
+                                     rec.value_len < 0 ? -1 : off, &prev);
+        if (rc == 0 && rec.key_len >= 0 && off >= bd->start)
+            chain_link(bd->p, off, prev);
     }
     bd->err = rc;
     return rc < 0 ? 1 : 0;
@@ -172,7 +214,10 @@ static int build_batch(void *arg, const storage_batch_header_t *h, const uint8_t
 static void keys_build(broker_t *b, broker_partition_t *p)
 {
     int64_t t0 = clock_mono_ns();
-    build_t bd = {.ki = broker_keyindex_new(),
+    chain_free(p);
+    p->chain_base = storage_log_start_offset(p->log);
+    build_t bd = {.p = p,
+                  .ki = broker_keyindex_new(),
                   .start = storage_log_start_offset(p->log),
                   .max_decompressed =
                       (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES)};
@@ -186,6 +231,7 @@ static void keys_build(broker_t *b, broker_partition_t *p)
                   "%s-%d: key index not built (%s): conditional appends to it are refused",
                   p->topic->name, p->index, weir_strerror(rc));
         broker_keyindex_free(bd.ki);
+        chain_free(p);
         p->keys_full = true;
         return;
     }
@@ -197,6 +243,7 @@ static void keys_build(broker_t *b, broker_partition_t *p)
 
 void broker_partition_keys_close(broker_partition_t *p)
 {
+    chain_free(p);
     broker_keyindex_free(p->keys);
     p->keys = NULL;
     p->keys_full = false;
@@ -232,6 +279,16 @@ void broker_keys_stage_undo(broker_partition_t *p, broker_keys_stage_t *st)
         broker_keyindex_set_tagged(p->keys, op->key, op->len, op->tag, op->old, NULL);
     }
     st->napplied = 0;
+}
+
+void broker_keys_stage_commit(broker_partition_t *p, broker_keys_stage_t *st, int64_t base,
+                              int64_t count)
+{
+    if (!p->keys)
+        return;
+    chain_reserve(p, base + count);
+    for (size_t i = 0; i < st->napplied; i++)
+        chain_link(p, st->ops[i].at, st->ops[i].old);
 }
 
 void broker_keys_stage_deinit(broker_keys_stage_t *st)
@@ -289,7 +346,8 @@ static void stage_collect(broker_partition_t *p, broker_keys_stage_t *st, int64_
         op->len = (size_t)rec.key_len;
         op->tag = broker_keyindex_tag(rec.key, (size_t)rec.key_len);
         op->index = i;
-        op->offset = rec.value_len < 0 ? -1 : base + rec.offset_delta;
+        op->at = base + rec.offset_delta;
+        op->offset = rec.value_len < 0 ? -1 : op->at;
         if (broker_record_expected(p->topic, &rec, &op->expected, scratch, sizeof(scratch)) != 1)
             op->expected = NO_HEADER;
     }
@@ -310,6 +368,7 @@ static int stage_overflow(broker_partition_t *p, broker_keys_stage_t *st, const 
     broker_keyindex_free(p->keys);
     p->keys = NULL;
     p->keys_full = true;
+    chain_free(p);
     storage_record_iter_reset(&st->it, batch, total, max_dec);
     return stage_without_index(p, st, bad, why, why_size);
 }
@@ -344,10 +403,29 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, 
 
 /* ---- the latest offset of a key ------------------------------------------------------------ */
 
-int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
-                      size_t key_len, int64_t *offset, broker_err_t *err)
+/* Walks the key's chain from its latest offset (append_mu held): newest first into out. */
+static size_t chain_walk(broker_partition_t *p, const uint8_t *key, size_t len, size_t max,
+                         int64_t *out)
+{
+    int64_t start = storage_log_start_offset(p->log);
+    int64_t o = broker_keyindex_get(p->keys, key, len);
+    size_t n = 0;
+    while (n < max && o >= start && o >= p->chain_base &&
+           o - p->chain_base < (int64_t)p->chain_len) {
+        out[n++] = o;
+        uint32_t d = p->chain[o - p->chain_base];
+        if (d == 0)
+            break;
+        o -= d;
+    }
+    return n;
+}
+
+int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                       size_t key_len, size_t max, int64_t *out, size_t *n, broker_err_t *err)
 {
     int rc = 0;
+    *n = 0;
     broker_topics_rdlock(b);
     broker_partition_t *p = broker_partition_find(b, topic, strlen(topic), partition);
     if (!p) {
@@ -358,17 +436,30 @@ int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const u
                          "topic '%s' has no key index (weir.key.index=true)", topic);
     } else {
         pthread_mutex_lock(&p->append_mu);
-        if (!p->log || !p->keys) {
+        if (!p->log || !p->keys)
             rc = broker_fail(err, -WEIR_EOFFLINE, KAFKA_KAFKA_STORAGE_ERROR,
                              "the key index of %s-%d is not available (offline, or over its "
                              "bounds)",
                              topic, partition);
-        } else {
-            int64_t o = broker_keyindex_get(p->keys, key, key_len);
-            *offset = o >= 0 && o < storage_log_start_offset(p->log) ? -1 : o;
-        }
+        else
+            *n = chain_walk(p, key, key_len, max, out);
         pthread_mutex_unlock(&p->append_mu);
     }
     broker_topics_unlock(b);
+    for (size_t i = 0; i < *n / 2; i++) { /* oldest first */
+        int64_t t = out[i];
+        out[i] = out[*n - 1 - i];
+        out[*n - 1 - i] = t;
+    }
+    return rc;
+}
+
+int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                      size_t key_len, int64_t *offset, broker_err_t *err)
+{
+    size_t n;
+    int rc = broker_key_offsets(b, topic, partition, key, key_len, 1, offset, &n, err);
+    if (rc == 0 && n == 0)
+        *offset = -1;
     return rc;
 }

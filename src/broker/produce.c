@@ -364,6 +364,8 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
     if (staged) {
         if (rc < 0)
             broker_keys_stage_undo(p, &st);
+        else
+            broker_keys_stage_commit(p, &st, base, h.last_offset_delta + 1);
         broker_keys_stage_deinit(&st);
         WEIR_ASSERT(rc < 0 || base == predicted); /* append_mu: nobody appended in between */
     }

@@ -19,7 +19,8 @@ records carrying the header weir.expected.offset.
 - compaction: after the cleaner dropped a key's old records the latest offset still holds,
   before and after a restart;
 - the admin API's GET /api/v1/topics/{topic}/key-offset: the latest offset from the index, -1
-  after a tombstone or for an unknown key, and its 409/404/400 answers.
+  after a tombstone or for an unknown key, and its 409/404/400 answers; .../key-offsets: every
+  offset of a key through the key chain, oldest first, the same after a restart.
 TAP."""
 import json
 import os
@@ -446,15 +447,34 @@ def check_key_offset_api():
                 http_get(http, "topics/acc/key-offset", partition=3, key="a"),
                 http_get(http, "topics/acc/key-offset"),
                 http_get(http, "topics/acc/key-offset", partition="x", key="a")]
+        chains = [http_get(http, "topics/acc/key-offsets", key=k)[1].get("offsets")
+                  for k in ("a/1 x", "b", "never")]
+        produce_v8(w.addr, "acc", [(b"b", b"again", b"-1")])  # b's new life starts at 4
+        recs = [(b"k%d" % (i % 3), b"e%d" % i, None) for i in range(300)]
+        produce_v8(w.addr, "acc", recs)  # offsets 5..304, keys in turn
+        k1 = http_get(http, "topics/acc/key-offsets", key="k1")[1]["offsets"]
+        k1_last = http_get(http, "topics/acc/key-offsets", key="k1", limit=2)[1]["offsets"]
+        b_now = http_get(http, "topics/acc/key-offsets", key="b")[1]["offsets"]
+        tap(chains == [[0, 2], [], []] and k1 == list(range(6, 305, 3)) and
+            k1_last == [300, 303] and b_now == [4],
+            "key-offsets: a key's records oldest first (100 of 300 interleaved), limit keeps "
+            "the newest, a tombstone starts a new chain")
         tap([e[0] for e in errs] == [409, 404, 404, 400, 400] and
             errs[0][1]["message"] == "topic 'noidx' has no key index (weir.key.index=true)" and
             errs[3][1]["message"] == "the query argument 'key' is required",
             "key-offset: 409 without key index, 404 for a missing topic or partition, 400 for "
             "bad arguments")
+        data = w.data
+        tap(w.stop() == 0, "the HTTP broker stops cleanly")
+        w = Broker("--http-listen", "127.0.0.1:0", data=data)
+        http = w.p.stdout.readline().split()[-1]
+        after = [http_get(http, "topics/acc/key-offsets", key=k)[1].get("offsets")
+                 for k in ("a/1 x", "b", "k1")]
+        tap(after == [[0, 2], [4], list(range(6, 305, 3))],
+            "key-offsets after a restart: the chain rebuilt from the log is the same")
     finally:
-        rc = w.stop()
+        w.stop()
         w.cleanup()
-    tap(rc == 0, "the HTTP broker stops cleanly")
 
 
 def main():
