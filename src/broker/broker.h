@@ -250,18 +250,15 @@ int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t ca
 enum { BROKER_TS_MAX = -3 };
 int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
                            int64_t ts, int64_t *offset, int64_t *timestamp);
-/* weir.key.index (docs/event-store.md): the offset of the key's latest record in a partition,
- * -1 when the key is absent (never written, a tombstone last, or below the log start): the
- * version a conditional append expects. -WEIR_ENOENT (no such topic or partition), -WEIR_EINVAL
- * (the topic has no key index), -WEIR_EOFFLINE (the partition's log or index is not there),
- * each with err's message. Takes the registry read lock and the partition's append lock. */
-int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
-                      size_t key_len, int64_t *offset, broker_err_t *err);
-/* The same for every record of the key since it last did not exist (its first record, or the
- * one after its latest tombstone), through the key chain, without reading the log: the offsets
- * of its newest `max` records, oldest first, into out (room for max); *n how many. Offsets
- * below the log start are left out; offsets the cleaner removed since the partition opened
- * are still listed (a reader finds the next record there). Errors as broker_key_latest. */
+/* weir.key.index (docs/event-store.md): the offsets of the key's records in a partition since
+ * it last did not exist (its first record, or the one after its latest tombstone), through
+ * the key chain, without reading the log: its newest `max` records, oldest first, into out
+ * (room for max); *n how many (0: the key is absent; with max 1, out[0] is the offset a
+ * conditional append expects). Offsets below the log start are left out; offsets the cleaner
+ * removed since the partition opened are still listed (a reader finds the next record
+ * there). -WEIR_ENOENT (no such topic or partition), -WEIR_EINVAL (the topic has no key
+ * index), -WEIR_EOFFLINE (the partition's log or index is not there), each with err's
+ * message. Takes the registry read lock and the partition's append lock. */
 int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
                        size_t key_len, size_t max, int64_t *out, size_t *n, broker_err_t *err);
 

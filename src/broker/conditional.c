@@ -453,13 +453,3 @@ int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const 
     }
     return rc;
 }
-
-int broker_key_latest(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
-                      size_t key_len, int64_t *offset, broker_err_t *err)
-{
-    size_t n;
-    int rc = broker_key_offsets(b, topic, partition, key, key_len, 1, offset, &n, err);
-    if (rc == 0 && n == 0)
-        *offset = -1;
-    return rc;
-}
