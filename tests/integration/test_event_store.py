@@ -44,6 +44,7 @@ from confluent_kafka.admin import (  # noqa: E402
     AdminClient, ConfigResource, NewTopic)
 
 from kafka_wire import Broker, Tap, crc32c  # noqa: E402
+from kafka_wire.client import E, Conn  # noqa: E402
 from kafka_wire.client import produce_v8 as wire_produce_v8  # noqa: E402
 
 INVALID_RECORD = 87
@@ -77,21 +78,35 @@ def record(i, key, value, headers):
 NULL = "null"  # a header whose value is null
 
 
-def batch(recs):
+def batch(recs, pid=-1, epoch=-1, seq=-1):
     """An uncompressed v2 batch of (key, value, expected) records; expected None: no header,
-    bytes: the header's value as it is, NULL: a null value."""
+    bytes: the header's value as it is, NULL: a null value. pid, epoch, seq: an idempotent
+    producer's."""
     body = b"".join(record(i, k, v, [] if e is None else [(H.encode(), None if e is NULL else e)])
                     for i, (k, v, e) in enumerate(recs))
     n = len(recs)
     ts = int(time.time() * 1000)
-    after_crc = struct.pack(">hiqqqhii", 0, n - 1, ts, ts, -1, -1, -1, n) + body
+    after_crc = struct.pack(">hiqqqhii", 0, n - 1, ts, ts, pid, epoch, seq, n) + body
     rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
     return struct.pack(">qi", 0, len(rest)) + rest
 
 
-def produce_v8(addr, topic, recs):
+def produce_v8(addr, topic, recs, **producer):
     """(error_code, base_offset, record_errors, message) of a raw Produce v8 to partition 0."""
-    return wire_produce_v8(addr, topic, batch(recs))
+    return wire_produce_v8(addr, topic, batch(recs, **producer))
+
+
+def init_producer_id(addr):
+    """(producer id, epoch) from a raw InitProducerId v1 without transactional id."""
+    e = E(False)
+    c = Conn(addr)
+    try:
+        r = c.req(22, 1, e.str(None) + e.i32(60000))
+    finally:
+        c.close()
+    r.i32()
+    assert r.i16() == 0
+    return r.i64(), r.i16()
 
 
 def hwm(addr, topic):
@@ -274,6 +289,23 @@ def check_race(addr, rounds=3000):
     tap(bad == 0 and sum(wins) == rounds and hwm(addr, "race") == version[0] + 1,
         "two writers racing on one key: exactly one wins each of %d rounds (%.1f s, wins %s)" %
         (rounds, secs, wins))
+
+
+def check_idempotent_raw(addr):
+    """The sequence numbers of an idempotent producer, by hand: a retried conditional batch is
+    answered as the duplicate it is (its original offset), never as a conflict; a refused batch
+    leaves the producer's sequence where it was."""
+    pid, epoch = init_producer_id(addr)
+    rec = [(b"idem-k", b"v", b"-1")]
+    a = produce_v8(addr, "idem", rec, pid=pid, epoch=epoch, seq=0)
+    b = produce_v8(addr, "idem", rec, pid=pid, epoch=epoch, seq=0)  # a retry
+    c = produce_v8(addr, "idem", rec, pid=pid, epoch=epoch, seq=1)  # -1 again: a conflict
+    d = produce_v8(addr, "idem", [(b"idem-k", b"v", str(a[1]).encode())], pid=pid, epoch=epoch,
+                   seq=1)
+    tap(a[0] == 0 and b[:2] == (0, a[1]) and c[0] == INVALID_RECORD and
+        c[2] == conflict("idem-k", -1, a[1]) and d[0] == 0 and d[1] == a[1] + 1,
+        "a retried conditional batch is its duplicate, not a conflict; a refused one keeps "
+        "the sequence")
 
 
 def check_idempotent(addr):
@@ -486,6 +518,7 @@ def main():
         check_alter(w.addr)
         check_kcat(w.addr)
         check_idempotent(w.addr)
+        check_idempotent_raw(w.addr)
         check_transactional(w.addr)
         check_race(w.addr)
         w = check_restarts(w)
