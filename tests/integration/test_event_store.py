@@ -18,6 +18,7 @@ records carrying the header weir.expected.offset.
   the log and answers exactly as before (the torn record is not there);
 - compaction: after the cleaner dropped a key's old records the latest offset still holds,
   before and after a restart;
+- `weir consume TOPIC --key K`: the key's records exactly, through the admin API;
 - the admin API's GET /api/v1/topics/{topic}/key-offset: the latest offset from the index, -1
   after a tombstone or for an unknown key, and its 409/404/400 answers; .../key-offsets: every
   offset of a key through the key chain, oldest first, the same after a restart.
@@ -43,7 +44,7 @@ from confluent_kafka import (  # noqa: E402
 from confluent_kafka.admin import (  # noqa: E402
     AdminClient, ConfigResource, NewTopic)
 
-from kafka_wire import Broker, Tap, crc32c  # noqa: E402
+from kafka_wire import WEIR, Broker, Tap, crc32c  # noqa: E402
 from kafka_wire.client import E, Conn  # noqa: E402
 from kafka_wire.client import produce_v8 as wire_produce_v8  # noqa: E402
 
@@ -491,6 +492,22 @@ def check_key_offset_api():
             k1_last == [300, 303] and b_now == [4],
             "key-offsets: a key's records oldest first (100 of 300 interleaved), limit keeps "
             "the newest, a tombstone starts a new chain")
+        cli = [subprocess.run([WEIR, "-b", w.addr, "consume", "acc", "--key", key, "--admin",
+                               "http://" + http, "-f", "%o %k %v\n"] + extra,
+                              capture_output=True, timeout=60)
+               for key, extra in (("k1", []), ("k1", ["-n", "2"]), ("never", []))]
+        want = "".join("%d k1 e%d\n" % (5 + i, i) for i in range(1, 300, 3))
+        tap([c.returncode for c in cli] == [0, 0, 0] and cli[0].stdout.decode() == want and
+            cli[1].stdout.decode() == "300 k1 e295\n303 k1 e298\n" and cli[2].stdout == b"",
+            "weir consume --key: the key's 100 records exactly, -n 2 the newest two, none for "
+            "an unknown key")
+        bad = [subprocess.run([WEIR, "-b", w.addr, "consume", t, "--key", "k", "--admin",
+                               "http://" + http], capture_output=True, timeout=60)
+               for t in ("noidx", "gone")]
+        tap([c.returncode for c in bad] == [1, 3] and
+            bad[0].stderr.decode() == "weir consume: topic 'noidx' has no key index "
+            "(weir.key.index=true)\n", "weir consume --key: exit 1 without key index, 3 for a "
+            "missing topic, with the API's message")
         tap([e[0] for e in errs] == [409, 404, 404, 400, 400] and
             errs[0][1]["message"] == "topic 'noidx' has no key index (weir.key.index=true)" and
             errs[3][1]["message"] == "the query argument 'key' is required",
