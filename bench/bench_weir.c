@@ -4,7 +4,7 @@
  *
  *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --acks 1|-1 [--idempotent 0|1] [--max-in-flight N] [--linger-ms L]
- *                          [--seconds S] [--payload-file F]
+ *                          [--seconds S] [--payload-file F] [--keys K [--conditional 0|1]]
  *   bench_weir txn_publish --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --txn-size K [--linger-ms L] [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
@@ -28,6 +28,10 @@
  * metadata shows every partition with a leader. publish --payload-file sends the file's bytes
  * as every value, unstamped (a schema-registry-encoded record for the schema validation rows:
  * the harness made the topic with its configs already; --msg-bytes is then the file's size).
+ * publish --keys K gives message i the key "key-%09d" of i % K; with --conditional 1 also the
+ * header weir.expected.offset (docs/event-store.md) with the offset of its key's previous
+ * message, i - K, or -1 for the first K: the event store rows, on a fresh one-partition topic
+ * with weir.key.index=true where message i lands at offset i (every append succeeds).
  *
  * Throughput settings follow librdkafka's INTRODUCTION.md ("High throughput"): batching through
  * linger.ms (10 ms here) with batch.size 1 MB and a deep local queue; the consumer prefetches up
@@ -70,6 +74,8 @@ typedef struct {
     int partitions;
     int64_t count, msg_bytes, acks, idempotent, linger_ms, rate, members, conns, heartbeat_ms;
     int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
+    int64_t keys;          /* publish: distinct keys, 0 for none */
+    int64_t conditional;   /* publish: the header weir.expected.offset (needs keys) */
     double seconds;
 } opts_t;
 
@@ -195,6 +201,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static rd_kafka_t *producer_new_txn(const opts_t *o, dr_t *d, int64_t linger_ms,
                                     const char *transactional_id);
+static bool produce_keyed(rd_kafka_t *rk, const char *topic, int32_t partition, const void *p,
+                          size_t n, int64_t key_no, const char *expected);
 
 static rd_kafka_t *producer_new(const opts_t *o, dr_t *d, int64_t linger_ms)
 {
@@ -234,11 +242,29 @@ static rd_kafka_t *producer_new_txn(const opts_t *o, dr_t *d, int64_t linger_ms,
 static bool produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, const void *p,
                         size_t n)
 {
+    return produce_keyed(rk, topic, partition, p, n, -1, NULL);
+}
+
+/* The same with key "key-%09d" of key_no (none if negative) and, when expected is not NULL, the
+ * header weir.expected.offset with that text. */
+static bool produce_keyed(rd_kafka_t *rk, const char *topic, int32_t partition, const void *p,
+                          size_t n, int64_t key_no, const char *expected)
+{
+    char key[24];
+    int klen = key_no < 0 ? 0 : snprintf(key, sizeof(key), "key-%09" PRId64, key_no);
+    const void *kp = klen ? key : NULL; /* RD_KAFKA_V_KEY casts its argument unparenthesised */
     for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                              RD_KAFKA_V_VALUE((void *)p, n),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_headers_t *hdrs = NULL;
+        if (expected) {
+            hdrs = rd_kafka_headers_new(1);
+            rd_kafka_header_add(hdrs, "weir.expected.offset", -1, expected, -1);
+        }
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_VALUE((void *)p, n), RD_KAFKA_V_KEY(kp, (size_t)klen),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+            rd_kafka_headers_destroy(hdrs); /* owned by the message only once produced */
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return true;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -315,8 +341,12 @@ static int run_publish(const opts_t *o0)
         }
         if (!fixed)
             bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
-        if (!produce_one(rk, o->topic, (int32_t)(sent % o->partitions), payload,
-                         (size_t)o->msg_bytes))
+        char expected[24];
+        if (o->conditional)
+            snprintf(expected, sizeof(expected), "%" PRId64, sent >= o->keys ? sent - o->keys : -1);
+        if (!produce_keyed(rk, o->topic, (int32_t)(sent % o->partitions), payload,
+                           (size_t)o->msg_bytes, o->keys ? sent % o->keys : -1,
+                           o->conditional ? expected : NULL))
             errors++;
     }
     /* With --progress-ms the acknowledgements keep being counted while the local queue drains
@@ -1412,11 +1442,12 @@ static int run_latency_ack_raw(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr",     "--topic",     "--partitions",   "--count",        "--msg-bytes",
-        "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
-        "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
-        "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
-        "--ssl-ca",   NULL};
+        "--addr",      "--topic",        "--partitions",    "--count",
+        "--msg-bytes", "--acks",         "--seconds",       "--idempotent",
+        "--linger-ms", "--rate",         "--members",       "--conns",
+        "--group",     "--heartbeat-ms", "--max-in-flight", "--txn-size",
+        "--isolation", "--payload-file", "--timeline",      "--progress-ms",
+        "--ssl-ca",    "--keys",         "--conditional",   NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
@@ -1446,12 +1477,15 @@ int main(int argc, char **argv)
         .timeline = bench_arg_str(&a, "--timeline", ""),
         .progress_ms = bench_arg_i64(&a, "--progress-ms", 0),
         .ssl_ca = bench_arg_str(&a, "--ssl-ca", ""),
+        .keys = bench_arg_i64(&a, "--keys", 0),
+        .conditional = bench_arg_i64(&a, "--conditional", 0),
     };
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
         o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000 ||
-        o.txn_size < 1 || o.txn_size > 1000000 || o.progress_ms < 0 ||
+        o.txn_size < 1 || o.txn_size > 1000000 || o.progress_ms < 0 || o.keys < 0 ||
+        (o.conditional && (o.keys < 1 || o.partitions != 1)) ||
         (o.isolation[0] && strcmp(o.isolation, "read_committed") != 0 &&
          strcmp(o.isolation, "read_uncommitted") != 0))
         bench_die("option out of range");

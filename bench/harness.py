@@ -15,12 +15,15 @@ path (normal, error, Ctrl-C); every driver run has a deadline of its own and a h
 nothing listens anywhere but 127.0.0.1.
 
     bench/run.sh [--quick] [--smoke] [--systems weir,redis,nats,rabbitmq] [--reps N]
-                 [--out DIR] [--build DIR] [--schema-only]
+                 [--out DIR] [--build DIR] [--schema-only] [--eventstore-only]
                  [--sustained] [--tail-latency] [--steady] [--volume-mb MB]
 
 QUICK=1 in the environment means --quick. --sustained, --tail-latency (both: --steady) run the
-steady-state profiles of bench/steady.py instead of the comparison (issue 17, docs/bench.md). --schema-only runs only the schema validation rows
-(produce with weir.value.schema.validation none, id, full) and prints them. --smoke runs every workload against Weir alone with
+steady-state profiles of bench/steady.py instead of the comparison (issue 17, docs/bench.md).
+--schema-only runs only the schema validation rows (produce with weir.value.schema.validation
+none, id, full) and prints them; --eventstore-only the event store rows (plain, key-indexed
+and conditional appends, the key index's memory and rebuild time). --smoke runs every workload
+against Weir alone with
 small counts and checks counts, not speed (tests/integration/test_bench_smoke.sh).
 """
 
@@ -525,8 +528,9 @@ class Runner:
         self.work = work
         # Logs outlive the run (the scratch directory does not): build/bench-logs/<profile>/.
         self.logdir = (os.path.join(out_dir, "logs") if args.smoke else
-                       os.path.join(build, "bench-logs", ("schema-" if args.schema_only else "")
-                                    + args.profile))
+                       os.path.join(build, "bench-logs", ("schema-" if args.schema_only else
+                                                          "eventstore-" if args.eventstore_only
+                                                          else "") + args.profile))
         shutil.rmtree(self.logdir, ignore_errors=True)
         os.makedirs(self.logdir, exist_ok=True)
         self.runs = []       # every run: dict with the RESULT fields and our own
@@ -1297,6 +1301,10 @@ class Runner:
             self.schema_block()
             self.raw.close()
             return
+        if self.args.eventstore_only:
+            self.eventstore_block()
+            self.raw.close()
+            return
         self.weir_idle = []
         self.backlogs = {}
         systems = self.args.systems
@@ -1332,6 +1340,10 @@ class Runner:
                 self.schema_block()
             except Exception as e:
                 self.fail("schema validation", f"{type(e).__name__}: {e}")
+            try:
+                self.eventstore_block()
+            except Exception as e:
+                self.fail("event store", f"{type(e).__name__}: {e}")
             self.others()
         self.raw.close()
 
@@ -1586,6 +1598,141 @@ class Runner:
             print(text)
         with open(os.path.join(self.logdir, "schema.json"), "w") as f:
             json.dump({f"{k[0]} {k[1]}": v for k, v in cost.items()}, f)
+
+
+    # ---- the event store: conditional appends (docs/event-store.md) ----
+
+    ES_KEYS = 1_000_000
+    ES_ROWS = (("plain", None, 0), ("indexed", "weir.key.index=true", 0),
+               ("conditional", "weir.key.index=true", 1))
+
+    def eventstore_cost(self):
+        """Produce throughput (acks=1, 1 partition, 100 B values, keys key-0..key-999999 in
+        turn, two passes) to a plain topic, a key-indexed one without headers, and a key-indexed
+        one where every record carries weir.expected.offset (its key's previous offset, so all
+        are appended); with the broker's CPU time per record. Then the broker restarts on the
+        same data and its log says what the key index of a partition of 1M keys (2M records)
+        costs in memory and in time to rebuild. ({row: [(msg/s, us CPU/msg)]}, index line)"""
+        reps = 3 if self.args.profile == "default" else 1
+        count = 2 * self.ES_KEYS
+        root = os.path.join(self.work, "eventstore")
+        srv = WeirServer(root, self.logdir, self.weir_bin, [])
+        srv.start()
+        got, topic = {}, None
+        try:
+            for rep in range(1, reps + 1):
+                shift = rep % len(self.ES_ROWS)
+                for name, cfg, cond in self.ES_ROWS[shift:] + self.ES_ROWS[:shift]:
+                    topic = f"es-{name}-{rep}"
+                    argv = [self.weir_bin, "topic", "create", topic, "-b", srv.addr]
+                    subprocess.run(argv + (["-c", cfg] if cfg else []), check=True, timeout=30,
+                                   stdout=subprocess.DEVNULL)
+                    ns0 = self.cpu_ns(srv.stat_pid)
+                    res = self.run("weir", f"eventstore_{name}", [
+                        "publish", "--topic", topic, "--count", count, "--acks", 1,
+                        "--addr", srv.addr, "--partitions", 1, "--msg-bytes", 100,
+                        "--keys", self.ES_KEYS, "--conditional", cond,
+                        "--seconds", 60], self.hard(60), server=srv)  # whole passes only
+                    ns1 = self.cpu_ns(srv.stat_pid)
+                    if res and not res.get("failed") and res.get("msgs") == count:
+                        cpu_us = (ns1 - ns0) / 1e3 / res["msgs"]
+                        got.setdefault(name, []).append((res["msgs_per_s"], cpu_us))
+                        log(f"[{self.elapsed():5.0f}s] event store {name:11} "
+                            f"{res['msgs_per_s']:>12,.0f} msg/s, {cpu_us:.3f} us broker CPU/msg")
+            PROCS.stop(srv.proc, grace_s=20.0)  # keeps the data: restart on it
+            srv.proc = None
+            srv = WeirServer(root, self.logdir, self.weir_bin, [])
+            srv.start()
+        finally:
+            srv.stop()
+        index = None
+        with open(os.path.join(self.logdir, "weir-server.log"), errors="replace") as f:
+            for line in f:
+                if f"es-conditional-{reps}-0: key index built:" in line:
+                    index = line.split("key index built: ", 1)[1].strip()
+        return got, index
+
+    def eventstore_load(self):
+        """An aggregate of 100 events in a partition of 10M records (2M in the quick profile):
+        bench_weir publish with keys key-0..key-(N/100 - 1) in turn gives every key 100 records,
+        N/100 offsets apart. The load: GET key-offsets (the key chain) for one key, then its 100
+        records read one by one with GET messages?offset=O&limit=1 (no client library in the
+        way). Returns {records, lookup_ms, read_ms, ok} (medians of 5 keys)."""
+        import urllib.request
+        n = 10_000_000 if self.args.profile == "default" else 2_000_000
+        keys = n // 100
+        srv = WeirServer(os.path.join(self.work, "eventstore-load"), self.logdir, self.weir_bin, [])
+        srv.start()
+        try:
+            http = self.http_of(srv)
+            subprocess.run([self.weir_bin, "topic", "create", "es-load", "-b", srv.addr, "-c",
+                            "weir.key.index=true"], check=True, timeout=30,
+                           stdout=subprocess.DEVNULL)
+            res = self.run("weir", "eventstore_load_publish", [
+                "publish", "--topic", "es-load", "--count", n, "--acks", 1, "--addr", srv.addr,
+                "--partitions", 1, "--msg-bytes", 100, "--keys", keys, "--seconds", 600],
+                self.hard(600), server=srv)
+            if not res or res.get("msgs") != n:
+                raise RuntimeError("the load partition was not written whole")
+
+            def get(path):
+                with urllib.request.urlopen(f"http://{http}/api/v1/{path}", timeout=30) as r:
+                    return json.loads(r.read())
+            lookups, reads, ok = [], [], True
+            for k in (7, keys // 3, keys // 2, keys - 1, 42):
+                key = f"key-{k:09d}"
+                t0 = time.monotonic()
+                offsets = get(f"topics/es-load/key-offsets?partition=0&key={key}")["offsets"]
+                t1 = time.monotonic()
+                got = [get(f"topics/es-load/messages?partition=0&offset={o}&limit=1")
+                       ["messages"][0] for o in offsets]
+                t2 = time.monotonic()
+                ok = ok and offsets == [k + i * keys for i in range(100)] and all(
+                    m.get("key") == key for m in got)
+                lookups.append((t1 - t0) * 1000)
+                reads.append((t2 - t1) * 1000)
+            return {"records": n, "lookup_ms": statistics.median(lookups),
+                    "read_ms": statistics.median(reads), "ok": ok}
+        finally:
+            srv.stop()
+
+    def eventstore_block(self):
+        cost, index = self.eventstore_cost()
+        try:
+            load = self.eventstore_load()
+        except Exception as e:
+            self.fail("event store load", f"{type(e).__name__}: {e}")
+            load = None
+        lines = ["Produce (acks=1, 1 partition, 100 B values, 1M keys in turn, 2M records) to a "
+                 "plain topic, a key-indexed one, and conditional appends (every record with "
+                 "weir.expected.offset); medians, cost against plain:", "",
+                 "| topic | msg/s | of plain | broker CPU/msg | CPU cost |",
+                 "|---|---:|---:|---:|---:|"]
+        base = cost.get("plain")
+        for name, _, _ in self.ES_ROWS:
+            runs = cost.get(name)
+            if not runs:
+                continue
+            t = statistics.median(x[0] for x in runs)
+            c = statistics.median(x[1] for x in runs)
+            share = cc = ""
+            if base and name != "plain":
+                t0 = statistics.median(x[0] for x in base)
+                c0 = statistics.median(x[1] for x in base)
+                share, cc = f"{100 * t / t0:.0f}%", f"{100 * (c - c0) / c0:+.0f}%"
+            lines.append(f"| {name} | {t:,.0f} | {share} | {c:.3f} us | {cc} |")
+        lines += ["", f"Key index of the last topic at the restart: {index or 'not logged'}"]
+        if load:
+            lines += ["", f"Aggregate load, 100 events of one key in a partition of "
+                      f"{load['records']:,} records (median of 5 keys): key-offsets "
+                      f"{load['lookup_ms']:.2f} ms, then the 100 records one GET each "
+                      f"{load['read_ms']:.1f} ms" + ("" if load["ok"] else " (WRONG ANSWER)")]
+        text = "\n".join(lines) + "\n"
+        self.extra_outputs.append(("event store (bench/harness.py eventstore_block)", text))
+        if self.args.eventstore_only:
+            print(text)
+        with open(os.path.join(self.logdir, "eventstore.json"), "w") as f:
+            json.dump({"rows": cost, "index": index, "load": load}, f)
 
 
 # ---- aggregation ------------------------------------------------------------------------------
@@ -2306,6 +2453,8 @@ def main():
                     help="--sustained: MB written per row (default 16384, quick 1024)")
     ap.add_argument("--lat-variant", action="append", default=[],
                     help="--tail-latency: also a Weir broker with these settings (K=V[,K=V])")
+    ap.add_argument("--eventstore-only", action="store_true",
+                    help="only the event store rows, printed (no report written)")
     args = ap.parse_args()
     if os.environ.get("QUICK") not in (None, "", "0"):
         args.quick = True
@@ -2326,7 +2475,8 @@ def main():
     if args.reps:
         prof["reps"] = args.reps
     args.systems = (args.systems.split(",") if args.systems else
-                    ["weir"] if args.smoke or args.schema_only else list(SYSTEMS))
+                    ["weir"] if args.smoke or args.schema_only or args.eventstore_only
+                    else list(SYSTEMS))
     if "kafka" in args.systems and not args.smoke:
         # Kafka's block (its start-up, the driver rows, the perf tests) and the perf-test rows
         # against Weir: about 4 minutes a repetition by default, 100 s in the quick profile.
@@ -2355,7 +2505,7 @@ def main():
         log("interrupted: stopping servers")
     finally:
         PROCS.stop_all()
-    if args.schema_only:
+    if args.schema_only or args.eventstore_only:
         shutil.rmtree(work, ignore_errors=True)
         for what, detail in runner.failures:
             log(f"failed: {what}: {detail}")

@@ -341,6 +341,8 @@ static const admin_route_t routes[] = {
     {"PATCH", "topics/*/configs", admin_topic_configs_alter},
     {"GET", "topics/*/partitions", admin_topic_partitions_get},
     {"POST", "topics/*/partitions", admin_topic_partitions_add},
+    {"GET", "topics/*/key-offset", admin_topic_key_offset_get},
+    {"GET", "topics/*/key-offsets", admin_topic_key_offsets_get},
     {"GET", "topics/*/messages", admin_messages_get},
     {"POST", "topics/*/messages", admin_messages_produce},
     {"GET", "groups", admin_groups_list},

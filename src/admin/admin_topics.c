@@ -349,3 +349,72 @@ out:
     configs_free(kv, n, texts);
     json_decref(body);
 }
+
+/* The arguments of the key calls: partition (default 0), key (required), limit. False after
+ * answering 400. */
+static bool key_args(admin_req_t *r, int64_t *partition, const char **key, int64_t *limit)
+{
+    *key = NULL;
+    if (!admin_arg_int(r, "partition", 0, 0, INT32_MAX, partition) ||
+        !admin_arg_int(r, "limit", 1000, 1, 100000, limit) || !admin_arg(r, "key", key))
+        return false;
+    if (!*key) {
+        admin_fail(r, 400, "bad_request", "the query argument 'key' is required");
+        return false;
+    }
+    return true;
+}
+
+/* The key's newest `limit` offsets, oldest first, into a new array (*out, caller frees); false
+ * after answering the broker's error (404, 409 without key index, 503). */
+static bool key_offsets(admin_req_t *r, int64_t partition, const char *key, int64_t limit,
+                        int64_t **out, size_t *n)
+{
+    *out = weir_calloc((size_t)limit, sizeof(**out));
+    broker_err_t err = {0};
+    int rc = broker_key_offsets(r->b, r->seg[1], (int32_t)partition, (const uint8_t *)key,
+                                strlen(key), (size_t)limit, *out, n, &err);
+    if (rc == 0)
+        return true;
+    if (rc == -WEIR_ENOENT)
+        admin_fail(r, 404, "not_found", "%s", err.message);
+    else if (rc == -WEIR_EINVAL)
+        admin_fail(r, 409, "no_key_index", "%s", err.message);
+    else
+        admin_fail(r, 503, "unavailable", "%s", err.message);
+    return false;
+}
+
+/* GET topics/{topic}/key-offset?partition=P&key=K: the offset of the key's latest record (the
+ * version a conditional append expects, docs/event-store.md), -1 when the key is absent. */
+void admin_topic_key_offset_get(admin_req_t *r)
+{
+    int64_t partition, limit, *offsets = NULL;
+    const char *key;
+    size_t n = 0;
+    if (key_args(r, &partition, &key, &limit) && key_offsets(r, partition, key, 1, &offsets, &n))
+        admin_reply(r, 200,
+                    json_pack("{s:s, s:I, s:s, s:I}", "topic", r->seg[1], "partition",
+                              (json_int_t)partition, "key", key, "offset",
+                              (json_int_t)(n ? offsets[0] : -1)));
+    free(offsets);
+}
+
+/* GET topics/{topic}/key-offsets?partition=P&key=K[&limit=N]: the offsets of the key's records
+ * (its newest N, oldest first) through the key chain, without reading the log. */
+void admin_topic_key_offsets_get(admin_req_t *r)
+{
+    int64_t partition, limit, *offsets = NULL;
+    const char *key;
+    size_t n = 0;
+    if (key_args(r, &partition, &key, &limit) &&
+        key_offsets(r, partition, key, limit, &offsets, &n)) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_integer((json_int_t)offsets[i]));
+        admin_reply(r, 200,
+                    json_pack("{s:s, s:I, s:s, s:o}", "topic", r->seg[1], "partition",
+                              (json_int_t)partition, "key", key, "offsets", arr));
+    }
+    free(offsets);
+}

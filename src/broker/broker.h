@@ -73,7 +73,8 @@ enum {
 typedef int broker_cfg_key_t;
 
 /* Topic configs: Kafka's (config_kafka.h), then those Weir adds; one row each in config.c.
- * Broker-side schema validation (docs/schemas.md), Confluent's names and Weir's. */
+ * Broker-side schema validation (docs/schemas.md), Confluent's names and Weir's; the key index
+ * of the event store (docs/event-store.md). */
 enum {
     TCFG_CONFLUENT_KEY_SCHEMA_VALIDATION = TCFG__KAFKA_COUNT, /* true|false */
     TCFG_CONFLUENT_KEY_SUBJECT_NAME_STRATEGY,                 /* a strategy's class name */
@@ -81,6 +82,7 @@ enum {
     TCFG_CONFLUENT_VALUE_SUBJECT_NAME_STRATEGY,
     TCFG_WEIR_KEY_SCHEMA_VALIDATION, /* none|id|full */
     TCFG_WEIR_VALUE_SCHEMA_VALIDATION,
+    TCFG_WEIR_KEY_INDEX, /* true|false: the event store's key index (docs/event-store.md) */
     TCFG__COUNT
 };
 
@@ -251,6 +253,18 @@ int broker_topic_name_of(broker_t *b, const uint8_t id[16], char *out, size_t ca
 enum { BROKER_TS_MAX = -3 };
 int broker_offset_for_time(broker_t *b, const char *topic, size_t len, int32_t partition,
                            int64_t ts, int64_t *offset, int64_t *timestamp);
+/* weir.key.index (docs/event-store.md): the offsets of the key's records in a partition since
+ * it last did not exist (its first record, or the one after its latest tombstone), through
+ * the key chain, without reading the log: its newest `max` records, oldest first, into out
+ * (room for max); *n how many (0: the key is absent; with max 1, out[0] is the offset a
+ * conditional append expects). Offsets below the log start are left out; offsets the cleaner
+ * removed since the partition opened are still listed (a reader finds the next record
+ * there). -WEIR_ENOENT (no such topic or partition), -WEIR_EINVAL (the topic has no key
+ * index), -WEIR_EOFFLINE (the partition's log or index is not there), each with err's
+ * message. Takes the registry read lock and the partition's append lock. */
+int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const uint8_t *key,
+                       size_t key_len, size_t max, int64_t *out, size_t *n, broker_err_t *err);
+
 /* DeleteRecords: moves the log start to offset (-1 = the high watermark); *low is the new log
  * start. -WEIR_ERANGE for an offset outside [0, high watermark]. Waiting fetches are woken. */
 int broker_delete_records(broker_t *b, const char *topic, size_t len, int32_t partition,

@@ -130,6 +130,16 @@ struct broker_partition {
     struct broker_watch *watches; /* under watch_mu: waiting fetches */
     _Atomic int nwatches;         /* read without the lock on the append path */
     struct broker_producer_state *producers; /* the idempotent producers' state */
+    /* weir.key.index (conditional.c): key -> latest offset, under append_mu; NULL when the
+     * topic has no key index. keys_full: a bound was hit, conditional appends are refused */
+    struct broker_keyindex *keys;
+    bool keys_full;
+    /* the key chain (conditional.c), under append_mu: for offset o of a keyed record,
+     * chain[o - chain_base] is o minus the offset of the key's record before it (0: none), so a
+     * key's records are found from its latest offset without reading the log */
+    uint32_t *chain;
+    int64_t chain_base;
+    size_t chain_len, chain_cap;
 };
 
 /* One side (key or value) of a topic's schema validation. */
@@ -165,6 +175,7 @@ struct broker_topic {
      * lock only, so the produce path reads them under its read lock */
     bool schema_on;
     broker_topic_schema_t schema[2];
+    bool key_index; /* weir.key.index; changed under the write lock only */
     /* metrics, read by broker_stats_visit: what clients wrote and read (batches as stored) */
     struct {
         metric_counter_t produce_bytes, produce_records, fetch_bytes, fetch_records;
@@ -273,6 +284,40 @@ int broker_produce_check_timestamps(broker_t *b, broker_topic_t *t, const uint8_
  * -WEIR_ETOOBIG) for records that do not decompress, answered as validation answers them. */
 int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *batch, size_t total,
                               buf_t *out);
+
+/* ===================================== conditional append =====================================
+ * conditional.c: the event store's key index (weir.key.index) per partition and the header
+ * weir.expected.offset (docs/event-store.md). */
+#define BROKER_EXPECTED_HEADER "weir.expected.offset"
+/* Builds p->keys from the log when the topic has a key index (at open, or when the config is
+ * turned on: write lock held); frees it when it has none. */
+void broker_partition_keys_sync(broker_t *b, broker_partition_t *p);
+void broker_partition_keys_close(broker_partition_t *p);
+/* The record's weir.expected.offset: 0 when it has none, 1 with *expected (-1 or an offset),
+ * -WEIR_EINVAL with the reason in why when the header is bad or may not be there (no key, a
+ * topic without key index). Called by validation, outside any lock. */
+int broker_record_expected(const broker_topic_t *t, const storage_record_t *rec, int64_t *expected,
+                           char *why, size_t why_size);
+/* One batch's changes to the key index, kept until the append is known to have happened. */
+typedef struct {
+    storage_record_iter_t it; /* the records (keys point into it) */
+    bool it_live;
+    struct broker_key_op *ops; /* its keyed records */
+    size_t nops, capops, napplied;
+} broker_keys_stage_t;
+/* Under append_mu, before appending batch at offset base: checks every record's expected offset
+ * against the index (earlier records of the batch count) and applies the batch's keys. 0, or
+ * -WEIR_EINVAL with nothing changed, *bad the record's index and why naming the key, the
+ * expected and the actual offset. Then either broker_keys_stage_undo (the append failed) or
+ * nothing; broker_keys_stage_deinit in both cases. */
+int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, size_t total,
+                      int64_t base, broker_keys_stage_t *st, int32_t *bad, char *why,
+                      size_t why_size);
+void broker_keys_stage_undo(broker_partition_t *p, broker_keys_stage_t *st);
+/* After the staged batch was appended at base with count offsets: its records in the chain. */
+void broker_keys_stage_commit(broker_partition_t *p, broker_keys_stage_t *st, int64_t base,
+                              int64_t count);
+void broker_keys_stage_deinit(broker_keys_stage_t *st);
 
 /* ===================================== schema validation ======================================
  * schema_hook.c: a topic's schema settings from its configs, its checkers from the hook. */

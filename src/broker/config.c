@@ -280,7 +280,8 @@ static const weir_diff_t topic_diffs[TCFG__KAFKA_COUNT] = {
     [TCFG_COMPRESSION_ZSTD_LEVEL] = ON,
 };
 
-/* Topic configs Weir adds: broker-side schema validation (schema_hook.c, docs/schemas.md).
+/* Topic configs Weir adds: broker-side schema validation (schema_hook.c, docs/schemas.md) and
+ * the event store's key index (conditional.c, docs/event-store.md).
  * Confluent Server's names, so its users' tooling works unchanged, and Weir's, which also
  * offers full decoding; the stronger of the two applies. */
 #define STRATEGY_VALUES                                                                            \
@@ -322,6 +323,12 @@ static const broker_cfg_row_t weir_topic_rows[TCFG__COUNT - TCFG__KAFKA_COUNT] =
         "Weir: values are checked by the broker: none; id (the schema registry's wire header "
         "with an id registered under the value's subject); full (id, and the value decodes with "
         "that schema). A batch with a record that fails is refused whole with INVALID_RECORD."),
+    [TCFG_WEIR_KEY_INDEX - TCFG__KAFKA_COUNT] = TOPIC_ROW(
+        "weir.key.index", BCFG_T_BOOLEAN, "false", NULL,
+        "Weir: each partition keeps an index from a record's key to the offset of the key's "
+        "latest record, rebuilt from the log when the partition opens, so a record with the "
+        "header weir.expected.offset is appended only if the key's latest offset is still the "
+        "one expected (-1: the key must not exist). See docs/event-store.md."),
 };
 
 /* ---- rows ---------------------------------------------------------------------------------- */

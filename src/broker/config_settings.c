@@ -369,4 +369,5 @@ void broker_topic_effective(broker_t *b, broker_topic_t *t)
     atomic_store(&t->compression_codec, codec);
     atomic_store(&t->compression_level, codec_level(b, o, codec));
     broker_topic_schema_update(b, t);
+    t->key_index = broker_topic_cfg_int(b, o, TCFG_WEIR_KEY_INDEX) != 0;
 }

@@ -34,7 +34,7 @@ static uint64_t mix64(uint64_t x)
 
 /* A seeded 8-bytes-at-a-time multiply/xorshift hash: cheap, and a client that does not know
  * the seed cannot aim many keys at one bucket. */
-static uint64_t kvmap_hash(const void *key, size_t len)
+uint64_t broker_kvmap_hash(const void *key, size_t len)
 {
     pthread_once(&kvmap_seed_once, kvmap_seed_init);
     const uint8_t *p = key;
@@ -88,7 +88,7 @@ void *broker_kvmap_get(const broker_kvmap_t *m, const void *key, size_t len)
 {
     if (m->count == 0)
         return NULL;
-    broker_kvmap_entry_t **pp = kvmap_slot(m, key, len, kvmap_hash(key, len));
+    broker_kvmap_entry_t **pp = kvmap_slot(m, key, len, broker_kvmap_hash(key, len));
     return *pp ? (*pp)->value : NULL;
 }
 
@@ -113,7 +113,7 @@ static void kvmap_grow(broker_kvmap_t *m)
 
 void *broker_kvmap_put(broker_kvmap_t *m, const void *key, size_t len, void *value)
 {
-    uint64_t h = kvmap_hash(key, len);
+    uint64_t h = broker_kvmap_hash(key, len);
     if (m->bucket_count) {
         broker_kvmap_entry_t **pp = kvmap_slot(m, key, len, h);
         if (*pp) {
@@ -141,7 +141,7 @@ void *broker_kvmap_del(broker_kvmap_t *m, const void *key, size_t len)
 {
     if (m->count == 0)
         return NULL;
-    broker_kvmap_entry_t **pp = kvmap_slot(m, key, len, kvmap_hash(key, len));
+    broker_kvmap_entry_t **pp = kvmap_slot(m, key, len, broker_kvmap_hash(key, len));
     broker_kvmap_entry_t *e = *pp;
     if (!e)
         return NULL;

@@ -26,6 +26,8 @@ typedef struct {
 } broker_kvmap_t;
 
 void broker_kvmap_init(broker_kvmap_t *m);
+/* The map's seeded hash of key bytes (also the key index's, keyindex.c). */
+uint64_t broker_kvmap_hash(const void *key, size_t len);
 /* Frees the entries and the bucket array (not the values). */
 void broker_kvmap_deinit(broker_kvmap_t *m);
 void *broker_kvmap_get(const broker_kvmap_t *m, const void *key, size_t len);

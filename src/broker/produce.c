@@ -21,7 +21,10 @@
  *
  * Beyond Kafka's checks: on a topic with schema validation (schema_hook.c), every record's key
  * and/or value must pass the schema registry's check, else the batch is refused whole with
- * INVALID_RECORD naming the record and the rule, and nothing of the partition is appended.
+ * INVALID_RECORD naming the record and the rule, and nothing of the partition is appended. On a
+ * topic with weir.key.index (conditional.c), a record's header weir.expected.offset is checked
+ * against its key's latest offset under append_mu, after the idempotence check and before the
+ * append; a mismatch refuses the batch with INVALID_RECORD naming key, expected and actual.
  *
  * acks=-1: once every partition is appended, a durability callback is registered with the
  * storage flusher for each partition's new end offset (group commit: many requests share one
@@ -79,13 +82,15 @@ static const char why_keyless[] = "Compacted topic cannot accept message without
 
 static const char why_schema[] = "schema validation";
 
+static const char why_expected[] = "conditional append";
+
 /* What each record of a topic's batch must satisfy, beyond being well formed. */
 typedef struct {
     const broker_topic_t *t;
     bool compacted;
     bool schema_on;             /* t->schema_on, read once per batch */
     storage_record_memo_t memo; /* what the batch's earlier records proved */
-    char why[256];              /* schema validation's reason */
+    char why[256];              /* schema validation's or the expected offset's reason */
 } record_check_t;
 
 /* Compacted topics: every record needs a key (Kafka's LogValidator). Topics with schema
@@ -96,6 +101,12 @@ static int check_record(void *arg, int32_t index, const storage_record_t *rec, c
     (void)index;
     if (c->compacted && rec->key_len < 0) {
         *why = why_keyless;
+        return -WEIR_EINVAL;
+    }
+    int64_t expected;
+    if (rec->header_count > 0 &&
+        broker_record_expected(c->t, rec, &expected, c->why, sizeof(c->why)) < 0) {
+        *why = why_expected;
         return -WEIR_EINVAL;
     }
     if (c->schema_on && !storage_record_memo_hit(&c->memo, rec) &&
@@ -121,6 +132,19 @@ static void schema_refused(broker_produce_result_t *res, const broker_produce_re
     metric_counter_add(&t->m.schema_refused, 1);
     log_limited(LOG_INFO, "broker", "%s-%d: a batch refused by schema validation: %s", t->name,
                 p->index, res->record_error_message);
+}
+
+/* A batch refused by a record's weir.expected.offset (conditional.c): a bad header, or a key
+ * whose latest offset is not the one expected. INVALID_RECORD, the record in record_errors and
+ * the reason as the partition's message too; logged at debug level only (a conflict is an
+ * answer the writer asked for, not a fault). */
+static void expected_refused(broker_produce_result_t *res, const broker_produce_req_t *ctx,
+                             int32_t bad, const char *why)
+{
+    result_error(res, invalid_record(ctx), res->record_error_message);
+    res->record_error_index = bad;
+    snprintf(res->record_error_message, sizeof(res->record_error_message), "record %d: %s", bad,
+             why);
 }
 
 /* Checks one batch at p[0..avail); on success *total is its size. */
@@ -199,15 +223,21 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
                              .schema_on = part->topic->schema_on};
     if (rc_ctx.schema_on)
         broker_schema_memo_init(&rc_ctx.memo, part->topic);
-    bool check = rc_ctx.compacted || rc_ctx.schema_on; /* else no per-record call */
-    /* the memo lets the loop skip the call for records that repeat a proved header; a
-     * compacted topic must see every record (its key), so it gets no memo */
-    const storage_record_memo_t *memo = rc_ctx.schema_on && !rc_ctx.compacted ? &rc_ctx.memo : NULL;
+    /* A record with headers always goes to check_record (a header weir.expected.offset is
+     * refused on a topic without key index and checked where there is one). One without
+     * headers goes there only where the topic checks records and the memo has not proved it
+     * already (a repeated schema id header); a compacted topic must see every record's key, so
+     * it gets no memo. */
+    const storage_record_memo_t *memo = rc_ctx.compacted ? NULL : &rc_ctx.memo;
     int rc = storage_batch_validate_records_checked(
-        p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES),
-        check ? check_record : NULL, &rc_ctx, memo, &bad, &why);
+        p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES), check_record,
+        &rc_ctx, memo, &bad, &why);
     if (rc < 0 && why == why_schema) {
         schema_refused(res, ctx, part, bad, rc_ctx.why);
+        return false;
+    }
+    if (rc < 0 && why == why_expected) {
+        expected_refused(res, ctx, bad, rc_ctx.why);
         return false;
     }
     if (rc < 0 && why == why_keyless) {
@@ -267,9 +297,29 @@ static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_
     return ck.error;
 }
 
+/* weir.key.index (append_mu held): checks the batch's expected offsets and indexes its keys at
+ * the offsets the append is about to give them. False after setting the error (nothing
+ * indexed); true with *st to undo if the append fails, and to deinit. */
+static bool stage_keys(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
+                       broker_produce_part_t *pp, const uint8_t *batch, size_t total,
+                       broker_keys_stage_t *st)
+{
+    char why[280];
+    int32_t bad = -1;
+    if (broker_keys_stage(b, p, batch, total, storage_log_end_offset(p->log), st, &bad, why,
+                          sizeof(why)) == 0)
+        return true;
+    broker_keys_stage_deinit(st);
+    expected_refused(&pp->res, req, bad, why);
+    log_debug("broker", "%s-%d: a conditional append refused: %s", p->topic->name, p->index,
+              pp->res.record_error_message);
+    return false;
+}
+
 /* Appends one validated batch (append_mu held). Returns false after setting an error. */
-static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part_t *pp,
-                         uint8_t *batch, size_t total, int64_t now, bool first)
+static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
+                         broker_produce_part_t *pp, uint8_t *batch, size_t total, int64_t now,
+                         bool first)
 {
     broker_produce_result_t *res = &pp->res;
     be32_write(batch + BATCH_LEADER_EPOCH, 0);
@@ -302,11 +352,25 @@ static bool append_batch(broker_t *b, broker_partition_t *p, broker_produce_part
             return true;
         }
     }
+    /* weir.key.index: the expected offsets checked and the keys indexed, before the append */
+    broker_keys_stage_t st;
+    bool staged = p->topic->key_index;
+    if (staged && !stage_keys(b, p, req, pp, batch, total, &st))
+        return false;
+    int64_t predicted = storage_log_end_offset(p->log);
     /* A transaction opening here is published before its first batch is readable. */
     bool opened = h.producer_id >= 0 && p->producers &&
                   broker_producer_state_txn_begin(p->producers, &h, storage_log_end_offset(p->log));
     int64_t base;
     rc = storage_log_append(p->log, batch, total, &base);
+    if (staged) {
+        if (rc < 0)
+            broker_keys_stage_undo(p, &st);
+        else
+            broker_keys_stage_commit(p, &st, base, h.last_offset_delta + 1);
+        broker_keys_stage_deinit(&st);
+        WEIR_ASSERT(rc < 0 || base == predicted); /* append_mu: nobody appended in between */
+    }
     if (rc < 0) {
         if (opened)
             broker_producer_state_txn_undo(p->producers, h.producer_id);
@@ -405,7 +469,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     bool appended = false;
     for (off = 0; off < len; off += total) {
         total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
-        if (!append_batch(b, p, pp, records + off, total, now, off == 0))
+        if (!append_batch(b, p, req, pp, records + off, total, now, off == 0))
             break;
         appended = true;
     }

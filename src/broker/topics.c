@@ -289,6 +289,7 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
     } else {
         storage_flusher_attach(b->flusher, p->log);
         broker_partition_producers_open(b, p, dir); /* idempotent producers */
+        broker_partition_keys_sync(b, p);           /* weir.key.index */
         /* As a Kafka leader does when it takes the partition: its epoch begins at the end. */
         storage_log_epoch_assign(p->log, BROKER_LEADER_EPOCH, storage_log_end_offset(p->log));
     }
@@ -301,6 +302,7 @@ static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
     if (!p->log)
         return;
     broker_partition_producers_close(b, p, destroy);
+    broker_partition_keys_close(p);
     storage_flusher_detach(b->flusher, p->log);
     if (destroy) {
         int rc = storage_log_destroy(p->log);
@@ -607,8 +609,10 @@ static void topic_apply_config(broker_t *b, broker_topic_t *t)
 {
     broker_topic_effective(b, t);
     for (int32_t i = 0; i < t->npart; i++)
-        if (t->parts[i]->log)
+        if (t->parts[i]->log) {
             storage_log_set_config(t->parts[i]->log, &t->log_cfg);
+            broker_partition_keys_sync(b, t->parts[i]); /* weir.key.index turned on or off */
+        }
 }
 
 int broker_topic_set_configs(broker_t *b, const char *name, size_t len,

@@ -18,8 +18,10 @@
  */
 #include "cli/cli.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -38,7 +40,9 @@ enum {
     O_REGISTRY,
     O_END_OFFSET,
     O_END_TIME,
-    O_DRY_RUN
+    O_DRY_RUN,
+    O_KEY,
+    O_ADMIN
 };
 
 /* A partition's end (--end-offset / --end-time): the first offset not to print. */
@@ -85,6 +89,8 @@ typedef struct {
     bool *at_end; /* per assigned partition: reached its end */
     char **names; /* the concrete topics (regular expressions expanded), owned */
     int nnames;
+    const char *key;   /* --key: one key's records, through the admin API's key chain */
+    const char *admin; /* --admin URL */
 } consume_t;
 
 /* Writes the output buffer to stdout. A reader that went away ends the run, not an error. */
@@ -364,6 +370,8 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
                                      {'p', "partition", true, O_PARTITION},
                                      {0, "decode", false, O_DECODE},
                                      {0, "registry", true, O_REGISTRY},
+                                     {0, "key", true, O_KEY},
+                                     {0, "admin", true, O_ADMIN},
                                      {0, NULL, false, 0}};
     int id, rc;
     const char *arg, *format = NULL;
@@ -422,6 +430,12 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
         case O_REGISTRY:
             cs->registry = arg;
             break;
+        case O_KEY:
+            cs->key = arg;
+            break;
+        case O_ADMIN:
+            cs->admin = arg;
+            break;
         }
     }
     if (rc < 0)
@@ -432,6 +446,9 @@ static int parse_flags(cli_global_t *g, cli_args_t *a, consume_t *cs)
         return cli_usage_err(g, "which topic? give at least one");
     if (cs->group && cs->partition >= 0)
         return cli_usage_err(g, "-p and -g do not mix: a group assigns partitions itself");
+    if (cs->key && (cs->group || a->npos != 1 || cs->offset_arg || cs->has_end))
+        return cli_usage_err(g, "--key reads one key of one topic's partition (-p, default 0): "
+                                "no -g, --from or --end-*");
     cs->dry_run = g->dry_run;
     if (cs->dry_run && !cs->group)
         return cli_usage_err(g, "--dry-run is for -g (commit nothing); without a group consume "
@@ -652,12 +669,154 @@ static int consume_open(consume_t *cs, int nparts)
                                     "allow.auto.create.topics",
                                     "false",
                                     NULL};
+    /* --key: a fetch per offset after a seek; librdkafka's defaults would wait up to 500 ms
+     * (fetch.wait.max.ms) and back off 500 ms (fetch.error.backoff.ms) between them */
+    const char *const key_kv[] = {"enable.partition.eof",
+                                  "true",
+                                  "fetch.wait.max.ms",
+                                  "10",
+                                  "fetch.error.backoff.ms",
+                                  "1",
+                                  "allow.auto.create.topics",
+                                  "false",
+                                  NULL};
     if (cs->group)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    int rc =
-        cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf, cs->group ? group_kv : simple_kv);
+    int rc = cli_client_open(&cs->c, cs->g, RD_KAFKA_CONSUMER, conf,
+                             cs->key     ? key_kv
+                             : cs->group ? group_kv
+                                         : simple_kv);
     if (rc == 0 && cs->group && (rc = cli_client_connect(&cs->c)) != 0)
         cli_client_close(&cs->c);
+    return rc;
+}
+
+/* ---- --key: one key's records through the key chain (docs/event-store.md) ---------------- */
+
+static size_t on_http_body(char *p, size_t size, size_t n, void *arg)
+{
+    buf_t *b = arg;
+    if (b->len + size * n > ((size_t)1 << 24))
+        return 0; /* not an answer of the admin API */
+    buf_append(b, p, size * n);
+    return size * n;
+}
+
+/* The admin API's base URL: --admin, else $WEIR_ADMIN, else the registry's (`weir serve`
+ * serves both on one HTTP listener). */
+static const char *admin_base(const consume_t *cs)
+{
+    const char *env = getenv("WEIR_ADMIN"), *reg = cli_registry_default(cs->g);
+    return cs->admin ? cs->admin : env && *env ? env : reg ? reg : "http://127.0.0.1:8081";
+}
+
+/* GET .../topics/T/key-offsets: the key's newest `limit` offsets, oldest first, into body. */
+static int key_offsets_fetch(consume_t *cs, int32_t partition, int64_t limit, buf_t *body,
+                             long *status)
+{
+    CURL *c = curl_easy_init();
+    if (!c) {
+        cli_err(cs->g, "cannot start libcurl");
+        return CLI_ERROR;
+    }
+    char *topic = curl_easy_escape(c, cs->topics[0], 0), *key = curl_easy_escape(c, cs->key, 0);
+    buf_t url = {0};
+    const char *base = admin_base(cs);
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    buf_printf(&url,
+               "%.*s/api/v1/topics/%s/key-offsets?partition=%" PRId32 "&key=%s&limit=%" PRId64,
+               (int)blen, base, topic, partition, key, limit);
+    buf_append_u8(&url, 0);
+    curl_easy_setopt(c, CURLOPT_URL, (char *)url.data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_http_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_free(topic);
+    curl_free(key);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK)
+        cli_err(cs->g, "the admin API at %.*s: %s", (int)blen, base, curl_easy_strerror(rc));
+    buf_deinit(&url);
+    return rc == CURLE_OK ? 0 : CLI_ERROR;
+}
+
+/* The key's offsets (*offs, caller frees), or an exit code after the API's message. */
+static int key_offsets(consume_t *cs, int32_t partition, int64_t **offs, size_t *n)
+{
+    buf_t body = {0};
+    long status = 0;
+    int64_t limit = cs->max_count > 0 ? WEIR_MIN(cs->max_count, 100000) : 100000;
+    int rc = key_offsets_fetch(cs, partition, limit, &body, &status);
+    json_t *j = rc ? NULL : json_loadb((const char *)body.data, body.len, 0, NULL);
+    json_t *arr = json_object_get(j, "offsets");
+    if (rc == 0 && (status != 200 || !json_is_array(arr))) {
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        cli_err(cs->g, "%s", msg ? msg : "the admin API gave no key offsets");
+        rc = status == 404 ? CLI_NOT_FOUND : CLI_ERROR;
+    }
+    *n = 0;
+    *offs = NULL;
+    if (rc == 0) {
+        *offs = weir_calloc(json_array_size(arr) + 1, sizeof(**offs));
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            (*offs)[(*n)++] = json_integer_value(json_array_get(arr, i));
+    }
+    json_decref(j);
+    buf_deinit(&body);
+    return rc;
+}
+
+/* Reads the record at each offset (a fetch each, no scan) and prints those of the key (the
+ * cleaner may have removed one: the fetch then starts at a later record, not printed). */
+static int run_key(consume_t *cs, int32_t partition, const int64_t *offs, size_t n)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(cs->c.rk, cs->topics[0], NULL);
+    size_t klen = strlen(cs->key);
+    bool started = n > 0 && rd_kafka_consume_start(rkt, partition, offs[0]) == 0;
+    if (n > 0 && !started) {
+        cli_err(cs->g, "reading %s/%" PRId32 ": %s", cs->topics[0], partition,
+                rd_kafka_err2str(rd_kafka_last_error()));
+        cs->exit_code = CLI_ERROR;
+    }
+    for (size_t i = 0; started && i < n && !cli_stop && !cs->out_broken && !cs->exit_code; i++) {
+        /* one fetch at each offset: seek there (dropping what was prefetched) and take one */
+        rd_kafka_resp_err_t err =
+            i == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_seek(rkt, partition, offs[i], 10000);
+        rd_kafka_message_t *m = err ? NULL : rd_kafka_consume(rkt, partition, 10000);
+        if (!m || (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            cli_err(cs->g, "%s/%" PRId32 " at %" PRId64 ": %s", cs->topics[0], partition, offs[i],
+                    m     ? rd_kafka_message_errstr(m)
+                    : err ? rd_kafka_err2str(err)
+                          : "no answer in 10 s");
+            cs->exit_code = CLI_ERROR;
+        } else if (!m->err && m->offset == offs[i] && m->key && m->key_len == klen &&
+                   memcmp(m->key, cs->key, klen) == 0)
+            render(cs, m);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    if (started)
+        rd_kafka_consume_stop(rkt, partition);
+    out_flush(cs);
+    rd_kafka_topic_destroy(rkt);
+    return cs->exit_code;
+}
+
+static int consume_key(consume_t *cs)
+{
+    int32_t partition = cs->partition < 0 ? 0 : (int32_t)cs->partition;
+    int64_t *offs;
+    size_t n;
+    int rc = key_offsets(cs, partition, &offs, &n);
+    if (rc == 0 && (rc = consume_open(cs, 1)) == 0) {
+        rc = run_key(cs, partition, offs, n);
+        cli_client_close(&cs->c);
+    }
+    free(offs);
     return rc;
 }
 
@@ -688,7 +847,10 @@ int cli_consume_main(cli_global_t *g, int argc, char **argv)
     int rc = parse_flags(g, &a, cs);
     if (rc < 0)
         rc = cli_help_current(g);
-    else if (rc == 0 && !cs->group) {
+    else if (rc == 0 && cs->key) {
+        cli_signals_install();
+        rc = consume_key(cs);
+    } else if (rc == 0 && !cs->group) {
         cli_signals_install();
         rc = consume_simple(cs);
     } else if (rc == 0 && (rc = consume_open(cs, 0)) == 0) {

@@ -249,7 +249,12 @@ static const page_t pages[] = {
      "                        schema id: Avro, JSON Schema, Protobuf) printed as JSON\n"
      "      --registry URL    the schema registry for --decode (default $WEIR_REGISTRY,\n"
      "                        else the profile's, else http://127.0.0.1:8081)\n"
-     "      --dry-run         with -g: read as the group, commit nothing\n\n"
+     "      --dry-run         with -g: read as the group, commit nothing\n"
+     "      --key KEY         only this key's records (of partition -p, default 0) on a topic\n"
+     "                        with weir.key.index=true: their offsets from the admin API's key\n"
+     "                        chain, then one fetch each, no scan (-n N: the newest N)\n"
+     "      --admin URL       the admin API for --key (default $WEIR_ADMIN, else the\n"
+     "                        registry's URL: weir serve serves both)\n\n"
      "Format tokens: %t topic  %p partition  %o offset  %k key  %K key length  %v value (also\n"
      "%s)  %V value length (also %S)  %h headers k=v,k=v  %H header count  %T timestamp (ms)\n"
      "%d time (RFC 3339)  %% a percent sign; %k{hex} %v{base64} encode; escapes \\n \\t \\r \\0\n"
@@ -260,6 +265,7 @@ static const page_t pages[] = {
      "  weir consume orders --from @-1h -n 100\n"
      "  weir consume '^orders\\..*' --from start --end-time -1h\n"
      "  weir consume orders --end-offset 1000\n"
+     "  weir consume orders-es --key order-7 -f '%o %v\\n'\n"
      "  weir consume orders -g billing\n"
      "  weir consume orders -e --decode\n"},
     {"group", NULL,

@@ -413,7 +413,7 @@ static int batch_check_records(storage_record_iter_t *it, storage_record_check_f
             *why = why_offsets;
             return -WEIR_ECORRUPT;
         }
-        if (check && !(memo && storage_record_memo_hit(memo, &rec)) &&
+        if (check && !(memo && rec.header_count == 0 && storage_record_memo_hit(memo, &rec)) &&
             (rc = check(arg, i, &rec, why)) < 0) {
             *bad_index = i;
             return rc;

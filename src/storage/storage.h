@@ -158,10 +158,12 @@ typedef int (*storage_record_check_fn)(void *arg, int32_t index, const storage_r
                                        const char **why);
 /* What a check has proved for the rest of its batch, per side (0 key, 1 value): once ok[side]
  * is set, a record whose side begins with prefix[side] needs nothing more on that side (a
- * side that is not on never does). A record that needs nothing on either side is accepted
- * without calling check, so a batch whose records repeat what was proved (a schema id header,
- * say) is judged in one loop with a 5-byte compare per record, inline. The check fills it;
- * NULL means every record is checked. */
+ * side that is not on never does). A record without headers that needs nothing on either side
+ * is accepted without calling check, so a batch whose records repeat what was proved (a schema
+ * id header, say) is judged in one loop with a 5-byte compare per record, inline, and with no
+ * side on, only records with headers are checked (a check that looks at headers costs the
+ * others one test). Records with headers are always checked. The check fills it; NULL means
+ * every record is checked. */
 #define STORAGE_MEMO_PREFIX 5
 typedef struct {
     bool on[2];

@@ -50,7 +50,8 @@ from google.protobuf.message_factory import GetMessageClass  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kafka_wire import Tap  # noqa: E402
-from kafka_wire.client import E, Conn, batch  # noqa: E402
+from kafka_wire.client import batch  # noqa: E402
+from kafka_wire.client import produce_v8 as wire_produce_v8  # noqa: E402
 
 WEIR = os.environ.get("WEIR_BIN", os.path.join(TOP, "build", "weir"))
 T = 15
@@ -152,20 +153,7 @@ def failures(w, topic):
 
 def produce_v8(w, topic, records_field):
     """A raw Produce v8 of one partition: (error_code, base_offset, record_errors, message)."""
-    e = E(False)
-    body = (e.str(None) + e.i16(-1) + e.i32(10000) +
-            e.arr([e.str(topic) + e.arr([e.i32(0) + e.i32(len(records_field)) + records_field])]))
-    c = Conn(w.addr)
-    try:
-        r = c.req(0, 8, body)
-    finally:
-        c.close()
-    assert r.n() == 1 and r.str() == topic and r.n() == 1 and r.i32() == 0
-    code, base = r.i16(), r.i64()
-    r.i64()  # log_append_time
-    r.i64()  # log_start_offset
-    rec_errors = r.arr(lambda: (r.i32(), r.str()))
-    return code, base, rec_errors, r.str()
+    return wire_produce_v8(w.addr, topic, records_field)
 
 
 def wire(sid, body):

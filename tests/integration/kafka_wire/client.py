@@ -191,3 +191,26 @@ class Conn:
 
     def close(self):
         self.s.close()
+
+
+# ---- requests -------------------------------------------------------------------------------
+
+
+def produce_v8(addr, topic, records_field, partition=0):
+    """A raw Produce v8 (acks=-1) of one partition's RECORDS field: (error_code, base_offset,
+    record_errors as [(index, message)], error_message)."""
+    e = E(False)
+    body = (e.str(None) + e.i16(-1) + e.i32(10000) +
+            e.arr([e.str(topic) + e.arr([e.i32(partition) + e.i32(len(records_field)) +
+                                         records_field])]))
+    c = Conn(addr)
+    try:
+        r = c.req(0, 8, body)
+    finally:
+        c.close()
+    assert r.n() == 1 and r.str() == topic and r.n() == 1 and r.i32() == partition
+    code, base = r.i16(), r.i64()
+    r.i64()  # log_append_time
+    r.i64()  # log_start_offset
+    rec_errors = r.arr(lambda: (r.i32(), r.str()))
+    return code, base, rec_errors, r.str()
