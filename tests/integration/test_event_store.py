@@ -408,6 +408,11 @@ def check_restarts(w):
     f, pos = last_batch_pos(data, "es")
     with open(f, "r+b") as fh:
         fh.truncate(pos + 30)  # the last batch torn in its header
+    # A torn batch is one the disk never got: one the recovery point does not cover yet. The
+    # flush after the acks=-1 produce wrote it into weir.recovery-point (docs/storage.md), which
+    # would make the cut corruption (the partition refused, loudly); without the file the
+    # checkpoint's older recovery point stands, as after a crash before that write.
+    os.unlink(os.path.join(data, "es-0", "weir.recovery-point"))
     w = Broker(data=data)
     code, base, _, _ = produce_v8(w.addr, "es", [(b"order-1", b"again", str(base2).encode())])
     tap(tail[0] == 0 and code == 0 and base == tail[1],
