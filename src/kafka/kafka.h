@@ -71,6 +71,7 @@ enum {
     KAFKA_SASL_PLAIN = 1u << 0,
     KAFKA_SASL_SCRAM_SHA_256 = 1u << 1, /* 1u << (1 + AUTH_SCRAM_SHA_256) */
     KAFKA_SASL_SCRAM_SHA_512 = 1u << 2,
+    KAFKA_SASL_OAUTHBEARER = 1u << 3,
 };
 
 /* One Kafka listener's context (the `user` of its connections): the broker it serves, its
@@ -84,6 +85,9 @@ typedef struct kafka_listener {
     char name[64];
     kafka_security_t security;
     uint32_t sasl_mechs; /* KAFKA_SASL_* bits; used on SASL_* listeners */
+    /* How OAUTHBEARER tokens are verified (the JWKS, issuer, audience...): set, and owned, by
+     * the server when OAUTHBEARER is enabled; NULL otherwise. */
+    const auth_jwt_config_t *jwt;
     char adv_host[256];
     int32_t adv_port;
     kafka_fetch_sessions_t *fetch_sessions;
