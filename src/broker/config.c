@@ -97,6 +97,8 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS] = ON_X(W_LO | W_STATIC, NULL, "0", NULL),
     /* KIP-368 (src/kafka/api_sasl.c): read at each authentication; 0 = sessions without end. */
     [BCFG_CONNECTIONS_MAX_REAUTH_MS] = ON_LO("0"),
+    /* A failed SaslAuthenticate is answered this much later (src/kafka/api_sasl.c). */
+    [BCFG_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS] = ON,
     /* Event loops, each doing network and request work: 0 = one per core. */
     [BCFG_NUM_IO_THREADS] = ON_X(W_DEF | W_LO | W_HI | W_STATIC, "0", "0", "64"),
     /* Threads that open the partitions at start and close them at a clean stop: each mostly

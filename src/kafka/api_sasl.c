@@ -62,7 +62,24 @@ struct kafka_session {
     int64_t cred_expires_ms; /* wall clock: the OAUTHBEARER token's exp; 0: none */
     bool oauth_refused;      /* the token was refused: the client's \x01 gets oauth_why */
     char oauth_why[OAUTH_WHY_MAX];
+    struct delayed_failure *delayed; /* a failure answer waiting out its delay */
 };
+
+/* A SaslAuthenticate failure answered connection.failed.authentication.delay.ms later (Kafka's
+ * brake on password guessing), without holding the loop: the response waits in a parked slot
+ * and a timer sends it; the connection is already draining and closes once it is sent. */
+typedef struct delayed_failure {
+    kafka_park_t pk; /* first: a parked request */
+    net_timer_t timer;
+    kafka_session_t *ks;
+} delayed_failure_t;
+
+static void delayed_failure_send(void *arg)
+{
+    delayed_failure_t *df = arg;
+    df->ks->delayed = NULL;
+    kafka_park_finish(&df->pk); /* frees df */
+}
 
 static const char *const security_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
 
@@ -107,6 +124,10 @@ void kafka_on_close(net_conn_t *conn, void *user)
     kafka_session_t *ks = net_conn_session(conn);
     if (!ks)
         return;
+    if (ks->delayed) { /* the peer left before its answer: complete the slot now */
+        net_timer_stop(net_conn_loop(conn), &ks->delayed->timer);
+        delayed_failure_send(ks->delayed);
+    }
     auth_scram_server_deinit(&ks->scram);
     free(ks->principal);
     free(ks);
@@ -489,5 +510,17 @@ int kafka_handle_sasl_authenticate(kafka_req_t *req)
         wire_write_i64(w, err == KAFKA_NONE && ks->state == SESS_OPEN ? ks->lifetime_ms : 0);
     wire_write_tags(w);
     buf_deinit(&out);
-    return KAFKA_RESPOND;
+    int64_t delay_ms = broker_settings_int(broker_settings(req->lst->b),
+                                           BCFG_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS);
+    if (err != KAFKA_SASL_AUTHENTICATION_FAILED || delay_ms <= 0 || ks->delayed)
+        return KAFKA_RESPOND;
+    delayed_failure_t *df = kafka_park_new(req, sizeof(*df));
+    int rc = kafka_park_take(req, &df->pk);
+    if (rc != KAFKA_PARKED)
+        return rc;
+    df->ks = ks;
+    ks->delayed = df;
+    net_timer_init(&df->timer, delayed_failure_send, df);
+    net_timer_start(net_conn_loop(req->conn), &df->timer, delay_ms);
+    return KAFKA_PARKED;
 }

@@ -10,7 +10,8 @@ Checked: produce and consume with RS256 and ES256 tokens over SASL_PLAINTEXT and
 with unsecured tokens on a broker that allows them; an expired token, a wrong issuer, a wrong
 audience, a bad signature, an unknown kid and an unsecured token on the signed broker refused
 with SASL_AUTHENTICATION_FAILED (58), the challenge {"status":"invalid_token"} first, and the
-reason in the message; session_lifetime_ms = connections.max.reauth.ms, or the token's remaining
+reason in the message, connection.failed.authentication.delay.ms later (other clients are served
+meanwhile); session_lifetime_ms = connections.max.reauth.ms, or the token's remaining
 life when shorter; a producer that keeps working across several re-authentications with fresh
 tokens; a raw client re-authenticating on its open connection (same principal: fine, another:
 refused); a raw client that does not re-authenticate closed at its next request. TAP."""
@@ -40,6 +41,7 @@ T = Tap()
 W = tempfile.mkdtemp(prefix="weir-oauth-")
 ISS, AUD = "https://idp.weir.test", "weir"
 REAUTH_MS = 2500
+FAIL_DELAY_MS = 300
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # not in the JWKS
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -114,6 +116,7 @@ B = Weir(os.path.join(W, "signed"), [
     "sasl.oauthbearer.expected.audience=" + AUD,
     "sasl.oauthbearer.clock.skew.seconds=0",
     "connections.max.reauth.ms=%d" % REAUTH_MS,
+    "connection.failed.authentication.delay.ms=%d" % FAIL_DELAY_MS,
     "group.initial.rebalance.delay.ms=0",
 ])
 U = Weir(os.path.join(W, "unsecured"), [
@@ -205,6 +208,36 @@ def _():
     eq("malformed message: reason", "Authentication failed: invalid OAUTHBEARER client message: "
        "not an OAUTHBEARER client message (it starts with \"n,\")", msg)
     eq("malformed: closed", True, closed(s))
+
+
+@T.case("connection.failed.authentication.delay.ms: the failure waits, other clients do not")
+def _():
+    s = oauth_handshake(B.ports["SASL_PLAINTEXT"])
+    eq("challenge", 0, sasl_auth(s, 2, bearer(token(life_s=-5)))[1])
+    others = [socket.create_connection(("127.0.0.1", B.ports["SASL_PLAINTEXT"]), timeout=5)
+              for _ in range(4)]  # on both event loops: at least one shares the failed one's
+    t0 = time.time()
+    s.sendall(kreq(36, 1, 3, struct.pack(">i", 1) + b"\x01"))
+    waits = []
+    for i, o in enumerate(others):
+        o.sendall(kreq(18, 0, 10 + i, b""))
+        eq("ApiVersions meanwhile", (10 + i, 0), struct.unpack(">ih", read_frame(o)[:6]))
+        waits.append(time.time() - t0)
+    r = read_frame(s)
+    took = time.time() - t0
+    eq("the failure, late", (3, 58), struct.unpack(">ih", r[:6]))
+    print("# failure answered after %.0f ms; the other clients within %.0f ms" %
+          (took * 1000, max(waits) * 1000))
+    eq("answered after the delay", True, FAIL_DELAY_MS / 1000 * 0.9 <= took < 5)
+    eq("the others were not held", True, max(waits) < FAIL_DELAY_MS / 1000 * 0.7)
+    eq("closed", True, closed(s))
+    # a client that leaves while its answer waits: the broker drops the answer (the last case
+    # checks, under ASan, that nothing leaked)
+    s = oauth_handshake(B.ports["SASL_PLAINTEXT"])
+    sasl_auth(s, 2, bearer(token(life_s=-5)))
+    s.sendall(kreq(36, 1, 3, struct.pack(">i", 1) + b"\x01"))
+    s.close()
+    time.sleep(FAIL_DELAY_MS / 1000 + 0.1)
 
 
 @T.case("confluent-kafka with a refused token: SASL authentication error with the reason")
