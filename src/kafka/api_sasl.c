@@ -356,24 +356,35 @@ static void raw_token(net_conn_t *conn, net_slot_t *slot, kafka_session_t *ks,
     net_slot_complete(slot, &resp);
 }
 
+/* An authenticated session (SASL, or re-authenticating): every request passes until the
+ * session's lifetime ends; then the next one closes the connection, unless it is the
+ * SaslAuthenticate that finishes a re-authentication begun in time. */
+static bool authed_gate(net_conn_t *conn, net_slot_t *slot, kafka_session_t *ks,
+                        const uint8_t *frame, size_t len)
+{
+    int16_t key = len >= 2 ? (int16_t)be16_read(frame) : -1;
+    if (!ks->expires_mono_ms || clock_mono_ms() < ks->expires_mono_ms ||
+        (ks->state == SESS_WANT_AUTH && key == KAFKA_API_SASL_AUTHENTICATE))
+        return false;
+    log_warn("kafka",
+             "%s: %s's SASL session ended (after %" PRId64
+             " ms) without re-authentication, closing at its next request (api key %d)",
+             net_conn_peer(conn), ks->principal, ks->lifetime_ms, key);
+    net_slot_complete(slot, NULL);
+    net_conn_close(conn);
+    return true;
+}
+
 bool kafka_sasl_gate(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len,
                      kafka_listener_t *lst)
 {
     kafka_session_t *ks = net_conn_session(conn);
     if (!ks)
         ks = session_new(conn, lst);
-    if (ks->state == SESS_OPEN) {
-        if (!ks->expires_mono_ms || clock_mono_ms() < ks->expires_mono_ms)
-            return false;
-        log_warn("kafka",
-                 "%s: %s's SASL session ended (after %" PRId64
-                 " ms) without re-authentication, closing at its next request (api key %d)",
-                 net_conn_peer(conn), ks->principal, ks->lifetime_ms,
-                 len >= 2 ? (int)(int16_t)be16_read(frame) : -1);
-        net_slot_complete(slot, NULL);
-        net_conn_close(conn);
-        return true;
-    }
+    if (ks->state == SESS_OPEN && !ks->expires_mono_ms)
+        return false; /* no SASL on this listener, or a session without end */
+    if (ks->authed)
+        return authed_gate(conn, slot, ks, frame, len);
     if (len > SASL_MAX_RECEIVE_BYTES) {
         gate_close(conn, slot, "a frame over sasl.server.max.receive.size", -1);
         return true;
@@ -389,8 +400,6 @@ bool kafka_sasl_gate(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t 
         return false;
     if (key == KAFKA_API_SASL_AUTHENTICATE && ks->state == SESS_WANT_AUTH)
         return false;
-    if (ks->authed)
-        return false; /* re-authenticating: the session so far stands until it succeeds */
     gate_close(conn, slot,
                key == KAFKA_API_SASL_AUTHENTICATE ? "SaslAuthenticate before SaslHandshake"
                                                   : "a request",

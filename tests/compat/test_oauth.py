@@ -275,7 +275,7 @@ def _():
     eq("a token with 1 s left: bounded by its exp", (0, True), (err, 700 <= life <= 1000))
 
 
-@T.case("raw client that does not re-authenticate: closed at its first request after expiry")
+@T.case("raw client that does not re-authenticate (or never finishes): closed after expiry")
 def _():
     s = oauth_handshake(B.ports["SASL_PLAINTEXT"])
     eq("authenticated", (2, 0), sasl_auth(s, 2, bearer(token(sub="lazy")))[:2])
@@ -286,6 +286,17 @@ def _():
     eq("closed after the session ended", True, closed(s))
     eq("logged", True, "User:lazy's SASL session ended (after %d ms) without "
        "re-authentication" % REAUTH_MS in B.log())
+    # a re-authentication begun in time but never finished does not extend the session
+    s = oauth_handshake(B.ports["SASL_PLAINTEXT"])
+    eq("authenticated", (2, 0), sasl_auth(s, 2, bearer(token(sub="stalling")))[:2])
+    time.sleep(REAUTH_MS / 1000 * 0.5)
+    s.sendall(kreq(17, 1, 3, kstr(b"OAUTHBEARER")))
+    eq("re-authentication begun", (3, 0), struct.unpack(">ih", read_frame(s)[:6]))
+    s.sendall(kreq(18, 0, 4, b""))
+    eq("ApiVersions meanwhile", (4, 0), struct.unpack(">ih", read_frame(s)[:6]))
+    time.sleep(REAUTH_MS / 1000 * 0.5 + 0.3)
+    s.sendall(kreq(18, 0, 5, b""))
+    eq("closed once the old session ended", True, closed(s))
 
 
 @T.case("raw client re-authenticates on its open connection with a new token, past expiry")
