@@ -333,6 +333,10 @@ static bool audience_ok(json_t *aud, const char *expected)
             b++;
         while (e > b && p[e - 1] == ' ')
             e--;
+        if (e - b >= sizeof(item)) { /* longer than any audience Weir compares: no match */
+            p += n + (p[n] == ',');
+            continue;
+        }
         snprintf(item, sizeof(item), "%.*s", (int)(e - b), p + b);
         if (json_is_string(aud) && item[0] && strcmp(json_string_value(aud), item) == 0)
             return true;

@@ -83,6 +83,9 @@ def token(sub="svc", life_s=60, alg="RS256", kid="rsa-1", key=None, **claims):
         return signed.decode() + "."
     if alg == "RS256":
         sig = (key or RSA_KEY).sign(signed, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "PS256":
+        sig = (key or RSA_KEY).sign(signed, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                        salt_length=32), hashes.SHA256())
     else:
         r, s = decode_dss_signature((key or EC_KEY).sign(signed, ec.ECDSA(hashes.SHA256())))
         sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
@@ -264,6 +267,14 @@ def _():
         auth = [e.str() for e in errs if e.code() == KafkaError._AUTHENTICATION]
         eq(what + ": an authentication error", True, len(auth) > 0)
         eq(what + ": its reason", True, ("invalid_token: " + why) in auth[0])
+
+
+@T.case("raw client: a PS256 token (RSASSA-PSS, signed by Python's cryptography) authenticates")
+def _():
+    s = oauth_handshake(B.ports["SASL_PLAINTEXT"])
+    eq("PS256", (2, 0, None, b""), sasl_auth(s, 2, bearer(token(sub="pss", alg="PS256"))))
+    s.sendall(kreq(18, 0, 3, b""))
+    eq("ApiVersions after", (3, 0), struct.unpack(">ih", read_frame(s)[:6]))
 
 
 @T.case("session_lifetime_ms: connections.max.reauth.ms, or the token's remaining life")
