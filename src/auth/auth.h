@@ -124,7 +124,10 @@ void auth_jwks_free(auth_jwks_t *k);
 size_t auth_jwks_count(const auth_jwks_t *k); /* usable keys */
 
 typedef struct {
-    const auth_jwks_t *keys;     /* NULL: no signed token verifies */
+    const auth_jwks_t *keys; /* NULL: no signed token verifies */
+    /* When set, read instead of keys: the current set, replaced by another thread (a refresh);
+     * the replacer keeps a replaced set alive long enough for verifications that loaded it. */
+    _Atomic(auth_jwks_t *) const *keys_live;
     bool allow_unsecured;        /* accept "alg":"none" (tests and development only) */
     const char *issuer;          /* NULL or "": iss not checked */
     const char *audience;        /* comma-separated; NULL or "": aud not checked */

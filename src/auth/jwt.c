@@ -267,7 +267,7 @@ static bool sig_ok(const jws_alg_t *a, const jwk_t *k, const char *signed_part, 
 }
 
 /* Checks the signature with the key kid names, or any key of the algorithm's type. */
-static int verify_signature(const auth_jwt_config_t *c, const jws_alg_t *a, const char *kid,
+static int verify_signature(const auth_jwks_t *keys, const jws_alg_t *a, const char *kid,
                             const char *tok, size_t signed_len, const char *sig64, size_t sig64_len,
                             char *err, size_t ecap)
 {
@@ -276,8 +276,8 @@ static int verify_signature(const auth_jwt_config_t *c, const jws_alg_t *a, cons
     if (sl <= 0)
         return fail(err, ecap, "the signature is not base64url");
     bool candidate = false;
-    for (size_t i = 0; c->keys && i < c->keys->n; i++) {
-        const jwk_t *k = &c->keys->keys[i];
+    for (size_t i = 0; keys && i < keys->n; i++) {
+        const jwk_t *k = &keys->keys[i];
         if (kid && (!k->has_kid || strcmp(k->kid, kid) != 0))
             continue;
         if (k->type != a->type || (a->type == KEY_EC && k->ec_bytes != a->ec_bytes)) {
@@ -436,8 +436,10 @@ int auth_jwt_verify(const auth_jwt_config_t *c, const char *token, size_t len, i
     if (none && slen != 0)
         return fail(err, ecap, "an unsecured token (alg none) must have an empty signature");
     if (!none) {
-        rc = verify_signature(c, alg, kid[0] ? kid : NULL, token, (size_t)(dot2 - token), dot2 + 1,
-                              slen, err, ecap);
+        const auth_jwks_t *keys =
+            c->keys_live ? atomic_load_explicit(c->keys_live, memory_order_acquire) : c->keys;
+        rc = verify_signature(keys, alg, kid[0] ? kid : NULL, token, (size_t)(dot2 - token),
+                              dot2 + 1, slen, err, ecap);
         if (rc < 0)
             return rc;
     }

@@ -95,6 +95,8 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE] = ON_STATIC,
     [BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME] = ON_STATIC,
     [BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS] = ON_X(W_LO | W_STATIC, NULL, "0", NULL),
+    /* Weir: at least a second; a replaced key set is freed one refresh later (oauth.c). */
+    [BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS] = ON_X(W_LO | W_STATIC, NULL, "1000", NULL),
     /* KIP-368 (src/kafka/api_sasl.c): read at each authentication; 0 = sessions without end. */
     [BCFG_CONNECTIONS_MAX_REAUTH_MS] = ON_LO("0"),
     /* A failed SaslAuthenticate is answered this much later (src/kafka/api_sasl.c). */

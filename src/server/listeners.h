@@ -11,6 +11,8 @@
 #include "kafka/kafka.h"
 #include "net/net.h"
 
+#include <pthread.h>
+
 #define SERVER_LISTENERS_MAX 8
 
 typedef struct {
@@ -25,11 +27,20 @@ typedef struct {
  * switch for unsecured tokens; shared, read-only, by every SASL listener. */
 typedef struct {
     auth_jwt_config_t jwt;
-    auth_jwks_t *jwks; /* from sasl.oauthbearer.jwks.endpoint.url; NULL: none set */
-    char *issuer, *audience, *claim;
+    /* from sasl.oauthbearer.jwks.endpoint.url (NULL: none set), replaced by the refresher */
+    _Atomic(auth_jwks_t *) live;
+    auth_jwks_t *retired; /* the set live replaced, freed when the next one replaces it */
+    buf_t doc;            /* the JWKS document live was parsed from */
+    char *url, *issuer, *audience, *claim;
+    int64_t refresh_ms;
+    pthread_t thread; /* the refresher, when running */
+    bool running, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } server_oauth_t;
 
-/* Reads the settings and the JWKS (a file:// URL, or http:// on a loopback address). 0, or
+/* Reads the settings and the JWKS (a file:// URL, or http:// on a loopback address), and starts
+ * a thread that reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms. 0, or
  * -WEIR_EINVAL with the reason logged (no way to verify a token, a JWKS that does not load). */
 int server_oauth_init(server_oauth_t *o, broker_t *b);
 void server_oauth_free(server_oauth_t *o);

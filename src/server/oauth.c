@@ -5,14 +5,20 @@
  * unsecured ("alg":"none") tokens in tests. Kafka's broker falls back to unsecured tokens when no
  * JWKS is configured; Weir refuses to start instead unless the switch says so explicitly.
  *
- * The JWKS is read once, at start, from a file:// URL or over HTTP from a loopback address
+ * The JWKS is read at start from a file:// URL or over HTTP from a loopback address
  * (127.0.0.0/8, ::1, localhost): an identity provider's keys reached through a local proxy or a
- * test server. Runs at start and stop only; the result is read-only while listeners run.
+ * test server. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
+ * least 1 s) so rotated keys are picked up without a restart; a document that fails to load
+ * keeps the previous keys (logged). A new set replaces the live one with an atomic exchange, and
+ * the replaced set is freed only when the next one replaces it, at least a refresh interval
+ * later: a verification (microseconds) that loaded the old pointer is long done by then.
  */
 #include "server/listeners.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <time.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -108,6 +114,53 @@ static int jwks_fetch(const char *url, buf_t *body, char *err, size_t cap)
     return 0;
 }
 
+/* One refresh: a changed document that loads replaces the live set. Refresher thread. */
+static void refresh_once(server_oauth_t *o)
+{
+    buf_t body = {0};
+    char err[512];
+    auth_jwks_t *ks = NULL;
+    if (jwks_fetch(o->url, &body, err, sizeof(err)) < 0 ||
+        (!(body.len == o->doc.len && memcmp(body.data, o->doc.data, body.len) == 0) &&
+         auth_jwks_parse((const char *)body.data, body.len, &ks, err, sizeof(err)) < 0)) {
+        log_warn("server", "OAUTHBEARER: JWKS refresh failed, keeping the previous keys: %s", err);
+        buf_deinit(&body);
+        return;
+    }
+    if (!ks) { /* unchanged */
+        buf_deinit(&body);
+        return;
+    }
+    auth_jwks_free(o->retired); /* replaced a refresh interval ago: nobody holds it */
+    o->retired = atomic_exchange_explicit(&o->live, ks, memory_order_acq_rel);
+    buf_deinit(&o->doc);
+    o->doc = body;
+    log_info("server", "OAUTHBEARER: signing keys refreshed from %s: %zu keys", o->url,
+             auth_jwks_count(ks));
+}
+
+static void *refresher_main(void *arg)
+{
+    server_oauth_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    while (!o->stop) {
+        struct timespec due;
+        clock_gettime(CLOCK_REALTIME, &due);
+        int64_t ns = due.tv_nsec + (o->refresh_ms % 1000) * 1000000;
+        due.tv_sec += (time_t)(o->refresh_ms / 1000 + ns / 1000000000);
+        due.tv_nsec = (long)(ns % 1000000000);
+        while (!o->stop && pthread_cond_timedwait(&o->cv, &o->mu, &due) != ETIMEDOUT)
+            ;
+        if (o->stop)
+            break;
+        pthread_mutex_unlock(&o->mu);
+        refresh_once(o);
+        pthread_mutex_lock(&o->mu);
+    }
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
+}
+
 int server_oauth_init(server_oauth_t *o, broker_t *b)
 {
     const broker_settings_t *set = broker_settings(b);
@@ -133,24 +186,48 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
                             "weir.sasl.oauthbearer.unsecured.enable=true)");
         return -WEIR_EINVAL;
     }
-    buf_t body = {0};
     char err[512];
-    int rc = jwks_fetch(url, &body, err, sizeof(err));
+    auth_jwks_t *ks = NULL;
+    int rc = jwks_fetch(url, &o->doc, err, sizeof(err));
     if (rc == 0)
-        rc = auth_jwks_parse((const char *)body.data, body.len, &o->jwks, err, sizeof(err));
-    buf_deinit(&body);
+        rc = auth_jwks_parse((const char *)o->doc.data, o->doc.len, &ks, err, sizeof(err));
     if (rc < 0) {
         log_error("server", "sasl.oauthbearer.jwks.endpoint.url: %s", err);
         return rc;
     }
-    o->jwt.keys = o->jwks;
-    log_info("server", "OAUTHBEARER: %zu signing keys from %s", auth_jwks_count(o->jwks), url);
+    atomic_store_explicit(&o->live, ks, memory_order_release);
+    o->jwt.keys_live = &o->live;
+    o->url = weir_strdup(url);
+    o->refresh_ms = broker_settings_int(set, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
+    log_info("server", "OAUTHBEARER: %zu signing keys from %s (read again every %" PRId64 " ms)",
+             auth_jwks_count(ks), url, o->refresh_ms);
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv, NULL);
+    if (pthread_create(&o->thread, NULL, refresher_main, o) != 0) {
+        log_error("server", "OAUTHBEARER: cannot start the JWKS refresher thread");
+        return -WEIR_EINVAL;
+    }
+    o->running = true;
     return 0;
 }
 
 void server_oauth_free(server_oauth_t *o)
 {
-    auth_jwks_free(o->jwks);
+    if (o->running) {
+        pthread_mutex_lock(&o->mu);
+        o->stop = true;
+        pthread_cond_signal(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        pthread_join(o->thread, NULL);
+    }
+    if (o->url) {
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
+    }
+    auth_jwks_free(atomic_load(&o->live));
+    auth_jwks_free(o->retired);
+    buf_deinit(&o->doc);
+    free(o->url);
     free(o->issuer);
     free(o->audience);
     free(o->claim);

@@ -16,7 +16,7 @@ life when shorter; a producer that keeps working across several re-authenticatio
 tokens; a raw client re-authenticating on its open connection (same principal: fine, another:
 refused); a raw client that does not re-authenticate closed at its next request; SCRAM sessions
 re-authenticating under librdkafka too; an oversized token; ACLs applied to an OAUTHBEARER
-principal (allowed and denied). TAP."""
+principal (allowed and denied); a JWKS file rotated under a running broker. TAP."""
 import base64
 import http.server
 import json
@@ -61,10 +61,15 @@ def uint(n, width=None):
     return b64u(n.to_bytes(width or (n.bit_length() + 7) // 8, "big"))
 
 
+def rsa_jwk(key, kid):
+    r = key.public_key().public_numbers()
+    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": uint(r.n), "e": uint(r.e)}
+
+
 def jwks():
-    r, e = RSA_KEY.public_key().public_numbers(), EC_KEY.public_key().public_numbers()
+    e = EC_KEY.public_key().public_numbers()
     return {"keys": [
-        {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": uint(r.n), "e": uint(r.e)},
+        rsa_jwk(RSA_KEY, "rsa-1"),
         {"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": uint(e.x, 32),
          "y": uint(e.y, 32)},
     ]}
@@ -413,6 +418,50 @@ def _():
            {"alice": [None], "mallory": [KafkaError.TOPIC_AUTHORIZATION_FAILED]}, results)
     finally:
         eq("acl broker stops cleanly", 0, z.stop())
+
+
+def write_atomically(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def wait_log(broker, what, before, timeout_s=6):
+    end = time.time() + timeout_s
+    while broker.log().count(what) <= before and time.time() < end:
+        time.sleep(0.1)
+    return broker.log().count(what) > before
+
+
+@T.case("JWKS refresh (sasl.oauthbearer.jwks.endpoint.refresh.ms): a rotated key is taken up")
+def _():
+    path = os.path.join(W, "rotating-jwks.json")
+    write_atomically(path, json.dumps({"keys": [rsa_jwk(RSA_KEY, "rsa-1")]}))
+    z = Weir(os.path.join(W, "rotating"), [
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url=file://" + path,
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms=1000",
+    ])
+    try:
+        def auth(kid, key):
+            s = oauth_handshake(z.ports["SASL_PLAINTEXT"])
+            r = sasl_auth(s, 2, bearer(token(kid=kid, key=key)))
+            s.close()
+            return r[1], r[3]
+        eq("rsa-2 before the rotation", (0, b'{"status":"invalid_token"}'),
+           auth("rsa-2", OTHER_KEY))
+        write_atomically(path, json.dumps({"keys": [rsa_jwk(RSA_KEY, "rsa-1"),
+                                                    rsa_jwk(OTHER_KEY, "rsa-2")]}))
+        eq("refreshed", True, wait_log(z, "signing keys refreshed from file://", 0))
+        eq("rsa-2 after it", (0, b""), auth("rsa-2", OTHER_KEY))
+        eq("rsa-1 still", (0, b""), auth("rsa-1", RSA_KEY))
+        write_atomically(path, "{not json")
+        eq("a broken document is logged", True,
+           wait_log(z, "JWKS refresh failed, keeping the previous keys: JWKS is not JSON", 0))
+        eq("the previous keys stay", (0, b""), auth("rsa-2", OTHER_KEY))
+    finally:
+        eq("the rotating broker stops cleanly", 0, z.stop())
 
 
 @T.case("Kafka 4's console producer and consumer: OAuthBearerLoginModule's unsecured token",
