@@ -128,6 +128,10 @@ typedef struct {
     /* When set, read instead of keys: the current set, replaced by another thread (a refresh);
      * the replacer keeps a replaced set alive long enough for verifications that loaded it. */
     _Atomic(auth_jwks_t *) const *keys_live;
+    /* When set, called (on the verifying thread) when a token names a kid no key has: a hint
+     * that the provider rotated its keys. */
+    void (*on_unknown_kid)(void *arg);
+    void *on_unknown_kid_arg;
     bool allow_unsecured;        /* accept "alg":"none" (tests and development only) */
     const char *issuer;          /* NULL or "": iss not checked */
     const char *audience;        /* comma-separated; NULL or "": aud not checked */

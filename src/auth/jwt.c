@@ -267,9 +267,9 @@ static bool sig_ok(const jws_alg_t *a, const jwk_t *k, const char *signed_part, 
 }
 
 /* Checks the signature with the key kid names, or any key of the algorithm's type. */
-static int verify_signature(const auth_jwks_t *keys, const jws_alg_t *a, const char *kid,
-                            const char *tok, size_t signed_len, const char *sig64, size_t sig64_len,
-                            char *err, size_t ecap)
+static int verify_signature(const auth_jwt_config_t *c, const auth_jwks_t *keys, const jws_alg_t *a,
+                            const char *kid, const char *tok, size_t signed_len, const char *sig64,
+                            size_t sig64_len, char *err, size_t ecap)
 {
     uint8_t sig[SIG_MAX];
     int sl = base64url_decode(sig64, sig64_len, sig, sizeof(sig));
@@ -289,6 +289,8 @@ static int verify_signature(const auth_jwks_t *keys, const jws_alg_t *a, const c
         if (sig_ok(a, k, tok, signed_len, sig, (size_t)sl))
             return 0;
     }
+    if (!candidate && kid && c->on_unknown_kid)
+        c->on_unknown_kid(c->on_unknown_kid_arg);
     if (!candidate && kid)
         return fail(err, ecap, "unknown key id '%s'", kid);
     if (!candidate)
@@ -438,7 +440,7 @@ int auth_jwt_verify(const auth_jwt_config_t *c, const char *token, size_t len, i
     if (!none) {
         const auth_jwks_t *keys =
             c->keys_live ? atomic_load_explicit(c->keys_live, memory_order_acquire) : c->keys;
-        rc = verify_signature(keys, alg, kid[0] ? kid : NULL, token, (size_t)(dot2 - token),
+        rc = verify_signature(c, keys, alg, kid[0] ? kid : NULL, token, (size_t)(dot2 - token),
                               dot2 + 1, slen, err, ecap);
         if (rc < 0)
             return rc;

@@ -35,6 +35,7 @@ typedef struct {
     int64_t refresh_ms;
     pthread_t thread; /* the refresher, when running */
     bool running, stop;
+    bool kicked; /* a token named an unknown kid: refresh soon */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } server_oauth_t;

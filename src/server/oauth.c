@@ -9,9 +9,11 @@
  * (127.0.0.0/8, ::1, localhost): an identity provider's keys reached through a local proxy or a
  * test server. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
  * least 1 s) so rotated keys are picked up without a restart; a document that fails to load
- * keeps the previous keys (logged). A new set replaces the live one with an atomic exchange, and
- * the replaced set is freed only when the next one replaces it, at least a refresh interval
- * later: a verification (microseconds) that loaded the old pointer is long done by then.
+ * keeps the previous keys (logged). A token naming a kid the keys do not hold brings the next
+ * read forward, as in Kafka, but never to less than REFRESH_MIN_MS after the previous one. A new
+ * set replaces the live one with an atomic exchange, and the replaced set is freed only when the
+ * next one replaces it, at least a refresh interval later: a verification (microseconds) that
+ * loaded the old pointer is long done by then.
  */
 #include "server/listeners.h"
 
@@ -24,6 +26,7 @@
 #include <strings.h>
 
 #define JWKS_FETCH_TIMEOUT_MS 5000
+#define REFRESH_MIN_MS        1000 /* between two reads; also a replaced set's grace period */
 
 static char *dup_setting(broker_t *b, broker_cfg_key_t k)
 {
@@ -139,26 +142,49 @@ static void refresh_once(server_oauth_t *o)
              auth_jwks_count(ks));
 }
 
+static struct timespec realtime_after(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int64_t ns = t.tv_nsec + (ms % 1000) * 1000000;
+    t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
+}
+
+/* Reads the JWKS every refresh_ms, or REFRESH_MIN_MS after the last read once kicked. */
 static void *refresher_main(void *arg)
 {
     server_oauth_t *o = arg;
     pthread_mutex_lock(&o->mu);
     while (!o->stop) {
-        struct timespec due;
-        clock_gettime(CLOCK_REALTIME, &due);
-        int64_t ns = due.tv_nsec + (o->refresh_ms % 1000) * 1000000;
-        due.tv_sec += (time_t)(o->refresh_ms / 1000 + ns / 1000000000);
-        due.tv_nsec = (long)(ns % 1000000000);
-        while (!o->stop && pthread_cond_timedwait(&o->cv, &o->mu, &due) != ETIMEDOUT)
-            ;
+        struct timespec due = realtime_after(o->refresh_ms);
+        struct timespec soonest = realtime_after(REFRESH_MIN_MS);
+        int rc = 0;
+        while (!o->stop && rc != ETIMEDOUT) {
+            rc = pthread_cond_timedwait(&o->cv, &o->mu, o->kicked ? &soonest : &due);
+        }
         if (o->stop)
             break;
+        o->kicked = false;
         pthread_mutex_unlock(&o->mu);
         refresh_once(o);
         pthread_mutex_lock(&o->mu);
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;
+}
+
+/* auth_jwt_verify's hint, on a loop thread: wakes the refresher. */
+static void on_unknown_kid(void *arg)
+{
+    server_oauth_t *o = arg;
+    pthread_mutex_lock(&o->mu);
+    if (!o->kicked) {
+        o->kicked = true;
+        pthread_cond_signal(&o->cv);
+    }
+    pthread_mutex_unlock(&o->mu);
 }
 
 int server_oauth_init(server_oauth_t *o, broker_t *b)
@@ -197,6 +223,8 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     }
     atomic_store_explicit(&o->live, ks, memory_order_release);
     o->jwt.keys_live = &o->live;
+    o->jwt.on_unknown_kid = on_unknown_kid;
+    o->jwt.on_unknown_kid_arg = o;
     o->url = weir_strdup(url);
     o->refresh_ms = broker_settings_int(set, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
     log_info("server", "OAUTHBEARER: %zu signing keys from %s (read again every %" PRId64 " ms)",
