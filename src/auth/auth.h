@@ -2,7 +2,8 @@
  * auth: the pieces of authentication that are pure computation, with no I/O and no state
  * outside the caller's structs: SCRAM-SHA-256/512 (RFC 5802, RFC 7677) credentials and the
  * server side of its exchange, the SASL PLAIN token (RFC 4616), and standard base64 (RFC 4648
- * section 4, with padding), which SCRAM speaks.
+ * section 4, with padding), which SCRAM speaks; JSON Web Tokens (RFC 7519) checked against a
+ * JSON Web Key Set (RFC 7517) and the SASL OAUTHBEARER client message (RFC 7628) that carries one.
  *
  * Everything here is given bytes from the network: every input is bounded (AUTH_MSG_MAX and
  * the field bounds below) and checked before anything is kept; malformed input is
@@ -120,5 +121,53 @@ void auth_principal_map_free(auth_principal_map_t *pm);
 /* Appends the name the first matching rule gives dn to out; -WEIR_ENOENT when no rule matches
  * (Kafka fails the authentication), -WEIR_EINVAL when dn is over AUTH_PRINCIPAL_DN_MAX. */
 int auth_principal_map_apply(const auth_principal_map_t *pm, const char *dn, buf_t *out);
+
+/* ---- JSON Web Tokens (jwt.c) -----------------------------------------------------------------
+ * A JWKS holds RSA keys (RS256/384/512, PS256) and EC keys on P-256 (ES256) and P-384 (ES384).
+ * Keys with "use":"enc" are left out. Bounded: AUTH_JWKS_MAX bytes, AUTH_JWKS_KEYS_MAX keys. */
+#define AUTH_JWT_MAX       8192         /* a token's bytes (the SASL token bound) */
+#define AUTH_JWKS_MAX      (256 * 1024) /* a JWKS document's bytes */
+#define AUTH_JWKS_KEYS_MAX 64
+
+typedef struct auth_jwks auth_jwks_t; /* parsed JWKS: RSA and EC keys; immutable once parsed */
+
+/* Parses a JWKS document ({"keys":[...]}); *out owns its keys. -WEIR_EINVAL with a message in
+ * err when the document or a key is malformed, or no key is usable. */
+int auth_jwks_parse(const char *json, size_t len, auth_jwks_t **out, char *err, size_t cap);
+void auth_jwks_free(auth_jwks_t *k);
+size_t auth_jwks_count(const auth_jwks_t *k); /* usable keys */
+
+typedef struct {
+    const auth_jwks_t *keys; /* NULL: no signed token verifies */
+    /* When set, read instead of keys: the current set, replaced by another thread (a refresh);
+     * the replacer keeps a replaced set alive long enough for verifications that loaded it. */
+    _Atomic(auth_jwks_t *) const *keys_live;
+    /* When set, called (on the verifying thread) when a token names a kid no key has: a hint
+     * that the provider rotated its keys. */
+    void (*on_unknown_kid)(void *arg);
+    void *on_unknown_kid_arg;
+    bool allow_unsecured;        /* accept "alg":"none" (tests and development only) */
+    const char *issuer;          /* NULL or "": iss not checked */
+    const char *audience;        /* comma-separated; NULL or "": aud not checked */
+    const char *principal_claim; /* NULL: "sub" */
+    int64_t clock_skew_ms;       /* allowed on exp and nbf */
+} auth_jwt_config_t;
+
+/* Verifies token (header.payload.signature, base64url) at now_ms: the signature by the key its
+ * kid names (or, without kid, any key of the algorithm's type), exp (required), nbf, iss and aud.
+ * On success principal holds the principal claim (a non-empty string of at most pcap-1 bytes)
+ * and *expires_ms the token's exp in ms since the epoch. 0, or -WEIR_EINVAL with a one-line
+ * reason in err ("the token expired at ...", "unknown key id 'k1'", "bad signature").
+ * Any thread: c and its keys are only read. */
+int auth_jwt_verify(const auth_jwt_config_t *c, const char *token, size_t len, int64_t now_ms,
+                    char *principal, size_t pcap, int64_t *expires_ms, char *err, size_t ecap);
+
+/* ---- SASL OAUTHBEARER (RFC 7628) -------------------------------------------------------------
+ * The client's first message: "n,[a=authzid],\x01auth=Bearer <token>\x01[key=value\x01...]\x01".
+ * Points *token into msg (not NUL-terminated) and copies the authzid (empty when none). Kafka's
+ * SASL extensions (other key=value pairs) are accepted and ignored. -WEIR_EINVAL when
+ * malformed, with the reason in err. */
+int auth_oauthbearer_parse(const uint8_t *msg, size_t len, const char **token, size_t *token_len,
+                           char authzid[AUTH_USER_MAX + 1], char *err, size_t ecap);
 
 #endif

@@ -57,8 +57,9 @@ enum {
     BCFG_METRICS_PARTITION_MAX,      /* weir.metrics.partition.max */
     BCFG_METRICS_CONSUMERGROUP_SUMS, /* weir.metrics.consumergroup.sums */
     BCFG_TRACE_SPANS_MAX, /* weir.trace.spans.max: the span store behind /v1/traces (src/trace) */
-    BCFG_TRANSACTIONAL_ID_MAX_COUNT, /* weir.transactional.id.max.count */
-    BCFG_SSL_HANDSHAKE_TIMEOUT_MS,   /* weir.ssl.handshake.timeout.ms */
+    BCFG_TRANSACTIONAL_ID_MAX_COUNT,   /* weir.transactional.id.max.count */
+    BCFG_SSL_HANDSHAKE_TIMEOUT_MS,     /* weir.ssl.handshake.timeout.ms */
+    BCFG_OAUTHBEARER_UNSECURED_ENABLE, /* weir.sasl.oauthbearer.unsecured.enable */
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */

@@ -88,6 +88,19 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_AUTHORIZER_CLASS_NAME] = ON_STATIC,
     [BCFG_SASL_ENABLED_MECHANISMS] =
         ON_X(W_DEF | W_STATIC, "SCRAM-SHA-256,SCRAM-SHA-512", NULL, NULL),
+    /* OAUTHBEARER (src/server/oauth.c), read at start; the JWKS from a file:// URL or http://
+     * on a loopback address. */
+    [BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL] = ON_STATIC,
+    [BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER] = ON_STATIC,
+    [BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE] = ON_STATIC,
+    [BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME] = ON_STATIC,
+    [BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS] = ON_X(W_LO | W_STATIC, NULL, "0", NULL),
+    /* Weir: at least a second; a replaced key set is freed one refresh later (oauth.c). */
+    [BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS] = ON_X(W_LO | W_STATIC, NULL, "1000", NULL),
+    /* KIP-368 (src/kafka/api_sasl.c): read at each authentication; 0 = sessions without end. */
+    [BCFG_CONNECTIONS_MAX_REAUTH_MS] = ON_LO("0"),
+    /* A failed SaslAuthenticate is answered this much later (src/kafka/api_sasl.c). */
+    [BCFG_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS] = ON,
     /* Event loops, each doing network and request work: 0 = one per core. */
     [BCFG_NUM_IO_THREADS] = ON_X(W_DEF | W_LO | W_HI | W_STATIC, "0", "0", "64"),
     /* Threads that open the partitions at start and close them at a clean stop: each mostly
@@ -216,6 +229,10 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("weir.ssl.handshake.timeout.ms", BCFG_T_LONG, "10000", "1", "3600000",
                  "Weir: a TLS connection whose handshake is not finished after this long is "
                  "closed (a stalled or very slow client must not hold a connection)."),
+    [BCFG_OAUTHBEARER_UNSECURED_ENABLE - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("weir.sasl.oauthbearer.unsecured.enable", BCFG_T_BOOLEAN, "false", NULL, NULL,
+                 "Weir: SASL OAUTHBEARER accepts unsecured JWTs (alg none, no signature) when no "
+                 "sasl.oauthbearer.jwks.endpoint.url is set: for tests and development only."),
     [BCFG_MEMORY_BUFFERS_MAX_BYTES - BCFG__KAFKA_COUNT] = WEIR_ROW(
         "weir.memory.buffers.max.bytes", BCFG_T_LONG, "0", "0", "9223372036854775807",
         "Weir: the memory all connections together may hold in request and response buffers "

@@ -261,7 +261,6 @@ void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
     lst->stats = weir_calloc(1, sizeof(*lst->stats));
     for (size_t i = 0; i < KAFKA_STATS_APIS_MAX; i++)
         metric_hist_init(&lst->stats->latency[i], &metric_buckets_latency);
-    kafka_auth_delays_new(lst);
 }
 
 void kafka_listener_deinit(kafka_listener_t *lst)
@@ -272,7 +271,6 @@ void kafka_listener_deinit(kafka_listener_t *lst)
     lst->stats = NULL;
     auth_principal_map_free(lst->principal_map);
     lst->principal_map = NULL;
-    kafka_auth_delays_free(lst);
 }
 
 void kafka_stats_count_error(kafka_stats_t *st, int api_row, int16_t code)

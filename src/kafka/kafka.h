@@ -71,6 +71,7 @@ enum {
     KAFKA_SASL_PLAIN = 1u << 0,
     KAFKA_SASL_SCRAM_SHA_256 = 1u << 1, /* 1u << (1 + AUTH_SCRAM_SHA_256) */
     KAFKA_SASL_SCRAM_SHA_512 = 1u << 2,
+    KAFKA_SASL_OAUTHBEARER = 1u << 3,
 };
 
 /* One Kafka listener's context (the `user` of its connections): the broker it serves, its
@@ -84,15 +85,15 @@ typedef struct kafka_listener {
     char name[64];
     kafka_security_t security;
     uint32_t sasl_mechs; /* KAFKA_SASL_* bits; used on SASL_* listeners */
+    /* How OAUTHBEARER tokens are verified (the JWKS, issuer, audience...): set, and owned, by
+     * the server when OAUTHBEARER is enabled; NULL otherwise. */
+    const auth_jwt_config_t *jwt;
     char adv_host[256];
     int32_t adv_port;
     kafka_fetch_sessions_t *fetch_sessions;
     kafka_stats_t *stats; /* owned; any thread reads it */
     /* SSL listeners: ssl.principal.mapping.rules (owned; NULL: DEFAULT) */
     auth_principal_map_t *principal_map;
-    /* SASL listeners: the answers to failed authentications waiting for
-     * connection.failed.authentication.delay.ms (owned; api_sasl.c) */
-    struct kafka_auth_delays *auth_delays;
 } kafka_listener_t;
 
 void kafka_listener_init(kafka_listener_t *lst, struct broker *b);
@@ -145,12 +146,6 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
 void kafka_on_open(net_conn_t *conn, void *user);
 /* The connection's close callback (net_close_fn): frees its session. */
 void kafka_on_close(net_conn_t *conn, void *user);
-/* connection.failed.authentication.delay.ms of lst (api_sasl.c): kafka_listener_init makes it
- * from the broker's setting, kafka_listener_deinit frees what is still waiting. */
-void kafka_auth_delays_new(kafka_listener_t *lst);
-void kafka_auth_delays_free(kafka_listener_t *lst);
-/* How many failed authentications wait for their delay, over every loop. */
-int kafka_auth_delays_pending(const kafka_listener_t *lst);
 
 /* ---- sessions and principals (api_sasl.c) ------------------------------------------------------
  * The per-connection state of the security protocols, in net_conn_session(): where SASL

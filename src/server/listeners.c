@@ -87,6 +87,8 @@ static uint32_t parse_mechanisms(const char *list, char *bad, size_t bad_cap)
         int m = auth_scram_mech_parse(item);
         if (strcmp(item, "PLAIN") == 0)
             bits |= KAFKA_SASL_PLAIN;
+        else if (strcmp(item, "OAUTHBEARER") == 0)
+            bits |= KAFKA_SASL_OAUTHBEARER;
         else if (m >= 0)
             bits |= 1u << (1 + m);
         else if (!bad[0])
@@ -144,6 +146,7 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
     memset(ls, 0, sizeof(*ls));
     char item[400], bad[64];
     uint32_t mechs = parse_mechanisms(setting(b, BCFG_SASL_ENABLED_MECHANISMS), bad, sizeof(bad));
+    bool oauth_ready = false;
     const char *p = list;
     while (next_item(&p, item, sizeof(item))) {
         if (ls->n == SERVER_LISTENERS_MAX) {
@@ -178,11 +181,17 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         if (sasl && (bad[0] || !mechs)) {
             log_error("server",
                       "listener %s: sasl.enabled.mechanisms: '%s' is not supported "
-                      "(Weir has PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
+                      "(Weir has PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
                       l->kafka.name, bad[0] ? bad : "");
             return -WEIR_EINVAL;
         }
         l->kafka.sasl_mechs = sasl ? mechs : 0;
+        if (sasl && (mechs & KAFKA_SASL_OAUTHBEARER)) {
+            if (!oauth_ready && server_oauth_init(&ls->oauth, b) < 0)
+                return -WEIR_EINVAL;
+            oauth_ready = true;
+            l->kafka.jwt = &ls->oauth.jwt;
+        }
         if (sec == KAFKA_SEC_SSL || sec == KAFKA_SEC_SASL_SSL) {
             int rc = make_tls(l, b);
             if (rc < 0)
@@ -287,6 +296,7 @@ void server_listeners_free(server_listeners_t *ls)
         net_tls_ctx_free(ls->v[i].tls);
     }
     ls->n = 0;
+    server_oauth_free(&ls->oauth);
 }
 
 void server_listeners_describe(const server_listeners_t *ls, bool advertised, buf_t *out)

@@ -1,8 +1,8 @@
 /*
  * listeners: the server's Kafka listeners (listeners.c), from Kafka's settings: `listeners`
  * (several NAME://HOST:PORT entries), `listener.security.protocol.map`, `advertised.listeners`,
- * the ssl.* settings of TLS listeners and sasl.enabled.mechanisms of SASL ones. Internal to the
- * server module.
+ * the ssl.* settings of TLS listeners and sasl.enabled.mechanisms of SASL ones, and the
+ * OAUTHBEARER token verification (oauth.c) they share. Internal to the server module.
  */
 #ifndef WEIR_SERVER_LISTENERS_H
 #define WEIR_SERVER_LISTENERS_H
@@ -10,6 +10,8 @@
 #include "broker/broker.h"
 #include "kafka/kafka.h"
 #include "net/net.h"
+
+#include <pthread.h>
 
 #define SERVER_LISTENERS_MAX 8
 
@@ -21,9 +23,33 @@ typedef struct {
     kafka_listener_t kafka;
 } server_listener_t;
 
+/* How OAUTHBEARER tokens are verified, from Kafka's sasl.oauthbearer.* settings and Weir's
+ * switch for unsecured tokens; shared, read-only, by every SASL listener. */
+typedef struct {
+    auth_jwt_config_t jwt;
+    /* from sasl.oauthbearer.jwks.endpoint.url (NULL: none set), replaced by the refresher */
+    _Atomic(auth_jwks_t *) live;
+    auth_jwks_t *retired; /* the set live replaced, freed when the next one replaces it */
+    buf_t doc;            /* the JWKS document live was parsed from */
+    char *url, *issuer, *audience, *claim;
+    int64_t refresh_ms;
+    pthread_t thread; /* the refresher, when running */
+    bool running, stop;
+    bool kicked; /* a token named an unknown kid: refresh soon */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} server_oauth_t;
+
+/* Reads the settings and the JWKS (a file:// URL, or http:// on a loopback address), and starts
+ * a thread that reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms. 0, or
+ * -WEIR_EINVAL with the reason logged (no way to verify a token, a JWKS that does not load). */
+int server_oauth_init(server_oauth_t *o, broker_t *b);
+void server_oauth_free(server_oauth_t *o);
+
 typedef struct {
     server_listener_t v[SERVER_LISTENERS_MAX];
     int n;
+    server_oauth_t oauth; /* set when a SASL listener enables OAUTHBEARER */
 } server_listeners_t;
 
 /* Reads the settings (list: `listeners`, or the --listen flag, which replaces it) into ls and

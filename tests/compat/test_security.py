@@ -13,7 +13,6 @@ requests before the SASL handshake, an unknown mechanism, oversized frames and t
 tokens. Credentials survive a restart and the file holds no password. TAP."""
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -22,9 +21,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from compat import Tap, eq, WEIR, _die_with_parent, TOP  # noqa: E402
+from compat import Tap, eq, TOP  # noqa: E402
+from security import Weir, closed, kreq, kstr, read_frame, roundtrip, sasl_auth  # noqa: E402
 
-from confluent_kafka import Consumer, Producer, KafkaError, KafkaException  # noqa: E402
+from confluent_kafka import Producer, KafkaError, KafkaException  # noqa: E402
 from confluent_kafka.admin import (AdminClient, UserScramCredentialUpsertion,  # noqa: E402
                                    UserScramCredentialDeletion, ScramCredentialInfo,
                                    ScramMechanism)
@@ -59,56 +59,8 @@ def make_certs():
        "-CAcreateserial", "-out", "client.crt", "-days", "2")
 
 
-class Weir:
-    """`weir serve` with the given --set settings; .ports maps listener name -> port."""
-
-    def __init__(self, name, settings):
-        self.dir = os.path.join(W, name)
-        self.settings = settings
-        self.ports = {}
-        self.start()
-
-    def start(self):
-        cmd = [WEIR, "serve", "--data-dir", os.path.join(self.dir, "data"), "--http-listen",
-               "off", "--log-level", "debug"]
-        for s in self.settings:
-            cmd += ["--set", s]
-        os.makedirs(self.dir, exist_ok=True)
-        self.errpath = os.path.join(self.dir, "stderr")
-        self.err = open(self.errpath, "a")
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,
-                                  preexec_fn=_die_with_parent)
-        first = self.p.stdout.readline()
-        if not first.startswith("listening on "):
-            raise RuntimeError("broker did not start: %r\n%s" % (first, self.log()))
-        self.p.stdout.readline()  # http on off
-        lines = 0
-        while lines < len([s for s in self.settings if s.startswith("listeners=")][0].split(",")):
-            line = self.p.stdout.readline().strip()
-            if not line.startswith("listener "):
-                break
-            name, hp = line.split()[1].split("://")
-            self.ports[name] = int(hp.rsplit(":", 1)[1])
-            lines += 1
-        print("# %s: %s" % (os.path.basename(self.dir), self.ports), flush=True)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            self.p.wait(30)
-        self.err.close()
-        return self.p.returncode
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def addr(self, listener):
-        return "127.0.0.1:%d" % self.ports[listener]
-
-
 make_certs()
-B = Weir("main", [
+B = Weir(os.path.join(W, "main"), [
     "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,"
     "SASL_SSL://127.0.0.1:0",
     "ssl.keystore.location=" + os.path.join(W, "server.pem"),
@@ -134,27 +86,6 @@ def conf(listener, mech=None, user="alice", password=PW, ca=CA, **extra):
 
 def admin():
     return AdminClient({"bootstrap.servers": B.addr("PLAINTEXT")})
-
-
-def roundtrip(c, topic, n):
-    """Produces n records and reads them back with a group consumer: the payloads, in order."""
-    errs = []
-    p = Producer(dict(c, **{"linger.ms": 5, "message.timeout.ms": 20000,
-                            "error_cb": lambda e: errs.append(e)}))
-    for i in range(n):
-        p.produce(topic, ("%s-%d" % (topic, i)).encode())
-    eq("messages left after flush", 0, p.flush(30))
-    cons = Consumer(dict(c, **{"group.id": "g-" + topic, "auto.offset.reset": "earliest",
-                               "enable.auto.commit": False}))
-    cons.subscribe([topic])
-    got = []
-    end = time.time() + 30
-    while len(got) < n and time.time() < end:
-        m = cons.poll(0.5)
-        if m is not None and m.error() is None:
-            got.append(m.value().decode())
-    cons.close()
-    eq("records read back from " + topic, ["%s-%d" % (topic, i) for i in range(n)], got)
 
 
 def auth_failure(c, what):
@@ -290,46 +221,8 @@ def _():
     eq("codes", True, KafkaError._SSL in codes)
 
 
-def kreq(key, version, corr, body, client_id=b"raw"):
-    """A classic (header v1) request frame."""
-    h = struct.pack(">hhih", key, version, corr, len(client_id)) + client_id
-    return struct.pack(">i", len(h) + len(body)) + h + body
-
-
-def read_frame(s):
-    def need(n):
-        b = b""
-        while len(b) < n:
-            c = s.recv(n - len(b))
-            if not c:
-                return None
-            b += c
-        return b
-    hd = need(4)
-    if hd is None:
-        return None
-    return need(struct.unpack(">i", hd)[0])
-
-
-def closed(s, timeout=5):
-    """True when the peer closes (EOF or reset) within timeout."""
-    s.settimeout(timeout)
-    try:
-        while True:
-            if not s.recv(65536):
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
-
-
 def raw(listener):
     return socket.create_connection(("127.0.0.1", B.ports[listener]), timeout=5)
-
-
-def kstr(v):
-    return struct.pack(">h", len(v)) + v
 
 
 @T.case("plaintext to a TLS port: closed, the reason logged")
@@ -448,21 +341,6 @@ def _():
     eq("still open", (4, 0), struct.unpack(">ih", read_frame(s)[:6]))
 
 
-def sasl_auth(s, corr, token):
-    s.sendall(kreq(36, 1, corr, struct.pack(">i", len(token)) + token))
-    r = read_frame(s)
-    if r is None:
-        return None
-    c, err, mlen = struct.unpack(">ihh", r[:8])
-    off = 8
-    msg = None
-    if mlen >= 0:
-        msg = r[off:off + mlen].decode()
-        off += mlen
-    blen = struct.unpack(">i", r[off:off + 4])[0]
-    return c, err, msg, r[off + 4:off + 4 + blen]
-
-
 @T.case("SaslAuthenticate: oversized token and bad SCRAM messages fail with 58, then close")
 def _():
     for mech, token in [("PLAIN", b"\0alice\0" + b"p" * 9000),
@@ -525,7 +403,7 @@ def _():
 
 @T.case("mTLS (ssl.client.auth=required): a client certificate is the principal, none is refused")
 def _():
-    m = Weir("mtls", [
+    m = Weir(os.path.join(W, "mtls"), [
         "listeners=SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
         "ssl.keystore.location=" + os.path.join(W, "server.pem"),
         "ssl.key.password=keypass",
