@@ -64,6 +64,7 @@ struct kafka_session {
     bool oauth_refused;      /* the token was refused: the client's \x01 gets oauth_why */
     char oauth_why[OAUTH_WHY_MAX];
     struct delayed_failure *delayed; /* a failure answer waiting out its delay */
+    struct delayed_close *closing;   /* a v0 failure: the close waiting out its delay */
 };
 
 /* A SaslAuthenticate failure answered connection.failed.authentication.delay.ms later (Kafka's
@@ -80,6 +81,24 @@ static void delayed_failure_send(void *arg)
     delayed_failure_t *df = arg;
     df->ks->delayed = NULL;
     kafka_park_finish(&df->pk); /* frees df */
+}
+
+/* A failed v0 raw-token exchange has no answer: its close waits out the delay instead, the
+ * connection muted meanwhile (Kafka delays the channel's close the same way). */
+typedef struct delayed_close {
+    net_timer_t timer;
+    net_conn_t *conn;
+    net_slot_t *slot;
+    kafka_session_t *ks;
+} delayed_close_t;
+
+static void delayed_close_fire(void *arg)
+{
+    delayed_close_t *dc = arg;
+    dc->ks->closing = NULL;
+    net_conn_close(dc->conn);
+    net_slot_complete(dc->slot, NULL);
+    free(dc);
 }
 
 static const char *const security_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
@@ -147,6 +166,12 @@ void kafka_on_close(net_conn_t *conn, void *user)
     if (ks->delayed) { /* the peer left before its answer: complete the slot now */
         net_timer_stop(net_conn_loop(conn), &ks->delayed->timer);
         delayed_failure_send(ks->delayed);
+    }
+    if (ks->closing) { /* the peer left first: the slot completes, nothing more to close */
+        net_timer_stop(net_conn_loop(conn), &ks->closing->timer);
+        net_slot_complete(ks->closing->slot, NULL);
+        free(ks->closing);
+        ks->closing = NULL;
     }
     auth_scram_server_deinit(&ks->scram);
     free(ks->principal);
@@ -363,10 +388,21 @@ static void raw_token(net_conn_t *conn, net_slot_t *slot, kafka_session_t *ks,
     buf_t tok = {0};
     const char *why;
     int st = sasl_step(conn, ks, lst, frame, len, &tok, &why);
-    if (st == STEP_FAIL) {
+    if (st == STEP_FAIL) { /* v0 has no way to say why: Kafka closes too, after the delay */
         buf_deinit(&tok);
-        net_slot_complete(slot, NULL);
-        net_conn_close(conn); /* v0 has no way to say why: Kafka closes too */
+        int64_t delay_ms = broker_settings_int(broker_settings(lst->b),
+                                               BCFG_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS);
+        if (delay_ms <= 0 || ks->closing) {
+            net_slot_complete(slot, NULL);
+            net_conn_close(conn);
+            return;
+        }
+        delayed_close_t *dc = weir_calloc(1, sizeof(*dc));
+        *dc = (delayed_close_t){.conn = conn, .slot = slot, .ks = ks};
+        ks->closing = dc;
+        net_timer_init(&dc->timer, delayed_close_fire, dc);
+        net_timer_start(net_conn_loop(conn), &dc->timer, delay_ms);
+        net_conn_mute(conn, delay_ms);
         return;
     }
     buf_t resp = {0};

@@ -21,8 +21,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from compat import Tap, eq, TOP  # noqa: E402
-from security import Weir, closed, kreq, kstr, read_frame, roundtrip, sasl_auth  # noqa: E402
+from compat import Tap, eq, TOP, WEIR  # noqa: E402
+from security import (Weir, _die_with_parent, closed, kreq, kstr, read_frame,  # noqa: E402
+                      roundtrip, sasl_auth)
 
 from confluent_kafka import Producer, KafkaError, KafkaException  # noqa: E402
 from confluent_kafka.admin import (AdminClient, UserScramCredentialUpsertion,  # noqa: E402
@@ -437,7 +438,7 @@ def _():
 
 @T.case("connection.failed.authentication.delay.ms: failures answered late, the loop not blocked")
 def _():
-    d = Weir("delay", ["listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+    d = Weir(os.path.join(W, "delay"), ["listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
                        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
                        "connection.failed.authentication.delay.ms=1500"])
     try:
@@ -516,7 +517,7 @@ MAPPED = [
 def _():
     from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, NewTopic,
                                        ResourcePatternType, ResourceType)
-    m = Weir("mapped", MAPPED + [
+    m = Weir(os.path.join(W, "mapped"), MAPPED + [
         "ssl.principal.mapping.rules=RULE:^CN=(.*?),OU=Service(.*)$/svc-$1/L,"
         "RULE:^CN=(alice|carol),O=Weir Test$/$1/U"])
     try:
