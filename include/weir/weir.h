@@ -539,7 +539,8 @@ int weir_saga_start(weir_saga *s, const char *id, const char *data_json);
  * "status" (RUNNING, COMPENSATING, COMPLETED, COMPENSATED), "step", "phase", "attempt",
  * "reason", "data", "history":[{"t_ms","step","event"},...]}; -WEIR_ERR_NOENT if unknown. */
 int weir_saga_get(weir_saga *s, const char *id, char **json);
-/* Any thread: sagas known, by status (any pointer may be NULL). */
+/* Any thread: sagas known, by status (any pointer may be NULL); a saga in the middle of a change
+ * counts as running. */
 void weir_saga_counts(weir_saga *s, uint64_t *running, uint64_t *completed, uint64_t *compensated);
 /* Any thread, no orchestrator needed: the latest state of saga id read from state_topic on
  * brokers, as weir_saga_get gives it. -WEIR_ERR_NOENT (no such saga or topic), -WEIR_ERR_IO. */

@@ -703,7 +703,7 @@ void weir_saga_counts(weir_saga *s, uint64_t *running, uint64_t *completed, uint
     pthread_mutex_lock(&s->lock);
     for (size_t b = 0; b < SAGA_BUCKETS; b++)
         for (saga_rec_t *rec = s->buckets[b]; rec; rec = rec->next)
-            n[rec->status]++;
+            n[rec->busy ? SAGA_RUNNING : rec->status]++; /* being changed: still running */
     pthread_mutex_unlock(&s->lock);
     if (running)
         *running = n[SAGA_RUNNING] + n[SAGA_COMPENSATING];

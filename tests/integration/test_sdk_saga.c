@@ -95,12 +95,22 @@ static weir_result participant(weir_ctx *ctx, const weir_event *ev, void *user)
     return WEIR_RESULT_OK;
 }
 
-static const char *saga_log(const char *id)
+static int calls_of(const char *id, int step)
 {
     pthread_mutex_lock(&part_mu);
-    const char *l = sagas[saga_slot(id)].log;
+    int n = sagas[saga_slot(id)].calls[step];
     pthread_mutex_unlock(&part_mu);
-    return l;
+    return n;
+}
+
+/* A copy of the saga's log, taken under the lock (valid until the next call). */
+static const char *saga_log(const char *id)
+{
+    static char copy[256];
+    pthread_mutex_lock(&part_mu);
+    snprintf(copy, sizeof(copy), "%s", sagas[saga_slot(id)].log);
+    pthread_mutex_unlock(&part_mu);
+    return copy;
 }
 
 /* ---- the two apps -----------------------------------------------------------------------------
@@ -259,12 +269,12 @@ TEST(paths_retries_timeouts_and_idempotence)
     CHECK(history_has(s, "fail-1", "\"reason\":\"c: no stock\""));
     CHECK_STR(status_of(s, "retry-1"), "COMPLETED");
     CHECK_STR(saga_log("retry-1"), "a b c");
-    CHECK_EQ(sagas[saga_slot("retry-1")].calls[1], 2);
+    CHECK_EQ(calls_of("retry-1", 1), 2);
     CHECK(history_has(s, "retry-1", "b answered retry; next attempt in 200 ms"));
 
     CHECK_STR(status_of(s, "lost-1"), "COMPENSATED");
     CHECK_STR(saga_log("lost-1"), "a b -b -a"); /* b acted without answering: undone too */
-    CHECK_EQ(sagas[saga_slot("lost-1")].calls[1], 2);
+    CHECK_EQ(calls_of("lost-1", 1), 2);
     CHECK(history_has(s, "lost-1", "b: timed out after 2 attempts"));
     uint64_t running, completed, compensated;
     weir_saga_counts(s, &running, &completed, &compensated);
@@ -316,9 +326,9 @@ TEST(a_new_orchestrator_resumes_and_nothing_acts_twice)
     it_run(&ro, orch);
     CHECK_EQ(weir_saga_start(s, "resume-1", "{\"silent\":\"b\"}"), 0);
     int64_t deadline = it_now_ms() + 10000;
-    while (it_now_ms() < deadline && sagas[saga_slot("resume-1")].calls[1] < 1)
+    while (it_now_ms() < deadline && calls_of("resume-1", 1) < 1)
         it_sleep_ms(10);
-    CHECK_EQ(sagas[saga_slot("resume-1")].calls[1], 1);
+    CHECK_EQ(calls_of("resume-1", 1), 1);
     CHECK_EQ(it_stop(&ro), 0); /* b acted, its answer was lost; the orchestrator goes away */
     weir_saga_free(s);
     weir_app_free(orch);
@@ -335,7 +345,7 @@ TEST(a_new_orchestrator_resumes_and_nothing_acts_twice)
     CHECK(it_wait(all_ended, &e, 15000));
     CHECK_STR(status_of(s, "resume-1"), "COMPLETED");
     CHECK_STR(saga_log("resume-1"), "a b c");
-    CHECK_EQ(sagas[saga_slot("resume-1")].calls[1], 2); /* the same command, sent again */
+    CHECK_EQ(calls_of("resume-1", 1), 2); /* the same command, sent again */
     CHECK(history_has(s, "resume-1", "DoB sent (attempt 1)"));
     CHECK(!history_has(s, "resume-1", "DoB sent (attempt 2)"));
     CHECK_EQ(outcomes_of("resume-1", "SagaCompleted"), 1);
