@@ -42,7 +42,10 @@ int saga_io_open(weir_saga *s, char *err, size_t errlen)
     if (rd_kafka_conf_set(conf, "bootstrap.servers", s->app->bootstrap, err, errlen) ||
         rd_kafka_conf_set(conf, "client.id", cid, err, errlen) ||
         rd_kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) ||
-        rd_kafka_conf_set(conf, "linger.ms", "1", err, errlen)) {
+        rd_kafka_conf_set(conf, "linger.ms", "1", err, errlen) ||
+        /* a state write the broker does not take within this fails (and is tried again by
+         * the timer), rather than holding the saga for librdkafka's default of 5 minutes */
+        rd_kafka_conf_set(conf, "message.timeout.ms", "15000", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return -WEIR_EINVAL;
     }

@@ -11,7 +11,9 @@
  *    nothing; the query of the state topic gives the same state as weir_saga_get;
  *  - recovery: an orchestrator stopped while a step is unanswered is replaced by a new one that
  *    reads the state topic back and sends the same command again; the saga completes and no
- *    step acted twice.
+ *    step acted twice;
+ *  - a bad definition (no name, no steps, two steps of one name, a bad retry policy, a step
+ *    without an action) is refused with -WEIR_ERR_INVAL and a message saying what is wrong.
  */
 #include "test_sdk_util.h"
 
@@ -354,6 +356,39 @@ TEST(a_new_orchestrator_resumes_and_nothing_acts_twice)
     weir_saga_free(s);
     weir_app_free(orch);
     weir_app_free(part);
+}
+
+TEST(bad_definitions_are_refused_with_a_reason)
+{
+    weir_app *app = it_app("g-saga-bad", NULL, 100, NULL);
+    REQUIRE(app);
+    weir_saga_config sc;
+    weir_saga_config_init(&sc);
+    weir_saga *s = (weir_saga *)1;
+    char err[256];
+    CHECK_EQ(weir_saga_new(app, &sc, &s, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK(s == NULL);
+    CHECK_STR(err, "a saga needs a name (1..100 bytes)");
+    sc.name = "bad";
+    sc.steps = steps;
+    sc.nsteps = 0;
+    CHECK_EQ(weir_saga_new(app, &sc, &s, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK_STR(err, "a saga needs 1..32 steps");
+    weir_saga_step twice[2] = {steps[0], steps[0]};
+    sc.steps = twice;
+    sc.nsteps = 2;
+    CHECK_EQ(weir_saga_new(app, &sc, &s, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK_STR(err, "two steps have the same name");
+    twice[1].name = "other";
+    twice[1].retry.max_attempts = 1;
+    twice[1].retry.multiplier = 0.5;
+    CHECK_EQ(weir_saga_new(app, &sc, &s, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK_STR(err, "a step's retry policy is out of range");
+    twice[1].retry.multiplier = 2.0;
+    twice[1].action = NULL;
+    CHECK_EQ(weir_saga_new(app, &sc, &s, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK_STR(err, "each step needs a name, a topic and an action (and timeout_ms >= 0)");
+    weir_app_free(app);
 }
 
 int main(int argc, char **argv)
