@@ -28,6 +28,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_helpers  # noqa: E402
+from cli_helpers import tap  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from test_order_flow import EXAMPLES, Flow  # noqa: E402
 
@@ -36,15 +38,6 @@ FAIL_RATE = 0.5
 DOWN_S = 4
 TOPICS = ("orders", "payments", "payments.ledger", "inventory", "shipping")
 MASK = (1 << 64) - 1
-n = 0
-failed = 0
-
-
-def tap(ok, name):
-    global n, failed
-    n += 1
-    failed += 0 if ok else 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name), flush=True)
 
 
 def declines(order_id):
@@ -301,9 +294,9 @@ def main():
         tap(False, "saga flow: %s" % e)
     finally:
         flow.stop("broker")
-        flow.cleanup(keep=failed > 0)
-    print("1..%d" % n)
-    return 1 if failed else 0
+        flow.cleanup(keep=cli_helpers.failed > 0)
+    print("1..%d" % cli_helpers.count)
+    return 1 if cli_helpers.failed else 0
 
 
 if __name__ == "__main__":
