@@ -506,16 +506,22 @@ typedef void (*weir_saga_change_fn)(const char *saga_id, const char *status, int
                                     void *user);
 
 typedef struct weir_saga_config {
-    const char *name;              /* the saga type, e.g. "order"; required */
-    const weir_saga_step *steps;   /* in order; copied */
-    int nsteps;                    /* 1..32 */
-    const char *state_topic;       /* default "<name>.sagas" (created compacted) */
-    const char *reply_topic;       /* default "<name>.replies" */
-    const char *outcome_topic;     /* NULL: no outcome event */
-    const char *completed_type;    /* default "SagaCompleted" */
-    const char *compensated_type;  /* default "SagaCompensated" */
-    int partitions;                /* of the topics it creates; default 1 */
-    int history_max;               /* entries kept per saga (the oldest go); default 64 */
+    const char *name;             /* the saga type, e.g. "order"; required */
+    const weir_saga_step *steps;  /* in order; copied */
+    int nsteps;                   /* 1..32 */
+    const char *state_topic;      /* default "<name>.sagas" (created compacted) */
+    const char *reply_topic;      /* default "<name>.replies" */
+    const char *outcome_topic;    /* NULL: no outcome event */
+    const char *completed_type;   /* default "SagaCompleted" */
+    const char *compensated_type; /* default "SagaCompensated" */
+    int partitions;               /* of the topics it creates; default 1 */
+    int history_max;              /* entries kept per saga (the oldest go); default 64 */
+    /* Bounds: an ended saga is forgotten this long after it ended (a tombstone in the state
+     * topic, so compaction removes it; a later start of its id is a new saga); default 7 days.
+     * At most sagas_max are known at once: a start beyond is refused with -WEIR_ERR_NOMEM;
+     * default 1000000. */
+    int64_t ended_retention_ms;
+    long sagas_max;
     weir_saga_change_fn on_change; /* optional; called on the thread that made the change */
     void *on_change_user;
 } weir_saga_config;
@@ -533,7 +539,7 @@ int weir_saga_new(weir_app *app, const weir_saga_config *cfg, weir_saga **out, c
 void weir_saga_free(weir_saga *s);
 /* Any thread (a handler too). Starts saga id with data (a JSON object), stored before its first
  * command is sent: 0, -WEIR_ERR_EXIST if the id is known (nothing changes), -WEIR_ERR_INVAL,
- * -WEIR_ERR_IO when the state could not be stored. */
+ * -WEIR_ERR_NOMEM at sagas_max, -WEIR_ERR_IO when the state could not be stored. */
 int weir_saga_start(weir_saga *s, const char *id, const char *data_json);
 /* Any thread. The saga's state and history as JSON (malloc'd: free() it): {"saga","id",
  * "status" (RUNNING, COMPENSATING, COMPLETED, COMPENSATED), "step", "phase", "attempt",

@@ -137,6 +137,7 @@ void saga_table_put(weir_saga *s, const char *id, json_t *j)
         if (rec) {
             *pp = rec->next;
             saga_rec_free(rec);
+            s->nrecs--;
         }
     } else {
         bool fresh = !rec;
@@ -154,6 +155,7 @@ void saga_table_put(weir_saga *s, const char *id, json_t *j)
             if (fresh) {
                 rec->next = s->buckets[saga_hash(id)];
                 s->buckets[saga_hash(id)] = rec;
+                s->nrecs++;
             }
         }
     }
@@ -438,11 +440,53 @@ static void saga_due(weir_saga *s, saga_rec_t *rec, int64_t now)
 
 #define SAGA_DUE_BATCH 256
 
+/* When an ended saga ended: the time of its last history entry. */
+static int64_t saga_ended_ms(const saga_rec_t *rec)
+{
+    json_t *last = json_array_get(rec->history, json_array_size(rec->history) - 1);
+    return (int64_t)json_integer_value(json_object_get(last, "t_ms"));
+}
+
+/* Forgets ended sagas past ended_retention_ms: a tombstone in the state topic (compaction then
+ * removes the saga there), then out of the table. */
+static void saga_expire(weir_saga *s, int64_t now)
+{
+    saga_rec_t *old[SAGA_DUE_BATCH];
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t b = 0; b < SAGA_BUCKETS && n < SAGA_DUE_BATCH; b++)
+        for (saga_rec_t *rec = s->buckets[b]; rec && n < SAGA_DUE_BATCH; rec = rec->next)
+            if (!rec->busy && !rec->resume && !saga_active(rec) && rec->notified &&
+                saga_ended_ms(rec) + s->ended_retention_ms <= now) {
+                rec->busy = true;
+                old[n++] = rec;
+            }
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++) {
+        if (saga_io_tombstone(s, old[i]->id) != 0) {
+            saga_release(s, old[i]);
+            continue;
+        }
+        pthread_mutex_lock(&s->lock);
+        saga_rec_t **pp = saga_slot(s, old[i]->id);
+        *pp = old[i]->next;
+        s->nrecs--;
+        pthread_cond_broadcast(&s->cond); /* a waiter for it looks again and finds none */
+        pthread_mutex_unlock(&s->lock);
+        saga_rec_free(old[i]);
+    }
+}
+
 static void *saga_timer_main(void *arg)
 {
     weir_saga *s = arg;
+    int64_t expired_ms = 0;
     while (!atomic_load(&s->stop)) {
         int64_t now = clock_wall_ms();
+        if (now - expired_ms >= 200) {
+            saga_expire(s, now);
+            expired_ms = now;
+        }
         saga_rec_t *due[SAGA_DUE_BATCH];
         int n = 0;
         pthread_mutex_lock(&s->lock);
@@ -475,6 +519,8 @@ void weir_saga_config_init(weir_saga_config *cfg)
     cfg->compensated_type = "SagaCompensated";
     cfg->partitions = 1;
     cfg->history_max = 64;
+    cfg->ended_retention_ms = 7LL * 24 * 3600 * 1000;
+    cfg->sagas_max = 1000000;
 }
 
 /* v, or "<prefix><name><suffix>" */
@@ -493,8 +539,8 @@ static const char *saga_config_check(const weir_saga_config *c)
         return "a saga needs a name (1..100 bytes)";
     if (!c->steps || c->nsteps < 1 || c->nsteps > SAGA_STEPS_MAX)
         return "a saga needs 1..32 steps";
-    if (c->partitions < 1 || c->history_max < 1)
-        return "partitions and history_max must be positive";
+    if (c->partitions < 1 || c->history_max < 1 || c->ended_retention_ms < 1 || c->sagas_max < 1)
+        return "partitions, history_max, ended_retention_ms and sagas_max must be positive";
     for (int i = 0; i < c->nsteps; i++) {
         const weir_saga_step *st = &c->steps[i];
         if (!st->name || !st->name[0] || !st->topic || !st->topic[0] || !st->action ||
@@ -521,6 +567,8 @@ static void saga_copy_config(weir_saga *s, const weir_saga_config *cfg)
     s->nsteps = cfg->nsteps;
     s->partitions = cfg->partitions;
     s->history_max = cfg->history_max;
+    s->ended_retention_ms = cfg->ended_retention_ms;
+    s->sagas_max = cfg->sagas_max;
     s->on_change = cfg->on_change;
     s->on_change_user = cfg->on_change_user;
     for (int i = 0; i < cfg->nsteps; i++) {
@@ -597,7 +645,8 @@ void weir_saga_free(weir_saga *s)
         return;
     atomic_store(&s->stop, true);
     if (s->timer_started)
-        pthread_join(s->timer, NULL);
+        pthread_join(s->timer, NULL); /* the poller still reports the writes it waits for */
+    atomic_store(&s->poll_stop, true);
     if (s->threads_started)
         pthread_join(s->poller, NULL);
     saga_io_close(s);
@@ -632,13 +681,15 @@ static bool saga_id_ok(const char *id)
     return n > 0 && n <= SAGA_ID_MAX && !strchr(id, '/');
 }
 
-/* Inserts a new busy record for id; NULL if the id is known. */
-static saga_rec_t *saga_insert(weir_saga *s, const char *id, json_t *data)
+/* Inserts a new busy record for id; NULL and *err if the id is known or at the bound. */
+static saga_rec_t *saga_insert(weir_saga *s, const char *id, json_t *data, int *err)
 {
     pthread_mutex_lock(&s->lock);
     saga_rec_t **pp = saga_slot(s, id);
     saga_rec_t *rec = NULL;
-    if (!*pp) {
+    *err = *pp ? -WEIR_EEXIST : -WEIR_ENOMEM;
+    if (!*pp && s->nrecs < s->sagas_max) {
+        s->nrecs++;
         rec = calloc(1, sizeof(*rec));
         rec->id = strdup(id);
         rec->busy = true;
@@ -659,10 +710,11 @@ int weir_saga_start(weir_saga *s, const char *id, const char *data_json)
         json_decref(data);
         return -WEIR_EINVAL;
     }
-    saga_rec_t *rec = saga_insert(s, id, data);
+    int err;
+    saga_rec_t *rec = saga_insert(s, id, data, &err);
     json_decref(data);
     if (!rec)
-        return -WEIR_EEXIST;
+        return err;
     rec->status = SAGA_RUNNING;
     rec->attempt = 1;
     saga_history(s, rec, "saga started");
@@ -674,6 +726,7 @@ int weir_saga_start(weir_saga *s, const char *id, const char *data_json)
         pthread_mutex_lock(&s->lock);
         saga_rec_t **pp = saga_slot(s, id);
         *pp = rec->next;
+        s->nrecs--;
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
         saga_rec_free(rec);

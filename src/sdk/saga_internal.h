@@ -46,6 +46,9 @@ struct weir_saga {
     weir_saga_step steps[SAGA_STEPS_MAX]; /* strings owned */
     int nsteps;
     int partitions, history_max;
+    int64_t ended_retention_ms;
+    long sagas_max;
+    long nrecs; /* records in the table; under lock */
     weir_saga_change_fn on_change;
     void *on_change_user;
 
@@ -57,7 +60,8 @@ struct weir_saga {
     pthread_cond_t dr_cond;
     pthread_t timer, poller;
     bool threads_started, timer_started;
-    atomic_bool stop;
+    atomic_bool stop;      /* the timer thread */
+    atomic_bool poll_stop; /* the poller: after the timer, whose writes wait for it */
 };
 
 const char *saga_status_name(saga_status_t st);
@@ -73,6 +77,7 @@ int saga_io_open(weir_saga *s, char *err, size_t errlen);
 void saga_io_close(weir_saga *s);
 int saga_io_create_topics(weir_saga *s, char *err, size_t errlen);
 int saga_io_persist(weir_saga *s, const saga_rec_t *rec); /* waits for the broker's ack */
+int saga_io_tombstone(weir_saga *s, const char *id);      /* the same, for a null value */
 int saga_io_send_command(weir_saga *s, const saga_rec_t *rec);
 int saga_io_send_outcome(weir_saga *s, const saga_rec_t *rec);
 /* Reads state_topic to its end; each record goes to fn (value NULL: a tombstone). */

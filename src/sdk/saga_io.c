@@ -69,7 +69,7 @@ void saga_io_close(weir_saga *s)
 void *saga_poller_main(void *arg)
 {
     weir_saga *s = arg;
-    while (!atomic_load(&s->stop))
+    while (!atomic_load(&s->poll_stop))
         rd_kafka_poll(s->rk, 100);
     return NULL;
 }
@@ -158,6 +158,20 @@ int saga_io_persist(weir_saga *s, const saga_rec_t *rec)
     if (saga_wait(s, &w)) {
         sdk_app_log(s->app, WEIR_LOG_WARN, "saga %s %s: state not stored: %s", s->name, rec->id,
                     rd_kafka_err2str(w.err));
+        return -WEIR_EIO;
+    }
+    return 0;
+}
+
+int saga_io_tombstone(weir_saga *s, const char *id)
+{
+    saga_wait_t w = {false, 0};
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(s->state_topic), RD_KAFKA_V_KEY(id, strlen(id)),
+                          RD_KAFKA_V_VALUE(NULL, 0), RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_END);
+    if (e || saga_wait(s, &w)) {
+        sdk_app_log(s->app, WEIR_LOG_WARN, "saga %s %s: tombstone not stored: %s", s->name, id,
+                    rd_kafka_err2str(e ? e : w.err));
         return -WEIR_EIO;
     }
     return 0;

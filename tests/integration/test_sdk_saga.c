@@ -12,6 +12,8 @@
  *  - recovery: an orchestrator stopped while a step is unanswered is replaced by a new one that
  *    reads the state topic back and sends the same command again; the saga completes and no
  *    step acted twice;
+ *  - an ended saga is forgotten after ended_retention_ms (gone from the orchestrator, a
+ *    tombstone in the state topic); a start beyond sagas_max is refused with -WEIR_ERR_NOMEM;
  *  - a bad definition (no name, no steps, two steps of one name, a bad retry policy, a step
  *    without an action) is refused with -WEIR_ERR_INVAL and a message saying what is wrong.
  */
@@ -124,6 +126,9 @@ static weir_saga_step steps[3] = {
     {"c", "saga-c", "DoC", NULL, 0, {0}},
 };
 
+static int64_t retention_ms = 3600000;
+static long sagas_max = 1000;
+
 static weir_saga *orch_new(weir_app *app, int64_t timeout_ms)
 {
     for (int i = 0; i < 3; i++) {
@@ -139,6 +144,8 @@ static weir_saga *orch_new(weir_app *app, int64_t timeout_ms)
     sc.steps = steps;
     sc.nsteps = 3;
     sc.outcome_topic = "saga-outcomes";
+    sc.ended_retention_ms = retention_ms;
+    sc.sagas_max = sagas_max;
     weir_saga *s;
     char err[256];
     if (weir_saga_new(app, &sc, &s, err, sizeof(err)) != 0) {
@@ -351,6 +358,54 @@ TEST(a_new_orchestrator_resumes_and_nothing_acts_twice)
     CHECK(history_has(s, "resume-1", "DoB sent (attempt 1)"));
     CHECK(!history_has(s, "resume-1", "DoB sent (attempt 2)"));
     CHECK_EQ(outcomes_of("resume-1", "SagaCompleted"), 1);
+    CHECK_EQ(it_stop(&ro), 0);
+    CHECK_EQ(it_stop(&rp), 0);
+    weir_saga_free(s);
+    weir_app_free(orch);
+    weir_app_free(part);
+}
+
+TEST(ended_sagas_are_forgotten_and_the_count_is_bounded)
+{
+    weir_app *part = participant_new();
+    weir_app *orch = it_app("g-saga-orch3", NULL, 100, NULL);
+    REQUIRE(part && orch);
+    retention_ms = 500;
+    sagas_max = 2;
+    weir_saga *s = orch_new(orch, 5000);
+    retention_ms = 3600000;
+    sagas_max = 1000;
+    REQUIRE(s);
+    it_runner_t rp, ro;
+    it_run(&rp, part);
+    it_run(&ro, orch);
+    /* The sagas of the cases before, read back, ended over 500 ms ago: forgotten at once. */
+    uint64_t running, completed, compensated;
+    int64_t wait_until = it_now_ms() + 5000;
+    do {
+        it_sleep_ms(50);
+        weir_saga_counts(s, &running, &completed, &compensated);
+    } while (running + completed + compensated > 0 && it_now_ms() < wait_until);
+    CHECK_EQ(running + completed + compensated, 0);
+    CHECK_EQ(weir_saga_start(s, "gone-1", "{}"), 0);
+    int64_t deadline = it_now_ms() + 15000;
+    char *j = NULL;
+    while (it_now_ms() < deadline && weir_saga_get(s, "gone-1", &j) != WEIR_ERR_NOENT) {
+        free(j);
+        j = NULL;
+        it_sleep_ms(50);
+    }
+    CHECK_EQ(weir_saga_get(s, "gone-1", &j), WEIR_ERR_NOENT);
+    CHECK_STR(saga_log("gone-1"), "a b c");
+    char err[256];
+    CHECK_EQ(weir_saga_query(it_bootstrap, "t.sagas", "gone-1", &j, err, sizeof(err)),
+             WEIR_ERR_NOENT); /* the latest record of the id is a tombstone */
+    weir_saga_counts(s, &running, &completed, &compensated);
+    CHECK_EQ(running + completed + compensated, 0);
+    /* At most two at once: a slow step keeps them running. */
+    CHECK_EQ(weir_saga_start(s, "cap-1", "{\"silent\":\"a\",\"always\":true}"), 0);
+    CHECK_EQ(weir_saga_start(s, "cap-2", "{\"silent\":\"a\",\"always\":true}"), 0);
+    CHECK_EQ(weir_saga_start(s, "cap-3", "{}"), WEIR_ERR_NOMEM);
     CHECK_EQ(it_stop(&ro), 0);
     CHECK_EQ(it_stop(&rp), 0);
     weir_saga_free(s);
