@@ -14,7 +14,10 @@
 # (order-service HTTP port, default 8080), WEIR_DEMO_METRICS_PORT (first of the services' three
 # /metrics ports, default 9464), WEIR_DEMO_RATE (orders per second, default 20), WEIR_REGISTRY
 # (the schema registry the services register their event schemas with; default the started
-# broker's, http://<HTTP>; with a BOOTSTRAP given and no WEIR_REGISTRY: none, plain JSON).
+# broker's, http://<HTTP>; with a BOOTSTRAP given and no WEIR_REGISTRY: none, plain JSON),
+# WEIR_ORDER_FLOW (choreography, the default: the services react to each other's events; or
+# orchestration: order-saga drives payment, inventory and shipping-service with commands and
+# compensates; docs/order-flow.md compares the two).
 #
 # Logs are appended to, never truncated: a second `make run` on a data dir in use stops at once
 # with a message, leaving the running broker and its logs alone.
@@ -30,6 +33,12 @@ mport=${WEIR_DEMO_METRICS_PORT:-9464}
 rate=${WEIR_DEMO_RATE:-20}
 bootstrap=${1:-}
 registry=${WEIR_REGISTRY:-}
+flow=${WEIR_ORDER_FLOW:-choreography}
+if [[ $flow != choreography && $flow != orchestration ]]; then
+    echo "make run: WEIR_ORDER_FLOW=$flow: expected choreography or orchestration" >&2
+    exit 2
+fi
+export WEIR_ORDER_FLOW=$flow
 
 # The broker holds an flock on <data>/.lock while it runs: test it before touching anything.
 if [[ -z $bootstrap && -e $data/.lock ]] && ! flock -n "$data/.lock" true 2>/dev/null; then
@@ -96,10 +105,14 @@ start() { # name, metrics port, args...
 }
 start inventory-service $((mport + 2))
 start payment-service $((mport + 1))
+if [[ $flow == orchestration ]]; then
+    start shipping-service $((mport + 3))
+    start order-saga $((mport + 4))
+fi
 start order-service "$mport" --port "$port"
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    kill -0 "${pids[2]}" 2>/dev/null || break
+    kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
 done
 if ! curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
@@ -112,7 +125,7 @@ decode=--decode # registry-encoded values as JSON (the CLI's registry: $WEIR_REG
 console=" (the web console, when built in: http://$http/ui/)"
 curl -sf -o /dev/null "http://$http/ui/" 2>/dev/null && console=""
 cat <<EOF
-Weir is running, with the order flow on it. Where everything is:
+Weir is running, with the order flow on it ($flow). Where everything is:
   Kafka            $bootstrap
   HTTP             http://$http  (/health, /metrics, /api/v1/traces, schema registry)
   console          http://$http/ui/$console
@@ -124,6 +137,7 @@ Try, in another terminal:
   weir -b $bootstrap topic list
   weir -b $bootstrap consume orders --from end $decode -f '%k %v\\n'
   weir -b $bootstrap group describe payment-service
+  build/examples/order-saga --bootstrap $bootstrap --show ORDER_ID   # orchestration: a saga
   curl -s http://$http/metrics | grep kafka_consumergroup_lag
   curl -s http://$http/api/v1/traces      # recent orders; then /api/v1/traces/<trace_id>
   tail -f $dir/order-service.log

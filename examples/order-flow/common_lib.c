@@ -18,6 +18,13 @@ void of_opts_init(of_opts_t *o, const char *name)
     o->session_timeout_ms = 10000;
     o->workers = 1;
     o->log_level = WEIR_LOG_WARN;
+    const char *flow = getenv("WEIR_ORDER_FLOW");
+    o->flow = flow && flow[0] ? flow : "choreography";
+}
+
+bool of_orchestrated(const of_opts_t *o)
+{
+    return strcmp(o->flow, "orchestration") == 0;
 }
 
 bool of_opt_is(const char *arg, const char *name)
@@ -52,7 +59,9 @@ const char *of_opts_usage(void)
            "  --registry URL            schema registry (http://127.0.0.1:8081 on weir serve):\n"
            "                            register the event schemas at start, send and read\n"
            "                            events in its wire format (default: plain JSON)\n"
-           "  --schema TOPIC=FILE       with --registry: TOPIC's schema from FILE (JSON Schema)\n";
+           "  --schema TOPIC=FILE       with --registry: TOPIC's schema from FILE (JSON Schema)\n"
+           "  --flow STYLE              choreography (events) or orchestration (order-saga's\n"
+           "                            commands); default $WEIR_ORDER_FLOW, else choreography\n";
 }
 
 static int parse_int(const char *name, const char *v, int min, int max, int *out)
@@ -73,6 +82,10 @@ int of_opts_parse(of_opts_t *o, int argc, char **argv, int *i)
     if (of_opt_is(a, "--bootstrap")) {
         o->bootstrap = of_opt_value(argc, argv, i);
         return o->bootstrap ? 1 : -1;
+    }
+    if (of_opt_is(a, "--flow")) {
+        o->flow = of_opt_value(argc, argv, i);
+        return o->flow ? 1 : -1;
     }
     if (of_opt_is(a, "--db")) {
         o->db_path = of_opt_value(argc, argv, i);
@@ -165,6 +178,13 @@ weir_app *of_app_new(const of_opts_t *o)
     char instance[300];
     const char *settings[4] = {NULL};
     size_t ns = 0;
+    if (strcmp(o->flow, "choreography") != 0 && strcmp(o->flow, "orchestration") != 0) {
+        fprintf(stderr,
+                "%s: unknown flow '%s' (--flow or WEIR_ORDER_FLOW: choreography or "
+                "orchestration)\n",
+                o->name, o->flow);
+        return NULL;
+    }
     if (o->instance_id) {
         snprintf(instance, sizeof(instance), "consumer.group.instance.id=%s", o->instance_id);
         settings[ns++] = instance;
@@ -219,6 +239,28 @@ int of_topics_create(weir_app *app, int partitions)
     const char *topics[] = {OF_TOPIC_ORDERS, OF_TOPIC_PAYMENTS, OF_TOPIC_INVENTORY,
                             OF_TOPIC_LEDGER};
     int rc = 0;
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+        if (weir_app_create_topic(app, topics[i], partitions) != 0)
+            rc = -1;
+    return rc;
+}
+
+int of_saga_reply(weir_ctx *ctx, const weir_event *cmd, weir_saga_outcome outcome,
+                  const char *reason)
+{
+    json_t *o = reason ? json_pack("{s:s}", "reason", reason) : NULL;
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int r = weir_saga_reply(ctx, cmd, outcome, text);
+    free(text);
+    return r;
+}
+
+int of_saga_topics_create(weir_app *app, int partitions)
+{
+    const char *topics[] = {OF_TOPIC_PAYMENT_CMDS, OF_TOPIC_INVENTORY_CMDS, OF_TOPIC_SHIPPING_CMDS,
+                            OF_TOPIC_SHIPPING, OF_SAGA_NAME ".replies"};
+    int rc = of_topics_create(app, partitions);
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
         if (weir_app_create_topic(app, topics[i], partitions) != 0)
             rc = -1;

@@ -8,6 +8,11 @@
  * Stock and reservations are SQLite tables; each handler runs in libweir's inbox, so the stock
  * change, the reservation row and the event to publish commit together with the dedup record.
  * Invariant: for every SKU, initial = stock + quantities of RESERVED reservations.
+ *
+ * Orchestrated (--flow orchestration): the same handlers answer order-saga's commands,
+ * inventory.commands/ReserveStock and ReleaseStock, with a reply in the same transaction. The
+ * decision is kept per order id (reservations, rejections), so a command asked again gets the
+ * first answer and moves no stock.
  */
 #include "order_flow.h"
 
@@ -70,8 +75,24 @@ static int check_items(sqlite3 *db, json_t *items, char *why, size_t whylen)
     return 0;
 }
 
+static void row_text(sqlite3_stmt *st, void *arg)
+{
+    snprintf(arg, 128, "%s", (const char *)sqlite3_column_text(st, 0));
+}
+
+/* A command asked again: the first decision, from the tables. */
+static int answer_again(weir_ctx *ctx, const weir_event *ev, sqlite3 *db, const char *order_id)
+{
+    char why[128] = "";
+    if (of_sql(db, "SELECT reason FROM rejections WHERE order_id = ?", "t", row_text, why,
+               order_id) != 0)
+        return -1;
+    return of_saga_reply(ctx, ev, why[0] ? WEIR_SAGA_FAILED : WEIR_SAGA_OK, why[0] ? why : NULL);
+}
+
 static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *user)
 {
+    bool command = user != NULL; /* a ReserveStock of order-saga: answer it */
     sqlite3 *db = weir_ctx_db(ctx);
     json_t *j = of_event_json(ctx, ev);
     if (!j)
@@ -91,6 +112,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
                "t", row_i64, &done, order_id) != 0)
         goto out;
     if (done.found) {
+        if (command && answer_again(ctx, ev, db, order_id) != 0)
+            goto out;
         res = WEIR_RESULT_OK; /* decided before */
         goto out;
     }
@@ -102,7 +125,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
         if (of_sql(db, "INSERT INTO rejections(order_id, reason) VALUES (?, ?)", "tt", NULL, NULL,
                    order_id, why) != 0 ||
             of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockRejected", order_id,
-                         json_pack("{s:s, s:s}", "order_id", order_id, "reason", why)) != 0)
+                         json_pack("{s:s, s:s}", "order_id", order_id, "reason", why)) != 0 ||
+            (command && of_saga_reply(ctx, ev, WEIR_SAGA_FAILED, why) != 0))
             goto out;
         of_log_order(NAME, ctx, NULL, order_id, "stock REJECTED (%s)", why);
         res = WEIR_RESULT_OK;
@@ -124,7 +148,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
             goto out;
     }
     if (of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockReserved", order_id,
-                     json_pack("{s:s, s:O}", "order_id", order_id, "items", items)) != 0)
+                     json_pack("{s:s, s:O}", "order_id", order_id, "items", items)) != 0 ||
+        (command && of_saga_reply(ctx, ev, WEIR_SAGA_OK, NULL) != 0))
         goto out;
     of_log_order(NAME, ctx, NULL, order_id, "stock RESERVED");
     res = WEIR_RESULT_OK;
@@ -135,6 +160,7 @@ out:
 
 static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void *user)
 {
+    bool command = user != NULL; /* a ReleaseStock of order-saga: answer it */
     sqlite3 *db = weir_ctx_db(ctx);
     json_t *j = of_event_json(ctx, ev);
     if (!j)
@@ -151,6 +177,8 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
                "t", row_i64, &reserved, order_id) != 0)
         goto out;
     if (reserved.v == 0) {
+        if (command && of_saga_reply(ctx, ev, WEIR_SAGA_OK, NULL) != 0)
+            goto out;
         res = WEIR_RESULT_OK; /* rejected, or released already: nothing held */
         goto out;
     }
@@ -164,7 +192,8 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
                NULL, order_id) != 0)
         goto out;
     if (of_emit_json(ctx, OF_TOPIC_INVENTORY, "StockReleased", order_id,
-                     json_pack("{s:s}", "order_id", order_id)) != 0)
+                     json_pack("{s:s}", "order_id", order_id)) != 0 ||
+        (command && of_saga_reply(ctx, ev, WEIR_SAGA_OK, NULL) != 0))
         goto out;
     of_log_order(NAME, ctx, NULL, order_id, "stock RELEASED");
     res = WEIR_RESULT_OK;
@@ -239,11 +268,20 @@ int main(int argc, char **argv)
         return 1;
     }
     sqlite3_close(db);
-    of_topics_create(app, o.partitions);
     weir_route_options opt = of_route_tx(10, 50);
-    weir_app_route(app, OF_TOPIC_ORDERS, "OrderPlaced", on_order_placed, NULL, &opt);
-    weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_cancelled, NULL, &opt);
-    of_log(NAME, "running");
+    if (of_orchestrated(&o)) {
+        static int answer = 1;
+        of_saga_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_INVENTORY_CMDS, "ReserveStock", on_order_placed, &answer,
+                       &opt);
+        weir_app_route(app, OF_TOPIC_INVENTORY_CMDS, "ReleaseStock", on_order_cancelled, &answer,
+                       &opt);
+    } else {
+        of_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderPlaced", on_order_placed, NULL, &opt);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_cancelled, NULL, &opt);
+    }
+    of_log(NAME, "running (%s)", o.flow);
     int rc = of_app_run_and_report(app, NAME);
     weir_app_free(app);
     return rc;

@@ -208,8 +208,13 @@ static void view_sample(broker_view_t *v, long *dead, long *lag)
     *dead = records_in(v->rk[0], OF_TOPIC_ORDERS ".dlq") +
             records_in(v->rk[0], OF_TOPIC_PAYMENTS ".dlq") +
             records_in(v->rk[0], OF_TOPIC_INVENTORY ".dlq");
-    long l[4] = {lag_of(v->rk[0], OF_TOPIC_PAYMENTS), lag_of(v->rk[0], OF_TOPIC_INVENTORY),
-                 lag_of(v->rk[1], OF_TOPIC_ORDERS), lag_of(v->rk[2], OF_TOPIC_ORDERS)};
+    /* The inputs of the three services' groups, in the flow that runs (WEIR_ORDER_FLOW). */
+    const char *flow = getenv("WEIR_ORDER_FLOW");
+    bool orch = flow && strcmp(flow, "orchestration") == 0;
+    long l[4] = {lag_of(v->rk[0], orch ? OF_TOPIC_ORDERS : OF_TOPIC_PAYMENTS),
+                 orch ? 0 : lag_of(v->rk[0], OF_TOPIC_INVENTORY),
+                 lag_of(v->rk[1], orch ? OF_TOPIC_PAYMENT_CMDS : OF_TOPIC_ORDERS),
+                 lag_of(v->rk[2], orch ? OF_TOPIC_INVENTORY_CMDS : OF_TOPIC_ORDERS)};
     *lag = 0;
     for (int i = 0; i < 4; i++) {
         if (l[i] < 0) {

@@ -16,6 +16,9 @@
  * (OrderCancelled, which makes the other services compensate). Decisions are made once, in the
  * handler's transaction (libweir's inbox), so a redelivered event cannot decide twice.
  *
+ * Orchestrated (--flow orchestration): order-saga decides instead, and this service only takes
+ * its verdict, orders/OrderConfirmed or OrderCancelled, into the orders table.
+ *
  * HTTP runs on libmicrohttpd's thread pool, each thread with its own connection to the store;
  * the handlers run on libweir's worker thread.
  */
@@ -518,6 +521,42 @@ out:
     return res;
 }
 
+/* Orchestrated: order-saga's verdict (user: the status it sets) decides a PENDING order. */
+static weir_result on_saga_verdict(weir_ctx *ctx, const weir_event *ev, void *user)
+{
+    const char *status = user;
+    json_t *j = of_event_json(ctx, ev);
+    if (!j)
+        return WEIR_RESULT_FAIL;
+    const char *order_id = of_json_str(j, "order_id");
+    const char *reason = of_json_str(j, "reason");
+    weir_result res = WEIR_RESULT_RETRY;
+    order_state_t o = {0};
+    if (!order_id || of_sql(weir_ctx_db(ctx),
+                            "SELECT status, payment, stock FROM orders "
+                            "WHERE order_id = ?",
+                            "t", row_state, &o, order_id) != 0)
+        goto out;
+    if (!o.found) {
+        weir_ctx_set_error(ctx, "%s for unknown order %s", weir_event_type(ev), order_id);
+        res = WEIR_RESULT_FAIL;
+        goto out;
+    }
+    if (strcmp(o.status, "PENDING") == 0) {
+        if (of_sql(weir_ctx_db(ctx),
+                   "UPDATE orders SET status = ?, reason = NULLIF(?, ''), decided_ms = ? "
+                   "WHERE order_id = ?",
+                   "ttit", NULL, NULL, status, reason ? reason : "", of_now_ms(), order_id) != 0)
+            goto out;
+        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> %s%s%s%s", status, reason ? " (" : "",
+                     reason ? reason : "", reason ? ")" : "");
+    }
+    res = WEIR_RESULT_OK;
+out:
+    json_decref(j);
+    return res;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static int usage(FILE *f)
@@ -570,11 +609,18 @@ int main(int argc, char **argv)
         return 1;
     }
     sqlite3_close(db);
-    of_topics_create(app, o.partitions);
     weir_route_options opt = of_route_tx(10, 50);
-    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
-        const char *topic = outcomes[i].type[0] == 'P' ? OF_TOPIC_PAYMENTS : OF_TOPIC_INVENTORY;
-        weir_app_route(app, topic, outcomes[i].type, on_outcome, (void *)&outcomes[i], &opt);
+    if (of_orchestrated(&o)) {
+        static char confirmed[] = "CONFIRMED", cancelled[] = "CANCELLED";
+        of_saga_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderConfirmed", on_saga_verdict, confirmed, &opt);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_saga_verdict, cancelled, &opt);
+    } else {
+        of_topics_create(app, o.partitions);
+        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+            const char *topic = outcomes[i].type[0] == 'P' ? OF_TOPIC_PAYMENTS : OF_TOPIC_INVENTORY;
+            weir_app_route(app, topic, outcomes[i].type, on_outcome, (void *)&outcomes[i], &opt);
+        }
     }
 
     pthread_key_create(&db_key, db_close);

@@ -35,9 +35,26 @@
 #define OF_TOPIC_INVENTORY "inventory"
 #define OF_TOPIC_LEDGER    "payments.ledger"
 
+/* The orchestrated flow (WEIR_ORDER_FLOW=orchestration): order-saga sends commands and takes
+ * replies (libweir's saga orchestrator); the services answer them instead of reacting to orders.
+ *   payment.commands    ChargePayment, RefundPayment         (order-saga writes)
+ *   inventory.commands  ReserveStock, ReleaseStock           (order-saga writes)
+ *   shipping.commands   ShipOrder, CancelShipment            (order-saga writes)
+ *   order.replies       SagaReply                            (the services write)
+ *   order.sagas         each saga's state, compacted         (order-saga writes)
+ *   shipping            OrderShipped, ShipmentCancelled      (shipping-service writes)
+ * and order-saga ends each saga with OrderConfirmed or OrderCancelled on orders. */
+#define OF_TOPIC_PAYMENT_CMDS   "payment.commands"
+#define OF_TOPIC_INVENTORY_CMDS "inventory.commands"
+#define OF_TOPIC_SHIPPING_CMDS  "shipping.commands"
+#define OF_TOPIC_SHIPPING       "shipping"
+#define OF_SAGA_NAME            "order"
+
 #define OF_GROUP_ORDER     "order-service"
 #define OF_GROUP_PAYMENT   "payment-service"
 #define OF_GROUP_INVENTORY "inventory-service"
+#define OF_GROUP_SHIPPING  "shipping-service"
+#define OF_GROUP_SAGA      "order-saga"
 
 #define OF_SCHEMA_FILES_MAX 8
 
@@ -62,7 +79,12 @@ typedef struct {
     int nschema_files;
     const char *const *writes; /* NULL-terminated topics the service writes (their schemas are
                                   registered at start); set by the program */
+    const char *flow;          /* --flow, else $WEIR_ORDER_FLOW: "choreography" (default) or
+                                  "orchestration"; of_app_new refuses anything else */
 } of_opts_t;
+
+/* True when the services run the orchestrated flow (order-saga's commands). */
+bool of_orchestrated(const of_opts_t *o);
 
 void of_opts_init(of_opts_t *o, const char *name);
 /* Returns 1 when argv[*i] was a common option (consumed, *i advanced past its value), 0 when it
@@ -80,6 +102,11 @@ bool of_opt_is(const char *arg, const char *name);
  * of_route_tx makes them inbox routes. */
 weir_app *of_app_new(const of_opts_t *o);
 int of_topics_create(weir_app *app, int partitions);
+/* The topics above and those of the orchestrated flow (commands, replies, shipping). */
+int of_saga_topics_create(weir_app *app, int partitions);
+/* Answers a saga command from a handler (weir_saga_reply); reason: NULL, or why it failed. */
+int of_saga_reply(weir_ctx *ctx, const weir_event *cmd, weir_saga_outcome outcome,
+                  const char *reason);
 weir_route_options of_route(int max_attempts, int64_t initial_backoff_ms);
 weir_route_options of_route_tx(int max_attempts, int64_t initial_backoff_ms);
 /* Runs the app to the end and prints its counters on stderr. Returns the exit code. */

@@ -17,6 +17,12 @@
  * The gateway's transient errors are retried by libweir (RETRY, with backoff); on the last
  * attempt the payment is failed instead ("gateway unavailable"), so every order gets an answer
  * and none is left waiting in a dead-letter topic.
+ *
+ * Orchestrated (--flow orchestration): the same two handlers answer order-saga's commands,
+ * payment.commands/ChargePayment and RefundPayment, and also reply to the saga (in the same
+ * Kafka transaction). A command sent again (another attempt, a resend after the orchestrator's
+ * restart) reaches the gateway with the same idempotency key: it answers as the first time and
+ * moves no money, and the reply repeats that answer without a second ledger entry.
  */
 #include "order_flow.h"
 
@@ -49,6 +55,7 @@ static int emit_ledger(weir_ctx *ctx, const char *type, const char *order_id, do
 
 static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *user)
 {
+    bool command = user != NULL; /* a ChargePayment of order-saga: answer it */
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
@@ -72,7 +79,11 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
         goto out;
     if (duplicate) {
         /* A second copy of an OrderPlaced this service published the outcome of before (an
-         * at-least-once producer upstream sent it twice): the gateway did nothing, nor do we. */
+         * at-least-once producer upstream sent it twice): the gateway did nothing, nor do we.
+         * A command asked again gets the first answer. */
+        if (command && of_saga_reply(ctx, ev, r == OF_GW_CAPTURED ? WEIR_SAGA_OK : WEIR_SAGA_FAILED,
+                                     r == OF_GW_CAPTURED ? NULL : "card declined") != 0)
+            goto out;
         res = WEIR_RESULT_OK;
         goto out;
     }
@@ -91,7 +102,8 @@ static weir_result on_order_placed(weir_ctx *ctx, const weir_event *ev, void *us
     /* Both land in the open Kafka transaction with this event's offset. */
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, reason ? "PaymentFailed" : "PaymentSucceeded",
                      order_id, o) != 0 ||
-        (!reason && emit_ledger(ctx, "PaymentCaptured", order_id, amount) != 0))
+        (!reason && emit_ledger(ctx, "PaymentCaptured", order_id, amount) != 0) ||
+        (command && of_saga_reply(ctx, ev, reason ? WEIR_SAGA_FAILED : WEIR_SAGA_OK, reason) != 0))
         goto out;
     of_log_order(NAME, ctx, NULL, order_id, "payment %s%s%s%s", reason ? "FAILED" : "SUCCEEDED",
                  reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
@@ -103,6 +115,7 @@ out:
 
 static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void *user)
 {
+    bool command = user != NULL; /* a RefundPayment of order-saga: answer it */
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
@@ -128,12 +141,15 @@ static weir_result on_order_cancelled(weir_ctx *ctx, const weir_event *ev, void 
     }
     /* Nothing charged (declined, failed), or a copy of a cancellation already answered. */
     if (r == OF_GW_NOT_CAPTURED || duplicate) {
+        if (command && of_saga_reply(ctx, ev, WEIR_SAGA_OK, NULL) != 0)
+            goto out;
         res = WEIR_RESULT_OK;
         goto out;
     }
     if (of_emit_json(ctx, OF_TOPIC_PAYMENTS, "PaymentRefunded", order_id,
                      json_pack("{s:s, s:f}", "order_id", order_id, "amount", amount)) != 0 ||
-        emit_ledger(ctx, "PaymentRefunded", order_id, amount) != 0)
+        emit_ledger(ctx, "PaymentRefunded", order_id, amount) != 0 ||
+        (command && of_saga_reply(ctx, ev, WEIR_SAGA_OK, NULL) != 0))
         goto out;
     of_log_order(NAME, ctx, NULL, order_id, "payment REFUNDED");
     res = WEIR_RESULT_OK;
@@ -211,13 +227,23 @@ int main(int argc, char **argv)
         weir_app_free(app);
         return 1;
     }
-    of_topics_create(app, o.partitions);
     weir_route_options placed = of_route(max_attempts, 20);
     weir_route_options cancelled = of_route(50, 50);
-    weir_app_route(app, OF_TOPIC_ORDERS, "OrderPlaced", on_order_placed, NULL, &placed);
-    weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_cancelled, NULL, &cancelled);
-    of_log(NAME, "running: failure rate %.2f, transient rate %.2f", gateway.failure_rate,
-           gateway.transient_rate);
+    if (of_orchestrated(&o)) {
+        static int answer = 1;
+        of_saga_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_PAYMENT_CMDS, "ChargePayment", on_order_placed, &answer,
+                       &placed);
+        weir_app_route(app, OF_TOPIC_PAYMENT_CMDS, "RefundPayment", on_order_cancelled, &answer,
+                       &cancelled);
+    } else {
+        of_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderPlaced", on_order_placed, NULL, &placed);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_cancelled, NULL,
+                       &cancelled);
+    }
+    of_log(NAME, "running (%s): failure rate %.2f, transient rate %.2f", o.flow,
+           gateway.failure_rate, gateway.transient_rate);
     int rc = of_app_run_and_report(app, NAME);
     weir_app_free(app);
     sqlite3_close(gw_db);

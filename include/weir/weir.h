@@ -447,6 +447,129 @@ int weir_serialize(weir_serializer *ser, const char *json, size_t len, void **ou
 int weir_deserialize(weir_registry *reg, const void *data, size_t len, char **json, int32_t *id,
                      weir_registry_error *err);
 
+/* ---- sagas: an orchestrator and its participants ----------------------------------------------
+ * A saga is a sequence of steps, each a command sent to a participant service and its reply; a
+ * step that fails makes the orchestrator run the compensations of the steps done before it, in
+ * reverse order. The orchestrator lives in an app (weir_saga_new routes the reply topic to it):
+ *
+ *   static const weir_saga_step steps[] = {
+ *       {"payment",   "payment.commands",   "ChargePayment", "RefundPayment", 5000, {0}},
+ *       {"inventory", "inventory.commands", "ReserveStock",  "ReleaseStock",  5000, {0}},
+ *   };
+ *   weir_saga_config sc;
+ *   weir_saga_config_init(&sc);
+ *   sc.name = "order";  sc.steps = steps;  sc.nsteps = 2;
+ *   weir_saga *saga;
+ *   weir_saga_new(app, &sc, &saga, err, sizeof(err));  // recovers the unfinished sagas
+ *   weir_saga_start(saga, "o-1", "{\"order_id\":\"o-1\",\"amount\":25}");
+ *   weir_app_run(app);  ...  weir_saga_free(saga);  weir_app_free(app);
+ *
+ * - Durable state: every change of a saga is written (acks=all, idempotent producer, waited for)
+ *   to the compacted topic state_topic ("<name>.sagas"), keyed by saga id, before the command it
+ *   leads to is sent. weir_saga_new reads that topic to its end: every unfinished saga resumes
+ *   by sending its current command again, with the same ce_id.
+ * - Commands: CloudEvents on the step's topic, keyed by saga id, the saga's data as value (with
+ *   each done step's reply merged in under the step's name), ce_id
+ *   "<name>/<saga id>/<step>/<action|compensation>/<attempt>", and the headers weir.saga.id,
+ *   weir.saga.name, weir.saga.step (index), weir.saga.phase ("action" or "compensation"),
+ *   weir.saga.attempt and weir.saga.reply_to. A participant answers with weir_saga_reply().
+ * - Timeouts and retries: an attempt not answered within the step's timeout_ms, or answered
+ *   with WEIR_SAGA_RETRY, is tried again after the step's backoff, up to retry.max_attempts;
+ *   then the step counts as failed, and since its action may have happened, its own
+ *   compensation runs too. A compensation is retried until it succeeds (its backoff capped).
+ * - Idempotence by saga id: a replayed reply, or one for a step the saga is no longer at, changes
+ *   nothing; weir_saga_start of a known id changes nothing (-WEIR_ERR_EXIST). A participant must
+ *   make its side effect idempotent by saga id (a command may come again: another attempt, or a
+ *   resend after a crash); the SDK's dedup by ce_id already skips a copy of the same attempt.
+ * - Outcome: when a saga ends (COMPLETED, or COMPENSATED after a failure) an event goes to
+ *   outcome_topic if set (types completed_type / compensated_type, ce_id "<name>/<id>/<status>",
+ *   value: the data with "saga_status" and, when compensated, "reason" added).
+ */
+typedef enum weir_saga_outcome {
+    WEIR_SAGA_OK = 0,     /* the step (or compensation) is done */
+    WEIR_SAGA_FAILED = 1, /* the step cannot be done: compensate */
+    WEIR_SAGA_RETRY = 2   /* not now: ask again after the step's backoff */
+} weir_saga_outcome;
+
+typedef struct weir_saga_step {
+    const char *name;         /* e.g. "payment"; unique in the saga */
+    const char *topic;        /* where its commands go */
+    const char *action;       /* ce_type of the command, e.g. "ChargePayment" */
+    const char *compensation; /* ce_type of the undo, e.g. "RefundPayment"; NULL: nothing to undo */
+    int64_t timeout_ms;       /* per attempt; 0: 30000 */
+    weir_retry_policy retry;  /* attempts and backoff; max_attempts 0: the defaults */
+} weir_saga_step;
+
+/* What the orchestrator tells on_change: after a change is stored (sent = false) and after the
+ * commands it leads to are handed to the producer (sent = true). */
+typedef void (*weir_saga_change_fn)(const char *saga_id, const char *status, int step, bool sent,
+                                    void *user);
+
+typedef struct weir_saga_config {
+    const char *name;             /* the saga type, e.g. "order"; required */
+    const weir_saga_step *steps;  /* in order; copied */
+    int nsteps;                   /* 1..32 */
+    const char *state_topic;      /* default "<name>.sagas" (created compacted) */
+    const char *reply_topic;      /* default "<name>.replies" */
+    const char *outcome_topic;    /* NULL: no outcome event */
+    const char *completed_type;   /* default "SagaCompleted" */
+    const char *compensated_type; /* default "SagaCompensated" */
+    int partitions;               /* of the topics it creates; default 1 */
+    int history_max;              /* entries kept per saga (the oldest go); default 64 */
+    /* Bounds: an ended saga is forgotten this long after it ended (a tombstone in the state
+     * topic, so compaction removes it; a later start of its id is a new saga); default 7 days.
+     * At most sagas_max are known at once: a start beyond is refused with -WEIR_ERR_NOMEM;
+     * default 1000000. */
+    int64_t ended_retention_ms;
+    long sagas_max;
+    weir_saga_change_fn on_change; /* optional; called on the thread that made the change */
+    void *on_change_user;
+} weir_saga_config;
+
+typedef struct weir_saga weir_saga;
+
+/* Any thread. Fills the defaults above. */
+void weir_saga_config_init(weir_saga_config *cfg);
+/* Before weir_app_run(app), on its thread: creates the topics, reads the saga state back,
+ * routes the reply topic to the orchestrator and starts its timer thread (which resumes the
+ * unfinished sagas at once). On error *out is NULL and errbuf says why. */
+int weir_saga_new(weir_app *app, const weir_saga_config *cfg, weir_saga **out, char *errbuf,
+                  size_t errlen);
+/* After weir_app_run() has returned, before weir_app_free(). */
+void weir_saga_free(weir_saga *s);
+/* Any thread (a handler too). Starts saga id with data (a JSON object), stored before its first
+ * command is sent: 0, -WEIR_ERR_EXIST if the id is known (nothing changes), -WEIR_ERR_INVAL,
+ * -WEIR_ERR_NOMEM at sagas_max, -WEIR_ERR_IO when the state could not be stored. */
+int weir_saga_start(weir_saga *s, const char *id, const char *data_json);
+/* Any thread. The saga's state and history as JSON (malloc'd: free() it): {"saga","id",
+ * "status" (RUNNING, COMPENSATING, COMPLETED, COMPENSATED), "step", "phase", "attempt",
+ * "reason", "data", "history":[{"t_ms","step","event"},...]}; -WEIR_ERR_NOENT if unknown. */
+int weir_saga_get(weir_saga *s, const char *id, char **json);
+/* Any thread: sagas known, by status (any pointer may be NULL); a saga in the middle of a change
+ * counts as running. */
+void weir_saga_counts(weir_saga *s, uint64_t *running, uint64_t *completed, uint64_t *compensated);
+/* Any thread, no orchestrator needed: the latest state of saga id read from state_topic on
+ * brokers, as weir_saga_get gives it. -WEIR_ERR_NOENT (no such saga or topic), -WEIR_ERR_IO. */
+int weir_saga_query(const char *brokers, const char *state_topic, const char *id, char **json,
+                    char *errmsg, size_t errmsg_size);
+
+/* In a participant's handler of a command. Fills what the command says about its saga;
+ * -WEIR_ERR_INVAL when the event is not a saga command. Pointers valid during the call. */
+typedef struct weir_saga_command {
+    const char *saga_id;
+    const char *saga_name;
+    int step;
+    bool compensation; /* false: the action */
+    int attempt;
+} weir_saga_command;
+int weir_saga_command_read(const weir_event *ev, weir_saga_command *out);
+/* From the handler of a command: emits the reply (with weir_emit_message, so in the handler's
+ * transaction or outbox like any emit); json: a JSON object or NULL, "reason" is what a failure
+ * is reported with. Its ce_id is the command's plus "/reply", so a handler that runs again
+ * answers with the same id. */
+int weir_saga_reply(weir_ctx *ctx, const weir_event *cmd, weir_saga_outcome outcome,
+                    const char *json);
+
 /* ---- test support -----------------------------------------------------------------------------
  * A complete Weir broker inside the calling process, on 127.0.0.1 with a free port and a fresh
  * temporary data directory that weir_test_broker_stop() removes. `settings` is an optional

@@ -260,9 +260,40 @@ static void golden_line(const rd_kafka_message_t *m, const char *const *ignore, 
     json_decref(o);
 }
 
-/* Every record of topic, partition after partition, up to each end as it is now. */
-static int golden_read(const char *brokers, const char *topic, const char *const *ignore,
-                       buf_t *out, char *errmsg, size_t cap)
+/* One partition from its start to its end as it is now. */
+static int topic_read_partition(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *topic, int32_t p,
+                                sdk_record_fn fn, void *arg, char *errmsg, size_t cap)
+{
+    int64_t low, high;
+    if (rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, REPLAY_WAIT_MS) ||
+        (high > low && rd_kafka_consume_start(rkt, p, low) != 0)) {
+        snprintf(errmsg, cap, "cannot read %s [%d]", topic, (int)p);
+        return WEIR_ERR_IO;
+    }
+    int rc = 0;
+    int64_t next = low;
+    while (rc == 0 && next < high) {
+        rd_kafka_message_t *m = rd_kafka_consume(rkt, p, REPLAY_WAIT_MS);
+        if (!m || (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            snprintf(errmsg, cap, "reading %s [%d] stopped before offset %lld", topic, (int)p,
+                     (long long)high);
+            rc = WEIR_ERR_IO;
+        } else if (!m->err) {
+            fn(m, arg);
+            next = m->offset + 1;
+        } else {
+            next = high; /* the end, past a gap (compaction, markers) */
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    if (high > low)
+        rd_kafka_consume_stop(rkt, p);
+    return rc;
+}
+
+int sdk_topic_read(const char *brokers, const char *topic, sdk_record_fn fn, void *arg,
+                   char *errmsg, size_t cap)
 {
     char why[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -281,38 +312,33 @@ static int golden_read(const char *brokers, const char *topic, const char *const
         snprintf(errmsg, cap, "no topic %s", topic);
         rc = WEIR_ERR_NOENT;
     }
-    for (int i = 0; rc == 0 && i < md->topics[0].partition_cnt; i++) {
-        int64_t low, high;
-        if (rd_kafka_query_watermark_offsets(rk, topic, i, &low, &high, REPLAY_WAIT_MS) ||
-            (high > low && rd_kafka_consume_start(rkt, i, low) != 0)) {
-            snprintf(errmsg, cap, "cannot read %s [%d]", topic, i);
-            rc = WEIR_ERR_IO;
-            break;
-        }
-        int64_t next = low;
-        while (rc == 0 && next < high) {
-            rd_kafka_message_t *m = rd_kafka_consume(rkt, i, REPLAY_WAIT_MS);
-            if (!m || (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
-                snprintf(errmsg, cap, "reading %s [%d] stopped before offset %lld", topic, i,
-                         (long long)high);
-                rc = WEIR_ERR_IO;
-            } else if (!m->err) {
-                golden_line(m, ignore, out);
-                next = m->offset + 1;
-            } else {
-                next = high; /* the end, past a gap (compaction, markers) */
-            }
-            if (m)
-                rd_kafka_message_destroy(m);
-        }
-        if (high > low)
-            rd_kafka_consume_stop(rkt, i);
-    }
+    for (int i = 0; rc == 0 && i < md->topics[0].partition_cnt; i++)
+        rc = topic_read_partition(rk, rkt, topic, md->topics[0].partitions[i].id, fn, arg, errmsg,
+                                  cap);
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+typedef struct {
+    const char *const *ignore;
+    buf_t *out;
+} golden_read_t;
+
+static void golden_record(const rd_kafka_message_t *m, void *arg)
+{
+    golden_read_t *g = arg;
+    golden_line(m, g->ignore, g->out);
+}
+
+/* Every record of topic, partition after partition, up to each end as it is now. */
+static int golden_read(const char *brokers, const char *topic, const char *const *ignore,
+                       buf_t *out, char *errmsg, size_t cap)
+{
+    golden_read_t g = {ignore, out};
+    return sdk_topic_read(brokers, topic, golden_record, &g, errmsg, cap);
 }
 
 static int line_cmp(const void *a, const void *b)

@@ -50,6 +50,14 @@ uint64_t *sdk_rng_thread(void);                               /* this thread's s
 void sdk_uuid_format(uint64_t hi, uint64_t lo, char out[37]); /* version 4 */
 void sdk_uuid7_format(int64_t ms, uint64_t r1, uint64_t r2, char out[37]);
 
+/* ---- reading a topic (replay.c) ------------------------------------------------------------
+ * Every record of topic, partition after partition, from each start to each end as it is when
+ * the partition is begun, handed to fn (valid during the call). 0, WEIR_ERR_NOENT (no such
+ * topic) or WEIR_ERR_IO, with errmsg. Any thread. */
+typedef void (*sdk_record_fn)(const rd_kafka_message_t *m, void *arg);
+int sdk_topic_read(const char *brokers, const char *topic, sdk_record_fn fn, void *arg,
+                   char *errmsg, size_t cap);
+
 /* ---- retry policy (retry.c) ------------------------------------------------------------------
  * attempt is the number of attempts made so far (>= 1); the result is the delay before the next.
  * base(a) = min(initial * multiplier^(a-1), max); with jitter j the delay is drawn uniformly from
