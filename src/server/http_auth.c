@@ -4,8 +4,9 @@
  * Authentication: the Authorization header's scheme picks one row of `schemes`: Basic checks
  * the user's password against the stored SCRAM credential (broker_user_check_password, the
  * check SASL PLAIN makes), so a user made with `weir user create` or AlterUserScramCredentials
- * logs in; Bearer is one function the JWT validator is wired into (until then it answers that
- * bearer tokens are not configured). The principal is Kafka's: "User:<name>"; on HTTPS with a
+ * logs in; Bearer checks a JWT with auth_jwt_verify against the configuration SASL OAUTHBEARER
+ * uses (sasl.oauthbearer.*: the JWKS, issuer, audience, principal claim, clock skew), whose
+ * principal claim names the user. The principal is Kafka's: "User:<name>"; on HTTPS with a
  * verified client certificate and no Authorization header, "User:<subject DN>", as on Kafka's
  * SSL listeners. A missing or wrong credential gets 401 with a WWW-Authenticate challenge per
  * enabled scheme.
@@ -58,6 +59,7 @@ struct server_http_auth {
     bool cache_on;                  /* false when no random key could be had */
     server_http_peer_dn_fn peer_dn; /* NULL: no client certificates (plain HTTP) */
     void *peer_dn_arg;
+    const auth_jwt_config_t *jwt; /* Bearer tokens; NULL: none accepted */
     pw_slot_t cache[PW_CACHE_SLOTS];
 };
 
@@ -158,17 +160,25 @@ static int scheme_basic(server_http_auth_t *a, const char *cred, char *principal
     return 0;
 }
 
-/* "Bearer <JWT>": the lead wires auth_jwt_verify here (its config, the clock, the principal
- * claim); without a validator no token is accepted. */
+/* "Bearer <JWT>": verified as SASL OAUTHBEARER's tokens are; the principal claim names the
+ * user. */
 static int scheme_bearer(server_http_auth_t *a, const char *cred, char *principal, size_t pcap,
                          char *why, size_t wcap)
 {
-    (void)a;
-    (void)cred;
-    (void)principal;
-    (void)pcap;
-    snprintf(why, wcap, "bearer tokens are not configured");
-    return -1;
+    if (!a->jwt) {
+        snprintf(why, wcap, "bearer tokens are not configured");
+        return -1;
+    }
+    char name[AUTH_USER_MAX + 1], err[256];
+    int64_t expires_ms;
+    if (auth_jwt_verify(a->jwt, cred, strlen(cred), clock_wall_ms(), name, sizeof(name),
+                        &expires_ms, err, sizeof(err)) < 0) {
+        log_warn_limited("http", "HTTP Bearer authentication failed: %s", err);
+        snprintf(why, wcap, "invalid bearer token: %s", err);
+        return -1;
+    }
+    snprintf(principal, pcap, "User:%s", name);
+    return 0;
 }
 
 static const struct {
@@ -543,6 +553,11 @@ server_http_auth_t *server_http_auth_new(broker_t *b, unsigned methods, bool met
     a->methods = methods;
     a->metrics_open = metrics_open;
     return a;
+}
+
+void server_http_auth_set_jwt(server_http_auth_t *a, const auth_jwt_config_t *jwt)
+{
+    a->jwt = jwt;
 }
 
 void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn fn, void *arg)

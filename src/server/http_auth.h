@@ -15,7 +15,7 @@ typedef struct server_http_auth server_http_auth_t;
 
 enum {
     SERVER_HTTP_AUTH_BASIC = 1 << 0,  /* Authorization: Basic (a SCRAM user) */
-    SERVER_HTTP_AUTH_BEARER = 1 << 1, /* Authorization: Bearer (a JWT, once wired) */
+    SERVER_HTTP_AUTH_BEARER = 1 << 1, /* Authorization: Bearer (a JWT, as OAUTHBEARER's) */
 };
 
 /* Parses weir.http.authentication.methods ("BASIC,BEARER", any case) into SERVER_HTTP_AUTH_*
@@ -30,6 +30,9 @@ void server_http_auth_free(server_http_auth_t *a);
  * header, as on Kafka's SSL listeners. Set before the server starts. */
 typedef bool (*server_http_peer_dn_fn)(void *arg, int fd, char *out, size_t cap);
 void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn fn, void *arg);
+/* How Bearer tokens are verified: the same configuration as SASL OAUTHBEARER's (the JWKS,
+ * issuer, audience, principal claim, clock skew), which must outlive a. */
+void server_http_auth_set_jwt(server_http_auth_t *a, const auth_jwt_config_t *jwt);
 
 /* The http_auth_fn: true lets the request through; false has filled resp with 401 (and
  * WWW-Authenticate) or 403, in the registry's error shape on its paths. */

@@ -146,7 +146,6 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
     memset(ls, 0, sizeof(*ls));
     char item[400], bad[64];
     uint32_t mechs = parse_mechanisms(setting(b, BCFG_SASL_ENABLED_MECHANISMS), bad, sizeof(bad));
-    bool oauth_ready = false;
     const char *p = list;
     while (next_item(&p, item, sizeof(item))) {
         if (ls->n == SERVER_LISTENERS_MAX) {
@@ -187,9 +186,9 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         }
         l->kafka.sasl_mechs = sasl ? mechs : 0;
         if (sasl && (mechs & KAFKA_SASL_OAUTHBEARER)) {
-            if (!oauth_ready && server_oauth_init(&ls->oauth, b) < 0)
+            if (!ls->oauth_on && server_oauth_init(&ls->oauth, b) < 0)
                 return -WEIR_EINVAL;
-            oauth_ready = true;
+            ls->oauth_on = true;
             l->kafka.jwt = &ls->oauth.jwt;
         }
         if (sec == KAFKA_SEC_SSL || sec == KAFKA_SEC_SASL_SSL) {
@@ -297,6 +296,7 @@ void server_listeners_free(server_listeners_t *ls)
     }
     ls->n = 0;
     server_oauth_free(&ls->oauth);
+    ls->oauth_on = false;
 }
 
 void server_listeners_describe(const server_listeners_t *ls, bool advertised, buf_t *out)

@@ -49,7 +49,8 @@ void server_oauth_free(server_oauth_t *o);
 typedef struct {
     server_listener_t v[SERVER_LISTENERS_MAX];
     int n;
-    server_oauth_t oauth; /* set when a SASL listener enables OAUTHBEARER */
+    server_oauth_t oauth; /* set when a SASL listener enables OAUTHBEARER (or HTTP Bearer) */
+    bool oauth_on;        /* oauth was initialized */
 } server_listeners_t;
 
 /* Reads the settings (list: `listeners`, or the --listen flag, which replaces it) into ls and

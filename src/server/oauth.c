@@ -207,7 +207,8 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
                                "weir.sasl.oauthbearer.unsecured.enable=true, for tests only");
             return 0;
         }
-        log_error("server", "sasl.enabled.mechanisms has OAUTHBEARER but no way to verify a "
+        log_error("server", "OAUTHBEARER (sasl.enabled.mechanisms, or BEARER in "
+                            "weir.http.authentication.methods) but no way to verify a "
                             "token: set sasl.oauthbearer.jwks.endpoint.url (or, for tests, "
                             "weir.sasl.oauthbearer.unsecured.enable=true)");
         return -WEIR_EINVAL;

@@ -172,9 +172,17 @@ static int make_http_auth(weir_broker *s)
                             "combined: use one way of authenticating HTTP clients");
         return -WEIR_EINVAL;
     }
+    if ((methods & SERVER_HTTP_AUTH_BEARER) && !s->listeners.oauth_on) {
+        /* Bearer tokens are verified as OAUTHBEARER's: the same sasl.oauthbearer.* settings */
+        if (server_oauth_init(&s->listeners.oauth, s->broker) < 0)
+            return -WEIR_EINVAL;
+        s->listeners.oauth_on = true;
+    }
     s->http_auth = server_http_auth_new(s->broker, methods,
                                         broker_settings_int(set, BCFG_HTTP_METRICS_OPEN) == 1);
     server_http_auth_set_peer_dn(s->http_auth, server_peer_dn, s);
+    if (methods & SERVER_HTTP_AUTH_BEARER)
+        server_http_auth_set_jwt(s->http_auth, &s->listeners.oauth.jwt);
     return 0;
 }
 

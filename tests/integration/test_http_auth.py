@@ -299,6 +299,15 @@ def check_matrix(http):
         "\n".join(wrong))
 
 
+def jwt_none(sub, expires_in):
+    """An unsecured JWT (alg none) for sub, expiring expires_in seconds from now."""
+    def b64(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return "%s.%s." % (b64({"alg": "none"}),
+                       b64({"sub": sub, "iat": int(time.time()) - 60,
+                            "exp": int(time.time()) + expires_in}))
+
+
 def check_messages(http):
     st, body, hdrs = call(http, "GET", "/api/v1/topics/orders")
     tap(st == 401 and hdrs.get_all("WWW-Authenticate") == ['Basic realm="weir"',
@@ -317,10 +326,23 @@ def check_messages(http):
                        header=("Authorization", "Basic %%%not-base64"))
     tap(st == 401 and "not base64" in body["message"], "a malformed Basic credential: 401",
         (st, body))
+    # Bearer: JWTs verified as SASL OAUTHBEARER's (unsecured ones allowed on this broker)
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders",
+                       header=("Authorization", "Bearer " + jwt_none("bob", 600)))
+    tap(st == 200 and body.get("name") == "orders",
+        "a bearer token naming bob: bob's ACLs (READ implies DESCRIBE), 200", (st, body))
+    st, body, _ = call(http, "POST", "/api/v1/topics/orders/messages", body={"value": "x"},
+                       header=("Authorization", "Bearer " + jwt_none("bob", 600)))
+    tap(st == 403 and "User:bob is not authorized to WRITE TOPIC 'orders'" in body["message"],
+        "a bearer token naming bob: 403 where bob has no ACL", (st, body))
+    st, body, _ = call(http, "GET", "/api/v1/topics/orders",
+                       header=("Authorization", "Bearer " + jwt_none("bob", -600)))
+    tap(st == 401 and body["message"].startswith("invalid bearer token: ")
+        and "expired" in body["message"], "an expired bearer token: 401 saying so", (st, body))
     st, body, _ = call(http, "GET", "/api/v1/topics/orders",
                        header=("Authorization", "Bearer eyJhbGciOiJub25lIn0.e30."))
-    tap(st == 401 and body["message"] == "bearer tokens are not configured",
-        "a bearer token: 401 until a JWT validator is wired", (st, body))
+    tap(st == 401 and body["message"].startswith("invalid bearer token: "),
+        "a bearer token without exp or sub: 401", (st, body))
     st, body, _ = call(http, "POST", "/api/v1/topics/orders/messages", "bob",
                        body={"value": "x"})
     tap(st == 403 and body == {
@@ -469,6 +491,7 @@ def check_settings():
         p.terminate()
         p.wait()
     bad = [("digest", ["weir.http.authentication.methods=digest"], []),
+           ("nojwks", ["weir.http.authentication.methods=bearer"], []),
            ("token", ["weir.http.authentication.methods=basic"], ["--http-token", "t"]),
            ("nokeystore", [], [])]
     for name, settings, extra in bad:
@@ -481,6 +504,8 @@ def check_settings():
         want = {"digest": "Invalid value digest for configuration "
                           "weir.http.authentication.methods",
                 "token": "--http-token and weir.http.authentication.methods cannot be combined",
+                "nojwks": "BEARER in weir.http.authentication.methods) but no way to verify a "
+                          "token: set sasl.oauthbearer.jwks.endpoint.url",
                 "nokeystore": "the HTTPS listener: a TLS listener needs ssl.keystore.location"}[name]
         tap(r.returncode != 0 and want in r.stderr, "refused at start: " + want,
             r.stderr[-500:])
@@ -493,6 +518,7 @@ def main():
     p, kafka, http = serve("main", "https://127.0.0.1:0",
                            "ssl.keystore.location=" + os.path.join(W, "server.pem"),
                            "weir.http.authentication.methods=BASIC,BEARER",
+                           "weir.sasl.oauthbearer.unsecured.enable=true",
                            "authorizer.class.name=" + AUTHORIZER,
                            "super.users=User:admin;User:ANONYMOUS")
     try:
