@@ -89,10 +89,11 @@ class Broker:
     stop() (or terminate() then wait()) ends it; cleanup() removes the dir."""
 
     def __init__(self, *args, prefix="weir-test-", data=None):
-        """data: an existing data dir to start on (a restart); default a fresh one."""
-        self.dir = tempfile.mkdtemp(prefix=prefix)
+        """data: the data dir of an earlier Broker to start on (a restart): its dir is reused,
+        so the last one's cleanup() removes everything; default a fresh dir."""
+        self.dir = os.path.dirname(data) if data else tempfile.mkdtemp(prefix=prefix)
         self.data = data or os.path.join(self.dir, "data")
-        self.err = open(os.path.join(self.dir, "stderr"), "w")
+        self.err = open(os.path.join(self.dir, "stderr"), "a")
         self.p = subprocess.Popen([WEIR, "serve", "--data-dir", self.data, "--listen",
                                    "127.0.0.1:0", "--http-listen", "off"] + list(args),
                                   stdout=subprocess.PIPE, stderr=self.err, text=True)
