@@ -129,9 +129,17 @@ def main():
                 subjects = json.loads(r.read())
         except Exception as e:  # noqa: BLE001 - shown in the failure
             subjects = [str(e)]
-        tap(subjects == ["inventory-value", "orders-value", "payments-value",
-                         "payments.ledger-value"],
-            "the services registered their event schemas with the broker's registry", subjects)
+        ok = subjects == ["inventory-value", "orders-value", "payments-value",
+                          "payments.ledger-value"]
+        tap(ok, "the services registered their event schemas with the broker's registry",
+            subjects)
+        if not ok:  # what the services said, to tell a slow start from a failed one
+            for name in ("payment-service", "inventory-service"):
+                for ext in (".log", ".out"):
+                    path = os.path.join(work, "data", "order-flow", name + ext)
+                    if os.path.exists(path):
+                        for line in open(path, errors="replace").read().splitlines()[:12]:
+                            print("#   %s%s: %s" % (name, ext, line))
 
         log = os.path.join(work, "data", "order-flow", "broker.log")
         before = open(log, "rb").read()
