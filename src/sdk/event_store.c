@@ -75,8 +75,8 @@ static rd_kafka_t *store_client(rd_kafka_type_t type, const char *brokers,
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char err[256];
-    bool ok = rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) ==
-              RD_KAFKA_CONF_OK;
+    bool ok =
+        rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) == RD_KAFKA_CONF_OK;
     for (size_t i = 0; ok && settings[i]; i += 2)
         ok = rd_kafka_conf_set(c, settings[i], settings[i + 1], err, sizeof(err)) ==
              RD_KAFKA_CONF_OK;
@@ -102,15 +102,19 @@ int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
         return store_err(errmsg, size, WEIR_ERR_INVAL,
                          "store: partition 0 or more, max_attempts and timeout_ms positive");
     /* short fetch waits: a seek waits for the fetch in flight; the consumer runs only in loads */
-    static const char *const consumer_settings[] = {"enable.partition.eof", "false",
-                                                    "fetch.wait.max.ms", "10",
-                                                    "queued.max.messages.kbytes", "4096", NULL};
-    static const char *const producer_settings[] = {
-        "enable.idempotence", "true", "acks", "all", "linger.ms", "0", NULL};
+    static const char *const consumer_settings[] = {"enable.partition.eof",
+                                                    "false",
+                                                    "fetch.wait.max.ms",
+                                                    "10",
+                                                    "queued.max.messages.kbytes",
+                                                    "4096",
+                                                    NULL};
+    static const char *const producer_settings[] = {"enable.idempotence", "true", "acks", "all",
+                                                    "linger.ms",          "0",    NULL};
     weir_store *st = weir_calloc(1, sizeof(*st));
     st->consumer = store_client(RD_KAFKA_CONSUMER, cfg->brokers, consumer_settings, errmsg, size);
-    st->producer = st->consumer ? store_client(RD_KAFKA_PRODUCER, cfg->brokers,
-                                               producer_settings, errmsg, size)
+    st->producer = st->consumer ? store_client(RD_KAFKA_PRODUCER, cfg->brokers, producer_settings,
+                                               errmsg, size)
                                 : NULL;
     if (!st->producer) {
         weir_store_free(st);
@@ -264,9 +268,9 @@ static int consumer_at(weir_store *st, int64_t offset, char *errmsg, size_t size
     } else {
         err = rd_kafka_seek(st->consumer_topic, st->partition, offset, st->timeout_ms);
     }
-    return err ? store_err(errmsg, size, WEIR_ERR_IO, "load: reading %s/%" PRId32 " at %" PRId64
-                                                      ": %s",
-                           st->topic, st->partition, offset, rd_kafka_err2str(err))
+    return err ? store_err(errmsg, size, WEIR_ERR_IO,
+                           "load: reading %s/%" PRId32 " at %" PRId64 ": %s", st->topic,
+                           st->partition, offset, rd_kafka_err2str(err))
                : 0;
 }
 
@@ -284,8 +288,7 @@ static int fetch_offsets(weir_store *st, const char *key, const int64_t *offs, s
         int rc = near ? 0 : consumer_at(st, offs[i], errmsg, size);
         if (rc)
             return rc;
-        rd_kafka_message_t *m = rd_kafka_consume(st->consumer_topic, st->partition,
-                                                 st->timeout_ms);
+        rd_kafka_message_t *m = rd_kafka_consume(st->consumer_topic, st->partition, st->timeout_ms);
         if (!m || m->err) {
             rc = store_err(errmsg, size, m ? WEIR_ERR_IO : WEIR_ERR_TIMEDOUT,
                            "load %s: %s/%" PRId32 " at %" PRId64 ": %s", key, st->topic,
@@ -398,8 +401,7 @@ static int append_one(weir_store *st, const char *key, const buf_t *value, int64
     if (dl.err == RD_KAFKA_RESP_ERR_INVALID_RECORD || dl.err == RD_KAFKA_RESP_ERR_INVALID_MSG)
         return 1;
     if (dl.err)
-        return store_err(errmsg, size, WEIR_ERR_IO, "append %s: %s", key,
-                         rd_kafka_err2str(dl.err));
+        return store_err(errmsg, size, WEIR_ERR_IO, "append %s: %s", key, rd_kafka_err2str(dl.err));
     *offset = dl.offset;
     return 0;
 }
@@ -417,8 +419,8 @@ static int attempt_once(weir_store *st, const char *key, weir_store_decide_fn de
     int64_t at = h.version;
     weir_store_events_free(&h);
     if (rc)
-        return store_err(errmsg, size, rc < 0 ? rc : WEIR_ERR_INVAL,
-                         "key %s: decide gave up (%s)", key, weir_strerror(rc));
+        return store_err(errmsg, size, rc < 0 ? rc : WEIR_ERR_INVAL, "key %s: decide gave up (%s)",
+                         key, weir_strerror(rc));
     for (size_t i = 0; i < d->count; i++) {
         int64_t expected = at;
         rc = append_one(st, key, &d->values[i], expected, &at, errmsg, size);
@@ -451,10 +453,11 @@ int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn dec
             st->conflicts++;
     }
     if (rc == 1)
-        rc = store_err(errmsg, size, WEIR_ERR_AGAIN,
-                       "key %s: a conflict on each of %d attempts (the last expected offset %" PRId64
-                       ", another writer appended after it)",
-                       key, attempts, v);
+        rc =
+            store_err(errmsg, size, WEIR_ERR_AGAIN,
+                      "key %s: a conflict on each of %d attempts (the last expected offset %" PRId64
+                      ", another writer appended after it)",
+                      key, attempts, v);
     decision_clear(&d);
     free(d.values);
     if (rc == 0 && version)

@@ -182,8 +182,7 @@ TEST(attempts_exhausted)
     int calls = 0;
     int64_t version = -2;
     char err[512] = "";
-    CHECK_EQ(weir_store_execute(st, "k", decide_then_overtaken, &calls, &version, err,
-                                sizeof(err)),
+    CHECK_EQ(weir_store_execute(st, "k", decide_then_overtaken, &calls, &version, err, sizeof(err)),
              WEIR_ERR_AGAIN);
     CHECK_STR(err, "key k: a conflict on each of 3 attempts (the last expected offset 1, another "
                    "writer appended after it)");
