@@ -596,7 +596,13 @@ typedef struct weir_store_config {
     int32_t partition;     /* the partition of the aggregates (default 0) */
     int max_attempts;      /* weir_store_execute: decisions tried before giving up (default 5) */
     int timeout_ms;        /* per request, fetch or append (default 10000) */
+    bool snapshots;        /* loads start at the key's latest snapshot in TOPIC.snapshots */
 } weir_store_config;
+
+/* The companion topic of snapshots (create it compacted, with weir.key.index=true and the
+ * events topic's partition count) and the header giving the version a snapshot is of. */
+#define WEIR_STORE_SNAPSHOTS_SUFFIX ".snapshots"
+#define WEIR_STORE_SNAPSHOT_HEADER  "weir.snapshot.offset"
 
 typedef struct weir_store_header {
     char *name;
@@ -615,11 +621,15 @@ typedef struct weir_store_record {
 } weir_store_record;
 
 /* The records of one key, oldest first, and its version: the offset of its latest record
- * (-1 when the key has none), which the next append expects. */
+ * (-1 when the key has none), which the next append expects. With snapshots: the key's latest
+ * snapshot (NULL when none) of the events up to snapshot_version, and only the records after. */
 typedef struct weir_store_events {
     weir_store_record *records;
     size_t count;
     int64_t version;
+    void *snapshot;
+    size_t snapshot_len;
+    int64_t snapshot_version; /* -1: no snapshot */
 } weir_store_events;
 
 void weir_store_config_init(weir_store_config *cfg);
@@ -650,6 +660,11 @@ typedef int (*weir_store_decide_fn)(const weir_store_events *history, weir_store
  * events stay appended. *version (may be NULL): the key's version after the append. */
 int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn decide, void *user,
                        int64_t *version, char *errmsg, size_t errmsg_size);
+/* Writes state as key's snapshot of its events up to offset version (the version of the history
+ * it was computed from) to TOPIC.snapshots, and waits for the write; a store opened with
+ * snapshots. The next load starts there. */
+int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const void *state,
+                        size_t state_len, char *errmsg, size_t errmsg_size);
 /* The conflicts this store met (each made weir_store_execute reload and decide again). */
 uint64_t weir_store_conflicts(const weir_store *st);
 

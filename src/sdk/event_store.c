@@ -22,6 +22,13 @@
 /* A wanted offset at most this far past the next one is read through to rather than sought. */
 #define STORE_READ_THROUGH 256
 
+/* The consumer's view of one topic of the store: started while a load reads it. */
+typedef struct {
+    rd_kafka_topic_t *rkt;
+    char *name;
+    bool consuming;
+} store_reader_t;
+
 struct weir_store {
     char *admin_url; /* without a trailing '/' */
     char *topic;
@@ -29,8 +36,7 @@ struct weir_store {
     int max_attempts;
     int timeout_ms;
     rd_kafka_t *consumer;
-    rd_kafka_topic_t *consumer_topic;
-    bool consuming;
+    store_reader_t events, snapshots; /* snapshots.rkt NULL: none */
     rd_kafka_t *producer;
     uint64_t conflicts;
 };
@@ -126,10 +132,16 @@ int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
     while (n > 0 && st->admin_url[n - 1] == '/')
         st->admin_url[--n] = '\0';
     st->topic = weir_strdup(cfg->topic);
+    st->events.name = st->topic;
     st->partition = cfg->partition;
     st->max_attempts = cfg->max_attempts;
     st->timeout_ms = cfg->timeout_ms;
-    st->consumer_topic = rd_kafka_topic_new(st->consumer, st->topic, NULL);
+    st->events.rkt = rd_kafka_topic_new(st->consumer, st->topic, NULL);
+    if (cfg->snapshots) {
+        if (asprintf(&st->snapshots.name, "%s" WEIR_STORE_SNAPSHOTS_SUFFIX, st->topic) < 0)
+            abort();
+        st->snapshots.rkt = rd_kafka_topic_new(st->consumer, st->snapshots.name, NULL);
+    }
     *out = st;
     return 0;
 }
@@ -138,10 +150,11 @@ void weir_store_free(weir_store *st)
 {
     if (!st)
         return;
-    if (st->consuming)
-        rd_kafka_consume_stop(st->consumer_topic, st->partition);
-    if (st->consumer_topic)
-        rd_kafka_topic_destroy(st->consumer_topic);
+    if (st->events.rkt)
+        rd_kafka_topic_destroy(st->events.rkt);
+    if (st->snapshots.rkt)
+        rd_kafka_topic_destroy(st->snapshots.rkt);
+    free(st->snapshots.name);
     if (st->consumer)
         rd_kafka_destroy(st->consumer);
     if (st->producer) {
@@ -172,17 +185,17 @@ static void on_store_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
 /* ---- the key's offsets from the admin API --------------------------------------------------- */
 
 /* GET .../key-offsets into *json (status 200), else an error naming what the API said. */
-static int key_offsets_get(weir_store *st, const char *key, json_t **json, char *errmsg,
-                           size_t size)
+static int key_offsets_get(weir_store *st, const char *topic_name, const char *key, int limit,
+                           json_t **json, char *errmsg, size_t size)
 {
     *json = NULL;
     CURL *c = curl_easy_init();
     if (!c)
         return store_err(errmsg, size, WEIR_ERR_NOMEM, "load: curl_easy_init failed");
-    char *topic = curl_easy_escape(c, st->topic, 0), *k = curl_easy_escape(c, key, 0);
+    char *topic = curl_easy_escape(c, topic_name, 0), *k = curl_easy_escape(c, key, 0);
     char *url = NULL;
     if (asprintf(&url, "%s/api/v1/topics/%s/key-offsets?partition=%" PRId32 "&key=%s&limit=%d",
-                 st->admin_url, topic, st->partition, k, STORE_LOAD_LIMIT) < 0)
+                 st->admin_url, topic, st->partition, k, limit) < 0)
         abort();
     sdk_http_body_t a = {{0}, STORE_BODY_MAX, false};
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -257,19 +270,19 @@ static void record_copy(weir_store_record *r, const rd_kafka_message_t *m)
 }
 
 /* Positions the consumer at offset: started once, then a seek (dropping what was prefetched). */
-static int consumer_at(weir_store *st, int64_t offset, char *errmsg, size_t size)
+static int consumer_at(weir_store *st, store_reader_t *rd, int64_t offset, char *errmsg,
+                       size_t size)
 {
     rd_kafka_resp_err_t err;
-    if (!st->consuming) {
-        err = rd_kafka_consume_start(st->consumer_topic, st->partition, offset)
-                  ? rd_kafka_last_error()
-                  : RD_KAFKA_RESP_ERR_NO_ERROR;
-        st->consuming = !err;
+    if (!rd->consuming) {
+        err = rd_kafka_consume_start(rd->rkt, st->partition, offset) ? rd_kafka_last_error()
+                                                                     : RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd->consuming = !err;
     } else {
-        err = rd_kafka_seek(st->consumer_topic, st->partition, offset, st->timeout_ms);
+        err = rd_kafka_seek(rd->rkt, st->partition, offset, st->timeout_ms);
     }
     return err ? store_err(errmsg, size, WEIR_ERR_IO,
-                           "load: reading %s/%" PRId32 " at %" PRId64 ": %s", st->topic,
+                           "load: reading %s/%" PRId32 " at %" PRId64 ": %s", rd->name,
                            st->partition, offset, rd_kafka_err2str(err))
                : 0;
 }
@@ -277,21 +290,21 @@ static int consumer_at(weir_store *st, int64_t offset, char *errmsg, size_t size
 /* Reads the records at offs[0..n) that are still the key's (the cleaner may have removed one:
  * the fetch then gives a later record, kept only when it is the next offset wanted). Records
  * between two wanted offsets close together are read and dropped, cheaper than a seek. */
-static int fetch_offsets(weir_store *st, const char *key, const int64_t *offs, size_t n,
-                         weir_store_events *out, char *errmsg, size_t size)
+static int fetch_offsets(weir_store *st, store_reader_t *rd, const char *key, const int64_t *offs,
+                         size_t n, weir_store_events *out, char *errmsg, size_t size)
 {
     size_t klen = strlen(key);
     int64_t next = -1; /* the offset the consumer reads next without a seek */
     out->records = weir_calloc(n + 1, sizeof(*out->records));
     for (size_t i = 0; i < n;) {
         bool near = next >= 0 && offs[i] >= next && offs[i] - next <= STORE_READ_THROUGH;
-        int rc = near ? 0 : consumer_at(st, offs[i], errmsg, size);
+        int rc = near ? 0 : consumer_at(st, rd, offs[i], errmsg, size);
         if (rc)
             return rc;
-        rd_kafka_message_t *m = rd_kafka_consume(st->consumer_topic, st->partition, st->timeout_ms);
+        rd_kafka_message_t *m = rd_kafka_consume(rd->rkt, st->partition, st->timeout_ms);
         if (!m || m->err) {
             rc = store_err(errmsg, size, m ? WEIR_ERR_IO : WEIR_ERR_TIMEDOUT,
-                           "load %s: %s/%" PRId32 " at %" PRId64 ": %s", key, st->topic,
+                           "load %s: %s/%" PRId32 " at %" PRId64 ": %s", key, rd->name,
                            st->partition, offs[i],
                            m ? rd_kafka_message_errstr(m) : "no record in time");
             if (m)
@@ -326,37 +339,72 @@ void weir_store_events_free(weir_store_events *ev)
         free(r->value);
     }
     free(ev->records);
+    free(ev->snapshot);
     memset(ev, 0, sizeof(*ev));
+}
+
+/* The offsets of key in rd's topic past `after` (its newest `limit`), and the records at them,
+ * appended to out; the consumer stops afterwards (no fetching in the background). */
+static int load_from(weir_store *st, store_reader_t *rd, const char *key, int limit, int64_t after,
+                     weir_store_events *out, char *errmsg, size_t size)
+{
+    json_t *j;
+    int rc = key_offsets_get(st, rd->name, key, limit, &j, errmsg, size);
+    if (rc)
+        return rc;
+    json_t *arr = json_object_get(j, "offsets");
+    size_t n = 0;
+    int64_t *offs = weir_calloc(json_array_size(arr) + 1, sizeof(*offs));
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (json_integer_value(json_array_get(arr, i)) > after)
+            offs[n++] = json_integer_value(json_array_get(arr, i));
+    json_decref(j);
+    rc = fetch_offsets(st, rd, key, offs, n, out, errmsg, size);
+    if (rd->consuming) {
+        rd_kafka_consume_stop(rd->rkt, st->partition);
+        rd->consuming = false;
+    }
+    if (rc == 0 && n > 0)
+        out->version = offs[n - 1];
+    free(offs);
+    return rc;
+}
+
+/* The key's latest snapshot into out (value and the version in its header), if any. */
+static int load_snapshot(weir_store *st, const char *key, weir_store_events *out, char *errmsg,
+                         size_t size)
+{
+    weir_store_events snap = {NULL, 0, -1, NULL, 0, -1};
+    int rc = load_from(st, &st->snapshots, key, 1, -1, &snap, errmsg, size);
+    for (size_t i = 0; rc == 0 && snap.count == 1 && i < snap.records[0].header_count; i++) {
+        weir_store_header *h = &snap.records[0].headers[i];
+        if (strcmp(h->name, WEIR_STORE_SNAPSHOT_HEADER) == 0 && h->value && h->value_len < 24) {
+            out->snapshot_version = strtoll(h->value, NULL, 10);
+            out->snapshot = snap.records[0].value;
+            out->snapshot_len = snap.records[0].value_len;
+            snap.records[0].value = NULL;
+        }
+    }
+    weir_store_events_free(&snap);
+    return rc;
 }
 
 int weir_store_load(weir_store *st, const char *key, weir_store_events *out, char *errmsg,
                     size_t size)
 {
     memset(out, 0, sizeof(*out));
-    out->version = -1;
+    out->version = out->snapshot_version = -1;
     if (!st || !key || !*key)
         return store_err(errmsg, size, WEIR_ERR_INVAL, "load: a store and a key needed");
-    json_t *j;
-    int rc = key_offsets_get(st, key, &j, errmsg, size);
-    if (rc)
-        return rc;
-    json_t *arr = json_object_get(j, "offsets");
-    size_t n = json_array_size(arr);
-    int64_t *offs = weir_calloc(n + 1, sizeof(*offs));
-    for (size_t i = 0; i < n; i++)
-        offs[i] = json_integer_value(json_array_get(arr, i));
-    json_decref(j);
-    rc = fetch_offsets(st, key, offs, n, out, errmsg, size);
-    if (st->consuming) { /* no fetching in the background between loads */
-        rd_kafka_consume_stop(st->consumer_topic, st->partition);
-        st->consuming = false;
-    }
-    if (rc == 0 && n > 0)
-        out->version = offs[n - 1];
-    free(offs);
+    int rc = st->snapshots.rkt ? load_snapshot(st, key, out, errmsg, size) : 0;
+    if (rc == 0)
+        rc = load_from(st, &st->events, key, STORE_LOAD_LIMIT, out->snapshot_version, out, errmsg,
+                       size);
+    if (rc == 0 && out->version < out->snapshot_version) /* nothing after the snapshot */
+        out->version = out->snapshot_version;
     if (rc) {
         weir_store_events_free(out);
-        out->version = -1;
+        out->version = out->snapshot_version = -1;
     }
     return rc;
 }
@@ -463,4 +511,30 @@ int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn dec
     if (rc == 0 && version)
         *version = v;
     return rc;
+}
+
+int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const void *state,
+                        size_t state_len, char *errmsg, size_t size)
+{
+    if (!st || !key || !*key || version < 0 || !state)
+        return store_err(errmsg, size, WEIR_ERR_INVAL,
+                         "snapshot: a store, a key, a version (0 or more) and a state needed");
+    if (!st->snapshots.rkt)
+        return store_err(errmsg, size, WEIR_ERR_INVAL,
+                         "snapshot: the store was opened without snapshots");
+    char hv[24];
+    snprintf(hv, sizeof(hv), "%" PRId64, version);
+    store_delivery_t dl = {false, RD_KAFKA_RESP_ERR_NO_ERROR, -1};
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        st->producer, RD_KAFKA_V_TOPIC(st->snapshots.name), RD_KAFKA_V_PARTITION(st->partition),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)state, state_len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER(WEIR_STORE_SNAPSHOT_HEADER, hv, -1), RD_KAFKA_V_OPAQUE(&dl),
+        RD_KAFKA_V_END);
+    while (!err && !dl.done)
+        rd_kafka_poll(st->producer, 100);
+    err = err ? err : dl.err;
+    return err ? store_err(errmsg, size, WEIR_ERR_IO, "snapshot %s to %s: %s", key,
+                           st->snapshots.name, rd_kafka_err2str(err))
+               : 0;
 }

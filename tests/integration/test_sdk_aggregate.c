@@ -4,7 +4,8 @@
  * headers) out of a partition where other keys interleave, and version -1 for an unknown key;
  * two aggregates racing on one key for 200 rounds each lose no update (every conflict reloaded
  * and decided again, the final history exactly 1..400); a writer that always loses gives up after
- * max_attempts with WEIR_ERR_AGAIN; a topic without weir.key.index is refused.
+ * max_attempts with WEIR_ERR_AGAIN; a topic without weir.key.index is refused; a load with
+ * snapshots returns the latest snapshot and only the events after it.
  */
 #include "test_sdk_util.h"
 #include "weir/embed.h"
@@ -20,7 +21,7 @@ static int create_topic(const char *topic, bool indexed)
     return it_create_topic_with(topic, 1, indexed ? key_index : NULL);
 }
 
-static weir_store *store_open(const char *topic, int max_attempts)
+static weir_store *store_open_with(const char *topic, int max_attempts, bool snapshots)
 {
     weir_store_config sc;
     weir_store_config_init(&sc);
@@ -28,11 +29,17 @@ static weir_store *store_open(const char *topic, int max_attempts)
     sc.admin_url = admin_url;
     sc.topic = topic;
     sc.max_attempts = max_attempts;
+    sc.snapshots = snapshots;
     weir_store *st = NULL;
     char err[512];
     if (weir_store_new(&sc, &st, err, sizeof(err)) != 0)
         fprintf(stderr, "  weir_store_new: %s\n", err);
     return st;
+}
+
+static weir_store *store_open(const char *topic, int max_attempts)
+{
+    return store_open_with(topic, max_attempts, false);
 }
 
 /* A plain append (no expected offset) of key=value with one header "n" = value. */
@@ -94,11 +101,12 @@ TEST(load_one_key_in_order)
     weir_store_free(st);
 }
 
-/* decide for a counter: the next value is the last event's plus one. */
+/* decide for a counter: the next value is the last event's (else the snapshot's) plus one. */
 static int next_count(const weir_store_events *h, weir_store_decision *d, void *user)
 {
     (void)user;
-    long last = h->count ? strtol((const char *)h->records[h->count - 1].value, NULL, 10) : 0;
+    const char *last_text = h->count ? h->records[h->count - 1].value : h->snapshot;
+    long last = last_text ? strtol(last_text, NULL, 10) : 0;
     char v[32];
     int n = snprintf(v, sizeof(v), "%ld", last + 1);
     weir_store_decision_add(d, v, (size_t)n);
@@ -221,6 +229,60 @@ TEST(topic_without_key_index_and_decide_giving_up)
     CHECK_EQ(weir_store_execute(st, "counter", decide_refuses, NULL, NULL, err, sizeof(err)),
              WEIR_ERR_RANGE);
     CHECK(strstr(err, "key counter: decide gave up") != NULL);
+    weir_store_free(st);
+}
+
+TEST(load_from_a_snapshot)
+{
+    static const char *const snap_cfg[] = {"weir.key.index", "true", "cleanup.policy", "compact",
+                                           NULL};
+    REQUIRE(create_topic("agg-snap", true) == 0);
+    REQUIRE(it_create_topic_with("agg-snap.snapshots", 1, snap_cfg) == 0);
+    weir_store *st = store_open_with("agg-snap", 3, true);
+    REQUIRE(st);
+    char err[512] = "";
+    int64_t version = -2;
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(weir_store_execute(st, "s", next_count, NULL, &version, err, sizeof(err)), 0);
+    weir_store_events h;
+    CHECK_EQ(weir_store_load(st, "s", &h, err, sizeof(err)), 0);
+    CHECK_EQ(h.count, 10u); /* no snapshot yet: every event */
+    CHECK_EQ(h.snapshot_version, -1);
+    CHECK(h.snapshot == NULL);
+    CHECK_EQ(h.version, 9);
+    weir_store_events_free(&h);
+    CHECK_EQ(weir_store_snapshot(st, "s", 9, "10", 2, err, sizeof(err)), 0);
+    CHECK_EQ(weir_store_load(st, "s", &h, err, sizeof(err)), 0);
+    CHECK_EQ(h.count, 0u); /* the snapshot covers all, the version stays */
+    CHECK_EQ(h.snapshot_version, 9);
+    CHECK_EQ(h.version, 9);
+    weir_store_events_free(&h);
+    for (int i = 0; i < 3; i++) /* decided from the snapshot, then from the events after it */
+        CHECK_EQ(weir_store_execute(st, "s", next_count, NULL, &version, err, sizeof(err)), 0);
+    CHECK_EQ(version, 12);
+    CHECK_EQ(weir_store_load(st, "s", &h, err, sizeof(err)), 0);
+    CHECK_EQ(h.snapshot_len, 2u);
+    CHECK_MEM(h.snapshot, "10", 2);
+    CHECK_EQ(h.snapshot_version, 9);
+    CHECK_EQ(h.count, 3u);
+    for (size_t i = 0; i < h.count && i < 3; i++) {
+        char v[8];
+        snprintf(v, sizeof(v), "%zu", 11 + i);
+        CHECK_STR((char *)h.records[i].value, v);
+        CHECK_EQ(h.records[i].offset, (int64_t)(10 + i));
+    }
+    CHECK_EQ(h.version, 12);
+    weir_store_events_free(&h);
+    /* a store without snapshots reads all 13; snapshot() on it is refused */
+    weir_store *plain = store_open("agg-snap", 3);
+    REQUIRE(plain);
+    CHECK_EQ(weir_store_load(plain, "s", &h, err, sizeof(err)), 0);
+    CHECK_EQ(h.count, 13u);
+    CHECK_STR((char *)h.records[12].value, "13");
+    weir_store_events_free(&h);
+    CHECK_EQ(weir_store_snapshot(plain, "s", 12, "13", 2, err, sizeof(err)), WEIR_ERR_INVAL);
+    CHECK_STR(err, "snapshot: the store was opened without snapshots");
+    weir_store_free(plain);
     weir_store_free(st);
 }
 
