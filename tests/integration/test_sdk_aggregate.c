@@ -232,6 +232,50 @@ TEST(topic_without_key_index_and_decide_giving_up)
     weir_store_free(st);
 }
 
+static int decide_two(const weir_store_events *h, weir_store_decision *d, void *user)
+{
+    (void)h;
+    (void)user;
+    weir_store_decision_add(d, "first", 5);
+    weir_store_decision_add(d, "second", 6);
+    return 0;
+}
+
+static const char *header_of(const weir_store_record *r, const char *name)
+{
+    for (size_t i = 0; i < r->header_count; i++)
+        if (strcmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+TEST(decision_of_two_events)
+{
+    REQUIRE(create_topic("agg-two", true) == 0);
+    weir_store *st = store_open("agg-two", 3);
+    REQUIRE(st);
+    char err[512] = "";
+    int64_t version = -2;
+    produce_plain("agg-two", "other", "x"); /* offset 0: another key */
+    CHECK_EQ(weir_store_execute(st, "k", decide_two, NULL, &version, err, sizeof(err)), 0);
+    CHECK_EQ(version, 2);
+    CHECK_EQ(weir_store_execute(st, "k", decide_two, NULL, &version, err, sizeof(err)), 0);
+    CHECK_EQ(version, 4);
+    weir_store_events h;
+    CHECK_EQ(weir_store_load(st, "k", &h, err, sizeof(err)), 0);
+    REQUIRE(h.count == 4);
+    static const char *const want[] = {"first", "second", "first", "second"};
+    static const char *const expected[] = {"-1", "1", "2", "3"}; /* each expects the one before */
+    for (size_t i = 0; i < 4; i++) {
+        CHECK_STR((char *)h.records[i].value, want[i]);
+        CHECK_EQ(h.records[i].offset, (int64_t)(i + 1));
+        const char *e = header_of(&h.records[i], "weir.expected.offset");
+        CHECK(e && strcmp(e, expected[i]) == 0);
+    }
+    weir_store_events_free(&h);
+    weir_store_free(st);
+}
+
 TEST(load_from_a_snapshot)
 {
     static const char *const snap_cfg[] = {"weir.key.index", "true", "cleanup.policy", "compact",
