@@ -570,6 +570,104 @@ int weir_saga_command_read(const weir_event *ev, weir_saga_command *out);
 int weir_saga_reply(weir_ctx *ctx, const weir_event *cmd, weir_saga_outcome outcome,
                     const char *json);
 
+/* ---- event store: aggregates on a key-indexed topic (docs/event-store.md) ----------------------
+ * One aggregate is the records of one key in one partition of a topic with weir.key.index=true.
+ * A weir_store reads them without scanning the partition (the admin API's key-offsets, then a
+ * fetch at each offset, neighbouring offsets read in one go) and appends with the header
+ * weir.expected.offset, so a writer that decided on a stale state is refused by the broker.
+ *
+ *   weir_store_config sc;
+ *   weir_store_config_init(&sc);
+ *   sc.brokers = "127.0.0.1:9092"; sc.admin_url = "http://127.0.0.1:8081"; sc.topic = "orders";
+ *   weir_store *st;
+ *   char err[512];
+ *   weir_store_new(&sc, &st, err, sizeof(err));
+ *   weir_store_events h;
+ *   weir_store_load(st, "order-7", &h, err, sizeof(err));   // h.count records, h.version
+ *
+ * A store is used by one thread at a time; use one per thread. Errors are a negative WEIR_ERR_*
+ * with errmsg (may be NULL) saying what went wrong. */
+typedef struct weir_store weir_store;
+
+typedef struct weir_store_config {
+    const char *brokers;   /* bootstrap servers */
+    const char *admin_url; /* the admin API, "http://host:port" (`weir serve`'s HTTP listener) */
+    const char *topic;     /* a topic with weir.key.index=true */
+    int32_t partition;     /* the partition of the aggregates (default 0) */
+    int max_attempts;      /* weir_store_execute: decisions tried before giving up (default 5) */
+    int timeout_ms;        /* per request, fetch or append (default 10000) */
+    bool snapshots;        /* loads start at the key's latest snapshot in TOPIC.snapshots */
+} weir_store_config;
+
+/* The companion topic of snapshots (create it compacted, with weir.key.index=true and the
+ * events topic's partition count) and the header giving the version a snapshot is of. */
+#define WEIR_STORE_SNAPSHOTS_SUFFIX ".snapshots"
+#define WEIR_STORE_SNAPSHOT_HEADER  "weir.snapshot.offset"
+
+typedef struct weir_store_header {
+    char *name;
+    void *value; /* NULL for a null header value */
+    size_t value_len;
+} weir_store_header;
+
+typedef struct weir_store_record {
+    char *key;
+    size_t key_len;
+    void *value; /* NULL for a tombstone */
+    size_t value_len;
+    weir_store_header *headers;
+    size_t header_count;
+    int64_t offset;
+} weir_store_record;
+
+/* The records of one key, oldest first, and its version: the offset of its latest record
+ * (-1 when the key has none), which the next append expects. With snapshots: the key's latest
+ * snapshot (NULL when none) of the events up to snapshot_version, and only the records after. */
+typedef struct weir_store_events {
+    weir_store_record *records;
+    size_t count;
+    int64_t version;
+    void *snapshot;
+    size_t snapshot_len;
+    int64_t snapshot_version; /* -1: no snapshot */
+} weir_store_events;
+
+void weir_store_config_init(weir_store_config *cfg);
+int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
+                   size_t errmsg_size);
+void weir_store_free(weir_store *st);
+/* The records of key (its newest 100000 at most), in order; out->version as above. An unknown
+ * key: 0 records, version -1. Free with weir_store_events_free. WEIR_ERR_INVAL: a topic without
+ * key index (the admin API's 409); WEIR_ERR_NOENT: no such topic or partition. */
+int weir_store_load(weir_store *st, const char *key, weir_store_events *out, char *errmsg,
+                    size_t errmsg_size);
+void weir_store_events_free(weir_store_events *ev);
+
+/* What a decision appends: the values weir_store_decision_add copied, in order. */
+typedef struct weir_store_decision weir_store_decision;
+void weir_store_decision_add(weir_store_decision *d, const void *value, size_t value_len);
+/* Decides on the aggregate's history what happens next: adds the new events to d (none: nothing
+ * to append) and returns 0, or a negative WEIR_ERR_* to give up (weir_store_execute returns it).
+ * Called again on a reloaded history after a conflict, so it must not have other effects. */
+typedef int (*weir_store_decide_fn)(const weir_store_events *history, weir_store_decision *d,
+                                    void *user);
+/* Load, decide, append: the decision's events are appended one after another (idempotent
+ * producer, acks=all), the first expecting the version loaded, each next one the offset of the
+ * one before. A conflict on the first event (another writer appended since the load) reloads
+ * and decides again, up to max_attempts decisions; then WEIR_ERR_AGAIN with errmsg "key K: a
+ * conflict on each of N attempts (...)". A conflict after the first event (possible only when
+ * a writer without the header appends to the key in between) is WEIR_ERR_CORRUPT: the earlier
+ * events stay appended. *version (may be NULL): the key's version after the append. */
+int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn decide, void *user,
+                       int64_t *version, char *errmsg, size_t errmsg_size);
+/* Writes state as key's snapshot of its events up to offset version (the version of the history
+ * it was computed from) to TOPIC.snapshots, and waits for the write; a store opened with
+ * snapshots. The next load starts there. */
+int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const void *state,
+                        size_t state_len, char *errmsg, size_t errmsg_size);
+/* The conflicts this store met (each made weir_store_execute reload and decide again). */
+uint64_t weir_store_conflicts(const weir_store *st);
+
 /* ---- test support -----------------------------------------------------------------------------
  * A complete Weir broker inside the calling process, on 127.0.0.1 with a free port and a fresh
  * temporary data directory that weir_test_broker_stop() removes. `settings` is an optional

@@ -87,15 +87,10 @@ void weir_registry_cache_stats(const weir_registry *reg, uint64_t *hits, uint64_
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
-typedef struct {
-    buf_t body;
-    bool too_big;
-} answer_t;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
+size_t sdk_http_on_body(char *p, size_t size, size_t n, void *arg)
 {
-    answer_t *a = arg;
-    if (a->body.len + size * n > SDK_REGISTRY_BODY_MAX) {
+    sdk_http_body_t *a = arg;
+    if (a->body.len + size * n > a->max) {
         a->too_big = true;
         return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
@@ -104,7 +99,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* A registry error answer's error_code and message, else the status line's meaning. */
-static int answer_error(weir_registry_error *e, int rc, long status, const answer_t *a,
+static int answer_error(weir_registry_error *e, int rc, long status, const sdk_http_body_t *a,
                         const char *what)
 {
     json_t *j = json_loadb((const char *)a->body.data, a->body.len, 0, NULL);
@@ -144,14 +139,14 @@ static int request(weir_registry *reg, const char *path, const char *post, const
         abort();
     struct curl_slist *h = curl_slist_append(NULL, "Accept: " SDK_REGISTRY_CT);
     h = curl_slist_append(h, "Content-Type: " SDK_REGISTRY_CT);
-    answer_t a = {{0}, false};
+    sdk_http_body_t a = {{0}, SDK_REGISTRY_BODY_MAX, false};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (post)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, reg->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sdk_http_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
     CURLcode cc = curl_easy_perform(c);
     long status = 0;

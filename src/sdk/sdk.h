@@ -518,6 +518,14 @@ int sdk_registry_schema(weir_registry *reg, int32_t id, sdk_schema_t **out,
                         weir_registry_error *err);
 /* obs_trace.c: curl_global_init, once per process, before the first curl handle. */
 void sdk_curl_init(void);
+/* An HTTP answer's body as libcurl hands it over (CURLOPT_WRITEFUNCTION sdk_http_on_body,
+ * CURLOPT_WRITEDATA the sdk_http_body_t): past max bytes too_big is set and the transfer stops. */
+typedef struct {
+    buf_t body;
+    size_t max;
+    bool too_big;
+} sdk_http_body_t;
+size_t sdk_http_on_body(char *p, size_t size, size_t n, void *arg);
 
 /* serde_avro.c: the parsed schema and its generic value class, for any number of threads. */
 void *sdk_avro_parse(const char *text, char *err, size_t errlen); /* NULL: err says why */

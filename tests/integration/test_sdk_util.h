@@ -90,11 +90,15 @@ IT_FN rd_kafka_t *it_client(rd_kafka_type_t type, const char *group)
     return rk;
 }
 
-IT_FN int it_create_topic(const char *topic, int partitions)
+/* Creates topic with its configs (NULL-terminated name, value pairs; NULL: none); an existing
+ * topic counts as created. */
+IT_FN int it_create_topic_with(const char *topic, int partitions, const char *const *configs)
 {
     rd_kafka_t *rk = it_client(RD_KAFKA_PRODUCER, NULL);
     char err[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof(err));
+    for (size_t i = 0; configs && configs[i]; i += 2)
+        rd_kafka_NewTopic_set_config(nt, configs[i], configs[i + 1]);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
@@ -120,6 +124,11 @@ IT_FN int it_create_topic(const char *topic, int partitions)
     rd_kafka_NewTopic_destroy(nt);
     rd_kafka_destroy(rk);
     return r;
+}
+
+IT_FN int it_create_topic(const char *topic, int partitions)
+{
+    return it_create_topic_with(topic, partitions, NULL);
 }
 
 /* Produces one CloudEvent (ce_id, type) with an optional traceparent to topic/partition and
@@ -374,11 +383,13 @@ IT_FN bool it_wait_ready(weir_app *app, int timeout_ms)
 }
 
 /* The main of every SDK test program after stdout is set up: starts the embedded broker, runs
- * every case (or only the one named by argv[1]) printing a TAP line with its time, stops what it
+ * every case (or only the one named by argv[1]; a program that set it_bootstrap has started its
+ * own broker, and stops it) printing a TAP line with its time, stops what it
  * started, and returns the exit code (1 when any case failed). */
 IT_FN int it_main(int argc, char **argv)
 {
-    it_broker_start();
+    if (!it_bootstrap) /* else the program started a broker of its own */
+        it_broker_start();
     int failed = 0, n = 0;
     for (int i = 0; i < test_count; i++) {
         if (argc > 1 && strcmp(argv[1], test_cases[i].name) != 0)
