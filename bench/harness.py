@@ -88,6 +88,9 @@ OTHER_ARGS = {
     else ["500000", "1024", "4", "3"],
     "security_cost": lambda scratch, quick: ["100000", "1024", "4", "1", "2"] if quick
     else ["500000", "1024", "4", "3", "5"],
+    # issue 18's redrive rate: COUNT MSG_BYTES REPS
+    "redrive_cost": lambda scratch, quick: ["50000", "100", "1"] if quick
+    else ["200000", "100", "3"],
 }
 
 
