@@ -28,24 +28,13 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_helpers  # noqa: E402
 import test_order_flow as of  # noqa: E402
+from cli_helpers import tap  # noqa: E402
 
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 RACES = 10
-n = 0
-failed = 0
-
-
-def tap(ok, desc, detail=None):
-    global n, failed
-    n += 1
-    if not ok:
-        failed += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, desc))
-    if not ok and detail is not None:
-        print("# " + str(detail).replace("\n", "\n# "))
-    sys.stdout.flush()
 
 
 def call(addr, method, path, body=None):
@@ -258,15 +247,15 @@ def main():
         codes = flow.stop_all()
         tap(codes.get("order-service") == 0 and codes.get("broker") == 0,
             "order-service and the broker exit 0", codes)
-        ok = failed == 0
+        ok = cli_helpers.failed == 0
     except Exception as e:  # a harness failure is a test failure
         tap(False, "the scenario ran", repr(e))
     finally:
         flow.stop_all()
         flow.cleanup(keep=not ok)
-    print("1..%d" % n)
+    print("1..%d" % cli_helpers.count)
     print("# %.1f s" % (time.time() - start))
-    return 1 if failed else 0
+    return 1 if cli_helpers.failed else 0
 
 
 if __name__ == "__main__":

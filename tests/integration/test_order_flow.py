@@ -79,12 +79,12 @@ class Flow:
                 return m.group(1)
         raise RuntimeError("%s did not start (see %s)" % (name, self.dir))
 
-    def start_broker(self):
+    def start_broker(self, extra=()):
         """weir serve with its HTTP listener: order-service keeps its orders in order.events
-        through the admin API (--admin)."""
+        through the admin API (--admin). extra: more arguments (--set K=V)."""
         args = [WEIR, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
                 "--data-dir", os.path.join(self.dir, "data"), "--log-level", "warn",
-                "--set", "group.initial.rebalance.delay.ms=0"]
+                "--set", "group.initial.rebalance.delay.ms=0"] + list(extra)
         err = open(os.path.join(self.dir, "broker.err"), "ab")
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                              cwd=self.dir, text=True)
