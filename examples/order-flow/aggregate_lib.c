@@ -20,7 +20,7 @@
 typedef struct {
     const char *input;  /* the ce_type handled */
     const char *record; /* the aggregate's record type */
-    char field;         /* 'p' payment, 's' stock, 'r' refunded, 'l' released */
+    char field;         /* 'p' payment, 's' stock, 'r' refunded, 'l' released, 'h' shipped */
     const char *value;  /* for 'p' and 's' */
     bool failure;       /* cancels a PENDING order */
 } fact_t;
@@ -32,6 +32,7 @@ static const fact_t facts[] = {
     {"StockRejected", "StockRejected", 's', "REJECTED", true},
     {"PaymentRefunded", "OrderRefunded", 'r', NULL, false},
     {"StockReleased", "StockReleased", 'l', NULL, false},
+    {"OrderShipped", "OrderShipped", 'h', NULL, false}, /* orchestrated: shipping-service's */
 };
 
 static const fact_t *fact_by(const char *type, bool record)
@@ -88,8 +89,10 @@ static void order_apply(of_order_t *o, const json_t *rec)
         copy_str(o->stock, sizeof(o->stock), f->value);
     else if (f->field == 'r')
         o->refunded = true;
-    else
+    else if (f->field == 'l')
         o->released = true;
+    else
+        o->shipped = true;
 }
 
 int of_order_fold(const weir_store_events *h, of_order_t *o)
@@ -122,6 +125,7 @@ json_t *of_order_json(const of_order_t *o, const char *order_id)
     json_object_set_new(j, "stock", o->stock[0] ? json_string(o->stock) : json_null());
     json_object_set_new(j, "refunded", json_boolean(o->refunded));
     json_object_set_new(j, "released", json_boolean(o->released));
+    json_object_set_new(j, "shipped", json_boolean(o->shipped));
     json_object_set_new(j, "created_ms", json_integer(o->created_ms));
     if (o->decided_ms)
         json_object_set_new(j, "decided_ms", json_integer(o->decided_ms));
@@ -146,19 +150,21 @@ static void order_append(of_order_cmd_t *c, weir_store_decision *d, const char *
     json_decref(rec);
 }
 
-/* A fact another service reported: recorded once; it may decide a PENDING order. */
+/* A fact another service reported: recorded once; it may decide a PENDING order (choreography;
+ * orchestrated, order-saga decides and the facts are only recorded). */
 static void decide_fact(of_order_cmd_t *c, weir_store_decision *d, const fact_t *f)
 {
     of_order_t *o = &c->state;
     bool known = f->field == 'p'   ? o->payment[0] != '\0'
                  : f->field == 's' ? o->stock[0] != '\0'
                  : f->field == 'r' ? o->refunded
-                                   : o->released;
+                 : f->field == 'l' ? o->released
+                                   : o->shipped;
     if (!known)
         order_append(c, d, f->record,
                      c->reason && f->failure ? json_pack("{s:s}", "reason", c->reason)
                                              : json_object());
-    if (strcmp(o->status, "PENDING") != 0)
+    if (c->record_only || strcmp(o->status, "PENDING") != 0)
         return;
     if (f->failure && !known)
         order_append(c, d, "OrderCancelled",

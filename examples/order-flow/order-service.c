@@ -28,8 +28,9 @@
  * order's records decide once: a result recorded before, or a verdict given before, adds nothing
  * (aggregate_lib.c), and the handler's inbox skips a redelivered event.
  *
- * Orchestrated (--flow orchestration): order-saga decides instead, and this service records its
- * verdict, orders/OrderConfirmed or OrderCancelled, on the order.
+ * Orchestrated (--flow orchestration): order-saga decides instead; this service records the
+ * same results and shipping/OrderShipped on the order, and takes order-saga's verdict,
+ * orders/OrderConfirmed or OrderCancelled.
  *
  * HTTP runs on libmicrohttpd's thread pool, each thread with its own connection to the store and
  * its own weir_store; the handlers run on libweir's worker threads, each with the same.
@@ -599,18 +600,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 
 /* Choreographed: a fact of payments or inventory (PaymentSucceeded ... StockReleased), recorded
  * on the order once, may decide it: both PaymentSucceeded and StockReserved -> OrderConfirmed, a
- * failure -> OrderCancelled, published here. Orchestrated: order-saga's verdict on orders is
- * recorded (a PENDING order takes it; it is published already). */
+ * failure -> OrderCancelled, published here. Orchestrated: the facts (and shipping's
+ * OrderShipped) are only recorded, and order-saga's verdict on orders decides a PENDING order
+ * (it is published already). */
 static weir_result on_order_event(weir_ctx *ctx, const weir_event *ev, void *user)
 {
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
-    of_order_cmd_t cmd = {.kind = orchestrated ? OF_CMD_VERDICT : OF_CMD_FACT,
+    const char *type = weir_event_type(ev);
+    bool verdict_in =
+        type && (strcmp(type, "OrderConfirmed") == 0 || strcmp(type, "OrderCancelled") == 0);
+    of_order_cmd_t cmd = {.kind = verdict_in ? OF_CMD_VERDICT : OF_CMD_FACT,
                           .order_id = of_json_str(j, "order_id"),
-                          .type = weir_event_type(ev),
+                          .type = type,
                           .reason = of_json_str(j, "reason"),
-                          .cause = weir_event_id(ev)};
+                          .cause = weir_event_id(ev),
+                          .record_only = orchestrated};
     weir_result res = WEIR_RESULT_RETRY;
     char err[512] = "";
     if (!cmd.order_id || !cmd.type || !cmd.cause) {
@@ -723,18 +729,19 @@ int main(int argc, char **argv)
     }
     sqlite3_close(db);
     weir_route_options opt = of_route_tx(10, 50);
+    static const char *const facts[][2] = {
+        {OF_TOPIC_PAYMENTS, "PaymentSucceeded"}, {OF_TOPIC_PAYMENTS, "PaymentFailed"},
+        {OF_TOPIC_PAYMENTS, "PaymentRefunded"},  {OF_TOPIC_INVENTORY, "StockReserved"},
+        {OF_TOPIC_INVENTORY, "StockRejected"},   {OF_TOPIC_INVENTORY, "StockReleased"}};
+    for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++)
+        weir_app_route(app, facts[i][0], facts[i][1], on_order_event, NULL, &opt);
     if (orchestrated) {
         of_saga_topics_create(app, o.partitions);
+        weir_app_route(app, OF_TOPIC_SHIPPING, "OrderShipped", on_order_event, NULL, &opt);
         weir_app_route(app, OF_TOPIC_ORDERS, "OrderConfirmed", on_order_event, NULL, &opt);
         weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_event, NULL, &opt);
     } else {
-        static const char *const facts[][2] = {
-            {OF_TOPIC_PAYMENTS, "PaymentSucceeded"}, {OF_TOPIC_PAYMENTS, "PaymentFailed"},
-            {OF_TOPIC_PAYMENTS, "PaymentRefunded"},  {OF_TOPIC_INVENTORY, "StockReserved"},
-            {OF_TOPIC_INVENTORY, "StockRejected"},   {OF_TOPIC_INVENTORY, "StockReleased"}};
         of_topics_create(app, o.partitions);
-        for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++)
-            weir_app_route(app, facts[i][0], facts[i][1], on_order_event, NULL, &opt);
     }
 
     pthread_key_create(&db_key, db_close);

@@ -144,16 +144,16 @@ int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void 
 /* ---- the order aggregate (aggregate_lib.c) ---------------------------------------------------
  * An order is the records of its id in order.events, each a JSON object {"type","order_id",
  * "t_ms","cause",...}: OrderCreated, then the facts the other services report (OrderPaid,
- * PaymentDeclined, StockReserved, StockRejected, OrderRefunded, StockReleased) and one verdict
- * (OrderConfirmed or OrderCancelled with its reason). of_order_decide is the one
- * weir_store_decide_fn of the service. */
+ * PaymentDeclined, StockReserved, StockRejected, OrderRefunded, StockReleased, and OrderShipped
+ * when orchestrated) and one verdict (OrderConfirmed or OrderCancelled with its reason).
+ * of_order_decide is the one weir_store_decide_fn of the service. */
 typedef struct {
     bool exists;
     char status[16]; /* PENDING, CONFIRMED or CANCELLED */
     char reason[256];
     char payment[16]; /* "", SUCCEEDED or FAILED */
     char stock[16];   /* "", RESERVED or REJECTED */
-    bool refunded, released;
+    bool refunded, released, shipped;
     char user_id[65];
     json_t *items; /* owned */
     double amount;
@@ -164,7 +164,8 @@ typedef struct {
 
 typedef enum {
     OF_CMD_CREATE,  /* created: the order data (user_id, items, amount) */
-    OF_CMD_FACT,    /* type: the ce_type of another service's event (PaymentSucceeded ...) */
+    OF_CMD_FACT,    /* type: the ce_type of another service's event (PaymentSucceeded ...);
+                       record_only: recorded, never decides (orchestrated) */
     OF_CMD_VERDICT, /* type: OrderConfirmed or OrderCancelled (the orchestrator's) */
     OF_CMD_CANCEL   /* the customer's cancel: only a PENDING order */
 } of_order_cmd_kind;
@@ -176,6 +177,7 @@ typedef struct {
     const char *reason; /* NULL or why (a failure fact, a verdict, a cancel) */
     const char *cause;  /* ce_id of the input, or "http:<uuid>" */
     const json_t *created;
+    bool record_only;
     of_order_t state; /* out: the state after the decision (of_order_deinit it) */
     bool refused;     /* out: a cancel of an order no longer PENDING */
 } of_order_cmd_t;

@@ -29,9 +29,8 @@ static int saga_record(void *arg, const broker_record_t *rec)
     if (!rec->key || rec->key_len <= 0)
         return 0;
     char *id = strndup((const char *)rec->key, (size_t)rec->key_len);
-    json_t *state = rec->value ? json_loadb((const char *)rec->value, (size_t)rec->value_len, 0,
-                                            NULL)
-                               : NULL;
+    json_t *state =
+        rec->value ? json_loadb((const char *)rec->value, (size_t)rec->value_len, 0, NULL) : NULL;
     if (!rec->value)
         json_object_del(latest, id);
     else if (json_is_object(state))
@@ -74,8 +73,8 @@ static json_t *history_time(json_t *state, bool last)
 /* What a list shows of one saga. */
 static json_t *saga_summary(const char *topic, const char *id, json_t *state)
 {
-    static const char *const fields[] = {"saga",    "status", "step",  "step_name",
-                                         "phase",   "attempt", "reason"};
+    static const char *const fields[] = {"saga",  "status",  "step",  "step_name",
+                                         "phase", "attempt", "reason"};
     json_t *o = json_pack("{s:s, s:s}", "topic", topic, "id", id);
     for (size_t i = 0; i < WEIR_ARRAY_LEN(fields); i++) {
         json_t *v = json_object_get(state, fields[i]);

@@ -142,8 +142,9 @@ static int saga_parse(cli_global_t *g, cli_args_t *a, const char **topic, const 
     if (status && *status && strcmp(*status, "RUNNING") != 0 &&
         strcmp(*status, "COMPENSATING") != 0 && strcmp(*status, "COMPLETED") != 0 &&
         strcmp(*status, "COMPENSATED") != 0)
-        return cli_usage_err(g, "--status is RUNNING, COMPENSATING, COMPLETED or COMPENSATED, not "
-                                "'%s'",
+        return cli_usage_err(g,
+                             "--status is RUNNING, COMPENSATING, COMPLETED or COMPENSATED, not "
+                             "'%s'",
                              *status);
     if (a->npos != npos)
         return cli_usage_err(g, npos ? "give exactly one saga id" : "takes no arguments");

@@ -14,7 +14,11 @@ their events (confluent-kafka) one at a time, so each order's history is known e
     and one 409 per order, exactly one OrderCancelled record per order and one OrderCancelled
     event on `orders` (weir.expected.offset refused the loser, which decided again);
   - bad input: cancel of an unknown order 404, of a confirmed one 409; order-service without
-    --admin exits 2 and says why.
+    --admin exits 2 and says why;
+  - orchestrated (order-service restarted with --flow orchestration): PaymentSucceeded,
+    StockReserved and OrderShipped are recorded but decide nothing; order-saga's OrderConfirmed
+    (produced here) does: OrderCreated, OrderPaid, StockReserved, OrderShipped, OrderConfirmed,
+    and nothing but OrderPlaced published by the service; a cancel is 409.
 TAP on stdout.
 """
 import http.client
@@ -222,6 +226,38 @@ def check_bad_input(flow, addr, a):
         "order-service without --admin: exit 2 and why", (p.returncode, p.stderr))
 
 
+def check_orchestrated(flow, producer):
+    """order-service --flow orchestration: the results are recorded, order-saga's verdict
+    decides; the service publishes nothing on orders but OrderPlaced."""
+    flow.stop("order-service")
+    # another static member: the first one's assignment (payments, inventory) would come back
+    # as it was, without the topics the new subscription adds
+    args = flow.order_args()
+    args[args.index("--instance-id") + 1] = "order-orchestrated-1"
+    addr = flow.spawn("order-service", args + ["--flow", "orchestration"], r"listening on (\S+)")
+    d = place(addr)
+    fact(producer, "payments", "PaymentSucceeded", d)
+    wait_until(lambda: field(addr, d, "payment") == "SUCCEEDED")
+    fact(producer, "inventory", "StockReserved", d)
+    wait_until(lambda: field(addr, d, "stock") == "RESERVED")
+    tap(field(addr, d, "status") == "PENDING",
+        "orchestrated: paid and reserved, the order waits for order-saga's verdict (PENDING)")
+    fact(producer, "shipping", "OrderShipped", d)
+    wait_until(lambda: field(addr, d, "shipped") is True)
+    fact(producer, "orders", "OrderConfirmed", d)
+    tap(wait_until(lambda: field(addr, d, "status") == "CONFIRMED") is not None,
+        "  ... and takes it: CONFIRMED")
+    rows, out = records_by_cli(flow, d)
+    types = [r["type"] for _, r in rows]
+    tap(types == ["OrderCreated", "OrderPaid", "StockReserved", "OrderShipped", "OrderConfirmed"],
+        "orchestrated order: OrderCreated, OrderPaid, StockReserved, OrderShipped, "
+        "OrderConfirmed", (types, out.stderr))
+    st, body = call(addr, "POST", "/orders/%s/cancel" % d)
+    tap(st == 409 and "orchestrated" in body.get("error", ""),
+        "orchestrated: POST /orders/{id}/cancel is 409 (order-saga decides)", (st, body))
+    return addr, d
+
+
 def main():
     start = time.time()
     flow = of.Flow("events")
@@ -242,6 +278,11 @@ def main():
         races = race_cancels(addr)
         check_histories(flow, a, b, races, addr)
         check_bad_input(flow, addr, a)
+        _, d = check_orchestrated(flow, producer)
+        types = orders_topic_types(flow.bootstrap)
+        tap(types.get(d) == ["OrderPlaced", "OrderConfirmed"],
+            "orders: the orchestrated order's OrderPlaced and the verdict, nothing more",
+            types.get(d))
         log = open(os.path.join(flow.dir, "order-service.err")).read()
         print("# %d decisions made again after a conflict" % log.count("decided again"))
         codes = flow.stop_all()
