@@ -63,6 +63,8 @@ enum {
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */
+    /* read by the Fetch handler (src/kafka/api_fetch.c) */
+    BCFG_FETCH_ZERO_COPY, /* weir.fetch.zero.copy */
     /* the authorizer's own settings (Kafka's StandardAuthorizer reads them, not KafkaConfig) */
     BCFG_SUPER_USERS,                    /* super.users */
     BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND, /* allow.everyone.if.no.acl.found */
@@ -407,9 +409,13 @@ typedef struct {
  * max_bytes unless `first` (KIP-74: the first batch of the first non-empty partition is
  * returned whole). Batches compressed with zstd stop the read when !allow_zstd. *got is the
  * number of bytes appended (0 when there is nothing at offset yet). read_committed reads stop
- * at the LSO and list the aborted transactions that overlap what was read. */
+ * at the LSO and list the aborted transactions that overlap what was read. With zero_copy (the
+ * response's slot, on a plaintext connection; NULL: copy all), batches this process verified
+ * are added to it as file ranges (net_slot_add_file) at out->len instead of being copied: *got
+ * counts both, and the response's size prefix must count the ranges. */
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
-                       bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info);
+                       bool allow_zstd, net_slot_t *zero_copy, buf_t *out, size_t *got,
+                       broker_fetch_info_t *info);
 
 /* ======================================== configs =============================================
  * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics, this broker and its
