@@ -157,12 +157,39 @@ static void slice_to_slot(net_slot_t *slot, size_t at, storage_slice_t *s)
     net_slot_add_file(slot, at, fd, pos, len, storage_file_release, storage_slice_take_file(s));
 }
 
+/* The slice at cur, up to budget bytes: *from_file when it may go from the file (zero copy),
+ * else one that fits the memory left for copies (KIP-74's first batch whole in any case); an
+ * empty one when nothing fits. */
+static int next_slice(storage_log_t *log, int64_t cur, size_t budget, bool whole_first,
+                      broker_zero_copy_t *zc, bool allow_zstd, int64_t end, storage_slice_t *s,
+                      bool *from_file)
+{
+    *from_file = false;
+    int rc = storage_log_read(log, cur, budget ? budget : 1, s);
+    if (rc < 0 || s->len == 0 || !zc)
+        return rc;
+    if (zc->slot && slice_sendable(s, allow_zstd, end)) {
+        *from_file = true;
+        return 0;
+    }
+    if (s->len <= zc->copy_left)
+        return 0;
+    storage_slice_release(log, s); /* leaves it empty */
+    zc->copy_short = true;
+    if (zc->copy_left == 0 && !whole_first)
+        return 0;
+    rc = storage_log_read(log, cur, zc->copy_left ? zc->copy_left : 1, s);
+    if (rc == 0 && s->len > zc->copy_left && !whole_first) /* its first batch alone is larger */
+        storage_slice_release(log, s);
+    return rc;
+}
+
 /* Reads whole batches of p from offset into out, below `upto` (the LSO for read_committed);
  * *next is the offset after the last batch read (registry read lock held). With a zero_copy
  * slot, verified batches become file ranges of that slot instead of bytes in out. */
 static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_bytes, bool first,
-                              bool allow_zstd, int64_t upto, net_slot_t *zero_copy, buf_t *out,
-                              size_t *got, int64_t *next_out)
+                              bool allow_zstd, int64_t upto, broker_zero_copy_t *zero_copy,
+                              buf_t *out, size_t *got, int64_t *next_out)
 {
     *got = 0;
     *next_out = offset;
@@ -183,7 +210,9 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         if (budget == 0 && !whole_first)
             break;
         storage_slice_t s;
-        int rc = storage_log_read(log, cur, budget ? budget : 1, &s);
+        bool from_file;
+        int rc =
+            next_slice(log, cur, budget, whole_first, zero_copy, allow_zstd, end, &s, &from_file);
         if (rc < 0) { /* retention moved the start past cur meanwhile */
             if (total == 0)
                 err = rc == -WEIR_ERANGE ? KAFKA_OFFSET_OUT_OF_RANGE : KAFKA_KAFKA_STORAGE_ERROR;
@@ -193,11 +222,11 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
             storage_slice_release(log, &s);
             break;
         }
-        if (zero_copy && slice_sendable(&s, allow_zstd, end)) {
+        if (from_file) {
             *next_out = cur = s.next_offset;
             total += s.len;
             records += s.records;
-            slice_to_slot(zero_copy, out->len, &s);
+            slice_to_slot(zero_copy->slot, out->len, &s);
             continue;
         }
         size_t slen = s.len; /* release clears the slice */
@@ -214,6 +243,8 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         size_t kept = scan_batches(dst, slen, allow_zstd, end, &next, &records);
         out->len -= slen - kept;
         total += kept;
+        if (zero_copy)
+            zero_copy->copy_left -= WEIR_MIN(kept, zero_copy->copy_left);
         if (kept)
             *next_out = next;
         if (kept == 0) {
@@ -257,7 +288,7 @@ static void collect_aborted(broker_partition_t *p, int64_t from, int64_t upper,
 }
 
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
-                       bool allow_zstd, net_slot_t *zero_copy, buf_t *out, size_t *got,
+                       bool allow_zstd, broker_zero_copy_t *zero_copy, buf_t *out, size_t *got,
                        broker_fetch_info_t *info)
 {
     *got = 0;

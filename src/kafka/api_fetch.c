@@ -21,10 +21,11 @@
  * records size still counts them; so do the frame's size prefix and the consumer quota).
  *
  * Sizes: the response holds at most min(max_bytes, fetch.max.bytes) bytes of records and each
- * partition at most its partition_max_bytes, and no more than the loops' memory budget
- * (weir.memory.buffers.max.bytes) has left, except that the first batch of the first
- * partition with data is always whole (KIP-74), so a consumer always makes progress. In a
- * session, a partition that returned records moves to the end of the next answer.
+ * partition at most its partition_max_bytes, and copies no more than the loops' memory budget
+ * (weir.memory.buffers.max.bytes) has left (file ranges take none), except that the first
+ * batch of the first partition with data is always whole (KIP-74), so a consumer always makes
+ * progress. In a session, a partition that returned records moves to the end of the next
+ * answer.
  */
 #include "kafka/kafka.h"
 
@@ -60,7 +61,7 @@ typedef struct {
     const kafka_listener_t *lst;     /* its fetch sessions */
     char *quota_user, *quota_client; /* with a consumer_byte_rate quota: who is charged */
     net_conn_t *conn;                /* allocated while the request's slot is uncompleted */
-    net_slot_t *zero_copy;           /* the slot, when verified batches go by sendfile */
+    broker_zero_copy_t zc;           /* zc.slot: the slot, when verified batches go by sendfile */
 } fetch_t;
 
 /* A requested partition, as decoded (topic named or identified). */
@@ -333,8 +334,8 @@ static void insert_aborted(fetch_t *f, wire_writer_t *w, size_t at, const broker
     buf_extend(b, arr.len - old);
     memmove(b->data + at + arr.len, b->data + at + old, tail);
     memcpy(b->data + at, arr.data, arr.len);
-    if (f->zero_copy)
-        net_slot_files_shift(f->zero_copy, at + old, (ptrdiff_t)arr.len - (ptrdiff_t)old);
+    if (f->zc.slot)
+        net_slot_files_shift(f->zc.slot, at + old, (ptrdiff_t)arr.len - (ptrdiff_t)old);
     buf_deinit(&arr);
 }
 
@@ -365,7 +366,7 @@ static size_t write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *
         info->wm = (broker_watermarks_t){-1, -1, -1};
     } else {
         size_t pmax = p->fp.max_bytes > 0 ? WEIR_MIN((size_t)p->fp.max_bytes, *remaining) : 0;
-        broker_fetch_read(f->pk.b, &p->fp, pmax, *first, v >= 10, f->zero_copy, resp, &got, info);
+        broker_fetch_read(f->pk.b, &p->fp, pmax, *first, v >= 10, &f->zc, resp, &got, info);
     }
     wire_write_bytes_len_fill(w, at, got);
     if (info->naborted) /* known only now: inserted in front of what follows the list */
@@ -400,8 +401,8 @@ static size_t write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *
 
 /* The partitions to write, grouped by topic in order of first appearance: the topic of each
  * answered partition gets an index; partitions are then written topic by topic. */
-static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
-                           kafka_fetch_session_t *s, size_t remaining)
+static void write_topics(fetch_t *f, wire_writer_t *w, const bool *answer, kafka_fetch_session_t *s,
+                         size_t remaining)
 {
     int16_t v = f->pk.version;
     size_t n = f->nparts, ntopics = 0;
@@ -458,7 +459,6 @@ static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
     free(returned);
     free(topic_of);
     free(first_of);
-    return remaining;
 }
 
 /* The records' room: min(max_bytes, fetch.max.bytes), as far as the memory budget grants it
@@ -477,7 +477,7 @@ static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w,
 
 static size_t fetch_file_bytes(const fetch_t *f)
 {
-    return f->zero_copy ? net_slot_file_bytes(f->zero_copy) : 0;
+    return f->zc.slot ? net_slot_file_bytes(f->zc.slot) : 0;
 }
 
 /* Writes the whole response body into resp through w; with a consumer_byte_rate quota, charges
@@ -511,7 +511,7 @@ static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w, const ka
     size_t want, granted = fetch_reserve(f, &want);
     /* Zero copy leaves the records in the files: the heap holds headers, so the large kept
      * buffer would only be pinned by a slow reader. */
-    net_loop_take_buf(f->pk.loop, resp, f->zero_copy ? 0 : granted);
+    net_loop_take_buf(f->pk.loop, resp, f->zc.slot ? 0 : granted);
     bool *answer = weir_calloc(f->nparts + 1, sizeof(*answer));
     kafka_fetch_session_t *s = NULL;
     if (f->kind != SESSION_NONE) {
@@ -525,9 +525,13 @@ static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w, const ka
     if (s && f->kind == SESSION_NEW)
         for (size_t i = 0; i < f->nparts; i++)
             f->parts[i].session_index = i < s->n ? i : SIZE_MAX;
-    size_t left = write_topics(f, w, answer, s, granted);
+    /* max_bytes bounds the answer, the budget's grant only what is copied into it: file ranges
+     * (zero copy) take no memory. */
+    f->zc.copy_left = granted;
+    f->zc.copy_short = false;
+    write_topics(f, w, answer, s, want);
     net_budget_t *bud = net_loop_budget(f->pk.loop);
-    if (granted < want && left == 0) /* it stopped at the budget's grant, not at max_bytes */
+    if (f->zc.copy_short) /* it stopped at the budget's grant, not at max_bytes */
         net_budget_note_shrunk(bud);
     net_budget_release(bud, granted);
     if (s) {
@@ -599,7 +603,7 @@ int kafka_handle_fetch(kafka_req_t *req)
     /* TLS keeps the copy: the bytes must pass through OpenSSL (no kTLS here). */
     if (!net_conn_is_tls(req->conn) &&
         broker_settings_int(broker_settings(req->b), BCFG_FETCH_ZERO_COPY))
-        f->zero_copy = req->slot;
+        f->zc.slot = req->slot;
     kafka_quota_identity(req, BROKER_QUOTA_CONSUMER_BYTE_RATE, &f->quota_user, &f->quota_client);
     authorize(req, f);
     bool error_first = false;

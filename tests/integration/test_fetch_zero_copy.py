@@ -11,6 +11,9 @@ Against `weir serve` on port 0:
     a read has verified them, then sent from the file; a batch corrupted on disk while the
     broker was down is refused with KAFKA_STORAGE_ERROR and none of its bytes is sent, while
     batches appended since go by sendfile;
+  - with the buffer budget held by a stalled 50 MiB request, a Fetch is answered whole from the
+    files (not shrunk), and cut to what the budget has left once the setting is turned off at
+    run time;
   - 100 fetchers that never read hold no response memory (RSS, unsent-bytes gauge), and the
     answers of slow readers stay exact to the last byte although their topic is deleted
     meanwhile (the file stays open) or their connection is closed part way. TAP."""
@@ -297,14 +300,43 @@ def restart_case(data):
         tap(b.stop() == 0, "the broker stops cleanly (under ASan: no leak)")
 
 
+def shrunk(b):
+    return b.metric("weir_buffer_memory_throttled_total", '{kind="fetch_shrunk"}')
+
+
+def budget_case(b, tid, file, socks):
+    """A 50 MiB request that stalls after 1 MiB holds 50 of the 64 MiB budget: a Fetch of the
+    16 MiB partition is answered whole from the file (it needs no memory); with zero copy off it
+    is cut to what the budget has left."""
+    s = socket.create_connection(b.hp)
+    s.sendall(struct.pack(">i", 50 << 20) + b"\0" * (1 << 20))
+    socks.append(s)
+    time.sleep(0.3)
+    held = b.metric("weir_buffer_memory_bytes")
+    got = fetch(b.addr, 11, "slow", tid, [(0, 0)], max_bytes=55 << 20)
+    tap(held >= 50 << 20 and got == {0: (0, file)} and shrunk(b) == 0,
+        "budget held %d MiB by a stalled request: the zero-copy answer is the whole %d bytes, "
+        "not shrunk" % (held >> 20, len(file)))
+    cli = [kafka_wire.WEIR, "-b", b.addr, "cluster", "config", "set"]
+    subprocess.run(cli + ["weir.fetch.zero.copy=false"], check=True, capture_output=True)
+    got = fetch(b.addr, 11, "slow", tid, [(0, 0)], max_bytes=55 << 20)
+    subprocess.run(cli + ["weir.fetch.zero.copy=true"], check=True, capture_output=True)
+    n = len(got[0][1])
+    tap(got[0][0] == 0 and 0 < n < (14 << 20) and file.startswith(got[0][1]) and shrunk(b) == 1,
+        "set off at run time: the copy is cut to the budget's %d bytes (fetch_shrunk %s)" %
+        (n, shrunk(b)))
+
+
 def slow_case(data):
-    b = Weir(data, "num.io.threads=2")
+    b = Weir(data, "num.io.threads=2", "weir.memory.buffers.max.bytes=%d" % (64 << 20),
+             "socket.request.max.bytes=%d" % (60 << 20))
     socks = []
     try:
         values = [b"s%06d-" % i + b"w" * 1000 for i in range(16384)]  # 16 MiB
         produce(b.addr, "slow", values, partition=0)
         tid = topic_id(b.addr, "slow")
         file = segment_bytes(data, "slow", 0)
+        budget_case(b, tid, file, socks)
         body = fetch_body(11, "slow", tid, [(0, 0)], 0, 55 << 20)
         hdr = struct.pack(">hhih", 1, 11, 7, 4) + b"slow"
         frame = struct.pack(">i", len(hdr) + len(body.b)) + hdr + bytes(body.b)
@@ -332,7 +364,7 @@ def slow_case(data):
             time.sleep(0.1)
         gone = not os.path.exists(os.path.join(data, "slow-0"))
         exact = 0
-        for s in socks[:3]:
+        for s in socks[1:4]:
             s.settimeout(30)
             buf = b""
             while True:
