@@ -13,6 +13,7 @@ back byte for byte (fetch responses larger than a record, written from the middl
 buffer after the socket filled). TAP."""
 import hashlib
 import os
+import shutil
 import socket
 import ssl
 import struct
@@ -224,6 +225,7 @@ def main():
     finally:
         p.terminate()
         p.wait(30)
+        shutil.rmtree(W, ignore_errors=True)
     print("1..%d" % n)
     return 1 if failed else 0
 
