@@ -542,8 +542,10 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
     while (got < n) {
         size_t r = 0;
         int ok = SSL_read_ex(t->ssl, p + got, n - got, &r);
-        if (!t->hs_done && SSL_is_init_finished(t->ssl))
+        if (!t->hs_done && SSL_is_init_finished(t->ssl)) {
             tls_handshake_done(conn, t);
+            ERR_clear_error(); /* nothing the certificate's printing left may look like ours */
+        }
         if (ok == 1) {
             got += r;
             continue;
