@@ -99,6 +99,7 @@ typedef struct {
     bool hs_done;
     bool more;     /* the last read stopped with the caller's buffer full: records may wait */
     bool err_next; /* the last read handed over bytes before an error, to report next time */
+    bool reneg;    /* the peer asked for a new handshake (refused: the connection closes) */
     char *peer_dn; /* the client certificate's subject (RFC 2253), or NULL */
 } tls_state_t;
 
@@ -476,9 +477,10 @@ static void tls_fail(net_conn_t *conn, const char *when)
     if (!t->hs_done)
         log_warn("net", "%s: TLS handshake failed: %s, closing", conn->peer,
                  why ? why : "connection reset");
+    else if (why) /* a protocol error after the handshake (a bad record, an alert) */
+        log_warn_limited("net", "%s: TLS %s failed: %s, closing", conn->peer, when, why);
     else
-        log_debug("net", "%s: TLS %s failed: %s, closing", conn->peer, when,
-                  why ? why : "connection reset");
+        log_debug("net", "%s: TLS %s failed: connection reset, closing", conn->peer, when);
     ERR_clear_error();
 }
 
@@ -542,6 +544,11 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
     while (got < n) {
         size_t r = 0;
         int ok = SSL_read_ex(t->ssl, p + got, n - got, &r);
+        if (t->reneg) {
+            log_warn_limited("net", "%s: TLS renegotiation asked for and refused, closing",
+                             conn->peer);
+            return NET_TP_ERROR;
+        }
         if (!t->hs_done && SSL_is_init_finished(t->ssl)) {
             tls_handshake_done(conn, t);
             ERR_clear_error(); /* nothing the certificate's printing left may look like ours */
@@ -680,6 +687,19 @@ int64_t net_tls_handshake_timeout_ms(const net_tls_ctx_t *ctx)
     return ctx->handshake_timeout_ms;
 }
 
+/* OpenSSL's notice of what happens on a connection: it refuses a TLS 1.2 renegotiation
+ * (SSL_OP_NO_RENEGOTIATION) with a no_renegotiation warning alert and would carry on; Weir
+ * closes such a connection instead, with the reason logged (tls_recv). */
+static void tls_info(const SSL *ssl, int where, int ret)
+{
+    if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT &&
+        (ret & 0xff) == SSL_AD_NO_RENEGOTIATION) {
+        tls_state_t *t = SSL_get_app_data(ssl);
+        if (t)
+            t->reneg = true;
+    }
+}
+
 int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
 {
     SSL *ssl = net_tls_ssl_new(ctx);
@@ -699,6 +719,8 @@ int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
     tls_state_t *t = weir_calloc(1, sizeof(*t));
     t->ssl = ssl;
     t->in = in;
+    SSL_set_app_data(ssl, t);
+    SSL_set_info_callback(ssl, tls_info);
     net_timer_init(&t->hs_timer, tls_handshake_expired, conn);
     net_timer_start(conn->loop, &t->hs_timer, ctx->handshake_timeout_ms);
     conn->tp = &net_tls_transport;

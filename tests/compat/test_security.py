@@ -299,6 +299,8 @@ def _():
     r = subprocess.run(["openssl", "s_client", "-connect", B.addr("SSL"), "-tls1_2", "-CAfile",
                         CA], input="R\n", capture_output=True, text=True, timeout=20)
     eq("renegotiation refused", True, "no renegotiation" in r.stdout + r.stderr)
+    eq("the broker closed it and said why", True,
+       "TLS renegotiation asked for and refused, closing" in B.log())
     s = raw("PLAINTEXT")
     s.sendall(kreq(18, 0, 6, b""))
     eq("the broker still answers", (6, 0), struct.unpack(">ih", read_frame(s)[:6]))
