@@ -309,6 +309,10 @@ int broker_keys_open(storage_io_t *io, broker_partition_t *p, size_t max_decompr
  * possible): temporary file, rename (fsynced with sync). Nothing for a compacted topic, whose
  * cleaner changes what a rebuild finds. 0, or a negative error (logged). */
 int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync);
+/* The offsets of key's records still in the log, newest first (at most max), from its latest
+ * offset along the key chain (append_mu held, p->keys not NULL). */
+size_t broker_partition_key_walk(broker_partition_t *p, const uint8_t *key, size_t len, size_t max,
+                                 int64_t *out);
 /* The checkpoint (the producer tick, loop 0): a snapshot once the log end moved
  * BROKER_KEYS_CHECKPOINT_OFFSETS past the last one, so a crash restart replays at most that. */
 #define BROKER_KEYS_CHECKPOINT_OFFSETS 1000000

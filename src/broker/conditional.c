@@ -4,13 +4,19 @@
  * (keyindex.c), and a record with the header weir.expected.offset is appended only if its key's
  * latest offset is still the one it names (-1: the key must not exist yet).
  *
- * The index lives in memory and is rebuilt from the log whenever the partition opens (after
- * recovery has cut a torn tail, so it matches exactly what the log holds, kill -9 included) or
- * the config is turned on; nothing of it is written to disk, so it can never disagree with the
- * log. What the log no longer holds does not count: an offset below the log start (retention,
- * DeleteRecords) reads as "absent", and a tombstone (null value) makes its key absent, which is
- * also what compaction leaves once it drops the tombstone. Compaction never removes a key's
- * latest record, so the offsets the index holds stay readable.
+ * The index lives in memory. When the partition opens (after recovery has cut a torn tail) it
+ * is loaded from its snapshot (weir.key-index, written at a clean close and at checkpoints)
+ * plus the records the snapshot does not cover, or, when the snapshot is missing, covers more
+ * than the log holds, is damaged or belongs to a compacted topic, rebuilt from the whole log;
+ * either way it holds exactly what the log holds, kill -9 included (tests/sim/sim_keys.c).
+ * A snapshot is read once and removed, so a later crash cannot make a snapshot stale that a
+ * restart would trust. What the log no longer holds does not count: an offset below the log start
+ * (retention, DeleteRecords) reads as "absent", and a tombstone (null value) makes its key absent,
+ * which is also what compaction leaves once it drops the tombstone. Compaction never removes a
+ * key's latest record, so the offsets the index holds stay readable.
+ *
+ * The produce path: validation, which parses every record outside any lock, collects each
+ * keyed record (broker_keys_found_*), so the append path does not parse the batch again.
  *
  * Atomicity: the check and the index update run in the produce path under the partition's
  * append_mu, the lock that also orders appends, after the idempotence check (a retried batch is
@@ -231,8 +237,9 @@ static int build_scan(build_t *bd)
  * each key as u32 length, its bytes, i64 offset (-1: a tombstone); then chain_len u32s. */
 
 static const char KEYS_MAGIC[4] = {'W', 'K', 'I', '1'};
-#define KEYS_HEADER   (4 + 4 + 8 + 8 + 8 + 8)
-#define KEYS_FILE_MAX ((size_t)4 << 30)
+#define KEYS_TMP_PREFIX BROKER_KEYS_FILE ".tmp-"
+#define KEYS_HEADER     (4 + 4 + 8 + 8 + 8 + 8)
+#define KEYS_FILE_MAX   ((size_t)4 << 30)
 
 static void snapshot_encode(const broker_partition_t *p, int64_t covers, buf_t *b)
 {
@@ -332,6 +339,35 @@ static int snapshot_decode(build_t *bd, const buf_t *b, int64_t *covers, char *w
     return 0;
 }
 
+typedef struct {
+    storage_io_t *io;
+    const char *dir;
+    int removed;
+} leftovers_t;
+
+static int leftover_remove(const char *name, void *arg)
+{
+    leftovers_t *l = arg;
+    if (strncmp(name, KEYS_TMP_PREFIX, sizeof(KEYS_TMP_PREFIX) - 1) == 0) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", l->dir, name);
+        l->removed += l->io->ops->unlink(l->io, path) == 0;
+    }
+    return 0;
+}
+
+/* Removes the snapshot (once read: it is never read twice) and the temporary files of writes
+ * a crash interrupted; the directory synced, so a later crash cannot bring them back. */
+static void snapshot_files_remove(storage_io_t *io, const char *dir, bool snapshot)
+{
+    leftovers_t l = {.io = io, .dir = dir};
+    io->ops->list(io, dir, leftover_remove, &l);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, BROKER_KEYS_FILE);
+    if ((snapshot && io->ops->unlink(io, path) == 0) || l.removed > 0)
+        io->ops->fsync_dir(io, dir);
+}
+
 /* Loads the snapshot if it matches the log: 0 with bd->from = the offset it covers, or -1 with
  * why. The file is removed either way (directory synced): it is never read twice. */
 static int snapshot_load(storage_io_t *io, build_t *bd, char *why, size_t why_size)
@@ -343,6 +379,8 @@ static int snapshot_load(storage_io_t *io, build_t *bd, char *why, size_t why_si
     int ok = -1;
     if (rc == -WEIR_ENOENT)
         snprintf(why, why_size, "no snapshot");
+    else if (rc == -WEIR_ECORRUPT)
+        snprintf(why, why_size, "its snapshot is corrupt (CRC or size)");
     else if (rc < 0)
         snprintf(why, why_size, "its snapshot is unreadable (%s)", weir_strerror(rc));
     else if (p->topic->log_cfg.cleanup_compact)
@@ -350,12 +388,7 @@ static int snapshot_load(storage_io_t *io, build_t *bd, char *why, size_t why_si
     else if ((ok = snapshot_decode(bd, &b, &covers, why, why_size)) == 0)
         bd->from = WEIR_MAX(covers, storage_log_start_offset(p->log));
     buf_deinit(&b);
-    if (rc != -WEIR_ENOENT) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", p->dir, BROKER_KEYS_FILE);
-        if (io->ops->unlink(io, path) == 0)
-            io->ops->fsync_dir(io, p->dir);
-    }
+    snapshot_files_remove(io, p->dir, rc != -WEIR_ENOENT);
     return ok;
 }
 
@@ -408,7 +441,19 @@ int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync)
     int64_t covers = storage_log_end_offset(p->log);
     buf_t b = {0};
     snapshot_encode(p, covers, &b);
-    int rc = broker_io_write_atomic(io, p->dir, BROKER_KEYS_FILE, &b, sync);
+    /* A temporary file of its own each time: without a sync, a crash may keep a rename and
+     * lose the writes before it, and a reused name would then hold an older snapshot whole
+     * (its CRC intact) where a fresh file holds nothing the CRC accepts. */
+    static _Atomic uint64_t seq;
+    char tmp[96];
+    snprintf(tmp, sizeof(tmp), KEYS_TMP_PREFIX "%" PRId64 "-%" PRIu64, clock_mono_ns(),
+             atomic_fetch_add(&seq, 1));
+    int rc = broker_io_write_atomic(io, p->dir, BROKER_KEYS_FILE, tmp, &b, sync);
+    if (rc < 0) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", p->dir, tmp);
+        io->ops->unlink(io, path);
+    }
     buf_deinit(&b);
     if (rc < 0)
         log_warn("broker", "%s-%d: the key index snapshot was not written (%s)", p->topic->name,
@@ -608,7 +653,7 @@ static int stage_ops(broker_t *b, broker_partition_t *p, broker_keys_found_t *kf
 {
     const struct broker_keys_span *sp = kf && kf->next < kf->nspans ? &kf->spans[kf->next++] : NULL;
     if (sp && sp->collected) {
-        st->ops = kf->ops + sp->first;
+        st->ops = sp->n ? kf->ops + sp->first : NULL; /* a batch of keyless records: none */
         st->nops = sp->n;
         st->borrowed = true;
         return 0;
@@ -678,9 +723,8 @@ int broker_keys_stage(broker_t *b, broker_partition_t *p, broker_keys_found_t *k
 
 /* ---- the latest offset of a key ------------------------------------------------------------ */
 
-/* Walks the key's chain from its latest offset (append_mu held): newest first into out. */
-static size_t chain_walk(broker_partition_t *p, const uint8_t *key, size_t len, size_t max,
-                         int64_t *out)
+size_t broker_partition_key_walk(broker_partition_t *p, const uint8_t *key, size_t len, size_t max,
+                                 int64_t *out)
 {
     int64_t start = storage_log_start_offset(p->log);
     int64_t o = broker_keyindex_get(p->keys, key, len);
@@ -717,7 +761,7 @@ int broker_key_offsets(broker_t *b, const char *topic, int32_t partition, const 
                              "bounds)",
                              topic, partition);
         else
-            *n = chain_walk(p, key, key_len, max, out);
+            *n = broker_partition_key_walk(p, key, key_len, max, out);
         pthread_mutex_unlock(&p->append_mu);
     }
     broker_topics_unlock(b);

@@ -774,12 +774,15 @@ struct broker_producer_ids {
 
 static const char IDS_FILE[] = "producer-ids";
 
-int broker_io_write_atomic(storage_io_t *io, const char *dir, const char *name, const buf_t *b,
-                           bool sync)
+int broker_io_write_atomic(storage_io_t *io, const char *dir, const char *name,
+                           const char *tmp_name, const buf_t *b, bool sync)
 {
     char tmp[4096], path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    if (tmp_name)
+        snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmp_name);
+    else
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
     int rc = write_all(io, tmp, b, sync);
     if (rc == 0)
         rc = io->ops->rename(io, tmp, path);
@@ -820,7 +823,7 @@ static int ids_persist_block(broker_producer_ids_t *p, int64_t block_end)
     buf_append_be32(&b, 0);
     buf_append_be64(&b, (uint64_t)block_end);
     be32_write(b.data, crc32c(0, b.data + 4, b.len - 4));
-    int rc = broker_io_write_atomic(p->io, p->dir, IDS_FILE, &b, true);
+    int rc = broker_io_write_atomic(p->io, p->dir, IDS_FILE, NULL, &b, true);
     buf_deinit(&b);
     if (rc == 0)
         p->block_end = block_end;
