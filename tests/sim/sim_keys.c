@@ -31,8 +31,8 @@
 #include <string.h>
 
 enum { CYCLES_PER_SEED = 12, KEYS = 40, WALK_MAX = 4096 };
-#define DIR         "/data/t-0"
-#define MAX_DECOMP  ((size_t)1 << 20)
+#define DIR        "/data/t-0"
+#define MAX_DECOMP ((size_t)1 << 20)
 
 typedef struct {
     uint64_t seed, rng;
@@ -311,8 +311,7 @@ int main(int argc, char **argv)
            " (%" PRIu64 " stale snapshots); %" PRId64 " ms\n",
            nseeds, total.appends, total.crashes, total.closes, total.loaded, total.rebuilt,
            total.stale, clock_mono_ms() - t0);
-    printf("%s 1 - %" PRIu64 " seeds: every reopened index equals a rebuild (%" PRIu64
-           " failed)\n",
+    printf("%s 1 - %" PRIu64 " seeds: every reopened index equals a rebuild (%" PRIu64 " failed)\n",
            failed ? "not ok" : "ok", nseeds, failed);
     printf("%s 2 - snapshots were loaded (%" PRIu64 ") and refused as stale (%" PRIu64 ")\n",
            total.loaded > 0 && total.stale > 0 ? "ok" : "not ok", total.loaded, total.stale);
