@@ -434,13 +434,10 @@ int broker_keys_open(storage_io_t *io, broker_partition_t *p, size_t max_decompr
     return loaded;
 }
 
-int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync)
+/* Writes an encoded snapshot covering offsets below `covers` (no lock needed). */
+static int snapshot_write(storage_io_t *io, broker_partition_t *p, const buf_t *b, int64_t covers,
+                          bool sync)
 {
-    if (!p->keys || !p->log || p->topic->log_cfg.cleanup_compact)
-        return 0;
-    int64_t covers = storage_log_end_offset(p->log);
-    buf_t b = {0};
-    snapshot_encode(p, covers, &b);
     /* A temporary file of its own each time: without a sync, a crash may keep a rename and
      * lose the writes before it, and a reused name would then hold an older snapshot whole
      * (its CRC intact) where a fresh file holds nothing the CRC accepts. */
@@ -448,29 +445,57 @@ int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync)
     char tmp[96];
     snprintf(tmp, sizeof(tmp), KEYS_TMP_PREFIX "%" PRId64 "-%" PRIu64, clock_mono_ns(),
              atomic_fetch_add(&seq, 1));
-    int rc = broker_io_write_atomic(io, p->dir, BROKER_KEYS_FILE, tmp, &b, sync);
+    int rc = broker_io_write_atomic(io, p->dir, BROKER_KEYS_FILE, tmp, b, sync);
     if (rc < 0) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", p->dir, tmp);
         io->ops->unlink(io, path);
-    }
-    buf_deinit(&b);
-    if (rc < 0)
         log_warn("broker", "%s-%d: the key index snapshot was not written (%s)", p->topic->name,
                  p->index, weir_strerror(rc));
-    else
+    } else {
+        log_debug("broker", "%s-%d: key index snapshot of offsets below %" PRId64 ", %zu bytes",
+                  p->topic->name, p->index, covers, b->len);
+    }
+    return rc;
+}
+
+static bool snapshot_wanted(const broker_partition_t *p)
+{
+    return p->keys && p->log && !p->topic->log_cfg.cleanup_compact;
+}
+
+int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync)
+{
+    if (!snapshot_wanted(p))
+        return 0;
+    int64_t covers = storage_log_end_offset(p->log);
+    buf_t b = {0};
+    snapshot_encode(p, covers, &b);
+    int rc = snapshot_write(io, p, &b, covers, sync);
+    buf_deinit(&b);
+    if (rc == 0)
         p->keys_saved_end = covers;
     return rc;
 }
 
 void broker_partition_keys_checkpoint(broker_t *b, broker_partition_t *p)
 {
+    /* Encoded under append_mu (the index and the log end agree), written after it: appends
+     * wait for the copy only, not for the file. keys_saved_end is the tick's and the close's,
+     * which never run together (the registry lock). */
+    buf_t buf = {0};
+    int64_t covers = -1;
     pthread_mutex_lock(&p->append_mu);
-    if (p->keys && p->log &&
+    if (snapshot_wanted(p) &&
         storage_log_end_offset(p->log) - WEIR_MAX(p->keys_saved_end, p->chain_base) >=
-            BROKER_KEYS_CHECKPOINT_OFFSETS)
-        broker_keys_save(b->io, p, false);
+            BROKER_KEYS_CHECKPOINT_OFFSETS) {
+        covers = storage_log_end_offset(p->log);
+        snapshot_encode(p, covers, &buf);
+    }
     pthread_mutex_unlock(&p->append_mu);
+    if (covers >= 0 && snapshot_write(b->io, p, &buf, covers, false) == 0)
+        p->keys_saved_end = covers;
+    buf_deinit(&buf);
 }
 
 void broker_partition_keys_close(broker_partition_t *p)
