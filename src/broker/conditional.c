@@ -241,26 +241,38 @@ static const char KEYS_MAGIC[4] = {'W', 'K', 'I', '1'};
 #define KEYS_HEADER     (4 + 4 + 8 + 8 + 8 + 8)
 #define KEYS_FILE_MAX   ((size_t)4 << 30)
 
+/* What the log no longer holds is left out, as a rebuild leaves it out: keys whose latest
+ * record lies below the log start (retention, DeleteRecords) or is a tombstone (both read as
+ * absent), and the chain below the log start; so an index kept across restarts by its
+ * snapshot does not grow with keys the log has forgotten. */
 static void snapshot_encode(const broker_partition_t *p, int64_t covers, buf_t *b)
 {
+    int64_t start = storage_log_start_offset(p->log);
+    size_t skip = start > p->chain_base
+                      ? (size_t)WEIR_MIN((uint64_t)(start - p->chain_base), (uint64_t)p->chain_len)
+                      : 0;
     uint8_t *h = buf_extend(b, KEYS_HEADER);
     memcpy(h + 4, KEYS_MAGIC, 4);
     be64_write(h + 8, (uint64_t)covers);
-    be64_write(h + 16, (uint64_t)p->chain_base);
-    be64_write(h + 24, broker_keyindex_count(p->keys));
-    be64_write(h + 32, p->chain_len);
+    be64_write(h + 16, (uint64_t)(p->chain_base + (int64_t)skip));
+    be64_write(h + 32, p->chain_len - skip);
     size_t cursor = 0, len;
+    uint64_t nkeys = 0;
     const uint8_t *key;
     int64_t offset;
     while (broker_keyindex_next(p->keys, &cursor, &key, &len, &offset)) {
+        if (offset < start)
+            continue;
         uint8_t *e = buf_extend(b, 4 + len + 8);
         be32_write(e, (uint32_t)len);
         memcpy(e + 4, key, len);
         be64_write(e + 4 + len, (uint64_t)offset);
+        nkeys++;
     }
-    uint8_t *c = buf_extend(b, p->chain_len * 4);
-    for (size_t i = 0; i < p->chain_len; i++)
-        be32_write(c + 4 * i, p->chain[i]);
+    be64_write(b->data + 24, nkeys);
+    uint8_t *c = buf_extend(b, (p->chain_len - skip) * 4);
+    for (size_t i = skip; i < p->chain_len; i++)
+        be32_write(c + 4 * (i - skip), p->chain[i]);
     be32_write(b->data, crc32c(0, b->data + 4, b->len - 4));
 }
 
