@@ -18,6 +18,7 @@
  *   bench_weir group       --addr H:P --topic T --partitions P --count N --members M
  *   bench_weir rebalance   --addr H:P --topic T --partitions P --members M [--rate R]
  *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
+ *   bench_weir store_load  --addr H:P --admin http://H:P --topic T --count N [--events E]
  *
  * --ssl-ca FILE (every librdkafka workload) speaks TLS to an SSL listener, trusting the PEM CA
  * FILE (bench/security_cost.sh: the TLS against plaintext rows). --rdkafka "k=v,k=v" sets
@@ -33,6 +34,13 @@
  * header weir.expected.offset (docs/event-store.md) with the offset of its key's previous
  * message, i - K, or -1 for the first K: the event store rows, on a fresh one-partition topic
  * with weir.key.index=true where message i lands at offset i (every append succeeds).
+ *
+ * store_load is the event store's read path through libweir (docs/event-store.md): it writes a
+ * partition of N background records (librdkafka batching, keys i % (N / E)) with 5 aggregates
+ * of E events each spread evenly through it, every event a batch of its own as a service
+ * appending decisions writes them, then times weir_store_load of each aggregate 3 times (the
+ * store's first load, which also connects its consumer, reported apart) and checks each load
+ * gives exactly the aggregate's events in order; the topic must have weir.key.index=true.
  *
  * Throughput settings follow librdkafka's INTRODUCTION.md ("High throughput"): batching through
  * linger.ms (10 ms here) with batch.size 1 MB and a deep local queue; the consumer prefetches up
@@ -52,10 +60,12 @@
  * code, so a codec mistake in the broker cannot cancel out.
  */
 #include "bench_common.h"
+#include "weir/weir.h"
 
 #include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -77,6 +87,8 @@ typedef struct {
     int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
     int64_t keys;          /* publish: distinct keys, 0 for none */
     int64_t conditional;   /* publish: the header weir.expected.offset (needs keys) */
+    const char *admin;     /* store_load: the admin API, http://host:port */
+    int64_t events;        /* store_load: events per aggregate */
     double seconds;
 } opts_t;
 
@@ -269,13 +281,31 @@ static bool produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, co
     return produce_keyed(rk, topic, partition, p, n, -1, NULL);
 }
 
+/* v in decimal at out (at most 20 bytes), zero-padded to `width` digits; returns the length.
+ * Here rather than snprintf: the event store rows format a key and an offset per message, and
+ * snprintf took a tenth of the producing thread. */
+static int decimal_format(char *out, uint64_t v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < width)
+        tmp[n++] = '0';
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* The same with key "key-%09d" of key_no (none if negative) and, when expected is not NULL, the
  * header weir.expected.offset with that text. */
 static bool produce_keyed(rd_kafka_t *rk, const char *topic, int32_t partition, const void *p,
                           size_t n, int64_t key_no, const char *expected)
 {
-    char key[24];
-    int klen = key_no < 0 ? 0 : snprintf(key, sizeof(key), "key-%09" PRId64, key_no);
+    char key[32] = "key-";
+    int klen = key_no < 0 ? 0 : 4 + decimal_format(key + 4, (uint64_t)key_no, 9);
     const void *kp = klen ? key : NULL; /* RD_KAFKA_V_KEY casts its argument unparenthesised */
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
@@ -344,6 +374,12 @@ static int run_publish(const opts_t *o0)
     opts_t opts = *o0, *o = &opts;
     bool fixed = o->payload_file[0] != 0;
     dr_t d = {0};
+    /* The event store rows (--keys): no glibc fast bins. librdkafka frees a whole batch of
+     * messages, and with headers their header lists too, at once after delivery; in fast bins
+     * those small chunks sent every later malloc down glibc's slow path (13% of this program's
+     * CPU with a header per message). The same for the plain, key-indexed and conditional rows. */
+    if (o->keys)
+        mallopt(M_MXFAST, 0);
     rd_kafka_t *rk = producer_new(o, &d, o->linger_ms);
     topic_create(rk, o->topic, o->partitions);
     uint8_t *payload =
@@ -365,9 +401,9 @@ static int run_publish(const opts_t *o0)
         }
         if (!fixed)
             bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
-        char expected[24];
-        if (o->conditional)
-            snprintf(expected, sizeof(expected), "%" PRId64, sent >= o->keys ? sent - o->keys : -1);
+        char expected[24] = "-1";
+        if (o->conditional && sent >= o->keys)
+            expected[decimal_format(expected, (uint64_t)(sent - o->keys), 1)] = 0;
         if (!produce_keyed(rk, o->topic, (int32_t)(sent % o->partitions), payload,
                            (size_t)o->msg_bytes, o->keys ? sent % o->keys : -1,
                            o->conditional ? expected : NULL))
@@ -1171,6 +1207,127 @@ static bool read_frame(int fd)
     return true;
 }
 
+/* ---- the event store: loading one aggregate (libweir's weir_store_load) -----------------------
+ */
+
+#define STORE_AGGREGATES 5 /* aggregates written and loaded */
+#define STORE_LOAD_REPS  3 /* loads of each */
+
+/* The value of event `round` of aggregate `agg`: what a load must give back, in order. */
+static size_t store_event_value(char *out, size_t cap, int agg, int64_t round)
+{
+    return (size_t)snprintf(out, cap, "agg-%d event %" PRId64 " %s", agg, round,
+                            "................................................................");
+}
+
+/* Writes the partition: --count records in --events rounds, each round a share of background
+ * records (keys "key-%09d" of i % (count / events), 100-byte values, librdkafka batching),
+ * then one event of each aggregate "agg-N", each in a batch of its own (linger.ms=0, flushed),
+ * as a service appending its decisions one at a time does. */
+static void store_write(const opts_t *o)
+{
+    dr_t d = {0}, d1 = {0};
+    rd_kafka_t *bulk = producer_new(o, &d, 10), *one = producer_new(o, &d1, 0);
+    topic_create(bulk, o->topic, 1);
+    uint8_t payload[100];
+    bench_payload_init(payload, sizeof(payload));
+    int64_t per_round = o->count / o->events, keys = per_round > 0 ? per_round : 1, sent = 0;
+    for (int64_t r = 0; r < o->events; r++) {
+        for (int64_t i = 0; i < per_round; i++, sent++)
+            if (!produce_keyed(bulk, o->topic, 0, payload, sizeof(payload), sent % keys, NULL))
+                bench_die("store_load: produce failed");
+        if (rd_kafka_flush(bulk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            bench_die("store_load: flush failed");
+        for (int a = 0; a < STORE_AGGREGATES; a++) {
+            char key[16], value[128];
+            int klen = snprintf(key, sizeof(key), "agg-%d", a);
+            size_t vlen = store_event_value(value, sizeof(value), a, r);
+            if (rd_kafka_producev(one, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_PARTITION(0),
+                                  RD_KAFKA_V_KEY(key, (size_t)klen), RD_KAFKA_V_VALUE(value, vlen),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) ||
+                rd_kafka_flush(one, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                bench_die("store_load: an event was not written");
+        }
+    }
+    if (atomic_load(&d.failed) || atomic_load(&d1.failed))
+        bench_die("store_load: deliveries failed");
+    rd_kafka_destroy(bulk);
+    rd_kafka_destroy(one);
+}
+
+/* True if ev holds exactly the events of aggregate agg, in order. */
+static bool store_events_ok(const weir_store_events *ev, int agg, int64_t events)
+{
+    if ((int64_t)ev->count != events || ev->count == 0 ||
+        ev->version != ev->records[ev->count - 1].offset)
+        return false;
+    for (size_t i = 0; i < ev->count; i++) {
+        char want[128];
+        size_t n = store_event_value(want, sizeof(want), agg, (int64_t)i);
+        if (ev->records[i].value_len != n || memcmp(ev->records[i].value, want, n) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int run_store_load(const opts_t *o)
+{
+    int64_t t0 = bench_now_ns();
+    store_write(o);
+    double write_s = (double)(bench_now_ns() - t0) / 1e9;
+    weir_store_config sc;
+    weir_store_config_init(&sc);
+    sc.brokers = o->addr;
+    sc.admin_url = o->admin;
+    sc.topic = o->topic;
+    weir_store *st;
+    char err[512];
+    if (weir_store_new(&sc, &st, err, sizeof(err)))
+        bench_die("store_load: %s", err);
+    bench_lat_t lat = {0};
+    int64_t ok = 0, errors = 0, first_ns = -1, t1 = bench_now_ns();
+    for (int rep = 0; rep < STORE_LOAD_REPS; rep++) {
+        for (int a = 0; a < STORE_AGGREGATES; a++) {
+            char key[16];
+            snprintf(key, sizeof(key), "agg-%d", a);
+            weir_store_events ev;
+            int64_t l0 = bench_now_ns();
+            int rc = weir_store_load(st, key, &ev, err, sizeof(err));
+            int64_t ns = bench_now_ns() - l0;
+            if (rc == 0 && store_events_ok(&ev, a, o->events))
+                ok++;
+            else if (errors++ < 3)
+                fprintf(stderr, "bench_weir: load %s: %s\n", key,
+                        rc ? err : "not exactly its events");
+            if (first_ns < 0) /* the store's first load also connects its consumer */
+                first_ns = ns;
+            else
+                bench_lat_add(&lat, ns);
+            weir_store_events_free(&ev);
+        }
+    }
+    double secs = (double)(bench_now_ns() - t1) / 1e9;
+    weir_store_free(st);
+    char extra[192];
+    snprintf(extra, sizeof(extra),
+             "\"records\":%" PRId64 ",\"events\":%" PRId64 ",\"first_load_ms\":%.2f,"
+             "\"write_s\":%.1f",
+             o->count + o->events * STORE_AGGREGATES, o->events, (double)first_ns / 1e6, write_s);
+    bench_result_t r = {.workload = "store_load",
+                        .config = "weir_store_load, the aggregate's events one batch each",
+                        .expected = STORE_AGGREGATES * STORE_LOAD_REPS,
+                        .msgs = ok,
+                        .errors = errors,
+                        .msg_bytes = 100,
+                        .partitions = 1,
+                        .secs = secs,
+                        .lat = &lat,
+                        .extra = extra};
+    bench_result_print(&r);
+    bench_lat_free(&lat);
+    return bench_result_status(&r);
+}
+
 static int run_idle_conns(const opts_t *o)
 {
     char host[256];
@@ -1470,13 +1627,14 @@ int main(int argc, char **argv)
         "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
         "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
         "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
-        "--ssl-ca",   "--keys",      "--conditional",  "--rdkafka",      NULL};
+        "--ssl-ca",   "--keys",      "--conditional",  "--rdkafka",      "--admin",
+        "--events",   NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
                   "publish|txn_publish|consume|latency_ack|latency_ack_raw|latency_e2e|latency_"
                   "paced|group|"
-                  "rebalance|idle_conns --addr H:P ...");
+                  "rebalance|idle_conns|store_load --addr H:P ...");
     bench_args_check(&a, known);
     opts_t o = {
         .addr = bench_arg_str(&a, "--addr", "127.0.0.1:9092"),
@@ -1502,6 +1660,8 @@ int main(int argc, char **argv)
         .ssl_ca = bench_arg_str(&a, "--ssl-ca", ""),
         .keys = bench_arg_i64(&a, "--keys", 0),
         .conditional = bench_arg_i64(&a, "--conditional", 0),
+        .admin = bench_arg_str(&a, "--admin", "http://127.0.0.1:8081"),
+        .events = bench_arg_i64(&a, "--events", 100),
     };
     conf_extra_list = bench_arg_str(&a, "--rdkafka", "");
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
@@ -1509,7 +1669,7 @@ int main(int argc, char **argv)
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
         o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000 ||
         o.txn_size < 1 || o.txn_size > 1000000 || o.progress_ms < 0 || o.keys < 0 ||
-        (o.conditional && (o.keys < 1 || o.partitions != 1)) ||
+        (o.conditional && (o.keys < 1 || o.partitions != 1)) || o.events < 1 || o.events > 100000 ||
         (o.isolation[0] && strcmp(o.isolation, "read_committed") != 0 &&
          strcmp(o.isolation, "read_uncommitted") != 0))
         bench_die("option out of range");
@@ -1534,5 +1694,7 @@ int main(int argc, char **argv)
         return run_rebalance(&o);
     if (strcmp(w, "idle_conns") == 0)
         return run_idle_conns(&o);
+    if (strcmp(w, "store_load") == 0)
+        return run_store_load(&o);
     bench_die("unknown workload %s", w);
 }

@@ -140,6 +140,8 @@ struct broker_partition {
     uint32_t *chain;
     int64_t chain_base;
     size_t chain_len, chain_cap;
+    int64_t keys_saved_end; /* the log end the last snapshot of the index covered (-1: none) */
+    char *dir;              /* the partition's directory (its log and the files beside it) */
 };
 
 /* One side (key or value) of a topic's schema validation. */
@@ -289,30 +291,73 @@ int broker_produce_recompress(broker_t *b, broker_topic_t *t, const uint8_t *bat
  * conditional.c: the event store's key index (weir.key.index) per partition and the header
  * weir.expected.offset (docs/event-store.md). */
 #define BROKER_EXPECTED_HEADER "weir.expected.offset"
-/* Builds p->keys from the log when the topic has a key index (at open, or when the config is
- * turned on: write lock held); frees it when it has none. */
+/* The snapshot of a partition's key index and chain, in its directory. */
+#define BROKER_KEYS_FILE "weir.key-index"
+/* Opens p->keys when the topic has a key index (at open, or when the config is turned on:
+ * write lock held); frees it, and removes its snapshot, when it has none. */
 void broker_partition_keys_sync(broker_t *b, broker_partition_t *p);
 void broker_partition_keys_close(broker_partition_t *p);
+/* The index and chain of p (p->log, p->dir, p->topic set; p->keys NULL): loaded from the
+ * snapshot BROKER_KEYS_FILE when it matches the log, plus the records after the offset it
+ * covers; else rebuilt from the whole log, and why in `why` (missing, stale: it covers more
+ * than the log holds after a torn tail was cut, corrupt, a compacted topic). The snapshot is
+ * removed once read, so one that a later crash made stale is never read again. 1 loaded, 0
+ * rebuilt, or a negative error with p->keys_full set (no index: conditional appends refused). */
+int broker_keys_open(storage_io_t *io, broker_partition_t *p, size_t max_decompressed, char *why,
+                     size_t why_size);
+/* Writes the snapshot of p's index and chain as of the log end (append_mu held, or no appends
+ * possible): temporary file, rename (fsynced with sync). Nothing for a compacted topic, whose
+ * cleaner changes what a rebuild finds. 0, or a negative error (logged). */
+int broker_keys_save(storage_io_t *io, broker_partition_t *p, bool sync);
+/* The offsets of key's records still in the log, newest first (at most max), from its latest
+ * offset along the key chain (append_mu held, p->keys not NULL). */
+size_t broker_partition_key_walk(broker_partition_t *p, const uint8_t *key, size_t len, size_t max,
+                                 int64_t *out);
+/* The checkpoint (the producer tick, loop 0): a snapshot once the log end moved
+ * BROKER_KEYS_CHECKPOINT_OFFSETS past the last one, so a crash restart replays at most that. */
+#define BROKER_KEYS_CHECKPOINT_OFFSETS 1000000
+void broker_partition_keys_checkpoint(broker_t *b, broker_partition_t *p);
 /* The record's weir.expected.offset: 0 when it has none, 1 with *expected (-1 or an offset),
  * -WEIR_EINVAL with the reason in why when the header is bad or may not be there (no key, a
  * topic without key index). Called by validation, outside any lock. */
 int broker_record_expected(const broker_topic_t *t, const storage_record_t *rec, int64_t *expected,
                            char *why, size_t why_size);
+/* The keyed records of one partition's batches, found by validation (outside any lock) so the
+ * append path does not parse them again: validation calls found_batch for each batch (collect:
+ * false for a compressed one, whose keys would point into a buffer validation reuses) and
+ * found_record for each of its records; the keys point into the request's batches. */
+typedef struct {
+    struct broker_key_op *ops; /* the collected batches' keyed records, in order */
+    size_t nops, capops;
+    struct broker_keys_span *spans; /* per batch: its ops */
+    size_t nspans, capspans;
+    size_t next; /* the batch broker_keys_stage takes next */
+} broker_keys_found_t;
+void broker_keys_found_batch(broker_keys_found_t *kf, bool collect);
+/* has_expected and expected: what broker_record_expected answered for the record. */
+void broker_keys_found_record(broker_keys_found_t *kf, int32_t index, const storage_record_t *rec,
+                              bool has_expected, int64_t expected);
+void broker_keys_found_deinit(broker_keys_found_t *kf);
 /* One batch's changes to the key index, kept until the append is known to have happened. */
 typedef struct {
-    storage_record_iter_t it; /* the records (keys point into it) */
+    storage_record_iter_t it; /* the records, when the batch was parsed here (keys into it) */
     bool it_live;
     struct broker_key_op *ops; /* its keyed records */
-    size_t nops, capops, napplied;
+    bool borrowed;             /* ops belong to a broker_keys_found_t */
+    size_t nops, napplied;
 } broker_keys_stage_t;
 /* Under append_mu, before appending batch at offset base: checks every record's expected offset
- * against the index (earlier records of the batch count) and applies the batch's keys. 0, or
- * -WEIR_EINVAL with nothing changed, *bad the record's index and why naming the key, the
+ * against the index (earlier records of the batch count) and applies the batch's keys. kf
+ * (may be NULL: the batch is parsed again) gives the batch's records as validation found them;
+ * each batch of the partition must be staged in order, or skipped with broker_keys_found_skip.
+ * 0, or -WEIR_EINVAL with nothing changed, *bad the record's index and why naming the key, the
  * expected and the actual offset. Then either broker_keys_stage_undo (the append failed) or
  * nothing; broker_keys_stage_deinit in both cases. */
-int broker_keys_stage(broker_t *b, broker_partition_t *p, const uint8_t *batch, size_t total,
-                      int64_t base, broker_keys_stage_t *st, int32_t *bad, char *why,
-                      size_t why_size);
+int broker_keys_stage(broker_t *b, broker_partition_t *p, broker_keys_found_t *kf,
+                      const uint8_t *batch, size_t total, int64_t base, broker_keys_stage_t *st,
+                      int32_t *bad, char *why, size_t why_size);
+/* A batch that is not staged (a retried batch of an idempotent producer): its ops passed over. */
+void broker_keys_found_skip(broker_keys_found_t *kf);
 void broker_keys_stage_undo(broker_partition_t *p, broker_keys_stage_t *st);
 /* After the staged batch was appended at base with count offsets: its records in the chain. */
 void broker_keys_stage_commit(broker_partition_t *p, broker_keys_stage_t *st, int64_t base,

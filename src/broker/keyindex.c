@@ -13,9 +13,14 @@
 #include "broker/kvmap.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #define EMPTY     UINT32_MAX
 #define SLOTS_MIN 1024u
+/* Past this size the table and the arena ask for 2 MiB pages: their reads land anywhere, and
+ * with 4 KiB pages nearly every one of them also missed the TLB (a table of 1M keys spans 8,000
+ * pages; the CPU's TLB covers a few thousand). */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 typedef struct {
     int64_t offset;
@@ -34,9 +39,24 @@ struct broker_keyindex {
     size_t arena_len, arena_cap;
 };
 
+/* Asks the kernel for huge pages under the 2 MiB-aligned part of [p, p + len): a hint only. */
+static void huge_pages_hint(void *p, size_t len)
+{
+    uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
+
 static void slots_alloc(broker_keyindex_t *ki, size_t n)
 {
-    ki->slots = weir_calloc(n, sizeof(slot_t));
+    size_t bytes = n * sizeof(slot_t);
+    /* aligned, so the whole table can sit on huge pages (n is a power of two) */
+    ki->slots = bytes >= HUGE_PAGE ? aligned_alloc(HUGE_PAGE, bytes) : NULL;
+    if (ki->slots)
+        huge_pages_hint(ki->slots, bytes);
+    else
+        ki->slots = weir_malloc(bytes); /* out of memory is fatal there, as everywhere */
     for (size_t i = 0; i < n; i++)
         ki->slots[i].key_pos = EMPTY;
     ki->nslots = n;
@@ -121,6 +141,7 @@ static void arena_reserve(broker_keyindex_t *ki, size_t n)
     cap = WEIR_MAX(cap, ki->arena_len + n);
     ki->arena = weir_realloc(ki->arena, cap);
     ki->arena_cap = cap;
+    huge_pages_hint(ki->arena, cap);
 }
 
 int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, size_t len)
@@ -132,6 +153,13 @@ int64_t broker_keyindex_get(const broker_keyindex_t *ki, const uint8_t *key, siz
 void broker_keyindex_prefetch(const broker_keyindex_t *ki, uint32_t tag)
 {
     __builtin_prefetch(&ki->slots[tag & (ki->nslots - 1)]);
+}
+
+void broker_keyindex_prefetch_key(const broker_keyindex_t *ki, uint32_t tag)
+{
+    const slot_t *s = &ki->slots[tag & (ki->nslots - 1)];
+    if (s->key_pos != EMPTY && s->tag == tag)
+        __builtin_prefetch(ki->arena + s->key_pos);
 }
 
 void broker_keyindex_reserve(broker_keyindex_t *ki, size_t more)
@@ -177,6 +205,24 @@ int broker_keyindex_set_tagged(broker_keyindex_t *ki, const uint8_t *key, size_t
     ki->arena_len += sizeof(len32) + len;
     ki->count++;
     return 0;
+}
+
+bool broker_keyindex_next(const broker_keyindex_t *ki, size_t *cursor, const uint8_t **key,
+                          size_t *len, int64_t *offset)
+{
+    for (size_t i = *cursor; i < ki->nslots; i++) {
+        const slot_t *s = &ki->slots[i];
+        if (s->key_pos == EMPTY)
+            continue;
+        uint32_t klen;
+        *key = arena_key(ki, s->key_pos, &klen);
+        *len = klen;
+        *offset = s->offset;
+        *cursor = i + 1;
+        return true;
+    }
+    *cursor = ki->nslots;
+    return false;
 }
 
 size_t broker_keyindex_count(const broker_keyindex_t *ki)

@@ -38,9 +38,17 @@ int broker_keyindex_set(broker_keyindex_t *ki, const uint8_t *key, size_t len, i
  * the other), room for `more` new keys without growing in between, and set with the tag. */
 uint32_t broker_keyindex_tag(const uint8_t *key, size_t len);
 void broker_keyindex_prefetch(const broker_keyindex_t *ki, uint32_t tag);
+/* Once the slot is in the cache: a hint to load the key its home slot holds, if the hash
+ * matches (an existing key is compared with the one in the arena: a second miss otherwise). */
+void broker_keyindex_prefetch_key(const broker_keyindex_t *ki, uint32_t tag);
 void broker_keyindex_reserve(broker_keyindex_t *ki, size_t more);
 int broker_keyindex_set_tagged(broker_keyindex_t *ki, const uint8_t *key, size_t len, uint32_t tag,
                                int64_t offset, int64_t *old);
+/* Iterates the keys held (tombstoned ones included, with offset -1), in no particular order:
+ * *cursor starts at 0; true with the next key, false at the end. The index must not change
+ * meanwhile. */
+bool broker_keyindex_next(const broker_keyindex_t *ki, size_t *cursor, const uint8_t **key,
+                          size_t *len, int64_t *offset);
 /* Keys held (tombstoned ones included) and bytes of memory used (table + arena). */
 size_t broker_keyindex_count(const broker_keyindex_t *ki);
 size_t broker_keyindex_bytes(const broker_keyindex_t *ki);

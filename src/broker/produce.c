@@ -90,6 +90,7 @@ typedef struct {
     bool compacted;
     bool schema_on;             /* t->schema_on, read once per batch */
     storage_record_memo_t memo; /* what the batch's earlier records proved */
+    broker_keys_found_t *keys;  /* weir.key.index: the keyed records, for the append path */
     char why[256];              /* schema validation's or the expected offset's reason */
 } record_check_t;
 
@@ -98,17 +99,20 @@ typedef struct {
 static int check_record(void *arg, int32_t index, const storage_record_t *rec, const char **why)
 {
     record_check_t *c = arg;
-    (void)index;
     if (c->compacted && rec->key_len < 0) {
         *why = why_keyless;
         return -WEIR_EINVAL;
     }
-    int64_t expected;
-    if (rec->header_count > 0 &&
-        broker_record_expected(c->t, rec, &expected, c->why, sizeof(c->why)) < 0) {
+    int64_t expected = -1;
+    int has = rec->header_count > 0
+                  ? broker_record_expected(c->t, rec, &expected, c->why, sizeof(c->why))
+                  : 0;
+    if (has < 0) {
         *why = why_expected;
         return -WEIR_EINVAL;
     }
+    if (c->keys)
+        broker_keys_found_record(c->keys, index, rec, has == 1, expected);
     if (c->schema_on && !storage_record_memo_hit(&c->memo, rec) &&
         broker_topic_schema_check(c->t, &c->memo, rec, c->why, sizeof(c->why)) < 0) {
         *why = why_schema;
@@ -161,7 +165,7 @@ static void ts_refused(void *arg, int32_t index, const char *message)
 
 static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_produce_req_t *ctx,
                            int64_t max_message, const uint8_t *p, size_t avail, size_t *total,
-                           broker_produce_result_t *res)
+                           broker_keys_found_t *keys, broker_produce_result_t *res)
 {
     if (avail < BATCH_MAGIC + 1) {
         result_corrupt(res, "truncated record batch");
@@ -220,15 +224,19 @@ static bool validate_batch(broker_t *b, broker_partition_t *part, const broker_p
     int32_t bad = -1;
     record_check_t rc_ctx = {.t = part->topic,
                              .compacted = part->topic->log_cfg.cleanup_compact,
-                             .schema_on = part->topic->schema_on};
+                             .schema_on = part->topic->schema_on,
+                             .keys = keys};
     if (rc_ctx.schema_on)
         broker_schema_memo_init(&rc_ctx.memo, part->topic);
+    if (keys) /* a compressed batch's keys would point into validation's scratch buffer */
+        broker_keys_found_batch(keys, codec == CODEC_NONE);
     /* A record with headers always goes to check_record (a header weir.expected.offset is
      * refused on a topic without key index and checked where there is one). One without
      * headers goes there only where the topic checks records and the memo has not proved it
-     * already (a repeated schema id header); a compacted topic must see every record's key, so
-     * it gets no memo. */
-    const storage_record_memo_t *memo = rc_ctx.compacted ? NULL : &rc_ctx.memo;
+     * already (a repeated schema id header); a compacted topic must see every record's key, and
+     * a key-indexed one collects them, so those get no memo (check_record still asks the memo
+     * before the schema check). */
+    const storage_record_memo_t *memo = rc_ctx.compacted || keys ? NULL : &rc_ctx.memo;
     int rc = storage_batch_validate_records_checked(
         p, *total, (size_t)broker_settings_int(&b->set, BCFG_MAX_DECOMPRESSED_BYTES), check_record,
         &rc_ctx, memo, &bad, &why);
@@ -301,12 +309,12 @@ static int16_t check_producer(broker_t *b, broker_partition_t *p, const storage_
  * the offsets the append is about to give them. False after setting the error (nothing
  * indexed); true with *st to undo if the append fails, and to deinit. */
 static bool stage_keys(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
-                       broker_produce_part_t *pp, const uint8_t *batch, size_t total,
-                       broker_keys_stage_t *st)
+                       broker_produce_part_t *pp, broker_keys_found_t *kf, const uint8_t *batch,
+                       size_t total, broker_keys_stage_t *st)
 {
     char why[280];
     int32_t bad = -1;
-    if (broker_keys_stage(b, p, batch, total, storage_log_end_offset(p->log), st, &bad, why,
+    if (broker_keys_stage(b, p, kf, batch, total, storage_log_end_offset(p->log), st, &bad, why,
                           sizeof(why)) == 0)
         return true;
     broker_keys_stage_deinit(st);
@@ -318,8 +326,8 @@ static bool stage_keys(broker_t *b, broker_partition_t *p, const broker_produce_
 
 /* Appends one validated batch (append_mu held). Returns false after setting an error. */
 static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produce_req_t *req,
-                         broker_produce_part_t *pp, uint8_t *batch, size_t total, int64_t now,
-                         bool first)
+                         broker_produce_part_t *pp, broker_keys_found_t *kf, uint8_t *batch,
+                         size_t total, int64_t now, bool first)
 {
     broker_produce_result_t *res = &pp->res;
     be32_write(batch + BATCH_LEADER_EPOCH, 0);
@@ -349,13 +357,14 @@ static bool append_batch(broker_t *b, broker_partition_t *p, const broker_produc
             }
             /* acks=-1 answers a retried batch only once its original is durable */
             pp->end_offset = WEIR_MAX(pp->end_offset, dup_base + h.last_offset_delta + 1);
+            broker_keys_found_skip(kf);
             return true;
         }
     }
     /* weir.key.index: the expected offsets checked and the keys indexed, before the append */
     broker_keys_stage_t st;
     bool staged = p->topic->key_index;
-    if (staged && !stage_keys(b, p, req, pp, batch, total, &st))
+    if (staged && !stage_keys(b, p, req, pp, kf, batch, total, &st))
         return false;
     int64_t predicted = storage_log_end_offset(p->log);
     /* A transaction opening here is published before its first batch is readable. */
@@ -445,23 +454,20 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     }
     broker_topic_t *t = p->topic;
     int64_t max_message = atomic_load(&t->max_message_bytes);
+    broker_keys_found_t found = {0}, *kf = t->key_index ? &found : NULL;
+    buf_t rebuilt = {0}; /* the batches in the topic's compression.type, when it names one */
     size_t off = 0, total;
     while (off < len) {
-        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, res)) {
-            res->log_start_offset = answer_log_start(p, res);
-            return;
-        }
+        if (!validate_batch(b, p, req, max_message, records + off, len - off, &total, kf, res))
+            goto out_refused;
         off += total;
     }
-    buf_t rebuilt = {0}; /* the batches in the topic's compression.type, when it names one */
-    if (!recompress_all(b, t, records, len, max_message, &rebuilt, res)) {
-        res->log_start_offset = answer_log_start(p, res);
-        buf_deinit(&rebuilt);
-        return;
-    }
+    if (!recompress_all(b, t, records, len, max_message, &rebuilt, res))
+        goto out_refused;
     if (rebuilt.len > 0) {
         records = rebuilt.data;
         len = rebuilt.len;
+        kf = NULL; /* other batches: the append path parses them */
     }
 
     pthread_mutex_lock(&p->append_mu);
@@ -469,7 +475,7 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     bool appended = false;
     for (off = 0; off < len; off += total) {
         total = (size_t)be32_read(records + off + BATCH_LENGTH) + BATCH_LOG_OVERHEAD;
-        if (!append_batch(b, p, req, pp, records + off, total, now, off == 0))
+        if (!append_batch(b, p, req, pp, kf, records + off, total, now, off == 0))
             break;
         appended = true;
     }
@@ -478,8 +484,15 @@ static void produce_partition(broker_t *b, broker_partition_t *p, const broker_p
     if (res->error_code == KAFKA_NONE && res->log_append_time < 0)
         res->log_append_time = now;
     buf_deinit(&rebuilt);
+    broker_keys_found_deinit(&found);
     if (appended)
         broker_watches_notify(p);
+    return;
+
+out_refused:
+    res->log_start_offset = answer_log_start(p, res);
+    buf_deinit(&rebuilt);
+    broker_keys_found_deinit(&found);
 }
 
 /* ---- acks=-1 ------------------------------------------------------------------------------------

@@ -774,22 +774,25 @@ struct broker_producer_ids {
 
 static const char IDS_FILE[] = "producer-ids";
 
-/* Writes dir/name atomically and durably through io: tmp, fdatasync, rename, fsync of dir. */
-static int write_file_atomic(storage_io_t *io, const char *dir, const char *name, const buf_t *b)
+int broker_io_write_atomic(storage_io_t *io, const char *dir, const char *name,
+                           const char *tmp_name, const buf_t *b, bool sync)
 {
     char tmp[4096], path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-    int rc = write_all(io, tmp, b, true);
+    if (tmp_name)
+        snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmp_name);
+    else
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    int rc = write_all(io, tmp, b, sync);
     if (rc == 0)
         rc = io->ops->rename(io, tmp, path);
-    if (rc == 0)
+    if (rc == 0 && sync)
         rc = io->ops->fsync_dir(io, dir);
     return rc;
 }
 
-/* Reads dir/name whole, checking its "crc32c u32, body" framing. -WEIR_ENOENT if absent. */
-static int read_file_checked(storage_io_t *io, const char *dir, const char *name, buf_t *out)
+int broker_io_read_checked(storage_io_t *io, const char *dir, const char *name, size_t max_bytes,
+                           buf_t *out)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -801,7 +804,7 @@ static int read_file_checked(storage_io_t *io, const char *dir, const char *name
         return rc;
     uint64_t size = 0;
     rc = io->ops->fsize(io, fd, &size);
-    if (rc == 0 && (size < 4 || size > (uint64_t)256 << 20))
+    if (rc == 0 && (size < 4 || size > max_bytes))
         rc = -WEIR_ECORRUPT;
     size_t got = 0;
     if (rc == 0) {
@@ -820,7 +823,7 @@ static int ids_persist_block(broker_producer_ids_t *p, int64_t block_end)
     buf_append_be32(&b, 0);
     buf_append_be64(&b, (uint64_t)block_end);
     be32_write(b.data, crc32c(0, b.data + 4, b.len - 4));
-    int rc = write_file_atomic(p->io, p->dir, IDS_FILE, &b);
+    int rc = broker_io_write_atomic(p->io, p->dir, IDS_FILE, NULL, &b, true);
     buf_deinit(&b);
     if (rc == 0)
         p->block_end = block_end;
@@ -834,7 +837,7 @@ int broker_producer_ids_open(storage_io_t *io, const char *data_dir, broker_prod
     p->io = io;
     p->dir = weir_strdup(data_dir);
     buf_t b = {0};
-    int rc = read_file_checked(io, data_dir, IDS_FILE, &b);
+    int rc = broker_io_read_checked(io, data_dir, IDS_FILE, (size_t)256 << 20, &b);
     if (rc == 0 && b.len == 12)
         p->next = p->block_end = (int64_t)be64_read(b.data + 4);
     else if (rc != -WEIR_ENOENT)

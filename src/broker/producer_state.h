@@ -129,4 +129,14 @@ int broker_producer_ids_next(broker_producer_ids_t *p, int64_t *pid);
 /* The type of a control batch's marker: 0 abort, 1 commit, -1 not a transaction marker. */
 int broker_marker_type(const uint8_t *batch, size_t total);
 
+/* Files beside a partition's log, through io (so the simulated disk sees them): written as
+ * dir/tmp_name (NULL: name.tmp) then renamed (with sync: fdatasync before, the directory
+ * fsynced after); read
+ * whole with the "crc32c u32 of the rest, then the body" framing checked (-WEIR_ENOENT if
+ * absent, -WEIR_ECORRUPT past max_bytes or on a CRC mismatch). */
+int broker_io_write_atomic(storage_io_t *io, const char *dir, const char *name,
+                           const char *tmp_name, const buf_t *b, bool sync);
+int broker_io_read_checked(storage_io_t *io, const char *dir, const char *name, size_t max_bytes,
+                           buf_t *out);
+
 #endif

@@ -2,7 +2,8 @@
  * producers.c: the idempotent producer wired into the broker. Each partition keeps the state of
  * the producers writing to it (p->producers, producer_state.c), opened after the partition's
  * log and closed before it; a timer on loop 0 expires idle producers and writes periodic
- * snapshots; InitProducerId hands out producer ids from the broker-wide, durable id blocks.
+ * snapshots (and the key indexes' checkpoints, conditional.c); InitProducerId hands out producer
+ * ids from the broker-wide, durable id blocks.
  *
  * The check against that state and the update after an append run in the produce path under
  * the partition's append lock (produce.c), which is what makes check-then-append atomic.
@@ -57,7 +58,10 @@ static void producer_tick(void *arg)
         for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext) {
             for (int32_t j = 0; j < t->npart; j++) {
                 broker_partition_t *p = t->parts[j];
-                if (!p->producers || !p->log)
+                if (!p->log)
+                    continue;
+                broker_partition_keys_checkpoint(b, p); /* weir.key.index: its snapshot */
+                if (!p->producers)
                     continue;
                 broker_producer_state_expire(p->producers, now);
                 /* Under the append lock the state and the log end agree exactly. */

@@ -187,6 +187,7 @@ static void partition_free(broker_partition_t *p)
     WEIR_ASSERT(p->watches == NULL);
     pthread_mutex_destroy(&p->append_mu);
     pthread_mutex_destroy(&p->watch_mu);
+    free(p->dir);
     free(p);
 }
 
@@ -282,6 +283,7 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
     atomic_init(&p->nwatches, 0);
     char *dir = partition_dir(b, t->name, idx);
     int rc = storage_log_open(b->io, dir, &t->log_cfg, &p->log);
+    p->dir = dir; /* before the key index is opened: its snapshot lies there */
     if (rc < 0) {
         log_error("broker", "partition %s-%d is OFFLINE: cannot open %s: %s", t->name, idx, dir,
                   weir_strerror(rc));
@@ -293,7 +295,6 @@ static broker_partition_t *partition_open(broker_t *b, broker_topic_t *t, int32_
         /* As a Kafka leader does when it takes the partition: its epoch begins at the end. */
         storage_log_epoch_assign(p->log, BROKER_LEADER_EPOCH, storage_log_end_offset(p->log));
     }
-    free(dir);
     return p;
 }
 
@@ -302,6 +303,8 @@ static void partition_close(broker_t *b, broker_partition_t *p, bool destroy)
     if (!p->log)
         return;
     broker_partition_producers_close(b, p, destroy);
+    if (!destroy) /* the next open loads it instead of reading the whole log */
+        broker_keys_save(b->io, p, true);
     broker_partition_keys_close(p);
     storage_flusher_detach(b->flusher, p->log);
     if (destroy) {
