@@ -343,6 +343,7 @@ static const admin_route_t routes[] = {
     {"POST", "topics/*/partitions", admin_topic_partitions_add},
     {"GET", "topics/*/key-offset", admin_topic_key_offset_get},
     {"GET", "topics/*/key-offsets", admin_topic_key_offsets_get},
+    {"GET", "topics/*/key-records", admin_topic_key_records_get},
     {"GET", "topics/*/messages", admin_messages_get},
     {"POST", "topics/*/messages", admin_messages_produce},
     {"GET", "groups", admin_groups_list},

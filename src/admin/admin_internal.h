@@ -107,6 +107,7 @@ void admin_topic_partitions_get(admin_req_t *r);
 void admin_topic_partitions_add(admin_req_t *r);
 void admin_topic_key_offset_get(admin_req_t *r);
 void admin_topic_key_offsets_get(admin_req_t *r);
+void admin_topic_key_records_get(admin_req_t *r);
 void admin_messages_get(admin_req_t *r);
 void admin_messages_produce(admin_req_t *r);
 void admin_groups_list(admin_req_t *r);

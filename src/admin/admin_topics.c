@@ -5,6 +5,7 @@
  */
 #include "admin/admin_internal.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 static bool topic_name_ok(admin_req_t *r, const char *name)
@@ -397,6 +398,102 @@ void admin_topic_key_offset_get(admin_req_t *r)
                     json_pack("{s:s, s:I, s:s, s:I}", "topic", r->seg[1], "partition",
                               (json_int_t)partition, "key", key, "offset",
                               (json_int_t)(n ? offsets[0] : -1)));
+    free(offsets);
+}
+
+/* One record of a key-records answer: exact bytes, base64. */
+typedef struct {
+    int64_t wanted; /* the offset looked for */
+    const char *key;
+    json_t *out;  /* the record's JSON once found */
+    size_t bytes; /* payload bytes of the answer so far */
+} key_record_ctx_t;
+
+static json_t *b64_or_null(const uint8_t *p, int32_t len)
+{
+    if (!p || len < 0)
+        return json_null();
+    char *t = weir_malloc(base64_encoded_len((size_t)len) + 1);
+    base64_encode(p, (size_t)len, t);
+    json_t *j = json_string(t);
+    free(t);
+    return j;
+}
+
+static int key_record_one(void *arg, const broker_record_t *rec)
+{
+    key_record_ctx_t *c = arg;
+    if (rec->offset < c->wanted)
+        return 0;
+    size_t kl = strlen(c->key);
+    /* Past it: the cleaner removed the record since the chain was read. */
+    if (rec->offset == c->wanted && rec->key && (size_t)rec->key_len == kl &&
+        memcmp(rec->key, c->key, kl) == 0) {
+        json_t *hs = json_array();
+        for (size_t i = 0; i < rec->nheaders; i++) {
+            const broker_header_t *h = &rec->headers[i];
+            json_array_append_new(hs, json_pack("{s:s%, s:o}", "name", h->name, h->name_len,
+                                                "value", b64_or_null(h->value, h->value_len)));
+            c->bytes += h->name_len + (size_t)WEIR_MAX(h->value_len, 0);
+        }
+        c->out = json_pack("{s:I, s:I, s:o, s:o}", "offset", (json_int_t)rec->offset, "timestamp",
+                           (json_int_t)rec->timestamp, "value",
+                           b64_or_null(rec->value, rec->value_len), "headers", hs);
+        c->bytes += (size_t)WEIR_MAX(rec->value_len, 0);
+    }
+    return 1;
+}
+
+enum { KEY_RECORDS_BYTES_MAX = 16 << 20 };
+
+/* GET topics/{topic}/key-records?partition=P&key=K[&limit=N][&after=O]: the key's records (its
+ * newest N, oldest first, only those past offset O) with their exact bytes (value and header
+ * values base64, null for null), read on the broker through the key chain: one request loads
+ * an aggregate (libweir's weir_store_load). "version" is the key's latest offset (-1: absent). */
+void admin_topic_key_records_get(admin_req_t *r)
+{
+    int64_t partition, limit, after, *offsets = NULL;
+    const char *key;
+    size_t n = 0;
+    if (!admin_arg_int(r, "after", -1, -1, INT64_MAX, &after) ||
+        !key_args(r, &partition, &key, &limit) ||
+        !key_offsets(r, partition, key, limit, &offsets, &n)) {
+        free(offsets);
+        return;
+    }
+    json_t *arr = json_array();
+    key_record_ctx_t c = {.key = key};
+    const char *topic = r->seg[1];
+    for (size_t i = 0; i < n; i++) {
+        if (offsets[i] <= after)
+            continue;
+        c.wanted = offsets[i];
+        c.out = NULL;
+        int64_t next;
+        int rc = broker_records_read(r->b, topic, strlen(topic), (int32_t)partition, offsets[i], 1,
+                                     key_record_one, &c, &next);
+        if (rc < 0 && rc != -WEIR_ERANGE) {
+            json_decref(arr);
+            free(offsets);
+            admin_fail(r, 503, "unavailable", "reading %s-%" PRId64 " at %" PRId64 ": %s", topic,
+                       partition, offsets[i], weir_strerror(rc));
+            return;
+        }
+        if (c.out)
+            json_array_append_new(arr, c.out);
+        if (c.bytes > KEY_RECORDS_BYTES_MAX) {
+            json_decref(arr);
+            free(offsets);
+            admin_fail(r, 413, "too_large",
+                       "the records of key '%s' pass %d bytes: ask for fewer (limit, after)", key,
+                       KEY_RECORDS_BYTES_MAX);
+            return;
+        }
+    }
+    admin_reply(r, 200,
+                json_pack("{s:s, s:I, s:s, s:I, s:o}", "topic", topic, "partition",
+                          (json_int_t)partition, "key", key, "version",
+                          (json_int_t)(n ? offsets[n - 1] : -1), "records", arr));
     free(offsets);
 }
 

@@ -88,7 +88,7 @@ static int read_batch(const uint8_t *batch, size_t total, int32_t partition, int
 
 /* Copies the next slice of whole batches at `offset` into out (empty at the end). */
 static int read_slice(broker_t *b, const char *topic, size_t len, int32_t partition,
-                      int64_t *offset, buf_t *out)
+                      int64_t *offset, size_t max_bytes, buf_t *out)
 {
     int rc = 0;
     broker_topics_rdlock(b);
@@ -102,7 +102,8 @@ static int read_slice(broker_t *b, const char *topic, size_t len, int32_t partit
         if (*offset < start)
             *offset = start;
         storage_slice_t s;
-        rc = storage_log_read(p->log, *offset, READ_CHUNK_BYTES, &s);
+        /* at least the one batch that holds offset (a reader of one record reads just it) */
+        rc = storage_log_read(p->log, *offset, WEIR_MIN(max_bytes, READ_CHUNK_BYTES), &s);
         if (rc == -WEIR_ERANGE) {
             rc = 0; /* past the end: nothing to read */
         } else if (rc == 0) {
@@ -130,7 +131,8 @@ int broker_records_read(broker_t *b, const char *topic, size_t len, int32_t part
     while (rc == 0 && seen < max_bytes) {
         buf_reset(&data);
         int64_t from = *next;
-        if ((rc = read_slice(b, topic, len, partition, &from, &data)) < 0 || data.len == 0)
+        if ((rc = read_slice(b, topic, len, partition, &from, max_bytes - seen, &data)) < 0 ||
+            data.len == 0)
             break;
         if (*next < from)
             *next = from;

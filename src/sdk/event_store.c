@@ -1,8 +1,9 @@
 /*
  * The event store's client: one aggregate is the records of one key of a key-indexed topic.
- * weir_store_load asks the admin API (GET .../key-offsets, libcurl, as registry_client.c) for
- * the key's offsets and fetches only those, with a simple consumer started once per store:
- * a seek where an offset does not follow the one before, so neighbouring offsets are one fetch.
+ * weir_store_load asks the admin API for them in one request (GET .../key-records, libcurl, as
+ * registry_client.c): the broker follows the key chain and reads only those records, and
+ * answers their exact bytes (base64) with the key's version, so a load is one round trip
+ * however far apart the key's records lie in the partition.
  * weir_store_execute is the aggregate loop: load, the user's decide, append with the header
  * weir.expected.offset (idempotent producer), and on the broker's refusal (INVALID_RECORD, or
  * CORRUPT_MESSAGE for librdkafka's Produce v7) load and decide again, a bounded number of times.
@@ -31,15 +32,6 @@
 #define STORE_DECISION_EVENTS 1000
 #define STORE_DECISION_BYTES  (512u << 10)
 #define STORE_LINGER_MS       "100"
-/* A wanted offset at most this far past the next one is read through to rather than sought. */
-#define STORE_READ_THROUGH 256
-
-/* The consumer's view of one topic of the store: started while a load reads it. */
-typedef struct {
-    rd_kafka_topic_t *rkt;
-    char *name;
-    bool consuming;
-} store_reader_t;
 
 struct weir_store {
     char *admin_url; /* without a trailing '/' */
@@ -47,8 +39,7 @@ struct weir_store {
     int32_t partition;
     int max_attempts;
     int timeout_ms;
-    rd_kafka_t *consumer;
-    store_reader_t events, snapshots; /* snapshots.rkt NULL: none */
+    char *snapshots; /* TOPIC.snapshots, or NULL: opened without snapshots */
     rd_kafka_t *producer;
     uint64_t conflicts;
 };
@@ -119,21 +110,10 @@ int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
     if (cfg->partition < 0 || cfg->max_attempts < 1 || cfg->timeout_ms < 1)
         return store_err(errmsg, size, WEIR_ERR_INVAL,
                          "store: partition 0 or more, max_attempts and timeout_ms positive");
-    /* short fetch waits: a seek waits for the fetch in flight; the consumer runs only in loads */
-    static const char *const consumer_settings[] = {"enable.partition.eof",
-                                                    "false",
-                                                    "fetch.wait.max.ms",
-                                                    "10",
-                                                    "queued.max.messages.kbytes",
-                                                    "4096",
-                                                    NULL};
     static const char *const producer_settings[] = {
         "enable.idempotence", "true", "acks", "all", "linger.ms", STORE_LINGER_MS, NULL};
     weir_store *st = weir_calloc(1, sizeof(*st));
-    st->consumer = store_client(RD_KAFKA_CONSUMER, cfg->brokers, consumer_settings, errmsg, size);
-    st->producer = st->consumer ? store_client(RD_KAFKA_PRODUCER, cfg->brokers, producer_settings,
-                                               errmsg, size)
-                                : NULL;
+    st->producer = store_client(RD_KAFKA_PRODUCER, cfg->brokers, producer_settings, errmsg, size);
     if (!st->producer) {
         weir_store_free(st);
         return WEIR_ERR_INVAL;
@@ -144,16 +124,11 @@ int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
     while (n > 0 && st->admin_url[n - 1] == '/')
         st->admin_url[--n] = '\0';
     st->topic = weir_strdup(cfg->topic);
-    st->events.name = st->topic;
     st->partition = cfg->partition;
     st->max_attempts = cfg->max_attempts;
     st->timeout_ms = cfg->timeout_ms;
-    st->events.rkt = rd_kafka_topic_new(st->consumer, st->topic, NULL);
-    if (cfg->snapshots) {
-        if (asprintf(&st->snapshots.name, "%s" WEIR_STORE_SNAPSHOTS_SUFFIX, st->topic) < 0)
-            abort();
-        st->snapshots.rkt = rd_kafka_topic_new(st->consumer, st->snapshots.name, NULL);
-    }
+    if (cfg->snapshots && asprintf(&st->snapshots, "%s" WEIR_STORE_SNAPSHOTS_SUFFIX, st->topic) < 0)
+        abort();
     *out = st;
     return 0;
 }
@@ -162,13 +137,7 @@ void weir_store_free(weir_store *st)
 {
     if (!st)
         return;
-    if (st->events.rkt)
-        rd_kafka_topic_destroy(st->events.rkt);
-    if (st->snapshots.rkt)
-        rd_kafka_topic_destroy(st->snapshots.rkt);
-    free(st->snapshots.name);
-    if (st->consumer)
-        rd_kafka_destroy(st->consumer);
+    free(st->snapshots);
     if (st->producer) {
         rd_kafka_flush(st->producer, st->timeout_ms);
         rd_kafka_destroy(st->producer);
@@ -194,11 +163,12 @@ static void on_store_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     dl->done = true;
 }
 
-/* ---- the key's offsets from the admin API --------------------------------------------------- */
+/* ---- the key's records from the admin API -------------------------------------------------- */
 
-/* GET .../key-offsets into *json (status 200), else an error naming what the API said. */
-static int key_offsets_get(weir_store *st, const char *topic_name, const char *key, int limit,
-                           json_t **json, char *errmsg, size_t size)
+/* GET .../key-records of key in topic (its newest `limit` records past offset `after`) into
+ * *json (status 200), else an error naming what the API said. */
+static int key_records_get(weir_store *st, const char *topic_name, const char *key, int limit,
+                           int64_t after, json_t **json, char *errmsg, size_t size)
 {
     *json = NULL;
     CURL *c = curl_easy_init();
@@ -206,8 +176,10 @@ static int key_offsets_get(weir_store *st, const char *topic_name, const char *k
         return store_err(errmsg, size, WEIR_ERR_NOMEM, "load: curl_easy_init failed");
     char *topic = curl_easy_escape(c, topic_name, 0), *k = curl_easy_escape(c, key, 0);
     char *url = NULL;
-    if (asprintf(&url, "%s/api/v1/topics/%s/key-offsets?partition=%" PRId32 "&key=%s&limit=%d",
-                 st->admin_url, topic, st->partition, k, limit) < 0)
+    if (asprintf(&url,
+                 "%s/api/v1/topics/%s/key-records?partition=%" PRId32 "&key=%s&limit=%d"
+                 "&after=%" PRId64,
+                 st->admin_url, topic, st->partition, k, limit, after) < 0)
         abort();
     sdk_http_body_t a = {{0}, STORE_BODY_MAX, false};
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -227,12 +199,14 @@ static int key_offsets_get(weir_store *st, const char *topic_name, const char *k
     else if (cc != CURLE_OK)
         rc = store_err(errmsg, size, WEIR_ERR_IO, "load %s: the admin API at %s: %s", key,
                        st->admin_url, curl_easy_strerror(cc));
-    else if (status != 200 || !json_is_array(json_object_get(j, "offsets")))
+    else if (status != 200 || !json_is_array(json_object_get(j, "records")) ||
+             !json_is_integer(json_object_get(j, "version")))
         rc = store_err(errmsg, size,
                        status == 404   ? WEIR_ERR_NOENT
                        : status == 409 ? WEIR_ERR_INVAL
+                       : status == 413 ? WEIR_ERR_TOOBIG
                                        : WEIR_ERR_IO,
-                       "load %s: HTTP %ld: %s", key, status, msg ? msg : "no key offsets");
+                       "load %s: HTTP %ld: %s", key, status, msg ? msg : "no key records");
     if (rc == 0)
         *json = j;
     else
@@ -245,95 +219,51 @@ static int key_offsets_get(weir_store *st, const char *topic_name, const char *k
     return rc;
 }
 
-/* ---- fetching those offsets ----------------------------------------------------------------- */
-
-static void *mem_dup(const void *p, size_t n)
+/* A base64 string (or null) into *out, NUL-terminated for text; false if it is not base64. */
+static bool b64_take(const json_t *v, void **out, size_t *len)
 {
-    if (!p)
-        return NULL;
-    void *d = weir_malloc(n + 1);
-    memcpy(d, p, n);
-    ((char *)d)[n] = '\0';
-    return d;
+    *out = NULL;
+    *len = 0;
+    if (json_is_null(v))
+        return true;
+    const char *t = json_string_value(v);
+    if (!t)
+        return false;
+    size_t tl = json_string_length(v);
+    uint8_t *p = weir_malloc(tl / 4 * 3 + 1);
+    int n = base64_decode(t, tl, p, tl / 4 * 3);
+    if (n < 0) {
+        free(p);
+        return false;
+    }
+    p[n] = '\0';
+    *out = p;
+    *len = (size_t)n;
+    return true;
 }
 
-static void record_copy(weir_store_record *r, const rd_kafka_message_t *m)
+/* One record of a key-records answer into r; false if the answer is malformed. */
+static bool record_take(weir_store_record *r, const char *key, const json_t *j)
 {
     memset(r, 0, sizeof(*r));
-    r->key = mem_dup(m->key, m->key_len);
-    r->key_len = m->key_len;
-    r->value = mem_dup(m->payload, m->len);
-    r->value_len = m->payload ? m->len : 0;
-    r->offset = m->offset;
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(m, &hdrs) || !hdrs)
-        return;
-    r->header_count = rd_kafka_header_cnt(hdrs);
-    r->headers = weir_calloc(r->header_count + 1, sizeof(*r->headers));
-    for (size_t i = 0; i < r->header_count; i++) {
-        const char *name;
-        const void *v;
-        size_t vlen;
-        rd_kafka_header_get_all(hdrs, i, &name, &v, &vlen);
-        r->headers[i].name = weir_strdup(name);
-        r->headers[i].value = mem_dup(v, vlen);
-        r->headers[i].value_len = v ? vlen : 0;
+    r->key = weir_strdup(key);
+    r->key_len = strlen(key);
+    r->offset = json_integer_value(json_object_get(j, "offset"));
+    if (!b64_take(json_object_get(j, "value"), &r->value, &r->value_len))
+        return false;
+    const json_t *hs = json_object_get(j, "headers");
+    r->headers = weir_calloc(json_array_size(hs) + 1, sizeof(*r->headers));
+    for (size_t i = 0; i < json_array_size(hs); i++) {
+        const json_t *h = json_array_get(hs, i);
+        const char *name = json_string_value(json_object_get(h, "name"));
+        if (!name)
+            return false;
+        weir_store_header *o = &r->headers[r->header_count++];
+        o->name = weir_strdup(name);
+        if (!b64_take(json_object_get(h, "value"), &o->value, &o->value_len))
+            return false;
     }
-}
-
-/* Positions the consumer at offset: started once, then a seek (dropping what was prefetched). */
-static int consumer_at(weir_store *st, store_reader_t *rd, int64_t offset, char *errmsg,
-                       size_t size)
-{
-    rd_kafka_resp_err_t err;
-    if (!rd->consuming) {
-        err = rd_kafka_consume_start(rd->rkt, st->partition, offset) ? rd_kafka_last_error()
-                                                                     : RD_KAFKA_RESP_ERR_NO_ERROR;
-        rd->consuming = !err;
-    } else {
-        err = rd_kafka_seek(rd->rkt, st->partition, offset, st->timeout_ms);
-    }
-    return err ? store_err(errmsg, size, WEIR_ERR_IO,
-                           "load: reading %s/%" PRId32 " at %" PRId64 ": %s", rd->name,
-                           st->partition, offset, rd_kafka_err2str(err))
-               : 0;
-}
-
-/* Reads the records at offs[0..n) that are still the key's (the cleaner may have removed one:
- * the fetch then gives a later record, kept only when it is the next offset wanted). Records
- * between two wanted offsets close together are read and dropped, cheaper than a seek. */
-static int fetch_offsets(weir_store *st, store_reader_t *rd, const char *key, const int64_t *offs,
-                         size_t n, weir_store_events *out, char *errmsg, size_t size)
-{
-    size_t klen = strlen(key);
-    int64_t next = -1; /* the offset the consumer reads next without a seek */
-    out->records = weir_calloc(n + 1, sizeof(*out->records));
-    for (size_t i = 0; i < n;) {
-        bool near = next >= 0 && offs[i] >= next && offs[i] - next <= STORE_READ_THROUGH;
-        int rc = near ? 0 : consumer_at(st, rd, offs[i], errmsg, size);
-        if (rc)
-            return rc;
-        rd_kafka_message_t *m = rd_kafka_consume(rd->rkt, st->partition, st->timeout_ms);
-        if (!m || m->err) {
-            rc = store_err(errmsg, size, m ? WEIR_ERR_IO : WEIR_ERR_TIMEDOUT,
-                           "load %s: %s/%" PRId32 " at %" PRId64 ": %s", key, rd->name,
-                           st->partition, offs[i],
-                           m ? rd_kafka_message_errstr(m) : "no record in time");
-            if (m)
-                rd_kafka_message_destroy(m);
-            return rc;
-        }
-        next = m->offset + 1;
-        while (i < n && offs[i] < m->offset) /* removed by the cleaner */
-            i++;
-        if (i < n && offs[i] == m->offset) {
-            if (m->key && m->key_len == klen && memcmp(m->key, key, klen) == 0)
-                record_copy(&out->records[out->count++], m);
-            i++;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    return 0;
+    return true;
 }
 
 void weir_store_events_free(weir_store_events *ev)
@@ -355,30 +285,23 @@ void weir_store_events_free(weir_store_events *ev)
     memset(ev, 0, sizeof(*ev));
 }
 
-/* The offsets of key in rd's topic past `after` (its newest `limit`), and the records at them,
- * appended to out; the consumer stops afterwards (no fetching in the background). */
-static int load_from(weir_store *st, store_reader_t *rd, const char *key, int limit, int64_t after,
+/* The records of key in topic past `after` (its newest `limit`) appended to out, and the key's
+ * version (its latest offset) in out->version. */
+static int load_from(weir_store *st, const char *topic, const char *key, int limit, int64_t after,
                      weir_store_events *out, char *errmsg, size_t size)
 {
     json_t *j;
-    int rc = key_offsets_get(st, rd->name, key, limit, &j, errmsg, size);
+    int rc = key_records_get(st, topic, key, limit, after, &j, errmsg, size);
     if (rc)
         return rc;
-    json_t *arr = json_object_get(j, "offsets");
-    size_t n = 0;
-    int64_t *offs = weir_calloc(json_array_size(arr) + 1, sizeof(*offs));
-    for (size_t i = 0; i < json_array_size(arr); i++)
-        if (json_integer_value(json_array_get(arr, i)) > after)
-            offs[n++] = json_integer_value(json_array_get(arr, i));
+    const json_t *arr = json_object_get(j, "records");
+    out->records = weir_calloc(json_array_size(arr) + 1, sizeof(*out->records));
+    for (size_t i = 0; i < json_array_size(arr) && rc == 0; i++)
+        if (!record_take(&out->records[out->count++], key, json_array_get(arr, i)))
+            rc = store_err(errmsg, size, WEIR_ERR_IO, "load %s: a malformed record in %s's answer",
+                           key, topic);
+    out->version = json_integer_value(json_object_get(j, "version"));
     json_decref(j);
-    rc = fetch_offsets(st, rd, key, offs, n, out, errmsg, size);
-    if (rd->consuming) {
-        rd_kafka_consume_stop(rd->rkt, st->partition);
-        rd->consuming = false;
-    }
-    if (rc == 0 && n > 0)
-        out->version = offs[n - 1];
-    free(offs);
     return rc;
 }
 
@@ -387,7 +310,7 @@ static int load_snapshot(weir_store *st, const char *key, weir_store_events *out
                          size_t size)
 {
     weir_store_events snap = {NULL, 0, -1, NULL, 0, -1};
-    int rc = load_from(st, &st->snapshots, key, 1, -1, &snap, errmsg, size);
+    int rc = load_from(st, st->snapshots, key, 1, -1, &snap, errmsg, size);
     for (size_t i = 0; rc == 0 && snap.count == 1 && i < snap.records[0].header_count; i++) {
         weir_store_header *h = &snap.records[0].headers[i];
         if (strcmp(h->name, WEIR_STORE_SNAPSHOT_HEADER) == 0 && h->value && h->value_len < 24) {
@@ -408,9 +331,9 @@ int weir_store_load(weir_store *st, const char *key, weir_store_events *out, cha
     out->version = out->snapshot_version = -1;
     if (!st || !key || !*key)
         return store_err(errmsg, size, WEIR_ERR_INVAL, "load: a store and a key needed");
-    int rc = st->snapshots.rkt ? load_snapshot(st, key, out, errmsg, size) : 0;
+    int rc = st->snapshots ? load_snapshot(st, key, out, errmsg, size) : 0;
     if (rc == 0)
-        rc = load_from(st, &st->events, key, STORE_LOAD_LIMIT, out->snapshot_version, out, errmsg,
+        rc = load_from(st, st->topic, key, STORE_LOAD_LIMIT, out->snapshot_version, out, errmsg,
                        size);
     if (rc == 0 && out->version < out->snapshot_version) /* nothing after the snapshot */
         out->version = out->snapshot_version;
@@ -593,14 +516,14 @@ int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const 
     if (!st || !key || !*key || version < 0 || !state)
         return store_err(errmsg, size, WEIR_ERR_INVAL,
                          "snapshot: a store, a key, a version (0 or more) and a state needed");
-    if (!st->snapshots.rkt)
+    if (!st->snapshots)
         return store_err(errmsg, size, WEIR_ERR_INVAL,
                          "snapshot: the store was opened without snapshots");
     char hv[24];
     snprintf(hv, sizeof(hv), "%" PRId64, version);
     store_delivery_t dl = {false, RD_KAFKA_RESP_ERR_NO_ERROR, -1};
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        st->producer, RD_KAFKA_V_TOPIC(st->snapshots.name), RD_KAFKA_V_PARTITION(st->partition),
+        st->producer, RD_KAFKA_V_TOPIC(st->snapshots), RD_KAFKA_V_PARTITION(st->partition),
         RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)state, state_len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADER(WEIR_STORE_SNAPSHOT_HEADER, hv, -1), RD_KAFKA_V_OPAQUE(&dl),
@@ -608,7 +531,7 @@ int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const 
     if (!err)
         deliveries_wait(st, &dl, 1); /* the flush sends it now, not after the linger */
     err = err ? err : dl.err;
-    return err ? store_err(errmsg, size, WEIR_ERR_IO, "snapshot %s to %s: %s", key,
-                           st->snapshots.name, rd_kafka_err2str(err))
+    return err ? store_err(errmsg, size, WEIR_ERR_IO, "snapshot %s to %s: %s", key, st->snapshots,
+                           rd_kafka_err2str(err))
                : 0;
 }

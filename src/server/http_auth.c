@@ -271,6 +271,10 @@ static const authz_rule_t rules[] = {
     {"GET", "/api/v1/topics/*/partitions", {TOPIC(DESCRIBE, NAME_SEG)}},
     {"POST", "/api/v1/topics/*/partitions", {TOPIC(ALTER, NAME_SEG)}},
     {"GET", "/api/v1/topics/*/messages", {TOPIC(READ, NAME_SEG)}},
+    /* the event store's reads (docs/event-store.md): a key's versions and records */
+    {"GET", "/api/v1/topics/*/key-offset", {TOPIC(READ, NAME_SEG)}},
+    {"GET", "/api/v1/topics/*/key-offsets", {TOPIC(READ, NAME_SEG)}},
+    {"GET", "/api/v1/topics/*/key-records", {TOPIC(READ, NAME_SEG)}},
     {"POST", "/api/v1/topics/*/messages", {TOPIC(WRITE, NAME_SEG)}},
     {"GET", "/api/v1/groups", {{0}}}, /* lists the groups it may DESCRIBE */
     {"GET", "/api/v1/groups/*", {GROUP(DESCRIBE, NAME_SEG)}},

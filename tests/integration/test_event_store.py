@@ -24,6 +24,7 @@ records carrying the header weir.expected.offset.
   offset of a key through the key chain, oldest first, the same after a restart.
 TAP."""
 import gzip
+import base64
 import json
 import os
 import signal
@@ -545,6 +546,18 @@ def check_key_offset_api():
             k1_last == [300, 303] and b_now == [4],
             "key-offsets: a key's records oldest first (100 of 300 interleaved), limit keeps "
             "the newest, a tombstone starts a new chain")
+        rk = http_get(http, "topics/acc/key-records", key="k1", after=297)
+        ra = http_get(http, "topics/acc/key-records", key="a/1 x")
+        rerr = [http_get(http, "topics/%s/key-records" % t, key="a")[0] for t in ("noidx", "gone")]
+        b64 = base64.b64decode
+        tap(rk[0] == 200 and rk[1]["version"] == 303 and
+            [(r["offset"], b64(r["value"])) for r in rk[1]["records"]] ==
+            [(300, b"e295"), (303, b"e298")] and
+            [r["offset"] for r in ra[1]["records"]] == [0, 2] and ra[1]["version"] == 2 and
+            [(h["name"], b64(h["value"])) for h in ra[1]["records"][1]["headers"]] ==
+            [("weir.expected.offset", b"0")] and rerr == [409, 404],
+            "key-records: the key's records past 'after' with their exact bytes and headers "
+            "(base64) and its version; 409 without key index, 404 for a missing topic")
         cli = [subprocess.run([WEIR, "-b", w.addr, "consume", "acc", "--key", key, "--admin",
                                "http://" + http, "-f", "%o %k %v\n"] + extra,
                               capture_output=True, timeout=60)
