@@ -393,7 +393,7 @@ static void server_free(weir_broker *s)
 static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
 {
     broker_settings_t set;
-    char err[256] = "";
+    char err[512] = "";
     int rc = broker_settings_load(&set, cfg->config_file, cfg->settings, err, sizeof(err));
     if (rc < 0) {
         log_error("server", "%s", err);
