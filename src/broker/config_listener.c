@@ -85,7 +85,8 @@ int broker_settings_listener_set(broker_settings_t *s, const char *key, const ch
             return 0;
         }
     }
-    s->per_listener = weir_realloc(s->per_listener, (s->per_listener_n + 1) * sizeof(*s->per_listener));
+    s->per_listener =
+        weir_realloc(s->per_listener, (s->per_listener_n + 1) * sizeof(*s->per_listener));
     s->per_listener[s->per_listener_n++] = (broker_listener_setting_t){
         .listener = weir_strndup(name, name_len),
         .mechanism = weir_strdup(mech),
