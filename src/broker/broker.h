@@ -60,6 +60,8 @@ enum {
     BCFG_TRANSACTIONAL_ID_MAX_COUNT,   /* weir.transactional.id.max.count */
     BCFG_SSL_HANDSHAKE_TIMEOUT_MS,     /* weir.ssl.handshake.timeout.ms */
     BCFG_OAUTHBEARER_UNSECURED_ENABLE, /* weir.sasl.oauthbearer.unsecured.enable */
+    BCFG_OAUTHBEARER_REQUIRED_SCOPES,  /* weir.sasl.oauthbearer.required.scopes */
+    BCFG_OAUTHBEARER_JWKS_CA_LOCATION, /* weir.sasl.oauthbearer.jwks.endpoint.ca.location */
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */

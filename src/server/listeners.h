@@ -32,6 +32,8 @@ typedef struct {
     auth_jwks_t *retired; /* the set live replaced, freed when the next one replaces it */
     buf_t doc;            /* the JWKS document live was parsed from */
     char *url, *issuer, *audience, *claim;
+    char *scopes, *scope_claim; /* weir.sasl.oauthbearer.required.scopes, its claim's name */
+    char *ca;                   /* weir.sasl.oauthbearer.jwks.endpoint.ca.location */
     int64_t refresh_ms;
     pthread_t thread; /* the refresher, when running */
     bool running, stop;
@@ -40,7 +42,8 @@ typedef struct {
     pthread_cond_t cv;
 } server_oauth_t;
 
-/* Reads the settings and the JWKS (a file:// URL, or http:// on a loopback address), and starts
+/* Reads the settings and the JWKS (a file:// URL, or http:// or https:// on a loopback address),
+ * and starts
  * a thread that reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms. 0, or
  * -WEIR_EINVAL with the reason logged (no way to verify a token, a JWKS that does not load). */
 int server_oauth_init(server_oauth_t *o, broker_t *b);

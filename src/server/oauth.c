@@ -5,9 +5,12 @@
  * unsecured ("alg":"none") tokens in tests. Kafka's broker falls back to unsecured tokens when no
  * JWKS is configured; Weir refuses to start instead unless the switch says so explicitly.
  *
- * The JWKS is read at start from a file:// URL or over HTTP from a loopback address
+ * The JWKS is read at start from a file:// URL or over HTTP or HTTPS from a loopback address
  * (127.0.0.0/8, ::1, localhost): an identity provider's keys reached through a local proxy or a
- * test server. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
+ * test server; HTTPS verifies the server's certificate and name against
+ * weir.sasl.oauthbearer.jwks.endpoint.ca.location (else the system's CAs). Tokens must carry
+ * the scopes of weir.sasl.oauthbearer.required.scopes in their sasl.oauthbearer.scope.claim.name
+ * claim. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
  * least 1 s) so rotated keys are picked up without a restart; a document that fails to load
  * keeps the previous keys (logged). A token naming a kid the keys do not hold brings the next
  * read forward, as in Kafka, but never to less than REFRESH_MIN_MS after the previous one. A new
@@ -45,10 +48,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
 
 static bool loopback_http(const char *url)
 {
-    static const char *const hosts[] = {"http://127.", "http://localhost:", "http://localhost/",
-                                        "http://[::1]"};
-    for (size_t i = 0; i < WEIR_ARRAY_LEN(hosts); i++)
-        if (strncasecmp(url, hosts[i], strlen(hosts[i])) == 0)
+    static const char *const hosts[] = {"127.", "localhost:", "localhost/", "[::1]"};
+    const char *rest = strncasecmp(url, "http://", 7) == 0    ? url + 7
+                       : strncasecmp(url, "https://", 8) == 0 ? url + 8
+                                                              : NULL;
+    for (size_t i = 0; rest && i < WEIR_ARRAY_LEN(hosts); i++)
+        if (strncasecmp(rest, hosts[i], strlen(hosts[i])) == 0)
             return true;
     return false;
 }
@@ -80,15 +85,17 @@ static int read_file(const char *path, buf_t *body, char *err, size_t cap)
     return rc;
 }
 
-/* The JWKS document at url into body. 0, or -WEIR_EINVAL with the reason in err. */
-static int jwks_fetch(const char *url, buf_t *body, char *err, size_t cap)
+/* The JWKS document at url into body; an https:// server's certificate is verified against
+ * the PEM CAs in ca (NULL: the system's) and its name. 0, or -WEIR_EINVAL with the reason in
+ * err. */
+static int jwks_fetch(const char *url, const char *ca, buf_t *body, char *err, size_t cap)
 {
     if (strncmp(url, "file://", 7) == 0)
         return read_file(url + 7, body, err, cap);
     if (!loopback_http(url)) {
         snprintf(err, cap,
-                 "'%s': Weir reads a JWKS from a file:// URL or http:// on a loopback "
-                 "address",
+                 "'%s': Weir reads a JWKS from a file:// URL or http:// or https:// on a "
+                 "loopback address",
                  url);
         return -WEIR_EINVAL;
     }
@@ -98,7 +105,9 @@ static int jwks_fetch(const char *url, buf_t *body, char *err, size_t cap)
         return -WEIR_EINVAL;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_FETCH_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -123,7 +132,7 @@ static void refresh_once(server_oauth_t *o)
     buf_t body = {0};
     char err[512];
     auth_jwks_t *ks = NULL;
-    if (jwks_fetch(o->url, &body, err, sizeof(err)) < 0 ||
+    if (jwks_fetch(o->url, o->ca, &body, err, sizeof(err)) < 0 ||
         (!(body.len == o->doc.len && memcmp(body.data, o->doc.data, body.len) == 0) &&
          auth_jwks_parse((const char *)body.data, body.len, &ks, err, sizeof(err)) < 0)) {
         log_warn("server", "OAUTHBEARER: JWKS refresh failed, keeping the previous keys: %s", err);
@@ -197,6 +206,11 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     o->jwt.issuer = o->issuer;
     o->jwt.audience = o->audience;
     o->jwt.principal_claim = o->claim;
+    o->scopes = dup_setting(b, BCFG_OAUTHBEARER_REQUIRED_SCOPES);
+    o->scope_claim = dup_setting(b, BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME);
+    o->ca = dup_setting(b, BCFG_OAUTHBEARER_JWKS_CA_LOCATION);
+    o->jwt.required_scopes = o->scopes;
+    o->jwt.scope_claim = o->scope_claim;
     o->jwt.clock_skew_ms =
         broker_settings_int(set, BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS) * 1000;
     o->jwt.allow_unsecured = broker_settings_int(set, BCFG_OAUTHBEARER_UNSECURED_ENABLE) != 0;
@@ -215,7 +229,7 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     }
     char err[512];
     auth_jwks_t *ks = NULL;
-    int rc = jwks_fetch(url, &o->doc, err, sizeof(err));
+    int rc = jwks_fetch(url, o->ca, &o->doc, err, sizeof(err));
     if (rc == 0)
         rc = auth_jwks_parse((const char *)o->doc.data, o->doc.len, &ks, err, sizeof(err));
     if (rc < 0) {
@@ -258,6 +272,9 @@ void server_oauth_free(server_oauth_t *o)
     buf_deinit(&o->doc);
     free(o->url);
     free(o->issuer);
+    free(o->scopes);
+    free(o->scope_claim);
+    free(o->ca);
     free(o->audience);
     free(o->claim);
     memset(o, 0, sizeof(*o));

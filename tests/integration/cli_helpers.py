@@ -56,12 +56,14 @@ def run_with_broker(body, http=False):
     sys.exit(1 if failed else 0)
 
 
-def serve(work, name, http_listen, *settings):
+def serve(work, name, http_listen, *settings, listen="127.0.0.1:0"):
     """Starts `weir serve` with data in work/name, stderr in work/name.err (stderr_of) and the
-    settings (--set each); returns (proc, kafka address, http address), None for an address
-    not printed (the broker exited)."""
-    args = [WEIR, "serve", "--data-dir", os.path.join(work, name), "--listen", "127.0.0.1:0",
-            "--http-listen", http_listen]
+    settings (--set each), on --listen listen (None: the `listeners` setting); returns (proc,
+    the first Kafka listener's address, http address), None for an address not printed (the
+    broker exited)."""
+    args = [WEIR, "serve", "--data-dir", os.path.join(work, name), "--http-listen", http_listen]
+    if listen:
+        args += ["--listen", listen]
     for s in settings:
         args += ["--set", s]
     err = open(os.path.join(work, name + ".err"), "w")
