@@ -336,6 +336,8 @@ static json_t *sorted(json_t *a)
     return out;
 }
 
+static void filter_listed(rest_t *x, json_t *out);
+
 static void schemas_ids(rest_t *x)
 {
     int32_t id;
@@ -349,6 +351,7 @@ static void schemas_ids(rest_t *x)
         return;
     }
     registry_t *r = x->r;
+    json_t *uses = NULL; /* the subjects (versions) using the schema */
     pthread_rwlock_rdlock(&r->lock);
     reg_entry_t *e = reg_entry_by_id(r, id);
     const char *subject = http_request_arg(x->req, "subject");
@@ -369,12 +372,16 @@ static void schemas_ids(rest_t *x)
             json_decref(u.out);
             rest_error(x, 404, 40403, "Schema %" PRId32 " not found", id);
         } else {
-            rest_json(x, sorted(u.out));
+            uses = u.out; /* answered below, once filtered outside the lock */
         }
     } else {
         get_schema_by_id(x, e, tail);
     }
     pthread_rwlock_unlock(&r->lock);
+    if (uses) {
+        filter_listed(x, uses);
+        rest_json(x, sorted(uses));
+    }
 }
 
 typedef struct {
@@ -400,8 +407,6 @@ static int list_schemas_cb(void *arg, const char *key, void *val)
     }
     return 0;
 }
-
-static void filter_listed(rest_t *x, json_t *out);
 
 static void schemas_path(rest_t *x)
 {

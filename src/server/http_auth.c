@@ -294,8 +294,8 @@ static const authz_rule_t rules[] = {
     {"POST", "/subjects/*", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
     {"DELETE", "/subjects/*/**", {TOPIC(ALTER, NAME_SUBJECT)}},
     {"POST", "/compatibility/subjects/*/**", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
-    {"GET", "/schemas", {{0}}}, /* lists the schemas of subjects of topics it may DESCRIBE */
-    {"GET", "/schemas/**", {{0}}},
+    {"GET", "/schemas", {{0}}},    /* lists the schemas of subjects of topics it may DESCRIBE */
+    {"GET", "/schemas/**", {{0}}}, /* by id; lists of its subjects filtered as /subjects */
     {"GET", "/config", {CLUSTER(DESCRIBE_CONFIGS)}},
     {"GET", "/mode", {CLUSTER(DESCRIBE_CONFIGS)}},
     {"GET", "/config/*", {TOPIC(DESCRIBE_CONFIGS, NAME_SUBJECT)}},

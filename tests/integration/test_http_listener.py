@@ -3,7 +3,8 @@ GET /schemas filtered by ACLs (issue 16). `weir serve --http-listen https://[::1
 required, weir.http.authentication.methods=BASIC and Kafka's StandardAuthorizer: a client
 certificate's subject becomes the principal the rules give it (CN=Alice,O=Example -> alice),
 a subject no rule matches gets 401 saying so; the registry's schema listing shows each principal
-the schemas of the subjects whose topics it may DESCRIBE, as GET /subjects does; plain HTTP on
+the schemas of the subjects whose topics it may DESCRIBE, as GET /subjects does, and so do
+the lists of the subjects using a schema; plain HTTP on
 [::1] and bad addresses refused at start. Runs in build/compat/venv. TAP."""
 import os
 import sys
@@ -152,6 +153,13 @@ def check_schemas_list(base):
     st, body = call(base + "/subjects", cert="alice")
     tap(st == 200 and sorted(body) == ["orders-key", "orders-value"],
         "as GET /subjects does", (st, body))
+    st, body = call(base + "/schemas/ids/1/subjects", cert="alice")
+    tap(st == 200 and body == ["orders-key", "orders-value"],
+        "GET /schemas/ids/1/subjects: alice sees the subjects of orders only", (st, body))
+    st, body = call(base + "/schemas/ids/1/versions", cert="admin")
+    tap(st == 200 and [v["subject"] for v in body] == ["orders-key", "orders-value",
+                                                       "payments-value"],
+        "GET /schemas/ids/1/versions: a super user sees all three", (st, body))
     st, body = call(base + "/schemas?subjectPrefix=payments", cert="alice")
     tap(st == 200 and body == [], "GET /schemas?subjectPrefix=payments: nothing for alice",
         (st, body))
