@@ -13,7 +13,9 @@
  * Security settings are shared by every listener unless a listener has its own, as in Kafka:
  * listener.name.<name lowercased>.ssl.* (keystore, truststore, client auth, protocols,
  * ciphers, principal mapping rules), .sasl.enabled.mechanisms and
- * .[<mechanism>.]connections.max.reauth.ms override the shared setting for that listener
+ * .[<mechanism>.]connections.max.reauth.ms and .[oauthbearer.]sasl.oauthbearer.* (how its
+ * OAUTHBEARER tokens are verified: a server_oauth_t of its own) override the shared setting for
+ * that listener
  * (broker_settings_listener). A prefix that names no listener stops the start: it is a typo
  * that would otherwise leave a listener on the shared certificate. Each TLS listener has its
  * own TLS context, so its certificates reload on their own. Everything here runs at start and
@@ -171,8 +173,8 @@ static int make_tls(server_listener_t *l, broker_t *b)
 }
 
 /* The settings a listener may have its own value of; a mechanism prefix only for the reauth
- * bound. The other listener.name.* settings Kafka defines are accepted and logged as not
- * applied per listener. */
+ * bound and the OAUTHBEARER settings. The other listener.name.* settings Kafka defines are accepted
+ * and logged as not applied per listener. */
 static bool applied_per_listener(int key, bool with_mechanism)
 {
     static const int keys[] = {
@@ -183,7 +185,7 @@ static bool applied_per_listener(int key, bool with_mechanism)
         BCFG_SSL_HANDSHAKE_TIMEOUT_MS, BCFG_SSL_PRINCIPAL_MAPPING_RULES,
         BCFG_SASL_ENABLED_MECHANISMS,
     };
-    if (key == BCFG_CONNECTIONS_MAX_REAUTH_MS)
+    if (key == BCFG_CONNECTIONS_MAX_REAUTH_MS || server_oauth_setting(key))
         return true;
     for (size_t i = 0; !with_mechanism && i < WEIR_ARRAY_LEN(keys); i++)
         if (keys[i] == key)
@@ -230,6 +232,24 @@ static void set_reauth(kafka_listener_t *k, broker_t *b)
                                                  BCFG_CONNECTIONS_MAX_REAUTH_MS);
         k->reauth_ms[m] = v ? strtoll(v, NULL, 10) : -1;
     }
+}
+
+/* How the listener verifies OAUTHBEARER tokens: its own settings when it has any
+ * (listener.name.<l>.[oauthbearer.]sasl.oauthbearer.*), else the shared verification, made once. */
+static int use_oauth(server_listeners_t *ls, server_listener_t *l, broker_t *b)
+{
+    if (server_oauth_listener_has_own(b, l->kafka.name)) {
+        l->own_oauth = weir_calloc(1, sizeof(*l->own_oauth));
+        if (server_oauth_init(l->own_oauth, b, l->kafka.name) < 0)
+            return -WEIR_EINVAL;
+        l->kafka.jwt = &l->own_oauth->jwt;
+        return 0;
+    }
+    if (!ls->oauth_on && server_oauth_init(&ls->oauth, b, NULL) < 0)
+        return -WEIR_EINVAL;
+    ls->oauth_on = true;
+    l->kafka.jwt = &ls->oauth.jwt;
+    return 0;
 }
 
 int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
@@ -279,10 +299,9 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         l->kafka.sasl_mechs = sasl ? mechs : 0;
         set_reauth(&l->kafka, b);
         if (sasl && (mechs & KAFKA_SASL_OAUTHBEARER)) {
-            if (!ls->oauth_on && server_oauth_init(&ls->oauth, b) < 0)
-                return -WEIR_EINVAL;
-            ls->oauth_on = true;
-            l->kafka.jwt = &ls->oauth.jwt;
+            int rc = use_oauth(ls, l, b);
+            if (rc < 0)
+                return rc;
         }
         if (sec == KAFKA_SEC_SSL || sec == KAFKA_SEC_SASL_SSL) {
             int rc = make_tls(l, b);
@@ -386,6 +405,10 @@ void server_listeners_free(server_listeners_t *ls)
     for (int i = 0; i < ls->n; i++) {
         kafka_listener_deinit(&ls->v[i].kafka);
         net_tls_ctx_free(ls->v[i].tls);
+        if (ls->v[i].own_oauth) {
+            server_oauth_free(ls->v[i].own_oauth);
+            free(ls->v[i].own_oauth);
+        }
     }
     ls->n = 0;
     server_oauth_free(&ls->oauth);

@@ -31,10 +31,58 @@
 #define JWKS_FETCH_TIMEOUT_MS 5000
 #define REFRESH_MIN_MS        1000 /* between two reads; also a replaced set's grace period */
 
-static char *dup_setting(broker_t *b, broker_cfg_key_t k)
+/* The setting's value for the listener (listener.name.<l>.oauthbearer.<k>, then
+ * listener.name.<l>.<k>), else the shared one; listener NULL: the shared one. */
+static const char *setting_of(broker_t *b, const char *listener, broker_cfg_key_t k)
 {
-    const char *v = broker_settings(b)->sval[k];
+    const broker_settings_t *set = broker_settings(b);
+    const char *v = listener ? broker_settings_listener(set, listener, "OAUTHBEARER", k) : NULL;
+    return v ? v : set->sval[k];
+}
+
+static char *dup_setting(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const char *v = setting_of(b, listener, k);
     return v && *v ? weir_strdup(v) : NULL;
+}
+
+/* A number or boolean setting for the listener (checked text: "true" is 1). */
+static int64_t int_setting(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const char *v =
+        listener ? broker_settings_listener(broker_settings(b), listener, "OAUTHBEARER", k) : NULL;
+    if (!v)
+        return broker_settings_int(broker_settings(b), k);
+    return strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : strtoll(v, NULL, 10);
+}
+
+static const broker_cfg_key_t oauth_keys[] = {
+    BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER,
+    BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE,
+    BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME,
+    BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME,
+    BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS,
+    BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL,
+    BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS,
+    BCFG_OAUTHBEARER_UNSECURED_ENABLE,
+    BCFG_OAUTHBEARER_REQUIRED_SCOPES,
+    BCFG_OAUTHBEARER_JWKS_CA_LOCATION,
+};
+
+bool server_oauth_setting(int key)
+{
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(oauth_keys); i++)
+        if (oauth_keys[i] == key)
+            return true;
+    return false;
+}
+
+bool server_oauth_listener_has_own(broker_t *b, const char *listener)
+{
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(oauth_keys); i++)
+        if (broker_settings_listener(broker_settings(b), listener, "OAUTHBEARER", oauth_keys[i]))
+            return true;
+    return false;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *user)
@@ -196,25 +244,24 @@ static void on_unknown_kid(void *arg)
     pthread_mutex_unlock(&o->mu);
 }
 
-int server_oauth_init(server_oauth_t *o, broker_t *b)
+int server_oauth_init(server_oauth_t *o, broker_t *b, const char *listener)
 {
-    const broker_settings_t *set = broker_settings(b);
     memset(o, 0, sizeof(*o));
-    o->issuer = dup_setting(b, BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER);
-    o->audience = dup_setting(b, BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE);
-    o->claim = dup_setting(b, BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME);
+    o->issuer = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER);
+    o->audience = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE);
+    o->claim = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME);
     o->jwt.issuer = o->issuer;
     o->jwt.audience = o->audience;
     o->jwt.principal_claim = o->claim;
-    o->scopes = dup_setting(b, BCFG_OAUTHBEARER_REQUIRED_SCOPES);
-    o->scope_claim = dup_setting(b, BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME);
-    o->ca = dup_setting(b, BCFG_OAUTHBEARER_JWKS_CA_LOCATION);
+    o->scopes = dup_setting(b, listener, BCFG_OAUTHBEARER_REQUIRED_SCOPES);
+    o->scope_claim = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME);
+    o->ca = dup_setting(b, listener, BCFG_OAUTHBEARER_JWKS_CA_LOCATION);
     o->jwt.required_scopes = o->scopes;
     o->jwt.scope_claim = o->scope_claim;
     o->jwt.clock_skew_ms =
-        broker_settings_int(set, BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS) * 1000;
-    o->jwt.allow_unsecured = broker_settings_int(set, BCFG_OAUTHBEARER_UNSECURED_ENABLE) != 0;
-    const char *url = set->sval[BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL];
+        int_setting(b, listener, BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS) * 1000;
+    o->jwt.allow_unsecured = int_setting(b, listener, BCFG_OAUTHBEARER_UNSECURED_ENABLE) != 0;
+    const char *url = setting_of(b, listener, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL);
     if (!url || !*url) {
         if (o->jwt.allow_unsecured) {
             log_warn("server", "OAUTHBEARER accepts unsecured tokens (alg none): "
@@ -241,7 +288,7 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     o->jwt.on_unknown_kid = on_unknown_kid;
     o->jwt.on_unknown_kid_arg = o;
     o->url = weir_strdup(url);
-    o->refresh_ms = broker_settings_int(set, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
+    o->refresh_ms = int_setting(b, listener, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
     log_info("server", "OAUTHBEARER: %zu signing keys from %s (read again every %" PRId64 " ms)",
              auth_jwks_count(ks), url, o->refresh_ms);
     pthread_mutex_init(&o->mu, NULL);

@@ -174,7 +174,7 @@ static int make_http_auth(weir_broker *s)
     }
     if ((methods & SERVER_HTTP_AUTH_BEARER) && !s->listeners.oauth_on) {
         /* Bearer tokens are verified as OAUTHBEARER's: the same sasl.oauthbearer.* settings */
-        if (server_oauth_init(&s->listeners.oauth, s->broker) < 0)
+        if (server_oauth_init(&s->listeners.oauth, s->broker, NULL) < 0)
             return -WEIR_EINVAL;
         s->listeners.oauth_on = true;
     }

@@ -5,7 +5,9 @@ weir.sasl.oauthbearer.required.scopes in the sasl.oauthbearer.scope.claim.name c
 the expected audience. confluent-kafka (librdkafka) produces with an ES256 token from its oauth_cb
 (exact delivery count), and is refused, with the reason, for a token lacking a scope or for
 another audience; the HTTP listener's Bearer tokens obey the same rule; a JWKS server whose
-certificate the broker does not trust, and an https:// URL off loopback, stop the start. TAP."""
+certificate the broker does not trust, and an https:// URL off loopback, stop the start. A second
+listener verifies its tokens with its own audience and scopes
+(listener.name.<l>.[oauthbearer.]sasl.oauthbearer.* and .weir.sasl.oauthbearer.*). TAP."""
 import os
 import sys
 
@@ -124,14 +126,22 @@ def bearer(http, tok):
 
 def main():
     url = https_idp()
-    args = ["listeners=SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms=OAUTHBEARER",
+    args = ["listeners=SASL_PLAINTEXT://127.0.0.1:0,PARTNERS://127.0.0.1:0",
+            "sasl.enabled.mechanisms=OAUTHBEARER",
             "sasl.oauthbearer.jwks.endpoint.url=" + url,
             "weir.sasl.oauthbearer.jwks.endpoint.ca.location=" + os.path.join(W, "ca.pem"),
             "sasl.oauthbearer.expected.audience=weir",
             "weir.sasl.oauthbearer.required.scopes=" + SCOPES,
-            "weir.http.authentication.methods=BEARER"]
+            "weir.http.authentication.methods=BEARER",
+            # PARTNERS verifies its tokens its own way (Kafka's listener and mechanism prefixes)
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
+            "PARTNERS:SASL_PLAINTEXT",
+            "listener.name.partners.oauthbearer.sasl.oauthbearer.expected.audience=partners",
+            "listener.name.partners.weir.sasl.oauthbearer.required.scopes=partner.write"]
     p, kafka, http = cli_helpers.serve(W, "b", "127.0.0.1:0", *args, listen=None)
     try:
+        ports = dict(p.stdout.readline().split()[1].split("://") for _ in range(2))
+        partners = ports.get("PARTNERS")
         log = cli_helpers.stderr_of(W, "b")
         tap(kafka is not None and "OAUTHBEARER: 1 signing keys from " + url in log,
             "the broker reads its JWKS over HTTPS (its CA in "
@@ -149,6 +159,17 @@ def main():
         tap(got[0] == 0 and any("the token's audience is not one of 'weir'" in e
                                 for e in got[1]),
             "a token for another audience: refused (sasl.oauthbearer.expected.audience)", got)
+        got = produce(partners, token("partner.write", aud="partners"))
+        tap(got == (3, []), "PARTNERS: a token for audience partners with scope partner.write "
+            "(listener.name.partners.* settings): 3 records produced", got)
+        got = produce(kafka, token("partner.write", aud="partners"))
+        tap(got[0] == 0 and any("the token's audience is not one of 'weir'" in e
+                                for e in got[1]),
+            "the same token on the shared listener: refused", got)
+        got = produce(partners, token("kafka.produce kafka.describe"))
+        tap(got[0] == 0 and any("the token's audience is not one of 'partners'" in e
+                                for e in got[1]),
+            "and the shared listener's token on PARTNERS: refused", got)
         st, body = bearer(http, token("kafka.produce kafka.describe"))
         tap(st == 200, "HTTP Bearer with the scopes: 200", (st, body))
         st, body = bearer(http, token("kafka.produce"))
