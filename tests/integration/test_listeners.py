@@ -51,9 +51,11 @@ def make_ca(name):
        "/CN=Weir listeners " + name)
 
 
-def make_cert(name, subject, ca):
-    """W/<name>.pem: a certificate for 127.0.0.1 with the subject, signed by ca, then its key."""
-    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+def make_cert(name, subject, ca, password=None):
+    """W/<name>.pem: a certificate for 127.0.0.1 with the subject, signed by ca, then its key
+    (encrypted with password, if given)."""
+    key = ["-passout", "pass:" + password] if password else ["-nodes"]
+    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", *key,
        "-keyout", name + ".key", "-out", name + ".csr", "-subj", subject)
     sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
        "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", "san.cnf")
@@ -134,9 +136,13 @@ def s_client(port, *args):
 def check_s_client(b):
     rc, out = s_client(b.ports["EXTERNAL"], "-CAfile", path("ca-b.pem"), "-cert",
                        path("alice.crt"), "-key", path("alice.key"), "-verify_return_error")
-    tap(rc == 0 and "Verification: OK" in out and "CN = external" in out and "TLSv1.3" in out,
-        "openssl s_client: EXTERNAL verifies against CA B over TLS 1.3 with alice's certificate",
-        out)
+    tap(rc == 0 and "Verification: OK" in out and "CN = external" in out and "TLSv1.3" in out
+        and "Ciphersuite: TLS_CHACHA20_POLY1305_SHA256" in out,
+        "openssl s_client: EXTERNAL verifies against CA B over TLS 1.3 with alice's certificate, "
+        "its own cipher suite (and its encrypted key opened with its own ssl.key.password)", out)
+    rc, out = s_client(b.ports["INTERNAL"], "-CAfile", path("ca-a.pem"))
+    tap(rc == 0 and "Ciphersuite: TLS_AES_256_GCM_SHA384" in out,
+        "openssl s_client: INTERNAL keeps OpenSSL's default choice of cipher", out)
     rc, out = s_client(b.ports["INTERNAL"], "-CAfile", path("ca-b.pem"), "-verify_return_error")
     tap(rc != 0 and "verify" in out.lower(),
         "openssl s_client: INTERNAL's certificate does not verify against CA B", out)
@@ -272,6 +278,13 @@ def check_bad_settings():
                   two + ["listener.name.internal.ssl.keystore.location=" + path("nothing.pem")],
                   "listener INTERNAL: ssl.keystore.location: no certificate chain in " +
                   path("nothing.pem"))
+    refused_start("a listener's keystore type other than PEM",
+                  two + ["listener.name.internal.ssl.keystore.type=JKS"],
+                  "listener INTERNAL: Weir reads PEM files only (ssl.keystore.type=JKS")
+    refused_start("a listener's encrypted key without its password",
+                  two + ["listener.name.internal.ssl.keystore.location=" + path("external.pem")],
+                  "listener INTERNAL: ssl.keystore.location: no private key (or a wrong "
+                  "ssl.key.password)")
     refused_start("a listener's mechanism Weir lacks",
                   ["listeners=SASL_PLAINTEXT://127.0.0.1:0", "sasl.enabled.mechanisms=PLAIN",
                    "listener.name.sasl_plaintext.sasl.enabled.mechanisms=GSSAPI"],
@@ -285,8 +298,8 @@ def main():
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     make_cert("internal", "/CN=internal", "ca-a")
     make_cert("internal2", "/CN=internal2", "ca-a")
-    make_cert("external", "/CN=external", "ca-b")
-    make_cert("external2", "/CN=external2", "ca-b")
+    make_cert("external", "/CN=external", "ca-b", "ext-pw")
+    make_cert("external2", "/CN=external2", "ca-b", "ext-pw")
     make_cert("alice", "/O=Weir Test/CN=alice", "ca-b")
     make_cert("mallory", "/O=Weir Test/CN=alice", "ca-a")
     shutil.copyfile(path("internal.pem"), path("internal-live.pem"))
@@ -302,6 +315,8 @@ def main():
         "listener.name.external.ssl.truststore.location=" + path("ca-b.pem"),
         "listener.name.external.ssl.client.auth=required",
         "listener.name.external.ssl.enabled.protocols=TLSv1.3",
+        "listener.name.external.ssl.key.password=ext-pw",
+        "listener.name.external.ssl.cipher.suites=TLS_CHACHA20_POLY1305_SHA256",
         "listener.name.external.ssl.principal.mapping.rules=RULE:^CN=(.*?),O=Weir Test$/$1/L",
         "sasl.enabled.mechanisms=PLAIN",
         "listener.name.saslb.sasl.enabled.mechanisms=SCRAM-SHA-256",
