@@ -245,6 +245,13 @@ def check_reload(b):
         cn = peer_cn(b.ports["INTERNAL"], "ca-a")
     tap(cn == "internal2" and peer_cn(b.ports["EXTERNAL"], "ca-b", "alice") == "external2",
         "INTERNAL's (the shared keystore) reloads on its own too", cn)
+    install(path("ca-a.pem"), path("external-trust-live.pem"))
+    deadline, ok = time.time() + 10, False
+    while time.time() < deadline and not ok:
+        time.sleep(0.2)
+        ok = not refused(lambda: peer_cn(b.ports["EXTERNAL"], "ca-b", "mallory"))
+    tap(ok and refused(lambda: peer_cn(b.ports["EXTERNAL"], "ca-b", "alice")),
+        "EXTERNAL's replaced truststore (now CA A): mallory's certificate gets in, alice's not")
 
 
 def refused_start(name, settings, want):
@@ -265,6 +272,8 @@ def check_bad_settings():
                   two + ["listener.name.externl.ssl.keystore.location=" + path("external.pem")],
                   "listener.name.externl.ssl.keystore.location: there is no listener named "
                   "externl (listeners: PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0)")
+    refused_start("a prefix without a setting", two + ["listener.name.internal=x"],
+                  "'listener.name.internal': expected listener.name.<listener>.<setting>")
     refused_start("a listener name in upper case",
                   two + ["listener.name.INTERNAL.ssl.client.auth=required"],
                   "the listener name in listener.name.<listener>. is written in lower case")
@@ -304,6 +313,7 @@ def main():
     make_cert("mallory", "/O=Weir Test/CN=alice", "ca-a")
     shutil.copyfile(path("internal.pem"), path("internal-live.pem"))
     shutil.copyfile(path("external.pem"), path("external-live.pem"))
+    shutil.copyfile(path("ca-b.pem"), path("external-trust-live.pem"))
     b = Weir(path("broker"), [
         "listeners=PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0,"
         "SASLA://127.0.0.1:0,SASLB://127.0.0.1:0",
@@ -312,7 +322,7 @@ def main():
         "ssl.keystore.location=" + path("internal-live.pem"),
         "ssl.principal.mapping.rules=DEFAULT",
         "listener.name.external.ssl.keystore.location=" + path("external-live.pem"),
-        "listener.name.external.ssl.truststore.location=" + path("ca-b.pem"),
+        "listener.name.external.ssl.truststore.location=" + path("external-trust-live.pem"),
         "listener.name.external.ssl.client.auth=required",
         "listener.name.external.ssl.enabled.protocols=TLSv1.3",
         "listener.name.external.ssl.key.password=ext-pw",
