@@ -36,6 +36,7 @@ from security import Weir, kreq, kstr, read_frame, roundtrip, sasl_auth  # noqa:
 import cli_helpers  # noqa: E402
 from cli_helpers import WEIR, tap  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource  # noqa: E402
 
 # The client commands run on librdkafka, which ThreadSanitizer does not instrument: under the
 # TSan pass they come from the release build, and only the broker is the TSan one.
@@ -227,6 +228,26 @@ def check_sasl(b):
     tap(True, "confluent-kafka PLAIN over SASLA: 5 records produced and read back")
 
 
+def check_describe(b):
+    """DescribeConfigs lists a listener's own settings as Kafka lists listener-prefixed names:
+    static, with the type of the setting they override, a password hidden."""
+    admin = AdminClient({"bootstrap.servers": b.addr("PLAINTEXT")})
+    res = ConfigResource(ConfigResource.Type.BROKER, "1")
+    cfg = list(admin.describe_configs([res]).values())[0].result(30)
+    got = {n: (e.value, e.source, e.is_sensitive, e.is_read_only) for n, e in cfg.items()
+           if n.startswith("listener.name.")}
+    static = ConfigSource.STATIC_BROKER_CONFIG.value
+    want = {
+        "listener.name.external.ssl.client.auth": ("required", static, False, True),
+        "listener.name.external.ssl.key.password": (None, static, True, True),
+        "listener.name.saslb.sasl.enabled.mechanisms": ("SCRAM-SHA-256", static, False, True),
+        "listener.name.sasla.plain.connections.max.reauth.ms": ("45000", static, False, True),
+    }
+    tap(len(got) == 9 and all(got.get(k) == v for k, v in want.items()),
+        "DescribeConfigs lists the 9 listener.name.* settings, static, the key password "
+        "hidden", got)
+
+
 def install(src, dst):
     shutil.copyfile(src, dst + ".new")
     os.rename(dst + ".new", dst)
@@ -342,6 +363,7 @@ def main():
         sh(CLI, "-b", b.addr("PLAINTEXT"), "user", "create", "alice", "--password", "alice-pw")
         for name, fn in [("tls", lambda: check_tls(b)), ("s_client", lambda: check_s_client(b)),
                          ("clients", lambda: check_clients(b)), ("sasl", lambda: check_sasl(b)),
+                         ("describe", lambda: check_describe(b)),
                          ("reload", lambda: check_reload(b))]:
             case(name, fn)
         rc = b.stop()
