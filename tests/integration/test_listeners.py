@@ -36,7 +36,9 @@ from security import Weir, kreq, kstr, read_frame, roundtrip, sasl_auth  # noqa:
 import cli_helpers  # noqa: E402
 from cli_helpers import WEIR, tap  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource  # noqa: E402
+from confluent_kafka import KafkaError, KafkaException  # noqa: E402
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,  # noqa: E402
+                                   ConfigResource, ConfigSource)
 
 # The client commands run on librdkafka, which ThreadSanitizer does not instrument: under the
 # TSan pass they come from the release build, and only the broker is the TSan one.
@@ -246,6 +248,17 @@ def check_describe(b):
     tap(len(got) == 9 and all(got.get(k) == v for k, v in want.items()),
         "DescribeConfigs lists the 9 listener.name.* settings, static, the key password "
         "hidden", got)
+    name = "listener.name.external.ssl.client.auth"
+    res = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry(name, "none", incremental_operation=AlterConfigOpType.SET)])
+    try:
+        list(admin.incremental_alter_configs([res]).values())[0].result(30)
+        err = None
+    except KafkaException as e:
+        err = e.args[0]
+    tap(err is not None and err.code() == KafkaError.INVALID_REQUEST and
+        err.str() == "Cannot update these configs dynamically: [%s]" % name,
+        "IncrementalAlterConfigs of a listener's setting: INVALID_REQUEST, it is static", err)
 
 
 def install(src, dst):
