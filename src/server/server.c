@@ -187,7 +187,7 @@ static int make_http_auth(weir_broker *s)
                                      ? set->sval[BCFG_SSL_PRINCIPAL_MAPPING_RULES]
                                      : "",
                                  &pm, err, sizeof(err)) < 0) {
-        log_error("server", "the HTTP listener: ssl.principal.mapping.rules: %s", err);
+        log_error("server", "the HTTP listener: %s", err);
         return -WEIR_EINVAL;
     }
     server_http_auth_set_principal_map(s->http_auth, pm);

@@ -178,6 +178,13 @@ def check_plain_v6():
     finally:
         p.terminate()
         p.wait()
+    p, _, _ = serve("badrule", "127.0.0.1:0", "weir.http.authentication.methods=BASIC",
+                    "ssl.principal.mapping.rules=RULE:(?i)^cn=(.*)$/$1/")
+    rc = p.wait(30)
+    tap(rc != 0 and "the HTTP listener: ssl.principal.mapping.rules: rule 1 ('RULE:(?i)^cn=(.*)$/"
+        "$1/'): pattern '(?i)^cn=(.*)$': (?...) other than (?:...) is not supported"
+        in stderr_of("badrule"), "a mapping rule Weir cannot read stops the start (HTTP only)",
+        stderr_of("badrule")[-500:])
     for addr, want in (("[::1:0", "bad HTTP address '[::1:0'"),
                        ("https://nohost:0", "cannot listen on 'nohost': an IPv4 or IPv6 "
                         "address is needed")):
