@@ -88,6 +88,12 @@ OTHER_ARGS = {
     else ["500000", "1024", "4", "3"],
     "security_cost": lambda scratch, quick: ["100000", "1024", "4", "1", "2"] if quick
     else ["500000", "1024", "4", "3", "5"],
+    # issue 18's redrive rate: COUNT MSG_BYTES REPS
+    "redrive_cost": lambda scratch, quick: ["50000", "100", "1"] if quick
+    else ["200000", "100", "3"],
+    # issue 17's zero-copy fetch against the copy: COUNT MSG_BYTES PARTITIONS REPS
+    "zero_copy_cost": lambda scratch, quick: ["200000", "1024", "4", "1"] if quick
+    else ["1000000", "1024", "4", "3"],
 }
 
 
@@ -1239,7 +1245,8 @@ class Runner:
                 continue
             progs.append((name, path, []))
         # bench/bench_*.mjs: node scripts (the console's page load in headless Chromium);
-        # bench/*_cost.sh: what a feature costs Weir itself (the ACL check, TLS and handshakes)
+        # bench/*_cost.sh: what a feature costs Weir itself (the ACL check, TLS and handshakes,
+        # zero-copy fetch against the copy)
         for f in sorted(os.listdir(os.path.join(TOP, "bench"))):
             if f.startswith("bench_") and f.endswith(".mjs"):
                 progs.append((f[:-4], "/usr/bin/node", [os.path.join(TOP, "bench", f)]))

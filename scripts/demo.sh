@@ -9,7 +9,9 @@
 #   scripts/demo.sh [BOOTSTRAP]    use the broker at BOOTSTRAP; without it, start build/weir serve
 #
 # Environment: WEIR_BUILD (build dir, default build), WEIR_DATA_DIR (the broker's data, default
-# ./data), WEIR_KAFKA_LISTEN (default 127.0.0.1:9092), WEIR_HTTP_LISTEN (default 127.0.0.1:8081),
+# ./data), WEIR_KAFKA_LISTEN (default 127.0.0.1:9092), WEIR_HTTP_LISTEN (default 127.0.0.1:8081;
+# with a BOOTSTRAP given: that broker's HTTP address, whose admin API order-service keeps its
+# event-sourced orders through, in the key-indexed topic order.events),
 # WEIR_DEMO_DIR (service databases and logs, default <data>/order-flow), WEIR_DEMO_PORT
 # (order-service HTTP port, default 8080), WEIR_DEMO_METRICS_PORT (first of the services' three
 # /metrics ports, default 9464), WEIR_DEMO_RATE (orders per second, default 20), WEIR_REGISTRY
@@ -109,7 +111,7 @@ if [[ $flow == orchestration ]]; then
     start shipping-service $((mport + 3))
     start order-saga $((mport + 4))
 fi
-start order-service "$mport" --port "$port"
+start order-service "$mport" --port "$port" --admin "http://$http"
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     kill -0 "${pids[-1]}" 2>/dev/null || break

@@ -302,8 +302,10 @@ int of_app_run_and_report(weir_app *app, const char *name)
     return rc ? 1 : 0;
 }
 
-int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char *order_id,
-                 json_t *obj)
+/* The JSON object obj (consumed) as an event of order_id on topic, encoded as the topic's schema
+ * says: emitted from a handler (ctx) or queued in app's outbox on db (ctx NULL). */
+static int send_json(weir_ctx *ctx, weir_app *app, sqlite3 *db, const char *name, const char *topic,
+                     const char *type, const char *order_id, json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
@@ -316,7 +318,10 @@ int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char 
     int rc = of_value_encode(topic, text, &value, &len, &schema_url, err, sizeof(err));
     free(text);
     if (rc) {
-        weir_ctx_set_error(ctx, "%s: %s", type, err);
+        if (ctx)
+            weir_ctx_set_error(ctx, "%s: %s", type, err);
+        else
+            of_log(name, "%s refused by its schema: %s", type, err);
         return -1;
     }
     const char *headers[] = {"ce_dataschema", schema_url, NULL};
@@ -329,9 +334,21 @@ int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char 
     m.value_len = len;
     m.subject = order_id;
     m.headers = schema_url ? headers : NULL;
-    rc = weir_emit_message(ctx, &m);
+    rc = ctx ? weir_emit_message(ctx, &m) : weir_outbox_add(app, db, &m);
     free(value);
     return rc;
+}
+
+int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char *order_id,
+                 json_t *obj)
+{
+    return send_json(ctx, NULL, NULL, NULL, topic, type, order_id, obj);
+}
+
+int of_outbox_json(weir_app *app, sqlite3 *db, const char *name, const char *topic,
+                   const char *type, const char *order_id, json_t *obj)
+{
+    return send_json(NULL, app, db, name, topic, type, order_id, obj);
 }
 
 json_t *of_event_json(weir_ctx *ctx, const weir_event *ev)

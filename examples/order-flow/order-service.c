@@ -1,30 +1,44 @@
 /*
- * order-service: the HTTP front of the order flow and the saga's decision maker.
+ * order-service: the HTTP front of the order flow and the saga's decision maker. Its orders are
+ * event-sourced: each order is an aggregate, the records of its id in order.events (a topic with
+ * weir.key.index=true, made at start through the broker's admin API, --admin), and every change
+ * of an order is decided on the order loaded from there and appended with libweir's
+ * weir_store_execute, which expects the version loaded and decides again on a conflict. The
+ * orders table is the read model: each decision writes the state it leads to there, in the same
+ * transaction as the events it publishes (outbox or the handler's inbox).
  *
  *   POST /orders            {"user_id":"U001","items":[{"sku":"SKU-1","qty":2}],"amount":250.00}
- *                           -> 201 {"order_id":"..."}; the order row and its OrderPlaced event
- *                           are written in one transaction (outbox), the relay publishes it
+ *                           -> 201 {"order_id":"..."}; OrderCreated is appended to the order,
+ *                           then the read model row and its OrderPlaced event are written in
+ *                           one transaction (outbox), the relay publishes it
  *   GET  /orders/{id}       -> {"order_id":...,"status":"PENDING|CONFIRMED|CANCELLED","reason":...}
+ *                           folded from the order's records
+ *   GET  /orders/{id}/events -> {"order_id","version","events":[{"offset","record"}]}
+ *   POST /orders/{id}/cancel -> 200 with the order (now CANCELLED, OrderCancelled published);
+ *                           409 when it is no longer PENDING (or the flow is orchestrated)
  *   GET  /orders?status=S   -> {"orders":[...],"count":n} (at most ?limit=, default 100)
  *   GET  /stats             -> counts per status and the latency from POST to CONFIRMED
  *                           (?since_ms=T: of orders placed from T on)
  *   GET  /health            -> {"status":"ok"}
  *   bad input: 400 with {"error":"..."}; unknown paths 404; wrong methods 405.
  *
- * It consumes the payments and inventory topics and decides: both PaymentSucceeded and
- * StockReserved -> CONFIRMED (OrderConfirmed); PaymentFailed or StockRejected -> CANCELLED
- * (OrderCancelled, which makes the other services compensate). Decisions are made once, in the
- * handler's transaction (libweir's inbox), so a redelivered event cannot decide twice.
+ * It consumes the payments and inventory topics, records each result on the order and decides:
+ * both PaymentSucceeded and StockReserved -> CONFIRMED (OrderConfirmed); PaymentFailed or
+ * StockRejected -> CANCELLED (OrderCancelled, which makes the other services compensate). The
+ * order's records decide once: a result recorded before, or a verdict given before, adds nothing
+ * (aggregate_lib.c), and the handler's inbox skips a redelivered event.
  *
- * Orchestrated (--flow orchestration): order-saga decides instead, and this service only takes
- * its verdict, orders/OrderConfirmed or OrderCancelled, into the orders table.
+ * Orchestrated (--flow orchestration): order-saga decides instead; this service records the
+ * same results and shipping/OrderShipped on the order, and takes order-saga's verdict,
+ * orders/OrderConfirmed or OrderCancelled.
  *
- * HTTP runs on libmicrohttpd's thread pool, each thread with its own connection to the store;
- * the handlers run on libweir's worker thread.
+ * HTTP runs on libmicrohttpd's thread pool, each thread with its own connection to the store and
+ * its own weir_store; the handlers run on libweir's worker threads, each with the same.
  */
 #include "order_flow.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -36,6 +50,7 @@
 #define ITEMS_MAX 50
 #define LIST_MAX  1000
 
+/* The read model: each order's state as its latest decision left it (GET /orders, /stats). */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS orders("
     "  order_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, items TEXT NOT NULL,"
@@ -46,9 +61,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS orders_status ON orders(status, created_ms);";
 
 static weir_app *app;
-static pthread_key_t db_key;
+static pthread_key_t db_key, store_key;
+static weir_store_config store_cfg;
+static bool orchestrated;
 
-/* ---- the store, one connection per HTTP thread ---------------------------------------------- */
+/* ---- the store and the event store, one of each per thread (HTTP and handlers) -------------- */
 
 static void db_close(void *p)
 {
@@ -61,6 +78,94 @@ static sqlite3 *thread_db(void)
     if (!db && weir_app_db_open(app, &db) == 0)
         pthread_setspecific(db_key, db);
     return db;
+}
+
+static void store_free(void *p)
+{
+    weir_store_free(p);
+}
+
+/* The thread's weir_store on order.events (a store is for one thread at a time). */
+static weir_store *thread_store(char *err, size_t errlen)
+{
+    weir_store *st = pthread_getspecific(store_key);
+    if (!st && weir_store_new(&store_cfg, &st, err, errlen) == 0)
+        pthread_setspecific(store_key, st);
+    return st;
+}
+
+/* Makes order.events (one partition: a weir_store reads one) with its key index; an existing
+ * one is kept. */
+static int events_topic_create(const char *admin_url)
+{
+    of_http_t h;
+    char *resp = NULL;
+    if (of_http_init(&h, admin_url) != 0) {
+        of_log(NAME, "--admin %s: not an http://HOST:PORT URL", admin_url);
+        return -1;
+    }
+    int status = of_http_request(&h, "POST", "/api/v1/topics",
+                                 "{\"name\":\"" OF_TOPIC_ORDER_EVENTS "\",\"partitions\":1,"
+                                 "\"configs\":{\"weir.key.index\":\"true\"}}",
+                                 &resp);
+    of_http_close(&h);
+    bool ok = status == 201 || (status == 409 && resp && strstr(resp, "already exists"));
+    if (!ok)
+        of_log(NAME, "cannot create %s through %s: HTTP %d %s", OF_TOPIC_ORDER_EVENTS, admin_url,
+               status, resp ? resp : "");
+    free(resp);
+    return ok ? 0 : -1;
+}
+
+/* Load, decide (of_order_decide), append: c->state is the order after the decision. */
+static int order_execute(of_order_cmd_t *c, char *err, size_t errlen)
+{
+    weir_store *st = thread_store(err, errlen);
+    if (!st)
+        return WEIR_ERR_IO;
+    int64_t version = -1;
+    uint64_t conflicts = weir_store_conflicts(st);
+    int rc = weir_store_execute(st, c->order_id, of_order_decide, c, &version, err, errlen);
+    c->state.version = version;
+    if (weir_store_conflicts(st) != conflicts)
+        of_log(NAME, "order %s: another writer appended first; decided again (%" PRIu64 "x)",
+               c->order_id, weir_store_conflicts(st) - conflicts);
+    return rc;
+}
+
+/* The read model: the order's row as the state says (in the caller's transaction). */
+static int read_model_write(sqlite3 *db, const char *order_id, const of_order_t *o)
+{
+    char *items = json_dumps(o->items ? o->items : json_array(), JSON_COMPACT);
+    int rc = of_sql(db,
+                    "INSERT OR REPLACE INTO orders(order_id, user_id, items, amount, status, "
+                    "reason, payment, stock, refunded, released, created_ms, decided_ms) "
+                    "VALUES (?,?,?,?,?,NULLIF(?,''),NULLIF(?,''),NULLIF(?,''),?,?,?,NULLIF(?,0))",
+                    "tttdttttiiii", NULL, NULL, order_id, o->user_id, items ? items : "[]",
+                    o->amount, o->status, o->reason, o->payment, o->stock, (int64_t)o->refunded,
+                    (int64_t)o->released, o->created_ms, o->decided_ms);
+    free(items);
+    return rc;
+}
+
+/* Writes the read model and queues the event (data consumed) in one transaction. */
+static int commit_with_event(const char *order_id, const of_order_t *o, const char *type,
+                             json_t *data)
+{
+    sqlite3 *db = thread_db();
+    if (!db || of_exec(db, "BEGIN IMMEDIATE") != 0) {
+        json_decref(data);
+        return -1;
+    }
+    bool ok = read_model_write(db, order_id, o) == 0;
+    if (ok)
+        ok = of_outbox_json(app, db, NAME, OF_TOPIC_ORDERS, type, order_id, data) == 0;
+    else
+        json_decref(data);
+    ok = of_exec(db, ok ? "COMMIT" : "ROLLBACK") == 0 && ok;
+    if (ok)
+        weir_app_outbox_kick(app);
+    return ok ? 0 : -1;
 }
 
 /* ---- HTTP helpers --------------------------------------------------------------------------- */
@@ -162,57 +267,33 @@ static enum MHD_Result post_order(struct MHD_Connection *c, const char *body, si
         json_decref(j);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, err);
     }
-    sqlite3 *db = thread_db();
-    char order_id[37];
+    char order_id[37], cause[48] = "http:";
     weir_uuid(order_id);
-    int64_t now = of_now_ms();
-    char *items_text = json_dumps(items, JSON_COMPACT);
-    json_t *ev = json_pack("{s:s, s:s, s:O, s:f, s:I}", "order_id", order_id, "user_id", user_id,
-                           "items", items, "amount", amount, "created_ms", (json_int_t)now);
-    char *ev_text = json_dumps(ev, JSON_COMPACT);
-    void *value = NULL;
-    size_t value_len = 0;
-    const char *schema_url = NULL;
+    weir_uuid(cause + 5);
+    json_t *created =
+        json_pack("{s:s, s:o, s:f}", "user_id", user_id, "items", items, "amount", amount);
+    of_order_cmd_t cmd = {
+        .kind = OF_CMD_CREATE, .order_id = order_id, .cause = cause, .created = created};
     char why[512] = "";
-    bool ok = db && items_text && ev_text &&
-              of_value_encode(OF_TOPIC_ORDERS, ev_text, &value, &value_len, &schema_url, why,
-                              sizeof(why)) == 0 &&
-              of_exec(db, "BEGIN IMMEDIATE") == 0;
-    if (ok) {
-        const char *headers[] = {"ce_dataschema", schema_url, NULL};
-        weir_message m;
-        weir_message_init(&m);
-        m.topic = OF_TOPIC_ORDERS;
-        m.type = "OrderPlaced";
-        m.key = order_id;
-        m.value = value;
-        m.value_len = value_len;
-        m.subject = order_id;
-        m.headers = schema_url ? headers : NULL;
-        ok = of_sql(db,
-                    "INSERT INTO orders(order_id, user_id, items, amount, created_ms) "
-                    "VALUES (?,?,?,?,?)",
-                    "tttdi", NULL, NULL, order_id, user_id, items_text, amount, now) == 0 &&
-             weir_outbox_add(app, db, &m) == 0;
-        ok = of_exec(db, ok ? "COMMIT" : "ROLLBACK") == 0 && ok;
-    }
-    if (why[0])
-        of_log(NAME, "OrderPlaced refused by its schema: %s", why);
-    free(value);
+    bool ok = order_execute(&cmd, why, sizeof(why)) == 0;
+    if (!ok)
+        of_log(NAME, "order %s: OrderCreated not appended: %s", order_id, why);
+    ok = ok &&
+         commit_with_event(order_id, &cmd.state, "OrderPlaced",
+                           json_pack("{s:s, s:s, s:O, s:f, s:I}", "order_id", order_id, "user_id",
+                                     user_id, "items", cmd.state.items, "amount", amount,
+                                     "created_ms", (json_int_t)cmd.state.created_ms)) == 0;
     if (ok)
         of_log_order(NAME, NULL, NULL, order_id, "PENDING (placed, %.2f)", amount);
-    free(items_text);
-    free(ev_text);
-    json_decref(ev);
-    json_decref(items);
+    of_order_deinit(&cmd.state);
+    json_decref(created);
     json_decref(j);
     if (!ok)
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "could not store the order");
-    weir_app_outbox_kick(app);
     return reply(c, MHD_HTTP_CREATED, json_pack("{s:s}", "order_id", order_id));
 }
 
-/* ---- GET ------------------------------------------------------------------------------------ */
+/* ---- GET /orders/{id}, GET /orders/{id}/events, POST /orders/{id}/cancel -------------------- */
 
 static json_t *order_json(sqlite3_stmt *st)
 {
@@ -223,42 +304,105 @@ static json_t *order_json(sqlite3_stmt *st)
     return o;
 }
 
-static void row_order_full(sqlite3_stmt *st, void *arg)
+/* The order's records (*h), or an answer already queued (*answered). */
+static bool order_load(struct MHD_Connection *c, const char *id, weir_store_events *h,
+                       enum MHD_Result *answered)
 {
-    json_t *o = order_json(st);
-    json_object_set_new(o, "user_id", json_string((const char *)sqlite3_column_text(st, 3)));
-    json_error_t jerr;
-    json_t *items = json_loads((const char *)sqlite3_column_text(st, 4), 0, &jerr);
-    json_object_set_new(o, "items", items ? items : json_array());
-    json_object_set_new(o, "amount", json_real(sqlite3_column_double(st, 5)));
-    const char *pay = (const char *)sqlite3_column_text(st, 6);
-    const char *stock = (const char *)sqlite3_column_text(st, 7);
-    json_object_set_new(o, "payment", pay ? json_string(pay) : json_null());
-    json_object_set_new(o, "stock", stock ? json_string(stock) : json_null());
-    json_object_set_new(o, "refunded", json_boolean(sqlite3_column_int(st, 8)));
-    json_object_set_new(o, "released", json_boolean(sqlite3_column_int(st, 9)));
-    json_object_set_new(o, "created_ms", json_integer(sqlite3_column_int64(st, 10)));
-    if (sqlite3_column_type(st, 11) != SQLITE_NULL)
-        json_object_set_new(o, "decided_ms", json_integer(sqlite3_column_int64(st, 11)));
-    *(json_t **)arg = o;
+    char err[512];
+    if (!id_ok(id, 64)) {
+        *answered = reply_error(c, MHD_HTTP_BAD_REQUEST, "bad order id");
+        return false;
+    }
+    weir_store *st = thread_store(err, sizeof(err));
+    if (!st || weir_store_load(st, id, h, err, sizeof(err)) != 0) {
+        of_log(NAME, "order %s: cannot load: %s", id, err);
+        *answered = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable");
+        return false;
+    }
+    if (h->count == 0) {
+        weir_store_events_free(h);
+        *answered = reply_error(c, MHD_HTTP_NOT_FOUND, "no such order");
+        return false;
+    }
+    return true;
 }
 
 static enum MHD_Result get_order(struct MHD_Connection *c, const char *id)
 {
+    weir_store_events h;
+    enum MHD_Result answered;
+    if (!order_load(c, id, &h, &answered))
+        return answered;
+    of_order_t o;
+    int rc = of_order_fold(&h, &o);
+    weir_store_events_free(&h);
+    if (rc != 0 || !o.exists) {
+        of_order_deinit(&o);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the order's records are damaged");
+    }
+    json_t *j = of_order_json(&o, id);
+    of_order_deinit(&o);
+    return reply(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result get_order_events(struct MHD_Connection *c, const char *id)
+{
+    weir_store_events h;
+    enum MHD_Result answered;
+    if (!order_load(c, id, &h, &answered))
+        return answered;
+    json_t *events = json_array();
+    for (size_t i = 0; i < h.count; i++) {
+        json_error_t jerr;
+        json_t *rec = h.records[i].value
+                          ? json_loadb(h.records[i].value, h.records[i].value_len, 0, &jerr)
+                          : NULL;
+        json_array_append_new(events,
+                              json_pack("{s:I, s:o}", "offset", (json_int_t)h.records[i].offset,
+                                        "record", rec ? rec : json_null()));
+    }
+    json_t *j = json_pack("{s:s, s:I, s:o}", "order_id", id, "version", (json_int_t)h.version,
+                          "events", events);
+    weir_store_events_free(&h);
+    return reply(c, MHD_HTTP_OK, j);
+}
+
+/* The customer's cancel of a PENDING order: two at once append one OrderCancelled (the loser
+ * of the race decides again on the cancelled order and gets 409). */
+static enum MHD_Result cancel_order(struct MHD_Connection *c, const char *id)
+{
     if (!id_ok(id, 64))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "bad order id");
-    sqlite3 *db = thread_db();
-    json_t *o = NULL;
-    if (!db || of_sql(db,
-                      "SELECT order_id, status, reason, user_id, items, amount, payment, stock, "
-                      "refunded, released, created_ms, decided_ms FROM orders WHERE order_id = ?",
-                      "t", row_order_full, &o, id) != 0) {
-        json_decref(o);
-        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable");
+    if (orchestrated)
+        return reply_error(c, MHD_HTTP_CONFLICT,
+                           "the flow is orchestrated: order-saga decides the orders");
+    char cause[48] = "http:", err[512] = "";
+    weir_uuid(cause + 5);
+    of_order_cmd_t cmd = {.kind = OF_CMD_CANCEL,
+                          .order_id = id,
+                          .reason = "cancelled by the customer",
+                          .cause = cause};
+    int rc = order_execute(&cmd, err, sizeof(err));
+    enum MHD_Result res;
+    if (rc == WEIR_ERR_NOENT) {
+        res = reply_error(c, MHD_HTTP_NOT_FOUND, "no such order");
+    } else if (rc != 0) {
+        of_log(NAME, "order %s: cancel not decided: %s", id, err);
+        res = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable");
+    } else if (cmd.refused) {
+        snprintf(err, sizeof(err), "order %s is %s, not PENDING", id, cmd.state.status);
+        res = reply_error(c, MHD_HTTP_CONFLICT, err);
+    } else if (commit_with_event(id, &cmd.state, "OrderCancelled",
+                                 json_pack("{s:s, s:s}", "order_id", id, "reason", cmd.reason)) !=
+               0) {
+        of_log(NAME, "order %s: cancelled, but OrderCancelled could not be queued", id);
+        res = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "could not publish the cancel");
+    } else {
+        of_log_order(NAME, NULL, NULL, id, "PENDING -> CANCELLED (%s)", cmd.reason);
+        res = reply(c, MHD_HTTP_OK, of_order_json(&cmd.state, id));
     }
-    if (!o)
-        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such order");
-    return reply(c, MHD_HTTP_OK, o);
+    of_order_deinit(&cmd.state);
+    return res;
 }
 
 static void row_append(sqlite3_stmt *st, void *arg)
@@ -373,6 +517,33 @@ typedef struct {
     bool too_big;
 } body_t;
 
+/* /orders/{id}, /orders/{id}/events, /orders/{id}/cancel */
+static enum MHD_Result order_request(struct MHD_Connection *c, const char *path, bool get,
+                                     bool post)
+{
+    const char *slash = strchr(path, '/');
+    if (!slash) {
+        if (!get)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return get_order(c, path);
+    }
+    char id[80];
+    if ((size_t)(slash - path) >= sizeof(id))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "bad order id");
+    snprintf(id, sizeof(id), "%.*s", (int)(slash - path), path);
+    if (strcmp(slash, "/events") == 0) {
+        if (!get)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return get_order_events(c, id);
+    }
+    if (strcmp(slash, "/cancel") == 0) {
+        if (!post)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        return cancel_order(c, id);
+    }
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **state)
@@ -405,11 +576,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return list_orders(c);
         return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST");
     }
-    if (strncmp(url, "/orders/", 8) == 0) {
-        if (!get)
-            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-        return get_order(c, url + 8);
-    }
+    if (strncmp(url, "/orders/", 8) == 0)
+        return order_request(c, url + 8, get, post);
     if (strcmp(url, "/stats") == 0 && get)
         return get_stats(c);
     if (strcmp(url, "/health") == 0 && get)
@@ -430,129 +598,57 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 
 /* ---- the saga's decisions ------------------------------------------------------------------- */
 
-typedef struct {
-    bool found;
-    char status[16];
-    char payment[16];
-    char stock[16];
-} order_state_t;
-
-static void row_state(sqlite3_stmt *st, void *arg)
+/* Choreographed: a fact of payments or inventory (PaymentSucceeded ... StockReleased), recorded
+ * on the order once, may decide it: both PaymentSucceeded and StockReserved -> OrderConfirmed, a
+ * failure -> OrderCancelled, published here. Orchestrated: the facts (and shipping's
+ * OrderShipped) are only recorded, and order-saga's verdict on orders decides a PENDING order
+ * (it is published already). */
+static weir_result on_order_event(weir_ctx *ctx, const weir_event *ev, void *user)
 {
-    order_state_t *o = arg;
-    o->found = true;
-    snprintf(o->status, sizeof(o->status), "%s", (const char *)sqlite3_column_text(st, 0));
-    const char *p = (const char *)sqlite3_column_text(st, 1);
-    const char *s = (const char *)sqlite3_column_text(st, 2);
-    snprintf(o->payment, sizeof(o->payment), "%s", p ? p : "");
-    snprintf(o->stock, sizeof(o->stock), "%s", s ? s : "");
-}
-
-/* Each event type: which column it sets, and to what. */
-typedef struct {
-    const char *type;
-    const char *column; /* payment, stock, refunded, released */
-    const char *value;
-    bool failure;
-} outcome_t;
-
-static const outcome_t outcomes[] = {
-    {"PaymentSucceeded", "payment", "SUCCEEDED", false},
-    {"PaymentFailed", "payment", "FAILED", true},
-    {"PaymentRefunded", "refunded", "1", false},
-    {"StockReserved", "stock", "RESERVED", false},
-    {"StockRejected", "stock", "REJECTED", true},
-    {"StockReleased", "released", "1", false},
-};
-
-static weir_result on_outcome(weir_ctx *ctx, const weir_event *ev, void *user)
-{
-    const outcome_t *oc = user;
-    sqlite3 *db = weir_ctx_db(ctx);
     json_t *j = of_event_json(ctx, ev);
     if (!j)
         return WEIR_RESULT_FAIL;
+    const char *type = weir_event_type(ev);
+    bool verdict_in =
+        type && (strcmp(type, "OrderConfirmed") == 0 || strcmp(type, "OrderCancelled") == 0);
+    of_order_cmd_t cmd = {.kind = verdict_in ? OF_CMD_VERDICT : OF_CMD_FACT,
+                          .order_id = of_json_str(j, "order_id"),
+                          .type = type,
+                          .reason = of_json_str(j, "reason"),
+                          .cause = weir_event_id(ev),
+                          .record_only = orchestrated};
     weir_result res = WEIR_RESULT_RETRY;
-    const char *order_id = of_json_str(j, "order_id");
-    order_state_t o = {0};
-    if (!order_id || of_sql(db, "SELECT status, payment, stock FROM orders WHERE order_id = ?", "t",
-                            row_state, &o, order_id) != 0)
-        goto out;
-    if (!o.found) {
-        weir_ctx_set_error(ctx, "%s for unknown order %s", oc->type, order_id);
+    char err[512] = "";
+    if (!cmd.order_id || !cmd.type || !cmd.cause) {
+        weir_ctx_set_error(ctx, "an event without order_id, ce_type or ce_id");
         res = WEIR_RESULT_FAIL;
         goto out;
     }
-    char sql[128];
-    snprintf(sql, sizeof(sql), "UPDATE orders SET %s = ? WHERE order_id = ?", oc->column);
-    if (of_sql(db, sql, "tt", NULL, NULL, oc->value, order_id) != 0)
-        goto out;
-    if (strcmp(oc->column, "payment") == 0)
-        snprintf(o.payment, sizeof(o.payment), "%s", oc->value);
-    if (strcmp(oc->column, "stock") == 0)
-        snprintf(o.stock, sizeof(o.stock), "%s", oc->value);
-    if (strcmp(o.status, "PENDING") != 0) {
-        res = WEIR_RESULT_OK; /* decided before: only the record above changes */
-        goto out;
-    }
-    if (oc->failure) {
-        const char *reason = of_json_str(j, "reason");
-        if (of_sql(db,
-                   "UPDATE orders SET status = 'CANCELLED', reason = ?, decided_ms = ? "
-                   "WHERE order_id = ?",
-                   "tit", NULL, NULL, reason ? reason : oc->type, of_now_ms(), order_id) != 0 ||
-            of_emit_json(ctx, OF_TOPIC_ORDERS, "OrderCancelled", order_id,
-                         json_pack("{s:s, s:s}", "order_id", order_id, "reason",
-                                   reason ? reason : oc->type)) != 0)
-            goto out;
-        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> CANCELLED (%s)",
-                     reason ? reason : oc->type);
-    } else if (strcmp(o.payment, "SUCCEEDED") == 0 && strcmp(o.stock, "RESERVED") == 0) {
-        if (of_sql(db, "UPDATE orders SET status = 'CONFIRMED', decided_ms = ? WHERE order_id = ?",
-                   "it", NULL, NULL, of_now_ms(), order_id) != 0 ||
-            of_emit_json(ctx, OF_TOPIC_ORDERS, "OrderConfirmed", order_id,
-                         json_pack("{s:s}", "order_id", order_id)) != 0)
-            goto out;
-        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> CONFIRMED");
-    }
-    res = WEIR_RESULT_OK;
-out:
-    json_decref(j);
-    return res;
-}
-
-/* Orchestrated: order-saga's verdict (user: the status it sets) decides a PENDING order. */
-static weir_result on_saga_verdict(weir_ctx *ctx, const weir_event *ev, void *user)
-{
-    const char *status = user;
-    json_t *j = of_event_json(ctx, ev);
-    if (!j)
-        return WEIR_RESULT_FAIL;
-    const char *order_id = of_json_str(j, "order_id");
-    const char *reason = of_json_str(j, "reason");
-    weir_result res = WEIR_RESULT_RETRY;
-    order_state_t o = {0};
-    if (!order_id || of_sql(weir_ctx_db(ctx),
-                            "SELECT status, payment, stock FROM orders "
-                            "WHERE order_id = ?",
-                            "t", row_state, &o, order_id) != 0)
-        goto out;
-    if (!o.found) {
-        weir_ctx_set_error(ctx, "%s for unknown order %s", weir_event_type(ev), order_id);
+    int rc = order_execute(&cmd, err, sizeof(err));
+    if (rc == WEIR_ERR_NOENT || rc == WEIR_ERR_INVAL) {
+        weir_ctx_set_error(ctx, "%s for unknown order %s", cmd.type, cmd.order_id);
         res = WEIR_RESULT_FAIL;
         goto out;
     }
-    if (strcmp(o.status, "PENDING") == 0) {
-        if (of_sql(weir_ctx_db(ctx),
-                   "UPDATE orders SET status = ?, reason = NULLIF(?, ''), decided_ms = ? "
-                   "WHERE order_id = ?",
-                   "ttit", NULL, NULL, status, reason ? reason : "", of_now_ms(), order_id) != 0)
-            goto out;
-        of_log_order(NAME, ctx, NULL, order_id, "PENDING -> %s%s%s%s", status, reason ? " (" : "",
-                     reason ? reason : "", reason ? ")" : "");
+    if (rc != 0) {
+        weir_ctx_set_error(ctx, "order %s: %s", cmd.order_id, err);
+        goto out;
     }
+    const char *verdict = of_order_verdict_of(&cmd);
+    const char *reason = cmd.state.reason[0] ? cmd.state.reason : NULL;
+    if (read_model_write(weir_ctx_db(ctx), cmd.order_id, &cmd.state) != 0)
+        goto out;
+    if (verdict && !orchestrated &&
+        of_emit_json(ctx, OF_TOPIC_ORDERS, verdict, cmd.order_id,
+                     reason ? json_pack("{s:s, s:s}", "order_id", cmd.order_id, "reason", reason)
+                            : json_pack("{s:s}", "order_id", cmd.order_id)) != 0)
+        goto out;
+    if (verdict)
+        of_log_order(NAME, ctx, NULL, cmd.order_id, "PENDING -> %s%s%s%s", cmd.state.status,
+                     reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     res = WEIR_RESULT_OK;
 out:
+    of_order_deinit(&cmd.state);
     json_decref(j);
     return res;
 }
@@ -565,6 +661,8 @@ static int usage(FILE *f)
             "usage: order-service [options]\n%s"
             "  --port N                  HTTP port on 127.0.0.1 (default 8080; 0: a free one)\n"
             "  --http-threads N          HTTP threads (default 4)\n"
+            "  --admin URL               the broker's admin API, http://HOST:PORT (default\n"
+            "                            $WEIR_ADMIN_URL): the orders' records in order.events\n"
             "Prints \"listening on 127.0.0.1:PORT\" on stdout once it serves.\n",
             of_opts_usage());
     return f == stdout ? 0 : 2;
@@ -575,6 +673,7 @@ int main(int argc, char **argv)
     of_opts_t o;
     of_opts_init(&o, NAME);
     int port = 8080, threads = 4;
+    const char *admin = getenv("WEIR_ADMIN_URL");
     for (int i = 1; i < argc; i++) {
         int r = of_opts_parse(&o, argc, argv, &i);
         if (r < 0)
@@ -590,6 +689,9 @@ int main(int argc, char **argv)
             if (!v || *end || x < (is_port ? 0 : 1) || x > (is_port ? 65535 : 64))
                 return usage(stderr);
             *(is_port ? &port : &threads) = (int)x;
+        } else if (of_opt_is(a, "--admin")) {
+            if (!(admin = of_opt_value(argc, argv, &i)))
+                return usage(stderr);
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             return usage(stdout);
         } else {
@@ -597,11 +699,28 @@ int main(int argc, char **argv)
             return usage(stderr);
         }
     }
+    if (!admin || !*admin) {
+        fprintf(stderr,
+                "order-service: --admin URL (or $WEIR_ADMIN_URL) is needed: the orders "
+                "are kept in %s through the broker's admin API\n",
+                OF_TOPIC_ORDER_EVENTS);
+        return 2;
+    }
     static const char *const writes[] = {OF_TOPIC_ORDERS, NULL};
     o.writes = writes;
+    orchestrated = of_orchestrated(&o);
+    weir_store_config_init(&store_cfg);
+    store_cfg.brokers = o.bootstrap;
+    store_cfg.admin_url = admin;
+    store_cfg.topic = OF_TOPIC_ORDER_EVENTS;
+    store_cfg.max_attempts = 8;
     app = of_app_new(&o);
     if (!app)
         return 1;
+    if (events_topic_create(admin) != 0) {
+        weir_app_free(app);
+        return 1;
+    }
     sqlite3 *db;
     if (weir_app_db_open(app, &db) != 0 || of_exec(db, schema) != 0) {
         of_log(NAME, "cannot prepare the database");
@@ -610,20 +729,23 @@ int main(int argc, char **argv)
     }
     sqlite3_close(db);
     weir_route_options opt = of_route_tx(10, 50);
-    if (of_orchestrated(&o)) {
-        static char confirmed[] = "CONFIRMED", cancelled[] = "CANCELLED";
+    static const char *const facts[][2] = {
+        {OF_TOPIC_PAYMENTS, "PaymentSucceeded"}, {OF_TOPIC_PAYMENTS, "PaymentFailed"},
+        {OF_TOPIC_PAYMENTS, "PaymentRefunded"},  {OF_TOPIC_INVENTORY, "StockReserved"},
+        {OF_TOPIC_INVENTORY, "StockRejected"},   {OF_TOPIC_INVENTORY, "StockReleased"}};
+    for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++)
+        weir_app_route(app, facts[i][0], facts[i][1], on_order_event, NULL, &opt);
+    if (orchestrated) {
         of_saga_topics_create(app, o.partitions);
-        weir_app_route(app, OF_TOPIC_ORDERS, "OrderConfirmed", on_saga_verdict, confirmed, &opt);
-        weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_saga_verdict, cancelled, &opt);
+        weir_app_route(app, OF_TOPIC_SHIPPING, "OrderShipped", on_order_event, NULL, &opt);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderConfirmed", on_order_event, NULL, &opt);
+        weir_app_route(app, OF_TOPIC_ORDERS, "OrderCancelled", on_order_event, NULL, &opt);
     } else {
         of_topics_create(app, o.partitions);
-        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
-            const char *topic = outcomes[i].type[0] == 'P' ? OF_TOPIC_PAYMENTS : OF_TOPIC_INVENTORY;
-            weir_app_route(app, topic, outcomes[i].type, on_outcome, (void *)&outcomes[i], &opt);
-        }
     }
 
     pthread_key_create(&db_key, db_close);
+    pthread_key_create(&store_key, store_free);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

@@ -2,9 +2,10 @@
  * The order flow: three services on libweir and a load generator, sharing this header and the
  * *_lib.c files that the Makefile links into each program.
  *
- *   order-service      HTTP API; orders table (state + read model); OrderPlaced through the
- *                      outbox; reacts to payment and stock results with OrderConfirmed or
- *                      OrderCancelled (the saga's decisions)
+ *   order-service      HTTP API; event-sourced orders (each the records of its id in
+ *                      order.events, aggregate_lib.c) with the orders table as read model;
+ *                      OrderPlaced through the outbox; reacts to payment and stock results
+ *                      with OrderConfirmed or OrderCancelled (the saga's decisions)
  *   payment-service    charges on OrderPlaced (simulated gateway), refunds on OrderCancelled
  *   inventory-service  reserves stock on OrderPlaced, releases it on OrderCancelled
  *   order-demo         places orders at a rate and prints a one-line summary every second
@@ -14,6 +15,7 @@
  *   payments    PaymentSucceeded, PaymentFailed, PaymentRefunded   (payment-service writes)
  *   inventory   StockReserved, StockRejected, StockReleased        (inventory-service writes)
  *   payments.ledger  PaymentCaptured, PaymentRefunded: money moved (payment-service writes)
+ *   order.events     order-service's event store, read by no other service
  * order-service and inventory-service handlers are transactional (libweir's inbox): their
  * database writes, the events they emit (outbox) and the dedup record of the event they handled
  * commit together. payment-service runs exactly once (Kafka transactions): what it emits and
@@ -34,6 +36,8 @@
 #define OF_TOPIC_PAYMENTS  "payments"
 #define OF_TOPIC_INVENTORY "inventory"
 #define OF_TOPIC_LEDGER    "payments.ledger"
+/* order-service's event store: one aggregate per order id (weir.key.index=true, 1 partition) */
+#define OF_TOPIC_ORDER_EVENTS "order.events"
 
 /* The orchestrated flow (WEIR_ORDER_FLOW=orchestration): order-saga sends commands and takes
  * replies (libweir's saga orchestrator); the services answer them instead of reacting to orders.
@@ -115,6 +119,10 @@ int of_app_run_and_report(weir_app *app, const char *name);
 /* Emits a JSON object built by json_pack-like helpers; the object is consumed. */
 int of_emit_json(weir_ctx *ctx, const char *topic, const char *type, const char *order_id,
                  json_t *obj);
+/* The same into app's outbox, in the caller's transaction on db (a schema's refusal is logged as
+ * name's). */
+int of_outbox_json(weir_app *app, sqlite3 *db, const char *name, const char *topic,
+                   const char *type, const char *order_id, json_t *obj);
 /* Parses the event's value as a JSON object; NULL (and weir_ctx_set_error) if it is not one. */
 json_t *of_event_json(weir_ctx *ctx, const weir_event *ev);
 /* A string member or NULL. */
@@ -132,6 +140,59 @@ int of_exec(sqlite3 *db, const char *sql);
  * statement; for a SELECT, step_row gets called per row. Returns 0 or -1. */
 typedef void (*of_row_fn)(sqlite3_stmt *st, void *arg);
 int of_sql(sqlite3 *db, const char *sql, const char *types, of_row_fn row, void *arg, ...);
+
+/* ---- the order aggregate (aggregate_lib.c) ---------------------------------------------------
+ * An order is the records of its id in order.events, each a JSON object {"type","order_id",
+ * "t_ms","cause",...}: OrderCreated, then the facts the other services report (OrderPaid,
+ * PaymentDeclined, StockReserved, StockRejected, OrderRefunded, StockReleased, and OrderShipped
+ * when orchestrated) and one verdict (OrderConfirmed or OrderCancelled with its reason).
+ * of_order_decide is the one weir_store_decide_fn of the service. */
+typedef struct {
+    bool exists;
+    char status[16]; /* PENDING, CONFIRMED or CANCELLED */
+    char reason[256];
+    char payment[16]; /* "", SUCCEEDED or FAILED */
+    char stock[16];   /* "", RESERVED or REJECTED */
+    bool refunded, released, shipped;
+    char user_id[65];
+    json_t *items; /* owned */
+    double amount;
+    int64_t created_ms, decided_ms;
+    int64_t version;      /* the offset of the order's latest record */
+    char decided_by[256]; /* the cause of the verdict */
+} of_order_t;
+
+typedef enum {
+    OF_CMD_CREATE,  /* created: the order data (user_id, items, amount) */
+    OF_CMD_FACT,    /* type: the ce_type of another service's event (PaymentSucceeded ...);
+                       record_only: recorded, never decides (orchestrated) */
+    OF_CMD_VERDICT, /* type: OrderConfirmed or OrderCancelled (the orchestrator's) */
+    OF_CMD_CANCEL   /* the customer's cancel: only a PENDING order */
+} of_order_cmd_kind;
+
+typedef struct {
+    of_order_cmd_kind kind;
+    const char *order_id;
+    const char *type;
+    const char *reason; /* NULL or why (a failure fact, a verdict, a cancel) */
+    const char *cause;  /* ce_id of the input, or "http:<uuid>" */
+    const json_t *created;
+    bool record_only;
+    of_order_t state; /* out: the state after the decision (of_order_deinit it) */
+    bool refused;     /* out: a cancel of an order no longer PENDING */
+} of_order_cmd_t;
+
+/* The state of a history (0), or WEIR_ERR_CORRUPT for a record that is not a JSON object. */
+int of_order_fold(const weir_store_events *h, of_order_t *o);
+void of_order_deinit(of_order_t *o);
+/* GET /orders/{id}'s answer. */
+json_t *of_order_json(const of_order_t *o, const char *order_id);
+/* weir_store_decide_fn; user is an of_order_cmd_t. WEIR_ERR_NOENT: no such order;
+ * WEIR_ERR_EXIST: create of a known id. */
+int of_order_decide(const weir_store_events *h, weir_store_decision *d, void *user);
+/* After the decision: the verdict this command's cause made (new, or found after a rollback of
+ * the transaction that should have published it), to publish on orders; else NULL. */
+const char *of_order_verdict_of(const of_order_cmd_t *c);
 
 /* ---- event schemas (schemas_lib.c) -----------------------------------------------------------
  * JSON Schema per topic, registered under "<topic>-value" when the service has --registry. */

@@ -651,13 +651,13 @@ void weir_store_decision_add(weir_store_decision *d, const void *value, size_t v
  * Called again on a reloaded history after a conflict, so it must not have other effects. */
 typedef int (*weir_store_decide_fn)(const weir_store_events *history, weir_store_decision *d,
                                     void *user);
-/* Load, decide, append: the decision's events are appended one after another (idempotent
- * producer, acks=all), the first expecting the version loaded, each next one the offset of the
- * one before. A conflict on the first event (another writer appended since the load) reloads
- * and decides again, up to max_attempts decisions; then WEIR_ERR_AGAIN with errmsg "key K: a
- * conflict on each of N attempts (...)". A conflict after the first event (possible only when
- * a writer without the header appends to the key in between) is WEIR_ERR_CORRUPT: the earlier
- * events stay appended. *version (may be NULL): the key's version after the append. */
+/* Load, decide, append: the decision's events are appended all or none, as one record batch
+ * (idempotent producer, acks=all) whose first event expects the version loaded; nothing can
+ * land between them. A conflict (another writer appended since the load) reloads and decides
+ * again, up to max_attempts decisions; then WEIR_ERR_AGAIN with errmsg "key K: a conflict on
+ * each of N attempts (...)". A decision of more than 1,000 events or 512 KiB is refused with
+ * WEIR_ERR_INVAL (it would not fit one batch); no events: nothing appended, 0. *version (may be
+ * NULL): the key's version after the append (the offset of the decision's last event). */
 int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn decide, void *user,
                        int64_t *version, char *errmsg, size_t errmsg_size);
 /* Writes state as key's snapshot of its events up to offset version (the version of the history

@@ -352,6 +352,8 @@ static const admin_route_t routes[] = {
     {"GET", "dlq", admin_dlq_list},
     {"GET", "dlq/*/records", admin_dlq_records},
     {"POST", "dlq/*/redrive", admin_dlq_redrive},
+    {"GET", "sagas", admin_sagas_list},
+    {"GET", "sagas/*", admin_saga_get},
     {"GET", "traces", admin_traces_list},
     {"GET", "traces/*", admin_trace_get},
 };

@@ -116,6 +116,9 @@ void admin_group_reset(admin_req_t *r);
 void admin_dlq_list(admin_req_t *r);
 void admin_dlq_records(admin_req_t *r);
 void admin_dlq_redrive(admin_req_t *r);
+/* admin_sagas.c: the sagas libweir's orchestrators keep in their state topics */
+void admin_sagas_list(admin_req_t *r);
+void admin_saga_get(admin_req_t *r);
 void admin_trace_get(admin_req_t *r);
 
 /* The partitions of a topic with their watermarks and sizes, as a JSON array; -WEIR_ENOENT. */

@@ -230,6 +230,7 @@ int broker_open(const broker_open_args_t *a, broker_t **out)
     /* Writers (create/delete topic) must not starve behind a steady stream of produces. */
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&b->topics_lock, &ra);
+    pthread_mutex_init(&b->topics_admin_mu, NULL);
     pthread_rwlockattr_destroy(&ra);
     b->set = *a->settings; /* moved: the caller's copy is no longer freed */
     memset(a->settings, 0, sizeof(*a->settings));
@@ -340,6 +341,7 @@ void broker_close(broker_t *b)
     if (b->lock_fd >= 0)
         close(b->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&b->topics_lock);
+    pthread_mutex_destroy(&b->topics_admin_mu);
     free(b->data_dir);
     free(b);
 }
@@ -352,11 +354,13 @@ const broker_settings_t *broker_settings(const broker_t *b)
 void broker_settings_observed(broker_t *b, int key, const char *value)
 {
     char err[256];
+    pthread_mutex_lock(&b->topics_admin_mu); /* a writer of topics_lock: see broker_internal.h */
     broker_topics_wrlock(b);
     if (!b->set.sval[key] || strcmp(b->set.sval[key], value) != 0)
         if (broker_settings_layer_set(&b->set, BCFG_LAYER_STATIC, key, value, err, sizeof(err)) < 0)
             log_warn("broker", "%s", err);
     broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
 }
 
 const char *broker_cluster_id(const broker_t *b)

@@ -65,6 +65,8 @@ enum {
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */
+    /* read by the Fetch handler (src/kafka/api_fetch.c) */
+    BCFG_FETCH_ZERO_COPY, /* weir.fetch.zero.copy */
     /* the authorizer's own settings (Kafka's StandardAuthorizer reads them, not KafkaConfig) */
     BCFG_SUPER_USERS,                    /* super.users */
     BCFG_ALLOW_EVERYONE_IF_NO_ACL_FOUND, /* allow.everyone.if.no.acl.found */
@@ -423,13 +425,27 @@ typedef struct {
     broker_aborted_txn_t *aborted;
 } broker_fetch_info_t;
 
+/* Zero copy for broker_fetch_read: file ranges go to `slot` (the response's, on a plaintext
+ * connection). What must still be copied takes at most copy_left bytes of memory (the buffer
+ * budget's grant; KIP-74's first batch excepted), decreased by each copy; copy_short says a
+ * copy was left out for it. The file ranges take no memory, so only max_bytes bounds them. */
+typedef struct {
+    net_slot_t *slot;
+    size_t copy_left;
+    bool copy_short;
+} broker_zero_copy_t;
+
 /* Appends whole batches of one partition from `offset` to out (no length prefix), at most
  * max_bytes unless `first` (KIP-74: the first batch of the first non-empty partition is
  * returned whole). Batches compressed with zstd stop the read when !allow_zstd. *got is the
  * number of bytes appended (0 when there is nothing at offset yet). read_committed reads stop
- * at the LSO and list the aborted transactions that overlap what was read. */
+ * at the LSO and list the aborted transactions that overlap what was read. With zero_copy (NULL:
+ * copy all), batches this process verified are added to its slot as file ranges
+ * (net_slot_add_file) at out->len instead of being copied: *got counts both, and the response's
+ * size prefix must count the ranges. */
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
-                       bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info);
+                       bool allow_zstd, broker_zero_copy_t *zero_copy, buf_t *out, size_t *got,
+                       broker_fetch_info_t *info);
 
 /* ======================================== configs =============================================
  * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics, this broker and its

@@ -409,6 +409,11 @@ struct broker {
     storage_io_t *io;
 
     pthread_rwlock_t topics_lock;
+    /* Serializes changes to the topic table (create, delete, add partitions, topic configs).
+     * Their disk work (files written and fsynced, partition logs created) runs under it with
+     * only the read lock of topics_lock, so produces and fetches of other topics go on; the
+     * write lock is taken just to publish the change. Order: topics_admin_mu, then topics_lock. */
+    pthread_mutex_t topics_admin_mu;
     broker_schema_hook_t schema_hook; /* under topics_lock; open NULL: none */
     broker_topic_t **buckets;         /* by name */
     broker_topic_t **id_buckets;      /* by id, as many buckets */

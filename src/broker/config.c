@@ -253,6 +253,12 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("weir.request.stall.timeout.ms", BCFG_T_LONG, "30000", "0", "3600000",
                  "Weir: a connection that sent part of a request and nothing more for this long is "
                  "closed and the request's memory freed (logged with the reason); 0 = never."),
+    [BCFG_FETCH_ZERO_COPY - BCFG__KAFKA_COUNT] = WEIR_ROW_DYN(
+        "weir.fetch.zero.copy", BCFG_T_BOOLEAN, "true", NULL, NULL,
+        "Weir: on plaintext listeners a Fetch sends record batches this process has already "
+        "verified (appended, or checked by recovery or an earlier read) straight from the "
+        "segment file (sendfile), without copying them into memory; false: every batch is "
+        "read into the response and verified again."),
     [BCFG_SUPER_USERS - BCFG__KAFKA_COUNT] =
         WEIR_ROW("super.users", BCFG_T_STRING, NULL, NULL, NULL,
                  "The authorizer's super users, semicolon separated principals "

@@ -76,6 +76,7 @@ int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, 
 {
     WEIR_ASSERT(layer == BCFG_LAYER_DYNAMIC_BROKER || layer == BCFG_LAYER_DYNAMIC_DEFAULT);
     int rc = 0;
+    pthread_mutex_lock(&b->topics_admin_mu); /* a writer of topics_lock: see broker_internal.h */
     broker_topics_wrlock(b);
     size_t extras = 0; /* the room the new unknown names need */
     for (size_t i = 0; i < n; i++)
@@ -114,6 +115,7 @@ int broker_dynamic_alter(broker_t *b, int layer, const broker_cfg_change_t *ch, 
              layer == BCFG_LAYER_DYNAMIC_BROKER ? "this broker" : "cluster default");
 out_unlock:
     broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
     if (rc == 0)
         broker_cleaner_wake(b); /* log.cleaner.* changes take effect now, not after a backoff */
     return rc;

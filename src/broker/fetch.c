@@ -7,6 +7,13 @@
  * response, and only batch headers are looked at (to continue into the next segment, to
  * stop before zstd batches for Fetch < v10, and to stop at the LSO for read_committed).
  *
+ * Zero copy (weir.fetch.zero.copy, plaintext listeners): a range whose batches this process
+ * has verified (storage's sendfile_ok) and that needs no cut (wholly below the LSO, no zstd
+ * batch for an old client) is not copied: it becomes a file range of the response's slot,
+ * which the connection sends with sendfile, holding the file open until then. Everything
+ * else takes the copy, and storage_slice_pread verifies it, so a batch that fails its CRC is
+ * still never served.
+ *
  * read_committed: the last stable offset is the first offset of a transaction still open in
  * the partition (producer_state.c publishes it before the transaction's first batch is
  * appended), else the high watermark. Such a fetch returns only batches below it, with the
@@ -132,11 +139,57 @@ static size_t scan_batches(const uint8_t *p, size_t len, bool allow_zstd, int64_
     return off;
 }
 
+/* True when the slice may go from its file as it is: verified by this process (the guarantee
+ * that a batch failing its CRC is never served rests on that check), all of it below `end`,
+ * and no zstd batch the client cannot read. Anything else is copied and verified. */
+static bool slice_sendable(const storage_slice_t *s, bool allow_zstd, int64_t end)
+{
+    return s->sendfile_ok && s->next_offset <= end && (allow_zstd || !s->compressed_zstd);
+}
+
+/* Hands the slice's file range, and its reference on the file, to the response's slot: sent
+ * where the response's heap bytes reach `at`, released once sent. */
+static void slice_to_slot(net_slot_t *slot, size_t at, storage_slice_t *s)
+{
+    int fd = s->fd;
+    uint64_t pos = s->pos;
+    size_t len = s->len;
+    net_slot_add_file(slot, at, fd, pos, len, storage_file_release, storage_slice_take_file(s));
+}
+
+/* The slice at cur, up to budget bytes: *from_file when it may go from the file (zero copy),
+ * else one that fits the memory left for copies (KIP-74's first batch whole in any case); an
+ * empty one when nothing fits. */
+static int next_slice(storage_log_t *log, int64_t cur, size_t budget, bool whole_first,
+                      broker_zero_copy_t *zc, bool allow_zstd, int64_t end, storage_slice_t *s,
+                      bool *from_file)
+{
+    *from_file = false;
+    int rc = storage_log_read(log, cur, budget ? budget : 1, s);
+    if (rc < 0 || s->len == 0 || !zc)
+        return rc;
+    if (zc->slot && slice_sendable(s, allow_zstd, end)) {
+        *from_file = true;
+        return 0;
+    }
+    if (s->len <= zc->copy_left)
+        return 0;
+    storage_slice_release(log, s); /* leaves it empty */
+    zc->copy_short = true;
+    if (zc->copy_left == 0 && !whole_first)
+        return 0;
+    rc = storage_log_read(log, cur, zc->copy_left ? zc->copy_left : 1, s);
+    if (rc == 0 && s->len > zc->copy_left && !whole_first) /* its first batch alone is larger */
+        storage_slice_release(log, s);
+    return rc;
+}
+
 /* Reads whole batches of p from offset into out, below `upto` (the LSO for read_committed);
- * *next is the offset after the last batch read (registry read lock held). */
+ * *next is the offset after the last batch read (registry read lock held). With a zero_copy
+ * slot, verified batches become file ranges of that slot instead of bytes in out. */
 static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_bytes, bool first,
-                              bool allow_zstd, int64_t upto, buf_t *out, size_t *got,
-                              int64_t *next_out)
+                              bool allow_zstd, int64_t upto, broker_zero_copy_t *zero_copy,
+                              buf_t *out, size_t *got, int64_t *next_out)
 {
     *got = 0;
     *next_out = offset;
@@ -157,7 +210,9 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         if (budget == 0 && !whole_first)
             break;
         storage_slice_t s;
-        int rc = storage_log_read(log, cur, budget ? budget : 1, &s);
+        bool from_file;
+        int rc =
+            next_slice(log, cur, budget, whole_first, zero_copy, allow_zstd, end, &s, &from_file);
         if (rc < 0) { /* retention moved the start past cur meanwhile */
             if (total == 0)
                 err = rc == -WEIR_ERANGE ? KAFKA_OFFSET_OUT_OF_RANGE : KAFKA_KAFKA_STORAGE_ERROR;
@@ -166,6 +221,13 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         if (s.len == 0 || (s.len > budget && !whole_first)) {
             storage_slice_release(log, &s);
             break;
+        }
+        if (from_file) {
+            *next_out = cur = s.next_offset;
+            total += s.len;
+            records += s.records;
+            slice_to_slot(zero_copy->slot, out->len, &s);
+            continue;
         }
         size_t slen = s.len; /* release clears the slice */
         uint8_t *dst = buf_extend(out, slen);
@@ -181,6 +243,8 @@ static int16_t read_partition(broker_partition_t *p, int64_t offset, size_t max_
         size_t kept = scan_batches(dst, slen, allow_zstd, end, &next, &records);
         out->len -= slen - kept;
         total += kept;
+        if (zero_copy)
+            zero_copy->copy_left -= WEIR_MIN(kept, zero_copy->copy_left);
         if (kept)
             *next_out = next;
         if (kept == 0) {
@@ -224,7 +288,8 @@ static void collect_aborted(broker_partition_t *p, int64_t from, int64_t upper,
 }
 
 void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_bytes, bool first,
-                       bool allow_zstd, buf_t *out, size_t *got, broker_fetch_info_t *info)
+                       bool allow_zstd, broker_zero_copy_t *zero_copy, buf_t *out, size_t *got,
+                       broker_fetch_info_t *info)
 {
     *got = 0;
     info->naborted = 0;
@@ -238,8 +303,8 @@ void broker_fetch_read(broker_t *b, const broker_fetch_part_t *part, size_t max_
         watermarks_of(p, &info->wm);
         int64_t upto = part->read_committed ? info->wm.last_stable_offset : INT64_MAX;
         int64_t next;
-        info->error_code =
-            read_partition(p, part->offset, max_bytes, first, allow_zstd, upto, out, got, &next);
+        info->error_code = read_partition(p, part->offset, max_bytes, first, allow_zstd, upto,
+                                          zero_copy, out, got, &next);
         if (info->error_code) /* Kafka answers -1 watermarks with a partition error */
             info->wm = (broker_watermarks_t){-1, -1, -1};
         else if (part->read_committed && *got)

@@ -84,6 +84,7 @@ void broker_topic_schema_update(broker_t *b, broker_topic_t *t)
 
 void broker_schema_hook_set(broker_t *b, const broker_schema_hook_t *hook)
 {
+    pthread_mutex_lock(&b->topics_admin_mu); /* a writer of topics_lock: see broker_internal.h */
     broker_topics_wrlock(b);
     for (size_t i = 0; i < b->nbuckets; i++)
         for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
@@ -96,6 +97,7 @@ void broker_schema_hook_set(broker_t *b, const broker_schema_hook_t *hook)
         for (broker_topic_t *t = b->buckets[i]; t; t = t->hnext)
             broker_topic_schema_update(b, t);
     broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
 }
 
 int broker_topic_schema_check(const broker_topic_t *t, storage_record_memo_t *memo,

@@ -435,7 +435,9 @@ int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
     if (nparts <= 0 || nparts > MAX_PARTITIONS_PER_TOPIC)
         return broker_fail(err, -WEIR_EINVAL, KAFKA_INVALID_PARTITIONS,
                            "Number of partitions must be in [1, %d]", MAX_PARTITIONS_PER_TOPIC);
-    broker_topics_wrlock(b);
+    /* Every writer of the table holds topics_admin_mu: under it the table and the settings
+     * hold still without topics_lock, so the disk work below stalls no produce or fetch. */
+    pthread_mutex_lock(&b->topics_admin_mu);
     int rc = 0;
     if (broker_topic_find(b, name, strlen(name))) {
         rc = broker_fail(err, -WEIR_EEXIST, KAFKA_TOPIC_ALREADY_EXISTS,
@@ -470,10 +472,12 @@ int broker_topic_create_with(broker_t *b, const char *name, int32_t nparts,
     for (int32_t i = 0; i < nparts; i++)
         t->parts[i] = partition_open(b, t, i);
     t->npart = nparts;
+    broker_topics_wrlock(b);
     table_insert(b, t);
+    broker_topics_unlock(b);
     log_info("broker", "created topic %s with %d partition(s)", name, nparts);
 out_unlock:
-    broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
     return rc;
 }
 
@@ -541,7 +545,7 @@ int broker_topic_delete(broker_t *b, const char *name, size_t len, broker_err_t 
         free(ns);
         return rc;
     }
-    broker_topics_wrlock(b);
+    pthread_mutex_lock(&b->topics_admin_mu);
     broker_topic_t *t = broker_topic_find(b, name, len);
     if (!t) {
         rc = broker_fail(err, -WEIR_ENOENT, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
@@ -553,10 +557,12 @@ int broker_topic_delete(broker_t *b, const char *name, size_t len, broker_err_t 
                          "cannot remove the topic's metadata");
         goto out_unlock;
     }
+    broker_topics_wrlock(b);
     topic_remove_locked(b, t);
+    broker_topics_unlock(b);
     log_info("broker", "deleted topic %s", ns);
 out_unlock:
-    broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
     free(ns);
     return rc;
 }
@@ -564,7 +570,7 @@ out_unlock:
 int broker_topic_add_partitions(broker_t *b, const char *name, size_t len, int32_t count,
                                 bool validate_only, broker_err_t *err)
 {
-    broker_topics_wrlock(b);
+    pthread_mutex_lock(&b->topics_admin_mu); /* the table holds still: see create */
     int rc = 0;
     broker_topic_t *t = memchr(name, 0, len) ? NULL : broker_topic_find(b, name, len);
     if (!t) {
@@ -595,13 +601,19 @@ int broker_topic_add_partitions(broker_t *b, const char *name, size_t len, int32
                          "cannot write the topic's metadata");
         goto out_unlock;
     }
-    t->parts = weir_realloc(t->parts, (size_t)count * sizeof(*t->parts));
+    /* The new logs are created first; readers see them all at once under the write lock. */
+    broker_partition_t **parts = weir_calloc((size_t)count, sizeof(*parts));
     for (int32_t i = t->npart; i < count; i++)
-        t->parts[i] = partition_open(b, t, i);
+        parts[i] = partition_open(b, t, i);
+    broker_topics_wrlock(b);
+    memcpy(parts, t->parts, (size_t)t->npart * sizeof(*parts));
+    free(t->parts);
+    t->parts = parts;
     log_info("broker", "topic %s: %d -> %d partitions", t->name, t->npart, count);
     t->npart = count;
-out_unlock:
     broker_topics_unlock(b);
+out_unlock:
+    pthread_mutex_unlock(&b->topics_admin_mu);
     return rc;
 }
 
@@ -619,7 +631,7 @@ int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
                              const broker_topic_overrides_t *over, bool validate_only,
                              broker_err_t *err)
 {
-    broker_topics_wrlock(b);
+    pthread_mutex_lock(&b->topics_admin_mu); /* the table holds still: see create */
     int rc = 0;
     broker_topic_t *t = memchr(name, 0, len) ? NULL : broker_topic_find(b, name, len);
     if (!t) {
@@ -634,12 +646,14 @@ int broker_topic_set_configs(broker_t *b, const char *name, size_t len,
                          "cannot write the topic's metadata");
         goto out_unlock;
     }
+    broker_topics_wrlock(b);
     broker_topic_overrides_free(&t->over);
     broker_topic_overrides_copy(&t->over, over);
     topic_apply_config(b, t);
+    broker_topics_unlock(b);
     log_info("broker", "topic %s: configs changed", t->name);
 out_unlock:
-    broker_topics_unlock(b);
+    pthread_mutex_unlock(&b->topics_admin_mu);
     return rc;
 }
 

@@ -383,6 +383,7 @@ int cli_cluster_logdirs(cli_global_t *g, int argc, char **argv); /* cmd_logdirs.
 int cli_topic_export(cli_global_t *g, int argc, char **argv);    /* cmd_topic_io.c */
 int cli_topic_import(cli_global_t *g, int argc, char **argv);    /* cmd_topic_io.c */
 int cli_dlq_main(cli_global_t *g, int argc, char **argv);        /* cmd_dlq.c */
+int cli_saga_main(cli_global_t *g, int argc, char **argv);       /* cmd_saga.c */
 
 /* Reading a range of one topic's partitions in order (scan.c): each partition from start[i]
  * (absolute) up to end[i] (exclusive), one partition after the other, so the order of what fn

@@ -32,6 +32,7 @@ static const comp_family_t families[] = {
     {"topic", "create list describe delete alter-config add-partitions trim export import", "topic",
      NULL},
     {"dlq", "list show redrive", "topic", NULL},
+    {"saga", "list show", NULL, NULL},
     {"produce", NULL, "topic", NULL},
     {"consume", NULL, "topic", NULL},
     {"group", "list describe seek delete", "group", NULL},
@@ -61,6 +62,8 @@ static const comp_flags_t flag_table[] = {
     {"topic export", "--from --to -p --partition"},
     {"dlq show", "-n --num --error"},
     {"dlq redrive", "--to --error"},
+    {"saga list", "--topic --status"},
+    {"saga show", "--topic"},
     {"produce", "-k --key -H --header -p --partition -f --format --acks -z --compression"},
     {"consume", "--from --end-offset --end-time -n --num -g --group -f --format -e --exit -p "
                 "--partition --decode --registry"},

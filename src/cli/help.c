@@ -199,6 +199,40 @@ static const page_t pages[] = {
      "  weir dlq redrive orders.dlq --dry-run\n"
      "  weir dlq redrive orders.dlq --error timeout\n"
      "  weir dlq redrive orders.dlq --to orders-retry -o json\n"},
+    {"saga", NULL,
+     "usage: weir saga <subcommand> [flags]\n\n"
+     "The sagas libweir's orchestrators run, read from their state topics (names ending in\n"
+     ".sagas, or --topic): each saga's status, step, attempt, times and history.\n\n"
+     "Subcommands:\n"
+     "  list [--topic TOPIC] [--status STATUS]\n"
+     "  show <saga id> [--topic TOPIC]\n\n"
+     "Examples:\n"
+     "  weir saga list --status COMPENSATED\n"
+     "  weir saga show 7f3c2a10-... --topic order.sagas\n\n"
+     "Run 'weir help saga <subcommand>' for its flags.\n"},
+    {"saga", "list",
+     "usage: weir saga list [--topic TOPIC] [--status STATUS]\n\n"
+     "Every saga of the state topics (all topics named *.sagas, or TOPIC), by topic then id:\n"
+     "its id, definition (SAGA), status (RUNNING, COMPENSATING, COMPLETED, COMPENSATED),\n"
+     "current step and phase (action or compensation), attempt, when its kept history starts\n"
+     "and when it last changed, and why it failed. Reads every record of those topics.\n"
+     "An ended saga is there until its retention forgets it (weir_saga_config).\n\n"
+     "Flags:\n"
+     "      --topic TOPIC     the state topic to read (exit 3 if there is none)\n"
+     "      --status STATUS   only the sagas with this status\n\n"
+     "Examples:\n"
+     "  weir saga list\n"
+     "  weir saga list --topic order.sagas --status RUNNING -o json\n"},
+    {"saga", "show",
+     "usage: weir saga show <saga id> [--topic TOPIC]\n\n"
+     "One saga's state (as in list, and the data it was started with) and its history, oldest\n"
+     "first: each command sent, reply, timeout, retry and compensation with its time. A saga\n"
+     "id no state topic holds exits 3 (not found) and says where it looked.\n\n"
+     "Flags:\n"
+     "      --topic TOPIC   the state topic to read (default: every *.sagas topic)\n\n"
+     "Examples:\n"
+     "  weir saga show 7f3c2a10-...\n"
+     "  weir saga show 7f3c2a10-... --topic order.sagas -o json\n"},
     {"produce", NULL,
      "usage: weir produce <topic> [flags] < input\n\n"
      "Writes records read from stdin: one record per line by default (the line without its\n"
@@ -747,6 +781,7 @@ void cli_help_overview(FILE *f)
             "  quota        client quotas: alter, describe\n"
             "  txn          transactions: list, describe, producers, find-hanging, abort\n"
             "  dlq          dead letters: list, show, redrive\n"
+            "  saga         orchestrated sagas' state and history: list, show\n"
             "  profile      list the named brokers of ~/.config/weir/weir.yaml\n"
             "  completion   bash, zsh or fish completion script\n"
             "  version      print the version\n"

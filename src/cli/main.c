@@ -42,6 +42,7 @@ static const family_t families[] = {
     {"txn", cli_txn_main},
     {"completion", cli_completion_main},
     {"dlq", cli_dlq_main},
+    {"saga", cli_saga_main},
     {"help", cli_help_main},
     {"profile", cli_profile_main},
     {"version", version_main},

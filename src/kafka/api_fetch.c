@@ -15,13 +15,17 @@
  * Then broker_fetch_wait decides: answer now (min_bytes of data, any partition error,
  * max_wait_ms <= 0, or the broker stopping), or park until the broker calls back (an append
  * reached min_bytes, or max_wait_ms passed). The answer is written partition by partition with
- * broker_fetch_read, which copies whole batches from the log without parsing records.
+ * broker_fetch_read, which copies whole batches from the log without parsing records, or, on
+ * a plaintext connection with weir.fetch.zero.copy, hands the batches this process verified to
+ * the response's slot as file ranges that the connection sends with sendfile (each partition's
+ * records size still counts them; so do the frame's size prefix and the consumer quota).
  *
  * Sizes: the response holds at most min(max_bytes, fetch.max.bytes) bytes of records and each
- * partition at most its partition_max_bytes, and no more than the loops' memory budget
- * (weir.memory.buffers.max.bytes) has left, except that the first batch of the first
- * partition with data is always whole (KIP-74), so a consumer always makes progress. In a
- * session, a partition that returned records moves to the end of the next answer.
+ * partition at most its partition_max_bytes, and copies no more than the loops' memory budget
+ * (weir.memory.buffers.max.bytes) has left (file ranges take none), except that the first
+ * batch of the first partition with data is always whole (KIP-74), so a consumer always makes
+ * progress. In a session, a partition that returned records moves to the end of the next
+ * answer.
  */
 #include "kafka/kafka.h"
 
@@ -57,6 +61,7 @@ typedef struct {
     const kafka_listener_t *lst;     /* its fetch sessions */
     char *quota_user, *quota_client; /* with a consumer_byte_rate quota: who is charged */
     net_conn_t *conn;                /* allocated while the request's slot is uncompleted */
+    broker_zero_copy_t zc;           /* zc.slot: the slot, when verified batches go by sendfile */
 } fetch_t;
 
 /* A requested partition, as decoded (topic named or identified). */
@@ -310,8 +315,9 @@ static bool has_news(fetch_t *f, const fetch_part_t *p, const kafka_fetch_sessio
            wm.last_stable_offset != sp->sent_lso || wm.log_start_offset != sp->sent_log_start;
 }
 
-/* Replaces the empty aborted_transactions array written at `at` with the real one. */
-static void insert_aborted(wire_writer_t *w, size_t at, const broker_fetch_info_t *info)
+/* Replaces the empty aborted_transactions array written at `at` with the real one (moving the
+ * file ranges placed after it with the bytes). */
+static void insert_aborted(fetch_t *f, wire_writer_t *w, size_t at, const broker_fetch_info_t *info)
 {
     buf_t arr = {0};
     wire_writer_t aw;
@@ -328,12 +334,15 @@ static void insert_aborted(wire_writer_t *w, size_t at, const broker_fetch_info_
     buf_extend(b, arr.len - old);
     memmove(b->data + at + arr.len, b->data + at + old, tail);
     memcpy(b->data + at, arr.data, arr.len);
+    if (f->zc.slot)
+        net_slot_files_shift(f->zc.slot, at + old, (ptrdiff_t)arr.len - (ptrdiff_t)old);
     buf_deinit(&arr);
 }
 
-/* Writes one partition: the header, the records, then the fields known only after reading. */
-static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *remaining,
-                       bool *first, broker_fetch_info_t *info)
+/* Writes one partition: the header, the records, then the fields known only after reading.
+ * Returns the records' size (in the response's bytes or in its file ranges). */
+static size_t write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *remaining,
+                         bool *first, broker_fetch_info_t *info)
 {
     int16_t v = f->pk.version;
     buf_t *resp = w->b;
@@ -357,11 +366,11 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
         info->wm = (broker_watermarks_t){-1, -1, -1};
     } else {
         size_t pmax = p->fp.max_bytes > 0 ? WEIR_MIN((size_t)p->fp.max_bytes, *remaining) : 0;
-        broker_fetch_read(f->pk.b, &p->fp, pmax, *first, v >= 10, resp, &got, info);
+        broker_fetch_read(f->pk.b, &p->fp, pmax, *first, v >= 10, &f->zc, resp, &got, info);
     }
     wire_write_bytes_len_fill(w, at, got);
     if (info->naborted) /* known only now: inserted in front of what follows the list */
-        insert_aborted(w, aborted_at, info);
+        insert_aborted(f, w, aborted_at, info);
     free(info->aborted);
     info->aborted = NULL;
     uint8_t *hp = resp->data + head;
@@ -387,12 +396,13 @@ static void write_part(fetch_t *f, wire_writer_t *w, fetch_part_t *p, size_t *re
         *remaining = got < *remaining ? *remaining - got : 0;
     }
     wire_write_tags(w);
+    return got;
 }
 
 /* The partitions to write, grouped by topic in order of first appearance: the topic of each
  * answered partition gets an index; partitions are then written topic by topic. */
-static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
-                           kafka_fetch_session_t *s, size_t remaining)
+static void write_topics(fetch_t *f, wire_writer_t *w, const bool *answer, kafka_fetch_session_t *s,
+                         size_t remaining)
 {
     int16_t v = f->pk.version;
     size_t n = f->nparts, ntopics = 0;
@@ -429,16 +439,15 @@ static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
         for (size_t i = first_of[t]; i < n; i++) {
             if (!answer[i] || topic_of[i] != t)
                 continue;
-            size_t before = w->b->len;
             broker_fetch_info_t info;
-            write_part(f, w, &f->parts[i], &remaining, &first, &info);
+            size_t got = write_part(f, w, &f->parts[i], &remaining, &first, &info);
             if (s && f->parts[i].session_index != SIZE_MAX) {
                 kafka_fetch_session_part_t *sp = &s->parts[f->parts[i].session_index];
                 sp->sent_hwm = info.wm.high_watermark;
                 sp->sent_lso = info.wm.last_stable_offset;
                 sp->sent_log_start = info.wm.log_start_offset;
             }
-            if (w->b->len - before > 64) /* returned records: goes last next time */
+            if (got) /* returned records: goes last next time */
                 returned[nreturned++] = f->parts[i].session_index;
         }
         wire_write_tags(w);
@@ -450,7 +459,6 @@ static size_t write_topics(fetch_t *f, wire_writer_t *w, const bool *answer,
     free(returned);
     free(topic_of);
     free(first_of);
-    return remaining;
 }
 
 /* The records' room: min(max_bytes, fetch.max.bytes), as far as the memory budget grants it
@@ -467,6 +475,11 @@ static size_t fetch_reserve(fetch_t *f, size_t *want)
 static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w,
                              const kafka_listener_t *lst);
 
+static size_t fetch_file_bytes(const fetch_t *f)
+{
+    return f->zc.slot ? net_slot_file_bytes(f->zc.slot) : 0;
+}
+
 /* Writes the whole response body into resp through w; with a consumer_byte_rate quota, charges
  * its size and fills in throttle_time_ms (KIP-219; unlike Kafka, the data is still sent, and
  * the mute that follows brings the rate back to the quota). */
@@ -478,7 +491,7 @@ static void fetch_write(fetch_t *f, buf_t *resp, wire_writer_t *w, const kafka_l
         return;
     int32_t ms = kafka_quota_charge(f->pk.b, net_conn_closed(f->conn) ? NULL : f->conn,
                                     BROKER_QUOTA_CONSUMER_BYTE_RATE, f->quota_user, f->quota_client,
-                                    (double)(resp->len - at));
+                                    (double)(resp->len - at + fetch_file_bytes(f)));
     be32_write(resp->data + at, (uint32_t)ms);
 }
 
@@ -496,7 +509,9 @@ static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w, const ka
         return;
     }
     size_t want, granted = fetch_reserve(f, &want);
-    net_loop_take_buf(f->pk.loop, resp, granted);
+    /* Zero copy leaves the records in the files: the heap holds headers, so the large kept
+     * buffer would only be pinned by a slow reader. */
+    net_loop_take_buf(f->pk.loop, resp, f->zc.slot ? 0 : granted);
     bool *answer = weir_calloc(f->nparts + 1, sizeof(*answer));
     kafka_fetch_session_t *s = NULL;
     if (f->kind != SESSION_NONE) {
@@ -510,9 +525,13 @@ static void fetch_write_body(fetch_t *f, buf_t *resp, wire_writer_t *w, const ka
     if (s && f->kind == SESSION_NEW)
         for (size_t i = 0; i < f->nparts; i++)
             f->parts[i].session_index = i < s->n ? i : SIZE_MAX;
-    size_t left = write_topics(f, w, answer, s, granted);
+    /* max_bytes bounds the answer, the budget's grant only what is copied into it: file ranges
+     * (zero copy) take no memory. */
+    f->zc.copy_left = granted;
+    f->zc.copy_short = false;
+    write_topics(f, w, answer, s, want);
     net_budget_t *bud = net_loop_budget(f->pk.loop);
-    if (granted < want && left == 0) /* it stopped at the budget's grant, not at max_bytes */
+    if (f->zc.copy_short) /* it stopped at the budget's grant, not at max_bytes */
         net_budget_note_shrunk(bud);
     net_budget_release(bud, granted);
     if (s) {
@@ -581,6 +600,10 @@ int kafka_handle_fetch(kafka_req_t *req)
     }
     f->lst = req->lst;
     f->conn = req->conn;
+    /* TLS keeps the copy: the bytes must pass through OpenSSL (no kTLS here). */
+    if (!net_conn_is_tls(req->conn) &&
+        broker_settings_int(broker_settings(req->b), BCFG_FETCH_ZERO_COPY))
+        f->zc.slot = req->slot;
     kafka_quota_identity(req, BROKER_QUOTA_CONSUMER_BYTE_RATE, &f->quota_user, &f->quota_client);
     authorize(req, f);
     bool error_first = false;

@@ -152,6 +152,14 @@ static void charge_request_time(kafka_req_t *req, int16_t key)
     free(client_id);
 }
 
+void kafka_resp_finish(const net_slot_t *slot, buf_t *resp)
+{
+    wire_resp_finish(resp);
+    size_t files = net_slot_file_bytes(slot);
+    if (files)
+        be32_write(resp->data, (uint32_t)(resp->len - 4 + files));
+}
+
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user)
 {
     kafka_listener_t *lst = user;
@@ -201,7 +209,7 @@ void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t l
     int rc = api->handler(&req);
     switch (rc) {
     case KAFKA_RESPOND:
-        wire_resp_finish(&req.resp);
+        kafka_resp_finish(slot, &req.resp);
         net_slot_complete(slot, &req.resp);
         metric_hist_observe(&st->latency[req.api_row], (uint64_t)(clock_mono_ns() - req.start_ns));
         break;

@@ -145,6 +145,9 @@ const kafka_api_t *kafka_api_find(int16_t key);
 /* The connection's frame callback (net_frame_fn): decodes the header and runs the handler.
  * `user` is the connection's kafka_listener_t. */
 void kafka_on_frame(net_conn_t *conn, net_slot_t *slot, uint8_t *frame, size_t len, void *user);
+/* Writes the response's size prefix: its bytes after the prefix plus the file ranges its slot
+ * sends between them (a zero-copy Fetch). */
+void kafka_resp_finish(const net_slot_t *slot, buf_t *resp);
 /* The connection's open callback (net_open_fn): a new connection from an IP over its
  * connection_creation_rate quota is closed at once (api_quotas.c). */
 void kafka_on_open(net_conn_t *conn, void *user);

@@ -99,7 +99,7 @@ void kafka_park_finish(kafka_park_t *pk)
                             (uint64_t)(clock_mono_ns() - pk->start_ns));
         metric_gauge_add(&pk->stats->parked, -1);
     }
-    wire_resp_finish(&pk->resp);
+    kafka_resp_finish(pk->slot, &pk->resp);
     if (net_loop_is_current(pk->loop))
         net_slot_complete(pk->slot, &pk->resp);
     else

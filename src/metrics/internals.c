@@ -215,6 +215,7 @@ static void write_network(metrics_t *m, metric_writer_t *w)
         sum.outbuf_bytes += st.outbuf_bytes;
         sum.kept_bytes += st.kept_bytes;
         sum.stalled += st.stalled;
+        sum.sendfile_bytes += st.sendfile_bytes;
     }
     metric_family(w, "weir_connections", METRIC_GAUGE, "Open Kafka client connections.");
     uint64_t open = 0, refused = 0;
@@ -238,6 +239,10 @@ static void write_network(metrics_t *m, metric_writer_t *w)
     metric_family(w, "weir_network_sent_bytes", METRIC_COUNTER,
                   "Bytes written to Kafka client connections.");
     metric_sample_u64(w, NULL, 0, sum.bytes_out);
+    metric_family(w, "weir_fetch_zero_copy_bytes", METRIC_COUNTER,
+                  "Of the bytes sent, the record batches sent from segment files by sendfile, "
+                  "without a copy in memory (weir.fetch.zero.copy).");
+    metric_sample_u64(w, NULL, 0, sum.sendfile_bytes);
     metric_family(w, "weir_response_buffer_bytes", METRIC_GAUGE,
                   "Memory in response buffers: answers not yet sent (unsent), and the large "
                   "buffers the event loops keep for the next fetch (kept).");

@@ -13,11 +13,16 @@
  * Writing. Each frame gets a slot queued in request order. net_slot_complete moves the
  * response into its slot and puts the connection on the loop's flush list; the flush writes
  * the run of completed slots at the head of the queue with one sendmsg (an iovec per slot,
- * pointing at the slot's own buffer: no copy), and pops what was sent.
+ * pointing at the slot's own buffer: no copy), and pops what was sent. A slot may also hold
+ * file ranges between its heap bytes (a zero-copy Fetch, net_slot_add_file): the heap bytes
+ * before a range go with sendmsg, the range itself with sendfile, each resuming where a
+ * partial write stopped; the file stays referenced until the slot is popped or its
+ * connection is gone (net_loop_slot_put releases it).
  *
  * Invariants: head..tail are the slots not yet sent (or, once closed, not yet completed), in
  * request order; nslots counts them and inflight counts the uncompleted ones; outbuf is the
- * sum of completed response bytes minus head_off; while reading (not closed, not draining,
+ * sum of completed response bytes (heap bytes and file ranges) minus head_off, outbuf_files
+ * the file ranges' part of it; while reading (not closed, not draining,
  * not over a bound) `in` holds at most one partial frame whose size has been checked. All of it
  * belongs to the loop thread (see net_internal.h).
  */
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -251,7 +257,28 @@ static ssize_t plain_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
     }
 }
 
-static const net_transport_t plain_transport = {plain_recv, plain_sendv, NULL, NULL};
+static ssize_t plain_sendfile(net_conn_t *conn, int fd, uint64_t pos, size_t n)
+{
+    off_t off = (off_t)pos;
+    for (;;) {
+        ssize_t r = sendfile(conn->io.fd, fd, &off, WEIR_MIN(n, (size_t)0x7ffff000));
+        if (r > 0)
+            return r;
+        if (r == 0) { /* the file ends before the range: the frame cannot be finished */
+            log_warn("net", "%s: sendfile: file shorter than the response's range", conn->peer);
+            return NET_TP_ERROR;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        log_debug("net", "%s: sendfile: %s", conn->peer, strerror(errno));
+        return NET_TP_ERROR;
+    }
+}
+
+static const net_transport_t plain_transport = {
+    .recv = plain_recv, .sendv = plain_sendv, .sendfile = plain_sendfile};
 
 /* The transport's recv with the bookkeeping. Returns bytes read, 0 if none are available now,
  * or -1 if the connection closed or reached EOF. */
@@ -405,12 +432,45 @@ static void conn_read(net_conn_t *conn)
 
 /* ---- writing --------------------------------------------------------------------------------- */
 
+static size_t slot_bytes(const net_slot_t *s)
+{
+    return s->resp.len + s->file_bytes;
+}
+
+/* What a slot sends from byte `off` on: heap bytes up to the next file range, or the rest of
+ * the file range `off` falls in. */
+typedef struct {
+    const net_file_range_t *file; /* NULL: heap bytes at p */
+    const uint8_t *p;
+    uint64_t file_pos;
+    size_t len;
+} net_piece_t;
+
+static void slot_piece(const net_slot_t *s, size_t off, net_piece_t *pc)
+{
+    size_t before = 0; /* file bytes placed before range i */
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const net_file_range_t *f = &s->files[i];
+        size_t start = f->at + before;
+        if (off < start) {
+            *pc = (net_piece_t){NULL, s->resp.data + (off - before), 0, start - off};
+            return;
+        }
+        if (off < start + f->len) {
+            *pc = (net_piece_t){f, NULL, f->pos + (off - start), start + f->len - off};
+            return;
+        }
+        before += f->len;
+    }
+    *pc = (net_piece_t){NULL, s->resp.data + (off - before), 0, s->resp.len + before - off};
+}
+
 /* Drops n sent bytes from the head of the queue, and completed empty slots (acks=0) found at
  * the head. */
 static void conn_pop_sent(net_conn_t *conn, size_t n)
 {
     while (conn->head && conn->head->done) {
-        size_t rem = conn->head->resp.len - conn->head_off;
+        size_t rem = slot_bytes(conn->head) - conn->head_off;
         if (rem > n) {
             conn->head_off += n;
             return;
@@ -422,35 +482,63 @@ static void conn_pop_sent(net_conn_t *conn, size_t n)
     WEIR_ASSERT(n == 0);
 }
 
+/* Gathers the heap bytes of the completed slots at the head into iov, up to the first file
+ * range; *file is that range's piece when it comes first (nothing gathered). */
+static int conn_gather(net_conn_t *conn, struct iovec *iov, size_t *want, net_piece_t *file)
+{
+    int cnt = 0;
+    *want = 0;
+    file->file = NULL;
+    for (net_slot_t *s = conn->head; s && s->done && cnt < NET_IOV_MAX; s = s->next) {
+        size_t off = s == conn->head ? conn->head_off : 0;
+        while (off < slot_bytes(s) && cnt < NET_IOV_MAX) {
+            net_piece_t pc;
+            slot_piece(s, off, &pc);
+            if (pc.file) {
+                if (cnt == 0) {
+                    *file = pc;
+                    *want = pc.len;
+                }
+                return cnt;
+            }
+            iov[cnt].iov_base = (void *)pc.p;
+            iov[cnt].iov_len = pc.len;
+            *want += pc.len;
+            off += pc.len;
+            cnt++;
+        }
+    }
+    return cnt;
+}
+
 static void conn_send(net_conn_t *conn)
 {
     struct iovec iov[NET_IOV_MAX];
     for (;;) {
         conn_pop_sent(conn, 0);
-        int cnt = 0;
-        size_t want = 0;
-        for (net_slot_t *s = conn->head; s && s->done && cnt < NET_IOV_MAX; s = s->next) {
-            size_t off = s == conn->head ? conn->head_off : 0;
-            if (s->resp.len == off)
-                continue;
-            iov[cnt].iov_base = s->resp.data + off;
-            iov[cnt].iov_len = s->resp.len - off;
-            want += s->resp.len - off;
-            cnt++;
-        }
-        if (cnt == 0) {
+        size_t want;
+        net_piece_t file;
+        int cnt = conn_gather(conn, iov, &want, &file);
+        if (cnt == 0 && !file.file) {
             conn->want_write = false;
             return;
         }
-        ssize_t n = conn->tp->sendv(conn, iov, cnt);
+        WEIR_ASSERT(cnt > 0 || conn->tp->sendfile); /* no file ranges on TLS */
+        ssize_t n = cnt ? conn->tp->sendv(conn, iov, cnt)
+                        : conn->tp->sendfile(conn, file.file->fd, file.file_pos, file.len);
         if (n < 0) {
             net_conn_close(conn);
             return;
         }
+        if (cnt) { /* the gauge counts memory: heap bytes only */
+            metric_gauge_add(&conn->loop->m.outbuf_bytes, -(int64_t)n);
+        } else {
+            metric_counter_add(&conn->loop->m.sendfile_bytes, (uint64_t)n);
+            conn->outbuf_files -= (size_t)n;
+        }
         conn->bytes_out += (uint64_t)n;
         conn->outbuf -= (size_t)n;
         metric_counter_add(&conn->loop->m.bytes_out, (uint64_t)n);
-        metric_gauge_add(&conn->loop->m.outbuf_bytes, -(int64_t)n);
         conn->last_active_ms = conn->loop->now_ms;
         conn_pop_sent(conn, (size_t)n);
         if ((size_t)n < want) {
@@ -527,9 +615,35 @@ void net_slot_complete(net_slot_t *slot, buf_t *resp)
         return;
     }
     conn_slot_hold(conn->loop->budget, slot);
-    conn->outbuf += slot->resp.len;
+    conn->outbuf += slot_bytes(slot);
+    conn->outbuf_files += slot->file_bytes;
     metric_gauge_add(&conn->loop->m.outbuf_bytes, (int64_t)slot->resp.len);
     net_loop_flush_add(conn->loop, conn);
+}
+
+void net_slot_add_file(net_slot_t *slot, size_t at, int fd, uint64_t pos, size_t len,
+                       net_fn release, void *arg)
+{
+    WEIR_ASSERT(!slot->done && !net_conn_is_tls(slot->conn));
+    WEIR_ASSERT(slot->nfiles == 0 || slot->files[slot->nfiles - 1].at <= at);
+    if (slot->nfiles == slot->capfiles) {
+        slot->capfiles = slot->capfiles ? slot->capfiles * 2 : 4;
+        slot->files = weir_realloc(slot->files, slot->capfiles * sizeof(*slot->files));
+    }
+    slot->files[slot->nfiles++] = (net_file_range_t){at, fd, pos, len, release, arg};
+    slot->file_bytes += len;
+}
+
+void net_slot_files_shift(net_slot_t *slot, size_t from, ptrdiff_t delta)
+{
+    for (size_t i = 0; i < slot->nfiles; i++)
+        if (slot->files[i].at >= from)
+            slot->files[i].at = (size_t)((ptrdiff_t)slot->files[i].at + delta);
+}
+
+size_t net_slot_file_bytes(const net_slot_t *slot)
+{
+    return slot->file_bytes;
 }
 
 static void slot_complete_posted(void *arg)
@@ -710,9 +824,10 @@ void net_conn_close(net_conn_t *conn)
         if (s->done)
             conn_slot_unlink(conn, s);
     }
-    metric_gauge_add(&loop->m.outbuf_bytes, -(int64_t)conn->outbuf);
+    metric_gauge_add(&loop->m.outbuf_bytes, -(int64_t)(conn->outbuf - conn->outbuf_files));
     metric_counter_add(&loop->m.conns_closed, 1);
     conn->outbuf = 0;
+    conn->outbuf_files = 0;
     conn->head_off = 0;
     conn->want_write = false;
     conn_in_free(conn);

@@ -357,6 +357,11 @@ void net_loop_slot_put(net_loop_t *loop, net_slot_t *slot)
     net_budget_release(loop->budget, slot->held);
     slot->held = 0;
     loop_buf_release(loop, &slot->resp);
+    for (size_t i = 0; i < slot->nfiles; i++)
+        slot->files[i].release(slot->files[i].arg);
+    free(slot->files);
+    slot->files = NULL;
+    slot->nfiles = slot->capfiles = slot->file_bytes = 0;
     if (loop->slot_cache_len >= NET_SLOT_CACHE) {
         free(slot);
         return;
@@ -558,6 +563,7 @@ void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st)
     st->outbuf_bytes = metric_gauge_get(&loop->m.outbuf_bytes);
     st->kept_bytes = metric_gauge_get(&loop->m.kept_bytes);
     st->stalled = metric_counter_get(&loop->m.stalled);
+    st->sendfile_bytes = metric_counter_get(&loop->m.sendfile_bytes);
 }
 
 void net_loop_set_budget(net_loop_t *loop, net_budget_t *bud)

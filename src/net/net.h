@@ -79,9 +79,10 @@ typedef struct {
     uint64_t bytes_in, bytes_out; /* on the sockets of its connections */
     uint64_t frames_in;           /* requests handed to on_frame */
     uint64_t conns_opened, conns_closed;
-    int64_t outbuf_bytes; /* completed responses not yet sent, over its connections */
-    int64_t kept_bytes;   /* the kept large response buffer (net_loop_take_buf) */
-    uint64_t stalled;     /* connections closed for a stalled partial request */
+    int64_t outbuf_bytes;    /* completed responses not yet sent, over its connections */
+    int64_t kept_bytes;      /* the kept large response buffer (net_loop_take_buf) */
+    uint64_t stalled;        /* connections closed for a stalled partial request */
+    uint64_t sendfile_bytes; /* of bytes_out, those sent from files (net_slot_add_file) */
 } net_loop_stats_t;
 void net_loop_stats(const net_loop_t *loop, net_loop_stats_t *st);
 
@@ -223,6 +224,18 @@ void net_slot_complete(net_slot_t *slot, buf_t *resp);
  * completes it there. */
 void net_slot_complete_async(net_slot_t *slot, buf_t *resp);
 net_conn_t *net_slot_conn(const net_slot_t *slot);
+/* Zero copy: the response sends len bytes of the file fd from pos where its heap bytes reach
+ * `at` (at most the length of the response's bytes when completed; ranges added in order of
+ * `at`). The frame's size prefix must count them (net_slot_file_bytes). They are written with
+ * sendfile, never copied into the heap or counted in the budget; release(arg) runs once they
+ * are sent or the connection is gone, so the file stays open until then (a deleted file still
+ * reads). Plaintext connections only (net_conn_is_tls: none with TLS). Before completing the
+ * slot, on the thread that owns it. */
+void net_slot_add_file(net_slot_t *slot, size_t at, int fd, uint64_t pos, size_t len,
+                       net_fn release, void *arg);
+/* Moves the ranges placed at `from` or later by delta (heap bytes inserted or removed there). */
+void net_slot_files_shift(net_slot_t *slot, size_t from, ptrdiff_t delta);
+size_t net_slot_file_bytes(const net_slot_t *slot); /* the ranges' total length */
 
 /* ---- TLS ---------------------------------------------------------------------------------------
  * A server context from PEM files, with Kafka's settings' meaning. Made before the listener that

@@ -60,12 +60,26 @@ typedef struct {
     size_t len, cap;
 } net_postq_t;
 
+/* A file range sent in the middle of a response (net_slot_add_file). */
+typedef struct {
+    size_t at; /* where in the response's heap bytes it goes */
+    int fd;
+    uint64_t pos;
+    size_t len;
+    net_fn release;
+    void *arg;
+} net_file_range_t;
+
 struct net_slot {
     net_conn_t *conn;
     net_slot_t *prev, *next; /* the connection's queue, in request order */
     buf_t resp;              /* the response once completed (or while an async post is queued) */
     size_t held;             /* resp.cap as counted in the loop's budget once completed */
     bool done;
+    /* Sent between the heap bytes, in order of `at`; released by net_loop_slot_put. A slot's
+     * bytes are resp.len + file_bytes: its place in the queue's byte stream. */
+    net_file_range_t *files;
+    size_t nfiles, capfiles, file_bytes;
 };
 
 /* Shared by a listener and the connections it accepted: the open count and the handler outlive
@@ -90,6 +104,8 @@ enum { NET_TP_EOF = -1, NET_TP_ERROR = -2 };
 typedef struct net_transport {
     ssize_t (*recv)(net_conn_t *conn, uint8_t *p, size_t n);
     ssize_t (*sendv)(net_conn_t *conn, const struct iovec *iov, int cnt);
+    /* NULL, or sends up to n bytes of fd from pos, as sendv (0: the socket is full). */
+    ssize_t (*sendfile)(net_conn_t *conn, int fd, uint64_t pos, size_t n);
     bool (*pending)(const net_conn_t *conn);
     void (*close)(net_conn_t *conn);
 } net_transport_t;
@@ -121,10 +137,11 @@ struct net_conn {
     size_t in_reserved; /* a large request's whole size, reserved before its buffer grows */
     bool budget_paused; /* not read until the budget frees (a partial request must grow) */
     net_slot_t *head, *tail;
-    size_t nslots;   /* in the queue: uncompleted, plus completed and not yet sent */
-    size_t inflight; /* uncompleted */
-    size_t outbuf;   /* completed bytes not yet sent */
-    size_t head_off; /* bytes of head->resp already sent */
+    size_t nslots;       /* in the queue: uncompleted, plus completed and not yet sent */
+    size_t inflight;     /* uncompleted */
+    size_t outbuf;       /* completed bytes not yet sent (heap and file ranges) */
+    size_t outbuf_files; /* of outbuf, those in file ranges (no memory) */
+    size_t head_off;     /* bytes of head->resp already sent */
 
     int64_t last_active_ms;
     int64_t last_in_ms; /* the last byte received (the stalled-request timer) */
@@ -165,9 +182,10 @@ struct net_loop {
     /* metrics (net_loop_stats): written by the loop thread, read from any */
     struct {
         metric_counter_t bytes_in, bytes_out, frames_in, conns_opened, conns_closed;
-        metric_gauge_t outbuf_bytes; /* completed, unsent response bytes of its connections */
-        metric_gauge_t kept_bytes;   /* kept.cap */
-        metric_counter_t stalled;    /* closed for a stalled partial request */
+        metric_gauge_t outbuf_bytes;     /* completed, unsent response bytes of its connections */
+        metric_gauge_t kept_bytes;       /* kept.cap */
+        metric_counter_t stalled;        /* closed for a stalled partial request */
+        metric_counter_t sendfile_bytes; /* of bytes_out, sent from files */
     } m;
     int64_t kept_used_ms;
     net_timer_t kept_timer;

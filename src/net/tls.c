@@ -511,7 +511,9 @@ static void tls_close(net_conn_t *conn)
     conn->tp_state = NULL;
 }
 
-const net_transport_t net_tls_transport = {tls_recv, tls_sendv, tls_pending, tls_close};
+/* No sendfile: the bytes must pass through OpenSSL (no kTLS here), so no file ranges. */
+const net_transport_t net_tls_transport = {
+    .recv = tls_recv, .sendv = tls_sendv, .pending = tls_pending, .close = tls_close};
 
 SSL *net_tls_ssl_new(net_tls_ctx_t *ctx)
 {

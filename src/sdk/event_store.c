@@ -6,6 +6,13 @@
  * weir_store_execute is the aggregate loop: load, the user's decide, append with the header
  * weir.expected.offset (idempotent producer), and on the broker's refusal (INVALID_RECORD, or
  * CORRUPT_MESSAGE for librdkafka's Produce v7) load and decide again, a bounded number of times.
+ *
+ * A decision's events are one record batch, so they are appended all or none: only the first
+ * carries the expected offset, and the broker checks and appends a batch under the partition's
+ * append lock, so nothing can land between them. The producer lingers (STORE_LINGER_MS) and the
+ * append enqueues every event before it flushes (a flush sends at once, ignoring the linger),
+ * so librdkafka puts them in one batch; a decision larger than one batch is refused up front,
+ * and the delivered offsets are checked to follow one another.
  */
 #include "sdk/sdk.h"
 
@@ -19,6 +26,11 @@
 #define STORE_BODY_MAX   (16u << 20)
 #define STORE_LOAD_LIMIT 100000
 #define STORE_HEADER     "weir.expected.offset"
+/* A decision is one batch: at most this many events and bytes (librdkafka's batch limits are
+ * 10,000 messages and batch.size, 1,000,000 bytes; the rest is room for keys and headers). */
+#define STORE_DECISION_EVENTS 1000
+#define STORE_DECISION_BYTES  (512u << 10)
+#define STORE_LINGER_MS       "100"
 /* A wanted offset at most this far past the next one is read through to rather than sought. */
 #define STORE_READ_THROUGH 256
 
@@ -115,8 +127,8 @@ int weir_store_new(const weir_store_config *cfg, weir_store **out, char *errmsg,
                                                     "queued.max.messages.kbytes",
                                                     "4096",
                                                     NULL};
-    static const char *const producer_settings[] = {"enable.idempotence", "true", "acks", "all",
-                                                    "linger.ms",          "0",    NULL};
+    static const char *const producer_settings[] = {
+        "enable.idempotence", "true", "acks", "all", "linger.ms", STORE_LINGER_MS, NULL};
     weir_store *st = weir_calloc(1, sizeof(*st));
     st->consumer = store_client(RD_KAFKA_CONSUMER, cfg->brokers, consumer_settings, errmsg, size);
     st->producer = st->consumer ? store_client(RD_KAFKA_PRODUCER, cfg->brokers, producer_settings,
@@ -429,32 +441,105 @@ static void decision_clear(weir_store_decision *d)
     d->count = 0;
 }
 
-/* Appends one event expecting the key at `expected`: 0 and *offset, 1 on a conflict (the
- * broker refused the expected offset), or a negative WEIR_ERR_*. */
-static int append_one(weir_store *st, const char *key, const buf_t *value, int64_t expected,
-                      int64_t *offset, char *errmsg, size_t size)
+/* Waits for the delivery report of each of n messages. */
+static void deliveries_wait(weir_store *st, const store_delivery_t *dl, size_t n)
 {
-    char hv[24];
-    snprintf(hv, sizeof(hv), "%" PRId64, expected);
-    store_delivery_t dl = {false, RD_KAFKA_RESP_ERR_NO_ERROR, -1};
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_PARTITION(st->partition),
-        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value->data, value->len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADER(STORE_HEADER, hv, -1),
-        RD_KAFKA_V_OPAQUE(&dl), RD_KAFKA_V_END);
-    if (err)
-        return store_err(errmsg, size, WEIR_ERR_IO, "append %s: %s", key, rd_kafka_err2str(err));
-    while (!dl.done) /* librdkafka reports every message, at the latest at its timeout */
-        rd_kafka_poll(st->producer, 100);
-    if (dl.err == RD_KAFKA_RESP_ERR_INVALID_RECORD || dl.err == RD_KAFKA_RESP_ERR_INVALID_MSG)
+    rd_kafka_flush(st->producer, st->timeout_ms);
+    for (size_t i = 0; i < n; i++)
+        while (!dl[i].done) /* librdkafka reports every message, at the latest at its timeout */
+            rd_kafka_poll(st->producer, 100);
+}
+
+static bool refused(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_INVALID_RECORD || err == RD_KAFKA_RESP_ERR_INVALID_MSG;
+}
+
+/* What the deliveries of a decision's n events say: 0 (all appended, one after another), 1 (the
+ * batch was refused: a conflict), or an error, WEIR_ERR_CORRUPT if only some were appended. */
+static int deliveries_judge(const store_delivery_t *dl, size_t n, const char *key, char *errmsg,
+                            size_t size)
+{
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += dl[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ok != 0 && ok != n)
+        return store_err(errmsg, size, WEIR_ERR_CORRUPT,
+                         "key %s: %zu of the decision's %zu events were appended (the decision "
+                         "was split across batches)",
+                         key, ok, n);
+    if (ok == 0 && refused(dl[0].err))
         return 1;
-    if (dl.err)
-        return store_err(errmsg, size, WEIR_ERR_IO, "append %s: %s", key, rd_kafka_err2str(dl.err));
-    *offset = dl.offset;
+    if (ok == 0)
+        return store_err(errmsg, size, WEIR_ERR_IO, "append %s: %s", key,
+                         rd_kafka_err2str(dl[0].err));
+    for (size_t i = 1; i < n; i++)
+        if (dl[i].offset != dl[0].offset + (int64_t)i)
+            return store_err(errmsg, size, WEIR_ERR_CORRUPT,
+                             "key %s: the decision's events landed at offsets %" PRId64
+                             " and %" PRId64 ", not one after another",
+                             key, dl[i - 1].offset, dl[i].offset);
     return 0;
 }
 
-/* Load, decide, append the decision; 1 when its first event met a conflict (decide again). */
+/* Appends a decision's events as one batch, the first expecting the key at `expected`: 0 and
+ * *last (the offset of the last event), 1 on a conflict (the broker refused the expected
+ * offset; nothing appended), or a negative WEIR_ERR_*. */
+static int append_decision(weir_store *st, const char *key, const weir_store_decision *d,
+                           int64_t expected, int64_t *last, char *errmsg, size_t size)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < d->count; i++)
+        bytes += d->values[i].len + strlen(key);
+    if (d->count > STORE_DECISION_EVENTS || bytes > STORE_DECISION_BYTES)
+        return store_err(errmsg, size, WEIR_ERR_INVAL,
+                         "key %s: a decision of %zu events and %zu bytes is larger than one "
+                         "batch (at most %d events, %u bytes), so it cannot be appended at once",
+                         key, d->count, bytes, STORE_DECISION_EVENTS, STORE_DECISION_BYTES);
+    char hv[24];
+    snprintf(hv, sizeof(hv), "%" PRId64, expected);
+    store_delivery_t *dl = weir_calloc(d->count, sizeof(*dl));
+    size_t queued = 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (; queued < d->count && !err; queued++) {
+        dl[queued] = (store_delivery_t){false, RD_KAFKA_RESP_ERR_NO_ERROR, -1};
+        const buf_t *v = &d->values[queued];
+        err = queued == 0 ? rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(st->topic),
+                                              RD_KAFKA_V_PARTITION(st->partition),
+                                              RD_KAFKA_V_KEY(key, strlen(key)),
+                                              RD_KAFKA_V_VALUE(v->data, v->len),
+                                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_HEADER(STORE_HEADER, hv, -1),
+                                              RD_KAFKA_V_OPAQUE(&dl[queued]), RD_KAFKA_V_END)
+                          : rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(st->topic),
+                                              RD_KAFKA_V_PARTITION(st->partition),
+                                              RD_KAFKA_V_KEY(key, strlen(key)),
+                                              RD_KAFKA_V_VALUE(v->data, v->len),
+                                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_OPAQUE(&dl[queued]), RD_KAFKA_V_END);
+    }
+    if (err) {
+        /* Not all could be queued: the queued ones, still lingering, are dropped unsent. */
+        queued--;
+        rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE);
+        deliveries_wait(st, dl, queued);
+        size_t sent = 0;
+        for (size_t i = 0; i < queued; i++)
+            sent += dl[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        free(dl);
+        return store_err(errmsg, size, sent ? WEIR_ERR_CORRUPT : WEIR_ERR_IO,
+                         "append %s: %s (%zu of %zu events appended)", key, rd_kafka_err2str(err),
+                         sent, d->count);
+    }
+    deliveries_wait(st, dl, queued);
+    int rc = deliveries_judge(dl, d->count, key, errmsg, size);
+    if (rc == 0)
+        *last = dl[d->count - 1].offset;
+    free(dl);
+    return rc;
+}
+
+/* Load, decide, append the decision; 1 when it met a conflict (decide again). */
 static int attempt_once(weir_store *st, const char *key, weir_store_decide_fn decide, void *user,
                         weir_store_decision *d, int64_t *version, char *errmsg, size_t size)
 {
@@ -469,21 +554,10 @@ static int attempt_once(weir_store *st, const char *key, weir_store_decide_fn de
     if (rc)
         return store_err(errmsg, size, rc < 0 ? rc : WEIR_ERR_INVAL, "key %s: decide gave up (%s)",
                          key, weir_strerror(rc));
-    for (size_t i = 0; i < d->count; i++) {
-        int64_t expected = at;
-        rc = append_one(st, key, &d->values[i], expected, &at, errmsg, size);
-        if (rc == 1 && i > 0)
-            return store_err(errmsg, size, WEIR_ERR_CORRUPT,
-                             "key %s: event %zu of %zu met a conflict at offset %" PRId64
-                             "; the %zu before it are appended",
-                             key, i + 1, d->count, expected, i);
-        if (rc == 1)
-            *version = expected;
-        if (rc)
-            return rc;
-    }
     *version = at;
-    return 0;
+    if (d->count == 0)
+        return 0;
+    return append_decision(st, key, d, at, version, errmsg, size);
 }
 
 int weir_store_execute(weir_store *st, const char *key, weir_store_decide_fn decide, void *user,
@@ -531,8 +605,8 @@ int weir_store_snapshot(weir_store *st, const char *key, int64_t version, const 
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADER(WEIR_STORE_SNAPSHOT_HEADER, hv, -1), RD_KAFKA_V_OPAQUE(&dl),
         RD_KAFKA_V_END);
-    while (!err && !dl.done)
-        rd_kafka_poll(st->producer, 100);
+    if (!err)
+        deliveries_wait(st, &dl, 1); /* the flush sends it now, not after the linger */
     err = err ? err : dl.err;
     return err ? store_err(errmsg, size, WEIR_ERR_IO, "snapshot %s to %s: %s", key,
                            st->snapshots.name, rd_kafka_err2str(err))

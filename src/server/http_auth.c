@@ -283,6 +283,9 @@ static const authz_rule_t rules[] = {
     {"GET", "/api/v1/dlq/*/records", {TOPIC(READ, NAME_SEG)}},
     /* and WRITE on each record's origin topic, checked by the redrive (admin_may) */
     {"POST", "/api/v1/dlq/*/redrive", {TOPIC(READ, NAME_SEG), GROUP(READ, NAME_REDRIVE)}},
+    /* read the saga state topics it may READ (admin_may): ?topic=T is refused otherwise */
+    {"GET", "/api/v1/sagas", {{0}}},
+    {"GET", "/api/v1/sagas/*", {{0}}},
     {"GET", "/api/v1/traces/**", {CLUSTER(DESCRIBE)}},
     /* the metrics and the OTLP receiver (spans are telemetry: any authenticated service) */
     {"GET", "/metrics", {CLUSTER(DESCRIBE)}},

@@ -580,12 +580,14 @@ out_unlock:
 typedef struct {
     int64_t base, last, max_ts;
     uint64_t total;
+    int32_t records;
+    int16_t attributes;
 } hdr_t;
 
 /* Reads the header of the batch at pos (below size) of a segment file. */
 static int hdr_at(storage_io_t *io, int fd, uint64_t pos, uint64_t size, hdr_t *h)
 {
-    uint8_t p[BATCH_PRODUCER_ID];
+    uint8_t p[BATCH_HEADER_SIZE];
     if (pos + sizeof(p) > size)
         return -WEIR_ECORRUPT;
     size_t got;
@@ -603,7 +605,23 @@ static int hdr_at(storage_io_t *io, int fd, uint64_t pos, uint64_t size, hdr_t *
     h->last = h->base + delta;
     h->max_ts = (int64_t)be64_read(p + BATCH_MAX_TIMESTAMP);
     h->total = BATCH_LOG_OVERHEAD + (uint64_t)len;
+    h->records = (int32_t)be32_read(p + BATCH_RECORD_COUNT);
+    h->attributes = (int16_t)be16_read(p + BATCH_ATTRIBUTES);
     return 0;
+}
+
+/* Adds the batch to the slice being built (its first when none yet). */
+static void slice_add_batch(storage_slice_t *out, uint64_t pos, const hdr_t *h)
+{
+    if (out->len == 0) {
+        out->pos = pos;
+        out->first_offset = h->base;
+    }
+    out->len += (size_t)h->total;
+    out->next_offset = h->last + 1;
+    out->records += h->records > 0 ? (uint64_t)h->records : 0;
+    if ((h->attributes & BATCH_COMPRESSION_MASK) == CODEC_ZSTD)
+        out->compressed_zstd = true;
 }
 
 typedef struct {
@@ -669,33 +687,29 @@ int storage_log_read(storage_log_t *log, int64_t offset, size_t max_bytes, stora
     }
     seg_snap_t s;
     snap_take(log, storage_log_seg_floor(log, offset), offset, &s);
+    int64_t verified_from = log->verified_from; /* it only moves down: a stale one is safe */
     pthread_mutex_unlock(&log->mu);
     do {
-        uint64_t pos = s.pos, first = UINT64_MAX, len = 0;
+        uint64_t pos = s.pos;
         while (pos < s.size) {
             hdr_t h;
             int rc = hdr_at(log->io, s.file->fd, pos, s.size, &h);
             if (rc) {
                 storage_file_unref(s.file);
+                memset(out, 0, sizeof(*out));
+                out->fd = -1;
                 return rc == -WEIR_ECORRUPT ? corrupt_read(log, s.base, pos) : rc;
             }
-            if (first == UINT64_MAX) {
-                if (h.last >= offset) {
-                    first = pos;
-                    len = h.total;
-                }
-            } else if (len + h.total > max_bytes) {
+            if (out->len == 0 ? h.last >= offset : out->len + h.total <= max_bytes)
+                slice_add_batch(out, pos, &h);
+            else if (out->len)
                 break;
-            } else {
-                len += h.total;
-            }
             pos += h.total;
         }
-        if (first != UINT64_MAX) {
+        if (out->len) {
             out->file = s.file;
             out->fd = s.file->fd;
-            out->pos = first;
-            out->len = (size_t)len;
+            out->sendfile_ok = out->first_offset >= verified_from && log->io == storage_io_real();
             return 0;
         }
         /* Compaction may have emptied the rest of this segment: the batch is further on. */
@@ -732,16 +746,31 @@ int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *d
         }
         off += t;
     }
+    /* Checked now: when the slice reaches the verified part, that part starts at the slice. */
+    pthread_mutex_lock(&log->mu);
+    if (s->first_offset < log->verified_from && s->next_offset >= log->verified_from)
+        log->verified_from = s->first_offset;
+    pthread_mutex_unlock(&log->mu);
     return 0;
 }
 
 void storage_slice_release(storage_log_t *log, storage_slice_t *s)
 {
     (void)log;
-    storage_file_unref(s->file);
-    s->file = NULL;
+    storage_file_unref(storage_slice_take_file(s));
+}
+
+storage_file_t *storage_slice_take_file(storage_slice_t *s)
+{
+    storage_file_t *f = s->file;
+    memset(s, 0, sizeof(*s));
     s->fd = -1;
-    s->len = 0;
+    return f;
+}
+
+void storage_file_release(void *file)
+{
+    storage_file_unref(file);
 }
 
 int storage_log_offset_for_time(storage_log_t *log, int64_t ts, int64_t *offset, int64_t *timestamp)

@@ -192,6 +192,10 @@ struct storage_log {
     int64_t start_offset;   /* log start offset */
     int64_t end_offset;     /* next offset to assign */
     int64_t durable_offset; /* everything below is fdatasynced */
+    /* Every batch at or past this offset was checked (length, magic, CRC) by this process: at
+     * append, by recovery's scan, or by a verifying read (storage_slice_pread) that reached it.
+     * Only such batches may be sent straight from the file (storage_slice_t.sendfile_ok). mu. */
+    int64_t verified_from;
     int64_t recovery_point; /* as last written to the checkpoint */
     int64_t ckpt_seg_base;  /* base of the segment holding recovery_point at that write */
     int64_t ckpt_mono_ms;   /* when the checkpoint was last written */

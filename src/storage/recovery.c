@@ -693,6 +693,9 @@ int storage_log_recover(storage_log_t *log)
     log->dir_dirty = !clean;
     log->durable_offset =
         clean ? log->end_offset : WEIR_MIN(WEIR_MAX(rp, log->start_offset), log->end_offset);
+    /* Recovery scanned (CRC included) exactly what lies past the durable point; what lies below
+     * was only walked by its headers or trusted: it is checked when first read. */
+    log->verified_from = log->durable_offset;
     if (!clean)
         atomic_store_explicit(&log->dirty_since_ms, clock_mono_ms(), memory_order_relaxed);
     log->recovery_point = rp;

@@ -399,7 +399,15 @@ typedef struct {
     storage_file_t *file;
     int fd;
     uint64_t pos;
-    size_t len; /* 0: nothing at this offset yet */
+    size_t len;           /* 0: nothing at this offset yet */
+    int64_t first_offset; /* the base offset of its first batch */
+    int64_t next_offset;  /* the offset after its last batch */
+    uint64_t records;     /* the records its batches hold (their headers' counts) */
+    bool compressed_zstd; /* one of its batches is zstd-compressed */
+    /* Every batch in it was checked by this process (at append, by recovery's scan or by a
+     * verifying read) and fd is an OS file descriptor (the real I/O, not the simulated disk):
+     * it may be sent from the file (sendfile) without storage_slice_pread's check. */
+    bool sendfile_ok;
 } storage_slice_t;
 
 /* The range of whole batches starting at the batch that contains `offset`, up to max_bytes
@@ -410,10 +418,15 @@ typedef struct {
 int storage_log_read(storage_log_t *log, int64_t offset, size_t max_bytes, storage_slice_t *out);
 /* Copies a slice's bytes into dst (which must have slice->len bytes) and verifies every batch
  * in it (length, magic, CRC): a batch that fails is never served; -WEIR_ECORRUPT, and the log
- * goes offline with an error logged. A caller that sends the slice with sendfile instead skips
- * this check (the batches were verified by append or recovery). */
+ * goes offline with an error logged. A verified slice that reaches the log's verified part
+ * extends it down to the slice's start, so the next read of it may use sendfile. A caller that
+ * sends the slice with sendfile instead skips this check, only when s->sendfile_ok. */
 int storage_slice_pread(storage_log_t *log, const storage_slice_t *s, uint8_t *dst);
 void storage_slice_release(storage_log_t *log, storage_slice_t *s);
+/* Takes the slice's file reference away from it (the slice is left empty): the caller owns it
+ * until storage_file_release, which has the shape of a release callback. */
+storage_file_t *storage_slice_take_file(storage_slice_t *s);
+void storage_file_release(void *file);
 
 /* The first offset whose batch max timestamp >= ts (and that batch's max timestamp), through
  * the time index. -WEIR_ENOENT if no such batch. */

@@ -279,7 +279,8 @@ def t_describe_broker(ctx):
         set(cfg) ^ set(BROKER_NAMES)
     assert all(a in cfg for a in authz) and cfg["allow.everyone.if.no.acl.found"]["value"] == \
         "false", [cfg.get(a) for a in authz]
-    assert weir == ["weir.http.authentication.methods", "weir.http.metrics.open",
+    assert weir == ["weir.fetch.zero.copy",
+                    "weir.http.authentication.methods", "weir.http.metrics.open",
                     "weir.log.preallocate.bytes", "weir.max.decompressed.bytes",
                     "weir.memory.buffers.max.bytes",
                     "weir.metrics.consumergroup.sums", "weir.metrics.partition.labels",

@@ -13,7 +13,8 @@ pages=("topic" "topic create" "topic list" "topic describe" "topic delete" "topi
     "completion zsh" "completion fish" "schema" "schema list" "schema get" "schema register" "schema delete"
     "schema check" "schema compat" "schema config" "schema mode" "user" "user create" "user passwd"
     "user delete" "user list" "txn" "txn list" "txn describe" "txn producers" "txn find-hanging"
-    "txn abort" "topic export" "topic import" "dlq" "dlq list" "dlq show" "dlq redrive" "quota" "quota alter" "quota describe")
+    "txn abort" "topic export" "topic import" "dlq" "dlq list" "dlq show" "dlq redrive" "saga"
+    "saga list" "saga show" "quota" "quota alter" "quota describe")
 for p in "${pages[@]}"; do
     # shellcheck disable=SC2086
     run "$WEIR" help $p

@@ -4,7 +4,7 @@
 # with `weir` on PATH, $BROKER the Kafka address and $HTTP the HTTP address. One TAP line per
 # block: "ok N - docs/cli.md:42". $WEIR_REGISTRY is the schema registry: the test server
 # (tests/integration/registry_server) until `weir serve` carries the registry, when it becomes
-# http://$HTTP.
+# http://$HTTP. WEIR_DOCS_FILTER=regex runs only the files whose path matches (e.g. order-flow).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 weir=${WEIR_BIN:-$top/build/weir}
@@ -50,6 +50,7 @@ fi
 n=0
 fail=0
 for doc in "$top"/README.md "$top"/docs/*.md; do
+    [[ $doc =~ ${WEIR_DOCS_FILTER:-.} ]] || continue
     # Extract blocks: print "@@<line>" before each block's body.
     awk '/^```sh doctest/ {inb=1; print "@@" NR; next} /^```/ && inb {inb=0; next} inb {print}' \
         "$doc" >"$work/blocks"

@@ -12,6 +12,9 @@ Checked at the end, from the services' own databases:
     gateway's ledger); payment-service runs exactly once, so `payments` read with
     read_committed holds exactly one PaymentSucceeded or PaymentFailed per order, and the
     gateway's captures and refunds match the `payments.ledger` topic's;
+  - each order's records in order.events (order-service's event store) are OrderCreated first,
+    then exactly one verdict, the one in its orders table; `orders` holds one OrderPlaced and
+    that one verdict per order;
   - nothing was dead-lettered, and every process exits 0 when stopped (under ASan that also
     means no leak or error report).
 Scenario "kill": the same while payment-service is killed with SIGKILL mid-run and restarted.
@@ -52,6 +55,7 @@ class Flow:
         self.dir = tempfile.mkdtemp(prefix="weir-flow-%s-" % name)
         self.procs = {}
         self.bootstrap = None
+        self.admin = None
         self.http = None
 
     def spawn(self, name, args, wait_line=None):
@@ -75,11 +79,28 @@ class Flow:
                 return m.group(1)
         raise RuntimeError("%s did not start (see %s)" % (name, self.dir))
 
-    def start_broker(self):
-        args = [WEIR, "serve", "--listen", "127.0.0.1:0", "--http-listen", "off",
+    def start_broker(self, extra=()):
+        """weir serve with its HTTP listener: order-service keeps its orders in order.events
+        through the admin API (--admin). extra: more arguments (--set K=V)."""
+        args = [WEIR, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
                 "--data-dir", os.path.join(self.dir, "data"), "--log-level", "warn",
-                "--set", "group.initial.rebalance.delay.ms=0"]
-        self.bootstrap = self.spawn("broker", args, r"listening on (\S+)")
+                "--set", "group.initial.rebalance.delay.ms=0"] + list(extra)
+        err = open(os.path.join(self.dir, "broker.err"), "ab")
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                             cwd=self.dir, text=True)
+        self.procs["broker"] = p
+        for _ in range(2):  # "listening on HOST:PORT", then "http on HOST:PORT"
+            line = p.stdout.readline()
+            if line.startswith("listening on "):
+                self.bootstrap = line.split()[-1]
+            elif line.startswith("http on "):
+                self.admin = "http://" + line.split()[-1]
+        if not self.bootstrap or not self.admin:
+            raise RuntimeError("weir serve did not start (see %s)" % self.dir)
+
+    def order_args(self):
+        return [os.path.join(EXAMPLES, "order-service")] + self.service_args("order") + [
+            "--port", "0", "--admin", self.admin]
 
     def service_args(self, name):
         return ["--bootstrap", self.bootstrap, "--db", os.path.join(self.dir, name + ".db"),
@@ -97,10 +118,7 @@ class Flow:
                    [os.path.join(EXAMPLES, "inventory-service")] + self.service_args("inventory")
                    + ["--stock", STOCK_ARG])
         self.start_payment()
-        self.http = self.spawn("order-service",
-                               [os.path.join(EXAMPLES, "order-service")]
-                               + self.service_args("order") + ["--port", "0"],
-                               r"listening on (\S+)")
+        self.http = self.spawn("order-service", self.order_args(), r"listening on (\S+)")
 
     def db(self, name):
         c = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, name + ".db"), uri=True,
@@ -271,6 +289,45 @@ def read_committed(flow, topic, nparts=4):
     return by
 
 
+def order_records(flow):
+    """{order id: [record type, ...]} of order.events, order-service's event store."""
+    c = Consumer({"bootstrap.servers": flow.bootstrap, "group.id": "flow-check",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition("order.events", 0, 0)])
+    by = {}
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                break
+            continue
+        by.setdefault(m.key().decode(), []).append(json.loads(m.value())["type"])
+    c.close()
+    return by
+
+
+def aggregate_violations(flow, orders):
+    """Each order's records in order.events: OrderCreated first and once, one verdict that is
+    the orders table's status; and `orders` holds one OrderPlaced and one verdict per order."""
+    bad = []
+    records = order_records(flow)
+    published = read_committed(flow, "orders")
+    for oid, (status, *_rest) in orders.items():
+        types = records.get(oid, [])
+        verdicts = [t for t in types if t in ("OrderConfirmed", "OrderCancelled")]
+        want = "OrderConfirmed" if status == "CONFIRMED" else "OrderCancelled"
+        if types[:1] != ["OrderCreated"] or types.count("OrderCreated") != 1 or \
+                verdicts != [want]:
+            bad.append("%s (%s): order.events holds %s" % (oid, status, types))
+        ev = published.get(oid, {})
+        if ev != {"OrderPlaced": 1, want: 1}:
+            bad.append("%s (%s): orders holds %s" % (oid, status, ev))
+    return bad
+
+
 def violations(flow, placed):
     """Every broken invariant, as text; [] when all hold."""
     bad = []
@@ -353,7 +410,7 @@ def violations(flow, placed):
                        % (sku, initial, qty, held.get(sku, 0)))
     for c in (o, p, i):
         c.close()
-    return bad
+    return bad + aggregate_violations(flow, orders)
 
 
 def check(flow, placed, tap, n):
@@ -369,8 +426,8 @@ def check(flow, placed, tap, n):
         bad = violations(flow, placed)
     for line in bad[:20]:
         print("#   %s" % line)
-    tap(not bad, n + 1, "stock conserved, nobody charged twice or left charged "
-        "(%d violations)" % len(bad))
+    tap(not bad, n + 1, "stock conserved, nobody charged twice or left charged, each order's "
+        "records in order.events agree (%d violations)" % len(bad))
     p = flow.db("payment")
     declined = p.execute("SELECT count(*) FROM gateway_ledger WHERE kind='decline'").fetchone()[0]
     refunds = p.execute("SELECT count(*) FROM gateway_ledger WHERE kind='refund'").fetchone()[0]

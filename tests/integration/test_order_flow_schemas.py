@@ -48,29 +48,14 @@ class SchemaFlow(of.Flow):
     registry = None
 
     def start_broker(self):
-        args = [of.WEIR, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                "--data-dir", os.path.join(self.dir, "data"), "--log-level", "warn",
-                "--set", "group.initial.rebalance.delay.ms=0"]
-        err = open(os.path.join(self.dir, "broker.err"), "ab")
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                             cwd=self.dir, text=True)
-        self.procs["broker"] = p
-        for _ in range(2):  # "listening on HOST:PORT", then "http on HOST:PORT"
-            line = p.stdout.readline()
-            if line.startswith("listening on "):
-                self.bootstrap = line.split()[-1]
-            elif line.startswith("http on "):
-                self.registry = "http://" + line.split()[-1]
-        if not self.bootstrap or not self.registry:
-            raise RuntimeError("weir serve did not start (see %s)" % self.dir)
+        super().start_broker()
+        self.registry = self.admin
 
     def service_args(self, name):
         return super().service_args(name) + ["--registry", self.registry]
 
     def start_order(self, extra=()):
-        self.http = self.spawn("order-service",
-                               [os.path.join(of.EXAMPLES, "order-service")]
-                               + self.service_args("order") + ["--port", "0"] + list(extra),
+        self.http = self.spawn("order-service", self.order_args() + list(extra),
                                r"listening on (\S+)")
 
 
@@ -174,9 +159,7 @@ def main():
         incompatible["required"].append("currency")
         path = os.path.join(flow.dir, "orders-v2-bad.json")
         json.dump(incompatible, open(path, "w"))
-        p = subprocess.Popen([os.path.join(of.EXAMPLES, "order-service")]
-                             + flow.service_args("order") + ["--port", "0", "--schema",
-                                                             "orders=" + path],
+        p = subprocess.Popen(flow.order_args() + ["--schema", "orders=" + path],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              cwd=flow.dir)
         rc = wait_exit(p, 30)

@@ -138,11 +138,11 @@ def records(addr, topic, key):
     return out
 
 
-def start_services(addr, work, collector):
+def start_services(addr, work, collector, http):
     procs = {}
     for name, extra in (("inventory-service", []),
                         ("payment-service", ["--failure-rate", "0", "--transient-rate", "0"]),
-                        ("order-service", ["--port", "0"])):
+                        ("order-service", ["--port", "0", "--admin", "http://" + http])):
         log = open(os.path.join(work, name + ".log"), "w")
         out = open(os.path.join(work, name + ".out"), "w")
         procs[name] = subprocess.Popen(
@@ -294,7 +294,7 @@ def main():
     try:
         addr = p.stdout.readline().split()[-1]
         http = p.stdout.readline().split()[-1]
-        procs = start_services(addr, work, collector)
+        procs = start_services(addr, work, collector, http)
         port = wait_for(lambda: log_value(os.path.join(work, "order-service.out"),
                                           r"listening on (\S+)"), 30)
         tap(port is not None, "order-service serves HTTP")

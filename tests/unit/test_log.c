@@ -871,6 +871,79 @@ TEST(real_files_round_trip)
     tl_rmrf(dir);
 }
 
+/* Zero-copy fetch: a slice may go by sendfile only when every batch in it was checked by this
+ * process (appended, scanned by recovery, or read back through storage_slice_pread). */
+static bool read_sendable(storage_log_t *log, int64_t offset, storage_slice_t *s)
+{
+    int rc = storage_log_read(log, offset, 1 << 20, s);
+    CHECK_EQ(rc, 0);
+    return rc == 0 && s->sendfile_ok;
+}
+
+TEST(slice_sendfile_ok_only_for_verified_batches)
+{
+    char *dir = tl_tmpdir();
+    char pdir[600], seg0[800];
+    snprintf(pdir, sizeof(pdir), "%s/p-0", dir);
+    storage_log_config_t cfg;
+    cfg_small(&cfg);
+    cfg.preallocate_bytes = 0;
+    storage_log_t *log;
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(tl_append(log, 2, 100, 1, (uint64_t)i), 2 * i);
+    storage_slice_t s;
+    CHECK(read_sendable(log, 0, &s)); /* appended by this process */
+    CHECK_EQ(s.first_offset, 0);
+    CHECK_EQ(s.next_offset, 6);
+    CHECK_EQ(s.records, 6);
+    CHECK_EQ(s.len, storage_log_size_bytes(log));
+    CHECK(!s.compressed_zstd);
+    storage_slice_release(log, &s);
+    storage_log_close(log);
+
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    CHECK(!read_sendable(log, 2, &s)); /* clean restart: nothing checked yet */
+    CHECK_EQ(s.first_offset, 2);
+    uint8_t *copy = malloc(s.len);
+    CHECK_EQ(storage_slice_pread(log, &s, copy), 0); /* checked now, from 2 to the end */
+    storage_slice_release(log, &s);
+    CHECK(read_sendable(log, 4, &s));
+    storage_slice_release(log, &s);
+    CHECK(!read_sendable(log, 0, &s)); /* the batch below was not read */
+    storage_slice_release(log, &s);
+    CHECK_EQ(tl_append(log, 2, 100, 1, 9), 6);
+    CHECK(read_sendable(log, 6, &s));
+    storage_slice_release(log, &s);
+    storage_log_close(log);
+
+    /* The first batch rotted while the log was closed (recovery trusts it: an index entry
+     * follows it): not sendable, and the copy refuses it. */
+    tl_seg_path(seg0, sizeof(seg0), pdir, 0, ".log");
+    CHECK_EQ(tl_flip(seg0, 100), 0);
+    REQUIRE(storage_log_open(storage_io_real(), pdir, &cfg, &log) == 0);
+    CHECK(!read_sendable(log, 0, &s));
+    copy = realloc(copy, s.len);
+    CHECK_EQ(storage_slice_pread(log, &s, copy), -WEIR_ECORRUPT);
+    storage_slice_release(log, &s);
+    CHECK(storage_log_offline(log));
+    free(copy);
+    storage_log_close(log);
+    tl_rmrf(dir);
+}
+
+TEST(slice_on_the_simulated_disk_is_never_sendable)
+{
+    sim_reset();
+    storage_log_t *log = open_sim(NULL);
+    CHECK_EQ(tl_append(log, 2, 100, 1, 1), 0);
+    storage_slice_t s;
+    CHECK(!read_sendable(log, 0, &s)); /* its fds are not the OS's */
+    CHECK_EQ(s.next_offset, 2);
+    storage_slice_release(log, &s);
+    storage_log_close(log);
+}
+
 /* Preallocation on real files: the active segment's file runs ahead of its data in steps. */
 static void cfg_prealloc(storage_log_config_t *cfg)
 {
