@@ -20,7 +20,8 @@
  *   bench_weir idle_conns  --addr H:P --conns N [--seconds S]
  *
  * --ssl-ca FILE (every librdkafka workload) speaks TLS to an SSL listener, trusting the PEM CA
- * FILE (bench/security_cost.sh: the TLS against plaintext rows).
+ * FILE (bench/security_cost.sh: the TLS against plaintext rows). --rdkafka "k=v,k=v" sets
+ * librdkafka properties after the bench's own (security_cost.sh's client-tuned rows).
  *
  * Message i goes to partition i % P (explicit, so every partition gets the same share whatever the
  * client's partitioner does), its value is the bench payload (bench_common.h), no key, no
@@ -104,9 +105,32 @@ static rd_kafka_conf_t *conf_base(const opts_t *o)
     return conf;
 }
 
+/* --rdkafka "k=v,k=v" (main sets it): set by client_new after everything else the workload
+ * sets, so they win. */
+static const char *conf_extra_list = "";
+
+static void conf_extra(rd_kafka_conf_t *conf)
+{
+    char kv[512];
+    for (const char *p = conf_extra_list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n >= sizeof(kv))
+            bench_die("--rdkafka: '%.*s' too long", (int)n, p);
+        memcpy(kv, p, n);
+        kv[n] = 0;
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            bench_die("--rdkafka: '%s' is not key=value", kv);
+        *eq = 0;
+        conf_set(conf, kv, eq + 1);
+        p += n + (p[n] == ',');
+    }
+}
+
 static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
 {
     char err[512];
+    conf_extra(conf);
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
     if (!rk)
         bench_die("rd_kafka_new: %s", err);
@@ -1442,12 +1466,11 @@ static int run_latency_ack_raw(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr",      "--topic",        "--partitions",    "--count",
-        "--msg-bytes", "--acks",         "--seconds",       "--idempotent",
-        "--linger-ms", "--rate",         "--members",       "--conns",
-        "--group",     "--heartbeat-ms", "--max-in-flight", "--txn-size",
-        "--isolation", "--payload-file", "--timeline",      "--progress-ms",
-        "--ssl-ca",    "--keys",         "--conditional",   NULL};
+        "--addr",     "--topic",     "--partitions",   "--count",        "--msg-bytes",
+        "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
+        "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
+        "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
+        "--ssl-ca",   "--keys",      "--conditional",  "--rdkafka",      NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
@@ -1480,6 +1503,7 @@ int main(int argc, char **argv)
         .keys = bench_arg_i64(&a, "--keys", 0),
         .conditional = bench_arg_i64(&a, "--conditional", 0),
     };
+    conf_extra_list = bench_arg_str(&a, "--rdkafka", "");
     if (o.msg_bytes < BENCH_HDR_BYTES || o.msg_bytes > BENCH_MSG_BYTES_MAX || o.count < 1 ||
         o.partitions < 1 || o.partitions > 64 || (o.acks != 0 && o.acks != 1 && o.acks != -1) ||
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||

@@ -9,16 +9,30 @@
  * handshake that fails (a client speaking plaintext to a TLS port, an unknown CA, no client
  * certificate when one is required) closes the connection with the reason logged.
  *
- * OpenSSL keeps at most one partial record of decrypted bytes, so after a read the socket may
- * be empty while bytes wait inside the SSL object: tls_pending() tells conn.c, which reads
- * again at the end of the loop's iteration instead of waiting for an epoll event that will not
- * come. A read that needs to write (handshake records, session tickets, a key update) with a
- * full socket buffer sets conn->tp_wants_write, so EPOLLOUT resumes the read.
+ * Reads: OpenSSL reads from our own socket BIO (tls_in_*), which takes in up to 64 KiB with one
+ * recv() and hands OpenSSL each record's header and body from there. Clients write many small
+ * records (librdkafka one per buffer of a request, a few KiB each), and a plain socket BIO
+ * costs two read() calls per record; OpenSSL's own read-ahead would do one, but moves the
+ * bytes left in its buffer to the front before every record (a copy of up to the whole buffer
+ * per record). The BIO's buffer is given back whenever a read leaves it empty, so an idle
+ * connection holds none. tls_recv decrypts record after record into the caller's buffer until
+ * OpenSSL wants bytes from a drained socket (then what waits is part of a record, and the rest
+ * raises an epoll event) or the caller's buffer is full (then whole records may wait in the
+ * BIO or the SSL object with the socket empty: tls_pending() says so, and conn.c reads again
+ * at the end of the loop's iteration instead of waiting for an epoll event that will not
+ * come). A read that needs to write (handshake records, a key update) with a full socket
+ * buffer sets conn->tp_wants_write, so EPOLLOUT resumes the read.
  *
- * Writes: SSL_MODE_ENABLE_PARTIAL_WRITE and ACCEPT_MOVING_WRITE_BUFFER, and the pending
- * responses gathered into records of up to 16 KiB (pipelined small answers share a record). A
- * write that could not finish is retried with the same bytes from the same offset, as OpenSSL
- * requires: the response queue only moves by what was written.
+ * Writes: SSL_MODE_ENABLE_PARTIAL_WRITE and ACCEPT_MOVING_WRITE_BUFFER. A response of 16 KiB
+ * or more goes to SSL_write from its own buffer, wherever in it the last write stopped (a
+ * fetch response is never copied on the way to the cipher); smaller pending responses are
+ * gathered into records of up to 16 KiB (pipelined small answers share a record). A write
+ * that could not finish is retried with the same bytes from the same offset, as OpenSSL
+ * requires: the response queue only moves by what was written, and the choice between the
+ * two depends only on the bytes from that offset.
+ *
+ * Cipher: unless ssl.cipher.suites says otherwise, TLS 1.3 prefers AES-128-GCM (the server's
+ * order wins): as safe for this use as AES-256-GCM and about a third cheaper per byte.
  *
  * Threads: a context is made before the loops accept and freed after the connections are
  * gone (SSL objects hold their own reference); a connection's SSL object is its loop's. The
@@ -43,6 +57,11 @@
 #include <unistd.h>
 
 #define TLS_RECORD_BYTES (16 * 1024)
+/* The read BIO's buffer: one recv() takes in up to four full records. */
+#define TLS_IN_BYTES (64 * 1024)
+/* TLS 1.3 suites when ssl.cipher.suites names none: OpenSSL's three, AES-128-GCM first. */
+#define TLS_SUITES_DEFAULT                                                                         \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 /* The files a context was built from, as stat saw them: a change of any field means new
  * contents (a rename over the file changes the inode, an edit in place the mtime or size). */
@@ -65,10 +84,21 @@ struct net_tls_ctx {
 /* How often a new connection looks whether the PEM files changed (at most one stat each). */
 #define TLS_RELOAD_CHECK_MS 1000
 
+/* The read BIO's state: bytes received and not yet handed to OpenSSL are buf[off, len). */
+typedef struct {
+    int fd;
+    bool eof; /* recv() returned 0 (BIO_eof: OpenSSL's "unexpected EOF" check) */
+    uint8_t *buf;
+    size_t off, len;
+} tls_in_t;
+
 typedef struct {
     SSL *ssl;
+    tls_in_t *in; /* owned by the SSL object's read BIO */
     net_timer_t hs_timer;
     bool hs_done;
+    bool more;     /* the last read stopped with the caller's buffer full: records may wait */
+    bool err_next; /* the last read handed over bytes before an error, to report next time */
     char *peer_dn; /* the client certificate's subject (RFC 2253), or NULL */
 } tls_state_t;
 
@@ -128,13 +158,11 @@ static int parse_protocols(const char *list, int *lo, int *hi)
 }
 
 /* Kafka's ssl.cipher.suites is one list; OpenSSL takes TLS 1.3 suites (TLS_*) and TLS 1.2
- * ciphers separately. */
+ * ciphers separately. A list without TLS 1.3 suites leaves them at TLS_SUITES_DEFAULT. */
 static int set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t err_len)
 {
-    if (!list || !*list)
-        return 0;
     buf_t v12 = {0}, v13 = {0};
-    const char *p = list;
+    const char *p = list ? list : "";
     int rc = 0;
     while (*p) {
         while (*p == ' ' || *p == ',')
@@ -150,6 +178,8 @@ static int set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t err_len
         }
         p = e;
     }
+    if (v13.len == 0)
+        buf_append(&v13, TLS_SUITES_DEFAULT, strlen(TLS_SUITES_DEFAULT));
     buf_append_u8(&v12, 0);
     buf_append_u8(&v13, 0);
     if (v12.len > 1 && SSL_CTX_set_cipher_list(ctx, (char *)v12.data) != 1) {
@@ -324,6 +354,110 @@ void net_tls_ctx_free(net_tls_ctx_t *t)
     free(t);
 }
 
+/* ---- the read BIO ---------------------------------------------------------------------------- */
+
+/* Like OpenSSL's socket BIO: retry flags on EAGAIN, 0 bytes and the EOF flag at the end, errno
+ * left for SSL_ERROR_SYSCALL; but reads of less than a buffer come from the buffer. */
+static int tls_in_read(BIO *b, char *out, size_t outl, size_t *readbytes)
+{
+    tls_in_t *in = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *readbytes = 0;
+    if (in->off == in->len) {
+        bool direct = outl >= TLS_IN_BYTES;
+        if (!direct && !in->buf)
+            in->buf = weir_malloc(TLS_IN_BYTES);
+        ssize_t r;
+        do
+            r = recv(in->fd, direct ? (void *)out : in->buf, direct ? outl : TLS_IN_BYTES, 0);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) {
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                BIO_set_retry_read(b);
+            else if (r == 0)
+                in->eof = true;
+            return 0;
+        }
+        if (direct) {
+            *readbytes = (size_t)r;
+            return 1;
+        }
+        in->off = 0;
+        in->len = (size_t)r;
+    }
+    size_t n = WEIR_MIN(outl, in->len - in->off);
+    memcpy(out, in->buf + in->off, n);
+    in->off += n;
+    *readbytes = n;
+    return 1;
+}
+
+static long tls_in_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_in_t *in = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_EOF:
+        return in->eof;
+    case BIO_CTRL_PENDING:
+        return (long)(in->len - in->off);
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int tls_in_destroy(BIO *b)
+{
+    tls_in_t *in = BIO_get_data(b);
+    if (in) {
+        free(in->buf);
+        free(in);
+    }
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO_METHOD *tls_in_method;
+
+static void tls_in_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir socket in");
+    if (m && (BIO_meth_set_read_ex(m, tls_in_read) != 1 || BIO_meth_set_ctrl(m, tls_in_ctrl) != 1 ||
+              BIO_meth_set_destroy(m, tls_in_destroy) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    tls_in_method = m;
+}
+
+/* A read BIO on fd; its state is *in (freed with the BIO). NULL if OpenSSL has no memory. */
+static BIO *tls_in_new(int fd, tls_in_t **in)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tls_in_method_init);
+    BIO *b = tls_in_method ? BIO_new(tls_in_method) : NULL;
+    if (!b)
+        return NULL;
+    *in = weir_calloc(1, sizeof(**in));
+    (*in)->fd = fd;
+    BIO_set_data(b, *in);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+/* Gives the buffer back once OpenSSL has taken every byte of it: idle connections hold none. */
+static void tls_in_release(tls_in_t *in)
+{
+    if (in->buf && in->off == in->len) {
+        free(in->buf);
+        in->buf = NULL;
+        in->off = in->len = 0;
+    }
+}
+
 /* ---- the transport ------------------------------------------------------------------------- */
 
 static tls_state_t *tls_of(const net_conn_t *conn)
@@ -400,14 +534,18 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
 {
     tls_state_t *t = tls_of(conn);
     size_t got = 0;
-    /* Fill the buffer from as many records as are there: a short read then means the SSL
-     * object holds nothing more (tls_pending), as with a plain socket. */
+    t->more = false;
+    t->err_next = false;
+    /* The error queue is empty after a call that succeeded: cleared once, not per record. */
+    ERR_clear_error();
+    /* Fill the buffer from as many records as are there (see the top of the file). */
     while (got < n) {
         size_t r = 0;
-        ERR_clear_error();
         int ok = SSL_read_ex(t->ssl, p + got, n - got, &r);
-        if (!t->hs_done && SSL_is_init_finished(t->ssl))
+        if (!t->hs_done && SSL_is_init_finished(t->ssl)) {
             tls_handshake_done(conn, t);
+            ERR_clear_error(); /* nothing the certificate's printing left may look like ours */
+        }
         if (ok == 1) {
             got += r;
             continue;
@@ -415,14 +553,17 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
         int e = SSL_get_error(t->ssl, 0);
         if (e == SSL_ERROR_WANT_READ) {
             tls_ack_now(conn);
-            break;
+            tls_in_release(t->in);
+            return (ssize_t)got;
         }
         if (e == SSL_ERROR_WANT_WRITE) {
             conn->tp_wants_write = true;
-            break;
+            return (ssize_t)got;
         }
-        if (got > 0)
-            break; /* hand over what was read; the error comes again next time */
+        if (got > 0) {
+            t->more = t->err_next = true; /* hand over what was read; the error next */
+            return (ssize_t)got;
+        }
         if (e == SSL_ERROR_ZERO_RETURN)
             return NET_TP_EOF;
         if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
@@ -434,7 +575,35 @@ static ssize_t tls_recv(net_conn_t *conn, uint8_t *p, size_t n)
         tls_fail(conn, "read");
         return NET_TP_ERROR;
     }
+    t->more = true;
+    tls_in_release(t->in);
     return (ssize_t)got;
+}
+
+/* Where the next SSL_write starts and how many bytes it takes: a response of a record or more
+ * from its own buffer, from wherever the last write stopped in it; smaller ones gathered into
+ * rec. Depends only on the bytes from (i, ioff), so a retry after WANT_WRITE passes the same
+ * bytes again, as OpenSSL requires. */
+static const uint8_t *tls_next_chunk(const struct iovec *iov, int cnt, int i, size_t ioff,
+                                     uint8_t *rec, size_t *len)
+{
+    if (iov[i].iov_len - ioff >= TLS_RECORD_BYTES) {
+        *len = iov[i].iov_len - ioff;
+        return (const uint8_t *)iov[i].iov_base + ioff;
+    }
+    size_t n = 0;
+    while (i < cnt && n < TLS_RECORD_BYTES) {
+        size_t take = WEIR_MIN(iov[i].iov_len - ioff, TLS_RECORD_BYTES - n);
+        memcpy(rec + n, (const uint8_t *)iov[i].iov_base + ioff, take);
+        n += take;
+        ioff += take;
+        if (ioff == iov[i].iov_len) {
+            i++;
+            ioff = 0;
+        }
+    }
+    *len = n;
+    return rec;
 }
 
 static ssize_t tls_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
@@ -444,31 +613,10 @@ static ssize_t tls_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
     size_t sent = 0;
     int i = 0;
     size_t ioff = 0;
+    ERR_clear_error();
     while (i < cnt) {
-        /* One record's worth: a large response straight from its buffer, small ones gathered. */
-        const uint8_t *src;
-        size_t len;
-        if (ioff == 0 && iov[i].iov_len >= TLS_RECORD_BYTES) {
-            src = iov[i].iov_base;
-            len = iov[i].iov_len;
-        } else {
-            len = 0;
-            int k = i;
-            size_t koff = ioff;
-            while (k < cnt && len < sizeof(rec)) {
-                size_t take = WEIR_MIN(iov[k].iov_len - koff, sizeof(rec) - len);
-                memcpy(rec + len, (const uint8_t *)iov[k].iov_base + koff, take);
-                len += take;
-                koff += take;
-                if (koff == iov[k].iov_len) {
-                    k++;
-                    koff = 0;
-                }
-            }
-            src = rec;
-        }
-        size_t w = 0;
-        ERR_clear_error();
+        size_t len, w = 0;
+        const uint8_t *src = tls_next_chunk(iov, cnt, i, ioff, rec, &len);
         if (SSL_write_ex(t->ssl, src, len, &w) != 1) {
             int e = SSL_get_error(t->ssl, 0);
             if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
@@ -493,9 +641,12 @@ static ssize_t tls_sendv(net_conn_t *conn, const struct iovec *iov, int cnt)
     return (ssize_t)sent;
 }
 
+/* Only after a read that filled the caller's buffer: after one that stopped for want of bytes
+ * what OpenSSL holds is part of a record, and the rest raises an epoll event. */
 static bool tls_pending(const net_conn_t *conn)
 {
-    return SSL_pending(tls_of(conn)->ssl) > 0;
+    tls_state_t *t = tls_of(conn);
+    return t->more && (t->err_next || SSL_has_pending(t->ssl) || t->in->off < t->in->len);
 }
 
 static void tls_close(net_conn_t *conn)
@@ -534,13 +685,20 @@ int net_tls_conn_start(net_conn_t *conn, net_tls_ctx_t *ctx)
     SSL *ssl = net_tls_ssl_new(ctx);
     if (!ssl)
         return -WEIR_ENOMEM;
-    if (SSL_set_fd(ssl, conn->io.fd) != 1) {
+    tls_in_t *in = NULL;
+    BIO *rbio = tls_in_new(conn->io.fd, &in);
+    BIO *wbio = BIO_new_socket(conn->io.fd, BIO_NOCLOSE);
+    if (!rbio || !wbio) {
+        BIO_free(rbio);
+        BIO_free(wbio);
         SSL_free(ssl);
-        return -WEIR_EIO;
+        return -WEIR_ENOMEM;
     }
+    SSL_set_bio(ssl, rbio, wbio); /* the SSL object owns both now */
     SSL_set_accept_state(ssl);
     tls_state_t *t = weir_calloc(1, sizeof(*t));
     t->ssl = ssl;
+    t->in = in;
     net_timer_init(&t->hs_timer, tls_handshake_expired, conn);
     net_timer_start(conn->loop, &t->hs_timer, ctx->handshake_timeout_ms);
     conn->tp = &net_tls_transport;
