@@ -40,7 +40,7 @@ skipped_known=()
 # the release pass) and the help pages. WEIR_ASAN_ALL=1 runs them too.
 asan_skip='integration/test_(docs\.sh|order_saga\.py|acl_table\.py|cli_help\.sh)$'
 [[ -n ${WEIR_ASAN_ALL:-} ]] && asan_skip='^$'
-tsan_tests='unit/test_(acl|quotas|base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment|sdk_serde)|integration/test_(sdk_schemas|fetch_zero_copy|admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention|memory)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|http_auth|layers|metrics|quotas|schema_validation|tls_reload|tracing)'
+tsan_tests='unit/test_(acl|quotas|base|metric|trace|batch|codec|compact|consumer_group|epoch|flusher|group|io_sim|kafka|log|net|offsets|producer|segment|sdk_serde)|integration/test_(sdk_schemas|fetch_zero_copy|admin_(protocol|client|api)|broker_(kcat|protocol|python|badinput|restart|retention|memory)|group_(admin|static|kcat|crash|kafkajs|protocol)|console_browser|http_auth|http_listener|layers|metrics|quotas|schema_validation|tls_reload|tracing)'
 
 logdir=$top/build/test-logs
 mkdir -p "$logdir"

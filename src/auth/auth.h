@@ -150,7 +150,11 @@ typedef struct {
     const char *issuer;          /* NULL or "": iss not checked */
     const char *audience;        /* comma-separated; NULL or "": aud not checked */
     const char *principal_claim; /* NULL: "sub" */
-    int64_t clock_skew_ms;       /* allowed on exp and nbf */
+    /* The scopes a token must carry, comma separated (NULL or "": none), in its scope claim
+     * (scope_claim, NULL: "scope"): a space-separated string (RFC 8693) or an array of them. */
+    const char *required_scopes;
+    const char *scope_claim;
+    int64_t clock_skew_ms; /* allowed on exp and nbf */
 } auth_jwt_config_t;
 
 /* Verifies token (header.payload.signature, base64url) at now_ms: the signature by the key its

@@ -352,6 +352,49 @@ static bool audience_ok(json_t *aud, const char *expected)
     return false;
 }
 
+/* Whether the scope claim v (a space-separated string, or an array of scope strings) holds
+ * scope (n bytes). */
+static bool scope_held(json_t *v, const char *scope, size_t n)
+{
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *s = json_array_get(v, i);
+            if (json_is_string(s) && json_string_length(s) == n &&
+                memcmp(json_string_value(s), scope, n) == 0)
+                return true;
+        }
+        return false;
+    }
+    const char *p = json_string_value(v);
+    while (p && *p) {
+        size_t m = strcspn(p, " ");
+        if (m == n && memcmp(p, scope, n) == 0)
+            return true;
+        p += m + (p[m] == ' ');
+    }
+    return false;
+}
+
+/* Every scope of c->required_scopes is in the token's scope claim; else the first missing. */
+static int check_scopes(const auth_jwt_config_t *c, json_t *claims, char *err, size_t ecap)
+{
+    const char *name = c->scope_claim && c->scope_claim[0] ? c->scope_claim : "scope";
+    json_t *v = json_object_get(claims, name);
+    for (const char *p = c->required_scopes; p && *p;) {
+        size_t n = strcspn(p, ",");
+        size_t b = 0, e = n;
+        while (b < e && p[b] == ' ')
+            b++;
+        while (e > b && p[e - 1] == ' ')
+            e--;
+        if (e > b && !scope_held(v, p + b, e - b))
+            return fail(err, ecap, "the token's %s claim lacks the required scope '%.*s'", name,
+                        (int)WEIR_MIN(e - b, 100), p + b);
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 static int check_claims(const auth_jwt_config_t *c, json_t *claims, int64_t now_ms, char *principal,
                         size_t pcap, int64_t *expires_ms, char *err, size_t ecap)
 {
@@ -373,6 +416,8 @@ static int check_claims(const auth_jwt_config_t *c, json_t *claims, int64_t now_
     }
     if (c->audience && c->audience[0] && !audience_ok(json_object_get(claims, "aud"), c->audience))
         return fail(err, ecap, "the token's audience is not one of '%.200s'", c->audience);
+    if (check_scopes(c, claims, err, ecap) < 0)
+        return -WEIR_EINVAL;
     const char *pname = c->principal_claim && c->principal_claim[0] ? c->principal_claim : "sub";
     json_t *pv = json_object_get(claims, pname);
     const char *p = json_string_value(pv);

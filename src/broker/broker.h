@@ -60,6 +60,8 @@ enum {
     BCFG_TRANSACTIONAL_ID_MAX_COUNT,   /* weir.transactional.id.max.count */
     BCFG_SSL_HANDSHAKE_TIMEOUT_MS,     /* weir.ssl.handshake.timeout.ms */
     BCFG_OAUTHBEARER_UNSECURED_ENABLE, /* weir.sasl.oauthbearer.unsecured.enable */
+    BCFG_OAUTHBEARER_REQUIRED_SCOPES,  /* weir.sasl.oauthbearer.required.scopes */
+    BCFG_OAUTHBEARER_JWKS_CA_LOCATION, /* weir.sasl.oauthbearer.jwks.endpoint.ca.location */
     /* read by the server for the event loops and connections (src/net) */
     BCFG_MEMORY_BUFFERS_MAX_BYTES, /* weir.memory.buffers.max.bytes */
     BCFG_REQUEST_STALL_TIMEOUT_MS, /* weir.request.stall.timeout.ms */
@@ -111,12 +113,24 @@ enum {
 
 #define BCFG_UNSET INT64_MIN /* ival of a number setting without a value */
 
+/* One listener-prefixed setting, Kafka's listener.name.<listener>.[<mechanism>.]<setting>: the
+ * listener name lowercased as Kafka writes it, the SASL mechanism lowercased ("" when none), the
+ * setting's key and its checked, normalized value. Static only (the config file and --set). */
+typedef struct {
+    char *listener;
+    char *mechanism;
+    int key;
+    char *value;
+} broker_listener_setting_t;
+
 typedef struct {
     _Atomic int64_t ival[BCFG__COUNT]; /* INT/LONG/SHORT, BOOLEAN 0/1, a choice's index, a list's
                                           bitmask, a DOUBLE's bits; BCFG_UNSET without a value */
     char *sval[BCFG__COUNT];           /* the effective value as text, normalized; NULL = none */
     int source[BCFG__COUNT];           /* CFG_SOURCE_* of the effective value */
-    char *layer[BCFG_LAYERS][BCFG__COUNT]; /* what each layer sets (normalized), NULL = nothing */
+    char *layer[BCFG_LAYERS][BCFG__COUNT];   /* what each layer sets (normalized), NULL = nothing */
+    broker_listener_setting_t *per_listener; /* listener.name.* settings, in the order given */
+    size_t per_listener_n;
 } broker_settings_t;
 
 /* Defaults, then the config file, then "key=value" overrides, all in the static layer. Unknown
@@ -135,6 +149,12 @@ int broker_cfg_check(int key, const char *value, char *norm, size_t norm_len, ch
  * -WEIR_EINVAL with a message for a bad value (nothing changes then). */
 int broker_settings_layer_set(broker_settings_t *s, int layer, int key, const char *value,
                               char *err, size_t err_len);
+/* A listener's own value of key (listener.name.<listener>.<mechanism>.<key>, then
+ * listener.name.<listener>.<key> when mechanism is given), else NULL: the caller falls back on
+ * the shared setting. listener is matched without regard to case; mechanism is a SASL
+ * mechanism name ("SCRAM-SHA-256") or NULL. */
+const char *broker_settings_listener(const broker_settings_t *s, const char *listener,
+                                     const char *mechanism, int key);
 static inline int64_t broker_settings_int(const broker_settings_t *s, broker_cfg_key_t k)
 {
     return atomic_load_explicit(&s->ival[k], memory_order_relaxed);

@@ -92,6 +92,13 @@ int broker_cfg_parse(const broker_cfg_row_t *row, const char *value, char *norm,
 void broker_cfg_double_str(double d, char *out, size_t len);
 #define BROKER_CFG_VALUE_MAX 4096 /* longest value text kept */
 
+/* config_listener.c: one listener.name.<listener>.[<mechanism>.]<setting> line of the config
+ * file or --set (key is the whole name); a later one for the same name replaces it. 0, or
+ * -WEIR_EINVAL with a message in err. */
+int broker_settings_listener_set(broker_settings_t *s, const char *key, const char *value,
+                                 char *err, size_t err_len);
+void broker_settings_listener_free(broker_settings_t *s);
+
 /* ====================================== topic configs =========================================
  * A topic's overrides: text values, NULL = not set (the broker setting applies). */
 int broker_topic_cfg_find(const char *name, size_t len); /* key or -1 */

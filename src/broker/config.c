@@ -94,6 +94,7 @@ static const weir_diff_t broker_diffs[BCFG__KAFKA_COUNT] = {
     [BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER] = ON_STATIC,
     [BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE] = ON_STATIC,
     [BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME] = ON_STATIC,
+    [BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME] = ON_STATIC,
     [BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS] = ON_X(W_LO | W_STATIC, NULL, "0", NULL),
     /* Weir: at least a second; a replaced key set is freed one refresh later (oauth.c). */
     [BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS] = ON_X(W_LO | W_STATIC, NULL, "1000", NULL),
@@ -233,6 +234,15 @@ static const broker_cfg_row_t weir_rows[BCFG__COUNT - BCFG__KAFKA_COUNT] = {
         WEIR_ROW("weir.sasl.oauthbearer.unsecured.enable", BCFG_T_BOOLEAN, "false", NULL, NULL,
                  "Weir: SASL OAUTHBEARER accepts unsecured JWTs (alg none, no signature) when no "
                  "sasl.oauthbearer.jwks.endpoint.url is set: for tests and development only."),
+    [BCFG_OAUTHBEARER_REQUIRED_SCOPES - BCFG__KAFKA_COUNT] = WEIR_ROW(
+        "weir.sasl.oauthbearer.required.scopes", BCFG_T_LIST, "", NULL, NULL,
+        "Weir: scopes every OAUTHBEARER token (and HTTP bearer token) must carry in its "
+        "sasl.oauthbearer.scope.claim.name claim (a space-separated string or an array); a token "
+        "without one of them fails authentication. Empty: scopes are not checked."),
+    [BCFG_OAUTHBEARER_JWKS_CA_LOCATION - BCFG__KAFKA_COUNT] =
+        WEIR_ROW("weir.sasl.oauthbearer.jwks.endpoint.ca.location", BCFG_T_STRING, NULL, NULL, NULL,
+                 "Weir: a PEM file of the CAs an https:// sasl.oauthbearer.jwks.endpoint.url's "
+                 "certificate must chain to; unset: the system's CAs."),
     [BCFG_MEMORY_BUFFERS_MAX_BYTES - BCFG__KAFKA_COUNT] = WEIR_ROW(
         "weir.memory.buffers.max.bytes", BCFG_T_LONG, "0", "0", "9223372036854775807",
         "Weir: the memory all connections together may hold in request and response buffers "

@@ -212,6 +212,29 @@ static void extra_entry(broker_config_entry_t *e, const broker_cfg_extra_t *x)
     add_synonym(e, e->name, NULL, src, true);
 }
 
+/* A listener's own setting (listener.name.<l>.[<mechanism>.]<key>), as Kafka describes the
+ * listener-prefixed names among its settings: the type and sensitivity of the setting it
+ * overrides (a listener's ssl.key.password is hidden too), static, read-only (Weir reads them
+ * at start only). */
+static void listener_entry(broker_config_entry_t *e, const broker_listener_setting_t *x)
+{
+    broker_cfg_row_t tmp;
+    const broker_cfg_row_t *row = broker_cfg_row(x->key, &tmp);
+    buf_t name = {0};
+    buf_printf(&name, "listener.name.%s.%s%s%s", x->listener, x->mechanism,
+               x->mechanism[0] ? "." : "", row->name);
+    buf_append_u8(&name, 0);
+    e->name = (char *)name.data;
+    e->name_owned = true;
+    e->sensitive = sensitive_type(row->type);
+    e->value = e->sensitive ? NULL : weir_strdup(x->value);
+    e->read_only = true;
+    e->type = row->type;
+    e->doc = row->doc;
+    e->source = CFG_SOURCE_STATIC_BROKER;
+    add_synonym(e, e->name, x->value, CFG_SOURCE_STATIC_BROKER, e->sensitive);
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
     return strcmp(((const broker_config_entry_t *)a)->name,
@@ -222,7 +245,7 @@ static int entry_cmp(const void *a, const void *b)
  * Read lock held: dynamic values change under the write lock. */
 static void describe_broker(broker_t *b, bool per_broker, broker_config_list_t *out)
 {
-    size_t cap = BCFG__COUNT + b->ncfg_extra;
+    size_t cap = BCFG__COUNT + b->ncfg_extra + b->set.per_listener_n;
     out->entries = weir_calloc(cap, sizeof(*out->entries));
     for (int k = 0; k < BCFG__COUNT; k++) {
         broker_cfg_row_t tmp;
@@ -244,6 +267,8 @@ static void describe_broker(broker_t *b, bool per_broker, broker_config_list_t *
         if (!shadowed)
             extra_entry(entry_add(out, cap), x);
     }
+    for (size_t i = 0; per_broker && i < b->set.per_listener_n; i++)
+        listener_entry(entry_add(out, cap), &b->set.per_listener[i]);
 }
 
 static void describe_loggers(broker_config_list_t *out)

@@ -8,7 +8,9 @@
  * topic config, a bad topic value or APPEND to a non-list is INVALID_CONFIG; a bad broker value
  * or a broker setting that cannot change at run time is INVALID_REQUEST; an operation code out
  * of range is UNKNOWN_SERVER_ERROR (without a message, as Kafka). A broker config name Kafka
- * does not define is accepted and kept (Kafka keeps it too), described as sensitive.
+ * does not define is accepted and kept (Kafka keeps it too), described as sensitive, except a
+ * listener's own setting (listener.name.*), which Weir reads at start only: refused as a
+ * setting that cannot change at run time.
  */
 #include "broker/broker_internal.h"
 
@@ -301,7 +303,11 @@ static int alter_broker(broker_t *b, const char *name, size_t len, const broker_
         ch[i].key = broker_cfg_find(ops[i].name, strlen(ops[i].name));
         const broker_cfg_row_t *row = ch[i].key >= 0 ? broker_cfg_row(ch[i].key, &tmp) : NULL;
         rc = broker_op_shape(&ops[i], row, err);
-        if (rc == 0 && row && !(row->flags & BCFG_F_DYNAMIC) && ops[i].op != BROKER_CONFIG_DELETE)
+        /* A listener's own settings are read at start only (config_listener.c): kept without
+         * effect, a listener.name.*.ssl.client.auth would only look applied. */
+        bool fixed =
+            row ? !(row->flags & BCFG_F_DYNAMIC) : strncmp(ops[i].name, "listener.name.", 14) == 0;
+        if (rc == 0 && fixed && ops[i].op != BROKER_CONFIG_DELETE)
             buf_printf(&nondynamic, "%s%s", nondynamic.len ? ", " : "", ops[i].name);
     }
     if (rc == 0 && nondynamic.len)

@@ -100,6 +100,14 @@ static int settings_apply_line(broker_settings_t *s, char *line, const char *whe
     *eq = 0;
     char *key = trim(line), *val = trim(eq + 1);
     int k = broker_cfg_find(key, strlen(key));
+    if (k < 0 && strncmp(key, "listener.name.", 14) == 0) {
+        char msg[300];
+        if (broker_settings_listener_set(s, key, val, msg, sizeof(msg)) < 0) {
+            snprintf(err, err_len, "%s: %s", where, msg);
+            return -WEIR_EINVAL;
+        }
+        return 0;
+    }
     if (k < 0) {
         snprintf(err, err_len, "%s: unknown setting '%s'", where, key);
         return -WEIR_EINVAL;
@@ -185,6 +193,7 @@ void broker_settings_free(broker_settings_t *s)
             s->layer[l][k] = NULL;
         }
     }
+    broker_settings_listener_free(s);
 }
 
 /* ---- resolved broker settings -------------------------------------------------------------- */

@@ -222,16 +222,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa)
+int http_listen_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, size_t *len)
 {
-    memset(sa, 0, sizeof(*sa));
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    if (!host || !*host)
-        sa->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-                       &sa->sin_addr) != 1) {
-        log_error("http", "cannot listen on '%s': an IPv4 address is needed", host);
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)ss;
+    const char *h = host && strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (!h || !*h) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        *len = sizeof(*v4);
+    } else if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *len = sizeof(*v6);
+    } else {
+        log_error("http", "cannot listen on '%s': an IPv4 or IPv6 address is needed", host);
         return -WEIR_EINVAL;
     }
     return 0;
@@ -239,14 +250,16 @@ int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa)
 
 int http_server_start(http_server_t *s, const char *host, uint16_t port)
 {
-    struct sockaddr_in sa;
-    if (http_listen_addr(host, port, &sa) < 0)
+    struct sockaddr_storage ss;
+    size_t len;
+    if (http_listen_addr(host, port, &ss, &len) < 0)
         return -WEIR_EINVAL;
-    s->d =
-        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, on_request, s,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    /* libmicrohttpd takes an IPv6 address only with MHD_USE_IPv6 set. */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!s->d) {
         log_error("http", "cannot listen on %s:%u", host ? host : "", port);
         return -WEIR_EIO;

@@ -22,7 +22,7 @@
 #include "base/base.h"
 
 struct sockaddr;
-struct sockaddr_in;
+struct sockaddr_storage;
 
 typedef struct http_server http_server_t;
 
@@ -65,9 +65,10 @@ int http_server_new(http_server_t **out);
 /* method NULL matches every method; a path ending in '/' matches as a prefix. */
 void http_server_route(http_server_t *s, const char *method, const char *path, http_handler_fn fn,
                        void *arg);
-/* The address host:port names ("" every address, "localhost" 127.0.0.1; IPv4 only, as
- * libmicrohttpd is started here): 0, or -WEIR_EINVAL with the reason logged. */
-int http_listen_addr(const char *host, uint16_t port, struct sockaddr_in *sa);
+/* The address host:port names ("" every IPv4 address, "localhost" 127.0.0.1, an IPv4 or an
+ * IPv6 address such as ::1, written [::1]:8081 where a port follows) into ss, its size in
+ * *len: 0, or -WEIR_EINVAL with the reason logged. */
+int http_listen_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, size_t *len);
 /* Starts listening on host:port (port 0: a free one). */
 int http_server_start(http_server_t *s, const char *host, uint16_t port);
 uint16_t http_server_port(const http_server_t *s);

@@ -209,7 +209,10 @@ enum { STEP_CONTINUE, STEP_DONE, STEP_FAIL };
  * connections.max.reauth.ms when that is positive; -1 when neither bounds it. */
 static int64_t session_lifetime_ms(const kafka_session_t *ks, const kafka_listener_t *lst)
 {
-    int64_t max = broker_settings_int(broker_settings(lst->b), BCFG_CONNECTIONS_MAX_REAUTH_MS);
+    int64_t own = lst->reauth_ms[1 + ks->mech]; /* MECH_PLAIN is -1: bit 0 */
+    int64_t max =
+        own >= 0 ? own
+                 : broker_settings_int(broker_settings(lst->b), BCFG_CONNECTIONS_MAX_REAUTH_MS);
     int64_t life = -1;
     if (ks->cred_expires_ms)
         life = WEIR_MAX(ks->cred_expires_ms - clock_wall_ms(), 0);

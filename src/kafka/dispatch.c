@@ -264,6 +264,8 @@ void kafka_listener_init(kafka_listener_t *lst, struct broker *b)
 {
     memset(lst, 0, sizeof(*lst));
     lst->b = b;
+    for (int m = 0; m < KAFKA_SASL_MECHS; m++)
+        lst->reauth_ms[m] = -1; /* the shared connections.max.reauth.ms */
     kafka_fetch_sessions_new(&lst->fetch_sessions);
     WEIR_ASSERT(kafka_apis_count <= KAFKA_STATS_APIS_MAX);
     lst->stats = weir_calloc(1, sizeof(*lst->stats));

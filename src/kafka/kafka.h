@@ -72,6 +72,7 @@ enum {
     KAFKA_SASL_SCRAM_SHA_256 = 1u << 1, /* 1u << (1 + AUTH_SCRAM_SHA_256) */
     KAFKA_SASL_SCRAM_SHA_512 = 1u << 2,
     KAFKA_SASL_OAUTHBEARER = 1u << 3,
+    KAFKA_SASL_MECHS = 4 /* the number of bits above */
 };
 
 /* One Kafka listener's context (the `user` of its connections): the broker it serves, its
@@ -85,6 +86,9 @@ typedef struct kafka_listener {
     char name[64];
     kafka_security_t security;
     uint32_t sasl_mechs; /* KAFKA_SASL_* bits; used on SASL_* listeners */
+    /* listener.name.<name>.[<mechanism>.]connections.max.reauth.ms per mechanism (indexed by
+     * its KAFKA_SASL_* bit number); -1: the shared connections.max.reauth.ms applies */
+    int64_t reauth_ms[KAFKA_SASL_MECHS];
     /* How OAUTHBEARER tokens are verified (the JWKS, issuer, audience...): set, and owned, by
      * the server when OAUTHBEARER is enabled; NULL otherwise. */
     const auth_jwt_config_t *jwt;

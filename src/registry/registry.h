@@ -68,7 +68,7 @@ void registry_limits_default(registry_limits_t *lim);
 int registry_new(registry_t **out, const registry_store_t *store, const registry_limits_t *lim);
 void registry_free(registry_t *r);
 
-/* Which subjects GET /subjects shows to the request's principal (the server's ACLs,
+/* Which subjects GET /subjects and GET /schemas show to the request's principal (the server's ACLs,
  * server/http_auth.c); NULL: every subject. Set before the HTTP server starts. */
 typedef bool (*registry_list_filter_fn)(void *arg, const http_request_t *req, const char *subject);
 void registry_set_list_filter(registry_t *r, registry_list_filter_fn fn, void *arg);

@@ -171,7 +171,7 @@ struct registry {
     int mode;   /* global; reg_mode_t */
     bool compat_set;
     atomic_uint_fast64_t gen;            /* bumped by every applied record */
-    registry_list_filter_fn list_filter; /* GET /subjects: what the principal may see */
+    registry_list_filter_fn list_filter; /* GET /subjects, /schemas: what it may see */
     void *list_filter_arg;
 };
 

@@ -336,6 +336,8 @@ static json_t *sorted(json_t *a)
     return out;
 }
 
+static void filter_listed(rest_t *x, json_t *out);
+
 static void schemas_ids(rest_t *x)
 {
     int32_t id;
@@ -349,6 +351,7 @@ static void schemas_ids(rest_t *x)
         return;
     }
     registry_t *r = x->r;
+    json_t *uses = NULL; /* the subjects (versions) using the schema */
     pthread_rwlock_rdlock(&r->lock);
     reg_entry_t *e = reg_entry_by_id(r, id);
     const char *subject = http_request_arg(x->req, "subject");
@@ -369,12 +372,16 @@ static void schemas_ids(rest_t *x)
             json_decref(u.out);
             rest_error(x, 404, 40403, "Schema %" PRId32 " not found", id);
         } else {
-            rest_json(x, sorted(u.out));
+            uses = u.out; /* answered below, once filtered outside the lock */
         }
     } else {
         get_schema_by_id(x, e, tail);
     }
     pthread_rwlock_unlock(&r->lock);
+    if (uses) {
+        filter_listed(x, uses);
+        rest_json(x, sorted(uses));
+    }
 }
 
 typedef struct {
@@ -414,6 +421,7 @@ static void schemas_path(rest_t *x)
         pthread_rwlock_rdlock(&x->r->lock);
         reg_map_each(&x->r->subjects, list_schemas_cb, &l);
         pthread_rwlock_unlock(&x->r->lock);
+        filter_listed(x, l.out);
         rest_json(x, sorted(l.out));
     } else if (x->nsegs == 1 && is(x->segs[0], "types")) {
         rest_json(x, json_pack("[s,s,s]", "JSON", "PROTOBUF", "AVRO"));
@@ -445,12 +453,23 @@ static void subjects_list(rest_t *x)
     pthread_rwlock_rdlock(&x->r->lock);
     reg_map_each(&x->r->subjects, list_subjects_cb, &l);
     pthread_rwlock_unlock(&x->r->lock);
-    /* outside the lock: the filter asks the broker's authorizer, which has its own */
-    for (size_t i = json_array_size(l.out); x->r->list_filter && i-- > 0;)
-        if (!x->r->list_filter(x->r->list_filter_arg, x->req,
-                               json_string_value(json_array_get(l.out, i))))
-            json_array_remove(l.out, i);
+    filter_listed(x, l.out);
     rest_json(x, sorted(l.out));
+}
+
+/* Removes from a listing (subject names, or schema objects with a "subject") what the caller
+ * may not see (the list filter: the authorizer's DESCRIBE on the subject's topic). Called
+ * outside the registry's lock: the filter asks the broker's authorizer, which has its own. */
+static void filter_listed(rest_t *x, json_t *out)
+{
+    for (size_t i = json_array_size(out); x->r->list_filter && i-- > 0;) {
+        json_t *item = json_array_get(out, i);
+        const char *subject = json_is_string(item)
+                                  ? json_string_value(item)
+                                  : json_string_value(json_object_get(item, "subject"));
+        if (!x->r->list_filter(x->r->list_filter_arg, x->req, subject))
+            json_array_remove(out, i);
+    }
 }
 
 void registry_set_list_filter(registry_t *r, registry_list_filter_fn fn, void *arg)

@@ -7,9 +7,10 @@
  * logs in; Bearer checks a JWT with auth_jwt_verify against the configuration SASL OAUTHBEARER
  * uses (sasl.oauthbearer.*: the JWKS, issuer, audience, principal claim, clock skew), whose
  * principal claim names the user. The principal is Kafka's: "User:<name>"; on HTTPS with a
- * verified client certificate and no Authorization header, "User:<subject DN>", as on Kafka's
- * SSL listeners. A missing or wrong credential gets 401 with a WWW-Authenticate challenge per
- * enabled scheme.
+ * verified client certificate and no Authorization header, "User:<the name
+ * ssl.principal.mapping.rules give its subject>", as on Kafka's SSL listeners (no rule
+ * matching is a failed authentication: 401). A missing or wrong credential gets 401 with a
+ * WWW-Authenticate challenge per enabled scheme.
  *
  * Authorization, when an authorizer is configured (broker_acl_enabled): the first row of
  * `rules` whose method and path match names what the route asks, as Kafka's own APIs ask it
@@ -59,7 +60,8 @@ struct server_http_auth {
     bool cache_on;                  /* false when no random key could be had */
     server_http_peer_dn_fn peer_dn; /* NULL: no client certificates (plain HTTP) */
     void *peer_dn_arg;
-    const auth_jwt_config_t *jwt; /* Bearer tokens; NULL: none accepted */
+    auth_principal_map_t *principal_map; /* owned; NULL: the subject unchanged */
+    const auth_jwt_config_t *jwt;        /* Bearer tokens; NULL: none accepted */
     pw_slot_t cache[PW_CACHE_SLOTS];
 };
 
@@ -299,8 +301,8 @@ static const authz_rule_t rules[] = {
     {"POST", "/subjects/*", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
     {"DELETE", "/subjects/*/**", {TOPIC(ALTER, NAME_SUBJECT)}},
     {"POST", "/compatibility/subjects/*/**", {TOPIC(DESCRIBE, NAME_SUBJECT)}},
-    {"GET", "/schemas", {CLUSTER(DESCRIBE)}},
-    {"GET", "/schemas/**", {{0}}},
+    {"GET", "/schemas", {{0}}},    /* lists the schemas of subjects of topics it may DESCRIBE */
+    {"GET", "/schemas/**", {{0}}}, /* by id; lists of its subjects filtered as /subjects */
     {"GET", "/config", {CLUSTER(DESCRIBE_CONFIGS)}},
     {"GET", "/mode", {CLUSTER(DESCRIBE_CONFIGS)}},
     {"GET", "/config/*", {TOPIC(DESCRIBE_CONFIGS, NAME_SUBJECT)}},
@@ -478,6 +480,39 @@ static bool unauthorized(server_http_auth_t *a, const http_request_t *req, http_
     return false;
 }
 
+/* The principal of a verified client certificate's subject dn, as on Kafka's SSL listeners:
+ * User:<the name the mapping rules give it>. 0, or -1 with the 401 answered when no rule
+ * matches (Kafka fails the authentication) or the name is too long for a principal. */
+static int cert_principal(server_http_auth_t *a, const http_request_t *req, http_response_t *resp,
+                          const char *dn, char *principal, size_t pcap)
+{
+    buf_t p = {0};
+    buf_printf(&p, "User:");
+    int rc = a->principal_map ? auth_principal_map_apply(a->principal_map, dn, &p) : 0;
+    if (!a->principal_map)
+        buf_printf(&p, "%s", dn);
+    if (rc == 0 && p.len >= pcap)
+        rc = -WEIR_EINVAL;
+    if (rc < 0) {
+        char host[64];
+        http_request_peer_host(req, host, sizeof(host));
+        log_warn("http", "%s: TLS client certificate '%.300s': %s (failed authentication)", host,
+                 dn,
+                 rc == -WEIR_ENOENT ? "no ssl.principal.mapping.rules rule matches its subject"
+                                    : "its subject or mapped name is too long");
+        buf_deinit(&p);
+        unauthorized(a, req, resp,
+                     rc == -WEIR_ENOENT ? "no ssl.principal.mapping.rules rule matches the "
+                                          "client certificate's subject"
+                                        : "the client certificate's subject is too long");
+        return -1;
+    }
+    memcpy(principal, p.data, p.len);
+    principal[p.len] = '\0';
+    buf_deinit(&p);
+    return 0;
+}
+
 /* The principal of the request's credential: 0, or -1 with the 401 answered. */
 static int authenticate(server_http_auth_t *a, const http_request_t *req, http_response_t *resp,
                         char *principal, size_t pcap)
@@ -501,11 +536,9 @@ static int authenticate(server_http_auth_t *a, const http_request_t *req, http_r
         unauthorized(a, req, resp, why);
         return -1;
     }
-    char dn[HTTP_PRINCIPAL_MAX - 5];
-    if (!h && a->peer_dn && a->peer_dn(a->peer_dn_arg, http_request_fd(req), dn, sizeof(dn))) {
-        snprintf(principal, pcap, "User:%s", dn); /* mTLS, as ssl.principal.mapping.rules DEFAULT */
-        return 0;
-    }
+    char dn[AUTH_PRINCIPAL_DN_MAX];
+    if (!h && a->peer_dn && a->peer_dn(a->peer_dn_arg, http_request_fd(req), dn, sizeof(dn)))
+        return cert_principal(a, req, resp, dn, principal, pcap);
     unauthorized(a, req, resp,
                  h ? "unsupported authorization scheme"
                    : "authentication required: send an Authorization header");
@@ -573,10 +606,17 @@ void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn 
     a->peer_dn_arg = arg;
 }
 
+void server_http_auth_set_principal_map(server_http_auth_t *a, auth_principal_map_t *pm)
+{
+    auth_principal_map_free(a->principal_map);
+    a->principal_map = pm;
+}
+
 void server_http_auth_free(server_http_auth_t *a)
 {
     if (!a)
         return;
+    auth_principal_map_free(a->principal_map);
     pthread_mutex_destroy(&a->cache_mu);
     OPENSSL_cleanse(a, sizeof(*a));
     free(a);

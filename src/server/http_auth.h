@@ -30,6 +30,9 @@ void server_http_auth_free(server_http_auth_t *a);
  * header, as on Kafka's SSL listeners. Set before the server starts. */
 typedef bool (*server_http_peer_dn_fn)(void *arg, int fd, char *out, size_t cap);
 void server_http_auth_set_peer_dn(server_http_auth_t *a, server_http_peer_dn_fn fn, void *arg);
+/* ssl.principal.mapping.rules for client certificates (owned by a from here; NULL: the subject
+ * unchanged, Kafka's DEFAULT). Set before the server starts. */
+void server_http_auth_set_principal_map(server_http_auth_t *a, auth_principal_map_t *pm);
 /* How Bearer tokens are verified: the same configuration as SASL OAUTHBEARER's (the JWKS,
  * issuer, audience, principal claim, clock skew), which must outlive a. */
 void server_http_auth_set_jwt(server_http_auth_t *a, const auth_jwt_config_t *jwt);

@@ -338,13 +338,14 @@ static void *accept_main(void *arg)
 
 static int listen_on(const char *host, uint16_t port, int *out_fd, uint16_t *out_port)
 {
-    struct sockaddr_in sa;
-    if (http_listen_addr(host, port, &sa) < 0)
+    struct sockaddr_storage sa;
+    size_t len;
+    if (http_listen_addr(host, port, &sa, &len) < 0)
         return -WEIR_EINVAL;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     socklen_t sl = sizeof(sa);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0 || listen(fd, 128) < 0 ||
         getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
         log_error("http", "cannot listen on %s:%u: %s", host ? host : "", port, strerror(errno));
         if (fd >= 0)
@@ -352,7 +353,8 @@ static int listen_on(const char *host, uint16_t port, int *out_fd, uint16_t *out
         return -WEIR_EIO;
     }
     *out_fd = fd;
-    *out_port = ntohs(sa.sin_port);
+    *out_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&sa)->sin6_port
+                                               : ((struct sockaddr_in *)(void *)&sa)->sin_port);
     return 0;
 }
 

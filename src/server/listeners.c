@@ -10,8 +10,16 @@
  * every address). A client is told, in Metadata and FindCoordinator, the endpoint of the listener
  * it connected to, as Kafka does.
  *
- * The ssl.* settings are shared by every TLS listener (Kafka's listener.name.<name>.ssl.*
- * prefixes are not implemented). Everything here runs at start and stop only.
+ * Security settings are shared by every listener unless a listener has its own, as in Kafka:
+ * listener.name.<name lowercased>.ssl.* (keystore, truststore, client auth, protocols,
+ * ciphers, principal mapping rules), .sasl.enabled.mechanisms and
+ * .[<mechanism>.]connections.max.reauth.ms and .[oauthbearer.]sasl.oauthbearer.* (how its
+ * OAUTHBEARER tokens are verified: a server_oauth_t of its own) override the shared setting for
+ * that listener
+ * (broker_settings_listener). A prefix that names no listener stops the start: it is a typo
+ * that would otherwise leave a listener on the shared certificate. Each TLS listener has its
+ * own TLS context, so its certificates reload on their own. Everything here runs at start and
+ * stop only.
  */
 #include "server/listeners.h"
 
@@ -21,6 +29,21 @@
 static const char *setting(broker_t *b, broker_cfg_key_t k)
 {
     const char *v = broker_settings(b)->sval[k];
+    return v ? v : "";
+}
+
+/* The listener's own value of k (listener.name.<listener>.<k>), else the shared one; listener
+ * NULL: the shared one. NULL when neither is set. */
+static const char *setting_of(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const broker_settings_t *set = broker_settings(b);
+    const char *v = listener ? broker_settings_listener(set, listener, NULL, k) : NULL;
+    return v ? v : set->sval[k];
+}
+
+static const char *setting_or_empty(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const char *v = setting_of(b, listener, k);
     return v ? v : "";
 }
 
@@ -97,11 +120,12 @@ static uint32_t parse_mechanisms(const char *list, char *bad, size_t bad_cap)
     return bits;
 }
 
-int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out)
+/* A TLS context from the listener's ssl.* settings (listener NULL: the shared ones). */
+static int tls_ctx_of(broker_t *b, const char *listener, const char *what, net_tls_ctx_t **out)
 {
     const broker_settings_t *set = broker_settings(b);
-    const char *ks_type = setting(b, BCFG_SSL_KEYSTORE_TYPE);
-    const char *ts_type = setting(b, BCFG_SSL_TRUSTSTORE_TYPE);
+    const char *ks_type = setting_or_empty(b, listener, BCFG_SSL_KEYSTORE_TYPE);
+    const char *ts_type = setting_or_empty(b, listener, BCFG_SSL_TRUSTSTORE_TYPE);
     if (strcasecmp(ks_type, "PEM") != 0 || strcasecmp(ts_type, "PEM") != 0) {
         log_error("server",
                   "%s: Weir reads PEM files only (ssl.keystore.type=%s, "
@@ -109,17 +133,19 @@ int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out)
                   what, ks_type, ts_type);
         return -WEIR_EINVAL;
     }
-    const char *ca = setting(b, BCFG_SSL_CLIENT_AUTH);
+    const char *ca = setting_or_empty(b, listener, BCFG_SSL_CLIENT_AUTH);
+    const char *timeout = setting_of(b, listener, BCFG_SSL_HANDSHAKE_TIMEOUT_MS);
     net_tls_config_t tc = {
-        .keystore_location = set->sval[BCFG_SSL_KEYSTORE_LOCATION],
-        .key_password = set->sval[BCFG_SSL_KEY_PASSWORD],
-        .truststore_location = set->sval[BCFG_SSL_TRUSTSTORE_LOCATION],
+        .keystore_location = setting_of(b, listener, BCFG_SSL_KEYSTORE_LOCATION),
+        .key_password = setting_of(b, listener, BCFG_SSL_KEY_PASSWORD),
+        .truststore_location = setting_of(b, listener, BCFG_SSL_TRUSTSTORE_LOCATION),
         .client_auth = strcmp(ca, "required") == 0    ? NET_TLS_CLIENT_AUTH_REQUIRED
                        : strcmp(ca, "requested") == 0 ? NET_TLS_CLIENT_AUTH_REQUESTED
                                                       : NET_TLS_CLIENT_AUTH_NONE,
-        .enabled_protocols = set->sval[BCFG_SSL_ENABLED_PROTOCOLS],
-        .cipher_suites = set->sval[BCFG_SSL_CIPHER_SUITES],
-        .handshake_timeout_ms = broker_settings_int(set, BCFG_SSL_HANDSHAKE_TIMEOUT_MS),
+        .enabled_protocols = setting_of(b, listener, BCFG_SSL_ENABLED_PROTOCOLS),
+        .cipher_suites = setting_of(b, listener, BCFG_SSL_CIPHER_SUITES),
+        .handshake_timeout_ms = timeout ? strtoll(timeout, NULL, 10)
+                                        : broker_settings_int(set, BCFG_SSL_HANDSHAKE_TIMEOUT_MS),
     };
     char err[512];
     int rc = net_tls_ctx_new(&tc, out, err, sizeof(err));
@@ -128,24 +154,108 @@ int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out)
     return rc;
 }
 
+int server_tls_ctx_new(broker_t *b, const char *what, net_tls_ctx_t **out)
+{
+    return tls_ctx_of(b, NULL, what, out);
+}
+
 static int make_tls(server_listener_t *l, broker_t *b)
 {
     char what[300], err[512];
     snprintf(what, sizeof(what), "listener %s", l->kafka.name);
-    int rc = auth_principal_map_parse(setting(b, BCFG_SSL_PRINCIPAL_MAPPING_RULES),
-                                      &l->kafka.principal_map, err, sizeof(err));
+    const char *rules = setting_or_empty(b, l->kafka.name, BCFG_SSL_PRINCIPAL_MAPPING_RULES);
+    int rc = auth_principal_map_parse(rules, &l->kafka.principal_map, err, sizeof(err));
     if (rc < 0) {
         log_error("server", "%s: %s", what, err);
         return rc;
     }
-    return server_tls_ctx_new(b, what, &l->tls);
+    return tls_ctx_of(b, l->kafka.name, what, &l->tls);
+}
+
+/* The settings a listener may have its own value of; a mechanism prefix only for the reauth
+ * bound and the OAUTHBEARER settings. The other listener.name.* settings Kafka defines are accepted
+ * and logged as not applied per listener. */
+static bool applied_per_listener(int key, bool with_mechanism)
+{
+    static const int keys[] = {
+        BCFG_SSL_KEYSTORE_TYPE,        BCFG_SSL_KEYSTORE_LOCATION,
+        BCFG_SSL_KEY_PASSWORD,         BCFG_SSL_TRUSTSTORE_TYPE,
+        BCFG_SSL_TRUSTSTORE_LOCATION,  BCFG_SSL_CLIENT_AUTH,
+        BCFG_SSL_ENABLED_PROTOCOLS,    BCFG_SSL_CIPHER_SUITES,
+        BCFG_SSL_HANDSHAKE_TIMEOUT_MS, BCFG_SSL_PRINCIPAL_MAPPING_RULES,
+        BCFG_SASL_ENABLED_MECHANISMS,
+    };
+    if (key == BCFG_CONNECTIONS_MAX_REAUTH_MS || server_oauth_setting(key))
+        return true;
+    for (size_t i = 0; !with_mechanism && i < WEIR_ARRAY_LEN(keys); i++)
+        if (keys[i] == key)
+            return true;
+    return false;
+}
+
+/* Every listener.name.<name>. prefix must name a listener: one that does not is a typo (or a
+ * listener left out of `listeners`) that would silently leave the shared settings in place. */
+static int check_prefixes(const server_listeners_t *ls, broker_t *b)
+{
+    const broker_settings_t *set = broker_settings(b);
+    for (size_t i = 0; i < set->per_listener_n; i++) {
+        const broker_listener_setting_t *e = &set->per_listener[i];
+        bool found = false;
+        for (int j = 0; j < ls->n && !found; j++)
+            found = strcasecmp(ls->v[j].kafka.name, e->listener) == 0;
+        char full[300];
+        snprintf(full, sizeof(full), "listener.name.%s.%s%s%s", e->listener, e->mechanism,
+                 e->mechanism[0] ? "." : "", broker_cfg_name(e->key));
+        if (!found) {
+            buf_t names = {0};
+            server_listeners_describe(ls, false, &names);
+            buf_append_u8(&names, 0);
+            log_error("server", "%s: there is no listener named %s (listeners: %s)", full,
+                      e->listener, (const char *)names.data);
+            buf_deinit(&names);
+            return -WEIR_EINVAL;
+        }
+        if (!applied_per_listener(e->key, e->mechanism[0] != '\0'))
+            log_warn("server", "%s: Weir does not apply this setting per listener (ignored)", full);
+    }
+    return 0;
+}
+
+/* The listener's own connections.max.reauth.ms per mechanism, -1 where the shared (dynamic)
+ * setting applies. */
+static void set_reauth(kafka_listener_t *k, broker_t *b)
+{
+    static const char *const mechs[KAFKA_SASL_MECHS] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
+                                                        "OAUTHBEARER"};
+    for (int m = 0; m < KAFKA_SASL_MECHS; m++) {
+        const char *v = broker_settings_listener(broker_settings(b), k->name, mechs[m],
+                                                 BCFG_CONNECTIONS_MAX_REAUTH_MS);
+        k->reauth_ms[m] = v ? strtoll(v, NULL, 10) : -1;
+    }
+}
+
+/* How the listener verifies OAUTHBEARER tokens: its own settings when it has any
+ * (listener.name.<l>.[oauthbearer.]sasl.oauthbearer.*), else the shared verification, made once. */
+static int use_oauth(server_listeners_t *ls, server_listener_t *l, broker_t *b)
+{
+    if (server_oauth_listener_has_own(b, l->kafka.name)) {
+        l->own_oauth = weir_calloc(1, sizeof(*l->own_oauth));
+        if (server_oauth_init(l->own_oauth, b, l->kafka.name) < 0)
+            return -WEIR_EINVAL;
+        l->kafka.jwt = &l->own_oauth->jwt;
+        return 0;
+    }
+    if (!ls->oauth_on && server_oauth_init(&ls->oauth, b, NULL) < 0)
+        return -WEIR_EINVAL;
+    ls->oauth_on = true;
+    l->kafka.jwt = &ls->oauth.jwt;
+    return 0;
 }
 
 int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
 {
     memset(ls, 0, sizeof(*ls));
     char item[400], bad[64];
-    uint32_t mechs = parse_mechanisms(setting(b, BCFG_SASL_ENABLED_MECHANISMS), bad, sizeof(bad));
     const char *p = list;
     while (next_item(&p, item, sizeof(item))) {
         if (ls->n == SERVER_LISTENERS_MAX) {
@@ -177,6 +287,8 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         }
         l->kafka.security = (kafka_security_t)sec;
         bool sasl = sec == KAFKA_SEC_SASL_PLAINTEXT || sec == KAFKA_SEC_SASL_SSL;
+        uint32_t mechs = parse_mechanisms(
+            setting_or_empty(b, l->kafka.name, BCFG_SASL_ENABLED_MECHANISMS), bad, sizeof(bad));
         if (sasl && (bad[0] || !mechs)) {
             log_error("server",
                       "listener %s: sasl.enabled.mechanisms: '%s' is not supported "
@@ -185,11 +297,11 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
             return -WEIR_EINVAL;
         }
         l->kafka.sasl_mechs = sasl ? mechs : 0;
+        set_reauth(&l->kafka, b);
         if (sasl && (mechs & KAFKA_SASL_OAUTHBEARER)) {
-            if (!ls->oauth_on && server_oauth_init(&ls->oauth, b) < 0)
-                return -WEIR_EINVAL;
-            ls->oauth_on = true;
-            l->kafka.jwt = &ls->oauth.jwt;
+            int rc = use_oauth(ls, l, b);
+            if (rc < 0)
+                return rc;
         }
         if (sec == KAFKA_SEC_SSL || sec == KAFKA_SEC_SASL_SSL) {
             int rc = make_tls(l, b);
@@ -201,7 +313,7 @@ int server_listeners_init(server_listeners_t *ls, broker_t *b, const char *list)
         log_error("server", "no listener in '%s'", list);
         return -WEIR_EINVAL;
     }
-    return 0;
+    return check_prefixes(ls, b);
 }
 
 /* The advertised endpoint of l: its entry in advertised.listeners, else its own address. */
@@ -293,6 +405,10 @@ void server_listeners_free(server_listeners_t *ls)
     for (int i = 0; i < ls->n; i++) {
         kafka_listener_deinit(&ls->v[i].kafka);
         net_tls_ctx_free(ls->v[i].tls);
+        if (ls->v[i].own_oauth) {
+            server_oauth_free(ls->v[i].own_oauth);
+            free(ls->v[i].own_oauth);
+        }
     }
     ls->n = 0;
     server_oauth_free(&ls->oauth);

@@ -20,18 +20,23 @@ typedef struct {
     uint16_t port;       /* as configured (0: any free port), then as bound */
     net_listener_t *net; /* on loop 0 while open */
     net_tls_ctx_t *tls;  /* SSL and SASL_SSL */
+    /* its own OAUTHBEARER verification, when listener.name.<l>.[oauthbearer.]sasl.oauthbearer.*
+     * settings give it one (owned); NULL: the shared one */
+    struct server_oauth *own_oauth;
     kafka_listener_t kafka;
 } server_listener_t;
 
 /* How OAUTHBEARER tokens are verified, from Kafka's sasl.oauthbearer.* settings and Weir's
  * switch for unsecured tokens; shared, read-only, by every SASL listener. */
-typedef struct {
+typedef struct server_oauth {
     auth_jwt_config_t jwt;
     /* from sasl.oauthbearer.jwks.endpoint.url (NULL: none set), replaced by the refresher */
     _Atomic(auth_jwks_t *) live;
     auth_jwks_t *retired; /* the set live replaced, freed when the next one replaces it */
     buf_t doc;            /* the JWKS document live was parsed from */
     char *url, *issuer, *audience, *claim;
+    char *scopes, *scope_claim; /* weir.sasl.oauthbearer.required.scopes, its claim's name */
+    char *ca;                   /* weir.sasl.oauthbearer.jwks.endpoint.ca.location */
     int64_t refresh_ms;
     pthread_t thread; /* the refresher, when running */
     bool running, stop;
@@ -40,10 +45,15 @@ typedef struct {
     pthread_cond_t cv;
 } server_oauth_t;
 
-/* Reads the settings and the JWKS (a file:// URL, or http:// on a loopback address), and starts
- * a thread that reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms. 0, or
- * -WEIR_EINVAL with the reason logged (no way to verify a token, a JWKS that does not load). */
-int server_oauth_init(server_oauth_t *o, broker_t *b);
+/* Reads the settings (the listener's own where it has them, listener NULL: the shared ones) and
+ * the JWKS (a file:// URL, or http:// or https:// on a loopback address), and starts a thread
+ * that reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms. 0, or -WEIR_EINVAL with
+ * the reason logged (no way to verify a token, a JWKS that does not load). */
+int server_oauth_init(server_oauth_t *o, broker_t *b, const char *listener);
+/* Whether key is one of the settings server_oauth_init reads, and whether the listener has its
+ * own value of one (listener.name.<l>.[oauthbearer.]<setting>). */
+bool server_oauth_setting(int key);
+bool server_oauth_listener_has_own(broker_t *b, const char *listener);
 void server_oauth_free(server_oauth_t *o);
 
 typedef struct {

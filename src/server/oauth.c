@@ -5,9 +5,12 @@
  * unsecured ("alg":"none") tokens in tests. Kafka's broker falls back to unsecured tokens when no
  * JWKS is configured; Weir refuses to start instead unless the switch says so explicitly.
  *
- * The JWKS is read at start from a file:// URL or over HTTP from a loopback address
+ * The JWKS is read at start from a file:// URL or over HTTP or HTTPS from a loopback address
  * (127.0.0.0/8, ::1, localhost): an identity provider's keys reached through a local proxy or a
- * test server. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
+ * test server; HTTPS verifies the server's certificate and name against
+ * weir.sasl.oauthbearer.jwks.endpoint.ca.location (else the system's CAs). Tokens must carry
+ * the scopes of weir.sasl.oauthbearer.required.scopes in their sasl.oauthbearer.scope.claim.name
+ * claim. A thread reads it again every sasl.oauthbearer.jwks.endpoint.refresh.ms (at
  * least 1 s) so rotated keys are picked up without a restart; a document that fails to load
  * keeps the previous keys (logged). A token naming a kid the keys do not hold brings the next
  * read forward, as in Kafka, but never to less than REFRESH_MIN_MS after the previous one. A new
@@ -28,10 +31,58 @@
 #define JWKS_FETCH_TIMEOUT_MS 5000
 #define REFRESH_MIN_MS        1000 /* between two reads; also a replaced set's grace period */
 
-static char *dup_setting(broker_t *b, broker_cfg_key_t k)
+/* The setting's value for the listener (listener.name.<l>.oauthbearer.<k>, then
+ * listener.name.<l>.<k>), else the shared one; listener NULL: the shared one. */
+static const char *setting_of(broker_t *b, const char *listener, broker_cfg_key_t k)
 {
-    const char *v = broker_settings(b)->sval[k];
+    const broker_settings_t *set = broker_settings(b);
+    const char *v = listener ? broker_settings_listener(set, listener, "OAUTHBEARER", k) : NULL;
+    return v ? v : set->sval[k];
+}
+
+static char *dup_setting(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const char *v = setting_of(b, listener, k);
     return v && *v ? weir_strdup(v) : NULL;
+}
+
+/* A number or boolean setting for the listener (checked text: "true" is 1). */
+static int64_t int_setting(broker_t *b, const char *listener, broker_cfg_key_t k)
+{
+    const char *v =
+        listener ? broker_settings_listener(broker_settings(b), listener, "OAUTHBEARER", k) : NULL;
+    if (!v)
+        return broker_settings_int(broker_settings(b), k);
+    return strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : strtoll(v, NULL, 10);
+}
+
+static const broker_cfg_key_t oauth_keys[] = {
+    BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER,
+    BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE,
+    BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME,
+    BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME,
+    BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS,
+    BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL,
+    BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS,
+    BCFG_OAUTHBEARER_UNSECURED_ENABLE,
+    BCFG_OAUTHBEARER_REQUIRED_SCOPES,
+    BCFG_OAUTHBEARER_JWKS_CA_LOCATION,
+};
+
+bool server_oauth_setting(int key)
+{
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(oauth_keys); i++)
+        if (oauth_keys[i] == key)
+            return true;
+    return false;
+}
+
+bool server_oauth_listener_has_own(broker_t *b, const char *listener)
+{
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(oauth_keys); i++)
+        if (broker_settings_listener(broker_settings(b), listener, "OAUTHBEARER", oauth_keys[i]))
+            return true;
+    return false;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *user)
@@ -45,10 +96,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
 
 static bool loopback_http(const char *url)
 {
-    static const char *const hosts[] = {"http://127.", "http://localhost:", "http://localhost/",
-                                        "http://[::1]"};
-    for (size_t i = 0; i < WEIR_ARRAY_LEN(hosts); i++)
-        if (strncasecmp(url, hosts[i], strlen(hosts[i])) == 0)
+    static const char *const hosts[] = {"127.", "localhost:", "localhost/", "[::1]"};
+    const char *rest = strncasecmp(url, "http://", 7) == 0    ? url + 7
+                       : strncasecmp(url, "https://", 8) == 0 ? url + 8
+                                                              : NULL;
+    for (size_t i = 0; rest && i < WEIR_ARRAY_LEN(hosts); i++)
+        if (strncasecmp(rest, hosts[i], strlen(hosts[i])) == 0)
             return true;
     return false;
 }
@@ -80,15 +133,17 @@ static int read_file(const char *path, buf_t *body, char *err, size_t cap)
     return rc;
 }
 
-/* The JWKS document at url into body. 0, or -WEIR_EINVAL with the reason in err. */
-static int jwks_fetch(const char *url, buf_t *body, char *err, size_t cap)
+/* The JWKS document at url into body; an https:// server's certificate is verified against
+ * the PEM CAs in ca (NULL: the system's) and its name. 0, or -WEIR_EINVAL with the reason in
+ * err. */
+static int jwks_fetch(const char *url, const char *ca, buf_t *body, char *err, size_t cap)
 {
     if (strncmp(url, "file://", 7) == 0)
         return read_file(url + 7, body, err, cap);
     if (!loopback_http(url)) {
         snprintf(err, cap,
-                 "'%s': Weir reads a JWKS from a file:// URL or http:// on a loopback "
-                 "address",
+                 "'%s': Weir reads a JWKS from a file:// URL or http:// or https:// on a "
+                 "loopback address",
                  url);
         return -WEIR_EINVAL;
     }
@@ -98,7 +153,9 @@ static int jwks_fetch(const char *url, buf_t *body, char *err, size_t cap)
         return -WEIR_EINVAL;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)JWKS_FETCH_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -123,7 +180,7 @@ static void refresh_once(server_oauth_t *o)
     buf_t body = {0};
     char err[512];
     auth_jwks_t *ks = NULL;
-    if (jwks_fetch(o->url, &body, err, sizeof(err)) < 0 ||
+    if (jwks_fetch(o->url, o->ca, &body, err, sizeof(err)) < 0 ||
         (!(body.len == o->doc.len && memcmp(body.data, o->doc.data, body.len) == 0) &&
          auth_jwks_parse((const char *)body.data, body.len, &ks, err, sizeof(err)) < 0)) {
         log_warn("server", "OAUTHBEARER: JWKS refresh failed, keeping the previous keys: %s", err);
@@ -187,20 +244,24 @@ static void on_unknown_kid(void *arg)
     pthread_mutex_unlock(&o->mu);
 }
 
-int server_oauth_init(server_oauth_t *o, broker_t *b)
+int server_oauth_init(server_oauth_t *o, broker_t *b, const char *listener)
 {
-    const broker_settings_t *set = broker_settings(b);
     memset(o, 0, sizeof(*o));
-    o->issuer = dup_setting(b, BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER);
-    o->audience = dup_setting(b, BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE);
-    o->claim = dup_setting(b, BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME);
+    o->issuer = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_EXPECTED_ISSUER);
+    o->audience = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_EXPECTED_AUDIENCE);
+    o->claim = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_SUB_CLAIM_NAME);
     o->jwt.issuer = o->issuer;
     o->jwt.audience = o->audience;
     o->jwt.principal_claim = o->claim;
+    o->scopes = dup_setting(b, listener, BCFG_OAUTHBEARER_REQUIRED_SCOPES);
+    o->scope_claim = dup_setting(b, listener, BCFG_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME);
+    o->ca = dup_setting(b, listener, BCFG_OAUTHBEARER_JWKS_CA_LOCATION);
+    o->jwt.required_scopes = o->scopes;
+    o->jwt.scope_claim = o->scope_claim;
     o->jwt.clock_skew_ms =
-        broker_settings_int(set, BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS) * 1000;
-    o->jwt.allow_unsecured = broker_settings_int(set, BCFG_OAUTHBEARER_UNSECURED_ENABLE) != 0;
-    const char *url = set->sval[BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL];
+        int_setting(b, listener, BCFG_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS) * 1000;
+    o->jwt.allow_unsecured = int_setting(b, listener, BCFG_OAUTHBEARER_UNSECURED_ENABLE) != 0;
+    const char *url = setting_of(b, listener, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL);
     if (!url || !*url) {
         if (o->jwt.allow_unsecured) {
             log_warn("server", "OAUTHBEARER accepts unsecured tokens (alg none): "
@@ -215,7 +276,7 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     }
     char err[512];
     auth_jwks_t *ks = NULL;
-    int rc = jwks_fetch(url, &o->doc, err, sizeof(err));
+    int rc = jwks_fetch(url, o->ca, &o->doc, err, sizeof(err));
     if (rc == 0)
         rc = auth_jwks_parse((const char *)o->doc.data, o->doc.len, &ks, err, sizeof(err));
     if (rc < 0) {
@@ -227,7 +288,7 @@ int server_oauth_init(server_oauth_t *o, broker_t *b)
     o->jwt.on_unknown_kid = on_unknown_kid;
     o->jwt.on_unknown_kid_arg = o;
     o->url = weir_strdup(url);
-    o->refresh_ms = broker_settings_int(set, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
+    o->refresh_ms = int_setting(b, listener, BCFG_SASL_OAUTHBEARER_JWKS_ENDPOINT_REFRESH_MS);
     log_info("server", "OAUTHBEARER: %zu signing keys from %s (read again every %" PRId64 " ms)",
              auth_jwks_count(ks), url, o->refresh_ms);
     pthread_mutex_init(&o->mu, NULL);
@@ -258,6 +319,9 @@ void server_oauth_free(server_oauth_t *o)
     buf_deinit(&o->doc);
     free(o->url);
     free(o->issuer);
+    free(o->scopes);
+    free(o->scope_claim);
+    free(o->ca);
     free(o->audience);
     free(o->claim);
     memset(o, 0, sizeof(*o));

@@ -174,13 +174,23 @@ static int make_http_auth(weir_broker *s)
     }
     if ((methods & SERVER_HTTP_AUTH_BEARER) && !s->listeners.oauth_on) {
         /* Bearer tokens are verified as OAUTHBEARER's: the same sasl.oauthbearer.* settings */
-        if (server_oauth_init(&s->listeners.oauth, s->broker) < 0)
+        if (server_oauth_init(&s->listeners.oauth, s->broker, NULL) < 0)
             return -WEIR_EINVAL;
         s->listeners.oauth_on = true;
     }
     s->http_auth = server_http_auth_new(s->broker, methods,
                                         broker_settings_int(set, BCFG_HTTP_METRICS_OPEN) == 1);
     server_http_auth_set_peer_dn(s->http_auth, server_peer_dn, s);
+    /* HTTPS client certificates are mapped as the Kafka listeners' are (the shared rules). */
+    auth_principal_map_t *pm;
+    if (auth_principal_map_parse(set->sval[BCFG_SSL_PRINCIPAL_MAPPING_RULES]
+                                     ? set->sval[BCFG_SSL_PRINCIPAL_MAPPING_RULES]
+                                     : "",
+                                 &pm, err, sizeof(err)) < 0) {
+        log_error("server", "the HTTP listener: %s", err);
+        return -WEIR_EINVAL;
+    }
+    server_http_auth_set_principal_map(s->http_auth, pm);
     if (methods & SERVER_HTTP_AUTH_BEARER)
         server_http_auth_set_jwt(s->http_auth, &s->listeners.oauth.jwt);
     return 0;
@@ -256,7 +266,9 @@ static int start_http(weir_broker *s, const char *addr)
         stop_http(s);
         return rc;
     }
-    snprintf(s->http_addr, sizeof(s->http_addr), "%s:%u", host[0] ? host : "0.0.0.0",
+    bool v6 = strchr(host, ':') != NULL; /* printed [::1]:8081, as it is written */
+    snprintf(s->http_addr, sizeof(s->http_addr), "%s%s%s:%u", v6 ? "[" : "",
+             host[0] ? host : "0.0.0.0", v6 ? "]" : "",
              s->https ? https_front_port(s->https) : http_server_port(h));
     return 0;
 }
@@ -393,7 +405,7 @@ static void server_free(weir_broker *s)
 static int server_open_broker(weir_broker *s, const weir_broker_config *cfg)
 {
     broker_settings_t set;
-    char err[256] = "";
+    char err[512] = "";
     int rc = broker_settings_load(&set, cfg->config_file, cfg->settings, err, sizeof(err));
     if (rc < 0) {
         log_error("server", "%s", err);

@@ -54,3 +54,25 @@ def run_with_broker(body, http=False):
         shutil.rmtree(work, ignore_errors=True)
     print("1..%d" % count)
     sys.exit(1 if failed else 0)
+
+
+def serve(work, name, http_listen, *settings, listen="127.0.0.1:0"):
+    """Starts `weir serve` with data in work/name, stderr in work/name.err (stderr_of) and the
+    settings (--set each), on --listen listen (None: the `listeners` setting); returns (proc,
+    the first Kafka listener's address, http address), None for an address not printed (the
+    broker exited)."""
+    args = [WEIR, "serve", "--data-dir", os.path.join(work, name), "--http-listen", http_listen]
+    if listen:
+        args += ["--listen", listen]
+    for s in settings:
+        args += ["--set", s]
+    err = open(os.path.join(work, name + ".err"), "w")
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
+    kafka = p.stdout.readline().split()[-1:] or [None]
+    http = p.stdout.readline().split()[-1:] or [None]
+    return p, kafka[0], http[0]
+
+
+def stderr_of(work, name):
+    with open(os.path.join(work, name + ".err")) as f:
+        return f.read()

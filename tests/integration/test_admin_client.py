@@ -92,11 +92,11 @@ def t_describe_topic(ctx):
         [("log.cleanup.policy", "delete", ConfigSource.DEFAULT_CONFIG.value)], syn
 
 
-@case("describe_configs of the broker: 367 settings, secrets hidden, read-only ones marked")
+@case("describe_configs of the broker: 369 settings, secrets hidden, read-only ones marked")
 def t_describe_broker(ctx):
     cfg = one(ctx.admin.describe_configs([ConfigResource(ResourceType.BROKER, "1")],
                                          request_timeout=T))
-    assert len(cfg) == 367, len(cfg)  # Kafka's 350, weir.*, super.users, allow.everyone
+    assert len(cfg) == 369, len(cfg)  # Kafka's 350, weir.*, super.users, allow.everyone
     assert cfg["ssl.keystore.password"].is_sensitive and cfg["ssl.keystore.password"].value is None
     assert cfg["log.retention.hours"].is_read_only and not cfg["log.retention.ms"].is_read_only
     assert cfg["log.cleaner.backoff.ms"].value == "15000"

@@ -285,7 +285,10 @@ def t_describe_broker(ctx):
                     "weir.memory.buffers.max.bytes",
                     "weir.metrics.consumergroup.sums", "weir.metrics.partition.labels",
                     "weir.metrics.partition.max", "weir.producer.snapshot.interval.offsets",
-                    "weir.request.stall.timeout.ms", "weir.sasl.oauthbearer.unsecured.enable",
+                    "weir.request.stall.timeout.ms",
+                    "weir.sasl.oauthbearer.jwks.endpoint.ca.location",
+                    "weir.sasl.oauthbearer.required.scopes",
+                    "weir.sasl.oauthbearer.unsecured.enable",
                     "weir.ssl.handshake.timeout.ms", "weir.trace.spans.max",
                     "weir.transactional.id.max.count"], weir
     for name in BROKER_NAMES:

@@ -180,19 +180,11 @@ def check_mtls():
 
 def serve(name, http_listen, *settings):
     """Starts `weir serve`; returns (proc, kafka address, http address or None on exit)."""
-    args = [WEIR, "serve", "--data-dir", os.path.join(W, name), "--listen", "127.0.0.1:0",
-            "--http-listen", http_listen]
-    for s in settings:
-        args += ["--set", s]
-    err = open(os.path.join(W, name + ".err"), "w")
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
-    kafka = p.stdout.readline().split()[-1:] or [None]
-    http = p.stdout.readline().split()[-1:] or [None]
-    return p, kafka[0], http[0]
+    return cli_helpers.serve(W, name, http_listen, *settings)
 
 
 def stderr_of(name):
-    return open(os.path.join(W, name + ".err")).read()
+    return cli_helpers.stderr_of(W, name)
 
 
 # The client commands run on librdkafka, which ThreadSanitizer does not instrument: under the

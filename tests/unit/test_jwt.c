@@ -291,6 +291,52 @@ TEST(jwt_claims)
     auth_jwks_free(ks);
 }
 
+/* weir.sasl.oauthbearer.required.scopes: every listed scope in the scope claim, a
+ * space-separated string (RFC 8693) or an array, under sasl.oauthbearer.scope.claim.name. */
+TEST(jwt_required_scopes)
+{
+    keys();
+    auth_jwks_t *ks = jwks_of(rsa1, "r1", NULL, NULL);
+    auth_jwt_config_t c = {.keys = ks};
+    char who[256], err[256];
+    int64_t exp;
+    struct {
+        const char *claims, *scopes, *claim, *want_err;
+    } rows[] = {
+        {"{\"sub\":\"a\",\"exp\":1800000600}", NULL, NULL, NULL},
+        {"{\"sub\":\"a\",\"exp\":1800000600}", "", NULL, NULL},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scope\":\"kafka.write kafka.read\"}",
+         "kafka.read, kafka.write", NULL, NULL},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scope\":\"kafka.read\"}", "kafka.read,kafka.write",
+         NULL, "the token's scope claim lacks the required scope 'kafka.write'"},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scope\":\"kafka.readonly\"}", "kafka.read", NULL,
+         "the token's scope claim lacks the required scope 'kafka.read'"}, /* whole words */
+        {"{\"sub\":\"a\",\"exp\":1800000600}", "kafka", NULL,
+         "the token's scope claim lacks the required scope 'kafka'"},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scp\":[\"kafka\",\"other\"]}", "kafka", "scp", NULL},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scp\":[\"other\",7]}", "kafka", "scp",
+         "the token's scp claim lacks the required scope 'kafka'"},
+        {"{\"sub\":\"a\",\"exp\":1800000600,\"scope\":42}", "kafka", NULL,
+         "the token's scope claim lacks the required scope 'kafka'"},
+    };
+    for (size_t i = 0; i < WEIR_ARRAY_LEN(rows); i++) {
+        c.required_scopes = rows[i].scopes;
+        c.scope_claim = rows[i].claim;
+        char *t = sign("RS256", "r1", rows[i].claims, rsa1);
+        err[0] = '\0';
+        int rc = verify(&c, t, who, &exp, err);
+        if (rows[i].want_err) {
+            CHECK_EQ(rc, -WEIR_EINVAL);
+            CHECK_STR(err, rows[i].want_err);
+        } else {
+            CHECK_EQ(rc, 0);
+            CHECK_STR(who, "a");
+        }
+        free(t);
+    }
+    auth_jwks_free(ks);
+}
+
 TEST(jwt_unsecured_only_when_allowed)
 {
     keys();
