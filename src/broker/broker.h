@@ -621,6 +621,7 @@ typedef struct {
     const char *member_id;     /* "" or the id assigned (MEMBER_ID_REQUIRED carries one) */
     size_t member_count;       /* only the leader gets the members */
     const broker_group_join_member_t *members;
+    bool skip_assignment; /* KIP-814: a returning static leader keeps the current assignment */
 } broker_group_join_result_t;
 
 typedef struct {
@@ -640,7 +641,8 @@ typedef struct {
     const broker_group_protocol_t *protocols; /* in the member's order of preference */
     const char *client_id;
     const char *client_host;
-    bool require_known_member_id; /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
+    bool require_known_member_id;  /* JoinGroup v4+: MEMBER_ID_REQUIRED for new members */
+    bool supports_skip_assignment; /* JoinGroup v9+: KIP-814, see broker_group_join_result_t */
 } broker_group_join_req_t;
 
 typedef struct {

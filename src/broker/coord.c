@@ -765,8 +765,11 @@ static void group_member_gone(group_t *g, group_member_t *m, const char *reason)
         group_maybe_prepare_rebalance(g, reason);
 }
 
-/* The JoinGroup answer for a member of the current generation (the leader gets everyone). */
-static void group_join_reply(group_t *g, group_member_t *m, void *waiter, const char *leader)
+/* The JoinGroup answer for a member of the current generation (the leader gets everyone).
+ * skip_assignment (KIP-814): the leader is told to keep the current assignment rather than
+ * compute one; it still gets everyone's metadata, so that it watches their topics. */
+static void group_join_answer(group_t *g, group_member_t *m, void *waiter, const char *leader,
+                              bool skip_assignment)
 {
     broker_group_join_member_t *list = NULL;
     size_t n = 0;
@@ -787,9 +790,15 @@ static void group_join_reply(group_t *g, group_member_t *m, void *waiter, const 
                                     .leader_id = leader ? leader : "",
                                     .member_id = m->id,
                                     .member_count = n,
-                                    .members = list};
+                                    .members = list,
+                                    .skip_assignment = skip_assignment && list};
     g->c->env.join_done(g->c->env.ctx, waiter, &r);
     free(list);
+}
+
+static void group_join_reply(group_t *g, group_member_t *m, void *waiter, const char *leader)
+{
+    group_join_answer(g, m, waiter, leader, false);
 }
 
 static void group_complete_join(group_t *g)
@@ -938,7 +947,9 @@ static void group_update_member_and_rebalance(group_t *g, group_member_t *m,
 /* A static member came back with no member id: it takes over its old entry under a new id
  * (the old incarnation is fenced). In a Stable group whose protocol would not change this is
  * not a rebalance: once the new id is durable the member gets the current generation, with
- * the old leader id so that it does not act as leader (Kafka's updateStaticMemberAndRebalance). */
+ * the old leader id so that it does not act as leader (Kafka's updateStaticMemberAndRebalance);
+ * from JoinGroup v9 a returning leader is told it leads, with everyone's metadata and
+ * skip_assignment (KIP-814), so that it goes on watching the group's topics. */
 static void group_static_rejoin(group_t *g, group_member_t *m, const broker_group_join_req_t *req,
                                 void *waiter)
 {
@@ -974,6 +985,7 @@ static void group_static_rejoin(group_t *g, group_member_t *m, const broker_grou
         group_write_t *w = broker_coord_write_new(c, g, W_STATIC_JOIN, waiter);
         w->member_id = weir_strdup(m->id);
         w->leader_id = old_leader;
+        w->skip_assignment_ok = req->supports_skip_assignment;
         group_store(g, w);
         return;
     }
@@ -1405,7 +1417,9 @@ static void write_done(void *arg, int err)
                            : (g->state == BROKER_GROUP_DEAD ? KAFKA_COORDINATOR_NOT_AVAILABLE
                                                             : KAFKA_REBALANCE_IN_PROGRESS),
                        w->member_id);
-        else
+        else if (w->skip_assignment_ok) /* v9+: the current leader, itself if it led */
+            group_join_answer(g, m, w->waiter, g->leader_id, true);
+        else /* before v9 the old leader id, so that the member does not assign */
             group_join_reply(g, m, w->waiter, w->leader_id);
         break;
     }

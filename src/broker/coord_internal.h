@@ -149,9 +149,10 @@ typedef struct group_write {
     void *waiter;
     int32_t generation;
     broker_commit_req_t *commit;
-    char *member_id;    /* W_STATIC_JOIN: the new member id */
-    char *leader_id;    /* W_STATIC_JOIN: the leader before the replacement */
-    int16_t *error_out; /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
+    char *member_id;         /* W_STATIC_JOIN: the new member id */
+    char *leader_id;         /* W_STATIC_JOIN: the leader before the replacement */
+    bool skip_assignment_ok; /* W_STATIC_JOIN: the JoinGroup was v9+ (KIP-814) */
+    int16_t *error_out;      /* W_DELETE, W_OFFSET_DELETE: where a failed write is reported */
     struct group_multi *multi;
     broker_consumer_heartbeat_req_t *heartbeat; /* W_CONSUMER_HEARTBEAT: answered once durable */
     char *protocol_name; /* W_CLASSIC_JOIN: the answer (with member_id, generation) */

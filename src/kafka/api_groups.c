@@ -190,7 +190,7 @@ static void join_answer(broker_group_op_t *op, const broker_group_join_result_t 
     }
     wire_write_cstr(w, r->leader_id ? r->leader_id : "");
     if (v >= 9)
-        wire_write_bool(w, false); /* skip_assignment: the leader always assigns */
+        wire_write_bool(w, r->skip_assignment);
     wire_write_cstr(w, r->member_id ? r->member_id : "");
     wire_write_array_len(w, (int32_t)r->member_count);
     for (size_t i = 0; i < r->member_count; i++) {
@@ -246,6 +246,7 @@ int kafka_handle_join_group(kafka_req_t *req)
         jr->client_id = "";
     jr->client_host = client_host(pk, req->conn);
     jr->require_known_member_id = v >= 4;
+    jr->supports_skip_assignment = v >= 9;
 #ifdef WEIR_FUZZ
     jr->rebalance_timeout_ms = WEIR_MIN(jr->rebalance_timeout_ms, 50); /* answers come quickly */
 #endif

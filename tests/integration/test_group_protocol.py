@@ -529,6 +529,33 @@ def t_classic_flexible_versions(addr):
     c.close()
 
 
+@case
+def t_static_leader_rejoin(addr):
+    """KIP-814: the static leader back under a new member id with JoinGroup v9 is told that it
+    leads, with everyone's metadata and skip_assignment; the generation stands and SyncGroup
+    gives it the assignment it had."""
+    c = Client(addr)
+    g = name("classic-static-v9")
+    wait_coordinator(c, g)
+    j = join_group(c, g, "", inst="i1")
+    m1 = j["member"]
+    T(j["error"] == 0 and j["gen"] == 1 and j["leader"] == m1 and j["skip"] is False,
+      "a static member joins with JoinGroup v9: generation 1, it leads, it assigns")
+    T(sync_group(c, g, m1, 1, [(m1, b"\x00\x01asg")])["error"] == 0, "its SyncGroup: NONE")
+    j = join_group(c, g, "", inst="i1")
+    m2 = j["member"]
+    T(j["error"] == 0 and j["gen"] == 1 and m2 != m1 and j["leader"] == m2 and
+      j["skip"] is True and j["members"] == [(m2, "i1", SUB)],
+      "back under a new id: generation 1 still, it leads, skip_assignment, its metadata (%s)"
+      % {k: j[k] for k in ("error", "gen", "skip", "members")})
+    s = sync_group(c, g, m2, 1, [])
+    T(s["error"] == 0 and s["asg"] == b"\x00\x01asg",
+      "its SyncGroup without assignments: the assignment it had (%s)" % s)
+    T(heartbeat4(c, g, m2, 1) == 0 and heartbeat4(c, g, m1, 1) == 25,
+      "Heartbeat v4: the new id NONE, the old one UNKNOWN_MEMBER_ID")
+    c.close()
+
+
 def asg_bytes(topic, parts):
     """A ConsumerProtocolAssignment v0 of one topic's partitions."""
     b = struct.pack(">hi", 0, 1 if parts else 0)
@@ -708,15 +735,16 @@ def main():
     if KAFKA:
         for t in (t_api_versions, t_join_and_leave_bytes, t_heartbeat_checks,
                   t_revoke_before_assign, t_static_members, t_describe_errors,
-                  t_classic_flexible_versions, t_one_id_two_kinds, t_online_upgrade):
+                  t_classic_flexible_versions, t_static_leader_rejoin, t_one_id_two_kinds,
+                  t_online_upgrade):
             t(KAFKA)
         T.finish()
     b = kafka_wire.Broker("--set", "group.initial.rebalance.delay.ms=0", prefix="weir-cgp-")
     try:
         for t in (t_api_versions, t_join_and_leave_bytes, t_heartbeat_checks,
                   t_revoke_before_assign, t_static_members, t_describe_errors,
-                  t_classic_flexible_versions, t_one_id_two_kinds, t_online_upgrade,
-                  t_malformed):
+                  t_classic_flexible_versions, t_static_leader_rejoin, t_one_id_two_kinds,
+                  t_online_upgrade, t_malformed):
             t(b.addr)
         T(b.p.poll() is None, "the broker is still running")
         T(b.stop() == 0, "clean shutdown")
