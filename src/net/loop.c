@@ -32,6 +32,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -483,8 +485,21 @@ static int loop_timeout_ms(const net_loop_t *loop)
 
 /* ---- run ------------------------------------------------------------------------------------- */
 
+/* A write to a peer that has gone raises SIGPIPE unless the call says not to: sendmsg does
+ * (MSG_NOSIGNAL), but sendfile (zero-copy fetch) and OpenSSL's socket writes cannot. A process
+ * that embeds the broker and did not ignore SIGPIPE would die of it, so the loop's thread blocks
+ * it: the signal stays pending on this thread and the write fails with EPIPE, as sendmsg's does. */
+static void loop_block_sigpipe(void)
+{
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+}
+
 int net_loop_run(net_loop_t *loop)
 {
+    loop_block_sigpipe();
     const net_loop_t *prev = net_loop_current;
     net_loop_current = loop;
     atomic_store(&loop->running, true);
