@@ -4,7 +4,8 @@
  *
  *   bench_weir publish     --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --acks 1|-1 [--idempotent 0|1] [--max-in-flight N] [--linger-ms L]
- *                          [--seconds S] [--payload-file F] [--keys K [--conditional 0|1]]
+ *                          [--seconds S] [--payload-file F]
+ *                          [--keys K [--conditional 0|1] [--base-offset B]]
  *   bench_weir txn_publish --addr H:P --topic T --partitions P --count N --msg-bytes B
  *                          --txn-size K [--linger-ms L] [--seconds S]
  *   bench_weir consume     --addr H:P --topic T --partitions P --count N --msg-bytes B
@@ -34,6 +35,9 @@
  * header weir.expected.offset (docs/event-store.md) with the offset of its key's previous
  * message, i - K, or -1 for the first K: the event store rows, on a fresh one-partition topic
  * with weir.key.index=true where message i lands at offset i (every append succeeds).
+ * --base-offset B continues such a topic that already holds B messages written the same way
+ * (B a multiple of K): message i lands at B + i and expects B + i - K, so every key exists
+ * already (the index at its steady size, no growth).
  *
  * store_load is the event store's read path through libweir (docs/event-store.md): it writes a
  * partition of N background records (librdkafka batching, keys i % (N / E)) with 5 aggregates
@@ -87,6 +91,7 @@ typedef struct {
     int64_t max_in_flight; /* 0: librdkafka's default (1000000; 5 with idempotence) */
     int64_t keys;          /* publish: distinct keys, 0 for none */
     int64_t conditional;   /* publish: the header weir.expected.offset (needs keys) */
+    int64_t base_offset;   /* publish --conditional: the messages the topic holds already */
     const char *admin;     /* store_load: the admin API, http://host:port */
     int64_t events;        /* store_load: events per aggregate */
     double seconds;
@@ -402,8 +407,9 @@ static int run_publish(const opts_t *o0)
         if (!fixed)
             bench_payload_stamp(payload, (uint64_t)sent, bench_now_ns());
         char expected[24] = "-1";
-        if (o->conditional && sent >= o->keys)
-            expected[decimal_format(expected, (uint64_t)(sent - o->keys), 1)] = 0;
+        int64_t at = o->base_offset + sent; /* where this message lands */
+        if (o->conditional && at >= o->keys)
+            expected[decimal_format(expected, (uint64_t)(at - o->keys), 1)] = 0;
         if (!produce_keyed(rk, o->topic, (int32_t)(sent % o->partitions), payload,
                            (size_t)o->msg_bytes, o->keys ? sent % o->keys : -1,
                            o->conditional ? expected : NULL))
@@ -1623,12 +1629,13 @@ static int run_latency_ack_raw(const opts_t *o)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {
-        "--addr",     "--topic",     "--partitions",   "--count",        "--msg-bytes",
-        "--acks",     "--seconds",   "--idempotent",   "--linger-ms",    "--rate",
-        "--members",  "--conns",     "--group",        "--heartbeat-ms", "--max-in-flight",
-        "--txn-size", "--isolation", "--payload-file", "--timeline",     "--progress-ms",
-        "--ssl-ca",   "--keys",      "--conditional",  "--rdkafka",      "--admin",
-        "--events",   NULL};
+        "--addr",      "--topic",        "--partitions",    "--count",
+        "--msg-bytes", "--acks",         "--seconds",       "--idempotent",
+        "--linger-ms", "--rate",         "--members",       "--conns",
+        "--group",     "--heartbeat-ms", "--max-in-flight", "--txn-size",
+        "--isolation", "--payload-file", "--timeline",      "--progress-ms",
+        "--ssl-ca",    "--keys",         "--conditional",   "--rdkafka",
+        "--admin",     "--base-offset",  "--events",        NULL};
     bench_args_t a = {argc, argv};
     if (argc < 2)
         bench_die("usage: bench_weir "
@@ -1660,6 +1667,7 @@ int main(int argc, char **argv)
         .ssl_ca = bench_arg_str(&a, "--ssl-ca", ""),
         .keys = bench_arg_i64(&a, "--keys", 0),
         .conditional = bench_arg_i64(&a, "--conditional", 0),
+        .base_offset = bench_arg_i64(&a, "--base-offset", 0),
         .admin = bench_arg_str(&a, "--admin", "http://127.0.0.1:8081"),
         .events = bench_arg_i64(&a, "--events", 100),
     };
@@ -1669,7 +1677,9 @@ int main(int argc, char **argv)
         o.rate < 1 || o.members < 1 || o.members > 16 || o.conns < 1 || o.conns > 100000 ||
         o.seconds <= 0 || o.linger_ms < 0 || o.max_in_flight < 0 || o.max_in_flight > 1000000 ||
         o.txn_size < 1 || o.txn_size > 1000000 || o.progress_ms < 0 || o.keys < 0 ||
-        (o.conditional && (o.keys < 1 || o.partitions != 1)) || o.events < 1 || o.events > 100000 ||
+        (o.conditional && (o.keys < 1 || o.partitions != 1)) || o.base_offset < 0 ||
+        (o.base_offset && (!o.conditional || o.base_offset % o.keys != 0)) || o.events < 1 ||
+        o.events > 100000 ||
         (o.isolation[0] && strcmp(o.isolation, "read_committed") != 0 &&
          strcmp(o.isolation, "read_uncommitted") != 0))
         bench_die("option out of range");
